@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing cocoon needs on a Debian machine:
+# the Debian packages (apt-get, through sudo when not root) and the Node
+# packages of the directories that have a package-lock.json (npm ci).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev libcurl4-openssl-dev
+  libjansson-dev libsqlite3-dev libcmocka-dev clang libclang-rt-14-dev wrk curl ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node packages: contracts, the local chain, the OpenAI SDK test client.
+for dir in contracts tools/tonsim tests/integration/openai_sdk; do
+  if [ -f "$dir/package-lock.json" ]; then
+    stamp="$dir/node_modules/.cocoon-lock-stamp"
+    if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+      echo "install-deps: npm ci in $dir"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      cp "$dir/package-lock.json" "$stamp"
+    fi
+  fi
+done

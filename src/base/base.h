@@ -1,0 +1,168 @@
+/*
+ * base — the layer every other module builds on: errors, logging, growable
+ * byte buffers, hex, time and a few JSON helpers over jansson.
+ *
+ * Ownership: a cc_buf owns its heap block; cc_buf_free() releases it.  Functions
+ * that return a char * the caller must free say so.  No function here keeps a
+ * pointer to caller memory after it returns.
+ */
+#ifndef COCOON_BASE_H
+#define COCOON_BASE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* ---------------------------------------------------------------- errors */
+
+/* Functions that can fail return 0 on success and -1 on failure and, when
+ * given a non-NULL cc_err, leave a human-readable reason in it. */
+typedef struct cc_err {
+    int code; /* optional machine code (e.g. a COCOON error code or HTTP status) */
+    char msg[512];
+} cc_err;
+
+/* Formats the message into err (if err != NULL); always returns -1 so callers
+ * can write `return cc_err_set(err, ...);`. */
+int cc_err_set(cc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cc_err_setc(cc_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends "prefix: " to the current message. Returns -1. */
+int cc_err_prefix(cc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cc_err_clear(cc_err *err);
+
+/* --------------------------------------------------------------- logging */
+
+typedef enum { CC_LOG_DEBUG = 0, CC_LOG_INFO, CC_LOG_WARN, CC_LOG_ERROR } cc_log_level;
+
+/* One line per event: `ts=... level=... comp=... <fields>` written to stderr.
+ * The threshold and component name are process-wide settings made once at
+ * start (they are configuration, not mutable state shared between modules). */
+void cc_log_init(const char *component, cc_log_level min_level);
+cc_log_level cc_log_level_from_string(const char *s); /* defaults to INFO */
+bool cc_log_enabled(cc_log_level lvl);
+void cc_log(cc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define CC_DEBUG(...) (cc_log_enabled(CC_LOG_DEBUG) ? cc_log(CC_LOG_DEBUG, __VA_ARGS__) : (void)0)
+#define CC_INFO(...) cc_log(CC_LOG_INFO, __VA_ARGS__)
+#define CC_WARN(...) cc_log(CC_LOG_WARN, __VA_ARGS__)
+#define CC_ERROR(...) cc_log(CC_LOG_ERROR, __VA_ARGS__)
+
+/* ---------------------------------------------------------- byte buffers */
+
+typedef struct cc_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} cc_buf;
+
+#define CC_BUF_INIT {NULL, 0, 0}
+
+/* Allocation failure aborts the process: out-of-memory is not outside input
+ * and there is no sane recovery in a daemon (like Redis' zmalloc). */
+void cc_buf_reserve(cc_buf *b, size_t extra);
+void cc_buf_append(cc_buf *b, const void *p, size_t n);
+void cc_buf_append_str(cc_buf *b, const char *s);
+void cc_buf_append_u8(cc_buf *b, uint8_t v);
+void cc_buf_append_fmt(cc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Removes the first n bytes (n <= len). */
+void cc_buf_consume(cc_buf *b, size_t n);
+void cc_buf_reset(cc_buf *b); /* len = 0, keeps capacity */
+void cc_buf_free(cc_buf *b);
+/* Returns the contents as a NUL-terminated heap string and empties b. */
+char *cc_buf_steal_str(cc_buf *b);
+
+/* Checked allocation helpers (abort on OOM, see above). */
+void *cc_malloc(size_t n);
+void *cc_calloc(size_t n, size_t sz);
+void *cc_realloc(void *p, size_t n);
+char *cc_strdup(const char *s);
+char *cc_strndup(const char *s, size_t n);
+
+/* --------------------------------------------------------------- hex etc. */
+
+/* Lowercase hex of n bytes into out (2n+1 bytes incl. NUL). */
+void cc_hex_encode(const uint8_t *in, size_t n, char *out);
+/* Heap string, caller frees. */
+char *cc_hex_encode_alloc(const uint8_t *in, size_t n);
+/* Decodes exactly out_len bytes from a hex string of exactly 2*out_len chars. */
+int cc_hex_decode(const char *hex, uint8_t *out, size_t out_len, cc_err *err);
+/* Decodes hex text tolerating an optional 0x prefix and whitespace anywhere. */
+int cc_hex_decode_loose(const char *text, size_t text_len, cc_buf *out, cc_err *err);
+
+/* ------------------------------------------------------------- checksums */
+
+uint32_t cc_crc32(const void *data, size_t n);  /* IEEE 802.3 (TL constructor ids) */
+uint32_t cc_crc32c(const void *data, size_t n); /* Castagnoli (TON BoC) */
+uint16_t cc_crc16(const void *data, size_t n);  /* XMODEM (TON addresses) */
+
+/* ------------------------------------------------------------------ time */
+
+double cc_now_wall(void);     /* seconds since the epoch */
+double cc_now_mono(void);     /* monotonic seconds */
+uint64_t cc_now_mono_ns(void); /* monotonic nanoseconds */
+
+/* ------------------------------------------------------------------ files */
+
+/* Reads a whole file into out (appended). */
+int cc_read_file(const char *path, cc_buf *out, cc_err *err);
+/* Writes atomically: temp file in the same directory, fsync, rename. */
+int cc_write_file_atomic(const char *path, const void *data, size_t len, int mode, cc_err *err);
+/* mkdir -p */
+int cc_mkdirs(const char *path, int mode, cc_err *err);
+
+/* ------------------------------------------------------------------- JSON */
+
+/* Loads a JSON object from a file; message names file, line and column. */
+json_t *cc_json_load_file(const char *path, cc_err *err);
+json_t *cc_json_loadb(const char *data, size_t len, cc_err *err);
+
+/* Typed field access with validation messages that name the field.
+ * `required`: when false and the key is absent, *out keeps its default and 0 is
+ * returned. Strings returned point into the json object (borrowed). */
+int cc_json_get_str(const json_t *obj, const char *key, bool required, const char **out,
+                    cc_err *err);
+int cc_json_get_int(const json_t *obj, const char *key, bool required, int64_t min, int64_t max,
+                    int64_t *out, cc_err *err);
+int cc_json_get_double(const json_t *obj, const char *key, bool required, double min, double max,
+                       double *out, cc_err *err);
+int cc_json_get_bool(const json_t *obj, const char *key, bool required, bool *out, cc_err *err);
+/* Rejects keys of obj not listed in the NULL-terminated `allowed` array. */
+int cc_json_check_keys(const json_t *obj, const char *const *allowed, const char *where,
+                       cc_err *err);
+
+/* -------------------------------------------------------------- strings */
+
+bool cc_str_has_prefix(const char *s, const char *prefix);
+/* Parses a decimal integer in [min,max]; whole string must be consumed. */
+int cc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, cc_err *err);
+
+#define CC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define CC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline uint32_t cc_load_u32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t cc_load_u64le(const uint8_t *p)
+{
+    return (uint64_t)cc_load_u32le(p) | (uint64_t)cc_load_u32le(p + 4) << 32;
+}
+static inline void cc_store_u32le(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+static inline void cc_store_u64le(uint8_t *p, uint64_t v)
+{
+    cc_store_u32le(p, (uint32_t)v);
+    cc_store_u32le(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif

@@ -1,0 +1,109 @@
+/* Time and file-system helpers. */
+#include "base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+double cc_now_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double cc_now_mono(void) { return (double)cc_now_mono_ns() / 1e9; }
+
+uint64_t cc_now_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int cc_read_file(const char *path, cc_buf *out, cc_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cc_err_set(err, "cannot open %s: %s", path, strerror(errno));
+    for (;;) {
+        cc_buf_reserve(out, 65536);
+        ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            return cc_err_set(err, "cannot read %s: %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        out->len += (size_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
+int cc_write_file_atomic(const char *path, const void *data, size_t len, int mode, cc_err *err)
+{
+    size_t plen = strlen(path);
+    char *tmp = cc_malloc(plen + 16);
+    snprintf(tmp, plen + 16, "%s.tmp%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return cc_err_set(err, "cannot create %s: %s", path, strerror(e));
+    }
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            free(tmp);
+            return cc_err_set(err, "cannot write %s: %s", path, strerror(e));
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        free(tmp);
+        return cc_err_set(err, "cannot save %s: %s", path, strerror(e));
+    }
+    free(tmp);
+    return 0;
+}
+
+int cc_mkdirs(const char *path, int mode, cc_err *err)
+{
+    char *p = cc_strdup(path);
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == 0) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) {
+                int e = errno;
+                cc_err_set(err, "cannot create directory %s: %s", p, strerror(e));
+                free(p);
+                return -1;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    return 0;
+}

@@ -1,0 +1,18 @@
+/*
+ * cli — the `cocoon` command. main.c dispatches on the first argument to one
+ * cli_cmd_* function per command group, each in its own file (cmd_<group>.c).
+ * Each returns the process exit code: 0 success, 1 failure, 2 usage error.
+ */
+#ifndef COCOON_CLI_H
+#define COCOON_CLI_H
+
+int cli_cmd_up(int argc, char **argv);     /* cmd_up.c: a whole local network */
+int cli_cmd_engine(int argc, char **argv); /* cmd_engine.c: generate | bench | synth */
+int cli_cmd_quote(int argc, char **argv);  /* cmd_tee.c: show | verify */
+int cli_cmd_cert(int argc, char **argv);   /* cmd_tee.c: gen | show */
+int cli_cmd_tee(int argc, char **argv);    /* cmd_tee.c: init-fake-root | ... */
+int cli_cmd_ton(int argc, char **argv);    /* cmd_ton.c: boc | address */
+int cli_cmd_wallet(int argc, char **argv); /* cmd_ton.c: new | address | balance | send */
+int cli_cmd_root(int argc, char **argv);   /* cmd_ton.c: show | owner operations */
+
+#endif

@@ -1,0 +1,196 @@
+/* Randomness, Ed25519, X25519, ECDSA P-256 verification, AEAD. */
+#include "crypto.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void crypto_random(void *out, size_t n)
+{
+    if (RAND_bytes(out, (int)n) != 1) {
+        fputs("cocoon: RAND_bytes failed\n", stderr);
+        abort();
+    }
+}
+
+uint64_t crypto_random_u64(void)
+{
+    uint64_t v;
+    crypto_random(&v, sizeof(v));
+    return v;
+}
+
+static int raw_public(EVP_PKEY *pk, uint8_t pub[32])
+{
+    size_t len = 32;
+    return EVP_PKEY_get_raw_public_key(pk, pub, &len) == 1 && len == 32 ? 0 : -1;
+}
+
+static int keygen_raw(int type, uint8_t priv[32], uint8_t pub[32])
+{
+    crypto_random(priv, 32);
+    EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(type, NULL, priv, 32);
+    if (!pk)
+        return -1;
+    int rc = raw_public(pk, pub);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+int crypto_ed25519_keygen(uint8_t priv[32], uint8_t pub[32])
+{
+    return keygen_raw(EVP_PKEY_ED25519, priv, pub);
+}
+
+int crypto_x25519_keygen(uint8_t priv[32], uint8_t pub[32])
+{
+    return keygen_raw(EVP_PKEY_X25519, priv, pub);
+}
+
+int crypto_ed25519_public(const uint8_t priv[32], uint8_t pub[32], cc_err *err)
+{
+    EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, 32);
+    if (!pk)
+        return cc_err_set(err, "invalid Ed25519 private key");
+    int rc = raw_public(pk, pub);
+    EVP_PKEY_free(pk);
+    return rc ? cc_err_set(err, "cannot derive Ed25519 public key") : 0;
+}
+
+int crypto_ed25519_sign(const uint8_t priv[32], const void *msg, size_t n, uint8_t sig[64],
+                        cc_err *err)
+{
+    EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, 32);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t siglen = 64;
+    int ok = pk && ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+             EVP_DigestSign(ctx, sig, &siglen, msg, n) == 1 && siglen == 64;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return ok ? 0 : cc_err_set(err, "Ed25519 signing failed");
+}
+
+bool crypto_ed25519_verify(const uint8_t pub[32], const void *msg, size_t n, const uint8_t sig[64])
+{
+    EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = pk && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+              EVP_DigestVerify(ctx, sig, 64, msg, n) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return ok;
+}
+
+int crypto_x25519(const uint8_t priv[32], const uint8_t peer_pub[32], uint8_t shared[32],
+                  cc_err *err)
+{
+    EVP_PKEY *me = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+    EVP_PKEY *peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer_pub, 32);
+    EVP_PKEY_CTX *ctx = me ? EVP_PKEY_CTX_new(me, NULL) : NULL;
+    size_t len = 32;
+    int ok = me && peer && ctx && EVP_PKEY_derive_init(ctx) == 1 &&
+             EVP_PKEY_derive_set_peer(ctx, peer) == 1 &&
+             EVP_PKEY_derive(ctx, shared, &len) == 1 && len == 32;
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(peer);
+    EVP_PKEY_free(me);
+    return ok ? 0 : cc_err_set(err, "X25519 key agreement failed");
+}
+
+bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, size_t n,
+                                  const uint8_t sig_rs[64])
+{
+    uint8_t point[65];
+    point[0] = 0x04;
+    memcpy(point + 1, pub_xy, 64);
+    bool ok = false;
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    ECDSA_SIG *sig = NULL;
+    unsigned char *der = NULL;
+    EVP_MD_CTX *md = NULL;
+    if (!pctx || !bld)
+        goto out;
+    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point));
+    params = OSSL_PARAM_BLD_to_param(bld);
+    if (!params || EVP_PKEY_fromdata_init(pctx) != 1 ||
+        EVP_PKEY_fromdata(pctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        goto out;
+    sig = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig_rs, 32, NULL), *s = BN_bin2bn(sig_rs + 32, 32, NULL);
+    if (!sig || !r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
+        BN_free(r);
+        BN_free(s);
+        goto out;
+    }
+    int derlen = i2d_ECDSA_SIG(sig, &der);
+    if (derlen <= 0)
+        goto out;
+    md = EVP_MD_CTX_new();
+    ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) == 1 &&
+         EVP_DigestVerify(md, der, (size_t)derlen, msg, n) == 1;
+out:
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(sig);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    EVP_PKEY_CTX_free(pctx);
+    EVP_PKEY_free(pk);
+    return ok;
+}
+
+static const EVP_CIPHER *aead_cipher(crypto_aead_alg alg)
+{
+    return alg == CRYPTO_AEAD_CHACHA20POLY1305 ? EVP_chacha20_poly1305() : EVP_aes_256_gcm();
+}
+
+int crypto_aead_seal(crypto_aead_alg alg, const uint8_t key[32], const uint8_t nonce[12],
+                     const void *aad, size_t aad_len, const void *pt, size_t pt_len,
+                     uint8_t *out, cc_err *err)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int len = 0, ok = ctx && EVP_EncryptInit_ex(ctx, aead_cipher(alg), NULL, key, nonce) == 1;
+    if (ok && aad_len)
+        ok = EVP_EncryptUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1;
+    if (ok)
+        ok = EVP_EncryptUpdate(ctx, out, &len, pt, (int)pt_len) == 1;
+    if (ok)
+        ok = EVP_EncryptFinal_ex(ctx, out + len, &len) == 1;
+    if (ok)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, out + pt_len) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? 0 : cc_err_set(err, "AEAD seal failed");
+}
+
+int crypto_aead_open(crypto_aead_alg alg, const uint8_t key[32], const uint8_t nonce[12],
+                     const void *aad, size_t aad_len, const void *in, size_t in_len,
+                     uint8_t *out, cc_err *err)
+{
+    if (in_len < 16)
+        return cc_err_set(err, "AEAD ciphertext shorter than its tag");
+    size_t ct_len = in_len - 16;
+    const uint8_t *ct = in;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int len = 0, ok = ctx && EVP_DecryptInit_ex(ctx, aead_cipher(alg), NULL, key, nonce) == 1;
+    if (ok && aad_len)
+        ok = EVP_DecryptUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1;
+    if (ok)
+        ok = EVP_DecryptUpdate(ctx, out, &len, ct, (int)ct_len) == 1;
+    if (ok)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(ct + ct_len)) == 1;
+    if (ok)
+        ok = EVP_DecryptFinal_ex(ctx, out + len, &len) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? 0 : cc_err_set(err, "AEAD authentication failed");
+}

@@ -1,0 +1,100 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <string.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+
+static void test_buf_grows_and_consumes(void **state)
+{
+    cc_buf b = CC_BUF_INIT;
+    for (int i = 0; i < 1000; i++)
+        cc_buf_append_fmt(&b, "%d,", i);
+    assert_true(b.len > 1000);
+    assert_memory_equal(b.data, "0,1,2,", 6);
+    cc_buf_consume(&b, 2);
+    assert_memory_equal(b.data, "1,2,", 4);
+    char *s = cc_buf_steal_str(&b);
+    assert_int_equal(strncmp(s, "1,2,3,", 6), 0);
+    assert_null(b.data);
+    free(s);
+}
+
+static void test_hex_round_trip_and_errors(void **state)
+{
+    uint8_t in[4] = {0xde, 0xad, 0x00, 0x7f}, out[4];
+    char hex[9];
+    cc_hex_encode(in, 4, hex);
+    assert_string_equal(hex, "dead007f");
+    cc_err err = {0};
+    assert_int_equal(cc_hex_decode("DEAD007F", out, 4, &err), 0);
+    assert_memory_equal(in, out, 4);
+    assert_int_equal(cc_hex_decode("dead00", out, 4, &err), -1);
+    assert_int_equal(cc_hex_decode("dead007fff", out, 4, &err), -1);
+    assert_int_equal(cc_hex_decode("deag007f", out, 4, &err), -1);
+    assert_non_null(strstr(err.msg, "invalid hex digit"));
+    cc_buf b = CC_BUF_INIT;
+    assert_int_equal(cc_hex_decode_loose(" 0xde ad\n00 7f\n", 15, &b, &err), 0);
+    assert_int_equal(b.len, 4);
+    assert_memory_equal(b.data, in, 4);
+    cc_buf_reset(&b);
+    assert_int_equal(cc_hex_decode_loose("abc", 3, &b, &err), -1);
+    cc_buf_free(&b);
+}
+
+static void test_crc_vectors(void **state)
+{
+    /* Standard check values over "123456789". */
+    assert_int_equal(cc_crc32("123456789", 9), 0xcbf43926u);
+    assert_int_equal(cc_crc32c("123456789", 9), 0xe3069283u);
+    assert_int_equal(cc_crc16("123456789", 9), 0x31c3);
+    /* A TL id: crc32 of the normalised declaration of tcp.ping. */
+    const char *decl = "tcp.ping id:long = tcp.Packet";
+    assert_int_equal(cc_crc32(decl, strlen(decl)), 0xbbe9627cu);
+}
+
+static void test_json_validation_names_field(void **state)
+{
+    cc_err err = {0};
+    const char *text = "{\"port\": 70000, \"name\": 3, \"ok\": true}";
+    json_t *j = cc_json_loadb(text, strlen(text), &err);
+    assert_non_null(j);
+    int64_t port = 0;
+    assert_int_equal(cc_json_get_int(j, "port", true, 1, 65535, &port, &err), -1);
+    assert_non_null(strstr(err.msg, "\"port\""));
+    const char *name = NULL;
+    assert_int_equal(cc_json_get_str(j, "name", true, &name, &err), -1);
+    assert_non_null(strstr(err.msg, "must be a string"));
+    assert_int_equal(cc_json_get_str(j, "absent", false, &name, &err), 0);
+    assert_int_equal(cc_json_get_str(j, "absent", true, &name, &err), -1);
+    static const char *const allowed[] = {"port", "name", NULL};
+    assert_int_equal(cc_json_check_keys(j, allowed, "config", &err), -1);
+    assert_non_null(strstr(err.msg, "\"ok\""));
+    json_decref(j);
+    assert_null(cc_json_loadb("{\"a\":1,\"a\":2}", 13, &err));
+    assert_null(cc_json_loadb("{", 1, &err));
+}
+
+static void test_parse_i64(void **state)
+{
+    int64_t v;
+    assert_int_equal(cc_parse_i64("42", 0, 100, &v, NULL), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(cc_parse_i64("101", 0, 100, &v, NULL), -1);
+    assert_int_equal(cc_parse_i64("4x", 0, 100, &v, NULL), -1);
+    assert_int_equal(cc_parse_i64("", 0, 100, &v, NULL), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_grows_and_consumes),
+        cmocka_unit_test(test_hex_round_trip_and_errors),
+        cmocka_unit_test(test_crc_vectors),
+        cmocka_unit_test(test_json_validation_names_field),
+        cmocka_unit_test(test_parse_i64),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
