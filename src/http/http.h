@@ -1,0 +1,234 @@
+/*
+ * http — inbound HTTP helpers over libevent's evhttp (the client's OpenAI API,
+ * every daemon's /stats, /jsonstats, /metrics, /healthz) and an outbound HTTP
+ * client over libcurl's multi-socket API driven by the caller's libevent loop.
+ *
+ * Threading: everything here runs on one event_base's thread; callbacks are
+ * invoked on that loop and calls must be made from it.
+ *
+ * Ownership rules are stated next to each function. In short:
+ *  - an http_req (inbound request) lives until the caller finishes it with
+ *    exactly one of http_reply*() or http_stream_end(), even when the client
+ *    has gone away meanwhile (then the reply is dropped silently);
+ *  - strings and bodies returned by accessors are borrowed from the request
+ *    and valid until it is finished;
+ *  - an http_client_req lives until its on_done callback returns, or until
+ *    http_client_cancel() returns (then no callback fires any more).
+ */
+#ifndef COCOON_HTTP_H
+#define COCOON_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct event_base;
+
+typedef struct http_header {
+    const char *name;
+    const char *value;
+} http_header;
+
+/* ============================================================ errors ===== */
+
+/* An OpenAI-style error: rendered as
+ *   {"error":{"message":M,"type":T,"param":P|null,"code":C|null}}
+ * type and code point to static strings (or NULL: type is then derived from
+ * the status, code becomes null). */
+typedef struct http_error {
+    int status;       /* HTTP status: 400, 401, 402, 404, 413, 429, 500, 502, 503, 504, ... */
+    const char *type; /* "invalid_request_error", "server_error", ... (static) */
+    const char *code; /* e.g. "model_not_found", "invalid_json" (static) or NULL */
+    char param[64];   /* offending request field, "" = null */
+    char message[512];
+} http_error;
+
+/* Fills e (param empty); returns -1 so it can be used as `return http_error_set(...)`. */
+int http_error_set(http_error *e, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The default OpenAI error type for a status: 400/404/405/413 "invalid_request_error",
+ * 401 "authentication_error", 402 "insufficient_quota", 403 "permission_error",
+ * 429 "rate_limit_error", 5xx "server_error". */
+const char *http_error_type_for_status(int status);
+/* The JSON body of an error, as a new heap string (caller frees). */
+char *http_error_json(const http_error *e);
+
+/* ===================================================== inbound server ===== */
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+/* Called once per complete request (body fully read). The handler must
+ * eventually finish req (now or later from the loop). */
+typedef void (*http_handler)(http_req *req, void *ud);
+
+typedef struct http_server_config {
+    const char *host;    /* bind address; NULL = "127.0.0.1" */
+    int port;            /* 0 = pick a free port (see http_server_port) */
+    size_t max_body;     /* larger request bodies get 413 (OpenAI error); 0 = 16 MiB */
+    size_t max_headers;  /* total header bytes; 0 = 64 KiB */
+    double idle_timeout; /* seconds a keep-alive connection may sit idle; 0 = 60 */
+} http_server_config;
+
+/* Binds and listens. Returns NULL with err filled (e.g. address in use). */
+http_server *http_server_new(struct event_base *base, const http_server_config *cfg, cc_err *err);
+/* The port actually bound (useful with port 0). */
+int http_server_port(const http_server *s);
+/* Registers a handler for an exact path. method NULL = any method; several
+ * methods on one path are separate routes. A path with no route gets 404, a
+ * path whose routes do not accept the method gets 405 (both OpenAI errors).
+ * Later registrations of the same (method, path) replace earlier ones. */
+void http_server_route(http_server *s, const char *method, const char *path, http_handler h,
+                       void *ud);
+/* Stops listening and frees the server. Requests not yet finished are freed
+ * too: the caller must not touch any http_req of this server afterwards. */
+void http_server_free(http_server *s);
+
+/* --- request accessors (borrowed, valid until the request is finished) --- */
+const char *http_req_method(const http_req *r); /* "GET", "POST", ... */
+const char *http_req_path(const http_req *r);   /* decoded path without the query */
+const char *http_req_query(const http_req *r);  /* raw query string or NULL */
+const char *http_req_header(const http_req *r, const char *name); /* case-insensitive, or NULL */
+size_t http_req_n_headers(const http_req *r);
+/* The i-th header (0 <= i < n); returns false past the end. */
+bool http_req_header_at(const http_req *r, size_t i, http_header *out);
+const uint8_t *http_req_body(const http_req *r, size_t *len); /* never NULL ("" when empty) */
+const char *http_req_peer(const http_req *r);                 /* "ip:port" */
+/* Arbitrary caller data attached to the request. */
+void http_req_set_ud(http_req *r, void *ud);
+void *http_req_ud(const http_req *r);
+
+/* --- whole replies (each finishes the request) --- */
+/* Adds a response header; call before the reply or http_stream_start(). */
+void http_reply_header(http_req *r, const char *name, const char *value);
+void http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len);
+/* Serializes obj (borrowed) compactly; content type application/json. */
+void http_reply_json(http_req *r, int status, const json_t *obj);
+void http_reply_error(http_req *r, const http_error *e);
+/* Shorthand: http_error_set + http_reply_error. */
+void http_reply_errorf(http_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* --- streamed replies (chunked transfer encoding; SSE for text/event-stream) --- */
+/* Sends the status line and headers (plus any from http_reply_header) and
+ * switches to chunked encoding. For "text/event-stream" Cache-Control: no-cache
+ * is added. */
+void http_stream_start(http_req *r, int status, const char *content_type);
+/* Queues one chunk (copied). Returns -1 when the client has gone away (the
+ * data is dropped; the caller should stop upstream work and end the stream). */
+int http_stream_write(http_req *r, const void *data, size_t len);
+/* Ends the chunked reply and finishes the request. */
+void http_stream_end(http_req *r);
+/* Bytes queued for the client but not yet sent (for back-pressure decisions). */
+size_t http_stream_pending(const http_req *r);
+/* True once the client's connection is closed. */
+bool http_req_client_gone(const http_req *r);
+/* Called at most once, from the loop, when the client's connection closes
+ * before the request is finished (the request stays valid; finish it as usual). */
+void http_req_on_close(http_req *r, void (*cb)(http_req *r, void *ud), void *ud);
+
+/* ================================================= OpenAI request bodies ===== */
+
+typedef enum {
+    HTTP_OPENAI_CHAT = 1,   /* POST /v1/chat/completions */
+    HTTP_OPENAI_COMPLETION, /* POST /v1/completions */
+} http_openai_kind;
+
+typedef struct http_openai_request {
+    http_openai_kind kind;
+    json_t *body;      /* the parsed JSON object (owned; released by _clear) */
+    const char *model; /* borrowed from body */
+    bool stream;
+    bool include_usage; /* stream_options.include_usage */
+    /* max_completion_tokens if given, else max_tokens, else 0 (= not given). */
+    int64_t max_tokens;
+} http_openai_request;
+
+/* Parses and validates a request body. On success fills out (call
+ * http_openai_request_clear later) and returns 0. On failure returns -1 with e
+ * filled: status 400 with type invalid_request_error, param naming the field
+ * and a message that says what is wrong (malformed JSON: code "invalid_json"
+ * and the parser's line/column/position). Unknown fields are accepted and
+ * passed through (servers add extensions). */
+int http_openai_parse(http_openai_kind kind, const void *body, size_t len, http_openai_request *out,
+                      http_error *e);
+void http_openai_request_clear(http_openai_request *r);
+/* The kind served at a path, or 0 when the path is neither endpoint. */
+http_openai_kind http_openai_kind_for_path(const char *path);
+
+/* ================================================ stats and health pages ===== */
+
+/* Fills obj (a fresh JSON object owned by the caller of fill) with figures. */
+typedef void (*http_stats_fill)(void *ud, json_t *obj);
+/* Returns whether the daemon is healthy; detail (may be NULL) is shown. */
+typedef bool (*http_health_fn)(void *ud, const char **detail);
+
+/* Registers GET /jsonstats (the object as JSON), GET /stats (an HTML page:
+ * title + the object as nested tables), GET /metrics (Prometheus text: every
+ * numeric or boolean leaf as `cocoon_<path_with_underscores> value`) and
+ * GET /healthz (200 "ok" or 503 with the detail; healthy NULL = always ok). */
+void http_server_add_stats(http_server *s, const char *title, http_stats_fill fill,
+                           http_health_fn healthy, void *ud);
+/* The same renderers, usable on their own (heap strings, caller frees). */
+char *http_stats_html(const char *title, const json_t *obj);
+char *http_stats_prometheus(const char *prefix, const json_t *obj);
+
+/* ===================================================== outbound client ===== */
+
+typedef struct http_client http_client;
+typedef struct http_client_req http_client_req;
+
+typedef struct http_client_config {
+    int max_connections;      /* total open connections; 0 = 256 */
+    int max_host_connections; /* per host; 0 = unlimited (bounded by the total) */
+    double connect_timeout;   /* seconds; 0 = 10 */
+} http_client_config;
+
+http_client *http_client_new(struct event_base *base, const http_client_config *cfg, cc_err *err);
+/* Aborts every outstanding request without calling its callbacks, then frees. */
+void http_client_free(http_client *c);
+
+typedef enum {
+    HTTP_CLIENT_OK = 0,      /* a complete response was received (any status) */
+    HTTP_CLIENT_ERR_CONNECT, /* could not resolve/connect/send */
+    HTTP_CLIENT_ERR_TIMEOUT, /* the request's timeout expired */
+    HTTP_CLIENT_ERR_IO,      /* connection broke or the response was malformed */
+    HTTP_CLIENT_ERR_ABORTED, /* on_head returned -1 */
+} http_client_result;
+
+typedef struct http_client_callbacks {
+    /* Once, when the status line and all headers have arrived (headers are
+     * borrowed for the call). Return 0 to continue, -1 to abort the transfer
+     * (on_done then reports HTTP_CLIENT_ERR_ABORTED). May be NULL. */
+    int (*on_head)(void *ud, int status, const http_header *headers, size_t n_headers);
+    /* Body bytes as they arrive (de-chunked), borrowed for the call. May be NULL. */
+    void (*on_body)(void *ud, const uint8_t *data, size_t len);
+    /* Exactly once at the end unless cancelled; error is NULL when result is
+     * HTTP_CLIENT_OK. The request handle is freed after this returns. */
+    void (*on_done)(void *ud, http_client_result result, const char *error);
+} http_client_callbacks;
+
+typedef struct http_client_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *url;
+    const http_header *headers;
+    size_t n_headers;
+    const void *body; /* copied; NULL/0 for none */
+    size_t body_len;
+    double timeout; /* whole request, seconds; 0 = none */
+} http_client_request;
+
+/* Starts a request; callbacks come later from the loop (never from inside this
+ * call). Returns NULL with err filled on bad arguments. Connections are kept
+ * alive and reused. */
+http_client_req *http_client_start(http_client *c, const http_client_request *req,
+                                   const http_client_callbacks *cb, void *ud, cc_err *err);
+/* Stops the transfer; no callback of this request fires after this returns and
+ * the handle is gone. Safe to call from inside this request's own callbacks. */
+void http_client_cancel(http_client_req *r);
+/* Requests in flight. */
+size_t http_client_active(const http_client *c);
+
+#endif
