@@ -165,4 +165,13 @@ static inline void cc_store_u64le(uint8_t *p, uint64_t v)
     cc_store_u32le(p + 4, (uint32_t)(v >> 32));
 }
 
+/* ------------------------------------------- configuration helpers (cfg.c) */
+
+/* Splits "host:port" or "[v6]:port" into host (NUL-terminated, at most
+ * host_len-1 chars) and port (0..65535). */
+int cc_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port, cc_err *err);
+/* Resolves `path` relative to the directory of `file` (absolute paths and a
+ * NULL file leave it as is). Heap string, caller frees; NULL for a NULL path. */
+char *cc_path_relative_to(const char *file, const char *path);
+
 #endif
