@@ -1,0 +1,182 @@
+/*
+ * ton — TON blockchain data structures and the TON HTTP API v2 client.
+ *
+ *   cells      immutable, reference-counted; built with ton_builder, read with ton_slice
+ *   BoC        bag-of-cells parse (outside input: strictly checked) and serialize
+ *              (@ton/core's cell order, optional index and crc32c)
+ *   addresses  MsgAddressInt std: raw "wc:hex" and user-friendly base64 forms
+ *   dicts      HashmapE read and write with fixed-width keys
+ *   messages   StateInit, internal/external messages, wallet v5r1 (and v4r2) transfers
+ *   vouchers   DESIGN §7.3: proxy-signed cumulative payment vouchers
+ *   contracts  message bodies for the cocoon contracts (contracts/SPEC.md)
+ *   api        TON HTTP API v2 (toncenter-compatible) over libcurl, JSON parsing apart
+ *
+ * Memory: a ton_cell * returned by a function is a new reference owned by the
+ * caller, released with ton_cell_unref(). Functions that take a cell borrow it
+ * unless they say "takes". Cells referenced by other cells stay alive as long
+ * as their parent does. Cells are immutable once built, so sharing is safe.
+ * Functions that can fail return 0 / -1 (or NULL) and fill a cc_err.
+ */
+#ifndef COCOON_TON_H
+#define COCOON_TON_H
+
+#include "base/base.h"
+
+/* ------------------------------------------------------------------ cells */
+
+#define TON_CELL_MAX_BITS 1023
+#define TON_CELL_MAX_REFS 4
+#define TON_CELL_MAX_DEPTH 1024
+
+typedef enum {
+    TON_CELL_ORDINARY = 0,
+    TON_CELL_PRUNED = 1, /* exotic types carry their type byte as value */
+    TON_CELL_LIBRARY = 2,
+    TON_CELL_MERKLE_PROOF = 3,
+    TON_CELL_MERKLE_UPDATE = 4,
+} ton_cell_type;
+
+typedef struct ton_cell ton_cell;
+/* Read-only after construction. */
+struct ton_cell {
+    uint32_t refcount;
+    uint16_t bit_len;
+    uint8_t n_refs;
+    uint8_t type;       /* ton_cell_type */
+    uint8_t level_mask; /* 0 for cells without pruned branches below */
+    uint8_t data[128];  /* bit_len bits, big-endian bit order, rest zero */
+    ton_cell *refs[TON_CELL_MAX_REFS];
+    uint8_t hashes[4][32]; /* hash at level 0..3 (index 3 = representation hash) */
+    uint16_t depths[4];
+};
+
+ton_cell *ton_cell_ref(ton_cell *c); /* +1, returns c */
+void ton_cell_unref(ton_cell *c);    /* -1, frees at 0; NULL is fine */
+/* The standard representation hash (what every tool calls the cell hash). */
+const uint8_t *ton_cell_hash(const ton_cell *c);
+unsigned ton_cell_depth(const ton_cell *c);
+bool ton_cell_equal(const ton_cell *a, const ton_cell *b); /* by hash */
+/* Creates a cell from raw parts (the BoC parser uses this; exotic cells are
+ * validated). Borrows refs (takes a new reference to each). */
+ton_cell *ton_cell_create(bool exotic, const uint8_t *data, unsigned bit_len, ton_cell *const *refs,
+                          unsigned n_refs, cc_err *err);
+/* d1 d2 data(padded) depth(ref)... hash(ref)... at level 3 — the bytes hashed. */
+void ton_cell_repr(const ton_cell *c, cc_buf *out);
+/* Number of distinct cells (by hash) reachable from c, itself included. */
+size_t ton_cell_count(const ton_cell *c);
+
+/* ---------------------------------------------------------------- builder */
+
+/* A builder is a stack value. Stores never fail loudly one by one: the first
+ * overflow or out-of-range value is remembered and ton_builder_end() reports it,
+ * so a message can be written as a plain sequence of stores. */
+typedef struct ton_builder {
+    uint8_t data[128];
+    unsigned bits;
+    unsigned n_refs;
+    ton_cell *refs[TON_CELL_MAX_REFS];
+    char error[160]; /* first error, "" if none */
+} ton_builder;
+
+void ton_builder_init(ton_builder *b);
+/* Drops the references held by an abandoned builder. */
+void ton_builder_clear(ton_builder *b);
+/* Finishes an ordinary cell (the builder is reset and may be reused). */
+ton_cell *ton_builder_end(ton_builder *b, cc_err *err);
+int ton_builder_store_bit(ton_builder *b, bool bit);
+int ton_builder_store_uint(ton_builder *b, uint64_t v, unsigned bits); /* bits <= 64 */
+int ton_builder_store_int(ton_builder *b, int64_t v, unsigned bits);   /* two's complement */
+/* A big-endian unsigned number of n bytes stored in `bits` bits (<= 256 in
+ * practice; fails if the value does not fit). */
+int ton_builder_store_uint_be(ton_builder *b, const uint8_t *be, size_t n, unsigned bits);
+/* Raw bits: the first `bits` bits of `src`, MSB first. */
+int ton_builder_store_bits(ton_builder *b, const uint8_t *src, unsigned bits);
+int ton_builder_store_bytes(ton_builder *b, const void *src, size_t n);
+/* Coins / Grams: VarUInteger 16 (4-bit length, then that many bytes). */
+int ton_builder_store_coins(ton_builder *b, uint64_t nano);
+/* Takes a new reference to ref. */
+int ton_builder_store_ref(ton_builder *b, ton_cell *ref);
+/* Maybe ^Cell: bit 0, or bit 1 and the ref. */
+int ton_builder_store_maybe_ref(ton_builder *b, ton_cell *ref_or_null);
+/* All bits and refs of another cell, inline. */
+int ton_builder_store_cell_inline(ton_builder *b, const ton_cell *c);
+unsigned ton_builder_bits_left(const ton_builder *b);
+unsigned ton_builder_refs_left(const ton_builder *b);
+
+/* ------------------------------------------------------------------ slice */
+
+typedef struct ton_slice {
+    const ton_cell *cell;
+    unsigned pos, end; /* bit window [pos, end) */
+    unsigned ref_pos;
+} ton_slice;
+
+void ton_slice_init(ton_slice *s, const ton_cell *c);
+unsigned ton_slice_bits_left(const ton_slice *s);
+unsigned ton_slice_refs_left(const ton_slice *s);
+int ton_slice_skip(ton_slice *s, unsigned bits, cc_err *err);
+int ton_slice_load_bit(ton_slice *s, bool *out, cc_err *err);
+int ton_slice_load_uint(ton_slice *s, unsigned bits, uint64_t *out, cc_err *err); /* <= 64 */
+int ton_slice_load_int(ton_slice *s, unsigned bits, int64_t *out, cc_err *err);   /* <= 64 */
+/* Loads `bits` bits into out as a big-endian number right-aligned in n bytes
+ * (fails if it needs more than n bytes). */
+int ton_slice_load_uint_be(ton_slice *s, unsigned bits, uint8_t *out, size_t n, cc_err *err);
+/* Raw bits, MSB first, into out (ceil(bits/8) bytes; unused low bits zero). */
+int ton_slice_load_bits(ton_slice *s, unsigned bits, uint8_t *out, cc_err *err);
+int ton_slice_load_coins(ton_slice *s, uint64_t *out, cc_err *err); /* fails above 2^64-1 */
+/* Borrowed: the reference stays owned by the cell. */
+int ton_slice_load_ref(ton_slice *s, const ton_cell **out, cc_err *err);
+int ton_slice_load_maybe_ref(ton_slice *s, const ton_cell **out_or_null, cc_err *err);
+/* Fails unless the slice is fully consumed (bits and refs). */
+int ton_slice_expect_end(const ton_slice *s, cc_err *err);
+
+/* -------------------------------------------------------------------- BoC */
+
+typedef struct ton_boc_opts {
+    bool crc32c; /* append a CRC-32C (the usual choice) */
+    bool index;  /* include the offset index */
+} ton_boc_opts;
+
+#define TON_BOC_MAX_CELLS (1u << 20) /* refuse bigger bags from outside */
+
+/* Serializes one root in @ton/core's cell order. Appends to out. */
+int ton_boc_serialize(const ton_cell *root, ton_boc_opts opts, cc_buf *out, cc_err *err);
+/* Parses a bag with at least one root and returns a new reference to the first
+ * root. Rejects truncation, trailing bytes, bad CRC, forward/self references
+ * (so no cycles), absent cells, oversize counts and malformed cells. */
+ton_cell *ton_boc_parse(const uint8_t *data, size_t len, cc_err *err);
+/* Same for base64 text (standard or URL-safe alphabet) and hex text. */
+ton_cell *ton_boc_parse_base64(const char *text, cc_err *err);
+ton_cell *ton_boc_parse_hex(const char *text, cc_err *err);
+/* Serialized with crc32c, no index, then base64 (standard alphabet). Caller frees. */
+char *ton_boc_to_base64(const ton_cell *root, cc_err *err);
+
+/* Base64 helpers (also used for addresses). Decoding accepts both alphabets
+ * and optional '=' padding. */
+char *ton_base64_encode(const uint8_t *data, size_t n, bool url_safe); /* caller frees */
+int ton_base64_decode(const char *text, size_t text_len, cc_buf *out, cc_err *err);
+
+/* -------------------------------------------------------------- addresses */
+
+typedef struct ton_addr {
+    bool none; /* addr_none$00 */
+    int8_t wc; /* workchain (0 basechain, -1 masterchain) */
+    uint8_t hash[32];
+} ton_addr;
+
+#define TON_ADDR_FRIENDLY_LEN 48
+/* Accepts "wc:hex" (64 hex digits) and the 48-character user-friendly forms in
+ * either base64 alphabet (CRC16 checked). Optional out flags may be NULL. */
+int ton_addr_parse(const char *text, ton_addr *out, bool *bounceable, bool *testnet, cc_err *err);
+/* "wc:hex" into out (at least 70 bytes). */
+void ton_addr_to_raw(const ton_addr *a, char *out, size_t out_len);
+/* 48 characters + NUL into out (at least 49 bytes). */
+void ton_addr_to_friendly(const ton_addr *a, bool bounceable, bool testnet, bool url_safe,
+                          char out[49]);
+bool ton_addr_equal(const ton_addr *a, const ton_addr *b);
+/* MsgAddress: addr_none$00 or addr_std$10 anycast:0 wc:int8 hash:bits256. */
+int ton_builder_store_addr(ton_builder *b, const ton_addr *a);
+/* Loads addr_none or addr_std (rejects anycast, extern and var addresses). */
+int ton_slice_load_addr(ton_slice *s, ton_addr *out, cc_err *err);
+
+#endif
