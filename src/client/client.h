@@ -1,0 +1,51 @@
+/*
+ * client — the cocoon-client daemon (DESIGN §1, §9): serves the OpenAI HTTP
+ * API on localhost and forwards each request over COCOON's transport to one of
+ * the proxies in its config (the next one when a proxy fails).
+ *
+ * Ownership: client_config strings are heap copies owned by the config and
+ * released by client_config_clear(). client_new() copies what it keeps.
+ */
+#ifndef COCOON_CLIENT_H
+#define COCOON_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct event_base;
+
+typedef struct client_config {
+    char http_host[64]; /* "listen_http", default 127.0.0.1:10000 */
+    uint16_t http_port;
+    char **proxies; /* "host:port" of each proxy's client port ("proxies", required) */
+    size_t n_proxies;
+    int max_coefficient;    /* highest worker price coefficient accepted (default 1000000) */
+    int64_t max_tokens;     /* default cap when the request gives none (default 4096) */
+    double request_timeout; /* seconds (default 600) */
+    int64_t max_body;       /* request body limit, bytes (default 8 MiB) */
+    char *owner_address;
+    char *tee, *policy, *fake_root;
+    double reconnect_min, reconnect_max;
+    char *log_level;
+} client_config;
+
+void client_config_init(client_config *c);
+int client_config_from_json(const json_t *obj, const char *path, client_config *c, cc_err *err);
+int client_config_load(const char *path, client_config *c, cc_err *err);
+/* Overrides: --http HOST:PORT, --proxy HOST:PORT (replaces the list; may
+ * repeat), --log-level L. */
+int client_config_apply_flags(client_config *c, int argc, char **argv, cc_err *err);
+int client_config_validate(const client_config *c, cc_err *err);
+void client_config_clear(client_config *c);
+
+typedef struct client client;
+
+client *client_new(struct event_base *base, const client_config *cfg, cc_err *err);
+void client_free(client *c);
+uint16_t client_http_port(const client *c);
+
+int client_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * proxy — the cocoon-proxy daemon (DESIGN §1, §4.3): accepts workers and
+ * clients over COCOON's transport, keeps a table of ready workers per model,
+ * routes each client request to a worker and relays the answer stream.
+ *
+ * Ownership: proxy_config strings are heap copies owned by the config and
+ * released by proxy_config_clear().  proxy_new() copies what it keeps from
+ * the config; the caller may clear it afterwards.  A proxy runs on the
+ * caller's event_base and is released with proxy_free().
+ */
+#ifndef COCOON_PROXY_H
+#define COCOON_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct event_base;
+
+typedef struct proxy_listen_addr {
+    char host[64];
+    uint16_t port;
+} proxy_listen_addr;
+
+typedef struct proxy_config {
+    proxy_listen_addr workers; /* "listen_workers", default 0.0.0.0:11001 */
+    proxy_listen_addr clients; /* "listen_clients", default 0.0.0.0:11002 */
+    proxy_listen_addr http;    /* "listen_http" (stats), default 127.0.0.1:11000 */
+    char *chain;               /* "none" (default) */
+    char *registry;            /* registry JSON file (relative to the config file) */
+    int pow_difficulty;        /* 0..28, default 20 */
+    char *owner_address;       /* TON address of the proxy's owner ("" allowed locally) */
+    char *tee;                 /* TEE provider: "none" (default) | "fake" | "tdx" */
+    char *policy;              /* peer attestation policy: "any" (default) | "fake" | "tdx" */
+    char *fake_root;           /* fake TEE root dir for tee/policy "fake" */
+    double request_timeout;    /* cap on one request, seconds (default 600) */
+    double idle_timeout;       /* drop links silent this long, seconds (default 60) */
+    char *log_level;           /* "debug" | "info" (default) | "warn" | "error" */
+} proxy_config;
+
+/* Fills defaults. */
+void proxy_config_init(proxy_config *c);
+/* Reads and validates a JSON config (unknown fields are refused; messages
+ * name the field).  `path` is used to resolve relative file names. */
+int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c, cc_err *err);
+int proxy_config_load(const char *path, proxy_config *c, cc_err *err);
+void proxy_config_clear(proxy_config *c);
+
+typedef struct proxy proxy;
+
+/* Loads the registry, opens the three listeners. */
+proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err);
+void proxy_free(proxy *p);
+/* Bound ports (useful with port 0 in tests). */
+uint16_t proxy_worker_port(const proxy *p);
+uint16_t proxy_client_port(const proxy *p);
+uint16_t proxy_http_port(const proxy *p);
+
+/* The daemon's main (used by src/proxy/main.c). */
+int proxy_main(int argc, char **argv);
+
+#endif

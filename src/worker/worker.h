@@ -1,0 +1,64 @@
+/*
+ * worker — the cocoon-worker daemon (DESIGN §1, §4.3): dials every proxy in
+ * its config (reconnecting with exponential backoff), announces its model,
+ * coefficient and capacity, runs each request on its model backend
+ * (src/worker/backend.h) and streams the answer back.
+ *
+ * Ownership: worker_config strings are heap copies owned by the config and
+ * released by worker_config_clear(). worker_new() copies what it keeps and
+ * takes ownership of the backend it is given.
+ */
+#ifndef COCOON_WORKER_H
+#define COCOON_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "worker/backend.h"
+
+struct event_base;
+
+typedef struct worker_config {
+    char **proxies; /* "host:port" of each proxy's worker port ("proxies", required) */
+    size_t n_proxies;
+    char http_host[64]; /* "listen_http" (stats), default 127.0.0.1:12000 */
+    uint16_t http_port;
+    char *backend;     /* "openai-http" | "embedded" (default) */
+    char *backend_url; /* openai-http: base URL of the server (required for it) */
+    char *api_key;     /* openai-http: optional bearer token */
+    char *model;       /* openai-http: served model name; embedded: GGUF file */
+    char *model_name;  /* embedded: name announced (default: derived from the file) */
+    int threads;       /* embedded: 0 = all cores */
+    int slots;         /* embedded: concurrent sequences, 0 = default */
+    int coefficient;   /* price coefficient x1000 (default 1000) */
+    int max_active;    /* "max_active_requests" (default 16) */
+    char *owner_address;
+    char *tee, *policy, *fake_root;
+    double reconnect_min, reconnect_max; /* backoff bounds, seconds (0.2, 10) */
+    double health_interval;              /* backend health polls, seconds (2) */
+    char *log_level;
+} worker_config;
+
+void worker_config_init(worker_config *c);
+int worker_config_from_json(const json_t *obj, const char *path, worker_config *c, cc_err *err);
+int worker_config_load(const char *path, worker_config *c, cc_err *err);
+/* Applies command-line overrides: --backend, --backend-url, --model,
+ * --model-name, --coefficient, --max-active, --http, --proxy (replaces the list;
+ * may repeat), --log-level.  Unknown flags are errors. */
+int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *err);
+/* Cross-field checks after loading and overrides (backend needs url/model...). */
+int worker_config_validate(const worker_config *c, cc_err *err);
+void worker_config_clear(worker_config *c);
+
+typedef struct worker worker;
+
+/* Starts the daemon on base: takes ownership of backend (even on failure). */
+worker *worker_new(struct event_base *base, const worker_config *cfg, worker_backend *backend,
+                   cc_err *err);
+void worker_free(worker *w);
+uint16_t worker_http_port(const worker *w);
+
+int worker_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,87 @@
+/* cocoon-proxy config: defaults, relative paths, and messages naming the field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proxy/proxy.h"
+
+static int parse(const char *text, proxy_config *c, cc_err *err)
+{
+    json_t *j = cc_json_loadb(text, strlen(text), err);
+    assert_non_null(j);
+    proxy_config_init(c);
+    int rc = proxy_config_from_json(j, "/etc/cocoon/proxy.json", c, err);
+    json_decref(j);
+    return rc;
+}
+
+static void test_defaults_and_paths(void **state)
+{
+    (void)state;
+    proxy_config c;
+    cc_err err = {0};
+    assert_int_equal(parse("{\"registry\": \"registry.json\"}", &c, &err), 0);
+    assert_string_equal(c.registry, "/etc/cocoon/registry.json");
+    assert_string_equal(c.workers.host, "0.0.0.0");
+    assert_int_equal(c.workers.port, 11001);
+    assert_int_equal(c.clients.port, 11002);
+    assert_string_equal(c.http.host, "127.0.0.1");
+    assert_int_equal(c.http.port, 11000);
+    assert_int_equal(c.pow_difficulty, 20);
+    assert_string_equal(c.chain, "none");
+    assert_string_equal(c.policy, "any");
+    proxy_config_clear(&c);
+
+    assert_int_equal(parse("{\"registry\": \"/abs/r.json\", \"listen_workers\": "
+                           "\"127.0.0.1:0\", \"listen_clients\": \"[::1]:5\", "
+                           "\"pow_difficulty\": 3, \"request_timeout\": 2.5}",
+                           &c, &err),
+                     0);
+    assert_string_equal(c.registry, "/abs/r.json");
+    assert_string_equal(c.workers.host, "127.0.0.1");
+    assert_int_equal(c.workers.port, 0);
+    assert_string_equal(c.clients.host, "::1");
+    assert_int_equal(c.clients.port, 5);
+    assert_int_equal(c.pow_difficulty, 3);
+    assert_true(c.request_timeout == 2.5);
+    proxy_config_clear(&c);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *needle;
+    } cases[] = {
+        {"{}", "\"registry\""},
+        {"{\"registry\": 5}", "\"registry\""},
+        {"{\"registry\": \"r\", \"pow_difficulty\": 29}", "\"pow_difficulty\""},
+        {"{\"registry\": \"r\", \"listen_workers\": \"nohost\"}", "\"listen_workers\""},
+        {"{\"registry\": \"r\", \"listen_clients\": \"h:70000\"}", "\"listen_clients\""},
+        {"{\"registry\": \"r\", \"policy\": \"trust-me\"}", "\"policy\""},
+        {"{\"registry\": \"r\", \"tee\": \"fake\"}", "\"fake_root\""},
+        {"{\"registry\": \"r\", \"log_level\": \"loud\"}", "\"log_level\""},
+        {"{\"registry\": \"r\", \"request_timeout\": 0}", "\"request_timeout\""},
+        {"{\"registry\": \"r\", \"registy\": \"r\"}", "\"registy\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        proxy_config c;
+        cc_err err = {0};
+        if (parse(cases[i].json, &c, &err) == 0) fail_msg("case %zu accepted", i);
+        if (!strstr(err.msg, cases[i].needle))
+            fail_msg("case %zu: \"%s\" lacks %s", i, err.msg, cases[i].needle);
+        proxy_config_clear(&c);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_paths),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,121 @@
+/* cocoon-worker config: JSON, flag overrides and cross-field validation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "worker/worker.h"
+
+static int parse(const char *text, worker_config *c, cc_err *err)
+{
+    json_t *j = cc_json_loadb(text, strlen(text), err);
+    assert_non_null(j);
+    worker_config_init(c);
+    int rc = worker_config_from_json(j, "/srv/w/worker.json", c, err);
+    json_decref(j);
+    if (rc == 0) rc = worker_config_validate(c, err);
+    return rc;
+}
+
+static void test_openai_http(void **state)
+{
+    (void)state;
+    worker_config c;
+    cc_err err = {0};
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:11001\", \"10.0.0.2:7\"], \"backend\": "
+                           "\"openai-http\", \"backend_url\": \"http://127.0.0.1:8000\", "
+                           "\"model\": \"qwen\", \"coefficient\": 1500}",
+                           &c, &err),
+                     0);
+    assert_int_equal(c.n_proxies, 2);
+    assert_string_equal(c.proxies[1], "10.0.0.2:7");
+    assert_string_equal(c.model, "qwen"); /* a name, not resolved as a path */
+    assert_int_equal(c.coefficient, 1500);
+    assert_int_equal(c.max_active, 16);
+    assert_int_equal(c.http_port, 12000);
+
+    char *argv[] = {"--backend", "embedded",  "--model",      "m.gguf",
+                    "--proxy",   "1.2.3.4:5", "--max-active", "3"};
+    assert_int_equal(worker_config_apply_flags(&c, 8, argv, &err), 0);
+    assert_int_equal(worker_config_validate(&c, &err), 0);
+    assert_string_equal(c.backend, "embedded");
+    assert_string_equal(c.model, "m.gguf");
+    assert_int_equal(c.n_proxies, 1);
+    assert_string_equal(c.proxies[0], "1.2.3.4:5");
+    assert_int_equal(c.max_active, 3);
+
+    char *bad1[] = {"--max-active", "0"};
+    assert_int_equal(worker_config_apply_flags(&c, 2, bad1, &err), -1);
+    assert_non_null(strstr(err.msg, "--max-active"));
+    char *bad2[] = {"--frobnicate", "1"};
+    assert_int_equal(worker_config_apply_flags(&c, 2, bad2, &err), -1);
+    assert_non_null(strstr(err.msg, "--frobnicate"));
+    char *bad3[] = {"--model"};
+    assert_int_equal(worker_config_apply_flags(&c, 1, bad3, &err), -1);
+    assert_non_null(strstr(err.msg, "--model"));
+    worker_config_clear(&c);
+}
+
+static void test_embedded_path_is_relative_to_config(void **state)
+{
+    (void)state;
+    worker_config c;
+    cc_err err = {0};
+    assert_int_equal(
+        parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"models/x.gguf\"}", &c, &err), 0);
+    assert_string_equal(c.backend, "embedded");
+    assert_string_equal(c.model, "/srv/w/models/x.gguf");
+    worker_config_clear(&c);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *needle;
+    } cases[] = {
+        {"{\"model\": \"m\"}", "\"proxies\""},
+        {"{\"proxies\": \"127.0.0.1:1\", \"model\": \"m\"}", "\"proxies\""},
+        {"{\"proxies\": [\"127.0.0.1\"], \"model\": \"m\"}", "proxies[0]"},
+        {"{\"proxies\": [\"127.0.0.1:1\", 5], \"model\": \"m\"}", "proxies[1]"},
+        {"{\"proxies\": [\"127.0.0.1:0\"], \"model\": \"m\"}", "proxies[0]"},
+        {"{\"proxies\": [\"127.0.0.1:1\"]}", "\"model\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"backend\": \"openai-http\", \"model\": \"m\"}",
+         "\"backend_url\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"backend\": \"openai-http\", \"model\": \"m\", "
+         "\"backend_url\": \"ftp://x\"}",
+         "\"backend_url\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"backend\": \"gpu\", \"model\": \"m\"}", "\"backend\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"coefficient\": 0}",
+         "\"coefficient\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"max_active_requests\": -1}",
+         "\"max_active_requests\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"policy\": \"x\"}", "\"policy\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"reconnect_min\": 5, "
+         "\"reconnect_max\": 1}",
+         "\"reconnect_min\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"listen_http\": \"x\"}",
+         "\"listen_http\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"modle\": 1}", "\"modle\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        worker_config c;
+        cc_err err = {0};
+        if (parse(cases[i].json, &c, &err) == 0) fail_msg("case %zu accepted", i);
+        if (!strstr(err.msg, cases[i].needle))
+            fail_msg("case %zu: \"%s\" lacks %s", i, err.msg, cases[i].needle);
+        worker_config_clear(&c);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openai_http),
+        cmocka_unit_test(test_embedded_path_is_relative_to_config),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
