@@ -174,4 +174,25 @@ int cc_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port
  * NULL file leave it as is). Heap string, caller frees; NULL for a NULL path. */
 char *cc_path_relative_to(const char *file, const char *path);
 
+/* ------------------------------------------------ u64 -> pointer map (map.c) */
+
+/* Open-addressing hash map; values are non-NULL pointers the caller owns. */
+typedef struct cc_map_slot {
+    uint64_t key;
+    void *val; /* NULL = empty slot */
+} cc_map_slot;
+typedef struct cc_map {
+    cc_map_slot *slots;
+    size_t cap, n;
+} cc_map;
+
+void cc_map_init(cc_map *m);
+void cc_map_free(cc_map *m); /* frees the table, not the values */
+void *cc_map_get(const cc_map *m, uint64_t key);
+/* Inserts or replaces; returns the previous value (or NULL). val NULL = delete. */
+void *cc_map_put(cc_map *m, uint64_t key, void *val);
+/* Removes; returns the removed value or NULL. */
+void *cc_map_del(cc_map *m, uint64_t key);
+size_t cc_map_count(const cc_map *m);
+
 #endif
