@@ -140,3 +140,23 @@ int ton_slice_expect_end(const ton_slice *s, cc_err *err)
                           s->end - s->pos, s->cell->n_refs - s->ref_pos);
     return 0;
 }
+
+int ton_builder_store_slice(ton_builder *b, const ton_slice *s)
+{
+    unsigned n = s->end - s->pos;
+    uint8_t tmp[128];
+    ton_slice copy = *s;
+    if (ton_slice_load_bits(&copy, n, tmp, NULL) < 0) return -1;
+    if (ton_builder_store_bits(b, tmp, n) < 0) return -1;
+    for (unsigned i = s->ref_pos; i < s->cell->n_refs; i++)
+        if (ton_builder_store_ref(b, s->cell->refs[i]) < 0) return -1;
+    return 0;
+}
+
+ton_cell *ton_slice_to_cell(const ton_slice *s, cc_err *err)
+{
+    ton_builder b;
+    ton_builder_init(&b);
+    ton_builder_store_slice(&b, s);
+    return ton_builder_end(&b, err);
+}

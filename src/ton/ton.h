@@ -37,6 +37,7 @@ typedef enum {
 } ton_cell_type;
 
 typedef struct ton_cell ton_cell;
+typedef struct ton_slice ton_slice;
 /* Read-only after construction. */
 struct ton_cell {
     uint32_t refcount;
@@ -100,16 +101,18 @@ int ton_builder_store_ref(ton_builder *b, ton_cell *ref);
 int ton_builder_store_maybe_ref(ton_builder *b, ton_cell *ref_or_null);
 /* All bits and refs of another cell, inline. */
 int ton_builder_store_cell_inline(ton_builder *b, const ton_cell *c);
+/* The unread bits and refs of a slice, inline. */
+int ton_builder_store_slice(ton_builder *b, const ton_slice *s);
 unsigned ton_builder_bits_left(const ton_builder *b);
 unsigned ton_builder_refs_left(const ton_builder *b);
 
 /* ------------------------------------------------------------------ slice */
 
-typedef struct ton_slice {
+struct ton_slice {
     const ton_cell *cell;
     unsigned pos, end; /* bit window [pos, end) */
     unsigned ref_pos;
-} ton_slice;
+};
 
 void ton_slice_init(ton_slice *s, const ton_cell *c);
 unsigned ton_slice_bits_left(const ton_slice *s);
@@ -127,6 +130,8 @@ int ton_slice_load_coins(ton_slice *s, uint64_t *out, cc_err *err); /* fails abo
 /* Borrowed: the reference stays owned by the cell. */
 int ton_slice_load_ref(ton_slice *s, const ton_cell **out, cc_err *err);
 int ton_slice_load_maybe_ref(ton_slice *s, const ton_cell **out_or_null, cc_err *err);
+/* A new cell holding the unread part of the slice. */
+ton_cell *ton_slice_to_cell(const ton_slice *s, cc_err *err);
 /* Fails unless the slice is fully consumed (bits and refs). */
 int ton_slice_expect_end(const ton_slice *s, cc_err *err);
 
@@ -178,5 +183,73 @@ bool ton_addr_equal(const ton_addr *a, const ton_addr *b);
 int ton_builder_store_addr(ton_builder *b, const ton_addr *a);
 /* Loads addr_none or addr_std (rejects anycast, extern and var addresses). */
 int ton_slice_load_addr(ton_slice *s, ton_addr *out, cc_err *err);
+
+/* --------------------------------------------------------------- messages */
+
+/* StateInit with code and data (no split depth, no special, no libraries). */
+ton_cell *ton_state_init(ton_cell *code, ton_cell *data, cc_err *err);
+/* The address of a contract with that StateInit in workchain wc. */
+void ton_state_init_address(const ton_cell *state_init, int8_t wc, ton_addr *out);
+
+/* An internal message as wallets send it (MessageRelaxed: src addr_none,
+ * ihr_disabled, no fees, lt/time zero). init and body may be NULL. */
+typedef struct ton_int_msg {
+    ton_addr dest;
+    uint64_t value; /* nanoton */
+    bool bounce;
+    ton_cell *init; /* StateInit to deploy the destination, or NULL */
+    ton_cell *body; /* or NULL for an empty body */
+} ton_int_msg;
+ton_cell *ton_msg_internal(const ton_int_msg *m, cc_err *err);
+/* External inbound message to dest (import_fee 0). init may be NULL. */
+ton_cell *ton_msg_external(const ton_addr *dest, ton_cell *init, ton_cell *body, cc_err *err);
+/* The normalized hash of an external message (TEP-467: src none, fee 0, no
+ * init, body as a ref), which explorers and toncenter use to find it. */
+int ton_msg_external_normalized_hash(const ton_cell *ext, uint8_t out[32], cc_err *err);
+/* Text comment body: op 0 then the UTF-8 text (longer texts continue in refs). */
+ton_cell *ton_msg_comment(const char *text, cc_err *err);
+
+/* ---------------------------------------------------------------- wallets */
+
+typedef enum { TON_WALLET_V5R1 = 0, TON_WALLET_V4R2 = 1 } ton_wallet_version;
+
+#define TON_GLOBAL_ID_MAINNET (-239)
+#define TON_GLOBAL_ID_TESTNET (-3)
+#define TON_WALLET_V4_SUBWALLET 698983191u
+
+typedef struct ton_wallet {
+    ton_wallet_version version;
+    int8_t wc;
+    uint8_t pub[32];
+    uint32_t wallet_id; /* v5r1: see ton_wallet_v5r1_id(); v4r2: subwallet id */
+} ton_wallet;
+
+/* v5r1 wallet_id as @ton/ton computes it: network_global_id XOR the 32-bit
+ * context (1 | wc:int8 | version 0:uint8 | subwallet:uint15). */
+uint32_t ton_wallet_v5r1_id(int32_t network_global_id, int8_t wc, uint32_t subwallet);
+/* The default wallet of that version: v5r1 with subwallet 0 on the given
+ * network, or v4r2 with subwallet 698983191 + wc. */
+void ton_wallet_init(ton_wallet *w, ton_wallet_version v, int8_t wc, const uint8_t pub[32],
+                     int32_t network_global_id);
+ton_cell *ton_wallet_code(ton_wallet_version v, cc_err *err);
+ton_cell *ton_wallet_data(const ton_wallet *w, cc_err *err); /* initial data, seqno 0 */
+ton_cell *ton_wallet_state_init(const ton_wallet *w, cc_err *err);
+int ton_wallet_address(const ton_wallet *w, ton_addr *out, cc_err *err);
+
+typedef struct ton_out_msg {
+    uint8_t mode;  /* send mode, usually 3 (pay fees separately, ignore errors) */
+    ton_cell *msg; /* MessageRelaxed, e.g. from ton_msg_internal() */
+} ton_out_msg;
+#define TON_WALLET_MAX_MSGS 4
+
+/* The signed body of a transfer (v5r1: auth_signed_external with the
+ * signature at the tail; v4r2: signature first). priv is the Ed25519 seed. */
+ton_cell *ton_wallet_transfer_body(const ton_wallet *w, const uint8_t priv[32], uint32_t seqno,
+                                   uint32_t valid_until, const ton_out_msg *msgs, size_t n_msgs,
+                                   cc_err *err);
+/* The whole external message; with_init attaches the StateInit (first use). */
+ton_cell *ton_wallet_transfer(const ton_wallet *w, const uint8_t priv[32], uint32_t seqno,
+                              uint32_t valid_until, const ton_out_msg *msgs, size_t n_msgs,
+                              bool with_init, cc_err *err);
 
 #endif

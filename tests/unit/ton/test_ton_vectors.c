@@ -179,6 +179,128 @@ static void test_addresses(void **state)
     }
 }
 
+static void assert_cell_boc(const ton_cell *c, const char *hash_hex, const char *boc_hex)
+{
+    assert_hex_eq(ton_cell_hash(c), 32, hash_hex);
+    if (boc_hex) {
+        cc_buf b = CC_BUF_INIT;
+        assert_int_equal(ton_boc_serialize(c, (ton_boc_opts){.crc32c = true}, &b, NULL), 0);
+        assert_hex_eq(b.data, b.len, boc_hex);
+        cc_buf_free(&b);
+    }
+}
+
+static void test_wallet_messages(void **state)
+{
+    (void)state;
+    const json_t *kp = json_object_get(g_vectors, "keypair");
+    const json_t *wm = json_object_get(g_vectors, "wallet_external_messages");
+    const json_t *common = json_object_get(wm, "common");
+    uint8_t seed[32], pub[32];
+    assert_int_equal(cc_hex_decode(jstr(kp, "seed_hex"), seed, 32, NULL), 0);
+    assert_int_equal(crypto_ed25519_public(seed, pub, NULL), 0);
+    assert_hex_eq(pub, 32, jstr(kp, "public_key_hex"));
+    ton_addr dest;
+    assert_int_equal(ton_addr_parse(jstr(common, "dest_raw"), &dest, NULL, NULL, NULL), 0);
+    uint64_t amount = strtoull(jstr(common, "amount_nanoton"), NULL, 10);
+    assert_int_equal(amount, 10000000);
+    uint8_t mode = (uint8_t)json_integer_value(json_object_get(common, "send_mode"));
+    const json_t *list = json_object_get(wm, "vectors");
+    size_t i;
+    const json_t *v;
+    int checked = 0;
+    json_array_foreach(list, i, v)
+    {
+        cc_err err;
+        const char *kind = jstr(v, "wallet");
+        ton_wallet w;
+        ton_wallet_init(&w, !strcmp(kind, "v4r2") ? TON_WALLET_V4R2 : TON_WALLET_V5R1, 0, pub,
+                        TON_GLOBAL_ID_MAINNET);
+        if (w.version == TON_WALLET_V5R1) {
+            assert_int_equal((int32_t)json_integer_value(json_object_get(v, "network_global_id")),
+                             TON_GLOBAL_ID_MAINNET);
+            assert_int_equal(w.wallet_id,
+                             json_integer_value(json_object_get(v, "wallet_id_int32")));
+        } else {
+            assert_int_equal(w.wallet_id, json_integer_value(json_object_get(v, "subwallet_id")));
+        }
+        /* code, data and address */
+        ton_cell *code = ton_wallet_code(w.version, &err);
+        assert_non_null(code);
+        assert_hex_eq(ton_cell_hash(code), 32, jstr(v, "state_init_code_hash_hex"));
+        ton_cell_unref(code);
+        ton_cell *data = ton_wallet_data(&w, &err);
+        assert_cell_boc(data, jstr(v, "state_init_data_hash_hex"),
+                        jstr(v, "state_init_data_boc_hex"));
+        ton_cell_unref(data);
+        ton_addr self;
+        assert_int_equal(ton_wallet_address(&w, &self, &err), 0);
+        char raw[80], friendly[49];
+        ton_addr_to_raw(&self, raw, sizeof raw);
+        assert_string_equal(raw, jstr(v, "wallet_address_raw"));
+        ton_addr_to_friendly(&self, true, false, true, friendly);
+        assert_string_equal(friendly, jstr(v, "wallet_address_bounceable"));
+        ton_addr_to_friendly(&self, false, false, true, friendly);
+        assert_string_equal(friendly, jstr(v, "wallet_address_non_bounceable"));
+
+        /* the transferred message: 'hello' comment, no bounce */
+        ton_cell *comment = ton_msg_comment("hello", &err);
+        ton_int_msg im = {.dest = dest, .value = amount, .bounce = false, .body = comment};
+        ton_cell *out = ton_msg_internal(&im, &err);
+        ton_cell_unref(comment);
+        assert_cell_boc(out, jstr(v, "out_msg_relaxed_cell_hash_hex"),
+                        jstr(v, "out_msg_relaxed_boc_hex"));
+
+        uint32_t seqno = (uint32_t)json_integer_value(json_object_get(v, "seqno"));
+        uint32_t valid_until = (uint32_t)json_integer_value(json_object_get(v, "valid_until"));
+        ton_out_msg om = {.mode = mode, .msg = out};
+        ton_cell *body = ton_wallet_transfer_body(&w, seed, seqno, valid_until, &om, 1, &err);
+        assert_non_null(body);
+        assert_cell_boc(body, jstr(v, "body_cell_hash_hex"), jstr(v, "body_boc_hex"));
+
+        /* the signed part and the signature */
+        ton_slice s;
+        ton_slice_init(&s, body);
+        uint8_t sig[64];
+        ton_slice sp = s;
+        if (w.version == TON_WALLET_V5R1) {
+            sp.end = body->bit_len - 512;
+            ton_slice tail = s;
+            tail.pos = body->bit_len - 512;
+            assert_int_equal(ton_slice_load_bits(&tail, 512, sig, NULL), 0);
+        } else {
+            assert_int_equal(ton_slice_load_bits(&sp, 512, sig, NULL), 0);
+        }
+        ton_cell *signed_part = ton_slice_to_cell(&sp, &err);
+        assert_hex_eq(ton_cell_hash(signed_part), 32, jstr(v, "signed_part_hash_hex"));
+        assert_hex_eq(sig, 64, jstr(v, "signature_hex"));
+        assert_true(crypto_ed25519_verify(pub, ton_cell_hash(signed_part), 32, sig));
+        ton_cell_unref(signed_part);
+        ton_cell_unref(body);
+
+        /* the whole external message */
+        bool with_init = json_is_true(json_object_get(v, "with_state_init"));
+        ton_cell *ext = ton_wallet_transfer(&w, seed, seqno, valid_until, &om, 1, with_init, &err);
+        if (!ext) fail_msg("transfer: %s", err.msg);
+        assert_cell_boc(ext, jstr(v, "ext_msg_cell_hash_hex"), jstr(v, "ext_msg_boc_hex"));
+        char *b64 = ton_boc_to_base64(ext, &err);
+        assert_string_equal(b64, jstr(v, "ext_msg_boc_base64"));
+        free(b64);
+        uint8_t norm[32];
+        assert_int_equal(ton_msg_external_normalized_hash(ext, norm, &err), 0);
+        assert_hex_eq(norm, 32, jstr(v, "ext_msg_normalized_hash_hex"));
+        /* parsing the vector's BoC gives the same cell */
+        ton_cell *parsed = ton_boc_parse_base64(jstr(v, "ext_msg_boc_base64"), &err);
+        assert_non_null(parsed);
+        assert_true(ton_cell_equal(parsed, ext));
+        ton_cell_unref(parsed);
+        ton_cell_unref(ext);
+        ton_cell_unref(out);
+        checked++;
+    }
+    assert_int_equal(checked, 4);
+}
+
 int main(void)
 {
     const char *shared = getenv("COCOON_SHARED");
@@ -195,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_empty_cell),
         cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_wallet_messages),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     json_decref(g_vectors);
