@@ -1,0 +1,348 @@
+/* Attestation policies and the TLS verify hook (DESIGN §5.2). */
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "crypto/crypto.h"
+#include "tee/tee_internal.h"
+
+#define CACHE_SLOTS 256
+
+typedef struct cache_entry {
+    uint8_t key[32]; /* SHA-256 of the quote */
+    double expires;  /* monotonic seconds; 0 = empty slot */
+    tee_tcb_status tcb;
+} cache_entry;
+
+struct tee_policy {
+    tee_policy_kind kind;
+    X509 *root; /* fake: the network's fake root; tdx: NULL = Intel's */
+    tee_collateral *collateral;
+    uint32_t tcb_allowed;
+    cc_buf mrtds;  /* n * 48 */
+    cc_buf rtmrs;  /* n * 192 */
+    cc_buf images; /* n * 32 */
+    bool allow_debug;
+    double cache_ttl;
+    time_t fixed_time;
+    tee_policy_check_fn check;
+    void *check_ud;
+    cache_entry cache[CACHE_SLOTS];
+    uint64_t hits, misses;
+};
+
+tee_policy *tee_policy_new(tee_policy_kind kind)
+{
+    tee_policy *p = cc_calloc(1, sizeof(*p));
+    p->kind = kind;
+    p->cache_ttl = 600;
+    p->tcb_allowed = 1u << TEE_TCB_UP_TO_DATE | 1u << TEE_TCB_SW_HARDENING_NEEDED;
+    return p;
+}
+
+void tee_policy_free(tee_policy *p)
+{
+    if (!p) return;
+    X509_free(p->root);
+    tee_collateral_free(p->collateral);
+    cc_buf_free(&p->mrtds);
+    cc_buf_free(&p->rtmrs);
+    cc_buf_free(&p->images);
+    free(p);
+}
+
+static void cache_clear(tee_policy *p)
+{
+    memset(p->cache, 0, sizeof(p->cache));
+}
+
+tee_policy_kind tee_policy_kind_of(const tee_policy *p)
+{
+    return p->kind;
+}
+
+const char *tee_policy_kind_name(tee_policy_kind k)
+{
+    return k == TEE_POLICY_FAKE ? "fake" : k == TEE_POLICY_TDX ? "tdx" : "any";
+}
+
+int tee_policy_kind_parse(const char *s, tee_policy_kind *out, cc_err *err)
+{
+    if (!strcmp(s, "any"))
+        *out = TEE_POLICY_ANY;
+    else if (!strcmp(s, "fake"))
+        *out = TEE_POLICY_FAKE;
+    else if (!strcmp(s, "tdx"))
+        *out = TEE_POLICY_TDX;
+    else
+        return cc_err_set(err, "unknown attestation policy \"%s\" (want any, fake or tdx)", s);
+    return 0;
+}
+
+void tee_policy_set_root(tee_policy *p, X509 *root)
+{
+    if (root) X509_up_ref(root);
+    X509_free(p->root);
+    p->root = root;
+    cache_clear(p);
+}
+
+void tee_policy_set_collateral(tee_policy *p, tee_collateral *c, uint32_t allowed_mask)
+{
+    tee_collateral_free(p->collateral);
+    p->collateral = c;
+    if (allowed_mask) p->tcb_allowed = allowed_mask;
+    cache_clear(p);
+}
+
+void tee_policy_allow_mrtd(tee_policy *p, const uint8_t mrtd[48])
+{
+    cc_buf_append(&p->mrtds, mrtd, 48);
+}
+void tee_policy_allow_rtmrs(tee_policy *p, const uint8_t rtmr[4][48])
+{
+    cc_buf_append(&p->rtmrs, rtmr, 192);
+}
+void tee_policy_allow_image_hash(tee_policy *p, const uint8_t hash[32])
+{
+    cc_buf_append(&p->images, hash, 32);
+}
+void tee_policy_clear_image_hashes(tee_policy *p)
+{
+    cc_buf_reset(&p->images);
+}
+void tee_policy_allow_debug(tee_policy *p, bool allow)
+{
+    p->allow_debug = allow;
+}
+void tee_policy_set_cache_ttl(tee_policy *p, double seconds)
+{
+    p->cache_ttl = seconds;
+    cache_clear(p);
+}
+void tee_policy_set_time(tee_policy *p, time_t at)
+{
+    p->fixed_time = at;
+    cache_clear(p);
+}
+void tee_policy_set_check(tee_policy *p, tee_policy_check_fn fn, void *ud)
+{
+    p->check = fn;
+    p->check_ud = ud;
+}
+void tee_policy_cache_stats(const tee_policy *p, uint64_t *hits, uint64_t *misses)
+{
+    if (hits) *hits = p->hits;
+    if (misses) *misses = p->misses;
+}
+
+void tee_peer_info_free(void *info)
+{
+    free(info);
+}
+
+static bool in_list(const cc_buf *list, const uint8_t *v, size_t sz)
+{
+    for (size_t off = 0; off + sz <= list->len; off += sz)
+        if (memcmp(list->data + off, v, sz) == 0) return true;
+    return false;
+}
+
+static cache_entry *cache_find(tee_policy *p, const uint8_t key[32], double now)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (p->cache[i].expires > now && memcmp(p->cache[i].key, key, 32) == 0) return &p->cache[i];
+    return NULL;
+}
+
+static void cache_put(tee_policy *p, const uint8_t key[32], tee_tcb_status tcb, double now)
+{
+    cache_entry *slot = &p->cache[0];
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (p->cache[i].expires <= now) {
+            slot = &p->cache[i];
+            break;
+        }
+        if (p->cache[i].expires < slot->expires) slot = &p->cache[i];
+    }
+    memcpy(slot->key, key, 32);
+    slot->expires = now + p->cache_ttl;
+    slot->tcb = tcb;
+}
+
+/* Only the extensions we understand may be critical (DESIGN §5.2). */
+static int check_extensions(X509 *cert, cc_err *err)
+{
+    ASN1_OBJECT *oq = OBJ_txt2obj(TEE_OID_QUOTE, 1), *oc = OBJ_txt2obj(TEE_OID_CLAIMS, 1);
+    int rc = 0;
+    for (int i = 0; i < X509_get_ext_count(cert) && rc == 0; i++) {
+        X509_EXTENSION *e = X509_get_ext(cert, i);
+        if (!X509_EXTENSION_get_critical(e)) continue;
+        ASN1_OBJECT *o = X509_EXTENSION_get_object(e);
+        int nid = OBJ_obj2nid(o);
+        if (nid == NID_basic_constraints || nid == NID_key_usage || nid == NID_ext_key_usage ||
+            nid == NID_subject_alt_name || OBJ_cmp(o, oq) == 0 || OBJ_cmp(o, oc) == 0)
+            continue;
+        char txt[80] = "?";
+        OBJ_obj2txt(txt, sizeof(txt), o, 1);
+        rc = cc_err_set(err, "certificate has an unknown critical extension %s", txt);
+    }
+    ASN1_OBJECT_free(oq);
+    ASN1_OBJECT_free(oc);
+    return rc;
+}
+
+/* Self-signed Ed25519 end-entity certificate valid at `now`. */
+static int check_cert_shape(X509 *cert, time_t now, uint8_t pub[32], cc_err *err)
+{
+    EVP_PKEY *pk = X509_get0_pubkey(cert);
+    size_t publen = 32;
+    if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519 ||
+        EVP_PKEY_get_raw_public_key(pk, pub, &publen) != 1 || publen != 32)
+        return cc_err_set(err, "certificate key is not Ed25519");
+    /* Not X509_check_issued(): it would want keyCertSign, which an end-entity
+     * RA-TLS certificate must not have. */
+    if (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) != 0 ||
+        X509_verify(cert, pk) != 1)
+        return cc_err_set(err, "certificate is not validly self-signed");
+    uint32_t flags = X509_get_extension_flags(cert);
+    if (flags & EXFLAG_CA) return cc_err_set(err, "certificate is a CA certificate");
+    if (X509_cmp_time(X509_get0_notBefore(cert), &now) > 0)
+        return cc_err_set(err, "certificate is not yet valid");
+    if (X509_cmp_time(X509_get0_notAfter(cert), &now) < 0)
+        return cc_err_set(err, "certificate has expired");
+    return check_extensions(cert, err);
+}
+
+/* Measurements and allowlists of a quote that has been authenticated (or,
+ * under `any`, merely parsed). */
+static int check_measurements(tee_policy *p, const tee_peer_info *info, cc_err *err)
+{
+    const tee_td_report *td = &info->td;
+    if ((tee_td_attributes(td) & TEE_TD_ATTR_DEBUG) && !p->allow_debug)
+        return cc_err_set(err, "peer is a debug TD (td_attributes.DEBUG set)");
+    if (p->mrtds.len && !in_list(&p->mrtds, td->mr_td, 48))
+        return cc_err_set(err, "peer MRTD is not allowed");
+    if (p->rtmrs.len && !in_list(&p->rtmrs, &td->rtmr[0][0], 192))
+        return cc_err_set(err, "peer RTMRs are not an allowed set");
+    if (p->images.len && !in_list(&p->images, info->image_hash, 32)) {
+        char hex[65];
+        cc_hex_encode(info->image_hash, 32, hex);
+        return cc_err_set(err, "peer image hash %s is not allowed", hex);
+    }
+    return 0;
+}
+
+static int verify_quote_cached(tee_policy *p, const cc_buf *quote_bytes, const tee_quote *q,
+                               time_t now, tee_peer_info *info, cc_err *err)
+{
+    uint8_t key[32];
+    crypto_sha256(quote_bytes->data, quote_bytes->len, key);
+    double mono = cc_now_mono();
+    cache_entry *hit = p->cache_ttl > 0 ? cache_find(p, key, mono) : NULL;
+    if (hit) {
+        p->hits++;
+        info->from_cache = true;
+        info->tcb_status = hit->tcb;
+        return 0;
+    }
+    p->misses++;
+    tee_quote_verify_opts o = {.root = p->root, .at = now, .collateral = p->collateral};
+    tee_quote_result res;
+    int rc = tee_quote_verify(q, &o, &res, err);
+    if (rc == 0 && p->collateral && !(p->tcb_allowed & (1u << res.tcb_status)))
+        rc = cc_err_set(err, "TCB status %s is not accepted", tee_tcb_status_name(res.tcb_status));
+    info->tcb_status = res.tcb_status;
+    tee_quote_result_free(&res);
+    if (rc == 0 && p->cache_ttl > 0) cache_put(p, key, info->tcb_status, mono);
+    return rc;
+}
+
+static int verify_peer(tee_policy *p, X509 *cert, tee_peer_info *info, cc_err *err)
+{
+    time_t now = p->fixed_time ? p->fixed_time : time(NULL);
+    if (check_cert_shape(cert, now, info->pubkey, err)) return -1;
+    cc_buf claims = CC_BUF_INIT, quote = CC_BUF_INIT;
+    tee_quote q = {0};
+    int rc = -1;
+    bool has_quote;
+    if (tee_cert_extract(cert, &claims, &quote, &has_quote, err) ||
+        tee_claims_decode(claims.data, claims.len, &info->claims, err))
+        goto out;
+    if (!crypto_memeq(info->claims.ed25519_pub, info->pubkey, 32)) {
+        cc_err_set(err, "claims do not start with the certificate's public key");
+        goto out;
+    }
+    info->has_quote = has_quote;
+    if (!has_quote) {
+        if (p->kind != TEE_POLICY_ANY) {
+            cc_err_set(err, "peer certificate carries no TEE quote (policy %s requires one)",
+                       tee_policy_kind_name(p->kind));
+            goto out;
+        }
+        if (p->images.len || p->mrtds.len || p->rtmrs.len) {
+            cc_err_set(err, "peer has no quote but the policy has measurement allowlists");
+            goto out;
+        }
+        snprintf(info->summary, sizeof(info->summary), "policy=any quote=none");
+        rc = 0;
+        goto out;
+    }
+    if (tee_quote_parse(quote.data, quote.len, &q, err)) {
+        cc_err_prefix(err, "peer quote");
+        goto out;
+    }
+    info->td = q.td;
+    tee_image_hash(&q.td, info->image_hash);
+    /* Binding first: it is cheap and a mismatch means a replayed quote. */
+    uint8_t rd[64];
+    crypto_sha512(claims.data, claims.len, rd);
+    if (!crypto_memeq(rd, q.td.report_data, 64)) {
+        cc_err_set(err, "quote REPORTDATA is not SHA-512 of the certificate's claims");
+        goto out;
+    }
+    if (p->kind != TEE_POLICY_ANY) {
+        if (p->kind == TEE_POLICY_FAKE && !p->root) {
+            cc_err_set(err, "policy fake has no fake root configured");
+            goto out;
+        }
+        if (verify_quote_cached(p, &quote, &q, now, info, err)) {
+            cc_err_prefix(err, "peer quote (policy %s)", tee_policy_kind_name(p->kind));
+            goto out;
+        }
+        info->quote_verified = true;
+    }
+    if (check_measurements(p, info, err)) goto out;
+    char ih[65];
+    cc_hex_encode(info->image_hash, 32, ih);
+    snprintf(info->summary, sizeof(info->summary), "policy=%s quote=%s image=%s tcb=%s%s",
+             tee_policy_kind_name(p->kind), info->quote_verified ? "verified" : "unverified", ih,
+             tee_tcb_status_name(info->tcb_status), info->from_cache ? " cached" : "");
+    rc = 0;
+out:
+    tee_quote_free(&q);
+    cc_buf_free(&claims);
+    cc_buf_free(&quote);
+    return rc;
+}
+
+int tee_verify_peer(void *policy_ud, X509 *cert, void **peer_info_out, cc_err *err)
+{
+    tee_policy *p = policy_ud;
+    if (peer_info_out) *peer_info_out = NULL;
+    if (!p || !cert) return cc_err_set(err, "attestation: no policy or no certificate");
+    tee_peer_info *info = cc_calloc(1, sizeof(*info));
+    int rc = verify_peer(p, cert, info, err);
+    if (rc == 0 && p->check && p->check(p->check_ud, info, err)) rc = -1;
+    ERR_clear_error();
+    if (rc) {
+        free(info);
+        return cc_err_prefix(err, "attestation refused");
+    }
+    if (peer_info_out)
+        *peer_info_out = info;
+    else
+        free(info);
+    return 0;
+}

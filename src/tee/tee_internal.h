@@ -1,0 +1,53 @@
+/* Internal declarations shared by the files of the tee module (not public). */
+#ifndef COCOON_TEE_INTERNAL_H
+#define COCOON_TEE_INTERNAL_H
+
+#include <openssl/x509.h>
+
+#include "tee/tee.h"
+
+/* What the PCK leaf certificate's Intel SGX extension (OID
+ * 1.2.840.113741.1.13.1) says about the platform. */
+typedef struct tee_pck_info {
+    bool has_sgx_ext;
+    uint8_t fmspc[6];
+    uint8_t pceid[2];
+    uint16_t pcesvn;
+    uint8_t cpusvn[16];
+    uint8_t comp_svn[16]; /* SGX TCB components 1..16 */
+    int chain_len;
+} tee_pck_info;
+
+void tee__parse_sgx_report(const uint8_t *b, tee_sgx_report *r);
+
+/* Parses a PEM bundle (at most 8 certificates). NULL with a message when it
+ * holds none or anything unparsable. */
+STACK_OF(X509) * tee__pem_chain(const uint8_t *pem, size_t len, cc_err *err);
+/* Reads the SGX extension of a PCK leaf; has_sgx_ext = false when absent. */
+int tee__pck_ext_parse(X509 *leaf, tee_pck_info *out, cc_err *err);
+int tee__pck_info_from_quote(const tee_quote *q, tee_pck_info *out, cc_err *err);
+
+/* ECDSA P-256/SHA-256 verification of a raw r||s signature with a key taken
+ * from a certificate (refused unless the key is EC P-256). */
+bool tee__ecdsa_verify_pkey(EVP_PKEY *pk, const void *msg, size_t n, const uint8_t sig_rs[64]);
+/* Raw x||y of an EC P-256 public key. */
+int tee__ec_pub_xy(EVP_PKEY *pk, uint8_t xy[64], cc_err *err);
+
+/* Verifies leaf (with untrusted intermediates) to root at time `at`; crls
+ * (optional) are checked for every certificate in the chain. */
+int tee__verify_chain(X509 *leaf, STACK_OF(X509) * untrusted, X509 *root, time_t at,
+                      STACK_OF(X509_CRL) * crls, cc_err *err);
+
+/* Appends a check line to the result log. */
+void tee__log_check(tee_quote_result *res, bool ok, const char *what, const char *why);
+
+/* Collateral evaluation (collateral.c): appends its checks to res, sets
+ * res->tcb_status; returns -1 (and err) when a check fails. */
+int tee__collateral_check(const tee_collateral *c, const tee_quote *q, X509 *leaf,
+                          STACK_OF(X509) * chain, X509 *root, time_t at, tee_quote_result *res,
+                          cc_err *err);
+
+/* Parses "YYYY-MM-DDTHH:MM:SSZ" (also with fractional seconds or +00:00). */
+int tee__parse_iso_time(const char *s, time_t *out, cc_err *err);
+
+#endif

@@ -1,0 +1,392 @@
+/* RA-TLS certificates, claims and policies with the none and fake providers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/x509v3.h>
+
+#include "crypto/crypto.h"
+#include "tee/tee.h"
+
+static char root_dir[256];
+
+static int setup_root(void **state)
+{
+    snprintf(root_dir, sizeof(root_dir), "/tmp/cocoon-tee-test-XXXXXX");
+    if (!mkdtemp(root_dir)) return -1;
+    cc_err err = {0};
+    if (tee_fake_root_init(root_dir, false, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown_root(void **state)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/fake_root.key", root_dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/fake_root.pem", root_dir);
+    unlink(p);
+    rmdir(root_dir);
+    return 0;
+}
+
+static tee_policy *fake_policy(void)
+{
+    tee_policy *pol = tee_policy_new(TEE_POLICY_FAKE);
+    cc_err err = {0};
+    X509 *root = tee_fake_root_load_cert(root_dir, &err);
+    assert_non_null(root);
+    tee_policy_set_root(pol, root);
+    X509_free(root);
+    return pol;
+}
+
+static tee_provider *fake_provider(const char *exe, const char *config)
+{
+    cc_err err = {0};
+    tee_provider *p =
+        tee_provider_new_fake(root_dir, config, config ? strlen(config) : 0, exe, &err);
+    if (!p) fprintf(stderr, "fake provider: %s\n", err.msg);
+    assert_non_null(p);
+    return p;
+}
+
+static void test_claims_round_trip(void **state)
+{
+    tee_claims c = {0}, d;
+    memset(c.ed25519_pub, 7, 32);
+    c.has_model_hash = true;
+    memset(c.model_hash, 9, 32);
+    strcpy(c.role, "worker");
+    cc_buf b = CC_BUF_INIT;
+    tee_claims_encode(&c, &b);
+    assert_int_equal(b.len, 32 + 36 + 4 + 6);
+    cc_err err = {0};
+    assert_int_equal(tee_claims_decode(b.data, b.len, &d, &err), 0);
+    assert_memory_equal(d.ed25519_pub, c.ed25519_pub, 32);
+    assert_true(d.has_model_hash);
+    assert_memory_equal(d.model_hash, c.model_hash, 32);
+    assert_false(d.has_x25519);
+    assert_string_equal(d.role, "worker");
+    /* An unknown item is skipped; a truncated one is refused. */
+    uint8_t unk[6] = {0x99, 0, 2, 0, 1, 2};
+    cc_buf_append(&b, unk, sizeof(unk));
+    assert_int_equal(tee_claims_decode(b.data, b.len, &d, &err), 0);
+    assert_int_equal(tee_claims_decode(b.data, b.len - 1, &d, &err), -1);
+    assert_int_equal(tee_claims_decode(b.data, 31, &d, &err), -1);
+    cc_buf_free(&b);
+}
+
+static void test_none_identity_shape_and_any_policy(void **state)
+{
+    tee_provider *none = tee_provider_new_none();
+    cc_err err = {0};
+    tee_identity *id = tee_identity_new(none, NULL, &err);
+    assert_non_null(id);
+    assert_false(id->has_quote);
+    X509 *x = id->cert;
+    /* DESIGN §5.1 shape. */
+    assert_int_equal(EVP_PKEY_get_base_id(X509_get0_pubkey(x)), EVP_PKEY_ED25519);
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+    assert_int_equal(ASN1_STRING_length(serial), 16);
+    int crit = -1;
+    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
+    assert_non_null(bc);
+    assert_int_equal(crit, 1);
+    assert_false(bc->ca);
+    BASIC_CONSTRAINTS_free(bc);
+    assert_true(X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE);
+    assert_int_equal(X509_get_extended_key_usage(x) & (XKU_SSL_SERVER | XKU_SSL_CLIENT),
+                     XKU_SSL_SERVER | XKU_SSL_CLIENT);
+    assert_true(X509_check_host(x, "localhost", 0, 0, NULL) == 1);
+    assert_true(X509_check_ip_asc(x, "127.0.0.1", 0) == 1);
+    assert_true(X509_check_ip_asc(x, "::1", 0) == 1);
+    assert_non_null(X509_get0_subject_key_id(x));
+    assert_false(tee_identity_needs_renewal(id, 0));
+    assert_true(tee_identity_needs_renewal(id, id->not_after - 3600));
+
+    tee_policy *any = tee_policy_new(TEE_POLICY_ANY);
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(any, x, &info, &err), 0);
+    tee_peer_info *pi = info;
+    assert_memory_equal(pi->pubkey, id->pubkey, 32);
+    assert_false(pi->has_quote);
+    tee_peer_info_free(info);
+
+    /* No quote: fake and tdx policies refuse. */
+    tee_policy *fake = tee_policy_new(TEE_POLICY_FAKE);
+    tee_policy *tdx = tee_policy_new(TEE_POLICY_TDX);
+    assert_int_equal(tee_verify_peer(fake, x, &info, &err), -1);
+    assert_null(info);
+    assert_non_null(strstr(err.msg, "no TEE quote"));
+    assert_int_equal(tee_verify_peer(tdx, x, &info, &err), -1);
+    tee_policy_free(any);
+    tee_policy_free(fake);
+    tee_policy_free(tdx);
+    tee_identity_free(id);
+    tee_provider_free(none);
+}
+
+static void test_expired_and_not_yet_valid(void **state)
+{
+    tee_provider *none = tee_provider_new_none();
+    cc_err err = {0};
+    tee_identity_opts o = {.now = time(NULL) - 3 * 86400};
+    tee_identity *old = tee_identity_new(none, &o, &err);
+    assert_non_null(old);
+    tee_policy *any = tee_policy_new(TEE_POLICY_ANY);
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(any, old->cert, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "expired"));
+    o.now = time(NULL) + 3 * 86400;
+    tee_identity *future = tee_identity_new(none, &o, &err);
+    assert_int_equal(tee_verify_peer(any, future->cert, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "not yet valid"));
+    /* Rotation replaces the old identity. */
+    tee_identity *cur = old;
+    assert_int_equal(tee_identity_rotate(none, NULL, &cur, &err), 1);
+    assert_ptr_not_equal(cur, old); /* old was freed by rotate */
+    assert_int_equal(tee_identity_rotate(none, NULL, &cur, &err), 0);
+    tee_identity_free(cur);
+    tee_identity_free(future);
+    tee_policy_free(any);
+    tee_provider_free(none);
+}
+
+static void test_unknown_critical_extension_and_non_ed25519(void **state)
+{
+    cc_err err = {0};
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    uint8_t pub[32];
+    size_t pl = 32;
+    EVP_PKEY_get_raw_public_key(k, pub, &pl);
+    X509 *x = tee_cert_build(k, pub, 32, NULL, 0, time(NULL) - 10, 3600, &err);
+    assert_non_null(x);
+    tee_policy *any = tee_policy_new(TEE_POLICY_ANY);
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(any, x, &info, &err), 0);
+    tee_peer_info_free(info);
+    /* Add a critical private extension and re-sign. */
+    ASN1_OBJECT *obj = OBJ_txt2obj("1.3.6.1.4.1.12345.99", 1);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(os, (const unsigned char *)"x", 1);
+    X509_EXTENSION *ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 1, os);
+    X509_add_ext(x, ext, -1);
+    X509_sign(x, k, NULL);
+    assert_int_equal(tee_verify_peer(any, x, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "unknown critical extension 1.3.6.1.4.1.12345.99"));
+    X509_EXTENSION_free(ext);
+    ASN1_OCTET_STRING_free(os);
+    ASN1_OBJECT_free(obj);
+    X509_free(x);
+
+    /* Claims naming another key are refused. */
+    uint8_t other[32];
+    memset(other, 1, 32);
+    x = tee_cert_build(k, other, 32, NULL, 0, time(NULL) - 10, 3600, &err);
+    assert_int_equal(tee_verify_peer(any, x, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "claims do not start"));
+    X509_free(x);
+    EVP_PKEY_free(k);
+
+    /* A P-256 key is refused. */
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *y = X509_new();
+    X509_set_version(y, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(y), 1);
+    X509_gmtime_adj(X509_getm_notBefore(y), -10);
+    X509_gmtime_adj(X509_getm_notAfter(y), 3600);
+    X509_set_pubkey(y, ec);
+    X509_sign(y, ec, EVP_sha256());
+    assert_int_equal(tee_verify_peer(any, y, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "not Ed25519"));
+    X509_free(y);
+    EVP_PKEY_free(ec);
+    tee_policy_free(any);
+}
+
+static void test_fake_quote_verifies_under_fake_not_tdx(void **state)
+{
+    tee_provider *p = fake_provider(NULL, "{\"model\":\"m\"}");
+    cc_err err = {0};
+    tee_claims cl = {0};
+    strcpy(cl.role, "worker");
+    tee_identity_opts o = {.claims = &cl};
+    tee_identity *id = tee_identity_new(p, &o, &err);
+    assert_non_null(id);
+    assert_true(id->has_quote);
+
+    tee_policy *fake = fake_policy();
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(fake, id->cert, &info, &err), 0);
+    tee_peer_info *pi = info;
+    assert_true(pi->has_quote);
+    assert_true(pi->quote_verified);
+    assert_false(pi->from_cache);
+    assert_memory_equal(pi->image_hash, id->image_hash, 32);
+    assert_string_equal(pi->claims.role, "worker");
+    /* RTMR1 is the measured executable (this test program). */
+    uint8_t exe[48];
+    cc_buf b = CC_BUF_INIT;
+    assert_int_equal(cc_read_file("/proc/self/exe", &b, &err), 0);
+    crypto_sha384(b.data, b.len, exe);
+    cc_buf_free(&b);
+    assert_memory_equal(pi->td.rtmr[1], exe, 48);
+    uint8_t cfg[48];
+    crypto_sha384("{\"model\":\"m\"}", 13, cfg);
+    assert_memory_equal(pi->td.rtmr[2], cfg, 48);
+    tee_peer_info_free(info);
+
+    /* Second time: from the cache. */
+    assert_int_equal(tee_verify_peer(fake, id->cert, &info, &err), 0);
+    assert_true(((tee_peer_info *)info)->from_cache);
+    tee_peer_info_free(info);
+    uint64_t hits, misses;
+    tee_policy_cache_stats(fake, &hits, &misses);
+    assert_int_equal(hits, 1);
+    assert_int_equal(misses, 1);
+
+    /* tdx pins Intel's root: the fake chain does not verify. */
+    tee_policy *tdx = tee_policy_new(TEE_POLICY_TDX);
+    assert_int_equal(tee_verify_peer(tdx, id->cert, &info, &err), -1);
+    assert_null(info);
+    assert_non_null(strstr(err.msg, "PCK chain"));
+    tee_policy_free(tdx);
+
+    /* Another network's fake root refuses it too. */
+    char other[256];
+    snprintf(other, sizeof(other), "/tmp/cocoon-tee-test2-XXXXXX");
+    assert_non_null(mkdtemp(other));
+    assert_int_equal(tee_fake_root_init(other, false, &err), 0);
+    assert_int_equal(tee_fake_root_init(other, false, &err), -1); /* no overwrite */
+    X509 *oroot = tee_fake_root_load_cert(other, &err);
+    tee_policy *ofake = tee_policy_new(TEE_POLICY_FAKE);
+    tee_policy_set_root(ofake, oroot);
+    assert_int_equal(tee_verify_peer(ofake, id->cert, &info, &err), -1);
+    tee_policy_free(ofake);
+    X509_free(oroot);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/fake_root.key", other);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/fake_root.pem", other);
+    unlink(path);
+    rmdir(other);
+
+    tee_policy_free(fake);
+    tee_identity_free(id);
+    tee_provider_free(p);
+}
+
+static void test_reportdata_must_match_key(void **state)
+{
+    /* A genuine quote taken from one certificate and put into a certificate
+     * with another key must be refused (replay). */
+    tee_provider *p = fake_provider(NULL, NULL);
+    cc_err err = {0};
+    tee_identity *id = tee_identity_new(p, NULL, &err);
+    assert_non_null(id);
+    cc_buf claims = CC_BUF_INIT, quote = CC_BUF_INIT;
+    bool hq;
+    assert_int_equal(tee_cert_extract(id->cert, &claims, &quote, &hq, &err), 0);
+    assert_true(hq);
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    uint8_t pub[32];
+    size_t pl = 32;
+    EVP_PKEY_get_raw_public_key(k, pub, &pl);
+    X509 *thief = tee_cert_build(k, pub, 32, quote.data, quote.len, time(NULL) - 10, 3600, &err);
+    assert_non_null(thief);
+    tee_policy *fake = fake_policy();
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(fake, thief, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "REPORTDATA"));
+    /* Even policy any checks the binding when a quote is present. */
+    tee_policy *any = tee_policy_new(TEE_POLICY_ANY);
+    assert_int_equal(tee_verify_peer(any, thief, &info, &err), -1);
+    tee_policy_free(any);
+    tee_policy_free(fake);
+    X509_free(thief);
+    EVP_PKEY_free(k);
+    cc_buf_free(&claims);
+    cc_buf_free(&quote);
+    tee_identity_free(id);
+    tee_provider_free(p);
+}
+
+static void test_image_hash_follows_executable_and_allowlist(void **state)
+{
+    char exe_a[300], exe_b[300];
+    snprintf(exe_a, sizeof(exe_a), "%s/exe-a", root_dir);
+    snprintf(exe_b, sizeof(exe_b), "%s/exe-b", root_dir);
+    cc_err err = {0};
+    assert_int_equal(cc_write_file_atomic(exe_a, "genuine binary", 14, 0755, &err), 0);
+    assert_int_equal(cc_write_file_atomic(exe_b, "genuine binarY", 14, 0755, &err), 0);
+    tee_provider *pa = fake_provider(exe_a, "cfg");
+    tee_provider *pb = fake_provider(exe_b, "cfg");
+    tee_identity *ia = tee_identity_new(pa, NULL, &err);
+    tee_identity *ib = tee_identity_new(pb, NULL, &err);
+    assert_non_null(ia);
+    assert_non_null(ib);
+    assert_memory_not_equal(ia->image_hash, ib->image_hash, 32);
+
+    tee_policy *fake = fake_policy();
+    tee_policy_allow_image_hash(fake, ia->image_hash);
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(fake, ia->cert, &info, &err), 0);
+    tee_peer_info_free(info);
+    assert_int_equal(tee_verify_peer(fake, ib->cert, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "image hash"));
+    assert_non_null(strstr(err.msg, "not allowed"));
+    tee_policy_free(fake);
+    tee_identity_free(ia);
+    tee_identity_free(ib);
+    tee_provider_free(pa);
+    tee_provider_free(pb);
+    unlink(exe_a);
+    unlink(exe_b);
+}
+
+static int refuse_all(void *ud, const tee_peer_info *info, cc_err *err)
+{
+    (*(int *)ud)++;
+    return cc_err_set(err, "registry says no");
+}
+
+static void test_check_callback(void **state)
+{
+    tee_provider *none = tee_provider_new_none();
+    cc_err err = {0};
+    tee_identity *id = tee_identity_new(none, NULL, &err);
+    tee_policy *any = tee_policy_new(TEE_POLICY_ANY);
+    int calls = 0;
+    tee_policy_set_check(any, refuse_all, &calls);
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(any, id->cert, &info, &err), -1);
+    assert_int_equal(calls, 1);
+    assert_non_null(strstr(err.msg, "registry says no"));
+    tee_policy_free(any);
+    tee_identity_free(id);
+    tee_provider_free(none);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_claims_round_trip),
+        cmocka_unit_test(test_none_identity_shape_and_any_policy),
+        cmocka_unit_test(test_expired_and_not_yet_valid),
+        cmocka_unit_test(test_unknown_critical_extension_and_non_ed25519),
+        cmocka_unit_test(test_fake_quote_verifies_under_fake_not_tdx),
+        cmocka_unit_test(test_reportdata_must_match_key),
+        cmocka_unit_test(test_image_hash_follows_executable_and_allowlist),
+        cmocka_unit_test(test_check_callback),
+    };
+    return cmocka_run_group_tests(tests, setup_root, teardown_root);
+}
