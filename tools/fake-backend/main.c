@@ -1,0 +1,464 @@
+/*
+ * cocoon-fake-backend — a small, fast OpenAI-compatible server for tests and
+ * benchmarks. Answers are deterministic so tests can compare bytes exactly.
+ *
+ *   cocoon-fake-backend [--host H] [--port N] [--model NAME] [--chunks N]
+ *                       [--chunk-bytes B] [--delay-ms D]
+ *
+ * --port 0 picks a free port; the line "listening PORT" is printed on stdout
+ * (flushed) once the socket accepts connections.
+ *
+ * Endpoints: GET /v1/models, POST /v1/chat/completions, POST /v1/completions,
+ * GET /healthz. A completion has N chunks of exactly B content bytes (chunk i
+ * is "c<i>:" followed by letters derived from i), capped at max_tokens /
+ * max_completion_tokens when given: one token per chunk. Usage is
+ *   prompt_tokens     = (request body bytes + 3) / 4
+ *   completion_tokens = number of chunks
+ *   total_tokens      = prompt + completion
+ *   cached_tokens     = prompt_tokens / 4,  reasoning_tokens = completion / 10
+ * Streams send one SSE event per chunk, a final event with finish_reason, a
+ * usage event when stream_options.include_usage is true, then `data: [DONE]`.
+ *
+ * Test knobs travel in the request body (so they pass through proxies):
+ *   "fake": {"fail": 500,              reply with this status and an OpenAI error
+ *            "delay_ms": 5,            pause between chunks for this request
+ *            "disconnect_after": 3,    drop the connection after 3 chunks
+ *            "echo": true}             non-streamed reply carries the request
+ *                                      it received as "fake_request"
+ * and the model name must be the configured one (else 404 model_not_found).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+typedef struct fake_config {
+    const char *model;
+    int chunks;
+    int chunk_bytes;
+    int delay_ms;
+} fake_config;
+
+typedef struct fake_server {
+    struct event_base *base;
+    fake_config cfg;
+    char **content; /* precomputed chunk contents */
+    int content_n;
+    unsigned long next_id;
+} fake_server;
+
+/* One streamed answer in progress. */
+typedef struct fake_stream {
+    fake_server *srv;
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    struct event *timer;
+    struct evbuffer *out;
+    bool chat;
+    bool include_usage;
+    bool closed;
+    int i, n, disconnect_after, delay_ms;
+    long prompt_tokens;
+    const char *finish;
+    char id[32];
+} fake_stream;
+
+static const char *content_of(fake_server *s, int i)
+{
+    if (i < s->content_n) return s->content[i];
+    return s->content[s->content_n - 1];
+}
+
+static char *make_content(int i, int bytes)
+{
+    char *c = malloc((size_t)bytes + 1);
+    int p = snprintf(c, (size_t)bytes + 1, "c%d:", i);
+    if (p > bytes) p = bytes;
+    for (int j = p; j < bytes; j++)
+        c[j] = (char)('a' + (i * 7 + j) % 26);
+    c[bytes] = '\0';
+    return c;
+}
+
+static void reply_json(struct evhttp_request *req, int status, json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, s, strlen(s));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, status, NULL, b);
+    evbuffer_free(b);
+    free(s);
+    json_decref(obj);
+}
+
+static void reply_error(struct evhttp_request *req, int status, const char *type, const char *code,
+                        const char *msg)
+{
+    reply_json(req, status,
+               json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", type, "param",
+                         "code", code));
+}
+
+static json_t *usage_json(long prompt, long completion)
+{
+    return json_pack("{s:I,s:I,s:I,s:{s:I},s:{s:I}}", "prompt_tokens", (json_int_t)prompt,
+                     "completion_tokens", (json_int_t)completion, "total_tokens",
+                     (json_int_t)(prompt + completion), "prompt_tokens_details", "cached_tokens",
+                     (json_int_t)(prompt / 4), "completion_tokens_details", "reasoning_tokens",
+                     (json_int_t)(completion / 10));
+}
+
+/* ------------------------------------------------------------- streaming */
+
+static void stream_free(fake_stream *st)
+{
+    if (st->timer) event_free(st->timer);
+    evbuffer_free(st->out);
+    free(st);
+}
+
+static void stream_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    fake_stream *st = arg;
+    st->closed = true;
+    st->evcon = NULL;
+}
+
+static void add_event(fake_stream *st, const char *json)
+{
+    evbuffer_add_printf(st->out, "data: %s\n\n", json);
+}
+
+static void add_chunk_event(fake_stream *st, int i)
+{
+    fake_server *s = st->srv;
+    if (st->chat)
+        evbuffer_add_printf(st->out,
+                            "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\","
+                            "\"created\":1700000000,\"model\":\"%s\",\"choices\":[{\"index\":0,"
+                            "\"delta\":{%s\"content\":\"%s\"},\"logprobs\":null,"
+                            "\"finish_reason\":null}]}\n\n",
+                            st->id, s->cfg.model, i == 0 ? "\"role\":\"assistant\"," : "",
+                            content_of(s, i));
+    else
+        evbuffer_add_printf(st->out,
+                            "data: {\"id\":\"%s\",\"object\":\"text_completion\","
+                            "\"created\":1700000000,\"model\":\"%s\",\"choices\":[{\"index\":0,"
+                            "\"text\":\"%s\",\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+                            st->id, s->cfg.model, content_of(s, i));
+}
+
+static void add_tail_events(fake_stream *st)
+{
+    fake_server *s = st->srv;
+    char buf[1024];
+    if (st->chat)
+        snprintf(buf, sizeof(buf),
+                 "{\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+                 "\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
+                 "\"finish_reason\":\"%s\"}]}",
+                 st->id, s->cfg.model, st->finish);
+    else
+        snprintf(buf, sizeof(buf),
+                 "{\"id\":\"%s\",\"object\":\"text_completion\",\"created\":1700000000,"
+                 "\"model\":\"%s\",\"choices\":[{\"index\":0,\"text\":\"\",\"logprobs\":null,"
+                 "\"finish_reason\":\"%s\"}]}",
+                 st->id, s->cfg.model, st->finish);
+    add_event(st, buf);
+    if (st->include_usage) {
+        json_t *u = usage_json(st->prompt_tokens, st->n);
+        char *us = json_dumps(u, JSON_COMPACT);
+        snprintf(buf, sizeof(buf),
+                 "{\"id\":\"%s\",\"object\":\"%s\",\"created\":1700000000,\"model\":\"%s\","
+                 "\"choices\":[],\"usage\":%s}",
+                 st->id, st->chat ? "chat.completion.chunk" : "text_completion", s->cfg.model, us);
+        free(us);
+        json_decref(u);
+        add_event(st, buf);
+    }
+    evbuffer_add_printf(st->out, "data: [DONE]\n\n");
+}
+
+static void stream_flush(fake_stream *st)
+{
+    if (evbuffer_get_length(st->out)) evhttp_send_reply_chunk(st->req, st->out);
+}
+
+static void stream_finish(fake_stream *st)
+{
+    if (st->evcon) evhttp_connection_set_closecb(st->evcon, NULL, NULL);
+    evhttp_send_reply_end(st->req); /* also frees a request whose client left */
+    stream_free(st);
+}
+
+/* Called once the chunks before a requested disconnect have been written. */
+static void drop_connection(struct evhttp_connection *evcon, void *arg)
+{
+    fake_stream *st = arg;
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    evhttp_connection_free(evcon); /* frees the request with it */
+    stream_free(st);
+}
+
+static bool disconnect_due(const fake_stream *st)
+{
+    return st->disconnect_after >= 0 && st->i >= st->disconnect_after;
+}
+
+static void stream_step(evutil_socket_t fd, short what, void *arg)
+{
+    fake_stream *st = arg;
+    if (st->closed) {
+        stream_finish(st);
+        return;
+    }
+    if (st->delay_ms > 0) {
+        if (st->i < st->n && !disconnect_due(st)) {
+            add_chunk_event(st, st->i++);
+            stream_flush(st);
+            struct timeval tv = {st->delay_ms / 1000, (st->delay_ms % 1000) * 1000};
+            evtimer_add(st->timer, &tv);
+            return;
+        }
+    } else {
+        while (st->i < st->n && !disconnect_due(st))
+            add_chunk_event(st, st->i++);
+    }
+    if (disconnect_due(st)) {
+        if (evbuffer_get_length(st->out))
+            evhttp_send_reply_chunk_with_cb(st->req, st->out, drop_connection, st);
+        else
+            drop_connection(st->evcon, st);
+        return;
+    }
+    add_tail_events(st);
+    stream_flush(st);
+    stream_finish(st);
+}
+
+/* ------------------------------------------------------------- handlers */
+
+static void handle_models(fake_server *s, struct evhttp_request *req)
+{
+    reply_json(req, 200,
+               json_pack("{s:s,s:[{s:s,s:s,s:i,s:s}]}", "object", "list", "data", "id",
+                         s->cfg.model, "object", "model", "created", 1700000000, "owned_by",
+                         "cocoon-fake-backend"));
+}
+
+static void handle_completion(fake_server *s, struct evhttp_request *req, bool chat)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = (const char *)evbuffer_pullup(in, -1);
+    json_error_t je;
+    json_t *j = json_loadb(body ? body : "", len, 0, &je);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        reply_error(req, 400, "invalid_request_error", "invalid_json", "invalid JSON body");
+        return;
+    }
+    const char *model = json_string_value(json_object_get(j, "model"));
+    json_t *fake = json_object_get(j, "fake");
+    int fail = (int)json_integer_value(json_object_get(fake, "fail"));
+    if (fail >= 400 && fail <= 599) {
+        json_decref(j);
+        reply_error(req, fail, fail >= 500 ? "server_error" : "invalid_request_error", NULL,
+                    "failure requested by the test");
+        return;
+    }
+    if (!model || strcmp(model, s->cfg.model) != 0) {
+        json_decref(j);
+        reply_error(req, 404, "invalid_request_error", "model_not_found",
+                    "The model does not exist");
+        return;
+    }
+    int n = s->cfg.chunks;
+    const char *finish = "stop";
+    json_int_t cap = json_integer_value(json_object_get(j, "max_completion_tokens"));
+    if (cap <= 0) cap = json_integer_value(json_object_get(j, "max_tokens"));
+    if (cap > 0 && cap < n) {
+        n = (int)cap;
+        finish = "length";
+    }
+    long prompt_tokens = (long)((len + 3) / 4);
+    bool stream = json_is_true(json_object_get(j, "stream"));
+    char id[32];
+    snprintf(id, sizeof(id), "fake-%lu", ++s->next_id);
+    if (stream) {
+        fake_stream *st = calloc(1, sizeof(*st));
+        st->srv = s;
+        st->req = req;
+        st->chat = chat;
+        st->n = n;
+        st->finish = finish;
+        st->prompt_tokens = prompt_tokens;
+        st->include_usage =
+            json_is_true(json_object_get(json_object_get(j, "stream_options"), "include_usage"));
+        json_t *da = json_object_get(fake, "disconnect_after");
+        st->disconnect_after = json_is_integer(da) ? (int)json_integer_value(da) : -1;
+        json_t *dm = json_object_get(fake, "delay_ms");
+        st->delay_ms = json_is_integer(dm) ? (int)json_integer_value(dm) : s->cfg.delay_ms;
+        snprintf(st->id, sizeof(st->id), "%s", id);
+        st->out = evbuffer_new();
+        st->timer = evtimer_new(s->base, stream_step, st);
+        st->evcon = evhttp_request_get_connection(req);
+        evhttp_connection_set_closecb(st->evcon, stream_conn_closed, st);
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        evhttp_add_header(h, "Content-Type", "text/event-stream");
+        evhttp_add_header(h, "Cache-Control", "no-cache");
+        evhttp_send_reply_start(req, 200, NULL);
+        json_decref(j);
+        stream_step(-1, 0, st);
+        return;
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += strlen(content_of(s, i));
+    char *text = malloc(total + 1);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(content_of(s, i));
+        memcpy(text + off, content_of(s, i), l);
+        off += l;
+    }
+    text[off] = '\0';
+    json_t *choice =
+        chat ? json_pack("{s:i,s:{s:s,s:s},s:n,s:s}", "index", 0, "message", "role", "assistant",
+                         "content", text, "logprobs", "finish_reason", finish)
+             : json_pack("{s:i,s:s,s:n,s:s}", "index", 0, "text", text, "logprobs", "finish_reason",
+                         finish);
+    free(text);
+    json_t *resp =
+        json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object",
+                  chat ? "chat.completion" : "text_completion", "created", 1700000000, "model",
+                  s->cfg.model, "choices", choice, "usage", usage_json(prompt_tokens, n));
+    if (json_is_true(json_object_get(fake, "echo"))) json_object_set(resp, "fake_request", j);
+    json_decref(j);
+    reply_json(req, 200, resp);
+}
+
+static void request_cb(struct evhttp_request *req, void *arg)
+{
+    fake_server *s = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (!path) path = "/";
+    if (strcmp(path, "/v1/models") == 0 && m == EVHTTP_REQ_GET)
+        handle_models(s, req);
+    else if (strcmp(path, "/v1/chat/completions") == 0 && m == EVHTTP_REQ_POST)
+        handle_completion(s, req, true);
+    else if (strcmp(path, "/v1/completions") == 0 && m == EVHTTP_REQ_POST)
+        handle_completion(s, req, false);
+    else if (strcmp(path, "/healthz") == 0) {
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add_printf(b, "ok\n");
+        evhttp_send_reply(req, 200, NULL, b);
+        evbuffer_free(b);
+    } else
+        reply_error(req, 404, "invalid_request_error", "not_found", "unknown path");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    event_base_loopexit(arg, NULL);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: cocoon-fake-backend [--host H] [--port N] [--model NAME] "
+                    "[--chunks N] [--chunk-bytes B] [--delay-ms D]\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *host = "127.0.0.1";
+    int port = 0;
+    fake_server s = {0};
+    s.cfg = (fake_config){"fake-model", 50, 128, 0};
+    static const struct option opts[] = {{"host", required_argument, NULL, 'h'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"chunks", required_argument, NULL, 'c'},
+                                         {"chunk-bytes", required_argument, NULL, 'b'},
+                                         {"delay-ms", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, '?'},
+                                         {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'h':
+            host = optarg;
+            break;
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'm':
+            s.cfg.model = optarg;
+            break;
+        case 'c':
+            s.cfg.chunks = atoi(optarg);
+            break;
+        case 'b':
+            s.cfg.chunk_bytes = atoi(optarg);
+            break;
+        case 'd':
+            s.cfg.delay_ms = atoi(optarg);
+            break;
+        default:
+            usage();
+            return 2;
+        }
+    }
+    if (port < 0 || port > 65535 || s.cfg.chunks < 0 || s.cfg.chunks > 1000000 ||
+        s.cfg.chunk_bytes < 1 || s.cfg.chunk_bytes > (1 << 20) || s.cfg.delay_ms < 0) {
+        usage();
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    s.content_n = s.cfg.chunks > 0 ? s.cfg.chunks : 1;
+    s.content = calloc((size_t)s.content_n, sizeof(char *));
+    for (int i = 0; i < s.content_n; i++)
+        s.content[i] = make_content(i, s.cfg.chunk_bytes);
+    s.base = event_base_new();
+    struct evhttp *http = evhttp_new(s.base);
+    evhttp_set_gencb(http, request_cb, &s);
+    evhttp_set_timeout(http, 120);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
+    if (!bs) {
+        fprintf(stderr, "cocoon-fake-backend: cannot listen on %s:%d: %s\n", host, port,
+                strerror(errno));
+        return 1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
+    int bound = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    printf("listening %d\n", bound);
+    fflush(stdout);
+    struct event *sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
+    struct event *sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    event_base_dispatch(s.base);
+    event_free(sigint);
+    event_free(sigterm);
+    evhttp_free(http);
+    event_base_free(s.base);
+    for (int i = 0; i < s.content_n; i++)
+        free(s.content[i]);
+    free(s.content);
+    return 0;
+}
