@@ -1,0 +1,206 @@
+/*
+ * Accepting side: send the PoW challenge, check the answer, run TLS as the
+ * server, wait for tcp.connect, then hand the connection to the caller.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "net/net_internal.h"
+
+struct net_listener {
+    struct event_base *base;
+    struct evconnlistener *evl;
+    SSL_CTX *ssl_ctx;
+    net_verify verify;
+    net_timeouts to;
+    int difficulty;
+    unsigned max_handshaking, handshaking;
+    net_conn *hs_head; /* connections still handshaking (owned here) */
+    void (*on_accept)(net_listener *l, net_conn *c, void *ud);
+    void *ud;
+    uint16_t port;
+};
+
+static void hs_unlink(net_listener *l, net_conn *c)
+{
+    if (c->lprev)
+        c->lprev->lnext = c->lnext;
+    else
+        l->hs_head = c->lnext;
+    if (c->lnext) c->lnext->lprev = c->lprev;
+    c->lprev = c->lnext = NULL;
+    l->handshaking--;
+}
+
+void net_listener_conn_ready(net_listener *l, net_conn *c)
+{
+    hs_unlink(l, c);
+    c->handed_over = true;
+    CC_DEBUG("event=net_accepted conn=\"%s\"", net_conn_describe(c));
+    l->on_accept(l, c, l->ud);
+}
+
+void net_listener_conn_gone(net_listener *l, net_conn *c)
+{
+    hs_unlink(l, c);
+}
+
+/* Reads the client's 12-byte answer straight from the socket: exactly 12 bytes,
+ * so the TLS ClientHello that may follow stays in the kernel for OpenSSL. */
+static void pow_answer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    net_conn *c = arg;
+    ssize_t n = recv(fd, c->pow_buf + c->pow_done, NET_POW_ANSWER_LEN - c->pow_done, 0);
+    if (n == 0) {
+        net_conn_fail(c, NET_ERR_PROTOCOL, "peer closed during proof of work");
+        return;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        net_conn_fail(c, NET_ERR_FAILURE, "proof of work: recv: %s", strerror(errno));
+        return;
+    }
+    c->pow_done += (size_t)n;
+    if (c->pow_done < NET_POW_ANSWER_LEN) return;
+    int64_t nonce;
+    cc_err err;
+    if (net_pow_parse_answer(c->pow_buf, &nonce, &err) < 0) {
+        net_conn_fail(c, NET_ERR_PROTOCOL, "%s", err.msg);
+        return;
+    }
+    if (!net_pow_check(c->pow_salt, c->pow_difficulty, nonce)) {
+        net_conn_fail(c, NET_ERR_PROTOCOL, "proof of work: wrong answer");
+        return;
+    }
+    if (net_conn_start_tls(c, &err) < 0) net_conn_fail(c, NET_ERR_FAILURE, "%s", err.msg);
+}
+
+static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    net_listener *l = arg;
+    if (l->handshaking >= l->max_handshaking) {
+        CC_WARN("event=net_accept_refused reason=\"%u connections handshaking\"", l->handshaking);
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    net_conn *c = net_conn_new(l->base, false, fd, l->ssl_ctx, &l->verify, &l->to);
+    char host[INET6_ADDRSTRLEN] = "?";
+    uint16_t port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(c->peer_addr, sizeof c->peer_addr, "%s:%u", host, port);
+    c->listener = l;
+    c->lnext = l->hs_head;
+    if (l->hs_head) l->hs_head->lprev = c;
+    l->hs_head = c;
+    l->handshaking++;
+    net_conn_arm_handshake_timer(c);
+
+    uint8_t challenge[NET_POW_CHALLENGE_LEN];
+    c->pow_difficulty = l->difficulty;
+    net_pow_make_challenge(challenge, l->difficulty, c->pow_salt);
+    /* 24 bytes into a fresh socket's empty send buffer: a short write only
+     * happens when the socket is already broken. */
+    ssize_t n = send(fd, challenge, sizeof challenge, MSG_NOSIGNAL);
+    if (n != (ssize_t)sizeof challenge) {
+        net_conn_fail(c, NET_ERR_FAILURE, "cannot send the proof-of-work challenge");
+        return;
+    }
+    c->io_ev = event_new(l->base, fd, EV_READ | EV_PERSIST, pow_answer_cb, c);
+    event_add(c->io_ev, NULL);
+}
+
+net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, cc_err *err)
+{
+    if (!cfg->on_accept || !cfg->verify.verify) {
+        cc_err_set(err, "listen: on_accept and verify are required");
+        return NULL;
+    }
+    if (cfg->pow_difficulty < 0 || cfg->pow_difficulty > NET_POW_MAX_DIFFICULTY) {
+        cc_err_set(err, "listen: PoW difficulty %d out of range [0, %d]", cfg->pow_difficulty,
+                   NET_POW_MAX_DIFFICULTY);
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sslen;
+    const char *host = cfg->host && cfg->host[0] ? cfg->host : "0.0.0.0";
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(cfg->port);
+        sslen = sizeof *in;
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(cfg->port);
+        sslen = sizeof *in6;
+    } else {
+        cc_err_set(err, "listen: \"%s\" is not a numeric IPv4/IPv6 address", host);
+        return NULL;
+    }
+    SSL_CTX *ctx = net_tls_ctx_new(true, &cfg->identity, err);
+    if (!ctx) return NULL;
+    net_listener *l = cc_calloc(1, sizeof *l);
+    l->base = base;
+    l->ssl_ctx = ctx;
+    l->verify = cfg->verify;
+    l->to = cfg->timeouts;
+    l->difficulty = cfg->pow_difficulty;
+    l->max_handshaking = cfg->max_handshaking ? cfg->max_handshaking : 1024;
+    l->on_accept = cfg->on_accept;
+    l->ud = cfg->ud;
+    l->evl = evconnlistener_new_bind(
+        base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 512,
+        (struct sockaddr *)&ss, (int)sslen);
+    if (!l->evl) {
+        cc_err_set(err, "listen on %s:%u: %s", host, cfg->port, strerror(errno));
+        SSL_CTX_free(ctx);
+        free(l);
+        return NULL;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)&bound, &blen) == 0)
+        l->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                                   : ((struct sockaddr_in6 *)&bound)->sin6_port);
+    CC_INFO("event=net_listen addr=%s:%u pow_difficulty=%d", host, l->port, l->difficulty);
+    return l;
+}
+
+uint16_t net_listener_port(const net_listener *l)
+{
+    return l->port;
+}
+
+void net_listener_free(net_listener *l)
+{
+    if (!l) return;
+    evconnlistener_free(l->evl);
+    while (l->hs_head) {
+        net_conn *c = l->hs_head;
+        net_conn_close(c, "listener stopped"); /* unlinks c */
+    }
+    SSL_CTX_free(l->ssl_ctx);
+    free(l);
+}

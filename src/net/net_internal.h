@@ -1,0 +1,107 @@
+/*
+ * Internal to src/net: the connection object shared by the listener, the
+ * connector and the framed-RPC code.  Not part of the public API.
+ */
+#ifndef COCOON_NET_INTERNAL_H
+#define COCOON_NET_INTERNAL_H
+
+#include <openssl/ssl.h>
+
+#include "net/net.h"
+
+struct bufferevent;
+struct event;
+
+typedef enum {
+    NET_CONN_TCP_CONNECTING, /* outbound: non-blocking connect() in progress */
+    NET_CONN_POW,            /* exchanging the proof of work on the raw socket */
+    NET_CONN_TLS,            /* TLS handshake */
+    NET_CONN_HELLO,          /* TLS up, waiting for tcp.connect / tcp.connected */
+    NET_CONN_READY,
+    NET_CONN_CLOSED,
+} net_conn_state;
+
+typedef struct net_query {
+    uint64_t id;
+    net_answer_fn cb;
+    void *ud;
+    struct event *timer;
+    struct net_conn *conn;
+    struct net_query *next;
+} net_query;
+
+struct net_conn {
+    struct event_base *base;
+    bool outbound;
+    bool closing;
+    bool handed_over; /* inbound: given to the caller in on_accept */
+    net_conn_state state;
+    int refs; /* 1 while alive + 1 per callback in progress */
+    int fd;   /* owned until the TLS bufferevent takes it */
+
+    struct event *io_ev;    /* raw socket readiness during connect / PoW */
+    struct event *timer;    /* handshake deadline, then the keepalive tick */
+    struct event *solve_ev; /* outbound: solves the PoW in slices */
+    struct bufferevent *bev;
+    SSL_CTX *ssl_ctx; /* own reference */
+
+    net_verify verify;
+    bool verify_called;
+    bool verify_ok;
+    char verify_msg[256];
+    void *peer_info;
+    X509 *peer_cert; /* own reference */
+
+    net_timeouts to;
+
+    /* PoW: inbound keeps the salt and reads the answer; outbound reads the
+     * challenge, solves and writes the answer. */
+    uint8_t pow_buf[NET_POW_CHALLENGE_LEN];
+    size_t pow_done;
+    int pow_difficulty;
+    int pow_max_difficulty;
+    uint8_t pow_salt[NET_POW_SALT_LEN];
+    int64_t pow_nonce;
+
+    net_deframer deframer;
+    int32_t out_seqno;
+    cc_buf scratch; /* reused to assemble outgoing frames */
+    uint64_t remote_id;
+
+    net_conn_callbacks cbs;
+    void *ud;
+
+    net_listener *listener; /* inbound, until handed over */
+    struct net_conn *lprev, *lnext;
+
+    net_query *queries; /* pending outbound queries (few per link: a list) */
+
+    double last_rx; /* monotonic time of the last frame received */
+    double last_ping;
+    net_conn_stats stats;
+    char peer_addr[64];
+    char desc[160];
+};
+
+/* tls.c */
+SSL_CTX *net_tls_ctx_new(bool server, const net_tls_identity *id, cc_err *err);
+
+/* conn.c */
+net_conn *net_conn_new(struct event_base *base, bool outbound, int fd, SSL_CTX *ctx,
+                       const net_verify *verify, const net_timeouts *to);
+void net_conn_hold(net_conn *c);
+void net_conn_release(net_conn *c);
+/* The library closes the connection: fails queries, calls on_close if the
+ * caller owns it, notifies the listener if it still handshakes. */
+void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Starts the TLS handshake on c->fd (after the PoW). */
+int net_conn_start_tls(net_conn *c, cc_err *err);
+/* Arms the handshake deadline. */
+void net_conn_arm_handshake_timer(net_conn *c);
+
+/* listener.c */
+void net_listener_conn_ready(net_listener *l, net_conn *c);
+void net_listener_conn_gone(net_listener *l, net_conn *c);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * Sending frames, one-way packets and queries with ids and timeouts.
+ */
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "crypto/crypto.h"
+#include "net/rpc.h"
+
+/* Assembles header + boxed message in the connection's scratch buffer (reused,
+ * so a steady stream allocates nothing) and queues it with one copy. */
+static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
+{
+    if (c->closing || !c->bev) return cc_err_setc(err, NET_ERR_NOT_READY, "connection is closed");
+    cc_buf *b = &c->scratch;
+    cc_buf_reset(b);
+    static const uint8_t no_header[NET_FRAME_HEADER_LEN] = {0};
+    cc_buf_append(b, no_header, sizeof no_header);
+    if (net_tcp_encode(b, m, err) < 0) return -1;
+    size_t total = b->len - NET_FRAME_HEADER_LEN;
+    if (total > NET_FRAME_MAX_LEN)
+        return cc_err_setc(err, NET_ERR_ERROR, "message of %zu bytes exceeds the frame limit",
+                           total);
+    cc_store_u32le(b->data, (uint32_t)total);
+    cc_store_u32le(b->data + 4, (uint32_t)c->out_seqno);
+    if (evbuffer_add(bufferevent_get_output(c->bev), b->data, b->len) != 0)
+        return cc_err_setc(err, NET_ERR_FAILURE, "cannot queue %zu bytes", b->len);
+    /* Do not keep a multi-megabyte scratch block around after a large frame. */
+    if (b->cap > (1u << 20)) {
+        cc_buf_free(b);
+    }
+    c->out_seqno = (int32_t)((uint32_t)c->out_seqno + 1u);
+    c->stats.frames_out++;
+    c->stats.bytes_out += NET_FRAME_HEADER_LEN + total;
+    return 0;
+}
+
+int net_rpc_send_id_msg(net_conn *c, net_tcp_kind kind, uint64_t id)
+{
+    net_tcp_msg m = {.kind = kind, .id = id};
+    return write_msg(c, &m, NULL);
+}
+
+static int send_data(net_conn *c, net_tcp_kind kind, uint64_t id, const void *data, size_t len,
+                     cc_err *err)
+{
+    if (!net_conn_is_ready(c))
+        return cc_err_setc(err, NET_ERR_NOT_READY, "connection is not ready");
+    net_tcp_msg m = {.kind = kind, .id = id, .data = data, .len = len};
+    return write_msg(c, &m, err);
+}
+
+int net_conn_send_packet(net_conn *c, const void *data, size_t len, cc_err *err)
+{
+    if (send_data(c, NET_TCP_PACKET, 0, data, len, err) < 0) return -1;
+    c->stats.packets_out++;
+    return 0;
+}
+
+int net_conn_answer(net_conn *c, uint64_t query_id, const void *data, size_t len, cc_err *err)
+{
+    return send_data(c, NET_TCP_QUERY_ANSWER, query_id, data, len, err);
+}
+
+int net_conn_answer_error(net_conn *c, uint64_t query_id, int32_t code, const char *message,
+                          cc_err *err)
+{
+    if (!net_conn_is_ready(c))
+        return cc_err_setc(err, NET_ERR_NOT_READY, "connection is not ready");
+    const char *text = message ? message : "";
+    net_tcp_msg m = {.kind = NET_TCP_QUERY_ERROR,
+                     .id = query_id,
+                     .code = code,
+                     .message = text,
+                     .message_len = CC_MIN(strlen(text), (size_t)4096)};
+    return write_msg(c, &m, err);
+}
+
+/* ------------------------------------------------------------ queries */
+
+static net_query *find_query(net_conn *c, uint64_t id, bool unlink)
+{
+    for (net_query **pp = &c->queries; *pp; pp = &(*pp)->next) {
+        net_query *q = *pp;
+        if (q->id == id) {
+            if (unlink) *pp = q->next;
+            return q;
+        }
+    }
+    return NULL;
+}
+
+static void query_free(net_query *q)
+{
+    if (q->timer) event_free(q->timer);
+    free(q);
+}
+
+static void query_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    net_query *q = arg;
+    net_conn *c = q->conn;
+    net_conn_hold(c);
+    find_query(c, q->id, true);
+    net_answer_fn cb = q->cb;
+    void *ud = q->ud;
+    query_free(q);
+    cb(c, ud, NET_ERR_TIMEOUT, "query timed out", NULL, 0);
+    net_conn_release(c);
+}
+
+int net_conn_query(net_conn *c, const void *data, size_t len, double timeout_s, net_answer_fn cb,
+                   void *ud, uint64_t *query_id_out, cc_err *err)
+{
+    if (!cb) return cc_err_setc(err, NET_ERR_ERROR, "query without an answer callback");
+    uint64_t id;
+    do
+        id = crypto_random_u64();
+    while (id == 0 || find_query(c, id, false));
+    if (send_data(c, NET_TCP_QUERY, id, data, len, err) < 0) return -1;
+    net_query *q = cc_calloc(1, sizeof *q);
+    q->id = id;
+    q->cb = cb;
+    q->ud = ud;
+    q->conn = c;
+    if (timeout_s <= 0) timeout_s = 60;
+    q->timer = evtimer_new(c->base, query_timeout_cb, q);
+    struct timeval tv = {(time_t)timeout_s,
+                         (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6)};
+    evtimer_add(q->timer, &tv);
+    q->next = c->queries;
+    c->queries = q;
+    c->stats.queries_out++;
+    if (query_id_out) *query_id_out = id;
+    return 0;
+}
+
+void net_conn_cancel_query(net_conn *c, uint64_t query_id)
+{
+    net_query *q = find_query(c, query_id, true);
+    if (q) query_free(q);
+}
+
+void net_rpc_fail_all(net_conn *c, int code, const char *reason)
+{
+    net_query *q = c->queries;
+    c->queries = NULL;
+    while (q) {
+        net_query *next = q->next;
+        net_answer_fn cb = q->cb;
+        void *ud = q->ud;
+        query_free(q);
+        cb(c, ud, code, reason, NULL, 0);
+        q = next;
+    }
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+int net_rpc_dispatch(net_conn *c, const net_tcp_msg *m)
+{
+    net_query *q;
+    switch (m->kind) {
+    case NET_TCP_PING:
+        net_rpc_send_id_msg(c, NET_TCP_PONG, m->id);
+        break;
+    case NET_TCP_PONG:
+        c->stats.pongs_in++;
+        break;
+    case NET_TCP_PACKET:
+        c->stats.packets_in++;
+        if (c->cbs.on_packet) c->cbs.on_packet(c, c->ud, m->data, m->len);
+        break;
+    case NET_TCP_QUERY:
+        c->stats.queries_in++;
+        if (c->cbs.on_query)
+            c->cbs.on_query(c, c->ud, m->id, m->data, m->len);
+        else
+            net_conn_answer_error(c, m->id, NET_ERR_ERROR, "queries are not served here", NULL);
+        break;
+    case NET_TCP_QUERY_ANSWER:
+        /* An unknown id is an answer to a query that timed out or was cancelled. */
+        q = find_query(c, m->id, true);
+        if (q) {
+            net_answer_fn cb = q->cb;
+            void *ud = q->ud;
+            query_free(q);
+            cb(c, ud, 0, NULL, m->data, m->len);
+        }
+        break;
+    case NET_TCP_QUERY_ERROR:
+        q = find_query(c, m->id, true);
+        if (q) {
+            net_answer_fn cb = q->cb;
+            void *ud = q->ud;
+            query_free(q);
+            char *msg = cc_strndup(m->message, m->message_len);
+            /* code 0 would read as success to the caller */
+            cb(c, ud, m->code ? m->code : NET_ERR_ERROR, msg, NULL, 0);
+            free(msg);
+        }
+        break;
+    case NET_TCP_CONNECT:
+    case NET_TCP_CONNECTED:
+        net_conn_fail(c, NET_ERR_PROTOCOL, "protocol violation: repeated %s",
+                      m->kind == NET_TCP_CONNECT ? "tcp.connect" : "tcp.connected");
+        return -1;
+    }
+    return c->closing ? -1 : 0;
+}
