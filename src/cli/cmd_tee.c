@@ -1,28 +1,445 @@
-/* Placeholder until this command group lands; replaced by its owner. */
+/* `cocoon quote show|verify`, `cocoon cert gen|show`, `cocoon tee ...`:
+ * attestation from the command line (DESIGN §5). */
 #include <stdio.h>
+#include <string.h>
+
+#include <openssl/pem.h>
 
 #include "cli/cli.h"
+#include "crypto/crypto.h"
+#include "tee/tee.h"
+
+/* Looks up "--name VALUE" / "--flag" in argv; returns the value, "" for a
+ * present flag without value, NULL when absent. */
+static const char *opt(int argc, char **argv, const char *name, bool has_value)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], name) != 0) continue;
+        if (!has_value) return "";
+        return i + 1 < argc ? argv[i + 1] : NULL;
+    }
+    return NULL;
+}
+
+/* The first positional argument after the subcommand (skipping options and
+ * their values). */
+static const char *positional(int argc, char **argv, const char *const *valued)
+{
+    for (int i = 2; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] == '-') {
+            for (const char *const *v = valued; *v; v++)
+                if (!strcmp(argv[i], *v)) {
+                    i++;
+                    break;
+                }
+            continue;
+        }
+        return argv[i];
+    }
+    return NULL;
+}
+
+static bool missing_value(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], name) && i + 1 >= argc) {
+            fprintf(stderr, "option %s needs a value\n", name);
+            return true;
+        }
+    return false;
+}
+
+static int load_quote(const char *path, tee_quote *q)
+{
+    cc_buf b = CC_BUF_INIT;
+    cc_err err = {0};
+    if (cc_read_file(path, &b, &err)) {
+        fprintf(stderr, "cocoon quote: %s\n", err.msg);
+        return -1;
+    }
+    int rc = tee_quote_parse_any(b.data, b.len, q, &err);
+    cc_buf_free(&b);
+    if (rc) fprintf(stderr, "cocoon quote: %s: %s\n", path, err.msg);
+    return rc;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("%s\n", s);
+    free(s);
+}
+
+static void print_td_text(const tee_td_report *td)
+{
+    char hex[129];
+    uint8_t ih[32];
+#define P(name, field, n)                                                                          \
+    cc_hex_encode(field, n, hex);                                                                  \
+    printf("  %-16s %s\n", name, hex)
+    P("mr_td", td->mr_td, 48);
+    P("mr_config_id", td->mr_config_id, 48);
+    P("mr_owner", td->mr_owner, 48);
+    P("mr_owner_config", td->mr_owner_config, 48);
+    P("rtmr0", td->rtmr[0], 48);
+    P("rtmr1", td->rtmr[1], 48);
+    P("rtmr2", td->rtmr[2], 48);
+    P("rtmr3", td->rtmr[3], 48);
+    P("td_attributes", td->td_attributes, 8);
+    P("tee_tcb_svn", td->tee_tcb_svn, 16);
+    P("report_data", td->report_data, 64);
+    tee_image_hash(td, ih);
+    P("image_hash", ih, 32);
+#undef P
+    printf("  %-16s %s\n", "debug", (tee_td_attributes(td) & TEE_TD_ATTR_DEBUG) ? "yes" : "no");
+}
+
+static int quote_show(int argc, char **argv)
+{
+    static const char *const valued[] = {NULL};
+    const char *file = positional(argc, argv, valued);
+    if (!file) {
+        fprintf(stderr, "usage: cocoon quote show FILE [--json]\n");
+        return 2;
+    }
+    tee_quote q;
+    if (load_quote(file, &q)) return 1;
+    if (opt(argc, argv, "--json", false)) {
+        json_t *j = tee_quote_to_json(&q);
+        print_json(j);
+        json_decref(j);
+    } else {
+        printf("TDX quote v%u, %s body (%u bytes), %zu bytes (+%zu trailing)\n", q.version,
+               q.td.is_td15 ? "TDX 1.5" : "TDX 1.0", q.body_size, q.len, q.trailing);
+        print_td_text(&q.td);
+    }
+    tee_quote_free(&q);
+    return 0;
+}
+
+static int quote_verify(int argc, char **argv)
+{
+    static const char *const valued[] = {"--at", "--collateral", "--fake-root", NULL};
+    const char *file = positional(argc, argv, valued);
+    if (!file || missing_value(argc, argv, "--at") || missing_value(argc, argv, "--collateral") ||
+        missing_value(argc, argv, "--fake-root")) {
+        fprintf(stderr, "usage: cocoon quote verify FILE [--at ISO-8601-TIME] [--collateral FILE]"
+                        " [--fake-root DIR]\n");
+        return 2;
+    }
+    cc_err err = {0};
+    tee_quote_verify_opts o = {0};
+    const char *at = opt(argc, argv, "--at", true);
+    if (at && tee_parse_iso_time(at, &o.at, &err)) {
+        fprintf(stderr, "cocoon quote verify: %s\n", err.msg);
+        return 2;
+    }
+    const char *coll = opt(argc, argv, "--collateral", true);
+    const char *fake = opt(argc, argv, "--fake-root", true);
+    tee_collateral *c = NULL;
+    if (coll && !(c = tee_collateral_load(coll, &err))) {
+        fprintf(stderr, "cocoon quote verify: %s\n", err.msg);
+        return 1;
+    }
+    if (fake && !(o.root = tee_fake_root_load_cert(fake, &err))) {
+        fprintf(stderr, "cocoon quote verify: %s\n", err.msg);
+        tee_collateral_free(c);
+        return 1;
+    }
+    o.collateral = c;
+    tee_quote q;
+    if (load_quote(file, &q)) {
+        tee_collateral_free(c);
+        X509_free(o.root);
+        return 1;
+    }
+    tee_quote_result res;
+    int rc = tee_quote_verify(&q, &o, &res, &err);
+    printf("quote %s: TDX v%u, verification time %s, root %s\n", file, q.version, at ? at : "now",
+           fake ? "fake TEE root" : "Intel SGX Root CA (compiled in)");
+    fwrite(res.log.data, 1, res.log.len, stdout);
+    if (rc == 0 && c && res.tcb_status != TEE_TCB_UP_TO_DATE) {
+        printf("FAIL TCB status %s is not UpToDate\n", tee_tcb_status_name(res.tcb_status));
+        rc = -1;
+    }
+    if (!c) printf("note: no --collateral given: TCB status, CRLs and QE identity not checked\n");
+    if (rc == 0)
+        printf("VERIFIED%s%s\n", c ? " TCB " : "", c ? tee_tcb_status_name(res.tcb_status) : "");
+    else
+        printf("NOT VERIFIED: %s\n", err.msg[0] ? err.msg : "TCB status");
+    tee_quote_result_free(&res);
+    tee_quote_free(&q);
+    tee_collateral_free(c);
+    X509_free(o.root);
+    return rc == 0 ? 0 : 1;
+}
 
 int cli_cmd_quote(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cocoon quote: not available in this build\n");
-    return 1;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: cocoon quote show FILE [--json]\n"
+               "       cocoon quote verify FILE [--at ISO-8601-TIME] [--collateral FILE]"
+               " [--fake-root DIR]\n"
+               "FILE is a binary TDX quote or its hex text. verify exits 0 only when every\n"
+               "check passes (with --collateral: and the TCB status is UpToDate).\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "show")) return quote_show(argc, argv);
+    if (!strcmp(argv[1], "verify")) return quote_verify(argc, argv);
+    fprintf(stderr, "cocoon quote: unknown subcommand \"%s\"\n", argv[1]);
+    return 2;
+}
+
+/* ------------------------------------------------------------------ cert */
+
+static int read_measured_config(const char *path, cc_buf *out)
+{
+    cc_err err = {0};
+    if (path && cc_read_file(path, out, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int cert_gen(int argc, char **argv)
+{
+    const char *tee = opt(argc, argv, "--tee", true);
+    const char *root = opt(argc, argv, "--fake-root", true);
+    const char *cert_out = opt(argc, argv, "--cert", true);
+    const char *key_out = opt(argc, argv, "--key", true);
+    const char *cfg = opt(argc, argv, "--measure", true);
+    const char *role = opt(argc, argv, "--role", true);
+    if (!cert_out || !key_out || missing_value(argc, argv, "--tee") ||
+        missing_value(argc, argv, "--fake-root") || missing_value(argc, argv, "--measure")) {
+        fprintf(stderr, "usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx]"
+                        " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]\n");
+        return 2;
+    }
+    cc_err err = {0};
+    tee_provider_kind kind = TEE_PROVIDER_NONE;
+    if (tee && tee_provider_kind_parse(tee, &kind, &err)) {
+        fprintf(stderr, "cocoon cert gen: %s\n", err.msg);
+        return 2;
+    }
+    cc_buf measured = CC_BUF_INIT;
+    if (read_measured_config(cfg, &measured)) return 1;
+    tee_provider *p = NULL;
+    if (kind == TEE_PROVIDER_NONE)
+        p = tee_provider_new_none();
+    else if (kind == TEE_PROVIDER_TDX)
+        p = tee_provider_new_tdx(&err);
+    else if (!root)
+        cc_err_set(&err, "--tee fake needs --fake-root DIR");
+    else
+        p = tee_provider_new_fake(root, measured.data, measured.len, NULL, &err);
+    cc_buf_free(&measured);
+    if (!p) {
+        fprintf(stderr, "cocoon cert gen: %s\n", err.msg);
+        return 1;
+    }
+    tee_claims claims = {0};
+    if (role) snprintf(claims.role, sizeof(claims.role), "%s", role);
+    tee_identity_opts o = {.claims = &claims};
+    tee_identity *id = tee_identity_new(p, &o, &err);
+    int rc = 1;
+    cc_buf c = CC_BUF_INIT, k = CC_BUF_INIT;
+    if (!id || tee_identity_write_pem(id, &c, &k, &err) ||
+        cc_write_file_atomic(cert_out, c.data, c.len, 0644, &err) ||
+        cc_write_file_atomic(key_out, k.data, k.len, 0600, &err)) {
+        fprintf(stderr, "cocoon cert gen: %s\n", err.msg);
+    } else {
+        char pub[65];
+        cc_hex_encode(id->pubkey, 32, pub);
+        printf("wrote %s and %s\nkey %s\n", cert_out, key_out, pub);
+        if (id->has_quote) {
+            char ih[65];
+            cc_hex_encode(id->image_hash, 32, ih);
+            printf("image_hash %s\n", ih);
+        }
+        rc = 0;
+    }
+    if (k.data) OPENSSL_cleanse(k.data, k.len);
+    cc_buf_free(&c);
+    cc_buf_free(&k);
+    tee_identity_free(id);
+    tee_provider_free(p);
+    return rc;
+}
+
+static X509 *read_cert(const char *path, cc_err *err)
+{
+    cc_buf b = CC_BUF_INIT;
+    if (cc_read_file(path, &b, err)) return NULL;
+    BIO *bio = BIO_new_mem_buf(b.data, (int)b.len);
+    X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!x) {
+        const unsigned char *p = b.data;
+        x = d2i_X509(NULL, &p, (long)b.len);
+    }
+    cc_buf_free(&b);
+    if (!x) cc_err_set(err, "%s: not a PEM or DER certificate", path);
+    return x;
+}
+
+static int cert_show(int argc, char **argv)
+{
+    static const char *const valued[] = {"--policy", "--fake-root", NULL};
+    const char *file = positional(argc, argv, valued);
+    const char *pol = opt(argc, argv, "--policy", true);
+    const char *root = opt(argc, argv, "--fake-root", true);
+    if (!file || missing_value(argc, argv, "--policy") ||
+        missing_value(argc, argv, "--fake-root")) {
+        fprintf(stderr, "usage: cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR]\n");
+        return 2;
+    }
+    cc_err err = {0};
+    X509 *x = read_cert(file, &err);
+    if (!x) {
+        fprintf(stderr, "cocoon cert show: %s\n", err.msg);
+        return 1;
+    }
+    char subj[256];
+    X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
+    BIO *out = BIO_new_fp(stdout, BIO_NOCLOSE);
+    printf("subject %s\nvalidity ", subj);
+    ASN1_TIME_print(out, X509_get0_notBefore(x));
+    printf(" .. ");
+    ASN1_TIME_print(out, X509_get0_notAfter(x));
+    BIO_flush(out);
+    BIO_free(out);
+    printf("\n");
+    cc_buf claims = CC_BUF_INIT, quote = CC_BUF_INIT;
+    bool hq = false;
+    int rc = 1;
+    tee_claims cl;
+    if (tee_cert_extract(x, &claims, &quote, &hq, &err) ||
+        tee_claims_decode(claims.data, claims.len, &cl, &err)) {
+        fprintf(stderr, "cocoon cert show: %s\n", err.msg);
+        goto out;
+    }
+    char hex[65];
+    cc_hex_encode(cl.ed25519_pub, 32, hex);
+    printf("claims: ed25519 %s%s%s\n", hex, cl.role[0] ? " role " : "", cl.role);
+    if (cl.has_model_hash) {
+        cc_hex_encode(cl.model_hash, 32, hex);
+        printf("claims: model_hash %s\n", hex);
+    }
+    if (hq) {
+        tee_quote q;
+        if (tee_quote_parse(quote.data, quote.len, &q, &err) == 0) {
+            printf("quote: TDX v%u, %zu bytes\n", q.version, q.len);
+            print_td_text(&q.td);
+            tee_quote_free(&q);
+        } else {
+            printf("quote: unparsable: %s\n", err.msg);
+        }
+    } else {
+        printf("quote: none\n");
+    }
+    rc = 0;
+    if (pol) {
+        tee_policy_kind k;
+        if (tee_policy_kind_parse(pol, &k, &err)) {
+            fprintf(stderr, "cocoon cert show: %s\n", err.msg);
+            rc = 2;
+            goto out;
+        }
+        tee_policy *p = tee_policy_new(k);
+        if (root) {
+            X509 *r = tee_fake_root_load_cert(root, &err);
+            if (!r) {
+                fprintf(stderr, "cocoon cert show: %s\n", err.msg);
+                tee_policy_free(p);
+                rc = 1;
+                goto out;
+            }
+            tee_policy_set_root(p, r);
+            X509_free(r);
+        }
+        void *info = NULL;
+        if (tee_verify_peer(p, x, &info, &err) == 0) {
+            printf("policy %s: ACCEPTED %s\n", pol, ((tee_peer_info *)info)->summary);
+            tee_peer_info_free(info);
+        } else {
+            printf("policy %s: REFUSED %s\n", pol, err.msg);
+            rc = 1;
+        }
+        tee_policy_free(p);
+    }
+out:
+    cc_buf_free(&claims);
+    cc_buf_free(&quote);
+    X509_free(x);
+    return rc;
 }
 
 int cli_cmd_cert(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cocoon cert: not available in this build\n");
-    return 1;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx]"
+               " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]\n"
+               "       cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR]\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "gen")) return cert_gen(argc, argv);
+    if (!strcmp(argv[1], "show")) return cert_show(argc, argv);
+    fprintf(stderr, "cocoon cert: unknown subcommand \"%s\"\n", argv[1]);
+    return 2;
+}
+
+/* ------------------------------------------------------------------- tee */
+
+static int tee_image_hash_cmd(int argc, char **argv)
+{
+    const char *exe = opt(argc, argv, "--exe", true);
+    const char *cfg = opt(argc, argv, "--measure", true);
+    if (!exe || missing_value(argc, argv, "--measure")) {
+        fprintf(stderr, "usage: cocoon tee fake-image-hash --exe PROGRAM [--measure FILE]\n");
+        return 2;
+    }
+    cc_buf measured = CC_BUF_INIT;
+    if (read_measured_config(cfg, &measured)) return 1;
+    uint8_t h[32];
+    cc_err err = {0};
+    int rc = tee_fake_image_hash(exe, measured.data, measured.len, h, &err);
+    cc_buf_free(&measured);
+    if (rc) {
+        fprintf(stderr, "cocoon tee fake-image-hash: %s\n", err.msg);
+        return 1;
+    }
+    char hex[65];
+    cc_hex_encode(h, 32, hex);
+    printf("%s\n", hex);
+    return 0;
 }
 
 int cli_cmd_tee(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cocoon tee: not available in this build\n");
-    return 1;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: cocoon tee init-fake-root --dir DIR [--force]\n"
+               "       cocoon tee fake-image-hash --exe PROGRAM [--measure FILE]\n"
+               "init-fake-root writes the network-wide fake TEE root (fake_root.key,\n"
+               "fake_root.pem); fake-image-hash prints the image hash the fake TEE reports\n"
+               "for PROGRAM (what a registry should list).\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "init-fake-root")) {
+        const char *dir = opt(argc, argv, "--dir", true);
+        if (!dir) {
+            fprintf(stderr, "usage: cocoon tee init-fake-root --dir DIR [--force]\n");
+            return 2;
+        }
+        cc_err err = {0};
+        if (tee_fake_root_init(dir, opt(argc, argv, "--force", false) != NULL, &err)) {
+            fprintf(stderr, "cocoon tee init-fake-root: %s\n", err.msg);
+            return 1;
+        }
+        printf("wrote %s/fake_root.key and %s/fake_root.pem\n", dir, dir);
+        return 0;
+    }
+    if (!strcmp(argv[1], "fake-image-hash")) return tee_image_hash_cmd(argc, argv);
+    fprintf(stderr, "cocoon tee: unknown subcommand \"%s\"\n", argv[1]);
+    return 2;
 }

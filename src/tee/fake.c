@@ -177,6 +177,33 @@ static void append_pem(cc_buf *out, X509 *x)
     BIO_free(bio);
 }
 
+int tee_fake_measure(const char *exe_path, const void *config, size_t config_len, tee_td_report *m,
+                     cc_err *err)
+{
+    memset(m, 0, sizeof(*m));
+    static const uint8_t tcb[16] = {1, 1, 0, 0};
+    memcpy(m->tee_tcb_svn, tcb, 16);
+    crypto_sha384(FAKE_SEAM_LABEL, strlen(FAKE_SEAM_LABEL), m->mr_seam);
+    crypto_sha384(FAKE_FIRMWARE_LABEL, strlen(FAKE_FIRMWARE_LABEL), m->mr_td);
+    static const uint8_t xfam[8] = {0xe7, 0x02, 0x06, 0, 0, 0, 0, 0};
+    memcpy(m->xfam, xfam, 8);
+    /* td_attributes: SEPT_VE_DISABLE like a production TD, DEBUG off. */
+    cc_store_u64le(m->td_attributes, 0x10000000ull);
+    crypto_sha384(FAKE_FIRMWARE_LABEL " boot", strlen(FAKE_FIRMWARE_LABEL " boot"), m->rtmr[0]);
+    if (sha384_file(exe_path ? exe_path : "/proc/self/exe", m->rtmr[1], err)) return -1;
+    crypto_sha384(config ? config : "", config ? config_len : 0, m->rtmr[2]);
+    return 0;
+}
+
+int tee_fake_image_hash(const char *exe_path, const void *config, size_t config_len,
+                        uint8_t out[32], cc_err *err)
+{
+    tee_td_report m;
+    if (tee_fake_measure(exe_path, config, config_len, &m, err)) return -1;
+    tee_image_hash(&m, out);
+    return 0;
+}
+
 tee_provider *tee_provider_new_fake(const char *dir, const void *config_measure, size_t config_len,
                                     const char *exe_path, cc_err *err)
 {
@@ -204,19 +231,7 @@ tee_provider *tee_provider_new_fake(const char *dir, const void *config_measure,
     append_pem(&p->chain_pem, pck);
     append_pem(&p->chain_pem, root);
 
-    tee_td_report *m = &p->measurements;
-    static const uint8_t tcb[16] = {1, 1, 0, 0};
-    memcpy(m->tee_tcb_svn, tcb, 16);
-    crypto_sha384(FAKE_SEAM_LABEL, strlen(FAKE_SEAM_LABEL), m->mr_seam);
-    crypto_sha384(FAKE_FIRMWARE_LABEL, strlen(FAKE_FIRMWARE_LABEL), m->mr_td);
-    static const uint8_t xfam[8] = {0xe7, 0x02, 0x06, 0, 0, 0, 0, 0};
-    memcpy(m->xfam, xfam, 8);
-    /* td_attributes: SEPT_VE_DISABLE like a production TD, DEBUG off. */
-    cc_store_u64le(m->td_attributes, 0x10000000ull);
-    crypto_sha384(FAKE_FIRMWARE_LABEL " boot", strlen(FAKE_FIRMWARE_LABEL " boot"), m->rtmr[0]);
-    if (sha384_file(exe_path ? exe_path : "/proc/self/exe", m->rtmr[1], err)) goto fail;
-    crypto_sha384(config_measure ? config_measure : "", config_measure ? config_len : 0,
-                  m->rtmr[2]);
+    if (tee_fake_measure(exe_path, config_measure, config_len, &p->measurements, err)) goto fail;
     X509_free(pck);
     X509_free(root);
     EVP_PKEY_free(root_key);

@@ -265,8 +265,9 @@ bool tee__ecdsa_verify_pkey(EVP_PKEY *pk, const void *msg, size_t n, const uint8
 }
 
 int tee__verify_chain(X509 *leaf, STACK_OF(X509) * untrusted, X509 *root, time_t at,
-                      STACK_OF(X509_CRL) * crls, cc_err *err)
+                      STACK_OF(X509_CRL) * crls, int *x509_err, cc_err *err)
 {
+    if (x509_err) *x509_err = 0;
     X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     int rc = -1;
@@ -285,6 +286,8 @@ int tee__verify_chain(X509 *leaf, STACK_OF(X509) * untrusted, X509 *root, time_t
         rc = 0;
     } else {
         int e = X509_STORE_CTX_get_error(ctx);
+        if (x509_err) *x509_err = e;
+        if (x509_err) *x509_err = e;
         cc_err_set(err, "certificate chain does not verify at depth %d: %s",
                    X509_STORE_CTX_get_error_depth(ctx), X509_verify_cert_error_string(e));
     }

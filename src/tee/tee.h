@@ -170,6 +170,9 @@ int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_
                      cc_err *err);
 void tee_quote_result_free(tee_quote_result *res);
 
+/* Parses an ISO-8601 UTC time: YYYY-MM-DD[THH:MM:SS[.frac]][Z|+00:00]. */
+int tee_parse_iso_time(const char *s, time_t *out, cc_err *err);
+
 /* ------------------------------------------------------------ providers */
 
 typedef enum { TEE_PROVIDER_NONE = 0, TEE_PROVIDER_FAKE, TEE_PROVIDER_TDX } tee_provider_kind;
@@ -193,6 +196,16 @@ tee_provider_kind tee_provider_kind_of(const tee_provider *p);
 int tee_provider_quote(tee_provider *p, const uint8_t report_data[64], cc_buf *out, cc_err *err);
 /* Parses "none" / "fake" / "tdx". */
 int tee_provider_kind_parse(const char *s, tee_provider_kind *out, cc_err *err);
+
+/* The measurements the fake TEE reports for an executable (NULL =
+ * /proc/self/exe) and a measured configuration: MRTD and RTMR0 from fixed
+ * labels, RTMR1 = SHA-384(executable file), RTMR2 = SHA-384(config), RTMR3 = 0;
+ * report_data zero. Lets `cocoon` and tests compute the genuine image hash a
+ * registry should list. */
+int tee_fake_measure(const char *exe_path, const void *config, size_t config_len,
+                     tee_td_report *out, cc_err *err);
+int tee_fake_image_hash(const char *exe_path, const void *config, size_t config_len,
+                        uint8_t out[32], cc_err *err);
 
 /* Writes a new network-wide fake TEE root (P-256 key fake_root.key, self-signed
  * certificate fake_root.pem) into dir (created). Refuses to overwrite unless

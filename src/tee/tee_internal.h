@@ -34,9 +34,10 @@ bool tee__ecdsa_verify_pkey(EVP_PKEY *pk, const void *msg, size_t n, const uint8
 int tee__ec_pub_xy(EVP_PKEY *pk, uint8_t xy[64], cc_err *err);
 
 /* Verifies leaf (with untrusted intermediates) to root at time `at`; crls
- * (optional) are checked for every certificate in the chain. */
+ * (optional) are checked for every certificate in the chain; *x509_err
+ * (optional) receives the X509_V_ERR_* code. */
 int tee__verify_chain(X509 *leaf, STACK_OF(X509) * untrusted, X509 *root, time_t at,
-                      STACK_OF(X509_CRL) * crls, cc_err *err);
+                      STACK_OF(X509_CRL) * crls, int *x509_err, cc_err *err);
 
 /* Appends a check line to the result log. */
 void tee__log_check(tee_quote_result *res, bool ok, const char *what, const char *why);
@@ -46,8 +47,5 @@ void tee__log_check(tee_quote_result *res, bool ok, const char *what, const char
 int tee__collateral_check(const tee_collateral *c, const tee_quote *q, X509 *leaf,
                           STACK_OF(X509) * chain, X509 *root, time_t at, tee_quote_result *res,
                           cc_err *err);
-
-/* Parses "YYYY-MM-DDTHH:MM:SSZ" (also with fractional seconds or +00:00). */
-int tee__parse_iso_time(const char *s, time_t *out, cc_err *err);
 
 #endif

@@ -111,9 +111,13 @@ int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_
     /* 4. PCK leaf -> intermediates -> pinned root, at the verification time. */
     char subj[256] = "";
     X509_NAME_oneline(X509_get_subject_name(root), subj, sizeof(subj));
-    if (tee__verify_chain(leaf, chain, root, at, NULL, &cerr) == 0) {
-        snprintf(why, sizeof(why), "PCK chain (%d certificates) to the pinned root %s at %lld",
-                 sk_X509_num(chain), subj, (long long)at);
+    if (tee__verify_chain(leaf, chain, root, at, NULL, NULL, &cerr) == 0) {
+        char when[32];
+        struct tm tm;
+        gmtime_r(&at, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(why, sizeof(why), "PCK chain (%d certificates) to the pinned root %s at %s",
+                 sk_X509_num(chain), subj, when);
         tee__log_check(res, true, why, NULL);
     } else {
         fail(res, &bad, err, "PCK chain", cerr.msg);
