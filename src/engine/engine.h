@@ -1,0 +1,440 @@
+/*
+ * engine — the embedded inference engine: GGUF llama-family models (llama,
+ * qwen2, qwen3) on the CPU.
+ *
+ * Pieces, bottom up:
+ *   engine_gguf     a validated, read-only view of a GGUF v2/v3 file (mmap)
+ *   engine_model    weights + hyperparameters + tokenizer loaded from a GGUF
+ *   engine_pool     a thread pool the forward pass runs on
+ *   engine_ctx      one sequence: KV cache and the forward pass
+ *   engine_sampler  temperature/top-k/top-p/min-p/penalties + log-probabilities
+ *   engine_server   OpenAI requests served by a scheduler thread with slots
+ *
+ * Ownership: objects returned by engine_*_new, _open and _load are owned by the caller
+ * and released with the matching _free or _close.  An engine_model borrows
+ * nothing from the caller; an engine_ctx borrows its model and pool (they must
+ * outlive it).  Strings and arrays returned by accessors are borrowed from
+ * the object they came from unless stated otherwise.
+ *
+ * Threading: an engine_model is immutable after loading and may be shared by
+ * any number of contexts and threads.  An engine_ctx, engine_sampler or
+ * engine_pool is used by one thread at a time.  engine_server is thread-safe
+ * (see its section).
+ */
+#ifndef COCOON_ENGINE_H
+#define COCOON_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* ================================================================= GGUF */
+
+typedef enum {
+    ENGINE_GGUF_U8 = 0,
+    ENGINE_GGUF_I8 = 1,
+    ENGINE_GGUF_U16 = 2,
+    ENGINE_GGUF_I16 = 3,
+    ENGINE_GGUF_U32 = 4,
+    ENGINE_GGUF_I32 = 5,
+    ENGINE_GGUF_F32 = 6,
+    ENGINE_GGUF_BOOL = 7,
+    ENGINE_GGUF_STRING = 8,
+    ENGINE_GGUF_ARRAY = 9,
+    ENGINE_GGUF_U64 = 10,
+    ENGINE_GGUF_I64 = 11,
+    ENGINE_GGUF_F64 = 12,
+} engine_gguf_type;
+
+/* ggml tensor types (the numbering of the GGUF format). */
+typedef enum {
+    ENGINE_T_F32 = 0,
+    ENGINE_T_F16 = 1,
+    ENGINE_T_Q4_0 = 2,
+    ENGINE_T_Q4_1 = 3,
+    ENGINE_T_Q5_0 = 6,
+    ENGINE_T_Q5_1 = 7,
+    ENGINE_T_Q8_0 = 8,
+    ENGINE_T_Q8_1 = 9,
+    ENGINE_T_Q2_K = 10,
+    ENGINE_T_Q3_K = 11,
+    ENGINE_T_Q4_K = 12,
+    ENGINE_T_Q5_K = 13,
+    ENGINE_T_Q6_K = 14,
+    ENGINE_T_Q8_K = 15,
+    ENGINE_T_I8 = 24,
+    ENGINE_T_I16 = 25,
+    ENGINE_T_I32 = 26,
+    ENGINE_T_I64 = 27,
+    ENGINE_T_F64 = 28,
+    ENGINE_T_BF16 = 30,
+    ENGINE_T_COUNT = 31
+} engine_ttype;
+
+/* Block geometry of a tensor type; false for types the reader does not know. */
+bool engine_ttype_info(uint32_t type, size_t *block_elems, size_t *block_bytes);
+const char *engine_ttype_name(uint32_t type); /* "Q4_K"; "?" when unknown */
+/* Whether the engine can compute with weights of this type. */
+bool engine_ttype_supported(uint32_t type);
+
+typedef struct engine_gguf_str {
+    const char *ptr; /* NOT NUL-terminated; points into the file */
+    size_t len;
+} engine_gguf_str;
+
+typedef struct engine_gguf_kv {
+    engine_gguf_str key;
+    uint32_t type; /* engine_gguf_type */
+    /* Scalars (all integer types widen into i64/u64, floats into f64). */
+    union {
+        uint64_t u64;
+        int64_t i64;
+        double f64;
+        bool b;
+    } v;
+    engine_gguf_str str; /* type STRING */
+    /* type ARRAY: element type and count. Fixed-size elements start at
+     * arr_data (little-endian, unaligned); strings are in arr_strs. */
+    uint32_t arr_type;
+    uint64_t arr_n;
+    const uint8_t *arr_data;
+    engine_gguf_str *arr_strs;
+} engine_gguf_kv;
+
+#define ENGINE_GGUF_MAX_DIMS 4
+
+typedef struct engine_gguf_tensor {
+    engine_gguf_str name;
+    uint32_t n_dims;
+    uint64_t ne[ENGINE_GGUF_MAX_DIMS]; /* ne[0] is the contiguous dimension; unused = 1 */
+    uint32_t type;                     /* engine_ttype */
+    uint64_t offset;                   /* relative to the data section */
+    uint64_t n_elems;
+    uint64_t n_bytes;
+    const uint8_t *data; /* points into the file */
+} engine_gguf_tensor;
+
+typedef struct engine_gguf {
+    uint32_t version;
+    uint64_t n_kv, n_tensors;
+    engine_gguf_kv *kv;
+    engine_gguf_tensor *tensors;
+    uint32_t alignment;
+    uint64_t data_offset; /* where the tensor data section starts in the file */
+    const uint8_t *base;  /* the whole file */
+    size_t size;
+    bool mapped; /* true when base is our mmap */
+} engine_gguf;
+
+/* Maps and validates a file: magic, version 2 or 3, every count, length,
+ * type, offset and alignment.  Errors name the failing item. */
+engine_gguf *engine_gguf_open(const char *path, cc_err *err);
+/* Same over caller memory (borrowed until engine_gguf_close). */
+engine_gguf *engine_gguf_parse(const uint8_t *data, size_t size, cc_err *err);
+void engine_gguf_close(engine_gguf *g);
+
+const engine_gguf_kv *engine_gguf_find(const engine_gguf *g, const char *key);
+const engine_gguf_tensor *engine_gguf_tensor_find(const engine_gguf *g, const char *name);
+/* Typed getters: 0 when found and convertible, -1 otherwise (with err when
+ * the key exists but has the wrong type). Absent keys leave *out untouched. */
+int engine_gguf_get_u64(const engine_gguf *g, const char *key, uint64_t *out, cc_err *err);
+int engine_gguf_get_f64(const engine_gguf *g, const char *key, double *out, cc_err *err);
+int engine_gguf_get_bool(const engine_gguf *g, const char *key, bool *out, cc_err *err);
+/* Returns a heap copy of a string value (caller frees) or NULL. */
+char *engine_gguf_get_str(const engine_gguf *g, const char *key);
+
+/* ---------------------------------------------------------- GGUF writer */
+
+/* Builds a GGUF v3 file in memory (used by `cocoon engine synth` and tests). */
+typedef struct engine_gguf_writer engine_gguf_writer;
+engine_gguf_writer *engine_gguf_writer_new(void);
+void engine_gguf_writer_free(engine_gguf_writer *w);
+void engine_gguf_w_u32(engine_gguf_writer *w, const char *key, uint32_t v);
+void engine_gguf_w_f32(engine_gguf_writer *w, const char *key, float v);
+void engine_gguf_w_bool(engine_gguf_writer *w, const char *key, bool v);
+void engine_gguf_w_str(engine_gguf_writer *w, const char *key, const char *v);
+void engine_gguf_w_arr_str(engine_gguf_writer *w, const char *key, const char *const *v, size_t n);
+void engine_gguf_w_arr_f32(engine_gguf_writer *w, const char *key, const float *v, size_t n);
+void engine_gguf_w_arr_i32(engine_gguf_writer *w, const char *key, const int32_t *v, size_t n);
+/* data: the tensor's bytes in its type's layout (copied). ne: ne[0] first. */
+void engine_gguf_w_tensor(engine_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                          const uint64_t *ne, const void *data, size_t n_bytes);
+/* Serialises everything into out (appended). */
+void engine_gguf_w_finish(engine_gguf_writer *w, cc_buf *out);
+/* Same, straight into a file (large models are not held twice). */
+int engine_gguf_w_write_file(engine_gguf_writer *w, const char *path, cc_err *err);
+
+/* ============================================================ kernels */
+
+/* Half/brain-float conversions. */
+float engine_f16_to_f32(uint16_t h);
+uint16_t engine_f32_to_f16(float f);
+float engine_bf16_to_f32(uint16_t h);
+uint16_t engine_f32_to_bf16(float f);
+
+/* Dequantizes n elements (a multiple of the type's block) of row data. */
+int engine_dequant_row(uint32_t type, const void *row, float *out, size_t n);
+/* Quantizes n floats into the type's blocks (reference quantizers; used by
+ * synth and tests). Returns the number of bytes written. */
+size_t engine_quant_row(uint32_t type, const float *in, void *out, size_t n);
+/* dot(row of type `type`, x) over n elements. Uses AVX2/FMA when the CPU has
+ * them unless engine_kernels_force_portable(true) was called. */
+float engine_dot_row(uint32_t type, const void *row, const float *x, size_t n);
+/* For tests and benchmarks: pick the portable kernels even on AVX2 CPUs.
+ * Process-wide, set it before any compute. */
+void engine_kernels_force_portable(bool on);
+bool engine_kernels_have_avx2(void);
+
+/* ============================================================ threads */
+
+typedef struct engine_pool engine_pool;
+/* threads <= 0: number of online CPUs. */
+engine_pool *engine_pool_new(int threads);
+void engine_pool_free(engine_pool *p);
+int engine_pool_threads(const engine_pool *p);
+/* Runs fn(arg, i, n) for i in [0, n) across the pool and the calling thread;
+ * returns when all are done. n is the number of workers used (<= threads). */
+void engine_pool_run(engine_pool *p, int n, void (*fn)(void *arg, int i, int n), void *arg);
+
+/* ============================================================== model */
+
+typedef enum { ENGINE_ARCH_LLAMA = 0, ENGINE_ARCH_QWEN2, ENGINE_ARCH_QWEN3 } engine_arch;
+typedef enum { ENGINE_TOK_SPM = 0, ENGINE_TOK_BPE } engine_tok_kind;
+typedef enum {
+    ENGINE_CHAT_PLAIN = 0,
+    ENGINE_CHAT_CHATML,
+    ENGINE_CHAT_LLAMA2,
+    ENGINE_CHAT_LLAMA3
+} engine_chat_kind;
+
+typedef struct engine_hparams {
+    engine_arch arch;
+    int n_layer, dim, hidden_dim, n_head, n_head_kv, head_dim;
+    int n_vocab, n_ctx_train, rope_dim;
+    float rope_base, norm_eps;
+    bool tied_output; /* output.weight absent: token_embd is reused */
+    bool neox_rope;   /* rotate (i, i + d/2) pairs instead of (2i, 2i+1) */
+} engine_hparams;
+
+typedef struct engine_model engine_model;
+
+engine_model *engine_model_load(const char *path, cc_err *err);
+/* Loads from an already opened GGUF (takes ownership of g, even on failure). */
+engine_model *engine_model_from_gguf(engine_gguf *g, cc_err *err);
+void engine_model_free(engine_model *m);
+const engine_hparams *engine_model_hparams(const engine_model *m);
+uint64_t engine_model_weight_bytes(const engine_model *m); /* bytes read per token */
+
+/* ---------------------------------------------------------- tokenizer */
+
+typedef struct engine_tokens {
+    int32_t *ids;
+    size_t n, cap;
+} engine_tokens;
+void engine_tokens_push(engine_tokens *t, int32_t id);
+void engine_tokens_free(engine_tokens *t);
+
+engine_tok_kind engine_model_tok_kind(const engine_model *m);
+int32_t engine_model_bos(const engine_model *m); /* -1 when none */
+int32_t engine_model_eos(const engine_model *m);
+/* True for tokens that end generation (EOS, EOT, and for models trained
+ * with BOS as the document separator, BOS). */
+bool engine_model_is_end(const engine_model *m, int32_t id);
+/* Appends the tokens of text to out. add_bos follows the model's metadata
+ * when the model says nothing (SentencePiece: yes). parse_special: text like
+ * "<|im_start|>" becomes its control token. */
+int engine_tokenize(const engine_model *m, const char *text, size_t len, bool add_bos,
+                    bool parse_special, engine_tokens *out, cc_err *err);
+/* The bytes a token stands for in output text (control tokens: empty). */
+const char *engine_token_text(const engine_model *m, int32_t id, size_t *len);
+/* The raw vocabulary string of a token. */
+const char *engine_token_piece(const engine_model *m, int32_t id, size_t *len);
+
+/* ----------------------------------------------------------- chat */
+
+typedef struct engine_chat_msg {
+    const char *role; /* system, user, assistant */
+    const char *content;
+} engine_chat_msg;
+
+engine_chat_kind engine_model_chat_kind(const engine_model *m);
+/* Renders messages with the model's template and an open assistant turn.
+ * Returns a heap string (caller frees). */
+char *engine_chat_render(engine_chat_kind kind, const engine_chat_msg *msgs, size_t n, bool add_bos,
+                         const char *bos_text);
+/* Recognises the family of a Jinja chat template text (NULL: plain). */
+engine_chat_kind engine_chat_detect(const char *template_text);
+
+/* ============================================================ context */
+
+typedef struct engine_ctx engine_ctx;
+
+/* n_ctx <= 0: min(model's training context, 4096). */
+engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, cc_err *err);
+void engine_ctx_free(engine_ctx *c);
+int engine_ctx_size(const engine_ctx *c);
+int engine_ctx_pos(const engine_ctx *c); /* tokens in the KV cache */
+/* Forgets everything from position pos on (pos <= current). */
+void engine_ctx_truncate(engine_ctx *c, int pos);
+/* Runs tokens through the model at the current position (batched), appends
+ * them to the KV cache and returns the logits of the last one (n_vocab
+ * floats, owned by the context, valid until the next call). */
+const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_err *err);
+
+/* ============================================================ sampling */
+
+typedef struct engine_sample_params {
+    float temperature;       /* 0 = greedy */
+    int top_k;               /* 0 = off */
+    float top_p;             /* 1 = off */
+    float min_p;             /* 0 = off */
+    uint64_t seed;           /* reproducible stream */
+    float repeat_penalty;    /* 1 = off (llama.cpp style, on the last repeat_last_n tokens) */
+    int repeat_last_n;       /* 0 = whole history */
+    float frequency_penalty; /* OpenAI */
+    float presence_penalty;  /* OpenAI */
+    int top_logprobs;        /* alternatives to report per token (0..20) */
+} engine_sample_params;
+
+void engine_sample_params_default(engine_sample_params *p);
+
+#define ENGINE_MAX_TOP_LOGPROBS 20
+
+typedef struct engine_logprob {
+    int32_t id;
+    float logprob; /* of the chosen token under the unmodified distribution */
+    int n_top;
+    int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
+    float top_logprobs[ENGINE_MAX_TOP_LOGPROBS];
+} engine_logprob;
+
+typedef struct engine_sampler engine_sampler;
+engine_sampler *engine_sampler_new(const engine_sample_params *p, int n_vocab);
+void engine_sampler_free(engine_sampler *s);
+/* Picks the next token. history: tokens the penalties look at (prompt and
+ * generated, generated penalised by OpenAI penalties). lp (optional) gets
+ * the chosen token's log-probability and the top alternatives. */
+int32_t engine_sampler_sample(engine_sampler *s, const float *logits, const int32_t *history,
+                              size_t n_history, size_t n_generated, engine_logprob *lp);
+
+/* ============================================================ generation */
+
+/* Streams detokenized text out of a token sequence: handles byte tokens that
+ * make up a multi-byte UTF-8 character, SentencePiece's leading space after
+ * BOS, and stop strings (text that might start a stop string is held back
+ * until it is decided). */
+typedef struct engine_detok engine_detok;
+engine_detok *engine_detok_new(const engine_model *m, const char *const *stops, size_t n_stops);
+void engine_detok_free(engine_detok *d);
+/* Feeds a token; appends the text now safe to emit to out. Returns true when
+ * a stop string matched (out holds the text before it; stop here). */
+bool engine_detok_push(engine_detok *d, int32_t id, int32_t prev_id, cc_buf *out);
+/* Flushes the held-back text at the end of generation. */
+void engine_detok_flush(engine_detok *d, cc_buf *out);
+
+typedef enum { ENGINE_FINISH_STOP = 0, ENGINE_FINISH_LENGTH } engine_finish;
+
+/* ============================================================ OpenAI */
+
+typedef enum { ENGINE_API_CHAT = 0, ENGINE_API_COMPLETION } engine_api;
+
+/* A parsed OpenAI request (owned; engine_request_free). */
+typedef struct engine_request {
+    engine_api api;
+    char *prompt;       /* rendered prompt text (chat: the template's output) */
+    bool parse_special; /* prompt contains template control tokens */
+    bool stream, include_usage;
+    int64_t max_tokens; /* 0 = until the context is full */
+    engine_sample_params sp;
+    bool logprobs;
+    char *stops[4];
+    size_t n_stops;
+    bool echo;
+} engine_request;
+
+/* Parses the JSON body of /v1/chat/completions or /v1/completions. The model
+ * field is accepted and ignored. On error err->code holds the HTTP status. */
+engine_request *engine_request_parse(const engine_model *m, engine_api api, const uint8_t *body,
+                                     size_t len, cc_err *err);
+void engine_request_free(engine_request *r);
+
+/* ============================================================ server */
+
+/*
+ * engine_server: a scheduler thread that owns the contexts (slots) and serves
+ * requests concurrently, one forward step per active slot in turn.  Callbacks
+ * run ON THE SCHEDULER THREAD; the caller marshals them where it wants (the
+ * worker's backend moves them onto its libevent loop).  For one job they come
+ * in order: on_body* then exactly one on_done.  All strings passed to
+ * callbacks are borrowed for the call.
+ */
+typedef struct engine_server engine_server;
+typedef struct engine_job engine_job;
+
+typedef struct engine_usage {
+    int64_t prompt_tokens, completion_tokens;
+} engine_usage;
+
+typedef struct engine_job_callbacks {
+    void (*on_body)(void *ud, const char *data, size_t len);
+    /* error_code 0 on success; 653 cancelled, 601 failure. */
+    void (*on_done)(void *ud, const engine_usage *usage, int error_code, const char *error);
+} engine_job_callbacks;
+
+typedef struct engine_server_config {
+    int threads;            /* 0 = cores */
+    int slots;              /* 0 = 4 */
+    int n_ctx;              /* per slot; 0 = min(model, 4096) */
+    const char *model_name; /* what the "model" field of answers says */
+} engine_server_config;
+
+/* Takes ownership of m. */
+engine_server *engine_server_new(engine_model *m, const engine_server_config *cfg, cc_err *err);
+/* Stops the thread; jobs still pending get on_done(653). */
+void engine_server_free(engine_server *s);
+const engine_model *engine_server_model(const engine_server *s);
+/* Queues a parsed request (ownership of req passes to the server). The
+ * returned handle stays valid until on_done has returned. */
+engine_job *engine_server_submit(engine_server *s, engine_request *req,
+                                 const engine_job_callbacks *cb, void *ud);
+/* Asks the job to stop; on_done(653) follows (unless it already finished). */
+void engine_job_cancel(engine_job *j);
+/* Figures for monitoring. */
+typedef struct engine_server_stats {
+    int64_t requests, active, queued, prompt_tokens, completion_tokens;
+    double busy_seconds;
+} engine_server_stats;
+void engine_server_get_stats(engine_server *s, engine_server_stats *out);
+
+/* ============================================================ misc */
+
+/* Finds stories260K.gguf: $COCOON_SHARED/models, ../shared/models beside
+ * the repository or the running binary, the cache dir
+ * ($XDG_CACHE_HOME or ~/.cache)/cocoon/models; otherwise downloads it
+ * from its public URL into the cache and checks its SHA-256. */
+int engine_default_model_path(char *out, size_t n, cc_err *err);
+#define ENGINE_DEFAULT_MODEL_SHA256                                                                \
+    "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
+#define ENGINE_DEFAULT_MODEL_URL                                                                   \
+    "https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf"
+
+/* "name@sha256:<hex of the file>" (heap string). */
+char *engine_model_identifier(const char *path, const char *name, cc_err *err);
+
+/* Synthetic model options for `cocoon engine synth`. */
+typedef struct engine_synth_config {
+    engine_arch arch;
+    int n_layer, dim, hidden_dim, n_head, n_head_kv, n_vocab, n_ctx;
+    uint32_t wtype; /* type of the big matrices */
+    uint64_t seed;
+    bool bpe_vocab; /* gpt2-style tokenizer instead of SentencePiece */
+} engine_synth_config;
+void engine_synth_config_default(engine_synth_config *c);
+/* Writes a random-weight GGUF file. */
+int engine_synth_write(const engine_synth_config *c, const char *path, cc_err *err);
+/* Same into memory (appended to out). */
+int engine_synth_buf(const engine_synth_config *c, cc_buf *out, cc_err *err);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * Internal declarations shared by the engine's own files (not a public API:
+ * other modules use engine.h).
+ */
+#ifndef COCOON_ENGINE_INT_H
+#define COCOON_ENGINE_INT_H
+
+#include "engine/engine.h"
+
+/* A weight matrix W[rows][cols] (y = W x), rows stored contiguously. */
+typedef struct eng_tensor {
+    uint32_t type;
+    int rows, cols;
+    size_t row_bytes;
+    const uint8_t *data;
+} eng_tensor;
+
+/* Block layouts (ggml's). */
+#define QK8_0 32
+typedef struct {
+    uint16_t d;
+    int8_t qs[QK8_0];
+} blk_q8_0;
+#define QK4_0 32
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK4_0 / 2];
+} blk_q4_0;
+#define QK_K 256
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[QK_K / 2];
+} blk_q4_k;
+typedef struct {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    uint16_t d;
+} blk_q6_k;
+
+/* Y[t][r] = dot(W row r, X[t]) for t < n and r in [r0, r1).  ldx/ldy are the
+ * strides (in floats) between consecutive vectors.  scratch holds W->cols
+ * floats (used to dequantize a row once for a batch). */
+void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, int ldy, int r0,
+                int r1, float *scratch);
+float eng_dot_f32(const float *a, const float *b, int n);
+/* y += a * x */
+void eng_axpy(float *y, float a, const float *x, int n);
+
+/* AVX2/FMA variants (kernels_avx2.c), only called when the CPU has them. */
+float eng_avx2_dot_f32(const float *a, const float *b, int n);
+void eng_avx2_axpy(float *y, float a, const float *x, int n);
+float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int n);
+void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y, int r0, int r1);
+bool eng_cpu_avx2(void);
+
+float eng_dot_row_portable(uint32_t type, const void *row, const float *x, int n);
+
+/* Tokenizer internals (vocab.c), built by model.c. */
+typedef struct eng_vocab eng_vocab;
+eng_vocab *eng_vocab_load(const engine_gguf *g, int n_vocab_model, cc_err *err);
+void eng_vocab_free(eng_vocab *v);
+
+typedef struct eng_layer {
+    const float *attn_norm, *ffn_norm;
+    const float *q_norm, *k_norm; /* qwen3: per-head RMSNorm weights (head_dim) */
+    const float *bq, *bk, *bv;    /* qwen2: projection biases */
+    eng_tensor wq, wk, wv, wo, w_gate, w_up, w_down;
+} eng_layer;
+
+struct engine_model {
+    engine_gguf *g;
+    engine_hparams hp;
+    eng_layer *layers;
+    eng_tensor tok_embd, output;
+    const float *output_norm;
+    void **owned; /* vectors converted to F32 */
+    size_t n_owned;
+    eng_vocab *vocab;
+    engine_chat_kind chat;
+    uint64_t weight_bytes;
+};
+
+/* Vocabulary accessors used by the tokenizer and detokenizer. */
+int eng_vocab_size(const eng_vocab *v);
+
+#endif

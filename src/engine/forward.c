@@ -1,0 +1,344 @@
+/*
+ * The forward pass of llama-family decoders (llama, qwen2, qwen3) with a
+ * KV cache. Tokens are processed in batches (the prompt) or one at a time
+ * (generation); matrix products are split by rows across the thread pool,
+ * attention by (token, head).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+
+#define BATCH 32 /* tokens per forward step of a prompt */
+/* Multiply-adds below which a product runs on one thread: handing work to
+ * another core costs about a microsecond, a 64x64 product much less. */
+#define MIN_WORK_PER_THREAD 8192
+
+struct engine_ctx {
+    const engine_model *m;
+    engine_pool *pool;
+    int n_ctx, pos, n_threads;
+    float *kcache, *vcache;                           /* [layer][n_ctx][kv_dim] */
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *tmp; /* [BATCH][...] */
+    float *logits;
+    float *rope_cos, *rope_sin; /* [BATCH][rope_dim/2] */
+    float *scratch;             /* [threads][max cols] */
+    float *scores;              /* [threads][n_ctx] */
+    size_t scratch_stride;
+};
+
+engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, cc_err *err)
+{
+    const engine_hparams *hp = &m->hp;
+    if (n_ctx <= 0) n_ctx = CC_MIN(hp->n_ctx_train, 4096);
+    if (n_ctx > (1 << 20)) n_ctx = 1 << 20;
+    size_t kvd = (size_t)hp->n_head_kv * hp->head_dim, qd = (size_t)hp->n_head * hp->head_dim;
+    size_t cache = (size_t)hp->n_layer * n_ctx * kvd;
+    if (cache > ((size_t)1 << 34) / sizeof(float)) {
+        cc_err_set(err, "KV cache of %zu floats is too large; use a smaller context", cache * 2);
+        return NULL;
+    }
+    engine_ctx *c = cc_calloc(1, sizeof(*c));
+    c->m = m;
+    c->pool = pool;
+    c->n_ctx = n_ctx;
+    c->n_threads = pool ? engine_pool_threads(pool) : 1;
+    c->kcache = cc_calloc(cache, sizeof(float));
+    c->vcache = cc_calloc(cache, sizeof(float));
+    size_t wide = CC_MAX((size_t)hp->dim, qd);
+    c->x = cc_calloc(BATCH * (size_t)hp->dim, sizeof(float));
+    c->xb = cc_calloc(BATCH * wide, sizeof(float));
+    c->tmp = cc_calloc(BATCH * wide, sizeof(float));
+    c->q = cc_calloc(BATCH * qd, sizeof(float));
+    c->k = cc_calloc(BATCH * kvd, sizeof(float));
+    c->v = cc_calloc(BATCH * kvd, sizeof(float));
+    c->att = cc_calloc(BATCH * qd, sizeof(float));
+    c->hb = cc_calloc(BATCH * (size_t)hp->hidden_dim, sizeof(float));
+    c->hb2 = cc_calloc(BATCH * (size_t)hp->hidden_dim, sizeof(float));
+    c->logits = cc_calloc((size_t)hp->n_vocab, sizeof(float));
+    c->rope_cos = cc_calloc(BATCH * (size_t)hp->rope_dim / 2, sizeof(float));
+    c->rope_sin = cc_calloc(BATCH * (size_t)hp->rope_dim / 2, sizeof(float));
+    c->scratch_stride = CC_MAX(CC_MAX((size_t)hp->hidden_dim, wide), 256) + 16;
+    c->scratch = cc_calloc((size_t)c->n_threads * c->scratch_stride, sizeof(float));
+    c->scores = cc_calloc((size_t)c->n_threads * (size_t)n_ctx, sizeof(float));
+    return c;
+}
+
+void engine_ctx_free(engine_ctx *c)
+{
+    if (!c) return;
+    free(c->kcache);
+    free(c->vcache);
+    free(c->x);
+    free(c->xb);
+    free(c->tmp);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->att);
+    free(c->hb);
+    free(c->hb2);
+    free(c->logits);
+    free(c->rope_cos);
+    free(c->rope_sin);
+    free(c->scratch);
+    free(c->scores);
+    free(c);
+}
+
+int engine_ctx_size(const engine_ctx *c)
+{
+    return c->n_ctx;
+}
+int engine_ctx_pos(const engine_ctx *c)
+{
+    return c->pos;
+}
+
+void engine_ctx_truncate(engine_ctx *c, int pos)
+{
+    if (pos >= 0 && pos < c->pos) c->pos = pos;
+}
+
+/* ------------------------------------------------------- parallel parts */
+
+typedef struct mm_op {
+    const eng_tensor *W;
+    const float *X;
+    float *Y;
+    int ldx, ldy;
+} mm_op;
+
+typedef struct mm_job {
+    engine_ctx *c;
+    mm_op ops[3];
+    int n_ops, nb;
+} mm_job;
+
+static void mm_worker(void *arg, int i, int n)
+{
+    mm_job *j = arg;
+    float *scratch = j->c->scratch + (size_t)i * j->c->scratch_stride;
+    for (int o = 0; o < j->n_ops; o++) {
+        const mm_op *op = &j->ops[o];
+        int rows = op->W->rows;
+        int r0 = (int)((int64_t)rows * i / n), r1 = (int)((int64_t)rows * (i + 1) / n);
+        if (r1 > r0) eng_matmul(op->W, op->X, j->nb, op->ldx, op->Y, op->ldy, r0, r1, scratch);
+    }
+}
+
+static void run_mm(engine_ctx *c, mm_job *j)
+{
+    int64_t work = 0;
+    for (int o = 0; o < j->n_ops; o++)
+        work += (int64_t)j->ops[o].W->rows * j->ops[o].W->cols;
+    work *= j->nb;
+    int n = (int)CC_MIN((int64_t)c->n_threads, CC_MAX(1, work / MIN_WORK_PER_THREAD));
+    j->c = c;
+    if (n <= 1 || !c->pool)
+        mm_worker(j, 0, 1);
+    else
+        engine_pool_run(c->pool, n, mm_worker, j);
+}
+
+static void matmul1(engine_ctx *c, const eng_tensor *W, const float *X, int ldx, float *Y, int ldy,
+                    int nb)
+{
+    mm_job j = {.ops = {{W, X, Y, ldx, ldy}}, .n_ops = 1, .nb = nb};
+    run_mm(c, &j);
+}
+
+typedef struct att_job {
+    engine_ctx *c;
+    int layer, nb, pos0;
+} att_job;
+
+static void att_worker(void *arg, int wi, int wn)
+{
+    att_job *j = arg;
+    engine_ctx *c = j->c;
+    const engine_hparams *hp = &c->m->hp;
+    int hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
+    int group = hp->n_head / hp->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *sc = c->scores + (size_t)wi * c->n_ctx;
+    const float *kc = c->kcache + (size_t)j->layer * c->n_ctx * kvd;
+    const float *vc = c->vcache + (size_t)j->layer * c->n_ctx * kvd;
+    int total = j->nb * hp->n_head;
+    for (int task = wi; task < total; task += wn) {
+        int t = task / hp->n_head, h = task % hp->n_head;
+        int len = j->pos0 + t + 1;
+        const float *q = c->q + (size_t)t * qd + (size_t)h * hd;
+        int kvh = h / group;
+        float mx = -INFINITY;
+        for (int p = 0; p < len; p++) {
+            float s = eng_dot_f32(q, kc + (size_t)p * kvd + (size_t)kvh * hd, hd) * scale;
+            sc[p] = s;
+            mx = s > mx ? s : mx;
+        }
+        float sum = 0;
+        for (int p = 0; p < len; p++) {
+            sc[p] = expf(sc[p] - mx);
+            sum += sc[p];
+        }
+        float inv = 1.0f / sum;
+        float *out = c->att + (size_t)t * qd + (size_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int p = 0; p < len; p++)
+            eng_axpy(out, sc[p] * inv, vc + (size_t)p * kvd + (size_t)kvh * hd, hd);
+    }
+}
+
+/* ------------------------------------------------------- small pieces */
+
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    float s = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * s * w[i];
+}
+
+static void rope_tables(engine_ctx *c, int pos0, int nb)
+{
+    const engine_hparams *hp = &c->m->hp;
+    int half = hp->rope_dim / 2;
+    for (int i = 0; i < half; i++) {
+        float freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->rope_dim);
+        for (int t = 0; t < nb; t++) {
+            float a = (float)(pos0 + t) * freq;
+            c->rope_cos[t * half + i] = cosf(a);
+            c->rope_sin[t * half + i] = sinf(a);
+        }
+    }
+}
+
+/* Rotates the first rope_dim elements of each head of vec (n_heads heads). */
+static void rope(const engine_ctx *c, float *vec, int n_heads, int t)
+{
+    const engine_hparams *hp = &c->m->hp;
+    int half = hp->rope_dim / 2, hd = hp->head_dim;
+    const float *cs = c->rope_cos + t * half, *sn = c->rope_sin + t * half;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = vec + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            /* normal mode: pairs (2i, 2i+1); neox: pairs (i, i + rope_dim/2) */
+            int a = hp->neox_rope ? i : 2 * i, b = hp->neox_rope ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * cs[i] - x1 * sn[i];
+            v[b] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+static void add_bias(float *v, const float *b, int n)
+{
+    if (b)
+        for (int i = 0; i < n; i++)
+            v[i] += b[i];
+}
+
+/* ------------------------------------------------------- a batch */
+
+static void layer_forward(engine_ctx *c, int l, int nb, int pos0)
+{
+    const engine_model *m = c->m;
+    const engine_hparams *hp = &m->hp;
+    const eng_layer *ly = &m->layers[l];
+    int dim = hp->dim, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
+    int hid = hp->hidden_dim;
+
+    for (int t = 0; t < nb; t++)
+        rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, ly->attn_norm, dim, hp->norm_eps);
+    mm_job qkv = {.ops = {{&ly->wq, c->xb, c->q, dim, qd},
+                          {&ly->wk, c->xb, c->k, dim, kvd},
+                          {&ly->wv, c->xb, c->v, dim, kvd}},
+                  .n_ops = 3,
+                  .nb = nb};
+    run_mm(c, &qkv);
+    for (int t = 0; t < nb; t++) {
+        float *q = c->q + (size_t)t * qd, *k = c->k + (size_t)t * kvd, *v = c->v + (size_t)t * kvd;
+        add_bias(q, ly->bq, qd);
+        add_bias(k, ly->bk, kvd);
+        add_bias(v, ly->bv, kvd);
+        if (ly->q_norm) {
+            for (int h = 0; h < hp->n_head; h++)
+                rmsnorm(q + h * hd, q + h * hd, ly->q_norm, hd, hp->norm_eps);
+            for (int h = 0; h < hp->n_head_kv; h++)
+                rmsnorm(k + h * hd, k + h * hd, ly->k_norm, hd, hp->norm_eps);
+        }
+        rope(c, q, hp->n_head, t);
+        rope(c, k, hp->n_head_kv, t);
+        size_t at = ((size_t)l * c->n_ctx + (size_t)(pos0 + t)) * kvd;
+        memcpy(c->kcache + at, k, (size_t)kvd * sizeof(float));
+        memcpy(c->vcache + at, v, (size_t)kvd * sizeof(float));
+    }
+    att_job aj = {c, l, nb, pos0};
+    int64_t att_work = (int64_t)nb * hp->n_head * (pos0 + nb) * hd * 2;
+    int n = (int)CC_MIN((int64_t)c->n_threads, CC_MAX(1, att_work / MIN_WORK_PER_THREAD));
+    if (n <= 1 || !c->pool)
+        att_worker(&aj, 0, 1);
+    else
+        engine_pool_run(c->pool, n, att_worker, &aj);
+
+    matmul1(c, &ly->wo, c->att, qd, c->tmp, dim, nb);
+    for (size_t i = 0; i < (size_t)nb * dim; i++)
+        c->x[i] += c->tmp[i];
+
+    for (int t = 0; t < nb; t++)
+        rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, ly->ffn_norm, dim, hp->norm_eps);
+    mm_job ffn = {
+        .ops = {{&ly->w_gate, c->xb, c->hb, dim, hid}, {&ly->w_up, c->xb, c->hb2, dim, hid}},
+        .n_ops = 2,
+        .nb = nb};
+    run_mm(c, &ffn);
+    for (size_t i = 0; i < (size_t)nb * hid; i++) {
+        float g = c->hb[i];
+        c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
+    }
+    matmul1(c, &ly->w_down, c->hb, hid, c->tmp, dim, nb);
+    for (size_t i = 0; i < (size_t)nb * dim; i++)
+        c->x[i] += c->tmp[i];
+}
+
+const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_err *err)
+{
+    const engine_model *m = c->m;
+    const engine_hparams *hp = &m->hp;
+    if (n == 0) {
+        cc_err_set(err, "no tokens to evaluate");
+        return NULL;
+    }
+    if ((size_t)c->pos + n > (size_t)c->n_ctx) {
+        cc_err_set(err, "context full: %d + %zu tokens > %d", c->pos, n, c->n_ctx);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) {
+            cc_err_set(err, "token id %d out of range [0, %d)", tokens[i], hp->n_vocab);
+            return NULL;
+        }
+    int dim = hp->dim;
+    for (size_t done = 0; done < n;) {
+        int nb = (int)CC_MIN((size_t)BATCH, n - done);
+        int pos0 = c->pos;
+        for (int t = 0; t < nb; t++)
+            engine_dequant_row(m->tok_embd.type,
+                               m->tok_embd.data + (size_t)tokens[done + t] * m->tok_embd.row_bytes,
+                               c->x + (size_t)t * dim, (size_t)dim);
+        rope_tables(c, pos0, nb);
+        for (int l = 0; l < hp->n_layer; l++)
+            layer_forward(c, l, nb, pos0);
+        c->pos += nb;
+        done += (size_t)nb;
+        if (done == n) {
+            float *last = c->x + (size_t)(nb - 1) * dim;
+            rmsnorm(c->xb, last, m->output_norm, dim, hp->norm_eps);
+            matmul1(c, &m->output, c->xb, dim, c->logits, hp->n_vocab, 1);
+        }
+    }
+    return c->logits;
+}

@@ -1,0 +1,142 @@
+/*
+ * Dot products and matrix products over the weight types, portable C, with
+ * dispatch to the AVX2/FMA versions (kernels_avx2.c) when the CPU has them.
+ * The choice is made per call from __builtin_cpu_supports, which reads a
+ * value libgcc fills once at start-up: cheap, and no state of our own.
+ */
+#include <string.h>
+
+#include "engine/engine_int.h"
+
+bool eng_cpu_avx2(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+bool engine_kernels_have_avx2(void)
+{
+    return eng_cpu_avx2();
+}
+
+static float dot_f32_portable(const float *a, const float *b, int n)
+{
+    /* Four partial sums let the compiler vectorise without -ffast-math. */
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+float eng_dot_f32(const float *a, const float *b, int n)
+{
+    if (eng_cpu_avx2()) return eng_avx2_dot_f32(a, b, n);
+    return dot_f32_portable(a, b, n);
+}
+
+void eng_axpy(float *y, float a, const float *x, int n)
+{
+    if (eng_cpu_avx2()) {
+        eng_avx2_axpy(y, a, x, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+float eng_dot_row_portable(uint32_t type, const void *row, const float *x, int n)
+{
+    const uint8_t *p = row;
+    switch (type) {
+    case ENGINE_T_F32:
+        return dot_f32_portable(row, x, n);
+    case ENGINE_T_Q8_0: {
+        float s = 0;
+        for (int i = 0; i < n / QK8_0; i++) {
+            const blk_q8_0 *b = (const blk_q8_0 *)p + i;
+            const float *xx = x + i * QK8_0;
+            float bs = 0;
+            for (int j = 0; j < QK8_0; j++)
+                bs += b->qs[j] * xx[j];
+            s += bs * engine_f16_to_f32(b->d);
+        }
+        return s;
+    }
+    case ENGINE_T_Q4_0: {
+        float s = 0;
+        for (int i = 0; i < n / QK4_0; i++) {
+            const blk_q4_0 *b = (const blk_q4_0 *)p + i;
+            const float *xx = x + i * QK4_0;
+            float bs = 0;
+            for (int j = 0; j < QK4_0 / 2; j++)
+                bs += ((b->qs[j] & 0xF) - 8) * xx[j] + ((b->qs[j] >> 4) - 8) * xx[j + QK4_0 / 2];
+            s += bs * engine_f16_to_f32(b->d);
+        }
+        return s;
+    }
+    default: {
+        /* Other types: dequantize a super-block at a time. */
+        size_t be, bb;
+        if (!engine_ttype_info(type, &be, &bb)) return 0;
+        float tmp[QK_K];
+        float s = 0;
+        size_t chunk = be > QK_K ? be : (QK_K / be) * be;
+        for (size_t i = 0; i < (size_t)n; i += chunk) {
+            size_t m = CC_MIN(chunk, (size_t)n - i);
+            engine_dequant_row(type, p + i / be * bb, tmp, m);
+            s += dot_f32_portable(tmp, x + i, (int)m);
+        }
+        return s;
+    }
+    }
+}
+
+float engine_dot_row(uint32_t type, const void *row, const float *x, size_t n)
+{
+    if (eng_cpu_avx2()) return eng_avx2_dot_row(type, row, x, (int)n);
+    return eng_dot_row_portable(type, row, x, (int)n);
+}
+
+void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, int ldy, int r0,
+                int r1, float *scratch)
+{
+    bool avx2 = eng_cpu_avx2();
+    if (n == 1) {
+        if (W->type == ENGINE_T_F32 && avx2) {
+            eng_avx2_matvec_f32((const float *)W->data, W->cols, X, Y, r0, r1);
+            return;
+        }
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = W->data + (size_t)r * W->row_bytes;
+            Y[r] = avx2 ? eng_avx2_dot_row(W->type, row, X, W->cols)
+                        : eng_dot_row_portable(W->type, row, X, W->cols);
+        }
+        return;
+    }
+    /* A batch: bring each row to floats once, then dot it with every vector. */
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = W->data + (size_t)r * W->row_bytes;
+        const float *wr = (const float *)row;
+        if (W->type != ENGINE_T_F32) {
+            engine_dequant_row(W->type, row, scratch, (size_t)W->cols);
+            wr = scratch;
+        }
+        if (avx2)
+            for (int t = 0; t < n; t++)
+                Y[(size_t)t * ldy + r] = eng_avx2_dot_f32(wr, X + (size_t)t * ldx, W->cols);
+        else
+            for (int t = 0; t < n; t++)
+                Y[(size_t)t * ldy + r] = dot_f32_portable(wr, X + (size_t)t * ldx, W->cols);
+    }
+}

@@ -1,0 +1,270 @@
+/*
+ * Model loading: hyperparameters from the GGUF metadata, weights by tensor
+ * name (never by file order), every shape checked against the metadata so
+ * the forward pass can trust them.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+
+typedef struct loader {
+    engine_model *m;
+    const char *arch; /* metadata prefix */
+    cc_err *err;
+} loader;
+
+static int get_int(loader *L, const char *suffix, bool required, int64_t dflt, int64_t min,
+                   int64_t max, int *out)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "%s.%s", L->arch, suffix);
+    uint64_t v;
+    cc_err e = {0};
+    if (engine_gguf_get_u64(L->m->g, key, &v, &e) != 0) {
+        if (e.msg[0]) return cc_err_set(L->err, "%s", e.msg);
+        if (required) return cc_err_set(L->err, "metadata %s missing", key);
+        v = (uint64_t)dflt;
+    }
+    if ((int64_t)v < min || (int64_t)v > max)
+        return cc_err_set(L->err, "metadata %s = %llu out of range [%lld, %lld]", key,
+                          (unsigned long long)v, (long long)min, (long long)max);
+    *out = (int)v;
+    return 0;
+}
+
+static int get_float(loader *L, const char *suffix, double dflt, double min, double max, float *out)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "%s.%s", L->arch, suffix);
+    double v = dflt;
+    cc_err e = {0};
+    if (engine_gguf_get_f64(L->m->g, key, &v, &e) != 0) {
+        if (e.msg[0]) return cc_err_set(L->err, "%s", e.msg);
+        v = dflt;
+    }
+    if (!(v >= min && v <= max)) return cc_err_set(L->err, "metadata %s = %g out of range", key, v);
+    *out = (float)v;
+    return 0;
+}
+
+static const engine_gguf_tensor *find_tensor(loader *L, const char *name, bool required)
+{
+    const engine_gguf_tensor *t = engine_gguf_tensor_find(L->m->g, name);
+    if (!t && required) cc_err_set(L->err, "tensor %s missing", name);
+    return t;
+}
+
+static int check_shape(loader *L, const engine_gguf_tensor *t, uint64_t ne0, uint64_t ne1)
+{
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return cc_err_set(
+            L->err, "tensor %.*s has shape [%llu, %llu, %llu, %llu], expected [%llu, %llu]",
+            (int)t->name.len, t->name.ptr, (unsigned long long)t->ne[0],
+            (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
+            (unsigned long long)t->ne[3], (unsigned long long)ne0, (unsigned long long)ne1);
+    return 0;
+}
+
+static int load_matrix(loader *L, const char *name, int cols, int rows, eng_tensor *out,
+                       bool required, bool *found)
+{
+    const engine_gguf_tensor *t = find_tensor(L, name, required);
+    if (found) *found = t != NULL;
+    if (!t) return required ? -1 : 0;
+    if (check_shape(L, t, (uint64_t)cols, (uint64_t)rows)) return -1;
+    if (!engine_ttype_supported(t->type))
+        return cc_err_set(L->err,
+                          "tensor %s: type %s is not supported (F32, F16, BF16, Q8_0, "
+                          "Q4_0, Q4_K, Q6_K are)",
+                          name, engine_ttype_name(t->type));
+    out->type = t->type;
+    out->rows = rows;
+    out->cols = cols;
+    out->row_bytes = (size_t)(t->n_bytes / (uint64_t)rows);
+    out->data = t->data;
+    L->m->weight_bytes += t->n_bytes;
+    return 0;
+}
+
+/* A 1-D weight vector as F32: borrowed from the file when it is F32 (and
+ * aligned), converted into an owned copy otherwise. */
+static int load_vector(loader *L, const char *name, int n, bool required, const float **out)
+{
+    const engine_gguf_tensor *t = find_tensor(L, name, required);
+    if (!t) {
+        *out = NULL;
+        return required ? -1 : 0;
+    }
+    if (t->n_elems != (uint64_t)n || t->ne[0] != (uint64_t)n)
+        return cc_err_set(L->err, "tensor %s has %llu elements, expected %d", name,
+                          (unsigned long long)t->n_elems, n);
+    if (t->type == ENGINE_T_F32 && ((uintptr_t)t->data & 3) == 0) {
+        *out = (const float *)t->data;
+    } else {
+        float *v = cc_malloc((size_t)n * sizeof(float));
+        if (engine_dequant_row(t->type, t->data, v, (size_t)n)) {
+            free(v);
+            return cc_err_set(L->err, "tensor %s: type %s not supported for vectors", name,
+                              engine_ttype_name(t->type));
+        }
+        engine_model *m = L->m;
+        m->owned = cc_realloc(m->owned, (m->n_owned + 1) * sizeof(void *));
+        m->owned[m->n_owned++] = v;
+        *out = v;
+    }
+    L->m->weight_bytes += t->n_bytes;
+    return 0;
+}
+
+static int load_hparams(loader *L)
+{
+    engine_model *m = L->m;
+    engine_hparams *hp = &m->hp;
+    char *arch = engine_gguf_get_str(m->g, "general.architecture");
+    if (!arch) return cc_err_set(L->err, "metadata general.architecture missing");
+    if (!strcmp(arch, "llama"))
+        hp->arch = ENGINE_ARCH_LLAMA;
+    else if (!strcmp(arch, "qwen2"))
+        hp->arch = ENGINE_ARCH_QWEN2;
+    else if (!strcmp(arch, "qwen3"))
+        hp->arch = ENGINE_ARCH_QWEN3;
+    else {
+        cc_err_set(L->err, "architecture \"%.64s\" not supported (llama, qwen2, qwen3 are)", arch);
+        free(arch);
+        return -1;
+    }
+    free(arch);
+    L->arch = hp->arch == ENGINE_ARCH_LLAMA   ? "llama"
+              : hp->arch == ENGINE_ARCH_QWEN2 ? "qwen2"
+                                              : "qwen3";
+    hp->neox_rope = hp->arch != ENGINE_ARCH_LLAMA;
+    if (get_int(L, "block_count", true, 0, 1, 512, &hp->n_layer) ||
+        get_int(L, "embedding_length", true, 0, 1, 65536, &hp->dim) ||
+        get_int(L, "attention.head_count", true, 0, 1, 1024, &hp->n_head) ||
+        get_int(L, "attention.head_count_kv", false, hp->n_head, 1, hp->n_head, &hp->n_head_kv) ||
+        get_int(L, "context_length", false, 2048, 1, 1 << 24, &hp->n_ctx_train))
+        return -1;
+    if (hp->n_head % hp->n_head_kv)
+        return cc_err_set(L->err, "head_count %d is not a multiple of head_count_kv %d", hp->n_head,
+                          hp->n_head_kv);
+    int dflt_hd = hp->dim / hp->n_head;
+    if (get_int(L, "attention.key_length", false, dflt_hd, 1, 4096, &hp->head_dim) ||
+        get_int(L, "rope.dimension_count", false, hp->head_dim, 2, hp->head_dim, &hp->rope_dim))
+        return -1;
+    if (hp->head_dim % 2 || hp->rope_dim % 2)
+        return cc_err_set(L->err, "head and rope dimensions must be even");
+    if (get_float(L, "rope.freq_base", 10000.0, 1.0, 1e12, &hp->rope_base) ||
+        get_float(L, "attention.layer_norm_rms_epsilon", 1e-5, 0.0, 1.0, &hp->norm_eps))
+        return -1;
+    return 0;
+}
+
+static int load_weights(loader *L)
+{
+    engine_model *m = L->m;
+    engine_hparams *hp = &m->hp;
+    const engine_gguf_tensor *emb = find_tensor(L, "token_embd.weight", true);
+    if (!emb) return -1;
+    if (emb->ne[1] < 1 || emb->ne[1] > (1 << 22))
+        return cc_err_set(L->err, "token_embd.weight: bad vocabulary size %llu",
+                          (unsigned long long)emb->ne[1]);
+    hp->n_vocab = (int)emb->ne[1];
+    if (load_matrix(L, "token_embd.weight", hp->dim, hp->n_vocab, &m->tok_embd, true, NULL))
+        return -1;
+    bool has_out = false;
+    if (load_matrix(L, "output.weight", hp->dim, hp->n_vocab, &m->output, false, &has_out))
+        return -1;
+    hp->tied_output = !has_out;
+    if (!has_out)
+        m->output = m->tok_embd;
+    else /* only one embedding row is read per token */
+        m->weight_bytes -= emb->n_bytes;
+    if (load_vector(L, "output_norm.weight", hp->dim, true, &m->output_norm)) return -1;
+    const engine_gguf_tensor *gate = find_tensor(L, "blk.0.ffn_gate.weight", true);
+    if (!gate) return -1;
+    if (gate->ne[1] < 1 || gate->ne[1] > (1 << 20))
+        return cc_err_set(L->err, "blk.0.ffn_gate.weight: bad hidden size");
+    hp->hidden_dim = (int)gate->ne[1];
+    int qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
+    m->layers = cc_calloc((size_t)hp->n_layer, sizeof(eng_layer));
+    for (int l = 0; l < hp->n_layer; l++) {
+        eng_layer *ly = &m->layers[l];
+        char n[96];
+#define NAME(s) (snprintf(n, sizeof(n), "blk.%d." s, l), n)
+        if (load_vector(L, NAME("attn_norm.weight"), hp->dim, true, &ly->attn_norm) ||
+            load_vector(L, NAME("ffn_norm.weight"), hp->dim, true, &ly->ffn_norm) ||
+            load_matrix(L, NAME("attn_q.weight"), hp->dim, qd, &ly->wq, true, NULL) ||
+            load_matrix(L, NAME("attn_k.weight"), hp->dim, kvd, &ly->wk, true, NULL) ||
+            load_matrix(L, NAME("attn_v.weight"), hp->dim, kvd, &ly->wv, true, NULL) ||
+            load_matrix(L, NAME("attn_output.weight"), qd, hp->dim, &ly->wo, true, NULL) ||
+            load_matrix(L, NAME("ffn_gate.weight"), hp->dim, hp->hidden_dim, &ly->w_gate, true,
+                        NULL) ||
+            load_matrix(L, NAME("ffn_up.weight"), hp->dim, hp->hidden_dim, &ly->w_up, true, NULL) ||
+            load_matrix(L, NAME("ffn_down.weight"), hp->hidden_dim, hp->dim, &ly->w_down, true,
+                        NULL))
+            return cc_err_prefix(L->err, "layer %d", l);
+        bool need_bias = hp->arch == ENGINE_ARCH_QWEN2, need_norm = hp->arch == ENGINE_ARCH_QWEN3;
+        if (load_vector(L, NAME("attn_q.bias"), qd, need_bias, &ly->bq) ||
+            load_vector(L, NAME("attn_k.bias"), kvd, need_bias, &ly->bk) ||
+            load_vector(L, NAME("attn_v.bias"), kvd, need_bias, &ly->bv) ||
+            load_vector(L, NAME("attn_q_norm.weight"), hp->head_dim, need_norm, &ly->q_norm) ||
+            load_vector(L, NAME("attn_k_norm.weight"), hp->head_dim, need_norm, &ly->k_norm))
+            return cc_err_prefix(L->err, "layer %d", l);
+#undef NAME
+    }
+    return 0;
+}
+
+engine_model *engine_model_from_gguf(engine_gguf *g, cc_err *err)
+{
+    engine_model *m = cc_calloc(1, sizeof(*m));
+    m->g = g;
+    loader L = {m, NULL, err};
+    if (load_hparams(&L) || load_weights(&L)) goto fail;
+    m->vocab = eng_vocab_load(g, m->hp.n_vocab, err);
+    if (!m->vocab) goto fail;
+    char *tmpl = engine_gguf_get_str(g, "tokenizer.chat_template");
+    m->chat = engine_chat_detect(tmpl);
+    free(tmpl);
+    return m;
+fail:
+    engine_model_free(m);
+    return NULL;
+}
+
+engine_model *engine_model_load(const char *path, cc_err *err)
+{
+    engine_gguf *g = engine_gguf_open(path, err);
+    if (!g) return NULL;
+    engine_model *m = engine_model_from_gguf(g, err);
+    if (!m) cc_err_prefix(err, "%s", path);
+    return m;
+}
+
+void engine_model_free(engine_model *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    eng_vocab_free(m->vocab);
+    engine_gguf_close(m->g);
+    free(m);
+}
+
+const engine_hparams *engine_model_hparams(const engine_model *m)
+{
+    return &m->hp;
+}
+uint64_t engine_model_weight_bytes(const engine_model *m)
+{
+    return m->weight_bytes;
+}
+engine_chat_kind engine_model_chat_kind(const engine_model *m)
+{
+    return m->chat;
+}

@@ -1,0 +1,219 @@
+/*
+ * The real model stories260K.gguf against the reference outputs of
+ * llama.cpp and llama2.c (../shared/models/MODELS.md): prompt tokens, the
+ * logits after the prompt and 32 greedy tokens, with 1 and 2 threads and in
+ * both batched (prompt) and one-token-at-a-time evaluation.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+
+static const int32_t prompt_ids[] = {1, 403, 407, 261, 378};
+static const int32_t greedy_ids[32] = {432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426,
+                                       338, 401, 396, 267, 337, 410, 408, 419, 292, 411, 322,
+                                       265, 282, 295, 433, 426, 385, 328, 432, 358, 394};
+static const char *greedy_text =
+    ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw";
+
+static engine_model *load_model(void)
+{
+    const char *shared = getenv("COCOON_SHARED");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    cc_err err = {0};
+    engine_model *m = engine_model_load(path, &err);
+    if (!m) fail_msg("load %s: %s", path, err.msg);
+    return m;
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+static void test_hparams(void **state)
+{
+    (void)state;
+    engine_model *m = load_model();
+    const engine_hparams *hp = engine_model_hparams(m);
+    assert_int_equal(hp->arch, ENGINE_ARCH_LLAMA);
+    assert_int_equal(hp->n_layer, 5);
+    assert_int_equal(hp->dim, 64);
+    assert_int_equal(hp->hidden_dim, 172);
+    assert_int_equal(hp->n_head, 8);
+    assert_int_equal(hp->n_head_kv, 4);
+    assert_int_equal(hp->head_dim, 8);
+    assert_int_equal(hp->n_vocab, 512);
+    assert_int_equal(hp->rope_dim, 8);
+    assert_false(hp->neox_rope);
+    assert_true(fabsf(hp->rope_base - 10000.f) < 1e-3f);
+    assert_true(fabsf(hp->norm_eps - 1e-5f) < 1e-9f);
+    assert_int_equal(engine_model_tok_kind(m), ENGINE_TOK_SPM);
+    assert_int_equal(engine_model_bos(m), 1);
+    assert_int_equal(engine_model_eos(m), 2);
+    assert_true(engine_model_is_end(m, 1));
+    assert_true(engine_model_is_end(m, 2));
+    assert_false(engine_model_is_end(m, 432));
+    engine_model_free(m);
+}
+
+static void test_tokenize(void **state)
+{
+    (void)state;
+    engine_model *m = load_model();
+    engine_tokens t = {0};
+    cc_err err = {0};
+    const char *p = "Once upon a time";
+    assert_int_equal(engine_tokenize(m, p, strlen(p), true, false, &t, &err), 0);
+    assert_int_equal(t.n, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(t.ids[i], prompt_ids[i]);
+    /* Token texts reassemble the reference continuation. */
+    cc_buf b = CC_BUF_INIT;
+    for (int i = 0; i < 32; i++) {
+        size_t n;
+        const char *s = engine_token_text(m, greedy_ids[i], &n);
+        cc_buf_append(&b, s, n);
+    }
+    cc_buf_append_u8(&b, 0);
+    assert_string_equal((char *)b.data, greedy_text);
+    cc_buf_free(&b);
+    /* A character outside the vocabulary uses byte-fallback tokens. */
+    engine_tokens_free(&t);
+    assert_int_equal(engine_tokenize(m, "\xE4\xB8\xAD", 3, false, false, &t, &err), 0);
+    assert_int_equal(t.n, 4); /* "▁" then the three bytes of U+4E2D */
+    assert_int_equal(t.ids[1], 3 + 0xE4);
+    assert_int_equal(t.ids[2], 3 + 0xB8);
+    assert_int_equal(t.ids[3], 3 + 0xAD);
+    engine_tokens_free(&t);
+    engine_model_free(m);
+}
+
+static void run_reference(int threads, bool one_by_one)
+{
+    engine_model *m = load_model();
+    engine_pool *pool = engine_pool_new(threads);
+    cc_err err = {0};
+    engine_ctx *c = engine_ctx_new(m, pool, 512, &err);
+    assert_non_null(c);
+    const float *logits = NULL;
+    if (one_by_one)
+        for (int i = 0; i < 5; i++)
+            logits = engine_ctx_eval(c, &prompt_ids[i], 1, &err);
+    else
+        logits = engine_ctx_eval(c, prompt_ids, 5, &err);
+    assert_non_null(logits);
+    /* Reference logits at position 4 (run.c / llama.cpp agree within 4e-3). */
+    static const struct {
+        int id;
+        float v;
+    } ref[] = {{432, 17.7994f}, {383, 14.2813f}, {322, 9.7097f}, {353, 9.5873f}, {323, 9.1342f}};
+    for (size_t i = 0; i < 5; i++) {
+        float d = fabsf(logits[ref[i].id] - ref[i].v);
+        if (d > 1e-2f)
+            fail_msg("logit %d = %f, reference %f", ref[i].id, logits[ref[i].id], ref[i].v);
+    }
+    double sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += logits[i];
+    assert_true(fabs(sum - -2256.85) < 1.0);
+    for (int i = 0; i < 32; i++) {
+        int32_t next = argmax(logits, 512);
+        if (next != greedy_ids[i])
+            fail_msg("greedy token %d: got %d, reference %d", i, next, greedy_ids[i]);
+        logits = engine_ctx_eval(c, &next, 1, &err);
+        assert_non_null(logits);
+    }
+    assert_int_equal(engine_ctx_pos(c), 37);
+    engine_ctx_free(c);
+    engine_pool_free(pool);
+    engine_model_free(m);
+}
+
+static void test_greedy_1thread(void **state)
+{
+    (void)state;
+    run_reference(1, false);
+}
+
+static void test_greedy_2threads(void **state)
+{
+    (void)state;
+    run_reference(2, false);
+}
+
+static void test_greedy_token_by_token(void **state)
+{
+    (void)state;
+    run_reference(1, true);
+}
+
+/* In both references the story goes on for 341 tokens and then the model
+ * emits BOS (id 1), which must count as an end token. */
+static void test_story_ends_with_bos(void **state)
+{
+    (void)state;
+    engine_model *m = load_model();
+    engine_pool *pool = engine_pool_new(1);
+    cc_err err = {0};
+    engine_ctx *c = engine_ctx_new(m, pool, 512, &err);
+    const float *logits = engine_ctx_eval(c, prompt_ids, 5, &err);
+    int n = 0;
+    for (;;) {
+        int32_t next = argmax(logits, 512);
+        if (engine_model_is_end(m, next)) {
+            assert_int_equal(next, 1);
+            break;
+        }
+        n++;
+        assert_true(n < 500);
+        logits = engine_ctx_eval(c, &next, 1, &err);
+        assert_non_null(logits);
+    }
+    assert_int_equal(n, 341);
+    engine_ctx_free(c);
+    engine_pool_free(pool);
+    engine_model_free(m);
+}
+
+static void test_context_full(void **state)
+{
+    (void)state;
+    engine_model *m = load_model();
+    cc_err err = {0};
+    engine_ctx *c = engine_ctx_new(m, NULL, 8, &err);
+    assert_non_null(engine_ctx_eval(c, prompt_ids, 5, &err));
+    assert_null(engine_ctx_eval(c, prompt_ids, 5, &err));
+    assert_non_null(strstr(err.msg, "context full"));
+    int32_t bad = 512;
+    assert_null(engine_ctx_eval(c, &bad, 1, &err));
+    engine_ctx_truncate(c, 1);
+    assert_int_equal(engine_ctx_pos(c), 1);
+    engine_ctx_free(c);
+    engine_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hparams),
+        cmocka_unit_test(test_tokenize),
+        cmocka_unit_test(test_greedy_1thread),
+        cmocka_unit_test(test_greedy_2threads),
+        cmocka_unit_test(test_greedy_token_by_token),
+        cmocka_unit_test(test_story_ends_with_bos),
+        cmocka_unit_test(test_context_full),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
