@@ -252,4 +252,191 @@ ton_cell *ton_wallet_transfer(const ton_wallet *w, const uint8_t priv[32], uint3
                               uint32_t valid_until, const ton_out_msg *msgs, size_t n_msgs,
                               bool with_init, cc_err *err);
 
+/* ------------------------------------------------------------ dictionaries */
+
+/* An in-memory HashmapE with fixed-width keys (1..256 bits). Keys are bit
+ * strings MSB first (a 256-bit hash is simply its 32 bytes; a uint32 key is
+ * its 4 big-endian bytes). Values are cells whose bits and refs are stored
+ * inline in the leaves (an empty cell for "Unit" sets). */
+typedef struct ton_dict_entry {
+    uint8_t key[32];
+    ton_cell *value; /* owned by the dict */
+} ton_dict_entry;
+
+typedef struct ton_dict {
+    unsigned key_bits;
+    ton_dict_entry *items; /* unsorted; serialization sorts a copy */
+    size_t n, cap;
+} ton_dict;
+
+#define TON_DICT_MAX_ENTRIES (1u << 16) /* refuse bigger dictionaries from outside */
+
+void ton_dict_init(ton_dict *d, unsigned key_bits);
+void ton_dict_free(ton_dict *d);
+/* Inserts or replaces; takes a new reference to value. */
+int ton_dict_set(ton_dict *d, const uint8_t *key, ton_cell *value, cc_err *err);
+/* Convenience: a key that is an unsigned integer (key_bits <= 64). */
+void ton_dict_key_uint(unsigned key_bits, uint64_t v, uint8_t key[32]);
+bool ton_dict_del(ton_dict *d, const uint8_t *key);
+ton_cell *ton_dict_get(const ton_dict *d, const uint8_t *key); /* borrowed or NULL */
+/* The Hashmap root cell, or *root = NULL for an empty dictionary. */
+int ton_dict_serialize(const ton_dict *d, ton_cell **root, cc_err *err);
+/* Reads every entry of a Hashmap root (NULL = empty) into d (initialized by
+ * the call). Outside input: labels, forks and the entry count are checked. */
+int ton_dict_parse(ton_dict *d, const ton_cell *root, unsigned key_bits, cc_err *err);
+/* HashmapE in a cell: a Maybe ^Hashmap. */
+int ton_builder_store_dict(ton_builder *b, const ton_dict *d, cc_err *err);
+int ton_slice_load_dict(ton_slice *s, unsigned key_bits, ton_dict *out, cc_err *err);
+
+/* --------------------------------------------------------------- vouchers */
+
+/* DESIGN §7.3 / contracts/SPEC.md §0.3. A voucher is an outer cell
+ *   op:32 query_id:64 excess_to:addr signature:512 ^inner
+ * whose inner cell is either a payment (op qid tokens:64 target:addr) or a
+ * save-state note (op qid seqno:32 unique_hash:256 target:addr); the proxy's
+ * Ed25519 key signs the inner cell's representation hash. */
+#define TON_OP_CLIENT_CHARGE_SIGNED 0xbb63ff93u
+#define TON_OP_CLIENT_GRANT_REFUND_SIGNED 0xefd711e1u
+#define TON_OP_WORKER_PAYOUT_SIGNED 0xa040ad28u
+#define TON_OP_WORKER_LAST_PAYOUT_SIGNED 0xf5f26a36u
+#define TON_OP_PROXY_SAVE_STATE 0x53109c0fu
+
+typedef struct ton_voucher {
+    uint32_t op;
+    uint64_t query_id;
+    bool is_note;            /* save-state note layout (op 0x53109c0f) */
+    uint64_t tokens;         /* payment: cumulative token total */
+    uint32_t seqno;          /* note */
+    uint8_t unique_hash[32]; /* note */
+    ton_addr target;         /* the contract the voucher is bound to */
+    ton_addr excess_to;      /* outer, unsigned: chosen by whoever relays it */
+    uint8_t signature[64];
+} ton_voucher;
+
+ton_cell *ton_voucher_inner(const ton_voucher *v, cc_err *err);
+/* Signs v's inner cell with priv (fills v->signature) and returns the outer cell. */
+ton_cell *ton_voucher_sign(ton_voucher *v, const uint8_t priv[32], cc_err *err);
+/* Builds the outer cell from v as is (e.g. to repack with another excess_to). */
+ton_cell *ton_voucher_outer(const ton_voucher *v, cc_err *err);
+/* Parses an outer cell (outside input) and checks that the inner op and
+ * query_id equal the outer ones. Does not check the signature. */
+int ton_voucher_parse(const ton_cell *outer, ton_voucher *out, cc_err *err);
+/* Parses and verifies the signature with the proxy's public key. */
+int ton_voucher_verify(const ton_cell *outer, const uint8_t pub[32], ton_voucher *out, cc_err *err);
+
+/* -------------------------------------------------------------- contracts */
+
+/* Message bodies, storage and initial data of the cocoon contracts exactly as
+ * contracts/SPEC.md lays them out. Every body starts with op:32 query_id:64. */
+enum {
+    TON_OP_EXCESSES = 0x2565934c,
+    TON_OP_PAYOUT = 0xc59a7cd3,
+    TON_OP_ROOT_ADD_PROXY_TYPE = 0x71860e80,
+    TON_OP_ROOT_DEL_PROXY_TYPE = 0x3c41d0b2,
+    TON_OP_ROOT_ADD_WORKER_TYPE = 0xe34b1c60,
+    TON_OP_ROOT_DEL_WORKER_TYPE = 0x8d94a79a,
+    TON_OP_ROOT_ADD_MODEL_TYPE = 0x6f99f2d6,
+    TON_OP_ROOT_DEL_MODEL_TYPE = 0x2fd1a284,
+    TON_OP_ROOT_REGISTER_PROXY = 0x927c7cb5,
+    TON_OP_ROOT_UNREGISTER_PROXY = 0x6d49eaf2,
+    TON_OP_ROOT_UPDATE_PROXY = 0x9c7924ba,
+    TON_OP_ROOT_CHANGE_PRICE = 0xc52ed8d4,
+    TON_OP_ROOT_CHANGE_PARAMS = 0x2a701b24,
+    TON_OP_ROOT_UPGRADE_CONTRACTS = 0xa2370f61,
+    TON_OP_ROOT_CHANGE_OWNER = 0x7a3a87b6,
+    TON_OP_CLIENT_TOP_UP = 0xf172e6c2,
+    TON_OP_CLIENT_INCREASE_STAKE = 0x6a1f6a60,
+    TON_OP_CLIENT_WITHDRAW = 0xda068e78,
+    TON_OP_CLIENT_CHANGE_SECRET_HASH = 0xa9357034,
+    TON_OP_CLIENT_REGISTER = 0xc45f9f3b,
+    TON_OP_CLIENT_REQUEST_REFUND = 0xfafa6cc1,
+    TON_OP_CLIENT_REFUND_FORCE = 0xf4c354c9,
+    TON_OP_CLIENT_PROXY_PAYMENT = 0x59d5f5bf,
+    TON_OP_WORKER_PROXY_PAYOUT_REQUEST = 0x08e7d036,
+    TON_OP_PROXY_INCREASE_STAKE = 0x9713f187,
+    TON_OP_PROXY_PAYOUT_REQUEST = 0x7610e6eb,
+    TON_OP_PROXY_CLOSE = 0xb51d5a01,
+    TON_OP_PROXY_CLOSE_COMPLETE = 0xe511abc7,
+};
+
+/* Attached-value minimums of the contracts (SPEC §0.1), nanoton. */
+#define TON_CONTRACT_RESERVE 10000000ull
+#define TON_CONTRACT_MIN_GAS 20000000ull
+#define TON_CONTRACT_MIN_GAS_FORWARD 50000000ull
+
+typedef struct ton_root_params {
+    uint8_t struct_version; /* 3 */
+    uint32_t params_version, unique_id;
+    bool is_test;
+    uint64_t price_per_token, worker_fee_per_token;
+    uint32_t prompt_mult, cached_mult, completion_mult, reasoning_mult; /* x10000 */
+    uint32_t proxy_delay_before_close, client_delay_before_close;       /* seconds */
+    uint64_t min_proxy_stake, min_client_stake;
+    ton_cell *proxy_code, *worker_code, *client_code; /* owned references or NULL */
+} ton_root_params;
+
+ton_cell *ton_root_params_build(const ton_root_params *p, cc_err *err);
+/* Fills p (which then owns its code references: ton_root_params_clear). */
+int ton_root_params_parse(const ton_cell *c, ton_root_params *p, cc_err *err);
+void ton_root_params_clear(ton_root_params *p);
+
+/* RootData: the registry's sets and registered proxies. */
+typedef struct ton_root_data {
+    ton_dict proxy_hashes; /* 256-bit keys, empty values */
+    ton_dict proxies;      /* 32-bit seqno -> ProxyInfo cell */
+    uint32_t last_proxy_seqno;
+    ton_dict worker_hashes;
+    ton_dict model_hashes;
+} ton_root_data;
+
+void ton_root_data_init(ton_root_data *d);
+void ton_root_data_free(ton_root_data *d);
+ton_cell *ton_root_data_build(const ton_root_data *d, cc_err *err);
+int ton_root_data_parse(const ton_cell *c, ton_root_data *d, cc_err *err);
+/* RootStorage = owner ^RootData ^RootParams version:uint32. */
+ton_cell *ton_root_storage_build(const ton_addr *owner, ton_cell *data, ton_cell *params,
+                                 uint32_t version, cc_err *err);
+/* ProxyInfo = type:uint1(0) len:uint7 text. */
+ton_cell *ton_proxy_info_build(const char *text, cc_err *err);
+/* Reads a ProxyInfo from a slice; text gets len bytes + NUL (out_len >= 128). */
+int ton_proxy_info_parse(ton_slice *s, char *text, size_t out_len, cc_err *err);
+
+/* Root (owner-only) bodies. op is one of the add/del type ops for _hash. */
+ton_cell *ton_body_root_hash(uint32_t op, uint64_t qid, const uint8_t hash[32], cc_err *err);
+ton_cell *ton_body_root_register_proxy(uint64_t qid, const char *info, cc_err *err);
+ton_cell *ton_body_root_unregister_proxy(uint64_t qid, uint32_t seqno, cc_err *err);
+ton_cell *ton_body_root_update_proxy(uint64_t qid, uint32_t seqno, const char *info, cc_err *err);
+ton_cell *ton_body_root_change_price(uint64_t qid, uint64_t price_per_token,
+                                     uint64_t worker_fee_per_token, cc_err *err);
+ton_cell *ton_body_root_change_params(uint64_t qid, ton_cell *params, cc_err *err);
+ton_cell *ton_body_root_upgrade_contracts(uint64_t qid, ton_cell *proxy_code, ton_cell *worker_code,
+                                          ton_cell *client_code, cc_err *err);
+ton_cell *ton_body_root_change_owner(uint64_t qid, const ton_addr *owner, cc_err *err);
+
+/* `op qid amount:Coins excess_to:addr`: client top-up / increase stake /
+ * withdraw, proxy increase stake / payout request. */
+ton_cell *ton_body_coins_addr(uint32_t op, uint64_t qid, uint64_t amount, const ton_addr *excess_to,
+                              cc_err *err);
+/* `op qid excess_to:addr`: client request refund / refund force, proxy close /
+ * close complete. */
+ton_cell *ton_body_addr(uint32_t op, uint64_t qid, const ton_addr *excess_to, cc_err *err);
+ton_cell *ton_body_client_change_secret_hash(uint64_t qid, const uint8_t hash[32],
+                                             const ton_addr *excess_to, cc_err *err);
+ton_cell *ton_body_client_register(uint64_t qid, uint64_t nonce, const ton_addr *excess_to,
+                                   cc_err *err);
+
+/* StateInits of the per-party contracts (their addresses follow with
+ * ton_state_init_address(si, 0, &addr)). The codes come from the root params. */
+ton_cell *ton_client_contract_init(ton_cell *client_code, const ton_addr *owner,
+                                   const ton_addr *proxy_contract, const uint8_t proxy_pub[32],
+                                   uint64_t price_per_token, uint32_t client_delay_before_close,
+                                   uint64_t min_client_stake, cc_err *err);
+ton_cell *ton_worker_contract_init(ton_cell *worker_code, const ton_addr *owner,
+                                   const ton_addr *proxy_contract, const uint8_t proxy_pub[32],
+                                   cc_err *err);
+ton_cell *ton_proxy_contract_init(ton_cell *proxy_code, const ton_addr *owner, const ton_addr *root,
+                                  const uint8_t proxy_pub[32], uint64_t worker_fee_per_token,
+                                  uint32_t proxy_delay_before_close, ton_cell *worker_code,
+                                  cc_err *err);
+
 #endif

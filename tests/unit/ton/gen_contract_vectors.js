@@ -1,0 +1,69 @@
+// Regenerates contract_vectors.json: message bodies, initial data and vouchers
+// built by contracts/lib/cocoon.js (the JavaScript side the contract tests use),
+// which test_ton_contracts.c must reproduce byte for byte.
+//   cd contracts && node ../tests/unit/ton/gen_contract_vectors.js > ../tests/unit/ton/contract_vectors.json
+'use strict';
+const path = require('path');
+const lib = require(path.join(__dirname, '..', '..', '..', 'contracts', 'lib', 'cocoon.js'));
+const { Address, beginCell } = require(require.resolve('@ton/core', { paths: [path.join(__dirname, '..', '..', '..', 'contracts')] }));
+const { keyPairFromSeed } = require(require.resolve('@ton/crypto', { paths: [path.join(__dirname, '..', '..', '..', 'contracts')] }));
+
+const kp = keyPairFromSeed(Buffer.from('0001020304050607080910111213141516171819202122232425262728293031', 'hex').subarray(0, 32));
+const A = Address.parse('0:' + '11'.repeat(32));
+const B = Address.parse('0:' + '22'.repeat(32));
+const C = Address.parse('-1:' + '33'.repeat(32));
+const H = Buffer.from('ab'.repeat(32), 'hex');
+const hex = (c) => c.toBoc({ idx: false, crc32: true }).toString('hex');
+const codes = lib.loadCodes();
+const params = { ...lib.DEFAULT_PARAMS, proxyCode: codes.proxy, workerCode: codes.worker, clientCode: codes.client };
+
+const out = {
+  seed_hex: Buffer.from(kp.secretKey.subarray(0, 32)).toString('hex'),
+  pub_hex: kp.publicKey.toString('hex'),
+  a: A.toRawString(), b: B.toRawString(), c: C.toRawString(), h: H.toString('hex'),
+  codes: { proxy: hex(codes.proxy), client: hex(codes.client), worker: hex(codes.worker) },
+  code_hashes: { root: codes.root.hash().toString('hex'), proxy: codes.proxy.hash().toString('hex'),
+    client: codes.client.hash().toString('hex'), worker: codes.worker.hash().toString('hex') },
+  bodies: {
+    root_add_proxy_type: hex(lib.root.addProxyType(H, 1)),
+    root_del_proxy_type: hex(lib.root.delProxyType(H, 2)),
+    root_add_worker_type: hex(lib.root.addWorkerType(H, 3)),
+    root_del_worker_type: hex(lib.root.delWorkerType(H, 4)),
+    root_add_model_type: hex(lib.root.addModelType(H, 5)),
+    root_del_model_type: hex(lib.root.delModelType(H, 6)),
+    root_register_proxy: hex(lib.root.registerProxy('127.0.0.1:11001 127.0.0.1:11002', 7)),
+    root_unregister_proxy: hex(lib.root.unregisterProxy(3, 8)),
+    root_update_proxy: hex(lib.root.updateProxy(3, 'proxy.example:443', 9)),
+    root_change_price: hex(lib.root.changePrice(25n, 17n, 10)),
+    root_change_params: hex(lib.root.changeParams(lib.rootParamsCell(lib.DEFAULT_PARAMS), 11)),
+    root_upgrade_contracts: hex(lib.root.upgradeContracts(codes.proxy, codes.worker, codes.client, 12)),
+    root_change_owner: hex(lib.root.changeOwner(C, 13)),
+    client_top_up: hex(lib.client.topUp(1500000000n, A, 14)),
+    client_increase_stake: hex(lib.client.increaseStake(200000000n, A, 15)),
+    client_withdraw: hex(lib.client.withdraw(12345n, B, 16)),
+    client_change_secret_hash: hex(lib.client.changeSecretHash(H, A, 17)),
+    client_register: hex(lib.client.register(0x1122334455667788n, A, 18)),
+    client_request_refund: hex(lib.client.requestRefund(A, 19)),
+    client_refund_force: hex(lib.client.refundForce(B, 20)),
+    proxy_increase_stake: hex(lib.proxy.increaseStake(1000000000n, A, 21)),
+    proxy_payout_request: hex(lib.proxy.payoutRequest(5n, A, 22)),
+    proxy_close: hex(lib.proxy.close(A, 23)),
+    proxy_close_complete: hex(lib.proxy.closeComplete(B, 24)),
+  },
+  root_params_default: hex(lib.rootParamsCell(params)),
+  root_init_data: hex(lib.rootInitData(A, params)),
+  proxy_init_data: hex(lib.proxyInitData({ owner: A, root: B, pubkey: kp.publicKey, workerFeePerToken: 16n,
+    closeDelay: 3600, workerCode: codes.worker })),
+  client_init_data: hex(lib.clientInitData({ owner: A, proxy: B, pubkey: kp.publicKey, pricePerToken: 20n,
+    closeDelay: 3600, minStake: 100000000n })),
+  worker_init_data: hex(lib.workerInitData({ owner: A, proxy: B, pubkey: kp.publicKey })),
+  client_address: lib.stateInit(codes.client, lib.clientInitData({ owner: A, proxy: B, pubkey: kp.publicKey,
+    pricePerToken: 20n, closeDelay: 3600, minStake: 100000000n })).address.toRawString(),
+  voucher_charge: hex(lib.voucher({ op: lib.OP.clientChargeSigned, qid: 99, tokens: 123456n, target: B,
+    excessTo: A, secretKey: kp.secretKey })),
+  voucher_payout: hex(lib.voucher({ op: lib.OP.workerPayoutSigned, qid: 100, tokens: 7n, target: C,
+    excessTo: A, secretKey: kp.secretKey })),
+  save_state_note: hex(lib.saveStateNote({ qid: 101, seqno: 5, uniqueHash: H, target: B, excessTo: A,
+    secretKey: kp.secretKey })),
+};
+console.log(JSON.stringify(out, null, 1));

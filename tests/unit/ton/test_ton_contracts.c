@@ -1,0 +1,330 @@
+/* Contract message bodies, initial data, addresses and vouchers built by the C
+ * library equal those of contracts/lib/cocoon.js (contract_vectors.json, made by
+ * gen_contract_vectors.js); voucher signing, verification and tampering. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crypto/crypto.h"
+#include "ton/ton.h"
+
+static json_t *g_v;
+static uint8_t g_seed[32], g_pub[32], g_h[32];
+static ton_addr g_a, g_b, g_c;
+static ton_cell *g_proxy_code, *g_client_code, *g_worker_code;
+
+static const char *vstr(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_string(v)) fail_msg("vector %s missing", key);
+    return json_string_value(v);
+}
+
+/* Takes c. */
+static void expect_boc(ton_cell *c, const char *want_hex, const char *what)
+{
+    if (!c) fail_msg("%s: not built", what);
+    cc_buf b = CC_BUF_INIT;
+    assert_int_equal(ton_boc_serialize(c, (ton_boc_opts){.crc32c = true}, &b, NULL), 0);
+    char *got = cc_hex_encode_alloc(b.data, b.len);
+    if (strcmp(got, want_hex)) fail_msg("%s:\n got  %s\n want %s", what, got, want_hex);
+    free(got);
+    cc_buf_free(&b);
+    ton_cell_unref(c);
+}
+
+static ton_cell *code(const char *name)
+{
+    ton_cell *c = ton_boc_parse_hex(vstr(json_object_get(g_v, "codes"), name), NULL);
+    assert_non_null(c);
+    return c;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *src = getenv("COCOON_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/unit/ton/contract_vectors.json", src ? src : ".");
+    cc_err err;
+    g_v = cc_json_load_file(path, &err);
+    if (!g_v) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    cc_hex_decode(vstr(g_v, "seed_hex"), g_seed, 32, NULL);
+    cc_hex_decode(vstr(g_v, "h"), g_h, 32, NULL);
+    crypto_ed25519_public(g_seed, g_pub, NULL);
+    ton_addr_parse(vstr(g_v, "a"), &g_a, NULL, NULL, NULL);
+    ton_addr_parse(vstr(g_v, "b"), &g_b, NULL, NULL, NULL);
+    ton_addr_parse(vstr(g_v, "c"), &g_c, NULL, NULL, NULL);
+    g_proxy_code = code("proxy");
+    g_client_code = code("client");
+    g_worker_code = code("worker");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ton_cell_unref(g_proxy_code);
+    ton_cell_unref(g_client_code);
+    ton_cell_unref(g_worker_code);
+    json_decref(g_v);
+    return 0;
+}
+
+static void default_params(ton_root_params *p, bool with_codes)
+{
+    *p = (ton_root_params){.struct_version = 3,
+                           .unique_id = 1,
+                           .is_test = true,
+                           .price_per_token = 20,
+                           .worker_fee_per_token = 16,
+                           .prompt_mult = 10000,
+                           .cached_mult = 1000,
+                           .completion_mult = 10000,
+                           .reasoning_mult = 10000,
+                           .proxy_delay_before_close = 3600,
+                           .client_delay_before_close = 3600,
+                           .min_proxy_stake = 1000000000,
+                           .min_client_stake = 100000000};
+    if (with_codes) {
+        p->proxy_code = ton_cell_ref(g_proxy_code);
+        p->worker_code = ton_cell_ref(g_worker_code);
+        p->client_code = ton_cell_ref(g_client_code);
+    }
+}
+
+static void test_root_bodies(void **state)
+{
+    (void)state;
+    const json_t *b = json_object_get(g_v, "bodies");
+    expect_boc(ton_body_root_hash(TON_OP_ROOT_ADD_PROXY_TYPE, 1, g_h, NULL),
+               vstr(b, "root_add_proxy_type"), "add proxy type");
+    expect_boc(ton_body_root_hash(TON_OP_ROOT_DEL_PROXY_TYPE, 2, g_h, NULL),
+               vstr(b, "root_del_proxy_type"), "del proxy type");
+    expect_boc(ton_body_root_hash(TON_OP_ROOT_ADD_WORKER_TYPE, 3, g_h, NULL),
+               vstr(b, "root_add_worker_type"), "add worker type");
+    expect_boc(ton_body_root_hash(TON_OP_ROOT_DEL_WORKER_TYPE, 4, g_h, NULL),
+               vstr(b, "root_del_worker_type"), "del worker type");
+    expect_boc(ton_body_root_hash(TON_OP_ROOT_ADD_MODEL_TYPE, 5, g_h, NULL),
+               vstr(b, "root_add_model_type"), "add model type");
+    expect_boc(ton_body_root_hash(TON_OP_ROOT_DEL_MODEL_TYPE, 6, g_h, NULL),
+               vstr(b, "root_del_model_type"), "del model type");
+    expect_boc(ton_body_root_register_proxy(7, "127.0.0.1:11001 127.0.0.1:11002", NULL),
+               vstr(b, "root_register_proxy"), "register proxy");
+    expect_boc(ton_body_root_unregister_proxy(8, 3, NULL), vstr(b, "root_unregister_proxy"),
+               "unregister proxy");
+    expect_boc(ton_body_root_update_proxy(9, 3, "proxy.example:443", NULL),
+               vstr(b, "root_update_proxy"), "update proxy");
+    expect_boc(ton_body_root_change_price(10, 25, 17, NULL), vstr(b, "root_change_price"),
+               "change price");
+    ton_root_params p;
+    default_params(&p, false);
+    ton_cell *pc = ton_root_params_build(&p, NULL);
+    expect_boc(ton_body_root_change_params(11, pc, NULL), vstr(b, "root_change_params"),
+               "change params");
+    ton_cell_unref(pc);
+    expect_boc(
+        ton_body_root_upgrade_contracts(12, g_proxy_code, g_worker_code, g_client_code, NULL),
+        vstr(b, "root_upgrade_contracts"), "upgrade contracts");
+    expect_boc(ton_body_root_change_owner(13, &g_c, NULL), vstr(b, "root_change_owner"),
+               "change owner");
+}
+
+static void test_party_bodies(void **state)
+{
+    (void)state;
+    const json_t *b = json_object_get(g_v, "bodies");
+    expect_boc(ton_body_coins_addr(TON_OP_CLIENT_TOP_UP, 14, 1500000000, &g_a, NULL),
+               vstr(b, "client_top_up"), "top up");
+    expect_boc(ton_body_coins_addr(TON_OP_CLIENT_INCREASE_STAKE, 15, 200000000, &g_a, NULL),
+               vstr(b, "client_increase_stake"), "increase stake");
+    expect_boc(ton_body_coins_addr(TON_OP_CLIENT_WITHDRAW, 16, 12345, &g_b, NULL),
+               vstr(b, "client_withdraw"), "withdraw");
+    expect_boc(ton_body_client_change_secret_hash(17, g_h, &g_a, NULL),
+               vstr(b, "client_change_secret_hash"), "change secret hash");
+    expect_boc(ton_body_client_register(18, 0x1122334455667788ull, &g_a, NULL),
+               vstr(b, "client_register"), "register");
+    expect_boc(ton_body_addr(TON_OP_CLIENT_REQUEST_REFUND, 19, &g_a, NULL),
+               vstr(b, "client_request_refund"), "request refund");
+    expect_boc(ton_body_addr(TON_OP_CLIENT_REFUND_FORCE, 20, &g_b, NULL),
+               vstr(b, "client_refund_force"), "refund force");
+    expect_boc(ton_body_coins_addr(TON_OP_PROXY_INCREASE_STAKE, 21, 1000000000, &g_a, NULL),
+               vstr(b, "proxy_increase_stake"), "proxy increase stake");
+    expect_boc(ton_body_coins_addr(TON_OP_PROXY_PAYOUT_REQUEST, 22, 5, &g_a, NULL),
+               vstr(b, "proxy_payout_request"), "proxy payout");
+    expect_boc(ton_body_addr(TON_OP_PROXY_CLOSE, 23, &g_a, NULL), vstr(b, "proxy_close"),
+               "proxy close");
+    expect_boc(ton_body_addr(TON_OP_PROXY_CLOSE_COMPLETE, 24, &g_b, NULL),
+               vstr(b, "proxy_close_complete"), "proxy close complete");
+    /* addr_none is refused before it reaches the chain */
+    ton_addr none = {.none = true};
+    cc_err err;
+    assert_null(ton_body_addr(TON_OP_PROXY_CLOSE, 1, &none, &err));
+}
+
+static void test_storage_and_addresses(void **state)
+{
+    (void)state;
+    ton_root_params p;
+    default_params(&p, true);
+    ton_cell *pc = ton_root_params_build(&p, NULL);
+    /* parse back */
+    ton_root_params q;
+    assert_int_equal(ton_root_params_parse(pc, &q, NULL), 0);
+    assert_int_equal(q.price_per_token, 20);
+    assert_int_equal(q.cached_mult, 1000);
+    assert_int_equal(q.min_client_stake, 100000000);
+    assert_true(ton_cell_equal(q.client_code, g_client_code));
+    ton_root_params_clear(&q);
+    expect_boc(ton_cell_ref(pc), vstr(g_v, "root_params_default"), "root params");
+    ton_root_data rd;
+    ton_root_data_init(&rd);
+    ton_cell *data = ton_root_data_build(&rd, NULL);
+    ton_root_data_free(&rd);
+    expect_boc(ton_root_storage_build(&g_a, data, pc, 0, NULL), vstr(g_v, "root_init_data"),
+               "root storage");
+    ton_cell_unref(data);
+    ton_cell_unref(pc);
+    ton_root_params_clear(&p);
+
+    ton_cell *si =
+        ton_proxy_contract_init(g_proxy_code, &g_a, &g_b, g_pub, 16, 3600, g_worker_code, NULL);
+    assert_non_null(si);
+    expect_boc(ton_cell_ref(si->refs[1]), vstr(g_v, "proxy_init_data"), "proxy data");
+    ton_cell_unref(si);
+    si = ton_worker_contract_init(g_worker_code, &g_a, &g_b, g_pub, NULL);
+    expect_boc(ton_cell_ref(si->refs[1]), vstr(g_v, "worker_init_data"), "worker data");
+    ton_cell_unref(si);
+    si = ton_client_contract_init(g_client_code, &g_a, &g_b, g_pub, 20, 3600, 100000000, NULL);
+    expect_boc(ton_cell_ref(si->refs[1]), vstr(g_v, "client_init_data"), "client data");
+    ton_addr addr;
+    char raw[80];
+    ton_state_init_address(si, 0, &addr);
+    ton_addr_to_raw(&addr, raw, sizeof raw);
+    assert_string_equal(raw, vstr(g_v, "client_address"));
+    ton_cell_unref(si);
+}
+
+static void test_vouchers(void **state)
+{
+    (void)state;
+    ton_voucher v = {.op = TON_OP_CLIENT_CHARGE_SIGNED,
+                     .query_id = 99,
+                     .tokens = 123456,
+                     .target = g_b,
+                     .excess_to = g_a};
+    ton_cell *outer = ton_voucher_sign(&v, g_seed, NULL);
+    assert_non_null(outer);
+    ton_voucher back;
+    cc_err err;
+    assert_int_equal(ton_voucher_verify(outer, g_pub, &back, &err), 0);
+    assert_int_equal(back.tokens, 123456);
+    assert_true(ton_addr_equal(&back.target, &g_b));
+    expect_boc(outer, vstr(g_v, "voucher_charge"), "charge voucher");
+
+    v = (ton_voucher){.op = TON_OP_WORKER_PAYOUT_SIGNED,
+                      .query_id = 100,
+                      .tokens = 7,
+                      .target = g_c,
+                      .excess_to = g_a};
+    expect_boc(ton_voucher_sign(&v, g_seed, NULL), vstr(g_v, "voucher_payout"), "payout voucher");
+    v = (ton_voucher){.op = TON_OP_PROXY_SAVE_STATE,
+                      .query_id = 101,
+                      .seqno = 5,
+                      .target = g_b,
+                      .excess_to = g_a};
+    memcpy(v.unique_hash, g_h, 32);
+    outer = ton_voucher_sign(&v, g_seed, NULL);
+    assert_int_equal(ton_voucher_verify(outer, g_pub, &back, &err), 0);
+    assert_true(back.is_note);
+    assert_int_equal(back.seqno, 5);
+    expect_boc(outer, vstr(g_v, "save_state_note"), "save-state note");
+}
+
+static void test_voucher_tampering(void **state)
+{
+    (void)state;
+    ton_voucher v = {.op = TON_OP_CLIENT_CHARGE_SIGNED,
+                     .query_id = 1,
+                     .tokens = 1000,
+                     .target = g_b,
+                     .excess_to = g_a};
+    ton_cell *good = ton_voucher_sign(&v, g_seed, NULL);
+    ton_voucher out;
+    cc_err err;
+    assert_int_equal(ton_voucher_verify(good, g_pub, &out, &err), 0);
+
+    /* repacked with another excess_to: still valid (the outer cell is unsigned) */
+    ton_voucher r = v;
+    r.excess_to = g_c;
+    ton_cell *repacked = ton_voucher_outer(&r, NULL);
+    assert_int_equal(ton_voucher_verify(repacked, g_pub, &out, &err), 0);
+    ton_cell_unref(repacked);
+
+    /* more tokens under the old signature */
+    ton_voucher t = v;
+    t.tokens = 1001;
+    ton_cell *forged = ton_voucher_outer(&t, NULL);
+    assert_int_equal(ton_voucher_verify(forged, g_pub, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "signature"));
+    ton_cell_unref(forged);
+
+    /* another contract */
+    t = v;
+    t.target = g_c;
+    forged = ton_voucher_outer(&t, NULL);
+    assert_int_equal(ton_voucher_verify(forged, g_pub, &out, &err), -1);
+    ton_cell_unref(forged);
+
+    /* a flipped signature bit */
+    t = v;
+    t.signature[10] ^= 1;
+    forged = ton_voucher_outer(&t, NULL);
+    assert_int_equal(ton_voucher_verify(forged, g_pub, &out, &err), -1);
+    ton_cell_unref(forged);
+
+    /* another key */
+    uint8_t other[32];
+    memcpy(other, g_pub, 32);
+    other[0] ^= 0x80;
+    assert_int_equal(ton_voucher_verify(good, other, &out, &err), -1);
+
+    /* outer op differs from the inner one */
+    ton_builder b;
+    ton_builder_init(&b);
+    ton_builder_store_uint(&b, TON_OP_WORKER_PAYOUT_SIGNED, 32);
+    ton_builder_store_uint(&b, 1, 64);
+    ton_builder_store_addr(&b, &g_a);
+    ton_builder_store_bits(&b, v.signature, 512);
+    ton_builder_store_ref(&b, good->refs[0]);
+    ton_cell *mismatch = ton_builder_end(&b, NULL);
+    assert_int_equal(ton_voucher_parse(mismatch, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "differ"));
+    ton_cell_unref(mismatch);
+
+    /* truncated outer */
+    ton_builder_init(&b);
+    ton_builder_store_uint(&b, TON_OP_CLIENT_CHARGE_SIGNED, 32);
+    ton_cell *shortc = ton_builder_end(&b, NULL);
+    assert_int_equal(ton_voucher_parse(shortc, &out, &err), -1);
+    ton_cell_unref(shortc);
+    ton_cell_unref(good);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_root_bodies),           cmocka_unit_test(test_party_bodies),
+        cmocka_unit_test(test_storage_and_addresses), cmocka_unit_test(test_vouchers),
+        cmocka_unit_test(test_voucher_tampering),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
