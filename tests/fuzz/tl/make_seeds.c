@@ -2,8 +2,8 @@
  * every constructor (seed 1: all optional fields present; seed 2: a mix).
  * Not part of the build; regenerate after a schema change with
  *   cc -std=c17 -Isrc -I<build>/generated tests/fuzz/tl/make_seeds.c \
- *      <build>/libcocoon_tl.a <build>/libcocoon_base.a -ljansson -lm -o /tmp/make_seeds
- *   /tmp/make_seeds tests/fuzz/tl/seeds/fuzz_tl_decode
+ *      <build>/libcocoon_tl.a <build>/libcocoon_base.a -ljansson -lm -o make_seeds
+ *   ./make_seeds tests/fuzz/tl/seeds/fuzz_tl_decode
  */
 #include <stdio.h>
 #include <stdlib.h>

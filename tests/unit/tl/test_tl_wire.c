@@ -267,8 +267,7 @@ static void expect_reject(const uint8_t *p, size_t n, const tl_decode_opts *opts
                           const char *needle)
 {
     uint8_t *copy = malloc(n ? n : 1);
-    if (n)
-        memcpy(copy, p, n);
+    if (n) memcpy(copy, p, n);
     cc_err err = {0};
     tl_obj *d = tl_decode_ex(copy, n, opts, &err);
     if (d) fail_msg("accepted input expected to fail with '%s'", needle);
