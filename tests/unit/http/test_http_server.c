@@ -1,0 +1,456 @@
+/* The evhttp server wrapper and the libcurl client, against each other in one loop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "http/http.h"
+
+/* ------------------------------------------------------------ harness */
+
+typedef struct resp {
+    int status;
+    char content_type[64];
+    cc_buf body;
+    int body_calls;
+    bool done;
+    http_client_result result;
+    char error[256];
+    int abort_head;          /* on_head returns -1 */
+    http_client_req *handle; /* for cancel-from-callback */
+    size_t cancel_after;     /* cancel once this many body bytes arrived (0 = never) */
+    bool cancelled;
+} resp;
+
+static int on_head(void *ud, int status, const http_header *h, size_t n)
+{
+    resp *r = ud;
+    r->status = status;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, "Content-Type") == 0)
+            snprintf(r->content_type, sizeof(r->content_type), "%s", h[i].value);
+    return r->abort_head ? -1 : 0;
+}
+
+static void on_body(void *ud, const uint8_t *d, size_t n)
+{
+    resp *r = ud;
+    assert_false(r->cancelled);
+    cc_buf_append(&r->body, d, n);
+    r->body_calls++;
+    if (r->cancel_after && r->body.len >= r->cancel_after) {
+        r->cancelled = true;
+        http_client_cancel(r->handle);
+    }
+}
+
+static void on_done(void *ud, http_client_result res, const char *err)
+{
+    resp *r = ud;
+    assert_false(r->cancelled);
+    r->done = true;
+    r->result = res;
+    snprintf(r->error, sizeof(r->error), "%s", err ? err : "");
+}
+
+static const http_client_callbacks cbs = {on_head, on_body, on_done};
+
+typedef struct env {
+    struct event_base *base;
+    http_server *srv;
+    http_client *cli;
+    char url[64];
+    /* handler state */
+    http_req *held;
+    int closed_calls;
+    int stream_left;
+    struct event *tick;
+    struct event *heartbeat; /* wakes the loop so waits can check their deadline */
+    bool stream_write_failed;
+    char last_peer[80];
+    bool healthy;
+} env;
+
+static void loop_until(env *e, bool *flag, double secs)
+{
+    double end = cc_now_mono() + secs;
+    while (!*flag && cc_now_mono() < end)
+        event_base_loop(e->base, EVLOOP_ONCE);
+}
+
+static http_client_req *get(env *e, const char *method, const char *path, const char *body, resp *r,
+                            double timeout)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", e->url, path);
+    http_header hs[] = {{"Content-Type", "application/json"}, {"X-Test", "yes"}};
+    http_client_request req = {method, url, hs, 2, body, body ? strlen(body) : 0, timeout};
+    memset(r, 0, sizeof(*r));
+    cc_err err;
+    http_client_req *h = http_client_start(e->cli, &req, &cbs, r, &err);
+    assert_non_null(h);
+    r->handle = h;
+    return h;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static void h_echo(http_req *r, void *ud)
+{
+    env *e = ud;
+    size_t len;
+    const uint8_t *b = http_req_body(r, &len);
+    snprintf(e->last_peer, sizeof(e->last_peer), "%s", http_req_peer(r));
+    json_t *o = json_pack("{s:s,s:s,s:i,s:s?,s:s?}", "method", http_req_method(r), "path",
+                          http_req_path(r), "len", (int)len, "x_test", http_req_header(r, "x-test"),
+                          "query", http_req_query(r));
+    json_object_set_new(o, "body", json_stringn((const char *)b, len));
+    http_reply_header(r, "X-Reply", "1");
+    http_reply_json(r, 201, o);
+    json_decref(o);
+}
+
+static void held_closed(http_req *r, void *ud)
+{
+    env *e = ud;
+    e->closed_calls++;
+    assert_true(http_req_client_gone(r));
+}
+
+static void h_hold(http_req *r, void *ud)
+{
+    env *e = ud;
+    e->held = r;
+    http_req_on_close(r, held_closed, e);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    env *e = arg;
+    if (!e->held) return;
+    if (e->stream_left > 0) {
+        char line[64];
+        int n = snprintf(line, sizeof(line), "data: chunk %d\n\n", e->stream_left);
+        if (http_stream_write(e->held, line, (size_t)n) < 0) e->stream_write_failed = true;
+        e->stream_left--;
+        struct timeval tv = {0, 20000};
+        evtimer_add(e->tick, &tv);
+        return;
+    }
+    http_stream_end(e->held);
+    e->held = NULL;
+}
+
+static void h_stream(http_req *r, void *ud)
+{
+    env *e = ud;
+    e->held = r;
+    http_req_on_close(r, held_closed, e);
+    http_stream_start(r, 200, "text/event-stream");
+    struct timeval tv = {0, 1000};
+    evtimer_add(e->tick, &tv);
+}
+
+static void fill_stats(void *ud, json_t *obj)
+{
+    json_object_set_new(obj, "requests", json_integer(5));
+    json_object_set_new(obj, "name", json_string("<b>&"));
+    json_object_set_new(obj, "inner", json_pack("{s:f,s:b}", "ratio", 0.25, "up", 1));
+}
+
+static bool health(void *ud, const char **detail)
+{
+    env *e = ud;
+    *detail = e->healthy ? NULL : "backend down";
+    return e->healthy;
+}
+
+static void heartbeat_cb(evutil_socket_t fd, short what, void *arg) {}
+
+static int setup(void **state)
+{
+    env *e = cc_calloc(1, sizeof(*e));
+    e->base = event_base_new();
+    cc_err err;
+    http_server_config cfg = {.host = "127.0.0.1", .port = 0, .max_body = 1000};
+    e->srv = http_server_new(e->base, &cfg, &err);
+    assert_non_null(e->srv);
+    assert_true(http_server_port(e->srv) > 0);
+    snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%d", http_server_port(e->srv));
+    http_server_route(e->srv, "POST", "/echo", h_echo, e);
+    http_server_route(e->srv, "GET", "/echo", h_echo, e);
+    http_server_route(e->srv, NULL, "/hold", h_hold, e);
+    http_server_route(e->srv, "POST", "/stream", h_stream, e);
+    http_server_add_stats(e->srv, "Test <daemon>", fill_stats, health, e);
+    e->cli = http_client_new(e->base, NULL, &err);
+    assert_non_null(e->cli);
+    e->tick = evtimer_new(e->base, tick_cb, e);
+    e->heartbeat = event_new(e->base, -1, EV_PERSIST, heartbeat_cb, NULL);
+    struct timeval hb = {0, 10000};
+    event_add(e->heartbeat, &hb);
+    e->healthy = true;
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    http_client_free(e->cli);
+    http_server_free(e->srv);
+    event_free(e->tick);
+    event_free(e->heartbeat);
+    event_base_free(e->base);
+    free(e);
+    return 0;
+}
+
+/* -------------------------------------------------------------- tests */
+
+static void test_routes_and_echo(void **state)
+{
+    env *e = *state;
+    resp r;
+    get(e, "POST", "/echo?x=1", "{\"a\":1}", &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_true(r.done);
+    assert_int_equal(r.result, HTTP_CLIENT_OK);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(r.content_type, "application/json");
+    json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(j, "path")), "/echo");
+    assert_string_equal(json_string_value(json_object_get(j, "query")), "x=1");
+    assert_string_equal(json_string_value(json_object_get(j, "x_test")), "yes");
+    assert_string_equal(json_string_value(json_object_get(j, "body")), "{\"a\":1}");
+    json_decref(j);
+    cc_buf_free(&r.body);
+    char first_peer[80];
+    snprintf(first_peer, sizeof(first_peer), "%s", e->last_peer);
+
+    /* keep-alive: the second request reuses the connection (same client port) */
+    get(e, "GET", "/echo", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(e->last_peer, first_peer);
+    cc_buf_free(&r.body);
+
+    get(e, "GET", "/nope", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr((char *)r.body.data, "\"type\":\"invalid_request_error\""));
+    assert_non_null(strstr((char *)r.body.data, "\"code\":\"not_found\""));
+    cc_buf_free(&r.body);
+
+    get(e, "DELETE", "/echo", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr((char *)r.body.data, "Method DELETE is not allowed"));
+    cc_buf_free(&r.body);
+}
+
+static void test_body_too_large(void **state)
+{
+    env *e = *state;
+    char *big = cc_malloc(5001);
+    memset(big, 'x', 5000);
+    big[5000] = 0;
+    resp r;
+    get(e, "POST", "/echo", big, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr((char *)r.body.data, "\"code\":\"request_too_large\""));
+    assert_non_null(strstr((char *)r.body.data, "exceeds the limit of 1000 bytes"));
+    cc_buf_free(&r.body);
+    free(big);
+    /* exactly the limit is fine */
+    big = cc_malloc(1001);
+    memset(big, 'y', 1000);
+    big[1000] = 0;
+    get(e, "POST", "/echo", big, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 201);
+    cc_buf_free(&r.body);
+    free(big);
+}
+
+static void test_streaming(void **state)
+{
+    env *e = *state;
+    e->stream_left = 3;
+    resp r;
+    get(e, "POST", "/stream", "{}", &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.result, HTTP_CLIENT_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "text/event-stream");
+    cc_buf_append_u8(&r.body, 0);
+    assert_string_equal((char *)r.body.data, "data: chunk 3\n\ndata: chunk 2\n\ndata: chunk 1\n\n");
+    assert_true(r.body_calls >= 2); /* chunks arrive as they are written */
+    assert_int_equal(e->closed_calls, 0);
+    cc_buf_free(&r.body);
+}
+
+static void test_client_goes_away_while_pending(void **state)
+{
+    env *e = *state;
+    resp r;
+    http_client_req *h = get(e, "POST", "/hold", "{}", &r, 5);
+    bool have = false;
+    double end = cc_now_mono() + 5;
+    while (!e->held && cc_now_mono() < end)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    assert_non_null(e->held);
+    assert_false(http_req_client_gone(e->held));
+    http_client_cancel(h); /* closes the connection */
+    end = cc_now_mono() + 5;
+    while (e->closed_calls == 0 && cc_now_mono() < end)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    assert_int_equal(e->closed_calls, 1);
+    assert_true(http_req_client_gone(e->held));
+    /* finishing a request whose client left is still required and harmless */
+    http_reply_errorf(e->held, 504, NULL, "too late");
+    e->held = NULL;
+    loop_until(e, &have, 0.05);
+    assert_false(r.done);
+    cc_buf_free(&r.body);
+}
+
+static void test_client_goes_away_mid_stream(void **state)
+{
+    env *e = *state;
+    e->stream_left = 1000;
+    e->stream_write_failed = false;
+    e->closed_calls = 0;
+    resp r;
+    get(e, "POST", "/stream", "{}", &r, 5);
+    r.cancel_after = 40; /* cancel from inside on_body */
+    double end = cc_now_mono() + 5;
+    while (e->closed_calls == 0 && cc_now_mono() < end)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    assert_true(r.cancelled);
+    assert_false(r.done);
+    assert_int_equal(e->closed_calls, 1);
+    assert_true(e->stream_left > 0); /* noticed long before the end */
+    /* the next write reports the departure */
+    assert_int_equal(http_stream_write(e->held, "x", 1), -1);
+    http_stream_end(e->held);
+    e->held = NULL;
+    evtimer_del(e->tick);
+    cc_buf_free(&r.body);
+}
+
+static void test_stats_pages(void **state)
+{
+    env *e = *state;
+    resp r;
+    get(e, "GET", "/jsonstats", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "requests")), 5);
+    json_decref(j);
+    cc_buf_free(&r.body);
+
+    get(e, "GET", "/stats", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 200);
+    cc_buf_append_u8(&r.body, 0);
+    assert_non_null(strstr((char *)r.body.data, "<title>Test &lt;daemon&gt;</title>"));
+    assert_non_null(strstr((char *)r.body.data, "<th>name</th><td>&lt;b&gt;&amp;</td>"));
+    assert_string_equal(r.content_type, "text/html; charset=utf-8");
+    cc_buf_free(&r.body);
+
+    get(e, "GET", "/metrics", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    cc_buf_append_u8(&r.body, 0);
+    assert_non_null(strstr((char *)r.body.data, "cocoon_requests 5\n"));
+    assert_non_null(strstr((char *)r.body.data, "cocoon_inner_ratio 0.25\n"));
+    assert_non_null(strstr((char *)r.body.data, "cocoon_inner_up 1\n"));
+    assert_null(strstr((char *)r.body.data, "cocoon_name"));
+    cc_buf_free(&r.body);
+
+    get(e, "GET", "/healthz", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 200);
+    cc_buf_free(&r.body);
+    e->healthy = false;
+    get(e, "GET", "/healthz", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 503);
+    cc_buf_append_u8(&r.body, 0);
+    assert_string_equal((char *)r.body.data, "unhealthy: backend down\n");
+    cc_buf_free(&r.body);
+}
+
+static void test_client_errors(void **state)
+{
+    env *e = *state;
+    resp r;
+    /* timeout: the server holds the request */
+    get(e, "POST", "/hold", "{}", &r, 0.2);
+    loop_until(e, &r.done, 5);
+    assert_true(r.done);
+    assert_int_equal(r.result, HTTP_CLIENT_ERR_TIMEOUT);
+    assert_true(r.error[0] != 0);
+    if (e->held) {
+        http_stream_end(e->held); /* never started: ends as an error */
+        e->held = NULL;
+    }
+    cc_buf_free(&r.body);
+
+    /* abort from on_head */
+    memset(&r, 0, sizeof(r));
+    char url[128];
+    snprintf(url, sizeof(url), "%s/echo", e->url);
+    http_client_request req = {"GET", url, NULL, 0, NULL, 0, 5};
+    r.abort_head = 1;
+    r.handle = http_client_start(e->cli, &req, &cbs, &r, NULL);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.result, HTTP_CLIENT_ERR_ABORTED);
+    assert_int_equal(r.body.len, 0);
+    cc_buf_free(&r.body);
+
+    /* nothing listening */
+    http_server_config cfg = {.port = 0};
+    http_server *tmp = http_server_new(e->base, &cfg, NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", http_server_port(tmp));
+    http_server_free(tmp);
+    memset(&r, 0, sizeof(r));
+    req.url = url;
+    r.handle = http_client_start(e->cli, &req, &cbs, &r, NULL);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.result, HTTP_CLIENT_ERR_CONNECT);
+    cc_buf_free(&r.body);
+    assert_int_equal(http_client_active(e->cli), 0);
+
+    /* cancel before anything happened: no callback at all */
+    memset(&r, 0, sizeof(r));
+    snprintf(url, sizeof(url), "%s/echo", e->url);
+    http_client_req *h = http_client_start(e->cli, &req, &cbs, &r, NULL);
+    http_client_cancel(h);
+    bool never = false;
+    loop_until(e, &never, 0.1);
+    assert_false(r.done);
+    assert_int_equal(r.status, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_routes_and_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_goes_away_while_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_goes_away_mid_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
