@@ -35,7 +35,7 @@ int net_deframer_next(net_deframer *d, struct evbuffer *in, const uint8_t **payl
     if (avail < NET_FRAME_HEADER_LEN) return 0;
     if (evbuffer_copyout(in, hdr, sizeof hdr) != (ev_ssize_t)sizeof hdr)
         return cc_err_setc(err, NET_ERR_FAILURE, "frame: cannot read header");
-    uint32_t flen;
+    uint32_t flen = 0;
     /* The header is validated as soon as it is complete so a hostile length is
      * refused before we buffer up to 16 MiB for it. */
     if (net_frame_check_header(hdr, d->seqno, &flen, err) < 0) return -1;

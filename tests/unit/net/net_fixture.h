@@ -35,7 +35,7 @@ typedef struct fx {
     cc_buf answer;
 } fx;
 
-static void fx_on_packet(net_conn *c, void *ud, const uint8_t *data, size_t len)
+static inline void fx_on_packet(net_conn *c, void *ud, const uint8_t *data, size_t len)
 {
     side *s = ud;
     s->packets++;
@@ -44,7 +44,7 @@ static void fx_on_packet(net_conn *c, void *ud, const uint8_t *data, size_t len)
     if (s->echo_packets) assert_int_equal(net_conn_send_packet(c, data, len, NULL), 0);
 }
 
-static void fx_on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, size_t len)
+static inline void fx_on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, size_t len)
 {
     side *s = ud;
     s->queries++;
@@ -60,7 +60,7 @@ static void fx_on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data
     }
 }
 
-static void fx_on_close(net_conn *c, void *ud, const char *reason)
+static inline void fx_on_close(net_conn *c, void *ud, const char *reason)
 {
     side *s = ud;
     s->closed = true;
@@ -69,7 +69,7 @@ static void fx_on_close(net_conn *c, void *ud, const char *reason)
     s->conn = NULL;
 }
 
-static void fx_on_ready(net_conn *c, void *ud)
+static inline void fx_on_ready(net_conn *c, void *ud)
 {
     side *s = ud;
     s->ready = true;
@@ -77,7 +77,7 @@ static void fx_on_ready(net_conn *c, void *ud)
 
 static const net_conn_callbacks fx_cbs = {fx_on_ready, fx_on_packet, fx_on_query, fx_on_close};
 
-static void fx_on_accept(net_listener *l, net_conn *c, void *ud)
+static inline void fx_on_accept(net_listener *l, net_conn *c, void *ud)
 {
     fx *f = ud;
     f->accepts++;
@@ -85,8 +85,8 @@ static void fx_on_accept(net_listener *l, net_conn *c, void *ud)
     net_conn_set_callbacks(c, &fx_cbs, &f->srv);
 }
 
-static void fx_on_answer(net_conn *c, void *ud, int32_t code, const char *msg, const uint8_t *data,
-                         size_t len)
+static inline void fx_on_answer(net_conn *c, void *ud, int32_t code, const char *msg,
+                                const uint8_t *data, size_t len)
 {
     fx *f = ud;
     f->answers++;
@@ -96,7 +96,7 @@ static void fx_on_answer(net_conn *c, void *ud, int32_t code, const char *msg, c
     if (len) cc_buf_append(&f->answer, data, len);
 }
 
-static void fx_init(fx *f)
+static inline void fx_init(fx *f)
 {
     memset(f, 0, sizeof *f);
     cc_log_init("test", CC_LOG_WARN);
@@ -108,7 +108,7 @@ static void fx_init(fx *f)
 }
 
 /* Starts a listener that accepts only the client's key. */
-static void fx_listen(fx *f, int difficulty, net_timeouts to)
+static inline void fx_listen(fx *f, int difficulty, net_timeouts to)
 {
     net_listen_config lc = {.host = "127.0.0.1",
                             .port = 0,
@@ -124,7 +124,7 @@ static void fx_listen(fx *f, int difficulty, net_timeouts to)
     assert_true(net_listener_port(f->l) != 0);
 }
 
-static net_connect_config fx_connect_config(fx *f, net_timeouts to)
+static inline net_connect_config fx_connect_config(fx *f, net_timeouts to)
 {
     net_connect_config cc = {.host = "127.0.0.1",
                              .port = net_listener_port(f->l),
@@ -137,7 +137,7 @@ static net_connect_config fx_connect_config(fx *f, net_timeouts to)
 }
 
 /* Connects the client and waits until both ends are ready. */
-static void fx_connect(fx *f, net_timeouts to)
+static inline void fx_connect(fx *f, net_timeouts to)
 {
     net_connect_config cc = fx_connect_config(f, to);
     cc_err err;
@@ -149,7 +149,7 @@ static void fx_connect(fx *f, net_timeouts to)
     assert_non_null(f->srv.conn);
 }
 
-static void fx_free(fx *f)
+static inline void fx_free(fx *f)
 {
     if (f->cli.conn) net_conn_close(f->cli.conn, "test over");
     if (f->srv.conn) net_conn_close(f->srv.conn, "test over");
