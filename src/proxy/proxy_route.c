@@ -8,10 +8,20 @@
 #define ROUTE_DEFAULT_AVG 1.0
 #define ROUTE_EWMA_WEIGHT 0.2
 
+bool proxy_route_model_matches(const char *announced, const char *requested)
+{
+    if (strcmp(announced, requested) == 0) return true;
+    /* "name@sha256:<hex>" also answers to its bare name, so users can write
+     * the model's name while the registry still pins the exact weights. */
+    const char *at = strstr(announced, "@sha256:");
+    size_t n = at ? (size_t)(at - announced) : 0;
+    return at && strlen(requested) == n && strncmp(announced, requested, n) == 0;
+}
+
 static bool qualifies(const proxy_route_worker *w, const char *model, int32_t max_coefficient,
                       uint64_t exclude_id)
 {
-    return w->enabled && w->id != exclude_id && strcmp(w->model, model) == 0 &&
+    return w->enabled && w->id != exclude_id && proxy_route_model_matches(w->model, model) &&
            w->coefficient <= max_coefficient && (w->max_active <= 0 || w->active < w->max_active);
 }
 
@@ -56,7 +66,7 @@ int proxy_route_why_none(const proxy_route_worker *const *ws, size_t n, const ch
     int why = 0;
     for (size_t i = 0; i < n; i++) {
         const proxy_route_worker *w = ws[i];
-        if (w->id == exclude_id || strcmp(w->model, model) != 0) continue;
+        if (w->id == exclude_id || !proxy_route_model_matches(w->model, model)) continue;
         int r;
         if (!w->enabled)
             r = 1;

@@ -35,6 +35,10 @@ long proxy_route_pick(const proxy_route_worker *const *ws, size_t n, const char 
 int proxy_route_why_none(const proxy_route_worker *const *ws, size_t n, const char *model,
                          int32_t max_coefficient, uint64_t exclude_id);
 
+/* True when a worker announcing `announced` serves a request for `requested`:
+ * equal strings, or `requested` is the bare name of "name@sha256:<hex>". */
+bool proxy_route_model_matches(const char *announced, const char *requested);
+
 /* Folds one finished request's duration into a running average (an
  * exponentially weighted mean so the figure follows load changes). */
 double proxy_route_update_avg(double avg, double sample);

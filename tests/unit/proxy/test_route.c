@@ -173,12 +173,29 @@ static void test_average(void **state)
     assert_true(proxy_route_update_avg(1.0, -5) < 1.0);
 }
 
+static void test_model_names(void **state)
+{
+    (void)state;
+    assert_true(proxy_route_model_matches("qwen", "qwen"));
+    assert_false(proxy_route_model_matches("qwen", "qwen3"));
+    assert_true(proxy_route_model_matches("tiny@sha256:ab12", "tiny"));
+    assert_true(proxy_route_model_matches("tiny@sha256:ab12", "tiny@sha256:ab12"));
+    assert_false(proxy_route_model_matches("tiny@sha256:ab12", "tiny@sha256:ab13"));
+    assert_false(proxy_route_model_matches("tiny@sha256:ab12", "tin"));
+    assert_false(proxy_route_model_matches("tiny", "tiny@sha256:ab12"));
+    proxy_route_worker w = {.id = 1, .model = "tiny@sha256:ab12", .coefficient = 1000,
+                            .max_active = 1, .enabled = true};
+    const proxy_route_worker *ptrs[1] = {&w};
+    assert_int_equal(proxy_route_pick(ptrs, 1, "tiny", 1000, 0, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_ties_are_random),
         cmocka_unit_test(test_average),
+        cmocka_unit_test(test_model_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,7 @@
+/* cocoon-proxy: see src/proxy/proxy.h. */
+#include "proxy/proxy.h"
+
+int main(int argc, char **argv)
+{
+    return proxy_main(argc, argv);
+}

@@ -1,0 +1,225 @@
+/* The cocoon-proxy daemon: set-up, stats pages and main(). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/proxy_internal.h"
+
+static void stats_fill(void *ud, json_t *o)
+{
+    proxy *p = ud;
+    json_t *req = json_object();
+    json_object_set_new(req, "total", json_integer((json_int_t)p->stats.requests));
+    json_object_set_new(req, "active", json_integer((json_int_t)p->stats.active));
+    json_object_set_new(req, "ok", json_integer((json_int_t)p->stats.ok));
+    json_object_set_new(req, "failed", json_integer((json_int_t)p->stats.failed));
+    json_object_set_new(req, "retried", json_integer((json_int_t)p->stats.retried));
+    json_object_set_new(req, "cancelled", json_integer((json_int_t)p->stats.cancelled));
+    json_object_set_new(req, "timeouts", json_integer((json_int_t)p->stats.timeouts));
+    json_object_set_new(req, "no_worker", json_integer((json_int_t)p->stats.no_worker));
+    json_object_set_new(req, "parts_relayed", json_integer((json_int_t)p->stats.parts_relayed));
+    json_object_set_new(req, "bytes_relayed", json_integer((json_int_t)p->stats.bytes_relayed));
+    json_object_set_new(o, "requests", req);
+    json_t *ws = json_array();
+    for (size_t i = 0; i < p->n_workers; i++) {
+        pworker *w = p->workers[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_integer((json_int_t)w->rw.id));
+        json_object_set_new(e, "peer", json_string(w->conn ? net_conn_peer_addr(w->conn) : ""));
+        json_object_set_new(e, "model", json_string(w->model));
+        json_object_set_new(e, "enabled", json_boolean(w->rw.enabled));
+        json_object_set_new(e, "coefficient", json_integer(w->rw.coefficient));
+        json_object_set_new(e, "active", json_integer(w->rw.active));
+        json_object_set_new(e, "max_active", json_integer(w->rw.max_active));
+        json_object_set_new(e, "avg_time_ms", json_real(w->rw.avg_time * 1e3));
+        json_object_set_new(e, "requests", json_integer((json_int_t)w->requests));
+        json_object_set_new(e, "failures", json_integer((json_int_t)w->failures));
+        json_object_set_new(e, "proto_version", json_integer(w->proto_version));
+        json_array_append_new(ws, e);
+    }
+    json_object_set_new(o, "workers", ws);
+    json_object_set_new(o, "workers_ready", json_integer((json_int_t)p->n_workers));
+    json_object_set_new(o, "workers_accepted", json_integer((json_int_t)p->stats.workers_accepted));
+    json_object_set_new(o, "workers_refused", json_integer((json_int_t)p->stats.workers_refused));
+    size_t nc = 0;
+    for (pclient *c = p->clients; c; c = c->next)
+        nc++;
+    json_object_set_new(o, "clients_connected", json_integer((json_int_t)nc));
+    json_object_set_new(o, "clients_accepted", json_integer((json_int_t)p->stats.clients_accepted));
+    json_object_set_new(o, "registry_version", json_integer(registry_version(p->reg)));
+}
+
+static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
+{
+    tee_provider_kind pk;
+    tee_policy_kind polk;
+    if (tee_provider_kind_parse(cfg->tee, &pk, err) < 0 ||
+        tee_policy_kind_parse(cfg->policy, &polk, err) < 0)
+        return -1;
+    if (pk == TEE_PROVIDER_NONE)
+        p->provider = tee_provider_new_none();
+    else if (pk == TEE_PROVIDER_FAKE)
+        p->provider = tee_provider_new_fake(cfg->fake_root, NULL, 0, NULL, err);
+    else
+        p->provider = tee_provider_new_tdx(err);
+    if (!p->provider) return -1;
+    tee_claims claims = {0};
+    snprintf(claims.role, sizeof(claims.role), "proxy");
+    tee_identity_opts io = {.claims = &claims};
+    p->identity = tee_identity_new(p->provider, &io, err);
+    if (!p->identity) return -1;
+    p->policy = tee_policy_new(polk);
+    if (polk == TEE_POLICY_FAKE) {
+        X509 *root = tee_fake_root_load_cert(cfg->fake_root, err);
+        if (!root) return -1;
+        tee_policy_set_root(p->policy, root);
+        X509_free(root);
+    }
+    return 0;
+}
+
+static net_listener *listen_on(proxy *p, const proxy_listen_addr *a,
+                               void (*on_accept)(net_listener *, net_conn *, void *), cc_err *err)
+{
+    net_listen_config lc = {
+        .host = a->host,
+        .port = a->port,
+        .pow_difficulty = p->pow_difficulty,
+        .identity = {p->identity->key, p->identity->cert},
+        .verify = {tee_verify_peer, p->policy, tee_peer_info_free},
+        .timeouts = {.idle_timeout = p->idle_timeout},
+        .on_accept = on_accept,
+        .ud = p,
+    };
+    net_listener *l = net_listen(p->base, &lc, err);
+    if (!l) cc_err_prefix(err, "listen on %s:%u", a->host, a->port);
+    return l;
+}
+
+proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
+{
+    proxy *p = cc_calloc(1, sizeof(*p));
+    p->base = base;
+    p->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
+    p->pow_difficulty = cfg->pow_difficulty;
+    p->request_timeout = cfg->request_timeout;
+    p->idle_timeout = cfg->idle_timeout;
+    cc_map_init(&p->by_wkey);
+    p->reg = registry_open(cfg->chain, cfg->registry, err);
+    if (!p->reg || setup_tee(p, cfg, err) < 0) goto fail;
+    p->wl = listen_on(p, &cfg->workers, proxy_on_worker_accept, err);
+    if (!p->wl) goto fail;
+    p->cl = listen_on(p, &cfg->clients, proxy_on_client_accept, err);
+    if (!p->cl) goto fail;
+    http_server_config hc = {.host = cfg->http.host, .port = cfg->http.port};
+    p->http = http_server_new(base, &hc, err);
+    if (!p->http) {
+        cc_err_prefix(err, "stats HTTP on %s:%u", cfg->http.host, cfg->http.port);
+        goto fail;
+    }
+    http_server_add_stats(p->http, "cocoon-proxy", stats_fill, NULL, p);
+    CC_INFO("event=proxy_start worker_port=%u client_port=%u http_port=%d pow=%d chain=%s",
+            proxy_worker_port(p), proxy_client_port(p), http_server_port(p->http),
+            p->pow_difficulty, cfg->chain);
+    return p;
+fail:
+    proxy_free(p);
+    return NULL;
+}
+
+void proxy_free(proxy *p)
+{
+    if (!p) return;
+    if (p->wl) net_listener_free(p->wl);
+    if (p->cl) net_listener_free(p->cl);
+    proxy_client_free_all(p);
+    proxy_worker_free_all(p);
+    if (p->http) http_server_free(p->http);
+    cc_map_free(&p->by_wkey);
+    free(p->workers);
+    free(p->route);
+    registry_free(p->reg);
+    if (p->identity) tee_identity_free(p->identity);
+    if (p->policy) tee_policy_free(p->policy);
+    if (p->provider) tee_provider_free(p->provider);
+    free(p->owner_address);
+    cc_buf_free(&p->scratch);
+    free(p);
+}
+
+uint16_t proxy_worker_port(const proxy *p)
+{
+    return net_listener_port(p->wl);
+}
+uint16_t proxy_client_port(const proxy *p)
+{
+    return net_listener_port(p->cl);
+}
+uint16_t proxy_http_port(const proxy *p)
+{
+    return (uint16_t)http_server_port(p->http);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *ud)
+{
+    (void)what;
+    CC_INFO("event=signal sig=%d action=stop", (int)sig);
+    event_base_loopbreak(ud);
+}
+
+int proxy_main(int argc, char **argv)
+{
+    const char *config = NULL;
+    const char *log_level = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--log-level") && i + 1 < argc)
+            log_level = argv[++i];
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: cocoon-proxy --config FILE.json [--log-level LEVEL]\n");
+            return 0;
+        } else {
+            fprintf(stderr,
+                    "cocoon-proxy: unknown argument %s\n"
+                    "usage: cocoon-proxy --config FILE.json [--log-level LEVEL]\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "usage: cocoon-proxy --config FILE.json [--log-level LEVEL]\n");
+        return 2;
+    }
+    proxy_config cfg;
+    cc_err err = {0};
+    proxy_config_init(&cfg);
+    if (proxy_config_load(config, &cfg, &err) < 0) {
+        fprintf(stderr, "cocoon-proxy: %s\n", err.msg);
+        proxy_config_clear(&cfg);
+        return 2;
+    }
+    cc_log_init("proxy", cc_log_level_from_string(log_level ? log_level : cfg.log_level));
+    signal(SIGPIPE, SIG_IGN);
+    struct event_base *base = event_base_new();
+    proxy *p = proxy_new(base, &cfg, &err);
+    proxy_config_clear(&cfg);
+    int rc = 1;
+    if (!p) {
+        CC_ERROR("event=start_failed error=\"%s\"", err.msg);
+    } else {
+        struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+        struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+        event_add(sigint, NULL);
+        event_add(sigterm, NULL);
+        event_base_dispatch(base);
+        event_free(sigint);
+        event_free(sigterm);
+        proxy_free(p);
+        rc = 0;
+    }
+    event_base_free(base);
+    CC_INFO("event=exit rc=%d", rc);
+    return rc;
+}

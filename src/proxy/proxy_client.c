@@ -1,0 +1,252 @@
+/* Client connections on the proxy: connect/authorize (simplified to
+ * "accepted" with --chain none, but the messages are COCOON's), the worker
+ * list, and client requests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/proxy_internal.h"
+#include "crypto/crypto.h"
+
+/* Without settlement a client's credit is not limited by the chain. */
+#define UNLIMITED_TOKENS ((int64_t)1 << 50)
+
+static void answer(net_conn *c, uint64_t qid, const tl_obj *msg)
+{
+    cc_err err;
+    cc_buf b = CC_BUF_INIT;
+    if (tl_encode(msg, &b, &err) == 0)
+        net_conn_answer(c, qid, b.data, b.len, &err);
+    else
+        net_conn_answer_error(c, qid, 601, "internal encoding error", NULL);
+    cc_buf_free(&b);
+}
+
+static void client_destroy(pclient *c, const char *why)
+{
+    proxy *p = c->p;
+    CC_INFO("event=client_gone id=%llu reason=\"%s\"", (unsigned long long)c->id, why);
+    proxy_requests_client_gone(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        p->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    free(c);
+}
+
+static void drop_client(pclient *c, const char *why)
+{
+    net_conn *conn = c->conn;
+    c->conn = NULL;
+    client_destroy(c, why);
+    net_conn_close(conn, why);
+}
+
+static void on_close(net_conn *conn, void *ud, const char *reason)
+{
+    (void)conn;
+    pclient *c = ud;
+    c->conn = NULL;
+    client_destroy(c, reason ? reason : "closed");
+}
+
+/* client.workerTypesV2: one entry per announced model name, listing each
+ * ready worker's coefficient and load. */
+static void send_worker_types(pclient *c, uint64_t qid)
+{
+    proxy *p = c->p;
+    size_t n = p->n_workers;
+    tl_client_workerTypeV2 *types = cc_calloc(n + 1, sizeof(*types));
+    tl_client_workerInstanceV2 *inst = cc_calloc(n + 1, sizeof(*inst));
+    size_t *owner = cc_calloc(n + 1, sizeof(*owner)); /* type index of each worker */
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        pworker *w = p->workers[i];
+        size_t t;
+        for (t = 0; t < nt; t++)
+            if (tl_bytes_eq_str(types[t].name, w->model)) break;
+        if (t == nt) {
+            types[nt].hdr.id = TL_ID_client_workerTypeV2;
+            types[nt].name = tl_str(w->model);
+            nt++;
+        }
+        owner[i] = t;
+    }
+    /* Group the instances per type in one array: count, then place. */
+    size_t *start = cc_calloc(nt + 1, sizeof(*start));
+    for (size_t i = 0; i < n; i++)
+        start[owner[i] + 1]++;
+    for (size_t t = 0; t < nt; t++)
+        start[t + 1] += start[t];
+    for (size_t t = 0; t < nt; t++) {
+        types[t].workers.items = inst + start[t];
+        types[t].workers.n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pworker *w = p->workers[i];
+        tl_client_workerTypeV2 *ty = &types[owner[i]];
+        tl_client_workerInstanceV2 *wi = &ty->workers.items[ty->workers.n++];
+        wi->hdr.id = TL_ID_client_workerInstanceV2;
+        wi->coefficient = w->rw.coefficient;
+        wi->active_requests = w->rw.active;
+        /* A disabled worker takes nothing: show it as full. */
+        wi->max_active_requests = w->rw.enabled ? w->rw.max_active : 0;
+    }
+    tl_client_workerTypesV2 a = TL_INIT(client_workerTypesV2);
+    a.types.n = nt;
+    a.types.items = types;
+    answer(c->conn, qid, &a.hdr);
+    free(start);
+    free(owner);
+    free(inst);
+    free(types);
+}
+
+static void on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data, size_t len)
+{
+    pclient *c = ud;
+    proxy *p = c->p;
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW};
+    tl_obj *q = tl_decode_ex(data, len, &o, &err);
+    if (!q) {
+        net_conn_answer_error(conn, qid, 621, err.msg, NULL);
+        drop_client(c, "undecodable query");
+        return;
+    }
+    tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
+    switch (q->id) {
+    case TL_ID_client_connectToProxy: {
+        const tl_client_params *cp = &((tl_client_connectToProxy *)q)->params;
+        bool has = (cp->flags & 2u) != 0;
+        int v;
+        if (registry_proto_negotiate(REGISTRY_PROTO_PROXY_MIN, REGISTRY_PROTO_PROXY_MAX, has,
+                                     has ? cp->min_proto_version : 0,
+                                     has ? cp->max_proto_version : 0, &v, &err) < 0) {
+            net_conn_answer_error(conn, qid, 602, err.msg, NULL);
+            break;
+        }
+        c->proto_version = v;
+        c->connected = true;
+        tl_client_connectedToProxy a = TL_INIT(client_connectedToProxy);
+        a.params.hdr.id = TL_ID_proxy_params;
+        a.params.flags = 1u | 2u;
+        memcpy(a.params.proxy_public_key.b, p->identity->pubkey, 32);
+        a.params.proxy_owner_address = tl_str(p->owner_address);
+        a.params.proxy_sc_address = tl_str("");
+        a.params.is_test = registry_get_params(p->reg)->is_test;
+        a.params.proto_version = v;
+        a.client_sc_address = tl_str("");
+        /* Short auth: with --chain none there is no client contract holding a
+         * secret hash, so any secret is accepted (see authorizeWithProxyShort). */
+        tl_client_proxyConnectionAuthShort auth = TL_INIT(client_proxyConnectionAuthShort);
+        auth.nonce = (int64_t)crypto_random_u64();
+        a.auth = &auth.hdr;
+        a.signed_payment = &empty.hdr;
+        answer(conn, qid, &a.hdr);
+        break;
+    }
+    case TL_ID_client_authorizeWithProxyShort:
+    case TL_ID_client_authorizeWithProxyLong: {
+        if (!c->connected) {
+            net_conn_answer_error(conn, qid, 621, "client.connectToProxy first", NULL);
+            break;
+        }
+        c->authorized = true;
+        tl_client_authorizationWithProxySuccess a = TL_INIT(client_authorizationWithProxySuccess);
+        a.signed_payment = &empty.hdr;
+        a.max_tokens = UNLIMITED_TOKENS;
+        answer(conn, qid, &a.hdr);
+        CC_INFO("event=client_ready id=%llu peer=%s proto=%d", (unsigned long long)c->id,
+                net_conn_peer_addr(conn), c->proto_version);
+        break;
+    }
+    case TL_ID_client_getWorkerTypesV2:
+        if (!c->authorized)
+            net_conn_answer_error(conn, qid, 621, "not authorized", NULL);
+        else
+            send_worker_types(c, qid);
+        break;
+    case TL_ID_client_updatePaymentStatus: {
+        tl_client_paymentStatus a = TL_INIT(client_paymentStatus);
+        a.signed_payment = &empty.hdr;
+        a.max_tokens = UNLIMITED_TOKENS;
+        answer(conn, qid, &a.hdr);
+        break;
+    }
+    case TL_ID_client_cancelQuery:
+        proxy_request_cancel_from_client(c, &((tl_client_cancelQuery *)q)->request_id);
+        {
+            uint8_t bool_true[4];
+            cc_store_u32le(bool_true, TL_ID_boolTrue);
+            net_conn_answer(conn, qid, bool_true, 4, NULL);
+        }
+        break;
+    default:
+        net_conn_answer_error(conn, qid, 621, "unexpected query", NULL);
+        break;
+    }
+    tl_obj_free(q);
+}
+
+static void on_packet(net_conn *conn, void *ud, const uint8_t *data, size_t len)
+{
+    (void)conn;
+    pclient *c = ud;
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW};
+    tl_obj *m = tl_decode_ex(data, len, &o, &err);
+    if (!m) {
+        CC_WARN("event=bad_client_packet id=%llu error=\"%s\"", (unsigned long long)c->id, err.msg);
+        drop_client(c, "undecodable packet");
+        return;
+    }
+    if (!c->authorized) {
+        tl_obj_free(m);
+        drop_client(c, "request before authorization");
+        return;
+    }
+    switch (m->id) {
+    case TL_ID_client_runQueryEx:
+        proxy_request_start(c, (tl_client_runQueryEx *)m);
+        break;
+    case TL_ID_client_cancelQuery:
+        proxy_request_cancel_from_client(c, &((tl_client_cancelQuery *)m)->request_id);
+        break;
+    default:
+        CC_DEBUG("event=client_packet_ignored id=%s", tl_ctor_name(m->id));
+        break;
+    }
+    tl_obj_free(m);
+}
+
+void proxy_on_client_accept(net_listener *l, net_conn *conn, void *ud)
+{
+    (void)l;
+    proxy *p = ud;
+    pclient *c = cc_calloc(1, sizeof(*c));
+    c->p = p;
+    c->conn = conn;
+    c->id = ++p->next_id;
+    c->next = p->clients;
+    if (p->clients) p->clients->prev = c;
+    p->clients = c;
+    p->stats.clients_accepted++;
+    static const net_conn_callbacks cbs = {
+        .on_packet = on_packet, .on_query = on_query, .on_close = on_close};
+    net_conn_set_callbacks(conn, &cbs, c);
+    CC_INFO("event=client_connected id=%llu peer=%s", (unsigned long long)c->id,
+            net_conn_peer_addr(conn));
+}
+
+void proxy_client_free_all(proxy *p)
+{
+    while (p->clients) {
+        pclient *c = p->clients;
+        net_conn *conn = c->conn;
+        c->conn = NULL;
+        client_destroy(c, "proxy stopping");
+        if (conn) net_conn_close(conn, "proxy stopping");
+    }
+}

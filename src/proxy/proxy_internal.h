@@ -1,0 +1,116 @@
+/* Internal state of the cocoon-proxy daemon (shared by its .c files). */
+#ifndef COCOON_PROXY_INTERNAL_H
+#define COCOON_PROXY_INTERNAL_H
+
+#include <event2/event.h>
+
+#include "http/http.h"
+#include "net/net.h"
+#include "proxy/proxy.h"
+#include "proxy/proxy_route.h"
+#include "registry/registry.h"
+#include "tee/tee.h"
+#include "tl/tl.h"
+
+typedef struct preq preq;
+typedef struct pworker pworker;
+typedef struct pclient pclient;
+
+typedef enum {
+    PW_NEW = 0,   /* waiting for worker.connectToProxy */
+    PW_CONNECTED, /* params accepted; balance and handshake-complete to come */
+    PW_READY,     /* in the routing table */
+} pworker_state;
+
+struct pworker {
+    proxy *p;
+    net_conn *conn;
+    pworker_state state;
+    proxy_route_worker rw; /* routing figures; rw.model points at model */
+    char *model;
+    char *owner_address;
+    int proto_version;
+    size_t index; /* position in p->workers while READY */
+    preq *reqs;   /* requests running on this worker (list through w_next) */
+    uint64_t requests, failures;
+    double connected_at;
+    pworker *prev, *next; /* all worker connections */
+};
+
+struct pclient {
+    proxy *p;
+    net_conn *conn;
+    uint64_t id;
+    bool connected, authorized;
+    int proto_version;
+    preq *reqs; /* list through c_next */
+    uint64_t requests;
+    pclient *prev, *next;
+};
+
+struct preq {
+    proxy *p;
+    pclient *client;
+    pworker *worker;
+    tl_int256 client_rid;
+    tl_int256 worker_rid; /* the id on the worker leg (ours, random) */
+    uint64_t wkey;        /* first 8 bytes of worker_rid: key in p->by_wkey */
+    char *model;
+    int32_t max_coefficient;
+    int64_t max_tokens;
+    double timeout;
+    bool enable_debug;
+    cc_buf query;     /* the http.request, kept until the first byte is relayed (retry) */
+    bool relayed_any; /* some answer bytes reached the client: no retry any more */
+    int attempts;
+    double start_wall, start_mono, worker_start_mono;
+    struct event *timer;
+    preq *w_prev, *w_next;
+    preq *c_prev, *c_next;
+};
+
+struct proxy {
+    struct event_base *base;
+    registry *reg;
+    tee_provider *provider;
+    tee_identity *identity;
+    tee_policy *policy;
+    net_listener *wl, *cl;
+    http_server *http;
+    char *owner_address;
+    int pow_difficulty;
+    double request_timeout, idle_timeout;
+    pworker *all_workers;
+    pclient *clients;
+    /* READY workers, for routing (parallel arrays). */
+    pworker **workers;
+    const proxy_route_worker **route;
+    size_t n_workers, cap_workers;
+    cc_map by_wkey; /* worker-leg request id -> preq */
+    uint64_t next_id;
+    cc_buf scratch; /* reused encoding buffer */
+    struct {
+        uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;
+        uint64_t active, bytes_relayed, parts_relayed;
+        uint64_t workers_accepted, workers_refused, clients_accepted;
+    } stats;
+};
+
+/* proxy_worker.c */
+void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud);
+void proxy_worker_free_all(proxy *p);
+int proxy_send(proxy *p, net_conn *c, const tl_obj *msg);
+
+/* proxy_client.c */
+void proxy_on_client_accept(net_listener *l, net_conn *c, void *ud);
+void proxy_client_free_all(proxy *p);
+
+/* proxy_request.c */
+void proxy_request_start(pclient *c, const tl_client_runQueryEx *q);
+void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid);
+/* Worker answers (decoded in borrow mode). */
+void proxy_relay_answer(pworker *w, const tl_obj *msg);
+void proxy_requests_worker_gone(pworker *w);
+void proxy_requests_client_gone(pclient *c);
+
+#endif

@@ -1,0 +1,335 @@
+/* Requests through the proxy: choose a worker, forward proxy.runQueryEx,
+ * relay the answer stream back as the client.queryAnswer*Ex twins, retry once
+ * on another worker when a worker fails before any byte reached the client,
+ * time out, and propagate cancellation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "proxy/proxy_internal.h"
+
+/* Error codes on the client leg (COCOON's, DESIGN §4.1). */
+#define ERR_FAILURE 601
+#define ERR_ERROR 602
+#define ERR_NOT_READY 651
+#define ERR_TIMEOUT 652
+
+/* ------------------------------------------------------------ bookkeeping */
+
+static void detach_worker(preq *r)
+{
+    pworker *w = r->worker;
+    if (!w) return;
+    if (r->w_prev)
+        r->w_prev->w_next = r->w_next;
+    else
+        w->reqs = r->w_next;
+    if (r->w_next) r->w_next->w_prev = r->w_prev;
+    r->w_prev = r->w_next = NULL;
+    if (w->rw.active > 0) w->rw.active--;
+    cc_map_del(&r->p->by_wkey, r->wkey);
+    r->worker = NULL;
+}
+
+static void attach_worker(preq *r, pworker *w)
+{
+    r->worker = w;
+    r->w_next = w->reqs;
+    if (w->reqs) w->reqs->w_prev = r;
+    w->reqs = r;
+    w->rw.active++;
+    w->requests++;
+    /* A fresh id for the worker leg, so ids chosen by different clients can
+     * never collide on a worker or in the proxy's table. */
+    do {
+        crypto_random(r->worker_rid.b, 32);
+        r->wkey = cc_load_u64le(r->worker_rid.b);
+    } while (cc_map_get(&r->p->by_wkey, r->wkey));
+    cc_map_put(&r->p->by_wkey, r->wkey, r);
+}
+
+static void finish(preq *r)
+{
+    proxy *p = r->p;
+    detach_worker(r);
+    pclient *c = r->client;
+    if (c) {
+        if (r->c_prev)
+            r->c_prev->c_next = r->c_next;
+        else
+            c->reqs = r->c_next;
+        if (r->c_next) r->c_next->c_prev = r->c_prev;
+    }
+    if (r->timer) event_free(r->timer);
+    cc_buf_free(&r->query);
+    free(r->model);
+    free(r);
+    p->stats.active--;
+}
+
+static void fill_client_final(preq *r, tl_client_queryFinalInfo *fi,
+                              const tl_proxy_queryFinalInfo *wfi)
+{
+    fi->hdr.id = TL_ID_client_queryFinalInfo;
+    fi->tokens_used.hdr.id = TL_ID_tokensUsed;
+    if (wfi) {
+        fi->tokens_used = wfi->tokens_used;
+        fi->tokens_used.hdr.id = TL_ID_tokensUsed;
+        if (r->enable_debug && (wfi->flags & 1u)) {
+            fi->flags |= 1u;
+            fi->worker_debug = wfi->worker_debug;
+            fi->proxy_debug = tl_str("");
+        }
+    }
+    if (r->client && r->client->proto_version >= 2) {
+        fi->flags |= 2u;
+        fi->proxy_start_time = r->start_wall;
+        fi->proxy_end_time = cc_now_wall();
+        if (wfi && (wfi->flags & 2u)) {
+            fi->worker_start_time = wfi->worker_start_time;
+            fi->worker_end_time = wfi->worker_end_time;
+        }
+    }
+}
+
+static void send_client_error(preq *r, int code, const char *msg,
+                              const tl_proxy_queryFinalInfo *wfi)
+{
+    if (!r->client || !r->client->conn) return;
+    tl_client_queryAnswerErrorEx e = TL_INIT(client_queryAnswerErrorEx);
+    e.request_id = r->client_rid;
+    e.error_code = code;
+    e.error = tl_str(msg);
+    e.flags = 1;
+    fill_client_final(r, &e.final_info, wfi);
+    proxy_send(r->p, r->client->conn, &e.hdr);
+}
+
+static void fail_request(preq *r, int code, const char *msg)
+{
+    CC_INFO("event=request_failed code=%d error=\"%s\" model=%s attempts=%d", code, msg, r->model,
+            r->attempts);
+    r->p->stats.failed++;
+    send_client_error(r, code, msg, NULL);
+    finish(r);
+}
+
+static void cancel_on_worker(preq *r)
+{
+    if (!r->worker || !r->worker->conn) return;
+    tl_proxy_cancelQuery m = TL_INIT(proxy_cancelQuery);
+    m.request_id = r->worker_rid;
+    proxy_send(r->p, r->worker->conn, &m.hdr);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static bool dispatch(preq *r, uint64_t exclude_id)
+{
+    proxy *p = r->p;
+    long i = proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id,
+                              crypto_random_u64());
+    if (i < 0) return false;
+    pworker *w = p->workers[i];
+    attach_worker(r, w);
+    r->attempts++;
+    r->worker_start_mono = cc_now_mono();
+    tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
+    tl_proxy_runQueryEx q = TL_INIT(proxy_runQueryEx);
+    q.query = tl_mem(r->query.data, r->query.len);
+    q.signed_payment = &empty.hdr;
+    q.coefficient = w->rw.coefficient;
+    q.timeout = r->timeout - (cc_now_mono() - r->start_mono);
+    q.request_id = r->worker_rid;
+    if (r->enable_debug) {
+        q.flags = 1;
+        q.enable_debug = true;
+    }
+    if (proxy_send(p, w->conn, &q.hdr) < 0) {
+        detach_worker(r);
+        return false;
+    }
+    CC_DEBUG("event=request_routed worker=%llu model=%s attempt=%d", (unsigned long long)w->rw.id,
+             r->model, r->attempts);
+    return true;
+}
+
+static void no_worker(preq *r, uint64_t exclude_id)
+{
+    proxy *p = r->p;
+    p->stats.no_worker++;
+    static const char *const why[] = {
+        "no worker serves this model",
+        "every worker of this model is disabled",
+        "every worker of this model is above max_coefficient",
+        "every worker of this model is busy",
+    };
+    int k = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id);
+    fail_request(r, ERR_NOT_READY, why[k]);
+}
+
+/* The worker failed before any byte was relayed: one more try elsewhere. */
+static void retry_or_fail(preq *r, int code, const char *msg)
+{
+    uint64_t failed_id = r->worker ? r->worker->rw.id : 0;
+    detach_worker(r);
+    if (!r->relayed_any && r->attempts < 2) {
+        r->p->stats.retried++;
+        CC_INFO("event=request_retry model=%s failed_worker=%llu reason=\"%s\"", r->model,
+                (unsigned long long)failed_id, msg);
+        if (dispatch(r, failed_id)) return;
+    }
+    fail_request(r, code, msg);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    preq *r = ud;
+    r->p->stats.timeouts++;
+    cancel_on_worker(r);
+    fail_request(r, ERR_TIMEOUT, "request timed out");
+}
+
+/* ------------------------------------------------------------- client side */
+
+void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
+{
+    proxy *p = c->p;
+    for (preq *o = c->reqs; o; o = o->c_next)
+        if (memcmp(o->client_rid.b, q->request_id.b, 32) == 0) {
+            CC_WARN("event=duplicate_request_id client=%llu", (unsigned long long)c->id);
+            return; /* the first one is answered; a duplicate cannot be told apart */
+        }
+    preq *r = cc_calloc(1, sizeof(*r));
+    r->p = p;
+    r->client = c;
+    r->client_rid = q->request_id;
+    r->model = tl_bytes_strdup(q->model_name);
+    r->max_coefficient = q->max_coefficient;
+    r->max_tokens = q->max_tokens;
+    r->enable_debug = (q->flags & 1u) && q->enable_debug;
+    r->timeout =
+        q->timeout > 0 && q->timeout < p->request_timeout ? q->timeout : p->request_timeout;
+    r->start_wall = cc_now_wall();
+    r->start_mono = cc_now_mono();
+    cc_buf_append(&r->query, q->query.data, q->query.len);
+    r->c_next = c->reqs;
+    if (c->reqs) c->reqs->c_prev = r;
+    c->reqs = r;
+    c->requests++;
+    p->stats.requests++;
+    p->stats.active++;
+    r->timer = evtimer_new(p->base, on_timeout, r);
+    struct timeval tv = {(time_t)r->timeout,
+                         (suseconds_t)((r->timeout - (double)(time_t)r->timeout) * 1e6)};
+    evtimer_add(r->timer, &tv);
+    if (!dispatch(r, 0)) no_worker(r, 0);
+}
+
+void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid)
+{
+    for (preq *r = c->reqs; r; r = r->c_next)
+        if (memcmp(r->client_rid.b, rid->b, 32) == 0) {
+            c->p->stats.cancelled++;
+            CC_INFO("event=request_cancelled by=client model=%s", r->model);
+            cancel_on_worker(r);
+            finish(r);
+            return;
+        }
+}
+
+void proxy_requests_client_gone(pclient *c)
+{
+    while (c->reqs) {
+        preq *r = c->reqs;
+        c->p->stats.cancelled++;
+        cancel_on_worker(r);
+        r->client = NULL;
+        c->reqs = r->c_next;
+        r->c_prev = r->c_next = NULL;
+        finish(r);
+    }
+}
+
+/* ------------------------------------------------------------- worker side */
+
+void proxy_requests_worker_gone(pworker *w)
+{
+    while (w->reqs) {
+        preq *r = w->reqs;
+        retry_or_fail(r, ERR_FAILURE, "worker disconnected");
+    }
+}
+
+static preq *lookup(pworker *w, const tl_int256 *rid)
+{
+    preq *r = cc_map_get(&w->p->by_wkey, cc_load_u64le(rid->b));
+    if (!r || r->worker != w || memcmp(r->worker_rid.b, rid->b, 32) != 0) return NULL;
+    return r;
+}
+
+static void complete(preq *r, const tl_proxy_queryFinalInfo *fi)
+{
+    proxy *p = r->p;
+    pworker *w = r->worker;
+    if (w)
+        w->rw.avg_time =
+            proxy_route_update_avg(w->rw.avg_time, cc_now_mono() - r->worker_start_mono);
+    p->stats.ok++;
+    CC_INFO("event=request_done model=%s worker=%llu ms=%.1f prompt_tokens=%lld "
+            "completion_tokens=%lld",
+            r->model, (unsigned long long)(w ? w->rw.id : 0), (cc_now_mono() - r->start_mono) * 1e3,
+            (long long)(fi ? fi->tokens_used.prompt_tokens_used : 0),
+            (long long)(fi ? fi->tokens_used.completion_tokens_used : 0));
+    finish(r);
+}
+
+/* Relays one answer message. Head and body parts keep their bytes borrowed
+ * from the worker's frame: the only copy is the encoding into the outgoing
+ * frame buffer. */
+void proxy_relay_answer(pworker *w, const tl_obj *msg)
+{
+    proxy *p = w->p;
+    if (msg->id == TL_ID_proxy_queryAnswerErrorEx) {
+        const tl_proxy_queryAnswerErrorEx *e = (const tl_proxy_queryAnswerErrorEx *)msg;
+        preq *r = lookup(w, &e->request_id);
+        if (!r) return;
+        char *text = tl_bytes_strdup(e->error);
+        w->failures++;
+        if (!r->relayed_any) {
+            retry_or_fail(r, e->error_code ? e->error_code : ERR_ERROR, text);
+        } else {
+            p->stats.failed++;
+            send_client_error(r, e->error_code ? e->error_code : ERR_ERROR, text,
+                              (e->flags & 1u) ? &e->final_info : NULL);
+            finish(r);
+        }
+        free(text);
+        return;
+    }
+    /* queryAnswerEx and queryAnswerPartEx share their layout. */
+    const tl_proxy_queryAnswerPartEx *a = (const tl_proxy_queryAnswerPartEx *)msg;
+    preq *r = lookup(w, &a->request_id);
+    if (!r) return; /* finished or cancelled meanwhile */
+    if (!r->relayed_any) {
+        r->relayed_any = true;
+        cc_buf_free(&r->query); /* no retry from here on */
+    }
+    bool final = (a->flags & 1u) != 0;
+    tl_client_queryAnswerPartEx out = TL_INIT(client_queryAnswerPartEx);
+    if (msg->id == TL_ID_proxy_queryAnswerEx) out.hdr.id = TL_ID_client_queryAnswerEx;
+    out.request_id = r->client_rid;
+    out.answer = a->answer;
+    if (final) {
+        out.flags = 1;
+        fill_client_final(r, &out.final_info, &a->final_info);
+    }
+    if (r->client && r->client->conn) {
+        p->stats.parts_relayed++;
+        p->stats.bytes_relayed += a->answer.len;
+        proxy_send(p, r->client->conn, &out.hdr);
+    }
+    if (final) complete(r, &a->final_info);
+}

@@ -1,0 +1,290 @@
+/* Worker connections on the proxy: the COCOON handshake (DESIGN §4.3), the
+ * routing table, and the answers workers stream back. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/proxy_internal.h"
+
+int proxy_send(proxy *p, net_conn *c, const tl_obj *msg)
+{
+    cc_err err;
+    cc_buf_reset(&p->scratch);
+    if (tl_encode(msg, &p->scratch, &err) < 0) {
+        CC_ERROR("event=encode_failed msg=%s error=\"%s\"", tl_ctor_name(msg->id), err.msg);
+        return -1;
+    }
+    return net_conn_send_packet(c, p->scratch.data, p->scratch.len, &err);
+}
+
+static int answer(proxy *p, net_conn *c, uint64_t qid, const tl_obj *msg)
+{
+    cc_err err;
+    cc_buf b = CC_BUF_INIT;
+    int rc = tl_encode(msg, &b, &err);
+    if (rc == 0)
+        rc = net_conn_answer(c, qid, b.data, b.len, &err);
+    else
+        net_conn_answer_error(c, qid, 601, "internal encoding error", NULL);
+    cc_buf_free(&b);
+    (void)p;
+    return rc;
+}
+
+static void table_add(pworker *w)
+{
+    proxy *p = w->p;
+    if (p->n_workers == p->cap_workers) {
+        p->cap_workers = p->cap_workers ? p->cap_workers * 2 : 16;
+        p->workers = cc_realloc(p->workers, p->cap_workers * sizeof(*p->workers));
+        p->route = cc_realloc(p->route, p->cap_workers * sizeof(*p->route));
+    }
+    w->index = p->n_workers;
+    p->workers[p->n_workers] = w;
+    p->route[p->n_workers] = &w->rw;
+    p->n_workers++;
+}
+
+static void table_remove(pworker *w)
+{
+    proxy *p = w->p;
+    if (w->state != PW_READY) return;
+    size_t last = p->n_workers - 1;
+    p->workers[w->index] = p->workers[last];
+    p->route[w->index] = p->route[last];
+    p->workers[w->index]->index = w->index;
+    p->n_workers--;
+}
+
+static void worker_destroy(pworker *w, const char *why)
+{
+    proxy *p = w->p;
+    CC_INFO("event=worker_gone id=%llu model=%s reason=\"%s\"", (unsigned long long)w->rw.id,
+            w->model ? w->model : "-", why);
+    table_remove(w);
+    w->state = PW_NEW;
+    proxy_requests_worker_gone(w);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        p->all_workers = w->next;
+    if (w->next) w->next->prev = w->prev;
+    free(w->model);
+    free(w->owner_address);
+    free(w);
+}
+
+/* Protocol violation or refusal: close (no on_close follows a local close). */
+static void drop_worker(pworker *w, const char *why)
+{
+    net_conn *c = w->conn;
+    w->conn = NULL;
+    worker_destroy(w, why);
+    net_conn_close(c, why);
+}
+
+static void on_close(net_conn *c, void *ud, const char *reason)
+{
+    (void)c;
+    pworker *w = ud;
+    w->conn = NULL;
+    worker_destroy(w, reason ? reason : "closed");
+}
+
+static void fill_proxy_params(proxy *p, tl_proxy_params *pp, int version)
+{
+    pp->hdr.id = TL_ID_proxy_params;
+    pp->flags = 1u | 2u;
+    memcpy(pp->proxy_public_key.b, p->identity->pubkey, 32);
+    pp->proxy_owner_address = tl_str(p->owner_address);
+    pp->proxy_sc_address = tl_str("");
+    pp->is_test = registry_get_params(p->reg)->is_test;
+    pp->proto_version = version;
+}
+
+static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connectToProxy *q)
+{
+    proxy *p = w->p;
+    const tl_worker_params *wp = &q->params;
+    cc_err err;
+    int v;
+    bool has = (wp->flags & 2u) != 0;
+    char *model = tl_bytes_strdup(wp->model);
+    const char *refuse = NULL;
+    char why[600];
+    /* The attested image hash (all zeros without a quote: allowed only by a
+     * registry that says "any"). */
+    uint8_t image[32] = {0};
+    const tee_peer_info *info = net_conn_peer_info(w->conn);
+    if (info && info->has_quote) memcpy(image, info->image_hash, 32);
+    if (registry_proto_negotiate(REGISTRY_PROTO_PROXY_MIN, REGISTRY_PROTO_PROXY_MAX, has,
+                                 has ? wp->min_proto_version : 0, has ? wp->max_proto_version : 0,
+                                 &v, &err) < 0) {
+        snprintf(why, sizeof(why), "%s", err.msg);
+        refuse = why;
+    } else if (!*model || strlen(model) != wp->model.len) {
+        refuse = "empty or malformed model name";
+    } else if (!registry_model_allowed(p->reg, model)) {
+        snprintf(why, sizeof(why), "model %s is not in the registry", model);
+        refuse = why;
+    } else if (!registry_worker_image_allowed(p->reg, image)) {
+        refuse = "worker image hash is not in the registry";
+    } else if (wp->coefficient <= 0) {
+        refuse = "coefficient must be positive";
+    }
+    if (refuse) {
+        p->stats.workers_refused++;
+        CC_WARN("event=worker_refused peer=%s reason=\"%s\"", net_conn_peer_addr(w->conn), refuse);
+        net_conn_answer_error(w->conn, qid, 602, refuse, NULL);
+        free(model);
+        return;
+    }
+    w->model = model;
+    w->owner_address = tl_bytes_strdup(wp->worker_owner_address);
+    w->proto_version = v;
+    w->rw.model = w->model;
+    w->rw.coefficient = wp->coefficient;
+    w->rw.max_active = (wp->flags & 1u) ? wp->max_active_requests : 0;
+    w->state = PW_CONNECTED;
+    tl_worker_connectedToProxy a = TL_INIT(worker_connectedToProxy);
+    fill_proxy_params(p, &a.params, v);
+    a.worker_sc_address = tl_str("");
+    answer(p, w->conn, qid, &a.hdr);
+}
+
+static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, size_t len)
+{
+    pworker *w = ud;
+    proxy *p = w->p;
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW};
+    tl_obj *q = tl_decode_ex(data, len, &o, &err);
+    if (!q) {
+        net_conn_answer_error(c, qid, 621, err.msg, NULL);
+        drop_worker(w, "undecodable query");
+        return;
+    }
+    tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
+    switch (q->id) {
+    case TL_ID_worker_connectToProxy:
+        if (w->state != PW_NEW) {
+            net_conn_answer_error(c, qid, 621, "already connected", NULL);
+            break;
+        }
+        on_connect_to_proxy(w, qid, (tl_worker_connectToProxy *)q);
+        break;
+    case TL_ID_worker_compareBalanceWithProxy: {
+        if (w->state == PW_NEW) {
+            net_conn_answer_error(c, qid, 621, "worker.connectToProxy first", NULL);
+            break;
+        }
+        /* No settlement with --chain none: nothing committed on either side. */
+        tl_worker_compareBalanceWithProxyResult a = TL_INIT(worker_compareBalanceWithProxyResult);
+        a.signed_payment = &empty.hdr;
+        answer(p, c, qid, &a.hdr);
+        break;
+    }
+    case TL_ID_worker_proxyHandshakeComplete: {
+        if (w->state != PW_CONNECTED) {
+            net_conn_answer_error(c, qid, 621, "handshake out of order", NULL);
+            break;
+        }
+        w->rw.enabled = !((tl_worker_proxyHandshakeComplete *)q)->is_disabled;
+        table_add(w);
+        w->state = PW_READY;
+        p->stats.workers_accepted++;
+        tl_worker_proxyHandshakeCompleted a = TL_INIT(worker_proxyHandshakeCompleted);
+        answer(p, c, qid, &a.hdr);
+        CC_INFO("event=worker_ready id=%llu peer=%s model=%s coefficient=%d max_active=%d "
+                "enabled=%d proto=%d",
+                (unsigned long long)w->rw.id, net_conn_peer_addr(c), w->model, w->rw.coefficient,
+                w->rw.max_active, w->rw.enabled, w->proto_version);
+        break;
+    }
+    case TL_ID_worker_updatePaymentStatus: {
+        tl_worker_paymentStatus a = TL_INIT(worker_paymentStatus);
+        a.signed_payment = &empty.hdr;
+        answer(p, c, qid, &a.hdr);
+        break;
+    }
+    default:
+        net_conn_answer_error(c, qid, 621, "unexpected query", NULL);
+        break;
+    }
+    tl_obj_free(q);
+}
+
+static void on_packet(net_conn *c, void *ud, const uint8_t *data, size_t len)
+{
+    pworker *w = ud;
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW};
+    tl_obj *m = tl_decode_ex(data, len, &o, &err);
+    if (!m) {
+        CC_WARN("event=bad_worker_packet id=%llu error=\"%s\"", (unsigned long long)w->rw.id,
+                err.msg);
+        drop_worker(w, "undecodable packet");
+        return;
+    }
+    if (w->state != PW_READY) {
+        tl_obj_free(m);
+        drop_worker(w, "packet before the handshake completed");
+        return;
+    }
+    switch (m->id) {
+    case TL_ID_proxy_queryAnswerEx:
+    case TL_ID_proxy_queryAnswerPartEx:
+    case TL_ID_proxy_queryAnswerErrorEx:
+        proxy_relay_answer(w, m);
+        break;
+    case TL_ID_worker_enabledDisabled: {
+        bool en = ((tl_worker_enabledDisabled *)m)->disabled == 0;
+        if (en != w->rw.enabled)
+            CC_INFO("event=worker_%s id=%llu model=%s", en ? "enabled" : "disabled",
+                    (unsigned long long)w->rw.id, w->model);
+        w->rw.enabled = en;
+        break;
+    }
+    case TL_ID_worker_newCoefficient: {
+        int32_t nc = ((tl_worker_newCoefficient *)m)->new_coefficient;
+        if (nc > 0) w->rw.coefficient = nc;
+        break;
+    }
+    default:
+        CC_DEBUG("event=worker_packet_ignored id=%s", tl_ctor_name(m->id));
+        break;
+    }
+    (void)c;
+    tl_obj_free(m);
+}
+
+void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud)
+{
+    (void)l;
+    proxy *p = ud;
+    pworker *w = cc_calloc(1, sizeof(*w));
+    w->p = p;
+    w->conn = c;
+    w->rw.id = ++p->next_id;
+    w->rw.model = "";
+    w->connected_at = cc_now_wall();
+    w->next = p->all_workers;
+    if (p->all_workers) p->all_workers->prev = w;
+    p->all_workers = w;
+    static const net_conn_callbacks cbs = {
+        .on_packet = on_packet, .on_query = on_query, .on_close = on_close};
+    net_conn_set_callbacks(c, &cbs, w);
+    CC_INFO("event=worker_connected id=%llu peer=%s", (unsigned long long)w->rw.id,
+            net_conn_peer_addr(c));
+}
+
+void proxy_worker_free_all(proxy *p)
+{
+    while (p->all_workers) {
+        pworker *w = p->all_workers;
+        net_conn *c = w->conn;
+        w->conn = NULL;
+        worker_destroy(w, "proxy stopping");
+        if (c) net_conn_close(c, "proxy stopping");
+    }
+}

@@ -1,0 +1,172 @@
+/* The cocoon-worker daemon: set-up, health, stats and main(). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/worker_internal.h"
+
+static const char *const link_state_names[] = {"waiting", "connecting", "handshake", "ready"};
+
+static void on_health(void *ud, bool healthy)
+{
+    worker *w = ud;
+    if (w->healthy == healthy) return;
+    w->healthy = healthy;
+    CC_INFO("event=backend_health healthy=%d", healthy);
+    worker_link_send_enabled(w);
+}
+
+static void stats_fill(void *ud, json_t *o)
+{
+    worker *w = ud;
+    json_object_set_new(o, "model", json_string(w->model));
+    json_object_set_new(o, "backend", json_string(w->backend->ops->kind));
+    json_object_set_new(o, "enabled", json_boolean(w->healthy));
+    json_object_set_new(o, "coefficient", json_integer(w->coefficient));
+    json_object_set_new(o, "max_active_requests", json_integer(w->max_active));
+    json_t *req = json_object();
+    json_object_set_new(req, "active", json_integer(w->active));
+    json_object_set_new(req, "total", json_integer((json_int_t)w->stats.total));
+    json_object_set_new(req, "ok", json_integer((json_int_t)w->stats.ok));
+    json_object_set_new(req, "failed", json_integer((json_int_t)w->stats.failed));
+    json_object_set_new(req, "cancelled", json_integer((json_int_t)w->stats.cancelled));
+    json_object_set_new(req, "rejected", json_integer((json_int_t)w->stats.rejected));
+    json_object_set_new(req, "prompt_tokens", json_integer((json_int_t)w->stats.prompt_tokens));
+    json_object_set_new(req, "completion_tokens",
+                        json_integer((json_int_t)w->stats.completion_tokens));
+    json_object_set_new(req, "body_bytes", json_integer((json_int_t)w->stats.body_bytes));
+    json_object_set_new(o, "requests", req);
+    json_t *px = json_array();
+    size_t ready = 0;
+    for (size_t i = 0; i < w->n_links; i++) {
+        wlink *l = &w->links[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "address", json_string(l->addr));
+        json_object_set_new(e, "state", json_string(link_state_names[l->state]));
+        json_object_set_new(e, "proto_version", json_integer(l->proto_version));
+        json_object_set_new(e, "connects", json_integer((json_int_t)l->connects));
+        json_object_set_new(e, "requests", json_integer((json_int_t)l->requests));
+        if (l->last_error[0]) json_object_set_new(e, "last_error", json_string(l->last_error));
+        json_array_append_new(px, e);
+        ready += l->state == WLINK_READY;
+    }
+    json_object_set_new(o, "proxies", px);
+    json_object_set_new(o, "proxies_ready", json_integer((json_int_t)ready));
+    json_t *b = json_object();
+    if (w->backend->ops->stats) w->backend->ops->stats(w->backend, b);
+    json_object_set_new(o, "backend_stats", b);
+}
+
+static bool health(void *ud, const char **detail)
+{
+    worker *w = ud;
+    if (!w->healthy) {
+        *detail = "backend is down";
+        return false;
+    }
+    *detail = "ok";
+    return true;
+}
+
+/* Attestation set-up shared by the links: our identity and the policy the
+ * proxies' certificates are checked against. */
+static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
+{
+    tee_provider_kind pk;
+    tee_policy_kind polk;
+    if (tee_provider_kind_parse(cfg->tee, &pk, err) < 0 ||
+        tee_policy_kind_parse(cfg->policy, &polk, err) < 0)
+        return -1;
+    if (pk == TEE_PROVIDER_NONE)
+        w->provider = tee_provider_new_none();
+    else if (pk == TEE_PROVIDER_FAKE)
+        w->provider = tee_provider_new_fake(cfg->fake_root, NULL, 0, NULL, err);
+    else
+        w->provider = tee_provider_new_tdx(err);
+    if (!w->provider) return -1;
+    tee_claims claims = {0};
+    snprintf(claims.role, sizeof(claims.role), "worker");
+    tee_identity_opts io = {.claims = &claims};
+    w->identity = tee_identity_new(w->provider, &io, err);
+    if (!w->identity) return -1;
+    w->policy = tee_policy_new(polk);
+    if (polk == TEE_POLICY_FAKE) {
+        X509 *root = tee_fake_root_load_cert(cfg->fake_root, err);
+        if (!root) return -1;
+        tee_policy_set_root(w->policy, root);
+        X509_free(root);
+    }
+    return 0;
+}
+
+worker *worker_new(struct event_base *base, const worker_config *cfg, worker_backend *backend,
+                   cc_err *err)
+{
+    worker *w = cc_calloc(1, sizeof(*w));
+    w->base = base;
+    w->backend = backend;
+    w->model = cc_strdup(backend->ops->model(backend));
+    w->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
+    w->coefficient = cfg->coefficient;
+    w->max_active = cfg->max_active;
+    w->reconnect_min = cfg->reconnect_min;
+    w->reconnect_max = cfg->reconnect_max;
+    w->healthy = backend->ops->healthy(backend);
+    backend->on_health = on_health;
+    backend->health_ud = w;
+    if (setup_tee(w, cfg, err) < 0) {
+        worker_free(w);
+        return NULL;
+    }
+    w->links = cc_calloc(cfg->n_proxies, sizeof(*w->links));
+    w->n_links = cfg->n_proxies;
+    for (size_t i = 0; i < cfg->n_proxies; i++) {
+        wlink *l = &w->links[i];
+        l->w = w;
+        snprintf(l->addr, sizeof(l->addr), "%s", cfg->proxies[i]);
+        if (cc_parse_hostport(cfg->proxies[i], l->host, sizeof(l->host), &l->port, err) < 0) {
+            worker_free(w);
+            return NULL;
+        }
+    }
+    http_server_config hc = {.host = cfg->http_host, .port = cfg->http_port};
+    w->http = http_server_new(base, &hc, err);
+    if (!w->http) {
+        cc_err_prefix(err, "stats HTTP on %s:%u", cfg->http_host, cfg->http_port);
+        worker_free(w);
+        return NULL;
+    }
+    http_server_add_stats(w->http, "cocoon-worker", stats_fill, health, w);
+    CC_INFO("event=worker_start model=%s backend=%s proxies=%zu http_port=%d healthy=%d", w->model,
+            backend->ops->kind, w->n_links, http_server_port(w->http), w->healthy);
+    worker_links_start(w);
+    return w;
+}
+
+void worker_free(worker *w)
+{
+    if (!w) return;
+    worker_links_stop(w);
+    if (w->http) http_server_free(w->http);
+    if (w->backend) w->backend->ops->destroy(w->backend);
+    /* Requests whose cancellation the backend never confirmed. */
+    while (w->reqs) {
+        wreq *r = w->reqs;
+        w->reqs = r->next;
+        free(r);
+    }
+    free(w->links);
+    if (w->identity) tee_identity_free(w->identity);
+    if (w->policy) tee_policy_free(w->policy);
+    if (w->provider) tee_provider_free(w->provider);
+    free(w->model);
+    free(w->owner_address);
+    cc_buf_free(&w->scratch);
+    free(w);
+}
+
+uint16_t worker_http_port(const worker *w)
+{
+    return (uint16_t)http_server_port(w->http);
+}

@@ -1,0 +1,87 @@
+/* Internal state of the cocoon-worker daemon (shared by its .c files). */
+#ifndef COCOON_WORKER_INTERNAL_H
+#define COCOON_WORKER_INTERNAL_H
+
+#include <event2/event.h>
+
+#include "http/http.h"
+#include "net/net.h"
+#include "tee/tee.h"
+#include "tl/tl.h"
+#include "worker/worker.h"
+
+typedef enum {
+    WLINK_WAITING = 0, /* reconnect timer armed */
+    WLINK_CONNECTING,  /* TCP/PoW/TLS in progress */
+    WLINK_HANDSHAKE,   /* COCOON handshake queries in flight */
+    WLINK_READY,       /* proxy may send requests */
+} wlink_state;
+
+typedef struct wreq wreq;
+
+/* One proxy this worker serves. */
+typedef struct wlink {
+    worker *w;
+    char addr[96]; /* as configured */
+    char host[64];
+    uint16_t port;
+    wlink_state state;
+    net_conn *conn;
+    net_backoff backoff;
+    struct event *timer;
+    int proto_version;
+    uint64_t connects, requests;
+    double ready_since; /* wall clock */
+    char last_error[160];
+} wlink;
+
+/* One request in flight on the backend. */
+struct wreq {
+    worker *w;
+    wlink *link; /* NULL once the link is gone (the answer is then dropped) */
+    tl_int256 request_id;
+    backend_call *call;
+    bool head_sent;
+    bool in_start, done_in_start;
+    double start_wall;
+    uint64_t body_bytes;
+    wreq *prev, *next;
+};
+
+struct worker {
+    struct event_base *base;
+    worker_backend *backend;
+    char *model;
+    char *owner_address;
+    int coefficient;
+    int max_active;
+    double reconnect_min, reconnect_max;
+    tee_provider *provider;
+    tee_identity *identity;
+    tee_policy *policy;
+    wlink *links;
+    size_t n_links;
+    wreq *reqs; /* list of requests in flight */
+    int active;
+    bool healthy;
+    http_server *http;
+    cc_buf scratch; /* reused encoding buffer (the hot path does not allocate) */
+    struct {
+        uint64_t total, ok, failed, cancelled, rejected;
+        uint64_t prompt_tokens, completion_tokens, body_bytes;
+    } stats;
+};
+
+/* worker_link.c */
+void worker_links_start(worker *w);
+void worker_links_stop(worker *w);
+void worker_link_send_enabled(worker *w);
+int worker_send(wlink *l, const tl_obj *msg);
+
+/* worker_request.c */
+void worker_handle_packet(wlink *l, const uint8_t *data, size_t len);
+/* Drops every request of a link that went away (their backend calls are cancelled). */
+void worker_link_gone(wlink *l);
+void worker_requests_cancel_all(worker *w);
+
+#endif

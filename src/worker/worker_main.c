@@ -1,0 +1,120 @@
+/* main() of cocoon-worker: config, backend choice, signals, the loop. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "worker/worker.h"
+
+/* The backends live in their own archive and are written in parallel by
+ * other people; weak references let a build without one of them still link
+ * and say clearly that the backend is not available. */
+extern worker_backend *backend_openai_http_new(struct event_base *base,
+                                               const backend_openai_http_config *cfg, cc_err *err)
+    __attribute__((weak));
+extern worker_backend *backend_embedded_new(struct event_base *base,
+                                            const backend_embedded_config *cfg, cc_err *err)
+    __attribute__((weak));
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
+               "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
+               "         [--coefficient N] [--max-active N] [--http HOST:PORT]\n"
+               "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n");
+}
+
+static worker_backend *make_backend(struct event_base *base, const worker_config *cfg, cc_err *err)
+{
+    if (strcmp(cfg->backend, "openai-http") == 0) {
+        if (!backend_openai_http_new) {
+            cc_err_set(err, "backend openai-http is not built into this program");
+            return NULL;
+        }
+        backend_openai_http_config bc = {.url = cfg->backend_url,
+                                         .model = cfg->model,
+                                         .api_key = cfg->api_key,
+                                         .health_interval = cfg->health_interval};
+        return backend_openai_http_new(base, &bc, err);
+    }
+    if (!backend_embedded_new) {
+        cc_err_set(err, "backend embedded is not built into this program");
+        return NULL;
+    }
+    backend_embedded_config bc = {.model_path = cfg->model,
+                                  .model_name = cfg->model_name,
+                                  .threads = cfg->threads,
+                                  .slots = cfg->slots};
+    return backend_embedded_new(base, &bc, err);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *ud)
+{
+    (void)what;
+    CC_INFO("event=signal sig=%d action=stop", (int)sig);
+    event_base_loopbreak(ud);
+}
+
+int worker_main(int argc, char **argv)
+{
+    const char *config = NULL;
+    worker_config cfg;
+    cc_err err = {0};
+    worker_config_init(&cfg);
+    /* --config first, then the overrides in order. */
+    char **rest = cc_calloc((size_t)argc + 1, sizeof(char *));
+    int nrest = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            free(rest);
+            worker_config_clear(&cfg);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else
+            rest[nrest++] = argv[i];
+    }
+    int rc = 1;
+    struct event_base *base = NULL;
+    worker *w = NULL;
+    if ((config && worker_config_load(config, &cfg, &err) < 0) ||
+        worker_config_apply_flags(&cfg, nrest, rest, &err) < 0 ||
+        worker_config_validate(&cfg, &err) < 0) {
+        fprintf(stderr, "cocoon-worker: %s\n", err.msg);
+        if (!config) usage(stderr);
+        rc = 2;
+        goto out;
+    }
+    cc_log_init("worker", cc_log_level_from_string(cfg.log_level));
+    signal(SIGPIPE, SIG_IGN);
+    base = event_base_new();
+    worker_backend *backend = make_backend(base, &cfg, &err);
+    if (!backend) {
+        CC_ERROR("event=backend_failed error=\"%s\"", err.msg);
+        goto out;
+    }
+    w = worker_new(base, &cfg, backend, &err);
+    if (!w) {
+        CC_ERROR("event=start_failed error=\"%s\"", err.msg);
+        goto out;
+    }
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    event_base_dispatch(base);
+    event_free(sigint);
+    event_free(sigterm);
+    rc = 0;
+out:
+    worker_free(w);
+    if (base) event_base_free(base);
+    worker_config_clear(&cfg);
+    free(rest);
+    CC_INFO("event=exit rc=%d", rc);
+    return rc;
+}

@@ -1,0 +1,284 @@
+/* Requests on the worker: decode proxy.runQueryEx, run it on the backend and
+ * stream the answer back as proxy.queryAnswerEx / proxy.queryAnswerPartEx,
+ * ending with the final info (token usage, times) or proxy.queryAnswerErrorEx. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "worker/worker_internal.h"
+
+#define MAX_HEADERS 64
+
+static void unlink_req(wreq *r)
+{
+    worker *w = r->w;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->reqs = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    w->active--;
+}
+
+static void fill_final(wreq *r, tl_proxy_queryFinalInfo *fi, const backend_usage *u)
+{
+    fi->hdr.id = TL_ID_proxy_queryFinalInfo;
+    fi->tokens_used.hdr.id = TL_ID_tokensUsed;
+    if (u) {
+        fi->tokens_used.prompt_tokens_used = u->prompt_tokens;
+        fi->tokens_used.cached_tokens_used = u->cached_tokens;
+        fi->tokens_used.completion_tokens_used = u->completion_tokens;
+        fi->tokens_used.reasoning_tokens_used = u->reasoning_tokens;
+        fi->tokens_used.total_tokens_used = u->total_tokens;
+    }
+    /* Protocol v2 adds the worker's timestamps. */
+    if (r->link && r->link->proto_version >= 2) {
+        fi->flags |= 2u;
+        fi->worker_start_time = r->start_wall;
+        fi->worker_end_time = cc_now_wall();
+    }
+}
+
+static void send_error(wlink *l, const tl_int256 *id, int code, const char *msg, wreq *r,
+                       const backend_usage *u)
+{
+    tl_proxy_queryAnswerErrorEx e = TL_INIT(proxy_queryAnswerErrorEx);
+    e.request_id = *id;
+    e.error_code = code;
+    e.error = tl_str(msg);
+    e.flags = 1;
+    if (r)
+        fill_final(r, &e.final_info, u);
+    else {
+        e.final_info.hdr.id = TL_ID_proxy_queryFinalInfo;
+        e.final_info.tokens_used.hdr.id = TL_ID_tokensUsed;
+    }
+    worker_send(l, &e.hdr);
+}
+
+/* Headers that describe the backend's own framing; the client re-frames. */
+static bool hop_by_hop(const char *name)
+{
+    return !strcasecmp(name, "transfer-encoding") || !strcasecmp(name, "content-length") ||
+           !strcasecmp(name, "connection") || !strcasecmp(name, "keep-alive");
+}
+
+static void on_head(void *ud, int status, const backend_header *headers, size_t n)
+{
+    wreq *r = ud;
+    r->head_sent = true;
+    if (!r->link) return;
+    tl_http_header hs[MAX_HEADERS];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < MAX_HEADERS; i++) {
+        if (hop_by_hop(headers[i].name)) continue;
+        hs[k].hdr.id = TL_ID_http_header;
+        hs[k].name = tl_str(headers[i].name);
+        hs[k].value = tl_str(headers[i].value);
+        k++;
+    }
+    tl_http_response resp = TL_INIT(http_response);
+    resp.http_version = tl_str("HTTP/1.1");
+    resp.status_code = status;
+    resp.reason = tl_str(status == 200 ? "OK" : "");
+    resp.headers.n = k;
+    resp.headers.items = hs;
+    cc_buf enc = CC_BUF_INIT;
+    cc_err err;
+    if (tl_encode(&resp.hdr, &enc, &err) < 0) {
+        CC_ERROR("event=encode_failed what=http.response error=\"%s\"", err.msg);
+        cc_buf_free(&enc);
+        return;
+    }
+    tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
+    a.request_id = r->request_id;
+    a.answer = tl_mem(enc.data, enc.len);
+    worker_send(r->link, &a.hdr);
+    cc_buf_free(&enc);
+}
+
+/* The hot path: one chunk, encoded into the worker's reused buffer. */
+static void on_body(void *ud, const uint8_t *data, size_t len)
+{
+    wreq *r = ud;
+    if (!r->link || len == 0) return;
+    r->body_bytes += len;
+    tl_proxy_queryAnswerPartEx p = TL_INIT(proxy_queryAnswerPartEx);
+    p.request_id = r->request_id;
+    p.answer = tl_mem(data, len);
+    worker_send(r->link, &p.hdr);
+}
+
+static void on_done(void *ud, const backend_usage *usage, int error_code, const char *error)
+{
+    wreq *r = ud;
+    worker *w = r->w;
+    r->call = NULL;
+    if (usage) {
+        w->stats.prompt_tokens += (uint64_t)CC_MAX(usage->prompt_tokens, 0);
+        w->stats.completion_tokens += (uint64_t)CC_MAX(usage->completion_tokens, 0);
+    }
+    w->stats.body_bytes += r->body_bytes;
+    if (error_code == 653)
+        w->stats.cancelled++;
+    else if (error_code != 0)
+        w->stats.failed++;
+    else
+        w->stats.ok++;
+    if (r->link) {
+        if (error_code != 0) {
+            send_error(r->link, &r->request_id, error_code, error ? error : "backend error", r,
+                       usage);
+        } else {
+            if (!r->head_sent) on_head(r, 200, NULL, 0);
+            tl_proxy_queryAnswerPartEx p = TL_INIT(proxy_queryAnswerPartEx);
+            p.request_id = r->request_id;
+            p.flags = 1;
+            fill_final(r, &p.final_info, usage);
+            worker_send(r->link, &p.hdr);
+        }
+    }
+    CC_INFO("event=request_done proxy=%s status=%s code=%d ms=%.1f completion_tokens=%lld",
+            r->link ? r->link->addr : "-", error_code ? "error" : "ok", error_code,
+            (cc_now_wall() - r->start_wall) * 1e3,
+            (long long)(usage ? usage->completion_tokens : 0));
+    unlink_req(r);
+    if (r->in_start) {
+        r->done_in_start = true; /* freed by the starter once start() returns */
+        return;
+    }
+    free(r);
+}
+
+static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
+{
+    worker *w = l->w;
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW, .expect_type = 0};
+    tl_obj *inner = tl_decode_ex(q->query.data, q->query.len, &o, &err);
+    if (!inner || inner->id != TL_ID_http_request) {
+        w->stats.rejected++;
+        send_error(l, &q->request_id, 602, inner ? "query is not an http.request" : err.msg, NULL,
+                   NULL);
+        tl_obj_free(inner);
+        return;
+    }
+    tl_http_request *hr = (tl_http_request *)inner;
+    if (w->active >= w->max_active) {
+        w->stats.rejected++;
+        send_error(l, &q->request_id, 651, "worker is at its request limit", NULL, NULL);
+        tl_obj_free(inner);
+        return;
+    }
+    /* Strings for the backend must be NUL-terminated; the borrowed decode
+     * gives lengths only, so copy the few small ones. */
+    char *method = tl_bytes_strdup(hr->method);
+    char *url = tl_bytes_strdup(hr->url);
+    size_t nh = CC_MIN(hr->headers.n, (size_t)MAX_HEADERS);
+    backend_header hs[MAX_HEADERS];
+    char *hstore[2 * MAX_HEADERS];
+    for (size_t i = 0; i < nh; i++) {
+        hstore[2 * i] = tl_bytes_strdup(hr->headers.items[i].name);
+        hstore[2 * i + 1] = tl_bytes_strdup(hr->headers.items[i].value);
+        hs[i].name = hstore[2 * i];
+        hs[i].value = hstore[2 * i + 1];
+    }
+    backend_http_request br = {
+        .method = method,
+        .path = url,
+        .headers = hs,
+        .n_headers = nh,
+        .body = hr->payload.data,
+        .body_len = hr->payload.len,
+        .timeout = q->timeout > 0 && q->timeout < 86400 ? q->timeout : 0,
+    };
+    wreq *r = cc_calloc(1, sizeof(*r));
+    r->w = w;
+    r->link = l;
+    r->request_id = q->request_id;
+    r->start_wall = cc_now_wall();
+    r->next = w->reqs;
+    if (w->reqs) w->reqs->prev = r;
+    w->reqs = r;
+    w->active++;
+    w->stats.total++;
+    l->requests++;
+    static const backend_callbacks cbs = {on_head, on_body, on_done};
+    r->in_start = true;
+    int rc = w->backend->ops->start(w->backend, &br, &cbs, r, &r->call, &err);
+    r->in_start = false;
+    if (rc < 0) {
+        unlink_req(r);
+        w->stats.failed++;
+        send_error(l, &q->request_id, err.code ? err.code : 602, err.msg, r, NULL);
+        free(r);
+    } else if (r->done_in_start) {
+        free(r);
+    }
+    free(method);
+    free(url);
+    for (size_t i = 0; i < 2 * nh; i++)
+        free(hstore[i]);
+    tl_obj_free(inner);
+}
+
+static wreq *find_req(worker *w, wlink *l, const tl_int256 *id)
+{
+    for (wreq *r = w->reqs; r; r = r->next)
+        if (r->link == l && memcmp(r->request_id.b, id->b, 32) == 0) return r;
+    return NULL;
+}
+
+void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
+{
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW};
+    tl_obj *obj = tl_decode_ex(data, len, &o, &err);
+    if (!obj) {
+        CC_WARN("event=bad_packet proxy=%s error=\"%s\"", l->addr, err.msg);
+        return;
+    }
+    switch (obj->id) {
+    case TL_ID_proxy_runQueryEx:
+        run_query(l, (tl_proxy_runQueryEx *)obj);
+        break;
+    case TL_ID_proxy_cancelQuery: {
+        wreq *r = find_req(l->w, l, &((tl_proxy_cancelQuery *)obj)->request_id);
+        if (r && r->call) {
+            CC_INFO("event=request_cancel proxy=%s", l->addr);
+            backend_call *call = r->call;
+            r->call = NULL;
+            l->w->backend->ops->cancel(call); /* on_done(653) follows and frees r */
+        }
+        break;
+    }
+    default:
+        CC_DEBUG("event=packet_ignored proxy=%s id=%s", l->addr, tl_ctor_name(obj->id));
+        break;
+    }
+    tl_obj_free(obj);
+}
+
+void worker_link_gone(wlink *l)
+{
+    worker *w = l->w;
+    for (wreq *r = w->reqs, *next; r; r = next) {
+        next = r->next;
+        if (r->link != l) continue;
+        r->link = NULL;
+        if (r->call) {
+            backend_call *call = r->call;
+            r->call = NULL;
+            /* on_done may run inside cancel and free r: `next` was saved, and
+             * cancelling never frees other requests. */
+            w->backend->ops->cancel(call);
+        }
+    }
+}
+
+void worker_requests_cancel_all(worker *w)
+{
+    for (size_t i = 0; i < w->n_links; i++)
+        worker_link_gone(&w->links[i]);
+}
