@@ -278,6 +278,8 @@ int engine_ctx_size(const engine_ctx *c);
 int engine_ctx_pos(const engine_ctx *c); /* tokens in the KV cache */
 /* Forgets everything from position pos on (pos <= current). */
 void engine_ctx_truncate(engine_ctx *c, int pos);
+/* The tokens now in the KV cache (engine_ctx_pos of them). */
+const int32_t *engine_ctx_tokens(const engine_ctx *c);
 /* Runs tokens through the model at the current position (batched), appends
  * them to the KV cache and returns the logits of the last one (n_vocab
  * floats, owned by the context, valid until the next call). */
@@ -335,6 +337,39 @@ bool engine_detok_push(engine_detok *d, int32_t id, int32_t prev_id, cc_buf *out
 void engine_detok_flush(engine_detok *d, cc_buf *out);
 
 typedef enum { ENGINE_FINISH_STOP = 0, ENGINE_FINISH_LENGTH } engine_finish;
+
+/* One generation over a context: the prompt (reusing whatever prefix of it
+ * the context already holds), then sampled tokens until an end token, a
+ * stop string, max_tokens or a full context. */
+typedef struct engine_seq_params {
+    engine_sample_params sp;
+    int64_t max_tokens; /* 0 = until the context is full */
+    const char *const *stops;
+    size_t n_stops;
+    bool logprobs;
+    int prompt_chunk; /* prompt tokens per step (0 = all in one step) */
+} engine_seq_params;
+
+typedef struct engine_step {
+    bool finished;
+    engine_finish finish;
+    bool has_token; /* a token was generated in this step */
+    int32_t token;
+    engine_logprob lp; /* when logprobs were asked for */
+} engine_step;
+
+typedef struct engine_seq engine_seq;
+/* Borrows c and prompt's contents are copied. Fails when the prompt does
+ * not fit the context (err->code 400). */
+engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const engine_seq_params *p,
+                           cc_err *err);
+void engine_seq_free(engine_seq *s);
+/* Does one step (a prompt chunk or one token); text released by this step
+ * is appended to text_out. Returns -1 on an internal error. */
+int engine_seq_step(engine_seq *s, cc_buf *text_out, engine_step *st, cc_err *err);
+size_t engine_seq_prompt_tokens(const engine_seq *s);
+size_t engine_seq_cached_tokens(const engine_seq *s); /* prompt tokens found in the cache */
+size_t engine_seq_generated(const engine_seq *s);
 
 /* ============================================================ OpenAI */
 

@@ -82,6 +82,8 @@ struct engine_model {
     uint64_t weight_bytes;
 };
 
+const engine_model *eng_ctx_model(const engine_ctx *c);
+
 /* Vocabulary accessors used by the tokenizer and detokenizer. */
 int eng_vocab_size(const eng_vocab *v);
 

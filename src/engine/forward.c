@@ -25,6 +25,7 @@ struct engine_ctx {
     float *rope_cos, *rope_sin; /* [BATCH][rope_dim/2] */
     float *scratch;             /* [threads][max cols] */
     float *scores;              /* [threads][n_ctx] */
+    int32_t *tokens;            /* [n_ctx] what the cache holds */
     size_t scratch_stride;
 };
 
@@ -62,6 +63,7 @@ engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, 
     c->scratch_stride = CC_MAX(CC_MAX((size_t)hp->hidden_dim, wide), 256) + 16;
     c->scratch = cc_calloc((size_t)c->n_threads * c->scratch_stride, sizeof(float));
     c->scores = cc_calloc((size_t)c->n_threads * (size_t)n_ctx, sizeof(float));
+    c->tokens = cc_calloc((size_t)n_ctx, sizeof(int32_t));
     return c;
 }
 
@@ -84,6 +86,7 @@ void engine_ctx_free(engine_ctx *c)
     free(c->rope_sin);
     free(c->scratch);
     free(c->scores);
+    free(c->tokens);
     free(c);
 }
 
@@ -94,6 +97,16 @@ int engine_ctx_size(const engine_ctx *c)
 int engine_ctx_pos(const engine_ctx *c)
 {
     return c->pos;
+}
+
+const int32_t *engine_ctx_tokens(const engine_ctx *c)
+{
+    return c->tokens;
+}
+
+const engine_model *eng_ctx_model(const engine_ctx *c)
+{
+    return c->m;
 }
 
 void engine_ctx_truncate(engine_ctx *c, int pos)
@@ -332,6 +345,7 @@ const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_
         rope_tables(c, pos0, nb);
         for (int l = 0; l < hp->n_layer; l++)
             layer_forward(c, l, nb, pos0);
+        memcpy(c->tokens + pos0, tokens + done, (size_t)nb * sizeof(int32_t));
         c->pos += nb;
         done += (size_t)nb;
         if (done == n) {

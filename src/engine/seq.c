@@ -1,0 +1,125 @@
+/*
+ * One generation as a step machine, so a scheduler can interleave several
+ * (a prompt chunk or one token per step) and a command-line tool can just
+ * loop. Counts are exact: prompt tokens as tokenized, every sampled token
+ * (including the end token that stopped it) as a completion token.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+
+struct engine_seq {
+    engine_ctx *c;
+    const engine_model *m;
+    engine_seq_params p;
+    engine_sampler *sampler;
+    engine_detok *detok;
+    engine_tokens hist; /* prompt + generated */
+    size_t n_prompt, n_cached, n_gen;
+    const float *logits;
+    bool finished;
+};
+
+engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const engine_seq_params *p,
+                           cc_err *err)
+{
+    int n_ctx = engine_ctx_size(c);
+    if (prompt->n == 0) {
+        cc_err_setc(err, 400, "the prompt is empty");
+        return NULL;
+    }
+    if (prompt->n >= (size_t)n_ctx) {
+        cc_err_setc(err, 400, "the prompt has %zu tokens; the context holds %d", prompt->n, n_ctx);
+        return NULL;
+    }
+    engine_seq *s = cc_calloc(1, sizeof(*s));
+    s->c = c;
+    s->m = eng_ctx_model(c);
+    s->p = *p;
+    s->p.stops = NULL;
+    s->n_prompt = prompt->n;
+    for (size_t i = 0; i < prompt->n; i++)
+        engine_tokens_push(&s->hist, prompt->ids[i]);
+    /* Reuse the cached prefix, but always evaluate at least the last prompt
+     * token so there are logits to sample from. */
+    const int32_t *cached = engine_ctx_tokens(c);
+    size_t same = 0, have = (size_t)engine_ctx_pos(c);
+    while (same < have && same + 1 < prompt->n && cached[same] == prompt->ids[same])
+        same++;
+    engine_ctx_truncate(c, (int)same);
+    s->n_cached = same;
+    s->sampler = engine_sampler_new(&p->sp, engine_model_hparams(s->m)->n_vocab);
+    s->detok = engine_detok_new(s->m, p->stops, p->n_stops);
+    return s;
+}
+
+void engine_seq_free(engine_seq *s)
+{
+    if (!s) return;
+    engine_sampler_free(s->sampler);
+    engine_detok_free(s->detok);
+    engine_tokens_free(&s->hist);
+    free(s);
+}
+
+size_t engine_seq_prompt_tokens(const engine_seq *s)
+{
+    return s->n_prompt;
+}
+size_t engine_seq_cached_tokens(const engine_seq *s)
+{
+    return s->n_cached;
+}
+size_t engine_seq_generated(const engine_seq *s)
+{
+    return s->n_gen;
+}
+
+static void finish(engine_seq *s, engine_step *st, engine_finish why, cc_buf *out)
+{
+    engine_detok_flush(s->detok, out);
+    s->finished = true;
+    st->finished = true;
+    st->finish = why;
+}
+
+int engine_seq_step(engine_seq *s, cc_buf *out, engine_step *st, cc_err *err)
+{
+    memset(st, 0, sizeof(*st));
+    if (s->finished) {
+        st->finished = true;
+        return 0;
+    }
+    size_t pos = (size_t)engine_ctx_pos(s->c);
+    if (pos < s->n_prompt) {
+        size_t n = s->n_prompt - pos;
+        if (s->p.prompt_chunk > 0 && n > (size_t)s->p.prompt_chunk) n = (size_t)s->p.prompt_chunk;
+        s->logits = engine_ctx_eval(s->c, s->hist.ids + pos, n, err);
+        return s->logits ? 0 : -1;
+    }
+    if (!s->logits) return cc_err_set(err, "sequence has no logits");
+    engine_logprob *lp = s->p.logprobs ? &st->lp : NULL;
+    int32_t tok =
+        engine_sampler_sample(s->sampler, s->logits, s->hist.ids, s->hist.n, s->n_gen, lp);
+    int32_t prev = s->hist.ids[s->hist.n - 1];
+    engine_tokens_push(&s->hist, tok);
+    s->n_gen++;
+    st->has_token = true;
+    st->token = tok;
+    if (engine_model_is_end(s->m, tok)) {
+        finish(s, st, ENGINE_FINISH_STOP, out);
+        return 0;
+    }
+    if (engine_detok_push(s->detok, tok, prev, out)) {
+        finish(s, st, ENGINE_FINISH_STOP, out);
+        return 0;
+    }
+    if ((s->p.max_tokens > 0 && s->n_gen >= (size_t)s->p.max_tokens) ||
+        engine_ctx_pos(s->c) >= engine_ctx_size(s->c)) {
+        finish(s, st, ENGINE_FINISH_LENGTH, out);
+        return 0;
+    }
+    s->logits = engine_ctx_eval(s->c, &tok, 1, err);
+    return s->logits ? 0 : -1;
+}
