@@ -174,18 +174,59 @@ static int quote_verify(int argc, char **argv)
     return rc == 0 ? 0 : 1;
 }
 
+static int quote_fake(int argc, char **argv)
+{
+    const char *root = opt(argc, argv, "--fake-root", true);
+    const char *out = opt(argc, argv, "--out", true);
+    const char *rd_hex = opt(argc, argv, "--report-data", true);
+    const char *cfg = opt(argc, argv, "--measure", true);
+    if (!root || !out || missing_value(argc, argv, "--report-data") ||
+        missing_value(argc, argv, "--measure")) {
+        fprintf(stderr, "usage: cocoon quote fake --fake-root DIR --out FILE [--report-data HEX64]"
+                        " [--measure CONFIG-FILE]\n");
+        return 2;
+    }
+    cc_err err = {0};
+    uint8_t rd[64] = {0};
+    if (rd_hex && cc_hex_decode(rd_hex, rd, 64, &err)) {
+        fprintf(stderr, "cocoon quote fake: --report-data: %s\n", err.msg);
+        return 2;
+    }
+    cc_buf measured = CC_BUF_INIT, q = CC_BUF_INIT;
+    if (cfg && cc_read_file(cfg, &measured, &err)) {
+        fprintf(stderr, "cocoon quote fake: %s\n", err.msg);
+        return 1;
+    }
+    tee_provider *p = tee_provider_new_fake(root, measured.data, measured.len, NULL, &err);
+    int rc = 1;
+    if (p && tee_provider_quote(p, rd, &q, &err) == 0 &&
+        cc_write_file_atomic(out, q.data, q.len, 0644, &err) == 0) {
+        printf("wrote %s (%zu bytes)\n", out, q.len);
+        rc = 0;
+    } else {
+        fprintf(stderr, "cocoon quote fake: %s\n", err.msg);
+    }
+    tee_provider_free(p);
+    cc_buf_free(&measured);
+    cc_buf_free(&q);
+    return rc;
+}
+
 int cli_cmd_quote(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: cocoon quote show FILE [--json]\n"
                "       cocoon quote verify FILE [--at ISO-8601-TIME] [--collateral FILE]"
                " [--fake-root DIR]\n"
+               "       cocoon quote fake --fake-root DIR --out FILE [--report-data HEX64]"
+               " [--measure CONFIG-FILE]\n"
                "FILE is a binary TDX quote or its hex text. verify exits 0 only when every\n"
                "check passes (with --collateral: and the TCB status is UpToDate).\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "show")) return quote_show(argc, argv);
     if (!strcmp(argv[1], "verify")) return quote_verify(argc, argv);
+    if (!strcmp(argv[1], "fake")) return quote_fake(argc, argv);
     fprintf(stderr, "cocoon quote: unknown subcommand \"%s\"\n", argv[1]);
     return 2;
 }
