@@ -175,6 +175,11 @@ bool tl_bytes_eq_str(tl_bytes b, const char *s);
 tl_obj *tl_obj_clone(const tl_obj *o, cc_err *err);
 /* Same constructor and same encoding (both must be encodable). */
 bool tl_obj_equal(const tl_obj *a, const tl_obj *b);
+/* Appends o as one line of JSON: {"@type":"tcp.ping","id":42}; absent
+ * optional fields are left out, int256 is hex, bytes a string with \u00XX for
+ * bytes outside printable ASCII, cut after max_bytes per field (0 = no cut).
+ * Longs are plain JSON numbers (exact up to 2^53 in most JSON readers). */
+void tl_obj_dump(const tl_obj *o, cc_buf *out, size_t max_bytes);
 /* Test support: a value of constructor `id` with every field filled from a
  * deterministic generator seeded by `seed` (flags fields get a seed-dependent
  * subset of their used bits, boxed fields a seed-dependent constructor of

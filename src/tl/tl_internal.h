@@ -35,6 +35,7 @@ void tl_arena_free(struct tl_arena *a);
 
 typedef struct tl_rd tl_rd;
 typedef struct tl_smp tl_smp;
+typedef struct tl_dump tl_dump;
 
 typedef struct tl_ctor_impl {
     tl_ctor_info info;
@@ -42,6 +43,7 @@ typedef struct tl_ctor_impl {
     uint8_t *(*write)(const void *o, uint8_t *p);       /* bare, after size ok */
     int (*read)(tl_rd *r, void *o);                     /* bare, o zeroed with id set */
     void (*sample)(tl_smp *s, void *o);                 /* fills every field */
+    void (*dump)(tl_dump *d, const void *o);            /* JSON text (tl_obj_dump) */
 } tl_ctor_impl;
 
 extern const tl_ctor_impl tl_ctor_table[]; /* sorted by id */
@@ -172,5 +174,24 @@ tl_bytes tl_smp_bytes(tl_smp *s, bool text);
 size_t tl_smp_count(tl_smp *s);
 void *tl_smp_alloc(tl_smp *s, size_t n);
 tl_obj *tl_smp_boxed(tl_smp *s, int type);
+
+/* ---------------------------------------------------------------- dump */
+
+struct tl_dump {
+    cc_buf *out;
+    size_t max_bytes; /* per string/bytes field; 0 = all */
+    unsigned depth;
+};
+void tl_dp_begin(tl_dump *d, const char *name); /* {"@type":"name" */
+void tl_dp_key(tl_dump *d, const char *key);    /* ,"key": */
+void tl_dp_open(tl_dump *d, char c);
+void tl_dp_close(tl_dump *d, char c);
+void tl_dp_sep(tl_dump *d, size_t i);
+void tl_dp_int(tl_dump *d, int64_t v);
+void tl_dp_double(tl_dump *d, double v);
+void tl_dp_bool(tl_dump *d, bool v);
+void tl_dp_hex(tl_dump *d, const uint8_t *p, size_t n);
+void tl_dp_bytes(tl_dump *d, tl_bytes b);
+void tl_dp_boxed(tl_dump *d, const tl_obj *o);
 
 #endif

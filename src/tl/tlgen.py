@@ -523,6 +523,36 @@ def emit_sample(e, t, lv, flag_mask):
         raise AssertionError(k)
 
 
+def emit_dump(e, t, lv):
+    k = t["k"]
+    if k in ("nat", "int", "long"):
+        e("tl_dp_int(d, (int64_t)%s);" % lv)
+    elif k == "double":
+        e("tl_dp_double(d, %s);" % lv)
+    elif k in ("bool", "true"):
+        e("tl_dp_bool(d, %s);" % lv)
+    elif k in ("int128", "int256"):
+        e("tl_dp_hex(d, %s.b, sizeof(%s.b));" % (lv, lv))
+    elif k in ("bytes", "string"):
+        e("tl_dp_bytes(d, %s);" % lv)
+    elif k == "bare":
+        e("dp_%s(d, &%s);" % (t["ctor"].cname, lv))
+    elif k == "boxed":
+        e("tl_dp_boxed(d, %s);" % lv)
+    elif k == "vec":
+        i = e.var("i")
+        e("tl_dp_open(d, '[');")
+        e("for (size_t %s = 0; %s < %s.n; %s++) {" % (i, i, lv, i))
+        e.ind += 1
+        e("tl_dp_sep(d, %s);" % i)
+        emit_dump(e, t["elem"], "%s.items[%s]" % (lv, i))
+        e.ind -= 1
+        e("}")
+        e("tl_dp_close(d, ']');")
+    else:
+        raise AssertionError(k)
+
+
 def cond_open(e, c, f):
     if f.cond:
         fl = [x for x in c.fields if x.name == f.cond[0]][0]
@@ -637,6 +667,7 @@ def gen_source(schema):
         w("static uint8_t *wr_%s(const void *vo, uint8_t *p);" % c.cname)
         w("static int rd_%s(tl_rd *r, void *vo);" % c.cname)
         w("static void sm_%s(tl_smp *s, void *vo);" % c.cname)
+        w("static void dp_%s(tl_dump *d, const void *vo);" % c.cname)
     w("")
     for c in schema.ctors:
         used = bool(c.fields)
@@ -705,6 +736,24 @@ def gen_source(schema):
         w("    (void)s;")
         L.extend(e.lines)
         w("}")
+        # dump
+        e = Emitter()
+        for f in c.fields:
+            cond_open(e, c, f)
+            e("tl_dp_key(d, \"%s\");" % f.name)
+            emit_dump(e, f.t, "o->" + f.cname)
+            cond_close(e, f)
+        w("static void dp_%s(tl_dump *d, const void *vo)" % c.cname)
+        w("{")
+        if used:
+            w("    const tl_%s *o = vo;" % c.cname)
+            w("    (void)o;")
+        else:
+            w("    (void)vo;")
+        w("    tl_dp_begin(d, \"%s\");" % c.name)
+        L.extend(e.lines)
+        w("    tl_dp_close(d, '}');")
+        w("}")
         w("")
     w("/* Sorted by id for binary search. */")
     w("const tl_ctor_impl tl_ctor_table[] = {")
@@ -713,7 +762,8 @@ def gen_source(schema):
         w("    {{TL_ID_%s, \"%s\", \"%s\", %s, %s, sizeof(tl_%s), %d},"
           % (c.cname, c.name, c.result, tidx, "true" if c.is_function else "false", c.cname,
              c.computed_id != c.id))
-        w("     sz_%s, wr_%s, rd_%s, sm_%s}," % (c.cname, c.cname, c.cname, c.cname))
+        w("     sz_%s, wr_%s, rd_%s, sm_%s, dp_%s},"
+          % (c.cname, c.cname, c.cname, c.cname, c.cname))
     w("};")
     w("const size_t tl_ctor_table_len = %d;" % len(schema.ctors))
     w("")

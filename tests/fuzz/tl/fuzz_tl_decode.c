@@ -16,6 +16,9 @@ static void check_round_trip(const tl_obj *o)
         memcmp(a.data, b.data, a.len) != 0)
         abort();
     tl_obj_free(again);
+    cc_buf_reset(&b);
+    tl_obj_dump(o, &b, 64);
+    if (b.len < 2 || b.data[0] != '{' || b.data[b.len - 1] != '}') abort();
     cc_buf_free(&a);
     cc_buf_free(&b);
 }

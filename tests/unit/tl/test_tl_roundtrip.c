@@ -60,6 +60,16 @@ static void round_trip_one(uint32_t id, uint32_t seed, size_t *total_bytes)
     assert_true(tl_obj_equal(o, f));
     tl_obj_free(f);
 
+    /* The dump is valid JSON naming the constructor. */
+    cc_buf j = CC_BUF_INIT;
+    tl_obj_dump(d, &j, 0);
+    json_error_t jerr;
+    json_t *json = json_loadb((const char *)j.data, j.len, JSON_ALLOW_NUL, &jerr);
+    if (!json) fail_msg("dump of %s is not JSON: %s", tl_ctor_name(id), jerr.text);
+    assert_string_equal(json_string_value(json_object_get(json, "@type")), tl_ctor_name(id));
+    json_decref(json);
+    cc_buf_free(&j);
+
     /* Typed decode: the constructor's own type is accepted. */
     const tl_ctor_info *info = tl_ctor_find(id);
     if (!info->is_function) {

@@ -199,6 +199,20 @@ static void test_query_answer_part_bytes(void **state)
     assert_int_equal(p - want, sizeof(want));
     expect_bytes(&m.hdr, want, sizeof(want));
 
+    cc_buf j = CC_BUF_INIT;
+    tl_obj_dump(&m.hdr, &j, 0);
+    cc_buf_append_u8(&j, 0);
+    assert_string_equal(
+        (const char *)j.data,
+        "{\"@type\":\"proxy.queryAnswerPartEx\",\"request_id\":"
+        "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\",\"answer\":\"hi\","
+        "\"flags\":1,\"final_info\":{\"@type\":\"proxy.queryFinalInfo\",\"flags\":3,"
+        "\"tokens_used\":{\"@type\":\"tokensUsed\",\"prompt_tokens_used\":1,"
+        "\"cached_tokens_used\":2,\"completion_tokens_used\":3,\"reasoning_tokens_used\":4,"
+        "\"total_tokens_used\":5},\"worker_debug\":\"d\",\"worker_start_time\":1.5,"
+        "\"worker_end_time\":2}}");
+    cc_buf_free(&j);
+
     /* Without bit 0 the final info is not on the wire at all. */
     m.flags = 0;
     cc_buf b = CC_BUF_INIT;
@@ -242,6 +256,27 @@ static void test_bool_boxed_and_bare_vector_bytes(void **state)
     assert_non_null(tl_as_proxy_signedPaymentEmpty(tl_as_proxy_runQueryEx(d)->signed_payment));
     tl_obj_free(d);
     cc_buf_free(&b);
+}
+
+static void test_dump_escapes_and_cuts(void **state)
+{
+    tl_tcp_queryError e = TL_INIT(tcp_queryError);
+    e.id = 7;
+    e.message = tl_mem("a\"\\\n\xff"
+                       "bcdef",
+                       10);
+    cc_buf j = CC_BUF_INIT;
+    tl_obj_dump(&e.hdr, &j, 6);
+    cc_buf_append_u8(&j, 0);
+    assert_string_equal((const char *)j.data,
+                        "{\"@type\":\"tcp.queryError\",\"id\":7,\"code\":0,"
+                        "\"message\":\"a\\\"\\\\\\u000a\\u00ffb...(10 bytes)\"}");
+    cc_buf_reset(&j);
+    tl_proxy_runQueryEx q = TL_INIT(proxy_runQueryEx); /* NULL boxed field */
+    tl_obj_dump(&q.hdr, &j, 0);
+    cc_buf_append_u8(&j, 0);
+    assert_non_null(strstr((const char *)j.data, "\"signed_payment\":null"));
+    cc_buf_free(&j);
 }
 
 static void test_borrow_points_into_input(void **state)
@@ -385,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_bytes_length_forms_and_padding),
         cmocka_unit_test(test_query_answer_part_bytes),
         cmocka_unit_test(test_bool_boxed_and_bare_vector_bytes),
+        cmocka_unit_test(test_dump_escapes_and_cuts),
         cmocka_unit_test(test_borrow_points_into_input),
         cmocka_unit_test(test_rejects_malformed_input),
         cmocka_unit_test(test_rejects_deep_nesting),
