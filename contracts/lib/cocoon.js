@@ -33,7 +33,7 @@ const OP = {
   clientGrantRefundSigned: 0xefd711e1,
   clientRequestRefund: 0xfafa6cc1,
   clientRefundForce: 0xf4c354c9,
-  clientProxyPayment: 0x59d5f5bf,
+  clientProxyPayment: 0x30ab84a6,
   // worker
   workerPayoutSigned: 0xa040ad28,
   workerLastPayoutSigned: 0xf5f26a36,
