@@ -439,4 +439,137 @@ ton_cell *ton_proxy_contract_init(ton_cell *proxy_code, const ton_addr *owner, c
                                   uint32_t proxy_delay_before_close, ton_cell *worker_code,
                                   cc_err *err);
 
+/* ------------------------------------------------- get-method result stacks */
+
+typedef enum {
+    TON_STACK_NULL = 0,
+    TON_STACK_NUM,
+    TON_STACK_CELL,
+    TON_STACK_SLICE,
+    TON_STACK_TUPLE, /* tuples and lists */
+} ton_stack_type;
+
+typedef struct ton_stack_entry ton_stack_entry;
+struct ton_stack_entry {
+    ton_stack_type type;
+    bool negative;          /* NUM: sign */
+    uint8_t mag[33];        /* NUM: magnitude, big-endian (TVM ints are 257-bit) */
+    ton_cell *cell;         /* CELL / SLICE (the slice's cell), owned */
+    ton_stack_entry *items; /* TUPLE, owned */
+    size_t n_items;
+};
+
+/* A runGetMethod result; items[0] is the first value toncenter lists. */
+typedef struct ton_stack {
+    ton_stack_entry *items;
+    size_t n;
+    int exit_code;
+    int64_t gas_used;
+} ton_stack;
+
+/* Parses toncenter's `result` object ({"stack": [...], "exit_code": N}):
+ * ["num","0x.."|"-0x.."|decimal], ["cell"|"slice",{"bytes":b64}], ["null"],
+ * ["tuple"|"list",{"elements":[tvm.* objects]}]. Outside input: every BoC is
+ * checked and nesting is bounded. */
+int ton_stack_parse_json(const json_t *result, ton_stack *out, cc_err *err);
+void ton_stack_free(ton_stack *s);
+/* Typed accessors (index i of the top level); errors name the index. */
+int ton_stack_int64(const ton_stack *s, size_t i, int64_t *out, cc_err *err);
+int ton_stack_uint64(const ton_stack *s, size_t i, uint64_t *out, cc_err *err);
+int ton_stack_uint256(const ton_stack *s, size_t i, uint8_t out[32], cc_err *err);
+/* CELL or SLICE; *out = NULL for a null entry. Borrowed. */
+int ton_stack_cell(const ton_stack *s, size_t i, const ton_cell **out, cc_err *err);
+/* A slice holding an address. */
+int ton_stack_addr(const ton_stack *s, size_t i, ton_addr *out, cc_err *err);
+/* Stack arguments for runGetMethod, in toncenter's request form. */
+typedef struct ton_stack_arg {
+    ton_stack_type type; /* NUM, CELL or SLICE */
+    bool negative;
+    uint8_t mag[32];      /* NUM: magnitude, big-endian */
+    const ton_cell *cell; /* CELL / SLICE, borrowed */
+} ton_stack_arg;
+ton_stack_arg ton_stack_arg_u64(uint64_t v);
+ton_stack_arg ton_stack_arg_u256(const uint8_t be[32]);
+ton_stack_arg ton_stack_arg_slice(const ton_cell *c);
+/* A slice argument holding an address (the cell is owned by *holder, which the
+ * caller releases after the call). */
+int ton_stack_arg_addr(const ton_addr *a, ton_stack_arg *out, ton_cell **holder, cc_err *err);
+/* [["num","123"], ["tvm.Slice","b64"], ...] — new reference. */
+json_t *ton_stack_args_to_json(const ton_stack_arg *args, size_t n, cc_err *err);
+/* Decimal text of a big-endian magnitude (caller frees). */
+char *ton_bigint_to_dec(const uint8_t *be, size_t n, bool negative);
+
+/* ----------------------------------------------------- TON HTTP API v2 */
+
+/* A blocking client of a toncenter-compatible HTTP API v2 (mainnet/testnet
+ * providers or tools/tonsim). base_url is the API root, e.g.
+ * "https://toncenter.com/api/v2"; api_key may be NULL. */
+typedef struct ton_api ton_api;
+ton_api *ton_api_new(const char *base_url, const char *api_key, cc_err *err);
+void ton_api_free(ton_api *api);
+void ton_api_set_timeout(ton_api *api, long seconds);
+
+/* One API call: GET base/method?query (query may be NULL) when body is NULL,
+ * else POST base/method with the JSON body. Returns the "result" member (new
+ * reference). HTTP failures, {"ok":false,...} and malformed replies become
+ * clear errors (err->code = HTTP status or the API's error code). */
+json_t *ton_api_call(ton_api *api, const char *method, const char *query, const json_t *body,
+                     cc_err *err);
+/* The envelope parser ton_api_call uses, separate for tests and fuzzing. */
+json_t *ton_api_parse_reply(const char *text, size_t len, long http_status, cc_err *err);
+
+int ton_api_run_get_method(ton_api *api, const ton_addr *addr, const char *method,
+                           const ton_stack_arg *args, size_t n_args, ton_stack *out, cc_err *err);
+/* sendBocReturnHash; hash (may be NULL) receives the message hash reported. */
+int ton_api_send_boc(ton_api *api, const ton_cell *msg, uint8_t hash[32], cc_err *err);
+
+typedef struct ton_account {
+    uint64_t balance; /* nanoton */
+    char state[16];   /* "active", "uninitialized", "frozen" */
+    uint64_t last_lt;
+    uint8_t last_hash[32];
+    ton_cell *code, *data; /* NULL unless active; owned */
+} ton_account;
+int ton_account_from_json(const json_t *result, ton_account *out, cc_err *err);
+void ton_account_clear(ton_account *a);
+int ton_api_get_address_information(ton_api *api, const ton_addr *addr, ton_account *out,
+                                    cc_err *err);
+
+typedef struct ton_wallet_info {
+    bool is_wallet;
+    uint64_t balance;
+    char state[16];
+    uint32_t seqno;    /* 0 if the wallet is not deployed yet */
+    int64_t wallet_id; /* -1 if unknown */
+} ton_wallet_info;
+int ton_wallet_info_from_json(const json_t *result, ton_wallet_info *out, cc_err *err);
+int ton_api_get_wallet_information(ton_api *api, const ton_addr *addr, ton_wallet_info *out,
+                                   cc_err *err);
+
+typedef struct ton_tx {
+    uint64_t lt;
+    uint8_t hash[32];
+    uint64_t utime;
+    uint64_t fee;
+    ton_addr in_source; /* none for external messages */
+    uint64_t in_value;
+    uint32_t in_op; /* first 32 bits of the inbound body if present, else 0 */
+    bool in_has_op;
+    size_t n_out;
+    uint64_t out_value; /* sum over outbound messages */
+    bool aborted;       /* when the provider reports it (tonsim does) */
+    int exit_code;      /* compute phase exit code when reported, else 0 */
+} ton_tx;
+int ton_txs_from_json(const json_t *result, ton_tx **out, size_t *n, cc_err *err);
+/* Newest first, at most limit. *out is heap memory (free()). */
+int ton_api_get_transactions(ton_api *api, const ton_addr *addr, unsigned limit, ton_tx **out,
+                             size_t *n, cc_err *err);
+
+typedef struct ton_fees {
+    uint64_t in_fwd_fee, storage_fee, gas_fee, fwd_fee;
+} ton_fees;
+/* estimateFee of an external message body (init may be NULL). */
+int ton_api_estimate_fee(ton_api *api, const ton_addr *addr, const ton_cell *body,
+                         const ton_cell *init, ton_fees *out, cc_err *err);
+
 #endif
