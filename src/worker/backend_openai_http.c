@@ -1,0 +1,461 @@
+/*
+ * The openai-http backend: forwards each request to an OpenAI-compatible
+ * server (vLLM, SGLang, llama.cpp's llama-server, Ollama) through the
+ * event-loop-driven libcurl client, streaming the answer through unchanged.
+ *
+ * What it adds on the way (DESIGN §4.4):
+ *  - only POST /v1/chat/completions and /v1/completions for its own model go
+ *    out; anything else is answered locally with an OpenAI error;
+ *  - streamed requests get stream_options.include_usage = true, so the
+ *    server sends a usage block we can bill (COCOON bills streams at zero);
+ *  - max_tokens / max_completion_tokens are capped at the worker's limit;
+ *  - usage is read from the body as it passes (SSE or JSON alike);
+ *  - /v1/models is polled; up/down changes are reported through on_health.
+ * Body bytes are handed on as curl delivers them: never re-chunked or held.
+ */
+#include "worker/backend.h"
+#include "worker/backend_usage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+
+#include "http/http.h"
+
+#define ERR_FAILURE 601
+#define ERR_ERROR 602
+#define ERR_TIMEOUT 652
+#define ERR_CANCELLED 653
+
+typedef struct oa_backend oa_backend;
+
+struct backend_call {
+    oa_backend *b;
+    http_client_req *req;
+    backend_callbacks cb;
+    void *ud;
+    backend_usage_parser usage;
+    struct event *deferred; /* local answers and the on_done after cancel */
+    int status;
+    bool head_sent;
+    bool cancelled;
+    http_error local; /* a refusal answered without contacting the server */
+    bool is_local;
+    backend_call *prev, *next;
+};
+
+struct oa_backend {
+    worker_backend base; /* first: the worker sees a worker_backend * */
+    struct event_base *evb;
+    http_client *cli;
+    char *url; /* without a trailing "/" or "/v1" */
+    char *model;
+    char *auth; /* "Bearer <key>" or NULL */
+    double health_interval;
+    bool healthy;
+    struct event *health_timer;
+    http_client_req *health_req;
+    int health_status;
+    backend_call *calls;
+    /* figures for /jsonstats */
+    uint64_t n_requests, n_refused, n_failed, n_timeouts, n_cancelled, n_active;
+    uint64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
+    uint64_t health_changes;
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static void call_unlink_free(backend_call *c)
+{
+    oa_backend *b = c->b;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        b->calls = c->next;
+    if (c->next) c->next->prev = c->prev;
+    if (c->deferred) event_free(c->deferred);
+    free(c);
+}
+
+static void finish(backend_call *c, int error_code, const char *error)
+{
+    oa_backend *b = c->b;
+    backend_usage u = {0};
+    backend_usage_parser_result(&c->usage, &u);
+    b->n_active--;
+    if (error_code == 0 && c->status >= 200 && c->status < 300) {
+        b->prompt_tokens += (uint64_t)u.prompt_tokens;
+        b->completion_tokens += (uint64_t)u.completion_tokens;
+        b->cached_tokens += (uint64_t)u.cached_tokens;
+        b->reasoning_tokens += (uint64_t)u.reasoning_tokens;
+    }
+    backend_callbacks cb = c->cb;
+    void *ud = c->ud;
+    call_unlink_free(c);
+    if (cb.on_done) cb.on_done(ud, &u, error_code, error);
+}
+
+/* Hop-by-hop and framing headers are the transport's business, not the
+ * answer's: the worker re-frames the body for the proxy anyway. */
+static bool pass_header(const char *name)
+{
+    static const char *const drop[] = {
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+        "te",         "trailer",    "upgrade",          "content-length"};
+    for (size_t i = 0; i < CC_ARRAY_LEN(drop); i++)
+        if (strcasecmp(name, drop[i]) == 0) return false;
+    return true;
+}
+
+/* ------------------------------------------------------ upstream events */
+
+static int up_head(void *ud, int status, const http_header *hs, size_t n)
+{
+    backend_call *c = ud;
+    c->status = status;
+    backend_header *out = cc_calloc(n + 1, sizeof(*out));
+    size_t k = 0;
+    backend_usage_format fmt = BACKEND_USAGE_AUTO;
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(hs[i].name, "content-type") == 0)
+            fmt = strncasecmp(hs[i].value, "text/event-stream", 17) == 0 ? BACKEND_USAGE_SSE
+                                                                         : BACKEND_USAGE_JSON;
+        if (pass_header(hs[i].name)) out[k++] = (backend_header){hs[i].name, hs[i].value};
+    }
+    backend_usage_parser_init(&c->usage, fmt);
+    c->head_sent = true;
+    if (c->cb.on_head) c->cb.on_head(c->ud, status, out, k);
+    free(out);
+    return 0;
+}
+
+static void up_body(void *ud, const uint8_t *data, size_t len)
+{
+    backend_call *c = ud;
+    /* Error bodies carry no usage; only successful answers are billed. */
+    if (c->status >= 200 && c->status < 300) backend_usage_parser_feed(&c->usage, data, len);
+    if (c->cb.on_body) c->cb.on_body(c->ud, data, len);
+}
+
+static void up_done(void *ud, http_client_result res, const char *error)
+{
+    backend_call *c = ud;
+    oa_backend *b = c->b;
+    c->req = NULL;
+    char msg[300];
+    switch (res) {
+    case HTTP_CLIENT_OK:
+        finish(c, 0, NULL);
+        return;
+    case HTTP_CLIENT_ERR_TIMEOUT:
+        b->n_timeouts++;
+        b->n_failed++;
+        snprintf(msg, sizeof(msg), "backend timeout: %s", error ? error : "");
+        finish(c, ERR_TIMEOUT, msg);
+        return;
+    case HTTP_CLIENT_ERR_CONNECT:
+        b->n_failed++;
+        snprintf(msg, sizeof(msg), "backend unreachable: %s", error ? error : "");
+        finish(c, ERR_FAILURE, msg);
+        return;
+    default:
+        b->n_failed++;
+        snprintf(msg, sizeof(msg), "backend connection failed: %s", error ? error : "");
+        finish(c, ERR_ERROR, msg);
+        return;
+    }
+}
+
+/* ----------------------------------------------------- deferred events */
+
+static void deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+    backend_call *c = arg;
+    if (c->cancelled) {
+        c->b->n_cancelled++;
+        finish(c, ERR_CANCELLED, "cancelled");
+        return;
+    }
+    /* a local refusal: an ordinary HTTP answer with an OpenAI error body */
+    char *body = http_error_json(&c->local);
+    backend_header h = {"Content-Type", "application/json"};
+    c->status = c->local.status;
+    if (c->cb.on_head) c->cb.on_head(c->ud, c->local.status, &h, 1);
+    if (c->cb.on_body) c->cb.on_body(c->ud, (const uint8_t *)body, strlen(body));
+    free(body);
+    finish(c, 0, NULL);
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* Rewrites the request body: include_usage for streams, the max_tokens cap.
+ * Returns the new body (heap) or NULL with e filled (the body is refused). */
+static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *stream,
+                          http_error *e)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &je);
+    if (!j) {
+        http_error_set(e, 400, "invalid_json",
+                       "We could not parse the JSON body of your request: %s (line %d, column "
+                       "%d)",
+                       je.text, je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_error_set(e, 400, NULL, "The request body must be a JSON object");
+        return NULL;
+    }
+    const char *model = json_string_value(json_object_get(j, "model"));
+    if (!model || strcmp(model, b->model) != 0) {
+        http_error_set(e, 404, "model_not_found", "The model '%.200s' is not served here",
+                       model ? model : "");
+        snprintf(e->param, sizeof(e->param), "model");
+        json_decref(j);
+        return NULL;
+    }
+    *stream = json_is_true(json_object_get(j, "stream"));
+    if (*stream) {
+        json_t *so = json_object_get(j, "stream_options");
+        if (!json_is_object(so)) {
+            so = json_object();
+            json_object_set_new(j, "stream_options", so);
+        }
+        json_object_set_new(so, "include_usage", json_true());
+    }
+    if (req->max_tokens > 0) {
+        static const char *const keys[] = {"max_tokens", "max_completion_tokens"};
+        bool any = false;
+        for (size_t i = 0; i < CC_ARRAY_LEN(keys); i++) {
+            json_t *v = json_object_get(j, keys[i]);
+            if (!v || json_is_null(v)) continue;
+            any = true;
+            if (!json_is_integer(v) || json_integer_value(v) > req->max_tokens)
+                json_object_set_new(j, keys[i], json_integer(req->max_tokens));
+        }
+        if (!any) json_object_set_new(j, "max_tokens", json_integer(req->max_tokens));
+    }
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s) http_error_set(e, 400, NULL, "The request body could not be re-encoded");
+    return s;
+}
+
+static int oa_start(worker_backend *wb, const backend_http_request *req,
+                    const backend_callbacks *cb, void *ud, backend_call **out, cc_err *err)
+{
+    oa_backend *b = (oa_backend *)wb;
+    backend_call *c = cc_calloc(1, sizeof(*c));
+    c->b = b;
+    c->cb = *cb;
+    c->ud = ud;
+    backend_usage_parser_init(&c->usage, BACKEND_USAGE_AUTO);
+    c->deferred = event_new(b->evb, -1, 0, deferred_cb, c);
+    c->next = b->calls;
+    if (b->calls) b->calls->prev = c;
+    b->calls = c;
+    b->n_requests++;
+    b->n_active++;
+    *out = c;
+
+    const char *method = req->method ? req->method : "";
+    const char *path = req->path ? req->path : "";
+    char *body = NULL;
+    bool stream = false;
+    if (http_openai_kind_for_path(path) == 0) {
+        http_error_set(&c->local, 404, "not_found", "Unknown request URL: %.100s %.200s", method,
+                       path);
+    } else if (strcmp(method, "POST") != 0) {
+        http_error_set(&c->local, 405, "method_not_allowed",
+                       "Method %.20s is not allowed for %.200s", method, path);
+    } else {
+        body = rewrite_body(b, req, &stream, &c->local);
+    }
+    if (!body) {
+        c->is_local = true;
+        b->n_refused++;
+        event_active(c->deferred, 0, 0); /* callbacks never run inside start() */
+        return 0;
+    }
+    char url[1024];
+    snprintf(url, sizeof(url), "%s%s", b->url, path);
+    http_header hs[3] = {{"Content-Type", "application/json"},
+                         {"Accept", stream ? "text/event-stream" : "application/json"},
+                         {"Authorization", b->auth}};
+    http_client_request creq = {"POST", url, hs, b->auth ? 3 : 2, body, strlen(body), req->timeout};
+    static const http_client_callbacks ucb = {up_head, up_body, up_done};
+    c->req = http_client_start(b->cli, &creq, &ucb, c, err);
+    free(body);
+    if (!c->req) {
+        b->n_requests--;
+        b->n_active--;
+        *out = NULL;
+        call_unlink_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void oa_cancel(backend_call *c)
+{
+    if (!c || c->cancelled) return;
+    if (c->req) {
+        http_client_cancel(c->req);
+        c->req = NULL;
+    }
+    c->cancelled = true;
+    /* on_done(653) comes from the loop, never from inside cancel(). */
+    event_active(c->deferred, 0, 0);
+}
+
+/* --------------------------------------------------------------- health */
+
+static void health_schedule(oa_backend *b, double secs)
+{
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    evtimer_add(b->health_timer, &tv);
+}
+
+static int health_head(void *ud, int status, const http_header *hs, size_t n)
+{
+    ((oa_backend *)ud)->health_status = status;
+    return 0;
+}
+
+static void health_done(void *ud, http_client_result res, const char *error)
+{
+    oa_backend *b = ud;
+    b->health_req = NULL;
+    bool up = res == HTTP_CLIENT_OK && b->health_status >= 200 && b->health_status < 300;
+    if (up != b->healthy) {
+        b->healthy = up;
+        b->health_changes++;
+        if (up)
+            CC_INFO("event=backend_up url=%s", b->url);
+        else
+            CC_WARN("event=backend_down url=%s status=%d error=\"%s\"", b->url, b->health_status,
+                    error ? error : "");
+        if (b->base.on_health) b->base.on_health(b->base.health_ud, up);
+    }
+    health_schedule(b, b->health_interval);
+}
+
+static void health_tick(evutil_socket_t fd, short what, void *arg)
+{
+    oa_backend *b = arg;
+    if (b->health_req) return;
+    char url[1024];
+    snprintf(url, sizeof(url), "%s/v1/models", b->url);
+    http_header auth = {"Authorization", b->auth};
+    double timeout = b->health_interval < 10 ? b->health_interval : 10;
+    http_client_request req = {"GET", url, &auth, b->auth ? 1 : 0, NULL, 0, timeout};
+    static const http_client_callbacks hcb = {health_head, NULL, health_done};
+    b->health_status = 0;
+    b->health_req = http_client_start(b->cli, &req, &hcb, b, NULL);
+    if (!b->health_req) health_schedule(b, b->health_interval);
+}
+
+/* ------------------------------------------------------------ the rest */
+
+static const char *oa_model(worker_backend *wb)
+{
+    return ((oa_backend *)wb)->model;
+}
+
+static bool oa_healthy(worker_backend *wb)
+{
+    return ((oa_backend *)wb)->healthy;
+}
+
+static void oa_stats(worker_backend *wb, json_t *obj)
+{
+    oa_backend *b = (oa_backend *)wb;
+    json_object_set_new(obj, "backend", json_string("openai-http"));
+    json_object_set_new(obj, "backend_url", json_string(b->url));
+    json_object_set_new(obj, "backend_model", json_string(b->model));
+    json_object_set_new(obj, "backend_healthy", json_boolean(b->healthy));
+    json_t *s = json_object();
+    json_object_set_new(s, "requests", json_integer((json_int_t)b->n_requests));
+    json_object_set_new(s, "active", json_integer((json_int_t)b->n_active));
+    json_object_set_new(s, "refused", json_integer((json_int_t)b->n_refused));
+    json_object_set_new(s, "failed", json_integer((json_int_t)b->n_failed));
+    json_object_set_new(s, "timeouts", json_integer((json_int_t)b->n_timeouts));
+    json_object_set_new(s, "cancelled", json_integer((json_int_t)b->n_cancelled));
+    json_object_set_new(s, "prompt_tokens", json_integer((json_int_t)b->prompt_tokens));
+    json_object_set_new(s, "completion_tokens", json_integer((json_int_t)b->completion_tokens));
+    json_object_set_new(s, "cached_tokens", json_integer((json_int_t)b->cached_tokens));
+    json_object_set_new(s, "reasoning_tokens", json_integer((json_int_t)b->reasoning_tokens));
+    json_object_set_new(s, "health_changes", json_integer((json_int_t)b->health_changes));
+    json_object_set_new(obj, "backend_stats", s);
+}
+
+static void oa_destroy(worker_backend *wb)
+{
+    oa_backend *b = (oa_backend *)wb;
+    if (!b) return;
+    /* Calls still open are dropped without callbacks: the worker is going away. */
+    while (b->calls) {
+        backend_call *c = b->calls;
+        if (c->req) http_client_cancel(c->req);
+        call_unlink_free(c);
+    }
+    if (b->health_req) http_client_cancel(b->health_req);
+    event_free(b->health_timer);
+    http_client_free(b->cli);
+    free(b->url);
+    free(b->model);
+    free(b->auth);
+    free(b);
+}
+
+static const backend_ops oa_ops = {
+    .kind = "openai-http",
+    .start = oa_start,
+    .cancel = oa_cancel,
+    .model = oa_model,
+    .healthy = oa_healthy,
+    .stats = oa_stats,
+    .destroy = oa_destroy,
+};
+
+worker_backend *backend_openai_http_new(struct event_base *base,
+                                        const backend_openai_http_config *cfg, cc_err *err)
+{
+    if (!cfg->url ||
+        !(cc_str_has_prefix(cfg->url, "http://") || cc_str_has_prefix(cfg->url, "https://"))) {
+        cc_err_set(err, "openai-http backend: url must start with http:// or https://");
+        return NULL;
+    }
+    if (!cfg->model || !cfg->model[0]) {
+        cc_err_set(err, "openai-http backend: model is required");
+        return NULL;
+    }
+    http_client_config ccfg = {.max_connections = cfg->max_connections};
+    http_client *cli = http_client_new(base, &ccfg, err);
+    if (!cli) return NULL;
+    oa_backend *b = cc_calloc(1, sizeof(*b));
+    b->base.ops = &oa_ops;
+    b->evb = base;
+    b->cli = cli;
+    /* Accept "http://host:8000", ".../" and ".../v1" alike: request paths carry /v1. */
+    char *url = cc_strdup(cfg->url);
+    size_t n = strlen(url);
+    while (n && url[n - 1] == '/')
+        url[--n] = '\0';
+    if (n >= 3 && strcmp(url + n - 3, "/v1") == 0) url[n -= 3] = '\0';
+    b->url = url;
+    b->model = cc_strdup(cfg->model);
+    if (cfg->api_key && cfg->api_key[0]) {
+        cc_buf a = CC_BUF_INIT;
+        cc_buf_append_fmt(&a, "Bearer %s", cfg->api_key);
+        b->auth = cc_buf_steal_str(&a);
+    }
+    b->health_interval = cfg->health_interval > 0 ? cfg->health_interval : 5;
+    b->health_timer = evtimer_new(base, health_tick, b);
+    health_schedule(b, 0); /* first poll right away */
+    return &b->base;
+}
