@@ -326,13 +326,14 @@ static X509 *read_cert(const char *path, cc_err *err)
 
 static int cert_show(int argc, char **argv)
 {
-    static const char *const valued[] = {"--policy", "--fake-root", NULL};
+    static const char *const valued[] = {"--policy", "--fake-root", "--allow-image", NULL};
     const char *file = positional(argc, argv, valued);
     const char *pol = opt(argc, argv, "--policy", true);
     const char *root = opt(argc, argv, "--fake-root", true);
     if (!file || missing_value(argc, argv, "--policy") ||
         missing_value(argc, argv, "--fake-root")) {
-        fprintf(stderr, "usage: cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR]\n");
+        fprintf(stderr, "usage: cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR]"
+                        " [--allow-image HEX]\n");
         return 2;
     }
     cc_err err = {0};
@@ -388,6 +389,17 @@ static int cert_show(int argc, char **argv)
             goto out;
         }
         tee_policy *p = tee_policy_new(k);
+        const char *allow = opt(argc, argv, "--allow-image", true);
+        if (allow) {
+            uint8_t ih[32];
+            if (cc_hex_decode(allow, ih, 32, &err)) {
+                fprintf(stderr, "cocoon cert show: --allow-image: %s\n", err.msg);
+                tee_policy_free(p);
+                rc = 2;
+                goto out;
+            }
+            tee_policy_allow_image_hash(p, ih);
+        }
         if (root) {
             X509 *r = tee_fake_root_load_cert(root, &err);
             if (!r) {
@@ -421,7 +433,8 @@ int cli_cmd_cert(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx]"
                " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]\n"
-               "       cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR]\n");
+               "       cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR]"
+               " [--allow-image HEX]\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "gen")) return cert_gen(argc, argv);
