@@ -290,6 +290,18 @@ fail:
     return NULL;
 }
 
+tl_obj *tl_decode_as(const uint8_t *p, size_t n, uint32_t id, unsigned flags, cc_err *err)
+{
+    tl_decode_opts opts = {.flags = flags};
+    tl_obj *o = tl_decode_ex(p, n, &opts, err);
+    if (o && o->id != id) {
+        cc_err_set(err, "tl decode: expected %s, got %s", tl_ctor_name(id), tl_ctor_name(o->id));
+        tl_obj_free(o);
+        return NULL;
+    }
+    return o;
+}
+
 tl_obj *tl_decode(const uint8_t *p, size_t n, cc_err *err)
 {
     return tl_decode_ex(p, n, NULL, err);

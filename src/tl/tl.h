@@ -89,6 +89,12 @@ typedef struct tl_int128 {
 /* A string or bytes payload is at most 2^24 - 1 bytes (3-byte length). */
 #define TL_MAX_BYTES_LEN 0xffffffu
 
+/* Used by the generated typed wrappers, so declared before them (documented
+ * with the other coding functions below). */
+tl_obj *tl_decode_as(const uint8_t *p, size_t n, uint32_t id, unsigned flags, cc_err *err);
+void tl_obj_free(tl_obj *o);
+int tl_encode(const tl_obj *o, cc_buf *out, cc_err *err);
+
 #include "tl/tl_gen.h"
 
 /* Zero-initialised value of constructor `name` (underscored), e.g.
@@ -125,6 +131,11 @@ typedef struct tl_decode_opts {
  * or function). Returns NULL and fills err on malformed input. */
 tl_obj *tl_decode(const uint8_t *p, size_t n, cc_err *err);
 tl_obj *tl_decode_ex(const uint8_t *p, size_t n, const tl_decode_opts *opts, cc_err *err);
+/* Like tl_decode_ex with these flags, but accepts only constructor `id`
+ * ("expected X, got Y" otherwise). The typed tl_decode_<ctor>(p, n, flags,
+ * err) wrappers of tl_gen.h call it; tl_encode_<ctor>(o, out, err) and
+ * tl_free_<ctor>(o) wrap tl_encode and tl_obj_free. */
+tl_obj *tl_decode_as(const uint8_t *p, size_t n, uint32_t id, unsigned flags, cc_err *err);
 /* Frees a decoded object (the root returned by tl_decode*, tl_sample_new or
  * tl_obj_clone) and everything in it. NULL and non-root objects: no-op. */
 void tl_obj_free(tl_obj *o);

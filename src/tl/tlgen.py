@@ -650,6 +650,25 @@ def gen_header(schema):
         w("    return o && o->id == TL_ID_%s ? (tl_%s *)(uintptr_t)o : NULL;" % (c.cname, c.cname))
         w("}")
     w("")
+    w("/* Typed wrappers: tl_encode_<ctor>, tl_decode_<ctor> (fails unless the whole")
+    w(" * input is exactly that constructor; flags are TL_DECODE_*), tl_free_<ctor>. */")
+    for c in schema.ctors:
+        n = c.cname
+        w("static inline int tl_encode_%s(const tl_%s *o, cc_buf *out, cc_err *err)" % (n, n))
+        w("{")
+        w("    return tl_encode(&o->hdr, out, err);")
+        w("}")
+        w("static inline tl_%s *tl_decode_%s(const uint8_t *p, size_t n, unsigned flags, "
+          "cc_err *err)" % (n, n))
+        w("{")
+        w("    return (tl_%s *)tl_decode_as(p, n, TL_ID_%s, flags, err);" % (n, n))
+        w("}")
+        w("static inline void tl_free_%s(tl_%s *o)" % (n, n))
+        w("{")
+        w("    if (o)")
+        w("        tl_obj_free(&o->hdr);")
+        w("}")
+    w("")
     w("#endif")
     return "\n".join(L) + "\n"
 

@@ -106,6 +106,26 @@ static void test_tcp_ping_bytes(void **state)
     tl_obj_free(d);
 }
 
+static void test_typed_wrappers(void **state)
+{
+    tl_tcp_pong p = TL_INIT(tcp_pong);
+    p.id = -5;
+    cc_buf b = CC_BUF_INIT;
+    cc_err err = {0};
+    assert_int_equal(tl_encode_tcp_pong(&p, &b, &err), 0);
+    tl_tcp_pong *d = tl_decode_tcp_pong(b.data, b.len, TL_DECODE_BORROW, &err);
+    assert_non_null(d);
+    assert_int_equal(d->id, -5);
+    tl_free_tcp_pong(d);
+    tl_free_tcp_pong(NULL);
+    assert_null(tl_decode_tcp_ping(b.data, b.len, 0, &err));
+    assert_string_equal(err.msg, "tl decode: expected tcp.ping, got tcp.pong");
+    b.len--;
+    assert_null(tl_decode_tcp_pong(b.data, b.len, 0, &err));
+    assert_non_null(strstr(err.msg, "truncated"));
+    cc_buf_free(&b);
+}
+
 static void test_query_error_bytes(void **state)
 {
     tl_tcp_queryError e = TL_INIT(tcp_queryError);
@@ -416,6 +436,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids_match_cocoon),
         cmocka_unit_test(test_tcp_ping_bytes),
+        cmocka_unit_test(test_typed_wrappers),
         cmocka_unit_test(test_query_error_bytes),
         cmocka_unit_test(test_bytes_length_forms_and_padding),
         cmocka_unit_test(test_query_answer_part_bytes),
