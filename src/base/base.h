@@ -25,13 +25,18 @@ typedef struct cc_err {
     char msg[512];
 } cc_err;
 
-/* Formats the message into err (if err != NULL); always returns -1 so callers
- * can write `return cc_err_set(err, ...);`. */
-int cc_err_set(cc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int cc_err_setc(cc_err *err, int code, const char *fmt, ...)
+/* Formats the message into err (if err != NULL) and evaluates to -1, so callers
+ * can write `return cc_err_set(err, ...);`.  They are macros so the compiler
+ * sees the constant -1 (and does not warn about outputs left unset on error
+ * paths); a GNU statement expression, so a bare call is no unused value. */
+void cc_err_set_impl(cc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cc_err_setc_impl(cc_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Prepends "prefix: " to the current message. Returns -1. */
-int cc_err_prefix(cc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cc_err_prefix_impl(cc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define cc_err_set(err, ...) ({ cc_err_set_impl((err), __VA_ARGS__); -1; })
+#define cc_err_setc(err, code, ...) ({ cc_err_setc_impl((err), (code), __VA_ARGS__); -1; })
+/* Prepends "prefix: " to the current message; evaluates to -1. */
+#define cc_err_prefix(err, ...) ({ cc_err_prefix_impl((err), __VA_ARGS__); -1; })
 void cc_err_clear(cc_err *err);
 
 /* --------------------------------------------------------------- logging */

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int cc_err_set(cc_err *err, const char *fmt, ...)
+void cc_err_set_impl(cc_err *err, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -11,10 +11,9 @@ int cc_err_set(cc_err *err, const char *fmt, ...)
         vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
         va_end(ap);
     }
-    return -1;
 }
 
-int cc_err_setc(cc_err *err, int code, const char *fmt, ...)
+void cc_err_setc_impl(cc_err *err, int code, const char *fmt, ...)
 {
     if (err) {
         err->code = code;
@@ -23,13 +22,12 @@ int cc_err_setc(cc_err *err, int code, const char *fmt, ...)
         vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
         va_end(ap);
     }
-    return -1;
 }
 
-int cc_err_prefix(cc_err *err, const char *fmt, ...)
+void cc_err_prefix_impl(cc_err *err, const char *fmt, ...)
 {
     if (!err)
-        return -1;
+        return;
     char prefix[256];
     va_list ap;
     va_start(ap, fmt);
@@ -47,7 +45,6 @@ int cc_err_prefix(cc_err *err, const char *fmt, ...)
     err->msg[pl] = ':';
     err->msg[pl + 1] = ' ';
     err->msg[pl + 2 + ol] = 0;
-    return -1;
 }
 
 void cc_err_clear(cc_err *err)
