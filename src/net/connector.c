@@ -92,7 +92,7 @@ static void connected_cb(evutil_socket_t fd, short what, void *arg)
 net_conn *net_connect(struct event_base *base, const net_connect_config *cfg, cc_err *err)
 {
     if (!cfg->host || !cfg->verify.verify) {
-        cc_err_set(err, "connect: host and verify are required");
+        (void)cc_err_set(err, "connect: host and verify are required");
         return NULL;
     }
     char portstr[8];
@@ -103,12 +103,13 @@ net_conn *net_connect(struct event_base *base, const net_connect_config *cfg, cc
     hints.ai_socktype = SOCK_STREAM;
     int gai = evutil_getaddrinfo(cfg->host, portstr, &hints, &ai);
     if (gai != 0 || !ai) {
-        cc_err_set(err, "connect: cannot resolve %s: %s", cfg->host, evutil_gai_strerror(gai));
+        (void)cc_err_set(err, "connect: cannot resolve %s: %s", cfg->host,
+                         evutil_gai_strerror(gai));
         return NULL;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        cc_err_set(err, "connect: socket: %s", strerror(errno));
+        (void)cc_err_set(err, "connect: socket: %s", strerror(errno));
         evutil_freeaddrinfo(ai);
         return NULL;
     }
@@ -123,7 +124,7 @@ net_conn *net_connect(struct event_base *base, const net_connect_config *cfg, cc
     int cerr = errno;
     evutil_freeaddrinfo(ai);
     if (rc < 0 && cerr != EINPROGRESS) {
-        cc_err_set(err, "connect to %s:%u: %s", host, cfg->port, strerror(cerr));
+        (void)cc_err_set(err, "connect to %s:%u: %s", host, cfg->port, strerror(cerr));
         close(fd);
         return NULL;
     }

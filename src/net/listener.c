@@ -29,6 +29,7 @@ struct net_listener {
     void (*on_accept)(net_listener *l, net_conn *c, void *ud);
     void *ud;
     uint16_t port;
+    struct event *resume_ev; /* re-enables accepting after accept() failed */
 };
 
 static void hs_unlink(net_listener *l, net_conn *c)
@@ -130,15 +131,33 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     event_add(c->io_ev, NULL);
 }
 
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    evconnlistener_enable(((net_listener *)arg)->evl);
+}
+
+/* accept() failing (EMFILE, ENFILE, ENOBUFS) would otherwise make the
+ * listener spin: pause it briefly and let existing connections drain. */
+static void accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+    net_listener *l = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    CC_WARN("event=net_accept_error port=%u error=\"%s\"", l->port,
+            evutil_socket_error_to_string(e));
+    evconnlistener_disable(evl);
+    struct timeval tv = {0, 200000};
+    evtimer_add(l->resume_ev, &tv);
+}
+
 net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, cc_err *err)
 {
     if (!cfg->on_accept || !cfg->verify.verify) {
-        cc_err_set(err, "listen: on_accept and verify are required");
+        (void)cc_err_set(err, "listen: on_accept and verify are required");
         return NULL;
     }
     if (cfg->pow_difficulty < 0 || cfg->pow_difficulty > NET_POW_MAX_DIFFICULTY) {
-        cc_err_set(err, "listen: PoW difficulty %d out of range [0, %d]", cfg->pow_difficulty,
-                   NET_POW_MAX_DIFFICULTY);
+        (void)cc_err_set(err, "listen: PoW difficulty %d out of range [0, %d]", cfg->pow_difficulty,
+                         NET_POW_MAX_DIFFICULTY);
         return NULL;
     }
     struct sockaddr_storage ss;
@@ -156,7 +175,7 @@ net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, 
         in6->sin6_port = htons(cfg->port);
         sslen = sizeof *in6;
     } else {
-        cc_err_set(err, "listen: \"%s\" is not a numeric IPv4/IPv6 address", host);
+        (void)cc_err_set(err, "listen: \"%s\" is not a numeric IPv4/IPv6 address", host);
         return NULL;
     }
     SSL_CTX *ctx = net_tls_ctx_new(true, &cfg->identity, err);
@@ -174,11 +193,13 @@ net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, 
         base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 512,
         (struct sockaddr *)&ss, (int)sslen);
     if (!l->evl) {
-        cc_err_set(err, "listen on %s:%u: %s", host, cfg->port, strerror(errno));
+        (void)cc_err_set(err, "listen on %s:%u: %s", host, cfg->port, strerror(errno));
         SSL_CTX_free(ctx);
         free(l);
         return NULL;
     }
+    evconnlistener_set_error_cb(l->evl, accept_error_cb);
+    l->resume_ev = evtimer_new(base, resume_cb, l);
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     if (getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)&bound, &blen) == 0)
@@ -197,6 +218,7 @@ void net_listener_free(net_listener *l)
 {
     if (!l) return;
     evconnlistener_free(l->evl);
+    event_free(l->resume_ev);
     while (l->hs_head) {
         net_conn *c = l->hs_head;
         net_conn_close(c, "listener stopped"); /* unlinks c */

@@ -26,6 +26,9 @@
  *    any callback of that connection, including answer callbacks.
  *  - Identities are borrowed: net takes its own OpenSSL references, so the
  *    caller may free its EVP_PKEY / X509 after net_listen()/net_connect().
+ *  - OpenSSL writes to the socket with write(2): a program using net must
+ *    ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) or a peer that vanishes
+ *    mid-write kills it.
  */
 #ifndef COCOON_NET_H
 #define COCOON_NET_H

@@ -138,7 +138,7 @@ static int verify_callback(int preverify_ok, X509_STORE_CTX *sctx)
 SSL_CTX *net_tls_ctx_new(bool server, const net_tls_identity *id, cc_err *err)
 {
     if (!id || !id->key || !id->cert) {
-        cc_err_set(err, "TLS identity: key and certificate are required");
+        (void)cc_err_set(err, "TLS identity: key and certificate are required");
         return NULL;
     }
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());

@@ -5,6 +5,8 @@
 #ifndef COCOON_NET_FIXTURE_H
 #define COCOON_NET_FIXTURE_H
 
+#include <signal.h>
+
 #include "net_test_util.h"
 
 typedef enum { ANSWER_ECHO, ANSWER_ERROR, ANSWER_NONE } answer_mode;
@@ -100,6 +102,7 @@ static inline void fx_init(fx *f)
 {
     memset(f, 0, sizeof *f);
     cc_log_init("test", CC_LOG_WARN);
+    signal(SIGPIPE, SIG_IGN);
     f->base = event_base_new();
     assert_int_equal(net_tls_identity_self_signed("server", &f->sid, NULL), 0);
     assert_int_equal(net_tls_identity_self_signed("client", &f->cid, NULL), 0);
