@@ -1,0 +1,478 @@
+/* The client's OpenAI HTTP API: /v1/chat/completions, /v1/completions and
+ * /v1/models, forwarded to a proxy as client.runQueryEx /
+ * client.getWorkerTypesV2, with answers streamed back as they arrive. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client/client_internal.h"
+#include "crypto/crypto.h"
+
+/* The proxy has the real timeout; ours only guarantees no HTTP caller waits
+ * forever if a proxy stays silent. */
+#define SAFETY_MARGIN 15.0
+
+static void creq_free(creq *r)
+{
+    client *c = r->c;
+    if (r->key && cc_map_get(&c->reqs, r->key) == r) cc_map_del(&c->reqs, r->key);
+    if (r->pending_models) r->pending_models->done = NULL;
+    if (r->timer) event_free(r->timer);
+    cc_buf_free(&r->body);
+    cc_buf_free(&r->query);
+    free(r->model);
+    free(r);
+}
+
+static int status_for_code(int code)
+{
+    switch (code) {
+    case 651: /* no worker available now */
+    case 653:
+        return 503;
+    case 652:
+        return 504;
+    default:
+        return 502;
+    }
+}
+
+/* Ends the HTTP side with an error: a plain OpenAI error before any byte was
+ * sent, an SSE error event (no [DONE]) inside a stream. Frees r. */
+static void reply_error(creq *r, int status, const char *code, const char *msg)
+{
+    client *c = r->c;
+    c->stats.failed++;
+    if (r->hreq) {
+        if (r->http_started && r->stream) {
+            http_error e;
+            http_error_set(&e, status, code, "%s", msg);
+            char *j = http_error_json(&e);
+            cc_buf ev = CC_BUF_INIT;
+            cc_buf_append_fmt(&ev, "data: %s\n\n", j);
+            http_stream_write(r->hreq, ev.data, ev.len);
+            cc_buf_free(&ev);
+            free(j);
+            http_stream_end(r->hreq);
+        } else if (r->http_started) {
+            http_stream_end(r->hreq);
+        } else {
+            http_reply_errorf(r->hreq, status, code, "%s", msg);
+        }
+        r->hreq = NULL;
+    }
+    CC_INFO("event=request_failed status=%d error=\"%s\"", status, msg);
+    creq_free(r);
+}
+
+static void send_cancel(creq *r)
+{
+    if (!r->link || !r->key) return;
+    tl_client_cancelQuery m = TL_INIT(client_cancelQuery);
+    m.request_id = r->rid;
+    client_send(r->link, &m.hdr);
+}
+
+static void on_caller_gone(http_req *hreq, void *ud)
+{
+    creq *r = ud;
+    r->c->stats.cancelled++;
+    CC_INFO("event=request_cancelled by=caller");
+    send_cancel(r);
+    if (r->http_started)
+        http_stream_end(hreq);
+    else
+        http_reply(hreq, 499, "text/plain", "", 0);
+    r->hreq = NULL;
+    creq_free(r);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    creq *r = ud;
+    send_cancel(r);
+    reply_error(r, 504, "timeout", "the network did not answer in time");
+}
+
+/* ------------------------------------------------------------ completions */
+
+static void send_request(creq *r, const clink *avoid)
+{
+    client *c = r->c;
+    clink *l = client_pick_link(c, avoid);
+    if (!l) {
+        reply_error(r, 503, "no_proxy", "no proxy connection is available");
+        return;
+    }
+    if (r->key) cc_map_del(&c->reqs, r->key);
+    do {
+        crypto_random(r->rid.b, 32);
+        r->key = cc_load_u64le(r->rid.b);
+    } while (!r->key || cc_map_get(&c->reqs, r->key));
+    cc_map_put(&c->reqs, r->key, r);
+    r->link = l;
+    r->attempts++;
+    l->requests++;
+    tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
+    q.model_name = tl_str(r->model);
+    q.query = tl_mem(r->query.data, r->query.len);
+    q.max_coefficient = c->max_coefficient;
+    q.max_tokens = (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX);
+    q.timeout = c->request_timeout;
+    q.request_id = r->rid;
+    if (client_send(l, &q.hdr) < 0)
+        reply_error(r, 502, "proxy_error", "could not send the request to the proxy");
+}
+
+static void on_models_for_request(client *c, void *ud, bool ok)
+{
+    creq *r = ud;
+    r->pending_models = NULL;
+    if (!ok) {
+        reply_error(r, 502, "proxy_error", "could not list the network's models");
+        return;
+    }
+    if (!client_find_model(c, r->model)) {
+        c->stats.not_found++;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "The model '%.200s' does not exist or no worker serves it",
+                 r->model);
+        reply_error(r, 404, "model_not_found", msg);
+        return;
+    }
+    send_request(r, NULL);
+}
+
+static void handle_completion(http_req *hreq, void *ud)
+{
+    client *c = ud;
+    size_t len;
+    const uint8_t *body = http_req_body(hreq, &len);
+    http_openai_request oreq;
+    http_error e;
+    http_openai_kind kind = http_openai_kind_for_path(http_req_path(hreq));
+    if (http_openai_parse(kind, body, len, &oreq, &e) < 0) {
+        c->stats.bad_request++;
+        http_reply_error(hreq, &e);
+        return;
+    }
+    c->stats.requests++;
+    creq *r = cc_calloc(1, sizeof(*r));
+    r->c = c;
+    r->kind = CREQ_COMPLETION;
+    r->hreq = hreq;
+    r->stream = oreq.stream;
+    r->model = cc_strdup(oreq.model);
+    r->max_tokens = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
+    r->start = cc_now_mono();
+    http_openai_request_clear(&oreq);
+
+    /* The HTTP request as COCOON carries it: http.request with the body. */
+    tl_http_header hs[1] = {{.hdr = {.id = TL_ID_http_header},
+                             .name = tl_str("Content-Type"),
+                             .value = tl_str("application/json")}};
+    tl_http_request hr = TL_INIT(http_request);
+    hr.method = tl_str("POST");
+    hr.url = tl_str(http_req_path(hreq));
+    hr.http_version = tl_str("HTTP/1.1");
+    hr.headers.n = 1;
+    hr.headers.items = hs;
+    hr.payload = tl_mem(body, len);
+    cc_err err;
+    if (tl_encode(&hr.hdr, &r->query, &err) < 0) {
+        http_reply_errorf(hreq, 413, "request_too_large", "%s", err.msg);
+        r->hreq = NULL;
+        creq_free(r);
+        return;
+    }
+    http_req_on_close(hreq, on_caller_gone, r);
+    r->timer = evtimer_new(c->base, on_timeout, r);
+    double t = c->request_timeout + SAFETY_MARGIN;
+    struct timeval tv = {(time_t)t, 0};
+    evtimer_add(r->timer, &tv);
+
+    if (client_find_model(c, r->model)) {
+        send_request(r, NULL);
+        return;
+    }
+    /* Not in the cached list: ask afresh before calling it unknown. */
+    r->pending_models = client_query_models(client_pick_link(c, NULL), on_models_for_request, r);
+    if (!r->pending_models) reply_error(r, 503, "no_proxy", "no proxy connection is available");
+}
+
+static void finish_ok(creq *r)
+{
+    client *c = r->c;
+    c->stats.ok++;
+    if (r->hreq) {
+        if (r->http_started) {
+            http_stream_end(r->hreq);
+        } else {
+            c->stats.bytes_out += r->body.len;
+            http_reply(r->hreq, r->status ? r->status : 200,
+                       r->content_type[0] ? r->content_type : "application/json", r->body.data,
+                       r->body.len);
+        }
+        r->hreq = NULL;
+    }
+    CC_INFO("event=request_done status=%d stream=%d ms=%.1f", r->status, r->stream,
+            (cc_now_mono() - r->start) * 1e3);
+    creq_free(r);
+}
+
+/* Body bytes: to the caller at once when streaming, else collected. Returns
+ * -1 when the caller has gone (r is then freed). */
+static int deliver(creq *r, const uint8_t *data, size_t len)
+{
+    if (len == 0) return 0;
+    if (r->http_started) {
+        r->c->stats.bytes_out += len;
+        if (http_stream_write(r->hreq, data, len) < 0) {
+            send_cancel(r);
+            r->c->stats.cancelled++;
+            http_stream_end(r->hreq);
+            r->hreq = NULL;
+            creq_free(r);
+            return -1;
+        }
+        return 0;
+    }
+    cc_buf_append(&r->body, data, len);
+    return 0;
+}
+
+static void on_head(creq *r, tl_bytes answer)
+{
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW};
+    tl_obj *obj = tl_decode_ex(answer.data, answer.len, &o, &err);
+    r->head_done = true;
+    r->status = 200;
+    if (obj && obj->id == TL_ID_http_response) {
+        const tl_http_response *resp = (const tl_http_response *)obj;
+        if (resp->status_code >= 100 && resp->status_code <= 599) r->status = resp->status_code;
+        for (size_t i = 0; i < resp->headers.n; i++) {
+            const tl_http_header *h = &resp->headers.items[i];
+            if (h->name.len == 12 && !strncasecmp((const char *)h->name.data, "content-type", 12))
+                snprintf(r->content_type, sizeof(r->content_type), "%.*s",
+                         (int)CC_MIN(h->value.len, 90), (const char *)h->value.data);
+        }
+        if (r->stream && r->status == 200) {
+            http_stream_start(r->hreq, 200,
+                              r->content_type[0] ? r->content_type : "text/event-stream");
+            r->http_started = true;
+        }
+        if (resp->payload.len) cc_buf_append(&r->body, resp->payload.data, resp->payload.len);
+    } else {
+        CC_WARN("event=bad_answer_head error=\"%s\"", obj ? "not an http.response" : err.msg);
+    }
+    tl_obj_free(obj);
+    if (r->http_started && r->body.len) {
+        cc_buf pending = r->body;
+        r->body = (cc_buf)CC_BUF_INIT;
+        int rc = deliver(r, pending.data, pending.len);
+        cc_buf_free(&pending);
+        (void)rc;
+    }
+}
+
+void client_handle_answer(clink *l, const tl_obj *m)
+{
+    client *c = l->c;
+    /* request_id comes first in all three answer constructors. */
+    const tl_int256 *rid = m->id == TL_ID_client_queryAnswerErrorEx
+                               ? &((const tl_client_queryAnswerErrorEx *)m)->request_id
+                               : &((const tl_client_queryAnswerPartEx *)m)->request_id;
+    creq *r = cc_map_get(&c->reqs, cc_load_u64le(rid->b));
+    if (!r || r->link != l || memcmp(r->rid.b, rid->b, 32) != 0 || !r->hreq) return;
+    if (m->id == TL_ID_client_queryAnswerErrorEx) {
+        const tl_client_queryAnswerErrorEx *e = (const tl_client_queryAnswerErrorEx *)m;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%.*s", (int)CC_MIN(e->error.len, 280),
+                 (const char *)e->error.data);
+        reply_error(r, status_for_code(e->error_code),
+                    e->error_code == 651 ? "no_worker_available" : "network_error", msg);
+        return;
+    }
+    const tl_client_queryAnswerPartEx *a = (const tl_client_queryAnswerPartEx *)m;
+    if (m->id == TL_ID_client_queryAnswerEx || !r->head_done) {
+        if (m->id == TL_ID_client_queryAnswerEx) {
+            on_head(r, a->answer);
+            if (!r->hreq) return;
+        } else {
+            r->head_done = true; /* a part without a head: plain 200 */
+            r->status = 200;
+            if (r->stream) {
+                http_stream_start(r->hreq, 200, "text/event-stream");
+                r->http_started = true;
+            }
+        }
+    }
+    if (m->id == TL_ID_client_queryAnswerPartEx && deliver(r, a->answer.data, a->answer.len) < 0)
+        return;
+    if (a->flags & 1u) finish_ok(r);
+}
+
+void client_link_gone(clink *l)
+{
+    client *c = l->c;
+    /* Collect first: retries and failures change the table. */
+    size_t n = 0;
+    creq **list = cc_calloc(cc_map_count(&c->reqs) + 1, sizeof(*list));
+    for (size_t i = 0; i < c->reqs.cap; i++) {
+        creq *r = c->reqs.slots[i].val;
+        if (r && r->link == l) list[n++] = r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        creq *r = list[i];
+        r->link = NULL;
+        if (!r->head_done && r->attempts < 2 && client_pick_link(c, l)) {
+            c->stats.retried++;
+            CC_INFO("event=request_retry reason=proxy_lost proxy=%s", l->addr);
+            send_request(r, l);
+        } else {
+            reply_error(r, 502, "proxy_error", "the connection to the proxy was lost");
+        }
+    }
+    free(list);
+}
+
+void client_requests_abort_all(client *c)
+{
+    size_t n = 0;
+    creq **list = cc_calloc(cc_map_count(&c->reqs) + 1, sizeof(*list));
+    for (size_t i = 0; i < c->reqs.cap; i++)
+        if (c->reqs.slots[i].val) list[n++] = c->reqs.slots[i].val;
+    for (size_t i = 0; i < n; i++)
+        reply_error(list[i], 503, "shutting_down", "the client is stopping");
+    free(list);
+}
+
+/* ------------------------------------------------------------- /v1/models */
+
+static void on_models_for_list(client *c, void *ud, bool ok)
+{
+    creq *r = ud;
+    r->pending_models = NULL;
+    if (!ok) {
+        reply_error(r, 502, "proxy_error", "could not list the network's models");
+        return;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < c->n_models; i++) {
+        const cmodel *m = &c->models[i];
+        if (m->enabled == 0) continue;
+        const char *at = strstr(m->name, "@sha256:");
+        json_t *e = json_object();
+        json_object_set_new(
+            e, "id", at ? json_stringn(m->name, (size_t)(at - m->name)) : json_string(m->name));
+        json_object_set_new(e, "object", json_string("model"));
+        json_object_set_new(e, "created", json_integer(0));
+        json_object_set_new(e, "owned_by", json_string("cocoon"));
+        json_t *x = json_object();
+        json_object_set_new(x, "name", json_string(m->name));
+        json_object_set_new(x, "workers", json_integer(m->workers));
+        json_object_set_new(x, "enabled_workers", json_integer(m->enabled));
+        json_object_set_new(x, "active_requests", json_integer(m->active));
+        json_object_set_new(x, "max_active_requests", json_integer(m->max));
+        json_object_set_new(x, "coefficient_min", json_integer(m->coefficient_min));
+        json_object_set_new(e, "cocoon", x);
+        json_array_append_new(data, e);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "object", json_string("list"));
+    json_object_set_new(o, "data", data);
+    http_reply_json(r->hreq, 200, o);
+    json_decref(o);
+    r->hreq = NULL;
+    creq_free(r);
+}
+
+static void on_models_caller_gone(http_req *hreq, void *ud)
+{
+    creq *r = ud;
+    http_reply(hreq, 499, "text/plain", "", 0);
+    r->hreq = NULL;
+    creq_free(r);
+}
+
+static void handle_models(http_req *hreq, void *ud)
+{
+    client *c = ud;
+    creq *r = cc_calloc(1, sizeof(*r));
+    r->c = c;
+    r->kind = CREQ_MODELS;
+    r->hreq = hreq;
+    r->pending_models = client_query_models(client_pick_link(c, NULL), on_models_for_list, r);
+    if (!r->pending_models) {
+        http_reply_errorf(hreq, 503, "no_proxy", "no proxy connection is available");
+        r->hreq = NULL;
+        creq_free(r);
+        return;
+    }
+    http_req_on_close(hreq, on_models_caller_gone, r);
+}
+
+/* ---------------------------------------------------------------- stats */
+
+static const char *const link_state_names[] = {"waiting", "connecting", "handshake", "ready"};
+
+static void stats_fill(void *ud, json_t *o)
+{
+    client *c = ud;
+    json_t *req = json_object();
+    json_object_set_new(req, "total", json_integer((json_int_t)c->stats.requests));
+    json_object_set_new(req, "active", json_integer((json_int_t)cc_map_count(&c->reqs)));
+    json_object_set_new(req, "ok", json_integer((json_int_t)c->stats.ok));
+    json_object_set_new(req, "failed", json_integer((json_int_t)c->stats.failed));
+    json_object_set_new(req, "cancelled", json_integer((json_int_t)c->stats.cancelled));
+    json_object_set_new(req, "retried", json_integer((json_int_t)c->stats.retried));
+    json_object_set_new(req, "not_found", json_integer((json_int_t)c->stats.not_found));
+    json_object_set_new(req, "bad_request", json_integer((json_int_t)c->stats.bad_request));
+    json_object_set_new(req, "bytes_out", json_integer((json_int_t)c->stats.bytes_out));
+    json_object_set_new(o, "requests", req);
+    json_t *px = json_array();
+    for (size_t i = 0; i < c->n_links; i++) {
+        clink *l = &c->links[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "address", json_string(l->addr));
+        json_object_set_new(e, "state", json_string(link_state_names[l->state]));
+        json_object_set_new(e, "proto_version", json_integer(l->proto_version));
+        json_object_set_new(e, "connects", json_integer((json_int_t)l->connects));
+        json_object_set_new(e, "requests", json_integer((json_int_t)l->requests));
+        if (l->last_error[0]) json_object_set_new(e, "last_error", json_string(l->last_error));
+        json_array_append_new(px, e);
+    }
+    json_object_set_new(o, "proxies", px);
+    json_t *ms = json_array();
+    for (size_t i = 0; i < c->n_models; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "name", json_string(c->models[i].name));
+        json_object_set_new(e, "workers", json_integer(c->models[i].workers));
+        json_object_set_new(e, "enabled_workers", json_integer(c->models[i].enabled));
+        json_array_append_new(ms, e);
+    }
+    json_object_set_new(o, "models", ms);
+}
+
+static bool health(void *ud, const char **detail)
+{
+    client *c = ud;
+    if (!client_pick_link(c, NULL)) {
+        *detail = "no proxy connection is ready";
+        return false;
+    }
+    *detail = "ok";
+    return true;
+}
+
+void client_api_register(client *c)
+{
+    http_server_route(c->http, "POST", "/v1/chat/completions", handle_completion, c);
+    http_server_route(c->http, "POST", "/v1/completions", handle_completion, c);
+    http_server_route(c->http, "GET", "/v1/models", handle_models, c);
+    http_server_add_stats(c->http, "cocoon-client", stats_fill, health, c);
+}

@@ -1,0 +1,114 @@
+/* Internal state of the cocoon-client daemon (shared by its .c files). */
+#ifndef COCOON_CLIENT_INTERNAL_H
+#define COCOON_CLIENT_INTERNAL_H
+
+#include <event2/event.h>
+
+#include "client/client.h"
+#include "http/http.h"
+#include "net/net.h"
+#include "tee/tee.h"
+#include "tl/tl.h"
+
+typedef enum { CL_WAITING = 0, CL_CONNECTING, CL_HANDSHAKE, CL_READY } clink_state;
+
+typedef struct creq creq;
+
+/* One proxy the client can use. */
+typedef struct clink {
+    client *c;
+    char addr[96];
+    char host[64];
+    uint16_t port;
+    clink_state state;
+    net_conn *conn;
+    net_backoff backoff;
+    struct event *timer;
+    int proto_version;
+    uint64_t connects, requests;
+    char last_error[160];
+} clink;
+
+/* One model as announced by the proxy (for /v1/models and the 404 check). */
+typedef struct cmodel {
+    char *name;      /* as announced, e.g. "tiny@sha256:<hex>" */
+    int workers;     /* instances */
+    int enabled;     /* instances taking requests */
+    int active, max; /* summed load */
+    int coefficient_min;
+} cmodel;
+
+/* A pending client.getWorkerTypesV2 query; `done` is cleared when the
+ * waiting request goes away first. */
+typedef struct models_call {
+    struct clink *l;
+    void (*done)(client *c, void *ud, bool ok);
+    void *ud;
+} models_call;
+
+typedef enum { CREQ_MODELS = 1, CREQ_COMPLETION } creq_kind;
+
+/* An HTTP request being served. */
+struct creq {
+    client *c;
+    creq_kind kind;
+    clink *link;
+    http_req *hreq; /* NULL once finished */
+    tl_int256 rid;
+    uint64_t key; /* first 8 bytes of rid, key in c->reqs */
+    models_call *pending_models;
+    bool stream;
+    bool head_done;    /* the answer head arrived */
+    bool http_started; /* bytes went to the HTTP caller: no retry any more */
+    int status;
+    char content_type[96];
+    cc_buf body;  /* non-streamed answers are collected here */
+    cc_buf query; /* the encoded http.request, for one retry on another proxy */
+    char *model;
+    int64_t max_tokens;
+    int attempts;
+    double start;
+    struct event *timer;
+};
+
+struct client {
+    struct event_base *base;
+    int max_coefficient;
+    int64_t max_tokens;
+    double request_timeout;
+    char *owner_address;
+    tee_provider *provider;
+    tee_identity *identity;
+    tee_policy *policy;
+    clink *links;
+    size_t n_links;
+    http_server *http;
+    cc_map reqs; /* rid key -> creq (completions in flight) */
+    cmodel *models;
+    size_t n_models;
+    double models_at; /* cc_now_mono() of the last list */
+    struct event *models_timer;
+    cc_buf scratch;
+    struct {
+        uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
+        uint64_t bytes_out;
+    } stats;
+};
+
+/* client_link.c */
+void client_links_start(client *c);
+void client_links_stop(client *c);
+clink *client_pick_link(client *c, const clink *avoid);
+int client_send(clink *l, const tl_obj *msg);
+/* Asks the proxy for its worker types; the answer updates c->models and then
+ * calls done(ud, ok) (ud may be a creq). */
+models_call *client_query_models(clink *l, void (*done)(client *c, void *ud, bool ok), void *ud);
+const cmodel *client_find_model(const client *c, const char *name);
+
+/* client_api.c */
+void client_api_register(client *c);
+void client_handle_answer(clink *l, const tl_obj *msg);
+void client_link_gone(clink *l);
+void client_requests_abort_all(client *c);
+
+#endif
