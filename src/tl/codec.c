@@ -342,10 +342,6 @@ bool tl_obj_equal(const tl_obj *a, const tl_obj *b)
 {
     if (!a || !b) return a == b;
     if (a->id != b->id) return false;
-    cc_buf ea = CC_BUF_INIT, eb = CC_BUF_INIT;
-    bool eq = tl_encode(a, &ea, NULL) == 0 && tl_encode(b, &eb, NULL) == 0 && ea.len == eb.len &&
-              memcmp(ea.data, eb.data, ea.len) == 0;
-    cc_buf_free(&ea);
-    cc_buf_free(&eb);
-    return eq;
+    const tl_ctor_impl *impl = tl_impl_find(a->id);
+    return impl && impl->equal(a, b);
 }

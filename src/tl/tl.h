@@ -184,7 +184,9 @@ char *tl_bytes_strdup(tl_bytes b);
 bool tl_bytes_eq_str(tl_bytes b, const char *s);
 /* Deep copy in copy mode (one arena, free with tl_obj_free). */
 tl_obj *tl_obj_clone(const tl_obj *o, cc_err *err);
-/* Same constructor and same encoding (both must be encodable). */
+/* Deep comparison: same constructor, same flags, equal fields; fields absent
+ * by their flags, hdr of embedded structs and `true` fields are ignored;
+ * doubles compare bitwise. Unknown ids are never equal. */
 bool tl_obj_equal(const tl_obj *a, const tl_obj *b);
 /* Appends o as one line of JSON: {"@type":"tcp.ping","id":42}; absent
  * optional fields are left out, int256 is hex, bytes a string with \u00XX for

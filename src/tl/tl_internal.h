@@ -44,6 +44,7 @@ typedef struct tl_ctor_impl {
     int (*read)(tl_rd *r, void *o);                     /* bare, o zeroed with id set */
     void (*sample)(tl_smp *s, void *o);                 /* fills every field */
     void (*dump)(tl_dump *d, const void *o);            /* JSON text (tl_obj_dump) */
+    bool (*equal)(const void *a, const void *b);        /* same id already checked */
 } tl_ctor_impl;
 
 extern const tl_ctor_impl tl_ctor_table[]; /* sorted by id */
@@ -51,6 +52,11 @@ extern const size_t tl_ctor_table_len;
 extern const char *const tl_type_names[TL_TYPE_COUNT];
 
 const tl_ctor_impl *tl_impl_find(uint32_t id);
+
+static inline bool tl_eq_bytes(tl_bytes a, tl_bytes b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
 
 /* Prefixes the current error with "where: " and returns -1. */
 int tl_fail(cc_err *err, const char *where);

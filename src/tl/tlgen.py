@@ -553,6 +553,35 @@ def emit_dump(e, t, lv):
         raise AssertionError(k)
 
 
+def emit_eq(e, t, a, b):
+    """Returns false from the generated function when a and b differ."""
+    k = t["k"]
+    if k in ("nat", "int", "long", "bool"):
+        e("if (%s != %s) return false;" % (a, b))
+    elif k == "true":
+        pass  # follows from the flags field
+    elif k == "double":
+        e("if (memcmp(&%s, &%s, sizeof(double)) != 0) return false;" % (a, b))
+    elif k in ("int128", "int256"):
+        e("if (memcmp(%s.b, %s.b, sizeof(%s.b)) != 0) return false;" % (a, b, a))
+    elif k in ("bytes", "string"):
+        e("if (!tl_eq_bytes(%s, %s)) return false;" % (a, b))
+    elif k == "bare":
+        e("if (!eq_%s(&%s, &%s)) return false;" % (t["ctor"].cname, a, b))
+    elif k == "boxed":
+        e("if (!tl_obj_equal(%s, %s)) return false;" % (a, b))
+    elif k == "vec":
+        e("if (%s.n != %s.n) return false;" % (a, b))
+        i = e.var("i")
+        e("for (size_t %s = 0; %s < %s.n; %s++) {" % (i, i, a, i))
+        e.ind += 1
+        emit_eq(e, t["elem"], "%s.items[%s]" % (a, i), "%s.items[%s]" % (b, i))
+        e.ind -= 1
+        e("}")
+    else:
+        raise AssertionError(k)
+
+
 def cond_open(e, c, f):
     if f.cond:
         fl = [x for x in c.fields if x.name == f.cond[0]][0]
@@ -687,6 +716,7 @@ def gen_source(schema):
         w("static int rd_%s(tl_rd *r, void *vo);" % c.cname)
         w("static void sm_%s(tl_smp *s, void *vo);" % c.cname)
         w("static void dp_%s(tl_dump *d, const void *vo);" % c.cname)
+        w("static bool eq_%s(const void *va, const void *vb);" % c.cname)
     w("")
     for c in schema.ctors:
         used = bool(c.fields)
@@ -773,6 +803,27 @@ def gen_source(schema):
         L.extend(e.lines)
         w("    tl_dp_close(d, '}');")
         w("}")
+        # structural equality (flags compared first: conditional fields only when set)
+        e = Emitter()
+        for f in c.fields:
+            if f.cond:
+                fl = [x for x in c.fields if x.name == f.cond[0]][0]
+                e("if (a->%s & (UINT32_C(1) << %d)) {" % (fl.cname, f.cond[1]))
+                e.ind += 1
+            emit_eq(e, f.t, "a->" + f.cname, "b->" + f.cname)
+            if f.cond:
+                e.ind -= 1
+                e("}")
+        w("static bool eq_%s(const void *va, const void *vb)" % c.cname)
+        w("{")
+        if used:
+            w("    const tl_%s *a = va, *b = vb;" % c.cname)
+            w("    (void)a, (void)b;")
+        else:
+            w("    (void)va, (void)vb;")
+        L.extend(e.lines)
+        w("    return true;")
+        w("}")
         w("")
     w("/* Sorted by id for binary search. */")
     w("const tl_ctor_impl tl_ctor_table[] = {")
@@ -781,8 +832,8 @@ def gen_source(schema):
         w("    {{TL_ID_%s, \"%s\", \"%s\", %s, %s, sizeof(tl_%s), %d},"
           % (c.cname, c.name, c.result, tidx, "true" if c.is_function else "false", c.cname,
              c.computed_id != c.id))
-        w("     sz_%s, wr_%s, rd_%s, sm_%s, dp_%s},"
-          % (c.cname, c.cname, c.cname, c.cname, c.cname))
+        w("     sz_%s, wr_%s, rd_%s, sm_%s, dp_%s, eq_%s},"
+          % (c.cname, c.cname, c.cname, c.cname, c.cname, c.cname))
     w("};")
     w("const size_t tl_ctor_table_len = %d;" % len(schema.ctors))
     w("")

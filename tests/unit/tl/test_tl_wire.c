@@ -126,6 +126,28 @@ static void test_typed_wrappers(void **state)
     cc_buf_free(&b);
 }
 
+static void test_equal_is_structural(void **state)
+{
+    tl_proxy_queryAnswerPartEx a = TL_INIT(proxy_queryAnswerPartEx);
+    tl_proxy_queryAnswerPartEx b = TL_INIT(proxy_queryAnswerPartEx);
+    a.answer = tl_str("xy");
+    b.answer = tl_mem("xyz", 2);        /* other memory, same bytes */
+    b.final_info.worker_start_time = 9; /* absent: flags bit 0 clear */
+    assert_true(tl_obj_equal(&a.hdr, &b.hdr));
+    a.flags = b.flags = 1;
+    assert_true(tl_obj_equal(&a.hdr, &b.hdr));   /* final info present, its times not */
+    a.final_info.flags = b.final_info.flags = 2; /* times present now */
+    assert_false(tl_obj_equal(&a.hdr, &b.hdr));
+    a.final_info.worker_start_time = 9;
+    assert_true(tl_obj_equal(&a.hdr, &b.hdr));
+    a.request_id.b[31] = 1;
+    assert_false(tl_obj_equal(&a.hdr, &b.hdr));
+    tl_tcp_ping p = TL_INIT(tcp_ping);
+    assert_false(tl_obj_equal(&a.hdr, &p.hdr));
+    assert_false(tl_obj_equal(&p.hdr, NULL));
+    assert_true(tl_obj_equal(NULL, NULL));
+}
+
 static void test_query_error_bytes(void **state)
 {
     tl_tcp_queryError e = TL_INIT(tcp_queryError);
@@ -437,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_ids_match_cocoon),
         cmocka_unit_test(test_tcp_ping_bytes),
         cmocka_unit_test(test_typed_wrappers),
+        cmocka_unit_test(test_equal_is_structural),
         cmocka_unit_test(test_query_error_bytes),
         cmocka_unit_test(test_bytes_length_forms_and_padding),
         cmocka_unit_test(test_query_answer_part_bytes),
