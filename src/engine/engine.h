@@ -194,9 +194,13 @@ typedef struct engine_pool engine_pool;
 engine_pool *engine_pool_new(int threads);
 void engine_pool_free(engine_pool *p);
 int engine_pool_threads(const engine_pool *p);
-/* Runs fn(arg, i, n) for i in [0, n) across the pool and the calling thread;
- * returns when all are done. n is the number of workers used (<= threads). */
-void engine_pool_run(engine_pool *p, int n, void (*fn)(void *arg, int i, int n), void *arg);
+/* Runs fn(arg, chunk, n_chunks, thread) for every chunk in [0, n_chunks)
+ * on the calling thread and the pool's workers, returning when all are
+ * done. `thread` (0 = the caller, < engine_pool_threads) tells which
+ * thread runs the chunk, for per-thread scratch memory. Chunks are claimed
+ * dynamically: if the workers are slow to wake, the caller does them all. */
+void engine_pool_run(engine_pool *p, int n_chunks,
+                     void (*fn)(void *arg, int chunk, int n_chunks, int thread), void *arg);
 
 /* ============================================================== model */
 
@@ -442,6 +446,21 @@ typedef struct engine_server_stats {
     double busy_seconds;
 } engine_server_stats;
 void engine_server_get_stats(engine_server *s, engine_server_stats *out);
+
+/* ============================================================ bench */
+
+typedef struct engine_bench_result {
+    double prompt_tok_s, gen_tok_s; /* best of the repetitions */
+    uint64_t weight_bytes;          /* read per generated token */
+    double weights_gb_s;            /* weight_bytes x gen_tok_s */
+} engine_bench_result;
+
+/* Prompt of n_prompt random tokens in one batch; then n_gen greedy tokens
+ * one at a time from BOS. */
+int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int n_gen, int reps,
+                     engine_bench_result *out, cc_err *err);
+/* Streaming-read bandwidth in GB/s over a buffer of `bytes`. */
+double engine_bench_bandwidth(size_t bytes, int reps);
 
 /* ============================================================ misc */
 

@@ -13,7 +13,7 @@
 #define BATCH 32 /* tokens per forward step of a prompt */
 /* Multiply-adds below which a product runs on one thread: handing work to
  * another core costs about a microsecond, a 64x64 product much less. */
-#define MIN_WORK_PER_THREAD 8192
+#define MIN_WORK_PER_THREAD 32768
 
 struct engine_ctx {
     const engine_model *m;
@@ -129,10 +129,10 @@ typedef struct mm_job {
     int n_ops, nb;
 } mm_job;
 
-static void mm_worker(void *arg, int i, int n)
+static void mm_worker(void *arg, int i, int n, int thread)
 {
     mm_job *j = arg;
-    float *scratch = j->c->scratch + (size_t)i * j->c->scratch_stride;
+    float *scratch = j->c->scratch + (size_t)thread * j->c->scratch_stride;
     for (int o = 0; o < j->n_ops; o++) {
         const mm_op *op = &j->ops[o];
         int rows = op->W->rows;
@@ -141,16 +141,25 @@ static void mm_worker(void *arg, int i, int n)
     }
 }
 
+/* How many chunks to cut `work` multiply-adds into: one (run inline) when
+ * it is too small to be worth another thread, else two per thread so a
+ * late thread's share is picked up by the others. */
+static int chunks_for(const engine_ctx *c, int64_t work)
+{
+    int64_t n = CC_MIN((int64_t)c->n_threads, work / MIN_WORK_PER_THREAD);
+    return !c->pool || n <= 1 ? 1 : (int)n * 2;
+}
+
 static void run_mm(engine_ctx *c, mm_job *j)
 {
     int64_t work = 0;
     for (int o = 0; o < j->n_ops; o++)
         work += (int64_t)j->ops[o].W->rows * j->ops[o].W->cols;
     work *= j->nb;
-    int n = (int)CC_MIN((int64_t)c->n_threads, CC_MAX(1, work / MIN_WORK_PER_THREAD));
     j->c = c;
-    if (n <= 1 || !c->pool)
-        mm_worker(j, 0, 1);
+    int n = chunks_for(c, work);
+    if (n <= 1)
+        mm_worker(j, 0, 1, 0);
     else
         engine_pool_run(c->pool, n, mm_worker, j);
 }
@@ -167,7 +176,7 @@ typedef struct att_job {
     int layer, nb, pos0;
 } att_job;
 
-static void att_worker(void *arg, int wi, int wn)
+static void att_worker(void *arg, int chunk, int n_chunks, int thread)
 {
     att_job *j = arg;
     engine_ctx *c = j->c;
@@ -175,11 +184,13 @@ static void att_worker(void *arg, int wi, int wn)
     int hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
     int group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = c->scores + (size_t)wi * c->n_ctx;
+    float *sc = c->scores + (size_t)thread * c->n_ctx;
     const float *kc = c->kcache + (size_t)j->layer * c->n_ctx * kvd;
     const float *vc = c->vcache + (size_t)j->layer * c->n_ctx * kvd;
     int total = j->nb * hp->n_head;
-    for (int task = wi; task < total; task += wn) {
+    int t0 = (int)((int64_t)total * chunk / n_chunks),
+        t1 = (int)((int64_t)total * (chunk + 1) / n_chunks);
+    for (int task = t0; task < t1; task++) {
         int t = task / hp->n_head, h = task % hp->n_head;
         int len = j->pos0 + t + 1;
         const float *q = c->q + (size_t)t * qd + (size_t)h * hd;
@@ -291,9 +302,9 @@ static void layer_forward(engine_ctx *c, int l, int nb, int pos0)
     }
     att_job aj = {c, l, nb, pos0};
     int64_t att_work = (int64_t)nb * hp->n_head * (pos0 + nb) * hd * 2;
-    int n = (int)CC_MIN((int64_t)c->n_threads, CC_MAX(1, att_work / MIN_WORK_PER_THREAD));
-    if (n <= 1 || !c->pool)
-        att_worker(&aj, 0, 1);
+    int n = CC_MIN(chunks_for(c, att_work), nb * hp->n_head);
+    if (n <= 1)
+        att_worker(&aj, 0, 1, 0);
     else
         engine_pool_run(c->pool, n, att_worker, &aj);
 

@@ -1,12 +1,17 @@
 /*
  * Thread pool for the forward pass. A token of a small model is a few dozen
  * tiny matrix products, so handing work out must cost well under a
- * microsecond: workers spin on a generation counter for a short while before
- * sleeping on a condition variable, and the caller spins for completion.
- * After the spin budget (~100 us) idle workers sleep, so an idle engine
- * costs no CPU.
+ * microsecond, and on a shared machine a worker may not get a CPU in time:
+ *
+ *  - work is cut into chunks that threads claim from a shared ticket, so the
+ *    caller simply does all the chunks itself when the workers are late;
+ *  - the ticket holds (generation << 32 | next chunk) so a worker that wakes
+ *    up late can never claim a chunk of a job that is already finished;
+ *  - workers spin for a short while (~100 us) before sleeping on a condition
+ *    variable, so an idle engine costs no CPU.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,7 +25,7 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_ROUNDS 4000
+#define SPIN_ROUNDS 2000
 
 struct engine_pool;
 
@@ -33,42 +38,59 @@ typedef struct pool_worker {
 struct engine_pool {
     int n_threads; /* including the caller */
     pool_worker *workers;
-    _Atomic uint64_t gen;
-    _Atomic int pending;
+    _Atomic uint64_t ticket; /* generation << 32 | next chunk */
+    _Atomic uint32_t done;   /* chunks finished in this generation */
     _Atomic int sleeping;
     _Atomic bool stop;
-    void (*fn)(void *arg, int i, int n);
+    /* The current job, written by the caller before it publishes the ticket. */
+    void (*fn)(void *arg, int chunk, int n_chunks, int thread);
     void *arg;
-    int n;
+    uint32_t n_chunks;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
 
-static void *worker_main(void *p)
+/* Claims and runs chunks of generation `gen` until none are left. */
+static void run_chunks(engine_pool *p, uint64_t gen, int thread)
 {
-    pool_worker *w = p;
-    engine_pool *pool = w->pool;
+    uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    for (;;) {
+        if (t >> 32 != gen) return;
+        uint32_t next = (uint32_t)t;
+        /* n_chunks belongs to `gen` while the ticket says gen: the caller
+         * rewrites it only after every chunk of gen is done. */
+        if (next >= p->n_chunks) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        p->fn(p->arg, (int)next, (int)p->n_chunks, thread);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    pool_worker *w = arg;
+    engine_pool *p = w->pool;
     uint64_t seen = 0;
     for (;;) {
-        uint64_t g = atomic_load_explicit(&pool->gen, memory_order_acquire);
+        uint64_t g = atomic_load_explicit(&p->ticket, memory_order_acquire) >> 32;
         for (int i = 0; g == seen && i < SPIN_ROUNDS; i++) {
             cpu_relax();
-            g = atomic_load_explicit(&pool->gen, memory_order_acquire);
+            g = atomic_load_explicit(&p->ticket, memory_order_acquire) >> 32;
         }
         if (g == seen) {
-            atomic_fetch_add(&pool->sleeping, 1);
-            pthread_mutex_lock(&pool->mu);
-            while ((g = atomic_load(&pool->gen)) == seen && !atomic_load(&pool->stop))
-                pthread_cond_wait(&pool->cv, &pool->mu);
-            pthread_mutex_unlock(&pool->mu);
-            atomic_fetch_sub(&pool->sleeping, 1);
+            atomic_fetch_add(&p->sleeping, 1);
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load(&p->ticket) >> 32) == seen && !atomic_load(&p->stop))
+                pthread_cond_wait(&p->cv, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+            atomic_fetch_sub(&p->sleeping, 1);
         }
-        if (atomic_load(&pool->stop)) return NULL;
+        if (atomic_load(&p->stop)) return NULL;
         seen = g;
-        if (w->index < pool->n) {
-            pool->fn(pool->arg, w->index, pool->n);
-            atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
-        }
+        run_chunks(p, g, w->index);
     }
 }
 
@@ -100,7 +122,7 @@ void engine_pool_free(engine_pool *p)
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->stop, true);
-    atomic_fetch_add(&p->gen, 1);
+    atomic_fetch_add(&p->ticket, (uint64_t)1 << 32);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n_threads; i++)
@@ -116,24 +138,33 @@ int engine_pool_threads(const engine_pool *p)
     return p->n_threads;
 }
 
-void engine_pool_run(engine_pool *p, int n, void (*fn)(void *arg, int i, int n), void *arg)
+void engine_pool_run(engine_pool *p, int n_chunks,
+                     void (*fn)(void *arg, int chunk, int n, int thread), void *arg)
 {
-    if (n > p->n_threads) n = p->n_threads;
-    if (n <= 1) {
-        fn(arg, 0, 1);
+    if (n_chunks <= 0) return;
+    if (n_chunks == 1 || p->n_threads <= 1) {
+        for (int i = 0; i < n_chunks; i++)
+            fn(arg, i, n_chunks, 0);
         return;
     }
     p->fn = fn;
     p->arg = arg;
-    p->n = n;
-    atomic_store_explicit(&p->pending, n - 1, memory_order_relaxed);
-    atomic_fetch_add(&p->gen, 1); /* seq_cst: pairs with the sleepers' check */
+    p->n_chunks = (uint32_t)n_chunks;
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint64_t gen = (atomic_load_explicit(&p->ticket, memory_order_relaxed) >> 32) + 1;
+    atomic_store(&p->ticket, gen << 32); /* seq_cst: pairs with the sleepers' check */
     if (atomic_load(&p->sleeping) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    fn(arg, 0, n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        cpu_relax();
+    run_chunks(p, gen, 0);
+    /* Wait for chunks other threads claimed; yield if one was preempted. */
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < (uint32_t)n_chunks;
+         spins++) {
+        if (spins < 4000)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }

@@ -1,0 +1,105 @@
+/*
+ * Benchmark helpers for `cocoon engine bench`: prompt and generation speed
+ * of a model, and the machine's streaming-read memory bandwidth (what a
+ * large model's generation speed is bound by).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2"))) static double sum_avx2(const float *p, size_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    return (double)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+#endif
+
+static double sum_portable(const float *p, size_t n)
+{
+    float s[8] = {0};
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += p[i + k];
+    return (double)s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+double engine_bench_bandwidth(size_t bytes, int reps)
+{
+    size_t n = bytes / sizeof(float) / 32 * 32;
+    float *p = aligned_alloc(64, n * sizeof(float));
+    if (!p) return 0;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(i & 7);
+    double best = 0, sink = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = cc_now_mono();
+#if defined(__x86_64__)
+        sink += eng_cpu_avx2() ? sum_avx2(p, n) : sum_portable(p, n);
+#else
+        sink += sum_portable(p, n);
+#endif
+        double dt = cc_now_mono() - t0;
+        double gbs = (double)(n * sizeof(float)) / dt / 1e9;
+        if (gbs > best) best = gbs;
+    }
+    free(p);
+    return sink == -1 ? 0 : best; /* sink keeps the sums from being optimised away */
+}
+
+int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int n_gen, int reps,
+                     engine_bench_result *out, cc_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    const engine_hparams *hp = engine_model_hparams(m);
+    engine_ctx *c = engine_ctx_new(m, pool, n_prompt + n_gen + 1, err);
+    if (!c) return -1;
+    int32_t *toks = cc_malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof(int32_t));
+    uint64_t rng = 42;
+    for (int i = 0; i < n_prompt; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        toks[i] = (int32_t)((rng >> 33) % (uint64_t)hp->n_vocab);
+    }
+    int rc = -1;
+    for (int r = 0; r < reps; r++) {
+        if (n_prompt > 0) {
+            engine_ctx_truncate(c, 0);
+            double t0 = cc_now_mono();
+            if (!engine_ctx_eval(c, toks, (size_t)n_prompt, err)) goto done;
+            double tps = n_prompt / (cc_now_mono() - t0);
+            if (tps > out->prompt_tok_s) out->prompt_tok_s = tps;
+        }
+        if (n_gen > 0) {
+            engine_ctx_truncate(c, 0);
+            int32_t tok = engine_model_bos(m) >= 0 ? engine_model_bos(m) : 0;
+            double t0 = cc_now_mono();
+            for (int i = 0; i < n_gen; i++) {
+                const float *lg = engine_ctx_eval(c, &tok, 1, err);
+                if (!lg) goto done;
+                int32_t best = 0; /* greedy, as a real generation would */
+                for (int k = 1; k < hp->n_vocab; k++)
+                    if (lg[k] > lg[best]) best = k;
+                tok = best;
+            }
+            double tps = n_gen / (cc_now_mono() - t0);
+            if (tps > out->gen_tok_s) out->gen_tok_s = tps;
+        }
+    }
+    out->weight_bytes = engine_model_weight_bytes(m);
+    out->weights_gb_s = out->gen_tok_s * (double)out->weight_bytes / 1e9;
+    rc = 0;
+done:
+    free(toks);
+    engine_ctx_free(c);
+    return rc;
+}
