@@ -277,13 +277,15 @@ static void read_cb(struct bufferevent *bev, void *arg)
     net_conn_release(c);
 }
 
+/* libevent keeps the last few OpenSSL errors of a bufferevent and hands them
+ * out newest first; the oldest one is only SSL_get_error()'s category code. */
 static const char *openssl_reason(struct bufferevent *bev, char *buf, size_t n)
 {
-    unsigned long e, last = 0;
+    unsigned long e, first = 0;
     while ((e = bufferevent_get_openssl_error(bev)) != 0)
-        last = e;
-    if (!last) return NULL;
-    ERR_error_string_n(last, buf, n);
+        if (!first && ERR_GET_LIB(e) != 0) first = e;
+    if (!first) return NULL;
+    ERR_error_string_n(first, buf, n);
     return buf;
 }
 
@@ -310,7 +312,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         if (c->verify_msg[0])
             net_conn_fail(c, NET_ERR_PROTOCOL, "TLS: %s", c->verify_msg);
         else if (ssl)
-            net_conn_fail(c, NET_ERR_FAILURE, "TLS %s: %s", state_name(c->state), ssl);
+            net_conn_fail(c, NET_ERR_FAILURE, "TLS error in state %s: %s", state_name(c->state),
+                          ssl);
         else if ((what & BEV_EVENT_ERROR) && e)
             net_conn_fail(c, NET_ERR_FAILURE, "%s: %s", state_name(c->state), strerror(e));
         else

@@ -101,7 +101,7 @@ static inline void fx_on_answer(net_conn *c, void *ud, int32_t code, const char 
 static inline void fx_init(fx *f)
 {
     memset(f, 0, sizeof *f);
-    cc_log_init("test", CC_LOG_WARN);
+    cc_log_init("test", getenv("NET_TEST_LOG") ? CC_LOG_DEBUG : CC_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
     f->base = event_base_new();
     assert_int_equal(net_tls_identity_self_signed("server", &f->sid, NULL), 0);

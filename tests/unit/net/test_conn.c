@@ -1,4 +1,6 @@
 /* Connections end to end over real sockets and real TLS on 127.0.0.1. */
+#include <openssl/x509v3.h>
+
 #include "net_fixture.h"
 
 static bool answered(void *arg)
@@ -341,6 +343,111 @@ static void test_large_frames(void **state)
     fx_free(&f);
 }
 
+/* A certificate shaped like an RA-TLS one (DESIGN §5.1): critical
+ * basicConstraints/keyUsage (digitalSignature only)/extKeyUsage, and two
+ * critical private extensions OpenSSL does not know. */
+static void add_ext(X509 *x, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    assert_non_null(e);
+    assert_int_equal(X509_add_ext(x, e, -1), 1);
+    X509_EXTENSION_free(e);
+}
+
+static void add_private_ext(X509 *x, const char *oid, const char *content)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(os, (const unsigned char *)content, (int)strlen(content));
+    X509_EXTENSION *e = X509_EXTENSION_create_by_OBJ(NULL, obj, 1, os);
+    assert_non_null(e);
+    assert_int_equal(X509_add_ext(x, e, -1), 1);
+    X509_EXTENSION_free(e);
+    ASN1_OCTET_STRING_free(os);
+    ASN1_OBJECT_free(obj);
+}
+
+static void make_ratls_like(net_tls_identity *id)
+{
+    assert_int_equal(net_tls_identity_self_signed("ratls", id, NULL), 0);
+    X509 *x = id->cert;
+    add_ext(x, NID_basic_constraints, "critical,CA:FALSE");
+    add_ext(x, NID_key_usage, "critical,digitalSignature");
+    add_ext(x, NID_ext_key_usage, "critical,serverAuth,clientAuth");
+    add_ext(x, NID_subject_key_identifier, "hash");
+    add_ext(x, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1");
+    add_private_ext(x, "1.3.6.1.4.1.12345.1", "fake quote");
+    add_private_ext(x, "1.3.6.1.4.1.12345.2", "claims");
+    assert_true(X509_sign(x, id->key, NULL) > 0);
+}
+
+static void test_ratls_shaped_certificates(void **state)
+{
+    fx f;
+    fx_init(&f);
+    net_tls_identity_free(&f.sid);
+    net_tls_identity_free(&f.cid);
+    make_ratls_like(&f.sid);
+    make_ratls_like(&f.cid);
+    tu_cert_pubkey(f.sid.cert, f.skey);
+    tu_cert_pubkey(f.cid.cert, f.ckey);
+    fx_listen(&f, 4, (net_timeouts){0});
+    fx_connect(&f, (net_timeouts){0});
+    assert_memory_equal(net_conn_peer_info(f.cli.conn), f.skey, 32);
+    assert_memory_equal(net_conn_peer_info(f.srv.conn), f.ckey, 32);
+    assert_int_equal(net_conn_query(f.cli.conn, "hi", 2, 5, fx_on_answer, &f, NULL, NULL), 0);
+    assert_true(tu_run_until(f.base, answered, &f, 5));
+    assert_int_equal(f.answer_code, 0);
+    fx_free(&f);
+}
+
+/* A certificate that is not self-signed (issued by another key) is refused
+ * before the hook runs; so is an expired one. */
+static void test_not_self_signed_or_expired(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_listen(&f, 4, (net_timeouts){0});
+    net_tls_identity other, forged;
+    assert_int_equal(net_tls_identity_self_signed("issuer", &other, NULL), 0);
+    assert_int_equal(net_tls_identity_self_signed("client", &forged, NULL), 0);
+    /* keep the subject == issuer name but sign with another key */
+    assert_true(X509_sign(forged.cert, other.key, NULL) > 0);
+    net_connect_config cc = fx_connect_config(&f, (net_timeouts){0});
+    cc.identity = forged;
+    cc.verify = tu_verify(NULL);
+    f.cli.conn = net_connect(f.base, &cc, NULL);
+    assert_non_null(f.cli.conn);
+    /* the client's own TLS stack may refuse its inconsistent key pair
+     * already; either way the connection must not come up */
+    if (f.cli.conn) assert_true(tu_run_until(f.base, tu_flag_cond, &f.cli.closed, 5));
+    assert_false(f.cli.ready);
+    assert_int_equal(f.accepts, 0);
+    net_tls_identity_free(&other);
+    net_tls_identity_free(&forged);
+    fx_free(&f);
+
+    fx_init(&f);
+    fx_listen(&f, 4, (net_timeouts){0});
+    net_tls_identity old;
+    assert_int_equal(net_tls_identity_self_signed("client", &old, NULL), 0);
+    X509_gmtime_adj(X509_getm_notBefore(old.cert), -3 * 24 * 3600);
+    X509_gmtime_adj(X509_getm_notAfter(old.cert), -2 * 24 * 3600);
+    assert_true(X509_sign(old.cert, old.key, NULL) > 0);
+    cc = fx_connect_config(&f, (net_timeouts){0});
+    cc.identity = old;
+    f.cli.conn = net_connect(f.base, &cc, NULL);
+    net_tls_identity_free(&old);
+    assert_non_null(f.cli.conn);
+    assert_true(tu_run_until(f.base, tu_flag_cond, &f.cli.closed, 5));
+    assert_false(f.cli.ready);
+    assert_int_equal(f.accepts, 0);
+    fx_free(&f);
+}
+
 static void test_not_ready_and_backoff(void **state)
 {
     fx f;
@@ -380,6 +487,8 @@ int main(void)
         cmocka_unit_test(test_pow_too_hard_and_bad_config),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_large_frames),
+        cmocka_unit_test(test_ratls_shaped_certificates),
+        cmocka_unit_test(test_not_self_signed_or_expired),
         cmocka_unit_test(test_not_ready_and_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
