@@ -1,0 +1,312 @@
+/*
+ * Tensor types and kernels: half-float conversions, hand-built blocks of
+ * each quant type against floats worked out by hand, quantize/dequantize
+ * round trips, quantized dot products against F32 (portable and AVX2), the
+ * thread pool, and synthetic qwen2/qwen3/llama models of several types
+ * loading and generating.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/engine_int.h"
+
+static void test_half_floats(void **state)
+{
+    (void)state;
+    assert_int_equal(engine_f32_to_f16(1.0f), 0x3C00);
+    assert_int_equal(engine_f32_to_f16(-2.0f), 0xC000);
+    assert_int_equal(engine_f32_to_f16(65504.0f), 0x7BFF);
+    assert_int_equal(engine_f32_to_f16(1e6f), 0x7C00);
+    assert_int_equal(engine_f32_to_f16(0.1f), 0x2E66);
+    assert_int_equal(engine_f32_to_f16(1e-9f), 0x0000);
+    assert_int_equal(engine_f32_to_f16(6e-8f), 0x0001);
+    assert_true(engine_f16_to_f32(0x0001) == 5.9604645e-8f);
+    assert_true(engine_f16_to_f32(0x3555) == 0.33325195f);
+    assert_true(isinf(engine_f16_to_f32(0xFC00)));
+    assert_true(isnan(engine_f16_to_f32(engine_f32_to_f16(NAN))));
+    for (uint32_t h = 0; h < 0x7C00; h++) /* every finite half round-trips */
+        assert_int_equal(engine_f32_to_f16(engine_f16_to_f32((uint16_t)h)), h);
+    assert_int_equal(engine_f32_to_bf16(1.0f), 0x3F80);
+    assert_true(engine_bf16_to_f32(0xC040) == -3.0f);
+}
+
+static void test_q8_0_block(void **state)
+{
+    (void)state;
+    blk_q8_0 b;
+    b.d = 0x3800; /* 0.5 */
+    for (int j = 0; j < 32; j++)
+        b.qs[j] = (int8_t)(j * 8 - 128);
+    float y[32];
+    assert_int_equal(engine_dequant_row(ENGINE_T_Q8_0, &b, y, 32), 0);
+    assert_true(y[0] == -64.0f);
+    assert_true(y[16] == 0.0f);
+    assert_true(y[31] == 60.0f);
+}
+
+static void test_q4_0_block(void **state)
+{
+    (void)state;
+    blk_q4_0 b;
+    b.d = 0x4000; /* 2.0 */
+    for (int j = 0; j < 16; j++)
+        b.qs[j] = (uint8_t)(j | (15 - j) << 4);
+    float y[32];
+    assert_int_equal(engine_dequant_row(ENGINE_T_Q4_0, &b, y, 32), 0);
+    assert_true(y[0] == -16.0f);  /* (0 - 8) * 2 */
+    assert_true(y[15] == 14.0f);  /* (15 - 8) * 2 */
+    assert_true(y[16] == 14.0f);  /* high nibble of byte 0: 15 */
+    assert_true(y[31] == -16.0f); /* high nibble of byte 15: 0 */
+}
+
+static void test_q4_k_block(void **state)
+{
+    (void)state;
+    blk_q4_k b;
+    memset(&b, 0, sizeof(b));
+    b.d = 0x3C00;    /* 1.0 */
+    b.dmin = 0x3800; /* 0.5 */
+    /* sub-block 0: scale 2, min 3 (6-bit fields of bytes 0 and 4) */
+    b.scales[0] = 2;
+    b.scales[4] = 3;
+    /* sub-block 5: scale 33 = low nibble 1 in byte 9 + top bits 2 in byte 1;
+     * min 17 = high nibble 1 in byte 9 + top bits 1 in byte 5 */
+    b.scales[9] = 1 | 1 << 4;
+    b.scales[1] |= 2 << 6;
+    b.scales[5] |= 1 << 6;
+    memset(b.qs, 0x21, sizeof(b.qs)); /* low nibbles 1, high nibbles 2 */
+    float y[256];
+    assert_int_equal(engine_dequant_row(ENGINE_T_Q4_K, &b, y, 256), 0);
+    assert_true(y[0] == 0.5f); /* 1 * 2 * 1 - 0.5 * 3 */
+    assert_true(y[31] == 0.5f);
+    assert_true(y[32] == 0.0f);   /* sub-block 1: scale 0, min 0 */
+    assert_true(y[160] == 57.5f); /* sub-block 5: 1 * 33 * 2 - 0.5 * 17 */
+    assert_true(y[191] == 57.5f);
+    assert_true(y[64] == 0.0f);
+}
+
+static void test_q6_k_block(void **state)
+{
+    (void)state;
+    blk_q6_k b;
+    memset(&b, 0, sizeof(b));
+    b.d = 0x3C00; /* 1.0 */
+    b.scales[0] = 2;
+    b.scales[2] = -1;
+    b.scales[4] = 3;
+    b.ql[0] = 0x05;
+    b.qh[0] = 0x02;
+    float y[256];
+    assert_int_equal(engine_dequant_row(ENGINE_T_Q6_K, &b, y, 256), 0);
+    assert_true(y[0] == 10.0f);   /* (5 | 2 << 4) - 32 = 5, times scale 2 */
+    assert_true(y[32] == 32.0f);  /* q = -32, scale -1 */
+    assert_true(y[64] == -96.0f); /* q = -32, scale 3 */
+    assert_true(y[128] == 0.0f);  /* scale 0 in the second half */
+}
+
+static void fill_random(float *v, int n, uint64_t seed)
+{
+    for (int i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = (float)((int64_t)(seed >> 33) % 2001 - 1000) / 1000.0f;
+    }
+}
+
+static void test_quant_dot(void **state)
+{
+    (void)state;
+    enum { N = 1024 };
+    static const struct {
+        uint32_t type;
+        float roundtrip; /* max |w - dequant(quant(w))| for |w| <= 1 */
+    } types[] = {{ENGINE_T_F32, 0},      {ENGINE_T_F16, 1e-3f},  {ENGINE_T_BF16, 5e-3f},
+                 {ENGINE_T_Q8_0, 5e-3f}, {ENGINE_T_Q4_0, 0.13f}, {ENGINE_T_Q4_K, 0.08f},
+                 {ENGINE_T_Q6_K, 0.03f}};
+    float w[N], x[N], wq[N];
+    uint8_t q[N * 4];
+    fill_random(w, N, 1);
+    fill_random(x, N, 2);
+    double ref = 0, absref = 0;
+    for (int i = 0; i < N; i++) {
+        ref += (double)w[i] * x[i];
+        absref += fabs((double)w[i] * x[i]);
+    }
+    for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+        uint32_t type = types[t].type;
+        size_t bytes = engine_quant_row(type, w, q, N);
+        size_t be, bb;
+        assert_true(engine_ttype_info(type, &be, &bb));
+        assert_int_equal(bytes, N / be * bb);
+        assert_int_equal(engine_dequant_row(type, q, wq, N), 0);
+        double deq = 0;
+        for (int i = 0; i < N; i++) {
+            if (fabsf(wq[i] - w[i]) > types[t].roundtrip)
+                fail_msg("%s: element %d: %f vs %f", engine_ttype_name(type), i, wq[i], w[i]);
+            deq += (double)wq[i] * x[i];
+        }
+        /* The kernels compute exactly the dot of the dequantized row. */
+        float d1 = engine_dot_row(type, q, x, N);
+        float d2 = eng_dot_row_portable(type, q, x, N);
+        if (fabs(d1 - deq) > 1e-3 * absref || fabs(d2 - deq) > 1e-3 * absref)
+            fail_msg("%s: dot %f / portable %f vs dequantized %f", engine_ttype_name(type), d1, d2,
+                     deq);
+        /* And within the quantization error of the F32 dot. */
+        if (fabs(d1 - ref) > 0.05 * absref)
+            fail_msg("%s: dot %f vs f32 %f", engine_ttype_name(type), d1, ref);
+        if (engine_kernels_have_avx2()) {
+            float a = eng_avx2_dot_row(type, q, x, N);
+            assert_true(fabs(a - d2) <= 1e-4 * absref);
+        }
+    }
+    /* Batched products (prompt path) equal row-by-row dots. */
+    enum { R = 8, C = 256, NB = 3 };
+    float W[R * C], X[NB * C], Y[NB * R], scratch[C];
+    fill_random(W, R * C, 3);
+    fill_random(X, NB * C, 4);
+    uint8_t Wq[R * C * 4];
+    size_t rb = engine_quant_row(ENGINE_T_Q4_K, W, Wq, C);
+    for (int r = 1; r < R; r++)
+        engine_quant_row(ENGINE_T_Q4_K, W + r * C, Wq + r * rb, C);
+    eng_tensor T = {ENGINE_T_Q4_K, R, C, rb, Wq};
+    eng_matmul(&T, X, NB, C, Y, R, 0, R, scratch);
+    for (int t = 0; t < NB; t++)
+        for (int r = 0; r < R; r++) {
+            float d = engine_dot_row(ENGINE_T_Q4_K, Wq + r * rb, X + t * C, C);
+            assert_true(fabsf(Y[t * R + r] - d) < 1e-3f);
+        }
+    float y1[R];
+    eng_matmul(&T, X, 1, C, y1, R, 2, 5, scratch);
+    for (int r = 2; r < 5; r++)
+        assert_true(fabsf(y1[r] - Y[r]) < 1e-3f);
+}
+
+typedef struct pool_check {
+    _Atomic int hits[64];
+    _Atomic int bad_thread;
+    int threads;
+} pool_check;
+
+static void pool_fn(void *arg, int chunk, int n, int thread)
+{
+    pool_check *pc = arg;
+    if (thread < 0 || thread >= pc->threads || n != 64) atomic_fetch_add(&pc->bad_thread, 1);
+    atomic_fetch_add(&pc->hits[chunk], 1);
+}
+
+static void test_pool(void **state)
+{
+    (void)state;
+    engine_pool *p = engine_pool_new(3);
+    assert_int_equal(engine_pool_threads(p), 3);
+    pool_check pc;
+    memset(&pc, 0, sizeof(pc));
+    pc.threads = 3;
+    for (int round = 0; round < 2000; round++)
+        engine_pool_run(p, 64, pool_fn, &pc);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(atomic_load(&pc.hits[i]), 2000);
+    assert_int_equal(atomic_load(&pc.bad_thread), 0);
+    engine_pool_free(p);
+}
+
+static void synth_generate(engine_arch arch, uint32_t type, bool bpe)
+{
+    engine_synth_config c;
+    engine_synth_config_default(&c);
+    c.arch = arch;
+    c.wtype = type;
+    c.bpe_vocab = bpe;
+    c.n_layer = 2;
+    c.dim = 256;
+    c.hidden_dim = 512;
+    c.n_head = 4;
+    c.n_head_kv = 2;
+    c.n_vocab = 1000;
+    c.n_ctx = 128;
+    cc_buf file = CC_BUF_INIT;
+    cc_err err = {0};
+    if (engine_synth_buf(&c, &file, &err)) fail_msg("synth: %s", err.msg);
+    engine_gguf *g = engine_gguf_parse(file.data, file.len, &err);
+    assert_non_null(g);
+    engine_model *m = engine_model_from_gguf(g, &err);
+    if (!m) fail_msg("load: %s", err.msg);
+    const engine_hparams *hp = engine_model_hparams(m);
+    assert_int_equal(hp->arch, arch);
+    assert_int_equal(hp->n_layer, 2);
+    assert_int_equal(hp->dim, 256);
+    assert_int_equal(hp->n_head_kv, 2);
+    assert_int_equal(hp->neox_rope, arch != ENGINE_ARCH_LLAMA);
+    assert_int_equal(hp->tied_output, arch != ENGINE_ARCH_LLAMA);
+    assert_int_equal(engine_model_tok_kind(m), bpe ? ENGINE_TOK_BPE : ENGINE_TOK_SPM);
+    engine_pool *pool = engine_pool_new(2);
+    /* Batched prompt and token-by-token evaluation agree. */
+    engine_ctx *a = engine_ctx_new(m, pool, 64, &err), *b = engine_ctx_new(m, pool, 64, &err);
+    engine_tokens t = {0};
+    const char *text = "hello world, the quick brown fox";
+    assert_int_equal(engine_tokenize(m, text, strlen(text), true, false, &t, &err), 0);
+    assert_true(t.n > 3);
+    const float *la = engine_ctx_eval(a, t.ids, t.n, &err);
+    assert_non_null(la);
+    const float *lb = NULL;
+    for (size_t i = 0; i < t.n; i++)
+        lb = engine_ctx_eval(b, &t.ids[i], 1, &err);
+    assert_non_null(lb);
+    for (int i = 0; i < hp->n_vocab; i++) {
+        assert_false(isnan(la[i]));
+        if (fabsf(la[i] - lb[i]) > 1e-2f * (1 + fabsf(la[i])))
+            fail_msg("%s/%s logit %d: batch %f vs single %f", engine_ttype_name(type),
+                     bpe ? "bpe" : "spm", i, la[i], lb[i]);
+    }
+    /* It generates (random weights: any tokens, but the right number). */
+    engine_seq_params p;
+    memset(&p, 0, sizeof(p));
+    engine_sample_params_default(&p.sp);
+    p.sp.temperature = 0;
+    p.max_tokens = 10;
+    engine_ctx_truncate(a, 0);
+    engine_seq *s = engine_seq_new(a, &t, &p, &err);
+    cc_buf out = CC_BUF_INIT;
+    engine_step st;
+    do
+        assert_int_equal(engine_seq_step(s, &out, &st, &err), 0);
+    while (!st.finished);
+    assert_true(engine_seq_generated(s) >= 1 && engine_seq_generated(s) <= 10);
+    cc_buf_free(&out);
+    engine_seq_free(s);
+    engine_tokens_free(&t);
+    engine_ctx_free(a);
+    engine_ctx_free(b);
+    engine_pool_free(pool);
+    engine_model_free(m);
+    cc_buf_free(&file);
+}
+
+static void test_synthetic_models(void **state)
+{
+    (void)state;
+    synth_generate(ENGINE_ARCH_LLAMA, ENGINE_T_Q8_0, false);
+    synth_generate(ENGINE_ARCH_LLAMA, ENGINE_T_Q4_K, false);
+    synth_generate(ENGINE_ARCH_QWEN2, ENGINE_T_Q4_0, true);
+    synth_generate(ENGINE_ARCH_QWEN2, ENGINE_T_F16, true);
+    synth_generate(ENGINE_ARCH_QWEN3, ENGINE_T_Q6_K, true);
+    synth_generate(ENGINE_ARCH_QWEN3, ENGINE_T_BF16, false);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_half_floats), cmocka_unit_test(test_q8_0_block),
+        cmocka_unit_test(test_q4_0_block),  cmocka_unit_test(test_q4_k_block),
+        cmocka_unit_test(test_q6_k_block),  cmocka_unit_test(test_quant_dot),
+        cmocka_unit_test(test_pool),        cmocka_unit_test(test_synthetic_models),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
