@@ -15,3 +15,7 @@ test('build: committed code is reproducible from the sources', () => {
     assert.equal(cell.hash().toString('hex').toUpperCase(), j.codeHashHex.toUpperCase());
   }
 });
+
+test('build: vectors.json matches the builders and the compiled code', () => {
+  execFileSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'vectors.js'), '--check'], { stdio: 'pipe' });
+});

@@ -231,3 +231,16 @@ test('client: owner operations are refused to others and outside the rules', asy
     .endCell(), ERR.UNKNOWN_OP, t.read);
   await expectReject(t.bc, t.alice, t.si.address, toNano('0.05'), beginCell().endCell(), ERR.UNKNOWN_OP, t.read);
 });
+
+test('client: the documented minimum values are enough', async () => {
+  const t = await withClient(toNano('1'));
+  let s = await send(t.bc, t.proxyOwner, t.si.address, CONST.MIN_GAS_FORWARD, t.charge(1000n));
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal((await t.read()).tokensCharged, 1000n);
+  assert.equal((await C.readProxy(t.proxy)).earned, 1000n * t.params.pricePerToken);
+  s = await send(t.bc, t.alice, t.si.address, toNano('0.1') + CONST.MIN_GAS, C.client.topUp(toNano('0.1'), t.alice.address));
+  assert.equal(exitCode(s.tx), 0);
+  s = await send(t.bc, t.alice, t.si.address, CONST.MIN_GAS, C.client.withdraw(toNano('0.5'), t.alice.address));
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal(s.delta(t.si.address), -toNano('0.5'));
+});

@@ -107,3 +107,11 @@ test('worker: forged, foreign, replayed, smaller and underfunded vouchers are re
     () => C.readProxy(t.proxy));
   assert.equal((await t.read()).tokensPaid, 1000n);
 });
+
+test('worker: the documented minimum value is enough for a first (deploying) payout', async () => {
+  const t = await withWorker();
+  const s = await send(t.bc, t.wally, t.si.address, CONST.MIN_GAS_FORWARD, t.voucher(5000n), t.si.init);
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal(t.payoutsTo(s, t.wally.address)[0].inMessage.info.value.coins, 5000n * t.params.workerFeePerToken);
+  assert.equal((await t.read()).tokensPaid, 5000n);
+});
