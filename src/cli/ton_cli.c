@@ -225,7 +225,15 @@ int tcli_send(ton_api *api, const tcli_keys *k, const ton_int_msg *m, bool wait,
     ton_cell *msg = ton_msg_internal(m, err);
     if (!msg) return -1;
     ton_out_msg om = {.mode = 3, .msg = msg};
-    uint32_t valid_until = (uint32_t)cc_now_wall() + 120;
+    /* valid_until follows the chain's clock when the API reports it (a test
+     * chain may run ahead of the wall clock) */
+    uint64_t now = (uint64_t)cc_now_wall();
+    ton_account acc;
+    if (ton_api_get_address_information(api, &self, &acc, NULL) == 0) {
+        if (acc.sync_utime) now = acc.sync_utime;
+        ton_account_clear(&acc);
+    }
+    uint32_t valid_until = (uint32_t)now + 120;
     ton_cell *ext =
         ton_wallet_transfer(&k->wallet, k->priv, seqno, valid_until, &om, 1, !deployed, err);
     ton_cell_unref(msg);
@@ -245,9 +253,9 @@ int tcli_send(ton_api *api, const tcli_keys *k, const ton_int_msg *m, bool wait,
     if (!wait) return 0;
     double deadline = cc_now_mono() + 60;
     while (cc_now_mono() < deadline) {
-        ton_wallet_info now;
-        if (ton_api_get_wallet_information(api, &self, &now, err) == 0 &&
-            !strcmp(now.state, "active") && now.seqno > seqno) {
+        ton_wallet_info cur;
+        if (ton_api_get_wallet_information(api, &self, &cur, err) == 0 &&
+            !strcmp(cur.state, "active") && cur.seqno > seqno) {
             json_object_set_new(report, "confirmed", json_true());
             return 0;
         }

@@ -113,6 +113,7 @@ int ton_account_from_json(const json_t *r, ton_account *out, cc_err *err)
     if (!json_is_object(r)) return cc_err_set(err, "TON API: account state is not an object");
     if (get_u64(r, "balance", true, &out->balance, err) < 0) return -1;
     get_state(r, "state", out->state);
+    if (get_u64(r, "sync_utime", false, &out->sync_utime, err) < 0) return -1;
     const json_t *last = json_object_get(r, "last_transaction_id");
     if (json_is_object(last) && (get_u64(last, "lt", false, &out->last_lt, err) < 0 ||
                                  get_hash(last, "hash", out->last_hash, err) < 0))
@@ -214,7 +215,8 @@ int ton_txs_from_json(const json_t *r, ton_tx **out, size_t *n, cc_err *err)
             }
         }
         tx->aborted = json_is_true(json_object_get(t, "aborted"));
-        const json_t *ec = json_object_get(t, "exit_code");
+        const json_t *ec = json_object_get(t, "compute_exit_code");
+        if (!json_is_integer(ec)) ec = json_object_get(t, "exit_code");
         if (json_is_integer(ec)) tx->exit_code = (int)json_integer_value(ec);
     }
     *out = txs;

@@ -528,6 +528,7 @@ typedef struct ton_account {
     char state[16];   /* "active", "uninitialized", "frozen" */
     uint64_t last_lt;
     uint8_t last_hash[32];
+    uint64_t sync_utime;   /* the chain's time when reported (toncenter, tonsim), else 0 */
     ton_cell *code, *data; /* NULL unless active; owned */
 } ton_account;
 int ton_account_from_json(const json_t *result, ton_account *out, cc_err *err);
