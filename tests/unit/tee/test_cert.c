@@ -353,6 +353,78 @@ static void test_image_hash_follows_executable_and_allowlist(void **state)
     unlink(exe_b);
 }
 
+/* A certificate over a fake quote for a fresh key, with `tweak` applied to the
+ * quote bytes before it goes into the certificate. */
+static X509 *cert_with_quote(tee_provider *p, void (*tweak)(uint8_t *q, size_t n))
+{
+    cc_err err = {0};
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    uint8_t pub[32], rd[64];
+    size_t pl = 32;
+    EVP_PKEY_get_raw_public_key(k, pub, &pl);
+    crypto_sha512(pub, 32, rd);
+    cc_buf q = CC_BUF_INIT;
+    assert_int_equal(tee_provider_quote(p, rd, &q, &err), 0);
+    if (tweak) tweak(q.data, q.len);
+    X509 *x = tee_cert_build(k, pub, 32, q.data, q.len, time(NULL) - 10, 3600, &err);
+    assert_non_null(x);
+    cc_buf_free(&q);
+    EVP_PKEY_free(k);
+    return x;
+}
+
+static void set_debug(uint8_t *q, size_t n)
+{
+    q[48 + 120] |= 1;
+}
+
+static void test_debug_attribute_and_allowlists(void **state)
+{
+    tee_provider *p = fake_provider(NULL, "cfg");
+    cc_err err = {0};
+    void *info = NULL;
+    X509 *dbg = cert_with_quote(p, set_debug);
+    /* Policy any still applies the measurement checks to a quote it parses. */
+    tee_policy *any = tee_policy_new(TEE_POLICY_ANY);
+    assert_int_equal(tee_verify_peer(any, dbg, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "debug TD"));
+    tee_policy_allow_debug(any, true);
+    assert_int_equal(tee_verify_peer(any, dbg, &info, &err), 0);
+    assert_false(((tee_peer_info *)info)->quote_verified);
+    tee_peer_info_free(info);
+    tee_policy_free(any);
+    /* Under fake the changed bit breaks the quote signature anyway. */
+    tee_policy *fake = fake_policy();
+    tee_policy_allow_debug(fake, true);
+    assert_int_equal(tee_verify_peer(fake, dbg, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "quote signature"));
+    X509_free(dbg);
+
+    /* MRTD and RTMR allowlists. */
+    X509 *good = cert_with_quote(p, NULL);
+    tee_td_report m;
+    assert_int_equal(tee_fake_measure(NULL, "cfg", 3, &m, &err), 0);
+    uint8_t other[48] = {1};
+    tee_policy_allow_mrtd(fake, other);
+    assert_int_equal(tee_verify_peer(fake, good, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "MRTD"));
+    tee_policy_allow_mrtd(fake, m.mr_td);
+    assert_int_equal(tee_verify_peer(fake, good, &info, &err), 0);
+    tee_peer_info_free(info);
+    uint8_t rtmrs[4][48];
+    memcpy(rtmrs, m.rtmr, sizeof(rtmrs));
+    rtmrs[2][0] ^= 1; /* another configuration */
+    tee_policy_allow_rtmrs(fake, rtmrs);
+    assert_int_equal(tee_verify_peer(fake, good, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "RTMRs"));
+    tee_policy_allow_rtmrs(fake, m.rtmr);
+    assert_int_equal(tee_verify_peer(fake, good, &info, &err), 0);
+    tee_peer_info_free(info);
+    X509_free(good);
+    tee_policy_free(fake);
+    tee_provider_free(p);
+}
+
 static int refuse_all(void *ud, const tee_peer_info *info, cc_err *err)
 {
     (*(int *)ud)++;
@@ -387,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_reportdata_must_match_key),
         cmocka_unit_test(test_image_hash_follows_executable_and_allowlist),
         cmocka_unit_test(test_check_callback),
+        cmocka_unit_test(test_debug_attribute_and_allowlists),
     };
     return cmocka_run_group_tests(tests, setup_root, teardown_root);
 }
