@@ -146,14 +146,7 @@ void net_conn_close(net_conn *c, const char *reason)
     net_conn_release(c);
 }
 
-/* ------------------------------------------------------------ timers */
-
-static void handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    net_conn *c = arg;
-    net_conn_fail(c, NET_ERR_TIMEOUT, "handshake timed out (%.1f s) in state %s",
-                  c->to.handshake_timeout, state_name(c->state));
-}
+static void event_cb(struct bufferevent *bev, short what, void *arg);
 
 static struct timeval tv_of(double s)
 {
@@ -161,6 +154,48 @@ static struct timeval tv_of(double s)
     tv.tv_sec = (time_t)s;
     tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
     return tv;
+}
+
+static void drained_cb(struct bufferevent *bev, void *arg)
+{
+    net_conn_close(arg, "output flushed");
+}
+
+static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    net_conn_close(arg, "output not flushed in time");
+}
+
+void net_conn_close_after_flush(net_conn *c, const char *reason, double timeout_s)
+{
+    if (!c || c->closing || c->draining) return;
+    if (!c->bev || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        net_conn_close(c, reason);
+        return;
+    }
+    CC_DEBUG("event=net_drain conn=\"%s\" reason=\"%s\"", net_conn_describe(c),
+             reason ? reason : "");
+    c->draining = true;
+    /* From here on it is closed for the caller: no callbacks of any kind. */
+    c->cbs = (net_conn_callbacks){0};
+    c->ud = NULL;
+    net_rpc_fail_all(c, NET_ERR_CANCELLED, "connection closed locally");
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setcb(c->bev, NULL, drained_cb, event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    free_event(&c->timer);
+    c->timer = evtimer_new(c->base, drain_timeout_cb, c);
+    struct timeval tv = tv_of(timeout_s > 0 ? timeout_s : 5);
+    evtimer_add(c->timer, &tv);
+}
+
+/* ------------------------------------------------------------ timers */
+
+static void handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    net_conn *c = arg;
+    net_conn_fail(c, NET_ERR_TIMEOUT, "handshake timed out (%.1f s) in state %s",
+                  c->to.handshake_timeout, state_name(c->state));
 }
 
 void net_conn_arm_handshake_timer(net_conn *c)
@@ -303,6 +338,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
             c->remote_id = crypto_random_u64();
             net_rpc_send_id_msg(c, NET_TCP_CONNECT, c->remote_id);
         }
+        /* frames that came in the same flight as the handshake */
+        if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) read_cb(bev, c);
         return;
     }
     if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {

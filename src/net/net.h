@@ -81,6 +81,8 @@ void net_tls_identity_free(net_tls_identity *id); /* frees key and cert, zeroes 
  * Return 0 to accept (optionally setting *peer_info_out to an object the
  * connection then owns and frees with `free_info`), or -1 with a message in
  * err to reject (the handshake fails; `peer_info_out` must be left NULL). */
+/* The hook runs inside OpenSSL's handshake: it must not close connections or
+ * free the listener. */
 typedef int (*net_verify_fn)(void *ud, X509 *peer_cert, void **peer_info_out, cc_err *err);
 
 typedef struct net_verify {
@@ -145,6 +147,11 @@ int net_conn_answer_error(net_conn *c, uint64_t query_id, int32_t code, const ch
 
 /* Closes now (unsent output is dropped) and frees; see the lifetime rules. */
 void net_conn_close(net_conn *c, const char *reason);
+/* Like net_conn_close() for the caller (pending queries fail with
+ * NET_ERR_CANCELLED now, no callbacks follow, `c` must not be used again), but
+ * first writes out what is queued — e.g. a final tcp.queryError — waiting at
+ * most timeout_s seconds (0 = 5 s). */
+void net_conn_close_after_flush(net_conn *c, const char *reason, double timeout_s);
 
 /* Replaces the callbacks and their user data (inbound connections get theirs
  * this way inside on_accept). */

@@ -34,6 +34,7 @@ struct net_conn {
     struct event_base *base;
     bool outbound;
     bool closing;
+    bool draining;    /* net_conn_close_after_flush: only writing out what is queued */
     bool handed_over; /* inbound: given to the caller in on_accept */
     net_conn_state state;
     int refs; /* 1 while alive + 1 per callback in progress */

@@ -208,6 +208,42 @@ static void test_close_inside_callback(void **state)
     fx_free(&f);
 }
 
+/* close_after_flush: what was queued (a 1 MiB packet, then an error answer)
+ * still reaches the peer, which then sees the close. */
+static void test_close_after_flush(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_listen(&f, 4, (net_timeouts){0});
+    fx_connect(&f, (net_timeouts){0});
+    f.srv.mode = ANSWER_NONE;
+    assert_int_equal(net_conn_query(f.cli.conn, "q", 1, 5, fx_on_answer, &f, NULL, NULL), 0);
+    bool got = false;
+    for (double end = tu_now() + 5; tu_now() < end && !got;) {
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        got = f.srv.queries == 1;
+    }
+    assert_true(got);
+    size_t n = 1u << 20;
+    uint8_t *big = malloc(n);
+    memset(big, 0x3c, n);
+    assert_int_equal(net_conn_send_packet(f.srv.conn, big, n, NULL), 0);
+    free(big);
+    assert_int_equal(net_conn_answer_error(f.srv.conn, f.srv.last_query_id, 621, "go away", NULL),
+                     0);
+    assert_true(net_conn_output_pending(f.srv.conn) > 0);
+    net_conn_close_after_flush(f.srv.conn, "rejected", 5);
+    f.srv.conn = NULL;
+    assert_true(tu_run_until(f.base, tu_flag_cond, &f.cli.closed, 5));
+    assert_int_equal(f.cli.packets, 1);
+    assert_int_equal(f.cli.last_packet.len, n);
+    assert_int_equal(f.answers, 1);
+    assert_int_equal(f.answer_code, 621);
+    assert_string_equal(f.answer_msg, "go away");
+    assert_false(f.srv.closed); /* no callbacks for the side that closed */
+    fx_free(&f);
+}
+
 /* A verify hook that says no: no connection on either side. */
 static void test_verify_rejects(void **state)
 {
@@ -483,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_query_timeout),
         cmocka_unit_test(test_close_fails_pending),
         cmocka_unit_test(test_close_inside_callback),
+        cmocka_unit_test(test_close_after_flush),
         cmocka_unit_test(test_verify_rejects),
         cmocka_unit_test(test_pow_too_hard_and_bad_config),
         cmocka_unit_test(test_connect_refused),
