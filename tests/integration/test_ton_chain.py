@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""The C TON library against a real TVM: starts tools/tonsim (the cocoon
+contracts on @ton/sandbox) and drives it only through `cocoon` commands.
+
+Proves: C-built wallet v5r1 transfers (first one deploys the wallet) move the
+exact amounts; the root registry accepts the owner's C-built operations,
+refuses a non-owner, and `cocoon root show` reads it back via runGetMethod;
+C-derived proxy/client/worker contract addresses are the ones the contracts
+use; client top-up, register, a proxy-signed charge voucher and a worker payout
+voucher are accepted and move the expected amounts; a voucher with a bad
+signature and a replayed voucher are rejected on-chain with no value moved.
+Contract state is checked independently through the HTTP API from Python."""
+import base64
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+SRC = os.environ.get("COCOON_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(os.environ.get("COCOON_BIN_DIR", "build/bin"), "cocoon")
+TON = 1_000_000_000
+OP_PAYOUT = 0xC59A7CD3
+
+
+class Chain:
+    def __init__(self, tmp):
+        tonsim = os.path.join(SRC, "tools", "tonsim", "tonsim.js")
+        if not os.path.isdir(os.path.join(SRC, "contracts", "node_modules")):
+            sys.exit("contracts/node_modules is missing: run `npm ci` in contracts/ (scripts/install-deps.sh)")
+        self.proc = subprocess.Popen(["node", tonsim, "--port", "0", "--state", os.path.join(tmp, "state.json")],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 90)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.stop()
+            sys.exit("tonsim did not start: " + (self.proc.stderr.read() or "no output"))
+        self.state = json.loads(line)
+        self.api = f"http://{self.state['host']}:{self.state['port']}/api/v2"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def call(self, api_method, **params):
+        req = urllib.request.Request(f"{self.api}/{api_method}", data=json.dumps(params).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            reply = json.load(r)
+        assert reply["ok"], reply
+        return reply["result"]
+
+    def balance(self, addr):
+        return int(self.call("getAddressInformation", address=addr)["balance"])
+
+    def get(self, addr, method):
+        r = self.call("runGetMethod", address=addr, method=method, stack=[])
+        assert r["exit_code"] == 0, (method, r)
+        out = []
+        for kind, value in r["stack"]:
+            out.append(int(value, 16) if kind == "num" else value)
+        return out
+
+    def txs(self, addr, limit=10):
+        return self.call("getTransactions", address=addr, limit=limit)
+
+
+def cocoon(*args, ok=True):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=120)
+    if p.returncode < 0:
+        sys.exit(f"cocoon {' '.join(args)} crashed (signal {-p.returncode})")
+    if ok and p.returncode != 0:
+        sys.exit(f"cocoon {' '.join(args)} failed: {p.stderr}")
+    return p
+
+
+def cjson(*args):
+    return json.loads(cocoon(*args).stdout)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        chain = Chain(tmp)
+        try:
+            run(chain, tmp)
+        finally:
+            chain.stop()
+
+
+def run(chain, tmp):
+    st = chain.state
+    api = ["--api", chain.api]
+    root = st["root"]["address"]
+    keys = {}
+    for role, w in st["wallets"].items():
+        keys[role] = os.path.join(tmp, f"{role}.json")
+        with open(keys[role], "w") as f:
+            json.dump({"version": "v5r1", "private_key": w["secret_key"][:64],
+                       "network_global_id": w["network_global_id"]}, f)
+        # the C side derives the same wallet address as @ton/ton
+        got = cjson("wallet", "address", "--keys", keys[role], "--json")["raw"]
+        assert got == w["address"], (role, got, w["address"])
+    wallet = {r: w["address"] for r, w in st["wallets"].items()}
+
+    # --- plain wallet transfers -------------------------------------------------
+    fresh_keys = os.path.join(tmp, "fresh.json")
+    fresh = cjson("wallet", "new", "--keys", fresh_keys)
+    before = chain.balance(wallet["client"])
+    cjson("wallet", "send", "--keys", keys["client"], "--to", fresh["non_bounceable"], "--amount", "3",
+          "--wait", *api)
+    assert chain.balance(fresh["raw"]) == 3 * TON
+    spent = before - chain.balance(wallet["client"])
+    assert 3 * TON < spent < 3 * TON + TON // 20, spent
+    # the fresh wallet's first transfer carries its StateInit and deploys it
+    before = chain.balance(wallet["worker"])
+    r = cjson("wallet", "send", "--keys", fresh_keys, "--to", wallet["worker"], "--amount", "1.25",
+              "--no-bounce", "--wait", *api)
+    assert r["deployed_now"] and r["seqno"] == 0, r
+    # the receiver gets exactly the amount (mode 3: the sender pays the fees); its
+    # balance then pays for its own processing of the message
+    got = chain.txs(wallet["worker"], 1)[0]["in_msg"]
+    assert int(got["value"]) == 1_250_000_000, got
+    assert cjson("ton", "address", got["source"], "--json")["raw"] == fresh["raw"], got
+    assert 0 < chain.balance(wallet["worker"]) - before <= 1_250_000_000
+    info = cjson("wallet", "balance", "--keys", fresh_keys, "--json", *api)
+    assert info["state"] == "active" and info["seqno"] == 1, info
+    assert 1_700_000_000 < info["balance_nano"] < 1_750_000_000, info
+    print("ok: wallet transfers")
+
+    # --- root registry: owner operations and read-back via runGetMethod ------------
+    h = lambda c: c * 64  # noqa: E731
+    own = [*api, "--root", root, "--keys", keys["owner"], "--wait"]
+    cocoon("root", "add-proxy-type", h("a"), *own)
+    cocoon("root", "add-worker-type", h("b"), *own)
+    cocoon("root", "add-model-type", h("c"), *own)
+    cocoon("root", "add-model-type", h("d"), *own)
+    cocoon("root", "del-model-type", h("c"), *own)
+    cocoon("root", "register-proxy", "127.0.0.1:11001 127.0.0.1:11002", *own)
+    cocoon("root", "register-proxy", "10.0.0.5:443", *own)
+    cocoon("root", "update-proxy", "2", "10.0.0.6:443", *own)
+    cocoon("root", "change-price", "25", "18", *own)
+    shown = cjson("root", "show", "--api", chain.api, "--root", root)
+    assert shown["proxy_hashes"] == [h("a")] and shown["worker_hashes"] == [h("b")], shown
+    assert shown["model_hashes"] == [h("d")], shown
+    assert shown["proxies"] == {"1": "127.0.0.1:11001 127.0.0.1:11002", "2": "10.0.0.6:443"}, shown
+    assert shown["last_proxy_seqno"] == 2 and shown["version"] == 9, shown
+    params = shown["params"]
+    assert params["price_per_token"] == 25 and params["worker_fee_per_token"] == 18, params
+    assert params["params_version"] == 1 and shown["owner"] == wallet["owner"], shown
+    # a non-owner's change is refused on-chain: nothing moves
+    cocoon("root", "add-model-type", h("e"), *api, "--root", root, "--keys", keys["client"], "--wait")
+    again = cjson("root", "show", "--api", chain.api, "--root", root)
+    assert again["version"] == 9 and again["model_hashes"] == [h("d")], again
+    assert chain.txs(root, 1)[0]["compute_exit_code"] == 100
+    print("ok: root registry")
+
+    # --- proxy contract: C-derived address, deployed by a C-built stake ------------
+    sign_keys = os.path.join(tmp, "proxy-signing.json")
+    pub = cjson("wallet", "new", "--keys", sign_keys)["public_key"]
+    party = [*api, "--root", root, "--proxy-pub", pub, "--json"]
+    proxy_c = cjson("ton", "contract", "proxy", "--owner", wallet["proxy"], *party)
+    body = cocoon("ton", "body", "proxy-increase-stake", "1", wallet["proxy"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "1.1",
+           "--bounce", "--body", body, "--init", proxy_c["state_init"], "--wait", *api)
+    pdata = chain.get(proxy_c["address"], "get_proxy_data")
+    assert pdata[0] == 0 and pdata[1] == TON, pdata  # open, stake 1 TON
+    # extra funds (empty body is accepted by the proxy) so it can pay workers
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "1",
+           "--bounce", "--wait", *api)
+
+    # --- client contract: top-up (deploys), register, charge voucher ----------------
+    client_c = cjson("ton", "contract", "client", "--owner", wallet["client"], "--proxy-contract",
+                     proxy_c["address"], *party)
+    body = cocoon("ton", "body", "client-top-up", "1", wallet["client"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "1.1",
+           "--bounce", "--body", body, "--init", client_c["state_init"], "--wait", *api)
+    cdata = chain.get(client_c["address"], "get_client_data")
+    assert cdata[:4] == [0, TON, params["min_client_stake"], 0], cdata
+    body = cocoon("ton", "body", "client-register", "4242", wallet["client"], "--qid", "7").stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.05",
+           "--bounce", "--body", body, "--wait", *api)
+    assert chain.get(client_c["address"], "get_client_data")[6] == 4242
+
+    earned0 = chain.get(proxy_c["address"], "get_proxy_data")[5]
+    voucher = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "charge", "--tokens", "1000",
+                     "--target", client_c["address"], "--excess-to", wallet["proxy"], "--qid", "9").stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", client_c["address"], "--amount", "0.1",
+           "--bounce", "--body", voucher, "--wait", *api)
+    cdata = chain.get(client_c["address"], "get_client_data")
+    cost = 1000 * params["price_per_token"]
+    assert cdata[3] == 1000 and cdata[1] == TON - cost, cdata
+    assert chain.get(proxy_c["address"], "get_proxy_data")[5] - earned0 == cost
+    print("ok: client top-up, register, charge voucher")
+
+    # a voucher signed by another key: rejected (101), nothing moves
+    forged = cocoon("ton", "voucher", "sign", "--keys", keys["client"], "--op", "charge", "--tokens", "5000",
+                    "--target", client_c["address"], "--excess-to", wallet["client"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.1",
+           "--bounce", "--body", forged, "--wait", *api)
+    assert chain.get(client_c["address"], "get_client_data") == cdata
+    last = chain.txs(client_c["address"], 1)[0]
+    assert last["aborted"] and last["compute_exit_code"] == 101, last
+    # replaying the accepted voucher: rejected (103), nothing moves
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", client_c["address"], "--amount", "0.1",
+           "--bounce", "--body", voucher, "--wait", *api)
+    assert chain.get(client_c["address"], "get_client_data") == cdata
+    assert chain.txs(client_c["address"], 1)[0]["compute_exit_code"] == 103
+    print("ok: forged and replayed vouchers rejected")
+
+    # --- worker payout ---------------------------------------------------------------
+    worker_c = cjson("ton", "contract", "worker", "--owner", wallet["worker"], "--proxy-contract",
+                     proxy_c["address"], *party)
+    paid0 = chain.get(proxy_c["address"], "get_proxy_data")[6]
+    payout = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "payout", "--tokens", "500",
+                    "--target", worker_c["address"], "--excess-to", wallet["worker"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["worker"], "--to", worker_c["address"], "--amount", "0.2",
+           "--bounce", "--body", payout, "--init", worker_c["state_init"], "--wait", *api)
+    wdata = chain.get(worker_c["address"], "get_worker_data")
+    assert wdata[0] == 0 and wdata[1] == 500, wdata
+    amount = 500 * params["worker_fee_per_token"]
+    assert chain.get(proxy_c["address"], "get_proxy_data")[6] - paid0 == amount
+    incoming = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["worker"], 10)
+                if t["in_msg"].get("source") and body_op(t["in_msg"]) == OP_PAYOUT]
+    assert amount in incoming, incoming
+    print("ok: worker payout voucher")
+
+
+def body_op(msg):
+    """First 32 bits of a one-cell message body BoC (enough for an op code)."""
+    b64 = (msg.get("msg_data") or {}).get("body")
+    if not b64:
+        return None
+    boc = base64.b64decode(b64)
+    flags = boc[4]
+    size, off = flags & 7, boc[5]
+    pos = 6 + 3 * size + off + size  # cells, roots, absent, total size, one root index
+    if flags & 0x80:
+        cells = int.from_bytes(boc[6:6 + size], "big")
+        pos += cells * off
+    d2 = boc[pos + 1]
+    data = boc[pos + 2: pos + 2 + (d2 + 1) // 2]
+    return int.from_bytes(data[:4], "big") if len(data) >= 4 else None
+
+
+if __name__ == "__main__":
+    main()
+    print("ok: TON chain integration")
