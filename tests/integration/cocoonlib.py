@@ -1,0 +1,393 @@
+"""Shared helpers for the network integration tests (Python standard library only).
+
+Start real programs from $COCOON_BIN_DIR on free loopback ports, wait for their
+output, make HTTP calls with http.client, and clean everything up at exit.
+"""
+import atexit
+import hashlib
+from http import client as httpclient
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN_DIR = os.path.abspath(os.environ.get("COCOON_BIN_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin"))
+
+_procs = []
+_tmpdirs = []
+
+
+def log(*a):
+    print("[%s]" % time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def check_eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def binary(name):
+    path = os.path.join(BIN_DIR, name)
+    if not os.access(path, os.X_OK):
+        fail("program %s not found in %s (set COCOON_BIN_DIR)" % (name, BIN_DIR))
+    return path
+
+
+def tmpdir(prefix="cocoon-test-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _tmpdirs.append(d)
+    return d
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(fn, timeout=20.0, what="condition", interval=0.05):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as e:  # the service may not be up yet
+            last = e
+        time.sleep(interval)
+    fail("timed out after %.0f s waiting for %s (last error: %r)" % (timeout, what, last))
+
+
+class Proc:
+    """A child program with its stderr in a log file and stdout readable line by line."""
+
+    def __init__(self, name, args, workdir, capture_stdout=False):
+        self.name = name
+        self.log_path = os.path.join(workdir, name + ".log")
+        self.logf = open(self.log_path, "ab")
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE if capture_stdout else self.logf,
+                                  stderr=self.logf, stdin=subprocess.DEVNULL, cwd=workdir)
+        _procs.append(self)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def wait_line(self, pattern, timeout=15.0):
+        """Reads stdout until a line matches; returns the match."""
+        rx = re.compile(pattern)
+        end = time.time() + timeout
+        fd = self.p.stdout.fileno()
+        os.set_blocking(fd, False)
+        buf = b""
+        while time.time() < end:
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                chunk = None
+            if chunk == b"":
+                break
+            if chunk:
+                buf += chunk
+                for line in buf.decode(errors="replace").splitlines():
+                    m = rx.search(line)
+                    if m:
+                        return m
+            else:
+                time.sleep(0.02)
+        fail("%s: no line matching %r within %.0f s; output %r; log tail:\n%s" %
+             (self.name, pattern, timeout, buf[-500:], self.log_tail()))
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        if self.alive():
+            self.p.send_signal(sig)
+
+    def kill(self):
+        if self.alive():
+            self.p.kill()
+            self.p.wait(10)
+
+    def stop(self, timeout=10.0):
+        if self.alive():
+            self.p.terminate()
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+        return self.p.returncode
+
+
+def _cleanup():
+    for p in reversed(_procs):
+        try:
+            p.stop(5)
+        except Exception:
+            pass
+    if os.environ.get("COCOON_KEEP_TMP"):
+        return
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def _on_term(sig, frame):
+    sys.exit(1)
+
+
+signal.signal(signal.SIGTERM, _on_term)
+
+
+# --------------------------------------------------------------------- HTTP
+
+def http(port, method, path, body=None, headers=None, timeout=30.0):
+    """Returns (status, headers dict lower-case, body bytes)."""
+    c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    return r.status, hdrs, data
+
+
+def http_json(port, method, path, body=None, timeout=30.0):
+    st, _, data = http(port, method, path, body, timeout=timeout)
+    try:
+        return st, json.loads(data)
+    except ValueError:
+        fail("%s %s: status %d, body is not JSON: %r" % (method, path, st, data[:300]))
+
+
+def sse_events(raw):
+    """Splits an SSE body into the data payloads of its events."""
+    out = []
+    for block in raw.decode().split("\n\n"):
+        lines = [l[5:].lstrip() for l in block.split("\n") if l.startswith("data:")]
+        if lines:
+            out.append("\n".join(lines))
+    return out
+
+
+class Stream:
+    """A streamed POST read incrementally (what an SSE client does)."""
+
+    def __init__(self, port, path, body, timeout=30.0):
+        self.c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.c.request("POST", path, body=json.dumps(body).encode(),
+                       headers={"Content-Type": "application/json"})
+        self.r = self.c.getresponse()
+        self.status = self.r.status
+        self.data = b""
+
+    def read_some(self):
+        """Returns the next bytes (b'' at the end of the stream)."""
+        chunk = self.r.read1(65536)
+        self.data += chunk
+        return chunk
+
+    def read_all(self):
+        while True:
+            try:
+                if not self.read_some():
+                    break
+            except httpclient.IncompleteRead as e:
+                self.data += e.partial
+                break
+        self.c.close()
+        return self.data
+
+    def close(self):
+        self.c.close()
+
+
+# ----------------------------------------------------------------- network
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+    return path
+
+
+class Network:
+    """client -> proxy -> workers -> fake backends, each on free loopback ports."""
+
+    def __init__(self, name="net", pow_difficulty=4):
+        self.dir = tmpdir("cocoon-%s-" % name)
+        self.pow = pow_difficulty
+        self.backends = []  # (Proc, port)
+        self.workers = []   # (Proc, http_port)
+        self.proxy = None
+        self.client = None
+
+    def start_backend(self, model="fake-model", chunks=50, chunk_bytes=128):
+        i = len(self.backends)
+        p = Proc("backend-%d" % i, [binary("cocoon-fake-backend"), "--port", "0", "--model", model,
+                                    "--chunks", str(chunks), "--chunk-bytes", str(chunk_bytes)],
+                 self.dir, capture_stdout=True)
+        port = int(p.wait_line(r"listening (\d+)").group(1))
+        self.backends.append((p, port))
+        return port
+
+    def start_proxy(self, request_timeout=60):
+        self.worker_port, self.client_port, self.stats_port = free_port(), free_port(), free_port()
+        write_json(os.path.join(self.dir, "registry.json"), {
+            "proxy_image_hashes": "any", "worker_image_hashes": "any", "model_hashes": "any"})
+        cfg = write_json(os.path.join(self.dir, "proxy.json"), {
+            "listen_workers": "127.0.0.1:%d" % self.worker_port,
+            "listen_clients": "127.0.0.1:%d" % self.client_port,
+            "listen_http": "127.0.0.1:%d" % self.stats_port,
+            "registry": "registry.json",
+            "pow_difficulty": self.pow,
+            "request_timeout": request_timeout,
+            "log_level": "debug"})
+        self.proxy = Proc("proxy", [binary("cocoon-proxy"), "--config", cfg], self.dir)
+        wait_until(lambda: http(self.stats_port, "GET", "/healthz", timeout=2)[0] == 200, 15,
+                   "proxy stats port")
+
+    def start_worker(self, backend_port, model="fake-model", extra=None):
+        i = len(self.workers)
+        hport = free_port()
+        cfg = {"proxies": ["127.0.0.1:%d" % self.worker_port],
+               "listen_http": "127.0.0.1:%d" % hport,
+               "backend": "openai-http",
+               "backend_url": "http://127.0.0.1:%d" % backend_port,
+               "model": model,
+               "health_interval": 0.3,
+               "reconnect_min": 0.1, "reconnect_max": 1,
+               "log_level": "debug"}
+        cfg.update(extra or {})
+        path = write_json(os.path.join(self.dir, "worker-%d.json" % i), cfg)
+        p = Proc("worker-%d" % i, [binary("cocoon-worker"), "--config", path], self.dir)
+        self.workers.append((p, hport))
+        return p, hport
+
+    def start_client(self, proxies=None):
+        self.http_port = free_port()
+        cfg = write_json(os.path.join(self.dir, "client.json"), {
+            "listen_http": "127.0.0.1:%d" % self.http_port,
+            "proxies": proxies or ["127.0.0.1:%d" % self.client_port],
+            "request_timeout": 60,
+            "max_body": 65536,
+            "reconnect_min": 0.1, "reconnect_max": 1,
+            "log_level": "debug"})
+        self.client = Proc("client", [binary("cocoon-client"), "--config", cfg], self.dir)
+        return self.http_port
+
+    def proxy_stats(self):
+        st, j = http_json(self.stats_port, "GET", "/jsonstats", timeout=5)
+        check_eq(st, 200, "proxy /jsonstats status")
+        return j
+
+    def wait_workers(self, n, enabled=None, timeout=20):
+        def ok():
+            ws = self.proxy_stats()["workers"]
+            if enabled is None:
+                return len(ws) == n
+            return sum(1 for w in ws if w["enabled"]) == enabled and len(ws) == n
+        wait_until(ok, timeout, "%d workers at the proxy" % n)
+
+    def wait_models(self, model="fake-model", timeout=20):
+        def ok():
+            st, j = http_json(self.http_port, "GET", "/v1/models", timeout=5)
+            return st == 200 and any(m["id"] == model for m in j["data"])
+        wait_until(ok, timeout, "model %s at the client" % model)
+
+    def dump_logs(self):
+        for p in _procs:
+            print("----- %s (%s)" % (p.name, p.log_path))
+            print(p.log_tail(40))
+
+
+def run(main):
+    """Runs a test's main(), printing the daemons' logs when it fails."""
+    net_holder = []
+    try:
+        main(net_holder)
+    except BaseException:
+        for n in net_holder:
+            n.dump_logs()
+        raise
+    log("PASS")
+
+
+# ------------------------------------------------------------- raw protocol
+
+POW_SERVER_MAGIC = 0x418e1291
+POW_CLIENT_MAGIC = 0x01827319
+
+
+def pow_ok(salt, difficulty, nonce):
+    h = hashlib.sha256(salt + struct.pack("<q", nonce)).digest()
+    v = struct.unpack("<Q", h[:8])[0]
+    zeros = 64 if v == 0 else 64 - v.bit_length()
+    return zeros >= difficulty
+
+
+def pow_solve(salt, difficulty, want=True):
+    nonce = 0
+    while pow_ok(salt, difficulty, nonce) != want:
+        nonce += 1
+    return nonce
+
+
+def read_challenge(sock):
+    data = b""
+    while len(data) < 24:
+        chunk = sock.recv(24 - len(data))
+        if not chunk:
+            fail("server closed before its PoW challenge")
+        data += chunk
+    magic, difficulty = struct.unpack("<Ii", data[:8])
+    check_eq(magic, POW_SERVER_MAGIC, "PoW challenge magic")
+    return difficulty, data[8:24]
+
+
+def closed_by_peer(sock, timeout=5.0):
+    """True when the peer closes (EOF or reset) within timeout."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            d = sock.recv(4096)
+            if not d:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
