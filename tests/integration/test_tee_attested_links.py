@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Attested links over real TLS with the fake TEE (DESIGN §5): a proxy with
+policy `fake` and a registry listing the genuine worker image hash accepts a
+worker started from the genuine binary and refuses one started from a copy
+changed by one byte (log + /jsonstats); a worker without a quote is refused
+in the TLS handshake; a proxy with policy `tdx` refuses a fake-TEE worker."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BIN = os.environ.get("COCOON_BIN_DIR", "build/bin")
+failures = []
+procs = []
+
+
+def check(cond, what, detail=""):
+    if cond:
+        print(f"ok   {what}")
+    else:
+        print(f"FAIL {what}\n{detail}")
+        failures.append(what)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+    return path
+
+
+def start(exe, args, log):
+    f = open(log, "w")
+    p = subprocess.Popen([exe, *args], stdout=f, stderr=subprocess.STDOUT)
+    procs.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def jsonstats(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/jsonstats", timeout=2) as r:
+            return json.loads(r.read())
+    except Exception:
+        return None
+
+
+def wait_for(pred, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    return None
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def image_hash(exe):
+    out = subprocess.run([os.path.join(BIN, "cocoon"), "tee", "fake-image-hash", "--exe", exe],
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip()
+
+
+def main():
+    for name in ("cocoon", "cocoon-proxy", "cocoon-worker", "cocoon-fake-backend"):
+        if not os.path.exists(os.path.join(BIN, name)):
+            print(f"{name} not built in {BIN}")
+            return 1
+    tmp = tempfile.mkdtemp(prefix="cocoon-tee-links-")
+    try:
+        return run(tmp)
+    finally:
+        for p in procs:
+            stop(p)
+        if failures:
+            for log in sorted(os.listdir(tmp)):
+                if log.endswith(".log"):
+                    print(f"--- {log}\n{read(os.path.join(tmp, log))[-3000:]}")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp):
+    root = os.path.join(tmp, "root")
+    subprocess.run([os.path.join(BIN, "cocoon"), "tee", "init-fake-root", "--dir", root],
+                   check=True, capture_output=True)
+    genuine = os.path.join(tmp, "cocoon-worker")
+    tampered = os.path.join(tmp, "cocoon-worker-tampered")
+    shutil.copy(os.path.join(BIN, "cocoon-worker"), genuine)
+    shutil.copy(os.path.join(BIN, "cocoon-worker"), tampered)
+    with open(tampered, "ab") as f:
+        f.write(b"\x01")
+    good_hash, bad_hash = image_hash(genuine), image_hash(tampered)
+    proxy_hash = image_hash(os.path.join(BIN, "cocoon-proxy"))
+    check(good_hash != bad_hash, "the changed worker binary has another image hash")
+
+    backend = subprocess.Popen([os.path.join(BIN, "cocoon-fake-backend"), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    procs.append(backend)
+    line = backend.stdout.readline()
+    backend_url = "http://127.0.0.1:" + line.split()[1]
+
+    wport, cport, sport = free_port(), free_port(), free_port()
+    write_json(os.path.join(tmp, "registry.json"), {
+        "version": 1,
+        "proxy_image_hashes": [proxy_hash],
+        "worker_image_hashes": [good_hash],
+        "model_hashes": "any",
+        "proxies": [{"address": f"127.0.0.1:{cport}", "worker_address": f"127.0.0.1:{wport}"}],
+    })
+    pcfg = write_json(os.path.join(tmp, "proxy.json"), {
+        "listen_workers": f"127.0.0.1:{wport}", "listen_clients": f"127.0.0.1:{cport}",
+        "listen_http": f"127.0.0.1:{sport}", "registry": "registry.json", "pow_difficulty": 4,
+        "tee": "fake", "policy": "fake", "fake_root": root,
+    })
+    proxy_log = os.path.join(tmp, "proxy.log")
+    start(os.path.join(BIN, "cocoon-proxy"), ["--config", pcfg], proxy_log)
+    check(wait_for(lambda: jsonstats(sport)) is not None, "proxy with the fake TEE is up",
+          read(proxy_log))
+
+    def worker_cfg(name, tee):
+        return write_json(os.path.join(tmp, name + ".json"), {
+            "proxies": [f"127.0.0.1:{wport}"], "listen_http": f"127.0.0.1:{free_port()}",
+            "backend": "openai-http", "backend_url": backend_url, "model": "fake-model",
+            "tee": tee, "policy": "fake", "fake_root": root,
+        })
+
+    # 1. Genuine binary: accepted.
+    start(genuine, ["--config", worker_cfg("worker-genuine", "fake")],
+          os.path.join(tmp, "worker-genuine.log"))
+    st = wait_for(lambda: (s := jsonstats(sport)) and s.get("workers_ready", 0) >= 1 and s)
+    check(st is not None, "worker from the genuine binary is accepted (attested, image listed)",
+          json.dumps(jsonstats(sport)))
+
+    # 2. Tampered binary: attested fine, but its image hash is not registered.
+    start(tampered, ["--config", worker_cfg("worker-tampered", "fake")],
+          os.path.join(tmp, "worker-tampered.log"))
+    st = wait_for(lambda: (s := jsonstats(sport)) and s.get("workers_refused", 0) >= 1 and s)
+    check(st is not None and st.get("workers_ready") == 1,
+          "worker from the modified binary is refused (visible in /jsonstats)",
+          json.dumps(jsonstats(sport)))
+    check("image hash is not in the registry" in read(proxy_log),
+          "the proxy log says why the modified worker was refused", read(proxy_log)[-2000:])
+
+    # 3. No TEE at all: the TLS handshake itself fails under policy fake.
+    start(os.path.join(BIN, "cocoon-worker"), ["--config", worker_cfg("worker-none", "none")],
+          os.path.join(tmp, "worker-none.log"))
+    ok = wait_for(lambda: "no TEE quote" in read(proxy_log))
+    check(ok, "a worker without a quote is refused in the handshake", read(proxy_log)[-2000:])
+    st = jsonstats(sport) or {}
+    check(st.get("workers_ready") == 1, "still exactly one ready worker", json.dumps(st))
+
+    # 4. A proxy that demands real TDX refuses the fake-TEE worker.
+    wport2, sport2 = free_port(), free_port()
+    pcfg2 = write_json(os.path.join(tmp, "proxy-tdx.json"), {
+        "listen_workers": f"127.0.0.1:{wport2}", "listen_clients": f"127.0.0.1:{free_port()}",
+        "listen_http": f"127.0.0.1:{sport2}", "registry": "registry.json", "pow_difficulty": 4,
+        "tee": "fake", "fake_root": root, "policy": "tdx",
+    })
+    tdx_log = os.path.join(tmp, "proxy-tdx.log")
+    start(os.path.join(BIN, "cocoon-proxy"), ["--config", pcfg2], tdx_log)
+    check(wait_for(lambda: jsonstats(sport2)) is not None, "tdx-policy proxy is up", read(tdx_log))
+    wcfg = write_json(os.path.join(tmp, "worker-to-tdx.json"), {
+        "proxies": [f"127.0.0.1:{wport2}"], "listen_http": f"127.0.0.1:{free_port()}",
+        "backend": "openai-http", "backend_url": backend_url, "model": "fake-model",
+        "tee": "fake", "policy": "fake", "fake_root": root,
+    })
+    start(genuine, ["--config", wcfg], os.path.join(tmp, "worker-to-tdx.log"))
+    ok = wait_for(lambda: "PCK chain" in read(tdx_log))
+    check(ok, "policy tdx refuses a fake quote (PCK chain not to Intel's root)",
+          read(tdx_log)[-2000:])
+    check((jsonstats(sport2) or {}).get("workers_ready") == 0, "no worker on the tdx proxy")
+
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
