@@ -309,7 +309,7 @@ ton_cell *ton_boc_parse(const uint8_t *data, size_t len, cc_err *err)
         if (has_idx) {
             uint64_t want;
             reader ir = {data, r.len, idx_pos + (size_t)(i * off_bytes)};
-            rd_be(&ir, (unsigned)off_bytes, &want, "index", err);
+            if (rd_be(&ir, (unsigned)off_bytes, &want, "index", err) < 0) goto out;
             if (has_cache) want >>= 1;
             if (want != r.pos - data_start) {
                 cc_err_set(err, "bag of cells: index entry %llu is wrong", (unsigned long long)i);
