@@ -193,3 +193,36 @@ test('tonsim: estimateFee, jsonRPC and bad input', async () => {
   r = await api('tonsim/fund', { address: info.root.address, amount: 'x' });
   assert.equal(r.status, 400);
 });
+
+test('tonsim: a get-method that fails reports its exit code; arguments of every kind are passed', async () => {
+  const root = info.root.address;
+  // get_proxy needs an argument: without it the TVM stops with a stack underflow (exit code 2)
+  let r = await ok('runGetMethod', { address: root, method: 'get_proxy', stack: [] });
+  assert.equal(r.exit_code, 2);
+  assert.deepEqual(r.stack, []);
+  r = await ok('runGetMethod', { address: root, method: 'get_proxy', stack: [['num', '5']] });
+  assert.equal(r.exit_code, 0);
+  assert.deepEqual(r.stack, [['num', '0x0'], ['null', null]]);
+  r = await ok('runGetMethod', { address: root, method: 'get_params', stack: '[]' }, 'GET');
+  assert.equal(r.stack.length, 17);
+  assert.equal(r.stack[14][0], 'cell');
+  assert.equal(Cell.fromBoc(Buffer.from(r.stack[14][1].bytes, 'base64'))[0].hash().toString('hex'),
+    Cell.fromBoc(Buffer.from(info.codes.proxy, 'hex'))[0].hash().toString('hex'));
+  r = await api('runGetMethod', { address: root, method: 'get_version', stack: [['bogus', 1]] });
+  assert.equal(r.status, 400);
+  r = await api('runGetMethod', { address: new Address(0, Buffer.alloc(32, 0x77)).toRawString(), method: 'seqno' });
+  assert.equal(r.ok, false);
+});
+
+test('tonsim: command-line options', () => {
+  const { parseArgs } = require('../tonsim');
+  const o = parseArgs(['--port', '0', '--params', '{"price_per_token":30,"client_delay_before_close":60}',
+    '--root-owner', info.wallets.client.address, '--seed', 'x']);
+  assert.equal(o.port, 0);
+  assert.equal(o.params.pricePerToken, 30n);
+  assert.equal(o.params.clientDelayBeforeClose, 60);
+  assert.equal(o.rootOwner, info.wallets.client.address);
+  assert.throws(() => parseArgs(['--params', '{"nope":1}']), /unknown param/);
+  assert.throws(() => parseArgs(['--port', '70000']), /bad --port/);
+  assert.throws(() => parseArgs(['--bogus']), /unknown argument/);
+});
