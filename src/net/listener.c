@@ -160,24 +160,26 @@ net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, 
                          NET_POW_MAX_DIFFICULTY);
         return NULL;
     }
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    socklen_t sslen;
+    /* Numeric addresses, or a name such as "localhost" (resolved once, first
+     * address). */
     const char *host = cfg->host && cfg->host[0] ? cfg->host : "0.0.0.0";
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(cfg->port);
-        sslen = sizeof *in;
-    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(cfg->port);
-        sslen = sizeof *in6;
-    } else {
-        (void)cc_err_set(err, "listen: \"%s\" is not a numeric IPv4/IPv6 address", host);
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", cfg->port);
+    struct evutil_addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;
+    int gai = evutil_getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0 || !ai) {
+        (void)cc_err_set(err, "listen: cannot resolve \"%s\": %s", host, evutil_gai_strerror(gai));
         return NULL;
     }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sslen = (socklen_t)CC_MIN((size_t)ai->ai_addrlen, sizeof ss);
+    memcpy(&ss, ai->ai_addr, sslen);
+    evutil_freeaddrinfo(ai);
     SSL_CTX *ctx = net_tls_ctx_new(true, &cfg->identity, err);
     if (!ctx) return NULL;
     net_listener *l = cc_calloc(1, sizeof *l);

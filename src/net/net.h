@@ -189,8 +189,9 @@ const char *net_conn_describe(net_conn *c);
 /* ------------------------------------------------------------- listener */
 
 typedef struct net_listen_config {
-    const char *host; /* numeric address to bind, e.g. "127.0.0.1", "0.0.0.0", "::" */
-    uint16_t port;    /* 0 = any free port (read it with net_listener_port) */
+    const char
+        *host;     /* address to bind: "127.0.0.1", "0.0.0.0", "::", "localhost" (NULL = 0.0.0.0) */
+    uint16_t port; /* 0 = any free port (read it with net_listener_port) */
     int pow_difficulty;
     net_tls_identity identity;
     net_verify verify;
