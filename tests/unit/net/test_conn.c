@@ -84,10 +84,10 @@ static void test_ping_pong_and_idle_drop(void **state)
 {
     fx f;
     fx_init(&f);
-    net_timeouts to = {.ping_interval = 0.05, .idle_timeout = 0.4};
+    net_timeouts to = {.ping_interval = 0.05, .idle_timeout = 0.8};
     fx_listen(&f, 4, to);
     fx_connect(&f, to);
-    tu_run_for(f.base, 1.0); /* 2.5 idle timeouts */
+    tu_run_for(f.base, 1.6); /* two idle timeouts */
     assert_false(f.cli.closed);
     assert_false(f.srv.closed);
     net_conn_stats st;
