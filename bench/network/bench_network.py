@@ -70,7 +70,8 @@ def main():
     backend_url = "http://127.0.0.1:%s" % m.group(1)
     workdir = tempfile.mkdtemp(prefix="cocoon-bench-")
     up, m = start([os.path.join(BIN, "cocoon"), "up", "--port", "0", "--workers", "1",
-                   "--backend", "openai-http", "--backend-url", backend_url, "--dir", workdir],
+                   "--backend", "openai-http", "--backend-url", backend_url, "--model", MODEL,
+                   "--dir", workdir],
                   r"ready (http://\S+)", timeout=120)
     client_url = m.group(1)
     try:
