@@ -2,6 +2,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -77,9 +79,27 @@ static void test_errors(void **state)
     }
 }
 
+/* The example configuration in configs/ must stay valid. */
+static void test_example_config(void **state)
+{
+    (void)state;
+    const char *src = getenv("COCOON_SOURCE_DIR");
+    if (!src) skip();
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/configs/proxy.json", src);
+    proxy_config c;
+    cc_err err = {0};
+    proxy_config_init(&c);
+    if (proxy_config_load(path, &c, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(c.clients.port, 11002);
+    assert_non_null(strstr(c.registry, "configs/registry.json"));
+    proxy_config_clear(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_config),
         cmocka_unit_test(test_defaults_and_paths),
         cmocka_unit_test(test_errors),
     };

@@ -2,6 +2,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -183,9 +185,25 @@ static void test_proto_negotiation(void **state)
     }
 }
 
+/* The example registry in configs/ must stay valid. */
+static void test_example_registry(void **state)
+{
+    (void)state;
+    const char *src = getenv("COCOON_SOURCE_DIR");
+    if (!src) skip();
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/configs/registry.json", src);
+    cc_err err = {0};
+    registry *r = registry_open("none", path, &err);
+    if (!r) fail_msg("%s", err.msg);
+    assert_int_equal(registry_proxy_count(r), 1);
+    registry_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_registry),
         cmocka_unit_test(test_full_registry),
         cmocka_unit_test(test_empty_list_allows_nothing),
         cmocka_unit_test(test_errors_name_the_field),

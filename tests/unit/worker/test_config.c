@@ -2,6 +2,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -110,9 +112,30 @@ static void test_errors(void **state)
     }
 }
 
+/* The example configurations in configs/ must stay valid. */
+static void test_example_configs(void **state)
+{
+    (void)state;
+    const char *src = getenv("COCOON_SOURCE_DIR");
+    if (!src) skip();
+    static const char *const files[] = {"worker-openai-http.json", "worker-embedded.json"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/configs/%s", src, files[i]);
+        worker_config c;
+        cc_err err = {0};
+        worker_config_init(&c);
+        if (worker_config_load(path, &c, &err) < 0 || worker_config_validate(&c, &err) < 0)
+            fail_msg("%s: %s", files[i], err.msg);
+        assert_int_equal(c.n_proxies, 1);
+        worker_config_clear(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_configs),
         cmocka_unit_test(test_openai_http),
         cmocka_unit_test(test_embedded_path_is_relative_to_config),
         cmocka_unit_test(test_errors),
