@@ -406,7 +406,8 @@ void engine_request_free(engine_request *r);
  * requests concurrently, one forward step per active slot in turn.  Callbacks
  * run ON THE SCHEDULER THREAD; the caller marshals them where it wants (the
  * worker's backend moves them onto its libevent loop).  For one job they come
- * in order: on_body* then exactly one on_done.  All strings passed to
+ * in order: on_head, on_body*, then exactly one on_done (a job cancelled
+ * before it started gets only on_done).  All strings passed to
  * callbacks are borrowed for the call.
  */
 typedef struct engine_server engine_server;
@@ -417,6 +418,9 @@ typedef struct engine_usage {
 } engine_usage;
 
 typedef struct engine_job_callbacks {
+    /* Once, first: 200 (then the answer: JSON, or SSE when streaming) or an
+     * error status (then an OpenAI error object). */
+    void (*on_head)(void *ud, int status);
     void (*on_body)(void *ud, const char *data, size_t len);
     /* error_code 0 on success; 653 cancelled, 601 failure. */
     void (*on_done)(void *ud, const engine_usage *usage, int error_code, const char *error);

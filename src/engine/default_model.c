@@ -1,0 +1,169 @@
+/*
+ * Finding the default model (stories260K.gguf) without user action, and the
+ * model identifier that pins a file's exact bytes (DESIGN §5.3).
+ *
+ * Search order: $COCOON_SHARED/models, ../shared/models beside the current
+ * directory, the running binary's directory and its parents (a build tree
+ * or repository checkout inside the workspace), then the user cache
+ * ($XDG_CACHE_HOME or ~/.cache)/cocoon/models. Failing all, the file is
+ * downloaded from its public URL into the cache; every candidate (found or
+ * downloaded) must have the known SHA-256.
+ */
+#include <curl/curl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "engine/engine.h"
+
+#define MODEL_FILE "stories260K.gguf"
+#define MODEL_SIZE 1185376
+
+static bool file_ok(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != MODEL_SIZE) return false;
+    uint8_t h[32];
+    char hex[65];
+    if (crypto_sha256_file(path, h, NULL)) return false;
+    cc_hex_encode(h, 32, hex);
+    return strcmp(hex, ENGINE_DEFAULT_MODEL_SHA256) == 0;
+}
+
+static bool try_dir(const char *dir, char *out, size_t n)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MODEL_FILE) >= sizeof(path))
+        return false;
+    if (!file_ok(path)) return false;
+    char *real = realpath(path, NULL);
+    bool fits = real && strlen(real) < n;
+    if (fits) strcpy(out, real);
+    free(real);
+    return fits;
+}
+
+static int cache_dir(char *out, size_t n)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int k;
+    if (xdg && xdg[0])
+        k = snprintf(out, n, "%s/cocoon/models", xdg);
+    else if (home && home[0])
+        k = snprintf(out, n, "%s/.cache/cocoon/models", home);
+    else
+        return -1;
+    return k > 0 && (size_t)k < n ? 0 : -1;
+}
+
+static size_t write_cb(void *ptr, size_t sz, size_t nm, void *ud)
+{
+    cc_buf *b = ud;
+    size_t n = sz * nm;
+    if (b->len + n > 2 * MODEL_SIZE) return 0; /* not the file we want: abort */
+    cc_buf_append(b, ptr, n);
+    return n;
+}
+
+static int download(const char *dir, char *out, size_t n, cc_err *err)
+{
+    CURL *curl = curl_easy_init();
+    if (!curl) return cc_err_set(err, "libcurl unavailable");
+    cc_buf body = CC_BUF_INIT;
+    curl_easy_setopt(curl, CURLOPT_URL, ENGINE_DEFAULT_MODEL_URL);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_cleanup(curl);
+    if (rc != CURLE_OK) {
+        cc_buf_free(&body);
+        return cc_err_set(err, "download of %s failed: %s", ENGINE_DEFAULT_MODEL_URL,
+                          curl_easy_strerror(rc));
+    }
+    uint8_t h[32];
+    char hex[65];
+    crypto_sha256(body.data, body.len, h);
+    cc_hex_encode(h, 32, hex);
+    if (strcmp(hex, ENGINE_DEFAULT_MODEL_SHA256) != 0) {
+        cc_buf_free(&body);
+        return cc_err_set(err, "downloaded %s has SHA-256 %s, expected %s", MODEL_FILE, hex,
+                          ENGINE_DEFAULT_MODEL_SHA256);
+    }
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MODEL_FILE) >= sizeof(path)) {
+        cc_buf_free(&body);
+        return cc_err_set(err, "cache path too long");
+    }
+    int wrc =
+        cc_mkdirs(dir, 0755, err) ? -1 : cc_write_file_atomic(path, body.data, body.len, 0644, err);
+    cc_buf_free(&body);
+    if (wrc) return -1;
+    if (strlen(path) >= n) return cc_err_set(err, "model path too long");
+    strcpy(out, path);
+    return 0;
+}
+
+int engine_default_model_path(char *out, size_t n, cc_err *err)
+{
+    char dir[PATH_MAX];
+    const char *shared = getenv("COCOON_SHARED");
+    if (shared && shared[0]) {
+        if ((size_t)snprintf(dir, sizeof(dir), "%s/models", shared) < sizeof(dir) &&
+            try_dir(dir, out, n))
+            return 0;
+    }
+    if (try_dir("../shared/models", out, n)) return 0;
+    /* The binary's directory and up to four parents, each with
+     * ../shared/models (e.g. build/bin → repository → workspace). */
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (k > 0) {
+        exe[k] = 0;
+        for (int up = 0; up < 5; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash || slash == exe) break;
+            *slash = 0;
+            if ((size_t)snprintf(dir, sizeof(dir), "%s/../shared/models", exe) >= sizeof(dir))
+                continue;
+            if (try_dir(dir, out, n)) return 0;
+        }
+    }
+    if (cache_dir(dir, sizeof(dir)) == 0) {
+        if (try_dir(dir, out, n)) return 0;
+        if (getenv("COCOON_NO_DOWNLOAD"))
+            return cc_err_set(err, "%s not found and downloads are disabled", MODEL_FILE);
+        if (download(dir, out, n, err) == 0) return 0;
+        return cc_err_prefix(err, "%s not found locally", MODEL_FILE);
+    }
+    return cc_err_set(err, "%s not found and no cache directory (set HOME)", MODEL_FILE);
+}
+
+char *engine_model_identifier(const char *path, const char *name, cc_err *err)
+{
+    uint8_t h[32];
+    if (crypto_sha256_file(path, h, err)) return NULL;
+    char hex[65];
+    cc_hex_encode(h, 32, hex);
+    char *dflt = NULL;
+    if (!name || !name[0]) {
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        size_t bl = strlen(base);
+        if (bl > 5 && !strcmp(base + bl - 5, ".gguf")) bl -= 5;
+        dflt = cc_strndup(base, bl);
+        name = dflt;
+    }
+    size_t len = strlen(name) + 8 + 64 + 1;
+    char *id = cc_malloc(len);
+    snprintf(id, len, "%s@sha256:%s", name, hex);
+    free(dflt);
+    return id;
+}

@@ -1,0 +1,316 @@
+/*
+ * OpenAI answers: chat.completion / text_completion objects, or their
+ * streamed form (server-sent events of chat.completion.chunk or
+ * text_completion chunks ending with "data: [DONE]"), with usage counted by
+ * our own tokenizer and log-probabilities when asked for.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/crypto.h"
+#include "engine/vocab.h"
+#include "engine/openai.h"
+
+struct eng_oai {
+    const engine_model *m;
+    engine_api api;
+    bool stream, include_usage, logprobs;
+    int top_logprobs;
+    char id[48];
+    char *model_name;
+    int64_t created;
+    bool started;
+    cc_buf text;      /* non-streamed: the whole answer */
+    json_t *lp_items; /* non-streamed: chat logprobs content / completion arrays */
+    json_t *lp_tokens, *lp_values, *lp_tops, *lp_offsets;
+    size_t text_offset;
+};
+
+/* JSON strings must be valid UTF-8: invalid bytes become U+FFFD. */
+static json_t *utf8_json(const char *s, size_t n)
+{
+    cc_buf b = CC_BUF_INIT;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = eng_utf8_decode(s + i, n - i, &cp);
+        if (cp == 0xFFFD && l == 1 && (uint8_t)s[i] >= 0x80)
+            cc_buf_append(&b, "\xEF\xBF\xBD", 3);
+        else
+            cc_buf_append(&b, s + i, l);
+        i += l;
+    }
+    json_t *j = json_stringn(b.len ? (const char *)b.data : "", b.len);
+    if (!j) { /* what jansson still refuses (surrogates, overlong forms): ASCII only */
+        for (size_t i = 0; i < b.len; i++)
+            if (b.data[i] >= 0x80) b.data[i] = '?';
+        j = json_stringn(b.len ? (const char *)b.data : "", b.len);
+    }
+    cc_buf_free(&b);
+    return j;
+}
+
+eng_oai *eng_oai_new(const engine_model *m, const engine_request *r, const char *model_name)
+{
+    eng_oai *o = cc_calloc(1, sizeof(*o));
+    o->m = m;
+    o->api = r->api;
+    o->stream = r->stream;
+    o->include_usage = r->include_usage;
+    o->logprobs = r->logprobs;
+    o->top_logprobs = r->sp.top_logprobs;
+    uint8_t rnd[12];
+    crypto_random(rnd, sizeof(rnd));
+    char hex[25];
+    cc_hex_encode(rnd, sizeof(rnd), hex);
+    snprintf(o->id, sizeof(o->id), "%s-%s", r->api == ENGINE_API_CHAT ? "chatcmpl" : "cmpl", hex);
+    o->model_name = cc_strdup(model_name ? model_name : "");
+    o->created = (int64_t)time(NULL);
+    if (o->logprobs) {
+        o->lp_items = json_array();
+        o->lp_tokens = json_array();
+        o->lp_values = json_array();
+        o->lp_tops = json_array();
+        o->lp_offsets = json_array();
+    }
+    return o;
+}
+
+void eng_oai_free(eng_oai *o)
+{
+    if (!o) return;
+    free(o->model_name);
+    cc_buf_free(&o->text);
+    json_decref(o->lp_items);
+    json_decref(o->lp_tokens);
+    json_decref(o->lp_values);
+    json_decref(o->lp_tops);
+    json_decref(o->lp_offsets);
+    free(o);
+}
+
+static json_t *envelope(const eng_oai *o, const char *object)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(o->id));
+    json_object_set_new(j, "object", json_string(object));
+    json_object_set_new(j, "created", json_integer(o->created));
+    json_object_set_new(j, "model", json_string(o->model_name));
+    return j;
+}
+
+static void emit_sse(cc_buf *out, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    cc_buf_append_str(out, "data: ");
+    cc_buf_append_str(out, s ? s : "{}");
+    cc_buf_append_str(out, "\n\n");
+    free(s);
+}
+
+static json_t *bytes_array(const char *s, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer((uint8_t)s[i]));
+    return a;
+}
+
+/* Chat: one entry of logprobs.content for a token. */
+static json_t *chat_lp_entry(const eng_oai *o, const engine_logprob *lp)
+{
+    size_t n;
+    const char *t = engine_token_text(o->m, lp->id, &n);
+    json_t *e = json_object();
+    json_object_set_new(e, "token", utf8_json(t, n));
+    json_object_set_new(e, "logprob", json_real(lp->logprob));
+    json_object_set_new(e, "bytes", bytes_array(t, n));
+    json_t *tops = json_array();
+    for (int i = 0; i < lp->n_top && i < o->top_logprobs; i++) {
+        const char *tt = engine_token_text(o->m, lp->top_ids[i], &n);
+        json_t *te = json_object();
+        json_object_set_new(te, "token", utf8_json(tt, n));
+        json_object_set_new(te, "logprob", json_real(lp->top_logprobs[i]));
+        json_object_set_new(te, "bytes", bytes_array(tt, n));
+        json_array_append_new(tops, te);
+    }
+    json_object_set_new(e, "top_logprobs", tops);
+    return e;
+}
+
+/* Completions: appends to the parallel arrays of the legacy format. */
+static void completion_lp_add(eng_oai *o, const engine_logprob *lp, json_t *tokens, json_t *values,
+                              json_t *tops, json_t *offsets)
+{
+    size_t n;
+    const char *t = engine_token_text(o->m, lp->id, &n);
+    json_array_append_new(tokens, utf8_json(t, n));
+    json_array_append_new(values, json_real(lp->logprob));
+    json_t *top = json_object();
+    for (int i = 0; i < lp->n_top && i < o->top_logprobs; i++) {
+        size_t tn;
+        const char *tt = engine_token_text(o->m, lp->top_ids[i], &tn);
+        json_t *key = utf8_json(tt, tn);
+        json_object_set_new(top, json_string_value(key), json_real(lp->top_logprobs[i]));
+        json_decref(key);
+    }
+    json_array_append_new(tops, top);
+    json_array_append_new(offsets, json_integer((json_int_t)o->text_offset));
+}
+
+static json_t *completion_lp_object(json_t *tokens, json_t *values, json_t *tops, json_t *offsets)
+{
+    json_t *l = json_object();
+    json_object_set(l, "tokens", tokens);
+    json_object_set(l, "token_logprobs", values);
+    json_object_set(l, "top_logprobs", tops);
+    json_object_set(l, "text_offset", offsets);
+    return l;
+}
+
+static json_t *chunk_choice(eng_oai *o, const char *text, size_t n, const engine_step *st,
+                            const char *finish)
+{
+    json_t *c = json_object();
+    json_object_set_new(c, "index", json_integer(0));
+    json_t *lp = json_null();
+    bool has_lp = o->logprobs && st && st->has_token;
+    if (o->api == ENGINE_API_CHAT) {
+        json_t *delta = json_object();
+        if (!o->started) json_object_set_new(delta, "role", json_string("assistant"));
+        if (text) json_object_set_new(delta, "content", utf8_json(text, n));
+        json_object_set_new(c, "delta", delta);
+        if (has_lp) {
+            json_decref(lp);
+            lp = json_object();
+            json_t *content = json_array();
+            json_array_append_new(content, chat_lp_entry(o, &st->lp));
+            json_object_set_new(lp, "content", content);
+        }
+    } else {
+        json_object_set_new(c, "text", utf8_json(text ? text : "", text ? n : 0));
+        if (has_lp) {
+            json_decref(lp);
+            json_t *a = json_array(), *b = json_array(), *t = json_array(), *f = json_array();
+            completion_lp_add(o, &st->lp, a, b, t, f);
+            lp = completion_lp_object(a, b, t, f);
+            json_decref(a);
+            json_decref(b);
+            json_decref(t);
+            json_decref(f);
+        }
+    }
+    json_object_set_new(c, "logprobs", lp);
+    json_object_set_new(c, "finish_reason", finish ? json_string(finish) : json_null());
+    o->started = true;
+    return c;
+}
+
+void eng_oai_step(eng_oai *o, const char *text, size_t n, const engine_step *st, cc_buf *out)
+{
+    if (!o->stream) {
+        if (n) cc_buf_append(&o->text, text, n);
+        if (o->logprobs && st && st->has_token) {
+            if (o->api == ENGINE_API_CHAT)
+                json_array_append_new(o->lp_items, chat_lp_entry(o, &st->lp));
+            else
+                completion_lp_add(o, &st->lp, o->lp_tokens, o->lp_values, o->lp_tops,
+                                  o->lp_offsets);
+        }
+        o->text_offset += n;
+        return;
+    }
+    bool has_lp = o->logprobs && st && st->has_token;
+    if (!n && !has_lp && o->started) return;
+    json_t *j =
+        envelope(o, o->api == ENGINE_API_CHAT ? "chat.completion.chunk" : "text_completion");
+    json_t *choices = json_array();
+    json_array_append_new(choices, chunk_choice(o, text, n, st, NULL));
+    json_object_set_new(j, "choices", choices);
+    emit_sse(out, j);
+    o->text_offset += n;
+}
+
+static json_t *usage_json(const engine_usage *u, size_t cached)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "prompt_tokens", json_integer(u->prompt_tokens));
+    json_object_set_new(j, "completion_tokens", json_integer(u->completion_tokens));
+    json_object_set_new(j, "total_tokens", json_integer(u->prompt_tokens + u->completion_tokens));
+    json_t *d = json_object();
+    json_object_set_new(d, "cached_tokens", json_integer((json_int_t)cached));
+    json_object_set_new(j, "prompt_tokens_details", d);
+    return j;
+}
+
+void eng_oai_finish(eng_oai *o, engine_finish fin, const engine_usage *u, size_t cached,
+                    cc_buf *out)
+{
+    const char *reason = fin == ENGINE_FINISH_LENGTH ? "length" : "stop";
+    if (o->stream) {
+        json_t *j =
+            envelope(o, o->api == ENGINE_API_CHAT ? "chat.completion.chunk" : "text_completion");
+        json_t *choices = json_array();
+        json_array_append_new(choices, chunk_choice(o, NULL, 0, NULL, reason));
+        json_object_set_new(j, "choices", choices);
+        emit_sse(out, j);
+        if (o->include_usage) {
+            j = envelope(o,
+                         o->api == ENGINE_API_CHAT ? "chat.completion.chunk" : "text_completion");
+            json_object_set_new(j, "choices", json_array());
+            json_object_set_new(j, "usage", usage_json(u, cached));
+            emit_sse(out, j);
+        }
+        cc_buf_append_str(out, "data: [DONE]\n\n");
+        return;
+    }
+    json_t *j = envelope(o, o->api == ENGINE_API_CHAT ? "chat.completion" : "text_completion");
+    json_t *c = json_object();
+    json_object_set_new(c, "index", json_integer(0));
+    json_t *text = utf8_json(o->text.len ? (const char *)o->text.data : "", o->text.len);
+    json_t *lp = json_null();
+    if (o->api == ENGINE_API_CHAT) {
+        json_t *msg = json_object();
+        json_object_set_new(msg, "role", json_string("assistant"));
+        json_object_set_new(msg, "content", text);
+        json_object_set_new(c, "message", msg);
+        if (o->logprobs) {
+            json_decref(lp);
+            lp = json_object();
+            json_object_set(lp, "content", o->lp_items);
+        }
+    } else {
+        json_object_set_new(c, "text", text);
+        if (o->logprobs) {
+            json_decref(lp);
+            lp = completion_lp_object(o->lp_tokens, o->lp_values, o->lp_tops, o->lp_offsets);
+        }
+    }
+    json_object_set_new(c, "logprobs", lp);
+    json_object_set_new(c, "finish_reason", json_string(reason));
+    json_t *choices = json_array();
+    json_array_append_new(choices, c);
+    json_object_set_new(j, "choices", choices);
+    json_object_set_new(j, "usage", usage_json(u, cached));
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    cc_buf_append_str(out, s ? s : "{}");
+    free(s);
+}
+
+char *eng_oai_error_json(int status, const char *message)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "message", utf8_json(message, strlen(message)));
+    json_object_set_new(e, "type",
+                        json_string(status >= 500 ? "server_error" : "invalid_request_error"));
+    json_object_set_new(e, "param", json_null());
+    json_object_set_new(e, "code", json_null());
+    json_t *j = json_object();
+    json_object_set_new(j, "error", e);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}

@@ -1,0 +1,331 @@
+/*
+ * The scheduler: one thread owns every context (slot) and serves queued
+ * requests, one step per active slot in turn (a prompt chunk or one token),
+ * so several requests progress together and a long prompt does not stall
+ * the others. Callers never wait for it: submit and cancel only touch the
+ * queue or an atomic flag.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+#include "engine/openai.h"
+
+#define PROMPT_CHUNK 128 /* prompt tokens per step */
+
+struct engine_job {
+    engine_server *srv;
+    engine_request *req;
+    engine_job_callbacks cb;
+    void *ud;
+    _Atomic bool cancel;
+    engine_seq *seq;
+    eng_oai *out;
+    engine_job *next;
+};
+
+struct engine_server {
+    engine_model *m;
+    engine_pool *pool;
+    char *model_name;
+    int n_slots;
+    engine_ctx **ctx;
+    engine_job **slot_job;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    engine_job *q_head, *q_tail;
+    bool stop, cancel_pending;
+    engine_server_stats st; /* under mu */
+};
+
+static void job_free(engine_job *j)
+{
+    engine_seq_free(j->seq);
+    eng_oai_free(j->out);
+    engine_request_free(j->req);
+    free(j);
+}
+
+static void job_done(engine_server *s, engine_job *j, int code, const char *error)
+{
+    engine_usage u = {0, 0};
+    if (j->seq) {
+        u.prompt_tokens = (int64_t)engine_seq_prompt_tokens(j->seq);
+        u.completion_tokens = (int64_t)engine_seq_generated(j->seq);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->st.prompt_tokens += u.prompt_tokens;
+    s->st.completion_tokens += u.completion_tokens;
+    pthread_mutex_unlock(&s->mu);
+    if (j->cb.on_done) j->cb.on_done(j->ud, &u, code, error);
+    job_free(j);
+}
+
+/* An HTTP error answer before any output (e.g. the prompt is too long). */
+static void job_reject(engine_server *s, engine_job *j, int status, const char *msg)
+{
+    char *body = eng_oai_error_json(status, msg);
+    if (j->cb.on_head) j->cb.on_head(j->ud, status);
+    if (j->cb.on_body && body) j->cb.on_body(j->ud, body, strlen(body));
+    free(body);
+    engine_seq_free(j->seq);
+    j->seq = NULL;
+    job_done(s, j, 0, NULL);
+}
+
+/* Starts a job on a slot: tokenizes the prompt and sets up the sequence. */
+static bool job_begin(engine_server *s, engine_job *j, int slot)
+{
+    engine_tokens t = {0};
+    cc_err err = {0};
+    engine_request *r = j->req;
+    if (engine_tokenize(s->m, r->prompt, strlen(r->prompt), true, r->parse_special, &t, &err)) {
+        job_reject(s, j, 400, err.msg);
+        engine_tokens_free(&t);
+        return false;
+    }
+    engine_seq_params p;
+    memset(&p, 0, sizeof(p));
+    p.sp = r->sp;
+    p.max_tokens = r->max_tokens;
+    p.stops = (const char *const *)r->stops;
+    p.n_stops = r->n_stops;
+    p.logprobs = r->logprobs;
+    p.prompt_chunk = PROMPT_CHUNK;
+    j->seq = engine_seq_new(s->ctx[slot], &t, &p, &err);
+    engine_tokens_free(&t);
+    if (!j->seq) {
+        job_reject(s, j, err.code ? err.code : 400, err.msg);
+        return false;
+    }
+    j->out = eng_oai_new(s->m, r, s->model_name);
+    if (j->cb.on_head) j->cb.on_head(j->ud, 200);
+    return true;
+}
+
+/* The first free slot. (A slot keeps its cache after a job, so a follow-up
+ * request sharing the prefix may reuse it; we do not search for the best.) */
+static int free_slot(const engine_server *s)
+{
+    for (int i = 0; i < s->n_slots; i++)
+        if (!s->slot_job[i]) return i;
+    return -1;
+}
+
+static void step_slot(engine_server *s, int i)
+{
+    engine_job *j = s->slot_job[i];
+    if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
+        s->slot_job[i] = NULL;
+        /* Whatever the slot computed stays a valid cache prefix. */
+        job_done(s, j, 653, "cancelled");
+        return;
+    }
+    cc_buf out = CC_BUF_INIT, text = CC_BUF_INIT;
+    engine_step st;
+    cc_err err = {0};
+    if (engine_seq_step(j->seq, &text, &st, &err)) {
+        s->slot_job[i] = NULL;
+        engine_ctx_truncate(s->ctx[i], 0);
+        job_done(s, j, 601, err.msg);
+        cc_buf_free(&text);
+        return;
+    }
+    if (text.len || st.has_token)
+        eng_oai_step(j->out, (const char *)text.data, text.len, &st, &out);
+    if (st.finished) {
+        engine_usage u = {(int64_t)engine_seq_prompt_tokens(j->seq),
+                          (int64_t)engine_seq_generated(j->seq)};
+        eng_oai_finish(j->out, st.finish, &u, engine_seq_cached_tokens(j->seq), &out);
+    }
+    if (out.len && j->cb.on_body) j->cb.on_body(j->ud, (const char *)out.data, out.len);
+    cc_buf_free(&out);
+    cc_buf_free(&text);
+    if (st.finished) {
+        s->slot_job[i] = NULL;
+        job_done(s, j, 0, NULL);
+    }
+}
+
+static void *sched_main(void *arg)
+{
+    engine_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        for (;;) {
+            int active = 0;
+            for (int i = 0; i < s->n_slots; i++)
+                active += s->slot_job[i] != NULL;
+            if (s->stop || active || s->cancel_pending || (s->q_head && free_slot(s) >= 0)) break;
+            pthread_cond_wait(&s->cv, &s->mu);
+        }
+        if (s->stop) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        /* Cancelled jobs still in the queue leave it now. */
+        engine_job *dropped = NULL, **pp = &s->q_head;
+        s->q_tail = NULL;
+        while (*pp) {
+            engine_job *j = *pp;
+            if (atomic_load(&j->cancel)) {
+                *pp = j->next;
+                j->next = dropped;
+                dropped = j;
+                s->st.queued--;
+            } else {
+                s->q_tail = j;
+                pp = &j->next;
+            }
+        }
+        s->cancel_pending = false;
+        /* Move queued jobs onto free slots. */
+        engine_job *start[64];
+        int slots[64], n_start = 0;
+        int slot;
+        while (s->q_head && n_start < 64 && (slot = free_slot(s)) >= 0) {
+            engine_job *j = s->q_head;
+            s->q_head = j->next;
+            if (!s->q_head) s->q_tail = NULL;
+            s->slot_job[slot] = j; /* reserved; begun below, outside the lock */
+            start[n_start] = j;
+            slots[n_start++] = slot;
+            s->st.queued--;
+        }
+        int active = 0;
+        for (int i = 0; i < s->n_slots; i++)
+            active += s->slot_job[i] != NULL;
+        s->st.active = active;
+        pthread_mutex_unlock(&s->mu);
+
+        while (dropped) {
+            engine_job *next = dropped->next;
+            job_done(s, dropped, 653, "cancelled");
+            dropped = next;
+        }
+        double t0 = cc_now_mono();
+        for (int k = 0; k < n_start; k++)
+            if (!job_begin(s, start[k], slots[k])) s->slot_job[slots[k]] = NULL;
+        for (int i = 0; i < s->n_slots; i++)
+            if (s->slot_job[i]) step_slot(s, i);
+        pthread_mutex_lock(&s->mu);
+        s->st.busy_seconds += cc_now_mono() - t0;
+        pthread_mutex_unlock(&s->mu);
+    }
+    /* Shutting down: everything still here is cancelled. */
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slot_job[i]) {
+            job_done(s, s->slot_job[i], 653, "cancelled");
+            s->slot_job[i] = NULL;
+        }
+    engine_job *j = s->q_head;
+    s->q_head = s->q_tail = NULL;
+    while (j) {
+        engine_job *next = j->next;
+        job_done(s, j, 653, "cancelled");
+        j = next;
+    }
+    return NULL;
+}
+
+engine_server *engine_server_new(engine_model *m, const engine_server_config *cfg, cc_err *err)
+{
+    engine_server *s = cc_calloc(1, sizeof(*s));
+    s->m = m;
+    s->n_slots = cfg->slots > 0 ? CC_MIN(cfg->slots, 64) : 4;
+    s->model_name = cc_strdup(cfg->model_name ? cfg->model_name : "model");
+    s->pool = engine_pool_new(cfg->threads);
+    s->ctx = cc_calloc((size_t)s->n_slots, sizeof(engine_ctx *));
+    s->slot_job = cc_calloc((size_t)s->n_slots, sizeof(engine_job *));
+    for (int i = 0; i < s->n_slots; i++) {
+        s->ctx[i] = engine_ctx_new(m, s->pool, cfg->n_ctx, err);
+        if (!s->ctx[i]) goto fail;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pthread_create(&s->th, NULL, sched_main, s) != 0) {
+        cc_err_set(err, "cannot start the scheduler thread");
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        goto fail;
+    }
+    return s;
+fail:
+    for (int i = 0; i < s->n_slots; i++)
+        engine_ctx_free(s->ctx[i]);
+    free(s->ctx);
+    free(s->slot_job);
+    engine_pool_free(s->pool);
+    free(s->model_name);
+    free(s);
+    engine_model_free(m);
+    return NULL;
+}
+
+void engine_server_free(engine_server *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->th, NULL);
+    for (int i = 0; i < s->n_slots; i++)
+        engine_ctx_free(s->ctx[i]);
+    free(s->ctx);
+    free(s->slot_job);
+    engine_pool_free(s->pool);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    engine_model_free(s->m);
+    free(s->model_name);
+    free(s);
+}
+
+const engine_model *engine_server_model(const engine_server *s)
+{
+    return s->m;
+}
+
+engine_job *engine_server_submit(engine_server *s, engine_request *req,
+                                 const engine_job_callbacks *cb, void *ud)
+{
+    engine_job *j = cc_calloc(1, sizeof(*j));
+    j->srv = s;
+    j->req = req;
+    j->cb = *cb;
+    j->ud = ud;
+    pthread_mutex_lock(&s->mu);
+    if (s->q_tail)
+        s->q_tail->next = j;
+    else
+        s->q_head = j;
+    s->q_tail = j;
+    s->st.requests++;
+    s->st.queued++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return j;
+}
+
+void engine_job_cancel(engine_job *j)
+{
+    engine_server *s = j->srv;
+    atomic_store(&j->cancel, true);
+    /* A queued job is dropped right away (its on_done comes from the
+     * scheduler thread, like every callback). */
+    pthread_mutex_lock(&s->mu);
+    s->cancel_pending = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void engine_server_get_stats(engine_server *s, engine_server_stats *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->st;
+    pthread_mutex_unlock(&s->mu);
+}

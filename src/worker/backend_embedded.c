@@ -1,0 +1,329 @@
+/*
+ * The embedded backend: the worker's OpenAI requests served by our own
+ * engine (src/engine). The engine's scheduler thread computes; its
+ * callbacks are queued under a mutex and a byte written to a pipe wakes the
+ * libevent loop, which delivers them (so every backend callback runs on the
+ * loop thread and none runs inside start() or cancel()). A pipe rather than
+ * event_active() because the worker's event base need not be thread-aware.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "engine/engine.h"
+#include "worker/backend.h"
+
+typedef enum { MSG_HEAD, MSG_BODY, MSG_DONE } msg_kind;
+
+typedef struct emb_msg {
+    backend_call *call;
+    msg_kind kind;
+    int status;
+    char *data;
+    size_t len;
+    backend_usage usage;
+    int code;
+    struct emb_msg *next;
+} emb_msg;
+
+typedef struct emb_backend {
+    worker_backend base;
+    struct event_base *evb;
+    engine_server *srv;
+    char *model_id, *model_name;
+    int pipe_rd, pipe_wr;
+    struct event *wake;
+    pthread_mutex_t mu;
+    emb_msg *q_head, *q_tail; /* under mu */
+    int64_t n_requests, n_refused;
+} emb_backend;
+
+struct backend_call {
+    emb_backend *b;
+    engine_job *job; /* under b->mu; NULL once the engine is done with it */
+    backend_callbacks cb;
+    void *ud;
+    bool stream, cancelled;
+};
+
+/* ------------------------------------------------ scheduler thread side */
+
+static void push(emb_backend *b, emb_msg *m)
+{
+    pthread_mutex_lock(&b->mu);
+    bool was_empty = !b->q_head;
+    if (b->q_tail)
+        b->q_tail->next = m;
+    else
+        b->q_head = m;
+    b->q_tail = m;
+    pthread_mutex_unlock(&b->mu);
+    if (was_empty) {
+        char c = 1;
+        while (write(b->pipe_wr, &c, 1) < 0 && errno == EINTR)
+            ;
+        /* EAGAIN: the pipe already holds a wake-up byte; enough. */
+    }
+}
+
+static emb_msg *msg_new(backend_call *c, msg_kind k)
+{
+    emb_msg *m = cc_calloc(1, sizeof(*m));
+    m->call = c;
+    m->kind = k;
+    return m;
+}
+
+static void job_head(void *ud, int status)
+{
+    backend_call *c = ud;
+    emb_msg *m = msg_new(c, MSG_HEAD);
+    m->status = status;
+    push(c->b, m);
+}
+
+static void job_body(void *ud, const char *data, size_t len)
+{
+    backend_call *c = ud;
+    emb_msg *m = msg_new(c, MSG_BODY);
+    m->data = cc_malloc(len ? len : 1);
+    memcpy(m->data, data, len);
+    m->len = len;
+    push(c->b, m);
+}
+
+static void job_done(void *ud, const engine_usage *u, int code, const char *error)
+{
+    backend_call *c = ud;
+    emb_msg *m = msg_new(c, MSG_DONE);
+    m->usage.prompt_tokens = u->prompt_tokens;
+    m->usage.completion_tokens = u->completion_tokens;
+    m->usage.total_tokens = u->prompt_tokens + u->completion_tokens;
+    m->code = code;
+    m->data = error ? cc_strdup(error) : NULL;
+    pthread_mutex_lock(&c->b->mu);
+    c->job = NULL; /* the engine frees the job when this returns */
+    pthread_mutex_unlock(&c->b->mu);
+    push(c->b, m);
+}
+
+/* ------------------------------------------------------ loop thread side */
+
+static void deliver(emb_msg *m)
+{
+    backend_call *c = m->call;
+    switch (m->kind) {
+    case MSG_HEAD:
+        if (!c->cancelled && c->cb.on_head) {
+            backend_header h[2] = {{"Content-Type", c->stream && m->status == 200
+                                                        ? "text/event-stream"
+                                                        : "application/json"},
+                                   {"Cache-Control", "no-cache"}};
+            c->cb.on_head(c->ud, m->status, h, 2);
+        }
+        break;
+    case MSG_BODY:
+        if (!c->cancelled && c->cb.on_body) c->cb.on_body(c->ud, (const uint8_t *)m->data, m->len);
+        break;
+    case MSG_DONE:
+        if (c->cb.on_done) {
+            if (c->cancelled)
+                c->cb.on_done(c->ud, &m->usage, 653, "cancelled");
+            else
+                c->cb.on_done(c->ud, &m->usage, m->code, m->code ? m->data : NULL);
+        }
+        free(c);
+        break;
+    }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    emb_backend *b = arg;
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    pthread_mutex_lock(&b->mu);
+    emb_msg *m = b->q_head;
+    b->q_head = b->q_tail = NULL;
+    pthread_mutex_unlock(&b->mu);
+    while (m) {
+        emb_msg *next = m->next;
+        deliver(m);
+        free(m->data);
+        free(m);
+        m = next;
+    }
+}
+
+/* A complete local answer (errors found in start()), delivered via the queue. */
+static void local_answer(emb_backend *b, backend_call *c, int status, const char *message)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "message", json_string(message));
+    json_object_set_new(e, "type",
+                        json_string(status == 404   ? "not_found_error"
+                                    : status >= 500 ? "server_error"
+                                                    : "invalid_request_error"));
+    json_object_set_new(e, "param", json_null());
+    json_object_set_new(e, "code", json_null());
+    json_t *j = json_object();
+    json_object_set_new(j, "error", e);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    job_head(c, status);
+    job_body(c, body ? body : "{}", body ? strlen(body) : 2);
+    free(body);
+    engine_usage u = {0, 0};
+    job_done(c, &u, 0, NULL);
+    b->n_refused++;
+}
+
+static int emb_start(worker_backend *wb, const backend_http_request *req,
+                     const backend_callbacks *cb, void *ud, backend_call **out, cc_err *err)
+{
+    emb_backend *b = (emb_backend *)wb;
+    backend_call *c = cc_calloc(1, sizeof(*c));
+    c->b = b;
+    c->cb = *cb;
+    c->ud = ud;
+    *out = c;
+    b->n_requests++;
+    const char *path = req->path ? req->path : "";
+    engine_api api;
+    if (!strcmp(path, "/v1/chat/completions")) {
+        api = ENGINE_API_CHAT;
+    } else if (!strcmp(path, "/v1/completions")) {
+        api = ENGINE_API_COMPLETION;
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "Unknown request URL: %.200s", path);
+        local_answer(b, c, 404, msg);
+        return 0;
+    }
+    if (req->method && strcmp(req->method, "POST") != 0) {
+        local_answer(b, c, 405, "Only POST is allowed here");
+        return 0;
+    }
+    cc_err perr = {0};
+    engine_request *r =
+        engine_request_parse(engine_server_model(b->srv), api, req->body, req->body_len, &perr);
+    if (!r) {
+        local_answer(b, c, perr.code ? perr.code : 400, perr.msg);
+        return 0;
+    }
+    if (req->max_tokens > 0 && (r->max_tokens == 0 || r->max_tokens > req->max_tokens))
+        r->max_tokens = req->max_tokens;
+    c->stream = r->stream;
+    static const engine_job_callbacks jcb = {job_head, job_body, job_done};
+    pthread_mutex_lock(&b->mu);
+    c->job = engine_server_submit(b->srv, r, &jcb, c);
+    pthread_mutex_unlock(&b->mu);
+    (void)err;
+    return 0;
+}
+
+static void emb_cancel(backend_call *c)
+{
+    if (!c || c->cancelled) return;
+    c->cancelled = true;
+    pthread_mutex_lock(&c->b->mu);
+    if (c->job) engine_job_cancel(c->job);
+    pthread_mutex_unlock(&c->b->mu);
+}
+
+static const char *emb_model(worker_backend *wb)
+{
+    return ((emb_backend *)wb)->model_id;
+}
+
+static bool emb_healthy(worker_backend *wb)
+{
+    (void)wb;
+    return true;
+}
+
+static void emb_stats(worker_backend *wb, json_t *obj)
+{
+    emb_backend *b = (emb_backend *)wb;
+    engine_server_stats st;
+    engine_server_get_stats(b->srv, &st);
+    json_object_set_new(obj, "backend_requests", json_integer(b->n_requests));
+    json_object_set_new(obj, "backend_refused", json_integer(b->n_refused));
+    json_object_set_new(obj, "engine_active", json_integer(st.active));
+    json_object_set_new(obj, "engine_queued", json_integer(st.queued));
+    json_object_set_new(obj, "engine_prompt_tokens", json_integer(st.prompt_tokens));
+    json_object_set_new(obj, "engine_completion_tokens", json_integer(st.completion_tokens));
+    json_object_set_new(obj, "engine_busy_seconds", json_real(st.busy_seconds));
+}
+
+static void emb_destroy(worker_backend *wb)
+{
+    emb_backend *b = (emb_backend *)wb;
+    if (!b) return;
+    engine_server_free(b->srv); /* pending jobs end with on_done(653) into the queue */
+    /* Calls still open get their on_done now, as the contract promises. */
+    on_wake(b->pipe_rd, 0, b);
+    event_free(b->wake);
+    close(b->pipe_rd);
+    close(b->pipe_wr);
+    pthread_mutex_destroy(&b->mu);
+    free(b->model_id);
+    free(b->model_name);
+    free(b);
+}
+
+static const backend_ops emb_ops = {"embedded",  emb_start, emb_cancel, emb_model,
+                                    emb_healthy, emb_stats, emb_destroy};
+
+worker_backend *backend_embedded_new(struct event_base *base, const backend_embedded_config *cfg,
+                                     cc_err *err)
+{
+    if (!cfg || !cfg->model_path || !cfg->model_path[0]) {
+        cc_err_set(err, "embedded backend: no model file given");
+        return NULL;
+    }
+    char *id = engine_model_identifier(cfg->model_path, cfg->model_name, err);
+    if (!id) return NULL;
+    engine_model *m = engine_model_load(cfg->model_path, err);
+    if (!m) {
+        free(id);
+        return NULL;
+    }
+    emb_backend *b = cc_calloc(1, sizeof(*b));
+    b->base.ops = &emb_ops;
+    b->evb = base;
+    b->model_id = id;
+    /* The "model" field of answers: the announced name without the hash. */
+    b->model_name = cc_strndup(id, (size_t)(strstr(id, "@sha256:") - id));
+    engine_server_config sc = {cfg->threads, cfg->slots, cfg->context, b->model_name};
+    b->srv = engine_server_new(m, &sc, err);
+    if (!b->srv) {
+        free(b->model_id);
+        free(b->model_name);
+        free(b);
+        return NULL;
+    }
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        cc_err_set(err, "pipe: %s", strerror(errno));
+        engine_server_free(b->srv);
+        free(b->model_id);
+        free(b->model_name);
+        free(b);
+        return NULL;
+    }
+    b->pipe_rd = fds[0];
+    b->pipe_wr = fds[1];
+    pthread_mutex_init(&b->mu, NULL);
+    b->wake = event_new(base, b->pipe_rd, EV_READ | EV_PERSIST, on_wake, b);
+    event_add(b->wake, NULL);
+    CC_INFO("event=backend_ready kind=embedded model=%s", b->model_id);
+    return &b->base;
+}

@@ -1,0 +1,355 @@
+/*
+ * The embedded backend on a real libevent loop with the real model:
+ * streamed and non-streamed chat and completion requests served
+ * concurrently, usage equal to our tokenizer's counts, the completion text
+ * equal to the reference greedy text, errors as OpenAI error objects, and
+ * cancellation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "engine/engine.h"
+#include "worker/backend.h"
+
+static const char *greedy_text =
+    ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw";
+
+typedef struct call_rec {
+    int status;
+    char content_type[64];
+    cc_buf body;
+    bool done;
+    int head_calls, done_calls;
+    backend_usage usage;
+    int error_code;
+    bool body_after_done;
+} call_rec;
+
+static struct event_base *loop;
+static int open_calls;
+
+static void on_head(void *ud, int status, const backend_header *h, size_t n)
+{
+    call_rec *r = ud;
+    r->status = status;
+    r->head_calls++;
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(h[i].name, "Content-Type"))
+            snprintf(r->content_type, sizeof(r->content_type), "%s", h[i].value);
+}
+
+static void on_body(void *ud, const uint8_t *d, size_t n)
+{
+    call_rec *r = ud;
+    if (r->done) r->body_after_done = true;
+    cc_buf_append(&r->body, d, n);
+}
+
+static void on_done(void *ud, const backend_usage *u, int code, const char *error)
+{
+    call_rec *r = ud;
+    (void)error;
+    r->done = true;
+    r->done_calls++;
+    r->usage = *u;
+    r->error_code = code;
+    if (--open_calls == 0) event_base_loopbreak(loop);
+}
+
+static const backend_callbacks cbs = {on_head, on_body, on_done};
+
+static char *model_path(void)
+{
+    const char *shared = getenv("COCOON_SHARED");
+    static char path[1024];
+    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    return path;
+}
+
+static backend_call *start(worker_backend *b, const char *path, const char *body, call_rec *r)
+{
+    memset(r, 0, sizeof(*r));
+    backend_http_request req = {"POST", path, NULL, 0, (const uint8_t *)body, strlen(body), 0, 0};
+    backend_call *c = NULL;
+    cc_err err = {0};
+    assert_int_equal(b->ops->start(b, &req, &cbs, r, &c, &err), 0);
+    assert_non_null(c);
+    open_calls++;
+    /* Nothing may be delivered inside start(). */
+    assert_int_equal(r->head_calls, 0);
+    return c;
+}
+
+static void run_loop(void)
+{
+    struct timeval tv = {30, 0};
+    event_base_loopexit(loop, &tv); /* a hang fails instead of blocking the suite */
+    event_base_dispatch(loop);
+    assert_int_equal(open_calls, 0);
+}
+
+static json_t *body_json(call_rec *r)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)r->body.data, r->body.len, 0, &je);
+    if (!j) fail_msg("bad JSON body: %s: %.*s", je.text, (int)r->body.len, (char *)r->body.data);
+    return j;
+}
+
+/* Concatenated text of an SSE stream (completion "text" or chat delta
+ * "content"); checks the framing and returns the usage chunk if present. */
+static char *sse_text(call_rec *r, bool chat, json_t **usage, const char **finish)
+{
+    cc_buf text = CC_BUF_INIT;
+    char *all = cc_strndup((const char *)r->body.data, r->body.len);
+    bool saw_done = false, first = true;
+    static char fin[16];
+    fin[0] = 0;
+    *usage = NULL;
+    for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
+        assert_true(cc_str_has_prefix(line, "data: "));
+        const char *p = line + 6;
+        assert_false(saw_done);
+        if (!strcmp(p, "[DONE]")) {
+            saw_done = true;
+            continue;
+        }
+        json_t *j = json_loads(p, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "object")),
+                            chat ? "chat.completion.chunk" : "text_completion");
+        json_t *ch = json_object_get(j, "choices");
+        if (json_array_size(ch) == 0) {
+            *usage = json_incref(json_object_get(j, "usage"));
+        } else {
+            json_t *c0 = json_array_get(ch, 0);
+            json_t *t = chat ? json_object_get(json_object_get(c0, "delta"), "content")
+                             : json_object_get(c0, "text");
+            if (chat && first)
+                assert_string_equal(
+                    json_string_value(json_object_get(json_object_get(c0, "delta"), "role")),
+                    "assistant");
+            first = false;
+            if (json_is_string(t)) cc_buf_append_str(&text, json_string_value(t));
+            json_t *f = json_object_get(c0, "finish_reason");
+            if (json_is_string(f)) snprintf(fin, sizeof(fin), "%s", json_string_value(f));
+        }
+        json_decref(j);
+    }
+    assert_true(saw_done);
+    free(all);
+    *finish = fin;
+    cc_buf_append_u8(&text, 0);
+    return (char *)text.data;
+}
+
+static size_t count_tokens(const engine_model *m, const char *text, bool special)
+{
+    engine_tokens t = {0};
+    cc_err err = {0};
+    assert_int_equal(engine_tokenize(m, text, strlen(text), true, special, &t, &err), 0);
+    size_t n = t.n;
+    engine_tokens_free(&t);
+    return n;
+}
+
+static void test_requests(void **state)
+{
+    (void)state;
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 512};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    if (!b) fail_msg("%s", err.msg);
+    assert_string_equal(b->ops->kind, "embedded");
+    assert_string_equal(b->ops->model(b), "stories260K@sha256:" ENGINE_DEFAULT_MODEL_SHA256);
+    assert_true(b->ops->healthy(b));
+
+    call_rec r[6];
+    start(b, "/v1/completions",
+          "{\"prompt\":\"Once upon a time\",\"max_tokens\":32,\"temperature\":0}", &r[0]);
+    start(b, "/v1/completions",
+          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":32,\"temperature\":0,"
+          "\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+          &r[1]);
+    start(b, "/v1/chat/completions",
+          "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "\"max_tokens\":12,\"temperature\":0}",
+          &r[2]);
+    start(b, "/v1/chat/completions",
+          "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "\"max_tokens\":12,\"temperature\":0,\"stream\":true}",
+          &r[3]);
+    start(b, "/v1/embeddings", "{}", &r[4]);
+    start(b, "/v1/completions", "{\"prompt\":12}", &r[5]);
+    run_loop();
+
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(r[i].head_calls, 1);
+        assert_int_equal(r[i].done_calls, 1);
+        assert_false(r[i].body_after_done);
+        assert_int_equal(r[i].error_code, 0);
+    }
+    /* Completion, not streamed: the reference text and exact usage. */
+    assert_int_equal(r[0].status, 200);
+    assert_string_equal(r[0].content_type, "application/json");
+    json_t *j = body_json(&r[0]);
+    assert_string_equal(json_string_value(json_object_get(j, "object")), "text_completion");
+    json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "text")), greedy_text);
+    assert_string_equal(json_string_value(json_object_get(c0, "finish_reason")), "length");
+    assert_string_equal(json_string_value(json_object_get(j, "model")), "stories260K");
+    json_t *u = json_object_get(j, "usage");
+    assert_int_equal(json_integer_value(json_object_get(u, "prompt_tokens")), 5);
+    assert_int_equal(json_integer_value(json_object_get(u, "completion_tokens")), 32);
+    assert_int_equal(json_integer_value(json_object_get(u, "total_tokens")), 37);
+    json_decref(j);
+    assert_int_equal(r[0].usage.prompt_tokens, 5);
+    assert_int_equal(r[0].usage.completion_tokens, 32);
+    assert_int_equal(r[0].usage.total_tokens, 37);
+
+    /* Completion, streamed. */
+    assert_int_equal(r[1].status, 200);
+    assert_string_equal(r[1].content_type, "text/event-stream");
+    json_t *usage;
+    const char *fin;
+    char *text = sse_text(&r[1], false, &usage, &fin);
+    assert_string_equal(text, greedy_text);
+    assert_string_equal(fin, "length");
+    assert_non_null(usage);
+    assert_int_equal(json_integer_value(json_object_get(usage, "completion_tokens")), 32);
+    json_decref(usage);
+    free(text);
+    assert_int_equal(r[1].usage.completion_tokens, 32);
+
+    /* Chat: the plain role-prefixed prompt of a model without a template. */
+    cc_err lerr = {0};
+    engine_model *m = engine_model_load(model_path(), &lerr);
+    assert_non_null(m);
+    size_t chat_prompt = count_tokens(m, "user: Once upon a time\nassistant:", false);
+    engine_model_free(m);
+    assert_int_equal(r[2].status, 200);
+    j = body_json(&r[2]);
+    assert_string_equal(json_string_value(json_object_get(j, "object")), "chat.completion");
+    c0 = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *msg = json_object_get(c0, "message");
+    assert_string_equal(json_string_value(json_object_get(msg, "role")), "assistant");
+    const char *chat_text = json_string_value(json_object_get(msg, "content"));
+    assert_non_null(chat_text);
+    u = json_object_get(j, "usage");
+    assert_int_equal(json_integer_value(json_object_get(u, "prompt_tokens")), (int64_t)chat_prompt);
+    assert_int_equal(r[2].usage.prompt_tokens, (int64_t)chat_prompt);
+    int64_t ct = json_integer_value(json_object_get(u, "completion_tokens"));
+    assert_true(ct >= 1 && ct <= 12);
+    assert_int_equal(r[2].usage.completion_tokens, ct);
+    const char *fr = json_string_value(json_object_get(c0, "finish_reason"));
+    assert_string_equal(fr, ct == 12 ? "length" : "stop");
+    /* Streamed chat gives the same text. */
+    assert_int_equal(r[3].status, 200);
+    text = sse_text(&r[3], true, &usage, &fin);
+    assert_string_equal(text, chat_text);
+    assert_string_equal(fin, fr);
+    assert_null(usage); /* not asked for */
+    assert_int_equal(r[3].usage.completion_tokens, ct);
+    free(text);
+    json_decref(j);
+
+    /* Errors are OpenAI error objects. */
+    assert_int_equal(r[4].status, 404);
+    j = body_json(&r[4]);
+    assert_non_null(json_object_get(json_object_get(j, "error"), "message"));
+    json_decref(j);
+    assert_int_equal(r[5].status, 400);
+    j = body_json(&r[5]);
+    assert_non_null(strstr(
+        json_string_value(json_object_get(json_object_get(j, "error"), "message")), "prompt"));
+    json_decref(j);
+
+    json_t *stats = json_object();
+    b->ops->stats(b, stats);
+    assert_int_equal(json_integer_value(json_object_get(stats, "backend_requests")), 6);
+    json_decref(stats);
+
+    for (int i = 0; i < 6; i++)
+        cc_buf_free(&r[i].body);
+    b->ops->destroy(b);
+    event_base_free(loop);
+}
+
+static void test_cancel_and_cap(void **state)
+{
+    (void)state;
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {model_path(), "tiny", 1, 1, 512};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    assert_non_null(b);
+    assert_true(cc_str_has_prefix(b->ops->model(b), "tiny@sha256:"));
+    call_rec r[3];
+    /* One slot: the second request waits in the queue and is cancelled there. */
+    backend_call *c0 =
+        start(b, "/v1/completions",
+              "{\"prompt\":\"Once upon a time\",\"max_tokens\":400,\"stream\":true}", &r[0]);
+    backend_call *c1 =
+        start(b, "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":400}", &r[1]);
+    b->ops->cancel(c1);
+    b->ops->cancel(c0);
+    assert_int_equal(r[0].done_calls, 0); /* never inside cancel() */
+    /* The worker's cap on max_tokens wins over the request's. */
+    memset(&r[2], 0, sizeof(r[2]));
+    backend_http_request req = {
+        "POST",
+        "/v1/completions",
+        NULL,
+        0,
+        (const uint8_t *)"{\"prompt\":\"Once upon a time\",\"temperature\":0}",
+        strlen("{\"prompt\":\"Once upon a time\",\"temperature\":0}"),
+        3,
+        0};
+    backend_call *c2 = NULL;
+    assert_int_equal(b->ops->start(b, &req, &cbs, &r[2], &c2, &err), 0);
+    open_calls++;
+    run_loop();
+    assert_int_equal(r[0].error_code, 653);
+    assert_int_equal(r[1].error_code, 653);
+    assert_int_equal(r[0].done_calls, 1);
+    assert_int_equal(r[1].done_calls, 1);
+    assert_int_equal(r[2].error_code, 0);
+    assert_int_equal(r[2].usage.completion_tokens, 3);
+    json_t *j = body_json(&r[2]);
+    json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "text")), ", there was");
+    json_decref(j);
+    for (int i = 0; i < 3; i++)
+        cc_buf_free(&r[i].body);
+    b->ops->destroy(b);
+    event_base_free(loop);
+}
+
+static void test_bad_model(void **state)
+{
+    (void)state;
+    cc_err err = {0};
+    struct event_base *base = event_base_new();
+    backend_embedded_config cfg = {"/nonexistent.gguf", NULL, 1, 1, 0};
+    assert_null(backend_embedded_new(base, &cfg, &err));
+    assert_true(err.msg[0] != 0);
+    event_base_free(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_cancel_and_cap),
+        cmocka_unit_test(test_bad_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
