@@ -26,6 +26,7 @@
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "tee/tee.h"
 
 /* Provided by the engine; a weak reference keeps this file linking while the
  * engine's implementation is being written (see find_default_model). */
@@ -49,6 +50,7 @@ typedef struct up_opts {
     const char *model;
     const char *dir;
     int pow;
+    const char *tee; /* "fake" (default: every link attested) or "none" */
 } up_opts;
 
 static volatile sig_atomic_t stop_signal;
@@ -62,7 +64,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: cocoon up [--port N] [--workers N] [--backend embedded|openai-http]\n"
                "                 [--backend-url URL] [--model FILE|NAME] [--dir DIR]\n"
-               "                 [--pow-difficulty N]\n"
+               "                 [--pow-difficulty N] [--tee fake|none]\n"
                "\n"
                "Starts a proxy, N workers and a client on 127.0.0.1 and prints\n"
                "`ready http://127.0.0.1:PORT` when the OpenAI API answers. Ctrl-C stops all.\n"
@@ -73,7 +75,10 @@ static void usage(FILE *f)
                "                    the fake test backend)\n"
                "  --model M         GGUF file (embedded; default stories260K.gguf) or the served\n"
                "                    model name (openai-http)\n"
-               "  --dir DIR         configs, registry and logs (default: a new temporary dir)\n");
+               "  --dir DIR         configs, registry and logs (default: a new temporary dir)\n"
+               "  --tee KIND        fake (default): every link is attested with the fake TEE\n"
+               "                    and the registry lists the genuine proxy and worker image\n"
+               "                    hashes; none: no attestation (policy any, registry any)\n");
 }
 
 static double now(void)
@@ -310,7 +315,7 @@ static int reap(child *ch, size_t n)
 
 static int parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
 {
-    *o = (up_opts){.port = 10000, .workers = 1, .backend = "embedded", .pow = 12};
+    *o = (up_opts){.port = 10000, .workers = 1, .backend = "embedded", .pow = 12, .tee = "fake"};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (i + 1 >= argc) return cc_err_set(err, "%s needs a value", f);
@@ -336,6 +341,11 @@ static int parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
             o->model = v;
         else if (!strcmp(f, "--dir"))
             o->dir = v;
+        else if (!strcmp(f, "--tee")) {
+            if (strcmp(v, "fake") && strcmp(v, "none"))
+                return cc_err_set(err, "--tee: expected fake or none, got \"%s\"", v);
+            o->tee = v;
+        }
         else
             return cc_err_set(err, "unknown option %s", f);
     }
@@ -357,6 +367,37 @@ static int find_default_model(char *out, size_t n, cc_err *err)
         }
     }
     return cc_err_set(err, "no default model found: pass --model FILE.gguf");
+}
+
+/* The fake TEE for the local network: a fake root under dir (kept when --dir
+ * is reused) and the image hashes the genuine proxy and worker binaries get,
+ * which the registry then lists, so a changed binary is refused. */
+static int setup_fake_tee(const char *bin_dir, const char *dir, char *root, size_t root_n,
+                          char proxy_hex[65], char worker_hex[65], cc_err *err)
+{
+    if ((size_t)snprintf(root, root_n, "%s/fake-tee-root", dir) >= root_n)
+        return cc_err_set(err, "directory name too long");
+    char pem[PATH_MAX + 64];
+    snprintf(pem, sizeof(pem), "%s/fake_root.pem", root);
+    if (access(pem, R_OK) != 0 && tee_fake_root_init(root, false, err) < 0) return -1;
+    char exe[PATH_MAX + 32];
+    uint8_t h[32];
+    snprintf(exe, sizeof(exe), "%s/cocoon-proxy", bin_dir);
+    if (tee_fake_image_hash(exe, NULL, 0, h, err) < 0) return -1;
+    cc_hex_encode(h, 32, proxy_hex);
+    snprintf(exe, sizeof(exe), "%s/cocoon-worker", bin_dir);
+    if (tee_fake_image_hash(exe, NULL, 0, h, err) < 0) return -1;
+    cc_hex_encode(h, 32, worker_hex);
+    return 0;
+}
+
+/* tee / policy / fake_root fields of a daemon config. */
+static void add_tee_fields(json_t *cfg, const char *fake_root)
+{
+    if (!fake_root) return;
+    json_object_set_new(cfg, "tee", json_string("fake"));
+    json_object_set_new(cfg, "policy", json_string("fake"));
+    json_object_set_new(cfg, "fake_root", json_string(fake_root));
 }
 
 static int bin_dir_of_self(char *out, size_t n)
@@ -462,7 +503,18 @@ int cli_cmd_up(int argc, char **argv)
 
     int wport = free_port(), cport = free_port(), sport = free_port();
     char addr[64], path[PATH_MAX];
-    /* Registry: local mode accepts any image (no TEE) and any model. */
+    char fake_root_buf[PATH_MAX + 32], proxy_image[65], worker_image[65];
+    const char *fake_root = NULL;
+    if (!strcmp(o.tee, "fake")) {
+        if (setup_fake_tee(bin_dir, dir, fake_root_buf, sizeof(fake_root_buf), proxy_image,
+                           worker_image, &err) < 0) {
+            fprintf(stderr, "cocoon up: fake TEE: %s\n", err.msg);
+            goto out;
+        }
+        fake_root = fake_root_buf;
+    }
+    /* Registry: any model; with the fake TEE only the genuine images (set below),
+     * without it any image. */
     json_t *reg = json_pack("{s:i, s:s, s:s, s:s, s:[{s:s, s:s}]}", "version", 1,
                             "proxy_image_hashes", "any", "worker_image_hashes", "any",
                             "model_hashes", "any", "proxies", "address", "", "worker_address", "");
@@ -472,6 +524,10 @@ int cli_cmd_up(int argc, char **argv)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", wport);
     json_object_set_new(json_array_get(json_object_get(reg, "proxies"), 0), "worker_address",
                         json_string(addr));
+    if (fake_root) {
+        json_object_set_new(reg, "proxy_image_hashes", json_pack("[s]", proxy_image));
+        json_object_set_new(reg, "worker_image_hashes", json_pack("[s]", worker_image));
+    }
     if (write_json(dir, "registry.json", reg, path, sizeof(path), &err) < 0) goto fail;
 
     json_t *pc = json_object();
@@ -483,6 +539,7 @@ int cli_cmd_up(int argc, char **argv)
     json_object_set_new(pc, "listen_http", json_string(addr));
     json_object_set_new(pc, "registry", json_string("registry.json"));
     json_object_set_new(pc, "pow_difficulty", json_integer(o.pow));
+    add_tee_fields(pc, fake_root);
     if (write_json(dir, "proxy.json", pc, path, sizeof(path), &err) < 0) goto fail;
     {
         char *args[] = {"--config", path, NULL};
@@ -499,6 +556,7 @@ int cli_cmd_up(int argc, char **argv)
         json_object_set_new(wc, "backend", json_string(o.backend));
         json_object_set_new(wc, "model", json_string(model));
         if (backend_url) json_object_set_new(wc, "backend_url", json_string(backend_url));
+        add_tee_fields(wc, fake_root);
         char name[32], file[48];
         snprintf(name, sizeof(name), "worker-%d", i + 1);
         snprintf(file, sizeof(file), "%s.json", name);
@@ -515,6 +573,7 @@ int cli_cmd_up(int argc, char **argv)
     json_object_set_new(cc, "listen_http", json_string(addr));
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", cport);
     json_object_set_new(cc, "proxies", json_pack("[s]", addr));
+    add_tee_fields(cc, fake_root);
     if (write_json(dir, "client.json", cc, path, sizeof(path), &err) < 0) goto fail;
     {
         char *args[] = {"--config", path, NULL};
