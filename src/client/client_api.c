@@ -13,9 +13,26 @@
  * forever if a proxy stays silent. */
 #define SAFETY_MARGIN 15.0
 
+static creq *creq_new(client *c, creq_kind kind, http_req *hreq)
+{
+    creq *r = cc_calloc(1, sizeof(*r));
+    r->c = c;
+    r->kind = kind;
+    r->hreq = hreq;
+    r->next = c->all;
+    if (c->all) c->all->prev = r;
+    c->all = r;
+    return r;
+}
+
 static void creq_free(creq *r)
 {
     client *c = r->c;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->all = r->next;
+    if (r->next) r->next->prev = r->prev;
     if (r->key && cc_map_get(&c->reqs, r->key) == r) cc_map_del(&c->reqs, r->key);
     if (r->pending_models) r->pending_models->done = NULL;
     if (r->timer) event_free(r->timer);
@@ -160,10 +177,7 @@ static void handle_completion(http_req *hreq, void *ud)
         return;
     }
     c->stats.requests++;
-    creq *r = cc_calloc(1, sizeof(*r));
-    r->c = c;
-    r->kind = CREQ_COMPLETION;
-    r->hreq = hreq;
+    creq *r = creq_new(c, CREQ_COMPLETION, hreq);
     r->stream = oreq.stream;
     r->model = cc_strdup(oreq.model);
     r->max_tokens = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
@@ -402,10 +416,7 @@ static void on_models_caller_gone(http_req *hreq, void *ud)
 static void handle_models(http_req *hreq, void *ud)
 {
     client *c = ud;
-    creq *r = cc_calloc(1, sizeof(*r));
-    r->c = c;
-    r->kind = CREQ_MODELS;
-    r->hreq = hreq;
+    creq *r = creq_new(c, CREQ_MODELS, hreq);
     r->pending_models = client_query_models(client_pick_link(c, NULL), on_models_for_list, r);
     if (!r->pending_models) {
         http_reply_errorf(hreq, 503, "no_proxy", "no proxy connection is available");

@@ -69,6 +69,7 @@ struct creq {
     int attempts;
     double start;
     struct event *timer;
+    creq *prev, *next; /* every request being served (c->all) */
 };
 
 struct client {
@@ -84,6 +85,7 @@ struct client {
     size_t n_links;
     http_server *http;
     cc_map reqs; /* rid key -> creq (completions in flight) */
+    creq *all;   /* every HTTP request being served, for shutdown */
     cmodel *models;
     size_t n_models;
     double models_at; /* cc_now_mono() of the last list */
