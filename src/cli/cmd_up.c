@@ -26,11 +26,8 @@
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "engine/engine.h"
 #include "tee/tee.h"
-
-/* Provided by the engine; a weak reference keeps this file linking while the
- * engine's implementation is being written (see find_default_model). */
-int engine_default_model_path(char *out, size_t n, cc_err *err) __attribute__((weak));
 
 #define MAX_CHILDREN 40
 #define READY_TIMEOUT 180.0 /* seconds: the embedded model loads before serving */
@@ -345,28 +342,12 @@ static int parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
             if (strcmp(v, "fake") && strcmp(v, "none"))
                 return cc_err_set(err, "--tee: expected fake or none, got \"%s\"", v);
             o->tee = v;
-        }
-        else
+        } else
             return cc_err_set(err, "unknown option %s", f);
     }
     if (o->backend_url && strcmp(o->backend, "openai-http") != 0)
         return cc_err_set(err, "--backend-url needs --backend openai-http");
     return 0;
-}
-
-static int find_default_model(char *out, size_t n, cc_err *err)
-{
-    if (engine_default_model_path) return engine_default_model_path(out, n, err);
-    const char *shared = getenv("COCOON_SHARED");
-    char path[PATH_MAX];
-    if (shared) {
-        snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared);
-        if (access(path, R_OK) == 0) {
-            snprintf(out, n, "%s", path);
-            return 0;
-        }
-    }
-    return cc_err_set(err, "no default model found: pass --model FILE.gguf");
 }
 
 /* The fake TEE for the local network: a fake root under dir (kept when --dir
@@ -391,13 +372,15 @@ static int setup_fake_tee(const char *bin_dir, const char *dir, char *root, size
     return 0;
 }
 
-/* tee / policy / fake_root fields of a daemon config. */
-static void add_tee_fields(json_t *cfg, const char *fake_root)
+/* tee / policy / fake_root fields of a daemon config; workers and clients
+ * also get the registry, so they refuse a proxy whose image is not listed. */
+static void add_tee_fields(json_t *cfg, const char *fake_root, bool check_proxy)
 {
     if (!fake_root) return;
     json_object_set_new(cfg, "tee", json_string("fake"));
     json_object_set_new(cfg, "policy", json_string("fake"));
     json_object_set_new(cfg, "fake_root", json_string(fake_root));
+    if (check_proxy) json_object_set_new(cfg, "registry", json_string("registry.json"));
 }
 
 static int bin_dir_of_self(char *out, size_t n)
@@ -467,7 +450,7 @@ int cli_cmd_up(int argc, char **argv)
 
     if (!strcmp(o.backend, "embedded")) {
         if (!model) {
-            if (find_default_model(model_path, sizeof(model_path), &err) < 0) {
+            if (engine_default_model_path(model_path, sizeof(model_path), &err) < 0) {
                 fprintf(stderr, "cocoon up: %s\n", err.msg);
                 return 1;
             }
@@ -539,7 +522,7 @@ int cli_cmd_up(int argc, char **argv)
     json_object_set_new(pc, "listen_http", json_string(addr));
     json_object_set_new(pc, "registry", json_string("registry.json"));
     json_object_set_new(pc, "pow_difficulty", json_integer(o.pow));
-    add_tee_fields(pc, fake_root);
+    add_tee_fields(pc, fake_root, false);
     if (write_json(dir, "proxy.json", pc, path, sizeof(path), &err) < 0) goto fail;
     {
         char *args[] = {"--config", path, NULL};
@@ -556,7 +539,7 @@ int cli_cmd_up(int argc, char **argv)
         json_object_set_new(wc, "backend", json_string(o.backend));
         json_object_set_new(wc, "model", json_string(model));
         if (backend_url) json_object_set_new(wc, "backend_url", json_string(backend_url));
-        add_tee_fields(wc, fake_root);
+        add_tee_fields(wc, fake_root, true);
         char name[32], file[48];
         snprintf(name, sizeof(name), "worker-%d", i + 1);
         snprintf(file, sizeof(file), "%s.json", name);
@@ -573,7 +556,7 @@ int cli_cmd_up(int argc, char **argv)
     json_object_set_new(cc, "listen_http", json_string(addr));
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", cport);
     json_object_set_new(cc, "proxies", json_pack("[s]", addr));
-    add_tee_fields(cc, fake_root);
+    add_tee_fields(cc, fake_root, true);
     if (write_json(dir, "client.json", cc, path, sizeof(path), &err) < 0) goto fail;
     {
         char *args[] = {"--config", path, NULL};

@@ -8,15 +8,6 @@
 
 #include "worker/worker.h"
 
-/* The embedded backend is written in parallel with this file; until it is
- * in the build a weak reference keeps the worker linking and makes it say
- * clearly that the backend is missing. (A weak reference does not pull an
- * object out of a static archive, so it must become a plain declaration once
- * backend_embedded.c exists.) */
-extern worker_backend *backend_embedded_new(struct event_base *base,
-                                            const backend_embedded_config *cfg, cc_err *err)
-    __attribute__((weak));
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
@@ -33,10 +24,6 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
                                          .api_key = cfg->api_key,
                                          .health_interval = cfg->health_interval};
         return backend_openai_http_new(base, &bc, err);
-    }
-    if (!backend_embedded_new) {
-        cc_err_set(err, "backend embedded is not built into this program");
-        return NULL;
     }
     backend_embedded_config bc = {.model_path = cfg->model,
                                   .model_name = cfg->model_name,
