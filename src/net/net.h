@@ -132,7 +132,7 @@ typedef void (*net_answer_fn)(net_conn *c, void *ud, int32_t error_code, const c
  * before the connection is ready or after it closed. */
 int net_conn_send_packet(net_conn *c, const void *data, size_t len, cc_err *err);
 /* Sends a tcp.query with a fresh random id; `cb` gets the answer, an error from
- * the peer, a timeout after `timeout_s` seconds, or the close error.  On success
+ * the peer, a timeout after `timeout_s` seconds (<= 0: 60 s), or the close error.  On success
  * stores the id in *query_id_out (may be NULL); on failure returns -1 and `cb`
  * is never called. */
 int net_conn_query(net_conn *c, const void *data, size_t len, double timeout_s, net_answer_fn cb,
@@ -182,8 +182,8 @@ typedef struct net_conn_stats {
     double ready_at;   /* cc_now_mono() when ready, 0 before */
 } net_conn_stats;
 void net_conn_get_stats(const net_conn *c, net_conn_stats *out);
-/* One line for logs, e.g. "conn#7 out 127.0.0.1:11001 ready"; borrowed,
- * valid until the next call for the same connection. */
+/* One line for logs, e.g. "out 127.0.0.1:11001 id=5f51d822b704ff67 ready";
+ * borrowed, valid until the next call for the same connection. */
 const char *net_conn_describe(net_conn *c);
 
 /* ------------------------------------------------------------- listener */
