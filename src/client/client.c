@@ -6,6 +6,18 @@
 
 #include "client/client_internal.h"
 
+/* The registry's proxy image allowlist, run in the TLS handshake so that
+ * nothing is sent to a proxy running an image the network does not list. */
+static int check_proxy_image(void *ud, const tee_peer_info *info, cc_err *err)
+{
+    static const uint8_t none[32];
+    const uint8_t *h = info->has_quote ? info->image_hash : none;
+    if (registry_proxy_image_allowed(ud, h)) return 0;
+    char hex[65];
+    cc_hex_encode(h, 32, hex);
+    return cc_err_set(err, "proxy image hash %s is not in the registry", hex);
+}
+
 static int setup_tee(client *c, const client_config *cfg, cc_err *err)
 {
     tee_provider_kind pk;
@@ -31,6 +43,11 @@ static int setup_tee(client *c, const client_config *cfg, cc_err *err)
         if (!root) return -1;
         tee_policy_set_root(c->policy, root);
         X509_free(root);
+    }
+    if (cfg->registry) {
+        c->proxy_registry = registry_open("none", cfg->registry, err);
+        if (!c->proxy_registry) return -1;
+        tee_policy_set_check(c->policy, check_proxy_image, c->proxy_registry);
     }
     return 0;
 }
@@ -80,6 +97,7 @@ void client_free(client *c)
     free(c->links);
     if (c->identity) tee_identity_free(c->identity);
     if (c->policy) tee_policy_free(c->policy);
+    if (c->proxy_registry) registry_free(c->proxy_registry);
     if (c->provider) tee_provider_free(c->provider);
     free(c->owner_address);
     cc_buf_free(&c->scratch);

@@ -27,6 +27,8 @@ typedef struct client_config {
     int64_t max_body;       /* request body limit, bytes (default 8 MiB) */
     char *owner_address;
     char *tee, *policy, *fake_root;
+    char *registry; /* optional registry JSON: a proxy whose image hash it does not list is
+                     * refused in the TLS handshake (DESIGN §5.3) */
     double reconnect_min, reconnect_max;
     char *log_level;
 } client_config;

@@ -56,21 +56,11 @@ void client_config_init(client_config *c)
 
 int client_config_from_json(const json_t *obj, const char *path, client_config *c, cc_err *err)
 {
-    static const char *const keys[] = {"listen_http",
-                                       "proxies",
-                                       "max_coefficient",
-                                       "max_tokens",
-                                       "request_timeout",
-                                       "max_body",
-                                       "owner_address",
-                                       "tee",
-                                       "policy",
-                                       "fake_root",
-                                       "reconnect_min",
-                                       "reconnect_max",
-                                       "log_level",
-                                       "comment",
-                                       NULL};
+    static const char *const keys[] = {
+        "listen_http",     "proxies",   "max_coefficient", "max_tokens",
+        "request_timeout", "max_body",  "owner_address",   "tee",
+        "policy",          "fake_root", "registry",        "reconnect_min",
+        "reconnect_max",   "log_level", "comment",         NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
     const json_t *px = json_object_get(obj, "proxies");
@@ -91,7 +81,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
     }
     const char *http = NULL;
     int64_t maxc = c->max_coefficient;
-    char *fake_root = NULL;
+    char *fake_root = NULL, *registry = NULL;
     if (cc_json_get_str(obj, "listen_http", false, &http, err) < 0 ||
         (http &&
          cc_parse_hostport(http, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0 &&
@@ -103,10 +93,12 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         get_str(obj, "owner_address", &c->owner_address, err) < 0 ||
         get_str(obj, "tee", &c->tee, err) < 0 || get_str(obj, "policy", &c->policy, err) < 0 ||
         get_str(obj, "fake_root", &fake_root, err) < 0 ||
+        get_str(obj, "registry", &registry, err) < 0 ||
         cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, &c->reconnect_min, err) < 0 ||
         cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, &c->reconnect_max, err) < 0 ||
         get_str(obj, "log_level", &c->log_level, err) < 0) {
         free(fake_root);
+        free(registry);
         return -1;
     }
     c->max_coefficient = (int)maxc;
@@ -114,6 +106,11 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         free(c->fake_root);
         c->fake_root = cc_path_relative_to(path, fake_root);
         free(fake_root);
+    }
+    if (registry) {
+        free(c->registry);
+        c->registry = cc_path_relative_to(path, registry);
+        free(registry);
     }
     return 0;
 }
@@ -185,6 +182,7 @@ void client_config_clear(client_config *c)
     free(c->tee);
     free(c->policy);
     free(c->fake_root);
+    free(c->registry);
     free(c->log_level);
     memset(c, 0, sizeof(*c));
 }

@@ -7,6 +7,7 @@
 #include "client/client.h"
 #include "http/http.h"
 #include "net/net.h"
+#include "registry/registry.h"
 #include "tee/tee.h"
 #include "tl/tl.h"
 
@@ -81,6 +82,7 @@ struct client {
     tee_provider *provider;
     tee_identity *identity;
     tee_policy *policy;
+    registry *proxy_registry; /* checks the proxies' image hashes (optional) */
     clink *links;
     size_t n_links;
     http_server *http;

@@ -71,6 +71,18 @@ static bool health(void *ud, const char **detail)
 
 /* Attestation set-up shared by the links: our identity and the policy the
  * proxies' certificates are checked against. */
+/* The registry's proxy image allowlist, run in the TLS handshake so that
+ * nothing is sent to a proxy running an image the network does not list. */
+static int check_proxy_image(void *ud, const tee_peer_info *info, cc_err *err)
+{
+    static const uint8_t none[32];
+    const uint8_t *h = info->has_quote ? info->image_hash : none;
+    if (registry_proxy_image_allowed(ud, h)) return 0;
+    char hex[65];
+    cc_hex_encode(h, 32, hex);
+    return cc_err_set(err, "proxy image hash %s is not in the registry", hex);
+}
+
 static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
 {
     tee_provider_kind pk;
@@ -96,6 +108,11 @@ static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
         if (!root) return -1;
         tee_policy_set_root(w->policy, root);
         X509_free(root);
+    }
+    if (cfg->registry) {
+        w->proxy_registry = registry_open("none", cfg->registry, err);
+        if (!w->proxy_registry) return -1;
+        tee_policy_set_check(w->policy, check_proxy_image, w->proxy_registry);
     }
     return 0;
 }
@@ -159,6 +176,7 @@ void worker_free(worker *w)
     free(w->links);
     if (w->identity) tee_identity_free(w->identity);
     if (w->policy) tee_policy_free(w->policy);
+    if (w->proxy_registry) registry_free(w->proxy_registry);
     if (w->provider) tee_provider_free(w->provider);
     free(w->model);
     free(w->owner_address);

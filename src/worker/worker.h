@@ -35,6 +35,8 @@ typedef struct worker_config {
     int max_active;    /* "max_active_requests" (default 16) */
     char *owner_address;
     char *tee, *policy, *fake_root;
+    char *registry; /* optional registry JSON: a proxy whose image hash it does not list is
+                     * refused in the TLS handshake (DESIGN §5.3) */
     double reconnect_min, reconnect_max; /* backoff bounds, seconds (0.2, 10) */
     double health_interval;              /* backend health polls, seconds (2) */
     char *log_level;

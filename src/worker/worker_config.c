@@ -77,6 +77,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "tee",
                                        "policy",
                                        "fake_root",
+                                       "registry",
                                        "reconnect_min",
                                        "reconnect_max",
                                        "health_interval",
@@ -103,7 +104,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     }
     const char *http = NULL;
     int64_t threads = c->threads, slots = c->slots, coef = c->coefficient, maxa = c->max_active;
-    char *model = NULL, *fake_root = NULL;
+    char *model = NULL, *fake_root = NULL, *registry = NULL;
     if (cc_json_get_str(obj, "listen_http", false, &http, err) < 0 ||
         (http &&
          cc_parse_hostport(http, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0 &&
@@ -119,6 +120,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         get_str(obj, "owner_address", &c->owner_address, err) < 0 ||
         get_str(obj, "tee", &c->tee, err) < 0 || get_str(obj, "policy", &c->policy, err) < 0 ||
         get_str(obj, "fake_root", &fake_root, err) < 0 ||
+        get_str(obj, "registry", &registry, err) < 0 ||
         cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, &c->reconnect_min, err) < 0 ||
         cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, &c->reconnect_max, err) < 0 ||
         cc_json_get_double(obj, "health_interval", false, 0.05, 3600, &c->health_interval, err) <
@@ -126,6 +128,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         get_str(obj, "log_level", &c->log_level, err) < 0) {
         free(model);
         free(fake_root);
+        free(registry);
         return -1;
     }
     c->threads = (int)threads;
@@ -144,6 +147,11 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         free(c->fake_root);
         c->fake_root = cc_path_relative_to(path, fake_root);
         free(fake_root);
+    }
+    if (registry) {
+        free(c->registry);
+        c->registry = cc_path_relative_to(path, registry);
+        free(registry);
     }
     return 0;
 }
@@ -254,6 +262,7 @@ void worker_config_clear(worker_config *c)
     free(c->tee);
     free(c->policy);
     free(c->fake_root);
+    free(c->registry);
     free(c->log_level);
     memset(c, 0, sizeof(*c));
 }

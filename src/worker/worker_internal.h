@@ -6,6 +6,7 @@
 
 #include "http/http.h"
 #include "net/net.h"
+#include "registry/registry.h"
 #include "tee/tee.h"
 #include "tl/tl.h"
 #include "worker/worker.h"
@@ -59,6 +60,7 @@ struct worker {
     tee_provider *provider;
     tee_identity *identity;
     tee_policy *policy;
+    registry *proxy_registry; /* checks the proxies' image hashes (optional) */
     wlink *links;
     size_t n_links;
     wreq *reqs; /* list of requests in flight */

@@ -3,7 +3,10 @@
 policy `fake` and a registry listing the genuine worker image hash accepts a
 worker started from the genuine binary and refuses one started from a copy
 changed by one byte (log + /jsonstats); a worker without a quote is refused
-in the TLS handshake; a proxy with policy `tdx` refuses a fake-TEE worker."""
+in the TLS handshake; a proxy with policy `tdx` refuses a fake-TEE worker; a
+client whose registry lists the proxy's image gets an answer through the
+attested proxy and worker, and a client whose registry does not list it
+refuses the proxy in the handshake and sends it nothing."""
 import json
 import os
 import shutil
@@ -13,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 BIN = os.environ.get("COCOON_BIN_DIR", "build/bin")
@@ -89,7 +93,7 @@ def image_hash(exe):
 
 
 def main():
-    for name in ("cocoon", "cocoon-proxy", "cocoon-worker", "cocoon-fake-backend"):
+    for name in ("cocoon", "cocoon-proxy", "cocoon-worker", "cocoon-client", "cocoon-fake-backend"):
         if not os.path.exists(os.path.join(BIN, name)):
             print(f"{name} not built in {BIN}")
             return 1
@@ -196,6 +200,58 @@ def run(tmp):
     check(ok, "policy tdx refuses a fake quote (PCK chain not to Intel's root)",
           read(tdx_log)[-2000:])
     check((jsonstats(sport2) or {}).get("workers_ready") == 0, "no worker on the tdx proxy")
+
+    # 5. Clients: the registry decides which proxy images they talk to.
+    def client(name, registry):
+        hport = free_port()
+        cfg = write_json(os.path.join(tmp, name + ".json"), {
+            "listen_http": f"127.0.0.1:{hport}", "proxies": [f"127.0.0.1:{cport}"],
+            "tee": "fake", "policy": "fake", "fake_root": root, "registry": registry,
+        })
+        log = os.path.join(tmp, name + ".log")
+        start(os.path.join(BIN, "cocoon-client"), ["--config", cfg], log)
+        return hport, log
+
+    def chat(hport):
+        body = json.dumps({"model": "fake-model", "max_tokens": 4,
+                           "messages": [{"role": "user", "content": "secret prompt"}]}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{hport}/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, None
+        except Exception:
+            return None, None
+
+    hport, _ = client("client-good", "registry.json")
+    res = wait_for(lambda: (r := chat(hport)) and r[0] == 200 and r)
+    check(res is not None and res[1]["choices"], "client gets an answer through attested links",
+          str(chat(hport)))
+    accepted_before = (jsonstats(sport) or {}).get("clients_accepted", 0)
+
+    other = dict(json.load(open(os.path.join(tmp, "registry.json"))))
+    other["proxy_image_hashes"] = ["00" * 32]
+    write_json(os.path.join(tmp, "registry-other.json"), other)
+    hport, clog = client("client-wrong-proxy", "registry-other.json")
+    ok = wait_for(lambda: "is not in the registry" in read(clog))
+    check(ok, "client refuses a proxy whose image hash is not registered", read(clog)[-2000:])
+    status, _ = chat(hport)
+    check(status is not None and status != 200, f"that client does not answer (HTTP {status})")
+    st = jsonstats(sport) or {}
+    check(st.get("clients_accepted", 0) == accepted_before,
+          "the proxy never got a connection from it (nothing sent)", json.dumps(st))
+
+    # 6. A worker refuses a proxy whose image its registry does not list.
+    wcfg = json.load(open(worker_cfg("worker-wrong-proxy", "fake")))
+    wcfg["registry"] = "registry-other.json"
+    wlog = os.path.join(tmp, "worker-wrong-proxy.log")
+    start(genuine, ["--config", write_json(os.path.join(tmp, "worker-wrong-proxy.json"), wcfg)],
+          wlog)
+    ok = wait_for(lambda: "is not in the registry" in read(wlog))
+    check(ok, "worker refuses a proxy whose image hash is not registered", read(wlog)[-2000:])
+    check((jsonstats(sport) or {}).get("workers_ready") == 1, "and never became a ready worker")
 
     if failures:
         print(f"{len(failures)} check(s) failed")
