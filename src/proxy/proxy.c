@@ -36,12 +36,25 @@ static void stats_fill(void *ud, json_t *o)
         json_object_set_new(e, "requests", json_integer((json_int_t)w->requests));
         json_object_set_new(e, "failures", json_integer((json_int_t)w->failures));
         json_object_set_new(e, "proto_version", json_integer(w->proto_version));
+        /* What the worker's RA-TLS certificate proved (tee_peer_info). */
+        const tee_peer_info *pi = w->conn ? net_conn_peer_info(w->conn) : NULL;
+        if (pi) {
+            char hex[65] = "";
+            if (pi->has_quote) cc_hex_encode(pi->image_hash, 32, hex);
+            json_object_set_new(e, "image_hash", json_string(hex));
+            json_object_set_new(e, "attestation", json_string(pi->summary));
+        }
         json_array_append_new(ws, e);
     }
     json_object_set_new(o, "workers", ws);
     json_object_set_new(o, "workers_ready", json_integer((json_int_t)p->n_workers));
     json_object_set_new(o, "workers_accepted", json_integer((json_int_t)p->stats.workers_accepted));
     json_object_set_new(o, "workers_refused", json_integer((json_int_t)p->stats.workers_refused));
+    if (p->stats.workers_refused)
+        json_object_set_new(o, "last_refused_worker",
+                            json_pack("{s:s,s:s,s:s}", "peer", p->stats.last_refused_peer,
+                                      "image_hash", p->stats.last_refused_image, "reason",
+                                      p->stats.last_refused_reason));
     size_t nc = 0;
     for (pclient *c = p->clients; c; c = c->next)
         nc++;

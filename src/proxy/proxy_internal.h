@@ -93,6 +93,8 @@ struct proxy {
         uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;
         uint64_t active, bytes_relayed, parts_relayed;
         uint64_t workers_accepted, workers_refused, clients_accepted;
+        /* The last refused worker, for /jsonstats: peer, image hash, reason. */
+        char last_refused_peer[64], last_refused_image[65], last_refused_reason[200];
     } stats;
 };
 

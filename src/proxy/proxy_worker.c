@@ -134,7 +134,15 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
     }
     if (refuse) {
         p->stats.workers_refused++;
-        CC_WARN("event=worker_refused peer=%s reason=\"%s\"", net_conn_peer_addr(w->conn), refuse);
+        char image_hex[65];
+        cc_hex_encode(image, 32, image_hex);
+        snprintf(p->stats.last_refused_peer, sizeof(p->stats.last_refused_peer), "%.63s",
+                 net_conn_peer_addr(w->conn));
+        snprintf(p->stats.last_refused_image, sizeof(p->stats.last_refused_image), "%s", image_hex);
+        snprintf(p->stats.last_refused_reason, sizeof(p->stats.last_refused_reason), "%.199s",
+                 refuse);
+        CC_WARN("event=worker_refused peer=%s image_hash=%s reason=\"%s\"",
+                net_conn_peer_addr(w->conn), image_hex, refuse);
         net_conn_answer_error(w->conn, qid, 602, refuse, NULL);
         free(model);
         return;

@@ -169,8 +169,17 @@ def run(tmp):
     check(st is not None and st.get("workers_ready") == 1,
           "worker from the modified binary is refused (visible in /jsonstats)",
           json.dumps(jsonstats(sport)))
-    check("image hash is not in the registry" in read(proxy_log),
-          "the proxy log says why the modified worker was refused", read(proxy_log)[-2000:])
+    check("image hash is not in the registry" in read(proxy_log) and bad_hash in read(proxy_log),
+          "the proxy log says why the modified worker was refused, with its image hash",
+          read(proxy_log)[-2000:])
+    st = jsonstats(sport) or {}
+    last = st.get("last_refused_worker") or {}
+    check(last.get("image_hash") == bad_hash and "not in the registry" in last.get("reason", ""),
+          "/jsonstats shows the refused worker's image hash and reason", json.dumps(st))
+    ws = st.get("workers") or [{}]
+    check(ws[0].get("image_hash") == good_hash and "quote=verified" in ws[0].get("attestation", ""),
+          "/jsonstats shows the accepted worker's image hash and verification result",
+          json.dumps(ws))
 
     # 3. No TEE at all: the TLS handshake itself fails under policy fake.
     start(os.path.join(BIN, "cocoon-worker"), ["--config", worker_cfg("worker-none", "none")],
