@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/queue.h>
 
@@ -252,6 +254,11 @@ http_server *http_server_new(struct event_base *base, const http_server_config *
         cc_err_set(err, "cannot listen on %s:%d: %s", host, cfg->port, strerror(errno));
         return NULL;
     }
+    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux). SSE
+     * chunks must leave at once, and a reply larger than one libevent write
+     * (16 KiB) must not wait for the client's delayed ACK (+40 ms). */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0) {

@@ -153,6 +153,35 @@ static void scan_byte(backend_usage_parser *p, uint8_t c)
     }
 }
 
+/* Bytes that can change the scanner's state outside strings below the top
+ * level (where ':' ',' and scalars do not matter). */
+static const uint8_t k_nested[256] = {['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1};
+
+/* scan_byte over a run of bytes. Almost every byte of an answer is content
+ * inside a string or nested below the top level; those runs are skipped with
+ * a table lookup instead of going through the state machine. */
+static void scan_bytes(backend_usage_parser *p, const uint8_t *d, size_t n)
+{
+    backend_usage_scan *s = &p->scan;
+    size_t i = 0;
+    while (i < n) {
+        if (!s->capturing && !s->reading_key && !s->escape) {
+            if (s->in_string) {
+                /* content strings are long: memchr is vectorised */
+                const uint8_t *q = memchr(d + i, '"', n - i);
+                size_t end = q ? (size_t)(q - d) : n;
+                const uint8_t *bs = memchr(d + i, '\\', end - i);
+                i = bs ? (size_t)(bs - d) : end;
+            } else if (s->depth >= 2) {
+                while (i < n && !k_nested[d[i]])
+                    i++;
+            }
+            if (i == n) return;
+        }
+        scan_byte(p, d[i++]);
+    }
+}
+
 /* ------------------------------------------------------------ SSE layer */
 
 static void sse_line_end(backend_usage_parser *p)
@@ -231,6 +260,30 @@ void backend_usage_parser_init(backend_usage_parser *p, backend_usage_format for
     scan_reset(&p->scan);
 }
 
+/* Index of the first CR or LF in d[0..n), or n. */
+static size_t line_end(const uint8_t *d, size_t n)
+{
+    const uint8_t *lf = memchr(d, '\n', n);
+    size_t end = lf ? (size_t)(lf - d) : n;
+    const uint8_t *cr = memchr(d, '\r', end);
+    return cr ? (size_t)(cr - d) : end;
+}
+
+static void sse_feed(backend_usage_parser *p, const uint8_t *d, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        /* Inside a data line or a skipped line, go to the line end in one step. */
+        if (p->line == SSE_DATA || p->line == SSE_SKIP) {
+            size_t end = i + line_end(d + i, n - i);
+            if (p->line == SSE_DATA) scan_bytes(p, d + i, end - i);
+            i = end;
+            if (i == n) return;
+        }
+        sse_byte(p, d[i++]);
+    }
+}
+
 void backend_usage_parser_feed(backend_usage_parser *p, const uint8_t *data, size_t len)
 {
     size_t i = 0;
@@ -240,13 +293,10 @@ void backend_usage_parser_feed(backend_usage_parser *p, const uint8_t *data, siz
         if (i == len) return; /* still undecided; blanks mean nothing in either format */
         p->format = data[i] == '{' ? BACKEND_USAGE_JSON : BACKEND_USAGE_SSE;
     }
-    if (p->format == BACKEND_USAGE_JSON) {
-        for (; i < len; i++)
-            scan_byte(p, data[i]);
-    } else {
-        for (; i < len; i++)
-            sse_byte(p, data[i]);
-    }
+    if (p->format == BACKEND_USAGE_JSON)
+        scan_bytes(p, data + i, len - i);
+    else
+        sse_feed(p, data + i, len - i);
 }
 
 bool backend_usage_parser_result(const backend_usage_parser *p, backend_usage *out)

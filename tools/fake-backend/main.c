@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -441,6 +442,11 @@ int main(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
+    /* Accepted sockets inherit TCP_NODELAY from the listener on Linux. Without
+     * it a reply larger than one write (libevent writes 16 KiB at a time)
+     * waits for the client's delayed ACK: +40 ms per request. */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);

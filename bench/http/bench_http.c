@@ -1,0 +1,214 @@
+/*
+ * HTTP layer figures (JSON lines), against a running cocoon-fake-backend:
+ *   - streamed completions straight through the libcurl client (baseline);
+ *   - the same through the openai-http worker backend (body rewrite, usage
+ *     reading, header filtering) — the ratio is the backend's own cost;
+ *   - usage accounting throughput over an SSE stream.
+ * usage: bench_http PORT SECONDS CONCURRENCY
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "http/http.h"
+#include "worker/backend.h"
+#include "worker/backend_usage.h"
+
+static const char BODY[] = "{\"model\":\"bench-model\",\"stream\":true,\"messages\":[{\"role\":"
+                           "\"user\",\"content\":\"hi\"}]}";
+
+typedef struct bench {
+    struct event_base *base;
+    http_client *cli;
+    worker_backend *be;
+    char url[128];
+    double end;
+    long done, failed, in_flight;
+    size_t bytes;
+    double *lat;
+    size_t n_lat, cap_lat;
+} bench;
+
+typedef struct one {
+    bench *b;
+    double t0;
+} one;
+
+static void record(bench *b, double t0, bool ok)
+{
+    if (!ok) b->failed++;
+    b->done++;
+    if (b->n_lat == b->cap_lat) {
+        b->cap_lat = b->cap_lat ? b->cap_lat * 2 : 4096;
+        b->lat = cc_realloc(b->lat, b->cap_lat * sizeof(double));
+    }
+    b->lat[b->n_lat++] = cc_now_mono() - t0;
+}
+
+/* -------------------------------------------------------- direct client */
+
+static void start_direct(bench *b);
+
+static void d_body(void *ud, const uint8_t *d, size_t n)
+{
+    ((one *)ud)->b->bytes += n;
+}
+
+static void d_done(void *ud, http_client_result res, const char *err)
+{
+    one *o = ud;
+    bench *b = o->b;
+    record(b, o->t0, res == HTTP_CLIENT_OK);
+    free(o);
+    b->in_flight--;
+    if (cc_now_mono() < b->end)
+        start_direct(b);
+    else if (b->in_flight == 0)
+        event_base_loopbreak(b->base);
+}
+
+static void start_direct(bench *b)
+{
+    static const http_client_callbacks cb = {NULL, d_body, d_done};
+    http_header h = {"Content-Type", "application/json"};
+    http_client_request req = {"POST", b->url, &h, 1, BODY, strlen(BODY), 30};
+    one *o = cc_calloc(1, sizeof(*o));
+    o->b = b;
+    o->t0 = cc_now_mono();
+    b->in_flight++;
+    http_client_start(b->cli, &req, &cb, o, NULL);
+}
+
+/* ------------------------------------------------------ through backend */
+
+static void start_backend(bench *b);
+
+static void b_body(void *ud, const uint8_t *d, size_t n)
+{
+    ((one *)ud)->b->bytes += n;
+}
+
+static void b_done(void *ud, const backend_usage *u, int code, const char *err)
+{
+    one *o = ud;
+    bench *b = o->b;
+    record(b, o->t0, code == 0 && u->completion_tokens > 0);
+    free(o);
+    b->in_flight--;
+    if (cc_now_mono() < b->end)
+        start_backend(b);
+    else if (b->in_flight == 0)
+        event_base_loopbreak(b->base);
+}
+
+static void start_backend(bench *b)
+{
+    static const backend_callbacks cb = {NULL, b_body, b_done};
+    backend_http_request req = {
+        "POST", "/v1/chat/completions", NULL, 0, (const uint8_t *)BODY, strlen(BODY), 1000, 30};
+    one *o = cc_calloc(1, sizeof(*o));
+    o->b = b;
+    o->t0 = cc_now_mono();
+    b->in_flight++;
+    backend_call *call;
+    b->be->ops->start(b->be, &req, &cb, o, &call, NULL);
+}
+
+/* --------------------------------------------------------------- report */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double report(bench *b, const char *name, double secs, int conc)
+{
+    qsort(b->lat, b->n_lat, sizeof(double), cmp_double);
+    double p50 = b->n_lat ? b->lat[b->n_lat / 2] : 0;
+    double p99 = b->n_lat ? b->lat[(size_t)((double)b->n_lat * 0.99)] : 0;
+    double rps = (double)b->done / secs;
+    printf("{\"bench\":\"http\",\"figure\":\"%s\",\"requests_per_s\":%.0f,\"p50_ms\":%.3f,"
+           "\"p99_ms\":%.3f,\"mb_per_s\":%.1f,\"failed\":%ld,\"concurrency\":%d}\n",
+           name, rps, p50 * 1e3, p99 * 1e3, (double)b->bytes / secs / 1e6, b->failed, conc);
+    fflush(stdout);
+    b->done = b->failed = 0;
+    b->bytes = 0;
+    b->n_lat = 0;
+    return rps;
+}
+
+static void bench_usage_parser(double secs)
+{
+    cc_buf s = CC_BUF_INIT;
+    for (int i = 0; i < 50; i++) {
+        cc_buf_append_str(&s, "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\","
+                              "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
+        for (int j = 0; j < 128; j++)
+            cc_buf_append_u8(&s, (uint8_t)('a' + (i + j) % 26));
+        cc_buf_append_str(&s, "\"},\"finish_reason\":null}]}\n\n");
+    }
+    cc_buf_append_str(&s, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+                          "\"completion_tokens\":50,\"total_tokens\":59}}\n\ndata: [DONE]\n\n");
+    double t0 = cc_now_mono(), t;
+    long n = 0;
+    backend_usage u;
+    do {
+        for (int k = 0; k < 100; k++) {
+            backend_usage_parser p;
+            backend_usage_parser_init(&p, BACKEND_USAGE_SSE);
+            backend_usage_parser_feed(&p, s.data, s.len);
+            if (!backend_usage_parser_result(&p, &u) || u.completion_tokens != 50) abort();
+        }
+        n += 100;
+        t = cc_now_mono() - t0;
+    } while (t < secs);
+    printf("{\"bench\":\"http\",\"figure\":\"usage_parser_sse\",\"mb_per_s\":%.0f,"
+           "\"streams_per_s\":%.0f,\"stream_bytes\":%zu}\n",
+           (double)s.len * (double)n / t / 1e6, (double)n / t, s.len);
+    cc_buf_free(&s);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: bench_http PORT SECONDS CONCURRENCY\n");
+        return 2;
+    }
+    int port = atoi(argv[1]);
+    double secs = atof(argv[2]);
+    int conc = atoi(argv[3]);
+    cc_log_init("bench", CC_LOG_WARN);
+    bench b = {0};
+    b.base = event_base_new();
+    b.cli = http_client_new(b.base, NULL, NULL);
+    snprintf(b.url, sizeof(b.url), "http://127.0.0.1:%d/v1/chat/completions", port);
+
+    b.end = cc_now_mono() + secs;
+    for (int i = 0; i < conc; i++)
+        start_direct(&b);
+    event_base_dispatch(b.base);
+    double direct = report(&b, "client_direct_stream", secs, conc);
+
+    char base_url[64];
+    snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", port);
+    backend_openai_http_config cfg = {
+        .url = base_url, .model = "bench-model", .health_interval = 60};
+    b.be = backend_openai_http_new(b.base, &cfg, NULL);
+    b.end = cc_now_mono() + secs;
+    for (int i = 0; i < conc; i++)
+        start_backend(&b);
+    event_base_dispatch(b.base);
+    double via = report(&b, "openai_http_backend_stream", secs, conc);
+    printf("{\"bench\":\"http\",\"figure\":\"backend_vs_direct\",\"ratio\":%.3f}\n",
+           direct > 0 ? via / direct : 0);
+
+    bench_usage_parser(secs / 2);
+    b.be->ops->destroy(b.be);
+    http_client_free(b.cli);
+    event_base_free(b.base);
+    free(b.lat);
+    return 0;
+}
