@@ -65,14 +65,18 @@ typedef struct http_req http_req;
 typedef void (*http_handler)(http_req *req, void *ud);
 
 typedef struct http_server_config {
-    const char *host;    /* bind address; NULL = "127.0.0.1" */
-    int port;            /* 0 = pick a free port (see http_server_port) */
-    size_t max_body;     /* larger request bodies get 413 (OpenAI error); 0 = 16 MiB */
+    const char *host; /* bind address; NULL = "127.0.0.1" */
+    int port;         /* 0 = pick a free port (see http_server_port) */
+    /* Larger request bodies get 413 with an OpenAI error body. Bodies past
+     * 2 x max_body + 64 KiB are cut off by evhttp itself while reading (its
+     * own 413, HTML body), so memory stays bounded. 0 = 16 MiB. */
+    size_t max_body;
     size_t max_headers;  /* total header bytes; 0 = 64 KiB */
     double idle_timeout; /* seconds a keep-alive connection may sit idle; 0 = 60 */
 } http_server_config;
 
-/* Binds and listens. Returns NULL with err filled (e.g. address in use). */
+/* Binds and listens (TCP_NODELAY on accepted sockets, SIGPIPE ignored
+ * process-wide). Returns NULL with err filled (e.g. address in use). */
 http_server *http_server_new(struct event_base *base, const http_server_config *cfg, cc_err *err);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *s);
@@ -88,7 +92,7 @@ void http_server_free(http_server *s);
 
 /* --- request accessors (borrowed, valid until the request is finished) --- */
 const char *http_req_method(const http_req *r); /* "GET", "POST", ... */
-const char *http_req_path(const http_req *r);   /* decoded path without the query */
+const char *http_req_path(const http_req *r);   /* path without the query (not %-decoded) */
 const char *http_req_query(const http_req *r);  /* raw query string or NULL */
 const char *http_req_header(const http_req *r, const char *name); /* case-insensitive, or NULL */
 size_t http_req_n_headers(const http_req *r);
@@ -123,10 +127,14 @@ int http_stream_write(http_req *r, const void *data, size_t len);
 void http_stream_end(http_req *r);
 /* Bytes queued for the client but not yet sent (for back-pressure decisions). */
 size_t http_stream_pending(const http_req *r);
-/* True once the client's connection is closed. */
+/* True once the client's connection is closed. While a request waits for its
+ * reply the socket is watched for EOF, so a client that hangs up is noticed
+ * before anything is written (a client that only half-closes its sending
+ * side counts as gone too). */
 bool http_req_client_gone(const http_req *r);
-/* Called at most once, from the loop, when the client's connection closes
- * before the request is finished (the request stays valid; finish it as usual). */
+/* Called at most once, from the loop (never from inside another http_* call),
+ * when the client's connection closes before the request is finished. The
+ * request stays valid: finish it as usual (the reply is then dropped). */
 void http_req_on_close(http_req *r, void (*cb)(http_req *r, void *ud), void *ud);
 
 /* ================================================= OpenAI request bodies ===== */
@@ -187,7 +195,8 @@ typedef struct http_client_config {
 } http_client_config;
 
 http_client *http_client_new(struct event_base *base, const http_client_config *cfg, cc_err *err);
-/* Aborts every outstanding request without calling its callbacks, then frees. */
+/* Aborts every outstanding request without calling its callbacks, then frees.
+ * Not from inside one of this client's callbacks. */
 void http_client_free(http_client *c);
 
 typedef enum {
@@ -226,7 +235,8 @@ typedef struct http_client_request {
 http_client_req *http_client_start(http_client *c, const http_client_request *req,
                                    const http_client_callbacks *cb, void *ud, cc_err *err);
 /* Stops the transfer; no callback of this request fires after this returns and
- * the handle is gone. Safe to call from inside this request's own callbacks. */
+ * the handle is gone. Safe to call from inside on_head/on_body (of this or
+ * another request); a no-op from inside this request's own on_done. */
 void http_client_cancel(http_client_req *r);
 /* Requests in flight. */
 size_t http_client_active(const http_client *c);
