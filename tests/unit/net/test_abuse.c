@@ -37,7 +37,7 @@ static void abuse_on_accept(net_listener *l, net_conn *c, void *ud)
     net_conn_set_callbacks(c, &fx_cbs, s);
 }
 
-static void abuse_init(abuse *a, net_timeouts to)
+static void abuse_init_ex(abuse *a, net_timeouts to, unsigned max_handshaking)
 {
     memset(a, 0, sizeof *a);
     fx_init(&a->f);
@@ -46,6 +46,7 @@ static void abuse_init(abuse *a, net_timeouts to)
                             .identity = a->f.sid,
                             .verify = tu_verify(a->f.ckey),
                             .timeouts = to,
+                            .max_handshaking = max_handshaking,
                             .on_accept = abuse_on_accept,
                             .ud = a};
     a->f.l = net_listen(a->f.base, &lc, NULL);
@@ -54,6 +55,11 @@ static void abuse_init(abuse *a, net_timeouts to)
     a->f.cli.conn = net_connect(a->f.base, &cc, NULL);
     assert_non_null(a->f.cli.conn);
     assert_true(tu_run_until(a->f.base, tu_flag_cond, &a->f.cli.ready, 10));
+}
+
+static void abuse_init(abuse *a, net_timeouts to)
+{
+    abuse_init_ex(a, to, 0);
 }
 
 static bool answered(void *arg)
@@ -217,6 +223,43 @@ static void test_silent_peer(void **state)
     abuse a;
     abuse_init(&a, (net_timeouts){.handshake_timeout = 0.2});
     int fd = raw_connect(&a);
+    assert_raw_dropped(&a, fd);
+    assert_good_client_works(&a);
+    abuse_free(&a);
+}
+
+/* Beyond max_handshaking, new connections are closed at once; the ones in
+ * progress are not affected. */
+static void test_handshake_limit(void **state)
+{
+    abuse a;
+    abuse_init_ex(&a, (net_timeouts){0}, 2);
+    int fd1 = raw_connect(&a), fd2 = raw_connect(&a);
+    uint8_t salt[16];
+    raw_read_challenge(&a, fd1, salt);
+    raw_read_challenge(&a, fd2, salt);
+    int fd3 = raw_connect(&a);
+    assert_raw_dropped(&a, fd3);
+    /* fd2 still completes its PoW step (it is then dropped for not doing TLS) */
+    send_answer(fd2, NET_POW_CLIENT_MAGIC, solve(salt));
+    tu_run_for(a.f.base, 0.05);
+    assert_good_client_works(&a);
+    close(fd1);
+    close(fd2);
+    abuse_free(&a);
+}
+
+/* Freeing the listener drops connections still handshaking (ASan checks
+ * that nothing leaks) and leaves handed-over ones alone. */
+static void test_listener_free_with_handshakes(void **state)
+{
+    abuse a;
+    abuse_init(&a, (net_timeouts){0});
+    int fd = raw_connect(&a);
+    uint8_t salt[16];
+    raw_read_challenge(&a, fd, salt);
+    net_listener_free(a.f.l);
+    a.f.l = NULL;
     assert_raw_dropped(&a, fd);
     assert_good_client_works(&a);
     abuse_free(&a);
@@ -438,6 +481,8 @@ int main(void)
         cmocka_unit_test(test_bad_magic),
         cmocka_unit_test(test_wrong_pow),
         cmocka_unit_test(test_silent_peer),
+        cmocka_unit_test(test_handshake_limit),
+        cmocka_unit_test(test_listener_free_with_handshakes),
         cmocka_unit_test(test_garbage_instead_of_tls),
         cmocka_unit_test(test_bad_seqno_first),
         cmocka_unit_test(test_oversized_and_undersized_length),
