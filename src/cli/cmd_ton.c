@@ -239,6 +239,59 @@ static int cmd_voucher(const tcli_args *a)
     return 2;
 }
 
+static int cmd_state(const tcli_args *a)
+{
+    if (a->n_pos != 3) {
+        usage(stderr);
+        return 2;
+    }
+    const char *kind = a->pos[1];
+    cc_err err;
+    ton_addr addr;
+    if (ton_addr_parse(a->pos[2], &addr, NULL, NULL, &err) < 0) return fail("state", &err);
+    ton_api *api = tcli_api(a, "cocoon ton state");
+    if (!api) return 2;
+    int rc = -1;
+    json_t *j = NULL;
+    char hash[65];
+    if (!strcmp(kind, "client")) {
+        ton_client_state s;
+        if ((rc = ton_client_state_fetch(api, &addr, &s, &err)) == 0) {
+            cc_hex_encode(s.secret_hash, 32, hash);
+            j = json_pack("{s:i,s:I,s:I,s:I,s:I,s:s,s:I}", "state", (int)s.state, "balance",
+                          (json_int_t)s.balance, "stake", (json_int_t)s.stake, "tokens_charged",
+                          (json_int_t)s.tokens_charged, "unlock_ts", (json_int_t)s.unlock_ts,
+                          "secret_hash", hash, "last_nonce", (json_int_t)s.last_nonce);
+        }
+    } else if (!strcmp(kind, "proxy")) {
+        ton_proxy_state s;
+        if ((rc = ton_proxy_state_fetch(api, &addr, &s, &err)) == 0) {
+            cc_hex_encode(s.saved_hash, 32, hash);
+            j = json_pack("{s:i,s:I,s:I,s:I,s:s,s:I,s:I}", "state", (int)s.state, "stake",
+                          (json_int_t)s.stake, "unlock_ts", (json_int_t)s.unlock_ts, "saved_seqno",
+                          (json_int_t)s.saved_seqno, "saved_hash", hash, "earned",
+                          (json_int_t)s.earned, "paid_out", (json_int_t)s.paid_out);
+        }
+    } else if (!strcmp(kind, "worker")) {
+        ton_worker_state s;
+        if ((rc = ton_worker_state_fetch(api, &addr, &s, &err)) == 0) {
+            char owner[80], proxy[80];
+            ton_addr_to_raw(&s.owner, owner, sizeof owner);
+            ton_addr_to_raw(&s.proxy_contract, proxy, sizeof proxy);
+            cc_hex_encode(s.proxy_pub, 32, hash);
+            j = json_pack("{s:i,s:I,s:s,s:s,s:s}", "state", (int)s.state, "tokens_paid",
+                          (json_int_t)s.tokens_paid, "owner", owner, "proxy_contract", proxy,
+                          "proxy_pub", hash);
+        }
+    } else {
+        cc_err_set(&err, "unknown contract kind \"%s\" (client, worker or proxy)", kind);
+    }
+    ton_api_free(api);
+    if (rc < 0 || !j) return fail("state", &err);
+    tcli_print_json(j);
+    return 0;
+}
+
 /* The per-party contract address from the root's current params (codes,
  * prices and delays all enter the StateInit, so they come from the chain). */
 static int cmd_contract(const tcli_args *a)
@@ -336,6 +389,7 @@ int cli_cmd_ton(int argc, char **argv)
     if (!strcmp(sub, "body")) return cmd_body(&a);
     if (!strcmp(sub, "voucher")) return cmd_voucher(&a);
     if (!strcmp(sub, "contract")) return cmd_contract(&a);
+    if (!strcmp(sub, "state")) return cmd_state(&a);
     fprintf(stderr, "cocoon ton: unknown subcommand \"%s\"\n", sub);
     usage(stderr);
     return 2;

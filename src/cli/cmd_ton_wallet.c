@@ -259,64 +259,40 @@ static char *code_hash(const ton_cell *c)
     return c ? cc_hex_encode_alloc(ton_cell_hash(c), 32) : NULL;
 }
 
-static int root_show(ton_api *api, const ton_addr *root, bool as_json)
+static int root_show(ton_api *api, const ton_addr *root)
 {
     cc_err err;
-    ton_stack st;
-    int64_t version;
-    ton_addr owner;
-    if (ton_api_run_get_method(api, root, "get_version", NULL, 0, &st, &err) < 0)
-        return fail("root show", &err);
-    int rc = ton_stack_int64(&st, 0, &version, &err);
-    ton_stack_free(&st);
-    if (rc < 0 || ton_api_run_get_method(api, root, "get_owner", NULL, 0, &st, &err) < 0)
-        return fail("root show", &err);
-    rc = ton_stack_addr(&st, 0, &owner, &err);
-    ton_stack_free(&st);
-    if (rc < 0 || ton_api_run_get_method(api, root, "get_params_cell", NULL, 0, &st, &err) < 0)
-        return fail("root show", &err);
-    const ton_cell *pc;
-    ton_root_params p;
-    if (ton_stack_cell(&st, 0, &pc, &err) < 0 || !pc || ton_root_params_parse(pc, &p, &err) < 0) {
-        ton_stack_free(&st);
-        return fail("root show (params)", &err);
-    }
-    ton_stack_free(&st);
-    ton_root_data d;
-    const ton_cell *dc;
-    if (ton_api_run_get_method(api, root, "get_data_cell", NULL, 0, &st, &err) < 0 ||
-        ton_stack_cell(&st, 0, &dc, &err) < 0 || !dc || ton_root_data_parse(dc, &d, &err) < 0) {
-        ton_root_params_clear(&p);
-        return fail("root show (data)", &err);
-    }
-    ton_stack_free(&st);
+    ton_root_state rs;
+    if (ton_root_fetch(api, root, &rs, &err) < 0) return fail("root show", &err);
+    const ton_root_params *p = &rs.params;
+    const ton_root_data *d = &rs.data;
     char raw[80], owner_raw[80];
     ton_addr_to_raw(root, raw, sizeof raw);
-    ton_addr_to_raw(&owner, owner_raw, sizeof owner_raw);
-    char *pch = code_hash(p.proxy_code), *wch = code_hash(p.worker_code),
-         *cch = code_hash(p.client_code);
+    ton_addr_to_raw(&rs.owner, owner_raw, sizeof owner_raw);
+    char *pch = code_hash(p->proxy_code), *wch = code_hash(p->worker_code),
+         *cch = code_hash(p->client_code);
     json_t *params = json_pack(
         "{s:i,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:s?,s:s?}",
-        "struct_version", p.struct_version, "params_version", (json_int_t)p.params_version,
-        "unique_id", (json_int_t)p.unique_id, "is_test", p.is_test, "price_per_token",
-        (json_int_t)p.price_per_token, "worker_fee_per_token", (json_int_t)p.worker_fee_per_token,
-        "prompt_tokens_price_multiplier", (json_int_t)p.prompt_mult,
-        "cached_tokens_price_multiplier", (json_int_t)p.cached_mult,
-        "completion_tokens_price_multiplier", (json_int_t)p.completion_mult,
-        "reasoning_tokens_price_multiplier", (json_int_t)p.reasoning_mult,
-        "proxy_delay_before_close", (json_int_t)p.proxy_delay_before_close,
-        "client_delay_before_close", (json_int_t)p.client_delay_before_close, "min_proxy_stake",
-        (json_int_t)p.min_proxy_stake, "min_client_stake", (json_int_t)p.min_client_stake,
+        "struct_version", p->struct_version, "params_version", (json_int_t)p->params_version,
+        "unique_id", (json_int_t)p->unique_id, "is_test", p->is_test, "price_per_token",
+        (json_int_t)p->price_per_token, "worker_fee_per_token", (json_int_t)p->worker_fee_per_token,
+        "prompt_tokens_price_multiplier", (json_int_t)p->prompt_mult,
+        "cached_tokens_price_multiplier", (json_int_t)p->cached_mult,
+        "completion_tokens_price_multiplier", (json_int_t)p->completion_mult,
+        "reasoning_tokens_price_multiplier", (json_int_t)p->reasoning_mult,
+        "proxy_delay_before_close", (json_int_t)p->proxy_delay_before_close,
+        "client_delay_before_close", (json_int_t)p->client_delay_before_close, "min_proxy_stake",
+        (json_int_t)p->min_proxy_stake, "min_client_stake", (json_int_t)p->min_client_stake,
         "proxy_code_hash", pch, "worker_code_hash", wch, "client_code_hash", cch);
     free(pch);
     free(wch);
     free(cch);
     json_t *proxies = json_object();
-    for (size_t i = 0; i < d.proxies.n; i++) {
+    for (size_t i = 0; i < d->proxies.n; i++) {
         ton_slice s;
-        ton_slice_init(&s, d.proxies.items[i].value);
+        ton_slice_init(&s, d->proxies.items[i].value);
         char text[128], key[16];
-        const uint8_t *kb = d.proxies.items[i].key;
+        const uint8_t *kb = d->proxies.items[i].key;
         snprintf(key, sizeof key, "%u",
                  (unsigned)kb[0] << 24 | (unsigned)kb[1] << 16 | (unsigned)kb[2] << 8 | kb[3]);
         if (ton_proxy_info_parse(&s, text, sizeof text, &err) < 0)
@@ -325,14 +301,12 @@ static int root_show(ton_api *api, const ton_addr *root, bool as_json)
     }
     json_t *j =
         json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:I}", "address", raw, "version",
-                  (json_int_t)version, "owner", owner_raw, "params", params, "proxy_hashes",
-                  hash_set_json(&d.proxy_hashes), "worker_hashes", hash_set_json(&d.worker_hashes),
-                  "model_hashes", hash_set_json(&d.model_hashes), "proxies", proxies,
-                  "last_proxy_seqno", (json_int_t)d.last_proxy_seqno);
-    (void)as_json; /* the registry is structured data: JSON either way */
+                  (json_int_t)rs.version, "owner", owner_raw, "params", params, "proxy_hashes",
+                  hash_set_json(&d->proxy_hashes), "worker_hashes",
+                  hash_set_json(&d->worker_hashes), "model_hashes", hash_set_json(&d->model_hashes),
+                  "proxies", proxies, "last_proxy_seqno", (json_int_t)d->last_proxy_seqno);
     tcli_print_json(j);
-    ton_root_data_free(&d);
-    ton_root_params_clear(&p);
+    ton_root_state_free(&rs);
     return 0;
 }
 
@@ -429,7 +403,7 @@ int cli_cmd_root(int argc, char **argv)
     if (!api) return 2;
     int rc;
     if (!strcmp(a.pos[0], "show")) {
-        rc = root_show(api, &root, tcli_flag(&a, "--json"));
+        rc = root_show(api, &root);
         ton_api_free(api);
         return rc;
     }

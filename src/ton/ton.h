@@ -573,4 +573,53 @@ typedef struct ton_fees {
 int ton_api_estimate_fee(ton_api *api, const ton_addr *addr, const ton_cell *body,
                          const ton_cell *init, ton_fees *out, cc_err *err);
 
+/* ------------------------------------------- contract state via get-methods */
+
+/* Readers of the cocoon contracts' get-method results (contracts/SPEC.md
+ * §1.3, §2.3, §3.3, §4.3) and fetchers that call them through the API. */
+
+/* get_params: 14 ints then proxy_code worker_code client_code (cell or null). */
+int ton_root_params_from_stack(const ton_stack *st, ton_root_params *out, cc_err *err);
+
+typedef struct ton_root_state {
+    uint32_t version;
+    ton_addr owner;
+    ton_root_params params; /* from get_params */
+    ton_root_data data;     /* from get_data_cell */
+} ton_root_state;
+/* get_version, get_owner, get_params and get_data_cell of the root at addr. */
+int ton_root_fetch(ton_api *api, const ton_addr *root, ton_root_state *out, cc_err *err);
+void ton_root_state_free(ton_root_state *s);
+
+typedef struct ton_client_state {
+    uint32_t state; /* 0 open, 1 closing, 2 closed */
+    uint64_t balance, stake, tokens_charged;
+    uint32_t unlock_ts;
+    uint8_t secret_hash[32];
+    uint64_t last_nonce;
+} ton_client_state;
+int ton_client_state_from_stack(const ton_stack *st, ton_client_state *out, cc_err *err);
+
+typedef struct ton_proxy_state {
+    uint32_t state;
+    uint64_t stake;
+    uint32_t unlock_ts, saved_seqno;
+    uint8_t saved_hash[32];
+    uint64_t earned, paid_out;
+} ton_proxy_state;
+int ton_proxy_state_from_stack(const ton_stack *st, ton_proxy_state *out, cc_err *err);
+
+typedef struct ton_worker_state {
+    uint32_t state;
+    uint64_t tokens_paid;
+    ton_addr owner, proxy_contract;
+    uint8_t proxy_pub[32];
+} ton_worker_state;
+int ton_worker_state_from_stack(const ton_stack *st, ton_worker_state *out, cc_err *err);
+
+/* Run get_client_data / get_proxy_data / get_worker_data at addr. */
+int ton_client_state_fetch(ton_api *api, const ton_addr *addr, ton_client_state *out, cc_err *err);
+int ton_proxy_state_fetch(ton_api *api, const ton_addr *addr, ton_proxy_state *out, cc_err *err);
+int ton_worker_state_fetch(ton_api *api, const ton_addr *addr, ton_worker_state *out, cc_err *err);
+
 #endif

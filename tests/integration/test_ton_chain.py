@@ -196,6 +196,14 @@ def run(chain, tmp):
     cost = 1000 * params["price_per_token"]
     assert cdata[3] == 1000 and cdata[1] == TON - cost, cdata
     assert chain.get(proxy_c["address"], "get_proxy_data")[5] - earned0 == cost
+    # the C readers of get_client_data / get_proxy_data see the same
+    cstate = cjson("ton", "state", "client", client_c["address"], *api)
+    assert [cstate[k] for k in ("state", "balance", "stake", "tokens_charged", "unlock_ts",
+                                "last_nonce")] == [cdata[i] for i in (0, 1, 2, 3, 4, 6)], cstate
+    pdata = chain.get(proxy_c["address"], "get_proxy_data")
+    pstate = cjson("ton", "state", "proxy", proxy_c["address"], *api)
+    assert [pstate[k] for k in ("state", "stake", "earned", "paid_out")] == \
+        [pdata[0], pdata[1], pdata[5], pdata[6]], pstate
     print("ok: client top-up, register, charge voucher")
 
     # a voucher signed by another key: rejected (101), nothing moves
@@ -223,6 +231,9 @@ def run(chain, tmp):
            "--bounce", "--body", payout, "--init", worker_c["state_init"], "--wait", *api)
     wdata = chain.get(worker_c["address"], "get_worker_data")
     assert wdata[0] == 0 and wdata[1] == 500, wdata
+    wstate = cjson("ton", "state", "worker", worker_c["address"], *api)
+    assert wstate["tokens_paid"] == 500 and wstate["owner"] == wallet["worker"], wstate
+    assert wstate["proxy_contract"] == proxy_c["address"] and wstate["proxy_pub"] == pub, wstate
     amount = 500 * params["worker_fee_per_token"]
     assert chain.get(proxy_c["address"], "get_proxy_data")[6] - paid0 == amount
     incoming = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["worker"], 10)

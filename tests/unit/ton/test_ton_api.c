@@ -234,12 +234,66 @@ static void test_api_new_errors(void **state)
     ton_api_free(api);
 }
 
+static void test_contract_state_stacks(void **state)
+{
+    (void)state;
+    json_t *j =
+        parse("{\"exit_code\":0,\"stack\":[[\"num\",\"0x3\"],[\"num\",\"0x1\"],[\"num\",\"0x1\"],"
+              "[\"num\",\"-0x1\"],[\"num\",\"0x19\"],[\"num\",\"0x12\"],[\"num\",\"0x2710\"],"
+              "[\"num\",\"0x3e8\"],[\"num\",\"0x2710\"],[\"num\",\"0x2710\"],[\"num\",\"0xe10\"],"
+              "[\"num\",\"0x3c\"],[\"num\",\"0x3b9aca00\"],[\"num\",\"0x5f5e100\"],"
+              "[\"null\",null],[\"null\",null],[\"null\",null]]}");
+    ton_stack st;
+    assert_int_equal(ton_stack_parse_json(j, &st, NULL), 0);
+    ton_root_params p;
+    cc_err err;
+    if (ton_root_params_from_stack(&st, &p, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(p.struct_version, 3);
+    assert_true(p.is_test);
+    assert_int_equal(p.price_per_token, 25);
+    assert_int_equal(p.worker_fee_per_token, 18);
+    assert_int_equal(p.cached_mult, 1000);
+    assert_int_equal(p.proxy_delay_before_close, 3600);
+    assert_int_equal(p.client_delay_before_close, 60);
+    assert_int_equal(p.min_proxy_stake, 1000000000);
+    assert_int_equal(p.min_client_stake, 100000000);
+    assert_null(p.client_code);
+    ton_root_params_clear(&p);
+    /* the client reader refuses a stack of the wrong shape */
+    ton_client_state cs;
+    assert_int_equal(ton_client_state_from_stack(&st, &cs, &err), -1); /* entry 5 is not a hash */
+    ton_stack_free(&st);
+    json_decref(j);
+    j = parse("{\"exit_code\":0,\"stack\":[[\"num\",\"0x0\"],[\"num\",\"0x3b9aca00\"]]}");
+    assert_int_equal(ton_stack_parse_json(j, &st, NULL), 0);
+    assert_int_equal(ton_client_state_from_stack(&st, &cs, &err), -1);
+    assert_non_null(strstr(err.msg, "expected 7"));
+    ton_stack_free(&st);
+    json_decref(j);
+    j = parse("{\"exit_code\":0,\"stack\":[[\"num\",\"0x1\"],[\"num\",\"0x3b9aca00\"],[\"num\","
+              "\"0x5f5e100\"],"
+              "[\"num\",\"0x3e8\"],[\"num\",\"0x0\"],[\"num\",\"0xff\"],[\"num\",\"0x1092\"]]}");
+    assert_int_equal(ton_stack_parse_json(j, &st, NULL), 0);
+    assert_int_equal(ton_client_state_from_stack(&st, &cs, NULL), 0);
+    assert_int_equal(cs.state, 1);
+    assert_int_equal(cs.balance, 1000000000);
+    assert_int_equal(cs.tokens_charged, 1000);
+    assert_int_equal(cs.secret_hash[31], 0xff);
+    assert_int_equal(cs.last_nonce, 4242);
+    ton_stack_free(&st);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_envelope),           cmocka_unit_test(test_stack_toncenter_forms),
-        cmocka_unit_test(test_stack_bad),          cmocka_unit_test(test_args),
-        cmocka_unit_test(test_account_wallet_txs), cmocka_unit_test(test_api_new_errors),
+        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_stack_toncenter_forms),
+        cmocka_unit_test(test_stack_bad),
+        cmocka_unit_test(test_args),
+        cmocka_unit_test(test_account_wallet_txs),
+        cmocka_unit_test(test_api_new_errors),
+        cmocka_unit_test(test_contract_state_stacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,187 @@
+/* Readers of the cocoon contracts' get-method results and fetchers that call
+ * them over the TON HTTP API (contracts/SPEC.md get-method tables). */
+#include "ton/ton_internal.h"
+
+#include <string.h>
+
+static int want_entries(const ton_stack *st, size_t n, const char *what, cc_err *err)
+{
+    if (st->n < n) return cc_err_set(err, "%s: %zu stack entries, expected %zu", what, st->n, n);
+    return 0;
+}
+
+static int u32_at(const ton_stack *st, size_t i, uint32_t *out, cc_err *err)
+{
+    uint64_t v;
+    if (ton_stack_uint64(st, i, &v, err) < 0) return -1;
+    if (v > UINT32_MAX) return cc_err_set(err, "stack entry %zu exceeds 32 bits", i);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int ton_root_params_from_stack(const ton_stack *st, ton_root_params *out, cc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (want_entries(st, 17, "get_params", err) < 0) return -1;
+    uint32_t v[14];
+    int64_t is_test;
+    uint64_t coins[4];
+    /* order: struct_version params_version unique_id is_test price fee 4 mults 2 delays 2 stakes */
+    if (u32_at(st, 0, &v[0], err) < 0 || u32_at(st, 1, &v[1], err) < 0 ||
+        u32_at(st, 2, &v[2], err) < 0 || ton_stack_int64(st, 3, &is_test, err) < 0 ||
+        ton_stack_uint64(st, 4, &coins[0], err) < 0 || ton_stack_uint64(st, 5, &coins[1], err) < 0)
+        return cc_err_prefix(err, "get_params");
+    for (size_t i = 6; i < 12; i++)
+        if (u32_at(st, i, &v[i], err) < 0) return cc_err_prefix(err, "get_params");
+    if (ton_stack_uint64(st, 12, &coins[2], err) < 0 ||
+        ton_stack_uint64(st, 13, &coins[3], err) < 0)
+        return cc_err_prefix(err, "get_params");
+    const ton_cell *codes[3];
+    for (size_t i = 0; i < 3; i++)
+        if (ton_stack_cell(st, 14 + i, &codes[i], err) < 0) return cc_err_prefix(err, "get_params");
+    if (v[0] > 255) return cc_err_set(err, "get_params: struct_version %u", v[0]);
+    out->struct_version = (uint8_t)v[0];
+    out->params_version = v[1];
+    out->unique_id = v[2];
+    out->is_test = is_test != 0;
+    out->price_per_token = coins[0];
+    out->worker_fee_per_token = coins[1];
+    out->prompt_mult = v[6];
+    out->cached_mult = v[7];
+    out->completion_mult = v[8];
+    out->reasoning_mult = v[9];
+    out->proxy_delay_before_close = v[10];
+    out->client_delay_before_close = v[11];
+    out->min_proxy_stake = coins[2];
+    out->min_client_stake = coins[3];
+    out->proxy_code = ton_cell_ref((ton_cell *)codes[0]);
+    out->worker_code = ton_cell_ref((ton_cell *)codes[1]);
+    out->client_code = ton_cell_ref((ton_cell *)codes[2]);
+    return 0;
+}
+
+void ton_root_state_free(ton_root_state *s)
+{
+    ton_root_params_clear(&s->params);
+    ton_root_data_free(&s->data);
+    memset(s, 0, sizeof *s);
+}
+
+/* Runs a get-method without arguments and hands the stack to `read`. */
+typedef int (*stack_reader)(const ton_stack *st, void *out, cc_err *err);
+
+static int run_and_read(ton_api *api, const ton_addr *addr, const char *method, stack_reader read,
+                        void *out, cc_err *err)
+{
+    ton_stack st;
+    if (ton_api_run_get_method(api, addr, method, NULL, 0, &st, err) < 0) return -1;
+    int rc = read(&st, out, err);
+    ton_stack_free(&st);
+    if (rc < 0) cc_err_prefix(err, "%s", method);
+    return rc;
+}
+
+static int read_version(const ton_stack *st, void *out, cc_err *err)
+{
+    return u32_at(st, 0, out, err);
+}
+
+static int read_owner(const ton_stack *st, void *out, cc_err *err)
+{
+    return ton_stack_addr(st, 0, out, err);
+}
+
+static int read_params(const ton_stack *st, void *out, cc_err *err)
+{
+    return ton_root_params_from_stack(st, out, err);
+}
+
+static int read_data(const ton_stack *st, void *out, cc_err *err)
+{
+    const ton_cell *c;
+    if (ton_stack_cell(st, 0, &c, err) < 0) return -1;
+    if (!c) return cc_err_set(err, "data cell is null");
+    return ton_root_data_parse(c, out, err);
+}
+
+int ton_root_fetch(ton_api *api, const ton_addr *root, ton_root_state *out, cc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    ton_root_data_init(&out->data);
+    if (run_and_read(api, root, "get_version", read_version, &out->version, err) < 0 ||
+        run_and_read(api, root, "get_owner", read_owner, &out->owner, err) < 0 ||
+        run_and_read(api, root, "get_params", read_params, &out->params, err) < 0 ||
+        run_and_read(api, root, "get_data_cell", read_data, &out->data, err) < 0) {
+        ton_root_state_free(out);
+        return cc_err_prefix(err, "root registry");
+    }
+    return 0;
+}
+
+int ton_client_state_from_stack(const ton_stack *st, ton_client_state *out, cc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (want_entries(st, 7, "get_client_data", err) < 0) return -1;
+    if (u32_at(st, 0, &out->state, err) < 0 || ton_stack_uint64(st, 1, &out->balance, err) < 0 ||
+        ton_stack_uint64(st, 2, &out->stake, err) < 0 ||
+        ton_stack_uint64(st, 3, &out->tokens_charged, err) < 0 ||
+        u32_at(st, 4, &out->unlock_ts, err) < 0 ||
+        ton_stack_uint256(st, 5, out->secret_hash, err) < 0 ||
+        ton_stack_uint64(st, 6, &out->last_nonce, err) < 0)
+        return cc_err_prefix(err, "get_client_data");
+    return 0;
+}
+
+int ton_proxy_state_from_stack(const ton_stack *st, ton_proxy_state *out, cc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (want_entries(st, 7, "get_proxy_data", err) < 0) return -1;
+    if (u32_at(st, 0, &out->state, err) < 0 || ton_stack_uint64(st, 1, &out->stake, err) < 0 ||
+        u32_at(st, 2, &out->unlock_ts, err) < 0 || u32_at(st, 3, &out->saved_seqno, err) < 0 ||
+        ton_stack_uint256(st, 4, out->saved_hash, err) < 0 ||
+        ton_stack_uint64(st, 5, &out->earned, err) < 0 ||
+        ton_stack_uint64(st, 6, &out->paid_out, err) < 0)
+        return cc_err_prefix(err, "get_proxy_data");
+    return 0;
+}
+
+int ton_worker_state_from_stack(const ton_stack *st, ton_worker_state *out, cc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (want_entries(st, 5, "get_worker_data", err) < 0) return -1;
+    if (u32_at(st, 0, &out->state, err) < 0 ||
+        ton_stack_uint64(st, 1, &out->tokens_paid, err) < 0 ||
+        ton_stack_addr(st, 2, &out->owner, err) < 0 ||
+        ton_stack_addr(st, 3, &out->proxy_contract, err) < 0 ||
+        ton_stack_uint256(st, 4, out->proxy_pub, err) < 0)
+        return cc_err_prefix(err, "get_worker_data");
+    return 0;
+}
+
+static int read_client(const ton_stack *st, void *out, cc_err *err)
+{
+    return ton_client_state_from_stack(st, out, err);
+}
+static int read_proxy(const ton_stack *st, void *out, cc_err *err)
+{
+    return ton_proxy_state_from_stack(st, out, err);
+}
+static int read_worker(const ton_stack *st, void *out, cc_err *err)
+{
+    return ton_worker_state_from_stack(st, out, err);
+}
+
+int ton_client_state_fetch(ton_api *api, const ton_addr *addr, ton_client_state *out, cc_err *err)
+{
+    return run_and_read(api, addr, "get_client_data", read_client, out, err);
+}
+
+int ton_proxy_state_fetch(ton_api *api, const ton_addr *addr, ton_proxy_state *out, cc_err *err)
+{
+    return run_and_read(api, addr, "get_proxy_data", read_proxy, out, err);
+}
+
+int ton_worker_state_fetch(ton_api *api, const ton_addr *addr, ton_worker_state *out, cc_err *err)
+{
+    return run_and_read(api, addr, "get_worker_data", read_worker, out, err);
+}
