@@ -351,9 +351,20 @@ static void check_platform_level(eval *e, const json_t *tcb_info, const tee_quot
             return;
         }
         const char *date = json_string_value(json_object_get(l, "tcbDate"));
+        char adv[160] = "";
+        size_t k, used = 0;
+        json_t *a;
+        json_array_foreach(json_object_get(l, "advisoryIDs"), k, a)
+        {
+            const char *id = json_string_value(a);
+            if (id && used + strlen(id) + 2 < sizeof(adv))
+                used +=
+                    (size_t)snprintf(adv + used, sizeof(adv) - used, "%s%s", used ? "," : "", id);
+        }
         snprintf(e->line, sizeof(e->line),
-                 "platform TCB level #%zu: %s (tcbDate %s; TEE_TCB_SVN[0..1] %s)", i, name,
-                 date ? date : "?", skip ? "judged by the TDX module identity" : "compared");
+                 "platform TCB level #%zu: %s (tcbDate %s; TEE_TCB_SVN[0..1] %s%s%s)", i, name,
+                 date ? date : "?", skip ? "judged by the TDX module identity" : "compared",
+                 used ? "; advisories " : "", adv);
         check(e, true, e->line, NULL);
         return;
     }
