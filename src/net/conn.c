@@ -13,6 +13,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 
 #include "crypto/crypto.h"
@@ -65,6 +66,7 @@ static void conn_free(net_conn *c)
     X509_free(c->peer_cert);
     SSL_CTX_free(c->ssl_ctx);
     cc_buf_free(&c->scratch);
+    if (c->addrs) evutil_freeaddrinfo(c->addrs);
     free(c);
 }
 

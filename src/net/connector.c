@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,6 +74,46 @@ static void challenge_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(c->solve_ev, &zero);
 }
 
+static void connected_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Starts a non-blocking connect to the next resolved address, skipping those
+ * that fail at once.  -1 (with err) when none is left. */
+static int dial_next(net_conn *c, cc_err *err)
+{
+    int last = 0;
+    char host[INET6_ADDRSTRLEN] = "?";
+    while (c->next_addr) {
+        struct evutil_addrinfo *ai = c->next_addr;
+        c->next_addr = ai->ai_next;
+        if (ai->ai_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, host, sizeof host);
+        else if (ai->ai_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, host,
+                      sizeof host);
+        snprintf(c->peer_addr, sizeof c->peer_addr, "%s:%u", host, c->dial_port);
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            last = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            last = errno;
+            close(fd);
+            continue;
+        }
+        if (c->fd >= 0) close(c->fd);
+        c->fd = fd;
+        if (c->io_ev) event_free(c->io_ev);
+        c->io_ev = event_new(c->base, fd, EV_WRITE, connected_cb, c);
+        event_add(c->io_ev, NULL);
+        return 0;
+    }
+    return cc_err_set(err, "connect to %s: %s", c->peer_addr,
+                      last ? strerror(last) : "no address left");
+}
+
 static void connected_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn *c = arg;
@@ -80,7 +121,12 @@ static void connected_cb(evutil_socket_t fd, short what, void *arg)
     socklen_t len = sizeof soerr;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
     if (soerr) {
-        net_conn_fail(c, NET_ERR_FAILURE, "connect to %s: %s", c->peer_addr, strerror(soerr));
+        /* e.g. "localhost" gave ::1 first but the peer listens on 127.0.0.1 */
+        char failed[sizeof c->peer_addr];
+        memcpy(failed, c->peer_addr, sizeof failed);
+        cc_err err;
+        if (c->next_addr && dial_next(c, &err) == 0) return;
+        net_conn_fail(c, NET_ERR_FAILURE, "connect to %s: %s", failed, strerror(soerr));
         return;
     }
     event_free(c->io_ev);
@@ -101,46 +147,29 @@ net_conn *net_connect(struct event_base *base, const net_connect_config *cfg, cc
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_NUMERICSERV;
     int gai = evutil_getaddrinfo(cfg->host, portstr, &hints, &ai);
     if (gai != 0 || !ai) {
         (void)cc_err_set(err, "connect: cannot resolve %s: %s", cfg->host,
                          evutil_gai_strerror(gai));
         return NULL;
     }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        (void)cc_err_set(err, "connect: socket: %s", strerror(errno));
+    SSL_CTX *ctx = net_tls_ctx_new(false, &cfg->identity, err);
+    if (!ctx) {
         evutil_freeaddrinfo(ai);
         return NULL;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (ai->ai_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, host, sizeof host);
-    else if (ai->ai_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, host, sizeof host);
-    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-    int cerr = errno;
-    evutil_freeaddrinfo(ai);
-    if (rc < 0 && cerr != EINPROGRESS) {
-        (void)cc_err_set(err, "connect to %s:%u: %s", host, cfg->port, strerror(cerr));
-        close(fd);
-        return NULL;
-    }
-    SSL_CTX *ctx = net_tls_ctx_new(false, &cfg->identity, err);
-    if (!ctx) {
-        close(fd);
-        return NULL;
-    }
-    net_conn *c = net_conn_new(base, true, fd, ctx, &cfg->verify, &cfg->timeouts);
+    net_conn *c = net_conn_new(base, true, -1, ctx, &cfg->verify, &cfg->timeouts);
     SSL_CTX_free(ctx); /* the connection holds its own reference */
-    snprintf(c->peer_addr, sizeof c->peer_addr, "%s:%u", host, cfg->port);
+    c->addrs = c->next_addr = ai;
+    c->dial_port = cfg->port;
+    if (dial_next(c, err) < 0) {
+        net_conn_close(c, "no address could be dialled"); /* no callbacks set yet */
+        return NULL;
+    }
     c->pow_max_difficulty = cfg->max_pow_difficulty;
     c->cbs = cfg->cbs;
     c->ud = cfg->ud;
-    c->io_ev = event_new(base, fd, EV_WRITE, connected_cb, c);
-    event_add(c->io_ev, NULL);
     net_conn_arm_handshake_timer(c);
     return c;
 }

@@ -11,6 +11,7 @@
 
 struct bufferevent;
 struct event;
+struct evutil_addrinfo;
 
 typedef enum {
     NET_CONN_TCP_CONNECTING, /* outbound: non-blocking connect() in progress */
@@ -74,6 +75,10 @@ struct net_conn {
 
     net_listener *listener; /* inbound, until handed over */
     struct net_conn *lprev, *lnext;
+
+    struct evutil_addrinfo *addrs; /* outbound: resolved addresses, tried in order */
+    struct evutil_addrinfo *next_addr;
+    uint16_t dial_port;
 
     net_query *queries; /* pending outbound queries (few per link: a list) */
 

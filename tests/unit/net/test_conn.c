@@ -314,6 +314,22 @@ static void test_pow_too_hard_and_bad_config(void **state)
     fx_free(&f);
 }
 
+/* A name that resolves to several addresses: the ones that refuse are
+ * skipped (localhost may give ::1 first; the listener is on 127.0.0.1 only). */
+static void test_connect_by_name(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_listen(&f, 4, (net_timeouts){0});
+    net_connect_config cc = fx_connect_config(&f, (net_timeouts){0});
+    cc.host = "localhost";
+    f.cli.conn = net_connect(f.base, &cc, NULL);
+    assert_non_null(f.cli.conn);
+    assert_true(tu_run_until(f.base, tu_flag_cond, &f.cli.ready, 10));
+    assert_non_null(strstr(net_conn_peer_addr(f.cli.conn), "127.0.0.1:"));
+    fx_free(&f);
+}
+
 static void test_connect_refused(void **state)
 {
     fx f;
@@ -530,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_close_after_flush),
         cmocka_unit_test(test_verify_rejects),
         cmocka_unit_test(test_pow_too_hard_and_bad_config),
+        cmocka_unit_test(test_connect_by_name),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_large_frames),
         cmocka_unit_test(test_ratls_shaped_certificates),
