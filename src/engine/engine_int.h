@@ -40,8 +40,11 @@ typedef struct {
 } blk_q6_k;
 
 /* Y[t][r] = dot(W row r, X[t]) for t < n and r in [r0, r1).  ldx/ldy are the
- * strides (in floats) between consecutive vectors.  scratch holds W->cols
- * floats (used to dequantize a row once for a batch). */
+ * strides (in floats) between consecutive vectors.  scratch holds
+ * ENG_SCRATCH_FLOATS(n, W->cols) floats (a dequantized row, or the inputs
+ * quantized to 8 bits). */
+#define ENG_SCRATCH_FLOATS(n, cols)                                                                \
+    ((size_t)(n) * ((size_t)(cols) / 32 + 1) * 10 + (size_t)(cols) + 64)
 void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, int ldy, int r0,
                 int r1, float *scratch);
 float eng_dot_f32(const float *a, const float *b, int n);
@@ -54,6 +57,17 @@ void eng_avx2_axpy(float *y, float a, const float *x, int n);
 float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int n);
 void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y, int r0, int r1);
 bool eng_cpu_avx2(void);
+
+/* Activations quantized to 8 bits per 32 elements, for integer dot products
+ * with Q8_0, Q4_0, Q4_K and Q6_K rows (like llama.cpp's Q8_0/Q8_K inputs). */
+typedef struct eng_q8x {
+    float d;
+    int32_t isum; /* sum of qs, for the K-quants' minimums */
+    int8_t qs[32];
+} eng_q8x;
+bool eng_int8_type(uint32_t type);
+void eng_avx2_quantize_x(const float *x, int n, eng_q8x *out);
+float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n);
 
 float eng_dot_row_portable(uint32_t type, const void *row, const float *x, int n);
 

@@ -60,7 +60,9 @@ engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, 
     c->logits = cc_calloc((size_t)hp->n_vocab, sizeof(float));
     c->rope_cos = cc_calloc(BATCH * (size_t)hp->rope_dim / 2, sizeof(float));
     c->rope_sin = cc_calloc(BATCH * (size_t)hp->rope_dim / 2, sizeof(float));
-    c->scratch_stride = CC_MAX(CC_MAX((size_t)hp->hidden_dim, wide), 256) + 16;
+    /* a dequantized row, or the row's input quantized to eng_q8x blocks */
+    c->scratch_stride =
+        ENG_SCRATCH_FLOATS(BATCH, CC_MAX(CC_MAX((size_t)hp->hidden_dim, wide), 256));
     c->scratch = cc_calloc((size_t)c->n_threads * c->scratch_stride, sizeof(float));
     c->scores = cc_calloc((size_t)c->n_threads * (size_t)n_ctx, sizeof(float));
     c->tokens = cc_calloc((size_t)n_ctx, sizeof(int32_t));

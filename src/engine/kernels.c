@@ -102,6 +102,12 @@ float eng_dot_row_portable(uint32_t type, const void *row, const float *x, int n
     }
 }
 
+bool eng_int8_type(uint32_t type)
+{
+    return type == ENGINE_T_Q8_0 || type == ENGINE_T_Q4_0 || type == ENGINE_T_Q4_K ||
+           type == ENGINE_T_Q6_K;
+}
+
 float engine_dot_row(uint32_t type, const void *row, const float *x, size_t n)
 {
     if (eng_cpu_avx2()) return eng_avx2_dot_row(type, row, x, (int)n);
@@ -117,10 +123,33 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
             eng_avx2_matvec_f32((const float *)W->data, W->cols, X, Y, r0, r1);
             return;
         }
+        if (avx2 && eng_int8_type(W->type) && W->cols % 32 == 0) {
+            /* Quantize the input once, then integer dots row by row. */
+            eng_q8x *xq = (eng_q8x *)scratch;
+            eng_avx2_quantize_x(X, W->cols, xq);
+            for (int r = r0; r < r1; r++)
+                Y[r] = eng_avx2_dot_q(W->type, W->data + (size_t)r * W->row_bytes, xq, W->cols);
+            return;
+        }
         for (int r = r0; r < r1; r++) {
             const uint8_t *row = W->data + (size_t)r * W->row_bytes;
             Y[r] = avx2 ? eng_avx2_dot_row(W->type, row, X, W->cols)
                         : eng_dot_row_portable(W->type, row, X, W->cols);
+        }
+        return;
+    }
+    if (avx2 && eng_int8_type(W->type) && W->cols % 32 == 0) {
+        /* The same integer kernels as generation (so a prompt evaluated in
+         * a batch gives the logits it gives token by token). */
+        int nbk = W->cols / 32;
+        eng_q8x *xq = (eng_q8x *)scratch;
+        for (int t = 0; t < n; t++)
+            eng_avx2_quantize_x(X + (size_t)t * ldx, W->cols, xq + (size_t)t * nbk);
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = W->data + (size_t)r * W->row_bytes;
+            for (int t = 0; t < n; t++)
+                Y[(size_t)t * ldy + r] =
+                    eng_avx2_dot_q(W->type, row, xq + (size_t)t * nbk, W->cols);
         }
         return;
     }

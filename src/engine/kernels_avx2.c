@@ -169,6 +169,189 @@ AVX2 float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int 
     }
 }
 
+/* ------------------------------------------------ 8-bit integer dots */
+
+AVX2 void eng_avx2_quantize_x(const float *x, int n, eng_q8x *out)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < n / 32; b++, x += 32, out++) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+               v3 = _mm256_loadu_ps(x + 24);
+        __m256 m =
+            _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                          _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        out->d = d;
+        __m256 mul = _mm256_set1_ps(id);
+        __m256i i0 =
+            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT));
+        __m256i i1 =
+            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT));
+        __m256i i2 =
+            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT));
+        __m256i i3 =
+            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        out->isum = _mm_cvtsi128_si32(s4);
+        /* pack 32 int32 -> 32 int8 in order (packs interleave lanes: fix with a permute) */
+        __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out->qs, p);
+    }
+}
+
+/* sum over 32 lanes of w*x for signed bytes w, x, as 8 int32 partial sums */
+AVX2 static inline __m256i dot_i8(__m256i w, __m256i x)
+{
+    __m256i aw = _mm256_sign_epi8(w, w), sx = _mm256_sign_epi8(x, w);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+}
+
+/* same with unsigned w (0..127) */
+AVX2 static inline __m256i dot_u8(__m256i w, __m256i x)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
+}
+
+AVX2 static inline int hsum_i32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_hadd_epi32(s, s);
+    s = _mm_hadd_epi32(s, s);
+    return _mm_cvtsi128_si32(s);
+}
+
+AVX2 static float dotq_q8_0(const blk_q8_0 *b, const eng_q8x *x, int nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        __m256i w = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i v = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        __m256 p = _mm256_cvtepi32_ps(dot_i8(w, v));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * x[i].d), p, acc);
+    }
+    return hsum(acc);
+}
+
+AVX2 static float dotq_q4_0(const blk_q4_0 *b, const eng_q8x *x, int nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i mask = _mm256_set1_epi8(0xF), off = _mm256_set1_epi8(8);
+    for (int i = 0; i < nb; i++) {
+        __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);
+        __m256i w = _mm256_set_m128i(_mm_srli_epi16(q, 4), q); /* low nibbles first */
+        w = _mm256_sub_epi8(_mm256_and_si256(w, mask), off);
+        __m256i v = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        __m256 p = _mm256_cvtepi32_ps(dot_i8(w, v));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * x[i].d), p, acc);
+    }
+    return hsum(acc);
+}
+
+static inline void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *m)
+{
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+    }
+    for (int j = 4; j < 8; j++) {
+        sc[j] = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        m[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+AVX2 static float dotq_q4_k(const blk_q4_k *b, const eng_q8x *x, int nb)
+{
+    const __m256i mask = _mm256_set1_epi8(0xF);
+    float total = 0;
+    for (int i = 0; i < nb; i++, b++, x += 8) {
+        uint8_t sc[8], mn[8];
+        q4k_scales(b->scales, sc, mn);
+        float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+        __m256 acc = _mm256_setzero_ps();
+        float mins = 0;
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+            __m256i lo = _mm256_and_si256(q, mask),
+                    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), mask);
+            const eng_q8x *x0 = &x[2 * c], *x1 = &x[2 * c + 1];
+            __m256i p0 = dot_u8(lo, _mm256_loadu_si256((const __m256i *)x0->qs));
+            __m256i p1 = dot_u8(hi, _mm256_loadu_si256((const __m256i *)x1->qs));
+            acc =
+                _mm256_fmadd_ps(_mm256_set1_ps(d * sc[2 * c] * x0->d), _mm256_cvtepi32_ps(p0), acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[2 * c + 1] * x1->d), _mm256_cvtepi32_ps(p1),
+                                  acc);
+            mins += mn[2 * c] * x0->d * (float)x0->isum + mn[2 * c + 1] * x1->d * (float)x1->isum;
+        }
+        total += hsum(acc) - dmin * mins;
+    }
+    return total;
+}
+
+AVX2 static float dotq_q6_k(const blk_q6_k *b, const eng_q8x *x, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    float total = 0;
+    for (int i = 0; i < nb; i++, b++) {
+        float d = _cvtsh_ss(b->d);
+        __m256 acc = _mm256_setzero_ps();
+        for (int h = 0; h < 2; h++, x += 4) {
+            const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+            const int8_t *sc = b->scales + 8 * h;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(l1, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
+            q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m2), 4));
+            q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m2), 4));
+            for (int k = 0; k < 4; k++) {
+                __m256i w = _mm256_sub_epi8(q[k], off);
+                __m256i p = dot_i8(w, _mm256_loadu_si256((const __m256i *)x[k].qs));
+                /* int32 lanes 0-3 cover elements 0-15 (scale 2k), lanes 4-7 elements 16-31 */
+                __m256 s = _mm256_setr_ps(sc[2 * k], sc[2 * k], sc[2 * k], sc[2 * k], sc[2 * k + 1],
+                                          sc[2 * k + 1], sc[2 * k + 1], sc[2 * k + 1]);
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(s, _mm256_set1_ps(d * x[k].d)),
+                                      _mm256_cvtepi32_ps(p), acc);
+            }
+        }
+        total += hsum(acc);
+    }
+    return total;
+}
+
+AVX2 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n)
+{
+    switch (type) {
+    case ENGINE_T_Q8_0:
+        return dotq_q8_0(row, xq, n / 32);
+    case ENGINE_T_Q4_0:
+        return dotq_q4_0(row, xq, n / 32);
+    case ENGINE_T_Q4_K:
+        return dotq_q4_k(row, xq, n / QK_K);
+    case ENGINE_T_Q6_K:
+        return dotq_q6_k(row, xq, n / QK_K);
+    default:
+        return 0;
+    }
+}
+
 #else /* not x86-64: never called, eng_cpu_avx2() is false */
 
 float eng_avx2_dot_f32(const float *a, const float *b, int n)
@@ -178,6 +361,11 @@ float eng_avx2_dot_f32(const float *a, const float *b, int n)
 void eng_avx2_axpy(float *y, float a, const float *x, int n) {}
 void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y, int r0, int r1) {}
 float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int n)
+{
+    return 0;
+}
+void eng_avx2_quantize_x(const float *x, int n, eng_q8x *out) {}
+float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n)
 {
     return 0;
 }
