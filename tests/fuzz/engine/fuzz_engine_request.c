@@ -1,0 +1,83 @@
+/*
+ * Fuzz target over what a client controls: the OpenAI request body (first
+ * byte picks chat or completions), then the tokenizer on the resulting
+ * prompt (special tokens on, GPT-2 BPE with a ChatML template), the
+ * streaming detokenizer with the request's stop strings, and the answer
+ * formatter (which must always produce valid JSON).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "engine/openai.h"
+
+static engine_model *tiny_model(void)
+{
+    /* Built once per process: the harness has no other place to keep it. */
+    static engine_model *m;
+    if (m) return m;
+    engine_synth_config c;
+    engine_synth_config_default(&c);
+    c.arch = ENGINE_ARCH_QWEN2;
+    c.bpe_vocab = true;
+    c.n_layer = 1;
+    c.dim = 32;
+    c.hidden_dim = 32;
+    c.n_head = 2;
+    c.n_head_kv = 1;
+    c.n_vocab = 800;
+    c.wtype = ENGINE_T_F32;
+    static cc_buf file; /* the model borrows these bytes for the whole run */
+    cc_err err = {0};
+    if (engine_synth_buf(&c, &file, &err)) abort();
+    m = engine_model_from_gguf(engine_gguf_parse(file.data, file.len, &err), &err);
+    if (!m) abort();
+    return m;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    engine_model *m = tiny_model();
+    engine_api api = (data[0] & 1) ? ENGINE_API_COMPLETION : ENGINE_API_CHAT;
+    cc_err err = {0};
+    engine_request *r = engine_request_parse(m, api, data + 1, size - 1, &err);
+    if (!r) return 0;
+    engine_tokens t = {0};
+    engine_tokenize(m, r->prompt, strlen(r->prompt), true, r->parse_special, &t, &err);
+    engine_detok *d = engine_detok_new(m, (const char *const *)r->stops, r->n_stops);
+    eng_oai *o = eng_oai_new(m, r, "fuzz");
+    cc_buf text = CC_BUF_INIT, out = CC_BUF_INIT;
+    engine_step st;
+    memset(&st, 0, sizeof(st));
+    for (size_t i = 0; i < t.n && i < 256; i++) {
+        cc_buf_reset(&text);
+        bool stop = engine_detok_push(d, t.ids[i], i ? t.ids[i - 1] : -1, &text);
+        st.has_token = true;
+        st.token = t.ids[i];
+        st.lp.id = t.ids[i];
+        st.lp.n_top = r->sp.top_logprobs;
+        for (int k = 0; k < st.lp.n_top; k++)
+            st.lp.top_ids[k] = t.ids[(i + (size_t)k) % t.n];
+        eng_oai_step(o, (const char *)text.data, text.len, &st, &out);
+        if (stop) break;
+    }
+    cc_buf_reset(&text);
+    engine_detok_flush(d, &text);
+    eng_oai_step(o, (const char *)text.data, text.len, NULL, &out);
+    engine_usage u = {(int64_t)t.n, 1};
+    eng_oai_finish(o, ENGINE_FINISH_STOP, &u, 0, &out);
+    if (!r->stream) { /* a whole answer must be one valid JSON object */
+        json_t *j = json_loadb((const char *)out.data, out.len, 0, NULL);
+        if (!j) abort();
+        json_decref(j);
+    }
+    cc_buf_free(&text);
+    cc_buf_free(&out);
+    eng_oai_free(o);
+    engine_detok_free(d);
+    engine_tokens_free(&t);
+    engine_request_free(r);
+    return 0;
+}
