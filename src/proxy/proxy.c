@@ -18,6 +18,8 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "cancelled", json_integer((json_int_t)p->stats.cancelled));
     json_object_set_new(req, "timeouts", json_integer((json_int_t)p->stats.timeouts));
     json_object_set_new(req, "no_worker", json_integer((json_int_t)p->stats.no_worker));
+    json_object_set_new(req, "queued_total", json_integer((json_int_t)p->stats.queued));
+    json_object_set_new(req, "waiting", json_integer((json_int_t)p->queue_len));
     json_object_set_new(req, "parts_relayed", json_integer((json_int_t)p->stats.parts_relayed));
     json_object_set_new(req, "bytes_relayed", json_integer((json_int_t)p->stats.bytes_relayed));
     json_object_set_new(o, "requests", req);
@@ -119,6 +121,7 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
     p->request_timeout = cfg->request_timeout;
     p->idle_timeout = cfg->idle_timeout;
     cc_map_init(&p->by_wkey);
+    proxy_requests_init(p);
     p->reg = registry_open(cfg->chain, cfg->registry, err);
     if (!p->reg || setup_tee(p, cfg, err) < 0) goto fail;
     p->wl = listen_on(p, &cfg->workers, proxy_on_worker_accept, err);
@@ -148,6 +151,7 @@ void proxy_free(proxy *p)
     if (p->cl) net_listener_free(p->cl);
     proxy_client_free_all(p);
     proxy_worker_free_all(p);
+    proxy_requests_free(p);
     if (p->http) http_server_free(p->http);
     cc_map_free(&p->by_wkey);
     free(p->workers);

@@ -65,8 +65,10 @@ struct preq {
     int attempts;
     double start_wall, start_mono, worker_start_mono;
     struct event *timer;
+    bool queued; /* waiting in p->queue for a free worker slot */
     preq *w_prev, *w_next;
     preq *c_prev, *c_next;
+    preq *q_prev, *q_next;
 };
 
 struct proxy {
@@ -87,11 +89,16 @@ struct proxy {
     const proxy_route_worker **route;
     size_t n_workers, cap_workers;
     cc_map by_wkey; /* worker-leg request id -> preq */
+    /* Requests waiting because every worker of their model is at its cap,
+     * oldest first; served as slots free up (a burst waits, not fails). */
+    preq *queue_head, *queue_tail;
+    size_t queue_len;
+    struct event *drain_ev;
     uint64_t next_id;
     cc_buf scratch; /* reused encoding buffer */
     struct {
         uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;
-        uint64_t active, bytes_relayed, parts_relayed;
+        uint64_t active, bytes_relayed, parts_relayed, queued;
         uint64_t workers_accepted, workers_refused, clients_accepted;
         /* The last refused worker, for /jsonstats: peer, image hash, reason. */
         char last_refused_peer[64], last_refused_image[65], last_refused_reason[200];
@@ -114,5 +121,10 @@ void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid);
 void proxy_relay_answer(pworker *w, const tl_obj *msg);
 void proxy_requests_worker_gone(pworker *w);
 void proxy_requests_client_gone(pclient *c);
+/* Capacity may have appeared (a slot freed, a worker became ready or
+ * enabled): serve waiting requests soon, from the loop. */
+void proxy_requests_kick(proxy *p);
+void proxy_requests_init(proxy *p);
+void proxy_requests_free(proxy *p);
 
 #endif

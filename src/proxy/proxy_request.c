@@ -14,6 +14,9 @@
 #define ERR_NOT_READY 651
 #define ERR_TIMEOUT 652
 
+/* Requests allowed to wait for a slot before new ones are refused. */
+#define MAX_QUEUED 4096
+
 /* ------------------------------------------------------------ bookkeeping */
 
 static void detach_worker(preq *r)
@@ -48,10 +51,45 @@ static void attach_worker(preq *r, pworker *w)
     cc_map_put(&r->p->by_wkey, r->wkey, r);
 }
 
+static void queue_remove(preq *r)
+{
+    proxy *p = r->p;
+    if (!r->queued) return;
+    if (r->q_prev)
+        r->q_prev->q_next = r->q_next;
+    else
+        p->queue_head = r->q_next;
+    if (r->q_next)
+        r->q_next->q_prev = r->q_prev;
+    else
+        p->queue_tail = r->q_prev;
+    r->q_prev = r->q_next = NULL;
+    r->queued = false;
+    p->queue_len--;
+}
+
+static void queue_add(preq *r)
+{
+    proxy *p = r->p;
+    r->queued = true;
+    r->q_next = NULL;
+    r->q_prev = p->queue_tail;
+    if (p->queue_tail)
+        p->queue_tail->q_next = r;
+    else
+        p->queue_head = r;
+    p->queue_tail = r;
+    p->queue_len++;
+    p->stats.queued++;
+}
+
 static void finish(preq *r)
 {
     proxy *p = r->p;
+    bool freed_slot = r->worker != NULL;
+    queue_remove(r);
     detach_worker(r);
+    if (freed_slot && p->queue_len) proxy_requests_kick(p);
     pclient *c = r->client;
     if (c) {
         if (r->c_prev)
@@ -154,9 +192,16 @@ static bool dispatch(preq *r, uint64_t exclude_id)
     return true;
 }
 
+/* No worker now: wait for a slot when the model's workers are only busy,
+ * otherwise fail at once. */
 static void no_worker(preq *r, uint64_t exclude_id)
 {
     proxy *p = r->p;
+    int k0 = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id);
+    if (k0 == 3 && p->queue_len < MAX_QUEUED) {
+        queue_add(r);
+        return;
+    }
     p->stats.no_worker++;
     static const char *const why[] = {
         "no worker serves this model",
@@ -164,8 +209,7 @@ static void no_worker(preq *r, uint64_t exclude_id)
         "every worker of this model is above max_coefficient",
         "every worker of this model is busy",
     };
-    int k = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id);
-    fail_request(r, ERR_NOT_READY, why[k]);
+    fail_request(r, ERR_NOT_READY, why[k0]);
 }
 
 /* The worker failed before any byte was relayed: one more try elsewhere. */
@@ -190,6 +234,48 @@ static void on_timeout(evutil_socket_t fd, short what, void *ud)
     r->p->stats.timeouts++;
     cancel_on_worker(r);
     fail_request(r, ERR_TIMEOUT, "request timed out");
+}
+
+static void drain(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    proxy *p = ud;
+    for (preq *r = p->queue_head, *next; r; r = next) {
+        next = r->q_next;
+        /* Look first: a request that still finds no free slot keeps its place. */
+        if (proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, 0, 0) >= 0) {
+            queue_remove(r);
+            if (!dispatch(r, 0))
+                fail_request(r, ERR_FAILURE, "could not send the request to a worker");
+            continue;
+        }
+        int why = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, 0);
+        if (why == 3) continue; /* every worker of the model is busy: keep waiting */
+        queue_remove(r);
+        p->stats.no_worker++;
+        fail_request(r, ERR_NOT_READY,
+                     why == 0   ? "no worker serves this model"
+                     : why == 1 ? "every worker of this model is disabled"
+                                : "every worker of this model is above max_coefficient");
+        /* `next` stays valid: serving or failing r touches no other queued request. */
+    }
+}
+
+void proxy_requests_kick(proxy *p)
+{
+    if (p->queue_len && p->drain_ev) event_active(p->drain_ev, 0, 0);
+}
+
+void proxy_requests_init(proxy *p)
+{
+    p->drain_ev = event_new(p->base, -1, 0, drain, p);
+}
+
+void proxy_requests_free(proxy *p)
+{
+    if (p->drain_ev) event_free(p->drain_ev);
+    p->drain_ev = NULL;
 }
 
 /* ------------------------------------------------------------- client side */

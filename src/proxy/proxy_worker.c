@@ -64,6 +64,7 @@ static void worker_destroy(pworker *w, const char *why)
     table_remove(w);
     w->state = PW_NEW;
     proxy_requests_worker_gone(w);
+    proxy_requests_kick(p);
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -203,6 +204,7 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
         p->stats.workers_accepted++;
         tl_worker_proxyHandshakeCompleted a = TL_INIT(worker_proxyHandshakeCompleted);
         answer(p, c, qid, &a.hdr);
+        proxy_requests_kick(p);
         CC_INFO("event=worker_ready id=%llu peer=%s model=%s coefficient=%d max_active=%d "
                 "enabled=%d proto=%d",
                 (unsigned long long)w->rw.id, net_conn_peer_addr(c), w->model, w->rw.coefficient,
@@ -251,6 +253,7 @@ static void on_packet(net_conn *c, void *ud, const uint8_t *data, size_t len)
             CC_INFO("event=worker_%s id=%llu model=%s", en ? "enabled" : "disabled",
                     (unsigned long long)w->rw.id, w->model);
         w->rw.enabled = en;
+        proxy_requests_kick(w->p);
         break;
     }
     case TL_ID_worker_newCoefficient: {
