@@ -40,7 +40,7 @@ static const char *state_name(net_conn_state s)
 }
 
 net_conn *net_conn_new(struct event_base *base, bool outbound, int fd, SSL_CTX *ctx,
-                       const net_verify *verify, const net_timeouts *to)
+                       const net_verify *verify, const net_timeouts *to, size_t max_output)
 {
     net_conn *c = cc_calloc(1, sizeof *c);
     c->base = base;
@@ -54,6 +54,7 @@ net_conn *net_conn_new(struct event_base *base, bool outbound, int fd, SSL_CTX *
     if (c->to.ping_interval <= 0) c->to.ping_interval = 10;
     if (c->to.idle_timeout <= 0) c->to.idle_timeout = 60;
     if (c->to.handshake_timeout <= 0) c->to.handshake_timeout = 30;
+    c->max_output = max_output ? max_output : (size_t)64 << 20;
     net_deframer_init(&c->deframer);
     c->stats.created_at = cc_now_mono();
     c->state = outbound ? NET_CONN_TCP_CONNECTING : NET_CONN_POW;
@@ -97,6 +98,7 @@ static void conn_teardown(net_conn *c, int query_code, const char *reason)
     free_event(&c->io_ev);
     free_event(&c->timer);
     free_event(&c->solve_ev);
+    free_event(&c->kill_ev);
     if (c->bev) {
         bufferevent_free(c->bev); /* closes the socket (BEV_OPT_CLOSE_ON_FREE) */
         c->bev = NULL;
@@ -189,6 +191,21 @@ void net_conn_close_after_flush(net_conn *c, const char *reason, double timeout_
     c->timer = evtimer_new(c->base, drain_timeout_cb, c);
     struct timeval tv = tv_of(timeout_s > 0 ? timeout_s : 5);
     evtimer_add(c->timer, &tv);
+}
+
+static void kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+    net_conn *c = arg;
+    size_t queued = net_conn_output_pending(c);
+    net_conn_fail(c, NET_ERR_FAILURE, "peer is not reading (%zu bytes queued)", queued);
+}
+
+void net_conn_fail_soon(net_conn *c)
+{
+    if (c->closing || c->kill_ev) return;
+    c->kill_ev = evtimer_new(c->base, kill_cb, c);
+    struct timeval zero = {0, 0};
+    evtimer_add(c->kill_ev, &zero);
 }
 
 /* ------------------------------------------------------------ timers */

@@ -159,7 +159,7 @@ net_conn *net_connect(struct event_base *base, const net_connect_config *cfg, cc
         evutil_freeaddrinfo(ai);
         return NULL;
     }
-    net_conn *c = net_conn_new(base, true, -1, ctx, &cfg->verify, &cfg->timeouts);
+    net_conn *c = net_conn_new(base, true, -1, ctx, &cfg->verify, &cfg->timeouts, cfg->max_output);
     SSL_CTX_free(ctx); /* the connection holds its own reference */
     c->addrs = c->next_addr = ai;
     c->dial_port = cfg->port;

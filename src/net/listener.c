@@ -25,6 +25,7 @@ struct net_listener {
     net_timeouts to;
     int difficulty;
     unsigned max_handshaking, handshaking;
+    size_t max_output;
     net_conn *hs_head; /* connections still handshaking (owned here) */
     void (*on_accept)(net_listener *l, net_conn *c, void *ud);
     void *ud;
@@ -97,7 +98,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    net_conn *c = net_conn_new(l->base, false, fd, l->ssl_ctx, &l->verify, &l->to);
+    net_conn *c = net_conn_new(l->base, false, fd, l->ssl_ctx, &l->verify, &l->to, l->max_output);
     char host[INET6_ADDRSTRLEN] = "?";
     uint16_t port = 0;
     if (sa->sa_family == AF_INET) {
@@ -189,6 +190,7 @@ net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, 
     l->to = cfg->timeouts;
     l->difficulty = cfg->pow_difficulty;
     l->max_handshaking = cfg->max_handshaking ? cfg->max_handshaking : 1024;
+    l->max_output = cfg->max_output;
     l->on_accept = cfg->on_accept;
     l->ud = cfg->ud;
     l->evl = evconnlistener_new_bind(

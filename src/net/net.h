@@ -197,6 +197,7 @@ typedef struct net_listen_config {
     net_verify verify;
     net_timeouts timeouts;
     unsigned max_handshaking; /* connections still in PoW/TLS at once (0 = 1024) */
+    size_t max_output;        /* per connection, see net_connect_config (0 = 64 MiB) */
     /* A new connection is ready: set its callbacks with net_conn_set_callbacks().
      * The caller owns it from now on (it may also net_conn_close() it). */
     void (*on_accept)(net_listener *l, net_conn *c, void *ud);
@@ -218,6 +219,11 @@ typedef struct net_connect_config {
     net_tls_identity identity;
     net_verify verify;
     net_timeouts timeouts;
+    /* A peer that stops reading must not make us buffer without bound: a send
+     * that would queue more than this fails (cc_err code NET_ERR_FAILURE) and
+     * the connection is closed from the loop right after (on_close).
+     * 0 = 64 MiB. */
+    size_t max_output;
     net_conn_callbacks cbs;
     void *ud;
 } net_connect_config;

@@ -55,6 +55,8 @@ struct net_conn {
     X509 *peer_cert; /* own reference */
 
     net_timeouts to;
+    size_t max_output;
+    struct event *kill_ev; /* deferred close after an output overflow */
 
     /* PoW: inbound keeps the salt and reads the answer; outbound reads the
      * challenge, solves and writes the answer. */
@@ -94,7 +96,10 @@ SSL_CTX *net_tls_ctx_new(bool server, const net_tls_identity *id, cc_err *err);
 
 /* conn.c */
 net_conn *net_conn_new(struct event_base *base, bool outbound, int fd, SSL_CTX *ctx,
-                       const net_verify *verify, const net_timeouts *to);
+                       const net_verify *verify, const net_timeouts *to, size_t max_output);
+/* Closes the connection from the loop shortly (not from inside the caller's
+ * send call), as net_conn_fail would. */
+void net_conn_fail_soon(net_conn *c);
 void net_conn_hold(net_conn *c);
 void net_conn_release(net_conn *c);
 /* The library closes the connection: fails queries, calls on_close if the

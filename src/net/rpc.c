@@ -24,9 +24,16 @@ static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
     if (total > NET_FRAME_MAX_LEN)
         return cc_err_setc(err, NET_ERR_ERROR, "message of %zu bytes exceeds the frame limit",
                            total);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t queued = evbuffer_get_length(out);
+    if (queued + b->len > c->max_output) {
+        net_conn_fail_soon(c);
+        return cc_err_setc(err, NET_ERR_FAILURE, "peer is not reading: %zu bytes queued, limit %zu",
+                           queued, c->max_output);
+    }
     cc_store_u32le(b->data, (uint32_t)total);
     cc_store_u32le(b->data + 4, (uint32_t)c->out_seqno);
-    if (evbuffer_add(bufferevent_get_output(c->bev), b->data, b->len) != 0)
+    if (evbuffer_add(out, b->data, b->len) != 0)
         return cc_err_setc(err, NET_ERR_FAILURE, "cannot queue %zu bytes", b->len);
     /* Do not keep a multi-megabyte scratch block around after a large frame. */
     if (b->cap > (1u << 20)) {

@@ -37,7 +37,7 @@ static void abuse_on_accept(net_listener *l, net_conn *c, void *ud)
     net_conn_set_callbacks(c, &fx_cbs, s);
 }
 
-static void abuse_init_ex(abuse *a, net_timeouts to, unsigned max_handshaking)
+static void abuse_init_ex2(abuse *a, net_timeouts to, unsigned max_handshaking, size_t max_output)
 {
     memset(a, 0, sizeof *a);
     fx_init(&a->f);
@@ -47,6 +47,7 @@ static void abuse_init_ex(abuse *a, net_timeouts to, unsigned max_handshaking)
                             .verify = tu_verify(a->f.ckey),
                             .timeouts = to,
                             .max_handshaking = max_handshaking,
+                            .max_output = max_output,
                             .on_accept = abuse_on_accept,
                             .ud = a};
     a->f.l = net_listen(a->f.base, &lc, NULL);
@@ -55,6 +56,11 @@ static void abuse_init_ex(abuse *a, net_timeouts to, unsigned max_handshaking)
     a->f.cli.conn = net_connect(a->f.base, &cc, NULL);
     assert_non_null(a->f.cli.conn);
     assert_true(tu_run_until(a->f.base, tu_flag_cond, &a->f.cli.ready, 10));
+}
+
+static void abuse_init_ex(abuse *a, net_timeouts to, unsigned max_handshaking)
+{
+    abuse_init_ex2(a, to, max_handshaking, 0);
 }
 
 static void abuse_init(abuse *a, net_timeouts to)
@@ -474,6 +480,39 @@ static void test_violation_after_connect(void **state)
     abuse_free(&a);
 }
 
+/* A peer that completes the hello and then stops reading: once the queue
+ * passes max_output the send fails and the link is closed from the loop. */
+static void test_peer_not_reading(void **state)
+{
+    abuse a;
+    abuse_init_ex2(&a, (net_timeouts){0}, 0, 1u << 20);
+    tls_peer p;
+    tls_peer_open(&a, &p);
+    tls_send_msg(&p, 0, msg_connect);
+    assert_true(tu_run_until(a.f.base, got_connected_frame, &p, 5));
+    bufferevent_disable(p.bev, EV_READ);
+    net_conn *c = a.bad_srv[0].conn;
+    assert_non_null(c);
+    size_t chunk = 64 * 1024, sent = 0;
+    uint8_t *buf = calloc(1, chunk);
+    cc_err err;
+    int rc = 0;
+    while (sent < ((size_t)256 << 20) && (rc = net_conn_send_packet(c, buf, chunk, &err)) == 0) {
+        sent += chunk;
+        event_base_loop(a.f.base, EVLOOP_NONBLOCK);
+    }
+    free(buf);
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.code, NET_ERR_FAILURE);
+    assert_non_null(strstr(err.msg, "not reading"));
+    assert_false(a.bad_srv[0].closed); /* not from inside the send call */
+    assert_true(tu_run_until(a.f.base, tu_flag_cond, &a.bad_srv[0].closed, 5));
+    assert_non_null(strstr(a.bad_srv[0].close_reason, "not reading"));
+    tls_peer_free(&p);
+    assert_good_client_works(&a);
+    abuse_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_oversized_and_undersized_length),
         cmocka_unit_test(test_first_packet_not_connect),
         cmocka_unit_test(test_violation_after_connect),
+        cmocka_unit_test(test_peer_not_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
