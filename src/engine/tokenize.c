@@ -13,8 +13,67 @@
 
 typedef struct sym {
     size_t start, len;
-    int32_t id; /* -1: not a piece; becomes byte tokens at the end */
+    int32_t id;         /* -1: not a piece; becomes byte tokens at the end */
+    int32_t prev, next; /* linked list of live symbols (-1 = none) */
 } sym;
+
+/* A candidate merge of symbol `left` with its right neighbour. */
+typedef struct bigram {
+    float score;
+    int32_t left;
+    size_t len; /* combined length when queued: stale if it changed */
+    int32_t id;
+} bigram;
+
+typedef struct heap {
+    bigram *v;
+    size_t n, cap;
+} heap;
+
+/* Higher score first; on equal scores the leftmost pair, as the reference
+ * algorithm (which rescans left to right each round) picks. */
+static bool before(const bigram *a, const bigram *b)
+{
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void heap_push(heap *h, bigram b)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 64;
+        h->v = cc_realloc(h->v, h->cap * sizeof(bigram));
+    }
+    size_t i = h->n++;
+    while (i > 0 && before(&b, &h->v[(i - 1) / 2])) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = b;
+}
+
+static bigram heap_pop(heap *h)
+{
+    bigram top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c])) c++;
+        if (!before(&h->v[c], &last)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = last;
+    return top;
+}
+
+static void try_pair(const eng_vocab *v, const char *s, const sym *syms, int32_t left, heap *h)
+{
+    if (left < 0 || syms[left].next < 0) return;
+    size_t len = syms[left].len + syms[syms[left].next].len;
+    int32_t id = eng_vocab_lookup(v, s + syms[left].start, len);
+    if (id >= 0) heap_push(h, (bigram){v->scores[id], left, len, id});
+}
 
 static void spm_encode(const eng_vocab *v, const char *text, size_t len, bool space_prefix,
                        engine_tokens *out)
@@ -31,43 +90,43 @@ static void spm_encode(const eng_vocab *v, const char *text, size_t len, bool sp
     const char *s = (const char *)t.data;
     size_t n = t.len;
     sym *syms = cc_malloc((n ? n : 1) * sizeof(sym));
-    size_t ns = 0;
+    int32_t ns = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t l = eng_utf8_decode(s + i, n - i, &cp);
-        syms[ns].start = i;
-        syms[ns].len = l;
-        syms[ns].id = eng_vocab_lookup(v, s + i, l);
+        syms[ns] = (sym){i, l, eng_vocab_lookup(v, s + i, l), ns - 1, -1};
+        if (ns > 0) syms[ns - 1].next = ns;
         ns++;
         i += l;
     }
-    /* Greedy merging by score. Adjacent symbols are adjacent in the text, so
-     * a merged piece is just a longer span. */
-    for (;;) {
-        float best = -1e30f;
-        size_t best_i = SIZE_MAX;
-        int32_t best_id = -1;
-        for (size_t i = 0; i + 1 < ns; i++) {
-            int32_t id = eng_vocab_lookup(v, s + syms[i].start, syms[i].len + syms[i + 1].len);
-            if (id >= 0 && v->scores[id] > best) {
-                best = v->scores[id];
-                best_i = i;
-                best_id = id;
-            }
-        }
-        if (best_i == SIZE_MAX) break;
-        syms[best_i].len += syms[best_i + 1].len;
-        syms[best_i].id = best_id;
-        memmove(&syms[best_i + 1], &syms[best_i + 2], (ns - best_i - 2) * sizeof(sym));
-        ns--;
+    /* Greedy merging by score with a priority queue of adjacent pairs.
+     * Adjacent symbols are adjacent in the text, so a merged piece is just a
+     * longer span. */
+    heap h = {0};
+    for (int32_t i = 0; i + 1 < ns; i++)
+        try_pair(v, s, syms, i, &h);
+    while (h.n) {
+        bigram b = heap_pop(&h);
+        sym *l = &syms[b.left];
+        if (l->len == 0 || l->next < 0 || l->len + syms[l->next].len != b.len)
+            continue; /* stale: one side changed since it was queued */
+        sym *r = &syms[l->next];
+        l->len += r->len;
+        l->id = b.id;
+        l->next = r->next;
+        if (r->next >= 0) syms[r->next].prev = b.left;
+        r->len = 0;
+        try_pair(v, s, syms, l->prev, &h);
+        try_pair(v, s, syms, b.left, &h);
     }
-    for (size_t i = 0; i < ns; i++) {
+    free(h.v);
+    for (int32_t i = ns ? 0 : -1; i >= 0; i = syms[i].next) {
         if (syms[i].id >= 0) {
             engine_tokens_push(out, syms[i].id);
             continue;
         }
-        for (size_t b = 0; b < syms[i].len; b++) {
-            int32_t id = v->byte_tok[(uint8_t)s[syms[i].start + b]];
+        for (size_t k = 0; k < syms[i].len; k++) {
+            int32_t id = v->byte_tok[(uint8_t)s[syms[i].start + k]];
             if (id < 0) id = v->unk;
             if (id >= 0) engine_tokens_push(out, id);
         }

@@ -100,6 +100,34 @@ static void test_tokenize(void **state)
     engine_model_free(m);
 }
 
+/* Text → tokens → text is the identity (after SentencePiece's dummy space),
+ * also for long inputs with characters outside the vocabulary. */
+static void test_tokenize_roundtrip(void **state)
+{
+    (void)state;
+    engine_model *m = load_model();
+    cc_buf text = CC_BUF_INIT;
+    for (int i = 0; i < 300; i++)
+        cc_buf_append_str(&text, "Once upon a time, Lily saw a \xE4\xB8\xAD dog.\n  Then: 42!? ");
+    engine_tokens t = {0};
+    cc_err err = {0};
+    assert_int_equal(engine_tokenize(m, (char *)text.data, text.len, true, false, &t, &err), 0);
+    assert_int_equal(t.ids[0], 1);
+    cc_buf back = CC_BUF_INIT;
+    for (size_t i = 1; i < t.n; i++) {
+        size_t n;
+        const char *p = engine_token_text(m, t.ids[i], &n);
+        cc_buf_append(&back, p, n);
+    }
+    assert_true(back.len == text.len + 1);
+    assert_int_equal(back.data[0], ' ');
+    assert_memory_equal(back.data + 1, text.data, text.len);
+    cc_buf_free(&back);
+    cc_buf_free(&text);
+    engine_tokens_free(&t);
+    engine_model_free(m);
+}
+
 static void run_reference(int threads, bool one_by_one)
 {
     engine_model *m = load_model();
@@ -209,6 +237,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hparams),
         cmocka_unit_test(test_tokenize),
+        cmocka_unit_test(test_tokenize_roundtrip),
         cmocka_unit_test(test_greedy_1thread),
         cmocka_unit_test(test_greedy_2threads),
         cmocka_unit_test(test_greedy_token_by_token),
