@@ -179,13 +179,14 @@ static int cmd_voucher(const tcli_args *a)
         const char *keys = tcli_opt(a, "--keys"), *opname = tcli_opt(a, "--op");
         const char *tokens = tcli_opt(a, "--tokens"), *target = tcli_opt(a, "--target");
         const char *excess = tcli_opt(a, "--excess-to"), *q = tcli_opt(a, "--qid");
-        if (!keys || !opname || !tokens || !target || !excess) {
+        const char *seqno = tcli_opt(a, "--seqno"), *hash = tcli_opt(a, "--hash");
+        if (!keys || !opname || !target || !excess) {
             usage(stderr);
             return 2;
         }
         tcli_keys k;
         ton_voucher v = {0};
-        int64_t t, qid = 0;
+        int64_t t = 0, qid = 0;
         if (!strcmp(opname, "charge"))
             v.op = TON_OP_CLIENT_CHARGE_SIGNED;
         else if (!strcmp(opname, "refund"))
@@ -194,16 +195,31 @@ static int cmd_voucher(const tcli_args *a)
             v.op = TON_OP_WORKER_PAYOUT_SIGNED;
         else if (!strcmp(opname, "last-payout"))
             v.op = TON_OP_WORKER_LAST_PAYOUT_SIGNED;
+        else if (!strcmp(opname, "save-state"))
+            v.op = TON_OP_PROXY_SAVE_STATE;
         else {
             fprintf(stderr, "cocoon ton voucher: unknown --op \"%s\"\n", opname);
             return 2;
         }
+        bool note = v.op == TON_OP_PROXY_SAVE_STATE;
+        if (note ? (!seqno || !hash) : !tokens) {
+            fprintf(stderr, "cocoon ton voucher sign: %s\n",
+                    note ? "save-state needs --seqno N and --hash HEX" : "--tokens N is required");
+            return 2;
+        }
         if (tcli_keys_load(keys, &k, &err) < 0 ||
-            cc_parse_i64(tokens, 0, INT64_MAX, &t, &err) < 0 ||
+            (tokens && cc_parse_i64(tokens, 0, INT64_MAX, &t, &err) < 0) ||
             (q && cc_parse_i64(q, 0, INT64_MAX, &qid, &err) < 0) ||
             parse_addr_arg(target, &v.target, &err) < 0 ||
             parse_addr_arg(excess, &v.excess_to, &err) < 0)
             return fail("voucher", &err);
+        if (note) {
+            int64_t sq;
+            if (cc_parse_i64(seqno, 0, UINT32_MAX, &sq, &err) < 0 ||
+                tcli_parse_hash(hash, v.unique_hash, &err) < 0)
+                return fail("voucher", &err);
+            v.seqno = (uint32_t)sq;
+        }
         v.tokens = (uint64_t)t;
         v.query_id = (uint64_t)qid;
         ton_cell *outer = ton_voucher_sign(&v, k.priv, &err);
@@ -230,9 +246,18 @@ static int cmd_voucher(const tcli_args *a)
         char target[80], excess[80];
         ton_addr_to_raw(&v.target, target, sizeof target);
         ton_addr_to_raw(&v.excess_to, excess, sizeof excess);
-        tcli_print_json(json_pack("{s:b,s:I,s:I,s:I,s:s,s:s}", "valid", 1, "op", (json_int_t)v.op,
-                                  "query_id", (json_int_t)v.query_id, "tokens",
-                                  (json_int_t)v.tokens, "target", target, "excess_to", excess));
+        json_t *j =
+            json_pack("{s:b,s:I,s:I,s:s,s:s}", "valid", 1, "op", (json_int_t)v.op, "query_id",
+                      (json_int_t)v.query_id, "target", target, "excess_to", excess);
+        if (v.is_note) {
+            char h[65];
+            cc_hex_encode(v.unique_hash, 32, h);
+            json_object_set_new(j, "seqno", json_integer(v.seqno));
+            json_object_set_new(j, "unique_hash", json_string(h));
+        } else {
+            json_object_set_new(j, "tokens", json_integer((json_int_t)v.tokens));
+        }
+        tcli_print_json(j);
         return 0;
     }
     usage(stderr);
@@ -375,8 +400,9 @@ int cli_cmd_ton(int argc, char **argv)
     }
     static const char *const flags[] = {"--json", NULL};
     static const char *const valued[] = {
-        "--qid", "--keys", "--op",    "--tokens",    "--target",         "--excess-to", "--pub",
-        "--api", "--root", "--owner", "--proxy-pub", "--proxy-contract", NULL};
+        "--qid",   "--keys", "--op",   "--tokens", "--target",    "--excess-to",
+        "--pub",   "--api",  "--root", "--owner",  "--proxy-pub", "--proxy-contract",
+        "--seqno", "--hash", NULL};
     tcli_args a;
     if (tcli_parse(argc, argv, 1, flags, valued, "cocoon ton", &a) < 0) return 2;
     const char *sub = a.pos[0];

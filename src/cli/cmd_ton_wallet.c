@@ -9,12 +9,13 @@
 #include "cli/ton_cli.h"
 #include "crypto/crypto.h"
 
-static const char *const wallet_flags[] = {"--json",      "--force", "--testnet", "--bounce",
-                                           "--no-bounce", "--wait",  "--v4r2",    NULL};
+static const char *const wallet_flags[] = {"--json",   "--force",     "--testnet",
+                                           "--bounce", "--no-bounce", "--wait",
+                                           "--v4r2",   "--dry-run",   NULL};
 static const char *const wallet_valued[] = {"--keys",    "--api",       "--to",        "--amount",
                                             "--nano",    "--comment",   "--body",      "--init",
                                             "--address", "--workchain", "--global-id", "--value",
-                                            "--root",    "--qid",       NULL};
+                                            "--root",    "--qid",       "--limit",     NULL};
 
 static void wallet_usage(FILE *f)
 {
@@ -26,6 +27,8 @@ static void wallet_usage(FILE *f)
             "       cocoon wallet send --keys FILE --api URL --to ADDR (--amount TON | --nano N)\n"
             "                          [--comment TEXT | --body BOC] [--init BOC] [--bounce | "
             "--no-bounce] [--wait]\n"
+            "                          [--dry-run: estimate the fees instead of sending]\n"
+            "       cocoon wallet history (--keys FILE | --address ADDR) --api URL [--limit N]\n"
             "BOC is hex, base64 or @FILE. --api defaults to $COCOON_TON_API.\n");
 }
 
@@ -137,6 +140,77 @@ static int wallet_balance(const tcli_args *a)
     return 0;
 }
 
+/* estimateFee of the external message a transfer would send (the signature is
+ * not checked by the API, so this costs nothing and moves nothing). */
+static int wallet_estimate(ton_api *api, const tcli_keys *k, const ton_int_msg *m, cc_err *err)
+{
+    ton_addr self;
+    ton_wallet_info wi;
+    if (ton_wallet_address(&k->wallet, &self, err) < 0 ||
+        ton_api_get_wallet_information(api, &self, &wi, err) < 0)
+        return -1;
+    bool deployed = !strcmp(wi.state, "active");
+    ton_cell *msg = ton_msg_internal(m, err);
+    if (!msg) return -1;
+    ton_out_msg om = {.mode = 3, .msg = msg};
+    ton_cell *body = ton_wallet_transfer_body(&k->wallet, k->priv, deployed ? wi.seqno : 0,
+                                              (uint32_t)cc_now_wall() + 120, &om, 1, err);
+    ton_cell_unref(msg);
+    ton_cell *init = (body && !deployed) ? ton_wallet_state_init(&k->wallet, err) : NULL;
+    int rc = -1;
+    ton_fees fees;
+    if (body && (deployed || init)) rc = ton_api_estimate_fee(api, &self, body, init, &fees, err);
+    ton_cell_unref(body);
+    ton_cell_unref(init);
+    if (rc < 0) return -1;
+    uint64_t total = fees.in_fwd_fee + fees.storage_fee + fees.gas_fee + fees.fwd_fee;
+    tcli_print_json(json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:b}", "in_fwd_fee", (json_int_t)fees.in_fwd_fee, "storage_fee",
+        (json_int_t)fees.storage_fee, "gas_fee", (json_int_t)fees.gas_fee, "fwd_fee",
+        (json_int_t)fees.fwd_fee, "total_fee", (json_int_t)total, "deploys", !deployed));
+    return 0;
+}
+
+static int wallet_history(const tcli_args *a)
+{
+    cc_err err;
+    ton_addr addr;
+    int64_t limit = 10;
+    const char *l = tcli_opt(a, "--limit");
+    if (resolve_address(a, &addr, &err) < 0 || (l && cc_parse_i64(l, 1, 1000, &limit, &err) < 0))
+        return fail("wallet history", &err);
+    ton_api *api = tcli_api(a, "cocoon wallet history");
+    if (!api) return 2;
+    ton_tx *txs;
+    size_t n;
+    int rc = ton_api_get_transactions(api, &addr, (unsigned)limit, &txs, &n, &err);
+    ton_api_free(api);
+    if (rc < 0) return fail("wallet history", &err);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char hash[65], src[80] = "";
+        cc_hex_encode(txs[i].hash, 32, hash);
+        if (!txs[i].in_source.none) ton_addr_to_raw(&txs[i].in_source, src, sizeof src);
+        json_t *t = json_pack(
+            "{s:s,s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:b,s:i}", "lt", "", "hash", hash, "utime",
+            (json_int_t)txs[i].utime, "fee", (json_int_t)txs[i].fee, "in_source", src, "in_value",
+            (json_int_t)txs[i].in_value, "out_count", (json_int_t)txs[i].n_out, "out_value",
+            (json_int_t)txs[i].out_value, "aborted", txs[i].aborted, "exit_code", txs[i].exit_code);
+        char lt[24];
+        snprintf(lt, sizeof lt, "%llu", (unsigned long long)txs[i].lt);
+        json_object_set_new(t, "lt", json_string(lt));
+        if (txs[i].in_has_op) {
+            char op[12];
+            snprintf(op, sizeof op, "0x%08x", txs[i].in_op);
+            json_object_set_new(t, "in_op", json_string(op));
+        }
+        json_array_append_new(arr, t);
+    }
+    free(txs);
+    tcli_print_json(arr);
+    return 0;
+}
+
 static int wallet_send(const tcli_args *a)
 {
     const char *path = tcli_opt(a, "--keys"), *to = tcli_opt(a, "--to");
@@ -179,6 +253,13 @@ static int wallet_send(const tcli_args *a)
         ton_cell_unref(m.init);
         return 2;
     }
+    if (tcli_flag(a, "--dry-run")) {
+        int drc = wallet_estimate(api, &k, &m, &err);
+        ton_api_free(api);
+        ton_cell_unref(m.body);
+        ton_cell_unref(m.init);
+        return drc < 0 ? fail("wallet send --dry-run", &err) : 0;
+    }
     json_t *report = json_object();
     int rc = tcli_send(api, &k, &m, tcli_flag(a, "--wait"), report, &err);
     ton_api_free(api);
@@ -210,6 +291,7 @@ int cli_cmd_wallet(int argc, char **argv)
         if (!strcmp(sub, "address")) return wallet_address(&a);
         if (!strcmp(sub, "balance")) return wallet_balance(&a);
         if (!strcmp(sub, "send")) return wallet_send(&a);
+        if (!strcmp(sub, "history")) return wallet_history(&a);
     }
     wallet_usage(stderr);
     return 2;

@@ -410,3 +410,32 @@ ton_cell *ton_proxy_contract_init(ton_cell *proxy_code, const ton_addr *owner, c
     ton_cell_unref(params);
     return init_with(proxy_code, &b, err);
 }
+
+ton_cell *ton_body_client_proxy_payment(uint64_t qid, const ton_addr *client_owner, uint64_t tokens,
+                                        cc_err *err)
+{
+    ton_builder b;
+    head(&b, TON_OP_CLIENT_PROXY_PAYMENT, qid);
+    if (store_int_addr(&b, client_owner, err) < 0) return NULL;
+    ton_builder_store_uint(&b, tokens, 64);
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_body_worker_proxy_payout_request(uint64_t qid, uint64_t prev_tokens,
+                                               uint64_t new_tokens, const ton_addr *owner,
+                                               const ton_addr *excess_to, cc_err *err)
+{
+    ton_builder b;
+    head(&b, TON_OP_WORKER_PROXY_PAYOUT_REQUEST, qid);
+    ton_builder_store_uint(&b, prev_tokens, 64);
+    ton_builder_store_uint(&b, new_tokens, 64);
+    if (store_int_addr(&b, owner, err) < 0 || store_int_addr(&b, excess_to, err) < 0) return NULL;
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_body_op_qid(uint32_t op, uint64_t qid, cc_err *err)
+{
+    ton_builder b;
+    head(&b, op, qid);
+    return ton_builder_end(&b, err);
+}

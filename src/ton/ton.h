@@ -425,6 +425,17 @@ ton_cell *ton_body_client_change_secret_hash(uint64_t qid, const uint8_t hash[32
 ton_cell *ton_body_client_register(uint64_t qid, uint64_t nonce, const ton_addr *excess_to,
                                    cc_err *err);
 
+/* Contract-to-contract bodies (sent by the contracts themselves; built here
+ * for tests and tools): `client_proxy_payment qid client_owner tokens:64`,
+ * `worker_proxy_payout_request qid prev_tokens:64 new_tokens:64 owner
+ * excess_to`, and the bare `op qid` of excesses / payout. */
+ton_cell *ton_body_client_proxy_payment(uint64_t qid, const ton_addr *client_owner, uint64_t tokens,
+                                        cc_err *err);
+ton_cell *ton_body_worker_proxy_payout_request(uint64_t qid, uint64_t prev_tokens,
+                                               uint64_t new_tokens, const ton_addr *owner,
+                                               const ton_addr *excess_to, cc_err *err);
+ton_cell *ton_body_op_qid(uint32_t op, uint64_t qid, cc_err *err);
+
 /* StateInits of the per-party contracts (their addresses follow with
  * ton_state_init_address(si, 0, &addr)). The codes come from the root params. */
 ton_cell *ton_client_contract_init(ton_cell *client_code, const ton_addr *owner,

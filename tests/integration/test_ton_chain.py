@@ -214,12 +214,42 @@ def run(chain, tmp):
     assert chain.get(client_c["address"], "get_client_data") == cdata
     last = chain.txs(client_c["address"], 1)[0]
     assert last["aborted"] and last["compute_exit_code"] == 101, last
+    # ... and the C reader of getTransactions sees the same
+    hist = cjson("wallet", "history", "--address", client_c["address"], "--limit", "1", *api)
+    assert hist[0]["aborted"] and hist[0]["exit_code"] == 101, hist
+    assert hist[0]["in_op"] == "0xbb63ff93" and hist[0]["in_source"] == wallet["client"], hist
     # replaying the accepted voucher: rejected (103), nothing moves
     cocoon("wallet", "send", "--keys", keys["proxy"], "--to", client_c["address"], "--amount", "0.1",
            "--bounce", "--body", voucher, "--wait", *api)
     assert chain.get(client_c["address"], "get_client_data") == cdata
     assert chain.txs(client_c["address"], 1)[0]["compute_exit_code"] == 103
     print("ok: forged and replayed vouchers rejected")
+
+    # --- proxy save-state note -----------------------------------------------------
+    note_hash = "5e" * 32
+    note = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "save-state", "--seqno", "3",
+                  "--hash", note_hash, "--target", proxy_c["address"], "--excess-to",
+                  wallet["proxy"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "0.05",
+           "--bounce", "--body", note, "--wait", *api)
+    pstate = cjson("ton", "state", "proxy", proxy_c["address"], *api)
+    assert pstate["saved_seqno"] == 3 and pstate["saved_hash"] == note_hash, pstate
+    old_note = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "save-state", "--seqno",
+                      "2", "--hash", "77" * 32, "--target", proxy_c["address"], "--excess-to",
+                      wallet["proxy"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "0.05",
+           "--bounce", "--body", old_note, "--wait", *api)
+    assert cjson("ton", "state", "proxy", proxy_c["address"], *api)["saved_seqno"] == 3
+    assert chain.txs(proxy_c["address"], 1)[0]["compute_exit_code"] == 114
+    print("ok: proxy save-state notes")
+
+    # --- fee estimate: nothing is sent ----------------------------------------------
+    seq = cjson("wallet", "balance", "--keys", keys["client"], "--json", *api)["seqno"]
+    fees = cjson("wallet", "send", "--keys", keys["client"], "--to", wallet["worker"], "--amount", "1",
+                 "--dry-run", *api)
+    assert fees["gas_fee"] > 0 and fees["total_fee"] >= fees["gas_fee"] and not fees["deploys"], fees
+    assert cjson("wallet", "balance", "--keys", keys["client"], "--json", *api)["seqno"] == seq
+    print("ok: fee estimate")
 
     # --- worker payout ---------------------------------------------------------------
     worker_c = cjson("ton", "contract", "worker", "--owner", wallet["worker"], "--proxy-contract",

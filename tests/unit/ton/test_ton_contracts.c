@@ -319,12 +319,55 @@ static void test_voucher_tampering(void **state)
     ton_cell_unref(good);
 }
 
+static void test_contract_to_contract_bodies(void **state)
+{
+    (void)state;
+    ton_cell *c = ton_body_client_proxy_payment(5, &g_a, 777, NULL);
+    assert_non_null(c);
+    ton_slice s;
+    ton_slice_init(&s, c);
+    uint64_t op, qid, tokens, prev;
+    ton_addr a, e;
+    assert_int_equal(ton_slice_load_uint(&s, 32, &op, NULL), 0);
+    assert_int_equal(op, TON_OP_CLIENT_PROXY_PAYMENT);
+    assert_int_equal(ton_slice_load_uint(&s, 64, &qid, NULL), 0);
+    assert_int_equal(qid, 5);
+    assert_int_equal(ton_slice_load_addr(&s, &a, NULL), 0);
+    assert_true(ton_addr_equal(&a, &g_a));
+    assert_int_equal(ton_slice_load_uint(&s, 64, &tokens, NULL), 0);
+    assert_int_equal(tokens, 777);
+    assert_int_equal(ton_slice_expect_end(&s, NULL), 0);
+    ton_cell_unref(c);
+
+    c = ton_body_worker_proxy_payout_request(6, 100, 250, &g_b, &g_c, NULL);
+    ton_slice_init(&s, c);
+    assert_int_equal(ton_slice_load_uint(&s, 32, &op, NULL), 0);
+    assert_int_equal(op, TON_OP_WORKER_PROXY_PAYOUT_REQUEST);
+    assert_int_equal(ton_slice_load_uint(&s, 64, &qid, NULL), 0);
+    assert_int_equal(ton_slice_load_uint(&s, 64, &prev, NULL), 0);
+    assert_int_equal(ton_slice_load_uint(&s, 64, &tokens, NULL), 0);
+    assert_int_equal(prev, 100);
+    assert_int_equal(tokens, 250);
+    assert_int_equal(ton_slice_load_addr(&s, &a, NULL), 0);
+    assert_int_equal(ton_slice_load_addr(&s, &e, NULL), 0);
+    assert_true(ton_addr_equal(&a, &g_b) && ton_addr_equal(&e, &g_c));
+    assert_int_equal(ton_slice_expect_end(&s, NULL), 0);
+    ton_cell_unref(c);
+
+    c = ton_body_op_qid(TON_OP_EXCESSES, 9, NULL);
+    assert_int_equal(c->bit_len, 96);
+    ton_cell_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_root_bodies),           cmocka_unit_test(test_party_bodies),
-        cmocka_unit_test(test_storage_and_addresses), cmocka_unit_test(test_vouchers),
+        cmocka_unit_test(test_root_bodies),
+        cmocka_unit_test(test_party_bodies),
+        cmocka_unit_test(test_storage_and_addresses),
+        cmocka_unit_test(test_vouchers),
         cmocka_unit_test(test_voucher_tampering),
+        cmocka_unit_test(test_contract_to_contract_bodies),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
