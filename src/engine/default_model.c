@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
-#include "engine/engine.h"
+#include "engine/engine_int.h"
 
 #define MODEL_FILE "stories260K.gguf"
 #define MODEL_SIZE 1185376
@@ -69,12 +69,12 @@ static size_t write_cb(void *ptr, size_t sz, size_t nm, void *ud)
     return n;
 }
 
-static int download(const char *dir, char *out, size_t n, cc_err *err)
+int eng_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err)
 {
     CURL *curl = curl_easy_init();
     if (!curl) return cc_err_set(err, "libcurl unavailable");
     cc_buf body = CC_BUF_INIT;
-    curl_easy_setopt(curl, CURLOPT_URL, ENGINE_DEFAULT_MODEL_URL);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -86,8 +86,7 @@ static int download(const char *dir, char *out, size_t n, cc_err *err)
     curl_easy_cleanup(curl);
     if (rc != CURLE_OK) {
         cc_buf_free(&body);
-        return cc_err_set(err, "download of %s failed: %s", ENGINE_DEFAULT_MODEL_URL,
-                          curl_easy_strerror(rc));
+        return cc_err_set(err, "download of %s failed: %s", url, curl_easy_strerror(rc));
     }
     uint8_t h[32];
     char hex[65];
@@ -141,7 +140,7 @@ int engine_default_model_path(char *out, size_t n, cc_err *err)
         if (try_dir(dir, out, n)) return 0;
         if (getenv("COCOON_NO_DOWNLOAD"))
             return cc_err_set(err, "%s not found and downloads are disabled", MODEL_FILE);
-        if (download(dir, out, n, err) == 0) return 0;
+        if (eng_fetch_model(ENGINE_DEFAULT_MODEL_URL, dir, out, n, err) == 0) return 0;
         return cc_err_prefix(err, "%s not found locally", MODEL_FILE);
     }
     return cc_err_set(err, "%s not found and no cache directory (set HOME)", MODEL_FILE);
