@@ -16,6 +16,11 @@
 
 struct event_base;
 
+/* Header of the http.request a client sends carrying its token cap for the
+ * request (the body's max_tokens, else the client's default); the worker
+ * enforces it on the backend and does not forward the header. */
+#define CLIENT_MAX_TOKENS_HEADER "X-Cocoon-Max-Tokens"
+
 typedef struct client_config {
     char http_host[64]; /* "listen_http", default 127.0.0.1:10000 */
     uint16_t http_port;

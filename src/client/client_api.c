@@ -185,14 +185,21 @@ static void handle_completion(http_req *hreq, void *ud)
     http_openai_request_clear(&oreq);
 
     /* The HTTP request as COCOON carries it: http.request with the body. */
-    tl_http_header hs[1] = {{.hdr = {.id = TL_ID_http_header},
+    /* The token cap travels with the request so the worker can enforce it
+     * even when the body names none (the client's default applies). */
+    char cap[24];
+    snprintf(cap, sizeof(cap), "%lld", (long long)r->max_tokens);
+    tl_http_header hs[2] = {{.hdr = {.id = TL_ID_http_header},
                              .name = tl_str("Content-Type"),
-                             .value = tl_str("application/json")}};
+                             .value = tl_str("application/json")},
+                            {.hdr = {.id = TL_ID_http_header},
+                             .name = tl_str(CLIENT_MAX_TOKENS_HEADER),
+                             .value = tl_str(cap)}};
     tl_http_request hr = TL_INIT(http_request);
     hr.method = tl_str("POST");
     hr.url = tl_str(http_req_path(hreq));
     hr.http_version = tl_str("HTTP/1.1");
-    hr.headers.n = 1;
+    hr.headers.n = 2;
     hr.headers.items = hs;
     hr.payload = tl_mem(body, len);
     cc_err err;

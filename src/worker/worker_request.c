@@ -8,6 +8,8 @@
 #include "worker/worker_internal.h"
 
 #define MAX_HEADERS 64
+/* Same name as CLIENT_MAX_TOKENS_HEADER (the layers do not include each other). */
+#define WORKER_MAX_TOKENS_HEADER "X-Cocoon-Max-Tokens"
 
 static void unlink_req(wreq *r)
 {
@@ -178,17 +180,28 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     size_t nh = CC_MIN(hr->headers.n, (size_t)MAX_HEADERS);
     backend_header hs[MAX_HEADERS];
     char *hstore[2 * MAX_HEADERS];
+    size_t nk = 0, ns = 0;
+    int64_t max_tokens = 0;
     for (size_t i = 0; i < nh; i++) {
-        hstore[2 * i] = tl_bytes_strdup(hr->headers.items[i].name);
-        hstore[2 * i + 1] = tl_bytes_strdup(hr->headers.items[i].value);
-        hs[i].name = hstore[2 * i];
-        hs[i].value = hstore[2 * i + 1];
+        char *name = tl_bytes_strdup(hr->headers.items[i].name);
+        char *value = tl_bytes_strdup(hr->headers.items[i].value);
+        hstore[ns++] = name;
+        hstore[ns++] = value;
+        if (!strcasecmp(name, WORKER_MAX_TOKENS_HEADER)) {
+            /* The client's cap: enforced here, not passed on. */
+            if (cc_parse_i64(value, 1, INT32_MAX, &max_tokens, NULL) < 0) max_tokens = 0;
+            continue;
+        }
+        hs[nk].name = name;
+        hs[nk].value = value;
+        nk++;
     }
     backend_http_request br = {
         .method = method,
         .path = url,
         .headers = hs,
-        .n_headers = nh,
+        .n_headers = nk,
+        .max_tokens = max_tokens,
         .body = hr->payload.data,
         .body_len = hr->payload.len,
         .timeout = q->timeout > 0 && q->timeout < 86400 ? q->timeout : 0,
@@ -218,7 +231,7 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     }
     free(method);
     free(url);
-    for (size_t i = 0; i < 2 * nh; i++)
+    for (size_t i = 0; i < ns; i++)
         free(hstore[i]);
     tl_obj_free(inner);
 }

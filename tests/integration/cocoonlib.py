@@ -296,16 +296,17 @@ class Network:
         self.workers.append((p, hport))
         return p, hport
 
-    def start_client(self, proxies=None):
+    def start_client(self, proxies=None, extra=None, name="client"):
         self.http_port = free_port()
-        cfg = write_json(os.path.join(self.dir, "client.json"), {
-            "listen_http": "127.0.0.1:%d" % self.http_port,
-            "proxies": proxies or ["127.0.0.1:%d" % self.client_port],
-            "request_timeout": 60,
-            "max_body": 65536,
-            "reconnect_min": 0.1, "reconnect_max": 1,
-            "log_level": "debug"})
-        self.client = Proc("client", [binary("cocoon-client"), "--config", cfg], self.dir)
+        cfg = {"listen_http": "127.0.0.1:%d" % self.http_port,
+               "proxies": proxies or ["127.0.0.1:%d" % self.client_port],
+               "request_timeout": 60,
+               "max_body": 65536,
+               "reconnect_min": 0.1, "reconnect_max": 1,
+               "log_level": "debug"}
+        cfg.update(extra or {})
+        path = write_json(os.path.join(self.dir, name + ".json"), cfg)
+        self.client = Proc(name, [binary("cocoon-client"), "--config", path], self.dir)
         return self.http_port
 
     def proxy_stats(self):

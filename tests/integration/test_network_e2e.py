@@ -109,6 +109,19 @@ def main(holder):
     check_eq(cs["requests"]["active"], 0, "no request left active at the client")
     log("stats ok")
 
+    # The client's token cap applies when a request names none: the worker
+    # enforces it on the backend.
+    capped = net.start_client(extra={"max_tokens": 3}, name="client-capped")
+    net.http_port = capped
+    net.wait_models()
+    st, j = http_json(capped, "POST", "/v1/chat/completions",
+                      {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]})
+    check_eq(st, 200, "capped request status")
+    check_eq(j["usage"]["completion_tokens"], 3, "client max_tokens enforced")
+    st, j = http_json(capped, "POST", "/v1/chat/completions", dict(chat, max_tokens=2))
+    check_eq(j["usage"]["completion_tokens"], 2, "a smaller max_tokens in the body is kept")
+    log("token cap enforced")
+
 
 if __name__ == "__main__":
     run(main)
