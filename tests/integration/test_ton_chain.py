@@ -271,6 +271,35 @@ def run(chain, tmp):
     assert amount in incoming, incoming
     print("ok: worker payout voucher")
 
+    # --- client withdraw above the stake, then the proxy's refund grant closes it ----
+    cdata = chain.get(client_c["address"], "get_client_data")
+    body = cocoon("ton", "body", "client-withdraw", "0.3", wallet["client"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.05",
+           "--bounce", "--body", body, "--wait", *api)
+    after = chain.get(client_c["address"], "get_client_data")
+    assert after[1] == cdata[1] - 300_000_000, (cdata, after)
+    got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["client"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
+    assert 300_000_000 in got, got
+    # withdrawing below the stake is refused (104) and moves nothing
+    too_much = (after[1] - after[2]) + 1
+    body = cocoon("ton", "body", "client-withdraw", f"{too_much // TON}.{too_much % TON:09d}",
+                  wallet["client"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.05",
+           "--bounce", "--body", body, "--wait", *api)
+    assert chain.get(client_c["address"], "get_client_data") == after
+    assert chain.txs(client_c["address"], 1)[0]["compute_exit_code"] == 104
+    # the proxy's final voucher: charge to 1500 tokens, refund the rest, close
+    grant = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "refund", "--tokens", "1500",
+                   "--target", client_c["address"], "--excess-to", wallet["proxy"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", client_c["address"], "--amount", "0.1",
+           "--bounce", "--body", grant, "--wait", *api)
+    final = cjson("ton", "state", "client", client_c["address"], *api)
+    assert final["state"] == 2 and final["balance"] == 0 and final["tokens_charged"] == 1500, final
+    refund = after[1] - 500 * params["price_per_token"]
+    got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["client"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
+    assert refund in got, (refund, got)
+    print("ok: client withdraw and refund grant")
+
 
 def body_op(msg):
     """First 32 bits of a one-cell message body BoC (enough for an op code)."""
