@@ -128,7 +128,7 @@ void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
     } else if (c->cbs.on_close) {
         c->cbs.on_close(c, c->ud, reason);
     }
-    net_conn_release(c); /* the "alive" reference */
+    c->refs--; /* the "alive" reference; the hold above keeps c valid */
     net_conn_release(c);
 }
 
@@ -146,7 +146,7 @@ void net_conn_close(net_conn *c, const char *reason)
         net_listener_conn_gone(c->listener, c);
         c->listener = NULL;
     }
-    net_conn_release(c);
+    c->refs--; /* the "alive" reference; the hold above keeps c valid */
     net_conn_release(c);
 }
 

@@ -205,6 +205,7 @@ net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, 
     evconnlistener_set_error_cb(l->evl, accept_error_cb);
     l->resume_ev = evtimer_new(base, resume_cb, l);
     struct sockaddr_storage bound;
+    memset(&bound, 0, sizeof bound);
     socklen_t blen = sizeof bound;
     if (getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)&bound, &blen) == 0)
         l->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
