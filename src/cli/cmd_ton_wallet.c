@@ -9,9 +9,9 @@
 #include "cli/ton_cli.h"
 #include "crypto/crypto.h"
 
-static const char *const wallet_flags[] = {"--json",   "--force",     "--testnet",
-                                           "--bounce", "--no-bounce", "--wait",
-                                           "--v4r2",   "--dry-run",   NULL};
+static const char *const wallet_flags[] = {"--json",          "--force", "--testnet", "--bounce",
+                                           "--no-bounce",     "--wait",  "--v4r2",    "--dry-run",
+                                           "--registry-json", NULL};
 static const char *const wallet_valued[] = {"--keys",    "--api",       "--to",        "--amount",
                                             "--nano",    "--comment",   "--body",      "--init",
                                             "--address", "--workchain", "--global-id", "--value",
@@ -302,7 +302,8 @@ int cli_cmd_wallet(int argc, char **argv)
 static void root_usage(FILE *f)
 {
     fprintf(f,
-            "usage: cocoon root show --api URL --root ADDR [--json]\n"
+            "usage: cocoon root show --api URL --root ADDR [--registry-json: in the form of "
+            "configs/registry.json]\n"
             "       cocoon root OPERATION ARGS... --api URL --root ADDR --keys OWNER_KEYS "
             "[--value TON] [--qid N] [--wait]\n"
             "operations (owner only):\n"
@@ -341,11 +342,16 @@ static char *code_hash(const ton_cell *c)
     return c ? cc_hex_encode_alloc(ton_cell_hash(c), 32) : NULL;
 }
 
-static int root_show(ton_api *api, const ton_addr *root)
+static int root_show(ton_api *api, const ton_addr *root, bool registry_form)
 {
     cc_err err;
     ton_root_state rs;
     if (ton_root_fetch(api, root, &rs, &err) < 0) return fail("root show", &err);
+    if (registry_form) {
+        tcli_print_json(ton_root_state_to_registry_json(&rs));
+        ton_root_state_free(&rs);
+        return 0;
+    }
     const ton_root_params *p = &rs.params;
     const ton_root_data *d = &rs.data;
     char raw[80], owner_raw[80];
@@ -485,7 +491,7 @@ int cli_cmd_root(int argc, char **argv)
     if (!api) return 2;
     int rc;
     if (!strcmp(a.pos[0], "show")) {
-        rc = root_show(api, &root);
+        rc = root_show(api, &root, tcli_flag(&a, "--registry-json"));
         ton_api_free(api);
         return rc;
     }

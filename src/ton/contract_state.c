@@ -185,3 +185,57 @@ int ton_worker_state_fetch(ton_api *api, const ton_addr *addr, ton_worker_state 
 {
     return run_and_read(api, addr, "get_worker_data", read_worker, out, err);
 }
+
+static json_t *hash_list(const ton_dict *d)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < d->n; i++) {
+        char hex[65];
+        cc_hex_encode(d->items[i].key, 32, hex);
+        json_array_append_new(arr, json_string(hex));
+    }
+    return arr;
+}
+
+json_t *ton_root_state_to_registry_json(const ton_root_state *s)
+{
+    const ton_root_params *p = &s->params;
+    json_t *params = json_pack(
+        "{s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "params_version",
+        (json_int_t)p->params_version, "is_test", p->is_test, "price_per_token",
+        (json_int_t)p->price_per_token, "worker_fee_per_token", (json_int_t)p->worker_fee_per_token,
+        "prompt_multiplier", (json_int_t)p->prompt_mult, "cached_multiplier",
+        (json_int_t)p->cached_mult, "completion_multiplier", (json_int_t)p->completion_mult,
+        "reasoning_multiplier", (json_int_t)p->reasoning_mult, "proxy_delay_before_close",
+        (json_int_t)p->proxy_delay_before_close, "client_delay_before_close",
+        (json_int_t)p->client_delay_before_close, "min_proxy_stake", (json_int_t)p->min_proxy_stake,
+        "min_client_stake", (json_int_t)p->min_client_stake);
+    json_t *proxies = json_array();
+    for (size_t i = 0; i < s->data.proxies.n; i++) {
+        const ton_dict_entry *e = &s->data.proxies.items[i];
+        ton_slice sl;
+        ton_slice_init(&sl, e->value);
+        char text[128];
+        if (ton_proxy_info_parse(&sl, text, sizeof text, NULL) < 0)
+            continue; /* an unreadable entry is not a proxy anyone can dial */
+        uint32_t seqno = (uint32_t)e->key[0] << 24 | (uint32_t)e->key[1] << 16 |
+                         (uint32_t)e->key[2] << 8 | e->key[3];
+        char *space = strchr(text, ' ');
+        if (space) *space = 0;
+        /* text from the chain may not be UTF-8: such an entry is skipped */
+        json_t *addr = json_string(space ? space + 1 : text);
+        json_t *waddr = space ? json_string(text) : NULL;
+        if (!addr || (space && !waddr)) {
+            json_decref(addr);
+            json_decref(waddr);
+            continue;
+        }
+        json_t *item = json_pack("{s:I,s:o}", "seqno", (json_int_t)seqno, "address", addr);
+        if (waddr) json_object_set_new(item, "worker_address", waddr);
+        json_array_append_new(proxies, item);
+    }
+    return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o}", "version", (json_int_t)s->version, "params",
+                     params, "proxy_image_hashes", hash_list(&s->data.proxy_hashes),
+                     "worker_image_hashes", hash_list(&s->data.worker_hashes), "model_hashes",
+                     hash_list(&s->data.model_hashes), "proxies", proxies);
+}

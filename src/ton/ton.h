@@ -602,6 +602,12 @@ typedef struct ton_root_state {
 int ton_root_fetch(ton_api *api, const ton_addr *root, ton_root_state *out, cc_err *err);
 void ton_root_state_free(ton_root_state *s);
 
+/* The root state in the JSON form of configs/registry.json (what
+ * registry_from_json() reads): version, params, the three hash lists and the
+ * proxies ("host:port" -> address; "workers_host:port clients_host:port" ->
+ * worker_address + address). New reference. */
+json_t *ton_root_state_to_registry_json(const ton_root_state *s);
+
 typedef struct ton_client_state {
     uint32_t state; /* 0 open, 1 closing, 2 closed */
     uint64_t balance, stake, tokens_charged;

@@ -153,6 +153,12 @@ def run(chain, tmp):
     params = shown["params"]
     assert params["price_per_token"] == 25 and params["worker_fee_per_token"] == 18, params
     assert params["params_version"] == 1 and shown["owner"] == wallet["owner"], shown
+    # the same registry in the form of configs/registry.json (for --chain none snapshots)
+    reg = cjson("root", "show", "--registry-json", "--api", chain.api, "--root", root)
+    assert reg["version"] == 9 and reg["model_hashes"] == [h("d")], reg
+    assert reg["params"]["price_per_token"] == 25 and reg["params"]["params_version"] == 1, reg
+    assert {"seqno": 1, "worker_address": "127.0.0.1:11001", "address": "127.0.0.1:11002"} in reg["proxies"]
+    assert {"seqno": 2, "address": "10.0.0.6:443"} in reg["proxies"], reg
     # a non-owner's change is refused on-chain: nothing moves
     cocoon("root", "add-model-type", h("e"), *api, "--root", root, "--keys", keys["client"], "--wait")
     again = cjson("root", "show", "--api", chain.api, "--root", root)
