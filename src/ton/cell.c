@@ -110,6 +110,18 @@ void ton_cell_repr(const ton_cell *c, cc_buf *out)
     cc_buf_append(out, tmp, n);
 }
 
+/* A Merkle proof/update stores the level-0 hash and depth of each child it
+ * covers; a cell whose stored values disagree with its children is forged. */
+static int check_merkle_ref(const ton_cell *c, unsigned ref, size_t hash_off, size_t depth_off,
+                            cc_err *err)
+{
+    const ton_cell *child = c->refs[ref];
+    unsigned depth = (unsigned)(c->data[depth_off] << 8 | c->data[depth_off + 1]);
+    if (memcmp(c->data + hash_off, child->hashes[0], 32) != 0 || depth != child->depths[0])
+        return cc_err_set(err, "Merkle cell: stored hash/depth of ref %u do not match it", ref);
+    return 0;
+}
+
 static int check_exotic(ton_cell *c, cc_err *err)
 {
     if (c->bit_len < 8) return cc_err_set(err, "exotic cell shorter than its type byte");
@@ -136,11 +148,14 @@ static int check_exotic(ton_cell *c, cc_err *err)
     case TON_CELL_MERKLE_PROOF:
         if (c->n_refs != 1 || c->bit_len != 8 + 256 + 16)
             return cc_err_set(err, "malformed Merkle proof cell");
+        if (check_merkle_ref(c, 0, 1, 33, err) < 0) return -1;
         c->level_mask = (uint8_t)(c->refs[0]->level_mask >> 1);
         break;
     case TON_CELL_MERKLE_UPDATE:
         if (c->n_refs != 2 || c->bit_len != 8 + 2 * (256 + 16))
             return cc_err_set(err, "malformed Merkle update cell");
+        if (check_merkle_ref(c, 0, 1, 65, err) < 0 || check_merkle_ref(c, 1, 33, 67, err) < 0)
+            return -1;
         c->level_mask = (uint8_t)((c->refs[0]->level_mask | c->refs[1]->level_mask) >> 1);
         break;
     default:

@@ -289,6 +289,10 @@ static void test_pruned_branch_levels(void **state)
     memcpy(proof_data + 1, ton_cell_hash(orig), 32);
     proof_data[33] = 0;
     proof_data[34] = (uint8_t)ton_cell_depth(orig);
+    proof_data[5] ^= 1; /* a proof claiming another hash is refused */
+    assert_null(ton_cell_create(true, proof_data, sizeof proof_data * 8, &partial, 1, &err));
+    assert_non_null(strstr(err.msg, "Merkle"));
+    proof_data[5] ^= 1;
     ton_cell *proof = ton_cell_create(true, proof_data, sizeof proof_data * 8, &partial, 1, &err);
     assert_non_null(proof);
     assert_int_equal(proof->level_mask, 0);
