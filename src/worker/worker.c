@@ -126,7 +126,11 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
     w->model = cc_strdup(backend->ops->model(backend));
     w->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
     w->coefficient = cfg->coefficient;
-    w->max_active = cfg->max_active;
+    /* An OpenAI-compatible server batches many sequences (vLLM, SGLang); the
+     * embedded engine serves a few slots. */
+    w->max_active = cfg->max_active > 0                              ? cfg->max_active
+                    : strcmp(backend->ops->kind, "openai-http") == 0 ? 128
+                                                                     : 16;
     w->reconnect_min = cfg->reconnect_min;
     w->reconnect_max = cfg->reconnect_max;
     w->healthy = backend->ops->healthy(backend);

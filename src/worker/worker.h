@@ -32,7 +32,7 @@ typedef struct worker_config {
     int threads;       /* embedded: 0 = all cores */
     int slots;         /* embedded: concurrent sequences, 0 = default */
     int coefficient;   /* price coefficient x1000 (default 1000) */
-    int max_active;    /* "max_active_requests" (default 16) */
+    int max_active;    /* "max_active_requests"; 0 = by backend: 16 embedded, 128 openai-http */
     char *owner_address;
     char *tee, *policy, *fake_root;
     char *registry; /* optional registry JSON: a proxy whose image hash it does not list is

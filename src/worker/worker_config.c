@@ -50,7 +50,7 @@ void worker_config_init(worker_config *c)
     c->http_port = 12000;
     c->backend = cc_strdup("embedded");
     c->coefficient = 1000;
-    c->max_active = 16;
+    c->max_active = 0; /* chosen by backend in worker_new() */
     c->owner_address = cc_strdup("");
     c->tee = cc_strdup("none");
     c->policy = cc_strdup("any");

@@ -35,7 +35,7 @@ static void test_openai_http(void **state)
     assert_string_equal(c.proxies[1], "10.0.0.2:7");
     assert_string_equal(c.model, "qwen"); /* a name, not resolved as a path */
     assert_int_equal(c.coefficient, 1500);
-    assert_int_equal(c.max_active, 16);
+    assert_int_equal(c.max_active, 0); /* auto: chosen by backend */
     assert_int_equal(c.http_port, 12000);
 
     char *argv[] = {"--backend", "embedded",  "--model",      "m.gguf",
