@@ -221,14 +221,6 @@ AVX2 static inline __m256i dot_u8(__m256i w, __m256i x)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
 }
 
-AVX2 static inline int hsum_i32(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_hadd_epi32(s, s);
-    s = _mm_hadd_epi32(s, s);
-    return _mm_cvtsi128_si32(s);
-}
-
 AVX2 static float dotq_q8_0(const blk_q8_0 *b, const eng_q8x *x, int nb)
 {
     __m256 acc = _mm256_setzero_ps();
