@@ -41,7 +41,7 @@ static int cmd_boc(const tcli_args *a)
         usage(stderr);
         return 2;
     }
-    cc_err err;
+    cc_err err = {0};
     ton_cell *c = tcli_load_boc(a->pos[1], &err);
     if (!c) return fail("boc", &err);
     char hash[65];
@@ -68,7 +68,7 @@ static int cmd_address(const tcli_args *a)
     }
     ton_addr addr;
     bool bounce, test;
-    cc_err err;
+    cc_err err = {0};
     if (ton_addr_parse(a->pos[1], &addr, &bounce, &test, &err) < 0) return fail("address", &err);
     char raw[80], b[49], nb[49], tb[49], tnb[49];
     ton_addr_to_raw(&addr, raw, sizeof raw);
@@ -116,7 +116,7 @@ static int cmd_body(const tcli_args *a)
         {"proxy-close-complete", TON_OP_PROXY_CLOSE_COMPLETE, 1},
     };
     const char *op = a->pos[1];
-    cc_err err;
+    cc_err err = {0};
     int64_t qid = 0;
     const char *q = tcli_opt(a, "--qid");
     if (q && cc_parse_i64(q, 0, INT64_MAX, &qid, &err) < 0) return fail("body", &err);
@@ -174,7 +174,7 @@ static int cmd_body(const tcli_args *a)
 
 static int cmd_voucher(const tcli_args *a)
 {
-    cc_err err;
+    cc_err err = {0};
     if (a->n_pos >= 2 && !strcmp(a->pos[1], "sign")) {
         const char *keys = tcli_opt(a, "--keys"), *opname = tcli_opt(a, "--op");
         const char *tokens = tcli_opt(a, "--tokens"), *target = tcli_opt(a, "--target");
@@ -271,7 +271,7 @@ static int cmd_state(const tcli_args *a)
         return 2;
     }
     const char *kind = a->pos[1];
-    cc_err err;
+    cc_err err = {0};
     ton_addr addr;
     if (ton_addr_parse(a->pos[2], &addr, NULL, NULL, &err) < 0) return fail("state", &err);
     ton_api *api = tcli_api(a, "cocoon ton state");
@@ -326,7 +326,7 @@ static int cmd_contract(const tcli_args *a)
         return 2;
     }
     const char *kind = a->pos[1];
-    cc_err err;
+    cc_err err = {0};
     ton_addr root, owner, proxy_contract;
     uint8_t pub[32];
     const char *pub_hex = tcli_opt(a, "--proxy-pub");

@@ -54,7 +54,7 @@ static int wallet_new(const tcli_args *a)
         wallet_usage(stderr);
         return 2;
     }
-    cc_err err;
+    cc_err err = {0};
     if (!tcli_flag(a, "--force") && access(path, F_OK) == 0) {
         fprintf(stderr, "cocoon wallet new: %s exists (use --force to overwrite)\n", path);
         return 1;
@@ -90,7 +90,7 @@ static int wallet_address(const tcli_args *a)
         return 2;
     }
     tcli_keys k;
-    cc_err err;
+    cc_err err = {0};
     ton_addr addr;
     if (tcli_keys_load(path, &k, &err) < 0 || ton_wallet_address(&k.wallet, &addr, &err) < 0)
         return fail("wallet address", &err);
@@ -119,7 +119,7 @@ static int resolve_address(const tcli_args *a, ton_addr *out, cc_err *err)
 
 static int wallet_balance(const tcli_args *a)
 {
-    cc_err err;
+    cc_err err = {0};
     ton_addr addr;
     if (resolve_address(a, &addr, &err) < 0) return fail("wallet balance", &err);
     ton_api *api = tcli_api(a, "cocoon wallet balance");
@@ -173,7 +173,7 @@ static int wallet_estimate(ton_api *api, const tcli_keys *k, const ton_int_msg *
 
 static int wallet_history(const tcli_args *a)
 {
-    cc_err err;
+    cc_err err = {0};
     ton_addr addr;
     int64_t limit = 10;
     const char *l = tcli_opt(a, "--limit");
@@ -219,7 +219,7 @@ static int wallet_send(const tcli_args *a)
         wallet_usage(stderr);
         return 2;
     }
-    cc_err err;
+    cc_err err = {0};
     tcli_keys k;
     ton_int_msg m = {0};
     bool bounce_given;
@@ -301,18 +301,18 @@ int cli_cmd_wallet(int argc, char **argv)
 
 static void root_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cocoon root show --api URL --root ADDR [--registry-json: in the form of "
-            "configs/registry.json]\n"
-            "       cocoon root OPERATION ARGS... --api URL --root ADDR --keys OWNER_KEYS "
-            "[--value TON] [--qid N] [--wait]\n"
-            "operations (owner only):\n"
-            "  add-proxy-type HASH   del-proxy-type HASH   add-worker-type HASH\n"
-            "  del-worker-type HASH  add-model-type HASH   del-model-type HASH\n"
-            "  register-proxy TEXT   unregister-proxy SEQNO   update-proxy SEQNO TEXT\n"
-            "  change-price PRICE_PER_TOKEN WORKER_FEE_PER_TOKEN   (nanoton)\n"
-            "  change-owner ADDR     change-params BOC     upgrade-contracts PROXY WORKER CLIENT "
-            "(BOCs)\n");
+    fprintf(f, "usage: cocoon root show --api URL --root ADDR [--registry-json: in the form of "
+               "configs/registry.json]\n"
+               "       cocoon root OPERATION ARGS... --api URL --root ADDR --keys OWNER_KEYS "
+               "[--value TON] [--qid N] [--wait]\n"
+               "operations (owner only):\n"
+               "  add-proxy-type HASH   del-proxy-type HASH   add-worker-type HASH\n"
+               "  del-worker-type HASH  add-model-type HASH   del-model-type HASH\n"
+               "  register-proxy TEXT   unregister-proxy SEQNO   update-proxy SEQNO TEXT\n"
+               "  change-price PRICE_PER_TOKEN WORKER_FEE_PER_TOKEN   (nanoton)\n"
+               "  change-owner ADDR     upgrade-contracts PROXY WORKER CLIENT (BOCs)\n"
+               "  change-params BOC | KEY=VALUE...  (keys as in `root show`, e.g. "
+               "client_delay_before_close=60)\n");
 }
 
 static json_t *hash_set_json(const ton_dict *d)
@@ -344,7 +344,7 @@ static char *code_hash(const ton_cell *c)
 
 static int root_show(ton_api *api, const ton_addr *root, bool registry_form)
 {
-    cc_err err;
+    cc_err err = {0};
     ton_root_state rs;
     if (ton_root_fetch(api, root, &rs, &err) < 0) return fail("root show", &err);
     if (registry_form) {
@@ -398,7 +398,76 @@ static int root_show(ton_api *api, const ton_addr *root, bool registry_form)
     return 0;
 }
 
-static ton_cell *root_body(const tcli_args *a, uint64_t qid, cc_err *err)
+/* The root's current params with KEY=VALUE changes applied (names as in
+ * `cocoon root show`); the contract sets params_version itself. */
+static ton_cell *params_with_overrides(ton_api *api, const ton_addr *root, const tcli_args *a,
+                                       cc_err *err)
+{
+    ton_root_state rs;
+    if (ton_root_fetch(api, root, &rs, err) < 0) return NULL;
+    ton_root_params *p = &rs.params;
+    ton_cell *out = NULL;
+    for (int i = 1; i < a->n_pos; i++) {
+        const char *eq = strchr(a->pos[i], '=');
+        if (!eq) {
+            cc_err_set(err, "\"%s\" is not KEY=VALUE", a->pos[i]);
+            goto done;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - a->pos[i]), a->pos[i]);
+        int64_t v;
+        if (cc_parse_i64(eq + 1, 0, INT64_MAX, &v, err) < 0) {
+            cc_err_prefix(err, "%s", key);
+            goto done;
+        }
+        struct {
+            const char *name;
+            uint32_t *u32;
+            uint64_t *u64;
+        } fields[] = {
+            {"unique_id", &p->unique_id, NULL},
+            {"price_per_token", NULL, &p->price_per_token},
+            {"worker_fee_per_token", NULL, &p->worker_fee_per_token},
+            {"prompt_tokens_price_multiplier", &p->prompt_mult, NULL},
+            {"cached_tokens_price_multiplier", &p->cached_mult, NULL},
+            {"completion_tokens_price_multiplier", &p->completion_mult, NULL},
+            {"reasoning_tokens_price_multiplier", &p->reasoning_mult, NULL},
+            {"proxy_delay_before_close", &p->proxy_delay_before_close, NULL},
+            {"client_delay_before_close", &p->client_delay_before_close, NULL},
+            {"min_proxy_stake", NULL, &p->min_proxy_stake},
+            {"min_client_stake", NULL, &p->min_client_stake},
+        };
+        bool found = false;
+        for (size_t f = 0; f < CC_ARRAY_LEN(fields) && !found; f++) {
+            if (strcmp(fields[f].name, key)) continue;
+            found = true;
+            if (fields[f].u32) {
+                if (v > UINT32_MAX) {
+                    cc_err_set(err, "%s exceeds 32 bits", key);
+                    goto done;
+                }
+                *fields[f].u32 = (uint32_t)v;
+            } else {
+                *fields[f].u64 = (uint64_t)v;
+            }
+        }
+        if (!strcmp(key, "is_test")) {
+            found = true;
+            p->is_test = v != 0;
+        }
+        if (!found) {
+            cc_err_set(err, "unknown parameter \"%s\"", key);
+            goto done;
+        }
+    }
+    out = ton_root_params_build(p, err);
+done:
+    ton_root_state_free(&rs);
+    return out;
+}
+
+static ton_cell *root_body(ton_api *api, const ton_addr *root, const tcli_args *a, uint64_t qid,
+                           cc_err *err)
 {
     static const struct {
         const char *name;
@@ -444,9 +513,13 @@ static ton_cell *root_body(const tcli_args *a, uint64_t qid, cc_err *err)
         if (ton_addr_parse(a->pos[1], &o, NULL, NULL, err) < 0) return NULL;
         return ton_body_root_change_owner(qid, &o, err);
     }
-    if (!strcmp(op, "change-params") && nargs == 1) {
-        ton_cell *p = tcli_load_boc(a->pos[1], err);
-        if (!p) return NULL;
+    if (!strcmp(op, "change-params") && nargs >= 1) {
+        ton_cell *p = strchr(a->pos[1], '=') ? params_with_overrides(api, root, a, err)
+                                             : (nargs == 1 ? tcli_load_boc(a->pos[1], err) : NULL);
+        if (!p) {
+            if (!err->msg[0]) cc_err_set(err, "change-params takes one BoC or KEY=VALUE pairs");
+            return NULL;
+        }
         ton_cell *b = ton_body_root_change_params(qid, p, err);
         ton_cell_unref(p);
         return b;
@@ -478,7 +551,7 @@ int cli_cmd_root(int argc, char **argv)
         root_usage(stderr);
         return 2;
     }
-    cc_err err;
+    cc_err err = {0};
     ton_addr root;
     const char *root_text = tcli_opt(&a, "--root");
     if (!root_text) root_text = getenv("COCOON_ROOT_ADDRESS");
@@ -511,7 +584,7 @@ int cli_cmd_root(int argc, char **argv)
         ton_api_free(api);
         return fail("root", &err);
     }
-    ton_cell *body = root_body(&a, (uint64_t)qid, &err);
+    ton_cell *body = root_body(api, &root, &a, (uint64_t)qid, &err);
     if (!body) {
         ton_api_free(api);
         return fail("root", &err);

@@ -207,7 +207,7 @@ ton_api *tcli_api(const tcli_args *a, const char *cmd)
         fprintf(stderr, "%s: --api URL (TON HTTP API v2) is required\n", cmd);
         return NULL;
     }
-    cc_err err;
+    cc_err err = {0};
     ton_api *api = ton_api_new(url, getenv("COCOON_TON_API_KEY"), &err);
     if (!api) fprintf(stderr, "%s: %s\n", cmd, err.msg);
     return api;

@@ -306,6 +306,43 @@ def run(chain, tmp):
     assert refund in got, (refund, got)
     print("ok: client withdraw and refund grant")
 
+    # --- params change by KEY=VALUE, then a forced close after the delay --------------
+    cocoon("root", "change-params", "client_delay_before_close=600", "min_client_stake=50000000", *own)
+    shown = cjson("root", "show", "--api", chain.api, "--root", root)
+    assert shown["params"]["client_delay_before_close"] == 600, shown["params"]
+    assert shown["params"]["min_client_stake"] == 50_000_000 and shown["params"]["params_version"] == 2
+    assert shown["params"]["price_per_token"] == 25  # untouched fields keep their values
+    # a new client contract (the owner wallet as client) under the new params
+    c2 = cjson("ton", "contract", "client", "--owner", wallet["owner"], "--proxy-contract",
+               proxy_c["address"], *party)
+    body = cocoon("ton", "body", "client-top-up", "0.5", wallet["owner"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.6", "--bounce",
+           "--body", body, "--init", c2["state_init"], "--wait", *api)
+    s2 = cjson("ton", "state", "client", c2["address"], *api)
+    assert s2["balance"] == 500_000_000 and s2["stake"] == 50_000_000, s2
+    body = cocoon("ton", "body", "client-request-refund", wallet["owner"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.05", "--bounce",
+           "--body", body, "--wait", *api)
+    s2 = cjson("ton", "state", "client", c2["address"], *api)
+    assert s2["state"] == 1 and s2["balance"] == 50_000_000, s2  # above-stake part paid out at once
+    force = cocoon("ton", "body", "client-refund-force", wallet["owner"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.05", "--bounce",
+           "--body", force, "--wait", *api)
+    assert chain.txs(c2["address"], 1)[0]["compute_exit_code"] == 105  # too early
+    assert cjson("ton", "state", "client", c2["address"], *api)["state"] == 1
+    # move the chain clock past the delay: the wallet signs valid_until from the chain's clock
+    req = urllib.request.Request(chain.api.replace("/api/v2", "") + "/tonsim/setTime",
+                                 data=json.dumps({"advance": 601}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.05", "--bounce",
+           "--body", force, "--wait", *api)
+    s2 = cjson("ton", "state", "client", c2["address"], *api)
+    assert s2["state"] == 2 and s2["balance"] == 0, s2
+    got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["owner"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
+    assert 50_000_000 in got, got
+    print("ok: params change, forced close after the delay")
+
 
 def body_op(msg):
     """First 32 bits of a one-cell message body BoC (enough for an op code)."""
