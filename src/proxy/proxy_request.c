@@ -356,10 +356,36 @@ static preq *lookup(pworker *w, const tl_int256 *rid)
     return r;
 }
 
+/* After a completed request COCOON tells both sides what it was paid; with
+ * --chain none there is no voucher yet (signedPaymentEmpty), but the
+ * messages keep the protocol's shape for peers that expect them. */
+static void send_payments(preq *r, const tl_proxy_queryFinalInfo *fi)
+{
+    proxy *p = r->p;
+    int64_t tokens = fi ? fi->tokens_used.total_tokens_used : 0;
+    tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
+    if (r->worker && r->worker->conn) {
+        tl_proxy_workerRequestPayment m = TL_INIT(proxy_workerRequestPayment);
+        m.request_id = r->worker_rid;
+        m.signed_payment = &empty.hdr;
+        m.request_tokens = tokens;
+        m.request_client_owner = tl_str("");
+        proxy_send(p, r->worker->conn, &m.hdr);
+    }
+    if (r->client && r->client->conn) {
+        tl_proxy_clientRequestPayment m = TL_INIT(proxy_clientRequestPayment);
+        m.request_id = r->client_rid;
+        m.signed_payment = &empty.hdr;
+        m.request_tokens = tokens;
+        proxy_send(p, r->client->conn, &m.hdr);
+    }
+}
+
 static void complete(preq *r, const tl_proxy_queryFinalInfo *fi)
 {
     proxy *p = r->p;
     pworker *w = r->worker;
+    send_payments(r, fi);
     if (w)
         w->rw.avg_time =
             proxy_route_update_avg(w->rw.avg_time, cc_now_mono() - r->worker_start_mono);
