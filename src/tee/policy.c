@@ -17,7 +17,7 @@ typedef struct cache_entry {
 
 struct tee_policy {
     tee_policy_kind kind;
-    X509 *root; /* fake: the network's fake root; tdx: NULL = Intel's */
+    X509 *root; /* fake: the network's fake root; tdx: Intel SGX Root CA */
     tee_collateral *collateral;
     uint32_t tcb_allowed;
     cc_buf mrtds;  /* n * 48 */
@@ -38,6 +38,8 @@ tee_policy *tee_policy_new(tee_policy_kind kind)
     p->kind = kind;
     p->cache_ttl = 600;
     p->tcb_allowed = 1u << TEE_TCB_UP_TO_DATE | 1u << TEE_TCB_SW_HARDENING_NEEDED;
+    /* tdx pins Intel's root (parsed once here rather than per verification). */
+    if (kind == TEE_POLICY_TDX) p->root = tee_intel_root_ca();
     return p;
 }
 
