@@ -4,12 +4,17 @@ contracts on @ton/sandbox) and drives it only through `cocoon` commands.
 
 Proves: C-built wallet v5r1 transfers (first one deploys the wallet) move the
 exact amounts; the root registry accepts the owner's C-built operations,
-refuses a non-owner, and `cocoon root show` reads it back via runGetMethod;
-C-derived proxy/client/worker contract addresses are the ones the contracts
-use; client top-up, register, a proxy-signed charge voucher and a worker payout
-voucher are accepted and move the expected amounts; a voucher with a bad
-signature and a replayed voucher are rejected on-chain with no value moved.
-Contract state is checked independently through the HTTP API from Python."""
+refuses a non-owner, and `cocoon root show` reads it back via runGetMethod
+(also in the configs/registry.json form); C-derived proxy/client/worker
+contract addresses are the ones the contracts use; client top-up, register, a
+proxy-signed charge voucher and a worker payout voucher are accepted and move
+the expected amounts; a voucher with a bad signature, a replayed voucher, an
+old save-state note, a withdrawal below the stake and closes before their delay
+are rejected on-chain with their exit codes and no value moved; withdraw,
+refund grant, params change, forced close and the proxy's two-phase close work
+(the last two after moving the chain clock, which wallet transfers follow).
+Contract state is checked independently through the HTTP API from Python and
+compared with the C readers (`cocoon ton state`, `cocoon wallet history`)."""
 import base64
 import json
 import os
@@ -342,6 +347,30 @@ def run(chain, tmp):
     got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["owner"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
     assert 50_000_000 in got, got
     print("ok: params change, forced close after the delay")
+
+    # --- proxy: owner payout, then the two-phase close --------------------------------
+    pown = [*api, "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "0.05", "--bounce", "--wait"]
+    body = cocoon("ton", "body", "proxy-payout", "0.01", wallet["proxy"]).stdout.strip()
+    paid = chain.get(proxy_c["address"], "get_proxy_data")
+    cocoon("wallet", "send", "--body", body, *pown)
+    got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["proxy"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
+    assert 10_000_000 in got, got
+    assert chain.get(proxy_c["address"], "get_proxy_data")[1] == paid[1]  # the stake stays
+    cocoon("wallet", "send", "--body", cocoon("ton", "body", "proxy-close", wallet["proxy"]).stdout.strip(), *pown)
+    assert cjson("ton", "state", "proxy", proxy_c["address"], *api)["state"] == 1
+    complete = cocoon("ton", "body", "proxy-close-complete", wallet["proxy"]).stdout.strip()
+    cocoon("wallet", "send", "--body", complete, *pown)
+    assert chain.txs(proxy_c["address"], 1)[0]["compute_exit_code"] == 105
+    req = urllib.request.Request(chain.api.replace("/api/v2", "") + "/tonsim/setTime",
+                                 data=json.dumps({"advance": params["proxy_delay_before_close"] + 1}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+    before = chain.balance(wallet["proxy"])
+    cocoon("wallet", "send", "--body", complete, *pown)
+    final = cjson("ton", "state", "proxy", proxy_c["address"], *api)
+    assert final["state"] == 2 and final["stake"] == 0, final
+    assert chain.balance(wallet["proxy"]) - before > TON  # the stake came home
+    print("ok: proxy payout and two-phase close")
 
 
 def body_op(msg):
