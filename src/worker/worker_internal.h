@@ -31,6 +31,7 @@ typedef struct wlink {
     net_backoff backoff;
     struct event *timer;
     int proto_version;
+    bool announced_disabled; /* what proxyHandshakeComplete said */
     uint64_t connects, requests;
     double ready_since; /* wall clock */
     char last_error[160];

@@ -114,6 +114,12 @@ static void on_handshake_done(net_conn *c, void *ud, int32_t code, const char *m
     l->last_error[0] = 0;
     CC_INFO("event=proxy_ready proxy=%s proto=%d enabled=%d", l->addr, l->proto_version,
             l->w->healthy);
+    /* The backend's health may have changed while the handshake was in flight. */
+    if (l->announced_disabled == l->w->healthy) {
+        tl_worker_enabledDisabled m = TL_INIT(worker_enabledDisabled);
+        m.disabled = l->w->healthy ? 0 : 1;
+        worker_send(l, &m.hdr);
+    }
 }
 
 static void query(wlink *l, const tl_obj *msg, net_answer_fn cb)
@@ -147,6 +153,7 @@ static void on_balance(net_conn *c, void *ud, int32_t code, const char *msg, con
     }
     tl_worker_proxyHandshakeComplete hc = TL_INIT(worker_proxyHandshakeComplete);
     hc.is_disabled = !l->w->healthy;
+    l->announced_disabled = hc.is_disabled;
     query(l, &hc.hdr, on_handshake_done);
 }
 
