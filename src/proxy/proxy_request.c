@@ -2,6 +2,7 @@
  * relay the answer stream back as the client.queryAnswer*Ex twins, retry once
  * on another worker when a worker fails before any byte reached the client,
  * time out, and propagate cancellation. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -421,7 +422,16 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
         free(text);
         return;
     }
-    /* queryAnswerEx and queryAnswerPartEx share their layout. */
+    /* queryAnswerEx and queryAnswerPartEx declare the same fields, so their
+     * generated structs are interchangeable (checked below); the encoder
+     * picks the constructor from hdr.id. */
+    _Static_assert(sizeof(tl_proxy_queryAnswerEx) == sizeof(tl_proxy_queryAnswerPartEx) &&
+                       offsetof(tl_proxy_queryAnswerEx, final_info) ==
+                           offsetof(tl_proxy_queryAnswerPartEx, final_info) &&
+                       sizeof(tl_client_queryAnswerEx) == sizeof(tl_client_queryAnswerPartEx) &&
+                       offsetof(tl_client_queryAnswerEx, final_info) ==
+                           offsetof(tl_client_queryAnswerPartEx, final_info),
+                   "answer head and part structs must match");
     const tl_proxy_queryAnswerPartEx *a = (const tl_proxy_queryAnswerPartEx *)msg;
     preq *r = lookup(w, &a->request_id);
     if (!r) return; /* finished or cancelled meanwhile */
