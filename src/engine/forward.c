@@ -196,23 +196,9 @@ static void att_worker(void *arg, int chunk, int n_chunks, int thread)
         int t = task / hp->n_head, h = task % hp->n_head;
         int len = j->pos0 + t + 1;
         const float *q = c->q + (size_t)t * qd + (size_t)h * hd;
-        int kvh = h / group;
-        float mx = -INFINITY;
-        for (int p = 0; p < len; p++) {
-            float s = eng_dot_f32(q, kc + (size_t)p * kvd + (size_t)kvh * hd, hd) * scale;
-            sc[p] = s;
-            mx = s > mx ? s : mx;
-        }
-        float sum = 0;
-        for (int p = 0; p < len; p++) {
-            sc[p] = expf(sc[p] - mx);
-            sum += sc[p];
-        }
-        float inv = 1.0f / sum;
-        float *out = c->att + (size_t)t * qd + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int p = 0; p < len; p++)
-            eng_axpy(out, sc[p] * inv, vc + (size_t)p * kvd + (size_t)kvh * hd, hd);
+        size_t kvoff = (size_t)(h / group) * hd;
+        eng_attend(q, kc + kvoff, vc + kvoff, kvd, hd, len, scale, sc,
+                   c->att + (size_t)t * qd + (size_t)h * hd);
     }
 }
 
@@ -321,10 +307,7 @@ static void layer_forward(engine_ctx *c, int l, int nb, int pos0)
         .n_ops = 2,
         .nb = nb};
     run_mm(c, &ffn);
-    for (size_t i = 0; i < (size_t)nb * hid; i++) {
-        float g = c->hb[i];
-        c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
-    }
+    eng_silu_mul(c->hb, c->hb2, nb * hid);
     matmul1(c, &ly->w_down, c->hb, hid, c->tmp, dim, nb);
     for (size_t i = 0; i < (size_t)nb * dim; i++)
         c->x[i] += c->tmp[i];

@@ -4,6 +4,7 @@
  * The choice is made per call from __builtin_cpu_supports, which reads a
  * value libgcc fills once at start-up: cheap, and no state of our own.
  */
+#include <math.h>
 #include <string.h>
 
 #include "engine/engine_int.h"
@@ -174,4 +175,42 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
             for (int t = 0; t < n; t++)
                 Y[(size_t)t * ldy + r] = dot_f32_portable(wr, X + (size_t)t * ldx, W->cols);
     }
+}
+
+void eng_attend(const float *q, const float *k, const float *v, int stride, int hd, int len,
+                float scale, float *sc, float *out)
+{
+    if (eng_cpu_avx2() && hd % 8 == 0) {
+        eng_avx2_attend(q, k, v, stride, hd, len, scale, sc, out);
+        return;
+    }
+    float mx = -INFINITY;
+    for (int p = 0; p < len; p++) {
+        float s = dot_f32_portable(q, k + (size_t)p * stride, hd) * scale;
+        sc[p] = s;
+        mx = s > mx ? s : mx;
+    }
+    float sum = 0;
+    for (int p = 0; p < len; p++) {
+        sc[p] = expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    float inv = 1.0f / sum;
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int p = 0; p < len; p++) {
+        const float *vp = v + (size_t)p * stride;
+        float w = sc[p] * inv;
+        for (int i = 0; i < hd; i++)
+            out[i] += w * vp[i];
+    }
+}
+
+void eng_silu_mul(float *a, const float *b, int n)
+{
+    if (eng_cpu_avx2()) {
+        eng_avx2_silu_mul(a, b, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }

@@ -3,6 +3,8 @@
  * functions marked target("avx2,fma,f16c"): they are only called after
  * eng_cpu_avx2() said yes, so one binary runs on every x86-64.
  */
+#include <math.h>
+
 #include "engine/engine_int.h"
 
 #if defined(__x86_64__)
@@ -344,6 +346,86 @@ AVX2 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int
     }
 }
 
+/* ------------------------------------------------ exp, attention, SiLU */
+
+/* e^x for 8 lanes: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor
+ * series to r^6 (relative error < 2e-7), 2^n through the exponent bits.
+ * Inputs below -87 give 0 (softmax and SiLU only need that end right). */
+AVX2 static inline __m256 exp8(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x); /* ln2 split in two */
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 res = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(under, res);
+}
+
+AVX2 void eng_avx2_silu_mul(float *a, const float *b, int n)
+{
+    int i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(a + i);
+        __m256 den = _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, g)));
+        _mm256_storeu_ps(a + i, _mm256_mul_ps(_mm256_div_ps(g, den), _mm256_loadu_ps(b + i)));
+    }
+    for (; i < n; i++)
+        a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+}
+
+AVX2 void eng_avx2_attend(const float *q, const float *k, const float *v, int stride, int hd,
+                          int len, float scale, float *sc, float *out)
+{
+    float mx = -INFINITY;
+    if (hd == 8) { /* small heads (tiny models): one register per row */
+        __m256 qv = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_set1_ps(scale));
+        for (int p = 0; p < len; p++) {
+            float s = hsum(_mm256_mul_ps(qv, _mm256_loadu_ps(k + (size_t)p * stride)));
+            sc[p] = s;
+            mx = s > mx ? s : mx;
+        }
+    } else {
+        for (int p = 0; p < len; p++) {
+            float s = eng_avx2_dot_f32(q, k + (size_t)p * stride, hd) * scale;
+            sc[p] = s;
+            mx = s > mx ? s : mx;
+        }
+    }
+    __m256 vmx = _mm256_set1_ps(mx), vsum = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 8 <= len; p += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + p), vmx));
+        _mm256_storeu_ps(sc + p, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = hsum(vsum);
+    for (; p < len; p++) {
+        sc[p] = expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < hd; i += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (p = 0; p < len; p++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(sc[p]),
+                                  _mm256_loadu_ps(v + (size_t)p * stride + i), acc);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
+    }
+}
+
 #else /* not x86-64: never called, eng_cpu_avx2() is false */
 
 float eng_avx2_dot_f32(const float *a, const float *b, int n)
@@ -357,6 +439,11 @@ float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int n)
     return 0;
 }
 void eng_avx2_quantize_x(const float *x, int n, eng_q8x *out) {}
+void eng_avx2_silu_mul(float *a, const float *b, int n) {}
+void eng_avx2_attend(const float *q, const float *k, const float *v, int stride, int hd, int len,
+                     float scale, float *sc, float *out)
+{
+}
 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n)
 {
     return 0;

@@ -212,6 +212,56 @@ static void test_quant_dot(void **state)
     }
 }
 
+/* The vectorised attention and SiLU (with their fast exp) against plain C. */
+static void test_attention_and_silu(void **state)
+{
+    (void)state;
+    if (!engine_kernels_have_avx2()) skip();
+    enum { MAXLEN = 100, HD = 64, STRIDE = 128 };
+    static float k[MAXLEN * STRIDE], v[MAXLEN * STRIDE], q[HD], sc[MAXLEN], out[HD], ref[HD];
+    fill_random(k, MAXLEN * STRIDE, 5);
+    fill_random(v, MAXLEN * STRIDE, 6);
+    fill_random(q, HD, 7);
+    for (int i = 0; i < HD; i++)
+        q[i] *= 8; /* sharp softmax: large exponents */
+    int hds[2] = {8, HD};
+    for (int h = 0; h < 2; h++)
+        for (int len = 1; len <= MAXLEN; len += 7) {
+            int hd = hds[h];
+            float scale = 1.0f / sqrtf((float)hd);
+            double s[MAXLEN], mx = -1e30, sum = 0;
+            for (int p = 0; p < len; p++) {
+                s[p] = 0;
+                for (int i = 0; i < hd; i++)
+                    s[p] += (double)q[i] * k[p * STRIDE + i];
+                s[p] *= scale;
+                mx = s[p] > mx ? s[p] : mx;
+            }
+            for (int p = 0; p < len; p++)
+                sum += s[p] = exp(s[p] - mx);
+            for (int i = 0; i < hd; i++) {
+                double o = 0;
+                for (int p = 0; p < len; p++)
+                    o += s[p] / sum * v[p * STRIDE + i];
+                ref[i] = (float)o;
+            }
+            eng_avx2_attend(q, k, v, STRIDE, hd, len, scale, sc, out);
+            for (int i = 0; i < hd; i++)
+                if (fabsf(out[i] - ref[i]) > 1e-5f)
+                    fail_msg("hd %d len %d: out[%d] %f vs %f", hd, len, i, out[i], ref[i]);
+        }
+    float a[37], b[37];
+    for (int i = 0; i < 37; i++) {
+        a[i] = (float)(i - 18) * 6.0f; /* -108 .. 108: both tails */
+        b[i] = 0.5f;
+    }
+    eng_avx2_silu_mul(a, b, 37);
+    for (int i = 0; i < 37; i++) {
+        double g = (i - 18) * 6.0, want = g / (1 + exp(-g)) * 0.5;
+        assert_true(fabs(a[i] - want) <= 1e-6 * (1 + fabs(want)));
+    }
+}
+
 typedef struct pool_check {
     _Atomic int hits[64];
     _Atomic int bad_thread;
@@ -327,10 +377,11 @@ static void test_synthetic_models(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_half_floats), cmocka_unit_test(test_q8_0_block),
-        cmocka_unit_test(test_q4_0_block),  cmocka_unit_test(test_q4_k_block),
-        cmocka_unit_test(test_q6_k_block),  cmocka_unit_test(test_quant_dot),
-        cmocka_unit_test(test_pool),        cmocka_unit_test(test_synthetic_models),
+        cmocka_unit_test(test_half_floats),        cmocka_unit_test(test_q8_0_block),
+        cmocka_unit_test(test_q4_0_block),         cmocka_unit_test(test_q4_k_block),
+        cmocka_unit_test(test_q6_k_block),         cmocka_unit_test(test_quant_dot),
+        cmocka_unit_test(test_attention_and_silu), cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_synthetic_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
