@@ -97,6 +97,7 @@ out:
     if (base) event_base_free(base);
     worker_config_clear(&cfg);
     free(rest);
-    CC_INFO("event=exit rc=%d", rc);
+    if (rc != 2)
+        CC_INFO("event=exit rc=%d", rc);
     return rc;
 }
