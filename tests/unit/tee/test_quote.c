@@ -282,6 +282,40 @@ static void test_refusals(void **state)
     assert_int_equal(tee_quote_parse_any((const uint8_t *)"0xabc", 5, &q, &err), -1);
 }
 
+/* A v5 quote with a TDX 1.0 body (type 2): the v4 fixture's body moved into
+ * the v5 layout parses to the same TD report (its signature no longer holds). */
+static void test_parse_v5_td10_layout(void **state)
+{
+    cc_buf b = CC_BUF_INIT, v5 = CC_BUF_INIT;
+    load("dcap-qvl_sample_tdx_quote.bin", &b);
+    tee_quote q4, q5;
+    cc_err err = {0};
+    assert_int_equal(tee_quote_parse(b.data, b.len, &q4, &err), 0);
+    uint8_t type_size[6] = {2, 0, 0x48, 0x02, 0, 0}; /* type 2, size 584 */
+    cc_buf_append(&v5, b.data, 48);
+    v5.data[0] = 5;
+    cc_buf_append(&v5, type_size, 6);
+    cc_buf_append(&v5, b.data + 48, q4.len - 48);
+    assert_int_equal(tee_quote_parse(v5.data, v5.len, &q5, &err), 0);
+    assert_int_equal(q5.version, 5);
+    assert_int_equal(q5.body_type, 2);
+    assert_false(q5.td.is_td15);
+    assert_memory_equal(&q5.td, &q4.td, sizeof(q4.td));
+    assert_int_equal(q5.signed_len, q4.signed_len + 6);
+    assert_int_equal(q5.trailing, 0);
+    tee_quote_verify_opts o = {.at = at("2026-11-21T00:00:00Z")};
+    assert_int_equal(tee_quote_verify(&q5, &o, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "quote signature"));
+    tee_quote_free(&q5);
+    /* A body size that does not fit its type is refused. */
+    v5.data[50] = 0x49;
+    assert_int_equal(tee_quote_parse(v5.data, v5.len, &q5, &err), -1);
+    assert_non_null(strstr(err.msg, "unsupported v5 body"));
+    tee_quote_free(&q4);
+    cc_buf_free(&b);
+    cc_buf_free(&v5);
+}
+
 static void test_image_hash_definition(void **state)
 {
     /* Image hash of the v5 quote: all RTMRs and MR* zero except MRTD. */
@@ -411,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_image_hash_definition),
         cmocka_unit_test(test_iso_time),
+        cmocka_unit_test(test_parse_v5_td10_layout),
         cmocka_unit_test(test_collateral_v4_up_to_date),
         cmocka_unit_test(test_collateral_v5_no_matching_level),
         cmocka_unit_test(test_collateral_tampered),
