@@ -240,7 +240,8 @@ typedef struct ton_out_msg {
     uint8_t mode;  /* send mode, usually 3 (pay fees separately, ignore errors) */
     ton_cell *msg; /* MessageRelaxed, e.g. from ton_msg_internal() */
 } ton_out_msg;
-#define TON_WALLET_MAX_MSGS 4
+#define TON_WALLET_V4_MAX_MSGS 4   /* one ref per message */
+#define TON_WALLET_V5_MAX_MSGS 255 /* an out-action list */
 
 /* The signed body of a transfer (v5r1: auth_signed_external with the
  * signature at the tail; v4r2: signature first). priv is the Ed25519 seed. */

@@ -92,8 +92,9 @@ ton_cell *ton_wallet_transfer_body(const ton_wallet *w, const uint8_t priv[32], 
                                    uint32_t valid_until, const ton_out_msg *msgs, size_t n_msgs,
                                    cc_err *err)
 {
-    if (n_msgs > TON_WALLET_MAX_MSGS) {
-        cc_err_set(err, "at most %d messages per transfer", TON_WALLET_MAX_MSGS);
+    size_t max = w->version == TON_WALLET_V4R2 ? TON_WALLET_V4_MAX_MSGS : TON_WALLET_V5_MAX_MSGS;
+    if (n_msgs > max) {
+        cc_err_set(err, "at most %zu messages per transfer", max);
         return NULL;
     }
     for (size_t i = 0; i < n_msgs; i++)

@@ -6,6 +6,7 @@
 const path = require('path');
 const lib = require(path.join(__dirname, '..', '..', '..', 'contracts', 'lib', 'cocoon.js'));
 const { Address, beginCell } = require(require.resolve('@ton/core', { paths: [path.join(__dirname, '..', '..', '..', 'contracts')] }));
+const { WalletContractV5R1, internal, SendMode } = require(require.resolve('@ton/ton', { paths: [path.join(__dirname, '..', '..', '..', 'contracts')] }));
 const { keyPairFromSeed } = require(require.resolve('@ton/crypto', { paths: [path.join(__dirname, '..', '..', '..', 'contracts')] }));
 
 const kp = keyPairFromSeed(Buffer.from('0001020304050607080910111213141516171819202122232425262728293031', 'hex').subarray(0, 32));
@@ -66,4 +67,19 @@ const out = {
   save_state_note: hex(lib.saveStateNote({ qid: 101, seqno: 5, uniqueHash: H, target: B, excessTo: A,
     secretKey: kp.secretKey })),
 };
+// A v5r1 transfer of three messages (the out list order and modes as @ton/ton builds them).
+{
+  const wk = keyPairFromSeed(Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex'));
+  const w = WalletContractV5R1.create({ publicKey: wk.publicKey, workChain: 0 });
+  out.wallet_v5r1_three_messages = {
+    seed_hex: '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
+    seqno: 5, valid_until: 1700000060, mode: 3,
+    body: hex(w.createTransfer({ seqno: 5, secretKey: wk.secretKey, timeout: 1700000060,
+      sendMode: SendMode.PAY_GAS_SEPARATELY, messages: [
+        internal({ to: A, value: 1500000000n, bounce: true, body: 'first' }),
+        internal({ to: B, value: 1n, bounce: false, body: lib.client.topUp(0n, A, 7) }),
+        internal({ to: C, value: 0n, bounce: true }),
+      ] })),
+  };
+}
 console.log(JSON.stringify(out, null, 1));

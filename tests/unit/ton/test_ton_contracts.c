@@ -359,6 +359,46 @@ static void test_contract_to_contract_bodies(void **state)
     ton_cell_unref(c);
 }
 
+static void test_wallet_three_messages(void **state)
+{
+    (void)state;
+    const json_t *v = json_object_get(g_v, "wallet_v5r1_three_messages");
+    uint8_t seed[32], pub[32];
+    cc_hex_decode(vstr(v, "seed_hex"), seed, 32, NULL);
+    crypto_ed25519_public(seed, pub, NULL);
+    ton_wallet w;
+    ton_wallet_init(&w, TON_WALLET_V5R1, 0, pub, TON_GLOBAL_ID_MAINNET);
+    ton_cell *comment = ton_msg_comment("first", NULL);
+    ton_cell *topup = ton_body_coins_addr(TON_OP_CLIENT_TOP_UP, 7, 0, &g_a, NULL);
+    ton_int_msg m[3] = {
+        {.dest = g_a, .value = 1500000000, .bounce = true, .body = comment},
+        {.dest = g_b, .value = 1, .bounce = false, .body = topup},
+        {.dest = g_c, .value = 0, .bounce = true},
+    };
+    ton_out_msg om[3];
+    for (int i = 0; i < 3; i++) {
+        om[i].mode = 3;
+        om[i].msg = ton_msg_internal(&m[i], NULL);
+        assert_non_null(om[i].msg);
+    }
+    cc_err err;
+    ton_cell *body = ton_wallet_transfer_body(&w, seed, 5, 1700000060, om, 3, &err);
+    if (!body) fail_msg("%s", err.msg);
+    expect_boc(body, vstr(v, "body"), "v5r1 transfer of three messages");
+    /* v4r2 takes at most 4 messages, v5r1 many more */
+    ton_out_msg many[5] = {om[0], om[1], om[2], om[0], om[1]};
+    ton_wallet w4;
+    ton_wallet_init(&w4, TON_WALLET_V4R2, 0, pub, 0);
+    assert_null(ton_wallet_transfer_body(&w4, seed, 0, 1, many, 5, &err));
+    body = ton_wallet_transfer_body(&w, seed, 0, 1, many, 5, &err);
+    assert_non_null(body);
+    ton_cell_unref(body);
+    for (int i = 0; i < 3; i++)
+        ton_cell_unref(om[i].msg);
+    ton_cell_unref(comment);
+    ton_cell_unref(topup);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_vouchers),
         cmocka_unit_test(test_voucher_tampering),
         cmocka_unit_test(test_contract_to_contract_bodies),
+        cmocka_unit_test(test_wallet_three_messages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
