@@ -95,7 +95,8 @@ struct proxy {
     size_t queue_len;
     struct event *drain_ev;
     uint64_t next_id;
-    cc_buf scratch; /* reused encoding buffer */
+    uint64_t tie_rng; /* xorshift state for routing ties (seeded randomly; no syscall per pick) */
+    cc_buf scratch;   /* reused encoding buffer */
     struct {
         uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;
         uint64_t active, bytes_relayed, parts_relayed, queued;

@@ -163,11 +163,22 @@ static void cancel_on_worker(preq *r)
 
 /* ---------------------------------------------------------------- routing */
 
+/* Tie-breaking needs spread, not secrecy: a seeded xorshift64 avoids a
+ * trip into the kernel's RNG for every request. */
+static uint64_t tie_random(proxy *p)
+{
+    uint64_t x = p->tie_rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return p->tie_rng = x;
+}
+
 static bool dispatch(preq *r, uint64_t exclude_id)
 {
     proxy *p = r->p;
     long i = proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id,
-                              crypto_random_u64());
+                              tie_random(p));
     if (i < 0) return false;
     pworker *w = p->workers[i];
     attach_worker(r, w);
