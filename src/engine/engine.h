@@ -179,12 +179,9 @@ int engine_dequant_row(uint32_t type, const void *row, float *out, size_t n);
 /* Quantizes n floats into the type's blocks (reference quantizers; used by
  * synth and tests). Returns the number of bytes written. */
 size_t engine_quant_row(uint32_t type, const float *in, void *out, size_t n);
-/* dot(row of type `type`, x) over n elements. Uses AVX2/FMA when the CPU has
- * them unless engine_kernels_force_portable(true) was called. */
+/* dot(row of type `type`, x) over n elements (float inputs; AVX2/FMA when
+ * the CPU has them, else portable C). */
 float engine_dot_row(uint32_t type, const void *row, const float *x, size_t n);
-/* For tests and benchmarks: pick the portable kernels even on AVX2 CPUs.
- * Process-wide, set it before any compute. */
-void engine_kernels_force_portable(bool on);
 bool engine_kernels_have_avx2(void);
 
 /* ============================================================ threads */
@@ -390,7 +387,6 @@ typedef struct engine_request {
     bool logprobs;
     char *stops[4];
     size_t n_stops;
-    bool echo;
 } engine_request;
 
 /* Parses the JSON body of /v1/chat/completions or /v1/completions. The model
@@ -415,6 +411,7 @@ typedef struct engine_job engine_job;
 
 typedef struct engine_usage {
     int64_t prompt_tokens, completion_tokens;
+    int64_t cached_tokens; /* prompt tokens whose KV entries were reused */
 } engine_usage;
 
 typedef struct engine_job_callbacks {

@@ -51,10 +51,11 @@ static void job_free(engine_job *j)
 
 static void job_done(engine_server *s, engine_job *j, int code, const char *error)
 {
-    engine_usage u = {0, 0};
+    engine_usage u = {0, 0, 0};
     if (j->seq) {
         u.prompt_tokens = (int64_t)engine_seq_prompt_tokens(j->seq);
         u.completion_tokens = (int64_t)engine_seq_generated(j->seq);
+        u.cached_tokens = (int64_t)engine_seq_cached_tokens(j->seq);
     }
     pthread_mutex_lock(&s->mu);
     s->st.prompt_tokens += u.prompt_tokens;
@@ -138,7 +139,8 @@ static void step_slot(engine_server *s, int i)
         eng_oai_step(j->out, (const char *)text.data, text.len, &st, &out);
     if (st.finished) {
         engine_usage u = {(int64_t)engine_seq_prompt_tokens(j->seq),
-                          (int64_t)engine_seq_generated(j->seq)};
+                          (int64_t)engine_seq_generated(j->seq),
+                          (int64_t)engine_seq_cached_tokens(j->seq)};
         eng_oai_finish(j->out, st.finish, &u, engine_seq_cached_tokens(j->seq), &out);
     }
     if (out.len && j->cb.on_body) j->cb.on_body(j->ud, (const char *)out.data, out.len);

@@ -48,7 +48,8 @@ struct backend_call {
     engine_job *job; /* under b->mu; NULL once the engine is done with it */
     backend_callbacks cb;
     void *ud;
-    bool stream, cancelled;
+    bool stream, cancelled, timed_out;
+    struct event *timer; /* the request's timeout, if any */
 };
 
 /* ------------------------------------------------ scheduler thread side */
@@ -104,6 +105,7 @@ static void job_done(void *ud, const engine_usage *u, int code, const char *erro
     m->usage.prompt_tokens = u->prompt_tokens;
     m->usage.completion_tokens = u->completion_tokens;
     m->usage.total_tokens = u->prompt_tokens + u->completion_tokens;
+    m->usage.cached_tokens = u->cached_tokens;
     m->code = code;
     m->data = error ? cc_strdup(error) : NULL;
     pthread_mutex_lock(&c->b->mu);
@@ -131,8 +133,11 @@ static void deliver(emb_msg *m)
         if (!c->cancelled && c->cb.on_body) c->cb.on_body(c->ud, (const uint8_t *)m->data, m->len);
         break;
     case MSG_DONE:
+        if (c->timer) event_free(c->timer);
         if (c->cb.on_done) {
-            if (c->cancelled)
+            if (c->timed_out)
+                c->cb.on_done(c->ud, &m->usage, 652, "timeout");
+            else if (c->cancelled)
                 c->cb.on_done(c->ud, &m->usage, 653, "cancelled");
             else
                 c->cb.on_done(c->ud, &m->usage, m->code, m->code ? m->data : NULL);
@@ -180,9 +185,22 @@ static void local_answer(emb_backend *b, backend_call *c, int status, const char
     job_head(c, status);
     job_body(c, body ? body : "{}", body ? strlen(body) : 2);
     free(body);
-    engine_usage u = {0, 0};
+    engine_usage u = {0, 0, 0};
     job_done(c, &u, 0, NULL);
     b->n_refused++;
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    backend_call *c = arg;
+    if (c->cancelled) return;
+    /* Stops the work like cancel(); on_done then reports the timeout. */
+    c->timed_out = c->cancelled = true;
+    pthread_mutex_lock(&c->b->mu);
+    if (c->job) engine_job_cancel(c->job);
+    pthread_mutex_unlock(&c->b->mu);
 }
 
 static int emb_start(worker_backend *wb, const backend_http_request *req,
@@ -221,6 +239,12 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
     if (req->max_tokens > 0 && (r->max_tokens == 0 || r->max_tokens > req->max_tokens))
         r->max_tokens = req->max_tokens;
     c->stream = r->stream;
+    if (req->timeout > 0) {
+        c->timer = evtimer_new(b->evb, on_timeout, c);
+        struct timeval tv = {(time_t)req->timeout,
+                             (suseconds_t)((req->timeout - (double)(time_t)req->timeout) * 1e6)};
+        evtimer_add(c->timer, &tv);
+    }
     static const engine_job_callbacks jcb = {job_head, job_body, job_done};
     pthread_mutex_lock(&b->mu);
     c->job = engine_server_submit(b->srv, r, &jcb, c);

@@ -333,6 +333,36 @@ static void test_cancel_and_cap(void **state)
     event_base_free(loop);
 }
 
+/* A request still waiting behind a long one when its timeout expires ends
+ * with 652; the long one is unaffected. */
+static void test_timeout(void **state)
+{
+    (void)state;
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 1, 512};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    assert_non_null(b);
+    call_rec r[2];
+    start(b, "/v1/completions", "{\"prompt\":\"Once upon a time\",\"temperature\":0}", &r[0]);
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":5}";
+    memset(&r[1], 0, sizeof(r[1]));
+    backend_http_request req = {
+        "POST", "/v1/completions", NULL, 0, (const uint8_t *)body, strlen(body), 0, 0.001};
+    backend_call *c = NULL;
+    assert_int_equal(b->ops->start(b, &req, &cbs, &r[1], &c, &err), 0);
+    open_calls++;
+    run_loop();
+    assert_int_equal(r[0].error_code, 0);
+    assert_int_equal(r[0].usage.completion_tokens, 342); /* the story and its end token */
+    assert_int_equal(r[1].error_code, 652);
+    assert_int_equal(r[1].done_calls, 1);
+    for (int i = 0; i < 2; i++)
+        cc_buf_free(&r[i].body);
+    b->ops->destroy(b);
+    event_base_free(loop);
+}
+
 static void test_bad_model(void **state)
 {
     (void)state;
@@ -349,6 +379,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_cancel_and_cap),
+        cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_bad_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
