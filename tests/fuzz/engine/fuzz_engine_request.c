@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cc_buf_reset(&text);
     engine_detok_flush(d, &text);
     eng_oai_step(o, (const char *)text.data, text.len, NULL, &out);
-    engine_usage u = {(int64_t)t.n, 1};
+    engine_usage u = {(int64_t)t.n, 1, 0};
     eng_oai_finish(o, ENGINE_FINISH_STOP, &u, 0, &out);
     if (!r->stream) { /* a whole answer must be one valid JSON object */
         json_t *j = json_loadb((const char *)out.data, out.len, 0, NULL);
