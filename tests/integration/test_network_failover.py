@@ -107,6 +107,13 @@ def main(holder):
                "the proxy to drop the cancelled request")
     stats = net.proxy_stats()
     check(stats["requests"]["cancelled"] >= 1, "cancellation counted: %r" % stats["requests"])
+    def worker_cancelled():
+        total = 0
+        for p, h in net.workers:
+            if p.alive():
+                total += http_json(h, "GET", "/jsonstats", timeout=5)[1]["requests"]["cancelled"]
+        return total >= 1
+    wait_until(worker_cancelled, 10, "the worker to cancel its backend call")
     ok_request(port, "request after a cancellation")
     log("caller went away: request cancelled upstream")
 
