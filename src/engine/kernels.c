@@ -11,7 +11,9 @@
 
 bool eng_cpu_avx2(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
+    /* -DCOCOON_ENGINE_PORTABLE builds the portable kernels only (to test them
+     * on machines that have AVX2). */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(COCOON_ENGINE_PORTABLE)
     /* Every AVX2 CPU also has F16C (Intel Ivy Bridge, AMD Piledriver came
      * first); clang 14 cannot ask for it by name. */
 #if defined(__clang__)
