@@ -214,6 +214,16 @@ net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, 
     return l;
 }
 
+int net_listener_set_identity(net_listener *l, const net_tls_identity *id, cc_err *err)
+{
+    SSL_CTX *ctx = net_tls_ctx_new(true, id, err);
+    if (!ctx) return -1;
+    /* Connections already created hold their own reference to the old one. */
+    SSL_CTX_free(l->ssl_ctx);
+    l->ssl_ctx = ctx;
+    return 0;
+}
+
 uint16_t net_listener_port(const net_listener *l)
 {
     return l->port;

@@ -206,6 +206,10 @@ typedef struct net_listen_config {
 
 net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, cc_err *err);
 uint16_t net_listener_port(const net_listener *l);
+/* Replaces the identity presented by connections accepted from now on (e.g. a
+ * rotated RA-TLS certificate, tee_identity_rotate); existing connections keep
+ * theirs. Borrowed like the one in net_listen_config. */
+int net_listener_set_identity(net_listener *l, const net_tls_identity *id, cc_err *err);
 /* Stops listening and drops connections still handshaking; connections already
  * handed over in on_accept stay alive. */
 void net_listener_free(net_listener *l);

@@ -110,6 +110,7 @@ tee_identity *tee_identity_new(tee_provider *p, const tee_identity_opts *opts, c
     tee_claims c = {0};
     if (opts && opts->claims) c = *opts->claims;
     memcpy(c.ed25519_pub, id->pubkey, 32);
+    id->claims = c;
     tee_claims_encode(&c, &claims);
     if (p && tee_provider_kind_of(p) != TEE_PROVIDER_NONE) {
         uint8_t rd[64];
@@ -158,6 +159,12 @@ int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_iden
 {
     time_t now = opts && opts->now ? opts->now : time(NULL);
     if (*idp && !tee_identity_needs_renewal(*idp, now)) return 0;
+    tee_identity_opts same = {0};
+    if (*idp && (!opts || !opts->claims)) {
+        if (opts) same = *opts;
+        same.claims = &(*idp)->claims;
+        opts = &same;
+    }
     tee_identity *fresh = tee_identity_new(p, opts, err);
     if (!fresh) return -1;
     tee_identity_free(*idp);

@@ -254,6 +254,7 @@ typedef struct tee_identity {
     time_t not_after;
     bool has_quote;
     uint8_t image_hash[32]; /* of our own quote, when has_quote */
+    tee_claims claims;      /* what the certificate claims (reused on rotation) */
 } tee_identity;
 
 typedef struct tee_identity_opts {
@@ -270,7 +271,10 @@ void tee_identity_free(tee_identity *id);
  * now (0 = current time) and should be replaced by a new identity. */
 bool tee_identity_needs_renewal(const tee_identity *id, time_t now);
 /* Replaces *idp by a fresh identity when it needs renewal; returns 1 when it
- * did, 0 when not needed, -1 on error (the old identity stays). */
+ * did, 0 when not needed, -1 on error (the old identity stays). With opts or
+ * opts->claims NULL the new identity makes the same claims as the old one.
+ * The old identity is freed: anything that must outlive it (a TLS context)
+ * holds its own OpenSSL references, as net does. */
 int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_identity **idp,
                         cc_err *err);
 /* PEM of the certificate and of the private key (PKCS#8), appended to out. */

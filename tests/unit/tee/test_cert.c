@@ -150,10 +150,20 @@ static void test_expired_and_not_yet_valid(void **state)
     tee_identity *future = tee_identity_new(none, &o, &err);
     assert_int_equal(tee_verify_peer(any, future->cert, &info, &err), -1);
     assert_non_null(strstr(err.msg, "not yet valid"));
-    /* Rotation replaces the old identity. */
+    /* Rotation replaces the old identity and keeps its claims. */
     tee_identity *cur = old;
+    strcpy(cur->claims.role, "proxy");
+    uint8_t old_pub[32];
+    memcpy(old_pub, cur->pubkey, 32);
     assert_int_equal(tee_identity_rotate(none, NULL, &cur, &err), 1);
-    assert_ptr_not_equal(cur, old); /* old was freed by rotate */
+    assert_memory_not_equal(cur->pubkey, old_pub, 32);
+    assert_string_equal(cur->claims.role, "proxy");
+    assert_false(tee_identity_needs_renewal(cur, 0));
+    tee_policy *any2 = tee_policy_new(TEE_POLICY_ANY);
+    assert_int_equal(tee_verify_peer(any2, cur->cert, &info, &err), 0);
+    assert_string_equal(((tee_peer_info *)info)->claims.role, "proxy");
+    tee_peer_info_free(info);
+    tee_policy_free(any2);
     assert_int_equal(tee_identity_rotate(none, NULL, &cur, &err), 0);
     tee_identity_free(cur);
     tee_identity_free(future);
