@@ -265,13 +265,13 @@ static inline void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *m)
 AVX2 static float dotq_q4_k(const blk_q4_k *b, const eng_q8x *x, int nb)
 {
     const __m256i mask = _mm256_set1_epi8(0xF);
-    float total = 0;
+    __m256 acc = _mm256_setzero_ps(); /* one horizontal sum per row, not per block */
+    float mins = 0;
     for (int i = 0; i < nb; i++, b++, x += 8) {
         uint8_t sc[8], mn[8];
         q4k_scales(b->scales, sc, mn);
         float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
-        __m256 acc = _mm256_setzero_ps();
-        float mins = 0;
+        float bm = 0;
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
             __m256i lo = _mm256_and_si256(q, mask),
@@ -283,20 +283,19 @@ AVX2 static float dotq_q4_k(const blk_q4_k *b, const eng_q8x *x, int nb)
                 _mm256_fmadd_ps(_mm256_set1_ps(d * sc[2 * c] * x0->d), _mm256_cvtepi32_ps(p0), acc);
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[2 * c + 1] * x1->d), _mm256_cvtepi32_ps(p1),
                                   acc);
-            mins += mn[2 * c] * x0->d * (float)x0->isum + mn[2 * c + 1] * x1->d * (float)x1->isum;
+            bm += mn[2 * c] * x0->d * (float)x0->isum + mn[2 * c + 1] * x1->d * (float)x1->isum;
         }
-        total += hsum(acc) - dmin * mins;
+        mins += dmin * bm;
     }
-    return total;
+    return hsum(acc) - mins;
 }
 
 AVX2 static float dotq_q6_k(const blk_q6_k *b, const eng_q8x *x, int nb)
 {
     const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
-    float total = 0;
+    __m256 acc = _mm256_setzero_ps(); /* one horizontal sum per row, not per block */
     for (int i = 0; i < nb; i++, b++) {
         float d = _cvtsh_ss(b->d);
-        __m256 acc = _mm256_setzero_ps();
         for (int h = 0; h < 2; h++, x += 4) {
             const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
             const int8_t *sc = b->scales + 8 * h;
@@ -325,9 +324,8 @@ AVX2 static float dotq_q6_k(const blk_q6_k *b, const eng_q8x *x, int nb)
                                       _mm256_cvtepi32_ps(p), acc);
             }
         }
-        total += hsum(acc);
     }
-    return total;
+    return hsum(acc);
 }
 
 AVX2 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n)
