@@ -313,6 +313,10 @@ static void on_ready(net_conn *conn, void *ud)
 static void link_connect(clink *l)
 {
     client *c = l->c;
+    cc_err err;
+    /* A day-long certificate is renewed before it expires (DESIGN §5.1). */
+    if (tee_identity_rotate(c->provider, NULL, &c->identity, &err) < 0)
+        CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
     net_connect_config cc = {
         .host = l->host,
         .port = l->port,
@@ -321,7 +325,6 @@ static void link_connect(clink *l)
         .cbs = {.on_ready = on_ready, .on_packet = on_packet, .on_close = on_close},
         .ud = l,
     };
-    cc_err err;
     l->state = CL_CONNECTING;
     l->conn = net_connect(c->base, &cc, &err);
     if (!l->conn) schedule_reconnect(l, err.msg);

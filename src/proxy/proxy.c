@@ -112,6 +112,26 @@ static net_listener *listen_on(proxy *p, const proxy_listen_addr *a,
     return l;
 }
 
+/* Certificates are valid for a day: renew in their last hours and present
+ * the new one on both listeners (existing links keep theirs). */
+static void on_rotate(evutil_socket_t fd, short what, void *arg)
+{
+    proxy *p = arg;
+    cc_err err = {0};
+    int r = tee_identity_rotate(p->provider, NULL, &p->identity, &err);
+    if (r < 0) {
+        CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
+        return;
+    }
+    if (r == 0) return;
+    net_tls_identity id = {p->identity->key, p->identity->cert};
+    if (net_listener_set_identity(p->wl, &id, &err) < 0 ||
+        net_listener_set_identity(p->cl, &id, &err) < 0)
+        CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
+    else
+        CC_INFO("event=cert_rotated not_after=%lld", (long long)p->identity->not_after);
+}
+
 proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
 {
     proxy *p = cc_calloc(1, sizeof(*p));
@@ -135,6 +155,9 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
         goto fail;
     }
     http_server_add_stats(p->http, "cocoon-proxy", stats_fill, NULL, p);
+    p->rotate_ev = event_new(base, -1, EV_PERSIST, on_rotate, p);
+    struct timeval every = {600, 0};
+    event_add(p->rotate_ev, &every);
     CC_INFO("event=proxy_start worker_port=%u client_port=%u http_port=%d pow=%d chain=%s",
             proxy_worker_port(p), proxy_client_port(p), http_server_port(p->http),
             p->pow_difficulty, cfg->chain);
@@ -147,6 +170,7 @@ fail:
 void proxy_free(proxy *p)
 {
     if (!p) return;
+    if (p->rotate_ev) event_free(p->rotate_ev);
     if (p->wl) net_listener_free(p->wl);
     if (p->cl) net_listener_free(p->cl);
     proxy_client_free_all(p);

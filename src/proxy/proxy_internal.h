@@ -78,6 +78,7 @@ struct proxy {
     tee_identity *identity;
     tee_policy *policy;
     net_listener *wl, *cl;
+    struct event *rotate_ev; /* renews the RA-TLS certificate before it expires */
     http_server *http;
     char *owner_address;
     int pow_difficulty;

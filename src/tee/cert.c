@@ -93,14 +93,19 @@ fail:
     return NULL;
 }
 
-tee_identity *tee_identity_new(tee_provider *p, const tee_identity_opts *opts, cc_err *err)
+/* A new identity for `key` (a reference is taken) or a fresh Ed25519 key. */
+static tee_identity *identity_make(tee_provider *p, const tee_identity_opts *opts, EVP_PKEY *key,
+                                   cc_err *err)
 {
     tee_identity *id = cc_calloc(1, sizeof(*id));
     cc_buf claims = CC_BUF_INIT, quote = CC_BUF_INIT;
     time_t now = opts && opts->now ? opts->now : time(NULL);
     long validity =
         opts && opts->validity_seconds ? opts->validity_seconds : TEE_CERT_VALIDITY_SECONDS;
-    id->key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    if (key && EVP_PKEY_up_ref(key) == 1)
+        id->key = key;
+    else
+        id->key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     size_t publen = 32;
     if (!id->key || EVP_PKEY_get_raw_public_key(id->key, id->pubkey, &publen) != 1 ||
         publen != 32) {
@@ -140,6 +145,11 @@ fail:
     return NULL;
 }
 
+tee_identity *tee_identity_new(tee_provider *p, const tee_identity_opts *opts, cc_err *err)
+{
+    return identity_make(p, opts, NULL, err);
+}
+
 void tee_identity_free(tee_identity *id)
 {
     if (!id) return;
@@ -165,7 +175,9 @@ int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_iden
         same.claims = &(*idp)->claims;
         opts = &same;
     }
-    tee_identity *fresh = tee_identity_new(p, opts, err);
+    /* Same key, fresh certificate and quote: the key is the proxy's public key
+     * in COCOON's params, so peers see one key for the process' life. */
+    tee_identity *fresh = identity_make(p, opts, *idp ? (*idp)->key : NULL, err);
     if (!fresh) return -1;
     tee_identity_free(*idp);
     *idp = fresh;

@@ -271,7 +271,8 @@ void tee_identity_free(tee_identity *id);
  * now (0 = current time) and should be replaced by a new identity. */
 bool tee_identity_needs_renewal(const tee_identity *id, time_t now);
 /* Replaces *idp by a fresh identity when it needs renewal; returns 1 when it
- * did, 0 when not needed, -1 on error (the old identity stays). With opts or
+ * did, 0 when not needed, -1 on error (the old identity stays). The key stays
+ * the same (a new certificate with a fresh quote and validity); with opts or
  * opts->claims NULL the new identity makes the same claims as the old one.
  * The old identity is freed: anything that must outlive it (a TLS context)
  * holds its own OpenSSL references, as net does. */

@@ -208,6 +208,10 @@ static void on_ready(net_conn *c, void *ud)
 static void link_connect(wlink *l)
 {
     worker *w = l->w;
+    cc_err err;
+    /* A day-long certificate is renewed before it expires (DESIGN §5.1). */
+    if (tee_identity_rotate(w->provider, NULL, &w->identity, &err) < 0)
+        CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
     net_connect_config cc = {
         .host = l->host,
         .port = l->port,
@@ -216,7 +220,6 @@ static void link_connect(wlink *l)
         .cbs = {.on_ready = on_ready, .on_packet = on_packet, .on_close = on_close},
         .ud = l,
     };
-    cc_err err;
     l->state = WLINK_CONNECTING;
     l->conn = net_connect(w->base, &cc, &err);
     if (!l->conn) schedule_reconnect(l, err.msg);
