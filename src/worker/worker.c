@@ -17,6 +17,13 @@ static void on_health(void *ud, bool healthy)
     worker_link_send_enabled(w);
 }
 
+static void on_flush(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    worker_flush_pending(ud);
+}
+
 static void stats_fill(void *ud, json_t *o)
 {
     worker *w = ud;
@@ -133,6 +140,7 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
                                                                      : 16;
     w->reconnect_min = cfg->reconnect_min;
     w->reconnect_max = cfg->reconnect_max;
+    w->flush_ev = event_new(base, -1, 0, on_flush, w);
     w->healthy = backend->ops->healthy(backend);
     backend->on_health = on_health;
     backend->health_ud = w;
@@ -175,8 +183,9 @@ void worker_free(worker *w)
     while (w->reqs) {
         wreq *r = w->reqs;
         w->reqs = r->next;
-        free(r);
+        worker_req_free(r);
     }
+    if (w->flush_ev) event_free(w->flush_ev);
     free(w->links);
     if (w->identity) tee_identity_free(w->identity);
     if (w->policy) tee_policy_free(w->policy);

@@ -47,6 +47,14 @@ struct wreq {
     bool in_start, done_in_start;
     double start_wall;
     uint64_t body_bytes;
+    /* Not yet sent (see "answers" in worker_request.c). */
+    bool head_pending;
+    int head_status;
+    char **head_headers; /* name, value pairs */
+    size_t n_head_headers;
+    cc_buf pending;
+    bool dirty;
+    wreq *dprev, *dnext; /* w->dirty list */
     wreq *prev, *next;
 };
 
@@ -64,7 +72,9 @@ struct worker {
     registry *proxy_registry; /* checks the proxies' image hashes (optional) */
     wlink *links;
     size_t n_links;
-    wreq *reqs; /* list of requests in flight */
+    wreq *reqs;  /* list of requests in flight */
+    wreq *dirty; /* requests with output waiting for the end of this loop turn */
+    struct event *flush_ev;
     int active;
     bool healthy;
     http_server *http;
@@ -86,5 +96,8 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len);
 /* Drops every request of a link that went away (their backend calls are cancelled). */
 void worker_link_gone(wlink *l);
 void worker_requests_cancel_all(worker *w);
+/* Sends the output the backend produced during this loop turn. */
+void worker_flush_pending(worker *w);
+void worker_req_free(wreq *r);
 
 #endif

@@ -66,50 +66,142 @@ static bool hop_by_hop(const char *name)
            !strcasecmp(name, "connection") || !strcasecmp(name, "keep-alive");
 }
 
+/* ------------------------------------------------------------- answers
+ *
+ * What the backend produces within one turn of the event loop goes out as one
+ * message: the head waits for the body bytes of the same turn (they ride in
+ * http.response.payload), body chunks are joined, and the last ones carry the
+ * final info. A small answer is then one message instead of four, on every hop
+ * down to the client, without delaying any byte past the current turn. */
+
+static void clear_head(wreq *r)
+{
+    for (size_t i = 0; i < 2 * r->n_head_headers; i++)
+        free(r->head_headers[i]);
+    free(r->head_headers);
+    r->head_headers = NULL;
+    r->n_head_headers = 0;
+}
+
+static void undirty(wreq *r)
+{
+    worker *w = r->w;
+    if (!r->dirty) return;
+    if (r->dprev)
+        r->dprev->dnext = r->dnext;
+    else
+        w->dirty = r->dnext;
+    if (r->dnext) r->dnext->dprev = r->dprev;
+    r->dprev = r->dnext = NULL;
+    r->dirty = false;
+}
+
+static void mark_dirty(wreq *r)
+{
+    worker *w = r->w;
+    if (r->dirty) return;
+    r->dirty = true;
+    r->dprev = NULL;
+    r->dnext = w->dirty;
+    if (w->dirty) w->dirty->dprev = r;
+    w->dirty = r;
+    event_active(w->flush_ev, 0, 0);
+}
+
+/* Sends what is pending for r: the head (with the body so far as payload) or
+ * a body part; with `final`, flags bit 0 and the final info. */
+static void send_pending(wreq *r, bool final, const backend_usage *usage)
+{
+    undirty(r);
+    if (!r->link) {
+        cc_buf_reset(&r->pending);
+        clear_head(r);
+        r->head_pending = false;
+        return;
+    }
+    if (r->head_pending) {
+        tl_http_header hs[MAX_HEADERS];
+        for (size_t i = 0; i < r->n_head_headers; i++) {
+            hs[i].hdr.id = TL_ID_http_header;
+            hs[i].name = tl_str(r->head_headers[2 * i]);
+            hs[i].value = tl_str(r->head_headers[2 * i + 1]);
+        }
+        tl_http_response resp = TL_INIT(http_response);
+        resp.http_version = tl_str("HTTP/1.1");
+        resp.status_code = r->head_status;
+        resp.reason = tl_str(r->head_status == 200 ? "OK" : "");
+        resp.headers.n = r->n_head_headers;
+        resp.headers.items = hs;
+        resp.payload = tl_mem(r->pending.data, r->pending.len);
+        cc_buf enc = CC_BUF_INIT;
+        cc_err err;
+        if (tl_encode(&resp.hdr, &enc, &err) < 0) {
+            CC_ERROR("event=encode_failed what=http.response error=\"%s\"", err.msg);
+        } else {
+            tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
+            a.request_id = r->request_id;
+            a.answer = tl_mem(enc.data, enc.len);
+            if (final) {
+                a.flags = 1;
+                fill_final(r, &a.final_info, usage);
+            }
+            worker_send(r->link, &a.hdr);
+        }
+        cc_buf_free(&enc);
+        clear_head(r);
+        r->head_pending = false;
+    } else if (r->pending.len || final) {
+        tl_proxy_queryAnswerPartEx p = TL_INIT(proxy_queryAnswerPartEx);
+        p.request_id = r->request_id;
+        p.answer = tl_mem(r->pending.data, r->pending.len);
+        if (final) {
+            p.flags = 1;
+            fill_final(r, &p.final_info, usage);
+        }
+        worker_send(r->link, &p.hdr);
+    }
+    cc_buf_reset(&r->pending);
+}
+
+void worker_req_free(wreq *r)
+{
+    undirty(r);
+    clear_head(r);
+    cc_buf_free(&r->pending);
+    free(r);
+}
+
+void worker_flush_pending(worker *w)
+{
+    while (w->dirty)
+        send_pending(w->dirty, false, NULL);
+}
+
 static void on_head(void *ud, int status, const backend_header *headers, size_t n)
 {
     wreq *r = ud;
     r->head_sent = true;
     if (!r->link) return;
-    tl_http_header hs[MAX_HEADERS];
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < MAX_HEADERS; i++) {
+    r->head_status = status;
+    r->head_headers = cc_calloc(2 * CC_MIN(n, (size_t)MAX_HEADERS) + 1, sizeof(char *));
+    for (size_t i = 0; i < n && r->n_head_headers < MAX_HEADERS; i++) {
         if (hop_by_hop(headers[i].name)) continue;
-        hs[k].hdr.id = TL_ID_http_header;
-        hs[k].name = tl_str(headers[i].name);
-        hs[k].value = tl_str(headers[i].value);
-        k++;
+        r->head_headers[2 * r->n_head_headers] = cc_strdup(headers[i].name);
+        r->head_headers[2 * r->n_head_headers + 1] = cc_strdup(headers[i].value);
+        r->n_head_headers++;
     }
-    tl_http_response resp = TL_INIT(http_response);
-    resp.http_version = tl_str("HTTP/1.1");
-    resp.status_code = status;
-    resp.reason = tl_str(status == 200 ? "OK" : "");
-    resp.headers.n = k;
-    resp.headers.items = hs;
-    cc_buf enc = CC_BUF_INIT;
-    cc_err err;
-    if (tl_encode(&resp.hdr, &enc, &err) < 0) {
-        CC_ERROR("event=encode_failed what=http.response error=\"%s\"", err.msg);
-        cc_buf_free(&enc);
-        return;
-    }
-    tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
-    a.request_id = r->request_id;
-    a.answer = tl_mem(enc.data, enc.len);
-    worker_send(r->link, &a.hdr);
-    cc_buf_free(&enc);
+    r->head_pending = true;
+    mark_dirty(r);
 }
 
-/* The hot path: one chunk, encoded into the worker's reused buffer. */
+/* The hot path: body bytes join the pending buffer until the end of this turn. */
 static void on_body(void *ud, const uint8_t *data, size_t len)
 {
     wreq *r = ud;
     if (!r->link || len == 0) return;
     r->body_bytes += len;
-    tl_proxy_queryAnswerPartEx p = TL_INIT(proxy_queryAnswerPartEx);
-    p.request_id = r->request_id;
-    p.answer = tl_mem(data, len);
-    worker_send(r->link, &p.hdr);
+    cc_buf_append(&r->pending, data, len);
+    mark_dirty(r);
 }
 
 static void on_done(void *ud, const backend_usage *usage, int error_code, const char *error)
@@ -128,18 +220,23 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
         w->stats.failed++;
     else
         w->stats.ok++;
-    if (r->link) {
-        if (error_code != 0) {
+    if (error_code != 0) {
+        if (r->head_pending) {
+            /* Nothing left this worker yet: drop it, so the proxy may still
+             * retry the request elsewhere. */
+            r->head_pending = false;
+            clear_head(r);
+            cc_buf_reset(&r->pending);
+            undirty(r);
+        } else {
+            send_pending(r, false, NULL); /* bytes produced before the failure */
+        }
+        if (r->link)
             send_error(r->link, &r->request_id, error_code, error ? error : "backend error", r,
                        usage);
-        } else {
-            if (!r->head_sent) on_head(r, 200, NULL, 0);
-            tl_proxy_queryAnswerPartEx p = TL_INIT(proxy_queryAnswerPartEx);
-            p.request_id = r->request_id;
-            p.flags = 1;
-            fill_final(r, &p.final_info, usage);
-            worker_send(r->link, &p.hdr);
-        }
+    } else {
+        if (!r->head_sent) on_head(r, 200, NULL, 0);
+        send_pending(r, true, usage);
     }
     CC_INFO("event=request_done proxy=%s status=%s code=%d ms=%.1f completion_tokens=%lld",
             r->link ? r->link->addr : "-", error_code ? "error" : "ok", error_code,
@@ -150,7 +247,7 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
         r->done_in_start = true; /* freed by the starter once start() returns */
         return;
     }
-    free(r);
+    worker_req_free(r);
 }
 
 static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
@@ -225,9 +322,9 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
         unlink_req(r);
         w->stats.failed++;
         send_error(l, &q->request_id, err.code ? err.code : 602, err.msg, r, NULL);
-        free(r);
+        worker_req_free(r);
     } else if (r->done_in_start) {
-        free(r);
+        worker_req_free(r);
     }
     free(method);
     free(url);
