@@ -238,6 +238,11 @@ def run(tmp):
     res = wait_for(lambda: (r := chat(hport)) and r[0] == 200 and r)
     check(res is not None and res[1]["choices"], "client gets an answer through attested links",
           str(chat(hport)))
+    links = (jsonstats(hport) or {}).get("proxies") or [{}]
+    check(links[0].get("image_hash") == proxy_hash and
+          "quote=verified" in links[0].get("attestation", ""),
+          "the client's /jsonstats shows the proxy's image hash and verification result",
+          json.dumps(links))
     accepted_before = (jsonstats(sport) or {}).get("clients_accepted", 0)
 
     other = dict(json.load(open(os.path.join(tmp, "registry.json"))))
