@@ -156,11 +156,17 @@ def run(tmp):
         })
 
     # 1. Genuine binary: accepted.
-    start(genuine, ["--config", worker_cfg("worker-genuine", "fake")],
-          os.path.join(tmp, "worker-genuine.log"))
+    gcfg = worker_cfg("worker-genuine", "fake")
+    start(genuine, ["--config", gcfg], os.path.join(tmp, "worker-genuine.log"))
     st = wait_for(lambda: (s := jsonstats(sport)) and s.get("workers_ready", 0) >= 1 and s)
     check(st is not None, "worker from the genuine binary is accepted (attested, image listed)",
           json.dumps(jsonstats(sport)))
+    wport_http = int(json.load(open(gcfg))["listen_http"].rsplit(":", 1)[1])
+    links = (jsonstats(wport_http) or {}).get("proxies") or [{}]
+    check(links[0].get("image_hash") == proxy_hash and
+          "quote=verified" in links[0].get("attestation", ""),
+          "the worker's /jsonstats shows the proxy's image hash and verification result",
+          json.dumps(links))
 
     # 2. Tampered binary: attested fine, but its image hash is not registered.
     start(tampered, ["--config", worker_cfg("worker-tampered", "fake")],
