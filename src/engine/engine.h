@@ -286,6 +286,13 @@ const int32_t *engine_ctx_tokens(const engine_ctx *c);
  * floats, owned by the context, valid until the next call). */
 const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_err *err);
 
+/* One decode step for several sequences at once (1..32 contexts of the
+ * same model and size, each given one token): the weights are read once for
+ * all of them. Afterwards engine_ctx_logits(ctxs[i]) holds each one's
+ * logits. The compute buffers of ctxs[0] are used. */
+int engine_ctx_decode_batch(engine_ctx *const *ctxs, const int32_t *tokens, int n, cc_err *err);
+const float *engine_ctx_logits(const engine_ctx *c);
+
 /* ============================================================ sampling */
 
 typedef struct engine_sample_params {
@@ -368,6 +375,15 @@ void engine_seq_free(engine_seq *s);
 /* Does one step (a prompt chunk or one token); text released by this step
  * is appended to text_out. Returns -1 on an internal error. */
 int engine_seq_step(engine_seq *s, cc_buf *text_out, engine_step *st, cc_err *err);
+/* The same step in two halves, so a scheduler can evaluate the next tokens
+ * of several sequences in one engine_ctx_decode_batch: while
+ * engine_seq_in_prompt() is false, engine_seq_sample() picks and emits a
+ * token and sets *next to the token to evaluate (-1 when finished); the
+ * caller evaluates it on engine_seq_ctx() and hands the logits back. */
+bool engine_seq_in_prompt(const engine_seq *s);
+int engine_seq_sample(engine_seq *s, cc_buf *text_out, engine_step *st, int32_t *next, cc_err *err);
+void engine_seq_set_logits(engine_seq *s, const float *logits);
+engine_ctx *engine_seq_ctx(const engine_seq *s);
 size_t engine_seq_prompt_tokens(const engine_seq *s);
 size_t engine_seq_cached_tokens(const engine_seq *s); /* prompt tokens found in the cache */
 size_t engine_seq_generated(const engine_seq *s);

@@ -22,6 +22,7 @@ struct engine_ctx {
     float *kcache, *vcache;                           /* [layer][n_ctx][kv_dim] */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *tmp; /* [BATCH][...] */
     float *logits;
+    float *batch_logits;        /* [BATCH][n_vocab], for decode steps of several contexts */
     float *rope_cos, *rope_sin; /* [BATCH][rope_dim/2] */
     float *scratch;             /* [threads][max cols] */
     float *scores;              /* [threads][n_ctx] */
@@ -58,6 +59,7 @@ engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, 
     c->hb = cc_calloc(BATCH * (size_t)hp->hidden_dim, sizeof(float));
     c->hb2 = cc_calloc(BATCH * (size_t)hp->hidden_dim, sizeof(float));
     c->logits = cc_calloc((size_t)hp->n_vocab, sizeof(float));
+    c->batch_logits = NULL; /* allocated on first batched decode */
     c->rope_cos = cc_calloc(BATCH * (size_t)hp->rope_dim / 2, sizeof(float));
     c->rope_sin = cc_calloc(BATCH * (size_t)hp->rope_dim / 2, sizeof(float));
     /* a dequantized row, or the row's input quantized to eng_q8x blocks */
@@ -84,6 +86,7 @@ void engine_ctx_free(engine_ctx *c)
     free(c->hb);
     free(c->hb2);
     free(c->logits);
+    free(c->batch_logits);
     free(c->rope_cos);
     free(c->rope_sin);
     free(c->scratch);
@@ -173,9 +176,20 @@ static void matmul1(engine_ctx *c, const eng_tensor *W, const float *X, int ldx,
     run_mm(c, &j);
 }
 
+/* What the tokens of a forward step are: each token's sequence (whose KV
+ * cache it extends and attends over) and position in it. One sequence's
+ * prompt chunk has owner[t] == c and consecutive positions; a decode step
+ * of several slots has one token per sequence. */
+typedef struct eng_batch {
+    int n;
+    engine_ctx *owner[BATCH];
+    int pos[BATCH];
+} eng_batch;
+
 typedef struct att_job {
     engine_ctx *c;
-    int layer, nb, pos0;
+    const eng_batch *b;
+    int layer;
 } att_job;
 
 static void att_worker(void *arg, int chunk, int n_chunks, int thread)
@@ -187,14 +201,15 @@ static void att_worker(void *arg, int chunk, int n_chunks, int thread)
     int group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
     float *sc = c->scores + (size_t)thread * c->n_ctx;
-    const float *kc = c->kcache + (size_t)j->layer * c->n_ctx * kvd;
-    const float *vc = c->vcache + (size_t)j->layer * c->n_ctx * kvd;
-    int total = j->nb * hp->n_head;
+    int total = j->b->n * hp->n_head;
     int t0 = (int)((int64_t)total * chunk / n_chunks),
         t1 = (int)((int64_t)total * (chunk + 1) / n_chunks);
     for (int task = t0; task < t1; task++) {
         int t = task / hp->n_head, h = task % hp->n_head;
-        int len = j->pos0 + t + 1;
+        const engine_ctx *o = j->b->owner[t];
+        int len = j->b->pos[t] + 1;
+        const float *kc = o->kcache + (size_t)j->layer * o->n_ctx * kvd;
+        const float *vc = o->vcache + (size_t)j->layer * o->n_ctx * kvd;
         const float *q = c->q + (size_t)t * qd + (size_t)h * hd;
         size_t kvoff = (size_t)(h / group) * hd;
         eng_attend(q, kc + kvoff, vc + kvoff, kvd, hd, len, scale, sc,
@@ -214,14 +229,15 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
         out[i] = x[i] * s * w[i];
 }
 
-static void rope_tables(engine_ctx *c, int pos0, int nb)
+static void rope_tables(engine_ctx *c, const eng_batch *b)
 {
+    int nb = b->n;
     const engine_hparams *hp = &c->m->hp;
     int half = hp->rope_dim / 2;
     for (int i = 0; i < half; i++) {
         float freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->rope_dim);
         for (int t = 0; t < nb; t++) {
-            float a = (float)(pos0 + t) * freq;
+            float a = (float)b->pos[t] * freq;
             c->rope_cos[t * half + i] = cosf(a);
             c->rope_sin[t * half + i] = sinf(a);
         }
@@ -255,8 +271,9 @@ static void add_bias(float *v, const float *b, int n)
 
 /* ------------------------------------------------------- a batch */
 
-static void layer_forward(engine_ctx *c, int l, int nb, int pos0)
+static void layer_forward(engine_ctx *c, int l, const eng_batch *b)
 {
+    int nb = b->n;
     const engine_model *m = c->m;
     const engine_hparams *hp = &m->hp;
     const eng_layer *ly = &m->layers[l];
@@ -284,12 +301,15 @@ static void layer_forward(engine_ctx *c, int l, int nb, int pos0)
         }
         rope(c, q, hp->n_head, t);
         rope(c, k, hp->n_head_kv, t);
-        size_t at = ((size_t)l * c->n_ctx + (size_t)(pos0 + t)) * kvd;
-        memcpy(c->kcache + at, k, (size_t)kvd * sizeof(float));
-        memcpy(c->vcache + at, v, (size_t)kvd * sizeof(float));
+        engine_ctx *o = b->owner[t];
+        size_t at = ((size_t)l * o->n_ctx + (size_t)b->pos[t]) * kvd;
+        memcpy(o->kcache + at, k, (size_t)kvd * sizeof(float));
+        memcpy(o->vcache + at, v, (size_t)kvd * sizeof(float));
     }
-    att_job aj = {c, l, nb, pos0};
-    int64_t att_work = (int64_t)nb * hp->n_head * (pos0 + nb) * hd * 2;
+    att_job aj = {c, b, l};
+    int64_t att_work = 0;
+    for (int t = 0; t < nb; t++)
+        att_work += (int64_t)hp->n_head * (b->pos[t] + 1) * hd * 2;
     int n = CC_MIN(chunks_for(c, att_work), nb * hp->n_head);
     if (n <= 1)
         att_worker(&aj, 0, 1, 0);
@@ -313,6 +333,23 @@ static void layer_forward(engine_ctx *c, int l, int nb, int pos0)
         c->x[i] += c->tmp[i];
 }
 
+/* Embeddings, every layer, and the tokens recorded in their caches. The
+ * compute buffers are c's. */
+static void forward_batch(engine_ctx *c, const eng_batch *b, const int32_t *tokens)
+{
+    const engine_model *m = c->m;
+    int dim = m->hp.dim;
+    for (int t = 0; t < b->n; t++)
+        engine_dequant_row(m->tok_embd.type,
+                           m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes,
+                           c->x + (size_t)t * dim, (size_t)dim);
+    rope_tables(c, b);
+    for (int l = 0; l < m->hp.n_layer; l++)
+        layer_forward(c, l, b);
+    for (int t = 0; t < b->n; t++)
+        b->owner[t]->tokens[b->pos[t]] = tokens[t];
+}
+
 const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_err *err)
 {
     const engine_model *m = c->m;
@@ -331,17 +368,15 @@ const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_
             return NULL;
         }
     int dim = hp->dim;
+    eng_batch b;
     for (size_t done = 0; done < n;) {
         int nb = (int)CC_MIN((size_t)BATCH, n - done);
-        int pos0 = c->pos;
-        for (int t = 0; t < nb; t++)
-            engine_dequant_row(m->tok_embd.type,
-                               m->tok_embd.data + (size_t)tokens[done + t] * m->tok_embd.row_bytes,
-                               c->x + (size_t)t * dim, (size_t)dim);
-        rope_tables(c, pos0, nb);
-        for (int l = 0; l < hp->n_layer; l++)
-            layer_forward(c, l, nb, pos0);
-        memcpy(c->tokens + pos0, tokens + done, (size_t)nb * sizeof(int32_t));
+        b.n = nb;
+        for (int t = 0; t < nb; t++) {
+            b.owner[t] = c;
+            b.pos[t] = c->pos + t;
+        }
+        forward_batch(c, &b, tokens + done);
         c->pos += nb;
         done += (size_t)nb;
         if (done == n) {
@@ -350,5 +385,48 @@ const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_
             matmul1(c, &m->output, c->xb, dim, c->logits, hp->n_vocab, 1);
         }
     }
+    return c->logits;
+}
+
+int engine_ctx_decode_batch(engine_ctx *const *ctxs, const int32_t *tokens, int n, cc_err *err)
+{
+    if (n < 1 || n > BATCH)
+        return cc_err_set(err, "batch of %d sequences (1..%d allowed)", n, BATCH);
+    engine_ctx *c = ctxs[0];
+    const engine_model *m = c->m;
+    const engine_hparams *hp = &m->hp;
+    eng_batch b;
+    b.n = n;
+    for (int t = 0; t < n; t++) {
+        engine_ctx *o = ctxs[t];
+        if (o->m != m || o->n_ctx != c->n_ctx)
+            return cc_err_set(err, "batched contexts must share model and size");
+        for (int u = 0; u < t; u++)
+            if (ctxs[u] == o) return cc_err_set(err, "a context appears twice in a batch");
+        if (o->pos >= o->n_ctx) return cc_err_set(err, "context full: %d tokens", o->pos);
+        if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
+            return cc_err_set(err, "token id %d out of range [0, %d)", tokens[t], hp->n_vocab);
+        b.owner[t] = o;
+        b.pos[t] = o->pos;
+    }
+    forward_batch(c, &b, tokens);
+    int dim = hp->dim;
+    for (int t = 0; t < n; t++)
+        rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, m->output_norm, dim, hp->norm_eps);
+    /* The output matrix is read once for every sequence; each sequence then
+     * gets its row of logits. */
+    if (!c->batch_logits)
+        c->batch_logits = cc_malloc((size_t)BATCH * (size_t)hp->n_vocab * sizeof(float));
+    matmul1(c, &m->output, c->xb, dim, c->batch_logits, hp->n_vocab, n);
+    for (int t = 0; t < n; t++) {
+        memcpy(ctxs[t]->logits, c->batch_logits + (size_t)t * hp->n_vocab,
+               (size_t)hp->n_vocab * sizeof(float));
+        ctxs[t]->pos++;
+    }
+    return 0;
+}
+
+const float *engine_ctx_logits(const engine_ctx *c)
+{
     return c->logits;
 }

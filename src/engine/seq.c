@@ -84,34 +84,31 @@ static void finish(engine_seq *s, engine_step *st, engine_finish why, cc_buf *ou
     st->finish = why;
 }
 
-int engine_seq_step(engine_seq *s, cc_buf *out, engine_step *st, cc_err *err)
+bool engine_seq_in_prompt(const engine_seq *s)
+{
+    return !s->finished && (size_t)engine_ctx_pos(s->c) < s->n_prompt;
+}
+
+int engine_seq_sample(engine_seq *s, cc_buf *out, engine_step *st, int32_t *next, cc_err *err)
 {
     memset(st, 0, sizeof(*st));
+    *next = -1;
     if (s->finished) {
         st->finished = true;
         return 0;
     }
-    size_t pos = (size_t)engine_ctx_pos(s->c);
-    if (pos < s->n_prompt) {
-        size_t n = s->n_prompt - pos;
-        if (s->p.prompt_chunk > 0 && n > (size_t)s->p.prompt_chunk) n = (size_t)s->p.prompt_chunk;
-        s->logits = engine_ctx_eval(s->c, s->hist.ids + pos, n, err);
-        return s->logits ? 0 : -1;
-    }
-    if (!s->logits) return cc_err_set(err, "sequence has no logits");
+    if (!s->logits || engine_seq_in_prompt(s))
+        return cc_err_set(err, "sequence has no logits to sample from");
     engine_logprob *lp = s->p.logprobs ? &st->lp : NULL;
     int32_t tok =
         engine_sampler_sample(s->sampler, s->logits, s->hist.ids, s->hist.n, s->n_gen, lp);
     int32_t prev = s->hist.ids[s->hist.n - 1];
     engine_tokens_push(&s->hist, tok);
     s->n_gen++;
+    s->logits = NULL; /* until the token has been evaluated */
     st->has_token = true;
     st->token = tok;
-    if (engine_model_is_end(s->m, tok)) {
-        finish(s, st, ENGINE_FINISH_STOP, out);
-        return 0;
-    }
-    if (engine_detok_push(s->detok, tok, prev, out)) {
+    if (engine_model_is_end(s->m, tok) || engine_detok_push(s->detok, tok, prev, out)) {
         finish(s, st, ENGINE_FINISH_STOP, out);
         return 0;
     }
@@ -120,6 +117,36 @@ int engine_seq_step(engine_seq *s, cc_buf *out, engine_step *st, cc_err *err)
         finish(s, st, ENGINE_FINISH_LENGTH, out);
         return 0;
     }
-    s->logits = engine_ctx_eval(s->c, &tok, 1, err);
+    *next = tok;
+    return 0;
+}
+
+void engine_seq_set_logits(engine_seq *s, const float *logits)
+{
+    s->logits = logits;
+}
+
+engine_ctx *engine_seq_ctx(const engine_seq *s)
+{
+    return s->c;
+}
+
+int engine_seq_step(engine_seq *s, cc_buf *out, engine_step *st, cc_err *err)
+{
+    memset(st, 0, sizeof(*st));
+    if (s->finished) {
+        st->finished = true;
+        return 0;
+    }
+    if (engine_seq_in_prompt(s)) {
+        size_t pos = (size_t)engine_ctx_pos(s->c), n = s->n_prompt - pos;
+        if (s->p.prompt_chunk > 0 && n > (size_t)s->p.prompt_chunk) n = (size_t)s->p.prompt_chunk;
+        s->logits = engine_ctx_eval(s->c, s->hist.ids + pos, n, err);
+        return s->logits ? 0 : -1;
+    }
+    int32_t next;
+    if (engine_seq_sample(s, out, st, &next, err)) return -1;
+    if (next < 0) return 0;
+    s->logits = engine_ctx_eval(s->c, &next, 1, err);
     return s->logits ? 0 : -1;
 }

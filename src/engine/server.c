@@ -116,39 +116,88 @@ static int free_slot(const engine_server *s)
     return -1;
 }
 
-static void step_slot(engine_server *s, int i)
+static void slot_fail(engine_server *s, int i, const char *msg)
 {
     engine_job *j = s->slot_job[i];
-    if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
-        s->slot_job[i] = NULL;
-        /* Whatever the slot computed stays a valid cache prefix. */
-        job_done(s, j, 653, "cancelled");
-        return;
-    }
-    cc_buf out = CC_BUF_INIT, text = CC_BUF_INIT;
-    engine_step st;
-    cc_err err = {0};
-    if (engine_seq_step(j->seq, &text, &st, &err)) {
-        s->slot_job[i] = NULL;
-        engine_ctx_truncate(s->ctx[i], 0);
-        job_done(s, j, 601, err.msg);
-        cc_buf_free(&text);
-        return;
-    }
-    if (text.len || st.has_token)
-        eng_oai_step(j->out, (const char *)text.data, text.len, &st, &out);
-    if (st.finished) {
+    s->slot_job[i] = NULL;
+    engine_ctx_truncate(s->ctx[i], 0);
+    job_done(s, j, 601, msg);
+}
+
+/* Sends what a decode step produced; ends the job when it finished. */
+static void slot_emit(engine_server *s, int i, const cc_buf *text, const engine_step *st)
+{
+    engine_job *j = s->slot_job[i];
+    cc_buf out = CC_BUF_INIT;
+    if (text->len || st->has_token)
+        eng_oai_step(j->out, (const char *)text->data, text->len, st, &out);
+    if (st->finished) {
         engine_usage u = {(int64_t)engine_seq_prompt_tokens(j->seq),
                           (int64_t)engine_seq_generated(j->seq),
                           (int64_t)engine_seq_cached_tokens(j->seq)};
-        eng_oai_finish(j->out, st.finish, &u, engine_seq_cached_tokens(j->seq), &out);
+        eng_oai_finish(j->out, st->finish, &u, engine_seq_cached_tokens(j->seq), &out);
     }
     if (out.len && j->cb.on_body) j->cb.on_body(j->ud, (const char *)out.data, out.len);
     cc_buf_free(&out);
-    cc_buf_free(&text);
-    if (st.finished) {
+    if (st->finished) {
         s->slot_job[i] = NULL;
         job_done(s, j, 0, NULL);
+    }
+}
+
+/* One round: a prompt chunk for each slot still reading its prompt, a
+ * sampled token for each generating slot, and then one batched forward step
+ * for all generating slots (the weights are read once for all of them). */
+static void run_round(engine_server *s)
+{
+    engine_ctx *dctx[64];
+    int32_t dtok[64];
+    int dslot[64], nd = 0;
+    cc_buf text = CC_BUF_INIT;
+    for (int i = 0; i < s->n_slots; i++) {
+        engine_job *j = s->slot_job[i];
+        if (!j) continue;
+        if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
+            s->slot_job[i] = NULL;
+            /* Whatever the slot computed stays a valid cache prefix. */
+            job_done(s, j, 653, "cancelled");
+            continue;
+        }
+        engine_step st;
+        cc_err err = {0};
+        cc_buf_reset(&text);
+        if (engine_seq_in_prompt(j->seq)) {
+            if (engine_seq_step(j->seq, &text, &st, &err)) slot_fail(s, i, err.msg);
+            continue;
+        }
+        int32_t next;
+        if (engine_seq_sample(j->seq, &text, &st, &next, &err)) {
+            slot_fail(s, i, err.msg);
+            continue;
+        }
+        slot_emit(s, i, &text, &st);
+        if (next >= 0) {
+            dctx[nd] = s->ctx[i];
+            dtok[nd] = next;
+            dslot[nd++] = i;
+        }
+    }
+    cc_buf_free(&text);
+    for (int k = 0; k < nd;) {
+        int n = CC_MIN(nd - k, 32);
+        cc_err err = {0};
+        int rc;
+        if (n == 1)
+            rc = engine_ctx_eval(dctx[k], &dtok[k], 1, &err) ? 0 : -1;
+        else
+            rc = engine_ctx_decode_batch(&dctx[k], &dtok[k], n, &err);
+        for (int t = k; t < k + n; t++) {
+            if (rc)
+                slot_fail(s, dslot[t], err.msg);
+            else
+                engine_seq_set_logits(s->slot_job[dslot[t]]->seq, engine_ctx_logits(dctx[t]));
+        }
+        k += n;
     }
 }
 
@@ -211,8 +260,7 @@ static void *sched_main(void *arg)
         double t0 = cc_now_mono();
         for (int k = 0; k < n_start; k++)
             if (!job_begin(s, start[k], slots[k])) s->slot_job[slots[k]] = NULL;
-        for (int i = 0; i < s->n_slots; i++)
-            if (s->slot_job[i]) step_slot(s, i);
+        run_round(s);
         pthread_mutex_lock(&s->mu);
         s->st.busy_seconds += cc_now_mono() - t0;
         pthread_mutex_unlock(&s->mu);

@@ -215,6 +215,56 @@ static void test_story_ends_with_bos(void **state)
     engine_model_free(m);
 }
 
+/* Several sequences decoded in one batch give each the logits it gets
+ * alone: the reference story continues exactly while two other sequences
+ * at other positions share its forward steps. */
+static void test_decode_batch(void **state)
+{
+    (void)state;
+    engine_model *m = load_model();
+    engine_pool *pool = engine_pool_new(2);
+    cc_err err = {0};
+    engine_ctx *c[3], *solo[3];
+    static const int32_t lily[] = {1, 365, 2}; /* any other prompts */
+    static const int32_t other[] = {1, 403, 407, 261, 378, 432, 383};
+    const int32_t *prompts[3] = {prompt_ids, lily, other};
+    size_t lens[3] = {5, 2, 7};
+    int32_t next[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = engine_ctx_new(m, pool, 128, &err);
+        solo[i] = engine_ctx_new(m, NULL, 128, &err);
+        const float *l = engine_ctx_eval(c[i], prompts[i], lens[i], &err);
+        next[i] = argmax(l, 512);
+        engine_ctx_eval(solo[i], prompts[i], lens[i], &err);
+    }
+    for (int step = 0; step < 32; step++) {
+        if (next[0] != greedy_ids[step])
+            fail_msg("step %d: %d, reference %d", step, next[0], greedy_ids[step]);
+        assert_int_equal(engine_ctx_decode_batch(c, next, 3, &err), 0);
+        for (int i = 0; i < 3; i++) {
+            const float *lb = engine_ctx_logits(c[i]);
+            const float *ls = engine_ctx_eval(solo[i], &next[i], 1, &err);
+            for (int k = 0; k < 512; k++)
+                if (fabsf(lb[k] - ls[k]) > 1e-4f * (1 + fabsf(ls[k])))
+                    fail_msg("seq %d step %d logit %d: batch %f, alone %f", i, step, k, lb[k],
+                             ls[k]);
+            assert_int_equal(engine_ctx_pos(c[i]), engine_ctx_pos(solo[i]));
+            next[i] = argmax(lb, 512);
+        }
+    }
+    /* Misuse is an error, not a crash. */
+    engine_ctx *dup[2] = {c[0], c[0]};
+    assert_int_equal(engine_ctx_decode_batch(dup, next, 2, &err), -1);
+    int32_t bad[3] = {0, 600, 0};
+    assert_int_equal(engine_ctx_decode_batch(c, bad, 3, &err), -1);
+    for (int i = 0; i < 3; i++) {
+        engine_ctx_free(c[i]);
+        engine_ctx_free(solo[i]);
+    }
+    engine_pool_free(pool);
+    engine_model_free(m);
+}
+
 static void test_context_full(void **state)
 {
     (void)state;
@@ -242,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_greedy_2threads),
         cmocka_unit_test(test_greedy_token_by_token),
         cmocka_unit_test(test_story_ends_with_bos),
+        cmocka_unit_test(test_decode_batch),
         cmocka_unit_test(test_context_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
