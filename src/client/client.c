@@ -11,7 +11,7 @@
 static int check_proxy_image(void *ud, const tee_peer_info *info, cc_err *err)
 {
     static const uint8_t none[32];
-    const uint8_t *h = info->has_quote ? info->image_hash : none;
+    const uint8_t *h = info->quote_verified ? info->image_hash : none;
     if (registry_proxy_image_allowed(ud, h)) return 0;
     char hex[65];
     cc_hex_encode(h, 32, hex);

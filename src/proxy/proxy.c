@@ -42,7 +42,7 @@ static void stats_fill(void *ud, json_t *o)
         const tee_peer_info *pi = w->conn ? net_conn_peer_info(w->conn) : NULL;
         if (pi) {
             char hex[65] = "";
-            if (pi->has_quote) cc_hex_encode(pi->image_hash, 32, hex);
+            if (pi->quote_verified) cc_hex_encode(pi->image_hash, 32, hex);
             json_object_set_new(e, "image_hash", json_string(hex));
             json_object_set_new(e, "attestation", json_string(pi->summary));
         }

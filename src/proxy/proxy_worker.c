@@ -113,11 +113,11 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
     char *model = tl_bytes_strdup(wp->model);
     const char *refuse = NULL;
     char why[600];
-    /* The attested image hash (all zeros without a quote: allowed only by a
-     * registry that says "any"). */
+    /* The attested image hash (all zeros without a verified quote: allowed
+     * only by a registry that says "any"). */
     uint8_t image[32] = {0};
     const tee_peer_info *info = net_conn_peer_info(w->conn);
-    if (info && info->has_quote) memcpy(image, info->image_hash, 32);
+    if (info && info->quote_verified) memcpy(image, info->image_hash, 32);
     if (registry_proto_negotiate(REGISTRY_PROTO_PROXY_MIN, REGISTRY_PROTO_PROXY_MAX, has,
                                  has ? wp->min_proto_version : 0, has ? wp->max_proto_version : 0,
                                  &v, &err) < 0) {

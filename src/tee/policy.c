@@ -224,6 +224,13 @@ static int check_measurements(tee_policy *p, const tee_peer_info *info, cc_err *
     const tee_td_report *td = &info->td;
     if ((tee_td_attributes(td) & TEE_TD_ATTR_DEBUG) && !p->allow_debug)
         return cc_err_set(err, "peer is a debug TD (td_attributes.DEBUG set)");
+    /* Under `any` the quote is parsed but not verified: its measurements are
+     * whatever the peer wrote, so they cannot satisfy an allowlist. */
+    if (!info->quote_verified && (p->mrtds.len || p->rtmrs.len || p->images.len))
+        return cc_err_set(err,
+                          "peer measurements are not verified (policy %s) but the policy "
+                          "has measurement allowlists",
+                          tee_policy_kind_name(p->kind));
     if (p->mrtds.len && !in_list(&p->mrtds, td->mr_td, 48))
         return cc_err_set(err, "peer MRTD is not allowed");
     if (p->rtmrs.len && !in_list(&p->rtmrs, &td->rtmr[0][0], 192))

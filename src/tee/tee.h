@@ -299,7 +299,8 @@ typedef struct tee_peer_info {
     uint8_t pubkey[32]; /* the peer's Ed25519 key (from the certificate) */
     tee_claims claims;
     bool has_quote;      /* the certificate carried a quote */
-    bool quote_verified; /* the quote verified under the policy's root */
+    bool quote_verified; /* the quote verified under the policy's root: only then are td and
+                          * image_hash authenticated (policy any parses, never verifies) */
     tee_td_report td;    /* valid when has_quote */
     uint8_t image_hash[32];
     tee_tcb_status tcb_status;

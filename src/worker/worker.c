@@ -59,7 +59,7 @@ static void stats_fill(void *ud, json_t *o)
         const tee_peer_info *pi = l->conn ? net_conn_peer_info(l->conn) : NULL;
         if (pi) {
             char hex[65] = "";
-            if (pi->has_quote) cc_hex_encode(pi->image_hash, 32, hex);
+            if (pi->quote_verified) cc_hex_encode(pi->image_hash, 32, hex);
             json_object_set_new(e, "image_hash", json_string(hex));
             json_object_set_new(e, "attestation", json_string(pi->summary));
         }
@@ -91,7 +91,7 @@ static bool health(void *ud, const char **detail)
 static int check_proxy_image(void *ud, const tee_peer_info *info, cc_err *err)
 {
     static const uint8_t none[32];
-    const uint8_t *h = info->has_quote ? info->image_hash : none;
+    const uint8_t *h = info->quote_verified ? info->image_hash : none;
     if (registry_proxy_image_allowed(ud, h)) return 0;
     char hex[65];
     cc_hex_encode(h, 32, hex);

@@ -401,7 +401,13 @@ static void test_debug_attribute_and_allowlists(void **state)
     tee_policy_allow_debug(any, true);
     assert_int_equal(tee_verify_peer(any, dbg, &info, &err), 0);
     assert_false(((tee_peer_info *)info)->quote_verified);
+    uint8_t unverified_image[32];
+    memcpy(unverified_image, ((tee_peer_info *)info)->image_hash, 32);
     tee_peer_info_free(info);
+    /* Unverified measurements never satisfy an allowlist, even a matching one. */
+    tee_policy_allow_image_hash(any, unverified_image);
+    assert_int_equal(tee_verify_peer(any, dbg, &info, &err), -1);
+    assert_non_null(strstr(err.msg, "not verified"));
     tee_policy_free(any);
     /* Under fake the changed bit breaks the quote signature anyway. */
     tee_policy *fake = fake_policy();
