@@ -11,7 +11,7 @@
 
 typedef struct eng_opts {
     const char *model, *prompt, *out, *arch, *type;
-    int64_t max_tokens, threads, seed, top_k, n_prompt, n_gen, reps;
+    int64_t max_tokens, threads, seed, top_k, n_prompt, n_gen, reps, batch;
     int64_t layers, dim, hidden, heads, kv_heads, vocab, ctx;
     double temperature, top_p, min_p, repeat_penalty;
     bool json, chat, bpe, bandwidth;
@@ -26,7 +26,7 @@ static void usage(FILE *f)
         "                         [--seed S] [--top-k K] [--top-p P] [--min-p P]\n"
         "                         [--repeat-penalty R] [--threads N] [--chat]\n"
         "  cocoon engine bench --model FILE [--threads N] [--prompt-tokens N] [--gen-tokens N]\n"
-        "                      [--reps N] [--bandwidth] [--json]\n"
+        "                      [--reps N] [--batch SEQS] [--bandwidth] [--json]\n"
         "  cocoon engine synth --out FILE [--arch llama|qwen2|qwen3] [--type Q8_0|Q4_K|...]\n"
         "                      [--layers N] [--dim N] [--hidden N] [--heads N] [--kv-heads N]\n"
         "                      [--vocab N] [--ctx N] [--seed S] [--bpe]\n");
@@ -84,6 +84,7 @@ static int parse(int argc, char **argv, eng_opts *o)
         INT("--prompt-tokens", n_prompt, 0, 1 << 16)
         INT("--gen-tokens", n_gen, 0, 1 << 16)
         INT("--reps", reps, 1, 1000)
+        INT("--batch", batch, 1, 32)
         INT("--layers", layers, 1, 512)
         INT("--dim", dim, 2, 65536)
         INT("--hidden", hidden, 1, 1 << 20)
@@ -199,7 +200,8 @@ static int cmd_bench(eng_opts *o)
     engine_bench_result r;
     int np = o->n_prompt ? (int)o->n_prompt : 128, ng = o->n_gen ? (int)o->n_gen : 128;
     int reps = o->reps ? (int)o->reps : 3;
-    int rc = engine_bench_run(m, pool, np, ng, reps, &r, &err);
+    int nseq = o->batch ? (int)o->batch : 1;
+    int rc = engine_bench_run(m, pool, np, ng, reps, nseq, &r, &err);
     double bw = o->bandwidth ? engine_bench_bandwidth((size_t)1 << 29, 3) : 0;
     double la[3] = {0};
     FILE *f = fopen("/proc/loadavg", "r");
@@ -221,6 +223,7 @@ static int cmd_bench(eng_opts *o)
                    np, r.prompt_tok_s, ng, r.gen_tok_s, (unsigned long long)r.weight_bytes,
                    r.weights_gb_s, load_s, hp->n_layer, hp->dim);
             if (o->bandwidth) printf(",\"mem_bw_gb_s\":%.2f", bw);
+            if (nseq > 1) printf(",\"batch_seqs\":%d,\"batch_tok_s\":%.1f", nseq, r.batch_tok_s);
             printf(",\"loadavg\":%.2f}\n", la[0]);
         } else {
             printf("%s: %d threads, prompt %.0f tok/s (%d tokens), generation %.0f tok/s "

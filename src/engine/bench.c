@@ -58,7 +58,7 @@ double engine_bench_bandwidth(size_t bytes, int reps)
 }
 
 int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int n_gen, int reps,
-                     engine_bench_result *out, cc_err *err)
+                     int n_seq, engine_bench_result *out, cc_err *err)
 {
     memset(out, 0, sizeof(*out));
     const engine_hparams *hp = engine_model_hparams(m);
@@ -94,6 +94,26 @@ int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int
             double tps = n_gen / (cc_now_mono() - t0);
             if (tps > out->gen_tok_s) out->gen_tok_s = tps;
         }
+    }
+    if (n_seq > 1 && n_gen > 0) {
+        /* n_seq sequences generating together (the server's slots). */
+        engine_ctx **cs = cc_calloc((size_t)n_seq, sizeof(engine_ctx *));
+        int32_t *next = cc_calloc((size_t)n_seq, sizeof(int32_t));
+        int ok = 1;
+        for (int i = 0; i < n_seq && ok; i++) {
+            cs[i] = engine_ctx_new(m, pool, n_gen + 2, err);
+            next[i] = (int32_t)((uint64_t)(i * 7 + 1) % (uint64_t)hp->n_vocab);
+            ok = cs[i] && engine_ctx_eval(cs[i], &next[i], 1, err);
+        }
+        double t0 = cc_now_mono();
+        for (int g = 0; g < n_gen && ok; g++)
+            ok = engine_ctx_decode_batch(cs, next, n_seq, err) == 0;
+        if (ok) out->batch_tok_s = (double)n_seq * n_gen / (cc_now_mono() - t0);
+        for (int i = 0; i < n_seq; i++)
+            engine_ctx_free(cs[i]);
+        free(cs);
+        free(next);
+        if (!ok) goto done;
     }
     out->weight_bytes = engine_model_weight_bytes(m);
     out->weights_gb_s = out->gen_tok_s * (double)out->weight_bytes / 1e9;

@@ -470,12 +470,14 @@ typedef struct engine_bench_result {
     double prompt_tok_s, gen_tok_s; /* best of the repetitions */
     uint64_t weight_bytes;          /* read per generated token */
     double weights_gb_s;            /* weight_bytes x gen_tok_s */
+    double batch_tok_s;             /* n_seq sequences decoding together, all tokens */
 } engine_bench_result;
 
 /* Prompt of n_prompt random tokens in one batch; then n_gen greedy tokens
- * one at a time from BOS. */
+ * one at a time from BOS; with n_seq > 1, also n_seq sequences decoding
+ * n_gen tokens each in batched steps. */
 int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int n_gen, int reps,
-                     engine_bench_result *out, cc_err *err);
+                     int n_seq, engine_bench_result *out, cc_err *err);
 /* Streaming-read bandwidth in GB/s over a buffer of `bytes`. */
 double engine_bench_bandwidth(size_t bytes, int reps);
 

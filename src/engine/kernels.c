@@ -162,6 +162,18 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
         }
         return;
     }
+    if (avx2 && W->type == ENGINE_T_F32) {
+        /* Blocks of rows small enough to stay in L1 while every vector of
+         * the batch goes through them (4-row kernel, like generation). */
+        int blk = (int)CC_MAX(4, 16384 / W->row_bytes) & ~3;
+        for (int b0 = r0; b0 < r1; b0 += blk) {
+            int b1 = CC_MIN(r1, b0 + blk);
+            for (int t = 0; t < n; t++)
+                eng_avx2_matvec_f32((const float *)W->data, W->cols, X + (size_t)t * ldx,
+                                    Y + (size_t)t * ldy, b0, b1);
+        }
+        return;
+    }
     /* A batch: bring each row to floats once, then dot it with every vector. */
     for (int r = r0; r < r1; r++) {
         const uint8_t *row = W->data + (size_t)r * W->row_bytes;
