@@ -1,7 +1,15 @@
 """COCOON's relay benchmark: the fake backend streams 50 chunks of 128 bytes plus a
-usage block; wrk at concurrency 30 measures requests/s and latency percentiles
-through client -> proxy -> worker and directly against the backend, with and
-without keep-alive. Prints one JSON object per figure and the ratios."""
+usage block; wrk measures requests/s and latency percentiles through
+client -> proxy -> worker and directly against the backend, with and without
+keep-alive, at concurrency 30 (throughput) and 1 (the latency a single request
+adds). Prints one JSON object per figure and the ratios against the direct
+baseline measured in the same run.
+
+Honesty rules: only 2xx answers count as requests served (wrk counts every
+answer); a figure with non-2xx answers or socket errors is marked
+"valid": false and the script exits non-zero. Every figure carries the machine
+load (/proc/loadavg) at its start, and the worker's advertised capacity is
+checked to be above the concurrency so it is not the limit."""
 import json
 import os
 import re
@@ -16,6 +24,7 @@ BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 BIN = os.environ.get("COCOON_BIN_DIR", os.path.join(BUILD, "bin"))
 DURATION = os.environ.get("BENCH_SECONDS", "10")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "30"))
+CHUNKS, CHUNK_BYTES = 50, 128
 MODEL = "bench-model"
 
 LUA = """
@@ -40,33 +49,63 @@ def start(cmd, wait_re, timeout=60):
     raise SystemExit("bench: %s did not start" % cmd[0])
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
 def parse_ms(value, unit):
     v = float(value)
     return v * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def run_wrk(url, keepalive):
+def run_wrk(url, keepalive, connections):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(LUA % (MODEL, "" if keepalive else 'wrk.headers["Connection"] = "close"'))
         script = f.name
+    threads = min(2, connections)
+    load = loadavg()
     try:
-        out = subprocess.run(["wrk", "-t2", "-c%d" % CONNECTIONS, "-d%ss" % DURATION, "--latency",
-                              "-s", script, url], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ss" % DURATION,
+                              "--latency", "-s", script, url], capture_output=True, text=True,
+                             check=True).stdout
     finally:
         os.unlink(script)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    answers = int(m.group(1))
+    seconds = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    non_2xx = int(non_2xx.group(1)) if non_2xx else 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket_errors = dict(zip(("connect", "read", "write", "timeout"),
+                             (int(x) for x in sock.groups()))) if sock else {}
     lat = {}
     for pct in ("50", "99"):
         m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % pct, out)
         lat[pct] = parse_ms(m.group(1), m.group(2)) if m else None
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"],
-            "non_2xx": int(errors.group(1)) if errors else 0}
+    ok = answers - non_2xx
+    valid = non_2xx == 0 and not any(socket_errors.values()) and ok > 0
+    return {"rps": round(ok / seconds, 2) if seconds else 0.0, "ok": ok, "non_2xx": non_2xx,
+            "socket_errors": socket_errors, "valid": valid, "p50_ms": lat["50"],
+            "p99_ms": lat["99"], "loadavg": load}
+
+
+def check_capacity(client_url):
+    """The worker's cap (max_active_requests via /v1/models) must exceed the
+    concurrency, or the benchmark would measure the cap."""
+    with urllib.request.urlopen(client_url + "/v1/models", timeout=10) as r:
+        models = json.load(r)["data"]
+    cap = sum(m.get("cocoon", {}).get("max_active_requests", 0) for m in models)
+    if cap < CONNECTIONS:
+        raise SystemExit("bench: worker capacity %d is below the concurrency %d" %
+                         (cap, CONNECTIONS))
+    return cap
 
 
 def main():
     backend, m = start([os.path.join(BIN, "cocoon-fake-backend"), "--port", "0", "--model", MODEL,
-                        "--chunks", "50", "--chunk-bytes", "128"], r"listening (\d+)")
+                        "--chunks", str(CHUNKS), "--chunk-bytes", str(CHUNK_BYTES)],
+                       r"listening (\d+)")
     backend_url = "http://127.0.0.1:%s" % m.group(1)
     workdir = tempfile.mkdtemp(prefix="cocoon-bench-")
     up, m = start([os.path.join(BIN, "cocoon"), "up", "--port", "0", "--workers", "1",
@@ -74,27 +113,42 @@ def main():
                    "--dir", workdir],
                   r"ready (http://\S+)", timeout=120)
     client_url = m.group(1)
+    invalid = []
     try:
-        results = {}
+        cap = check_capacity(client_url)
         for keepalive in (True, False):
-            for target, url in (("direct", backend_url), ("network", client_url)):
-                r = run_wrk(url + "/v1/chat/completions", keepalive)
-                r.update({"bench": "network_relay", "target": target, "keepalive": keepalive,
-                          "connections": CONNECTIONS, "chunks": 50, "chunk_bytes": 128})
-                print(json.dumps(r), flush=True)
-                results[(target, keepalive)] = r
-            d, n = results[("direct", keepalive)], results[("network", keepalive)]
-            print(json.dumps({
-                "bench": "network_relay_ratio", "keepalive": keepalive,
-                "throughput_ratio": round(n["rps"] / d["rps"], 3) if d["rps"] else None,
-                "p50_added_ms": round(n["p50_ms"] - d["p50_ms"], 3)
-                if n["p50_ms"] is not None and d["p50_ms"] is not None else None,
-                "target_throughput_ratio": 0.5, "target_p50_added_ms": 1.0}), flush=True)
+            for conns in (CONNECTIONS, 1):
+                results = {}
+                for target, url in (("direct", backend_url), ("network", client_url)):
+                    r = run_wrk(url + "/v1/chat/completions", keepalive, conns)
+                    r.update({"bench": "network_relay", "target": target, "keepalive": keepalive,
+                              "connections": conns, "chunks": CHUNKS, "chunk_bytes": CHUNK_BYTES,
+                              "worker_capacity": cap})
+                    print(json.dumps(r), flush=True)
+                    if not r["valid"]:
+                        invalid.append(r)
+                    results[target] = r
+                d, n = results["direct"], results["network"]
+                both = d["valid"] and n["valid"]
+                print(json.dumps({
+                    "bench": "network_relay_ratio", "keepalive": keepalive, "connections": conns,
+                    "valid": both,
+                    "throughput_ratio": round(n["rps"] / d["rps"], 3) if both else None,
+                    "p50_added_ms": round(n["p50_ms"] - d["p50_ms"], 3)
+                    if both and n["p50_ms"] is not None and d["p50_ms"] is not None else None,
+                    "target_throughput_ratio": 0.5, "target_p50_added_ms": 1.0,
+                    "loadavg": loadavg()}), flush=True)
     finally:
         up.send_signal(signal.SIGTERM)
         backend.send_signal(signal.SIGTERM)
         up.wait(timeout=30)
         backend.wait(timeout=30)
+    if invalid:
+        for r in invalid:
+            print("bench: INVALID figure (%s, keepalive=%s, c=%d): %d non-2xx, socket errors %s" %
+                  (r["target"], r["keepalive"], r["connections"], r["non_2xx"],
+                   r["socket_errors"]), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
