@@ -190,6 +190,7 @@ static void sse_line_end(backend_usage_parser *p)
     case SSE_LINE_START: /* blank line: end of event */
         if (p->event_has_data) p->events++;
         p->event_has_data = false;
+        p->event_scanned = false;
         scan_reset(&p->scan);
         break;
     case SSE_FIELD: /* a field name with no colon: "data" alone means empty data */
@@ -244,6 +245,7 @@ static void sse_byte(backend_usage_parser *p, uint8_t c)
         /* fall through */
     case SSE_DATA:
         scan_byte(p, c);
+        p->event_scanned = true;
         return;
     case SSE_SKIP:
         return;
@@ -269,14 +271,58 @@ static size_t line_end(const uint8_t *d, size_t n)
     return cr ? (size_t)(cr - d) : end;
 }
 
+/* True when the line ending at d[end] (a CR or LF) is followed by a blank
+ * line inside d, i.e. the event ends right there. */
+static bool event_ends_after(const uint8_t *d, size_t end, size_t n)
+{
+    if (end >= n) return false;
+    size_t j = end + 1;
+    if (d[end] == '\r') {
+        if (j >= n) return false; /* a LF may follow in the next chunk */
+        if (d[j] == '\n') j++;
+    }
+    return j < n && (d[j] == '\r' || d[j] == '\n');
+}
+
+/* Whether "usage" occurs in d[0..n). glibc's memmem is slow for short
+ * needles; memchr on the first letter is vectorised. */
+static bool has_usage_bytes(const uint8_t *d, size_t n)
+{
+    const uint8_t *end = d + n;
+    while (n >= 5) {
+        const uint8_t *u = memchr(d, 'u', n - 4);
+        if (!u) return false;
+        if (memcmp(u + 1, "sage", 4) == 0) return true;
+        d = u + 1;
+        n = (size_t)(end - d);
+    }
+    return false;
+}
+
 static void sse_feed(backend_usage_parser *p, const uint8_t *d, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        if (p->line == SSE_DATA_FIRST && d[i] != '\r' && d[i] != '\n') {
+            if (d[i] == ' ') /* one optional space after the colon */
+                i++;
+            p->line = SSE_DATA;
+            continue;
+        }
         /* Inside a data line or a skipped line, go to the line end in one step. */
         if (p->line == SSE_DATA || p->line == SSE_SKIP) {
             size_t end = i + line_end(d + i, n - i);
-            if (p->line == SSE_DATA) scan_bytes(p, d + i, end - i);
+            if (p->line == SSE_DATA) {
+                /* An event whose data is this one line, with no "usage" bytes in
+                 * it, cannot change the result: skip the scan. That is nearly
+                 * every event of a stream (the usage block comes last). */
+                bool skip = !p->event_scanned && event_ends_after(d, end, n) &&
+                            !has_usage_bytes(d + i, end - i);
+                if (!skip && end > i) {
+                    scan_bytes(p, d + i, end - i);
+                    p->event_scanned = true;
+                }
+            }
             i = end;
             if (i == n) return;
         }

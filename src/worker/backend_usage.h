@@ -45,6 +45,7 @@ typedef struct backend_usage_parser {
     char field[8];
     size_t field_len;
     bool event_has_data;
+    bool event_scanned; /* payload bytes of this event went to the scanner */
     backend_usage_scan scan;
     bool found;
     backend_usage usage;

@@ -1,7 +1,8 @@
 /*
  * Usage accounting over backend answers (outside input: whatever the model
  * server sends). Property: the result never depends on how the bytes are
- * split into chunks, and counts are never negative.
+ * split into chunks (whole, uneven pieces, one byte at a time — the last
+ * never takes the skip-whole-event shortcut), and counts are never negative.
  *
  * The parser lives in the worker's backends archive; it depends only on base
  * and jansson, so its source is compiled into this target directly.
