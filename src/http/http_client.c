@@ -34,6 +34,8 @@ struct http_client {
     sock_watch *socks;
     size_t n_active;
     double connect_timeout;
+    CURL *idle[64]; /* reset easy handles ready for reuse */
+    size_t n_idle;
 };
 
 struct http_client_req {
@@ -75,10 +77,27 @@ static void list_remove(http_client_req **head, http_client_req *r)
     r->prev = r->next = NULL;
 }
 
+/* Easy handles are kept for reuse: creating one allocates its buffers
+ * (a 16 KiB receive buffer among them) on every request otherwise. */
+static void easy_release(http_client *c, CURL *e)
+{
+    if (c->n_idle < CC_ARRAY_LEN(c->idle)) {
+        curl_easy_reset(e);
+        c->idle[c->n_idle++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
+static CURL *easy_acquire(http_client *c)
+{
+    return c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
+}
+
 static void req_destroy(http_client_req *r)
 {
     if (r->in_multi) curl_multi_remove_handle(r->c->multi, r->easy);
-    curl_easy_cleanup(r->easy);
+    easy_release(r->c, r->easy);
     curl_slist_free_all(r->hdrs);
     free(r->body);
     cc_buf_free(&r->head);
@@ -336,6 +355,8 @@ void http_client_free(http_client *c)
         }
     }
     curl_multi_cleanup(c->multi);
+    while (c->n_idle)
+        curl_easy_cleanup(c->idle[--c->n_idle]);
     while (c->socks) { /* sockets curl did not report removed */
         sock_watch *w = c->socks;
         c->socks = w->next;
@@ -359,7 +380,7 @@ http_client_req *http_client_start(http_client *c, const http_client_request *re
     r->c = c;
     r->cb = *cb;
     r->ud = ud;
-    r->easy = curl_easy_init();
+    r->easy = easy_acquire(c);
     if (!r->easy) {
         free(r);
         cc_err_set(err, "curl_easy_init failed");
@@ -367,7 +388,7 @@ http_client_req *http_client_start(http_client *c, const http_client_request *re
     }
     CURL *e = r->easy;
     if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK) {
-        curl_easy_cleanup(e);
+        easy_release(c, e);
         free(r);
         cc_err_set(err, "bad URL");
         return NULL;
