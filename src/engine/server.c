@@ -78,16 +78,11 @@ static void job_reject(engine_server *s, engine_job *j, int status, const char *
 }
 
 /* Starts a job on a slot: tokenizes the prompt and sets up the sequence. */
-static bool job_begin(engine_server *s, engine_job *j, int slot)
+/* Starts a tokenized job on a free slot. */
+static bool job_begin(engine_server *s, engine_job *j, int slot, engine_tokens *t)
 {
-    engine_tokens t = {0};
     cc_err err = {0};
     engine_request *r = j->req;
-    if (engine_tokenize(s->m, r->prompt, strlen(r->prompt), true, r->parse_special, &t, &err)) {
-        job_reject(s, j, 400, err.msg);
-        engine_tokens_free(&t);
-        return false;
-    }
     engine_seq_params p;
     memset(&p, 0, sizeof(p));
     p.sp = r->sp;
@@ -96,8 +91,7 @@ static bool job_begin(engine_server *s, engine_job *j, int slot)
     p.n_stops = r->n_stops;
     p.logprobs = r->logprobs;
     p.prompt_chunk = PROMPT_CHUNK;
-    j->seq = engine_seq_new(s->ctx[slot], &t, &p, &err);
-    engine_tokens_free(&t);
+    j->seq = engine_seq_new(s->ctx[slot], t, &p, &err);
     if (!j->seq) {
         job_reject(s, j, err.code ? err.code : 400, err.msg);
         return false;
@@ -107,13 +101,52 @@ static bool job_begin(engine_server *s, engine_job *j, int slot)
     return true;
 }
 
-/* The first free slot. (A slot keeps its cache after a job, so a follow-up
- * request sharing the prefix may reuse it; we do not search for the best.) */
-static int free_slot(const engine_server *s)
+static int n_free_slots(const engine_server *s)
 {
+    int n = 0;
     for (int i = 0; i < s->n_slots; i++)
-        if (!s->slot_job[i]) return i;
-    return -1;
+        n += !s->slot_job[i];
+    return n;
+}
+
+/* A slot keeps its cache after a job: the free slot sharing the longest
+ * prefix with the prompt (a conversation's earlier turns, a common system
+ * prompt) saves recomputing it. */
+static int best_free_slot(const engine_server *s, const engine_tokens *t)
+{
+    int best = -1;
+    size_t best_len = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        if (s->slot_job[i]) continue;
+        const int32_t *have = engine_ctx_tokens(s->ctx[i]);
+        size_t n = (size_t)engine_ctx_pos(s->ctx[i]), k = 0;
+        while (k < n && k < t->n && have[k] == t->ids[k])
+            k++;
+        if (best < 0 || k > best_len) {
+            best = i;
+            best_len = k;
+        }
+    }
+    return best;
+}
+
+/* Tokenizes the jobs just taken from the queue and puts each on a slot. */
+static void begin_jobs(engine_server *s, engine_job **jobs, int n)
+{
+    for (int k = 0; k < n; k++) {
+        engine_job *j = jobs[k];
+        engine_tokens t = {0};
+        cc_err err = {0};
+        if (engine_tokenize(s->m, j->req->prompt, strlen(j->req->prompt), true,
+                            j->req->parse_special, &t, &err)) {
+            job_reject(s, j, 400, err.msg);
+        } else {
+            int slot = best_free_slot(s, &t);
+            s->slot_job[slot] = j;
+            if (!job_begin(s, j, slot, &t)) s->slot_job[slot] = NULL;
+        }
+        engine_tokens_free(&t);
+    }
 }
 
 static void slot_fail(engine_server *s, int i, const char *msg)
@@ -210,7 +243,7 @@ static void *sched_main(void *arg)
             int active = 0;
             for (int i = 0; i < s->n_slots; i++)
                 active += s->slot_job[i] != NULL;
-            if (s->stop || active || s->cancel_pending || (s->q_head && free_slot(s) >= 0)) break;
+            if (s->stop || active || s->cancel_pending || (s->q_head && n_free_slots(s) > 0)) break;
             pthread_cond_wait(&s->cv, &s->mu);
         }
         if (s->stop) {
@@ -233,23 +266,20 @@ static void *sched_main(void *arg)
             }
         }
         s->cancel_pending = false;
-        /* Move queued jobs onto free slots. */
+        /* Take as many queued jobs as there are free slots. */
         engine_job *start[64];
-        int slots[64], n_start = 0;
-        int slot;
-        while (s->q_head && n_start < 64 && (slot = free_slot(s)) >= 0) {
+        int n_start = 0, n_free = n_free_slots(s);
+        while (s->q_head && n_start < n_free) {
             engine_job *j = s->q_head;
             s->q_head = j->next;
             if (!s->q_head) s->q_tail = NULL;
-            s->slot_job[slot] = j; /* reserved; begun below, outside the lock */
-            start[n_start] = j;
-            slots[n_start++] = slot;
+            start[n_start++] = j;
             s->st.queued--;
         }
         int active = 0;
         for (int i = 0; i < s->n_slots; i++)
             active += s->slot_job[i] != NULL;
-        s->st.active = active;
+        s->st.active = active + n_start;
         pthread_mutex_unlock(&s->mu);
 
         while (dropped) {
@@ -258,8 +288,7 @@ static void *sched_main(void *arg)
             dropped = next;
         }
         double t0 = cc_now_mono();
-        for (int k = 0; k < n_start; k++)
-            if (!job_begin(s, start[k], slots[k])) s->slot_job[slots[k]] = NULL;
+        begin_jobs(s, start, n_start);
         run_round(s);
         pthread_mutex_lock(&s->mu);
         s->st.busy_seconds += cc_now_mono() - t0;

@@ -363,6 +363,38 @@ static void test_timeout(void **state)
     event_base_free(loop);
 }
 
+/* A new request goes to the free slot whose cache shares the longest
+ * prefix with it, and reports those tokens as cached. */
+static void test_prefix_reuse(void **state)
+{
+    (void)state;
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 3, 512};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    assert_non_null(b);
+    call_rec r[3];
+    /* The first one runs long so the second gets a slot of its own. */
+    start(b, "/v1/completions",
+          "{\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}", &r[0]);
+    start(b, "/v1/completions",
+          "{\"prompt\":\"Lily went to the park with her mom\",\"max_tokens\":2}", &r[1]);
+    run_loop();
+    assert_int_equal(r[0].usage.cached_tokens, 0);
+    assert_true(r[1].usage.cached_tokens <= 1); /* at most BOS, if it followed the first */
+    int64_t lily_prompt = r[1].usage.prompt_tokens;
+    start(b, "/v1/completions",
+          "{\"prompt\":\"Lily went to the park with her mom and dad\",\"max_tokens\":2}", &r[2]);
+    run_loop();
+    assert_int_equal(r[2].error_code, 0);
+    assert_true(r[2].usage.cached_tokens >= lily_prompt);
+    assert_true(r[2].usage.cached_tokens < r[2].usage.prompt_tokens);
+    for (int i = 0; i < 3; i++)
+        cc_buf_free(&r[i].body);
+    b->ops->destroy(b);
+    event_base_free(loop);
+}
+
 static void test_bad_model(void **state)
 {
     (void)state;
@@ -377,9 +409,8 @@ static void test_bad_model(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_cancel_and_cap),
-        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_requests),  cmocka_unit_test(test_cancel_and_cap),
+        cmocka_unit_test(test_timeout),   cmocka_unit_test(test_prefix_reuse),
         cmocka_unit_test(test_bad_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
