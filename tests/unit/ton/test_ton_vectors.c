@@ -70,6 +70,10 @@ static void check_cell(const ton_cell *c, const json_t *want)
     char d12[5];
     snprintf(d12, sizeof d12, "%s%s", jstr(want, "d1_hex"), jstr(want, "d2_hex"));
     assert_hex_eq(repr.data, 2, d12);
+    /* the padded data bits follow the two descriptor bytes */
+    size_t padded = (c->bit_len + 7) / 8;
+    assert_int_equal(strlen(jstr(want, "data_padded_hex")), 2 * padded);
+    assert_hex_eq(repr.data + 2, padded, jstr(want, "data_padded_hex"));
     cc_buf_free(&repr);
     assert_hex_eq(ton_cell_hash(c), 32, jstr(want, "hash_hex"));
 }
@@ -133,8 +137,10 @@ static void test_crc32c(void **state)
         json_object_get(json_object_get(g_vectors, "cell_with_two_refs"), "crc32c_check");
     const char *in = jstr(v, "input_ascii");
     uint8_t le[4];
-    cc_store_u32le(le, cc_crc32c(in, strlen(in)));
+    uint32_t crc = cc_crc32c(in, strlen(in));
+    cc_store_u32le(le, crc);
     assert_hex_eq(le, 4, jstr(v, "crc32c_hex_le_bytes"));
+    assert_int_equal(crc, strtoul(jstr(v, "crc32c_uint32"), NULL, 16));
 }
 
 static void test_addresses(void **state)
@@ -200,11 +206,19 @@ static void test_wallet_messages(void **state)
     assert_int_equal(cc_hex_decode(jstr(kp, "seed_hex"), seed, 32, NULL), 0);
     assert_int_equal(crypto_ed25519_public(seed, pub, NULL), 0);
     assert_hex_eq(pub, 32, jstr(kp, "public_key_hex"));
+    /* the 64-byte (tweetnacl) secret key is seed || public key */
+    uint8_t secret64[64];
+    memcpy(secret64, seed, 32);
+    memcpy(secret64 + 32, pub, 32);
+    assert_hex_eq(secret64, 64, jstr(kp, "secret_key_hex_nacl64"));
     ton_addr dest;
     assert_int_equal(ton_addr_parse(jstr(common, "dest_raw"), &dest, NULL, NULL, NULL), 0);
     uint64_t amount = strtoull(jstr(common, "amount_nanoton"), NULL, 10);
     assert_int_equal(amount, 10000000);
     uint8_t mode = (uint8_t)json_integer_value(json_object_get(common, "send_mode"));
+    /* the transferred message below is a non-bounceable "hello" comment */
+    assert_true(json_is_false(json_object_get(common, "bounce")));
+    assert_non_null(strstr(jstr(common, "comment_body"), "'hello'"));
     const json_t *list = json_object_get(wm, "vectors");
     size_t i;
     const json_t *v;
@@ -221,6 +235,9 @@ static void test_wallet_messages(void **state)
                              TON_GLOBAL_ID_MAINNET);
             assert_int_equal(w.wallet_id,
                              json_integer_value(json_object_get(v, "wallet_id_int32")));
+            char id_hex[9];
+            snprintf(id_hex, sizeof id_hex, "%08x", (unsigned)w.wallet_id);
+            assert_string_equal(id_hex, jstr(v, "wallet_id_hex"));
         } else {
             assert_int_equal(w.wallet_id, json_integer_value(json_object_get(v, "subwallet_id")));
         }
@@ -253,6 +270,7 @@ static void test_wallet_messages(void **state)
 
         uint32_t seqno = (uint32_t)json_integer_value(json_object_get(v, "seqno"));
         uint32_t valid_until = (uint32_t)json_integer_value(json_object_get(v, "valid_until"));
+        assert_int_equal(valid_until, json_integer_value(json_object_get(common, "valid_until")));
         ton_out_msg om = {.mode = mode, .msg = out};
         ton_cell *body = ton_wallet_transfer_body(&w, seed, seqno, valid_until, &om, 1, &err);
         assert_non_null(body);
