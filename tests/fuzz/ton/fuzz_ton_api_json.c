@@ -1,5 +1,6 @@
-/* Fuzzes the TON HTTP API v2 reply readers: envelope, runGetMethod stacks,
- * account, wallet and transaction objects (all outside input). */
+/* Fuzzes the TON HTTP API v2 reply readers: envelope, runGetMethod stacks and
+ * the typed readers of the contracts' get-method results, account, wallet and
+ * transaction objects (all outside input). */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -15,15 +16,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ton_stack st;
     if (ton_stack_parse_json(r, &st, &err) == 0) {
         int64_t i;
+        uint64_t u;
         uint8_t h[32];
         const ton_cell *c;
         ton_addr a;
         for (size_t k = 0; k < st.n; k++) {
             ton_stack_int64(&st, k, &i, &err);
+            ton_stack_uint64(&st, k, &u, &err);
             ton_stack_uint256(&st, k, h, &err);
             ton_stack_cell(&st, k, &c, &err);
             ton_stack_addr(&st, k, &a, &err);
         }
+        ton_root_params p;
+        if (ton_root_params_from_stack(&st, &p, &err) == 0) ton_root_params_clear(&p);
+        ton_client_state cs;
+        ton_client_state_from_stack(&st, &cs, &err);
+        ton_proxy_state ps;
+        ton_proxy_state_from_stack(&st, &ps, &err);
+        ton_worker_state ws;
+        ton_worker_state_from_stack(&st, &ws, &err);
         ton_stack_free(&st);
     }
     ton_account acc;
