@@ -15,4 +15,10 @@ int cli_cmd_ton(int argc, char **argv);    /* cmd_ton.c: boc | address */
 int cli_cmd_wallet(int argc, char **argv); /* cmd_ton.c: new | address | balance | send */
 int cli_cmd_root(int argc, char **argv);   /* cmd_ton.c: show | owner operations */
 
+/* Helpers shared between command groups. */
+#include "base/base.h"
+/* cmd_tee.c: loads a proxy / worker / client config file and appends the
+ * settings that daemon measures into its fake-TEE quote (RTMR2). */
+int cli_measure_daemon_config(const char *role, const char *path, cc_buf *out, cc_err *err);
+
 #endif

@@ -6,8 +6,11 @@
 #include <openssl/pem.h>
 
 #include "cli/cli.h"
+#include "client/client.h"
 #include "crypto/crypto.h"
+#include "proxy/proxy.h"
 #include "tee/tee.h"
+#include "worker/worker.h"
 
 /* Looks up "--name VALUE" / "--flag" in argv; returns the value, "" for a
  * present flag without value, NULL when absent. */
@@ -445,18 +448,56 @@ int cli_cmd_cert(int argc, char **argv)
 
 /* ------------------------------------------------------------------- tee */
 
+int cli_measure_daemon_config(const char *role, const char *path, cc_buf *out, cc_err *err)
+{
+    int rc = -1;
+    if (!strcmp(role, "proxy")) {
+        proxy_config c;
+        proxy_config_init(&c);
+        if (proxy_config_load(path, &c, err) == 0) rc = proxy_config_measure(&c, out, err);
+        proxy_config_clear(&c);
+    } else if (!strcmp(role, "worker")) {
+        worker_config c;
+        worker_config_init(&c);
+        if (worker_config_load(path, &c, err) == 0) rc = worker_config_measure(&c, out, err);
+        worker_config_clear(&c);
+    } else if (!strcmp(role, "client")) {
+        client_config c;
+        client_config_init(&c);
+        if (client_config_load(path, &c, err) == 0) rc = client_config_measure(&c, out, err);
+        client_config_clear(&c);
+    } else {
+        cc_err_set(err, "--role: expected proxy, worker or client, got \"%s\"", role);
+    }
+    return rc;
+}
+
 static int tee_image_hash_cmd(int argc, char **argv)
 {
     const char *exe = opt(argc, argv, "--exe", true);
     const char *cfg = opt(argc, argv, "--measure", true);
-    if (!exe || missing_value(argc, argv, "--measure")) {
-        fprintf(stderr, "usage: cocoon tee fake-image-hash --exe PROGRAM [--measure FILE]\n");
+    const char *daemon_cfg = opt(argc, argv, "--config", true);
+    const char *role = opt(argc, argv, "--role", true);
+    if (!exe || missing_value(argc, argv, "--measure") || (cfg && daemon_cfg) ||
+        (!daemon_cfg != !role)) {
+        fprintf(stderr, "usage: cocoon tee fake-image-hash --exe PROGRAM"
+                        " [--measure FILE | --config FILE --role proxy|worker|client]\n");
         return 2;
     }
     cc_buf measured = CC_BUF_INIT;
-    if (read_measured_config(cfg, &measured)) return 1;
-    uint8_t h[32];
     cc_err err = {0};
+    if (daemon_cfg) {
+        /* The same measured settings the daemon hands its fake TEE. */
+        if (cli_measure_daemon_config(role, daemon_cfg, &measured, &err) < 0) {
+            fprintf(stderr, "cocoon tee fake-image-hash: %s\n", err.msg);
+            cc_buf_free(&measured);
+            return 1;
+        }
+        if (opt(argc, argv, "--show", false)) fwrite(measured.data, 1, measured.len, stderr);
+    } else if (read_measured_config(cfg, &measured)) {
+        return 1;
+    }
+    uint8_t h[32];
     int rc = tee_fake_image_hash(exe, measured.data, measured.len, h, &err);
     cc_buf_free(&measured);
     if (rc) {
@@ -473,10 +514,12 @@ int cli_cmd_tee(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: cocoon tee init-fake-root --dir DIR [--force]\n"
-               "       cocoon tee fake-image-hash --exe PROGRAM [--measure FILE]\n"
+               "       cocoon tee fake-image-hash --exe PROGRAM"
+               " [--measure FILE | --config FILE --role proxy|worker|client [--show]]\n"
                "init-fake-root writes the network-wide fake TEE root (fake_root.key,\n"
                "fake_root.pem); fake-image-hash prints the image hash the fake TEE reports\n"
-               "for PROGRAM (what a registry should list).\n");
+               "for PROGRAM (what a registry should list): with --config, measuring the\n"
+               "settings of that daemon config the way the daemon does (--show prints them).\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "init-fake-root")) {

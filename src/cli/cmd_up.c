@@ -26,6 +26,7 @@
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "tee/tee.h"
 
@@ -350,26 +351,53 @@ static int parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
     return 0;
 }
 
-/* The fake TEE for the local network: a fake root under dir (kept when --dir
- * is reused) and the image hashes the genuine proxy and worker binaries get,
- * which the registry then lists, so a changed binary is refused. */
-static int setup_fake_tee(const char *bin_dir, const char *dir, char *root, size_t root_n,
-                          char proxy_hex[65], char worker_hex[65], cc_err *err)
+/* The network-wide fake TEE root under dir (kept when --dir is reused). */
+static int setup_fake_root(const char *dir, char *root, size_t root_n, cc_err *err)
 {
     if ((size_t)snprintf(root, root_n, "%s/fake-tee-root", dir) >= root_n)
         return cc_err_set(err, "directory name too long");
     char pem[PATH_MAX + 64];
     snprintf(pem, sizeof(pem), "%s/fake_root.pem", root);
     if (access(pem, R_OK) != 0 && tee_fake_root_init(root, false, err) < 0) return -1;
-    char exe[PATH_MAX + 32];
-    uint8_t h[32];
-    snprintf(exe, sizeof(exe), "%s/cocoon-proxy", bin_dir);
-    if (tee_fake_image_hash(exe, NULL, 0, h, err) < 0) return -1;
-    cc_hex_encode(h, 32, proxy_hex);
-    snprintf(exe, sizeof(exe), "%s/cocoon-worker", bin_dir);
-    if (tee_fake_image_hash(exe, NULL, 0, h, err) < 0) return -1;
-    cc_hex_encode(h, 32, worker_hex);
     return 0;
+}
+
+/* The image hash the fake TEE gives the genuine cocoon-<role> binary started
+ * with config_path: the registry lists it, so a changed binary or a changed
+ * measured setting is refused. */
+static int daemon_image_hash(const char *bin_dir, const char *role, const char *config_path,
+                             char hex[65], cc_err *err)
+{
+    char exe[PATH_MAX + 32];
+    snprintf(exe, sizeof(exe), "%s/cocoon-%s", bin_dir, role);
+    cc_buf measured = CC_BUF_INIT;
+    uint8_t h[32];
+    int rc = cli_measure_daemon_config(role, config_path, &measured, err);
+    if (rc == 0) rc = tee_fake_image_hash(exe, measured.data, measured.len, h, err);
+    cc_buf_free(&measured);
+    if (rc == 0) cc_hex_encode(h, 32, hex);
+    return rc;
+}
+
+/* The model hash (DESIGN §5.3) of what the workers will announce: for the
+ * embedded engine "name@sha256:<file hash>", for a server the model name. */
+static int served_model_hash(const char *backend, const char *model, char hex[65], cc_err *err)
+{
+    char *id =
+        !strcmp(backend, "embedded") ? engine_model_identifier(model, NULL, err) : cc_strdup(model);
+    if (!id) return -1;
+    uint8_t h[32];
+    crypto_sha256(id, strlen(id), h);
+    cc_hex_encode(h, 32, hex);
+    free(id);
+    return 0;
+}
+
+static bool json_array_contains_string(const json_t *a, const char *s)
+{
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (!strcmp(json_string_value(json_array_get(a, i)), s)) return true;
+    return false;
 }
 
 /* tee / policy / fake_root fields of a daemon config; workers and clients
@@ -485,34 +513,19 @@ int cli_cmd_up(int argc, char **argv)
     }
 
     int wport = free_port(), cport = free_port(), sport = free_port();
-    char addr[64], path[PATH_MAX];
-    char fake_root_buf[PATH_MAX + 32], proxy_image[65], worker_image[65];
+    char addr[64], path[PATH_MAX], proxy_cfg[PATH_MAX], client_cfg[PATH_MAX];
+    char fake_root_buf[PATH_MAX + 32];
     const char *fake_root = NULL;
     if (!strcmp(o.tee, "fake")) {
-        if (setup_fake_tee(bin_dir, dir, fake_root_buf, sizeof(fake_root_buf), proxy_image,
-                           worker_image, &err) < 0) {
+        if (setup_fake_root(dir, fake_root_buf, sizeof(fake_root_buf), &err) < 0) {
             fprintf(stderr, "cocoon up: fake TEE: %s\n", err.msg);
             goto out;
         }
         fake_root = fake_root_buf;
     }
-    /* Registry: any model; with the fake TEE only the genuine images (set below),
-     * without it any image. */
-    json_t *reg = json_pack("{s:i, s:s, s:s, s:s, s:[{s:s, s:s}]}", "version", 1,
-                            "proxy_image_hashes", "any", "worker_image_hashes", "any",
-                            "model_hashes", "any", "proxies", "address", "", "worker_address", "");
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", cport);
-    json_object_set_new(json_array_get(json_object_get(reg, "proxies"), 0), "address",
-                        json_string(addr));
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", wport);
-    json_object_set_new(json_array_get(json_object_get(reg, "proxies"), 0), "worker_address",
-                        json_string(addr));
-    if (fake_root) {
-        json_object_set_new(reg, "proxy_image_hashes", json_pack("[s]", proxy_image));
-        json_object_set_new(reg, "worker_image_hashes", json_pack("[s]", worker_image));
-    }
-    if (write_json(dir, "registry.json", reg, path, sizeof(path), &err) < 0) goto fail;
 
+    /* The daemons' configs come first: with the fake TEE, their measured
+     * settings are part of the image hashes the registry lists. */
     json_t *pc = json_object();
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", wport);
     json_object_set_new(pc, "listen_workers", json_string(addr));
@@ -523,13 +536,7 @@ int cli_cmd_up(int argc, char **argv)
     json_object_set_new(pc, "registry", json_string("registry.json"));
     json_object_set_new(pc, "pow_difficulty", json_integer(o.pow));
     add_tee_fields(pc, fake_root, false);
-    if (write_json(dir, "proxy.json", pc, path, sizeof(path), &err) < 0) goto fail;
-    {
-        char *args[] = {"--config", path, NULL};
-        pid_t pid = spawn(bin_dir, "cocoon-proxy", args, dir, "proxy", NULL, &err);
-        if (pid < 0) goto fail;
-        ch[nch++] = (child){"proxy", pid, true};
-    }
+    if (write_json(dir, "proxy.json", pc, proxy_cfg, sizeof(proxy_cfg), &err) < 0) goto fail;
     for (int i = 0; i < o.workers; i++) {
         json_t *wc = json_object();
         snprintf(addr, sizeof(addr), "127.0.0.1:%d", wport);
@@ -540,16 +547,9 @@ int cli_cmd_up(int argc, char **argv)
         json_object_set_new(wc, "model", json_string(model));
         if (backend_url) json_object_set_new(wc, "backend_url", json_string(backend_url));
         add_tee_fields(wc, fake_root, true);
-        char name[32], file[48];
-        snprintf(name, sizeof(name), "worker-%d", i + 1);
-        snprintf(file, sizeof(file), "%s.json", name);
+        char file[48];
+        snprintf(file, sizeof(file), "worker-%d.json", i + 1);
         if (write_json(dir, file, wc, path, sizeof(path), &err) < 0) goto fail;
-        char *args[] = {"--config", path, NULL};
-        pid_t pid = spawn(bin_dir, "cocoon-worker", args, dir, name, NULL, &err);
-        if (pid < 0) goto fail;
-        ch[nch] = (child){"", pid, true};
-        snprintf(ch[nch].name, sizeof(ch[nch].name), "%s", name);
-        nch++;
     }
     json_t *cc = json_object();
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", o.port);
@@ -557,9 +557,66 @@ int cli_cmd_up(int argc, char **argv)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", cport);
     json_object_set_new(cc, "proxies", json_pack("[s]", addr));
     add_tee_fields(cc, fake_root, true);
-    if (write_json(dir, "client.json", cc, path, sizeof(path), &err) < 0) goto fail;
+    if (write_json(dir, "client.json", cc, client_cfg, sizeof(client_cfg), &err) < 0) goto fail;
+
+    /* Registry: the served model only; with the fake TEE only the genuine
+     * proxy and worker images, without it any image. */
+    json_t *reg = json_pack("{s:i, s:s, s:s, s:[], s:[{s:s, s:s}]}", "version", 1,
+                            "proxy_image_hashes", "any", "worker_image_hashes", "any",
+                            "model_hashes", "proxies", "address", "", "worker_address", "");
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", cport);
+    json_object_set_new(json_array_get(json_object_get(reg, "proxies"), 0), "address",
+                        json_string(addr));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", wport);
+    json_object_set_new(json_array_get(json_object_get(reg, "proxies"), 0), "worker_address",
+                        json_string(addr));
+    char hex[65];
+    if (served_model_hash(o.backend, model, hex, &err) < 0) {
+        json_decref(reg);
+        goto fail;
+    }
+    json_array_append_new(json_object_get(reg, "model_hashes"), json_string(hex));
+    if (fake_root) {
+        json_t *ph = json_array(), *wh = json_array();
+        json_object_set_new(reg, "proxy_image_hashes", ph);
+        json_object_set_new(reg, "worker_image_hashes", wh);
+        if (daemon_image_hash(bin_dir, "proxy", proxy_cfg, hex, &err) < 0) {
+            json_decref(reg);
+            goto fail;
+        }
+        json_array_append_new(ph, json_string(hex));
+        for (int i = 0; i < o.workers; i++) {
+            char wpath[PATH_MAX + 32];
+            snprintf(wpath, sizeof(wpath), "%s/worker-%d.json", dir, i + 1);
+            if (daemon_image_hash(bin_dir, "worker", wpath, hex, &err) < 0) {
+                json_decref(reg);
+                goto fail;
+            }
+            if (!json_array_contains_string(wh, hex)) json_array_append_new(wh, json_string(hex));
+        }
+    }
+    if (write_json(dir, "registry.json", reg, path, sizeof(path), &err) < 0) goto fail;
+
     {
-        char *args[] = {"--config", path, NULL};
+        char *args[] = {"--config", proxy_cfg, NULL};
+        pid_t pid = spawn(bin_dir, "cocoon-proxy", args, dir, "proxy", NULL, &err);
+        if (pid < 0) goto fail;
+        ch[nch++] = (child){"proxy", pid, true};
+    }
+    for (int i = 0; i < o.workers; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "worker-%d", i + 1);
+        char wpath[PATH_MAX + 64];
+        snprintf(wpath, sizeof(wpath), "%s/%s.json", dir, name);
+        char *args[] = {"--config", wpath, NULL};
+        pid_t pid = spawn(bin_dir, "cocoon-worker", args, dir, name, NULL, &err);
+        if (pid < 0) goto fail;
+        ch[nch] = (child){"", pid, true};
+        snprintf(ch[nch].name, sizeof(ch[nch].name), "%s", name);
+        nch++;
+    }
+    {
+        char *args[] = {"--config", client_cfg, NULL};
         pid_t pid = spawn(bin_dir, "cocoon-client", args, dir, "client", NULL, &err);
         if (pid < 0) goto fail;
         ch[nch++] = (child){"client", pid, true};

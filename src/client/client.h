@@ -46,6 +46,10 @@ int client_config_load(const char *path, client_config *c, cc_err *err);
 int client_config_apply_flags(client_config *c, int argc, char **argv, cc_err *err);
 int client_config_validate(const client_config *c, cc_err *err);
 void client_config_clear(client_config *c);
+/* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
+ * §5.4), appended to out: role, tee, policy, proxy check and the fake root's
+ * certificate hash. */
+int client_config_measure(const client_config *c, cc_buf *out, cc_err *err);
 
 typedef struct client client;
 

@@ -74,8 +74,15 @@ static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
         return -1;
     if (pk == TEE_PROVIDER_NONE)
         p->provider = tee_provider_new_none();
-    else if (pk == TEE_PROVIDER_FAKE)
-        p->provider = tee_provider_new_fake(cfg->fake_root, NULL, 0, NULL, err);
+    else if (pk == TEE_PROVIDER_FAKE) {
+        /* RTMR2 measures the trust-relevant settings, so changing them
+         * changes the image hash the registry must list. */
+        cc_buf measured = CC_BUF_INIT;
+        if (proxy_config_measure(cfg, &measured, err) == 0)
+            p->provider =
+                tee_provider_new_fake(cfg->fake_root, measured.data, measured.len, NULL, err);
+        cc_buf_free(&measured);
+    }
     else
         p->provider = tee_provider_new_tdx(err);
     if (!p->provider) return -1;

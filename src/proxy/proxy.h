@@ -46,6 +46,10 @@ void proxy_config_init(proxy_config *c);
 int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c, cc_err *err);
 int proxy_config_load(const char *path, proxy_config *c, cc_err *err);
 void proxy_config_clear(proxy_config *c);
+/* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
+ * §5.4), appended to out: role, tee, policy, chain and the fake root's
+ * certificate hash; `cocoon up` uses it to list the genuine image hash. */
+int proxy_config_measure(const proxy_config *c, cc_buf *out, cc_err *err);
 
 typedef struct proxy proxy;
 

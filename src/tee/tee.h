@@ -207,6 +207,17 @@ int tee_fake_measure(const char *exe_path, const void *config, size_t config_len
 int tee_fake_image_hash(const char *exe_path, const void *config, size_t config_len,
                         uint8_t out[32], cc_err *err);
 
+/* Measured configuration: what each daemon hands the fake TEE as
+ * config_measure (RTMR2). Canonical text, one "key=value\n" line per setting
+ * in the order the caller adds them; values with a newline are refused.
+ * Daemons measure the settings that change what they trust or where data goes
+ * (role, provider, peer policy, the fake root's certificate, the registry
+ * source, a worker's backend), never ports or timeouts. */
+int tee_measure_add(cc_buf *out, const char *key, const char *value, cc_err *err);
+/* Adds "fake_root_sha256=<SHA-256 of the fake root certificate (DER)>" for
+ * DIR/fake_root.pem (or the file itself). */
+int tee_measure_add_fake_root(cc_buf *out, const char *fake_root, cc_err *err);
+
 /* Writes a new network-wide fake TEE root (P-256 key fake_root.key, self-signed
  * certificate fake_root.pem) into dir (created). Refuses to overwrite unless
  * force. */

@@ -107,8 +107,15 @@ static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
         return -1;
     if (pk == TEE_PROVIDER_NONE)
         w->provider = tee_provider_new_none();
-    else if (pk == TEE_PROVIDER_FAKE)
-        w->provider = tee_provider_new_fake(cfg->fake_root, NULL, 0, NULL, err);
+    else if (pk == TEE_PROVIDER_FAKE) {
+        /* RTMR2 measures the trust-relevant settings, so changing them
+         * changes the image hash the registry must list. */
+        cc_buf measured = CC_BUF_INIT;
+        if (worker_config_measure(cfg, &measured, err) == 0)
+            w->provider =
+                tee_provider_new_fake(cfg->fake_root, measured.data, measured.len, NULL, err);
+        cc_buf_free(&measured);
+    }
     else
         w->provider = tee_provider_new_tdx(err);
     if (!w->provider) return -1;

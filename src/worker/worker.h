@@ -52,6 +52,10 @@ int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *e
 /* Cross-field checks after loading and overrides (backend needs url/model...). */
 int worker_config_validate(const worker_config *c, cc_err *err);
 void worker_config_clear(worker_config *c);
+/* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
+ * §5.4), appended to out: role, tee, policy, proxy check, backend and its URL,
+ * the fake root's certificate hash. Call after overrides. */
+int worker_config_measure(const worker_config *c, cc_buf *out, cc_err *err);
 
 typedef struct worker worker;
 

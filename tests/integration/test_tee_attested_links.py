@@ -7,6 +7,7 @@ in the TLS handshake; a proxy with policy `tdx` refuses a fake-TEE worker; a
 client whose registry lists the proxy's image gets an answer through the
 attested proxy and worker, and a client whose registry does not list it
 refuses the proxy in the handshake and sends it nothing."""
+import hashlib
 import json
 import os
 import shutil
@@ -86,10 +87,17 @@ def read(path):
         return f.read()
 
 
-def image_hash(exe):
-    out = subprocess.run([os.path.join(BIN, "cocoon"), "tee", "fake-image-hash", "--exe", exe],
+def image_hash(exe, role, config):
+    """The fake-TEE image hash of exe started with config: RTMR1 measures the
+    executable, RTMR2 the daemon's measured settings."""
+    out = subprocess.run([os.path.join(BIN, "cocoon"), "tee", "fake-image-hash", "--exe", exe,
+                          "--role", role, "--config", config],
                          capture_output=True, text=True, check=True).stdout
     return out.strip()
+
+
+def model_hash(name):
+    return hashlib.sha256(name.encode()).hexdigest()
 
 
 def main():
@@ -120,10 +128,6 @@ def run(tmp):
     shutil.copy(os.path.join(BIN, "cocoon-worker"), tampered)
     with open(tampered, "ab") as f:
         f.write(b"\x01")
-    good_hash, bad_hash = image_hash(genuine), image_hash(tampered)
-    proxy_hash = image_hash(os.path.join(BIN, "cocoon-proxy"))
-    check(good_hash != bad_hash, "the changed worker binary has another image hash")
-
     backend = subprocess.Popen([os.path.join(BIN, "cocoon-fake-backend"), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     procs.append(backend)
@@ -131,32 +135,47 @@ def run(tmp):
     backend_url = "http://127.0.0.1:" + line.split()[1]
 
     wport, cport, sport = free_port(), free_port(), free_port()
-    write_json(os.path.join(tmp, "registry.json"), {
-        "version": 1,
-        "proxy_image_hashes": [proxy_hash],
-        "worker_image_hashes": [good_hash],
-        "model_hashes": "any",
-        "proxies": [{"address": f"127.0.0.1:{cport}", "worker_address": f"127.0.0.1:{wport}"}],
-    })
     pcfg = write_json(os.path.join(tmp, "proxy.json"), {
         "listen_workers": f"127.0.0.1:{wport}", "listen_clients": f"127.0.0.1:{cport}",
         "listen_http": f"127.0.0.1:{sport}", "registry": "registry.json", "pow_difficulty": 4,
         "tee": "fake", "policy": "fake", "fake_root": root,
+    })
+
+    def worker_cfg(name, tee, **extra):
+        return write_json(os.path.join(tmp, name + ".json"), {
+            "proxies": [f"127.0.0.1:{wport}"], "listen_http": f"127.0.0.1:{free_port()}",
+            "backend": "openai-http", "backend_url": backend_url, "model": "fake-model",
+            "tee": tee, "policy": "fake", "fake_root": root, **extra,
+        })
+
+    gcfg = worker_cfg("worker-genuine", "fake")
+    good_hash = image_hash(genuine, "worker", gcfg)
+    bad_hash = image_hash(tampered, "worker", gcfg)
+    proxy_hash = image_hash(os.path.join(BIN, "cocoon-proxy"), "proxy", pcfg)
+    check(good_hash != bad_hash, "the changed worker binary has another image hash")
+    # RTMR2 is real: a measured setting (here the worker's peer policy) changes
+    # the image hash, a port does not.
+    lax_cfg = worker_cfg("worker-lax", "fake", policy="any")
+    lax_hash = image_hash(genuine, "worker", lax_cfg)
+    check(lax_hash != good_hash, "a changed measured setting (policy) changes the image hash")
+    moved = json.load(open(gcfg))
+    moved["listen_http"] = f"127.0.0.1:{free_port()}"
+    moved_cfg = write_json(os.path.join(tmp, "worker-moved.json"), moved)
+    check(image_hash(genuine, "worker", moved_cfg) == good_hash,
+          "a port is not measured (same image hash)")
+    write_json(os.path.join(tmp, "registry.json"), {
+        "version": 1,
+        "proxy_image_hashes": [proxy_hash],
+        "worker_image_hashes": [good_hash],
+        "model_hashes": [model_hash("fake-model")],
+        "proxies": [{"address": f"127.0.0.1:{cport}", "worker_address": f"127.0.0.1:{wport}"}],
     })
     proxy_log = os.path.join(tmp, "proxy.log")
     start(os.path.join(BIN, "cocoon-proxy"), ["--config", pcfg], proxy_log)
     check(wait_for(lambda: jsonstats(sport)) is not None, "proxy with the fake TEE is up",
           read(proxy_log))
 
-    def worker_cfg(name, tee):
-        return write_json(os.path.join(tmp, name + ".json"), {
-            "proxies": [f"127.0.0.1:{wport}"], "listen_http": f"127.0.0.1:{free_port()}",
-            "backend": "openai-http", "backend_url": backend_url, "model": "fake-model",
-            "tee": tee, "policy": "fake", "fake_root": root,
-        })
-
     # 1. Genuine binary: accepted.
-    gcfg = worker_cfg("worker-genuine", "fake")
     start(genuine, ["--config", gcfg], os.path.join(tmp, "worker-genuine.log"))
     st = wait_for(lambda: (s := jsonstats(sport)) and s.get("workers_ready", 0) >= 1 and s)
     check(st is not None, "worker from the genuine binary is accepted (attested, image listed)",
@@ -169,8 +188,8 @@ def run(tmp):
           json.dumps(links))
 
     # 2. Tampered binary: attested fine, but its image hash is not registered.
-    start(tampered, ["--config", worker_cfg("worker-tampered", "fake")],
-          os.path.join(tmp, "worker-tampered.log"))
+    tampered_proc = start(tampered, ["--config", worker_cfg("worker-tampered", "fake")],
+                          os.path.join(tmp, "worker-tampered.log"))
     st = wait_for(lambda: (s := jsonstats(sport)) and s.get("workers_refused", 0) >= 1 and s)
     check(st is not None and st.get("workers_ready") == 1,
           "worker from the modified binary is refused (visible in /jsonstats)",
@@ -186,6 +205,37 @@ def run(tmp):
     check(ws[0].get("image_hash") == good_hash and "quote=verified" in ws[0].get("attestation", ""),
           "/jsonstats shows the accepted worker's image hash and verification result",
           json.dumps(ws))
+
+    # 2b. Genuine binary with a changed measured setting: refused the same way.
+    # (Refused workers retry; stop each one so the last refusal is the next one's.)
+    stop(tampered_proc)
+
+    def last_refused(pred):
+        return wait_for(lambda: (s := jsonstats(sport)) and
+                        pred(s.get("last_refused_worker") or {}) and s)
+
+    lax_proc = start(genuine, ["--config", lax_cfg], os.path.join(tmp, "worker-lax.log"))
+    st = last_refused(lambda last: last.get("image_hash") == lax_hash)
+    check(st is not None and st.get("workers_ready") == 1 and
+          "image hash is not in the registry" in st["last_refused_worker"].get("reason", ""),
+          "worker with a changed measured setting (policy any) is refused: image not listed",
+          json.dumps(jsonstats(sport)))
+
+    # 2c. Genuine binary and settings, but a model the registry does not list.
+    stop(lax_proc)
+    model_proc = start(genuine, ["--config", worker_cfg("worker-other-model", "fake",
+                                                        model="other-model")],
+                       os.path.join(tmp, "worker-other-model.log"))
+    st = last_refused(lambda last: "other-model" in last.get("reason", ""))
+    last = (st or {}).get("last_refused_worker") or {}
+    check(st is not None and st.get("workers_ready") == 1 and
+          "model other-model is not in the registry" in last.get("reason", "") and
+          last.get("image_hash") == good_hash,
+          "worker serving a model not in the registry is refused (/jsonstats: reason, image)",
+          json.dumps(jsonstats(sport)))
+    check("model other-model is not in the registry" in read(proxy_log),
+          "the proxy log says the model is not in the registry", read(proxy_log)[-2000:])
+    stop(model_proc)
 
     # 3. No TEE at all: the TLS handshake itself fails under policy fake.
     start(os.path.join(BIN, "cocoon-worker"), ["--config", worker_cfg("worker-none", "none")],
