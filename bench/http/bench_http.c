@@ -171,8 +171,50 @@ static void bench_usage_parser(double secs)
     cc_buf_free(&s);
 }
 
+/* ------------------------------------------- server mode (for wrk) */
+
+typedef struct serve_ctx {
+    char events[50][320];
+    size_t lens[50];
+} serve_ctx;
+
+/* Relays 50 SSE events one write each, the way the client daemon relays the
+ * parts it gets from the network. */
+static void serve_completion(http_req *r, void *ud)
+{
+    serve_ctx *sc = ud;
+    http_stream_start(r, 200, "text/event-stream");
+    for (int i = 0; i < 50; i++)
+        http_stream_write(r, sc->events[i], sc->lens[i]);
+    http_stream_write(r, "data: [DONE]\n\n", 14);
+    http_stream_end(r);
+}
+
+static int serve(void)
+{
+    static serve_ctx sc;
+    for (int i = 0; i < 50; i++) {
+        int n = snprintf(sc.events[i], sizeof(sc.events[i]),
+                         "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":"
+                         "[{\"index\":0,\"delta\":{\"content\":\"");
+        for (int j = 0; j < 128; j++)
+            sc.events[i][n++] = (char)('a' + (i + j) % 26);
+        n += snprintf(sc.events[i] + n, sizeof(sc.events[i]) - (size_t)n, "\"}}]}\n\n");
+        sc.lens[i] = (size_t)n;
+    }
+    struct event_base *base = event_base_new();
+    http_server_config cfg = {.port = 0};
+    http_server *srv = http_server_new(base, &cfg, NULL);
+    http_server_route(srv, "POST", "/v1/chat/completions", serve_completion, &sc);
+    printf("listening %d\n", http_server_port(srv));
+    fflush(stdout);
+    event_base_dispatch(base);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "serve") == 0) return serve();
     if (argc < 4) {
         fprintf(stderr, "usage: bench_http PORT SECONDS CONCURRENCY\n");
         return 2;

@@ -24,3 +24,28 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$fifo"' EXIT
 read -r _ port <"$fifo"
 "$out" "$port" "$seconds" "$conc"
+# Inbound: wrk against an http_server relaying 50 SSE events one write each,
+# and against the fake backend (raw evhttp, one write) as the baseline.
+if command -v wrk >/dev/null; then
+  lua=$(mktemp --suffix=.lua)
+  cat >"$lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  fifo2=$(mktemp -u)
+  mkfifo "$fifo2"
+  "$out" serve >"$fifo2" &
+  spid=$!
+  trap 'kill $pid $spid 2>/dev/null || true; rm -f "$fifo" "$fifo2" "$lua"' EXIT
+  read -r _ sport <"$fifo2"
+  for target in fake_backend http_server; do
+    p=$port
+    [ "$target" = http_server ] && p=$sport
+    wrk -t1 -c"$conc" -d"${seconds}s" --latency -s "$lua" "http://127.0.0.1:$p/v1/chat/completions" |
+      awk -v t="$target" -v c="$conc" '
+        /Requests\/sec/ {rps=$2}
+        /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+        END {printf "{\"bench\":\"http\",\"figure\":\"wrk_%s_stream\",\"requests_per_s\":%s,\"p50\":\"%s\",\"p99\":\"%s\",\"concurrency\":%s}\n", t, rps, p50, p99, c}'
+  done
+fi
