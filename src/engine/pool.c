@@ -45,7 +45,9 @@ struct engine_pool {
     /* The current job, written by the caller before it publishes the ticket. */
     void (*fn)(void *arg, int chunk, int n_chunks, int thread);
     void *arg;
-    uint32_t n_chunks;
+    /* Atomic because a late worker may read it (before its claim fails)
+     * while the caller sets up the next job. */
+    _Atomic uint32_t n_chunks;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -59,11 +61,12 @@ static void run_chunks(engine_pool *p, uint64_t gen, int thread)
         uint32_t next = (uint32_t)t;
         /* n_chunks belongs to `gen` while the ticket says gen: the caller
          * rewrites it only after every chunk of gen is done. */
-        if (next >= p->n_chunks) return;
+        uint32_t n = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
+        if (next >= n) return;
         if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        p->fn(p->arg, (int)next, (int)p->n_chunks, thread);
+        p->fn(p->arg, (int)next, (int)n, thread);
         atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
         t = atomic_load_explicit(&p->ticket, memory_order_acquire);
     }
@@ -149,7 +152,7 @@ void engine_pool_run(engine_pool *p, int n_chunks,
     }
     p->fn = fn;
     p->arg = arg;
-    p->n_chunks = (uint32_t)n_chunks;
+    atomic_store_explicit(&p->n_chunks, (uint32_t)n_chunks, memory_order_relaxed);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     uint64_t gen = (atomic_load_explicit(&p->ticket, memory_order_relaxed) >> 32) + 1;
     atomic_store(&p->ticket, gen << 32); /* seq_cst: pairs with the sleepers' check */
