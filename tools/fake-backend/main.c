@@ -27,6 +27,7 @@
  *                                      it received as "fake_request"
  * and the model name must be the configured one (else 404 model_not_found).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -426,6 +427,13 @@ int main(int argc, char **argv)
         s.cfg.chunk_bytes < 1 || s.cfg.chunk_bytes > (1 << 20) || s.cfg.delay_ms < 0) {
         usage();
         return 2;
+    }
+    /* The name is written into JSON verbatim: keep it to plain characters. */
+    for (const char *c = s.cfg.model; *c; c++) {
+        if (!isalnum((unsigned char)*c) && !strchr("._:/@+-", *c)) {
+            fprintf(stderr, "cocoon-fake-backend: --model may hold letters, digits and ._:/@+-\n");
+            return 2;
+        }
     }
     signal(SIGPIPE, SIG_IGN);
     s.content_n = s.cfg.chunks > 0 ? s.cfg.chunks : 1;
