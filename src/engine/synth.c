@@ -194,10 +194,19 @@ static engine_gguf_writer *build(const engine_synth_config *c, cc_err *err)
         cc_err_set(err, "weight type %u not supported", c->wtype);
         return NULL;
     }
-    if (c->n_layer < 1 || c->dim < 2 || c->n_head < 1 || c->n_head_kv < 1 ||
-        c->n_head % c->n_head_kv || c->dim % c->n_head || (c->dim / c->n_head) % 2 ||
-        c->hidden_dim < 1 || c->n_vocab < 300 || c->n_ctx < 1) {
-        cc_err_set(err, "inconsistent model shape");
+    if (c->n_layer < 1 || c->dim < 2 || c->n_head < 1 || c->n_head_kv < 1 || c->hidden_dim < 1 ||
+        c->n_vocab < 300 || c->n_ctx < 1) {
+        cc_err_set(err, "layers, dim, heads, hidden and context must be positive and the "
+                        "vocabulary at least 300");
+        return NULL;
+    }
+    if (c->dim % c->n_head || (c->dim / c->n_head) % 2) {
+        cc_err_set(err, "dim %d must be a multiple of the %d heads with an even head size", c->dim,
+                   c->n_head);
+        return NULL;
+    }
+    if (c->n_head % c->n_head_kv) {
+        cc_err_set(err, "heads (%d) must be a multiple of KV heads (%d)", c->n_head, c->n_head_kv);
         return NULL;
     }
     if (c->dim % (int)be || c->hidden_dim % (int)be) {
