@@ -176,8 +176,8 @@ ton_cell *tcli_load_boc(const char *arg, cc_err *err)
         arg++;
     if (cc_str_has_prefix(arg, "b5ee9c72") || cc_str_has_prefix(arg, "B5EE9C72"))
         c = ton_boc_parse_hex(arg, err);
-    else
-        c = ton_boc_parse_base64(arg, err);
+    else if (!(c = ton_boc_parse_base64(arg, err)))
+        cc_err_prefix(err, "reading the BoC as base64 (a hex BoC starts with b5ee9c72)");
     cc_buf_free(&b);
     return c;
 }

@@ -78,6 +78,8 @@ class Chain:
 
 def cocoon(*args, ok=True):
     p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=120)
+    if "Sanitizer" in p.stderr:  # sanitizer builds: refused operations must be clean too
+        sys.exit(f"cocoon {' '.join(args)}: sanitizer report: {p.stderr}")
     if p.returncode < 0:
         sys.exit(f"cocoon {' '.join(args)} crashed (signal {-p.returncode})")
     if ok and p.returncode != 0:

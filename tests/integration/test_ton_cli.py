@@ -14,6 +14,8 @@ SHARED = os.environ.get("COCOON_SHARED", os.path.join(os.path.dirname(__file__),
 
 def run(*args, ok=True):
     p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=60)
+    if "Sanitizer" in p.stderr:  # sanitizer builds: an error path must be clean too
+        sys.exit(f"cocoon {' '.join(args)}: sanitizer report: {p.stderr}")
     if ok and p.returncode != 0:
         sys.exit(f"cocoon {' '.join(args)} failed ({p.returncode}): {p.stderr}")
     if not ok and p.returncode == 0:
@@ -63,6 +65,28 @@ def main():
         assert "crc32c" in p.stderr, p.stderr
         p = run("ton", "address", "EQCD39VS5jcptHL8vMjEXrzGaRcCVYto7HUn4bpAOg8xqB2O", ok=False)
         assert "checksum" in p.stderr, p.stderr
+        # every kind of bad input: exit code 1 and one clear line naming the command
+        raw0 = vec["addresses"][0]["raw"]
+        junk = os.path.join(tmp, "junk.bin")
+        with open(junk, "wb") as f:
+            f.write(bytes.fromhex(two["boc"]["boc_hex_crc32c"])[:-7])
+        bad_inputs = [
+            ("boc", "", "truncated"), ("boc", "zz", "base64"), ("boc", "b5ee9c7", "base64"),
+            ("boc", two["boc"]["boc_hex_no_crc"][:-2], "bag of cells"),
+            ("boc", "@" + os.path.join(tmp, "missing.boc"), "cannot open"), ("boc", "@" + junk, "bag of cells"),
+            ("boc", "te6cckEBAQEAAgAAAEysuc0=" + "A", "base64"),
+            ("address", "", "neither"), ("address", raw0[:-1], "64 hex digits"),
+            ("address", "1000:" + raw0[2:], "workchain"), ("address", raw0 + "0", "64 hex digits"),
+            ("address", "EQCD39VS5jcptHL8vMjEXrzGaRcCVYto7HUn4bpAOg8xq", "neither"),
+            ("address", "EQCD39VS5jcptHL8vMjEXrzGaRcCVYto7HUn4bpAOg8xq!!!", None),
+        ]
+        for what, arg, words in bad_inputs:
+            p = run("ton", what, arg, "--json", ok=False)
+            assert p.returncode == 1, (what, arg, p.returncode, p.stderr)
+            assert p.stderr.startswith(f"cocoon ton {what}: ") and p.stderr.count("\n") == 1, (arg, p.stderr)
+            assert words is None or words in p.stderr, (arg, words, p.stderr)
+            assert p.stdout == "", (arg, p.stdout)
+        checked += len(bad_inputs)
         # wallets: new writes keys, address derives the same wallet
         keys = os.path.join(tmp, "w.json")
         made = json.loads(run("wallet", "new", "--keys", keys).stdout)
