@@ -3,7 +3,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -451,6 +456,110 @@ static void test_client_errors(void **state)
     assert_int_equal(r.status, 0);
 }
 
+/* ------------------------------------------------- raw socket helpers */
+
+static int raw_connect(env *e)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)http_server_port(e->srv))};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* Runs the loop while reading fd until `needle` occurs `times` times or EOF. */
+static char *raw_read(env *e, int fd, const char *needle, size_t times, bool *eof)
+{
+    cc_buf b = CC_BUF_INIT;
+    double end = cc_now_mono() + 5;
+    *eof = false;
+    while (cc_now_mono() < end) {
+        event_base_loop(e->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 5) == 1) {
+            char buf[4096];
+            ssize_t n = read(fd, buf, sizeof(buf));
+            if (n <= 0) {
+                *eof = true;
+                break;
+            }
+            cc_buf_append(&b, buf, (size_t)n);
+            cc_buf_append_u8(&b, 0);
+            b.len--;
+            if (count((char *)b.data, needle) >= times) break;
+        }
+    }
+    cc_buf_append_u8(&b, 0);
+    return cc_buf_steal_str(&b);
+}
+
+static void test_raw_edge_cases(void **state)
+{
+    env *e = *state;
+    bool eof;
+    /* two pipelined requests in one write: both answered, in order */
+    int fd = raw_connect(e);
+    const char *two = "GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(fd, two, strlen(two)), (ssize_t)strlen(two));
+    char *got = raw_read(e, fd, "HTTP/1.1 201", 2, &eof);
+    assert_int_equal(count(got, "HTTP/1.1 201"), 2);
+    assert_true(strstr(got, "\"query\":\"n=1\"") < strstr(got, "\"query\":\"n=2\""));
+    free(got);
+    close(fd);
+
+    /* HTTP/1.0 stream: no chunked encoding, the body ends with the connection */
+    e->stream_left = 2;
+    fd = raw_connect(e);
+    const char *old = "POST /stream HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}";
+    assert_int_equal(write(fd, old, strlen(old)), (ssize_t)strlen(old));
+    got = raw_read(e, fd, "never", 1, &eof);
+    assert_true(eof);
+    assert_non_null(strstr(got, "HTTP/1.0 200"));
+    assert_null(strstr(got, "chunked"));
+    assert_non_null(strstr(got, "\r\n\r\ndata: chunk 2\n\ndata: chunk 1\n\n"));
+    free(got);
+    close(fd);
+
+    /* garbage: evhttp answers 400 and the server keeps serving */
+    fd = raw_connect(e);
+    const char *junk = "\x01\x02 not http at all\r\n\r\n";
+    assert_int_equal(write(fd, junk, strlen(junk)), (ssize_t)strlen(junk));
+    got = raw_read(e, fd, "never", 1, &eof);
+    assert_true(eof);
+    assert_true(strlen(got) == 0 || strstr(got, " 400 ") != NULL);
+    free(got);
+    close(fd);
+
+    /* a client that sends and closes at once: noticed while pending */
+    e->closed_calls = 0;
+    fd = raw_connect(e);
+    const char *hold = "POST /hold HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(write(fd, hold, strlen(hold)), (ssize_t)strlen(hold));
+    double end = cc_now_mono() + 5;
+    while (!e->held && cc_now_mono() < end)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    assert_non_null(e->held);
+    close(fd);
+    end = cc_now_mono() + 5;
+    while (e->closed_calls == 0 && cc_now_mono() < end)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    assert_int_equal(e->closed_calls, 1);
+    http_stream_start(e->held, 200, "text/event-stream");
+    assert_int_equal(http_stream_write(e->held, "x", 1), -1);
+    http_stream_end(e->held);
+    e->held = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +570,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_goes_away_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_raw_edge_cases, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
