@@ -20,5 +20,7 @@ int cli_cmd_root(int argc, char **argv);   /* cmd_ton.c: show | owner operations
 /* cmd_tee.c: loads a proxy / worker / client config file and appends the
  * settings that daemon measures into its fake-TEE quote (RTMR2). */
 int cli_measure_daemon_config(const char *role, const char *path, cc_buf *out, cc_err *err);
+/* cmd_tee_probe.c: `cocoon tee probe HOST:PORT ...` (argv[1] is "probe"). */
+int cli_tee_probe(int argc, char **argv);
 
 #endif

@@ -246,6 +246,27 @@ static int read_measured_config(const char *path, cc_buf *out)
     return 0;
 }
 
+/* For tests of the verifier: replaces the certificate by one with the same
+ * key and claims whose quote's REPORTDATA is over other (random) data, as a
+ * quote stolen from another certificate would be. */
+static int mismatch_report_data(tee_provider *p, tee_identity *id, cc_err *err)
+{
+    uint8_t rd[64];
+    crypto_random(rd, sizeof(rd));
+    cc_buf quote = CC_BUF_INIT, claims = CC_BUF_INIT;
+    tee_claims_encode(&id->claims, &claims);
+    X509 *x = NULL;
+    if (tee_provider_quote(p, rd, &quote, err) == 0)
+        x = tee_cert_build(id->key, claims.data, claims.len, quote.data, quote.len, id->not_before,
+                           (long)(id->not_after - id->not_before), err);
+    cc_buf_free(&quote);
+    cc_buf_free(&claims);
+    if (!x) return -1;
+    X509_free(id->cert);
+    id->cert = x;
+    return 0;
+}
+
 static int cert_gen(int argc, char **argv)
 {
     const char *tee = opt(argc, argv, "--tee", true);
@@ -254,16 +275,36 @@ static int cert_gen(int argc, char **argv)
     const char *key_out = opt(argc, argv, "--key", true);
     const char *cfg = opt(argc, argv, "--measure", true);
     const char *role = opt(argc, argv, "--role", true);
+    const char *not_before = opt(argc, argv, "--not-before", true);
+    const char *validity = opt(argc, argv, "--validity", true);
+    bool wrong_rd = opt(argc, argv, "--wrong-report-data", false) != NULL;
     if (!cert_out || !key_out || missing_value(argc, argv, "--tee") ||
-        missing_value(argc, argv, "--fake-root") || missing_value(argc, argv, "--measure")) {
+        missing_value(argc, argv, "--fake-root") || missing_value(argc, argv, "--measure") ||
+        missing_value(argc, argv, "--not-before") || missing_value(argc, argv, "--validity")) {
         fprintf(stderr, "usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx]"
-                        " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]\n");
+                        " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]"
+                        " [--not-before ISO-8601-TIME] [--validity SECONDS]"
+                        " [--wrong-report-data]\n");
         return 2;
     }
     cc_err err = {0};
     tee_provider_kind kind = TEE_PROVIDER_NONE;
     if (tee && tee_provider_kind_parse(tee, &kind, &err)) {
         fprintf(stderr, "cocoon cert gen: %s\n", err.msg);
+        return 2;
+    }
+    tee_identity_opts o = {0};
+    if (not_before && tee_parse_iso_time(not_before, &o.now, &err)) {
+        fprintf(stderr, "cocoon cert gen: --not-before: %s\n", err.msg);
+        return 2;
+    }
+    if (validity &&
+        (sscanf(validity, "%ld", &o.validity_seconds) != 1 || o.validity_seconds <= 0)) {
+        fprintf(stderr, "cocoon cert gen: --validity: expected a positive number of seconds\n");
+        return 2;
+    }
+    if (wrong_rd && kind == TEE_PROVIDER_NONE) {
+        fprintf(stderr, "cocoon cert gen: --wrong-report-data needs a quote (--tee fake|tdx)\n");
         return 2;
     }
     cc_buf measured = CC_BUF_INIT;
@@ -284,8 +325,12 @@ static int cert_gen(int argc, char **argv)
     }
     tee_claims claims = {0};
     if (role) snprintf(claims.role, sizeof(claims.role), "%s", role);
-    tee_identity_opts o = {.claims = &claims};
+    o.claims = &claims;
     tee_identity *id = tee_identity_new(p, &o, &err);
+    if (id && wrong_rd && mismatch_report_data(p, id, &err)) {
+        tee_identity_free(id);
+        id = NULL;
+    }
     int rc = 1;
     cc_buf c = CC_BUF_INIT, k = CC_BUF_INIT;
     if (!id || tee_identity_write_pem(id, &c, &k, &err) ||
@@ -436,6 +481,8 @@ int cli_cmd_cert(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx]"
                " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]\n"
+               "                [--not-before ISO-8601-TIME] [--validity SECONDS]"
+               " [--wrong-report-data]\n"
                "       cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR]"
                " [--allow-image HEX]\n");
         return argc < 2 ? 2 : 0;
@@ -516,10 +563,14 @@ int cli_cmd_tee(int argc, char **argv)
         printf("usage: cocoon tee init-fake-root --dir DIR [--force]\n"
                "       cocoon tee fake-image-hash --exe PROGRAM"
                " [--measure FILE | --config FILE --role proxy|worker|client [--show]]\n"
+               "       cocoon tee probe HOST:PORT [--cert FILE --key FILE]"
+               " [--policy any|fake|tdx] [--fake-root DIR]\n"
                "init-fake-root writes the network-wide fake TEE root (fake_root.key,\n"
                "fake_root.pem); fake-image-hash prints the image hash the fake TEE reports\n"
                "for PROGRAM (what a registry should list): with --config, measuring the\n"
-               "settings of that daemon config the way the daemon does (--show prints them).\n");
+               "settings of that daemon config the way the daemon does (--show prints them);\n"
+               "probe makes one attested connection to a daemon's port and prints what the\n"
+               "daemon's certificate proved (exit 0 only when the link came up).\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "init-fake-root")) {
@@ -537,6 +588,7 @@ int cli_cmd_tee(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "fake-image-hash")) return tee_image_hash_cmd(argc, argv);
+    if (!strcmp(argv[1], "probe")) return cli_tee_probe(argc, argv);
     fprintf(stderr, "cocoon tee: unknown subcommand \"%s\"\n", argv[1]);
     return 2;
 }
