@@ -59,6 +59,8 @@ struct oa_backend {
     struct event *health_timer;
     http_client_req *health_req;
     int health_status;
+    cc_buf health_body; /* the /v1/models answer (bounded) */
+    bool warned_model;  /* logged once that the server does not list our model */
     backend_call *calls;
     /* figures for /jsonstats */
     uint64_t n_requests, n_refused, n_failed, n_timeouts, n_cancelled, n_active;
@@ -326,11 +328,41 @@ static int health_head(void *ud, int status, const http_header *hs, size_t n)
     return 0;
 }
 
+#define HEALTH_BODY_MAX (1u << 20)
+
+static void health_body(void *ud, const uint8_t *d, size_t n)
+{
+    oa_backend *b = ud;
+    if (b->health_body.len + n <= HEALTH_BODY_MAX) cc_buf_append(&b->health_body, d, n);
+}
+
+/* Servers name their models differently (llama-server reports a file path),
+ * so a missing name is worth a warning, not a "down". */
+static void check_model_listed(oa_backend *b)
+{
+    json_t *j = json_loadb((const char *)b->health_body.data, b->health_body.len, 0, NULL);
+    json_t *data = json_object_get(j, "data");
+    bool listed = false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m)
+    {
+        const char *id = json_string_value(json_object_get(m, "id"));
+        if (id && strcmp(id, b->model) == 0) listed = true;
+    }
+    if (json_is_array(data) && !listed && !b->warned_model) {
+        b->warned_model = true;
+        CC_WARN("event=backend_model_not_listed url=%s model=%s", b->url, b->model);
+    }
+    json_decref(j);
+}
+
 static void health_done(void *ud, http_client_result res, const char *error)
 {
     oa_backend *b = ud;
     b->health_req = NULL;
     bool up = res == HTTP_CLIENT_OK && b->health_status >= 200 && b->health_status < 300;
+    if (up) check_model_listed(b);
     if (up != b->healthy) {
         b->healthy = up;
         b->health_changes++;
@@ -351,10 +383,11 @@ static void health_tick(evutil_socket_t fd, short what, void *arg)
     char url[1024];
     snprintf(url, sizeof(url), "%s/v1/models", b->url);
     http_header auth = {"Authorization", b->auth};
-    double timeout = b->health_interval < 10 ? b->health_interval : 10;
+    double timeout = CC_MAX(1.0, CC_MIN(b->health_interval, 10.0));
     http_client_request req = {"GET", url, &auth, b->auth ? 1 : 0, NULL, 0, timeout};
-    static const http_client_callbacks hcb = {health_head, NULL, health_done};
+    static const http_client_callbacks hcb = {health_head, health_body, health_done};
     b->health_status = 0;
+    cc_buf_reset(&b->health_body);
     b->health_req = http_client_start(b->cli, &req, &hcb, b, NULL);
     if (!b->health_req) health_schedule(b, b->health_interval);
 }
@@ -405,6 +438,7 @@ static void oa_destroy(worker_backend *wb)
     }
     if (b->health_req) http_client_cancel(b->health_req);
     event_free(b->health_timer);
+    cc_buf_free(&b->health_body);
     http_client_free(b->cli);
     free(b->url);
     free(b->model);
