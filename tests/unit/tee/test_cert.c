@@ -464,6 +464,45 @@ static void test_check_callback(void **state)
     tee_provider_free(none);
 }
 
+/* The verification cache forgets results after its TTL, and TTL 0 turns
+ * it off: a quote is then verified in full every time. */
+static void test_cache_ttl(void **state)
+{
+    tee_provider *p = fake_provider(NULL, NULL);
+    cc_err err = {0};
+    tee_identity *id = tee_identity_new(p, NULL, &err);
+    assert_non_null(id);
+    tee_policy *pol = fake_policy();
+    tee_policy_set_cache_ttl(pol, 0.05);
+    void *info = NULL;
+    bool cached[4];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tee_verify_peer(pol, id->cert, &info, &err), 0);
+        cached[i] = ((tee_peer_info *)info)->from_cache;
+        tee_peer_info_free(info);
+    }
+    usleep(200 * 1000); /* well past the 50 ms TTL */
+    assert_int_equal(tee_verify_peer(pol, id->cert, &info, &err), 0);
+    cached[2] = ((tee_peer_info *)info)->from_cache;
+    tee_peer_info_free(info);
+    assert_false(cached[0]);
+    assert_false(cached[2]);
+    uint64_t hits, misses;
+    tee_policy_cache_stats(pol, &hits, &misses);
+    assert_int_equal(misses, 2 + (cached[1] ? 0 : 1));
+
+    tee_policy_set_cache_ttl(pol, 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tee_verify_peer(pol, id->cert, &info, &err), 0);
+        cached[3] = ((tee_peer_info *)info)->from_cache;
+        tee_peer_info_free(info);
+        assert_false(cached[3]);
+    }
+    tee_policy_free(pol);
+    tee_identity_free(id);
+    tee_provider_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_reportdata_must_match_key),
         cmocka_unit_test(test_image_hash_follows_executable_and_allowlist),
         cmocka_unit_test(test_check_callback),
+        cmocka_unit_test(test_cache_ttl),
         cmocka_unit_test(test_debug_attribute_and_allowlists),
     };
     return cmocka_run_group_tests(tests, setup_root, teardown_root);
