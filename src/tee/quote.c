@@ -292,7 +292,8 @@ json_t *tee_quote_to_json(const tee_quote *q)
     put_hex(o, "quote_signature", q->signature, 64);
     json_t *qe = json_object();
     put_hex(qe, "cpu_svn", q->qe_report.cpu_svn, 16);
-    json_object_set_new(qe, "misc_select", json_integer(q->qe_report.misc_select));
+    /* Hex in quote byte order, like every other field of the command. */
+    put_hex(qe, "misc_select", q->qe_report_raw + 16, 4);
     put_hex(qe, "attributes", q->qe_report.attributes, 16);
     put_hex(qe, "mr_enclave", q->qe_report.mr_enclave, 32);
     put_hex(qe, "mr_signer", q->qe_report.mr_signer, 32);
