@@ -156,7 +156,16 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
             eng_avx2_quantize_x(X + (size_t)t * ldx, W->cols, xq + (size_t)t * nbk);
         for (int r = r0; r < r1; r++) {
             const uint8_t *row = W->data + (size_t)r * W->row_bytes;
-            for (int t = 0; t < n; t++)
+            int t = 0;
+            for (; t + 4 <= n; t += 4) {
+                const eng_q8x *x4[4] = {xq + (size_t)t * nbk, xq + (size_t)(t + 1) * nbk,
+                                        xq + (size_t)(t + 2) * nbk, xq + (size_t)(t + 3) * nbk};
+                float o[4];
+                if (!eng_avx2_dot_q4x(W->type, row, x4, W->cols, o)) break;
+                for (int k = 0; k < 4; k++)
+                    Y[(size_t)(t + k) * ldy + r] = o[k];
+            }
+            for (; t < n; t++)
                 Y[(size_t)t * ldy + r] =
                     eng_avx2_dot_q(W->type, row, xq + (size_t)t * nbk, W->cols);
         }
