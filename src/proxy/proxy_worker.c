@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "proxy/proxy_internal.h"
 
 int proxy_send(proxy *p, net_conn *c, const tl_obj *msg)
@@ -103,6 +104,15 @@ static void fill_proxy_params(proxy *p, tl_proxy_params *pp, int version)
     pp->proto_version = version;
 }
 
+/* The announced model must be the one the worker's attested certificate
+ * claims (its hash is under the quote's REPORTDATA). */
+static bool model_matches_claim(const char *model, const tee_peer_info *info)
+{
+    uint8_t h[32];
+    crypto_sha256(model, strlen(model), h);
+    return crypto_memeq(h, info->claims.model_hash, 32);
+}
+
 static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connectToProxy *q)
 {
     proxy *p = w->p;
@@ -127,6 +137,10 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
         refuse = "empty or malformed model name";
     } else if (!registry_model_allowed(p->reg, model)) {
         snprintf(why, sizeof(why), "model %s is not in the registry", model);
+        refuse = why;
+    } else if (info && info->claims.has_model_hash && !model_matches_claim(model, info)) {
+        snprintf(why, sizeof(why), "model %s is not the model hash in the worker's certificate",
+                 model);
         refuse = why;
     } else if (!registry_worker_image_allowed(p->reg, image)) {
         refuse = "worker image hash is not in the registry";

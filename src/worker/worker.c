@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "worker/worker_internal.h"
 
 static const char *const link_state_names[] = {"waiting", "connecting", "handshake", "ready"};
@@ -115,12 +116,15 @@ static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
             w->provider =
                 tee_provider_new_fake(cfg->fake_root, measured.data, measured.len, NULL, err);
         cc_buf_free(&measured);
-    }
-    else
+    } else
         w->provider = tee_provider_new_tdx(err);
     if (!w->provider) return -1;
     tee_claims claims = {0};
     snprintf(claims.role, sizeof(claims.role), "worker");
+    /* The certificate (so the quote's REPORTDATA) names the served model: a
+     * proxy can hold the announced model to it (DESIGN §5.3). */
+    claims.has_model_hash = true;
+    crypto_sha256(w->model, strlen(w->model), claims.model_hash);
     tee_identity_opts io = {.claims = &claims};
     w->identity = tee_identity_new(w->provider, &io, err);
     if (!w->identity) return -1;
