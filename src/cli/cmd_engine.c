@@ -202,7 +202,7 @@ static int cmd_bench(eng_opts *o)
     int reps = o->reps ? (int)o->reps : 3;
     int nseq = o->batch ? (int)o->batch : 1;
     int rc = engine_bench_run(m, pool, np, ng, reps, nseq, &r, &err);
-    double bw = o->bandwidth ? engine_bench_bandwidth((size_t)1 << 29, 3) : 0;
+    double bw = o->bandwidth ? engine_bench_bandwidth(pool, (size_t)1 << 29, 3) : 0;
     double la[3] = {0};
     FILE *f = fopen("/proc/loadavg", "r");
     if (f) {

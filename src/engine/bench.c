@@ -34,23 +34,45 @@ static double sum_portable(const float *p, size_t n)
     return (double)s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
 
-double engine_bench_bandwidth(size_t bytes, int reps)
+typedef struct bw_job {
+    const float *p;
+    size_t n;
+    double sums[256];
+} bw_job;
+
+static void bw_worker(void *arg, int chunk, int n_chunks, int thread)
+{
+    bw_job *j = arg;
+    size_t per = j->n / (size_t)n_chunks / 32 * 32;
+    const float *p = j->p + per * (size_t)chunk;
+#if defined(__x86_64__)
+    j->sums[chunk] = eng_cpu_avx2() ? sum_avx2(p, per) : sum_portable(p, per);
+#else
+    j->sums[chunk] = sum_portable(p, per);
+#endif
+}
+
+double engine_bench_bandwidth(engine_pool *pool, size_t bytes, int reps)
 {
     size_t n = bytes / sizeof(float) / 32 * 32;
     float *p = aligned_alloc(64, n * sizeof(float));
     if (!p) return 0;
     for (size_t i = 0; i < n; i++)
         p[i] = (float)(i & 7);
+    int threads = pool ? CC_MIN(engine_pool_threads(pool), 256) : 1;
     double best = 0, sink = 0;
     for (int r = 0; r < reps; r++) {
+        bw_job j = {p, n, {0}};
         double t0 = cc_now_mono();
-#if defined(__x86_64__)
-        sink += eng_cpu_avx2() ? sum_avx2(p, n) : sum_portable(p, n);
-#else
-        sink += sum_portable(p, n);
-#endif
+        if (threads > 1)
+            engine_pool_run(pool, threads, bw_worker, &j);
+        else
+            bw_worker(&j, 0, 1, 0);
         double dt = cc_now_mono() - t0;
-        double gbs = (double)(n * sizeof(float)) / dt / 1e9;
+        size_t read = n / (size_t)threads / 32 * 32 * (size_t)threads * sizeof(float);
+        for (int k = 0; k < threads; k++)
+            sink += j.sums[k];
+        double gbs = (double)read / dt / 1e9;
         if (gbs > best) best = gbs;
     }
     free(p);

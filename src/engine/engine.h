@@ -478,8 +478,9 @@ typedef struct engine_bench_result {
  * n_gen tokens each in batched steps. */
 int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int n_gen, int reps,
                      int n_seq, engine_bench_result *out, cc_err *err);
-/* Streaming-read bandwidth in GB/s over a buffer of `bytes`. */
-double engine_bench_bandwidth(size_t bytes, int reps);
+/* Streaming-read bandwidth in GB/s over a buffer of `bytes`, read by all
+ * the pool's threads (pool may be NULL: one thread). */
+double engine_bench_bandwidth(engine_pool *pool, size_t bytes, int reps);
 
 /* ============================================================ misc */
 
