@@ -58,8 +58,23 @@ static void stats_fill(void *ud, json_t *o)
                                       "image_hash", p->stats.last_refused_image, "reason",
                                       p->stats.last_refused_reason));
     size_t nc = 0;
-    for (pclient *c = p->clients; c; c = c->next)
+    json_t *cs = json_array();
+    for (pclient *c = p->clients; c; c = c->next) {
         nc++;
+        /* What each client's RA-TLS certificate proved, as for workers. */
+        const tee_peer_info *pi = c->conn ? net_conn_peer_info(c->conn) : NULL;
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_integer((json_int_t)c->id));
+        json_object_set_new(e, "peer", json_string(c->conn ? net_conn_peer_addr(c->conn) : ""));
+        if (pi) {
+            char hex[65] = "";
+            if (pi->quote_verified) cc_hex_encode(pi->image_hash, 32, hex);
+            json_object_set_new(e, "image_hash", json_string(hex));
+            json_object_set_new(e, "attestation", json_string(pi->summary));
+        }
+        json_array_append_new(cs, e);
+    }
+    json_object_set_new(o, "clients", cs);
     json_object_set_new(o, "clients_connected", json_integer((json_int_t)nc));
     json_object_set_new(o, "clients_accepted", json_integer((json_int_t)p->stats.clients_accepted));
     json_object_set_new(o, "registry_version", json_integer(registry_version(p->reg)));
@@ -82,8 +97,7 @@ static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
             p->provider =
                 tee_provider_new_fake(cfg->fake_root, measured.data, measured.len, NULL, err);
         cc_buf_free(&measured);
-    }
-    else
+    } else
         p->provider = tee_provider_new_tdx(err);
     if (!p->provider) return -1;
     tee_claims claims = {0};

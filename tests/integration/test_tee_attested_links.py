@@ -299,7 +299,13 @@ def run(tmp):
           "quote=verified" in links[0].get("attestation", ""),
           "the client's /jsonstats shows the proxy's image hash and verification result",
           json.dumps(links))
-    accepted_before = (jsonstats(sport) or {}).get("clients_accepted", 0)
+    st = jsonstats(sport) or {}
+    cl = st.get("clients") or [{}]
+    check("policy=fake quote=verified" in cl[0].get("attestation", "") and
+          len(cl[0].get("image_hash", "")) == 64,
+          "the proxy's /jsonstats shows the client's image hash and verification result",
+          json.dumps(st))
+    accepted_before = st.get("clients_accepted", 0)
 
     other = dict(json.load(open(os.path.join(tmp, "registry.json"))))
     other["proxy_image_hashes"] = ["00" * 32]
