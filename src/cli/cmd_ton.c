@@ -24,9 +24,12 @@ static void usage(FILE *f)
            "         (AMOUNT in TON, e.g. 1.5; --qid N sets the query id)\n"
            "       cocoon ton voucher sign --keys FILE --op charge|refund|payout|last-payout\n"
            "                               --tokens N --target ADDR --excess-to ADDR [--qid N]\n"
+           "       cocoon ton voucher sign --keys FILE --op save-state --seqno N --hash HEX\n"
+           "                               --target ADDR --excess-to ADDR [--qid N]\n"
            "       cocoon ton voucher verify BOC --pub HEX [--json]\n"
            "       cocoon ton contract client|worker|proxy --api URL --root ADDR --owner ADDR\n"
-           "                               --proxy-pub HEX [--proxy-contract ADDR] [--json]\n");
+           "                               --proxy-pub HEX [--proxy-contract ADDR] [--json]\n"
+           "       cocoon ton state client|worker|proxy ADDR --api URL\n");
 }
 
 static int fail(const char *what, const cc_err *err)
