@@ -222,9 +222,18 @@ def run(chain, tmp):
     # a voucher signed by another key: rejected (101), nothing moves
     forged = cocoon("ton", "voucher", "sign", "--keys", keys["client"], "--op", "charge", "--tokens", "5000",
                     "--target", client_c["address"], "--excess-to", wallet["client"]).stdout.strip()
+    held = chain.balance(client_c["address"])
+    earned = chain.get(proxy_c["address"], "get_proxy_data")[5]
     cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.1",
            "--bounce", "--body", forged, "--wait", *api)
     assert chain.get(client_c["address"], "get_client_data") == cdata
+    # no value moved: the contract pays at most its storage fee, the proxy earns nothing, and the
+    # 0.1 TON came back to the sender as a bounce
+    assert held - 1_000_000 < chain.balance(client_c["address"]) <= held
+    assert chain.get(proxy_c["address"], "get_proxy_data")[5] == earned
+    bounced = [t for t in chain.txs(wallet["client"], 3) if t["in_msg"].get("source") and
+               cjson("ton", "address", t["in_msg"]["source"], "--json")["raw"] == client_c["address"]]
+    assert bounced and 0 < 100_000_000 - int(bounced[0]["in_msg"]["value"]) < 10_000_000, bounced
     last = chain.txs(client_c["address"], 1)[0]
     assert last["aborted"] and last["compute_exit_code"] == 101, last
     # ... and the C reader of getTransactions sees the same
