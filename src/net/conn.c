@@ -1,5 +1,5 @@
 /*
- * A framed connection: lifetime, the TLS bufferevent, incoming frames and the
+ * A framed connection: lifetime, TLS state changes, incoming frames and the
  * keepalive tick.  Sending and queries are in rpc.c, the PoW exchange and the
  * listener/connector in listener.c / connector.c.
  */
@@ -10,8 +10,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <openssl/err.h>
@@ -99,10 +97,7 @@ static void conn_teardown(net_conn *c, int query_code, const char *reason)
     free_event(&c->timer);
     free_event(&c->solve_ev);
     free_event(&c->kill_ev);
-    if (c->bev) {
-        bufferevent_free(c->bev); /* closes the socket (BEV_OPT_CLOSE_ON_FREE) */
-        c->bev = NULL;
-    }
+    net_conn_io_free(c);
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -150,19 +145,12 @@ void net_conn_close(net_conn *c, const char *reason)
     net_conn_release(c);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg);
-
 static struct timeval tv_of(double s)
 {
     struct timeval tv;
     tv.tv_sec = (time_t)s;
     tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
     return tv;
-}
-
-static void drained_cb(struct bufferevent *bev, void *arg)
-{
-    net_conn_close(arg, "output flushed");
 }
 
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -173,7 +161,7 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 void net_conn_close_after_flush(net_conn *c, const char *reason, double timeout_s)
 {
     if (!c || c->closing || c->draining) return;
-    if (!c->bev || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+    if (net_conn_output_pending(c) == 0) {
         net_conn_close(c, reason);
         return;
     }
@@ -184,9 +172,7 @@ void net_conn_close_after_flush(net_conn *c, const char *reason, double timeout_
     c->cbs = (net_conn_callbacks){0};
     c->ud = NULL;
     net_rpc_fail_all(c, NET_ERR_CANCELLED, "connection closed locally");
-    bufferevent_disable(c->bev, EV_READ);
-    bufferevent_setcb(c->bev, NULL, drained_cb, event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    net_conn_stop_reading(c); /* tls_io.c closes once c->out is written */
     free_event(&c->timer);
     c->timer = evtimer_new(c->base, drain_timeout_cb, c);
     struct timeval tv = tv_of(timeout_s > 0 ? timeout_s : 5);
@@ -305,10 +291,9 @@ static int handle_msg(net_conn *c, const net_tcp_msg *m)
     return net_rpc_dispatch(c, m);
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+void net_conn_on_input(net_conn *c)
 {
-    net_conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = c->in;
     net_conn_hold(c);
     for (;;) {
         if (c->closing || (c->state != NET_CONN_HELLO && c->state != NET_CONN_READY)) break;
@@ -331,72 +316,43 @@ static void read_cb(struct bufferevent *bev, void *arg)
     net_conn_release(c);
 }
 
-/* libevent keeps the last few OpenSSL errors of a bufferevent and hands them
- * out newest first; the oldest one is only SSL_get_error()'s category code. */
-static const char *openssl_reason(struct bufferevent *bev, char *buf, size_t n)
+/* The newest real OpenSSL error in the thread's queue (empties it). */
+static const char *openssl_reason(char *buf, size_t n)
 {
-    unsigned long e, first = 0;
-    while ((e = bufferevent_get_openssl_error(bev)) != 0)
-        if (!first && ERR_GET_LIB(e) != 0) first = e;
-    if (!first) return NULL;
-    ERR_error_string_n(first, buf, n);
+    unsigned long e, last = 0;
+    while ((e = ERR_get_error()) != 0)
+        if (ERR_GET_LIB(e) != 0) last = e;
+    if (!last) return NULL;
+    ERR_error_string_n(last, buf, n);
     return buf;
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+void net_conn_tls_up(net_conn *c)
 {
-    net_conn *c = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        if (!c->verify_ok || !c->peer_cert) {
-            net_conn_fail(c, NET_ERR_PROTOCOL, "TLS: peer certificate was not verified");
-            return;
-        }
-        c->state = NET_CONN_HELLO;
-        if (c->outbound) {
-            /* Random id; the acceptor echoes it in tcp.connected. */
-            c->remote_id = crypto_random_u64();
-            net_rpc_send_id_msg(c, NET_TCP_CONNECT, c->remote_id);
-        }
-        /* frames that came in the same flight as the handshake */
-        if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) read_cb(bev, c);
+    if (!c->verify_ok || !c->peer_cert) {
+        net_conn_fail(c, NET_ERR_PROTOCOL, "TLS: peer certificate was not verified");
         return;
     }
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-        char buf[256];
-        const char *ssl = openssl_reason(bev, buf, sizeof buf);
-        int e = EVUTIL_SOCKET_ERROR();
-        if (c->verify_msg[0])
-            net_conn_fail(c, NET_ERR_PROTOCOL, "TLS: %s", c->verify_msg);
-        else if (ssl)
-            net_conn_fail(c, NET_ERR_FAILURE, "TLS error in state %s: %s", state_name(c->state),
-                          ssl);
-        else if ((what & BEV_EVENT_ERROR) && e)
-            net_conn_fail(c, NET_ERR_FAILURE, "%s: %s", state_name(c->state), strerror(e));
-        else
-            net_conn_fail(c, NET_ERR_FAILURE, "peer closed the connection (%s)",
-                          state_name(c->state));
+    c->state = NET_CONN_HELLO;
+    if (c->outbound) {
+        /* Random id; the acceptor echoes it in tcp.connected. */
+        c->remote_id = crypto_random_u64();
+        net_rpc_send_id_msg(c, NET_TCP_CONNECT, c->remote_id);
     }
 }
 
-int net_conn_start_tls(net_conn *c, cc_err *err)
+void net_conn_io_failed(net_conn *c, int ssl_error, int sys_errno)
 {
-    free_event(&c->io_ev);
-    SSL *ssl = SSL_new(c->ssl_ctx);
-    if (!ssl) return cc_err_set(err, "SSL_new failed");
-    SSL_set_app_data(ssl, c);
-    c->bev = bufferevent_openssl_socket_new(
-        c->base, c->fd, ssl, c->outbound ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
-        BEV_OPT_CLOSE_ON_FREE);
-    if (!c->bev) {
-        SSL_free(ssl);
-        return cc_err_set(err, "cannot create the TLS bufferevent");
-    }
-    c->fd = -1; /* the bufferevent owns the socket now */
-    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    c->state = NET_CONN_TLS;
-    return 0;
+    char buf[256];
+    const char *ssl = openssl_reason(buf, sizeof buf);
+    if (c->verify_msg[0])
+        net_conn_fail(c, NET_ERR_PROTOCOL, "TLS: %s", c->verify_msg);
+    else if (ssl)
+        net_conn_fail(c, NET_ERR_FAILURE, "TLS error in state %s: %s", state_name(c->state), ssl);
+    else if (ssl_error == SSL_ERROR_SYSCALL && sys_errno)
+        net_conn_fail(c, NET_ERR_FAILURE, "%s: %s", state_name(c->state), strerror(sys_errno));
+    else
+        net_conn_fail(c, NET_ERR_FAILURE, "peer closed the connection (%s)", state_name(c->state));
 }
 
 /* ------------------------------------------------------------ accessors */
@@ -438,7 +394,7 @@ uint64_t net_conn_remote_id(const net_conn *c)
 
 size_t net_conn_output_pending(const net_conn *c)
 {
-    return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+    return c->out ? evbuffer_get_length(c->out) : 0;
 }
 
 void net_conn_get_stats(const net_conn *c, net_conn_stats *out)

@@ -9,7 +9,7 @@
 
 #include "net/net.h"
 
-struct bufferevent;
+struct evbuffer;
 struct event;
 struct evutil_addrinfo;
 
@@ -39,12 +39,22 @@ struct net_conn {
     bool handed_over; /* inbound: given to the caller in on_accept */
     net_conn_state state;
     int refs; /* 1 while alive + 1 per callback in progress */
-    int fd;   /* owned until the TLS bufferevent takes it */
+    int fd;   /* the socket, owned */
 
     struct event *io_ev;    /* raw socket readiness during connect / PoW */
     struct event *timer;    /* handshake deadline, then the keepalive tick */
     struct event *solve_ev; /* outbound: solves the PoW in slices */
-    struct bufferevent *bev;
+    /* TLS I/O (tls_io.c), from the handshake on */
+    SSL *ssl;
+    struct event *rd_ev;    /* persistent EV_READ */
+    struct event *wr_ev;    /* EV_WRITE, armed only while a write would block */
+    struct event *flush_ev; /* activated by the first frame queued in a loop turn */
+    struct evbuffer *in;    /* decrypted bytes not yet deframed */
+    struct evbuffer *out;   /* frames not yet written */
+    size_t write_len;       /* an SSL_write to repeat with this length (0: none) */
+    bool flush_scheduled;
+    bool read_wants_write;
+    bool write_wants_read;
     SSL_CTX *ssl_ctx; /* own reference */
 
     net_verify verify;
@@ -106,8 +116,21 @@ void net_conn_release(net_conn *c);
  * caller owns it, notifies the listener if it still handshakes. */
 void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Called by tls_io.c: the handshake finished; bytes were appended to c->in;
+ * an SSL call failed with this SSL_get_error() code and errno. */
+void net_conn_tls_up(net_conn *c);
+void net_conn_on_input(net_conn *c);
+void net_conn_io_failed(net_conn *c, int ssl_error, int sys_errno);
+
+/* tls_io.c */
 /* Starts the TLS handshake on c->fd (after the PoW). */
 int net_conn_start_tls(net_conn *c, cc_err *err);
+/* Appends bytes to the output; they are written at the end of this loop turn. */
+int net_conn_queue_output(net_conn *c, const void *data, size_t len);
+/* Frees the SSL object, buffers and events (not the socket). */
+void net_conn_io_free(net_conn *c);
+/* While draining: take no more input. */
+void net_conn_stop_reading(net_conn *c);
 /* Arms the handshake deadline. */
 void net_conn_arm_handshake_timer(net_conn *c);
 

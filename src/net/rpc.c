@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "crypto/crypto.h"
@@ -14,7 +13,7 @@
  * so a steady stream allocates nothing) and queues it with one copy. */
 static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
 {
-    if (c->closing || !c->bev) return cc_err_setc(err, NET_ERR_NOT_READY, "connection is closed");
+    if (c->closing || !c->out) return cc_err_setc(err, NET_ERR_NOT_READY, "connection is closed");
     cc_buf *b = &c->scratch;
     cc_buf_reset(b);
     static const uint8_t no_header[NET_FRAME_HEADER_LEN] = {0};
@@ -24,8 +23,7 @@ static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
     if (total > NET_FRAME_MAX_LEN)
         return cc_err_setc(err, NET_ERR_ERROR, "message of %zu bytes exceeds the frame limit",
                            total);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    size_t queued = evbuffer_get_length(out);
+    size_t queued = net_conn_output_pending(c);
     if (queued + b->len > c->max_output) {
         net_conn_fail_soon(c);
         return cc_err_setc(err, NET_ERR_FAILURE, "peer is not reading: %zu bytes queued, limit %zu",
@@ -33,7 +31,7 @@ static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
     }
     cc_store_u32le(b->data, (uint32_t)total);
     cc_store_u32le(b->data + 4, (uint32_t)c->out_seqno);
-    if (evbuffer_add(out, b->data, b->len) != 0)
+    if (net_conn_queue_output(c, b->data, b->len) != 0)
         return cc_err_setc(err, NET_ERR_FAILURE, "cannot queue %zu bytes", b->len);
     /* Do not keep a multi-megabyte scratch block around after a large frame. */
     if (b->cap > (1u << 20)) {
