@@ -54,17 +54,45 @@ def loadavg():
         return [float(x) for x in f.read().split()[:3]]
 
 
+def daemon_pids(up_pid):
+    """The proxy, worker and client started by `cocoon up`, by role."""
+    pids = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                exe = os.path.basename(f.read().split(b"\0")[0].decode())
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == up_pid and exe.startswith("cocoon-"):
+            pids[exe[len("cocoon-"):]] = int(pid)
+    return pids
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_ms(value, unit):
     v = float(value)
     return v * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def run_wrk(url, keepalive, connections):
+def run_wrk(url, keepalive, connections, pids):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(LUA % (MODEL, "" if keepalive else 'wrk.headers["Connection"] = "close"'))
         script = f.name
     threads = min(2, connections)
     load = loadavg()
+    cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
     try:
         out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ss" % DURATION,
                               "--latency", "-s", script, url], capture_output=True, text=True,
@@ -84,10 +112,15 @@ def run_wrk(url, keepalive, connections):
         m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % pct, out)
         lat[pct] = parse_ms(m.group(1), m.group(2)) if m else None
     ok = answers - non_2xx
+    # CPU time each daemon spent per request served: unlike requests/s, it
+    # hardly depends on what else the machine is doing.
+    cpu_us = {role: round((cpu_seconds(pid) - cpu0[role]) * 1e6 / ok, 1) if ok else None
+              for role, pid in pids.items()}
     valid = non_2xx == 0 and not any(socket_errors.values()) and ok > 0
     return {"rps": round(ok / seconds, 2) if seconds else 0.0, "ok": ok, "non_2xx": non_2xx,
             "socket_errors": socket_errors, "valid": valid, "p50_ms": lat["50"],
-            "p99_ms": lat["99"], "loadavg": load}
+            "p99_ms": lat["99"], "loadavg": load,
+            "cpu_us_per_request": cpu_us}
 
 
 def check_capacity(client_url):
@@ -116,11 +149,13 @@ def main():
     invalid = []
     try:
         cap = check_capacity(client_url)
+        pids = daemon_pids(up.pid)
         for keepalive in (True, False):
             for conns in (CONNECTIONS, 1):
                 results = {}
                 for target, url in (("direct", backend_url), ("network", client_url)):
-                    r = run_wrk(url + "/v1/chat/completions", keepalive, conns)
+                    r = run_wrk(url + "/v1/chat/completions", keepalive, conns,
+                                pids if target == "network" else {"backend": backend.pid})
                     r.update({"bench": "network_relay", "target": target, "keepalive": keepalive,
                               "connections": conns, "chunks": CHUNKS, "chunk_bytes": CHUNK_BYTES,
                               "worker_capacity": cap})
