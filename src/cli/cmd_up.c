@@ -106,6 +106,28 @@ static int free_port(void)
     return port;
 }
 
+/* Ports are picked before any daemon binds them, and the kernel may hand
+ * out the same free port twice in a row: remember what was picked. */
+typedef struct port_set {
+    int used[MAX_CHILDREN + 8];
+    size_t n;
+} port_set;
+
+static int pick_port(port_set *ps)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        int p = free_port();
+        bool dup = false;
+        for (size_t i = 0; i < ps->n; i++)
+            dup |= ps->used[i] == p;
+        if (p > 0 && !dup && ps->n < CC_ARRAY_LEN(ps->used)) {
+            ps->used[ps->n++] = p;
+            return p;
+        }
+    }
+    return -1;
+}
+
 static bool port_in_use(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -454,12 +476,15 @@ int cli_cmd_up(int argc, char **argv)
             return 1;
         }
     }
+    port_set ports = {.n = 0};
     if (o.port == 0)
-        o.port = free_port();
+        o.port = pick_port(&ports);
     else if (port_in_use(o.port)) {
         fprintf(stderr, "cocoon up: port %d is already in use (choose another with --port)\n",
                 o.port);
         return 1;
+    } else {
+        ports.used[ports.n++] = o.port;
     }
 
     struct sigaction sa = {.sa_handler = on_stop_signal};
@@ -512,7 +537,7 @@ int cli_cmd_up(int argc, char **argv)
         goto out;
     }
 
-    int wport = free_port(), cport = free_port(), sport = free_port();
+    int wport = pick_port(&ports), cport = pick_port(&ports), sport = pick_port(&ports);
     char addr[64], path[PATH_MAX], proxy_cfg[PATH_MAX], client_cfg[PATH_MAX];
     char fake_root_buf[PATH_MAX + 32];
     const char *fake_root = NULL;
@@ -541,7 +566,7 @@ int cli_cmd_up(int argc, char **argv)
         json_t *wc = json_object();
         snprintf(addr, sizeof(addr), "127.0.0.1:%d", wport);
         json_object_set_new(wc, "proxies", json_pack("[s]", addr));
-        snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", pick_port(&ports));
         json_object_set_new(wc, "listen_http", json_string(addr));
         json_object_set_new(wc, "backend", json_string(o.backend));
         json_object_set_new(wc, "model", json_string(model));
