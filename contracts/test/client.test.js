@@ -244,3 +244,48 @@ test('client: the documented minimum values are enough', async () => {
   assert.equal(exitCode(s.tx), 0);
   assert.equal(s.delta(t.si.address), -toNano('0.5'));
 });
+
+test('client: each owner operation checks the sender, the state and the attached value', async () => {
+  const t = await withClient(toNano('1'));
+  const mallory = await t.bc.treasury('mallory');
+  const a = t.alice.address;
+  const low = CONST.MIN_GAS - 1n;
+  const ops = {
+    increaseStake: () => C.client.increaseStake(toNano('0.2'), a),
+    withdraw: () => C.client.withdraw(toNano('0.1'), a),
+    changeSecretHash: () => C.client.changeSecretHash(Buffer.alloc(32, 7), a),
+    register: () => C.client.register(99n, a),
+    requestRefund: () => C.client.requestRefund(a),
+    refundForce: () => C.client.refundForce(a),
+  };
+  const reject = (from, value, body, code) => expectReject(t.bc, from, t.si.address, value, body, code, t.read);
+  // open: a stranger is refused every owner operation; the owner needs MIN_GAS
+  for (const [name, body] of Object.entries(ops)) {
+    await reject(mallory, toNano('0.05'), body(), ERR.NOT_OWNER);
+    if (name !== 'refundForce' && name !== 'withdraw') await reject(t.alice, low, body(), ERR.LOW_VALUE);
+  }
+  // closing (refund requested): only the secret hash may still change (and vouchers, tested above)
+  let s = await send(t.bc, t.alice, t.si.address, toNano('0.05'), C.client.requestRefund(a));
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal((await t.read()).state, 1);
+  await reject(t.alice, toNano('1'), C.client.topUp(toNano('0.5'), a), ERR.WRONG_STATE);
+  for (const name of ['increaseStake', 'withdraw', 'register', 'requestRefund']) {
+    await reject(t.alice, toNano('0.05'), ops[name](), ERR.WRONG_STATE);
+  }
+  await reject(t.alice, low, ops.changeSecretHash(), ERR.LOW_VALUE);
+  s = await send(t.bc, t.alice, t.si.address, toNano('0.05'), ops.changeSecretHash());
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal((await t.read()).secretHash, C.u256(Buffer.alloc(32, 7)));
+  // after the delay the forced close still needs MIN_GAS and the owner
+  t.bc.now += t.params.clientDelayBeforeClose;
+  await reject(mallory, toNano('0.05'), ops.refundForce(), ERR.NOT_OWNER);
+  await reject(t.alice, low, ops.refundForce(), ERR.LOW_VALUE);
+  s = await send(t.bc, t.alice, t.si.address, toNano('0.05'), ops.refundForce());
+  assert.equal(exitCode(s.tx), 0);
+  // closed: nothing but reads
+  assert.equal((await t.read()).state, 2);
+  for (const body of Object.values(ops)) await reject(t.alice, toNano('0.05'), body(), ERR.WRONG_STATE);
+  const grant = C.voucher({ op: OP.clientGrantRefundSigned, qid: 5, tokens: 10n, target: t.si.address,
+    excessTo: a, secretKey: t.proxyKey.secretKey });
+  await reject(t.alice, toNano('0.1'), grant, ERR.WRONG_STATE);
+});

@@ -120,3 +120,32 @@ test('proxy: two-phase close pays the owner everything only after the delay', as
   assert.equal(exitCode(proxyTx), ERR.WRONG_STATE);
   assert.equal((await C.readWorker(getter(t.bc, wsi.address))).tokensPaid, 1000n);
 });
+
+test('proxy: owner operations check the sender, the state and the value; a payment must carry its amount', async () => {
+  const t = await network();
+  const read = () => C.readProxy(t.proxy);
+  const mallory = await t.bc.treasury('mallory');
+  const o = t.proxyOwner.address;
+  const reject = (from, value, body, code) => expectReject(t.bc, from, t.proxy.address, value, body, code, read);
+  const low = CONST.MIN_GAS - 1n;
+  await reject(t.proxyOwner, low, C.proxy.payoutRequest(toNano('0.1'), o), ERR.LOW_VALUE);
+  await reject(t.proxyOwner, low, C.proxy.close(o), ERR.LOW_VALUE);
+  await reject(mallory, toNano('0.05'), C.proxy.closeComplete(mallory.address), ERR.NOT_OWNER);
+  // a client_proxy_payment must bring at least the amount it reports
+  const { beginCell } = require('@ton/core');
+  const payment = (amount) => beginCell().storeUint(OP.clientProxyPayment, 32).storeUint(1, 64).storeUint(10, 64)
+    .storeCoins(amount).storeAddress(mallory.address).storeAddress(mallory.address).endCell();
+  await reject(mallory, toNano('0.05'), payment(toNano('0.06')), ERR.LOW_VALUE);
+  // closed: no payouts, no notes, no stake
+  let s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.close(o));
+  assert.equal(exitCode(s.tx), 0);
+  t.bc.now += t.params.proxyDelayBeforeClose;
+  s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.closeComplete(o));
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal((await read()).state, 2);
+  await reject(t.proxyOwner, toNano('0.05'), C.proxy.payoutRequest(1n, o), ERR.WRONG_STATE);
+  await reject(t.proxyOwner, toNano('0.05'), note(t, 9), ERR.WRONG_STATE);
+  await reject(t.proxyOwner, toNano('2'), C.proxy.increaseStake(toNano('1'), o), ERR.WRONG_STATE);
+  await reject(t.proxyOwner, toNano('0.05'), C.proxy.close(o), ERR.WRONG_STATE);
+  await reject(t.proxyOwner, toNano('0.05'), C.proxy.closeComplete(o), ERR.WRONG_STATE);
+});

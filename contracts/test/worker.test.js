@@ -115,3 +115,16 @@ test('worker: the documented minimum value is enough for a first (deploying) pay
   assert.equal(t.payoutsTo(s, t.wally.address)[0].inMessage.info.value.coins, 5000n * t.params.workerFeePerToken);
   assert.equal((await t.read()).tokensPaid, 5000n);
 });
+
+test('worker: a last payout below what was paid is refused; equal closes without paying', async () => {
+  const t = await withWorker();
+  await send(t.bc, t.wally, t.si.address, toNano('0.1'), t.voucher(1000n), t.si.init);
+  await expectReject(t.bc, t.wally, t.si.address, toNano('0.1'), t.voucher(999n, { op: OP.workerLastPayoutSigned }),
+    ERR.OLD_VOUCHER, t.read);
+  const s = await send(t.bc, t.wally, t.si.address, toNano('0.1'), t.voucher(1000n, { op: OP.workerLastPayoutSigned }));
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal(t.payoutsTo(s, t.wally.address).length, 0);
+  const st = await t.read();
+  assert.equal(st.state, 2);
+  assert.equal(st.tokensPaid, 1000n);
+});
