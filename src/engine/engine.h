@@ -240,12 +240,14 @@ void engine_tokens_free(engine_tokens *t);
 engine_tok_kind engine_model_tok_kind(const engine_model *m);
 int32_t engine_model_bos(const engine_model *m); /* -1 when none */
 int32_t engine_model_eos(const engine_model *m);
-/* True for tokens that end generation (EOS, EOT, and for models trained
- * with BOS as the document separator, BOS). */
+/* True for tokens that end generation: EOS, EOT, BOS (stories260K and other
+ * llama2.c models end a document with BOS; BOS never belongs inside an
+ * answer) and end-of-turn tokens known by name (<|im_end|>, <|eot_id|>, ...). */
 bool engine_model_is_end(const engine_model *m, int32_t id);
-/* Appends the tokens of text to out. add_bos follows the model's metadata
- * when the model says nothing (SentencePiece: yes). parse_special: text like
- * "<|im_start|>" becomes its control token. */
+/* Appends the tokens of text to out. With add_bos, BOS goes first if the
+ * model wants one (tokenizer.ggml.add_bos_token; when absent: SentencePiece
+ * yes, GPT-2 BPE no). parse_special: text like "<|im_start|>" becomes its
+ * control token. */
 int engine_tokenize(const engine_model *m, const char *text, size_t len, bool add_bos,
                     bool parse_special, engine_tokens *out, cc_err *err);
 /* The bytes a token stands for in output text (control tokens: empty). */
