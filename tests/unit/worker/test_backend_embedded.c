@@ -395,6 +395,74 @@ static void test_prefix_reuse(void **state)
     event_base_free(loop);
 }
 
+/* logprobs in both OpenAI shapes. */
+static void test_logprobs_json(void **state)
+{
+    (void)state;
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 512};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    assert_non_null(b);
+    call_rec r[2];
+    start(b, "/v1/chat/completions",
+          "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "\"max_tokens\":3,\"temperature\":0,\"logprobs\":true,\"top_logprobs\":2}",
+          &r[0]);
+    start(b, "/v1/completions",
+          "{\"prompt\":\"Once upon a time\",\"max_tokens\":3,\"temperature\":0,\"logprobs\":2}",
+          &r[1]);
+    run_loop();
+    json_t *j = body_json(&r[0]);
+    json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *content = json_object_get(json_object_get(c0, "logprobs"), "content");
+    assert_int_equal(json_array_size(content), 3);
+    cc_buf joined = CC_BUF_INIT;
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(content, i);
+        assert_true(json_is_string(json_object_get(e, "token")));
+        assert_true(json_real_value(json_object_get(e, "logprob")) <= 0);
+        json_t *tops = json_object_get(e, "top_logprobs");
+        assert_int_equal(json_array_size(tops), 2);
+        /* greedy: the chosen token is the most likely one */
+        assert_string_equal(json_string_value(json_object_get(json_array_get(tops, 0), "token")),
+                            json_string_value(json_object_get(e, "token")));
+        json_t *bytes = json_object_get(e, "bytes");
+        for (size_t k = 0; k < json_array_size(bytes); k++)
+            cc_buf_append_u8(&joined, (uint8_t)json_integer_value(json_array_get(bytes, k)));
+    }
+    /* the tokens' bytes are the answer's text */
+    const char *text =
+        json_string_value(json_object_get(json_object_get(c0, "message"), "content"));
+    assert_int_equal(joined.len, strlen(text));
+    assert_memory_equal(joined.data, text, joined.len);
+    cc_buf_free(&joined);
+    json_decref(j);
+
+    j = body_json(&r[1]);
+    c0 = json_array_get(json_object_get(j, "choices"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "text")), ", there was");
+    json_t *lp = json_object_get(c0, "logprobs");
+    json_t *tokens = json_object_get(lp, "tokens"), *values = json_object_get(lp, "token_logprobs"),
+           *tops = json_object_get(lp, "top_logprobs"), *offs = json_object_get(lp, "text_offset");
+    assert_int_equal(json_array_size(tokens), 3);
+    assert_int_equal(json_array_size(values), 3);
+    assert_int_equal(json_array_size(tops), 3);
+    assert_int_equal(json_array_size(offs), 3);
+    assert_string_equal(json_string_value(json_array_get(tokens, 0)), ",");
+    assert_string_equal(json_string_value(json_array_get(tokens, 1)), " there");
+    assert_int_equal(json_integer_value(json_array_get(offs, 1)), 1);
+    assert_int_equal(json_integer_value(json_array_get(offs, 2)), 7);
+    assert_int_equal(json_object_size(json_array_get(tops, 0)), 2);
+    assert_true(json_real_value(json_object_get(json_array_get(tops, 0), ",")) ==
+                json_real_value(json_array_get(values, 0)));
+    json_decref(j);
+    for (int i = 0; i < 2; i++)
+        cc_buf_free(&r[i].body);
+    b->ops->destroy(b);
+    event_base_free(loop);
+}
+
 static void test_bad_model(void **state)
 {
     (void)state;
@@ -409,9 +477,9 @@ static void test_bad_model(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_requests),  cmocka_unit_test(test_cancel_and_cap),
-        cmocka_unit_test(test_timeout),   cmocka_unit_test(test_prefix_reuse),
-        cmocka_unit_test(test_bad_model),
+        cmocka_unit_test(test_requests),      cmocka_unit_test(test_cancel_and_cap),
+        cmocka_unit_test(test_timeout),       cmocka_unit_test(test_prefix_reuse),
+        cmocka_unit_test(test_logprobs_json), cmocka_unit_test(test_bad_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
