@@ -392,11 +392,6 @@ uint64_t net_conn_remote_id(const net_conn *c)
     return c->remote_id;
 }
 
-size_t net_conn_output_pending(const net_conn *c)
-{
-    return c->out ? evbuffer_get_length(c->out) : 0;
-}
-
 void net_conn_get_stats(const net_conn *c, net_conn_stats *out)
 {
     *out = c->stats;

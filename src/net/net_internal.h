@@ -50,10 +50,10 @@ struct net_conn {
     struct event *wr_ev;    /* EV_WRITE, armed only while a write would block */
     struct event *flush_ev; /* activated by the first frame queued in a loop turn */
     struct evbuffer *in;    /* decrypted bytes not yet deframed */
-    struct evbuffer *out;   /* frames not yet written */
-    size_t write_len;       /* an SSL_write to repeat with this length (0: none) */
+    struct evbuffer *out;   /* frames not yet encrypted */
+    BIO *wbio;              /* memory BIO OpenSSL writes records to (owned by ssl) */
+    struct evbuffer *cout;  /* encrypted bytes the socket did not take yet */
     bool flush_scheduled;
-    bool read_wants_write;
     bool write_wants_read;
     SSL_CTX *ssl_ctx; /* own reference */
 

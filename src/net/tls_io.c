@@ -1,6 +1,6 @@
 /*
  * TLS on the connection's socket, driven by the event loop directly (no
- * bufferevent): why, and how it stays cheap per frame.
+ * bufferevent), so that a frame costs as few system calls as possible:
  *
  *  - Reading: one persistent EV_READ event for the life of the link (no
  *    epoll_ctl per read), OpenSSL read-ahead so a wakeup costs one read(2)
@@ -8,11 +8,13 @@
  *    until OpenSSL holds nothing buffered, so no record can be stranded in
  *    its read-ahead buffer while the socket looks idle.
  *  - Writing: frames queued during one loop turn go into c->out; a deferred
- *    event flushes them once at the end of the turn, up to 16 KiB (one TLS
- *    record, one write(2)) per SSL_write.  EV_WRITE is armed only while a
- *    write would block, so a steady stream makes no epoll_ctl calls.
+ *    event encrypts them once at the end of the turn, as full 16 KiB records,
+ *    into a memory BIO, and all those records leave in one send(2).  What the
+ *    socket does not take waits in c->cout; EV_WRITE is armed only then, so
+ *    a steady stream makes no epoll_ctl calls.
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -25,27 +27,58 @@
 #define TLS_RECORD_MAX 16384
 /* Read at most this much per wakeup before yielding to other links. */
 #define READ_BUDGET ((size_t)1 << 20)
+/* Encrypt at most this much before handing it to the socket. */
+#define WRITE_BATCH ((size_t)256 << 10)
 
 static void tls_flush(net_conn *c);
 static void tls_read(net_conn *c);
+
+static bool would_block(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
+}
+
+/* Sends the records OpenSSL wrote to the memory BIO; keeps what the socket
+ * does not take in c->cout.  Returns -1 if the link failed (and was closed). */
+static int push_cipher(net_conn *c)
+{
+    char *p = NULL;
+    long n = BIO_get_mem_data(c->wbio, &p);
+    if (n <= 0) return 0;
+    size_t off = 0;
+    if (evbuffer_get_length(c->cout) == 0) {
+        ssize_t w = send(c->fd, p, (size_t)n, MSG_NOSIGNAL);
+        if (w < 0 && !would_block(errno)) {
+            int en = errno;
+            (void)BIO_reset(c->wbio);
+            net_conn_io_failed(c, SSL_ERROR_SYSCALL, en);
+            return -1;
+        }
+        if (w > 0) off = (size_t)w;
+    }
+    if (off < (size_t)n) {
+        evbuffer_add(c->cout, p + off, (size_t)n - off);
+        event_add(c->wr_ev, NULL);
+    }
+    (void)BIO_reset(c->wbio);
+    return 0;
+}
 
 static void tls_handshake_step(net_conn *c)
 {
     ERR_clear_error();
     int r = SSL_do_handshake(c->ssl);
+    int en = errno;
+    int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+    /* Our flight (or the alert that explains a failure) goes out first. */
+    if (push_cipher(c) < 0) return;
     if (r == 1) {
         net_conn_tls_up(c);
         /* Read-ahead may already hold frames sent in the same flight. */
         if (!c->closing) tls_read(c);
         return;
     }
-    int en = errno;
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ) return; /* the read event is always armed */
-    if (e == SSL_ERROR_WANT_WRITE) {
-        event_add(c->wr_ev, NULL);
-        return;
-    }
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
     net_conn_io_failed(c, e, en);
 }
 
@@ -53,6 +86,7 @@ static void tls_handshake_step(net_conn *c)
 static void tls_read(net_conn *c)
 {
     size_t got = 0;
+    int e = SSL_ERROR_NONE, en = 0;
     for (;;) {
         struct evbuffer_iovec v;
         if (evbuffer_reserve_space(c->in, TLS_RECORD_MAX, &v, 1) < 1) {
@@ -72,62 +106,53 @@ static void tls_read(net_conn *c)
             }
             continue;
         }
-        int en = errno;
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ) break;
-        if (e == SSL_ERROR_WANT_WRITE) { /* e.g. a key update needs an answer */
-            c->read_wants_write = true;
-            event_add(c->wr_ev, NULL);
-            break;
-        }
-        /* Deliver what came before the close or error, then report it. */
-        if (got) net_conn_on_input(c);
-        if (!c->closing) net_conn_io_failed(c, e, en);
-        return;
+        en = errno;
+        e = SSL_get_error(c->ssl, r);
+        break;
     }
+    /* Reading may make OpenSSL answer (a key update, an alert). */
+    if (push_cipher(c) < 0) return;
     if (got) net_conn_on_input(c);
+    if (c->closing || e == SSL_ERROR_NONE || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return;
+    net_conn_io_failed(c, e, en); /* after delivering what came before */
 }
 
-/* Writes c->out as full TLS records until it is empty or the socket is full. */
+/* Encrypts c->out as full TLS records and sends them, unless the socket is
+ * still busy with earlier ones. */
 static void tls_flush(net_conn *c)
 {
     size_t left;
-    while ((left = evbuffer_get_length(c->out)) > 0) {
-        /* After WANT_WRITE OpenSSL must be given the same length again. */
-        size_t n = c->write_len ? c->write_len : CC_MIN(left, (size_t)TLS_RECORD_MAX);
-        unsigned char *p = evbuffer_pullup(c->out, (ev_ssize_t)n);
-        if (!p) {
-            net_conn_fail(c, NET_ERR_FAILURE, "cannot linearise output");
-            return;
-        }
-        ERR_clear_error();
-        int r = SSL_write(c->ssl, p, (int)n);
-        if (r > 0) {
+    while (evbuffer_get_length(c->cout) == 0 && (left = evbuffer_get_length(c->out)) > 0) {
+        size_t batch = 0;
+        while (left > 0 && batch < WRITE_BATCH) {
+            size_t n = CC_MIN(left, (size_t)TLS_RECORD_MAX);
+            unsigned char *p = evbuffer_pullup(c->out, (ev_ssize_t)n);
+            if (!p) {
+                net_conn_fail(c, NET_ERR_FAILURE, "cannot linearise output");
+                return;
+            }
+            ERR_clear_error();
+            int r = SSL_write(c->ssl, p, (int)n);
+            if (r <= 0) {
+                int en = errno;
+                int e = SSL_get_error(c->ssl, r);
+                if (push_cipher(c) < 0) return;
+                if (e == SSL_ERROR_WANT_READ) {
+                    c->write_wants_read = true; /* the read event retries */
+                    if (c->draining) event_add(c->rd_ev, NULL);
+                    return;
+                }
+                net_conn_io_failed(c, e, en);
+                return;
+            }
             evbuffer_drain(c->out, (size_t)r);
-            c->write_len = 0;
-            continue;
+            batch += (size_t)r;
+            left -= (size_t)r;
         }
-        int en = errno;
-        int e = SSL_get_error(c->ssl, r);
-        c->write_len = n;
-        if (e == SSL_ERROR_WANT_WRITE) {
-            event_add(c->wr_ev, NULL);
-            return;
-        }
-        if (e == SSL_ERROR_WANT_READ) {
-            c->write_wants_read = true; /* the read event retries */
-            if (c->draining) event_add(c->rd_ev, NULL);
-            return;
-        }
-        net_conn_io_failed(c, e, en);
-        return;
+        if (push_cipher(c) < 0) return;
     }
-    if (c->draining) net_conn_close(c, "output flushed");
-}
-
-static bool write_blocked(const net_conn *c)
-{
-    return c->write_len != 0 || c->write_wants_read;
+    if (c->draining && net_conn_output_pending(c) == 0) net_conn_close(c, "output flushed");
 }
 
 static void readable_cb(evutil_socket_t fd, short what, void *arg)
@@ -150,14 +175,13 @@ static void writable_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn *c = arg;
     net_conn_hold(c);
-    if (c->state == NET_CONN_TLS) {
-        tls_handshake_step(c);
-    } else {
-        if (c->read_wants_write) {
-            c->read_wants_write = false;
-            if (!c->draining) tls_read(c);
-        }
-        if (!c->closing && !c->write_wants_read) tls_flush(c);
+    int w = evbuffer_write(c->cout, c->fd);
+    if (w < 0 && !would_block(errno)) {
+        net_conn_io_failed(c, SSL_ERROR_SYSCALL, errno);
+    } else if (evbuffer_get_length(c->cout) > 0) {
+        event_add(c->wr_ev, NULL);
+    } else if (c->state != NET_CONN_TLS && !c->write_wants_read) {
+        tls_flush(c); /* what was queued meanwhile; closes a drained link */
     }
     net_conn_release(c);
 }
@@ -166,7 +190,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn *c = arg;
     c->flush_scheduled = false;
-    if (c->closing || c->state == NET_CONN_TLS || write_blocked(c)) return;
+    if (c->closing || c->state == NET_CONN_TLS || c->write_wants_read) return;
     net_conn_hold(c);
     tls_flush(c);
     net_conn_release(c);
@@ -179,30 +203,35 @@ int net_conn_start_tls(net_conn *c, cc_err *err)
         c->io_ev = NULL;
     }
     SSL *ssl = SSL_new(c->ssl_ctx);
-    if (!ssl) return cc_err_set(err, "SSL_new failed");
-    if (SSL_set_fd(ssl, c->fd) != 1) {
+    BIO *rbio = BIO_new_socket(c->fd, BIO_NOCLOSE);
+    BIO *wbio = BIO_new(BIO_s_mem());
+    if (!ssl || !rbio || !wbio) {
         SSL_free(ssl);
-        return cc_err_set(err, "SSL_set_fd failed");
+        BIO_free(rbio);
+        BIO_free(wbio);
+        return cc_err_set(err, "cannot create the TLS session");
     }
+    SSL_set_bio(ssl, rbio, wbio); /* ssl owns both now */
     SSL_set_app_data(ssl, c);
     SSL_set_read_ahead(ssl, 1);
-    /* The retry after WANT_WRITE may come from a moved evbuffer block. */
-    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (c->outbound)
         SSL_set_connect_state(ssl);
     else
         SSL_set_accept_state(ssl);
     c->ssl = ssl;
+    c->wbio = wbio;
     c->in = evbuffer_new();
     c->out = evbuffer_new();
+    c->cout = evbuffer_new();
     c->rd_ev = event_new(c->base, c->fd, EV_READ | EV_PERSIST, readable_cb, c);
     c->wr_ev = event_new(c->base, c->fd, EV_WRITE, writable_cb, c);
     c->flush_ev = event_new(c->base, -1, 0, flush_cb, c);
-    if (!c->in || !c->out || !c->rd_ev || !c->wr_ev || !c->flush_ev)
+    if (!c->in || !c->out || !c->cout || !c->rd_ev || !c->wr_ev || !c->flush_ev)
         return cc_err_set(err, "cannot create the TLS events");
     c->state = NET_CONN_TLS;
     event_add(c->rd_ev, NULL);
-    event_add(c->wr_ev, NULL); /* the first handshake step runs when writable */
+    /* The first handshake step (the client's hello) runs from the loop. */
+    event_active(c->rd_ev, EV_READ, 1);
     return 0;
 }
 
@@ -216,6 +245,12 @@ int net_conn_queue_output(net_conn *c, const void *data, size_t len)
     return 0;
 }
 
+size_t net_conn_output_pending(const net_conn *c)
+{
+    return (c->out ? evbuffer_get_length(c->out) : 0) +
+           (c->cout ? evbuffer_get_length(c->cout) : 0);
+}
+
 void net_conn_io_free(net_conn *c)
 {
     struct event **evs[] = {&c->rd_ev, &c->wr_ev, &c->flush_ev};
@@ -225,18 +260,21 @@ void net_conn_io_free(net_conn *c)
             *evs[i] = NULL;
         }
     if (c->ssl) {
-        SSL_free(c->ssl); /* does not close the socket: SSL_set_fd's BIO is BIO_NOCLOSE */
+        SSL_free(c->ssl); /* and both BIOs; the socket BIO does not close the fd */
         c->ssl = NULL;
+        c->wbio = NULL;
     }
-    if (c->in) evbuffer_free(c->in);
-    if (c->out) evbuffer_free(c->out);
-    c->in = c->out = NULL;
+    struct evbuffer **bufs[] = {&c->in, &c->out, &c->cout};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (*bufs[i]) {
+            evbuffer_free(*bufs[i]);
+            *bufs[i] = NULL;
+        }
     c->flush_scheduled = false;
 }
 
 void net_conn_stop_reading(net_conn *c)
 {
-    /* A write waiting for the peer's data (TLS renegotiation-like states)
-     * still needs the read event; otherwise stop taking input. */
+    /* A write waiting for the peer's data still needs the read event. */
     if (c->rd_ev && !c->write_wants_read) event_del(c->rd_ev);
 }
