@@ -215,8 +215,9 @@ typedef struct engine_hparams {
     int n_layer, dim, hidden_dim, n_head, n_head_kv, head_dim;
     int n_vocab, n_ctx_train, rope_dim;
     float rope_base, norm_eps;
-    bool tied_output; /* output.weight absent: token_embd is reused */
-    bool neox_rope;   /* rotate (i, i + d/2) pairs instead of (2i, 2i+1) */
+    float rope_pos_scale; /* linear RoPE scaling: positions times this (1 = none) */
+    bool tied_output;     /* output.weight absent: token_embd is reused */
+    bool neox_rope;       /* rotate (i, i + d/2) pairs instead of (2i, 2i+1) */
 } engine_hparams;
 
 typedef struct engine_model engine_model;
@@ -505,7 +506,9 @@ typedef struct engine_synth_config {
     int n_layer, dim, hidden_dim, n_head, n_head_kv, n_vocab, n_ctx;
     uint32_t wtype; /* type of the big matrices */
     uint64_t seed;
-    bool bpe_vocab; /* gpt2-style tokenizer instead of SentencePiece */
+    bool bpe_vocab;          /* gpt2-style tokenizer instead of SentencePiece */
+    bool rope_freqs;         /* write a rope_freqs.weight tensor (llama 3.1 style) */
+    float rope_linear_scale; /* > 0: linear RoPE scaling with this factor */
 } engine_synth_config;
 void engine_synth_config_default(engine_synth_config *c);
 /* Writes a random-weight GGUF file. */

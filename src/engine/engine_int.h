@@ -103,7 +103,8 @@ struct engine_model {
     eng_layer *layers;
     eng_tensor tok_embd, output;
     const float *output_norm;
-    void **owned; /* vectors converted to F32 */
+    const float *rope_freqs; /* optional per-pair frequency divisors (llama 3.1+) */
+    void **owned;            /* vectors converted to F32 */
     size_t n_owned;
     eng_vocab *vocab;
     engine_chat_kind chat;

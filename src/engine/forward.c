@@ -236,6 +236,9 @@ static void rope_tables(engine_ctx *c, const eng_batch *b)
     int half = hp->rope_dim / 2;
     for (int i = 0; i < half; i++) {
         float freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->rope_dim);
+        if (c->m->rope_freqs) /* llama 3.1+: per-pair divisors of the frequency */
+            freq /= c->m->rope_freqs[i];
+        freq *= hp->rope_pos_scale;
         for (int t = 0; t < nb; t++) {
             float a = (float)b->pos[t] * freq;
             c->rope_cos[t * half + i] = cosf(a);

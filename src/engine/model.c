@@ -159,6 +159,21 @@ static int load_hparams(loader *L)
     if (get_float(L, "rope.freq_base", 10000.0, 1.0, 1e12, &hp->rope_base) ||
         get_float(L, "attention.layer_norm_rms_epsilon", 1e-5, 0.0, 1.0, &hp->norm_eps))
         return -1;
+    /* Linear RoPE scaling stretches positions; other kinds (YaRN) only
+     * matter past the training context and are not applied. */
+    hp->rope_pos_scale = 1.0f;
+    char key[128];
+    snprintf(key, sizeof(key), "%s.rope.scaling.type", L->arch);
+    char *scaling = engine_gguf_get_str(m->g, key);
+    if (scaling && !strcmp(scaling, "linear")) {
+        float factor = 1.0f;
+        if (get_float(L, "rope.scaling.factor", 1.0, 1e-3, 1e6, &factor)) {
+            free(scaling);
+            return -1;
+        }
+        hp->rope_pos_scale = 1.0f / factor;
+    }
+    free(scaling);
     return 0;
 }
 
@@ -182,7 +197,9 @@ static int load_weights(loader *L)
         m->output = m->tok_embd;
     else /* only one embedding row is read per token */
         m->weight_bytes -= emb->n_bytes;
-    if (load_vector(L, "output_norm.weight", hp->dim, true, &m->output_norm)) return -1;
+    if (load_vector(L, "output_norm.weight", hp->dim, true, &m->output_norm) ||
+        load_vector(L, "rope_freqs.weight", hp->rope_dim / 2, false, &m->rope_freqs))
+        return -1;
     const engine_gguf_tensor *gate = find_tensor(L, "blk.0.ffn_gate.weight", true);
     if (!gate) return -1;
     if (gate->ne[1] < 1 || gate->ne[1] > (1 << 20))

@@ -49,6 +49,13 @@ bool engine_ttype_supported(uint32_t type)
     case ENGINE_T_Q4_0:
     case ENGINE_T_Q4_K:
     case ENGINE_T_Q6_K:
+    /* dequantized to F32 for their products (no integer kernels): found in
+     * common files next to Q4_K/Q6_K (e.g. Q4_K_M of models whose widths
+     * are not multiples of 256, Q5_K_M) */
+    case ENGINE_T_Q4_1:
+    case ENGINE_T_Q5_0:
+    case ENGINE_T_Q5_1:
+    case ENGINE_T_Q5_K:
         return true;
     default:
         return false;
@@ -169,6 +176,57 @@ static void deq_q4_k(const blk_q4_k *b, float *y)
     }
 }
 
+/* Q4_1: d, m (f16), 16 bytes of nibbles: x = d q + m. */
+static void deq_q4_1(const uint8_t *b, float *y)
+{
+    float d = engine_f16_to_f32((uint16_t)(b[0] | b[1] << 8));
+    float m = engine_f16_to_f32((uint16_t)(b[2] | b[3] << 8));
+    const uint8_t *qs = b + 4;
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (qs[j] & 0xF) + m;
+        y[j + 16] = d * (qs[j] >> 4) + m;
+    }
+}
+
+/* Q5_0 / Q5_1: d (, m), 32 high bits, 16 bytes of nibbles; the fifth bit
+ * of element j is bit j of the high bits. Q5_0: x = d (q - 16); Q5_1:
+ * x = d q + m. */
+static void deq_q5(const uint8_t *b, float *y, bool with_min)
+{
+    float d = engine_f16_to_f32((uint16_t)(b[0] | b[1] << 8));
+    float m = with_min ? engine_f16_to_f32((uint16_t)(b[2] | b[3] << 8)) : 0.0f;
+    const uint8_t *p = b + (with_min ? 4 : 2);
+    uint32_t qh = cc_load_u32le(p);
+    const uint8_t *qs = p + 4;
+    for (int j = 0; j < 16; j++) {
+        int lo = (qs[j] & 0xF) | (int)((qh >> j) & 1) << 4;
+        int hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        y[j] = with_min ? d * lo + m : d * (lo - 16);
+        y[j + 16] = with_min ? d * hi + m : d * (hi - 16);
+    }
+}
+
+/* Q5_K: like Q4_K (d, dmin, 12 bytes of 6-bit scales/mins, 128 bytes of
+ * nibbles) plus 32 bytes holding each element's fifth bit: for the c-th
+ * 64-element chunk, bit 2c of qh[l] for element l and bit 2c+1 for l+32. */
+static void deq_q5_k(const uint8_t *b, float *y)
+{
+    float d = engine_f16_to_f32((uint16_t)(b[0] | b[1] << 8));
+    float dmin = engine_f16_to_f32((uint16_t)(b[2] | b[3] << 8));
+    const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 48;
+    for (int c = 0; c < 4; c++, ql += 32) {
+        uint8_t sc, m;
+        q4k_scale_min(2 * c, scales, &sc, &m);
+        float d1 = d * sc, m1 = dmin * m;
+        q4k_scale_min(2 * c + 1, scales, &sc, &m);
+        float d2 = d * sc, m2 = dmin * m;
+        for (int l = 0; l < 32; l++)
+            *y++ = d1 * ((ql[l] & 0xF) + ((qh[l] >> (2 * c)) & 1 ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; l++)
+            *y++ = d2 * ((ql[l] >> 4) + ((qh[l] >> (2 * c + 1)) & 1 ? 16 : 0)) - m2;
+    }
+}
+
 static void deq_q6_k(const blk_q6_k *b, float *y)
 {
     float d = engine_f16_to_f32(b->d);
@@ -223,6 +281,22 @@ int engine_dequant_row(uint32_t type, const void *row, float *out, size_t n)
     case ENGINE_T_Q6_K:
         for (size_t i = 0; i < n / QK_K; i++)
             deq_q6_k((const blk_q6_k *)p + i, out + i * QK_K);
+        return 0;
+    case ENGINE_T_Q4_1:
+        for (size_t i = 0; i < n / 32; i++)
+            deq_q4_1(p + i * 20, out + i * 32);
+        return 0;
+    case ENGINE_T_Q5_0:
+        for (size_t i = 0; i < n / 32; i++)
+            deq_q5(p + i * 22, out + i * 32, false);
+        return 0;
+    case ENGINE_T_Q5_1:
+        for (size_t i = 0; i < n / 32; i++)
+            deq_q5(p + i * 24, out + i * 32, true);
+        return 0;
+    case ENGINE_T_Q5_K:
+        for (size_t i = 0; i < n / QK_K; i++)
+            deq_q5_k(p + i * 176, out + i * QK_K);
         return 0;
     default:
         return -1;

@@ -190,8 +190,14 @@ static void bpe_vocab(engine_gguf_writer *w, int n)
 static engine_gguf_writer *build(const engine_synth_config *c, cc_err *err)
 {
     size_t be, bb;
-    if (!engine_ttype_supported(c->wtype) || !engine_ttype_info(c->wtype, &be, &bb)) {
-        cc_err_set(err, "weight type %u not supported", c->wtype);
+    /* the types we can quantize to */
+    static const uint32_t writable[] = {ENGINE_T_F32,  ENGINE_T_F16,  ENGINE_T_BF16, ENGINE_T_Q8_0,
+                                        ENGINE_T_Q4_0, ENGINE_T_Q4_K, ENGINE_T_Q6_K};
+    bool ok = false;
+    for (size_t i = 0; i < CC_ARRAY_LEN(writable); i++)
+        ok |= writable[i] == c->wtype;
+    if (!ok || !engine_ttype_info(c->wtype, &be, &bb)) {
+        cc_err_set(err, "synth cannot write weights of type %s", engine_ttype_name(c->wtype));
         return NULL;
     }
     if (c->n_layer < 1 || c->dim < 2 || c->n_head < 1 || c->n_head_kv < 1 || c->hidden_dim < 1 ||
@@ -228,6 +234,10 @@ static engine_gguf_writer *build(const engine_synth_config *c, cc_err *err)
     engine_gguf_w_u32(w, KEY("context_length"), (uint32_t)c->n_ctx);
     engine_gguf_w_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
     engine_gguf_w_f32(w, KEY("rope.freq_base"), c->arch == ENGINE_ARCH_LLAMA ? 10000.f : 1e6f);
+    if (c->rope_linear_scale > 0) {
+        engine_gguf_w_str(w, KEY("rope.scaling.type"), "linear");
+        engine_gguf_w_f32(w, KEY("rope.scaling.factor"), c->rope_linear_scale);
+    }
 #undef KEY
     if (c->bpe_vocab)
         bpe_vocab(w, c->n_vocab);
@@ -238,6 +248,7 @@ static engine_gguf_writer *build(const engine_synth_config *c, cc_err *err)
     float s_in = 1.0f / sqrtf((float)c->dim), s_hid = 1.0f / sqrtf((float)c->hidden_dim);
     add_matrix(w, "token_embd.weight", c->wtype, c->dim, c->n_vocab, &rng, 1.0f);
     add_vector(w, "output_norm.weight", c->dim, 1.0f, 0.1f, &rng);
+    if (c->rope_freqs) add_vector(w, "rope_freqs.weight", hd / 2, 2.0f, 1.0f, &rng);
     bool tied = c->arch != ENGINE_ARCH_LLAMA;
     if (!tied) add_matrix(w, "output.weight", c->wtype, c->dim, c->n_vocab, &rng, s_in * 4);
     for (int l = 0; l < c->n_layer; l++) {

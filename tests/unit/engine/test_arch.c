@@ -49,10 +49,13 @@ static void rmsnorm(double *out, const double *x, const float *w, int n, double 
         out[i] = x[i] * k * w[i];
 }
 
+static double pos_scale = 1.0; /* linear RoPE scaling of the model under test */
+
 static void rope(double *v, int pos, double base, bool neox)
 {
+    const float *ff = W("rope_freqs.weight", 0);
     for (int i = 0; i < HD / 2; i++) {
-        double th = pos * pow(base, -2.0 * i / HD);
+        double th = pos * pos_scale * pow(base, -2.0 * i / HD) / (ff ? ff[i] : 1.0);
         int a = neox ? i : 2 * i, b = neox ? i + HD / 2 : 2 * i + 1;
         double x0 = v[a], x1 = v[b];
         v[a] = x0 * cos(th) - x1 * sin(th);
@@ -135,7 +138,7 @@ static void naive_logits(engine_arch arch, const int32_t *toks, int n, double *l
     matvec(out, xb, NV, DIM, logits);
 }
 
-static void check_arch(engine_arch arch)
+static void check_arch(engine_arch arch, bool freqs, float linear)
 {
     engine_synth_config c;
     engine_synth_config_default(&c);
@@ -149,6 +152,9 @@ static void check_arch(engine_arch arch)
     c.n_vocab = NV;
     c.n_ctx = 64;
     c.seed = 7;
+    c.rope_freqs = freqs;
+    c.rope_linear_scale = linear;
+    pos_scale = linear > 0 ? 1.0 / linear : 1.0;
     cc_buf file = CC_BUF_INIT;
     cc_err err = {0};
     assert_int_equal(engine_synth_buf(&c, &file, &err), 0);
@@ -178,25 +184,35 @@ static void check_arch(engine_arch arch)
 static void test_llama(void **state)
 {
     (void)state;
-    check_arch(ENGINE_ARCH_LLAMA);
+    check_arch(ENGINE_ARCH_LLAMA, false, 0);
+}
+
+/* Llama 3.1-style frequency factors and linear position scaling. */
+static void test_llama_rope_variants(void **state)
+{
+    (void)state;
+    check_arch(ENGINE_ARCH_LLAMA, true, 0);
+    check_arch(ENGINE_ARCH_LLAMA, false, 4.0f);
+    check_arch(ENGINE_ARCH_QWEN2, true, 2.0f);
 }
 
 static void test_qwen2(void **state)
 {
     (void)state;
-    check_arch(ENGINE_ARCH_QWEN2);
+    check_arch(ENGINE_ARCH_QWEN2, false, 0);
 }
 
 static void test_qwen3(void **state)
 {
     (void)state;
-    check_arch(ENGINE_ARCH_QWEN3);
+    check_arch(ENGINE_ARCH_QWEN3, false, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama),
+        cmocka_unit_test(test_llama_rope_variants),
         cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_qwen3),
     };

@@ -112,6 +112,70 @@ static void test_q6_k_block(void **state)
     assert_true(y[128] == 0.0f);  /* scale 0 in the second half */
 }
 
+/* The dequantize-only types, each with one hand-built block. */
+static void test_q4_1_q5_blocks(void **state)
+{
+    (void)state;
+    float y[256], x[256];
+    for (int i = 0; i < 256; i++)
+        x[i] = (float)(i % 5) - 2.0f;
+    /* Q4_1: d = 0.5, m = -1, byte j = j | (15 - j) << 4 */
+    uint8_t q41[20] = {0x00, 0x38, 0x00, 0xBC};
+    for (int j = 0; j < 16; j++)
+        q41[4 + j] = (uint8_t)(j | (15 - j) << 4);
+    assert_int_equal(engine_dequant_row(ENGINE_T_Q4_1, q41, y, 32), 0);
+    assert_true(y[0] == -1.0f && y[15] == 6.5f && y[16] == 6.5f && y[31] == -1.0f);
+    /* Q5_0: d = 2, high bits set for elements 0 and 16+1 -> q 16 and 17 */
+    uint8_t q50[22] = {0x00, 0x40, 0x01, 0x00, 0x02, 0x00};
+    memset(q50 + 6, 0, 16);
+    q50[6 + 1] = 0x10; /* element 1: low nibble 0; element 17: high nibble 1 */
+    assert_int_equal(engine_dequant_row(ENGINE_T_Q5_0, q50, y, 32), 0);
+    assert_true(y[0] == 0.0f);   /* (0 | 16) - 16 */
+    assert_true(y[1] == -32.0f); /* (0) - 16, times 2 */
+    assert_true(y[17] == 2.0f);  /* (1 | 16) - 16 */
+    assert_true(y[16] == -32.0f);
+    /* Q5_1: d = 1, m = 0.5, all high bits set, nibbles 3 -> 19.5 */
+    uint8_t q51[24] = {0x00, 0x3C, 0x00, 0x38, 0xFF, 0xFF, 0xFF, 0xFF};
+    memset(q51 + 8, 0x33, 16);
+    assert_int_equal(engine_dequant_row(ENGINE_T_Q5_1, q51, y, 32), 0);
+    for (int j = 0; j < 32; j++)
+        assert_true(y[j] == 19.5f);
+    /* Q5_K: d = 1, dmin = 0.5; sub-block 2 (chunk 1, low nibbles) scale 3,
+     * min 4; fifth bits of chunk 1 (bit 2) set for element 64 only. */
+    uint8_t q5k[176];
+    memset(q5k, 0, sizeof(q5k));
+    q5k[1] = 0x3C;
+    q5k[3] = 0x38;
+    q5k[4 + 2] = 3; /* scale of sub-block 2 */
+    q5k[4 + 6] = 4; /* min of sub-block 2 */
+    q5k[16 + 0] = 1 << 2;
+    memset(q5k + 48 + 32, 0x11, 32); /* chunk 1: nibbles 1 */
+    assert_int_equal(engine_dequant_row(ENGINE_T_Q5_K, q5k, y, 256), 0);
+    assert_true(y[64] == 49.0f); /* 3 * (1 + 16) - 0.5 * 4 */
+    assert_true(y[65] == 1.0f);  /* 3 * 1 - 2 */
+    assert_true(y[0] == 0.0f);   /* scale 0, min 0 */
+    /* Their dot products are those of the dequantized rows. */
+    const struct {
+        uint32_t t;
+        const uint8_t *blk;
+        int n;
+    } cases[] = {{ENGINE_T_Q4_1, q41, 32},
+                 {ENGINE_T_Q5_0, q50, 32},
+                 {ENGINE_T_Q5_1, q51, 32},
+                 {ENGINE_T_Q5_K, q5k, 256}};
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        engine_dequant_row(cases[k].t, cases[k].blk, y, (size_t)cases[k].n);
+        double want = 0;
+        for (int i = 0; i < cases[k].n; i++)
+            want += (double)y[i] * x[i];
+        assert_true(engine_ttype_supported(cases[k].t));
+        assert_true(fabs(engine_dot_row(cases[k].t, cases[k].blk, x, (size_t)cases[k].n) - want) <
+                    1e-3);
+        assert_true(fabs(eng_dot_row_portable(cases[k].t, cases[k].blk, x, cases[k].n) - want) <
+                    1e-3);
+    }
+}
+
 static void fill_random(float *v, int n, uint64_t seed)
 {
     for (int i = 0; i < n; i++) {
@@ -377,11 +441,11 @@ static void test_synthetic_models(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_half_floats),        cmocka_unit_test(test_q8_0_block),
-        cmocka_unit_test(test_q4_0_block),         cmocka_unit_test(test_q4_k_block),
-        cmocka_unit_test(test_q6_k_block),         cmocka_unit_test(test_quant_dot),
-        cmocka_unit_test(test_attention_and_silu), cmocka_unit_test(test_pool),
-        cmocka_unit_test(test_synthetic_models),
+        cmocka_unit_test(test_half_floats), cmocka_unit_test(test_q8_0_block),
+        cmocka_unit_test(test_q4_0_block),  cmocka_unit_test(test_q4_k_block),
+        cmocka_unit_test(test_q6_k_block),  cmocka_unit_test(test_q4_1_q5_blocks),
+        cmocka_unit_test(test_quant_dot),   cmocka_unit_test(test_attention_and_silu),
+        cmocka_unit_test(test_pool),        cmocka_unit_test(test_synthetic_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
