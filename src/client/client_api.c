@@ -126,7 +126,7 @@ static void send_request(creq *r, const clink *avoid)
     }
     if (r->key) cc_map_del(&c->reqs, r->key);
     do {
-        crypto_random(r->rid.b, 32);
+        crypto_rand_pool_get(&c->ids, r->rid.b, 32);
         r->key = cc_load_u64le(r->rid.b);
     } while (!r->key || cc_map_get(&c->reqs, r->key));
     cc_map_put(&c->reqs, r->key, r);

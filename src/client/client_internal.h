@@ -5,6 +5,7 @@
 #include <event2/event.h>
 
 #include "client/client.h"
+#include "crypto/crypto.h"
 #include "http/http.h"
 #include "net/net.h"
 #include "registry/registry.h"
@@ -93,6 +94,7 @@ struct client {
     double models_at; /* cc_now_mono() of the last list */
     struct event *models_timer;
     cc_buf scratch;
+    crypto_rand_pool ids; /* request ids (one RAND_bytes call per 32 ids) */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t bytes_out;

@@ -73,4 +73,15 @@ bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, siz
 /* Constant-time comparison. */
 bool crypto_memeq(const void *a, const void *b, size_t n);
 
+/* --- random_pool.c: random bytes for hot paths that need many small ids.
+ * The pool refills from crypto_random 1 KiB at a time, since one RAND_bytes
+ * call per 32-byte request id costs more than the rest of routing it.  A
+ * zero-initialised pool is empty and ready; keep one per daemon context (not
+ * thread-safe; after fork(), the child must not use its parent's pool). */
+typedef struct {
+    uint8_t bytes[1024];
+    size_t avail; /* unused bytes at the end of `bytes` */
+} crypto_rand_pool;
+void crypto_rand_pool_get(crypto_rand_pool *p, void *out, size_t n);
+
 #endif

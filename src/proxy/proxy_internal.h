@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 
+#include "crypto/crypto.h"
 #include "http/http.h"
 #include "net/net.h"
 #include "proxy/proxy.h"
@@ -98,6 +99,7 @@ struct proxy {
     uint64_t next_id;
     uint64_t tie_rng; /* xorshift state for routing ties (seeded randomly; no syscall per pick) */
     cc_buf scratch;   /* reused encoding buffer */
+    crypto_rand_pool ids; /* worker-leg request ids (one RAND_bytes call per 32 ids) */
     struct {
         uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;
         uint64_t active, bytes_relayed, parts_relayed, queued;

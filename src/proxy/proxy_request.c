@@ -46,7 +46,7 @@ static void attach_worker(preq *r, pworker *w)
     /* A fresh id for the worker leg, so ids chosen by different clients can
      * never collide on a worker or in the proxy's table. */
     do {
-        crypto_random(r->worker_rid.b, 32);
+        crypto_rand_pool_get(&r->p->ids, r->worker_rid.b, 32);
         r->wkey = cc_load_u64le(r->worker_rid.b);
     } while (cc_map_get(&r->p->by_wkey, r->wkey));
     cc_map_put(&r->p->by_wkey, r->wkey, r);
