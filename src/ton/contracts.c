@@ -411,13 +411,16 @@ ton_cell *ton_proxy_contract_init(ton_cell *proxy_code, const ton_addr *owner, c
     return init_with(proxy_code, &b, err);
 }
 
-ton_cell *ton_body_client_proxy_payment(uint64_t qid, const ton_addr *client_owner, uint64_t tokens,
+ton_cell *ton_body_client_proxy_payment(uint64_t qid, uint64_t tokens, uint64_t amount,
+                                        const ton_addr *client_owner, const ton_addr *excess_to,
                                         cc_err *err)
 {
     ton_builder b;
     head(&b, TON_OP_CLIENT_PROXY_PAYMENT, qid);
-    if (store_int_addr(&b, client_owner, err) < 0) return NULL;
     ton_builder_store_uint(&b, tokens, 64);
+    ton_builder_store_coins(&b, amount);
+    if (store_int_addr(&b, client_owner, err) < 0 || store_int_addr(&b, excess_to, err) < 0)
+        return NULL;
     return ton_builder_end(&b, err);
 }
 

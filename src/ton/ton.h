@@ -352,7 +352,7 @@ enum {
     TON_OP_CLIENT_REGISTER = 0xc45f9f3b,
     TON_OP_CLIENT_REQUEST_REFUND = 0xfafa6cc1,
     TON_OP_CLIENT_REFUND_FORCE = 0xf4c354c9,
-    TON_OP_CLIENT_PROXY_PAYMENT = 0x59d5f5bf,
+    TON_OP_CLIENT_PROXY_PAYMENT = 0x30ab84a6,
     TON_OP_WORKER_PROXY_PAYOUT_REQUEST = 0x08e7d036,
     TON_OP_PROXY_INCREASE_STAKE = 0x9713f187,
     TON_OP_PROXY_PAYOUT_REQUEST = 0x7610e6eb,
@@ -427,10 +427,12 @@ ton_cell *ton_body_client_register(uint64_t qid, uint64_t nonce, const ton_addr 
                                    cc_err *err);
 
 /* Contract-to-contract bodies (sent by the contracts themselves; built here
- * for tests and tools): `client_proxy_payment qid client_owner tokens:64`,
- * `worker_proxy_payout_request qid prev_tokens:64 new_tokens:64 owner
- * excess_to`, and the bare `op qid` of excesses / payout. */
-ton_cell *ton_body_client_proxy_payment(uint64_t qid, const ton_addr *client_owner, uint64_t tokens,
+ * for tests and tools): `client_proxy_payment qid tokens:64 amount:Coins
+ * client_owner excess_to` (SPEC §2.2), `worker_proxy_payout_request qid
+ * prev_tokens:64 new_tokens:64 owner excess_to`, and the bare `op qid` of
+ * excesses / payout. */
+ton_cell *ton_body_client_proxy_payment(uint64_t qid, uint64_t tokens, uint64_t amount,
+                                        const ton_addr *client_owner, const ton_addr *excess_to,
                                         cc_err *err);
 ton_cell *ton_body_worker_proxy_payout_request(uint64_t qid, uint64_t prev_tokens,
                                                uint64_t new_tokens, const ton_addr *owner,

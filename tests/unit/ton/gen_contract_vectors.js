@@ -50,7 +50,13 @@ const out = {
     proxy_payout_request: hex(lib.proxy.payoutRequest(5n, A, 22)),
     proxy_close: hex(lib.proxy.close(A, 23)),
     proxy_close_complete: hex(lib.proxy.closeComplete(B, 24)),
+    // contract-to-contract bodies (SPEC §2.2 and §3.2), which lib/cocoon.js does not build
+    client_proxy_payment: hex(beginCell().storeUint(lib.OP.clientProxyPayment, 32).storeUint(25, 64)
+      .storeUint(1500, 64).storeCoins(30000n).storeAddress(A).storeAddress(C).endCell()),
+    worker_proxy_payout_request: hex(beginCell().storeUint(lib.OP.workerProxyPayoutRequest, 32).storeUint(26, 64)
+      .storeUint(100, 64).storeUint(250, 64).storeAddress(B).storeAddress(C).endCell()),
   },
+  ops: lib.OP,
   root_params_default: hex(lib.rootParamsCell(params)),
   root_init_data: hex(lib.rootInitData(A, params)),
   proxy_init_data: hex(lib.proxyInitData({ owner: A, root: B, pubkey: kp.publicKey, workerFeePerToken: 16n,

@@ -319,41 +319,73 @@ static void test_voucher_tampering(void **state)
     ton_cell_unref(good);
 }
 
+/* Every opcode constant of ton.h is the one contracts/lib/cocoon.js (and so
+ * the contracts' tests) uses, and every opcode there has a constant here. */
+static void test_opcodes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        uint32_t op;
+    } ops[] = {
+        {"excesses", TON_OP_EXCESSES},
+        {"payout", TON_OP_PAYOUT},
+        {"rootAddProxyType", TON_OP_ROOT_ADD_PROXY_TYPE},
+        {"rootDelProxyType", TON_OP_ROOT_DEL_PROXY_TYPE},
+        {"rootAddWorkerType", TON_OP_ROOT_ADD_WORKER_TYPE},
+        {"rootDelWorkerType", TON_OP_ROOT_DEL_WORKER_TYPE},
+        {"rootAddModelType", TON_OP_ROOT_ADD_MODEL_TYPE},
+        {"rootDelModelType", TON_OP_ROOT_DEL_MODEL_TYPE},
+        {"rootRegisterProxy", TON_OP_ROOT_REGISTER_PROXY},
+        {"rootUnregisterProxy", TON_OP_ROOT_UNREGISTER_PROXY},
+        {"rootUpdateProxy", TON_OP_ROOT_UPDATE_PROXY},
+        {"rootChangePrice", TON_OP_ROOT_CHANGE_PRICE},
+        {"rootChangeParams", TON_OP_ROOT_CHANGE_PARAMS},
+        {"rootUpgradeContracts", TON_OP_ROOT_UPGRADE_CONTRACTS},
+        {"rootChangeOwner", TON_OP_ROOT_CHANGE_OWNER},
+        {"clientTopUp", TON_OP_CLIENT_TOP_UP},
+        {"clientIncreaseStake", TON_OP_CLIENT_INCREASE_STAKE},
+        {"clientWithdraw", TON_OP_CLIENT_WITHDRAW},
+        {"clientChangeSecretHash", TON_OP_CLIENT_CHANGE_SECRET_HASH},
+        {"clientRegister", TON_OP_CLIENT_REGISTER},
+        {"clientChargeSigned", TON_OP_CLIENT_CHARGE_SIGNED},
+        {"clientGrantRefundSigned", TON_OP_CLIENT_GRANT_REFUND_SIGNED},
+        {"clientRequestRefund", TON_OP_CLIENT_REQUEST_REFUND},
+        {"clientRefundForce", TON_OP_CLIENT_REFUND_FORCE},
+        {"clientProxyPayment", TON_OP_CLIENT_PROXY_PAYMENT},
+        {"workerPayoutSigned", TON_OP_WORKER_PAYOUT_SIGNED},
+        {"workerLastPayoutSigned", TON_OP_WORKER_LAST_PAYOUT_SIGNED},
+        {"workerProxyPayoutRequest", TON_OP_WORKER_PROXY_PAYOUT_REQUEST},
+        {"proxyIncreaseStake", TON_OP_PROXY_INCREASE_STAKE},
+        {"proxySaveState", TON_OP_PROXY_SAVE_STATE},
+        {"proxyPayoutRequest", TON_OP_PROXY_PAYOUT_REQUEST},
+        {"proxyClose", TON_OP_PROXY_CLOSE},
+        {"proxyCloseComplete", TON_OP_PROXY_CLOSE_COMPLETE},
+    };
+    const json_t *js = json_object_get(g_v, "ops");
+    assert_int_equal(json_object_size(js), CC_ARRAY_LEN(ops));
+    for (size_t i = 0; i < CC_ARRAY_LEN(ops); i++) {
+        const json_t *v = json_object_get(js, ops[i].name);
+        if (!json_is_integer(v)) fail_msg("opcode %s missing from the vectors", ops[i].name);
+        if ((uint32_t)json_integer_value(v) != ops[i].op)
+            fail_msg("%s: C 0x%08x, contracts 0x%08x", ops[i].name, ops[i].op,
+                     (uint32_t)json_integer_value(v));
+    }
+}
+
 static void test_contract_to_contract_bodies(void **state)
 {
     (void)state;
-    ton_cell *c = ton_body_client_proxy_payment(5, &g_a, 777, NULL);
-    assert_non_null(c);
-    ton_slice s;
-    ton_slice_init(&s, c);
-    uint64_t op, qid, tokens, prev;
-    ton_addr a, e;
-    assert_int_equal(ton_slice_load_uint(&s, 32, &op, NULL), 0);
-    assert_int_equal(op, TON_OP_CLIENT_PROXY_PAYMENT);
-    assert_int_equal(ton_slice_load_uint(&s, 64, &qid, NULL), 0);
-    assert_int_equal(qid, 5);
-    assert_int_equal(ton_slice_load_addr(&s, &a, NULL), 0);
-    assert_true(ton_addr_equal(&a, &g_a));
-    assert_int_equal(ton_slice_load_uint(&s, 64, &tokens, NULL), 0);
-    assert_int_equal(tokens, 777);
-    assert_int_equal(ton_slice_expect_end(&s, NULL), 0);
-    ton_cell_unref(c);
+    /* the layouts the proxy contract parses (SPEC §2.2, §3.2), built by @ton/core */
+    const json_t *b = json_object_get(g_v, "bodies");
+    expect_boc(ton_body_client_proxy_payment(25, 1500, 30000, &g_a, &g_c, NULL),
+               vstr(b, "client_proxy_payment"), "client_proxy_payment");
+    expect_boc(ton_body_worker_proxy_payout_request(26, 100, 250, &g_b, &g_c, NULL),
+               vstr(b, "worker_proxy_payout_request"), "worker_proxy_payout_request");
+    ton_addr none = {.none = true};
+    assert_null(ton_body_client_proxy_payment(25, 1500, 30000, &none, &g_c, NULL));
 
-    c = ton_body_worker_proxy_payout_request(6, 100, 250, &g_b, &g_c, NULL);
-    ton_slice_init(&s, c);
-    assert_int_equal(ton_slice_load_uint(&s, 32, &op, NULL), 0);
-    assert_int_equal(op, TON_OP_WORKER_PROXY_PAYOUT_REQUEST);
-    assert_int_equal(ton_slice_load_uint(&s, 64, &qid, NULL), 0);
-    assert_int_equal(ton_slice_load_uint(&s, 64, &prev, NULL), 0);
-    assert_int_equal(ton_slice_load_uint(&s, 64, &tokens, NULL), 0);
-    assert_int_equal(prev, 100);
-    assert_int_equal(tokens, 250);
-    assert_int_equal(ton_slice_load_addr(&s, &a, NULL), 0);
-    assert_int_equal(ton_slice_load_addr(&s, &e, NULL), 0);
-    assert_true(ton_addr_equal(&a, &g_b) && ton_addr_equal(&e, &g_c));
-    assert_int_equal(ton_slice_expect_end(&s, NULL), 0);
-    ton_cell_unref(c);
-
+    ton_cell *c;
     c = ton_body_op_qid(TON_OP_EXCESSES, 9, NULL);
     assert_int_equal(c->bit_len, 96);
     ton_cell_unref(c);
@@ -408,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_vouchers),
         cmocka_unit_test(test_voucher_tampering),
         cmocka_unit_test(test_contract_to_contract_bodies),
+        cmocka_unit_test(test_opcodes),
         cmocka_unit_test(test_wallet_three_messages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
