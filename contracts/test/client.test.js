@@ -289,3 +289,19 @@ test('client: each owner operation checks the sender, the state and the attached
     excessTo: a, secretKey: t.proxyKey.secretKey });
   await reject(t.alice, toNano('0.1'), grant, ERR.WRONG_STATE);
 });
+
+test('client: a refund grant below what was charged, or underfunded, is refused', async () => {
+  const t = await withClient(toNano('1'));
+  await send(t.bc, t.proxyOwner, t.si.address, toNano('0.1'), t.charge(1000n));
+  const grant = (tokens) => C.voucher({ op: OP.clientGrantRefundSigned, qid: 6, tokens, target: t.si.address,
+    excessTo: t.alice.address, secretKey: t.proxyKey.secretKey });
+  await expectReject(t.bc, t.alice, t.si.address, toNano('0.1'), grant(999n), ERR.OLD_VOUCHER, t.read);
+  await expectReject(t.bc, t.alice, t.si.address, CONST.MIN_GAS_FORWARD - 1n, grant(1000n), ERR.LOW_VALUE, t.read);
+  // equal to what was charged: nothing more to charge, the rest is refunded and the contract closes
+  const s = await send(t.bc, t.alice, t.si.address, toNano('0.1'), grant(1000n));
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal(s.delta(t.proxy.address), 0n);
+  const payout = s.result.transactions.find((x) => x.inMessage?.body.beginParse().preloadUint(32) === OP.payout);
+  assert.equal(payout.inMessage.info.value.coins, toNano('1') - 1000n * t.params.pricePerToken);
+  assert.equal((await t.read()).state, 2);
+});

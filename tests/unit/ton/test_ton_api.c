@@ -127,6 +127,48 @@ static void test_stack_bad(void **state)
         if (ton_stack_parse_json(j, &st, &err) == 0) fail_msg("accepted %s", bad[i]);
         json_decref(j);
     }
+    /* the bounds on outside stacks: nesting depth and the total number of entries */
+    cc_buf text = CC_BUF_INIT;
+    for (int depth = 8; depth <= 40; depth += 32) {
+        text.len = 0;
+        cc_buf_append_str(&text, "{\"exit_code\":0,\"stack\":[[\"tuple\",{\"elements\":[");
+        for (int k = 0; k < depth; k++)
+            cc_buf_append_str(&text, "{\"@type\":\"tvm.tuple\",\"elements\":[");
+        for (int k = 0; k < depth; k++)
+            cc_buf_append_str(&text, "]}");
+        cc_buf_append_str(&text, "]}]]}");
+        cc_buf_append_u8(&text, 0);
+        json_t *nested = parse((const char *)text.data);
+        ton_stack st;
+        cc_err err;
+        int rc = ton_stack_parse_json(nested, &st, &err);
+        if (depth == 8) {
+            assert_int_equal(rc, 0);
+            ton_stack_free(&st);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(err.msg, "nested too deeply"));
+        }
+        json_decref(nested);
+    }
+    for (int where = 0; where < 2; where++) { /* 5000 entries at the top, or in a tuple */
+        text.len = 0;
+        cc_buf_append_str(&text, where ? "{\"exit_code\":0,\"stack\":[[\"tuple\",{\"elements\":["
+                                       : "{\"exit_code\":0,\"stack\":[");
+        for (int k = 0; k < 5000; k++)
+            cc_buf_append_str(&text, where ? "{\"@type\":\"tvm.stackEntryNull\"}," : "[\"null\"],");
+        text.len--; /* the last comma */
+        cc_buf_append_str(&text, where ? "]}]]}" : "]}");
+        cc_buf_append_u8(&text, 0);
+        json_t *many = parse((const char *)text.data);
+        ton_stack st;
+        cc_err err;
+        assert_int_equal(ton_stack_parse_json(many, &st, &err), -1);
+        assert_non_null(strstr(err.msg, "too many entries"));
+        json_decref(many);
+    }
+    cc_buf_free(&text);
+
     /* -2^256 is a valid 257-bit integer, 2^256 is not */
     json_t *j = parse("{\"exit_code\":0,\"stack\":[[\"num\",\"-0x1"
                       "0000000000000000000000000000000000000000000000000000000000000000\"]]}");

@@ -310,6 +310,25 @@ static void test_voucher_tampering(void **state)
     assert_non_null(strstr(err.msg, "differ"));
     ton_cell_unref(mismatch);
 
+    /* a voucher for addr_none (no contract can be its target) */
+    ton_builder_init(&b);
+    ton_builder_store_uint(&b, TON_OP_CLIENT_CHARGE_SIGNED, 32);
+    ton_builder_store_uint(&b, 1, 64);
+    ton_builder_store_uint(&b, 1000, 64);
+    ton_builder_store_uint(&b, 0, 2); /* addr_none$00 */
+    ton_cell *none_inner = ton_builder_end(&b, NULL);
+    ton_builder_init(&b);
+    ton_builder_store_uint(&b, TON_OP_CLIENT_CHARGE_SIGNED, 32);
+    ton_builder_store_uint(&b, 1, 64);
+    ton_builder_store_addr(&b, &g_a);
+    ton_builder_store_bits(&b, v.signature, 512);
+    ton_builder_store_ref(&b, none_inner);
+    ton_cell_unref(none_inner);
+    ton_cell *to_none = ton_builder_end(&b, NULL);
+    assert_int_equal(ton_voucher_parse(to_none, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "addr_none"));
+    ton_cell_unref(to_none);
+
     /* truncated outer */
     ton_builder_init(&b);
     ton_builder_store_uint(&b, TON_OP_CLIENT_CHARGE_SIGNED, 32);
