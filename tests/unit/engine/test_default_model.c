@@ -41,7 +41,12 @@ static void test_found(void **state)
 static void test_fetch(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/cocoon-engine-fetch-XXXXXX";
+    /* A scratch directory in the build tree (or $TMPDIR, or here). */
+    const char *base = getenv("COCOON_BUILD_DIR");
+    if (!base)
+        base = getenv("TMPDIR");
+    char dir[2048];
+    snprintf(dir, sizeof(dir), "%s/engine-fetch-XXXXXX", base ? base : ".");
     assert_non_null(mkdtemp(dir));
     char url[2048], out[4096], cached[4200];
     cc_err err = {0};
