@@ -333,8 +333,9 @@ static void test_cancel_and_cap(void **state)
     event_base_free(loop);
 }
 
-/* A request still waiting behind a long one when its timeout expires ends
- * with 652; the long one is unaffected. */
+/* A request whose timeout expires (queued behind a long one, or running:
+ * it is long too, so it cannot finish within 1 ms either way) ends with
+ * 652; the other one is unaffected. */
 static void test_timeout(void **state)
 {
     (void)state;
@@ -345,7 +346,8 @@ static void test_timeout(void **state)
     assert_non_null(b);
     call_rec r[2];
     start(b, "/v1/completions", "{\"prompt\":\"Once upon a time\",\"temperature\":0}", &r[0]);
-    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":5}";
+    /* greedy: 300 tokens of the 341-token story */
+    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":300,\"temperature\":0}";
     memset(&r[1], 0, sizeof(r[1]));
     backend_http_request req = {
         "POST", "/v1/completions", NULL, 0, (const uint8_t *)body, strlen(body), 0, 0.001};
@@ -363,8 +365,6 @@ static void test_timeout(void **state)
     event_base_free(loop);
 }
 
-/* A new request goes to the free slot whose cache shares the longest
- * prefix with it, and reports those tokens as cached. */
 static void test_prefix_reuse(void **state)
 {
     (void)state;
