@@ -14,15 +14,16 @@ static void link_connect(clink *l);
 
 int client_send(clink *l, const tl_obj *msg)
 {
-    client *c = l->c;
     cc_err err;
-    cc_buf_reset(&c->scratch);
-    if (tl_encode(msg, &c->scratch, &err) < 0) {
-        CC_ERROR("event=encode_failed msg=%s error=\"%s\"", tl_ctor_name(msg->id), err.msg);
+    cc_err_clear(&err);
+    if (!l->conn) return -1;
+    /* Encoded straight into the frame: one copy less. */
+    if (net_conn_send_packet_tl(l->conn, msg, &err) < 0) {
+        /* a closed or congested link is handled by its close callback */
+        if (err.code != NET_ERR_NOT_READY && err.code != NET_ERR_FAILURE)
+            CC_ERROR("event=encode_failed msg=%s error=\"%s\"", tl_ctor_name(msg->id), err.msg);
         return -1;
     }
-    if (!l->conn || net_conn_send_packet(l->conn, c->scratch.data, c->scratch.len, &err) < 0)
-        return -1;
     return 0;
 }
 

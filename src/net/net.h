@@ -41,6 +41,7 @@
 #include <openssl/x509.h>
 
 #include "base/base.h"
+#include "tl/tl.h"
 
 struct event_base;
 struct evbuffer;
@@ -131,6 +132,10 @@ typedef void (*net_answer_fn)(net_conn *c, void *ud, int32_t error_code, const c
 /* Sends a one-way tcp.packet carrying `data` (copied). Fails (NET_ERR_NOT_READY)
  * before the connection is ready or after it closed. */
 int net_conn_send_packet(net_conn *c, const void *data, size_t len, cc_err *err);
+/* Same as encoding `msg` with tl_encode() and sending the bytes with
+ * net_conn_send_packet(), but `msg` is encoded straight into the frame: one
+ * copy of its payload less on the relay path. */
+int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err);
 /* Sends a tcp.query with a fresh random id; `cb` gets the answer, an error from
  * the peer, a timeout after `timeout_s` seconds (<= 0: 60 s), or the close error.  On success
  * stores the id in *query_id_out (may be NULL); on failure returns -1 and `cb`

@@ -9,16 +9,11 @@
 #include "crypto/crypto.h"
 #include "net/rpc.h"
 
-/* Assembles header + boxed message in the connection's scratch buffer (reused,
- * so a steady stream allocates nothing) and queues it with one copy. */
-static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
+/* Queues the frame assembled in c->scratch (an 8-byte header slot, then the
+ * payload) with one copy; fills in the header. */
+static int queue_frame(net_conn *c, cc_err *err)
 {
-    if (c->closing || !c->out) return cc_err_setc(err, NET_ERR_NOT_READY, "connection is closed");
     cc_buf *b = &c->scratch;
-    cc_buf_reset(b);
-    static const uint8_t no_header[NET_FRAME_HEADER_LEN] = {0};
-    cc_buf_append(b, no_header, sizeof no_header);
-    if (net_tcp_encode(b, m, err) < 0) return -1;
     size_t total = b->len - NET_FRAME_HEADER_LEN;
     if (total > NET_FRAME_MAX_LEN)
         return cc_err_setc(err, NET_ERR_ERROR, "message of %zu bytes exceeds the frame limit",
@@ -40,6 +35,59 @@ static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
     c->out_seqno = (int32_t)((uint32_t)c->out_seqno + 1u);
     c->stats.frames_out++;
     c->stats.bytes_out += NET_FRAME_HEADER_LEN + total;
+    return 0;
+}
+
+static const uint8_t no_header[NET_FRAME_HEADER_LEN] = {0};
+
+/* Assembles header + boxed message in the connection's scratch buffer (reused,
+ * so a steady stream allocates nothing) and queues it. */
+static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
+{
+    if (c->closing || !c->out) return cc_err_setc(err, NET_ERR_NOT_READY, "connection is closed");
+    cc_buf *b = &c->scratch;
+    cc_buf_reset(b);
+    cc_buf_append(b, no_header, sizeof no_header);
+    if (net_tcp_encode(b, m, err) < 0) return -1;
+    return queue_frame(c, err);
+}
+
+int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err)
+{
+    if (!net_conn_is_ready(c))
+        return cc_err_setc(err, NET_ERR_NOT_READY, "connection is not ready");
+    size_t len;
+    if (tl_encoded_size(msg, &len, err) < 0) return -1;
+    if (len > TL_MAX_BYTES_LEN)
+        return cc_err_setc(err, NET_ERR_ERROR, "message of %zu bytes exceeds the frame limit", len);
+    /* tcp.packet data:bytes, laid out as the TL bytes rule says: a 1-byte
+     * length below 254, else 254 and a 3-byte length; zero padding to 4. */
+    uint8_t pre[4 + 4];
+    cc_store_u32le(pre, TL_ID_tcp_packet);
+    size_t pre_len;
+    if (len < 254) {
+        pre[4] = (uint8_t)len;
+        pre_len = 5;
+    } else {
+        pre[4] = 254;
+        pre[5] = (uint8_t)len;
+        pre[6] = (uint8_t)(len >> 8);
+        pre[7] = (uint8_t)(len >> 16);
+        pre_len = 8;
+    }
+    cc_buf *b = &c->scratch;
+    cc_buf_reset(b);
+    cc_buf_append(b, no_header, sizeof no_header);
+    cc_buf_append(b, pre, pre_len);
+    size_t at = b->len;
+    if (tl_encode(msg, b, err) < 0) return -1;
+    if (b->len - at != len)
+        return cc_err_setc(err, NET_ERR_ERROR, "encoder wrote %zu bytes, sized %zu", b->len - at,
+                           len);
+    static const uint8_t zeros[3] = {0};
+    cc_buf_append(b, zeros, (4 - ((pre_len - 4 + len) & 3)) & 3);
+    if (queue_frame(c, err) < 0) return -1;
+    c->stats.packets_out++;
     return 0;
 }
 

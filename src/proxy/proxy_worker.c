@@ -9,13 +9,17 @@
 
 int proxy_send(proxy *p, net_conn *c, const tl_obj *msg)
 {
+    (void)p;
     cc_err err;
-    cc_buf_reset(&p->scratch);
-    if (tl_encode(msg, &p->scratch, &err) < 0) {
-        CC_ERROR("event=encode_failed msg=%s error=\"%s\"", tl_ctor_name(msg->id), err.msg);
+    cc_err_clear(&err);
+    /* Encoded straight into the frame: relayed parts are copied once less. */
+    if (net_conn_send_packet_tl(c, msg, &err) < 0) {
+        /* a closed or congested link is handled by its close callback */
+        if (err.code != NET_ERR_NOT_READY && err.code != NET_ERR_FAILURE)
+            CC_ERROR("event=encode_failed msg=%s error=\"%s\"", tl_ctor_name(msg->id), err.msg);
         return -1;
     }
-    return net_conn_send_packet(c, p->scratch.data, p->scratch.len, &err);
+    return 0;
 }
 
 static int answer(proxy *p, net_conn *c, uint64_t qid, const tl_obj *msg)

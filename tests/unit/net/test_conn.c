@@ -361,6 +361,48 @@ static bool srv_got_packet(void *arg)
     return ((fx *)arg)->srv.packets > 0;
 }
 
+/* net_conn_send_packet_tl delivers exactly tl_encode()'s bytes, across the
+ * TL bytes length forms (1-byte below 254, 4-byte from 254) and every padding. */
+static void test_send_packet_tl(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_listen(&f, 4, (net_timeouts){0});
+    fx_connect(&f, (net_timeouts){0});
+    static uint8_t body[70001];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (uint8_t)(i * 131u + 7u);
+    size_t sizes[80], n_sizes = 0;
+    for (size_t k = 200; k < 270; k++) /* encoded sizes around 254 */
+        sizes[n_sizes++] = k;
+    sizes[n_sizes++] = 0;
+    sizes[n_sizes++] = 16384;
+    sizes[n_sizes++] = sizeof body;
+    bool saw_short = false, saw_long = false;
+    for (size_t i = 0; i < n_sizes; i++) {
+        tl_http_response resp = TL_INIT(http_response);
+        resp.http_version = tl_str("HTTP/1.1");
+        resp.status_code = 200;
+        resp.reason = tl_str(i & 1 ? "OK" : "");
+        resp.payload = tl_mem(body, sizes[i]);
+        cc_buf want = CC_BUF_INIT;
+        assert_int_equal(tl_encode(&resp.hdr, &want, NULL), 0);
+        if (want.len < 254) saw_short = true;
+        if (want.len >= 254) saw_long = true;
+        f.srv.packets = 0;
+        assert_int_equal(net_conn_send_packet_tl(f.cli.conn, &resp.hdr, NULL), 0);
+        assert_true(tu_run_until(f.base, srv_got_packet, &f, 5));
+        assert_int_equal(f.srv.last_packet.len, want.len);
+        assert_memory_equal(f.srv.last_packet.data, want.data, want.len);
+        cc_buf_free(&want);
+    }
+    assert_true(saw_short && saw_long);
+    net_conn_stats st;
+    net_conn_get_stats(f.cli.conn, &st);
+    assert_int_equal(st.packets_out, n_sizes);
+    fx_free(&f);
+}
+
 /* 1 MiB packets and answers cross intact; more than 2^24 bytes is refused. */
 static void test_large_frames(void **state)
 {
@@ -549,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_connect_by_name),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_large_frames),
+        cmocka_unit_test(test_send_packet_tl),
         cmocka_unit_test(test_ratls_shaped_certificates),
         cmocka_unit_test(test_not_self_signed_or_expired),
         cmocka_unit_test(test_not_ready_and_backoff),
