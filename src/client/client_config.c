@@ -1,40 +1,24 @@
 /* cocoon-client configuration: defaults, JSON, flag overrides, validation. */
 #include "client/client.h"
+#include "daemon/daemon.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int get_str(const json_t *obj, const char *key, char **dst, cc_err *err)
+/* The shared fields, as the daemon layer loads and checks them. */
+static daemon_config_fields common_fields(client_config *c)
 {
-    const char *s = NULL;
-    if (cc_json_get_str(obj, key, false, &s, err) < 0) return -1;
-    if (s) {
-        free(*dst);
-        *dst = cc_strdup(s);
-    }
-    return 0;
-}
-
-static void clear_proxies(client_config *c)
-{
-    for (size_t i = 0; i < c->n_proxies; i++)
-        free(c->proxies[i]);
-    free(c->proxies);
-    c->proxies = NULL;
-    c->n_proxies = 0;
-}
-
-static int add_proxy(client_config *c, const char *addr, const char *where, cc_err *err)
-{
-    char host[64];
-    uint16_t port;
-    if (cc_parse_hostport(addr, host, sizeof(host), &port, err) < 0)
-        return cc_err_prefix(err, "%s", where);
-    if (port == 0) return cc_err_set(err, "%s: port 0 cannot be dialled", where);
-    c->proxies = cc_realloc(c->proxies, (c->n_proxies + 1) * sizeof(char *));
-    c->proxies[c->n_proxies++] = cc_strdup(addr);
-    return 0;
+    return (daemon_config_fields){
+        .owner_address = &c->owner_address,
+        .tee = &c->tee,
+        .policy = &c->policy,
+        .fake_root = &c->fake_root,
+        .registry = &c->registry,
+        .reconnect_min = &c->reconnect_min,
+        .reconnect_max = &c->reconnect_max,
+        .log_level = &c->log_level,
+    };
 }
 
 void client_config_init(client_config *c)
@@ -63,25 +47,10 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         "reconnect_max",   "log_level", "comment",         NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
-    const json_t *px = json_object_get(obj, "proxies");
-    if (px) {
-        if (!json_is_array(px))
-            return cc_err_set(err, "field \"proxies\" must be a list of \"host:port\" strings");
-        clear_proxies(c);
-        size_t i;
-        const json_t *item;
-        json_array_foreach(px, i, item)
-        {
-            char where[32];
-            snprintf(where, sizeof(where), "proxies[%zu]", i);
-            if (!json_is_string(item))
-                return cc_err_set(err, "%s must be a \"host:port\" string", where);
-            if (add_proxy(c, json_string_value(item), where, err) < 0) return -1;
-        }
-    }
+    if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     const char *http = NULL;
     int64_t maxc = c->max_coefficient;
-    char *fake_root = NULL, *registry = NULL;
+    daemon_config_fields f = common_fields(c);
     if (cc_json_get_str(obj, "listen_http", false, &http, err) < 0 ||
         (http &&
          cc_parse_hostport(http, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0 &&
@@ -90,28 +59,9 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         cc_json_get_int(obj, "max_tokens", false, 1, INT32_MAX, &c->max_tokens, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_int(obj, "max_body", false, 1024, 1 << 30, &c->max_body, err) < 0 ||
-        get_str(obj, "owner_address", &c->owner_address, err) < 0 ||
-        get_str(obj, "tee", &c->tee, err) < 0 || get_str(obj, "policy", &c->policy, err) < 0 ||
-        get_str(obj, "fake_root", &fake_root, err) < 0 ||
-        get_str(obj, "registry", &registry, err) < 0 ||
-        cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, &c->reconnect_min, err) < 0 ||
-        cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, &c->reconnect_max, err) < 0 ||
-        get_str(obj, "log_level", &c->log_level, err) < 0) {
-        free(fake_root);
-        free(registry);
+        daemon_config_load_common(obj, path, &f, err) < 0)
         return -1;
-    }
     c->max_coefficient = (int)maxc;
-    if (fake_root) {
-        free(c->fake_root);
-        c->fake_root = cc_path_relative_to(path, fake_root);
-        free(fake_root);
-    }
-    if (registry) {
-        free(c->registry);
-        c->registry = cc_path_relative_to(path, registry);
-        free(registry);
-    }
     return 0;
 }
 
@@ -136,9 +86,9 @@ int client_config_apply_flags(client_config *c, int argc, char **argv, cc_err *e
             if (cc_parse_hostport(v, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0)
                 return cc_err_prefix(err, "--http");
         } else if (!strcmp(f, "--proxy")) {
-            if (!replaced) clear_proxies(c);
+            if (!replaced) daemon_proxies_clear(&c->proxies, &c->n_proxies);
             replaced = true;
-            if (add_proxy(c, v, "--proxy", err) < 0) return -1;
+            if (daemon_proxies_add(&c->proxies, &c->n_proxies, v, "--proxy", err) < 0) return -1;
         } else if (!strcmp(f, "--log-level")) {
             free(c->log_level);
             c->log_level = cc_strdup(v);
@@ -152,32 +102,13 @@ int client_config_validate(const client_config *c, cc_err *err)
 {
     if (c->n_proxies == 0)
         return cc_err_set(err, "field \"proxies\": at least one proxy is required");
-    static const char *const tees[] = {"none", "fake", "tdx"};
-    static const char *const policies[] = {"any", "fake", "tdx"};
-    static const char *const levels[] = {"debug", "info", "warn", "error"};
-    bool ok = false;
-    for (size_t i = 0; i < 3; i++)
-        ok |= strcmp(c->tee, tees[i]) == 0;
-    if (!ok) return cc_err_set(err, "field \"tee\": unknown value \"%s\"", c->tee);
-    ok = false;
-    for (size_t i = 0; i < 3; i++)
-        ok |= strcmp(c->policy, policies[i]) == 0;
-    if (!ok) return cc_err_set(err, "field \"policy\": unknown value \"%s\"", c->policy);
-    ok = false;
-    for (size_t i = 0; i < 4; i++)
-        ok |= strcmp(c->log_level, levels[i]) == 0;
-    if (!ok) return cc_err_set(err, "field \"log_level\": unknown value \"%s\"", c->log_level);
-    if ((!strcmp(c->tee, "fake") || !strcmp(c->policy, "fake")) && !c->fake_root)
-        return cc_err_set(err, "field \"fake_root\" is required with tee or policy \"fake\"");
-    if (c->reconnect_min > c->reconnect_max)
-        return cc_err_set(err, "field \"reconnect_min\" (%g) exceeds \"reconnect_max\" (%g)",
-                          c->reconnect_min, c->reconnect_max);
-    return 0;
+    daemon_config_fields f = common_fields((client_config *)c); /* only read */
+    return daemon_config_check_common(&f, err);
 }
 
 void client_config_clear(client_config *c)
 {
-    clear_proxies(c);
+    daemon_proxies_clear(&c->proxies, &c->n_proxies);
     free(c->owner_address);
     free(c->tee);
     free(c->policy);

@@ -1,20 +1,10 @@
 /* cocoon-worker configuration: defaults, JSON, flag overrides, validation. */
+#include "daemon/daemon.h"
 #include "worker/worker.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int get_str(const json_t *obj, const char *key, char **dst, cc_err *err)
-{
-    const char *s = NULL;
-    if (cc_json_get_str(obj, key, false, &s, err) < 0) return -1;
-    if (s) {
-        free(*dst);
-        *dst = cc_strdup(s);
-    }
-    return 0;
-}
 
 static void set_str(char **dst, const char *v)
 {
@@ -22,25 +12,19 @@ static void set_str(char **dst, const char *v)
     *dst = cc_strdup(v);
 }
 
-static void clear_proxies(worker_config *c)
+/* The shared fields, as the daemon layer loads and checks them. */
+static daemon_config_fields common_fields(worker_config *c)
 {
-    for (size_t i = 0; i < c->n_proxies; i++)
-        free(c->proxies[i]);
-    free(c->proxies);
-    c->proxies = NULL;
-    c->n_proxies = 0;
-}
-
-static int add_proxy(worker_config *c, const char *addr, const char *where, cc_err *err)
-{
-    char host[64];
-    uint16_t port;
-    if (cc_parse_hostport(addr, host, sizeof(host), &port, err) < 0)
-        return cc_err_prefix(err, "%s", where);
-    if (port == 0) return cc_err_set(err, "%s: port 0 cannot be dialled", where);
-    c->proxies = cc_realloc(c->proxies, (c->n_proxies + 1) * sizeof(char *));
-    c->proxies[c->n_proxies++] = cc_strdup(addr);
-    return 0;
+    return (daemon_config_fields){
+        .owner_address = &c->owner_address,
+        .tee = &c->tee,
+        .policy = &c->policy,
+        .fake_root = &c->fake_root,
+        .registry = &c->registry,
+        .reconnect_min = &c->reconnect_min,
+        .reconnect_max = &c->reconnect_max,
+        .log_level = &c->log_level,
+    };
 }
 
 void worker_config_init(worker_config *c)
@@ -86,49 +70,28 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
-    const json_t *px = json_object_get(obj, "proxies");
-    if (px) {
-        if (!json_is_array(px))
-            return cc_err_set(err, "field \"proxies\" must be a list of \"host:port\" strings");
-        clear_proxies(c);
-        size_t i;
-        const json_t *item;
-        json_array_foreach(px, i, item)
-        {
-            char where[32];
-            snprintf(where, sizeof(where), "proxies[%zu]", i);
-            if (!json_is_string(item))
-                return cc_err_set(err, "%s must be a \"host:port\" string", where);
-            if (add_proxy(c, json_string_value(item), where, err) < 0) return -1;
-        }
-    }
+    if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     const char *http = NULL;
     int64_t threads = c->threads, slots = c->slots, coef = c->coefficient, maxa = c->max_active;
-    char *model = NULL, *fake_root = NULL, *registry = NULL;
+    char *model = NULL;
+    daemon_config_fields f = common_fields(c);
     if (cc_json_get_str(obj, "listen_http", false, &http, err) < 0 ||
         (http &&
          cc_parse_hostport(http, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0 &&
          cc_err_prefix(err, "field \"listen_http\"")) ||
-        get_str(obj, "backend", &c->backend, err) < 0 ||
-        get_str(obj, "backend_url", &c->backend_url, err) < 0 ||
-        get_str(obj, "api_key", &c->api_key, err) < 0 || get_str(obj, "model", &model, err) < 0 ||
-        get_str(obj, "model_name", &c->model_name, err) < 0 ||
+        daemon_json_get_strdup(obj, "backend", &c->backend, err) < 0 ||
+        daemon_json_get_strdup(obj, "backend_url", &c->backend_url, err) < 0 ||
+        daemon_json_get_strdup(obj, "api_key", &c->api_key, err) < 0 ||
+        daemon_json_get_strdup(obj, "model", &model, err) < 0 ||
+        daemon_json_get_strdup(obj, "model_name", &c->model_name, err) < 0 ||
         cc_json_get_int(obj, "threads", false, 0, 1024, &threads, err) < 0 ||
         cc_json_get_int(obj, "slots", false, 0, 1024, &slots, err) < 0 ||
         cc_json_get_int(obj, "coefficient", false, 1, 1000000, &coef, err) < 0 ||
         cc_json_get_int(obj, "max_active_requests", false, 1, 100000, &maxa, err) < 0 ||
-        get_str(obj, "owner_address", &c->owner_address, err) < 0 ||
-        get_str(obj, "tee", &c->tee, err) < 0 || get_str(obj, "policy", &c->policy, err) < 0 ||
-        get_str(obj, "fake_root", &fake_root, err) < 0 ||
-        get_str(obj, "registry", &registry, err) < 0 ||
-        cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, &c->reconnect_min, err) < 0 ||
-        cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, &c->reconnect_max, err) < 0 ||
         cc_json_get_double(obj, "health_interval", false, 0.05, 3600, &c->health_interval, err) <
             0 ||
-        get_str(obj, "log_level", &c->log_level, err) < 0) {
+        daemon_config_load_common(obj, path, &f, err) < 0) {
         free(model);
-        free(fake_root);
-        free(registry);
         return -1;
     }
     c->threads = (int)threads;
@@ -142,16 +105,6 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         c->model = strcmp(c->backend, "embedded") == 0 ? cc_path_relative_to(path, model)
                                                        : cc_strdup(model);
         free(model);
-    }
-    if (fake_root) {
-        free(c->fake_root);
-        c->fake_root = cc_path_relative_to(path, fake_root);
-        free(fake_root);
-    }
-    if (registry) {
-        free(c->registry);
-        c->registry = cc_path_relative_to(path, registry);
-        free(registry);
     }
     return 0;
 }
@@ -195,9 +148,9 @@ int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *e
             if (cc_parse_hostport(v, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0)
                 return cc_err_prefix(err, "--http");
         } else if (!strcmp(f, "--proxy")) {
-            if (!proxies_replaced) clear_proxies(c);
+            if (!proxies_replaced) daemon_proxies_clear(&c->proxies, &c->n_proxies);
             proxies_replaced = true;
-            if (add_proxy(c, v, "--proxy", err) < 0) return -1;
+            if (daemon_proxies_add(&c->proxies, &c->n_proxies, v, "--proxy", err) < 0) return -1;
         } else
             return cc_err_set(err, "unknown flag %s", f);
     }
@@ -227,32 +180,13 @@ int worker_config_validate(const worker_config *c, cc_err *err)
                           "field \"backend\": unknown value \"%s\" (expected embedded or "
                           "openai-http)",
                           c->backend);
-    static const char *const tees[] = {"none", "fake", "tdx"};
-    static const char *const policies[] = {"any", "fake", "tdx"};
-    static const char *const levels[] = {"debug", "info", "warn", "error"};
-    bool ok = false;
-    for (size_t i = 0; i < 3; i++)
-        ok |= strcmp(c->tee, tees[i]) == 0;
-    if (!ok) return cc_err_set(err, "field \"tee\": unknown value \"%s\"", c->tee);
-    ok = false;
-    for (size_t i = 0; i < 3; i++)
-        ok |= strcmp(c->policy, policies[i]) == 0;
-    if (!ok) return cc_err_set(err, "field \"policy\": unknown value \"%s\"", c->policy);
-    ok = false;
-    for (size_t i = 0; i < 4; i++)
-        ok |= strcmp(c->log_level, levels[i]) == 0;
-    if (!ok) return cc_err_set(err, "field \"log_level\": unknown value \"%s\"", c->log_level);
-    if ((!strcmp(c->tee, "fake") || !strcmp(c->policy, "fake")) && !c->fake_root)
-        return cc_err_set(err, "field \"fake_root\" is required with tee or policy \"fake\"");
-    if (c->reconnect_min > c->reconnect_max)
-        return cc_err_set(err, "field \"reconnect_min\" (%g) exceeds \"reconnect_max\" (%g)",
-                          c->reconnect_min, c->reconnect_max);
-    return 0;
+    daemon_config_fields f = common_fields((worker_config *)c); /* only read */
+    return daemon_config_check_common(&f, err);
 }
 
 void worker_config_clear(worker_config *c)
 {
-    clear_proxies(c);
+    daemon_proxies_clear(&c->proxies, &c->n_proxies);
     free(c->backend);
     free(c->backend_url);
     free(c->api_key);

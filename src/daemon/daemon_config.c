@@ -1,0 +1,116 @@
+/* Configuration fields every daemon has: JSON loading and validation, and
+ * the list of proxies the client and the worker dial. The messages are the
+ * ones the daemons printed before they shared this code (tests match them). */
+#include "daemon/daemon.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int daemon_json_get_strdup(const json_t *obj, const char *key, char **dst, cc_err *err)
+{
+    const char *s = NULL;
+    if (cc_json_get_str(obj, key, false, &s, err) < 0) return -1;
+    if (s) {
+        free(*dst);
+        *dst = cc_strdup(s);
+    }
+    return 0;
+}
+
+int daemon_json_get_path(const json_t *obj, const char *key, const char *config_path, char **dst,
+                         cc_err *err)
+{
+    const char *s = NULL;
+    if (cc_json_get_str(obj, key, false, &s, err) < 0) return -1;
+    if (s) {
+        /* resolve before freeing: s points into obj, not into *dst */
+        char *resolved = cc_path_relative_to(config_path, s);
+        free(*dst);
+        *dst = resolved;
+    }
+    return 0;
+}
+
+int daemon_check_choice(const char *key, const char *v, const char *const *allowed, cc_err *err)
+{
+    for (size_t i = 0; allowed[i]; i++)
+        if (strcmp(v, allowed[i]) == 0) return 0;
+    return cc_err_set(err, "field \"%s\": unknown value \"%s\"", key, v);
+}
+
+void daemon_proxies_clear(char ***list, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *n = 0;
+}
+
+int daemon_proxies_add(char ***list, size_t *n, const char *addr, const char *where, cc_err *err)
+{
+    char host[64];
+    uint16_t port;
+    if (cc_parse_hostport(addr, host, sizeof(host), &port, err) < 0)
+        return cc_err_prefix(err, "%s", where);
+    if (port == 0) return cc_err_set(err, "%s: port 0 cannot be dialled", where);
+    *list = cc_realloc(*list, (*n + 1) * sizeof(char *));
+    (*list)[(*n)++] = cc_strdup(addr);
+    return 0;
+}
+
+int daemon_proxies_from_json(const json_t *obj, char ***list, size_t *n, cc_err *err)
+{
+    const json_t *px = json_object_get(obj, "proxies");
+    if (!px) return 0;
+    if (!json_is_array(px))
+        return cc_err_set(err, "field \"proxies\" must be a list of \"host:port\" strings");
+    daemon_proxies_clear(list, n);
+    size_t i;
+    const json_t *item;
+    json_array_foreach(px, i, item)
+    {
+        char where[32];
+        snprintf(where, sizeof(where), "proxies[%zu]", i);
+        if (!json_is_string(item))
+            return cc_err_set(err, "%s must be a \"host:port\" string", where);
+        if (daemon_proxies_add(list, n, json_string_value(item), where, err) < 0) return -1;
+    }
+    return 0;
+}
+
+int daemon_config_load_common(const json_t *obj, const char *path, const daemon_config_fields *f,
+                              cc_err *err)
+{
+    if (daemon_json_get_strdup(obj, "owner_address", f->owner_address, err) < 0 ||
+        daemon_json_get_strdup(obj, "tee", f->tee, err) < 0 ||
+        daemon_json_get_strdup(obj, "policy", f->policy, err) < 0 ||
+        daemon_json_get_path(obj, "fake_root", path, f->fake_root, err) < 0 ||
+        daemon_json_get_path(obj, "registry", path, f->registry, err) < 0)
+        return -1;
+    if (f->reconnect_min &&
+        cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, f->reconnect_min, err) < 0)
+        return -1;
+    if (f->reconnect_max &&
+        cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, f->reconnect_max, err) < 0)
+        return -1;
+    return daemon_json_get_strdup(obj, "log_level", f->log_level, err);
+}
+
+int daemon_config_check_common(const daemon_config_fields *f, cc_err *err)
+{
+    static const char *const tees[] = {"none", "fake", "tdx", NULL};
+    static const char *const policies[] = {"any", "fake", "tdx", NULL};
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    if (daemon_check_choice("tee", *f->tee, tees, err) < 0 ||
+        daemon_check_choice("policy", *f->policy, policies, err) < 0 ||
+        daemon_check_choice("log_level", *f->log_level, levels, err) < 0)
+        return -1;
+    if ((!strcmp(*f->tee, "fake") || !strcmp(*f->policy, "fake")) && !*f->fake_root)
+        return cc_err_set(err, "field \"fake_root\" is required with tee or policy \"fake\"");
+    if (f->reconnect_min && f->reconnect_max && *f->reconnect_min > *f->reconnect_max)
+        return cc_err_set(err, "field \"reconnect_min\" (%g) exceeds \"reconnect_max\" (%g)",
+                          *f->reconnect_min, *f->reconnect_max);
+    return 0;
+}

@@ -1,0 +1,205 @@
+/* daemon config helpers: the shared keys, their validation messages and the
+ * proxy list, checked on real values. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/daemon.h"
+
+/* A config as a daemon holds it: defaults like the client's. */
+typedef struct {
+    char *owner_address, *tee, *policy, *fake_root, *registry, *log_level;
+    double reconnect_min, reconnect_max;
+} cfg;
+
+static void cfg_init(cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->owner_address = cc_strdup("");
+    c->tee = cc_strdup("none");
+    c->policy = cc_strdup("any");
+    c->log_level = cc_strdup("info");
+    c->reconnect_min = 0.2;
+    c->reconnect_max = 10;
+}
+
+static void cfg_clear(cfg *c)
+{
+    free(c->owner_address);
+    free(c->tee);
+    free(c->policy);
+    free(c->fake_root);
+    free(c->registry);
+    free(c->log_level);
+}
+
+static daemon_config_fields fields(cfg *c, bool reconnect)
+{
+    return (daemon_config_fields){
+        .owner_address = &c->owner_address,
+        .tee = &c->tee,
+        .policy = &c->policy,
+        .fake_root = &c->fake_root,
+        .registry = &c->registry,
+        .reconnect_min = reconnect ? &c->reconnect_min : NULL,
+        .reconnect_max = reconnect ? &c->reconnect_max : NULL,
+        .log_level = &c->log_level,
+    };
+}
+
+/* Loads then checks; returns the first failure's rc. */
+static int load(const char *text, cfg *c, bool reconnect, cc_err *err)
+{
+    json_t *j = cc_json_loadb(text, strlen(text), err);
+    assert_non_null(j);
+    cfg_init(c);
+    daemon_config_fields f = fields(c, reconnect);
+    int rc = daemon_config_load_common(j, "/etc/cocoon/daemon.json", &f, err);
+    json_decref(j);
+    if (rc == 0) rc = daemon_config_check_common(&f, err);
+    return rc;
+}
+
+static void test_defaults_and_paths(void **state)
+{
+    (void)state;
+    cfg c;
+    cc_err err = {0};
+    assert_int_equal(load("{}", &c, true, &err), 0);
+    assert_string_equal(c.tee, "none");
+    assert_null(c.fake_root);
+    assert_true(c.reconnect_min == 0.2);
+    cfg_clear(&c);
+
+    assert_int_equal(load("{\"tee\": \"fake\", \"policy\": \"fake\", \"fake_root\": \"root\", "
+                          "\"registry\": \"/abs/reg.json\", \"owner_address\": \"EQx\", "
+                          "\"reconnect_min\": 1.5, \"reconnect_max\": 3, \"log_level\": \"warn\"}",
+                          &c, true, &err),
+                     0);
+    assert_string_equal(c.tee, "fake");
+    assert_string_equal(c.policy, "fake");
+    /* relative file names are taken from the config file's folder */
+    assert_string_equal(c.fake_root, "/etc/cocoon/root");
+    assert_string_equal(c.registry, "/abs/reg.json");
+    assert_string_equal(c.owner_address, "EQx");
+    assert_string_equal(c.log_level, "warn");
+    assert_true(c.reconnect_min == 1.5);
+    assert_true(c.reconnect_max == 3);
+    cfg_clear(&c);
+}
+
+static void test_messages(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        {"{\"tee\": \"sgx\"}", "field \"tee\": unknown value \"sgx\""},
+        {"{\"policy\": \"none\"}", "field \"policy\": unknown value \"none\""},
+        {"{\"log_level\": \"loud\"}", "field \"log_level\": unknown value \"loud\""},
+        {"{\"tee\": \"fake\"}", "field \"fake_root\" is required with tee or policy \"fake\""},
+        {"{\"policy\": \"fake\"}", "field \"fake_root\" is required with tee or policy \"fake\""},
+        {"{\"reconnect_min\": 5, \"reconnect_max\": 2}",
+         "field \"reconnect_min\" (5) exceeds \"reconnect_max\" (2)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cfg c;
+        cc_err err = {0};
+        assert_int_equal(load(cases[i].json, &c, true, &err), -1);
+        assert_string_equal(err.msg, cases[i].msg);
+        cfg_clear(&c);
+    }
+    /* wrong types and ranges are refused by name */
+    cfg c;
+    cc_err err = {0};
+    assert_int_equal(load("{\"tee\": 3}", &c, true, &err), -1);
+    assert_non_null(strstr(err.msg, "\"tee\""));
+    cfg_clear(&c);
+    assert_int_equal(load("{\"reconnect_max\": 0}", &c, true, &err), -1);
+    assert_non_null(strstr(err.msg, "\"reconnect_max\""));
+    cfg_clear(&c);
+}
+
+static void test_no_reconnect_fields(void **state)
+{
+    (void)state;
+    /* The proxy has no reconnect settings: the keys are not read or checked
+     * (its own key list refuses them). */
+    cfg c;
+    cc_err err = {0};
+    assert_int_equal(load("{\"reconnect_min\": 50, \"reconnect_max\": 2}", &c, false, &err), 0);
+    assert_true(c.reconnect_min == 0.2);
+    assert_true(c.reconnect_max == 10);
+    cfg_clear(&c);
+}
+
+static json_t *parse_json(const char *text, cc_err *err)
+{
+    return cc_json_loadb(text, strlen(text), err);
+}
+
+static void test_proxies(void **state)
+{
+    (void)state;
+    char **list = NULL;
+    size_t n = 0;
+    cc_err err = {0};
+    json_t *j = parse_json("{\"proxies\": [\"127.0.0.1:1\", \"10.0.0.2:11002\"]}", &err);
+    assert_non_null(j);
+    assert_int_equal(daemon_proxies_from_json(j, &list, &n, &err), 0);
+    json_decref(j);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[1], "10.0.0.2:11002");
+    /* absent: the list stays */
+    j = json_object();
+    assert_int_equal(daemon_proxies_from_json(j, &list, &n, &err), 0);
+    json_decref(j);
+    assert_int_equal(n, 2);
+
+    assert_int_equal(daemon_proxies_add(&list, &n, "127.0.0.1:0", "--proxy", &err), -1);
+    assert_string_equal(err.msg, "--proxy: port 0 cannot be dialled");
+    assert_int_equal(daemon_proxies_add(&list, &n, "nonsense", "--proxy", &err), -1);
+    assert_true(strncmp(err.msg, "--proxy: ", 9) == 0);
+    assert_int_equal(n, 2);
+
+    j = parse_json("{\"proxies\": [\"127.0.0.1:1\", 7]}", &err);
+    assert_non_null(j);
+    assert_int_equal(daemon_proxies_from_json(j, &list, &n, &err), -1);
+    assert_string_equal(err.msg, "proxies[1] must be a \"host:port\" string");
+    json_decref(j);
+    j = parse_json("{\"proxies\": \"127.0.0.1:1\"}", &err);
+    assert_non_null(j);
+    assert_int_equal(daemon_proxies_from_json(j, &list, &n, &err), -1);
+    assert_string_equal(err.msg, "field \"proxies\" must be a list of \"host:port\" strings");
+    json_decref(j);
+    daemon_proxies_clear(&list, &n);
+    assert_null(list);
+    assert_int_equal(n, 0);
+}
+
+static void test_choice(void **state)
+{
+    (void)state;
+    static const char *const allowed[] = {"a", "bb", NULL};
+    cc_err err = {0};
+    assert_int_equal(daemon_check_choice("k", "bb", allowed, &err), 0);
+    assert_int_equal(daemon_check_choice("k", "b", allowed, &err), -1);
+    assert_string_equal(err.msg, "field \"k\": unknown value \"b\"");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_paths),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_no_reconnect_fields),
+        cmocka_unit_test(test_proxies),
+        cmocka_unit_test(test_choice),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
