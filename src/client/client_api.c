@@ -463,13 +463,7 @@ static void stats_fill(void *ud, json_t *o)
         json_object_set_new(e, "requests", json_integer((json_int_t)l->requests));
         if (l->last_error[0]) json_object_set_new(e, "last_error", json_string(l->last_error));
         /* What the proxy's RA-TLS certificate proved (tee_peer_info). */
-        const tee_peer_info *pi = l->conn ? net_conn_peer_info(l->conn) : NULL;
-        if (pi) {
-            char hex[65] = "";
-            if (pi->quote_verified) cc_hex_encode(pi->image_hash, 32, hex);
-            json_object_set_new(e, "image_hash", json_string(hex));
-            json_object_set_new(e, "attestation", json_string(pi->summary));
-        }
+        daemon_json_add_peer_info(e, l->conn ? net_conn_peer_info(l->conn) : NULL);
         json_array_append_new(px, e);
     }
     json_object_set_new(o, "proxies", px);

@@ -6,6 +6,7 @@
 
 #include "client/client.h"
 #include "crypto/crypto.h"
+#include "daemon/daemon.h"
 #include "http/http.h"
 #include "net/net.h"
 #include "registry/registry.h"
@@ -80,10 +81,9 @@ struct client {
     int64_t max_tokens;
     double request_timeout;
     char *owner_address;
-    tee_provider *provider;
-    tee_identity *identity;
-    tee_policy *policy;
-    registry *proxy_registry; /* checks the proxies' image hashes (optional) */
+    /* provider, identity, policy; proxy_registry checks the proxies' image
+     * hashes (optional) */
+    daemon_tee tee;
     clink *links;
     size_t n_links;
     http_server *http;

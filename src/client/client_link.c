@@ -316,13 +316,13 @@ static void link_connect(clink *l)
     client *c = l->c;
     cc_err err;
     /* A day-long certificate is renewed before it expires (DESIGN §5.1). */
-    if (tee_identity_rotate(c->provider, NULL, &c->identity, &err) < 0)
+    if (tee_identity_rotate(c->tee.provider, NULL, &c->tee.identity, &err) < 0)
         CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
     net_connect_config cc = {
         .host = l->host,
         .port = l->port,
-        .identity = {c->identity->key, c->identity->cert},
-        .verify = {tee_verify_peer, c->policy, tee_peer_info_free},
+        .identity = {c->tee.identity->key, c->tee.identity->cert},
+        .verify = {tee_verify_peer, c->tee.policy, tee_peer_info_free},
         .cbs = {.on_ready = on_ready, .on_packet = on_packet, .on_close = on_close},
         .ud = l,
     };

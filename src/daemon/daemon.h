@@ -67,4 +67,68 @@ int daemon_config_load_common(const json_t *obj, const char *path, const daemon_
  * "fake", reconnect_min <= reconnect_max (when present). */
 int daemon_config_check_common(const daemon_config_fields *f, cc_err *err);
 
+/* ---- TEE set-up (daemon_tee.c) ------------------------------------------ */
+
+/* One measured setting: a "key=value" line of the fake TEE's RTMR2. */
+typedef struct daemon_measure_item {
+    const char *key, *value; /* value NULL = "" */
+} daemon_measure_item;
+
+/* The measured part of a daemon's configuration (DESIGN §5.4), appended to
+ * out: role, tee, policy, the daemon's own items in order, then under policy
+ * "fake" the fake root certificate's hash (its trust anchor). */
+int daemon_measure(cc_buf *out, const char *role, const char *tee, const char *policy,
+                   const daemon_measure_item *items, size_t n_items, const char *fake_root,
+                   cc_err *err);
+
+/* What a daemon proves and whom it trusts. */
+typedef struct daemon_tee_config {
+    const char *role;      /* "proxy", "worker", "client": the certificate's role claim */
+    const char *tee;       /* provider: none | fake | tdx */
+    const char *policy;    /* peers' check: any | fake | tdx */
+    const char *fake_root; /* needed with tee or policy fake */
+    /* Registry file whose proxy image list every proxy must pass in the TLS
+     * handshake (client, worker); NULL = no such check. */
+    const char *proxy_registry;
+    const uint8_t *model_hash; /* 32 bytes claimed in the certificate, or NULL */
+    /* Appends the measured settings (only called for tee "fake", whose RTMR2
+     * measures them, so that changing them changes the image hash). */
+    int (*measure)(const void *cfg, cc_buf *out, cc_err *err);
+    const void *measure_cfg;
+} daemon_tee_config;
+
+typedef struct daemon_tee {
+    tee_provider *provider;
+    tee_identity *identity;
+    tee_policy *policy;
+    registry *proxy_registry; /* NULL unless proxy_registry was given */
+} daemon_tee;
+
+/* Fills t (zeroed by the caller). On failure t keeps what was made:
+ * daemon_tee_clear() releases it either way. */
+int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err);
+void daemon_tee_clear(daemon_tee *t);
+
+/* ---- stats pages and the main loop (daemon_run.c) ----------------------- */
+
+/* An HTTP server on host:port serving only the stats pages (/jsonstats,
+ * /stats, /metrics, /healthz; see http_server_add_stats). A failure reads
+ * "stats HTTP on HOST:PORT: ...". */
+http_server *daemon_stats_http_new(struct event_base *base, const char *host, int port,
+                                   const char *title, http_stats_fill fill, http_health_fn healthy,
+                                   void *ud, cc_err *err);
+
+/* Adds "image_hash" (hex, "" unless the quote verified) and "attestation"
+ * (the one-line summary) of a peer's certificate to a stats entry; pi NULL
+ * adds nothing. */
+void daemon_json_add_peer_info(json_t *entry, const tee_peer_info *pi);
+
+/* Starts logging as `component` at log_level and ignores SIGPIPE (a peer
+ * closing while we write must not kill the daemon). */
+void daemon_log_start(const char *component, const char *log_level);
+
+/* Runs base's loop until SIGINT or SIGTERM (logged as
+ * "event=signal sig=N action=stop"). */
+void daemon_run(struct event_base *base);
+
 #endif

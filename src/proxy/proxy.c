@@ -1,5 +1,4 @@
 /* The cocoon-proxy daemon: set-up, stats pages and main(). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +38,7 @@ static void stats_fill(void *ud, json_t *o)
         json_object_set_new(e, "failures", json_integer((json_int_t)w->failures));
         json_object_set_new(e, "proto_version", json_integer(w->proto_version));
         /* What the worker's RA-TLS certificate proved (tee_peer_info). */
-        const tee_peer_info *pi = w->conn ? net_conn_peer_info(w->conn) : NULL;
-        if (pi) {
-            char hex[65] = "";
-            if (pi->quote_verified) cc_hex_encode(pi->image_hash, 32, hex);
-            json_object_set_new(e, "image_hash", json_string(hex));
-            json_object_set_new(e, "attestation", json_string(pi->summary));
-        }
+        daemon_json_add_peer_info(e, w->conn ? net_conn_peer_info(w->conn) : NULL);
         json_array_append_new(ws, e);
     }
     json_object_set_new(o, "workers", ws);
@@ -62,16 +55,10 @@ static void stats_fill(void *ud, json_t *o)
     for (pclient *c = p->clients; c; c = c->next) {
         nc++;
         /* What each client's RA-TLS certificate proved, as for workers. */
-        const tee_peer_info *pi = c->conn ? net_conn_peer_info(c->conn) : NULL;
         json_t *e = json_object();
         json_object_set_new(e, "id", json_integer((json_int_t)c->id));
         json_object_set_new(e, "peer", json_string(c->conn ? net_conn_peer_addr(c->conn) : ""));
-        if (pi) {
-            char hex[65] = "";
-            if (pi->quote_verified) cc_hex_encode(pi->image_hash, 32, hex);
-            json_object_set_new(e, "image_hash", json_string(hex));
-            json_object_set_new(e, "attestation", json_string(pi->summary));
-        }
+        daemon_json_add_peer_info(e, c->conn ? net_conn_peer_info(c->conn) : NULL);
         json_array_append_new(cs, e);
     }
     json_object_set_new(o, "clients", cs);
@@ -80,39 +67,20 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(o, "registry_version", json_integer(registry_version(p->reg)));
 }
 
+static int measure(const void *cfg, cc_buf *out, cc_err *err)
+{
+    return proxy_config_measure(cfg, out, err);
+}
+
 static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
 {
-    tee_provider_kind pk;
-    tee_policy_kind polk;
-    if (tee_provider_kind_parse(cfg->tee, &pk, err) < 0 ||
-        tee_policy_kind_parse(cfg->policy, &polk, err) < 0)
-        return -1;
-    if (pk == TEE_PROVIDER_NONE)
-        p->provider = tee_provider_new_none();
-    else if (pk == TEE_PROVIDER_FAKE) {
-        /* RTMR2 measures the trust-relevant settings, so changing them
-         * changes the image hash the registry must list. */
-        cc_buf measured = CC_BUF_INIT;
-        if (proxy_config_measure(cfg, &measured, err) == 0)
-            p->provider =
-                tee_provider_new_fake(cfg->fake_root, measured.data, measured.len, NULL, err);
-        cc_buf_free(&measured);
-    } else
-        p->provider = tee_provider_new_tdx(err);
-    if (!p->provider) return -1;
-    tee_claims claims = {0};
-    snprintf(claims.role, sizeof(claims.role), "proxy");
-    tee_identity_opts io = {.claims = &claims};
-    p->identity = tee_identity_new(p->provider, &io, err);
-    if (!p->identity) return -1;
-    p->policy = tee_policy_new(polk);
-    if (polk == TEE_POLICY_FAKE) {
-        X509 *root = tee_fake_root_load_cert(cfg->fake_root, err);
-        if (!root) return -1;
-        tee_policy_set_root(p->policy, root);
-        X509_free(root);
-    }
-    return 0;
+    daemon_tee_config tc = {.role = "proxy",
+                            .tee = cfg->tee,
+                            .policy = cfg->policy,
+                            .fake_root = cfg->fake_root,
+                            .measure = measure,
+                            .measure_cfg = cfg};
+    return daemon_tee_setup(&p->tee, &tc, err);
 }
 
 static net_listener *listen_on(proxy *p, const proxy_listen_addr *a,
@@ -122,8 +90,8 @@ static net_listener *listen_on(proxy *p, const proxy_listen_addr *a,
         .host = a->host,
         .port = a->port,
         .pow_difficulty = p->pow_difficulty,
-        .identity = {p->identity->key, p->identity->cert},
-        .verify = {tee_verify_peer, p->policy, tee_peer_info_free},
+        .identity = {p->tee.identity->key, p->tee.identity->cert},
+        .verify = {tee_verify_peer, p->tee.policy, tee_peer_info_free},
         .timeouts = {.idle_timeout = p->idle_timeout},
         .on_accept = on_accept,
         .ud = p,
@@ -139,18 +107,18 @@ static void on_rotate(evutil_socket_t fd, short what, void *arg)
 {
     proxy *p = arg;
     cc_err err = {0};
-    int r = tee_identity_rotate(p->provider, NULL, &p->identity, &err);
+    int r = tee_identity_rotate(p->tee.provider, NULL, &p->tee.identity, &err);
     if (r < 0) {
         CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
         return;
     }
     if (r == 0) return;
-    net_tls_identity id = {p->identity->key, p->identity->cert};
+    net_tls_identity id = {p->tee.identity->key, p->tee.identity->cert};
     if (net_listener_set_identity(p->wl, &id, &err) < 0 ||
         net_listener_set_identity(p->cl, &id, &err) < 0)
         CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
     else
-        CC_INFO("event=cert_rotated not_after=%lld", (long long)p->identity->not_after);
+        CC_INFO("event=cert_rotated not_after=%lld", (long long)p->tee.identity->not_after);
 }
 
 proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
@@ -169,13 +137,9 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
     if (!p->wl) goto fail;
     p->cl = listen_on(p, &cfg->clients, proxy_on_client_accept, err);
     if (!p->cl) goto fail;
-    http_server_config hc = {.host = cfg->http.host, .port = cfg->http.port};
-    p->http = http_server_new(base, &hc, err);
-    if (!p->http) {
-        cc_err_prefix(err, "stats HTTP on %s:%u", cfg->http.host, cfg->http.port);
-        goto fail;
-    }
-    http_server_add_stats(p->http, "cocoon-proxy", stats_fill, NULL, p);
+    p->http = daemon_stats_http_new(base, cfg->http.host, cfg->http.port, "cocoon-proxy",
+                                    stats_fill, NULL, p, err);
+    if (!p->http) goto fail;
     p->rotate_ev = event_new(base, -1, EV_PERSIST, on_rotate, p);
     struct timeval every = {600, 0};
     event_add(p->rotate_ev, &every);
@@ -202,9 +166,7 @@ void proxy_free(proxy *p)
     free(p->workers);
     free(p->route);
     registry_free(p->reg);
-    if (p->identity) tee_identity_free(p->identity);
-    if (p->policy) tee_policy_free(p->policy);
-    if (p->provider) tee_provider_free(p->provider);
+    daemon_tee_clear(&p->tee);
     free(p->owner_address);
     cc_buf_free(&p->scratch);
     free(p);
@@ -221,13 +183,6 @@ uint16_t proxy_client_port(const proxy *p)
 uint16_t proxy_http_port(const proxy *p)
 {
     return (uint16_t)http_server_port(p->http);
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *ud)
-{
-    (void)what;
-    CC_INFO("event=signal sig=%d action=stop", (int)sig);
-    event_base_loopbreak(ud);
 }
 
 int proxy_main(int argc, char **argv)
@@ -262,8 +217,7 @@ int proxy_main(int argc, char **argv)
         proxy_config_clear(&cfg);
         return 2;
     }
-    cc_log_init("proxy", cc_log_level_from_string(log_level ? log_level : cfg.log_level));
-    signal(SIGPIPE, SIG_IGN);
+    daemon_log_start("proxy", log_level ? log_level : cfg.log_level);
     struct event_base *base = event_base_new();
     proxy *p = proxy_new(base, &cfg, &err);
     proxy_config_clear(&cfg);
@@ -271,13 +225,7 @@ int proxy_main(int argc, char **argv)
     if (!p) {
         CC_ERROR("event=start_failed error=\"%s\"", err.msg);
     } else {
-        struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-        struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-        event_add(sigint, NULL);
-        event_add(sigterm, NULL);
-        event_base_dispatch(base);
-        event_free(sigint);
-        event_free(sigterm);
+        daemon_run(base);
         proxy_free(p);
         rc = 0;
     }

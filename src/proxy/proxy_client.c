@@ -132,7 +132,7 @@ static void on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data
         tl_client_connectedToProxy a = TL_INIT(client_connectedToProxy);
         a.params.hdr.id = TL_ID_proxy_params;
         a.params.flags = 1u | 2u;
-        memcpy(a.params.proxy_public_key.b, p->identity->pubkey, 32);
+        memcpy(a.params.proxy_public_key.b, p->tee.identity->pubkey, 32);
         a.params.proxy_owner_address = tl_str(p->owner_address);
         a.params.proxy_sc_address = tl_str("");
         a.params.is_test = registry_get_params(p->reg)->is_test;

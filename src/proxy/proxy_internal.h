@@ -5,6 +5,7 @@
 #include <event2/event.h>
 
 #include "crypto/crypto.h"
+#include "daemon/daemon.h"
 #include "http/http.h"
 #include "net/net.h"
 #include "proxy/proxy.h"
@@ -75,9 +76,7 @@ struct preq {
 struct proxy {
     struct event_base *base;
     registry *reg;
-    tee_provider *provider;
-    tee_identity *identity;
-    tee_policy *policy;
+    daemon_tee tee; /* provider, identity, policy (no proxy_registry) */
     net_listener *wl, *cl;
     struct event *rotate_ev; /* renews the RA-TLS certificate before it expires */
     http_server *http;

@@ -101,7 +101,7 @@ static void fill_proxy_params(proxy *p, tl_proxy_params *pp, int version)
 {
     pp->hdr.id = TL_ID_proxy_params;
     pp->flags = 1u | 2u;
-    memcpy(pp->proxy_public_key.b, p->identity->pubkey, 32);
+    memcpy(pp->proxy_public_key.b, p->tee.identity->pubkey, 32);
     pp->proxy_owner_address = tl_str(p->owner_address);
     pp->proxy_sc_address = tl_str("");
     pp->is_test = registry_get_params(p->reg)->is_test;

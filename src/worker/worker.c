@@ -1,5 +1,4 @@
 /* The cocoon-worker daemon: set-up, health, stats and main(). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,13 +56,7 @@ static void stats_fill(void *ud, json_t *o)
         json_object_set_new(e, "requests", json_integer((json_int_t)l->requests));
         if (l->last_error[0]) json_object_set_new(e, "last_error", json_string(l->last_error));
         /* What the proxy's RA-TLS certificate proved (tee_peer_info). */
-        const tee_peer_info *pi = l->conn ? net_conn_peer_info(l->conn) : NULL;
-        if (pi) {
-            char hex[65] = "";
-            if (pi->quote_verified) cc_hex_encode(pi->image_hash, 32, hex);
-            json_object_set_new(e, "image_hash", json_string(hex));
-            json_object_set_new(e, "attestation", json_string(pi->summary));
-        }
+        daemon_json_add_peer_info(e, l->conn ? net_conn_peer_info(l->conn) : NULL);
         json_array_append_new(px, e);
         ready += l->state == WLINK_READY;
     }
@@ -85,62 +78,26 @@ static bool health(void *ud, const char **detail)
     return true;
 }
 
-/* Attestation set-up shared by the links: our identity and the policy the
- * proxies' certificates are checked against. */
-/* The registry's proxy image allowlist, run in the TLS handshake so that
- * nothing is sent to a proxy running an image the network does not list. */
-static int check_proxy_image(void *ud, const tee_peer_info *info, cc_err *err)
+static int measure(const void *cfg, cc_buf *out, cc_err *err)
 {
-    static const uint8_t none[32];
-    const uint8_t *h = info->quote_verified ? info->image_hash : none;
-    if (registry_proxy_image_allowed(ud, h)) return 0;
-    char hex[65];
-    cc_hex_encode(h, 32, hex);
-    return cc_err_set(err, "proxy image hash %s is not in the registry", hex);
+    return worker_config_measure(cfg, out, err);
 }
 
+/* Attestation set-up shared by the links: our identity (naming the served
+ * model) and the policy the proxies' certificates are checked against. */
 static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
 {
-    tee_provider_kind pk;
-    tee_policy_kind polk;
-    if (tee_provider_kind_parse(cfg->tee, &pk, err) < 0 ||
-        tee_policy_kind_parse(cfg->policy, &polk, err) < 0)
-        return -1;
-    if (pk == TEE_PROVIDER_NONE)
-        w->provider = tee_provider_new_none();
-    else if (pk == TEE_PROVIDER_FAKE) {
-        /* RTMR2 measures the trust-relevant settings, so changing them
-         * changes the image hash the registry must list. */
-        cc_buf measured = CC_BUF_INIT;
-        if (worker_config_measure(cfg, &measured, err) == 0)
-            w->provider =
-                tee_provider_new_fake(cfg->fake_root, measured.data, measured.len, NULL, err);
-        cc_buf_free(&measured);
-    } else
-        w->provider = tee_provider_new_tdx(err);
-    if (!w->provider) return -1;
-    tee_claims claims = {0};
-    snprintf(claims.role, sizeof(claims.role), "worker");
-    /* The certificate (so the quote's REPORTDATA) names the served model: a
-     * proxy can hold the announced model to it (DESIGN §5.3). */
-    claims.has_model_hash = true;
-    crypto_sha256(w->model, strlen(w->model), claims.model_hash);
-    tee_identity_opts io = {.claims = &claims};
-    w->identity = tee_identity_new(w->provider, &io, err);
-    if (!w->identity) return -1;
-    w->policy = tee_policy_new(polk);
-    if (polk == TEE_POLICY_FAKE) {
-        X509 *root = tee_fake_root_load_cert(cfg->fake_root, err);
-        if (!root) return -1;
-        tee_policy_set_root(w->policy, root);
-        X509_free(root);
-    }
-    if (cfg->registry) {
-        w->proxy_registry = registry_open("none", cfg->registry, err);
-        if (!w->proxy_registry) return -1;
-        tee_policy_set_check(w->policy, check_proxy_image, w->proxy_registry);
-    }
-    return 0;
+    uint8_t model_hash[32];
+    crypto_sha256(w->model, strlen(w->model), model_hash);
+    daemon_tee_config tc = {.role = "worker",
+                            .tee = cfg->tee,
+                            .policy = cfg->policy,
+                            .fake_root = cfg->fake_root,
+                            .proxy_registry = cfg->registry,
+                            .model_hash = model_hash,
+                            .measure = measure,
+                            .measure_cfg = cfg};
+    return daemon_tee_setup(&w->tee, &tc, err);
 }
 
 worker *worker_new(struct event_base *base, const worker_config *cfg, worker_backend *backend,
@@ -178,14 +135,12 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
             return NULL;
         }
     }
-    http_server_config hc = {.host = cfg->http_host, .port = cfg->http_port};
-    w->http = http_server_new(base, &hc, err);
+    w->http = daemon_stats_http_new(base, cfg->http_host, cfg->http_port, "cocoon-worker",
+                                    stats_fill, health, w, err);
     if (!w->http) {
-        cc_err_prefix(err, "stats HTTP on %s:%u", cfg->http_host, cfg->http_port);
         worker_free(w);
         return NULL;
     }
-    http_server_add_stats(w->http, "cocoon-worker", stats_fill, health, w);
     CC_INFO("event=worker_start model=%s backend=%s proxies=%zu http_port=%d healthy=%d", w->model,
             backend->ops->kind, w->n_links, http_server_port(w->http), w->healthy);
     worker_links_start(w);
@@ -206,10 +161,7 @@ void worker_free(worker *w)
     }
     if (w->flush_ev) event_free(w->flush_ev);
     free(w->links);
-    if (w->identity) tee_identity_free(w->identity);
-    if (w->policy) tee_policy_free(w->policy);
-    if (w->proxy_registry) registry_free(w->proxy_registry);
-    if (w->provider) tee_provider_free(w->provider);
+    daemon_tee_clear(&w->tee);
     free(w->model);
     free(w->owner_address);
     cc_buf_free(&w->scratch);

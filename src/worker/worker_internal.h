@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/daemon.h"
 #include "http/http.h"
 #include "net/net.h"
 #include "registry/registry.h"
@@ -66,10 +67,9 @@ struct worker {
     int coefficient;
     int max_active;
     double reconnect_min, reconnect_max;
-    tee_provider *provider;
-    tee_identity *identity;
-    tee_policy *policy;
-    registry *proxy_registry; /* checks the proxies' image hashes (optional) */
+    /* provider, identity, policy; proxy_registry checks the proxies' image
+     * hashes (optional) */
+    daemon_tee tee;
     wlink *links;
     size_t n_links;
     wreq *reqs;  /* list of requests in flight */

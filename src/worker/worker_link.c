@@ -211,13 +211,13 @@ static void link_connect(wlink *l)
     worker *w = l->w;
     cc_err err;
     /* A day-long certificate is renewed before it expires (DESIGN §5.1). */
-    if (tee_identity_rotate(w->provider, NULL, &w->identity, &err) < 0)
+    if (tee_identity_rotate(w->tee.provider, NULL, &w->tee.identity, &err) < 0)
         CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
     net_connect_config cc = {
         .host = l->host,
         .port = l->port,
-        .identity = {w->identity->key, w->identity->cert},
-        .verify = {tee_verify_peer, w->policy, tee_peer_info_free},
+        .identity = {w->tee.identity->key, w->tee.identity->cert},
+        .verify = {tee_verify_peer, w->tee.policy, tee_peer_info_free},
         .cbs = {.on_ready = on_ready, .on_packet = on_packet, .on_close = on_close},
         .ud = l,
     };

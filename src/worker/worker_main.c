@@ -1,11 +1,11 @@
 /* main() of cocoon-worker: config, backend choice, signals, the loop. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "daemon/daemon.h"
 #include "worker/worker.h"
 
 static void usage(FILE *f)
@@ -30,13 +30,6 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
                                   .threads = cfg->threads,
                                   .slots = cfg->slots};
     return backend_embedded_new(base, &bc, err);
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *ud)
-{
-    (void)what;
-    CC_INFO("event=signal sig=%d action=stop", (int)sig);
-    event_base_loopbreak(ud);
 }
 
 int worker_main(int argc, char **argv)
@@ -71,8 +64,7 @@ int worker_main(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    cc_log_init("worker", cc_log_level_from_string(cfg.log_level));
-    signal(SIGPIPE, SIG_IGN);
+    daemon_log_start("worker", cfg.log_level);
     base = event_base_new();
     worker_backend *backend = make_backend(base, &cfg, &err);
     if (!backend) {
@@ -84,20 +76,13 @@ int worker_main(int argc, char **argv)
         CC_ERROR("event=start_failed error=\"%s\"", err.msg);
         goto out;
     }
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    event_add(sigint, NULL);
-    event_add(sigterm, NULL);
-    event_base_dispatch(base);
-    event_free(sigint);
-    event_free(sigterm);
+    daemon_run(base);
     rc = 0;
 out:
     worker_free(w);
     if (base) event_base_free(base);
     worker_config_clear(&cfg);
     free(rest);
-    if (rc != 2)
-        CC_INFO("event=exit rc=%d", rc);
+    if (rc != 2) CC_INFO("event=exit rc=%d", rc);
     return rc;
 }

@@ -1,0 +1,54 @@
+/* The stats server, logging start and signal-driven main loop the three
+ * daemons share. */
+#include "daemon/daemon.h"
+
+#include <signal.h>
+
+#include <event2/event.h>
+
+http_server *daemon_stats_http_new(struct event_base *base, const char *host, int port,
+                                   const char *title, http_stats_fill fill, http_health_fn healthy,
+                                   void *ud, cc_err *err)
+{
+    http_server_config hc = {.host = host, .port = port};
+    http_server *s = http_server_new(base, &hc, err);
+    if (!s) {
+        cc_err_prefix(err, "stats HTTP on %s:%u", host, (unsigned)port);
+        return NULL;
+    }
+    http_server_add_stats(s, title, fill, healthy, ud);
+    return s;
+}
+
+void daemon_json_add_peer_info(json_t *entry, const tee_peer_info *pi)
+{
+    if (!pi) return;
+    char hex[65] = "";
+    if (pi->quote_verified) cc_hex_encode(pi->image_hash, 32, hex);
+    json_object_set_new(entry, "image_hash", json_string(hex));
+    json_object_set_new(entry, "attestation", json_string(pi->summary));
+}
+
+void daemon_log_start(const char *component, const char *log_level)
+{
+    cc_log_init(component, cc_log_level_from_string(log_level));
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *ud)
+{
+    (void)what;
+    CC_INFO("event=signal sig=%d action=stop", (int)sig);
+    event_base_loopbreak(ud);
+}
+
+void daemon_run(struct event_base *base)
+{
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    event_base_dispatch(base);
+    event_free(sigint);
+    event_free(sigterm);
+}

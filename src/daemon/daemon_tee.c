@@ -1,0 +1,91 @@
+/* TEE set-up shared by the daemons: the provider that quotes us, our
+ * certificate identity, the policy peers are checked against, and the
+ * registry's proxy image allowlist for the daemons that dial proxies. */
+#include "daemon/daemon.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int daemon_measure(cc_buf *out, const char *role, const char *tee, const char *policy,
+                   const daemon_measure_item *items, size_t n_items, const char *fake_root,
+                   cc_err *err)
+{
+    if (tee_measure_add(out, "role", role, err) < 0 || tee_measure_add(out, "tee", tee, err) < 0 ||
+        tee_measure_add(out, "policy", policy, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n_items; i++)
+        if (tee_measure_add(out, items[i].key, items[i].value, err) < 0) return -1;
+    /* The trust anchor of policy fake: another root means other peers pass. */
+    if (!strcmp(policy, "fake") && tee_measure_add_fake_root(out, fake_root, err) < 0) return -1;
+    return 0;
+}
+
+/* The registry's proxy image allowlist, run in the TLS handshake so that
+ * nothing is sent to a proxy running an image the network does not list. */
+static int check_proxy_image(void *ud, const tee_peer_info *info, cc_err *err)
+{
+    static const uint8_t none[32];
+    const uint8_t *h = info->quote_verified ? info->image_hash : none;
+    if (registry_proxy_image_allowed(ud, h)) return 0;
+    char hex[65];
+    cc_hex_encode(h, 32, hex);
+    return cc_err_set(err, "proxy image hash %s is not in the registry", hex);
+}
+
+static tee_provider *new_provider(tee_provider_kind kind, const daemon_tee_config *c, cc_err *err)
+{
+    if (kind == TEE_PROVIDER_NONE) return tee_provider_new_none();
+    if (kind == TEE_PROVIDER_TDX) return tee_provider_new_tdx(err);
+    /* RTMR2 measures the trust-relevant settings, so changing them changes
+     * the image hash the registry must list. */
+    tee_provider *p = NULL;
+    cc_buf measured = CC_BUF_INIT;
+    if (c->measure(c->measure_cfg, &measured, err) == 0)
+        p = tee_provider_new_fake(c->fake_root, measured.data, measured.len, NULL, err);
+    cc_buf_free(&measured);
+    return p;
+}
+
+int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
+{
+    tee_provider_kind pk;
+    tee_policy_kind polk;
+    if (tee_provider_kind_parse(c->tee, &pk, err) < 0 ||
+        tee_policy_kind_parse(c->policy, &polk, err) < 0)
+        return -1;
+    t->provider = new_provider(pk, c, err);
+    if (!t->provider) return -1;
+    tee_claims claims = {0};
+    snprintf(claims.role, sizeof(claims.role), "%s", c->role);
+    if (c->model_hash) {
+        /* The certificate (so the quote's REPORTDATA) names the served
+         * model: a proxy can hold the announced model to it (DESIGN §5.3). */
+        claims.has_model_hash = true;
+        memcpy(claims.model_hash, c->model_hash, sizeof(claims.model_hash));
+    }
+    tee_identity_opts io = {.claims = &claims};
+    t->identity = tee_identity_new(t->provider, &io, err);
+    if (!t->identity) return -1;
+    t->policy = tee_policy_new(polk);
+    if (polk == TEE_POLICY_FAKE) {
+        X509 *root = tee_fake_root_load_cert(c->fake_root, err);
+        if (!root) return -1;
+        tee_policy_set_root(t->policy, root);
+        X509_free(root);
+    }
+    if (c->proxy_registry) {
+        t->proxy_registry = registry_open("none", c->proxy_registry, err);
+        if (!t->proxy_registry) return -1;
+        tee_policy_set_check(t->policy, check_proxy_image, t->proxy_registry);
+    }
+    return 0;
+}
+
+void daemon_tee_clear(daemon_tee *t)
+{
+    if (t->identity) tee_identity_free(t->identity);
+    if (t->policy) tee_policy_free(t->policy);
+    if (t->proxy_registry) registry_free(t->proxy_registry);
+    if (t->provider) tee_provider_free(t->provider);
+    memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,228 @@
+/* daemon TEE set-up, measured settings, peer-info JSON and the stats server:
+ * the identity a daemon makes must carry its role (and model) claims and,
+ * under the fake TEE, the image hash of exactly the settings it measured. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "daemon/daemon.h"
+
+static char root_dir[512];
+
+static int make_root(void **state)
+{
+    (void)state;
+    const char *build = getenv("COCOON_BUILD_DIR");
+    snprintf(root_dir, sizeof(root_dir), "%s/daemon_tee_XXXXXX", build ? build : ".");
+    if (!mkdtemp(root_dir)) return -1;
+    cc_err err = {0};
+    return tee_fake_root_init(root_dir, false, &err);
+}
+
+static int remove_root(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/fake_root.pem", root_dir);
+    remove(path);
+    snprintf(path, sizeof(path), "%s/fake_root.key", root_dir);
+    remove(path);
+    remove(root_dir);
+    return 0;
+}
+
+typedef struct {
+    int calls;
+    const char *chain;
+} measure_ctx;
+
+static int measure(const void *cfg, cc_buf *out, cc_err *err)
+{
+    measure_ctx *m = (measure_ctx *)cfg;
+    m->calls++;
+    const daemon_measure_item items[] = {{"chain", m->chain}};
+    return daemon_measure(out, "proxy", "fake", "fake", items, 1, root_dir, err);
+}
+
+static void test_measure_lines(void **state)
+{
+    (void)state;
+    cc_buf b = CC_BUF_INIT;
+    cc_err err = {0};
+    const daemon_measure_item items[] = {{"proxy_check", "off"}, {"backend_url", NULL}};
+    assert_int_equal(daemon_measure(&b, "worker", "none", "any", items, 2, NULL, &err), 0);
+    const char *want = "role=worker\ntee=none\npolicy=any\nproxy_check=off\nbackend_url=\n";
+    assert_int_equal(b.len, strlen(want));
+    assert_memory_equal(b.data, want, b.len);
+
+    /* policy fake appends the root certificate's hash as the last line */
+    cc_buf_reset(&b);
+    assert_int_equal(daemon_measure(&b, "client", "none", "fake", NULL, 0, root_dir, &err), 0);
+    cc_buf_append(&b, "", 1);
+    assert_non_null(strstr((char *)b.data, "policy=fake\nfake_root_sha256="));
+
+    /* a newline could forge another line */
+    cc_buf_reset(&b);
+    const daemon_measure_item bad[] = {{"chain", "none\nrole=client"}};
+    assert_int_equal(daemon_measure(&b, "proxy", "none", "any", bad, 1, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "newline"));
+    cc_buf_free(&b);
+}
+
+static void test_none_any(void **state)
+{
+    (void)state;
+    measure_ctx m = {0};
+    uint8_t model_hash[32];
+    memset(model_hash, 0xab, sizeof(model_hash));
+    daemon_tee_config c = {.role = "worker",
+                           .tee = "none",
+                           .policy = "any",
+                           .model_hash = model_hash,
+                           .measure = measure,
+                           .measure_cfg = &m};
+    daemon_tee t = {0};
+    cc_err err = {0};
+    assert_int_equal(daemon_tee_setup(&t, &c, &err), 0);
+    assert_int_equal(m.calls, 0); /* only the fake TEE measures settings */
+    assert_non_null(t.provider);
+    assert_non_null(t.identity);
+    assert_non_null(t.policy);
+    assert_null(t.proxy_registry);
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(t.policy, t.identity->cert, &info, &err), 0);
+    const tee_peer_info *pi = info;
+    assert_string_equal(pi->claims.role, "worker");
+    assert_true(pi->claims.has_model_hash);
+    assert_memory_equal(pi->claims.model_hash, model_hash, 32);
+    assert_false(pi->quote_verified);
+
+    /* unverified: the stats entry shows an empty image hash */
+    json_t *e = json_object();
+    daemon_json_add_peer_info(e, pi);
+    assert_string_equal(json_string_value(json_object_get(e, "image_hash")), "");
+    assert_string_equal(json_string_value(json_object_get(e, "attestation")), pi->summary);
+    daemon_json_add_peer_info(e, NULL); /* nothing to add, nothing changes */
+    assert_int_equal(json_object_size(e), 2);
+    json_decref(e);
+    tee_peer_info_free(info);
+    daemon_tee_clear(&t);
+    assert_null(t.provider);
+}
+
+static void test_fake_measured(void **state)
+{
+    (void)state;
+    measure_ctx m = {.chain = "none"};
+    daemon_tee_config c = {.role = "proxy",
+                           .tee = "fake",
+                           .policy = "fake",
+                           .fake_root = root_dir,
+                           .measure = measure,
+                           .measure_cfg = &m};
+    daemon_tee t = {0};
+    cc_err err = {0};
+    assert_int_equal(daemon_tee_setup(&t, &c, &err), 0);
+    assert_int_equal(m.calls, 1);
+    void *info = NULL;
+    assert_int_equal(tee_verify_peer(t.policy, t.identity->cert, &info, &err), 0);
+    const tee_peer_info *pi = info;
+    assert_true(pi->quote_verified);
+    assert_string_equal(pi->claims.role, "proxy");
+    assert_false(pi->claims.has_model_hash);
+    /* the image hash covers exactly what measure() wrote */
+    cc_buf cfg = CC_BUF_INIT;
+    measure_ctx again = {.chain = "none"};
+    assert_int_equal(measure(&again, &cfg, &err), 0);
+    uint8_t want[32];
+    assert_int_equal(tee_fake_image_hash(NULL, cfg.data, cfg.len, want, &err), 0);
+    assert_memory_equal(pi->image_hash, want, 32);
+    char hex[65];
+    cc_hex_encode(want, 32, hex);
+    json_t *e = json_object();
+    daemon_json_add_peer_info(e, pi);
+    assert_string_equal(json_string_value(json_object_get(e, "image_hash")), hex);
+    json_decref(e);
+    cc_buf_free(&cfg);
+    tee_peer_info_free(info);
+    daemon_tee_clear(&t);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    measure_ctx m = {0};
+    daemon_tee t = {0};
+    cc_err err = {0};
+    daemon_tee_config c = {
+        .role = "client", .tee = "sgx", .policy = "any", .measure = measure, .measure_cfg = &m};
+    assert_int_equal(daemon_tee_setup(&t, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "sgx"));
+    assert_null(t.provider);
+    daemon_tee_clear(&t);
+
+    /* half made: the identity exists, the fake root does not load */
+    char missing[600];
+    snprintf(missing, sizeof(missing), "%s/absent", root_dir);
+    c = (daemon_tee_config){.role = "client",
+                            .tee = "none",
+                            .policy = "fake",
+                            .fake_root = missing,
+                            .measure = measure,
+                            .measure_cfg = &m};
+    assert_int_equal(daemon_tee_setup(&t, &c, &err), -1);
+    assert_non_null(t.identity);
+    daemon_tee_clear(&t); /* releases what was made (the sanitizer build checks) */
+    assert_null(t.identity);
+
+    c = (daemon_tee_config){.role = "client",
+                            .tee = "none",
+                            .policy = "any",
+                            .proxy_registry = missing,
+                            .measure = measure,
+                            .measure_cfg = &m};
+    assert_int_equal(daemon_tee_setup(&t, &c, &err), -1);
+    assert_null(t.proxy_registry);
+    daemon_tee_clear(&t);
+}
+
+static void fill(void *ud, json_t *o)
+{
+    json_object_set_new(o, "n", json_integer(*(int *)ud));
+}
+
+static void test_stats_http(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    int n = 7;
+    cc_err err = {0};
+    http_server *s = daemon_stats_http_new(base, "127.0.0.1", 0, "t", fill, NULL, &n, &err);
+    assert_non_null(s);
+    assert_true(http_server_port(s) > 0);
+    /* the same port again cannot be bound: the message names the address */
+    char want[64];
+    snprintf(want, sizeof(want), "stats HTTP on 127.0.0.1:%d", http_server_port(s));
+    http_server *s2 =
+        daemon_stats_http_new(base, "127.0.0.1", http_server_port(s), "t", fill, NULL, &n, &err);
+    assert_null(s2);
+    assert_true(strncmp(err.msg, want, strlen(want)) == 0);
+    http_server_free(s);
+    event_base_free(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_measure_lines), cmocka_unit_test(test_none_any),
+        cmocka_unit_test(test_fake_measured), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_stats_http),
+    };
+    return cmocka_run_group_tests(tests, make_root, remove_root);
+}
