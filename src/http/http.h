@@ -183,6 +183,25 @@ void http_server_add_stats(http_server *s, const char *title, http_stats_fill fi
 char *http_stats_html(const char *title, const json_t *obj);
 char *http_stats_prometheus(const char *prefix, const json_t *obj);
 
+/* ======================================================= SSE relaying ===== */
+
+/* Drops the usage-only event (data: a JSON object with "choices": [] and a
+ * "usage" object) from an SSE stream relayed in pieces. Workers request usage
+ * from every backend so that streams are billed; a caller that did not set
+ * stream_options.include_usage must not get that event (its empty choices
+ * break the usual `chunk.choices[0]` loop). Every other byte passes through
+ * unchanged and in order; at most one incomplete event is held back. */
+typedef struct http_sse_filter http_sse_filter;
+http_sse_filter *http_sse_filter_new(void);
+/* Appends the complete events of data that pass to out. */
+void http_sse_filter_feed(http_sse_filter *f, const uint8_t *data, size_t len, cc_buf *out);
+/* At the end of the stream: appends what is still held back (unless it is
+ * the usage-only event). */
+void http_sse_filter_finish(http_sse_filter *f, cc_buf *out);
+/* Events dropped so far. */
+size_t http_sse_filter_dropped(const http_sse_filter *f);
+void http_sse_filter_free(http_sse_filter *f);
+
 /* ===================================================== outbound client ===== */
 
 typedef struct http_client http_client;
