@@ -17,9 +17,12 @@
 
 #include "base/base.h"
 #include "http/http.h"
+#include "net/net.h"
 #include "registry/registry.h"
 #include "tee/tee.h"
+#include "tl/tl.h"
 
+struct event;
 struct event_base;
 
 /* ---- configuration (daemon_config.c) ------------------------------------ */
@@ -130,5 +133,31 @@ void daemon_log_start(const char *component, const char *log_level);
 /* Runs base's loop until SIGINT or SIGTERM (logged as
  * "event=signal sig=N action=stop"). */
 void daemon_run(struct event_base *base);
+
+/* ---- outbound links to proxies (daemon_link.c; client and worker) ------- */
+
+/* The next reconnect of a link to proxy `addr`: takes the next delay from
+ * the backoff, records why (may be NULL) in last_error, logs
+ * "event=proxy_reconnect proxy=ADDR delay=D reason=..." and arms timer.
+ * Returns the delay in seconds. */
+double daemon_link_schedule(const char *addr, net_backoff *backoff, struct event *timer,
+                            char *last_error, size_t last_error_size, const char *why);
+
+/* Dials host:port with our RA-TLS identity (renewed first when it nears
+ * expiry; a failed renewal is logged and the old one used) and checks the
+ * proxy's certificate under t->policy in the handshake. */
+net_conn *daemon_link_dial(struct event_base *base, daemon_tee *t, const char *host, uint16_t port,
+                           const net_conn_callbacks *cbs, void *ud, cc_err *err);
+
+/* Encodes msg and sends it as a query on conn (see net_conn_query). */
+int daemon_link_query(net_conn *conn, const tl_obj *msg, double timeout_s, net_answer_fn cb,
+                      void *ud, uint64_t *qid, cc_err *err);
+
+/* Decodes the answer to the handshake query `what` (a new object the caller
+ * frees). An error answer or an undecodable one gives NULL and a reason in
+ * why: "WHAT failed: CODE MSG" or "WHAT: bad answer: ...". */
+tl_obj *daemon_link_decode_answer(const char *what, int32_t code, const char *msg,
+                                  const uint8_t *data, size_t len, int expect_type, char *why,
+                                  size_t why_size);
 
 #endif

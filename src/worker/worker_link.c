@@ -35,14 +35,9 @@ static void on_timer(evutil_socket_t fd, short what, void *ud)
 
 static void schedule_reconnect(wlink *l, const char *why)
 {
-    double delay = net_backoff_next(&l->backoff);
     l->state = WLINK_WAITING;
     l->conn = NULL;
-    snprintf(l->last_error, sizeof(l->last_error), "%s", why ? why : "");
-    CC_INFO("event=proxy_reconnect proxy=%s delay=%.2f reason=\"%s\"", l->addr, delay,
-            l->last_error);
-    struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6)};
-    evtimer_add(l->timer, &tv);
+    daemon_link_schedule(l->addr, &l->backoff, l->timer, l->last_error, sizeof(l->last_error), why);
 }
 
 static void fail_link(wlink *l, const char *why)
@@ -83,20 +78,10 @@ static void on_packet(net_conn *c, void *ud, const uint8_t *data, size_t len)
 static tl_obj *decode_answer(wlink *l, const char *what, int32_t code, const char *msg,
                              const uint8_t *data, size_t len, int expect_type)
 {
-    if (code != 0) {
-        char why[200];
-        snprintf(why, sizeof(why), "%s failed: %d %s", what, code, msg ? msg : "");
-        fail_link(l, why);
-        return NULL;
-    }
-    cc_err err;
-    tl_decode_opts o = {.expect_type = expect_type};
-    tl_obj *obj = tl_decode_ex(data, len, &o, &err);
-    if (!obj) {
-        char why[640];
-        snprintf(why, sizeof(why), "%s: bad answer: %s", what, err.msg);
-        fail_link(l, why);
-    }
+    char why[640];
+    tl_obj *obj =
+        daemon_link_decode_answer(what, code, msg, data, len, expect_type, why, sizeof(why));
+    if (!obj) fail_link(l, why);
     return obj;
 }
 
@@ -126,14 +111,8 @@ static void on_handshake_done(net_conn *c, void *ud, int32_t code, const char *m
 static void query(wlink *l, const tl_obj *msg, net_answer_fn cb)
 {
     cc_err err;
-    cc_buf b = CC_BUF_INIT;
-    if (tl_encode(msg, &b, &err) < 0 ||
-        net_conn_query(l->conn, b.data, b.len, HANDSHAKE_QUERY_TIMEOUT, cb, l, NULL, &err) < 0) {
-        cc_buf_free(&b);
+    if (daemon_link_query(l->conn, msg, HANDSHAKE_QUERY_TIMEOUT, cb, l, NULL, &err) < 0)
         fail_link(l, err.msg);
-        return;
-    }
-    cc_buf_free(&b);
 }
 
 static void on_balance(net_conn *c, void *ud, int32_t code, const char *msg, const uint8_t *data,
@@ -210,19 +189,10 @@ static void link_connect(wlink *l)
 {
     worker *w = l->w;
     cc_err err;
-    /* A day-long certificate is renewed before it expires (DESIGN §5.1). */
-    if (tee_identity_rotate(w->tee.provider, NULL, &w->tee.identity, &err) < 0)
-        CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err.msg);
-    net_connect_config cc = {
-        .host = l->host,
-        .port = l->port,
-        .identity = {w->tee.identity->key, w->tee.identity->cert},
-        .verify = {tee_verify_peer, w->tee.policy, tee_peer_info_free},
-        .cbs = {.on_ready = on_ready, .on_packet = on_packet, .on_close = on_close},
-        .ud = l,
-    };
+    const net_conn_callbacks cbs = {
+        .on_ready = on_ready, .on_packet = on_packet, .on_close = on_close};
     l->state = WLINK_CONNECTING;
-    l->conn = net_connect(w->base, &cc, &err);
+    l->conn = daemon_link_dial(w->base, &w->tee, l->host, l->port, &cbs, l, &err);
     if (!l->conn) schedule_reconnect(l, err.msg);
 }
 
