@@ -36,6 +36,7 @@ static void creq_free(creq *r)
     if (r->key && cc_map_get(&c->reqs, r->key) == r) cc_map_del(&c->reqs, r->key);
     if (r->pending_models) r->pending_models->done = NULL;
     if (r->timer) event_free(r->timer);
+    http_sse_filter_free(r->sse_filter);
     cc_buf_free(&r->body);
     cc_buf_free(&r->query);
     free(r->model);
@@ -179,6 +180,7 @@ static void handle_completion(http_req *hreq, void *ud)
     c->stats.requests++;
     creq *r = creq_new(c, CREQ_COMPLETION, hreq);
     r->stream = oreq.stream;
+    if (oreq.stream && !oreq.include_usage) r->sse_filter = http_sse_filter_new();
     r->model = cc_strdup(oreq.model);
     r->max_tokens = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
     r->start = cc_now_mono();
@@ -230,6 +232,12 @@ static void finish_ok(creq *r)
     c->stats.ok++;
     if (r->hreq) {
         if (r->http_started) {
+            if (r->sse_filter) {
+                cc_buf rest = CC_BUF_INIT;
+                http_sse_filter_finish(r->sse_filter, &rest);
+                if (rest.len) http_stream_write(r->hreq, rest.data, rest.len);
+                cc_buf_free(&rest);
+            }
             http_stream_end(r->hreq);
         } else {
             c->stats.bytes_out += r->body.len;
@@ -250,8 +258,16 @@ static int deliver(creq *r, const uint8_t *data, size_t len)
 {
     if (len == 0) return 0;
     if (r->http_started) {
+        cc_buf kept = CC_BUF_INIT;
+        if (r->sse_filter) {
+            http_sse_filter_feed(r->sse_filter, data, len, &kept);
+            data = kept.data;
+            len = kept.len;
+        }
+        int wrc = len ? http_stream_write(r->hreq, data, len) : 0;
+        cc_buf_free(&kept);
         r->c->stats.bytes_out += len;
-        if (http_stream_write(r->hreq, data, len) < 0) {
+        if (wrc < 0) {
             send_cancel(r);
             r->c->stats.cancelled++;
             http_stream_end(r->hreq);

@@ -72,6 +72,9 @@ struct creq {
     int attempts;
     double start;
     struct event *timer;
+    /* Drops the usage-only SSE event workers request for billing when the
+     * caller did not ask for it (NULL otherwise). */
+    http_sse_filter *sse_filter;
     creq *prev, *next; /* every request being served (c->all) */
 };
 
