@@ -149,3 +149,18 @@ test('proxy: owner operations check the sender, the state and the value; a payme
   await reject(t.proxyOwner, toNano('0.05'), C.proxy.close(o), ERR.WRONG_STATE);
   await reject(t.proxyOwner, toNano('0.05'), C.proxy.closeComplete(o), ERR.WRONG_STATE);
 });
+
+test('proxy: a save-state note whose signed part names another query id is refused', async () => {
+  const t = await network();
+  const read = () => C.readProxy(t.proxy);
+  const { beginCell } = require('@ton/core');
+  const inner = beginCell().storeUint(OP.proxySaveState, 32).storeUint(32, 64).storeUint(7, 32)
+    .storeBuffer(Buffer.alloc(32, 7), 32).storeAddress(t.proxy.address).endCell();
+  const outer = C.signedOuter(OP.proxySaveState, 31, t.proxyOwner.address, inner, t.proxyKey.secretKey);
+  await expectReject(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), outer, ERR.VOUCHER_MISMATCH, read);
+  // the same note with matching query ids is accepted
+  const ok = C.signedOuter(OP.proxySaveState, 32, t.proxyOwner.address, inner, t.proxyKey.secretKey);
+  const s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), ok);
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal((await read()).savedSeqno, 7);
+});

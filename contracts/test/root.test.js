@@ -129,3 +129,16 @@ test('root: only the owner changes anything; ownership can be handed over', asyn
   await expectReject(t.bc, heir, t.root.address, toNano('0.05'), beginCell().storeUint(0xdeadbeef, 32).storeUint(0, 64)
     .endCell(), ERR.UNKNOWN_OP, read);
 });
+
+test('root: a ProxyInfo that is too short or carries a reference is refused', async () => {
+  const t = await network();
+  const read = () => rootState(t.root);
+  const reg = (info) => beginCell().storeUint(0x927c7cb5, 32).storeUint(0, 64).storeRef(info).endCell();
+  const short = beginCell().storeUint(0, 7).endCell();
+  await expectReject(t.bc, t.owner, t.root.address, toNano('0.05'), reg(short), ERR.BAD_PARAMS, read);
+  const withRef = beginCell().storeUint(0, 1).storeUint(3, 7).storeBuffer(Buffer.from('a:1'))
+    .storeRef(beginCell().endCell()).endCell();
+  await expectReject(t.bc, t.owner, t.root.address, toNano('0.05'), reg(withRef), ERR.BAD_PARAMS, read);
+  const typeOne = beginCell().storeUint(1, 1).storeUint(3, 7).storeBuffer(Buffer.from('a:1')).endCell();
+  await expectReject(t.bc, t.owner, t.root.address, toNano('0.05'), reg(typeOne), ERR.BAD_PARAMS, read);
+});
