@@ -51,7 +51,8 @@ struct net_conn {
     struct event *flush_ev; /* activated by the first frame queued in a loop turn */
     struct evbuffer *in;    /* decrypted bytes not yet deframed */
     struct evbuffer *out;   /* frames not yet encrypted */
-    BIO *wbio;              /* memory BIO OpenSSL writes records to (owned by ssl) */
+    BIO *wbio;              /* OpenSSL writes records through it to cout (owned by ssl) */
+    BIO_METHOD *wbio_meth;  /* wbio's methods, one per link (no global state) */
     struct evbuffer *cout;  /* encrypted bytes the socket did not take yet */
     bool flush_scheduled;
     bool write_wants_read;
