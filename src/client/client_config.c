@@ -6,21 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The shared fields, as the daemon layer loads and checks them. */
-static daemon_config_fields common_fields(client_config *c)
-{
-    return (daemon_config_fields){
-        .owner_address = &c->owner_address,
-        .tee = &c->tee,
-        .policy = &c->policy,
-        .fake_root = &c->fake_root,
-        .registry = &c->registry,
-        .reconnect_min = &c->reconnect_min,
-        .reconnect_max = &c->reconnect_max,
-        .log_level = &c->log_level,
-    };
-}
-
 void client_config_init(client_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -48,13 +33,10 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
-    const char *http = NULL;
     int64_t maxc = c->max_coefficient;
-    daemon_config_fields f = common_fields(c);
-    if (cc_json_get_str(obj, "listen_http", false, &http, err) < 0 ||
-        (http &&
-         cc_parse_hostport(http, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0 &&
-         cc_err_prefix(err, "field \"listen_http\"")) ||
+    daemon_config_fields f = DAEMON_CONFIG_FIELDS_DIALING(c);
+    if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),
+                                 &c->http_port, err) < 0 ||
         cc_json_get_int(obj, "max_coefficient", false, 1, INT32_MAX, &maxc, err) < 0 ||
         cc_json_get_int(obj, "max_tokens", false, 1, INT32_MAX, &c->max_tokens, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
@@ -102,7 +84,8 @@ int client_config_validate(const client_config *c, cc_err *err)
 {
     if (c->n_proxies == 0)
         return cc_err_set(err, "field \"proxies\": at least one proxy is required");
-    daemon_config_fields f = common_fields((client_config *)c); /* only read */
+    client_config *m = (client_config *)c; /* only read */
+    daemon_config_fields f = DAEMON_CONFIG_FIELDS_DIALING(m);
     return daemon_config_check_common(&f, err);
 }
 

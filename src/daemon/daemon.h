@@ -36,6 +36,11 @@ int daemon_json_get_strdup(const json_t *obj, const char *key, char **dst, cc_er
 int daemon_json_get_path(const json_t *obj, const char *key, const char *config_path, char **dst,
                          cc_err *err);
 
+/* Reads the optional "host:port" string `key` into host/port; a bad one
+ * reads `field "<key>": ...`. Absent: left alone. */
+int daemon_json_get_hostport(const json_t *obj, const char *key, char *host, size_t host_size,
+                             uint16_t *port, cc_err *err);
+
 /* 0 when v is one of the NULL-terminated `allowed`, else
  * `field "<key>": unknown value "<v>"`. */
 int daemon_check_choice(const char *key, const char *v, const char *const *allowed, cc_err *err);
@@ -58,6 +63,26 @@ typedef struct daemon_config_fields {
     double *reconnect_min, *reconnect_max;
     char **log_level;
 } daemon_config_fields;
+
+/* The view of a daemon's config struct that names the shared fields as
+ * client_config does; the _DIALING form adds the reconnect settings of the
+ * daemons that dial proxies. */
+#define DAEMON_CONFIG_FIELDS(cfg)                                                                  \
+    ((daemon_config_fields){.owner_address = &(cfg)->owner_address,                                \
+                            .tee = &(cfg)->tee,                                                    \
+                            .policy = &(cfg)->policy,                                              \
+                            .fake_root = &(cfg)->fake_root,                                        \
+                            .registry = &(cfg)->registry,                                          \
+                            .log_level = &(cfg)->log_level})
+#define DAEMON_CONFIG_FIELDS_DIALING(cfg)                                                          \
+    ((daemon_config_fields){.owner_address = &(cfg)->owner_address,                                \
+                            .tee = &(cfg)->tee,                                                    \
+                            .policy = &(cfg)->policy,                                              \
+                            .fake_root = &(cfg)->fake_root,                                        \
+                            .registry = &(cfg)->registry,                                          \
+                            .reconnect_min = &(cfg)->reconnect_min,                                \
+                            .reconnect_max = &(cfg)->reconnect_max,                                \
+                            .log_level = &(cfg)->log_level})
 
 /* Reads the shared keys ("owner_address", "tee", "policy", "fake_root",
  * "registry", "reconnect_min", "reconnect_max", "log_level") from obj, each

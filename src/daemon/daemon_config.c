@@ -32,6 +32,16 @@ int daemon_json_get_path(const json_t *obj, const char *key, const char *config_
     return 0;
 }
 
+int daemon_json_get_hostport(const json_t *obj, const char *key, char *host, size_t host_size,
+                             uint16_t *port, cc_err *err)
+{
+    const char *s = NULL;
+    if (cc_json_get_str(obj, key, false, &s, err) < 0) return -1;
+    if (s && cc_parse_hostport(s, host, host_size, port, err) < 0)
+        return cc_err_prefix(err, "field \"%s\"", key);
+    return 0;
+}
+
 int daemon_check_choice(const char *key, const char *v, const char *const *allowed, cc_err *err)
 {
     for (size_t i = 0; allowed[i]; i++)

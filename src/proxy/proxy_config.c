@@ -5,29 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int get_addr(const json_t *obj, const char *key, proxy_listen_addr *a, cc_err *err)
-{
-    const char *s = NULL;
-    if (cc_json_get_str(obj, key, false, &s, err) < 0) return -1;
-    if (s && cc_parse_hostport(s, a->host, sizeof(a->host), &a->port, err) < 0)
-        return cc_err_prefix(err, "field \"%s\"", key);
-    return 0;
-}
-
-/* The shared fields, as the daemon layer loads and checks them (the proxy
- * dials nobody: no reconnect settings). */
-static daemon_config_fields common_fields(proxy_config *c)
-{
-    return (daemon_config_fields){
-        .owner_address = &c->owner_address,
-        .tee = &c->tee,
-        .policy = &c->policy,
-        .fake_root = &c->fake_root,
-        .registry = &c->registry,
-        .log_level = &c->log_level,
-    };
-}
-
 void proxy_config_init(proxy_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -54,12 +31,15 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         "pow_difficulty",  "owner_address",  "tee",         "policy",  "fake_root",
         "request_timeout", "idle_timeout",   "log_level",   "comment", NULL};
     int64_t pow = c->pow_difficulty;
-    daemon_config_fields f = common_fields(c);
+    daemon_config_fields f = DAEMON_CONFIG_FIELDS(c); /* the proxy dials nobody */
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0 ||
-        get_addr(obj, "listen_workers", &c->workers, err) < 0 ||
-        get_addr(obj, "listen_clients", &c->clients, err) < 0 ||
-        get_addr(obj, "listen_http", &c->http, err) < 0 ||
+        daemon_json_get_hostport(obj, "listen_workers", c->workers.host, sizeof(c->workers.host),
+                                 &c->workers.port, err) < 0 ||
+        daemon_json_get_hostport(obj, "listen_clients", c->clients.host, sizeof(c->clients.host),
+                                 &c->clients.port, err) < 0 ||
+        daemon_json_get_hostport(obj, "listen_http", c->http.host, sizeof(c->http.host),
+                                 &c->http.port, err) < 0 ||
         daemon_json_get_strdup(obj, "chain", &c->chain, err) < 0 ||
         cc_json_get_int(obj, "pow_difficulty", false, 0, 28, &pow, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||

@@ -12,21 +12,6 @@ static void set_str(char **dst, const char *v)
     *dst = cc_strdup(v);
 }
 
-/* The shared fields, as the daemon layer loads and checks them. */
-static daemon_config_fields common_fields(worker_config *c)
-{
-    return (daemon_config_fields){
-        .owner_address = &c->owner_address,
-        .tee = &c->tee,
-        .policy = &c->policy,
-        .fake_root = &c->fake_root,
-        .registry = &c->registry,
-        .reconnect_min = &c->reconnect_min,
-        .reconnect_max = &c->reconnect_max,
-        .log_level = &c->log_level,
-    };
-}
-
 void worker_config_init(worker_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -71,14 +56,11 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
-    const char *http = NULL;
     int64_t threads = c->threads, slots = c->slots, coef = c->coefficient, maxa = c->max_active;
     char *model = NULL;
-    daemon_config_fields f = common_fields(c);
-    if (cc_json_get_str(obj, "listen_http", false, &http, err) < 0 ||
-        (http &&
-         cc_parse_hostport(http, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0 &&
-         cc_err_prefix(err, "field \"listen_http\"")) ||
+    daemon_config_fields f = DAEMON_CONFIG_FIELDS_DIALING(c);
+    if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),
+                                 &c->http_port, err) < 0 ||
         daemon_json_get_strdup(obj, "backend", &c->backend, err) < 0 ||
         daemon_json_get_strdup(obj, "backend_url", &c->backend_url, err) < 0 ||
         daemon_json_get_strdup(obj, "api_key", &c->api_key, err) < 0 ||
@@ -180,7 +162,8 @@ int worker_config_validate(const worker_config *c, cc_err *err)
                           "field \"backend\": unknown value \"%s\" (expected embedded or "
                           "openai-http)",
                           c->backend);
-    daemon_config_fields f = common_fields((worker_config *)c); /* only read */
+    worker_config *m = (worker_config *)c; /* only read */
+    daemon_config_fields f = DAEMON_CONFIG_FIELDS_DIALING(m);
     return daemon_config_check_common(&f, err);
 }
 

@@ -40,16 +40,7 @@ static void cfg_clear(cfg *c)
 
 static daemon_config_fields fields(cfg *c, bool reconnect)
 {
-    return (daemon_config_fields){
-        .owner_address = &c->owner_address,
-        .tee = &c->tee,
-        .policy = &c->policy,
-        .fake_root = &c->fake_root,
-        .registry = &c->registry,
-        .reconnect_min = reconnect ? &c->reconnect_min : NULL,
-        .reconnect_max = reconnect ? &c->reconnect_max : NULL,
-        .log_level = &c->log_level,
-    };
+    return reconnect ? DAEMON_CONFIG_FIELDS_DIALING(c) : DAEMON_CONFIG_FIELDS(c);
 }
 
 /* Loads then checks; returns the first failure's rc. */
@@ -182,6 +173,30 @@ static void test_proxies(void **state)
     assert_int_equal(n, 0);
 }
 
+static void test_hostport(void **state)
+{
+    (void)state;
+    char host[16] = "127.0.0.1";
+    uint16_t port = 10000;
+    cc_err err = {0};
+    json_t *j = parse_json("{\"listen_http\": \"0.0.0.0:9\", \"bad\": \"0.0.0.0:x\", "
+                           "\"num\": 5}",
+                           &err);
+    assert_non_null(j);
+    assert_int_equal(daemon_json_get_hostport(j, "absent", host, sizeof(host), &port, &err), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 10000);
+    assert_int_equal(daemon_json_get_hostport(j, "listen_http", host, sizeof(host), &port, &err),
+                     0);
+    assert_string_equal(host, "0.0.0.0");
+    assert_int_equal(port, 9);
+    assert_int_equal(daemon_json_get_hostport(j, "bad", host, sizeof(host), &port, &err), -1);
+    assert_true(strncmp(err.msg, "field \"bad\": ", 13) == 0);
+    assert_int_equal(daemon_json_get_hostport(j, "num", host, sizeof(host), &port, &err), -1);
+    assert_non_null(strstr(err.msg, "\"num\""));
+    json_decref(j);
+}
+
 static void test_choice(void **state)
 {
     (void)state;
@@ -200,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_no_reconnect_fields),
         cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_choice),
+        cmocka_unit_test(test_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
