@@ -85,18 +85,11 @@ static void usage(FILE *f)
 int client_main(int argc, char **argv)
 {
     const char *config = NULL;
-    char **rest = cc_calloc((size_t)argc + 1, sizeof(char *));
-    int nrest = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            free(rest);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else
-            rest[nrest++] = argv[i];
+    char **rest;
+    int nrest;
+    if (daemon_args_split(argc, argv, &config, &rest, &nrest)) {
+        usage(stdout);
+        return 0;
     }
     client_config cfg;
     cc_err err = {0};

@@ -155,6 +155,13 @@ void daemon_json_add_peer_info(json_t *entry, const tee_peer_info *pi);
  * closing while we write must not kill the daemon). */
 void daemon_log_start(const char *component, const char *log_level);
 
+/* Splits the command line of a daemon that takes overrides after its config
+ * (client, worker): "--config FILE" sets *config (else left alone), the
+ * other arguments after argv[0] go to *rest in order (a NULL-terminated
+ * heap array the caller frees; *nrest counts them). Returns 1 when --help or
+ * -h is given (then *rest is NULL), else 0. */
+int daemon_args_split(int argc, char **argv, const char **config, char ***rest, int *nrest);
+
 /* Runs base's loop until SIGINT or SIGTERM (logged as
  * "event=signal sig=N action=stop"). */
 void daemon_run(struct event_base *base);

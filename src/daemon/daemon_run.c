@@ -3,6 +3,8 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -33,6 +35,27 @@ void daemon_log_start(const char *component, const char *log_level)
 {
     cc_log_init(component, cc_log_level_from_string(log_level));
     signal(SIGPIPE, SIG_IGN);
+}
+
+int daemon_args_split(int argc, char **argv, const char **config, char ***rest, int *nrest)
+{
+    char **r = cc_calloc((size_t)argc + 1, sizeof(char *));
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            free(r);
+            *rest = NULL;
+            *nrest = 0;
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            *config = argv[++i];
+        else
+            r[n++] = argv[i];
+    }
+    *rest = r;
+    *nrest = n;
+    return 0;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *ud)

@@ -35,24 +35,16 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
 int worker_main(int argc, char **argv)
 {
     const char *config = NULL;
+    /* --config first, then the overrides in order. */
+    char **rest;
+    int nrest;
+    if (daemon_args_split(argc, argv, &config, &rest, &nrest)) {
+        usage(stdout);
+        return 0;
+    }
     worker_config cfg;
     cc_err err = {0};
     worker_config_init(&cfg);
-    /* --config first, then the overrides in order. */
-    char **rest = cc_calloc((size_t)argc + 1, sizeof(char *));
-    int nrest = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            free(rest);
-            worker_config_clear(&cfg);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else
-            rest[nrest++] = argv[i];
-    }
     int rc = 1;
     struct event_base *base = NULL;
     worker *w = NULL;
