@@ -110,7 +110,7 @@ def run_wrk(url, keepalive, connections, pids):
     lat = {}
     for pct in ("50", "99"):
         m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % pct, out)
-        lat[pct] = parse_ms(m.group(1), m.group(2)) if m else None
+        lat[pct] = round(parse_ms(m.group(1), m.group(2)), 3) if m else None
     ok = answers - non_2xx
     # CPU time each daemon spent per request served: unlike requests/s, it
     # hardly depends on what else the machine is doing.
