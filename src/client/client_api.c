@@ -452,7 +452,9 @@ static void handle_models(http_req *hreq, void *ud)
 
 /* ---------------------------------------------------------------- stats */
 
-static const char *const link_state_names[] = {"waiting", "connecting", "handshake", "ready"};
+/* The stats pages name link states by daemon_link_state_name's order. */
+_Static_assert(CL_WAITING == 0 && CL_CONNECTING == 1 && CL_HANDSHAKE == 2 && CL_READY == 3,
+               "client link states follow daemon_link_state_name");
 
 static void stats_fill(void *ud, json_t *o)
 {
@@ -471,16 +473,14 @@ static void stats_fill(void *ud, json_t *o)
     json_t *px = json_array();
     for (size_t i = 0; i < c->n_links; i++) {
         clink *l = &c->links[i];
-        json_t *e = json_object();
-        json_object_set_new(e, "address", json_string(l->addr));
-        json_object_set_new(e, "state", json_string(link_state_names[l->state]));
-        json_object_set_new(e, "proto_version", json_integer(l->proto_version));
-        json_object_set_new(e, "connects", json_integer((json_int_t)l->connects));
-        json_object_set_new(e, "requests", json_integer((json_int_t)l->requests));
-        if (l->last_error[0]) json_object_set_new(e, "last_error", json_string(l->last_error));
-        /* What the proxy's RA-TLS certificate proved (tee_peer_info). */
-        daemon_json_add_peer_info(e, l->conn ? net_conn_peer_info(l->conn) : NULL);
-        json_array_append_new(px, e);
+        daemon_link_stats ls = {.addr = l->addr,
+                                .state = (int)l->state,
+                                .proto_version = l->proto_version,
+                                .connects = l->connects,
+                                .requests = l->requests,
+                                .last_error = l->last_error,
+                                .conn = l->conn};
+        json_array_append_new(px, daemon_link_stats_json(&ls));
     }
     json_object_set_new(o, "proxies", px);
     json_t *ms = json_array();

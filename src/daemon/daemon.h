@@ -185,6 +185,25 @@ net_conn *daemon_link_dial(struct event_base *base, daemon_tee *t, const char *h
 int daemon_link_query(net_conn *conn, const tl_obj *msg, double timeout_s, net_answer_fn cb,
                       void *ud, uint64_t *qid, cc_err *err);
 
+/* Name of a link state for the stats pages: 0 waiting (reconnect timer
+ * armed), 1 connecting, 2 handshake, 3 ready — the order of the client's and
+ * the worker's link state enums. Out of range: "unknown". */
+const char *daemon_link_state_name(int state);
+
+/* One proxy link as the client's and the worker's /jsonstats show it. */
+typedef struct daemon_link_stats {
+    const char *addr;
+    int state; /* see daemon_link_state_name */
+    int proto_version;
+    uint64_t connects, requests;
+    const char *last_error; /* "" = none (then left out) */
+    const net_conn *conn;   /* NULL while not connected; else its peer's attestation is shown */
+} daemon_link_stats;
+
+/* A new JSON object: address, state, proto_version, connects, requests,
+ * last_error (if any), image_hash and attestation (if connected). */
+json_t *daemon_link_stats_json(const daemon_link_stats *s);
+
 /* Decodes the answer to the handshake query `what` (a new object the caller
  * frees). An error answer or an undecodable one gives NULL and a reason in
  * why: "WHAT failed: CODE MSG" or "WHAT: bad answer: ...". */

@@ -62,3 +62,24 @@ tl_obj *daemon_link_decode_answer(const char *what, int32_t code, const char *ms
     if (!obj) snprintf(why, why_size, "%s: bad answer: %s", what, err.msg);
     return obj;
 }
+
+const char *daemon_link_state_name(int state)
+{
+    static const char *const names[] = {"waiting", "connecting", "handshake", "ready"};
+    return state >= 0 && state < 4 ? names[state] : "unknown";
+}
+
+json_t *daemon_link_stats_json(const daemon_link_stats *s)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "address", json_string(s->addr));
+    json_object_set_new(e, "state", json_string(daemon_link_state_name(s->state)));
+    json_object_set_new(e, "proto_version", json_integer(s->proto_version));
+    json_object_set_new(e, "connects", json_integer((json_int_t)s->connects));
+    json_object_set_new(e, "requests", json_integer((json_int_t)s->requests));
+    if (s->last_error && s->last_error[0])
+        json_object_set_new(e, "last_error", json_string(s->last_error));
+    /* What the proxy's RA-TLS certificate proved (tee_peer_info). */
+    daemon_json_add_peer_info(e, s->conn ? net_conn_peer_info(s->conn) : NULL);
+    return e;
+}

@@ -89,13 +89,15 @@ typedef struct {
     net_conn *server_side;
     int ready, closed;
     char reason[256];
+    json_t *stats; /* the dialer's link entry once ready */
 } dial_ctx;
 
 static void on_ready(net_conn *c, void *ud)
 {
-    (void)c;
     dial_ctx *d = ud;
     d->ready++;
+    daemon_link_stats ls = {.addr = "127.0.0.1:1", .state = 3, .connects = 1, .conn = c};
+    d->stats = daemon_link_stats_json(&ls);
     event_base_loopbreak(d->base);
 }
 
@@ -185,6 +187,30 @@ static dial_ctx dial(const char *dialer_policy, const char *fake_root)
     return d;
 }
 
+static void test_link_stats(void **state)
+{
+    (void)state;
+    assert_string_equal(daemon_link_state_name(0), "waiting");
+    assert_string_equal(daemon_link_state_name(1), "connecting");
+    assert_string_equal(daemon_link_state_name(2), "handshake");
+    assert_string_equal(daemon_link_state_name(3), "ready");
+    assert_string_equal(daemon_link_state_name(4), "unknown");
+    assert_string_equal(daemon_link_state_name(-1), "unknown");
+    daemon_link_stats ls = {.addr = "10.0.0.1:11002",
+                            .state = 0,
+                            .proto_version = 2,
+                            .connects = 3,
+                            .requests = 9,
+                            .last_error = "connection refused"};
+    json_t *e = daemon_link_stats_json(&ls);
+    char *text = json_dumps(e, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(text, "{\"address\":\"10.0.0.1:11002\",\"connects\":3,"
+                              "\"last_error\":\"connection refused\",\"proto_version\":2,"
+                              "\"requests\":9,\"state\":\"waiting\"}");
+    free(text);
+    json_decref(e);
+}
+
 static char root_dir[512];
 
 static void test_dial(void **state)
@@ -193,6 +219,13 @@ static void test_dial(void **state)
     dial_ctx d = dial("any", NULL);
     assert_int_equal(d.ready, 1);
     assert_int_equal(d.closed, 0);
+    /* the stats entry of a connected link shows the proxy's attestation */
+    assert_non_null(d.stats);
+    assert_string_equal(json_string_value(json_object_get(d.stats, "state")), "ready");
+    assert_string_equal(json_string_value(json_object_get(d.stats, "image_hash")), "");
+    assert_non_null(json_object_get(d.stats, "attestation"));
+    assert_null(json_object_get(d.stats, "last_error"));
+    json_decref(d.stats);
 
     /* a dialer holding peers to the fake TEE refuses a proxy with no quote */
     const char *build = getenv("COCOON_BUILD_DIR");
@@ -217,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_decode_answer),
         cmocka_unit_test(test_dial),
+        cmocka_unit_test(test_link_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
