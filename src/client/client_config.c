@@ -59,25 +59,9 @@ int client_config_load(const char *path, client_config *c, cc_err *err)
 
 int client_config_apply_flags(client_config *c, int argc, char **argv, cc_err *err)
 {
-    bool replaced = false;
-    for (int i = 0; i < argc; i++) {
-        const char *f = argv[i];
-        if (i + 1 >= argc) return cc_err_set(err, "flag %s needs a value", f);
-        const char *v = argv[++i];
-        if (!strcmp(f, "--http")) {
-            if (cc_parse_hostport(v, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0)
-                return cc_err_prefix(err, "--http");
-        } else if (!strcmp(f, "--proxy")) {
-            if (!replaced) daemon_proxies_clear(&c->proxies, &c->n_proxies);
-            replaced = true;
-            if (daemon_proxies_add(&c->proxies, &c->n_proxies, v, "--proxy", err) < 0) return -1;
-        } else if (!strcmp(f, "--log-level")) {
-            free(c->log_level);
-            c->log_level = cc_strdup(v);
-        } else
-            return cc_err_set(err, "unknown flag %s", f);
-    }
-    return 0;
+    const daemon_flag_targets t = {c->http_host, sizeof(c->http_host), &c->http_port,
+                                   &c->proxies,  &c->n_proxies,        &c->log_level};
+    return daemon_flags_apply(&t, argc, argv, NULL, NULL, err);
 }
 
 int client_config_validate(const client_config *c, cc_err *err)

@@ -53,6 +53,25 @@ int daemon_proxies_add(char ***list, size_t *n, const char *addr, const char *wh
 /* Replaces the list with the JSON field "proxies" if present. */
 int daemon_proxies_from_json(const json_t *obj, char ***list, size_t *n, cc_err *err);
 
+/* Where the command-line overrides the client and the worker share land. */
+typedef struct daemon_flag_targets {
+    char *http_host; /* --http HOST:PORT */
+    size_t http_host_size;
+    uint16_t *http_port;
+    char ***proxies;   /* --proxy HOST:PORT: the first replaces the configured list, */
+    size_t *n_proxies; /* later ones add to it */
+    char **log_level;  /* --log-level L (checked later with the config) */
+} daemon_flag_targets;
+
+/* Applies "--flag value" pairs in order: --http, --proxy and --log-level
+ * into t, any other flag through extra(ud, flag, value, err), which returns
+ * 1 when it took the flag, 0 when it does not know it, -1 on a bad value
+ * (extra may be NULL). Messages: "flag F needs a value", "unknown flag F",
+ * "--http: ...", "--proxy: ...". */
+int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
+                       int (*extra)(void *ud, const char *flag, const char *value, cc_err *err),
+                       void *ud, cc_err *err);
+
 /* The fields all daemons share, as pointers into a daemon's config.
  * reconnect_min/max are NULL for the proxy (it dials nobody). */
 typedef struct daemon_config_fields {

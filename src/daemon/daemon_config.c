@@ -90,6 +90,34 @@ int daemon_proxies_from_json(const json_t *obj, char ***list, size_t *n, cc_err 
     return 0;
 }
 
+int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
+                       int (*extra)(void *ud, const char *flag, const char *value, cc_err *err),
+                       void *ud, cc_err *err)
+{
+    bool proxies_replaced = false;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (i + 1 >= argc) return cc_err_set(err, "flag %s needs a value", f);
+        const char *v = argv[++i];
+        if (!strcmp(f, "--http")) {
+            if (cc_parse_hostport(v, t->http_host, t->http_host_size, t->http_port, err) < 0)
+                return cc_err_prefix(err, "--http");
+        } else if (!strcmp(f, "--proxy")) {
+            if (!proxies_replaced) daemon_proxies_clear(t->proxies, t->n_proxies);
+            proxies_replaced = true;
+            if (daemon_proxies_add(t->proxies, t->n_proxies, v, "--proxy", err) < 0) return -1;
+        } else if (!strcmp(f, "--log-level")) {
+            free(*t->log_level);
+            *t->log_level = cc_strdup(v);
+        } else {
+            int r = extra ? extra(ud, f, v, err) : 0;
+            if (r < 0) return -1;
+            if (r == 0) return cc_err_set(err, "unknown flag %s", f);
+        }
+    }
+    return 0;
+}
+
 int daemon_config_load_common(const json_t *obj, const char *path, const daemon_config_fields *f,
                               cc_err *err)
 {

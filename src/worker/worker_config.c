@@ -101,42 +101,36 @@ int worker_config_load(const char *path, worker_config *c, cc_err *err)
     return rc;
 }
 
+/* The worker's own overrides; --http, --proxy and --log-level are the
+ * daemon layer's. */
+static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
+{
+    worker_config *c = ud;
+    int64_t n;
+    if (!strcmp(f, "--backend"))
+        set_str(&c->backend, v);
+    else if (!strcmp(f, "--backend-url"))
+        set_str(&c->backend_url, v);
+    else if (!strcmp(f, "--model"))
+        set_str(&c->model, v);
+    else if (!strcmp(f, "--model-name"))
+        set_str(&c->model_name, v);
+    else if (!strcmp(f, "--coefficient")) {
+        if (cc_parse_i64(v, 1, 1000000, &n, err) < 0) return cc_err_prefix(err, "--coefficient");
+        c->coefficient = (int)n;
+    } else if (!strcmp(f, "--max-active")) {
+        if (cc_parse_i64(v, 1, 100000, &n, err) < 0) return cc_err_prefix(err, "--max-active");
+        c->max_active = (int)n;
+    } else
+        return 0;
+    return 1;
+}
+
 int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *err)
 {
-    bool proxies_replaced = false;
-    for (int i = 0; i < argc; i++) {
-        const char *f = argv[i];
-        if (i + 1 >= argc) return cc_err_set(err, "flag %s needs a value", f);
-        const char *v = argv[++i];
-        int64_t n;
-        if (!strcmp(f, "--backend"))
-            set_str(&c->backend, v);
-        else if (!strcmp(f, "--backend-url"))
-            set_str(&c->backend_url, v);
-        else if (!strcmp(f, "--model"))
-            set_str(&c->model, v);
-        else if (!strcmp(f, "--model-name"))
-            set_str(&c->model_name, v);
-        else if (!strcmp(f, "--log-level"))
-            set_str(&c->log_level, v);
-        else if (!strcmp(f, "--coefficient")) {
-            if (cc_parse_i64(v, 1, 1000000, &n, err) < 0)
-                return cc_err_prefix(err, "--coefficient");
-            c->coefficient = (int)n;
-        } else if (!strcmp(f, "--max-active")) {
-            if (cc_parse_i64(v, 1, 100000, &n, err) < 0) return cc_err_prefix(err, "--max-active");
-            c->max_active = (int)n;
-        } else if (!strcmp(f, "--http")) {
-            if (cc_parse_hostport(v, c->http_host, sizeof(c->http_host), &c->http_port, err) < 0)
-                return cc_err_prefix(err, "--http");
-        } else if (!strcmp(f, "--proxy")) {
-            if (!proxies_replaced) daemon_proxies_clear(&c->proxies, &c->n_proxies);
-            proxies_replaced = true;
-            if (daemon_proxies_add(&c->proxies, &c->n_proxies, v, "--proxy", err) < 0) return -1;
-        } else
-            return cc_err_set(err, "unknown flag %s", f);
-    }
-    return 0;
+    const daemon_flag_targets t = {c->http_host, sizeof(c->http_host), &c->http_port,
+                                   &c->proxies,  &c->n_proxies,        &c->log_level};
+    return daemon_flags_apply(&t, argc, argv, apply_flag, c, err);
 }
 
 int worker_config_validate(const worker_config *c, cc_err *err)

@@ -197,6 +197,67 @@ static void test_hostport(void **state)
     json_decref(j);
 }
 
+typedef struct {
+    char host[64];
+    uint16_t port;
+    char **proxies;
+    size_t n_proxies;
+    char *log_level;
+    int extra_seen;
+} flag_cfg;
+
+/* A daemon's own flag: --n takes a positive number. */
+static int extra_flag(void *ud, const char *f, const char *v, cc_err *err)
+{
+    flag_cfg *c = ud;
+    if (strcmp(f, "--n") != 0) return 0;
+    if (atoi(v) <= 0) return cc_err_set(err, "--n: must be positive");
+    c->extra_seen = atoi(v);
+    return 1;
+}
+
+static void test_flags(void **state)
+{
+    (void)state;
+    flag_cfg c = {.host = "127.0.0.1", .port = 10000, .log_level = cc_strdup("info")};
+    cc_err err = {0};
+    daemon_proxies_add(&c.proxies, &c.n_proxies, "10.0.0.9:1", "proxies[0]", &err);
+    const daemon_flag_targets t = {c.host,     sizeof(c.host), &c.port,
+                                   &c.proxies, &c.n_proxies,   &c.log_level};
+    char *argv[] = {"--proxy", "1.1.1.1:2", "--http",    "0.0.0.0:9",   "--n",
+                    "4",       "--proxy",   "1.1.1.1:3", "--log-level", "debug"};
+    assert_int_equal(daemon_flags_apply(&t, 10, argv, extra_flag, &c, &err), 0);
+    /* the first --proxy replaced the configured list, the second added */
+    assert_int_equal(c.n_proxies, 2);
+    assert_string_equal(c.proxies[0], "1.1.1.1:2");
+    assert_string_equal(c.proxies[1], "1.1.1.1:3");
+    assert_string_equal(c.host, "0.0.0.0");
+    assert_int_equal(c.port, 9);
+    assert_string_equal(c.log_level, "debug");
+    assert_int_equal(c.extra_seen, 4);
+
+    char *no_value[] = {"--http"};
+    assert_int_equal(daemon_flags_apply(&t, 1, no_value, extra_flag, &c, &err), -1);
+    assert_string_equal(err.msg, "flag --http needs a value");
+    char *unknown[] = {"--colour", "red"};
+    assert_int_equal(daemon_flags_apply(&t, 2, unknown, extra_flag, &c, &err), -1);
+    assert_string_equal(err.msg, "unknown flag --colour");
+    char *own_flag[] = {"--n", "4"};
+    assert_int_equal(daemon_flags_apply(&t, 2, own_flag, NULL, NULL, &err), -1);
+    assert_string_equal(err.msg, "unknown flag --n");
+    char *bad_own[] = {"--n", "0"};
+    assert_int_equal(daemon_flags_apply(&t, 2, bad_own, extra_flag, &c, &err), -1);
+    assert_string_equal(err.msg, "--n: must be positive");
+    char *bad_http[] = {"--http", "nohost"};
+    assert_int_equal(daemon_flags_apply(&t, 2, bad_http, NULL, NULL, &err), -1);
+    assert_true(strncmp(err.msg, "--http: ", 8) == 0);
+    char *bad_proxy[] = {"--proxy", "1.1.1.1:0"};
+    assert_int_equal(daemon_flags_apply(&t, 2, bad_proxy, NULL, NULL, &err), -1);
+    assert_string_equal(err.msg, "--proxy: port 0 cannot be dialled");
+    daemon_proxies_clear(&c.proxies, &c.n_proxies);
+    free(c.log_level);
+}
+
 static void test_choice(void **state)
 {
     (void)state;
@@ -216,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_choice),
         cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
