@@ -29,6 +29,8 @@ client *client_new(struct event_base *base, const client_config *cfg, cc_err *er
     c->max_coefficient = cfg->max_coefficient;
     c->max_tokens = cfg->max_tokens;
     c->request_timeout = cfg->request_timeout;
+    c->reconnect_min = cfg->reconnect_min;
+    c->reconnect_max = cfg->reconnect_max;
     c->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
     cc_map_init(&c->reqs);
     if (setup_tee(c, cfg, err) < 0) goto fail;

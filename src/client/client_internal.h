@@ -83,6 +83,7 @@ struct client {
     int max_coefficient;
     int64_t max_tokens;
     double request_timeout;
+    double reconnect_min, reconnect_max; /* backoff between proxy dials, s */
     char *owner_address;
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */

@@ -307,7 +307,7 @@ void client_links_start(client *c)
     for (size_t i = 0; i < c->n_links; i++) {
         clink *l = &c->links[i];
         l->timer = evtimer_new(c->base, on_timer, l);
-        net_backoff_init(&l->backoff, 0.2, 10);
+        net_backoff_init(&l->backoff, c->reconnect_min, c->reconnect_max);
         link_connect(l);
     }
     c->models_timer = evtimer_new(c->base, on_models_timer, c);
