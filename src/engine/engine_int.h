@@ -82,6 +82,9 @@ float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n);
 /* The same for four inputs at once; false when the type has no such kernel. */
 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4], int n,
                       float out[4]);
+/* y[r] = eng_avx2_dot_q(type, row r, xq, n) for r in [r0, r1), rows row_bytes apart. */
+void eng_avx2_matvec_q(uint32_t type, const uint8_t *data, size_t row_bytes, const eng_q8x *xq,
+                       int n, float *y, int r0, int r1);
 
 float eng_dot_row_portable(uint32_t type, const void *row, const float *x, int n);
 

@@ -136,8 +136,7 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
             /* Quantize the input once, then integer dots row by row. */
             eng_q8x *xq = (eng_q8x *)scratch;
             eng_avx2_quantize_x(X, W->cols, xq);
-            for (int r = r0; r < r1; r++)
-                Y[r] = eng_avx2_dot_q(W->type, W->data + (size_t)r * W->row_bytes, xq, W->cols);
+            eng_avx2_matvec_q(W->type, W->data, W->row_bytes, xq, W->cols, Y, r0, r1);
             return;
         }
         for (int r = r0; r < r1; r++) {

@@ -287,13 +287,25 @@ AVX2 static inline void q4k_block_unpack(const blk_q4_k *b, __m256i w[8])
     }
 }
 
+/* The 8 input blocks' scales and scaled sums as vectors (lane j = block j):
+ * they depend only on the input, so a matrix-vector product computes them
+ * once for all rows. */
+AVX2 static inline void q4k_x_scales(const eng_q8x *x, __m256 *xd, __m256 *xs)
+{
+    *xd = _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d);
+    *xs = _mm256_cvtepi32_ps(_mm256_setr_epi32(x[0].isum, x[1].isum, x[2].isum, x[3].isum,
+                                               x[4].isum, x[5].isum, x[6].isum, x[7].isum));
+}
+
 /* One unpacked Q4_K block against 8 input blocks. The 8 integer dots are
  * reduced to one vector (lane j = sub-block j) so the scaling costs one
- * conversion and two FMAs per block instead of per sub-block. The one- and
- * four-vector kernels both go through here: a prompt evaluated in a batch
- * gives bit-identical results to the same tokens one by one. */
+ * conversion and two FMAs per block instead of per sub-block. Every Q4_K
+ * kernel (one vector, four vectors, whole matrix-vector products) goes
+ * through here with the same operations per row and input: a prompt
+ * evaluated in a batch gives bit-identical results to the same tokens one by
+ * one. */
 AVX2 static inline void q4k_block_dot(const __m256i w[8], __m256 scd, __m256 mnd, const eng_q8x *x,
-                                      __m256 *acc, __m256 *accm)
+                                      __m256 xd, __m256 xs, __m256 *acc, __m256 *accm)
 {
     __m256i p[8];
     for (int j = 0; j < 8; j++)
@@ -303,25 +315,36 @@ AVX2 static inline void q4k_block_dot(const __m256i w[8], __m256 scd, __m256 mnd
     __m256i s47 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
     __m256i tot = _mm256_add_epi32(_mm256_permute2x128_si256(s03, s47, 0x20),
                                    _mm256_permute2x128_si256(s03, s47, 0x31));
-    __m256 xd = _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d);
-    __m256i xs = _mm256_setr_epi32(x[0].isum, x[1].isum, x[2].isum, x[3].isum, x[4].isum, x[5].isum,
-                                   x[6].isum, x[7].isum);
     *acc = _mm256_fmadd_ps(_mm256_mul_ps(scd, xd), _mm256_cvtepi32_ps(tot), *acc);
-    *accm = _mm256_fmadd_ps(_mm256_mul_ps(mnd, xd), _mm256_cvtepi32_ps(xs), *accm);
+    *accm = _mm256_fmadd_ps(_mm256_mul_ps(mnd, xd), xs, *accm);
 }
 
-AVX2 static float dotq_q4_k(const blk_q4_k *b, const eng_q8x *x, int nb)
+/* One row; xd/xs hold q4k_x_scales() of each group of 8 input blocks, or
+ * are NULL to compute them here. */
+AVX2 static float dotq_q4_k_x(const blk_q4_k *b, const eng_q8x *x, int nb, const __m256 *xd,
+                              const __m256 *xs)
 {
     /* one horizontal sum per row, not per block */
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, b++, x += 8) {
-        __m256 scd, mnd;
+        __m256 scd, mnd, d8, s8;
         __m256i w[8];
+        if (xd) {
+            d8 = xd[i];
+            s8 = xs[i];
+        } else {
+            q4k_x_scales(x, &d8, &s8);
+        }
         q4k_block_scales(b, &scd, &mnd);
         q4k_block_unpack(b, w);
-        q4k_block_dot(w, scd, mnd, x, &acc, &accm);
+        q4k_block_dot(w, scd, mnd, x, d8, s8, &acc, &accm);
     }
     return hsum(acc) - hsum(accm);
+}
+
+AVX2 static float dotq_q4_k(const blk_q4_k *b, const eng_q8x *x, int nb)
+{
+    return dotq_q4_k_x(b, x, nb, NULL, NULL);
 }
 
 AVX2 static float dotq_q6_k(const blk_q6_k *b, const eng_q8x *x, int nb)
@@ -395,8 +418,11 @@ AVX2 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const 
             __m256i w[8];
             q4k_block_scales(b, &scd, &mnd);
             q4k_block_unpack(b, w);
-            for (int t = 0; t < 4; t++)
-                q4k_block_dot(w, scd, mnd, xq[t] + 8 * i, &acc[t], &accm[t]);
+            for (int t = 0; t < 4; t++) {
+                __m256 d8, s8;
+                q4k_x_scales(xq[t] + 8 * i, &d8, &s8);
+                q4k_block_dot(w, scd, mnd, xq[t] + 8 * i, d8, s8, &acc[t], &accm[t]);
+            }
         }
         for (int t = 0; t < 4; t++)
             out[t] = hsum(acc[t]) - hsum(accm[t]);
@@ -419,6 +445,25 @@ AVX2 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int
     default:
         return 0;
     }
+}
+
+/* y[r] = dot(row r, input) for r in [r0, r1): Q4_K rows share the input's
+ * scale vectors, computed once here instead of once per row. */
+AVX2 void eng_avx2_matvec_q(uint32_t type, const uint8_t *data, size_t row_bytes, const eng_q8x *xq,
+                            int n, float *y, int r0, int r1)
+{
+    enum { MAX_GROUPS = 64 }; /* 16K columns; wider rows take the per-row path */
+    int ng = n / QK_K;
+    if (type == ENGINE_T_Q4_K && ng <= MAX_GROUPS) {
+        __m256 xd[MAX_GROUPS], xs[MAX_GROUPS];
+        for (int i = 0; i < ng; i++)
+            q4k_x_scales(xq + 8 * i, &xd[i], &xs[i]);
+        for (int r = r0; r < r1; r++)
+            y[r] = dotq_q4_k_x((const blk_q4_k *)(data + (size_t)r * row_bytes), xq, ng, xd, xs);
+        return;
+    }
+    for (int r = r0; r < r1; r++)
+        y[r] = eng_avx2_dot_q(type, data + (size_t)r * row_bytes, xq, n);
 }
 
 /* ------------------------------------------------ exp, attention, SiLU */
@@ -527,6 +572,10 @@ void eng_avx2_attend(const float *q, const float *k, const float *v, int stride,
 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n)
 {
     return 0;
+}
+void eng_avx2_matvec_q(uint32_t type, const uint8_t *data, size_t row_bytes, const eng_q8x *xq,
+                       int n, float *y, int r0, int r1)
+{
 }
 
 #endif
