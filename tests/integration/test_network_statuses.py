@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The client's network-trouble statuses (DESIGN §9), each with an OpenAI-style
 error body: 504 when the client's request timeout (which travels with the
-request) or the proxy's own request timeout runs out before the answer's head, 502 when the proxy connection is lost under a request, 503 when no proxy
-is connected."""
+request) or the proxy's own request timeout runs out before the answer's head
+(whichever of proxy and worker notices first, the client gets 504), 502 when
+the proxy connection is lost under a request, 503 when no proxy is connected."""
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import threading
@@ -84,7 +85,6 @@ def main(holder):
     holder.append(net2)
     st, _, data = http(port2, "POST", "/v1/chat/completions", SLOW, timeout=20)
     error_of("proxy timeout", st, data, 504)
-    check(net2.proxy_stats()["requests"]["timeouts"] >= 1, "the proxy counted its timeout")
     log("proxy timeout: 504")
 
     # The only proxy dies under a request: 502.
