@@ -4,6 +4,7 @@
  * eng_cpu_avx2() said yes, so one binary runs on every x86-64.
  */
 #include <math.h>
+#include <string.h>
 
 #include "engine/engine_int.h"
 
@@ -250,26 +251,33 @@ AVX2 static float dotq_q4_0(const blk_q4_0 *b, const eng_q8x *x, int nb)
     return hsum(acc);
 }
 
-static inline void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *m)
+/* Unpacks a Q4_K block's 12 scale bytes into 8 6-bit scales and 8 6-bit
+ * minimums (one byte each), four bytes at a time: bytes 0-3 hold scales 0-3
+ * (low 6 bits), bytes 4-7 minimums 0-3; bytes 8-11 hold the low 4 bits of
+ * scales 4-7 (low nibbles) and minimums 4-7 (high nibbles), whose top 2 bits
+ * are the top bits of bytes 0-3 and 4-7. Shifting a whole word by 2 moves
+ * each byte's bits 6-7 to bits 4-5 of the same byte; the masks drop what
+ * crosses from the neighbouring byte. */
+static inline void q4k_scales(const uint8_t *q, uint32_t sc[2], uint32_t mn[2])
 {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = q[j] & 63;
-        m[j] = q[j + 4] & 63;
-    }
-    for (int j = 4; j < 8; j++) {
-        sc[j] = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        m[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
+    uint32_t a, b, c;
+    memcpy(&a, q, 4);
+    memcpy(&b, q + 4, 4);
+    memcpy(&c, q + 8, 4);
+    sc[0] = a & 0x3F3F3F3Fu;
+    mn[0] = b & 0x3F3F3F3Fu;
+    sc[1] = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    mn[1] = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
 }
 
-/* A Q4_K block's 8 sub-block scales and minimums as float vectors, already
- * multiplied by the block's d and dmin. */
 AVX2 static inline void q4k_block_scales(const blk_q4_k *b, __m256 *scd, __m256 *mnd)
 {
-    uint8_t sc[8], mn[8];
+    uint32_t sc[2], mn[2];
     q4k_scales(b->scales, sc, mn);
-    __m256 s = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc)));
-    __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));
+    __m256 s =
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)sc[0], (int)sc[1], 0, 0)));
+    __m256 m =
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)mn[0], (int)mn[1], 0, 0)));
     *scd = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d)), s);
     *mnd = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->dmin)), m);
 }
