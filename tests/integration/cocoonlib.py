@@ -334,11 +334,41 @@ class Network:
             print(p.log_tail(40))
 
 
+# What a sanitizer build (COCOON_SANITIZE) writes to a program's stderr when it
+# finds a bug. A daemon's report would otherwise go unseen: the daemons' exit
+# statuses are not looked at, and leaks are reported only at exit.
+SANITIZER_REPORTS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
+                     b"SUMMARY: UndefinedBehaviorSanitizer", b": runtime error: ")
+
+
+def stop_all_and_check_sanitizers():
+    """Stops every program still running (SIGTERM, so leak checks run at exit)
+    and fails when any program's log holds a sanitizer report."""
+    for p in reversed(_procs):
+        try:
+            p.stop(15)
+        except Exception:
+            pass
+    for p in _procs:
+        try:
+            with open(p.log_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        for pattern in SANITIZER_REPORTS:
+            i = data.find(pattern)
+            if i >= 0:
+                fail("%s: sanitizer report in %s:\n%s" % (
+                    p.name, p.log_path, data[max(0, i - 200):i + 3000].decode(errors="replace")))
+
+
 def run(main):
-    """Runs a test's main(), printing the daemons' logs when it fails."""
+    """Runs a test's main(), printing the daemons' logs when it fails; then
+    stops the programs and fails on any sanitizer report in their logs."""
     net_holder = []
     try:
         main(net_holder)
+        stop_all_and_check_sanitizers()
     except BaseException:
         for n in net_holder:
             n.dump_logs()

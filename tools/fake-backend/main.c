@@ -51,8 +51,11 @@ typedef struct fake_config {
     int delay_ms;
 } fake_config;
 
+typedef struct fake_stream fake_stream;
+
 typedef struct fake_server {
     struct event_base *base;
+    fake_stream *streams; /* the streams in progress, freed at exit */
     fake_config cfg;
     char **content; /* precomputed chunk contents */
     int content_n;
@@ -60,8 +63,9 @@ typedef struct fake_server {
 } fake_server;
 
 /* One streamed answer in progress. */
-typedef struct fake_stream {
+struct fake_stream {
     fake_server *srv;
+    fake_stream *prev, *next; /* in srv->streams */
     struct evhttp_request *req;
     struct evhttp_connection *evcon;
     struct event *timer;
@@ -73,7 +77,7 @@ typedef struct fake_stream {
     long prompt_tokens;
     const char *finish;
     char id[32];
-} fake_stream;
+};
 
 static const char *content_of(fake_server *s, int i)
 {
@@ -125,6 +129,11 @@ static json_t *usage_json(long prompt, long completion)
 
 static void stream_free(fake_stream *st)
 {
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        st->srv->streams = st->next;
+    if (st->next) st->next->prev = st->prev;
     if (st->timer) event_free(st->timer);
     evbuffer_free(st->out);
     free(st);
@@ -301,6 +310,9 @@ static void handle_completion(fake_server *s, struct evhttp_request *req, bool c
     if (stream) {
         fake_stream *st = calloc(1, sizeof(*st));
         st->srv = s;
+        st->next = s->streams;
+        if (st->next) st->next->prev = st;
+        s->streams = st;
         st->req = req;
         st->chat = chat;
         st->n = n;
@@ -469,6 +481,11 @@ int main(int argc, char **argv)
     event_base_dispatch(s.base);
     event_free(sigint);
     event_free(sigterm);
+    /* Streams still running at a signal: end each request (which frees one
+     * whose caller already left; evhttp_free frees the others with their
+     * connections), then free our part. */
+    while (s.streams)
+        stream_finish(s.streams);
     evhttp_free(http);
     event_base_free(s.base);
     for (int i = 0; i < s.content_n; i++)
