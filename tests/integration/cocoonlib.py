@@ -349,9 +349,15 @@ def stop_all_and_check_sanitizers():
             p.stop(15)
         except Exception:
             pass
-    for p in _procs:
+    # Our programs' logs, and every other log in the test's directories (the
+    # children of `cocoon up` write theirs there).
+    logs = [(p.name, p.log_path) for p in _procs]
+    for d in _tmpdirs:
+        for root, _, files in os.walk(d):
+            logs += [(f, os.path.join(root, f)) for f in sorted(files) if f.endswith(".log")]
+    for name, path in logs:
         try:
-            with open(p.log_path, "rb") as f:
+            with open(path, "rb") as f:
                 data = f.read()
         except OSError:
             continue
@@ -359,7 +365,7 @@ def stop_all_and_check_sanitizers():
             i = data.find(pattern)
             if i >= 0:
                 fail("%s: sanitizer report in %s:\n%s" % (
-                    p.name, p.log_path, data[max(0, i - 200):i + 3000].decode(errors="replace")))
+                    name, path, data[max(0, i - 200):i + 3000].decode(errors="replace")))
 
 
 def run(main):
