@@ -142,6 +142,8 @@ int cc_json_check_keys(const json_t *obj, const char *const *allowed, const char
 /* -------------------------------------------------------------- strings */
 
 bool cc_str_has_prefix(const char *s, const char *prefix);
+/* Copies src (NULL = "") into dst[cap], truncating; dst is always terminated. */
+void cc_str_copy(char *dst, size_t cap, const char *src);
 /* Parses a decimal integer in [min,max]; whole string must be consumed. */
 int cc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, cc_err *err);
 

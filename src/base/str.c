@@ -9,6 +9,15 @@ bool cc_str_has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+void cc_str_copy(char *dst, size_t cap, const char *src)
+{
+    if (!cap)
+        return;
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = 0;
+}
+
 int cc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, cc_err *err)
 {
     if (!s || !*s)

@@ -53,7 +53,7 @@ static void schedule_reconnect(clink *l, const char *why)
 static void fail_link(clink *l, const char *why)
 {
     char reason[200];
-    snprintf(reason, sizeof(reason), "%s", why ? why : "");
+    cc_str_copy(reason, sizeof(reason), why); /* why may die with the connection */
     CC_WARN("event=proxy_link_failed proxy=%s reason=\"%s\"", l->addr, reason);
     net_conn *conn = l->conn;
     l->conn = NULL; /* pending query callbacks see a stale connection */

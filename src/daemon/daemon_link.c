@@ -12,7 +12,7 @@ double daemon_link_schedule(const char *addr, net_backoff *backoff, struct event
                             char *last_error, size_t last_error_size, const char *why)
 {
     double delay = net_backoff_next(backoff);
-    snprintf(last_error, last_error_size, "%s", why ? why : "");
+    cc_str_copy(last_error, last_error_size, why);
     CC_INFO("event=proxy_reconnect proxy=%s delay=%.2f reason=\"%s\"", addr, delay, last_error);
     struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6)};
     evtimer_add(timer, &tv);

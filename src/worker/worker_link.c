@@ -44,7 +44,7 @@ static void fail_link(wlink *l, const char *why)
 {
     net_conn *c = l->conn;
     char reason[200];
-    snprintf(reason, sizeof(reason), "%s", why ? why : "");
+    cc_str_copy(reason, sizeof(reason), why); /* why may die with the connection */
     CC_WARN("event=proxy_link_failed proxy=%s reason=\"%s\"", l->addr, reason);
     worker_link_gone(l);
     /* Forget the connection first: closing it fails its pending queries, and

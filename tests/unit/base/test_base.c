@@ -87,6 +87,17 @@ static void test_parse_i64(void **state)
     assert_int_equal(cc_parse_i64("", 0, 100, &v, NULL), -1);
 }
 
+static void test_str_copy_truncates(void **state)
+{
+    char d[6];
+    cc_str_copy(d, sizeof(d), "abcdefgh");
+    assert_string_equal(d, "abcde");
+    cc_str_copy(d, sizeof(d), NULL);
+    assert_string_equal(d, "");
+    cc_str_copy(d, sizeof(d), "ab");
+    assert_string_equal(d, "ab");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -95,6 +106,7 @@ int main(void)
         cmocka_unit_test(test_crc_vectors),
         cmocka_unit_test(test_json_validation_names_field),
         cmocka_unit_test(test_parse_i64),
+        cmocka_unit_test(test_str_copy_truncates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
