@@ -44,7 +44,8 @@ typedef struct {
  * ENG_SCRATCH_FLOATS(n, W->cols) floats (a dequantized row, or the inputs
  * quantized to 8 bits). */
 #define ENG_SCRATCH_FLOATS(n, cols)                                                                \
-    ((size_t)(n) * ((size_t)(cols) / 32 + 1) * 10 + (size_t)(cols) + 64)
+    ((size_t)(n) * ((size_t)(cols) / 32 + 1) * 10 + (size_t)(n) * ((size_t)(cols) / 16 + 16) +     \
+     (size_t)(cols) + 64)
 void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, int ldy, int r0,
                 int r1, float *scratch);
 float eng_dot_f32(const float *a, const float *b, int n);
@@ -82,6 +83,13 @@ float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n);
 /* The same for four inputs at once; false when the type has no such kernel. */
 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4], int n,
                       float out[4]);
+/* Q4_K: an input's per-256-value scale vectors (16 floats per 256 values,
+ * n / 16 floats in all), computed once per matrix product. */
+void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out);
+/* Q4_K rows [r0, r1) against four inputs; y[t * ldy + r] gets row r . input t,
+ * bit-identical to eng_avx2_dot_q. */
+void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n, const eng_q8x *const xq[4],
+                        const float *const xsc[4], float *y, size_t ldy, int r0, int r1);
 /* y[r] = eng_avx2_dot_q(type, row r, xq, n) for r in [r0, r1), rows row_bytes apart. */
 void eng_avx2_matvec_q(uint32_t type, const uint8_t *data, size_t row_bytes, const eng_q8x *xq,
                        int n, float *y, int r0, int r1);

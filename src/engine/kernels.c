@@ -153,6 +153,35 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
         eng_q8x *xq = (eng_q8x *)scratch;
         for (int t = 0; t < n; t++)
             eng_avx2_quantize_x(X + (size_t)t * ldx, W->cols, xq + (size_t)t * nbk);
+        if (W->type == ENGINE_T_Q4_K && n >= 4) {
+            /* The inputs' scale vectors once per product, then blocks of
+             * rows that stay in cache while every group of four inputs goes
+             * through them. */
+            float *xsc = (float *)(xq + (size_t)n * nbk);
+            size_t xstride = (size_t)W->cols / 16;
+            for (int t = 0; t < n; t++)
+                eng_avx2_q4k_x_scales(xq + (size_t)t * nbk, W->cols, xsc + (size_t)t * xstride);
+            int blk = (int)CC_MAX(4, 32768 / W->row_bytes);
+            for (int b0 = r0; b0 < r1; b0 += blk) {
+                int b1 = CC_MIN(r1, b0 + blk), t = 0;
+                for (; t + 4 <= n; t += 4) {
+                    const eng_q8x *x4[4];
+                    const float *s4[4];
+                    for (int k = 0; k < 4; k++) {
+                        x4[k] = xq + (size_t)(t + k) * nbk;
+                        s4[k] = xsc + (size_t)(t + k) * xstride;
+                    }
+                    eng_avx2_q4k_rows4(W->data, W->row_bytes, W->cols, x4, s4, Y + (size_t)t * ldy,
+                                       (size_t)ldy, b0, b1);
+                }
+                for (; t < n; t++)
+                    for (int r = b0; r < b1; r++)
+                        Y[(size_t)t * ldy + r] =
+                            eng_avx2_dot_q(W->type, W->data + (size_t)r * W->row_bytes,
+                                           xq + (size_t)t * nbk, W->cols);
+            }
+            return;
+        }
         for (int r = r0; r < r1; r++) {
             const uint8_t *row = W->data + (size_t)r * W->row_bytes;
             int t = 0;

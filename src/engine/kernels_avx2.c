@@ -439,6 +439,44 @@ AVX2 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const 
     return false;
 }
 
+AVX2 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out)
+{
+    for (int i = 0; i < n / QK_K; i++, out += 16) {
+        __m256 d8, s8;
+        q4k_x_scales(xq + 8 * i, &d8, &s8);
+        _mm256_storeu_ps(out, d8);
+        _mm256_storeu_ps(out + 8, s8);
+    }
+}
+
+/* Q4_K rows [r0, r1) against four inputs whose scale vectors were computed
+ * once per product (eng_avx2_q4k_x_scales): the same operations per row and
+ * input as dotq_q4_k_x, so the results are bit-identical to generation. */
+AVX2 void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n,
+                             const eng_q8x *const xq[4], const float *const xsc[4], float *y,
+                             size_t ldy, int r0, int r1)
+{
+    int nb = n / QK_K;
+    for (int r = r0; r < r1; r++) {
+        const blk_q4_k *b = (const blk_q4_k *)(data + (size_t)r * row_bytes);
+        __m256 acc[4], accm[4];
+        for (int t = 0; t < 4; t++)
+            acc[t] = accm[t] = _mm256_setzero_ps();
+        for (int i = 0; i < nb; i++, b++) {
+            __m256 scd, mnd;
+            __m256i w[8];
+            _mm_prefetch((const char *)(b + 2), _MM_HINT_T0);
+            q4k_block_scales(b, &scd, &mnd);
+            q4k_block_unpack(b, w);
+            for (int t = 0; t < 4; t++)
+                q4k_block_dot(w, scd, mnd, xq[t] + 8 * i, _mm256_loadu_ps(xsc[t] + 16 * i),
+                              _mm256_loadu_ps(xsc[t] + 16 * i + 8), &acc[t], &accm[t]);
+        }
+        for (int t = 0; t < 4; t++)
+            y[(size_t)t * ldy + r] = hsum(acc[t]) - hsum(accm[t]);
+    }
+}
+
 AVX2 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n)
 {
     switch (type) {
@@ -575,6 +613,11 @@ bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4]
 }
 void eng_avx2_attend(const float *q, const float *k, const float *v, int stride, int hd, int len,
                      float scale, float *sc, float *out)
+{
+}
+void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out) {}
+void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n, const eng_q8x *const xq[4],
+                        const float *const xsc[4], float *y, size_t ldy, int r0, int r1)
 {
 }
 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n)
