@@ -187,32 +187,36 @@ uint16_t proxy_http_port(const proxy *p)
 
 int proxy_main(int argc, char **argv)
 {
-    const char *config = NULL;
-    const char *log_level = NULL;
+    static const char usage[] =
+        "usage: cocoon-proxy --config FILE.json [--chain none] [--registry FILE.json]\n"
+        "                    [--log-level LEVEL]\n";
+    const char *config = NULL, *log_level = NULL, *chain = NULL, *registry_file = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+        bool has_value = i + 1 < argc;
+        if (!strcmp(argv[i], "--config") && has_value)
             config = argv[++i];
-        else if (!strcmp(argv[i], "--log-level") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--log-level") && has_value)
             log_level = argv[++i];
+        else if (!strcmp(argv[i], "--chain") && has_value)
+            chain = argv[++i];
+        else if (!strcmp(argv[i], "--registry") && has_value)
+            registry_file = argv[++i];
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: cocoon-proxy --config FILE.json [--log-level LEVEL]\n");
+            fputs(usage, stdout);
             return 0;
         } else {
-            fprintf(stderr,
-                    "cocoon-proxy: unknown argument %s\n"
-                    "usage: cocoon-proxy --config FILE.json [--log-level LEVEL]\n",
-                    argv[i]);
+            fprintf(stderr, "cocoon-proxy: unknown argument %s\n%s", argv[i], usage);
             return 2;
         }
     }
     if (!config) {
-        fprintf(stderr, "usage: cocoon-proxy --config FILE.json [--log-level LEVEL]\n");
+        fputs(usage, stderr);
         return 2;
     }
     proxy_config cfg;
     cc_err err = {0};
     proxy_config_init(&cfg);
-    if (proxy_config_load(config, &cfg, &err) < 0) {
+    if (proxy_config_load_with(config, chain, registry_file, &cfg, &err) < 0) {
         fprintf(stderr, "cocoon-proxy: %s\n", err.msg);
         proxy_config_clear(&cfg);
         return 2;

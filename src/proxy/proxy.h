@@ -41,10 +41,17 @@ typedef struct proxy_config {
 
 /* Fills defaults. */
 void proxy_config_init(proxy_config *c);
-/* Reads and validates a JSON config (unknown fields are refused; messages
- * name the field).  `path` is used to resolve relative file names. */
+/* Reads a JSON config and checks each field (unknown fields are refused;
+ * messages name the field).  `path` is used to resolve relative file names.
+ * Checks across fields are left to proxy_config_validate(), so command-line
+ * overrides (--chain, --registry) can be applied in between. */
 int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c, cc_err *err);
+int proxy_config_validate(const proxy_config *c, cc_err *err);
+/* from_json + validate of a file. */
 int proxy_config_load(const char *path, proxy_config *c, cc_err *err);
+/* load, then the overrides (NULL = keep), then validate. */
+int proxy_config_load_with(const char *path, const char *chain, const char *registry_file,
+                           proxy_config *c, cc_err *err);
 void proxy_config_clear(proxy_config *c);
 /* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
  * §5.4), appended to out: role, tee, policy, chain and the fake root's

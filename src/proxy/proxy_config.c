@@ -47,20 +47,40 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         daemon_config_load_common(obj, path, &f, err) < 0)
         return -1;
     c->pow_difficulty = (int)pow;
-    if (daemon_config_check_common(&f, err) < 0) return -1;
+    return daemon_config_check_common(&f, err);
+}
+
+int proxy_config_validate(const proxy_config *c, cc_err *err)
+{
     if (strcmp(c->chain, "none") == 0 && !c->registry)
-        return cc_err_set(err, "field \"registry\" is required with \"chain\": \"none\"");
+        return cc_err_set(err, "field \"registry\" (or --registry FILE) is required with "
+                               "\"chain\": \"none\"");
     return 0;
 }
 
-int proxy_config_load(const char *path, proxy_config *c, cc_err *err)
+int proxy_config_load_with(const char *path, const char *chain, const char *registry_file,
+                           proxy_config *c, cc_err *err)
 {
     json_t *j = cc_json_load_file(path, err);
     if (!j) return -1;
     int rc = proxy_config_from_json(j, path, c, err);
     json_decref(j);
+    if (rc == 0 && chain) {
+        free(c->chain);
+        c->chain = cc_strdup(chain);
+    }
+    if (rc == 0 && registry_file) {
+        free(c->registry);
+        c->registry = cc_strdup(registry_file);
+    }
+    if (rc == 0) rc = proxy_config_validate(c, err);
     if (rc < 0) cc_err_prefix(err, "%s", path);
     return rc;
+}
+
+int proxy_config_load(const char *path, proxy_config *c, cc_err *err)
+{
+    return proxy_config_load_with(path, NULL, NULL, c, err);
 }
 
 void proxy_config_clear(proxy_config *c)

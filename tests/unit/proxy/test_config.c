@@ -16,6 +16,7 @@ static int parse(const char *text, proxy_config *c, cc_err *err)
     assert_non_null(j);
     proxy_config_init(c);
     int rc = proxy_config_from_json(j, "/etc/cocoon/proxy.json", c, err);
+    if (rc == 0) rc = proxy_config_validate(c, err);
     json_decref(j);
     return rc;
 }
