@@ -23,6 +23,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The contracts toolchain and the openai SDK want Node.js 20 or later (Debian 12's
+# own nodejs is 18; the machines this project targets ship Node 20).
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "install-deps: warning: Node.js 20 or later is needed for contracts/ and the SDK test" \
+       "(found $(node --version 2>/dev/null || echo none))" >&2
+fi
+
 # Node packages: contracts, the local chain, the OpenAI SDK test client.
 for dir in contracts tools/tonsim tests/integration/openai_sdk; do
   if [ -f "$dir/package-lock.json" ]; then
