@@ -193,13 +193,59 @@ static void deferred_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------ requests */
 
+/* The common request needs only keys added: a stream without
+ * stream_options, a max_tokens cap and no max_tokens given. Then the new keys
+ * are written before the body's closing brace instead of re-encoding the
+ * whole document (which costs as much as parsing it). Only done for a body
+ * with no duplicate keys (`unique`), so that the backend cannot read a
+ * different value than the one checked here. Returns the new body (heap) or
+ * NULL when the document must be re-encoded. */
+static char *append_keys(const backend_http_request *req, json_t *j, bool stream, bool unique)
+{
+    if (!unique) return NULL;
+    if (stream && json_object_get(j, "stream_options")) return NULL;
+    if (req->max_tokens > 0) {
+        json_t *mt = json_object_get(j, "max_tokens");
+        json_t *mct = json_object_get(j, "max_completion_tokens");
+        if ((mt && !json_is_null(mt)) || (mct && !json_is_null(mct))) {
+            /* values within the cap are kept as they are */
+            if ((mt && !json_is_null(mt) &&
+                 (!json_is_integer(mt) || json_integer_value(mt) > req->max_tokens)) ||
+                (mct && !json_is_null(mct) &&
+                 (!json_is_integer(mct) || json_integer_value(mct) > req->max_tokens)))
+                return NULL;
+        } else if (mt || mct) {
+            return NULL; /* an explicit null is replaced, not repeated */
+        }
+    }
+    /* The document parsed as an object with a "model", so it ends with '}'
+     * after optional blanks and a ',' can precede the added keys. */
+    size_t end = req->body_len;
+    while (end && req->body[end - 1] != '}')
+        end--;
+    if (!end) return NULL;
+    cc_buf out = CC_BUF_INIT;
+    cc_buf_append(&out, req->body, end - 1);
+    if (stream) cc_buf_append_str(&out, ",\"stream_options\":{\"include_usage\":true}");
+    if (req->max_tokens > 0 && !json_object_get(j, "max_tokens") &&
+        !json_object_get(j, "max_completion_tokens"))
+        cc_buf_append_fmt(&out, ",\"max_tokens\":%lld", (long long)req->max_tokens);
+    cc_buf_append_u8(&out, '}');
+    return cc_buf_steal_str(&out);
+}
+
 /* Rewrites the request body: include_usage for streams, the max_tokens cap.
  * Returns the new body (heap) or NULL with e filled (the body is refused). */
 static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *stream,
                           http_error *e)
 {
     json_error_t je;
-    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &je);
+    bool unique = true;
+    json_t *j = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) { /* duplicate keys are allowed here, as before, but re-encoded */
+        unique = false;
+        j = json_loadb((const char *)req->body, req->body_len, 0, &je);
+    }
     if (!j) {
         http_error_set(e, 400, "invalid_json",
                        "We could not parse the JSON body of your request: %s (line %d, column "
@@ -221,6 +267,11 @@ static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *
         return NULL;
     }
     *stream = json_is_true(json_object_get(j, "stream"));
+    char *fast = append_keys(req, j, *stream, unique);
+    if (fast) {
+        json_decref(j);
+        return fast;
+    }
     if (*stream) {
         json_t *so = json_object_get(j, "stream_options");
         if (!json_is_object(so)) {

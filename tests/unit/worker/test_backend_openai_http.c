@@ -89,7 +89,8 @@ static void up_completion(http_req *r, void *ud)
     size_t len;
     const uint8_t *b = http_req_body(r, &len);
     json_decref(u->last_body);
-    u->last_body = json_loadb((const char *)b, len, 0, NULL);
+    /* the worker never forwards duplicate keys (the backend might read another) */
+    u->last_body = json_loadb((const char *)b, len, JSON_REJECT_DUPLICATES, NULL);
     assert_non_null(u->last_body);
     assert_string_equal(http_req_header(r, "Authorization"), "Bearer sk-test");
     u->held = r;
@@ -357,6 +358,52 @@ static void test_plain_json_answer(void **state)
     cc_buf_free(&r.body);
 }
 
+/* Keys are appended to the body as sent when nothing else must change; a
+ * body with duplicate keys is re-encoded with the value checked here. */
+static void test_rewrite_appends_or_reencodes(void **state)
+{
+    env *e = *state;
+    result r;
+    start(e, "POST", "/v1/chat/completions",
+          " {\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"}\"}],"
+          "\"stream\":true} \r\n",
+          8, 5, &r);
+    wait_for(e, &r.done, 5);
+    assert_int_equal(r.status, 200);
+    json_t *got = e->up.last_body;
+    assert_true(
+        json_is_true(json_object_get(json_object_get(got, "stream_options"), "include_usage")));
+    assert_int_equal(json_integer_value(json_object_get(got, "max_tokens")), 8);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(got, "messages"), 0), "content")),
+                        "}");
+    cc_buf_free(&r.body);
+
+    /* an include_usage of false is overridden */
+    start(e, "POST", "/v1/chat/completions",
+          "{\"model\":\"m1\",\"messages\":[],\"stream\":true,"
+          "\"stream_options\":{\"include_usage\":false},\"max_tokens\":null}",
+          8, 5, &r);
+    wait_for(e, &r.done, 5);
+    got = e->up.last_body;
+    assert_true(
+        json_is_true(json_object_get(json_object_get(got, "stream_options"), "include_usage")));
+    assert_int_equal(json_integer_value(json_object_get(got, "max_tokens")), 8);
+    cc_buf_free(&r.body);
+
+    /* duplicates: the last value counts, and only it is forwarded */
+    start(e, "POST", "/v1/completions",
+          "{\"model\":\"m1\",\"prompt\":\"x\",\"max_tokens\":999,\"max_tokens\":2}", 8, 5, &r);
+    wait_for(e, &r.done, 5);
+    assert_int_equal(json_integer_value(json_object_get(e->up.last_body, "max_tokens")), 2);
+    cc_buf_free(&r.body);
+    start(e, "POST", "/v1/completions",
+          "{\"model\":\"m1\",\"prompt\":\"x\",\"max_tokens\":2,\"max_tokens\":999}", 8, 5, &r);
+    wait_for(e, &r.done, 5);
+    assert_int_equal(json_integer_value(json_object_get(e->up.last_body, "max_tokens")), 8);
+    cc_buf_free(&r.body);
+}
+
 static void expect_refusal(env *e, const char *method, const char *path, const char *body,
                            int status, const char *needle)
 {
@@ -572,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_passthrough_usage_and_injection, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plain_json_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_appends_or_reencodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_follows_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_stream, setup, teardown),
