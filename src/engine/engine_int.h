@@ -69,6 +69,8 @@ void eng_avx2_axpy(float *y, float a, const float *x, int n);
 float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int n);
 void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y, int r0, int r1);
 bool eng_cpu_avx2(void);
+/* AVX-VNNI too (only with gcc builds; false without AVX2). */
+bool eng_cpu_vnni(void);
 
 /* Activations quantized to 8 bits per 32 elements, for integer dot products
  * with Q8_0, Q4_0, Q4_K and Q6_K rows (like llama.cpp's Q8_0/Q8_K inputs). */
@@ -86,6 +88,9 @@ bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4]
 /* Q4_K: an input's per-256-value scale vectors (16 floats per 256 values,
  * n / 16 floats in all), computed once per matrix product. */
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out);
+/* Tests: one Q4_K row dot by the AVX2 kernel (out[0]) and by the AVX-VNNI one
+ * (out[1]); false (out[1] untouched) when this CPU or build has no VNNI. */
+bool eng_avx2_q4k_dot_both(const void *row, const eng_q8x *xq, int n, float out[2]);
 /* Q4_K rows [r0, r1) against four inputs; y[t * ldy + r] gets row r . input t,
  * bit-identical to eng_avx2_dot_q. */
 void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n, const eng_q8x *const xq[4],

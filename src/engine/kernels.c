@@ -27,6 +27,17 @@ bool eng_cpu_avx2(void)
 #endif
 }
 
+bool eng_cpu_vnni(void)
+{
+    /* __builtin_cpu_supports("avxvnni"): gcc 11 and later only. */
+#if defined(__x86_64__) && !defined(COCOON_ENGINE_PORTABLE) && !defined(__clang__) &&              \
+    defined(__GNUC__) && __GNUC__ >= 11
+    return eng_cpu_avx2() && __builtin_cpu_supports("avxvnni");
+#else
+    return false;
+#endif
+}
+
 bool engine_kernels_have_avx2(void)
 {
     return eng_cpu_avx2();

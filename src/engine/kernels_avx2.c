@@ -13,6 +13,14 @@
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
+/* AVX-VNNI kernels: gcc 11 and later can compile them and test the CPU for
+ * them (see eng_cpu_vnni). */
+#if !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11
+#define ENG_HAVE_VNNI 1
+#else
+#define ENG_HAVE_VNNI 0
+#endif
+
 AVX2 static inline float hsum(__m256 v)
 {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -305,54 +313,57 @@ AVX2 static inline void q4k_x_scales(const eng_q8x *x, __m256 *xd, __m256 *xs)
                                                x[4].isum, x[5].isum, x[6].isum, x[7].isum));
 }
 
-/* One unpacked Q4_K block against 8 input blocks. The 8 integer dots are
- * reduced to one vector (lane j = sub-block j) so the scaling costs one
- * conversion and two FMAs per block instead of per sub-block. Every Q4_K
- * kernel (one vector, four vectors, whole matrix-vector products) goes
- * through here with the same operations per row and input: a prompt
- * evaluated in a batch gives bit-identical results to the same tokens one by
- * one. */
-AVX2 static inline void q4k_block_dot(const __m256i w[8], __m256 scd, __m256 mnd, const eng_q8x *x,
-                                      __m256 xd, __m256 xs, __m256 *acc, __m256 *accm)
-{
-    __m256i p[8];
-    for (int j = 0; j < 8; j++)
-        p[j] = dot_u8(w[j], _mm256_loadu_si256((const __m256i *)x[j].qs));
-    /* per 128-bit half: lanes (p0 p1 p2 p3) and (p4 p5 p6 p7) partial sums */
-    __m256i s03 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    __m256i s47 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    __m256i tot = _mm256_add_epi32(_mm256_permute2x128_si256(s03, s47, 0x20),
-                                   _mm256_permute2x128_si256(s03, s47, 0x31));
-    *acc = _mm256_fmadd_ps(_mm256_mul_ps(scd, xd), _mm256_cvtepi32_ps(tot), *acc);
-    *accm = _mm256_fmadd_ps(_mm256_mul_ps(mnd, xd), xs, *accm);
-}
+/* The Q4_K kernels for AVX2, and for AVX-VNNI where the compiler knows it
+ * (gcc; clang 14 cannot test for it at run time). */
+#define KQ(name) name##_avx2
+#define KQ_ATTR AVX2
+#define KQ_DOT_U8(w, x) dot_u8(w, x)
+#include "engine/kernels_q4k_inc.h"
+#undef KQ
+#undef KQ_ATTR
+#undef KQ_DOT_U8
 
-/* One row; xd/xs hold q4k_x_scales() of each group of 8 input blocks, or
- * are NULL to compute them here. */
-AVX2 static float dotq_q4_k_x(const blk_q4_k *b, const eng_q8x *x, int nb, const __m256 *xd,
-                              const __m256 *xs)
-{
-    /* one horizontal sum per row, not per block */
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int i = 0; i < nb; i++, b++, x += 8) {
-        __m256 scd, mnd, d8, s8;
-        __m256i w[8];
-        if (xd) {
-            d8 = xd[i];
-            s8 = xs[i];
-        } else {
-            q4k_x_scales(x, &d8, &s8);
-        }
-        q4k_block_scales(b, &scd, &mnd);
-        q4k_block_unpack(b, w);
-        q4k_block_dot(w, scd, mnd, x, d8, s8, &acc, &accm);
-    }
-    return hsum(acc) - hsum(accm);
-}
+#if ENG_HAVE_VNNI
+#define KQ(name) name##_vnni
+#define KQ_ATTR __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define KQ_DOT_U8(w, x) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w, x)
+#include "engine/kernels_q4k_inc.h"
+#undef KQ
+#undef KQ_ATTR
+#undef KQ_DOT_U8
+#endif
 
 AVX2 static float dotq_q4_k(const blk_q4_k *b, const eng_q8x *x, int nb)
 {
-    return dotq_q4_k_x(b, x, nb, NULL, NULL);
+#if ENG_HAVE_VNNI
+    if (eng_cpu_vnni()) return dotq_q4_k_x_vnni(b, x, nb, NULL, NULL);
+#endif
+    return dotq_q4_k_x_avx2(b, x, nb, NULL, NULL);
+}
+
+AVX2 void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n,
+                             const eng_q8x *const xq[4], const float *const xsc[4], float *y,
+                             size_t ldy, int r0, int r1)
+{
+#if ENG_HAVE_VNNI
+    if (eng_cpu_vnni()) {
+        q4k_rows4_vnni(data, row_bytes, n, xq, xsc, y, ldy, r0, r1);
+        return;
+    }
+#endif
+    q4k_rows4_avx2(data, row_bytes, n, xq, xsc, y, ldy, r0, r1);
+}
+
+AVX2 bool eng_avx2_q4k_dot_both(const void *row, const eng_q8x *xq, int n, float out[2])
+{
+    out[0] = dotq_q4_k_x_avx2(row, xq, n / QK_K, NULL, NULL);
+#if ENG_HAVE_VNNI
+    if (eng_cpu_vnni()) {
+        out[1] = dotq_q4_k_x_vnni(row, xq, n / QK_K, NULL, NULL);
+        return true;
+    }
+#endif
+    return false;
 }
 
 AVX2 static float dotq_q6_k(const blk_q6_k *b, const eng_q8x *x, int nb)
@@ -417,25 +428,6 @@ AVX2 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const 
             out[t] = hsum(acc[t]);
         return true;
     }
-    if (type == ENGINE_T_Q4_K) {
-        const blk_q4_k *b = row;
-        __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                          _mm256_setzero_ps()};
-        for (int i = 0; i < n / QK_K; i++, b++) {
-            __m256 scd, mnd;
-            __m256i w[8];
-            q4k_block_scales(b, &scd, &mnd);
-            q4k_block_unpack(b, w);
-            for (int t = 0; t < 4; t++) {
-                __m256 d8, s8;
-                q4k_x_scales(xq[t] + 8 * i, &d8, &s8);
-                q4k_block_dot(w, scd, mnd, xq[t] + 8 * i, d8, s8, &acc[t], &accm[t]);
-            }
-        }
-        for (int t = 0; t < 4; t++)
-            out[t] = hsum(acc[t]) - hsum(accm[t]);
-        return true;
-    }
     return false;
 }
 
@@ -446,34 +438,6 @@ AVX2 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out)
         q4k_x_scales(xq + 8 * i, &d8, &s8);
         _mm256_storeu_ps(out, d8);
         _mm256_storeu_ps(out + 8, s8);
-    }
-}
-
-/* Q4_K rows [r0, r1) against four inputs whose scale vectors were computed
- * once per product (eng_avx2_q4k_x_scales): the same operations per row and
- * input as dotq_q4_k_x, so the results are bit-identical to generation. */
-AVX2 void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n,
-                             const eng_q8x *const xq[4], const float *const xsc[4], float *y,
-                             size_t ldy, int r0, int r1)
-{
-    int nb = n / QK_K;
-    for (int r = r0; r < r1; r++) {
-        const blk_q4_k *b = (const blk_q4_k *)(data + (size_t)r * row_bytes);
-        __m256 acc[4], accm[4];
-        for (int t = 0; t < 4; t++)
-            acc[t] = accm[t] = _mm256_setzero_ps();
-        for (int i = 0; i < nb; i++, b++) {
-            __m256 scd, mnd;
-            __m256i w[8];
-            _mm_prefetch((const char *)(b + 2), _MM_HINT_T0);
-            q4k_block_scales(b, &scd, &mnd);
-            q4k_block_unpack(b, w);
-            for (int t = 0; t < 4; t++)
-                q4k_block_dot(w, scd, mnd, xq[t] + 8 * i, _mm256_loadu_ps(xsc[t] + 16 * i),
-                              _mm256_loadu_ps(xsc[t] + 16 * i + 8), &acc[t], &accm[t]);
-        }
-        for (int t = 0; t < 4; t++)
-            y[(size_t)t * ldy + r] = hsum(acc[t]) - hsum(accm[t]);
     }
 }
 
@@ -498,15 +462,11 @@ AVX2 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int
 AVX2 void eng_avx2_matvec_q(uint32_t type, const uint8_t *data, size_t row_bytes, const eng_q8x *xq,
                             int n, float *y, int r0, int r1)
 {
-    enum { MAX_GROUPS = 64 }; /* 16K columns; wider rows take the per-row path */
-    int ng = n / QK_K;
-    if (type == ENGINE_T_Q4_K && ng <= MAX_GROUPS) {
-        __m256 xd[MAX_GROUPS], xs[MAX_GROUPS];
-        for (int i = 0; i < ng; i++)
-            q4k_x_scales(xq + 8 * i, &xd[i], &xs[i]);
-        for (int r = r0; r < r1; r++)
-            y[r] = dotq_q4_k_x((const blk_q4_k *)(data + (size_t)r * row_bytes), xq, ng, xd, xs);
-        return;
+    if (type == ENGINE_T_Q4_K) {
+#if ENG_HAVE_VNNI
+        if (eng_cpu_vnni() && q4k_matvec_vnni(data, row_bytes, xq, n, y, r0, r1)) return;
+#endif
+        if (!eng_cpu_vnni() && q4k_matvec_avx2(data, row_bytes, xq, n, y, r0, r1)) return;
     }
     for (int r = r0; r < r1; r++)
         y[r] = eng_avx2_dot_q(type, data + (size_t)r * row_bytes, xq, n);
@@ -616,6 +576,10 @@ void eng_avx2_attend(const float *q, const float *k, const float *v, int stride,
 {
 }
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out) {}
+bool eng_avx2_q4k_dot_both(const void *row, const eng_q8x *xq, int n, float out[2])
+{
+    return false;
+}
 void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n, const eng_q8x *const xq[4],
                         const float *const xsc[4], float *y, size_t ldy, int r0, int r1)
 {

@@ -1,0 +1,102 @@
+/*
+ * The Q4_K integer kernels, included twice by kernels_avx2.c: once for AVX2
+ * (unsigned x signed byte products through maddubs + madd) and once for
+ * AVX-VNNI, whose vpdpbusd does both in one instruction. The products of
+ * 4-bit weights and 8-bit inputs never saturate maddubs' 16-bit pairs, so
+ * both give the same integers and the same results bit for bit; only the
+ * speed differs. The includer defines KQ(name) (a name suffix), KQ_ATTR (the
+ * target attribute) and KQ_DOT_U8(w, x) (8 int32 partial sums of w * x for
+ * unsigned bytes w, signed bytes x).
+ */
+
+/* One unpacked Q4_K block against 8 input blocks. The 8 integer dots are
+ * reduced to one vector (lane j = sub-block j) so the scaling costs one
+ * conversion and two FMAs per block instead of per sub-block. Every Q4_K
+ * kernel (one vector, four vectors, whole matrix-vector products) goes
+ * through here with the same operations per row and input: a prompt
+ * evaluated in a batch gives bit-identical results to the same tokens one by
+ * one. */
+KQ_ATTR static inline void KQ(q4k_block_dot)(const __m256i w[8], __m256 scd, __m256 mnd,
+                                             const eng_q8x *x, __m256 xd, __m256 xs, __m256 *acc,
+                                             __m256 *accm)
+{
+    __m256i p[8];
+    for (int j = 0; j < 8; j++)
+        p[j] = KQ_DOT_U8(w[j], _mm256_loadu_si256((const __m256i *)x[j].qs));
+    /* per 128-bit half: lanes (p0 p1 p2 p3) and (p4 p5 p6 p7) partial sums */
+    __m256i s03 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    __m256i s47 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    __m256i tot = _mm256_add_epi32(_mm256_permute2x128_si256(s03, s47, 0x20),
+                                   _mm256_permute2x128_si256(s03, s47, 0x31));
+    *acc = _mm256_fmadd_ps(_mm256_mul_ps(scd, xd), _mm256_cvtepi32_ps(tot), *acc);
+    *accm = _mm256_fmadd_ps(_mm256_mul_ps(mnd, xd), xs, *accm);
+}
+
+/* One row; xd/xs hold q4k_x_scales() of each group of 8 input blocks, or
+ * are NULL to compute them here. */
+KQ_ATTR static float KQ(dotq_q4_k_x)(const blk_q4_k *b, const eng_q8x *x, int nb, const __m256 *xd,
+                                     const __m256 *xs)
+{
+    /* one horizontal sum per row, not per block */
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, b++, x += 8) {
+        __m256 scd, mnd, d8, s8;
+        __m256i w[8];
+        if (xd) {
+            d8 = xd[i];
+            s8 = xs[i];
+        } else {
+            q4k_x_scales(x, &d8, &s8);
+        }
+        q4k_block_scales(b, &scd, &mnd);
+        q4k_block_unpack(b, w);
+        KQ(q4k_block_dot)(w, scd, mnd, x, d8, s8, &acc, &accm);
+    }
+    return hsum(acc) - hsum(accm);
+}
+
+/* Rows [r0, r1) against four inputs whose scale vectors were computed once
+ * per product (eng_avx2_q4k_x_scales): each weight block is unpacked once
+ * for the four, with the same operations per row and input as
+ * dotq_q4_k_x. */
+KQ_ATTR static void KQ(q4k_rows4)(const uint8_t *data, size_t row_bytes, int n,
+                                  const eng_q8x *const xq[4], const float *const xsc[4], float *y,
+                                  size_t ldy, int r0, int r1)
+{
+    int nb = n / QK_K;
+    for (int r = r0; r < r1; r++) {
+        const blk_q4_k *b = (const blk_q4_k *)(data + (size_t)r * row_bytes);
+        __m256 acc[4], accm[4];
+        for (int t = 0; t < 4; t++)
+            acc[t] = accm[t] = _mm256_setzero_ps();
+        for (int i = 0; i < nb; i++, b++) {
+            __m256 scd, mnd;
+            __m256i w[8];
+            _mm_prefetch((const char *)(b + 2), _MM_HINT_T0);
+            q4k_block_scales(b, &scd, &mnd);
+            q4k_block_unpack(b, w);
+            for (int t = 0; t < 4; t++)
+                KQ(q4k_block_dot)
+                (w, scd, mnd, xq[t] + 8 * i, _mm256_loadu_ps(xsc[t] + 16 * i),
+                 _mm256_loadu_ps(xsc[t] + 16 * i + 8), &acc[t], &accm[t]);
+        }
+        for (int t = 0; t < 4; t++)
+            y[(size_t)t * ldy + r] = hsum(acc[t]) - hsum(accm[t]);
+    }
+}
+
+/* y[r] = row r . input for r in [r0, r1); the input's scale vectors once
+ * for all rows. False when the rows are too wide for the stack arrays. */
+KQ_ATTR static bool KQ(q4k_matvec)(const uint8_t *data, size_t row_bytes, const eng_q8x *xq, int n,
+                                   float *y, int r0, int r1)
+{
+    enum { MAX_GROUPS = 64 }; /* 16K columns; wider rows take the per-row path */
+    int ng = n / QK_K;
+    if (ng > MAX_GROUPS) return false;
+    __m256 xd[MAX_GROUPS], xs[MAX_GROUPS];
+    for (int i = 0; i < ng; i++)
+        q4k_x_scales(xq + 8 * i, &xd[i], &xs[i]);
+    for (int r = r0; r < r1; r++)
+        y[r] = KQ(dotq_q4_k_x)((const blk_q4_k *)(data + (size_t)r * row_bytes), xq, ng, xd, xs);
+    return true;
+}
