@@ -88,9 +88,10 @@ bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4]
 /* Q4_K: an input's per-256-value scale vectors (16 floats per 256 values,
  * n / 16 floats in all), computed once per matrix product. */
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out);
-/* Tests: one Q4_K row dot by the AVX2 kernel (out[0]) and by the AVX-VNNI one
- * (out[1]); false (out[1] untouched) when this CPU or build has no VNNI. */
-bool eng_avx2_q4k_dot_both(const void *row, const eng_q8x *xq, int n, float out[2]);
+/* Tests: one Q8_0 or Q4_K row dot by the AVX2 kernel (out[0]) and by the
+ * AVX-VNNI one (out[1]); false (out[1] untouched) for other types or when
+ * this CPU or build has no VNNI. */
+bool eng_avx2_dot_q_both(uint32_t type, const void *row, const eng_q8x *xq, int n, float out[2]);
 /* Q4_K rows [r0, r1) against four inputs; y[t * ldy + r] gets row r . input t,
  * bit-identical to eng_avx2_dot_q. */
 void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n, const eng_q8x *const xq[4],

@@ -232,18 +232,6 @@ AVX2 static inline __m256i dot_u8(__m256i w, __m256i x)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
 }
 
-AVX2 static float dotq_q8_0(const blk_q8_0 *b, const eng_q8x *x, int nb)
-{
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-        __m256i w = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        __m256i v = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        __m256 p = _mm256_cvtepi32_ps(dot_i8(w, v));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * x[i].d), p, acc);
-    }
-    return hsum(acc);
-}
-
 AVX2 static float dotq_q4_0(const blk_q4_0 *b, const eng_q8x *x, int nb)
 {
     __m256 acc = _mm256_setzero_ps();
@@ -313,12 +301,12 @@ AVX2 static inline void q4k_x_scales(const eng_q8x *x, __m256 *xd, __m256 *xs)
                                                x[4].isum, x[5].isum, x[6].isum, x[7].isum));
 }
 
-/* The Q4_K kernels for AVX2, and for AVX-VNNI where the compiler knows it
+/* The Q8_0 and Q4_K kernels for AVX2, and for AVX-VNNI where the compiler knows it
  * (gcc; clang 14 cannot test for it at run time). */
 #define KQ(name) name##_avx2
 #define KQ_ATTR AVX2
 #define KQ_DOT_U8(w, x) dot_u8(w, x)
-#include "engine/kernels_q4k_inc.h"
+#include "engine/kernels_int8_inc.h"
 #undef KQ
 #undef KQ_ATTR
 #undef KQ_DOT_U8
@@ -327,11 +315,19 @@ AVX2 static inline void q4k_x_scales(const eng_q8x *x, __m256 *xd, __m256 *xs)
 #define KQ(name) name##_vnni
 #define KQ_ATTR __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define KQ_DOT_U8(w, x) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w, x)
-#include "engine/kernels_q4k_inc.h"
+#include "engine/kernels_int8_inc.h"
 #undef KQ
 #undef KQ_ATTR
 #undef KQ_DOT_U8
 #endif
+
+AVX2 static float dotq_q8_0(const blk_q8_0 *b, const eng_q8x *x, int nb)
+{
+#if ENG_HAVE_VNNI
+    if (eng_cpu_vnni()) return dotq_q8_0_vnni(b, x, nb);
+#endif
+    return dotq_q8_0_avx2(b, x, nb);
+}
 
 AVX2 static float dotq_q4_k(const blk_q4_k *b, const eng_q8x *x, int nb)
 {
@@ -354,12 +350,16 @@ AVX2 void eng_avx2_q4k_rows4(const uint8_t *data, size_t row_bytes, int n,
     q4k_rows4_avx2(data, row_bytes, n, xq, xsc, y, ldy, r0, r1);
 }
 
-AVX2 bool eng_avx2_q4k_dot_both(const void *row, const eng_q8x *xq, int n, float out[2])
+AVX2 bool eng_avx2_dot_q_both(uint32_t type, const void *row, const eng_q8x *xq, int n,
+                              float out[2])
 {
-    out[0] = dotq_q4_k_x_avx2(row, xq, n / QK_K, NULL, NULL);
+    bool q8 = type == ENGINE_T_Q8_0;
+    if (!q8 && type != ENGINE_T_Q4_K) return false;
+    out[0] = q8 ? dotq_q8_0_avx2(row, xq, n / 32) : dotq_q4_k_x_avx2(row, xq, n / QK_K, NULL, NULL);
 #if ENG_HAVE_VNNI
     if (eng_cpu_vnni()) {
-        out[1] = dotq_q4_k_x_vnni(row, xq, n / QK_K, NULL, NULL);
+        out[1] =
+            q8 ? dotq_q8_0_vnni(row, xq, n / 32) : dotq_q4_k_x_vnni(row, xq, n / QK_K, NULL, NULL);
         return true;
     }
 #endif
@@ -409,23 +409,14 @@ AVX2 static float dotq_q6_k(const blk_q6_k *b, const eng_q8x *x, int nb)
 AVX2 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4], int n,
                            float out[4])
 {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
     if (type == ENGINE_T_Q8_0) {
-        const blk_q8_0 *b = row;
-        for (int i = 0; i < n / 32; i++) {
-            __m256i w = _mm256_loadu_si256((const __m256i *)b[i].qs);
-            __m256i aw = _mm256_sign_epi8(w, w);
-            float d = _cvtsh_ss(b[i].d);
-            for (int t = 0; t < 4; t++) {
-                __m256i v = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)xq[t][i].qs), w);
-                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, v), _mm256_set1_epi16(1));
-                acc[t] =
-                    _mm256_fmadd_ps(_mm256_set1_ps(d * xq[t][i].d), _mm256_cvtepi32_ps(p), acc[t]);
-            }
+#if ENG_HAVE_VNNI
+        if (eng_cpu_vnni()) {
+            q8_0_dot4_vnni(row, xq, n / 32, out);
+            return true;
         }
-        for (int t = 0; t < 4; t++)
-            out[t] = hsum(acc[t]);
+#endif
+        q8_0_dot4_avx2(row, xq, n / 32, out);
         return true;
     }
     return false;
@@ -576,7 +567,7 @@ void eng_avx2_attend(const float *q, const float *k, const float *v, int stride,
 {
 }
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out) {}
-bool eng_avx2_q4k_dot_both(const void *row, const eng_q8x *xq, int n, float out[2])
+bool eng_avx2_dot_q_both(uint32_t type, const void *row, const eng_q8x *xq, int n, float out[2])
 {
     return false;
 }

@@ -244,10 +244,10 @@ static void test_quant_dot(void **state)
                 float qd = eng_avx2_dot_q(type, q, xq, N);
                 if (fabs(qd - deq) > 1e-2 * absref)
                     fail_msg("%s: int8 dot %f vs dequantized %f", engine_ttype_name(type), qd, deq);
-                /* Q4_K: the AVX-VNNI kernel (where there is one) gives the AVX2
-                 * kernel's result bit for bit. */
+                /* Q8_0, Q4_K: the AVX-VNNI kernel (where there is one) gives
+                 * the AVX2 kernel's result bit for bit. */
                 float both[2];
-                if (type == ENGINE_T_Q4_K && eng_avx2_q4k_dot_both(q, xq, N, both)) {
+                if (eng_avx2_dot_q_both(type, q, xq, N, both)) {
                     assert_memory_equal(&both[0], &both[1], sizeof(float));
                     assert_memory_equal(&both[1], &qd, sizeof(float));
                 }

@@ -1,13 +1,49 @@
 /*
- * The Q4_K integer kernels, included twice by kernels_avx2.c: once for AVX2
- * (unsigned x signed byte products through maddubs + madd) and once for
- * AVX-VNNI, whose vpdpbusd does both in one instruction. The products of
- * 4-bit weights and 8-bit inputs never saturate maddubs' 16-bit pairs, so
- * both give the same integers and the same results bit for bit; only the
- * speed differs. The includer defines KQ(name) (a name suffix), KQ_ATTR (the
+ * The Q8_0 and Q4_K integer kernels, included twice by kernels_avx2.c: once
+ * for AVX2 (unsigned x signed byte products through maddubs + madd) and once
+ * for AVX-VNNI, whose vpdpbusd does both in one instruction. The products
+ * here never saturate maddubs' 16-bit pair sums (Q4_K: 2 x 15 x 127; Q8_0,
+ * |weight| x input with the sign moved to the input: 2 x 128 x 127), so both
+ * give the same integers and the same results bit for bit; only the speed
+ * differs. The includer defines KQ(name) (a name suffix), KQ_ATTR (the
  * target attribute) and KQ_DOT_U8(w, x) (8 int32 partial sums of w * x for
  * unsigned bytes w, signed bytes x).
  */
+
+/* Q8_0 rows of nb blocks: one row and one input, and one row and four
+ * inputs (a prompt batch: each weight block is loaded once for the four),
+ * with the same operations per row and input. */
+KQ_ATTR static float KQ(dotq_q8_0)(const blk_q8_0 *b, const eng_q8x *x, int nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        __m256i w = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i v = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        __m256i p = KQ_DOT_U8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(v, w));
+        acc =
+            _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum(acc);
+}
+
+KQ_ATTR static void KQ(q8_0_dot4)(const blk_q8_0 *b, const eng_q8x *const xq[4], int nb,
+                                  float out[4])
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int i = 0; i < nb; i++) {
+        __m256i w = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i aw = _mm256_sign_epi8(w, w);
+        float d = _cvtsh_ss(b[i].d);
+        for (int t = 0; t < 4; t++) {
+            __m256i v = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)xq[t][i].qs), w);
+            __m256i p = KQ_DOT_U8(aw, v);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xq[t][i].d), _mm256_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++)
+        out[t] = hsum(acc[t]);
+}
 
 /* One unpacked Q4_K block against 8 input blocks. The 8 integer dots are
  * reduced to one vector (lane j = sub-block j) so the scaling costs one
@@ -77,8 +113,8 @@ KQ_ATTR static void KQ(q4k_rows4)(const uint8_t *data, size_t row_bytes, int n,
             q4k_block_unpack(b, w);
             for (int t = 0; t < 4; t++)
                 KQ(q4k_block_dot)
-                (w, scd, mnd, xq[t] + 8 * i, _mm256_loadu_ps(xsc[t] + 16 * i),
-                 _mm256_loadu_ps(xsc[t] + 16 * i + 8), &acc[t], &accm[t]);
+            (w, scd, mnd, xq[t] + 8 * i, _mm256_loadu_ps(xsc[t] + 16 * i),
+             _mm256_loadu_ps(xsc[t] + 16 * i + 8), &acc[t], &accm[t]);
         }
         for (int t = 0; t < 4; t++)
             y[(size_t)t * ldy + r] = hsum(acc[t]) - hsum(accm[t]);
