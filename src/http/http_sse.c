@@ -83,6 +83,15 @@ static bool usage_only_event(const uint8_t *ev, size_t n)
     return drop;
 }
 
+/* Index of the first CR or LF in d[0..n), or n. */
+static size_t line_end(const uint8_t *d, size_t n)
+{
+    const uint8_t *lf = memchr(d, '\n', n);
+    size_t end = lf ? (size_t)(lf - d) : n;
+    const uint8_t *cr = memchr(d, '\r', end);
+    return cr ? (size_t)(cr - d) : end;
+}
+
 void http_sse_filter_feed(http_sse_filter *f, const uint8_t *data, size_t len, cc_buf *out)
 {
     cc_buf_append(&f->pending, data, len);
@@ -90,6 +99,15 @@ void http_sse_filter_feed(http_sse_filter *f, const uint8_t *data, size_t len, c
     const uint8_t *p = f->pending.data;
     size_t n = f->pending.len;
     while (i < n) {
+        if (p[i] != '\r' && p[i] != '\n') {
+            /* Inside a line: go to its end in one step (memchr is vectorised;
+             * a stream is almost all line content). */
+            size_t e = i + line_end(p + i, n - i);
+            f->line_len += e - i;
+            f->event_ended_on_cr = f->prev_cr = false;
+            i = e;
+            continue;
+        }
         uint8_t c = p[i++];
         if (c == '\n' && f->prev_cr) { /* the LF of a CRLF: line already ended */
             f->prev_cr = false;
