@@ -117,7 +117,8 @@ int main(int argc, char **argv)
     double seconds = argc > 1 ? atof(argv[1]) : 1.0;
     cc_log_init("bench", CC_LOG_WARN);
     cc_err err;
-    char dir[] = "/tmp/cocoon-bench-hs-XXXXXX";
+    char dir[512];
+    cc_tmp_template(dir, sizeof(dir), "cocoon-bench-hs");
     if (!mkdtemp(dir) || tee_fake_root_init(dir, false, &err)) return 1;
     tee_provider *fake = tee_provider_new_fake(dir, NULL, 0, NULL, &err);
     tee_provider *none = tee_provider_new_none();

@@ -72,7 +72,8 @@ int main(int argc, char **argv)
     double seconds = argc > 1 ? atof(argv[1]) : 0.5;
     const char *fixtures = argc > 2 ? argv[2] : "../shared/fixtures/tdx";
     cc_err err;
-    char dir[] = "/tmp/cocoon-bench-tee-XXXXXX";
+    char dir[512];
+    cc_tmp_template(dir, sizeof(dir), "cocoon-bench-tee");
     if (!mkdtemp(dir) || tee_fake_root_init(dir, false, &err)) return 1;
     ctx c = {0};
     c.prov = tee_provider_new_fake(dir, "bench", 5, NULL, &err);

@@ -116,6 +116,8 @@ uint64_t cc_now_mono_ns(void); /* monotonic nanoseconds */
 int cc_read_file(const char *path, cc_buf *out, cc_err *err);
 /* Writes atomically: temp file in the same directory, fsync, rename. */
 int cc_write_file_atomic(const char *path, const void *data, size_t len, int mode, cc_err *err);
+/* A mkdtemp/mkstemp template "<$TMPDIR or /tmp>/<prefix>-XXXXXX" in out[n]. */
+void cc_tmp_template(char *out, size_t n, const char *prefix);
 /* mkdir -p */
 int cc_mkdirs(const char *path, int mode, cc_err *err);
 

@@ -86,6 +86,12 @@ int cc_write_file_atomic(const char *path, const void *data, size_t len, int mod
     return 0;
 }
 
+void cc_tmp_template(char *out, size_t n, const char *prefix)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(out, n, "%s/%s-XXXXXX", dir && *dir ? dir : "/tmp", prefix);
+}
+
 int cc_mkdirs(const char *path, int mode, cc_err *err)
 {
     char *p = cc_strdup(path);

@@ -28,7 +28,8 @@ static void cleanup_dir(const char *dir)
 
 static void init(void)
 {
-    char dir[] = "/tmp/cocoon-fuzz-coll-XXXXXX";
+    char dir[512];
+    cc_tmp_template(dir, sizeof(dir), "cocoon-fuzz-coll");
     cc_err err;
     if (!mkdtemp(dir) || tee_fake_root_init(dir, false, &err)) abort();
     tee_provider *p = tee_provider_new_fake(dir, NULL, 0, NULL, &err);

@@ -139,7 +139,8 @@ static void test_open_and_files(void **state)
     assert_null(registry_open("none", "/nonexistent/registry.json", &err));
     assert_non_null(strstr(err.msg, "/nonexistent/registry.json"));
 
-    char path[] = "/tmp/cocoon-registry-XXXXXX";
+    char path[512];
+    cc_tmp_template(path, sizeof(path), "cocoon-registry");
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     const char *text = "{\"proxy_image_hashes\": \"any\", \"worker_image_hashes\": \"any\",\n"

@@ -17,7 +17,7 @@ static char root_dir[256];
 
 static int setup_root(void **state)
 {
-    snprintf(root_dir, sizeof(root_dir), "/tmp/cocoon-tee-test-XXXXXX");
+    cc_tmp_template(root_dir, sizeof(root_dir), "cocoon-tee-test");
     if (!mkdtemp(root_dir)) return -1;
     cc_err err = {0};
     if (tee_fake_root_init(root_dir, false, &err)) {
@@ -273,7 +273,7 @@ static void test_fake_quote_verifies_under_fake_not_tdx(void **state)
 
     /* Another network's fake root refuses it too. */
     char other[256];
-    snprintf(other, sizeof(other), "/tmp/cocoon-tee-test2-XXXXXX");
+    cc_tmp_template(other, sizeof(other), "cocoon-tee-test2");
     assert_non_null(mkdtemp(other));
     assert_int_equal(tee_fake_root_init(other, false, &err), 0);
     assert_int_equal(tee_fake_root_init(other, false, &err), -1); /* no overwrite */

@@ -237,7 +237,7 @@ static tee_tcb_status eval(const spec *s, int want_rc, const char *want_msg)
 
 static int setup(void **state)
 {
-    snprintf(dir, sizeof(dir), "/tmp/cocoon-tee-coll-XXXXXX");
+    cc_tmp_template(dir, sizeof(dir), "cocoon-tee-coll");
     cc_err err = {0};
     if (!mkdtemp(dir) || tee_fake_root_init(dir, false, &err)) return -1;
     prov = tee_provider_new_fake(dir, NULL, 0, NULL, &err);
