@@ -127,6 +127,23 @@ void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
     net_conn_release(c);
 }
 
+int net_conn_pow_recv(net_conn *c, int fd, size_t want, int closed_code,
+                      const char *closed_msg)
+{
+    ssize_t n = recv(fd, c->pow_buf + c->pow_done, want - c->pow_done, 0);
+    if (n == 0) {
+        net_conn_fail(c, closed_code, "%s", closed_msg);
+        return -1;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+        net_conn_fail(c, NET_ERR_FAILURE, "proof of work: recv: %s", strerror(errno));
+        return -1;
+    }
+    c->pow_done += (size_t)n;
+    return c->pow_done == want;
+}
+
 void net_conn_close(net_conn *c, const char *reason)
 {
     if (!c || c->closing) return;

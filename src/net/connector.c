@@ -48,18 +48,9 @@ static void solve_cb(evutil_socket_t fd, short what, void *arg)
 static void challenge_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn *c = arg;
-    ssize_t n = recv(fd, c->pow_buf + c->pow_done, NET_POW_CHALLENGE_LEN - c->pow_done, 0);
-    if (n == 0) {
-        net_conn_fail(c, NET_ERR_FAILURE, "peer closed before the proof-of-work challenge");
+    if (net_conn_pow_recv(c, fd, NET_POW_CHALLENGE_LEN, NET_ERR_FAILURE,
+                          "peer closed before the proof-of-work challenge") <= 0)
         return;
-    }
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        net_conn_fail(c, NET_ERR_FAILURE, "proof of work: recv: %s", strerror(errno));
-        return;
-    }
-    c->pow_done += (size_t)n;
-    if (c->pow_done < NET_POW_CHALLENGE_LEN) return;
     cc_err err;
     if (net_pow_parse_challenge(c->pow_buf, c->pow_max_difficulty, &c->pow_difficulty, c->pow_salt,
                                 &err) < 0) {

@@ -62,18 +62,9 @@ void net_listener_conn_gone(net_listener *l, net_conn *c)
 static void pow_answer_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn *c = arg;
-    ssize_t n = recv(fd, c->pow_buf + c->pow_done, NET_POW_ANSWER_LEN - c->pow_done, 0);
-    if (n == 0) {
-        net_conn_fail(c, NET_ERR_PROTOCOL, "peer closed during proof of work");
+    if (net_conn_pow_recv(c, fd, NET_POW_ANSWER_LEN, NET_ERR_PROTOCOL,
+                          "peer closed during proof of work") <= 0)
         return;
-    }
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        net_conn_fail(c, NET_ERR_FAILURE, "proof of work: recv: %s", strerror(errno));
-        return;
-    }
-    c->pow_done += (size_t)n;
-    if (c->pow_done < NET_POW_ANSWER_LEN) return;
     int64_t nonce;
     cc_err err;
     if (net_pow_parse_answer(c->pow_buf, &nonce, &err) < 0) {

@@ -117,6 +117,13 @@ void net_conn_release(net_conn *c);
  * caller owns it, notifies the listener if it still handshakes. */
 void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Reads the proof-of-work message (challenge or answer) into c->pow_buf until
+ * `want` bytes are there; before TLS, straight from the socket and never past
+ * the message, so what follows stays for OpenSSL. Returns 1 when complete, 0 to
+ * wait for more, -1 after failing the connection (closed_code/closed_msg when
+ * the peer closed, 601 on a socket error). */
+int net_conn_pow_recv(net_conn *c, int fd, size_t want, int closed_code,
+                      const char *closed_msg);
 /* Called by tls_io.c: the handshake finished; bytes were appended to c->in;
  * an SSL call failed with this SSL_get_error() code and errno. */
 void net_conn_tls_up(net_conn *c);
