@@ -76,11 +76,7 @@ int client_config_validate(const client_config *c, cc_err *err)
 void client_config_clear(client_config *c)
 {
     daemon_proxies_clear(&c->proxies, &c->n_proxies);
-    free(c->owner_address);
-    free(c->tee);
-    free(c->policy);
-    free(c->fake_root);
-    free(c->registry);
-    free(c->log_level);
+    daemon_config_fields f = DAEMON_CONFIG_FIELDS(c);
+    daemon_config_clear_common(&f);
     memset(c, 0, sizeof(*c));
 }

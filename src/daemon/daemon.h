@@ -109,6 +109,9 @@ typedef struct daemon_config_fields {
 int daemon_config_load_common(const json_t *obj, const char *path, const daemon_config_fields *f,
                               cc_err *err);
 
+/* Frees the shared strings the view points at (and sets them to NULL). */
+void daemon_config_clear_common(const daemon_config_fields *f);
+
 /* Checks the shared fields: tee none|fake|tdx, policy any|fake|tdx,
  * log_level debug|info|warn|error, fake_root given with tee or policy
  * "fake", reconnect_min <= reconnect_max (when present). */

@@ -152,3 +152,13 @@ int daemon_config_check_common(const daemon_config_fields *f, cc_err *err)
                           *f->reconnect_min, *f->reconnect_max);
     return 0;
 }
+
+void daemon_config_clear_common(const daemon_config_fields *f)
+{
+    char **strs[] = {f->owner_address, f->tee, f->policy, f->fake_root, f->registry, f->log_level};
+    for (size_t i = 0; i < CC_ARRAY_LEN(strs); i++) {
+        if (!strs[i]) continue;
+        free(*strs[i]);
+        *strs[i] = NULL;
+    }
+}

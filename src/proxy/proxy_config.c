@@ -86,11 +86,7 @@ int proxy_config_load(const char *path, proxy_config *c, cc_err *err)
 void proxy_config_clear(proxy_config *c)
 {
     free(c->chain);
-    free(c->registry);
-    free(c->owner_address);
-    free(c->tee);
-    free(c->policy);
-    free(c->fake_root);
-    free(c->log_level);
+    daemon_config_fields f = DAEMON_CONFIG_FIELDS(c);
+    daemon_config_clear_common(&f);
     memset(c, 0, sizeof(*c));
 }

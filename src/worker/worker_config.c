@@ -169,11 +169,7 @@ void worker_config_clear(worker_config *c)
     free(c->api_key);
     free(c->model);
     free(c->model_name);
-    free(c->owner_address);
-    free(c->tee);
-    free(c->policy);
-    free(c->fake_root);
-    free(c->registry);
-    free(c->log_level);
+    daemon_config_fields f = DAEMON_CONFIG_FIELDS(c);
+    daemon_config_clear_common(&f);
     memset(c, 0, sizeof(*c));
 }
