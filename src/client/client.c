@@ -69,7 +69,6 @@ void client_free(client *c)
     free(c->links);
     daemon_tee_clear(&c->tee);
     free(c->owner_address);
-    cc_buf_free(&c->scratch);
     free(c);
 }
 

@@ -97,7 +97,6 @@ struct client {
     size_t n_models;
     double models_at; /* cc_now_mono() of the last list */
     struct event *models_timer;
-    cc_buf scratch;
     crypto_rand_pool ids; /* request ids (one RAND_bytes call per 32 ids) */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;

@@ -168,7 +168,6 @@ void proxy_free(proxy *p)
     registry_free(p->reg);
     daemon_tee_clear(&p->tee);
     free(p->owner_address);
-    cc_buf_free(&p->scratch);
     free(p);
 }
 

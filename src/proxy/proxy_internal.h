@@ -97,7 +97,6 @@ struct proxy {
     struct event *drain_ev;
     uint64_t next_id;
     uint64_t tie_rng; /* xorshift state for routing ties (seeded randomly; no syscall per pick) */
-    cc_buf scratch;   /* reused encoding buffer */
     crypto_rand_pool ids; /* worker-leg request ids (one RAND_bytes call per 32 ids) */
     struct {
         uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;

@@ -165,7 +165,6 @@ void worker_free(worker *w)
     daemon_tee_clear(&w->tee);
     free(w->model);
     free(w->owner_address);
-    cc_buf_free(&w->scratch);
     free(w);
 }
 

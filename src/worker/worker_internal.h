@@ -78,7 +78,6 @@ struct worker {
     int active;
     bool healthy;
     http_server *http;
-    cc_buf scratch; /* reused encoding buffer (the hot path does not allocate) */
     struct {
         uint64_t total, ok, failed, cancelled, rejected;
         uint64_t prompt_tokens, completion_tokens, body_bytes;
