@@ -33,10 +33,22 @@ void cc_err_set_impl(cc_err *err, const char *fmt, ...) __attribute__((format(pr
 void cc_err_setc_impl(cc_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void cc_err_prefix_impl(cc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define cc_err_set(err, ...) ({ cc_err_set_impl((err), __VA_ARGS__); -1; })
-#define cc_err_setc(err, code, ...) ({ cc_err_setc_impl((err), (code), __VA_ARGS__); -1; })
+#define cc_err_set(err, ...)                                                                       \
+    ({                                                                                             \
+        cc_err_set_impl((err), __VA_ARGS__);                                                       \
+        -1;                                                                                        \
+    })
+#define cc_err_setc(err, code, ...)                                                                \
+    ({                                                                                             \
+        cc_err_setc_impl((err), (code), __VA_ARGS__);                                              \
+        -1;                                                                                        \
+    })
 /* Prepends "prefix: " to the current message; evaluates to -1. */
-#define cc_err_prefix(err, ...) ({ cc_err_prefix_impl((err), __VA_ARGS__); -1; })
+#define cc_err_prefix(err, ...)                                                                    \
+    ({                                                                                             \
+        cc_err_prefix_impl((err), __VA_ARGS__);                                                    \
+        -1;                                                                                        \
+    })
 void cc_err_clear(cc_err *err);
 
 /* --------------------------------------------------------------- logging */
@@ -49,6 +61,9 @@ typedef enum { CC_LOG_DEBUG = 0, CC_LOG_INFO, CC_LOG_WARN, CC_LOG_ERROR } cc_log
 void cc_log_init(const char *component, cc_log_level min_level);
 cc_log_level cc_log_level_from_string(const char *s); /* defaults to INFO */
 bool cc_log_enabled(cc_log_level lvl);
+/* Copies src into dst (always terminated), writing each control byte as \xNN; returns the length.
+ */
+size_t cc_log_escape(char *dst, size_t dst_size, const char *src);
 void cc_log(cc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define CC_DEBUG(...) (cc_log_enabled(CC_LOG_DEBUG) ? cc_log(CC_LOG_DEBUG, __VA_ARGS__) : (void)0)
@@ -64,7 +79,10 @@ typedef struct cc_buf {
     size_t cap;
 } cc_buf;
 
-#define CC_BUF_INIT {NULL, 0, 0}
+#define CC_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Allocation failure aborts the process: out-of-memory is not outside input
  * and there is no sane recovery in a daemon (like Redis' zmalloc). */
@@ -106,8 +124,8 @@ uint16_t cc_crc16(const void *data, size_t n);  /* XMODEM (TON addresses) */
 
 /* ------------------------------------------------------------------ time */
 
-double cc_now_wall(void);     /* seconds since the epoch */
-double cc_now_mono(void);     /* monotonic seconds */
+double cc_now_wall(void);      /* seconds since the epoch */
+double cc_now_mono(void);      /* monotonic seconds */
 uint64_t cc_now_mono_ns(void); /* monotonic nanoseconds */
 
 /* ------------------------------------------------------------------ files */

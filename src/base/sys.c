@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +18,10 @@ double cc_now_wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-double cc_now_mono(void) { return (double)cc_now_mono_ns() / 1e9; }
+double cc_now_mono(void)
+{
+    return (double)cc_now_mono_ns() / 1e9;
+}
 
 uint64_t cc_now_mono_ns(void)
 {
@@ -29,32 +33,45 @@ uint64_t cc_now_mono_ns(void)
 int cc_read_file(const char *path, cc_buf *out, cc_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cc_err_set(err, "cannot open %s: %s", path, strerror(errno));
+    if (fd < 0) return cc_err_set(err, "cannot open %s: %s", path, strerror(errno));
     for (;;) {
         cc_buf_reserve(out, 65536);
         ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             int e = errno;
             close(fd);
             return cc_err_set(err, "cannot read %s: %s", path, strerror(e));
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         out->len += (size_t)n;
     }
     close(fd);
     return 0;
 }
 
+/* The temporary file gets a random name and is created with O_EXCL | O_NOFOLLOW, so a file or a
+ * symlink planted under a predictable name can neither be reused (with its looser mode) nor be
+ * followed to overwrite something else. */
+static int open_unique_tmp(const char *path, char *tmp, size_t tmp_size, int mode)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint64_t r;
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            r = (uint64_t)cc_now_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)attempt;
+        snprintf(tmp, tmp_size, "%s.tmp-%016llx", path, (unsigned long long)r);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 int cc_write_file_atomic(const char *path, const void *data, size_t len, int mode, cc_err *err)
 {
-    size_t plen = strlen(path);
-    char *tmp = cc_malloc(plen + 16);
-    snprintf(tmp, plen + 16, "%s.tmp%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    size_t tmp_size = strlen(path) + 32;
+    char *tmp = cc_malloc(tmp_size);
+    int fd = open_unique_tmp(path, tmp, tmp_size, mode);
     if (fd < 0) {
         int e = errno;
         free(tmp);
@@ -64,8 +81,7 @@ int cc_write_file_atomic(const char *path, const void *data, size_t len, int mod
     size_t left = len;
     while (left) {
         ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             int e = errno;
             close(fd);
@@ -106,8 +122,7 @@ int cc_mkdirs(const char *path, int mode, cc_err *err)
                 return -1;
             }
             *s = c;
-            if (!c)
-                break;
+            if (!c) break;
         }
     }
     free(p);

@@ -4,6 +4,10 @@
 #include <cmocka.h>
 #include <string.h>
 #include <stdlib.h>
+#include <stdio.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -87,6 +91,63 @@ static void test_parse_i64(void **state)
     assert_int_equal(cc_parse_i64("", 0, 100, &v, NULL), -1);
 }
 
+static void test_log_escape_keeps_one_line(void **state)
+{
+    char out[64];
+    size_t n = cc_log_escape(out, sizeof(out), "model=a\nts=forged level=error\x1b[2J\x7f");
+    assert_string_equal(out, "model=a\\x0ats=forged level=error\\x1b[2J\\x7f");
+    assert_int_equal(n, strlen(out));
+    /* Truncation never splits an escape and always terminates. */
+    char small[6];
+    cc_log_escape(small, sizeof(small), "ab\ncd");
+    assert_string_equal(small, "ab");
+    cc_log_escape(small, sizeof(small), "abcdefgh");
+    assert_string_equal(small, "abcde");
+}
+
+static void test_atomic_write_refuses_planted_files(void **state)
+{
+    char dir[256];
+    cc_tmp_template(dir, sizeof(dir), "cc-atomic");
+    assert_non_null(mkdtemp(dir));
+    char path[300], victim[300], link[320];
+    snprintf(path, sizeof(path), "%s/key", dir);
+    snprintf(victim, sizeof(victim), "%s/victim", dir);
+    cc_err err;
+    /* Names the old code used (path.tmpPID) planted as a symlink to a victim and as a 0666 file:
+     * neither is followed nor reused. */
+    assert_int_equal(cc_write_file_atomic(victim, "keep", 4, 0600, &err), 0);
+    snprintf(link, sizeof(link), "%s.tmp%d", path, (int)getpid());
+    assert_int_equal(symlink(victim, link), 0);
+    assert_int_equal(cc_write_file_atomic(path, "secret", 6, 0600, &err), 0);
+    char buf[16] = {0};
+    FILE *f = fopen(victim, "r");
+    assert_non_null(f);
+    assert_int_equal(fread(buf, 1, sizeof(buf), f), 4);
+    fclose(f);
+    assert_string_equal(buf, "keep");
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* Rewriting keeps the mode asked for and leaves no temporary file behind. */
+    assert_int_equal(cc_write_file_atomic(path, "secret2", 7, 0600, &err), 0);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            entries++;
+            assert_null(strstr(e->d_name, ".tmp-"));
+        }
+    closedir(d);
+    assert_int_equal(entries, 3); /* key, victim, the planted link */
+    unlink(link);
+    unlink(path);
+    unlink(victim);
+    rmdir(dir);
+}
+
 static void test_str_copy_truncates(void **state)
 {
     char d[6];
@@ -107,6 +168,8 @@ int main(void)
         cmocka_unit_test(test_json_validation_names_field),
         cmocka_unit_test(test_parse_i64),
         cmocka_unit_test(test_str_copy_truncates),
+        cmocka_unit_test(test_log_escape_keeps_one_line),
+        cmocka_unit_test(test_atomic_write_refuses_planted_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
