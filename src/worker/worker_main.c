@@ -22,7 +22,12 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
         backend_openai_http_config bc = {.url = cfg->backend_url,
                                          .model = cfg->model,
                                          .api_key = cfg->api_key,
-                                         .health_interval = cfg->health_interval};
+                                         .health_interval = cfg->health_interval,
+                                         /* Never fewer backend connections than the requests we
+                                          * advertise, or the excess queues silently inside curl;
+                                          * a few more for the health poll. */
+                                         .max_connections =
+                                             cfg->max_active > 0 ? cfg->max_active + 4 : 0};
         return backend_openai_http_new(base, &bc, err);
     }
     backend_embedded_config bc = {.model_path = cfg->model,
