@@ -170,9 +170,9 @@ int ledger_worker_set_voucher(ledger_worker *w, int64_t tokens, const uint8_t *b
 typedef struct ledger ledger;
 
 /* Opens (creating when missing) the SQLite ledger at path: WAL journal,
- * synchronous=FULL. Every row carries an Ed25519 signature by the proxy's
- * signing key (priv, the 32-byte seed), checked on load: a row edited by
- * hand or signed by another key refuses the open with the row named.
+ * synchronous=FULL. Every row carries a MAC under a key derived from the
+ * proxy's signing seed (priv, 32 bytes), checked on load: a row edited by
+ * hand or written under another key refuses the open with the row named.
  * As COCOON does on restart, every loaded total counts as committed to the
  * chain at the last saved seqno. Returns NULL with err filled. */
 ledger *ledger_open(const char *path, const uint8_t priv[32], cc_err *err);
