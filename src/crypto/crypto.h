@@ -53,22 +53,67 @@ bool crypto_ed25519_verify(const uint8_t pub[32], const void *msg, size_t n, con
 int crypto_x25519_keygen(uint8_t priv[32], uint8_t pub[32]);
 int crypto_x25519(const uint8_t priv[32], const uint8_t peer_pub[32], uint8_t shared[32],
                   cc_err *err);
+int crypto_x25519_public(const uint8_t priv[32], uint8_t pub[32], cc_err *err);
 
-/* AEAD: out = ciphertext || 16-byte tag. AES-256-GCM or ChaCha20-Poly1305,
- * 32-byte key, 12-byte nonce. */
-typedef enum { CRYPTO_AEAD_AES256GCM, CRYPTO_AEAD_CHACHA20POLY1305 } crypto_aead_alg;
-int crypto_aead_seal(crypto_aead_alg alg, const uint8_t key[32], const uint8_t nonce[12],
-                     const void *aad, size_t aad_len, const void *pt, size_t pt_len,
-                     uint8_t *out, cc_err *err);
+/* AEAD: out = ciphertext || 16-byte tag; 12-byte nonce. The key holds
+ * crypto_aead_key_len(alg) bytes: 16 for AES-128-GCM, 32 for the others. */
+typedef enum {
+    CRYPTO_AEAD_AES256GCM,
+    CRYPTO_AEAD_CHACHA20POLY1305,
+    CRYPTO_AEAD_AES128GCM
+} crypto_aead_alg;
+size_t crypto_aead_key_len(crypto_aead_alg alg);
+int crypto_aead_seal(crypto_aead_alg alg, const uint8_t *key, const uint8_t nonce[12],
+                     const void *aad, size_t aad_len, const void *pt, size_t pt_len, uint8_t *out,
+                     cc_err *err);
 /* in = ciphertext || tag; out receives in_len - 16 bytes. Fails on bad tag. */
-int crypto_aead_open(crypto_aead_alg alg, const uint8_t key[32], const uint8_t nonce[12],
-                     const void *aad, size_t aad_len, const void *in, size_t in_len,
-                     uint8_t *out, cc_err *err);
+int crypto_aead_open(crypto_aead_alg alg, const uint8_t *key, const uint8_t nonce[12],
+                     const void *aad, size_t aad_len, const void *in, size_t in_len, uint8_t *out,
+                     cc_err *err);
 
 /* ECDSA P-256 / SHA-256 verification with a raw public key x||y (64 bytes)
  * and a raw signature r||s (64 bytes), as found in TDX quotes. */
 bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, size_t n,
                                   const uint8_t sig_rs[64]);
+
+/* --- hpke.c: HPKE (RFC 9180) in base mode with DHKEM(X25519, HKDF-SHA256) and
+ * HKDF-SHA256, sealing with AES-128-GCM or ChaCha20-Poly1305. Debian 12's
+ * OpenSSL 3.0 has no HPKE API, so this builds it on OpenSSL's X25519, HMAC
+ * and AEADs. A context seals (or opens) messages in order: message i uses
+ * base_nonce XOR i, so a reordered, dropped or replayed message fails to
+ * open. */
+typedef enum { CRYPTO_HPKE_AES128GCM = 1, CRYPTO_HPKE_CHACHA20POLY1305 = 3 } crypto_hpke_aead;
+
+typedef struct crypto_hpke_ctx {
+    crypto_hpke_aead aead;
+    uint8_t key[32];
+    uint8_t base_nonce[12];
+    uint8_t exporter_secret[32];
+    uint64_t seq;
+} crypto_hpke_ctx;
+
+/* DeriveKeyPair(ikm) of DHKEM(X25519, HKDF-SHA256). */
+int crypto_hpke_derive_keypair(const uint8_t *ikm, size_t ikm_len, uint8_t sk[32], uint8_t pk[32],
+                               cc_err *err);
+/* SetupBaseS: encapsulates to pkR. ikmE NULL = a fresh random ephemeral key
+ * (tests pass the RFC's ikmE). enc (32 bytes) goes to the receiver. */
+int crypto_hpke_setup_sender(crypto_hpke_aead aead, const uint8_t pkR[32], const uint8_t *info,
+                             size_t info_len, const uint8_t *ikmE, size_t ikmE_len, uint8_t enc[32],
+                             crypto_hpke_ctx *ctx, cc_err *err);
+/* SetupBaseR. */
+int crypto_hpke_setup_receiver(crypto_hpke_aead aead, const uint8_t enc[32], const uint8_t skR[32],
+                               const uint8_t *info, size_t info_len, crypto_hpke_ctx *ctx,
+                               cc_err *err);
+/* out receives pt_len + 16 bytes. */
+int crypto_hpke_seal(crypto_hpke_ctx *ctx, const void *aad, size_t aad_len, const void *pt,
+                     size_t pt_len, uint8_t *out, cc_err *err);
+/* out receives ct_len - 16 bytes; fails (and keeps its sequence number) on a bad tag. */
+int crypto_hpke_open(crypto_hpke_ctx *ctx, const void *aad, size_t aad_len, const void *ct,
+                     size_t ct_len, uint8_t *out, cc_err *err);
+/* Secret export: L bytes (at most 255 * 32) bound to exporter_context. */
+int crypto_hpke_export(const crypto_hpke_ctx *ctx, const void *exporter_context, size_t ctx_len,
+                       uint8_t *out, size_t L, cc_err *err);
+void crypto_hpke_clear(crypto_hpke_ctx *ctx);
 
 /* Constant-time comparison. */
 bool crypto_memeq(const void *a, const void *b, size_t n);

@@ -37,8 +37,7 @@ static int keygen_raw(int type, uint8_t priv[32], uint8_t pub[32])
 {
     crypto_random(priv, 32);
     EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(type, NULL, priv, 32);
-    if (!pk)
-        return -1;
+    if (!pk) return -1;
     int rc = raw_public(pk, pub);
     EVP_PKEY_free(pk);
     return rc;
@@ -54,11 +53,19 @@ int crypto_x25519_keygen(uint8_t priv[32], uint8_t pub[32])
     return keygen_raw(EVP_PKEY_X25519, priv, pub);
 }
 
+int crypto_x25519_public(const uint8_t priv[32], uint8_t pub[32], cc_err *err)
+{
+    EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+    if (!pk) return cc_err_set(err, "invalid X25519 private key");
+    int rc = raw_public(pk, pub);
+    EVP_PKEY_free(pk);
+    return rc ? cc_err_set(err, "cannot derive X25519 public key") : 0;
+}
+
 int crypto_ed25519_public(const uint8_t priv[32], uint8_t pub[32], cc_err *err)
 {
     EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, 32);
-    if (!pk)
-        return cc_err_set(err, "invalid Ed25519 private key");
+    if (!pk) return cc_err_set(err, "invalid Ed25519 private key");
     int rc = raw_public(pk, pub);
     EVP_PKEY_free(pk);
     return rc ? cc_err_set(err, "cannot derive Ed25519 public key") : 0;
@@ -96,8 +103,8 @@ int crypto_x25519(const uint8_t priv[32], const uint8_t peer_pub[32], uint8_t sh
     EVP_PKEY_CTX *ctx = me ? EVP_PKEY_CTX_new(me, NULL) : NULL;
     size_t len = 32;
     int ok = me && peer && ctx && EVP_PKEY_derive_init(ctx) == 1 &&
-             EVP_PKEY_derive_set_peer(ctx, peer) == 1 &&
-             EVP_PKEY_derive(ctx, shared, &len) == 1 && len == 32;
+             EVP_PKEY_derive_set_peer(ctx, peer) == 1 && EVP_PKEY_derive(ctx, shared, &len) == 1 &&
+             len == 32;
     EVP_PKEY_CTX_free(ctx);
     EVP_PKEY_free(peer);
     EVP_PKEY_free(me);
@@ -118,8 +125,7 @@ bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, siz
     ECDSA_SIG *sig = NULL;
     unsigned char *der = NULL;
     EVP_MD_CTX *md = NULL;
-    if (!pctx || !bld)
-        goto out;
+    if (!pctx || !bld) goto out;
     OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point));
     params = OSSL_PARAM_BLD_to_param(bld);
@@ -134,8 +140,7 @@ bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, siz
         goto out;
     }
     int derlen = i2d_ECDSA_SIG(sig, &der);
-    if (derlen <= 0)
-        goto out;
+    if (derlen <= 0) goto out;
     md = EVP_MD_CTX_new();
     ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) == 1 &&
          EVP_DigestVerify(md, der, (size_t)derlen, msg, n) == 1;
@@ -152,45 +157,48 @@ out:
 
 static const EVP_CIPHER *aead_cipher(crypto_aead_alg alg)
 {
-    return alg == CRYPTO_AEAD_CHACHA20POLY1305 ? EVP_chacha20_poly1305() : EVP_aes_256_gcm();
+    switch (alg) {
+    case CRYPTO_AEAD_CHACHA20POLY1305:
+        return EVP_chacha20_poly1305();
+    case CRYPTO_AEAD_AES128GCM:
+        return EVP_aes_128_gcm();
+    default:
+        return EVP_aes_256_gcm();
+    }
 }
 
-int crypto_aead_seal(crypto_aead_alg alg, const uint8_t key[32], const uint8_t nonce[12],
-                     const void *aad, size_t aad_len, const void *pt, size_t pt_len,
-                     uint8_t *out, cc_err *err)
+size_t crypto_aead_key_len(crypto_aead_alg alg)
+{
+    return alg == CRYPTO_AEAD_AES128GCM ? 16 : 32;
+}
+
+int crypto_aead_seal(crypto_aead_alg alg, const uint8_t *key, const uint8_t nonce[12],
+                     const void *aad, size_t aad_len, const void *pt, size_t pt_len, uint8_t *out,
+                     cc_err *err)
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int len = 0, ok = ctx && EVP_EncryptInit_ex(ctx, aead_cipher(alg), NULL, key, nonce) == 1;
-    if (ok && aad_len)
-        ok = EVP_EncryptUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1;
-    if (ok)
-        ok = EVP_EncryptUpdate(ctx, out, &len, pt, (int)pt_len) == 1;
-    if (ok)
-        ok = EVP_EncryptFinal_ex(ctx, out + len, &len) == 1;
-    if (ok)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, out + pt_len) == 1;
+    if (ok && aad_len) ok = EVP_EncryptUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1;
+    if (ok) ok = EVP_EncryptUpdate(ctx, out, &len, pt, (int)pt_len) == 1;
+    if (ok) ok = EVP_EncryptFinal_ex(ctx, out + len, &len) == 1;
+    if (ok) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, out + pt_len) == 1;
     EVP_CIPHER_CTX_free(ctx);
     return ok ? 0 : cc_err_set(err, "AEAD seal failed");
 }
 
-int crypto_aead_open(crypto_aead_alg alg, const uint8_t key[32], const uint8_t nonce[12],
-                     const void *aad, size_t aad_len, const void *in, size_t in_len,
-                     uint8_t *out, cc_err *err)
+int crypto_aead_open(crypto_aead_alg alg, const uint8_t *key, const uint8_t nonce[12],
+                     const void *aad, size_t aad_len, const void *in, size_t in_len, uint8_t *out,
+                     cc_err *err)
 {
-    if (in_len < 16)
-        return cc_err_set(err, "AEAD ciphertext shorter than its tag");
+    if (in_len < 16) return cc_err_set(err, "AEAD ciphertext shorter than its tag");
     size_t ct_len = in_len - 16;
     const uint8_t *ct = in;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int len = 0, ok = ctx && EVP_DecryptInit_ex(ctx, aead_cipher(alg), NULL, key, nonce) == 1;
-    if (ok && aad_len)
-        ok = EVP_DecryptUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1;
-    if (ok)
-        ok = EVP_DecryptUpdate(ctx, out, &len, ct, (int)ct_len) == 1;
-    if (ok)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(ct + ct_len)) == 1;
-    if (ok)
-        ok = EVP_DecryptFinal_ex(ctx, out + len, &len) == 1;
+    if (ok && aad_len) ok = EVP_DecryptUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1;
+    if (ok) ok = EVP_DecryptUpdate(ctx, out, &len, ct, (int)ct_len) == 1;
+    if (ok) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(ct + ct_len)) == 1;
+    if (ok) ok = EVP_DecryptFinal_ex(ctx, out + len, &len) == 1;
     EVP_CIPHER_CTX_free(ctx);
     return ok ? 0 : cc_err_set(err, "AEAD authentication failed");
 }
