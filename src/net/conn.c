@@ -114,8 +114,15 @@ void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
     net_conn_hold(c);
-    CC_INFO("event=net_close conn=\"%s\" code=%d reason=\"%s\"", net_conn_describe(c), code,
-            reason);
+    /* Inbound sockets that never solved the proof of work cost us nothing
+     * worth a line each; a flood of them is summed up by the listener's
+     * once-a-second admission line instead. */
+    if (!c->outbound && c->state == NET_CONN_POW)
+        CC_DEBUG("event=net_close conn=\"%s\" code=%d reason=\"%s\"", net_conn_describe(c), code,
+                 reason);
+    else
+        CC_INFO("event=net_close conn=\"%s\" code=%d reason=\"%s\"", net_conn_describe(c), code,
+                reason);
     conn_teardown(c, NET_ERR_FAILURE, reason);
     if (c->listener) {
         net_listener_conn_gone(c->listener, c);
@@ -127,8 +134,7 @@ void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
     net_conn_release(c);
 }
 
-int net_conn_pow_recv(net_conn *c, int fd, size_t want, int closed_code,
-                      const char *closed_msg)
+int net_conn_pow_recv(net_conn *c, int fd, size_t want, int closed_code, const char *closed_msg)
 {
     ssize_t n = recv(fd, c->pow_buf + c->pow_done, want - c->pow_done, 0);
     if (n == 0) {
@@ -216,16 +222,22 @@ void net_conn_fail_soon(net_conn *c)
 static void handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn *c = arg;
-    net_conn_fail(c, NET_ERR_TIMEOUT, "handshake timed out (%.1f s) in state %s",
-                  c->to.handshake_timeout, state_name(c->state));
+    net_conn_fail(c, NET_ERR_TIMEOUT, "handshake timed out (%.1f s) in state %s", c->hs_deadline,
+                  state_name(c->state));
+}
+
+void net_conn_arm_handshake_timer_in(net_conn *c, double seconds)
+{
+    free_event(&c->timer);
+    c->timer = evtimer_new(c->base, handshake_timeout_cb, c);
+    c->hs_deadline = seconds;
+    struct timeval tv = tv_of(seconds);
+    evtimer_add(c->timer, &tv);
 }
 
 void net_conn_arm_handshake_timer(net_conn *c)
 {
-    free_event(&c->timer);
-    c->timer = evtimer_new(c->base, handshake_timeout_cb, c);
-    struct timeval tv = tv_of(c->to.handshake_timeout);
-    evtimer_add(c->timer, &tv);
+    net_conn_arm_handshake_timer_in(c, c->to.handshake_timeout);
 }
 
 /* Keepalive: the outbound side pings after ping_interval of silence; either

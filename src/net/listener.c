@@ -25,6 +25,14 @@ struct net_listener {
     net_timeouts to;
     int difficulty;
     unsigned max_handshaking, handshaking;
+    unsigned max_per_addr;
+    double pow_timeout;
+    int pow_load_bits;
+    cc_map per_addr; /* address key -> handshaking count (stored in the pointer) */
+    /* Refusals are counted and logged once a second, so a flood cannot turn
+     * into a flood of log lines. */
+    double refusal_log_at;
+    uint64_t refused_full, refused_addr, evicted;
     size_t max_output;
     net_conn *hs_head; /* connections still handshaking (owned here) */
     void (*on_accept)(net_listener *l, net_conn *c, void *ud);
@@ -32,6 +40,69 @@ struct net_listener {
     uint16_t port;
     struct event *resume_ev; /* re-enables accepting after accept() failed */
 };
+
+/* The counts live in the map's pointer values (count + 1 would need no
+ * allocation; a count of 0 removes the key). */
+static unsigned addr_count(const net_listener *l, uint64_t key)
+{
+    return (unsigned)(uintptr_t)cc_map_get(&l->per_addr, key);
+}
+
+static void addr_add(net_listener *l, uint64_t key, int delta)
+{
+    unsigned n = addr_count(l, key) + (unsigned)delta;
+    if (n)
+        cc_map_put(&l->per_addr, key, (void *)(uintptr_t)n);
+    else
+        cc_map_del(&l->per_addr, key);
+}
+
+static uint64_t addr_key_of(const struct sockaddr *sa)
+{
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    if (sa->sa_family == AF_INET) {
+        p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        n = 4;
+    } else if (sa->sa_family == AF_INET6) {
+        p = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        n = 16;
+    }
+    uint64_t h = 1469598103934665603ULL ^ sa->sa_family; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h ? h : 1; /* cc_map keys are any u64; keep 0 unused for clarity */
+}
+
+static void log_refusals(net_listener *l)
+{
+    double now = cc_now_mono();
+    if (now < l->refusal_log_at) return;
+    l->refusal_log_at = now + 1.0;
+    CC_WARN("event=net_admission port=%u handshaking=%u refused_full=%llu refused_per_addr=%llu "
+            "evicted_unsolved=%llu",
+            l->port, l->handshaking, (unsigned long long)l->refused_full,
+            (unsigned long long)l->refused_addr, (unsigned long long)l->evicted);
+}
+
+/* The challenge gets harder as the handshaking slots fill, so a flood of
+ * work-doing peers costs them more while honest peers barely notice. */
+static int current_difficulty(const net_listener *l)
+{
+    if (l->pow_load_bits <= 0 || l->handshaking * 2 < l->max_handshaking) return l->difficulty;
+    double over = (double)(l->handshaking * 2 - l->max_handshaking) / (double)l->max_handshaking;
+    int d = l->difficulty + (int)(over * l->pow_load_bits + 0.999);
+    return d > NET_POW_MAX_DIFFICULTY ? NET_POW_MAX_DIFFICULTY : d;
+}
+
+/* The oldest connection still waiting for its proof of work, or NULL. */
+static net_conn *oldest_unsolved(net_listener *l)
+{
+    net_conn *found = NULL;
+    for (net_conn *c = l->hs_head; c; c = c->lnext)
+        if (c->state == NET_CONN_POW) found = c; /* the list is newest first */
+    return found;
+}
 
 static void hs_unlink(net_listener *l, net_conn *c)
 {
@@ -42,6 +113,7 @@ static void hs_unlink(net_listener *l, net_conn *c)
     if (c->lnext) c->lnext->lprev = c->lprev;
     c->lprev = c->lnext = NULL;
     l->handshaking--;
+    addr_add(l, c->addr_key, -1);
 }
 
 void net_listener_conn_ready(net_listener *l, net_conn *c)
@@ -75,6 +147,8 @@ static void pow_answer_cb(evutil_socket_t fd, short what, void *arg)
         net_conn_fail(c, NET_ERR_PROTOCOL, "proof of work: wrong answer");
         return;
     }
+    /* Work done: the rest of the handshake gets the whole handshake deadline. */
+    net_conn_arm_handshake_timer(c);
     if (net_conn_start_tls(c, &err) < 0) net_conn_fail(c, NET_ERR_FAILURE, "%s", err.msg);
 }
 
@@ -82,11 +156,34 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
                       int salen, void *arg)
 {
     net_listener *l = arg;
-    if (l->handshaking >= l->max_handshaking) {
-        CC_WARN("event=net_accept_refused reason=\"%u connections handshaking\"", l->handshaking);
+    (void)salen;
+    uint64_t key = addr_key_of(sa);
+    if (addr_count(l, key) >= l->max_per_addr) {
+        l->refused_addr++;
+        log_refusals(l);
         evutil_closesocket(fd);
         return;
     }
+    if (l->handshaking >= l->max_handshaking) {
+        net_conn *victim = oldest_unsolved(l);
+        if (!victim) {
+            l->refused_full++;
+            log_refusals(l);
+            evutil_closesocket(fd);
+            return;
+        }
+        l->evicted++;
+        log_refusals(l);
+        net_conn_fail(victim, NET_ERR_FAILURE,
+                      "evicted: proof of work not solved while the "
+                      "listener was full");
+        if (l->handshaking >= l->max_handshaking) { /* not unlinked synchronously */
+            l->refused_full++;
+            evutil_closesocket(fd);
+            return;
+        }
+    }
+    int difficulty = current_difficulty(l); /* from the load before this one */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     net_conn *c = net_conn_new(l->base, false, fd, l->ssl_ctx, &l->verify, &l->to, l->max_output);
@@ -103,15 +200,18 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     }
     snprintf(c->peer_addr, sizeof c->peer_addr, "%s:%u", host, port);
     c->listener = l;
+    c->addr_key = key;
+    addr_add(l, key, +1);
     c->lnext = l->hs_head;
     if (l->hs_head) l->hs_head->lprev = c;
     l->hs_head = c;
     l->handshaking++;
-    net_conn_arm_handshake_timer(c);
+    double hs = c->to.handshake_timeout;
+    net_conn_arm_handshake_timer_in(c, l->pow_timeout < hs ? l->pow_timeout : hs);
 
     uint8_t challenge[NET_POW_CHALLENGE_LEN];
-    c->pow_difficulty = l->difficulty;
-    net_pow_make_challenge(challenge, l->difficulty, c->pow_salt);
+    c->pow_difficulty = difficulty;
+    net_pow_make_challenge(challenge, c->pow_difficulty, c->pow_salt);
     /* 24 bytes into a fresh socket's empty send buffer: a short write only
      * happens when the socket is already broken. */
     ssize_t n = send(fd, challenge, sizeof challenge, MSG_NOSIGNAL);
@@ -181,6 +281,10 @@ net_listener *net_listen(struct event_base *base, const net_listen_config *cfg, 
     l->to = cfg->timeouts;
     l->difficulty = cfg->pow_difficulty;
     l->max_handshaking = cfg->max_handshaking ? cfg->max_handshaking : 1024;
+    l->max_per_addr = cfg->max_handshaking_per_addr ? cfg->max_handshaking_per_addr : 64;
+    l->pow_timeout = cfg->pow_timeout > 0 ? cfg->pow_timeout : 10;
+    l->pow_load_bits = cfg->pow_load_bits == 0 ? 4 : cfg->pow_load_bits;
+    cc_map_init(&l->per_addr);
     l->max_output = cfg->max_output;
     l->on_accept = cfg->on_accept;
     l->ud = cfg->ud;
@@ -230,5 +334,6 @@ void net_listener_free(net_listener *l)
         net_conn_close(c, "listener stopped"); /* unlinks c */
     }
     SSL_CTX_free(l->ssl_ctx);
+    cc_map_free(&l->per_addr);
     free(l);
 }

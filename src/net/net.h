@@ -201,8 +201,18 @@ typedef struct net_listen_config {
     net_tls_identity identity;
     net_verify verify;
     net_timeouts timeouts;
-    unsigned max_handshaking; /* connections still in PoW/TLS at once (0 = 1024) */
-    size_t max_output;        /* per connection, see net_connect_config (0 = 64 MiB) */
+    /* Admission before cost: connections still in PoW/TLS at once (0 = 1024).
+     * At the limit, a new connection evicts the oldest one that has not solved
+     * its proof of work yet (idle sockets cannot crowd out a peer that works);
+     * only when every slot has solved it is the newcomer refused. */
+    unsigned max_handshaking;
+    unsigned max_handshaking_per_addr; /* from one IP address at once (0 = 64) */
+    double pow_timeout; /* seconds to answer the challenge (0 = 10, at most the handshake's) */
+    /* Extra PoW bits asked as the handshaking slots fill: none below half
+     * full, rising to this many when full (0 = 4; -1 = never; the total stays
+     * within NET_POW_MAX_DIFFICULTY). */
+    int pow_load_bits;
+    size_t max_output; /* per connection, see net_connect_config (0 = 64 MiB) */
     /* A new connection is ready: set its callbacks with net_conn_set_callbacks().
      * The caller owns it from now on (it may also net_conn_close() it). */
     void (*on_accept)(net_listener *l, net_conn *c, void *ud);

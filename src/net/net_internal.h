@@ -43,6 +43,7 @@ struct net_conn {
 
     struct event *io_ev;    /* raw socket readiness during connect / PoW */
     struct event *timer;    /* handshake deadline, then the keepalive tick */
+    double hs_deadline;     /* length of the armed handshake deadline, for its message */
     struct event *solve_ev; /* outbound: solves the PoW in slices */
     /* TLS I/O (tls_io.c), from the handshake on */
     SSL *ssl;
@@ -87,6 +88,7 @@ struct net_conn {
     void *ud;
 
     net_listener *listener; /* inbound, until handed over */
+    uint64_t addr_key;      /* inbound: the peer address's slot in the listener's counts */
     struct net_conn *lprev, *lnext;
 
     struct evutil_addrinfo *addrs; /* outbound: resolved addresses, tried in order */
@@ -122,8 +124,7 @@ void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
  * the message, so what follows stays for OpenSSL. Returns 1 when complete, 0 to
  * wait for more, -1 after failing the connection (closed_code/closed_msg when
  * the peer closed, 601 on a socket error). */
-int net_conn_pow_recv(net_conn *c, int fd, size_t want, int closed_code,
-                      const char *closed_msg);
+int net_conn_pow_recv(net_conn *c, int fd, size_t want, int closed_code, const char *closed_msg);
 /* Called by tls_io.c: the handshake finished; bytes were appended to c->in;
  * an SSL call failed with this SSL_get_error() code and errno. */
 void net_conn_tls_up(net_conn *c);
@@ -141,6 +142,9 @@ void net_conn_io_free(net_conn *c);
 void net_conn_stop_reading(net_conn *c);
 /* Arms the handshake deadline. */
 void net_conn_arm_handshake_timer(net_conn *c);
+/* The same deadline with another length (the listener's shorter one for an
+ * unsolved proof of work). */
+void net_conn_arm_handshake_timer_in(net_conn *c, double seconds);
 
 /* listener.c */
 void net_listener_conn_ready(net_listener *l, net_conn *c);

@@ -234,24 +234,177 @@ static void test_silent_peer(void **state)
     abuse_free(&a);
 }
 
-/* Beyond max_handshaking, new connections are closed at once; the ones in
- * progress are not affected. */
+/* At max_handshaking a newcomer evicts the oldest connection that has not
+ * solved its proof of work; connections that did the work are never evicted,
+ * and when every slot has done it the newcomer is refused. */
 static void test_handshake_limit(void **state)
 {
     abuse a;
     abuse_init_ex(&a, (net_timeouts){0}, 2);
     int fd1 = raw_connect(&a), fd2 = raw_connect(&a);
-    uint8_t salt[16];
-    raw_read_challenge(&a, fd1, salt);
-    raw_read_challenge(&a, fd2, salt);
-    int fd3 = raw_connect(&a);
-    assert_raw_dropped(&a, fd3);
-    /* fd2 still completes its PoW step (it is then dropped for not doing TLS) */
-    send_answer(fd2, NET_POW_CLIENT_MAGIC, solve(salt));
+    uint8_t salt1[16], salt2[16];
+    raw_read_challenge(&a, fd1, salt1);
+    raw_read_challenge(&a, fd2, salt2);
+    /* fd2 solves its PoW (it then sits in the TLS step). */
+    send_answer(fd2, NET_POW_CLIENT_MAGIC, solve(salt2));
     tu_run_for(a.f.base, 0.05);
+    int fd3 = raw_connect(&a);
+    uint8_t salt3[16];
+    raw_read_challenge(&a, fd3, salt3); /* admitted ... */
+    assert_raw_dropped(&a, fd1);        /* ... in place of the idle fd1 */
+    send_answer(fd3, NET_POW_CLIENT_MAGIC, solve(salt3));
+    tu_run_for(a.f.base, 0.05);
+    /* Both slots hold solved connections now: a newcomer is refused. */
+    int fd4 = raw_connect(&a);
+    assert_raw_dropped(&a, fd4);
     assert_good_client_works(&a);
-    close(fd1);
     close(fd2);
+    close(fd3);
+    abuse_free(&a);
+}
+
+static int raw_connect_from(abuse *a, const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof from), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(net_listener_port(a->f.l))};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    return fd;
+}
+
+static int raw_challenge_difficulty(abuse *a, int fd)
+{
+    uint8_t ch[24], salt[16];
+    raw_io io = {fd, ch, 24, 0, false};
+    assert_true(tu_run_until(a->f.base, raw_read_cond, &io, 5));
+    assert_int_equal(io.got, 24);
+    int d = -1;
+    assert_int_equal(net_pow_parse_challenge(ch, 28, &d, salt, NULL), 0);
+    return d;
+}
+
+static void abuse_listen(abuse *a, const net_listen_config *extra)
+{
+    net_listen_config lc = *extra;
+    lc.host = "127.0.0.1";
+    lc.pow_difficulty = 10;
+    lc.identity = a->f.sid;
+    lc.verify = tu_verify(a->f.ckey);
+    lc.on_accept = abuse_on_accept;
+    lc.ud = a;
+    net_listener_free(a->f.l);
+    a->f.l = net_listen(a->f.base, &lc, NULL);
+    assert_non_null(a->f.l);
+}
+
+/* A full table of idle sockets from another address never keeps an honest
+ * peer out: it connects while the flood is still there. */
+static void test_idle_flood_does_not_block_honest_peer(void **state)
+{
+    abuse a;
+    abuse_init(&a, (net_timeouts){0});
+    abuse_listen(&a, &(net_listen_config){.max_handshaking = 8});
+    enum { FLOOD = 8 };
+    int flood[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        flood[i] = raw_connect_from(&a, "127.0.0.2");
+        assert_true(raw_challenge_difficulty(&a, flood[i]) >= 10);
+    }
+    side honest = {0};
+    net_connect_config cc = fx_connect_config(&a.f, (net_timeouts){0});
+    cc.ud = &honest;
+    honest.conn = net_connect(a.f.base, &cc, NULL);
+    assert_non_null(honest.conn);
+    assert_true(tu_run_until(a.f.base, tu_flag_cond, &honest.ready, 20));
+    /* It took the slot of the oldest idle socket. */
+    assert_raw_dropped(&a, flood[0]);
+    for (int i = 1; i < FLOOD; i++)
+        close(flood[i]);
+    net_conn_close(honest.conn, "test over");
+    cc_buf_free(&honest.last_packet);
+    abuse_free(&a);
+}
+
+/* One address may hold only max_handshaking_per_addr handshakes at once. */
+static void test_per_address_cap(void **state)
+{
+    abuse a;
+    abuse_init(&a, (net_timeouts){0});
+    abuse_listen(&a, &(net_listen_config){.max_handshaking_per_addr = 3});
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = raw_connect_from(&a, "127.0.0.2");
+        assert_int_equal(raw_challenge_difficulty(&a, fds[i]), 10);
+    }
+    int over = raw_connect_from(&a, "127.0.0.2");
+    assert_raw_dropped(&a, over);
+    int other = raw_connect_from(&a, "127.0.0.3");
+    assert_int_equal(raw_challenge_difficulty(&a, other), 10);
+    /* A slot freed by one of them is available again. */
+    close(fds[0]);
+    int again = -1;
+    for (int tries = 0; tries < 100 && again < 0; tries++) {
+        tu_run_for(a.f.base, 0.05);
+        int fd = raw_connect_from(&a, "127.0.0.2");
+        uint8_t ch[24];
+        raw_io io = {fd, ch, 24, 0, false};
+        if (tu_run_until(a.f.base, raw_read_cond, &io, 5) && io.got == 24)
+            again = fd;
+        else
+            close(fd);
+    }
+    assert_true(again >= 0);
+    close(again);
+    close(fds[1]);
+    close(fds[2]);
+    close(other);
+    assert_good_client_works(&a);
+    abuse_free(&a);
+}
+
+/* An unanswered challenge is dropped at pow_timeout, long before the
+ * handshake deadline. */
+static void test_pow_deadline(void **state)
+{
+    abuse a;
+    abuse_init(&a, (net_timeouts){.handshake_timeout = 600});
+    abuse_listen(&a,
+                 &(net_listen_config){.pow_timeout = 0.2, .timeouts = {.handshake_timeout = 600}});
+    int fd = raw_connect(&a);
+    assert_raw_dropped(&a, fd);
+    assert_good_client_works(&a);
+    abuse_free(&a);
+}
+
+/* The challenge hardens as the handshaking slots fill. */
+static void test_difficulty_rises_with_load(void **state)
+{
+    abuse a;
+    abuse_init(&a, (net_timeouts){0});
+    abuse_listen(&a, &(net_listen_config){.max_handshaking = 4, .pow_load_bits = 4});
+    int fds[4], d[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = raw_connect(&a);
+        d[i] = raw_challenge_difficulty(&a, fds[i]);
+    }
+    assert_int_equal(d[0], 10); /* 0 of 4 handshaking */
+    assert_int_equal(d[1], 10); /* 1 of 4 */
+    assert_int_equal(d[2], 10); /* 2 of 4: half full */
+    assert_int_equal(d[3], 12); /* 3 of 4: +4 bits x (6 - 4) / 4 */
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
+    /* With pow_load_bits -1 it never rises. */
+    abuse_listen(&a, &(net_listen_config){.max_handshaking = 4, .pow_load_bits = -1});
+    for (int i = 0; i < 4; i++) {
+        fds[i] = raw_connect(&a);
+        assert_int_equal(raw_challenge_difficulty(&a, fds[i]), 10);
+    }
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
     abuse_free(&a);
 }
 
@@ -521,6 +674,10 @@ int main(void)
         cmocka_unit_test(test_wrong_pow),
         cmocka_unit_test(test_silent_peer),
         cmocka_unit_test(test_handshake_limit),
+        cmocka_unit_test(test_idle_flood_does_not_block_honest_peer),
+        cmocka_unit_test(test_per_address_cap),
+        cmocka_unit_test(test_pow_deadline),
+        cmocka_unit_test(test_difficulty_rises_with_load),
         cmocka_unit_test(test_listener_free_with_handshakes),
         cmocka_unit_test(test_garbage_instead_of_tls),
         cmocka_unit_test(test_bad_seqno_first),
