@@ -121,16 +121,23 @@ static void on_rotate(evutil_socket_t fd, short what, void *arg)
         CC_INFO("event=cert_rotated not_after=%lld", (long long)p->tee.identity->not_after);
 }
 
-proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
+proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, const proxy_io *io)
 {
     proxy *p = cc_calloc(1, sizeof(*p));
     p->base = base;
+    p->io = io;
     p->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
     p->pow_difficulty = cfg->pow_difficulty;
     p->request_timeout = cfg->request_timeout;
     p->idle_timeout = cfg->idle_timeout;
     cc_map_init(&p->by_wkey);
     proxy_requests_init(p);
+    return p;
+}
+
+proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
+{
+    proxy *p = proxy_new_detached(base, cfg, &proxy_io_net);
     p->reg = registry_open(cfg->chain, cfg->registry, err);
     if (!p->reg || setup_tee(p, cfg, err) < 0) goto fail;
     p->wl = listen_on(p, &cfg->workers, proxy_on_worker_accept, err);

@@ -22,7 +22,7 @@ static void answer(net_conn *c, uint64_t qid, const tl_obj *msg)
     cc_buf_free(&b);
 }
 
-static void client_destroy(pclient *c, const char *why)
+void proxy_client_destroy(pclient *c, const char *why)
 {
     proxy *p = c->p;
     CC_INFO("event=client_gone id=%llu reason=\"%s\"", (unsigned long long)c->id, why);
@@ -39,7 +39,7 @@ static void drop_client(pclient *c, const char *why)
 {
     net_conn *conn = c->conn;
     c->conn = NULL;
-    client_destroy(c, why);
+    proxy_client_destroy(c, why);
     net_conn_close(conn, why);
 }
 
@@ -48,7 +48,7 @@ static void on_close(net_conn *conn, void *ud, const char *reason)
     (void)conn;
     pclient *c = ud;
     c->conn = NULL;
-    client_destroy(c, reason ? reason : "closed");
+    proxy_client_destroy(c, reason ? reason : "closed");
 }
 
 /* client.workerTypesV2: one entry per announced model name, listing each
@@ -190,7 +190,7 @@ static void on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data
     tl_obj_free(q);
 }
 
-static void on_packet(net_conn *conn, void *ud, const uint8_t *data, size_t len)
+void proxy_client_on_packet(net_conn *conn, void *ud, const uint8_t *data, size_t len)
 {
     (void)conn;
     pclient *c = ud;
@@ -234,7 +234,7 @@ void proxy_on_client_accept(net_listener *l, net_conn *conn, void *ud)
     p->clients = c;
     p->stats.clients_accepted++;
     static const net_conn_callbacks cbs = {
-        .on_packet = on_packet, .on_query = on_query, .on_close = on_close};
+        .on_packet = proxy_client_on_packet, .on_query = on_query, .on_close = on_close};
     net_conn_set_callbacks(conn, &cbs, c);
     CC_INFO("event=client_connected id=%llu peer=%s", (unsigned long long)c->id,
             net_conn_peer_addr(conn));
@@ -246,7 +246,7 @@ void proxy_client_free_all(proxy *p)
         pclient *c = p->clients;
         net_conn *conn = c->conn;
         c->conn = NULL;
-        client_destroy(c, "proxy stopping");
+        proxy_client_destroy(c, "proxy stopping");
         if (conn) net_conn_close(conn, "proxy stopping");
     }
 }

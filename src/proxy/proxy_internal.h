@@ -18,6 +18,16 @@ typedef struct preq preq;
 typedef struct pworker pworker;
 typedef struct pclient pclient;
 
+/* Where the request logic sends: the worker and client legs go through this
+ * table so unit tests can drive routing, retry, queueing, timeouts and
+ * cancellation without sockets (they record what would be sent). The
+ * production table (proxy_io_net) encodes into the peer's link. Each returns
+ * -1 when the message could not be handed to the link (gone or congested). */
+typedef struct proxy_io {
+    int (*to_worker)(pworker *w, const tl_obj *msg);
+    int (*to_client)(pclient *c, const tl_obj *msg);
+} proxy_io;
+
 typedef enum {
     PW_NEW = 0,   /* waiting for worker.connectToProxy */
     PW_CONNECTED, /* params accepted; balance and handshake-complete to come */
@@ -75,6 +85,7 @@ struct preq {
 
 struct proxy {
     struct event_base *base;
+    const proxy_io *io; /* &proxy_io_net except in unit tests */
     registry *reg;
     daemon_tee tee; /* provider, identity, policy (no proxy_registry) */
     net_listener *wl, *cl;
@@ -107,14 +118,30 @@ struct proxy {
     } stats;
 };
 
+/* proxy.c */
+/* The part of proxy_new() that opens nothing (no registry, TEE or
+ * listeners): the request machinery on `base`, sending through `io`.
+ * proxy_new() builds on it; unit tests use it alone. Free with proxy_free(). */
+proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, const proxy_io *io);
+
 /* proxy_worker.c */
+extern const proxy_io proxy_io_net;
 void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud);
 void proxy_worker_free_all(proxy *p);
-int proxy_send(proxy *p, net_conn *c, const tl_obj *msg);
+/* Puts a worker whose handshake completed into the routing table. */
+void proxy_worker_table_add(pworker *w);
+/* Forgets a worker whose link is gone (its requests retry or fail); frees w. */
+void proxy_worker_destroy(pworker *w, const char *why);
+/* A packet from a worker's link (net_conn_callbacks.on_packet; conn unused). */
+void proxy_worker_on_packet(net_conn *conn, void *w, const uint8_t *data, size_t len);
 
 /* proxy_client.c */
 void proxy_on_client_accept(net_listener *l, net_conn *c, void *ud);
 void proxy_client_free_all(proxy *p);
+/* Forgets a client whose link is gone (its requests are cancelled); frees c. */
+void proxy_client_destroy(pclient *c, const char *why);
+/* A packet from a client's link (net_conn_callbacks.on_packet; conn unused). */
+void proxy_client_on_packet(net_conn *conn, void *c, const uint8_t *data, size_t len);
 
 /* proxy_request.c */
 void proxy_request_start(pclient *c, const tl_client_runQueryEx *q);

@@ -134,14 +134,14 @@ static void fill_client_final(preq *r, tl_client_queryFinalInfo *fi,
 static void send_client_error(preq *r, int code, const char *msg,
                               const tl_proxy_queryFinalInfo *wfi)
 {
-    if (!r->client || !r->client->conn) return;
+    if (!r->client) return;
     tl_client_queryAnswerErrorEx e = TL_INIT(client_queryAnswerErrorEx);
     e.request_id = r->client_rid;
     e.error_code = code;
     e.error = tl_str(msg);
     e.flags = 1;
     fill_client_final(r, &e.final_info, wfi);
-    proxy_send(r->p, r->client->conn, &e.hdr);
+    r->p->io->to_client(r->client, &e.hdr);
 }
 
 static void fail_request(preq *r, int code, const char *msg)
@@ -155,10 +155,10 @@ static void fail_request(preq *r, int code, const char *msg)
 
 static void cancel_on_worker(preq *r)
 {
-    if (!r->worker || !r->worker->conn) return;
+    if (!r->worker) return;
     tl_proxy_cancelQuery m = TL_INIT(proxy_cancelQuery);
     m.request_id = r->worker_rid;
-    proxy_send(r->p, r->worker->conn, &m.hdr);
+    r->p->io->to_worker(r->worker, &m.hdr);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -195,7 +195,7 @@ static bool dispatch(preq *r, uint64_t exclude_id)
         q.flags = 1;
         q.enable_debug = true;
     }
-    if (proxy_send(p, w->conn, &q.hdr) < 0) {
+    if (p->io->to_worker(w, &q.hdr) < 0) {
         detach_worker(r);
         return false;
     }
@@ -376,20 +376,20 @@ static void send_payments(preq *r, const tl_proxy_queryFinalInfo *fi)
     proxy *p = r->p;
     int64_t tokens = fi ? fi->tokens_used.total_tokens_used : 0;
     tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
-    if (r->worker && r->worker->conn) {
+    if (r->worker) {
         tl_proxy_workerRequestPayment m = TL_INIT(proxy_workerRequestPayment);
         m.request_id = r->worker_rid;
         m.signed_payment = &empty.hdr;
         m.request_tokens = tokens;
         m.request_client_owner = tl_str("");
-        proxy_send(p, r->worker->conn, &m.hdr);
+        p->io->to_worker(r->worker, &m.hdr);
     }
-    if (r->client && r->client->conn) {
+    if (r->client) {
         tl_proxy_clientRequestPayment m = TL_INIT(proxy_clientRequestPayment);
         m.request_id = r->client_rid;
         m.signed_payment = &empty.hdr;
         m.request_tokens = tokens;
-        proxy_send(p, r->client->conn, &m.hdr);
+        p->io->to_client(r->client, &m.hdr);
     }
 }
 
@@ -459,10 +459,10 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
         out.flags = 1;
         fill_client_final(r, &out.final_info, &a->final_info);
     }
-    if (r->client && r->client->conn) {
+    if (r->client) {
         p->stats.parts_relayed++;
         p->stats.bytes_relayed += a->answer.len;
-        proxy_send(p, r->client->conn, &out.hdr);
+        p->io->to_client(r->client, &out.hdr);
     }
     if (final) complete(r, &a->final_info);
 }

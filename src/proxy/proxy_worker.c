@@ -7,9 +7,9 @@
 #include "crypto/crypto.h"
 #include "proxy/proxy_internal.h"
 
-int proxy_send(proxy *p, net_conn *c, const tl_obj *msg)
+static int send_tl(net_conn *c, const tl_obj *msg)
 {
-    (void)p;
+    if (!c) return -1;
     cc_err err;
     cc_err_clear(&err);
     /* Encoded straight into the frame: relayed parts are copied once less. */
@@ -21,6 +21,18 @@ int proxy_send(proxy *p, net_conn *c, const tl_obj *msg)
     }
     return 0;
 }
+
+static int to_worker(pworker *w, const tl_obj *msg)
+{
+    return send_tl(w->conn, msg);
+}
+
+static int to_client(pclient *c, const tl_obj *msg)
+{
+    return send_tl(c->conn, msg);
+}
+
+const proxy_io proxy_io_net = {.to_worker = to_worker, .to_client = to_client};
 
 static int answer(proxy *p, net_conn *c, uint64_t qid, const tl_obj *msg)
 {
@@ -36,7 +48,7 @@ static int answer(proxy *p, net_conn *c, uint64_t qid, const tl_obj *msg)
     return rc;
 }
 
-static void table_add(pworker *w)
+void proxy_worker_table_add(pworker *w)
 {
     proxy *p = w->p;
     if (p->n_workers == p->cap_workers) {
@@ -61,7 +73,7 @@ static void table_remove(pworker *w)
     p->n_workers--;
 }
 
-static void worker_destroy(pworker *w, const char *why)
+void proxy_worker_destroy(pworker *w, const char *why)
 {
     proxy *p = w->p;
     CC_INFO("event=worker_gone id=%llu model=%s reason=\"%s\"", (unsigned long long)w->rw.id,
@@ -85,7 +97,7 @@ static void drop_worker(pworker *w, const char *why)
 {
     net_conn *c = w->conn;
     w->conn = NULL;
-    worker_destroy(w, why);
+    proxy_worker_destroy(w, why);
     net_conn_close(c, why);
 }
 
@@ -94,7 +106,7 @@ static void on_close(net_conn *c, void *ud, const char *reason)
     (void)c;
     pworker *w = ud;
     w->conn = NULL;
-    worker_destroy(w, reason ? reason : "closed");
+    proxy_worker_destroy(w, reason ? reason : "closed");
 }
 
 static void fill_proxy_params(proxy *p, tl_proxy_params *pp, int version)
@@ -217,7 +229,7 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
             break;
         }
         w->rw.enabled = !((tl_worker_proxyHandshakeComplete *)q)->is_disabled;
-        table_add(w);
+        proxy_worker_table_add(w);
         w->state = PW_READY;
         p->stats.workers_accepted++;
         tl_worker_proxyHandshakeCompleted a = TL_INIT(worker_proxyHandshakeCompleted);
@@ -242,7 +254,7 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
     tl_obj_free(q);
 }
 
-static void on_packet(net_conn *c, void *ud, const uint8_t *data, size_t len)
+void proxy_worker_on_packet(net_conn *c, void *ud, const uint8_t *data, size_t len)
 {
     pworker *w = ud;
     cc_err err;
@@ -301,7 +313,7 @@ void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud)
     if (p->all_workers) p->all_workers->prev = w;
     p->all_workers = w;
     static const net_conn_callbacks cbs = {
-        .on_packet = on_packet, .on_query = on_query, .on_close = on_close};
+        .on_packet = proxy_worker_on_packet, .on_query = on_query, .on_close = on_close};
     net_conn_set_callbacks(c, &cbs, w);
     CC_INFO("event=worker_connected id=%llu peer=%s", (unsigned long long)w->rw.id,
             net_conn_peer_addr(c));
@@ -313,7 +325,7 @@ void proxy_worker_free_all(proxy *p)
         pworker *w = p->all_workers;
         net_conn *c = w->conn;
         w->conn = NULL;
-        worker_destroy(w, "proxy stopping");
+        proxy_worker_destroy(w, "proxy stopping");
         if (c) net_conn_close(c, "proxy stopping");
     }
 }
