@@ -281,6 +281,9 @@ void proxy_requests_kick(proxy *p)
 
 void proxy_requests_init(proxy *p)
 {
+    /* xorshift stays at zero from a zero seed, which sent every tie to the
+     * last tied worker; any non-zero seed works. */
+    p->tie_rng = crypto_random_u64() | 1u;
     p->drain_ev = event_new(p->base, -1, 0, drain, p);
 }
 
