@@ -1,0 +1,177 @@
+/* Usage accounting on the proxy: the tokens of the worker's final info go to
+ * the client's final info and to both payment messages, with the timing and
+ * debug fields each protocol version and flag asks for. */
+#include "proxy_fixture.h"
+
+static void test_final_tokens_reach_both_sides(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    fx_run(c, 1, "tiny");
+    tl_int256 rid = fx_take_run(f, w)->request_id;
+    fx_answer(w, &rid, true, "head", false, 0, 0);
+    fx_answer(w, &rid, false, "part-1", false, 0, 0);
+    fx_answer(w, &rid, false, "part-22", true, 12, 30);
+    const tl_client_queryAnswerEx *h =
+        (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    assert_true(tl_bytes_eq_str(h->answer, "head"));
+    assert_int_equal(h->flags & 1u, 0);
+    const tl_client_queryAnswerPartEx *p1 = (const tl_client_queryAnswerPartEx *)fx_take(
+        f, false, c->id, TL_ID_client_queryAnswerPartEx);
+    assert_true(tl_bytes_eq_str(p1->answer, "part-1"));
+    assert_int_equal(p1->flags & 1u, 0);
+    const tl_client_queryAnswerPartEx *p2 = (const tl_client_queryAnswerPartEx *)fx_take(
+        f, false, c->id, TL_ID_client_queryAnswerPartEx);
+    assert_true(tl_bytes_eq_str(p2->answer, "part-22"));
+    assert_true(p2->flags & 1u);
+    assert_int_equal(p2->final_info.tokens_used.prompt_tokens_used, 12);
+    assert_int_equal(p2->final_info.tokens_used.completion_tokens_used, 30);
+    assert_int_equal(p2->final_info.tokens_used.total_tokens_used, 42);
+    /* Then the payments: the worker's under its leg's id, the client's under its own. */
+    const tl_proxy_workerRequestPayment *wp = (const tl_proxy_workerRequestPayment *)fx_take(
+        f, true, w->rw.id, TL_ID_proxy_workerRequestPayment);
+    assert_memory_equal(wp->request_id.b, rid.b, 32);
+    assert_int_equal(wp->request_tokens, 42);
+    assert_int_equal(wp->signed_payment->id, TL_ID_proxy_signedPaymentEmpty);
+    const tl_proxy_clientRequestPayment *cp = (const tl_proxy_clientRequestPayment *)fx_take(
+        f, false, c->id, TL_ID_proxy_clientRequestPayment);
+    assert_memory_equal(cp->request_id.b, fx_rid(1).b, 32);
+    assert_int_equal(cp->request_tokens, 42);
+    fx_expect_none(f);
+    assert_int_equal(f->p->stats.ok, 1);
+    assert_int_equal(f->p->stats.parts_relayed, 3);
+    assert_int_equal(f->p->stats.bytes_relayed,
+                     strlen("head") + strlen("part-1") + strlen("part-22"));
+    assert_int_equal(f->p->stats.active, 0);
+    assert_int_equal(w->rw.active, 0);
+    assert_true(w->rw.avg_time >= 0);
+    assert_null(c->reqs);
+}
+
+static void test_single_final_head(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    fx_run(c, 1, "tiny");
+    tl_int256 rid = fx_take_run(f, w)->request_id;
+    fx_answer(w, &rid, true, "all at once", true, 5, 0);
+    const tl_client_queryAnswerEx *h =
+        (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    assert_true(h->flags & 1u);
+    assert_int_equal(h->final_info.tokens_used.total_tokens_used, 5);
+    fx_take(f, true, w->rw.id, TL_ID_proxy_workerRequestPayment);
+    fx_take(f, false, c->id, TL_ID_proxy_clientRequestPayment);
+    fx_expect_none(f);
+}
+
+static void test_timing_fields_for_protocol_2_only(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *v2 = fx_client(f, 2);
+    pclient *v1 = fx_client(f, 1);
+    fx_run(v2, 1, "tiny");
+    fx_run(v1, 1, "tiny");
+    tl_int256 r2 = fx_take_run(f, w)->request_id;
+    tl_int256 r1 = fx_take_run(f, w)->request_id;
+    /* The worker's final info with its own times (flag 2). */
+    tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
+    a.request_id = r2;
+    a.answer = tl_str("x");
+    a.flags = 1;
+    a.final_info.hdr.id = TL_ID_proxy_queryFinalInfo;
+    a.final_info.flags = 2;
+    a.final_info.tokens_used.hdr.id = TL_ID_tokensUsed;
+    a.final_info.worker_start_time = 1000.5;
+    a.final_info.worker_end_time = 1001.5;
+    fx_worker_packet(w, &a.hdr);
+    const tl_client_queryAnswerEx *h =
+        (const tl_client_queryAnswerEx *)fx_take(f, false, v2->id, TL_ID_client_queryAnswerEx);
+    assert_int_equal(h->final_info.flags, 2u);
+    assert_true(h->final_info.worker_start_time == 1000.5);
+    assert_true(h->final_info.worker_end_time == 1001.5);
+    assert_true(h->final_info.proxy_start_time > 0);
+    assert_true(h->final_info.proxy_end_time >= h->final_info.proxy_start_time);
+    f->next = f->n_sent;
+    a.request_id = r1;
+    fx_worker_packet(w, &a.hdr);
+    h = (const tl_client_queryAnswerEx *)fx_take(f, false, v1->id, TL_ID_client_queryAnswerEx);
+    assert_int_equal(h->final_info.flags, 0);
+}
+
+static void test_debug_passes_only_when_asked(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 1);
+    fx_run_ex(c, 1, "tiny", 1000, 0, true);
+    fx_run_ex(c, 2, "tiny", 1000, 0, false);
+    tl_int256 with = fx_take_run(f, w)->request_id;
+    tl_int256 without = fx_take_run(f, w)->request_id;
+    tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
+    a.answer = tl_str("x");
+    a.flags = 1;
+    a.final_info.hdr.id = TL_ID_proxy_queryFinalInfo;
+    a.final_info.flags = 1;
+    a.final_info.tokens_used.hdr.id = TL_ID_tokensUsed;
+    a.final_info.worker_debug = tl_str("{\"kv\":1}");
+    a.request_id = with;
+    fx_worker_packet(w, &a.hdr);
+    const tl_client_queryAnswerEx *h =
+        (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    assert_int_equal(h->final_info.flags, 1u);
+    assert_true(tl_bytes_eq_str(h->final_info.worker_debug, "{\"kv\":1}"));
+    f->next = f->n_sent;
+    a.request_id = without;
+    fx_worker_packet(w, &a.hdr);
+    h = (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    assert_int_equal(h->final_info.flags, 0);
+}
+
+static void test_average_time_follows_completions(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    fx_run(c, 1, "tiny");
+    tl_int256 rid = fx_take_run(f, w)->request_id;
+    /* Pretend the worker took 2 s: a first sample is taken as it is. */
+    fx_find(c, 1)->worker_start_mono -= 2.0;
+    fx_answer(w, &rid, true, "x", true, 1, 1);
+    assert_true(w->rw.avg_time >= 2.0 && w->rw.avg_time < 3.0);
+    assert_int_equal(w->requests, 1);
+    assert_int_equal(w->failures, 0);
+}
+
+static void test_payment_goes_to_the_worker_after_the_client_left(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    fx_run(c, 1, "tiny");
+    tl_int256 rid = fx_take_run(f, w)->request_id;
+    fx_answer(w, &rid, true, "head", false, 0, 0);
+    fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    uint64_t before = f->p->stats.parts_relayed;
+    proxy_client_destroy(c, "closed");
+    fx_take(f, true, w->rw.id, TL_ID_proxy_cancelQuery);
+    /* The request is gone with its client: a final part finds nothing. */
+    fx_answer(w, &rid, false, "end", true, 3, 4);
+    fx_expect_none(f);
+    assert_int_equal(f->p->stats.parts_relayed, before);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FX_TEST(test_final_tokens_reach_both_sides),
+        FX_TEST(test_single_final_head),
+        FX_TEST(test_timing_fields_for_protocol_2_only),
+        FX_TEST(test_debug_passes_only_when_asked),
+        FX_TEST(test_average_time_follows_completions),
+        FX_TEST(test_payment_goes_to_the_worker_after_the_client_left),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
