@@ -22,10 +22,12 @@ static int setup_tee(client *c, const client_config *cfg, cc_err *err)
     return daemon_tee_setup(&c->tee, &tc, err);
 }
 
-client *client_new(struct event_base *base, const client_config *cfg, cc_err *err)
+client *client_new_detached(struct event_base *base, const client_config *cfg, const client_io *io,
+                            cc_err *err)
 {
     client *c = cc_calloc(1, sizeof(*c));
     c->base = base;
+    c->io = io;
     c->max_coefficient = cfg->max_coefficient;
     c->max_tokens = cfg->max_tokens;
     c->request_timeout = cfg->request_timeout;
@@ -33,16 +35,25 @@ client *client_new(struct event_base *base, const client_config *cfg, cc_err *er
     c->reconnect_max = cfg->reconnect_max;
     c->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
     cc_map_init(&c->reqs);
-    if (setup_tee(c, cfg, err) < 0) goto fail;
     c->links = cc_calloc(cfg->n_proxies + 1, sizeof(*c->links));
     c->n_links = cfg->n_proxies;
     for (size_t i = 0; i < cfg->n_proxies; i++) {
         clink *l = &c->links[i];
         l->c = c;
         snprintf(l->addr, sizeof(l->addr), "%s", cfg->proxies[i]);
-        if (cc_parse_hostport(cfg->proxies[i], l->host, sizeof(l->host), &l->port, err) < 0)
-            goto fail;
+        if (cc_parse_hostport(cfg->proxies[i], l->host, sizeof(l->host), &l->port, err) < 0) {
+            client_free(c);
+            return NULL;
+        }
     }
+    return c;
+}
+
+client *client_new(struct event_base *base, const client_config *cfg, cc_err *err)
+{
+    client *c = client_new_detached(base, cfg, &client_io_net, err);
+    if (!c) return NULL;
+    if (setup_tee(c, cfg, err) < 0) goto fail;
     http_server_config hc = {
         .host = cfg->http_host, .port = cfg->http_port, .max_body = (size_t)cfg->max_body};
     c->http = http_server_new(base, &hc, err);

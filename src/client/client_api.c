@@ -13,6 +13,28 @@
  * forever if a proxy stays silent. */
 #define SAFETY_MARGIN 15.0
 
+/* Production sends: the proxy link and the HTTP server. */
+const client_io client_io_net = {
+    .send = client_send,
+    .query_models = client_query_models,
+    .req_path = http_req_path,
+    .req_body = http_req_body,
+    .on_caller_gone = http_req_on_close,
+    .reply = http_reply,
+    .reply_error = http_reply_error,
+    .reply_json = http_reply_json,
+    .stream_start = http_stream_start,
+    .stream_write = http_stream_write,
+    .stream_end = http_stream_end,
+};
+
+static void reply_errorf(client *c, http_req *h, int status, const char *code, const char *msg)
+{
+    http_error e;
+    http_error_set(&e, status, code, "%s", msg);
+    c->io->reply_error(h, &e);
+}
+
 static creq *creq_new(client *c, creq_kind kind, http_req *hreq)
 {
     creq *r = cc_calloc(1, sizeof(*r));
@@ -69,14 +91,14 @@ static void reply_error(creq *r, int status, const char *code, const char *msg)
             char *j = http_error_json(&e);
             cc_buf ev = CC_BUF_INIT;
             cc_buf_append_fmt(&ev, "data: %s\n\n", j);
-            http_stream_write(r->hreq, ev.data, ev.len);
+            c->io->stream_write(r->hreq, ev.data, ev.len);
             cc_buf_free(&ev);
             free(j);
-            http_stream_end(r->hreq);
+            c->io->stream_end(r->hreq);
         } else if (r->http_started) {
-            http_stream_end(r->hreq);
+            c->io->stream_end(r->hreq);
         } else {
-            http_reply_errorf(r->hreq, status, code, "%s", msg);
+            reply_errorf(c, r->hreq, status, code, msg);
         }
         r->hreq = NULL;
     }
@@ -89,7 +111,7 @@ static void send_cancel(creq *r)
     if (!r->link || !r->key) return;
     tl_client_cancelQuery m = TL_INIT(client_cancelQuery);
     m.request_id = r->rid;
-    client_send(r->link, &m.hdr);
+    r->c->io->send(r->link, &m.hdr);
 }
 
 static void on_caller_gone(http_req *hreq, void *ud)
@@ -99,9 +121,9 @@ static void on_caller_gone(http_req *hreq, void *ud)
     CC_INFO("event=request_cancelled by=caller");
     send_cancel(r);
     if (r->http_started)
-        http_stream_end(hreq);
+        r->c->io->stream_end(hreq);
     else
-        http_reply(hreq, 499, "text/plain", "", 0);
+        r->c->io->reply(hreq, 499, "text/plain", "", 0);
     r->hreq = NULL;
     creq_free(r);
 }
@@ -141,7 +163,7 @@ static void send_request(creq *r, const clink *avoid)
     q.max_tokens = (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX);
     q.timeout = c->request_timeout;
     q.request_id = r->rid;
-    if (client_send(l, &q.hdr) < 0)
+    if (c->io->send(l, &q.hdr) < 0)
         reply_error(r, 502, "proxy_error", "could not send the request to the proxy");
 }
 
@@ -164,17 +186,18 @@ static void on_models_for_request(client *c, void *ud, bool ok)
     send_request(r, NULL);
 }
 
-static void handle_completion(http_req *hreq, void *ud)
+void client_api_completion(http_req *hreq, void *ud)
 {
     client *c = ud;
     size_t len;
-    const uint8_t *body = http_req_body(hreq, &len);
+    const uint8_t *body = c->io->req_body(hreq, &len);
     http_openai_request oreq;
     http_error e;
-    http_openai_kind kind = http_openai_kind_for_path(http_req_path(hreq));
+    const char *path = c->io->req_path(hreq);
+    http_openai_kind kind = http_openai_kind_for_path(path);
     if (http_openai_parse(kind, body, len, &oreq, &e) < 0) {
         c->stats.bad_request++;
-        http_reply_error(hreq, &e);
+        c->io->reply_error(hreq, &e);
         return;
     }
     c->stats.requests++;
@@ -199,19 +222,19 @@ static void handle_completion(http_req *hreq, void *ud)
                              .value = tl_str(cap)}};
     tl_http_request hr = TL_INIT(http_request);
     hr.method = tl_str("POST");
-    hr.url = tl_str(http_req_path(hreq));
+    hr.url = tl_str(path);
     hr.http_version = tl_str("HTTP/1.1");
     hr.headers.n = 2;
     hr.headers.items = hs;
     hr.payload = tl_mem(body, len);
     cc_err err;
     if (tl_encode(&hr.hdr, &r->query, &err) < 0) {
-        http_reply_errorf(hreq, 413, "request_too_large", "%s", err.msg);
+        reply_errorf(c, hreq, 413, "request_too_large", err.msg);
         r->hreq = NULL;
         creq_free(r);
         return;
     }
-    http_req_on_close(hreq, on_caller_gone, r);
+    c->io->on_caller_gone(hreq, on_caller_gone, r);
     r->timer = evtimer_new(c->base, on_timeout, r);
     double t = c->request_timeout + SAFETY_MARGIN;
     struct timeval tv = {(time_t)t, 0};
@@ -222,7 +245,7 @@ static void handle_completion(http_req *hreq, void *ud)
         return;
     }
     /* Not in the cached list: ask afresh before calling it unknown. */
-    r->pending_models = client_query_models(client_pick_link(c, NULL), on_models_for_request, r);
+    r->pending_models = c->io->query_models(client_pick_link(c, NULL), on_models_for_request, r);
     if (!r->pending_models) reply_error(r, 503, "no_proxy", "no proxy connection is available");
 }
 
@@ -235,15 +258,15 @@ static void finish_ok(creq *r)
             if (r->sse_filter) {
                 cc_buf rest = CC_BUF_INIT;
                 http_sse_filter_finish(r->sse_filter, &rest);
-                if (rest.len) http_stream_write(r->hreq, rest.data, rest.len);
+                if (rest.len) c->io->stream_write(r->hreq, rest.data, rest.len);
                 cc_buf_free(&rest);
             }
-            http_stream_end(r->hreq);
+            c->io->stream_end(r->hreq);
         } else {
             c->stats.bytes_out += r->body.len;
-            http_reply(r->hreq, r->status ? r->status : 200,
-                       r->content_type[0] ? r->content_type : "application/json", r->body.data,
-                       r->body.len);
+            c->io->reply(r->hreq, r->status ? r->status : 200,
+                         r->content_type[0] ? r->content_type : "application/json", r->body.data,
+                         r->body.len);
         }
         r->hreq = NULL;
     }
@@ -264,13 +287,13 @@ static int deliver(creq *r, const uint8_t *data, size_t len)
             data = kept.data;
             len = kept.len;
         }
-        int wrc = len ? http_stream_write(r->hreq, data, len) : 0;
+        int wrc = len ? r->c->io->stream_write(r->hreq, data, len) : 0;
         cc_buf_free(&kept);
         r->c->stats.bytes_out += len;
         if (wrc < 0) {
             send_cancel(r);
             r->c->stats.cancelled++;
-            http_stream_end(r->hreq);
+            r->c->io->stream_end(r->hreq);
             r->hreq = NULL;
             creq_free(r);
             return -1;
@@ -298,8 +321,8 @@ static void on_head(creq *r, tl_bytes answer)
                          (int)CC_MIN(h->value.len, 90), (const char *)h->value.data);
         }
         if (r->stream && r->status == 200) {
-            http_stream_start(r->hreq, 200,
-                              r->content_type[0] ? r->content_type : "text/event-stream");
+            r->c->io->stream_start(r->hreq, 200,
+                                   r->content_type[0] ? r->content_type : "text/event-stream");
             r->http_started = true;
         }
         if (resp->payload.len) cc_buf_append(&r->body, resp->payload.data, resp->payload.len);
@@ -343,7 +366,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
             r->head_done = true; /* a part without a head: plain 200 */
             r->status = 200;
             if (r->stream) {
-                http_stream_start(r->hreq, 200, "text/event-stream");
+                c->io->stream_start(r->hreq, 200, "text/event-stream");
                 r->http_started = true;
             }
         }
@@ -422,7 +445,7 @@ static void on_models_for_list(client *c, void *ud, bool ok)
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_object_set_new(o, "data", data);
-    http_reply_json(r->hreq, 200, o);
+    c->io->reply_json(r->hreq, 200, o);
     json_decref(o);
     r->hreq = NULL;
     creq_free(r);
@@ -431,23 +454,23 @@ static void on_models_for_list(client *c, void *ud, bool ok)
 static void on_models_caller_gone(http_req *hreq, void *ud)
 {
     creq *r = ud;
-    http_reply(hreq, 499, "text/plain", "", 0);
+    r->c->io->reply(hreq, 499, "text/plain", "", 0);
     r->hreq = NULL;
     creq_free(r);
 }
 
-static void handle_models(http_req *hreq, void *ud)
+void client_api_models(http_req *hreq, void *ud)
 {
     client *c = ud;
     creq *r = creq_new(c, CREQ_MODELS, hreq);
-    r->pending_models = client_query_models(client_pick_link(c, NULL), on_models_for_list, r);
+    r->pending_models = c->io->query_models(client_pick_link(c, NULL), on_models_for_list, r);
     if (!r->pending_models) {
-        http_reply_errorf(hreq, 503, "no_proxy", "no proxy connection is available");
+        reply_errorf(c, hreq, 503, "no_proxy", "no proxy connection is available");
         r->hreq = NULL;
         creq_free(r);
         return;
     }
-    http_req_on_close(hreq, on_models_caller_gone, r);
+    c->io->on_caller_gone(hreq, on_models_caller_gone, r);
 }
 
 /* ---------------------------------------------------------------- stats */
@@ -507,8 +530,8 @@ static bool health(void *ud, const char **detail)
 
 void client_api_register(client *c)
 {
-    http_server_route(c->http, "POST", "/v1/chat/completions", handle_completion, c);
-    http_server_route(c->http, "POST", "/v1/completions", handle_completion, c);
-    http_server_route(c->http, "GET", "/v1/models", handle_models, c);
+    http_server_route(c->http, "POST", "/v1/chat/completions", client_api_completion, c);
+    http_server_route(c->http, "POST", "/v1/completions", client_api_completion, c);
+    http_server_route(c->http, "GET", "/v1/models", client_api_models, c);
     http_server_add_stats(c->http, "cocoon-client", stats_fill, health, c);
 }

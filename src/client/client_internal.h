@@ -51,6 +51,24 @@ typedef struct models_call {
 
 typedef enum { CREQ_MODELS = 1, CREQ_COMPLETION } creq_kind;
 
+/* Where the API sends: to a proxy link and back to the HTTP caller. The
+ * request logic goes through this table so unit tests can drive it without
+ * sockets (client_io_net holds the real link and HTTP server functions; the
+ * caller-side ones mirror src/http/http.h). */
+typedef struct client_io {
+    int (*send)(clink *l, const tl_obj *msg); /* -1 when the link cannot take it */
+    models_call *(*query_models)(clink *l, void (*done)(client *c, void *ud, bool ok), void *ud);
+    const char *(*req_path)(const http_req *h);
+    const uint8_t *(*req_body)(const http_req *h, size_t *len);
+    void (*on_caller_gone)(http_req *h, void (*cb)(http_req *h, void *ud), void *ud);
+    void (*reply)(http_req *h, int status, const char *content_type, const void *body, size_t len);
+    void (*reply_error)(http_req *h, const http_error *e);
+    void (*reply_json)(http_req *h, int status, const json_t *obj);
+    void (*stream_start)(http_req *h, int status, const char *content_type);
+    int (*stream_write)(http_req *h, const void *data, size_t len);
+    void (*stream_end)(http_req *h);
+} client_io;
+
 /* An HTTP request being served. */
 struct creq {
     client *c;
@@ -80,6 +98,7 @@ struct creq {
 
 struct client {
     struct event_base *base;
+    const client_io *io; /* &client_io_net except in unit tests */
     int max_coefficient;
     int64_t max_tokens;
     double request_timeout;
@@ -114,8 +133,20 @@ int client_send(clink *l, const tl_obj *msg);
 models_call *client_query_models(clink *l, void (*done)(client *c, void *ud, bool ok), void *ud);
 const cmodel *client_find_model(const client *c, const char *name);
 
+/* client.c */
+/* The part of client_new() that opens nothing (no TEE, HTTP server or
+ * dials): settings and the proxy links (not started), sending through `io`.
+ * client_new() builds on it; unit tests use it alone. Free with client_free(). */
+client *client_new_detached(struct event_base *base, const client_config *cfg, const client_io *io,
+                            cc_err *err);
+
 /* client_api.c */
+extern const client_io client_io_net;
 void client_api_register(client *c);
+/* The HTTP handlers (routes POST /v1/chat/completions, /v1/completions and
+ * GET /v1/models; ud is the client). */
+void client_api_completion(http_req *hreq, void *ud);
+void client_api_models(http_req *hreq, void *ud);
 void client_handle_answer(clink *l, const tl_obj *msg);
 void client_link_gone(clink *l);
 void client_requests_abort_all(client *c);
