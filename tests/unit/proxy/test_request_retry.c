@@ -179,6 +179,29 @@ static void test_undecodable_worker_packet_drops_the_worker(void **state)
     assert_ptr_equal(f->p->workers[0], b);
 }
 
+/* A send fails only when the link is closing (it closes from the loop right
+ * after): the request waits for that close, then goes to another worker. */
+static void test_refused_send_waits_for_the_close(void **state)
+{
+    fx *f = *state;
+    pworker *a = fx_worker(f, "tiny", 1000, 0);
+    pworker *b = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    b->rw.active = 1; /* a is chosen */
+    f->refuse_worker = a->rw.id;
+    fx_run(c, 1, "tiny");
+    fx_expect_none(f);
+    assert_int_equal(a->rw.active, 0);
+    assert_true(fx_find(c, 1)->queued);
+    b->rw.active = 0;
+    proxy_worker_destroy(a, "peer is not reading");
+    fx_loop(f);
+    fx_take_run(f, b);
+    fx_expect_none(f);
+    assert_false(fx_find(c, 1)->queued);
+    assert_ptr_equal(fx_find(c, 1)->worker, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +213,7 @@ int main(void)
         FX_TEST(test_worker_gone_after_first_byte_fails),
         FX_TEST(test_worker_gone_without_another_fails),
         FX_TEST(test_undecodable_worker_packet_drops_the_worker),
+        FX_TEST(test_refused_send_waits_for_the_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
