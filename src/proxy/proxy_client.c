@@ -11,14 +11,14 @@
 /* Without settlement a client's credit is not limited by the chain. */
 #define UNLIMITED_TOKENS ((int64_t)1 << 50)
 
-static void answer(net_conn *c, uint64_t qid, const tl_obj *msg)
+static void answer(pclient *c, uint64_t qid, const tl_obj *msg)
 {
     cc_err err;
     cc_buf b = CC_BUF_INIT;
     if (tl_encode(msg, &b, &err) == 0)
-        net_conn_answer(c, qid, b.data, b.len, &err);
+        c->p->io->answer_client(c, qid, b.data, b.len);
     else
-        net_conn_answer_error(c, qid, 601, "internal encoding error", NULL);
+        c->p->io->answer_client_error(c, qid, 601, "internal encoding error");
     cc_buf_free(&b);
 }
 
@@ -96,22 +96,23 @@ static void send_worker_types(pclient *c, uint64_t qid)
     tl_client_workerTypesV2 a = TL_INIT(client_workerTypesV2);
     a.types.n = nt;
     a.types.items = types;
-    answer(c->conn, qid, &a.hdr);
+    answer(c, qid, &a.hdr);
     free(start);
     free(owner);
     free(inst);
     free(types);
 }
 
-static void on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data, size_t len)
+void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data, size_t len)
 {
+    (void)conn;
     pclient *c = ud;
     proxy *p = c->p;
     cc_err err;
     tl_decode_opts o = {.flags = TL_DECODE_BORROW};
     tl_obj *q = tl_decode_ex(data, len, &o, &err);
     if (!q) {
-        net_conn_answer_error(conn, qid, 621, err.msg, NULL);
+        p->io->answer_client_error(c, qid, 621, err.msg);
         drop_client(c, "undecodable query");
         return;
     }
@@ -124,7 +125,7 @@ static void on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data
         if (registry_proto_negotiate(REGISTRY_PROTO_PROXY_MIN, REGISTRY_PROTO_PROXY_MAX, has,
                                      has ? cp->min_proto_version : 0,
                                      has ? cp->max_proto_version : 0, &v, &err) < 0) {
-            net_conn_answer_error(conn, qid, 602, err.msg, NULL);
+            p->io->answer_client_error(c, qid, 602, err.msg);
             break;
         }
         c->proto_version = v;
@@ -144,27 +145,27 @@ static void on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data
         auth.nonce = (int64_t)crypto_random_u64();
         a.auth = &auth.hdr;
         a.signed_payment = &empty.hdr;
-        answer(conn, qid, &a.hdr);
+        answer(c, qid, &a.hdr);
         break;
     }
     case TL_ID_client_authorizeWithProxyShort:
     case TL_ID_client_authorizeWithProxyLong: {
         if (!c->connected) {
-            net_conn_answer_error(conn, qid, 621, "client.connectToProxy first", NULL);
+            p->io->answer_client_error(c, qid, 621, "client.connectToProxy first");
             break;
         }
         c->authorized = true;
         tl_client_authorizationWithProxySuccess a = TL_INIT(client_authorizationWithProxySuccess);
         a.signed_payment = &empty.hdr;
         a.max_tokens = UNLIMITED_TOKENS;
-        answer(conn, qid, &a.hdr);
+        answer(c, qid, &a.hdr);
         CC_INFO("event=client_ready id=%llu peer=%s proto=%d", (unsigned long long)c->id,
-                net_conn_peer_addr(conn), c->proto_version);
+                c->conn ? net_conn_peer_addr(c->conn) : "-", c->proto_version);
         break;
     }
     case TL_ID_client_getWorkerTypesV2:
         if (!c->authorized)
-            net_conn_answer_error(conn, qid, 621, "not authorized", NULL);
+            p->io->answer_client_error(c, qid, 621, "not authorized");
         else
             send_worker_types(c, qid);
         break;
@@ -172,7 +173,7 @@ static void on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data
         tl_client_paymentStatus a = TL_INIT(client_paymentStatus);
         a.signed_payment = &empty.hdr;
         a.max_tokens = UNLIMITED_TOKENS;
-        answer(conn, qid, &a.hdr);
+        answer(c, qid, &a.hdr);
         break;
     }
     case TL_ID_client_cancelQuery:
@@ -180,11 +181,11 @@ static void on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data
         {
             uint8_t bool_true[4];
             cc_store_u32le(bool_true, TL_ID_boolTrue);
-            net_conn_answer(conn, qid, bool_true, 4, NULL);
+            p->io->answer_client(c, qid, bool_true, 4);
         }
         break;
     default:
-        net_conn_answer_error(conn, qid, 621, "unexpected query", NULL);
+        p->io->answer_client_error(c, qid, 621, "unexpected query");
         break;
     }
     tl_obj_free(q);
@@ -233,8 +234,9 @@ void proxy_on_client_accept(net_listener *l, net_conn *conn, void *ud)
     if (p->clients) p->clients->prev = c;
     p->clients = c;
     p->stats.clients_accepted++;
-    static const net_conn_callbacks cbs = {
-        .on_packet = proxy_client_on_packet, .on_query = on_query, .on_close = on_close};
+    static const net_conn_callbacks cbs = {.on_packet = proxy_client_on_packet,
+                                           .on_query = proxy_client_on_query,
+                                           .on_close = on_close};
     net_conn_set_callbacks(conn, &cbs, c);
     CC_INFO("event=client_connected id=%llu peer=%s", (unsigned long long)c->id,
             net_conn_peer_addr(conn));

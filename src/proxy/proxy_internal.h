@@ -26,6 +26,9 @@ typedef struct pclient pclient;
 typedef struct proxy_io {
     int (*to_worker)(pworker *w, const tl_obj *msg);
     int (*to_client)(pclient *c, const tl_obj *msg);
+    /* Answers to a client's query (qid): the encoded result, or an error. */
+    int (*answer_client)(pclient *c, uint64_t qid, const uint8_t *data, size_t len);
+    int (*answer_client_error)(pclient *c, uint64_t qid, int32_t code, const char *msg);
 } proxy_io;
 
 typedef enum {
@@ -142,6 +145,8 @@ void proxy_client_free_all(proxy *p);
 void proxy_client_destroy(pclient *c, const char *why);
 /* A packet from a client's link (net_conn_callbacks.on_packet; conn unused). */
 void proxy_client_on_packet(net_conn *conn, void *c, const uint8_t *data, size_t len);
+/* A query from a client's link (net_conn_callbacks.on_query; conn unused). */
+void proxy_client_on_query(net_conn *conn, void *c, uint64_t qid, const uint8_t *data, size_t len);
 
 /* proxy_request.c */
 void proxy_request_start(pclient *c, const tl_client_runQueryEx *q);

@@ -32,7 +32,20 @@ static int to_client(pclient *c, const tl_obj *msg)
     return send_tl(c->conn, msg);
 }
 
-const proxy_io proxy_io_net = {.to_worker = to_worker, .to_client = to_client};
+static int answer_client(pclient *c, uint64_t qid, const uint8_t *data, size_t len)
+{
+    return c->conn ? net_conn_answer(c->conn, qid, data, len, NULL) : -1;
+}
+
+static int answer_client_error(pclient *c, uint64_t qid, int32_t code, const char *msg)
+{
+    return c->conn ? net_conn_answer_error(c->conn, qid, code, msg, NULL) : -1;
+}
+
+const proxy_io proxy_io_net = {.to_worker = to_worker,
+                               .to_client = to_client,
+                               .answer_client = answer_client,
+                               .answer_client_error = answer_client_error};
 
 static int answer(proxy *p, net_conn *c, uint64_t qid, const tl_obj *msg)
 {
