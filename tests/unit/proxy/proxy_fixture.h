@@ -28,6 +28,16 @@ typedef struct fx_sent {
     tl_obj *msg;   /* decoded copy of what went on the wire (owned) */
 } fx_sent;
 
+/* An answer to a client's query: the encoded result or an error. */
+typedef struct fx_reply {
+    uint64_t client, qid;
+    int32_t code; /* 0: a result in data */
+    char error[200];
+    cc_buf data;
+} fx_reply;
+
+#define FX_MAX_ANSWERS 16
+
 typedef struct fx {
     struct event_base *base;
     proxy *p;
@@ -35,6 +45,8 @@ typedef struct fx {
     size_t n_sent;
     size_t next;            /* first sent message not yet taken by fx_take */
     uint64_t refuse_worker; /* sends to this worker id fail like a full link */
+    fx_reply answers[FX_MAX_ANSWERS];
+    size_t n_answers;
 } fx;
 
 static fx *g_fx;
@@ -65,7 +77,31 @@ static inline int fx_to_client(pclient *c, const tl_obj *msg)
     return fx_record(false, c->id, msg);
 }
 
-static const proxy_io fx_io = {.to_worker = fx_to_worker, .to_client = fx_to_client};
+static inline int fx_answer_client(pclient *c, uint64_t qid, const uint8_t *data, size_t len)
+{
+    assert_true(g_fx->n_answers < FX_MAX_ANSWERS);
+    fx_reply *a = &g_fx->answers[g_fx->n_answers++];
+    a->client = c->id;
+    a->qid = qid;
+    cc_buf_append(&a->data, data, len);
+    return 0;
+}
+
+static inline int fx_answer_client_error(pclient *c, uint64_t qid, int32_t code, const char *msg)
+{
+    assert_true(g_fx->n_answers < FX_MAX_ANSWERS);
+    fx_reply *a = &g_fx->answers[g_fx->n_answers++];
+    a->client = c->id;
+    a->qid = qid;
+    a->code = code;
+    snprintf(a->error, sizeof(a->error), "%s", msg);
+    return 0;
+}
+
+static const proxy_io fx_io = {.to_worker = fx_to_worker,
+                               .to_client = fx_to_client,
+                               .answer_client = fx_answer_client,
+                               .answer_client_error = fx_answer_client_error};
 
 /* The only place the tests build a proxy configuration. */
 static inline proxy *fx_proxy_new(struct event_base *base, double request_timeout)
@@ -100,6 +136,8 @@ static inline int fx_teardown(void **state)
     fx *f = *state;
     proxy_free(f->p);
     fx_clear_sent(f);
+    for (size_t i = 0; i < f->n_answers; i++)
+        cc_buf_free(&f->answers[i].data);
     event_base_free(f->base);
     free(f);
     g_fx = NULL;
