@@ -304,7 +304,9 @@ static int deliver(creq *r, const uint8_t *data, size_t len)
     return 0;
 }
 
-static void on_head(creq *r, tl_bytes answer)
+/* Returns -1 when the caller has gone while the head's payload was written
+ * (r is then freed). */
+static int on_head(creq *r, tl_bytes answer)
 {
     cc_err err;
     tl_decode_opts o = {.flags = TL_DECODE_BORROW};
@@ -330,13 +332,14 @@ static void on_head(creq *r, tl_bytes answer)
         CC_WARN("event=bad_answer_head error=\"%s\"", obj ? "not an http.response" : err.msg);
     }
     tl_obj_free(obj);
+    int rc = 0;
     if (r->http_started && r->body.len) {
         cc_buf pending = r->body;
         r->body = (cc_buf)CC_BUF_INIT;
-        int rc = deliver(r, pending.data, pending.len);
+        rc = deliver(r, pending.data, pending.len);
         cc_buf_free(&pending);
-        (void)rc;
     }
+    return rc;
 }
 
 void client_handle_answer(clink *l, const tl_obj *m)
@@ -360,8 +363,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
     const tl_client_queryAnswerPartEx *a = (const tl_client_queryAnswerPartEx *)m;
     if (m->id == TL_ID_client_queryAnswerEx || !r->head_done) {
         if (m->id == TL_ID_client_queryAnswerEx) {
-            on_head(r, a->answer);
-            if (!r->hreq) return;
+            if (on_head(r, a->answer) < 0) return;
         } else {
             r->head_done = true; /* a part without a head: plain 200 */
             r->status = 200;
