@@ -65,6 +65,24 @@ static void test_stream_write_failure_cancels(void **state)
     cfx_expect_none(f);
 }
 
+/* The head's own payload is the first write: the caller may already be gone. */
+static void test_write_failure_on_the_head_payload(void **state)
+{
+    cfx *f = *state;
+    cfx_tiny(f);
+    fcall *call = cfx_chat(f, true);
+    tl_int256 rid = cfx_take_run(f, 0)->request_id;
+    call->writes_fail = 1;
+    cfx_head(f, 0, &rid, 200, "text/event-stream", "data: 1\n\n", false);
+    assert_cancel_for(f, 0, &rid);
+    cfx_expect_none(f);
+    assert_true(call->done);
+    assert_int_equal(f->c->stats.cancelled, 1);
+    assert_null(f->c->all);
+    cfx_part(f, 0, &rid, "data: 2\n\n", true);
+    cfx_expect_none(f);
+}
+
 static void test_safety_timeout_cancels_and_answers_504(void **state)
 {
     cfx *f = *state;
@@ -150,6 +168,7 @@ int main(void)
         CFX_TEST(test_caller_gone_before_the_answer),
         CFX_TEST(test_caller_gone_mid_stream),
         CFX_TEST(test_stream_write_failure_cancels),
+        CFX_TEST(test_write_failure_on_the_head_payload),
         CFX_TEST(test_safety_timeout_cancels_and_answers_504),
         CFX_TEST(test_timeout_mid_stream_is_an_sse_error),
         CFX_TEST(test_finished_request_leaves_no_timer),
