@@ -1,6 +1,6 @@
 /*
- * `cocoon engine generate | bench | synth`: the embedded inference engine
- * from the command line.
+ * `cocoon engine generate | bench | synth | tokenize`: the embedded
+ * inference engine from the command line.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +10,11 @@
 #include "engine/engine.h"
 
 typedef struct eng_opts {
-    const char *model, *prompt, *out, *arch, *type;
+    const char *model, *prompt, *out, *arch, *type, *text_file;
     int64_t max_tokens, threads, seed, top_k, n_prompt, n_gen, reps, batch;
     int64_t layers, dim, hidden, heads, kv_heads, vocab, ctx;
     double temperature, top_p, min_p, repeat_penalty;
-    bool json, chat, bpe, bandwidth;
+    bool json, chat, bpe, bandwidth, parse_special;
 } eng_opts;
 
 static void usage(FILE *f)
@@ -77,6 +77,7 @@ static int parse(int argc, char **argv, eng_opts *o)
         STR("--out", out)
         STR("--arch", arch)
         STR("--type", type)
+        STR("--text-file", text_file)
         INT("--max-tokens", max_tokens, 0, 1 << 24)
         INT("--threads", threads, 0, 256)
         INT("--seed", seed, 0, INT64_MAX)
@@ -100,6 +101,7 @@ static int parse(int argc, char **argv, eng_opts *o)
         FLAG("--chat", chat)
         FLAG("--bpe", bpe)
         FLAG("--bandwidth", bandwidth)
+        FLAG("--parse-special", parse_special)
         fprintf(stderr, "cocoon engine: unknown option %s\n", a);
         return -1;
     missing:
@@ -289,6 +291,45 @@ static int cmd_synth(eng_opts *o)
     return 0;
 }
 
+static int cmd_tokenize(eng_opts *o)
+{
+    if (!o->model || !o->text_file == !o->prompt) {
+        usage(stderr);
+        return 2;
+    }
+    cc_err err = {0};
+    cc_buf text = CC_BUF_INIT;
+    if (o->text_file) {
+        if (cc_read_file(o->text_file, &text, &err)) {
+            fprintf(stderr, "cocoon engine: %s\n", err.msg);
+            return 1;
+        }
+    } else {
+        cc_buf_append(&text, o->prompt, strlen(o->prompt));
+    }
+    engine_model *m = engine_model_load_vocab(o->model, &err);
+    if (!m) {
+        fprintf(stderr, "cocoon engine: %s\n", err.msg);
+        cc_buf_free(&text);
+        return 1;
+    }
+    engine_tokens t = {0};
+    int rc =
+        engine_tokenize(m, (const char *)text.data, text.len, false, o->parse_special, &t, &err);
+    if (rc) {
+        fprintf(stderr, "cocoon engine: %s\n", err.msg);
+    } else {
+        fputs(o->json ? "{\"ids\": [" : "", stdout);
+        for (size_t i = 0; i < t.n; i++)
+            printf("%s%d", i ? (o->json ? ", " : " ") : "", t.ids[i]);
+        fputs(o->json ? "]}\n" : "\n", stdout);
+    }
+    engine_tokens_free(&t);
+    engine_model_free(m);
+    cc_buf_free(&text);
+    return rc ? 1 : 0;
+}
+
 int cli_cmd_engine(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -308,6 +349,7 @@ int cli_cmd_engine(int argc, char **argv)
     if (!strcmp(argv[1], "generate")) return cmd_generate(&o);
     if (!strcmp(argv[1], "bench")) return cmd_bench(&o);
     if (!strcmp(argv[1], "synth")) return cmd_synth(&o);
+    if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(&o);
     fprintf(stderr, "cocoon engine: unknown subcommand %s\n", argv[1]);
     usage(stderr);
     return 2;

@@ -225,6 +225,11 @@ typedef struct engine_model engine_model;
 engine_model *engine_model_load(const char *path, cc_err *err);
 /* Loads from an already opened GGUF (takes ownership of g, even on failure). */
 engine_model *engine_model_from_gguf(engine_gguf *g, cc_err *err);
+/* Loads only the tokenizer of a GGUF: a vocab-only file (llama.cpp's
+ * ggml-vocab-*.gguf, any architecture) or a model whose weights are left
+ * alone. Such a model serves the tokenizer functions; engine_ctx_new
+ * refuses it. */
+engine_model *engine_model_load_vocab(const char *path, cc_err *err);
 void engine_model_free(engine_model *m);
 const engine_hparams *engine_model_hparams(const engine_model *m);
 uint64_t engine_model_weight_bytes(const engine_model *m); /* bytes read per token */

@@ -124,6 +124,7 @@ struct engine_model {
     void **owned;            /* vectors converted to F32 */
     size_t n_owned;
     eng_vocab *vocab;
+    bool vocab_only; /* engine_model_load_vocab: no weights, tokenizer only */
     engine_chat_kind chat;
     uint64_t weight_bytes;
 };

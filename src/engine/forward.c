@@ -33,6 +33,10 @@ struct engine_ctx {
 engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, cc_err *err)
 {
     const engine_hparams *hp = &m->hp;
+    if (m->vocab_only) {
+        cc_err_set(err, "the model was loaded for its tokenizer only");
+        return NULL;
+    }
     if (n_ctx <= 0) n_ctx = CC_MIN(hp->n_ctx_train, 4096);
     if (n_ctx > (1 << 20)) n_ctx = 1 << 20;
     size_t kvd = (size_t)hp->n_head_kv * hp->head_dim, qd = (size_t)hp->n_head * hp->head_dim;

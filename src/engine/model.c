@@ -252,6 +252,26 @@ fail:
     return NULL;
 }
 
+engine_model *engine_model_load_vocab(const char *path, cc_err *err)
+{
+    engine_gguf *g = engine_gguf_open(path, err);
+    if (!g) return NULL;
+    engine_model *m = cc_calloc(1, sizeof(*m));
+    m->g = g;
+    m->vocab_only = true;
+    m->vocab = eng_vocab_load(g, 1 << 24, err);
+    if (!m->vocab) {
+        engine_model_free(m);
+        cc_err_prefix(err, "%s", path);
+        return NULL;
+    }
+    m->hp.n_vocab = eng_vocab_size(m->vocab);
+    char *tmpl = engine_gguf_get_str(g, "tokenizer.chat_template");
+    m->chat = engine_chat_detect(tmpl);
+    free(tmpl);
+    return m;
+}
+
 engine_model *engine_model_load(const char *path, cc_err *err)
 {
     engine_gguf *g = engine_gguf_open(path, err);

@@ -1,10 +1,11 @@
 /*
- * Text → tokens. Special tokens (control/user-defined pieces such as
- * "<|im_start|>") are split out first when asked; each plain fragment is
- * then encoded by the model's algorithm: SentencePiece-style (start from
- * characters, repeatedly merge the adjacent pair whose merged piece scores
- * highest, unknown characters fall back to <0xXX> byte tokens) or GPT-2 BPE
- * (bpe.c).
+ * Text → tokens. Special tokens are split out first (user-defined pieces
+ * always, control ones such as "<|im_start|>" when asked); each plain
+ * fragment is then encoded by the model's algorithm: SentencePiece-style
+ * (start from characters, repeatedly merge the adjacent pair whose merged
+ * piece scores highest, unknown characters fall back to <0xXX> byte tokens)
+ * or GPT-2 BPE (bpe.c). The results match llama.cpp's tokenizer, checked
+ * against its test vectors (tests/unit/engine/test_vocab_vectors.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -135,50 +136,99 @@ static void spm_encode(const eng_vocab *v, const char *text, size_t len, bool sp
     cc_buf_free(&t);
 }
 
-static void encode_plain(const eng_vocab *v, const char *text, size_t len, bool at_start,
-                         engine_tokens *out)
+static void encode_plain(const eng_vocab *v, const char *text, size_t len, engine_tokens *out)
 {
     if (!len) return;
     if (v->kind == ENGINE_TOK_SPM)
-        spm_encode(v, text, len, at_start && v->add_space_prefix, out);
+        spm_encode(v, text, len, v->add_space_prefix, out);
     else
         eng_bpe_encode(v, text, len, out);
+}
+
+/* A piece of the input: raw text, or a special token found in it. */
+typedef struct frag {
+    size_t start, len;
+    int32_t id; /* -1: raw text */
+} frag;
+
+typedef struct frags {
+    frag *v;
+    size_t n, cap;
+} frags;
+
+static void frag_push(frags *f, size_t start, size_t len, int32_t id)
+{
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 16;
+        f->v = cc_realloc(f->v, f->cap * sizeof(frag));
+    }
+    f->v[f->n++] = (frag){start, len, id};
+}
+
+/* Splits out special tokens the way llama.cpp does (and Hugging Face's added
+ * tokens): each special token in turn, longest first, takes every occurrence
+ * left in the raw fragments. User-defined tokens are always split out;
+ * control and unknown ones only when special text is parsed. */
+static void partition(const eng_vocab *v, const char *text, size_t len, bool parse_special,
+                      frags *out)
+{
+    frag_push(out, 0, len, -1);
+    bool present[256] = {false}; /* first bytes in the text: skips most tokens at once */
+    for (size_t i = 0; i < len; i++)
+        present[(uint8_t)text[i]] = true;
+    frags tmp = {0};
+    for (size_t k = 0; k < v->n_special; k++) {
+        int32_t id = v->special[k];
+        if (!parse_special && v->types[id] != ENGINE_TOKTYPE_USER) continue;
+        const char *tok = v->pieces[id];
+        size_t tl = v->lens[id];
+        if (!present[(uint8_t)tok[0]]) continue;
+        tmp.n = 0;
+        bool found = false;
+        for (size_t f = 0; f < out->n; f++) {
+            frag fr = out->v[f];
+            if (fr.id >= 0 || fr.len < tl) {
+                frag_push(&tmp, fr.start, fr.len, fr.id);
+                continue;
+            }
+            size_t pos = fr.start, end = fr.start + fr.len;
+            while (pos < end) {
+                const char *hit = memmem(text + pos, end - pos, tok, tl);
+                if (!hit) break;
+                size_t at = (size_t)(hit - text);
+                if (at > pos) frag_push(&tmp, pos, at - pos, -1);
+                frag_push(&tmp, at, tl, id);
+                pos = at + tl;
+                found = true;
+            }
+            if (pos < end) frag_push(&tmp, pos, end - pos, -1);
+        }
+        if (found) {
+            frags swap = *out;
+            *out = tmp;
+            tmp = swap;
+        }
+    }
+    free(tmp.v);
 }
 
 int engine_tokenize(const engine_model *m, const char *text, size_t len, bool add_bos,
                     bool parse_special, engine_tokens *out, cc_err *err)
 {
+    (void)err;
     const eng_vocab *v = m->vocab;
     if (add_bos && v->add_bos && v->bos >= 0) engine_tokens_push(out, v->bos);
-    if (!parse_special || !v->n_special) {
-        encode_plain(v, text, len, true, out);
-        return 0;
+    if (!len) return 0;
+    frags f = {0};
+    partition(v, text, len, parse_special, &f);
+    /* Every raw fragment starts the text or follows a special token, and
+     * SentencePiece models give each one its dummy space prefix. */
+    for (size_t i = 0; i < f.n; i++) {
+        if (f.v[i].id >= 0)
+            engine_tokens_push(out, f.v[i].id);
+        else
+            encode_plain(v, text + f.v[i].start, f.v[i].len, out);
     }
-    size_t seg = 0;
-    for (size_t i = 0; i < len;) {
-        /* The longest special piece starting here. */
-        int32_t found = -1;
-        size_t flen = 0;
-        if (text[i] == '<' || text[i] == '[') {
-            for (size_t k = 0; k < v->n_special; k++) {
-                int32_t id = v->special[k];
-                size_t pl = v->lens[id];
-                if (pl > flen && pl <= len - i && !memcmp(text + i, v->pieces[id], pl)) {
-                    found = id;
-                    flen = pl;
-                }
-            }
-        }
-        if (found < 0) {
-            i++;
-            continue;
-        }
-        encode_plain(v, text + seg, i - seg, seg == 0, out);
-        engine_tokens_push(out, found);
-        i += flen;
-        seg = i;
-    }
-    encode_plain(v, text + seg, len - seg, seg == 0, out);
-    (void)err;
+    free(f.v);
     return 0;
 }

@@ -148,6 +148,39 @@ static bool is_end_piece(const char *p, size_t n)
     return false;
 }
 
+/* Tokens that are matched in raw text before the tokenizer runs (user-defined
+ * ones always, control and unknown ones when special text is parsed). */
+static bool is_special_type(int32_t type)
+{
+    return type == ENGINE_TOKTYPE_CONTROL || type == ENGINE_TOKTYPE_USER ||
+           type == ENGINE_TOKTYPE_UNKNOWN;
+}
+
+typedef struct len_id {
+    uint32_t len;
+    int32_t id;
+} len_id;
+
+static int by_length_desc(const void *a, const void *b)
+{
+    const len_id *x = a, *y = b;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Longest first (then by id), since the text is searched for each in turn
+ * and a longer token must win over a shorter one inside it. */
+static void sort_specials(eng_vocab *v)
+{
+    len_id *t = cc_malloc((v->n_special ? v->n_special : 1) * sizeof(len_id));
+    for (size_t i = 0; i < v->n_special; i++)
+        t[i] = (len_id){v->lens[v->special[i]], v->special[i]};
+    qsort(t, v->n_special, sizeof(len_id), by_length_desc);
+    for (size_t i = 0; i < v->n_special; i++)
+        v->special[i] = t[i].id;
+    free(t);
+}
+
 static int load_merges(eng_vocab *v, const engine_gguf *g, cc_err *err)
 {
     const engine_gguf_kv *kv = engine_gguf_find(g, "tokenizer.ggml.merges");
@@ -281,19 +314,15 @@ eng_vocab *eng_vocab_load(const engine_gguf *g, int n_vocab_model, cc_err *err)
     if (v->kind == ENGINE_TOK_BPE) {
         if (load_merges(v, g, err)) goto fail;
         char *pre = engine_gguf_get_str(g, "tokenizer.ggml.pre");
-        v->pre = ENG_PRE_GPT2;
-        if (pre &&
-            (!strcmp(pre, "llama3") || !strcmp(pre, "llama-bpe") || !strcmp(pre, "smaug-bpe")))
-            v->pre = ENG_PRE_LLAMA3;
-        else if (pre && (!strcmp(pre, "qwen2") || !strcmp(pre, "deepseek-llm")))
-            v->pre = ENG_PRE_QWEN2;
+        int rc = eng_pretok_init(&v->pre, pre, err);
         free(pre);
+        if (rc) goto fail;
     }
     cc_buf arena = CC_BUF_INIT;
     v->is_end = cc_calloc((size_t)n, sizeof(bool));
     for (int i = 0; i < n; i++) {
         build_text(v, i, &arena);
-        bool special = v->types[i] == ENGINE_TOKTYPE_CONTROL || v->types[i] == ENGINE_TOKTYPE_USER;
+        bool special = is_special_type(v->types[i]);
         if (special && v->lens[i] > 0) v->n_special++;
         v->is_end[i] = i == v->eos || i == v->eot || i == v->bos ||
                        (special && is_end_piece(v->pieces[i], v->lens[i]));
@@ -302,9 +331,8 @@ eng_vocab *eng_vocab_load(const engine_gguf *g, int n_vocab_model, cc_err *err)
     v->special = cc_calloc(v->n_special ? v->n_special : 1, sizeof(int32_t));
     v->n_special = 0;
     for (int i = 0; i < n; i++)
-        if ((v->types[i] == ENGINE_TOKTYPE_CONTROL || v->types[i] == ENGINE_TOKTYPE_USER) &&
-            v->lens[i] > 0)
-            v->special[v->n_special++] = i;
+        if (is_special_type(v->types[i]) && v->lens[i] > 0) v->special[v->n_special++] = i;
+    sort_specials(v);
     return v;
 fail:
     eng_vocab_free(v);
@@ -326,6 +354,7 @@ void eng_vocab_free(eng_vocab *v)
     free(v->merge_ht);
     free(v->is_end);
     free(v->special);
+    eng_pretok_free(&v->pre);
     free(v);
 }
 

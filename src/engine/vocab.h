@@ -3,6 +3,7 @@
 #define COCOON_ENGINE_VOCAB_H
 
 #include "engine/engine_int.h"
+#include "engine/pretok.h"
 
 enum {
     ENGINE_TOKTYPE_NORMAL = 1,
@@ -12,8 +13,6 @@ enum {
     ENGINE_TOKTYPE_UNUSED = 5,
     ENGINE_TOKTYPE_BYTE = 6,
 };
-
-typedef enum { ENG_PRE_GPT2 = 0, ENG_PRE_LLAMA3, ENG_PRE_QWEN2 } eng_pretok;
 
 typedef struct eng_merge {
     const char *a, *b;
@@ -35,9 +34,9 @@ struct eng_vocab {
     bool add_bos, add_space_prefix;
     bool *is_end;
     int32_t byte_tok[256]; /* SentencePiece byte fallback ids, -1 when absent */
-    int32_t *special;      /* control and user-defined tokens with text */
+    int32_t *special;      /* control, user-defined and unknown tokens with text, longest first */
     size_t n_special;
-    eng_pretok pre;
+    eng_pretok pre;    /* byte-level BPE only */
     eng_merge *merges; /* rank = index */
     size_t n_merges;
     int32_t *merge_ht; /* rank + 1 */
@@ -46,7 +45,6 @@ struct eng_vocab {
 
 int32_t eng_vocab_lookup(const eng_vocab *v, const char *p, size_t n);
 int32_t eng_merge_rank(const eng_vocab *v, const char *a, size_t na, const char *b, size_t nb);
-size_t eng_utf8_decode(const char *s, size_t n, uint32_t *cp);
 /* Appends the BPE tokens of plain text (no special tokens inside). */
 void eng_bpe_encode(const eng_vocab *v, const char *text, size_t len, engine_tokens *out);
 

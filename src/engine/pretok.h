@@ -1,0 +1,43 @@
+/*
+ * Internal: byte-level BPE pre-tokenizers. A pre-tokenizer is a list of
+ * regular expressions applied in turn, as llama.cpp does for each
+ * tokenizer.ggml.pre name: each one splits every piece so far into its
+ * matches and the text between them. BPE merges then never cross a piece.
+ */
+#ifndef COCOON_ENGINE_PRETOK_H
+#define COCOON_ENGINE_PRETOK_H
+
+#include "engine/engine_int.h"
+
+typedef struct eng_rx eng_rx;
+/* Compiles a pattern (UTF-8); NULL with a message for what is unsupported. */
+eng_rx *eng_rx_compile(const char *pattern, cc_err *err);
+void eng_rx_free(eng_rx *r);
+/* Length in code points of the match starting at pos in cp[0..n) (the
+ * subject ends at n for $ and lookaheads), 0 when none. */
+size_t eng_rx_match_at(const eng_rx *r, const uint32_t *cp, size_t n, size_t pos);
+
+typedef struct eng_pretok {
+    const char *name; /* the canonical name of the regex family */
+    eng_rx **rx;
+    size_t n_rx;
+    bool ignore_merges; /* a whole piece that is a token is taken as is (llama-3) */
+} eng_pretok;
+
+/* The pre-tokenizer for a tokenizer.ggml.pre name (NULL or "default": the
+ * default list). Unknown names are an error, not a silent fallback. */
+int eng_pretok_init(eng_pretok *p, const char *pre, cc_err *err);
+void eng_pretok_free(eng_pretok *p);
+
+typedef struct eng_span {
+    size_t start, len; /* in code points */
+} eng_span;
+
+/* Splits cp[0..n) into pieces; *out (owned by the caller) gets *n_out spans
+ * in order, covering all of it. */
+void eng_pretok_split(const eng_pretok *p, const uint32_t *cp, size_t n, eng_span **out,
+                      size_t *n_out);
+
+size_t eng_utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+#endif
