@@ -31,8 +31,9 @@ if [ "$node_major" -lt 20 ]; then
        "(found $(node --version 2>/dev/null || echo none))" >&2
 fi
 
-# Node packages: contracts, the local chain, the OpenAI SDK test client.
-for dir in contracts tools/tonsim tests/integration/openai_sdk; do
+# Node packages: contracts, the local chain, the OpenAI SDK test client, the Hugging
+# Face tokenizers the vocabulary converter is tested on.
+for dir in contracts tools/tonsim tests/integration/openai_sdk tests/integration/hf_tokenizers; do
   if [ -f "$dir/package-lock.json" ]; then
     stamp="$dir/node_modules/.cocoon-lock-stamp"
     if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then

@@ -1,5 +1,5 @@
 /*
- * `cocoon engine generate | bench | synth | tokenize`: the embedded
+ * `cocoon engine generate | bench | synth | tokenize | vocab`: the embedded
  * inference engine from the command line.
  */
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include "engine/engine.h"
 
 typedef struct eng_opts {
-    const char *model, *prompt, *out, *arch, *type, *text_file;
+    const char *model, *prompt, *out, *arch, *type, *text_file, *from_hf, *pre;
     int64_t max_tokens, threads, seed, top_k, n_prompt, n_gen, reps, batch;
     int64_t layers, dim, hidden, heads, kv_heads, vocab, ctx;
     double temperature, top_p, min_p, repeat_penalty;
@@ -78,6 +78,8 @@ static int parse(int argc, char **argv, eng_opts *o)
         STR("--arch", arch)
         STR("--type", type)
         STR("--text-file", text_file)
+        STR("--from-hf", from_hf)
+        STR("--pre", pre)
         INT("--max-tokens", max_tokens, 0, 1 << 24)
         INT("--threads", threads, 0, 256)
         INT("--seed", seed, 0, INT64_MAX)
@@ -330,6 +332,20 @@ static int cmd_tokenize(eng_opts *o)
     return rc ? 1 : 0;
 }
 
+static int cmd_vocab(eng_opts *o)
+{
+    if (!o->from_hf || !o->out) {
+        usage(stderr);
+        return 2;
+    }
+    cc_err err = {0};
+    if (engine_vocab_from_hf(o->from_hf, o->pre, o->out, &err)) {
+        fprintf(stderr, "cocoon engine: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int cli_cmd_engine(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -350,6 +366,7 @@ int cli_cmd_engine(int argc, char **argv)
     if (!strcmp(argv[1], "bench")) return cmd_bench(&o);
     if (!strcmp(argv[1], "synth")) return cmd_synth(&o);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(&o);
+    if (!strcmp(argv[1], "vocab")) return cmd_vocab(&o);
     fprintf(stderr, "cocoon engine: unknown subcommand %s\n", argv[1]);
     usage(stderr);
     return 2;

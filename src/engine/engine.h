@@ -231,6 +231,12 @@ engine_model *engine_model_from_gguf(engine_gguf *g, cc_err *err);
  * refuses it. */
 engine_model *engine_model_load_vocab(const char *path, cc_err *err);
 void engine_model_free(engine_model *m);
+/* Converts a Hugging Face tokenizer (dir/tokenizer.json, and
+ * dir/tokenizer_config.json when present) into a vocab-only GGUF as
+ * llama.cpp's converter does: byte-level BPE (pre: the tokenizer.ggml.pre
+ * name, NULL to recognise it from the split regex) or SentencePiece-style
+ * BPE with byte fallback. */
+int engine_vocab_from_hf(const char *dir, const char *pre, const char *out_path, cc_err *err);
 const engine_hparams *engine_model_hparams(const engine_model *m);
 uint64_t engine_model_weight_bytes(const engine_model *m); /* bytes read per token */
 
