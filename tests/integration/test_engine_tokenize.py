@@ -54,14 +54,15 @@ def check_all(tmp):
         model = os.path.join(VOCAB, f"ggml-vocab-{name}.gguf")
         vec = vectors(name)
         assert len(vec) == 46, (name, len(vec))
-        for text, want in vec[::5]:
+        for i, (text, want) in enumerate(vec[::9]):
             with open(text_file, "wb") as f:
                 f.write(text)
             out, _ = run("--model", model, "--text-file", text_file, "--json")
             got = json.loads(out)
             assert got == {"ids": want}, (name, text, got, want)
-            plain, _ = run("--model", model, "--text-file", text_file)
-            assert plain == " ".join(map(str, want)) + "\n", (name, plain)
+            if i == 0:  # the plain form: the ids space separated
+                plain, _ = run("--model", model, "--text-file", text_file)
+                assert plain == " ".join(map(str, want)) + "\n", (name, plain)
             checked += 1
 
     phi3 = os.path.join(VOCAB, "ggml-vocab-phi-3.gguf")
