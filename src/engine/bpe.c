@@ -37,13 +37,72 @@ static uint32_t codepoint_of_byte(uint8_t b)
     return 256 + k;
 }
 
-typedef struct span {
+/* A symbol: a span of the mapped piece, in a linked list of live ones. */
+typedef struct bsym {
     size_t start, len;
-} span;
+    int32_t prev, next; /* -1: none */
+} bsym;
+
+/* A candidate merge of symbol `left` with its right neighbour, valid while
+ * both still have the lengths they had when it was queued. */
+typedef struct bcand {
+    int32_t rank, left, right;
+    size_t llen, rlen;
+} bcand;
+
+typedef struct bheap {
+    bcand *v;
+    size_t n, cap;
+} bheap;
+
+/* Lowest rank first; on a tie the leftmost pair, as rescanning would pick. */
+static bool before(const bcand *a, const bcand *b)
+{
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static void bheap_push(bheap *h, bcand c)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 32;
+        h->v = cc_realloc(h->v, h->cap * sizeof(bcand));
+    }
+    size_t i = h->n++;
+    while (i > 0 && before(&c, &h->v[(i - 1) / 2])) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = c;
+}
+
+static bcand bheap_pop(bheap *h)
+{
+    bcand top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c])) c++;
+        if (!before(&h->v[c], &last)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = last;
+    return top;
+}
+
+static void consider(const eng_vocab *v, const char *s, const bsym *sy, int32_t left, bheap *h)
+{
+    if (left < 0 || sy[left].next < 0) return;
+    const bsym *l = &sy[left], *r = &sy[l->next];
+    int32_t rank = eng_merge_rank(v, s + l->start, l->len, s + r->start, r->len);
+    if (rank >= 0) bheap_push(h, (bcand){rank, left, l->next, l->len, r->len});
+}
 
 /* BPE over one pre-token already mapped to GPT-2 code points: start from
  * code points and repeatedly merge the adjacent pair of lowest rank (the
- * leftmost on a tie). */
+ * leftmost on a tie), with a priority queue so a long piece costs
+ * O(n log n), not O(n^2). */
 static void bpe_piece(const eng_vocab *v, const char *s, size_t n, engine_tokens *out)
 {
     if (v->pre.ignore_merges) {
@@ -53,31 +112,32 @@ static void bpe_piece(const eng_vocab *v, const char *s, size_t n, engine_tokens
             return;
         }
     }
-    span *sy = cc_malloc((n ? n : 1) * sizeof(span));
-    size_t ns = 0;
+    bsym *sy = cc_malloc((n ? n : 1) * sizeof(bsym));
+    int32_t ns = 0;
     for (size_t i = 0; i < n;) {
         uint32_t c;
         size_t l = eng_utf8_decode(s + i, n - i, &c);
-        sy[ns++] = (span){i, l};
+        sy[ns] = (bsym){i, l, ns - 1, i + l < n ? ns + 1 : -1};
+        ns++;
         i += l;
     }
-    for (;;) {
-        int32_t best = INT32_MAX;
-        size_t bi = SIZE_MAX;
-        for (size_t i = 0; i + 1 < ns; i++) {
-            int32_t r =
-                eng_merge_rank(v, s + sy[i].start, sy[i].len, s + sy[i + 1].start, sy[i + 1].len);
-            if (r >= 0 && r < best) {
-                best = r;
-                bi = i;
-            }
-        }
-        if (bi == SIZE_MAX) break;
-        sy[bi].len += sy[bi + 1].len;
-        memmove(&sy[bi + 1], &sy[bi + 2], (ns - bi - 2) * sizeof(span));
-        ns--;
+    bheap h = {0};
+    for (int32_t i = 0; i + 1 < ns; i++)
+        consider(v, s, sy, i, &h);
+    while (h.n) {
+        bcand c = bheap_pop(&h);
+        bsym *l = &sy[c.left], *r = &sy[c.right];
+        if (l->next != c.right || l->len != c.llen || r->len != c.rlen)
+            continue; /* stale: a side was merged since */
+        l->len += r->len;
+        r->len = 0;
+        l->next = r->next;
+        if (r->next >= 0) sy[r->next].prev = c.left;
+        consider(v, s, sy, l->prev, &h);
+        consider(v, s, sy, c.left, &h);
     }
-    for (size_t i = 0; i < ns; i++) {
+    free(h.v);
+    for (int32_t i = ns ? 0 : -1; i >= 0; i = sy[i].next) {
         int32_t id = eng_vocab_lookup(v, s + sy[i].start, sy[i].len);
         if (id >= 0) {
             engine_tokens_push(out, id);

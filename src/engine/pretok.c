@@ -44,11 +44,13 @@ static const family families[] = {
      "deepseek-llm",
      false,
      {"[\r\n]",
-      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-"
+      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-"
+      "Ჿᴀ-"
       "ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-"
       "Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-"
       "ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-"
-      "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]"
+      "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-"
+      "𞥃]"
       "+",
       "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", "[一-龥ࠀ-一가-퟿]+", "\\p{N}+"}},
     {"deepseek-coder",
@@ -159,6 +161,7 @@ void eng_pretok_split(const eng_pretok *p, const uint32_t *cp, size_t n, eng_spa
                       size_t *n_out)
 {
     spans cur = {0};
+    eng_rx_runs runs = {0};
     if (n) push(&cur, 0, n);
     for (size_t r = 0; r < p->n_rx; r++) {
         spans nxt = {0};
@@ -166,8 +169,9 @@ void eng_pretok_split(const eng_pretok *p, const uint32_t *cp, size_t n, eng_spa
             /* Each regex sees one piece alone: $ and lookaheads stop at its end. */
             const uint32_t *s = cp + cur.v[f].start;
             size_t len = cur.v[f].len, gap = 0;
+            eng_rx_runs_reset(&runs, p->rx[r]);
             for (size_t i = 0; i < len;) {
-                size_t m = eng_rx_match_at(p->rx[r], s, len, i);
+                size_t m = eng_rx_match_at(p->rx[r], s, len, i, &runs);
                 if (!m) {
                     i++;
                     continue;
@@ -182,6 +186,7 @@ void eng_pretok_split(const eng_pretok *p, const uint32_t *cp, size_t n, eng_spa
         free(cur.v);
         cur = nxt;
     }
+    eng_rx_runs_free(&runs);
     *out = cur.v;
     *n_out = cur.n;
 }

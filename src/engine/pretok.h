@@ -13,9 +13,20 @@ typedef struct eng_rx eng_rx;
 /* Compiles a pattern (UTF-8); NULL with a message for what is unsupported. */
 eng_rx *eng_rx_compile(const char *pattern, cc_err *err);
 void eng_rx_free(eng_rx *r);
+/* Memory of the class runs already scanned in one subject, so that trying
+ * every position of a long run stays linear. Reset it (for the regex about
+ * to be used) whenever the subject changes. */
+typedef struct eng_rx_runs {
+    size_t *v;
+    size_t n;
+} eng_rx_runs;
+void eng_rx_runs_reset(eng_rx_runs *m, const eng_rx *r);
+void eng_rx_runs_free(eng_rx_runs *m);
 /* Length in code points of the match starting at pos in cp[0..n) (the
- * subject ends at n for $ and lookaheads), 0 when none. */
-size_t eng_rx_match_at(const eng_rx *r, const uint32_t *cp, size_t n, size_t pos);
+ * subject ends at n for $ and lookaheads), 0 when none. runs: NULL, or reset
+ * for this regex and subject. */
+size_t eng_rx_match_at(const eng_rx *r, const uint32_t *cp, size_t n, size_t pos,
+                       eng_rx_runs *runs);
 
 typedef struct eng_pretok {
     const char *name; /* the canonical name of the regex family */

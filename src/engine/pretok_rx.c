@@ -37,6 +37,7 @@ typedef struct rx_alt rx_alt;
 typedef struct rx_node {
     int kind;
     uint32_t min, max;
+    int idx;     /* N_SET: its slot in eng_rx_runs */
     rx_set set;  /* N_SET */
     rx_alt *alt; /* groups and lookaheads */
 } rx_node;
@@ -53,6 +54,7 @@ struct rx_alt {
 
 struct eng_rx {
     rx_alt *top;
+    int n_sets;
 };
 
 /* ------------------------------------------------------------- parsing */
@@ -461,6 +463,16 @@ static rx_alt *parse_alt(parser *p, bool ci)
     }
 }
 
+static void number_sets(rx_alt *a, int *n)
+{
+    for (size_t i = 0; a && i < a->n; i++)
+        for (size_t k = 0; k < a->v[i].n; k++) {
+            rx_node *nd = &a->v[i].v[k];
+            if (nd->kind == N_SET) nd->idx = (*n)++;
+            number_sets(nd->alt, n);
+        }
+}
+
 eng_rx *eng_rx_compile(const char *pattern, cc_err *err)
 {
     parser p = {pattern, strlen(pattern), 0, err, 0};
@@ -473,6 +485,7 @@ eng_rx *eng_rx_compile(const char *pattern, cc_err *err)
     }
     eng_rx *r = cc_calloc(1, sizeof(*r));
     r->top = a;
+    number_sets(a, &r->n_sets);
     return r;
 }
 
@@ -511,7 +524,37 @@ typedef struct cont {
 typedef struct subject {
     const uint32_t *cp;
     size_t n;
+    eng_rx_runs *runs; /* may be NULL */
 } subject;
+
+/* Whether what is left to match starts with $. */
+static bool next_is_eol(const cont *k)
+{
+    while (k && k->i == k->seq->n)
+        k = k->up;
+    return k && k->seq->v[k->i].kind == N_EOL;
+}
+
+/* End of the run of code points in nd's class starting at pos. With run
+ * memory, a run is scanned once however many positions inside it are
+ * tried (the pre-tokenizer tries every position of a piece). */
+static size_t run_end(const subject *s, const rx_node *nd, size_t pos)
+{
+    size_t *m = s->runs ? &s->runs->v[2 * (size_t)nd->idx] : NULL;
+    if (m && m[0] != SIZE_MAX && pos >= m[0] && pos <= m[1]) return m[1];
+    size_t e = pos;
+    if (m)
+        while (e < s->n && set_match(&nd->set, s->cp[e]))
+            e++;
+    else
+        while (e - pos < nd->max && e < s->n && set_match(&nd->set, s->cp[e]))
+            e++;
+    if (m) {
+        m[0] = pos;
+        m[1] = e;
+    }
+    return e;
+}
 
 static bool match(const subject *s, size_t pos, const cont *k, size_t *end);
 
@@ -537,10 +580,10 @@ static bool match(const subject *s, size_t pos, const cont *k, size_t *end)
     size_t e;
     switch (nd->kind) {
     case N_SET: {
-        size_t c = 0;
-        while (c < nd->max && pos + c < s->n && set_match(&nd->set, s->cp[pos + c]))
-            c++;
+        size_t c = CC_MIN(run_end(s, nd, pos) - pos, (size_t)nd->max);
         if (c < nd->min) return false;
+        if (next_is_eol(&rest)) /* only a run to the very end can match */
+            return pos + c == s->n && match(s, pos + c, &rest, end);
         for (size_t j = c + 1; j-- > nd->min;)
             if (match(s, pos + j, &rest, end)) return true;
         return false;
@@ -559,9 +602,27 @@ static bool match(const subject *s, size_t pos, const cont *k, size_t *end)
     }
 }
 
-size_t eng_rx_match_at(const eng_rx *r, const uint32_t *cp, size_t n, size_t pos)
+void eng_rx_runs_reset(eng_rx_runs *m, const eng_rx *r)
 {
-    subject s = {cp, n};
+    size_t need = 2 * (size_t)(r->n_sets ? r->n_sets : 1);
+    if (m->n < need) {
+        m->v = cc_realloc(m->v, need * sizeof(size_t));
+        m->n = need;
+    }
+    for (size_t i = 0; i < need; i += 2)
+        m->v[i] = SIZE_MAX;
+}
+
+void eng_rx_runs_free(eng_rx_runs *m)
+{
+    free(m->v);
+    m->v = NULL;
+    m->n = 0;
+}
+
+size_t eng_rx_match_at(const eng_rx *r, const uint32_t *cp, size_t n, size_t pos, eng_rx_runs *runs)
+{
+    subject s = {cp, n, runs};
     size_t end;
     if (!match_alt(&s, r->top, pos, NULL, &end)) return 0;
     return end - pos;

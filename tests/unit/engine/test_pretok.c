@@ -58,7 +58,12 @@ static size_t match(const char *pattern, const char *text)
     if (!r) fail_msg("%s: %s", pattern, err.msg);
     uint32_t cp[256];
     size_t n = to_cps(text, cp);
-    size_t m = eng_rx_match_at(r, cp, n, 0);
+    size_t m = eng_rx_match_at(r, cp, n, 0, NULL);
+    eng_rx_runs runs = {0};
+    eng_rx_runs_reset(&runs, r);
+    if (eng_rx_match_at(r, cp, n, 0, &runs) != m)
+        fail_msg("%s: run memory changes the match", pattern);
+    eng_rx_runs_free(&runs);
     eng_rx_free(r);
     return m;
 }
@@ -77,16 +82,24 @@ static void test_rx_semantics(void **state)
     assert_int_equal(match("\\s+$", "  x"), 0);
     assert_int_equal(match("a|ab", "ab"), 1); /* the first alternative, not the longest */
     assert_int_equal(match("(?:a|ab)c", "abc"), 3);
-    assert_int_equal(match("[\xE4\xB8\x80-\xE9\xBE\xA5]+", "\xE4\xB8\xAD\xE6\x96\x87" "a"), 2);
+    assert_int_equal(match("[\xE4\xB8\x80-\xE9\xBE\xA5]+", "\xE4\xB8\xAD\xE6\x96\x87"
+                                                           "a"),
+                     2);
     assert_int_equal(match("[\\p{P}\\$\\+<=>\\^~\\|`]+", "$+`|a"), 4);
     assert_int_equal(match("[.,!?\\-]+", "-?x"), 2);
-    assert_int_equal(match("\\d+", "\xD9\xA3" "4x"), 2);
+    assert_int_equal(match("\\d+", "\xD9\xA3"
+                                   "4x"),
+                     2);
     assert_int_equal(match("x.y", "x\ny"), 0);
     assert_int_equal(match("(?=a)\\p{L}", "a"), 1);
     /* A repeated group that consumes one character is a class: a letter
      * that is not a-z. */
-    assert_int_equal(match("((?=[\\p{L}])([^a-z]))+", "\xC3\x80" "Bcd"), 2);
-    assert_int_equal(match("((?=[\\p{L}])([^a-z]))*[a-z]+", "\xC3\x80" "Bcd1"), 4);
+    assert_int_equal(match("((?=[\\p{L}])([^a-z]))+", "\xC3\x80"
+                                                      "Bcd"),
+                     2);
+    assert_int_equal(match("((?=[\\p{L}])([^a-z]))*[a-z]+", "\xC3\x80"
+                                                            "Bcd1"),
+                     4);
     assert_int_equal(match("((?![0-9])(\\S))+", "ab1"), 2);
     /* Long inputs are loops, not recursion. */
     char *many = malloc(200001);
@@ -97,7 +110,7 @@ static void test_rx_semantics(void **state)
     uint32_t *cp = malloc(200000 * sizeof(uint32_t));
     for (size_t i = 0; i < 200000; i++)
         cp[i] = ' ';
-    assert_int_equal(eng_rx_match_at(r, cp, 200000, 0), 200000);
+    assert_int_equal(eng_rx_match_at(r, cp, 200000, 0, NULL), 200000);
     eng_rx_free(r);
     free(cp);
     free(many);
@@ -107,9 +120,9 @@ static void test_rx_refuses(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "(?<=a)b", "a{2",    "[ab",        "\\p{Han}+",  "a+?",      "a++",    "(ab)+",
-        "(a",      "a)",     "[b-a]",      "\\bx",       "\\w",      "*a",     "[[:alpha:]]",
-        "\\p{L",   "(?x:a)", "a{3,2}",     "\\",         "(?=a)+",   "$*",     "[\\S]",
+        "(?<=a)b", "a{2",    "[ab",    "\\p{Han}+", "a+?",    "a++", "(ab)+",
+        "(a",      "a)",     "[b-a]",  "\\bx",      "\\w",    "*a",  "[[:alpha:]]",
+        "\\p{L",   "(?x:a)", "a{3,2}", "\\",        "(?=a)+", "$*",  "[\\S]",
     };
     for (size_t i = 0; i < CC_ARRAY_LEN(bad); i++) {
         cc_err err = {0};
