@@ -1,7 +1,8 @@
 /*
- * http — inbound HTTP helpers over libevent's evhttp (the client's OpenAI API,
- * every daemon's /stats, /jsonstats, /metrics, /healthz) and an outbound HTTP
- * client over libcurl's multi-socket API driven by the caller's libevent loop.
+ * http — our own inbound HTTP/1.1 server on a libevent loop (the client's
+ * OpenAI API, every daemon's /stats, /jsonstats, /metrics, /healthz) and an
+ * outbound HTTP client over libcurl's multi-socket API driven by the caller's
+ * libevent loop.
  *
  * Threading: everything here runs on one event_base's thread; callbacks are
  * invoked on that loop and calls must be made from it.
@@ -65,18 +66,50 @@ typedef struct http_req http_req;
 typedef void (*http_handler)(http_req *req, void *ud);
 
 typedef struct http_server_config {
-    const char *host; /* bind address; NULL = "127.0.0.1" */
+    const char *host; /* bind address (numeric or a name); NULL = "127.0.0.1" */
     int port;         /* 0 = pick a free port (see http_server_port) */
-    /* Larger request bodies get 413 with an OpenAI error body. Bodies past
-     * 2 x max_body + 64 KiB are cut off by evhttp itself while reading (its
-     * own 413, HTML body), so memory stays bounded. 0 = 16 MiB. */
+    /* Larger request bodies get 413 with an OpenAI error body and the
+     * connection is closed without reading them. 0 = 16 MiB. */
     size_t max_body;
-    size_t max_headers;  /* total header bytes; 0 = 64 KiB */
-    double idle_timeout; /* seconds a keep-alive connection may sit idle; 0 = 60 */
+    size_t max_headers;  /* request line + header fields, bytes; larger: 431. 0 = 64 KiB */
+    double idle_timeout; /* seconds a keep-alive connection may sit idle between
+                          * requests, and the longest a client may leave queued
+                          * reply bytes unread; 0 = 60 */
+    /* --- hardening against hostile clients --- */
+    int max_connections;   /* open connections; at the limit accepting pauses
+                            * until one closes. 0 = 1024 */
+    double header_timeout; /* seconds from a connection's opening (or the first
+                            * byte of a later request) to the end of the head;
+                            * then 408 and close. 0 = 10 */
+    /* A body gets body_timeout seconds plus one second for each body_min_rate
+     * bytes received; a sender that falls behind gets 408 and is closed. */
+    double body_timeout;  /* 0 = 10 */
+    double body_min_rate; /* bytes per second; 0 = 16384 */
+    /* Bytes a streamed reply may leave unsent; past it http_stream_write
+     * returns -1 and the connection is closed. 0 = 8 MiB */
+    size_t max_output;
+    /* Comma-separated Host names allowed ("name" any port, "name:port" that
+     * port, "[::1]" for IPv6, "*" any Host). NULL = localhost, 127.0.0.1,
+     * [::1] and the bound host, and any IP literal when bound to a wildcard
+     * address (DNS rebinding needs a name). Other Hosts get 421. */
+    const char *allowed_hosts;
+    /* Comma-separated origins ("scheme://host[:port]", without a port any
+     * port; "*" any) a request with an Origin header must come from, else
+     * 403. NULL = http and https on localhost, 127.0.0.1 and [::1]. */
+    const char *allowed_origins;
 } http_server_config;
 
 /* Binds and listens (TCP_NODELAY on accepted sockets, SIGPIPE ignored
- * process-wide). Returns NULL with err filled (e.g. address in use). */
+ * process-wide). Returns NULL with err filled (e.g. address in use).
+ *
+ * The server speaks HTTP/1.0 and 1.1: keep-alive, pipelined requests (one at
+ * a time), HEAD, Expect: 100-continue, chunked request bodies. Before a
+ * handler runs it answers, with OpenAI-style JSON errors: 400 malformed
+ * requests (duplicate or malformed Content-Length, Content-Length with
+ * Transfer-Encoding, bad chunk framing, missing Host in HTTP/1.1), 431
+ * oversized heads, 413 oversized bodies, 408 slow heads or bodies, 421 Hosts
+ * not allowed, 403 Origins not allowed, 404/405 unknown routes, 415 a POST
+ * without Content-Type: application/json (unless the route opts out). */
 http_server *http_server_new(struct event_base *base, const http_server_config *cfg, cc_err *err);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *s);
@@ -86,6 +119,11 @@ int http_server_port(const http_server *s);
  * Later registrations of the same (method, path) replace earlier ones. */
 void http_server_route(http_server *s, const char *method, const char *path, http_handler h,
                        void *ud);
+/* A POST to this route may carry any Content-Type (http_server_route_ex). */
+#define HTTP_ROUTE_ANY_CONTENT_TYPE 1u
+/* http_server_route with HTTP_ROUTE_* flags. */
+void http_server_route_ex(http_server *s, const char *method, const char *path, http_handler h,
+                          void *ud, unsigned flags);
 /* Stops listening and frees the server. Requests not yet finished are freed
  * too: the caller must not touch any http_req of this server afterwards. */
 void http_server_free(http_server *s);
@@ -120,12 +158,16 @@ void http_reply_errorf(http_req *r, int status, const char *code, const char *fm
  * switches to chunked encoding. For "text/event-stream" Cache-Control: no-cache
  * is added. */
 void http_stream_start(http_req *r, int status, const char *content_type);
-/* Queues one chunk (copied). Returns -1 when the client has gone away (the
- * data is dropped; the caller should stop upstream work and end the stream). */
+/* Sends one chunk: written to the socket at once when nothing is waiting,
+ * and copied only when the socket does not take it all (data is borrowed for
+ * the call). Returns -1 when the client has gone away, or has left more than
+ * max_output bytes unread (the connection is then closed): the data is
+ * dropped; the caller should stop upstream work and end the stream. */
 int http_stream_write(http_req *r, const void *data, size_t len);
-/* Ends the chunked reply and finishes the request. */
+/* Ends the chunked reply and finishes the request. A stream never started
+ * ends as a 502 error. */
 void http_stream_end(http_req *r);
-/* Bytes queued for the client but not yet sent (for back-pressure decisions). */
+/* Bytes the socket has not taken yet (for back-pressure decisions). */
 size_t http_stream_pending(const http_req *r);
 /* True once the client's connection is closed. While a request waits for its
  * reply the socket is watched for EOF, so a client that hangs up is noticed

@@ -1,177 +1,229 @@
 /*
- * Inbound HTTP over evhttp: routing, whole and streamed replies, and noticing
- * a client that went away.
- *
- * evhttp frees a request object on its own when the connection dies, and
- * stops reading from the socket while a request is being handled, so a
- * client that hangs up while we wait for upstream work would go unnoticed.
- * Each request is therefore wrapped (http_req) and:
- *  - the connection's close callback tells the wrapper whether libevent
- *    detached the request (we still own it and free it when finishing) or is
- *    about to free it (we forget the pointer);
- *  - a small read watch on the socket sees EOF while the request is pending.
+ * The inbound HTTP server's front: set-up, the checks every request passes
+ * before its handler (Host, Origin, route, Content-Type, body size), and the
+ * request and reply API of http.h. Sockets and deadlines are http_conn.c's.
  */
-#include "http_internal.h"
+#include "http_conn.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <sys/queue.h>
+#include <strings.h>
+#include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
-#define DEFAULT_MAX_BODY (16u << 20)
-#define DEFAULT_MAX_HEADERS (64u << 10)
+#define DEFAULT_MAX_BODY ((size_t)16 << 20)
+#define DEFAULT_MAX_HEAD ((size_t)64 << 10)
+#define DEFAULT_MAX_OUTPUT ((size_t)8 << 20)
+#define DEFAULT_MAX_CONNS 1024
+#define DEFAULT_IDLE 60.0
+#define DEFAULT_HEADER_TIMEOUT 10.0
+#define DEFAULT_BODY_TIMEOUT 10.0
+#define DEFAULT_BODY_MIN_RATE 16384.0
 
-typedef struct http_route {
-    char *method; /* NULL = any */
-    char *path;
-    http_handler handler;
-    void *ud;
-} http_route;
+static const char *const LOOPBACK_HOSTS = "localhost,127.0.0.1,[::1]";
+static const char *const LOOPBACK_ORIGINS = "http://localhost,http://127.0.0.1,http://[::1],"
+                                            "https://localhost,https://127.0.0.1,https://[::1]";
 
-struct http_server {
-    struct event_base *base;
-    struct evhttp *evh;
-    int port;
-    size_t max_body;
-    http_route *routes;
-    size_t n_routes;
-    http_req *live; /* unfinished requests (doubly linked) */
-    bool closing;
-    /* stats pages (http_stats.c) */
-    http_stats_page *stats;
-};
+/* ------------------------------------------------------------ responses */
 
-struct http_req {
-    http_server *srv;
-    struct evhttp_request *ev;       /* NULL once libevent freed it */
-    struct evhttp_connection *evcon; /* NULL once the connection closed */
-    struct event *peer_watch;        /* EOF detection while pending */
-    struct event *notify;            /* deferred on_close call */
-    struct evbuffer *chunk;          /* stream bytes not yet handed to evhttp */
-    struct event *flush;             /* hands them over once per loop pass */
-    bool flush_pending;
-    bool gone;
-    bool streaming;
-    void (*on_close)(http_req *r, void *ud);
-    void *close_ud;
-    void *ud;
-    char *path;
-    char peer[80];
-    http_req *prev, *next;
-};
-
-static const char *method_name(enum evhttp_cmd_type t)
+static const char *reason(int status)
 {
-    switch (t) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 499:
+        return "Client Closed Request";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
-    return "UNKNOWN";
 }
 
-/* ------------------------------------------------------ client departure */
-
-static void mark_gone(http_req *r)
+/* The Date field, formatted once per second. */
+static const char *date_line(http_server *s)
 {
-    if (r->gone) return;
-    r->gone = true;
-    if (r->peer_watch) event_del(r->peer_watch);
-    if (r->on_close && !r->srv->closing) event_active(r->notify, 0, 0);
-}
-
-static void notify_cb(evutil_socket_t fd, short what, void *arg)
-{
-    http_req *r = arg;
-    void (*cb)(http_req *, void *) = r->on_close;
-    r->on_close = NULL;
-    if (cb) cb(r, r->close_ud);
-}
-
-static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
-{
-    http_req *r = arg;
-    /* A request libevent detached (evcon == NULL) is still ours to free when
-     * finishing; one still on the connection is freed right after this. */
-    if (r->ev && evhttp_request_get_connection(r->ev) != NULL) r->ev = NULL;
-    r->evcon = NULL;
-    mark_gone(r);
-}
-
-static void peer_watch_cb(evutil_socket_t fd, short what, void *arg)
-{
-    http_req *r = arg;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        mark_gone(r);
-        return;
+    time_t now = time(NULL);
+    if ((long)now != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof(s->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        s->date_sec = (long)now;
     }
-    /* n > 0: the client pipelined its next request; we cannot watch for EOF
-     * without consuming it, so stop watching (writes will still notice). */
-    if (n < 0) event_add(r->peer_watch, NULL);
+    return s->date;
 }
 
-/* Detaches the wrapper from libevent and frees it. */
-static void req_free(http_req *r)
+/* Status line and fields. content_length < 0: none (chunked or delimited
+ * by closing). */
+static void format_head(cc_buf *b, http_server *s, int minor, int status, const char *ctype,
+                        long long content_length, bool chunked, bool keep, const cc_buf *extra)
 {
+    cc_buf_append_fmt(b, "HTTP/1.%d %d %s\r\n", minor, status, reason(status));
+    cc_buf_append_str(b, date_line(s));
+    if (ctype) cc_buf_append_fmt(b, "Content-Type: %s\r\n", ctype);
+    if (content_length >= 0) cc_buf_append_fmt(b, "Content-Length: %lld\r\n", content_length);
+    if (chunked) cc_buf_append_str(b, "Transfer-Encoding: chunked\r\n");
+    if (!keep)
+        cc_buf_append_str(b, "Connection: close\r\n");
+    else if (minor == 0)
+        cc_buf_append_str(b, "Connection: keep-alive\r\n");
+    if (extra && extra->len) cc_buf_append(b, extra->data, extra->len);
+    cc_buf_append_str(b, "\r\n");
+}
+
+void http_conn_reply_perr(http_conn *c, const http_perr *pe)
+{
+    if (c->req && !c->req->dispatched) {
+        http_req *r = c->req;
+        c->req = NULL;
+        http_req_discard(r);
+    }
+    http_error e;
+    http_error_set(&e, pe->status, pe->code, "%s", pe->message);
+    char *json = http_error_json(&e);
+    cc_buf h = CC_BUF_INIT;
+    size_t len = strlen(json);
+    format_head(&h, c->srv, 1, pe->status, "application/json", (long long)len, false, false, NULL);
+    struct iovec iov[2] = {{h.data, h.len}, {json, len}};
+    http_conn_send(c, iov, 2);
+    cc_buf_free(&h);
+    free(json);
+    http_conn_request_done(c, false);
+}
+
+/* ------------------------------------------------------------- requests */
+
+static void req_unlink(http_req *r)
+{
+    if (!r->dispatched) return;
     http_server *s = r->srv;
     if (r->prev)
         r->prev->next = r->next;
     else
         s->live = r->next;
     if (r->next) r->next->prev = r->prev;
-    if (r->evcon) evhttp_connection_set_closecb(r->evcon, NULL, NULL);
-    if (r->peer_watch) event_free(r->peer_watch);
-    event_free(r->notify);
-    if (r->chunk) evbuffer_free(r->chunk);
-    if (r->flush) event_free(r->flush);
-    free(r->path);
+    r->dispatched = false;
+}
+
+static void req_free(http_req *r)
+{
+    req_unlink(r);
+    http_head_clear(&r->head);
+    cc_buf_free(&r->body);
+    cc_buf_free(&r->reply_headers);
+    if (r->notify) event_free(r->notify);
     free(r);
 }
 
-/* -------------------------------------------------------------- requests */
-
-static void dispatch(http_server *s, http_req *r)
+void http_req_discard(http_req *r)
 {
-    const char *method = http_req_method(r);
+    req_free(r);
+}
+
+static void notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    http_req *r = arg;
+    void (*cb)(http_req *, void *) = r->on_close;
+    r->on_close = NULL;
+    if (cb) cb(r, r->close_ud);
+}
+
+static void notify_later(http_req *r)
+{
+    if (!r->notify) r->notify = event_new(r->srv->base, -1, 0, notify_cb, r);
+    event_active(r->notify, 0, 0);
+}
+
+void http_req_mark_gone(http_req *r)
+{
+    if (r->gone) return;
+    r->gone = true;
+    if (r->on_close && !r->srv->closing) notify_later(r);
+}
+
+/* The request is finished: the connection goes on (or closes), r is freed. */
+static void finish(http_req *r, bool keep)
+{
+    http_conn *c = r->conn;
+    if (c) {
+        r->conn = NULL;
+        http_conn_request_done(c, keep);
+    }
+    req_free(r);
+}
+
+static bool req_keep(const http_req *r)
+{
+    return r->head.keep_alive && r->body_done && !r->srv->closing;
+}
+
+/* Finds the route; on failure answers 404 or 405 and returns NULL. */
+static const http_route *route_for(http_server *s, http_req *r)
+{
+    const char *method = r->head.method, *path = r->head.path;
     bool path_known = false;
     char allow[128] = "";
     for (size_t i = 0; i < s->n_routes; i++) {
-        http_route *rt = &s->routes[i];
-        if (strcmp(rt->path, r->path) != 0) continue;
+        const http_route *rt = &s->routes[i];
+        if (strcmp(rt->path, path) != 0) continue;
         path_known = true;
         if (!rt->method || strcmp(rt->method, method) == 0 ||
-            (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
-            rt->handler(r, rt->ud);
-            return;
-        }
+            (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
+            return rt;
         if (strlen(allow) + strlen(rt->method) + 3 < sizeof(allow)) {
             if (allow[0]) strcat(allow, ", ");
             strcat(allow, rt->method);
@@ -180,95 +232,118 @@ static void dispatch(http_server *s, http_req *r)
     if (path_known) {
         http_reply_header(r, "Allow", allow);
         http_reply_errorf(r, 405, "method_not_allowed", "Method %s is not allowed for %s", method,
-                          r->path);
+                          path);
     } else {
-        http_reply_errorf(r, 404, "not_found", "Unknown request URL: %s %s", method, r->path);
+        http_reply_errorf(r, 404, "not_found", "Unknown request URL: %s %s", method, path);
     }
+    return NULL;
 }
 
-static void request_cb(struct evhttp_request *ev, void *arg)
+void http_server_start_request(http_conn *c, http_head *head)
 {
-    http_server *s = arg;
+    http_server *s = c->srv;
     http_req *r = cc_calloc(1, sizeof(*r));
     r->srv = s;
-    r->ev = ev;
-    r->evcon = evhttp_request_get_connection(ev);
-    r->notify = event_new(s->base, -1, 0, notify_cb, r);
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    r->path = cc_strdup(path && path[0] ? path : "/");
+    r->conn = c;
+    r->head = *head;
+    memset(head, 0, sizeof(*head));
+    memcpy(r->peer, c->peer, sizeof(r->peer));
+    r->head_only = strcmp(r->head.method, "HEAD") == 0;
+    r->body_done = !r->head.chunked && r->head.content_length <= 0;
+    c->req = r;
+    const http_head *h = &r->head;
+    if (h->host && s->allowed_hosts &&
+        !http_host_allowed(h->host, s->allowed_hosts, s->any_ip_host)) {
+        CC_INFO("event=http_rejected peer=%s reason=host host=\"%.80s\"", c->peer, h->host);
+        http_reply_errorf(r, 421, "host_not_allowed", "Host \"%.100s\" is not served here",
+                          h->host);
+        return;
+    }
+    if (h->origin && s->allowed_origins && !http_origin_allowed(h->origin, s->allowed_origins)) {
+        CC_INFO("event=http_rejected peer=%s reason=origin origin=\"%.80s\"", c->peer, h->origin);
+        http_reply_errorf(r, 403, "origin_not_allowed", "Origin \"%.100s\" is not allowed",
+                          h->origin);
+        return;
+    }
+    const http_route *rt = route_for(s, r);
+    if (!rt) return;
+    r->handler = rt->handler;
+    r->handler_ud = rt->ud;
+    if (strcmp(h->method, "POST") == 0 && !(rt->flags & HTTP_ROUTE_ANY_CONTENT_TYPE) &&
+        !http_content_type_is_json(http_head_get(h, "Content-Type"))) {
+        http_reply_errorf(r, 415, "unsupported_media_type",
+                          "Content-Type must be application/json");
+        return;
+    }
+    if (h->content_length > 0 && (uint64_t)h->content_length > s->max_body) {
+        http_reply_errorf(r, 413, "request_too_large",
+                          "Request body of %lld bytes exceeds the limit of %zu bytes",
+                          (long long)h->content_length, s->max_body);
+        return;
+    }
+    if (!r->body_done && h->expect_continue && h->minor == 1) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        struct iovec iov = {(void *)cont, sizeof(cont) - 1};
+        http_conn_send(c, &iov, 1);
+        if (!r->conn) { /* the send failed and closed the connection */
+            req_free(r);
+            return;
+        }
+    }
+    if (r->body_done) http_server_dispatch(c);
+}
+
+void http_server_dispatch(http_conn *c)
+{
+    http_req *r = c->req;
+    http_server *s = c->srv;
+    c->state = CONN_HANDLER;
+    r->dispatched = true;
+    r->prev = NULL;
     r->next = s->live;
     if (s->live) s->live->prev = r;
     s->live = r;
-    if (r->evcon) {
-        char *host = NULL;
-        ev_uint16_t port = 0;
-        evhttp_connection_get_peer(r->evcon, &host, &port);
-        snprintf(r->peer, sizeof(r->peer), "%s:%u", host ? host : "?", (unsigned)port);
-        evhttp_connection_set_closecb(r->evcon, conn_closed_cb, r);
-        struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
-        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-        if (fd >= 0) {
-            r->peer_watch = event_new(s->base, fd, EV_READ, peer_watch_cb, r);
-            event_add(r->peer_watch, NULL);
-        }
-    }
-    size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(ev));
-    if (len > s->max_body) {
-        http_reply_errorf(r, 413, "request_too_large",
-                          "Request body of %zu bytes exceeds the limit of %zu bytes", len,
-                          s->max_body);
-        return;
-    }
-    dispatch(s, r);
+    r->handler(r, r->handler_ud);
 }
+
+/* ---------------------------------------------------------------- server */
 
 http_server *http_server_new(struct event_base *base, const http_server_config *cfg, cc_err *err)
 {
-    /* A client that hangs up mid-reply must not kill the daemon. */
+    /* A client that hangs up mid-reply must not kill the daemon (we send with
+     * MSG_NOSIGNAL; other code in the process may not). */
     signal(SIGPIPE, SIG_IGN);
     http_server *s = cc_calloc(1, sizeof(*s));
     s->base = base;
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
-    s->evh = evhttp_new(base);
-    if (!s->evh) {
-        free(s);
-        cc_err_set(err, "evhttp_new failed");
-        return NULL;
+    s->max_head = cfg->max_headers ? cfg->max_headers : DEFAULT_MAX_HEAD;
+    s->max_output = cfg->max_output ? cfg->max_output : DEFAULT_MAX_OUTPUT;
+    s->max_conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : DEFAULT_MAX_CONNS;
+    s->idle_timeout = cfg->idle_timeout > 0 ? cfg->idle_timeout : DEFAULT_IDLE;
+    s->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : DEFAULT_HEADER_TIMEOUT;
+    s->body_timeout = cfg->body_timeout > 0 ? cfg->body_timeout : DEFAULT_BODY_TIMEOUT;
+    s->body_min_rate = cfg->body_min_rate > 0 ? cfg->body_min_rate : DEFAULT_BODY_MIN_RATE;
+    const char *host = cfg->host && cfg->host[0] ? cfg->host : "127.0.0.1";
+    bool wildcard = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    if (cfg->allowed_hosts) {
+        s->allowed_hosts =
+            strcmp(cfg->allowed_hosts, "*") == 0 ? NULL : cc_strdup(cfg->allowed_hosts);
+    } else {
+        cc_buf b = CC_BUF_INIT;
+        cc_buf_append_str(&b, LOOPBACK_HOSTS);
+        if (!wildcard)
+            cc_buf_append_fmt(&b, strchr(host, ':') && host[0] != '[' ? ",[%s]" : ",%s", host);
+        s->allowed_hosts = cc_buf_steal_str(&b);
+        s->any_ip_host = wildcard;
     }
-    /* evhttp answers bodies past its own limit with an HTML 413 before we see
-     * them; keep that as a backstop well above ours so the common case gets
-     * our OpenAI-style 413 while memory stays bounded. */
-    size_t backstop = s->max_body * 2 + (64u << 10);
-    evhttp_set_max_body_size(s->evh, (ev_ssize_t)backstop);
-    evhttp_set_max_headers_size(
-        s->evh, (ev_ssize_t)(cfg->max_headers ? cfg->max_headers : DEFAULT_MAX_HEADERS));
-    evhttp_set_timeout(s->evh, cfg->idle_timeout > 0 ? (int)(cfg->idle_timeout + 0.999) : 60);
-    evhttp_set_allowed_methods(s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                           EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                                           EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(s->evh, request_cb, s);
-    const char *host = cfg->host ? cfg->host : "127.0.0.1";
-    struct evhttp_bound_socket *bs =
-        evhttp_bind_socket_with_handle(s->evh, host, (ev_uint16_t)cfg->port);
-    if (!bs) {
-        evhttp_free(s->evh);
-        free(s);
-        cc_err_set(err, "cannot listen on %s:%d: %s", host, cfg->port, strerror(errno));
+    if (cfg->allowed_origins)
+        s->allowed_origins =
+            strcmp(cfg->allowed_origins, "*") == 0 ? NULL : cc_strdup(cfg->allowed_origins);
+    else
+        s->allowed_origins = cc_strdup(LOOPBACK_ORIGINS);
+    if (http_conn_listen(s, host, cfg->port, err) < 0) {
+        http_server_free(s);
         return NULL;
-    }
-    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux). SSE
-     * chunks must leave at once, and a reply larger than one libevent write
-     * (16 KiB) must not wait for the client's delayed ACK (+40 ms). */
-    int one = 1;
-    setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
     return s;
 }
@@ -278,8 +353,8 @@ int http_server_port(const http_server *s)
     return s->port;
 }
 
-void http_server_route(http_server *s, const char *method, const char *path, http_handler h,
-                       void *ud)
+void http_server_route_ex(http_server *s, const char *method, const char *path, http_handler h,
+                          void *ud, unsigned flags)
 {
     for (size_t i = 0; i < s->n_routes; i++) {
         http_route *rt = &s->routes[i];
@@ -288,31 +363,36 @@ void http_server_route(http_server *s, const char *method, const char *path, htt
         if (same_method && strcmp(rt->path, path) == 0) {
             rt->handler = h;
             rt->ud = ud;
+            rt->flags = flags;
             return;
         }
     }
     s->routes = cc_realloc(s->routes, (s->n_routes + 1) * sizeof(*s->routes));
     s->routes[s->n_routes++] =
-        (http_route){method ? cc_strdup(method) : NULL, cc_strdup(path), h, ud};
+        (http_route){method ? cc_strdup(method) : NULL, cc_strdup(path), h, ud, flags};
+}
+
+void http_server_route(http_server *s, const char *method, const char *path, http_handler h,
+                       void *ud)
+{
+    http_server_route_ex(s, method, path, h, ud, 0);
 }
 
 void http_server_free(http_server *s)
 {
     if (!s) return;
     s->closing = true;
-    evhttp_free(s->evh); /* closes connections; their close callbacks mark requests */
-    while (s->live) {
-        http_req *r = s->live;
-        /* Only requests libevent detached are still alive here. */
-        if (r->ev && evhttp_request_get_connection(r->ev) == NULL) evhttp_request_free(r->ev);
-        r->evcon = NULL;
-        req_free(r);
-    }
+    http_conn_stop_listening(s);
+    http_conn_free_all(s); /* requests with handlers are marked gone, others freed */
+    while (s->live)
+        req_free(s->live);
     for (size_t i = 0; i < s->n_routes; i++) {
         free(s->routes[i].method);
         free(s->routes[i].path);
     }
     free(s->routes);
+    free(s->allowed_hosts);
+    free(s->allowed_origins);
     http_stats_page_free(s->stats);
     free(s);
 }
@@ -321,50 +401,34 @@ void http_server_free(http_server *s)
 
 const char *http_req_method(const http_req *r)
 {
-    return r->ev ? method_name(evhttp_request_get_command(r->ev)) : "UNKNOWN";
+    return r->head.method;
 }
 const char *http_req_path(const http_req *r)
 {
-    return r->path;
+    return r->head.path;
 }
 const char *http_req_query(const http_req *r)
 {
-    const struct evhttp_uri *uri = r->ev ? evhttp_request_get_evhttp_uri(r->ev) : NULL;
-    return uri ? evhttp_uri_get_query(uri) : NULL;
+    return r->head.query;
 }
 const char *http_req_header(const http_req *r, const char *name)
 {
-    return r->ev ? evhttp_find_header(evhttp_request_get_input_headers(r->ev), name) : NULL;
+    return http_head_get(&r->head, name);
 }
 size_t http_req_n_headers(const http_req *r)
 {
-    size_t n = 0;
-    if (!r->ev) return 0;
-    struct evkeyval *kv;
-    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(r->ev), next) n++;
-    return n;
+    return r->head.n_headers;
 }
 bool http_req_header_at(const http_req *r, size_t i, http_header *out)
 {
-    if (!r->ev) return false;
-    struct evkeyval *kv;
-    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(r->ev), next)
-    {
-        if (i-- == 0) {
-            out->name = kv->key;
-            out->value = kv->value;
-            return true;
-        }
-    }
-    return false;
+    if (i >= r->head.n_headers) return false;
+    *out = r->head.headers[i];
+    return true;
 }
 const uint8_t *http_req_body(const http_req *r, size_t *len)
 {
-    struct evbuffer *b = r->ev ? evhttp_request_get_input_buffer(r->ev) : NULL;
-    size_t n = b ? evbuffer_get_length(b) : 0;
-    *len = n;
-    if (!n) return (const uint8_t *)"";
-    return evbuffer_pullup(b, -1);
+    *len = r->body.len;
+    return r->body.len ? r->body.data : (const uint8_t *)"";
 }
 const char *http_req_peer(const http_req *r)
 {
@@ -386,7 +450,7 @@ void http_req_on_close(http_req *r, void (*cb)(http_req *r, void *ud), void *ud)
 {
     r->on_close = cb;
     r->close_ud = ud;
-    if (r->gone && cb) event_active(r->notify, 0, 0);
+    if (r->gone && cb) notify_later(r);
 }
 struct event_base *http_req_base(const http_req *r)
 {
@@ -403,27 +467,41 @@ http_stats_page **http_server_stats_slot(http_server *s)
 
 /* --------------------------------------------------------------- replies */
 
+static bool is_token(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (*s <= 0x20 || *s >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *s)) return false;
+    return true;
+}
+
 void http_reply_header(http_req *r, const char *name, const char *value)
 {
-    if (r->ev) evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+    /* Framing is ours to decide, and a CR or LF would split the reply. */
+    if (!is_token(name) || strpbrk(value, "\r\n") || !strcasecmp(name, "Content-Length") ||
+        !strcasecmp(name, "Transfer-Encoding") || !strcasecmp(name, "Connection")) {
+        CC_WARN("event=http_reply_header_dropped name=\"%.40s\"", name);
+        return;
+    }
+    cc_buf_append_fmt(&r->reply_headers, "%s: %s\r\n", name, value);
 }
 
 void http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len)
 {
-    if (r->ev) {
-        if (content_type) http_reply_header(r, "Content-Type", content_type);
-        struct evbuffer *b = evbuffer_new();
-        if (len) evbuffer_add(b, body, len);
-        /* Stop watching before libevent may reuse or free the connection. */
-        if (r->evcon) {
-            evhttp_connection_set_closecb(r->evcon, NULL, NULL);
-            r->evcon = NULL;
-        }
-        evhttp_send_reply(r->ev, status, NULL, b);
-        evbuffer_free(b);
-        r->ev = NULL;
+    http_conn *c = r->conn;
+    if (!c || r->gone || r->streaming) {
+        finish(r, false);
+        return;
     }
-    req_free(r);
+    bool keep = req_keep(r);
+    bool no_body = status == 204 || status == 304 || status < 200;
+    cc_buf h = CC_BUF_INIT;
+    format_head(&h, r->srv, r->head.minor, status, content_type, no_body ? -1 : (long long)len,
+                false, keep, &r->reply_headers);
+    struct iovec iov[2] = {{h.data, h.len}, {(void *)body, len}};
+    http_conn_send(c, iov, r->head_only || no_body || !len ? 1 : 2);
+    cc_buf_free(&h);
+    finish(r, keep);
 }
 
 void http_reply_json(http_req *r, int status, const json_t *obj)
@@ -455,66 +533,67 @@ void http_reply_errorf(http_req *r, int status, const char *code, const char *fm
     http_reply_error(r, &e);
 }
 
-/* Writes made during one pass of the loop (the client relays many small
- * parts that arrive together) go out as one HTTP chunk: less framing and
- * fewer calls into evhttp, and still no waiting beyond the current pass. */
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-    http_req *r = arg;
-    r->flush_pending = false;
-    if (r->ev && !r->gone && evbuffer_get_length(r->chunk))
-        evhttp_send_reply_chunk(r->ev, r->chunk); /* moves the bytes out */
-}
-
 void http_stream_start(http_req *r, int status, const char *content_type)
 {
+    if (r->streaming) return;
     r->streaming = true;
-    if (!r->ev || r->gone) return;
-    if (content_type) {
-        http_reply_header(r, "Content-Type", content_type);
-        if (strncmp(content_type, "text/event-stream", 17) == 0) {
-            http_reply_header(r, "Cache-Control", "no-cache");
-            http_reply_header(r, "X-Accel-Buffering", "no");
-        }
+    http_conn *c = r->conn;
+    if (!c || r->gone) return;
+    if (content_type && strncmp(content_type, "text/event-stream", 17) == 0) {
+        http_reply_header(r, "Cache-Control", "no-cache");
+        http_reply_header(r, "X-Accel-Buffering", "no");
     }
-    r->chunk = evbuffer_new();
-    r->flush = event_new(r->srv->base, -1, 0, flush_cb, r);
-    evhttp_send_reply_start(r->ev, status, NULL);
+    /* HTTP/1.0 has no chunked coding: the body ends when the connection does. */
+    r->chunked_out = r->head.minor == 1;
+    r->stream_keep = r->chunked_out && req_keep(r);
+    cc_buf h = CC_BUF_INIT;
+    format_head(&h, r->srv, r->head.minor, status, content_type, -1, r->chunked_out, r->stream_keep,
+                &r->reply_headers);
+    struct iovec iov = {h.data, h.len};
+    http_conn_send(c, &iov, 1);
+    cc_buf_free(&h);
 }
 
 int http_stream_write(http_req *r, const void *data, size_t len)
 {
-    if (!r->ev || r->gone || !r->chunk) return -1;
-    if (!len) return 0;
-    evbuffer_add(r->chunk, data, len);
-    if (!r->flush_pending) {
-        r->flush_pending = true;
-        event_active(r->flush, 0, 0);
+    http_conn *c = r->conn;
+    if (!c || r->gone || !r->streaming) return -1;
+    if (!len || r->head_only) return 0;
+    if (http_conn_pending(c) + len > r->srv->max_output) {
+        CC_WARN("event=http_output_cap peer=%s pending=%zu cap=%zu", r->peer, http_conn_pending(c),
+                r->srv->max_output);
+        http_conn_close(c, "the client does not read its stream");
+        return -1;
     }
-    return 0;
+    if (r->chunked_out) {
+        char size[24];
+        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+        struct iovec iov[3] = {{size, (size_t)n}, {(void *)data, len}, {"\r\n", 2}};
+        http_conn_send(c, iov, 3);
+    } else {
+        struct iovec iov = {(void *)data, len};
+        http_conn_send(c, &iov, 1);
+    }
+    return r->conn ? 0 : -1;
 }
 
 size_t http_stream_pending(const http_req *r)
 {
-    if (!r->evcon || r->gone) return 0;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
-    size_t queued = r->chunk ? evbuffer_get_length(r->chunk) : 0;
-    return queued + (bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0);
+    return r->conn && !r->gone ? http_conn_pending(r->conn) : 0;
 }
 
 void http_stream_end(http_req *r)
 {
-    if (r->ev) {
-        if (r->evcon) {
-            evhttp_connection_set_closecb(r->evcon, NULL, NULL);
-            r->evcon = NULL;
-        }
-        if (r->chunk) {
-            if (!r->gone && evbuffer_get_length(r->chunk)) evhttp_send_reply_chunk(r->ev, r->chunk);
-            evhttp_send_reply_end(r->ev); /* frees a detached request too */
-        } else /* never started: a stream ended before its head is an error */
-            evhttp_send_reply(r->ev, 502, NULL, NULL);
-        r->ev = NULL;
+    if (!r->streaming) {
+        /* Ending a stream that never started: the upstream failed before
+         * sending anything. */
+        http_reply_errorf(r, 502, NULL, "The upstream ended before answering");
+        return;
     }
-    req_free(r);
+    http_conn *c = r->conn;
+    if (c && !r->gone && r->chunked_out && !r->head_only) {
+        struct iovec iov = {"0\r\n\r\n", 5};
+        http_conn_send(c, &iov, 1);
+    }
+    finish(r, r->stream_keep && r->conn != NULL);
 }
