@@ -197,6 +197,10 @@ int http_head_parse(const uint8_t *buf, size_t len, size_t max_head, size_t *sca
     size_t start = 0;
     while (start + 1 < len && buf[start] == '\r' && buf[start + 1] == '\n')
         start += 2;
+    if (start + 1 == len && buf[start] == '\r') /* maybe one more empty line */
+        return len > max_head ? fail(e, 431, "request_header_fields_too_large",
+                                     "The request head exceeds the limit of %zu bytes", max_head)
+                              : 0;
     long end = find_end(buf, len, start, scanned, e);
     if (end < 0) return -1;
     if ((end == 0 && len > max_head) || (size_t)end > max_head)
