@@ -85,6 +85,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
         event_free(c->rev);
         event_free(c->wev);
         event_free(c->timer);
+        event_free(c->uncork);
         cc_buf_free(&c->in);
         cc_buf_free(&c->out);
         free(c);
@@ -100,6 +101,7 @@ void http_conn_close(http_conn *c, const char *why)
     event_del(c->rev);
     event_del(c->wev);
     event_del(c->timer);
+    event_del(c->uncork);
     close(c->fd);
     c->fd = -1;
     if (c->req) {
@@ -377,6 +379,18 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ----------------------------------------------------------- accepting */
 
+static void uncork_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    http_conn *c = arg;
+    if (c->req) http_req_uncork(c->req);
+}
+
+void http_conn_uncork_later(http_conn *c)
+{
+    event_active(c->uncork, 0, 0);
+}
+
 static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -408,6 +422,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, read_cb, c);
     c->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
     c->timer = evtimer_new(s->base, timer_cb, c);
+    c->uncork = event_new(s->base, -1, 0, uncork_cb, c);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;

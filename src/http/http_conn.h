@@ -60,9 +60,10 @@ struct http_conn {
     http_server *srv;
     int fd;
     http_conn_state state;
-    struct event *rev;   /* persistent EV_READ, added while `reading` */
-    struct event *wev;   /* persistent EV_WRITE, added only after a short write */
-    struct event *timer; /* the deadline of the current state */
+    struct event *rev;    /* persistent EV_READ, added while `reading` */
+    struct event *wev;    /* persistent EV_WRITE, added only after a short write */
+    struct event *timer;  /* the deadline of the current state */
+    struct event *uncork; /* sends a held stream head at the end of a loop pass */
     bool reading, writing, dead;
     bool head_started; /* the first byte of the current head arrived */
     bool close_after;  /* close once the output is sent */
@@ -85,6 +86,10 @@ struct http_req {
     http_head head;
     cc_buf body;
     cc_buf reply_headers; /* "Name: value\r\n" lines from http_reply_header */
+    /* A streamed reply's head, held until the first chunk, the end, or the
+     * end of the loop pass, so that it leaves in the same system call as the
+     * bytes that usually follow it at once. */
+    cc_buf corked;
     http_handler handler; /* the route's, copied: routes may be added later */
     void *handler_ud;
     bool dispatched; /* handed to the handler (on srv->live) */
@@ -108,6 +113,8 @@ void http_conn_free_all(http_server *s);
  * the rest copied and sent when the socket allows. */
 void http_conn_send(http_conn *c, const struct iovec *iov, int n);
 size_t http_conn_pending(const http_conn *c);
+/* Runs http_req_uncork(c->req) at the end of this loop pass. */
+void http_conn_uncork_later(http_conn *c);
 /* Closes the connection (a request on it is marked gone); freed later. */
 void http_conn_close(http_conn *c, const char *why);
 /* The request on c is finished: go on with the next one or close. */
@@ -122,6 +129,8 @@ void http_server_dispatch(http_conn *c);
  * and closes the connection once it is sent. */
 void http_conn_reply_perr(http_conn *c, const http_perr *e);
 void http_req_mark_gone(http_req *r);
+/* Sends a held stream head (see http_req.corked). */
+void http_req_uncork(http_req *r);
 /* Frees a request the handler never saw. */
 void http_req_discard(http_req *r);
 

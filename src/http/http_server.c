@@ -164,6 +164,7 @@ static void req_free(http_req *r)
     http_head_clear(&r->head);
     cc_buf_free(&r->body);
     cc_buf_free(&r->reply_headers);
+    cc_buf_free(&r->corked);
     if (r->notify) event_free(r->notify);
     free(r);
 }
@@ -546,12 +547,31 @@ void http_stream_start(http_req *r, int status, const char *content_type)
     /* HTTP/1.0 has no chunked coding: the body ends when the connection does. */
     r->chunked_out = r->head.minor == 1;
     r->stream_keep = r->chunked_out && req_keep(r);
-    cc_buf h = CC_BUF_INIT;
-    format_head(&h, r->srv, r->head.minor, status, content_type, -1, r->chunked_out, r->stream_keep,
-                &r->reply_headers);
-    struct iovec iov = {h.data, h.len};
-    http_conn_send(c, &iov, 1);
-    cc_buf_free(&h);
+    format_head(&r->corked, r->srv, r->head.minor, status, content_type, -1, r->chunked_out,
+                r->stream_keep, &r->reply_headers);
+    http_conn_uncork_later(c);
+}
+
+void http_req_uncork(http_req *r)
+{
+    if (!r->corked.len) return;
+    if (r->conn && !r->gone) {
+        struct iovec iov = {r->corked.data, r->corked.len};
+        http_conn_send(r->conn, &iov, 1);
+    }
+    cc_buf_free(&r->corked);
+}
+
+/* Sends iov[1..n) after the held head, if any, in one call. */
+static void send_after_head(http_req *r, struct iovec *iov, int n)
+{
+    if (r->corked.len) {
+        iov[0] = (struct iovec){r->corked.data, r->corked.len};
+        http_conn_send(r->conn, iov, n);
+        cc_buf_free(&r->corked);
+    } else {
+        http_conn_send(r->conn, iov + 1, n - 1);
+    }
 }
 
 int http_stream_write(http_req *r, const void *data, size_t len)
@@ -559,7 +579,7 @@ int http_stream_write(http_req *r, const void *data, size_t len)
     http_conn *c = r->conn;
     if (!c || r->gone || !r->streaming) return -1;
     if (!len || r->head_only) return 0;
-    if (http_conn_pending(c) + len > r->srv->max_output) {
+    if (http_conn_pending(c) + r->corked.len + len > r->srv->max_output) {
         CC_WARN("event=http_output_cap peer=%s pending=%zu cap=%zu", r->peer, http_conn_pending(c),
                 r->srv->max_output);
         http_conn_close(c, "the client does not read its stream");
@@ -568,18 +588,18 @@ int http_stream_write(http_req *r, const void *data, size_t len)
     if (r->chunked_out) {
         char size[24];
         int n = snprintf(size, sizeof(size), "%zx\r\n", len);
-        struct iovec iov[3] = {{size, (size_t)n}, {(void *)data, len}, {"\r\n", 2}};
-        http_conn_send(c, iov, 3);
+        struct iovec iov[4] = {{0}, {size, (size_t)n}, {(void *)data, len}, {"\r\n", 2}};
+        send_after_head(r, iov, 4);
     } else {
-        struct iovec iov = {(void *)data, len};
-        http_conn_send(c, &iov, 1);
+        struct iovec iov[2] = {{0}, {(void *)data, len}};
+        send_after_head(r, iov, 2);
     }
     return r->conn ? 0 : -1;
 }
 
 size_t http_stream_pending(const http_req *r)
 {
-    return r->conn && !r->gone ? http_conn_pending(r->conn) : 0;
+    return r->conn && !r->gone ? http_conn_pending(r->conn) + r->corked.len : 0;
 }
 
 void http_stream_end(http_req *r)
@@ -591,9 +611,9 @@ void http_stream_end(http_req *r)
         return;
     }
     http_conn *c = r->conn;
-    if (c && !r->gone && r->chunked_out && !r->head_only) {
-        struct iovec iov = {"0\r\n\r\n", 5};
-        http_conn_send(c, &iov, 1);
+    if (c && !r->gone) {
+        struct iovec iov[2] = {{0}, {"0\r\n\r\n", 5}};
+        send_after_head(r, iov, r->chunked_out && !r->head_only ? 2 : 1);
     }
     finish(r, r->stream_keep && r->conn != NULL);
 }
