@@ -25,7 +25,7 @@ trap 'kill $pid 2>/dev/null || true; rm -f "$fifo"' EXIT
 read -r _ port <"$fifo"
 "$out" "$port" "$seconds" "$conc"
 # Inbound: wrk against an http_server relaying 50 SSE events one write each,
-# and against the fake backend (raw evhttp, one write) as the baseline.
+# and against the fake backend (libevent's evhttp, one write) as the baseline.
 if command -v wrk >/dev/null; then
   lua=$(mktemp --suffix=.lua)
   cat >"$lua" <<'LUA'
