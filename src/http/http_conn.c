@@ -383,6 +383,7 @@ static void uncork_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     http_conn *c = arg;
+    c->pass_sent = false;
     if (c->req) http_req_uncork(c->req);
 }
 

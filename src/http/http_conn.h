@@ -63,7 +63,8 @@ struct http_conn {
     struct event *rev;    /* persistent EV_READ, added while `reading` */
     struct event *wev;    /* persistent EV_WRITE, added only after a short write */
     struct event *timer;  /* the deadline of the current state */
-    struct event *uncork; /* sends a held stream head at the end of a loop pass */
+    struct event *uncork; /* sends held stream bytes at the end of a loop pass */
+    bool pass_sent;       /* a stream chunk was sent during this loop pass */
     bool reading, writing, dead;
     bool head_started; /* the first byte of the current head arrived */
     bool close_after;  /* close once the output is sent */
@@ -86,9 +87,10 @@ struct http_req {
     http_head head;
     cc_buf body;
     cc_buf reply_headers; /* "Name: value\r\n" lines from http_reply_header */
-    /* A streamed reply's head, held until the first chunk, the end, or the
-     * end of the loop pass, so that it leaves in the same system call as the
-     * bytes that usually follow it at once. */
+    /* Streamed bytes held until the end of the loop pass: the head (it
+     * leaves with the first chunk), and the chunks written after one was
+     * already sent in this pass (a burst leaves in one system call; a
+     * steady stream, one chunk a pass, is sent at once without a copy). */
     cc_buf corked;
     http_handler handler; /* the route's, copied: routes may be added later */
     void *handler_ud;
@@ -113,7 +115,8 @@ void http_conn_free_all(http_server *s);
  * the rest copied and sent when the socket allows. */
 void http_conn_send(http_conn *c, const struct iovec *iov, int n);
 size_t http_conn_pending(const http_conn *c);
-/* Runs http_req_uncork(c->req) at the end of this loop pass. */
+/* Runs http_req_uncork(c->req) at the end of this loop pass (and ends the
+ * pass: pass_sent is cleared). */
 void http_conn_uncork_later(http_conn *c);
 /* Closes the connection (a request on it is marked gone); freed later. */
 void http_conn_close(http_conn *c, const char *why);
@@ -129,7 +132,7 @@ void http_server_dispatch(http_conn *c);
  * and closes the connection once it is sent. */
 void http_conn_reply_perr(http_conn *c, const http_perr *e);
 void http_req_mark_gone(http_req *r);
-/* Sends a held stream head (see http_req.corked). */
+/* Sends held stream bytes (see http_req.corked). */
 void http_req_uncork(http_req *r);
 /* Frees a request the handler never saw. */
 void http_req_discard(http_req *r);

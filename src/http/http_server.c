@@ -562,8 +562,8 @@ void http_req_uncork(http_req *r)
     cc_buf_free(&r->corked);
 }
 
-/* Sends iov[1..n) after the held head, if any, in one call. */
-static void send_after_head(http_req *r, struct iovec *iov, int n)
+/* Sends iov[1..n) after the held bytes, if any, in one call. */
+static void send_after_corked(http_req *r, struct iovec *iov, int n)
 {
     if (r->corked.len) {
         iov[0] = (struct iovec){r->corked.data, r->corked.len};
@@ -585,16 +585,26 @@ int http_stream_write(http_req *r, const void *data, size_t len)
         http_conn_close(c, "the client does not read its stream");
         return -1;
     }
-    if (r->chunked_out) {
-        char size[24];
-        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
-        struct iovec iov[4] = {{0}, {size, (size_t)n}, {(void *)data, len}, {"\r\n", 2}};
-        send_after_head(r, iov, 4);
-    } else {
-        struct iovec iov[2] = {{0}, {(void *)data, len}};
-        send_after_head(r, iov, 2);
+    char size[24];
+    int n = r->chunked_out ? snprintf(size, sizeof(size), "%zx\r\n", len) : 0;
+    if (c->pass_sent) {
+        /* Not the first chunk of this pass: more are likely to follow at
+         * once (a burst relayed from one read); copy and send them together
+         * at the end of the pass. */
+        cc_buf_append(&r->corked, size, (size_t)n);
+        cc_buf_append(&r->corked, data, len);
+        if (r->chunked_out) cc_buf_append(&r->corked, "\r\n", 2);
+        return 0;
     }
-    return r->conn ? 0 : -1;
+    struct iovec iov[4] = {{0}, {size, (size_t)n}, {(void *)data, len}, {"\r\n", 2}};
+    if (r->chunked_out)
+        send_after_corked(r, iov, 4);
+    else
+        send_after_corked(r, (struct iovec[3]){{0}, {(void *)data, len}}, 2);
+    if (!r->conn) return -1; /* the send failed and closed the connection */
+    c->pass_sent = true;
+    http_conn_uncork_later(c);
+    return 0;
 }
 
 size_t http_stream_pending(const http_req *r)
@@ -613,7 +623,7 @@ void http_stream_end(http_req *r)
     http_conn *c = r->conn;
     if (c && !r->gone) {
         struct iovec iov[2] = {{0}, {"0\r\n\r\n", 5}};
-        send_after_head(r, iov, r->chunked_out && !r->head_only ? 2 : 1);
+        send_after_corked(r, iov, r->chunked_out && !r->head_only ? 2 : 1);
     }
     finish(r, r->stream_keep && r->conn != NULL);
 }
