@@ -281,10 +281,11 @@ static int cert_gen(int argc, char **argv)
     if (!cert_out || !key_out || missing_value(argc, argv, "--tee") ||
         missing_value(argc, argv, "--fake-root") || missing_value(argc, argv, "--measure") ||
         missing_value(argc, argv, "--not-before") || missing_value(argc, argv, "--validity")) {
-        fprintf(stderr, "usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx]"
-                        " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]"
-                        " [--not-before ISO-8601-TIME] [--validity SECONDS]"
-                        " [--wrong-report-data]\n");
+        fprintf(stderr,
+                "usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx|fake_tdx]"
+                " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]"
+                " [--not-before ISO-8601-TIME] [--validity SECONDS]"
+                " [--wrong-report-data]\n");
         return 2;
     }
     cc_err err = {0};
@@ -314,6 +315,8 @@ static int cert_gen(int argc, char **argv)
         p = tee_provider_new_none();
     else if (kind == TEE_PROVIDER_TDX)
         p = tee_provider_new_tdx(&err);
+    else if (kind == TEE_PROVIDER_FAKE_TDX)
+        p = tee_provider_new_fake_tdx();
     else if (!root)
         cc_err_set(&err, "--tee fake needs --fake-root DIR");
     else
@@ -405,18 +408,27 @@ static int cert_show(int argc, char **argv)
     int rc = 1;
     tee_claims cl;
     if (tee_cert_extract(x, &claims, &quote, &hq, &err) ||
-        tee_claims_decode(claims.data, claims.len, &cl, &err)) {
+        (claims.len && tee_claims_decode(claims.data, claims.len, &cl, &err))) {
         fprintf(stderr, "cocoon cert show: %s\n", err.msg);
         goto out;
     }
     char hex[65];
-    cc_hex_encode(cl.ed25519_pub, 32, hex);
-    printf("claims: ed25519 %s%s%s\n", hex, cl.role[0] ? " role " : "", cl.role);
-    if (cl.has_model_hash) {
-        cc_hex_encode(cl.model_hash, 32, hex);
-        printf("claims: model_hash %s\n", hex);
+    if (!claims.len) {
+        /* COCOON's certificates made without a TEE carry no claims. */
+        printf("claims: none (no %s extension)\n", TEE_OID_CLAIMS);
+    } else {
+        cc_hex_encode(cl.ed25519_pub, 32, hex);
+        printf("claims: ed25519 %s%s%s\n", hex, cl.role[0] ? " role " : "", cl.role);
+        if (cl.has_model_hash) {
+            cc_hex_encode(cl.model_hash, 32, hex);
+            printf("claims: model_hash %s\n", hex);
+        }
     }
-    if (hq) {
+    if (hq && quote.len == TEE_FAKE_TDX_QUOTE_LEN) {
+        char rd[2 * TEE_FAKE_TDX_QUOTE_LEN + 1];
+        cc_hex_encode(quote.data, quote.len, rd);
+        printf("quote: COCOON fake_tdx, report_data %s\n", rd);
+    } else if (hq) {
         tee_quote q;
         if (tee_quote_parse(quote.data, quote.len, &q, &err) == 0) {
             printf("quote: TDX v%u, %zu bytes\n", q.version, q.len);
@@ -479,7 +491,7 @@ out:
 int cli_cmd_cert(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx]"
+        printf("usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx|fake_tdx]"
                " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]\n"
                "                [--not-before ISO-8601-TIME] [--validity SECONDS]"
                " [--wrong-report-data]\n"

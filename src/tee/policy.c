@@ -66,7 +66,17 @@ tee_policy_kind tee_policy_kind_of(const tee_policy *p)
 
 const char *tee_policy_kind_name(tee_policy_kind k)
 {
-    return k == TEE_POLICY_FAKE ? "fake" : k == TEE_POLICY_TDX ? "tdx" : "any";
+    switch (k) {
+    case TEE_POLICY_FAKE:
+        return "fake";
+    case TEE_POLICY_TDX:
+        return "tdx";
+    case TEE_POLICY_FAKE_TDX:
+        return "fake_tdx";
+    case TEE_POLICY_ANY:
+        break;
+    }
+    return "any";
 }
 
 int tee_policy_kind_parse(const char *s, tee_policy_kind *out, cc_err *err)
@@ -77,8 +87,11 @@ int tee_policy_kind_parse(const char *s, tee_policy_kind *out, cc_err *err)
         *out = TEE_POLICY_FAKE;
     else if (!strcmp(s, "tdx"))
         *out = TEE_POLICY_TDX;
+    else if (!strcmp(s, "fake_tdx"))
+        *out = TEE_POLICY_FAKE_TDX;
     else
-        return cc_err_set(err, "unknown attestation policy \"%s\" (want any, fake or tdx)", s);
+        return cc_err_set(err,
+                          "unknown attestation policy \"%s\" (want any, fake, tdx or fake_tdx)", s);
     return 0;
 }
 
@@ -268,6 +281,56 @@ static int verify_quote_cached(tee_policy *p, const cc_buf *quote_bytes, const t
     return rc;
 }
 
+/* The claims extension, when present, must start with the certificate's key
+ * (COCOON's whole claims); without it the key is the only claim. */
+static int read_claims(const cc_buf *claims, tee_peer_info *info, cc_err *err)
+{
+    memset(&info->claims, 0, sizeof(info->claims));
+    if (claims->len == 0) {
+        memcpy(info->claims.ed25519_pub, info->pubkey, 32);
+        return 0;
+    }
+    if (tee_claims_decode(claims->data, claims->len, &info->claims, err)) return -1;
+    if (!crypto_memeq(info->claims.ed25519_pub, info->pubkey, 32))
+        return cc_err_set(err, "claims do not start with the certificate's public key");
+    info->has_claims = true;
+    return 0;
+}
+
+/* Authenticates the quote as the policy wants it (binding already checked). */
+static int check_quote(tee_policy *p, const cc_buf *quote, const tee_quote *q, bool fake_tdx,
+                       time_t now, tee_peer_info *info, cc_err *err)
+{
+    switch (p->kind) {
+    case TEE_POLICY_ANY:
+        return 0; /* parsed and bound, never verified */
+    case TEE_POLICY_FAKE_TDX:
+        /* COCOON's fake_tdx accepts exactly its 64-byte quote whose bytes are
+         * the REPORTDATA: nothing else is there to verify. */
+        if (!fake_tdx)
+            return cc_err_set(err,
+                              "policy fake_tdx wants COCOON's %d-byte fake quote, got a %zu-byte "
+                              "quote",
+                              TEE_FAKE_TDX_QUOTE_LEN, quote->len);
+        info->quote_verified = true;
+        return 0;
+    case TEE_POLICY_FAKE:
+    case TEE_POLICY_TDX:
+        break;
+    }
+    if (fake_tdx)
+        return cc_err_set(err,
+                          "peer quote is COCOON's unsigned %d-byte fake_tdx quote, accepted only "
+                          "by policy fake_tdx (this is %s)",
+                          TEE_FAKE_TDX_QUOTE_LEN, tee_policy_kind_name(p->kind));
+    if (p->kind == TEE_POLICY_FAKE && !p->root)
+        return cc_err_set(err, "policy fake has no fake root configured");
+    if (verify_quote_cached(p, quote, q, now, info, err))
+        return cc_err_prefix(err, "peer quote (policy %s)", tee_policy_kind_name(p->kind));
+    info->quote_verified = true;
+    return 0;
+}
+
 static int verify_peer(tee_policy *p, X509 *cert, tee_peer_info *info, cc_err *err)
 {
     time_t now = p->fixed_time ? p->fixed_time : time(NULL);
@@ -275,14 +338,9 @@ static int verify_peer(tee_policy *p, X509 *cert, tee_peer_info *info, cc_err *e
     cc_buf claims = CC_BUF_INIT, quote = CC_BUF_INIT;
     tee_quote q = {0};
     int rc = -1;
-    bool has_quote;
-    if (tee_cert_extract(cert, &claims, &quote, &has_quote, err) ||
-        tee_claims_decode(claims.data, claims.len, &info->claims, err))
+    bool has_quote, fake_tdx = false;
+    if (tee_cert_extract(cert, &claims, &quote, &has_quote, err) || read_claims(&claims, info, err))
         goto out;
-    if (!crypto_memeq(info->claims.ed25519_pub, info->pubkey, 32)) {
-        cc_err_set(err, "claims do not start with the certificate's public key");
-        goto out;
-    }
     info->has_quote = has_quote;
     if (!has_quote) {
         if (p->kind != TEE_POLICY_ANY) {
@@ -294,40 +352,35 @@ static int verify_peer(tee_policy *p, X509 *cert, tee_peer_info *info, cc_err *e
             cc_err_set(err, "peer has no quote but the policy has measurement allowlists");
             goto out;
         }
-        snprintf(info->summary, sizeof(info->summary), "policy=any quote=none");
+        snprintf(info->summary, sizeof(info->summary), "policy=any quote=none claims=%s",
+                 info->has_claims ? "yes" : "none");
         rc = 0;
         goto out;
     }
-    if (tee_quote_parse(quote.data, quote.len, &q, err)) {
+    if (tee__quote_td(quote.data, quote.len, &q, &fake_tdx, err)) {
         cc_err_prefix(err, "peer quote");
         goto out;
     }
     info->td = q.td;
     tee_image_hash(&q.td, info->image_hash);
-    /* Binding first: it is cheap and a mismatch means a replayed quote. */
+    /* Binding first: it is cheap and a mismatch means a replayed quote.
+     * REPORTDATA covers the key only (COCOON's rule); the claims items are
+     * bound to that key by the certificate signature checked above. */
     uint8_t rd[64];
-    crypto_sha512(claims.data, claims.len, rd);
+    tee__report_data_for_key(info->pubkey, rd);
     if (!crypto_memeq(rd, q.td.report_data, 64)) {
-        cc_err_set(err, "quote REPORTDATA is not SHA-512 of the certificate's claims");
+        cc_err_set(err, "quote REPORTDATA is not SHA-512 of the certificate's public key");
         goto out;
     }
-    if (p->kind != TEE_POLICY_ANY) {
-        if (p->kind == TEE_POLICY_FAKE && !p->root) {
-            cc_err_set(err, "policy fake has no fake root configured");
-            goto out;
-        }
-        if (verify_quote_cached(p, &quote, &q, now, info, err)) {
-            cc_err_prefix(err, "peer quote (policy %s)", tee_policy_kind_name(p->kind));
-            goto out;
-        }
-        info->quote_verified = true;
-    }
-    if (check_measurements(p, info, err)) goto out;
+    if (check_quote(p, &quote, &q, fake_tdx, now, info, err) || check_measurements(p, info, err))
+        goto out;
     char ih[65];
     cc_hex_encode(info->image_hash, 32, ih);
-    snprintf(info->summary, sizeof(info->summary), "policy=%s quote=%s image=%s tcb=%s%s",
-             tee_policy_kind_name(p->kind), info->quote_verified ? "verified" : "unverified", ih,
-             tee_tcb_status_name(info->tcb_status), info->from_cache ? " cached" : "");
+    snprintf(info->summary, sizeof(info->summary),
+             "policy=%s quote=%s%s image=%s tcb=%s claims=%s%s", tee_policy_kind_name(p->kind),
+             info->quote_verified ? "verified" : "unverified", fake_tdx ? " form=fake_tdx" : "", ih,
+             tee_tcb_status_name(info->tcb_status), info->has_claims ? "yes" : "none",
+             info->from_cache ? " cached" : "");
     rc = 0;
 out:
     tee_quote_free(&q);

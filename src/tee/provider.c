@@ -1,5 +1,5 @@
-/* TEE providers: none, fake (fake.c) and tdx through the kernel's configfs-tsm
- * interface (DESIGN §5.4). */
+/* TEE providers: none, fake (fake.c), fake_tdx (fake_tdx.c) and tdx through the kernel's
+ * configfs-tsm interface (DESIGN §5.4). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -54,8 +54,10 @@ int tee_provider_kind_parse(const char *s, tee_provider_kind *out, cc_err *err)
         *out = TEE_PROVIDER_FAKE;
     else if (!strcmp(s, "tdx"))
         *out = TEE_PROVIDER_TDX;
+    else if (!strcmp(s, "fake_tdx"))
+        *out = TEE_PROVIDER_FAKE_TDX;
     else
-        return cc_err_set(err, "unknown TEE provider \"%s\" (want none, fake or tdx)", s);
+        return cc_err_set(err, "unknown TEE provider \"%s\" (want none, fake, tdx or fake_tdx)", s);
     return 0;
 }
 
@@ -138,6 +140,8 @@ int tee_provider_quote(tee_provider *p, const uint8_t report_data[64], cc_buf *o
         return tee__fake_quote(p, report_data, out, err);
     case TEE_PROVIDER_TDX:
         return tdx_quote(report_data, out, err);
+    case TEE_PROVIDER_FAKE_TDX:
+        return tee__fake_tdx_quote(report_data, out);
     }
     return cc_err_set(err, "unknown TEE provider");
 }

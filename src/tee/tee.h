@@ -175,7 +175,17 @@ int tee_parse_iso_time(const char *s, time_t *out, cc_err *err);
 
 /* ------------------------------------------------------------ providers */
 
-typedef enum { TEE_PROVIDER_NONE = 0, TEE_PROVIDER_FAKE, TEE_PROVIDER_TDX } tee_provider_kind;
+typedef enum {
+    TEE_PROVIDER_NONE = 0,
+    TEE_PROVIDER_FAKE,
+    TEE_PROVIDER_TDX,
+    TEE_PROVIDER_FAKE_TDX, /* COCOON's fake_tdx test quotes (below) */
+} tee_provider_kind;
+
+/* COCOON's fake_tdx "quote" (tdx.cpp FakeTdxInterface) is the bare 64-byte
+ * REPORTDATA: no signature, every measurement zero. Test networks only:
+ * anybody can make one. */
+#define TEE_FAKE_TDX_QUOTE_LEN 64
 
 typedef struct tee_provider tee_provider;
 
@@ -189,12 +199,15 @@ tee_provider *tee_provider_new_fake(const char *fake_root_dir, const void *confi
                                     size_t config_len, const char *exe_path, cc_err *err);
 /* tdx: configfs-tsm. Fails with a clear message outside a TD. */
 tee_provider *tee_provider_new_tdx(cc_err *err);
+/* fake_tdx: quotes are the 64 REPORTDATA bytes, as COCOON's fake_tdx runners
+ * make them (accepted by policy fake_tdx, and parsed under any). */
+tee_provider *tee_provider_new_fake_tdx(void);
 void tee_provider_free(tee_provider *p);
 tee_provider_kind tee_provider_kind_of(const tee_provider *p);
 /* Produces a quote whose REPORTDATA is report_data into out (appended). The
  * none provider fails (it has no quotes). */
 int tee_provider_quote(tee_provider *p, const uint8_t report_data[64], cc_buf *out, cc_err *err);
-/* Parses "none" / "fake" / "tdx". */
+/* Parses "none" / "fake" / "tdx" / "fake_tdx". */
 int tee_provider_kind_parse(const char *s, tee_provider_kind *out, cc_err *err);
 
 /* The measurements the fake TEE reports for an executable (NULL =
@@ -228,9 +241,13 @@ X509 *tee_fake_root_load_cert(const char *path, cc_err *err);
 
 /* --------------------------------------------------------------- claims */
 
-/* Claims (DESIGN §5.1): the 32-byte Ed25519 public key, then optional TLV
- * items `u16le tag ‖ u16le len ‖ value`; unknown tags are skipped so the format
- * can grow. REPORTDATA = SHA-512(claims). */
+/* Claims (DESIGN §5.1): the 32-byte Ed25519 public key (COCOON's whole
+ * claims extension), then optional TLV items `u16le tag ‖ u16le len ‖ value`;
+ * unknown tags are skipped so the format can grow. The quote's REPORTDATA is
+ * SHA-512 of the 32-byte key alone, as COCOON computes it; the items are bound
+ * to that attested key because the key signs the certificate that carries
+ * them. A certificate without the claims extension claims nothing beyond its
+ * key. */
 #define TEE_CLAIM_X25519 1     /* 32-byte X25519 key for end-to-end sealing */
 #define TEE_CLAIM_MODEL_HASH 2 /* 32-byte model hash (DESIGN §5.3) */
 #define TEE_CLAIM_ROLE 3       /* short text: "proxy", "worker", "client" */
@@ -275,7 +292,8 @@ typedef struct tee_identity_opts {
 } tee_identity_opts;
 
 /* Generates a fresh Ed25519 key, asks the provider for a quote over
- * SHA-512(claims) (none: no quote extension) and builds the certificate. */
+ * SHA-512(public key) (none: no quote extension) and builds the certificate
+ * with the claims extension. */
 tee_identity *tee_identity_new(tee_provider *p, const tee_identity_opts *opts, cc_err *err);
 void tee_identity_free(tee_identity *id);
 /* True when the certificate expires within TEE_CERT_RENEW_BEFORE_SECONDS of
@@ -294,14 +312,24 @@ int tee_identity_write_pem(const tee_identity *id, cc_buf *cert_out, cc_buf *key
 
 /* Test / tool helper: builds an RA-TLS certificate from explicit parts, so a
  * test can make a certificate whose quote does not match its key. quote may be
- * NULL. claims must start with the key's public key for a valid certificate
- * but this function does not check it. */
+ * NULL; claims may be NULL (no claims extension, like COCOON's certificates
+ * made without a TEE). claims must start with the key's public key for a
+ * valid certificate but this function does not check it. */
 X509 *tee_cert_build(EVP_PKEY *key, const uint8_t *claims, size_t claims_len, const uint8_t *quote,
                      size_t quote_len, time_t not_before, long validity_seconds, cc_err *err);
 
 /* ------------------------------------------------------------- policies */
 
-typedef enum { TEE_POLICY_ANY = 0, TEE_POLICY_FAKE, TEE_POLICY_TDX } tee_policy_kind;
+/* any: no quote needed (one present is parsed and must be bound to the key,
+ * but is never verified); fake: our fake TEE's quotes to the network's fake
+ * root; tdx: Intel TDX quotes to Intel's root; fake_tdx: COCOON's test policy,
+ * a 64-byte quote equal to SHA-512(key) (no signature: test networks only). */
+typedef enum {
+    TEE_POLICY_ANY = 0,
+    TEE_POLICY_FAKE,
+    TEE_POLICY_TDX,
+    TEE_POLICY_FAKE_TDX,
+} tee_policy_kind;
 
 typedef struct tee_policy tee_policy;
 
@@ -311,7 +339,9 @@ typedef struct tee_peer_info {
     tee_claims claims;
     bool has_quote;      /* the certificate carried a quote */
     bool quote_verified; /* the quote verified under the policy's root: only then are td and
-                          * image_hash authenticated (policy any parses, never verifies) */
+                          * image_hash authenticated (policy any parses, never verifies;
+                          * fake_tdx "verifies" as COCOON does: length and REPORTDATA) */
+    bool has_claims;     /* the certificate carried our claims extension */
     tee_td_report td;    /* valid when has_quote */
     uint8_t image_hash[32];
     tee_tcb_status tcb_status;
@@ -324,7 +354,7 @@ void tee_peer_info_free(void *info);
 tee_policy *tee_policy_new(tee_policy_kind kind);
 void tee_policy_free(tee_policy *p);
 tee_policy_kind tee_policy_kind_of(const tee_policy *p);
-/* Parses "any" / "fake" / "tdx". */
+/* Parses "any" / "fake" / "tdx" / "fake_tdx". */
 int tee_policy_kind_parse(const char *s, tee_policy_kind *out, cc_err *err);
 const char *tee_policy_kind_name(tee_policy_kind k);
 /* fake: the network's fake root certificate (takes its own reference). */
@@ -358,7 +388,9 @@ void tee_policy_cache_stats(const tee_policy *p, uint64_t *hits, uint64_t *misse
 int tee_verify_peer(void *policy_ud, X509 *cert, void **peer_info_out, cc_err *err);
 
 /* Extracts quote and claims from a certificate without any policy (for
- * `cocoon cert show`); both appended; *has_quote tells whether one is there. */
+ * `cocoon cert show`); both appended; *has_quote tells whether one is there.
+ * A certificate without the claims extension leaves claims empty (COCOON's
+ * non-TEE certificates); a repeated extension is refused. */
 int tee_cert_extract(X509 *cert, cc_buf *claims, cc_buf *quote, bool *has_quote, cc_err *err);
 
 #endif

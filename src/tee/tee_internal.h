@@ -48,4 +48,15 @@ int tee__collateral_check(const tee_collateral *c, const tee_quote *q, X509 *lea
                           STACK_OF(X509) * chain, X509 *root, time_t at, tee_quote_result *res,
                           cc_err *err);
 
+/* fake_tdx.c */
+/* The 64-byte COCOON fake_tdx quote for report_data, appended to out. */
+int tee__fake_tdx_quote(const uint8_t report_data[64], cc_buf *out);
+/* Reads quote bytes from a certificate: a DCAP quote (parsed into *q) or
+ * COCOON's 64-byte fake_tdx quote (*fake_tdx set; q->td is zero but for
+ * report_data). Either way the caller tee_quote_free()s q. */
+int tee__quote_td(const uint8_t *data, size_t len, tee_quote *q, bool *fake_tdx, cc_err *err);
+/* REPORTDATA of an RA-TLS certificate as COCOON computes it (tdx.cpp
+ * UserClaims::to_hash): SHA-512 of the raw 32-byte Ed25519 public key. */
+void tee__report_data_for_key(const uint8_t pub[32], uint8_t rd[64]);
+
 #endif

@@ -111,7 +111,7 @@ def main():
         # Proxy side: the three bad certificates.
         cases = [
             ("wrong-reportdata", ["--wrong-report-data"],
-             "REPORTDATA is not SHA-512 of the certificate's claims"),
+             "REPORTDATA is not SHA-512 of the certificate's public key"),
             ("expired", ["--not-before", "2020-01-01T00:00:00Z", "--validity", "3600"],
              "certificate has expired"),
         ]
