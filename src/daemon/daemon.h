@@ -154,6 +154,11 @@ typedef struct daemon_tee {
     registry *proxy_registry; /* NULL unless proxy_registry was given */
 } daemon_tee;
 
+/* A policy of kind `kind` ("any", "fake", "tdx", "fake_tdx"); "fake" trusts
+ * the fake root in fake_root. For listeners with their own policy (the
+ * proxy's client port). */
+tee_policy *daemon_tee_policy_new(const char *kind, const char *fake_root, cc_err *err);
+
 /* Fills t (zeroed by the caller). On failure t keeps what was made:
  * daemon_tee_clear() releases it either way. */
 int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err);

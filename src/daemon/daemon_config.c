@@ -138,8 +138,8 @@ int daemon_config_load_common(const json_t *obj, const char *path, const daemon_
 
 int daemon_config_check_common(const daemon_config_fields *f, cc_err *err)
 {
-    static const char *const tees[] = {"none", "fake", "tdx", NULL};
-    static const char *const policies[] = {"any", "fake", "tdx", NULL};
+    static const char *const tees[] = {"none", "fake", "tdx", "fake_tdx", NULL};
+    static const char *const policies[] = {"any", "fake", "tdx", "fake_tdx", NULL};
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     if (daemon_check_choice("tee", *f->tee, tees, err) < 0 ||
         daemon_check_choice("policy", *f->policy, policies, err) < 0 ||

@@ -36,6 +36,7 @@ static tee_provider *new_provider(tee_provider_kind kind, const daemon_tee_confi
 {
     if (kind == TEE_PROVIDER_NONE) return tee_provider_new_none();
     if (kind == TEE_PROVIDER_TDX) return tee_provider_new_tdx(err);
+    if (kind == TEE_PROVIDER_FAKE_TDX) return tee_provider_new_fake_tdx();
     /* RTMR2 measures the trust-relevant settings, so changing them changes
      * the image hash the registry must list. */
     tee_provider *p = NULL;
@@ -43,6 +44,23 @@ static tee_provider *new_provider(tee_provider_kind kind, const daemon_tee_confi
     if (c->measure(c->measure_cfg, &measured, err) == 0)
         p = tee_provider_new_fake(c->fake_root, measured.data, measured.len, NULL, err);
     cc_buf_free(&measured);
+    return p;
+}
+
+tee_policy *daemon_tee_policy_new(const char *kind, const char *fake_root, cc_err *err)
+{
+    tee_policy_kind polk;
+    if (tee_policy_kind_parse(kind, &polk, err) < 0) return NULL;
+    tee_policy *p = tee_policy_new(polk);
+    if (polk == TEE_POLICY_FAKE) {
+        X509 *root = tee_fake_root_load_cert(fake_root, err);
+        if (!root) {
+            tee_policy_free(p);
+            return NULL;
+        }
+        tee_policy_set_root(p, root);
+        X509_free(root);
+    }
     return p;
 }
 
@@ -66,13 +84,8 @@ int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
     tee_identity_opts io = {.claims = &claims};
     t->identity = tee_identity_new(t->provider, &io, err);
     if (!t->identity) return -1;
-    t->policy = tee_policy_new(polk);
-    if (polk == TEE_POLICY_FAKE) {
-        X509 *root = tee_fake_root_load_cert(c->fake_root, err);
-        if (!root) return -1;
-        tee_policy_set_root(t->policy, root);
-        X509_free(root);
-    }
+    t->policy = daemon_tee_policy_new(c->policy, c->fake_root, err);
+    if (!t->policy) return -1;
     if (c->proxy_registry) {
         t->proxy_registry = registry_open("none", c->proxy_registry, err);
         if (!t->proxy_registry) return -1;

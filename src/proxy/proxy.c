@@ -80,10 +80,15 @@ static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
                             .fake_root = cfg->fake_root,
                             .measure = measure,
                             .measure_cfg = cfg};
-    return daemon_tee_setup(&p->tee, &tc, err);
+    if (daemon_tee_setup(&p->tee, &tc, err) < 0) return -1;
+    /* Per listener, as COCOON deploys its router: workers run in a TEE and
+     * are held to `policy`; clients usually do not, so their port has its
+     * own (default any). */
+    p->client_policy = daemon_tee_policy_new(cfg->client_policy, cfg->fake_root, err);
+    return p->client_policy ? 0 : -1;
 }
 
-static net_listener *listen_on(proxy *p, const proxy_listen_addr *a,
+static net_listener *listen_on(proxy *p, const proxy_listen_addr *a, tee_policy *policy,
                                void (*on_accept)(net_listener *, net_conn *, void *), cc_err *err)
 {
     net_listen_config lc = {
@@ -91,7 +96,7 @@ static net_listener *listen_on(proxy *p, const proxy_listen_addr *a,
         .port = a->port,
         .pow_difficulty = p->pow_difficulty,
         .identity = {p->tee.identity->key, p->tee.identity->cert},
-        .verify = {tee_verify_peer, p->tee.policy, tee_peer_info_free},
+        .verify = {tee_verify_peer, policy, tee_peer_info_free},
         .timeouts = {.idle_timeout = p->idle_timeout},
         .on_accept = on_accept,
         .ud = p,
@@ -140,9 +145,9 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
     proxy *p = proxy_new_detached(base, cfg, &proxy_io_net);
     p->reg = registry_open(cfg->chain, cfg->registry, err);
     if (!p->reg || setup_tee(p, cfg, err) < 0) goto fail;
-    p->wl = listen_on(p, &cfg->workers, proxy_on_worker_accept, err);
+    p->wl = listen_on(p, &cfg->workers, p->tee.policy, proxy_on_worker_accept, err);
     if (!p->wl) goto fail;
-    p->cl = listen_on(p, &cfg->clients, proxy_on_client_accept, err);
+    p->cl = listen_on(p, &cfg->clients, p->client_policy, proxy_on_client_accept, err);
     if (!p->cl) goto fail;
     p->http = daemon_stats_http_new(base, cfg->http.host, cfg->http.port, "cocoon-proxy",
                                     stats_fill, NULL, p, err);
@@ -174,6 +179,7 @@ void proxy_free(proxy *p)
     free(p->route);
     registry_free(p->reg);
     daemon_tee_clear(&p->tee);
+    tee_policy_free(p->client_policy);
     free(p->owner_address);
     free(p);
 }

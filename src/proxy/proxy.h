@@ -32,7 +32,10 @@ typedef struct proxy_config {
     int pow_difficulty;        /* 0..28, default 20 */
     char *owner_address;       /* TON address of the proxy's owner ("" allowed locally) */
     char *tee;                 /* TEE provider: "none" (default) | "fake" | "tdx" */
-    char *policy;              /* peer attestation policy: "any" (default) | "fake" | "tdx" */
+    char *policy;              /* workers' attestation policy: "any" (default) | "fake" | "tdx" |
+                                * "fake_tdx"; COCOON deploys "tdx" on this port */
+    char *client_policy;       /* clients' attestation policy, same values; default "any" as
+                                * COCOON deploys its client port */
     char *fake_root;           /* fake TEE root dir for tee/policy "fake" */
     double request_timeout;    /* cap on one request, seconds (default 600) */
     double idle_timeout;       /* drop links silent this long, seconds (default 60) */
@@ -54,7 +57,7 @@ int proxy_config_load_with(const char *path, const char *chain, const char *regi
                            proxy_config *c, cc_err *err);
 void proxy_config_clear(proxy_config *c);
 /* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
- * §5.4), appended to out: role, tee, policy, chain and the fake root's
+ * §5.4), appended to out: role, tee, policy, chain, client_policy and the fake root's
  * certificate hash; `cocoon up` uses it to list the genuine image hash. */
 int proxy_config_measure(const proxy_config *c, cc_buf *out, cc_err *err);
 

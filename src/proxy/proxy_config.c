@@ -19,6 +19,7 @@ void proxy_config_init(proxy_config *c)
     c->owner_address = cc_strdup("");
     c->tee = cc_strdup("none");
     c->policy = cc_strdup("any");
+    c->client_policy = cc_strdup("any");
     c->request_timeout = 600;
     c->idle_timeout = 60;
     c->log_level = cc_strdup("info");
@@ -27,9 +28,10 @@ void proxy_config_init(proxy_config *c)
 int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c, cc_err *err)
 {
     static const char *const keys[] = {
-        "listen_workers",  "listen_clients", "listen_http", "chain",   "registry",
-        "pow_difficulty",  "owner_address",  "tee",         "policy",  "fake_root",
-        "request_timeout", "idle_timeout",   "log_level",   "comment", NULL};
+        "listen_workers", "listen_clients", "listen_http",     "chain",
+        "registry",       "pow_difficulty", "owner_address",   "tee",
+        "policy",         "fake_root",      "request_timeout", "idle_timeout",
+        "log_level",      "comment",        "client_policy",   NULL};
     int64_t pow = c->pow_difficulty;
     daemon_config_fields f = DAEMON_CONFIG_FIELDS(c); /* the proxy dials nobody */
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -41,6 +43,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         daemon_json_get_hostport(obj, "listen_http", c->http.host, sizeof(c->http.host),
                                  &c->http.port, err) < 0 ||
         daemon_json_get_strdup(obj, "chain", &c->chain, err) < 0 ||
+        daemon_json_get_strdup(obj, "client_policy", &c->client_policy, err) < 0 ||
         cc_json_get_int(obj, "pow_difficulty", false, 0, 28, &pow, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_double(obj, "idle_timeout", false, 1, 86400, &c->idle_timeout, err) < 0 ||
@@ -52,6 +55,10 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
 
 int proxy_config_validate(const proxy_config *c, cc_err *err)
 {
+    static const char *const policies[] = {"any", "fake", "tdx", "fake_tdx", NULL};
+    if (daemon_check_choice("client_policy", c->client_policy, policies, err) < 0) return -1;
+    if (!strcmp(c->client_policy, "fake") && !c->fake_root)
+        return cc_err_set(err, "field \"fake_root\" is required with client_policy \"fake\"");
     if (strcmp(c->chain, "none") == 0 && !c->registry)
         return cc_err_set(err, "field \"registry\" (or --registry FILE) is required with "
                                "\"chain\": \"none\"");
@@ -86,6 +93,7 @@ int proxy_config_load(const char *path, proxy_config *c, cc_err *err)
 void proxy_config_clear(proxy_config *c)
 {
     free(c->chain);
+    free(c->client_policy);
     daemon_config_fields f = DAEMON_CONFIG_FIELDS(c);
     daemon_config_clear_common(&f);
     memset(c, 0, sizeof(*c));

@@ -90,7 +90,8 @@ struct proxy {
     struct event_base *base;
     const proxy_io *io; /* &proxy_io_net except in unit tests */
     registry *reg;
-    daemon_tee tee; /* provider, identity, policy (no proxy_registry) */
+    daemon_tee tee;            /* provider, identity, workers' policy (no proxy_registry) */
+    tee_policy *client_policy; /* the client port's own policy (owned) */
     net_listener *wl, *cl;
     struct event *rotate_ev; /* renews the RA-TLS certificate before it expires */
     http_server *http;

@@ -138,7 +138,7 @@ def run(tmp):
     pcfg = write_json(os.path.join(tmp, "proxy.json"), {
         "listen_workers": f"127.0.0.1:{wport}", "listen_clients": f"127.0.0.1:{cport}",
         "listen_http": f"127.0.0.1:{sport}", "registry": "registry.json", "pow_difficulty": 4,
-        "tee": "fake", "policy": "fake", "fake_root": root,
+        "tee": "fake", "policy": "fake", "client_policy": "fake", "fake_root": root,
     })
 
     def worker_cfg(name, tee, **extra):

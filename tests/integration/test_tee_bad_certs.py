@@ -80,7 +80,7 @@ def main():
             f.write(f'{{"listen_workers": "127.0.0.1:{wport}", "listen_clients": '
                     f'"127.0.0.1:{cport}", "listen_http": "127.0.0.1:{sport}", "registry": '
                     f'"registry.json", "pow_difficulty": 4, "tee": "fake", "policy": "fake", '
-                    f'"fake_root": "root"}}')
+                    f'"client_policy": "fake", "fake_root": "root"}}')
         log = os.path.join(tmp, "proxy.log")
         proxy = subprocess.Popen([os.path.join(BIN, "cocoon-proxy"), "--config", cfg],
                                  stdout=open(log, "w"), stderr=subprocess.STDOUT)

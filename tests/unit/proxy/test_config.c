@@ -36,6 +36,16 @@ static void test_defaults_and_paths(void **state)
     assert_int_equal(c.pow_difficulty, 20);
     assert_string_equal(c.chain, "none");
     assert_string_equal(c.policy, "any");
+    /* The client port has its own policy, any by default as COCOON deploys it. */
+    assert_string_equal(c.client_policy, "any");
+    proxy_config_clear(&c);
+
+    assert_int_equal(parse("{\"registry\": \"r\", \"tee\": \"fake_tdx\", \"policy\": "
+                           "\"fake_tdx\", \"client_policy\": \"tdx\"}",
+                           &c, &err),
+                     0);
+    assert_string_equal(c.policy, "fake_tdx");
+    assert_string_equal(c.client_policy, "tdx");
     proxy_config_clear(&c);
 
     assert_int_equal(parse("{\"registry\": \"/abs/r.json\", \"listen_workers\": "
@@ -66,6 +76,8 @@ static void test_errors(void **state)
         {"{\"registry\": \"r\", \"listen_clients\": \"h:70000\"}", "\"listen_clients\""},
         {"{\"registry\": \"r\", \"policy\": \"trust-me\"}", "\"policy\""},
         {"{\"registry\": \"r\", \"tee\": \"fake\"}", "\"fake_root\""},
+        {"{\"registry\": \"r\", \"client_policy\": \"trust-me\"}", "\"client_policy\""},
+        {"{\"registry\": \"r\", \"client_policy\": \"fake\"}", "\"fake_root\""},
         {"{\"registry\": \"r\", \"log_level\": \"loud\"}", "\"log_level\""},
         {"{\"registry\": \"r\", \"request_timeout\": 0}", "\"request_timeout\""},
         {"{\"registry\": \"r\", \"registy\": \"r\"}", "\"registy\""},
