@@ -51,8 +51,9 @@ static void on_close(net_conn *conn, void *ud, const char *reason)
     proxy_client_destroy(c, reason ? reason : "closed");
 }
 
-/* client.workerTypesV2: one entry per announced model name, listing each
- * ready worker's coefficient and load. */
+/* client.workerTypesV2: one entry per model base name (COCOON lists workers
+ * "name@commit:verity" as "name"), listing each ready worker's coefficient
+ * and load. */
 static void send_worker_types(pclient *c, uint64_t qid)
 {
     proxy *p = c->p;
@@ -65,10 +66,10 @@ static void send_worker_types(pclient *c, uint64_t qid)
         pworker *w = p->workers[i];
         size_t t;
         for (t = 0; t < nt; t++)
-            if (tl_bytes_eq_str(types[t].name, w->model)) break;
+            if (tl_bytes_eq_str(types[t].name, w->model_base)) break;
         if (t == nt) {
             types[nt].hdr.id = TL_ID_client_workerTypeV2;
-            types[nt].name = tl_str(w->model);
+            types[nt].name = tl_str(w->model_base);
             nt++;
         }
         owner[i] = t;

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "registry/registry.h"
+
 /* Until a worker has finished a request its average is unknown; assume one
  * second so a new worker with queued requests does not look free. */
 #define ROUTE_DEFAULT_AVG 1.0
@@ -10,12 +12,10 @@
 
 bool proxy_route_model_matches(const char *announced, const char *requested)
 {
-    if (strcmp(announced, requested) == 0) return true;
-    /* "name@sha256:<hex>" also answers to its bare name, so users can write
-     * the model's name while the registry still pins the exact weights. */
-    const char *at = strstr(announced, "@sha256:");
-    size_t n = at ? (size_t)(at - announced) : 0;
-    return at && strlen(requested) == n && strncmp(announced, requested, n) == 0;
+    /* COCOON's proxy keys workers by the base name alone (router's
+     * ProxyWorkerConnectionInfo), so the full identifier is no request name:
+     * the registry already pins which identifiers may serve that name. */
+    return registry_model_base_eq(announced, requested);
 }
 
 static bool qualifies(const proxy_route_worker *w, const char *model, int32_t max_coefficient,

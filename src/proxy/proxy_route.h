@@ -36,7 +36,8 @@ int proxy_route_why_none(const proxy_route_worker *const *ws, size_t n, const ch
                          int32_t max_coefficient, uint64_t exclude_id);
 
 /* True when a worker announcing `announced` serves a request for `requested`:
- * equal strings, or `requested` is the bare name of "name@sha256:<hex>". */
+ * `requested` is the announced identifier's base name (the part before '@',
+ * registry_model_base_len), as COCOON matches them. */
 bool proxy_route_model_matches(const char *announced, const char *requested);
 
 /* Folds one finished request's duration into a running average (an

@@ -101,6 +101,7 @@ void proxy_worker_destroy(pworker *w, const char *why)
         p->all_workers = w->next;
     if (w->next) w->next->prev = w->prev;
     free(w->model);
+    free(w->model_base);
     free(w->owner_address);
     free(w);
 }
@@ -134,7 +135,7 @@ static void fill_proxy_params(proxy *p, tl_proxy_params *pp, int version)
 }
 
 /* The announced model must be the one the worker's attested certificate
- * claims (its hash is under the quote's REPORTDATA). */
+ * claims (the claim is signed by the key the quote's REPORTDATA names). */
 static bool model_matches_claim(const char *model, const tee_peer_info *info)
 {
     uint8_t h[32];
@@ -164,10 +165,15 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
         refuse = why;
     } else if (!*model || strlen(model) != wp->model.len) {
         refuse = "empty or malformed model name";
+    } else if (registry_model_base_len(model) == 0) {
+        refuse = "model identifier has no name before '@'";
     } else if (!registry_model_allowed(p->reg, model)) {
         snprintf(why, sizeof(why), "model %s is not in the registry", model);
         refuse = why;
     } else if (info && info->claims.has_model_hash && !model_matches_claim(model, info)) {
+        /* Only a certificate that claims a model is held to it: without the
+         * claim (COCOON's certificates carry none) the registry check above
+         * is all there is, as in COCOON's proxy. */
         snprintf(why, sizeof(why), "model %s is not the model hash in the worker's certificate",
                  model);
         refuse = why;
@@ -192,6 +198,7 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
         return;
     }
     w->model = model;
+    w->model_base = cc_strndup(model, registry_model_base_len(model));
     w->owner_address = tl_bytes_strdup(wp->worker_owner_address);
     w->proto_version = v;
     w->rw.model = w->model;

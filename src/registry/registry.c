@@ -275,6 +275,17 @@ bool registry_model_allowed(const registry *r, const char *model_id)
     return hash_set_has(&r->models, h);
 }
 
+size_t registry_model_base_len(const char *model_id)
+{
+    return strcspn(model_id, "@");
+}
+
+bool registry_model_base_eq(const char *model_id, const char *name)
+{
+    size_t n = registry_model_base_len(model_id);
+    return strlen(name) == n && memcmp(model_id, name, n) == 0;
+}
+
 size_t registry_proxy_count(const registry *r)
 {
     return r->n_proxies;

@@ -73,6 +73,16 @@ bool registry_model_hash_allowed(const registry *r, const uint8_t hash[REGISTRY_
 /* Hashes the model identifier (SHA-256, DESIGN §5.3) and checks it. */
 bool registry_model_allowed(const registry *r, const char *model_id);
 
+/* Model names as COCOON keys them: a worker announces an identifier
+ * "name@commit:verity" (ours: "name@sha256:<file hash>"); its base name, the
+ * part before the first '@' (the whole identifier when there is none), is
+ * what proxies key and list workers by and what a request's "model" must
+ * equal. The model hash (registry and certificate claim) stays SHA-256 of the
+ * whole identifier. Returns the base name's length. */
+size_t registry_model_base_len(const char *model_id);
+/* True when `name` is exactly the base name of model_id. */
+bool registry_model_base_eq(const char *model_id, const char *name);
+
 size_t registry_proxy_count(const registry *r);
 const registry_proxy *registry_proxy_at(const registry *r, size_t i);
 

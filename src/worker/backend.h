@@ -83,9 +83,11 @@ struct worker_backend {
 /* ------------------------------------------------------- the two backends */
 
 typedef struct backend_openai_http_config {
-    const char *url;   /* base URL, e.g. http://127.0.0.1:8000 */
-    const char *model; /* the model name the backend serves and the worker announces */
-    const char *api_key; /* optional bearer token */
+    const char *url;        /* base URL, e.g. http://127.0.0.1:8000 */
+    const char *model;      /* the identifier the worker announces ("name" or, as COCOON,
+                             * "name@commit:verity"); the server serves it as its base
+                             * name (before '@'), which requests must name */
+    const char *api_key;    /* optional bearer token */
     double health_interval; /* seconds between /v1/models polls (default 5) */
     int max_connections;
 } backend_openai_http_config;

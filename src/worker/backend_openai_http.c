@@ -4,7 +4,8 @@
  * event-loop-driven libcurl client, streaming the answer through unchanged.
  *
  * What it adds on the way (DESIGN §4.4):
- *  - only POST /v1/chat/completions and /v1/completions for its own model go
+ *  - only POST /v1/chat/completions and /v1/completions for its own model (by
+ *    its base name, as COCOON's worker checks it) go
  *    out; anything else is answered locally with an OpenAI error;
  *  - streamed requests get stream_options.include_usage = true, so the
  *    server sends a usage block we can bill (COCOON bills streams at zero);
@@ -51,9 +52,10 @@ struct oa_backend {
     worker_backend base; /* first: the worker sees a worker_backend * */
     struct event_base *evb;
     http_client *cli;
-    char *url; /* without a trailing "/" or "/v1" */
-    char *model;
-    char *auth; /* "Bearer <key>" or NULL */
+    char *url;    /* without a trailing "/" or "/v1" */
+    char *model;  /* announced identifier */
+    char *served; /* its base name (before '@'): what requests and the server say */
+    char *auth;   /* "Bearer <key>" or NULL */
     double health_interval;
     bool healthy;
     struct event *health_timer;
@@ -258,8 +260,11 @@ static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *
         http_error_set(e, 400, NULL, "The request body must be a JSON object");
         return NULL;
     }
+    /* As COCOON's worker: the request names the model's base name (what the
+     * proxy lists), which is also what the server serves it as (vLLM's
+     * --served-model-name), so the body goes through unchanged. */
     const char *model = json_string_value(json_object_get(j, "model"));
-    if (!model || strcmp(model, b->model) != 0) {
+    if (!model || strcmp(model, b->served) != 0) {
         http_error_set(e, 404, "model_not_found", "The model '%.200s' is not served here",
                        model ? model : "");
         snprintf(e->param, sizeof(e->param), "model");
@@ -399,11 +404,11 @@ static void check_model_listed(oa_backend *b)
     json_array_foreach(data, i, m)
     {
         const char *id = json_string_value(json_object_get(m, "id"));
-        if (id && strcmp(id, b->model) == 0) listed = true;
+        if (id && strcmp(id, b->served) == 0) listed = true;
     }
     if (json_is_array(data) && !listed && !b->warned_model) {
         b->warned_model = true;
-        CC_WARN("event=backend_model_not_listed url=%s model=%s", b->url, b->model);
+        CC_WARN("event=backend_model_not_listed url=%s model=%s", b->url, b->served);
     }
     json_decref(j);
 }
@@ -493,6 +498,7 @@ static void oa_destroy(worker_backend *wb)
     http_client_free(b->cli);
     free(b->url);
     free(b->model);
+    free(b->served);
     free(b->auth);
     free(b);
 }
@@ -534,6 +540,9 @@ worker_backend *backend_openai_http_new(struct event_base *base,
     if (n >= 3 && strcmp(url + n - 3, "/v1") == 0) url[n -= 3] = '\0';
     b->url = url;
     b->model = cc_strdup(cfg->model);
+    /* COCOON's rule (registry_model_base_len), kept here so the backends do
+     * not depend on the registry layer. */
+    b->served = cc_strndup(cfg->model, strcspn(cfg->model, "@"));
     if (cfg->api_key && cfg->api_key[0]) {
         cc_buf a = CC_BUF_INIT;
         cc_buf_append_fmt(&a, "Bearer %s", cfg->api_key);

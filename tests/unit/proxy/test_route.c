@@ -178,15 +178,32 @@ static void test_model_names(void **state)
     (void)state;
     assert_true(proxy_route_model_matches("qwen", "qwen"));
     assert_false(proxy_route_model_matches("qwen", "qwen3"));
+    assert_false(proxy_route_model_matches("qwen", ""));
+    /* Keyed by the part before '@', as COCOON's proxy: ours ... */
     assert_true(proxy_route_model_matches("tiny@sha256:ab12", "tiny"));
-    assert_true(proxy_route_model_matches("tiny@sha256:ab12", "tiny@sha256:ab12"));
-    assert_false(proxy_route_model_matches("tiny@sha256:ab12", "tiny@sha256:ab13"));
     assert_false(proxy_route_model_matches("tiny@sha256:ab12", "tin"));
+    assert_false(proxy_route_model_matches("tiny@sha256:ab12", "tiny@"));
+    /* ... and COCOON's "name@commit:verity", whatever follows the '@'. */
+    assert_true(proxy_route_model_matches("Qwen/Qwen3-8B@5a1c:9f0e", "Qwen/Qwen3-8B"));
+    assert_false(proxy_route_model_matches("Qwen/Qwen3-8B@5a1c:9f0e", "Qwen/Qwen3-8"));
+    assert_false(proxy_route_model_matches("Qwen/Qwen3-8B@5a1c:9f0e", "Qwen/Qwen3-8B@5a1c"));
+    /* The full identifier is not a request name (COCOON: "unknown model"). */
+    assert_false(proxy_route_model_matches("tiny@sha256:ab12", "tiny@sha256:ab12"));
+    assert_false(proxy_route_model_matches("Qwen/Qwen3-8B@5a1c:9f0e", "Qwen/Qwen3-8B@5a1c:9f0e"));
     assert_false(proxy_route_model_matches("tiny", "tiny@sha256:ab12"));
-    proxy_route_worker w = {.id = 1, .model = "tiny@sha256:ab12", .coefficient = 1000,
-                            .max_active = 1, .enabled = true};
-    const proxy_route_worker *ptrs[1] = {&w};
-    assert_int_equal(proxy_route_pick(ptrs, 1, "tiny", 1000, 0, 0), 0);
+
+    /* Workers announcing different commits of one model serve its name. */
+    proxy_route_worker a = {.id = 1, .model = "m@c1:v1", .coefficient = 1000, .enabled = true};
+    proxy_route_worker b = {
+        .id = 2, .model = "m@c2:v2", .coefficient = 1000, .enabled = true, .active = 1};
+    proxy_route_worker o = {.id = 3, .model = "other", .coefficient = 1000, .enabled = true};
+    const proxy_route_worker *ptrs[3] = {&o, &b, &a};
+    assert_int_equal(proxy_route_pick(ptrs, 3, "m", 1000, 0, 0), 2);
+    assert_int_equal(proxy_route_pick(ptrs, 3, "m", 1000, 1, 0), 1); /* a excluded */
+    assert_int_equal(proxy_route_pick(ptrs, 3, "m@c1:v1", 1000, 0, 0), -1);
+    assert_int_equal(proxy_route_why_none(ptrs, 3, "m@c1:v1", 1000, 0), 0);
+    b.enabled = false;
+    assert_int_equal(proxy_route_why_none(ptrs, 3, "m", 1000, 1), 1);
 }
 
 int main(void)

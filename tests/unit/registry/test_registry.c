@@ -187,6 +187,21 @@ static void test_proto_negotiation(void **state)
 }
 
 /* The example registry in configs/ must stay valid. */
+static void test_model_base_names(void **state)
+{
+    (void)state;
+    assert_int_equal(registry_model_base_len("qwen"), 4);
+    assert_int_equal(registry_model_base_len("tiny@sha256:ab12"), 4);
+    assert_int_equal(registry_model_base_len("Qwen/Qwen3-8B@5a1c:9f0e"), 13);
+    assert_int_equal(registry_model_base_len("@x"), 0);
+    assert_int_equal(registry_model_base_len("a@b@c"), 1); /* the first '@' */
+    assert_true(registry_model_base_eq("Qwen/Qwen3-8B@5a1c:9f0e", "Qwen/Qwen3-8B"));
+    assert_true(registry_model_base_eq("qwen", "qwen"));
+    assert_false(registry_model_base_eq("qwen", "qwe"));
+    assert_false(registry_model_base_eq("qwen@c:v", "qwen@c:v"));
+    assert_false(registry_model_base_eq("qwen@c:v", "qwen@"));
+}
+
 static void test_example_registry(void **state)
 {
     (void)state;
@@ -205,6 +220,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_registry),
+        cmocka_unit_test(test_model_base_names),
         cmocka_unit_test(test_full_registry),
         cmocka_unit_test(test_empty_list_allows_nothing),
         cmocka_unit_test(test_errors_name_the_field),

@@ -437,6 +437,37 @@ static void test_refusals(void **state)
     assert_null(e->up.last_body); /* none of them reached the server */
 }
 
+/* COCOON's worker announces "name@commit:verity" while the server serves
+ * "name": requests name the base and reach the server unchanged. */
+static void test_cocoon_model_identifier(void **state)
+{
+    env *e = *state;
+    e->b->ops->destroy(e->b);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", e->up.port);
+    backend_openai_http_config cfg = {.url = url, .model = "m1@c0ffee:beef", .api_key = "sk-test"};
+    cc_err err;
+    e->b = backend_openai_http_new(e->base, &cfg, &err);
+    assert_non_null(e->b);
+    e->b->on_health = on_health;
+    e->b->health_ud = e;
+    assert_string_equal(e->b->ops->model(e->b), "m1@c0ffee:beef"); /* announced in full */
+    json_decref(e->up.last_body);
+    e->up.last_body = NULL;
+    expect_refusal(e, "POST", "/v1/chat/completions",
+                   "{\"model\":\"m1@c0ffee:beef\",\"messages\":[]}", 404,
+                   "\"code\":\"model_not_found\"");
+    assert_null(e->up.last_body);
+    result r;
+    start(e, "POST", "/v1/completions", "{\"model\":\"m1\",\"prompt\":\"hi\"}", 0, 5, &r);
+    wait_for(e, &r.done, 5);
+    assert_true(r.done);
+    assert_int_equal(r.status, 200);
+    assert_non_null(e->up.last_body);
+    assert_string_equal(json_string_value(json_object_get(e->up.last_body, "model")), "m1");
+    cc_buf_free(&r.body);
+}
+
 static void test_health_follows_backend(void **state)
 {
     env *e = *state;
@@ -621,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plain_json_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_appends_or_reencodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cocoon_model_identifier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_follows_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
