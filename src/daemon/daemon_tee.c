@@ -4,7 +4,10 @@
 #include "daemon/daemon.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "crypto/crypto.h"
 
 int daemon_measure(cc_buf *out, const char *role, const char *tee, const char *policy,
                    const daemon_measure_item *items, size_t n_items, const char *fake_root,
@@ -47,6 +50,20 @@ static tee_provider *new_provider(tee_provider_kind kind, const daemon_tee_confi
     return p;
 }
 
+/* Test only (docs/attestation.md): with a fake TEE, whose quotes prove
+ * nothing anyway, this variable makes the certificate claim another model
+ * than the one the worker announces, so a test can watch the proxy refuse
+ * the lie. Real TDX ignores it. */
+#define TEST_CLAIM_MODEL_ENV "COCOON_TEST_FAKE_CLAIM_MODEL"
+
+static void test_claim_other_model(tee_provider_kind pk, tee_claims *claims)
+{
+    const char *lie = getenv(TEST_CLAIM_MODEL_ENV);
+    if (!lie || (pk != TEE_PROVIDER_FAKE && pk != TEE_PROVIDER_FAKE_TDX)) return;
+    crypto_sha256(lie, strlen(lie), claims->model_hash);
+    CC_WARN("event=test_claim_override env=%s claimed_model=\"%s\"", TEST_CLAIM_MODEL_ENV, lie);
+}
+
 tee_policy *daemon_tee_policy_new(const char *kind, const char *fake_root, cc_err *err)
 {
     tee_policy_kind polk;
@@ -76,10 +93,12 @@ int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
     tee_claims claims = {0};
     snprintf(claims.role, sizeof(claims.role), "%s", c->role);
     if (c->model_hash) {
-        /* The certificate (so the quote's REPORTDATA) names the served
-         * model: a proxy can hold the announced model to it (DESIGN §5.3). */
+        /* The certificate (signed by the key the quote's REPORTDATA names)
+         * names the served model: a proxy can hold the announced model to it
+         * (DESIGN §5.3). */
         claims.has_model_hash = true;
         memcpy(claims.model_hash, c->model_hash, sizeof(claims.model_hash));
+        test_claim_other_model(pk, &claims);
     }
     tee_identity_opts io = {.claims = &claims};
     t->identity = tee_identity_new(t->provider, &io, err);

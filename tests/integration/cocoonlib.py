@@ -263,18 +263,19 @@ class Network:
         self.backends.append((p, port))
         return port
 
-    def start_proxy(self, request_timeout=60):
+    def start_proxy(self, request_timeout=60, extra=None):
         self.worker_port, self.client_port, self.stats_port = free_port(), free_port(), free_port()
         write_json(os.path.join(self.dir, "registry.json"), {
             "proxy_image_hashes": "any", "worker_image_hashes": "any", "model_hashes": "any"})
-        cfg = write_json(os.path.join(self.dir, "proxy.json"), {
-            "listen_workers": "127.0.0.1:%d" % self.worker_port,
-            "listen_clients": "127.0.0.1:%d" % self.client_port,
-            "listen_http": "127.0.0.1:%d" % self.stats_port,
-            "registry": "registry.json",
-            "pow_difficulty": self.pow,
-            "request_timeout": request_timeout,
-            "log_level": "debug"})
+        pcfg = {"listen_workers": "127.0.0.1:%d" % self.worker_port,
+                "listen_clients": "127.0.0.1:%d" % self.client_port,
+                "listen_http": "127.0.0.1:%d" % self.stats_port,
+                "registry": "registry.json",
+                "pow_difficulty": self.pow,
+                "request_timeout": request_timeout,
+                "log_level": "debug"}
+        pcfg.update(extra or {})
+        cfg = write_json(os.path.join(self.dir, "proxy.json"), pcfg)
         self.proxy = Proc("proxy", [binary("cocoon-proxy"), "--config", cfg], self.dir)
         wait_until(lambda: http(self.stats_port, "GET", "/healthz", timeout=2)[0] == 200, 15,
                    "proxy stats port")
