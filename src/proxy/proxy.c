@@ -29,7 +29,8 @@ static void stats_fill(void *ud, json_t *o)
         json_object_set_new(e, "id", json_integer((json_int_t)w->rw.id));
         json_object_set_new(e, "peer", json_string(w->conn ? net_conn_peer_addr(w->conn) : ""));
         json_object_set_new(e, "model", json_string(w->model));
-        json_object_set_new(e, "model_base", json_string(w->model_base));
+        json_object_set_new(e, "model_base",
+                            json_stringn(w->model, registry_model_base_len(w->model)));
         json_object_set_new(e, "enabled", json_boolean(w->rw.enabled));
         json_object_set_new(e, "coefficient", json_integer(w->rw.coefficient));
         json_object_set_new(e, "active", json_integer(w->rw.active));

@@ -64,12 +64,12 @@ static void send_worker_types(pclient *c, uint64_t qid)
     size_t nt = 0;
     for (size_t i = 0; i < n; i++) {
         pworker *w = p->workers[i];
-        size_t t;
+        size_t t, base = registry_model_base_len(w->model);
         for (t = 0; t < nt; t++)
-            if (tl_bytes_eq_str(types[t].name, w->model_base)) break;
+            if (types[t].name.len == base && memcmp(types[t].name.data, w->model, base) == 0) break;
         if (t == nt) {
             types[nt].hdr.id = TL_ID_client_workerTypeV2;
-            types[nt].name = tl_str(w->model_base);
+            types[nt].name = tl_mem(w->model, base);
             nt++;
         }
         owner[i] = t;

@@ -42,8 +42,8 @@ struct pworker {
     net_conn *conn;
     pworker_state state;
     proxy_route_worker rw; /* routing figures; rw.model points at model */
-    char *model;           /* as announced: "name@commit:verity" */
-    char *model_base;      /* "name": what clients see and request */
+    char *model;           /* as announced: "name@commit:verity"; clients see and request
+                            * its base name "name" (registry_model_base_len) */
     char *owner_address;
     int proto_version;
     size_t index; /* position in p->workers while READY */

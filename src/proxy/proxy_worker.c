@@ -101,7 +101,6 @@ void proxy_worker_destroy(pworker *w, const char *why)
         p->all_workers = w->next;
     if (w->next) w->next->prev = w->prev;
     free(w->model);
-    free(w->model_base);
     free(w->owner_address);
     free(w);
 }
@@ -198,7 +197,6 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
         return;
     }
     w->model = model;
-    w->model_base = cc_strndup(model, registry_model_base_len(model));
     w->owner_address = tl_bytes_strdup(wp->worker_owner_address);
     w->proto_version = v;
     w->rw.model = w->model;

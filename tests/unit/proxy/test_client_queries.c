@@ -102,6 +102,27 @@ static void test_worker_types_group_by_model(void **state)
     tl_obj_free(o);
 }
 
+/* COCOON's proxy lists "name@commit:verity" workers under "name", one entry
+ * for every commit of the model. */
+static void test_worker_types_list_base_names(void **state)
+{
+    fx *f = *state;
+    fx_worker(f, "Qwen/Qwen3-8B@c1:v1", 1000, 4);
+    fx_worker(f, "tiny@sha256:abcd", 2000, 1);
+    fx_worker(f, "Qwen/Qwen3-8B@c2:v2", 1200, 3);
+    pclient *c = fx_client(f, 2);
+    tl_client_getWorkerTypesV2 q = TL_INIT(client_getWorkerTypesV2);
+    query(c, 3, &q.hdr);
+    tl_obj *o = last_answer(f, c, 3, 0);
+    const tl_client_workerTypesV2 *t = (const tl_client_workerTypesV2 *)o;
+    assert_int_equal(t->types.n, 2);
+    assert_true(tl_bytes_eq_str(t->types.items[0].name, "Qwen/Qwen3-8B"));
+    assert_int_equal(t->types.items[0].workers.n, 2);
+    assert_int_equal(t->types.items[0].workers.items[1].coefficient, 1200);
+    assert_true(tl_bytes_eq_str(t->types.items[1].name, "tiny"));
+    tl_obj_free(o);
+}
+
 static void test_worker_types_of_an_empty_proxy(void **state)
 {
     fx *f = *state;
@@ -180,6 +201,7 @@ int main(void)
         FX_TEST(test_authorize_needs_connect_first),
         FX_TEST(test_worker_types_need_authorization),
         FX_TEST(test_worker_types_group_by_model),
+        FX_TEST(test_worker_types_list_base_names),
         FX_TEST(test_worker_types_of_an_empty_proxy),
         FX_TEST(test_payment_status),
         FX_TEST(test_cancel_as_a_query_answers_true),

@@ -69,7 +69,10 @@ static void test_other_models_and_prices_are_skipped(void **state)
     pworker *dear = fx_worker(f, "tiny", 5000, 0);
     pworker *cheap = fx_worker(f, "tiny@sha256:abcd", 1000, 0);
     pclient *c = fx_client(f, 2);
-    /* The bare name answers for the pinned "name@sha256:<hex>". */
+    /* The base name answers for the pinned "name@sha256:<hex>"; the full
+     * identifier is no request name (COCOON's proxy: "unknown model"). */
+    fx_run_ex(c, 3, "tiny@sha256:abcd", 2000, 0, false);
+    assert_true(fx_error_says(fx_take_error(f, c, 651), "no worker serves this model"));
     fx_run_ex(c, 1, "tiny", 2000, 0, false);
     fx_take_run(f, cheap);
     fx_run_ex(c, 2, "big", 2000, 0, false);
