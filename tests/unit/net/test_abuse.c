@@ -77,9 +77,9 @@ static bool answered(void *arg)
 static void assert_good_client_works(abuse *a)
 {
     a->f.answers = 0;
-    assert_int_equal(net_conn_query(a->f.cli.conn, "still?", 6, 5, fx_on_answer, &a->f, NULL, NULL),
-                     0);
-    assert_true(tu_run_until(a->f.base, answered, &a->f, 5));
+    assert_int_equal(
+        net_conn_query(a->f.cli.conn, "still?", 6, 30, fx_on_answer, &a->f, NULL, NULL), 0);
+    assert_true(tu_run_until(a->f.base, answered, &a->f, 30));
     assert_int_equal(a->f.answer_code, 0);
     assert_memory_equal(a->f.answer.data, "re:still?", 9);
     assert_false(a->f.cli.closed);
@@ -135,7 +135,7 @@ static void raw_read_challenge(abuse *a, int fd, uint8_t salt[16])
 {
     uint8_t ch[24];
     raw_io io = {fd, ch, 24, 0, false};
-    assert_true(tu_run_until(a->f.base, raw_read_cond, &io, 5));
+    assert_true(tu_run_until(a->f.base, raw_read_cond, &io, 30));
     assert_int_equal(io.got, 24);
     int d;
     assert_int_equal(net_pow_parse_challenge(ch, 28, &d, salt, NULL), 0);
@@ -155,7 +155,7 @@ static bool raw_closed_cond(void *arg)
 static void assert_raw_dropped(abuse *a, int fd)
 {
     raw_io io = {.fd = fd};
-    assert_true(tu_run_until(a->f.base, raw_closed_cond, &io, 5));
+    assert_true(tu_run_until(a->f.base, raw_closed_cond, &io, 30));
     close(fd);
 }
 
@@ -280,7 +280,7 @@ static int raw_challenge_difficulty(abuse *a, int fd)
 {
     uint8_t ch[24], salt[16];
     raw_io io = {fd, ch, 24, 0, false};
-    assert_true(tu_run_until(a->f.base, raw_read_cond, &io, 5));
+    assert_true(tu_run_until(a->f.base, raw_read_cond, &io, 30));
     assert_int_equal(io.got, 24);
     int d = -1;
     assert_int_equal(net_pow_parse_challenge(ch, 28, &d, salt, NULL), 0);
