@@ -14,15 +14,16 @@ const OP = {
   rootDelProxyType: 0x3c41d0b2,
   rootAddWorkerType: 0xe34b1c60,
   rootDelWorkerType: 0x8d94a79a,
-  rootAddModelType: 0x6f99f2d6,
-  rootDelModelType: 0x2fd1a284,
+  rootAddModelType: 0xc146134d,
+  rootDelModelType: 0x92b11c18,
   rootRegisterProxy: 0x927c7cb5,
   rootUnregisterProxy: 0x6d49eaf2,
   rootUpdateProxy: 0x9c7924ba,
   rootChangePrice: 0xc52ed8d4,
-  rootChangeParams: 0x2a701b24,
+  rootChangeParams: 0x022fa189,
+  rootChangeParamsFull: 0x9f1e69dc,
   rootUpgradeContracts: 0xa2370f61,
-  rootChangeOwner: 0x7a3a87b6,
+  rootChangeOwner: 0xc4a1ae54,
   // client
   clientTopUp: 0xf172e6c2,
   clientIncreaseStake: 0x6a1f6a60,
@@ -186,8 +187,14 @@ const root = {
   changePrice: (price, workerFee, qid) =>
     beginCell().storeUint(OP.rootChangePrice, 32).storeUint(qidOf(qid), 64).storeCoins(price).storeCoins(workerFee)
       .endCell(),
-  changeParams: (paramsCell, qid) =>
-    beginCell().storeUint(OP.rootChangeParams, 32).storeUint(qidOf(qid), 64).storeRef(paramsCell).endCell(),
+  // COCOON's change_params: { pricePerToken, workerFeePerToken, proxyDelayBeforeClose,
+  // clientDelayBeforeClose, minProxyStake, minClientStake }.
+  changeParams: (p, qid) =>
+    beginCell().storeUint(OP.rootChangeParams, 32).storeUint(qidOf(qid), 64).storeCoins(p.pricePerToken)
+      .storeCoins(p.workerFeePerToken).storeUint(p.proxyDelayBeforeClose, 32).storeUint(p.clientDelayBeforeClose, 32)
+      .storeCoins(p.minProxyStake).storeCoins(p.minClientStake).endCell(),
+  changeParamsFull: (paramsCell, qid) =>
+    beginCell().storeUint(OP.rootChangeParamsFull, 32).storeUint(qidOf(qid), 64).storeRef(paramsCell).endCell(),
   upgradeContracts: (proxyCode, workerCode, clientCode, qid) =>
     beginCell().storeUint(OP.rootUpgradeContracts, 32).storeUint(qidOf(qid), 64).storeRef(proxyCode)
       .storeRef(workerCode).storeRef(clientCode).endCell(),

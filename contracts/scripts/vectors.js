@@ -44,6 +44,8 @@ function build() {
     root_unregister_proxy: C.root.unregisterProxy(3, qid),
     root_update_proxy: C.root.updateProxy(3, '10.0.0.1:11001', qid),
     root_change_price: C.root.changePrice(25n, 20n, qid),
+    root_change_params: C.root.changeParams({ pricePerToken: 25n, workerFeePerToken: 20n, proxyDelayBeforeClose: 3600,
+      clientDelayBeforeClose: 1800, minProxyStake: 2000000000n, minClientStake: 100000000n }, qid),
     root_change_owner: C.root.changeOwner(proxyOwner, qid),
     client_top_up: C.client.topUp(1000000000n, clientOwner, qid),
     client_increase_stake: C.client.increaseStake(500000000n, clientOwner, qid),

@@ -91,7 +91,7 @@ test('root: prices, params and codes change with params_version', async () => {
   // a whole new params cell: params_version is the contract's, not the sender's
   const next = { ...C.DEFAULT_PARAMS, paramsVersion: 77, uniqueId: 9, isTest: false, clientDelayBeforeClose: 60,
     minClientStake: 5n };
-  await op(C.root.changeParams(C.rootParamsCell(next)));
+  await op(C.root.changeParamsFull(C.rootParamsCell(next)));
   let p = C.parseRootParams((await t.root.get('get_params_cell')).stack.readCell());
   assert.equal(p.paramsVersion, 2);
   assert.equal(p.uniqueId, 9);
@@ -103,13 +103,25 @@ test('root: prices, params and codes change with params_version', async () => {
   p = C.parseRootParams((await t.root.get('get_params_cell')).stack.readCell());
   assert.equal(p.paramsVersion, 3);
   assert.ok(p.clientCode.equals(codes.client));
-  assert.equal((await t.root.get('get_version')).stack.readNumber(), 3);
+  // COCOON's change_params sets the six numbers and keeps everything else (codes, ids, multipliers)
+  await op(C.root.changeParams({ pricePerToken: 40n, workerFeePerToken: 31n, proxyDelayBeforeClose: 120,
+    clientDelayBeforeClose: 90, minProxyStake: 7n, minClientStake: 8n }));
+  p = C.parseRootParams((await t.root.get('get_params_cell')).stack.readCell());
+  assert.deepEqual([p.paramsVersion, p.uniqueId, p.isTest, p.pricePerToken, p.workerFeePerToken,
+    p.proxyDelayBeforeClose, p.clientDelayBeforeClose, p.minProxyStake, p.minClientStake],
+  [4, 9, false, 40n, 31n, 120, 90, 7n, 8n]);
+  assert.ok(p.clientCode.equals(codes.client) && p.workerCode.equals(codes.worker) && p.proxyCode.equals(codes.proxy));
+  assert.equal((await t.root.get('get_version')).stack.readNumber(), 4);
   // a params cell with extra bits, or a truncated one, is refused
   const read = () => rootState(t.root);
   const extra = beginCell().storeSlice(C.rootParamsCell(next).beginParse()).storeUint(1, 1).endCell();
-  await expectReject(t.bc, t.owner, t.root.address, toNano('0.05'), C.root.changeParams(extra), ERR.BAD_PARAMS, read);
+  await expectReject(t.bc, t.owner, t.root.address, toNano('0.05'), C.root.changeParamsFull(extra), ERR.BAD_PARAMS, read);
+  // change_params without its last field: a malformed body (cell underflow)
+  const short = beginCell().storeUint(C.OP.rootChangeParams, 32).storeUint(0, 64).storeCoins(1n).storeCoins(1n)
+    .storeUint(1, 32).storeUint(1, 32).storeCoins(1n).endCell();
+  await expectReject(t.bc, t.owner, t.root.address, toNano('0.05'), short, 9, read);
   const truncated = beginCell().storeUint(3, 8).storeUint(0, 32).endCell();
-  await expectReject(t.bc, t.owner, t.root.address, toNano('0.05'), C.root.changeParams(truncated), ERR.BAD_PARAMS, read);
+  await expectReject(t.bc, t.owner, t.root.address, toNano('0.05'), C.root.changeParamsFull(truncated), ERR.BAD_PARAMS, read);
 });
 
 test('root: only the owner changes anything; ownership can be handed over', async () => {
@@ -118,7 +130,10 @@ test('root: only the owner changes anything; ownership can be handed over', asyn
   const read = () => rootState(t.root);
   for (const body of [C.root.addProxyType(h(1)), C.root.addWorkerType(h(1)), C.root.addModelType(h(1)),
     C.root.registerProxy('6.6.6.6:1'), C.root.changePrice(1n, 1n), C.root.changeOwner(mallory.address),
-    C.root.upgradeContracts(codes.proxy, codes.worker, codes.client)]) {
+    C.root.upgradeContracts(codes.proxy, codes.worker, codes.client), C.root.delModelType(h(1)),
+    C.root.changeParams({ pricePerToken: 1n, workerFeePerToken: 1n, proxyDelayBeforeClose: 1,
+      clientDelayBeforeClose: 1, minProxyStake: 1n, minClientStake: 1n }),
+    C.root.changeParamsFull(C.rootParamsCell(C.DEFAULT_PARAMS))]) {
     await expectReject(t.bc, mallory, t.root.address, toNano('0.05'), body, ERR.NOT_OWNER, read);
   }
   const heir = await t.bc.treasury('heir');

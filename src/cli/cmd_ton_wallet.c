@@ -520,7 +520,7 @@ static ton_cell *root_body(ton_api *api, const ton_addr *root, const tcli_args *
             if (!err->msg[0]) cc_err_set(err, "change-params takes one BoC or KEY=VALUE pairs");
             return NULL;
         }
-        ton_cell *b = ton_body_root_change_params(qid, p, err);
+        ton_cell *b = ton_body_root_change_params_full(qid, p, err);
         ton_cell_unref(p);
         return b;
     }

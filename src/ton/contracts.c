@@ -235,10 +235,23 @@ ton_cell *ton_body_root_change_price(uint64_t qid, uint64_t price_per_token,
     return ton_builder_end(&b, err);
 }
 
-ton_cell *ton_body_root_change_params(uint64_t qid, ton_cell *params, cc_err *err)
+ton_cell *ton_body_root_change_params(uint64_t qid, const ton_root_change_params *p, cc_err *err)
 {
     ton_builder b;
     head(&b, TON_OP_ROOT_CHANGE_PARAMS, qid);
+    ton_builder_store_coins(&b, p->price_per_token);
+    ton_builder_store_coins(&b, p->worker_fee_per_token);
+    ton_builder_store_uint(&b, p->proxy_delay_before_close, 32);
+    ton_builder_store_uint(&b, p->client_delay_before_close, 32);
+    ton_builder_store_coins(&b, p->min_proxy_stake);
+    ton_builder_store_coins(&b, p->min_client_stake);
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_body_root_change_params_full(uint64_t qid, ton_cell *params, cc_err *err)
+{
+    ton_builder b;
+    head(&b, TON_OP_ROOT_CHANGE_PARAMS_FULL, qid);
     ton_builder_store_ref(&b, params);
     return ton_builder_end(&b, err);
 }

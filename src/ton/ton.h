@@ -336,15 +336,16 @@ enum {
     TON_OP_ROOT_DEL_PROXY_TYPE = 0x3c41d0b2,
     TON_OP_ROOT_ADD_WORKER_TYPE = 0xe34b1c60,
     TON_OP_ROOT_DEL_WORKER_TYPE = 0x8d94a79a,
-    TON_OP_ROOT_ADD_MODEL_TYPE = 0x6f99f2d6,
-    TON_OP_ROOT_DEL_MODEL_TYPE = 0x2fd1a284,
+    TON_OP_ROOT_ADD_MODEL_TYPE = 0xc146134d,
+    TON_OP_ROOT_DEL_MODEL_TYPE = 0x92b11c18,
     TON_OP_ROOT_REGISTER_PROXY = 0x927c7cb5,
     TON_OP_ROOT_UNREGISTER_PROXY = 0x6d49eaf2,
     TON_OP_ROOT_UPDATE_PROXY = 0x9c7924ba,
     TON_OP_ROOT_CHANGE_PRICE = 0xc52ed8d4,
-    TON_OP_ROOT_CHANGE_PARAMS = 0x2a701b24,
+    TON_OP_ROOT_CHANGE_PARAMS = 0x022fa189,
+    TON_OP_ROOT_CHANGE_PARAMS_FULL = 0x9f1e69dc,
     TON_OP_ROOT_UPGRADE_CONTRACTS = 0xa2370f61,
-    TON_OP_ROOT_CHANGE_OWNER = 0x7a3a87b6,
+    TON_OP_ROOT_CHANGE_OWNER = 0xc4a1ae54,
     TON_OP_CLIENT_TOP_UP = 0xf172e6c2,
     TON_OP_CLIENT_INCREASE_STAKE = 0x6a1f6a60,
     TON_OP_CLIENT_WITHDRAW = 0xda068e78,
@@ -409,7 +410,15 @@ ton_cell *ton_body_root_unregister_proxy(uint64_t qid, uint32_t seqno, cc_err *e
 ton_cell *ton_body_root_update_proxy(uint64_t qid, uint32_t seqno, const char *info, cc_err *err);
 ton_cell *ton_body_root_change_price(uint64_t qid, uint64_t price_per_token,
                                      uint64_t worker_fee_per_token, cc_err *err);
-ton_cell *ton_body_root_change_params(uint64_t qid, ton_cell *params, cc_err *err);
+/* COCOON's change_params: sets these six numbers, keeps the rest of the params. */
+typedef struct ton_root_change_params {
+    uint64_t price_per_token, worker_fee_per_token;
+    uint32_t proxy_delay_before_close, client_delay_before_close;
+    uint64_t min_proxy_stake, min_client_stake;
+} ton_root_change_params;
+ton_cell *ton_body_root_change_params(uint64_t qid, const ton_root_change_params *p, cc_err *err);
+/* change_params_full: replaces the whole params cell (params_version excepted). */
+ton_cell *ton_body_root_change_params_full(uint64_t qid, ton_cell *params, cc_err *err);
 ton_cell *ton_body_root_upgrade_contracts(uint64_t qid, ton_cell *proxy_code, ton_cell *worker_code,
                                           ton_cell *client_code, cc_err *err);
 ton_cell *ton_body_root_change_owner(uint64_t qid, const ton_addr *owner, cc_err *err);

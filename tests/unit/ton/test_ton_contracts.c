@@ -128,7 +128,10 @@ static void test_root_bodies(void **state)
     ton_root_params p;
     default_params(&p, false);
     ton_cell *pc = ton_root_params_build(&p, NULL);
-    expect_boc(ton_body_root_change_params(11, pc, NULL), vstr(b, "root_change_params"),
+    expect_boc(ton_body_root_change_params_full(11, pc, NULL), vstr(b, "root_change_params_full"),
+               "change params full");
+    ton_root_change_params cp = {25, 17, 3600, 1800, 2000000000, 100000000};
+    expect_boc(ton_body_root_change_params(27, &cp, NULL), vstr(b, "root_change_params"),
                "change params");
     ton_cell_unref(pc);
     expect_boc(
@@ -360,6 +363,7 @@ static void test_opcodes(void **state)
         {"rootUpdateProxy", TON_OP_ROOT_UPDATE_PROXY},
         {"rootChangePrice", TON_OP_ROOT_CHANGE_PRICE},
         {"rootChangeParams", TON_OP_ROOT_CHANGE_PARAMS},
+        {"rootChangeParamsFull", TON_OP_ROOT_CHANGE_PARAMS_FULL},
         {"rootUpgradeContracts", TON_OP_ROOT_UPGRADE_CONTRACTS},
         {"rootChangeOwner", TON_OP_ROOT_CHANGE_OWNER},
         {"clientTopUp", TON_OP_CLIENT_TOP_UP},
