@@ -24,8 +24,11 @@ const OP = {
   rootChangeParamsFull: 0x9f1e69dc,
   rootUpgradeContracts: 0xa2370f61,
   rootChangeOwner: 0xc4a1ae54,
+  doNotProcess: 0x9a1247c0,
   // client
   clientTopUp: 0xf172e6c2,
+  clientTopUpReopen: 0x29111ceb,
+  clientChangeSecretHashAndTopUp: 0x8473b408,
   clientIncreaseStake: 0x6a1f6a60,
   clientWithdraw: 0xda068e78,
   clientChangeSecretHash: 0xa9357034,
@@ -33,18 +36,26 @@ const OP = {
   clientChargeSigned: 0xbb63ff93,
   clientGrantRefundSigned: 0xefd711e1,
   clientRequestRefund: 0xfafa6cc1,
-  clientRefundForce: 0xf4c354c9,
-  clientProxyPayment: 0x30ab84a6,
+  // client contract -> proxy contract
+  clientProxyRequest: 0x65448ff4,
+  clientProxyTopUp: 0x5cfc6b87,
+  clientProxyRegister: 0xa35cb580,
+  clientProxyRefundGranted: 0xc68ebc7b,
+  clientProxyRefundForce: 0xf4c354c9,
   // worker
   workerPayoutSigned: 0xa040ad28,
   workerLastPayoutSigned: 0xf5f26a36,
+  workerRegister: 0x26ed7f65,
+  // worker contract -> proxy contract
+  workerProxyRequest: 0x4d725d2c,
   workerProxyPayoutRequest: 0x08e7d036,
   // proxy
   proxyIncreaseStake: 0x9713f187,
   proxySaveState: 0x53109c0f,
   proxyPayoutRequest: 0x7610e6eb,
   proxyClose: 0xb51d5a01,
-  proxyCloseComplete: 0xe511abc7,
+  proxyCloseSigned: 0x636a4391,
+  proxyCloseCompleteSigned: 0xe511abc7,
 };
 
 const ERR = {
@@ -57,12 +68,11 @@ const ERR = {
   LOW_VALUE: 106,
   WRONG_STATE: 107,
   VOUCHER_MISMATCH: 108,
-  NOT_WORKER_CONTRACT: 109,
+  NOT_OUR_CONTRACT: 109,
   INSUFFICIENT_FUNDS: 110,
   BAD_STAKE: 111,
   UNKNOWN_PROXY: 112,
   BAD_PARAMS: 113,
-  OLD_STATE: 114,
   UNKNOWN_OP: 0xffff,
 };
 
@@ -204,41 +214,50 @@ const root = {
 
 // ---- proxy, client, worker: initial data (address derivation) ----
 
-function proxyInitData({ owner, root: rootAddr, pubkey, workerFeePerToken, closeDelay, workerCode }) {
-  const consts = beginCell().storeAddress(owner).storeAddress(rootAddr).storeBuffer(Buffer.from(pubkey), 32).endCell();
-  const params = beginCell().storeCoins(workerFeePerToken).storeUint(closeDelay, 32).storeRef(workerCode).endCell();
+// The params cell of a proxy contract (COCOON's serialize_params_cell(6): no proxy code) and of client
+// and worker contracts (serialize_params_cell(0): no code at all).
+const proxyParamsCell = (p) => rootParamsCell({ ...p, proxyCode: null });
+const noCodeParamsCell = (p) => rootParamsCell({ ...p, proxyCode: null, workerCode: null, clientCode: null });
+
+// ProxyContract::init_data_cell
+function proxyInitData({ owner, root: rootAddr, pubkey, params }) {
   return beginCell()
+    .storeAddress(owner)
+    .storeBuffer(Buffer.from(pubkey), 32)
+    .storeAddress(rootAddr)
     .storeUint(0, 2)
     .storeCoins(0)
-    .storeUint(0, 32)
-    .storeUint(0, 32)
-    .storeUint(0, 256)
     .storeCoins(0)
-    .storeCoins(0)
-    .storeRef(consts)
-    .storeRef(params)
+    .storeUint(0, 32)
+    .storeRef(proxyParamsCell(params))
     .endCell();
 }
 
-function clientInitData({ owner, proxy, pubkey, pricePerToken, closeDelay, minStake }) {
+// ClientContract::init_data_cell
+function clientInitData({ owner, proxy, pubkey, params }) {
   const consts = beginCell().storeAddress(owner).storeAddress(proxy).storeBuffer(Buffer.from(pubkey), 32).endCell();
-  const params = beginCell().storeCoins(pricePerToken).storeUint(closeDelay, 32).endCell();
   return beginCell()
     .storeUint(0, 2)
     .storeCoins(0)
-    .storeCoins(minStake)
+    .storeCoins(params.minClientStake)
     .storeUint(0, 64)
     .storeUint(0, 32)
     .storeUint(0, 256)
-    .storeUint(0, 64)
     .storeRef(consts)
-    .storeRef(params)
+    .storeRef(noCodeParamsCell(params))
     .endCell();
 }
 
-function workerInitData({ owner, proxy, pubkey }) {
-  const consts = beginCell().storeAddress(owner).storeAddress(proxy).storeBuffer(Buffer.from(pubkey), 32).endCell();
-  return beginCell().storeUint(0, 2).storeUint(0, 64).storeRef(consts).endCell();
+// WorkerContract::init_data_cell
+function workerInitData({ owner, proxy, pubkey, params }) {
+  return beginCell()
+    .storeAddress(owner)
+    .storeAddress(proxy)
+    .storeBuffer(Buffer.from(pubkey), 32)
+    .storeUint(0, 2)
+    .storeUint(0, 64)
+    .storeRef(noCodeParamsCell(params))
+    .endCell();
 }
 
 function stateInit(code, data) {
@@ -248,39 +267,67 @@ function stateInit(code, data) {
 
 // ---- messages ----
 
+const head = (op, qid) => beginCell().storeUint(op, 32).storeUint(qidOf(qid), 64);
+
 const client = {
-  topUp: (amount, excessTo, qid) =>
-    beginCell().storeUint(OP.clientTopUp, 32).storeUint(qidOf(qid), 64).storeCoins(amount).storeAddress(excessTo)
-      .endCell(),
+  topUp: (amount, excessTo, qid) => head(OP.clientTopUp, qid).storeCoins(amount).storeAddress(excessTo).endCell(),
+  topUpReopen: (amount, excessTo, qid) =>
+    head(OP.clientTopUpReopen, qid).storeCoins(amount).storeAddress(excessTo).endCell(),
+  changeSecretHashAndTopUp: (amount, hash, excessTo, qid) =>
+    head(OP.clientChangeSecretHashAndTopUp, qid).storeCoins(amount).storeBuffer(Buffer.from(hash), 32)
+      .storeAddress(excessTo).endCell(),
   increaseStake: (newStake, excessTo, qid) =>
-    beginCell().storeUint(OP.clientIncreaseStake, 32).storeUint(qidOf(qid), 64).storeCoins(newStake)
-      .storeAddress(excessTo).endCell(),
-  withdraw: (amount, excessTo, qid) =>
-    beginCell().storeUint(OP.clientWithdraw, 32).storeUint(qidOf(qid), 64).storeCoins(amount).storeAddress(excessTo)
-      .endCell(),
+    head(OP.clientIncreaseStake, qid).storeCoins(newStake).storeAddress(excessTo).endCell(),
+  withdraw: (excessTo, qid) => head(OP.clientWithdraw, qid).storeAddress(excessTo).endCell(),
   changeSecretHash: (hash, excessTo, qid) =>
-    beginCell().storeUint(OP.clientChangeSecretHash, 32).storeUint(qidOf(qid), 64).storeBuffer(Buffer.from(hash), 32)
-      .storeAddress(excessTo).endCell(),
+    head(OP.clientChangeSecretHash, qid).storeBuffer(Buffer.from(hash), 32).storeAddress(excessTo).endCell(),
   register: (nonce, excessTo, qid) =>
-    beginCell().storeUint(OP.clientRegister, 32).storeUint(qidOf(qid), 64).storeUint(big(nonce), 64)
-      .storeAddress(excessTo).endCell(),
-  requestRefund: (excessTo, qid) =>
-    beginCell().storeUint(OP.clientRequestRefund, 32).storeUint(qidOf(qid), 64).storeAddress(excessTo).endCell(),
-  refundForce: (excessTo, qid) =>
-    beginCell().storeUint(OP.clientRefundForce, 32).storeUint(qidOf(qid), 64).storeAddress(excessTo).endCell(),
+    head(OP.clientRegister, qid).storeUint(big(nonce), 64).storeAddress(excessTo).endCell(),
+  requestRefund: (excessTo, qid) => head(OP.clientRequestRefund, qid).storeAddress(excessTo).endCell(),
+};
+
+const worker = {
+  register: (excessTo, qid) => head(OP.workerRegister, qid).storeAddress(excessTo).endCell(),
 };
 
 const proxy = {
   increaseStake: (amount, excessTo, qid) =>
-    beginCell().storeUint(OP.proxyIncreaseStake, 32).storeUint(qidOf(qid), 64).storeCoins(amount)
+    head(OP.proxyIncreaseStake, qid).storeCoins(amount).storeAddress(excessTo).endCell(),
+  payoutRequest: (excessTo, qid) => head(OP.proxyPayoutRequest, qid).storeAddress(excessTo).endCell(),
+  close: (excessTo, qid) => head(OP.proxyClose, qid).storeAddress(excessTo).endCell(),
+  // ProxyContract::create_save_state_message: a do_not_process note the contract ignores
+  saveState: (seqno, uniqueHash, qid) =>
+    head(OP.doNotProcess, qid).storeUint(OP.proxySaveState, 32).storeUint(seqno, 32)
+      .storeBuffer(Buffer.from(uniqueHash), 32).endCell(),
+  // signed close requests: inner = op query_id target
+  closeSigned: ({ qid, target, excessTo, secretKey, complete, innerOp, innerQid, signature }) => {
+    const op = complete ? OP.proxyCloseCompleteSigned : OP.proxyCloseSigned;
+    const inner = head(innerOp ?? op, innerQid ?? qid).storeAddress(target).endCell();
+    return signedOuter(op, qid, excessTo, inner, secretKey, signature);
+  },
+};
+
+// Contract-to-contract bodies (what the client and worker contracts send to the proxy contract).
+function clientStateCell({ state, balance, stake, tokensUsed, secretHash }) {
+  return beginCell().storeUint(state, 2).storeCoins(balance).storeCoins(stake).storeUint(big(tokensUsed), 64)
+    .storeUint(big(secretHash ?? 0), 256).endCell();
+}
+
+const toProxy = {
+  clientRequest: (owner, stateCell, payload, qid) =>
+    head(OP.clientProxyRequest, qid).storeAddress(owner).storeRef(stateCell).storeMaybeRef(payload ?? null).endCell(),
+  workerRequest: (owner, state, tokens, payload, qid) =>
+    head(OP.workerProxyRequest, qid).storeAddress(owner).storeUint(state, 2).storeUint(big(tokens), 64)
+      .storeMaybeRef(payload ?? null).endCell(),
+  workerPayout: (workerPart, proxyPart, excessTo) =>
+    beginCell().storeUint(OP.workerProxyPayoutRequest, 32).storeCoins(workerPart).storeCoins(proxyPart)
       .storeAddress(excessTo).endCell(),
-  payoutRequest: (amount, excessTo, qid) =>
-    beginCell().storeUint(OP.proxyPayoutRequest, 32).storeUint(qidOf(qid), 64).storeCoins(amount)
+  clientTopUp: (amount, excessTo) =>
+    beginCell().storeUint(OP.clientProxyTopUp, 32).storeCoins(amount).storeAddress(excessTo).endCell(),
+  clientRegister: (nonce) => beginCell().storeUint(OP.clientProxyRegister, 32).storeUint(big(nonce), 64).endCell(),
+  clientRefund: (amount, excessTo, force) =>
+    beginCell().storeUint(force ? OP.clientProxyRefundForce : OP.clientProxyRefundGranted, 32).storeCoins(amount)
       .storeAddress(excessTo).endCell(),
-  close: (excessTo, qid) =>
-    beginCell().storeUint(OP.proxyClose, 32).storeUint(qidOf(qid), 64).storeAddress(excessTo).endCell(),
-  closeComplete: (excessTo, qid) =>
-    beginCell().storeUint(OP.proxyCloseComplete, 32).storeUint(qidOf(qid), 64).storeAddress(excessTo).endCell(),
 };
 
 // The signed inner cell of a voucher (SPEC §0.3).
@@ -301,12 +348,6 @@ function voucher({ op, qid, tokens, target, excessTo, secretKey, innerOp, innerQ
   return signedOuter(op, qid, excessTo, inner, secretKey, signature);
 }
 
-function saveStateNote({ qid, seqno, uniqueHash, target, excessTo, secretKey }) {
-  const inner = beginCell().storeUint(OP.proxySaveState, 32).storeUint(qidOf(qid), 64).storeUint(seqno, 32)
-    .storeBuffer(Buffer.from(uniqueHash), 32).storeAddress(target).endCell();
-  return signedOuter(OP.proxySaveState, qid, excessTo, inner, secretKey);
-}
-
 // ---- get-method readers (provider: { get(name, args) -> { stack: TupleReader } }) ----
 
 async function readClient(c) {
@@ -315,10 +356,9 @@ async function readClient(c) {
     state: r.readNumber(),
     balance: r.readBigNumber(),
     stake: r.readBigNumber(),
-    tokensCharged: r.readBigNumber(),
+    tokensUsed: r.readBigNumber(),
     unlockTs: r.readNumber(),
     secretHash: r.readBigNumber(),
-    lastNonce: r.readBigNumber(),
   };
 }
 
@@ -326,7 +366,7 @@ async function readWorker(c) {
   const r = (await c.get('get_worker_data')).stack;
   return {
     state: r.readNumber(),
-    tokensPaid: r.readBigNumber(),
+    tokens: r.readBigNumber(),
     owner: r.readAddress(),
     proxy: r.readAddress(),
     pubkey: r.readBigNumber(),
@@ -337,12 +377,9 @@ async function readProxy(c) {
   const r = (await c.get('get_proxy_data')).stack;
   return {
     state: r.readNumber(),
+    balance: r.readBigNumber(),
     stake: r.readBigNumber(),
     unlockTs: r.readNumber(),
-    savedSeqno: r.readNumber(),
-    savedHash: r.readBigNumber(),
-    earned: r.readBigNumber(),
-    paidOut: r.readBigNumber(),
   };
 }
 
@@ -375,7 +412,7 @@ function proxiesMap(cell) {
 module.exports = {
   OP, ERR, CONST, DEFAULT_PARAMS, loadCode, loadCodes, u256,
   rootParamsCell, parseRootParams, emptyRootData, rootInitData, proxyInfoCell, root,
-  proxyInitData, clientInitData, workerInitData, stateInit,
-  client, proxy, voucherInner, signedOuter, voucher, saveStateNote,
+  proxyParamsCell, noCodeParamsCell, proxyInitData, clientInitData, workerInitData, stateInit,
+  client, worker, proxy, toProxy, clientStateCell, voucherInner, signedOuter, voucher,
   readClient, readWorker, readProxy, hashSet, proxiesMap, proxyInfoText,
 };

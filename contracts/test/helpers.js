@@ -77,8 +77,7 @@ async function network(opts = {}) {
   const rootSi = C.stateInit(codes.root, C.rootInitData(owner.address, params));
   await owner.send({ to: rootSi.address, value: toNano('1'), init: rootSi.init, bounce: false });
   const proxySi = C.stateInit(codes.proxy, C.proxyInitData({
-    owner: proxyOwner.address, root: rootSi.address, pubkey: proxyKey.publicKey,
-    workerFeePerToken: params.workerFeePerToken, closeDelay: params.proxyDelayBeforeClose, workerCode: codes.worker,
+    owner: proxyOwner.address, root: rootSi.address, pubkey: proxyKey.publicKey, params,
   }));
   const stake = opts.proxyStake ?? toNano('2');
   const r = await proxyOwner.send({
@@ -95,19 +94,31 @@ async function network(opts = {}) {
     proxy: getter(bc, proxySi.address),
     clientOf(clientOwner) {
       return C.stateInit(codes.client, C.clientInitData({
-        owner: clientOwner.address, proxy: proxySi.address, pubkey: proxyKey.publicKey,
-        pricePerToken: params.pricePerToken, closeDelay: params.clientDelayBeforeClose, minStake: params.minClientStake,
+        owner: clientOwner.address, proxy: proxySi.address, pubkey: proxyKey.publicKey, params,
       }));
     },
     workerOf(workerOwner) {
       return C.stateInit(codes.worker, C.workerInitData({
-        owner: workerOwner.address, proxy: proxySi.address, pubkey: proxyKey.publicKey,
+        owner: workerOwner.address, proxy: proxySi.address, pubkey: proxyKey.publicKey, params,
       }));
     },
   };
 }
 
-module.exports = { C, codes, keyPair, getter, balanceOf, send, exitCode, network, toNano, rawOf };
+// The transaction of `s` (a send() result) on `addr` that an internal message started.
+function txOn(s, addr) {
+  return s.result.transactions.find((t) => rawOf(t) === addr.toRawString() && t.inMessage?.info.type === 'internal');
+}
+
+// The value of the first message of `s` that carries body op `op` (payout, excesses, ...) to `dest`.
+function valueTo(s, op, dest) {
+  const t = s.result.transactions.find((x) => x.inMessage?.info.type === 'internal' &&
+    x.inMessage.info.dest.equals(dest) && x.inMessage.body.beginParse().remainingBits >= 32 &&
+    x.inMessage.body.beginParse().preloadUint(32) === op);
+  return t ? t.inMessage.info.value.coins : undefined;
+}
+
+module.exports = { C, codes, keyPair, getter, balanceOf, send, exitCode, network, toNano, rawOf, txOn, valueTo };
 
 // A comparable text form of a get-method result (bigints and addresses as text).
 function canon(v) {

@@ -1,166 +1,146 @@
-// Proxy contract: stake, signed save-state notes, the owner's payout of earnings, and the two-phase
-// close with its delay; every refusal has its own exit code and moves nothing.
+// Proxy contract (COCOON's layouts and rules): stake, the earned share paid to the owner, save-state
+// notes, the two-phase close (by the owner or signed with the proxy key), and every refusal with its own
+// exit code and no value moved.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { C, getter, send, expectReject, exitCode, network, toNano, keyPair, balanceOf } = require('./helpers');
+const { beginCell } = require('@ton/core');
+const { C, send, expectReject, exitCode, network, toNano, keyPair, balanceOf, txOn, valueTo } = require('./helpers');
 
-const { OP, ERR, CONST } = C;
+const { OP, ERR } = C;
 
-const note = (t, seqno, o = {}) => C.saveStateNote({
-  qid: o.qid ?? 31, seqno, uniqueHash: o.hash ?? Buffer.alloc(32, seqno), target: o.target ?? t.proxy.address,
-  excessTo: t.proxyOwner.address, secretKey: o.secretKey ?? t.proxyKey.secretKey,
-});
+async function withProxy(opts) {
+  const n = await network(opts);
+  const read = () => C.readProxy(n.proxy);
+  const close = (o = {}) => C.proxy.closeSigned({ qid: o.qid ?? 31, target: o.target ?? n.proxy.address,
+    excessTo: o.excessTo ?? n.proxyOwner.address, secretKey: o.secretKey ?? n.proxyKey.secretKey, ...o });
+  return { ...n, read, close };
+}
 
-test('proxy: stake, parties and params are as deployed; increase stake keeps exactly the amount', async () => {
-  const t = await network({ proxyFree: 0n });
-  let st = await C.readProxy(t.proxy);
-  assert.equal(st.state, 0);
-  assert.equal(st.stake, toNano('2'));
-  assert.equal(await balanceOf(t.bc, t.proxy.address), toNano('2'));
+// Lets a worker earn the proxy a share: one payout of `tokens`.
+async function earn(t, tokens) {
+  const wally = await t.bc.treasury('wally');
+  const si = t.workerOf(wally);
+  const v = C.voucher({ op: OP.workerPayoutSigned, qid: 1, tokens, target: si.address, excessTo: wally.address,
+    secretKey: t.proxyKey.secretKey });
+  const s = await send(t.bc, wally, si.address, toNano('0.1'), v, si.init);
+  assert.equal(exitCode(txOn(s, t.proxy.address)), 0);
+  return tokens * (t.params.pricePerToken - t.params.workerFeePerToken);
+}
+
+test('proxy: deployed with its stake, parties and params', async () => {
+  const t = await withProxy();
+  const st = await t.read();
+  assert.deepEqual([st.state, st.balance, st.stake, st.unlockTs], [0, 0n, toNano('2'), 0]);
   const parties = (await t.proxy.get('get_proxy_parties')).stack;
   assert.ok(parties.readAddress().equals(t.proxyOwner.address));
   assert.ok(parties.readAddress().equals(t.root.address));
   assert.equal(parties.readBigNumber(), C.u256(t.proxyKey.publicKey));
-  const params = (await t.proxy.get('get_proxy_params')).stack;
-  assert.equal(params.readBigNumber(), t.params.workerFeePerToken);
-  assert.equal(params.readNumber(), t.params.proxyDelayBeforeClose);
-  const anyone = await t.bc.treasury('anyone');
-  const s = await send(t.bc, anyone, t.proxy.address, toNano('1.1'), C.proxy.increaseStake(toNano('1'), anyone.address));
+  const p = (await t.proxy.get('get_proxy_params')).stack;
+  assert.equal(p.readBigNumber(), t.params.pricePerToken);
+  assert.equal(p.readBigNumber(), t.params.workerFeePerToken);
+  assert.equal(p.readNumber(), t.params.proxyDelayBeforeClose);
+  // anyone may add to the stake; the value must cover it
+  const bob = await t.bc.treasury('bob');
+  const s = await send(t.bc, bob, t.proxy.address, toNano('1.1'), C.proxy.increaseStake(toNano('1'), bob.address));
   assert.equal(exitCode(s.tx), 0);
   assert.equal(s.delta(t.proxy.address), toNano('1'));
-  st = await C.readProxy(t.proxy);
-  assert.equal(st.stake, toNano('3'));
-  await expectReject(t.bc, anyone, t.proxy.address, toNano('1'), C.proxy.increaseStake(toNano('1'), anyone.address),
-    ERR.LOW_VALUE, () => C.readProxy(t.proxy));
+  assert.equal((await t.read()).stake, toNano('3'));
+  await expectReject(t.bc, bob, t.proxy.address, toNano('1'), C.proxy.increaseStake(toNano('1'), bob.address),
+    ERR.LOW_VALUE, t.read);
 });
 
-test('proxy: signed save-state notes are recorded in order', async () => {
-  const t = await network();
-  const read = () => C.readProxy(t.proxy);
-  let s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), note(t, 5));
+test('proxy: the earned share goes to the owner, whoever asks', async () => {
+  const t = await withProxy();
+  const share = await earn(t, 1000000n);
+  assert.equal((await t.read()).balance, share);
+  const bob = await t.bc.treasury('bob');
+  await expectReject(t.bc, bob, t.proxy.address, toNano('0.01'), C.proxy.payoutRequest(bob.address), ERR.LOW_VALUE,
+    t.read);
+  const s = await send(t.bc, bob, t.proxy.address, toNano('0.05'), C.proxy.payoutRequest(bob.address));
   assert.equal(exitCode(s.tx), 0);
-  assert.equal(s.delta(t.proxy.address), 0n);
-  let st = await read();
-  assert.equal(st.savedSeqno, 5);
-  assert.equal(st.savedHash, C.u256(Buffer.alloc(32, 5)));
-  const mallory = await t.bc.treasury('mallory');
-  await expectReject(t.bc, mallory, t.proxy.address, toNano('0.05'), note(t, 5), ERR.OLD_STATE, read);
-  await expectReject(t.bc, mallory, t.proxy.address, toNano('0.05'), note(t, 4), ERR.OLD_STATE, read);
-  await expectReject(t.bc, mallory, t.proxy.address, toNano('0.05'), note(t, 6, { secretKey: keyPair('m').secretKey }),
-    ERR.BAD_SIGNATURE, read);
-  await expectReject(t.bc, mallory, t.proxy.address, toNano('0.05'), note(t, 6, { target: mallory.address }),
-    ERR.WRONG_TARGET, read);
-  await expectReject(t.bc, mallory, t.proxy.address, CONST.MIN_GAS - 1n, note(t, 6), ERR.LOW_VALUE, read);
-  // anyone may relay a valid note
-  s = await send(t.bc, mallory, t.proxy.address, toNano('0.05'), note(t, 6));
-  assert.equal(exitCode(s.tx), 0);
-  st = await read();
-  assert.equal(st.savedSeqno, 6);
+  assert.equal(valueTo(s, OP.payout, t.proxyOwner.address), share);
+  assert.equal(s.delta(t.proxy.address), -share);
+  assert.equal((await t.read()).balance, 0n);
 });
 
-test('proxy: the owner withdraws what is above the stake, and not more', async () => {
-  const t = await network({ proxyFree: toNano('0.5') });
-  const read = () => C.readProxy(t.proxy);
-  const mallory = await t.bc.treasury('mallory');
-  await expectReject(t.bc, mallory, t.proxy.address, toNano('0.05'), C.proxy.payoutRequest(toNano('0.1'),
-    mallory.address), ERR.NOT_OWNER, read);
-  await expectReject(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.payoutRequest(toNano('0.6'),
-    t.proxyOwner.address), ERR.INSUFFICIENT_FUNDS, read);
-  const s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.payoutRequest(toNano('0.4'),
-    t.proxyOwner.address));
+test('proxy: save-state notes and plain transfers are accepted and change nothing', async () => {
+  const t = await withProxy();
+  const before = await t.read();
+  let s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.saveState(3, Buffer.alloc(32, 7)));
   assert.equal(exitCode(s.tx), 0);
-  assert.equal(s.delta(t.proxy.address), -toNano('0.4'));
-  const payout = s.result.transactions.find((x) => x.inMessage?.body.beginParse().preloadUint(32) === OP.payout);
-  assert.equal(payout.inMessage.info.value.coins, toNano('0.4'));
-  assert.equal((await read()).stake, toNano('2'));
+  assert.equal(s.delta(t.proxy.address), toNano('0.05') - s.tx.totalFees.coins);
+  s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), beginCell().endCell());
+  assert.equal(exitCode(s.tx), 0);
+  assert.deepEqual(await t.read(), before);
 });
 
-test('proxy: two-phase close pays the owner everything only after the delay', async () => {
-  const t = await network();
-  const read = () => C.readProxy(t.proxy);
-  const mallory = await t.bc.treasury('mallory');
-  await expectReject(t.bc, mallory, t.proxy.address, toNano('0.05'), C.proxy.close(mallory.address), ERR.NOT_OWNER, read);
-  await expectReject(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.closeComplete(t.proxyOwner.address),
-    ERR.WRONG_STATE, read);
+test('proxy: the owner closes in two phases; workers are still paid while closing', async () => {
+  const t = await withProxy();
+  const stranger = await t.bc.treasury('stranger');
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), C.proxy.close(stranger.address), ERR.NOT_OWNER,
+    t.read);
+  await expectReject(t.bc, t.proxyOwner, t.proxy.address, toNano('0.01'), C.proxy.close(t.proxyOwner.address),
+    ERR.LOW_VALUE, t.read);
+  // close-complete before any close
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), t.close({ complete: true }), ERR.WRONG_STATE,
+    t.read);
   let s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.close(t.proxyOwner.address));
   assert.equal(exitCode(s.tx), 0);
-  let st = await read();
+  let st = await t.read();
   assert.equal(st.state, 1);
   assert.equal(st.unlockTs, t.bc.now + t.params.proxyDelayBeforeClose);
-  // closing: no new stake, a second close is refused, completing early is refused
-  await expectReject(t.bc, t.proxyOwner, t.proxy.address, toNano('2'), C.proxy.increaseStake(toNano('1'),
-    t.proxyOwner.address), ERR.WRONG_STATE, read);
   await expectReject(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.close(t.proxyOwner.address),
-    ERR.WRONG_STATE, read);
-  t.bc.now += t.params.proxyDelayBeforeClose - 1;
-  await expectReject(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.closeComplete(t.proxyOwner.address),
-    ERR.TOO_EARLY, read);
-  // workers can still be paid while closing
-  const wally = await t.bc.treasury('wally');
-  const wsi = t.workerOf(wally);
-  const v = (tokens) => C.voucher({ op: OP.workerPayoutSigned, qid: 1, tokens, target: wsi.address,
-    excessTo: wally.address, secretKey: t.proxyKey.secretKey });
-  s = await send(t.bc, wally, wsi.address, toNano('0.1'), v(1000n), wsi.init);
-  assert.equal((await C.readProxy(t.proxy)).paidOut, 1000n * t.params.workerFeePerToken);
-  t.bc.now += 1;
-  const before = await balanceOf(t.bc, t.proxy.address);
-  s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.closeComplete(t.proxyOwner.address));
-  assert.equal(exitCode(s.tx), 0);
-  assert.equal(await balanceOf(t.bc, t.proxy.address), 0n);
-  const payout = s.result.transactions.find((x) => x.inMessage?.body.beginParse().preloadUint(32) === OP.payout);
-  assert.ok(payout.inMessage.info.value.coins > before);  // everything, including the attached value less fees
-  st = await read();
-  assert.equal(st.state, 2);
-  assert.equal(st.stake, 0n);
-  // closed: a worker payout is refused by the proxy and undone at the worker
-  s = await send(t.bc, wally, wsi.address, toNano('0.1'), v(2000n));
-  const proxyTx = s.result.transactions.find((x) => x.inMessage?.info.type === 'internal' &&
-    x.inMessage.info.dest.equals(t.proxy.address));
-  assert.equal(exitCode(proxyTx), ERR.WRONG_STATE);
-  assert.equal((await C.readWorker(getter(t.bc, wsi.address))).tokensPaid, 1000n);
-});
-
-test('proxy: owner operations check the sender, the state and the value; a payment must carry its amount', async () => {
-  const t = await network();
-  const read = () => C.readProxy(t.proxy);
-  const mallory = await t.bc.treasury('mallory');
-  const o = t.proxyOwner.address;
-  const reject = (from, value, body, code) => expectReject(t.bc, from, t.proxy.address, value, body, code, read);
-  const low = CONST.MIN_GAS - 1n;
-  await reject(t.proxyOwner, low, C.proxy.payoutRequest(toNano('0.1'), o), ERR.LOW_VALUE);
-  await reject(t.proxyOwner, low, C.proxy.close(o), ERR.LOW_VALUE);
-  await reject(mallory, toNano('0.05'), C.proxy.closeComplete(mallory.address), ERR.NOT_OWNER);
-  // a client_proxy_payment must bring at least the amount it reports
-  const { beginCell } = require('@ton/core');
-  const payment = (amount) => beginCell().storeUint(OP.clientProxyPayment, 32).storeUint(1, 64).storeUint(10, 64)
-    .storeCoins(amount).storeAddress(mallory.address).storeAddress(mallory.address).endCell();
-  await reject(mallory, toNano('0.05'), payment(toNano('0.06')), ERR.LOW_VALUE);
-  // closed: no payouts, no notes, no stake
-  let s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.close(o));
-  assert.equal(exitCode(s.tx), 0);
+    ERR.WRONG_STATE, t.read);
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), t.close(), ERR.WRONG_STATE, t.read);
+  await earn(t, 1000n);
+  // a top-up to a closing proxy goes back to the client's owner
+  const alice = await t.bc.treasury('alice');
+  const csi = t.clientOf(alice);
+  s = await send(t.bc, alice, csi.address, toNano('0.6'), C.client.topUp(toNano('0.5'), alice.address), csi.init);
+  assert.equal(exitCode(txOn(s, t.proxy.address)), 0);
+  assert.equal(valueTo(s, OP.payout, alice.address), toNano('0.5'));
+  assert.equal(s.delta(t.proxy.address), 0n);
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), t.close({ complete: true }), ERR.TOO_EARLY,
+    t.read);
   t.bc.now += t.params.proxyDelayBeforeClose;
-  s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), C.proxy.closeComplete(o));
+  // anyone may relay the signed completion; forged or foreign ones are refused
+  const mallory = keyPair('mallory');
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), t.close({ complete: true,
+    secretKey: mallory.secretKey }), ERR.BAD_SIGNATURE, t.read);
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), t.close({ complete: true,
+    target: stranger.address }), ERR.WRONG_TARGET, t.read);
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), t.close({ complete: true,
+    innerOp: OP.proxyCloseSigned }), ERR.VOUCHER_MISMATCH, t.read);
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.01'), t.close({ complete: true }), ERR.LOW_VALUE,
+    t.read);
+  const all = await balanceOf(t.bc, t.proxy.address);
+  s = await send(t.bc, stranger, t.proxy.address, toNano('0.05'), t.close({ complete: true }));
   assert.equal(exitCode(s.tx), 0);
-  assert.equal((await read()).state, 2);
-  await reject(t.proxyOwner, toNano('0.05'), C.proxy.payoutRequest(1n, o), ERR.WRONG_STATE);
-  await reject(t.proxyOwner, toNano('0.05'), note(t, 9), ERR.WRONG_STATE);
-  await reject(t.proxyOwner, toNano('2'), C.proxy.increaseStake(toNano('1'), o), ERR.WRONG_STATE);
-  await reject(t.proxyOwner, toNano('0.05'), C.proxy.close(o), ERR.WRONG_STATE);
-  await reject(t.proxyOwner, toNano('0.05'), C.proxy.closeComplete(o), ERR.WRONG_STATE);
+  assert.ok(valueTo(s, OP.payout, t.proxyOwner.address) >= all);
+  assert.equal(await balanceOf(t.bc, t.proxy.address), 0n);
+  st = await t.read();
+  assert.deepEqual([st.state, st.balance, st.stake], [2, 0n, 0n]);
+  // nothing but notes once closed
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('1.1'), C.proxy.increaseStake(toNano('1'),
+    stranger.address), ERR.WRONG_STATE, t.read);
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), C.proxy.payoutRequest(stranger.address),
+    ERR.WRONG_STATE, t.read);
+  await expectReject(t.bc, stranger, t.proxy.address, toNano('0.05'), t.close({ complete: true, qid: 40 }),
+    ERR.WRONG_STATE, t.read);
 });
 
-test('proxy: a save-state note whose signed part names another query id is refused', async () => {
-  const t = await network();
-  const read = () => C.readProxy(t.proxy);
-  const { beginCell } = require('@ton/core');
-  const inner = beginCell().storeUint(OP.proxySaveState, 32).storeUint(32, 64).storeUint(7, 32)
-    .storeBuffer(Buffer.alloc(32, 7), 32).storeAddress(t.proxy.address).endCell();
-  const outer = C.signedOuter(OP.proxySaveState, 31, t.proxyOwner.address, inner, t.proxyKey.secretKey);
-  await expectReject(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), outer, ERR.VOUCHER_MISMATCH, read);
-  // the same note with matching query ids is accepted
-  const ok = C.signedOuter(OP.proxySaveState, 32, t.proxyOwner.address, inner, t.proxyKey.secretKey);
-  const s = await send(t.bc, t.proxyOwner, t.proxy.address, toNano('0.05'), ok);
+test('proxy: a close signed with the proxy key starts the close for anyone who relays it', async () => {
+  const t = await withProxy();
+  const relay = await t.bc.treasury('relay');
+  await expectReject(t.bc, relay, t.proxy.address, toNano('0.05'), t.close({ secretKey: keyPair('x').secretKey }),
+    ERR.BAD_SIGNATURE, t.read);
+  await expectReject(t.bc, relay, t.proxy.address, toNano('0.05'), t.close({ innerQid: 1 }), ERR.VOUCHER_MISMATCH,
+    t.read);
+  const s = await send(t.bc, relay, t.proxy.address, toNano('0.05'), t.close({ excessTo: relay.address }));
   assert.equal(exitCode(s.tx), 0);
-  assert.equal((await read()).savedSeqno, 7);
+  assert.equal(s.delta(t.proxy.address), 0n);
+  assert.equal((await t.read()).state, 1);
+  await expectReject(t.bc, relay, t.proxy.address, toNano('0.05'), beginCell().storeUint(0xdeadbeef, 32)
+    .storeUint(0, 64).endCell(), ERR.UNKNOWN_OP, t.read);
 });

@@ -11,25 +11,27 @@
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f, "usage: cocoon ton boc HEX|BASE64|@FILE [--json]\n"
-           "       cocoon ton address ADDRESS [--json]\n"
-           "       cocoon ton body OP ARGS...          (prints the body BoC as hex)\n"
-           "         client-top-up AMOUNT EXCESS_TO     client-increase-stake NEW_STAKE EXCESS_TO\n"
-           "         client-withdraw AMOUNT EXCESS_TO   client-register NONCE EXCESS_TO\n"
-           "         client-change-secret-hash HASH EXCESS_TO\n"
-           "         client-request-refund EXCESS_TO    client-refund-force EXCESS_TO\n"
-           "         proxy-increase-stake AMOUNT EXCESS_TO  proxy-payout AMOUNT EXCESS_TO\n"
-           "         proxy-close EXCESS_TO              proxy-close-complete EXCESS_TO\n"
-           "         (AMOUNT in TON, e.g. 1.5; --qid N sets the query id)\n"
-           "       cocoon ton voucher sign --keys FILE --op charge|refund|payout|last-payout\n"
-           "                               --tokens N --target ADDR --excess-to ADDR [--qid N]\n"
-           "       cocoon ton voucher sign --keys FILE --op save-state --seqno N --hash HEX\n"
-           "                               --target ADDR --excess-to ADDR [--qid N]\n"
-           "       cocoon ton voucher verify BOC --pub HEX [--json]\n"
-           "       cocoon ton contract client|worker|proxy --api URL --root ADDR --owner ADDR\n"
-           "                               --proxy-pub HEX [--proxy-contract ADDR] [--json]\n"
-           "       cocoon ton state client|worker|proxy ADDR --api URL\n");
+    fprintf(f,
+            "usage: cocoon ton boc HEX|BASE64|@FILE [--json]\n"
+            "       cocoon ton address ADDRESS [--json]\n"
+            "       cocoon ton body OP ARGS...          (prints the body BoC as hex)\n"
+            "         client-top-up AMOUNT EXCESS_TO     client-top-up-reopen AMOUNT EXCESS_TO\n"
+            "         client-increase-stake NEW_STAKE EXCESS_TO\n"
+            "         client-withdraw EXCESS_TO          client-register NONCE EXCESS_TO\n"
+            "         client-change-secret-hash HASH EXCESS_TO\n"
+            "         client-change-secret-hash-and-top-up AMOUNT HASH EXCESS_TO\n"
+            "         client-request-refund EXCESS_TO    worker-register EXCESS_TO\n"
+            "         proxy-increase-stake AMOUNT EXCESS_TO  proxy-payout EXCESS_TO\n"
+            "         proxy-close EXCESS_TO              proxy-save-state SEQNO HASH\n"
+            "         (AMOUNT in TON, e.g. 1.5; --qid N sets the query id)\n"
+            "       cocoon ton voucher sign --keys FILE --op charge|refund|payout|last-payout\n"
+            "                               --tokens N --target ADDR --excess-to ADDR [--qid N]\n"
+            "       cocoon ton voucher sign --keys FILE --op close|close-complete\n"
+            "                               --target ADDR --excess-to ADDR [--qid N]\n"
+            "       cocoon ton voucher verify BOC --pub HEX [--json]\n"
+            "       cocoon ton contract client|worker|proxy --api URL --root ADDR --owner ADDR\n"
+            "                               --proxy-pub HEX [--proxy-contract ADDR] [--json]\n"
+            "       cocoon ton state client|worker|proxy ADDR --api URL\n");
 }
 
 static int fail(const char *what, const cc_err *err)
@@ -109,14 +111,14 @@ static int cmd_body(const tcli_args *a)
         int kind; /* 0: AMOUNT EXCESS_TO, 1: EXCESS_TO */
     } simple[] = {
         {"client-top-up", TON_OP_CLIENT_TOP_UP, 0},
+        {"client-top-up-reopen", TON_OP_CLIENT_TOP_UP_REOPEN, 0},
         {"client-increase-stake", TON_OP_CLIENT_INCREASE_STAKE, 0},
-        {"client-withdraw", TON_OP_CLIENT_WITHDRAW, 0},
         {"proxy-increase-stake", TON_OP_PROXY_INCREASE_STAKE, 0},
-        {"proxy-payout", TON_OP_PROXY_PAYOUT_REQUEST, 0},
+        {"client-withdraw", TON_OP_CLIENT_WITHDRAW, 1},
         {"client-request-refund", TON_OP_CLIENT_REQUEST_REFUND, 1},
-        {"client-refund-force", TON_OP_CLIENT_REFUND_FORCE, 1},
+        {"worker-register", TON_OP_WORKER_REGISTER, 1},
+        {"proxy-payout", TON_OP_PROXY_PAYOUT_REQUEST, 1},
         {"proxy-close", TON_OP_PROXY_CLOSE, 1},
-        {"proxy-close-complete", TON_OP_PROXY_CLOSE_COMPLETE, 1},
     };
     const char *op = a->pos[1];
     cc_err err = {0};
@@ -163,6 +165,29 @@ static int cmd_body(const tcli_args *a)
         if (tcli_parse_hash(a->pos[2], h, &err) < 0 || parse_addr_arg(a->pos[3], &excess, &err) < 0)
             return fail("body", &err);
         body = ton_body_client_change_secret_hash((uint64_t)qid, h, &excess, &err);
+    } else if (!body && !strcmp(op, "client-change-secret-hash-and-top-up")) {
+        uint8_t h[32];
+        uint64_t amount;
+        if (a->n_pos != 5) {
+            usage(stderr);
+            return 2;
+        }
+        if (tcli_parse_ton(a->pos[2], &amount, &err) < 0 ||
+            tcli_parse_hash(a->pos[3], h, &err) < 0 || parse_addr_arg(a->pos[4], &excess, &err) < 0)
+            return fail("body", &err);
+        body =
+            ton_body_client_change_secret_hash_and_top_up((uint64_t)qid, amount, h, &excess, &err);
+    } else if (!body && !strcmp(op, "proxy-save-state")) {
+        uint8_t h[32];
+        int64_t seqno;
+        if (a->n_pos != 4) {
+            usage(stderr);
+            return 2;
+        }
+        if (cc_parse_i64(a->pos[2], 0, UINT32_MAX, &seqno, &err) < 0 ||
+            tcli_parse_hash(a->pos[3], h, &err) < 0)
+            return fail("body", &err);
+        body = ton_body_proxy_save_state((uint64_t)qid, (uint32_t)seqno, h, &err);
     } else if (!body) {
         fprintf(stderr, "cocoon ton body: unknown operation \"%s\"\n", op);
         return 2;
@@ -182,7 +207,6 @@ static int cmd_voucher(const tcli_args *a)
         const char *keys = tcli_opt(a, "--keys"), *opname = tcli_opt(a, "--op");
         const char *tokens = tcli_opt(a, "--tokens"), *target = tcli_opt(a, "--target");
         const char *excess = tcli_opt(a, "--excess-to"), *q = tcli_opt(a, "--qid");
-        const char *seqno = tcli_opt(a, "--seqno"), *hash = tcli_opt(a, "--hash");
         if (!keys || !opname || !target || !excess) {
             usage(stderr);
             return 2;
@@ -198,16 +222,18 @@ static int cmd_voucher(const tcli_args *a)
             v.op = TON_OP_WORKER_PAYOUT_SIGNED;
         else if (!strcmp(opname, "last-payout"))
             v.op = TON_OP_WORKER_LAST_PAYOUT_SIGNED;
-        else if (!strcmp(opname, "save-state"))
-            v.op = TON_OP_PROXY_SAVE_STATE;
+        else if (!strcmp(opname, "close"))
+            v.op = TON_OP_PROXY_CLOSE_SIGNED;
+        else if (!strcmp(opname, "close-complete"))
+            v.op = TON_OP_PROXY_CLOSE_COMPLETE_SIGNED;
         else {
             fprintf(stderr, "cocoon ton voucher: unknown --op \"%s\"\n", opname);
             return 2;
         }
-        bool note = v.op == TON_OP_PROXY_SAVE_STATE;
-        if (note ? (!seqno || !hash) : !tokens) {
-            fprintf(stderr, "cocoon ton voucher sign: %s\n",
-                    note ? "save-state needs --seqno N and --hash HEX" : "--tokens N is required");
+        bool close =
+            v.op == TON_OP_PROXY_CLOSE_SIGNED || v.op == TON_OP_PROXY_CLOSE_COMPLETE_SIGNED;
+        if (!close && !tokens) {
+            fprintf(stderr, "cocoon ton voucher sign: --tokens N is required\n");
             return 2;
         }
         if (tcli_keys_load(keys, &k, &err) < 0 ||
@@ -216,13 +242,6 @@ static int cmd_voucher(const tcli_args *a)
             parse_addr_arg(target, &v.target, &err) < 0 ||
             parse_addr_arg(excess, &v.excess_to, &err) < 0)
             return fail("voucher", &err);
-        if (note) {
-            int64_t sq;
-            if (cc_parse_i64(seqno, 0, UINT32_MAX, &sq, &err) < 0 ||
-                tcli_parse_hash(hash, v.unique_hash, &err) < 0)
-                return fail("voucher", &err);
-            v.seqno = (uint32_t)sq;
-        }
         v.tokens = (uint64_t)t;
         v.query_id = (uint64_t)qid;
         ton_cell *outer = ton_voucher_sign(&v, k.priv, &err);
@@ -252,14 +271,7 @@ static int cmd_voucher(const tcli_args *a)
         json_t *j =
             json_pack("{s:b,s:I,s:I,s:s,s:s}", "valid", 1, "op", (json_int_t)v.op, "query_id",
                       (json_int_t)v.query_id, "target", target, "excess_to", excess);
-        if (v.is_note) {
-            char h[65];
-            cc_hex_encode(v.unique_hash, 32, h);
-            json_object_set_new(j, "seqno", json_integer(v.seqno));
-            json_object_set_new(j, "unique_hash", json_string(h));
-        } else {
-            json_object_set_new(j, "tokens", json_integer((json_int_t)v.tokens));
-        }
+        if (!v.is_close) json_object_set_new(j, "tokens", json_integer((json_int_t)v.tokens));
         tcli_print_json(j);
         return 0;
     }
@@ -286,19 +298,17 @@ static int cmd_state(const tcli_args *a)
         ton_client_state s;
         if ((rc = ton_client_state_fetch(api, &addr, &s, &err)) == 0) {
             cc_hex_encode(s.secret_hash, 32, hash);
-            j = json_pack("{s:i,s:I,s:I,s:I,s:I,s:s,s:I}", "state", (int)s.state, "balance",
-                          (json_int_t)s.balance, "stake", (json_int_t)s.stake, "tokens_charged",
-                          (json_int_t)s.tokens_charged, "unlock_ts", (json_int_t)s.unlock_ts,
-                          "secret_hash", hash, "last_nonce", (json_int_t)s.last_nonce);
+            j = json_pack("{s:i,s:I,s:I,s:I,s:I,s:s}", "state", (int)s.state, "balance",
+                          (json_int_t)s.balance, "stake", (json_int_t)s.stake, "tokens_used",
+                          (json_int_t)s.tokens_used, "unlock_ts", (json_int_t)s.unlock_ts,
+                          "secret_hash", hash);
         }
     } else if (!strcmp(kind, "proxy")) {
         ton_proxy_state s;
         if ((rc = ton_proxy_state_fetch(api, &addr, &s, &err)) == 0) {
-            cc_hex_encode(s.saved_hash, 32, hash);
-            j = json_pack("{s:i,s:I,s:I,s:I,s:s,s:I,s:I}", "state", (int)s.state, "stake",
-                          (json_int_t)s.stake, "unlock_ts", (json_int_t)s.unlock_ts, "saved_seqno",
-                          (json_int_t)s.saved_seqno, "saved_hash", hash, "earned",
-                          (json_int_t)s.earned, "paid_out", (json_int_t)s.paid_out);
+            j = json_pack("{s:i,s:I,s:I,s:I}", "state", (int)s.state, "balance",
+                          (json_int_t)s.balance, "stake", (json_int_t)s.stake, "unlock_ts",
+                          (json_int_t)s.unlock_ts);
         }
     } else if (!strcmp(kind, "worker")) {
         ton_worker_state s;
@@ -307,8 +317,8 @@ static int cmd_state(const tcli_args *a)
             ton_addr_to_raw(&s.owner, owner, sizeof owner);
             ton_addr_to_raw(&s.proxy_contract, proxy, sizeof proxy);
             cc_hex_encode(s.proxy_pub, 32, hash);
-            j = json_pack("{s:i,s:I,s:s,s:s,s:s}", "state", (int)s.state, "tokens_paid",
-                          (json_int_t)s.tokens_paid, "owner", owner, "proxy_contract", proxy,
+            j = json_pack("{s:i,s:I,s:s,s:s,s:s}", "state", (int)s.state, "tokens",
+                          (json_int_t)s.tokens, "owner", owner, "proxy_contract", proxy,
                           "proxy_pub", hash);
         }
     } else {
@@ -362,14 +372,11 @@ static int cmd_contract(const tcli_args *a)
     }
     ton_stack_free(&st);
     if (!strcmp(kind, "client"))
-        si =
-            ton_client_contract_init(p.client_code, &owner, &proxy_contract, pub, p.price_per_token,
-                                     p.client_delay_before_close, p.min_client_stake, &err);
+        si = ton_client_contract_init(&owner, &proxy_contract, pub, &p, &err);
     else if (!strcmp(kind, "worker"))
-        si = ton_worker_contract_init(p.worker_code, &owner, &proxy_contract, pub, &err);
+        si = ton_worker_contract_init(&owner, &proxy_contract, pub, &p, &err);
     else if (!strcmp(kind, "proxy"))
-        si = ton_proxy_contract_init(p.proxy_code, &owner, &root, pub, p.worker_fee_per_token,
-                                     p.proxy_delay_before_close, p.worker_code, &err);
+        si = ton_proxy_contract_init(&owner, &root, pub, &p, &err);
     else
         cc_err_set(&err, "unknown contract kind \"%s\" (client, worker or proxy)", kind);
     if (si) {
@@ -403,9 +410,8 @@ int cli_cmd_ton(int argc, char **argv)
     }
     static const char *const flags[] = {"--json", NULL};
     static const char *const valued[] = {
-        "--qid",   "--keys", "--op",   "--tokens", "--target",    "--excess-to",
-        "--pub",   "--api",  "--root", "--owner",  "--proxy-pub", "--proxy-contract",
-        "--seqno", "--hash", NULL};
+        "--qid", "--keys", "--op",    "--tokens",    "--target",         "--excess-to", "--pub",
+        "--api", "--root", "--owner", "--proxy-pub", "--proxy-contract", NULL};
     tcli_args a;
     if (tcli_parse(argc, argv, 1, flags, valued, "cocoon ton", &a) < 0) return 2;
     const char *sub = a.pos[0];

@@ -6,7 +6,8 @@
 
 static int want_entries(const ton_stack *st, size_t n, const char *what, cc_err *err)
 {
-    if (st->n < n) return cc_err_set(err, "%s: %zu stack entries, expected %zu", what, st->n, n);
+    /* exact: a stack of another shape is another get-method or another contract */
+    if (st->n != n) return cc_err_set(err, "%s: %zu stack entries, expected %zu", what, st->n, n);
     return 0;
 }
 
@@ -121,13 +122,12 @@ int ton_root_fetch(ton_api *api, const ton_addr *root, ton_root_state *out, cc_e
 int ton_client_state_from_stack(const ton_stack *st, ton_client_state *out, cc_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (want_entries(st, 7, "get_client_data", err) < 0) return -1;
+    if (want_entries(st, 6, "get_client_data", err) < 0) return -1;
     if (u32_at(st, 0, &out->state, err) < 0 || ton_stack_uint64(st, 1, &out->balance, err) < 0 ||
         ton_stack_uint64(st, 2, &out->stake, err) < 0 ||
-        ton_stack_uint64(st, 3, &out->tokens_charged, err) < 0 ||
+        ton_stack_uint64(st, 3, &out->tokens_used, err) < 0 ||
         u32_at(st, 4, &out->unlock_ts, err) < 0 ||
-        ton_stack_uint256(st, 5, out->secret_hash, err) < 0 ||
-        ton_stack_uint64(st, 6, &out->last_nonce, err) < 0)
+        ton_stack_uint256(st, 5, out->secret_hash, err) < 0)
         return cc_err_prefix(err, "get_client_data");
     return 0;
 }
@@ -135,12 +135,9 @@ int ton_client_state_from_stack(const ton_stack *st, ton_client_state *out, cc_e
 int ton_proxy_state_from_stack(const ton_stack *st, ton_proxy_state *out, cc_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (want_entries(st, 7, "get_proxy_data", err) < 0) return -1;
-    if (u32_at(st, 0, &out->state, err) < 0 || ton_stack_uint64(st, 1, &out->stake, err) < 0 ||
-        u32_at(st, 2, &out->unlock_ts, err) < 0 || u32_at(st, 3, &out->saved_seqno, err) < 0 ||
-        ton_stack_uint256(st, 4, out->saved_hash, err) < 0 ||
-        ton_stack_uint64(st, 5, &out->earned, err) < 0 ||
-        ton_stack_uint64(st, 6, &out->paid_out, err) < 0)
+    if (want_entries(st, 4, "get_proxy_data", err) < 0) return -1;
+    if (u32_at(st, 0, &out->state, err) < 0 || ton_stack_uint64(st, 1, &out->balance, err) < 0 ||
+        ton_stack_uint64(st, 2, &out->stake, err) < 0 || u32_at(st, 3, &out->unlock_ts, err) < 0)
         return cc_err_prefix(err, "get_proxy_data");
     return 0;
 }
@@ -149,8 +146,7 @@ int ton_worker_state_from_stack(const ton_stack *st, ton_worker_state *out, cc_e
 {
     memset(out, 0, sizeof *out);
     if (want_entries(st, 5, "get_worker_data", err) < 0) return -1;
-    if (u32_at(st, 0, &out->state, err) < 0 ||
-        ton_stack_uint64(st, 1, &out->tokens_paid, err) < 0 ||
+    if (u32_at(st, 0, &out->state, err) < 0 || ton_stack_uint64(st, 1, &out->tokens, err) < 0 ||
         ton_stack_addr(st, 2, &out->owner, err) < 0 ||
         ton_stack_addr(st, 3, &out->proxy_contract, err) < 0 ||
         ton_stack_uint256(st, 4, out->proxy_pub, err) < 0)

@@ -315,138 +315,234 @@ ton_cell *ton_body_client_register(uint64_t qid, uint64_t nonce, const ton_addr 
     return ton_builder_end(&b, err);
 }
 
-/* owner:addr other:addr pubkey:bits256 — the const cell of every party contract. */
-static ton_cell *const_cell(const ton_addr *a, const ton_addr *b2, const uint8_t pub[32],
-                            cc_err *err)
+ton_cell *ton_body_client_change_secret_hash_and_top_up(uint64_t qid, uint64_t amount,
+                                                        const uint8_t hash[32],
+                                                        const ton_addr *excess_to, cc_err *err)
 {
     ton_builder b;
-    ton_builder_init(&b);
-    if (store_int_addr(&b, a, err) < 0 || store_int_addr(&b, b2, err) < 0) return NULL;
-    ton_builder_store_bits(&b, pub, 256);
+    head(&b, TON_OP_CLIENT_CHANGE_SECRET_HASH_AND_TOP_UP, qid);
+    ton_builder_store_coins(&b, amount);
+    ton_builder_store_bits(&b, hash, 256);
+    if (store_int_addr(&b, excess_to, err) < 0) return NULL;
     return ton_builder_end(&b, err);
 }
 
-static ton_cell *init_with(ton_cell *code, ton_builder *b, cc_err *err)
+ton_cell *ton_body_proxy_save_state(uint64_t qid, uint32_t seqno, const uint8_t unique_hash[32],
+                                    cc_err *err)
 {
-    if (!code) {
-        ton_builder_clear(b);
-        cc_err_set(err, "contract code is missing from the root params");
+    ton_builder b;
+    head(&b, TON_OP_DO_NOT_PROCESS, qid);
+    ton_builder_store_uint(&b, TON_OP_PROXY_SAVE_STATE, 32);
+    ton_builder_store_uint(&b, seqno, 32);
+    ton_builder_store_bits(&b, unique_hash, 256);
+    return ton_builder_end(&b, err);
+}
+
+/* --------------------------------------- client/worker -> proxy contract */
+
+static void store_maybe_ref(ton_builder *b, ton_cell *c)
+{
+    ton_builder_store_uint(b, c ? 1 : 0, 1);
+    if (c) ton_builder_store_ref(b, c);
+}
+
+ton_cell *ton_body_client_proxy_request(uint64_t qid, const ton_addr *owner,
+                                        const ton_client_state_data *st, ton_cell *payload,
+                                        cc_err *err)
+{
+    ton_builder sb;
+    ton_builder_init(&sb);
+    ton_builder_store_uint(&sb, st->state, 2);
+    ton_builder_store_coins(&sb, st->balance);
+    ton_builder_store_coins(&sb, st->stake);
+    ton_builder_store_uint(&sb, st->tokens_used, 64);
+    ton_builder_store_bits(&sb, st->secret_hash, 256);
+    ton_cell *state = ton_builder_end(&sb, err);
+    if (!state) return NULL;
+    ton_builder b;
+    head(&b, TON_OP_CLIENT_PROXY_REQUEST, qid);
+    if (store_int_addr(&b, owner, err) < 0) {
+        ton_cell_unref(state);
         return NULL;
     }
-    ton_cell *data = ton_builder_end(b, err);
+    ton_builder_store_ref(&b, state);
+    ton_cell_unref(state);
+    store_maybe_ref(&b, payload);
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_payload_client_proxy_coins(uint32_t op, uint64_t amount, const ton_addr *excess_to,
+                                         cc_err *err)
+{
+    ton_builder b;
+    ton_builder_init(&b);
+    ton_builder_store_uint(&b, op, 32);
+    ton_builder_store_coins(&b, amount);
+    if (store_int_addr(&b, excess_to, err) < 0) return NULL;
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_payload_client_proxy_register(uint64_t nonce, cc_err *err)
+{
+    ton_builder b;
+    ton_builder_init(&b);
+    ton_builder_store_uint(&b, TON_OP_CLIENT_PROXY_REGISTER, 32);
+    ton_builder_store_uint(&b, nonce, 64);
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_body_worker_proxy_request(uint64_t qid, const ton_addr *owner, uint32_t state,
+                                        uint64_t tokens, ton_cell *payload, cc_err *err)
+{
+    ton_builder b;
+    head(&b, TON_OP_WORKER_PROXY_REQUEST, qid);
+    if (store_int_addr(&b, owner, err) < 0) return NULL;
+    ton_builder_store_uint(&b, state, 2);
+    ton_builder_store_uint(&b, tokens, 64);
+    store_maybe_ref(&b, payload);
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_payload_worker_proxy_payout(uint64_t worker_part, uint64_t proxy_part,
+                                          const ton_addr *excess_to, cc_err *err)
+{
+    ton_builder b;
+    ton_builder_init(&b);
+    ton_builder_store_uint(&b, TON_OP_WORKER_PROXY_PAYOUT_REQUEST, 32);
+    ton_builder_store_coins(&b, worker_part);
+    ton_builder_store_coins(&b, proxy_part);
+    if (store_int_addr(&b, excess_to, err) < 0) return NULL;
+    return ton_builder_end(&b, err);
+}
+
+/* ------------------------------------------------ initial data, StateInit */
+
+/* The params cell a party contract keeps: p with only the codes in `keep`
+ * (COCOON's serialize_params_cell(mask): 1 proxy, 2 worker, 4 client). */
+enum { KEEP_PROXY = 1, KEEP_WORKER = 2, KEEP_CLIENT = 4 };
+static ton_cell *params_cell(const ton_root_params *p, int keep, cc_err *err)
+{
+    ton_root_params q = *p;
+    if (!(keep & KEEP_PROXY)) q.proxy_code = NULL;
+    if (!(keep & KEEP_WORKER)) q.worker_code = NULL;
+    if (!(keep & KEEP_CLIENT)) q.client_code = NULL;
+    return ton_root_params_build(&q, err);
+}
+
+ton_cell *ton_client_contract_data(const ton_addr *owner, const ton_addr *proxy_contract,
+                                   const uint8_t proxy_pub[32], const ton_root_params *p,
+                                   cc_err *err)
+{
+    ton_builder cb;
+    ton_builder_init(&cb);
+    if (store_int_addr(&cb, owner, err) < 0 || store_int_addr(&cb, proxy_contract, err) < 0)
+        return NULL;
+    ton_builder_store_bits(&cb, proxy_pub, 256);
+    ton_cell *consts = ton_builder_end(&cb, err);
+    if (!consts) return NULL;
+    ton_cell *params = params_cell(p, 0, err);
+    if (!params) {
+        ton_cell_unref(consts);
+        return NULL;
+    }
+    uint8_t zero[32] = {0};
+    ton_builder b;
+    ton_builder_init(&b);
+    ton_builder_store_uint(&b, 0, 2); /* state open */
+    ton_builder_store_coins(&b, 0);   /* balance */
+    ton_builder_store_coins(&b, p->min_client_stake);
+    ton_builder_store_uint(&b, 0, 64);     /* tokens_used */
+    ton_builder_store_uint(&b, 0, 32);     /* unlock_ts */
+    ton_builder_store_bits(&b, zero, 256); /* secret_hash */
+    ton_builder_store_ref(&b, consts);
+    ton_builder_store_ref(&b, params);
+    ton_cell_unref(consts);
+    ton_cell_unref(params);
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_worker_contract_data(const ton_addr *owner, const ton_addr *proxy_contract,
+                                   const uint8_t proxy_pub[32], const ton_root_params *p,
+                                   cc_err *err)
+{
+    ton_cell *params = params_cell(p, 0, err);
+    if (!params) return NULL;
+    ton_builder b;
+    ton_builder_init(&b);
+    if (store_int_addr(&b, owner, err) < 0 || store_int_addr(&b, proxy_contract, err) < 0) {
+        ton_cell_unref(params);
+        return NULL;
+    }
+    ton_builder_store_bits(&b, proxy_pub, 256);
+    ton_builder_store_uint(&b, 0, 2);  /* state */
+    ton_builder_store_uint(&b, 0, 64); /* tokens */
+    ton_builder_store_ref(&b, params);
+    ton_cell_unref(params);
+    return ton_builder_end(&b, err);
+}
+
+ton_cell *ton_proxy_contract_data(const ton_addr *owner, const ton_addr *root,
+                                  const uint8_t proxy_pub[32], const ton_root_params *p,
+                                  cc_err *err)
+{
+    ton_cell *params = params_cell(p, KEEP_WORKER | KEEP_CLIENT, err);
+    if (!params) return NULL;
+    ton_builder b;
+    ton_builder_init(&b);
+    if (store_int_addr(&b, owner, err) < 0) {
+        ton_cell_unref(params);
+        return NULL;
+    }
+    ton_builder_store_bits(&b, proxy_pub, 256);
+    if (store_int_addr(&b, root, err) < 0) {
+        ton_cell_unref(params);
+        return NULL;
+    }
+    ton_builder_store_uint(&b, 0, 2);  /* state */
+    ton_builder_store_coins(&b, 0);    /* balance */
+    ton_builder_store_coins(&b, 0);    /* stake */
+    ton_builder_store_uint(&b, 0, 32); /* unlock_ts */
+    ton_builder_store_ref(&b, params);
+    ton_cell_unref(params);
+    return ton_builder_end(&b, err);
+}
+
+static ton_cell *init_with(ton_cell *code, ton_cell *data, const char *what, cc_err *err)
+{
     if (!data) return NULL;
-    ton_cell *si = ton_state_init(code, data, err);
+    ton_cell *si = NULL;
+    if (!code)
+        cc_err_set(err, "%s contract code is missing from the root params", what);
+    else
+        si = ton_state_init(code, data, err);
     ton_cell_unref(data);
     return si;
 }
 
-ton_cell *ton_client_contract_init(ton_cell *client_code, const ton_addr *owner,
-                                   const ton_addr *proxy_contract, const uint8_t proxy_pub[32],
-                                   uint64_t price_per_token, uint32_t client_delay_before_close,
-                                   uint64_t min_client_stake, cc_err *err)
-{
-    ton_cell *consts = const_cell(owner, proxy_contract, proxy_pub, err);
-    if (!consts) return NULL;
-    ton_builder b;
-    ton_builder_init(&b);
-    ton_builder_store_coins(&b, price_per_token);
-    ton_builder_store_uint(&b, client_delay_before_close, 32);
-    ton_cell *params = ton_builder_end(&b, err);
-    if (!params) {
-        ton_cell_unref(consts);
-        return NULL;
-    }
-    ton_builder_init(&b);
-    ton_builder_store_uint(&b, 0, 2); /* state open */
-    ton_builder_store_coins(&b, 0);   /* balance */
-    ton_builder_store_coins(&b, min_client_stake);
-    ton_builder_store_uint(&b, 0, 64); /* tokens_charged */
-    ton_builder_store_uint(&b, 0, 32); /* unlock_ts */
-    uint8_t zero[32] = {0};
-    ton_builder_store_bits(&b, zero, 256); /* secret_hash */
-    ton_builder_store_uint(&b, 0, 64);     /* last_nonce */
-    ton_builder_store_ref(&b, consts);
-    ton_builder_store_ref(&b, params);
-    ton_cell_unref(consts);
-    ton_cell_unref(params);
-    return init_with(client_code, &b, err);
-}
-
-ton_cell *ton_worker_contract_init(ton_cell *worker_code, const ton_addr *owner,
-                                   const ton_addr *proxy_contract, const uint8_t proxy_pub[32],
+ton_cell *ton_client_contract_init(const ton_addr *owner, const ton_addr *proxy_contract,
+                                   const uint8_t proxy_pub[32], const ton_root_params *p,
                                    cc_err *err)
 {
-    ton_cell *consts = const_cell(owner, proxy_contract, proxy_pub, err);
-    if (!consts) return NULL;
-    ton_builder b;
-    ton_builder_init(&b);
-    ton_builder_store_uint(&b, 0, 2);
-    ton_builder_store_uint(&b, 0, 64);
-    ton_builder_store_ref(&b, consts);
-    ton_cell_unref(consts);
-    return init_with(worker_code, &b, err);
+    return init_with(p->client_code,
+                     ton_client_contract_data(owner, proxy_contract, proxy_pub, p, err), "client",
+                     err);
 }
 
-ton_cell *ton_proxy_contract_init(ton_cell *proxy_code, const ton_addr *owner, const ton_addr *root,
-                                  const uint8_t proxy_pub[32], uint64_t worker_fee_per_token,
-                                  uint32_t proxy_delay_before_close, ton_cell *worker_code,
+ton_cell *ton_worker_contract_init(const ton_addr *owner, const ton_addr *proxy_contract,
+                                   const uint8_t proxy_pub[32], const ton_root_params *p,
+                                   cc_err *err)
+{
+    return init_with(p->worker_code,
+                     ton_worker_contract_data(owner, proxy_contract, proxy_pub, p, err), "worker",
+                     err);
+}
+
+ton_cell *ton_proxy_contract_init(const ton_addr *owner, const ton_addr *root,
+                                  const uint8_t proxy_pub[32], const ton_root_params *p,
                                   cc_err *err)
 {
-    if (!worker_code) {
-        cc_err_set(err, "worker code is missing from the root params");
-        return NULL;
-    }
-    ton_cell *consts = const_cell(owner, root, proxy_pub, err);
-    if (!consts) return NULL;
-    ton_builder b;
-    ton_builder_init(&b);
-    ton_builder_store_coins(&b, worker_fee_per_token);
-    ton_builder_store_uint(&b, proxy_delay_before_close, 32);
-    ton_builder_store_ref(&b, worker_code);
-    ton_cell *params = ton_builder_end(&b, err);
-    if (!params) {
-        ton_cell_unref(consts);
-        return NULL;
-    }
-    uint8_t zero[32] = {0};
-    ton_builder_init(&b);
-    ton_builder_store_uint(&b, 0, 2);      /* state */
-    ton_builder_store_coins(&b, 0);        /* stake */
-    ton_builder_store_uint(&b, 0, 32);     /* unlock_ts */
-    ton_builder_store_uint(&b, 0, 32);     /* saved_seqno */
-    ton_builder_store_bits(&b, zero, 256); /* saved_hash */
-    ton_builder_store_coins(&b, 0);        /* earned */
-    ton_builder_store_coins(&b, 0);        /* paid_out */
-    ton_builder_store_ref(&b, consts);
-    ton_builder_store_ref(&b, params);
-    ton_cell_unref(consts);
-    ton_cell_unref(params);
-    return init_with(proxy_code, &b, err);
-}
-
-ton_cell *ton_body_client_proxy_payment(uint64_t qid, uint64_t tokens, uint64_t amount,
-                                        const ton_addr *client_owner, const ton_addr *excess_to,
-                                        cc_err *err)
-{
-    ton_builder b;
-    head(&b, TON_OP_CLIENT_PROXY_PAYMENT, qid);
-    ton_builder_store_uint(&b, tokens, 64);
-    ton_builder_store_coins(&b, amount);
-    if (store_int_addr(&b, client_owner, err) < 0 || store_int_addr(&b, excess_to, err) < 0)
-        return NULL;
-    return ton_builder_end(&b, err);
-}
-
-ton_cell *ton_body_worker_proxy_payout_request(uint64_t qid, uint64_t prev_tokens,
-                                               uint64_t new_tokens, const ton_addr *owner,
-                                               const ton_addr *excess_to, cc_err *err)
-{
-    ton_builder b;
-    head(&b, TON_OP_WORKER_PROXY_PAYOUT_REQUEST, qid);
-    ton_builder_store_uint(&b, prev_tokens, 64);
-    ton_builder_store_uint(&b, new_tokens, 64);
-    if (store_int_addr(&b, owner, err) < 0 || store_int_addr(&b, excess_to, err) < 0) return NULL;
-    return ton_builder_end(&b, err);
+    return init_with(p->proxy_code, ton_proxy_contract_data(owner, root, proxy_pub, p, err),
+                     "proxy", err);
 }
 
 ton_cell *ton_body_op_qid(uint32_t op, uint64_t qid, cc_err *err)

@@ -294,23 +294,22 @@ int ton_slice_load_dict(ton_slice *s, unsigned key_bits, ton_dict *out, cc_err *
 /* DESIGN §7.3 / contracts/SPEC.md §0.3. A voucher is an outer cell
  *   op:32 query_id:64 excess_to:addr signature:512 ^inner
  * whose inner cell is either a payment (op qid tokens:64 target:addr) or a
- * save-state note (op qid seqno:32 unique_hash:256 target:addr); the proxy's
- * Ed25519 key signs the inner cell's representation hash. */
+ * proxy close request (op qid target:addr); the proxy's Ed25519 key signs the
+ * inner cell's representation hash. */
 #define TON_OP_CLIENT_CHARGE_SIGNED 0xbb63ff93u
 #define TON_OP_CLIENT_GRANT_REFUND_SIGNED 0xefd711e1u
 #define TON_OP_WORKER_PAYOUT_SIGNED 0xa040ad28u
 #define TON_OP_WORKER_LAST_PAYOUT_SIGNED 0xf5f26a36u
-#define TON_OP_PROXY_SAVE_STATE 0x53109c0fu
+#define TON_OP_PROXY_CLOSE_SIGNED 0x636a4391u
+#define TON_OP_PROXY_CLOSE_COMPLETE_SIGNED 0xe511abc7u
 
 typedef struct ton_voucher {
     uint32_t op;
     uint64_t query_id;
-    bool is_note;            /* save-state note layout (op 0x53109c0f) */
-    uint64_t tokens;         /* payment: cumulative token total */
-    uint32_t seqno;          /* note */
-    uint8_t unique_hash[32]; /* note */
-    ton_addr target;         /* the contract the voucher is bound to */
-    ton_addr excess_to;      /* outer, unsigned: chosen by whoever relays it */
+    bool is_close;      /* close request layout: no tokens */
+    uint64_t tokens;    /* payment: cumulative token total */
+    ton_addr target;    /* the contract the voucher is bound to */
+    ton_addr excess_to; /* outer, unsigned: chosen by whoever relays it */
     uint8_t signature[64];
 } ton_voucher;
 
@@ -346,19 +345,27 @@ enum {
     TON_OP_ROOT_CHANGE_PARAMS_FULL = 0x9f1e69dc,
     TON_OP_ROOT_UPGRADE_CONTRACTS = 0xa2370f61,
     TON_OP_ROOT_CHANGE_OWNER = 0xc4a1ae54,
+    TON_OP_DO_NOT_PROCESS = 0x9a1247c0,
     TON_OP_CLIENT_TOP_UP = 0xf172e6c2,
+    TON_OP_CLIENT_TOP_UP_REOPEN = 0x29111ceb,
+    TON_OP_CLIENT_CHANGE_SECRET_HASH_AND_TOP_UP = 0x8473b408,
     TON_OP_CLIENT_INCREASE_STAKE = 0x6a1f6a60,
     TON_OP_CLIENT_WITHDRAW = 0xda068e78,
     TON_OP_CLIENT_CHANGE_SECRET_HASH = 0xa9357034,
     TON_OP_CLIENT_REGISTER = 0xc45f9f3b,
     TON_OP_CLIENT_REQUEST_REFUND = 0xfafa6cc1,
-    TON_OP_CLIENT_REFUND_FORCE = 0xf4c354c9,
-    TON_OP_CLIENT_PROXY_PAYMENT = 0x30ab84a6,
+    TON_OP_CLIENT_PROXY_REQUEST = 0x65448ff4,
+    TON_OP_CLIENT_PROXY_TOP_UP = 0x5cfc6b87,
+    TON_OP_CLIENT_PROXY_REGISTER = 0xa35cb580,
+    TON_OP_CLIENT_PROXY_REFUND_GRANTED = 0xc68ebc7b,
+    TON_OP_CLIENT_PROXY_REFUND_FORCE = 0xf4c354c9,
+    TON_OP_WORKER_REGISTER = 0x26ed7f65,
+    TON_OP_WORKER_PROXY_REQUEST = 0x4d725d2c,
     TON_OP_WORKER_PROXY_PAYOUT_REQUEST = 0x08e7d036,
     TON_OP_PROXY_INCREASE_STAKE = 0x9713f187,
+    TON_OP_PROXY_SAVE_STATE = 0x53109c0f,
     TON_OP_PROXY_PAYOUT_REQUEST = 0x7610e6eb,
     TON_OP_PROXY_CLOSE = 0xb51d5a01,
-    TON_OP_PROXY_CLOSE_COMPLETE = 0xe511abc7,
 };
 
 /* Attached-value minimums of the contracts (SPEC §0.1), nanoton. */
@@ -423,43 +430,73 @@ ton_cell *ton_body_root_upgrade_contracts(uint64_t qid, ton_cell *proxy_code, to
                                           ton_cell *client_code, cc_err *err);
 ton_cell *ton_body_root_change_owner(uint64_t qid, const ton_addr *owner, cc_err *err);
 
-/* `op qid amount:Coins excess_to:addr`: client top-up / increase stake /
- * withdraw, proxy increase stake / payout request. */
+/* `op qid amount:Coins excess_to:addr`: client top-up / top-up-reopen /
+ * increase stake, proxy increase stake. */
 ton_cell *ton_body_coins_addr(uint32_t op, uint64_t qid, uint64_t amount, const ton_addr *excess_to,
                               cc_err *err);
-/* `op qid excess_to:addr`: client request refund / refund force, proxy close /
- * close complete. */
+/* `op qid excess_to:addr`: client withdraw / request refund, worker register,
+ * proxy payout request / close. */
 ton_cell *ton_body_addr(uint32_t op, uint64_t qid, const ton_addr *excess_to, cc_err *err);
 ton_cell *ton_body_client_change_secret_hash(uint64_t qid, const uint8_t hash[32],
                                              const ton_addr *excess_to, cc_err *err);
+ton_cell *ton_body_client_change_secret_hash_and_top_up(uint64_t qid, uint64_t amount,
+                                                        const uint8_t hash[32],
+                                                        const ton_addr *excess_to, cc_err *err);
 ton_cell *ton_body_client_register(uint64_t qid, uint64_t nonce, const ton_addr *excess_to,
                                    cc_err *err);
+/* COCOON's save-state note (ProxyContract::create_save_state_message): the
+ * proxy's wallet sends `do_not_process qid proxy_save_state:32 seqno:32
+ * unique_hash:256` to the proxy contract, which ignores it; the proxy reads it
+ * back from the transaction list. */
+ton_cell *ton_body_proxy_save_state(uint64_t qid, uint32_t seqno, const uint8_t unique_hash[32],
+                                    cc_err *err);
 
-/* Contract-to-contract bodies (sent by the contracts themselves; built here
- * for tests and tools): `client_proxy_payment qid tokens:64 amount:Coins
- * client_owner excess_to` (SPEC §2.2), `worker_proxy_payout_request qid
- * prev_tokens:64 new_tokens:64 owner excess_to`, and the bare `op qid` of
- * excesses / payout. */
-ton_cell *ton_body_client_proxy_payment(uint64_t qid, uint64_t tokens, uint64_t amount,
-                                        const ton_addr *client_owner, const ton_addr *excess_to,
+/* Contract-to-contract bodies (sent by the client and worker contracts to the
+ * proxy contract; built here for tests and for the proxy to recognise them):
+ *   client_proxy_request qid owner ^ClientStateData payload:(Maybe ^Cell)
+ *   worker_proxy_request qid owner state:2 tokens:64 payload:(Maybe ^Cell)
+ * and their payloads. payload may be NULL (a state note). */
+typedef struct ton_client_state_data {
+    uint32_t state;
+    uint64_t balance, stake, tokens_used;
+    uint8_t secret_hash[32];
+} ton_client_state_data;
+ton_cell *ton_body_client_proxy_request(uint64_t qid, const ton_addr *owner,
+                                        const ton_client_state_data *st, ton_cell *payload,
                                         cc_err *err);
-ton_cell *ton_body_worker_proxy_payout_request(uint64_t qid, uint64_t prev_tokens,
-                                               uint64_t new_tokens, const ton_addr *owner,
-                                               const ton_addr *excess_to, cc_err *err);
+/* op is TON_OP_CLIENT_PROXY_TOP_UP, _REFUND_GRANTED or _REFUND_FORCE. */
+ton_cell *ton_payload_client_proxy_coins(uint32_t op, uint64_t amount, const ton_addr *excess_to,
+                                         cc_err *err);
+ton_cell *ton_payload_client_proxy_register(uint64_t nonce, cc_err *err);
+ton_cell *ton_body_worker_proxy_request(uint64_t qid, const ton_addr *owner, uint32_t state,
+                                        uint64_t tokens, ton_cell *payload, cc_err *err);
+ton_cell *ton_payload_worker_proxy_payout(uint64_t worker_part, uint64_t proxy_part,
+                                          const ton_addr *excess_to, cc_err *err);
 ton_cell *ton_body_op_qid(uint32_t op, uint64_t qid, cc_err *err);
 
-/* StateInits of the per-party contracts (their addresses follow with
- * ton_state_init_address(si, 0, &addr)). The codes come from the root params. */
-ton_cell *ton_client_contract_init(ton_cell *client_code, const ton_addr *owner,
-                                   const ton_addr *proxy_contract, const uint8_t proxy_pub[32],
-                                   uint64_t price_per_token, uint32_t client_delay_before_close,
-                                   uint64_t min_client_stake, cc_err *err);
-ton_cell *ton_worker_contract_init(ton_cell *worker_code, const ton_addr *owner,
-                                   const ton_addr *proxy_contract, const uint8_t proxy_pub[32],
+/* Initial data of the per-party contracts exactly as COCOON's C++ builds it
+ * (ClientContract / WorkerContract / ProxyContract::init_data_cell), so that
+ * the address is the one COCOON derives. p is the root's params: clients and
+ * workers keep a copy without any code, the proxy one without proxy_code. */
+ton_cell *ton_client_contract_data(const ton_addr *owner, const ton_addr *proxy_contract,
+                                   const uint8_t proxy_pub[32], const ton_root_params *p,
                                    cc_err *err);
-ton_cell *ton_proxy_contract_init(ton_cell *proxy_code, const ton_addr *owner, const ton_addr *root,
-                                  const uint8_t proxy_pub[32], uint64_t worker_fee_per_token,
-                                  uint32_t proxy_delay_before_close, ton_cell *worker_code,
+ton_cell *ton_worker_contract_data(const ton_addr *owner, const ton_addr *proxy_contract,
+                                   const uint8_t proxy_pub[32], const ton_root_params *p,
+                                   cc_err *err);
+ton_cell *ton_proxy_contract_data(const ton_addr *owner, const ton_addr *root,
+                                  const uint8_t proxy_pub[32], const ton_root_params *p,
+                                  cc_err *err);
+/* StateInits (code from p; their addresses follow with
+ * ton_state_init_address(si, 0, &addr)). */
+ton_cell *ton_client_contract_init(const ton_addr *owner, const ton_addr *proxy_contract,
+                                   const uint8_t proxy_pub[32], const ton_root_params *p,
+                                   cc_err *err);
+ton_cell *ton_worker_contract_init(const ton_addr *owner, const ton_addr *proxy_contract,
+                                   const uint8_t proxy_pub[32], const ton_root_params *p,
+                                   cc_err *err);
+ton_cell *ton_proxy_contract_init(const ton_addr *owner, const ton_addr *root,
+                                  const uint8_t proxy_pub[32], const ton_root_params *p,
                                   cc_err *err);
 
 /* ------------------------------------------------- get-method result stacks */
@@ -622,25 +659,23 @@ json_t *ton_root_state_to_registry_json(const ton_root_state *s);
 
 typedef struct ton_client_state {
     uint32_t state; /* 0 open, 1 closing, 2 closed */
-    uint64_t balance, stake, tokens_charged;
+    uint64_t balance, stake, tokens_used;
     uint32_t unlock_ts;
     uint8_t secret_hash[32];
-    uint64_t last_nonce;
 } ton_client_state;
 int ton_client_state_from_stack(const ton_stack *st, ton_client_state *out, cc_err *err);
 
 typedef struct ton_proxy_state {
     uint32_t state;
+    uint64_t balance; /* the proxy's earned share */
     uint64_t stake;
-    uint32_t unlock_ts, saved_seqno;
-    uint8_t saved_hash[32];
-    uint64_t earned, paid_out;
+    uint32_t unlock_ts;
 } ton_proxy_state;
 int ton_proxy_state_from_stack(const ton_stack *st, ton_proxy_state *out, cc_err *err);
 
 typedef struct ton_worker_state {
     uint32_t state;
-    uint64_t tokens_paid;
+    uint64_t tokens;
     ton_addr owner, proxy_contract;
     uint8_t proxy_pub[32];
 } ton_worker_state;

@@ -1,14 +1,15 @@
-/* Payment vouchers and save-state notes (contracts/SPEC.md §0.3): built and
- * signed by the proxy, checked by clients and workers before they relay them. */
+/* Payment vouchers and signed proxy close requests (contracts/SPEC.md §0.3):
+ * built and signed by the proxy, checked by clients and workers before they
+ * relay them. */
 #include "ton/ton_internal.h"
 
 #include <string.h>
 
 #include "crypto/crypto.h"
 
-static bool is_note_op(uint32_t op)
+static bool is_close_op(uint32_t op)
 {
-    return op == TON_OP_PROXY_SAVE_STATE;
+    return op == TON_OP_PROXY_CLOSE_SIGNED || op == TON_OP_PROXY_CLOSE_COMPLETE_SIGNED;
 }
 
 ton_cell *ton_voucher_inner(const ton_voucher *v, cc_err *err)
@@ -17,12 +18,7 @@ ton_cell *ton_voucher_inner(const ton_voucher *v, cc_err *err)
     ton_builder_init(&b);
     ton_builder_store_uint(&b, v->op, 32);
     ton_builder_store_uint(&b, v->query_id, 64);
-    if (is_note_op(v->op)) {
-        ton_builder_store_uint(&b, v->seqno, 32);
-        ton_builder_store_bits(&b, v->unique_hash, 256);
-    } else {
-        ton_builder_store_uint(&b, v->tokens, 64);
-    }
+    if (!is_close_op(v->op)) ton_builder_store_uint(&b, v->tokens, 64);
     if (v->target.none) {
         ton_builder_clear(&b);
         cc_err_set(err, "voucher target must be a contract address");
@@ -53,7 +49,7 @@ ton_cell *ton_voucher_outer(const ton_voucher *v, cc_err *err)
 
 ton_cell *ton_voucher_sign(ton_voucher *v, const uint8_t priv[32], cc_err *err)
 {
-    v->is_note = is_note_op(v->op);
+    v->is_close = is_close_op(v->op);
     ton_cell *inner = ton_voucher_inner(v, err);
     if (!inner) return NULL;
     int rc = crypto_ed25519_sign(priv, ton_cell_hash(inner), 32, v->signature, err);
@@ -75,23 +71,16 @@ int ton_voucher_parse(const ton_cell *outer, ton_voucher *out, cc_err *err)
         return cc_err_prefix(err, "voucher");
     out->op = (uint32_t)op;
     out->query_id = qid;
-    out->is_note = is_note_op(out->op);
+    out->is_close = is_close_op(out->op);
     ton_slice in;
     ton_slice_init(&in, inner);
-    uint64_t iop, iqid, x;
+    uint64_t iop, iqid;
     if (ton_slice_load_uint(&in, 32, &iop, err) < 0 || ton_slice_load_uint(&in, 64, &iqid, err) < 0)
         return cc_err_prefix(err, "voucher inner cell");
     if (iop != op || iqid != qid)
         return cc_err_set(err, "voucher inner op/query_id differ from the outer ones");
-    if (out->is_note) {
-        if (ton_slice_load_uint(&in, 32, &x, err) < 0 ||
-            ton_slice_load_bits(&in, 256, out->unique_hash, err) < 0)
-            return cc_err_prefix(err, "voucher inner cell");
-        out->seqno = (uint32_t)x;
-    } else {
-        if (ton_slice_load_uint(&in, 64, &out->tokens, err) < 0)
-            return cc_err_prefix(err, "voucher inner cell");
-    }
+    if (!out->is_close && ton_slice_load_uint(&in, 64, &out->tokens, err) < 0)
+        return cc_err_prefix(err, "voucher inner cell");
     if (ton_slice_load_addr(&in, &out->target, err) < 0 || ton_slice_expect_end(&in, err) < 0)
         return cc_err_prefix(err, "voucher inner cell");
     if (out->target.none) return cc_err_set(err, "voucher target is addr_none");

@@ -6,13 +6,15 @@ Proves: C-built wallet v5r1 transfers (first one deploys the wallet) move the
 exact amounts; the root registry accepts the owner's C-built operations,
 refuses a non-owner, and `cocoon root show` reads it back via runGetMethod
 (also in the configs/registry.json form); C-derived proxy/client/worker
-contract addresses are the ones the contracts use; client top-up, register, a
-proxy-signed charge voucher and a worker payout voucher are accepted and move
-the expected amounts; a voucher with a bad signature, a replayed voucher, an
-old save-state note, a withdrawal below the stake and closes before their delay
-are rejected on-chain with their exit codes and no value moved; withdraw,
-refund grant, params change, forced close and the proxy's two-phase close work
-(the last two after moving the chain clock, which wallet transfers follow).
+contract addresses are the ones the contracts use (the proxy contract accepts
+requests only from the client and worker contracts it derives itself); client
+top-up, register, a proxy-signed charge voucher and a worker payout voucher are
+accepted and move the expected amounts; a voucher with a bad signature, a
+replayed voucher, a withdrawal below the stake and closes before their delay are
+rejected on-chain with their exit codes and no value moved; save-state notes,
+withdraw, refund grant, forced refund, params change and the proxy's two-phase
+signed close work (the last two after moving the chain clock, which wallet
+transfers follow).
 Contract state is checked independently through the HTTP API from Python and
 compared with the C readers (`cocoon ton state`, `cocoon wallet history`)."""
 import base64
@@ -182,25 +184,29 @@ def run(chain, tmp):
     cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "1.1",
            "--bounce", "--body", body, "--init", proxy_c["state_init"], "--wait", *api)
     pdata = chain.get(proxy_c["address"], "get_proxy_data")
-    assert pdata[0] == 0 and pdata[1] == TON, pdata  # open, stake 1 TON
-    # extra funds (empty body is accepted by the proxy) so it can pay workers
-    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "1",
-           "--bounce", "--wait", *api)
+    assert pdata == [0, 0, TON, 0], pdata  # open, nothing earned, stake 1 TON
 
     # --- client contract: top-up (deploys), register, charge voucher ----------------
+    # the client's money goes on to the proxy contract, which must recognise the
+    # C-derived client contract address as its own (else it would refuse with 109)
     client_c = cjson("ton", "contract", "client", "--owner", wallet["client"], "--proxy-contract",
                      proxy_c["address"], *party)
+    held = chain.balance(proxy_c["address"])
     body = cocoon("ton", "body", "client-top-up", "1", wallet["client"]).stdout.strip()
     cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "1.1",
            "--bounce", "--body", body, "--init", client_c["state_init"], "--wait", *api)
     cdata = chain.get(client_c["address"], "get_client_data")
     assert cdata[:4] == [0, TON, params["min_client_stake"], 0], cdata
+    ptx = chain.txs(proxy_c["address"], 1)[0]
+    assert not ptx["aborted"] and ptx["compute_exit_code"] == 0, ptx
+    assert TON - 1_000_000 < chain.balance(proxy_c["address"]) - held <= TON  # less its storage fee
     body = cocoon("ton", "body", "client-register", "4242", wallet["client"], "--qid", "7").stdout.strip()
-    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.05",
+    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.06",
            "--bounce", "--body", body, "--wait", *api)
-    assert chain.get(client_c["address"], "get_client_data")[6] == 4242
+    # the nonce travels to the proxy contract's transaction list (where the proxy reads it)
+    hist = cjson("wallet", "history", "--address", proxy_c["address"], "--limit", "1", *api)
+    assert hist[0]["in_op"] == "0x65448ff4" and hist[0]["in_source"] == client_c["address"], hist
 
-    earned0 = chain.get(proxy_c["address"], "get_proxy_data")[5]
     voucher = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "charge", "--tokens", "1000",
                      "--target", client_c["address"], "--excess-to", wallet["proxy"], "--qid", "9").stdout.strip()
     cocoon("wallet", "send", "--keys", keys["proxy"], "--to", client_c["address"], "--amount", "0.1",
@@ -208,29 +214,27 @@ def run(chain, tmp):
     cdata = chain.get(client_c["address"], "get_client_data")
     cost = 1000 * params["price_per_token"]
     assert cdata[3] == 1000 and cdata[1] == TON - cost, cdata
-    assert chain.get(proxy_c["address"], "get_proxy_data")[5] - earned0 == cost
     # the C readers of get_client_data / get_proxy_data see the same
     cstate = cjson("ton", "state", "client", client_c["address"], *api)
-    assert [cstate[k] for k in ("state", "balance", "stake", "tokens_charged", "unlock_ts",
-                                "last_nonce")] == [cdata[i] for i in (0, 1, 2, 3, 4, 6)], cstate
+    assert [cstate[k] for k in ("state", "balance", "stake", "tokens_used", "unlock_ts")] == cdata[:5], cstate
+    assert int(cstate["secret_hash"], 16) == cdata[5], cstate
     pdata = chain.get(proxy_c["address"], "get_proxy_data")
     pstate = cjson("ton", "state", "proxy", proxy_c["address"], *api)
-    assert [pstate[k] for k in ("state", "stake", "earned", "paid_out")] == \
-        [pdata[0], pdata[1], pdata[5], pdata[6]], pstate
+    assert [pstate[k] for k in ("state", "balance", "stake", "unlock_ts")] == pdata, pstate
     print("ok: client top-up, register, charge voucher")
 
     # a voucher signed by another key: rejected (101), nothing moves
     forged = cocoon("ton", "voucher", "sign", "--keys", keys["client"], "--op", "charge", "--tokens", "5000",
                     "--target", client_c["address"], "--excess-to", wallet["client"]).stdout.strip()
     held = chain.balance(client_c["address"])
-    earned = chain.get(proxy_c["address"], "get_proxy_data")[5]
+    pheld = chain.balance(proxy_c["address"])
     cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.1",
            "--bounce", "--body", forged, "--wait", *api)
     assert chain.get(client_c["address"], "get_client_data") == cdata
-    # no value moved: the contract pays at most its storage fee, the proxy earns nothing, and the
+    # no value moved: the contract pays at most its storage fee, the proxy gets nothing, and the
     # 0.1 TON came back to the sender as a bounce
     assert held - 1_000_000 < chain.balance(client_c["address"]) <= held
-    assert chain.get(proxy_c["address"], "get_proxy_data")[5] == earned
+    assert chain.balance(proxy_c["address"]) == pheld
     bounced = [t for t in chain.txs(wallet["client"], 3) if t["in_msg"].get("source") and
                cjson("ton", "address", t["in_msg"]["source"], "--json")["raw"] == client_c["address"]]
     assert bounced and 0 < 100_000_000 - int(bounced[0]["in_msg"]["value"]) < 10_000_000, bounced
@@ -247,23 +251,15 @@ def run(chain, tmp):
     assert chain.txs(client_c["address"], 1)[0]["compute_exit_code"] == 103
     print("ok: forged and replayed vouchers rejected")
 
-    # --- proxy save-state note -----------------------------------------------------
-    note_hash = "5e" * 32
-    note = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "save-state", "--seqno", "3",
-                  "--hash", note_hash, "--target", proxy_c["address"], "--excess-to",
-                  wallet["proxy"]).stdout.strip()
-    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "0.05",
+    # --- proxy save-state note: COCOON's do_not_process message, kept only in the
+    # proxy contract's transaction list -----------------------------------------------
+    note = cocoon("ton", "body", "proxy-save-state", "3", "5e" * 32, "--qid", "11").stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "0.01",
            "--bounce", "--body", note, "--wait", *api)
-    pstate = cjson("ton", "state", "proxy", proxy_c["address"], *api)
-    assert pstate["saved_seqno"] == 3 and pstate["saved_hash"] == note_hash, pstate
-    old_note = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "save-state", "--seqno",
-                      "2", "--hash", "77" * 32, "--target", proxy_c["address"], "--excess-to",
-                      wallet["proxy"]).stdout.strip()
-    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "0.05",
-           "--bounce", "--body", old_note, "--wait", *api)
-    assert cjson("ton", "state", "proxy", proxy_c["address"], *api)["saved_seqno"] == 3
-    assert chain.txs(proxy_c["address"], 1)[0]["compute_exit_code"] == 114
-    print("ok: proxy save-state notes")
+    hist = cjson("wallet", "history", "--address", proxy_c["address"], "--limit", "1", *api)
+    assert hist[0]["in_op"] == "0x9a1247c0" and not hist[0]["aborted"], hist
+    assert chain.get(proxy_c["address"], "get_proxy_data") == pdata
+    print("ok: proxy save-state note")
 
     # --- fee estimate: nothing is sent ----------------------------------------------
     seq = cjson("wallet", "balance", "--keys", keys["client"], "--json", *api)["seqno"]
@@ -273,10 +269,9 @@ def run(chain, tmp):
     assert cjson("wallet", "balance", "--keys", keys["client"], "--json", *api)["seqno"] == seq
     print("ok: fee estimate")
 
-    # --- worker payout ---------------------------------------------------------------
+    # --- worker payout: the proxy contract recognises the C-derived worker address ----
     worker_c = cjson("ton", "contract", "worker", "--owner", wallet["worker"], "--proxy-contract",
                      proxy_c["address"], *party)
-    paid0 = chain.get(proxy_c["address"], "get_proxy_data")[6]
     payout = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "payout", "--tokens", "500",
                     "--target", worker_c["address"], "--excess-to", wallet["worker"]).stdout.strip()
     cocoon("wallet", "send", "--keys", keys["worker"], "--to", worker_c["address"], "--amount", "0.2",
@@ -284,10 +279,11 @@ def run(chain, tmp):
     wdata = chain.get(worker_c["address"], "get_worker_data")
     assert wdata[0] == 0 and wdata[1] == 500, wdata
     wstate = cjson("ton", "state", "worker", worker_c["address"], *api)
-    assert wstate["tokens_paid"] == 500 and wstate["owner"] == wallet["worker"], wstate
+    assert wstate["tokens"] == 500 and wstate["owner"] == wallet["worker"], wstate
     assert wstate["proxy_contract"] == proxy_c["address"] and wstate["proxy_pub"] == pub, wstate
     amount = 500 * params["worker_fee_per_token"]
-    assert chain.get(proxy_c["address"], "get_proxy_data")[6] - paid0 == amount
+    share = 500 * (params["price_per_token"] - params["worker_fee_per_token"])
+    assert chain.get(proxy_c["address"], "get_proxy_data")[1] == share  # the proxy's earned share
     incoming = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["worker"], 10)
                 if t["in_msg"].get("source") and body_op(t["in_msg"]) == OP_PAYOUT]
     assert amount in incoming, incoming
@@ -295,18 +291,15 @@ def run(chain, tmp):
 
     # --- client withdraw above the stake, then the proxy's refund grant closes it ----
     cdata = chain.get(client_c["address"], "get_client_data")
-    body = cocoon("ton", "body", "client-withdraw", "0.3", wallet["client"]).stdout.strip()
-    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.05",
+    body = cocoon("ton", "body", "client-withdraw", wallet["client"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.06",
            "--bounce", "--body", body, "--wait", *api)
     after = chain.get(client_c["address"], "get_client_data")
-    assert after[1] == cdata[1] - 300_000_000, (cdata, after)
+    assert after[1] == after[2] == params["min_client_stake"], (cdata, after)
     got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["client"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
-    assert 300_000_000 in got, got
-    # withdrawing below the stake is refused (104) and moves nothing
-    too_much = (after[1] - after[2]) + 1
-    body = cocoon("ton", "body", "client-withdraw", f"{too_much // TON}.{too_much % TON:09d}",
-                  wallet["client"]).stdout.strip()
-    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.05",
+    assert cdata[1] - cdata[2] in got, got  # paid by the proxy contract
+    # nothing above the stake is left: refused (104), nothing moves
+    cocoon("wallet", "send", "--keys", keys["client"], "--to", client_c["address"], "--amount", "0.06",
            "--bounce", "--body", body, "--wait", *api)
     assert chain.get(client_c["address"], "get_client_data") == after
     assert chain.txs(client_c["address"], 1)[0]["compute_exit_code"] == 104
@@ -316,72 +309,82 @@ def run(chain, tmp):
     cocoon("wallet", "send", "--keys", keys["proxy"], "--to", client_c["address"], "--amount", "0.1",
            "--bounce", "--body", grant, "--wait", *api)
     final = cjson("ton", "state", "client", client_c["address"], *api)
-    assert final["state"] == 2 and final["balance"] == 0 and final["tokens_charged"] == 1500, final
+    assert final["state"] == 2 and final["balance"] == 0 and final["tokens_used"] == 1500, final
     refund = after[1] - 500 * params["price_per_token"]
     got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["client"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
     assert refund in got, (refund, got)
     print("ok: client withdraw and refund grant")
 
-    # --- params change by KEY=VALUE, then a forced close after the delay --------------
-    cocoon("root", "change-params", "client_delay_before_close=600", "min_client_stake=50000000", *own)
-    shown = cjson("root", "show", "--api", chain.api, "--root", root)
-    assert shown["params"]["client_delay_before_close"] == 600, shown["params"]
-    assert shown["params"]["min_client_stake"] == 50_000_000 and shown["params"]["params_version"] == 2
-    assert shown["params"]["price_per_token"] == 25  # untouched fields keep their values
-    # a new client contract (the owner wallet as client) under the new params
+    # --- a refund request, then after the delay the rest is forced out of the stake ----
     c2 = cjson("ton", "contract", "client", "--owner", wallet["owner"], "--proxy-contract",
                proxy_c["address"], *party)
     body = cocoon("ton", "body", "client-top-up", "0.5", wallet["owner"]).stdout.strip()
     cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.6", "--bounce",
            "--body", body, "--init", c2["state_init"], "--wait", *api)
     s2 = cjson("ton", "state", "client", c2["address"], *api)
-    assert s2["balance"] == 500_000_000 and s2["stake"] == 50_000_000, s2
-    body = cocoon("ton", "body", "client-request-refund", wallet["owner"]).stdout.strip()
-    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.05", "--bounce",
-           "--body", body, "--wait", *api)
+    assert s2["balance"] == 500_000_000 and s2["stake"] == params["min_client_stake"], s2
+    refund_req = cocoon("ton", "body", "client-request-refund", wallet["owner"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.06", "--bounce",
+           "--body", refund_req, "--wait", *api)
     s2 = cjson("ton", "state", "client", c2["address"], *api)
-    assert s2["state"] == 1 and s2["balance"] == 50_000_000, s2  # above-stake part paid out at once
-    force = cocoon("ton", "body", "client-refund-force", wallet["owner"]).stdout.strip()
-    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.05", "--bounce",
-           "--body", force, "--wait", *api)
+    stake = params["min_client_stake"]
+    assert s2["state"] == 1 and s2["balance"] == stake, s2  # above-stake part paid out at once
+    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.06", "--bounce",
+           "--body", refund_req, "--wait", *api)
     assert chain.txs(c2["address"], 1)[0]["compute_exit_code"] == 105  # too early
     assert cjson("ton", "state", "client", c2["address"], *api)["state"] == 1
     # move the chain clock past the delay: the wallet signs valid_until from the chain's clock
-    req = urllib.request.Request(chain.api.replace("/api/v2", "") + "/tonsim/setTime",
-                                 data=json.dumps({"advance": 601}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).read()
-    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.05", "--bounce",
-           "--body", force, "--wait", *api)
+    set_time(chain, params["client_delay_before_close"] + 1)
+    pstake = chain.get(proxy_c["address"], "get_proxy_data")[2]
+    cocoon("wallet", "send", "--keys", keys["owner"], "--to", c2["address"], "--amount", "0.06", "--bounce",
+           "--body", refund_req, "--wait", *api)
     s2 = cjson("ton", "state", "client", c2["address"], *api)
     assert s2["state"] == 2 and s2["balance"] == 0, s2
     got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["owner"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
-    assert 50_000_000 in got, got
-    print("ok: params change, forced close after the delay")
+    assert stake in got, got
+    assert chain.get(proxy_c["address"], "get_proxy_data")[2] == pstake - stake  # out of the proxy's stake
+    print("ok: refund request, forced refund after the delay")
 
-    # --- proxy: owner payout, then the two-phase close --------------------------------
+    # --- params change by KEY=VALUE: a proxy contract under new params is another one --
+    cocoon("root", "change-params", "client_delay_before_close=600", "min_client_stake=50000000", *own)
+    shown = cjson("root", "show", "--api", chain.api, "--root", root)
+    assert shown["params"]["client_delay_before_close"] == 600, shown["params"]
+    assert shown["params"]["min_client_stake"] == 50_000_000 and shown["params"]["params_version"] == 2
+    assert shown["params"]["price_per_token"] == 25  # untouched fields keep their values
+    proxy2 = cjson("ton", "contract", "proxy", "--owner", wallet["proxy"], *party)
+    assert proxy2["address"] != proxy_c["address"], proxy2
+    print("ok: params change")
+
+    # --- proxy: payout of the earned share, then the two-phase close ------------------
     pown = [*api, "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "0.05", "--bounce", "--wait"]
-    body = cocoon("ton", "body", "proxy-payout", "0.01", wallet["proxy"]).stdout.strip()
-    paid = chain.get(proxy_c["address"], "get_proxy_data")
+    body = cocoon("ton", "body", "proxy-payout", wallet["proxy"]).stdout.strip()
     cocoon("wallet", "send", "--body", body, *pown)
     got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["proxy"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
-    assert 10_000_000 in got, got
-    assert chain.get(proxy_c["address"], "get_proxy_data")[1] == paid[1]  # the stake stays
+    assert share in got, got
+    assert chain.get(proxy_c["address"], "get_proxy_data")[1] == 0
     cocoon("wallet", "send", "--body", cocoon("ton", "body", "proxy-close", wallet["proxy"]).stdout.strip(), *pown)
     assert cjson("ton", "state", "proxy", proxy_c["address"], *api)["state"] == 1
-    complete = cocoon("ton", "body", "proxy-close-complete", wallet["proxy"]).stdout.strip()
+    # the completion is signed with the proxy key; anyone may relay it
+    complete = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "close-complete", "--target",
+                      proxy_c["address"], "--excess-to", wallet["proxy"]).stdout.strip()
     cocoon("wallet", "send", "--body", complete, *pown)
     assert chain.txs(proxy_c["address"], 1)[0]["compute_exit_code"] == 105
-    req = urllib.request.Request(chain.api.replace("/api/v2", "") + "/tonsim/setTime",
-                                 data=json.dumps({"advance": params["proxy_delay_before_close"] + 1}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).read()
+    set_time(chain, params["proxy_delay_before_close"] + 1)
     before = chain.balance(wallet["proxy"])
+    held = chain.balance(proxy_c["address"])
     cocoon("wallet", "send", "--body", complete, *pown)
     final = cjson("ton", "state", "proxy", proxy_c["address"], *api)
     assert final["state"] == 2 and final["stake"] == 0, final
-    assert chain.balance(wallet["proxy"]) - before > TON  # the stake came home
+    assert chain.balance(proxy_c["address"]) == 0
+    assert chain.balance(wallet["proxy"]) - before > held - TON // 10  # everything came home
     print("ok: proxy payout and two-phase close")
+
+
+def set_time(chain, advance):
+    req = urllib.request.Request(chain.api.replace("/api/v2", "") + "/tonsim/setTime",
+                                 data=json.dumps({"advance": advance}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
 
 
 def body_op(msg):

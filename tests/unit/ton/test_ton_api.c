@@ -309,19 +309,33 @@ static void test_contract_state_stacks(void **state)
     j = parse("{\"exit_code\":0,\"stack\":[[\"num\",\"0x0\"],[\"num\",\"0x3b9aca00\"]]}");
     assert_int_equal(ton_stack_parse_json(j, &st, NULL), 0);
     assert_int_equal(ton_client_state_from_stack(&st, &cs, &err), -1);
-    assert_non_null(strstr(err.msg, "expected 7"));
+    assert_non_null(strstr(err.msg, "expected 6"));
     ton_stack_free(&st);
     json_decref(j);
     j = parse("{\"exit_code\":0,\"stack\":[[\"num\",\"0x1\"],[\"num\",\"0x3b9aca00\"],[\"num\","
               "\"0x5f5e100\"],"
-              "[\"num\",\"0x3e8\"],[\"num\",\"0x0\"],[\"num\",\"0xff\"],[\"num\",\"0x1092\"]]}");
+              "[\"num\",\"0x3e8\"],[\"num\",\"0x0\"],[\"num\",\"0xff\"]]}");
     assert_int_equal(ton_stack_parse_json(j, &st, NULL), 0);
     assert_int_equal(ton_client_state_from_stack(&st, &cs, NULL), 0);
     assert_int_equal(cs.state, 1);
     assert_int_equal(cs.balance, 1000000000);
-    assert_int_equal(cs.tokens_charged, 1000);
+    assert_int_equal(cs.stake, 100000000);
+    assert_int_equal(cs.tokens_used, 1000);
     assert_int_equal(cs.secret_hash[31], 0xff);
-    assert_int_equal(cs.last_nonce, 4242);
+    /* the same six numbers are not a proxy's four */
+    ton_proxy_state ps;
+    assert_int_equal(ton_proxy_state_from_stack(&st, &ps, &err), -1);
+    assert_non_null(strstr(err.msg, "expected 4"));
+    ton_stack_free(&st);
+    json_decref(j);
+    j = parse("{\"exit_code\":0,\"stack\":[[\"num\",\"0x1\"],[\"num\",\"0x7\"],[\"num\","
+              "\"0x3b9aca00\"],[\"num\",\"0x65\"]]}");
+    assert_int_equal(ton_stack_parse_json(j, &st, NULL), 0);
+    assert_int_equal(ton_proxy_state_from_stack(&st, &ps, NULL), 0);
+    assert_int_equal(ps.state, 1);
+    assert_int_equal(ps.balance, 7);
+    assert_int_equal(ps.stake, 1000000000);
+    assert_int_equal(ps.unlock_ts, 101);
     ton_stack_free(&st);
     json_decref(j);
 }

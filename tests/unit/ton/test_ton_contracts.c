@@ -149,28 +149,46 @@ static void test_party_bodies(void **state)
                vstr(b, "client_top_up"), "top up");
     expect_boc(ton_body_coins_addr(TON_OP_CLIENT_INCREASE_STAKE, 15, 200000000, &g_a, NULL),
                vstr(b, "client_increase_stake"), "increase stake");
-    expect_boc(ton_body_coins_addr(TON_OP_CLIENT_WITHDRAW, 16, 12345, &g_b, NULL),
-               vstr(b, "client_withdraw"), "withdraw");
+    expect_boc(ton_body_addr(TON_OP_CLIENT_WITHDRAW, 16, &g_b, NULL), vstr(b, "client_withdraw"),
+               "withdraw");
     expect_boc(ton_body_client_change_secret_hash(17, g_h, &g_a, NULL),
                vstr(b, "client_change_secret_hash"), "change secret hash");
     expect_boc(ton_body_client_register(18, 0x1122334455667788ull, &g_a, NULL),
                vstr(b, "client_register"), "register");
     expect_boc(ton_body_addr(TON_OP_CLIENT_REQUEST_REFUND, 19, &g_a, NULL),
                vstr(b, "client_request_refund"), "request refund");
-    expect_boc(ton_body_addr(TON_OP_CLIENT_REFUND_FORCE, 20, &g_b, NULL),
-               vstr(b, "client_refund_force"), "refund force");
+    expect_boc(ton_body_coins_addr(TON_OP_CLIENT_TOP_UP_REOPEN, 20, 700000000, &g_b, NULL),
+               vstr(b, "client_top_up_reopen"), "top up reopen");
+    expect_boc(ton_body_client_change_secret_hash_and_top_up(28, 300000000, g_h, &g_a, NULL),
+               vstr(b, "client_change_secret_hash_and_top_up"), "change secret hash and top up");
+    expect_boc(ton_body_addr(TON_OP_WORKER_REGISTER, 29, &g_b, NULL), vstr(b, "worker_register"),
+               "worker register");
     expect_boc(ton_body_coins_addr(TON_OP_PROXY_INCREASE_STAKE, 21, 1000000000, &g_a, NULL),
                vstr(b, "proxy_increase_stake"), "proxy increase stake");
-    expect_boc(ton_body_coins_addr(TON_OP_PROXY_PAYOUT_REQUEST, 22, 5, &g_a, NULL),
+    expect_boc(ton_body_addr(TON_OP_PROXY_PAYOUT_REQUEST, 22, &g_a, NULL),
                vstr(b, "proxy_payout_request"), "proxy payout");
     expect_boc(ton_body_addr(TON_OP_PROXY_CLOSE, 23, &g_a, NULL), vstr(b, "proxy_close"),
                "proxy close");
-    expect_boc(ton_body_addr(TON_OP_PROXY_CLOSE_COMPLETE, 24, &g_b, NULL),
-               vstr(b, "proxy_close_complete"), "proxy close complete");
+    expect_boc(ton_body_proxy_save_state(24, 5, g_h, NULL), vstr(b, "proxy_save_state"),
+               "proxy save state");
     /* addr_none is refused before it reaches the chain */
     ton_addr none = {.none = true};
     cc_err err;
     assert_null(ton_body_addr(TON_OP_PROXY_CLOSE, 1, &none, &err));
+}
+
+/* Initial data and addresses: the C builders make the cells COCOON's C++
+ * makes (SPEC §2.1, §3.1, §4.1), and the address derived from code + data in C
+ * is the one @ton/core derives in the vectors generator. */
+static void expect_address(ton_cell *si, const char *key)
+{
+    assert_non_null(si);
+    ton_addr addr;
+    char raw[80];
+    ton_state_init_address(si, 0, &addr);
+    ton_addr_to_raw(&addr, raw, sizeof raw);
+    assert_string_equal(raw, vstr(g_v, key));
+    ton_cell_unref(si);
 }
 
 static void test_storage_and_addresses(void **state)
@@ -196,24 +214,32 @@ static void test_storage_and_addresses(void **state)
                "root storage");
     ton_cell_unref(data);
     ton_cell_unref(pc);
-    ton_root_params_clear(&p);
 
-    ton_cell *si =
-        ton_proxy_contract_init(g_proxy_code, &g_a, &g_b, g_pub, 16, 3600, g_worker_code, NULL);
-    assert_non_null(si);
-    expect_boc(ton_cell_ref(si->refs[1]), vstr(g_v, "proxy_init_data"), "proxy data");
-    ton_cell_unref(si);
-    si = ton_worker_contract_init(g_worker_code, &g_a, &g_b, g_pub, NULL);
-    expect_boc(ton_cell_ref(si->refs[1]), vstr(g_v, "worker_init_data"), "worker data");
-    ton_cell_unref(si);
-    si = ton_client_contract_init(g_client_code, &g_a, &g_b, g_pub, 20, 3600, 100000000, NULL);
-    expect_boc(ton_cell_ref(si->refs[1]), vstr(g_v, "client_init_data"), "client data");
+    expect_boc(ton_proxy_contract_data(&g_a, &g_b, g_pub, &p, NULL), vstr(g_v, "proxy_init_data"),
+               "proxy data");
+    expect_boc(ton_worker_contract_data(&g_a, &g_b, g_pub, &p, NULL), vstr(g_v, "worker_init_data"),
+               "worker data");
+    expect_boc(ton_client_contract_data(&g_a, &g_b, g_pub, &p, NULL), vstr(g_v, "client_init_data"),
+               "client data");
+    expect_address(ton_client_contract_init(&g_a, &g_b, g_pub, &p, NULL), "client_address");
+    expect_address(ton_worker_contract_init(&g_a, &g_b, g_pub, &p, NULL), "worker_address");
+    expect_address(ton_proxy_contract_init(&g_a, &g_b, g_pub, &p, NULL), "proxy_address");
+    /* the params enter the data: another price is another client contract */
+    p.price_per_token++;
+    ton_cell *si = ton_client_contract_init(&g_a, &g_b, g_pub, &p, NULL);
     ton_addr addr;
     char raw[80];
     ton_state_init_address(si, 0, &addr);
     ton_addr_to_raw(&addr, raw, sizeof raw);
-    assert_string_equal(raw, vstr(g_v, "client_address"));
+    assert_string_not_equal(raw, vstr(g_v, "client_address"));
     ton_cell_unref(si);
+    /* no code, no StateInit */
+    ton_cell_unref(p.worker_code);
+    p.worker_code = NULL;
+    cc_err err = {0};
+    assert_null(ton_worker_contract_init(&g_a, &g_b, g_pub, &p, &err));
+    assert_non_null(strstr(err.msg, "worker contract code"));
+    ton_root_params_clear(&p);
 }
 
 static void test_vouchers(void **state)
@@ -239,17 +265,17 @@ static void test_vouchers(void **state)
                       .target = g_c,
                       .excess_to = g_a};
     expect_boc(ton_voucher_sign(&v, g_seed, NULL), vstr(g_v, "voucher_payout"), "payout voucher");
-    v = (ton_voucher){.op = TON_OP_PROXY_SAVE_STATE,
-                      .query_id = 101,
-                      .seqno = 5,
-                      .target = g_b,
-                      .excess_to = g_a};
-    memcpy(v.unique_hash, g_h, 32);
+    v = (ton_voucher){
+        .op = TON_OP_PROXY_CLOSE_SIGNED, .query_id = 101, .target = g_b, .excess_to = g_a};
     outer = ton_voucher_sign(&v, g_seed, NULL);
     assert_int_equal(ton_voucher_verify(outer, g_pub, &back, &err), 0);
-    assert_true(back.is_note);
-    assert_int_equal(back.seqno, 5);
-    expect_boc(outer, vstr(g_v, "save_state_note"), "save-state note");
+    assert_true(back.is_close);
+    assert_int_equal(back.tokens, 0);
+    expect_boc(outer, vstr(g_v, "voucher_close"), "close request");
+    v = (ton_voucher){
+        .op = TON_OP_PROXY_CLOSE_COMPLETE_SIGNED, .query_id = 102, .target = g_b, .excess_to = g_a};
+    expect_boc(ton_voucher_sign(&v, g_seed, NULL), vstr(g_v, "voucher_close_complete"),
+               "close complete request");
 }
 
 static void test_voucher_tampering(void **state)
@@ -366,7 +392,10 @@ static void test_opcodes(void **state)
         {"rootChangeParamsFull", TON_OP_ROOT_CHANGE_PARAMS_FULL},
         {"rootUpgradeContracts", TON_OP_ROOT_UPGRADE_CONTRACTS},
         {"rootChangeOwner", TON_OP_ROOT_CHANGE_OWNER},
+        {"doNotProcess", TON_OP_DO_NOT_PROCESS},
         {"clientTopUp", TON_OP_CLIENT_TOP_UP},
+        {"clientTopUpReopen", TON_OP_CLIENT_TOP_UP_REOPEN},
+        {"clientChangeSecretHashAndTopUp", TON_OP_CLIENT_CHANGE_SECRET_HASH_AND_TOP_UP},
         {"clientIncreaseStake", TON_OP_CLIENT_INCREASE_STAKE},
         {"clientWithdraw", TON_OP_CLIENT_WITHDRAW},
         {"clientChangeSecretHash", TON_OP_CLIENT_CHANGE_SECRET_HASH},
@@ -374,16 +403,22 @@ static void test_opcodes(void **state)
         {"clientChargeSigned", TON_OP_CLIENT_CHARGE_SIGNED},
         {"clientGrantRefundSigned", TON_OP_CLIENT_GRANT_REFUND_SIGNED},
         {"clientRequestRefund", TON_OP_CLIENT_REQUEST_REFUND},
-        {"clientRefundForce", TON_OP_CLIENT_REFUND_FORCE},
-        {"clientProxyPayment", TON_OP_CLIENT_PROXY_PAYMENT},
+        {"clientProxyRequest", TON_OP_CLIENT_PROXY_REQUEST},
+        {"clientProxyTopUp", TON_OP_CLIENT_PROXY_TOP_UP},
+        {"clientProxyRegister", TON_OP_CLIENT_PROXY_REGISTER},
+        {"clientProxyRefundGranted", TON_OP_CLIENT_PROXY_REFUND_GRANTED},
+        {"clientProxyRefundForce", TON_OP_CLIENT_PROXY_REFUND_FORCE},
         {"workerPayoutSigned", TON_OP_WORKER_PAYOUT_SIGNED},
         {"workerLastPayoutSigned", TON_OP_WORKER_LAST_PAYOUT_SIGNED},
+        {"workerRegister", TON_OP_WORKER_REGISTER},
+        {"workerProxyRequest", TON_OP_WORKER_PROXY_REQUEST},
         {"workerProxyPayoutRequest", TON_OP_WORKER_PROXY_PAYOUT_REQUEST},
         {"proxyIncreaseStake", TON_OP_PROXY_INCREASE_STAKE},
         {"proxySaveState", TON_OP_PROXY_SAVE_STATE},
         {"proxyPayoutRequest", TON_OP_PROXY_PAYOUT_REQUEST},
         {"proxyClose", TON_OP_PROXY_CLOSE},
-        {"proxyCloseComplete", TON_OP_PROXY_CLOSE_COMPLETE},
+        {"proxyCloseSigned", TON_OP_PROXY_CLOSE_SIGNED},
+        {"proxyCloseCompleteSigned", TON_OP_PROXY_CLOSE_COMPLETE_SIGNED},
     };
     const json_t *js = json_object_get(g_v, "ops");
     assert_int_equal(json_object_size(js), CC_ARRAY_LEN(ops));
@@ -401,12 +436,41 @@ static void test_contract_to_contract_bodies(void **state)
     (void)state;
     /* the layouts the proxy contract parses (SPEC §2.2, §3.2), built by @ton/core */
     const json_t *b = json_object_get(g_v, "bodies");
-    expect_boc(ton_body_client_proxy_payment(25, 1500, 30000, &g_a, &g_c, NULL),
-               vstr(b, "client_proxy_payment"), "client_proxy_payment");
-    expect_boc(ton_body_worker_proxy_payout_request(26, 100, 250, &g_b, &g_c, NULL),
-               vstr(b, "worker_proxy_payout_request"), "worker_proxy_payout_request");
+    ton_client_state_data st = {
+        .state = 1, .balance = 1500000000, .stake = 100000000, .tokens_used = 4242};
+    memcpy(st.secret_hash, g_h, 32);
+    ton_cell *pl =
+        ton_payload_client_proxy_coins(TON_OP_CLIENT_PROXY_TOP_UP, 1500000000, &g_c, NULL);
+    expect_boc(ton_body_client_proxy_request(25, &g_a, &st, pl, NULL),
+               vstr(b, "client_proxy_request_top_up"), "client_proxy_request top-up");
+    ton_cell_unref(pl);
+    st.state = 2;
+    st.balance = 0;
+    pl = ton_payload_client_proxy_coins(TON_OP_CLIENT_PROXY_REFUND_GRANTED, 77, &g_c, NULL);
+    expect_boc(ton_body_client_proxy_request(25, &g_a, &st, pl, NULL),
+               vstr(b, "client_proxy_request_refund_granted"), "client_proxy_request refund");
+    ton_cell_unref(pl);
+    pl = ton_payload_client_proxy_coins(TON_OP_CLIENT_PROXY_REFUND_FORCE, 78, &g_c, NULL);
+    expect_boc(ton_body_client_proxy_request(25, &g_a, &st, pl, NULL),
+               vstr(b, "client_proxy_request_refund_force"), "client_proxy_request refund force");
+    ton_cell_unref(pl);
+    st = (ton_client_state_data){.state = 0, .stake = 100000000};
+    pl = ton_payload_client_proxy_register(99, NULL);
+    expect_boc(ton_body_client_proxy_request(25, &g_a, &st, pl, NULL),
+               vstr(b, "client_proxy_request_register"), "client_proxy_request register");
+    ton_cell_unref(pl);
+    st.balance = 5;
+    st.tokens_used = 1;
+    expect_boc(ton_body_client_proxy_request(25, &g_a, &st, NULL, NULL),
+               vstr(b, "client_proxy_request_note"), "client_proxy_request note");
+    pl = ton_payload_worker_proxy_payout(2500, 1250, &g_c, NULL);
+    expect_boc(ton_body_worker_proxy_request(26, &g_b, 2, 250, pl, NULL),
+               vstr(b, "worker_proxy_request_payout"), "worker_proxy_request payout");
+    ton_cell_unref(pl);
+    expect_boc(ton_body_worker_proxy_request(26, &g_b, 0, 100, NULL, NULL),
+               vstr(b, "worker_proxy_request_note"), "worker_proxy_request note");
     ton_addr none = {.none = true};
-    assert_null(ton_body_client_proxy_payment(25, 1500, 30000, &none, &g_c, NULL));
+    assert_null(ton_body_worker_proxy_request(26, &none, 0, 100, NULL, NULL));
 
     ton_cell *c;
     c = ton_body_op_qid(TON_OP_EXCESSES, 9, NULL);

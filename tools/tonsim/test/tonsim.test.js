@@ -136,15 +136,22 @@ test('tonsim: a client contract is deployed by a top-up from a wallet', async ()
   const codes = Object.fromEntries(Object.entries(info.codes).map(([k, v]) => [k, Cell.fromBoc(Buffer.from(v, 'hex'))[0]]));
   const owner = Address.parse(info.wallets.client.address);
   const proxyContract = Address.parse(info.wallets.proxy.address);  // any address works for a top-up
+  const params = { ...cocoon.DEFAULT_PARAMS, pricePerToken: BigInt(info.params.price_per_token),
+    workerFeePerToken: BigInt(info.params.worker_fee_per_token),
+    proxyDelayBeforeClose: info.params.proxy_delay_before_close,
+    clientDelayBeforeClose: info.params.client_delay_before_close, minProxyStake: BigInt(info.params.min_proxy_stake),
+    minClientStake: BigInt(info.params.min_client_stake), uniqueId: info.params.unique_id, isTest: info.params.is_test };
   const si = cocoon.stateInit(codes.client, cocoon.clientInitData({ owner, proxy: proxyContract,
-    pubkey: Buffer.alloc(32, 1), pricePerToken: BigInt(info.params.price_per_token),
-    closeDelay: info.params.client_delay_before_close, minStake: BigInt(info.params.min_client_stake) }));
+    pubkey: Buffer.alloc(32, 1), params }));
+  const proxyBefore = await balance(proxyContract.toRawString());
   await transfer('client', [internal({ to: si.address, value: toNano('2.1'), bounce: false, init: si.init,
     body: cocoon.client.topUp(toNano('2'), owner, 9) })]);
   const r = await ok('runGetMethod', { address: si.address.toString(), method: 'get_client_data', stack: [] });
   assert.equal(r.stack[0][1], '0x0');
   assert.equal(BigInt(r.stack[1][1]), toNano('2'));
-  assert.equal(await balance(si.address.toRawString()), toNano('2') + cocoon.CONST.RESERVE);
+  // the client contract keeps its storage reserve; the money went on to the proxy address
+  assert.equal(await balance(si.address.toRawString()), cocoon.CONST.RESERVE);
+  assert.ok(await balance(proxyContract.toRawString()) - proxyBefore >= toNano('2'));
 });
 
 test('tonsim: test-only endpoints fund an address and move the clock', async () => {
