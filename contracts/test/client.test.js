@@ -262,3 +262,25 @@ test('client: plain transfers and do_not_process notes are accepted and change n
   assert.equal(exitCode(s.tx), 0);
   assert.deepEqual(await t.read(), before);
 });
+
+test('client: a refund the proxy contract cannot cover is refused there (110) and pays nothing', async () => {
+  // alice's money was spent on a worker (the proxy paid out more than it charged her so far)
+  const t = await withClient(toNano('1'));
+  const wally = await t.bc.treasury('wally');
+  const wsi = t.workerOf(wally);
+  const free = (await balanceOf(t.bc, t.proxy.address)) - (await C.readProxy(t.proxy)).stake;
+  const tokens = (free - toNano('0.2')) / t.params.workerFeePerToken;
+  const s0 = await send(t.bc, wally, wsi.address, toNano('0.1'), C.voucher({ op: OP.workerPayoutSigned, qid: 1,
+    tokens, target: wsi.address, excessTo: wally.address, secretKey: t.proxyKey.secretKey }), wsi.init);
+  assert.equal(exitCode(txOn(s0, t.proxy.address)), 0);
+  const proxyBefore = await balanceOf(t.bc, t.proxy.address);
+  const s = await send(t.bc, t.alice, t.si.address, toNano('0.06'), C.client.withdraw(t.alice.address));
+  assert.equal(exitCode(s.tx), 0);
+  assert.equal(exitCode(txOn(s, t.proxy.address)), ERR.INSUFFICIENT_FUNDS);
+  assert.equal(valueTo(s, OP.payout, t.alice.address), undefined);
+  // the proxy contract lost nothing but its storage fee; the bounced value went back to alice
+  assert.ok(proxyBefore - (await balanceOf(t.bc, t.proxy.address)) < toNano('0.001'));
+  assert.ok(valueTo(s, OP.excesses, t.alice.address) > 0n);
+  // the client contract has already counted the withdrawal: bounces are not undone (COCOON's rule, SPEC §6)
+  assert.equal((await t.read()).balance, t.params.minClientStake);
+});
