@@ -64,6 +64,19 @@ test('proxy: the earned share goes to the owner, whoever asks', async () => {
   assert.equal((await t.read()).balance, 0n);
 });
 
+test('proxy: an earned share larger than what the proxy holds above its stake is not paid (110)', async () => {
+  // workers took nearly all the money above the stake; the share credited with them is larger than the rest
+  const t = await withProxy();
+  const free = (await balanceOf(t.bc, t.proxy.address)) - (await t.read()).stake;
+  const tokens = (free - toNano('0.05')) / t.params.workerFeePerToken;
+  const share = await earn(t, tokens);
+  const rest = (await balanceOf(t.bc, t.proxy.address)) - (await t.read()).stake;
+  assert.ok(share > rest, `share ${share} rest ${rest}`);
+  const bob = await t.bc.treasury('bob');
+  await expectReject(t.bc, bob, t.proxy.address, toNano('0.05'), C.proxy.payoutRequest(bob.address),
+    ERR.INSUFFICIENT_FUNDS, t.read);
+});
+
 test('proxy: save-state notes and plain transfers are accepted and change nothing', async () => {
   const t = await withProxy();
   const before = await t.read();
