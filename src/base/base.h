@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #include <jansson.h>
 
@@ -127,6 +128,9 @@ uint16_t cc_crc16(const void *data, size_t n);  /* XMODEM (TON addresses) */
 double cc_now_wall(void);      /* seconds since the epoch */
 double cc_now_mono(void);      /* monotonic seconds */
 uint64_t cc_now_mono_ns(void); /* monotonic nanoseconds */
+/* A duration in seconds as the struct timeval libevent's timers take;
+ * negative counts as 0. */
+struct timeval cc_timeval(double seconds);
 
 /* ------------------------------------------------------------------ files */
 
@@ -200,6 +204,51 @@ int cc_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port
 /* Resolves `path` relative to the directory of `file` (absolute paths and a
  * NULL file leave it as is). Heap string, caller frees; NULL for a NULL path. */
 char *cc_path_relative_to(const char *file, const char *path);
+
+/* ------------------------------------ intrusive doubly-linked list (list.c) */
+
+/* The object that holds a cc_list_node `member` at `ptr`. */
+#define cc_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* A node lives inside the object it lists; a zeroed node is unlinked. */
+typedef struct cc_list_node {
+    struct cc_list_node *prev, *next;
+} cc_list_node;
+
+/* A zeroed list is empty: no set-up needed in a calloc'ed owner. The last
+ * node is kept so a list can serve as a FIFO queue. */
+typedef struct cc_list {
+    cc_list_node *first, *last;
+} cc_list;
+
+void cc_list_push_front(cc_list *l, cc_list_node *n);
+void cc_list_push_back(cc_list *l, cc_list_node *n);
+/* Unlinks n from l and zeroes it. Removing an unlinked node does nothing,
+ * so an owner may remove on every path without tracking whether it did. */
+void cc_list_remove(cc_list *l, cc_list_node *n);
+/* Whether n, which is either in l or in no list, is in l (constant time). */
+bool cc_list_contains(const cc_list *l, const cc_list_node *n);
+static inline bool cc_list_empty(const cc_list *l)
+{
+    return l->first == NULL;
+}
+size_t cc_list_count(const cc_list *l);
+
+/* The object after obj (whose node is `member`), or NULL at the end. */
+#define cc_list_next(type, obj, member)                                                            \
+    ((obj)->member.next ? cc_container_of((obj)->member.next, type, member) : (type *)NULL)
+
+/* The first object of l, or NULL when it is empty. */
+#define cc_list_first(type, l, member)                                                             \
+    ((l)->first ? cc_container_of((l)->first, type, member) : (type *)NULL)
+
+/* Walks l from first to last, `var` being each object (of `type`) whose
+ * `member` is the node. The next object is read before the body runs, so
+ * the body may remove (and free) the current object, but no other one. */
+#define cc_list_foreach(type, var, l, member)                                                      \
+    for (type *var = cc_list_first(type, l, member),                                               \
+              *var##_next_ = var ? cc_list_next(type, var, member) : NULL;                         \
+         var; var = var##_next_, var##_next_ = var ? cc_list_next(type, var, member) : NULL)
 
 /* ------------------------------------------------ u64 -> pointer map (map.c) */
 

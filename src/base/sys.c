@@ -23,6 +23,16 @@ double cc_now_mono(void)
     return (double)cc_now_mono_ns() / 1e9;
 }
 
+struct timeval cc_timeval(double seconds)
+{
+    if (!(seconds > 0)) return (struct timeval){0, 0}; /* also NaN */
+    struct timeval tv;
+    tv.tv_sec = (time_t)seconds;
+    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    if (tv.tv_usec >= 1000000) tv.tv_usec = 999999; /* rounding at the top */
+    return tv;
+}
+
 uint64_t cc_now_mono_ns(void)
 {
     struct timespec ts;

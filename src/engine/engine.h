@@ -444,12 +444,20 @@ typedef struct engine_usage {
     int64_t cached_tokens; /* prompt tokens whose KV entries were reused */
 } engine_usage;
 
+/* How a job ended (on_done's error_code). The engine knows nothing of the
+ * network: the worker maps these to COCOON's protocol codes. */
+typedef enum {
+    ENGINE_JOB_OK = 0,
+    ENGINE_JOB_FAILED,
+    ENGINE_JOB_CANCELLED,
+} engine_job_end;
+
 typedef struct engine_job_callbacks {
     /* Once, first: 200 (then the answer: JSON, or SSE when streaming) or an
      * error status (then an OpenAI error object). */
     void (*on_head)(void *ud, int status);
     void (*on_body)(void *ud, const char *data, size_t len);
-    /* error_code 0 on success; 653 cancelled, 601 failure. */
+    /* error_code: an engine_job_end (ENGINE_JOB_OK on success). */
     void (*on_done)(void *ud, const engine_usage *usage, int error_code, const char *error);
 } engine_job_callbacks;
 
@@ -462,14 +470,14 @@ typedef struct engine_server_config {
 
 /* Takes ownership of m. */
 engine_server *engine_server_new(engine_model *m, const engine_server_config *cfg, cc_err *err);
-/* Stops the thread; jobs still pending get on_done(653). */
+/* Stops the thread; jobs still pending get on_done(ENGINE_JOB_CANCELLED). */
 void engine_server_free(engine_server *s);
 const engine_model *engine_server_model(const engine_server *s);
 /* Queues a parsed request (ownership of req passes to the server). The
  * returned handle stays valid until on_done has returned. */
 engine_job *engine_server_submit(engine_server *s, engine_request *req,
                                  const engine_job_callbacks *cb, void *ud);
-/* Asks the job to stop; on_done(653) follows (unless it already finished). */
+/* Asks the job to stop; on_done(ENGINE_JOB_CANCELLED) follows (unless it already finished). */
 void engine_job_cancel(engine_job *j);
 /* Figures for monitoring. */
 typedef struct engine_server_stats {

@@ -74,7 +74,7 @@ static void job_reject(engine_server *s, engine_job *j, int status, const char *
     free(body);
     engine_seq_free(j->seq);
     j->seq = NULL;
-    job_done(s, j, 0, NULL);
+    job_done(s, j, ENGINE_JOB_OK, NULL);
 }
 
 /* Starts a job on a slot: tokenizes the prompt and sets up the sequence. */
@@ -154,7 +154,7 @@ static void slot_fail(engine_server *s, int i, const char *msg)
     engine_job *j = s->slot_job[i];
     s->slot_job[i] = NULL;
     engine_ctx_truncate(s->ctx[i], 0);
-    job_done(s, j, 601, msg);
+    job_done(s, j, ENGINE_JOB_FAILED, msg);
 }
 
 /* Sends what a decode step produced; ends the job when it finished. */
@@ -174,7 +174,7 @@ static void slot_emit(engine_server *s, int i, const cc_buf *text, const engine_
     cc_buf_free(&out);
     if (st->finished) {
         s->slot_job[i] = NULL;
-        job_done(s, j, 0, NULL);
+        job_done(s, j, ENGINE_JOB_OK, NULL);
     }
 }
 
@@ -193,7 +193,7 @@ static void run_round(engine_server *s)
         if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
             s->slot_job[i] = NULL;
             /* Whatever the slot computed stays a valid cache prefix. */
-            job_done(s, j, 653, "cancelled");
+            job_done(s, j, ENGINE_JOB_CANCELLED, "cancelled");
             continue;
         }
         engine_step st;
@@ -284,7 +284,7 @@ static void *sched_main(void *arg)
 
         while (dropped) {
             engine_job *next = dropped->next;
-            job_done(s, dropped, 653, "cancelled");
+            job_done(s, dropped, ENGINE_JOB_CANCELLED, "cancelled");
             dropped = next;
         }
         double t0 = cc_now_mono();
@@ -297,14 +297,14 @@ static void *sched_main(void *arg)
     /* Shutting down: everything still here is cancelled. */
     for (int i = 0; i < s->n_slots; i++)
         if (s->slot_job[i]) {
-            job_done(s, s->slot_job[i], 653, "cancelled");
+            job_done(s, s->slot_job[i], ENGINE_JOB_CANCELLED, "cancelled");
             s->slot_job[i] = NULL;
         }
     engine_job *j = s->q_head;
     s->q_head = s->q_tail = NULL;
     while (j) {
         engine_job *next = j->next;
-        job_done(s, j, 653, "cancelled");
+        job_done(s, j, ENGINE_JOB_CANCELLED, "cancelled");
         j = next;
     }
     return NULL;

@@ -19,7 +19,7 @@
 typedef struct sock_watch {
     struct event *ev;
     curl_socket_t fd;
-    struct sock_watch *prev, *next;
+    cc_list_node node; /* in the client's socks */
 } sock_watch;
 
 struct http_client {
@@ -28,10 +28,10 @@ struct http_client {
     struct event *timer;
     struct event *deferred; /* applies queued starts and cancels */
     int in_curl;            /* depth of calls into curl (callbacks may run) */
-    http_client_req *active;
-    http_client_req *queued;    /* started from inside a curl callback */
-    http_client_req *cancelled; /* cancelled from inside a curl callback */
-    sock_watch *socks;
+    cc_list active;         /* of http_client_req */
+    cc_list queued;         /* started from inside a curl callback */
+    cc_list cancelled;      /* cancelled from inside a curl callback */
+    cc_list socks;          /* of sock_watch */
     size_t n_active;
     double connect_timeout;
     CURL *idle[64]; /* reset easy handles ready for reuse */
@@ -54,28 +54,8 @@ struct http_client_req {
     cc_buf head; /* "name\0value\0" pairs of the current header block */
     size_t head_count;
     char errbuf[CURL_ERROR_SIZE];
-    http_client_req *prev, *next; /* in one of the client's lists */
+    cc_list_node node; /* in one of the client's lists */
 };
-
-/* ------------------------------------------------------------ lists */
-
-static void list_push(http_client_req **head, http_client_req *r)
-{
-    r->prev = NULL;
-    r->next = *head;
-    if (*head) (*head)->prev = r;
-    *head = r;
-}
-
-static void list_remove(http_client_req **head, http_client_req *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        *head = r->next;
-    if (r->next) r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
 
 /* Easy handles are kept for reuse: creating one allocates its buffers
  * (a 16 KiB receive buffer among them) on every request otherwise. */
@@ -119,7 +99,7 @@ static void check_done(http_client *c)
         r->in_multi = false;
         if (r->cancelled) /* freed by the deferred pass */
             continue;
-        list_remove(&c->active, r);
+        cc_list_remove(&c->active, &r->node);
         c->n_active--;
         http_client_result res;
         const char *why = NULL;
@@ -173,11 +153,7 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
     if (what == CURL_POLL_REMOVE) {
         if (w) {
             event_free(w->ev);
-            if (w->prev)
-                w->prev->next = w->next;
-            else
-                c->socks = w->next;
-            if (w->next) w->next->prev = w->prev;
+            cc_list_remove(&c->socks, &w->node);
             free(w);
             curl_multi_assign(c->multi, fd, NULL);
         }
@@ -188,9 +164,7 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
     if (!w) {
         w = cc_calloc(1, sizeof(*w));
         w->fd = fd;
-        w->next = c->socks;
-        if (c->socks) c->socks->prev = w;
-        c->socks = w;
+        cc_list_push_front(&c->socks, &w->node);
         curl_multi_assign(c->multi, fd, w);
     } else {
         event_free(w->ev);
@@ -213,7 +187,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     } else {
         /* curl asks not to be called back from inside this callback, so even
          * a zero timeout goes through the loop. */
-        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        struct timeval tv = cc_timeval((double)timeout_ms / 1000);
         evtimer_add(c->timer, &tv);
     }
     return 0;
@@ -287,21 +261,21 @@ static void add_to_multi(http_client_req *r)
 {
     r->where = REQ_ACTIVE;
     r->in_multi = true;
-    list_push(&r->c->active, r);
+    cc_list_push_front(&r->c->active, &r->node);
     r->c->n_active++;
     curl_multi_add_handle(r->c->multi, r->easy);
 }
 
 static void apply_deferred(http_client *c)
 {
-    while (c->cancelled) {
-        http_client_req *r = c->cancelled;
-        list_remove(&c->cancelled, r);
+    while (!cc_list_empty(&c->cancelled)) {
+        http_client_req *r = cc_list_first(http_client_req, &c->cancelled, node);
+        cc_list_remove(&c->cancelled, &r->node);
         req_destroy(r);
     }
-    while (c->queued) {
-        http_client_req *r = c->queued;
-        list_remove(&c->queued, r);
+    while (!cc_list_empty(&c->queued)) {
+        http_client_req *r = cc_list_first(http_client_req, &c->queued, node);
+        cc_list_remove(&c->queued, &r->node);
         add_to_multi(r);
     }
 }
@@ -346,20 +320,18 @@ http_client *http_client_new(struct event_base *base, const http_client_config *
 void http_client_free(http_client *c)
 {
     if (!c) return;
-    http_client_req **lists[] = {&c->active, &c->queued, &c->cancelled};
+    cc_list *lists[] = {&c->active, &c->queued, &c->cancelled};
     for (size_t i = 0; i < CC_ARRAY_LEN(lists); i++) {
-        while (*lists[i]) {
-            http_client_req *r = *lists[i];
-            list_remove(lists[i], r);
+        cc_list_foreach (http_client_req, r, lists[i], node) {
+            cc_list_remove(lists[i], &r->node);
             req_destroy(r);
         }
     }
     curl_multi_cleanup(c->multi);
     while (c->n_idle)
         curl_easy_cleanup(c->idle[--c->n_idle]);
-    while (c->socks) { /* sockets curl did not report removed */
-        sock_watch *w = c->socks;
-        c->socks = w->next;
+    cc_list_foreach (sock_watch, w, &c->socks, node) { /* sockets curl did not report removed */
+        cc_list_remove(&c->socks, &w->node);
         event_free(w->ev);
         free(w);
     }
@@ -436,7 +408,7 @@ http_client_req *http_client_start(http_client *c, const http_client_request *re
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
     if (c->in_curl) {
         r->where = REQ_QUEUED;
-        list_push(&c->queued, r);
+        cc_list_push_front(&c->queued, &r->node);
         event_active(c->deferred, 0, 0);
     } else {
         add_to_multi(r);
@@ -450,14 +422,14 @@ void http_client_cancel(http_client_req *r)
     http_client *c = r->c;
     r->cancelled = true;
     if (r->where == REQ_QUEUED) {
-        list_remove(&c->queued, r);
+        cc_list_remove(&c->queued, &r->node);
         req_destroy(r);
         return;
     }
-    list_remove(&c->active, r);
+    cc_list_remove(&c->active, &r->node);
     c->n_active--;
     if (c->in_curl) {
-        list_push(&c->cancelled, r);
+        cc_list_push_front(&c->cancelled, &r->node);
         event_active(c->deferred, 0, 0);
     } else {
         req_destroy(r);

@@ -49,7 +49,7 @@ static bool would_block(int e)
 
 static void arm_timer(http_conn *c, double secs)
 {
-    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    struct timeval tv = cc_timeval(secs);
     evtimer_add(c->timer, &tv);
 }
 
@@ -79,9 +79,9 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     http_server *s = arg;
-    while (s->dead) {
-        http_conn *c = s->dead;
-        s->dead = c->next;
+    while (!cc_list_empty(&s->dead)) {
+        http_conn *c = cc_list_first(http_conn, &s->dead, node);
+        cc_list_remove(&s->dead, &c->node);
         event_free(c->rev);
         event_free(c->wev);
         event_free(c->timer);
@@ -115,15 +115,9 @@ void http_conn_close(http_conn *c, const char *why)
         /* else it is being answered before its handler (a rejection inside
          * http_server_start_request): that reply frees it. */
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    cc_list_remove(&s->conns, &c->node);
     s->n_conns--;
-    c->prev = NULL;
-    c->next = s->dead;
-    s->dead = c;
+    cc_list_push_front(&s->dead, &c->node);
     if (!s->closing) event_active(s->reap_ev, 0, 0);
     if (s->paused_full && s->n_conns < s->max_conns && !s->closing) {
         s->paused_full = false;
@@ -424,9 +418,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     c->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
     c->timer = evtimer_new(s->base, timer_cb, c);
     c->uncork = event_new(s->base, -1, 0, uncork_cb, c);
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
+    cc_list_push_front(&s->conns, &c->node);
     s->n_conns++;
     /* A connection that never sends a whole head is dropped like a slow
      * head, not kept for the (longer) keep-alive idle time. */
@@ -459,7 +451,7 @@ static void accept_error_cb(struct evconnlistener *evl, void *arg)
         CC_WARN("event=http_accept_paused port=%d reason=\"%s\"", s->port, strerror(e));
     }
     evconnlistener_disable(evl);
-    struct timeval tv = {0, (suseconds_t)(RESUME_SECS * 1e6)};
+    struct timeval tv = cc_timeval(RESUME_SECS);
     evtimer_add(s->resume_ev, &tv);
 }
 
@@ -509,8 +501,8 @@ void http_conn_stop_listening(http_server *s)
 
 void http_conn_free_all(http_server *s)
 {
-    while (s->conns)
-        http_conn_close(s->conns, "server stopped");
+    while (!cc_list_empty(&s->conns))
+        http_conn_close(cc_list_first(http_conn, &s->conns, node), "server stopped");
     reap_cb(-1, 0, s);
     if (s->resume_ev) event_free(s->resume_ev);
     if (s->reap_ev) event_free(s->reap_ev);

@@ -38,10 +38,10 @@ struct http_server {
     bool any_ip_host;      /* bound to a wildcard address: IP-literal Hosts pass */
     http_route *routes;
     size_t n_routes;
-    http_conn *conns; /* open connections */
+    cc_list conns; /* open http_conn */
     unsigned n_conns;
-    http_conn *dead;                /* closed, waiting for reap_ev */
-    http_req *live;                 /* requests handed to handlers, not finished yet */
+    cc_list dead;                   /* closed http_conn, waiting for reap_ev */
+    cc_list live;                   /* http_req handed to handlers, not finished yet */
     bool paused_full, paused_error; /* accept-pause episodes (logged once each) */
     bool closing;
     long date_sec;
@@ -78,7 +78,7 @@ struct http_conn {
     double body_start;
     size_t lingered;
     char peer[64];
-    http_conn *prev, *next;
+    cc_list_node node; /* in srv->conns while open, then in srv->dead */
 };
 
 struct http_req {
@@ -104,7 +104,7 @@ struct http_req {
     void *close_ud;
     void *ud;
     char peer[64];
-    http_req *prev, *next;
+    cc_list_node node; /* in srv->live */
 };
 
 /* http_conn.c */

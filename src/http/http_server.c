@@ -150,11 +150,7 @@ static void req_unlink(http_req *r)
 {
     if (!r->dispatched) return;
     http_server *s = r->srv;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        s->live = r->next;
-    if (r->next) r->next->prev = r->prev;
+    cc_list_remove(&s->live, &r->node);
     r->dispatched = false;
 }
 
@@ -300,10 +296,7 @@ void http_server_dispatch(http_conn *c)
     http_server *s = c->srv;
     c->state = CONN_HANDLER;
     r->dispatched = true;
-    r->prev = NULL;
-    r->next = s->live;
-    if (s->live) s->live->prev = r;
-    s->live = r;
+    cc_list_push_front(&s->live, &r->node);
     r->handler(r, r->handler_ud);
 }
 
@@ -385,8 +378,8 @@ void http_server_free(http_server *s)
     s->closing = true;
     http_conn_stop_listening(s);
     http_conn_free_all(s); /* requests with handlers are marked gone, others freed */
-    while (s->live)
-        req_free(s->live);
+    while (!cc_list_empty(&s->live))
+        req_free(cc_list_first(http_req, &s->live, node));
     for (size_t i = 0; i < s->n_routes; i++) {
         free(s->routes[i].method);
         free(s->routes[i].path);

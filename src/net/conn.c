@@ -168,14 +168,6 @@ void net_conn_close(net_conn *c, const char *reason)
     net_conn_release(c);
 }
 
-static struct timeval tv_of(double s)
-{
-    struct timeval tv;
-    tv.tv_sec = (time_t)s;
-    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn_close(arg, "output not flushed in time");
@@ -198,7 +190,7 @@ void net_conn_close_after_flush(net_conn *c, const char *reason, double timeout_
     net_conn_stop_reading(c); /* tls_io.c closes once c->out is written */
     free_event(&c->timer);
     c->timer = evtimer_new(c->base, drain_timeout_cb, c);
-    struct timeval tv = tv_of(timeout_s > 0 ? timeout_s : 5);
+    struct timeval tv = cc_timeval(timeout_s > 0 ? timeout_s : 5);
     evtimer_add(c->timer, &tv);
 }
 
@@ -231,7 +223,7 @@ void net_conn_arm_handshake_timer_in(net_conn *c, double seconds)
     free_event(&c->timer);
     c->timer = evtimer_new(c->base, handshake_timeout_cb, c);
     c->hs_deadline = seconds;
-    struct timeval tv = tv_of(seconds);
+    struct timeval tv = cc_timeval(seconds);
     evtimer_add(c->timer, &tv);
 }
 
@@ -271,7 +263,7 @@ static void become_ready(net_conn *c)
     if (tick < 0.005) tick = 0.005;
     if (tick > 1) tick = 1;
     c->timer = event_new(c->base, -1, EV_PERSIST, keepalive_cb, c);
-    struct timeval tv = tv_of(tick);
+    struct timeval tv = cc_timeval(tick);
     event_add(c->timer, &tv);
 }
 

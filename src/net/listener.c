@@ -34,7 +34,7 @@ struct net_listener {
     double refusal_log_at;
     uint64_t refused_full, refused_addr, evicted;
     size_t max_output;
-    net_conn *hs_head; /* connections still handshaking (owned here) */
+    cc_list handshaking_conns; /* net_conn still handshaking (owned here) */
     void (*on_accept)(net_listener *l, net_conn *c, void *ud);
     void *ud;
     uint16_t port;
@@ -99,19 +99,14 @@ static int current_difficulty(const net_listener *l)
 static net_conn *oldest_unsolved(net_listener *l)
 {
     net_conn *found = NULL;
-    for (net_conn *c = l->hs_head; c; c = c->lnext)
+    cc_list_foreach (net_conn, c, &l->handshaking_conns, lnode)
         if (c->state == NET_CONN_POW) found = c; /* the list is newest first */
     return found;
 }
 
 static void hs_unlink(net_listener *l, net_conn *c)
 {
-    if (c->lprev)
-        c->lprev->lnext = c->lnext;
-    else
-        l->hs_head = c->lnext;
-    if (c->lnext) c->lnext->lprev = c->lprev;
-    c->lprev = c->lnext = NULL;
+    cc_list_remove(&l->handshaking_conns, &c->lnode);
     l->handshaking--;
     addr_add(l, c->addr_key, -1);
 }
@@ -202,9 +197,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     c->listener = l;
     c->addr_key = key;
     addr_add(l, key, +1);
-    c->lnext = l->hs_head;
-    if (l->hs_head) l->hs_head->lprev = c;
-    l->hs_head = c;
+    cc_list_push_front(&l->handshaking_conns, &c->lnode);
     l->handshaking++;
     double hs = c->to.handshake_timeout;
     net_conn_arm_handshake_timer_in(c, l->pow_timeout < hs ? l->pow_timeout : hs);
@@ -237,7 +230,7 @@ static void accept_error_cb(struct evconnlistener *evl, void *arg)
     CC_WARN("event=net_accept_error port=%u error=\"%s\"", l->port,
             evutil_socket_error_to_string(e));
     evconnlistener_disable(evl);
-    struct timeval tv = {0, 200000};
+    struct timeval tv = cc_timeval(0.2);
     evtimer_add(l->resume_ev, &tv);
 }
 
@@ -329,8 +322,8 @@ void net_listener_free(net_listener *l)
     if (!l) return;
     evconnlistener_free(l->evl);
     event_free(l->resume_ev);
-    while (l->hs_head) {
-        net_conn *c = l->hs_head;
+    while (!cc_list_empty(&l->handshaking_conns)) {
+        net_conn *c = cc_list_first(net_conn, &l->handshaking_conns, lnode);
         net_conn_close(c, "listener stopped"); /* unlinks c */
     }
     SSL_CTX_free(l->ssl_ctx);

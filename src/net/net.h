@@ -136,6 +136,12 @@ int net_conn_send_packet(net_conn *c, const void *data, size_t len, cc_err *err)
  * net_conn_send_packet(), but `msg` is encoded straight into the frame: one
  * copy of its payload less on the relay path. */
 int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err);
+/* The send every daemon uses for one-way messages: net_conn_send_packet_tl
+ * with the failure handled here. A closed or congested connection (c NULL
+ * too) fails quietly, since its close callback deals with it; any other
+ * failure (an unencodable message: a bug) is logged as encode_failed.
+ * Returns 0 or -1. */
+int net_conn_send_msg(net_conn *c, const tl_obj *msg);
 /* Sends a tcp.query with a fresh random id; `cb` gets the answer, an error from
  * the peer, a timeout after `timeout_s` seconds (<= 0: 60 s), or the close error.  On success
  * stores the id in *query_id_out (may be NULL); on failure returns -1 and `cb`

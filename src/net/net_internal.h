@@ -89,7 +89,7 @@ struct net_conn {
 
     net_listener *listener; /* inbound, until handed over */
     uint64_t addr_key;      /* inbound: the peer address's slot in the listener's counts */
-    struct net_conn *lprev, *lnext;
+    cc_list_node lnode;     /* in the listener's handshaking list */
 
     struct evutil_addrinfo *addrs; /* outbound: resolved addresses, tried in order */
     struct evutil_addrinfo *next_addr;
@@ -123,7 +123,7 @@ void net_conn_fail(net_conn *c, int code, const char *fmt, ...)
  * `want` bytes are there; before TLS, straight from the socket and never past
  * the message, so what follows stays for OpenSSL. Returns 1 when complete, 0 to
  * wait for more, -1 after failing the connection (closed_code/closed_msg when
- * the peer closed, 601 on a socket error). */
+ * the peer closed, NET_ERR_FAILURE on a socket error). */
 int net_conn_pow_recv(net_conn *c, int fd, size_t want, int closed_code, const char *closed_msg);
 /* Called by tls_io.c: the handshake finished; bytes were appended to c->in;
  * an SSL call failed with this SSL_get_error() code and errno. */

@@ -91,6 +91,18 @@ int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err)
     return 0;
 }
 
+int net_conn_send_msg(net_conn *c, const tl_obj *msg)
+{
+    if (!c) return -1;
+    cc_err err;
+    cc_err_clear(&err);
+    if (net_conn_send_packet_tl(c, msg, &err) == 0) return 0;
+    if (err.code != NET_ERR_NOT_READY && err.code != NET_ERR_FAILURE)
+        CC_ERROR("event=encode_failed peer=%s msg=%s error=\"%s\"", net_conn_peer_addr(c),
+                 tl_ctor_name(msg->id), err.msg);
+    return -1;
+}
+
 int net_rpc_send_id_msg(net_conn *c, net_tcp_kind kind, uint64_t id)
 {
     net_tcp_msg m = {.kind = kind, .id = id};
@@ -181,8 +193,7 @@ int net_conn_query(net_conn *c, const void *data, size_t len, double timeout_s, 
     q->conn = c;
     if (timeout_s <= 0) timeout_s = 60;
     q->timer = evtimer_new(c->base, query_timeout_cb, q);
-    struct timeval tv = {(time_t)timeout_s,
-                         (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6)};
+    struct timeval tv = cc_timeval(timeout_s);
     evtimer_add(q->timer, &tv);
     q->next = c->queries;
     c->queries = q;

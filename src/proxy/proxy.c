@@ -54,7 +54,7 @@ static void stats_fill(void *ud, json_t *o)
                                       p->stats.last_refused_reason));
     size_t nc = 0;
     json_t *cs = json_array();
-    for (pclient *c = p->clients; c; c = c->next) {
+    cc_list_foreach (pclient, c, &p->clients, node) {
         nc++;
         /* What each client's RA-TLS certificate proved, as for workers. */
         json_t *e = json_object();

@@ -18,7 +18,7 @@ static void answer(pclient *c, uint64_t qid, const tl_obj *msg)
     if (tl_encode(msg, &b, &err) == 0)
         c->p->io->answer_client(c, qid, b.data, b.len);
     else
-        c->p->io->answer_client_error(c, qid, 601, "internal encoding error");
+        c->p->io->answer_client_error(c, qid, NET_ERR_FAILURE, "internal encoding error");
     cc_buf_free(&b);
 }
 
@@ -27,11 +27,7 @@ void proxy_client_destroy(pclient *c, const char *why)
     proxy *p = c->p;
     CC_INFO("event=client_gone id=%llu reason=\"%s\"", (unsigned long long)c->id, why);
     proxy_requests_client_gone(c);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        p->clients = c->next;
-    if (c->next) c->next->prev = c->prev;
+    cc_list_remove(&p->clients, &c->node);
     free(c);
 }
 
@@ -113,7 +109,7 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
     tl_decode_opts o = {.flags = TL_DECODE_BORROW};
     tl_obj *q = tl_decode_ex(data, len, &o, &err);
     if (!q) {
-        p->io->answer_client_error(c, qid, 621, err.msg);
+        p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL, err.msg);
         drop_client(c, "undecodable query");
         return;
     }
@@ -126,7 +122,7 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         if (registry_proto_negotiate(REGISTRY_PROTO_PROXY_MIN, REGISTRY_PROTO_PROXY_MAX, has,
                                      has ? cp->min_proto_version : 0,
                                      has ? cp->max_proto_version : 0, &v, &err) < 0) {
-            p->io->answer_client_error(c, qid, 602, err.msg);
+            p->io->answer_client_error(c, qid, NET_ERR_ERROR, err.msg);
             break;
         }
         c->proto_version = v;
@@ -152,7 +148,7 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
     case TL_ID_client_authorizeWithProxyShort:
     case TL_ID_client_authorizeWithProxyLong: {
         if (!c->connected) {
-            p->io->answer_client_error(c, qid, 621, "client.connectToProxy first");
+            p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL, "client.connectToProxy first");
             break;
         }
         c->authorized = true;
@@ -166,7 +162,7 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
     }
     case TL_ID_client_getWorkerTypesV2:
         if (!c->authorized)
-            p->io->answer_client_error(c, qid, 621, "not authorized");
+            p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL, "not authorized");
         else
             send_worker_types(c, qid);
         break;
@@ -186,7 +182,7 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         }
         break;
     default:
-        p->io->answer_client_error(c, qid, 621, "unexpected query");
+        p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL, "unexpected query");
         break;
     }
     tl_obj_free(q);
@@ -231,9 +227,7 @@ void proxy_on_client_accept(net_listener *l, net_conn *conn, void *ud)
     c->p = p;
     c->conn = conn;
     c->id = ++p->next_id;
-    c->next = p->clients;
-    if (p->clients) p->clients->prev = c;
-    p->clients = c;
+    cc_list_push_front(&p->clients, &c->node);
     p->stats.clients_accepted++;
     static const net_conn_callbacks cbs = {.on_packet = proxy_client_on_packet,
                                            .on_query = proxy_client_on_query,
@@ -245,8 +239,8 @@ void proxy_on_client_accept(net_listener *l, net_conn *conn, void *ud)
 
 void proxy_client_free_all(proxy *p)
 {
-    while (p->clients) {
-        pclient *c = p->clients;
+    while (!cc_list_empty(&p->clients)) {
+        pclient *c = cc_list_first(pclient, &p->clients, node);
         net_conn *conn = c->conn;
         c->conn = NULL;
         proxy_client_destroy(c, "proxy stopping");

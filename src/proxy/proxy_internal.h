@@ -47,10 +47,10 @@ struct pworker {
     char *owner_address;
     int proto_version;
     size_t index; /* position in p->workers while READY */
-    preq *reqs;   /* requests running on this worker (list through w_next) */
+    cc_list reqs; /* preq running on this worker (through w_node) */
     uint64_t requests, failures;
     double connected_at;
-    pworker *prev, *next; /* all worker connections */
+    cc_list_node node; /* in p->all_workers */
 };
 
 struct pclient {
@@ -59,9 +59,9 @@ struct pclient {
     uint64_t id;
     bool connected, authorized;
     int proto_version;
-    preq *reqs; /* list through c_next */
+    cc_list reqs; /* preq of this client (through c_node) */
     uint64_t requests;
-    pclient *prev, *next;
+    cc_list_node node; /* in p->clients */
 };
 
 struct preq {
@@ -81,10 +81,10 @@ struct preq {
     int attempts;
     double start_wall, start_mono, worker_start_mono;
     struct event *timer;
-    bool queued; /* waiting in p->queue for a free worker slot */
-    preq *w_prev, *w_next;
-    preq *c_prev, *c_next;
-    preq *q_prev, *q_next;
+    bool queued;         /* waiting in p->queue for a free worker slot */
+    cc_list_node w_node; /* in worker->reqs */
+    cc_list_node c_node; /* in client->reqs */
+    cc_list_node q_node; /* in p->queue */
 };
 
 struct proxy {
@@ -99,8 +99,8 @@ struct proxy {
     char *owner_address;
     int pow_difficulty;
     double request_timeout, idle_timeout;
-    pworker *all_workers;
-    pclient *clients;
+    cc_list all_workers; /* every pworker connection */
+    cc_list clients;     /* every pclient connection */
     /* READY workers, for routing (parallel arrays). */
     pworker **workers;
     const proxy_route_worker **route;
@@ -108,7 +108,7 @@ struct proxy {
     cc_map by_wkey; /* worker-leg request id -> preq */
     /* Requests waiting because every worker of their model is at its cap,
      * oldest first; served as slots free up (a burst waits, not fails). */
-    preq *queue_head, *queue_tail;
+    cc_list queue; /* of preq, through q_node */
     size_t queue_len;
     struct event *drain_ev;
     uint64_t next_id;

@@ -10,10 +10,6 @@
 #include "proxy/proxy_internal.h"
 
 /* Error codes on the client leg (COCOON's, DESIGN §4.1). */
-#define ERR_FAILURE 601
-#define ERR_ERROR 602
-#define ERR_NOT_READY 651
-#define ERR_TIMEOUT 652
 
 /* Requests allowed to wait for a slot before new ones are refused. */
 #define MAX_QUEUED 4096
@@ -24,12 +20,7 @@ static void detach_worker(preq *r)
 {
     pworker *w = r->worker;
     if (!w) return;
-    if (r->w_prev)
-        r->w_prev->w_next = r->w_next;
-    else
-        w->reqs = r->w_next;
-    if (r->w_next) r->w_next->w_prev = r->w_prev;
-    r->w_prev = r->w_next = NULL;
+    cc_list_remove(&w->reqs, &r->w_node);
     if (w->rw.active > 0) w->rw.active--;
     cc_map_del(&r->p->by_wkey, r->wkey);
     r->worker = NULL;
@@ -38,9 +29,7 @@ static void detach_worker(preq *r)
 static void attach_worker(preq *r, pworker *w)
 {
     r->worker = w;
-    r->w_next = w->reqs;
-    if (w->reqs) w->reqs->w_prev = r;
-    w->reqs = r;
+    cc_list_push_front(&w->reqs, &r->w_node);
     w->rw.active++;
     w->requests++;
     /* A fresh id for the worker leg, so ids chosen by different clients can
@@ -56,15 +45,7 @@ static void queue_remove(preq *r)
 {
     proxy *p = r->p;
     if (!r->queued) return;
-    if (r->q_prev)
-        r->q_prev->q_next = r->q_next;
-    else
-        p->queue_head = r->q_next;
-    if (r->q_next)
-        r->q_next->q_prev = r->q_prev;
-    else
-        p->queue_tail = r->q_prev;
-    r->q_prev = r->q_next = NULL;
+    cc_list_remove(&p->queue, &r->q_node);
     r->queued = false;
     p->queue_len--;
 }
@@ -73,13 +54,7 @@ static void queue_add(preq *r)
 {
     proxy *p = r->p;
     r->queued = true;
-    r->q_next = NULL;
-    r->q_prev = p->queue_tail;
-    if (p->queue_tail)
-        p->queue_tail->q_next = r;
-    else
-        p->queue_head = r;
-    p->queue_tail = r;
+    cc_list_push_back(&p->queue, &r->q_node);
     p->queue_len++;
     p->stats.queued++;
 }
@@ -92,13 +67,7 @@ static void finish(preq *r)
     detach_worker(r);
     if (freed_slot && p->queue_len) proxy_requests_kick(p);
     pclient *c = r->client;
-    if (c) {
-        if (r->c_prev)
-            r->c_prev->c_next = r->c_next;
-        else
-            c->reqs = r->c_next;
-        if (r->c_next) r->c_next->c_prev = r->c_prev;
-    }
+    if (c) cc_list_remove(&c->reqs, &r->c_node);
     if (r->timer) event_free(r->timer);
     cc_buf_free(&r->query);
     free(r->model);
@@ -221,7 +190,7 @@ static void no_worker(preq *r, uint64_t exclude_id)
         "every worker of this model is above max_coefficient",
         "every worker of this model is busy",
     };
-    fail_request(r, ERR_NOT_READY, why[k0]);
+    fail_request(r, NET_ERR_NOT_READY, why[k0]);
 }
 
 /* The worker failed before any byte was relayed: one more try elsewhere. */
@@ -245,7 +214,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *ud)
     preq *r = ud;
     r->p->stats.timeouts++;
     cancel_on_worker(r);
-    fail_request(r, ERR_TIMEOUT, "request timed out");
+    fail_request(r, NET_ERR_TIMEOUT, "request timed out");
 }
 
 static void drain(evutil_socket_t fd, short what, void *ud)
@@ -253,24 +222,24 @@ static void drain(evutil_socket_t fd, short what, void *ud)
     (void)fd;
     (void)what;
     proxy *p = ud;
-    for (preq *r = p->queue_head, *next; r; r = next) {
-        next = r->q_next;
+    cc_list_foreach (preq, r, &p->queue, q_node) {
         /* Look first: a request that still finds no free slot keeps its place. */
         if (proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, 0, 0) >= 0) {
             queue_remove(r);
             if (!dispatch(r, 0))
-                fail_request(r, ERR_FAILURE, "could not send the request to a worker");
+                fail_request(r, NET_ERR_FAILURE, "could not send the request to a worker");
             continue;
         }
         int why = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, 0);
         if (why == 3) continue; /* every worker of the model is busy: keep waiting */
         queue_remove(r);
         p->stats.no_worker++;
-        fail_request(r, ERR_NOT_READY,
+        fail_request(r, NET_ERR_NOT_READY,
                      why == 0   ? "no worker serves this model"
                      : why == 1 ? "every worker of this model is disabled"
                                 : "every worker of this model is above max_coefficient");
-        /* `next` stays valid: serving or failing r touches no other queued request. */
+        /* The next one, read first, stays valid: serving or failing r
+         * touches no other queued request. */
     }
 }
 
@@ -298,7 +267,7 @@ void proxy_requests_free(proxy *p)
 void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
 {
     proxy *p = c->p;
-    for (preq *o = c->reqs; o; o = o->c_next)
+    cc_list_foreach (preq, o, &c->reqs, c_node)
         if (memcmp(o->client_rid.b, q->request_id.b, 32) == 0) {
             CC_WARN("event=duplicate_request_id client=%llu", (unsigned long long)c->id);
             return; /* the first one is answered; a duplicate cannot be told apart */
@@ -316,22 +285,19 @@ void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
     r->start_wall = cc_now_wall();
     r->start_mono = cc_now_mono();
     cc_buf_append(&r->query, q->query.data, q->query.len);
-    r->c_next = c->reqs;
-    if (c->reqs) c->reqs->c_prev = r;
-    c->reqs = r;
+    cc_list_push_front(&c->reqs, &r->c_node);
     c->requests++;
     p->stats.requests++;
     p->stats.active++;
     r->timer = evtimer_new(p->base, on_timeout, r);
-    struct timeval tv = {(time_t)r->timeout,
-                         (suseconds_t)((r->timeout - (double)(time_t)r->timeout) * 1e6)};
+    struct timeval tv = cc_timeval(r->timeout);
     evtimer_add(r->timer, &tv);
     if (!dispatch(r, 0)) no_worker(r, 0);
 }
 
 void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid)
 {
-    for (preq *r = c->reqs; r; r = r->c_next)
+    cc_list_foreach (preq, r, &c->reqs, c_node)
         if (memcmp(r->client_rid.b, rid->b, 32) == 0) {
             c->p->stats.cancelled++;
             CC_INFO("event=request_cancelled by=client model=%s", r->model);
@@ -343,13 +309,12 @@ void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid)
 
 void proxy_requests_client_gone(pclient *c)
 {
-    while (c->reqs) {
-        preq *r = c->reqs;
+    while (!cc_list_empty(&c->reqs)) {
+        preq *r = cc_list_first(preq, &c->reqs, c_node);
         c->p->stats.cancelled++;
         cancel_on_worker(r);
         r->client = NULL;
-        c->reqs = r->c_next;
-        r->c_prev = r->c_next = NULL;
+        cc_list_remove(&c->reqs, &r->c_node);
         finish(r);
     }
 }
@@ -358,9 +323,9 @@ void proxy_requests_client_gone(pclient *c)
 
 void proxy_requests_worker_gone(pworker *w)
 {
-    while (w->reqs) {
-        preq *r = w->reqs;
-        retry_or_fail(r, ERR_FAILURE, "worker disconnected");
+    while (!cc_list_empty(&w->reqs)) {
+        preq *r = cc_list_first(preq, &w->reqs, w_node);
+        retry_or_fail(r, NET_ERR_FAILURE, "worker disconnected");
     }
 }
 
@@ -426,10 +391,10 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
         char *text = tl_bytes_strdup(e->error);
         w->failures++;
         if (!r->relayed_any) {
-            retry_or_fail(r, e->error_code ? e->error_code : ERR_ERROR, text);
+            retry_or_fail(r, e->error_code ? e->error_code : NET_ERR_ERROR, text);
         } else {
             p->stats.failed++;
-            send_client_error(r, e->error_code ? e->error_code : ERR_ERROR, text,
+            send_client_error(r, e->error_code ? e->error_code : NET_ERR_ERROR, text,
                               (e->flags & 1u) ? &e->final_info : NULL);
             finish(r);
         }

@@ -7,29 +7,14 @@
 #include "crypto/crypto.h"
 #include "proxy/proxy_internal.h"
 
-static int send_tl(net_conn *c, const tl_obj *msg)
-{
-    if (!c) return -1;
-    cc_err err;
-    cc_err_clear(&err);
-    /* Encoded straight into the frame: relayed parts are copied once less. */
-    if (net_conn_send_packet_tl(c, msg, &err) < 0) {
-        /* a closed or congested link is handled by its close callback */
-        if (err.code != NET_ERR_NOT_READY && err.code != NET_ERR_FAILURE)
-            CC_ERROR("event=encode_failed msg=%s error=\"%s\"", tl_ctor_name(msg->id), err.msg);
-        return -1;
-    }
-    return 0;
-}
-
 static int to_worker(pworker *w, const tl_obj *msg)
 {
-    return send_tl(w->conn, msg);
+    return net_conn_send_msg(w->conn, msg);
 }
 
 static int to_client(pclient *c, const tl_obj *msg)
 {
-    return send_tl(c->conn, msg);
+    return net_conn_send_msg(c->conn, msg);
 }
 
 static int answer_client(pclient *c, uint64_t qid, const uint8_t *data, size_t len)
@@ -55,7 +40,7 @@ static int answer(proxy *p, net_conn *c, uint64_t qid, const tl_obj *msg)
     if (rc == 0)
         rc = net_conn_answer(c, qid, b.data, b.len, &err);
     else
-        net_conn_answer_error(c, qid, 601, "internal encoding error", NULL);
+        net_conn_answer_error(c, qid, NET_ERR_FAILURE, "internal encoding error", NULL);
     cc_buf_free(&b);
     (void)p;
     return rc;
@@ -95,11 +80,7 @@ void proxy_worker_destroy(pworker *w, const char *why)
     w->state = PW_NEW;
     proxy_requests_worker_gone(w);
     proxy_requests_kick(p);
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        p->all_workers = w->next;
-    if (w->next) w->next->prev = w->prev;
+    cc_list_remove(&p->all_workers, &w->node);
     free(w->model);
     free(w->owner_address);
     free(w);
@@ -192,7 +173,7 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
                  refuse);
         CC_WARN("event=worker_refused peer=%s image_hash=%s reason=\"%s\"",
                 net_conn_peer_addr(w->conn), image_hex, refuse);
-        net_conn_answer_error(w->conn, qid, 602, refuse, NULL);
+        net_conn_answer_error(w->conn, qid, NET_ERR_ERROR, refuse, NULL);
         free(model);
         return;
     }
@@ -217,7 +198,7 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
     tl_decode_opts o = {.flags = TL_DECODE_BORROW};
     tl_obj *q = tl_decode_ex(data, len, &o, &err);
     if (!q) {
-        net_conn_answer_error(c, qid, 621, err.msg, NULL);
+        net_conn_answer_error(c, qid, NET_ERR_PROTOCOL, err.msg, NULL);
         drop_worker(w, "undecodable query");
         return;
     }
@@ -225,14 +206,14 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
     switch (q->id) {
     case TL_ID_worker_connectToProxy:
         if (w->state != PW_NEW) {
-            net_conn_answer_error(c, qid, 621, "already connected", NULL);
+            net_conn_answer_error(c, qid, NET_ERR_PROTOCOL, "already connected", NULL);
             break;
         }
         on_connect_to_proxy(w, qid, (tl_worker_connectToProxy *)q);
         break;
     case TL_ID_worker_compareBalanceWithProxy: {
         if (w->state == PW_NEW) {
-            net_conn_answer_error(c, qid, 621, "worker.connectToProxy first", NULL);
+            net_conn_answer_error(c, qid, NET_ERR_PROTOCOL, "worker.connectToProxy first", NULL);
             break;
         }
         /* No settlement with --chain none: nothing committed on either side. */
@@ -243,7 +224,7 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
     }
     case TL_ID_worker_proxyHandshakeComplete: {
         if (w->state != PW_CONNECTED) {
-            net_conn_answer_error(c, qid, 621, "handshake out of order", NULL);
+            net_conn_answer_error(c, qid, NET_ERR_PROTOCOL, "handshake out of order", NULL);
             break;
         }
         w->rw.enabled = !((tl_worker_proxyHandshakeComplete *)q)->is_disabled;
@@ -266,7 +247,7 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
         break;
     }
     default:
-        net_conn_answer_error(c, qid, 621, "unexpected query", NULL);
+        net_conn_answer_error(c, qid, NET_ERR_PROTOCOL, "unexpected query", NULL);
         break;
     }
     tl_obj_free(q);
@@ -327,9 +308,7 @@ void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud)
     w->rw.id = ++p->next_id;
     w->rw.model = "";
     w->connected_at = cc_now_wall();
-    w->next = p->all_workers;
-    if (p->all_workers) p->all_workers->prev = w;
-    p->all_workers = w;
+    cc_list_push_front(&p->all_workers, &w->node);
     static const net_conn_callbacks cbs = {
         .on_packet = proxy_worker_on_packet, .on_query = on_query, .on_close = on_close};
     net_conn_set_callbacks(c, &cbs, w);
@@ -339,8 +318,8 @@ void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud)
 
 void proxy_worker_free_all(proxy *p)
 {
-    while (p->all_workers) {
-        pworker *w = p->all_workers;
+    while (!cc_list_empty(&p->all_workers)) {
+        pworker *w = cc_list_first(pworker, &p->all_workers, node);
         net_conn *c = w->conn;
         w->conn = NULL;
         proxy_worker_destroy(w, "proxy stopping");

@@ -11,7 +11,7 @@
  * Ownership: the request struct and its strings are borrowed for the duration
  * of start() only; the backend copies what it keeps.  After on_done the
  * backend_call handle is gone; cancel() before on_done stops the work and
- * still delivers on_done (with an error code 653 "cancelled").
+ * still delivers on_done (with error code NET_ERR_CANCELLED, "cancelled").
  */
 #ifndef COCOON_WORKER_BACKEND_H
 #define COCOON_WORKER_BACKEND_H
@@ -51,8 +51,9 @@ typedef struct backend_usage {
 typedef struct backend_callbacks {
     void (*on_head)(void *ud, int status, const backend_header *headers, size_t n_headers);
     void (*on_body)(void *ud, const uint8_t *data, size_t len);
-    /* error == NULL on success. error_code follows COCOON's codes (601 failure,
-     * 602 error, 652 timeout, 653 cancelled) and is 0 on success. */
+    /* error == NULL on success. error_code is one of COCOON's
+     * NET_ERR_* codes (net.h: failure, error, timeout, cancelled) and is 0
+     * on success. */
     void (*on_done)(void *ud, const backend_usage *usage, int error_code, const char *error);
 } backend_callbacks;
 

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "engine/engine.h"
+#include "net/net.h"
 #include "worker/backend.h"
 
 typedef enum { MSG_HEAD, MSG_BODY, MSG_DONE } msg_kind;
@@ -106,7 +107,10 @@ static void job_done(void *ud, const engine_usage *u, int code, const char *erro
     m->usage.completion_tokens = u->completion_tokens;
     m->usage.total_tokens = u->prompt_tokens + u->completion_tokens;
     m->usage.cached_tokens = u->cached_tokens;
-    m->code = code;
+    /* The engine's own end codes become COCOON's protocol codes here. */
+    m->code = code == ENGINE_JOB_OK          ? 0
+              : code == ENGINE_JOB_CANCELLED ? NET_ERR_CANCELLED
+                                             : NET_ERR_FAILURE;
     m->data = error ? cc_strdup(error) : NULL;
     pthread_mutex_lock(&c->b->mu);
     c->job = NULL; /* the engine frees the job when this returns */
@@ -136,9 +140,9 @@ static void deliver(emb_msg *m)
         if (c->timer) event_free(c->timer);
         if (c->cb.on_done) {
             if (c->timed_out)
-                c->cb.on_done(c->ud, &m->usage, 652, "timeout");
+                c->cb.on_done(c->ud, &m->usage, NET_ERR_TIMEOUT, "timeout");
             else if (c->cancelled)
-                c->cb.on_done(c->ud, &m->usage, 653, "cancelled");
+                c->cb.on_done(c->ud, &m->usage, NET_ERR_CANCELLED, "cancelled");
             else
                 c->cb.on_done(c->ud, &m->usage, m->code, m->code ? m->data : NULL);
         }
@@ -241,8 +245,7 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
     c->stream = r->stream;
     if (req->timeout > 0) {
         c->timer = evtimer_new(b->evb, on_timeout, c);
-        struct timeval tv = {(time_t)req->timeout,
-                             (suseconds_t)((req->timeout - (double)(time_t)req->timeout) * 1e6)};
+        struct timeval tv = cc_timeval(req->timeout);
         evtimer_add(c->timer, &tv);
     }
     static const engine_job_callbacks jcb = {job_head, job_body, job_done};
@@ -291,7 +294,7 @@ static void emb_destroy(worker_backend *wb)
 {
     emb_backend *b = (emb_backend *)wb;
     if (!b) return;
-    engine_server_free(b->srv); /* pending jobs end with on_done(653) into the queue */
+    engine_server_free(b->srv); /* pending jobs end cancelled into the queue */
     /* Calls still open get their on_done now, as the contract promises. */
     on_wake(b->pipe_rd, 0, b);
     event_free(b->wake);

@@ -25,11 +25,7 @@
 #include <event2/event.h>
 
 #include "http/http.h"
-
-#define ERR_FAILURE 601
-#define ERR_ERROR 602
-#define ERR_TIMEOUT 652
-#define ERR_CANCELLED 653
+#include "net/net.h"
 
 typedef struct oa_backend oa_backend;
 
@@ -45,7 +41,7 @@ struct backend_call {
     bool cancelled;
     http_error local; /* a refusal answered without contacting the server */
     bool is_local;
-    backend_call *prev, *next;
+    cc_list_node node; /* in b->calls */
 };
 
 struct oa_backend {
@@ -63,7 +59,7 @@ struct oa_backend {
     int health_status;
     cc_buf health_body; /* the /v1/models answer (bounded) */
     bool warned_model;  /* logged once that the server does not list our model */
-    backend_call *calls;
+    cc_list calls;      /* backend_call in flight */
     /* figures for /jsonstats */
     uint64_t n_requests, n_refused, n_failed, n_timeouts, n_cancelled, n_active;
     uint64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
@@ -75,11 +71,7 @@ struct oa_backend {
 static void call_unlink_free(backend_call *c)
 {
     oa_backend *b = c->b;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        b->calls = c->next;
-    if (c->next) c->next->prev = c->prev;
+    cc_list_remove(&b->calls, &c->node);
     if (c->deferred) event_free(c->deferred);
     free(c);
 }
@@ -158,17 +150,17 @@ static void up_done(void *ud, http_client_result res, const char *error)
         b->n_timeouts++;
         b->n_failed++;
         snprintf(msg, sizeof(msg), "backend timeout: %s", error ? error : "");
-        finish(c, ERR_TIMEOUT, msg);
+        finish(c, NET_ERR_TIMEOUT, msg);
         return;
     case HTTP_CLIENT_ERR_CONNECT:
         b->n_failed++;
         snprintf(msg, sizeof(msg), "backend unreachable: %s", error ? error : "");
-        finish(c, ERR_FAILURE, msg);
+        finish(c, NET_ERR_FAILURE, msg);
         return;
     default:
         b->n_failed++;
         snprintf(msg, sizeof(msg), "backend connection failed: %s", error ? error : "");
-        finish(c, ERR_ERROR, msg);
+        finish(c, NET_ERR_ERROR, msg);
         return;
     }
 }
@@ -180,7 +172,7 @@ static void deferred_cb(evutil_socket_t fd, short what, void *arg)
     backend_call *c = arg;
     if (c->cancelled) {
         c->b->n_cancelled++;
-        finish(c, ERR_CANCELLED, "cancelled");
+        finish(c, NET_ERR_CANCELLED, "cancelled");
         return;
     }
     /* a local refusal: an ordinary HTTP answer with an OpenAI error body */
@@ -313,9 +305,7 @@ static int oa_start(worker_backend *wb, const backend_http_request *req,
     c->ud = ud;
     backend_usage_parser_init(&c->usage, BACKEND_USAGE_AUTO);
     c->deferred = event_new(b->evb, -1, 0, deferred_cb, c);
-    c->next = b->calls;
-    if (b->calls) b->calls->prev = c;
-    b->calls = c;
+    cc_list_push_front(&b->calls, &c->node);
     b->n_requests++;
     b->n_active++;
     *out = c;
@@ -366,7 +356,7 @@ static void oa_cancel(backend_call *c)
         c->req = NULL;
     }
     c->cancelled = true;
-    /* on_done(653) comes from the loop, never from inside cancel(). */
+    /* on_done(NET_ERR_CANCELLED) comes from the loop, never from inside cancel(). */
     event_active(c->deferred, 0, 0);
 }
 
@@ -374,7 +364,7 @@ static void oa_cancel(backend_call *c)
 
 static void health_schedule(oa_backend *b, double secs)
 {
-    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    struct timeval tv = cc_timeval(secs);
     evtimer_add(b->health_timer, &tv);
 }
 
@@ -487,8 +477,8 @@ static void oa_destroy(worker_backend *wb)
     oa_backend *b = (oa_backend *)wb;
     if (!b) return;
     /* Calls still open are dropped without callbacks: the worker is going away. */
-    while (b->calls) {
-        backend_call *c = b->calls;
+    while (!cc_list_empty(&b->calls)) {
+        backend_call *c = cc_list_first(backend_call, &b->calls, node);
         if (c->req) http_client_cancel(c->req);
         call_unlink_free(c);
     }
