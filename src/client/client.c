@@ -31,20 +31,12 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->max_coefficient = cfg->max_coefficient;
     c->max_tokens = cfg->max_tokens;
     c->request_timeout = cfg->request_timeout;
-    c->reconnect_min = cfg->reconnect_min;
-    c->reconnect_max = cfg->reconnect_max;
     c->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
     cc_map_init(&c->reqs);
-    c->links = cc_calloc(cfg->n_proxies + 1, sizeof(*c->links));
-    c->n_links = cfg->n_proxies;
-    for (size_t i = 0; i < cfg->n_proxies; i++) {
-        clink *l = &c->links[i];
-        l->c = c;
-        snprintf(l->addr, sizeof(l->addr), "%s", cfg->proxies[i]);
-        if (cc_parse_hostport(cfg->proxies[i], l->host, sizeof(l->host), &l->port, err) < 0) {
-            client_free(c);
-            return NULL;
-        }
+    if (client_links_init(c, cfg->proxies, cfg->n_proxies, cfg->reconnect_min, cfg->reconnect_max,
+                          err) < 0) {
+        client_free(c);
+        return NULL;
     }
     return c;
 }

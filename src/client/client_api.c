@@ -41,20 +41,14 @@ static creq *creq_new(client *c, creq_kind kind, http_req *hreq)
     r->c = c;
     r->kind = kind;
     r->hreq = hreq;
-    r->next = c->all;
-    if (c->all) c->all->prev = r;
-    c->all = r;
+    cc_list_push_front(&c->all, &r->node);
     return r;
 }
 
 static void creq_free(creq *r)
 {
     client *c = r->c;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        c->all = r->next;
-    if (r->next) r->next->prev = r->prev;
+    cc_list_remove(&c->all, &r->node);
     if (r->key && cc_map_get(&c->reqs, r->key) == r) cc_map_del(&c->reqs, r->key);
     if (r->pending_models) r->pending_models->done = NULL;
     if (r->timer) event_free(r->timer);
@@ -68,10 +62,10 @@ static void creq_free(creq *r)
 static int status_for_code(int code)
 {
     switch (code) {
-    case 651: /* no worker available now */
-    case 653:
+    case NET_ERR_NOT_READY: /* no worker available now */
+    case NET_ERR_CANCELLED:
         return 503;
-    case 652:
+    case NET_ERR_TIMEOUT:
         return 504;
     default:
         return 502;
@@ -155,7 +149,7 @@ static void send_request(creq *r, const clink *avoid)
     cc_map_put(&c->reqs, r->key, r);
     r->link = l;
     r->attempts++;
-    l->requests++;
+    l->link.requests++;
     tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
     q.model_name = tl_str(r->model);
     q.query = tl_mem(r->query.data, r->query.len);
@@ -236,8 +230,7 @@ void client_api_completion(http_req *hreq, void *ud)
     }
     c->io->on_caller_gone(hreq, on_caller_gone, r);
     r->timer = evtimer_new(c->base, on_timeout, r);
-    double t = c->request_timeout + SAFETY_MARGIN;
-    struct timeval tv = {(time_t)t, 0};
+    struct timeval tv = cc_timeval(c->request_timeout + SAFETY_MARGIN);
     evtimer_add(r->timer, &tv);
 
     if (client_find_model(c, r->model)) {
@@ -357,7 +350,8 @@ void client_handle_answer(clink *l, const tl_obj *m)
         snprintf(msg, sizeof(msg), "%.*s", (int)CC_MIN(e->error.len, 280),
                  (const char *)e->error.data);
         reply_error(r, status_for_code(e->error_code),
-                    e->error_code == 651 ? "no_worker_available" : "network_error", msg);
+                    e->error_code == NET_ERR_NOT_READY ? "no_worker_available" : "network_error",
+                    msg);
         return;
     }
     const tl_client_queryAnswerPartEx *a = (const tl_client_queryAnswerPartEx *)m;
@@ -393,7 +387,7 @@ void client_link_gone(clink *l)
         r->link = NULL;
         if (!r->head_done && r->attempts < 2 && client_pick_link(c, l)) {
             c->stats.retried++;
-            CC_INFO("event=request_retry reason=proxy_lost proxy=%s", l->addr);
+            CC_INFO("event=request_retry reason=proxy_lost proxy=%s", l->link.addr);
             send_request(r, l);
         } else {
             reply_error(r, 502, "proxy_error", "the connection to the proxy was lost");
@@ -477,10 +471,6 @@ void client_api_models(http_req *hreq, void *ud)
 
 /* ---------------------------------------------------------------- stats */
 
-/* The stats pages name link states by daemon_link_state_name's order. */
-_Static_assert(CL_WAITING == 0 && CL_CONNECTING == 1 && CL_HANDSHAKE == 2 && CL_READY == 3,
-               "client link states follow daemon_link_state_name");
-
 static void stats_fill(void *ud, json_t *o)
 {
     client *c = ud;
@@ -496,17 +486,8 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "bytes_out", json_integer((json_int_t)c->stats.bytes_out));
     json_object_set_new(o, "requests", req);
     json_t *px = json_array();
-    for (size_t i = 0; i < c->n_links; i++) {
-        clink *l = &c->links[i];
-        daemon_link_stats ls = {.addr = l->addr,
-                                .state = (int)l->state,
-                                .proto_version = l->proto_version,
-                                .connects = l->connects,
-                                .requests = l->requests,
-                                .last_error = l->last_error,
-                                .conn = l->conn};
-        json_array_append_new(px, daemon_link_stats_json(&ls));
-    }
+    for (size_t i = 0; i < c->n_links; i++)
+        json_array_append_new(px, daemon_link_stats_json(&c->links[i].link));
     json_object_set_new(o, "proxies", px);
     json_t *ms = json_array();
     for (size_t i = 0; i < c->n_models; i++) {

@@ -13,23 +13,12 @@
 #include "tee/tee.h"
 #include "tl/tl.h"
 
-typedef enum { CL_WAITING = 0, CL_CONNECTING, CL_HANDSHAKE, CL_READY } clink_state;
-
 typedef struct creq creq;
 
-/* One proxy the client can use. */
+/* One proxy the client can use: the shared link object and its client. */
 typedef struct clink {
+    daemon_link link;
     client *c;
-    char addr[96];
-    char host[64];
-    uint16_t port;
-    clink_state state;
-    net_conn *conn;
-    net_backoff backoff;
-    struct event *timer;
-    int proto_version;
-    uint64_t connects, requests;
-    char last_error[160];
 } clink;
 
 /* One model as announced by the proxy (for /v1/models and the 404 check). */
@@ -93,7 +82,7 @@ struct creq {
     /* Drops the usage-only SSE event workers request for billing when the
      * caller did not ask for it (NULL otherwise). */
     http_sse_filter *sse_filter;
-    creq *prev, *next; /* every request being served (c->all) */
+    cc_list_node node; /* in c->all */
 };
 
 struct client {
@@ -102,16 +91,16 @@ struct client {
     int max_coefficient;
     int64_t max_tokens;
     double request_timeout;
-    double reconnect_min, reconnect_max; /* backoff between proxy dials, s */
     char *owner_address;
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */
     daemon_tee tee;
+    daemon_link_env link_env; /* what the links share (points at tee) */
     clink *links;
     size_t n_links;
     http_server *http;
     cc_map reqs; /* rid key -> creq (completions in flight) */
-    creq *all;   /* every HTTP request being served, for shutdown */
+    cc_list all; /* every creq being served, for shutdown */
     cmodel *models;
     size_t n_models;
     double models_at; /* cc_now_mono() of the last list */
@@ -124,14 +113,25 @@ struct client {
 };
 
 /* client_link.c */
+/* Sets up one link per "host:port" (no dial yet); on failure the links made
+ * so far are counted in n_links for client_links_stop(). */
+int client_links_init(client *c, char *const *proxies, size_t n, double reconnect_min,
+                      double reconnect_max, cc_err *err);
 void client_links_start(client *c);
 void client_links_stop(client *c);
+/* The first ready link other than `avoid` (the configured order is the
+ * user's preference), or NULL. */
 clink *client_pick_link(client *c, const clink *avoid);
 int client_send(clink *l, const tl_obj *msg);
+
+/* client_models.c: the catalogue of models the proxies announce */
 /* Asks the proxy for its worker types; the answer updates c->models and then
- * calls done(ud, ok) (ud may be a creq). */
+ * calls done(ud, ok) (ud may be a creq). NULL when l is NULL or not ready. */
 models_call *client_query_models(clink *l, void (*done)(client *c, void *ud, bool ok), void *ud);
 const cmodel *client_find_model(const client *c, const char *name);
+/* Refreshes the catalogue every couple of seconds from a ready proxy. */
+void client_models_start(client *c);
+void client_models_stop(client *c);
 
 /* client.c */
 /* The part of client_new() that opens nothing (no TEE, HTTP server or

@@ -193,43 +193,101 @@ int daemon_args_split(int argc, char **argv, const char **config, char ***rest, 
  * "event=signal sig=N action=stop"). */
 void daemon_run(struct event_base *base);
 
-/* ---- outbound links to proxies (daemon_link.c; client and worker) ------- */
+/* ---- the outbound link to a proxy (daemon_link.c; client and worker) ---- */
 
-/* The next reconnect of a link to proxy `addr`: takes the next delay from
- * the backoff, records why (may be NULL) in last_error, logs
- * "event=proxy_reconnect proxy=ADDR delay=D reason=..." and arms timer.
- * Returns the delay in seconds. */
-double daemon_link_schedule(const char *addr, net_backoff *backoff, struct event *timer,
-                            char *last_error, size_t last_error_size, const char *why);
+/* A link's life: WAITING (reconnect timer armed) -> CONNECTING (TCP, proof
+ * of work, TLS) -> HANDSHAKE (the role's COCOON queries) -> READY, and back
+ * to WAITING whenever the connection fails or closes. */
+typedef enum {
+    DAEMON_LINK_WAITING = 0,
+    DAEMON_LINK_CONNECTING,
+    DAEMON_LINK_HANDSHAKE,
+    DAEMON_LINK_READY,
+} daemon_link_state;
+
+typedef struct daemon_link daemon_link;
+
+/* What a role (client, worker) does on its links; the link does the rest.
+ * A role embeds the daemon_link in its own link struct and gets back to it
+ * with cc_container_of. */
+typedef struct daemon_link_ops {
+    /* TLS is up (state HANDSHAKE): send the first handshake query. */
+    void (*hello)(daemon_link *l);
+    /* The handshake finished (state READY). May be NULL. */
+    void (*on_ready)(daemon_link *l);
+    /* A packet from the proxy while READY (earlier ones are dropped). */
+    void (*on_packet)(daemon_link *l, const uint8_t *data, size_t len);
+    /* The connection is gone (state WAITING, conn NULL already): drop or move
+     * what ran on it. May be NULL. */
+    void (*on_gone)(daemon_link *l);
+} daemon_link_ops;
+
+/* What all links of one daemon share; it must outlive them. */
+typedef struct daemon_link_env {
+    struct event_base *base;
+    daemon_tee *tee; /* our identity and the check of the proxies */
+    const daemon_link_ops *ops;
+    double reconnect_min, reconnect_max; /* backoff bounds, s */
+    double query_timeout;                /* handshake (and role) queries, s */
+} daemon_link_env;
+
+struct daemon_link {
+    const daemon_link_env *env;
+    char addr[96]; /* as configured */
+    char host[64];
+    uint16_t port;
+    daemon_link_state state;
+    net_conn *conn; /* NULL while WAITING */
+    net_backoff backoff;
+    struct event *timer;
+    int proto_version; /* agreed in the handshake */
+    uint64_t connects, requests;
+    double ready_since; /* wall clock */
+    char last_error[160];
+};
+
+/* Sets up l (zeroed by the caller) for proxy "host:port" `addr`; no dial
+ * yet. On failure l needs no clean-up. */
+int daemon_link_init(daemon_link *l, const daemon_link_env *env, const char *addr, cc_err *err);
+/* Dials; a failure to even start schedules the next try. */
+void daemon_link_start(daemon_link *l);
+/* Closes the connection (on_gone runs if there was one) and frees the timer:
+ * l may then be freed. */
+void daemon_link_stop(daemon_link *l, const char *reason);
+/* Drops the connection (logged as proxy_link_failed), runs on_gone and
+ * schedules a reconnect after the next backoff delay. */
+void daemon_link_fail(daemon_link *l, const char *why);
+/* The handshake finished: state READY, backoff and last error reset, then
+ * on_ready. */
+void daemon_link_set_ready(daemon_link *l);
+
+/* Sends msg as a query on l's connection with env->query_timeout; the answer
+ * goes to cb(ud). Fails (without touching the link) when not connected or
+ * when msg does not encode. */
+int daemon_link_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb, void *ud, cc_err *err);
+/* A handshake step: daemon_link_query with ud = l, failing the link if the
+ * query cannot be sent. */
+void daemon_link_handshake_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb);
+/* The answer to handshake query `what` that arrived on conn: NULL when conn
+ * is no longer l's (the link moved on: ignore it), or after failing the link
+ * on an error answer or an undecodable one; else the decoded object (the
+ * caller frees it). */
+tl_obj *daemon_link_answer(daemon_link *l, net_conn *conn, const char *what, int32_t code,
+                           const char *msg, const uint8_t *data, size_t len, int expect_type);
+/* Sends msg as a one-way packet (net_conn_send_msg); -1 when not connected. */
+int daemon_link_send(daemon_link *l, const tl_obj *msg);
+
+/* "waiting", "connecting", "handshake", "ready"; out of range: "unknown". */
+const char *daemon_link_state_name(daemon_link_state state);
+/* A new JSON object for /jsonstats: address, state, proto_version, connects,
+ * requests, last_error (if any), image_hash and attestation (if connected). */
+json_t *daemon_link_stats_json(const daemon_link *l);
 
 /* Dials host:port with our RA-TLS identity (renewed first when it nears
  * expiry; a failed renewal is logged and the old one used) and checks the
  * proxy's certificate under t->policy in the handshake. */
 net_conn *daemon_link_dial(struct event_base *base, daemon_tee *t, const char *host, uint16_t port,
                            const net_conn_callbacks *cbs, void *ud, cc_err *err);
-
-/* Encodes msg and sends it as a query on conn (see net_conn_query). */
-int daemon_link_query(net_conn *conn, const tl_obj *msg, double timeout_s, net_answer_fn cb,
-                      void *ud, uint64_t *qid, cc_err *err);
-
-/* Name of a link state for the stats pages: 0 waiting (reconnect timer
- * armed), 1 connecting, 2 handshake, 3 ready — the order of the client's and
- * the worker's link state enums. Out of range: "unknown". */
-const char *daemon_link_state_name(int state);
-
-/* One proxy link as the client's and the worker's /jsonstats show it. */
-typedef struct daemon_link_stats {
-    const char *addr;
-    int state; /* see daemon_link_state_name */
-    int proto_version;
-    uint64_t connects, requests;
-    const char *last_error; /* "" = none (then left out) */
-    const net_conn *conn;   /* NULL while not connected; else its peer's attestation is shown */
-} daemon_link_stats;
-
-/* A new JSON object: address, state, proto_version, connects, requests,
- * last_error (if any), image_hash and attestation (if connected). */
-json_t *daemon_link_stats_json(const daemon_link_stats *s);
 
 /* Decodes the answer to the handshake query `what` (a new object the caller
  * frees). An error answer or an undecodable one gives NULL and a reason in

@@ -1,22 +1,178 @@
-/* The pieces of an outbound link to a proxy that the client and the worker
- * share: dialing with our RA-TLS identity, handshake queries and their
- * answers, and the reconnect schedule. What a link does once connected
- * (its handshake messages, its state) stays with each daemon. */
+/* The outbound link to a proxy that the client and the worker share: its
+ * state, the dial with our RA-TLS identity, the reconnect backoff, handshake
+ * queries and their answers, sending, and its stats entry. What differs (the
+ * handshake messages, what a packet means, what dies with a connection)
+ * comes from the role's daemon_link_ops. */
 #include "daemon/daemon.h"
 
 #include <stdio.h>
 
 #include <event2/event.h>
 
-double daemon_link_schedule(const char *addr, net_backoff *backoff, struct event *timer,
-                            char *last_error, size_t last_error_size, const char *why)
+static void link_connect(daemon_link *l);
+
+static void on_timer(evutil_socket_t fd, short what, void *ud)
 {
-    double delay = net_backoff_next(backoff);
-    cc_str_copy(last_error, last_error_size, why);
-    CC_INFO("event=proxy_reconnect proxy=%s delay=%.2f reason=\"%s\"", addr, delay, last_error);
-    struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6)};
-    evtimer_add(timer, &tv);
-    return delay;
+    (void)fd;
+    (void)what;
+    link_connect(ud);
+}
+
+/* Into WAITING with the timer armed for the next backoff delay. */
+static void schedule_reconnect(daemon_link *l, const char *why)
+{
+    l->state = DAEMON_LINK_WAITING;
+    l->conn = NULL;
+    double delay = net_backoff_next(&l->backoff);
+    cc_str_copy(l->last_error, sizeof(l->last_error), why);
+    CC_INFO("event=proxy_reconnect proxy=%s delay=%.2f reason=\"%s\"", l->addr, delay,
+            l->last_error);
+    struct timeval tv = cc_timeval(delay);
+    evtimer_add(l->timer, &tv);
+}
+
+/* Forgets the connection before anything else runs: closing it fails its
+ * pending queries, and their callbacks must find a stale connection and do
+ * nothing. */
+static void drop_conn(daemon_link *l)
+{
+    l->conn = NULL;
+    l->state = DAEMON_LINK_WAITING;
+    if (l->env->ops->on_gone) l->env->ops->on_gone(l);
+}
+
+void daemon_link_fail(daemon_link *l, const char *why)
+{
+    char reason[200];
+    cc_str_copy(reason, sizeof(reason), why); /* why may die with the connection */
+    CC_WARN("event=proxy_link_failed proxy=%s reason=\"%s\"", l->addr, reason);
+    net_conn *conn = l->conn;
+    drop_conn(l);
+    if (conn) net_conn_close(conn, reason);
+    schedule_reconnect(l, reason);
+}
+
+static void on_close(net_conn *conn, void *ud, const char *reason)
+{
+    (void)conn;
+    daemon_link *l = ud;
+    CC_INFO("event=proxy_closed proxy=%s reason=\"%s\"", l->addr, reason ? reason : "");
+    drop_conn(l);
+    schedule_reconnect(l, reason);
+}
+
+static void on_packet(net_conn *conn, void *ud, const uint8_t *data, size_t len)
+{
+    (void)conn;
+    daemon_link *l = ud;
+    if (l->state != DAEMON_LINK_READY) {
+        CC_WARN("event=packet_before_ready proxy=%s", l->addr);
+        return;
+    }
+    l->env->ops->on_packet(l, data, len);
+}
+
+static void on_tls_ready(net_conn *conn, void *ud)
+{
+    (void)conn;
+    daemon_link *l = ud;
+    l->state = DAEMON_LINK_HANDSHAKE;
+    l->connects++;
+    l->env->ops->hello(l);
+}
+
+static void link_connect(daemon_link *l)
+{
+    static const net_conn_callbacks cbs = {
+        .on_ready = on_tls_ready, .on_packet = on_packet, .on_close = on_close};
+    cc_err err;
+    l->state = DAEMON_LINK_CONNECTING;
+    l->conn = daemon_link_dial(l->env->base, l->env->tee, l->host, l->port, &cbs, l, &err);
+    if (!l->conn) schedule_reconnect(l, err.msg);
+}
+
+int daemon_link_init(daemon_link *l, const daemon_link_env *env, const char *addr, cc_err *err)
+{
+    if (cc_parse_hostport(addr, l->host, sizeof(l->host), &l->port, err) < 0) return -1;
+    l->env = env;
+    cc_str_copy(l->addr, sizeof(l->addr), addr);
+    l->state = DAEMON_LINK_WAITING;
+    net_backoff_init(&l->backoff, env->reconnect_min, env->reconnect_max);
+    l->timer = evtimer_new(env->base, on_timer, l);
+    return 0;
+}
+
+void daemon_link_start(daemon_link *l)
+{
+    link_connect(l);
+}
+
+void daemon_link_stop(daemon_link *l, const char *reason)
+{
+    net_conn *conn = l->conn;
+    if (conn) drop_conn(l);
+    if (conn) net_conn_close(conn, reason);
+    if (l->timer) event_free(l->timer);
+    l->timer = NULL;
+}
+
+void daemon_link_set_ready(daemon_link *l)
+{
+    l->state = DAEMON_LINK_READY;
+    l->ready_since = cc_now_wall();
+    net_backoff_reset(&l->backoff);
+    l->last_error[0] = 0;
+    CC_INFO("event=proxy_ready proxy=%s proto=%d", l->addr, l->proto_version);
+    if (l->env->ops->on_ready) l->env->ops->on_ready(l);
+}
+
+int daemon_link_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb, void *ud, cc_err *err)
+{
+    if (!l->conn) return cc_err_setc(err, NET_ERR_NOT_READY, "not connected to %s", l->addr);
+    cc_buf b = CC_BUF_INIT;
+    int rc = 0;
+    if (tl_encode(msg, &b, err) < 0 ||
+        net_conn_query(l->conn, b.data, b.len, l->env->query_timeout, cb, ud, NULL, err) < 0)
+        rc = -1;
+    cc_buf_free(&b);
+    return rc;
+}
+
+void daemon_link_handshake_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb)
+{
+    cc_err err;
+    if (daemon_link_query(l, msg, cb, l, &err) < 0) daemon_link_fail(l, err.msg);
+}
+
+tl_obj *daemon_link_decode_answer(const char *what, int32_t code, const char *msg,
+                                  const uint8_t *data, size_t len, int expect_type, char *why,
+                                  size_t why_size)
+{
+    if (code != 0) {
+        snprintf(why, why_size, "%s failed: %d %s", what, code, msg ? msg : "");
+        return NULL;
+    }
+    cc_err err;
+    tl_decode_opts o = {.expect_type = expect_type};
+    tl_obj *obj = tl_decode_ex(data, len, &o, &err);
+    if (!obj) snprintf(why, why_size, "%s: bad answer: %s", what, err.msg);
+    return obj;
+}
+
+tl_obj *daemon_link_answer(daemon_link *l, net_conn *conn, const char *what, int32_t code,
+                           const char *msg, const uint8_t *data, size_t len, int expect_type)
+{
+    if (!conn || l->conn != conn) return NULL;
+    char why[640];
+    tl_obj *obj =
+        daemon_link_decode_answer(what, code, msg, data, len, expect_type, why, sizeof(why));
+    if (!obj) daemon_link_fail(l, why);
+    return obj;
+}
+
+int daemon_link_send(daemon_link *l, const tl_obj *msg)
+{
+    return net_conn_send_msg(l->conn, msg);
 }
 
 net_conn *daemon_link_dial(struct event_base *base, daemon_tee *t, const char *host, uint16_t port,
@@ -36,50 +192,22 @@ net_conn *daemon_link_dial(struct event_base *base, daemon_tee *t, const char *h
     return net_connect(base, &cc, err);
 }
 
-int daemon_link_query(net_conn *conn, const tl_obj *msg, double timeout_s, net_answer_fn cb,
-                      void *ud, uint64_t *qid, cc_err *err)
-{
-    cc_buf b = CC_BUF_INIT;
-    int rc = 0;
-    if (tl_encode(msg, &b, err) < 0 ||
-        net_conn_query(conn, b.data, b.len, timeout_s, cb, ud, qid, err) < 0)
-        rc = -1;
-    cc_buf_free(&b);
-    return rc;
-}
-
-tl_obj *daemon_link_decode_answer(const char *what, int32_t code, const char *msg,
-                                  const uint8_t *data, size_t len, int expect_type, char *why,
-                                  size_t why_size)
-{
-    if (code != 0) {
-        snprintf(why, why_size, "%s failed: %d %s", what, code, msg ? msg : "");
-        return NULL;
-    }
-    cc_err err;
-    tl_decode_opts o = {.expect_type = expect_type};
-    tl_obj *obj = tl_decode_ex(data, len, &o, &err);
-    if (!obj) snprintf(why, why_size, "%s: bad answer: %s", what, err.msg);
-    return obj;
-}
-
-const char *daemon_link_state_name(int state)
+const char *daemon_link_state_name(daemon_link_state state)
 {
     static const char *const names[] = {"waiting", "connecting", "handshake", "ready"};
-    return state >= 0 && state < 4 ? names[state] : "unknown";
+    return (int)state >= 0 && (size_t)state < CC_ARRAY_LEN(names) ? names[state] : "unknown";
 }
 
-json_t *daemon_link_stats_json(const daemon_link_stats *s)
+json_t *daemon_link_stats_json(const daemon_link *l)
 {
     json_t *e = json_object();
-    json_object_set_new(e, "address", json_string(s->addr));
-    json_object_set_new(e, "state", json_string(daemon_link_state_name(s->state)));
-    json_object_set_new(e, "proto_version", json_integer(s->proto_version));
-    json_object_set_new(e, "connects", json_integer((json_int_t)s->connects));
-    json_object_set_new(e, "requests", json_integer((json_int_t)s->requests));
-    if (s->last_error && s->last_error[0])
-        json_object_set_new(e, "last_error", json_string(s->last_error));
+    json_object_set_new(e, "address", json_string(l->addr));
+    json_object_set_new(e, "state", json_string(daemon_link_state_name(l->state)));
+    json_object_set_new(e, "proto_version", json_integer(l->proto_version));
+    json_object_set_new(e, "connects", json_integer((json_int_t)l->connects));
+    json_object_set_new(e, "requests", json_integer((json_int_t)l->requests));
+    if (l->last_error[0]) json_object_set_new(e, "last_error", json_string(l->last_error));
     /* What the proxy's RA-TLS certificate proved (tee_peer_info). */
-    daemon_json_add_peer_info(e, s->conn ? net_conn_peer_info(s->conn) : NULL);
+    daemon_json_add_peer_info(e, l->conn ? net_conn_peer_info(l->conn) : NULL);
     return e;
 }

@@ -6,11 +6,6 @@
 #include "crypto/crypto.h"
 #include "worker/worker_internal.h"
 
-/* The stats pages name link states by daemon_link_state_name's order. */
-_Static_assert(WLINK_WAITING == 0 && WLINK_CONNECTING == 1 && WLINK_HANDSHAKE == 2 &&
-                   WLINK_READY == 3,
-               "worker link states follow daemon_link_state_name");
-
 static void on_health(void *ud, bool healthy)
 {
     worker *w = ud;
@@ -50,16 +45,9 @@ static void stats_fill(void *ud, json_t *o)
     json_t *px = json_array();
     size_t ready = 0;
     for (size_t i = 0; i < w->n_links; i++) {
-        wlink *l = &w->links[i];
-        daemon_link_stats ls = {.addr = l->addr,
-                                .state = (int)l->state,
-                                .proto_version = l->proto_version,
-                                .connects = l->connects,
-                                .requests = l->requests,
-                                .last_error = l->last_error,
-                                .conn = l->conn};
-        json_array_append_new(px, daemon_link_stats_json(&ls));
-        ready += l->state == WLINK_READY;
+        const daemon_link *l = &w->links[i].link;
+        json_array_append_new(px, daemon_link_stats_json(l));
+        ready += l->state == DAEMON_LINK_READY;
     }
     json_object_set_new(o, "proxies", px);
     json_object_set_new(o, "proxies_ready", json_integer((json_int_t)ready));
@@ -115,8 +103,6 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
     w->max_active = cfg->max_active > 0                              ? cfg->max_active
                     : strcmp(backend->ops->kind, "openai-http") == 0 ? 128
                                                                      : 16;
-    w->reconnect_min = cfg->reconnect_min;
-    w->reconnect_max = cfg->reconnect_max;
     w->flush_ev = event_new(base, -1, 0, on_flush, w);
     w->healthy = backend->ops->healthy(backend);
     backend->on_health = on_health;
@@ -125,16 +111,10 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         worker_free(w);
         return NULL;
     }
-    w->links = cc_calloc(cfg->n_proxies, sizeof(*w->links));
-    w->n_links = cfg->n_proxies;
-    for (size_t i = 0; i < cfg->n_proxies; i++) {
-        wlink *l = &w->links[i];
-        l->w = w;
-        snprintf(l->addr, sizeof(l->addr), "%s", cfg->proxies[i]);
-        if (cc_parse_hostport(cfg->proxies[i], l->host, sizeof(l->host), &l->port, err) < 0) {
-            worker_free(w);
-            return NULL;
-        }
+    if (worker_links_init(w, cfg->proxies, cfg->n_proxies, cfg->reconnect_min, cfg->reconnect_max,
+                          err) < 0) {
+        worker_free(w);
+        return NULL;
     }
     w->http = daemon_stats_http_new(base, cfg->http_host, cfg->http_port, "cocoon-worker",
                                     stats_fill, health, w, err);
@@ -155,9 +135,9 @@ void worker_free(worker *w)
     if (w->http) http_server_free(w->http);
     if (w->backend) w->backend->ops->destroy(w->backend);
     /* Requests whose cancellation the backend never confirmed. */
-    while (w->reqs) {
-        wreq *r = w->reqs;
-        w->reqs = r->next;
+    while (!cc_list_empty(&w->reqs)) {
+        wreq *r = cc_list_first(wreq, &w->reqs, node);
+        cc_list_remove(&w->reqs, &r->node);
         worker_req_free(r);
     }
     if (w->flush_ev) event_free(w->flush_ev);

@@ -12,30 +12,14 @@
 #include "tl/tl.h"
 #include "worker/worker.h"
 
-typedef enum {
-    WLINK_WAITING = 0, /* reconnect timer armed */
-    WLINK_CONNECTING,  /* TCP/PoW/TLS in progress */
-    WLINK_HANDSHAKE,   /* COCOON handshake queries in flight */
-    WLINK_READY,       /* proxy may send requests */
-} wlink_state;
-
 typedef struct wreq wreq;
 
-/* One proxy this worker serves. */
+/* One proxy this worker serves: the shared link plus what the worker's
+ * handshake told it. */
 typedef struct wlink {
+    daemon_link link;
     worker *w;
-    char addr[96]; /* as configured */
-    char host[64];
-    uint16_t port;
-    wlink_state state;
-    net_conn *conn;
-    net_backoff backoff;
-    struct event *timer;
-    int proto_version;
     bool announced_disabled; /* what proxyHandshakeComplete said */
-    uint64_t connects, requests;
-    double ready_since; /* wall clock */
-    char last_error[160];
 } wlink;
 
 /* One request in flight on the backend. */
@@ -55,8 +39,8 @@ struct wreq {
     size_t n_head_headers;
     cc_buf pending;
     bool dirty;
-    wreq *dprev, *dnext; /* w->dirty list */
-    wreq *prev, *next;
+    cc_list_node dirty_node; /* in w->dirty */
+    cc_list_node node;       /* in w->reqs */
 };
 
 struct worker {
@@ -66,14 +50,14 @@ struct worker {
     char *owner_address;
     int coefficient;
     int max_active;
-    double reconnect_min, reconnect_max;
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */
     daemon_tee tee;
+    daemon_link_env link_env; /* what the links share (points at tee) */
     wlink *links;
     size_t n_links;
-    wreq *reqs;  /* list of requests in flight */
-    wreq *dirty; /* requests with output waiting for the end of this loop turn */
+    cc_list reqs;  /* wreq in flight */
+    cc_list dirty; /* wreq with output waiting for the end of this loop turn */
     struct event *flush_ev;
     int active;
     bool healthy;
@@ -85,10 +69,13 @@ struct worker {
 };
 
 /* worker_link.c */
+/* Sets up one link per "host:port" (no dial yet); on failure the links made
+ * so far are counted in n_links for worker_links_stop(). */
+int worker_links_init(worker *w, char *const *proxies, size_t n, double reconnect_min,
+                      double reconnect_max, cc_err *err);
 void worker_links_start(worker *w);
 void worker_links_stop(worker *w);
 void worker_link_send_enabled(worker *w);
-int worker_send(wlink *l, const tl_obj *msg);
 
 /* worker_request.c */
 void worker_handle_packet(wlink *l, const uint8_t *data, size_t len);

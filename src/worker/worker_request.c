@@ -14,12 +14,7 @@
 static void unlink_req(wreq *r)
 {
     worker *w = r->w;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        w->reqs = r->next;
-    if (r->next) r->next->prev = r->prev;
-    r->prev = r->next = NULL;
+    cc_list_remove(&w->reqs, &r->node);
     w->active--;
 }
 
@@ -35,7 +30,7 @@ static void fill_final(wreq *r, tl_proxy_queryFinalInfo *fi, const backend_usage
         fi->tokens_used.total_tokens_used = u->total_tokens;
     }
     /* Protocol v2 adds the worker's timestamps. */
-    if (r->link && r->link->proto_version >= 2) {
+    if (r->link && r->link->link.proto_version >= 2) {
         fi->flags |= 2u;
         fi->worker_start_time = r->start_wall;
         fi->worker_end_time = cc_now_wall();
@@ -56,7 +51,7 @@ static void send_error(wlink *l, const tl_int256 *id, int code, const char *msg,
         e.final_info.hdr.id = TL_ID_proxy_queryFinalInfo;
         e.final_info.tokens_used.hdr.id = TL_ID_tokensUsed;
     }
-    worker_send(l, &e.hdr);
+    daemon_link_send(&l->link, &e.hdr);
 }
 
 /* Headers that describe the backend's own framing; the client re-frames. */
@@ -87,12 +82,7 @@ static void undirty(wreq *r)
 {
     worker *w = r->w;
     if (!r->dirty) return;
-    if (r->dprev)
-        r->dprev->dnext = r->dnext;
-    else
-        w->dirty = r->dnext;
-    if (r->dnext) r->dnext->dprev = r->dprev;
-    r->dprev = r->dnext = NULL;
+    cc_list_remove(&w->dirty, &r->dirty_node);
     r->dirty = false;
 }
 
@@ -101,10 +91,7 @@ static void mark_dirty(wreq *r)
     worker *w = r->w;
     if (r->dirty) return;
     r->dirty = true;
-    r->dprev = NULL;
-    r->dnext = w->dirty;
-    if (w->dirty) w->dirty->dprev = r;
-    w->dirty = r;
+    cc_list_push_front(&w->dirty, &r->dirty_node);
     event_active(w->flush_ev, 0, 0);
 }
 
@@ -145,7 +132,7 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
                 a.flags = 1;
                 fill_final(r, &a.final_info, usage);
             }
-            worker_send(r->link, &a.hdr);
+            daemon_link_send(&r->link->link, &a.hdr);
         }
         cc_buf_free(&enc);
         clear_head(r);
@@ -158,7 +145,7 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
             p.flags = 1;
             fill_final(r, &p.final_info, usage);
         }
-        worker_send(r->link, &p.hdr);
+        daemon_link_send(&r->link->link, &p.hdr);
     }
     cc_buf_reset(&r->pending);
 }
@@ -173,8 +160,8 @@ void worker_req_free(wreq *r)
 
 void worker_flush_pending(worker *w)
 {
-    while (w->dirty)
-        send_pending(w->dirty, false, NULL);
+    while (!cc_list_empty(&w->dirty))
+        send_pending(cc_list_first(wreq, &w->dirty, dirty_node), false, NULL);
 }
 
 static void on_head(void *ud, int status, const backend_header *headers, size_t n)
@@ -214,7 +201,7 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
         w->stats.completion_tokens += (uint64_t)CC_MAX(usage->completion_tokens, 0);
     }
     w->stats.body_bytes += r->body_bytes;
-    if (error_code == 653)
+    if (error_code == NET_ERR_CANCELLED)
         w->stats.cancelled++;
     else if (error_code != 0)
         w->stats.failed++;
@@ -239,7 +226,7 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
         send_pending(r, true, usage);
     }
     CC_INFO("event=request_done proxy=%s status=%s code=%d ms=%.1f completion_tokens=%lld",
-            r->link ? r->link->addr : "-", error_code ? "error" : "ok", error_code,
+            r->link ? r->link->link.addr : "-", error_code ? "error" : "ok", error_code,
             (cc_now_wall() - r->start_wall) * 1e3,
             (long long)(usage ? usage->completion_tokens : 0));
     unlink_req(r);
@@ -258,15 +245,16 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     tl_obj *inner = tl_decode_ex(q->query.data, q->query.len, &o, &err);
     if (!inner || inner->id != TL_ID_http_request) {
         w->stats.rejected++;
-        send_error(l, &q->request_id, 602, inner ? "query is not an http.request" : err.msg, NULL,
-                   NULL);
+        send_error(l, &q->request_id, NET_ERR_ERROR,
+                   inner ? "query is not an http.request" : err.msg, NULL, NULL);
         tl_obj_free(inner);
         return;
     }
     tl_http_request *hr = (tl_http_request *)inner;
     if (w->active >= w->max_active) {
         w->stats.rejected++;
-        send_error(l, &q->request_id, 651, "worker is at its request limit", NULL, NULL);
+        send_error(l, &q->request_id, NET_ERR_NOT_READY, "worker is at its request limit", NULL,
+                   NULL);
         tl_obj_free(inner);
         return;
     }
@@ -308,12 +296,10 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     r->link = l;
     r->request_id = q->request_id;
     r->start_wall = cc_now_wall();
-    r->next = w->reqs;
-    if (w->reqs) w->reqs->prev = r;
-    w->reqs = r;
+    cc_list_push_front(&w->reqs, &r->node);
     w->active++;
     w->stats.total++;
-    l->requests++;
+    l->link.requests++;
     static const backend_callbacks cbs = {on_head, on_body, on_done};
     r->in_start = true;
     int rc = w->backend->ops->start(w->backend, &br, &cbs, r, &r->call, &err);
@@ -321,7 +307,7 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     if (rc < 0) {
         unlink_req(r);
         w->stats.failed++;
-        send_error(l, &q->request_id, err.code ? err.code : 602, err.msg, r, NULL);
+        send_error(l, &q->request_id, err.code ? err.code : NET_ERR_ERROR, err.msg, r, NULL);
         worker_req_free(r);
     } else if (r->done_in_start) {
         worker_req_free(r);
@@ -335,7 +321,7 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
 
 static wreq *find_req(worker *w, wlink *l, const tl_int256 *id)
 {
-    for (wreq *r = w->reqs; r; r = r->next)
+    cc_list_foreach (wreq, r, &w->reqs, node)
         if (r->link == l && memcmp(r->request_id.b, id->b, 32) == 0) return r;
     return NULL;
 }
@@ -346,7 +332,7 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
     tl_decode_opts o = {.flags = TL_DECODE_BORROW};
     tl_obj *obj = tl_decode_ex(data, len, &o, &err);
     if (!obj) {
-        CC_WARN("event=bad_packet proxy=%s error=\"%s\"", l->addr, err.msg);
+        CC_WARN("event=bad_packet proxy=%s error=\"%s\"", l->link.addr, err.msg);
         return;
     }
     switch (obj->id) {
@@ -356,15 +342,15 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
     case TL_ID_proxy_cancelQuery: {
         wreq *r = find_req(l->w, l, &((tl_proxy_cancelQuery *)obj)->request_id);
         if (r && r->call) {
-            CC_INFO("event=request_cancel proxy=%s", l->addr);
+            CC_INFO("event=request_cancel proxy=%s", l->link.addr);
             backend_call *call = r->call;
             r->call = NULL;
-            l->w->backend->ops->cancel(call); /* on_done(653) follows and frees r */
+            l->w->backend->ops->cancel(call); /* on_done(NET_ERR_CANCELLED) follows and frees r */
         }
         break;
     }
     default:
-        CC_DEBUG("event=packet_ignored proxy=%s id=%s", l->addr, tl_ctor_name(obj->id));
+        CC_DEBUG("event=packet_ignored proxy=%s id=%s", l->link.addr, tl_ctor_name(obj->id));
         break;
     }
     tl_obj_free(obj);
@@ -373,15 +359,14 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
 void worker_link_gone(wlink *l)
 {
     worker *w = l->w;
-    for (wreq *r = w->reqs, *next; r; r = next) {
-        next = r->next;
+    cc_list_foreach (wreq, r, &w->reqs, node) {
         if (r->link != l) continue;
         r->link = NULL;
         if (r->call) {
             backend_call *call = r->call;
             r->call = NULL;
-            /* on_done may run inside cancel and free r: `next` was saved, and
-             * cancelling never frees other requests. */
+            /* on_done may run inside cancel and free r: the foreach read
+             * the next one first, and cancelling never frees other requests. */
             w->backend->ops->cancel(call);
         }
     }

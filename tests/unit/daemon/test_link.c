@@ -1,5 +1,8 @@
-/* daemon outbound-link pieces: the reconnect schedule, handshake answers,
- * and a real dial to a loopback listener under the RA-TLS check. */
+/* The daemon link object: its state machine driven by hand (no sockets:
+ * failures, backoff, ready, stale answers, sends and queries while not
+ * connected), handshake answers, and a whole life against a loopback
+ * listener playing the proxy (refused handshake, reconnect, ready, a packet,
+ * the proxy closing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,40 +15,190 @@
 
 #include "daemon/daemon.h"
 
-static void never(evutil_socket_t fd, short what, void *ud)
+/* ---- a role that records what the link tells it ---- */
+
+typedef struct {
+    daemon_link link; /* the role embeds the link, as the client and worker do */
+    int hellos, readies, packets, gones;
+    daemon_link_state state_at_gone;
+    net_conn *conn_at_gone;
+    cc_buf last_packet;
+    struct event_base *stop_on; /* loop to break on each callback, or NULL */
+    bool answer_ok;             /* what the role's hello answer handler saw */
+} role;
+
+static role *role_of(daemon_link *l)
 {
-    (void)fd;
-    (void)what;
-    (void)ud;
+    return cc_container_of(l, role, link);
 }
 
-static void test_schedule(void **state)
+static void stop_loop(role *r)
+{
+    if (r->stop_on) event_base_loopbreak(r->stop_on);
+}
+
+static void on_hello_answer(net_conn *c, void *ud, int32_t code, const char *msg,
+                            const uint8_t *data, size_t len)
+{
+    daemon_link *l = ud;
+    tl_obj *o = daemon_link_answer(l, c, "test.hello", code, msg, data, len,
+                                   TL_TYPE_worker_HandshakeCompleted);
+    if (!o) return;
+    tl_obj_free(o);
+    role_of(l)->answer_ok = true;
+    daemon_link_set_ready(l);
+}
+
+static void r_hello(daemon_link *l)
+{
+    role_of(l)->hellos++;
+    tl_worker_proxyHandshakeComplete q = TL_INIT(worker_proxyHandshakeComplete);
+    daemon_link_handshake_query(l, &q.hdr, on_hello_answer);
+}
+
+static void r_ready(daemon_link *l)
+{
+    role_of(l)->readies++;
+    stop_loop(role_of(l));
+}
+
+static void r_packet(daemon_link *l, const uint8_t *data, size_t len)
+{
+    role *r = role_of(l);
+    r->packets++;
+    cc_buf_reset(&r->last_packet);
+    cc_buf_append(&r->last_packet, data, len);
+    stop_loop(r);
+}
+
+static void r_gone(daemon_link *l)
+{
+    role *r = role_of(l);
+    r->gones++;
+    r->state_at_gone = l->state;
+    r->conn_at_gone = l->conn;
+    stop_loop(r);
+}
+
+static const daemon_link_ops role_ops = {
+    .hello = r_hello, .on_ready = r_ready, .on_packet = r_packet, .on_gone = r_gone};
+
+static void test_init(void **state)
 {
     (void)state;
     struct event_base *base = event_base_new();
-    struct event *timer = evtimer_new(base, never, NULL);
-    net_backoff b;
-    net_backoff_init(&b, 0.2, 1.0);
-    char last[16];
-    /* doubling from 0.2 s, capped at 1 s, each within the ±20% jitter */
-    static const double nominal[] = {0.2, 0.4, 0.8, 1.0, 1.0};
-    for (size_t i = 0; i < sizeof(nominal) / sizeof(nominal[0]); i++) {
-        double d = daemon_link_schedule("127.0.0.1:1", &b, timer, last, sizeof(last),
-                                        "connection refused by the peer");
-        assert_true(d >= nominal[i] * 0.8 - 1e-9);
-        assert_true(d <= nominal[i] * 1.2 + 1e-9);
-        assert_true(evtimer_pending(timer, NULL));
-    }
-    /* the reason is kept, cut to the buffer */
-    assert_string_equal(last, "connection refu");
-    daemon_link_schedule("127.0.0.1:1", &b, timer, last, sizeof(last), NULL);
-    assert_string_equal(last, "");
-    /* after a good connection the schedule starts over */
-    net_backoff_reset(&b);
-    double d = daemon_link_schedule("127.0.0.1:1", &b, timer, last, sizeof(last), "x");
-    assert_true(d <= 0.2 * 1.2 + 1e-9);
-    event_free(timer);
+    daemon_tee tee = {0};
+    daemon_link_env env = {.base = base,
+                           .tee = &tee,
+                           .ops = &role_ops,
+                           .reconnect_min = 0.2,
+                           .reconnect_max = 1.0,
+                           .query_timeout = 5};
+    role r = {0};
+    cc_err err = {0};
+    assert_int_equal(daemon_link_init(&r.link, &env, "no-port-here", &err), -1);
+    assert_true(strlen(err.msg) > 0);
+    assert_null(r.link.timer);
+
+    assert_int_equal(daemon_link_init(&r.link, &env, "10.0.0.1:11002", &err), 0);
+    assert_string_equal(r.link.addr, "10.0.0.1:11002");
+    assert_string_equal(r.link.host, "10.0.0.1");
+    assert_int_equal(r.link.port, 11002);
+    assert_int_equal(r.link.state, DAEMON_LINK_WAITING);
+    assert_null(r.link.conn);
+    assert_non_null(r.link.timer);
+    assert_false(evtimer_pending(r.link.timer, NULL));
+    daemon_link_stop(&r.link, "test done");
+    assert_null(r.link.timer);
+    /* no connection: nothing to tell the role */
+    assert_int_equal(r.gones, 0);
     event_base_free(base);
+}
+
+static void test_fail_ready_backoff(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    daemon_tee tee = {0};
+    daemon_link_env env = {.base = base,
+                           .tee = &tee,
+                           .ops = &role_ops,
+                           .reconnect_min = 0.2,
+                           .reconnect_max = 1.0,
+                           .query_timeout = 5};
+    role r = {0};
+    cc_err err = {0};
+    assert_int_equal(daemon_link_init(&r.link, &env, "127.0.0.1:1", &err), 0);
+
+    /* each failure tells the role, records why and arms the timer with the
+     * next delay: 0.2 s doubling up to the 1 s cap */
+    static const double next_after[] = {0.4, 0.8, 1.0, 1.0};
+    for (size_t i = 0; i < CC_ARRAY_LEN(next_after); i++) {
+        daemon_link_fail(&r.link, "connection refused by the peer");
+        assert_int_equal(r.gones, (int)i + 1);
+        assert_int_equal(r.state_at_gone, DAEMON_LINK_WAITING);
+        assert_null(r.conn_at_gone);
+        assert_int_equal(r.link.state, DAEMON_LINK_WAITING);
+        assert_string_equal(r.link.last_error, "connection refused by the peer");
+        assert_true(evtimer_pending(r.link.timer, NULL));
+        assert_true(r.link.backoff.current == next_after[i]);
+    }
+    /* a long reason is cut to the field, still terminated */
+    char longer[400];
+    memset(longer, 'x', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = 0;
+    daemon_link_fail(&r.link, longer);
+    assert_int_equal(strlen(r.link.last_error), sizeof(r.link.last_error) - 1);
+
+    /* ready: the error and the backoff start over, the role hears of it */
+    r.link.proto_version = 2;
+    daemon_link_set_ready(&r.link);
+    assert_int_equal(r.link.state, DAEMON_LINK_READY);
+    assert_int_equal(r.readies, 1);
+    assert_string_equal(r.link.last_error, "");
+    assert_true(r.link.backoff.current == 0.2);
+    assert_true(r.link.ready_since > 0);
+    json_t *e = daemon_link_stats_json(&r.link);
+    char *text = json_dumps(e, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(text, "{\"address\":\"127.0.0.1:1\",\"connects\":0,\"proto_version\":2,"
+                              "\"requests\":0,\"state\":\"ready\"}");
+    free(text);
+    json_decref(e);
+
+    /* a stale answer (another connection than the link's) is ignored and
+     * does not fail the link */
+    net_conn *other = (net_conn *)&r; /* never dereferenced */
+    assert_null(daemon_link_answer(&r.link, other, "q", 0, NULL, NULL, 0, 0));
+    assert_null(daemon_link_answer(&r.link, NULL, "q", 602, "late", NULL, 0, 0));
+    assert_int_equal(r.link.state, DAEMON_LINK_READY);
+    assert_int_equal(r.gones, 5);
+
+    /* without a connection nothing can be sent, and a handshake step that
+     * cannot be sent fails the link */
+    tl_worker_proxyHandshakeComplete q = TL_INIT(worker_proxyHandshakeComplete);
+    assert_int_equal(daemon_link_send(&r.link, &q.hdr), -1);
+    assert_int_equal(daemon_link_query(&r.link, &q.hdr, on_hello_answer, &r.link, &err), -1);
+    assert_int_equal(err.code, NET_ERR_NOT_READY);
+    assert_string_equal(err.msg, "not connected to 127.0.0.1:1");
+    daemon_link_handshake_query(&r.link, &q.hdr, on_hello_answer);
+    assert_int_equal(r.link.state, DAEMON_LINK_WAITING);
+    assert_int_equal(r.gones, 6);
+    assert_string_equal(r.link.last_error, "not connected to 127.0.0.1:1");
+    assert_true(r.link.backoff.current == 0.4);
+
+    daemon_link_stop(&r.link, "test done");
+    event_base_free(base);
+}
+
+static void test_state_names(void **state)
+{
+    (void)state;
+    assert_string_equal(daemon_link_state_name(DAEMON_LINK_WAITING), "waiting");
+    assert_string_equal(daemon_link_state_name(DAEMON_LINK_CONNECTING), "connecting");
+    assert_string_equal(daemon_link_state_name(DAEMON_LINK_HANDSHAKE), "handshake");
+    assert_string_equal(daemon_link_state_name(DAEMON_LINK_READY), "ready");
+    assert_string_equal(daemon_link_state_name((daemon_link_state)4), "unknown");
+    assert_string_equal(daemon_link_state_name((daemon_link_state)-1), "unknown");
 }
 
 static void test_decode_answer(void **state)
@@ -82,49 +235,7 @@ static void test_decode_answer(void **state)
     cc_buf_free(&b);
 }
 
-/* --- a dial to a loopback listener --- */
-
-typedef struct {
-    struct event_base *base;
-    net_conn *server_side;
-    int ready, closed;
-    char reason[256];
-    json_t *stats; /* the dialer's link entry once ready */
-} dial_ctx;
-
-static void on_ready(net_conn *c, void *ud)
-{
-    dial_ctx *d = ud;
-    d->ready++;
-    daemon_link_stats ls = {.addr = "127.0.0.1:1", .state = 3, .connects = 1, .conn = c};
-    d->stats = daemon_link_stats_json(&ls);
-    event_base_loopbreak(d->base);
-}
-
-static void on_close(net_conn *c, void *ud, const char *reason)
-{
-    (void)c;
-    dial_ctx *d = ud;
-    d->closed++;
-    snprintf(d->reason, sizeof(d->reason), "%s", reason ? reason : "");
-    event_base_loopbreak(d->base);
-}
-
-static void on_server_close(net_conn *c, void *ud, const char *reason)
-{
-    (void)c;
-    (void)reason;
-    ((dial_ctx *)ud)->server_side = NULL;
-}
-
-static void on_accept(net_listener *l, net_conn *c, void *ud)
-{
-    (void)l;
-    dial_ctx *d = ud;
-    d->server_side = c;
-    net_conn_callbacks cbs = {.on_close = on_server_close};
-    net_conn_set_callbacks(c, &cbs, d);
-}
+/* ---- a loopback listener playing the proxy ---- */
 
 static int no_measure(const void *cfg, cc_buf *out, cc_err *err)
 {
@@ -133,25 +244,204 @@ static int no_measure(const void *cfg, cc_buf *out, cc_err *err)
     return cc_err_set(err, "not measured");
 }
 
-static void on_timeout(evutil_socket_t fd, short what, void *ud)
+typedef struct {
+    net_conn *conn; /* the proxy's side of the current connection */
+    int accepts, queries;
+    bool refuse; /* answer the hello with an error */
+} fake_proxy;
+
+static void p_on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    fake_proxy *p = ud;
+    p->queries++;
+    if (p->refuse) {
+        assert_int_equal(net_conn_answer_error(c, qid, NET_ERR_ERROR, "busy", NULL), 0);
+        return;
+    }
+    tl_worker_proxyHandshakeCompleted a = TL_INIT(worker_proxyHandshakeCompleted);
+    cc_buf b = CC_BUF_INIT;
+    assert_int_equal(tl_encode(&a.hdr, &b, NULL), 0);
+    assert_int_equal(net_conn_answer(c, qid, b.data, b.len, NULL), 0);
+    cc_buf_free(&b);
+}
+
+static void p_on_close(net_conn *c, void *ud, const char *reason)
+{
+    (void)reason;
+    fake_proxy *p = ud;
+    if (p->conn == c) p->conn = NULL; /* an earlier connection may close late */
+}
+
+static void p_on_accept(net_listener *l, net_conn *c, void *ud)
+{
+    (void)l;
+    fake_proxy *p = ud;
+    p->accepts++;
+    p->conn = c;
+    net_conn_callbacks cbs = {.on_query = p_on_query, .on_close = p_on_close};
+    net_conn_set_callbacks(c, &cbs, p);
+}
+
+static void on_guard(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
     (void)what;
     event_base_loopbreak(ud);
 }
 
-/* Dials a listener with identity (none, any) from a dialer that checks with
- * `dialer_policy`; returns the context after the first outcome. */
-static dial_ctx dial(const char *dialer_policy, const char *fake_root)
+/* Runs the loop until a role callback breaks it, or a generous guard. */
+static void run(struct event_base *base)
 {
-    dial_ctx d = {.base = event_base_new()};
+    struct event *guard = evtimer_new(base, on_guard, base);
+    struct timeval tv = {30, 0};
+    evtimer_add(guard, &tv);
+    event_base_dispatch(base);
+    event_free(guard);
+}
+
+static void test_life_against_loopback_proxy(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
     cc_err err = {0};
+    daemon_tee server = {0}, tee = {0};
+    daemon_tee_config sc = {.role = "proxy", .tee = "none", .policy = "any", .measure = no_measure};
+    daemon_tee_config cc = {
+        .role = "worker", .tee = "none", .policy = "any", .measure = no_measure};
+    assert_int_equal(daemon_tee_setup(&server, &sc, &err), 0);
+    assert_int_equal(daemon_tee_setup(&tee, &cc, &err), 0);
+    fake_proxy p = {.refuse = true};
+    net_listen_config lc = {
+        .host = "127.0.0.1",
+        .identity = {server.identity->key, server.identity->cert},
+        .verify = {tee_verify_peer, server.policy, tee_peer_info_free},
+        .on_accept = p_on_accept,
+        .ud = &p,
+    };
+    net_listener *l = net_listen(base, &lc, &err);
+    assert_non_null(l);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", net_listener_port(l));
+
+    daemon_link_env env = {.base = base,
+                           .tee = &tee,
+                           .ops = &role_ops,
+                           .reconnect_min = 0.05,
+                           .reconnect_max = 0.1,
+                           .query_timeout = 10};
+    role r = {.stop_on = base};
+    assert_int_equal(daemon_link_init(&r.link, &env, addr, &err), 0);
+    daemon_link_start(&r.link);
+    assert_int_equal(r.link.state, DAEMON_LINK_CONNECTING);
+    assert_non_null(r.link.conn);
+
+    /* the proxy refuses the handshake: the link fails and waits */
+    run(base);
+    assert_int_equal(r.hellos, 1);
+    assert_int_equal(r.gones, 1);
+    assert_int_equal(r.link.connects, 1);
+    assert_int_equal(r.link.state, DAEMON_LINK_WAITING);
+    assert_null(r.link.conn);
+    assert_string_equal(r.link.last_error, "test.hello failed: 602 busy");
+    assert_true(evtimer_pending(r.link.timer, NULL));
+    assert_false(r.answer_ok);
+
+    /* after the backoff it dials again; this time the proxy agrees */
+    p.refuse = false;
+    run(base);
+    assert_int_equal(r.readies, 1);
+    assert_int_equal(r.hellos, 2);
+    assert_int_equal(p.accepts, 2);
+    assert_int_equal(p.queries, 2);
+    assert_int_equal(r.link.connects, 2);
+    assert_int_equal(r.link.state, DAEMON_LINK_READY);
+    assert_true(r.answer_ok);
+    assert_string_equal(r.link.last_error, "");
+    json_t *e = daemon_link_stats_json(&r.link);
+    assert_string_equal(json_string_value(json_object_get(e, "state")), "ready");
+    assert_non_null(json_object_get(e, "attestation")); /* the proxy's certificate */
+    assert_null(json_object_get(e, "last_error"));
+    json_decref(e);
+
+    /* a packet from the proxy reaches the role */
+    assert_non_null(p.conn);
+    assert_int_equal(net_conn_send_packet(p.conn, "hi", 2, NULL), 0);
+    run(base);
+    assert_int_equal(r.packets, 1);
+    assert_int_equal(r.last_packet.len, 2);
+    assert_memory_equal(r.last_packet.data, "hi", 2);
+
+    /* the proxy goes away: the role drops what ran on the link */
+    net_conn_close(p.conn, "proxy restarting");
+    p.conn = NULL;
+    run(base);
+    assert_int_equal(r.gones, 2);
+    assert_int_equal(r.state_at_gone, DAEMON_LINK_WAITING);
+    assert_null(r.conn_at_gone);
+    assert_int_equal(r.link.state, DAEMON_LINK_WAITING);
+    assert_true(strlen(r.link.last_error) > 0);
+    assert_true(evtimer_pending(r.link.timer, NULL));
+
+    r.stop_on = NULL;
+    daemon_link_stop(&r.link, "test done");
+    net_listener_free(l);
+    if (p.conn) net_conn_close(p.conn, "test done");
+    struct timeval zero = {0, 0};
+    event_base_loopexit(base, &zero);
+    event_base_dispatch(base);
+    cc_buf_free(&r.last_packet);
+    daemon_tee_clear(&server);
+    daemon_tee_clear(&tee);
+    event_base_free(base);
+}
+
+/* ---- a dial refused by the RA-TLS check ---- */
+
+static char root_dir[512];
+
+typedef struct {
+    int ready, closed;
+} dial_ctx;
+
+static void d_on_ready(net_conn *c, void *ud)
+{
+    (void)c;
+    ((dial_ctx *)ud)->ready++;
+}
+
+static void d_on_close(net_conn *c, void *ud, const char *reason)
+{
+    (void)c;
+    (void)reason;
+    ((dial_ctx *)ud)->closed++;
+}
+
+static void d_on_accept(net_listener *l, net_conn *c, void *ud)
+{
+    (void)l;
+    (void)c;
+    (void)ud;
+}
+
+static void test_dial_refused_by_policy(void **state)
+{
+    (void)state;
+    /* a dialer holding peers to the fake TEE refuses a proxy with no quote */
+    const char *build = getenv("COCOON_BUILD_DIR");
+    snprintf(root_dir, sizeof(root_dir), "%s/daemon_link_XXXXXX", build ? build : ".");
+    assert_non_null(mkdtemp(root_dir));
+    cc_err err = {0};
+    assert_int_equal(tee_fake_root_init(root_dir, false, &err), 0);
+
+    struct event_base *base = event_base_new();
     daemon_tee server = {0}, client = {0};
     daemon_tee_config sc = {.role = "proxy", .tee = "none", .policy = "any", .measure = no_measure};
     daemon_tee_config cc = {.role = "worker",
                             .tee = "none",
-                            .policy = dialer_policy,
-                            .fake_root = fake_root,
+                            .policy = "fake",
+                            .fake_root = root_dir,
                             .measure = no_measure};
     assert_int_equal(daemon_tee_setup(&server, &sc, &err), 0);
     assert_int_equal(daemon_tee_setup(&client, &cc, &err), 0);
@@ -159,83 +449,31 @@ static dial_ctx dial(const char *dialer_policy, const char *fake_root)
         .host = "127.0.0.1",
         .identity = {server.identity->key, server.identity->cert},
         .verify = {tee_verify_peer, server.policy, tee_peer_info_free},
-        .on_accept = on_accept,
-        .ud = &d,
+        .on_accept = d_on_accept,
     };
-    net_listener *l = net_listen(d.base, &lc, &err);
+    net_listener *l = net_listen(base, &lc, &err);
     assert_non_null(l);
-    net_conn_callbacks cbs = {.on_ready = on_ready, .on_close = on_close};
+    dial_ctx d = {0};
+    net_conn_callbacks cbs = {.on_ready = d_on_ready, .on_close = d_on_close};
     net_conn *conn =
-        daemon_link_dial(d.base, &client, "127.0.0.1", net_listener_port(l), &cbs, &d, &err);
+        daemon_link_dial(base, &client, "127.0.0.1", net_listener_port(l), &cbs, &d, &err);
     assert_non_null(conn);
-    struct event *t = evtimer_new(d.base, on_timeout, d.base);
-    struct timeval tv = {10, 0};
-    evtimer_add(t, &tv);
-    event_base_dispatch(d.base);
-    event_free(t);
-    if (!d.closed) net_conn_close(conn, "test done");
-    if (d.server_side) net_conn_close(d.server_side, "test done");
-    net_listener_free(l);
-    /* let the closes run */
-    struct timeval zero = {0, 0};
-    event_base_loopexit(d.base, &zero);
-    event_base_dispatch(d.base);
-    daemon_tee_clear(&server);
-    daemon_tee_clear(&client);
-    event_base_free(d.base);
-    d.base = NULL;
-    return d;
-}
-
-static void test_link_stats(void **state)
-{
-    (void)state;
-    assert_string_equal(daemon_link_state_name(0), "waiting");
-    assert_string_equal(daemon_link_state_name(1), "connecting");
-    assert_string_equal(daemon_link_state_name(2), "handshake");
-    assert_string_equal(daemon_link_state_name(3), "ready");
-    assert_string_equal(daemon_link_state_name(4), "unknown");
-    assert_string_equal(daemon_link_state_name(-1), "unknown");
-    daemon_link_stats ls = {.addr = "10.0.0.1:11002",
-                            .state = 0,
-                            .proto_version = 2,
-                            .connects = 3,
-                            .requests = 9,
-                            .last_error = "connection refused"};
-    json_t *e = daemon_link_stats_json(&ls);
-    char *text = json_dumps(e, JSON_SORT_KEYS | JSON_COMPACT);
-    assert_string_equal(text, "{\"address\":\"10.0.0.1:11002\",\"connects\":3,"
-                              "\"last_error\":\"connection refused\",\"proto_version\":2,"
-                              "\"requests\":9,\"state\":\"waiting\"}");
-    free(text);
-    json_decref(e);
-}
-
-static char root_dir[512];
-
-static void test_dial(void **state)
-{
-    (void)state;
-    dial_ctx d = dial("any", NULL);
-    assert_int_equal(d.ready, 1);
-    assert_int_equal(d.closed, 0);
-    /* the stats entry of a connected link shows the proxy's attestation */
-    assert_non_null(d.stats);
-    assert_string_equal(json_string_value(json_object_get(d.stats, "state")), "ready");
-    assert_string_equal(json_string_value(json_object_get(d.stats, "image_hash")), "");
-    assert_non_null(json_object_get(d.stats, "attestation"));
-    assert_null(json_object_get(d.stats, "last_error"));
-    json_decref(d.stats);
-
-    /* a dialer holding peers to the fake TEE refuses a proxy with no quote */
-    const char *build = getenv("COCOON_BUILD_DIR");
-    snprintf(root_dir, sizeof(root_dir), "%s/daemon_link_XXXXXX", build ? build : ".");
-    assert_non_null(mkdtemp(root_dir));
-    cc_err err = {0};
-    assert_int_equal(tee_fake_root_init(root_dir, false, &err), 0);
-    d = dial("fake", root_dir);
+    struct event *guard = evtimer_new(base, on_guard, base);
+    struct timeval tv = {30, 0};
+    evtimer_add(guard, &tv);
+    while (!d.closed && !d.ready && evtimer_pending(guard, NULL))
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(guard);
     assert_int_equal(d.ready, 0);
     assert_int_equal(d.closed, 1);
+    net_listener_free(l);
+    struct timeval zero = {0, 0};
+    event_base_loopexit(base, &zero);
+    event_base_dispatch(base);
+    daemon_tee_clear(&server);
+    daemon_tee_clear(&client);
+    event_base_free(base);
+
     char path[600];
     snprintf(path, sizeof(path), "%s/fake_root.pem", root_dir);
     remove(path);
@@ -247,10 +485,12 @@ static void test_dial(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_init),
+        cmocka_unit_test(test_fail_ready_backoff),
+        cmocka_unit_test(test_state_names),
         cmocka_unit_test(test_decode_answer),
-        cmocka_unit_test(test_dial),
-        cmocka_unit_test(test_link_stats),
+        cmocka_unit_test(test_life_against_loopback_proxy),
+        cmocka_unit_test(test_dial_refused_by_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
