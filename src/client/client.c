@@ -13,10 +13,10 @@ static int measure(const void *cfg, cc_buf *out, cc_err *err)
 static int setup_tee(client *c, const client_config *cfg, cc_err *err)
 {
     daemon_tee_config tc = {.role = "client",
-                            .tee = cfg->tee,
-                            .policy = cfg->policy,
-                            .fake_root = cfg->fake_root,
-                            .proxy_registry = cfg->registry,
+                            .tee = cfg->common.tee,
+                            .policy = cfg->common.policy,
+                            .fake_root = cfg->common.fake_root,
+                            .proxy_registry = cfg->common.registry,
                             .measure = measure,
                             .measure_cfg = cfg};
     return daemon_tee_setup(&c->tee, &tc, err);
@@ -31,10 +31,10 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->max_coefficient = cfg->max_coefficient;
     c->max_tokens = cfg->max_tokens;
     c->request_timeout = cfg->request_timeout;
-    c->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
+    c->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     cc_map_init(&c->reqs);
-    if (client_links_init(c, cfg->proxies, cfg->n_proxies, cfg->reconnect_min, cfg->reconnect_max,
-                          err) < 0) {
+    if (client_links_init(c, cfg->proxies, cfg->n_proxies, cfg->common.reconnect_min,
+                          cfg->common.reconnect_max, err) < 0) {
         client_free(c);
         return NULL;
     }
@@ -80,48 +80,26 @@ uint16_t client_http_port(const client *c)
     return (uint16_t)http_server_port(c->http);
 }
 
-static void usage(FILE *f)
+static void *start(struct event_base *base, const void *cfg, cc_err *err)
 {
-    fprintf(f, "usage: cocoon-client --config FILE.json [--http HOST:PORT] [--proxy HOST:PORT]...\n"
-               "         [--log-level debug|info|warn|error]\n");
+    return client_new(base, cfg, err);
+}
+
+static void stop(void *c)
+{
+    client_free(c);
 }
 
 int client_main(int argc, char **argv)
 {
-    const char *config = NULL;
-    char **rest;
-    int nrest;
-    if (daemon_args_split(argc, argv, &config, &rest, &nrest)) {
-        usage(stdout);
-        return 0;
-    }
-    client_config cfg;
-    cc_err err = {0};
-    client_config_init(&cfg);
-    int rc = 2;
-    if ((config && client_config_load(config, &cfg, &err) < 0) ||
-        client_config_apply_flags(&cfg, nrest, rest, &err) < 0 ||
-        client_config_validate(&cfg, &err) < 0) {
-        fprintf(stderr, "cocoon-client: %s\n", err.msg);
-        if (!config) usage(stderr);
-        client_config_clear(&cfg);
-        free(rest);
-        return rc;
-    }
-    free(rest);
-    daemon_log_start("client", cfg.log_level);
-    struct event_base *base = event_base_new();
-    client *c = client_new(base, &cfg, &err);
-    client_config_clear(&cfg);
-    rc = 1;
-    if (!c) {
-        CC_ERROR("event=start_failed error=\"%s\"", err.msg);
-    } else {
-        daemon_run(base);
-        client_free(c);
-        rc = 0;
-    }
-    event_base_free(base);
-    CC_INFO("event=exit rc=%d", rc);
-    return rc;
+    static const daemon_role role = {
+        .name = "client",
+        .usage =
+            "usage: cocoon-client --config FILE.json [--http HOST:PORT] [--proxy HOST:PORT]...\n"
+            "         [--log-level debug|info|warn|error]\n",
+        .config = &client_config_ops,
+        .start = start,
+        .stop = stop,
+    };
+    return daemon_main(&role, argc, argv);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "daemon/daemon.h"
 
 struct event_base;
 
@@ -30,12 +31,7 @@ typedef struct client_config {
     int64_t max_tokens;     /* default cap when the request gives none (default 4096) */
     double request_timeout; /* seconds (default 600) */
     int64_t max_body;       /* request body limit, bytes (default 8 MiB) */
-    char *owner_address;
-    char *tee, *policy, *fake_root;
-    char *registry; /* optional registry JSON: a proxy whose image hash it does not list is
-                     * refused in the TLS handshake (DESIGN §5.3) */
-    double reconnect_min, reconnect_max;
-    char *log_level;
+    daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
 } client_config;
 
 void client_config_init(client_config *c);
@@ -46,6 +42,8 @@ int client_config_load(const char *path, client_config *c, cc_err *err);
 int client_config_apply_flags(client_config *c, int argc, char **argv, cc_err *err);
 int client_config_validate(const client_config *c, cc_err *err);
 void client_config_clear(client_config *c);
+/* The functions above as daemon_load_file() and daemon_main() take them. */
+extern const daemon_config_ops client_config_ops;
 /* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
  * §5.4), appended to out: role, tee, policy, proxy check and the fake root's
  * certificate hash. */

@@ -1,4 +1,5 @@
-/* cocoon-client configuration: defaults, JSON, flag overrides, validation. */
+/* cocoon-client configuration: defaults, JSON, flag overrides, validation,
+ * and the part of it the fake TEE measures. */
 #include "client/client.h"
 #include "daemon/daemon.h"
 
@@ -15,12 +16,7 @@ void client_config_init(client_config *c)
     c->max_tokens = 4096;
     c->request_timeout = 600;
     c->max_body = 8 << 20;
-    c->owner_address = cc_strdup("");
-    c->tee = cc_strdup("none");
-    c->policy = cc_strdup("any");
-    c->reconnect_min = 0.2;
-    c->reconnect_max = 10;
-    c->log_level = cc_strdup("info");
+    daemon_config_init(&c->common);
 }
 
 int client_config_from_json(const json_t *obj, const char *path, client_config *c, cc_err *err)
@@ -34,14 +30,13 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     int64_t maxc = c->max_coefficient;
-    daemon_config_fields f = DAEMON_CONFIG_FIELDS_DIALING(c);
     if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),
                                  &c->http_port, err) < 0 ||
         cc_json_get_int(obj, "max_coefficient", false, 1, INT32_MAX, &maxc, err) < 0 ||
         cc_json_get_int(obj, "max_tokens", false, 1, INT32_MAX, &c->max_tokens, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_int(obj, "max_body", false, 1024, 1 << 30, &c->max_body, err) < 0 ||
-        daemon_config_load_common(obj, path, &f, err) < 0)
+        daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->max_coefficient = (int)maxc;
     return 0;
@@ -49,18 +44,13 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
 
 int client_config_load(const char *path, client_config *c, cc_err *err)
 {
-    json_t *j = cc_json_load_file(path, err);
-    if (!j) return -1;
-    int rc = client_config_from_json(j, path, c, err);
-    json_decref(j);
-    if (rc < 0) cc_err_prefix(err, "%s", path);
-    return rc;
+    return daemon_config_load_file(&client_config_ops, path, c, err);
 }
 
 int client_config_apply_flags(client_config *c, int argc, char **argv, cc_err *err)
 {
     const daemon_flag_targets t = {c->http_host, sizeof(c->http_host), &c->http_port,
-                                   &c->proxies,  &c->n_proxies,        &c->log_level};
+                                   &c->proxies,  &c->n_proxies,        &c->common.log_level};
     return daemon_flags_apply(&t, argc, argv, NULL, NULL, err);
 }
 
@@ -68,15 +58,23 @@ int client_config_validate(const client_config *c, cc_err *err)
 {
     if (c->n_proxies == 0)
         return cc_err_set(err, "field \"proxies\": at least one proxy is required");
-    client_config *m = (client_config *)c; /* only read */
-    daemon_config_fields f = DAEMON_CONFIG_FIELDS_DIALING(m);
-    return daemon_config_check_common(&f, err);
+    return daemon_config_check(&c->common, err);
 }
 
 void client_config_clear(client_config *c)
 {
     daemon_proxies_clear(&c->proxies, &c->n_proxies);
-    daemon_config_fields f = DAEMON_CONFIG_FIELDS(c);
-    daemon_config_clear_common(&f);
+    daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }
+
+int client_config_measure(const client_config *c, cc_buf *out, cc_err *err)
+{
+    /* Whom it trusts: policy, fake root, whether proxies are checked
+     * against a registry. */
+    const daemon_config *d = &c->common;
+    const daemon_measure_item items[] = {{"proxy_check", d->registry ? "registry" : "off"}};
+    return daemon_measure(out, "client", d->tee, d->policy, items, 1, d->fake_root, err);
+}
+
+DAEMON_DEFINE_CONFIG_OPS(client, client_config);

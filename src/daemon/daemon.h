@@ -53,7 +53,39 @@ int daemon_proxies_add(char ***list, size_t *n, const char *addr, const char *wh
 /* Replaces the list with the JSON field "proxies" if present. */
 int daemon_proxies_from_json(const json_t *obj, char ***list, size_t *n, cc_err *err);
 
-/* Where the command-line overrides the client and the worker share land. */
+/* The configuration every daemon has: a `common` member of the proxy's, the
+ * worker's and the client's config structs. Strings are heap copies owned
+ * by it (replaced with free()+cc_strdup()). */
+typedef struct daemon_config {
+    char *owner_address; /* TON address of the owner ("" allowed locally) */
+    char *tee;           /* TEE provider: none (default) | fake | tdx */
+    char *policy;        /* peers' attestation check: any (default) | fake | tdx */
+    char *fake_root;     /* fake TEE root folder; required with tee or policy fake */
+    /* Registry JSON: the proxy's network registry; for the client and the
+     * worker an optional list of proxy images, checked in the TLS handshake
+     * (DESIGN §5.3). Resolved relative to the config file. */
+    char *registry;
+    /* Backoff between dials of a proxy, s (client and worker; 0.2 and 10). */
+    double reconnect_min, reconnect_max;
+    char *log_level; /* debug | info (default) | warn | error */
+} daemon_config;
+
+/* Fills the defaults. */
+void daemon_config_init(daemon_config *c);
+/* Reads the shared keys ("owner_address", "tee", "policy", "fake_root",
+ * "registry", "reconnect_min", "reconnect_max", "log_level") from obj, each
+ * only if present, in that order; paths relative to the config file
+ * `path`. Which keys a role accepts at all is its own key list's business. */
+int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *c, cc_err *err);
+/* Checks the shared fields: tee none|fake|tdx, policy any|fake|tdx,
+ * log_level debug|info|warn|error, fake_root given with tee or policy
+ * "fake", reconnect_min <= reconnect_max. */
+int daemon_config_check(const daemon_config *c, cc_err *err);
+/* Frees the strings (and sets them to NULL). */
+void daemon_config_clear(daemon_config *c);
+
+/* Where the command-line overrides land. A NULL target makes its flag
+ * unknown (the proxy has no --http or --proxy). */
 typedef struct daemon_flag_targets {
     char *http_host; /* --http HOST:PORT */
     size_t http_host_size;
@@ -72,50 +104,50 @@ int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
                        int (*extra)(void *ud, const char *flag, const char *value, cc_err *err),
                        void *ud, cc_err *err);
 
-/* The fields all daemons share, as pointers into a daemon's config.
- * reconnect_min/max are NULL for the proxy (it dials nobody). */
-typedef struct daemon_config_fields {
-    char **owner_address;
-    char **tee, **policy;
-    char **fake_root; /* resolved relative to the config file */
-    char **registry;  /* likewise */
-    double *reconnect_min, *reconnect_max;
-    char **log_level;
-} daemon_config_fields;
+/* A role's typed config functions behind void pointers, so that one loader
+ * and one main() serve the three daemons (see DAEMON_DEFINE_CONFIG_OPS). */
+typedef struct daemon_config_ops {
+    size_t size;          /* of the role's config struct */
+    size_t common_offset; /* of its daemon_config member */
+    void (*init)(void *cfg);
+    int (*from_json)(const json_t *obj, const char *path, void *cfg, cc_err *err);
+    int (*apply_flags)(void *cfg, int argc, char **argv, cc_err *err);
+    int (*validate)(const void *cfg, cc_err *err);
+    void (*clear)(void *cfg);
+} daemon_config_ops;
 
-/* The view of a daemon's config struct that names the shared fields as
- * client_config does; the _DIALING form adds the reconnect settings of the
- * daemons that dial proxies. */
-#define DAEMON_CONFIG_FIELDS(cfg)                                                                  \
-    ((daemon_config_fields){.owner_address = &(cfg)->owner_address,                                \
-                            .tee = &(cfg)->tee,                                                    \
-                            .policy = &(cfg)->policy,                                              \
-                            .fake_root = &(cfg)->fake_root,                                        \
-                            .registry = &(cfg)->registry,                                          \
-                            .log_level = &(cfg)->log_level})
-#define DAEMON_CONFIG_FIELDS_DIALING(cfg)                                                          \
-    ((daemon_config_fields){.owner_address = &(cfg)->owner_address,                                \
-                            .tee = &(cfg)->tee,                                                    \
-                            .policy = &(cfg)->policy,                                              \
-                            .fake_root = &(cfg)->fake_root,                                        \
-                            .registry = &(cfg)->registry,                                          \
-                            .reconnect_min = &(cfg)->reconnect_min,                                \
-                            .reconnect_max = &(cfg)->reconnect_max,                                \
-                            .log_level = &(cfg)->log_level})
+/* Defines `const daemon_config_ops PREFIX_config_ops` from the functions
+ * PREFIX_config_{init,from_json,apply_flags,validate,clear} of config type
+ * TYPE (whose daemon_config member is `common`): the pointer adapters are
+ * written here once rather than in each role. */
+#define DAEMON_DEFINE_CONFIG_OPS(prefix, type)                                                     \
+    static void prefix##_ops_init(void *c)                                                         \
+    {                                                                                              \
+        prefix##_config_init(c);                                                                   \
+    }                                                                                              \
+    static int prefix##_ops_from_json(const json_t *o, const char *path, void *c, cc_err *err)     \
+    {                                                                                              \
+        return prefix##_config_from_json(o, path, c, err);                                         \
+    }                                                                                              \
+    static int prefix##_ops_flags(void *c, int argc, char **argv, cc_err *err)                     \
+    {                                                                                              \
+        return prefix##_config_apply_flags(c, argc, argv, err);                                    \
+    }                                                                                              \
+    static int prefix##_ops_validate(const void *c, cc_err *err)                                   \
+    {                                                                                              \
+        return prefix##_config_validate(c, err);                                                   \
+    }                                                                                              \
+    static void prefix##_ops_clear(void *c)                                                        \
+    {                                                                                              \
+        prefix##_config_clear(c);                                                                  \
+    }                                                                                              \
+    const daemon_config_ops prefix##_config_ops = {                                                \
+        sizeof(type),       offsetof(type, common), prefix##_ops_init, prefix##_ops_from_json,     \
+        prefix##_ops_flags, prefix##_ops_validate,  prefix##_ops_clear}
 
-/* Reads the shared keys ("owner_address", "tee", "policy", "fake_root",
- * "registry", "reconnect_min", "reconnect_max", "log_level") from obj, each
- * only if present, in that order. */
-int daemon_config_load_common(const json_t *obj, const char *path, const daemon_config_fields *f,
-                              cc_err *err);
-
-/* Frees the shared strings the view points at (and sets them to NULL). */
-void daemon_config_clear_common(const daemon_config_fields *f);
-
-/* Checks the shared fields: tee none|fake|tdx, policy any|fake|tdx,
- * log_level debug|info|warn|error, fake_root given with tee or policy
- * "fake", reconnect_min <= reconnect_max (when present). */
-int daemon_config_check_common(const daemon_config_fields *f, cc_err *err);
+/* Loads the JSON file `path` into cfg with ops->from_json; a failure reads
+ * "PATH: ...". */
+int daemon_config_load_file(const daemon_config_ops *ops, const char *path, void *cfg, cc_err *err);
 
 /* ---- TEE set-up (daemon_tee.c) ------------------------------------------ */
 
@@ -182,9 +214,8 @@ void daemon_json_add_peer_info(json_t *entry, const tee_peer_info *pi);
  * closing while we write must not kill the daemon). */
 void daemon_log_start(const char *component, const char *log_level);
 
-/* Splits the command line of a daemon that takes overrides after its config
- * (client, worker): "--config FILE" sets *config (else left alone), the
- * other arguments after argv[0] go to *rest in order (a NULL-terminated
+/* Splits the command line: "--config FILE" sets *config (else left alone),
+ * the other arguments after argv[0] go to *rest in order (a NULL-terminated
  * heap array the caller frees; *nrest counts them). Returns 1 when --help or
  * -h is given (then *rest is NULL), else 0. */
 int daemon_args_split(int argc, char **argv, const char **config, char ***rest, int *nrest);
@@ -192,6 +223,27 @@ int daemon_args_split(int argc, char **argv, const char **config, char ***rest, 
 /* Runs base's loop until SIGINT or SIGTERM (logged as
  * "event=signal sig=N action=stop"). */
 void daemon_run(struct event_base *base);
+
+/* ---- main() of a daemon (daemon_main.c) --------------------------------- */
+
+/* What main() needs to know of a role. */
+typedef struct daemon_role {
+    const char *name;  /* "proxy": the log component; messages say "cocoon-proxy" */
+    const char *usage; /* for --help, and after a bad command line without --config */
+    bool config_required;
+    const daemon_config_ops *config;
+    /* Starts the daemon on base; cfg stays valid until stop() returned.
+     * NULL with err set on failure. */
+    void *(*start)(struct event_base *base, const void *cfg, cc_err *err);
+    void (*stop)(void *daemon);
+} daemon_role;
+
+/* The sequence the three daemons share: split the arguments, load
+ * --config, apply the overrides, validate (a failure prints
+ * "cocoon-NAME: MESSAGE" and returns 2), start logging at the configured
+ * level, start the daemon (a failure logs event=start_failed and returns
+ * 1), run until SIGINT/SIGTERM, stop, and log event=exit. */
+int daemon_main(const daemon_role *role, int argc, char **argv);
 
 /* ---- the outbound link to a proxy (daemon_link.c; client and worker) ---- */
 

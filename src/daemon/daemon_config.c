@@ -99,14 +99,14 @@ int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
         const char *f = argv[i];
         if (i + 1 >= argc) return cc_err_set(err, "flag %s needs a value", f);
         const char *v = argv[++i];
-        if (!strcmp(f, "--http")) {
+        if (!strcmp(f, "--http") && t->http_host) {
             if (cc_parse_hostport(v, t->http_host, t->http_host_size, t->http_port, err) < 0)
                 return cc_err_prefix(err, "--http");
-        } else if (!strcmp(f, "--proxy")) {
+        } else if (!strcmp(f, "--proxy") && t->proxies) {
             if (!proxies_replaced) daemon_proxies_clear(t->proxies, t->n_proxies);
             proxies_replaced = true;
             if (daemon_proxies_add(t->proxies, t->n_proxies, v, "--proxy", err) < 0) return -1;
-        } else if (!strcmp(f, "--log-level")) {
+        } else if (!strcmp(f, "--log-level") && t->log_level) {
             free(*t->log_level);
             *t->log_level = cc_strdup(v);
         } else {
@@ -118,47 +118,64 @@ int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
     return 0;
 }
 
-int daemon_config_load_common(const json_t *obj, const char *path, const daemon_config_fields *f,
-                              cc_err *err)
+void daemon_config_init(daemon_config *c)
 {
-    if (daemon_json_get_strdup(obj, "owner_address", f->owner_address, err) < 0 ||
-        daemon_json_get_strdup(obj, "tee", f->tee, err) < 0 ||
-        daemon_json_get_strdup(obj, "policy", f->policy, err) < 0 ||
-        daemon_json_get_path(obj, "fake_root", path, f->fake_root, err) < 0 ||
-        daemon_json_get_path(obj, "registry", path, f->registry, err) < 0)
-        return -1;
-    if (f->reconnect_min &&
-        cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, f->reconnect_min, err) < 0)
-        return -1;
-    if (f->reconnect_max &&
-        cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, f->reconnect_max, err) < 0)
-        return -1;
-    return daemon_json_get_strdup(obj, "log_level", f->log_level, err);
+    memset(c, 0, sizeof(*c));
+    c->owner_address = cc_strdup("");
+    c->tee = cc_strdup("none");
+    c->policy = cc_strdup("any");
+    c->reconnect_min = 0.2;
+    c->reconnect_max = 10;
+    c->log_level = cc_strdup("info");
 }
 
-int daemon_config_check_common(const daemon_config_fields *f, cc_err *err)
+int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *c, cc_err *err)
+{
+    if (daemon_json_get_strdup(obj, "owner_address", &c->owner_address, err) < 0 ||
+        daemon_json_get_strdup(obj, "tee", &c->tee, err) < 0 ||
+        daemon_json_get_strdup(obj, "policy", &c->policy, err) < 0 ||
+        daemon_json_get_path(obj, "fake_root", path, &c->fake_root, err) < 0 ||
+        daemon_json_get_path(obj, "registry", path, &c->registry, err) < 0 ||
+        cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, &c->reconnect_min, err) < 0 ||
+        cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, &c->reconnect_max, err) < 0)
+        return -1;
+    return daemon_json_get_strdup(obj, "log_level", &c->log_level, err);
+}
+
+int daemon_config_check(const daemon_config *c, cc_err *err)
 {
     static const char *const tees[] = {"none", "fake", "tdx", "fake_tdx", NULL};
     static const char *const policies[] = {"any", "fake", "tdx", "fake_tdx", NULL};
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
-    if (daemon_check_choice("tee", *f->tee, tees, err) < 0 ||
-        daemon_check_choice("policy", *f->policy, policies, err) < 0 ||
-        daemon_check_choice("log_level", *f->log_level, levels, err) < 0)
+    if (daemon_check_choice("tee", c->tee, tees, err) < 0 ||
+        daemon_check_choice("policy", c->policy, policies, err) < 0 ||
+        daemon_check_choice("log_level", c->log_level, levels, err) < 0)
         return -1;
-    if ((!strcmp(*f->tee, "fake") || !strcmp(*f->policy, "fake")) && !*f->fake_root)
+    if ((!strcmp(c->tee, "fake") || !strcmp(c->policy, "fake")) && !c->fake_root)
         return cc_err_set(err, "field \"fake_root\" is required with tee or policy \"fake\"");
-    if (f->reconnect_min && f->reconnect_max && *f->reconnect_min > *f->reconnect_max)
+    if (c->reconnect_min > c->reconnect_max)
         return cc_err_set(err, "field \"reconnect_min\" (%g) exceeds \"reconnect_max\" (%g)",
-                          *f->reconnect_min, *f->reconnect_max);
+                          c->reconnect_min, c->reconnect_max);
     return 0;
 }
 
-void daemon_config_clear_common(const daemon_config_fields *f)
+void daemon_config_clear(daemon_config *c)
 {
-    char **strs[] = {f->owner_address, f->tee, f->policy, f->fake_root, f->registry, f->log_level};
-    for (size_t i = 0; i < CC_ARRAY_LEN(strs); i++) {
-        if (!strs[i]) continue;
-        free(*strs[i]);
-        *strs[i] = NULL;
-    }
+    free(c->owner_address);
+    free(c->tee);
+    free(c->policy);
+    free(c->fake_root);
+    free(c->registry);
+    free(c->log_level);
+    memset(c, 0, sizeof(*c));
+}
+
+int daemon_config_load_file(const daemon_config_ops *ops, const char *path, void *cfg, cc_err *err)
+{
+    json_t *j = cc_json_load_file(path, err);
+    if (!j) return -1;
+    int rc = ops->from_json(j, path, cfg, err);
+    json_decref(j);
+    if (rc < 0) cc_err_prefix(err, "%s", path);
+    return rc;
 }

@@ -77,16 +77,16 @@ static int measure(const void *cfg, cc_buf *out, cc_err *err)
 static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
 {
     daemon_tee_config tc = {.role = "proxy",
-                            .tee = cfg->tee,
-                            .policy = cfg->policy,
-                            .fake_root = cfg->fake_root,
+                            .tee = cfg->common.tee,
+                            .policy = cfg->common.policy,
+                            .fake_root = cfg->common.fake_root,
                             .measure = measure,
                             .measure_cfg = cfg};
     if (daemon_tee_setup(&p->tee, &tc, err) < 0) return -1;
     /* Per listener, as COCOON deploys its router: workers run in a TEE and
      * are held to `policy`; clients usually do not, so their port has its
      * own (default any). */
-    p->client_policy = daemon_tee_policy_new(cfg->client_policy, cfg->fake_root, err);
+    p->client_policy = daemon_tee_policy_new(cfg->client_policy, cfg->common.fake_root, err);
     return p->client_policy ? 0 : -1;
 }
 
@@ -133,7 +133,7 @@ proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, cons
     proxy *p = cc_calloc(1, sizeof(*p));
     p->base = base;
     p->io = io;
-    p->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
+    p->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     p->pow_difficulty = cfg->pow_difficulty;
     p->request_timeout = cfg->request_timeout;
     p->idle_timeout = cfg->idle_timeout;
@@ -145,7 +145,7 @@ proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, cons
 proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
 {
     proxy *p = proxy_new_detached(base, cfg, &proxy_io_net);
-    p->reg = registry_open(cfg->chain, cfg->registry, err);
+    p->reg = registry_open(cfg->chain, cfg->common.registry, err);
     if (!p->reg || setup_tee(p, cfg, err) < 0) goto fail;
     p->wl = listen_on(p, &cfg->workers, p->tee.policy, proxy_on_worker_accept, err);
     if (!p->wl) goto fail;
@@ -155,7 +155,7 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
                                     stats_fill, NULL, p, err);
     if (!p->http) goto fail;
     p->rotate_ev = event_new(base, -1, EV_PERSIST, on_rotate, p);
-    struct timeval every = {600, 0};
+    struct timeval every = cc_timeval(600);
     event_add(p->rotate_ev, &every);
     CC_INFO("event=proxy_start worker_port=%u client_port=%u http_port=%d pow=%d chain=%s",
             proxy_worker_port(p), proxy_client_port(p), http_server_port(p->http),
@@ -199,55 +199,26 @@ uint16_t proxy_http_port(const proxy *p)
     return (uint16_t)http_server_port(p->http);
 }
 
+static void *start(struct event_base *base, const void *cfg, cc_err *err)
+{
+    return proxy_new(base, cfg, err);
+}
+
+static void stop(void *p)
+{
+    proxy_free(p);
+}
+
 int proxy_main(int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: cocoon-proxy --config FILE.json [--chain none] [--registry FILE.json]\n"
-        "                    [--log-level LEVEL]\n";
-    const char *config = NULL, *log_level = NULL, *chain = NULL, *registry_file = NULL;
-    for (int i = 1; i < argc; i++) {
-        bool has_value = i + 1 < argc;
-        if (!strcmp(argv[i], "--config") && has_value)
-            config = argv[++i];
-        else if (!strcmp(argv[i], "--log-level") && has_value)
-            log_level = argv[++i];
-        else if (!strcmp(argv[i], "--chain") && has_value)
-            chain = argv[++i];
-        else if (!strcmp(argv[i], "--registry") && has_value)
-            registry_file = argv[++i];
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage, stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "cocoon-proxy: unknown argument %s\n%s", argv[i], usage);
-            return 2;
-        }
-    }
-    if (!config) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    proxy_config cfg;
-    cc_err err = {0};
-    proxy_config_init(&cfg);
-    if (proxy_config_load_with(config, chain, registry_file, &cfg, &err) < 0) {
-        fprintf(stderr, "cocoon-proxy: %s\n", err.msg);
-        proxy_config_clear(&cfg);
-        return 2;
-    }
-    daemon_log_start("proxy", log_level ? log_level : cfg.log_level);
-    struct event_base *base = event_base_new();
-    proxy *p = proxy_new(base, &cfg, &err);
-    proxy_config_clear(&cfg);
-    int rc = 1;
-    if (!p) {
-        CC_ERROR("event=start_failed error=\"%s\"", err.msg);
-    } else {
-        daemon_run(base);
-        proxy_free(p);
-        rc = 0;
-    }
-    event_base_free(base);
-    CC_INFO("event=exit rc=%d", rc);
-    return rc;
+    static const daemon_role role = {
+        .name = "proxy",
+        .usage = "usage: cocoon-proxy --config FILE.json [--chain none] [--registry FILE.json]\n"
+                 "                    [--log-level LEVEL]\n",
+        .config_required = true,
+        .config = &proxy_config_ops,
+        .start = start,
+        .stop = stop,
+    };
+    return daemon_main(&role, argc, argv);
 }

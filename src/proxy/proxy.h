@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "daemon/daemon.h"
 
 struct event_base;
 
@@ -28,18 +29,15 @@ typedef struct proxy_config {
     proxy_listen_addr clients; /* "listen_clients", default 0.0.0.0:11002 */
     proxy_listen_addr http;    /* "listen_http" (stats), default 127.0.0.1:11000 */
     char *chain;               /* "none" (default) */
-    char *registry;            /* registry JSON file (relative to the config file) */
     int pow_difficulty;        /* 0..28, default 20 */
-    char *owner_address;       /* TON address of the proxy's owner ("" allowed locally) */
-    char *tee;                 /* TEE provider: "none" (default) | "fake" | "tdx" */
-    char *policy;              /* workers' attestation policy: "any" (default) | "fake" | "tdx" |
-                                * "fake_tdx"; COCOON deploys "tdx" on this port */
-    char *client_policy;       /* clients' attestation policy, same values; default "any" as
-                                * COCOON deploys its client port */
-    char *fake_root;           /* fake TEE root dir for tee/policy "fake" */
+    char *client_policy;       /* clients' attestation policy: any (default, as COCOON deploys
+                                * its client port) | fake | tdx | fake_tdx; common.policy is
+                                * the workers' (COCOON deploys "tdx" on that port) */
     double request_timeout;    /* cap on one request, seconds (default 600) */
     double idle_timeout;       /* drop links silent this long, seconds (default 60) */
-    char *log_level;           /* "debug" | "info" (default) | "warn" | "error" */
+    /* owner, TEE, policy, log level, and common.registry: the registry JSON
+     * (relative to the config file); the reconnect settings are not used */
+    daemon_config common;
 } proxy_config;
 
 /* Fills defaults. */
@@ -49,13 +47,15 @@ void proxy_config_init(proxy_config *c);
  * Checks across fields are left to proxy_config_validate(), so command-line
  * overrides (--chain, --registry) can be applied in between. */
 int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c, cc_err *err);
+/* Overrides: --chain C, --registry FILE, --log-level L. Unknown flags are
+ * errors. */
+int proxy_config_apply_flags(proxy_config *c, int argc, char **argv, cc_err *err);
 int proxy_config_validate(const proxy_config *c, cc_err *err);
 /* from_json + validate of a file. */
 int proxy_config_load(const char *path, proxy_config *c, cc_err *err);
-/* load, then the overrides (NULL = keep), then validate. */
-int proxy_config_load_with(const char *path, const char *chain, const char *registry_file,
-                           proxy_config *c, cc_err *err);
 void proxy_config_clear(proxy_config *c);
+/* The functions above as daemon_load_file() and daemon_main() take them. */
+extern const daemon_config_ops proxy_config_ops;
 /* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
  * §5.4), appended to out: role, tee, policy, chain, client_policy and the fake root's
  * certificate hash; `cocoon up` uses it to list the genuine image hash. */

@@ -1,4 +1,5 @@
-/* cocoon-proxy configuration: defaults, JSON loading, validation. */
+/* cocoon-proxy configuration: defaults, JSON loading, overrides, validation,
+ * and the part of it the fake TEE measures. */
 #include "daemon/daemon.h"
 #include "proxy/proxy.h"
 
@@ -16,24 +17,21 @@ void proxy_config_init(proxy_config *c)
     c->http.port = 11000;
     c->chain = cc_strdup("none");
     c->pow_difficulty = 20;
-    c->owner_address = cc_strdup("");
-    c->tee = cc_strdup("none");
-    c->policy = cc_strdup("any");
     c->client_policy = cc_strdup("any");
     c->request_timeout = 600;
     c->idle_timeout = 60;
-    c->log_level = cc_strdup("info");
+    daemon_config_init(&c->common);
 }
 
 int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c, cc_err *err)
 {
+    /* No reconnect_min/max: the proxy dials nobody. */
     static const char *const keys[] = {
         "listen_workers", "listen_clients", "listen_http",     "chain",
         "registry",       "pow_difficulty", "owner_address",   "tee",
         "policy",         "fake_root",      "request_timeout", "idle_timeout",
         "log_level",      "comment",        "client_policy",   NULL};
     int64_t pow = c->pow_difficulty;
-    daemon_config_fields f = DAEMON_CONFIG_FIELDS(c); /* the proxy dials nobody */
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0 ||
         daemon_json_get_hostport(obj, "listen_workers", c->workers.host, sizeof(c->workers.host),
@@ -47,54 +45,77 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         cc_json_get_int(obj, "pow_difficulty", false, 0, 28, &pow, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_double(obj, "idle_timeout", false, 1, 86400, &c->idle_timeout, err) < 0 ||
-        daemon_config_load_common(obj, path, &f, err) < 0)
+        daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->pow_difficulty = (int)pow;
-    return daemon_config_check_common(&f, err);
+    return 0;
+}
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = cc_strdup(v);
+}
+
+/* --chain and --registry; --log-level is the daemon layer's. */
+static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
+{
+    (void)err;
+    proxy_config *c = ud;
+    if (!strcmp(f, "--chain"))
+        set_str(&c->chain, v);
+    else if (!strcmp(f, "--registry"))
+        set_str(&c->common.registry, v); /* as given: relative to the working folder */
+    else
+        return 0;
+    return 1;
+}
+
+int proxy_config_apply_flags(proxy_config *c, int argc, char **argv, cc_err *err)
+{
+    const daemon_flag_targets t = {.log_level = &c->common.log_level};
+    return daemon_flags_apply(&t, argc, argv, apply_flag, c, err);
 }
 
 int proxy_config_validate(const proxy_config *c, cc_err *err)
 {
     static const char *const policies[] = {"any", "fake", "tdx", "fake_tdx", NULL};
-    if (daemon_check_choice("client_policy", c->client_policy, policies, err) < 0) return -1;
-    if (!strcmp(c->client_policy, "fake") && !c->fake_root)
+    if (daemon_config_check(&c->common, err) < 0 ||
+        daemon_check_choice("client_policy", c->client_policy, policies, err) < 0)
+        return -1;
+    if (!strcmp(c->client_policy, "fake") && !c->common.fake_root)
         return cc_err_set(err, "field \"fake_root\" is required with client_policy \"fake\"");
-    if (strcmp(c->chain, "none") == 0 && !c->registry)
+    if (strcmp(c->chain, "none") == 0 && !c->common.registry)
         return cc_err_set(err, "field \"registry\" (or --registry FILE) is required with "
                                "\"chain\": \"none\"");
     return 0;
 }
 
-int proxy_config_load_with(const char *path, const char *chain, const char *registry_file,
-                           proxy_config *c, cc_err *err)
-{
-    json_t *j = cc_json_load_file(path, err);
-    if (!j) return -1;
-    int rc = proxy_config_from_json(j, path, c, err);
-    json_decref(j);
-    if (rc == 0 && chain) {
-        free(c->chain);
-        c->chain = cc_strdup(chain);
-    }
-    if (rc == 0 && registry_file) {
-        free(c->registry);
-        c->registry = cc_strdup(registry_file);
-    }
-    if (rc == 0) rc = proxy_config_validate(c, err);
-    if (rc < 0) cc_err_prefix(err, "%s", path);
-    return rc;
-}
-
 int proxy_config_load(const char *path, proxy_config *c, cc_err *err)
 {
-    return proxy_config_load_with(path, NULL, NULL, c, err);
+    if (daemon_config_load_file(&proxy_config_ops, path, c, err) < 0) return -1;
+    if (proxy_config_validate(c, err) < 0) return cc_err_prefix(err, "%s", path);
+    return 0;
 }
 
 void proxy_config_clear(proxy_config *c)
 {
     free(c->chain);
     free(c->client_policy);
-    daemon_config_fields f = DAEMON_CONFIG_FIELDS(c);
-    daemon_config_clear_common(&f);
+    daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }
+
+int proxy_config_measure(const proxy_config *c, cc_buf *out, cc_err *err)
+{
+    /* The settings that decide whom it trusts; ports and limits stay out. */
+    const daemon_config *d = &c->common;
+    const daemon_measure_item items[] = {{"chain", c->chain}, {"client_policy", c->client_policy}};
+    if (daemon_measure(out, "proxy", d->tee, d->policy, items, 2, d->fake_root, err) < 0) return -1;
+    /* The fake root is the client port's trust anchor too. */
+    if (strcmp(d->policy, "fake") != 0 && !strcmp(c->client_policy, "fake"))
+        return tee_measure_add_fake_root(out, d->fake_root, err);
+    return 0;
+}
+
+DAEMON_DEFINE_CONFIG_OPS(proxy, proxy_config);

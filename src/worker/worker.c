@@ -79,10 +79,10 @@ static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
     uint8_t model_hash[32];
     crypto_sha256(w->model, strlen(w->model), model_hash);
     daemon_tee_config tc = {.role = "worker",
-                            .tee = cfg->tee,
-                            .policy = cfg->policy,
-                            .fake_root = cfg->fake_root,
-                            .proxy_registry = cfg->registry,
+                            .tee = cfg->common.tee,
+                            .policy = cfg->common.policy,
+                            .fake_root = cfg->common.fake_root,
+                            .proxy_registry = cfg->common.registry,
                             .model_hash = model_hash,
                             .measure = measure,
                             .measure_cfg = cfg};
@@ -96,7 +96,7 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
     w->base = base;
     w->backend = backend;
     w->model = cc_strdup(backend->ops->model(backend));
-    w->owner_address = cc_strdup(cfg->owner_address ? cfg->owner_address : "");
+    w->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     w->coefficient = cfg->coefficient;
     /* An OpenAI-compatible server batches many sequences (vLLM, SGLang); the
      * embedded engine serves a few slots. */
@@ -111,8 +111,8 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         worker_free(w);
         return NULL;
     }
-    if (worker_links_init(w, cfg->proxies, cfg->n_proxies, cfg->reconnect_min, cfg->reconnect_max,
-                          err) < 0) {
+    if (worker_links_init(w, cfg->proxies, cfg->n_proxies, cfg->common.reconnect_min,
+                          cfg->common.reconnect_max, err) < 0) {
         worker_free(w);
         return NULL;
     }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "daemon/daemon.h"
 #include "worker/backend.h"
 
 struct event_base;
@@ -33,13 +34,8 @@ typedef struct worker_config {
     int slots;         /* embedded: concurrent sequences, 0 = default */
     int coefficient;   /* price coefficient x1000 (default 1000) */
     int max_active;    /* "max_active_requests"; 0 = by backend: 16 embedded, 128 openai-http */
-    char *owner_address;
-    char *tee, *policy, *fake_root;
-    char *registry; /* optional registry JSON: a proxy whose image hash it does not list is
-                     * refused in the TLS handshake (DESIGN §5.3) */
-    double reconnect_min, reconnect_max; /* backoff bounds, seconds (0.2, 10) */
-    double health_interval;              /* backend health polls, seconds (2) */
-    char *log_level;
+    double health_interval; /* backend health polls, seconds (2) */
+    daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
 } worker_config;
 
 void worker_config_init(worker_config *c);
@@ -52,6 +48,8 @@ int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *e
 /* Cross-field checks after loading and overrides (backend needs url/model...). */
 int worker_config_validate(const worker_config *c, cc_err *err);
 void worker_config_clear(worker_config *c);
+/* The functions above as daemon_load_file() and daemon_main() take them. */
+extern const daemon_config_ops worker_config_ops;
 /* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
  * §5.4), appended to out: role, tee, policy, proxy check, backend and its URL,
  * the fake root's certificate hash. Call after overrides. */

@@ -1,4 +1,5 @@
-/* cocoon-worker configuration: defaults, JSON, flag overrides, validation. */
+/* cocoon-worker configuration: defaults, JSON, flag overrides, validation,
+ * and the part of it the fake TEE measures. */
 #include "daemon/daemon.h"
 #include "worker/worker.h"
 
@@ -20,13 +21,8 @@ void worker_config_init(worker_config *c)
     c->backend = cc_strdup("embedded");
     c->coefficient = 1000;
     c->max_active = 0; /* chosen by backend in worker_new() */
-    c->owner_address = cc_strdup("");
-    c->tee = cc_strdup("none");
-    c->policy = cc_strdup("any");
-    c->reconnect_min = 0.2;
-    c->reconnect_max = 10;
     c->health_interval = 2;
-    c->log_level = cc_strdup("info");
+    daemon_config_init(&c->common);
 }
 
 int worker_config_from_json(const json_t *obj, const char *path, worker_config *c, cc_err *err)
@@ -58,7 +54,6 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     int64_t threads = c->threads, slots = c->slots, coef = c->coefficient, maxa = c->max_active;
     char *model = NULL;
-    daemon_config_fields f = DAEMON_CONFIG_FIELDS_DIALING(c);
     if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),
                                  &c->http_port, err) < 0 ||
         daemon_json_get_strdup(obj, "backend", &c->backend, err) < 0 ||
@@ -72,7 +67,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         cc_json_get_int(obj, "max_active_requests", false, 1, 100000, &maxa, err) < 0 ||
         cc_json_get_double(obj, "health_interval", false, 0.05, 3600, &c->health_interval, err) <
             0 ||
-        daemon_config_load_common(obj, path, &f, err) < 0) {
+        daemon_config_from_json(obj, path, &c->common, err) < 0) {
         free(model);
         return -1;
     }
@@ -93,12 +88,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
 
 int worker_config_load(const char *path, worker_config *c, cc_err *err)
 {
-    json_t *j = cc_json_load_file(path, err);
-    if (!j) return -1;
-    int rc = worker_config_from_json(j, path, c, err);
-    json_decref(j);
-    if (rc < 0) cc_err_prefix(err, "%s", path);
-    return rc;
+    return daemon_config_load_file(&worker_config_ops, path, c, err);
 }
 
 /* The worker's own overrides; --http, --proxy and --log-level are the
@@ -129,7 +119,7 @@ static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *err)
 {
     const daemon_flag_targets t = {c->http_host, sizeof(c->http_host), &c->http_port,
-                                   &c->proxies,  &c->n_proxies,        &c->log_level};
+                                   &c->proxies,  &c->n_proxies,        &c->common.log_level};
     return daemon_flags_apply(&t, argc, argv, apply_flag, c, err);
 }
 
@@ -156,9 +146,7 @@ int worker_config_validate(const worker_config *c, cc_err *err)
                           "field \"backend\": unknown value \"%s\" (expected embedded or "
                           "openai-http)",
                           c->backend);
-    worker_config *m = (worker_config *)c; /* only read */
-    daemon_config_fields f = DAEMON_CONFIG_FIELDS_DIALING(m);
-    return daemon_config_check_common(&f, err);
+    return daemon_config_check(&c->common, err);
 }
 
 void worker_config_clear(worker_config *c)
@@ -169,7 +157,21 @@ void worker_config_clear(worker_config *c)
     free(c->api_key);
     free(c->model);
     free(c->model_name);
-    daemon_config_fields f = DAEMON_CONFIG_FIELDS(c);
-    daemon_config_clear_common(&f);
+    daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }
+
+int worker_config_measure(const worker_config *c, cc_buf *out, cc_err *err)
+{
+    /* Whom it trusts (policy, fake root, whether proxies are checked against
+     * a registry) and where prompts go (the backend and its URL). The model
+     * is not measured: the proxy checks it against the registry's model
+     * hashes. */
+    const daemon_config *d = &c->common;
+    const daemon_measure_item items[] = {{"proxy_check", d->registry ? "registry" : "off"},
+                                         {"backend", c->backend},
+                                         {"backend_url", c->backend_url}};
+    return daemon_measure(out, "worker", d->tee, d->policy, items, 3, d->fake_root, err);
+}
+
+DAEMON_DEFINE_CONFIG_OPS(worker, worker_config);

@@ -11,48 +11,17 @@
 
 #include "daemon/daemon.h"
 
-/* A config as a daemon holds it: defaults like the client's. */
-typedef struct {
-    char *owner_address, *tee, *policy, *fake_root, *registry, *log_level;
-    double reconnect_min, reconnect_max;
-} cfg;
-
-static void cfg_init(cfg *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->owner_address = cc_strdup("");
-    c->tee = cc_strdup("none");
-    c->policy = cc_strdup("any");
-    c->log_level = cc_strdup("info");
-    c->reconnect_min = 0.2;
-    c->reconnect_max = 10;
-}
-
-static void cfg_clear(cfg *c)
-{
-    free(c->owner_address);
-    free(c->tee);
-    free(c->policy);
-    free(c->fake_root);
-    free(c->registry);
-    free(c->log_level);
-}
-
-static daemon_config_fields fields(cfg *c, bool reconnect)
-{
-    return reconnect ? DAEMON_CONFIG_FIELDS_DIALING(c) : DAEMON_CONFIG_FIELDS(c);
-}
+typedef daemon_config cfg;
 
 /* Loads then checks; returns the first failure's rc. */
-static int load(const char *text, cfg *c, bool reconnect, cc_err *err)
+static int load(const char *text, cfg *c, cc_err *err)
 {
     json_t *j = cc_json_loadb(text, strlen(text), err);
     assert_non_null(j);
-    cfg_init(c);
-    daemon_config_fields f = fields(c, reconnect);
-    int rc = daemon_config_load_common(j, "/etc/cocoon/daemon.json", &f, err);
+    daemon_config_init(c);
+    int rc = daemon_config_from_json(j, "/etc/cocoon/daemon.json", c, err);
     json_decref(j);
-    if (rc == 0) rc = daemon_config_check_common(&f, err);
+    if (rc == 0) rc = daemon_config_check(c, err);
     return rc;
 }
 
@@ -61,16 +30,16 @@ static void test_defaults_and_paths(void **state)
     (void)state;
     cfg c;
     cc_err err = {0};
-    assert_int_equal(load("{}", &c, true, &err), 0);
+    assert_int_equal(load("{}", &c, &err), 0);
     assert_string_equal(c.tee, "none");
     assert_null(c.fake_root);
     assert_true(c.reconnect_min == 0.2);
-    cfg_clear(&c);
+    daemon_config_clear(&c);
 
     assert_int_equal(load("{\"tee\": \"fake\", \"policy\": \"fake\", \"fake_root\": \"root\", "
                           "\"registry\": \"/abs/reg.json\", \"owner_address\": \"EQx\", "
                           "\"reconnect_min\": 1.5, \"reconnect_max\": 3, \"log_level\": \"warn\"}",
-                          &c, true, &err),
+                          &c, &err),
                      0);
     assert_string_equal(c.tee, "fake");
     assert_string_equal(c.policy, "fake");
@@ -81,7 +50,7 @@ static void test_defaults_and_paths(void **state)
     assert_string_equal(c.log_level, "warn");
     assert_true(c.reconnect_min == 1.5);
     assert_true(c.reconnect_max == 3);
-    cfg_clear(&c);
+    daemon_config_clear(&c);
 }
 
 static void test_messages(void **state)
@@ -101,32 +70,100 @@ static void test_messages(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cfg c;
         cc_err err = {0};
-        assert_int_equal(load(cases[i].json, &c, true, &err), -1);
+        assert_int_equal(load(cases[i].json, &c, &err), -1);
         assert_string_equal(err.msg, cases[i].msg);
-        cfg_clear(&c);
+        daemon_config_clear(&c);
     }
     /* wrong types and ranges are refused by name */
     cfg c;
     cc_err err = {0};
-    assert_int_equal(load("{\"tee\": 3}", &c, true, &err), -1);
+    assert_int_equal(load("{\"tee\": 3}", &c, &err), -1);
     assert_non_null(strstr(err.msg, "\"tee\""));
-    cfg_clear(&c);
-    assert_int_equal(load("{\"reconnect_max\": 0}", &c, true, &err), -1);
+    daemon_config_clear(&c);
+    assert_int_equal(load("{\"reconnect_max\": 0}", &c, &err), -1);
     assert_non_null(strstr(err.msg, "\"reconnect_max\""));
-    cfg_clear(&c);
+    daemon_config_clear(&c);
 }
 
-static void test_no_reconnect_fields(void **state)
+static void test_defaults_and_clear(void **state)
 {
     (void)state;
-    /* The proxy has no reconnect settings: the keys are not read or checked
-     * (its own key list refuses them). */
     cfg c;
-    cc_err err = {0};
-    assert_int_equal(load("{\"reconnect_min\": 50, \"reconnect_max\": 2}", &c, false, &err), 0);
-    assert_true(c.reconnect_min == 0.2);
+    daemon_config_init(&c);
+    assert_string_equal(c.owner_address, "");
+    assert_string_equal(c.policy, "any");
+    assert_string_equal(c.log_level, "info");
+    assert_null(c.registry);
     assert_true(c.reconnect_max == 10);
-    cfg_clear(&c);
+    cc_err err = {0};
+    assert_int_equal(daemon_config_check(&c, &err), 0);
+    daemon_config_clear(&c);
+    assert_null(c.tee);
+    assert_null(c.log_level);
+    assert_true(c.reconnect_min == 0);
+    daemon_config_clear(&c); /* twice is harmless */
+}
+
+/* A config struct as a role has one: its own fields and `common`. */
+typedef struct {
+    int64_t size;
+    daemon_config common;
+} role_cfg;
+
+static void role_init(void *c)
+{
+    ((role_cfg *)c)->size = 1;
+    daemon_config_init(&((role_cfg *)c)->common);
+}
+
+static int role_from_json(const json_t *o, const char *path, void *c, cc_err *err)
+{
+    role_cfg *r = c;
+    if (cc_json_get_int(o, "size", false, 1, 9, &r->size, err) < 0) return -1;
+    return daemon_config_from_json(o, path, &r->common, err);
+}
+
+static void test_load_file(void **state)
+{
+    (void)state;
+    static const daemon_config_ops ops = {.size = sizeof(role_cfg),
+                                          .common_offset = offsetof(role_cfg, common),
+                                          .init = role_init,
+                                          .from_json = role_from_json};
+    char dir[256];
+    cc_tmp_template(dir, sizeof(dir), "daemon_cfg");
+    assert_non_null(mkdtemp(dir));
+    char path[300];
+    snprintf(path, sizeof(path), "%s/d.json", dir);
+    role_cfg r;
+    cc_err err = {0};
+
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"size\": 4, \"registry\": \"reg.json\", \"tee\": \"none\"}", f);
+    fclose(f);
+    ops.init(&r);
+    assert_int_equal(daemon_config_load_file(&ops, path, &r, &err), 0);
+    assert_int_equal(r.size, 4);
+    char want[300];
+    snprintf(want, sizeof(want), "%s/reg.json", dir);
+    assert_string_equal(r.common.registry, want);
+    daemon_config_clear(&r.common);
+
+    /* a failure names the file */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"size\": 40}", f);
+    fclose(f);
+    ops.init(&r);
+    assert_int_equal(daemon_config_load_file(&ops, path, &r, &err), -1);
+    assert_true(strncmp(err.msg, path, strlen(path)) == 0);
+    assert_non_null(strstr(err.msg, "\"size\""));
+    daemon_config_clear(&r.common);
+    remove(path);
+    assert_int_equal(daemon_config_load_file(&ops, path, &r, &err), -1);
+    assert_non_null(strstr(err.msg, path));
+    remove(dir);
 }
 
 static json_t *parse_json(const char *text, cc_err *err)
@@ -254,6 +291,17 @@ static void test_flags(void **state)
     char *bad_proxy[] = {"--proxy", "1.1.1.1:0"};
     assert_int_equal(daemon_flags_apply(&t, 2, bad_proxy, NULL, NULL, &err), -1);
     assert_string_equal(err.msg, "--proxy: port 0 cannot be dialled");
+    /* a daemon without --http and --proxy (the proxy) leaves them unknown */
+    const daemon_flag_targets only_level = {.log_level = &c.log_level};
+    char *level[] = {"--log-level", "warn"};
+    assert_int_equal(daemon_flags_apply(&only_level, 2, level, NULL, NULL, &err), 0);
+    assert_string_equal(c.log_level, "warn");
+    char *http[] = {"--http", "0.0.0.0:9"};
+    assert_int_equal(daemon_flags_apply(&only_level, 2, http, NULL, NULL, &err), -1);
+    assert_string_equal(err.msg, "unknown flag --http");
+    char *proxy[] = {"--proxy", "1.1.1.1:2"};
+    assert_int_equal(daemon_flags_apply(&only_level, 2, proxy, NULL, NULL, &err), -1);
+    assert_string_equal(err.msg, "unknown flag --proxy");
     daemon_proxies_clear(&c.proxies, &c.n_proxies);
     free(c.log_level);
 }
@@ -273,7 +321,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_paths),
         cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_no_reconnect_fields),
+        cmocka_unit_test(test_defaults_and_clear),
+        cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_choice),
         cmocka_unit_test(test_hostport),

@@ -27,7 +27,7 @@ static void test_defaults_and_paths(void **state)
     proxy_config c;
     cc_err err = {0};
     assert_int_equal(parse("{\"registry\": \"registry.json\"}", &c, &err), 0);
-    assert_string_equal(c.registry, "/etc/cocoon/registry.json");
+    assert_string_equal(c.common.registry, "/etc/cocoon/registry.json");
     assert_string_equal(c.workers.host, "0.0.0.0");
     assert_int_equal(c.workers.port, 11001);
     assert_int_equal(c.clients.port, 11002);
@@ -35,7 +35,7 @@ static void test_defaults_and_paths(void **state)
     assert_int_equal(c.http.port, 11000);
     assert_int_equal(c.pow_difficulty, 20);
     assert_string_equal(c.chain, "none");
-    assert_string_equal(c.policy, "any");
+    assert_string_equal(c.common.policy, "any");
     /* The client port has its own policy, any by default as COCOON deploys it. */
     assert_string_equal(c.client_policy, "any");
     proxy_config_clear(&c);
@@ -44,7 +44,7 @@ static void test_defaults_and_paths(void **state)
                            "\"fake_tdx\", \"client_policy\": \"tdx\"}",
                            &c, &err),
                      0);
-    assert_string_equal(c.policy, "fake_tdx");
+    assert_string_equal(c.common.policy, "fake_tdx");
     assert_string_equal(c.client_policy, "tdx");
     proxy_config_clear(&c);
 
@@ -53,7 +53,7 @@ static void test_defaults_and_paths(void **state)
                            "\"pow_difficulty\": 3, \"request_timeout\": 2.5}",
                            &c, &err),
                      0);
-    assert_string_equal(c.registry, "/abs/r.json");
+    assert_string_equal(c.common.registry, "/abs/r.json");
     assert_string_equal(c.workers.host, "127.0.0.1");
     assert_int_equal(c.workers.port, 0);
     assert_string_equal(c.clients.host, "::1");
@@ -105,7 +105,7 @@ static void test_example_config(void **state)
     proxy_config_init(&c);
     if (proxy_config_load(path, &c, &err) < 0) fail_msg("%s", err.msg);
     assert_int_equal(c.clients.port, 11002);
-    assert_non_null(strstr(c.registry, "configs/registry.json"));
+    assert_non_null(strstr(c.common.registry, "configs/registry.json"));
     proxy_config_clear(&c);
 }
 

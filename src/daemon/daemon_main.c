@@ -1,0 +1,63 @@
+/* main() of the three daemons: command line, config, logging, the loop and
+ * teardown in one sequence; each role supplies its config functions and
+ * how its daemon starts and stops. */
+#include "daemon/daemon.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+/* Loads, overrides and validates cfg; prints the error as the daemon's. */
+static int configure(const daemon_role *role, void *cfg, const char *path, int argc, char **argv)
+{
+    const daemon_config_ops *ops = role->config;
+    cc_err err = {0};
+    if (!path && role->config_required) {
+        fputs(role->usage, stderr);
+        return -1;
+    }
+    if ((path && daemon_config_load_file(ops, path, cfg, &err) < 0) ||
+        ops->apply_flags(cfg, argc, argv, &err) < 0 || ops->validate(cfg, &err) < 0) {
+        fprintf(stderr, "cocoon-%s: %s\n", role->name, err.msg);
+        if (!path) fputs(role->usage, stderr);
+        return -1;
+    }
+    return 0;
+}
+
+int daemon_main(const daemon_role *role, int argc, char **argv)
+{
+    const char *path = NULL;
+    char **rest;
+    int nrest;
+    if (daemon_args_split(argc, argv, &path, &rest, &nrest)) {
+        fputs(role->usage, stdout);
+        return 0;
+    }
+    const daemon_config_ops *ops = role->config;
+    void *cfg = cc_calloc(1, ops->size);
+    ops->init(cfg);
+    int rc = 2;
+    if (configure(role, cfg, path, nrest, rest) == 0) {
+        const daemon_config *common = (const daemon_config *)((char *)cfg + ops->common_offset);
+        daemon_log_start(role->name, common->log_level);
+        struct event_base *base = event_base_new();
+        cc_err err = {0};
+        void *d = role->start(base, cfg, &err);
+        rc = 1;
+        if (!d) {
+            CC_ERROR("event=start_failed error=\"%s\"", err.msg);
+        } else {
+            daemon_run(base);
+            role->stop(d);
+            rc = 0;
+        }
+        event_base_free(base);
+        CC_INFO("event=exit rc=%d", rc);
+    }
+    ops->clear(cfg);
+    free(cfg);
+    free(rest);
+    return rc;
+}
