@@ -12,13 +12,9 @@ static int measure(const void *cfg, cc_buf *out, cc_err *err)
 
 static int setup_tee(client *c, const client_config *cfg, cc_err *err)
 {
-    daemon_tee_config tc = {.role = "client",
-                            .tee = cfg->common.tee,
-                            .policy = cfg->common.policy,
-                            .fake_root = cfg->common.fake_root,
-                            .proxy_registry = cfg->common.registry,
-                            .measure = measure,
-                            .measure_cfg = cfg};
+    daemon_tee_config tc = daemon_tee_config_of("client", &cfg->common, true);
+    tc.measure = measure;
+    tc.measure_cfg = cfg;
     return daemon_tee_setup(&c->tee, &tc, err);
 }
 
@@ -33,8 +29,10 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->request_timeout = cfg->request_timeout;
     c->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     cc_map_init(&c->reqs);
-    if (client_links_init(c, cfg->proxies, cfg->n_proxies, cfg->common.reconnect_min,
-                          cfg->common.reconnect_max, err) < 0) {
+    const daemon_link_env env = {
+        base, &c->tee, &client_link_ops, c, cfg->common.reconnect_min, cfg->common.reconnect_max,
+        0};
+    if (daemon_links_init(&c->links, &env, cfg->proxies, cfg->n_proxies, err) < 0) {
         client_free(c);
         return NULL;
     }
@@ -54,8 +52,9 @@ client *client_new(struct event_base *base, const client_config *cfg, cc_err *er
         goto fail;
     }
     client_api_register(c);
-    CC_INFO("event=client_start http_port=%d proxies=%zu", http_server_port(c->http), c->n_links);
-    client_links_start(c);
+    CC_INFO("event=client_start http_port=%d proxies=%zu", http_server_port(c->http), c->links.n);
+    daemon_links_start(&c->links);
+    client_models_start(c);
     return c;
 fail:
     client_free(c);
@@ -66,10 +65,10 @@ void client_free(client *c)
 {
     if (!c) return;
     client_requests_abort_all(c);
-    client_links_stop(c);
+    daemon_links_stop(&c->links, "client stopping");
+    client_models_stop(c);
     if (c->http) http_server_free(c->http);
     cc_map_free(&c->reqs);
-    free(c->links);
     daemon_tee_clear(&c->tee);
     free(c->owner_address);
     free(c);
@@ -80,26 +79,13 @@ uint16_t client_http_port(const client *c)
     return (uint16_t)http_server_port(c->http);
 }
 
-static void *start(struct event_base *base, const void *cfg, cc_err *err)
-{
-    return client_new(base, cfg, err);
-}
-
-static void stop(void *c)
-{
-    client_free(c);
-}
+DAEMON_DEFINE_ROLE(
+    client,
+    "usage: cocoon-client --config FILE.json [--http HOST:PORT] [--proxy HOST:PORT]...\n"
+    "         [--log-level debug|info|warn|error]\n",
+    false, &client_config_ops, client_new, client_free);
 
 int client_main(int argc, char **argv)
 {
-    static const daemon_role role = {
-        .name = "client",
-        .usage =
-            "usage: cocoon-client --config FILE.json [--http HOST:PORT] [--proxy HOST:PORT]...\n"
-            "         [--log-level debug|info|warn|error]\n",
-        .config = &client_config_ops,
-        .start = start,
-        .stop = stop,
-    };
-    return daemon_main(&role, argc, argv);
+    return daemon_main(&client_role, argc, argv);
 }

@@ -42,7 +42,8 @@ int client_config_load(const char *path, client_config *c, cc_err *err);
 int client_config_apply_flags(client_config *c, int argc, char **argv, cc_err *err);
 int client_config_validate(const client_config *c, cc_err *err);
 void client_config_clear(client_config *c);
-/* The functions above as daemon_load_file() and daemon_main() take them. */
+/* The functions above as daemon_config_load_file() and daemon_main() take
+ * them. */
 extern const daemon_config_ops client_config_ops;
 /* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
  * §5.4), appended to out: role, tee, policy, proxy check and the fake root's

@@ -15,7 +15,7 @@
 
 /* Production sends: the proxy link and the HTTP server. */
 const client_io client_io_net = {
-    .send = client_send,
+    .send = daemon_link_send,
     .query_models = client_query_models,
     .req_path = http_req_path,
     .req_body = http_req_body,
@@ -149,7 +149,7 @@ static void send_request(creq *r, const clink *avoid)
     cc_map_put(&c->reqs, r->key, r);
     r->link = l;
     r->attempts++;
-    l->link.requests++;
+    l->requests++;
     tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
     q.model_name = tl_str(r->model);
     q.query = tl_mem(r->query.data, r->query.len);
@@ -337,7 +337,7 @@ static int on_head(creq *r, tl_bytes answer)
 
 void client_handle_answer(clink *l, const tl_obj *m)
 {
-    client *c = l->c;
+    client *c = clink_client(l);
     /* request_id comes first in all three answer constructors. */
     const tl_int256 *rid = m->id == TL_ID_client_queryAnswerErrorEx
                                ? &((const tl_client_queryAnswerErrorEx *)m)->request_id
@@ -374,7 +374,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
 
 void client_link_gone(clink *l)
 {
-    client *c = l->c;
+    client *c = clink_client(l);
     /* Collect first: retries and failures change the table. */
     size_t n = 0;
     creq **list = cc_calloc(cc_map_count(&c->reqs) + 1, sizeof(*list));
@@ -387,7 +387,7 @@ void client_link_gone(clink *l)
         r->link = NULL;
         if (!r->head_done && r->attempts < 2 && client_pick_link(c, l)) {
             c->stats.retried++;
-            CC_INFO("event=request_retry reason=proxy_lost proxy=%s", l->link.addr);
+            CC_INFO("event=request_retry reason=proxy_lost proxy=%s", l->addr);
             send_request(r, l);
         } else {
             reply_error(r, 502, "proxy_error", "the connection to the proxy was lost");
@@ -485,10 +485,7 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "bad_request", json_integer((json_int_t)c->stats.bad_request));
     json_object_set_new(req, "bytes_out", json_integer((json_int_t)c->stats.bytes_out));
     json_object_set_new(o, "requests", req);
-    json_t *px = json_array();
-    for (size_t i = 0; i < c->n_links; i++)
-        json_array_append_new(px, daemon_link_stats_json(&c->links[i].link));
-    json_object_set_new(o, "proxies", px);
+    json_object_set_new(o, "proxies", daemon_links_stats_json(&c->links, NULL));
     json_t *ms = json_array();
     for (size_t i = 0; i < c->n_models; i++) {
         json_t *e = json_object();

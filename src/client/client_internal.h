@@ -15,11 +15,9 @@
 
 typedef struct creq creq;
 
-/* One proxy the client can use: the shared link object and its client. */
-typedef struct clink {
-    daemon_link link;
-    client *c;
-} clink;
+/* One proxy the client can use: the daemon layer's link object, whose
+ * env->ud is the client. */
+typedef daemon_link clink;
 
 /* One model as announced by the proxy (for /v1/models and the 404 check). */
 typedef struct cmodel {
@@ -33,7 +31,7 @@ typedef struct cmodel {
 /* A pending client.getWorkerTypesV2 query; `done` is cleared when the
  * waiting request goes away first. */
 typedef struct models_call {
-    struct clink *l;
+    clink *l;
     void (*done)(client *c, void *ud, bool ok);
     void *ud;
 } models_call;
@@ -95,9 +93,8 @@ struct client {
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */
     daemon_tee tee;
-    daemon_link_env link_env; /* what the links share (points at tee) */
-    clink *links;
-    size_t n_links;
+
+    daemon_links links; /* one per configured proxy (their env points at tee) */
     http_server *http;
     cc_map reqs; /* rid key -> creq (completions in flight) */
     cc_list all; /* every creq being served, for shutdown */
@@ -113,12 +110,8 @@ struct client {
 };
 
 /* client_link.c */
-/* Sets up one link per "host:port" (no dial yet); on failure the links made
- * so far are counted in n_links for client_links_stop(). */
-int client_links_init(client *c, char *const *proxies, size_t n, double reconnect_min,
-                      double reconnect_max, cc_err *err);
-void client_links_start(client *c);
-void client_links_stop(client *c);
+/* The client's handshake and packets on its links (env->ud: the client). */
+extern const daemon_link_ops client_link_ops;
 /* The first ready link other than `avoid` (the configured order is the
  * user's preference), or NULL. */
 clink *client_pick_link(client *c, const clink *avoid);
@@ -132,6 +125,11 @@ const cmodel *client_find_model(const client *c, const char *name);
 /* Refreshes the catalogue every couple of seconds from a ready proxy. */
 void client_models_start(client *c);
 void client_models_stop(client *c);
+
+static inline client *clink_client(const clink *l)
+{
+    return l->env->ud;
+}
 
 /* client.c */
 /* The part of client_new() that opens nothing (no TEE, HTTP server or

@@ -45,9 +45,9 @@ static void on_models(net_conn *conn, void *ud, int32_t code, const char *msg, c
 {
     models_call *mc = ud;
     clink *l = mc->l;
-    client *c = l->c;
+    client *c = clink_client(l);
     bool ok = false;
-    if (code == 0 && l->link.conn == conn) {
+    if (code == 0 && l->conn == conn) {
         cc_err err;
         tl_decode_opts o = {.expect_type = TL_TYPE_client_WorkerTypesV2};
         tl_obj *t = tl_decode_ex(data, len, &o, &err);
@@ -56,10 +56,10 @@ static void on_models(net_conn *conn, void *ud, int32_t code, const char *msg, c
             tl_obj_free(t);
             ok = true;
         } else {
-            CC_WARN("event=bad_worker_types proxy=%s error=\"%s\"", l->link.addr, err.msg);
+            CC_WARN("event=bad_worker_types proxy=%s error=\"%s\"", l->addr, err.msg);
         }
     } else if (code != 0) {
-        CC_DEBUG("event=worker_types_failed proxy=%s code=%d error=\"%s\"", l->link.addr, code,
+        CC_DEBUG("event=worker_types_failed proxy=%s code=%d error=\"%s\"", l->addr, code,
                  msg ? msg : "");
     }
     if (mc->done) mc->done(c, mc->ud, ok);
@@ -68,14 +68,14 @@ static void on_models(net_conn *conn, void *ud, int32_t code, const char *msg, c
 
 models_call *client_query_models(clink *l, void (*done)(client *c, void *ud, bool ok), void *ud)
 {
-    if (!l || l->link.state != DAEMON_LINK_READY) return NULL;
+    if (!l || l->state != DAEMON_LINK_READY) return NULL;
     models_call *mc = cc_calloc(1, sizeof(*mc));
     mc->l = l;
     mc->done = done;
     mc->ud = ud;
     tl_client_getWorkerTypesV2 q = TL_INIT(client_getWorkerTypesV2);
     cc_err err;
-    if (daemon_link_query(&l->link, &q.hdr, on_models, mc, &err) < 0) {
+    if (daemon_link_query(l, &q.hdr, on_models, mc, &err) < 0) {
         free(mc);
         return NULL;
     }

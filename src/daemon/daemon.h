@@ -191,6 +191,13 @@ typedef struct daemon_tee {
  * proxy's client port). */
 tee_policy *daemon_tee_policy_new(const char *kind, const char *fake_root, cc_err *err);
 
+/* The part of a daemon_tee_config the shared settings give: role, tee,
+ * policy, fake_root, and for a daemon that dials proxies (check_proxies)
+ * common->registry as its proxy image check. The caller adds measure and
+ * model_hash. */
+daemon_tee_config daemon_tee_config_of(const char *role, const daemon_config *common,
+                                       bool check_proxies);
+
 /* Fills t (zeroed by the caller). On failure t keeps what was made:
  * daemon_tee_clear() releases it either way. */
 int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err);
@@ -209,6 +216,15 @@ http_server *daemon_stats_http_new(struct event_base *base, const char *host, in
  * (the one-line summary) of a peer's certificate to a stats entry; pi NULL
  * adds nothing. */
 void daemon_json_add_peer_info(json_t *entry, const tee_peer_info *pi);
+
+/* One named counter of a stats page. */
+typedef struct daemon_count {
+    const char *name;
+    int64_t value;
+} daemon_count;
+
+/* A new JSON object {NAME: VALUE, ...} of the n counters, in order. */
+json_t *daemon_json_counts(const daemon_count *counts, size_t n);
 
 /* Starts logging as `component` at log_level and ignores SIGPIPE (a peer
  * closing while we write must not kill the daemon). */
@@ -238,6 +254,22 @@ typedef struct daemon_role {
     void (*stop)(void *daemon);
 } daemon_role;
 
+/* Defines `static const daemon_role NAME_role` for a daemon made by
+ * NEW(base, cfg, err) and released by FREE(daemon), both typed on the
+ * role's own structs: the adapters to daemon_role's void pointers are
+ * written once here rather than in each role. */
+#define DAEMON_DEFINE_ROLE(name, usage_, required, config_ops, new_fn, free_fn)                    \
+    static void *name##_role_start(struct event_base *b, const void *cfg, cc_err *err)             \
+    {                                                                                              \
+        return new_fn(b, cfg, err);                                                                \
+    }                                                                                              \
+    static void name##_role_stop(void *d)                                                          \
+    {                                                                                              \
+        free_fn(d);                                                                                \
+    }                                                                                              \
+    static const daemon_role name##_role = {                                                       \
+        #name, usage_, required, config_ops, name##_role_start, name##_role_stop}
+
 /* The sequence the three daemons share: split the arguments, load
  * --config, apply the overrides, validate (a failure prints
  * "cocoon-NAME: MESSAGE" and returns 2), start logging at the configured
@@ -259,9 +291,12 @@ typedef enum {
 
 typedef struct daemon_link daemon_link;
 
+/* What a role does with the answer to one of its handshake queries. */
+typedef void (*daemon_link_step)(daemon_link *l, const tl_obj *answer);
+
 /* What a role (client, worker) does on its links; the link does the rest.
- * A role embeds the daemon_link in its own link struct and gets back to it
- * with cc_container_of. */
+ * The role's daemon is env->ud; per-link role data can be kept by
+ * daemon_links_index(). */
 typedef struct daemon_link_ops {
     /* TLS is up (state HANDSHAKE): send the first handshake query. */
     void (*hello)(daemon_link *l);
@@ -279,8 +314,9 @@ typedef struct daemon_link_env {
     struct event_base *base;
     daemon_tee *tee; /* our identity and the check of the proxies */
     const daemon_link_ops *ops;
+    void *ud;                            /* the role's daemon (client, worker) */
     double reconnect_min, reconnect_max; /* backoff bounds, s */
-    double query_timeout;                /* handshake (and role) queries, s */
+    double query_timeout;                /* handshake (and role) queries, s (0: 10) */
 } daemon_link_env;
 
 struct daemon_link {
@@ -296,6 +332,11 @@ struct daemon_link {
     uint64_t connects, requests;
     double ready_since; /* wall clock */
     char last_error[160];
+    /* The handshake query in flight (one at a time): its name, the answer
+     * type and what to do with the answer. */
+    const char *step_what;
+    int step_type;
+    daemon_link_step step;
 };
 
 /* Sets up l (zeroed by the caller) for proxy "host:port" `addr`; no dial
@@ -317,17 +358,49 @@ void daemon_link_set_ready(daemon_link *l);
  * goes to cb(ud). Fails (without touching the link) when not connected or
  * when msg does not encode. */
 int daemon_link_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb, void *ud, cc_err *err);
-/* A handshake step: daemon_link_query with ud = l, failing the link if the
- * query cannot be sent. */
-void daemon_link_handshake_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb);
+/* A handshake step: sends the query msg; its answer, decoded as
+ * expect_type, goes to next() (and is freed after it). An error answer, an
+ * undecodable one or a query that cannot be sent fails the link ("NAME
+ * failed: CODE MSG", "NAME: bad answer: ...", NAME being msg's constructor);
+ * an answer on a connection the link has since dropped is ignored. */
+void daemon_link_handshake(daemon_link *l, const tl_obj *msg, int expect_type,
+                           daemon_link_step next);
 /* The answer to handshake query `what` that arrived on conn: NULL when conn
  * is no longer l's (the link moved on: ignore it), or after failing the link
  * on an error answer or an undecodable one; else the decoded object (the
  * caller frees it). */
 tl_obj *daemon_link_answer(daemon_link *l, net_conn *conn, const char *what, int32_t code,
                            const char *msg, const uint8_t *data, size_t len, int expect_type);
+/* The protocol version the proxy stated in its connect answer (bit 2 of
+ * `flags` says it stated one) must lie within [min, max]: then it becomes
+ * l->proto_version and 0 is returned; else the link fails and -1. */
+int daemon_link_set_version(daemon_link *l, int min, int max, uint32_t flags, int32_t stated);
 /* Sends msg as a one-way packet (net_conn_send_msg); -1 when not connected. */
 int daemon_link_send(daemon_link *l, const tl_obj *msg);
+
+/* All links of one daemon, one per configured proxy, in configuration
+ * order. The set holds the env its links point at: it must not move. */
+typedef struct daemon_links {
+    daemon_link_env env;
+    daemon_link *at;
+    size_t n;
+} daemon_links;
+
+/* Sets up one link per "host:port" of addrs (no dial yet). On failure the
+ * links made so far are counted in n; daemon_links_stop() frees either way. */
+int daemon_links_init(daemon_links *s, const daemon_link_env *env, char *const *addrs, size_t n,
+                      cc_err *err);
+void daemon_links_start(daemon_links *s);
+/* Stops every link (see daemon_link_stop) and frees them. */
+void daemon_links_stop(daemon_links *s, const char *reason);
+/* The first READY link other than `avoid` (configuration order is the
+ * user's preference), or NULL. */
+daemon_link *daemon_links_pick(const daemon_links *s, const daemon_link *avoid);
+/* The position of l in s (for per-link role data). */
+size_t daemon_links_index(const daemon_links *s, const daemon_link *l);
+/* A JSON array of the links' stats entries; *ready (may be NULL) counts
+ * the READY ones. */
+json_t *daemon_links_stats_json(const daemon_links *s, size_t *ready);
 
 /* "waiting", "connecting", "handshake", "ready"; out of range: "unknown". */
 const char *daemon_link_state_name(daemon_link_state state);

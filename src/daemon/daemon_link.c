@@ -6,6 +6,7 @@
 #include "daemon/daemon.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <event2/event.h>
 
@@ -132,16 +133,32 @@ int daemon_link_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb, void 
     cc_buf b = CC_BUF_INIT;
     int rc = 0;
     if (tl_encode(msg, &b, err) < 0 ||
-        net_conn_query(l->conn, b.data, b.len, l->env->query_timeout, cb, ud, NULL, err) < 0)
+        net_conn_query(l->conn, b.data, b.len,
+                       l->env->query_timeout > 0 ? l->env->query_timeout : 10, cb, ud, NULL,
+                       err) < 0)
         rc = -1;
     cc_buf_free(&b);
     return rc;
 }
 
-void daemon_link_handshake_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb)
+static void on_step_answer(net_conn *conn, void *ud, int32_t code, const char *msg,
+                           const uint8_t *data, size_t len)
 {
+    daemon_link *l = ud;
+    tl_obj *o = daemon_link_answer(l, conn, l->step_what, code, msg, data, len, l->step_type);
+    if (!o) return;
+    l->step(l, o);
+    tl_obj_free(o);
+}
+
+void daemon_link_handshake(daemon_link *l, const tl_obj *msg, int expect_type,
+                           daemon_link_step next)
+{
+    l->step_what = tl_ctor_name(msg->id);
+    l->step_type = expect_type;
+    l->step = next;
     cc_err err;
-    if (daemon_link_query(l, msg, cb, l, &err) < 0) daemon_link_fail(l, err.msg);
+    if (daemon_link_query(l, msg, on_step_answer, l, &err) < 0) daemon_link_fail(l, err.msg);
 }
 
 tl_obj *daemon_link_decode_answer(const char *what, int32_t code, const char *msg,
@@ -168,6 +185,20 @@ tl_obj *daemon_link_answer(daemon_link *l, net_conn *conn, const char *what, int
         daemon_link_decode_answer(what, code, msg, data, len, expect_type, why, sizeof(why));
     if (!obj) daemon_link_fail(l, why);
     return obj;
+}
+
+int daemon_link_set_version(daemon_link *l, int min, int max, uint32_t flags, int32_t stated)
+{
+    /* The proxy states one agreed version; it must lie within ours. */
+    bool has = (flags & 2u) != 0;
+    int v = 0;
+    cc_err err;
+    if (registry_proto_negotiate(min, max, has, has ? stated : 0, has ? stated : 0, &v, &err) < 0) {
+        daemon_link_fail(l, err.msg);
+        return -1;
+    }
+    l->proto_version = v;
+    return 0;
 }
 
 int daemon_link_send(daemon_link *l, const tl_obj *msg)
@@ -210,4 +241,56 @@ json_t *daemon_link_stats_json(const daemon_link *l)
     /* What the proxy's RA-TLS certificate proved (tee_peer_info). */
     daemon_json_add_peer_info(e, l->conn ? net_conn_peer_info(l->conn) : NULL);
     return e;
+}
+
+int daemon_links_init(daemon_links *s, const daemon_link_env *env, char *const *addrs, size_t n,
+                      cc_err *err)
+{
+    s->env = *env;
+    s->at = cc_calloc(n + 1, sizeof(*s->at));
+    s->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (daemon_link_init(&s->at[i], &s->env, addrs[i], err) < 0) return -1;
+        s->n++;
+    }
+    return 0;
+}
+
+void daemon_links_start(daemon_links *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        daemon_link_start(&s->at[i]);
+}
+
+void daemon_links_stop(daemon_links *s, const char *reason)
+{
+    for (size_t i = 0; i < s->n; i++)
+        daemon_link_stop(&s->at[i], reason);
+    free(s->at);
+    s->at = NULL;
+    s->n = 0;
+}
+
+daemon_link *daemon_links_pick(const daemon_links *s, const daemon_link *avoid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->at[i].state == DAEMON_LINK_READY && &s->at[i] != avoid) return &s->at[i];
+    return NULL;
+}
+
+size_t daemon_links_index(const daemon_links *s, const daemon_link *l)
+{
+    return (size_t)(l - s->at);
+}
+
+json_t *daemon_links_stats_json(const daemon_links *s, size_t *ready)
+{
+    json_t *a = json_array();
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        json_array_append_new(a, daemon_link_stats_json(&s->at[i]));
+        k += s->at[i].state == DAEMON_LINK_READY;
+    }
+    if (ready) *ready = k;
+    return a;
 }

@@ -31,6 +31,14 @@ void daemon_json_add_peer_info(json_t *entry, const tee_peer_info *pi)
     json_object_set_new(entry, "attestation", json_string(pi->summary));
 }
 
+json_t *daemon_json_counts(const daemon_count *counts, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, counts[i].name, json_integer((json_int_t)counts[i].value));
+    return o;
+}
+
 void daemon_log_start(const char *component, const char *log_level)
 {
     cc_log_init(component, cc_log_level_from_string(log_level));

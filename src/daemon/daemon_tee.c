@@ -81,6 +81,16 @@ tee_policy *daemon_tee_policy_new(const char *kind, const char *fake_root, cc_er
     return p;
 }
 
+daemon_tee_config daemon_tee_config_of(const char *role, const daemon_config *common,
+                                       bool check_proxies)
+{
+    return (daemon_tee_config){.role = role,
+                               .tee = common->tee,
+                               .policy = common->policy,
+                               .fake_root = common->fake_root,
+                               .proxy_registry = check_proxies ? common->registry : NULL};
+}
+
 int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
 {
     tee_provider_kind pk;

@@ -76,12 +76,10 @@ static int measure(const void *cfg, cc_buf *out, cc_err *err)
 
 static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
 {
-    daemon_tee_config tc = {.role = "proxy",
-                            .tee = cfg->common.tee,
-                            .policy = cfg->common.policy,
-                            .fake_root = cfg->common.fake_root,
-                            .measure = measure,
-                            .measure_cfg = cfg};
+    /* The proxy's registry is the network's, not a check of other proxies. */
+    daemon_tee_config tc = daemon_tee_config_of("proxy", &cfg->common, false);
+    tc.measure = measure;
+    tc.measure_cfg = cfg;
     if (daemon_tee_setup(&p->tee, &tc, err) < 0) return -1;
     /* Per listener, as COCOON deploys its router: workers run in a TEE and
      * are held to `policy`; clients usually do not, so their port has its
@@ -199,26 +197,12 @@ uint16_t proxy_http_port(const proxy *p)
     return (uint16_t)http_server_port(p->http);
 }
 
-static void *start(struct event_base *base, const void *cfg, cc_err *err)
-{
-    return proxy_new(base, cfg, err);
-}
-
-static void stop(void *p)
-{
-    proxy_free(p);
-}
+DAEMON_DEFINE_ROLE(proxy,
+                   "usage: cocoon-proxy --config FILE.json [--chain none] [--registry FILE.json]\n"
+                   "                    [--log-level LEVEL]\n",
+                   true, &proxy_config_ops, proxy_new, proxy_free);
 
 int proxy_main(int argc, char **argv)
 {
-    static const daemon_role role = {
-        .name = "proxy",
-        .usage = "usage: cocoon-proxy --config FILE.json [--chain none] [--registry FILE.json]\n"
-                 "                    [--log-level LEVEL]\n",
-        .config_required = true,
-        .config = &proxy_config_ops,
-        .start = start,
-        .stop = stop,
-    };
-    return daemon_main(&role, argc, argv);
+    return daemon_main(&proxy_role, argc, argv);
 }

@@ -54,7 +54,8 @@ int proxy_config_validate(const proxy_config *c, cc_err *err);
 /* from_json + validate of a file. */
 int proxy_config_load(const char *path, proxy_config *c, cc_err *err);
 void proxy_config_clear(proxy_config *c);
-/* The functions above as daemon_load_file() and daemon_main() take them. */
+/* The functions above as daemon_config_load_file() and daemon_main() take
+ * them. */
 extern const daemon_config_ops proxy_config_ops;
 /* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
  * §5.4), appended to out: role, tee, policy, chain, client_policy and the fake root's

@@ -30,26 +30,20 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(o, "enabled", json_boolean(w->healthy));
     json_object_set_new(o, "coefficient", json_integer(w->coefficient));
     json_object_set_new(o, "max_active_requests", json_integer(w->max_active));
-    json_t *req = json_object();
-    json_object_set_new(req, "active", json_integer(w->active));
-    json_object_set_new(req, "total", json_integer((json_int_t)w->stats.total));
-    json_object_set_new(req, "ok", json_integer((json_int_t)w->stats.ok));
-    json_object_set_new(req, "failed", json_integer((json_int_t)w->stats.failed));
-    json_object_set_new(req, "cancelled", json_integer((json_int_t)w->stats.cancelled));
-    json_object_set_new(req, "rejected", json_integer((json_int_t)w->stats.rejected));
-    json_object_set_new(req, "prompt_tokens", json_integer((json_int_t)w->stats.prompt_tokens));
-    json_object_set_new(req, "completion_tokens",
-                        json_integer((json_int_t)w->stats.completion_tokens));
-    json_object_set_new(req, "body_bytes", json_integer((json_int_t)w->stats.body_bytes));
-    json_object_set_new(o, "requests", req);
-    json_t *px = json_array();
+    const daemon_count req[] = {
+        {"active", w->active},
+        {"total", (int64_t)w->stats.total},
+        {"ok", (int64_t)w->stats.ok},
+        {"failed", (int64_t)w->stats.failed},
+        {"cancelled", (int64_t)w->stats.cancelled},
+        {"rejected", (int64_t)w->stats.rejected},
+        {"prompt_tokens", (int64_t)w->stats.prompt_tokens},
+        {"completion_tokens", (int64_t)w->stats.completion_tokens},
+        {"body_bytes", (int64_t)w->stats.body_bytes},
+    };
+    json_object_set_new(o, "requests", daemon_json_counts(req, CC_ARRAY_LEN(req)));
     size_t ready = 0;
-    for (size_t i = 0; i < w->n_links; i++) {
-        const daemon_link *l = &w->links[i].link;
-        json_array_append_new(px, daemon_link_stats_json(l));
-        ready += l->state == DAEMON_LINK_READY;
-    }
-    json_object_set_new(o, "proxies", px);
+    json_object_set_new(o, "proxies", daemon_links_stats_json(&w->links, &ready));
     json_object_set_new(o, "proxies_ready", json_integer((json_int_t)ready));
     json_t *b = json_object();
     if (w->backend->ops->stats) w->backend->ops->stats(w->backend, b);
@@ -78,14 +72,10 @@ static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
 {
     uint8_t model_hash[32];
     crypto_sha256(w->model, strlen(w->model), model_hash);
-    daemon_tee_config tc = {.role = "worker",
-                            .tee = cfg->common.tee,
-                            .policy = cfg->common.policy,
-                            .fake_root = cfg->common.fake_root,
-                            .proxy_registry = cfg->common.registry,
-                            .model_hash = model_hash,
-                            .measure = measure,
-                            .measure_cfg = cfg};
+    daemon_tee_config tc = daemon_tee_config_of("worker", &cfg->common, true);
+    tc.model_hash = model_hash;
+    tc.measure = measure;
+    tc.measure_cfg = cfg;
     return daemon_tee_setup(&w->tee, &tc, err);
 }
 
@@ -111,8 +101,11 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         worker_free(w);
         return NULL;
     }
-    if (worker_links_init(w, cfg->proxies, cfg->n_proxies, cfg->common.reconnect_min,
-                          cfg->common.reconnect_max, err) < 0) {
+    w->announced_disabled = cc_calloc(cfg->n_proxies + 1, sizeof(*w->announced_disabled));
+    const daemon_link_env env = {
+        base, &w->tee, &worker_link_ops, w, cfg->common.reconnect_min, cfg->common.reconnect_max,
+        0};
+    if (daemon_links_init(&w->links, &env, cfg->proxies, cfg->n_proxies, err) < 0) {
         worker_free(w);
         return NULL;
     }
@@ -123,15 +116,15 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         return NULL;
     }
     CC_INFO("event=worker_start model=%s backend=%s proxies=%zu http_port=%d healthy=%d", w->model,
-            backend->ops->kind, w->n_links, http_server_port(w->http), w->healthy);
-    worker_links_start(w);
+            backend->ops->kind, w->links.n, http_server_port(w->http), w->healthy);
+    daemon_links_start(&w->links);
     return w;
 }
 
 void worker_free(worker *w)
 {
     if (!w) return;
-    worker_links_stop(w);
+    daemon_links_stop(&w->links, "worker stopping");
     if (w->http) http_server_free(w->http);
     if (w->backend) w->backend->ops->destroy(w->backend);
     /* Requests whose cancellation the backend never confirmed. */
@@ -141,8 +134,8 @@ void worker_free(worker *w)
         worker_req_free(r);
     }
     if (w->flush_ev) event_free(w->flush_ev);
-    free(w->links);
     daemon_tee_clear(&w->tee);
+    free(w->announced_disabled);
     free(w->model);
     free(w->owner_address);
     free(w);

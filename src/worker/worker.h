@@ -38,18 +38,19 @@ typedef struct worker_config {
     daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
 } worker_config;
 
+/* The functions below as daemon_config_load_file() and daemon_main() take
+ * them. */
+extern const daemon_config_ops worker_config_ops;
 void worker_config_init(worker_config *c);
 int worker_config_from_json(const json_t *obj, const char *path, worker_config *c, cc_err *err);
 int worker_config_load(const char *path, worker_config *c, cc_err *err);
+/* Cross-field checks after loading and overrides (backend needs url/model...). */
+int worker_config_validate(const worker_config *c, cc_err *err);
 /* Applies command-line overrides: --backend, --backend-url, --model,
  * --model-name, --coefficient, --max-active, --http, --proxy (replaces the list;
  * may repeat), --log-level.  Unknown flags are errors. */
 int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *err);
-/* Cross-field checks after loading and overrides (backend needs url/model...). */
-int worker_config_validate(const worker_config *c, cc_err *err);
 void worker_config_clear(worker_config *c);
-/* The functions above as daemon_load_file() and daemon_main() take them. */
-extern const daemon_config_ops worker_config_ops;
 /* The measured part of the configuration (RTMR2 of the fake TEE, DESIGN
  * §5.4), appended to out: role, tee, policy, proxy check, backend and its URL,
  * the fake root's certificate hash. Call after overrides. */

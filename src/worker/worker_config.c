@@ -91,6 +91,32 @@ int worker_config_load(const char *path, worker_config *c, cc_err *err)
     return daemon_config_load_file(&worker_config_ops, path, c, err);
 }
 
+int worker_config_validate(const worker_config *c, cc_err *err)
+{
+    if (c->n_proxies == 0)
+        return cc_err_set(err, "field \"proxies\": at least one proxy is required");
+    if (strcmp(c->backend, "openai-http") == 0) {
+        if (!c->backend_url || !*c->backend_url)
+            return cc_err_set(err, "field \"backend_url\" is required with backend openai-http");
+        if (!cc_str_has_prefix(c->backend_url, "http://") &&
+            !cc_str_has_prefix(c->backend_url, "https://"))
+            return cc_err_set(err, "field \"backend_url\": expected an http:// or https:// URL");
+        if (!c->model || !*c->model)
+            return cc_err_set(err,
+                              "field \"model\" (the served model name) is required with backend "
+                              "openai-http");
+    } else if (strcmp(c->backend, "embedded") == 0) {
+        if (!c->model || !*c->model)
+            return cc_err_set(err, "field \"model\" (a GGUF file) is required with backend "
+                                   "embedded");
+    } else
+        return cc_err_set(err,
+                          "field \"backend\": unknown value \"%s\" (expected embedded or "
+                          "openai-http)",
+                          c->backend);
+    return daemon_config_check(&c->common, err);
+}
+
 /* The worker's own overrides; --http, --proxy and --log-level are the
  * daemon layer's. */
 static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
@@ -121,32 +147,6 @@ int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *e
     const daemon_flag_targets t = {c->http_host, sizeof(c->http_host), &c->http_port,
                                    &c->proxies,  &c->n_proxies,        &c->common.log_level};
     return daemon_flags_apply(&t, argc, argv, apply_flag, c, err);
-}
-
-int worker_config_validate(const worker_config *c, cc_err *err)
-{
-    if (c->n_proxies == 0)
-        return cc_err_set(err, "field \"proxies\": at least one proxy is required");
-    if (strcmp(c->backend, "openai-http") == 0) {
-        if (!c->backend_url || !*c->backend_url)
-            return cc_err_set(err, "field \"backend_url\" is required with backend openai-http");
-        if (!cc_str_has_prefix(c->backend_url, "http://") &&
-            !cc_str_has_prefix(c->backend_url, "https://"))
-            return cc_err_set(err, "field \"backend_url\": expected an http:// or https:// URL");
-        if (!c->model || !*c->model)
-            return cc_err_set(err,
-                              "field \"model\" (the served model name) is required with backend "
-                              "openai-http");
-    } else if (strcmp(c->backend, "embedded") == 0) {
-        if (!c->model || !*c->model)
-            return cc_err_set(err, "field \"model\" (a GGUF file) is required with backend "
-                                   "embedded");
-    } else
-        return cc_err_set(err,
-                          "field \"backend\": unknown value \"%s\" (expected embedded or "
-                          "openai-http)",
-                          c->backend);
-    return daemon_config_check(&c->common, err);
 }
 
 void worker_config_clear(worker_config *c)

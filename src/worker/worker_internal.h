@@ -14,13 +14,9 @@
 
 typedef struct wreq wreq;
 
-/* One proxy this worker serves: the shared link plus what the worker's
- * handshake told it. */
-typedef struct wlink {
-    daemon_link link;
-    worker *w;
-    bool announced_disabled; /* what proxyHandshakeComplete said */
-} wlink;
+/* One proxy this worker serves: the daemon layer's link object, whose
+ * env->ud is the worker. */
+typedef daemon_link wlink;
 
 /* One request in flight on the backend. */
 struct wreq {
@@ -53,9 +49,9 @@ struct worker {
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */
     daemon_tee tee;
-    daemon_link_env link_env; /* what the links share (points at tee) */
-    wlink *links;
-    size_t n_links;
+    daemon_links links; /* one per configured proxy (their env points at tee) */
+    /* Per link: what our proxyHandshakeComplete said (is_disabled). */
+    bool *announced_disabled;
     cc_list reqs;  /* wreq in flight */
     cc_list dirty; /* wreq with output waiting for the end of this loop turn */
     struct event *flush_ev;
@@ -69,13 +65,14 @@ struct worker {
 };
 
 /* worker_link.c */
-/* Sets up one link per "host:port" (no dial yet); on failure the links made
- * so far are counted in n_links for worker_links_stop(). */
-int worker_links_init(worker *w, char *const *proxies, size_t n, double reconnect_min,
-                      double reconnect_max, cc_err *err);
-void worker_links_start(worker *w);
-void worker_links_stop(worker *w);
+/* The worker's handshake and packets on its links (env->ud: the worker). */
+extern const daemon_link_ops worker_link_ops;
 void worker_link_send_enabled(worker *w);
+
+static inline worker *wlink_worker(const wlink *l)
+{
+    return l->env->ud;
+}
 
 /* worker_request.c */
 void worker_handle_packet(wlink *l, const uint8_t *data, size_t len);

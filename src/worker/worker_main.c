@@ -30,9 +30,8 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
 }
 
 /* The backend first: worker_new() takes it over and announces its model. */
-static void *start(struct event_base *base, const void *c, cc_err *err)
+static worker *start(struct event_base *base, const worker_config *cfg, cc_err *err)
 {
-    const worker_config *cfg = c;
     worker_backend *backend = make_backend(base, cfg, err);
     if (!backend) {
         cc_err_prefix(err, "backend");
@@ -41,22 +40,14 @@ static void *start(struct event_base *base, const void *c, cc_err *err)
     return worker_new(base, cfg, backend, err);
 }
 
-static void stop(void *w)
-{
-    worker_free(w);
-}
+DAEMON_DEFINE_ROLE(worker,
+                   "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
+                   "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
+                   "         [--coefficient N] [--max-active N] [--http HOST:PORT]\n"
+                   "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n",
+                   false, &worker_config_ops, start, worker_free);
 
 int worker_main(int argc, char **argv)
 {
-    static const daemon_role role = {
-        .name = "worker",
-        .usage = "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
-                 "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
-                 "         [--coefficient N] [--max-active N] [--http HOST:PORT]\n"
-                 "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n",
-        .config = &worker_config_ops,
-        .start = start,
-        .stop = stop,
-    };
-    return daemon_main(&role, argc, argv);
+    return daemon_main(&worker_role, argc, argv);
 }

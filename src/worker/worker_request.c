@@ -30,7 +30,7 @@ static void fill_final(wreq *r, tl_proxy_queryFinalInfo *fi, const backend_usage
         fi->tokens_used.total_tokens_used = u->total_tokens;
     }
     /* Protocol v2 adds the worker's timestamps. */
-    if (r->link && r->link->link.proto_version >= 2) {
+    if (r->link && r->link->proto_version >= 2) {
         fi->flags |= 2u;
         fi->worker_start_time = r->start_wall;
         fi->worker_end_time = cc_now_wall();
@@ -51,7 +51,7 @@ static void send_error(wlink *l, const tl_int256 *id, int code, const char *msg,
         e.final_info.hdr.id = TL_ID_proxy_queryFinalInfo;
         e.final_info.tokens_used.hdr.id = TL_ID_tokensUsed;
     }
-    daemon_link_send(&l->link, &e.hdr);
+    daemon_link_send(l, &e.hdr);
 }
 
 /* Headers that describe the backend's own framing; the client re-frames. */
@@ -132,7 +132,7 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
                 a.flags = 1;
                 fill_final(r, &a.final_info, usage);
             }
-            daemon_link_send(&r->link->link, &a.hdr);
+            daemon_link_send(r->link, &a.hdr);
         }
         cc_buf_free(&enc);
         clear_head(r);
@@ -145,7 +145,7 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
             p.flags = 1;
             fill_final(r, &p.final_info, usage);
         }
-        daemon_link_send(&r->link->link, &p.hdr);
+        daemon_link_send(r->link, &p.hdr);
     }
     cc_buf_reset(&r->pending);
 }
@@ -226,7 +226,7 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
         send_pending(r, true, usage);
     }
     CC_INFO("event=request_done proxy=%s status=%s code=%d ms=%.1f completion_tokens=%lld",
-            r->link ? r->link->link.addr : "-", error_code ? "error" : "ok", error_code,
+            r->link ? r->link->addr : "-", error_code ? "error" : "ok", error_code,
             (cc_now_wall() - r->start_wall) * 1e3,
             (long long)(usage ? usage->completion_tokens : 0));
     unlink_req(r);
@@ -239,7 +239,7 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
 
 static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
 {
-    worker *w = l->w;
+    worker *w = wlink_worker(l);
     cc_err err;
     tl_decode_opts o = {.flags = TL_DECODE_BORROW, .expect_type = 0};
     tl_obj *inner = tl_decode_ex(q->query.data, q->query.len, &o, &err);
@@ -299,7 +299,7 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     cc_list_push_front(&w->reqs, &r->node);
     w->active++;
     w->stats.total++;
-    l->link.requests++;
+    l->requests++;
     static const backend_callbacks cbs = {on_head, on_body, on_done};
     r->in_start = true;
     int rc = w->backend->ops->start(w->backend, &br, &cbs, r, &r->call, &err);
@@ -332,7 +332,7 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
     tl_decode_opts o = {.flags = TL_DECODE_BORROW};
     tl_obj *obj = tl_decode_ex(data, len, &o, &err);
     if (!obj) {
-        CC_WARN("event=bad_packet proxy=%s error=\"%s\"", l->link.addr, err.msg);
+        CC_WARN("event=bad_packet proxy=%s error=\"%s\"", l->addr, err.msg);
         return;
     }
     switch (obj->id) {
@@ -340,17 +340,18 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
         run_query(l, (tl_proxy_runQueryEx *)obj);
         break;
     case TL_ID_proxy_cancelQuery: {
-        wreq *r = find_req(l->w, l, &((tl_proxy_cancelQuery *)obj)->request_id);
+        wreq *r = find_req(wlink_worker(l), l, &((tl_proxy_cancelQuery *)obj)->request_id);
         if (r && r->call) {
-            CC_INFO("event=request_cancel proxy=%s", l->link.addr);
+            CC_INFO("event=request_cancel proxy=%s", l->addr);
             backend_call *call = r->call;
             r->call = NULL;
-            l->w->backend->ops->cancel(call); /* on_done(NET_ERR_CANCELLED) follows and frees r */
+            wlink_worker(l)->backend->ops->cancel(
+                call); /* on_done(NET_ERR_CANCELLED) follows and frees r */
         }
         break;
     }
     default:
-        CC_DEBUG("event=packet_ignored proxy=%s id=%s", l->link.addr, tl_ctor_name(obj->id));
+        CC_DEBUG("event=packet_ignored proxy=%s id=%s", l->addr, tl_ctor_name(obj->id));
         break;
     }
     tl_obj_free(obj);
@@ -358,7 +359,7 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
 
 void worker_link_gone(wlink *l)
 {
-    worker *w = l->w;
+    worker *w = wlink_worker(l);
     cc_list_foreach (wreq, r, &w->reqs, node) {
         if (r->link != l) continue;
         r->link = NULL;
@@ -374,6 +375,6 @@ void worker_link_gone(wlink *l)
 
 void worker_requests_cancel_all(worker *w)
 {
-    for (size_t i = 0; i < w->n_links; i++)
-        worker_link_gone(&w->links[i]);
+    for (size_t i = 0; i < w->links.n; i++)
+        worker_link_gone(&w->links.at[i]);
 }

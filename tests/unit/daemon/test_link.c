@@ -37,14 +37,9 @@ static void stop_loop(role *r)
     if (r->stop_on) event_base_loopbreak(r->stop_on);
 }
 
-static void on_hello_answer(net_conn *c, void *ud, int32_t code, const char *msg,
-                            const uint8_t *data, size_t len)
+static void on_hello_answer(daemon_link *l, const tl_obj *o)
 {
-    daemon_link *l = ud;
-    tl_obj *o = daemon_link_answer(l, c, "test.hello", code, msg, data, len,
-                                   TL_TYPE_worker_HandshakeCompleted);
-    if (!o) return;
-    tl_obj_free(o);
+    assert_int_equal(o->id, TL_ID_worker_proxyHandshakeCompleted);
     role_of(l)->answer_ok = true;
     daemon_link_set_ready(l);
 }
@@ -53,7 +48,7 @@ static void r_hello(daemon_link *l)
 {
     role_of(l)->hellos++;
     tl_worker_proxyHandshakeComplete q = TL_INIT(worker_proxyHandshakeComplete);
-    daemon_link_handshake_query(l, &q.hdr, on_hello_answer);
+    daemon_link_handshake(l, &q.hdr, TL_TYPE_worker_HandshakeCompleted, on_hello_answer);
 }
 
 static void r_ready(daemon_link *l)
@@ -177,10 +172,10 @@ static void test_fail_ready_backoff(void **state)
      * cannot be sent fails the link */
     tl_worker_proxyHandshakeComplete q = TL_INIT(worker_proxyHandshakeComplete);
     assert_int_equal(daemon_link_send(&r.link, &q.hdr), -1);
-    assert_int_equal(daemon_link_query(&r.link, &q.hdr, on_hello_answer, &r.link, &err), -1);
+    assert_int_equal(daemon_link_query(&r.link, &q.hdr, NULL, NULL, &err), -1);
     assert_int_equal(err.code, NET_ERR_NOT_READY);
     assert_string_equal(err.msg, "not connected to 127.0.0.1:1");
-    daemon_link_handshake_query(&r.link, &q.hdr, on_hello_answer);
+    daemon_link_handshake(&r.link, &q.hdr, TL_TYPE_worker_HandshakeCompleted, on_hello_answer);
     assert_int_equal(r.link.state, DAEMON_LINK_WAITING);
     assert_int_equal(r.gones, 6);
     assert_string_equal(r.link.last_error, "not connected to 127.0.0.1:1");
@@ -344,7 +339,7 @@ static void test_life_against_loopback_proxy(void **state)
     assert_int_equal(r.link.connects, 1);
     assert_int_equal(r.link.state, DAEMON_LINK_WAITING);
     assert_null(r.link.conn);
-    assert_string_equal(r.link.last_error, "test.hello failed: 602 busy");
+    assert_string_equal(r.link.last_error, "worker.proxyHandshakeComplete failed: 602 busy");
     assert_true(evtimer_pending(r.link.timer, NULL));
     assert_false(r.answer_ok);
 
