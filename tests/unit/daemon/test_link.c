@@ -185,6 +185,63 @@ static void test_fail_ready_backoff(void **state)
     event_base_free(base);
 }
 
+static void test_link_set(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    daemon_tee tee = {0};
+    int owner = 7; /* stands for the role's daemon */
+    daemon_link_env env = {.base = base, .tee = &tee, .ops = &role_ops, .ud = &owner};
+    daemon_links s = {0};
+    cc_err err = {0};
+    /* a bad address stops the set-up; what was made is still released */
+    char *bad[] = {"127.0.0.1:1", "nonsense", "127.0.0.1:3"};
+    assert_int_equal(daemon_links_init(&s, &env, bad, 3, &err), -1);
+    assert_int_equal(s.n, 1);
+    daemon_links_stop(&s, "test");
+    assert_null(s.at);
+    assert_int_equal(s.n, 0);
+
+    char *addrs[] = {"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"};
+    assert_int_equal(daemon_links_init(&s, &env, addrs, 3, &err), 0);
+    assert_int_equal(s.n, 3);
+    /* each link sees the set's copy of the env, and through it the owner */
+    assert_ptr_equal(s.at[2].env, &s.env);
+    assert_ptr_equal(s.at[2].env->ud, &owner);
+    assert_int_equal(daemon_links_index(&s, &s.at[2]), 2);
+    assert_string_equal(s.at[1].addr, "127.0.0.1:2");
+    /* nobody ready yet */
+    assert_null(daemon_links_pick(&s, NULL));
+    size_t ready = 99;
+    json_t *a = daemon_links_stats_json(&s, &ready);
+    assert_int_equal(json_array_size(a), 3);
+    assert_int_equal(ready, 0);
+    json_decref(a);
+    /* the first ready one in configuration order, unless it is the one to avoid */
+    s.at[1].state = DAEMON_LINK_READY;
+    s.at[2].state = DAEMON_LINK_READY;
+    assert_ptr_equal(daemon_links_pick(&s, NULL), &s.at[1]);
+    assert_ptr_equal(daemon_links_pick(&s, &s.at[1]), &s.at[2]);
+    a = daemon_links_stats_json(&s, &ready);
+    assert_int_equal(ready, 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 2), "state")), "ready");
+    json_decref(a);
+    daemon_links_stop(&s, "test done");
+    assert_null(s.at);
+    event_base_free(base);
+}
+
+static void test_counts(void **state)
+{
+    (void)state;
+    const daemon_count c[] = {{"total", 5}, {"ok", 4}, {"big", (int64_t)1 << 40}};
+    json_t *o = daemon_json_counts(c, CC_ARRAY_LEN(c));
+    char *text = json_dumps(o, JSON_COMPACT);
+    assert_string_equal(text, "{\"total\":5,\"ok\":4,\"big\":1099511627776}");
+    free(text);
+    json_decref(o);
+}
+
 static void test_state_names(void **state)
 {
     (void)state;
@@ -482,6 +539,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_fail_ready_backoff),
+        cmocka_unit_test(test_link_set),
+        cmocka_unit_test(test_counts),
         cmocka_unit_test(test_state_names),
         cmocka_unit_test(test_decode_answer),
         cmocka_unit_test(test_life_against_loopback_proxy),
