@@ -29,14 +29,11 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->request_timeout = cfg->request_timeout;
     c->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     cc_map_init(&c->reqs);
-    const daemon_link_env env = {
-        base, &c->tee, &client_link_ops, c, cfg->common.reconnect_min, cfg->common.reconnect_max,
-        0};
-    if (daemon_links_init(&c->links, &env, cfg->proxies, cfg->n_proxies, err) < 0) {
-        client_free(c);
-        return NULL;
-    }
-    return c;
+    const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
+    if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0)
+        return c;
+    client_free(c);
+    return NULL;
 }
 
 client *client_new(struct event_base *base, const client_config *cfg, cc_err *err)

@@ -115,7 +115,6 @@ extern const daemon_link_ops client_link_ops;
 /* The first ready link other than `avoid` (the configured order is the
  * user's preference), or NULL. */
 clink *client_pick_link(client *c, const clink *avoid);
-int client_send(clink *l, const tl_obj *msg);
 
 /* client_models.c: the catalogue of models the proxies announce */
 /* Asks the proxy for its worker types; the answer updates c->models and then

@@ -315,8 +315,8 @@ typedef struct daemon_link_env {
     daemon_tee *tee; /* our identity and the check of the proxies */
     const daemon_link_ops *ops;
     void *ud;                            /* the role's daemon (client, worker) */
-    double reconnect_min, reconnect_max; /* backoff bounds, s */
     double query_timeout;                /* handshake (and role) queries, s (0: 10) */
+    double reconnect_min, reconnect_max; /* backoff bounds, s (daemon_links_init sets them) */
 } daemon_link_env;
 
 struct daemon_link {
@@ -386,10 +386,11 @@ typedef struct daemon_links {
     size_t n;
 } daemon_links;
 
-/* Sets up one link per "host:port" of addrs (no dial yet). On failure the
- * links made so far are counted in n; daemon_links_stop() frees either way. */
-int daemon_links_init(daemon_links *s, const daemon_link_env *env, char *const *addrs, size_t n,
-                      cc_err *err);
+/* Sets up one link per "host:port" of addrs (no dial yet), with env and the
+ * reconnect bounds of common. On failure the links made so far are counted
+ * in n; daemon_links_stop() frees either way. */
+int daemon_links_init(daemon_links *s, const daemon_link_env *env, const daemon_config *common,
+                      char *const *addrs, size_t n, cc_err *err);
 void daemon_links_start(daemon_links *s);
 /* Stops every link (see daemon_link_stop) and frees them. */
 void daemon_links_stop(daemon_links *s, const char *reason);

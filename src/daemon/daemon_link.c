@@ -243,10 +243,12 @@ json_t *daemon_link_stats_json(const daemon_link *l)
     return e;
 }
 
-int daemon_links_init(daemon_links *s, const daemon_link_env *env, char *const *addrs, size_t n,
-                      cc_err *err)
+int daemon_links_init(daemon_links *s, const daemon_link_env *env, const daemon_config *common,
+                      char *const *addrs, size_t n, cc_err *err)
 {
     s->env = *env;
+    s->env.reconnect_min = common->reconnect_min;
+    s->env.reconnect_max = common->reconnect_max;
     s->at = cc_calloc(n + 1, sizeof(*s->at));
     s->n = 0;
     for (size_t i = 0; i < n; i++) {

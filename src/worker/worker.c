@@ -102,10 +102,8 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         return NULL;
     }
     w->announced_disabled = cc_calloc(cfg->n_proxies + 1, sizeof(*w->announced_disabled));
-    const daemon_link_env env = {
-        base, &w->tee, &worker_link_ops, w, cfg->common.reconnect_min, cfg->common.reconnect_max,
-        0};
-    if (daemon_links_init(&w->links, &env, cfg->proxies, cfg->n_proxies, err) < 0) {
+    const daemon_link_env env = {.base = base, .tee = &w->tee, .ops = &worker_link_ops, .ud = w};
+    if (daemon_links_init(&w->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) < 0) {
         worker_free(w);
         return NULL;
     }

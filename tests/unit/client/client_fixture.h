@@ -71,14 +71,14 @@ static inline int cfx_send(clink *l, const tl_obj *msg)
     cc_buf_free(&b);
     assert_non_null(copy);
     assert_true(g_cfx->n_sent < CFX_MAX_SENT);
-    g_cfx->sent[g_cfx->n_sent++] = (cfx_sent){(size_t)(l - l->c->links), copy};
+    g_cfx->sent[g_cfx->n_sent++] = (cfx_sent){daemon_links_index(&clink_client(l)->links, l), copy};
     return 0;
 }
 
 static inline models_call *cfx_query_models(clink *l, void (*done)(client *c, void *ud, bool ok),
                                             void *ud)
 {
-    if (!l || l->state != CL_READY) return NULL;
+    if (!l || l->state != DAEMON_LINK_READY) return NULL;
     assert_true(g_cfx->n_mq < CFX_MAX_MODEL_QUERIES);
     models_call *mc = cc_calloc(1, sizeof(*mc));
     mc->l = l;
@@ -207,8 +207,8 @@ static inline int cfx_setup(void **state)
     g_cfx->base = event_base_new();
     g_cfx->c = cfx_client_new(g_cfx->base);
     /* Both links as after client.authorizeWithProxy. */
-    for (size_t i = 0; i < g_cfx->c->n_links; i++)
-        g_cfx->c->links[i].state = CL_READY;
+    for (size_t i = 0; i < g_cfx->c->links.n; i++)
+        g_cfx->c->links.at[i].state = DAEMON_LINK_READY;
     *state = g_cfx;
     return 0;
 }
@@ -342,7 +342,7 @@ static inline void cfx_deliver(cfx *f, size_t link, const tl_obj *msg)
     tl_decode_opts o = {.flags = TL_DECODE_BORROW};
     tl_obj *m = tl_decode_ex(b.data, b.len, &o, &err);
     assert_non_null(m);
-    client_handle_answer(&f->c->links[link], m);
+    client_handle_answer(&f->c->links.at[link], m);
     tl_obj_free(m);
     cc_buf_free(&b);
 }
@@ -414,8 +414,8 @@ static inline const char *cfx_out(fcall *call)
 /* Makes a link unusable, as the link layer does before client_link_gone(). */
 static inline void cfx_link_lost(cfx *f, size_t link)
 {
-    clink *l = &f->c->links[link];
-    l->state = CL_WAITING;
+    clink *l = &f->c->links.at[link];
+    l->state = DAEMON_LINK_WAITING;
     client_link_gone(l);
 }
 

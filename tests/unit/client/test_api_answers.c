@@ -20,7 +20,7 @@ static void test_run_query_carries_the_http_request(void **state)
     assert_int_equal(q->max_tokens, 33);
     assert_true(q->timeout == 60);
     /* The request id is the key the answers are matched by. */
-    creq *r = f->c->all;
+    creq *r = cc_list_first(creq, &f->c->all, node);
     assert_non_null(r);
     assert_memory_equal(r->rid.b, q->request_id.b, 32);
     assert_ptr_equal(cc_map_get(&f->c->reqs, cc_load_u64le(q->request_id.b)), r);
@@ -44,7 +44,7 @@ static void test_run_query_carries_the_http_request(void **state)
     assert_true(cap);
     assert_true(ctype);
     tl_obj_free(o);
-    assert_int_equal(f->c->links[0].requests, 1);
+    assert_int_equal(f->c->links.at[0].requests, 1);
     assert_int_equal(f->c->stats.requests, 1);
 }
 
@@ -79,7 +79,7 @@ static void test_plain_answer_is_collected(void **state)
     assert_int_equal(f->c->stats.ok, 1);
     assert_int_equal(f->c->stats.bytes_out, strlen("{\"id\":\"x\",\"n\":1}"));
     assert_int_equal(cc_map_count(&f->c->reqs), 0);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
     /* A late message for the finished request is ignored. */
     cfx_part(f, 0, &rid, "junk", true);
     cfx_expect_none(f);

@@ -24,7 +24,7 @@ static void test_caller_gone_before_the_answer(void **state)
     assert_int_equal(call->status, 499);
     assert_int_equal(f->c->stats.cancelled, 1);
     assert_int_equal(cc_map_count(&f->c->reqs), 0);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
     /* The proxy's answer arriving later is dropped. */
     cfx_part(f, 0, &rid, "late", true);
     cfx_expect_none(f);
@@ -78,7 +78,7 @@ static void test_write_failure_on_the_head_payload(void **state)
     cfx_expect_none(f);
     assert_true(call->done);
     assert_int_equal(f->c->stats.cancelled, 1);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
     cfx_part(f, 0, &rid, "data: 2\n\n", true);
     cfx_expect_none(f);
 }
@@ -89,7 +89,7 @@ static void test_safety_timeout_cancels_and_answers_504(void **state)
     cfx_tiny(f);
     fcall *call = cfx_chat(f, false);
     tl_int256 rid = cfx_take_run(f, 0)->request_id;
-    creq *r = f->c->all;
+    creq *r = cc_list_first(creq, &f->c->all, node);
     assert_non_null(r);
     /* Armed for longer than the proxy's own timeout (60 s in the fixture). */
     struct timeval tv;
@@ -115,7 +115,7 @@ static void test_timeout_mid_stream_is_an_sse_error(void **state)
     fcall *call = cfx_chat(f, true);
     tl_int256 rid = cfx_take_run(f, 0)->request_id;
     cfx_head(f, 0, &rid, 200, "text/event-stream", "data: 1\n\n", false);
-    event_active(f->c->all->timer, EV_TIMEOUT, 1);
+    event_active(cc_list_first(creq, &f->c->all, node)->timer, EV_TIMEOUT, 1);
     event_base_loop(f->base, EVLOOP_NONBLOCK);
     assert_cancel_for(f, 0, &rid);
     assert_true(call->done);
@@ -148,7 +148,7 @@ static void test_caller_gone_while_the_models_are_fetched(void **state)
     cfx_tiny(f);
     cfx_models_answer(f, true);
     cfx_expect_none(f);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
 }
 
 static void test_models_caller_gone(void **state)
@@ -159,7 +159,7 @@ static void test_models_caller_gone(void **state)
     cfx_caller_leaves(call);
     assert_int_equal(call->status, 499);
     cfx_models_answer(f, true);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
 }
 
 int main(void)

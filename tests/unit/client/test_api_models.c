@@ -46,7 +46,7 @@ static void test_lists_enabled_models_by_bare_name(void **state)
     assert_int_equal(json_integer_value(json_object_get(x, "coefficient_min")), 1200);
     assert_string_equal(json_string_value(json_object_get(json_array_get(data, 1), "id")), "plain");
     json_decref(j);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
 }
 
 static void test_empty_network_is_an_empty_list(void **state)
@@ -62,10 +62,10 @@ static void test_empty_network_is_an_empty_list(void **state)
 static void test_asks_the_first_ready_proxy(void **state)
 {
     cfx *f = *state;
-    f->c->links[0].state = CL_WAITING;
+    f->c->links.at[0].state = DAEMON_LINK_WAITING;
     fcall *call = cfx_get_models(f);
     assert_int_equal(f->n_mq, 1);
-    assert_ptr_equal(f->mq[0]->l, &f->c->links[1]);
+    assert_ptr_equal(f->mq[0]->l, &f->c->links.at[1]);
     cfx_models_answer(f, true);
     assert_int_equal(call->status, 200);
 }
@@ -73,14 +73,14 @@ static void test_asks_the_first_ready_proxy(void **state)
 static void test_no_proxy_is_503(void **state)
 {
     cfx *f = *state;
-    f->c->links[0].state = CL_WAITING;
-    f->c->links[1].state = CL_CONNECTING;
+    f->c->links.at[0].state = DAEMON_LINK_WAITING;
+    f->c->links.at[1].state = DAEMON_LINK_CONNECTING;
     fcall *call = cfx_get_models(f);
     assert_true(call->done);
     assert_int_equal(call->status, 503);
     assert_string_equal(call->err.code, "no_proxy");
     assert_int_equal(f->n_mq, 0);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
 }
 
 static void test_failed_query_is_502(void **state)
@@ -91,7 +91,7 @@ static void test_failed_query_is_502(void **state)
     assert_int_equal(call->status, 502);
     assert_string_equal(call->err.code, "proxy_error");
     assert_non_null(strstr(call->err.message, "could not list"));
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
 }
 
 /* The cached list decides whether a completion goes out at once. */

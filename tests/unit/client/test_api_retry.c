@@ -19,7 +19,7 @@ static void test_link_lost_before_head_retries_on_the_next_proxy(void **state)
     assert_memory_equal(q1->query.data, query0.data, query0.len);
     assert_false(call->done);
     assert_int_equal(f->c->stats.retried, 1);
-    assert_int_equal(f->c->links[1].requests, 1);
+    assert_int_equal(f->c->links.at[1].requests, 1);
     assert_int_equal(cc_map_count(&f->c->reqs), 1);
     /* Answers under the old id lead nowhere; the new one is answered. */
     tl_int256 second = q1->request_id;
@@ -67,7 +67,7 @@ static void test_no_other_proxy_is_502(void **state)
 {
     cfx *f = *state;
     cfx_tiny(f);
-    f->c->links[1].state = CL_CONNECTING;
+    f->c->links.at[1].state = DAEMON_LINK_CONNECTING;
     fcall *call = cfx_chat(f, false);
     cfx_take_run(f, 0);
     cfx_link_lost(f, 0);
@@ -85,7 +85,7 @@ static void test_only_one_retry(void **state)
     cfx_link_lost(f, 0);
     cfx_take_run(f, 1);
     /* The first proxy is back, the second fails too: two attempts are enough. */
-    f->c->links[0].state = CL_READY;
+    f->c->links.at[0].state = DAEMON_LINK_READY;
     cfx_link_lost(f, 1);
     cfx_expect_none(f);
     assert_int_equal(call->status, 502);
@@ -100,10 +100,10 @@ static void test_only_requests_on_the_lost_link_move(void **state)
     fcall *a = cfx_chat(f, false);
     cfx_take_run(f, 0);
     /* The second request goes to proxy 1 while proxy 0 is not ready. */
-    f->c->links[0].state = CL_HANDSHAKE;
+    f->c->links.at[0].state = DAEMON_LINK_HANDSHAKE;
     fcall *b = cfx_chat(f, false);
     tl_int256 rb = cfx_take_run(f, 1)->request_id;
-    f->c->links[0].state = CL_READY;
+    f->c->links.at[0].state = DAEMON_LINK_READY;
     cfx_link_lost(f, 0);
     tl_int256 ra = cfx_take_run(f, 1)->request_id;
     cfx_expect_none(f);

@@ -35,7 +35,7 @@ static void test_invalid_json_is_400(void **state)
     cfx_expect_none(f);
     assert_int_equal(f->c->stats.bad_request, 1);
     assert_int_equal(f->c->stats.requests, 0);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
 }
 
 static void test_missing_field_is_400_naming_it(void **state)
@@ -61,7 +61,7 @@ static void test_unknown_model_is_404_after_a_fresh_list(void **state)
     /* Not in the cached list: the client asks the proxy again first. */
     assert_false(call->done);
     assert_int_equal(f->n_mq, 1);
-    assert_ptr_equal(f->mq[0]->l, &f->c->links[0]);
+    assert_ptr_equal(f->mq[0]->l, &f->c->links.at[0]);
     cfx_models_answer(f, true);
     assert_error(call, 404, "model_not_found", "'huge' does not exist");
     cfx_expect_none(f);
@@ -106,15 +106,15 @@ static void test_request_too_large_for_tl_is_413(void **state)
     free(body);
     assert_error(call, 413, "request_too_large", "TL limit");
     cfx_expect_none(f);
-    assert_null(f->c->all);
+    assert_true(cc_list_empty(&f->c->all));
 }
 
 static void test_no_ready_proxy_is_503(void **state)
 {
     cfx *f = *state;
     cfx_tiny(f);
-    f->c->links[0].state = CL_HANDSHAKE;
-    f->c->links[1].state = CL_WAITING;
+    f->c->links.at[0].state = DAEMON_LINK_HANDSHAKE;
+    f->c->links.at[1].state = DAEMON_LINK_WAITING;
     fcall *call = cfx_chat(f, false);
     assert_error(call, 503, "no_proxy", "no proxy connection is available");
     /* Unknown model and no proxy to ask: the same answer. */

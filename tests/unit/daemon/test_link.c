@@ -193,23 +193,28 @@ static void test_link_set(void **state)
     int owner = 7; /* stands for the role's daemon */
     daemon_link_env env = {.base = base, .tee = &tee, .ops = &role_ops, .ud = &owner};
     daemon_links s = {0};
+    daemon_config common;
+    daemon_config_init(&common);
+    common.reconnect_min = 0.5;
     cc_err err = {0};
     /* a bad address stops the set-up; what was made is still released */
     char *bad[] = {"127.0.0.1:1", "nonsense", "127.0.0.1:3"};
-    assert_int_equal(daemon_links_init(&s, &env, bad, 3, &err), -1);
+    assert_int_equal(daemon_links_init(&s, &env, &common, bad, 3, &err), -1);
     assert_int_equal(s.n, 1);
     daemon_links_stop(&s, "test");
     assert_null(s.at);
     assert_int_equal(s.n, 0);
 
     char *addrs[] = {"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"};
-    assert_int_equal(daemon_links_init(&s, &env, addrs, 3, &err), 0);
+    assert_int_equal(daemon_links_init(&s, &env, &common, addrs, 3, &err), 0);
     assert_int_equal(s.n, 3);
     /* each link sees the set's copy of the env, and through it the owner */
     assert_ptr_equal(s.at[2].env, &s.env);
     assert_ptr_equal(s.at[2].env->ud, &owner);
     assert_int_equal(daemon_links_index(&s, &s.at[2]), 2);
     assert_string_equal(s.at[1].addr, "127.0.0.1:2");
+    assert_true(s.env.reconnect_min == 0.5);
+    assert_true(s.at[1].backoff.current == 0.5);
     /* nobody ready yet */
     assert_null(daemon_links_pick(&s, NULL));
     size_t ready = 99;
@@ -228,6 +233,7 @@ static void test_link_set(void **state)
     json_decref(a);
     daemon_links_stop(&s, "test done");
     assert_null(s.at);
+    daemon_config_clear(&common);
     event_base_free(base);
 }
 

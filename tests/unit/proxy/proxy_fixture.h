@@ -158,9 +158,7 @@ static inline pworker *fx_worker(fx *f, const char *model, int32_t coefficient, 
     w->rw.max_active = max_active;
     w->rw.enabled = true;
     w->proto_version = 2;
-    w->next = p->all_workers;
-    if (p->all_workers) p->all_workers->prev = w;
-    p->all_workers = w;
+    cc_list_push_front(&p->all_workers, &w->node);
     proxy_worker_table_add(w);
     w->state = PW_READY;
     return w;
@@ -175,9 +173,7 @@ static inline pclient *fx_client(fx *f, int proto_version)
     c->id = ++p->next_id;
     c->connected = c->authorized = true;
     c->proto_version = proto_version;
-    c->next = p->clients;
-    if (p->clients) p->clients->prev = c;
-    p->clients = c;
+    cc_list_push_front(&p->clients, &c->node);
     return c;
 }
 
@@ -317,7 +313,7 @@ static inline void fx_loop(fx *f)
 static inline preq *fx_find(pclient *c, uint8_t rid)
 {
     tl_int256 want = fx_rid(rid);
-    for (preq *r = c->reqs; r; r = r->c_next)
+    cc_list_foreach (preq, r, &c->reqs, c_node)
         if (memcmp(r->client_rid.b, want.b, 32) == 0) return r;
     return NULL;
 }

@@ -124,8 +124,8 @@ static void test_request_before_authorization_drops_the_client(void **state)
     fx_run(c, 1, "tiny");
     /* c is gone (freed): only the authorized client is left. */
     fx_expect_none(f);
-    assert_ptr_equal(f->p->clients, good);
-    assert_null(good->next);
+    assert_ptr_equal(cc_list_first(pclient, &f->p->clients, node), good);
+    assert_int_equal(cc_list_count(&f->p->clients), 1);
     assert_int_equal(w->rw.active, 0);
     assert_int_equal(f->p->stats.requests, 0);
 }
@@ -142,7 +142,7 @@ static void test_undecodable_client_packet_drops_the_client(void **state)
     /* Its running request is cancelled on the worker. */
     fx_take(f, true, w->rw.id, TL_ID_proxy_cancelQuery);
     fx_expect_none(f);
-    assert_null(f->p->clients);
+    assert_true(cc_list_empty(&f->p->clients));
     assert_int_equal(w->rw.active, 0);
 }
 

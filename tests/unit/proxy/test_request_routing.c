@@ -103,7 +103,7 @@ static void test_no_worker_reasons(void **state)
     assert_int_equal(f->p->stats.no_worker, 3);
     assert_int_equal(f->p->stats.failed, 3);
     assert_int_equal(f->p->stats.active, 0);
-    assert_null(c->reqs);
+    assert_true(cc_list_empty(&c->reqs));
 }
 
 static void test_duplicate_request_id_is_ignored(void **state)

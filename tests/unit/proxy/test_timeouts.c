@@ -45,7 +45,7 @@ static void test_timeout_cancels_on_worker_and_tells_client(void **state)
     assert_int_equal(f->p->stats.timeouts, 1);
     assert_int_equal(f->p->stats.failed, 1);
     assert_int_equal(w->rw.active, 0);
-    assert_null(c->reqs);
+    assert_true(cc_list_empty(&c->reqs));
     /* The worker's answer arriving afterwards goes nowhere. */
     fx_answer(w, &rid, true, "late", true, 1, 1);
     fx_expect_none(f);
@@ -108,7 +108,7 @@ static void test_short_timeout_fires_from_the_loop(void **state)
     pclient *c = fx_client(f, 2);
     fx_run_ex(c, 1, "tiny", 1000, 0.02, false);
     fx_take_run(f, w);
-    while (c->reqs)
+    while (!cc_list_empty(&c->reqs))
         assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE), 0);
     fx_take(f, true, w->rw.id, TL_ID_proxy_cancelQuery);
     fx_take_error(f, c, 652);
