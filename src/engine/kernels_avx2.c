@@ -366,42 +366,131 @@ AVX2 bool eng_avx2_dot_q_both(uint32_t type, const void *row, const eng_q8x *xq,
     return false;
 }
 
-AVX2 static float dotq_q6_k(const blk_q6_k *b, const eng_q8x *x, int nb)
+/* Q6_K. A block's 256 weights as 8 vectors of 32 signed values (-32..31),
+ * one per input block of 32, in the order of the values: half h (128
+ * values) takes the low nibbles of ql[64h..64h+63] then their high nibbles,
+ * each with 2 bits of qh[32h..32h+31]. aw holds |w| for maddubs. */
+AVX2 static inline void q6k_block_unpack(const blk_q6_k *b, __m256i w[8], __m256i aw[8])
 {
     const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps(); /* one horizontal sum per row, not per block */
-    for (int i = 0; i < nb; i++, b++) {
-        float d = _cvtsh_ss(b->d);
-        for (int h = 0; h < 2; h++, x += 4) {
-            const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
-            const int8_t *sc = b->scales + 8 * h;
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(l1, m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m2), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m2), 4));
-            for (int k = 0; k < 4; k++) {
-                __m256i w = _mm256_sub_epi8(q[k], off);
-                __m256i p = dot_i8(w, _mm256_loadu_si256((const __m256i *)x[k].qs));
-                /* int32 lanes 0-3 cover elements 0-15 (scale 2k), lanes 4-7 elements 16-31 */
-                __m256 s = _mm256_setr_ps(sc[2 * k], sc[2 * k], sc[2 * k], sc[2 * k], sc[2 * k + 1],
-                                          sc[2 * k + 1], sc[2 * k + 1], sc[2 * k + 1]);
-                acc = _mm256_fmadd_ps(_mm256_mul_ps(s, _mm256_set1_ps(d * x[k].d)),
-                                      _mm256_cvtepi32_ps(p), acc);
-            }
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+        __m256i *q = w + 4 * h;
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
+        q[1] =
+            _mm256_or_si256(_mm256_and_si256(l1, m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
+        q[2] =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m2), 4));
+        q[3] =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m2), 4));
+        for (int k = 0; k < 4; k++) {
+            q[k] = _mm256_sub_epi8(q[k], off);
+            aw[4 * h + k] = _mm256_sign_epi8(q[k], q[k]);
         }
     }
+}
+
+/* The block's 16 int8 scales as 8 vectors of 16 int16 (one per input block
+ * k): the low 128 bits hold scale 2k (values 0-15 of the input block), the
+ * high 128 bits scale 2k+1. maddubs' pair sums (16-bit lane j covers values
+ * 2j, 2j+1) then take their scale with one madd, in integers: the scales are
+ * unpacked once per block, not rebuilt as floats per 32 values. */
+AVX2 static inline void q6k_block_scales(const blk_q6_k *b, __m256i sc[8])
+{
+    for (int h = 0; h < 2; h++) {
+        __m128i s16 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(b->scales + 8 * h)));
+        __m256i s = _mm256_broadcastsi128_si256(s16);
+        for (int k = 0; k < 4; k++) {
+            /* bytes 4k, 4k+1 (int16 scale 2k) in the low half, 4k+2, 4k+3 in the high */
+            char lo0 = (char)(4 * k), lo1 = (char)(4 * k + 1), hi0 = (char)(4 * k + 2),
+                 hi1 = (char)(4 * k + 3);
+            __m256i m = _mm256_setr_epi8(lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1,
+                                         lo0, lo1, lo0, lo1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1,
+                                         hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1);
+            sc[4 * h + k] = _mm256_shuffle_epi8(s, m);
+        }
+    }
+}
+
+/* One unpacked Q6_K block against 8 input blocks, added to acc. The 8
+ * scaled products are summed as a tree before the accumulator, so one row
+ * has no long chain of dependent FMAs. |w| <= 32 and |x| <= 127 keep
+ * maddubs' pair sums (<= 8128) and the scaled madd sums exact. Every Q6_K
+ * kernel goes through here with the same operations per row and input, so a
+ * batch gives the results of the same tokens one by one bit for bit. */
+AVX2 static inline __m256 q6k_block_dot(const __m256i w[8], const __m256i aw[8],
+                                        const __m256i sc[8], float d, const eng_q8x *x, __m256 acc)
+{
+    __m256 f[8];
+    for (int k = 0; k < 8; k++) {
+        __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x[k].qs), w[k]);
+        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[k], sx), sc[k]);
+        f[k] = _mm256_cvtepi32_ps(p);
+    }
+    __m256 t[4];
+    for (int j = 0; j < 4; j++)
+        t[j] = _mm256_fmadd_ps(f[2 * j + 1], _mm256_set1_ps(d * x[2 * j + 1].d),
+                               _mm256_mul_ps(f[2 * j], _mm256_set1_ps(d * x[2 * j].d)));
+    return _mm256_add_ps(acc, _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3])));
+}
+
+AVX2 static float dotq_q6_k(const blk_q6_k *b, const eng_q8x *x, int nb)
+{
+    __m256 acc = _mm256_setzero_ps(); /* one horizontal sum per row, not per block */
+    for (int i = 0; i < nb; i++, b++, x += 8) {
+        __m256i w[8], aw[8], sc[8];
+        q6k_block_unpack(b, w, aw);
+        q6k_block_scales(b, sc);
+        acc = q6k_block_dot(w, aw, sc, _cvtsh_ss(b->d), x, acc);
+    }
     return hsum(acc);
+}
+
+/* One Q6_K row and four inputs: each block unpacked once for the four. */
+AVX2 static void q6k_dot4(const blk_q6_k *b, const eng_q8x *const xq[4], int nb, float out[4])
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int i = 0; i < nb; i++, b++) {
+        __m256i w[8], aw[8], sc[8];
+        _mm_prefetch((const char *)(b + 2), _MM_HINT_T0);
+        q6k_block_unpack(b, w, aw);
+        q6k_block_scales(b, sc);
+        float d = _cvtsh_ss(b->d);
+        for (int t = 0; t < 4; t++)
+            acc[t] = q6k_block_dot(w, aw, sc, d, xq[t] + 8 * i, acc[t]);
+    }
+    for (int t = 0; t < 4; t++)
+        out[t] = hsum(acc[t]);
+}
+
+/* One Q4_0 row and four inputs, with dotq_q4_0's operations per input. */
+AVX2 static void q4_0_dot4(const blk_q4_0 *b, const eng_q8x *const xq[4], int nb, float out[4])
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    const __m256i mask = _mm256_set1_epi8(0xF), off = _mm256_set1_epi8(8);
+    for (int i = 0; i < nb; i++) {
+        __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);
+        __m256i w = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+        w = _mm256_sub_epi8(_mm256_and_si256(w, mask), off);
+        __m256i aw = _mm256_sign_epi8(w, w);
+        float d = _cvtsh_ss(b[i].d);
+        for (int t = 0; t < 4; t++) {
+            __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)xq[t][i].qs), w);
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xq[t][i].d), _mm256_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++)
+        out[t] = hsum(acc[t]);
 }
 
 /* Four input vectors at once (a prompt batch): each weight block is loaded
@@ -417,6 +506,14 @@ AVX2 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const 
         }
 #endif
         q8_0_dot4_avx2(row, xq, n / 32, out);
+        return true;
+    }
+    if (type == ENGINE_T_Q6_K) {
+        q6k_dot4(row, xq, n / QK_K, out);
+        return true;
+    }
+    if (type == ENGINE_T_Q4_0) {
+        q4_0_dot4(row, xq, n / 32, out);
         return true;
     }
     return false;

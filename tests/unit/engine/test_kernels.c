@@ -254,33 +254,41 @@ static void test_quant_dot(void **state)
             }
         }
     }
-    /* Batched products (prompt path) equal row-by-row dots. */
+    /* Batched products (prompt path) equal row-by-row dots, for every type
+     * with an integer multi-token kernel. */
     enum { R = 8, C = 512, NB = 6 }; /* a group of four inputs and two more */
     float W[R * C], X[NB * C], Y[NB * R], scratch[ENG_SCRATCH_FLOATS(NB, C)];
     fill_random(W, R * C, 3);
     fill_random(X, NB * C, 4);
-    uint8_t Wq[R * C * 4];
-    size_t rb = engine_quant_row(ENGINE_T_Q4_K, W, Wq, C);
-    for (int r = 1; r < R; r++)
-        engine_quant_row(ENGINE_T_Q4_K, W + r * C, Wq + r * rb, C);
-    eng_tensor T = {ENGINE_T_Q4_K, R, C, rb, Wq};
-    eng_matmul(&T, X, NB, C, Y, R, 0, R, scratch);
-    for (int t = 0; t < NB; t++)
-        for (int r = 0; r < R; r++) {
-            float d = engine_dot_row(ENGINE_T_Q4_K, Wq + r * rb, X + t * C, C);
-            float mag = 0;
-            for (int k = 0; k < C; k++)
-                mag += fabsf(W[r * C + k] * X[t * C + k]);
-            if (fabsf(Y[t * R + r] - d) > 3e-3f * mag) /* 8-bit inputs on AVX2 */
-                fail_msg("row %d token %d: batch %f vs dot %f", r, t, Y[t * R + r], d);
+    static const uint32_t btypes[] = {ENGINE_T_Q4_K, ENGINE_T_Q6_K, ENGINE_T_Q4_0, ENGINE_T_Q8_0};
+    for (size_t bt = 0; bt < sizeof(btypes) / sizeof(btypes[0]); bt++) {
+        uint32_t type = btypes[bt];
+        uint8_t Wq[R * C * 4];
+        size_t rb = engine_quant_row(type, W, Wq, C);
+        for (int r = 1; r < R; r++)
+            engine_quant_row(type, W + r * C, Wq + r * rb, C);
+        eng_tensor T = {type, R, C, rb, Wq};
+        eng_matmul(&T, X, NB, C, Y, R, 0, R, scratch);
+        for (int t = 0; t < NB; t++)
+            for (int r = 0; r < R; r++) {
+                float d = eng_dot_row_portable(type, Wq + r * rb, X + t * C, C);
+                float mag = 0;
+                for (int k = 0; k < C; k++)
+                    mag += fabsf(W[r * C + k] * X[t * C + k]);
+                if (fabsf(Y[t * R + r] - d) > 3e-3f * mag) /* 8-bit inputs on AVX2 */
+                    fail_msg("%s row %d token %d: batch %f vs portable dot %f",
+                             engine_ttype_name(type), r, t, Y[t * R + r], d);
+            }
+        /* One vector at a time gives exactly the batch's values (bit for
+         * bit: the forward pass relies on it). */
+        for (int t = 0; t < NB; t++) {
+            float y1[R];
+            eng_matmul(&T, X + t * C, 1, C, y1, R, 2, 5, scratch);
+            for (int r = 2; r < 5; r++)
+                if (memcmp(&y1[r], &Y[t * R + r], sizeof(float)) != 0)
+                    fail_msg("%s row %d token %d: alone %.9g vs batch %.9g",
+                             engine_ttype_name(type), r, t, y1[r], Y[t * R + r]);
         }
-    /* One vector at a time gives exactly the batch's values (bit for bit:
-     * the forward pass relies on it). */
-    for (int t = 0; t < NB; t++) {
-        float y1[R];
-        eng_matmul(&T, X + t * C, 1, C, y1, R, 2, 5, scratch);
-        for (int r = 2; r < 5; r++)
-            assert_memory_equal(&y1[r], &Y[t * R + r], sizeof(float));
     }
 }
 
