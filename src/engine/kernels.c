@@ -138,6 +138,14 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
                 int r1, float *scratch)
 {
     bool avx2 = eng_cpu_avx2();
+    if (avx2 && W->type == ENGINE_T_F16 && W->cols % 32 == 0 &&
+        W->row_bytes == (size_t)W->cols * 2) {
+        /* Generation and prompts alike: F16C on the fly, two inputs per
+         * pass over a row. */
+        eng_avx2_f16_rows((const uint16_t *)W->data, W->cols, X, n, (size_t)ldx, Y, (size_t)ldy, r0,
+                          r1);
+        return;
+    }
     if (n == 1) {
         if (W->type == ENGINE_T_F32 && avx2) {
             eng_avx2_matvec_f32((const float *)W->data, W->cols, X, Y, r0, r1);

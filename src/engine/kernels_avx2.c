@@ -84,6 +84,56 @@ AVX2 void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y
         y[r] = eng_avx2_dot_f32(W + (size_t)r * cols, x, cols);
 }
 
+/* One F16 row against inputs x0 and x1 (x1 NULL: one input), cols a
+ * multiple of 32. The weights are widened with F16C as they stream, once for
+ * both inputs; four accumulators per input (columns 32i+8j go to j) hide the
+ * FMA latency, and rows are taken in memory order so the hardware
+ * prefetcher sees one stream. The adds for an (row, input) pair do not
+ * depend on the other input: a prompt batch gives generation's results bit
+ * for bit. */
+AVX2 static void f16_row(const uint16_t *w, int cols, const float *x0, const float *x1, float *y0,
+                         float *y1)
+{
+    __m256 a[4], b[4];
+    for (int j = 0; j < 4; j++)
+        a[j] = b[j] = _mm256_setzero_ps();
+    if (x1) {
+        for (int c = 0; c < cols; c += 32)
+            for (int j = 0; j < 4; j++) {
+                __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + c + 8 * j)));
+                a[j] = _mm256_fmadd_ps(f, _mm256_loadu_ps(x0 + c + 8 * j), a[j]);
+                b[j] = _mm256_fmadd_ps(f, _mm256_loadu_ps(x1 + c + 8 * j), b[j]);
+            }
+        *y1 = hsum(_mm256_add_ps(_mm256_add_ps(b[0], b[1]), _mm256_add_ps(b[2], b[3])));
+    } else {
+        for (int c = 0; c < cols; c += 32)
+            for (int j = 0; j < 4; j++)
+                a[j] = _mm256_fmadd_ps(
+                    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + c + 8 * j))),
+                    _mm256_loadu_ps(x0 + c + 8 * j), a[j]);
+    }
+    *y0 = hsum(_mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3])));
+}
+
+AVX2 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx,
+                            float *Y, size_t ldy, int r0, int r1)
+{
+    /* Blocks of rows that stay in L1/L2 while the inputs go through them in
+     * pairs. */
+    int blk = CC_MAX(1, (int)(16384 / ((size_t)cols * 2)));
+    for (int b0 = r0; b0 < r1; b0 += blk) {
+        int b1 = CC_MIN(r1, b0 + blk), t = 0;
+        for (; t + 2 <= n; t += 2)
+            for (int r = b0; r < b1; r++)
+                f16_row(W + (size_t)r * cols, cols, X + (size_t)t * ldx, X + (size_t)(t + 1) * ldx,
+                        Y + (size_t)t * ldy + r, Y + (size_t)(t + 1) * ldy + r);
+        for (; t < n; t++)
+            for (int r = b0; r < b1; r++)
+                f16_row(W + (size_t)r * cols, cols, X + (size_t)t * ldx, NULL,
+                        Y + (size_t)t * ldy + r, NULL);
+    }
+}
+
 AVX2 static inline __m256 load_i8x8(const int8_t *p)
 {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
@@ -664,6 +714,10 @@ void eng_avx2_attend(const float *q, const float *k, const float *v, int stride,
 {
 }
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out) {}
+void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx, float *Y,
+                       size_t ldy, int r0, int r1)
+{
+}
 bool eng_avx2_dot_q_both(uint32_t type, const void *row, const eng_q8x *xq, int n, float out[2])
 {
     return false;

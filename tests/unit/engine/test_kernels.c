@@ -255,12 +255,13 @@ static void test_quant_dot(void **state)
         }
     }
     /* Batched products (prompt path) equal row-by-row dots, for every type
-     * with an integer multi-token kernel. */
+     * with a multi-token kernel. */
     enum { R = 8, C = 512, NB = 6 }; /* a group of four inputs and two more */
     float W[R * C], X[NB * C], Y[NB * R], scratch[ENG_SCRATCH_FLOATS(NB, C)];
     fill_random(W, R * C, 3);
     fill_random(X, NB * C, 4);
-    static const uint32_t btypes[] = {ENGINE_T_Q4_K, ENGINE_T_Q6_K, ENGINE_T_Q4_0, ENGINE_T_Q8_0};
+    static const uint32_t btypes[] = {ENGINE_T_Q4_K, ENGINE_T_Q6_K, ENGINE_T_Q4_0, ENGINE_T_Q8_0,
+                                      ENGINE_T_F16};
     for (size_t bt = 0; bt < sizeof(btypes) / sizeof(btypes[0]); bt++) {
         uint32_t type = btypes[bt];
         uint8_t Wq[R * C * 4];
