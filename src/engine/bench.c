@@ -3,6 +3,8 @@
  * of a model, and the machine's streaming-read memory bandwidth (what a
  * large model's generation speed is bound by).
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,20 +38,31 @@ static double sum_portable(const float *p, size_t n)
 
 typedef struct bw_job {
     const float *p;
-    size_t n;
-    double sums[256];
+    size_t per;          /* floats per chunk */
+    _Atomic int arrived; /* chunks that have started */
+    double start[256], end[256], sums[256];
 } bw_job;
 
+/* One chunk per thread. Each chunk first waits until every chunk has
+ * started: a thread busy waiting inside its chunk cannot claim another, so
+ * the chunks run on distinct threads and read memory at the same time
+ * (otherwise the calling thread often did both before a worker woke up, and
+ * the figure was one thread's bandwidth). */
 static void bw_worker(void *arg, int chunk, int n_chunks, int thread)
 {
+    (void)thread;
     bw_job *j = arg;
-    size_t per = j->n / (size_t)n_chunks / 32 * 32;
-    const float *p = j->p + per * (size_t)chunk;
+    atomic_fetch_add(&j->arrived, 1);
+    for (int spins = 0; atomic_load(&j->arrived) < n_chunks; spins++)
+        if (spins > 1000) sched_yield();
+    const float *p = j->p + j->per * (size_t)chunk;
+    j->start[chunk] = cc_now_mono();
 #if defined(__x86_64__)
-    j->sums[chunk] = eng_cpu_avx2() ? sum_avx2(p, per) : sum_portable(p, per);
+    j->sums[chunk] = eng_cpu_avx2() ? sum_avx2(p, j->per) : sum_portable(p, j->per);
 #else
-    j->sums[chunk] = sum_portable(p, per);
+    j->sums[chunk] = sum_portable(p, j->per);
 #endif
+    j->end[chunk] = cc_now_mono();
 }
 
 double engine_bench_bandwidth(engine_pool *pool, size_t bytes, int reps)
@@ -61,20 +74,27 @@ double engine_bench_bandwidth(engine_pool *pool, size_t bytes, int reps)
         p[i] = (float)(i & 7);
     int threads = pool ? CC_MIN(engine_pool_threads(pool), 256) : 1;
     double best = 0, sink = 0;
+    bw_job *j = cc_calloc(1, sizeof(*j));
     for (int r = 0; r < reps; r++) {
-        bw_job j = {p, n, {0}};
-        double t0 = cc_now_mono();
+        j->p = p;
+        j->per = n / (size_t)threads / 32 * 32;
+        atomic_store(&j->arrived, 0);
         if (threads > 1)
-            engine_pool_run(pool, threads, bw_worker, &j);
+            engine_pool_run(pool, threads, bw_worker, j);
         else
-            bw_worker(&j, 0, 1, 0);
-        double dt = cc_now_mono() - t0;
-        size_t read = n / (size_t)threads / 32 * 32 * (size_t)threads * sizeof(float);
-        for (int k = 0; k < threads; k++)
-            sink += j.sums[k];
-        double gbs = (double)read / dt / 1e9;
+            bw_worker(j, 0, 1, 0);
+        /* From the first start to the last end: every thread's read counts
+         * over the time all of them took. */
+        double t0 = j->start[0], t1 = j->end[0];
+        for (int k = 0; k < threads; k++) {
+            t0 = CC_MIN(t0, j->start[k]);
+            t1 = CC_MAX(t1, j->end[k]);
+            sink += j->sums[k];
+        }
+        double gbs = (double)(j->per * (size_t)threads * sizeof(float)) / (t1 - t0) / 1e9;
         if (gbs > best) best = gbs;
     }
+    free(j);
     free(p);
     return sink == -1 ? 0 : best; /* sink keeps the sums from being optimised away */
 }

@@ -372,6 +372,21 @@ static void test_pool(void **state)
     engine_pool_free(p);
 }
 
+/* The bandwidth probe runs one chunk per pool thread at the same time (each
+ * waits for the others to start): with three threads it must neither hang
+ * nor report nothing, and a pool of one measures too. */
+static void test_bandwidth_threads(void **state)
+{
+    (void)state;
+    engine_pool *p = engine_pool_new(3);
+    for (int r = 0; r < 20; r++)
+        assert_true(engine_bench_bandwidth(p, (size_t)1 << 20, 2) > 0);
+    engine_pool_free(p);
+    engine_pool *one = engine_pool_new(1);
+    assert_true(engine_bench_bandwidth(one, (size_t)1 << 20, 1) > 0);
+    engine_pool_free(one);
+}
+
 static void synth_generate(engine_arch arch, uint32_t type, bool bpe)
 {
     engine_synth_config c;
@@ -458,11 +473,17 @@ static void test_synthetic_models(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_half_floats), cmocka_unit_test(test_q8_0_block),
-        cmocka_unit_test(test_q4_0_block),  cmocka_unit_test(test_q4_k_block),
-        cmocka_unit_test(test_q6_k_block),  cmocka_unit_test(test_q4_1_q5_blocks),
-        cmocka_unit_test(test_quant_dot),   cmocka_unit_test(test_attention_and_silu),
-        cmocka_unit_test(test_pool),        cmocka_unit_test(test_synthetic_models),
+        cmocka_unit_test(test_half_floats),
+        cmocka_unit_test(test_q8_0_block),
+        cmocka_unit_test(test_q4_0_block),
+        cmocka_unit_test(test_q4_k_block),
+        cmocka_unit_test(test_q6_k_block),
+        cmocka_unit_test(test_q4_1_q5_blocks),
+        cmocka_unit_test(test_quant_dot),
+        cmocka_unit_test(test_attention_and_silu),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_bandwidth_threads),
+        cmocka_unit_test(test_synthetic_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
