@@ -278,24 +278,37 @@ static void add_bias(float *v, const float *b, int n)
 
 /* ------------------------------------------------------- a batch */
 
-static void layer_forward(engine_ctx *c, int l, const eng_batch *b)
+/* The per-token steps between the matrix products. Each token's arithmetic
+ * is the same whichever thread does it, so spreading a prompt batch's tokens
+ * over the pool keeps the results bit for bit. */
+typedef enum tok_step {
+    TOK_ATTN_NORM, /* xb = rmsnorm(x) */
+    TOK_QKV,       /* biases, q/k norms, RoPE, K and V into the cache */
+    TOK_FFN_NORM,  /* x += tmp (attention output), xb = rmsnorm(x) */
+    TOK_SILU,      /* hb = silu(hb) * hb2 */
+    TOK_RESIDUAL,  /* x += tmp (feed-forward output) */
+} tok_step;
+
+typedef struct tok_job {
+    engine_ctx *c;
+    const eng_batch *b;
+    int layer;
+    tok_step step;
+} tok_job;
+
+static void tok_one(const tok_job *j, int t)
 {
-    int nb = b->n;
-    const engine_model *m = c->m;
-    const engine_hparams *hp = &m->hp;
-    const eng_layer *ly = &m->layers[l];
+    engine_ctx *c = j->c;
+    const engine_hparams *hp = &c->m->hp;
+    const eng_layer *ly = &c->m->layers[j->layer];
     int dim = hp->dim, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
     int hid = hp->hidden_dim;
-
-    for (int t = 0; t < nb; t++)
-        rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, ly->attn_norm, dim, hp->norm_eps);
-    mm_job qkv = {.ops = {{&ly->wq, c->xb, c->q, dim, qd},
-                          {&ly->wk, c->xb, c->k, dim, kvd},
-                          {&ly->wv, c->xb, c->v, dim, kvd}},
-                  .n_ops = 3,
-                  .nb = nb};
-    run_mm(c, &qkv);
-    for (int t = 0; t < nb; t++) {
+    float *x = c->x + (size_t)t * dim, *tmp = c->tmp + (size_t)t * dim;
+    switch (j->step) {
+    case TOK_ATTN_NORM:
+        rmsnorm(c->xb + (size_t)t * dim, x, ly->attn_norm, dim, hp->norm_eps);
+        break;
+    case TOK_QKV: {
         float *q = c->q + (size_t)t * qd, *k = c->k + (size_t)t * kvd, *v = c->v + (size_t)t * kvd;
         add_bias(q, ly->bq, qd);
         add_bias(k, ly->bk, kvd);
@@ -308,11 +321,65 @@ static void layer_forward(engine_ctx *c, int l, const eng_batch *b)
         }
         rope(c, q, hp->n_head, t);
         rope(c, k, hp->n_head_kv, t);
-        engine_ctx *o = b->owner[t];
-        size_t at = ((size_t)l * o->n_ctx + (size_t)b->pos[t]) * kvd;
+        engine_ctx *o = j->b->owner[t];
+        size_t at = ((size_t)j->layer * o->n_ctx + (size_t)j->b->pos[t]) * kvd;
         memcpy(o->kcache + at, k, (size_t)kvd * sizeof(float));
         memcpy(o->vcache + at, v, (size_t)kvd * sizeof(float));
+        break;
     }
+    case TOK_FFN_NORM:
+        for (int i = 0; i < dim; i++)
+            x[i] += tmp[i];
+        rmsnorm(c->xb + (size_t)t * dim, x, ly->ffn_norm, dim, hp->norm_eps);
+        break;
+    case TOK_SILU:
+        eng_silu_mul(c->hb + (size_t)t * hid, c->hb2 + (size_t)t * hid, hid);
+        break;
+    case TOK_RESIDUAL:
+        for (int i = 0; i < dim; i++)
+            x[i] += tmp[i];
+        break;
+    }
+}
+
+static void tok_worker(void *arg, int chunk, int n_chunks, int thread)
+{
+    (void)thread;
+    const tok_job *j = arg;
+    int t0 = j->b->n * chunk / n_chunks, t1 = j->b->n * (chunk + 1) / n_chunks;
+    for (int t = t0; t < t1; t++)
+        tok_one(j, t);
+}
+
+/* One step for every token of the batch: on the pool when there are several
+ * tokens (a prompt), inline for one. */
+static void run_tokens(engine_ctx *c, const eng_batch *b, int l, tok_step step)
+{
+    tok_job j = {c, b, l, step};
+    int n = c->pool && b->n > 1 ? CC_MIN(b->n, 2 * c->n_threads) : 1;
+    if (n <= 1)
+        tok_worker(&j, 0, 1, 0);
+    else
+        engine_pool_run(c->pool, n, tok_worker, &j);
+}
+
+static void layer_forward(engine_ctx *c, int l, const eng_batch *b)
+{
+    int nb = b->n;
+    const engine_model *m = c->m;
+    const engine_hparams *hp = &m->hp;
+    const eng_layer *ly = &m->layers[l];
+    int dim = hp->dim, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
+    int hid = hp->hidden_dim;
+
+    run_tokens(c, b, l, TOK_ATTN_NORM);
+    mm_job qkv = {.ops = {{&ly->wq, c->xb, c->q, dim, qd},
+                          {&ly->wk, c->xb, c->k, dim, kvd},
+                          {&ly->wv, c->xb, c->v, dim, kvd}},
+                  .n_ops = 3,
+                  .nb = nb};
+    run_mm(c, &qkv);
+    run_tokens(c, b, l, TOK_QKV);
     att_job aj = {c, b, l};
     int64_t att_work = 0;
     for (int t = 0; t < nb; t++)
@@ -324,20 +391,15 @@ static void layer_forward(engine_ctx *c, int l, const eng_batch *b)
         engine_pool_run(c->pool, n, att_worker, &aj);
 
     matmul1(c, &ly->wo, c->att, qd, c->tmp, dim, nb);
-    for (size_t i = 0; i < (size_t)nb * dim; i++)
-        c->x[i] += c->tmp[i];
-
-    for (int t = 0; t < nb; t++)
-        rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, ly->ffn_norm, dim, hp->norm_eps);
+    run_tokens(c, b, l, TOK_FFN_NORM);
     mm_job ffn = {
         .ops = {{&ly->w_gate, c->xb, c->hb, dim, hid}, {&ly->w_up, c->xb, c->hb2, dim, hid}},
         .n_ops = 2,
         .nb = nb};
     run_mm(c, &ffn);
-    eng_silu_mul(c->hb, c->hb2, nb * hid);
+    run_tokens(c, b, l, TOK_SILU);
     matmul1(c, &ly->w_down, c->hb, hid, c->tmp, dim, nb);
-    for (size_t i = 0; i < (size_t)nb * dim; i++)
-        c->x[i] += c->tmp[i];
+    run_tokens(c, b, l, TOK_RESIDUAL);
 }
 
 /* Embeddings, every layer, and the tokens recorded in their caches. The
