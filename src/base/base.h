@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/time.h>
 
 #include <jansson.h>
@@ -249,6 +250,53 @@ size_t cc_list_count(const cc_list *l);
     for (type *var = cc_list_first(type, l, member),                                               \
               *var##_next_ = var ? cc_list_next(type, var, member) : NULL;                         \
          var; var = var##_next_, var##_next_ = var ? cc_list_next(type, var, member) : NULL)
+
+/* -------------------------------------------- command-line options (args.c) */
+
+/* One option of a program or command: "--name" alone (a flag) or
+ * "--name VALUE" / "--name=VALUE". Every program's argv goes through
+ * cc_args_parse, so an unknown option, a missing value and --help behave the
+ * same everywhere. */
+typedef struct cc_opt {
+    const char *name;    /* with the dashes: "--port" */
+    const char *metavar; /* "N" for an option with a value; NULL for a flag */
+    const char *help;    /* one line for the usage text */
+    const char *def;     /* the default, shown in the usage text; NULL for none */
+} cc_opt;
+
+#define CC_ARGS_MAX_OPTS 48
+#define CC_ARGS_MAX_POS 16
+
+/* The parse of an argv against a list of options. Values point into argv. */
+typedef struct cc_args {
+    const cc_opt *opts;
+    size_t n_opts;
+    const char *value[CC_ARGS_MAX_OPTS]; /* per option: its value, "" for a flag, NULL absent */
+    const char *pos[CC_ARGS_MAX_POS];    /* positional arguments in order */
+    int n_pos;
+    bool help; /* --help or -h was given (the rest is still parsed) */
+} cc_args;
+
+/* Parses argv[0..argc) against opts[0..n_opts). "--" ends the options; "-"
+ * and "-<digit>..." are positional; an option given twice keeps the last
+ * value. Fails with "unknown option --x", "option --x needs a value" (also
+ * when the next word is itself an option), "option --flag takes no value"
+ * and "too many arguments". */
+int cc_args_parse(const cc_opt *opts, size_t n_opts, int argc, char *const *argv, cc_args *out,
+                  cc_err *err);
+/* The value of option `name` ("" for a set flag), or NULL when absent. The
+ * name must be one of the parsed options (a typo in the caller aborts). */
+const char *cc_args_get(const cc_args *a, const char *name);
+bool cc_args_flag(const cc_args *a, const char *name);
+/* Parses the option's value as an integer in [min,max] / a finite number into
+ * *out; leaves *out as it is (the default) when the option is absent. Errors
+ * name the option. */
+int cc_args_i64(const cc_args *a, const char *name, int64_t min, int64_t max, int64_t *out,
+                cc_err *err);
+int cc_args_int(const cc_args *a, const char *name, int min, int max, int *out, cc_err *err);
+int cc_args_double(const cc_args *a, const char *name, double *out, cc_err *err);
+/* Prints one line per option: name, metavar, help and "(default X)". */
+void cc_args_usage(FILE *f, const cc_opt *opts, size_t n_opts);
 
 /* ------------------------------------------------ u64 -> pointer map (map.c) */
 
