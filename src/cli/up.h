@@ -1,0 +1,109 @@
+/* `cocoon up` in three steps, internal to the cli layer:
+ *   plan      (up_plan.c)      options, ports and paths -> every config, the
+ *                              registry and each child's argv; pure, no I/O
+ *   spawn     (up_spawn.c)     write the files, hash the images, start children
+ *   supervise (up_supervise.c) wait until the client serves, watch the
+ *                              children, stop them all in order
+ * cmd_up.c strings them together. */
+#ifndef COCOON_CLI_UP_H
+#define COCOON_CLI_UP_H
+
+#include <limits.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+
+#define UP_MAX_WORKERS 32
+/* The fake backend, the proxy, the workers and the client. */
+#define UP_MAX_CHILDREN (UP_MAX_WORKERS + 3)
+
+typedef struct up_opts {
+    int port; /* client HTTP port; 0 = pick a free one */
+    int workers;
+    const char *backend; /* "embedded" or "openai-http" */
+    const char *backend_url;
+    const char *model;
+    const char *dir;
+    int pow;
+    const char *tee; /* "fake" (default: every link attested) or "none" */
+    bool help;
+} up_opts;
+
+/* Parses the arguments after "up" (argv[0] is "up"). */
+int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err);
+void up_usage(FILE *f);
+
+/* Everything the plan needs that had to be found out first. */
+typedef struct up_plan_input {
+    const up_opts *opts;
+    const char *bin_dir;     /* where cocoon-proxy etc. are */
+    const char *dir;         /* configs, registry and logs */
+    const char *model;       /* GGUF path (embedded) or the served name */
+    const char *backend_url; /* NULL for the embedded engine */
+    const char *fake_root;   /* the fake TEE root folder, NULL for --tee none */
+    const char *model_hash;  /* hex SHA-256 of the served model's identifier */
+    int proxy_workers_port, proxy_clients_port, proxy_http_port;
+    int worker_http_port[UP_MAX_WORKERS];
+} up_plan_input;
+
+/* One daemon to start: cocoon-<role> --config DIR/<name>.json, logging to
+ * DIR/<name>.log. */
+typedef struct up_daemon {
+    char name[32]; /* "proxy", "worker-1", ..., "client" */
+    char role[16]; /* "proxy", "worker" or "client" */
+    char exe[PATH_MAX];
+    char config_path[PATH_MAX];
+    json_t *config; /* owned: what config_path will hold */
+    char *argv[4];  /* exe, "--config", config_path, NULL (into this struct) */
+} up_daemon;
+
+typedef struct up_plan {
+    up_daemon daemon[UP_MAX_WORKERS + 2]; /* start order: proxy, workers, client */
+    size_t n_daemons;
+    json_t *registry; /* owned; with the fake TEE the image hashes are added
+                       * by up_write_files, once the configs exist */
+    char registry_path[PATH_MAX];
+} up_plan;
+
+/* Builds the plan; on failure nothing is left to free. */
+int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err);
+void up_plan_free(up_plan *p);
+
+/* A started child process. */
+typedef struct up_child {
+    char name[32];
+    pid_t pid;
+    bool running;
+} up_child;
+
+typedef struct up_children {
+    up_child c[UP_MAX_CHILDREN];
+    size_t n;
+} up_children;
+
+/* Starts bin_dir/prog with args (NULL-terminated, after argv[0]); stdout and
+ * stderr go to DIR/<name>.log, or stdout to a pipe returned in *stdout_pipe. */
+pid_t up_spawn(const char *exe, char *const args[], const char *dir, const char *name,
+               int *stdout_pipe, cc_err *err);
+/* Starts the fake OpenAI backend and returns its port (-1 on failure). */
+int up_start_fake_backend(const char *bin_dir, const char *dir, up_children *ch, cc_err *err);
+/* Creates the network's fake TEE root under dir (kept when dir is reused). */
+int up_setup_fake_root(const char *dir, char *root, size_t root_n, cc_err *err);
+/* Writes the daemons' configs, then (with the fake TEE) adds the genuine
+ * image hashes to the registry, then writes the registry. */
+int up_write_files(up_plan *p, bool fake_tee, cc_err *err);
+/* Starts the plan's daemons in order and records them in ch. */
+int up_spawn_daemons(const up_plan *p, const char *dir, up_children *ch, cc_err *err);
+
+/* Waits until the client on port lists a model (copied to served); returns
+ * 0, 1 when a stop signal came, -1 when a child died or the time ran out. */
+int up_wait_ready(up_children *ch, int port, const char *dir, char *served, size_t n);
+/* Runs until a stop signal (returns 0) or a child dies (returns 1). */
+int up_supervise(up_children *ch, const char *dir);
+/* Stops every running child: client first, proxy last, SIGKILL after a grace. */
+void up_stop_children(up_children *ch);
+/* Installs the SIGINT/SIGTERM handlers the two waits above follow. */
+void up_catch_stop_signals(void);
+
+#endif

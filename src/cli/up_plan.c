@@ -1,0 +1,171 @@
+/* `cocoon up`, step 1: the options and the plan. Everything here is a pure
+ * function of its inputs (no files, sockets or processes), so the configs,
+ * the registry and the children's command lines are unit-tested as data. */
+#include <string.h>
+
+#include "cli/up.h"
+
+static const cc_opt up_options[] = {
+    {"--port", "N", "client HTTP port (0 = any free port)", "10000"},
+    {"--workers", "N", "number of workers (1..32)", "1"},
+    {"--backend", "KIND", "embedded (the built-in engine) or openai-http", "embedded"},
+    {"--backend-url", "URL", "an OpenAI-compatible server for openai-http",
+     "start the fake backend"},
+    {"--model", "M", "GGUF file (embedded) or the served model name (openai-http)",
+     "stories260K.gguf / fake-model"},
+    {"--dir", "DIR", "configs, registry and logs", "a new temporary folder"},
+    {"--pow-difficulty", "N", "proof-of-work difficulty of the proxy (0..28)", "12"},
+    {"--tee", "KIND",
+     "fake: every link attested with the fake TEE, the registry lists the genuine images; "
+     "none: no attestation",
+     "fake"},
+};
+
+void up_usage(FILE *f)
+{
+    fprintf(f, "usage: cocoon up [OPTIONS]\n"
+               "\n"
+               "Starts a proxy, N workers and a client on 127.0.0.1 and prints\n"
+               "`ready http://127.0.0.1:PORT` when the OpenAI API answers. Ctrl-C stops all.\n"
+               "\n");
+    cc_args_usage(f, up_options, CC_ARRAY_LEN(up_options));
+}
+
+int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
+{
+    *o = (up_opts){.port = 10000, .workers = 1, .backend = "embedded", .pow = 12, .tee = "fake"};
+    cc_args a;
+    if (cc_args_parse(up_options, CC_ARRAY_LEN(up_options), argc - 1, argv + 1, &a, err) < 0)
+        return -1;
+    o->help = a.help;
+    if (a.help) return 0;
+    if (a.n_pos > 0) return cc_err_set(err, "unexpected argument \"%s\"", a.pos[0]);
+    if (cc_args_int(&a, "--port", 0, 65535, &o->port, err) < 0 ||
+        cc_args_int(&a, "--workers", 1, UP_MAX_WORKERS, &o->workers, err) < 0 ||
+        cc_args_int(&a, "--pow-difficulty", 0, 28, &o->pow, err) < 0)
+        return -1;
+    const char *v;
+    if ((v = cc_args_get(&a, "--backend"))) {
+        if (strcmp(v, "embedded") && strcmp(v, "openai-http"))
+            return cc_err_set(err, "--backend: expected embedded or openai-http, got \"%s\"", v);
+        o->backend = v;
+    }
+    if ((v = cc_args_get(&a, "--tee"))) {
+        if (strcmp(v, "fake") && strcmp(v, "none"))
+            return cc_err_set(err, "--tee: expected fake or none, got \"%s\"", v);
+        o->tee = v;
+    }
+    o->backend_url = cc_args_get(&a, "--backend-url");
+    o->model = cc_args_get(&a, "--model");
+    o->dir = cc_args_get(&a, "--dir");
+    if (o->backend_url && strcmp(o->backend, "openai-http") != 0)
+        return cc_err_set(err, "--backend-url needs --backend openai-http");
+    return 0;
+}
+
+static json_t *loopback(int port)
+{
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    return json_string(addr);
+}
+
+/* tee / policy / fake_root fields of a daemon config; workers and clients
+ * also get the registry, so they refuse a proxy whose image is not listed. */
+static void add_tee_fields(json_t *cfg, const char *fake_root, bool check_proxy)
+{
+    if (!fake_root) return;
+    json_object_set_new(cfg, "tee", json_string("fake"));
+    json_object_set_new(cfg, "policy", json_string("fake"));
+    json_object_set_new(cfg, "fake_root", json_string(fake_root));
+    if (check_proxy) json_object_set_new(cfg, "registry", json_string("registry.json"));
+}
+
+static int add_daemon(up_plan *p, const up_plan_input *in, const char *name, const char *role,
+                      json_t *config, cc_err *err)
+{
+    up_daemon *d = &p->daemon[p->n_daemons];
+    memset(d, 0, sizeof(*d));
+    d->config = config;
+    if ((size_t)snprintf(d->exe, sizeof(d->exe), "%s/cocoon-%s", in->bin_dir, role) >=
+            sizeof(d->exe) ||
+        (size_t)snprintf(d->config_path, sizeof(d->config_path), "%s/%s.json", in->dir, name) >=
+            sizeof(d->config_path)) {
+        json_decref(config);
+        return cc_err_set(err, "path too long under %s", in->dir);
+    }
+    p->n_daemons++;
+    cc_str_copy(d->name, sizeof(d->name), name);
+    cc_str_copy(d->role, sizeof(d->role), role);
+    d->argv[0] = d->exe;
+    d->argv[1] = "--config";
+    d->argv[2] = d->config_path;
+    d->argv[3] = NULL;
+    return 0;
+}
+
+int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    const up_opts *o = in->opts;
+    if (o->workers < 1 || o->workers > UP_MAX_WORKERS)
+        return cc_err_set(err, "workers must be 1..%d", UP_MAX_WORKERS);
+
+    /* The daemons' configs come first: with the fake TEE, their measured
+     * settings are part of the image hashes the registry lists. */
+    json_t *pc = json_object();
+    json_object_set_new(pc, "listen_workers", loopback(in->proxy_workers_port));
+    json_object_set_new(pc, "listen_clients", loopback(in->proxy_clients_port));
+    json_object_set_new(pc, "listen_http", loopback(in->proxy_http_port));
+    json_object_set_new(pc, "registry", json_string("registry.json"));
+    json_object_set_new(pc, "pow_difficulty", json_integer(o->pow));
+    add_tee_fields(pc, in->fake_root, false);
+    if (add_daemon(out, in, "proxy", "proxy", pc, err) < 0) goto fail;
+
+    for (int i = 0; i < o->workers; i++) {
+        json_t *wc = json_object();
+        json_object_set_new(wc, "proxies", json_pack("[o]", loopback(in->proxy_workers_port)));
+        json_object_set_new(wc, "listen_http", loopback(in->worker_http_port[i]));
+        json_object_set_new(wc, "backend", json_string(o->backend));
+        json_object_set_new(wc, "model", json_string(in->model));
+        if (in->backend_url) json_object_set_new(wc, "backend_url", json_string(in->backend_url));
+        add_tee_fields(wc, in->fake_root, true);
+        char name[32];
+        snprintf(name, sizeof(name), "worker-%d", i + 1);
+        if (add_daemon(out, in, name, "worker", wc, err) < 0) goto fail;
+    }
+
+    json_t *cc = json_object();
+    json_object_set_new(cc, "listen_http", loopback(o->port));
+    json_object_set_new(cc, "proxies", json_pack("[o]", loopback(in->proxy_clients_port)));
+    add_tee_fields(cc, in->fake_root, true);
+    if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;
+
+    /* Registry: the served model only, and any image; with the fake TEE,
+     * up_write_files replaces "any" with the genuine proxy and worker images. */
+    out->registry = json_pack(
+        "{s:i, s:s, s:s, s:[s], s:[{s:o, s:o}]}", "version", 1, "proxy_image_hashes", "any",
+        "worker_image_hashes", "any", "model_hashes", in->model_hash, "proxies", "address",
+        loopback(in->proxy_clients_port), "worker_address", loopback(in->proxy_workers_port));
+    if (!out->registry) {
+        cc_err_set(err, "cannot build the registry");
+        goto fail;
+    }
+    if ((size_t)snprintf(out->registry_path, sizeof(out->registry_path), "%s/registry.json",
+                         in->dir) >= sizeof(out->registry_path)) {
+        cc_err_set(err, "path too long under %s", in->dir);
+        goto fail;
+    }
+    return 0;
+fail:
+    up_plan_free(out);
+    return -1;
+}
+
+void up_plan_free(up_plan *p)
+{
+    for (size_t i = 0; i < p->n_daemons; i++)
+        json_decref(p->daemon[i].config);
+    json_decref(p->registry);
+    memset(p, 0, sizeof(*p));
+}
