@@ -2,6 +2,7 @@
  * `cocoon engine generate | bench | synth | tokenize | vocab`: the embedded
  * inference engine from the command line.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,100 +18,115 @@ typedef struct eng_opts {
     bool json, chat, bpe, bandwidth, parse_special;
 } eng_opts;
 
+static const cc_opt engine_options[] = {
+    {"--model", "FILE", "GGUF model (generate, bench)", NULL},
+    {"--prompt", "TEXT", "prompt (generate)", NULL},
+    {"--max-tokens", "N", "tokens to generate (generate)", "256"},
+    {"--temperature", "T", "sampling temperature (generate)", "0.8"},
+    {"--seed", "S", "sampling / weights seed", "0"},
+    {"--top-k", "K", "top-k sampling (generate)", "40"},
+    {"--top-p", "P", "nucleus sampling (generate)", "0.95"},
+    {"--min-p", "P", "min-p sampling (generate)", "0.05"},
+    {"--repeat-penalty", "R", "repetition penalty (generate)", "1.0"},
+    {"--threads", "N", "worker threads (0 = one per core)", "0"},
+    {"--chat", NULL, "wrap the prompt in the model's chat template (generate)", NULL},
+    {"--prompt-tokens", "N", "prompt length (bench)", "128"},
+    {"--gen-tokens", "N", "generated tokens (bench)", "128"},
+    {"--reps", "N", "repetitions (bench)", "3"},
+    {"--batch", "SEQS", "sequences decoded together (bench)", "1"},
+    {"--bandwidth", NULL, "also measure memory bandwidth (bench)", NULL},
+    {"--json", NULL, "print one JSON line (bench)", NULL},
+    {"--out", "FILE", "output GGUF file (synth)", NULL},
+    {"--arch", "ARCH", "llama, qwen2 or qwen3 (synth)", "llama"},
+    {"--type", "TYPE", "weight type: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K (synth)", NULL},
+    {"--layers", "N", "layers (synth)", NULL},
+    {"--dim", "N", "model width (synth)", NULL},
+    {"--hidden", "N", "feed-forward width (synth)", NULL},
+    {"--heads", "N", "attention heads (synth)", NULL},
+    {"--kv-heads", "N", "key/value heads (synth)", NULL},
+    {"--vocab", "N", "vocabulary size (synth)", NULL},
+    {"--ctx", "N", "context length (synth)", NULL},
+    {"--bpe", NULL, "a BPE vocabulary instead of SentencePiece (synth)", NULL},
+    {"--text-file", "FILE", "text to tokenize (tokenize; or --prompt)", NULL},
+    {"--parse-special", NULL, "tokenize special-token text as special tokens (tokenize)", NULL},
+    {"--from-hf", "DIR|FILE", "a Hugging Face tokenizer to convert (vocab)", NULL},
+    {"--pre", "NAME", "the pre-tokenizer name to record (vocab)", NULL},
+};
+
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage:\n"
-        "  cocoon engine generate --model FILE --prompt TEXT [--max-tokens N] [--temperature T]\n"
-        "                         [--seed S] [--top-k K] [--top-p P] [--min-p P]\n"
-        "                         [--repeat-penalty R] [--threads N] [--chat]\n"
-        "  cocoon engine bench --model FILE [--threads N] [--prompt-tokens N] [--gen-tokens N]\n"
-        "                      [--reps N] [--batch SEQS] [--bandwidth] [--json]\n"
-        "  cocoon engine synth --out FILE [--arch llama|qwen2|qwen3] [--type Q8_0|Q4_K|...]\n"
-        "                      [--layers N] [--dim N] [--hidden N] [--heads N] [--kv-heads N]\n"
-        "                      [--vocab N] [--ctx N] [--seed S] [--bpe]\n");
+    fprintf(f,
+            "usage:\n"
+            "  cocoon engine generate --model FILE --prompt TEXT [OPTIONS]\n"
+            "  cocoon engine bench --model FILE [OPTIONS]\n"
+            "  cocoon engine synth --out FILE [OPTIONS]\n"
+            "  cocoon engine tokenize --model FILE (--prompt TEXT | --text-file FILE) [OPTIONS]\n"
+            "  cocoon engine vocab --from-hf DIR|FILE --out FILE [--pre NAME]\n"
+            "\noptions:\n");
+    cc_args_usage(f, engine_options, CC_ARRAY_LEN(engine_options));
 }
 
+/* Parses argv[2..] (after "engine SUBCOMMAND") into o; returns -1 after
+ * printing the error, 1 for --help. */
 static int parse(int argc, char **argv, eng_opts *o)
 {
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        cc_err err = {0};
-#define STR(name, field)                                                                           \
-    if (!strcmp(a, name)) {                                                                        \
-        if (!v) goto missing;                                                                      \
-        o->field = v;                                                                              \
-        i++;                                                                                       \
-        continue;                                                                                  \
+    cc_args a;
+    cc_err err = {0};
+    if (cc_args_parse(engine_options, CC_ARRAY_LEN(engine_options), argc - 2, argv + 2, &a, &err) <
+        0)
+        goto fail;
+    if (a.help) return 1;
+    if (a.n_pos > 0) {
+        cc_err_set(&err, "unexpected argument \"%s\"", a.pos[0]);
+        goto fail;
     }
-#define INT(name, field, lo, hi)                                                                   \
-    if (!strcmp(a, name)) {                                                                        \
-        if (!v) goto missing;                                                                      \
-        if (cc_parse_i64(v, lo, hi, &o->field, &err)) {                                            \
-            fprintf(stderr, "cocoon engine: %s: %s\n", name, err.msg);                             \
-            return -1;                                                                             \
-        }                                                                                          \
-        i++;                                                                                       \
-        continue;                                                                                  \
-    }
-#define DBL(name, field)                                                                           \
-    if (!strcmp(a, name)) {                                                                        \
-        if (!v) goto missing;                                                                      \
-        char *end;                                                                                 \
-        o->field = strtod(v, &end);                                                                \
-        if (*end || end == v) {                                                                    \
-            fprintf(stderr, "cocoon engine: %s: not a number\n", name);                            \
-            return -1;                                                                             \
-        }                                                                                          \
-        i++;                                                                                       \
-        continue;                                                                                  \
-    }
-#define FLAG(name, field)                                                                          \
-    if (!strcmp(a, name)) {                                                                        \
-        o->field = true;                                                                           \
-        continue;                                                                                  \
-    }
-        STR("--model", model)
-        STR("--prompt", prompt)
-        STR("--out", out)
-        STR("--arch", arch)
-        STR("--type", type)
-        STR("--text-file", text_file)
-        STR("--from-hf", from_hf)
-        STR("--pre", pre)
-        INT("--max-tokens", max_tokens, 0, 1 << 24)
-        INT("--threads", threads, 0, 256)
-        INT("--seed", seed, 0, INT64_MAX)
-        INT("--top-k", top_k, 0, 1 << 24)
-        INT("--prompt-tokens", n_prompt, 0, 1 << 16)
-        INT("--gen-tokens", n_gen, 0, 1 << 16)
-        INT("--reps", reps, 1, 1000)
-        INT("--batch", batch, 1, 32)
-        INT("--layers", layers, 1, 512)
-        INT("--dim", dim, 2, 65536)
-        INT("--hidden", hidden, 1, 1 << 20)
-        INT("--heads", heads, 1, 1024)
-        INT("--kv-heads", kv_heads, 1, 1024)
-        INT("--vocab", vocab, 300, 1 << 22)
-        INT("--ctx", ctx, 1, 1 << 24)
-        DBL("--temperature", temperature)
-        DBL("--top-p", top_p)
-        DBL("--min-p", min_p)
-        DBL("--repeat-penalty", repeat_penalty)
-        FLAG("--json", json)
-        FLAG("--chat", chat)
-        FLAG("--bpe", bpe)
-        FLAG("--bandwidth", bandwidth)
-        FLAG("--parse-special", parse_special)
-        fprintf(stderr, "cocoon engine: unknown option %s\n", a);
-        return -1;
-    missing:
-        fprintf(stderr, "cocoon engine: %s needs a value\n", a);
-        return -1;
-    }
+    o->model = cc_args_get(&a, "--model");
+    o->prompt = cc_args_get(&a, "--prompt");
+    o->out = cc_args_get(&a, "--out");
+    o->arch = cc_args_get(&a, "--arch");
+    o->type = cc_args_get(&a, "--type");
+    o->text_file = cc_args_get(&a, "--text-file");
+    o->from_hf = cc_args_get(&a, "--from-hf");
+    o->pre = cc_args_get(&a, "--pre");
+    o->parse_special = cc_args_flag(&a, "--parse-special");
+    o->json = cc_args_flag(&a, "--json");
+    o->chat = cc_args_flag(&a, "--chat");
+    o->bpe = cc_args_flag(&a, "--bpe");
+    o->bandwidth = cc_args_flag(&a, "--bandwidth");
+    static const struct {
+        const char *name;
+        size_t offset;
+        int64_t lo, hi;
+    } ints[] = {
+        {"--max-tokens", offsetof(eng_opts, max_tokens), 0, 1 << 24},
+        {"--threads", offsetof(eng_opts, threads), 0, 256},
+        {"--seed", offsetof(eng_opts, seed), 0, INT64_MAX},
+        {"--top-k", offsetof(eng_opts, top_k), 0, 1 << 24},
+        {"--prompt-tokens", offsetof(eng_opts, n_prompt), 0, 1 << 16},
+        {"--gen-tokens", offsetof(eng_opts, n_gen), 0, 1 << 16},
+        {"--reps", offsetof(eng_opts, reps), 1, 1000},
+        {"--batch", offsetof(eng_opts, batch), 1, 32},
+        {"--layers", offsetof(eng_opts, layers), 1, 512},
+        {"--dim", offsetof(eng_opts, dim), 2, 65536},
+        {"--hidden", offsetof(eng_opts, hidden), 1, 1 << 20},
+        {"--heads", offsetof(eng_opts, heads), 1, 1024},
+        {"--kv-heads", offsetof(eng_opts, kv_heads), 1, 1024},
+        {"--vocab", offsetof(eng_opts, vocab), 300, 1 << 22},
+        {"--ctx", offsetof(eng_opts, ctx), 1, 1 << 24},
+    };
+    for (size_t i = 0; i < CC_ARRAY_LEN(ints); i++)
+        if (cc_args_i64(&a, ints[i].name, ints[i].lo, ints[i].hi,
+                        (int64_t *)((char *)o + ints[i].offset), &err) < 0)
+            goto fail;
+    if (cc_args_double(&a, "--temperature", &o->temperature, &err) < 0 ||
+        cc_args_double(&a, "--top-p", &o->top_p, &err) < 0 ||
+        cc_args_double(&a, "--min-p", &o->min_p, &err) < 0 ||
+        cc_args_double(&a, "--repeat-penalty", &o->repeat_penalty, &err) < 0)
+        goto fail;
     return 0;
+fail:
+    fprintf(stderr, "cocoon engine: %s\n", err.msg);
+    return -1;
 }
 
 static int cmd_generate(eng_opts *o)
@@ -361,7 +377,12 @@ int cli_cmd_engine(int argc, char **argv)
     o.repeat_penalty = 1.0;
     o.max_tokens = 256;
     o.seed = 0;
-    if (parse(argc, argv, &o)) return 2;
+    int prc = parse(argc, argv, &o);
+    if (prc < 0) return 2;
+    if (prc > 0) {
+        usage(stdout);
+        return 0;
+    }
     if (!strcmp(argv[1], "generate")) return cmd_generate(&o);
     if (!strcmp(argv[1], "bench")) return cmd_bench(&o);
     if (!strcmp(argv[1], "synth")) return cmd_synth(&o);
