@@ -2,6 +2,13 @@
 
 Start real programs from $COCOON_BIN_DIR on free loopback ports, wait for their
 output, make HTTP calls with http.client, and clean everything up at exit.
+
+Every wait here follows an event (a line printed, a port answering, a /jsonstats
+state) and gives up only after a limit. The limits are written for a quiet
+machine and multiplied by $COCOON_TEST_TIMEOUT_SCALE (default 4): the suite
+runs beside other builds on a loaded 2-core machine, sanitizer builds start
+programs several times slower, and a wait that is met returns at once, so a
+generous limit costs nothing when the test passes.
 """
 import atexit
 import hashlib
@@ -23,6 +30,25 @@ BIN_DIR = os.path.abspath(os.environ.get("COCOON_BIN_DIR") or os.path.join(
 
 _procs = []
 _tmpdirs = []
+
+
+def _timeout_scale():
+    text = os.environ.get("COCOON_TEST_TIMEOUT_SCALE", "4")
+    try:
+        v = float(text)
+    except ValueError:
+        v = 0
+    if v <= 0:
+        raise SystemExit("COCOON_TEST_TIMEOUT_SCALE must be a positive number, not %r" % text)
+    return v
+
+
+TIMEOUT_SCALE = _timeout_scale()
+
+
+def limit(seconds):
+    """A time limit for waiting on an event, scaled for loaded machines."""
+    return seconds * TIMEOUT_SCALE
 
 
 def log(*a):
@@ -63,6 +89,9 @@ def free_port():
 
 
 def wait_until(fn, timeout=20.0, what="condition", interval=0.05):
+    """Polls fn until it returns a true value (returned); fails after the
+    (scaled) limit. Exceptions count as "not yet"."""
+    timeout = limit(timeout)
     end = time.time() + timeout
     last = None
     while time.time() < end:
@@ -96,6 +125,7 @@ class Proc:
 
     def wait_line(self, pattern, timeout=15.0):
         """Reads stdout until a line matches; returns the match."""
+        timeout = limit(timeout)
         rx = re.compile(pattern)
         end = time.time() + timeout
         fd = self.p.stdout.fileno()
@@ -133,13 +163,15 @@ class Proc:
     def kill(self):
         if self.alive():
             self.p.kill()
-            self.p.wait(10)
+            self.p.wait(limit(10))
 
     def stop(self, timeout=10.0):
+        """SIGTERM, then SIGKILL when the program has not exited within the
+        (scaled) limit; a sanitizer build's leak check runs at exit."""
         if self.alive():
             self.p.terminate()
             try:
-                self.p.wait(timeout)
+                self.p.wait(limit(timeout))
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait(5)
@@ -172,7 +204,7 @@ signal.signal(signal.SIGTERM, _on_term)
 
 def http(port, method, path, body=None, headers=None, timeout=30.0):
     """Returns (status, headers dict lower-case, body bytes)."""
-    c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c = httpclient.HTTPConnection("127.0.0.1", port, timeout=limit(timeout))
     h = {"Content-Type": "application/json"}
     h.update(headers or {})
     if isinstance(body, (dict, list)):
@@ -207,7 +239,7 @@ class Stream:
     """A streamed POST read incrementally (what an SSE client does)."""
 
     def __init__(self, port, path, body, timeout=30.0):
-        self.c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.c = httpclient.HTTPConnection("127.0.0.1", port, timeout=limit(timeout))
         self.c.request("POST", path, body=json.dumps(body).encode(),
                        headers={"Content-Type": "application/json"})
         self.r = self.c.getresponse()
@@ -335,6 +367,95 @@ class Network:
             print(p.log_tail(40))
 
 
+# --------------------------------------------------------------- fake TEE
+# The set-up the attestation tests share: a fake TEE root, the image hashes a
+# registry must list, and polling a daemon's /jsonstats.
+
+def cocoon(*args, timeout=60):
+    """Runs `cocoon ARGS...`; returns (exit code, stdout, stderr)."""
+    r = subprocess.run([binary("cocoon"), *args], capture_output=True, text=True,
+                       timeout=limit(timeout))
+    return r.returncode, r.stdout, r.stderr
+
+
+def init_fake_root(d):
+    """Creates a fake TEE root (certificate and key) in folder d; returns d."""
+    rc, _, err = cocoon("tee", "init-fake-root", "--dir", d)
+    if rc != 0:
+        fail("cocoon tee init-fake-root --dir %s: %s" % (d, err))
+    return d
+
+
+def image_hash(exe, role, config):
+    """The fake-TEE image hash of exe started as role with config: RTMR1
+    measures the executable, RTMR2 the daemon's measured settings."""
+    rc, out, err = cocoon("tee", "fake-image-hash", "--exe", exe, "--role", role, "--config",
+                          config)
+    if rc != 0:
+        fail("cocoon tee fake-image-hash %s: %s" % (exe, err))
+    return out.strip()
+
+
+def model_hash(name):
+    """A served model's registry hash (the SHA-256 of its name)."""
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def wait_for(pred, timeout=20.0, interval=0.1):
+    """Like wait_until, but returns None after the (scaled) limit instead of
+    failing, for tests that collect their checks."""
+    end = time.time() + limit(timeout)
+    while time.time() < end:
+        try:
+            v = pred()
+        except Exception:  # the service may not be up yet
+            v = None
+        if v:
+            return v
+        time.sleep(interval)
+    return None
+
+
+def jsonstats(port):
+    """A daemon's /jsonstats as a dict, or None while it does not answer."""
+    try:
+        st, _, data = http(port, "GET", "/jsonstats", timeout=2)
+        return json.loads(data) if st == 200 else None
+    except (OSError, ValueError, httpclient.HTTPException):
+        return None
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+class Checks:
+    """Checks that are collected rather than stopping the test at the first
+    failure: check(cond, what, detail) prints ok/FAIL; exit_code() sums up."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, cond, what, detail=""):
+        if cond:
+            print("ok   %s" % what, flush=True)
+        else:
+            print("FAIL %s\n%s" % (what, detail), flush=True)
+            self.failures.append(what)
+        return cond
+
+    def exit_code(self):
+        if self.failures:
+            print("%d check(s) failed" % len(self.failures))
+            return 1
+        print("all checks passed")
+        return 0
+
+
 # What a sanitizer build (COCOON_SANITIZE) writes to a program's stderr when it
 # finds a bug. A daemon's report would otherwise go unseen: the daemons' exit
 # statuses are not looked at, and leaks are reported only at exit.
@@ -416,8 +537,8 @@ def read_challenge(sock):
 
 
 def closed_by_peer(sock, timeout=5.0):
-    """True when the peer closes (EOF or reset) within timeout."""
-    sock.settimeout(timeout)
+    """True when the peer closes (EOF or reset) within the (scaled) timeout."""
+    sock.settimeout(limit(timeout))
     try:
         while True:
             d = sock.recv(4096)

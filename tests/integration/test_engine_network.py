@@ -7,8 +7,8 @@ import json
 import os
 import threading
 
-from cocoonlib import (Proc, Stream, binary, check, check_eq, free_port, http_json, log, run,
-                       sse_events, tmpdir)
+from cocoonlib import (binary, check, check_eq, free_port, http_json, limit, log, Proc, run,
+                       sse_events, Stream, tmpdir)
 
 GREEDY = (", there was a little girl named Lily. She loved to play outside in the park. "
           "One day, she saw")
@@ -115,7 +115,7 @@ def main(holder):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(90)
+        t.join(limit(90))
     for i, r in enumerate(results):
         check(r is not None, "concurrent request %d answered" % i)
         check_eq(r[0], 200, "concurrent status %d" % i)

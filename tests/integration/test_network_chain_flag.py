@@ -5,8 +5,8 @@ with a message naming the field, and an unsupported chain is refused."""
 import os
 import subprocess
 
-from cocoonlib import (binary, check, check_eq, free_port, http, http_json, run, tmpdir, wait_until,
-                       write_json, Proc)
+from cocoonlib import (binary, check, check_eq, free_port, http, http_json, limit, Proc, run,
+                       tmpdir, wait_until, write_json)
 
 
 def start_args(cfg, *extra):
@@ -24,13 +24,13 @@ def main(holder):
         "listen_http": "127.0.0.1:%d" % sport, "pow_difficulty": 2})
 
     # No registry anywhere: refused at start, naming the field.
-    r = subprocess.run(start_args(cfg), capture_output=True, text=True, timeout=30)
+    r = subprocess.run(start_args(cfg), capture_output=True, text=True, timeout=limit(30))
     check_eq(r.returncode, 2, "exit status without a registry")
     check("\"registry\"" in r.stderr and "--registry" in r.stderr, "message: %r" % r.stderr)
 
     # A chain we cannot reach yet: refused with a clear message.
     r = subprocess.run(start_args(cfg, "--chain", "https://example.invalid/api/v2", "--registry", reg),
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=limit(30))
     check(r.returncode != 0, "an unsupported chain must not start")
     check("only" in r.stderr and "none" in r.stderr, "message: %r" % r.stderr)
 

@@ -7,7 +7,7 @@ cancelled upstream."""
 import json
 import time
 
-from cocoonlib import (Network, Stream, check, check_eq, http_json, log, run, sse_events,
+from cocoonlib import (check, check_eq, http_json, limit, log, Network, run, sse_events, Stream,
                        wait_until)
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
@@ -61,7 +61,7 @@ def main(holder):
     data = s.read_all()  # must return: the proxy ends the request
     elapsed = time.time() - t0
     events = sse_events(data)
-    check(elapsed < 10, "stream ended %.1f s after the kill" % elapsed)
+    check(elapsed < limit(10), "stream ended %.1f s after the kill" % elapsed)
     check("[DONE]" not in events, "a broken stream must not end with [DONE]")
     last = json.loads(events[-1])
     check("error" in last, "last event is an error: %r" % events[-1][:200])

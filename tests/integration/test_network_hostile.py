@@ -8,8 +8,8 @@ import ssl
 import struct
 import subprocess
 
-from cocoonlib import (POW_CLIENT_MAGIC, Network, Stream, binary, check, check_eq, closed_by_peer,
-                       http_json, log, pow_solve, read_challenge, run, sse_events)
+from cocoonlib import (binary, check, check_eq, closed_by_peer, http_json, limit, log, Network,
+                       POW_CLIENT_MAGIC, pow_solve, read_challenge, run, sse_events, Stream)
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
 TCP_CONNECT = 0xa57c4261
@@ -17,7 +17,7 @@ TCP_CONNECTED = 0x636d41d6
 
 
 def connect(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s = socket.create_connection(("127.0.0.1", port), timeout=limit(5))
     difficulty, salt = read_challenge(s)
     return s, difficulty, salt
 
@@ -32,7 +32,7 @@ def tls_session(port, cert, key):
     ctx.verify_mode = ssl.CERT_NONE
     ctx.load_cert_chain(cert, key)
     t = ctx.wrap_socket(s)
-    t.settimeout(5)
+    t.settimeout(limit(5))
     return t
 
 
@@ -54,11 +54,11 @@ def make_cert(d):
     cert, key = os.path.join(d, "peer.crt"), os.path.join(d, "peer.key")
     try:
         subprocess.run([binary("cocoon"), "cert", "gen", "--cert", cert, "--key", key],
-                       check=True, capture_output=True, timeout=30)
+                       check=True, capture_output=True, timeout=limit(30))
     except Exception:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ed25519", "-keyout", key, "-out",
                         cert, "-days", "1", "-nodes", "-subj", "/CN=test"],
-                       check=True, capture_output=True, timeout=30)
+                       check=True, capture_output=True, timeout=limit(30))
     return cert, key
 
 

@@ -47,7 +47,10 @@ def main(holder):
     for sp in (sa, sb):
         wait_until(lambda: http_json(sp, "GET", "/jsonstats")[1]["workers_ready"] == 1, 20,
                    "worker at both proxies")
-    wait_until(lambda: http(port, "GET", "/healthz")[0] == 200, 20, "client ready")
+    # /healthz answers 200 as soon as either proxy is connected; under load the
+    # second may come up first, so wait for the first one by name.
+    wait_until(lambda: http_json(port, "GET", "/jsonstats")[1]["proxies"][0]["state"] == "ready",
+               20, "client connected to proxy a")
 
     for i in range(3):
         st, _ = http_json(port, "POST", "/v1/chat/completions", CHAT)

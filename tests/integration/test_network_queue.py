@@ -4,7 +4,7 @@ with max_active_requests 1 per worker, concurrent requests are all served, one
 at a time per worker, in arrival order."""
 import threading
 
-from cocoonlib import (Network, Stream, check, check_eq, http_json, log, run, sse_events,
+from cocoonlib import (check, check_eq, http_json, limit, log, Network, run, sse_events, Stream,
                        wait_until)
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5,
@@ -58,7 +58,7 @@ def main(holder):
     for p, _ in net.workers:
         p.kill()
     for t in threads:
-        t.join(30)
+        t.join(limit(30))
         check(not t.is_alive(), "a request hung after the workers left")
     for i, (st, data) in enumerate(ended):
         check(st != 200 or b"[DONE]" not in data, "request %d cannot have completed" % i)

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 
-from cocoonlib import Network, check, check_eq, http, log, run, wait_until
+from cocoonlib import (check, check_eq, http, limit, log, Network, run, wait_until)
 
 SLOW = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
 HOLD_S = 6  # how long the slow backend holds a completion before answering
@@ -101,7 +101,7 @@ def main(holder):
     wait_until(lambda: net3.proxy_stats()["requests"]["active"] == 1, 10,
                "the request to reach the proxy")
     net3.proxy.kill()
-    t.join(30)
+    t.join(limit(30))
     check("r" in result, "the request ended after the proxy died")
     st, _, data = result["r"]
     error_of("proxy lost", st, data, 502)

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from cocoonlib import (Proc, binary, check, check_eq, free_port, http_json, log, run, tmpdir,
+from cocoonlib import (binary, check, check_eq, free_port, http_json, limit, log, Proc, run, tmpdir,
                        wait_until)
 
 
@@ -61,7 +61,7 @@ def main(holder):
     check_eq(st, 200, "request through cocoon up")
     check_eq(j["usage"]["completion_tokens"], 3, "completion tokens")
     up.signal(signal.SIGTERM)
-    up.p.wait(20)
+    up.p.wait(limit(20))
     check_eq(up.p.returncode, 0, "cocoon up exit status after SIGTERM")
     for k in kids:
         check(not alive(k), "child %d stopped" % k)
@@ -73,7 +73,7 @@ def main(holder):
     victim = [k for k in kids if "cocoon-proxy" in open("/proc/%d/cmdline" % k).read()]
     check_eq(len(victim), 1, "one proxy child")
     os.kill(victim[0], signal.SIGKILL)
-    up.p.wait(20)
+    up.p.wait(limit(20))
     check(up.p.returncode != 0, "cocoon up fails when a child dies")
     for k in kids:
         check(not alive(k), "child %d stopped after the proxy died" % k)
@@ -84,7 +84,7 @@ def main(holder):
     up, port, d = start_up(work, "up3", backend)
     kids = children_of(up.pid)
     up.signal(signal.SIGINT)
-    up.p.wait(20)
+    up.p.wait(limit(20))
     check_eq(up.p.returncode, 0, "exit status after SIGINT")
     for k in kids:
         check(not alive(k), "child %d stopped after SIGINT" % k)
@@ -115,7 +115,7 @@ def main(holder):
     check_eq(st, 200, "embedded completion status")
     check(len(j["choices"][0]["text"]) > 0, "embedded model produced text")
     up.signal(signal.SIGTERM)
-    up.p.wait(20)
+    up.p.wait(limit(20))
     log("cocoon up default (embedded %s): ready after %.1f s, completion %r" %
         (model, time.time() - t0, j["choices"][0]["text"][:40]))
 

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from cocoonlib import Network, check, check_eq, http_json, log, run, sse_events, Stream
+from cocoonlib import (check, check_eq, http_json, limit, log, Network, run, sse_events, Stream)
 
 SDK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openai_sdk")
 
@@ -46,7 +46,7 @@ def main(holder):
 
     out = subprocess.run(["node", os.path.join(SDK_DIR, "sdk_client.mjs"),
                           "http://127.0.0.1:%d/v1" % port, "sdk-model"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=limit(120))
     if out.returncode != 0:
         raise AssertionError("SDK client failed (%d): %s" % (out.returncode, out.stderr[-2000:]))
     got = json.loads(out.stdout)

@@ -7,44 +7,22 @@ in the TLS handshake; a proxy with policy `tdx` refuses a fake-TEE worker; a
 client whose registry lists the proxy's image gets an answer through the
 attested proxy and worker, and a client whose registry does not list it
 refuses the proxy in the handshake and sends it nothing."""
-import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
-BIN = os.environ.get("COCOON_BIN_DIR", "build/bin")
-failures = []
+from cocoonlib import (BIN_DIR as BIN, Checks, free_port, image_hash, init_fake_root, jsonstats,
+                       limit, model_hash, read_text as read, wait_for, write_json)
+
+check = Checks()
+failures = check.failures
 procs = []
-
-
-def check(cond, what, detail=""):
-    if cond:
-        print(f"ok   {what}")
-    else:
-        print(f"FAIL {what}\n{detail}")
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1)
-    return path
 
 
 def start(exe, args, log):
@@ -58,46 +36,10 @@ def stop(p):
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
         try:
-            p.wait(timeout=10)
+            p.wait(timeout=limit(10))
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-
-
-def jsonstats(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/jsonstats", timeout=2) as r:
-            return json.loads(r.read())
-    except Exception:
-        return None
-
-
-def wait_for(pred, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return None
-
-
-def read(path):
-    with open(path, errors="replace") as f:
-        return f.read()
-
-
-def image_hash(exe, role, config):
-    """The fake-TEE image hash of exe started with config: RTMR1 measures the
-    executable, RTMR2 the daemon's measured settings."""
-    out = subprocess.run([os.path.join(BIN, "cocoon"), "tee", "fake-image-hash", "--exe", exe,
-                          "--role", role, "--config", config],
-                         capture_output=True, text=True, check=True).stdout
-    return out.strip()
-
-
-def model_hash(name):
-    return hashlib.sha256(name.encode()).hexdigest()
 
 
 def main():
@@ -119,9 +61,7 @@ def main():
 
 
 def run(tmp):
-    root = os.path.join(tmp, "root")
-    subprocess.run([os.path.join(BIN, "cocoon"), "tee", "init-fake-root", "--dir", root],
-                   check=True, capture_output=True)
+    root = init_fake_root(os.path.join(tmp, "root"))
     genuine = os.path.join(tmp, "cocoon-worker")
     tampered = os.path.join(tmp, "cocoon-worker-tampered")
     shutil.copy(os.path.join(BIN, "cocoon-worker"), genuine)
@@ -283,7 +223,7 @@ def run(tmp):
         req = urllib.request.Request(f"http://127.0.0.1:{hport}/v1/chat/completions", data=body,
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=5) as r:
+            with urllib.request.urlopen(req, timeout=limit(5)) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, None
@@ -329,11 +269,7 @@ def run(tmp):
     check(ok, "worker refuses a proxy whose image hash is not registered", read(wlog)[-2000:])
     check((jsonstats(sport) or {}).get("workers_ready") == 1, "and never became a ready worker")
 
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    print("all checks passed")
-    return 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

@@ -9,58 +9,19 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
-BIN = os.environ.get("COCOON_BIN_DIR", "build/bin")
-COCOON = os.path.join(BIN, "cocoon")
-failures = []
+from cocoonlib import (BIN_DIR as BIN, Checks, cocoon, free_port, http, init_fake_root, limit,
+                       read_text as read, wait_for)
 
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else "\n" + detail))
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cocoon(*args):
-    r = subprocess.run([COCOON, *args], capture_output=True, text=True, timeout=60)
-    return r.returncode, r.stdout, r.stderr
-
-
-def read(path):
-    with open(path, errors="replace") as f:
-        return f.read()
-
-
-def wait_for(pred, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return None
+check = Checks()
+failures = check.failures
 
 
 def up(port):
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-        return True
-    except Exception:
-        return False
+    return http(port, "GET", "/healthz", timeout=1)[0] == 200
 
 
 def main():
@@ -69,8 +30,7 @@ def main():
     try:
         root, other_root = os.path.join(tmp, "root"), os.path.join(tmp, "other-root")
         for d in (root, other_root):
-            rc, _, err = cocoon("tee", "init-fake-root", "--dir", d)
-            check(rc == 0, f"init-fake-root {os.path.basename(d)}", err)
+            init_fake_root(d)
         with open(os.path.join(tmp, "registry.json"), "w") as f:
             f.write('{"version": 1, "proxy_image_hashes": "any", "worker_image_hashes": "any",'
                     ' "model_hashes": "any", "proxies": []}')
@@ -136,17 +96,13 @@ def main():
         if proxy:
             proxy.send_signal(signal.SIGTERM)
             try:
-                proxy.wait(10)
+                proxy.wait(limit(10))
             except subprocess.TimeoutExpired:
                 proxy.kill()
         if failures and os.path.exists(os.path.join(tmp, "proxy.log")):
             print("--- proxy.log\n" + read(os.path.join(tmp, "proxy.log"))[-3000:])
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    print("all checks passed")
-    return 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

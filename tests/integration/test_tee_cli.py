@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 
+from cocoonlib import Checks, limit
+
 BIN = os.environ.get("COCOON_BIN_DIR", "build/bin")
 SHARED = os.environ.get("COCOON_SHARED") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared")
@@ -19,20 +21,12 @@ COCOON = os.path.join(BIN, "cocoon")
 V4 = os.path.join(FIX, "dcap-qvl_sample_tdx_quote.bin")
 V5 = os.path.join(FIX, "dcap-qvl_sample_tdx_quote_outdated.bin")
 
-failures = []
+check = Checks()
 
 
 def run(*args, exe=COCOON):
-    p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120)
+    p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=limit(120))
     return p.returncode, p.stdout, p.stderr
-
-
-def check(cond, what, detail=""):
-    if cond:
-        print(f"ok   {what}")
-    else:
-        print(f"FAIL {what}\n{detail}")
-        failures.append(what)
 
 
 def expected(name):
@@ -167,11 +161,7 @@ def main():
         test_fake(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    print("all checks passed")
-    return 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

@@ -4,20 +4,16 @@ fake TEE with policy fake; the registry lists exactly the genuine proxy and
 worker image hashes (what `cocoon tee fake-image-hash` computes for the binary
 and the config it wrote) and the served model's hash, never "any"; and each
 link's /jsonstats shows the peer's verified image hash."""
-import hashlib
 import json
 import os
 import signal
-import subprocess
 
-from cocoonlib import Proc, binary, check, check_eq, free_port, http_json, log, run, tmpdir
+from cocoonlib import (binary, check, check_eq, free_port, http_json, image_hash, limit, log,
+                       model_hash, Proc, run, tmpdir)
 
 
-def image_hash(role, config):
-    out = subprocess.run([binary("cocoon"), "tee", "fake-image-hash", "--exe", binary(
-        "cocoon-" + role), "--role", role, "--config", config], capture_output=True, text=True,
-                         check=True).stdout
-    return out.strip()
+def role_image_hash(role, config):
+    return image_hash(binary("cocoon-" + role), role, config)
 
 
 def http_port(config):
@@ -43,12 +39,13 @@ def main(holder):
         for name in ("worker-1.json", "client.json"):
             check_eq(json.load(open(os.path.join(d, name))).get("registry"), "registry.json",
                      name + " checks the proxy against the registry")
-        proxy_hash, worker_hash = image_hash("proxy", proxy_cfg), image_hash("worker", worker_cfg)
+        proxy_hash = role_image_hash("proxy", proxy_cfg)
+        worker_hash = role_image_hash("worker", worker_cfg)
         check_eq(reg["proxy_image_hashes"], [proxy_hash], "registry lists the genuine proxy image")
         check_eq(reg["worker_image_hashes"], [worker_hash],
                  "registry lists the genuine worker image")
         model = json.load(open(worker_cfg))["model"]
-        check_eq(reg["model_hashes"], [hashlib.sha256(model.encode()).hexdigest()],
+        check_eq(reg["model_hashes"], [model_hash(model)],
                  "registry lists the served model's hash")
 
         ps = http_json(http_port(proxy_cfg), "GET", "/jsonstats")[1]
@@ -67,7 +64,7 @@ def main(holder):
         check_eq(st, 200, "a request through the attested links")
     finally:
         up.signal(signal.SIGTERM)
-        up.p.wait(20)
+        up.p.wait(limit(20))
     log("cocoon up: fake TEE, registry with the genuine images and model, links verified")
 
 
