@@ -29,7 +29,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,6 +42,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
+
+#include "base/base.h"
 
 typedef struct fake_config {
     const char *model;
@@ -389,57 +390,44 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(arg, NULL);
 }
 
-static void usage(void)
+static const cc_opt options[] = {
+    {"--host", "H", "address to listen on", "127.0.0.1"},
+    {"--port", "N", "port to listen on (0 = any free port, printed as `listening N`)", "0"},
+    {"--model", "NAME", "the model name served", "fake-model"},
+    {"--chunks", "N", "content chunks per answer (0..1000000)", "50"},
+    {"--chunk-bytes", "B", "bytes per chunk (1..1048576)", "128"},
+    {"--delay-ms", "D", "pause between streamed chunks", "0"},
+};
+
+static void usage(FILE *f)
 {
-    fprintf(stderr, "usage: cocoon-fake-backend [--host H] [--port N] [--model NAME] "
-                    "[--chunks N] [--chunk-bytes B] [--delay-ms D]\n");
+    fprintf(f, "usage: cocoon-fake-backend [OPTIONS]\n"
+               "A deterministic OpenAI-compatible server for tests and benchmarks.\n\n");
+    cc_args_usage(f, options, CC_ARRAY_LEN(options));
 }
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1";
-    int port = 0;
     fake_server s = {0};
     s.cfg = (fake_config){"fake-model", 50, 128, 0};
-    static const struct option opts[] = {{"host", required_argument, NULL, 'h'},
-                                         {"port", required_argument, NULL, 'p'},
-                                         {"model", required_argument, NULL, 'm'},
-                                         {"chunks", required_argument, NULL, 'c'},
-                                         {"chunk-bytes", required_argument, NULL, 'b'},
-                                         {"delay-ms", required_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, '?'},
-                                         {NULL, 0, NULL, 0}};
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (o) {
-        case 'h':
-            host = optarg;
-            break;
-        case 'p':
-            port = atoi(optarg);
-            break;
-        case 'm':
-            s.cfg.model = optarg;
-            break;
-        case 'c':
-            s.cfg.chunks = atoi(optarg);
-            break;
-        case 'b':
-            s.cfg.chunk_bytes = atoi(optarg);
-            break;
-        case 'd':
-            s.cfg.delay_ms = atoi(optarg);
-            break;
-        default:
-            usage();
-            return 2;
-        }
-    }
-    if (port < 0 || port > 65535 || s.cfg.chunks < 0 || s.cfg.chunks > 1000000 ||
-        s.cfg.chunk_bytes < 1 || s.cfg.chunk_bytes > (1 << 20) || s.cfg.delay_ms < 0) {
-        usage();
+    cc_args a;
+    cc_err err = {0};
+    int port = 0;
+    if (cc_args_parse(options, CC_ARRAY_LEN(options), argc - 1, argv + 1, &a, &err) < 0 ||
+        (!a.help && a.n_pos > 0 && cc_err_set(&err, "unexpected argument \"%s\"", a.pos[0])) ||
+        cc_args_int(&a, "--port", 0, 65535, &port, &err) < 0 ||
+        cc_args_int(&a, "--chunks", 0, 1000000, &s.cfg.chunks, &err) < 0 ||
+        cc_args_int(&a, "--chunk-bytes", 1, 1 << 20, &s.cfg.chunk_bytes, &err) < 0 ||
+        cc_args_int(&a, "--delay-ms", 0, 3600 * 1000, &s.cfg.delay_ms, &err) < 0) {
+        fprintf(stderr, "cocoon-fake-backend: %s (--help lists the options)\n", err.msg);
         return 2;
     }
+    if (a.help) {
+        usage(stdout);
+        return 0;
+    }
+    const char *host = cc_args_get(&a, "--host") ? cc_args_get(&a, "--host") : "127.0.0.1";
+    if (cc_args_get(&a, "--model")) s.cfg.model = cc_args_get(&a, "--model");
     /* The name is written into JSON verbatim: keep it to plain characters. */
     for (const char *c = s.cfg.model; *c; c++) {
         if (!isalnum((unsigned char)*c) && !strchr("._:/@+-", *c)) {

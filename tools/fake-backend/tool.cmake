@@ -1,5 +1,6 @@
 # cocoon-fake-backend: a deterministic OpenAI-compatible server for tests and
-# benchmarks. Plain libevent + jansson so it builds even when the project's
-# own layers are mid-change, and stays as fast as possible as a baseline.
+# benchmarks. Plain libevent + jansson (and the base layer's option parser), so
+# it stays as fast as possible as a baseline and builds even when the upper
+# layers are mid-change.
 add_executable(cocoon-fake-backend ${CMAKE_CURRENT_LIST_DIR}/main.c)
-target_link_libraries(cocoon-fake-backend PRIVATE PkgConfig::LIBEVENT PkgConfig::JANSSON)
+target_link_libraries(cocoon-fake-backend PRIVATE cocoon_base PkgConfig::LIBEVENT PkgConfig::JANSSON)

@@ -220,9 +220,26 @@ static void bench_connect(client *cl, uint16_t port, const net_tls_identity *id,
     fflush(stdout);
 }
 
+static const cc_opt options[] = {
+    {"--quick", NULL, "fewer runs (a smoke test of the benchmark, not figures)", NULL},
+};
+
 int main(int argc, char **argv)
 {
-    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    cc_args a;
+    cc_err err = {0};
+    if (cc_args_parse(options, CC_ARRAY_LEN(options), argc - 1, argv + 1, &a, &err) < 0 ||
+        (a.n_pos > 0 && cc_err_set(&err, "unexpected argument \"%s\"", a.pos[0]))) {
+        fprintf(stderr, "cocoon-net-bench: %s (--help lists the options)\n", err.msg);
+        return 2;
+    }
+    if (a.help) {
+        printf("usage: cocoon-net-bench [OPTIONS]\n"
+               "Proof-of-work and TLS link figures on loopback, one JSON object per line.\n\n");
+        cc_args_usage(stdout, options, CC_ARRAY_LEN(options));
+        return 0;
+    }
+    bool quick = cc_args_flag(&a, "--quick");
     cc_log_init("net-bench", CC_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
     bench_pow(quick ? 3 : 8);
