@@ -12,45 +12,35 @@
 #include "tee/tee.h"
 #include "worker/worker.h"
 
-/* Looks up "--name VALUE" / "--flag" in argv; returns the value, "" for a
- * present flag without value, NULL when absent. */
-static const char *opt(int argc, char **argv, const char *name, bool has_value)
+/* Parses the words after "GROUP SUBCOMMAND" against the subcommand's options.
+ * Returns 0 to go on, 1 after printing the usage for --help, -1 after
+ * printing why the arguments are wrong (exit 2). */
+static int parse_sub(const char *cmd, const char *synopsis, const cc_opt *opts, size_t n,
+                     int max_pos, int argc, char **argv, cc_args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], name) != 0) continue;
-        if (!has_value) return "";
-        return i + 1 < argc ? argv[i + 1] : NULL;
+    cc_err err = {0};
+    if (cc_args_parse(opts, n, argc - 2, argv + 2, a, &err) < 0 ||
+        (!a->help && a->n_pos > max_pos &&
+         cc_err_set(&err, "unexpected argument \"%s\"", a->pos[max_pos]))) {
+        fprintf(stderr, "%s: %s\nusage: %s\n", cmd, err.msg, synopsis);
+        return -1;
     }
-    return NULL;
+    if (a->help) {
+        printf("usage: %s\n\noptions:\n", synopsis);
+        cc_args_usage(stdout, opts, n);
+        return 1;
+    }
+    return 0;
 }
 
-/* The first positional argument after the subcommand (skipping options and
- * their values). */
-static const char *positional(int argc, char **argv, const char *const *valued)
-{
-    for (int i = 2; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1] == '-') {
-            for (const char *const *v = valued; *v; v++)
-                if (!strcmp(argv[i], *v)) {
-                    i++;
-                    break;
-                }
-            continue;
-        }
-        return argv[i];
+#define PARSE_SUB(cmd, synopsis, opts, max_pos)                                                    \
+    cc_args a;                                                                                     \
+    switch (parse_sub(cmd, synopsis, opts, CC_ARRAY_LEN(opts), max_pos, argc, argv, &a)) {         \
+    case 1:                                                                                        \
+        return 0;                                                                                  \
+    case -1:                                                                                       \
+        return 2;                                                                                  \
     }
-    return NULL;
-}
-
-static bool missing_value(int argc, char **argv, const char *name)
-{
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], name) && i + 1 >= argc) {
-            fprintf(stderr, "option %s needs a value\n", name);
-            return true;
-        }
-    return false;
-}
 
 static int load_quote(const char *path, tee_quote *q)
 {
@@ -97,17 +87,20 @@ static void print_td_text(const tee_td_report *td)
     printf("  %-16s %s\n", "debug", (tee_td_attributes(td) & TEE_TD_ATTR_DEBUG) ? "yes" : "no");
 }
 
+static const cc_opt quote_show_opts[] = {
+    {"--json", NULL, "print the quote's fields as JSON", NULL},
+};
 static int quote_show(int argc, char **argv)
 {
-    static const char *const valued[] = {NULL};
-    const char *file = positional(argc, argv, valued);
+    PARSE_SUB("cocoon quote show", "cocoon quote show FILE [--json]", quote_show_opts, 1)
+    const char *file = a.pos[0];
     if (!file) {
         fprintf(stderr, "usage: cocoon quote show FILE [--json]\n");
         return 2;
     }
     tee_quote q;
     if (load_quote(file, &q)) return 1;
-    if (opt(argc, argv, "--json", false)) {
+    if (cc_args_get(&a, "--json")) {
         json_t *j = tee_quote_to_json(&q);
         print_json(j);
         json_decref(j);
@@ -120,25 +113,31 @@ static int quote_show(int argc, char **argv)
     return 0;
 }
 
+static const cc_opt quote_verify_opts[] = {
+    {"--at", "ISO-8601-TIME", "verification time", "now"},
+    {"--collateral", "FILE", "Intel collateral JSON (TCB status, CRLs, QE identity)", NULL},
+    {"--fake-root", "DIR", "verify against this fake TEE root instead of Intel's", NULL},
+};
 static int quote_verify(int argc, char **argv)
 {
-    static const char *const valued[] = {"--at", "--collateral", "--fake-root", NULL};
-    const char *file = positional(argc, argv, valued);
-    if (!file || missing_value(argc, argv, "--at") || missing_value(argc, argv, "--collateral") ||
-        missing_value(argc, argv, "--fake-root")) {
+    PARSE_SUB("cocoon quote verify",
+              "cocoon quote verify FILE [--at ISO-8601-TIME] [--collateral FILE] [--fake-root DIR]",
+              quote_verify_opts, 1)
+    const char *file = a.pos[0];
+    if (!file) {
         fprintf(stderr, "usage: cocoon quote verify FILE [--at ISO-8601-TIME] [--collateral FILE]"
                         " [--fake-root DIR]\n");
         return 2;
     }
     cc_err err = {0};
     tee_quote_verify_opts o = {0};
-    const char *at = opt(argc, argv, "--at", true);
+    const char *at = cc_args_get(&a, "--at");
     if (at && tee_parse_iso_time(at, &o.at, &err)) {
         fprintf(stderr, "cocoon quote verify: %s\n", err.msg);
         return 2;
     }
-    const char *coll = opt(argc, argv, "--collateral", true);
-    const char *fake = opt(argc, argv, "--fake-root", true);
+    const char *coll = cc_args_get(&a, "--collateral");
+    const char *fake = cc_args_get(&a, "--fake-root");
     tee_collateral *c = NULL;
     if (coll && !(c = tee_collateral_load(coll, &err))) {
         fprintf(stderr, "cocoon quote verify: %s\n", err.msg);
@@ -177,14 +176,23 @@ static int quote_verify(int argc, char **argv)
     return rc == 0 ? 0 : 1;
 }
 
+static const cc_opt quote_fake_opts[] = {
+    {"--fake-root", "DIR", "the fake TEE root that signs", NULL},
+    {"--out", "FILE", "where to write the quote", NULL},
+    {"--report-data", "HEX64", "REPORTDATA (64 bytes in hex)", "zeros"},
+    {"--measure", "CONFIG-FILE", "settings measured into RTMR2", NULL},
+};
 static int quote_fake(int argc, char **argv)
 {
-    const char *root = opt(argc, argv, "--fake-root", true);
-    const char *out = opt(argc, argv, "--out", true);
-    const char *rd_hex = opt(argc, argv, "--report-data", true);
-    const char *cfg = opt(argc, argv, "--measure", true);
-    if (!root || !out || missing_value(argc, argv, "--report-data") ||
-        missing_value(argc, argv, "--measure")) {
+    PARSE_SUB("cocoon quote fake",
+              "cocoon quote fake --fake-root DIR --out FILE [--report-data HEX64] [--measure "
+              "CONFIG-FILE]",
+              quote_fake_opts, 0)
+    const char *root = cc_args_get(&a, "--fake-root");
+    const char *out = cc_args_get(&a, "--out");
+    const char *rd_hex = cc_args_get(&a, "--report-data");
+    const char *cfg = cc_args_get(&a, "--measure");
+    if (!root || !out) {
         fprintf(stderr, "usage: cocoon quote fake --fake-root DIR --out FILE [--report-data HEX64]"
                         " [--measure CONFIG-FILE]\n");
         return 2;
@@ -267,20 +275,34 @@ static int mismatch_report_data(tee_provider *p, tee_identity *id, cc_err *err)
     return 0;
 }
 
+static const cc_opt cert_gen_opts[] = {
+    {"--cert", "FILE", "certificate output (PEM)", NULL},
+    {"--key", "FILE", "private key output (PEM)", NULL},
+    {"--tee", "KIND", "none, fake, tdx or fake_tdx", "none"},
+    {"--fake-root", "DIR", "fake TEE root (--tee fake)", NULL},
+    {"--measure", "CONFIG-FILE", "settings measured into RTMR2", NULL},
+    {"--role", "NAME", "role claimed in the certificate", NULL},
+    {"--not-before", "ISO-8601-TIME", "start of validity", "now"},
+    {"--validity", "SECONDS", "validity period", NULL},
+    {"--wrong-report-data", NULL, "(tests) a quote over other data than the claims", NULL},
+};
 static int cert_gen(int argc, char **argv)
 {
-    const char *tee = opt(argc, argv, "--tee", true);
-    const char *root = opt(argc, argv, "--fake-root", true);
-    const char *cert_out = opt(argc, argv, "--cert", true);
-    const char *key_out = opt(argc, argv, "--key", true);
-    const char *cfg = opt(argc, argv, "--measure", true);
-    const char *role = opt(argc, argv, "--role", true);
-    const char *not_before = opt(argc, argv, "--not-before", true);
-    const char *validity = opt(argc, argv, "--validity", true);
-    bool wrong_rd = opt(argc, argv, "--wrong-report-data", false) != NULL;
-    if (!cert_out || !key_out || missing_value(argc, argv, "--tee") ||
-        missing_value(argc, argv, "--fake-root") || missing_value(argc, argv, "--measure") ||
-        missing_value(argc, argv, "--not-before") || missing_value(argc, argv, "--validity")) {
+    PARSE_SUB("cocoon cert gen",
+              "cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx|fake_tdx] [--fake-root "
+              "DIR] [--measure CONFIG-FILE] [--role NAME] [--not-before ISO-8601-TIME] [--validity "
+              "SECONDS] [--wrong-report-data]",
+              cert_gen_opts, 0)
+    const char *tee = cc_args_get(&a, "--tee");
+    const char *root = cc_args_get(&a, "--fake-root");
+    const char *cert_out = cc_args_get(&a, "--cert");
+    const char *key_out = cc_args_get(&a, "--key");
+    const char *cfg = cc_args_get(&a, "--measure");
+    const char *role = cc_args_get(&a, "--role");
+    const char *not_before = cc_args_get(&a, "--not-before");
+    const char *validity = cc_args_get(&a, "--validity");
+    bool wrong_rd = cc_args_get(&a, "--wrong-report-data") != NULL;
+    if (!cert_out || !key_out) {
         fprintf(stderr,
                 "usage: cocoon cert gen --cert FILE --key FILE [--tee none|fake|tdx|fake_tdx]"
                 " [--fake-root DIR] [--measure CONFIG-FILE] [--role NAME]"
@@ -375,14 +397,20 @@ static X509 *read_cert(const char *path, cc_err *err)
     return x;
 }
 
+static const cc_opt cert_show_opts[] = {
+    {"--policy", "KIND", "any, fake or tdx", "any"},
+    {"--fake-root", "DIR", "fake TEE root (--policy fake)", NULL},
+    {"--allow-image", "HEX", "accept only this image hash", NULL},
+};
 static int cert_show(int argc, char **argv)
 {
-    static const char *const valued[] = {"--policy", "--fake-root", "--allow-image", NULL};
-    const char *file = positional(argc, argv, valued);
-    const char *pol = opt(argc, argv, "--policy", true);
-    const char *root = opt(argc, argv, "--fake-root", true);
-    if (!file || missing_value(argc, argv, "--policy") ||
-        missing_value(argc, argv, "--fake-root")) {
+    PARSE_SUB("cocoon cert show",
+              "cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR] [--allow-image HEX]",
+              cert_show_opts, 1)
+    const char *file = a.pos[0];
+    const char *pol = cc_args_get(&a, "--policy");
+    const char *root = cc_args_get(&a, "--fake-root");
+    if (!file) {
         fprintf(stderr, "usage: cocoon cert show FILE [--policy any|fake|tdx] [--fake-root DIR]"
                         " [--allow-image HEX]\n");
         return 2;
@@ -449,7 +477,7 @@ static int cert_show(int argc, char **argv)
             goto out;
         }
         tee_policy *p = tee_policy_new(k);
-        const char *allow = opt(argc, argv, "--allow-image", true);
+        const char *allow = cc_args_get(&a, "--allow-image");
         if (allow) {
             uint8_t ih[32];
             if (cc_hex_decode(allow, ih, 32, &err)) {
@@ -531,14 +559,24 @@ int cli_measure_daemon_config(const char *role, const char *path, cc_buf *out, c
     return rc;
 }
 
+static const cc_opt tee_image_hash_cmd_opts[] = {
+    {"--exe", "PROGRAM", "the executable measured into RTMR1", NULL},
+    {"--measure", "FILE", "settings measured into RTMR2, as they are", NULL},
+    {"--config", "FILE", "a daemon config whose measured settings go into RTMR2", NULL},
+    {"--role", "ROLE", "proxy, worker or client (with --config)", NULL},
+    {"--show", NULL, "print the measured settings to stderr", NULL},
+};
 static int tee_image_hash_cmd(int argc, char **argv)
 {
-    const char *exe = opt(argc, argv, "--exe", true);
-    const char *cfg = opt(argc, argv, "--measure", true);
-    const char *daemon_cfg = opt(argc, argv, "--config", true);
-    const char *role = opt(argc, argv, "--role", true);
-    if (!exe || missing_value(argc, argv, "--measure") || (cfg && daemon_cfg) ||
-        (!daemon_cfg != !role)) {
+    PARSE_SUB("cocoon tee fake-image-hash",
+              "cocoon tee fake-image-hash --exe PROGRAM [--measure FILE | --config FILE --role "
+              "proxy|worker|client]",
+              tee_image_hash_cmd_opts, 0)
+    const char *exe = cc_args_get(&a, "--exe");
+    const char *cfg = cc_args_get(&a, "--measure");
+    const char *daemon_cfg = cc_args_get(&a, "--config");
+    const char *role = cc_args_get(&a, "--role");
+    if (!exe || (cfg && daemon_cfg) || (!daemon_cfg != !role)) {
         fprintf(stderr, "usage: cocoon tee fake-image-hash --exe PROGRAM"
                         " [--measure FILE | --config FILE --role proxy|worker|client]\n");
         return 2;
@@ -552,7 +590,7 @@ static int tee_image_hash_cmd(int argc, char **argv)
             cc_buf_free(&measured);
             return 1;
         }
-        if (opt(argc, argv, "--show", false)) fwrite(measured.data, 1, measured.len, stderr);
+        if (cc_args_get(&a, "--show")) fwrite(measured.data, 1, measured.len, stderr);
     } else if (read_measured_config(cfg, &measured)) {
         return 1;
     }
@@ -566,6 +604,29 @@ static int tee_image_hash_cmd(int argc, char **argv)
     char hex[65];
     cc_hex_encode(h, 32, hex);
     printf("%s\n", hex);
+    return 0;
+}
+
+static const cc_opt tee_init_root_cmd_opts[] = {
+    {"--dir", "DIR", "folder for fake_root.key and fake_root.pem (created)", NULL},
+    {"--force", NULL, "overwrite an existing root", NULL},
+};
+
+static int tee_init_root_cmd(int argc, char **argv)
+{
+    PARSE_SUB("cocoon tee init-fake-root", "cocoon tee init-fake-root --dir DIR [--force]",
+              tee_init_root_cmd_opts, 0)
+    const char *dir = cc_args_get(&a, "--dir");
+    if (!dir) {
+        fprintf(stderr, "usage: cocoon tee init-fake-root --dir DIR [--force]\n");
+        return 2;
+    }
+    cc_err err = {0};
+    if (tee_fake_root_init(dir, cc_args_get(&a, "--force") != NULL, &err)) {
+        fprintf(stderr, "cocoon tee init-fake-root: %s\n", err.msg);
+        return 1;
+    }
+    printf("wrote %s/fake_root.key and %s/fake_root.pem\n", dir, dir);
     return 0;
 }
 
@@ -585,20 +646,7 @@ int cli_cmd_tee(int argc, char **argv)
                "daemon's certificate proved (exit 0 only when the link came up).\n");
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "init-fake-root")) {
-        const char *dir = opt(argc, argv, "--dir", true);
-        if (!dir) {
-            fprintf(stderr, "usage: cocoon tee init-fake-root --dir DIR [--force]\n");
-            return 2;
-        }
-        cc_err err = {0};
-        if (tee_fake_root_init(dir, opt(argc, argv, "--force", false) != NULL, &err)) {
-            fprintf(stderr, "cocoon tee init-fake-root: %s\n", err.msg);
-            return 1;
-        }
-        printf("wrote %s/fake_root.key and %s/fake_root.pem\n", dir, dir);
-        return 0;
-    }
+    if (!strcmp(argv[1], "init-fake-root")) return tee_init_root_cmd(argc, argv);
     if (!strcmp(argv[1], "fake-image-hash")) return tee_image_hash_cmd(argc, argv);
     if (!strcmp(argv[1], "probe")) return cli_tee_probe(argc, argv);
     fprintf(stderr, "cocoon tee: unknown subcommand \"%s\"\n", argv[1]);

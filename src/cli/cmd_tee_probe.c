@@ -59,24 +59,44 @@ static void *read_pem(const char *path, bool key, cc_err *err)
     return r;
 }
 
-static const char *opt_value(int argc, char **argv, const char *name)
-{
-    for (int i = 2; i + 1 < argc; i++)
-        if (!strcmp(argv[i], name)) return argv[i + 1];
-    return NULL;
-}
+static const cc_opt probe_opts[] = {
+    {"--cert", "FILE", "our certificate (PEM; with --key)", "a fresh one without a quote"},
+    {"--key", "FILE", "its private key (PEM)", NULL},
+    {"--policy", "KIND", "how to check the peer: any, fake or tdx", "any"},
+    {"--fake-root", "DIR", "fake TEE root (--policy fake)", NULL},
+    {"--timeout", "SECONDS", "give up after (1..3600)", "10"},
+};
+
+#define PROBE_SYNOPSIS                                                                             \
+    "cocoon tee probe HOST:PORT [--cert FILE --key FILE] [--policy any|fake|tdx] "                 \
+    "[--fake-root DIR] [--timeout SECONDS]"
 
 int cli_tee_probe(int argc, char **argv)
 {
-    const char *target = argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;
-    const char *cert_path = opt_value(argc, argv, "--cert");
-    const char *key_path = opt_value(argc, argv, "--key");
-    const char *pol = opt_value(argc, argv, "--policy");
-    const char *root = opt_value(argc, argv, "--fake-root");
-    const char *timeout = opt_value(argc, argv, "--timeout");
+    cc_args a;
+    cc_err perr = {0};
+    if (cc_args_parse(probe_opts, CC_ARRAY_LEN(probe_opts), argc - 2, argv + 2, &a, &perr) < 0 ||
+        (!a.help && a.n_pos > 1 && cc_err_set(&perr, "unexpected argument \"%s\"", a.pos[1]))) {
+        fprintf(stderr, "cocoon tee probe: %s\nusage: %s\n", perr.msg, PROBE_SYNOPSIS);
+        return 2;
+    }
+    if (a.help) {
+        printf("usage: %s\n\noptions:\n", PROBE_SYNOPSIS);
+        cc_args_usage(stdout, probe_opts, CC_ARRAY_LEN(probe_opts));
+        return 0;
+    }
+    const char *target = a.pos[0];
+    const char *cert_path = cc_args_get(&a, "--cert");
+    const char *key_path = cc_args_get(&a, "--key");
+    const char *pol = cc_args_get(&a, "--policy");
+    const char *root = cc_args_get(&a, "--fake-root");
+    int timeout = 10;
     if (!target || !cert_path != !key_path) {
-        fprintf(stderr, "usage: cocoon tee probe HOST:PORT [--cert FILE --key FILE]"
-                        " [--policy any|fake|tdx] [--fake-root DIR] [--timeout SECONDS]\n");
+        fprintf(stderr, "usage: %s\n", PROBE_SYNOPSIS);
+        return 2;
+    }
+    if (cc_args_int(&a, "--timeout", 1, 3600, &timeout, &perr) < 0) {
+        fprintf(stderr, "cocoon tee probe: %s\n", perr.msg);
         return 2;
     }
     cc_err err = {0};
@@ -122,7 +142,7 @@ int cli_tee_probe(int argc, char **argv)
                              .ud = &p};
     if (!net_connect(p.base, &cc, &err)) goto out;
     struct event *tev = evtimer_new(p.base, on_timeout, &p);
-    struct timeval tv = {timeout ? atoi(timeout) : 10, 0};
+    struct timeval tv = {timeout, 0};
     evtimer_add(tev, &tv);
     event_base_dispatch(p.base);
     event_free(tev);

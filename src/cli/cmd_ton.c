@@ -413,7 +413,12 @@ int cli_cmd_ton(int argc, char **argv)
         "--qid", "--keys", "--op",    "--tokens",    "--target",         "--excess-to", "--pub",
         "--api", "--root", "--owner", "--proxy-pub", "--proxy-contract", NULL};
     tcli_args a;
-    if (tcli_parse(argc, argv, 1, flags, valued, "cocoon ton", &a) < 0) return 2;
+    int parsed = tcli_parse(argc, argv, 1, flags, valued, "cocoon ton", &a);
+    if (parsed < 0) return 2;
+    if (parsed > 0) {
+        usage(stdout);
+        return 0;
+    }
     const char *sub = a.pos[0];
     if (!sub) {
         usage(stderr);

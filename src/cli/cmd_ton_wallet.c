@@ -284,7 +284,12 @@ int cli_cmd_wallet(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     tcli_args a;
-    if (tcli_parse(argc, argv, 1, wallet_flags, wallet_valued, "cocoon wallet", &a) < 0) return 2;
+    int parsed = tcli_parse(argc, argv, 1, wallet_flags, wallet_valued, "cocoon wallet", &a);
+    if (parsed < 0) return 2;
+    if (parsed > 0) {
+        wallet_usage(stdout);
+        return 0;
+    }
     const char *sub = a.pos[0];
     if (sub && a.n_pos == 1) {
         if (!strcmp(sub, "new")) return wallet_new(&a);
@@ -546,7 +551,12 @@ int cli_cmd_root(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     tcli_args a;
-    if (tcli_parse(argc, argv, 1, wallet_flags, wallet_valued, "cocoon root", &a) < 0) return 2;
+    int parsed = tcli_parse(argc, argv, 1, wallet_flags, wallet_valued, "cocoon root", &a);
+    if (parsed < 0) return 2;
+    if (parsed > 0) {
+        root_usage(stdout);
+        return 0;
+    }
     if (a.n_pos < 1) {
         root_usage(stderr);
         return 2;

@@ -8,45 +8,39 @@
 
 #include "crypto/crypto.h"
 
-static bool listed(const char *const *list, const char *name)
-{
-    for (; list && *list; list++)
-        if (!strcmp(*list, name)) return true;
-    return false;
-}
-
 int tcli_parse(int argc, char **argv, int first, const char *const *flags,
                const char *const *valued, const char *cmd, tcli_args *out)
 {
     memset(out, 0, sizeof *out);
-    for (int i = first; i < argc; i++) {
-        const char *s = argv[i];
-        if (s[0] == '-' && s[1] == '-' && s[2]) {
-            if (out->n_opts == TCLI_MAX_OPTS) {
-                fprintf(stderr, "%s: too many options\n", cmd);
-                return -1;
-            }
-            if (listed(flags, s)) {
-                out->names[out->n_opts] = s;
-                out->values[out->n_opts++] = "";
-            } else if (listed(valued, s)) {
-                if (i + 1 >= argc) {
-                    fprintf(stderr, "%s: option %s needs a value\n", cmd, s);
-                    return -1;
-                }
-                out->names[out->n_opts] = s;
-                out->values[out->n_opts++] = argv[++i];
-            } else {
-                fprintf(stderr, "%s: unknown option %s\n", cmd, s);
-                return -1;
-            }
-            continue;
-        }
-        if (out->n_pos == TCLI_MAX_POS) {
-            fprintf(stderr, "%s: too many arguments\n", cmd);
+    /* The command group's option lists as cc_args options. */
+    cc_opt opts[CC_ARGS_MAX_OPTS];
+    size_t n = 0;
+    for (const char *const *f = flags; f && *f && n < CC_ARRAY_LEN(opts); f++)
+        opts[n++] = (cc_opt){*f, NULL, NULL, NULL};
+    for (const char *const *v = valued; v && *v && n < CC_ARRAY_LEN(opts); v++)
+        opts[n++] = (cc_opt){*v, "VALUE", NULL, NULL};
+    cc_args a;
+    cc_err err = {0};
+    if (cc_args_parse(opts, n, argc - first, argv + first, &a, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    if (a.help) return 1;
+    if (a.n_pos > TCLI_MAX_POS) {
+        fprintf(stderr, "%s: too many arguments\n", cmd);
+        return -1;
+    }
+    for (int i = 0; i < a.n_pos; i++)
+        out->pos[i] = a.pos[i];
+    out->n_pos = a.n_pos;
+    for (size_t k = 0; k < n; k++) {
+        if (!a.value[k]) continue;
+        if (out->n_opts == TCLI_MAX_OPTS) {
+            fprintf(stderr, "%s: too many options\n", cmd);
             return -1;
         }
-        out->pos[out->n_pos++] = s;
+        out->names[out->n_opts] = opts[k].name;
+        out->values[out->n_opts++] = a.value[k];
     }
     return 0;
 }

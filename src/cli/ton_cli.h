@@ -17,9 +17,10 @@ typedef struct tcli_args {
     int n_opts;
 } tcli_args;
 
-/* Parses argv[first..]: "--flag" for names in `flags`, "--name VALUE" for
- * names in `valued`, anything else positional. Unknown options are an error
- * (printed with the command name). */
+/* Parses argv[first..] with cc_args: "--flag" for names in `flags`, "--name
+ * VALUE" (or --name=VALUE) for names in `valued`, anything else positional.
+ * Returns 0, 1 when --help was given (the caller prints its usage), or -1
+ * after printing the error with the command name. */
 int tcli_parse(int argc, char **argv, int first, const char *const *flags,
                const char *const *valued, const char *cmd, tcli_args *out);
 const char *tcli_opt(const tcli_args *a, const char *name); /* NULL if absent */
