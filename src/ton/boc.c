@@ -149,200 +149,206 @@ static int rd_be(reader *r, unsigned n, uint64_t *out, const char *what, cc_err 
     return 0;
 }
 
-ton_cell *ton_boc_parse(const uint8_t *data, size_t len, cc_err *err)
-{
-    reader r = {data, len, 0};
-    uint64_t magic, flags_byte, off_bytes, n_cells, n_roots, n_absent, total;
-    if (rd_be(&r, 4, &magic, "magic", err) < 0) return NULL;
-    bool has_idx, has_crc, has_cache = false;
-    unsigned size_bytes;
-    if (magic == BOC_MAGIC) {
-        if (rd_be(&r, 1, &flags_byte, "flags", err) < 0) return NULL;
-        has_idx = flags_byte & 0x80;
-        has_crc = flags_byte & 0x40;
-        has_cache = flags_byte & 0x20;
-        if (flags_byte & 0x18) {
-            cc_err_set(err, "bag of cells uses unknown flags 0x%02x", (unsigned)flags_byte);
-            return NULL;
-        }
-        size_bytes = flags_byte & 7;
-    } else if (magic == BOC_MAGIC_IDX || magic == BOC_MAGIC_IDX_CRC) {
-        if (rd_be(&r, 1, &flags_byte, "size", err) < 0) return NULL;
-        has_idx = true;
-        has_crc = magic == BOC_MAGIC_IDX_CRC;
-        size_bytes = flags_byte;
-    } else {
-        cc_err_set(err, "not a bag of cells (magic %08x)", (unsigned)magic);
-        return NULL;
-    }
-    if (size_bytes < 1 || size_bytes > 4) {
-        cc_err_set(err, "bag of cells: bad reference size %u", size_bytes);
-        return NULL;
-    }
-    if (has_cache && !has_idx) {
-        cc_err_set(err, "bag of cells: cache bits without an index");
-        return NULL;
-    }
-    if (has_crc) {
-        if (len < 4 + r.pos) {
-            cc_err_set(err, "bag of cells truncated (crc32c)");
-            return NULL;
-        }
-        uint32_t want = cc_load_u32le(data + len - 4);
-        if (cc_crc32c(data, len - 4) != want) {
-            cc_err_set(err, "bag of cells: crc32c mismatch");
-            return NULL;
-        }
-        r.len = len - 4;
-    }
-    if (rd_be(&r, 1, &off_bytes, "offset size", err) < 0 ||
-        rd_be(&r, size_bytes, &n_cells, "cell count", err) < 0 ||
-        rd_be(&r, size_bytes, &n_roots, "root count", err) < 0 ||
-        rd_be(&r, size_bytes, &n_absent, "absent count", err) < 0)
-        return NULL;
-    if (off_bytes < 1 || off_bytes > 8) {
-        cc_err_set(err, "bag of cells: bad offset size %u", (unsigned)off_bytes);
-        return NULL;
-    }
-    if (rd_be(&r, (unsigned)off_bytes, &total, "total size", err) < 0) return NULL;
-    /* every cell takes at least 2 bytes, which bounds the count by the input */
-    if (n_cells == 0 || n_cells > TON_BOC_MAX_CELLS || n_cells > len / 2) {
-        cc_err_set(err, "bag of cells: implausible cell count %llu", (unsigned long long)n_cells);
-        return NULL;
-    }
-    if (n_roots == 0 || n_roots > n_cells) {
-        cc_err_set(err, "bag of cells: bad root count %llu", (unsigned long long)n_roots);
-        return NULL;
-    }
-    if (n_absent != 0) {
-        cc_err_set(err, "bag of cells with absent cells is not supported");
-        return NULL;
-    }
-    uint64_t root0 = 0;
-    for (uint64_t i = 0; i < n_roots; i++) {
-        uint64_t idx;
-        if (rd_be(&r, size_bytes, &idx, "root list", err) < 0) return NULL;
-        if (idx >= n_cells) {
-            cc_err_set(err, "bag of cells: root index %llu out of range", (unsigned long long)idx);
-            return NULL;
-        }
-        if (i == 0) root0 = idx;
-    }
-    size_t idx_pos = r.pos;
-    if (has_idx) {
-        if (n_cells * off_bytes > r.len - r.pos) {
-            cc_err_set(err, "bag of cells truncated (index)");
-            return NULL;
-        }
-        r.pos += (size_t)(n_cells * off_bytes);
-    }
-    if (total != r.len - r.pos) {
-        cc_err_set(err, "bag of cells: cell data is %zu bytes, header says %llu", r.len - r.pos,
-                   (unsigned long long)total);
-        return NULL;
-    }
-    size_t data_start = r.pos;
+/* What the header of a bag of cells says, checked against the input. */
+typedef struct boc_header {
+    bool has_idx, has_crc, has_cache;
+    unsigned size_bytes; /* bytes per cell index / count */
+    unsigned off_bytes;  /* bytes per offset */
+    uint64_t n_cells, n_roots, root0;
+    size_t idx_pos;    /* where the offset index starts (has_idx) */
+    size_t data_start; /* where the first cell starts */
+} boc_header;
 
-    /* First pass: locate every cell and check its descriptor and references. */
-    typedef struct {
-        size_t data_off;
-        uint16_t bits;
-        uint8_t n_refs, exotic, level_mask;
-        uint32_t refs[4];
-    } raw_cell;
-    raw_cell *raw = cc_calloc((size_t)n_cells, sizeof *raw);
-    ton_cell **cells = cc_calloc((size_t)n_cells, sizeof *cells);
-    ton_cell *result = NULL;
-    for (uint64_t i = 0; i < n_cells; i++) {
-        uint64_t d1, d2;
-        if (rd_be(&r, 1, &d1, "cell descriptor", err) < 0 ||
-            rd_be(&r, 1, &d2, "cell descriptor", err) < 0)
-            goto out;
-        raw_cell *rc = &raw[i];
-        rc->n_refs = d1 & 7;
-        rc->exotic = (d1 & 8) != 0;
-        rc->level_mask = (uint8_t)(d1 >> 5);
-        if (rc->n_refs > 4) {
-            cc_err_set(err, "cell %llu: %u references", (unsigned long long)i, rc->n_refs);
-            goto out;
-        }
-        if (d1 & 16) { /* stored hashes and depths: skip them */
-            size_t skip = ((size_t)__builtin_popcount(rc->level_mask) + 1) * (32 + 2);
-            if (skip > r.len - r.pos) {
-                cc_err_set(err, "bag of cells truncated (cell hashes)");
-                goto out;
-            }
-            r.pos += skip;
-        }
-        size_t nbytes = (size_t)(d2 + 1) / 2;
-        if (nbytes > r.len - r.pos) {
-            cc_err_set(err, "bag of cells truncated (cell %llu data)", (unsigned long long)i);
-            goto out;
-        }
-        rc->data_off = r.pos;
-        unsigned bits = (unsigned)nbytes * 8;
-        if (d2 & 1) {
-            uint8_t last = data[r.pos + nbytes - 1];
-            if (last == 0) {
-                cc_err_set(err, "cell %llu: missing completion tag", (unsigned long long)i);
-                goto out;
-            }
-            bits -= (unsigned)__builtin_ctz(last) + 1;
-        }
-        if (bits > TON_CELL_MAX_BITS) {
-            cc_err_set(err, "cell %llu: %u bits", (unsigned long long)i, bits);
-            goto out;
-        }
-        rc->bits = (uint16_t)bits;
-        r.pos += nbytes;
-        for (unsigned k = 0; k < rc->n_refs; k++) {
-            uint64_t ref;
-            if (rd_be(&r, size_bytes, &ref, "cell reference", err) < 0) goto out;
-            /* references must point forward: this rules out cycles */
-            if (ref <= i || ref >= n_cells) {
-                cc_err_set(err, "cell %llu: bad reference to cell %llu", (unsigned long long)i,
-                           (unsigned long long)ref);
-                goto out;
-            }
-            rc->refs[k] = (uint32_t)ref;
-        }
-        if (has_idx) {
-            uint64_t want;
-            reader ir = {data, r.len, idx_pos + (size_t)(i * off_bytes)};
-            if (rd_be(&ir, (unsigned)off_bytes, &want, "index", err) < 0) goto out;
-            if (has_cache) want >>= 1;
-            if (want != r.pos - data_start) {
-                cc_err_set(err, "bag of cells: index entry %llu is wrong", (unsigned long long)i);
-                goto out;
-            }
-        }
+/* The magic and the flags byte (or the size byte of the older formats). */
+static int read_magic(reader *r, boc_header *h, cc_err *err)
+{
+    uint64_t magic, flags_byte;
+    if (rd_be(r, 4, &magic, "magic", err) < 0) return -1;
+    if (magic == BOC_MAGIC) {
+        if (rd_be(r, 1, &flags_byte, "flags", err) < 0) return -1;
+        h->has_idx = flags_byte & 0x80;
+        h->has_crc = flags_byte & 0x40;
+        h->has_cache = flags_byte & 0x20;
+        if (flags_byte & 0x18)
+            return cc_err_set(err, "bag of cells uses unknown flags 0x%02x", (unsigned)flags_byte);
+        h->size_bytes = flags_byte & 7;
+    } else if (magic == BOC_MAGIC_IDX || magic == BOC_MAGIC_IDX_CRC) {
+        if (rd_be(r, 1, &flags_byte, "size", err) < 0) return -1;
+        h->has_idx = true;
+        h->has_crc = magic == BOC_MAGIC_IDX_CRC;
+        h->size_bytes = (unsigned)flags_byte;
+    } else {
+        return cc_err_set(err, "not a bag of cells (magic %08x)", (unsigned)magic);
     }
-    if (r.pos != r.len) {
-        cc_err_set(err, "bag of cells: trailing bytes");
-        goto out;
+    if (h->size_bytes < 1 || h->size_bytes > 4)
+        return cc_err_set(err, "bag of cells: bad reference size %u", h->size_bytes);
+    if (h->has_cache && !h->has_idx)
+        return cc_err_set(err, "bag of cells: cache bits without an index");
+    return 0;
+}
+
+/* Checks the trailing crc32c and leaves it out of what is read next. */
+static int check_crc(reader *r, cc_err *err)
+{
+    if (r->len < 4 + r->pos) return cc_err_set(err, "bag of cells truncated (crc32c)");
+    uint32_t want = cc_load_u32le(r->p + r->len - 4);
+    if (cc_crc32c(r->p, r->len - 4) != want)
+        return cc_err_set(err, "bag of cells: crc32c mismatch");
+    r->len -= 4;
+    return 0;
+}
+
+/* The counts, the root list, the index and the total size. */
+static int read_layout(reader *r, size_t len, boc_header *h, cc_err *err)
+{
+    uint64_t off_bytes, n_absent, total;
+    if (rd_be(r, 1, &off_bytes, "offset size", err) < 0 ||
+        rd_be(r, h->size_bytes, &h->n_cells, "cell count", err) < 0 ||
+        rd_be(r, h->size_bytes, &h->n_roots, "root count", err) < 0 ||
+        rd_be(r, h->size_bytes, &n_absent, "absent count", err) < 0)
+        return -1;
+    if (off_bytes < 1 || off_bytes > 8)
+        return cc_err_set(err, "bag of cells: bad offset size %u", (unsigned)off_bytes);
+    h->off_bytes = (unsigned)off_bytes;
+    if (rd_be(r, h->off_bytes, &total, "total size", err) < 0) return -1;
+    /* every cell takes at least 2 bytes, which bounds the count by the input */
+    if (h->n_cells == 0 || h->n_cells > TON_BOC_MAX_CELLS || h->n_cells > len / 2)
+        return cc_err_set(err, "bag of cells: implausible cell count %llu",
+                          (unsigned long long)h->n_cells);
+    if (h->n_roots == 0 || h->n_roots > h->n_cells)
+        return cc_err_set(err, "bag of cells: bad root count %llu", (unsigned long long)h->n_roots);
+    if (n_absent != 0) return cc_err_set(err, "bag of cells with absent cells is not supported");
+    for (uint64_t i = 0; i < h->n_roots; i++) {
+        uint64_t idx;
+        if (rd_be(r, h->size_bytes, &idx, "root list", err) < 0) return -1;
+        if (idx >= h->n_cells)
+            return cc_err_set(err, "bag of cells: root index %llu out of range",
+                              (unsigned long long)idx);
+        if (i == 0) h->root0 = idx;
     }
-    /* Second pass: build from the last cell back, children first. */
+    h->idx_pos = r->pos;
+    if (h->has_idx) {
+        if (h->n_cells * h->off_bytes > r->len - r->pos)
+            return cc_err_set(err, "bag of cells truncated (index)");
+        r->pos += (size_t)(h->n_cells * h->off_bytes);
+    }
+    if (total != r->len - r->pos)
+        return cc_err_set(err, "bag of cells: cell data is %zu bytes, header says %llu",
+                          r->len - r->pos, (unsigned long long)total);
+    h->data_start = r->pos;
+    return 0;
+}
+
+/* A cell located in the input, before it is built. */
+typedef struct raw_cell {
+    size_t data_off;
+    uint16_t bits;
+    uint8_t n_refs, exotic, level_mask;
+    uint32_t refs[4];
+} raw_cell;
+
+/* The data bytes of cell i: their offset and the bit length the completion
+ * tag gives. */
+static int read_cell_data(reader *r, uint64_t i, uint64_t d2, raw_cell *rc, cc_err *err)
+{
+    size_t nbytes = (size_t)(d2 + 1) / 2;
+    if (nbytes > r->len - r->pos)
+        return cc_err_set(err, "bag of cells truncated (cell %llu data)", (unsigned long long)i);
+    rc->data_off = r->pos;
+    unsigned bits = (unsigned)nbytes * 8;
+    if (d2 & 1) {
+        uint8_t last = r->p[r->pos + nbytes - 1];
+        if (last == 0)
+            return cc_err_set(err, "cell %llu: missing completion tag", (unsigned long long)i);
+        bits -= (unsigned)__builtin_ctz(last) + 1;
+    }
+    if (bits > TON_CELL_MAX_BITS)
+        return cc_err_set(err, "cell %llu: %u bits", (unsigned long long)i, bits);
+    rc->bits = (uint16_t)bits;
+    r->pos += nbytes;
+    return 0;
+}
+
+/* Locates cell i and checks its descriptor, references and index entry. */
+static int read_cell(reader *r, const boc_header *h, uint64_t i, raw_cell *rc, cc_err *err)
+{
+    uint64_t d1, d2;
+    if (rd_be(r, 1, &d1, "cell descriptor", err) < 0 ||
+        rd_be(r, 1, &d2, "cell descriptor", err) < 0)
+        return -1;
+    rc->n_refs = d1 & 7;
+    rc->exotic = (d1 & 8) != 0;
+    rc->level_mask = (uint8_t)(d1 >> 5);
+    if (rc->n_refs > 4)
+        return cc_err_set(err, "cell %llu: %u references", (unsigned long long)i, rc->n_refs);
+    if (d1 & 16) { /* stored hashes and depths: skip them */
+        size_t skip = ((size_t)__builtin_popcount(rc->level_mask) + 1) * (32 + 2);
+        if (skip > r->len - r->pos) return cc_err_set(err, "bag of cells truncated (cell hashes)");
+        r->pos += skip;
+    }
+    if (read_cell_data(r, i, d2, rc, err) < 0) return -1;
+    for (unsigned k = 0; k < rc->n_refs; k++) {
+        uint64_t ref;
+        if (rd_be(r, h->size_bytes, &ref, "cell reference", err) < 0) return -1;
+        /* references must point forward: this rules out cycles */
+        if (ref <= i || ref >= h->n_cells)
+            return cc_err_set(err, "cell %llu: bad reference to cell %llu", (unsigned long long)i,
+                              (unsigned long long)ref);
+        rc->refs[k] = (uint32_t)ref;
+    }
+    if (h->has_idx) {
+        uint64_t want;
+        reader ir = {r->p, r->len, h->idx_pos + (size_t)(i * h->off_bytes)};
+        if (rd_be(&ir, h->off_bytes, &want, "index", err) < 0) return -1;
+        if (h->has_cache) want >>= 1;
+        if (want != r->pos - h->data_start)
+            return cc_err_set(err, "bag of cells: index entry %llu is wrong",
+                              (unsigned long long)i);
+    }
+    return 0;
+}
+
+/* Builds cells[] from the last cell back, children first. */
+static int build_cells(const uint8_t *data, const raw_cell *raw, uint64_t n_cells, ton_cell **cells,
+                       cc_err *err)
+{
     for (uint64_t i = n_cells; i-- > 0;) {
-        raw_cell *rc = &raw[i];
+        const raw_cell *rc = &raw[i];
         ton_cell *refs[4];
         for (unsigned k = 0; k < rc->n_refs; k++)
             refs[k] = cells[rc->refs[k]];
         uint8_t buf[128];
         memcpy(buf, data + rc->data_off, (rc->bits + 7) / 8);
         cells[i] = ton_cell_create(rc->exotic, buf, rc->bits, refs, rc->n_refs, err);
-        if (!cells[i]) {
-            cc_err_prefix(err, "cell %llu", (unsigned long long)i);
-            goto out;
-        }
-        if (cells[i]->level_mask != rc->level_mask) {
-            cc_err_set(err, "cell %llu: level mask %u does not match its contents (%u)",
-                       (unsigned long long)i, rc->level_mask, cells[i]->level_mask);
-            goto out;
-        }
+        if (!cells[i]) return cc_err_prefix(err, "cell %llu", (unsigned long long)i);
+        if (cells[i]->level_mask != rc->level_mask)
+            return cc_err_set(err, "cell %llu: level mask %u does not match its contents (%u)",
+                              (unsigned long long)i, rc->level_mask, cells[i]->level_mask);
     }
-    result = ton_cell_ref(cells[root0]);
-out:
-    for (uint64_t i = 0; i < n_cells; i++)
+    return 0;
+}
+
+ton_cell *ton_boc_parse(const uint8_t *data, size_t len, cc_err *err)
+{
+    reader r = {data, len, 0};
+    boc_header h = {0};
+    if (read_magic(&r, &h, err) < 0 || (h.has_crc && check_crc(&r, err) < 0) ||
+        read_layout(&r, len, &h, err) < 0)
+        return NULL;
+    /* First pass: locate every cell; second: build them. */
+    raw_cell *raw = cc_calloc((size_t)h.n_cells, sizeof *raw);
+    ton_cell **cells = cc_calloc((size_t)h.n_cells, sizeof *cells);
+    ton_cell *result = NULL;
+    uint64_t i = 0;
+    while (i < h.n_cells && read_cell(&r, &h, i, &raw[i], err) == 0)
+        i++;
+    if (i == h.n_cells) {
+        if (r.pos != r.len)
+            cc_err_set(err, "bag of cells: trailing bytes");
+        else if (build_cells(data, raw, h.n_cells, cells, err) == 0)
+            result = ton_cell_ref(cells[h.root0]);
+    }
+    for (i = 0; i < h.n_cells; i++)
         ton_cell_unref(cells[i]);
     free(cells);
     free(raw);
