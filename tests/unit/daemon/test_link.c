@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "daemon/daemon.h"
+#include "../tee_fixture.h"
 
 /* ---- a role that records what the link tells it ---- */
 
@@ -487,11 +488,8 @@ static void test_dial_refused_by_policy(void **state)
 {
     (void)state;
     /* a dialer holding peers to the fake TEE refuses a proxy with no quote */
-    const char *build = getenv("COCOON_BUILD_DIR");
-    snprintf(root_dir, sizeof(root_dir), "%s/daemon_link_XXXXXX", build ? build : ".");
-    assert_non_null(mkdtemp(root_dir));
+    assert_int_equal(tee_fixture_root_create(root_dir, sizeof(root_dir), "cocoon-daemon-link"), 0);
     cc_err err = {0};
-    assert_int_equal(tee_fake_root_init(root_dir, false, &err), 0);
 
     struct event_base *base = event_base_new();
     daemon_tee server = {0}, client = {0};
@@ -532,12 +530,7 @@ static void test_dial_refused_by_policy(void **state)
     daemon_tee_clear(&client);
     event_base_free(base);
 
-    char path[600];
-    snprintf(path, sizeof(path), "%s/fake_root.pem", root_dir);
-    remove(path);
-    snprintf(path, sizeof(path), "%s/fake_root.key", root_dir);
-    remove(path);
-    remove(root_dir);
+    tee_fixture_root_remove(root_dir);
 }
 
 int main(void)

@@ -12,28 +12,20 @@
 #include <event2/event.h>
 
 #include "daemon/daemon.h"
+#include "../tee_fixture.h"
 
 static char root_dir[512];
 
 static int make_root(void **state)
 {
     (void)state;
-    const char *build = getenv("COCOON_BUILD_DIR");
-    snprintf(root_dir, sizeof(root_dir), "%s/daemon_tee_XXXXXX", build ? build : ".");
-    if (!mkdtemp(root_dir)) return -1;
-    cc_err err = {0};
-    return tee_fake_root_init(root_dir, false, &err);
+    return tee_fixture_root_create(root_dir, sizeof(root_dir), "cocoon-daemon-tee");
 }
 
 static int remove_root(void **state)
 {
     (void)state;
-    char path[600];
-    snprintf(path, sizeof(path), "%s/fake_root.pem", root_dir);
-    remove(path);
-    snprintf(path, sizeof(path), "%s/fake_root.key", root_dir);
-    remove(path);
-    remove(root_dir);
+    tee_fixture_root_remove(root_dir);
     return 0;
 }
 

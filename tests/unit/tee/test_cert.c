@@ -12,29 +12,18 @@
 
 #include "crypto/crypto.h"
 #include "tee/tee.h"
+#include "../tee_fixture.h"
 
 static char root_dir[256];
 
 static int setup_root(void **state)
 {
-    cc_tmp_template(root_dir, sizeof(root_dir), "cocoon-tee-test");
-    if (!mkdtemp(root_dir)) return -1;
-    cc_err err = {0};
-    if (tee_fake_root_init(root_dir, false, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    return tee_fixture_root_create(root_dir, sizeof(root_dir), "cocoon-tee-test");
 }
 
 static int teardown_root(void **state)
 {
-    char p[512];
-    snprintf(p, sizeof(p), "%s/fake_root.key", root_dir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/fake_root.pem", root_dir);
-    unlink(p);
-    rmdir(root_dir);
+    tee_fixture_root_remove(root_dir);
     return 0;
 }
 
@@ -273,9 +262,7 @@ static void test_fake_quote_verifies_under_fake_not_tdx(void **state)
 
     /* Another network's fake root refuses it too. */
     char other[256];
-    cc_tmp_template(other, sizeof(other), "cocoon-tee-test2");
-    assert_non_null(mkdtemp(other));
-    assert_int_equal(tee_fake_root_init(other, false, &err), 0);
+    assert_int_equal(tee_fixture_root_create(other, sizeof(other), "cocoon-tee-test2"), 0);
     assert_int_equal(tee_fake_root_init(other, false, &err), -1); /* no overwrite */
     X509 *oroot = tee_fake_root_load_cert(other, &err);
     tee_policy *ofake = tee_policy_new(TEE_POLICY_FAKE);
@@ -283,12 +270,7 @@ static void test_fake_quote_verifies_under_fake_not_tdx(void **state)
     assert_int_equal(tee_verify_peer(ofake, id->cert, &info, &err), -1);
     tee_policy_free(ofake);
     X509_free(oroot);
-    char path[512];
-    snprintf(path, sizeof(path), "%s/fake_root.key", other);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/fake_root.pem", other);
-    unlink(path);
-    rmdir(other);
+    tee_fixture_root_remove(other);
 
     tee_policy_free(fake);
     tee_identity_free(id);

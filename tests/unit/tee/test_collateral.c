@@ -16,6 +16,7 @@
 #include "crypto/crypto.h"
 #include "tee/tee.h"
 #include "tee/tee_provider.h"
+#include "../tee_fixture.h"
 
 static char dir[256];
 static tee_provider *prov;
@@ -237,9 +238,8 @@ static tee_tcb_status eval(const spec *s, int want_rc, const char *want_msg)
 
 static int setup(void **state)
 {
-    cc_tmp_template(dir, sizeof(dir), "cocoon-tee-coll");
+    if (tee_fixture_root_create(dir, sizeof(dir), "cocoon-tee-coll") < 0) return -1;
     cc_err err = {0};
-    if (!mkdtemp(dir) || tee_fake_root_init(dir, false, &err)) return -1;
     prov = tee_provider_new_fake(dir, NULL, 0, NULL, &err);
     root_key = tee__fake_root_load_key(dir, &err);
     root = tee_fake_root_load_cert(dir, &err);
@@ -256,12 +256,7 @@ static int teardown(void **state)
     EVP_PKEY_free(sign_key);
     X509_free(root);
     X509_free(sign_cert);
-    char p[512];
-    snprintf(p, sizeof(p), "%s/fake_root.key", dir);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s/fake_root.pem", dir);
-    unlink(p);
-    rmdir(dir);
+    tee_fixture_root_remove(dir);
     return 0;
 }
 
