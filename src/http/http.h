@@ -1,7 +1,7 @@
 /*
  * http — our own inbound HTTP/1.1 server on a libevent loop (the client's
- * OpenAI API, every daemon's /stats, /jsonstats, /metrics, /healthz) and an
- * outbound HTTP client over libcurl's multi-socket API driven by the caller's
+ * OpenAI API, every daemon's /stats, /jsonstats, /metrics, /healthz) and our
+ * own outbound HTTP/1.1 client (http and https, keep-alive) on the caller's
  * libevent loop.
  *
  * Threading: everything here runs on one event_base's thread; callbacks are

@@ -1,344 +1,976 @@
 /*
- * Outbound HTTP: libcurl's multi-socket API driven by a libevent loop.
- * curl tells us which sockets to watch (socket callback) and when to call it
- * back (timer callback); we turn both into libevent events. Connections stay
- * in the multi handle's cache and are reused (keep-alive).
+ * Outbound HTTP/1.1 client on the caller's libevent loop (http.h, "outbound
+ * client"). It replaced libcurl on the worker→backend hop, where curl cost a
+ * few poll() calls per request and a copy per header line.
  *
- * curl forbids adding or removing handles from inside its own callbacks
- * (header/write), which is where on_head/on_body run. Starts and cancels made
- * there are queued and applied from a deferred event right after.
+ * Shape:
+ *  - a request is parsed and serialised once in http_client_start (head and
+ *    body in one buffer, so it goes out with one send) and queued; requests
+ *    are handed to connections from a deferred event, so no callback ever
+ *    fires from inside http_client_start;
+ *  - connections are pooled per (scheme, host, port) and kept alive; one is
+ *    reused only after a complete response with no bytes after it and no
+ *    "Connection: close". The total open is capped by max_connections (idle
+ *    connections of other hosts are closed to make room), the per-host count
+ *    by max_host_connections;
+ *  - connect is non-blocking; numeric hosts go straight to connect(), names
+ *    are resolved with evdns (asynchronous, on the loop, reading resolv.conf
+ *    and /etc/hosts) and the answer is cached per pool for a minute, so the
+ *    hot path never resolves;
+ *  - each read wakeup does one recv (or SSL_read, plus whatever TLS already
+ *    decrypted) into the connection's buffer; the head is parsed in place
+ *    (http_resp.c) and body bytes go to on_body straight from that buffer;
+ *  - https verifies the server's certificate against the system CA store and
+ *    the URL's host name (or IP), and sends SNI for names.
+ *
+ * Failures that happen while the client is arranging work (connect refused at
+ * once, a synchronous DNS answer, a send error) are reported through the
+ * connection's timer made active, so callbacks always come from the loop.
+ *
+ * A request that fails on a reused connection before any response byte came
+ * back (the server closed the idle connection as we sent) is retried once on
+ * a fresh connection, as browsers and curl do.
  */
 #include "http.h"
+#include "http_resp.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <curl/curl.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
-typedef struct sock_watch {
-    struct event *ev;
-    curl_socket_t fd;
-    cc_list_node node; /* in the client's socks */
-} sock_watch;
+#define HC_BUF 16384      /* read buffer; grows for a long head */
+#define HC_MAX_HEAD 65536 /* status line + header fields */
+#define HC_DNS_TTL 60.0   /* seconds a resolved address is reused */
+#define HC_DEFAULT_CONNS 256
+
+typedef struct hc_pool hc_pool;
+typedef struct hc_conn hc_conn;
+
+enum { CONN_RESOLVING, CONN_CONNECTING, CONN_HANDSHAKE, CONN_IDLE, CONN_BUSY };
+enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
+
+struct hc_pool {
+    char *host; /* as in the URL, without brackets */
+    int port;
+    bool tls;
+    bool numeric;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    double resolved_at; /* 0 = not resolved */
+    cc_list idle;       /* of hc_conn; most recently used first */
+    size_t n_open;
+    hc_pool *next;
+};
+
+struct hc_conn {
+    http_client *c;
+    hc_pool *pool;
+    int state;
+    evutil_socket_t fd;
+    SSL *ssl;
+    struct event *ev_read, *ev_write; /* ev_write is added only while needed */
+    struct event *timer;              /* connect timeout, or a deferred failure */
+    struct evdns_getaddrinfo_request *dns;
+    bool write_on;
+    bool reused;    /* has carried a complete response before */
+    char fail[256]; /* a failure waiting to be reported from the timer */
+    int fail_result;
+    http_client_req *req; /* the request it carries (or opens for) */
+    uint8_t *buf;
+    size_t len, cap;
+    cc_list_node idle_node; /* in its pool's idle list */
+    cc_list_node all_node;  /* in the client's conns */
+};
 
 struct http_client {
     struct event_base *base;
-    CURLM *multi;
-    struct event *timer;
-    struct event *deferred; /* applies queued starts and cancels */
-    int in_curl;            /* depth of calls into curl (callbacks may run) */
-    cc_list active;         /* of http_client_req */
-    cc_list queued;         /* started from inside a curl callback */
-    cc_list cancelled;      /* cancelled from inside a curl callback */
-    cc_list socks;          /* of sock_watch */
+    struct evdns_base *dns;
+    SSL_CTX *tls;
+    struct event *deferred;
+    hc_pool *pools;
+    cc_list conns;   /* of hc_conn: all open connections */
+    cc_list pending; /* FIFO of requests without a connection */
+    size_t n_open;
     size_t n_active;
+    int max_total, max_host;
     double connect_timeout;
-    CURL *idle[64]; /* reset easy handles ready for reuse */
-    size_t n_idle;
+    bool dispatching;
 };
 
 struct http_client_req {
     http_client *c;
-    CURL *easy;
-    struct curl_slist *hdrs;
-    uint8_t *body;
+    hc_pool *pool;
+    hc_conn *conn;
     http_client_callbacks cb;
     void *ud;
-    bool in_multi;
+    uint8_t *out; /* the serialised request */
+    size_t out_len, out_off;
+    bool head_request;
+    struct event *timer; /* whole-request timeout, or NULL */
+    bool in_cb;          /* inside on_head/on_body: cancel only marks */
+    bool cancelled;      /* marked from inside a callback */
+    bool finishing;      /* inside on_done */
+    bool retried;
+    bool got_bytes; /* any response byte arrived on this attempt */
+    /* response state */
     bool head_done;
-    bool aborted;
-    bool cancelled;
-    bool finishing; /* inside on_done */
-    enum { REQ_ACTIVE, REQ_QUEUED } where;
-    cc_buf head; /* "name\0value\0" pairs of the current header block */
-    size_t head_count;
-    char errbuf[CURL_ERROR_SIZE];
-    cc_list_node node; /* in one of the client's lists */
+    size_t scanned;
+    int body_mode;
+    uint64_t body_left;
+    bool close_after;
+    http_resp_chunked chunked;
+    cc_list_node node; /* in the pending FIFO */
 };
 
-/* Easy handles are kept for reuse: creating one allocates its buffers
- * (a 16 KiB receive buffer among them) on every request otherwise. */
-static void easy_release(http_client *c, CURL *e)
+static void dispatch(http_client *c);
+static void conn_close(hc_conn *k);
+static void conn_readable(hc_conn *k);
+static void conn_writable(hc_conn *k);
+
+/* ------------------------------------------------------------ pending */
+
+static void pend_push(http_client *c, http_client_req *r, bool front)
 {
-    if (c->n_idle < CC_ARRAY_LEN(c->idle)) {
-        curl_easy_reset(e);
-        c->idle[c->n_idle++] = e;
-    } else {
-        curl_easy_cleanup(e);
-    }
+    if (front)
+        cc_list_push_front(&c->pending, &r->node);
+    else
+        cc_list_push_back(&c->pending, &r->node);
 }
 
-static CURL *easy_acquire(http_client *c)
+static void pend_remove(http_client *c, http_client_req *r)
 {
-    return c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
+    cc_list_remove(&c->pending, &r->node);
 }
 
-static void req_destroy(http_client_req *r)
+/* ------------------------------------------------------------ requests */
+
+static void req_free(http_client_req *r)
 {
-    if (r->in_multi) curl_multi_remove_handle(r->c->multi, r->easy);
-    easy_release(r->c, r->easy);
-    curl_slist_free_all(r->hdrs);
-    free(r->body);
-    cc_buf_free(&r->head);
+    if (r->timer) event_free(r->timer);
+    free(r->out);
     free(r);
 }
 
-/* ------------------------------------------------------- completion */
-
-static void check_done(http_client *c)
+/* Ends a request: detaches it from its connection (closing that unless the
+ * response completed and it may be reused), reports, frees. */
+static void req_finish(http_client_req *r, http_client_result res, const char *why)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(c->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        http_client_req *r = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        CURLcode rc = msg->data.result;
-        curl_multi_remove_handle(c->multi, r->easy);
-        r->in_multi = false;
-        if (r->cancelled) /* freed by the deferred pass */
-            continue;
-        cc_list_remove(&c->active, &r->node);
-        c->n_active--;
-        http_client_result res;
-        const char *why = NULL;
-        if (rc == CURLE_OK) {
-            res = HTTP_CLIENT_OK;
-        } else if (r->aborted) {
-            res = HTTP_CLIENT_ERR_ABORTED;
-            why = "aborted by the caller";
-        } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-            res = HTTP_CLIENT_ERR_TIMEOUT;
-        } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                   rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_SSL_CONNECT_ERROR ||
-                   rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
-            res = HTTP_CLIENT_ERR_CONNECT;
+    http_client *c = r->c;
+    pend_remove(c, r);
+    if (r->conn) {
+        hc_conn *k = r->conn;
+        k->req = NULL;
+        r->conn = NULL;
+        /* Reused only after a complete exchange with nothing left over on
+         * either side (a server may answer before reading all we send). */
+        if (res != HTTP_CLIENT_OK || r->close_after || k->len || r->out_off < r->out_len) {
+            conn_close(k);
         } else {
-            res = HTTP_CLIENT_ERR_IO;
+            k->state = CONN_IDLE;
+            k->reused = true;
+            cc_list_push_front(&k->pool->idle, &k->idle_node);
         }
-        if (res != HTTP_CLIENT_OK && !why) why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
-        r->finishing = true;
-        if (r->cb.on_done) r->cb.on_done(r->ud, res, why);
-        req_destroy(r);
     }
+    c->n_active--;
+    r->finishing = true;
+    if (r->cb.on_done) r->cb.on_done(r->ud, res, res == HTTP_CLIENT_OK ? NULL : why);
+    req_free(r);
+    dispatch(c);
 }
 
-static void apply_deferred(http_client *c);
-
-static void socket_action(http_client *c, curl_socket_t fd, int action)
+/* A failure of the connection carrying r: retried once on a fresh connection
+ * when a reused one broke before any answer (a keep-alive race), else final. */
+static void req_conn_failed(http_client_req *r, hc_conn *k, http_client_result res, const char *why)
 {
-    int running;
-    c->in_curl++;
-    curl_multi_socket_action(c->multi, fd, action, &running);
-    c->in_curl--;
-    apply_deferred(c);
-    check_done(c);
-}
-
-/* ------------------------------------------------- curl → libevent */
-
-static void sock_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-    http_client *c = arg;
-    int action =
-        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-    socket_action(c, fd, action);
-}
-
-static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
-{
-    http_client *c = userp;
-    sock_watch *w = sockp;
-    if (what == CURL_POLL_REMOVE) {
-        if (w) {
-            event_free(w->ev);
-            cc_list_remove(&c->socks, &w->node);
-            free(w);
-            curl_multi_assign(c->multi, fd, NULL);
-        }
-        return 0;
+    if (k->reused && !r->got_bytes && !r->retried && res != HTTP_CLIENT_ERR_TIMEOUT) {
+        k->req = NULL;
+        r->conn = NULL;
+        conn_close(k);
+        r->retried = true;
+        r->out_off = 0;
+        pend_push(r->c, r, true);
+        dispatch(r->c);
+        return;
     }
-    short flags = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-                  ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-    if (!w) {
-        w = cc_calloc(1, sizeof(*w));
-        w->fd = fd;
-        cc_list_push_front(&c->socks, &w->node);
-        curl_multi_assign(c->multi, fd, w);
-    } else {
-        event_free(w->ev);
-    }
-    w->ev = event_new(c->base, fd, flags, sock_event_cb, c);
-    event_add(w->ev, NULL);
-    return 0;
+    req_finish(r, res, why);
 }
 
-static void timer_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-    socket_action(arg, CURL_SOCKET_TIMEOUT, 0);
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    http_client *c = userp;
-    if (timeout_ms < 0) {
-        evtimer_del(c->timer);
-    } else {
-        /* curl asks not to be called back from inside this callback, so even
-         * a zero timeout goes through the loop. */
-        struct timeval tv = cc_timeval((double)timeout_ms / 1000);
-        evtimer_add(c->timer, &tv);
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------- curl callbacks */
-
-static size_t header_cb(char *data, size_t size, size_t nmemb, void *arg)
+static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     http_client_req *r = arg;
-    size_t n = size * nmemb;
-    if (r->cancelled) return 0;
-    if (r->head_done) /* trailers */
-        return n;
-    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) { /* a new status line: new block */
-        cc_buf_reset(&r->head);
-        r->head_count = 0;
-        return n;
+    req_finish(r, HTTP_CLIENT_ERR_TIMEOUT, "request timed out");
+}
+
+/* --------------------------------------------------------- connections */
+
+static void conn_close(hc_conn *k)
+{
+    http_client *c = k->c;
+    cc_list_remove(&k->pool->idle, &k->idle_node);
+    if (k->dns) evdns_getaddrinfo_cancel(k->dns); /* its callback frees nothing of ours */
+    if (k->ev_read) event_free(k->ev_read);
+    if (k->ev_write) event_free(k->ev_write);
+    event_free(k->timer);
+    if (k->ssl) SSL_free(k->ssl);
+    if (k->fd >= 0) evutil_closesocket(k->fd);
+    free(k->buf);
+    cc_list_remove(&c->conns, &k->all_node);
+    k->pool->n_open--;
+    c->n_open--;
+    free(k);
+}
+
+/* Reports a failure from the loop rather than from the current call. */
+static void conn_fail_later(hc_conn *k, http_client_result res, const char *msg)
+{
+    if (k->fail[0]) return;
+    snprintf(k->fail, sizeof(k->fail), "%s", msg);
+    k->fail_result = res;
+    event_active(k->timer, EV_TIMEOUT, 0);
+}
+
+static void conn_fail(hc_conn *k, http_client_result res, const char *msg)
+{
+    http_client_req *r = k->req;
+    if (!r) {
+        conn_close(k);
+        dispatch(k->c);
+        return;
     }
-    size_t len = n;
-    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-        len--;
-    if (len == 0) { /* end of a header block */
-        long status = 0;
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status >= 100 && status < 200) return n; /* interim response; the real one follows */
-        r->head_done = true;
-        http_header *hs = cc_calloc(r->head_count + 1, sizeof(*hs));
-        const char *p = (const char *)r->head.data;
-        for (size_t i = 0; i < r->head_count; i++) {
-            hs[i].name = p;
-            p += strlen(p) + 1;
-            hs[i].value = p;
-            p += strlen(p) + 1;
+    req_conn_failed(r, k, res, msg);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    hc_conn *k = arg;
+    if (k->fail[0]) {
+        char msg[256];
+        memcpy(msg, k->fail, sizeof(msg));
+        conn_fail(k, k->fail_result, msg);
+        return;
+    }
+    char msg[96];
+    snprintf(msg, sizeof(msg), "connect to %s:%d timed out after %.3g s", k->pool->host,
+             k->pool->port, k->c->connect_timeout);
+    conn_fail(k, HTTP_CLIENT_ERR_TIMEOUT, msg);
+}
+
+static void want_write(hc_conn *k, bool on)
+{
+    if (on == k->write_on) return;
+    k->write_on = on;
+    if (on)
+        event_add(k->ev_write, NULL);
+    else
+        event_del(k->ev_write);
+}
+
+static void conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    hc_conn *k = arg;
+    if (k->fail[0]) return; /* reported from the timer */
+    if (what & EV_WRITE)
+        conn_writable(k);
+    else
+        conn_readable(k);
+}
+
+static const char *ssl_error_text(hc_conn *k, char *buf, size_t n)
+{
+    long v = k->ssl ? SSL_get_verify_result(k->ssl) : X509_V_OK;
+    unsigned long e = ERR_peek_last_error();
+    if (v != X509_V_OK)
+        snprintf(buf, n, "TLS certificate of %s not accepted: %s", k->pool->host,
+                 X509_verify_cert_error_string(v));
+    else if (e)
+        snprintf(buf, n, "TLS with %s failed: %s", k->pool->host, ERR_reason_error_string(e));
+    else
+        snprintf(buf, n, "TLS with %s failed: %s", k->pool->host,
+                 errno ? strerror(errno) : "connection closed");
+    ERR_clear_error();
+    return buf;
+}
+
+/* Sends what is left of the request (one send in the common case). */
+static void conn_send(hc_conn *k)
+{
+    http_client_req *r = k->req;
+    while (r->out_off < r->out_len) {
+        ssize_t n;
+        const uint8_t *p = r->out + r->out_off;
+        size_t left = r->out_len - r->out_off;
+        if (k->ssl) {
+            ERR_clear_error();
+            int m = SSL_write(k->ssl, p, (int)CC_MIN(left, (size_t)1 << 30));
+            if (m <= 0) {
+                int e = SSL_get_error(k->ssl, m);
+                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                    want_write(k, e == SSL_ERROR_WANT_WRITE);
+                    return;
+                }
+                char buf[256];
+                conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, ssl_error_text(k, buf, sizeof(buf)));
+                return;
+            }
+            n = m;
+        } else {
+            n = send(k->fd, p, left, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                    want_write(k, true);
+                    return;
+                }
+                char buf[160];
+                snprintf(buf, sizeof(buf), "send to %s:%d: %s", k->pool->host, k->pool->port,
+                         strerror(errno));
+                conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, buf);
+                return;
+            }
         }
-        int rc = r->cb.on_head ? r->cb.on_head(r->ud, (int)status, hs, r->head_count) : 0;
-        free(hs);
-        if (rc < 0 && !r->cancelled) {
-            r->aborted = true;
+        r->out_off += (size_t)n;
+    }
+    want_write(k, false);
+}
+
+static void conn_ready(hc_conn *k)
+{
+    event_del(k->timer); /* the connect timeout */
+    k->state = CONN_BUSY;
+    conn_send(k);
+}
+
+static void tls_handshake(hc_conn *k)
+{
+    ERR_clear_error();
+    int rc = SSL_connect(k->ssl);
+    if (rc == 1) {
+        conn_ready(k);
+        return;
+    }
+    int e = SSL_get_error(k->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        want_write(k, e == SSL_ERROR_WANT_WRITE);
+        return;
+    }
+    char buf[256];
+    conn_fail(k, HTTP_CLIENT_ERR_CONNECT, ssl_error_text(k, buf, sizeof(buf)));
+}
+
+static int tls_start(hc_conn *k)
+{
+    http_client *c = k->c;
+    if (!c->tls) {
+        c->tls = SSL_CTX_new(TLS_client_method());
+        if (!c->tls) return -1;
+        SSL_CTX_set_min_proto_version(c->tls, TLS1_2_VERSION);
+        SSL_CTX_set_verify(c->tls, SSL_VERIFY_PEER, NULL);
+        if (SSL_CTX_set_default_verify_paths(c->tls) != 1) return -1;
+        SSL_CTX_set_mode(c->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                     SSL_MODE_RELEASE_BUFFERS);
+        SSL_CTX_set_options(c->tls, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    }
+    k->ssl = SSL_new(c->tls);
+    if (!k->ssl || SSL_set_fd(k->ssl, k->fd) != 1) return -1;
+    if (k->pool->numeric) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(k->ssl), k->pool->host) != 1) return -1;
+    } else {
+        if (SSL_set_tlsext_host_name(k->ssl, k->pool->host) != 1) return -1;
+        if (SSL_set1_host(k->ssl, k->pool->host) != 1) return -1;
+    }
+    k->state = CONN_HANDSHAKE;
+    return 0;
+}
+
+static void conn_connected(hc_conn *k)
+{
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) soerr = errno;
+    if (soerr) {
+        char buf[160];
+        snprintf(buf, sizeof(buf), "connect to %s:%d: %s", k->pool->host, k->pool->port,
+                 strerror(soerr));
+        conn_fail(k, HTTP_CLIENT_ERR_CONNECT, buf);
+        return;
+    }
+    if (k->pool->tls) {
+        if (tls_start(k) < 0) {
+            char buf[256];
+            conn_fail(k, HTTP_CLIENT_ERR_CONNECT, ssl_error_text(k, buf, sizeof(buf)));
+            return;
+        }
+        tls_handshake(k);
+        return;
+    }
+    conn_ready(k);
+}
+
+/* Opens the socket and starts connecting to the pool's resolved address. */
+static void conn_connect(hc_conn *k)
+{
+    hc_pool *p = k->pool;
+    char buf[160];
+    k->fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (k->fd < 0) {
+        snprintf(buf, sizeof(buf), "socket: %s", strerror(errno));
+        conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, buf);
+        return;
+    }
+    int one = 1;
+    setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    k->ev_read = event_new(k->c->base, k->fd, EV_READ | EV_PERSIST, conn_event_cb, k);
+    k->ev_write = event_new(k->c->base, k->fd, EV_WRITE | EV_PERSIST, conn_event_cb, k);
+    k->state = CONN_CONNECTING;
+    if (connect(k->fd, (struct sockaddr *)&p->addr, p->addrlen) < 0 && errno != EINPROGRESS) {
+        snprintf(buf, sizeof(buf), "connect to %s:%d: %s", p->host, p->port, strerror(errno));
+        conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, buf);
+        return;
+    }
+    event_add(k->ev_read, NULL);
+    want_write(k, true);
+}
+
+static void dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+    hc_conn *k = arg;
+    /* A cancelled lookup is reported after its connection was freed. */
+    if (result == EVUTIL_EAI_CANCEL) return;
+    k->dns = NULL;
+    if (result != 0 || !res) {
+        char buf[200];
+        snprintf(buf, sizeof(buf), "cannot resolve %s: %s", k->pool->host,
+                 evutil_gai_strerror(result));
+        conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, buf);
+        if (res) evutil_freeaddrinfo(res);
+        return;
+    }
+    memcpy(&k->pool->addr, res->ai_addr, res->ai_addrlen);
+    k->pool->addrlen = (socklen_t)res->ai_addrlen;
+    ((struct sockaddr_in *)&k->pool->addr)->sin_port = htons((uint16_t)k->pool->port);
+    k->pool->resolved_at = cc_now_mono();
+    evutil_freeaddrinfo(res);
+    conn_connect(k);
+}
+
+static hc_conn *conn_open(http_client *c, hc_pool *p, http_client_req *r)
+{
+    hc_conn *k = cc_calloc(1, sizeof(*k));
+    k->c = c;
+    k->pool = p;
+    k->fd = -1;
+    k->req = r;
+    r->conn = k;
+    k->timer = evtimer_new(c->base, conn_timer_cb, k);
+    struct timeval tv = cc_timeval(c->connect_timeout);
+    event_add(k->timer, &tv);
+    p->n_open++;
+    c->n_open++;
+    cc_list_push_back(&c->conns, &k->all_node);
+    if (p->numeric || (p->resolved_at > 0 && cc_now_mono() - p->resolved_at < HC_DNS_TTL)) {
+        conn_connect(k);
+        return k;
+    }
+    if (!c->dns) c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (!c->dns) {
+        conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, "no DNS resolver (resolv.conf unreadable?)");
+        return k;
+    }
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+    k->state = CONN_RESOLVING;
+    /* The callback may run before this returns (hosts file): it then only
+     * connects or schedules a failure, never calls back the user. */
+    k->dns = evdns_getaddrinfo(c->dns, p->host, NULL, &hints, dns_cb, k); /* NULL if answered */
+    return k;
+}
+
+/* ------------------------------------------------------------ responses */
+
+static bool deliver(http_client_req *r, const uint8_t *d, size_t n)
+{
+    if (!n || !r->cb.on_body) return true;
+    r->in_cb = true;
+    r->cb.on_body(r->ud, d, n);
+    r->in_cb = false;
+    return !r->cancelled;
+}
+
+/* Drops a request cancelled from inside its own callback, with its connection. */
+static void req_drop_cancelled(http_client_req *r)
+{
+    http_client *c = r->c;
+    hc_conn *k = r->conn;
+    if (k) {
+        k->req = NULL;
+        conn_close(k);
+    }
+    req_free(r);
+    dispatch(c);
+}
+
+/* Parses the head in the buffer. Returns 1 when done (body follows), 0 when
+ * more is needed, -1 when r is gone (finished, failed or cancelled). */
+static int take_head(hc_conn *k, http_client_req *r)
+{
+    for (;;) {
+        http_resp_head h;
+        char err[160];
+        int n = http_resp_head_parse((char *)k->buf, k->len, HC_MAX_HEAD, &r->scanned, &h, err,
+                                     sizeof(err));
+        if (n == 0) {
+            if (k->len == k->cap) {
+                k->cap = CC_MIN(k->cap * 2, (size_t)HC_MAX_HEAD);
+                k->buf = cc_realloc(k->buf, k->cap);
+            }
             return 0;
         }
-        return r->cancelled ? 0 : n;
+        if (n < 0) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "bad response from %s:%d: %s", k->pool->host, k->pool->port,
+                     err);
+            req_finish(r, HTTP_CLIENT_ERR_IO, msg);
+            return -1;
+        }
+        r->scanned = 0;
+        if (h.status < 200 && h.status != 101) { /* interim: the real answer follows */
+            k->len -= (size_t)n;
+            memmove(k->buf, k->buf + n, k->len);
+            continue;
+        }
+        if (h.status == 101) {
+            req_finish(r, HTTP_CLIENT_ERR_IO, "server switched protocols (101), not supported");
+            return -1;
+        }
+        r->head_done = true;
+        r->close_after = h.close;
+        if (r->head_request || h.status == 204 || h.status == 304) {
+            r->body_mode = BODY_NONE;
+        } else if (h.chunked) {
+            r->body_mode = BODY_CHUNKED;
+            http_resp_chunked_init(&r->chunked);
+        } else if (h.content_length >= 0) {
+            r->body_mode = h.content_length ? BODY_LENGTH : BODY_NONE;
+            r->body_left = (uint64_t)h.content_length;
+        } else {
+            r->body_mode = BODY_CLOSE;
+            r->close_after = true;
+        }
+        int rc = 0;
+        if (r->cb.on_head) {
+            r->in_cb = true;
+            rc = r->cb.on_head(r->ud, h.status, h.headers, h.n_headers);
+            r->in_cb = false;
+        }
+        if (r->cancelled) {
+            req_drop_cancelled(r);
+            return -1;
+        }
+        k->len -= (size_t)n;
+        memmove(k->buf, k->buf + n, k->len);
+        if (rc < 0) {
+            req_finish(r, HTTP_CLIENT_ERR_ABORTED, "aborted by the caller");
+            return -1;
+        }
+        return 1;
     }
-    const char *colon = memchr(data, ':', len);
-    if (!colon) /* folded or malformed line: ignore it */
-        return n;
-    size_t nl = (size_t)(colon - data);
-    const char *v = colon + 1;
-    while (v < data + len && (*v == ' ' || *v == '\t'))
-        v++;
-    cc_buf_append(&r->head, data, nl);
-    cc_buf_append_u8(&r->head, 0);
-    cc_buf_append(&r->head, v, (size_t)(data + len - v));
-    cc_buf_append_u8(&r->head, 0);
-    r->head_count++;
-    return n;
 }
 
-static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
+/* Hands body bytes in the buffer to on_body. Returns 1 when the response is
+ * complete (bytes after it stay in the buffer), 0 when more is needed, -1
+ * when r is gone. */
+static int take_body(hc_conn *k, http_client_req *r)
 {
-    http_client_req *r = arg;
-    size_t n = size * nmemb;
-    if (r->cancelled) return 0;
-    if (r->cb.on_body && n) r->cb.on_body(r->ud, (const uint8_t *)data, n);
-    return r->cancelled ? 0 : n;
+    size_t off = 0;
+    int done = 0;
+    switch (r->body_mode) {
+    case BODY_NONE:
+        done = 1;
+        break;
+    case BODY_LENGTH: {
+        size_t n = (size_t)CC_MIN((uint64_t)k->len, r->body_left);
+        r->body_left -= n;
+        off = n;
+        if (!deliver(r, k->buf, n)) {
+            req_drop_cancelled(r);
+            return -1;
+        }
+        done = r->body_left == 0;
+        break;
+    }
+    case BODY_CHUNKED:
+        while (off < k->len && !done) {
+            size_t used, dlen;
+            const uint8_t *d;
+            const char *err = NULL;
+            int rc = http_resp_chunked_step(&r->chunked, k->buf + off, k->len - off, &used, &d,
+                                            &dlen, &err);
+            if (rc < 0) {
+                char msg[200];
+                snprintf(msg, sizeof(msg), "bad chunked body from %s:%d: %s", k->pool->host,
+                         k->pool->port, err);
+                req_finish(r, HTTP_CLIENT_ERR_IO, msg);
+                return -1;
+            }
+            off += used;
+            if (!deliver(r, d, dlen)) {
+                req_drop_cancelled(r);
+                return -1;
+            }
+            done = rc;
+        }
+        break;
+    default: /* BODY_CLOSE: everything until EOF */
+        off = k->len;
+        if (!deliver(r, k->buf, k->len)) {
+            req_drop_cancelled(r);
+            return -1;
+        }
+        break;
+    }
+    k->len -= off;
+    if (k->len) memmove(k->buf, k->buf + off, k->len);
+    return done;
 }
 
-/* ------------------------------------------------------- start/cancel */
-
-static void add_to_multi(http_client_req *r)
+static void conn_process(hc_conn *k, http_client_req *r)
 {
-    r->where = REQ_ACTIVE;
-    r->in_multi = true;
-    cc_list_push_front(&r->c->active, &r->node);
-    r->c->n_active++;
-    curl_multi_add_handle(r->c->multi, r->easy);
+    if (!r->head_done) {
+        int rc = take_head(k, r);
+        if (rc <= 0) return;
+    }
+    int rc = take_body(k, r);
+    if (rc == 1) req_finish(r, HTTP_CLIENT_OK, NULL);
 }
 
-static void apply_deferred(http_client *c)
+/* One read per wakeup; TLS may hold more already decrypted, which no socket
+ * event would announce, so that is drained too. */
+static ssize_t conn_read(hc_conn *k, char *why, size_t whylen)
 {
-    while (!cc_list_empty(&c->cancelled)) {
-        http_client_req *r = cc_list_first(http_client_req, &c->cancelled, node);
-        cc_list_remove(&c->cancelled, &r->node);
-        req_destroy(r);
+    if (k->len == k->cap) {
+        if (k->cap >= HC_MAX_HEAD * 4) return -2; /* cannot happen: the buffer drains */
+        k->cap *= 2;
+        k->buf = cc_realloc(k->buf, k->cap);
     }
-    while (!cc_list_empty(&c->queued)) {
-        http_client_req *r = cc_list_first(http_client_req, &c->queued, node);
-        cc_list_remove(&c->queued, &r->node);
-        add_to_multi(r);
+    if (!k->ssl) {
+        ssize_t n = recv(k->fd, k->buf + k->len, k->cap - k->len, 0);
+        if (n > 0) return n;
+        if (n == 0) return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return -1;
+        snprintf(why, whylen, "recv from %s:%d: %s", k->pool->host, k->pool->port, strerror(errno));
+        return -2;
     }
+    size_t total = 0;
+    do {
+        ERR_clear_error();
+        int n = SSL_read(k->ssl, k->buf + k->len + total, (int)(k->cap - k->len - total));
+        if (n > 0) {
+            total += (size_t)n;
+            continue;
+        }
+        int e = SSL_get_error(k->ssl, n);
+        if (total) break;
+        if (e == SSL_ERROR_WANT_READ) return -1;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            want_write(k, true);
+            return -1;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) return 0;
+        ssl_error_text(k, why, whylen);
+        return -2;
+    } while (k->len + total < k->cap && SSL_pending(k->ssl) > 0);
+    return (ssize_t)total;
+}
+
+static void conn_readable(hc_conn *k)
+{
+    if (k->state == CONN_CONNECTING) {
+        conn_connected(k);
+        return;
+    }
+    if (k->state == CONN_HANDSHAKE) {
+        tls_handshake(k);
+        return;
+    }
+    char why[256] = "";
+    if (!k->buf) {
+        k->cap = HC_BUF;
+        k->buf = cc_malloc(k->cap);
+    }
+    ssize_t n = conn_read(k, why, sizeof(why));
+    if (n == -1) return;
+    http_client_req *r = k->req;
+    if (k->state == CONN_IDLE || !r) {
+        /* An idle connection that speaks or ends is of no further use. */
+        http_client *c = k->c;
+        conn_close(k);
+        dispatch(c);
+        return;
+    }
+    if (n == -2) {
+        req_conn_failed(r, k, HTTP_CLIENT_ERR_IO, why);
+        return;
+    }
+    if (n == 0) {
+        if (r->head_done && r->body_mode == BODY_CLOSE) {
+            req_finish(r, HTTP_CLIENT_OK, NULL);
+            return;
+        }
+        char msg[200];
+        if (!r->head_done)
+            snprintf(msg, sizeof(msg), "%s:%d closed the connection before the response head",
+                     k->pool->host, k->pool->port);
+        else
+            snprintf(msg, sizeof(msg), "%s:%d closed the connection in the middle of the body",
+                     k->pool->host, k->pool->port);
+        req_conn_failed(r, k, HTTP_CLIENT_ERR_IO, msg);
+        return;
+    }
+    r->got_bytes = true;
+    k->len += (size_t)n;
+    conn_process(k, r);
+}
+
+static void conn_writable(hc_conn *k)
+{
+    if (k->state == CONN_CONNECTING) {
+        conn_connected(k);
+        return;
+    }
+    if (k->state == CONN_HANDSHAKE) {
+        tls_handshake(k);
+        return;
+    }
+    if (k->req && k->req->out_off < k->req->out_len) {
+        conn_send(k);
+        return;
+    }
+    want_write(k, false);
+    if (k->ssl) conn_readable(k); /* SSL_read wanted to write */
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static hc_conn *pool_take_idle(hc_pool *p)
+{
+    hc_conn *k = cc_list_first(hc_conn, &p->idle, idle_node);
+    if (k) cc_list_remove(&p->idle, &k->idle_node);
+    return k;
+}
+
+/* Closes an idle connection of some other pool to free a slot. */
+static bool evict_idle(http_client *c)
+{
+    for (hc_pool *p = c->pools; p; p = p->next) {
+        hc_conn *k = pool_take_idle(p);
+        if (k) {
+            k->state = CONN_BUSY; /* off the idle list already */
+            conn_close(k);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Gives waiting requests connections. Never calls a user callback: failures
+ * found here are reported from the loop (conn_fail_later). */
+static void dispatch(http_client *c)
+{
+    if (c->dispatching || cc_list_empty(&c->pending)) return;
+    c->dispatching = true;
+    /* Only the current request leaves the list in the body (no user
+     * callback runs here), as cc_list_foreach allows. */
+    cc_list_foreach (http_client_req, r, &c->pending, node) {
+        hc_pool *p = r->pool;
+        hc_conn *k = pool_take_idle(p);
+        if (k) {
+            pend_remove(c, r);
+            k->req = r;
+            r->conn = k;
+            k->state = CONN_BUSY;
+            conn_send(k);
+        } else if (c->max_host <= 0 || p->n_open < (size_t)c->max_host) {
+            if (c->n_open < (size_t)c->max_total || evict_idle(c)) {
+                pend_remove(c, r);
+                conn_open(c, p, r);
+            }
+        }
+    }
+    c->dispatching = false;
 }
 
 static void deferred_cb(evutil_socket_t fd, short what, void *arg)
 {
-    http_client *c = arg;
-    apply_deferred(c);
-    check_done(c);
+    dispatch(arg);
 }
+
+/* ------------------------------------------------------------ URL */
+
+typedef struct hc_url {
+    bool tls;
+    char host[256];
+    int port;
+    const char *target; /* path and query, borrowed from the URL */
+    size_t target_len;
+    bool default_port;
+} hc_url;
+
+static int parse_url(const char *url, hc_url *u, cc_err *err)
+{
+    const char *p;
+    if (strncasecmp(url, "http://", 7) == 0) {
+        p = url + 7;
+        u->tls = false;
+    } else if (strncasecmp(url, "https://", 8) == 0) {
+        p = url + 8;
+        u->tls = true;
+    } else {
+        return cc_err_set(err, "http_client: URL must start with http:// or https://: %s", url);
+    }
+    for (const char *q = url; *q; q++)
+        if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+            return cc_err_set(err, "http_client: space or control byte in URL");
+    const char *auth_end = p + strcspn(p, "/?#");
+    const char *hs = p, *he;
+    const char *port = NULL;
+    if (memchr(p, '@', (size_t)(auth_end - p)))
+        return cc_err_set(err, "http_client: user info in URLs is not supported");
+    if (*p == '[') {
+        he = memchr(p, ']', (size_t)(auth_end - p));
+        if (!he) return cc_err_set(err, "http_client: unterminated [IPv6] host in URL");
+        hs = p + 1;
+        if (he + 1 < auth_end) {
+            if (he[1] != ':') return cc_err_set(err, "http_client: junk after ] in URL");
+            port = he + 2;
+        }
+    } else {
+        he = memchr(p, ':', (size_t)(auth_end - p));
+        if (he)
+            port = he + 1;
+        else
+            he = auth_end;
+    }
+    size_t hl = (size_t)(he - hs);
+    if (hl == 0 || hl >= sizeof(u->host)) return cc_err_set(err, "http_client: bad host in URL");
+    memcpy(u->host, hs, hl);
+    u->host[hl] = '\0';
+    u->port = u->tls ? 443 : 80;
+    u->default_port = true;
+    if (port) {
+        long v = 0;
+        if (port == auth_end) return cc_err_set(err, "http_client: empty port in URL");
+        for (const char *q = port; q < auth_end; q++) {
+            if (*q < '0' || *q > '9' || v > 65535)
+                return cc_err_set(err, "http_client: bad port in URL");
+            v = v * 10 + (*q - '0');
+        }
+        if (v < 1 || v > 65535) return cc_err_set(err, "http_client: bad port in URL");
+        u->default_port = v == u->port;
+        u->port = (int)v;
+    }
+    u->target = auth_end;
+    u->target_len = strcspn(auth_end, "#");
+    return 0;
+}
+
+static hc_pool *pool_get(http_client *c, const hc_url *u)
+{
+    for (hc_pool *p = c->pools; p; p = p->next)
+        if (p->port == u->port && p->tls == u->tls && strcasecmp(p->host, u->host) == 0) return p;
+    hc_pool *p = cc_calloc(1, sizeof(*p));
+    p->host = cc_strdup(u->host);
+    p->port = u->port;
+    p->tls = u->tls;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&p->addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&p->addr;
+    if (inet_pton(AF_INET, u->host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)u->port);
+        p->addrlen = sizeof(*a4);
+        p->numeric = true;
+    } else if (inet_pton(AF_INET6, u->host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)u->port);
+        p->addrlen = sizeof(*a6);
+        p->numeric = true;
+    }
+    p->next = c->pools;
+    c->pools = p;
+    return p;
+}
+
+/* ------------------------------------------------------------ public */
 
 http_client *http_client_new(struct event_base *base, const http_client_config *cfg, cc_err *err)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        cc_err_set(err, "curl_global_init failed");
+    if (!base) {
+        cc_err_set(err, "http_client_new: no event base");
         return NULL;
     }
     http_client *c = cc_calloc(1, sizeof(*c));
     c->base = base;
-    c->multi = curl_multi_init();
-    if (!c->multi) {
-        free(c);
-        curl_global_cleanup();
-        cc_err_set(err, "curl_multi_init failed");
-        return NULL;
-    }
-    c->timer = evtimer_new(base, timer_event_cb, c);
     c->deferred = event_new(base, -1, 0, deferred_cb, c);
+    c->max_total = cfg && cfg->max_connections > 0 ? cfg->max_connections : HC_DEFAULT_CONNS;
+    c->max_host = cfg ? cfg->max_host_connections : 0;
     c->connect_timeout = cfg && cfg->connect_timeout > 0 ? cfg->connect_timeout : 10;
-    long max_total = cfg && cfg->max_connections > 0 ? cfg->max_connections : 256;
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_total);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, max_total);
-    if (cfg && cfg->max_host_connections > 0)
-        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_host_connections);
     return c;
 }
 
 void http_client_free(http_client *c)
 {
     if (!c) return;
-    cc_list *lists[] = {&c->active, &c->queued, &c->cancelled};
-    for (size_t i = 0; i < CC_ARRAY_LEN(lists); i++) {
-        cc_list_foreach (http_client_req, r, lists[i], node) {
-            cc_list_remove(lists[i], &r->node);
-            req_destroy(r);
+    cc_list_foreach (http_client_req, r, &c->pending, node) {
+        pend_remove(c, r);
+        req_free(r);
+    }
+    cc_list_foreach (hc_conn, k, &c->conns, all_node) {
+        if (k->req) {
+            k->req->conn = NULL;
+            req_free(k->req);
+            k->req = NULL;
         }
+        conn_close(k);
     }
-    curl_multi_cleanup(c->multi);
-    while (c->n_idle)
-        curl_easy_cleanup(c->idle[--c->n_idle]);
-    cc_list_foreach (sock_watch, w, &c->socks, node) { /* sockets curl did not report removed */
-        cc_list_remove(&c->socks, &w->node);
-        event_free(w->ev);
-        free(w);
+    hc_pool *p = c->pools;
+    while (p) {
+        hc_pool *n = p->next;
+        free(p->host);
+        free(p);
+        p = n;
     }
-    event_free(c->timer);
+    if (c->dns) evdns_base_free(c->dns, 1);
+    if (c->tls) SSL_CTX_free(c->tls);
     event_free(c->deferred);
     free(c);
-    curl_global_cleanup();
+}
+
+static bool header_ok(const http_header *h)
+{
+    if (!h->name || !h->value || !h->name[0] || strpbrk(h->name, "\r\n: \t") ||
+        strpbrk(h->value, "\r\n"))
+        return false; /* never let a header value inject another header */
+    /* Framing is ours to write. */
+    return strcasecmp(h->name, "content-length") != 0 &&
+           strcasecmp(h->name, "transfer-encoding") != 0 && strcasecmp(h->name, "connection") != 0;
 }
 
 http_client_req *http_client_start(http_client *c, const http_client_request *req,
@@ -348,71 +980,63 @@ http_client_req *http_client_start(http_client *c, const http_client_request *re
         cc_err_set(err, "http_client_start: url and method are required");
         return NULL;
     }
+    for (const char *m = req->method; *m; m++)
+        if (*m <= ' ' || *m >= 0x7f) {
+            cc_err_set(err, "http_client_start: bad method");
+            return NULL;
+        }
+    hc_url u;
+    if (parse_url(req->url, &u, err) < 0) return NULL;
+    cc_buf out = CC_BUF_INIT;
+    cc_buf_reserve(&out, 256 + req->body_len);
+    cc_buf_append_str(&out, req->method);
+    cc_buf_append_u8(&out, ' ');
+    if (u.target_len == 0 || u.target[0] != '/') cc_buf_append_u8(&out, '/');
+    cc_buf_append(&out, u.target, u.target_len);
+    cc_buf_append_str(&out, " HTTP/1.1\r\n");
+    bool has_host = false;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (req->headers[i].name && strcasecmp(req->headers[i].name, "host") == 0 &&
+            header_ok(&req->headers[i]))
+            has_host = true;
+    if (!has_host) {
+        bool v6 = strchr(u.host, ':') != NULL;
+        cc_buf_append_fmt(&out, "Host: %s%s%s", v6 ? "[" : "", u.host, v6 ? "]" : "");
+        if (!u.default_port) cc_buf_append_fmt(&out, ":%d", u.port);
+        cc_buf_append_str(&out, "\r\n");
+    }
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const http_header *h = &req->headers[i];
+        if (!header_ok(h)) continue;
+        cc_buf_append_str(&out, h->name);
+        cc_buf_append_str(&out, ": ");
+        cc_buf_append_str(&out, h->value);
+        cc_buf_append_str(&out, "\r\n");
+    }
+    bool head = strcmp(req->method, "HEAD") == 0;
+    if (req->body_len ||
+        !(strcmp(req->method, "GET") == 0 || head || strcmp(req->method, "DELETE") == 0 ||
+          strcmp(req->method, "OPTIONS") == 0))
+        cc_buf_append_fmt(&out, "Content-Length: %zu\r\n", req->body_len);
+    cc_buf_append_str(&out, "\r\n");
+    if (req->body_len) cc_buf_append(&out, req->body, req->body_len);
+
     http_client_req *r = cc_calloc(1, sizeof(*r));
     r->c = c;
     r->cb = *cb;
     r->ud = ud;
-    r->easy = easy_acquire(c);
-    if (!r->easy) {
-        free(r);
-        cc_err_set(err, "curl_easy_init failed");
-        return NULL;
+    r->head_request = head;
+    r->out_len = out.len;
+    r->out = out.data; /* owned now */
+    r->pool = pool_get(c, &u);
+    if (req->timeout > 0) {
+        r->timer = evtimer_new(c->base, req_timeout_cb, r);
+        struct timeval tv = cc_timeval(req->timeout);
+        event_add(r->timer, &tv);
     }
-    CURL *e = r->easy;
-    if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK) {
-        easy_release(c, e);
-        free(r);
-        cc_err_set(err, "bad URL");
-        return NULL;
-    }
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->connect_timeout * 1000));
-    /* Model backends are usually on loopback; a proxy from the environment
-     * must not capture those. */
-    curl_easy_setopt(e, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-    if (req->timeout > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout * 1000 + 0.5));
-    if (strcmp(req->method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(req->method, "HEAD") == 0) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else {
-        if (strcmp(req->method, "POST") == 0)
-            curl_easy_setopt(e, CURLOPT_POST, 1L);
-        else
-            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-        r->body = cc_malloc(req->body_len ? req->body_len : 1);
-        if (req->body_len) memcpy(r->body, req->body, req->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    }
-    /* No "Expect: 100-continue" round trip for larger bodies. */
-    r->hdrs = curl_slist_append(r->hdrs, "Expect:");
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const http_header *h = &req->headers[i];
-        if (!h->name || !h->value || strpbrk(h->name, "\r\n:") || strpbrk(h->value, "\r\n"))
-            continue; /* never let a header value inject another header */
-        cc_buf line = CC_BUF_INIT;
-        cc_buf_append_fmt(&line, "%s: %s", h->name, h->value);
-        char *s = cc_buf_steal_str(&line);
-        r->hdrs = curl_slist_append(r->hdrs, s);
-        free(s);
-    }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
-    if (c->in_curl) {
-        r->where = REQ_QUEUED;
-        cc_list_push_front(&c->queued, &r->node);
-        event_active(c->deferred, 0, 0);
-    } else {
-        add_to_multi(r);
-    }
+    c->n_active++;
+    pend_push(c, r, false);
+    event_active(c->deferred, EV_TIMEOUT, 0);
     return r;
 }
 
@@ -420,20 +1044,19 @@ void http_client_cancel(http_client_req *r)
 {
     if (!r || r->finishing || r->cancelled) return;
     http_client *c = r->c;
-    r->cancelled = true;
-    if (r->where == REQ_QUEUED) {
-        cc_list_remove(&c->queued, &r->node);
-        req_destroy(r);
+    c->n_active--;
+    if (r->in_cb) { /* the code that called the callback drops it on return */
+        r->cancelled = true;
         return;
     }
-    cc_list_remove(&c->active, &r->node);
-    c->n_active--;
-    if (c->in_curl) {
-        cc_list_push_front(&c->cancelled, &r->node);
-        event_active(c->deferred, 0, 0);
-    } else {
-        req_destroy(r);
+    pend_remove(c, r);
+    if (r->conn) {
+        hc_conn *k = r->conn;
+        k->req = NULL;
+        conn_close(k);
     }
+    req_free(r);
+    dispatch(c);
 }
 
 size_t http_client_active(const http_client *c)

@@ -1,7 +1,7 @@
 /*
  * The openai-http backend: forwards each request to an OpenAI-compatible
  * server (vLLM, SGLang, llama.cpp's llama-server, Ollama) through the
- * event-loop-driven libcurl client, streaming the answer through unchanged.
+ * http layer's event-loop client, streaming the answer through unchanged.
  *
  * What it adds on the way (DESIGN §4.4):
  *  - only POST /v1/chat/completions and /v1/completions for its own model (by
@@ -12,7 +12,7 @@
  *  - max_tokens / max_completion_tokens are capped at the worker's limit;
  *  - usage is read from the body as it passes (SSE or JSON alike);
  *  - /v1/models is polled; up/down changes are reported through on_health.
- * Body bytes are handed on as curl delivers them: never re-chunked or held.
+ * Body bytes are handed on as the client reads them: never re-chunked or held.
  */
 #include "worker/backend.h"
 #include "worker/backend_usage.h"

@@ -16,7 +16,7 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
                                          .api_key = cfg->api_key,
                                          .health_interval = cfg->health_interval,
                                          /* Never fewer backend connections than the requests we
-                                          * advertise, or the excess queues silently inside curl;
+                                          * advertise, or the excess queues silently in the client;
                                           * a few more for the health poll. */
                                          .max_connections =
                                              cfg->max_active > 0 ? cfg->max_active + 4 : 0};
