@@ -1,4 +1,4 @@
-/* The HTTP server and the libcurl client, against each other in one loop. */
+/* The HTTP server and our outbound client, against each other in one loop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
