@@ -20,6 +20,8 @@ import tempfile
 import time
 import urllib.request
 
+import nginx_chain
+
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 BIN = os.environ.get("COCOON_BIN_DIR", os.path.join(BUILD, "bin"))
 DURATION = os.environ.get("BENCH_SECONDS", "10")
@@ -135,6 +137,46 @@ def check_capacity(client_url):
     return cap
 
 
+# Targets for cocoon's CPU per request over the nginx chain's (issue #10).
+NGINX_TARGETS = {CONNECTIONS: 0.6, 1: 1.0}
+
+
+def nginx_anchor(relay, backend_port, workdir):
+    """The same wrk runs through three nginx hops; prints per-hop CPU and the
+    ratio of cocoon's three daemons to nginx's three hops. Returns invalid
+    figures."""
+    nginx = nginx_chain.find_nginx(BUILD)
+    if not nginx:
+        return []
+    ndir = os.path.join(workdir, "nginx")
+    os.makedirs(ndir)
+    chain = nginx_chain.Chain(nginx, backend_port, ndir)
+    invalid = []
+    try:
+        for (keepalive, conns), ours in relay.items():
+            r = run_wrk(chain.url + "/v1/chat/completions", keepalive, conns, chain.pids())
+            r.update({"bench": "network_nginx", "keepalive": keepalive, "connections": conns,
+                      "chunks": CHUNKS, "chunk_bytes": CHUNK_BYTES})
+            print(json.dumps(r), flush=True)
+            if not r["valid"]:
+                invalid.append(dict(r, target="nginx"))
+                continue
+            mine = sum(ours["cpu_us_per_request"].values()) if ours["valid"] else None
+            theirs = sum(r["cpu_us_per_request"].values())
+            print(json.dumps({
+                "bench": "network_vs_nginx", "keepalive": keepalive, "connections": conns,
+                "cocoon_cpu_us_per_request": round(mine, 1) if mine else None,
+                "nginx_cpu_us_per_request": round(theirs, 1),
+                "cpu_ratio": round(mine / theirs, 3) if mine and theirs else None,
+                "target_cpu_ratio": NGINX_TARGETS.get(conns) if keepalive else None,
+                "cocoon_p50_ms": ours["p50_ms"], "nginx_p50_ms": r["p50_ms"],
+                "cocoon_p99_ms": ours["p99_ms"], "nginx_p99_ms": r["p99_ms"],
+                "loadavg": loadavg()}), flush=True)
+    finally:
+        chain.stop()
+    return invalid
+
+
 def main():
     backend, m = start([os.path.join(BIN, "cocoon-fake-backend"), "--port", "0", "--model", MODEL,
                         "--chunks", str(CHUNKS), "--chunk-bytes", str(CHUNK_BYTES)],
@@ -147,6 +189,7 @@ def main():
                   r"ready (http://\S+)", timeout=120)
     client_url = m.group(1)
     invalid = []
+    relay = {}
     try:
         cap = check_capacity(client_url)
         pids = daemon_pids(up.pid)
@@ -163,6 +206,7 @@ def main():
                     if not r["valid"]:
                         invalid.append(r)
                     results[target] = r
+                relay[(keepalive, conns)] = results["network"]
                 d, n = results["direct"], results["network"]
                 both = d["valid"] and n["valid"]
                 print(json.dumps({
@@ -173,6 +217,7 @@ def main():
                     if both and n["p50_ms"] is not None and d["p50_ms"] is not None else None,
                     "target_throughput_ratio": 0.5, "target_p50_added_ms": 1.0,
                     "loadavg": loadavg()}), flush=True)
+        invalid += nginx_anchor(relay, int(backend_url.rsplit(":", 1)[1]), workdir)
     finally:
         up.send_signal(signal.SIGTERM)
         backend.send_signal(signal.SIGTERM)
