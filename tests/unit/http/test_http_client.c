@@ -572,6 +572,44 @@ static void test_cancel_from_callbacks(void **state)
     cc_buf_free(&c.body);
 }
 
+/* The server answers as if keeping the connection but closes it at once; the
+ * next request, started from on_done, is handed that connection before its
+ * EOF is seen. It must be retried on a fresh connection, not fail. */
+typedef struct chain {
+    env *e;
+    char url[64];
+    resp first, second;
+} chain;
+
+static void chain_done(void *ud, http_client_result res, const char *err)
+{
+    chain *ch = ud;
+    on_done(&ch->first, res, err);
+    http_client_request req = {"POST", ch->url, NULL, 0, "{}", 2, 10};
+    ch->second.handle = http_client_start(ch->e->cli, &req, &cbs, &ch->second, NULL);
+    assert_non_null(ch->second.handle);
+}
+
+static void test_stale_connection_retried(void **state)
+{
+    env *e = *state;
+    chain ch = {.e = e};
+    snprintf(ch.url, sizeof(ch.url), "http://127.0.0.1:%d/", e->srv.port);
+    e->srv.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    e->srv.close_after = true;
+    static const http_client_callbacks first_cbs = {NULL, NULL, chain_done};
+    http_client_request req = {"GET", ch.url, NULL, 0, NULL, 0, 10};
+    assert_non_null(http_client_start(e->cli, &req, &first_cbs, &ch, NULL));
+    loop_until(e, &ch.second.done, 20);
+    assert_int_equal(ch.first.result, HTTP_CLIENT_OK);
+    assert_true(ch.second.done);
+    if (ch.second.result != HTTP_CLIENT_OK) fail_msg("second: %s", ch.second.error);
+    assert_int_equal(ch.second.body.len, 2);
+    assert_int_equal(e->srv.accepted, 2);
+    assert_int_equal(e->srv.requests, 2);
+    cc_buf_free(&ch.second.body);
+}
+
 static void test_timeout_and_connect_errors(void **state)
 {
     env *e = *state;
@@ -717,6 +755,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_until_close_and_no_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_from_callbacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_connection_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_and_connect_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_name_resolution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
