@@ -246,6 +246,13 @@ void http_sse_filter_free(http_sse_filter *f);
 
 /* ===================================================== outbound client ===== */
 
+/* HTTP/1.1 over http:// and https:// URLs. https verifies the server's
+ * certificate against the system CA store (OpenSSL's defaults, so
+ * SSL_CERT_FILE / SSL_CERT_DIR can point elsewhere) and the URL's host name or
+ * IP, and sends the name as SNI. Host names are resolved asynchronously on
+ * the loop (evdns: resolv.conf and /etc/hosts) and the address is reused for
+ * a minute. */
+
 typedef struct http_client http_client;
 typedef struct http_client_req http_client_req;
 
