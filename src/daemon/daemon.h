@@ -98,8 +98,11 @@ typedef struct daemon_flag_targets {
 /* Applies "--flag value" pairs in order: --http, --proxy and --log-level
  * into t, any other flag through extra(ud, flag, value, err), which returns
  * 1 when it took the flag, 0 when it does not know it, -1 on a bad value
- * (extra may be NULL). Messages: "flag F needs a value", "unknown flag F",
- * "--http: ...", "--proxy: ...". */
+ * (extra may be NULL). extra is first asked with value NULL (and err NULL)
+ * only whether it knows the flag: it must then change nothing. Messages:
+ * "unknown flag F" (whatever follows it), "flag F needs a value" (nothing or
+ * another --flag follows), "unexpected argument \"X\"", "--http: ...",
+ * "--proxy: ...". */
 int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
                        int (*extra)(void *ud, const char *flag, const char *value, cc_err *err),
                        void *ud, cc_err *err);

@@ -90,6 +90,17 @@ int daemon_proxies_from_json(const json_t *obj, char ***list, size_t *n, cc_err 
     return 0;
 }
 
+/* Whether f is a flag this daemon takes (so that a missing value is reported
+ * as such, and an unknown flag as unknown, whatever follows it). */
+static bool flag_known(const daemon_flag_targets *t, const char *f,
+                       int (*extra)(void *, const char *, const char *, cc_err *), void *ud)
+{
+    if ((!strcmp(f, "--http") && t->http_host) || (!strcmp(f, "--proxy") && t->proxies) ||
+        (!strcmp(f, "--log-level") && t->log_level) || !strcmp(f, "--config"))
+        return true;
+    return extra && extra(ud, f, NULL, NULL) == 1;
+}
+
 int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
                        int (*extra)(void *ud, const char *flag, const char *value, cc_err *err),
                        void *ud, cc_err *err)
@@ -97,7 +108,10 @@ int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
     bool proxies_replaced = false;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
-        if (i + 1 >= argc) return cc_err_set(err, "flag %s needs a value", f);
+        if (strncmp(f, "--", 2) != 0) return cc_err_set(err, "unexpected argument \"%s\"", f);
+        if (!flag_known(t, f, extra, ud)) return cc_err_set(err, "unknown flag %s", f);
+        if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2))
+            return cc_err_set(err, "flag %s needs a value", f);
         const char *v = argv[++i];
         if (!strcmp(f, "--http") && t->http_host) {
             if (cc_parse_hostport(v, t->http_host, t->http_host_size, t->http_port, err) < 0)
@@ -109,10 +123,8 @@ int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
         } else if (!strcmp(f, "--log-level") && t->log_level) {
             free(*t->log_level);
             *t->log_level = cc_strdup(v);
-        } else {
-            int r = extra ? extra(ud, f, v, err) : 0;
-            if (r < 0) return -1;
-            if (r == 0) return cc_err_set(err, "unknown flag %s", f);
+        } else if (extra && extra(ud, f, v, err) < 0) {
+            return -1;
         }
     }
     return 0;

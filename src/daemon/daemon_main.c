@@ -14,6 +14,11 @@ static int configure(const daemon_role *role, void *cfg, const char *path, int a
     const daemon_config_ops *ops = role->config;
     cc_err err = {0};
     if (!path && role->config_required) {
+        /* Say what is wrong first: a bad flag, or the missing --config. */
+        if (ops->apply_flags(cfg, argc, argv, &err) < 0)
+            fprintf(stderr, "cocoon-%s: %s\n", role->name, err.msg);
+        else
+            fprintf(stderr, "cocoon-%s: --config FILE is required\n", role->name);
         fputs(role->usage, stderr);
         return -1;
     }

@@ -60,6 +60,12 @@ static void set_str(char **dst, const char *v)
 /* --chain and --registry; --log-level is the daemon layer's. */
 static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 {
+    static const char *const known[] = {"--chain", "--registry", NULL};
+    if (!v) { /* only asked whether we know f */
+        for (int k = 0; known[k]; k++)
+            if (!strcmp(f, known[k])) return 1;
+        return 0;
+    }
     (void)err;
     proxy_config *c = ud;
     if (!strcmp(f, "--chain"))

@@ -121,6 +121,13 @@ int worker_config_validate(const worker_config *c, cc_err *err)
  * daemon layer's. */
 static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 {
+    static const char *const known[] = {"--backend",     "--backend-url", "--model", "--model-name",
+                                        "--coefficient", "--max-active",  NULL};
+    if (!v) { /* only asked whether we know f */
+        for (int k = 0; known[k]; k++)
+            if (!strcmp(f, known[k])) return 1;
+        return 0;
+    }
     worker_config *c = ud;
     int64_t n;
     if (!strcmp(f, "--backend"))

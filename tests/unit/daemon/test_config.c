@@ -248,6 +248,7 @@ static int extra_flag(void *ud, const char *f, const char *v, cc_err *err)
 {
     flag_cfg *c = ud;
     if (strcmp(f, "--n") != 0) return 0;
+    if (!v) return 1; /* asked only whether --n is known */
     if (atoi(v) <= 0) return cc_err_set(err, "--n: must be positive");
     c->extra_seen = atoi(v);
     return 1;
@@ -279,6 +280,23 @@ static void test_flags(void **state)
     char *unknown[] = {"--colour", "red"};
     assert_int_equal(daemon_flags_apply(&t, 2, unknown, extra_flag, &c, &err), -1);
     assert_string_equal(err.msg, "unknown flag --colour");
+    /* An unknown last flag is unknown, not "needs a value"; a known one
+     * followed by another flag needs a value. */
+    char *unknown_last[] = {"--bogus"};
+    assert_int_equal(daemon_flags_apply(&t, 1, unknown_last, extra_flag, &c, &err), -1);
+    assert_string_equal(err.msg, "unknown flag --bogus");
+    char *own_last[] = {"--n"};
+    assert_int_equal(daemon_flags_apply(&t, 1, own_last, extra_flag, &c, &err), -1);
+    assert_string_equal(err.msg, "flag --n needs a value");
+    char *then_flag[] = {"--proxy", "--log-level", "debug"};
+    assert_int_equal(daemon_flags_apply(&t, 3, then_flag, extra_flag, &c, &err), -1);
+    assert_string_equal(err.msg, "flag --proxy needs a value");
+    char *config_last[] = {"--config"};
+    assert_int_equal(daemon_flags_apply(&t, 1, config_last, extra_flag, &c, &err), -1);
+    assert_string_equal(err.msg, "flag --config needs a value");
+    char *stray[] = {"stray"};
+    assert_int_equal(daemon_flags_apply(&t, 1, stray, extra_flag, &c, &err), -1);
+    assert_string_equal(err.msg, "unexpected argument \"stray\"");
     char *own_flag[] = {"--n", "4"};
     assert_int_equal(daemon_flags_apply(&t, 2, own_flag, NULL, NULL, &err), -1);
     assert_string_equal(err.msg, "unknown flag --n");

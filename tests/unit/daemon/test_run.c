@@ -124,6 +124,7 @@ static int toy_flag(void *ud, const char *f, const char *v, cc_err *err)
 {
     (void)err;
     if (strcmp(f, "--fail-start") != 0) return 0;
+    if (!v) return 1; /* asked only whether the flag is known */
     ((toy_config *)ud)->fail_start = !strcmp(v, "yes");
     return 1;
 }
