@@ -67,6 +67,7 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(o, "clients_connected", json_integer((json_int_t)nc));
     json_object_set_new(o, "clients_accepted", json_integer((json_int_t)p->stats.clients_accepted));
     json_object_set_new(o, "registry_version", json_integer(registry_version(p->reg)));
+    proxy_money_json(p, o);
 }
 
 static int measure(const void *cfg, cc_buf *out, cc_err *err)
@@ -137,6 +138,15 @@ proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, cons
     p->idle_timeout = cfg->idle_timeout;
     cc_map_init(&p->by_wkey);
     proxy_requests_init(p);
+    /* Every proxy has a ledger from the start; proxy_new() replaces this
+     * throwaway one with the configured file once the registry is known. */
+    uint8_t seed[32];
+    cc_err err = {0};
+    crypto_random(seed, sizeof(seed));
+    if (proxy_money_open(p, NULL, seed, &err) < 0) {
+        CC_ERROR("event=ledger_open_failed error=\"%s\"", err.msg);
+        abort(); /* an in-memory SQLite that cannot open: nothing sensible to do */
+    }
     return p;
 }
 
@@ -144,7 +154,8 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
 {
     proxy *p = proxy_new_detached(base, cfg, &proxy_io_net);
     p->reg = registry_open(cfg->chain, cfg->common.registry, err);
-    if (!p->reg || setup_tee(p, cfg, err) < 0) goto fail;
+    if (!p->reg || setup_tee(p, cfg, err) < 0 || proxy_money_open_config(p, cfg, err) < 0)
+        goto fail;
     p->wl = listen_on(p, &cfg->workers, p->tee.policy, proxy_on_worker_accept, err);
     if (!p->wl) goto fail;
     p->cl = listen_on(p, &cfg->clients, p->client_policy, proxy_on_client_accept, err);
@@ -173,6 +184,7 @@ void proxy_free(proxy *p)
     proxy_client_free_all(p);
     proxy_worker_free_all(p);
     proxy_requests_free(p);
+    proxy_money_close(p); /* after the requests: they give their reservations back */
     if (p->http) http_server_free(p->http);
     cc_map_free(&p->by_wkey);
     free(p->workers);

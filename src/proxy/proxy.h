@@ -38,6 +38,13 @@ typedef struct proxy_config {
     /* owner, TEE, policy, log level, and common.registry: the registry JSON
      * (relative to the config file); the reconnect settings are not used */
     daemon_config common;
+    /* "state_dir": the proxy's persistent state (signing seed, ledger),
+     * relative to the config file. NULL (default): nothing is kept, the
+     * ledger lives in memory under a fresh key (a throwaway local proxy). */
+    char *state_dir;
+    /* "ledger": the SQLite ledger file, relative to the config file; default
+     * <state_dir>/ledger.sqlite. */
+    char *ledger;
 } proxy_config;
 
 /* Fills defaults. */

@@ -8,9 +8,6 @@
 #include "proxy/proxy_internal.h"
 #include "crypto/crypto.h"
 
-/* Without settlement a client's credit is not limited by the chain. */
-#define UNLIMITED_TOKENS ((int64_t)1 << 50)
-
 static void answer(pclient *c, uint64_t qid, const tl_obj *msg)
 {
     cc_err err;
@@ -28,6 +25,7 @@ void proxy_client_destroy(pclient *c, const char *why)
     CC_INFO("event=client_gone id=%llu reason=\"%s\"", (unsigned long long)c->id, why);
     proxy_requests_client_gone(c);
     cc_list_remove(&p->clients, &c->node);
+    free(c->owner_address);
     free(c);
 }
 
@@ -127,6 +125,16 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         }
         c->proto_version = v;
         c->connected = true;
+        /* The owner wallet keys the client's ledger account (COCOON's
+         * ProxyClientInfo per client_owner_address). */
+        free(c->owner_address);
+        c->owner_address = tl_bytes_strdup(cp->client_owner_address);
+        c->acct = NULL;
+        if (!proxy_money_client(c)) {
+            p->io->answer_client_error(c, qid, NET_ERR_ERROR, "client owner address is too long");
+            c->connected = false;
+            break;
+        }
         tl_client_connectedToProxy a = TL_INIT(client_connectedToProxy);
         a.params.hdr.id = TL_ID_proxy_params;
         a.params.flags = 1u | 2u;
@@ -152,9 +160,11 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
             break;
         }
         c->authorized = true;
+        const ledger_client *acct = proxy_money_client(c);
         tl_client_authorizationWithProxySuccess a = TL_INIT(client_authorizationWithProxySuccess);
         a.signed_payment = &empty.hdr;
-        a.max_tokens = UNLIMITED_TOKENS;
+        a.tokens_committed_to_db = acct ? ledger_payments_committed_db(&acct->pay) : 0;
+        a.max_tokens = acct ? acct->pay.max : 0;
         answer(c, qid, &a.hdr);
         CC_INFO("event=client_ready id=%llu peer=%s proto=%d", (unsigned long long)c->id,
                 c->conn ? net_conn_peer_addr(c->conn) : "-", c->proto_version);
@@ -167,9 +177,17 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
             send_worker_types(c, qid);
         break;
     case TL_ID_client_updatePaymentStatus: {
+        /* COCOON's serialize_payment_status: the account's totals. */
+        const ledger_client *acct = c->authorized ? proxy_money_client(c) : NULL;
+        if (!acct) {
+            p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL,
+                                       "client request from non-ready connection");
+            break;
+        }
         tl_client_paymentStatus a = TL_INIT(client_paymentStatus);
         a.signed_payment = &empty.hdr;
-        a.max_tokens = UNLIMITED_TOKENS;
+        a.db_tokens = ledger_payments_committed_db(&acct->pay);
+        a.max_tokens = acct->pay.max;
         answer(c, qid, &a.hdr);
         break;
     }

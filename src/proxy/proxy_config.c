@@ -27,10 +27,10 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
 {
     /* No reconnect_min/max: the proxy dials nobody. */
     static const char *const keys[] = {
-        "listen_workers", "listen_clients", "listen_http",     "chain",
-        "registry",       "pow_difficulty", "owner_address",   "tee",
-        "policy",         "fake_root",      "request_timeout", "idle_timeout",
-        "log_level",      "comment",        "client_policy",   NULL};
+        "listen_workers",  "listen_clients", "listen_http", "chain",   "registry",
+        "pow_difficulty",  "owner_address",  "tee",         "policy",  "fake_root",
+        "request_timeout", "idle_timeout",   "log_level",   "comment", "client_policy",
+        "state_dir",       "ledger",         NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0 ||
@@ -45,6 +45,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         cc_json_get_int(obj, "pow_difficulty", false, 0, 28, &pow, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_double(obj, "idle_timeout", false, 1, 86400, &c->idle_timeout, err) < 0 ||
+        daemon_json_get_path(obj, "state_dir", path, &c->state_dir, err) < 0 ||
+        daemon_json_get_path(obj, "ledger", path, &c->ledger, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->pow_difficulty = (int)pow;
@@ -108,6 +110,8 @@ void proxy_config_clear(proxy_config *c)
 {
     free(c->chain);
     free(c->client_policy);
+    free(c->state_dir);
+    free(c->ledger);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }

@@ -7,6 +7,7 @@
 #include "crypto/crypto.h"
 #include "daemon/daemon.h"
 #include "http/http.h"
+#include "ledger/ledger.h"
 #include "net/net.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_route.h"
@@ -49,6 +50,7 @@ struct pworker {
     size_t index; /* position in p->workers while READY */
     cc_list reqs; /* preq running on this worker (through w_node) */
     uint64_t requests, failures;
+    ledger_worker *acct; /* its owner's ledger account (proxy_money_worker) */
     double connected_at;
     cc_list_node node; /* in p->all_workers */
 };
@@ -59,7 +61,9 @@ struct pclient {
     uint64_t id;
     bool connected, authorized;
     int proto_version;
-    cc_list reqs; /* preq of this client (through c_node) */
+    char *owner_address; /* from client.connectToProxy (NULL: none given) */
+    ledger_client *acct; /* its owner's ledger account (proxy_money_client) */
+    cc_list reqs;        /* preq of this client (through c_node) */
     uint64_t requests;
     cc_list_node node; /* in p->clients */
 };
@@ -81,10 +85,15 @@ struct preq {
     int attempts;
     double start_wall, start_mono, worker_start_mono;
     struct event *timer;
-    bool queued;         /* waiting in p->queue for a free worker slot */
-    cc_list_node w_node; /* in worker->reqs */
-    cc_list_node c_node; /* in client->reqs */
-    cc_list_node q_node; /* in p->queue */
+    bool queued; /* waiting in p->queue for a free worker slot */
+    /* Money: the client account's tokens held for this request (COCOON's
+     * to_reserve), released when it ends; the accounts it runs under. */
+    int64_t reserved;
+    ledger_client *acct;
+    ledger_worker *wacct; /* the worker account counting it as running */
+    cc_list_node w_node;  /* in worker->reqs */
+    cc_list_node c_node;  /* in client->reqs */
+    cc_list_node q_node;  /* in p->queue */
 };
 
 struct proxy {
@@ -111,6 +120,11 @@ struct proxy {
     cc_list queue; /* of preq, through q_node */
     size_t queue_len;
     struct event *drain_ev;
+    /* Money (proxy_money.c): the ledger of every client and worker account,
+     * flushed by commit_ev every 1-2 s as COCOON's alarm() does. */
+    ledger *ledger;
+    struct event *commit_ev;
+    int64_t price_per_token; /* the registry's (0 without one: unlimited credit) */
     uint64_t next_id;
     uint64_t tie_rng; /* xorshift state for routing ties (seeded randomly; no syscall per pick) */
     crypto_rand_pool ids; /* worker-leg request ids (one RAND_bytes call per 32 ids) */
@@ -118,6 +132,7 @@ struct proxy {
         uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;
         uint64_t active, bytes_relayed, parts_relayed, queued;
         uint64_t workers_accepted, workers_refused, clients_accepted;
+        uint64_t refused_balance, over_claims, ledger_commits, ledger_commit_failures;
         /* The last refused worker, for /jsonstats: peer, image hash, reason. */
         char last_refused_peer[64], last_refused_image[65], last_refused_reason[200];
     } stats;
@@ -149,6 +164,36 @@ void proxy_client_destroy(pclient *c, const char *why);
 void proxy_client_on_packet(net_conn *conn, void *c, const uint8_t *data, size_t len);
 /* A query from a client's link (net_conn_callbacks.on_query; conn unused). */
 void proxy_client_on_query(net_conn *conn, void *c, uint64_t qid, const uint8_t *data, size_t len);
+
+/* proxy_money.c */
+/* Opens the ledger at path (NULL: in memory) keyed by the 32-byte signing
+ * seed, replacing the current one (whose accounts must be unused). */
+int proxy_money_open(proxy *p, const char *path, const uint8_t seed[32], cc_err *err);
+/* The persistent signing seed at path: read, or created (0600) when missing. */
+int proxy_signing_seed_load(const char *path, uint8_t seed[32], cc_err *err);
+/* The ledger as the config says (state_dir, ledger), after the registry is loaded. */
+int proxy_money_open_config(proxy *p, const proxy_config *cfg, cc_err *err);
+/* Writes what changed (COCOON's all_to_db); -1 when the commit failed. */
+int proxy_money_commit(proxy *p);
+/* Commits a last time and closes the ledger. */
+void proxy_money_close(proxy *p);
+/* The accounts of a peer's owner (created on first use; NULL when the owner
+ * address does not fit an account key). */
+ledger_client *proxy_money_client(pclient *c);
+ledger_worker *proxy_money_worker(pworker *w);
+/* Reserves a new request's tokens (COCOON's forward_query checks): 0, or an
+ * error code with COCOON's text in why. */
+int proxy_money_reserve(preq *r, const tl_client_runQueryEx *q, char *why, size_t why_size);
+/* Bills a finished request: the worker's claimed total, capped at the
+ * reservation, moves from the client to the worker. Returns what was billed. */
+int64_t proxy_money_bill(preq *r, int64_t claimed);
+/* Gives back what the request still holds (every ending goes through it). */
+void proxy_money_release(preq *r);
+/* The worker's running-request count follows the worker the request is on. */
+void proxy_money_attach_worker(preq *r, pworker *w);
+void proxy_money_detach_worker(preq *r);
+/* Per-client and per-worker rows for /jsonstats. */
+void proxy_money_json(proxy *p, json_t *o);
 
 /* proxy_request.c */
 void proxy_request_start(pclient *c, const tl_client_runQueryEx *q);

@@ -22,6 +22,7 @@ static void detach_worker(preq *r)
     if (!w) return;
     cc_list_remove(&w->reqs, &r->w_node);
     if (w->rw.active > 0) w->rw.active--;
+    proxy_money_detach_worker(r);
     cc_map_del(&r->p->by_wkey, r->wkey);
     r->worker = NULL;
 }
@@ -32,6 +33,7 @@ static void attach_worker(preq *r, pworker *w)
     cc_list_push_front(&w->reqs, &r->w_node);
     w->rw.active++;
     w->requests++;
+    proxy_money_attach_worker(r, w);
     /* A fresh id for the worker leg, so ids chosen by different clients can
      * never collide on a worker or in the proxy's table. */
     do {
@@ -65,6 +67,7 @@ static void finish(preq *r)
     bool freed_slot = r->worker != NULL;
     queue_remove(r);
     detach_worker(r);
+    proxy_money_release(r); /* a no-op when the request was billed */
     if (freed_slot && p->queue_len) proxy_requests_kick(p);
     pclient *c = r->client;
     if (c) cc_list_remove(&c->reqs, &r->c_node);
@@ -289,6 +292,13 @@ void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
     c->requests++;
     p->stats.requests++;
     p->stats.active++;
+    char why[300];
+    int code = proxy_money_reserve(r, q, why, sizeof(why));
+    if (code) {
+        p->stats.refused_balance++;
+        fail_request(r, code, why);
+        return;
+    }
     r->timer = evtimer_new(p->base, on_timeout, r);
     struct timeval tv = cc_timeval(r->timeout);
     evtimer_add(r->timer, &tv);
@@ -336,26 +346,33 @@ static preq *lookup(pworker *w, const tl_int256 *rid)
     return r;
 }
 
-/* After a completed request COCOON tells both sides what it was paid; with
- * --chain none there is no voucher yet (signedPaymentEmpty), but the
- * messages keep the protocol's shape for peers that expect them. */
+/* COCOON's finish_request: the request's tokens move from the client's
+ * account to the worker's, then each side hears its account's totals
+ * (committed to the database, and everything). Vouchers need the chain
+ * part, so the signed payment is still proxy.signedPaymentEmpty. */
 static void send_payments(preq *r, const tl_proxy_queryFinalInfo *fi)
 {
     proxy *p = r->p;
-    int64_t tokens = fi ? fi->tokens_used.total_tokens_used : 0;
+    ledger_client *ca = r->acct; /* proxy_money_bill clears r->acct */
+    int64_t tokens = proxy_money_bill(r, fi ? fi->tokens_used.total_tokens_used : 0);
     tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
     if (r->worker) {
+        ledger_worker *wa = proxy_money_worker(r->worker);
         tl_proxy_workerRequestPayment m = TL_INIT(proxy_workerRequestPayment);
         m.request_id = r->worker_rid;
         m.signed_payment = &empty.hdr;
+        m.db_tokens = wa ? ledger_payments_committed_db(&wa->pay) : 0;
+        m.max_tokens = wa ? wa->pay.max : 0;
         m.request_tokens = tokens;
-        m.request_client_owner = tl_str("");
+        m.request_client_owner = tl_str(ca ? ca->owner : "");
         p->io->to_worker(r->worker, &m.hdr);
     }
     if (r->client) {
         tl_proxy_clientRequestPayment m = TL_INIT(proxy_clientRequestPayment);
         m.request_id = r->client_rid;
         m.signed_payment = &empty.hdr;
+        m.db_tokens = ca ? ledger_payments_committed_db(&ca->pay) : 0;
+        m.max_tokens = ca ? ca->pay.max : 0;
         m.request_tokens = tokens;
         p->io->to_client(r->client, &m.hdr);
     }
@@ -396,6 +413,9 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
             p->stats.failed++;
             send_client_error(r, e->error_code ? e->error_code : NET_ERR_ERROR, text,
                               (e->flags & 1u) ? &e->final_info : NULL);
+            /* Part of the answer reached the client: as COCOON's
+             * finish_request on a failure, the tokens spent are billed. */
+            send_payments(r, (e->flags & 1u) ? &e->final_info : NULL);
             finish(r);
         }
         free(text);

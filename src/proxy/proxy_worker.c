@@ -179,6 +179,11 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
     }
     w->model = model;
     w->owner_address = tl_bytes_strdup(wp->worker_owner_address);
+    if (!proxy_money_worker(w)) { /* the owner keys the worker's ledger account */
+        net_conn_answer_error(w->conn, qid, NET_ERR_ERROR, "worker owner address is too long",
+                              NULL);
+        return;
+    }
     w->proto_version = v;
     w->rw.model = w->model;
     w->rw.coefficient = wp->coefficient;
@@ -216,9 +221,12 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
             net_conn_answer_error(c, qid, NET_ERR_PROTOCOL, "worker.connectToProxy first", NULL);
             break;
         }
-        /* No settlement with --chain none: nothing committed on either side. */
+        /* No settlement without a chain; the figures are the account's. */
+        const ledger_worker *acct = proxy_money_worker(w);
         tl_worker_compareBalanceWithProxyResult a = TL_INIT(worker_compareBalanceWithProxyResult);
         a.signed_payment = &empty.hdr;
+        a.tokens_committed_to_db = acct ? ledger_payments_committed_db(&acct->pay) : 0;
+        a.max_tokens = acct ? acct->pay.max : 0;
         answer(p, c, qid, &a.hdr);
         break;
     }
@@ -241,8 +249,17 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
         break;
     }
     case TL_ID_worker_updatePaymentStatus: {
+        /* COCOON's ProxyWorkerInfo::serialize_payment_status. */
+        const ledger_worker *acct = w->state == PW_READY ? proxy_money_worker(w) : NULL;
+        if (!acct) {
+            net_conn_answer_error(c, qid, NET_ERR_PROTOCOL,
+                                  "worker request from non-ready connection", NULL);
+            break;
+        }
         tl_worker_paymentStatus a = TL_INIT(worker_paymentStatus);
         a.signed_payment = &empty.hdr;
+        a.db_tokens = ledger_payments_committed_db(&acct->pay);
+        a.max_tokens = acct->pay.max;
         answer(p, c, qid, &a.hdr);
         break;
     }

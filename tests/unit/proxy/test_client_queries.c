@@ -45,7 +45,9 @@ static void test_authorize_needs_connect_first(void **state)
     const tl_client_authorizationWithProxySuccess *s =
         (const tl_client_authorizationWithProxySuccess *)o;
     assert_int_equal(s->signed_payment->id, TL_ID_proxy_signedPaymentEmpty);
-    assert_true(s->max_tokens > (int64_t)1 << 40);
+    /* The account's totals: a fresh client has used nothing. */
+    assert_int_equal(s->max_tokens, 0);
+    assert_int_equal(s->tokens_committed_to_db, 0);
     tl_obj_free(o);
     assert_true(c->authorized);
     fx_expect_none(f);
@@ -137,12 +139,30 @@ static void test_worker_types_of_an_empty_proxy(void **state)
 static void test_payment_status(void **state)
 {
     fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
     pclient *c = fx_client(f, 2);
     tl_client_updatePaymentStatus q = TL_INIT(client_updatePaymentStatus);
+    /* Before authorization there is no account to speak of (COCOON's error). */
+    c->authorized = false;
+    query(c, 2, &q.hdr);
+    last_answer(f, c, 2, NET_ERR_PROTOCOL);
+    c->authorized = true;
+    /* After one request of 42 tokens: everything used, nothing committed yet. */
+    fx_run(c, 1, "tiny");
+    tl_int256 rid = fx_take_run(f, w)->request_id;
+    fx_answer(w, &rid, true, "all", true, 12, 30);
     query(c, 3, &q.hdr);
     tl_obj *o = last_answer(f, c, 3, 0);
     assert_int_equal(o->id, TL_ID_client_paymentStatus);
-    assert_true(((const tl_client_paymentStatus *)o)->max_tokens > 0);
+    assert_int_equal(((const tl_client_paymentStatus *)o)->max_tokens, 42);
+    assert_int_equal(((const tl_client_paymentStatus *)o)->db_tokens, 0);
+    tl_obj_free(o);
+    /* A ledger commit moves the total to db_tokens. */
+    assert_int_equal(proxy_money_commit(f->p), 0);
+    query(c, 4, &q.hdr);
+    o = last_answer(f, c, 4, 0);
+    assert_int_equal(((const tl_client_paymentStatus *)o)->max_tokens, 42);
+    assert_int_equal(((const tl_client_paymentStatus *)o)->db_tokens, 42);
     tl_obj_free(o);
 }
 

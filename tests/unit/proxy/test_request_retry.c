@@ -96,6 +96,14 @@ static void test_error_after_first_byte_is_not_retried(void **state)
     assert_true(fx_error_says(ce, "engine crashed"));
     assert_int_equal(ce->final_info.tokens_used.total_tokens_used, 9);
     assert_int_equal(ce->final_info.tokens_used.completion_tokens_used, 4);
+    /* The tokens spent are billed as for a completed request. */
+    const tl_proxy_workerRequestPayment *wp = (const tl_proxy_workerRequestPayment *)fx_take(
+        f, true, w->rw.id, TL_ID_proxy_workerRequestPayment);
+    assert_int_equal(wp->request_tokens, 9);
+    const tl_proxy_clientRequestPayment *cp = (const tl_proxy_clientRequestPayment *)fx_take(
+        f, false, c->id, TL_ID_proxy_clientRequestPayment);
+    assert_int_equal(cp->request_tokens, 9);
+    assert_int_equal(cp->max_tokens, 9);
     fx_expect_none(f);
     assert_int_equal(f->p->stats.retried, 0);
     assert_int_equal(f->p->stats.failed, 1);
