@@ -119,6 +119,8 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     json_object_set_new(pc, "listen_http", loopback(in->proxy_http_port));
     json_object_set_new(pc, "registry", json_string("registry.json"));
     json_object_set_new(pc, "pow_difficulty", json_integer(o->pow));
+    /* Its own signing seed and ledger, kept across restarts of this network. */
+    json_object_set_new(pc, "state_dir", json_string("proxy-state"));
     add_tee_fields(pc, in->fake_root, false);
     if (add_daemon(out, in, "proxy", "proxy", pc, err) < 0) goto fail;
 

@@ -42,6 +42,7 @@ static void stats_fill(void *ud, json_t *o)
         {"body_bytes", (int64_t)w->stats.body_bytes},
     };
     json_object_set_new(o, "requests", daemon_json_counts(req, CC_ARRAY_LEN(req)));
+    worker_money_json(w, o);
     size_t ready = 0;
     json_object_set_new(o, "proxies", daemon_links_stats_json(&w->links, &ready));
     json_object_set_new(o, "proxies_ready", json_integer((json_int_t)ready));

@@ -7,6 +7,7 @@
 #include "daemon/daemon.h"
 #include "http/http.h"
 #include "net/net.h"
+#include "ledger/ledger.h"
 #include "registry/registry.h"
 #include "tee/tee.h"
 #include "tl/tl.h"
@@ -23,6 +24,7 @@ struct wreq {
     worker *w;
     wlink *link; /* NULL once the link is gone (the answer is then dropped) */
     tl_int256 request_id;
+    int32_t coefficient; /* the proxy's, for the adjusted token counts */
     backend_call *call;
     bool head_sent;
     bool in_start, done_in_start;
@@ -62,6 +64,14 @@ struct worker {
         uint64_t total, ok, failed, cancelled, rejected;
         uint64_t prompt_tokens, completion_tokens, body_bytes;
     } stats;
+    /* worker_money.c: adjusted tokens reported to proxies, and the last
+     * proxy.workerRequestPayment. */
+    struct {
+        int64_t tokens_served;
+        uint64_t payments;
+        int64_t last_db_tokens, last_max_tokens, last_request_tokens;
+        char last_client[LEDGER_ADDR_MAX];
+    } money;
 };
 
 /* worker_link.c */
@@ -73,6 +83,14 @@ static inline worker *wlink_worker(const wlink *l)
 {
     return l->env->ud;
 }
+
+/* worker_money.c */
+/* COCOON's CountTokens: raw backend counts to the adjusted tokensUsed. */
+void worker_count_tokens(const backend_usage *u, int32_t coefficient, const ledger_multipliers *m,
+                         ledger_tokens *out);
+void worker_multipliers(const worker *w, ledger_multipliers *m);
+void worker_money_on_payment(worker *w, const wlink *l, const tl_proxy_workerRequestPayment *m);
+void worker_money_json(const worker *w, json_t *o);
 
 /* worker_request.c */
 void worker_handle_packet(wlink *l, const uint8_t *data, size_t len);

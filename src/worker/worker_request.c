@@ -23,11 +23,16 @@ static void fill_final(wreq *r, tl_proxy_queryFinalInfo *fi, const backend_usage
     fi->hdr.id = TL_ID_proxy_queryFinalInfo;
     fi->tokens_used.hdr.id = TL_ID_tokensUsed;
     if (u) {
-        fi->tokens_used.prompt_tokens_used = u->prompt_tokens;
-        fi->tokens_used.cached_tokens_used = u->cached_tokens;
-        fi->tokens_used.completion_tokens_used = u->completion_tokens;
-        fi->tokens_used.reasoning_tokens_used = u->reasoning_tokens;
-        fi->tokens_used.total_tokens_used = u->total_tokens;
+        /* What the proxy bills: COCOON's adjusted counts, not the raw ones. */
+        ledger_multipliers m;
+        ledger_tokens t;
+        worker_multipliers(r->w, &m);
+        worker_count_tokens(u, r->coefficient, &m, &t);
+        fi->tokens_used.prompt_tokens_used = t.prompt;
+        fi->tokens_used.cached_tokens_used = t.cached;
+        fi->tokens_used.completion_tokens_used = t.completion;
+        fi->tokens_used.reasoning_tokens_used = t.reasoning;
+        fi->tokens_used.total_tokens_used = t.total;
     }
     /* Protocol v2 adds the worker's timestamps. */
     if (r->link && r->link->proto_version >= 2) {
@@ -201,6 +206,15 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
         w->stats.completion_tokens += (uint64_t)CC_MAX(usage->completion_tokens, 0);
     }
     w->stats.body_bytes += r->body_bytes;
+    /* Served: what the proxy bills, i.e. a completed answer, or a failed one
+     * some of whose bytes already left (a failure before that is retried). */
+    if (usage && r->link && (error_code == 0 || !r->head_pending)) {
+        ledger_multipliers m;
+        ledger_tokens t;
+        worker_multipliers(w, &m);
+        worker_count_tokens(usage, r->coefficient, &m, &t);
+        w->money.tokens_served += t.total;
+    }
     if (error_code == NET_ERR_CANCELLED)
         w->stats.cancelled++;
     else if (error_code != 0)
@@ -295,6 +309,8 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     r->w = w;
     r->link = l;
     r->request_id = q->request_id;
+    r->coefficient = q->coefficient > 0 && q->coefficient <= INT32_MAX ? (int32_t)q->coefficient
+                                                                       : w->coefficient;
     r->start_wall = cc_now_wall();
     cc_list_push_front(&w->reqs, &r->node);
     w->active++;
@@ -350,6 +366,9 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
         }
         break;
     }
+    case TL_ID_proxy_workerRequestPayment:
+        worker_money_on_payment(wlink_worker(l), l, (const tl_proxy_workerRequestPayment *)obj);
+        break;
     default:
         CC_DEBUG("event=packet_ignored proxy=%s id=%s", l->addr, tl_ctor_name(obj->id));
         break;

@@ -141,6 +141,7 @@ static void test_plan_fake_tee(void **state)
     assert_string_equal(str(pc, "listen_http"), "127.0.0.1:5003");
     assert_string_equal(str(pc, "registry"), "registry.json");
     assert_int_equal(json_integer_value(json_object_get(pc, "pow_difficulty")), 7);
+    assert_string_equal(str(pc, "state_dir"), "proxy-state");
 
     const json_t *w2 = p->daemon[2].config;
     assert_string_equal(json_string_value(json_array_get(json_object_get(w2, "proxies"), 0)),
