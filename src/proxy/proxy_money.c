@@ -263,9 +263,14 @@ void proxy_money_json(proxy *p, json_t *o)
     json_object_set_new(m, "over_claims", json_integer((json_int_t)p->stats.over_claims));
     const char *behind = ledger_behind_chain(p->ledger);
     if (behind) json_object_set_new(m, "behind_chain", json_string(behind));
+    /* Sums as scalars too: /metrics shows numbers, not the rows' arrays. */
+    int64_t used = 0, reserved = 0, committed = 0, earned = 0;
     json_t *cs = json_array();
     for (size_t i = 0; i < ledger_n_clients(p->ledger); i++) {
         const ledger_client *c = ledger_client_at(p->ledger, i);
+        used += c->pay.max;
+        reserved += c->reserved;
+        committed += ledger_payments_committed_db(&c->pay);
         json_t *e = json_object();
         json_object_set_new(e, "owner", json_string(c->owner));
         json_object_set_new(e, "tokens_used", json_integer(c->pay.max));
@@ -280,6 +285,7 @@ void proxy_money_json(proxy *p, json_t *o)
     json_t *ws = json_array();
     for (size_t i = 0; i < ledger_n_workers(p->ledger); i++) {
         const ledger_worker *w = ledger_worker_at(p->ledger, i);
+        earned += w->pay.max;
         json_t *e = json_object();
         json_object_set_new(e, "owner", json_string(w->owner));
         json_object_set_new(e, "tokens", json_integer(w->pay.max));
@@ -289,5 +295,9 @@ void proxy_money_json(proxy *p, json_t *o)
         json_array_append_new(ws, e);
     }
     json_object_set_new(m, "workers", ws);
+    json_object_set_new(m, "clients_tokens_used", json_integer(used));
+    json_object_set_new(m, "clients_reserved", json_integer(reserved));
+    json_object_set_new(m, "clients_committed_db", json_integer(committed));
+    json_object_set_new(m, "workers_tokens", json_integer(earned));
     json_object_set_new(o, "ledger", m);
 }

@@ -243,6 +243,11 @@ static void test_jsonstats_rows(void **state)
     json_t *wr = json_array_get(json_object_get(json_object_get(o, "ledger"), "workers"), 0);
     assert_int_equal(json_integer_value(json_object_get(wr, "tokens")), 7);
     assert_int_equal(json_integer_value(json_object_get(wr, "running")), 1);
+    json_t *led = json_object_get(o, "ledger");
+    assert_int_equal(json_integer_value(json_object_get(led, "clients_tokens_used")), 7);
+    assert_int_equal(json_integer_value(json_object_get(led, "clients_reserved")),
+                     RESERVE(1000000));
+    assert_int_equal(json_integer_value(json_object_get(led, "workers_tokens")), 7);
     json_decref(o);
 }
 
