@@ -29,7 +29,9 @@ void ledger__payments_commit_chain(ledger_payments *p, int32_t seqno)
     size_t k = 0;
     while (k < p->n_pending && p->pending[k].seqno <= seqno)
         tokens = p->pending[k++].tokens;
-    memmove(p->pending, p->pending + k, (p->n_pending - k) * sizeof(*p->pending));
+    /* An account with no pending commit has no array at all (memmove of NULL
+     * is undefined even for 0 bytes). */
+    if (k > 0) memmove(p->pending, p->pending + k, (p->n_pending - k) * sizeof(*p->pending));
     p->n_pending -= k;
     if (tokens > p->committed_chain) {
         p->committed_chain = tokens;
