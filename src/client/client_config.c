@@ -12,7 +12,10 @@ void client_config_init(client_config *c)
     memset(c, 0, sizeof(*c));
     strcpy(c->http_host, "127.0.0.1");
     c->http_port = 10000;
-    c->max_coefficient = 1000000;
+    /* COCOON's client default (ClientRunningRequest). The proxy reserves
+     * max_tokens x max_coefficient/1000 of the client's credit per request,
+     * so a huge default would refuse large requests for want of credit. */
+    c->max_coefficient = 4000;
     c->max_tokens = 4096;
     c->request_timeout = 600;
     c->max_body = 8 << 20;
