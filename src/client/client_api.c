@@ -72,6 +72,31 @@ static int status_for_code(int code)
     }
 }
 
+/* COCOON's proxy refuses a request it cannot route with the old
+ * client.queryAnswerError, whatever the client's protocol version
+ * (ProxyRunner.cpp, forward_query and choose_connection). Its codes are
+ * ton::ErrorCode values too coarse to tell the causes apart (651 "notready"
+ * is both "no workers" and "balance is too low"; an unknown model is 621), so
+ * the text decides, as COCOON words it. */
+static int refusal_status(int32_t code, const char *msg, const char **ecode)
+{
+    if (strstr(msg, "balance is too low")) {
+        *ecode = "insufficient_quota";
+        return 402;
+    }
+    if (!strncmp(msg, "unknown model", 13)) {
+        *ecode = "model_not_found";
+        return 404;
+    }
+    if (strstr(msg, "no workers for model") || strstr(msg, "no ready workers") ||
+        strstr(msg, "can run this query with coefficient") || strstr(msg, "proxy is disabled")) {
+        *ecode = "no_worker_available";
+        return 503;
+    }
+    *ecode = code == NET_ERR_NOT_READY ? "no_worker_available" : "network_error";
+    return status_for_code(code);
+}
+
 /* Ends the HTTP side with an error: a plain OpenAI error before any byte was
  * sent, an SSE error event (no [DONE]) inside a stream. Frees r. */
 static void reply_error(creq *r, int status, const char *code, const char *msg)
@@ -338,20 +363,46 @@ static int on_head(creq *r, tl_bytes answer)
 void client_handle_answer(clink *l, const tl_obj *m)
 {
     client *c = clink_client(l);
-    /* request_id comes first in all three answer constructors. */
-    const tl_int256 *rid = m->id == TL_ID_client_queryAnswerErrorEx
-                               ? &((const tl_client_queryAnswerErrorEx *)m)->request_id
-                               : &((const tl_client_queryAnswerPartEx *)m)->request_id;
+    const tl_int256 *rid;
+    int32_t error_code = 0;
+    tl_bytes error = {0};
+    bool is_error = true;
+    switch (m->id) {
+    case TL_ID_client_queryAnswerErrorEx: {
+        const tl_client_queryAnswerErrorEx *e = (const tl_client_queryAnswerErrorEx *)m;
+        rid = &e->request_id;
+        error_code = e->error_code;
+        error = e->error;
+        break;
+    }
+    /* The old refusals carry request_id after the error (cocoon.tl). */
+    case TL_ID_client_queryAnswerError: {
+        const tl_client_queryAnswerError *e = (const tl_client_queryAnswerError *)m;
+        rid = &e->request_id;
+        error_code = e->error_code;
+        error = e->error;
+        break;
+    }
+    case TL_ID_client_queryAnswerPartError: {
+        const tl_client_queryAnswerPartError *e = (const tl_client_queryAnswerPartError *)m;
+        rid = &e->request_id;
+        error_code = e->error_code;
+        error = e->error;
+        break;
+    }
+    default: /* request_id comes first in both *Ex answers */
+        rid = &((const tl_client_queryAnswerPartEx *)m)->request_id;
+        is_error = false;
+        break;
+    }
     creq *r = cc_map_get(&c->reqs, cc_load_u64le(rid->b));
     if (!r || r->link != l || memcmp(r->rid.b, rid->b, 32) != 0 || !r->hreq) return;
-    if (m->id == TL_ID_client_queryAnswerErrorEx) {
-        const tl_client_queryAnswerErrorEx *e = (const tl_client_queryAnswerErrorEx *)m;
+    if (is_error) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "%.*s", (int)CC_MIN(e->error.len, 280),
-                 (const char *)e->error.data);
-        reply_error(r, status_for_code(e->error_code),
-                    e->error_code == NET_ERR_NOT_READY ? "no_worker_available" : "network_error",
-                    msg);
+        snprintf(msg, sizeof(msg), "%.*s", (int)CC_MIN(error.len, 280), (const char *)error.data);
+        const char *ecode;
+        int status = refusal_status(error_code, msg, &ecode);
+        reply_error(r, status, ecode, msg);
         return;
     }
     const tl_client_queryAnswerPartEx *a = (const tl_client_queryAnswerPartEx *)m;

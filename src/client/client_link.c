@@ -29,6 +29,8 @@ static void on_packet(daemon_link *l, const uint8_t *data, size_t len)
     case TL_ID_client_queryAnswerEx:
     case TL_ID_client_queryAnswerPartEx:
     case TL_ID_client_queryAnswerErrorEx:
+    case TL_ID_client_queryAnswerError:     /* COCOON's proxy refusing a request */
+    case TL_ID_client_queryAnswerPartError: /* ... or failing one mid-way */
         client_handle_answer(l, m);
         break;
     default:
