@@ -8,6 +8,7 @@
 
 #include "client/client_internal.h"
 #include "registry/registry.h"
+#include "ton/ton.h"
 
 clink *client_pick_link(client *c, const clink *avoid)
 {
@@ -76,7 +77,9 @@ static void hello(daemon_link *l)
     tl_client_connectToProxy q = TL_INIT(client_connectToProxy);
     q.params.hdr.id = TL_ID_client_params;
     q.params.flags = 1u | 2u;
-    q.params.client_owner_address = tl_str(clink_client(l)->owner_address);
+    /* COCOON's proxy refuses a client without a parseable owner address. */
+    const char *owner = clink_client(l)->owner_address;
+    q.params.client_owner_address = tl_str(*owner ? owner : TON_ADDR_ZERO_RAW);
     q.params.is_test = true;
     q.params.min_proto_version = REGISTRY_PROTO_CLIENT_MIN;
     q.params.max_proto_version = REGISTRY_PROTO_CLIENT_MAX;

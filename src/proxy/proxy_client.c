@@ -7,6 +7,7 @@
 
 #include "proxy/proxy_internal.h"
 #include "crypto/crypto.h"
+#include "ton/ton.h"
 
 static void answer(pclient *c, uint64_t qid, const tl_obj *msg)
 {
@@ -117,6 +118,12 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         const tl_client_params *cp = &((tl_client_connectToProxy *)q)->params;
         bool has = (cp->flags & 2u) != 0;
         int v;
+        const char *why;
+        int32_t code = proxy_check_client_params(p, cp, &why);
+        if (code) {
+            p->io->answer_client_error(c, qid, code, why);
+            break;
+        }
         if (registry_proto_negotiate(REGISTRY_PROTO_PROXY_MIN, REGISTRY_PROTO_PROXY_MAX, has,
                                      has ? cp->min_proto_version : 0,
                                      has ? cp->max_proto_version : 0, &v, &err) < 0) {
@@ -139,11 +146,11 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         a.params.hdr.id = TL_ID_proxy_params;
         a.params.flags = 1u | 2u;
         memcpy(a.params.proxy_public_key.b, p->tee.identity->pubkey, 32);
-        a.params.proxy_owner_address = tl_str(p->owner_address);
-        a.params.proxy_sc_address = tl_str("");
+        a.params.proxy_owner_address = tl_str(proxy_owner_or_zero(p));
+        a.params.proxy_sc_address = tl_str(TON_ADDR_ZERO_RAW); /* no contract with --chain none */
         a.params.is_test = registry_get_params(p->reg)->is_test;
         a.params.proto_version = v;
-        a.client_sc_address = tl_str("");
+        a.client_sc_address = tl_str(TON_ADDR_ZERO_RAW);
         /* Short auth: with --chain none there is no client contract holding a
          * secret hash, so any secret is accepted (see authorizeWithProxyShort). */
         tl_client_proxyConnectionAuthShort auth = TL_INIT(client_proxyConnectionAuthShort);

@@ -155,6 +155,13 @@ void proxy_worker_destroy(pworker *w, const char *why);
 /* A packet from a worker's link (net_conn_callbacks.on_packet; conn unused). */
 void proxy_worker_on_packet(net_conn *conn, void *w, const uint8_t *data, size_t len);
 
+/* proxy_peer.c: COCOON's checks of a peer's connectToProxy params. 0 when
+ * they pass, else COCOON's error code with its text in *why (static). */
+int proxy_check_client_params(const proxy *p, const tl_client_params *cp, const char **why);
+int proxy_check_worker_params(const proxy *p, const tl_worker_params *wp, const char **why);
+/* The owner address to announce: the configured one, else TON_ADDR_ZERO_RAW. */
+const char *proxy_owner_or_zero(const proxy *p);
+
 /* proxy_client.c */
 void proxy_on_client_accept(net_listener *l, net_conn *c, void *ud);
 void proxy_client_free_all(proxy *p);

@@ -6,6 +6,7 @@
 
 #include "crypto/crypto.h"
 #include "proxy/proxy_internal.h"
+#include "ton/ton.h"
 
 static int to_worker(pworker *w, const tl_obj *msg)
 {
@@ -108,8 +109,8 @@ static void fill_proxy_params(proxy *p, tl_proxy_params *pp, int version)
     pp->hdr.id = TL_ID_proxy_params;
     pp->flags = 1u | 2u;
     memcpy(pp->proxy_public_key.b, p->tee.identity->pubkey, 32);
-    pp->proxy_owner_address = tl_str(p->owner_address);
-    pp->proxy_sc_address = tl_str("");
+    pp->proxy_owner_address = tl_str(proxy_owner_or_zero(p));
+    pp->proxy_sc_address = tl_str(TON_ADDR_ZERO_RAW);
     pp->is_test = registry_get_params(p->reg)->is_test;
     pp->proto_version = version;
 }
@@ -132,15 +133,18 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
     bool has = (wp->flags & 2u) != 0;
     char *model = tl_bytes_strdup(wp->model);
     const char *refuse = NULL;
+    int32_t code = proxy_check_worker_params(p, wp, &refuse);
     char why[600];
     /* The attested image hash (all zeros without a verified quote: allowed
      * only by a registry that says "any"). */
     uint8_t image[32] = {0};
     const tee_peer_info *info = net_conn_peer_info(w->conn);
     if (info && info->quote_verified) memcpy(image, info->image_hash, 32);
-    if (registry_proto_negotiate(REGISTRY_PROTO_PROXY_MIN, REGISTRY_PROTO_PROXY_MAX, has,
-                                 has ? wp->min_proto_version : 0, has ? wp->max_proto_version : 0,
-                                 &v, &err) < 0) {
+    if (code) {
+        /* COCOON's own refusal (proxy_peer.c) */
+    } else if (registry_proto_negotiate(REGISTRY_PROTO_PROXY_MIN, REGISTRY_PROTO_PROXY_MAX, has,
+                                        has ? wp->min_proto_version : 0,
+                                        has ? wp->max_proto_version : 0, &v, &err) < 0) {
         snprintf(why, sizeof(why), "%s", err.msg);
         refuse = why;
     } else if (!*model || strlen(model) != wp->model.len) {
@@ -173,7 +177,7 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
                  refuse);
         CC_WARN("event=worker_refused peer=%s image_hash=%s reason=\"%s\"",
                 net_conn_peer_addr(w->conn), image_hex, refuse);
-        net_conn_answer_error(w->conn, qid, NET_ERR_ERROR, refuse, NULL);
+        net_conn_answer_error(w->conn, qid, code ? code : NET_ERR_ERROR, refuse, NULL);
         free(model);
         return;
     }
@@ -191,7 +195,7 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
     w->state = PW_CONNECTED;
     tl_worker_connectedToProxy a = TL_INIT(worker_connectedToProxy);
     fill_proxy_params(p, &a.params, v);
-    a.worker_sc_address = tl_str("");
+    a.worker_sc_address = tl_str(TON_ADDR_ZERO_RAW); /* no contract with --chain none */
     answer(p, w->conn, qid, &a.hdr);
 }
 

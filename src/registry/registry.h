@@ -88,10 +88,13 @@ const registry_proxy *registry_proxy_at(const registry *r, size_t i);
 
 /* ------------------------------------------------- protocol versions */
 
-/* The range each role speaks (DESIGN §4.3). */
+/* The range each role speaks (DESIGN §4.3). COCOON's proxy also takes 0
+ * (client.runQuery, client.getWorkerTypes and the answers without Ex); ours
+ * does not advertise it, since it speaks none of those, and COCOON's own
+ * clients and workers start at 1 (ClientRunner.hpp, WorkerRunner.h). */
 #define REGISTRY_PROTO_CLIENT_MIN 1
 #define REGISTRY_PROTO_CLIENT_MAX 2
-#define REGISTRY_PROTO_PROXY_MIN 0
+#define REGISTRY_PROTO_PROXY_MIN 1
 #define REGISTRY_PROTO_PROXY_MAX 2
 #define REGISTRY_PROTO_WORKER_MIN 1
 #define REGISTRY_PROTO_WORKER_MAX 2

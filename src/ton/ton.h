@@ -170,6 +170,11 @@ typedef struct ton_addr {
 } ton_addr;
 
 #define TON_ADDR_FRIENDLY_LEN 48
+/* The basechain address with an all-zero hash, in raw form: what the daemons
+ * announce where COCOON's peers expect an address we do not have (no owner
+ * configured, no contract with --chain none). COCOON parses every address in
+ * the handshakes and drops a link over an empty one. */
+#define TON_ADDR_ZERO_RAW "0:0000000000000000000000000000000000000000000000000000000000000000"
 /* Accepts "wc:hex" (64 hex digits) and the 48-character user-friendly forms in
  * either base64 alphabet (CRC16 checked). Optional out flags may be NULL. */
 int ton_addr_parse(const char *text, ton_addr *out, bool *bounceable, bool *testnet, cc_err *err);

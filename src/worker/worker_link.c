@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "registry/registry.h"
+#include "ton/ton.h"
 #include "worker/worker_internal.h"
 
 static void send_enabled(wlink *l)
@@ -54,7 +55,9 @@ static void hello(daemon_link *l)
     tl_worker_connectToProxy q = TL_INIT(worker_connectToProxy);
     q.params.hdr.id = TL_ID_worker_params;
     q.params.flags = 1u | 2u;
-    q.params.worker_owner_address = tl_str(w->owner_address);
+    /* COCOON's proxy refuses a worker without a parseable owner address. */
+    q.params.worker_owner_address =
+        tl_str(*w->owner_address ? w->owner_address : TON_ADDR_ZERO_RAW);
     q.params.model = tl_str(w->model);
     q.params.coefficient = w->coefficient;
     q.params.is_test = true;
