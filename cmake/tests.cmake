@@ -52,6 +52,20 @@ foreach(src IN LISTS integ_srcs)
                        ENVIRONMENT "${COCOON_TEST_ENV}" TIMEOUT 900)
 endforeach()
 
+# The conformance programs (tests/interop/): Python peers that play COCOON's
+# roles against our daemons. They need the programs built like the
+# integration tests, and carry the same label.
+set(interop_srcs "")
+if(NOT COCOON_FUZZ)
+  file(GLOB interop_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/interop/test_*.py)
+endif()
+foreach(src IN LISTS interop_srcs)
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME interop.${name} COMMAND ${Python3_EXECUTABLE} ${src})
+  set_tests_properties(interop.${name} PROPERTIES LABELS "integration;interop"
+                       ENVIRONMENT "${COCOON_TEST_ENV}" TIMEOUT 900)
+endforeach()
+
 if(EXISTS ${CMAKE_SOURCE_DIR}/contracts/package.json AND NOT COCOON_SANITIZE AND NOT COCOON_FUZZ)
   add_test(NAME contracts COMMAND npm test --silent WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/contracts)
   set_tests_properties(contracts PROPERTIES LABELS node TIMEOUT 900)
