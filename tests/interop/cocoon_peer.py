@@ -297,14 +297,16 @@ def make_cert(dirname, name="peer"):
 # --------------------------------------------------------------------- link
 
 class Link:
-    """One connection as net/TcpConnection.cpp runs it, on the connecting
-    side: PoW, TLS, tcp.connect, then tcp.Packet frames. A reader thread
-    answers tcp.ping (TcpConnection.cpp:308) and queues everything else."""
+    """One connection as net/TcpConnection.cpp runs it: PoW, TLS, the
+    tcp.connect hello, then tcp.Packet frames. Link.dial() is the connecting
+    side (COCOON's client and worker), Link.accept() the listening one
+    (COCOON's proxy). A reader thread answers tcp.ping (TcpConnection.cpp:308)
+    and queues everything else."""
 
-    MAX_POW_DIFFICULTY = 28  # what our own clients accept; COCOON's cap is configurable
+    MAX_POW_DIFFICULTY = 28  # tee/cocoon/FwdProxy.h:21 max_pow_difficulty
 
-    def __init__(self, host, port, cert, key, timeout=30.0):
-        self.timeout = timeout
+    @classmethod
+    def dial(cls, host, port, cert, key, timeout=30.0):
         raw = socket.create_connection((host, port), timeout=timeout)
         # pow.cpp PowSolveClient: read the 24-byte challenge, check the magic
         # and the difficulty cap, answer magic ‖ nonce.
@@ -312,9 +314,8 @@ class Link:
         magic, difficulty = struct.unpack("<Ii", ch[:8])
         if magic != POW_SERVER_MAGIC:
             raise ProtocolError("PoW magic %08x" % magic)
-        if not 0 <= difficulty <= self.MAX_POW_DIFFICULTY:
+        if not 0 <= difficulty <= cls.MAX_POW_DIFFICULTY:
             raise ProtocolError("PoW difficulty %d over the cap" % difficulty)
-        self.pow_difficulty = difficulty
         raw.sendall(struct.pack("<Iq", POW_CLIENT_MAGIC, pow_solve(ch[8:24], difficulty)))
         # TLS 1.3 with our self-signed certificate; the peer's is not checked
         # here (RA-TLS verification is the attestation tests' subject).
@@ -323,7 +324,49 @@ class Link:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         ctx.load_cert_chain(cert, key)
-        self.s = ctx.wrap_socket(raw, server_hostname="cocoon")
+        link = cls(ctx.wrap_socket(raw, server_hostname="cocoon"), timeout)
+        link.pow_difficulty = difficulty
+        # TcpConnection.cpp:129-133: the connecting side sends tcp.connect
+        # with a random id first; :286 the first frame back must be
+        # tcp.connected (COCOON does not compare the id; we do, as ours echoes it).
+        cid = secrets.randbits(63)
+        link._send_frame(tl.encode({"_": "tcp.connect", "id": cid}))
+        first = tl.decode(link._read_frame(), "tcp.connected")
+        if first["id"] != cid:
+            raise ProtocolError("tcp.connected id %d, sent %d" % (first["id"], cid))
+        link._start()
+        return link
+
+    @classmethod
+    def accept(cls, raw, cert, key, difficulty, timeout=30.0):
+        """The server side of one accepted socket: pow.cpp PowVerifyServer
+        (challenge out, exactly 12 bytes in, magic and nonce checked), TLS,
+        then TcpConnection.cpp:291-296 (tcp.connect in, tcp.connected out
+        with the same id)."""
+        raw.settimeout(timeout)
+        salt = secrets.token_bytes(16)
+        raw.sendall(struct.pack("<Ii", POW_SERVER_MAGIC, difficulty) + salt)
+        magic, nonce = struct.unpack("<Iq", _read_exact(raw, 12))
+        if magic != POW_CLIENT_MAGIC:
+            raise ProtocolError("PoW answer magic %08x" % magic)
+        if pow_leading_zeros(salt, nonce) < difficulty:
+            raise ProtocolError("PoW answer does not solve the challenge")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.load_cert_chain(cert, key)
+        # The peer's certificate is not asked for: Python's ssl cannot take a
+        # self-signed one without checking it against a CA, and attestation is
+        # not what this suite tests.
+        ctx.verify_mode = ssl.CERT_NONE
+        link = cls(ctx.wrap_socket(raw, server_side=True), timeout)
+        first = tl.decode(link._read_frame(), "tcp.connect")
+        link._send_frame(tl.encode({"_": "tcp.connected", "id": first["id"]}))
+        link._start()
+        return link
+
+    def __init__(self, tls_sock, timeout):
+        self.timeout = timeout
+        self.s = tls_sock
         self.s.settimeout(None)
         self.out_seqno = 0
         self.in_seqno = 0
@@ -332,14 +375,9 @@ class Link:
         self.closed = threading.Event()
         self.close_reason = None
         self.pongs = queue.Queue()
-        # TcpConnection.cpp:129-133: the connecting side sends tcp.connect
-        # with a random id first; :286 the first frame back must be
-        # tcp.connected (COCOON does not compare the id; we do, as ours echoes it).
-        cid = secrets.randbits(63)
-        self._send_frame(tl.encode({"_": "tcp.connect", "id": cid}))
-        first = tl.decode(self._read_frame(), "tcp.connected")
-        if first["id"] != cid:
-            raise ProtocolError("tcp.connected id %d, sent %d" % (first["id"], cid))
+        self.pow_difficulty = None
+
+    def _start(self):
         self.reader = threading.Thread(target=self._read_loop, daemon=True)
         self.reader.start()
 

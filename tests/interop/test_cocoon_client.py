@@ -149,7 +149,7 @@ def run_query(link, stream, model=MODEL):
 
 def session(net, cert, key, n):
     log("session %d: PoW, TLS, tcp.connect" % n)
-    link = Link("127.0.0.1", net.client_port, cert, key)
+    link = Link.dial("127.0.0.1", net.client_port, cert, key)
     check_eq(link.pow_difficulty, net.pow, "PoW difficulty announced")
     proto = handshake(link)
     check_eq(proto, 2, "protocol version chosen for a 1..2 client")

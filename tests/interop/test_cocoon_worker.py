@@ -186,7 +186,7 @@ def worker_rows(net):
 
 def session(net, cert, key, http_port, n):
     log("session %d: PoW, TLS, tcp.connect, handshake" % n)
-    link = Link("127.0.0.1", net.worker_port, cert, key)
+    link = Link.dial("127.0.0.1", net.worker_port, cert, key)
     handshake(link)
     cocoonlib.wait_until(lambda: len(worker_rows(net)) == 1, 30, "our worker at the proxy")
     net.wait_models(BASE, timeout=30)
