@@ -225,12 +225,33 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
             net_conn_answer_error(c, qid, NET_ERR_PROTOCOL, "worker.connectToProxy first", NULL);
             break;
         }
-        /* No settlement without a chain; the figures are the account's. */
+        /* No settlement without a chain; the figures are the account's. A
+         * worker that knows of more earned tokens than we do is told so with
+         * error_code 1, as COCOON's proxy does
+         * (ProxyInboundWorkerConnection.cpp:106-114): with 0 COCOON's worker
+         * requires max_tokens to equal its own figure (a CHECK that aborts it,
+         * WorkerProxyConnection.cpp:162-163); with 1 it sends
+         * worker.extendedCompareBalanceWithProxy next. */
         const ledger_worker *acct = proxy_money_worker(w);
+        int64_t ours = acct ? acct->pay.max : 0;
         tl_worker_compareBalanceWithProxyResult a = TL_INIT(worker_compareBalanceWithProxyResult);
         a.signed_payment = &empty.hdr;
         a.tokens_committed_to_db = acct ? ledger_payments_committed_db(&acct->pay) : 0;
-        a.max_tokens = acct ? acct->pay.max : 0;
+        a.max_tokens = ours;
+        a.error_code = ((tl_worker_compareBalanceWithProxy *)q)->max_tokens > ours ? 1 : 0;
+        answer(p, c, qid, &a.hdr);
+        break;
+    }
+    case TL_ID_worker_extendedCompareBalanceWithProxy: {
+        if (w->state != PW_CONNECTED) {
+            net_conn_answer_error(c, qid, NET_ERR_PROTOCOL, "handshake out of order", NULL);
+            break;
+        }
+        /* COCOON's proxy does not reconcile yet either and answers 0
+         * (ProxyInboundWorkerConnection.cpp:117-124); anything else makes
+         * COCOON's worker drop the link. */
+        tl_worker_extendedCompareBalanceWithProxyResult a =
+            TL_INIT(worker_extendedCompareBalanceWithProxyResult);
         answer(p, c, qid, &a.hdr);
         break;
     }

@@ -25,7 +25,7 @@ ZERO_USAGE = {"_": "tokensUsed", "prompt_tokens_used": 0, "cached_tokens_used": 
               "completion_tokens_used": 0, "reasoning_tokens_used": 0, "total_tokens_used": 0}
 
 
-def handshake(link, proxy_cnt=1):
+def handshake(link, earned=0, proxy_cnt=1):
     """WorkerProxyConnection.cpp send_handshake → received_handshake_answer →
     received_compare_answer → send_handshake_complete."""
     # :33-36 worker.params flags 3, owner, model, coefficient, is_test,
@@ -48,20 +48,28 @@ def handshake(link, proxy_cnt=1):
         except (ProtocolError, ValueError) as e:
             fail("%s %r does not parse; COCOON's worker drops the link: %s" % (what, v, e))
     check_eq(p["proto_version"], 2, "protocol version for a 1..2 worker")
-    # :95-97 what we have earned, as we know it (nothing yet).
+    # :95-97 what we have earned, as we know it (earned_tokens_max_known:
+    # nothing on a fresh worker; a worker that served this proxy before knows
+    # of more than a proxy without a ledger).
     a, err = link.query({"_": "worker.compareBalanceWithProxy", "tokens_committed_to_blockchain": 0,
-                         "tokens_committed_to_db": 0, "max_tokens": 0},
+                         "tokens_committed_to_db": 0, "max_tokens": earned},
                         "worker.compareBalanceWithProxyResult")
     check(err is None, "compareBalanceWithProxy: %r" % (err,))
-    # :151-158 the proxy's figures may not be below ours; :162-163 with
-    # error_code 0, max_tokens must equal what we know (a CHECK: COCOON's
-    # worker aborts otherwise).
+    # :151-158 the proxy's figures may not be below ours.
     check(a["tokens_committed_to_db"] >= 0, "tokens_committed_to_db %d" % a["tokens_committed_to_db"])
+    known = max(earned, a["max_tokens"])  # :160 update_tokens_max_known
     if a["error_code"] == 0:
-        check_eq(a["max_tokens"], 0, "compareBalanceWithProxyResult.max_tokens with error_code 0")
+        # :162-163 CHECK(max_tokens == earned_tokens_max_known()): COCOON's
+        # worker aborts otherwise.
+        check_eq(a["max_tokens"], known, "compareBalanceWithProxyResult.max_tokens with error_code 0")
     else:
-        fail("error_code %d: COCOON's worker would send worker.extendedCompareBalanceWithProxy, "
-             "which a fresh worker should not need" % a["error_code"])
+        # :168-181 the difference goes to the proxy; :209-216 anything but 0
+        # back ends the link.
+        a, err = link.query({"_": "worker.extendedCompareBalanceWithProxy",
+                             "tokens_committed_to_db": 0, "other": b""},
+                            "worker.extendedCompareBalanceWithProxyResult")
+        check(err is None, "extendedCompareBalanceWithProxy: %r" % (err,))
+        check_eq(a["error_code"], 0, "extendedCompareBalanceWithProxyResult.error_code")
     # :224-225 handshake complete, enabled.
     a, err = link.query({"_": "worker.proxyHandshakeComplete", "is_disabled": False},
                         "worker.proxyHandshakeCompleted")
@@ -184,10 +192,10 @@ def worker_rows(net):
     return [w for w in net.proxy_stats()["workers"] if w.get("model", "").startswith(BASE)]
 
 
-def session(net, cert, key, http_port, n):
-    log("session %d: PoW, TLS, tcp.connect, handshake" % n)
+def session(net, cert, key, http_port, n, earned):
+    log("session %d: PoW, TLS, tcp.connect, handshake (earned %d)" % (n, earned))
     link = Link.dial("127.0.0.1", net.worker_port, cert, key)
-    handshake(link)
+    handshake(link, earned)
     cocoonlib.wait_until(lambda: len(worker_rows(net)) == 1, 30, "our worker at the proxy")
     net.wait_models(BASE, timeout=30)
     serve_plain(link, http_port)
@@ -219,8 +227,9 @@ def main(holder):
     net.start_proxy()
     http_port = net.start_client()
     cert, key = make_cert(net.dir, "cocoon-worker")
-    session(net, cert, key, http_port, 1)
-    session(net, cert, key, http_port, 2)  # reconnect
+    session(net, cert, key, http_port, 1, 0)
+    # The reconnect, as a worker that remembers the tokens it earned.
+    session(net, cert, key, http_port, 2, 11)
     check_eq(net.proxy_stats()["workers_accepted"], 2, "worker handshakes accepted")
 
 
