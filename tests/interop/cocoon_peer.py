@@ -19,7 +19,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -167,7 +166,7 @@ class TL:
     def _read_boxed(self, r):
         cid = r.u32()
         c = self.by_id.get(cid)
-        if c is None or c.is_function and False:
+        if c is None:
             raise ProtocolError("unknown constructor id %08x" % cid)
         obj = {"_": c.name}
         self._read_fields(r, c, obj)
