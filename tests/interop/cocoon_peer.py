@@ -306,7 +306,7 @@ class Link:
 
     @classmethod
     def dial(cls, host, port, cert, key, timeout=30.0):
-        raw = socket.create_connection((host, port), timeout=timeout)
+        raw = socket.create_connection((host, port), timeout=cocoonlib.limit(timeout))
         # pow.cpp PowSolveClient: read the 24-byte challenge, check the magic
         # and the difficulty cap, answer magic ‖ nonce.
         ch = _read_exact(raw, 24)
@@ -342,7 +342,7 @@ class Link:
         (challenge out, exactly 12 bytes in, magic and nonce checked), TLS,
         then TcpConnection.cpp:291-296 (tcp.connect in, tcp.connected out
         with the same id)."""
-        raw.settimeout(timeout)
+        raw.settimeout(cocoonlib.limit(timeout))
         salt = secrets.token_bytes(16)
         raw.sendall(struct.pack("<Ii", POW_SERVER_MAGIC, difficulty) + salt)
         magic, nonce = struct.unpack("<Iq", _read_exact(raw, 12))
@@ -364,7 +364,9 @@ class Link:
         return link
 
     def __init__(self, tls_sock, timeout):
-        self.timeout = timeout
+        # Limits on waiting for the peer, scaled for loaded machines as every
+        # wait of the integration helpers is (cocoonlib.limit).
+        self.timeout = cocoonlib.limit(timeout)
         self.s = tls_sock
         self.s.settimeout(None)
         self.out_seqno = 0
@@ -423,17 +425,18 @@ class Link:
     def ping(self, timeout=None):
         pid = secrets.randbits(63)
         self._send_frame(tl.encode({"_": "tcp.ping", "id": pid}))
-        got = self.pongs.get(timeout=timeout or self.timeout)
+        got = self.pongs.get(timeout=cocoonlib.limit(timeout) if timeout else self.timeout)
         if got != pid:
             raise ProtocolError("tcp.pong id %d for ping %d" % (got, pid))
 
     def next(self, timeout=None):
         """The next tcp.packet / tcp.query / answer, as a dict; None when the
         link closed."""
+        limit = cocoonlib.limit(timeout) if timeout else self.timeout
         try:
-            return self.inbox.get(timeout=timeout or self.timeout)
+            return self.inbox.get(timeout=limit)
         except queue.Empty:
-            raise ProtocolError("nothing from the peer within %.0f s" % (timeout or self.timeout))
+            raise ProtocolError("nothing from the peer within %.0f s" % limit)
 
     def next_packet(self, timeout=None):
         """The next tcp.packet's payload, decoded."""

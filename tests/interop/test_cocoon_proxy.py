@@ -327,6 +327,7 @@ class MiniProxy:
                        "request_id": wrid, "flags": 1, "enable_debug": False})
 
     def wait_event(self, role, kind, timeout=60):
+        timeout = cocoonlib.limit(timeout)
         end = time.time() + timeout
         while time.time() < end:
             try:

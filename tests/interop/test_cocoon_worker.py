@@ -138,7 +138,7 @@ def serve_plain(link, http_port):
     link.send_packet({"_": "proxy.queryAnswerEx", "request_id": rid,
                       "answer": head(200, "application/json", body), "flags": 1,
                       "final_info": final_info(start, usage(3, 2))})
-    st, hdrs, data = reply.get(timeout=60)
+    st, hdrs, data = reply.get(timeout=cocoonlib.limit(60))
     check_eq(st, 200, "plain request through our client")
     check_eq(json.loads(data)["choices"][0]["message"]["content"], "plain answer", "plain body")
 
@@ -164,7 +164,7 @@ def serve_stream(link, http_port):
         link.send_packet({"_": "proxy.queryAnswerPartEx", "request_id": rid, "answer": ev,
                           "flags": 1 if last else 0,
                           "final_info": final_info(start, usage(3, 3)) if last else None})
-    raw = reply.get(timeout=60)
+    raw = reply.get(timeout=cocoonlib.limit(60))
     events = cocoonlib.sse_events(raw)
     check_eq(events[-1], "[DONE]", "stream end")
     got = [json.loads(e)["choices"][0]["delta"]["content"] for e in events[:-1]
@@ -184,7 +184,7 @@ def serve_error(link, http_port):
                       "final_info": final_info(start, ZERO_USAGE)})
     # Our proxy may retry once on another worker (docs/protocol.md); there is
     # none, so the error reaches the caller.
-    st, _, data = reply.get(timeout=60)
+    st, _, data = reply.get(timeout=cocoonlib.limit(60))
     check(st >= 500, "worker error reaches the caller as a 5xx: %d %r" % (st, data[:200]))
 
 
