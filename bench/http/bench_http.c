@@ -3,8 +3,9 @@
  *   - streamed completions straight through the libcurl client (baseline);
  *   - the same through the openai-http worker backend (body rewrite, usage
  *     reading, header filtering) — the ratio is the backend's own cost;
- *   - usage accounting throughput over an SSE stream.
- * usage: bench_http PORT SECONDS CONCURRENCY
+ *   - usage accounting throughput over an SSE stream (the worker's scanner)
+ *     and the client's filter of the usage-only event.
+ * usage: bench_http PORT SECONDS CONCURRENCY | bench_http parsers SECONDS
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,8 @@
 #include <event2/event.h>
 
 #include "http/http.h"
+#include "openai/openai.h"
 #include "worker/backend.h"
-#include "worker/backend_usage.h"
 
 static const char BODY[] = "{\"model\":\"bench-model\",\"stream\":true,\"messages\":[{\"role\":"
                            "\"user\",\"content\":\"hi\"}]}";
@@ -140,27 +141,42 @@ static double report(bench *b, const char *name, double secs, int conc)
     return rps;
 }
 
+/* 50 chat chunks of 128 content bytes, the usage-only event and [DONE], as
+ * a backend streams them; ends[i] is where event i ends. */
+static size_t bench_stream(cc_buf *s, size_t *ends)
+{
+    size_t n = 0;
+    for (int i = 0; i < 50; i++) {
+        cc_buf_append_str(s, "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\","
+                             "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
+        for (int j = 0; j < 128; j++)
+            cc_buf_append_u8(s, (uint8_t)('a' + (i + j) % 26));
+        cc_buf_append_str(s, "\"},\"finish_reason\":null}]}\n\n");
+        ends[n++] = s->len;
+    }
+    cc_buf_append_str(s, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+                         "\"completion_tokens\":50,\"total_tokens\":59}}\n\n");
+    ends[n++] = s->len;
+    cc_buf_append_str(s, "data: [DONE]\n\n");
+    ends[n++] = s->len;
+    return n;
+}
+
+/* The worker's usage scanner over a whole stream. */
 static void bench_usage_parser(double secs)
 {
     cc_buf s = CC_BUF_INIT;
-    for (int i = 0; i < 50; i++) {
-        cc_buf_append_str(&s, "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\","
-                              "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
-        for (int j = 0; j < 128; j++)
-            cc_buf_append_u8(&s, (uint8_t)('a' + (i + j) % 26));
-        cc_buf_append_str(&s, "\"},\"finish_reason\":null}]}\n\n");
-    }
-    cc_buf_append_str(&s, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
-                          "\"completion_tokens\":50,\"total_tokens\":59}}\n\ndata: [DONE]\n\n");
+    size_t ends[64];
+    bench_stream(&s, ends);
     double t0 = cc_now_mono(), t;
     long n = 0;
-    backend_usage u;
+    openai_usage u;
     do {
         for (int k = 0; k < 100; k++) {
-            backend_usage_parser p;
-            backend_usage_parser_init(&p, BACKEND_USAGE_SSE);
-            backend_usage_parser_feed(&p, s.data, s.len);
-            if (!backend_usage_parser_result(&p, &u) || u.completion_tokens != 50) abort();
+            openai_usage_scanner p;
+            openai_usage_scanner_init(&p, OPENAI_USAGE_SSE);
+            openai_usage_scanner_feed(&p, s.data, s.len);
+            if (!openai_usage_scanner_result(&p, &u) || u.completion_tokens != 50) abort();
         }
         n += 100;
         t = cc_now_mono() - t0;
@@ -169,6 +185,35 @@ static void bench_usage_parser(double secs)
            "\"streams_per_s\":%.0f,\"stream_bytes\":%zu}\n",
            (double)s.len * (double)n / t / 1e6, (double)n / t, s.len);
     cc_buf_free(&s);
+}
+
+/* The client's filter of the usage-only event, fed one event per call as the
+ * client receives a stream's parts. */
+static void bench_sse_filter(double secs)
+{
+    cc_buf s = CC_BUF_INIT, out = CC_BUF_INIT;
+    size_t ends[64];
+    size_t n_ev = bench_stream(&s, ends);
+    double t0 = cc_now_mono(), t;
+    long n = 0;
+    do {
+        for (int k = 0; k < 100; k++) {
+            openai_sse_filter *f = openai_sse_filter_new();
+            cc_buf_reset(&out);
+            for (size_t e = 0, from = 0; e < n_ev; from = ends[e++])
+                openai_sse_filter_feed(f, s.data + from, ends[e] - from, &out);
+            openai_sse_filter_finish(f, &out);
+            if (openai_sse_filter_dropped(f) != 1) abort();
+            openai_sse_filter_free(f);
+        }
+        n += 100;
+        t = cc_now_mono() - t0;
+    } while (t < secs);
+    printf("{\"bench\":\"http\",\"figure\":\"sse_filter\",\"mb_per_s\":%.0f,"
+           "\"streams_per_s\":%.0f,\"stream_bytes\":%zu}\n",
+           (double)s.len * (double)n / t / 1e6, (double)n / t, s.len);
+    cc_buf_free(&s);
+    cc_buf_free(&out);
 }
 
 /* ------------------------------------------- server mode (for wrk) */
@@ -215,6 +260,11 @@ static int serve(void)
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "serve") == 0) return serve();
+    if (argc == 3 && strcmp(argv[1], "parsers") == 0) { /* no server needed */
+        bench_usage_parser(atof(argv[2]));
+        bench_sse_filter(atof(argv[2]));
+        return 0;
+    }
     if (argc < 4) {
         fprintf(stderr, "usage: bench_http PORT SECONDS CONCURRENCY\n");
         return 2;
@@ -248,6 +298,7 @@ int main(int argc, char **argv)
            direct > 0 ? via / direct : 0);
 
     bench_usage_parser(secs / 2);
+    bench_sse_filter(secs / 2);
     b.be->ops->destroy(b.be);
     http_client_free(b.cli);
     event_base_free(b.base);

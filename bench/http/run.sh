@@ -15,7 +15,8 @@ fi
 out="$build/bench/bench_http"
 mkdir -p "$build/bench"
 cc -std=c17 -O2 -D_GNU_SOURCE -Isrc bench/http/bench_http.c \
-  "$build/libcocoon_worker_backends.a" "$build/libcocoon_http.a" "$build/libcocoon_base.a" \
+  "$build/libcocoon_worker_backends.a" "$build/libcocoon_http.a" "$build/libcocoon_openai.a" \
+  "$build/libcocoon_crypto.a" "$build/libcocoon_base.a" \
   $(pkg-config --libs libevent libcurl jansson) -lm -o "$out"
 fifo=$(mktemp -u)
 mkfifo "$fifo"

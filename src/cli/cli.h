@@ -23,4 +23,17 @@ int cli_measure_daemon_config(const char *role, const char *path, cc_buf *out, c
 /* cmd_tee_probe.c: `cocoon tee probe HOST:PORT ...` (argv[1] is "probe"). */
 int cli_tee_probe(int argc, char **argv);
 
+/* default_model.c: finds stories260K.gguf: $COCOON_SHARED/models,
+ * ../shared/models beside the current directory, the running binary or its
+ * parents, the cache dir ($XDG_CACHE_HOME or ~/.cache)/cocoon/models;
+ * otherwise downloads it from its public URL into the cache (unless
+ * COCOON_NO_DOWNLOAD is set). Every candidate must have the known SHA-256. */
+int cli_default_model_path(char *out, size_t n, cc_err *err);
+#define CLI_DEFAULT_MODEL_SHA256 "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
+#define CLI_DEFAULT_MODEL_URL                                                                      \
+    "https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf"
+/* Downloads the default model from url into dir/stories260K.gguf, checking
+ * its SHA-256 first (url is a parameter for tests). */
+int cli_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err);
+
 #endif

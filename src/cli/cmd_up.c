@@ -127,7 +127,7 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
     const char *model = o->model, *backend_url = o->backend_url;
     if (!strcmp(o->backend, "embedded")) {
         if (!model) {
-            if (engine_default_model_path(model_path, sizeof(model_path), err) < 0) return -1;
+            if (cli_default_model_path(model_path, sizeof(model_path), err) < 0) return -1;
             model = model_path;
         } else if (realpath(model, model_path)) {
             model = model_path;

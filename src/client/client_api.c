@@ -30,8 +30,8 @@ const client_io client_io_net = {
 
 static void reply_errorf(client *c, http_req *h, int status, const char *code, const char *msg)
 {
-    http_error e;
-    http_error_set(&e, status, code, "%s", msg);
+    openai_error e;
+    openai_error_set(&e, status, code, "%s", msg);
     c->io->reply_error(h, &e);
 }
 
@@ -52,7 +52,7 @@ static void creq_free(creq *r)
     if (r->key && cc_map_get(&c->reqs, r->key) == r) cc_map_del(&c->reqs, r->key);
     if (r->pending_models) r->pending_models->done = NULL;
     if (r->timer) event_free(r->timer);
-    http_sse_filter_free(r->sse_filter);
+    openai_sse_filter_free(r->sse_filter);
     cc_buf_free(&r->body);
     cc_buf_free(&r->query);
     free(r->model);
@@ -105,9 +105,9 @@ static void reply_error(creq *r, int status, const char *code, const char *msg)
     c->stats.failed++;
     if (r->hreq) {
         if (r->http_started && r->stream) {
-            http_error e;
-            http_error_set(&e, status, code, "%s", msg);
-            char *j = http_error_json(&e);
+            openai_error e;
+            openai_error_set(&e, status, code, "%s", msg);
+            char *j = openai_error_json(&e);
             cc_buf ev = CC_BUF_INIT;
             cc_buf_append_fmt(&ev, "data: %s\n\n", j);
             c->io->stream_write(r->hreq, ev.data, ev.len);
@@ -210,11 +210,11 @@ void client_api_completion(http_req *hreq, void *ud)
     client *c = ud;
     size_t len;
     const uint8_t *body = c->io->req_body(hreq, &len);
-    http_openai_request oreq;
-    http_error e;
+    openai_request oreq;
+    openai_error e;
     const char *path = c->io->req_path(hreq);
-    http_openai_kind kind = http_openai_kind_for_path(path);
-    if (http_openai_parse(kind, body, len, &oreq, &e) < 0) {
+    openai_kind kind = openai_kind_for_path(path);
+    if (openai_parse(kind, body, len, &oreq, &e) < 0) {
         c->stats.bad_request++;
         c->io->reply_error(hreq, &e);
         return;
@@ -222,11 +222,11 @@ void client_api_completion(http_req *hreq, void *ud)
     c->stats.requests++;
     creq *r = creq_new(c, CREQ_COMPLETION, hreq);
     r->stream = oreq.stream;
-    if (oreq.stream && !oreq.include_usage) r->sse_filter = http_sse_filter_new();
+    if (oreq.stream && !oreq.include_usage) r->sse_filter = openai_sse_filter_new();
     r->model = cc_strdup(oreq.model);
     r->max_tokens = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
     r->start = cc_now_mono();
-    http_openai_request_clear(&oreq);
+    openai_request_clear(&oreq);
 
     /* The HTTP request as COCOON carries it: http.request with the body. */
     /* The token cap travels with the request so the worker can enforce it
@@ -275,7 +275,7 @@ static void finish_ok(creq *r)
         if (r->http_started) {
             if (r->sse_filter) {
                 cc_buf rest = CC_BUF_INIT;
-                http_sse_filter_finish(r->sse_filter, &rest);
+                openai_sse_filter_finish(r->sse_filter, &rest);
                 if (rest.len) c->io->stream_write(r->hreq, rest.data, rest.len);
                 cc_buf_free(&rest);
             }
@@ -301,7 +301,7 @@ static int deliver(creq *r, const uint8_t *data, size_t len)
     if (r->http_started) {
         cc_buf kept = CC_BUF_INIT;
         if (r->sse_filter) {
-            http_sse_filter_feed(r->sse_filter, data, len, &kept);
+            openai_sse_filter_feed(r->sse_filter, data, len, &kept);
             data = kept.data;
             len = kept.len;
         }

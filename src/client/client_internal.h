@@ -49,7 +49,7 @@ typedef struct client_io {
     const uint8_t *(*req_body)(const http_req *h, size_t *len);
     void (*on_caller_gone)(http_req *h, void (*cb)(http_req *h, void *ud), void *ud);
     void (*reply)(http_req *h, int status, const char *content_type, const void *body, size_t len);
-    void (*reply_error)(http_req *h, const http_error *e);
+    void (*reply_error)(http_req *h, const openai_error *e);
     void (*reply_json)(http_req *h, int status, const json_t *obj);
     void (*stream_start)(http_req *h, int status, const char *content_type);
     int (*stream_write)(http_req *h, const void *data, size_t len);
@@ -79,7 +79,7 @@ struct creq {
     struct event *timer;
     /* Drops the usage-only SSE event workers request for billing when the
      * caller did not ask for it (NULL otherwise). */
-    http_sse_filter *sse_filter;
+    openai_sse_filter *sse_filter;
     cc_list_node node; /* in c->all */
 };
 

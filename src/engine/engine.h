@@ -8,7 +8,7 @@
  *   engine_pool     a thread pool the forward pass runs on
  *   engine_ctx      one sequence: KV cache and the forward pass
  *   engine_sampler  temperature/top-k/top-p/min-p/penalties + log-probabilities
- *   engine_server   OpenAI requests served by a scheduler thread with slots
+ *   engine_server   generation requests served by a scheduler thread with slots
  *
  * Ownership: objects returned by engine_*_new, _open and _load are owned by the caller
  * and released with the matching _free or _close.  An engine_model borrows
@@ -382,7 +382,7 @@ typedef struct engine_step {
 
 typedef struct engine_seq engine_seq;
 /* Borrows c and prompt's contents are copied. Fails when the prompt does
- * not fit the context (err->code 400). */
+ * not fit the context. */
 engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const engine_seq_params *p,
                            cc_err *err);
 void engine_seq_free(engine_seq *s);
@@ -402,27 +402,21 @@ size_t engine_seq_prompt_tokens(const engine_seq *s);
 size_t engine_seq_cached_tokens(const engine_seq *s); /* prompt tokens found in the cache */
 size_t engine_seq_generated(const engine_seq *s);
 
-/* ============================================================ OpenAI */
+/* ============================================================ requests */
 
-typedef enum { ENGINE_API_CHAT = 0, ENGINE_API_COMPLETION } engine_api;
-
-/* A parsed OpenAI request (owned; engine_request_free). */
+/* One generation to run: a prompt and how to sample (owned;
+ * engine_request_free). Callers fill it with cc_calloc'd memory: the
+ * worker's embedded backend builds it from a validated OpenAI request. */
 typedef struct engine_request {
-    engine_api api;
-    char *prompt;       /* rendered prompt text (chat: the template's output) */
+    char *prompt;       /* prompt text (a chat: the template's output) */
     bool parse_special; /* prompt contains template control tokens */
-    bool stream, include_usage;
     int64_t max_tokens; /* 0 = until the context is full */
     engine_sample_params sp;
-    bool logprobs;
+    bool logprobs; /* report each token's log-probability (and sp.top_logprobs alternatives) */
     char *stops[4];
     size_t n_stops;
 } engine_request;
 
-/* Parses the JSON body of /v1/chat/completions or /v1/completions. The model
- * field is accepted and ignored. On error err->code holds the HTTP status. */
-engine_request *engine_request_parse(const engine_model *m, engine_api api, const uint8_t *body,
-                                     size_t len, cc_err *err);
 void engine_request_free(engine_request *r);
 
 /* ============================================================ server */
@@ -432,9 +426,9 @@ void engine_request_free(engine_request *r);
  * requests concurrently, one forward step per active slot in turn.  Callbacks
  * run ON THE SCHEDULER THREAD; the caller marshals them where it wants (the
  * worker's backend moves them onto its libevent loop).  For one job they come
- * in order: on_head, on_body*, then exactly one on_done (a job cancelled
- * before it started gets only on_done).  All strings passed to
- * callbacks are borrowed for the call.
+ * in order: on_start, on_step*, then exactly one on_done (a job refused,
+ * cancelled before it started or failed early gets only on_done).  All
+ * strings and structs passed to callbacks are borrowed for the call.
  */
 typedef struct engine_server engine_server;
 typedef struct engine_job engine_job;
@@ -444,28 +438,35 @@ typedef struct engine_usage {
     int64_t cached_tokens; /* prompt tokens whose KV entries were reused */
 } engine_usage;
 
-/* How a job ended (on_done's error_code). The engine knows nothing of the
- * network: the worker maps these to COCOON's protocol codes. */
+/* How a job ended (engine_job_result.status). The engine knows nothing of
+ * the network: the worker maps these to COCOON's protocol codes. */
 typedef enum {
-    ENGINE_JOB_OK = 0,
-    ENGINE_JOB_FAILED,
-    ENGINE_JOB_CANCELLED,
-} engine_job_end;
+    ENGINE_JOB_OK = 0,    /* generation ended (finish says why) */
+    ENGINE_JOB_REFUSED,   /* the request cannot run: empty prompt, too long for the context */
+    ENGINE_JOB_FAILED,    /* an internal error while computing */
+    ENGINE_JOB_CANCELLED, /* engine_job_cancel or engine_server_free */
+} engine_job_status;
+
+typedef struct engine_job_result {
+    engine_job_status status;
+    engine_finish finish; /* ENGINE_JOB_OK: stop (end token, stop string) or length */
+    engine_usage usage;
+    const char *error; /* why, for every other status */
+} engine_job_result;
 
 typedef struct engine_job_callbacks {
-    /* Once, first: 200 (then the answer: JSON, or SSE when streaming) or an
-     * error status (then an OpenAI error object). */
-    void (*on_head)(void *ud, int status);
-    void (*on_body)(void *ud, const char *data, size_t len);
-    /* error_code: an engine_job_end (ENGINE_JOB_OK on success). */
-    void (*on_done)(void *ud, const engine_usage *usage, int error_code, const char *error);
+    /* Once, when the job has a slot and its prompt fits: steps follow. */
+    void (*on_start)(void *ud);
+    /* A generation step: the text it released (may be empty) and its token
+     * (st->has_token; st->lp holds log-probabilities when asked for). */
+    void (*on_step)(void *ud, const char *text, size_t len, const engine_step *st);
+    void (*on_done)(void *ud, const engine_job_result *res);
 } engine_job_callbacks;
 
 typedef struct engine_server_config {
-    int threads;            /* 0 = cores */
-    int slots;              /* 0 = 4 */
-    int n_ctx;              /* per slot; 0 = min(model, 4096) */
-    const char *model_name; /* what the "model" field of answers says */
+    int threads; /* 0 = cores */
+    int slots;   /* 0 = 4 */
+    int n_ctx;   /* per slot; 0 = min(model, 4096) */
 } engine_server_config;
 
 /* Takes ownership of m. */
@@ -473,7 +474,7 @@ engine_server *engine_server_new(engine_model *m, const engine_server_config *cf
 /* Stops the thread; jobs still pending get on_done(ENGINE_JOB_CANCELLED). */
 void engine_server_free(engine_server *s);
 const engine_model *engine_server_model(const engine_server *s);
-/* Queues a parsed request (ownership of req passes to the server). The
+/* Queues a request (ownership of req passes to the server). The
  * returned handle stays valid until on_done has returned. */
 engine_job *engine_server_submit(engine_server *s, engine_request *req,
                                  const engine_job_callbacks *cb, void *ud);
@@ -505,16 +506,6 @@ int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int
 double engine_bench_bandwidth(engine_pool *pool, size_t bytes, int reps);
 
 /* ============================================================ misc */
-
-/* Finds stories260K.gguf: $COCOON_SHARED/models, ../shared/models beside
- * the repository or the running binary, the cache dir
- * ($XDG_CACHE_HOME or ~/.cache)/cocoon/models; otherwise downloads it
- * from its public URL into the cache and checks its SHA-256. */
-int engine_default_model_path(char *out, size_t n, cc_err *err);
-#define ENGINE_DEFAULT_MODEL_SHA256                                                                \
-    "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
-#define ENGINE_DEFAULT_MODEL_URL                                                                   \
-    "https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf"
 
 /* "name@sha256:<hex of the file>" (heap string). */
 char *engine_model_identifier(const char *path, const char *name, cc_err *err);

@@ -135,10 +135,6 @@ struct engine_model {
 
 const engine_model *eng_ctx_model(const engine_ctx *c);
 
-/* Downloads the default model from url into dir/stories260K.gguf, checking
- * its SHA-256 first (default_model.c; url is a parameter for tests). */
-int eng_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err);
-
 /* Vocabulary accessors used by the tokenizer and detokenizer. */
 int eng_vocab_size(const eng_vocab *v);
 

@@ -26,11 +26,11 @@ engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const eng
 {
     int n_ctx = engine_ctx_size(c);
     if (prompt->n == 0) {
-        cc_err_setc(err, 400, "the prompt is empty");
+        cc_err_set(err, "the prompt is empty");
         return NULL;
     }
     if (prompt->n >= (size_t)n_ctx) {
-        cc_err_setc(err, 400, "the prompt has %zu tokens; the context holds %d", prompt->n, n_ctx);
+        cc_err_set(err, "the prompt has %zu tokens; the context holds %d", prompt->n, n_ctx);
         return NULL;
     }
     engine_seq *s = cc_calloc(1, sizeof(*s));

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "engine/engine_int.h"
-#include "engine/openai.h"
 
 #define PROMPT_CHUNK 128 /* prompt tokens per step */
 
@@ -22,14 +21,12 @@ struct engine_job {
     void *ud;
     _Atomic bool cancel;
     engine_seq *seq;
-    eng_oai *out;
     engine_job *next;
 };
 
 struct engine_server {
     engine_model *m;
     engine_pool *pool;
-    char *model_name;
     int n_slots;
     engine_ctx **ctx;
     engine_job **slot_job;
@@ -44,37 +41,39 @@ struct engine_server {
 static void job_free(engine_job *j)
 {
     engine_seq_free(j->seq);
-    eng_oai_free(j->out);
     engine_request_free(j->req);
     free(j);
 }
 
-static void job_done(engine_server *s, engine_job *j, int code, const char *error)
+static void job_done(engine_server *s, engine_job *j, engine_job_status status,
+                     engine_finish finish, const char *error)
 {
-    engine_usage u = {0, 0, 0};
+    engine_job_result res = {status, finish, {0, 0, 0}, error};
     if (j->seq) {
-        u.prompt_tokens = (int64_t)engine_seq_prompt_tokens(j->seq);
-        u.completion_tokens = (int64_t)engine_seq_generated(j->seq);
-        u.cached_tokens = (int64_t)engine_seq_cached_tokens(j->seq);
+        res.usage.prompt_tokens = (int64_t)engine_seq_prompt_tokens(j->seq);
+        res.usage.completion_tokens = (int64_t)engine_seq_generated(j->seq);
+        res.usage.cached_tokens = (int64_t)engine_seq_cached_tokens(j->seq);
     }
     pthread_mutex_lock(&s->mu);
-    s->st.prompt_tokens += u.prompt_tokens;
-    s->st.completion_tokens += u.completion_tokens;
+    s->st.prompt_tokens += res.usage.prompt_tokens;
+    s->st.completion_tokens += res.usage.completion_tokens;
     pthread_mutex_unlock(&s->mu);
-    if (j->cb.on_done) j->cb.on_done(j->ud, &u, code, error);
+    if (j->cb.on_done) j->cb.on_done(j->ud, &res);
     job_free(j);
 }
 
-/* An HTTP error answer before any output (e.g. the prompt is too long). */
-static void job_reject(engine_server *s, engine_job *j, int status, const char *msg)
+static void job_cancelled(engine_server *s, engine_job *j)
 {
-    char *body = eng_oai_error_json(status, msg);
-    if (j->cb.on_head) j->cb.on_head(j->ud, status);
-    if (j->cb.on_body && body) j->cb.on_body(j->ud, body, strlen(body));
-    free(body);
+    job_done(s, j, ENGINE_JOB_CANCELLED, ENGINE_FINISH_STOP, "cancelled");
+}
+
+/* A request that cannot run (e.g. the prompt is too long): refused before
+ * any output. */
+static void job_refuse(engine_server *s, engine_job *j, const char *msg)
+{
     engine_seq_free(j->seq);
     j->seq = NULL;
-    job_done(s, j, ENGINE_JOB_OK, NULL);
+    job_done(s, j, ENGINE_JOB_REFUSED, ENGINE_FINISH_STOP, msg);
 }
 
 /* Starts a job on a slot: tokenizes the prompt and sets up the sequence. */
@@ -93,11 +92,10 @@ static bool job_begin(engine_server *s, engine_job *j, int slot, engine_tokens *
     p.prompt_chunk = PROMPT_CHUNK;
     j->seq = engine_seq_new(s->ctx[slot], t, &p, &err);
     if (!j->seq) {
-        job_reject(s, j, err.code ? err.code : 400, err.msg);
+        job_refuse(s, j, err.msg);
         return false;
     }
-    j->out = eng_oai_new(s->m, r, s->model_name);
-    if (j->cb.on_head) j->cb.on_head(j->ud, 200);
+    if (j->cb.on_start) j->cb.on_start(j->ud);
     return true;
 }
 
@@ -139,7 +137,7 @@ static void begin_jobs(engine_server *s, engine_job **jobs, int n)
         cc_err err = {0};
         if (engine_tokenize(s->m, j->req->prompt, strlen(j->req->prompt), true,
                             j->req->parse_special, &t, &err)) {
-            job_reject(s, j, 400, err.msg);
+            job_refuse(s, j, err.msg);
         } else {
             int slot = best_free_slot(s, &t);
             s->slot_job[slot] = j;
@@ -154,27 +152,18 @@ static void slot_fail(engine_server *s, int i, const char *msg)
     engine_job *j = s->slot_job[i];
     s->slot_job[i] = NULL;
     engine_ctx_truncate(s->ctx[i], 0);
-    job_done(s, j, ENGINE_JOB_FAILED, msg);
+    job_done(s, j, ENGINE_JOB_FAILED, ENGINE_FINISH_STOP, msg);
 }
 
 /* Sends what a decode step produced; ends the job when it finished. */
 static void slot_emit(engine_server *s, int i, const cc_buf *text, const engine_step *st)
 {
     engine_job *j = s->slot_job[i];
-    cc_buf out = CC_BUF_INIT;
-    if (text->len || st->has_token)
-        eng_oai_step(j->out, (const char *)text->data, text->len, st, &out);
-    if (st->finished) {
-        engine_usage u = {(int64_t)engine_seq_prompt_tokens(j->seq),
-                          (int64_t)engine_seq_generated(j->seq),
-                          (int64_t)engine_seq_cached_tokens(j->seq)};
-        eng_oai_finish(j->out, st->finish, &u, engine_seq_cached_tokens(j->seq), &out);
-    }
-    if (out.len && j->cb.on_body) j->cb.on_body(j->ud, (const char *)out.data, out.len);
-    cc_buf_free(&out);
+    if ((text->len || st->has_token) && j->cb.on_step)
+        j->cb.on_step(j->ud, text->len ? (const char *)text->data : "", text->len, st);
     if (st->finished) {
         s->slot_job[i] = NULL;
-        job_done(s, j, ENGINE_JOB_OK, NULL);
+        job_done(s, j, ENGINE_JOB_OK, st->finish, NULL);
     }
 }
 
@@ -193,7 +182,7 @@ static void run_round(engine_server *s)
         if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
             s->slot_job[i] = NULL;
             /* Whatever the slot computed stays a valid cache prefix. */
-            job_done(s, j, ENGINE_JOB_CANCELLED, "cancelled");
+            job_cancelled(s, j);
             continue;
         }
         engine_step st;
@@ -284,7 +273,7 @@ static void *sched_main(void *arg)
 
         while (dropped) {
             engine_job *next = dropped->next;
-            job_done(s, dropped, ENGINE_JOB_CANCELLED, "cancelled");
+            job_cancelled(s, dropped);
             dropped = next;
         }
         double t0 = cc_now_mono();
@@ -297,14 +286,14 @@ static void *sched_main(void *arg)
     /* Shutting down: everything still here is cancelled. */
     for (int i = 0; i < s->n_slots; i++)
         if (s->slot_job[i]) {
-            job_done(s, s->slot_job[i], ENGINE_JOB_CANCELLED, "cancelled");
+            job_cancelled(s, s->slot_job[i]);
             s->slot_job[i] = NULL;
         }
     engine_job *j = s->q_head;
     s->q_head = s->q_tail = NULL;
     while (j) {
         engine_job *next = j->next;
-        job_done(s, j, ENGINE_JOB_CANCELLED, "cancelled");
+        job_cancelled(s, j);
         j = next;
     }
     return NULL;
@@ -315,7 +304,6 @@ engine_server *engine_server_new(engine_model *m, const engine_server_config *cf
     engine_server *s = cc_calloc(1, sizeof(*s));
     s->m = m;
     s->n_slots = cfg->slots > 0 ? CC_MIN(cfg->slots, 64) : 4;
-    s->model_name = cc_strdup(cfg->model_name ? cfg->model_name : "model");
     s->pool = engine_pool_new(cfg->threads);
     s->ctx = cc_calloc((size_t)s->n_slots, sizeof(engine_ctx *));
     s->slot_job = cc_calloc((size_t)s->n_slots, sizeof(engine_job *));
@@ -338,7 +326,6 @@ fail:
     free(s->ctx);
     free(s->slot_job);
     engine_pool_free(s->pool);
-    free(s->model_name);
     free(s);
     engine_model_free(m);
     return NULL;
@@ -360,7 +347,6 @@ void engine_server_free(engine_server *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     engine_model_free(s->m);
-    free(s->model_name);
     free(s);
 }
 
@@ -407,4 +393,13 @@ void engine_server_get_stats(engine_server *s, engine_server_stats *out)
     pthread_mutex_lock(&s->mu);
     *out = s->st;
     pthread_mutex_unlock(&s->mu);
+}
+
+void engine_request_free(engine_request *r)
+{
+    if (!r) return;
+    free(r->prompt);
+    for (size_t i = 0; i < r->n_stops; i++)
+        free(r->stops[i]);
+    free(r);
 }

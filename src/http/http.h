@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "openai/openai.h"
 
 struct event_base;
 
@@ -31,30 +32,6 @@ typedef struct http_header {
     const char *name;
     const char *value;
 } http_header;
-
-/* ============================================================ errors ===== */
-
-/* An OpenAI-style error: rendered as
- *   {"error":{"message":M,"type":T,"param":P|null,"code":C|null}}
- * type and code point to static strings (or NULL: type is then derived from
- * the status, code becomes null). */
-typedef struct http_error {
-    int status;       /* HTTP status: 400, 401, 402, 404, 413, 429, 500, 502, 503, 504, ... */
-    const char *type; /* "invalid_request_error", "server_error", ... (static) */
-    const char *code; /* e.g. "model_not_found", "invalid_json" (static) or NULL */
-    char param[64];   /* offending request field, "" = null */
-    char message[512];
-} http_error;
-
-/* Fills e (param empty); returns -1 so it can be used as `return http_error_set(...)`. */
-int http_error_set(http_error *e, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* The default OpenAI error type for a status: 400/404/405/413 "invalid_request_error",
- * 401 "authentication_error", 402 "insufficient_quota", 403 "permission_error",
- * 429 "rate_limit_error", 5xx "server_error". */
-const char *http_error_type_for_status(int status);
-/* The JSON body of an error, as a new heap string (caller frees). */
-char *http_error_json(const http_error *e);
 
 /* ===================================================== inbound server ===== */
 
@@ -148,8 +125,9 @@ void http_reply_header(http_req *r, const char *name, const char *value);
 void http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len);
 /* Serializes obj (borrowed) compactly; content type application/json. */
 void http_reply_json(http_req *r, int status, const json_t *obj);
-void http_reply_error(http_req *r, const http_error *e);
-/* Shorthand: http_error_set + http_reply_error. */
+/* An OpenAI error body (openai/openai.h) with its status. */
+void http_reply_error(http_req *r, const openai_error *e);
+/* Shorthand: openai_error_set + http_reply_error. */
 void http_reply_errorf(http_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -179,35 +157,6 @@ bool http_req_client_gone(const http_req *r);
  * request stays valid: finish it as usual (the reply is then dropped). */
 void http_req_on_close(http_req *r, void (*cb)(http_req *r, void *ud), void *ud);
 
-/* ================================================= OpenAI request bodies ===== */
-
-typedef enum {
-    HTTP_OPENAI_CHAT = 1,   /* POST /v1/chat/completions */
-    HTTP_OPENAI_COMPLETION, /* POST /v1/completions */
-} http_openai_kind;
-
-typedef struct http_openai_request {
-    http_openai_kind kind;
-    json_t *body;      /* the parsed JSON object (owned; released by _clear) */
-    const char *model; /* borrowed from body */
-    bool stream;
-    bool include_usage; /* stream_options.include_usage */
-    /* max_completion_tokens if given, else max_tokens, else 0 (= not given). */
-    int64_t max_tokens;
-} http_openai_request;
-
-/* Parses and validates a request body. On success fills out (call
- * http_openai_request_clear later) and returns 0. On failure returns -1 with e
- * filled: status 400 with type invalid_request_error, param naming the field
- * and a message that says what is wrong (malformed JSON: code "invalid_json"
- * and the parser's line/column/position). Unknown fields are accepted and
- * passed through (servers add extensions). */
-int http_openai_parse(http_openai_kind kind, const void *body, size_t len, http_openai_request *out,
-                      http_error *e);
-void http_openai_request_clear(http_openai_request *r);
-/* The kind served at a path, or 0 when the path is neither endpoint. */
-http_openai_kind http_openai_kind_for_path(const char *path);
-
 /* ================================================ stats and health pages ===== */
 
 /* Fills obj (a fresh JSON object owned by the caller of fill) with figures. */
@@ -224,25 +173,6 @@ void http_server_add_stats(http_server *s, const char *title, http_stats_fill fi
 /* The same renderers, usable on their own (heap strings, caller frees). */
 char *http_stats_html(const char *title, const json_t *obj);
 char *http_stats_prometheus(const char *prefix, const json_t *obj);
-
-/* ======================================================= SSE relaying ===== */
-
-/* Drops the usage-only event (data: a JSON object with "choices": [] and a
- * "usage" object) from an SSE stream relayed in pieces. Workers request usage
- * from every backend so that streams are billed; a caller that did not set
- * stream_options.include_usage must not get that event (its empty choices
- * break the usual `chunk.choices[0]` loop). Every other byte passes through
- * unchanged and in order; at most one incomplete event is held back. */
-typedef struct http_sse_filter http_sse_filter;
-http_sse_filter *http_sse_filter_new(void);
-/* Appends the complete events of data that pass to out. */
-void http_sse_filter_feed(http_sse_filter *f, const uint8_t *data, size_t len, cc_buf *out);
-/* At the end of the stream: appends what is still held back (unless it is
- * the usage-only event). */
-void http_sse_filter_finish(http_sse_filter *f, cc_buf *out);
-/* Events dropped so far. */
-size_t http_sse_filter_dropped(const http_sse_filter *f);
-void http_sse_filter_free(http_sse_filter *f);
 
 /* ===================================================== outbound client ===== */
 

@@ -131,9 +131,9 @@ void http_conn_reply_perr(http_conn *c, const http_perr *pe)
         c->req = NULL;
         http_req_discard(r);
     }
-    http_error e;
-    http_error_set(&e, pe->status, pe->code, "%s", pe->message);
-    char *json = http_error_json(&e);
+    openai_error e;
+    openai_error_set(&e, pe->status, pe->code, "%s", pe->message);
+    char *json = openai_error_json(&e);
     cc_buf h = CC_BUF_INIT;
     size_t len = strlen(json);
     format_head(&h, c->srv, 1, pe->status, "application/json", (long long)len, false, false, NULL);
@@ -509,17 +509,17 @@ void http_reply_json(http_req *r, int status, const json_t *obj)
     free(s);
 }
 
-void http_reply_error(http_req *r, const http_error *e)
+void http_reply_error(http_req *r, const openai_error *e)
 {
-    char *s = http_error_json(e);
+    char *s = openai_error_json(e);
     http_reply(r, e->status, "application/json", s, strlen(s));
     free(s);
 }
 
 void http_reply_errorf(http_req *r, int status, const char *code, const char *fmt, ...)
 {
-    http_error e;
-    http_error_set(&e, status, code, "%s", "");
+    openai_error e;
+    openai_error_set(&e, status, code, "%s", "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e.message, sizeof(e.message), fmt, ap);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "openai/openai.h"
 
 struct event_base;
 
@@ -40,13 +41,8 @@ typedef struct backend_http_request {
     double timeout;     /* seconds; 0 = none */
 } backend_http_request;
 
-typedef struct backend_usage {
-    int64_t prompt_tokens;
-    int64_t cached_tokens;
-    int64_t completion_tokens;
-    int64_t reasoning_tokens;
-    int64_t total_tokens;
-} backend_usage;
+/* The token counts of an answer (read with the openai layer's usage scanner). */
+typedef openai_usage backend_usage;
 
 typedef struct backend_callbacks {
     void (*on_head)(void *ud, int status, const backend_header *headers, size_t n_headers);

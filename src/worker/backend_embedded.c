@@ -15,9 +15,9 @@
 
 #include <event2/event.h>
 
-#include "engine/engine.h"
 #include "net/net.h"
 #include "worker/backend.h"
+#include "worker/backend_embedded_int.h"
 
 typedef enum { MSG_HEAD, MSG_BODY, MSG_DONE } msg_kind;
 
@@ -51,6 +51,11 @@ struct backend_call {
     void *ud;
     bool stream, cancelled, timed_out;
     struct event *timer; /* the request's timeout, if any */
+    /* Used on the scheduler thread only, from submit to on_done. */
+    openai_output *out;
+    openai_kind kind;
+    bool logprobs;
+    int top_logprobs;
 };
 
 /* ------------------------------------------------ scheduler thread side */
@@ -81,41 +86,92 @@ static emb_msg *msg_new(backend_call *c, msg_kind k)
     return m;
 }
 
-static void job_head(void *ud, int status)
+static void push_head(backend_call *c, int status)
 {
-    backend_call *c = ud;
     emb_msg *m = msg_new(c, MSG_HEAD);
     m->status = status;
     push(c->b, m);
 }
 
-static void job_body(void *ud, const char *data, size_t len)
+/* Takes the bytes of out (left empty). */
+static void push_body(backend_call *c, cc_buf *out)
 {
-    backend_call *c = ud;
+    if (!out->len) return;
     emb_msg *m = msg_new(c, MSG_BODY);
-    m->data = cc_malloc(len ? len : 1);
-    memcpy(m->data, data, len);
-    m->len = len;
+    m->len = out->len;
+    m->data = cc_buf_steal_str(out);
     push(c->b, m);
 }
 
-static void job_done(void *ud, const engine_usage *u, int code, const char *error)
+/* code: 0 or a NET_ERR_* protocol code (the backend's on_done). */
+static void push_done(backend_call *c, const engine_usage *u, int code, const char *error)
 {
-    backend_call *c = ud;
     emb_msg *m = msg_new(c, MSG_DONE);
     m->usage.prompt_tokens = u->prompt_tokens;
     m->usage.completion_tokens = u->completion_tokens;
     m->usage.total_tokens = u->prompt_tokens + u->completion_tokens;
     m->usage.cached_tokens = u->cached_tokens;
-    /* The engine's own end codes become COCOON's protocol codes here. */
-    m->code = code == ENGINE_JOB_OK          ? 0
-              : code == ENGINE_JOB_CANCELLED ? NET_ERR_CANCELLED
-                                             : NET_ERR_FAILURE;
+    m->code = code;
     m->data = error ? cc_strdup(error) : NULL;
     pthread_mutex_lock(&c->b->mu);
     c->job = NULL; /* the engine frees the job when this returns */
     pthread_mutex_unlock(&c->b->mu);
     push(c->b, m);
+}
+
+/* An error answer: the head, an OpenAI error body. */
+static void push_error(backend_call *c, const openai_error *e)
+{
+    push_head(c, e->status);
+    emb_msg *m = msg_new(c, MSG_BODY);
+    m->data = openai_error_json(e);
+    m->len = strlen(m->data);
+    push(c->b, m);
+}
+
+static void job_start(void *ud)
+{
+    push_head(ud, 200);
+}
+
+static void job_step(void *ud, const char *text, size_t len, const engine_step *st)
+{
+    backend_call *c = ud;
+    openai_logprob lp;
+    bool has_lp = c->logprobs && st->has_token;
+    if (has_lp) emb_logprob(engine_server_model(c->b->srv), st, c->top_logprobs, &lp);
+    cc_buf out = CC_BUF_INIT;
+    openai_output_step(c->out, text, len, has_lp ? &lp : NULL, &out);
+    push_body(c, &out);
+}
+
+static void job_done(void *ud, const engine_job_result *res)
+{
+    backend_call *c = ud;
+    const engine_usage *u = &res->usage;
+    int code = 0;
+    if (res->status == ENGINE_JOB_OK) {
+        openai_usage ou = {.prompt_tokens = u->prompt_tokens,
+                           .cached_tokens = u->cached_tokens,
+                           .completion_tokens = u->completion_tokens,
+                           .total_tokens = u->prompt_tokens + u->completion_tokens};
+        cc_buf out = CC_BUF_INIT;
+        openai_output_finish(
+            c->out, res->finish == ENGINE_FINISH_LENGTH ? OPENAI_FINISH_LENGTH : OPENAI_FINISH_STOP,
+            &ou, &out);
+        push_body(c, &out);
+    } else if (res->status == ENGINE_JOB_REFUSED) { /* the prompt cannot run: the request's fault */
+        openai_error e;
+        openai_error_param(&e, c->kind == OPENAI_CHAT ? "messages" : "prompt", "%s", res->error);
+        push_error(c, &e);
+    } else {
+        /* The engine's own end statuses become COCOON's protocol codes here. */
+        code = res->status == ENGINE_JOB_CANCELLED ? NET_ERR_CANCELLED : NET_ERR_FAILURE;
+    }
+    /* Before push_done: once MSG_DONE is queued the loop may free c. */
+    openai_output_free(c->out);
+    c->out = NULL;
+    push_done(c, u, code, code ? res->error : NULL);
 }
 
 /* ------------------------------------------------------ loop thread side */
@@ -172,25 +228,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A complete local answer (errors found in start()), delivered via the queue. */
-static void local_answer(emb_backend *b, backend_call *c, int status, const char *message)
+static void local_answer(emb_backend *b, backend_call *c, const openai_error *e)
 {
-    json_t *e = json_object();
-    json_object_set_new(e, "message", json_string(message));
-    json_object_set_new(e, "type",
-                        json_string(status == 404   ? "not_found_error"
-                                    : status >= 500 ? "server_error"
-                                                    : "invalid_request_error"));
-    json_object_set_new(e, "param", json_null());
-    json_object_set_new(e, "code", json_null());
-    json_t *j = json_object();
-    json_object_set_new(j, "error", e);
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    job_head(c, status);
-    job_body(c, body ? body : "{}", body ? strlen(body) : 2);
-    free(body);
+    push_error(c, e);
     engine_usage u = {0, 0, 0};
-    job_done(c, &u, 0, NULL);
+    push_done(c, &u, 0, NULL);
     b->n_refused++;
 }
 
@@ -217,38 +259,39 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
     c->ud = ud;
     *out = c;
     b->n_requests++;
-    const char *path = req->path ? req->path : "";
-    engine_api api;
-    if (!strcmp(path, "/v1/chat/completions")) {
-        api = ENGINE_API_CHAT;
-    } else if (!strcmp(path, "/v1/completions")) {
-        api = ENGINE_API_COMPLETION;
-    } else {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "Unknown request URL: %.200s", path);
-        local_answer(b, c, 404, msg);
+    openai_error e;
+    openai_kind kind = openai_route(req->method, req->path, &e);
+    if (!kind) {
+        local_answer(b, c, &e);
         return 0;
     }
-    if (req->method && strcmp(req->method, "POST") != 0) {
-        local_answer(b, c, 405, "Only POST is allowed here");
+    /* The same validator as the client's: a request it let through is not
+     * refused here for its form, only for what the engine cannot do. */
+    openai_request oreq;
+    if (openai_parse(kind, req->body, req->body_len, &oreq, &e) < 0) {
+        local_answer(b, c, &e);
         return 0;
     }
-    cc_err perr = {0};
-    engine_request *r =
-        engine_request_parse(engine_server_model(b->srv), api, req->body, req->body_len, &perr);
+    engine_request *r = emb_request_new(engine_server_model(b->srv), &oreq, &e);
     if (!r) {
-        local_answer(b, c, perr.code ? perr.code : 400, perr.msg);
+        openai_request_clear(&oreq);
+        local_answer(b, c, &e);
         return 0;
     }
     if (req->max_tokens > 0 && (r->max_tokens == 0 || r->max_tokens > req->max_tokens))
         r->max_tokens = req->max_tokens;
-    c->stream = r->stream;
+    c->kind = kind;
+    c->logprobs = oreq.logprobs;
+    c->top_logprobs = oreq.top_logprobs;
+    c->out = openai_output_new(&oreq, b->model_name);
+    c->stream = oreq.stream;
+    openai_request_clear(&oreq);
     if (req->timeout > 0) {
         c->timer = evtimer_new(b->evb, on_timeout, c);
         struct timeval tv = cc_timeval(req->timeout);
         evtimer_add(c->timer, &tv);
     }
-    static const engine_job_callbacks jcb = {job_head, job_body, job_done};
+    static const engine_job_callbacks jcb = {job_start, job_step, job_done};
     pthread_mutex_lock(&b->mu);
     c->job = engine_server_submit(b->srv, r, &jcb, c);
     pthread_mutex_unlock(&b->mu);
@@ -329,7 +372,7 @@ worker_backend *backend_embedded_new(struct event_base *base, const backend_embe
     b->model_id = id;
     /* The "model" field of answers: the announced name without the hash. */
     b->model_name = cc_strndup(id, (size_t)(strstr(id, "@sha256:") - id));
-    engine_server_config sc = {cfg->threads, cfg->slots, cfg->context, b->model_name};
+    engine_server_config sc = {cfg->threads, cfg->slots, cfg->context};
     b->srv = engine_server_new(m, &sc, err);
     if (!b->srv) {
         free(b->model_id);

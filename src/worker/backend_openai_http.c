@@ -15,7 +15,6 @@
  * Body bytes are handed on as the client reads them: never re-chunked or held.
  */
 #include "worker/backend.h"
-#include "worker/backend_usage.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +33,12 @@ struct backend_call {
     http_client_req *req;
     backend_callbacks cb;
     void *ud;
-    backend_usage_parser usage;
+    openai_usage_scanner usage;
     struct event *deferred; /* local answers and the on_done after cancel */
     int status;
     bool head_sent;
     bool cancelled;
-    http_error local; /* a refusal answered without contacting the server */
+    openai_error local; /* a refusal answered without contacting the server */
     bool is_local;
     cc_list_node node; /* in b->calls */
 };
@@ -80,7 +79,7 @@ static void finish(backend_call *c, int error_code, const char *error)
 {
     oa_backend *b = c->b;
     backend_usage u = {0};
-    backend_usage_parser_result(&c->usage, &u);
+    openai_usage_scanner_result(&c->usage, &u);
     b->n_active--;
     if (error_code == 0 && c->status >= 200 && c->status < 300) {
         b->prompt_tokens += (uint64_t)u.prompt_tokens;
@@ -114,14 +113,14 @@ static int up_head(void *ud, int status, const http_header *hs, size_t n)
     c->status = status;
     backend_header *out = cc_calloc(n + 1, sizeof(*out));
     size_t k = 0;
-    backend_usage_format fmt = BACKEND_USAGE_AUTO;
+    openai_usage_format fmt = OPENAI_USAGE_AUTO;
     for (size_t i = 0; i < n; i++) {
         if (strcasecmp(hs[i].name, "content-type") == 0)
-            fmt = strncasecmp(hs[i].value, "text/event-stream", 17) == 0 ? BACKEND_USAGE_SSE
-                                                                         : BACKEND_USAGE_JSON;
+            fmt = strncasecmp(hs[i].value, "text/event-stream", 17) == 0 ? OPENAI_USAGE_SSE
+                                                                         : OPENAI_USAGE_JSON;
         if (pass_header(hs[i].name)) out[k++] = (backend_header){hs[i].name, hs[i].value};
     }
-    backend_usage_parser_init(&c->usage, fmt);
+    openai_usage_scanner_init(&c->usage, fmt);
     c->head_sent = true;
     if (c->cb.on_head) c->cb.on_head(c->ud, status, out, k);
     free(out);
@@ -132,7 +131,7 @@ static void up_body(void *ud, const uint8_t *data, size_t len)
 {
     backend_call *c = ud;
     /* Error bodies carry no usage; only successful answers are billed. */
-    if (c->status >= 200 && c->status < 300) backend_usage_parser_feed(&c->usage, data, len);
+    if (c->status >= 200 && c->status < 300) openai_usage_scanner_feed(&c->usage, data, len);
     if (c->cb.on_body) c->cb.on_body(c->ud, data, len);
 }
 
@@ -176,7 +175,7 @@ static void deferred_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* a local refusal: an ordinary HTTP answer with an OpenAI error body */
-    char *body = http_error_json(&c->local);
+    char *body = openai_error_json(&c->local);
     backend_header h = {"Content-Type", "application/json"};
     c->status = c->local.status;
     if (c->cb.on_head) c->cb.on_head(c->ud, c->local.status, &h, 1);
@@ -231,7 +230,7 @@ static char *append_keys(const backend_http_request *req, json_t *j, bool stream
 /* Rewrites the request body: include_usage for streams, the max_tokens cap.
  * Returns the new body (heap) or NULL with e filled (the body is refused). */
 static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *stream,
-                          http_error *e)
+                          openai_error *e)
 {
     json_error_t je;
     bool unique = true;
@@ -241,15 +240,15 @@ static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *
         j = json_loadb((const char *)req->body, req->body_len, 0, &je);
     }
     if (!j) {
-        http_error_set(e, 400, "invalid_json",
-                       "We could not parse the JSON body of your request: %s (line %d, column "
-                       "%d)",
-                       je.text, je.line, je.column);
+        openai_error_set(e, 400, "invalid_json",
+                         "We could not parse the JSON body of your request: %s (line %d, column "
+                         "%d)",
+                         je.text, je.line, je.column);
         return NULL;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        http_error_set(e, 400, NULL, "The request body must be a JSON object");
+        openai_error_set(e, 400, NULL, "The request body must be a JSON object");
         return NULL;
     }
     /* As COCOON's worker: the request names the model's base name (what the
@@ -257,8 +256,8 @@ static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *
      * --served-model-name), so the body goes through unchanged. */
     const char *model = json_string_value(json_object_get(j, "model"));
     if (!model || strcmp(model, b->served) != 0) {
-        http_error_set(e, 404, "model_not_found", "The model '%.200s' is not served here",
-                       model ? model : "");
+        openai_error_set(e, 404, "model_not_found", "The model '%.200s' is not served here",
+                         model ? model : "");
         snprintf(e->param, sizeof(e->param), "model");
         json_decref(j);
         return NULL;
@@ -291,7 +290,7 @@ static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *
     }
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    if (!s) http_error_set(e, 400, NULL, "The request body could not be re-encoded");
+    if (!s) openai_error_set(e, 400, NULL, "The request body could not be re-encoded");
     return s;
 }
 
@@ -303,7 +302,7 @@ static int oa_start(worker_backend *wb, const backend_http_request *req,
     c->b = b;
     c->cb = *cb;
     c->ud = ud;
-    backend_usage_parser_init(&c->usage, BACKEND_USAGE_AUTO);
+    openai_usage_scanner_init(&c->usage, OPENAI_USAGE_AUTO);
     c->deferred = event_new(b->evb, -1, 0, deferred_cb, c);
     cc_list_push_front(&b->calls, &c->node);
     b->n_requests++;
@@ -314,15 +313,7 @@ static int oa_start(worker_backend *wb, const backend_http_request *req,
     const char *path = req->path ? req->path : "";
     char *body = NULL;
     bool stream = false;
-    if (http_openai_kind_for_path(path) == 0) {
-        http_error_set(&c->local, 404, "not_found", "Unknown request URL: %.100s %.200s", method,
-                       path);
-    } else if (strcmp(method, "POST") != 0) {
-        http_error_set(&c->local, 405, "method_not_allowed",
-                       "Method %.20s is not allowed for %.200s", method, path);
-    } else {
-        body = rewrite_body(b, req, &stream, &c->local);
-    }
+    if (openai_route(method, path, &c->local)) body = rewrite_body(b, req, &stream, &c->local);
     if (!body) {
         c->is_local = true;
         b->n_refused++;

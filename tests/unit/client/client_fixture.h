@@ -31,7 +31,7 @@ typedef struct fcall {
     int status; /* 0 until a reply or stream start */
     char content_type[96];
     cc_buf out;           /* reply body, or every byte streamed */
-    http_error err;       /* for reply_error */
+    openai_error err;     /* for reply_error */
     bool is_error;        /* the reply was an OpenAI error */
     bool streaming, done; /* done: replied or stream ended (exactly once) */
     int writes_fail;      /* stream_write fails from now on */
@@ -123,12 +123,12 @@ static inline void cfx_reply(http_req *h, int status, const char *content_type, 
     cc_buf_append(&f->out, body, len);
 }
 
-static inline void cfx_reply_error(http_req *h, const http_error *e)
+static inline void cfx_reply_error(http_req *h, const openai_error *e)
 {
     fcall *f = cfx_call_of(h);
     f->err = *e;
     f->is_error = true;
-    char *j = http_error_json(e);
+    char *j = openai_error_json(e);
     cfx_reply(h, e->status, "application/json", j, strlen(j));
     free(j);
 }

@@ -22,7 +22,7 @@ static void assert_error(fcall *call, int status, const char *code, const char *
     assert_non_null(e);
     assert_string_equal(json_string_value(json_object_get(e, "message")), call->err.message);
     assert_string_equal(json_string_value(json_object_get(e, "type")),
-                        http_error_type_for_status(status));
+                        openai_error_type_for_status(status));
     json_decref(j);
 }
 

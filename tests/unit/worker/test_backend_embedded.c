@@ -18,6 +18,9 @@
 #include "engine/engine.h"
 #include "worker/backend.h"
 
+/* SHA-256 of ../shared/models/stories260K.gguf. */
+#define STORIES_SHA256 "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
+
 static const char *greedy_text =
     ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw";
 
@@ -169,26 +172,27 @@ static void test_requests(void **state)
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     if (!b) fail_msg("%s", err.msg);
     assert_string_equal(b->ops->kind, "embedded");
-    assert_string_equal(b->ops->model(b), "stories260K@sha256:" ENGINE_DEFAULT_MODEL_SHA256);
+    assert_string_equal(b->ops->model(b), "stories260K@sha256:" STORIES_SHA256);
     assert_true(b->ops->healthy(b));
 
     call_rec r[6];
     start(b, "/v1/completions",
-          "{\"prompt\":\"Once upon a time\",\"max_tokens\":32,\"temperature\":0}", &r[0]);
+          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":32,\"temperature\":0}",
+          &r[0]);
     start(b, "/v1/completions",
           "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":32,\"temperature\":0,"
           "\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
           &r[1]);
     start(b, "/v1/chat/completions",
-          "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
           "\"max_tokens\":12,\"temperature\":0}",
           &r[2]);
     start(b, "/v1/chat/completions",
-          "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
           "\"max_tokens\":12,\"temperature\":0,\"stream\":true}",
           &r[3]);
     start(b, "/v1/embeddings", "{}", &r[4]);
-    start(b, "/v1/completions", "{\"prompt\":12}", &r[5]);
+    start(b, "/v1/completions", "{\"model\":\"x\",\"prompt\":12}", &r[5]);
     run_loop();
 
     for (int i = 0; i < 6; i++) {
@@ -283,6 +287,74 @@ static void test_requests(void **state)
     event_base_free(loop);
 }
 
+/* The worker gives the client's verdict (the one validator) and names the
+ * field of every refusal, including what only the engine cannot do. */
+static void test_refusals_name_their_param(void **state)
+{
+    (void)state;
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 64};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    if (!b) fail_msg("%s", err.msg);
+    cc_buf long_prompt = CC_BUF_INIT;
+    cc_buf_append_str(&long_prompt, "{\"model\":\"x\",\"prompt\":\"");
+    for (int i = 0; i < 100; i++)
+        cc_buf_append_str(&long_prompt, "Once upon a time ");
+    cc_buf_append_str(&long_prompt, "\"}");
+    char *lp = cc_buf_steal_str(&long_prompt);
+    static const struct {
+        const char *path, *body;
+        int status;
+        const char *param; /* "" = none (a success) */
+    } cases[] = {
+        /* the two the client used to accept and the worker refused with param null */
+        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"max_tokens\":5.0}", 400,
+         "max_tokens"},
+        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"max_tokens\":2147483647}", 400,
+         "max_tokens"},
+        {"/v1/completions", "{\"prompt\":\"a\"}", 400, "model"},
+        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"echo\":true}", 400, "echo"},
+        {"/v1/completions", "{\"model\":\"x\",\"prompt\":[1,2]}", 400, "prompt"},
+        {"/v1/chat/completions",
+         "{\"model\":\"x\",\"messages\":[{\"role\":\"tool\",\"content\":\"a\"}]}", 400, "messages"},
+        {"/v1/chat/completions",
+         "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+         "\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
+         400, "messages"},
+        {"/v1/completions", NULL /* lp: longer than the 64-token context */, 400, "prompt"},
+        /* top_k -1 (vLLM's "off") is accepted by both sides */
+        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"max_tokens\":2,\"top_k\":-1}", 200,
+         ""},
+    };
+    enum { N = sizeof(cases) / sizeof(cases[0]) };
+    call_rec r[N];
+    for (size_t i = 0; i < N; i++)
+        start(b, cases[i].path, cases[i].body ? cases[i].body : lp, &r[i]);
+    run_loop();
+    for (size_t i = 0; i < N; i++) {
+        if (r[i].status != cases[i].status)
+            fail_msg("case %zu: status %d, want %d", i, r[i].status, cases[i].status);
+        assert_int_equal(r[i].error_code, 0);
+        json_t *j = body_json(&r[i]);
+        json_t *e = json_object_get(j, "error");
+        if (cases[i].param[0]) {
+            const char *param = json_string_value(json_object_get(e, "param"));
+            if (!param || strcmp(param, cases[i].param) != 0)
+                fail_msg("case %zu: param %s, want %s", i, param ? param : "null", cases[i].param);
+            assert_string_equal(json_string_value(json_object_get(e, "type")),
+                                "invalid_request_error");
+        } else {
+            assert_null(e);
+        }
+        json_decref(j);
+        cc_buf_free(&r[i].body);
+    }
+    free(lp);
+    b->ops->destroy(b);
+    event_base_free(loop);
+}
+
 static void test_cancel_and_cap(void **state)
 {
     (void)state;
@@ -294,11 +366,12 @@ static void test_cancel_and_cap(void **state)
     assert_true(cc_str_has_prefix(b->ops->model(b), "tiny@sha256:"));
     call_rec r[3];
     /* One slot: the second request waits in the queue and is cancelled there. */
-    backend_call *c0 =
-        start(b, "/v1/completions",
-              "{\"prompt\":\"Once upon a time\",\"max_tokens\":400,\"stream\":true}", &r[0]);
-    backend_call *c1 =
-        start(b, "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":400}", &r[1]);
+    backend_call *c0 = start(
+        b, "/v1/completions",
+        "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":400,\"stream\":true}",
+        &r[0]);
+    backend_call *c1 = start(b, "/v1/completions",
+                             "{\"model\":\"x\",\"prompt\":\"Once\",\"max_tokens\":400}", &r[1]);
     b->ops->cancel(c1);
     b->ops->cancel(c0);
     assert_int_equal(r[0].done_calls, 0); /* never inside cancel() */
@@ -309,8 +382,8 @@ static void test_cancel_and_cap(void **state)
         "/v1/completions",
         NULL,
         0,
-        (const uint8_t *)"{\"prompt\":\"Once upon a time\",\"temperature\":0}",
-        strlen("{\"prompt\":\"Once upon a time\",\"temperature\":0}"),
+        (const uint8_t *)"{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"temperature\":0}",
+        strlen("{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"temperature\":0}"),
         3,
         0};
     backend_call *c2 = NULL;
@@ -345,9 +418,11 @@ static void test_timeout(void **state)
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[2];
-    start(b, "/v1/completions", "{\"prompt\":\"Once upon a time\",\"temperature\":0}", &r[0]);
+    start(b, "/v1/completions",
+          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"temperature\":0}", &r[0]);
     /* greedy: 300 tokens of the 341-token story */
-    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":300,\"temperature\":0}";
+    const char *body =
+        "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":300,\"temperature\":0}";
     memset(&r[1], 0, sizeof(r[1]));
     backend_http_request req = {
         "POST", "/v1/completions", NULL, 0, (const uint8_t *)body, strlen(body), 0, 0.001};
@@ -376,15 +451,19 @@ static void test_prefix_reuse(void **state)
     call_rec r[3];
     /* The first one runs long so the second gets a slot of its own. */
     start(b, "/v1/completions",
-          "{\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}", &r[0]);
+          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}",
+          &r[0]);
     start(b, "/v1/completions",
-          "{\"prompt\":\"Lily went to the park with her mom\",\"max_tokens\":2}", &r[1]);
+          "{\"model\":\"x\",\"prompt\":\"Lily went to the park with her mom\",\"max_tokens\":2}",
+          &r[1]);
     run_loop();
     assert_int_equal(r[0].usage.cached_tokens, 0);
     assert_true(r[1].usage.cached_tokens <= 1); /* at most BOS, if it followed the first */
     int64_t lily_prompt = r[1].usage.prompt_tokens;
     start(b, "/v1/completions",
-          "{\"prompt\":\"Lily went to the park with her mom and dad\",\"max_tokens\":2}", &r[2]);
+          "{\"model\":\"x\",\"prompt\":\"Lily went to the park with her mom and "
+          "dad\",\"max_tokens\":2}",
+          &r[2]);
     run_loop();
     assert_int_equal(r[2].error_code, 0);
     assert_true(r[2].usage.cached_tokens >= lily_prompt);
@@ -406,11 +485,12 @@ static void test_logprobs_json(void **state)
     assert_non_null(b);
     call_rec r[2];
     start(b, "/v1/chat/completions",
-          "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
           "\"max_tokens\":3,\"temperature\":0,\"logprobs\":true,\"top_logprobs\":2}",
           &r[0]);
     start(b, "/v1/completions",
-          "{\"prompt\":\"Once upon a time\",\"max_tokens\":3,\"temperature\":0,\"logprobs\":2}",
+          "{\"model\":\"x\",\"prompt\":\"Once upon a "
+          "time\",\"max_tokens\":3,\"temperature\":0,\"logprobs\":2}",
           &r[1]);
     run_loop();
     json_t *j = body_json(&r[0]);
@@ -477,9 +557,10 @@ static void test_bad_model(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_requests),      cmocka_unit_test(test_cancel_and_cap),
-        cmocka_unit_test(test_timeout),       cmocka_unit_test(test_prefix_reuse),
-        cmocka_unit_test(test_logprobs_json), cmocka_unit_test(test_bad_model),
+        cmocka_unit_test(test_requests),       cmocka_unit_test(test_refusals_name_their_param),
+        cmocka_unit_test(test_cancel_and_cap), cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_prefix_reuse),   cmocka_unit_test(test_logprobs_json),
+        cmocka_unit_test(test_bad_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /*
- * Finding the default model (stories260K.gguf) without user action, and the
- * model identifier that pins a file's exact bytes (DESIGN §5.3).
+ * Finding the default model (stories260K.gguf) without user action, for
+ * `cocoon up` (the engine itself does no network I/O; the worker is given
+ * a model path).
  *
  * Search order: $COCOON_SHARED/models, ../shared/models beside the current
  * directory, the running binary's directory and its parents (a build tree
@@ -17,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "crypto/crypto.h"
-#include "engine/engine_int.h"
 
 #define MODEL_FILE "stories260K.gguf"
 #define MODEL_SIZE 1185376
@@ -31,7 +32,7 @@ static bool file_ok(const char *path)
     char hex[65];
     if (crypto_sha256_file(path, h, NULL)) return false;
     cc_hex_encode(h, 32, hex);
-    return strcmp(hex, ENGINE_DEFAULT_MODEL_SHA256) == 0;
+    return strcmp(hex, CLI_DEFAULT_MODEL_SHA256) == 0;
 }
 
 static bool try_dir(const char *dir, char *out, size_t n)
@@ -69,7 +70,7 @@ static size_t write_cb(void *ptr, size_t sz, size_t nm, void *ud)
     return n;
 }
 
-int eng_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err)
+int cli_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err)
 {
     CURL *curl = curl_easy_init();
     if (!curl) return cc_err_set(err, "libcurl unavailable");
@@ -92,10 +93,10 @@ int eng_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_er
     char hex[65];
     crypto_sha256(body.data, body.len, h);
     cc_hex_encode(h, 32, hex);
-    if (strcmp(hex, ENGINE_DEFAULT_MODEL_SHA256) != 0) {
+    if (strcmp(hex, CLI_DEFAULT_MODEL_SHA256) != 0) {
         cc_buf_free(&body);
         return cc_err_set(err, "downloaded %s has SHA-256 %s, expected %s", MODEL_FILE, hex,
-                          ENGINE_DEFAULT_MODEL_SHA256);
+                          CLI_DEFAULT_MODEL_SHA256);
     }
     char path[PATH_MAX];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MODEL_FILE) >= sizeof(path)) {
@@ -111,7 +112,7 @@ int eng_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_er
     return 0;
 }
 
-int engine_default_model_path(char *out, size_t n, cc_err *err)
+int cli_default_model_path(char *out, size_t n, cc_err *err)
 {
     char dir[PATH_MAX];
     const char *shared = getenv("COCOON_SHARED");
@@ -140,29 +141,8 @@ int engine_default_model_path(char *out, size_t n, cc_err *err)
         if (try_dir(dir, out, n)) return 0;
         if (getenv("COCOON_NO_DOWNLOAD"))
             return cc_err_set(err, "%s not found and downloads are disabled", MODEL_FILE);
-        if (eng_fetch_model(ENGINE_DEFAULT_MODEL_URL, dir, out, n, err) == 0) return 0;
+        if (cli_fetch_model(CLI_DEFAULT_MODEL_URL, dir, out, n, err) == 0) return 0;
         return cc_err_prefix(err, "%s not found locally", MODEL_FILE);
     }
     return cc_err_set(err, "%s not found and no cache directory (set HOME)", MODEL_FILE);
-}
-
-char *engine_model_identifier(const char *path, const char *name, cc_err *err)
-{
-    uint8_t h[32];
-    if (crypto_sha256_file(path, h, err)) return NULL;
-    char hex[65];
-    cc_hex_encode(h, 32, hex);
-    char *dflt = NULL;
-    if (!name || !name[0]) {
-        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        size_t bl = strlen(base);
-        if (bl > 5 && !strcmp(base + bl - 5, ".gguf")) bl -= 5;
-        dflt = cc_strndup(base, bl);
-        name = dflt;
-    }
-    size_t len = strlen(name) + 8 + 64 + 1;
-    char *id = cc_malloc(len);
-    snprintf(id, len, "%s@sha256:%s", name, hex);
-    free(dflt);
-    return id;
 }

@@ -4,12 +4,12 @@
  * COCOON's worker only looks for "usage" in a bare JSON body, so streams are
  * billed at zero. Here a tiny JSON scanner walks every document byte by byte,
  * tracks string/escape state and nesting depth, notices the top-level key
- * "usage" and captures only its object value; an SSE layer above it feeds the
- * scanner the payload of `data:` lines and resets it at each event boundary.
- * Nothing else is buffered, so memory stays bounded whatever the size of the
+ * "usage" and captures only its object value; the SSE splitter feeds it the
+ * payload of `data:` lines and it resets at each event boundary. Nothing
+ * else is buffered, so memory stays bounded whatever the size of the
  * content, and chunk boundaries can fall anywhere.
  */
-#include "worker/backend_usage.h"
+#include "openai/openai_int.h"
 
 #include <string.h>
 
@@ -31,7 +31,7 @@ static int64_t count_field(const json_t *obj, const char *key)
     return 0;
 }
 
-bool backend_usage_from_json(const json_t *u, backend_usage *out)
+bool openai_usage_from_json(const json_t *u, openai_usage *out)
 {
     if (!json_is_object(u)) return false;
     memset(out, 0, sizeof(*out));
@@ -48,7 +48,7 @@ bool backend_usage_from_json(const json_t *u, backend_usage *out)
 
 /* -------------------------------------------------------- JSON scanner */
 
-static void scan_reset(backend_usage_scan *s)
+static void scan_reset(openai_usage_scanner *s)
 {
     s->depth = 0;
     s->in_string = s->escape = false;
@@ -58,23 +58,23 @@ static void scan_reset(backend_usage_scan *s)
     s->cap_len = 0;
 }
 
-static void capture_done(backend_usage_parser *p)
+static void capture_done(openai_usage_scanner *p)
 {
-    backend_usage_scan *s = &p->scan;
+    openai_usage_scanner *s = p;
     s->capturing = false;
     if (s->cap_overflow) return;
     json_t *j = json_loadb(s->cap, s->cap_len, 0, NULL);
-    backend_usage u;
-    if (j && backend_usage_from_json(j, &u)) {
+    openai_usage u;
+    if (j && openai_usage_from_json(j, &u)) {
         p->usage = u;
         p->found = true;
     }
     json_decref(j);
 }
 
-static void scan_byte(backend_usage_parser *p, uint8_t c)
+static void scan_byte(openai_usage_scanner *p, uint8_t c)
 {
-    backend_usage_scan *s = &p->scan;
+    openai_usage_scanner *s = p;
     if (s->capturing) {
         if (s->cap_len < sizeof(s->cap))
             s->cap[s->cap_len++] = (char)c;
@@ -160,9 +160,9 @@ static const uint8_t k_nested[256] = {['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1
 /* scan_byte over a run of bytes. Almost every byte of an answer is content
  * inside a string or nested below the top level; those runs are skipped with
  * a table lookup instead of going through the state machine. */
-static void scan_bytes(backend_usage_parser *p, const uint8_t *d, size_t n)
+static void scan_bytes(openai_usage_scanner *p, const uint8_t *d, size_t n)
 {
-    backend_usage_scan *s = &p->scan;
+    openai_usage_scanner *s = p;
     size_t i = 0;
     while (i < n) {
         if (!s->capturing && !s->reading_key && !s->escape) {
@@ -182,170 +182,54 @@ static void scan_bytes(backend_usage_parser *p, const uint8_t *d, size_t n)
     }
 }
 
-/* ------------------------------------------------------------ SSE layer */
+/* ------------------------------------------------------------ streams */
 
-static void sse_line_end(backend_usage_parser *p)
+static void sse_feed(openai_usage_scanner *p, const uint8_t *d, size_t n)
 {
-    switch (p->line) {
-    case SSE_LINE_START: /* blank line: end of event */
-        if (p->event_has_data) p->events++;
-        p->event_has_data = false;
-        p->event_scanned = false;
-        scan_reset(&p->scan);
-        break;
-    case SSE_FIELD: /* a field name with no colon: "data" alone means empty data */
-        break;
-    case SSE_DATA_FIRST:
-    case SSE_DATA:
-        /* Lines of one event's data are joined with '\n'. */
-        scan_byte(p, '\n');
-        break;
-    case SSE_SKIP:
-        break;
-    }
-    p->line = SSE_LINE_START;
-    p->field_len = 0;
-}
-
-static void sse_byte(backend_usage_parser *p, uint8_t c)
-{
-    if (c == '\n' && p->after_cr) { /* the LF of a CRLF */
-        p->after_cr = false;
-        return;
-    }
-    p->after_cr = c == '\r';
-    if (c == '\r' || c == '\n') {
-        sse_line_end(p);
-        return;
-    }
-    switch (p->line) {
-    case SSE_LINE_START:
-        if (c == ':') { /* comment line */
-            p->line = SSE_SKIP;
-            return;
+    size_t pos = 0;
+    openai_sse_piece piece;
+    while (openai_sse_next(&p->sse, d, n, &pos, &piece)) {
+        if (piece.kind == OPENAI_SSE_EVENT_END) {
+            scan_reset(p);
+            p->events += p->event_has_data;
+            p->event_has_data = false;
+            continue;
         }
-        p->line = SSE_FIELD;
-        p->field_len = 0;
-        /* fall through */
-    case SSE_FIELD:
-        if (c == ':') {
-            bool is_data = p->field_len == 4 && memcmp(p->field, "data", 4) == 0;
-            p->line = is_data ? SSE_DATA_FIRST : SSE_SKIP;
-            if (is_data) p->event_has_data = true;
-        } else if (p->field_len < sizeof(p->field)) {
-            p->field[p->field_len++] = (char)c;
-        } else {
-            p->line = SSE_SKIP; /* no field we care about is that long */
-        }
-        return;
-    case SSE_DATA_FIRST:
-        p->line = SSE_DATA;
-        if (c == ' ') /* one optional space after the colon */
-            return;
-        /* fall through */
-    case SSE_DATA:
-        scan_byte(p, c);
-        p->event_scanned = true;
-        return;
-    case SSE_SKIP:
-        return;
+        if (piece.kind != OPENAI_SSE_PAYLOAD) continue;
+        p->event_has_data = true;
+        /* An event whose data is this one line, with no "usage" bytes in
+         * it, cannot change the result: skip the scan. That is nearly every
+         * event of a stream (the usage block comes last). */
+        if (piece.whole_event && !openai_mentions_usage(piece.data, piece.len)) continue;
+        if (piece.join) scan_byte(p, '\n'); /* the lines of one event's data */
+        scan_bytes(p, piece.data, piece.len);
     }
 }
 
-/* ---------------------------------------------------------------- API */
-
-void backend_usage_parser_init(backend_usage_parser *p, backend_usage_format format)
+void openai_usage_scanner_init(openai_usage_scanner *p, openai_usage_format format)
 {
     memset(p, 0, sizeof(*p));
     p->format = format;
-    p->line = SSE_LINE_START;
-    scan_reset(&p->scan);
+    openai_sse_init(&p->sse);
+    scan_reset(p);
 }
 
-/* Index of the first CR or LF in d[0..n), or n. */
-static size_t line_end(const uint8_t *d, size_t n)
-{
-    const uint8_t *lf = memchr(d, '\n', n);
-    size_t end = lf ? (size_t)(lf - d) : n;
-    const uint8_t *cr = memchr(d, '\r', end);
-    return cr ? (size_t)(cr - d) : end;
-}
-
-/* True when the line ending at d[end] (a CR or LF) is followed by a blank
- * line inside d, i.e. the event ends right there. */
-static bool event_ends_after(const uint8_t *d, size_t end, size_t n)
-{
-    if (end >= n) return false;
-    size_t j = end + 1;
-    if (d[end] == '\r') {
-        if (j >= n) return false; /* a LF may follow in the next chunk */
-        if (d[j] == '\n') j++;
-    }
-    return j < n && (d[j] == '\r' || d[j] == '\n');
-}
-
-/* Whether "usage" occurs in d[0..n). glibc's memmem is slow for short
- * needles; memchr on the first letter is vectorised. */
-static bool has_usage_bytes(const uint8_t *d, size_t n)
-{
-    const uint8_t *end = d + n;
-    while (n >= 5) {
-        const uint8_t *u = memchr(d, 'u', n - 4);
-        if (!u) return false;
-        if (memcmp(u + 1, "sage", 4) == 0) return true;
-        d = u + 1;
-        n = (size_t)(end - d);
-    }
-    return false;
-}
-
-static void sse_feed(backend_usage_parser *p, const uint8_t *d, size_t n)
+void openai_usage_scanner_feed(openai_usage_scanner *p, const uint8_t *data, size_t len)
 {
     size_t i = 0;
-    while (i < n) {
-        if (p->line == SSE_DATA_FIRST && d[i] != '\r' && d[i] != '\n') {
-            if (d[i] == ' ') /* one optional space after the colon */
-                i++;
-            p->line = SSE_DATA;
-            continue;
-        }
-        /* Inside a data line or a skipped line, go to the line end in one step. */
-        if (p->line == SSE_DATA || p->line == SSE_SKIP) {
-            size_t end = i + line_end(d + i, n - i);
-            if (p->line == SSE_DATA) {
-                /* An event whose data is this one line, with no "usage" bytes in
-                 * it, cannot change the result: skip the scan. That is nearly
-                 * every event of a stream (the usage block comes last). */
-                bool skip = !p->event_scanned && event_ends_after(d, end, n) &&
-                            !has_usage_bytes(d + i, end - i);
-                if (!skip && end > i) {
-                    scan_bytes(p, d + i, end - i);
-                    p->event_scanned = true;
-                }
-            }
-            i = end;
-            if (i == n) return;
-        }
-        sse_byte(p, d[i++]);
-    }
-}
-
-void backend_usage_parser_feed(backend_usage_parser *p, const uint8_t *data, size_t len)
-{
-    size_t i = 0;
-    if (p->format == BACKEND_USAGE_AUTO) {
+    if (p->format == OPENAI_USAGE_AUTO) {
         while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
             i++;
         if (i == len) return; /* still undecided; blanks mean nothing in either format */
-        p->format = data[i] == '{' ? BACKEND_USAGE_JSON : BACKEND_USAGE_SSE;
+        p->format = data[i] == '{' ? OPENAI_USAGE_JSON : OPENAI_USAGE_SSE;
     }
-    if (p->format == BACKEND_USAGE_JSON)
+    if (p->format == OPENAI_USAGE_JSON)
         scan_bytes(p, data + i, len - i);
     else
         sse_feed(p, data + i, len - i);
 }
 
-bool backend_usage_parser_result(const backend_usage_parser *p, backend_usage *out)
+bool openai_usage_scanner_result(const openai_usage_scanner *p, openai_usage *out)
 {
     if (!p->found) return false;
     *out = p->usage;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/backend_usage.h"
+#include "openai/openai.h"
 
 static const char sse_stream[] =
     ": keep-alive comment\r\n"
@@ -25,7 +25,7 @@ static const char sse_stream[] =
     "data: [DONE]\n"
     "\n";
 
-static void expect_usage(const backend_usage *u, int64_t p, int64_t c, int64_t t, int64_t cached,
+static void expect_usage(const openai_usage *u, int64_t p, int64_t c, int64_t t, int64_t cached,
                          int64_t reasoning)
 {
     assert_int_equal(u->prompt_tokens, p);
@@ -41,22 +41,22 @@ static void test_plain_json_body(void **state)
         "{\"id\":\"c\",\"object\":\"chat.completion\",\"choices\":[{\"message\":{\"content\":"
         "\"usage\"},\"usage\":{\"prompt_tokens\":1}}],\n \"usage\" : {\"prompt_tokens\":17,"
         "\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":2}}}";
-    backend_usage_parser p;
-    backend_usage u;
-    backend_usage_parser_init(&p, BACKEND_USAGE_AUTO);
-    backend_usage_parser_feed(&p, (const uint8_t *)body, strlen(body));
-    assert_true(backend_usage_parser_result(&p, &u));
+    openai_usage_scanner p;
+    openai_usage u;
+    openai_usage_scanner_init(&p, OPENAI_USAGE_AUTO);
+    openai_usage_scanner_feed(&p, (const uint8_t *)body, strlen(body));
+    assert_true(openai_usage_scanner_result(&p, &u));
     /* total missing: prompt + completion */
     expect_usage(&u, 17, 3, 20, 2, 0);
 }
 
 static void test_sse_whole(void **state)
 {
-    backend_usage_parser p;
-    backend_usage u;
-    backend_usage_parser_init(&p, BACKEND_USAGE_AUTO);
-    backend_usage_parser_feed(&p, (const uint8_t *)sse_stream, strlen(sse_stream));
-    assert_true(backend_usage_parser_result(&p, &u));
+    openai_usage_scanner p;
+    openai_usage u;
+    openai_usage_scanner_init(&p, OPENAI_USAGE_AUTO);
+    openai_usage_scanner_feed(&p, (const uint8_t *)sse_stream, strlen(sse_stream));
+    assert_true(openai_usage_scanner_result(&p, &u));
     expect_usage(&u, 11, 22, 33, 4, 5);
     assert_int_equal(p.events, 4);
 }
@@ -66,20 +66,20 @@ static void test_sse_split_everywhere(void **state)
 {
     size_t n = strlen(sse_stream);
     for (size_t cut = 0; cut <= n; cut++) {
-        backend_usage_parser p;
-        backend_usage u;
-        backend_usage_parser_init(&p, BACKEND_USAGE_SSE);
-        backend_usage_parser_feed(&p, (const uint8_t *)sse_stream, cut);
-        backend_usage_parser_feed(&p, (const uint8_t *)sse_stream + cut, n - cut);
-        assert_true(backend_usage_parser_result(&p, &u));
+        openai_usage_scanner p;
+        openai_usage u;
+        openai_usage_scanner_init(&p, OPENAI_USAGE_SSE);
+        openai_usage_scanner_feed(&p, (const uint8_t *)sse_stream, cut);
+        openai_usage_scanner_feed(&p, (const uint8_t *)sse_stream + cut, n - cut);
+        assert_true(openai_usage_scanner_result(&p, &u));
         expect_usage(&u, 11, 22, 33, 4, 5);
     }
-    backend_usage_parser p;
-    backend_usage u;
-    backend_usage_parser_init(&p, BACKEND_USAGE_AUTO);
+    openai_usage_scanner p;
+    openai_usage u;
+    openai_usage_scanner_init(&p, OPENAI_USAGE_AUTO);
     for (size_t i = 0; i < n; i++)
-        backend_usage_parser_feed(&p, (const uint8_t *)sse_stream + i, 1);
-    assert_true(backend_usage_parser_result(&p, &u));
+        openai_usage_scanner_feed(&p, (const uint8_t *)sse_stream + i, 1);
+    assert_true(openai_usage_scanner_result(&p, &u));
     expect_usage(&u, 11, 22, 33, 4, 5);
 }
 
@@ -89,12 +89,12 @@ static void test_json_split_everywhere(void **state)
                        "\"completion_tokens\":6,\"total_tokens\":11}}";
     size_t n = strlen(body);
     for (size_t cut = 0; cut <= n; cut++) {
-        backend_usage_parser p;
-        backend_usage u;
-        backend_usage_parser_init(&p, BACKEND_USAGE_AUTO);
-        backend_usage_parser_feed(&p, (const uint8_t *)body, cut);
-        backend_usage_parser_feed(&p, (const uint8_t *)body + cut, n - cut);
-        assert_true(backend_usage_parser_result(&p, &u));
+        openai_usage_scanner p;
+        openai_usage u;
+        openai_usage_scanner_init(&p, OPENAI_USAGE_AUTO);
+        openai_usage_scanner_feed(&p, (const uint8_t *)body, cut);
+        openai_usage_scanner_feed(&p, (const uint8_t *)body + cut, n - cut);
+        assert_true(openai_usage_scanner_result(&p, &u));
         expect_usage(&u, 5, 6, 11, 0, 0);
     }
 }
@@ -110,11 +110,11 @@ static void test_no_usage_and_null_usage(void **state)
         "",
     };
     for (size_t i = 0; i < CC_ARRAY_LEN(streams); i++) {
-        backend_usage_parser p;
-        backend_usage u;
-        backend_usage_parser_init(&p, BACKEND_USAGE_AUTO);
-        backend_usage_parser_feed(&p, (const uint8_t *)streams[i], strlen(streams[i]));
-        assert_false(backend_usage_parser_result(&p, &u));
+        openai_usage_scanner p;
+        openai_usage u;
+        openai_usage_scanner_init(&p, OPENAI_USAGE_AUTO);
+        openai_usage_scanner_feed(&p, (const uint8_t *)streams[i], strlen(streams[i]));
+        assert_false(openai_usage_scanner_result(&p, &u));
     }
 }
 
@@ -127,18 +127,18 @@ static void test_bounded(void **state)
     for (int i = 0; i < 200000; i++)
         cc_buf_append_str(&b, "x");
     cc_buf_append_str(&b, "\"}}],\"usage\":{\"prompt_tokens\":1,\"pad\":\"");
-    for (int i = 0; i < BACKEND_USAGE_MAX_OBJECT; i++)
+    for (int i = 0; i < OPENAI_USAGE_MAX_OBJECT; i++)
         cc_buf_append_str(&b, "y");
     cc_buf_append_str(&b, "\"}}\n\n");
-    backend_usage_parser p;
-    backend_usage u;
-    backend_usage_parser_init(&p, BACKEND_USAGE_AUTO);
-    backend_usage_parser_feed(&p, b.data, b.len);
-    assert_false(backend_usage_parser_result(&p, &u));
+    openai_usage_scanner p;
+    openai_usage u;
+    openai_usage_scanner_init(&p, OPENAI_USAGE_AUTO);
+    openai_usage_scanner_feed(&p, b.data, b.len);
+    assert_false(openai_usage_scanner_result(&p, &u));
     /* the next event still parses */
     const char *ok = "data: {\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}\n\n";
-    backend_usage_parser_feed(&p, (const uint8_t *)ok, strlen(ok));
-    assert_true(backend_usage_parser_result(&p, &u));
+    openai_usage_scanner_feed(&p, (const uint8_t *)ok, strlen(ok));
+    assert_true(openai_usage_scanner_result(&p, &u));
     expect_usage(&u, 2, 1, 3, 0, 0);
     cc_buf_free(&b);
 }
@@ -148,11 +148,11 @@ static void test_bad_values_clamped(void **state)
     json_t *j = json_loads("{\"prompt_tokens\":-5,\"completion_tokens\":\"7\","
                            "\"total_tokens\":12.0}",
                            0, NULL);
-    backend_usage u;
-    assert_true(backend_usage_from_json(j, &u));
+    openai_usage u;
+    assert_true(openai_usage_from_json(j, &u));
     expect_usage(&u, 0, 0, 12, 0, 0);
     json_decref(j);
-    assert_false(backend_usage_from_json(NULL, &u));
+    assert_false(openai_usage_from_json(NULL, &u));
 }
 
 int main(void)

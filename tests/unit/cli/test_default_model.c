@@ -12,7 +12,8 @@
 
 #include <cmocka.h>
 
-#include "engine/engine_int.h"
+#include "cli/cli.h"
+#include "engine/engine.h"
 
 static const char *shared_model(void)
 {
@@ -27,14 +28,14 @@ static void test_found(void **state)
     (void)state;
     char out[4096];
     cc_err err = {0};
-    assert_int_equal(engine_default_model_path(out, sizeof(out), &err), 0);
+    assert_int_equal(cli_default_model_path(out, sizeof(out), &err), 0);
     assert_non_null(strstr(out, "/stories260K.gguf"));
     char *real = realpath(shared_model(), NULL);
     assert_string_equal(out, real);
     free(real);
     /* Too small an output buffer is an error, not a truncated path. */
     setenv("COCOON_NO_DOWNLOAD", "1", 1);
-    assert_int_equal(engine_default_model_path(out, 8, &err), -1);
+    assert_int_equal(cli_default_model_path(out, 8, &err), -1);
     unsetenv("COCOON_NO_DOWNLOAD");
 }
 
@@ -43,8 +44,7 @@ static void test_fetch(void **state)
     (void)state;
     /* A scratch directory in the build tree (or $TMPDIR, or here). */
     const char *base = getenv("COCOON_BUILD_DIR");
-    if (!base)
-        base = getenv("TMPDIR");
+    if (!base) base = getenv("TMPDIR");
     char dir[2048];
     snprintf(dir, sizeof(dir), "%s/engine-fetch-XXXXXX", base ? base : ".");
     assert_non_null(mkdtemp(dir));
@@ -52,13 +52,13 @@ static void test_fetch(void **state)
     cc_err err = {0};
     /* Refused connection: a clean error. */
     assert_int_equal(
-        eng_fetch_model("http://127.0.0.1:1/stories260K.gguf", dir, out, sizeof(out), &err), -1);
+        cli_fetch_model("http://127.0.0.1:1/stories260K.gguf", dir, out, sizeof(out), &err), -1);
     assert_non_null(strstr(err.msg, "download of"));
     /* Wrong bytes (this test's own source): refused by the SHA-256 check. */
     const char *src = getenv("COCOON_SOURCE_DIR");
     if (src) {
-        snprintf(url, sizeof(url), "file://%s/tests/unit/engine/test_default_model.c", src);
-        assert_int_equal(eng_fetch_model(url, dir, out, sizeof(out), &err), -1);
+        snprintf(url, sizeof(url), "file://%s/tests/unit/cli/test_default_model.c", src);
+        assert_int_equal(cli_fetch_model(url, dir, out, sizeof(out), &err), -1);
         assert_non_null(strstr(err.msg, "SHA-256"));
     }
     snprintf(cached, sizeof(cached), "%s/stories260K.gguf", dir);
@@ -67,7 +67,7 @@ static void test_fetch(void **state)
     char *real = realpath(shared_model(), NULL);
     snprintf(url, sizeof(url), "file://%s", real);
     free(real);
-    assert_int_equal(eng_fetch_model(url, dir, out, sizeof(out), &err), 0);
+    assert_int_equal(cli_fetch_model(url, dir, out, sizeof(out), &err), 0);
     assert_string_equal(out, cached);
     engine_model *m = engine_model_load(out, &err);
     assert_non_null(m);
@@ -81,10 +81,10 @@ static void test_identifier(void **state)
     (void)state;
     cc_err err = {0};
     char *id = engine_model_identifier(shared_model(), NULL, &err);
-    assert_string_equal(id, "stories260K@sha256:" ENGINE_DEFAULT_MODEL_SHA256);
+    assert_string_equal(id, "stories260K@sha256:" CLI_DEFAULT_MODEL_SHA256);
     free(id);
     id = engine_model_identifier(shared_model(), "story", &err);
-    assert_string_equal(id, "story@sha256:" ENGINE_DEFAULT_MODEL_SHA256);
+    assert_string_equal(id, "story@sha256:" CLI_DEFAULT_MODEL_SHA256);
     free(id);
     assert_null(engine_model_identifier("/nonexistent.gguf", NULL, &err));
 }

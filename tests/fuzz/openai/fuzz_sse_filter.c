@@ -8,21 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http.h"
+#include "openai/openai.h"
 
 static size_t run(const uint8_t *d, size_t n, size_t step, size_t cut, cc_buf *out)
 {
-    http_sse_filter *f = http_sse_filter_new();
+    openai_sse_filter *f = openai_sse_filter_new();
     if (step == 0) { /* two pieces at cut */
-        http_sse_filter_feed(f, d, cut, out);
-        http_sse_filter_feed(f, d + cut, n - cut, out);
+        openai_sse_filter_feed(f, d, cut, out);
+        openai_sse_filter_feed(f, d + cut, n - cut, out);
     } else {
         for (size_t i = 0; i < n; i += step)
-            http_sse_filter_feed(f, d + i, CC_MIN(step, n - i), out);
+            openai_sse_filter_feed(f, d + i, CC_MIN(step, n - i), out);
     }
-    http_sse_filter_finish(f, out);
-    size_t dropped = http_sse_filter_dropped(f);
-    http_sse_filter_free(f);
+    openai_sse_filter_finish(f, out);
+    size_t dropped = openai_sse_filter_dropped(f);
+    openai_sse_filter_free(f);
     return dropped;
 }
 

@@ -1,16 +1,16 @@
 /*
- * Fuzz target over what a client controls: the OpenAI request body (first
- * byte picks chat or completions), then the tokenizer on the resulting
- * prompt (special tokens on, GPT-2 BPE with a ChatML template), the
- * streaming detokenizer with the request's stop strings, and the answer
- * formatter (which must always produce valid JSON).
+ * Fuzz target over what a client controls on the embedded backend's path:
+ * the OpenAI request body (first byte picks chat or completions) through
+ * the validator and the bridge to an engine request, then the tokenizer on
+ * the resulting prompt (special tokens on, GPT-2 BPE with a ChatML
+ * template), the streaming detokenizer with the request's stop strings, and
+ * the answer builder (which must always produce valid JSON).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
-#include "engine/openai.h"
+#include "worker/backend_embedded_int.h"
 
 static engine_model *tiny_model(void)
 {
@@ -40,17 +40,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     engine_model *m = tiny_model();
-    engine_api api = (data[0] & 1) ? ENGINE_API_COMPLETION : ENGINE_API_CHAT;
+    openai_kind kind = (data[0] & 1) ? OPENAI_CHAT : OPENAI_COMPLETION;
+    openai_request oreq;
+    openai_error e;
+    if (openai_parse(kind, data + 1, size - 1, &oreq, &e) < 0) return 0;
+    engine_request *r = emb_request_new(m, &oreq, &e);
+    if (!r) {
+        if (e.status != 400 || !e.param[0]) abort(); /* refusals name their field */
+        openai_request_clear(&oreq);
+        return 0;
+    }
     cc_err err = {0};
-    engine_request *r = engine_request_parse(m, api, data + 1, size - 1, &err);
-    if (!r) return 0;
     engine_tokens t = {0};
     engine_tokenize(m, r->prompt, strlen(r->prompt), true, r->parse_special, &t, &err);
     engine_detok *d = engine_detok_new(m, (const char *const *)r->stops, r->n_stops);
-    eng_oai *o = eng_oai_new(m, r, "fuzz");
+    openai_output *o = openai_output_new(&oreq, "fuzz");
     cc_buf text = CC_BUF_INIT, out = CC_BUF_INIT;
     engine_step st;
     memset(&st, 0, sizeof(st));
+    openai_logprob lp;
     for (size_t i = 0; i < t.n && i < 256; i++) {
         cc_buf_reset(&text);
         bool stop = engine_detok_push(d, t.ids[i], i ? t.ids[i - 1] : -1, &text);
@@ -60,24 +68,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         st.lp.n_top = r->sp.top_logprobs;
         for (int k = 0; k < st.lp.n_top; k++)
             st.lp.top_ids[k] = t.ids[(i + (size_t)k) % t.n];
-        eng_oai_step(o, (const char *)text.data, text.len, &st, &out);
+        emb_logprob(m, &st, r->sp.top_logprobs, &lp);
+        openai_output_step(o, (const char *)text.data, text.len, r->logprobs ? &lp : NULL, &out);
         if (stop) break;
     }
     cc_buf_reset(&text);
     engine_detok_flush(d, &text);
-    eng_oai_step(o, (const char *)text.data, text.len, NULL, &out);
-    engine_usage u = {(int64_t)t.n, 1, 0};
-    eng_oai_finish(o, ENGINE_FINISH_STOP, &u, 0, &out);
-    if (!r->stream) { /* a whole answer must be one valid JSON object */
+    openai_output_step(o, (const char *)text.data, text.len, NULL, &out);
+    openai_usage u = {.prompt_tokens = (int64_t)t.n, .completion_tokens = 1};
+    openai_output_finish(o, OPENAI_FINISH_STOP, &u, &out);
+    if (!oreq.stream) { /* a whole answer must be one valid JSON object */
         json_t *j = json_loadb((const char *)out.data, out.len, 0, NULL);
         if (!j) abort();
         json_decref(j);
     }
     cc_buf_free(&text);
     cc_buf_free(&out);
-    eng_oai_free(o);
+    openai_output_free(o);
     engine_detok_free(d);
     engine_tokens_free(&t);
     engine_request_free(r);
+    openai_request_clear(&oreq);
     return 0;
 }

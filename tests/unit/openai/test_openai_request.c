@@ -6,49 +6,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http.h"
+#include "openai/openai.h"
 
 static void test_error_json_shape(void **state)
 {
-    http_error e;
+    openai_error e;
     assert_int_equal(
-        http_error_set(&e, 404, "model_not_found", "The model '%s' does not exist", "m1"), -1);
-    char *s = http_error_json(&e);
+        openai_error_set(&e, 404, "model_not_found", "The model '%s' does not exist", "m1"), -1);
+    char *s = openai_error_json(&e);
     assert_string_equal(s, "{\"error\":{\"message\":\"The model 'm1' does not exist\","
                            "\"type\":\"invalid_request_error\",\"param\":null,"
                            "\"code\":\"model_not_found\"}}");
     free(s);
-    http_error_set(&e, 503, NULL, "no workers");
+    openai_error_set(&e, 503, NULL, "no workers");
     strcpy(e.param, "model");
-    s = http_error_json(&e);
+    s = openai_error_json(&e);
     assert_string_equal(s, "{\"error\":{\"message\":\"no workers\",\"type\":\"server_error\","
                            "\"param\":\"model\",\"code\":null}}");
     free(s);
     /* invalid UTF-8 from client input is replaced, never dropped */
-    http_error_set(&e, 400, NULL, "bad \xff\xfe value \xc3");
-    s = http_error_json(&e);
+    openai_error_set(&e, 400, NULL, "bad \xff\xfe value \xc3");
+    s = openai_error_json(&e);
     assert_non_null(strstr(s, "\"message\":\"bad ?? value ?\""));
     free(s);
-    assert_string_equal(http_error_type_for_status(400), "invalid_request_error");
-    assert_string_equal(http_error_type_for_status(401), "authentication_error");
-    assert_string_equal(http_error_type_for_status(402), "insufficient_quota");
-    assert_string_equal(http_error_type_for_status(413), "invalid_request_error");
-    assert_string_equal(http_error_type_for_status(429), "rate_limit_error");
-    assert_string_equal(http_error_type_for_status(502), "server_error");
-    assert_string_equal(http_error_type_for_status(504), "server_error");
+    assert_string_equal(openai_error_type_for_status(400), "invalid_request_error");
+    assert_string_equal(openai_error_type_for_status(401), "authentication_error");
+    assert_string_equal(openai_error_type_for_status(402), "insufficient_quota");
+    assert_string_equal(openai_error_type_for_status(413), "invalid_request_error");
+    assert_string_equal(openai_error_type_for_status(429), "rate_limit_error");
+    assert_string_equal(openai_error_type_for_status(502), "server_error");
+    assert_string_equal(openai_error_type_for_status(504), "server_error");
 }
 
-static int parse(http_openai_kind kind, const char *body, http_openai_request *r, http_error *e)
+static int parse(openai_kind kind, const char *body, openai_request *r, openai_error *e)
 {
-    return http_openai_parse(kind, body, strlen(body), r, e);
+    return openai_parse(kind, body, strlen(body), r, e);
 }
 
 static void test_good_chat(void **state)
 {
-    http_openai_request r;
-    http_error e;
+    openai_request r;
+    openai_error e;
     assert_int_equal(
-        parse(HTTP_OPENAI_CHAT,
+        parse(OPENAI_CHAT,
               "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
               "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]},"
               "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[]}],"
@@ -62,25 +62,25 @@ static void test_good_chat(void **state)
     assert_true(r.stream);
     assert_true(r.include_usage);
     assert_int_equal(r.max_tokens, 40);
-    assert_int_equal(r.kind, HTTP_OPENAI_CHAT);
+    assert_int_equal(r.kind, OPENAI_CHAT);
     assert_non_null(json_object_get(r.body, "top_k")); /* extensions pass through */
-    http_openai_request_clear(&r);
+    openai_request_clear(&r);
     assert_null(r.body);
 
-    assert_int_equal(parse(HTTP_OPENAI_CHAT,
+    assert_int_equal(parse(OPENAI_CHAT,
                            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
                            "\"max_tokens\":null,\"stop\":\"\\n\",\"stream\":false}",
                            &r, &e),
                      0);
     assert_false(r.stream);
     assert_int_equal(r.max_tokens, 0);
-    http_openai_request_clear(&r);
+    openai_request_clear(&r);
 }
 
 static void test_good_completion(void **state)
 {
-    http_openai_request r;
-    http_error e;
+    openai_request r;
+    openai_error e;
     const char *bodies[] = {
         "{\"model\":\"m\",\"prompt\":\"once upon\",\"max_tokens\":7,\"logprobs\":3,\"echo\":false}",
         "{\"model\":\"m\",\"prompt\":[\"one\"]}",
@@ -88,17 +88,17 @@ static void test_good_completion(void **state)
         "{\"model\":\"m\",\"prompt\":[[1,2,3]],\"suffix\":\"end\"}",
     };
     for (size_t i = 0; i < CC_ARRAY_LEN(bodies); i++) {
-        assert_int_equal(parse(HTTP_OPENAI_COMPLETION, bodies[i], &r, &e), 0);
-        assert_int_equal(r.kind, HTTP_OPENAI_COMPLETION);
-        http_openai_request_clear(&r);
+        assert_int_equal(parse(OPENAI_COMPLETION, bodies[i], &r, &e), 0);
+        assert_int_equal(r.kind, OPENAI_COMPLETION);
+        openai_request_clear(&r);
     }
-    assert_int_equal(parse(HTTP_OPENAI_COMPLETION, bodies[0], &r, &e), 0);
+    assert_int_equal(parse(OPENAI_COMPLETION, bodies[0], &r, &e), 0);
     assert_int_equal(r.max_tokens, 7);
-    http_openai_request_clear(&r);
+    openai_request_clear(&r);
 }
 
 typedef struct bad_case {
-    http_openai_kind kind;
+    openai_kind kind;
     const char *body;
     const char *param;   /* "" = null */
     const char *message; /* substring expected */
@@ -107,101 +107,99 @@ typedef struct bad_case {
 static void test_bad_requests(void **state)
 {
     static const bad_case cases[] = {
-        {HTTP_OPENAI_CHAT, "[1,2]", "", "must be a JSON object, got an array"},
-        {HTTP_OPENAI_CHAT, "{\"messages\":[]}", "model", "'model' is a required property"},
-        {HTTP_OPENAI_CHAT, "{\"model\":5,\"messages\":[]}", "model", "'model' must be a string"},
-        {HTTP_OPENAI_CHAT, "{\"model\":\"\",\"messages\":[]}", "model", "must not be empty"},
-        {HTTP_OPENAI_CHAT, "{\"model\":\"m\"}", "messages", "'messages' is a required property"},
-        {HTTP_OPENAI_CHAT, "{\"model\":\"m\",\"messages\":{}}", "messages", "must be an array"},
-        {HTTP_OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[]}", "messages", "at least one"},
-        {HTTP_OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[\"hi\"]}", "messages",
+        {OPENAI_CHAT, "[1,2]", "", "must be a JSON object, got an array"},
+        {OPENAI_CHAT, "{\"messages\":[]}", "model", "'model' is a required property"},
+        {OPENAI_CHAT, "{\"model\":5,\"messages\":[]}", "model", "'model' must be a string"},
+        {OPENAI_CHAT, "{\"model\":\"\",\"messages\":[]}", "model", "must not be empty"},
+        {OPENAI_CHAT, "{\"model\":\"m\"}", "messages", "'messages' is a required property"},
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":{}}", "messages", "must be an array"},
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[]}", "messages", "at least one"},
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[\"hi\"]}", "messages",
          "'messages[0]' must be an object"},
-        {HTTP_OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", "messages",
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", "messages",
          "'messages[0].role' is required"},
-        {HTTP_OPENAI_CHAT,
-         "{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "messages",
-         "got 'robot'"},
-        {HTTP_OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}]}", "messages",
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}",
+         "messages", "got 'robot'"},
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}]}", "messages",
          "'messages[0].content' is required"},
-        {HTTP_OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":3}]}",
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":3}]}",
          "messages", "must be a string or an array of content parts"},
-        {HTTP_OPENAI_CHAT,
+        {OPENAI_CHAT,
          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}",
          "messages", "'messages[0].content[0].text' must be a string"},
-        {HTTP_OPENAI_CHAT,
+        {OPENAI_CHAT,
          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"video\"}]}]}",
          "messages", "got 'video'"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\"}", "prompt", "'prompt' is a required property"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":{}}", "prompt", "must be a string"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[]}", "prompt", "empty array"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[\"a\",1]}", "prompt",
+        {OPENAI_COMPLETION, "{\"model\":\"m\"}", "prompt", "'prompt' is a required property"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":{}}", "prompt", "must be a string"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[]}", "prompt", "empty array"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[\"a\",1]}", "prompt",
          "'prompt[1]' must match"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}", "prompt",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}", "prompt",
          "batched prompts are not supported"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":0}",
-         "max_tokens", "'max_tokens' must be between 1 and 2147483647, got 0"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":\"5\"}",
-         "max_tokens", "'max_tokens' must be an integer, got a string"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":2.5}",
-         "max_tokens", "must be an integer, got a number"},
-        {HTTP_OPENAI_CHAT,
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens",
+         "'max_tokens' must be between 1 and 16777216, got 0"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":\"5\"}", "max_tokens",
+         "'max_tokens' must be an integer, got a string"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":2.5}", "max_tokens",
+         "must be an integer, got a number"},
+        {OPENAI_CHAT,
          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
          "\"max_completion_tokens\":-1}",
          "max_completion_tokens", "must be between 1"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":2.5}",
-         "temperature", "'temperature' must be between 0 and 2, got 2.5"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":\"hot\"}",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":2.5}", "temperature",
+         "'temperature' must be between 0 and 2, got 2.5"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":\"hot\"}",
          "temperature", "must be a number"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"top_p\":1.5}", "top_p",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"top_p\":1.5}", "top_p",
          "between 0 and 1"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}", "n",
-         "'n' must be 1"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":\"yes\"}", "stream",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}", "n", "'n' must be 1"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":\"yes\"}", "stream",
          "'stream' must be a boolean"},
-        {HTTP_OPENAI_COMPLETION,
+        {OPENAI_COMPLETION,
          "{\"model\":\"m\",\"prompt\":\"x\",\"stream_options\":{\"include_usage\":true}}",
          "stream_options", "only allowed when 'stream' is true"},
-        {HTTP_OPENAI_COMPLETION,
+        {OPENAI_COMPLETION,
          "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true,\"stream_options\":[]}",
          "stream_options", "must be an object"},
-        {HTTP_OPENAI_COMPLETION,
+        {OPENAI_COMPLETION,
          "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true,\"stream_options\":"
          "{\"include_usage\":1}}",
          "stream_options", "include_usage' must be a boolean"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":5}", "stop",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":5}", "stop",
          "string or an array of strings"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[\"a\",1]}", "stop",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[\"a\",1]}", "stop",
          "'stop[1]' must be a string"},
-        {HTTP_OPENAI_COMPLETION,
+        {OPENAI_COMPLETION,
          "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop",
          "at most 4"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"seed\":\"1\"}", "seed",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"seed\":\"1\"}", "seed",
          "must be an integer"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":6}", "logprobs",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":6}", "logprobs",
          "between 0 and 5"},
-        {HTTP_OPENAI_CHAT,
+        {OPENAI_CHAT,
          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":1}",
          "logprobs", "'logprobs' must be a boolean"},
-        {HTTP_OPENAI_CHAT,
+        {OPENAI_CHAT,
          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
          "\"top_logprobs\":3}",
          "top_logprobs", "requires 'logprobs'"},
-        {HTTP_OPENAI_CHAT,
+        {OPENAI_CHAT,
          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
          "\"logprobs\":true,\"top_logprobs\":21}",
          "top_logprobs", "between 0 and 20"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"presence_penalty\":-2.01}",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"presence_penalty\":-2.01}",
          "presence_penalty", "between -2 and 2"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"frequency_penalty\":true}",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"frequency_penalty\":true}",
          "frequency_penalty", "must be a number, got a boolean"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":2}", "best_of",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":2}", "best_of",
          "between 1 and 1"},
-        {HTTP_OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"logit_bias\":{\"5\":101}}",
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"logit_bias\":{\"5\":101}}",
          "logit_bias", "[-100, 100]"},
     };
     for (size_t i = 0; i < CC_ARRAY_LEN(cases); i++) {
-        http_openai_request r;
-        http_error e;
+        openai_request r;
+        openai_error e;
         memset(&e, 0, sizeof(e));
         int rc = parse(cases[i].kind, cases[i].body, &r, &e);
         if (rc != -1 || e.status != 400 || strcmp(e.param, cases[i].param) != 0 ||
@@ -215,29 +213,29 @@ static void test_bad_requests(void **state)
 
 static void test_malformed_json_position(void **state)
 {
-    http_openai_request r;
-    http_error e;
-    assert_int_equal(parse(HTTP_OPENAI_CHAT, "{\"model\":\"m\",\n \"messages\": [}", &r, &e), -1);
+    openai_request r;
+    openai_error e;
+    assert_int_equal(parse(OPENAI_CHAT, "{\"model\":\"m\",\n \"messages\": [}", &r, &e), -1);
     assert_int_equal(e.status, 400);
     assert_string_equal(e.code, "invalid_json");
     assert_non_null(strstr(e.message, "line 2, column 15"));
     assert_non_null(strstr(e.message, "position 29"));
-    assert_int_equal(http_openai_parse(HTTP_OPENAI_CHAT, "", 0, &r, &e), -1);
+    assert_int_equal(openai_parse(OPENAI_CHAT, "", 0, &r, &e), -1);
     assert_string_equal(e.code, "invalid_json");
     /* duplicate keys are ambiguous between parsers: refused */
-    assert_int_equal(parse(HTTP_OPENAI_CHAT, "{\"model\":\"a\",\"model\":\"b\"}", &r, &e), -1);
+    assert_int_equal(parse(OPENAI_CHAT, "{\"model\":\"a\",\"model\":\"b\"}", &r, &e), -1);
     assert_string_equal(e.code, "invalid_json");
     /* a NUL inside the body is not a terminator */
-    assert_int_equal(http_openai_parse(HTTP_OPENAI_COMPLETION,
-                                       "{\"model\":\"m\",\"prompt\":\"x\"}\0junk", 32, &r, &e),
-                     -1);
+    assert_int_equal(
+        openai_parse(OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\"}\0junk", 32, &r, &e),
+        -1);
 }
 
 static void test_kind_for_path(void **state)
 {
-    assert_int_equal(http_openai_kind_for_path("/v1/chat/completions"), HTTP_OPENAI_CHAT);
-    assert_int_equal(http_openai_kind_for_path("/v1/completions"), HTTP_OPENAI_COMPLETION);
-    assert_int_equal(http_openai_kind_for_path("/v1/embeddings"), 0);
+    assert_int_equal(openai_kind_for_path("/v1/chat/completions"), OPENAI_CHAT);
+    assert_int_equal(openai_kind_for_path("/v1/completions"), OPENAI_COMPLETION);
+    assert_int_equal(openai_kind_for_path("/v1/embeddings"), 0);
 }
 
 int main(void)

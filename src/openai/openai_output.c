@@ -1,8 +1,9 @@
 /*
  * OpenAI answers: chat.completion / text_completion objects, or their
  * streamed form (server-sent events of chat.completion.chunk or
- * text_completion chunks ending with "data: [DONE]"), with usage counted by
- * our own tokenizer and log-probabilities when asked for.
+ * text_completion chunks ending with "data: [DONE]"), with the usage and
+ * log-probabilities the generator reports. Nothing here knows how the text
+ * was produced: token texts arrive as bytes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +11,10 @@
 #include <time.h>
 
 #include "crypto/crypto.h"
-#include "engine/vocab.h"
-#include "engine/openai.h"
+#include "openai/openai_int.h"
 
-struct eng_oai {
-    const engine_model *m;
-    engine_api api;
+struct openai_output {
+    openai_kind api;
     bool stream, include_usage, logprobs;
     int top_logprobs;
     char id[48];
@@ -31,40 +30,22 @@ struct eng_oai {
 /* JSON strings must be valid UTF-8: invalid bytes become U+FFFD. */
 static json_t *utf8_json(const char *s, size_t n)
 {
-    cc_buf b = CC_BUF_INIT;
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t l = eng_utf8_decode(s + i, n - i, &cp);
-        if (cp == 0xFFFD && l == 1 && (uint8_t)s[i] >= 0x80)
-            cc_buf_append(&b, "\xEF\xBF\xBD", 3);
-        else
-            cc_buf_append(&b, s + i, l);
-        i += l;
-    }
-    json_t *j = json_stringn(b.len ? (const char *)b.data : "", b.len);
-    if (!j) { /* what jansson still refuses (surrogates, overlong forms): ASCII only */
-        for (size_t i = 0; i < b.len; i++)
-            if (b.data[i] >= 0x80) b.data[i] = '?';
-        j = json_stringn(b.len ? (const char *)b.data : "", b.len);
-    }
-    cc_buf_free(&b);
-    return j;
+    return openai_json_text(s, n, "\xEF\xBF\xBD");
 }
 
-eng_oai *eng_oai_new(const engine_model *m, const engine_request *r, const char *model_name)
+openai_output *openai_output_new(const openai_request *r, const char *model_name)
 {
-    eng_oai *o = cc_calloc(1, sizeof(*o));
-    o->m = m;
-    o->api = r->api;
+    openai_output *o = cc_calloc(1, sizeof(*o));
+    o->api = r->kind;
     o->stream = r->stream;
     o->include_usage = r->include_usage;
     o->logprobs = r->logprobs;
-    o->top_logprobs = r->sp.top_logprobs;
+    o->top_logprobs = r->top_logprobs;
     uint8_t rnd[12];
     crypto_random(rnd, sizeof(rnd));
     char hex[25];
     cc_hex_encode(rnd, sizeof(rnd), hex);
-    snprintf(o->id, sizeof(o->id), "%s-%s", r->api == ENGINE_API_CHAT ? "chatcmpl" : "cmpl", hex);
+    snprintf(o->id, sizeof(o->id), "%s-%s", r->kind == OPENAI_CHAT ? "chatcmpl" : "cmpl", hex);
     o->model_name = cc_strdup(model_name ? model_name : "");
     o->created = (int64_t)time(NULL);
     if (o->logprobs) {
@@ -77,7 +58,7 @@ eng_oai *eng_oai_new(const engine_model *m, const engine_request *r, const char 
     return o;
 }
 
-void eng_oai_free(eng_oai *o)
+void openai_output_free(openai_output *o)
 {
     if (!o) return;
     free(o->model_name);
@@ -90,7 +71,7 @@ void eng_oai_free(eng_oai *o)
     free(o);
 }
 
-static json_t *envelope(const eng_oai *o, const char *object)
+static json_t *envelope(const openai_output *o, const char *object)
 {
     json_t *j = json_object();
     json_object_set_new(j, "id", json_string(o->id));
@@ -119,41 +100,36 @@ static json_t *bytes_array(const char *s, size_t n)
 }
 
 /* Chat: one entry of logprobs.content for a token. */
-static json_t *chat_lp_entry(const eng_oai *o, const engine_logprob *lp)
+static json_t *chat_lp_token(const openai_token_text *t)
 {
-    size_t n;
-    const char *t = engine_token_text(o->m, lp->id, &n);
     json_t *e = json_object();
-    json_object_set_new(e, "token", utf8_json(t, n));
-    json_object_set_new(e, "logprob", json_real(lp->logprob));
-    json_object_set_new(e, "bytes", bytes_array(t, n));
+    json_object_set_new(e, "token", utf8_json(t->text, t->len));
+    json_object_set_new(e, "logprob", json_real(t->logprob));
+    json_object_set_new(e, "bytes", bytes_array(t->text, t->len));
+    return e;
+}
+
+static json_t *chat_lp_entry(const openai_output *o, const openai_logprob *lp)
+{
+    json_t *e = chat_lp_token(&lp->token);
     json_t *tops = json_array();
-    for (int i = 0; i < lp->n_top && i < o->top_logprobs; i++) {
-        const char *tt = engine_token_text(o->m, lp->top_ids[i], &n);
-        json_t *te = json_object();
-        json_object_set_new(te, "token", utf8_json(tt, n));
-        json_object_set_new(te, "logprob", json_real(lp->top_logprobs[i]));
-        json_object_set_new(te, "bytes", bytes_array(tt, n));
-        json_array_append_new(tops, te);
-    }
+    for (size_t i = 0; i < lp->n_top && i < (size_t)o->top_logprobs; i++)
+        json_array_append_new(tops, chat_lp_token(&lp->top[i]));
     json_object_set_new(e, "top_logprobs", tops);
     return e;
 }
 
 /* Completions: appends to the parallel arrays of the legacy format. */
-static void completion_lp_add(eng_oai *o, const engine_logprob *lp, json_t *tokens, json_t *values,
-                              json_t *tops, json_t *offsets)
+static void completion_lp_add(openai_output *o, const openai_logprob *lp, json_t *tokens,
+                              json_t *values, json_t *tops, json_t *offsets)
 {
-    size_t n;
-    const char *t = engine_token_text(o->m, lp->id, &n);
-    json_array_append_new(tokens, utf8_json(t, n));
-    json_array_append_new(values, json_real(lp->logprob));
+    json_array_append_new(tokens, utf8_json(lp->token.text, lp->token.len));
+    json_array_append_new(values, json_real(lp->token.logprob));
     json_t *top = json_object();
-    for (int i = 0; i < lp->n_top && i < o->top_logprobs; i++) {
-        size_t tn;
-        const char *tt = engine_token_text(o->m, lp->top_ids[i], &tn);
-        json_t *key = utf8_json(tt, tn);
-        json_object_set_new(top, json_string_value(key), json_real(lp->top_logprobs[i]));
+    for (size_t i = 0; i < lp->n_top && i < (size_t)o->top_logprobs; i++) {
+        json_t *key = utf8_json(lp->top[i].text, lp->top[i].len);
+        /* a key with a NUL byte is cut there (jansson keys are C strings) */
+        json_object_set_new(top, json_string_value(key), json_real(lp->top[i].logprob));
         json_decref(key);
     }
     json_array_append_new(tops, top);
@@ -170,14 +146,14 @@ static json_t *completion_lp_object(json_t *tokens, json_t *values, json_t *tops
     return l;
 }
 
-static json_t *chunk_choice(eng_oai *o, const char *text, size_t n, const engine_step *st,
-                            const char *finish)
+static json_t *chunk_choice(openai_output *o, const char *text, size_t n,
+                            const openai_logprob *step_lp, const char *finish)
 {
     json_t *c = json_object();
     json_object_set_new(c, "index", json_integer(0));
     json_t *lp = json_null();
-    bool has_lp = o->logprobs && st && st->has_token;
-    if (o->api == ENGINE_API_CHAT) {
+    bool has_lp = o->logprobs && step_lp;
+    if (o->api == OPENAI_CHAT) {
         json_t *delta = json_object();
         if (!o->started) json_object_set_new(delta, "role", json_string("assistant"));
         if (text) json_object_set_new(delta, "content", utf8_json(text, n));
@@ -186,7 +162,7 @@ static json_t *chunk_choice(eng_oai *o, const char *text, size_t n, const engine
             json_decref(lp);
             lp = json_object();
             json_t *content = json_array();
-            json_array_append_new(content, chat_lp_entry(o, &st->lp));
+            json_array_append_new(content, chat_lp_entry(o, step_lp));
             json_object_set_new(lp, "content", content);
         }
     } else {
@@ -194,7 +170,7 @@ static json_t *chunk_choice(eng_oai *o, const char *text, size_t n, const engine
         if (has_lp) {
             json_decref(lp);
             json_t *a = json_array(), *b = json_array(), *t = json_array(), *f = json_array();
-            completion_lp_add(o, &st->lp, a, b, t, f);
+            completion_lp_add(o, step_lp, a, b, t, f);
             lp = completion_lp_object(a, b, t, f);
             json_decref(a);
             json_decref(b);
@@ -208,70 +184,67 @@ static json_t *chunk_choice(eng_oai *o, const char *text, size_t n, const engine
     return c;
 }
 
-void eng_oai_step(eng_oai *o, const char *text, size_t n, const engine_step *st, cc_buf *out)
+void openai_output_step(openai_output *o, const char *text, size_t n, const openai_logprob *lp,
+                        cc_buf *out)
 {
     if (!o->stream) {
         if (n) cc_buf_append(&o->text, text, n);
-        if (o->logprobs && st && st->has_token) {
-            if (o->api == ENGINE_API_CHAT)
-                json_array_append_new(o->lp_items, chat_lp_entry(o, &st->lp));
+        if (o->logprobs && lp) {
+            if (o->api == OPENAI_CHAT)
+                json_array_append_new(o->lp_items, chat_lp_entry(o, lp));
             else
-                completion_lp_add(o, &st->lp, o->lp_tokens, o->lp_values, o->lp_tops,
-                                  o->lp_offsets);
+                completion_lp_add(o, lp, o->lp_tokens, o->lp_values, o->lp_tops, o->lp_offsets);
         }
         o->text_offset += n;
         return;
     }
-    bool has_lp = o->logprobs && st && st->has_token;
+    bool has_lp = o->logprobs && lp;
     if (!n && !has_lp && o->started) return;
-    json_t *j =
-        envelope(o, o->api == ENGINE_API_CHAT ? "chat.completion.chunk" : "text_completion");
+    json_t *j = envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
     json_t *choices = json_array();
-    json_array_append_new(choices, chunk_choice(o, text, n, st, NULL));
+    json_array_append_new(choices, chunk_choice(o, text, n, lp, NULL));
     json_object_set_new(j, "choices", choices);
     emit_sse(out, j);
     o->text_offset += n;
 }
 
-static json_t *usage_json(const engine_usage *u, size_t cached)
+static json_t *usage_json(const openai_usage *u)
 {
     json_t *j = json_object();
     json_object_set_new(j, "prompt_tokens", json_integer(u->prompt_tokens));
     json_object_set_new(j, "completion_tokens", json_integer(u->completion_tokens));
     json_object_set_new(j, "total_tokens", json_integer(u->prompt_tokens + u->completion_tokens));
     json_t *d = json_object();
-    json_object_set_new(d, "cached_tokens", json_integer((json_int_t)cached));
+    json_object_set_new(d, "cached_tokens", json_integer(u->cached_tokens));
     json_object_set_new(j, "prompt_tokens_details", d);
     return j;
 }
 
-void eng_oai_finish(eng_oai *o, engine_finish fin, const engine_usage *u, size_t cached,
-                    cc_buf *out)
+void openai_output_finish(openai_output *o, openai_finish fin, const openai_usage *u, cc_buf *out)
 {
-    const char *reason = fin == ENGINE_FINISH_LENGTH ? "length" : "stop";
+    const char *reason = fin == OPENAI_FINISH_LENGTH ? "length" : "stop";
     if (o->stream) {
         json_t *j =
-            envelope(o, o->api == ENGINE_API_CHAT ? "chat.completion.chunk" : "text_completion");
+            envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
         json_t *choices = json_array();
         json_array_append_new(choices, chunk_choice(o, NULL, 0, NULL, reason));
         json_object_set_new(j, "choices", choices);
         emit_sse(out, j);
         if (o->include_usage) {
-            j = envelope(o,
-                         o->api == ENGINE_API_CHAT ? "chat.completion.chunk" : "text_completion");
+            j = envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
             json_object_set_new(j, "choices", json_array());
-            json_object_set_new(j, "usage", usage_json(u, cached));
+            json_object_set_new(j, "usage", usage_json(u));
             emit_sse(out, j);
         }
         cc_buf_append_str(out, "data: [DONE]\n\n");
         return;
     }
-    json_t *j = envelope(o, o->api == ENGINE_API_CHAT ? "chat.completion" : "text_completion");
+    json_t *j = envelope(o, o->api == OPENAI_CHAT ? "chat.completion" : "text_completion");
     json_t *c = json_object();
     json_object_set_new(c, "index", json_integer(0));
     json_t *text = utf8_json(o->text.len ? (const char *)o->text.data : "", o->text.len);
     json_t *lp = json_null();
-    if (o->api == ENGINE_API_CHAT) {
+    if (o->api == OPENAI_CHAT) {
         json_t *msg = json_object();
         json_object_set_new(msg, "role", json_string("assistant"));
         json_object_set_new(msg, "content", text);
@@ -293,24 +266,9 @@ void eng_oai_finish(eng_oai *o, engine_finish fin, const engine_usage *u, size_t
     json_t *choices = json_array();
     json_array_append_new(choices, c);
     json_object_set_new(j, "choices", choices);
-    json_object_set_new(j, "usage", usage_json(u, cached));
+    json_object_set_new(j, "usage", usage_json(u));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     cc_buf_append_str(out, s ? s : "{}");
     free(s);
-}
-
-char *eng_oai_error_json(int status, const char *message)
-{
-    json_t *e = json_object();
-    json_object_set_new(e, "message", utf8_json(message, strlen(message)));
-    json_object_set_new(e, "type",
-                        json_string(status >= 500 ? "server_error" : "invalid_request_error"));
-    json_object_set_new(e, "param", json_null());
-    json_object_set_new(e, "code", json_null());
-    json_t *j = json_object();
-    json_object_set_new(j, "error", e);
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return s;
 }

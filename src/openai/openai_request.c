@@ -1,30 +1,20 @@
 /*
- * Validation of OpenAI request bodies (/v1/chat/completions, /v1/completions).
- * This is a parser of outside input: it never trusts a type, a range or a
- * length, and says precisely which field is wrong (param) and why.
+ * The one validator of OpenAI request bodies (/v1/chat/completions,
+ * /v1/completions): the client checks requests with it before they enter the
+ * network and the embedded worker reads its fields from it, so both give the
+ * same verdict with the same limits. This is a parser of outside input: it
+ * never trusts a type, a range or a length, and says precisely which field
+ * is wrong (param) and why.
  * Fields we do not know are passed through untouched: servers such as vLLM
- * accept extensions (top_k, min_p, ...) and the backend decides.
+ * accept further extensions and the backend decides. The extensions we
+ * read ourselves (top_k, min_p, repetition_penalty) are checked here too.
  */
-#include "http.h"
+#include "openai/openai.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_STOP 4
-
-static int bad(http_error *e, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(http_error *e, const char *param, const char *fmt, ...)
-{
-    http_error_set(e, 400, NULL, "%s", "");
-    snprintf(e->param, sizeof(e->param), "%s", param);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#define bad openai_error_param
 
 static const char *json_type_name(const json_t *v)
 {
@@ -55,33 +45,30 @@ static const json_t *opt(const json_t *obj, const char *key)
     return v && !json_is_null(v) ? v : NULL;
 }
 
-static int check_number(const json_t *obj, const char *key, double min, double max, http_error *e)
+static int check_number(const json_t *obj, const char *key, double min, double max, double *out,
+                        openai_error *e)
 {
     const json_t *v = opt(obj, key);
     if (!v) return 0;
     if (!json_is_number(v))
         return bad(e, key, "'%s' must be a number, got %s", key, json_type_name(v));
     double x = json_number_value(v);
-    if (x < min || x > max)
+    if (!(x >= min && x <= max))
         return bad(e, key, "'%s' must be between %g and %g, got %g", key, min, max, x);
+    *out = x;
     return 0;
 }
 
 static int check_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
-                     http_error *e)
+                     openai_error *e)
 {
     const json_t *v = opt(obj, key);
     if (!v) return 0;
-    /* 5.0 is an integer to Python servers; accept whole reals too. */
-    json_int_t x;
-    if (json_is_integer(v)) {
-        x = json_integer_value(v);
-    } else if (json_is_real(v) && json_real_value(v) > -9e18 && json_real_value(v) < 9e18 &&
-               json_real_value(v) == (double)(json_int_t)json_real_value(v)) {
-        x = (json_int_t)json_real_value(v);
-    } else {
+    /* Only a JSON integer: 5.0 would be read as 5 by some servers and refused
+     * by others, so it is refused here, where the verdict is the same for all. */
+    if (!json_is_integer(v))
         return bad(e, key, "'%s' must be an integer, got %s", key, json_type_name(v));
-    }
+    json_int_t x = json_integer_value(v);
     if (x < min || x > max)
         return bad(e, key, "'%s' must be between %lld and %lld, got %lld", key, (long long)min,
                    (long long)max, (long long)x);
@@ -89,7 +76,7 @@ static int check_int(const json_t *obj, const char *key, int64_t min, int64_t ma
     return 0;
 }
 
-static int check_bool(const json_t *obj, const char *key, bool *out, http_error *e)
+static int check_bool(const json_t *obj, const char *key, bool *out, openai_error *e)
 {
     const json_t *v = opt(obj, key);
     if (!v) return 0;
@@ -99,7 +86,7 @@ static int check_bool(const json_t *obj, const char *key, bool *out, http_error 
     return 0;
 }
 
-static int check_string(const json_t *obj, const char *key, http_error *e)
+static int check_string(const json_t *obj, const char *key, openai_error *e)
 {
     const json_t *v = opt(obj, key);
     if (v && !json_is_string(v))
@@ -107,15 +94,19 @@ static int check_string(const json_t *obj, const char *key, http_error *e)
     return 0;
 }
 
-static int check_stop(const json_t *obj, http_error *e)
+static int check_stop(const json_t *obj, openai_request *r, openai_error *e)
 {
     const json_t *v = opt(obj, "stop");
-    if (!v || json_is_string(v)) return 0;
+    if (!v) return 0;
+    if (json_is_string(v)) {
+        r->stop[r->n_stop++] = json_string_value(v);
+        return 0;
+    }
     if (!json_is_array(v))
         return bad(e, "stop", "'stop' must be a string or an array of strings, got %s",
                    json_type_name(v));
-    if (json_array_size(v) > MAX_STOP)
-        return bad(e, "stop", "'stop' may hold at most %d sequences, got %zu", MAX_STOP,
+    if (json_array_size(v) > OPENAI_MAX_STOP)
+        return bad(e, "stop", "'stop' may hold at most %d sequences, got %zu", OPENAI_MAX_STOP,
                    json_array_size(v));
     size_t i;
     const json_t *s;
@@ -123,11 +114,12 @@ static int check_stop(const json_t *obj, http_error *e)
     {
         if (!json_is_string(s))
             return bad(e, "stop", "'stop[%zu]' must be a string, got %s", i, json_type_name(s));
+        r->stop[r->n_stop++] = json_string_value(s);
     }
     return 0;
 }
 
-static int check_logit_bias(const json_t *obj, http_error *e)
+static int check_logit_bias(const json_t *obj, openai_error *e)
 {
     const json_t *v = opt(obj, "logit_bias");
     if (!v) return 0;
@@ -145,7 +137,7 @@ static int check_logit_bias(const json_t *obj, http_error *e)
 
 /* ------------------------------------------------------------- messages */
 
-static int check_content_parts(const json_t *parts, size_t mi, http_error *e)
+static int check_content_parts(const json_t *parts, size_t mi, openai_error *e)
 {
     size_t i;
     const json_t *p;
@@ -174,7 +166,7 @@ static int check_content_parts(const json_t *parts, size_t mi, http_error *e)
     return 0;
 }
 
-static int check_messages(const json_t *body, http_error *e)
+static int check_messages(const json_t *body, openai_error *e)
 {
     const json_t *msgs = opt(body, "messages");
     if (!msgs) return bad(e, "messages", "'messages' is a required property");
@@ -221,7 +213,7 @@ static int check_messages(const json_t *body, http_error *e)
     return 0;
 }
 
-static int check_prompt(const json_t *body, http_error *e)
+static int check_prompt(const json_t *body, openai_error *e)
 {
     const json_t *p = opt(body, "prompt");
     if (!p) return bad(e, "prompt", "'prompt' is a required property");
@@ -262,17 +254,92 @@ static int check_prompt(const json_t *body, http_error *e)
 
 /* ----------------------------------------------------------------- main */
 
-int http_openai_parse(http_openai_kind kind, const void *body, size_t len, http_openai_request *out,
-                      http_error *e)
+/* The sampling fields both kinds share. */
+static int check_sampling(const json_t *j, openai_request *r, openai_error *e)
 {
-    memset(out, 0, sizeof(*out));
+    int64_t n = 1;
+    if (check_number(j, "temperature", 0, 2, &r->temperature, e) < 0 ||
+        check_number(j, "top_p", 0, 1, &r->top_p, e) < 0 ||
+        check_number(j, "min_p", 0, 1, &r->min_p, e) < 0 ||
+        check_int(j, "top_k", -1, 1 << 20, &r->top_k, e) < 0 ||
+        check_number(j, "presence_penalty", -2, 2, &r->presence_penalty, e) < 0 ||
+        check_number(j, "frequency_penalty", -2, 2, &r->frequency_penalty, e) < 0 ||
+        check_number(j, "repetition_penalty", 0.01, 10, &r->repetition_penalty, e) < 0 ||
+        check_int(j, "n", 1, 128, &n, e) < 0 ||
+        check_int(j, "seed", INT64_MIN, INT64_MAX, &r->seed, e) < 0 || check_stop(j, r, e) < 0 ||
+        check_logit_bias(j, e) < 0 || check_string(j, "user", e) < 0)
+        return -1;
+    r->has_seed = opt(j, "seed") != NULL;
+    if (n != 1) {
+        bad(e, "n", "'n' must be 1: several choices per request are not supported");
+        e->code = "unsupported_value";
+        return -1;
+    }
+    return 0;
+}
+
+static int check_stream(const json_t *j, openai_request *r, openai_error *e)
+{
+    if (check_bool(j, "stream", &r->stream, e) < 0) return -1;
+    const json_t *so = opt(j, "stream_options");
+    if (!so) return 0;
+    if (!json_is_object(so))
+        return bad(e, "stream_options", "'stream_options' must be an object, got %s",
+                   json_type_name(so));
+    if (!r->stream)
+        return bad(e, "stream_options", "'stream_options' is only allowed when 'stream' is true");
+    const json_t *iu = opt(so, "include_usage");
+    if (iu && !json_is_boolean(iu))
+        return bad(e, "stream_options", "'stream_options.include_usage' must be a boolean, got %s",
+                   json_type_name(iu));
+    r->include_usage = iu && json_is_true(iu);
+    return 0;
+}
+
+static int check_logprobs(const json_t *j, openai_request *r, openai_error *e)
+{
+    if (r->kind == OPENAI_CHAT) {
+        int64_t top = -1;
+        if (check_bool(j, "logprobs", &r->logprobs, e) < 0 ||
+            check_int(j, "top_logprobs", 0, OPENAI_MAX_TOP_LOGPROBS, &top, e) < 0)
+            return -1;
+        if (top >= 0 && !r->logprobs)
+            return bad(e, "top_logprobs", "'top_logprobs' requires 'logprobs' to be true");
+        r->top_logprobs = top > 0 ? (int)top : 0;
+        return 0;
+    }
+    int64_t lp = -1, best_of = 1;
+    if (check_int(j, "logprobs", 0, OPENAI_MAX_COMPLETION_LOGPROBS, &lp, e) < 0 ||
+        check_int(j, "best_of", 1, 1, &best_of, e) < 0 || check_bool(j, "echo", &r->echo, e) < 0 ||
+        check_string(j, "suffix", e) < 0)
+        return -1;
+    if (opt(j, "top_logprobs"))
+        return bad(e, "top_logprobs", "'top_logprobs' is a chat parameter; use 'logprobs' here");
+    r->logprobs = lp >= 0;
+    r->top_logprobs = lp > 0 ? (int)lp : 0;
+    return 0;
+}
+
+static void request_defaults(openai_request *r, openai_kind kind)
+{
+    memset(r, 0, sizeof(*r));
+    r->kind = kind;
+    r->temperature = 1;
+    r->top_p = 1;
+    r->repetition_penalty = 1;
+}
+
+int openai_parse(openai_kind kind, const void *body, size_t len, openai_request *out,
+                 openai_error *e)
+{
+    request_defaults(out, kind);
     json_error_t je;
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
-        http_error_set(e, 400, "invalid_json",
-                       "We could not parse the JSON body of your request: %s (line %d, column %d, "
-                       "position %d)",
-                       je.text, je.line, je.column, je.position);
+        openai_error_set(e, 400, "invalid_json",
+                         "We could not parse the JSON body of your request: %s (line %d, column "
+                         "%d, position %d)",
+                         je.text, je.line, je.column, je.position);
         return -1;
     }
     if (!json_is_object(j)) {
@@ -280,8 +347,7 @@ int http_openai_parse(http_openai_kind kind, const void *body, size_t len, http_
         json_decref(j);
         return -1;
     }
-    int64_t max_tokens = 0, max_completion_tokens = 0, n = 1, top_logprobs = -1;
-    bool stream = false, include_usage = false, chat_logprobs = false;
+    int64_t max_tokens = 0, max_completion_tokens = 0;
     const json_t *model = opt(j, "model");
     if (!model)
         bad(e, "model", "'model' is a required property");
@@ -290,81 +356,49 @@ int http_openai_parse(http_openai_kind kind, const void *body, size_t len, http_
     else if (json_string_length(model) == 0)
         bad(e, "model", "'model' must not be empty");
     if (!model || !json_is_string(model) || json_string_length(model) == 0) goto fail;
-    if ((kind == HTTP_OPENAI_CHAT ? check_messages(j, e) : check_prompt(j, e)) < 0) goto fail;
-    if (check_int(j, "max_tokens", 1, INT32_MAX, &max_tokens, e) < 0 ||
-        check_int(j, "max_completion_tokens", 1, INT32_MAX, &max_completion_tokens, e) < 0 ||
-        check_number(j, "temperature", 0, 2, e) < 0 || check_number(j, "top_p", 0, 1, e) < 0 ||
-        check_number(j, "presence_penalty", -2, 2, e) < 0 ||
-        check_number(j, "frequency_penalty", -2, 2, e) < 0 ||
-        check_int(j, "n", 1, 128, &n, e) < 0 ||
-        check_int(j, "seed", INT64_MIN, INT64_MAX, NULL, e) < 0 ||
-        check_bool(j, "stream", &stream, e) < 0 || check_stop(j, e) < 0 ||
-        check_logit_bias(j, e) < 0 || check_string(j, "user", e) < 0)
+    if ((kind == OPENAI_CHAT ? check_messages(j, e) : check_prompt(j, e)) < 0) goto fail;
+    if (check_int(j, "max_tokens", 1, OPENAI_MAX_TOKENS, &max_tokens, e) < 0 ||
+        check_int(j, "max_completion_tokens", 1, OPENAI_MAX_TOKENS, &max_completion_tokens, e) <
+            0 ||
+        check_sampling(j, out, e) < 0 || check_stream(j, out, e) < 0 ||
+        check_logprobs(j, out, e) < 0)
         goto fail;
-    if (n != 1) {
-        bad(e, "n", "'n' must be 1: several choices per request are not supported");
-        e->code = "unsupported_value";
-        goto fail;
-    }
-    const json_t *so = opt(j, "stream_options");
-    if (so) {
-        if (!json_is_object(so)) {
-            bad(e, "stream_options", "'stream_options' must be an object, got %s",
-                json_type_name(so));
-            goto fail;
-        }
-        if (!stream) {
-            bad(e, "stream_options", "'stream_options' is only allowed when 'stream' is true");
-            goto fail;
-        }
-        const json_t *iu = opt(so, "include_usage");
-        if (iu && !json_is_boolean(iu)) {
-            bad(e, "stream_options", "'stream_options.include_usage' must be a boolean, got %s",
-                json_type_name(iu));
-            goto fail;
-        }
-        include_usage = iu && json_is_true(iu);
-    }
-    if (kind == HTTP_OPENAI_CHAT) {
-        if (check_bool(j, "logprobs", &chat_logprobs, e) < 0 ||
-            check_int(j, "top_logprobs", 0, 20, &top_logprobs, e) < 0)
-            goto fail;
-        if (top_logprobs >= 0 && !chat_logprobs) {
-            bad(e, "top_logprobs", "'top_logprobs' requires 'logprobs' to be true");
-            goto fail;
-        }
-    } else {
-        int64_t best_of = 1;
-        if (check_int(j, "logprobs", 0, 5, NULL, e) < 0 ||
-            check_int(j, "best_of", 1, 1, &best_of, e) < 0 || check_bool(j, "echo", NULL, e) < 0 ||
-            check_string(j, "suffix", e) < 0)
-            goto fail;
-        if (opt(j, "top_logprobs")) {
-            bad(e, "top_logprobs", "'top_logprobs' is a chat parameter; use 'logprobs' here");
-            goto fail;
-        }
-    }
-    out->kind = kind;
     out->body = j;
     out->model = json_string_value(model);
-    out->stream = stream;
-    out->include_usage = include_usage;
     out->max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
     return 0;
 fail:
     json_decref(j);
+    request_defaults(out, kind);
     return -1;
 }
 
-void http_openai_request_clear(http_openai_request *r)
+void openai_request_clear(openai_request *r)
 {
     if (r->body) json_decref(r->body);
     memset(r, 0, sizeof(*r));
 }
 
-http_openai_kind http_openai_kind_for_path(const char *path)
+openai_kind openai_kind_for_path(const char *path)
 {
-    if (strcmp(path, "/v1/chat/completions") == 0) return HTTP_OPENAI_CHAT;
-    if (strcmp(path, "/v1/completions") == 0) return HTTP_OPENAI_COMPLETION;
+    if (strcmp(path, "/v1/chat/completions") == 0) return OPENAI_CHAT;
+    if (strcmp(path, "/v1/completions") == 0) return OPENAI_COMPLETION;
     return 0;
+}
+
+openai_kind openai_route(const char *method, const char *path, openai_error *e)
+{
+    const char *m = method ? method : "POST";
+    openai_kind kind = path ? openai_kind_for_path(path) : 0;
+    if (!kind) {
+        openai_error_set(e, 404, "not_found", "Unknown request URL: %.20s %.200s", m,
+                         path ? path : "");
+        return 0;
+    }
+    if (strcmp(m, "POST") != 0) {
+        openai_error_set(e, 405, "method_not_allowed", "Method %.20s is not allowed for %.200s", m,
+                         path);
+        return 0;
+    }
+    return kind;
 }

@@ -8,22 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http.h"
+#include "openai/openai.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    http_openai_kind kind = (data[0] & 1) ? HTTP_OPENAI_CHAT : HTTP_OPENAI_COMPLETION;
-    http_openai_request r;
-    http_error e;
-    if (http_openai_parse(kind, data + 1, size - 1, &r, &e) == 0) {
+    openai_kind kind = (data[0] & 1) ? OPENAI_CHAT : OPENAI_COMPLETION;
+    openai_request r;
+    openai_error e;
+    if (openai_parse(kind, data + 1, size - 1, &r, &e) == 0) {
         if (!json_is_object(r.body) || !r.model || !r.model[0] || r.kind != kind ||
             r.max_tokens < 0 || (r.include_usage && !r.stream))
             abort();
-        http_openai_request_clear(&r);
+        openai_request_clear(&r);
     } else {
         if (e.status != 400 || !e.type) abort();
-        char *s = http_error_json(&e);
+        char *s = openai_error_json(&e);
         json_t *j = json_loads(s, 0, NULL);
         if (!j || !json_is_string(json_object_get(json_object_get(j, "error"), "message"))) abort();
         json_decref(j);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http.h"
+#include "openai/openai.h"
 
 static const char *const chunk0 =
     "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"the usage of words\"}}]}\n\n";
@@ -20,13 +20,13 @@ static const char *const done = "data: [DONE]\n\n";
 
 static void run_split(const char *in, size_t cut, cc_buf *out, size_t *dropped)
 {
-    http_sse_filter *f = http_sse_filter_new();
+    openai_sse_filter *f = openai_sse_filter_new();
     size_t n = strlen(in);
-    http_sse_filter_feed(f, (const uint8_t *)in, cut, out);
-    http_sse_filter_feed(f, (const uint8_t *)in + cut, n - cut, out);
-    http_sse_filter_finish(f, out);
-    *dropped = http_sse_filter_dropped(f);
-    http_sse_filter_free(f);
+    openai_sse_filter_feed(f, (const uint8_t *)in, cut, out);
+    openai_sse_filter_feed(f, (const uint8_t *)in + cut, n - cut, out);
+    openai_sse_filter_finish(f, out);
+    *dropped = openai_sse_filter_dropped(f);
+    openai_sse_filter_free(f);
 }
 
 static void check_stream(const char *sep_variant_in, const char *expected)
@@ -93,15 +93,15 @@ static void test_keeps_everything_else(void **state)
         "data: {\"choices\":[],\"note\":\"usage\"}\n\n"
         "data: [DONE]\n\n"
         "data: {\"tail\":1}";
-    http_sse_filter *f = http_sse_filter_new();
+    openai_sse_filter *f = openai_sse_filter_new();
     cc_buf out = CC_BUF_INIT;
     for (size_t i = 0; in[i]; i++)
-        http_sse_filter_feed(f, (const uint8_t *)in + i, 1, &out);
-    http_sse_filter_finish(f, &out);
-    assert_int_equal(http_sse_filter_dropped(f), 0);
+        openai_sse_filter_feed(f, (const uint8_t *)in + i, 1, &out);
+    openai_sse_filter_finish(f, &out);
+    assert_int_equal(openai_sse_filter_dropped(f), 0);
     assert_int_equal(out.len, strlen(in));
     assert_memory_equal(out.data, in, out.len);
-    http_sse_filter_free(f);
+    openai_sse_filter_free(f);
     cc_buf_free(&out);
 }
 

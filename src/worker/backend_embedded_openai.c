@@ -1,0 +1,128 @@
+/*
+ * The embedded backend's bridge to the engine. Requests were validated by
+ * the openai layer (the same verdict the client gave); here they become
+ * plain engine requests, refusing with a named param only what the engine
+ * cannot do. On the way back, a step's token becomes the openai layer's
+ * log-probability record.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "worker/backend_embedded_int.h"
+
+/* Message content: a string or an array of {"type":"text","text":...} parts. */
+static char *content_text(const json_t *c, size_t idx, openai_error *e)
+{
+    if (!c || json_is_null(c)) return cc_strdup("");
+    if (json_is_string(c)) return cc_strndup(json_string_value(c), json_string_length(c));
+    cc_buf b = CC_BUF_INIT;
+    size_t i;
+    json_t *part;
+    json_array_foreach((json_t *)c, i, part)
+    {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        if (!type || strcmp(type, "text") != 0) {
+            cc_buf_free(&b);
+            openai_error_param(e, "messages",
+                               "'messages[%zu].content[%zu]': only text parts are supported by "
+                               "this model",
+                               idx, i);
+            return NULL;
+        }
+        const json_t *text = json_object_get(part, "text");
+        cc_buf_append(&b, json_string_value(text), json_string_length(text));
+    }
+    cc_buf_append_u8(&b, 0);
+    return (char *)b.data;
+}
+
+static int render_chat(const engine_model *m, const json_t *body, engine_request *r,
+                       openai_error *e)
+{
+    const json_t *msgs = json_object_get(body, "messages");
+    size_t n = json_array_size(msgs);
+    engine_chat_msg *cm = cc_calloc(n, sizeof(*cm));
+    char **texts = cc_calloc(n, sizeof(char *));
+    int rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *msg = json_array_get(msgs, i);
+        const char *role = json_string_value(json_object_get(msg, "role"));
+        if (!strcmp(role, "developer")) role = "system";
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant")) {
+            openai_error_param(e, "messages",
+                               "'messages[%zu].role' '%.40s' is not supported by this model", i,
+                               role);
+            goto out;
+        }
+        texts[i] = content_text(json_object_get(msg, "content"), i, e);
+        if (!texts[i]) goto out;
+        cm[i].role = role;
+        cm[i].content = texts[i];
+    }
+    r->prompt = engine_chat_render(engine_model_chat_kind(m), cm, n, false, NULL);
+    r->parse_special = engine_model_chat_kind(m) != ENGINE_CHAT_PLAIN;
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(cm);
+    return rc;
+}
+
+static int completion_prompt(const json_t *body, engine_request *r, openai_error *e)
+{
+    const json_t *p = json_object_get(body, "prompt");
+    if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
+        p = json_array_get(p, 0);
+    if (!json_is_string(p))
+        return openai_error_param(e, "prompt",
+                                  "'prompt' must be text (a string or an array of one string) "
+                                  "for this model; token ids are not supported");
+    r->prompt = cc_strndup(json_string_value(p), json_string_length(p));
+    return 0;
+}
+
+engine_request *emb_request_new(const engine_model *m, const openai_request * or, openai_error *e)
+{
+    if (or->echo) {
+        openai_error_param(e, "echo", "'echo' is not supported by this model");
+        return NULL;
+    }
+    engine_request *r = cc_calloc(1, sizeof(*r));
+    if ((or->kind == OPENAI_CHAT ? render_chat(m, or->body, r, e)
+                                 : completion_prompt(or->body, r, e)) < 0) {
+        engine_request_free(r);
+        return NULL;
+    }
+    engine_sample_params *sp = &r->sp;
+    engine_sample_params_default(sp);
+    sp->repeat_last_n = 64;
+    sp->temperature = (float) or->temperature;
+    sp->top_p = (float) or->top_p;
+    sp->min_p = (float) or->min_p;
+    sp->presence_penalty = (float) or->presence_penalty;
+    sp->frequency_penalty = (float) or->frequency_penalty;
+    sp->repeat_penalty = (float) or->repetition_penalty;
+    sp->top_k = or->top_k > 0 ? (int) or->top_k : 0; /* -1 and 0 both mean off */
+    sp->seed = or->has_seed && or->seed >= 0 ? (uint64_t) or->seed : crypto_random_u64();
+    sp->top_logprobs = or->top_logprobs;
+    r->logprobs = or->logprobs;
+    r->max_tokens = or->max_tokens;
+    for (size_t i = 0; i < or->n_stop; i++)
+        if (or->stop[i][0]) r->stops[r->n_stops++] = cc_strdup(or->stop[i]);
+    return r;
+}
+
+void emb_logprob(const engine_model *m, const engine_step *st, int top, openai_logprob *out)
+{
+    out->token.text = engine_token_text(m, st->lp.id, &out->token.len);
+    out->token.logprob = st->lp.logprob;
+    out->n_top = 0;
+    for (int i = 0; i < st->lp.n_top && i < top && i < OPENAI_MAX_TOP_LOGPROBS; i++) {
+        openai_token_text *t = &out->top[out->n_top++];
+        t->text = engine_token_text(m, st->lp.top_ids[i], &t->len);
+        t->logprob = st->lp.top_logprobs[i];
+    }
+}
