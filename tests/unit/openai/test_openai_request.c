@@ -38,6 +38,56 @@ static void test_error_json_shape(void **state)
     assert_string_equal(openai_error_type_for_status(504), "server_error");
 }
 
+/* The one status -> type map every error body uses (the HTTP server's own
+ * 404/405/413, the client's, both worker backends'). */
+static void test_status_type_map(void **state)
+{
+    static const struct {
+        int status;
+        const char *type;
+    } map[] = {
+        {400, "invalid_request_error"}, {401, "authentication_error"},
+        {402, "insufficient_quota"},    {403, "permission_error"},
+        {404, "invalid_request_error"}, {405, "invalid_request_error"},
+        {413, "invalid_request_error"}, {418, "invalid_request_error"},
+        {429, "rate_limit_error"},      {500, "server_error"},
+        {502, "server_error"},          {503, "server_error"},
+    };
+    for (size_t i = 0; i < CC_ARRAY_LEN(map); i++) {
+        openai_error e;
+        openai_error_set(&e, map[i].status, NULL, "x");
+        assert_string_equal(e.type, map[i].type);
+        char *s = openai_error_json(&e);
+        json_t *j = json_loads(s, 0, NULL);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+                            map[i].type);
+        json_decref(j);
+        free(s);
+    }
+    /* a field error is a 400 that names the field */
+    openai_error e;
+    assert_int_equal(openai_error_param(&e, "top_k", "'top_k' is %d", 3), -1);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.param, "top_k");
+    assert_string_equal(e.message, "'top_k' is 3");
+    assert_string_equal(e.type, "invalid_request_error");
+}
+
+static void test_route(void **state)
+{
+    openai_error e;
+    assert_int_equal(openai_route("POST", "/v1/completions", &e), OPENAI_COMPLETION);
+    assert_int_equal(openai_route(NULL, "/v1/chat/completions", &e), OPENAI_CHAT);
+    assert_int_equal(openai_route("POST", "/v1/embeddings", &e), 0);
+    assert_int_equal(e.status, 404);
+    assert_string_equal(e.code, "not_found");
+    assert_int_equal(openai_route("GET", "/v1/completions", &e), 0);
+    assert_int_equal(e.status, 405);
+    assert_string_equal(e.code, "method_not_allowed");
+    assert_int_equal(openai_route("POST", NULL, &e), 0);
+    assert_int_equal(e.status, 404);
+}
+
 static int parse(openai_kind kind, const char *body, openai_request *r, openai_error *e)
 {
     return openai_parse(kind, body, strlen(body), r, e);
@@ -211,6 +261,82 @@ static void test_bad_requests(void **state)
     }
 }
 
+/* Cases where the client's validator and the engine's used to disagree:
+ * one validator now gives one verdict, naming the field. */
+static void test_one_verdict(void **state)
+{
+    static const struct {
+        const char *body; /* completions */
+        const char *param;
+        const char *message;
+    } bad_cases[] = {
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":5.0}", "max_tokens",
+         "'max_tokens' must be an integer, got a number"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":2147483647}", "max_tokens",
+         "between 1 and 16777216, got 2147483647"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"max_completion_tokens\":16777217}",
+         "max_completion_tokens", "between 1 and 16777216"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"seed\":1.0}", "seed", "must be an integer"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"top_k\":-2}", "top_k", "between -1 and 1048576"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"top_k\":2.0}", "top_k", "must be an integer"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"min_p\":1.5}", "min_p", "between 0 and 1"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"repetition_penalty\":0}", "repetition_penalty",
+         "between 0.01 and 10"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"echo\":1}", "echo", "must be a boolean"},
+        {"{\"prompt\":\"x\"}", "model", "'model' is a required property"},
+    };
+    for (size_t i = 0; i < CC_ARRAY_LEN(bad_cases); i++) {
+        openai_request r;
+        openai_error e;
+        memset(&e, 0, sizeof(e));
+        if (parse(OPENAI_COMPLETION, bad_cases[i].body, &r, &e) != -1 || e.status != 400 ||
+            strcmp(e.param, bad_cases[i].param) != 0 || !strstr(e.message, bad_cases[i].message))
+            fail_msg("case %zu (%s): status=%d param='%s' message='%s'", i, bad_cases[i].body,
+                     e.status, e.param, e.message);
+    }
+    /* the values the worker reads */
+    openai_request r;
+    openai_error e;
+    assert_int_equal(parse(OPENAI_COMPLETION,
+                           "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":16777216,"
+                           "\"top_k\":-1,\"min_p\":0.1,\"repetition_penalty\":1.1,"
+                           "\"temperature\":0,\"top_p\":0.5,\"seed\":-7,\"stop\":[\"a\",\"\"],"
+                           "\"logprobs\":3,\"echo\":true,\"presence_penalty\":1,"
+                           "\"frequency_penalty\":-1}",
+                           &r, &e),
+                     0);
+    assert_int_equal(r.max_tokens, 16777216);
+    assert_int_equal(r.top_k, -1);
+    assert_true(r.min_p > 0.099 && r.min_p < 0.101);
+    assert_true(r.repetition_penalty > 1.09 && r.repetition_penalty < 1.11);
+    assert_true(r.temperature == 0 && r.top_p == 0.5);
+    assert_true(r.presence_penalty == 1 && r.frequency_penalty == -1);
+    assert_true(r.has_seed);
+    assert_int_equal(r.seed, -7);
+    assert_int_equal(r.n_stop, 2);
+    assert_string_equal(r.stop[0], "a");
+    assert_string_equal(r.stop[1], "");
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 3);
+    assert_true(r.echo);
+    openai_request_clear(&r);
+    /* defaults */
+    assert_int_equal(parse(OPENAI_CHAT,
+                           "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                           "\"stop\":\"end\",\"logprobs\":true}",
+                           &r, &e),
+                     0);
+    assert_true(r.temperature == 1 && r.top_p == 1 && r.min_p == 0 && r.repetition_penalty == 1);
+    assert_int_equal(r.top_k, 0);
+    assert_false(r.has_seed);
+    assert_int_equal(r.n_stop, 1);
+    assert_string_equal(r.stop[0], "end");
+    assert_true(r.logprobs);
+    assert_int_equal(r.top_logprobs, 0);
+    assert_int_equal(r.max_tokens, 0);
+    openai_request_clear(&r);
+}
+
 static void test_malformed_json_position(void **state)
 {
     openai_request r;
@@ -241,9 +367,15 @@ static void test_kind_for_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_json_shape),        cmocka_unit_test(test_good_chat),
-        cmocka_unit_test(test_good_completion),         cmocka_unit_test(test_bad_requests),
-        cmocka_unit_test(test_malformed_json_position), cmocka_unit_test(test_kind_for_path),
+        cmocka_unit_test(test_error_json_shape),
+        cmocka_unit_test(test_good_chat),
+        cmocka_unit_test(test_good_completion),
+        cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_malformed_json_position),
+        cmocka_unit_test(test_kind_for_path),
+        cmocka_unit_test(test_status_type_map),
+        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_one_verdict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

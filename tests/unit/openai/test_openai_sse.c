@@ -1,4 +1,5 @@
-/* The SSE filter that removes the usage-only event a caller did not ask for. */
+/* The SSE splitter, and the filter that removes the usage-only event a
+ * caller did not ask for. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,11 +106,141 @@ static void test_keeps_everything_else(void **state)
     cc_buf_free(&out);
 }
 
+/* What the splitter reports, rendered as text: each event's data (lines
+ * joined with '\n') in brackets, then '|' per end, '~' per tail. */
+static void split_feed(openai_sse *s, const uint8_t *d, size_t n, cc_buf *data, cc_buf *out,
+                       size_t *whole)
+{
+    size_t pos = 0;
+    openai_sse_piece p;
+    while (openai_sse_next(s, d, n, &pos, &p)) {
+        assert_true(p.end <= n && p.end == pos);
+        switch (p.kind) {
+        case OPENAI_SSE_PAYLOAD:
+            assert_ptr_equal(p.data + p.len, d + p.end);
+            assert_null(memchr(p.data, '\n', p.len));
+            assert_null(memchr(p.data, '\r', p.len));
+            if (p.join) cc_buf_append_u8(data, '\n');
+            cc_buf_append(data, p.data, p.len);
+            *whole += p.whole_event;
+            break;
+        case OPENAI_SSE_EVENT_END:
+            cc_buf_append_u8(out, '[');
+            cc_buf_append(out, data->data, data->len);
+            cc_buf_append_str(out, "]|");
+            cc_buf_reset(data);
+            break;
+        case OPENAI_SSE_EVENT_TAIL:
+            cc_buf_append_u8(out, '~');
+            break;
+        }
+    }
+    assert_int_equal(pos, n);
+}
+
+/* Splits in at every pair of cuts (three reads) and checks each gives the
+ * events of the whole read; returns how often a payload was a whole event
+ * in the whole read. */
+static size_t check_split(const char *in, const char *want)
+{
+    size_t n = strlen(in), whole_once = 0;
+    for (size_t a = 0; a <= n; a++) {
+        for (size_t b = a; b <= n; b++) {
+            openai_sse s;
+            openai_sse_init(&s);
+            cc_buf data = CC_BUF_INIT, out = CC_BUF_INIT;
+            size_t whole = 0;
+            const uint8_t *d = (const uint8_t *)in;
+            split_feed(&s, d, a, &data, &out, &whole);
+            split_feed(&s, d + a, b - a, &data, &out, &whole);
+            split_feed(&s, d + b, n - b, &data, &out, &whole);
+            cc_buf_append_u8(&out, 0);
+            /* a LF of an event-ending CRLF read apart from its CR is a tail */
+            char *got = (char *)out.data;
+            size_t k = 0;
+            for (size_t i = 0; got[i]; i++)
+                if (got[i] != '~') got[k++] = got[i];
+            got[k] = 0;
+            if (strcmp(got, want) != 0) fail_msg("cuts %zu,%zu: got %s want %s", a, b, got, want);
+            if (a == n) whole_once = whole;
+            cc_buf_free(&data);
+            cc_buf_free(&out);
+        }
+    }
+    return whole_once;
+}
+
+static void test_splitter_across_reads(void **state)
+{
+    /* comments, an unknown field, a field with no colon, one optional space
+     * only, multi-line data, an empty data line, a long field name */
+    const char *lf = ": hi\n"
+                     "event: x\n"
+                     "data: {\"a\":1}\n"
+                     "\n"
+                     "id\n"
+                     "data:  two\n"
+                     "data:lines\n"
+                     "\n"
+                     "data:\n"
+                     "data\n"
+                     "verylongfieldname: data: no\n"
+                     "\n"
+                     "data: [DONE]\n"
+                     "\n";
+    const char *want = "[{\"a\":1}]|[ two\nlines]|[]|[[DONE]]|";
+    /* read whole: the first and the last events are single lines */
+    assert_int_equal(check_split(lf, want), 2);
+    char *crlf = replace_all(lf, "\n", "\r\n");
+    assert_int_equal(check_split(crlf, want), 2);
+    char *cr = replace_all(lf, "\n", "\r");
+    assert_int_equal(check_split(cr, want), 2);
+    free(crlf);
+    free(cr);
+    /* no final blank line: the last event never ends */
+    assert_int_equal(check_split("data: a\n\ndata: b\n", "[a]|"), 1);
+}
+
+static void test_splitter_tail_and_whole(void **state)
+{
+    openai_sse s;
+    openai_sse_init(&s);
+    openai_sse_piece p;
+    size_t pos = 0;
+    const uint8_t *a = (const uint8_t *)"data: x\r\r";
+    assert_true(openai_sse_next(&s, a, 9, &pos, &p));
+    assert_int_equal(p.kind, OPENAI_SSE_PAYLOAD);
+    /* CR ends the line, the next CR the event: all of it is in this read
+     * (a LF after it can only be the tail) */
+    assert_true(p.whole_event);
+    assert_true(openai_sse_next(&s, a, 9, &pos, &p));
+    assert_int_equal(p.kind, OPENAI_SSE_EVENT_END);
+    assert_int_equal(p.end, 9);
+    assert_false(openai_sse_next(&s, a, 9, &pos, &p));
+    /* the LF that completes the event's CRLF, read next, is its tail */
+    pos = 0;
+    const uint8_t *b = (const uint8_t *)"\ndata: y\n\n"; /* 10 bytes */
+    assert_true(openai_sse_next(&s, b, 10, &pos, &p));
+    assert_int_equal(p.kind, OPENAI_SSE_EVENT_TAIL);
+    assert_int_equal(p.end, 1);
+    assert_true(openai_sse_next(&s, b, 10, &pos, &p));
+    assert_int_equal(p.kind, OPENAI_SSE_PAYLOAD);
+    assert_true(p.whole_event);
+    assert_int_equal(p.len, 1);
+    assert_int_equal(p.data[0], 'y');
+    assert_true(openai_sse_next(&s, b, 10, &pos, &p));
+    assert_int_equal(p.kind, OPENAI_SSE_EVENT_END);
+    assert_int_equal(p.end, 10);
+    assert_false(openai_sse_next(&s, b, 10, &pos, &p));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drops_only_the_usage_event),
         cmocka_unit_test(test_keeps_everything_else),
+        cmocka_unit_test(test_splitter_across_reads),
+        cmocka_unit_test(test_splitter_tail_and_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
