@@ -1,8 +1,9 @@
 /*
  * OpenAI request validation (a parser of client input). The first byte picks
  * the endpoint; the rest is the body. Checks the invariants callers rely on:
- * success means a JSON object with a non-empty model string; failure means a
- * 400 whose error JSON renders (even when the message quotes bad UTF-8).
+ * success means a JSON object with a non-empty model string and every value
+ * within its documented range; failure means a 400 naming the field whose
+ * error JSON renders (even when the message quotes bad UTF-8).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,11 +19,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     openai_error e;
     if (openai_parse(kind, data + 1, size - 1, &r, &e) == 0) {
         if (!json_is_object(r.body) || !r.model || !r.model[0] || r.kind != kind ||
-            r.max_tokens < 0 || (r.include_usage && !r.stream))
+            r.max_tokens < 0 || r.max_tokens > OPENAI_MAX_TOKENS || (r.include_usage && !r.stream))
             abort();
+        /* the values the worker hands to its engine stay in their documented ranges */
+        if (!(r.temperature >= 0 && r.temperature <= 2) || !(r.top_p >= 0 && r.top_p <= 1) ||
+            !(r.min_p >= 0 && r.min_p <= 1) || r.top_k < -1 || r.top_k > (1 << 20) ||
+            !(r.repetition_penalty >= 0.01 && r.repetition_penalty <= 10) ||
+            r.n_stop > OPENAI_MAX_STOP || r.top_logprobs < 0 ||
+            r.top_logprobs > OPENAI_MAX_TOP_LOGPROBS || (r.top_logprobs && !r.logprobs))
+            abort();
+        for (size_t i = 0; i < r.n_stop; i++)
+            if (!r.stop[i]) abort();
         openai_request_clear(&r);
     } else {
         if (e.status != 400 || !e.type) abort();
+        /* every refusal names its field, but for a body that has none */
+        if (!e.param[0] && !(e.code && !strcmp(e.code, "invalid_json")) &&
+            !strstr(e.message, "must be a JSON object"))
+            abort();
         char *s = openai_error_json(&e);
         json_t *j = json_loads(s, 0, NULL);
         if (!j || !json_is_string(json_object_get(json_object_get(j, "error"), "message"))) abort();
