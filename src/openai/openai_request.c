@@ -15,6 +15,8 @@
 #include <string.h>
 
 #define bad openai_error_param
+/* A bound beyond every 64-bit integer (jansson refuses larger ones). */
+#define ANY_INT64 1e19
 
 static const char *json_type_name(const json_t *v)
 {
@@ -45,34 +47,47 @@ static const json_t *opt(const json_t *obj, const char *key)
     return v && !json_is_null(v) ? v : NULL;
 }
 
-static int check_number(const json_t *obj, const char *key, double min, double max, double *out,
-                        openai_error *e)
+/* A numeric field in [min, max]: *out is the field when present (NULL when
+ * absent or null, the default). Returns -1 with e filled when it is not a
+ * number, out of range, or not a JSON integer when `integer` is asked for:
+ * 5.0 would be read as 5 by some servers and refused by others, so it is
+ * refused here, where the verdict is the same for all. (Integer bounds are
+ * compared as doubles: exact for every bound used here.) */
+static int numeric(const json_t *obj, const char *key, bool integer, double min, double max,
+                   const json_t **out, openai_error *e)
 {
     const json_t *v = opt(obj, key);
+    *out = NULL;
     if (!v) return 0;
-    if (!json_is_number(v))
-        return bad(e, key, "'%s' must be a number, got %s", key, json_type_name(v));
+    if (!(integer ? json_is_integer(v) : json_is_number(v)))
+        return bad(e, key, "'%s' must be %s, got %s", key, integer ? "an integer" : "a number",
+                   json_type_name(v));
     double x = json_number_value(v);
-    if (!(x >= min && x <= max))
+    if (!(x >= min && x <= max)) {
+        if (integer)
+            return bad(e, key, "'%s' must be between %.0f and %.0f, got %lld", key, min, max,
+                       (long long)json_integer_value(v));
         return bad(e, key, "'%s' must be between %g and %g, got %g", key, min, max, x);
-    *out = x;
+    }
+    *out = v;
     return 0;
 }
 
-static int check_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
+static int check_number(const json_t *obj, const char *key, double min, double max, double *out,
+                        openai_error *e)
+{
+    const json_t *v;
+    if (numeric(obj, key, false, min, max, &v, e) < 0) return -1;
+    if (v) *out = json_number_value(v);
+    return 0;
+}
+
+static int check_int(const json_t *obj, const char *key, double min, double max, int64_t *out,
                      openai_error *e)
 {
-    const json_t *v = opt(obj, key);
-    if (!v) return 0;
-    /* Only a JSON integer: 5.0 would be read as 5 by some servers and refused
-     * by others, so it is refused here, where the verdict is the same for all. */
-    if (!json_is_integer(v))
-        return bad(e, key, "'%s' must be an integer, got %s", key, json_type_name(v));
-    json_int_t x = json_integer_value(v);
-    if (x < min || x > max)
-        return bad(e, key, "'%s' must be between %lld and %lld, got %lld", key, (long long)min,
-                   (long long)max, (long long)x);
-    if (out) *out = x;
+    const json_t *v;
+    if (numeric(obj, key, true, min, max, &v, e) < 0) return -1;
+    if (v && out) *out = json_integer_value(v);
     return 0;
 }
 
@@ -266,7 +281,7 @@ static int check_sampling(const json_t *j, openai_request *r, openai_error *e)
         check_number(j, "frequency_penalty", -2, 2, &r->frequency_penalty, e) < 0 ||
         check_number(j, "repetition_penalty", 0.01, 10, &r->repetition_penalty, e) < 0 ||
         check_int(j, "n", 1, 128, &n, e) < 0 ||
-        check_int(j, "seed", INT64_MIN, INT64_MAX, &r->seed, e) < 0 || check_stop(j, r, e) < 0 ||
+        check_int(j, "seed", -ANY_INT64, ANY_INT64, &r->seed, e) < 0 || check_stop(j, r, e) < 0 ||
         check_logit_bias(j, e) < 0 || check_string(j, "user", e) < 0)
         return -1;
     r->has_seed = opt(j, "seed") != NULL;
