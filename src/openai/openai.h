@@ -173,12 +173,15 @@ typedef struct openai_sse {
         OPENAI_SSE_DATA,
         OPENAI_SSE_SKIP
     } line;
-    bool after_cr;     /* the last byte was a CR: a LF next belongs to it */
+    bool after_cr;     /* the last chunk ended on a CR: a LF next belongs to it */
     bool tail_pending; /* ... and that CR ended an event */
     bool line_fresh;   /* no payload of this data line reported yet */
     char field[8];
     size_t field_len;
     size_t data_lines; /* data lines in the current event */
+    /* Report event ends (and tails) only: lines are skipped whole, without
+     * reading field names (the filter's hot path). */
+    bool events_only;
 } openai_sse;
 
 typedef enum {
@@ -251,7 +254,7 @@ typedef struct openai_usage_scanner {
     char cap[OPENAI_USAGE_MAX_OBJECT];
     bool found;
     openai_usage usage;
-    bool event_has_data;
+    bool event_has_data, event_scanned;
     size_t events; /* SSE events with data seen (for tests and debugging) */
 } openai_usage_scanner;
 

@@ -49,25 +49,26 @@ static bool event_ends_after(const uint8_t *d, size_t end, size_t n)
     return j < n && (d[j] == '\r' || d[j] == '\n');
 }
 
-/* A line terminator at d[*pos - 1] (already consumed). Returns true with p
- * filled when it ends an event. */
+/* A line terminator c at d[*pos - 1] (already consumed); the LF of a CRLF
+ * is consumed with it when it is in this chunk (else after_cr stays set for
+ * the next one). Returns true with p filled when the line was empty: the
+ * event ends. */
 static bool line_ends(openai_sse *s, uint8_t c, const uint8_t *d, size_t n, size_t *pos,
                       openai_sse_piece *p)
 {
     bool blank = s->line == OPENAI_SSE_LINE_START;
     s->line = OPENAI_SSE_LINE_START;
     s->field_len = 0;
-    s->after_cr = c == '\r';
-    if (!blank) return false;
-    s->data_lines = 0;
     if (c == '\r') {
-        if (*pos < n && d[*pos] == '\n') { /* the whole CRLF belongs to this event */
-            (*pos)++;
-            s->after_cr = false;
+        if (*pos < n) {
+            if (d[*pos] == '\n') (*pos)++; /* the whole CRLF belongs to this line */
         } else {
-            s->tail_pending = true; /* a LF may start the next chunk */
+            s->after_cr = true;      /* a LF may start the next chunk */
+            s->tail_pending = blank; /* ... and then belongs to this event */
         }
     }
+    if (!blank) return false;
+    s->data_lines = 0;
     p->kind = OPENAI_SSE_EVENT_END;
     p->data = NULL;
     p->len = 0;
@@ -78,22 +79,20 @@ static bool line_ends(openai_sse *s, uint8_t c, const uint8_t *d, size_t n, size
 bool openai_sse_next(openai_sse *s, const uint8_t *d, size_t n, size_t *pos, openai_sse_piece *p)
 {
     size_t i = *pos;
-    while (i < n) {
-        uint8_t c = d[i];
-        if (s->after_cr) {
-            s->after_cr = false;
-            bool tail = s->tail_pending;
-            s->tail_pending = false;
-            if (c == '\n') { /* the LF of a CRLF: the line already ended */
-                i++;
-                if (tail) {
-                    *p = (openai_sse_piece){.kind = OPENAI_SSE_EVENT_TAIL, .end = i};
-                    *pos = i;
-                    return true;
-                }
-                continue;
+    if (i < n && s->after_cr) { /* the last chunk ended on a CR */
+        bool tail = s->tail_pending;
+        s->after_cr = s->tail_pending = false;
+        if (d[i] == '\n') { /* the LF of that CRLF: the line already ended */
+            i++;
+            if (tail) {
+                *p = (openai_sse_piece){.kind = OPENAI_SSE_EVENT_TAIL, .end = i};
+                *pos = i;
+                return true;
             }
         }
+    }
+    while (i < n) {
+        uint8_t c = d[i];
         if (c == '\r' || c == '\n') {
             i++;
             if (line_ends(s, c, d, n, &i, p)) {
@@ -104,9 +103,16 @@ bool openai_sse_next(openai_sse *s, const uint8_t *d, size_t n, size_t *pos, ope
         }
         switch (s->line) {
         case OPENAI_SSE_LINE_START:
-            if (c == ':') { /* a comment line */
+            if (c == ':' || s->events_only) { /* a comment line, or any line */
                 s->line = OPENAI_SSE_SKIP;
-                i++;
+                i += 1 + line_end(d + i + 1, n - i - 1);
+                continue;
+            }
+            if (n - i >= 5 && memcmp(d + i, "data:", 5) == 0) { /* nearly every line */
+                i += 5;
+                s->line = OPENAI_SSE_DATA_FIRST;
+                s->data_lines++;
+                s->line_fresh = true;
                 continue;
             }
             s->line = OPENAI_SSE_FIELD;
@@ -166,7 +172,9 @@ struct openai_sse_filter {
 
 openai_sse_filter *openai_sse_filter_new(void)
 {
-    return cc_calloc(1, sizeof(openai_sse_filter));
+    openai_sse_filter *f = cc_calloc(1, sizeof(openai_sse_filter));
+    f->sse.events_only = true; /* payloads are read only for events that mention usage */
+    return f;
 }
 
 void openai_sse_filter_free(openai_sse_filter *f)
@@ -226,12 +234,20 @@ static bool usage_only_event(const uint8_t *ev, size_t n)
 
 void openai_sse_filter_feed(openai_sse_filter *f, const uint8_t *data, size_t len, cc_buf *out)
 {
-    size_t scanned = f->pending.len;
-    cc_buf_append(&f->pending, data, len);
-    const uint8_t *d = f->pending.data;
-    size_t n = f->pending.len, pos = scanned, start = 0;
+    /* Read the chunk where it is unless an event is already held back: a
+     * relayed stream usually arrives one whole event per chunk, and then no
+     * byte is copied but to out. */
+    const uint8_t *d = data;
+    size_t n = len, pos = 0, start = 0;
+    bool held = f->pending.len > 0;
+    if (held) {
+        pos = f->pending.len;
+        cc_buf_append(&f->pending, data, len);
+        d = f->pending.data;
+        n = f->pending.len;
+    }
     openai_sse_piece p;
-    while (openai_sse_next(&f->sse, d, n, &pos, &p)) {
+    while (pos < n && openai_sse_next(&f->sse, d, n, &pos, &p)) {
         if (p.kind == OPENAI_SSE_EVENT_TAIL) {
             /* The LF completing the CRLF that ended the last event goes
              * wherever that event went. */
@@ -247,7 +263,10 @@ void openai_sse_filter_feed(openai_sse_filter *f, const uint8_t *data, size_t le
             start = p.end;
         }
     }
-    cc_buf_consume(&f->pending, start);
+    if (held)
+        cc_buf_consume(&f->pending, start);
+    else
+        cc_buf_append(&f->pending, d + start, n - start);
 }
 
 void openai_sse_filter_finish(openai_sse_filter *f, cc_buf *out)
@@ -260,4 +279,5 @@ void openai_sse_filter_finish(openai_sse_filter *f, cc_buf *out)
     }
     cc_buf_reset(&f->pending);
     openai_sse_init(&f->sse);
+    f->sse.events_only = true;
 }

@@ -188,11 +188,11 @@ static void sse_feed(openai_usage_scanner *p, const uint8_t *d, size_t n)
 {
     size_t pos = 0;
     openai_sse_piece piece;
-    while (openai_sse_next(&p->sse, d, n, &pos, &piece)) {
+    while (pos < n && openai_sse_next(&p->sse, d, n, &pos, &piece)) {
         if (piece.kind == OPENAI_SSE_EVENT_END) {
-            scan_reset(p);
+            if (p->event_scanned) scan_reset(p); /* else the scanner is still fresh */
             p->events += p->event_has_data;
-            p->event_has_data = false;
+            p->event_has_data = p->event_scanned = false;
             continue;
         }
         if (piece.kind != OPENAI_SSE_PAYLOAD) continue;
@@ -201,6 +201,7 @@ static void sse_feed(openai_usage_scanner *p, const uint8_t *d, size_t n)
          * it, cannot change the result: skip the scan. That is nearly every
          * event of a stream (the usage block comes last). */
         if (piece.whole_event && !openai_mentions_usage(piece.data, piece.len)) continue;
+        p->event_scanned = true;
         if (piece.join) scan_byte(p, '\n'); /* the lines of one event's data */
         scan_bytes(p, piece.data, piece.len);
     }
