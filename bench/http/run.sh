@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # HTTP layer figures (JSON lines): libcurl client vs the openai-http backend
-# against cocoon-fake-backend (50 chunks of 128 bytes + usage), and the usage
-# parser's throughput.
+# against cocoon-fake-backend (50 chunks of 128 bytes + usage), and the
+# throughput of the openai layer's SSE readers on such a stream: the worker's
+# usage scanner (usage_parser_sse) and the client's usage-only-event filter
+# fed one event per call (sse_filter).
 # usage: bench/http/run.sh [BUILD_DIR] [SECONDS] [CONCURRENCY]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
