@@ -33,7 +33,7 @@ static void assert_refused(fcall *call, int status, const char *code, const char
     assert_int_equal(call->status, status);
     assert_string_equal(call->err.code, code);
     assert_string_equal(call->err.message, text);
-    assert_string_equal(call->err.type, http_error_type_for_status(status));
+    assert_string_equal(call->err.type, openai_error_type_for_status(status));
 }
 
 typedef struct refusal {
