@@ -670,12 +670,8 @@ static void test_name_resolution(void **state)
     assert_int_equal(r.result, HTTP_CLIENT_OK);
     assert_non_null(strstr(e->srv.last_head, "Host: localhost:"));
     cc_buf_free(&r.body);
-    snprintf(url, sizeof(url), "http://no-such-host.invalid:%d/", e->srv.port);
-    start(e, "GET", url, &r, 10);
-    loop_until(e, &r.done, 30);
-    assert_true(r.done);
-    assert_int_equal(r.result, HTTP_CLIENT_ERR_CONNECT);
-    assert_non_null(strstr(r.error, "resolve"));
+    /* Only /etc/hosts names here: a name that needs a DNS server would send
+     * traffic off this machine, which the tests never do. */
 }
 
 /* 300 requests at once against our own server with max_connections 300: the
