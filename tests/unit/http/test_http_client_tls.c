@@ -151,7 +151,8 @@ static void test_https(void **state)
 {
     EVP_PKEY *key;
     X509 *cert = make_cert(&key);
-    char path[] = "/tmp/cocoon-test-ca-XXXXXX";
+    char path[256];
+    cc_tmp_template(path, sizeof(path), "cocoon-test-ca"); /* $TMPDIR, as every test */
     int pf = mkstemp(path);
     assert_true(pf >= 0);
     FILE *f = fdopen(pf, "w");
