@@ -151,14 +151,25 @@ void ledger_client_charge_done(ledger_client *c)
     c->charging_now = false;
 }
 
+/* One rule for both kinds of account: a peer holding a payment for more than
+ * the ledger ever recorded proves the ledger lost state. */
+static bool peer_total_ok(const char *who, int64_t known, int64_t tokens, bool *refused, char *why,
+                          size_t why_size)
+{
+    if (tokens <= known) return true;
+    char fmt[160];
+    snprintf(fmt, sizeof(fmt),
+             "the %s holds a payment for %%lld tokens, the ledger knows only %%lld: the ledger "
+             "was rolled back",
+             who);
+    refuse(refused, why, why_size, fmt, (long long)tokens, (long long)known);
+    return false;
+}
+
 bool ledger_client_check_peer_total(ledger_client *c, int64_t tokens)
 {
-    if (tokens <= c->pay.max) return true;
-    refuse(&c->refused, c->refused_why, sizeof(c->refused_why),
-           "the client holds a payment for %lld tokens, the ledger knows only %lld: the ledger "
-           "was rolled back",
-           (long long)tokens, (long long)c->pay.max);
-    return false;
+    return peer_total_ok("client", c->pay.max, tokens, &c->refused, c->refused_why,
+                         sizeof(c->refused_why));
 }
 
 int ledger_client_set_voucher(ledger_client *c, int64_t tokens, const uint8_t *boc, size_t len,
@@ -208,12 +219,8 @@ void ledger_worker_payout_done(ledger_worker *w)
 
 bool ledger_worker_check_peer_total(ledger_worker *w, int64_t tokens)
 {
-    if (tokens <= w->pay.max) return true;
-    refuse(&w->refused, w->refused_why, sizeof(w->refused_why),
-           "the worker holds a payment for %lld tokens, the ledger knows only %lld: the ledger "
-           "was rolled back",
-           (long long)tokens, (long long)w->pay.max);
-    return false;
+    return peer_total_ok("worker", w->pay.max, tokens, &w->refused, w->refused_why,
+                         sizeof(w->refused_why));
 }
 
 int ledger_worker_set_voucher(ledger_worker *w, int64_t tokens, const uint8_t *boc, size_t len,
