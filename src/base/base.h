@@ -67,6 +67,11 @@ bool cc_log_enabled(cc_log_level lvl);
  */
 size_t cc_log_escape(char *dst, size_t dst_size, const char *src);
 void cc_log(cc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Buffered mode (daemons): info and debug lines gather in memory until cc_log_flush(), a warning or
+ * error, a full buffer, exit() or a crash signal; the caller flushes on a timer. Off by default, so
+ * tools and tests see each line at once. */
+void cc_log_buffered(bool on);
+void cc_log_flush(void);
 
 #define CC_DEBUG(...) (cc_log_enabled(CC_LOG_DEBUG) ? cc_log(CC_LOG_DEBUG, __VA_ARGS__) : (void)0)
 #define CC_INFO(...) cc_log(CC_LOG_INFO, __VA_ARGS__)

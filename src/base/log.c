@@ -1,9 +1,13 @@
 #include "base.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Process-wide logging settings, written once by cc_log_init() at start. */
 static char log_component[32] = "cocoon";
@@ -50,6 +54,94 @@ size_t cc_log_escape(char *dst, size_t dst_size, const char *src)
     return o;
 }
 
+/* The buffer of a daemon's lines. Daemons log a line per request; one write(2) per line was a
+ * measurable part of a relayed request's CPU, so a daemon gathers lines here and its loop flushes
+ * them every 100 ms. Warnings and errors go out at once (with everything before them, keeping the
+ * order), and a crash or exit flushes what is left. Like the settings above, this belongs to the
+ * process: stderr is one per process. */
+#define LOG_BUFFER_SIZE 16384
+static struct {
+    bool on;
+    pthread_mutex_t lock;
+    size_t len;
+    char data[LOG_BUFFER_SIZE];
+} log_buffer = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void write_all(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0) return; /* nowhere to report a failing stderr */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Called with the lock held. */
+static void flush_locked(void)
+{
+    write_all(log_buffer.data, log_buffer.len);
+    log_buffer.len = 0;
+}
+
+void cc_log_flush(void)
+{
+    pthread_mutex_lock(&log_buffer.lock);
+    flush_locked();
+    pthread_mutex_unlock(&log_buffer.lock);
+}
+
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static struct sigaction crash_previous[CC_ARRAY_LEN(crash_signals)];
+
+/* A crashing process may hold the lock or be mid-append: write what the buffer holds without
+ * locking (write(2) is async-signal-safe), put the previous handler back (a sanitizer's, or the
+ * default) and return, so the faulting instruction or abort() runs into that handler. */
+static void on_crash(int sig)
+{
+    write_all(log_buffer.data, log_buffer.len < LOG_BUFFER_SIZE ? log_buffer.len : 0);
+    log_buffer.len = 0;
+    for (size_t i = 0; i < CC_ARRAY_LEN(crash_signals); i++)
+        if (crash_signals[i] == sig) sigaction(sig, &crash_previous[i], NULL);
+}
+
+void cc_log_buffered(bool on)
+{
+    if (on == log_buffer.on) return;
+    if (!on) {
+        cc_log_flush();
+        log_buffer.on = false;
+        return;
+    }
+    log_buffer.on = true;
+    static bool hooked; /* atexit and the handlers are installed once per process */
+    if (hooked) return;
+    hooked = true;
+    atexit(cc_log_flush);
+    struct sigaction sa = {.sa_handler = on_crash};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < CC_ARRAY_LEN(crash_signals); i++)
+        sigaction(crash_signals[i], &sa, &crash_previous[i]);
+}
+
+static void emit(cc_log_level lvl, const char *line, size_t n)
+{
+    if (!log_buffer.on) {
+        write_all(line, n); /* one write per line keeps lines from different threads whole */
+        return;
+    }
+    pthread_mutex_lock(&log_buffer.lock);
+    if (log_buffer.len + n > LOG_BUFFER_SIZE) flush_locked();
+    if (n > LOG_BUFFER_SIZE) {
+        write_all(line, n);
+    } else {
+        memcpy(log_buffer.data + log_buffer.len, line, n);
+        log_buffer.len += n;
+    }
+    if (lvl >= CC_LOG_WARN) flush_locked();
+    pthread_mutex_unlock(&log_buffer.lock);
+}
+
 void cc_log(cc_log_level lvl, const char *fmt, ...)
 {
     if (lvl < log_min) return;
@@ -69,8 +161,8 @@ void cc_log(cc_log_level lvl, const char *fmt, ...)
     /* A peer-controlled string (a model name, an error text) may hold a newline or an escape
      * sequence; escaping every control byte keeps one event on one line, so nobody can forge a
      * log line or a terminal command through us. */
-    char safe[sizeof(line) * 2];
-    cc_log_escape(safe, sizeof(safe), line);
-    /* One write per line keeps lines from different threads whole. */
-    fprintf(stderr, "%s\n", safe);
+    char safe[sizeof(line) * 2 + 1];
+    size_t len = cc_log_escape(safe, sizeof(safe) - 1, line);
+    safe[len++] = '\n';
+    emit(lvl, safe, len);
 }

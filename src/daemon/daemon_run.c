@@ -42,6 +42,7 @@ json_t *daemon_json_counts(const daemon_count *counts, size_t n)
 void daemon_log_start(const char *component, const char *log_level)
 {
     cc_log_init(component, cc_log_level_from_string(log_level));
+    cc_log_buffered(true); /* daemon_run() flushes on a timer */
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -73,13 +74,26 @@ static void on_signal(evutil_socket_t sig, short what, void *ud)
     event_base_loopbreak(ud);
 }
 
+static void on_log_flush(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd, (void)what, (void)ud;
+    cc_log_flush();
+}
+
 void daemon_run(struct event_base *base)
 {
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    /* Log lines reach stderr within 100 ms: soon enough for a person or a test watching the log,
+     * rare enough that a busy daemon writes many lines per write(2). */
+    struct event *flush = event_new(base, -1, EV_PERSIST, on_log_flush, NULL);
+    const struct timeval every = {0, 100 * 1000};
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
+    event_add(flush, &every);
     event_base_dispatch(base);
     event_free(sigint);
     event_free(sigterm);
+    event_free(flush);
+    cc_log_flush();
 }

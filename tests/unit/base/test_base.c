@@ -105,6 +105,54 @@ static void test_log_escape_keeps_one_line(void **state)
     assert_string_equal(small, "abcde");
 }
 
+/* Reads what stderr (redirected to fd) has received so far. */
+static size_t read_captured(int fd, char *out, size_t cap)
+{
+    off_t end = lseek(fd, 0, SEEK_END);
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    assert_true(end >= 0 && n >= 0);
+    out[n] = 0;
+    return (size_t)n;
+}
+
+static void test_log_buffered_keeps_order_and_flushes(void **state)
+{
+    (void)state;
+    char path[256];
+    cc_tmp_template(path, sizeof(path), "cc-log");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    int saved = dup(STDERR_FILENO);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    char got[4096];
+
+    cc_log_buffered(true);
+    cc_log(CC_LOG_INFO, "event=first");
+    cc_log(CC_LOG_INFO, "event=second");
+    assert_int_equal(read_captured(fd, got, sizeof(got)), 0); /* held until a flush */
+    cc_log(CC_LOG_WARN, "event=third"); /* a warning takes all out, in order */
+    read_captured(fd, got, sizeof(got));
+    char *a = strstr(got, "event=first"), *b = strstr(got, "event=second"),
+         *c = strstr(got, "event=third");
+    assert_true(a && b && c && a < b && b < c);
+    size_t before = strlen(got);
+    cc_log(CC_LOG_INFO, "event=fourth");
+    assert_int_equal(read_captured(fd, got, sizeof(got)), before);
+    cc_log_flush();
+    read_captured(fd, got, sizeof(got));
+    assert_non_null(strstr(got, "event=fourth\n"));
+    /* Off again: each line goes out at once. */
+    cc_log_buffered(false);
+    cc_log(CC_LOG_INFO, "event=fifth");
+    read_captured(fd, got, sizeof(got));
+    assert_non_null(strstr(got, "event=fifth\n"));
+
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+}
+
 static void test_atomic_write_refuses_planted_files(void **state)
 {
     char dir[256];
@@ -169,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_parse_i64),
         cmocka_unit_test(test_str_copy_truncates),
         cmocka_unit_test(test_log_escape_keeps_one_line),
+        cmocka_unit_test(test_log_buffered_keeps_order_and_flushes),
         cmocka_unit_test(test_atomic_write_refuses_planted_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
