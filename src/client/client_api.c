@@ -564,5 +564,6 @@ void client_api_register(client *c)
     http_server_route(c->http, "POST", "/v1/chat/completions", client_api_completion, c);
     http_server_route(c->http, "POST", "/v1/completions", client_api_completion, c);
     http_server_route(c->http, "GET", "/v1/models", client_api_models, c);
+    client_page_register(c);
     http_server_add_stats(c->http, "cocoon-client", stats_fill, health, c);
 }

@@ -144,6 +144,8 @@ void client_api_register(client *c);
  * GET /v1/models; ud is the client). */
 void client_api_completion(http_req *hreq, void *ud);
 void client_api_models(http_req *hreq, void *ud);
+/* The chat page at `/` (client_page.c). */
+void client_page_register(client *c);
 void client_handle_answer(clink *l, const tl_obj *msg);
 void client_link_gone(clink *l);
 void client_requests_abort_all(client *c);
