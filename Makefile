@@ -3,6 +3,7 @@
 #   make run      start a local network (proxy, workers, client) answering OpenAI requests
 #   make test     build and run every test: normal build, sanitizer build, fuzz smoke run
 #   make bench    print the benchmark figures (JSON lines)
+#   make deb      Debian packages of the daemons and the CLI into build/deb/
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -10,7 +11,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 RUN_ARGS   ?=
 
-.PHONY: all deps build run test test-fast test-asan test-fuzz bench fuzz format clean
+.PHONY: all deps build run test test-fast test-asan test-fuzz bench fuzz deb format clean
 
 all: build
 
@@ -48,6 +49,9 @@ fuzz: deps
 
 bench: build
 	bench/run.sh $(BUILD)
+
+deb: build
+	packaging/deb/build.sh $(BUILD) $(BUILD)/deb
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
