@@ -26,7 +26,8 @@ typedef struct up_opts {
     const char *model;
     const char *dir;
     int pow;
-    const char *tee; /* "fake" (default: every link attested) or "none" */
+    int threads, slots; /* embedded workers' engine; 0 = its defaults */
+    const char *tee;    /* "fake" (default: every link attested) or "none" */
     bool help;
 } up_opts;
 

@@ -15,6 +15,8 @@ static const cc_opt up_options[] = {
      "stories260K.gguf / fake-model"},
     {"--dir", "DIR", "configs, registry and logs", "a new temporary folder"},
     {"--pow-difficulty", "N", "proof-of-work difficulty of the proxy (0..28)", "12"},
+    {"--threads", "N", "engine threads per embedded worker (0 = one per core)", "0"},
+    {"--slots", "N", "requests an embedded worker runs at once (0 = the engine's default)", "0"},
     {"--tee", "KIND",
      "fake: every link attested with the fake TEE, the registry lists the genuine images; "
      "none: no attestation",
@@ -42,7 +44,9 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
     if (a.n_pos > 0) return cc_err_set(err, "unexpected argument \"%s\"", a.pos[0]);
     if (cc_args_int(&a, "--port", 0, 65535, &o->port, err) < 0 ||
         cc_args_int(&a, "--workers", 1, UP_MAX_WORKERS, &o->workers, err) < 0 ||
-        cc_args_int(&a, "--pow-difficulty", 0, 28, &o->pow, err) < 0)
+        cc_args_int(&a, "--pow-difficulty", 0, 28, &o->pow, err) < 0 ||
+        cc_args_int(&a, "--threads", 0, 1024, &o->threads, err) < 0 ||
+        cc_args_int(&a, "--slots", 0, 1024, &o->slots, err) < 0)
         return -1;
     const char *v;
     if ((v = cc_args_get(&a, "--backend"))) {
@@ -131,6 +135,8 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         json_object_set_new(wc, "backend", json_string(o->backend));
         json_object_set_new(wc, "model", json_string(in->model));
         if (in->backend_url) json_object_set_new(wc, "backend_url", json_string(in->backend_url));
+        if (o->threads) json_object_set_new(wc, "threads", json_integer(o->threads));
+        if (o->slots) json_object_set_new(wc, "slots", json_integer(o->slots));
         add_tee_fields(wc, in->fake_root, true);
         char name[32];
         snprintf(name, sizeof(name), "worker-%d", i + 1);

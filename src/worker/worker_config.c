@@ -121,8 +121,9 @@ int worker_config_validate(const worker_config *c, cc_err *err)
  * daemon layer's. */
 static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 {
-    static const char *const known[] = {"--backend",     "--backend-url", "--model", "--model-name",
-                                        "--coefficient", "--max-active",  NULL};
+    static const char *const known[] = {"--backend",    "--backend-url", "--model",
+                                        "--model-name", "--coefficient", "--max-active",
+                                        "--threads",    "--slots",       NULL};
     if (!v) { /* only asked whether we know f */
         for (int k = 0; known[k]; k++)
             if (!strcmp(f, known[k])) return 1;
@@ -144,6 +145,12 @@ static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
     } else if (!strcmp(f, "--max-active")) {
         if (cc_parse_i64(v, 1, 100000, &n, err) < 0) return cc_err_prefix(err, "--max-active");
         c->max_active = (int)n;
+    } else if (!strcmp(f, "--threads")) {
+        if (cc_parse_i64(v, 0, 1024, &n, err) < 0) return cc_err_prefix(err, "--threads");
+        c->threads = (int)n;
+    } else if (!strcmp(f, "--slots")) {
+        if (cc_parse_i64(v, 0, 1024, &n, err) < 0) return cc_err_prefix(err, "--slots");
+        c->slots = (int)n;
     } else
         return 0;
     return 1;

@@ -43,7 +43,8 @@ static worker *start(struct event_base *base, const worker_config *cfg, cc_err *
 DAEMON_DEFINE_ROLE(worker,
                    "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
                    "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
-                   "         [--coefficient N] [--max-active N] [--http HOST:PORT]\n"
+                   "         [--coefficient N] [--max-active N] [--threads N] [--slots N]\n"
+                   "         [--http HOST:PORT]\n"
                    "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n",
                    false, &worker_config_ops, start, worker_free);
 

@@ -33,6 +33,8 @@ static void test_options(void **state)
     assert_string_equal(o.backend, "embedded");
     assert_string_equal(o.tee, "fake");
     assert_int_equal(o.pow, 12);
+    assert_int_equal(o.threads, 0);
+    assert_int_equal(o.slots, 0);
     assert_null(o.model);
 
     assert_int_equal(PARSE(&o, &err, "--port", "0", "--workers", "3", "--backend", "openai-http",
@@ -62,6 +64,8 @@ static void test_options(void **state)
         {{"--port", "65536"}, "--port"},
         {{"--workers", "0"}, "--workers"},
         {{"--workers", "33"}, "--workers"},
+        {{"--threads", "-1"}, "--threads"},
+        {{"--slots", "1025"}, "--slots"},
         {{"--backend", "gpu"}, "--backend: expected embedded or openai-http"},
         {{"--tee", "sgx"}, "--tee: expected fake or none"},
         {{"--backend-url", "http://x"}, "--backend-url needs --backend openai-http"},
@@ -107,7 +111,7 @@ static void test_plan_fake_tee(void **state)
     up_opts o;
     cc_err err = {0};
     assert_int_equal(PARSE(&o, &err, "--workers", "2", "--backend", "openai-http", "--port", "8080",
-                           "--pow-difficulty", "7"),
+                           "--pow-difficulty", "7", "--threads", "3", "--slots", "6"),
                      0);
     up_plan_input in = input(&o, "/run/net/fake-tee-root");
     up_plan *p = malloc(sizeof(*p));
@@ -151,6 +155,8 @@ static void test_plan_fake_tee(void **state)
     assert_string_equal(str(w2, "backend_url"), "http://127.0.0.1:7000");
     assert_string_equal(str(w2, "model"), "fake-model");
     assert_string_equal(str(w2, "registry"), "registry.json"); /* checks the proxy's image */
+    assert_int_equal(json_integer_value(json_object_get(w2, "threads")), 3);
+    assert_int_equal(json_integer_value(json_object_get(w2, "slots")), 6);
 
     const json_t *cc = p->daemon[3].config;
     assert_string_equal(str(cc, "listen_http"), "127.0.0.1:8080");

@@ -38,15 +38,17 @@ static void test_openai_http(void **state)
     assert_int_equal(c.max_active, 0); /* auto: chosen by backend */
     assert_int_equal(c.http_port, 12000);
 
-    char *argv[] = {"--backend", "embedded",  "--model",      "m.gguf",
-                    "--proxy",   "1.2.3.4:5", "--max-active", "3"};
-    assert_int_equal(worker_config_apply_flags(&c, 8, argv, &err), 0);
+    char *argv[] = {"--backend",    "embedded", "--model",   "m.gguf", "--proxy", "1.2.3.4:5",
+                    "--max-active", "3",        "--threads", "2",      "--slots", "5"};
+    assert_int_equal(worker_config_apply_flags(&c, 12, argv, &err), 0);
     assert_int_equal(worker_config_validate(&c, &err), 0);
     assert_string_equal(c.backend, "embedded");
     assert_string_equal(c.model, "m.gguf");
     assert_int_equal(c.n_proxies, 1);
     assert_string_equal(c.proxies[0], "1.2.3.4:5");
     assert_int_equal(c.max_active, 3);
+    assert_int_equal(c.threads, 2);
+    assert_int_equal(c.slots, 5);
 
     char *bad1[] = {"--max-active", "0"};
     assert_int_equal(worker_config_apply_flags(&c, 2, bad1, &err), -1);
