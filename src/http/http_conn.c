@@ -468,9 +468,12 @@ int http_conn_listen(http_server *s, const char *host, int port, cc_err *err)
         cc_err_set(err, "cannot listen on %s:%d: %s", host, port, gai_strerror(gai));
         return -1;
     }
+    /* A burst of callers (a thousand streams opened at once) must wait in the accept queue, not
+     * lose their SYN and retry a second later: ask for a deep queue (the kernel caps it at
+     * net.core.somaxconn); max_connections still bounds what is accepted. */
     s->evl = evconnlistener_new_bind(
         s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-        511, ai->ai_addr, (int)ai->ai_addrlen);
+        4096, ai->ai_addr, (int)ai->ai_addrlen);
     int family = ai->ai_family;
     freeaddrinfo(ai);
     if (!s->evl) {
