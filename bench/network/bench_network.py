@@ -138,25 +138,29 @@ def check_capacity(client_url):
 
 
 # Targets for cocoon's CPU per request over the nginx chain's (issue #10).
-NGINX_TARGETS = {CONNECTIONS: 0.6, 1: 1.0}
+NGINX_TARGETS = {"bulk": {CONNECTIONS: 0.6, 1: 1.0}, "paced": {CONNECTIONS: 0.5}}
+# bulk: the backend writes its 50 chunks at once; paced: 2 ms apart, as a model's tokens arrive,
+# so every chunk crosses each hop on its own (only keep-alive at full concurrency is run).
+WORKLOADS = (("bulk", 0, ((True, CONNECTIONS), (True, 1), (False, CONNECTIONS), (False, 1))),
+             ("paced", 2, ((True, CONNECTIONS),)))
 
 
-def nginx_anchor(relay, backend_port, workdir):
+def nginx_anchor(relay, backend_port, workdir, workload):
     """The same wrk runs through three nginx hops; prints per-hop CPU and the
     ratio of cocoon's three daemons to nginx's three hops. Returns invalid
     figures."""
     nginx = nginx_chain.find_nginx(BUILD)
     if not nginx:
         return []
-    ndir = os.path.join(workdir, "nginx")
+    ndir = os.path.join(workdir, "nginx-" + workload)
     os.makedirs(ndir)
     chain = nginx_chain.Chain(nginx, backend_port, ndir)
     invalid = []
     try:
         for (keepalive, conns), ours in relay.items():
             r = run_wrk(chain.url + "/v1/chat/completions", keepalive, conns, chain.pids())
-            r.update({"bench": "network_nginx", "keepalive": keepalive, "connections": conns,
-                      "chunks": CHUNKS, "chunk_bytes": CHUNK_BYTES})
+            r.update({"bench": "network_nginx", "workload": workload, "keepalive": keepalive,
+                      "connections": conns, "chunks": CHUNKS, "chunk_bytes": CHUNK_BYTES})
             print(json.dumps(r), flush=True)
             if not r["valid"]:
                 invalid.append(dict(r, target="nginx"))
@@ -164,11 +168,12 @@ def nginx_anchor(relay, backend_port, workdir):
             mine = sum(ours["cpu_us_per_request"].values()) if ours["valid"] else None
             theirs = sum(r["cpu_us_per_request"].values())
             print(json.dumps({
-                "bench": "network_vs_nginx", "keepalive": keepalive, "connections": conns,
+                "bench": "network_vs_nginx", "workload": workload, "keepalive": keepalive,
+                "connections": conns,
                 "cocoon_cpu_us_per_request": round(mine, 1) if mine else None,
                 "nginx_cpu_us_per_request": round(theirs, 1),
                 "cpu_ratio": round(mine / theirs, 3) if mine and theirs else None,
-                "target_cpu_ratio": NGINX_TARGETS.get(conns) if keepalive else None,
+                "target_cpu_ratio": NGINX_TARGETS[workload].get(conns) if keepalive else None,
                 "cocoon_p50_ms": ours["p50_ms"], "nginx_p50_ms": r["p50_ms"],
                 "cocoon_p99_ms": ours["p99_ms"], "nginx_p99_ms": r["p99_ms"],
                 "loadavg": loadavg()}), flush=True)
@@ -177,9 +182,11 @@ def nginx_anchor(relay, backend_port, workdir):
     return invalid
 
 
-def main():
+def run_workload(workload, delay_ms, cases):
+    """One backend and one `cocoon up` for a workload; returns invalid figures."""
     backend, m = start([os.path.join(BIN, "cocoon-fake-backend"), "--port", "0", "--model", MODEL,
-                        "--chunks", str(CHUNKS), "--chunk-bytes", str(CHUNK_BYTES)],
+                        "--chunks", str(CHUNKS), "--chunk-bytes", str(CHUNK_BYTES),
+                        "--delay-ms", str(delay_ms)],
                        r"listening (\d+)")
     backend_url = "http://127.0.0.1:%s" % m.group(1)
     workdir = tempfile.mkdtemp(prefix="cocoon-bench-")
@@ -193,36 +200,46 @@ def main():
     try:
         cap = check_capacity(client_url)
         pids = daemon_pids(up.pid)
-        for keepalive in (True, False):
-            for conns in (CONNECTIONS, 1):
-                results = {}
-                for target, url in (("direct", backend_url), ("network", client_url)):
-                    r = run_wrk(url + "/v1/chat/completions", keepalive, conns,
-                                pids if target == "network" else {"backend": backend.pid})
-                    r.update({"bench": "network_relay", "target": target, "keepalive": keepalive,
-                              "connections": conns, "chunks": CHUNKS, "chunk_bytes": CHUNK_BYTES,
-                              "worker_capacity": cap})
-                    print(json.dumps(r), flush=True)
-                    if not r["valid"]:
-                        invalid.append(r)
-                    results[target] = r
-                relay[(keepalive, conns)] = results["network"]
-                d, n = results["direct"], results["network"]
-                both = d["valid"] and n["valid"]
-                print(json.dumps({
-                    "bench": "network_relay_ratio", "keepalive": keepalive, "connections": conns,
-                    "valid": both,
-                    "throughput_ratio": round(n["rps"] / d["rps"], 3) if both else None,
-                    "p50_added_ms": round(n["p50_ms"] - d["p50_ms"], 3)
-                    if both and n["p50_ms"] is not None and d["p50_ms"] is not None else None,
-                    "target_throughput_ratio": 0.5, "target_p50_added_ms": 1.0,
-                    "loadavg": loadavg()}), flush=True)
-        invalid += nginx_anchor(relay, int(backend_url.rsplit(":", 1)[1]), workdir)
+        for keepalive, conns in cases:
+            results = {}
+            for target, url in (("direct", backend_url), ("network", client_url)):
+                r = run_wrk(url + "/v1/chat/completions", keepalive, conns,
+                            pids if target == "network" else {"backend": backend.pid})
+                r.update({"bench": "network_relay", "workload": workload, "target": target,
+                          "keepalive": keepalive, "connections": conns, "chunks": CHUNKS,
+                          "chunk_bytes": CHUNK_BYTES, "chunk_delay_ms": delay_ms,
+                          "worker_capacity": cap})
+                print(json.dumps(r), flush=True)
+                if not r["valid"]:
+                    invalid.append(r)
+                results[target] = r
+            relay[(keepalive, conns)] = results["network"]
+            d, n = results["direct"], results["network"]
+            both = d["valid"] and n["valid"]
+            print(json.dumps({
+                "bench": "network_relay_ratio", "workload": workload, "keepalive": keepalive,
+                "connections": conns, "valid": both,
+                "throughput_ratio": round(n["rps"] / d["rps"], 3) if both else None,
+                "p50_added_ms": round(n["p50_ms"] - d["p50_ms"], 3)
+                if both and n["p50_ms"] is not None and d["p50_ms"] is not None else None,
+                "target_throughput_ratio": 0.5, "target_p50_added_ms": 1.0,
+                "loadavg": loadavg()}), flush=True)
+        invalid += nginx_anchor(relay, int(backend_url.rsplit(":", 1)[1]), workdir, workload)
     finally:
         up.send_signal(signal.SIGTERM)
         backend.send_signal(signal.SIGTERM)
         up.wait(timeout=30)
         backend.wait(timeout=30)
+    return invalid
+
+
+def main():
+    invalid = []
+    only = os.environ.get("BENCH_WORKLOADS")  # e.g. "paced"
+    for workload, delay_ms, cases in WORKLOADS:
+        if only and workload not in only.split(","):
+            continue
+        invalid += run_workload(workload, delay_ms, cases)
     if invalid:
         for r in invalid:
             print("bench: INVALID figure (%s, keepalive=%s, c=%d): %d non-2xx, socket errors %s" %
