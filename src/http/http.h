@@ -190,6 +190,7 @@ typedef struct http_client_config {
     int max_connections;      /* total open connections; 0 = 256 */
     int max_host_connections; /* per host; 0 = unlimited (bounded by the total) */
     double connect_timeout;   /* seconds; 0 = 10 */
+    const char *hosts_file;   /* names to add to /etc/hosts' (same format); NULL = none */
 } http_client_config;
 
 http_client *http_client_new(struct event_base *base, const http_client_config *cfg, cc_err *err);

@@ -58,6 +58,9 @@
 #define HC_MAX_HEAD 65536 /* status line + header fields */
 #define HC_DNS_TTL 60.0   /* seconds a resolved address is reused */
 #define HC_DEFAULT_CONNS 256
+/* Addresses kept per host name: "localhost" is often ::1 and 127.0.0.1, and a server may listen
+ * on only one of them. */
+#define HC_MAX_ADDRS 4
 
 typedef struct hc_pool hc_pool;
 typedef struct hc_conn hc_conn;
@@ -70,8 +73,10 @@ struct hc_pool {
     int port;
     bool tls;
     bool numeric;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct sockaddr_storage addr[HC_MAX_ADDRS];
+    socklen_t addrlen[HC_MAX_ADDRS];
+    int n_addrs;
+    int preferred;      /* the address that last accepted a connection */
     double resolved_at; /* 0 = not resolved */
     cc_list idle;       /* of hc_conn; most recently used first */
     size_t n_open;
@@ -87,6 +92,8 @@ struct hc_conn {
     struct event *ev_read, *ev_write; /* ev_write is added only while needed */
     struct event *timer;              /* connect timeout, or a deferred failure */
     struct evdns_getaddrinfo_request *dns;
+    int addr_i;     /* the pool address being tried */
+    int addr_tries; /* addresses tried before it */
     bool write_on;
     bool reused;    /* has carried a complete response before */
     char fail[256]; /* a failure waiting to be reported from the timer */
@@ -110,6 +117,7 @@ struct http_client {
     size_t n_active;
     int max_total, max_host;
     double connect_timeout;
+    char *hosts_file;
     bool dispatching;
 };
 
@@ -398,18 +406,40 @@ static int tls_start(hc_conn *k)
     return 0;
 }
 
+static void conn_connect(hc_conn *k);
+
+/* The connection to one address failed before anything was sent: drop its socket and dial the
+ * pool's next address, if one is left untried. */
+static bool try_next_addr(hc_conn *k)
+{
+    hc_pool *p = k->pool;
+    if (k->addr_tries + 1 >= p->n_addrs) return false;
+    if (k->ev_read) event_free(k->ev_read);
+    if (k->ev_write) event_free(k->ev_write);
+    k->ev_read = k->ev_write = NULL;
+    k->write_on = false;
+    if (k->fd >= 0) evutil_closesocket(k->fd);
+    k->fd = -1;
+    k->addr_tries++;
+    k->addr_i = (k->addr_i + 1) % p->n_addrs;
+    conn_connect(k);
+    return true;
+}
+
 static void conn_connected(hc_conn *k)
 {
     int soerr = 0;
     socklen_t sl = sizeof(soerr);
     if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) soerr = errno;
     if (soerr) {
+        if (try_next_addr(k)) return;
         char buf[160];
         snprintf(buf, sizeof(buf), "connect to %s:%d: %s", k->pool->host, k->pool->port,
                  strerror(soerr));
         conn_fail(k, HTTP_CLIENT_ERR_CONNECT, buf);
         return;
     }
+    k->pool->preferred = k->addr_i;
     if (k->pool->tls) {
         if (tls_start(k) < 0) {
             char buf[256];
@@ -427,7 +457,8 @@ static void conn_connect(hc_conn *k)
 {
     hc_pool *p = k->pool;
     char buf[160];
-    k->fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const struct sockaddr_storage *addr = &p->addr[k->addr_i];
+    k->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (k->fd < 0) {
         snprintf(buf, sizeof(buf), "socket: %s", strerror(errno));
         conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, buf);
@@ -438,8 +469,11 @@ static void conn_connect(hc_conn *k)
     k->ev_read = event_new(k->c->base, k->fd, EV_READ | EV_PERSIST, conn_event_cb, k);
     k->ev_write = event_new(k->c->base, k->fd, EV_WRITE | EV_PERSIST, conn_event_cb, k);
     k->state = CONN_CONNECTING;
-    if (connect(k->fd, (struct sockaddr *)&p->addr, p->addrlen) < 0 && errno != EINPROGRESS) {
-        snprintf(buf, sizeof(buf), "connect to %s:%d: %s", p->host, p->port, strerror(errno));
+    if (connect(k->fd, (const struct sockaddr *)addr, p->addrlen[k->addr_i]) < 0 &&
+        errno != EINPROGRESS) {
+        int e = errno;
+        if (try_next_addr(k)) return;
+        snprintf(buf, sizeof(buf), "connect to %s:%d: %s", p->host, p->port, strerror(e));
         conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, buf);
         return;
     }
@@ -461,11 +495,28 @@ static void dns_cb(int result, struct evutil_addrinfo *res, void *arg)
         if (res) evutil_freeaddrinfo(res);
         return;
     }
-    memcpy(&k->pool->addr, res->ai_addr, res->ai_addrlen);
-    k->pool->addrlen = (socklen_t)res->ai_addrlen;
-    ((struct sockaddr_in *)&k->pool->addr)->sin_port = htons((uint16_t)k->pool->port);
-    k->pool->resolved_at = cc_now_mono();
+    hc_pool *p = k->pool;
+    p->n_addrs = 0;
+    for (struct evutil_addrinfo *a = res; a && p->n_addrs < HC_MAX_ADDRS; a = a->ai_next) {
+        if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
+            a->ai_addrlen > sizeof(p->addr[0]))
+            continue;
+        memcpy(&p->addr[p->n_addrs], a->ai_addr, a->ai_addrlen);
+        p->addrlen[p->n_addrs] = (socklen_t)a->ai_addrlen;
+        /* sin_port and sin6_port sit at the same offset */
+        ((struct sockaddr_in *)&p->addr[p->n_addrs])->sin_port = htons((uint16_t)p->port);
+        p->n_addrs++;
+    }
     evutil_freeaddrinfo(res);
+    if (!p->n_addrs) {
+        char buf[200];
+        snprintf(buf, sizeof(buf), "cannot resolve %s: no IPv4 or IPv6 address", p->host);
+        conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, buf);
+        return;
+    }
+    p->preferred = 0;
+    p->resolved_at = cc_now_mono();
+    k->addr_i = 0;
     conn_connect(k);
 }
 
@@ -484,10 +535,14 @@ static hc_conn *conn_open(http_client *c, hc_pool *p, http_client_req *r)
     c->n_open++;
     cc_list_push_back(&c->conns, &k->all_node);
     if (p->numeric || (p->resolved_at > 0 && cc_now_mono() - p->resolved_at < HC_DNS_TTL)) {
+        k->addr_i = p->preferred;
         conn_connect(k);
         return k;
     }
-    if (!c->dns) c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (!c->dns) {
+        c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        if (c->dns && c->hosts_file) evdns_base_load_hosts(c->dns, c->hosts_file);
+    }
     if (!c->dns) {
         conn_fail_later(k, HTTP_CLIENT_ERR_CONNECT, "no DNS resolver (resolv.conf unreadable?)");
         return k;
@@ -900,18 +955,20 @@ static hc_pool *pool_get(http_client *c, const hc_url *u)
     p->host = cc_strdup(u->host);
     p->port = u->port;
     p->tls = u->tls;
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&p->addr;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&p->addr;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&p->addr[0];
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&p->addr[0];
     if (inet_pton(AF_INET, u->host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)u->port);
-        p->addrlen = sizeof(*a4);
+        p->addrlen[0] = sizeof(*a4);
         p->numeric = true;
+        p->n_addrs = 1;
     } else if (inet_pton(AF_INET6, u->host, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)u->port);
-        p->addrlen = sizeof(*a6);
+        p->addrlen[0] = sizeof(*a6);
         p->numeric = true;
+        p->n_addrs = 1;
     }
     p->next = c->pools;
     c->pools = p;
@@ -932,6 +989,7 @@ http_client *http_client_new(struct event_base *base, const http_client_config *
     c->max_total = cfg && cfg->max_connections > 0 ? cfg->max_connections : HC_DEFAULT_CONNS;
     c->max_host = cfg ? cfg->max_host_connections : 0;
     c->connect_timeout = cfg && cfg->connect_timeout > 0 ? cfg->connect_timeout : 10;
+    c->hosts_file = cfg && cfg->hosts_file ? cc_strdup(cfg->hosts_file) : NULL;
     return c;
 }
 
@@ -958,6 +1016,7 @@ void http_client_free(http_client *c)
         p = n;
     }
     if (c->dns) evdns_base_free(c->dns, 1);
+    free(c->hosts_file);
     if (c->tls) SSL_CTX_free(c->tls);
     event_free(c->deferred);
     free(c);
