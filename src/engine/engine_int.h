@@ -53,16 +53,20 @@ float eng_dot_f32(const float *a, const float *b, int n);
 void eng_axpy(float *y, float a, const float *x, int n);
 
 /* One attention head: softmax(q . k_p * scale) over positions p < len, then
- * the weighted sum of v_p into out (hd floats). k and v advance by stride
- * floats per position; sc holds len floats of scratch. */
-void eng_attend(const float *q, const float *k, const float *v, int stride, int hd, int len,
+ * the weighted sum of v_p into out (hd floats). The KV cache is half floats
+ * (as llama.cpp's default): k and v advance by stride halves per position; sc
+ * holds len floats of scratch. */
+void eng_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd, int len,
                 float scale, float *sc, float *out);
+/* dst[i] = src[i] as a half float, rounded to nearest even (the KV cache's writes). */
+void eng_f16_store(uint16_t *dst, const float *src, int n);
 /* a[i] = silu(a[i]) * b[i] */
 void eng_silu_mul(float *a, const float *b, int n);
 
 /* AVX2/FMA variants (kernels_avx2.c), only called when the CPU has them. */
-void eng_avx2_attend(const float *q, const float *k, const float *v, int stride, int hd, int len,
-                     float scale, float *sc, float *out);
+void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd,
+                     int len, float scale, float *sc, float *out);
+void eng_avx2_f16_store(uint16_t *dst, const float *src, int n);
 void eng_avx2_silu_mul(float *a, const float *b, int n);
 float eng_avx2_dot_f32(const float *a, const float *b, int n);
 void eng_avx2_axpy(float *y, float a, const float *x, int n);

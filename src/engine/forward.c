@@ -19,7 +19,7 @@ struct engine_ctx {
     const engine_model *m;
     engine_pool *pool;
     int n_ctx, pos, n_threads;
-    float *kcache, *vcache;                           /* [layer][n_ctx][kv_dim] */
+    uint16_t *kcache, *vcache;                        /* [layer][n_ctx][kv_dim] half floats */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *tmp; /* [BATCH][...] */
     float *logits;
     float *batch_logits;        /* [BATCH][n_vocab], for decode steps of several contexts */
@@ -41,8 +41,8 @@ engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, 
     if (n_ctx > (1 << 20)) n_ctx = 1 << 20;
     size_t kvd = (size_t)hp->n_head_kv * hp->head_dim, qd = (size_t)hp->n_head * hp->head_dim;
     size_t cache = (size_t)hp->n_layer * n_ctx * kvd;
-    if (cache > ((size_t)1 << 34) / sizeof(float)) {
-        cc_err_set(err, "KV cache of %zu floats is too large; use a smaller context", cache * 2);
+    if (cache > ((size_t)1 << 34) / sizeof(uint16_t)) {
+        cc_err_set(err, "KV cache of %zu values is too large; use a smaller context", cache * 2);
         return NULL;
     }
     engine_ctx *c = cc_calloc(1, sizeof(*c));
@@ -50,8 +50,10 @@ engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, 
     c->pool = pool;
     c->n_ctx = n_ctx;
     c->n_threads = pool ? engine_pool_threads(pool) : 1;
-    c->kcache = cc_calloc(cache, sizeof(float));
-    c->vcache = cc_calloc(cache, sizeof(float));
+    /* Half floats, as llama.cpp keeps its cache by default: half the memory per token, half the
+     * bytes attention reads, and the same rounding llama.cpp's answers are made with. */
+    c->kcache = cc_calloc(cache, sizeof(uint16_t));
+    c->vcache = cc_calloc(cache, sizeof(uint16_t));
     size_t wide = CC_MAX((size_t)hp->dim, qd);
     c->x = cc_calloc(BATCH * (size_t)hp->dim, sizeof(float));
     c->xb = cc_calloc(BATCH * wide, sizeof(float));
@@ -212,8 +214,8 @@ static void att_worker(void *arg, int chunk, int n_chunks, int thread)
         int t = task / hp->n_head, h = task % hp->n_head;
         const engine_ctx *o = j->b->owner[t];
         int len = j->b->pos[t] + 1;
-        const float *kc = o->kcache + (size_t)j->layer * o->n_ctx * kvd;
-        const float *vc = o->vcache + (size_t)j->layer * o->n_ctx * kvd;
+        const uint16_t *kc = o->kcache + (size_t)j->layer * o->n_ctx * kvd;
+        const uint16_t *vc = o->vcache + (size_t)j->layer * o->n_ctx * kvd;
         const float *q = c->q + (size_t)t * qd + (size_t)h * hd;
         size_t kvoff = (size_t)(h / group) * hd;
         eng_attend(q, kc + kvoff, vc + kvoff, kvd, hd, len, scale, sc,
@@ -323,8 +325,8 @@ static void tok_one(const tok_job *j, int t)
         rope(c, k, hp->n_head_kv, t);
         engine_ctx *o = j->b->owner[t];
         size_t at = ((size_t)j->layer * o->n_ctx + (size_t)j->b->pos[t]) * kvd;
-        memcpy(o->kcache + at, k, (size_t)kvd * sizeof(float));
-        memcpy(o->vcache + at, v, (size_t)kvd * sizeof(float));
+        eng_f16_store(o->kcache + at, k, kvd);
+        eng_f16_store(o->vcache + at, v, kvd);
         break;
     }
     case TOK_FFN_NORM:

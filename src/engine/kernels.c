@@ -247,7 +247,7 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
     }
 }
 
-void eng_attend(const float *q, const float *k, const float *v, int stride, int hd, int len,
+void eng_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd, int len,
                 float scale, float *sc, float *out)
 {
     if (eng_cpu_avx2() && hd % 8 == 0) {
@@ -256,7 +256,11 @@ void eng_attend(const float *q, const float *k, const float *v, int stride, int 
     }
     float mx = -INFINITY;
     for (int p = 0; p < len; p++) {
-        float s = dot_f32_portable(q, k + (size_t)p * stride, hd) * scale;
+        const uint16_t *kp = k + (size_t)p * stride;
+        float s = 0;
+        for (int i = 0; i < hd; i++)
+            s += q[i] * engine_f16_to_f32(kp[i]);
+        s *= scale;
         sc[p] = s;
         mx = s > mx ? s : mx;
     }
@@ -268,11 +272,21 @@ void eng_attend(const float *q, const float *k, const float *v, int stride, int 
     float inv = 1.0f / sum;
     memset(out, 0, (size_t)hd * sizeof(float));
     for (int p = 0; p < len; p++) {
-        const float *vp = v + (size_t)p * stride;
+        const uint16_t *vp = v + (size_t)p * stride;
         float w = sc[p] * inv;
         for (int i = 0; i < hd; i++)
-            out[i] += w * vp[i];
+            out[i] += w * engine_f16_to_f32(vp[i]);
     }
+}
+
+void eng_f16_store(uint16_t *dst, const float *src, int n)
+{
+    if (eng_cpu_avx2()) {
+        eng_avx2_f16_store(dst, src, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        dst[i] = engine_f32_to_f16(src[i]);
 }
 
 void eng_silu_mul(float *a, const float *b, int n)

@@ -650,20 +650,40 @@ AVX2 void eng_avx2_silu_mul(float *a, const float *b, int n)
         a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }
 
-AVX2 void eng_avx2_attend(const float *q, const float *k, const float *v, int stride, int hd,
+/* 8 half floats widened to floats. */
+AVX2 static inline __m256 load_h8(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* a . b with b in half floats; n is a multiple of 8. */
+AVX2 static float dot_f32_f16(const float *a, const uint16_t *b, int n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_h8(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load_h8(b + i + 8), s1);
+    }
+    for (; i < n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_h8(b + i), s0);
+    return hsum(_mm256_add_ps(s0, s1));
+}
+
+AVX2 void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd,
                           int len, float scale, float *sc, float *out)
 {
     float mx = -INFINITY;
     if (hd == 8) { /* small heads (tiny models): one register per row */
         __m256 qv = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_set1_ps(scale));
         for (int p = 0; p < len; p++) {
-            float s = hsum(_mm256_mul_ps(qv, _mm256_loadu_ps(k + (size_t)p * stride)));
+            float s = hsum(_mm256_mul_ps(qv, load_h8(k + (size_t)p * stride)));
             sc[p] = s;
             mx = s > mx ? s : mx;
         }
     } else {
         for (int p = 0; p < len; p++) {
-            float s = eng_avx2_dot_f32(q, k + (size_t)p * stride, hd) * scale;
+            float s = dot_f32_f16(q, k + (size_t)p * stride, hd) * scale;
             sc[p] = s;
             mx = s > mx ? s : mx;
         }
@@ -684,10 +704,19 @@ AVX2 void eng_avx2_attend(const float *q, const float *k, const float *v, int st
     for (int i = 0; i < hd; i += 8) {
         __m256 acc = _mm256_setzero_ps();
         for (p = 0; p < len; p++)
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(sc[p]),
-                                  _mm256_loadu_ps(v + (size_t)p * stride + i), acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(sc[p]), load_h8(v + (size_t)p * stride + i), acc);
         _mm256_storeu_ps(out + i, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
     }
+}
+
+AVX2 void eng_avx2_f16_store(uint16_t *dst, const float *src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        dst[i] = engine_f32_to_f16(src[i]);
 }
 
 #else /* not x86-64: never called, eng_cpu_avx2() is false */
@@ -709,10 +738,11 @@ bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4]
 {
     return false;
 }
-void eng_avx2_attend(const float *q, const float *k, const float *v, int stride, int hd, int len,
-                     float scale, float *sc, float *out)
+void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd,
+                     int len, float scale, float *sc, float *out)
 {
 }
+void eng_avx2_f16_store(uint16_t *dst, const float *src, int n) {}
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out) {}
 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx, float *Y,
                        size_t ldy, int r0, int r1)

@@ -97,8 +97,11 @@ static void naive_logits(engine_arch arch, const int32_t *toks, int n, double *l
                     rmsnorm(k + h * HD, k + h * HD, W("blk.%d.attn_k_norm.weight", l), HD, eps);
                 rope(k + h * HD, t, base, neox);
             }
-            memcpy(K[l][t], k, sizeof(k));
-            memcpy(V[l][t], v, sizeof(v));
+            /* The engine's cache holds half floats (as llama.cpp's): so does this one. */
+            for (int i = 0; i < NKV * HD; i++) {
+                K[l][t][i] = engine_f16_to_f32(engine_f32_to_f16((float)k[i]));
+                V[l][t][i] = engine_f16_to_f32(engine_f32_to_f16((float)v[i]));
+            }
             for (int h = 0; h < NH; h++) {
                 int kh = h / (NH / NKV);
                 double s[NT], mx = -1e300, sum = 0;

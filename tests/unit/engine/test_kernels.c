@@ -293,6 +293,31 @@ static void test_quant_dot(void **state)
     }
 }
 
+/* The cache's half-float writes: F16C and the portable conversion agree bit for bit on every
+ * finite value class (normal, subnormal, ties, overflow, signed zero). */
+static void test_f16_store(void **state)
+{
+    (void)state;
+    if (!engine_kernels_have_avx2()) skip();
+    enum { N = 4099 };
+    static float x[N];
+    static uint16_t a[N], b[N];
+    fill_random(x, N, 11);
+    const float special[] = {
+        0.0f,           -0.0f,          65504.0f,       65520.0f,           -70000.0f,
+        6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048,
+        -1.0e-6f,       1.0e-7f,        3.14159f,       INFINITY,           -INFINITY};
+    for (size_t i = 0; i < CC_ARRAY_LEN(special); i++)
+        x[i] = special[i];
+    for (int i = (int)CC_ARRAY_LEN(special); i < N; i++)
+        x[i] *= (float)(1 << (i % 24)) / 4096.0f; /* many exponents */
+    eng_avx2_f16_store(a, x, N);
+    for (int i = 0; i < N; i++)
+        b[i] = engine_f32_to_f16(x[i]);
+    for (int i = 0; i < N; i++)
+        if (a[i] != b[i]) fail_msg("x[%d] = %.9g: F16C %04x, portable %04x", i, x[i], a[i], b[i]);
+}
+
 /* The vectorised attention and SiLU (with their fast exp) against plain C. */
 static void test_attention_and_silu(void **state)
 {
@@ -300,9 +325,17 @@ static void test_attention_and_silu(void **state)
     if (!engine_kernels_have_avx2()) skip();
     enum { MAXLEN = 100, HD = 64, STRIDE = 128 };
     static float k[MAXLEN * STRIDE], v[MAXLEN * STRIDE], q[HD], sc[MAXLEN], out[HD], ref[HD];
+    static uint16_t kh[MAXLEN * STRIDE], vh[MAXLEN * STRIDE];
     fill_random(k, MAXLEN * STRIDE, 5);
     fill_random(v, MAXLEN * STRIDE, 6);
     fill_random(q, HD, 7);
+    /* The cache holds half floats: the reference uses the values the halves hold. */
+    eng_f16_store(kh, k, MAXLEN * STRIDE);
+    eng_f16_store(vh, v, MAXLEN * STRIDE);
+    for (int i = 0; i < MAXLEN * STRIDE; i++) {
+        k[i] = engine_f16_to_f32(kh[i]);
+        v[i] = engine_f16_to_f32(vh[i]);
+    }
     for (int i = 0; i < HD; i++)
         q[i] *= 8; /* sharp softmax: large exponents */
     int hds[2] = {8, HD};
@@ -326,7 +359,7 @@ static void test_attention_and_silu(void **state)
                     o += s[p] / sum * v[p * STRIDE + i];
                 ref[i] = (float)o;
             }
-            eng_avx2_attend(q, k, v, STRIDE, hd, len, scale, sc, out);
+            eng_avx2_attend(q, kh, vh, STRIDE, hd, len, scale, sc, out);
             for (int i = 0; i < hd; i++)
                 if (fabsf(out[i] - ref[i]) > 1e-5f)
                     fail_msg("hd %d len %d: out[%d] %f vs %f", hd, len, i, out[i], ref[i]);
@@ -479,17 +512,12 @@ static void test_synthetic_models(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_half_floats),
-        cmocka_unit_test(test_q8_0_block),
-        cmocka_unit_test(test_q4_0_block),
-        cmocka_unit_test(test_q4_k_block),
-        cmocka_unit_test(test_q6_k_block),
-        cmocka_unit_test(test_q4_1_q5_blocks),
-        cmocka_unit_test(test_quant_dot),
-        cmocka_unit_test(test_attention_and_silu),
-        cmocka_unit_test(test_pool),
-        cmocka_unit_test(test_bandwidth_threads),
-        cmocka_unit_test(test_synthetic_models),
+        cmocka_unit_test(test_half_floats),        cmocka_unit_test(test_q8_0_block),
+        cmocka_unit_test(test_q4_0_block),         cmocka_unit_test(test_q4_k_block),
+        cmocka_unit_test(test_q6_k_block),         cmocka_unit_test(test_q4_1_q5_blocks),
+        cmocka_unit_test(test_quant_dot),          cmocka_unit_test(test_f16_store),
+        cmocka_unit_test(test_attention_and_silu), cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_bandwidth_threads),  cmocka_unit_test(test_synthetic_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -244,8 +244,10 @@ static void test_decode_batch(void **state)
         for (int i = 0; i < 3; i++) {
             const float *lb = engine_ctx_logits(c[i]);
             const float *ls = engine_ctx_eval(solo[i], &next[i], 1, &err);
+            /* Not bit for bit: the batched kernels sum in another order, and a last-bit
+             * difference in a key can round to a different half float in the cache. */
             for (int k = 0; k < 512; k++)
-                if (fabsf(lb[k] - ls[k]) > 1e-4f * (1 + fabsf(ls[k])))
+                if (fabsf(lb[k] - ls[k]) > 2e-3f * (1 + fabsf(ls[k])))
                     fail_msg("seq %d step %d logit %d: batch %f, alone %f", i, step, k, lb[k],
                              ls[k]);
             assert_int_equal(engine_ctx_pos(c[i]), engine_ctx_pos(solo[i]));
