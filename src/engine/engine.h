@@ -320,6 +320,12 @@ typedef struct engine_sample_params {
     float frequency_penalty; /* OpenAI */
     float presence_penalty;  /* OpenAI */
     int top_logprobs;        /* alternatives to report per token (0..20) */
+    /* OpenAI logit_bias: bias_values[i] is added to the logit of bias_ids[i] before any other
+     * step (-100 bans a token, +100 all but forces it). Borrowed: the sampler copies them; an
+     * engine_request owns its arrays (engine_request_free frees them). */
+    const int32_t *bias_ids;
+    const float *bias_values;
+    int n_bias;
 } engine_sample_params;
 
 void engine_sample_params_default(engine_sample_params *p);

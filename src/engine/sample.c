@@ -1,5 +1,5 @@
 /*
- * Sampling: penalties (llama.cpp's repetition penalty over recent tokens,
+ * Sampling: OpenAI's logit bias, penalties (llama.cpp's repetition penalty over recent tokens,
  * OpenAI's frequency/presence penalties over generated tokens), then
  * temperature (0 = greedy), top-k, top-p, min-p, and a draw from a seeded
  * generator so the same seed gives the same text. Log-probabilities are
@@ -24,6 +24,8 @@ struct engine_sampler {
     float *work;
     uint16_t *counts; /* occurrences of each token in the generated text */
     uint8_t *mark;
+    int32_t *bias_ids; /* owned copies of p.bias_ids / p.bias_values */
+    float *bias_values;
 };
 
 void engine_sample_params_default(engine_sample_params *p)
@@ -54,6 +56,16 @@ engine_sampler *engine_sampler_new(const engine_sample_params *p, int n_vocab)
     s->work = cc_malloc((size_t)n_vocab * sizeof(float));
     s->counts = cc_calloc((size_t)n_vocab, sizeof(uint16_t));
     s->mark = cc_calloc((size_t)n_vocab, 1);
+    if (p->n_bias > 0) {
+        s->bias_ids = cc_malloc((size_t)p->n_bias * sizeof(int32_t));
+        s->bias_values = cc_malloc((size_t)p->n_bias * sizeof(float));
+        memcpy(s->bias_ids, p->bias_ids, (size_t)p->n_bias * sizeof(int32_t));
+        memcpy(s->bias_values, p->bias_values, (size_t)p->n_bias * sizeof(float));
+    } else {
+        s->p.n_bias = 0;
+    }
+    s->p.bias_ids = s->bias_ids;
+    s->p.bias_values = s->bias_values;
     return s;
 }
 
@@ -64,6 +76,8 @@ void engine_sampler_free(engine_sampler *s)
     free(s->work);
     free(s->counts);
     free(s->mark);
+    free(s->bias_ids);
+    free(s->bias_values);
     free(s);
 }
 
@@ -113,6 +127,8 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits, const int3
     int n = s->n_vocab;
     float *w = s->work;
     memcpy(w, logits, (size_t)n * sizeof(float));
+    for (int i = 0; i < p->n_bias; i++) /* ids out of the vocabulary are ignored, as OpenAI's */
+        if (p->bias_ids[i] >= 0 && p->bias_ids[i] < n) w[p->bias_ids[i]] += p->bias_values[i];
 
     if (p->repeat_penalty != 1.0f && p->repeat_penalty > 0) {
         size_t from = p->repeat_last_n > 0 && n_history > (size_t)p->repeat_last_n

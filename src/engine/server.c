@@ -401,5 +401,7 @@ void engine_request_free(engine_request *r)
     free(r->prompt);
     for (size_t i = 0; i < r->n_stops; i++)
         free(r->stops[i]);
+    free((void *)r->sp.bias_ids);
+    free((void *)r->sp.bias_values);
     free(r);
 }

@@ -247,6 +247,43 @@ static void test_sampler_rules(void **state)
     assert_true(seen[0] > 50 && seen[1] > 50);
 }
 
+/* OpenAI's logit_bias: -100 bans the best token, +100 forces another even when sampling, ids
+ * outside the vocabulary are ignored, and log-probabilities stay the model's own. The sampler keeps
+ * its own copy of the bias arrays. */
+static void test_logit_bias(void **state)
+{
+    (void)state;
+    float logits[8] = {5, 4.9f, 0, 0, 0, 0, 0, 0};
+    int32_t hist[1] = {0};
+    int32_t ids[3] = {0, 42, -1};
+    float vals[3] = {-100, 7, 7};
+    engine_sample_params sp;
+    engine_sample_params_default(&sp);
+    sp.temperature = 0;
+    sp.bias_ids = ids;
+    sp.bias_values = vals;
+    sp.n_bias = 3;
+    engine_sampler *s = engine_sampler_new(&sp, 8);
+    ids[0] = 5; /* changing the caller's array afterwards changes nothing */
+    engine_logprob lp;
+    assert_int_equal(engine_sampler_sample(s, logits, hist, 0, 0, &lp), 1);
+    assert_true(fabsf(lp.logprob - (4.9f - 5.0f - logf(1 + expf(-0.1f) + 6 * expf(-5)))) < 1e-4f);
+    engine_sampler_free(s);
+    /* +100 on token 6 wins every draw at temperature 1. */
+    ids[0] = 6;
+    vals[0] = 100;
+    engine_sample_params_default(&sp);
+    sp.bias_ids = ids;
+    sp.bias_values = vals;
+    sp.n_bias = 1;
+    for (uint64_t seed = 0; seed < 50; seed++) {
+        sp.seed = seed;
+        s = engine_sampler_new(&sp, 8);
+        assert_int_equal(engine_sampler_sample(s, logits, hist, 0, 0, NULL), 6);
+        engine_sampler_free(s);
+    }
+}
+
 static void test_detok_utf8_and_stops(void **state)
 {
     (void)state;
@@ -279,9 +316,10 @@ static void test_detok_utf8_and_stops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_greedy_and_top_k1),   cmocka_unit_test(test_seed_reproducible),
-        cmocka_unit_test(test_stop_and_max_tokens), cmocka_unit_test(test_logprobs),
-        cmocka_unit_test(test_sampler_rules),       cmocka_unit_test(test_detok_utf8_and_stops),
+        cmocka_unit_test(test_greedy_and_top_k1),    cmocka_unit_test(test_seed_reproducible),
+        cmocka_unit_test(test_stop_and_max_tokens),  cmocka_unit_test(test_logprobs),
+        cmocka_unit_test(test_sampler_rules),        cmocka_unit_test(test_logit_bias),
+        cmocka_unit_test(test_detok_utf8_and_stops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
