@@ -122,17 +122,30 @@ class Browser:
             fail("Chromium exited with status %s" % self.proc.returncode)
         return True
 
-    def call(self, method, **params):
+    def _call(self, method, params):
         self.next_id += 1
         my_id = self.next_id
         self.ws.send(json.dumps({"id": my_id, "method": method, "params": params}))
         while True:
             msg = json.loads(self.ws.recv())
             if msg.get("id") == my_id:
-                if "error" in msg:
-                    fail("DevTools %s: %s" % (method, msg["error"]))
-                return msg.get("result", {})
+                return msg
             self.events.append(msg)
+
+    def call(self, method, **params):
+        msg = self._call(method, params)
+        if "error" in msg:
+            fail("DevTools %s: %s" % (method, msg["error"]))
+        return msg.get("result", {})
+
+    def try_eval(self, expression):
+        """Like eval, but None when the page cannot answer yet (e.g. mid-navigation)."""
+        msg = self._call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                              "awaitPromise": True})
+        r = msg.get("result")
+        if "error" in msg or not r or "exceptionDetails" in r:
+            return None
+        return r["result"].get("value")
 
     def eval(self, expression):
         """The value of a JavaScript expression in the page (promises awaited)."""

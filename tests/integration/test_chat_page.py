@@ -49,8 +49,8 @@ def main(holder):
         b.call("Page.enable")
         b.call("Runtime.enable")
         b.call("Page.navigate", url="http://127.0.0.1:%d/" % port)
-        wait_until(lambda: b.eval("document.readyState") == "complete"
-                   and b.eval("document.body.dataset.models || ''") not in ("", "0"),
+        wait_until(lambda: b.try_eval("location.pathname === '/' && document.readyState === 'complete'"
+                                      " && Number(document.body.dataset.models || 0) > 0"),
                    limit(30), "the page loaded with its models")
         check_eq(b.eval("document.getElementById('model').value"), "fake-model", "model picker")
 
