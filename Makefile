@@ -22,8 +22,10 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	$(BUILD)/bin/cocoon up $(RUN_ARGS)
+# One line per step (dependencies, build, then cocoon up's own lines: model, network, ready).
+run: deps
+	@scripts/quiet-build.sh $(BUILD) $(JOBS)
+	@$(BUILD)/bin/cocoon up $(RUN_ARGS)
 
 # The whole suite, as CI runs it.
 test: test-fast test-asan test-fuzz

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The build step of `make run`: one line instead of pages of compiler output (the whole output
+# goes to BUILD/build.log, and its end is shown if the build fails).
+# usage: scripts/quiet-build.sh BUILD_DIR JOBS
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+jobs=${2:-$(nproc)}
+mkdir -p "$build"
+log="$build/build.log"
+start=$(date +%s)
+printf 'make run: building into %s/ (log: %s) ... ' "$build" "$log"
+if cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1 &&
+  cmake --build "$build" -j "$jobs" >>"$log" 2>&1; then
+  echo "done in $(($(date +%s) - start)) s"
+else
+  echo "FAILED"
+  tail -n 40 "$log" >&2
+  exit 1
+fi
