@@ -100,6 +100,11 @@ typedef struct openai_request {
     bool logprobs;
     int top_logprobs;
     bool echo; /* completions */
+    /* COCOON's per-request fields, read by the client and removed from the
+     * body it forwards (openai_request_strip_cocoon). */
+    double timeout;           /* "timeout": seconds in (0, 86400]; 0 = not given */
+    bool enable_debug;        /* "enable_debug": debug timings in the answer */
+    const char *request_guid; /* "request_guid": 1..256 bytes, NULL = not given */
 } openai_request;
 
 /* Parses and validates a request body. On success fills out (call
@@ -112,6 +117,12 @@ typedef struct openai_request {
 int openai_parse(openai_kind kind, const void *body, size_t len, openai_request *out,
                  openai_error *e);
 void openai_request_clear(openai_request *r);
+/* Removes the fields COCOON's client consumes itself (max_coefficient,
+ * timeout, enable_debug, request_guid) from r->body, as COCOON's client does
+ * before forwarding. Returns true when one was there: the body must then be
+ * forwarded re-serialised rather than as received. request_guid pointed into
+ * the body and becomes NULL: copy it first. */
+bool openai_request_strip_cocoon(openai_request *r);
 
 /* =========================================================== answers ===== */
 

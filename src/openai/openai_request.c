@@ -335,6 +335,57 @@ static int check_logprobs(const json_t *j, openai_request *r, openai_error *e)
     return 0;
 }
 
+/* COCOON's client reads these fields itself (ClientRunningRequest.cpp,
+ * on_payload_downloaded); its checks are only "a number", "a boolean", "a
+ * string". Ours add bounds so a mistake gets a 400 naming the field rather
+ * than a request that waits a day or a guid nobody can pass in a URL. */
+#define MAX_TIMEOUT 86400.0
+#define MAX_GUID 256
+
+static int check_cocoon(const json_t *j, openai_request *r, openai_error *e)
+{
+    const json_t *t = opt(j, "timeout");
+    if (t) {
+        if (!json_is_number(t))
+            return bad(e, "timeout", "'timeout' must be a number of seconds, got %s",
+                       json_type_name(t));
+        double x = json_number_value(t);
+        if (!(x > 0 && x <= MAX_TIMEOUT))
+            return bad(e, "timeout",
+                       "'timeout' must be more than 0 and at most %.0f seconds, got %g",
+                       MAX_TIMEOUT, x);
+        r->timeout = x;
+    }
+    if (check_bool(j, "enable_debug", &r->enable_debug, e) < 0) return -1;
+    const json_t *g = opt(j, "request_guid");
+    if (g) {
+        if (!json_is_string(g))
+            return bad(e, "request_guid", "'request_guid' must be a string, got %s",
+                       json_type_name(g));
+        size_t n = json_string_length(g);
+        if (n == 0 || n > MAX_GUID)
+            return bad(e, "request_guid", "'request_guid' must be 1 to %d bytes long, got %zu",
+                       MAX_GUID, n);
+        r->request_guid = json_string_value(g);
+    }
+    return 0;
+}
+
+bool openai_request_strip_cocoon(openai_request *r)
+{
+    static const char *const keys[] = {"max_coefficient", "timeout", "enable_debug",
+                                       "request_guid"};
+    bool any = false;
+    if (!r->body) return false;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (json_object_get(r->body, keys[i])) {
+            json_object_del(r->body, keys[i]);
+            any = true;
+        }
+    r->request_guid = NULL; /* it pointed into the deleted field */
+    return any;
+}
+
 static void request_defaults(openai_request *r, openai_kind kind)
 {
     memset(r, 0, sizeof(*r));
@@ -376,7 +427,7 @@ int openai_parse(openai_kind kind, const void *body, size_t len, openai_request 
         check_int(j, "max_completion_tokens", 1, OPENAI_MAX_TOKENS, &max_completion_tokens, e) <
             0 ||
         check_sampling(j, out, e) < 0 || check_stream(j, out, e) < 0 ||
-        check_logprobs(j, out, e) < 0)
+        check_logprobs(j, out, e) < 0 || check_cocoon(j, out, e) < 0)
         goto fail;
     out->body = j;
     out->model = json_string_value(model);

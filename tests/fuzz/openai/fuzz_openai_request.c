@@ -30,6 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < r.n_stop; i++)
             if (!r.stop[i]) abort();
+        /* COCOON's own fields stay in range and leave the body when stripped */
+        if (r.timeout < 0 || r.timeout > 86400 || (r.request_guid && !r.request_guid[0])) abort();
+        openai_request_strip_cocoon(&r);
+        if (json_object_get(r.body, "timeout") || json_object_get(r.body, "request_guid") ||
+            r.request_guid)
+            abort();
         openai_request_clear(&r);
     } else {
         if (e.status != 400 || !e.type) abort();

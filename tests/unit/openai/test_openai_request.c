@@ -246,6 +246,18 @@ static void test_bad_requests(void **state)
          "between 1 and 1"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"logit_bias\":{\"5\":101}}",
          "logit_bias", "[-100, 100]"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"timeout\":\"9\"}", "timeout",
+         "'timeout' must be a number of seconds, got a string"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"timeout\":0}", "timeout",
+         "more than 0 and at most 86400 seconds, got 0"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"timeout\":86401}", "timeout",
+         "got 86401"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"enable_debug\":1}", "enable_debug",
+         "'enable_debug' must be a boolean, got an integer"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"request_guid\":7}", "request_guid",
+         "'request_guid' must be a string, got an integer"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"request_guid\":\"\"}",
+         "request_guid", "1 to 256 bytes long, got 0"},
     };
     for (size_t i = 0; i < CC_ARRAY_LEN(cases); i++) {
         openai_request r;
@@ -357,6 +369,38 @@ static void test_malformed_json_position(void **state)
         -1);
 }
 
+/* COCOON's own fields: read, then removed from the body as COCOON's client
+ * does before forwarding (ClientRunningRequest.cpp on_payload_downloaded). */
+static void test_cocoon_fields(void **state)
+{
+    (void)state;
+    openai_request r;
+    openai_error e;
+    assert_int_equal(
+        parse(OPENAI_COMPLETION,
+              "{\"model\":\"m\",\"prompt\":\"x\",\"timeout\":12.5,\"enable_debug\":true,"
+              "\"request_guid\":\"g-1\",\"max_coefficient\":2000,\"top_k\":3}",
+              &r, &e),
+        0);
+    assert_true(r.timeout == 12.5);
+    assert_true(r.enable_debug);
+    assert_string_equal(r.request_guid, "g-1");
+    assert_true(openai_request_strip_cocoon(&r));
+    assert_null(r.request_guid);
+    char *j = json_dumps(r.body, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(j, "{\"model\":\"m\",\"prompt\":\"x\",\"top_k\":3}");
+    free(j);
+    assert_false(openai_request_strip_cocoon(&r)); /* nothing left to remove */
+    openai_request_clear(&r);
+    /* Absent: defaults, and a body left as it is. */
+    assert_int_equal(parse(OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\"}", &r, &e), 0);
+    assert_true(r.timeout == 0);
+    assert_false(r.enable_debug);
+    assert_null(r.request_guid);
+    assert_false(openai_request_strip_cocoon(&r));
+    openai_request_clear(&r);
+}
+
 static void test_kind_for_path(void **state)
 {
     assert_int_equal(openai_kind_for_path("/v1/chat/completions"), OPENAI_CHAT);
@@ -373,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_malformed_json_position),
         cmocka_unit_test(test_kind_for_path),
+        cmocka_unit_test(test_cocoon_fields),
         cmocka_unit_test(test_status_type_map),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_one_verdict),
