@@ -66,6 +66,7 @@ void client_free(client *c)
     client_models_stop(c);
     if (c->http) http_server_free(c->http);
     cc_map_free(&c->reqs);
+    client_debug_log_clear(c);
     daemon_tee_clear(&c->tee);
     free(c->owner_address);
     free(c);

@@ -18,8 +18,10 @@ const client_io client_io_net = {
     .send = daemon_link_send,
     .query_models = client_query_models,
     .req_path = http_req_path,
+    .req_query = http_req_query,
     .req_body = http_req_body,
     .on_caller_gone = http_req_on_close,
+    .reply_header = http_reply_header,
     .reply = http_reply,
     .reply_error = http_reply_error,
     .reply_json = http_reply_json,
@@ -180,8 +182,12 @@ static void send_request(creq *r, const clink *avoid)
     q.query = tl_mem(r->query.data, r->query.len);
     q.max_coefficient = c->max_coefficient;
     q.max_tokens = (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX);
-    q.timeout = c->request_timeout;
+    q.timeout = r->timeout;
     q.request_id = r->rid;
+    if (r->debug) { /* the proxy and the worker add their debug JSON */
+        q.flags |= 1u;
+        q.enable_debug = true;
+    }
     if (c->io->send(l, &q.hdr) < 0)
         reply_error(r, 502, "proxy_error", "could not send the request to the proxy");
 }
@@ -226,6 +232,21 @@ void client_api_completion(http_req *hreq, void *ud)
     r->model = cc_strdup(oreq.model);
     r->max_tokens = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
     r->start = cc_now_mono();
+    r->start_wall = cc_now_wall();
+    /* A caller may shorten the wait, not lengthen it past the operator's. */
+    r->timeout = oreq.timeout > 0 ? CC_MIN(oreq.timeout, c->request_timeout) : c->request_timeout;
+    r->debug = oreq.enable_debug;
+    if (oreq.request_guid) {
+        r->has_guid = true;
+        crypto_sha256(oreq.request_guid, strlen(oreq.request_guid), r->guid_key);
+    }
+    /* COCOON's own fields are the client's: they do not travel on. */
+    char *stripped = NULL;
+    if (openai_request_strip_cocoon(&oreq)) {
+        stripped = json_dumps(oreq.body, JSON_COMPACT);
+        body = (const uint8_t *)stripped;
+        len = strlen(stripped);
+    }
     openai_request_clear(&oreq);
 
     /* The HTTP request as COCOON carries it: http.request with the body. */
@@ -247,7 +268,9 @@ void client_api_completion(http_req *hreq, void *ud)
     hr.headers.items = hs;
     hr.payload = tl_mem(body, len);
     cc_err err;
-    if (tl_encode(&hr.hdr, &r->query, &err) < 0) {
+    int erc = tl_encode(&hr.hdr, &r->query, &err);
+    free(stripped);
+    if (erc < 0) {
         reply_errorf(c, hreq, 413, "request_too_large", err.msg);
         r->hreq = NULL;
         creq_free(r);
@@ -255,7 +278,7 @@ void client_api_completion(http_req *hreq, void *ud)
     }
     c->io->on_caller_gone(hreq, on_caller_gone, r);
     r->timer = evtimer_new(c->base, on_timeout, r);
-    struct timeval tv = cc_timeval(c->request_timeout + SAFETY_MARGIN);
+    struct timeval tv = cc_timeval(r->timeout + SAFETY_MARGIN);
     evtimer_add(r->timer, &tv);
 
     if (client_find_model(c, r->model)) {
@@ -267,24 +290,25 @@ void client_api_completion(http_req *hreq, void *ud)
     if (!r->pending_models) reply_error(r, 503, "no_proxy", "no proxy connection is available");
 }
 
-static void finish_ok(creq *r)
+/* fi: the final info of the last answer (NULL when it carried none). */
+static void finish_ok(creq *r, const tl_client_queryFinalInfo *fi)
 {
     client *c = r->c;
     c->stats.ok++;
     if (r->hreq) {
+        cc_buf rest = CC_BUF_INIT;
+        if (r->http_started && r->sse_filter) openai_sse_filter_finish(r->sse_filter, &rest);
+        client_debug_finish(r, fi, &rest);
         if (r->http_started) {
-            if (r->sse_filter) {
-                cc_buf rest = CC_BUF_INIT;
-                openai_sse_filter_finish(r->sse_filter, &rest);
-                if (rest.len) c->io->stream_write(r->hreq, rest.data, rest.len);
-                cc_buf_free(&rest);
-            }
+            if (rest.len) c->io->stream_write(r->hreq, rest.data, rest.len);
+            cc_buf_free(&rest);
             c->io->stream_end(r->hreq);
         } else {
             c->stats.bytes_out += r->body.len;
             c->io->reply(r->hreq, r->status ? r->status : 200,
                          r->content_type[0] ? r->content_type : "application/json", r->body.data,
                          r->body.len);
+            cc_buf_free(&rest);
         }
         r->hreq = NULL;
     }
@@ -340,6 +364,7 @@ static int on_head(creq *r, tl_bytes answer)
                 snprintf(r->content_type, sizeof(r->content_type), "%.*s",
                          (int)CC_MIN(h->value.len, 90), (const char *)h->value.data);
         }
+        client_debug_timing_headers(r, resp);
         if (r->stream && r->status == 200) {
             r->c->io->stream_start(r->hreq, 200,
                                    r->content_type[0] ? r->content_type : "text/event-stream");
@@ -348,6 +373,7 @@ static int on_head(creq *r, tl_bytes answer)
         if (resp->payload.len) cc_buf_append(&r->body, resp->payload.data, resp->payload.len);
     } else {
         CC_WARN("event=bad_answer_head error=\"%s\"", obj ? "not an http.response" : err.msg);
+        client_debug_timing_headers(r, NULL);
     }
     tl_obj_free(obj);
     int rc = 0;
@@ -412,6 +438,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
         } else {
             r->head_done = true; /* a part without a head: plain 200 */
             r->status = 200;
+            client_debug_timing_headers(r, NULL);
             if (r->stream) {
                 c->io->stream_start(r->hreq, 200, "text/event-stream");
                 r->http_started = true;
@@ -420,7 +447,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
     }
     if (m->id == TL_ID_client_queryAnswerPartEx && deliver(r, a->answer.data, a->answer.len) < 0)
         return;
-    if (a->flags & 1u) finish_ok(r);
+    if (a->flags & 1u) finish_ok(r, &a->final_info);
 }
 
 void client_link_gone(clink *l)
@@ -565,5 +592,6 @@ void client_api_register(client *c)
     http_server_route(c->http, "POST", "/v1/completions", client_api_completion, c);
     http_server_route(c->http, "GET", "/v1/models", client_api_models, c);
     client_page_register(c);
+    http_server_route(c->http, "GET", "/request/debuglogentry", client_api_debuglog, c);
     http_server_add_stats(c->http, "cocoon-client", stats_fill, health, c);
 }

@@ -38,6 +38,18 @@ typedef struct models_call {
 
 typedef enum { CREQ_MODELS = 1, CREQ_COMPLETION } creq_kind;
 
+/* The debug objects of the last requests sent with a request_guid, by the
+ * guid's SHA-256 (COCOON keeps one; a few more cost nothing). */
+#define CLIENT_DEBUG_LOG_SIZE 16
+typedef struct client_debug_entry {
+    uint8_t key[32];
+    char *json; /* NULL = free slot */
+} client_debug_entry;
+typedef struct client_debug_log {
+    client_debug_entry e[CLIENT_DEBUG_LOG_SIZE];
+    size_t next; /* the slot written next (the oldest) */
+} client_debug_log;
+
 /* Where the API sends: to a proxy link and back to the HTTP caller. The
  * request logic goes through this table so unit tests can drive it without
  * sockets (client_io_net holds the real link and HTTP server functions; the
@@ -46,8 +58,10 @@ typedef struct client_io {
     int (*send)(clink *l, const tl_obj *msg); /* -1 when the link cannot take it */
     models_call *(*query_models)(clink *l, void (*done)(client *c, void *ud, bool ok), void *ud);
     const char *(*req_path)(const http_req *h);
+    const char *(*req_query)(const http_req *h);
     const uint8_t *(*req_body)(const http_req *h, size_t *len);
     void (*on_caller_gone)(http_req *h, void (*cb)(http_req *h, void *ud), void *ud);
+    void (*reply_header)(http_req *h, const char *name, const char *value);
     void (*reply)(http_req *h, int status, const char *content_type, const void *body, size_t len);
     void (*reply_error)(http_req *h, const openai_error *e);
     void (*reply_json)(http_req *h, int status, const json_t *obj);
@@ -76,6 +90,13 @@ struct creq {
     int64_t max_tokens;
     int attempts;
     double start;
+    double timeout; /* seconds: the body's "timeout" (at most the config's), else the config's */
+    /* COCOON's debugging (client_debug.c) */
+    bool debug;    /* "enable_debug": true */
+    bool has_guid; /* "request_guid" given: guid_key = its SHA-256 */
+    uint8_t guid_key[32];
+    double start_wall; /* X-Cocoon-Client-Start */
+    double head_wall;  /* X-Cocoon-Client-End: when the answer's head arrived */
     struct event *timer;
     /* Drops the usage-only SSE event workers request for billing when the
      * caller did not ask for it (NULL otherwise). */
@@ -103,6 +124,7 @@ struct client {
     double models_at; /* cc_now_mono() of the last list */
     struct event *models_timer;
     crypto_rand_pool ids; /* request ids (one RAND_bytes call per 32 ids) */
+    client_debug_log debug_log;
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t bytes_out;
@@ -136,6 +158,20 @@ static inline client *clink_client(const clink *l)
  * client_new() builds on it; unit tests use it alone. Free with client_free(). */
 client *client_new_detached(struct event_base *base, const client_config *cfg, const client_io *io,
                             cc_err *err);
+
+/* client_debug.c: COCOON's timing headers and enable_debug */
+/* Adds the X-Cocoon-* headers of the answer head (resp may be NULL) and the
+ * client's own to the HTTP reply; records when the head arrived. */
+void client_debug_timing_headers(creq *r, const tl_http_response *resp);
+/* At the end of a request with enable_debug: adds the debug object to the
+ * collected body, or for a stream to tail (written after the last bytes),
+ * and keeps it under the request's guid. fi may be NULL. */
+void client_debug_finish(creq *r, const tl_client_queryFinalInfo *fi, cc_buf *tail);
+/* The kept debug JSON of a guid, or NULL. */
+const char *client_debug_find(const client *c, const char *guid);
+void client_debug_log_clear(client *c);
+/* GET /request/debuglogentry (ud is the client). */
+void client_api_debuglog(http_req *hreq, void *ud);
 
 /* client_api.c */
 extern const client_io client_io_net;

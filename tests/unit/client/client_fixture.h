@@ -25,7 +25,9 @@
 
 typedef struct fcall {
     const char *path;
-    cc_buf in; /* request body */
+    const char *query; /* URL query or NULL */
+    cc_buf headers;    /* "Name: value\n" for each reply_header */
+    cc_buf in;         /* request body */
     void (*gone_cb)(http_req *h, void *ud);
     void *gone_ud;
     int status; /* 0 until a reply or stream start */
@@ -91,6 +93,19 @@ static inline models_call *cfx_query_models(clink *l, void (*done)(client *c, vo
 static inline const char *cfx_req_path(const http_req *h)
 {
     return ((const fcall *)(const void *)h)->path;
+}
+
+static inline const char *cfx_req_query(const http_req *h)
+{
+    return ((const fcall *)(const void *)h)->query;
+}
+
+static inline void cfx_reply_header(http_req *h, const char *name, const char *value)
+{
+    fcall *f = cfx_call_of(h);
+    assert_false(f->streaming); /* headers go before the reply */
+    assert_false(f->done);
+    cc_buf_append_fmt(&f->headers, "%s: %s\n", name, value);
 }
 
 static inline const uint8_t *cfx_req_body(const http_req *h, size_t *len)
@@ -171,8 +186,10 @@ static const client_io cfx_io = {
     .send = cfx_send,
     .query_models = cfx_query_models,
     .req_path = cfx_req_path,
+    .req_query = cfx_req_query,
     .req_body = cfx_req_body,
     .on_caller_gone = cfx_on_gone,
+    .reply_header = cfx_reply_header,
     .reply = cfx_reply,
     .reply_error = cfx_reply_error,
     .reply_json = cfx_reply_json,
@@ -244,6 +261,7 @@ static inline int cfx_teardown(void **state)
         assert_true(f->calls[i].done);
         cc_buf_free(&f->calls[i].in);
         cc_buf_free(&f->calls[i].out);
+        cc_buf_free(&f->calls[i].headers);
     }
     event_base_free(f->base);
     free(f);
