@@ -84,6 +84,8 @@ struct preq {
     bool relayed_any; /* some answer bytes reached the client: no retry any more */
     int attempts;
     double start_wall, start_mono, worker_start_mono;
+    double head_wall;     /* when the answer's head came from the worker */
+    char debug_json[224]; /* proxy_debug, enable_debug only */
     struct event *timer;
     bool queued; /* waiting in p->queue for a free worker slot */
     /* Money: the client account's tokens held for this request (COCOON's

@@ -3,6 +3,7 @@
  * on another worker when a worker fails before any byte reached the client,
  * time out, and propagate cancellation. */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,11 +87,17 @@ static void fill_client_final(preq *r, tl_client_queryFinalInfo *fi,
     if (wfi) {
         fi->tokens_used = wfi->tokens_used;
         fi->tokens_used.hdr.id = TL_ID_tokensUsed;
-        if (r->enable_debug && (wfi->flags & 1u)) {
-            fi->flags |= 1u;
-            fi->worker_debug = wfi->worker_debug;
-            fi->proxy_debug = tl_str("");
-        }
+        if (r->enable_debug && (wfi->flags & 1u)) fi->worker_debug = wfi->worker_debug;
+    }
+    /* enable_debug: the proxy's timings as COCOON's proxy writes them
+     * (ProxyRunningRequest.cpp generate_proxy_debug_inner). */
+    if (r->enable_debug) {
+        fi->flags |= 1u;
+        snprintf(r->debug_json, sizeof(r->debug_json),
+                 "{\"type\":\"proxy_stats\",\"start_time\":%.6f,\"answer_receive_start_at\":%.6f,"
+                 "\"answer_receive_end_at\":%.6f}",
+                 r->start_wall, r->head_wall ? r->head_wall : r->start_wall, cc_now_wall());
+        fi->proxy_debug = tl_str(r->debug_json);
     }
     if (r->client && r->client->proto_version >= 2) {
         fi->flags |= 2u;
@@ -398,6 +405,39 @@ static void complete(preq *r, const tl_proxy_queryFinalInfo *fi)
 /* Relays one answer message. Head and body parts keep their bytes borrowed
  * from the worker's frame: the only copy is the encoding into the outgoing
  * frame buffer. */
+/* COCOON's proxy adds X-Cocoon-Proxy-Start/End to the worker's
+ * http.response (ProxyRunningRequest.cpp process_answer_ex_impl). Returns
+ * false, and the head goes on as it came, when it is not an http.response. */
+static bool add_timing_headers(const preq *r, tl_bytes answer, cc_buf *out)
+{
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW};
+    tl_obj *obj = tl_decode_ex(answer.data, answer.len, &o, &err);
+    if (!obj || obj->id != TL_ID_http_response) {
+        tl_obj_free(obj);
+        return false;
+    }
+    tl_http_response resp = *(tl_http_response *)obj;
+    size_t n = resp.headers.n;
+    tl_http_header *hs = cc_calloc(n + 2, sizeof(*hs));
+    if (n) memcpy(hs, resp.headers.items, n * sizeof(*hs));
+    char t0[32], t1[32];
+    snprintf(t0, sizeof(t0), "%.6f", r->start_wall);
+    snprintf(t1, sizeof(t1), "%.6f", cc_now_wall());
+    hs[n++] = (tl_http_header){.hdr = {.id = TL_ID_http_header},
+                               .name = tl_str("X-Cocoon-Proxy-Start"),
+                               .value = tl_str(t0)};
+    hs[n++] = (tl_http_header){.hdr = {.id = TL_ID_http_header},
+                               .name = tl_str("X-Cocoon-Proxy-End"),
+                               .value = tl_str(t1)};
+    resp.headers.items = hs;
+    resp.headers.n = n;
+    bool ok = tl_encode(&resp.hdr, out, &err) == 0;
+    free(hs);
+    tl_obj_free(obj);
+    return ok;
+}
+
 void proxy_relay_answer(pworker *w, const tl_obj *msg)
 {
     proxy *p = w->p;
@@ -440,9 +480,14 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
     }
     bool final = (a->flags & 1u) != 0;
     tl_client_queryAnswerPartEx out = TL_INIT(client_queryAnswerPartEx);
-    if (msg->id == TL_ID_proxy_queryAnswerEx) out.hdr.id = TL_ID_client_queryAnswerEx;
     out.request_id = r->client_rid;
     out.answer = a->answer;
+    cc_buf timed = CC_BUF_INIT;
+    if (msg->id == TL_ID_proxy_queryAnswerEx) {
+        out.hdr.id = TL_ID_client_queryAnswerEx;
+        r->head_wall = cc_now_wall();
+        if (add_timing_headers(r, a->answer, &timed)) out.answer = tl_mem(timed.data, timed.len);
+    }
     if (final) {
         out.flags = 1;
         fill_client_final(r, &out.final_info, &a->final_info);
@@ -452,5 +497,6 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
         p->stats.bytes_relayed += a->answer.len;
         p->io->to_client(r->client, &out.hdr);
     }
+    cc_buf_free(&timed);
     if (final) complete(r, &a->final_info);
 }

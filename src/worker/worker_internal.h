@@ -29,6 +29,9 @@ struct wreq {
     bool head_sent;
     bool in_start, done_in_start;
     double start_wall;
+    double head_wall; /* when the backend's answer head came */
+    bool debug;       /* enable_debug: worker_debug in the final info */
+    char debug_json[224];
     uint64_t body_bytes;
     /* Not yet sent (see "answers" in worker_request.c). */
     bool head_pending;

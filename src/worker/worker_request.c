@@ -1,6 +1,7 @@
 /* Requests on the worker: decode proxy.runQueryEx, run it on the backend and
  * stream the answer back as proxy.queryAnswerEx / proxy.queryAnswerPartEx,
  * ending with the final info (token usage, times) or proxy.queryAnswerErrorEx. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,6 +34,16 @@ static void fill_final(wreq *r, tl_proxy_queryFinalInfo *fi, const backend_usage
         fi->tokens_used.completion_tokens_used = t.completion;
         fi->tokens_used.reasoning_tokens_used = t.reasoning;
         fi->tokens_used.total_tokens_used = t.total;
+    }
+    /* enable_debug: the worker's timings as COCOON's worker writes them
+     * (WorkerRunningRequest.cpp generate_worker_debug_inner). */
+    if (r->debug) {
+        snprintf(r->debug_json, sizeof(r->debug_json),
+                 "{\"type\":\"worker_stats\",\"start_time\":%.6f,\"answer_receive_start_at\":%.6f,"
+                 "\"answer_receive_end_at\":%.6f}",
+                 r->start_wall, r->head_wall ? r->head_wall : r->start_wall, cc_now_wall());
+        fi->flags |= 1u;
+        fi->worker_debug = tl_str(r->debug_json);
     }
     /* Protocol v2 adds the worker's timestamps. */
     if (r->link && r->link->proto_version >= 2) {
@@ -112,17 +123,29 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
         return;
     }
     if (r->head_pending) {
-        tl_http_header hs[MAX_HEADERS];
+        tl_http_header hs[MAX_HEADERS + 2];
         for (size_t i = 0; i < r->n_head_headers; i++) {
             hs[i].hdr.id = TL_ID_http_header;
             hs[i].name = tl_str(r->head_headers[2 * i]);
             hs[i].value = tl_str(r->head_headers[2 * i + 1]);
         }
+        /* COCOON's worker times every answer in two headers the client
+         * passes on (WorkerRunningRequest.cpp send_answer). */
+        char t0[32], t1[32];
+        snprintf(t0, sizeof(t0), "%.6f", r->start_wall);
+        snprintf(t1, sizeof(t1), "%.6f", cc_now_wall());
+        size_t nh = r->n_head_headers;
+        hs[nh++] = (tl_http_header){.hdr = {.id = TL_ID_http_header},
+                                    .name = tl_str("X-Cocoon-Worker-Start"),
+                                    .value = tl_str(t0)};
+        hs[nh++] = (tl_http_header){.hdr = {.id = TL_ID_http_header},
+                                    .name = tl_str("X-Cocoon-Worker-End"),
+                                    .value = tl_str(t1)};
         tl_http_response resp = TL_INIT(http_response);
         resp.http_version = tl_str("HTTP/1.1");
         resp.status_code = r->head_status;
         resp.reason = tl_str(r->head_status == 200 ? "OK" : "");
-        resp.headers.n = r->n_head_headers;
+        resp.headers.n = nh;
         resp.headers.items = hs;
         resp.payload = tl_mem(r->pending.data, r->pending.len);
         cc_buf enc = CC_BUF_INIT;
@@ -173,6 +196,7 @@ static void on_head(void *ud, int status, const backend_header *headers, size_t 
 {
     wreq *r = ud;
     r->head_sent = true;
+    r->head_wall = cc_now_wall();
     if (!r->link) return;
     r->head_status = status;
     r->head_headers = cc_calloc(2 * CC_MIN(n, (size_t)MAX_HEADERS) + 1, sizeof(char *));
@@ -312,6 +336,7 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     r->coefficient = q->coefficient > 0 && q->coefficient <= INT32_MAX ? (int32_t)q->coefficient
                                                                        : w->coefficient;
     r->start_wall = cc_now_wall();
+    r->debug = (q->flags & 1u) && q->enable_debug;
     cc_list_push_front(&w->reqs, &r->node);
     w->active++;
     w->stats.total++;

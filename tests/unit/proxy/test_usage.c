@@ -123,11 +123,64 @@ static void test_debug_passes_only_when_asked(void **state)
         (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
     assert_int_equal(h->final_info.flags, 1u);
     assert_true(tl_bytes_eq_str(h->final_info.worker_debug, "{\"kv\":1}"));
+    /* and the proxy's own timings, as COCOON's generate_proxy_debug_inner */
+    json_t *pd = json_loadb((const char *)h->final_info.proxy_debug.data,
+                            h->final_info.proxy_debug.len, 0, NULL);
+    assert_non_null(pd);
+    assert_string_equal(json_string_value(json_object_get(pd, "type")), "proxy_stats");
+    assert_true(json_real_value(json_object_get(pd, "start_time")) <=
+                json_real_value(json_object_get(pd, "answer_receive_end_at")));
+    json_decref(pd);
     f->next = f->n_sent;
     a.request_id = without;
     fx_worker_packet(w, &a.hdr);
     h = (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
     assert_int_equal(h->final_info.flags, 0);
+}
+
+/* ProxyRunningRequest.cpp:71-75: the proxy's timing headers are added to
+ * the worker's http.response, which otherwise passes unchanged. */
+static void test_proxy_timing_headers(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    fx_run(c, 1, "tiny");
+    tl_int256 rid = fx_take_run(f, w)->request_id;
+    tl_http_header hh = {.hdr = {.id = TL_ID_http_header},
+                         .name = tl_str("X-Cocoon-Worker-Start"),
+                         .value = tl_str("1.000000")};
+    tl_http_response resp = TL_INIT(http_response);
+    resp.http_version = tl_str("HTTP/1.1");
+    resp.status_code = 200;
+    resp.reason = tl_str("OK");
+    resp.headers.n = 1;
+    resp.headers.items = &hh;
+    resp.payload = tl_str("{}");
+    cc_buf enc = CC_BUF_INIT;
+    fx_encode(&resp.hdr, &enc);
+    double before = cc_now_wall();
+    tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
+    a.request_id = rid;
+    a.answer = tl_mem(enc.data, enc.len);
+    fx_worker_packet(w, &a.hdr);
+    cc_buf_free(&enc);
+    const tl_client_queryAnswerEx *h =
+        (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    cc_err err = {0};
+    tl_obj *o = tl_decode(h->answer.data, h->answer.len, &err);
+    assert_non_null(o);
+    const tl_http_response *got = (const tl_http_response *)o;
+    assert_int_equal(got->status_code, 200);
+    assert_true(tl_bytes_eq_str(got->payload, "{}"));
+    assert_int_equal(got->headers.n, 3);
+    assert_true(tl_bytes_eq_str(got->headers.items[0].name, "X-Cocoon-Worker-Start"));
+    assert_true(tl_bytes_eq_str(got->headers.items[1].name, "X-Cocoon-Proxy-Start"));
+    assert_true(tl_bytes_eq_str(got->headers.items[2].name, "X-Cocoon-Proxy-End"));
+    char *end = tl_bytes_strdup(got->headers.items[2].value);
+    assert_true(strtod(end, NULL) >= before - 0.001);
+    free(end);
+    tl_obj_free(o);
 }
 
 static void test_average_time_follows_completions(void **state)
@@ -170,6 +223,7 @@ int main(void)
         FX_TEST(test_single_final_head),
         FX_TEST(test_timing_fields_for_protocol_2_only),
         FX_TEST(test_debug_passes_only_when_asked),
+        FX_TEST(test_proxy_timing_headers),
         FX_TEST(test_average_time_follows_completions),
         FX_TEST(test_payment_goes_to_the_worker_after_the_client_left),
     };
