@@ -328,8 +328,25 @@ void proxy_worker_on_packet(net_conn *c, void *ud, const uint8_t *data, size_t l
         break;
     }
     case TL_ID_worker_newCoefficient: {
+        /* COCOON's proxy ends the link on a negative value (ProxyRunner.cpp
+         * receive_message, "bad coefficient value"); ours also on one past
+         * the handshake's bound, and keeps the old price on 0 (a free worker
+         * is refused at the handshake too). Routing and pricing read
+         * rw.coefficient from the next request on. */
         int32_t nc = ((tl_worker_newCoefficient *)m)->new_coefficient;
-        if (nc > 0) w->rw.coefficient = nc;
+        if (nc < 0 || nc >= 1000000000) {
+            tl_obj_free(m);
+            drop_worker(w, "bad coefficient value");
+            return;
+        }
+        if (nc == 0)
+            CC_WARN("event=worker_coefficient_ignored id=%llu value=0",
+                    (unsigned long long)w->rw.id);
+        else if (nc != w->rw.coefficient) {
+            CC_INFO("event=worker_coefficient id=%llu model=%s from=%d to=%d",
+                    (unsigned long long)w->rw.id, w->model, w->rw.coefficient, nc);
+            w->rw.coefficient = nc;
+        }
         break;
     }
     default:

@@ -27,7 +27,8 @@ static void stats_fill(void *ud, json_t *o)
     worker *w = ud;
     json_object_set_new(o, "model", json_string(w->model));
     json_object_set_new(o, "backend", json_string(w->backend->ops->kind));
-    json_object_set_new(o, "enabled", json_boolean(w->healthy));
+    json_object_set_new(o, "enabled", json_boolean(!worker_is_disabled(w)));
+    json_object_set_new(o, "force_disabled", json_boolean(w->force_disabled));
     json_object_set_new(o, "coefficient", json_integer(w->coefficient));
     json_object_set_new(o, "max_active_requests", json_integer(w->max_active));
     const daemon_count req[] = {
@@ -103,6 +104,7 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         return NULL;
     }
     w->announced_disabled = cc_calloc(cfg->n_proxies + 1, sizeof(*w->announced_disabled));
+    w->announced_coefficient = cc_calloc(cfg->n_proxies + 1, sizeof(*w->announced_coefficient));
     const daemon_link_env env = {.base = base, .tee = &w->tee, .ops = &worker_link_ops, .ud = w};
     if (daemon_links_init(&w->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) < 0) {
         worker_free(w);
@@ -114,6 +116,7 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         worker_free(w);
         return NULL;
     }
+    worker_control_register(w);
     CC_INFO("event=worker_start model=%s backend=%s proxies=%zu http_port=%d healthy=%d", w->model,
             backend->ops->kind, w->links.n, http_server_port(w->http), w->healthy);
     daemon_links_start(&w->links);
@@ -135,6 +138,7 @@ void worker_free(worker *w)
     if (w->flush_ev) event_free(w->flush_ev);
     daemon_tee_clear(&w->tee);
     free(w->announced_disabled);
+    free(w->announced_coefficient);
     free(w->model);
     free(w->owner_address);
     free(w);

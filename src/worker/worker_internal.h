@@ -57,11 +57,14 @@ struct worker {
     daemon_links links; /* one per configured proxy (their env points at tee) */
     /* Per link: what our proxyHandshakeComplete said (is_disabled). */
     bool *announced_disabled;
+    /* Per link: the coefficient our worker.connectToProxy announced. */
+    int *announced_coefficient;
     cc_list reqs;  /* wreq in flight */
     cc_list dirty; /* wreq with output waiting for the end of this loop turn */
     struct event *flush_ev;
     int active;
     bool healthy;
+    bool force_disabled; /* the operator's /request/disable (worker_control.c) */
     http_server *http;
     struct {
         uint64_t total, ok, failed, cancelled, rejected;
@@ -86,6 +89,18 @@ static inline worker *wlink_worker(const wlink *l)
 {
     return l->env->ud;
 }
+
+/* worker_control.c: COCOON's /request/enable, /request/disable and
+ * /request/change_coefficient */
+/* What the proxies are told: the backend is down or the operator disabled us. */
+bool worker_is_disabled(const worker *w);
+void worker_set_force_disabled(worker *w, bool disabled);
+/* Sets the coefficient and sends worker.newCoefficient to every ready proxy. */
+void worker_set_coefficient(worker *w, int32_t value);
+/* "1.5" -> 1500 (×1000, truncated as COCOON does); -1 with why filled when
+ * it is not a number or not in [1, 10^9) after scaling. */
+int worker_parse_coefficient(const char *s, int32_t *out, char *why, size_t why_size);
+void worker_control_register(worker *w);
 
 /* worker_money.c */
 /* COCOON's CountTokens: raw backend counts to the adjusted tokensUsed. */

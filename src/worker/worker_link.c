@@ -12,7 +12,7 @@
 static void send_enabled(wlink *l)
 {
     tl_worker_enabledDisabled m = TL_INIT(worker_enabledDisabled);
-    m.disabled = wlink_worker(l)->healthy ? 0 : 1;
+    m.disabled = worker_is_disabled(wlink_worker(l)) ? 1 : 0;
     daemon_link_send(l, &m.hdr);
 }
 
@@ -33,7 +33,7 @@ static void on_balance(daemon_link *l, const tl_obj *o)
     }
     worker *w = wlink_worker(l);
     tl_worker_proxyHandshakeComplete hc = TL_INIT(worker_proxyHandshakeComplete);
-    hc.is_disabled = !w->healthy;
+    hc.is_disabled = worker_is_disabled(w);
     w->announced_disabled[daemon_links_index(&w->links, l)] = hc.is_disabled;
     daemon_link_handshake(l, &hc.hdr, TL_TYPE_worker_HandshakeCompleted, on_handshake_done);
 }
@@ -60,6 +60,7 @@ static void hello(daemon_link *l)
         tl_str(*w->owner_address ? w->owner_address : TON_ADDR_ZERO_RAW);
     q.params.model = tl_str(w->model);
     q.params.coefficient = w->coefficient;
+    w->announced_coefficient[daemon_links_index(&w->links, l)] = w->coefficient;
     q.params.is_test = true;
     q.params.proxy_cnt = (int32_t)w->links.n;
     q.params.max_active_requests = w->max_active;
@@ -71,9 +72,16 @@ static void hello(daemon_link *l)
 static void on_ready(daemon_link *l)
 {
     worker *w = wlink_worker(l);
-    CC_INFO("event=proxy_enabled proxy=%s enabled=%d", l->addr, w->healthy);
-    /* The backend's health may have changed while the handshake was in flight. */
-    if (w->announced_disabled[daemon_links_index(&w->links, l)] == w->healthy) send_enabled(l);
+    CC_INFO("event=proxy_enabled proxy=%s enabled=%d", l->addr, !worker_is_disabled(w));
+    /* The backend's health or the operator's switch may have changed while
+     * the handshake was in flight; so may the coefficient. */
+    if (w->announced_disabled[daemon_links_index(&w->links, l)] != worker_is_disabled(w))
+        send_enabled(l);
+    if (w->announced_coefficient[daemon_links_index(&w->links, l)] != w->coefficient) {
+        tl_worker_newCoefficient m = TL_INIT(worker_newCoefficient);
+        m.new_coefficient = w->coefficient;
+        daemon_link_send(l, &m.hdr);
+    }
 }
 
 const daemon_link_ops worker_link_ops = {.hello = hello,

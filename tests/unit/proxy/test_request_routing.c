@@ -194,7 +194,7 @@ static void test_new_coefficient_and_disable_packets(void **state)
     nc.new_coefficient = 3000;
     fx_worker_packet(w, &nc.hdr);
     assert_int_equal(w->rw.coefficient, 3000);
-    nc.new_coefficient = -5; /* ignored: prices are positive */
+    nc.new_coefficient = 0; /* ignored: a free worker is refused at the handshake too */
     fx_worker_packet(w, &nc.hdr);
     assert_int_equal(w->rw.coefficient, 3000);
     fx_run_ex(c, 1, "tiny", 2000, 0, false);
@@ -210,6 +210,12 @@ static void test_new_coefficient_and_disable_packets(void **state)
     fx_run(c, 3, "tiny");
     assert_int_equal(fx_take_run(f, w)->coefficient, 3000);
     fx_expect_none(f);
+    /* A negative value ends the link, as COCOON's proxy does. */
+    pworker *bad = fx_worker(f, "other", 1000, 0);
+    size_t before = cc_list_count(&f->p->all_workers);
+    nc.new_coefficient = -5;
+    fx_worker_packet(bad, &nc.hdr);
+    assert_int_equal(cc_list_count(&f->p->all_workers), before - 1);
 }
 
 int main(void)
