@@ -163,6 +163,7 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
     p->http = daemon_stats_http_new(base, cfg->http.host, cfg->http.port, "cocoon-proxy",
                                     stats_fill, NULL, p, err);
     if (!p->http) goto fail;
+    proxy_control_register(p);
     p->rotate_ev = event_new(base, -1, EV_PERSIST, on_rotate, p);
     struct timeval every = cc_timeval(600);
     event_add(p->rotate_ev, &every);

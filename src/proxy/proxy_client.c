@@ -119,7 +119,8 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         bool has = (cp->flags & 2u) != 0;
         int v;
         const char *why;
-        int32_t code = proxy_check_client_params(p, cp, &why);
+        int32_t code = proxy_check_client_params(
+            p, cp, ((tl_client_connectToProxy *)q)->min_config_version, &why);
         if (code) {
             p->io->answer_client_error(c, qid, code, why);
             break;

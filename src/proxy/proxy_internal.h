@@ -108,6 +108,7 @@ struct proxy {
     struct event *rotate_ev; /* renews the RA-TLS certificate before it expires */
     http_server *http;
     char *owner_address;
+    bool disabled; /* POST /request/disable (proxy_control.c) */
     int pow_difficulty;
     double request_timeout, idle_timeout;
     cc_list all_workers; /* every pworker connection */
@@ -159,7 +160,14 @@ void proxy_worker_on_packet(net_conn *conn, void *w, const uint8_t *data, size_t
 
 /* proxy_peer.c: COCOON's checks of a peer's connectToProxy params. 0 when
  * they pass, else COCOON's error code with its text in *why (static). */
-int proxy_check_client_params(const proxy *p, const tl_client_params *cp, const char **why);
+int proxy_check_client_params(const proxy *p, const tl_client_params *cp,
+                              int32_t min_config_version, const char **why);
+/* The network config version the proxy runs (the registry's params_version,
+ * 0 without one), and COCOON's refusal of a peer that wants a newer one. */
+int64_t proxy_config_version(const proxy *p);
+/* proxy_control.c: COCOON's POST /request/disable and /request/enable. */
+void proxy_control_register(proxy *p);
+int proxy_check_config_version(const proxy *p, int32_t min_config_version, const char **why);
 int proxy_check_worker_params(const proxy *p, const tl_worker_params *wp, const char **why);
 /* The owner address to announce: the configured one, else TON_ADDR_ZERO_RAW. */
 const char *proxy_owner_or_zero(const proxy *p);

@@ -34,7 +34,34 @@ static bool owner_address_ok(tl_bytes b)
     return ton_addr_parse(text, &a, NULL, NULL, &err) == 0 && !a.none;
 }
 
-int proxy_check_client_params(const proxy *p, const tl_client_params *cp, const char **why)
+/* ProxyRunner.cpp register_client / register_worker on a disabled proxy. */
+static int check_enabled(const proxy *p, const char **why)
+{
+    if (!p->disabled) return 0;
+    *why = "proxy is not participating in this iteration";
+    return NET_ERR_NOT_READY;
+}
+
+int64_t proxy_config_version(const proxy *p)
+{
+    /* COCOON's active_config_version is the root contract's params_version;
+     * ours is the registry's (0 when there is none). */
+    return p->reg ? registry_get_params(p->reg)->params_version : 0;
+}
+
+int proxy_check_config_version(const proxy *p, int32_t min_config_version, const char **why)
+{
+    /* COCOON compares as unsigned (ProxyInboundClientConnection.cpp:47,
+     * ProxyRunner.cpp:1427): a negative version is "too new" too. */
+    if ((uint64_t)(uint32_t)min_config_version > (uint64_t)proxy_config_version(p)) {
+        *why = "active config version is too low";
+        return ERR_ERROR;
+    }
+    return 0;
+}
+
+int proxy_check_client_params(const proxy *p, const tl_client_params *cp,
+                              int32_t min_config_version, const char **why)
 {
     /* Bit 0 says the owner address and is_test are meaningful. COCOON's text
      * is "tool old client" (sic); ours is spelled right. */
@@ -50,7 +77,8 @@ int proxy_check_client_params(const proxy *p, const tl_client_params *cp, const 
         *why = "cannot parse client owner address";
         return ERR_ERROR;
     }
-    return 0;
+    if (proxy_check_config_version(p, min_config_version, why)) return ERR_ERROR;
+    return check_enabled(p, why);
 }
 
 int proxy_check_worker_params(const proxy *p, const tl_worker_params *wp, const char **why)
@@ -85,7 +113,7 @@ int proxy_check_worker_params(const proxy *p, const tl_worker_params *wp, const 
         *why = "cannot parse worker owner address";
         return ERR_ERROR;
     }
-    return 0;
+    return check_enabled(p, why);
 }
 
 const char *proxy_owner_or_zero(const proxy *p)

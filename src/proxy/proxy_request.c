@@ -306,6 +306,15 @@ void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
         fail_request(r, code, why);
         return;
     }
+    const char *cwhy; /* after the balance, as ProxyRunner.cpp forward_query */
+    if ((code = proxy_check_config_version(p, q->min_config_version, &cwhy)) != 0) {
+        fail_request(r, code, cwhy);
+        return;
+    }
+    if (p->disabled) { /* ProxyRunner.cpp choose_connection */
+        fail_request(r, NET_ERR_NOT_READY, "proxy is disabled");
+        return;
+    }
     r->timer = evtimer_new(p->base, on_timeout, r);
     struct timeval tv = cc_timeval(r->timeout);
     evtimer_add(r->timer, &tv);

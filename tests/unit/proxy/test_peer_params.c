@@ -193,6 +193,76 @@ static void test_protocol_zero_only_client_is_refused(void **state)
     assert_false(c->connected);
 }
 
+/* COCOON's proxy refuses a client that wants a newer network config than
+ * its own, at the handshake (ProxyInboundClientConnection.cpp:47) and per
+ * request (ProxyRunner.cpp:1427), comparing as unsigned. Ours runs the
+ * registry's params_version. */
+static void test_min_config_version(void **state)
+{
+    fx *f = *state;
+    give_registry(f, true);
+    int32_t v = (int32_t)proxy_config_version(f->p); /* the registry's default */
+    assert_true(v >= 0);
+    const int32_t too_new[] = {v + 1, -1};
+    for (size_t i = 0; i < 2; i++) {
+        pclient *c = fx_client(f, 2);
+        c->connected = c->authorized = false;
+        tl_client_connectToProxy q = client_connect(true, OWNER_RAW);
+        q.min_config_version = too_new[i];
+        query(c, 1, &q.hdr);
+        assert_int_equal(last(f)->code, 602);
+        assert_string_equal(last(f)->error, "active config version is too low");
+        assert_false(c->connected);
+    }
+    pclient *c = fx_client(f, 2);
+    c->connected = c->authorized = false;
+    tl_client_connectToProxy q = client_connect(true, OWNER_RAW);
+    q.min_config_version = v;
+    query(c, 2, &q.hdr); /* its own version, or 0 as our client sends */
+    tl_obj_free(last_result(f));
+    /* per request */
+    pclient *rc = fx_client(f, 2);
+    fx_worker(f, "tiny", 1000, 0);
+    tl_client_runQueryEx rq = TL_INIT(client_runQueryEx);
+    rq.model_name = tl_str("tiny");
+    rq.query = tl_str("Q");
+    rq.max_coefficient = 1000000;
+    rq.max_tokens = 10;
+    rq.request_id = fx_rid(9);
+    rq.min_config_version = v + 3;
+    fx_client_packet(rc, &rq.hdr);
+    assert_true(fx_error_says(fx_take_error(f, rc, 602), "active config version is too low"));
+    fx_expect_none(f);
+}
+
+/* A proxy taken out of service (POST /request/disable): COCOON's
+ * register_client / register_worker and choose_connection refusals
+ * (ProxyRunner.cpp:55, :164, :1357), notready. */
+static void test_disabled_proxy(void **state)
+{
+    fx *f = *state;
+    give_registry(f, true);
+    fx_worker(f, "tiny", 1000, 0);
+    pclient *rc = fx_client(f, 2);
+    f->p->disabled = true;
+    const char *why = NULL;
+    tl_worker_params wp = worker_params();
+    assert_int_equal(proxy_check_worker_params(f->p, &wp, &why), 651);
+    assert_string_equal(why, "proxy is not participating in this iteration");
+    pclient *c = fx_client(f, 2);
+    c->connected = c->authorized = false;
+    tl_client_connectToProxy q = client_connect(true, OWNER_RAW);
+    query(c, 1, &q.hdr);
+    assert_int_equal(last(f)->code, 651);
+    assert_string_equal(last(f)->error, "proxy is not participating in this iteration");
+    fx_run(rc, 1, "tiny");
+    assert_true(fx_error_says(fx_take_error(f, rc, 651), "proxy is disabled"));
+    f->p->disabled = false;
+    assert_int_equal(proxy_check_worker_params(f->p, &wp, &why), 0);
+    fx_run(rc, 2, "tiny");
+    assert_non_null(fx_take_run(f, cc_list_first(pworker, &f->p->all_workers, node)));
+}
+
 static void test_worker_refusals_are_cocoons(void **state)
 {
     fx *f = *state;
@@ -243,6 +313,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_protocol_zero_only_client_is_refused, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_worker_refusals_are_cocoons, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_min_config_version, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_disabled_proxy, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
