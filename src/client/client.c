@@ -27,6 +27,7 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->max_coefficient = cfg->max_coefficient;
     c->max_tokens = cfg->max_tokens;
     c->request_timeout = cfg->request_timeout;
+    c->is_test = cfg->is_test;
     c->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     cc_map_init(&c->reqs);
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};

@@ -31,6 +31,7 @@ typedef struct client_config {
     int64_t max_tokens;     /* default cap when the request gives none (default 4096) */
     double request_timeout; /* seconds (default 600) */
     int64_t max_body;       /* request body limit, bytes (default 8 MiB) */
+    bool is_test;           /* "is_test": the network we join is a test one (default true) */
     daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
 } client_config;
 

@@ -19,16 +19,31 @@ void client_config_init(client_config *c)
     c->max_tokens = 4096;
     c->request_timeout = 600;
     c->max_body = 8 << 20;
+    /* COCOON's proxies refuse a peer whose is_test differs from theirs
+     * ("test mode mismatch"); the networks we know are test ones. */
+    c->is_test = true;
     daemon_config_init(&c->common);
 }
 
 int client_config_from_json(const json_t *obj, const char *path, client_config *c, cc_err *err)
 {
-    static const char *const keys[] = {
-        "listen_http",     "proxies",   "max_coefficient", "max_tokens",
-        "request_timeout", "max_body",  "owner_address",   "tee",
-        "policy",          "fake_root", "registry",        "reconnect_min",
-        "reconnect_max",   "log_level", "comment",         NULL};
+    static const char *const keys[] = {"listen_http",
+                                       "proxies",
+                                       "max_coefficient",
+                                       "max_tokens",
+                                       "request_timeout",
+                                       "max_body",
+                                       "owner_address",
+                                       "tee",
+                                       "policy",
+                                       "fake_root",
+                                       "registry",
+                                       "reconnect_min",
+                                       "reconnect_max",
+                                       "log_level",
+                                       "comment",
+                                       "is_test",
+                                       NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
@@ -39,6 +54,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         cc_json_get_int(obj, "max_tokens", false, 1, INT32_MAX, &c->max_tokens, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_int(obj, "max_body", false, 1024, 1 << 30, &c->max_body, err) < 0 ||
+        cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->max_coefficient = (int)maxc;

@@ -108,6 +108,7 @@ struct client {
     struct event_base *base;
     const client_io *io; /* &client_io_net except in unit tests */
     int max_coefficient;
+    bool is_test; /* sent in client.params */
     int64_t max_tokens;
     double request_timeout;
     char *owner_address;

@@ -91,7 +91,7 @@ static void hello(daemon_link *l)
     /* COCOON's proxy refuses a client without a parseable owner address. */
     const char *owner = clink_client(l)->owner_address;
     q.params.client_owner_address = tl_str(*owner ? owner : TON_ADDR_ZERO_RAW);
-    q.params.is_test = true;
+    q.params.is_test = clink_client(l)->is_test;
     q.params.min_proto_version = REGISTRY_PROTO_CLIENT_MIN;
     q.params.max_proto_version = REGISTRY_PROTO_CLIENT_MAX;
     daemon_link_handshake(l, &q.hdr, TL_TYPE_client_ConnectedToProxy, on_connected);

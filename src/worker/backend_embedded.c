@@ -272,6 +272,19 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
         local_answer(b, c, &e);
         return 0;
     }
+    /* COCOON's worker serves only the model it announced: the body must
+     * name its base (WorkerRunningRequest.cpp:75, "model name mismatch").
+     * The full identifier is accepted too: our client lets callers use it. */
+    if (strcmp(oreq.model, b->model_name) != 0 && strcmp(oreq.model, b->model_id) != 0) {
+        openai_error_param(&e, "model", "this worker serves '%.100s', not '%.100s'", b->model_name,
+                           oreq.model);
+        e.status = 404;
+        e.code = "model_not_found";
+        e.type = openai_error_type_for_status(404);
+        openai_request_clear(&oreq);
+        local_answer(b, c, &e);
+        return 0;
+    }
     engine_request *r = emb_request_new(engine_server_model(b->srv), &oreq, &e);
     if (!r) {
         openai_request_clear(&oreq);

@@ -90,6 +90,7 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
     w->model = cc_strdup(backend->ops->model(backend));
     w->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     w->coefficient = cfg->coefficient;
+    w->is_test = cfg->is_test;
     /* An OpenAI-compatible server batches many sequences (vLLM, SGLang); the
      * embedded engine serves a few slots. */
     w->max_active = cfg->max_active > 0                              ? cfg->max_active

@@ -22,6 +22,7 @@ void worker_config_init(worker_config *c)
     c->coefficient = 1000;
     c->max_active = 0; /* chosen by backend in worker_new() */
     c->health_interval = 2;
+    c->is_test = true; /* as the client's: see client_config_init */
     daemon_config_init(&c->common);
 }
 
@@ -48,6 +49,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "health_interval",
                                        "log_level",
                                        "comment",
+                                       "is_test",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -67,6 +69,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         cc_json_get_int(obj, "max_active_requests", false, 1, 100000, &maxa, err) < 0 ||
         cc_json_get_double(obj, "health_interval", false, 0.05, 3600, &c->health_interval, err) <
             0 ||
+        cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0) {
         free(model);
         return -1;

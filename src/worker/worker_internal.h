@@ -50,6 +50,7 @@ struct worker {
     char *model;
     char *owner_address;
     int coefficient;
+    bool is_test; /* sent in worker.params */
     int max_active;
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */

@@ -22,20 +22,45 @@ static void on_handshake_done(daemon_link *l, const tl_obj *o)
     daemon_link_set_ready(l);
 }
 
-static void on_balance(daemon_link *l, const tl_obj *o)
+static void send_handshake_complete(daemon_link *l)
 {
-    int32_t ec = ((const tl_worker_compareBalanceWithProxyResult *)o)->error_code;
-    if (ec != 0) {
-        char why[80];
-        snprintf(why, sizeof(why), "proxy reported balance error %d", ec);
-        daemon_link_fail(l, why);
-        return;
-    }
     worker *w = wlink_worker(l);
     tl_worker_proxyHandshakeComplete hc = TL_INIT(worker_proxyHandshakeComplete);
     hc.is_disabled = worker_is_disabled(w);
     w->announced_disabled[daemon_links_index(&w->links, l)] = hc.is_disabled;
     daemon_link_handshake(l, &hc.hdr, TL_TYPE_worker_HandshakeCompleted, on_handshake_done);
+}
+
+static void on_extended_balance(daemon_link *l, const tl_obj *o)
+{
+    int32_t ec = ((const tl_worker_extendedCompareBalanceWithProxyResult *)o)->error_code;
+    if (ec != 0) {
+        /* WorkerProxyConnection.cpp received_extended_compare_answer */
+        char why[96];
+        snprintf(why, sizeof(why), "cannot reconcile payment information: received error %d", ec);
+        daemon_link_fail(l, why);
+        return;
+    }
+    send_handshake_complete(l);
+}
+
+/* A non-zero error_code is not a refusal: the proxy knows of fewer tokens
+ * than we do and asks for the difference (WorkerProxyConnection.cpp
+ * received_compare_answer). COCOON's worker then sends what its proxy
+ * database is missing; ours keeps no per-proxy history yet (--chain none,
+ * it reported zeros), so the difference it sends is empty, and only the
+ * proxy's second answer decides. */
+static void on_balance(daemon_link *l, const tl_obj *o)
+{
+    int32_t ec = ((const tl_worker_compareBalanceWithProxyResult *)o)->error_code;
+    if (ec == 0) {
+        send_handshake_complete(l);
+        return;
+    }
+    CC_INFO("event=balance_reconcile proxy=%s error_code=%d", l->addr, ec);
+    tl_worker_extendedCompareBalanceWithProxy x = TL_INIT(worker_extendedCompareBalanceWithProxy);
+    daemon_link_handshake(l, &x.hdr, TL_TYPE_worker_ExtendedCompareBalanceWithProxyResult,
+                          on_extended_balance);
 }
 
 static void on_connected(daemon_link *l, const tl_obj *o)
@@ -61,7 +86,7 @@ static void hello(daemon_link *l)
     q.params.model = tl_str(w->model);
     q.params.coefficient = w->coefficient;
     w->announced_coefficient[daemon_links_index(&w->links, l)] = w->coefficient;
-    q.params.is_test = true;
+    q.params.is_test = w->is_test;
     q.params.proxy_cnt = (int32_t)w->links.n;
     q.params.max_active_requests = w->max_active;
     q.params.min_proto_version = REGISTRY_PROTO_WORKER_MIN;

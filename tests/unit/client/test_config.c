@@ -34,6 +34,7 @@ static void test_ok(void **state)
     assert_int_equal(c.http_port, 0);
     assert_int_equal(c.max_tokens, 77);
     assert_int_equal(c.max_body, 8 << 20);
+    assert_true(c.is_test); /* the default: the networks we know are test ones */
     char *argv[] = {"--http", "0.0.0.0:9", "--proxy", "1.1.1.1:2", "--proxy", "1.1.1.1:3"};
     assert_int_equal(client_config_apply_flags(&c, 6, argv, &err), 0);
     assert_string_equal(c.http_host, "0.0.0.0");
@@ -59,6 +60,7 @@ static void test_errors(void **state)
         {"{\"proxies\": [\"127.0.0.1:1\"], \"tee\": \"sgx\"}", "\"tee\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"policy\": \"fake\"}", "\"fake_root\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"port\": 1}", "\"port\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"is_test\": 1}", "\"is_test\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         client_config c;

@@ -177,22 +177,26 @@ static void test_requests(void **state)
 
     call_rec r[6];
     start(b, "/v1/completions",
-          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":32,\"temperature\":0}",
+          "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
+          "time\",\"max_tokens\":32,\"temperature\":0}",
           &r[0]);
     start(b, "/v1/completions",
-          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":32,\"temperature\":0,"
+          "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
+          "time\",\"max_tokens\":32,\"temperature\":0,"
           "\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
           &r[1]);
     start(b, "/v1/chat/completions",
-          "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a "
+          "time\"}],"
           "\"max_tokens\":12,\"temperature\":0}",
           &r[2]);
     start(b, "/v1/chat/completions",
-          "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a "
+          "time\"}],"
           "\"max_tokens\":12,\"temperature\":0,\"stream\":true}",
           &r[3]);
     start(b, "/v1/embeddings", "{}", &r[4]);
-    start(b, "/v1/completions", "{\"model\":\"x\",\"prompt\":12}", &r[5]);
+    start(b, "/v1/completions", "{\"model\":\"stories260K\",\"prompt\":12}", &r[5]);
     run_loop();
 
     for (int i = 0; i < 6; i++) {
@@ -298,7 +302,7 @@ static void test_refusals_name_their_param(void **state)
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     if (!b) fail_msg("%s", err.msg);
     cc_buf long_prompt = CC_BUF_INIT;
-    cc_buf_append_str(&long_prompt, "{\"model\":\"x\",\"prompt\":\"");
+    cc_buf_append_str(&long_prompt, "{\"model\":\"stories260K\",\"prompt\":\"");
     for (int i = 0; i < 100; i++)
         cc_buf_append_str(&long_prompt, "Once upon a time ");
     cc_buf_append_str(&long_prompt, "\"}");
@@ -309,23 +313,33 @@ static void test_refusals_name_their_param(void **state)
         const char *param; /* "" = none (a success) */
     } cases[] = {
         /* the two the client used to accept and the worker refused with param null */
-        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"max_tokens\":5.0}", 400,
+        {"/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"a\",\"max_tokens\":5.0}", 400,
          "max_tokens"},
-        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"max_tokens\":2147483647}", 400,
+        {"/v1/completions",
+         "{\"model\":\"stories260K\",\"prompt\":\"a\",\"max_tokens\":2147483647}", 400,
          "max_tokens"},
         {"/v1/completions", "{\"prompt\":\"a\"}", 400, "model"},
-        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"echo\":true}", 400, "echo"},
-        {"/v1/completions", "{\"model\":\"x\",\"prompt\":[1,2]}", 400, "prompt"},
+        {"/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"a\",\"echo\":true}", 400,
+         "echo"},
+        {"/v1/completions", "{\"model\":\"stories260K\",\"prompt\":[1,2]}", 400, "prompt"},
         {"/v1/chat/completions",
-         "{\"model\":\"x\",\"messages\":[{\"role\":\"tool\",\"content\":\"a\"}]}", 400, "messages"},
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"tool\",\"content\":\"a\"}]}", 400,
+         "messages"},
         {"/v1/chat/completions",
-         "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
          "\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
          400, "messages"},
         {"/v1/completions", NULL /* lp: longer than the 64-token context */, 400, "prompt"},
+        /* another model than ours: refused as COCOON's worker does (by name) */
+        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"max_tokens\":2}", 404, "model"},
+        {"/v1/completions", "{\"model\":\"stories260K@sha256:00\",\"prompt\":\"a\"}", 404, "model"},
+        /* the full identifier names ours too */
+        {"/v1/completions",
+         "{\"model\":\"stories260K@sha256:" STORIES_SHA256 "\",\"prompt\":\"a\",\"max_tokens\":2}",
+         200, ""},
         /* top_k -1 (vLLM's "off") is accepted by both sides */
-        {"/v1/completions", "{\"model\":\"x\",\"prompt\":\"a\",\"max_tokens\":2,\"top_k\":-1}", 200,
-         ""},
+        {"/v1/completions",
+         "{\"model\":\"stories260K\",\"prompt\":\"a\",\"max_tokens\":2,\"top_k\":-1}", 200, ""},
     };
     enum { N = sizeof(cases) / sizeof(cases[0]) };
     call_rec r[N];
@@ -368,10 +382,10 @@ static void test_cancel_and_cap(void **state)
     /* One slot: the second request waits in the queue and is cancelled there. */
     backend_call *c0 = start(
         b, "/v1/completions",
-        "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":400,\"stream\":true}",
+        "{\"model\":\"tiny\",\"prompt\":\"Once upon a time\",\"max_tokens\":400,\"stream\":true}",
         &r[0]);
     backend_call *c1 = start(b, "/v1/completions",
-                             "{\"model\":\"x\",\"prompt\":\"Once\",\"max_tokens\":400}", &r[1]);
+                             "{\"model\":\"tiny\",\"prompt\":\"Once\",\"max_tokens\":400}", &r[1]);
     b->ops->cancel(c1);
     b->ops->cancel(c0);
     assert_int_equal(r[0].done_calls, 0); /* never inside cancel() */
@@ -382,8 +396,8 @@ static void test_cancel_and_cap(void **state)
         "/v1/completions",
         NULL,
         0,
-        (const uint8_t *)"{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"temperature\":0}",
-        strlen("{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"temperature\":0}"),
+        (const uint8_t *)"{\"model\":\"tiny\",\"prompt\":\"Once upon a time\",\"temperature\":0}",
+        strlen("{\"model\":\"tiny\",\"prompt\":\"Once upon a time\",\"temperature\":0}"),
         3,
         0};
     backend_call *c2 = NULL;
@@ -419,10 +433,10 @@ static void test_timeout(void **state)
     assert_non_null(b);
     call_rec r[2];
     start(b, "/v1/completions",
-          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"temperature\":0}", &r[0]);
+          "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"temperature\":0}", &r[0]);
     /* greedy: 300 tokens of the 341-token story */
-    const char *body =
-        "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":300,\"temperature\":0}";
+    const char *body = "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
+                       "time\",\"max_tokens\":300,\"temperature\":0}";
     memset(&r[1], 0, sizeof(r[1]));
     backend_http_request req = {
         "POST", "/v1/completions", NULL, 0, (const uint8_t *)body, strlen(body), 0, 0.001};
@@ -451,17 +465,19 @@ static void test_prefix_reuse(void **state)
     call_rec r[3];
     /* The first one runs long so the second gets a slot of its own. */
     start(b, "/v1/completions",
-          "{\"model\":\"x\",\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}",
+          "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
+          "time\",\"max_tokens\":60,\"temperature\":0}",
           &r[0]);
     start(b, "/v1/completions",
-          "{\"model\":\"x\",\"prompt\":\"Lily went to the park with her mom\",\"max_tokens\":2}",
+          "{\"model\":\"stories260K\",\"prompt\":\"Lily went to the park with her "
+          "mom\",\"max_tokens\":2}",
           &r[1]);
     run_loop();
     assert_int_equal(r[0].usage.cached_tokens, 0);
     assert_true(r[1].usage.cached_tokens <= 1); /* at most BOS, if it followed the first */
     int64_t lily_prompt = r[1].usage.prompt_tokens;
     start(b, "/v1/completions",
-          "{\"model\":\"x\",\"prompt\":\"Lily went to the park with her mom and "
+          "{\"model\":\"stories260K\",\"prompt\":\"Lily went to the park with her mom and "
           "dad\",\"max_tokens\":2}",
           &r[2]);
     run_loop();
@@ -485,11 +501,12 @@ static void test_logprobs_json(void **state)
     assert_non_null(b);
     call_rec r[2];
     start(b, "/v1/chat/completions",
-          "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a "
+          "time\"}],"
           "\"max_tokens\":3,\"temperature\":0,\"logprobs\":true,\"top_logprobs\":2}",
           &r[0]);
     start(b, "/v1/completions",
-          "{\"model\":\"x\",\"prompt\":\"Once upon a "
+          "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
           "time\",\"max_tokens\":3,\"temperature\":0,\"logprobs\":2}",
           &r[1]);
     run_loop();

@@ -28,13 +28,14 @@ static void test_openai_http(void **state)
     cc_err err = {0};
     assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:11001\", \"10.0.0.2:7\"], \"backend\": "
                            "\"openai-http\", \"backend_url\": \"http://127.0.0.1:8000\", "
-                           "\"model\": \"qwen\", \"coefficient\": 1500}",
+                           "\"model\": \"qwen\", \"coefficient\": 1500, \"is_test\": false}",
                            &c, &err),
                      0);
     assert_int_equal(c.n_proxies, 2);
     assert_string_equal(c.proxies[1], "10.0.0.2:7");
     assert_string_equal(c.model, "qwen"); /* a name, not resolved as a path */
     assert_int_equal(c.coefficient, 1500);
+    assert_false(c.is_test);           /* sent in worker.params instead of the default true */
     assert_int_equal(c.max_active, 0); /* auto: chosen by backend */
     assert_int_equal(c.http_port, 12000);
 
