@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """COCOON's client against our proxy (with our worker and a fake backend
 behind it): a whole connection's life as runners/client/ does it, twice (the
-second time is the reconnect).
+second time is the reconnect), with and without enable_debug; and the
+proxy's refusal of a client that wants a newer network config.
 
 Each step cites the C++ of TelegramMessenger/cocoon it follows: what COCOON's
 client sends, what it parses from the answer, and what would make it drop
@@ -22,7 +23,7 @@ CHUNKS = 5
 OWNER = "0:" + "ab" * 32  # the client's wallet address (ClientRunner: cocoon_wallet_address)
 
 
-def handshake(link):
+def handshake(link, min_config_version=0):
     """ClientProxyConnection.cpp send_handshake / received_handshake_answer /
     run_authorization / process_auth_answer."""
     # :28-32 client.params flags 3 (owner+is_test, proto range), is_test, the
@@ -30,8 +31,10 @@ def handshake(link):
     q = {"_": "client.connectToProxy",
          "params": {"_": "client.params", "flags": 3, "client_owner_address": OWNER,
                     "is_test": True, "min_proto_version": 1, "max_proto_version": 2},
-         "min_config_version": 0}
+         "min_config_version": min_config_version}
     a, err = link.query(q, "client.connectedToProxy")
+    if min_config_version:
+        return err
     check(err is None, "client.connectToProxy refused: %r" % (err,))
     p = a["params"]
     # :56-57 "too old proxy" unless flags has bit 0 or 1.
@@ -99,7 +102,7 @@ def payment_message(m):
               "clientRequestPayment figures %r" % m)
 
 
-def run_query(link, stream, model=MODEL):
+def run_query(link, stream, model=MODEL, debug=False, min_config_version=0):
     """ClientRunningRequest.cpp:134-146: client.runQueryEx in a tcp.packet
     (flags 1, enable_debug false), timeout * 0.95; then :153-230 the answers:
     client.queryAnswerEx (an http.response) first, then queryAnswerPartEx
@@ -113,8 +116,8 @@ def run_query(link, stream, model=MODEL):
                                             json.dumps(body).encode(),
                                             [("Content-Type", "application/json")]),
                       "max_coefficient": 1000000, "max_tokens": 64, "timeout": 60 * 0.95,
-                      "request_id": rid, "min_config_version": 0, "flags": 1,
-                      "enable_debug": False})
+                      "request_id": rid, "min_config_version": min_config_version, "flags": 1,
+                      "enable_debug": debug})
     head = None
     data = b""
     while True:
@@ -128,7 +131,7 @@ def run_query(link, stream, model=MODEL):
                          "client.queryAnswerErrorEx"),
               "COCOON's client drops %s (ClientRunner.cpp:357)" % m["_"])
         check_eq(m["request_id"], rid, "request_id of %s" % m["_"])
-        if m["_"] == "client.queryAnswerErrorEx":
+        if m["_"] in ("client.queryAnswerErrorEx", "client.queryAnswerError"):
             return "error", m["error_code"], m["error"].decode()
         if m["_"] == "client.queryAnswerEx":
             check(head is None, "a second client.queryAnswerEx ('duplicate answer')")
@@ -143,8 +146,18 @@ def run_query(link, stream, model=MODEL):
         if m["flags"] & 1:
             fi = m["final_info"]
             check_eq(fi["_"], "client.queryFinalInfo", "final_info")
-            return head["status_code"], {h["name"].decode().lower(): h["value"].decode()
-                                         for h in head["headers"]}, data
+            if debug:
+                # ClientRunningRequest.cpp:317-322 nlohmann::json::parse of
+                # both debug strings: anything but JSON throws.
+                check(fi["flags"] & 1, "final info with debug strings")
+                check_eq(json.loads(fi["proxy_debug"])["type"], "proxy_stats", "proxy_debug")
+                check_eq(json.loads(fi["worker_debug"])["type"], "worker_stats", "worker_debug")
+            hdrs = {h["name"].decode().lower(): h["value"].decode() for h in head["headers"]}
+            # ProxyRunningRequest.cpp:71-75 and WorkerRunningRequest.cpp:225-229.
+            for h in ("x-cocoon-proxy-start", "x-cocoon-proxy-end", "x-cocoon-worker-start",
+                      "x-cocoon-worker-end"):
+                check(h in hdrs, "%s in the answer head (%r)" % (h, sorted(hdrs)))
+            return head["status_code"], hdrs, data
 
 
 def session(net, cert, key, n):
@@ -170,6 +183,13 @@ def session(net, cert, key, n):
     chunks = [json.loads(e) for e in events[:-1]]
     check(sum(1 for c in chunks if c.get("choices") and c["choices"][0]["delta"].get("content"))
           == CHUNKS, "%d content chunks in %r" % (CHUNKS, events))
+
+    st, hdrs, body = run_query(link, stream=False, debug=True)
+    check_eq(st, 200, "query with enable_debug")
+
+    # ProxyRunner.cpp:1427-1429: a request wanting a newer network config.
+    r = run_query(link, stream=False, min_config_version=7)
+    check_eq(r, ("error", 602, "active config version is too low"), "newer config refused")
 
     # An unknown model: COCOON's proxy answers at once (ProxyRunner.cpp:1363
     # "unknown model"); our proxy's *Ex error is one COCOON's client reads
@@ -200,6 +220,28 @@ def main(holder):
     # Reconnect: a new link goes through the whole handshake again.
     session(net, cert, key, 2)
     check_eq(net.proxy_stats()["clients_accepted"], 2, "clients the proxy took (one per session)")
+    # ProxyInboundClientConnection.cpp:47-49 the same at the handshake.
+    link = Link.dial("127.0.0.1", net.client_port, cert, key)
+    err = handshake(link, min_config_version=3)
+    check(err is not None and "active config version is too low" in str(err),
+          "connect wanting a newer config refused: %r" % (err,))
+    link.close()
+
+    log("the proxy's control paths (ProxyRunner.cpp:533-556)")
+    st, _, data = cocoonlib.http(net.stats_port, "GET", "/request/disable")
+    check_eq(st, 405, "disable must be a post request (%r)" % data[:200])
+    st, _, data = cocoonlib.http(net.stats_port, "POST", "/request/disable", b"")
+    check_eq(st, 200, "disable (%r)" % data[:200])
+    link = Link.dial("127.0.0.1", net.client_port, cert, key)
+    # ProxyRunner.cpp:161-165 register_client on a disabled proxy.
+    _, err = link.query({"_": "client.connectToProxy", "min_config_version": 0, "params": {
+        "_": "client.params", "flags": 3, "client_owner_address": OWNER, "is_test": True,
+        "min_proto_version": 1, "max_proto_version": 2}}, "client.connectedToProxy")
+    check_eq(err, (651, "proxy is not participating in this iteration"), "disabled proxy refusal")
+    link.close()
+    st, _, data = cocoonlib.http(net.stats_port, "POST", "/request/enable", b"")
+    check_eq(st, 200, "enable (%r)" % data[:200])
+    session(net, cert, key, 3)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,11 @@ runners/proxy/ does, routes requests as ProxyRunner.cpp forward_query does
 (including its old-style refusals), and relays answers as
 ProxyRunningRequest.cpp does. Then: a plain and a streamed request through
 our client, the refusals (unknown model 404, balance too low 402, no worker
-503, each at once), ping, and the client's reconnect after the proxy drops it.
+503, each at once), COCOON's per-request fields and debug answers (timeout,
+enable_debug, request_guid, the X-Cocoon-* timing headers), the worker's
+control paths (/request/disable, /request/enable, /request/change_coefficient
+and the packets they send), ping, and the client's reconnect after the proxy
+drops it.
 
 Each rule cites the C++ of TelegramMessenger/cocoon. A violation by our
 daemons is recorded and fails the program.
@@ -38,6 +42,11 @@ class MiniProxy:
         self.clients = []      # ready client Links
         self.requests = {}     # worker-leg request id -> (client link, client request id)
         self.tokens_available = 1 << 40
+        # Answer the next worker's balance comparison with error_code 1, as
+        # a proxy that knows of fewer tokens than the worker does
+        # (ProxyInboundWorkerConnection.cpp:106-114). Our worker reports
+        # zeros, so this proxy forces the branch.
+        self.compare_ext_once = True
         self.events = queue.Queue()
         self.lock = threading.Lock()
         self.listeners = []
@@ -146,10 +155,23 @@ class MiniProxy:
         elif q["_"] == "worker.compareBalanceWithProxy":
             if "proto" not in st:
                 self.violation("compareBalanceWithProxy before connectToProxy")
+            code = 1 if self.compare_ext_once else 0
+            self.compare_ext_once = False
+            st["compare_code"] = code
             link.answer(qid, {"_": "worker.compareBalanceWithProxyResult",
                               "signed_payment": {"_": "proxy.signedPaymentEmpty"},
-                              "tokens_committed_to_db": 0, "max_tokens": 0, "error_code": 0})
+                              "tokens_committed_to_db": 0, "max_tokens": 0, "error_code": code})
+        elif q["_"] == "worker.extendedCompareBalanceWithProxy":
+            # :117-124 answered with 0 (COCOON does not compare further yet).
+            if st.get("compare_code") != 1:
+                self.violation("extendedCompareBalanceWithProxy without error_code 1")
+            st["extended"] = True
+            link.answer(qid, {"_": "worker.extendedCompareBalanceWithProxyResult", "error_code": 0})
         elif q["_"] == "worker.proxyHandshakeComplete":
+            # WorkerProxyConnection.cpp:162-166, :209-211: complete only after
+            # a zero code, or after the extended comparison.
+            if st.get("compare_code") != 0 and not st.get("extended"):
+                self.violation("handshake completed without reconciling the balance")
             st["ready"] = True
             st["enabled"] = not q["is_disabled"]
             with self.lock:
@@ -171,6 +193,14 @@ class MiniProxy:
             return
         if m["_"] == "worker.enabledDisabled":
             st["enabled"] = m["disabled"] == 0
+            self.events.put(("worker", "enabled", st["enabled"]))
+            return
+        if m["_"] == "worker.newCoefficient":
+            # ProxyRunner.cpp:1159-1173: negative ends the link, else applied.
+            if m["new_coefficient"] < 0:
+                self.violation("bad coefficient value %d" % m["new_coefficient"])
+            st["coefficient"] = m["new_coefficient"]
+            self.events.put(("worker", "coefficient", m["new_coefficient"]))
             return
         if m["_"] not in ("proxy.queryAnswerEx", "proxy.queryAnswerPartEx", "proxy.queryAnswerErrorEx"):
             self.violation("worker packet %s" % m["_"])
@@ -185,11 +215,20 @@ class MiniProxy:
         # ProxyRunningRequest.cpp:58-100: a second head is "out of order answer
         # parts"; the head must be an http.response (move_as_ok); completion
         # needs final_info (CHECK); errors dereference final_info too (:124).
+        answer = m.get("answer")
         if m["_"] == "proxy.queryAnswerEx":
             if rstate["sent_answer"]:
                 self.violation("out of order answer parts")
-            tl.decode(m["answer"], "http.response")
+            resp = tl.decode(m["answer"], "http.response")
             rstate["sent_answer"] = True
+            rstate["head_at"] = now
+            self.events.put(("worker", "head", resp))
+            # :71-78 the proxy's timing headers, re-serialised.
+            resp["headers"] = list(resp["headers"]) + [
+                {"_": "http.header", "name": b"X-Cocoon-Proxy-Start",
+                 "value": b"%.6f" % rstate["start"]},
+                {"_": "http.header", "name": b"X-Cocoon-Proxy-End", "value": b"%.6f" % now}]
+            answer = tl.encode(resp)
         elif m["_"] == "proxy.queryAnswerPartEx" and not rstate["sent_answer"]:
             self.violation("queryAnswerPartEx before queryAnswerEx")
         done = m["flags"] & 1 or m["_"] == "proxy.queryAnswerErrorEx"
@@ -203,12 +242,21 @@ class MiniProxy:
                   "proxy_start_time": rstate["start"], "proxy_end_time": now,
                   "worker_start_time": wfi.get("worker_start_time", 0.0),
                   "worker_end_time": wfi.get("worker_end_time", 0.0)}
+            self.events.put(("worker", "final", wfi))
+            if rstate["debug"]:
+                # ProxyRunningRequest.cpp:244-258 proxy_debug, worker_debug passed on.
+                fi["flags"] |= 1
+                fi["worker_debug"] = wfi.get("worker_debug") or b""
+                fi["proxy_debug"] = json.dumps({
+                    "type": "proxy_stats", "start_time": rstate["start"],
+                    "answer_receive_start_at": rstate.get("head_at", now),
+                    "answer_receive_end_at": now}).encode()
         out = {"_": m["_"].replace("proxy.", "client."), "request_id": crid,
                "flags": 1 if fi else 0, "final_info": fi}
         if m["_"] == "proxy.queryAnswerErrorEx":
             out.update(error_code=m["error_code"], error=m["error"], flags=1)
         else:
-            out["answer"] = m["answer"]
+            out["answer"] = answer
         client.send_packet(out)
         if done:
             with self.lock:
@@ -304,6 +352,7 @@ class MiniProxy:
                                   "total_tokens_used": 0}})
             self.events.put(("client", "refused", text))
 
+        self.events.put(("client", "run", m))
         tl.decode(m["query"], "http.request")
         # :1419-1425 the balance check first.
         if self.tokens_available < m["max_tokens"]:
@@ -318,13 +367,16 @@ class MiniProxy:
         if w is None or not w.state.get("enabled"):
             return fail(NOTREADY, "no workers for model " + name)
         wrid = secrets.token_bytes(32)
+        debug = bool(m["flags"] & 1 and m.get("enable_debug"))
         with self.lock:
-            self.requests[wrid] = (link, rid, {"sent_answer": False, "start": time.time()})
-        # ProxyRunningRequest.cpp:35-38: proxy.runQueryEx, timeout * 0.95.
+            self.requests[wrid] = (link, rid, {"sent_answer": False, "start": time.time(),
+                                               "debug": debug})
+        # ProxyRunningRequest.cpp:35-38: proxy.runQueryEx, timeout * 0.95, the
+        # client's enable_debug.
         w.send_packet({"_": "proxy.runQueryEx", "query": m["query"],
                        "signed_payment": {"_": "proxy.signedPaymentEmpty"},
                        "coefficient": w.state["coefficient"], "timeout": m["timeout"] * 0.95,
-                       "request_id": wrid, "flags": 1, "enable_debug": False})
+                       "request_id": wrid, "flags": 1, "enable_debug": debug})
 
     def wait_event(self, role, kind, timeout=60):
         timeout = cocoonlib.limit(timeout)
@@ -337,6 +389,14 @@ class MiniProxy:
             if ev[0] == role and ev[1] == kind:
                 return ev[2]
         cocoonlib.fail("no %s %s event within %d s" % (role, kind, timeout))
+
+
+def drain(px):
+    while True:
+        try:
+            px.events.get_nowait()
+        except queue.Empty:
+            return
 
 
 def chat(port, stream=False, model=MODEL, max_tokens=None):
@@ -356,9 +416,10 @@ def main(holder):
     wport, cport = px.listen("worker"), px.listen("client")
     backend = net.start_backend(model=MODEL, chunks=CHUNKS, chunk_bytes=8)
     net.worker_port = wport
-    net.start_worker(backend, model=MODEL)
+    _, whttp = net.start_worker(backend, model=MODEL)
     wlink = px.wait_event("worker", "ready")
     check_eq(wlink.state["proto"], 2, "protocol version chosen with our worker")
+    check(wlink.state.get("extended"), "our worker reconciled the balance after error_code 1")
     hport = net.start_client(proxies=["127.0.0.1:%d" % cport])
     clink = px.wait_event("client", "ready")
     net.wait_models(MODEL, timeout=30)
@@ -395,6 +456,71 @@ def main(holder):
     check("no workers for model" in json.loads(data)["error"]["message"], "COCOON's text kept")
     check(took < 20, "no-worker refusal at once (%.1f s)" % took)
     wlink.state["enabled"] = True
+
+    log("COCOON's per-request fields, timing headers and debug answers")
+    drain(px)
+    guid = "interop-guid-1"
+    st, hdrs, data = cocoonlib.http(hport, "POST", "/v1/chat/completions", {
+        "model": MODEL, "messages": [{"role": "user", "content": "hi"}], "timeout": 33,
+        "enable_debug": True, "request_guid": guid}, timeout=60)
+    check_eq(st, 200, "debug request status (%r)" % data[:200])
+    run = px.wait_event("client", "run")
+    # ClientRunningRequest.cpp:89-108 the fields are read and erased from the
+    # body; :140-143 timeout * 0.95 and enable_debug with flags bit 0. Ours
+    # sends the timeout as given (the proxy applies its own margin).
+    check(30 <= run["timeout"] <= 33, "runQueryEx timeout from the body (%r)" % run["timeout"])
+    check(run["flags"] & 1 and run["enable_debug"] is True, "enable_debug in runQueryEx")
+    sent = json.loads(tl.decode(run["query"], "http.request")["payload"])
+    for k in ("timeout", "enable_debug", "request_guid"):
+        check(k not in sent, "%s removed from the forwarded body (%r)" % (k, sent))
+    head = px.wait_event("worker", "head")
+    names = [h["name"].decode().lower() for h in head["headers"]]
+    # WorkerRunningRequest.cpp:225-229 the worker's timing headers.
+    check("x-cocoon-worker-start" in names and "x-cocoon-worker-end" in names,
+          "our worker's timing headers (%r)" % names)
+    wfi = px.wait_event("worker", "final")
+    # WorkerRunningRequest.cpp:323-336 worker_debug with enable_debug.
+    check(wfi["flags"] & 1, "worker final info carries debug")
+    check_eq(json.loads(wfi["worker_debug"])["type"], "worker_stats", "worker_debug type")
+    # ClientRunningRequest.cpp:175-179 the client's headers; the others pass on.
+    for h in ("x-cocoon-client-start", "x-cocoon-client-end", "x-cocoon-proxy-start",
+              "x-cocoon-proxy-end", "x-cocoon-worker-start", "x-cocoon-worker-end"):
+        check(h in hdrs, "%s in the answer (%r)" % (h, sorted(hdrs)))
+    check(float(hdrs["x-cocoon-client-start"]) <= float(hdrs["x-cocoon-client-end"]),
+          "client start before end")
+    # :314-376 the debug object on the last JSON value of the answer.
+    dbg = json.loads(data)["debug"]
+    check_eq(dbg["client"]["type"], "client_stats", "client debug")
+    check_eq(dbg["proxy"]["type"], "proxy_stats", "proxy debug passed on")
+    check_eq(dbg["worker"]["type"], "worker_stats", "worker debug passed on")
+    # ClientRunner.cpp:253-261 /request/debuglogentry keeps it under the guid.
+    st, _, kept = cocoonlib.http(hport, "GET", "/request/debuglogentry?request_guid=" + guid)
+    check_eq(st, 200, "debuglogentry status")
+    check_eq(json.loads(kept), dbg, "the kept debug object")
+    st, _, kept = cocoonlib.http(hport, "GET", "/request/debuglogentry?request_guid=nope")
+    check_eq(json.loads(kept), {}, "unknown guid")
+    st, _, data = cocoonlib.http(hport, "POST", "/v1/chat/completions", {
+        "model": MODEL, "messages": [{"role": "user", "content": "hi"}], "timeout": "soon"})
+    check_eq(st, 400, "a bad timeout is a 400 (%r)" % data[:200])
+    check_eq(json.loads(data)["error"]["param"], "timeout", "the 400 names the field")
+
+    log("the worker's control paths (WorkerRunner.cpp:195-227)")
+    drain(px)
+    st, _, data = cocoonlib.http(whttp, "GET", "/request/change_coefficient?coefficient=2.5")
+    check_eq(st, 200, "change_coefficient (%r)" % data[:200])
+    check_eq(px.wait_event("worker", "coefficient"), 2500, "worker.newCoefficient x1000")
+    check_eq(json.loads(data)["coefficient"], 2500, "the new coefficient answered")
+    st, _, data = cocoonlib.http(whttp, "GET", "/request/change_coefficient?coefficient=abc")
+    check_eq(st, 400, "a coefficient that is not a number (%r)" % data[:200])
+    st, _, data = cocoonlib.http(whttp, "GET", "/request/disable")
+    check_eq(st, 200, "disable (%r)" % data[:200])
+    check_eq(px.wait_event("worker", "enabled"), False, "worker.enabledDisabled 1")
+    st, _, data = cocoonlib.http(whttp, "GET", "/request/enable")
+    check_eq(px.wait_event("worker", "enabled"), True, "worker.enabledDisabled 0")
+    st, _, data, _ = chat(hport)
+    check_eq(st, 200, "request after the changes (%r)" % data[:200])
+    wfi = px.wait_event("worker", "final")
+    check(not wfi["flags"] & 1, "no worker_debug without enable_debug")
 
     log("ping both links")
     wlink.ping()

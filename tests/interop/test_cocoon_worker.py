@@ -2,7 +2,8 @@
 """COCOON's worker against our proxy, with our client sending requests
 through: a whole connection's life as runners/worker/ does it (handshake,
 balance comparison, handshake complete, a plain and a streamed answer, an
-error, enabled/disabled, payment status, ping), then a reconnect.
+error, enabled/disabled, a new coefficient, payment status, ping), then a
+reconnect, and a worker whose new coefficient is negative.
 
 Each step cites the C++ of TelegramMessenger/cocoon it follows.
 """
@@ -76,7 +77,7 @@ def handshake(link, earned=0, proxy_cnt=1):
     check(err is None, "proxyHandshakeComplete: %r" % (err,))
 
 
-def take_request(link):
+def take_request(link, coefficient=COEFFICIENT):
     """WorkerRunner.cpp:334-337 proxy.runQueryEx in a tcp.packet; :70-77 the
     request carries an http.request, the proxy's coefficient and timeout."""
     m = link.next_packet(timeout=60)
@@ -88,7 +89,7 @@ def take_request(link):
               "workerRequestPayment %r" % m)
         m = link.next_packet(timeout=60)
     check_eq(m["_"], "proxy.runQueryEx", "packet to the worker")
-    check_eq(m["coefficient"], COEFFICIENT, "coefficient the proxy pays")
+    check_eq(m["coefficient"], coefficient, "coefficient the proxy pays")
     check(m["timeout"] > 0, "timeout %r" % m["timeout"])
     check(m["signed_payment"]["_"] in ("proxy.signedPaymentEmpty", "proxy.signedPayment"),
           "signed_payment %s" % m["signed_payment"]["_"])
@@ -121,11 +122,11 @@ def in_thread(fn):
     return out
 
 
-def serve_plain(link, http_port):
+def serve_plain(link, http_port, coefficient=COEFFICIENT):
     reply = in_thread(lambda: cocoonlib.http(http_port, "POST", "/v1/chat/completions", {
         "model": BASE, "messages": [{"role": "user", "content": "hi"}]}, timeout=60))
     start = time.time()
-    rid, req = take_request(link)
+    rid, req = take_request(link, coefficient)
     check_eq(req["method"], b"POST", "http.request method")
     check_eq(req["url"], b"/v1/chat/completions", "http.request url")
     check_eq(json.loads(req["payload"])["model"], BASE, "model in the request body")
@@ -141,6 +142,13 @@ def serve_plain(link, http_port):
     st, hdrs, data = reply.get(timeout=cocoonlib.limit(60))
     check_eq(st, 200, "plain request through our client")
     check_eq(json.loads(data)["choices"][0]["message"]["content"], "plain answer", "plain body")
+    # ProxyRunningRequest.cpp:71-75 the proxy's timing headers on the head,
+    # ClientRunningRequest.cpp:175-179 the client's.
+    for h in ("x-cocoon-proxy-start", "x-cocoon-proxy-end", "x-cocoon-client-start",
+              "x-cocoon-client-end"):
+        check(h in hdrs, "%s in the answer (%r)" % (h, sorted(hdrs)))
+    check(float(hdrs["x-cocoon-proxy-start"]) <= float(hdrs["x-cocoon-proxy-end"]),
+          "proxy start before end")
 
 
 def serve_stream(link, http_port):
@@ -172,11 +180,11 @@ def serve_stream(link, http_port):
     check_eq(got, words, "streamed words")
 
 
-def serve_error(link, http_port):
+def serve_error(link, http_port, coefficient=COEFFICIENT):
     reply = in_thread(lambda: cocoonlib.http(http_port, "POST", "/v1/chat/completions", {
         "model": BASE, "messages": [{"role": "user", "content": "hi"}]}, timeout=60))
     start = time.time()
-    rid, _ = take_request(link)
+    rid, _ = take_request(link, coefficient)
     # WorkerRunningRequest.cpp:181-184: proxy.queryAnswerErrorEx, flags 1,
     # with a ton::ErrorCode (602 error).
     link.send_packet({"_": "proxy.queryAnswerErrorEx", "request_id": rid, "error_code": 602,
@@ -200,7 +208,13 @@ def session(net, cert, key, http_port, n, earned):
     net.wait_models(BASE, timeout=30)
     serve_plain(link, http_port)
     serve_stream(link, http_port)
-    serve_error(link, http_port)
+    # WorkerRunner.cpp:484-497 worker.newCoefficient as a packet, after
+    # /request/change_coefficient; ProxyRunner.cpp:1159-1173 applies it.
+    link.send_packet({"_": "worker.newCoefficient", "new_coefficient": 2200})
+    cocoonlib.wait_until(lambda: worker_rows(net) and worker_rows(net)[0]["coefficient"] == 2200,
+                         30, "the new coefficient at the proxy")
+    serve_plain(link, http_port, coefficient=2200)
+    serve_error(link, http_port, coefficient=2200)
 
     # WorkerRunner.cpp:479-480 worker.enabledDisabled as a packet.
     link.send_packet({"_": "worker.enabledDisabled", "disabled": 1})
@@ -209,6 +223,7 @@ def session(net, cert, key, http_port, n, earned):
     link.send_packet({"_": "worker.enabledDisabled", "disabled": 0})
     cocoonlib.wait_until(lambda: worker_rows(net) and worker_rows(net)[0]["enabled"], 30,
                          "the worker enabled again")
+
 
     # WorkerRunner.cpp:279-287 worker.updatePaymentStatus; :439 reads
     # worker.paymentStatus.
@@ -231,6 +246,14 @@ def main(holder):
     # The reconnect, as a worker that remembers the tokens it earned.
     session(net, cert, key, http_port, 2, 11)
     check_eq(net.proxy_stats()["workers_accepted"], 2, "worker handshakes accepted")
+
+    log("a negative new coefficient ends the link (ProxyRunner.cpp:1168-1171)")
+    link = Link.dial("127.0.0.1", net.worker_port, cert, key)
+    handshake(link)
+    cocoonlib.wait_until(lambda: len(worker_rows(net)) == 1, 30, "our worker at the proxy")
+    link.send_packet({"_": "worker.newCoefficient", "new_coefficient": -1})
+    cocoonlib.wait_until(lambda: len(worker_rows(net)) == 0, 30, "the worker dropped")
+    link.close()
 
 
 if __name__ == "__main__":
