@@ -102,19 +102,27 @@ int worker_parse_coefficient(const char *s, int32_t *out, char *why, size_t why_
     return 0;
 }
 
+int worker_query_coefficient(const char *query, int32_t *out, char *why, size_t why_size)
+{
+    char arg[64];
+    if (!query_arg(query, "coefficient", arg, sizeof(arg))) return 1;
+    return worker_parse_coefficient(arg, out, why, why_size);
+}
+
 static void on_change_coefficient(http_req *h, void *ud)
 {
     worker *w = ud;
-    char arg[64], why[128];
+    char why[128];
     int32_t v;
-    if (!query_arg(http_req_query(h), "coefficient", arg, sizeof(arg))) {
+    int rc = worker_query_coefficient(http_req_query(h), &v, why, sizeof(why));
+    if (rc > 0) {
         http_reply_errorf(h, 400, "missing_parameter",
                           "give the new coefficient: /request/change_coefficient?coefficient=1.5 "
                           "(current: %.3f)",
                           w->coefficient * 0.001);
         return;
     }
-    if (worker_parse_coefficient(arg, &v, why, sizeof(why)) < 0) {
+    if (rc < 0) {
         http_reply_errorf(h, 400, "invalid_value", "%s", why);
         return;
     }

@@ -101,6 +101,9 @@ void worker_set_coefficient(worker *w, int32_t value);
 /* "1.5" -> 1500 (×1000, truncated as COCOON does); -1 with why filled when
  * it is not a number or not in [1, 10^9) after scaling. */
 int worker_parse_coefficient(const char *s, int32_t *out, char *why, size_t why_size);
+/* The "coefficient" argument of a raw URL query string (NULL allowed): 0 with
+ * *out set, -1 with why filled when it is not a valid one, 1 when absent. */
+int worker_query_coefficient(const char *query, int32_t *out, char *why, size_t why_size);
 void worker_control_register(worker *w);
 
 /* worker_money.c */

@@ -41,10 +41,26 @@ static void test_parse_coefficient(void **state)
     }
 }
 
+/* The argument as the HTTP handler finds it in the URL's query. */
+static void test_query(void **state)
+{
+    (void)state;
+    int32_t v = 0;
+    char why[128] = "";
+    assert_int_equal(worker_query_coefficient("a=1&coefficient=2.5&b", &v, why, sizeof(why)), 0);
+    assert_int_equal(v, 2500);
+    assert_int_equal(worker_query_coefficient("coefficients=2", &v, why, sizeof(why)), 1);
+    assert_int_equal(worker_query_coefficient(NULL, &v, why, sizeof(why)), 1);
+    assert_int_equal(worker_query_coefficient("coefficient=", &v, why, sizeof(why)), -1);
+    assert_int_equal(worker_query_coefficient("coefficient=%31", &v, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "'%31'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_coefficient),
+        cmocka_unit_test(test_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
