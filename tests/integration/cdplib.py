@@ -1,10 +1,12 @@
 """Headless Chromium driven over the DevTools protocol, with the Python standard library only:
 starts `chromium-headless-shell` (Debian's package; `chromium --headless` also works) on a
 private profile, and speaks the protocol over a minimal WebSocket client."""
+import atexit
 import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -101,7 +103,12 @@ class Browser:
              "--disable-extensions", "--disable-background-networking", "--no-default-browser-check",
              "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
              "--user-data-dir=" + self.profile, "--window-size=%d,%d" % (width, height), "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Debian's launcher is a shell script that runs the browser as its child, and the
+            # browser has helpers of its own: all of them share this process group, which
+            # close() (or the exit hook, if the test dies first) signals as a whole.
+            start_new_session=True)
+        atexit.register(self._kill_group)
         port_file = os.path.join(self.profile, "DevToolsActivePort")
         wait_until(lambda: self._alive() and os.path.exists(port_file)
                    and open(port_file).read().count("\n") >= 1, limit(30), "Chromium's DevTools port")
@@ -160,13 +167,20 @@ class Browser:
             f.write(png)
         return png
 
+    def _kill_group(self, sig=signal.SIGKILL):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
     def close(self):
         try:
             self.ws.close()
         finally:
-            self.proc.terminate()
+            self._kill_group(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=limit(10))
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
+            self._kill_group()  # helpers that outlive the browser's own exit
+            self.proc.wait()
