@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "crypto/crypto.h"
 #include "tee/tee_internal.h"
 
 struct tee_collateral {
@@ -29,8 +30,9 @@ struct tee_collateral {
     X509_CRL *pck_crl;
     STACK_OF(X509) * pck_crl_chain;
     X509_CRL *root_crl;
-    json_t *tcb_info; /* parsed tcb_info_text */
-    json_t *qe_id;    /* parsed qe_id_text */
+    json_t *tcb_info;   /* parsed tcb_info_text */
+    json_t *qe_id;      /* parsed qe_id_text */
+    uint8_t digest[32]; /* SHA-256 of the whole JSON document (cache keys) */
 };
 
 void tee_collateral_free(tee_collateral *c)
@@ -129,6 +131,7 @@ tee_collateral *tee_collateral_parse(const char *json_text, size_t len, cc_err *
         !(c->root_crl = parse_crl(s, "root_ca_crl", err)))
         goto fail;
     json_decref(j);
+    crypto_sha256(json_text, len, c->digest);
     return c;
 fail:
     json_decref(j);
@@ -155,11 +158,16 @@ typedef struct eval {
     char line[512];
 } eval;
 
+/* Records a check. After the first failure nothing more is recorded: the
+ * evaluation stops there (callers return once e->bad is set). */
 static void check(eval *e, bool ok, const char *what, const char *why)
 {
+    if (e->bad) return;
     tee__log_check(e->res, ok, what, why);
-    if (!ok && !e->bad) cc_err_set(e->err, "%s: %s", what, why);
-    if (!ok) e->bad = true;
+    if (!ok) {
+        cc_err_set(e->err, "%s: %s", what, why);
+        e->bad = true;
+    }
 }
 
 static int status_from_string(const char *s, tee_tcb_status *out)
@@ -423,24 +431,114 @@ static void check_tdx_module(eval *e, const json_t *tcb_info, const tee_quote *q
     check(e, true, e->line, NULL);
 }
 
+/* tcbEvaluationDataNumber of both signed items (TCB info v3 and QE identity
+ * v2 carry it) must reach the minimum: older numbers are evaluations Intel
+ * has since superseded (e.g. before a TCB recovery). */
+static void check_eval_number(eval *e, const tee_collateral *c, long long min)
+{
+    long long t = -1, q = -1;
+    if (int_field(c->tcb_info, "tcbEvaluationDataNumber", &t) ||
+        int_field(c->qe_id, "tcbEvaluationDataNumber", &q)) {
+        check(e, false, "tcbEvaluationDataNumber", "missing in the TCB info or QE identity");
+        return;
+    }
+    snprintf(e->line, sizeof(e->line),
+             "tcbEvaluationDataNumber %lld (TCB info) / %lld (QE identity) >= minimum %lld", t, q,
+             min);
+    char why[96];
+    snprintf(why, sizeof(why), "below the minimum %lld", min);
+    check(e, t >= min && q >= min, e->line, why);
+}
+
+long long tee_collateral_eval_number(const tee_collateral *c)
+{
+    long long t = -1, q = -1;
+    if (int_field(c->tcb_info, "tcbEvaluationDataNumber", &t) ||
+        int_field(c->qe_id, "tcbEvaluationDataNumber", &q))
+        return -1;
+    return t < q ? t : q;
+}
+
+int tee_collateral_next_update(const tee_collateral *c, time_t *out)
+{
+    time_t lo = 0, hi = (time_t)INT64_MAX;
+    tee__collateral_window(c, &lo, &hi);
+    *out = hi;
+    return hi == (time_t)INT64_MAX ? -1 : 0;
+}
+
+static time_t asn1_time(const ASN1_TIME *t, time_t dflt)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return dflt;
+    return timegm(&tm);
+}
+
+void tee__window_cert(X509 *x, time_t *lo, time_t *hi)
+{
+    time_t a = asn1_time(X509_get0_notBefore(x), *lo), b = asn1_time(X509_get0_notAfter(x), *hi);
+    if (a > *lo) *lo = a;
+    if (b < *hi) *hi = b;
+}
+
+void tee__window_crl(X509_CRL *crl, time_t *lo, time_t *hi)
+{
+    time_t a = asn1_time(X509_CRL_get0_lastUpdate(crl), *lo);
+    time_t b = asn1_time(X509_CRL_get0_nextUpdate(crl), *hi);
+    if (a > *lo) *lo = a;
+    if (b < *hi) *hi = b;
+}
+
+static void window_json(const json_t *o, time_t *lo, time_t *hi)
+{
+    time_t t;
+    const char *s = json_string_value(json_object_get(o, "issueDate"));
+    if (s && tee_parse_iso_time(s, &t, NULL) == 0 && t > *lo) *lo = t;
+    s = json_string_value(json_object_get(o, "nextUpdate"));
+    if (s && tee_parse_iso_time(s, &t, NULL) == 0 && t < *hi) *hi = t;
+}
+
+void tee__collateral_window(const tee_collateral *c, time_t *lo, time_t *hi)
+{
+    window_json(c->tcb_info, lo, hi);
+    window_json(c->qe_id, lo, hi);
+    tee__window_crl(c->pck_crl, lo, hi);
+    tee__window_crl(c->root_crl, lo, hi);
+    STACK_OF(X509) * chains[3] = {c->tcb_chain, c->qe_chain, c->pck_crl_chain};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < sk_X509_num(chains[k]); i++)
+            tee__window_cert(sk_X509_value(chains[k], i), lo, hi);
+}
+
+void tee__collateral_digest(const tee_collateral *c, uint8_t out[32])
+{
+    memcpy(out, c->digest, 32);
+}
+
 int tee__collateral_check(const tee_collateral *c, const tee_quote *q, X509 *leaf,
-                          STACK_OF(X509) * chain, X509 *root, time_t at, tee_quote_result *res,
-                          cc_err *err)
+                          STACK_OF(X509) * chain, X509 *root, time_t at, long long min_eval_number,
+                          tee_quote_result *res, cc_err *err)
 {
     eval e = {.res = res, .err = err};
     res->tcb_status = TEE_TCB_NOT_EVALUATED;
 
-    /* Signatures, chains and validity windows of every item. */
-    check_signed(&e, "TCB info", c->tcb_info_text, c->tcb_info_sig, c->tcb_chain, root, c->root_crl,
-                 at);
-    check_signed(&e, "QE identity", c->qe_id_text, c->qe_id_sig, c->qe_chain, root, c->root_crl,
-                 at);
+    /* Dates first (no signature work), then signatures and chains of every
+     * item. */
     check_window(&e, c->tcb_info, "TCB info", at);
     check_window(&e, c->qe_id, "QE identity", at);
+    check_eval_number(&e, c, min_eval_number);
+    if (e.bad) return -1;
+    check_signed(&e, "TCB info", c->tcb_info_text, c->tcb_info_sig, c->tcb_chain, root, c->root_crl,
+                 at);
+    if (e.bad) return -1;
+    check_signed(&e, "QE identity", c->qe_id_text, c->qe_id_sig, c->qe_chain, root, c->root_crl,
+                 at);
+    if (e.bad) return -1;
     cc_err cerr = {0};
     int rc = tee__verify_chain(sk_X509_value(c->pck_crl_chain, 0), c->pck_crl_chain, root, at, NULL,
                                NULL, &cerr);
     check(&e, rc == 0, "PCK CRL issuer chain to the pinned root", cerr.msg);
+    if (e.bad) return -1;
 
     /* PCK chain with both CRLs: root CA CRL (Platform CA) and PCK CRL (leaf).
      * OpenSSL checks each CRL's signature, issuer and validity at `at`. */
@@ -457,6 +555,10 @@ int tee__collateral_check(const tee_collateral *c, const tee_quote *q, X509 *lea
     check(&e, rc == 0,
           "PCK chain with CRLs: PCK leaf and Platform CA not revoked, CRLs signed and current",
           cerr.msg);
+    if (e.bad) {
+        if (revoked) res->tcb_status = TEE_TCB_REVOKED;
+        return -1;
+    }
 
     /* Platform identity. */
     tee_pck_info pck;
@@ -476,12 +578,19 @@ int tee__collateral_check(const tee_collateral *c, const tee_quote *q, X509 *lea
           "FMSPC of the PCK certificate matches the TCB info", "differs");
     check(&e, hex_field(ti, "pceId", pceid, 2) == 0 && memcmp(pceid, pck.pceid, 2) == 0,
           "PCE-ID of the PCK certificate matches the TCB info", "differs");
+    if (e.bad) return -1;
 
     tee_tcb_status qe_st = TEE_TCB_UP_TO_DATE, mod_st = TEE_TCB_UP_TO_DATE,
                    plat = TEE_TCB_NOT_EVALUATED;
     check_qe_identity(&e, c->qe_id, q, &qe_st);
+    if (e.bad) return -1;
     check_tdx_module(&e, ti, q, &mod_st);
+    if (e.bad) return -1;
     check_platform_level(&e, ti, q, &pck, &plat);
+    if (e.bad) {
+        res->tcb_status = plat;
+        return -1;
+    }
 
     tee_tcb_status final = plat;
     if (plat != TEE_TCB_NO_MATCH && plat != TEE_TCB_NOT_EVALUATED)

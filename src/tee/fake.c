@@ -189,9 +189,10 @@ int tee__fake_quote(tee_provider *p, const uint8_t report_data[64], cc_buf *out,
     crypto_hash_update(h, p->att_pub, 64);
     crypto_hash_update(h, auth, sizeof(auth));
     crypto_hash_final(h, qe + 320);
-    uint8_t qe_sig[64], quote_sig[64];
-    if (tee__ecdsa_sign_rs(p->pck_key, qe, sizeof(qe), qe_sig) ||
-        tee__ecdsa_sign_rs(p->att_key, q.data, signed_len, quote_sig)) {
+    uint8_t quote_sig[64];
+    if (!p->has_qe_sig)
+        p->has_qe_sig = tee__ecdsa_sign_rs(p->pck_key, qe, sizeof(qe), p->qe_sig) == 0;
+    if (!p->has_qe_sig || tee__ecdsa_sign_rs(p->att_key, q.data, signed_len, quote_sig)) {
         cc_buf_free(&q);
         ERR_clear_error();
         return cc_err_set(err, "fake TEE: signing failed");
@@ -205,7 +206,7 @@ int tee__fake_quote(tee_provider *p, const uint8_t report_data[64], cc_buf *out,
     put16(&q, 6);
     put32(&q, (uint32_t)cert_data);
     cc_buf_append(&q, qe, sizeof(qe));
-    cc_buf_append(&q, qe_sig, 64);
+    cc_buf_append(&q, p->qe_sig, 64);
     put16(&q, sizeof(auth));
     cc_buf_append(&q, auth, sizeof(auth));
     put16(&q, 5);

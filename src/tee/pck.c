@@ -7,6 +7,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -257,11 +258,52 @@ int tee__ec_pub_xy(EVP_PKEY *pk, uint8_t xy[64], cc_err *err)
     return rc;
 }
 
+/* Verifies with the key as it is: converting it to raw x||y and importing it
+ * again would cost more than the verification itself. */
 bool tee__ecdsa_verify_pkey(EVP_PKEY *pk, const void *msg, size_t n, const uint8_t sig_rs[64])
 {
-    uint8_t xy[64];
-    if (tee__ec_pub_xy(pk, xy, NULL)) return false;
-    return crypto_ecdsa_p256_verify_raw(xy, msg, n, sig_rs);
+    if (!pk || !is_p256(pk)) return false;
+    bool ok = false;
+    unsigned char *der = NULL;
+    EVP_MD_CTX *md = NULL;
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig_rs, 32, NULL), *s = BN_bin2bn(sig_rs + 32, 32, NULL);
+    if (!sig || !r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
+        BN_free(r);
+        BN_free(s);
+        goto out;
+    }
+    int derlen = i2d_ECDSA_SIG(sig, &der);
+    if (derlen <= 0) goto out;
+    md = EVP_MD_CTX_new();
+    ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) == 1 &&
+         EVP_DigestVerify(md, der, (size_t)derlen, msg, n) == 1;
+out:
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(sig);
+    ERR_clear_error();
+    return ok;
+}
+
+EVP_PKEY *tee__ec_key_from_xy(const uint8_t xy[64])
+{
+    uint8_t point[65];
+    point[0] = 0x04;
+    memcpy(point + 1, xy, 64);
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM params[3] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!pctx || EVP_PKEY_fromdata_init(pctx) != 1 ||
+        EVP_PKEY_fromdata(pctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        pk = NULL;
+    EVP_PKEY_CTX_free(pctx);
+    ERR_clear_error();
+    return pk;
 }
 
 int tee__verify_chain(X509 *leaf, STACK_OF(X509) * untrusted, X509 *root, time_t at,

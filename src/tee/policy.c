@@ -10,8 +10,9 @@
 #define CACHE_SLOTS 256
 
 typedef struct cache_entry {
-    uint8_t key[32]; /* SHA-256 of the quote */
-    double expires;  /* monotonic seconds; 0 = empty slot */
+    uint8_t key[32];                /* SHA-256 of the quote */
+    double expires;                 /* clock seconds; 0 = empty slot */
+    time_t valid_from, valid_until; /* verification times the result holds for */
     tee_tcb_status tcb;
 } cache_entry;
 
@@ -26,6 +27,11 @@ struct tee_policy {
     bool allow_debug;
     double cache_ttl;
     time_t fixed_time;
+    long max_cert_lifetime;    /* seconds; 0 = unlimited */
+    long long min_eval_number; /* tdx with collateral; 0 = any */
+    tee_clock_fn clock;        /* cache clock; NULL = cc_now_mono */
+    void *clock_ud;
+    tee_verify_cache *platforms; /* verified PCK chains, QE reports, collateral */
     tee_policy_check_fn check;
     void *check_ud;
     cache_entry cache[CACHE_SLOTS];
@@ -37,7 +43,9 @@ tee_policy *tee_policy_new(tee_policy_kind kind)
     tee_policy *p = cc_calloc(1, sizeof(*p));
     p->kind = kind;
     p->cache_ttl = 600;
-    p->tcb_allowed = 1u << TEE_TCB_UP_TO_DATE | 1u << TEE_TCB_SW_HARDENING_NEEDED;
+    p->max_cert_lifetime = TEE_MAX_CERT_LIFETIME_DEFAULT;
+    p->platforms = tee_verify_cache_new(p->cache_ttl);
+    p->tcb_allowed = TEE_TCB_ALLOWED_DEFAULT;
     /* tdx pins Intel's root (parsed once here rather than per verification). */
     if (kind == TEE_POLICY_TDX) p->root = tee_intel_root_ca();
     return p;
@@ -48,6 +56,7 @@ void tee_policy_free(tee_policy *p)
     if (!p) return;
     X509_free(p->root);
     tee_collateral_free(p->collateral);
+    tee_verify_cache_free(p->platforms);
     cc_buf_free(&p->mrtds);
     cc_buf_free(&p->rtmrs);
     cc_buf_free(&p->images);
@@ -57,6 +66,12 @@ void tee_policy_free(tee_policy *p)
 static void cache_clear(tee_policy *p)
 {
     memset(p->cache, 0, sizeof(p->cache));
+    tee_verify_cache_clear(p->platforms);
+}
+
+static double clock_now(const tee_policy *p)
+{
+    return p->clock ? p->clock(p->clock_ud) : cc_now_mono();
 }
 
 tee_policy_kind tee_policy_kind_of(const tee_policy *p)
@@ -111,6 +126,12 @@ void tee_policy_set_collateral(tee_policy *p, tee_collateral *c, uint32_t allowe
     cache_clear(p);
 }
 
+void tee_policy_set_allowed_tcb(tee_policy *p, uint32_t allowed_mask)
+{
+    p->tcb_allowed = allowed_mask;
+    cache_clear(p);
+}
+
 void tee_policy_allow_mrtd(tee_policy *p, const uint8_t mrtd[48])
 {
     cc_buf_append(&p->mrtds, mrtd, 48);
@@ -134,7 +155,28 @@ void tee_policy_allow_debug(tee_policy *p, bool allow)
 void tee_policy_set_cache_ttl(tee_policy *p, double seconds)
 {
     p->cache_ttl = seconds;
+    tee_verify_cache_set_ttl(p->platforms, seconds);
     cache_clear(p);
+}
+void tee_policy_set_clock(tee_policy *p, tee_clock_fn fn, void *ud)
+{
+    p->clock = fn;
+    p->clock_ud = ud;
+    tee_verify_cache_set_clock(p->platforms, fn, ud);
+    cache_clear(p);
+}
+void tee_policy_set_max_cert_lifetime(tee_policy *p, long seconds)
+{
+    p->max_cert_lifetime = seconds;
+}
+void tee_policy_set_min_tcb_eval_number(tee_policy *p, long long n)
+{
+    p->min_eval_number = n;
+    cache_clear(p);
+}
+void tee_policy_platform_cache_stats(const tee_policy *p, uint64_t *hits, uint64_t *misses)
+{
+    tee_verify_cache_stats(p->platforms, hits, misses);
 }
 void tee_policy_set_time(tee_policy *p, time_t at)
 {
@@ -164,18 +206,21 @@ static bool in_list(const cc_buf *list, const uint8_t *v, size_t sz)
     return false;
 }
 
-static cache_entry *cache_find(tee_policy *p, const uint8_t key[32], double now)
+static cache_entry *cache_find(tee_policy *p, const uint8_t key[32], double now, time_t at)
 {
-    for (int i = 0; i < CACHE_SLOTS; i++)
-        if (p->cache[i].expires > now && memcmp(p->cache[i].key, key, 32) == 0) return &p->cache[i];
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        cache_entry *e = &p->cache[i];
+        if (e->expires > now && memcmp(e->key, key, 32) == 0)
+            return at >= e->valid_from && at <= e->valid_until ? e : NULL;
+    }
     return NULL;
 }
 
-static void cache_put(tee_policy *p, const uint8_t key[32], tee_tcb_status tcb, double now)
+static void cache_put(tee_policy *p, const uint8_t key[32], const tee_quote_result *res, double now)
 {
     cache_entry *slot = &p->cache[0];
     for (int i = 0; i < CACHE_SLOTS; i++) {
-        if (p->cache[i].expires <= now) {
+        if (p->cache[i].expires <= now || memcmp(p->cache[i].key, key, 32) == 0) {
             slot = &p->cache[i];
             break;
         }
@@ -183,7 +228,9 @@ static void cache_put(tee_policy *p, const uint8_t key[32], tee_tcb_status tcb, 
     }
     memcpy(slot->key, key, 32);
     slot->expires = now + p->cache_ttl;
-    slot->tcb = tcb;
+    slot->valid_from = res->valid_from;
+    slot->valid_until = res->valid_until;
+    slot->tcb = res->tcb_status;
 }
 
 /* Only the extensions we understand may be critical (DESIGN §5.2). */
@@ -208,26 +255,50 @@ static int check_extensions(X509 *cert, cc_err *err)
     return rc;
 }
 
-/* Self-signed Ed25519 end-entity certificate valid at `now`. */
-static int check_cert_shape(X509 *cert, time_t now, uint8_t pub[32], cc_err *err)
+/* An Ed25519 end-entity certificate, self-issued, valid at `now` and for no
+ * longer than the maximum lifetime. No signature work here: the
+ * self-signature is checked last (check_self_signature), so refusals for
+ * anything else cost no public-key operation. */
+static int check_cert_shape(const tee_policy *p, X509 *cert, time_t now, uint8_t pub[32],
+                            cc_err *err)
 {
     EVP_PKEY *pk = X509_get0_pubkey(cert);
     size_t publen = 32;
     if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519 ||
         EVP_PKEY_get_raw_public_key(pk, pub, &publen) != 1 || publen != 32)
         return cc_err_set(err, "certificate key is not Ed25519");
-    /* Not X509_check_issued(): it would want keyCertSign, which an end-entity
-     * RA-TLS certificate must not have. */
-    if (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) != 0 ||
-        X509_verify(cert, pk) != 1)
-        return cc_err_set(err, "certificate is not validly self-signed");
+    if (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) != 0)
+        return cc_err_set(err, "certificate is not self-issued");
     uint32_t flags = X509_get_extension_flags(cert);
     if (flags & EXFLAG_CA) return cc_err_set(err, "certificate is a CA certificate");
     if (X509_cmp_time(X509_get0_notBefore(cert), &now) > 0)
         return cc_err_set(err, "certificate is not yet valid");
     if (X509_cmp_time(X509_get0_notAfter(cert), &now) < 0)
         return cc_err_set(err, "certificate has expired");
+    /* A long-lived certificate keeps a quote (and whatever TCB it was made
+     * on) acceptable long after it was taken: bound the lifetime, which also
+     * bounds the quote's age since the quote is made with the certificate. */
+    int days = 0, secs = 0;
+    if (p->max_cert_lifetime > 0) {
+        if (ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert), X509_get0_notAfter(cert)) != 1)
+            return cc_err_set(err, "certificate validity dates are malformed");
+        long long life = (long long)days * 86400 + secs;
+        if (life > p->max_cert_lifetime)
+            return cc_err_set(err,
+                              "certificate lifetime %lld s exceeds the maximum %ld s "
+                              "(max_cert_lifetime)",
+                              life, p->max_cert_lifetime);
+    }
     return check_extensions(cert, err);
+}
+
+/* Not X509_check_issued(): it would want keyCertSign, which an end-entity
+ * RA-TLS certificate must not have. */
+static int check_self_signature(X509 *cert, cc_err *err)
+{
+    if (X509_verify(cert, X509_get0_pubkey(cert)) != 1)
+        return cc_err_set(err, "certificate is not validly self-signed");
+    return 0;
 }
 
 /* Measurements and allowlists of a quote that has been authenticated (or,
@@ -261,8 +332,8 @@ static int verify_quote_cached(tee_policy *p, const cc_buf *quote_bytes, const t
 {
     uint8_t key[32];
     crypto_sha256(quote_bytes->data, quote_bytes->len, key);
-    double mono = cc_now_mono();
-    cache_entry *hit = p->cache_ttl > 0 ? cache_find(p, key, mono) : NULL;
+    double mono = clock_now(p);
+    cache_entry *hit = p->cache_ttl > 0 ? cache_find(p, key, mono, now) : NULL;
     if (hit) {
         p->hits++;
         info->from_cache = true;
@@ -270,14 +341,25 @@ static int verify_quote_cached(tee_policy *p, const cc_buf *quote_bytes, const t
         return 0;
     }
     p->misses++;
-    tee_quote_verify_opts o = {.root = p->root, .at = now, .collateral = p->collateral};
+    tee_quote_verify_opts o = {.root = p->root,
+                               .at = now,
+                               .collateral = p->collateral,
+                               .cache = p->platforms,
+                               .min_tcb_eval_number = p->min_eval_number};
     tee_quote_result res;
     int rc = tee_quote_verify(q, &o, &res, err);
-    if (rc == 0 && p->collateral && !(p->tcb_allowed & (1u << res.tcb_status)))
-        rc = cc_err_set(err, "TCB status %s is not accepted", tee_tcb_status_name(res.tcb_status));
+    /* Under tdx the TCB status decides, and without collateral it is
+     * NotEvaluated: refused unless explicitly allowed. The fake TEE has no
+     * TCB to evaluate unless collateral was given for it. */
+    bool judge_tcb = p->kind == TEE_POLICY_TDX || p->collateral;
+    if (rc == 0 && judge_tcb && !(p->tcb_allowed & (1u << res.tcb_status)))
+        rc = cc_err_set(err, "TCB status %s is not accepted%s", tee_tcb_status_name(res.tcb_status),
+                        res.tcb_status == TEE_TCB_NOT_EVALUATED
+                            ? " (policy tdx needs collateral to evaluate the TCB)"
+                            : "");
     info->tcb_status = res.tcb_status;
+    if (rc == 0 && p->cache_ttl > 0) cache_put(p, key, &res, mono);
     tee_quote_result_free(&res);
-    if (rc == 0 && p->cache_ttl > 0) cache_put(p, key, info->tcb_status, mono);
     return rc;
 }
 
@@ -334,7 +416,7 @@ static int check_quote(tee_policy *p, const cc_buf *quote, const tee_quote *q, b
 static int verify_peer(tee_policy *p, X509 *cert, tee_peer_info *info, cc_err *err)
 {
     time_t now = p->fixed_time ? p->fixed_time : time(NULL);
-    if (check_cert_shape(cert, now, info->pubkey, err)) return -1;
+    if (check_cert_shape(p, cert, now, info->pubkey, err)) return -1;
     cc_buf claims = CC_BUF_INIT, quote = CC_BUF_INIT;
     tee_quote q = {0};
     int rc = -1;
@@ -352,6 +434,7 @@ static int verify_peer(tee_policy *p, X509 *cert, tee_peer_info *info, cc_err *e
             cc_err_set(err, "peer has no quote but the policy has measurement allowlists");
             goto out;
         }
+        if (check_self_signature(cert, err)) goto out;
         snprintf(info->summary, sizeof(info->summary), "policy=any quote=none claims=%s",
                  info->has_claims ? "yes" : "none");
         rc = 0;
@@ -372,7 +455,8 @@ static int verify_peer(tee_policy *p, X509 *cert, tee_peer_info *info, cc_err *e
         cc_err_set(err, "quote REPORTDATA is not SHA-512 of the certificate's public key");
         goto out;
     }
-    if (check_quote(p, &quote, &q, fake_tdx, now, info, err) || check_measurements(p, info, err))
+    if (check_quote(p, &quote, &q, fake_tdx, now, info, err) || check_self_signature(cert, err) ||
+        check_measurements(p, info, err))
         goto out;
     char ih[65];
     cc_hex_encode(info->image_hash, 32, ih);

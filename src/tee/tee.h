@@ -139,16 +139,49 @@ typedef struct tee_collateral tee_collateral;
 tee_collateral *tee_collateral_load(const char *path, cc_err *err);
 tee_collateral *tee_collateral_parse(const char *json_text, size_t len, cc_err *err);
 void tee_collateral_free(tee_collateral *c);
+/* The smaller tcbEvaluationDataNumber of the TCB info and the QE identity;
+ * -1 when either lacks one. */
+long long tee_collateral_eval_number(const tee_collateral *c);
+/* The earliest time at which some item of the collateral (signed JSON,
+ * CRLs, issuer certificates) stops being current: fetch new collateral
+ * before it. -1 when nothing has an end date. */
+int tee_collateral_next_update(const tee_collateral *c, time_t *out);
 
 /* -------------------------------------------------------- verification */
 
 /* Intel SGX Root CA (compiled in). New reference, caller X509_free()s. */
 X509 *tee_intel_root_ca(void);
 
+/* Verified-platform cache. What a quote proves about its platform (the PCK
+ * chain to the root, the QE report and its signature, the attestation key's
+ * binding and, with collateral, the TCB evaluation) is the same for every
+ * quote that platform's QE signs, so it is verified once and remembered under
+ * SHA-256 of every byte those checks read (root, collateral, PCK chain, QE
+ * report, signature, auth data, attestation key and the TD fields the TCB
+ * evaluation compares). A hit is used only while the verification time lies
+ * inside the window where every certificate, CRL and collateral item involved
+ * is valid, and before the TTL; each quote's own signature is still verified
+ * every time. Only successes are cached. Not thread-safe (one loop). */
+typedef struct tee_verify_cache tee_verify_cache;
+/* A clock in seconds (monotonic by default); tests inject their own. */
+typedef double (*tee_clock_fn)(void *ud);
+/* ttl_seconds <= 0 disables the cache (nothing is stored). */
+tee_verify_cache *tee_verify_cache_new(double ttl_seconds);
+void tee_verify_cache_free(tee_verify_cache *c);
+void tee_verify_cache_clear(tee_verify_cache *c);
+void tee_verify_cache_set_ttl(tee_verify_cache *c, double ttl_seconds);
+/* NULL fn = cc_now_mono. */
+void tee_verify_cache_set_clock(tee_verify_cache *c, tee_clock_fn fn, void *ud);
+void tee_verify_cache_stats(const tee_verify_cache *c, uint64_t *hits, uint64_t *misses);
+
 typedef struct tee_quote_verify_opts {
     X509 *root;                       /* pinned root; NULL = Intel SGX Root CA */
     time_t at;                        /* verification time; 0 = now */
     const tee_collateral *collateral; /* optional; NULL = no TCB evaluation */
+    tee_verify_cache *cache;          /* optional verified-platform cache */
+    /* With collateral: the TCB info's and QE identity's
+     * tcbEvaluationDataNumber must be at least this (0 = any). */
+    long long min_tcb_eval_number;
 } tee_quote_verify_opts;
 
 typedef struct tee_quote_result {
@@ -156,6 +189,10 @@ typedef struct tee_quote_result {
     tee_tcb_status tcb_status; /* TEE_TCB_NOT_EVALUATED without collateral */
     uint8_t fmspc[6];          /* from the PCK leaf when present */
     bool has_fmspc;
+    bool platform_cached; /* the platform checks came from opts->cache */
+    /* When ok: the verification times for which the same verdict holds (every
+     * certificate, CRL and collateral item involved is valid). */
+    time_t valid_from, valid_until;
     /* One line per check, "ok   <what>" or "FAIL <what>: <why>"; heap, caller
      * frees with tee_quote_result_free. */
     cc_buf log;
@@ -163,9 +200,14 @@ typedef struct tee_quote_result {
 
 /* Verifies quote signature, QE report signature and binding, the PCK chain to
  * the pinned root at opts->at and (with collateral) its checks and TCB status.
- * Returns 0 when every check passed (res->ok) and -1 otherwise with the first
- * failure in err; res (optional) receives all checks either way. A TCB status
- * other than UpToDate is reported in res but does not by itself fail. */
+ * Checks run cheapest first and stop at the first failure, so a forged quote
+ * costs less than a genuine one: QE report binding (a hash), the cache
+ * lookup (a hash), the quote signature (one ECDSA verification; with a cached
+ * platform the last check), the chain's root pinned by bytes, the QE report
+ * signature, the chain, then the collateral. Returns 0
+ * when every check passed (res->ok) and -1 with the failure in err; res
+ * (optional) receives the checks that ran. A TCB status other than UpToDate
+ * is reported in res but does not by itself fail. */
 int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_quote_result *res,
                      cc_err *err);
 void tee_quote_result_free(tee_quote_result *res);
@@ -359,10 +401,23 @@ int tee_policy_kind_parse(const char *s, tee_policy_kind *out, cc_err *err);
 const char *tee_policy_kind_name(tee_policy_kind k);
 /* fake: the network's fake root certificate (takes its own reference). */
 void tee_policy_set_root(tee_policy *p, X509 *root);
-/* tdx: optional collateral (the policy takes ownership) for a TCB status;
- * with collateral, only statuses in allowed_mask (1u << tee_tcb_status) pass.
- * Default mask: UpToDate and SWHardeningNeeded. */
+/* Default accepted TCB statuses: UpToDate and SWHardeningNeeded. */
+#define TEE_TCB_ALLOWED_DEFAULT ((1u << TEE_TCB_UP_TO_DATE) | (1u << TEE_TCB_SW_HARDENING_NEEDED))
+/* Verifiers refuse certificates valid for longer than this (default). */
+#define TEE_MAX_CERT_LIFETIME_DEFAULT (24L * 3600)
+
+/* tdx: collateral (the policy takes ownership; NULL removes it) for a TCB
+ * status; only statuses in the allowed mask (1u << tee_tcb_status) pass.
+ * allowed_mask 0 keeps the current mask (default TEE_TCB_ALLOWED_DEFAULT).
+ * Under tdx without collateral the status is NotEvaluated, which is refused
+ * unless the mask names it. */
 void tee_policy_set_collateral(tee_policy *p, tee_collateral *c, uint32_t allowed_mask);
+void tee_policy_set_allowed_tcb(tee_policy *p, uint32_t allowed_mask);
+/* With collateral: the minimum tcbEvaluationDataNumber (0 = any). */
+void tee_policy_set_min_tcb_eval_number(tee_policy *p, long long n);
+/* Refuse certificates whose notAfter - notBefore exceeds this (seconds;
+ * default TEE_MAX_CERT_LIFETIME_DEFAULT, 0 = unlimited). */
+void tee_policy_set_max_cert_lifetime(tee_policy *p, long seconds);
 /* Allowlists: empty = anything goes for that measurement. */
 void tee_policy_allow_mrtd(tee_policy *p, const uint8_t mrtd[48]);
 void tee_policy_allow_rtmrs(tee_policy *p, const uint8_t rtmr[4][48]);
@@ -374,12 +429,15 @@ void tee_policy_allow_debug(tee_policy *p, bool allow);
 void tee_policy_set_cache_ttl(tee_policy *p, double seconds);
 /* Fixed verification time for tests (0 = current time). */
 void tee_policy_set_time(tee_policy *p, time_t at);
+/* The clock of the caches' TTL (default monotonic); tests inject one. */
+void tee_policy_set_clock(tee_policy *p, tee_clock_fn fn, void *ud);
 /* Extra check run last on an otherwise accepted peer (e.g. the registry's
  * image and model hashes); returns 0 to accept, -1 with a reason to refuse. */
 typedef int (*tee_policy_check_fn)(void *ud, const tee_peer_info *info, cc_err *err);
 void tee_policy_set_check(tee_policy *p, tee_policy_check_fn fn, void *ud);
-/* Cache statistics. */
+/* Cache statistics: whole quotes (by SHA-256 of the quote) and platforms. */
 void tee_policy_cache_stats(const tee_policy *p, uint64_t *hits, uint64_t *misses);
+void tee_policy_platform_cache_stats(const tee_policy *p, uint64_t *hits, uint64_t *misses);
 
 /* The TLS verify hook (DESIGN §5.2), same shape as net's:
  *   int (*verify)(void *ud, X509 *peer_cert, void **peer_info_out, cc_err *err)

@@ -30,6 +30,8 @@ int tee__pck_info_from_quote(const tee_quote *q, tee_pck_info *out, cc_err *err)
 /* ECDSA P-256/SHA-256 verification of a raw r||s signature with a key taken
  * from a certificate (refused unless the key is EC P-256). */
 bool tee__ecdsa_verify_pkey(EVP_PKEY *pk, const void *msg, size_t n, const uint8_t sig_rs[64]);
+/* An EC P-256 public key from raw x||y (NULL when not a curve point). */
+EVP_PKEY *tee__ec_key_from_xy(const uint8_t xy[64]);
 /* Raw x||y of an EC P-256 public key. */
 int tee__ec_pub_xy(EVP_PKEY *pk, uint8_t xy[64], cc_err *err);
 
@@ -45,8 +47,37 @@ void tee__log_check(tee_quote_result *res, bool ok, const char *what, const char
 /* Collateral evaluation (collateral.c): appends its checks to res, sets
  * res->tcb_status; returns -1 (and err) when a check fails. */
 int tee__collateral_check(const tee_collateral *c, const tee_quote *q, X509 *leaf,
-                          STACK_OF(X509) * chain, X509 *root, time_t at, tee_quote_result *res,
-                          cc_err *err);
+                          STACK_OF(X509) * chain, X509 *root, time_t at, long long min_eval_number,
+                          tee_quote_result *res, cc_err *err);
+
+/* What the platform checks of a quote concluded (verify_cache.c keeps these),
+ * and the verification-time window in which that conclusion holds: the
+ * intersection of every involved certificate's, CRL's and collateral item's
+ * validity. */
+typedef struct tee__platform_verdict {
+    time_t valid_from, valid_until;
+    tee_tcb_status tcb_status;
+    uint8_t fmspc[6];
+    bool has_fmspc;
+    /* The imported attestation key: the cache holds a reference, a get
+     * lends it (valid until the next cache call). */
+    EVP_PKEY *att_key;
+} tee__platform_verdict;
+
+bool tee__verify_cache_get(tee_verify_cache *c, const uint8_t key[32], time_t at,
+                           tee__platform_verdict *out);
+void tee__verify_cache_put(tee_verify_cache *c, const uint8_t key[32],
+                           const tee__platform_verdict *v);
+
+/* Narrows [*lo, *hi] to a certificate's / CRL's validity. */
+void tee__window_cert(X509 *x, time_t *lo, time_t *hi);
+void tee__window_crl(X509_CRL *crl, time_t *lo, time_t *hi);
+/* Narrows [*lo, *hi] to where every collateral item (signed JSON, CRLs and
+ * issuer chains) is current. */
+void tee__collateral_window(const tee_collateral *c, time_t *lo, time_t *hi);
+/* SHA-256 over the collateral's signed texts and CRLs: names the collateral in
+ * cache keys. */
+void tee__collateral_digest(const tee_collateral *c, uint8_t out[32]);
 
 /* fake_tdx.c */
 /* The 64-byte COCOON fake_tdx quote for report_data, appended to out. */

@@ -19,6 +19,11 @@ struct tee_provider {
     uint8_t att_pub[64];        /* x || y */
     cc_buf chain_pem;           /* PCK leaf, Platform CA, fake root (PEM) */
     tee_td_report measurements; /* MRTD, RTMRs etc.; report_data filled per quote */
+    /* The QE report never changes for one attestation key, so (as a real QE
+     * does when it certifies its key) it is signed once: quotes of one
+     * platform then share it and verifiers can cache the platform. */
+    bool has_qe_sig;
+    uint8_t qe_sig[64];
 };
 
 int tee__fake_quote(tee_provider *p, const uint8_t report_data[64], cc_buf *out, cc_err *err);

@@ -446,6 +446,12 @@ static void test_check_callback(void **state)
     tee_provider_free(none);
 }
 
+/* An injected clock for the caches' TTL: time moves without sleeping. */
+static double test_clock(void *ud)
+{
+    return *(double *)ud;
+}
+
 /* The verification cache forgets results after its TTL, and TTL 0 turns
  * it off: a quote is then verified in full every time. */
 static void test_cache_ttl(void **state)
@@ -455,23 +461,33 @@ static void test_cache_ttl(void **state)
     tee_identity *id = tee_identity_new(p, NULL, &err);
     assert_non_null(id);
     tee_policy *pol = fake_policy();
-    tee_policy_set_cache_ttl(pol, 0.05);
+    double now = 500;
+    tee_policy_set_clock(pol, test_clock, &now);
+    tee_policy_set_cache_ttl(pol, 50);
     void *info = NULL;
     bool cached[4];
     for (int i = 0; i < 2; i++) {
         assert_int_equal(tee_verify_peer(pol, id->cert, &info, &err), 0);
         cached[i] = ((tee_peer_info *)info)->from_cache;
         tee_peer_info_free(info);
+        now += 20; /* 500: miss, 520: hit */
     }
-    usleep(200 * 1000); /* well past the 50 ms TTL */
+    now += 20; /* 560: past the 50 s TTL of the entry made at 500 */
     assert_int_equal(tee_verify_peer(pol, id->cert, &info, &err), 0);
     cached[2] = ((tee_peer_info *)info)->from_cache;
     tee_peer_info_free(info);
     assert_false(cached[0]);
+    assert_true(cached[1]);
     assert_false(cached[2]);
     uint64_t hits, misses;
     tee_policy_cache_stats(pol, &hits, &misses);
-    assert_int_equal(misses, 2 + (cached[1] ? 0 : 1));
+    assert_int_equal(hits, 1);
+    assert_int_equal(misses, 2);
+    /* The platform cache (same clock and TTL) expired too: the third
+     * verification checked the PCK chain again. */
+    tee_policy_platform_cache_stats(pol, &hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, 2);
 
     tee_policy_set_cache_ttl(pol, 0);
     for (int i = 0; i < 2; i++) {
@@ -481,6 +497,98 @@ static void test_cache_ttl(void **state)
         assert_false(cached[3]);
     }
     tee_policy_free(pol);
+    tee_identity_free(id);
+    tee_provider_free(p);
+}
+
+/* Quotes of one fake platform share their QE report, so a new certificate
+ * (a new quote) from a known platform skips the chain: the platform cache
+ * hits while the whole-quote cache misses. */
+static void test_platform_cache_across_quotes(void **state)
+{
+    tee_provider *p = fake_provider(NULL, NULL);
+    cc_err err = {0};
+    tee_identity *a = tee_identity_new(p, NULL, &err), *b = tee_identity_new(p, NULL, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    tee_policy *pol = fake_policy();
+    assert_int_equal(tee_verify_peer(pol, a->cert, NULL, &err), 0);
+    assert_int_equal(tee_verify_peer(pol, b->cert, NULL, &err), 0);
+    uint64_t hits, misses;
+    tee_policy_cache_stats(pol, &hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, 2);
+    tee_policy_platform_cache_stats(pol, &hits, &misses);
+    assert_int_equal(hits, 1);
+    assert_int_equal(misses, 1);
+    tee_policy_free(pol);
+    tee_identity_free(a);
+    tee_identity_free(b);
+    tee_provider_free(p);
+}
+
+/* A certificate valid for longer than max_cert_lifetime is refused, even
+ * when its quote is genuine (the "10-year re-wrap" of a valid quote). */
+static void test_max_cert_lifetime(void **state)
+{
+    tee_provider *p = fake_provider(NULL, NULL);
+    cc_err err = {0};
+    tee_identity *id = tee_identity_new(p, NULL, &err);
+    assert_non_null(id);
+    tee_policy *pol = fake_policy();
+    assert_int_equal(tee_verify_peer(pol, id->cert, NULL, &err), 0);
+
+    cc_buf claims = CC_BUF_INIT, quote = CC_BUF_INIT;
+    bool has_quote = false;
+    assert_int_equal(tee_cert_extract(id->cert, &claims, &quote, &has_quote, &err), 0);
+    assert_true(has_quote);
+    long ten_years = 10L * 365 * 86400;
+    X509 *rewrap = tee_cert_build(id->key, claims.data, claims.len, quote.data, quote.len,
+                                  time(NULL) - 60, ten_years, &err);
+    assert_non_null(rewrap);
+    assert_int_equal(tee_verify_peer(pol, rewrap, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "exceeds the maximum 86400 s"));
+    /* One second over the limit is refused, the limit itself is not. */
+    X509 *over = tee_cert_build(id->key, claims.data, claims.len, quote.data, quote.len,
+                                time(NULL) - 60, 86401, &err);
+    assert_int_equal(tee_verify_peer(pol, over, NULL, &err), -1);
+    tee_policy_set_max_cert_lifetime(pol, 3600);
+    assert_int_equal(tee_verify_peer(pol, id->cert, NULL, &err), -1);
+    tee_policy_set_max_cert_lifetime(pol, 0); /* unlimited */
+    assert_int_equal(tee_verify_peer(pol, rewrap, NULL, &err), 0);
+    X509_free(over);
+    X509_free(rewrap);
+    cc_buf_free(&claims);
+    cc_buf_free(&quote);
+    tee_policy_free(pol);
+    tee_identity_free(id);
+    tee_provider_free(p);
+}
+
+/* Policy tdx decides on the TCB status; without collateral that status is
+ * NotEvaluated, which is refused unless named in the allowed set. (The tdx
+ * policy is pointed at the fake root so a fake quote reaches that check.) */
+static void test_tdx_refuses_not_evaluated(void **state)
+{
+    tee_provider *p = fake_provider(NULL, NULL);
+    cc_err err = {0};
+    tee_identity *id = tee_identity_new(p, NULL, &err);
+    assert_non_null(id);
+    tee_policy *tdx = tee_policy_new(TEE_POLICY_TDX);
+    X509 *root = tee_fake_root_load_cert(root_dir, &err);
+    tee_policy_set_root(tdx, root);
+    X509_free(root);
+    assert_int_equal(tee_verify_peer(tdx, id->cert, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "TCB status NotEvaluated is not accepted"));
+    /* Cached or not, the refusal stands. */
+    assert_int_equal(tee_verify_peer(tdx, id->cert, NULL, &err), -1);
+    tee_policy_set_allowed_tcb(tdx, TEE_TCB_ALLOWED_DEFAULT | 1u << TEE_TCB_NOT_EVALUATED);
+    assert_int_equal(tee_verify_peer(tdx, id->cert, NULL, &err), 0);
+    /* Policy fake has no TCB to evaluate: NotEvaluated is its normal state. */
+    tee_policy *fake = fake_policy();
+    assert_int_equal(tee_verify_peer(fake, id->cert, NULL, &err), 0);
+    tee_policy_free(fake);
+    tee_policy_free(tdx);
     tee_identity_free(id);
     tee_provider_free(p);
 }
@@ -497,6 +605,9 @@ int main(void)
         cmocka_unit_test(test_image_hash_follows_executable_and_allowlist),
         cmocka_unit_test(test_check_callback),
         cmocka_unit_test(test_cache_ttl),
+        cmocka_unit_test(test_platform_cache_across_quotes),
+        cmocka_unit_test(test_max_cert_lifetime),
+        cmocka_unit_test(test_tdx_refuses_not_evaluated),
         cmocka_unit_test(test_debug_attribute_and_allowlists),
     };
     return cmocka_run_group_tests(tests, setup_root, teardown_root);
