@@ -43,6 +43,10 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                        "log_level",
                                        "comment",
                                        "is_test",
+                                       "max_cert_lifetime",
+                                       "collateral",
+                                       "allowed_tcb_statuses",
+                                       "min_tcb_evaluation_data_number",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -77,6 +81,7 @@ int client_config_validate(const client_config *c, cc_err *err)
 {
     if (c->n_proxies == 0)
         return cc_err_set(err, "field \"proxies\": at least one proxy is required");
+    if (daemon_config_check_peer_policy(&c->common, c->proxies, c->n_proxies, err) < 0) return -1;
     return daemon_config_check(&c->common, err);
 }
 

@@ -68,6 +68,17 @@ typedef struct daemon_config {
     /* Backoff between dials of a proxy, s (client and worker; 0.2 and 10). */
     double reconnect_min, reconnect_max;
     char *log_level; /* debug | info (default) | warn | error */
+    /* Attestation freshness and TCB (docs/security.md): our certificates
+     * live at most max_cert_lifetime seconds (default 24 h, at least 1 h) and
+     * peers' certificates living longer are refused; under policy tdx the
+     * collateral file (Intel PCS JSON) evaluates the TCB, whose status must be
+     * in allowed_tcb (default UpToDate, SWHardeningNeeded) and whose
+     * tcbEvaluationDataNumber must reach min_tcb_eval_number. */
+    long max_cert_lifetime;
+    char *collateral;
+    uint32_t allowed_tcb;
+    long long min_tcb_eval_number;
+    bool policy_explicit; /* "policy" was written in the config */
 } daemon_config;
 
 /* Fills the defaults. */
@@ -83,6 +94,12 @@ int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *
 int daemon_config_check(const daemon_config *c, cc_err *err);
 /* Frees the strings (and sets them to NULL). */
 void daemon_config_clear(daemon_config *c);
+/* Secure default for daemons that dial proxies (client, worker): unless the
+ * config names a policy, every proxy must be on the loopback (127.0.0.0/8,
+ * ::1, localhost), where the default policy any is a local test set-up;
+ * a remote proxy without an explicit policy is refused with a message. */
+int daemon_config_check_peer_policy(const daemon_config *c, char *const *proxies, size_t n,
+                                    cc_err *err);
 
 /* Where the command-line overrides land. A NULL target makes its flag
  * unknown (the proxy has no --http or --proxy). */
@@ -172,6 +189,9 @@ typedef struct daemon_tee_config {
     const char *tee;       /* provider: none | fake | tdx */
     const char *policy;    /* peers' check: any | fake | tdx */
     const char *fake_root; /* needed with tee or policy fake */
+    /* Freshness and TCB settings (max_cert_lifetime, collateral, ...);
+     * NULL = the defaults. */
+    const daemon_config *common;
     /* Registry file whose proxy image list every proxy must pass in the TLS
      * handshake (client, worker); NULL = no such check. */
     const char *proxy_registry;
@@ -193,6 +213,10 @@ typedef struct daemon_tee {
  * the fake root in fake_root. For listeners with their own policy (the
  * proxy's client port). */
 tee_policy *daemon_tee_policy_new(const char *kind, const char *fake_root, cc_err *err);
+/* Applies the shared freshness and TCB settings of c to p: maximum
+ * certificate lifetime, and (with a collateral file) the collateral, the
+ * allowed TCB statuses and the minimum tcbEvaluationDataNumber. */
+int daemon_tee_policy_configure(tee_policy *p, const daemon_config *c, cc_err *err);
 
 /* The part of a daemon_tee_config the shared settings give: role, tee,
  * policy, fake_root, and for a daemon that dials proxies (check_proxies)

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 int daemon_json_get_strdup(const json_t *obj, const char *key, char **dst, cc_err *err)
 {
     const char *s = NULL;
@@ -139,6 +142,29 @@ void daemon_config_init(daemon_config *c)
     c->reconnect_min = 0.2;
     c->reconnect_max = 10;
     c->log_level = cc_strdup("info");
+    c->max_cert_lifetime = TEE_MAX_CERT_LIFETIME_DEFAULT;
+    c->allowed_tcb = TEE_TCB_ALLOWED_DEFAULT;
+}
+
+/* "allowed_tcb_statuses": ["UpToDate", ...] as a mask. */
+static int get_tcb_statuses(const json_t *obj, uint32_t *mask, cc_err *err)
+{
+    json_t *a = json_object_get(obj, "allowed_tcb_statuses");
+    if (!a) return 0;
+    if (!json_is_array(a) || json_array_size(a) == 0)
+        return cc_err_set(err, "field \"allowed_tcb_statuses\": want a non-empty list of names");
+    uint32_t m = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        tee_tcb_status st;
+        if (!json_is_string(v) || tee_tcb_status_parse(json_string_value(v), &st, err) < 0)
+            return cc_err_prefix(err, "field \"allowed_tcb_statuses\"[%zu]", i);
+        m |= 1u << st;
+    }
+    *mask = m;
+    return 0;
 }
 
 int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *c, cc_err *err)
@@ -151,6 +177,18 @@ int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *
         cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, &c->reconnect_min, err) < 0 ||
         cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, &c->reconnect_max, err) < 0)
         return -1;
+    /* The lower bound leaves the rotation (checked every 10 minutes in the
+     * proxy, at each dial elsewhere) room to renew in the last quarter. */
+    int64_t life = c->max_cert_lifetime, min_eval = c->min_tcb_eval_number;
+    if (cc_json_get_int(obj, "max_cert_lifetime", false, 3600, 365L * 86400, &life, err) < 0 ||
+        daemon_json_get_path(obj, "collateral", path, &c->collateral, err) < 0 ||
+        get_tcb_statuses(obj, &c->allowed_tcb, err) < 0 ||
+        cc_json_get_int(obj, "min_tcb_evaluation_data_number", false, 0, INT32_MAX, &min_eval,
+                        err) < 0)
+        return -1;
+    c->max_cert_lifetime = (long)life;
+    c->min_tcb_eval_number = min_eval;
+    if (json_object_get(obj, "policy")) c->policy_explicit = true;
     return daemon_json_get_strdup(obj, "log_level", &c->log_level, err);
 }
 
@@ -171,6 +209,39 @@ int daemon_config_check(const daemon_config *c, cc_err *err)
     return 0;
 }
 
+static bool is_loopback_host(const char *addr)
+{
+    char host[96];
+    snprintf(host, sizeof(host), "%s", addr);
+    char *colon = strrchr(host, ':');
+    if (colon) *colon = 0;
+    char *h = host;
+    if (*h == '[') {
+        h++;
+        char *end = strchr(h, ']');
+        if (end) *end = 0;
+    }
+    if (!strcmp(h, "localhost")) return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, h, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+int daemon_config_check_peer_policy(const daemon_config *c, char *const *proxies, size_t n,
+                                    cc_err *err)
+{
+    if (c->policy_explicit) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_loopback_host(proxies[i]))
+            return cc_err_set(err,
+                              "proxy %s is not on this machine and the config names no "
+                              "\"policy\": write the attestation policy (tdx, fake, "
+                              "fake_tdx, or \"any\" to accept an unattested proxy)",
+                              proxies[i]);
+    return 0;
+}
+
 void daemon_config_clear(daemon_config *c)
 {
     free(c->owner_address);
@@ -179,6 +250,7 @@ void daemon_config_clear(daemon_config *c)
     free(c->fake_root);
     free(c->registry);
     free(c->log_level);
+    free(c->collateral);
     memset(c, 0, sizeof(*c));
 }
 

@@ -240,6 +240,10 @@ json_t *daemon_link_stats_json(const daemon_link *l)
     if (l->last_error[0]) json_object_set_new(e, "last_error", json_string(l->last_error));
     /* What the proxy's RA-TLS certificate proved (tee_peer_info). */
     daemon_json_add_peer_info(e, l->conn ? net_conn_peer_info(l->conn) : NULL);
+    if (l->env->tee && l->env->tee->policy &&
+        tee_policy_kind_of(l->env->tee->policy) == TEE_POLICY_ANY)
+        json_object_set_new(e, "attestation_warning",
+                            json_string("policy any: the proxy is not attested"));
     return e;
 }
 

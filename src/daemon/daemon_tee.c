@@ -81,6 +81,24 @@ tee_policy *daemon_tee_policy_new(const char *kind, const char *fake_root, cc_er
     return p;
 }
 
+int daemon_tee_policy_configure(tee_policy *p, const daemon_config *c, cc_err *err)
+{
+    tee_policy_set_max_cert_lifetime(p, c->max_cert_lifetime);
+    tee_policy_set_allowed_tcb(p, c->allowed_tcb);
+    tee_policy_set_min_tcb_eval_number(p, c->min_tcb_eval_number);
+    if (!c->collateral) return 0;
+    /* Read once at start: verification must not wait on the disk. */
+    tee_collateral *col = tee_collateral_load(c->collateral, err);
+    if (!col) return cc_err_prefix(err, "field \"collateral\"");
+    time_t next;
+    if (tee_collateral_next_update(col, &next) == 0 && next < time(NULL))
+        CC_WARN("event=collateral_stale file=\"%s\" next_update=%lld: peers under policy tdx "
+                "are refused until it is replaced",
+                c->collateral, (long long)next);
+    tee_policy_set_collateral(p, col, 0);
+    return 0;
+}
+
 daemon_tee_config daemon_tee_config_of(const char *role, const daemon_config *common,
                                        bool check_proxies)
 {
@@ -88,6 +106,7 @@ daemon_tee_config daemon_tee_config_of(const char *role, const daemon_config *co
                                .tee = common->tee,
                                .policy = common->policy,
                                .fake_root = common->fake_root,
+                               .common = common,
                                .proxy_registry = check_proxies ? common->registry : NULL};
 }
 
@@ -110,11 +129,19 @@ int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
         memcpy(claims.model_hash, c->model_hash, sizeof(claims.model_hash));
         test_claim_other_model(pk, &claims);
     }
-    tee_identity_opts io = {.claims = &claims};
+    /* Our certificates live no longer than we let peers' live. */
+    long life = TEE_CERT_VALIDITY_SECONDS;
+    if (c->common && c->common->max_cert_lifetime < life) life = c->common->max_cert_lifetime;
+    tee_identity_opts io = {.claims = &claims, .validity_seconds = life};
     t->identity = tee_identity_new(t->provider, &io, err);
     if (!t->identity) return -1;
     t->policy = daemon_tee_policy_new(c->policy, c->fake_root, err);
-    if (!t->policy) return -1;
+    if (!t->policy || (c->common && daemon_tee_policy_configure(t->policy, c->common, err) < 0))
+        return -1;
+    if (tee_policy_kind_of(t->policy) == TEE_POLICY_ANY)
+        CC_WARN("event=policy_any role=%s: peers are not attested (any certificate is accepted); "
+                "use policy tdx, fake or fake_tdx to attest them",
+                c->role);
     if (c->proxy_registry) {
         t->proxy_registry = registry_open("none", c->proxy_registry, err);
         if (!t->proxy_registry) return -1;

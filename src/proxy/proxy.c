@@ -86,7 +86,9 @@ static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
      * are held to `policy`; clients usually do not, so their port has its
      * own (default any). */
     p->client_policy = daemon_tee_policy_new(cfg->client_policy, cfg->common.fake_root, err);
-    return p->client_policy ? 0 : -1;
+    return p->client_policy && daemon_tee_policy_configure(p->client_policy, &cfg->common, err) == 0
+               ? 0
+               : -1;
 }
 
 static net_listener *listen_on(proxy *p, const proxy_listen_addr *a, tee_policy *policy,

@@ -26,11 +26,28 @@ void proxy_config_init(proxy_config *c)
 int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c, cc_err *err)
 {
     /* No reconnect_min/max: the proxy dials nobody. */
-    static const char *const keys[] = {
-        "listen_workers",  "listen_clients", "listen_http", "chain",   "registry",
-        "pow_difficulty",  "owner_address",  "tee",         "policy",  "fake_root",
-        "request_timeout", "idle_timeout",   "log_level",   "comment", "client_policy",
-        "state_dir",       "ledger",         NULL};
+    static const char *const keys[] = {"listen_workers",
+                                       "listen_clients",
+                                       "listen_http",
+                                       "chain",
+                                       "registry",
+                                       "pow_difficulty",
+                                       "owner_address",
+                                       "tee",
+                                       "policy",
+                                       "fake_root",
+                                       "request_timeout",
+                                       "idle_timeout",
+                                       "log_level",
+                                       "comment",
+                                       "client_policy",
+                                       "state_dir",
+                                       "ledger",
+                                       "max_cert_lifetime",
+                                       "collateral",
+                                       "allowed_tcb_statuses",
+                                       "min_tcb_evaluation_data_number",
+                                       NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0 ||

@@ -166,7 +166,11 @@ void tee_identity_free(tee_identity *id)
 bool tee_identity_needs_renewal(const tee_identity *id, time_t now)
 {
     if (!now) now = time(NULL);
-    return id->not_after - now < TEE_CERT_RENEW_BEFORE_SECONDS;
+    /* Short-lived certificates (a lower max_cert_lifetime) renew in their
+     * last quarter rather than their last 6 hours. */
+    time_t before = (id->not_after - id->not_before) / 4;
+    if (before > TEE_CERT_RENEW_BEFORE_SECONDS) before = TEE_CERT_RENEW_BEFORE_SECONDS;
+    return id->not_after - now < before;
 }
 
 int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_identity **idp,
@@ -175,9 +179,11 @@ int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_iden
     time_t now = opts && opts->now ? opts->now : time(NULL);
     if (*idp && !tee_identity_needs_renewal(*idp, now)) return 0;
     tee_identity_opts same = {0};
-    if (*idp && (!opts || !opts->claims)) {
+    if (*idp && (!opts || !opts->claims || !opts->validity_seconds)) {
         if (opts) same = *opts;
-        same.claims = &(*idp)->claims;
+        if (!same.claims) same.claims = &(*idp)->claims;
+        /* The new certificate lives as long as the old one did. */
+        if (!same.validity_seconds) same.validity_seconds = (*idp)->not_after - (*idp)->not_before;
         opts = &same;
     }
     /* Same key, fresh certificate and quote: the key is the proxy's public key

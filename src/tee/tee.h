@@ -130,6 +130,8 @@ typedef enum {
 } tee_tcb_status;
 
 const char *tee_tcb_status_name(tee_tcb_status s);
+/* Parses a name as tee_tcb_status_name() writes it (Intel's spelling). */
+int tee_tcb_status_parse(const char *s, tee_tcb_status *out, cc_err *err);
 
 /* Intel PCS collateral in the JSON shape of ../shared/fixtures/tdx (keys
  * tcb_info, tcb_info_signature, tcb_info_issuer_chain, qe_identity,
@@ -338,13 +340,15 @@ typedef struct tee_identity_opts {
  * with the claims extension. */
 tee_identity *tee_identity_new(tee_provider *p, const tee_identity_opts *opts, cc_err *err);
 void tee_identity_free(tee_identity *id);
-/* True when the certificate expires within TEE_CERT_RENEW_BEFORE_SECONDS of
- * now (0 = current time) and should be replaced by a new identity. */
+/* True when the certificate expires within TEE_CERT_RENEW_BEFORE_SECONDS (or
+ * a quarter of its lifetime, when shorter) of now (0 = current time) and
+ * should be replaced by a new identity. */
 bool tee_identity_needs_renewal(const tee_identity *id, time_t now);
 /* Replaces *idp by a fresh identity when it needs renewal; returns 1 when it
  * did, 0 when not needed, -1 on error (the old identity stays). The key stays
  * the same (a new certificate with a fresh quote and validity); with opts or
- * opts->claims NULL the new identity makes the same claims as the old one.
+ * opts->claims NULL the new identity makes the same claims as the old one,
+ * with validity_seconds 0 it keeps the old lifetime.
  * The old identity is freed: anything that must outlive it (a TLS context)
  * holds its own OpenSSL references, as net does. */
 int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_identity **idp,

@@ -46,6 +46,16 @@ const char *tee_tcb_status_name(tee_tcb_status s)
     return "?";
 }
 
+int tee_tcb_status_parse(const char *s, tee_tcb_status *out, cc_err *err)
+{
+    for (int k = TEE_TCB_NOT_EVALUATED; k <= TEE_TCB_NO_MATCH; k++)
+        if (!strcmp(s, tee_tcb_status_name((tee_tcb_status)k))) {
+            *out = (tee_tcb_status)k;
+            return 0;
+        }
+    return cc_err_set(err, "unknown TCB status \"%s\" (want e.g. UpToDate, SWHardeningNeeded)", s);
+}
+
 /* Records a failed check as the error (verification stops there). */
 static int fail(tee_quote_result *res, cc_err *err, const char *what, const char *why)
 {

@@ -160,6 +160,33 @@ static void test_expired_and_not_yet_valid(void **state)
     tee_provider_free(none);
 }
 
+/* A shorter lifetime (a daemon's max_cert_lifetime below a day) is kept on
+ * rotation, and renewal starts in its last quarter so the certificate is
+ * replaced before verifiers would refuse it. */
+static void test_short_lifetime_rotation(void **state)
+{
+    tee_provider *none = tee_provider_new_none();
+    cc_err err = {0};
+    tee_identity_opts o = {.validity_seconds = 4 * 3600};
+    tee_identity *cur = tee_identity_new(none, &o, &err);
+    assert_non_null(cur);
+    assert_int_equal(cur->not_after - cur->not_before, 4 * 3600);
+    assert_false(tee_identity_needs_renewal(cur, cur->not_after - 2 * 3600));
+    assert_true(tee_identity_needs_renewal(cur, cur->not_after - 3599));
+    /* An hour before expiry: rotated, to another 4-hour certificate. */
+    tee_identity_opts later = {.now = cur->not_after - 1800};
+    assert_int_equal(tee_identity_rotate(none, &later, &cur, &err), 1);
+    assert_int_equal(cur->not_after - cur->not_before, 4 * 3600);
+    /* A verifier limited to that lifetime accepts it. */
+    tee_policy *any = tee_policy_new(TEE_POLICY_ANY);
+    tee_policy_set_max_cert_lifetime(any, 4 * 3600);
+    tee_policy_set_time(any, cur->not_before + 60);
+    assert_int_equal(tee_verify_peer(any, cur->cert, NULL, &err), 0);
+    tee_policy_free(any);
+    tee_identity_free(cur);
+    tee_provider_free(none);
+}
+
 static void test_unknown_critical_extension_and_non_ed25519(void **state)
 {
     cc_err err = {0};
@@ -599,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_claims_round_trip),
         cmocka_unit_test(test_none_identity_shape_and_any_policy),
         cmocka_unit_test(test_expired_and_not_yet_valid),
+        cmocka_unit_test(test_short_lifetime_rotation),
         cmocka_unit_test(test_unknown_critical_extension_and_non_ed25519),
         cmocka_unit_test(test_fake_quote_verifies_under_fake_not_tdx),
         cmocka_unit_test(test_reportdata_must_match_key),

@@ -21,6 +21,71 @@ static int parse(const char *text, worker_config *c, cc_err *err)
     return rc;
 }
 
+/* Secure default: a proxy off this machine needs the policy written out;
+ * loopback proxies keep the default any (local test set-ups). */
+static void test_remote_proxy_needs_policy(void **state)
+{
+    (void)state;
+    worker_config c;
+    cc_err err = {0};
+    assert_int_equal(
+        parse("{\"proxies\": [\"127.0.0.1:1\", \"10.0.0.2:7\"], \"model\": \"m.gguf\"}", &c, &err),
+        -1);
+    assert_non_null(strstr(err.msg, "10.0.0.2:7"));
+    assert_non_null(strstr(err.msg, "names no \"policy\""));
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"proxy.example:7\"], \"model\": \"m.gguf\"}", &c, &err),
+                     -1);
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.9:1\", \"[::1]:2\", \"localhost:3\"], "
+                           "\"model\": \"m.gguf\"}",
+                           &c, &err),
+                     0);
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"10.0.0.2:7\"], \"model\": \"m.gguf\", "
+                           "\"policy\": \"any\"}",
+                           &c, &err),
+                     0);
+    assert_true(c.common.policy_explicit);
+    worker_config_clear(&c);
+}
+
+/* Freshness and TCB settings: defaults, parsing and refusals. */
+static void test_attestation_settings(void **state)
+{
+    (void)state;
+    worker_config c;
+    cc_err err = {0};
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\"}", &c, &err), 0);
+    assert_int_equal(c.common.max_cert_lifetime, 86400);
+    assert_int_equal(c.common.allowed_tcb, TEE_TCB_ALLOWED_DEFAULT);
+    assert_null(c.common.collateral);
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
+                           "\"max_cert_lifetime\": 7200, \"collateral\": \"pcs.json\", "
+                           "\"allowed_tcb_statuses\": [\"UpToDate\"], "
+                           "\"min_tcb_evaluation_data_number\": 17}",
+                           &c, &err),
+                     0);
+    assert_int_equal(c.common.max_cert_lifetime, 7200);
+    assert_string_equal(c.common.collateral, "/srv/w/pcs.json");
+    assert_int_equal(c.common.allowed_tcb, 1u << TEE_TCB_UP_TO_DATE);
+    assert_int_equal(c.common.min_tcb_eval_number, 17);
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
+                           "\"allowed_tcb_statuses\": [\"Fine\"]}",
+                           &c, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "allowed_tcb_statuses"));
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
+                           "\"max_cert_lifetime\": 60}",
+                           &c, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "max_cert_lifetime"));
+    worker_config_clear(&c);
+}
+
 static void test_openai_http(void **state)
 {
     (void)state;
@@ -28,7 +93,8 @@ static void test_openai_http(void **state)
     cc_err err = {0};
     assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:11001\", \"10.0.0.2:7\"], \"backend\": "
                            "\"openai-http\", \"backend_url\": \"http://127.0.0.1:8000\", "
-                           "\"model\": \"qwen\", \"coefficient\": 1500, \"is_test\": false}",
+                           "\"model\": \"qwen\", \"coefficient\": 1500, \"is_test\": false, "
+                           "\"policy\": \"any\"}",
                            &c, &err),
                      0);
     assert_int_equal(c.n_proxies, 2);
@@ -140,6 +206,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_configs),
         cmocka_unit_test(test_openai_http),
+        cmocka_unit_test(test_remote_proxy_needs_policy),
+        cmocka_unit_test(test_attestation_settings),
         cmocka_unit_test(test_embedded_path_is_relative_to_config),
         cmocka_unit_test(test_errors),
     };
