@@ -86,6 +86,9 @@ static void test_example_config(void **state)
     if (client_config_load(path, &c, &err) < 0 || client_config_validate(&c, &err) < 0)
         fail_msg("%s", err.msg);
     assert_int_equal(c.http_port, 10000);
+    /* Shipped configs attest the proxy. */
+    assert_string_equal(c.common.policy, "tdx");
+    assert_non_null(c.common.collateral);
     client_config_clear(&c);
 }
 

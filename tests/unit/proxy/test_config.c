@@ -106,6 +106,10 @@ static void test_example_config(void **state)
     if (proxy_config_load(path, &c, &err) < 0) fail_msg("%s", err.msg);
     assert_int_equal(c.clients.port, 11002);
     assert_non_null(strstr(c.common.registry, "configs/registry.json"));
+    /* Shipped configs attest (a TEE and policy tdx with collateral). */
+    assert_string_equal(c.common.tee, "tdx");
+    assert_string_equal(c.common.policy, "tdx");
+    assert_non_null(strstr(c.common.collateral, "configs/tdx-collateral.json"));
     proxy_config_clear(&c);
 }
 

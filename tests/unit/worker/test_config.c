@@ -197,6 +197,10 @@ static void test_example_configs(void **state)
         if (worker_config_load(path, &c, &err) < 0 || worker_config_validate(&c, &err) < 0)
             fail_msg("%s: %s", files[i], err.msg);
         assert_int_equal(c.n_proxies, 1);
+        /* Shipped configs attest (a TEE and policy tdx with collateral). */
+        assert_string_equal(c.common.tee, "tdx");
+        assert_string_equal(c.common.policy, "tdx");
+        assert_non_null(c.common.collateral);
         worker_config_clear(&c);
     }
 }
