@@ -13,6 +13,7 @@ static int measure(const void *cfg, cc_buf *out, cc_err *err)
 static int setup_tee(client *c, const client_config *cfg, cc_err *err)
 {
     daemon_tee_config tc = daemon_tee_config_of("client", &cfg->common, true);
+    tc.base = c->base;
     tc.measure = measure;
     tc.measure_cfg = cfg;
     return daemon_tee_setup(&c->tee, &tc, err);

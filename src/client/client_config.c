@@ -47,6 +47,8 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                        "collateral",
                                        "allowed_tcb_statuses",
                                        "min_tcb_evaluation_data_number",
+                                       "collateral_url",
+                                       "collateral_refresh",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;

@@ -76,6 +76,8 @@ typedef struct daemon_config {
      * tcbEvaluationDataNumber must reach min_tcb_eval_number. */
     long max_cert_lifetime;
     char *collateral;
+    char *collateral_url;      /* or fetched from here (daemon_collateral) */
+    double collateral_refresh; /* s between fetches at most; default 3600 */
     uint32_t allowed_tcb;
     long long min_tcb_eval_number;
     bool policy_explicit; /* "policy" was written in the config */
@@ -189,6 +191,8 @@ typedef struct daemon_tee_config {
     const char *tee;       /* provider: none | fake | tdx */
     const char *policy;    /* peers' check: any | fake | tdx */
     const char *fake_root; /* needed with tee or policy fake */
+    /* The daemon's loop: needed to fetch collateral from collateral_url. */
+    struct event_base *base;
     /* Freshness and TCB settings (max_cert_lifetime, collateral, ...);
      * NULL = the defaults. */
     const daemon_config *common;
@@ -202,11 +206,33 @@ typedef struct daemon_tee_config {
     const void *measure_cfg;
 } daemon_tee_config;
 
+/* ---- Collateral from a URL (daemon_collateral.c) ----------------------- */
+
+/* Keeps the TDX collateral of the watched policies current from an HTTP(S)
+ * URL serving one collateral JSON document (the shape tee_collateral_parse
+ * reads, e.g. a local PCCS-style cache in front of Intel's PCS). Fetched on
+ * the loop without blocking it, refetched after min(refresh, half the time
+ * to the earliest nextUpdate) (at least 5 s), failures retried from 5 s
+ * doubling up to `refresh`, keeping the old collateral. */
+typedef struct daemon_collateral daemon_collateral;
+daemon_collateral *daemon_collateral_new(struct event_base *base, const char *url, double refresh,
+                                         cc_err *err);
+/* Borrowed: p must outlive the fetcher (at most 4 policies). */
+int daemon_collateral_watch(daemon_collateral *c, tee_policy *p, cc_err *err);
+/* The first fetch, from the loop. */
+void daemon_collateral_start(daemon_collateral *c);
+void daemon_collateral_stats(const daemon_collateral *c, uint64_t *fetches, uint64_t *failures,
+                             time_t *next_update);
+void daemon_collateral_free(daemon_collateral *c);
+/* The delay before the next fetch (exposed for tests). */
+double daemon_collateral_refresh_delay(time_t now, time_t next_update, double refresh);
+
 typedef struct daemon_tee {
     tee_provider *provider;
     tee_identity *identity;
     tee_policy *policy;
-    registry *proxy_registry; /* NULL unless proxy_registry was given */
+    registry *proxy_registry;      /* NULL unless proxy_registry was given */
+    daemon_collateral *collateral; /* NULL unless collateral_url was given */
 } daemon_tee;
 
 /* A policy of kind `kind` ("any", "fake", "tdx", "fake_tdx"); "fake" trusts

@@ -144,6 +144,7 @@ void daemon_config_init(daemon_config *c)
     c->log_level = cc_strdup("info");
     c->max_cert_lifetime = TEE_MAX_CERT_LIFETIME_DEFAULT;
     c->allowed_tcb = TEE_TCB_ALLOWED_DEFAULT;
+    c->collateral_refresh = 3600;
 }
 
 /* "allowed_tcb_statuses": ["UpToDate", ...] as a mask. */
@@ -182,6 +183,9 @@ int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *
     int64_t life = c->max_cert_lifetime, min_eval = c->min_tcb_eval_number;
     if (cc_json_get_int(obj, "max_cert_lifetime", false, 3600, 365L * 86400, &life, err) < 0 ||
         daemon_json_get_path(obj, "collateral", path, &c->collateral, err) < 0 ||
+        daemon_json_get_strdup(obj, "collateral_url", &c->collateral_url, err) < 0 ||
+        cc_json_get_double(obj, "collateral_refresh", false, 10, 86400, &c->collateral_refresh,
+                           err) < 0 ||
         get_tcb_statuses(obj, &c->allowed_tcb, err) < 0 ||
         cc_json_get_int(obj, "min_tcb_evaluation_data_number", false, 0, INT32_MAX, &min_eval,
                         err) < 0)
@@ -203,6 +207,11 @@ int daemon_config_check(const daemon_config *c, cc_err *err)
         return -1;
     if ((!strcmp(c->tee, "fake") || !strcmp(c->policy, "fake")) && !c->fake_root)
         return cc_err_set(err, "field \"fake_root\" is required with tee or policy \"fake\"");
+    if (c->collateral && c->collateral_url)
+        return cc_err_set(err, "fields \"collateral\" and \"collateral_url\": give one source");
+    if (c->collateral_url && !cc_str_has_prefix(c->collateral_url, "http://") &&
+        !cc_str_has_prefix(c->collateral_url, "https://"))
+        return cc_err_set(err, "field \"collateral_url\": expected an http:// or https:// URL");
     if (c->reconnect_min > c->reconnect_max)
         return cc_err_set(err, "field \"reconnect_min\" (%g) exceeds \"reconnect_max\" (%g)",
                           c->reconnect_min, c->reconnect_max);
@@ -251,6 +260,7 @@ void daemon_config_clear(daemon_config *c)
     free(c->registry);
     free(c->log_level);
     free(c->collateral);
+    free(c->collateral_url);
     memset(c, 0, sizeof(*c));
 }
 

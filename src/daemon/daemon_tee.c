@@ -138,6 +138,13 @@ int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
     t->policy = daemon_tee_policy_new(c->policy, c->fake_root, err);
     if (!t->policy || (c->common && daemon_tee_policy_configure(t->policy, c->common, err) < 0))
         return -1;
+    if (c->common && c->common->collateral_url) {
+        if (!c->base) return cc_err_set(err, "collateral_url: no event loop to fetch it on");
+        t->collateral = daemon_collateral_new(c->base, c->common->collateral_url,
+                                              c->common->collateral_refresh, err);
+        if (!t->collateral || daemon_collateral_watch(t->collateral, t->policy, err) < 0) return -1;
+        daemon_collateral_start(t->collateral);
+    }
     if (tee_policy_kind_of(t->policy) == TEE_POLICY_ANY)
         CC_WARN("event=policy_any role=%s: peers are not attested (any certificate is accepted); "
                 "use policy tdx, fake or fake_tdx to attest them",
@@ -152,6 +159,7 @@ int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
 
 void daemon_tee_clear(daemon_tee *t)
 {
+    daemon_collateral_free(t->collateral); /* watches the policies: first */
     if (t->identity) tee_identity_free(t->identity);
     if (t->policy) tee_policy_free(t->policy);
     if (t->proxy_registry) registry_free(t->proxy_registry);

@@ -79,6 +79,7 @@ static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
 {
     /* The proxy's registry is the network's, not a check of other proxies. */
     daemon_tee_config tc = daemon_tee_config_of("proxy", &cfg->common, false);
+    tc.base = p->base;
     tc.measure = measure;
     tc.measure_cfg = cfg;
     if (daemon_tee_setup(&p->tee, &tc, err) < 0) return -1;
@@ -86,9 +87,10 @@ static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
      * are held to `policy`; clients usually do not, so their port has its
      * own (default any). */
     p->client_policy = daemon_tee_policy_new(cfg->client_policy, cfg->common.fake_root, err);
-    return p->client_policy && daemon_tee_policy_configure(p->client_policy, &cfg->common, err) == 0
-               ? 0
-               : -1;
+    if (!p->client_policy || daemon_tee_policy_configure(p->client_policy, &cfg->common, err) < 0)
+        return -1;
+    return p->tee.collateral ? daemon_collateral_watch(p->tee.collateral, p->client_policy, err)
+                             : 0;
 }
 
 static net_listener *listen_on(proxy *p, const proxy_listen_addr *a, tee_policy *policy,

@@ -47,6 +47,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "collateral",
                                        "allowed_tcb_statuses",
                                        "min_tcb_evaluation_data_number",
+                                       "collateral_url",
+                                       "collateral_refresh",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");

@@ -75,6 +75,7 @@ static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
     uint8_t model_hash[32];
     crypto_sha256(w->model, strlen(w->model), model_hash);
     daemon_tee_config tc = daemon_tee_config_of("worker", &cfg->common, true);
+    tc.base = w->base;
     tc.model_hash = model_hash;
     tc.measure = measure;
     tc.measure_cfg = cfg;

@@ -84,6 +84,26 @@ static void test_attestation_settings(void **state)
                      -1);
     assert_non_null(strstr(err.msg, "max_cert_lifetime"));
     worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
+                           "\"collateral_url\": \"https://pccs.local/c.json\", "
+                           "\"collateral_refresh\": 600}",
+                           &c, &err),
+                     0);
+    assert_string_equal(c.common.collateral_url, "https://pccs.local/c.json");
+    assert_true(c.common.collateral_refresh == 600);
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
+                           "\"collateral_url\": \"ftp://x/c.json\"}",
+                           &c, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "collateral_url"));
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
+                           "\"collateral_url\": \"http://x/c.json\", \"collateral\": \"c.json\"}",
+                           &c, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "one source"));
+    worker_config_clear(&c);
 }
 
 static void test_openai_http(void **state)
