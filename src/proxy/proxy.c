@@ -75,6 +75,21 @@ static int measure(const void *cfg, cc_buf *out, cc_err *err)
     return proxy_config_measure(cfg, out, err);
 }
 
+/* When the registry lists client images, a client proves one in the TLS
+ * handshake on the clients' port: its quote verified under client_policy and
+ * its image hash listed (without the list any client passes, as in COCOON). */
+static int check_client_image(void *ud, const tee_peer_info *info, cc_err *err)
+{
+    const proxy *p = ud;
+    static const uint8_t none[32];
+    const uint8_t *h = info->quote_verified ? info->image_hash : none;
+    if (!p->reg || registry_client_image_allowed(p->reg, h)) return 0;
+    char hex[65];
+    cc_hex_encode(h, 32, hex);
+    return cc_err_set(err, "client image hash %s is not in the registry%s", hex,
+                      info->quote_verified ? "" : " (no verified quote)");
+}
+
 static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
 {
     /* The proxy's registry is the network's, not a check of other proxies. */
@@ -89,6 +104,11 @@ static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
     p->client_policy = daemon_tee_policy_new(cfg->client_policy, cfg->common.fake_root, err);
     if (!p->client_policy || daemon_tee_policy_configure(p->client_policy, &cfg->common, err) < 0)
         return -1;
+    tee_policy_set_check(p->client_policy, check_client_image, p);
+    if (p->reg && registry_lists_client_images(p->reg) &&
+        tee_policy_kind_of(p->client_policy) == TEE_POLICY_ANY)
+        CC_WARN("event=client_images_unverifiable: the registry lists client images but "
+                "client_policy is any (no quote is verified): every client is refused");
     return p->tee.collateral ? daemon_collateral_watch(p->tee.collateral, p->client_policy, err)
                              : 0;
 }

@@ -18,6 +18,8 @@ struct registry {
     registry_params params;
     hash_set proxy_images;
     hash_set worker_images;
+    hash_set client_images; /* optional: absent = clients unchecked */
+    bool lists_client_images;
     hash_set models;
     registry_proxy *proxies;
     size_t n_proxies;
@@ -186,6 +188,7 @@ registry *registry_from_json(const json_t *root, cc_err *err)
                                        "params",
                                        "proxy_image_hashes",
                                        "worker_image_hashes",
+                                       "client_image_hashes",
                                        "model_hashes",
                                        "models",
                                        "proxies",
@@ -197,11 +200,14 @@ registry *registry_from_json(const json_t *root, cc_err *err)
         load_params(root, &r->params, err) < 0 ||
         load_hash_list(root, "proxy_image_hashes", &r->proxy_images, err) < 0 ||
         load_hash_list(root, "worker_image_hashes", &r->worker_images, err) < 0 ||
+        (json_object_get(root, "client_image_hashes") &&
+         load_hash_list(root, "client_image_hashes", &r->client_images, err) < 0) ||
         load_hash_list(root, "model_hashes", &r->models, err) < 0 ||
         load_model_names(root, &r->models, err) < 0 || load_proxies(root, r, err) < 0) {
         registry_free(r);
         return NULL;
     }
+    r->lists_client_images = json_object_get(root, "client_image_hashes") != NULL;
     return r;
 }
 
@@ -234,6 +240,7 @@ void registry_free(registry *r)
     if (!r) return;
     free(r->proxy_images.items);
     free(r->worker_images.items);
+    free(r->client_images.items);
     free(r->models.items);
     for (size_t i = 0; i < r->n_proxies; i++) {
         free(r->proxies[i].address);
@@ -260,6 +267,16 @@ bool registry_proxy_image_allowed(const registry *r, const uint8_t hash[REGISTRY
 bool registry_worker_image_allowed(const registry *r, const uint8_t hash[REGISTRY_HASH_LEN])
 {
     return hash_set_has(&r->worker_images, hash);
+}
+
+bool registry_lists_client_images(const registry *r)
+{
+    return r->lists_client_images;
+}
+
+bool registry_client_image_allowed(const registry *r, const uint8_t hash[REGISTRY_HASH_LEN])
+{
+    return !r->lists_client_images || hash_set_has(&r->client_images, hash);
 }
 
 bool registry_model_hash_allowed(const registry *r, const uint8_t hash[REGISTRY_HASH_LEN])

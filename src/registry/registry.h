@@ -69,6 +69,10 @@ const registry_params *registry_get_params(const registry *r);
  * hash (development networks without attestation); an empty list allows none. */
 bool registry_proxy_image_allowed(const registry *r, const uint8_t hash[REGISTRY_HASH_LEN]);
 bool registry_worker_image_allowed(const registry *r, const uint8_t hash[REGISTRY_HASH_LEN]);
+/* Client images are optional ("client_image_hashes"; COCOON's clients' port
+ * takes any client): without the key every client passes. */
+bool registry_lists_client_images(const registry *r);
+bool registry_client_image_allowed(const registry *r, const uint8_t hash[REGISTRY_HASH_LEN]);
 bool registry_model_hash_allowed(const registry *r, const uint8_t hash[REGISTRY_HASH_LEN]);
 /* Hashes the model identifier (SHA-256, DESIGN §5.3) and checks it. */
 bool registry_model_allowed(const registry *r, const char *model_id);

@@ -5,7 +5,10 @@
   and refuses one whose quote's REPORTDATA is not over its key and claims, an
   expired one and one without a quote, saying why in its log;
 - a peer checking the proxy refuses its fake quote under policy tdx and under
-  policy fake with another network's fake root."""
+  policy fake with another network's fake root;
+- the registry lists client images: on the clients' port the proxy accepts
+  the listed image and refuses another image and a client without a quote,
+  while the workers' port does not apply the client list."""
 import os
 import shutil
 import signal
@@ -31,8 +34,28 @@ def main():
         root, other_root = os.path.join(tmp, "root"), os.path.join(tmp, "other-root")
         for d in (root, other_root):
             init_fake_root(d)
+
+        def gen(name, *extra):
+            cert, key = os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
+            rc, out, err = cocoon("cert", "gen", "--tee", "fake", "--fake-root", root,
+                                  "--cert", cert, "--key", key, "--role", "worker", *extra)
+            check(rc == 0, f"cert gen {name}", err)
+            gen.image[name] = next((l.split()[1] for l in out.splitlines()
+                                    if l.startswith("image_hash ")), "")
+            return cert, key
+        gen.image = {}
+
+        good = gen("good")
+        measure = os.path.join(tmp, "other.measure")
+        with open(measure, "w") as f:
+            f.write("role=client\nsomething=else\n")
+        other_image = gen("other-image", "--measure", measure)
+        check(len(gen.image["good"]) == 64 and gen.image["good"] != gen.image["other-image"],
+              "two fake images", str(gen.image))
+        listed = gen.image["good"]
         with open(os.path.join(tmp, "registry.json"), "w") as f:
             f.write('{"version": 1, "proxy_image_hashes": "any", "worker_image_hashes": "any",'
+                    f' "client_image_hashes": ["{listed}"],'
                     ' "model_hashes": "any", "proxies": []}')
         wport, cport, sport = free_port(), free_port(), free_port()
         cfg = os.path.join(tmp, "proxy.json")
@@ -46,13 +69,6 @@ def main():
                                  stdout=open(log, "w"), stderr=subprocess.STDOUT)
         check(wait_for(lambda: up(sport)) is not None, "proxy with policy fake is up", read(log))
 
-        def gen(name, *extra):
-            cert, key = os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
-            rc, _, err = cocoon("cert", "gen", "--tee", "fake", "--fake-root", root,
-                                "--cert", cert, "--key", key, "--role", "worker", *extra)
-            check(rc == 0, f"cert gen {name}", err)
-            return cert, key
-
         def probe(port, cert=None, key=None, policy="fake", fake_root=root):
             args = ["tee", "probe", f"127.0.0.1:{port}", "--policy", policy]
             if fake_root:
@@ -63,7 +79,6 @@ def main():
 
         # Control: a genuine certificate gets through, and the probe sees the
         # proxy's verified quote.
-        good = gen("good")
         rc, out, err = probe(wport, *good)
         check(rc == 0 and "quote=verified" in out, "a genuine fake-TEE certificate is accepted",
               out + err)
@@ -84,6 +99,18 @@ def main():
         rc, out, err = probe(cport)  # fresh certificate without a quote
         check(rc != 0 and wait_for(lambda: "carries no TEE quote" in read(log), 5) is not None,
               "a certificate without a quote is refused (policy fake)", read(log)[-2000:])
+
+        # Client images: the listed one passes the clients' port, another is
+        # refused there (and still passes the workers' port, whose list is
+        # the worker images).
+        rc, out, err = probe(cport, *good)
+        check(rc == 0, "the listed client image is accepted on the clients' port", out + err)
+        rc, out, err = probe(cport, *other_image)
+        check(rc != 0 and wait_for(lambda: "client image hash " + gen.image["other-image"] +
+                                   " is not in the registry" in read(log), 5) is not None,
+              "an unlisted client image is refused on the clients' port", read(log)[-2000:])
+        rc, out, err = probe(wport, *other_image)
+        check(rc == 0, "the client list does not apply on the workers' port", out + err)
 
         # Peer side: refusing the proxy's certificate.
         rc, out, err = probe(cport, *good, policy="tdx", fake_root=None)

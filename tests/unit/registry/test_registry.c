@@ -82,6 +82,37 @@ static void test_empty_list_allows_nothing(void **state)
     registry_free(r);
 }
 
+/* Client images are optional: absent, every client passes (COCOON's
+ * clients' port); listed, only the listed ones. */
+static void test_client_images(void **state)
+{
+    (void)state;
+    cc_err err = {0};
+    uint8_t h1[32], h2[32];
+    memset(h1, 0x11, 32);
+    memset(h2, 0x22, 32);
+    registry *r = load("{\"proxy_image_hashes\": [], \"worker_image_hashes\": [],"
+                       "\"model_hashes\": []}",
+                       &err);
+    assert_non_null(r);
+    assert_false(registry_lists_client_images(r));
+    assert_true(registry_client_image_allowed(r, h2));
+    registry_free(r);
+    r = load("{\"proxy_image_hashes\": [], \"worker_image_hashes\": [],"
+             "\"client_image_hashes\": [\"" H1 "\"], \"model_hashes\": []}",
+             &err);
+    assert_non_null(r);
+    assert_true(registry_lists_client_images(r));
+    assert_true(registry_client_image_allowed(r, h1));
+    assert_false(registry_client_image_allowed(r, h2));
+    registry_free(r);
+    r = load("{\"proxy_image_hashes\": [], \"worker_image_hashes\": [],"
+             "\"client_image_hashes\": \"anything\", \"model_hashes\": []}",
+             &err);
+    assert_null(r);
+    assert_non_null(strstr(err.msg, "client_image_hashes"));
+}
+
 /* Each bad input must fail with a message naming the field. */
 static void test_errors_name_the_field(void **state)
 {
@@ -219,13 +250,10 @@ static void test_example_registry(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_registry),
-        cmocka_unit_test(test_model_base_names),
-        cmocka_unit_test(test_full_registry),
-        cmocka_unit_test(test_empty_list_allows_nothing),
-        cmocka_unit_test(test_errors_name_the_field),
-        cmocka_unit_test(test_open_and_files),
-        cmocka_unit_test(test_proto_negotiation),
+        cmocka_unit_test(test_example_registry), cmocka_unit_test(test_model_base_names),
+        cmocka_unit_test(test_full_registry),    cmocka_unit_test(test_empty_list_allows_nothing),
+        cmocka_unit_test(test_client_images),    cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_open_and_files),   cmocka_unit_test(test_proto_negotiation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
