@@ -67,6 +67,9 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(o, "clients_connected", json_integer((json_int_t)nc));
     json_object_set_new(o, "clients_accepted", json_integer((json_int_t)p->stats.clients_accepted));
     json_object_set_new(o, "registry_version", json_integer(registry_version(p->reg)));
+    if (tee_policy_kind_of(p->tee.policy) == TEE_POLICY_ANY)
+        json_object_set_new(o, "attestation_warning",
+                            json_string("policy any: workers are not attested"));
     proxy_money_json(p, o);
 }
 
