@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev libcurl4-openssl-dev
+packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev
   libjansson-dev libsqlite3-dev libcmocka-dev clang libclang-rt-14-dev wrk curl ca-certificates unicode-data
   chromium-headless-shell)
 missing=()

@@ -240,4 +240,15 @@ void http_client_cancel(http_client_req *r);
 /* Requests in flight. */
 size_t http_client_active(const http_client *c);
 
+/* ===================================================== blocking fetch ===== */
+
+/* For command-line tools only (never on a daemon's loop): GETs url on a
+ * private loop, following up to max_redirects redirects (absolute URLs or
+ * absolute paths), and puts the body of the final 2xx answer in out
+ * (replacing its contents). Other statuses, bodies over max_body bytes,
+ * failures and the timeout (seconds, per hop) are errors; err->code is the
+ * HTTP status when there was one. */
+int http_get_blocking(const char *url, double timeout, size_t max_body, int max_redirects,
+                      cc_buf *out, cc_err *err);
+
 #endif

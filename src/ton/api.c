@@ -1,11 +1,18 @@
-/* Transport of the TON HTTP API v2 client: blocking libcurl calls (the CLI and
- * tests use it directly; daemons call it from a worker thread). */
+/* Transport of the TON HTTP API v2 client, on the http layer's event-loop
+ * client (http.h), so the tree has one HTTP client.
+ *
+ * A ton_api is bound to one event_base: a daemon's loop (ton_api_new_on;
+ * asynchronous calls only, so no chain call ever blocks the loop), or a
+ * private loop the object owns (ton_api_new), on which the blocking calls the
+ * CLI uses run one asynchronous call each until it completes. */
 #include "ton/ton_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "http/http.h"
 
 #define API_MAX_REPLY (64u << 20)
 
@@ -13,10 +20,29 @@ struct ton_api {
     char *base;
     char *key;
     long timeout;
-    CURL *curl;
+    struct event_base *loop;     /* where calls run */
+    struct event_base *own_loop; /* the private loop of a blocking client, else NULL */
+    http_client *http;
+    ton_api_op *ops; /* calls in flight, freed with the client */
 };
 
-ton_api *ton_api_new(const char *base_url, const char *api_key, cc_err *err)
+struct ton_api_op {
+    ton_api *api;
+    http_client_req *req;
+    char *method;
+    ton_api_done done;
+    void *ud;
+    long status;
+    cc_buf body;
+    bool too_big;
+    bool in_done; /* ton_api_cancel from inside done is a no-op */
+    ton_api_op *prev, *next;
+};
+
+static void op_free(ton_api_op *op);
+
+static ton_api *api_make(struct event_base *loop, struct event_base *own, const char *base_url,
+                         const char *api_key, cc_err *err)
 {
     if (!base_url || !*base_url) {
         cc_err_set(err, "TON API URL is empty");
@@ -26,6 +52,14 @@ ton_api *ton_api_new(const char *base_url, const char *api_key, cc_err *err)
         cc_err_set(err, "TON API URL \"%s\" must start with http:// or https://", base_url);
         return NULL;
     }
+    if (!loop) {
+        cc_err_set(err, "cannot create an event loop for the TON API client");
+        return NULL;
+    }
+    /* A handful of connections is plenty: calls are few and small. */
+    http_client_config hc = {.max_connections = 8, .connect_timeout = 10};
+    http_client *http = http_client_new(loop, &hc, err);
+    if (!http) return NULL;
     ton_api *api = cc_calloc(1, sizeof *api);
     api->base = cc_strdup(base_url);
     size_t n = strlen(api->base);
@@ -33,19 +67,33 @@ ton_api *ton_api_new(const char *base_url, const char *api_key, cc_err *err)
         api->base[--n] = 0;
     api->key = api_key ? cc_strdup(api_key) : NULL;
     api->timeout = 30;
-    api->curl = curl_easy_init();
-    if (!api->curl) {
-        ton_api_free(api);
-        cc_err_set(err, "cannot initialise libcurl");
-        return NULL;
-    }
+    api->loop = loop;
+    api->own_loop = own;
+    api->http = http;
     return api;
+}
+
+ton_api *ton_api_new(const char *base_url, const char *api_key, cc_err *err)
+{
+    struct event_base *own = event_base_new();
+    ton_api *api = api_make(own, own, base_url, api_key, err);
+    if (!api && own) event_base_free(own);
+    return api;
+}
+
+ton_api *ton_api_new_on(struct event_base *loop, const char *base_url, const char *api_key,
+                        cc_err *err)
+{
+    return api_make(loop, NULL, base_url, api_key, err);
 }
 
 void ton_api_free(ton_api *api)
 {
     if (!api) return;
-    if (api->curl) curl_easy_cleanup(api->curl);
+    http_client_free(api->http); /* drops the transfers without callbacks */
+    while (api->ops)
+        op_free(api->ops);
+    if (api->own_loop) event_base_free(api->own_loop);
     free(api->base);
     free(api->key);
     free(api);
@@ -56,72 +104,149 @@ void ton_api_set_timeout(ton_api *api, long seconds)
     api->timeout = seconds;
 }
 
-typedef struct {
-    cc_buf buf;
-    bool too_big;
-} sink;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
+const char *ton_api_url(const ton_api *api)
 {
-    sink *s = ud;
-    size_t len = size * n;
-    if (s->buf.len + len > API_MAX_REPLY) {
-        s->too_big = true;
-        return 0;
+    return api->base;
+}
+
+static void op_free(ton_api_op *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        op->api->ops = op->next;
+    if (op->next) op->next->prev = op->prev;
+    cc_buf_free(&op->body);
+    free(op->method);
+    free(op);
+}
+
+static int on_head(void *ud, int status, const http_header *h, size_t n)
+{
+    ton_api_op *op = ud;
+    op->status = status;
+    return 0;
+}
+
+static void on_body(void *ud, const uint8_t *data, size_t len)
+{
+    ton_api_op *op = ud;
+    if (op->too_big) return;
+    if (op->body.len + len > API_MAX_REPLY) {
+        /* keep draining without storing; the end reports it */
+        op->too_big = true;
+        return;
     }
-    cc_buf_append(&s->buf, p, len);
-    return len;
+    cc_buf_append(&op->body, data, len);
+}
+
+static void on_done(void *ud, http_client_result res, const char *error)
+{
+    ton_api_op *op = ud;
+    cc_err err = {0};
+    json_t *result = NULL;
+    if (res != HTTP_CLIENT_OK)
+        cc_err_set(&err, "TON API %s: %s (%s)", op->method,
+                   res == HTTP_CLIENT_ERR_TIMEOUT ? "timed out"
+                                                  : (error ? error : "transfer failed"),
+                   op->api->base);
+    else if (op->too_big)
+        cc_err_set(&err, "TON API %s: reply larger than %u bytes", op->method, API_MAX_REPLY);
+    else {
+        result = ton_api_parse_reply((const char *)op->body.data, op->body.len, op->status, &err);
+        if (!result) cc_err_prefix(&err, "%s", op->method);
+    }
+    op->req = NULL; /* the http layer frees it after we return */
+    op->in_done = true;
+    op->done(op->ud, result, result ? NULL : &err);
+    json_decref(result);
+    op_free(op);
+}
+
+ton_api_op *ton_api_call_async(ton_api *api, const char *method, const char *query,
+                               const json_t *body, ton_api_done done, void *ud, cc_err *err)
+{
+    if (!method || !*method || !done) {
+        cc_err_set(err, "ton_api_call_async: method and callback are required");
+        return NULL;
+    }
+    cc_buf u = CC_BUF_INIT;
+    cc_buf_append_fmt(&u, "%s/%s", api->base, method);
+    if (query && *query) cc_buf_append_fmt(&u, "?%s", query);
+    char *url = cc_buf_steal_str(&u);
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    http_header hdrs[3];
+    size_t nh = 0;
+    hdrs[nh++] = (http_header){"Accept", "application/json"};
+    if (payload) hdrs[nh++] = (http_header){"Content-Type", "application/json"};
+    if (api->key) hdrs[nh++] = (http_header){"X-API-Key", api->key};
+    ton_api_op *op = cc_calloc(1, sizeof *op);
+    op->api = api;
+    op->method = cc_strdup(method);
+    op->done = done;
+    op->ud = ud;
+    op->body = (cc_buf)CC_BUF_INIT;
+    http_client_request rq = {.method = payload ? "POST" : "GET",
+                              .url = url,
+                              .headers = hdrs,
+                              .n_headers = nh,
+                              .body = payload,
+                              .body_len = payload ? strlen(payload) : 0,
+                              .timeout = (double)api->timeout};
+    static const http_client_callbacks cbs = {on_head, on_body, on_done};
+    op->next = api->ops;
+    if (api->ops) api->ops->prev = op;
+    api->ops = op;
+    op->req = http_client_start(api->http, &rq, &cbs, op, err);
+    free(url);
+    free(payload);
+    if (!op->req) {
+        cc_err_prefix(err, "TON API %s", method);
+        op_free(op);
+        return NULL;
+    }
+    return op;
+}
+
+void ton_api_cancel(ton_api_op *op)
+{
+    if (!op || op->in_done) return;
+    http_client_cancel(op->req);
+    op_free(op);
+}
+
+/* ------------------------------------------------- the blocking calls */
+
+typedef struct {
+    bool finished;
+    json_t *result;
+    cc_err err;
+} sync_call;
+
+static void sync_done(void *ud, json_t *result, const cc_err *err)
+{
+    sync_call *s = ud;
+    s->finished = true;
+    if (result)
+        s->result = json_incref(result);
+    else
+        s->err = *err;
 }
 
 json_t *ton_api_call(ton_api *api, const char *method, const char *query, const json_t *body,
                      cc_err *err)
 {
-    CURL *c = api->curl;
-    curl_easy_reset(c);
-    char *url;
-    cc_buf u = CC_BUF_INIT;
-    cc_buf_append_fmt(&u, "%s/%s", api->base, method);
-    if (query && *query) cc_buf_append_fmt(&u, "?%s", query);
-    url = cc_buf_steal_str(&u);
-    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct curl_slist *hdrs = NULL;
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    if (payload) hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    if (api->key) {
-        char h[512];
-        snprintf(h, sizeof h, "X-API-Key: %s", api->key);
-        hdrs = curl_slist_append(hdrs, h);
+    if (!api->own_loop) {
+        cc_err_set(err, "TON API %s: blocking call on a client bound to a daemon's loop", method);
+        return NULL;
     }
-    sink s = {CC_BUF_INIT, false};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, api->timeout);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (payload) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
-    }
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    json_t *result = NULL;
-    if (s.too_big)
-        cc_err_set(err, "TON API %s: reply larger than %u bytes", method, API_MAX_REPLY);
-    else if (rc != CURLE_OK)
-        cc_err_set(err, "TON API %s: %s (%s)", method, curl_easy_strerror(rc), api->base);
-    else {
-        result = ton_api_parse_reply((const char *)s.buf.data, s.buf.len, status, err);
-        if (!result) cc_err_prefix(err, "%s", method);
-    }
-    curl_slist_free_all(hdrs);
-    free(payload);
-    free(url);
-    cc_buf_free(&s.buf);
-    return result;
+    sync_call s = {0};
+    if (!ton_api_call_async(api, method, query, body, sync_done, &s, err)) return NULL;
+    /* The request's own timeout ends the wait, so this terminates. */
+    while (!s.finished)
+        event_base_loop(api->own_loop, EVLOOP_ONCE);
+    if (!s.result && err) *err = s.err;
+    return s.result;
 }
 
 static char *addr_text(const ton_addr *a)

@@ -9,7 +9,9 @@
  *   messages   StateInit, internal/external messages, wallet v5r1 (and v4r2) transfers
  *   vouchers   DESIGN §7.3: proxy-signed cumulative payment vouchers
  *   contracts  message bodies for the cocoon contracts (contracts/SPEC.md)
- *   api        TON HTTP API v2 (toncenter-compatible) over libcurl, JSON parsing apart
+ *   api        TON HTTP API v2 (toncenter-compatible) on the http layer's event-loop
+ *              client: asynchronous calls, and blocking ones on a private loop;
+ *              JSON parsing apart
  *
  * Memory: a ton_cell * returned by a function is a new reference owned by the
  * caller, released with ton_cell_unref(). Functions that take a cell borrow it
@@ -566,13 +568,40 @@ char *ton_bigint_to_dec(const uint8_t *be, size_t n, bool negative);
 
 /* ----------------------------------------------------- TON HTTP API v2 */
 
-/* A blocking client of a toncenter-compatible HTTP API v2 (mainnet/testnet
- * providers or tools/tonsim). base_url is the API root, e.g.
- * "https://toncenter.com/api/v2"; api_key may be NULL. */
+/* A client of a toncenter-compatible HTTP API v2 (mainnet/testnet providers
+ * or tools/tonsim). base_url is the API root, e.g.
+ * "https://toncenter.com/api/v2"; api_key may be NULL (sent as X-API-Key).
+ *
+ * ton_api_new makes a blocking client: it owns a private event loop and
+ * every ton_api_* call below runs there until it completes (the CLI).
+ * ton_api_new_on binds the client to a daemon's loop: only
+ * ton_api_call_async may be used (the blocking calls fail at once), and its
+ * callback comes from that loop. */
+struct event_base;
 typedef struct ton_api ton_api;
 ton_api *ton_api_new(const char *base_url, const char *api_key, cc_err *err);
+ton_api *ton_api_new_on(struct event_base *loop, const char *base_url, const char *api_key,
+                        cc_err *err);
+/* Cancels calls still in flight (without their callbacks) and frees. */
 void ton_api_free(ton_api *api);
+/* Whole-call limit of later calls (default 30 s). */
 void ton_api_set_timeout(ton_api *api, long seconds);
+/* The base URL without trailing slashes (borrowed). */
+const char *ton_api_url(const ton_api *api);
+
+/* One asynchronous call (GET with query when body is NULL, else POST of the
+ * JSON body). done fires exactly once from the loop, never from inside this
+ * call, unless the call is cancelled: with the "result" member (borrowed for
+ * the callback; json_incref to keep it) and err NULL, or result NULL and err
+ * saying what failed (as ton_api_call). The handle lives until done returns
+ * or ton_api_cancel; NULL with err filled on bad arguments. */
+typedef struct ton_api_op ton_api_op;
+typedef void (*ton_api_done)(void *ud, json_t *result, const cc_err *err);
+ton_api_op *ton_api_call_async(ton_api *api, const char *method, const char *query,
+                               const json_t *body, ton_api_done done, void *ud, cc_err *err);
+/* Stops the call; its callback never fires. A no-op from inside its own
+ * callback. */
+void ton_api_cancel(ton_api_op *op);
 
 /* One API call: GET base/method?query (query may be NULL) when body is NULL,
  * else POST base/method with the JSON body. Returns the "result" member (new
