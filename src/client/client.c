@@ -16,7 +16,9 @@ static int setup_tee(client *c, const client_config *cfg, cc_err *err)
     tc.base = c->base;
     tc.measure = measure;
     tc.measure_cfg = cfg;
-    return daemon_tee_setup(&c->tee, &tc, err);
+    return daemon_tee_setup(&c->tee, &tc, err) < 0
+               ? -1
+               : daemon_tee_follow_chain(&c->tee, c->base, &cfg->common, err);
 }
 
 client *client_new_detached(struct event_base *base, const client_config *cfg, const client_io *io,
@@ -82,7 +84,8 @@ uint16_t client_http_port(const client *c)
 DAEMON_DEFINE_ROLE(
     client,
     "usage: cocoon-client --config FILE.json [--http HOST:PORT] [--proxy HOST:PORT]...\n"
-    "         [--log-level debug|info|warn|error]\n",
+    "         [--log-level debug|info|warn|error]\n"
+    "         [--chain URL --root ADDR [--chain-refresh SECONDS]]\n",
     false, &client_config_ops, client_new, client_free);
 
 int client_main(int argc, char **argv)

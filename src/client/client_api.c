@@ -552,6 +552,7 @@ void client_api_models(http_req *hreq, void *ud)
 static void stats_fill(void *ud, json_t *o)
 {
     client *c = ud;
+    if (c->tee.chain) json_object_set_new(o, "chain", daemon_chain_json(c->tee.chain));
     json_t *req = json_object();
     json_object_set_new(req, "total", json_integer((json_int_t)c->stats.requests));
     json_object_set_new(req, "active", json_integer((json_int_t)cc_map_count(&c->reqs)));

@@ -49,6 +49,9 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                        "min_tcb_evaluation_data_number",
                                        "collateral_url",
                                        "collateral_refresh",
+                                       "chain",
+                                       "root_address",
+                                       "chain_refresh",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -74,8 +77,8 @@ int client_config_load(const char *path, client_config *c, cc_err *err)
 
 int client_config_apply_flags(client_config *c, int argc, char **argv, cc_err *err)
 {
-    const daemon_flag_targets t = {c->http_host, sizeof(c->http_host), &c->http_port,
-                                   &c->proxies,  &c->n_proxies,        &c->common.log_level};
+    const daemon_flag_targets t = {c->http_host,  sizeof(c->http_host), &c->http_port, &c->proxies,
+                                   &c->n_proxies, &c->common.log_level, &c->common};
     return daemon_flags_apply(&t, argc, argv, NULL, NULL, err);
 }
 
@@ -99,7 +102,14 @@ int client_config_measure(const client_config *c, cc_buf *out, cc_err *err)
     /* Whom it trusts: policy, fake root, whether proxies are checked
      * against a registry. */
     const daemon_config *d = &c->common;
-    const daemon_measure_item items[] = {{"proxy_check", d->registry ? "registry" : "off"}};
+    /* With a chain, the root's proxy images are the check. */
+    char check[96];
+    snprintf(check, sizeof check, "%s%s",
+             strcmp(d->chain, "none") ? "root "
+             : d->registry            ? "registry"
+                                      : "off",
+             strcmp(d->chain, "none") ? d->root_address : "");
+    const daemon_measure_item items[] = {{"proxy_check", check}};
     return daemon_measure(out, "client", d->tee, d->policy, items, 1, d->fake_root, err);
 }
 

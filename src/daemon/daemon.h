@@ -81,18 +81,26 @@ typedef struct daemon_config {
     uint32_t allowed_tcb;
     long long min_tcb_eval_number;
     bool policy_explicit; /* "policy" was written in the config */
+    /* The chain: "none" (default; the registry file is the network) or a TON
+     * HTTP API v2 URL whose root contract `root_address` is read at start and
+     * every `chain_refresh` seconds (default 60; daemon_chain). */
+    char *chain;
+    char *root_address;
+    double chain_refresh;
 } daemon_config;
 
 /* Fills the defaults. */
 void daemon_config_init(daemon_config *c);
 /* Reads the shared keys ("owner_address", "tee", "policy", "fake_root",
- * "registry", "reconnect_min", "reconnect_max", "log_level") from obj, each
+ * "registry", "reconnect_min", "reconnect_max", "log_level", "chain",
+ * "root_address", "chain_refresh") from obj, each
  * only if present, in that order; paths relative to the config file
  * `path`. Which keys a role accepts at all is its own key list's business. */
 int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *c, cc_err *err);
 /* Checks the shared fields: tee none|fake|tdx, policy any|fake|tdx,
  * log_level debug|info|warn|error, fake_root given with tee or policy
- * "fake", reconnect_min <= reconnect_max. */
+ * "fake", reconnect_min <= reconnect_max, chain "none" or an http(s) URL
+ * with a root_address that parses. */
 int daemon_config_check(const daemon_config *c, cc_err *err);
 /* Frees the strings (and sets them to NULL). */
 void daemon_config_clear(daemon_config *c);
@@ -112,6 +120,8 @@ typedef struct daemon_flag_targets {
     char ***proxies;   /* --proxy HOST:PORT: the first replaces the configured list, */
     size_t *n_proxies; /* later ones add to it */
     char **log_level;  /* --log-level L (checked later with the config) */
+    /* --chain URL|none, --root ADDR, --chain-refresh SECONDS (NULL: unknown) */
+    daemon_config *chain;
 } daemon_flag_targets;
 
 /* Applies "--flag value" pairs in order: --http, --proxy and --log-level
@@ -231,8 +241,9 @@ typedef struct daemon_tee {
     tee_provider *provider;
     tee_identity *identity;
     tee_policy *policy;
-    registry *proxy_registry;      /* NULL unless proxy_registry was given */
+    registry *proxy_registry;      /* NULL unless proxy_registry was given or a chain followed */
     daemon_collateral *collateral; /* NULL unless collateral_url was given */
+    struct daemon_chain *chain;    /* daemon_tee_follow_chain, else NULL */
 } daemon_tee;
 
 /* A policy of kind `kind` ("any", "fake", "tdx", "fake_tdx"); "fake" trusts
@@ -255,6 +266,33 @@ daemon_tee_config daemon_tee_config_of(const char *role, const daemon_config *co
  * daemon_tee_clear() releases it either way. */
 int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err);
 void daemon_tee_clear(daemon_tee *t);
+/* For a daemon that dials proxies, with a chain (common->chain not "none"):
+ * reads the root (daemon_chain_start; a failure fails) and from then on
+ * checks proxies' images against the root's latest list instead of a
+ * registry file's. Does nothing with chain "none". After daemon_tee_setup. */
+int daemon_tee_follow_chain(daemon_tee *t, struct event_base *base, const daemon_config *common,
+                            cc_err *err);
+
+/* ---- the chain (daemon_chain.c) ------------------------------------------ */
+
+/* The registry read from the root contract common->root_address through the
+ * TON HTTP API common->chain: once at start (waiting; the loop is not running
+ * yet), then every common->chain_refresh seconds asynchronously on base. A
+ * read that differs from the last one becomes a new registry, handed to
+ * on_update (which takes it) from the loop; a failed read keeps the last good
+ * registry in force and is retried with backoff (1 s doubling up to the
+ * refresh period). */
+typedef struct daemon_chain daemon_chain;
+typedef void (*daemon_chain_update)(void *ud, registry *reg);
+/* *first receives the first registry (the caller owns it). NULL with err
+ * naming the chain and root when the first read fails. */
+daemon_chain *daemon_chain_start(struct event_base *base, const daemon_config *common,
+                                 registry **first, daemon_chain_update on_update, void *ud,
+                                 cc_err *err);
+void daemon_chain_free(daemon_chain *c);
+/* {url, root, refresh, last_ok (unix time, 0 = never), last_error ("" after a
+ * good read), version, reads, failures, updates} for /jsonstats. */
+json_t *daemon_chain_json(const daemon_chain *c);
 
 /* ---- stats pages and the main loop (daemon_run.c) ----------------------- */
 

@@ -2,6 +2,7 @@
  * the list of proxies the client and the worker dial. The messages are the
  * ones the daemons printed before they shared this code (tests match them). */
 #include "daemon/daemon.h"
+#include "ton/ton.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,9 @@ static bool flag_known(const daemon_flag_targets *t, const char *f,
                        int (*extra)(void *, const char *, const char *, cc_err *), void *ud)
 {
     if ((!strcmp(f, "--http") && t->http_host) || (!strcmp(f, "--proxy") && t->proxies) ||
-        (!strcmp(f, "--log-level") && t->log_level) || !strcmp(f, "--config"))
+        (!strcmp(f, "--log-level") && t->log_level) || !strcmp(f, "--config") ||
+        (t->chain &&
+         (!strcmp(f, "--chain") || !strcmp(f, "--root") || !strcmp(f, "--chain-refresh"))))
         return true;
     return extra && extra(ud, f, NULL, NULL) == 1;
 }
@@ -126,6 +129,21 @@ int daemon_flags_apply(const daemon_flag_targets *t, int argc, char **argv,
         } else if (!strcmp(f, "--log-level") && t->log_level) {
             free(*t->log_level);
             *t->log_level = cc_strdup(v);
+        } else if (!strcmp(f, "--chain") && t->chain) {
+            free(t->chain->chain);
+            t->chain->chain = cc_strdup(v);
+        } else if (!strcmp(f, "--root") && t->chain) {
+            free(t->chain->root_address);
+            t->chain->root_address = cc_strdup(v);
+        } else if (!strcmp(f, "--chain-refresh") && t->chain) {
+            char *end;
+            double d = strtod(v, &end);
+            if (*end || !(d >= 0.1 && d <= 86400))
+                return cc_err_set(err,
+                                  "--chain-refresh: \"%s\" is not a number of seconds "
+                                  "from 0.1 to 86400",
+                                  v);
+            t->chain->chain_refresh = d;
         } else if (extra && extra(ud, f, v, err) < 0) {
             return -1;
         }
@@ -145,6 +163,8 @@ void daemon_config_init(daemon_config *c)
     c->max_cert_lifetime = TEE_MAX_CERT_LIFETIME_DEFAULT;
     c->allowed_tcb = TEE_TCB_ALLOWED_DEFAULT;
     c->collateral_refresh = 3600;
+    c->chain = cc_strdup("none");
+    c->chain_refresh = 60;
 }
 
 /* "allowed_tcb_statuses": ["UpToDate", ...] as a mask. */
@@ -176,7 +196,10 @@ int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *
         daemon_json_get_path(obj, "fake_root", path, &c->fake_root, err) < 0 ||
         daemon_json_get_path(obj, "registry", path, &c->registry, err) < 0 ||
         cc_json_get_double(obj, "reconnect_min", false, 0.01, 3600, &c->reconnect_min, err) < 0 ||
-        cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, &c->reconnect_max, err) < 0)
+        cc_json_get_double(obj, "reconnect_max", false, 0.01, 3600, &c->reconnect_max, err) < 0 ||
+        daemon_json_get_strdup(obj, "chain", &c->chain, err) < 0 ||
+        daemon_json_get_strdup(obj, "root_address", &c->root_address, err) < 0 ||
+        cc_json_get_double(obj, "chain_refresh", false, 0.1, 86400, &c->chain_refresh, err) < 0)
         return -1;
     /* The lower bound leaves the rotation (checked every 10 minutes in the
      * proxy, at each dial elsewhere) room to renew in the last quarter. */
@@ -215,6 +238,20 @@ int daemon_config_check(const daemon_config *c, cc_err *err)
     if (c->reconnect_min > c->reconnect_max)
         return cc_err_set(err, "field \"reconnect_min\" (%g) exceeds \"reconnect_max\" (%g)",
                           c->reconnect_min, c->reconnect_max);
+    if (strcmp(c->chain, "none") != 0) {
+        if (!cc_str_has_prefix(c->chain, "http://") && !cc_str_has_prefix(c->chain, "https://"))
+            return cc_err_set(err,
+                              "field \"chain\": \"%s\" is neither \"none\" nor an http:// or "
+                              "https:// URL of a TON HTTP API v2",
+                              c->chain);
+        if (!c->root_address || !*c->root_address)
+            return cc_err_set(err, "field \"root_address\" (or --root ADDR) is required with a "
+                                   "chain URL");
+        ton_addr a;
+        cc_err e = {0};
+        if (ton_addr_parse(c->root_address, &a, NULL, NULL, &e) < 0)
+            return cc_err_set(err, "field \"root_address\": %s", e.msg);
+    }
     return 0;
 }
 
@@ -261,6 +298,8 @@ void daemon_config_clear(daemon_config *c)
     free(c->log_level);
     free(c->collateral);
     free(c->collateral_url);
+    free(c->chain);
+    free(c->root_address);
     memset(c, 0, sizeof(*c));
 }
 

@@ -25,11 +25,14 @@ int daemon_measure(cc_buf *out, const char *role, const char *tee, const char *p
 
 /* The registry's proxy image allowlist, run in the TLS handshake so that
  * nothing is sent to a proxy running an image the network does not list. */
+/* ud is the daemon_tee: its proxy_registry may be replaced (a chain's new
+ * registry) between handshakes. */
 static int check_proxy_image(void *ud, const tee_peer_info *info, cc_err *err)
 {
     static const uint8_t none[32];
+    const daemon_tee *t = ud;
     const uint8_t *h = info->quote_verified ? info->image_hash : none;
-    if (registry_proxy_image_allowed(ud, h)) return 0;
+    if (registry_proxy_image_allowed(t->proxy_registry, h)) return 0;
     char hex[65];
     cc_hex_encode(h, 32, hex);
     return cc_err_set(err, "proxy image hash %s is not in the registry", hex);
@@ -152,13 +155,36 @@ int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
     if (c->proxy_registry) {
         t->proxy_registry = registry_open("none", c->proxy_registry, err);
         if (!t->proxy_registry) return -1;
-        tee_policy_set_check(t->policy, check_proxy_image, t->proxy_registry);
+        tee_policy_set_check(t->policy, check_proxy_image, t);
     }
+    return 0;
+}
+
+static void on_chain_registry(void *ud, registry *reg)
+{
+    daemon_tee *t = ud;
+    registry *old = t->proxy_registry;
+    t->proxy_registry = reg;
+    registry_free(old);
+}
+
+int daemon_tee_follow_chain(daemon_tee *t, struct event_base *base, const daemon_config *common,
+                            cc_err *err)
+{
+    if (!strcmp(common->chain, "none")) return 0;
+    registry *first = NULL;
+    t->chain = daemon_chain_start(base, common, &first, on_chain_registry, t, err);
+    if (!t->chain) return -1;
+    on_chain_registry(t, first);
+    /* The root's proxy images replace a registry file's (and the check is
+     * installed when there was no file). */
+    tee_policy_set_check(t->policy, check_proxy_image, t);
     return 0;
 }
 
 void daemon_tee_clear(daemon_tee *t)
 {
+    daemon_chain_free(t->chain);           /* first: no registry swap after this */
     daemon_collateral_free(t->collateral); /* watches the policies: first */
     if (t->identity) tee_identity_free(t->identity);
     if (t->policy) tee_policy_free(t->policy);

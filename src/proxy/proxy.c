@@ -32,6 +32,7 @@ static void stats_fill(void *ud, json_t *o)
         json_object_set_new(e, "model_base",
                             json_stringn(w->model, registry_model_base_len(w->model)));
         json_object_set_new(e, "enabled", json_boolean(w->rw.enabled));
+        json_object_set_new(e, "barred", json_boolean(w->rw.barred));
         json_object_set_new(e, "coefficient", json_integer(w->rw.coefficient));
         json_object_set_new(e, "active", json_integer(w->rw.active));
         json_object_set_new(e, "max_active", json_integer(w->rw.max_active));
@@ -70,6 +71,7 @@ static void stats_fill(void *ud, json_t *o)
     if (tee_policy_kind_of(p->tee.policy) == TEE_POLICY_ANY)
         json_object_set_new(o, "attestation_warning",
                             json_string("policy any: workers are not attested"));
+    if (p->chain) json_object_set_new(o, "chain", daemon_chain_json(p->chain));
     proxy_money_json(p, o);
 }
 
@@ -177,10 +179,25 @@ proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, cons
     return p;
 }
 
+/* A new registry from the chain: it takes effect at once, without a
+ * restart (a new price for the ledger, hashes for the routing table). */
+static void on_registry(void *ud, registry *reg)
+{
+    proxy *p = ud;
+    registry *old = p->reg;
+    p->reg = reg;
+    registry_free(old);
+    proxy_money_registry_changed(p);
+    proxy_workers_recheck(p);
+}
+
 proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
 {
     proxy *p = proxy_new_detached(base, cfg, &proxy_io_net);
-    p->reg = registry_open(cfg->chain, cfg->common.registry, err);
+    if (strcmp(cfg->common.chain, "none") != 0)
+        p->chain = daemon_chain_start(base, &cfg->common, &p->reg, on_registry, p, err);
+    else
+        p->reg = registry_open("none", cfg->common.registry, err);
     if (!p->reg || setup_tee(p, cfg, err) < 0 || proxy_money_open_config(p, cfg, err) < 0)
         goto fail;
     p->wl = listen_on(p, &cfg->workers, p->tee.policy, proxy_on_worker_accept, err);
@@ -196,7 +213,7 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
     event_add(p->rotate_ev, &every);
     CC_INFO("event=proxy_start worker_port=%u client_port=%u http_port=%d pow=%d chain=%s",
             proxy_worker_port(p), proxy_client_port(p), http_server_port(p->http),
-            p->pow_difficulty, cfg->chain);
+            p->pow_difficulty, cfg->common.chain);
     return p;
 fail:
     proxy_free(p);
@@ -206,6 +223,7 @@ fail:
 void proxy_free(proxy *p)
 {
     if (!p) return;
+    daemon_chain_free(p->chain); /* first: no registry update after this */
     if (p->rotate_ev) event_free(p->rotate_ev);
     if (p->wl) net_listener_free(p->wl);
     if (p->cl) net_listener_free(p->cl);
@@ -239,6 +257,7 @@ uint16_t proxy_http_port(const proxy *p)
 
 DAEMON_DEFINE_ROLE(proxy,
                    "usage: cocoon-proxy --config FILE.json [--chain none] [--registry FILE.json]\n"
+                   "                    [--chain URL --root ADDR [--chain-refresh SECONDS]]\n"
                    "                    [--log-level LEVEL]\n",
                    true, &proxy_config_ops, proxy_new, proxy_free);
 

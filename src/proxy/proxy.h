@@ -28,14 +28,14 @@ typedef struct proxy_config {
     proxy_listen_addr workers; /* "listen_workers", default 0.0.0.0:11001 */
     proxy_listen_addr clients; /* "listen_clients", default 0.0.0.0:11002 */
     proxy_listen_addr http;    /* "listen_http" (stats), default 127.0.0.1:11000 */
-    char *chain;               /* "none" (default) */
     int pow_difficulty;        /* 0..28, default 20 */
     char *client_policy;       /* clients' attestation policy: any (default, as COCOON deploys
                                 * its client port) | fake | tdx | fake_tdx; common.policy is
                                 * the workers' (COCOON deploys "tdx" on that port) */
     double request_timeout;    /* cap on one request, seconds (default 600) */
     double idle_timeout;       /* drop links silent this long, seconds (default 60) */
-    /* owner, TEE, policy, log level, and common.registry: the registry JSON
+    /* owner, TEE, policy, log level, the chain (common.chain, root_address,
+     * chain_refresh) and common.registry: the registry JSON with chain "none"
      * (relative to the config file); the reconnect settings are not used */
     daemon_config common;
     /* "state_dir": the proxy's persistent state (signing seed, ledger),

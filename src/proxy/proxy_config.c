@@ -15,7 +15,6 @@ void proxy_config_init(proxy_config *c)
     c->clients.port = 11002;
     strcpy(c->http.host, "127.0.0.1");
     c->http.port = 11000;
-    c->chain = cc_strdup("none");
     c->pow_difficulty = 20;
     c->client_policy = cc_strdup("any");
     c->request_timeout = 600;
@@ -49,6 +48,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "min_tcb_evaluation_data_number",
                                        "collateral_url",
                                        "collateral_refresh",
+                                       "root_address",
+                                       "chain_refresh",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -59,7 +60,6 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                  &c->clients.port, err) < 0 ||
         daemon_json_get_hostport(obj, "listen_http", c->http.host, sizeof(c->http.host),
                                  &c->http.port, err) < 0 ||
-        daemon_json_get_strdup(obj, "chain", &c->chain, err) < 0 ||
         daemon_json_get_strdup(obj, "client_policy", &c->client_policy, err) < 0 ||
         cc_json_get_int(obj, "pow_difficulty", false, 0, 28, &pow, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
@@ -78,10 +78,10 @@ static void set_str(char **dst, const char *v)
     *dst = cc_strdup(v);
 }
 
-/* --chain and --registry; --log-level is the daemon layer's. */
+/* --registry; --log-level and the chain flags are the daemon layer's. */
 static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 {
-    static const char *const known[] = {"--chain", "--registry", NULL};
+    static const char *const known[] = {"--registry", NULL};
     if (!v) { /* only asked whether we know f */
         for (int k = 0; known[k]; k++)
             if (!strcmp(f, known[k])) return 1;
@@ -89,9 +89,7 @@ static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
     }
     (void)err;
     proxy_config *c = ud;
-    if (!strcmp(f, "--chain"))
-        set_str(&c->chain, v);
-    else if (!strcmp(f, "--registry"))
+    if (!strcmp(f, "--registry"))
         set_str(&c->common.registry, v); /* as given: relative to the working folder */
     else
         return 0;
@@ -100,7 +98,7 @@ static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 
 int proxy_config_apply_flags(proxy_config *c, int argc, char **argv, cc_err *err)
 {
-    const daemon_flag_targets t = {.log_level = &c->common.log_level};
+    const daemon_flag_targets t = {.log_level = &c->common.log_level, .chain = &c->common};
     return daemon_flags_apply(&t, argc, argv, apply_flag, c, err);
 }
 
@@ -112,7 +110,7 @@ int proxy_config_validate(const proxy_config *c, cc_err *err)
         return -1;
     if (!strcmp(c->client_policy, "fake") && !c->common.fake_root)
         return cc_err_set(err, "field \"fake_root\" is required with client_policy \"fake\"");
-    if (strcmp(c->chain, "none") == 0 && !c->common.registry)
+    if (strcmp(c->common.chain, "none") == 0 && !c->common.registry)
         return cc_err_set(err, "field \"registry\" (or --registry FILE) is required with "
                                "\"chain\": \"none\"");
     return 0;
@@ -127,7 +125,6 @@ int proxy_config_load(const char *path, proxy_config *c, cc_err *err)
 
 void proxy_config_clear(proxy_config *c)
 {
-    free(c->chain);
     free(c->client_policy);
     free(c->state_dir);
     free(c->ledger);
@@ -139,7 +136,10 @@ int proxy_config_measure(const proxy_config *c, cc_buf *out, cc_err *err)
 {
     /* The settings that decide whom it trusts; ports and limits stay out. */
     const daemon_config *d = &c->common;
-    const daemon_measure_item items[] = {{"chain", c->chain}, {"client_policy", c->client_policy}};
+    /* With a chain, what decides whom it trusts is the root contract, not the
+     * API endpoint that serves it. */
+    const char *chain = strcmp(d->chain, "none") ? d->root_address : "none";
+    const daemon_measure_item items[] = {{"chain", chain}, {"client_policy", c->client_policy}};
     if (daemon_measure(out, "proxy", d->tee, d->policy, items, 2, d->fake_root, err) < 0) return -1;
     /* The fake root is the client port's trust anchor too. */
     if (strcmp(d->policy, "fake") != 0 && !strcmp(c->client_policy, "fake"))

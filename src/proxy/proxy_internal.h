@@ -102,6 +102,7 @@ struct proxy {
     struct event_base *base;
     const proxy_io *io; /* &proxy_io_net except in unit tests */
     registry *reg;
+    daemon_chain *chain;       /* NULL with chain "none": reg then stays as loaded */
     daemon_tee tee;            /* provider, identity, workers' policy (no proxy_registry) */
     tee_policy *client_policy; /* the client port's own policy (owned) */
     net_listener *wl, *cl;
@@ -151,6 +152,11 @@ proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, cons
 extern const proxy_io proxy_io_net;
 void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud);
 void proxy_worker_free_all(proxy *p);
+/* After a registry change: a ready worker whose model or image hash the
+ * registry no longer allows leaves the routing table (its connection and its
+ * requests in flight stay), and such a worker whose hashes are allowed again
+ * comes back. */
+void proxy_workers_recheck(proxy *p);
 /* Puts a worker whose handshake completed into the routing table. */
 void proxy_worker_table_add(pworker *w);
 /* Forgets a worker whose link is gone (its requests retry or fail); frees w. */
@@ -190,6 +196,8 @@ int proxy_money_open(proxy *p, const char *path, const uint8_t seed[32], cc_err 
 int proxy_signing_seed_load(const char *path, uint8_t seed[32], cc_err *err);
 /* The ledger as the config says (state_dir, ledger), after the registry is loaded. */
 int proxy_money_open_config(proxy *p, const proxy_config *cfg, cc_err *err);
+/* The registry was replaced: its price reaches the ledger. */
+void proxy_money_registry_changed(proxy *p);
 /* Writes what changed (COCOON's all_to_db); -1 when the commit failed. */
 int proxy_money_commit(proxy *p);
 /* Commits a last time and closes the ledger. */

@@ -96,6 +96,16 @@ int proxy_signing_seed_load(const char *path, uint8_t seed[32], cc_err *err)
     return 0;
 }
 
+void proxy_money_registry_changed(proxy *p)
+{
+    int64_t price = registry_get_params(p->reg)->price_per_token;
+    if (price == p->price_per_token) return;
+    CC_INFO("event=price_changed price_per_token=%lld was=%lld", (long long)price,
+            (long long)p->price_per_token);
+    p->price_per_token = price;
+    ledger_set_price(p->ledger, price);
+}
+
 int proxy_money_open_config(proxy *p, const proxy_config *cfg, cc_err *err)
 {
     if (p->reg) p->price_per_token = registry_get_params(p->reg)->price_per_token;

@@ -21,8 +21,9 @@ bool proxy_route_model_matches(const char *announced, const char *requested)
 static bool qualifies(const proxy_route_worker *w, const char *model, int32_t max_coefficient,
                       uint64_t exclude_id)
 {
-    return w->enabled && w->id != exclude_id && proxy_route_model_matches(w->model, model) &&
-           w->coefficient <= max_coefficient && (w->max_active <= 0 || w->active < w->max_active);
+    return w->enabled && !w->barred && w->id != exclude_id &&
+           proxy_route_model_matches(w->model, model) && w->coefficient <= max_coefficient &&
+           (w->max_active <= 0 || w->active < w->max_active);
 }
 
 long proxy_route_pick(const proxy_route_worker *const *ws, size_t n, const char *model,
@@ -66,7 +67,8 @@ int proxy_route_why_none(const proxy_route_worker *const *ws, size_t n, const ch
     int why = 0;
     for (size_t i = 0; i < n; i++) {
         const proxy_route_worker *w = ws[i];
-        if (w->id == exclude_id || !proxy_route_model_matches(w->model, model)) continue;
+        if (w->barred || w->id == exclude_id || !proxy_route_model_matches(w->model, model))
+            continue;
         int r;
         if (!w->enabled)
             r = 1;

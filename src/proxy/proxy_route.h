@@ -21,6 +21,7 @@ typedef struct proxy_route_worker {
     int32_t max_active;  /* cap on concurrent requests (<= 0: no cap) */
     int32_t active;      /* requests running now */
     bool enabled;        /* handshake complete and not disabled */
+    bool barred;         /* the registry no longer allows its model or image: as if absent */
     double avg_time;     /* average request time in seconds (0 = no history yet) */
 } proxy_route_worker;
 

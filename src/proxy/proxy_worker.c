@@ -375,6 +375,35 @@ void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud)
             net_conn_peer_addr(c));
 }
 
+/* The image hash the worker's certificate proved (zeros without a verified
+ * quote: allowed only by a registry that says "any"). */
+static void worker_image(const pworker *w, uint8_t image[32])
+{
+    memset(image, 0, 32);
+    const tee_peer_info *info = w->conn ? net_conn_peer_info(w->conn) : NULL;
+    if (info && info->quote_verified) memcpy(image, info->image_hash, 32);
+}
+
+void proxy_workers_recheck(proxy *p)
+{
+    bool kick = false;
+    for (size_t i = 0; i < p->n_workers; i++) {
+        pworker *w = p->workers[i];
+        uint8_t image[32];
+        worker_image(w, image);
+        bool barred = !registry_model_allowed(p->reg, w->model) ||
+                      !registry_worker_image_allowed(p->reg, image);
+        if (barred == w->rw.barred) continue;
+        w->rw.barred = barred;
+        kick |= !barred;
+        CC_INFO("event=worker_%s id=%llu model=%s reason=\"%s\"", barred ? "barred" : "unbarred",
+                (unsigned long long)w->rw.id, w->model,
+                barred ? "the registry no longer allows its model or image hash"
+                       : "the registry allows it again");
+    }
+    if (kick) proxy_requests_kick(p);
+}
+
 void proxy_worker_free_all(proxy *p)
 {
     while (!cc_list_empty(&p->all_workers)) {

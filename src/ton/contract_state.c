@@ -119,6 +119,26 @@ int ton_root_fetch(ton_api *api, const ton_addr *root, ton_root_state *out, cc_e
     return 0;
 }
 
+int ton_root_state_from_storage(const ton_cell *storage, ton_root_state *out, cc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    ton_root_data_init(&out->data);
+    ton_slice s;
+    ton_slice_init(&s, storage);
+    const ton_cell *data = NULL, *params = NULL;
+    uint64_t version = 0;
+    if (ton_slice_load_addr(&s, &out->owner, err) < 0 || ton_slice_load_ref(&s, &data, err) < 0 ||
+        ton_slice_load_ref(&s, &params, err) < 0 ||
+        ton_slice_load_uint(&s, 32, &version, err) < 0 || ton_slice_expect_end(&s, err) < 0 ||
+        ton_root_data_parse(data, &out->data, err) < 0 ||
+        ton_root_params_parse(params, &out->params, err) < 0) {
+        ton_root_state_free(out);
+        return cc_err_prefix(err, "root storage");
+    }
+    out->version = (uint32_t)version;
+    return 0;
+}
+
 int ton_client_state_from_stack(const ton_stack *st, ton_client_state *out, cc_err *err)
 {
     memset(out, 0, sizeof *out);

@@ -684,6 +684,10 @@ typedef struct ton_root_state {
 /* get_version, get_owner, get_params and get_data_cell of the root at addr. */
 int ton_root_fetch(ton_api *api, const ton_addr *root, ton_root_state *out, cc_err *err);
 void ton_root_state_free(ton_root_state *s);
+/* The same state read from the root's storage cell (RootStorage, the data
+ * getAddressInformation returns): one call instead of four. Outside input:
+ * every field is checked, nothing may follow. */
+int ton_root_state_from_storage(const ton_cell *storage, ton_root_state *out, cc_err *err);
 
 /* The root state in the JSON form of configs/registry.json (what
  * registry_from_json() reads): version, params, the three hash lists and the

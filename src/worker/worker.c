@@ -50,6 +50,7 @@ static void stats_fill(void *ud, json_t *o)
     json_t *b = json_object();
     if (w->backend->ops->stats) w->backend->ops->stats(w->backend, b);
     json_object_set_new(o, "backend_stats", b);
+    if (w->tee.chain) json_object_set_new(o, "chain", daemon_chain_json(w->tee.chain));
 }
 
 static bool health(void *ud, const char **detail)
@@ -79,7 +80,9 @@ static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
     tc.model_hash = model_hash;
     tc.measure = measure;
     tc.measure_cfg = cfg;
-    return daemon_tee_setup(&w->tee, &tc, err);
+    return daemon_tee_setup(&w->tee, &tc, err) < 0
+               ? -1
+               : daemon_tee_follow_chain(&w->tee, w->base, &cfg->common, err);
 }
 
 worker *worker_new(struct event_base *base, const worker_config *cfg, worker_backend *backend,

@@ -56,6 +56,9 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "min_tcb_evaluation_data_number",
                                        "collateral_url",
                                        "collateral_refresh",
+                                       "chain",
+                                       "root_address",
+                                       "chain_refresh",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -168,8 +171,8 @@ static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 
 int worker_config_apply_flags(worker_config *c, int argc, char **argv, cc_err *err)
 {
-    const daemon_flag_targets t = {c->http_host, sizeof(c->http_host), &c->http_port,
-                                   &c->proxies,  &c->n_proxies,        &c->common.log_level};
+    const daemon_flag_targets t = {c->http_host,  sizeof(c->http_host), &c->http_port, &c->proxies,
+                                   &c->n_proxies, &c->common.log_level, &c->common};
     return daemon_flags_apply(&t, argc, argv, apply_flag, c, err);
 }
 
@@ -192,9 +195,15 @@ int worker_config_measure(const worker_config *c, cc_buf *out, cc_err *err)
      * is not measured: the proxy checks it against the registry's model
      * hashes. */
     const daemon_config *d = &c->common;
-    const daemon_measure_item items[] = {{"proxy_check", d->registry ? "registry" : "off"},
-                                         {"backend", c->backend},
-                                         {"backend_url", c->backend_url}};
+    /* With a chain, the root's proxy images are the check. */
+    char check[96];
+    snprintf(check, sizeof check, "%s%s",
+             strcmp(d->chain, "none") ? "root "
+             : d->registry            ? "registry"
+                                      : "off",
+             strcmp(d->chain, "none") ? d->root_address : "");
+    const daemon_measure_item items[] = {
+        {"proxy_check", check}, {"backend", c->backend}, {"backend_url", c->backend_url}};
     return daemon_measure(out, "worker", d->tee, d->policy, items, 3, d->fake_root, err);
 }
 

@@ -45,7 +45,8 @@ DAEMON_DEFINE_ROLE(worker,
                    "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
                    "         [--coefficient N] [--max-active N] [--threads N] [--slots N]\n"
                    "         [--http HOST:PORT]\n"
-                   "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n",
+                   "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n"
+                   "         [--chain URL --root ADDR [--chain-refresh SECONDS]]\n",
                    false, &worker_config_ops, start, worker_free);
 
 int worker_main(int argc, char **argv)

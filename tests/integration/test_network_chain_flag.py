@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """`cocoon-proxy --chain none --registry FILE`: the local registry comes from a
 JSON file named on the command line; without one the proxy refuses to start
-with a message naming the field, and an unsupported chain is refused."""
+with a message naming the field; a chain URL needs a root address, and a
+chain that cannot be read stops the start with a message naming both (the
+chain's own behaviour is in test_up_chain.py)."""
 import os
 import subprocess
 
 from cocoonlib import (binary, check, check_eq, free_port, http, http_json, limit, Proc, run,
                        tmpdir, wait_until, write_json)
+
+
+ROOT = "0:" + "11" * 32
 
 
 def start_args(cfg, *extra):
@@ -28,11 +33,27 @@ def main(holder):
     check_eq(r.returncode, 2, "exit status without a registry")
     check("\"registry\"" in r.stderr and "--registry" in r.stderr, "message: %r" % r.stderr)
 
-    # A chain we cannot reach yet: refused with a clear message.
-    r = subprocess.run(start_args(cfg, "--chain", "https://example.invalid/api/v2", "--registry", reg),
+    # A chain URL without a root, a chain that is no URL, a root that is no
+    # address: refused before anything starts, naming what is wrong.
+    r = subprocess.run(start_args(cfg, "--chain", "http://127.0.0.1:1/api/v2"),
                        capture_output=True, text=True, timeout=limit(30))
-    check(r.returncode != 0, "an unsupported chain must not start")
-    check("only" in r.stderr and "none" in r.stderr, "message: %r" % r.stderr)
+    check_eq(r.returncode, 2, "exit status of a chain without a root")
+    check("\"root_address\"" in r.stderr and "--root" in r.stderr, "message: %r" % r.stderr)
+    r = subprocess.run(start_args(cfg, "--chain", "tonsim", "--root", ROOT),
+                       capture_output=True, text=True, timeout=limit(30))
+    check_eq(r.returncode, 2, "exit status of a chain that is no URL")
+    check("\"chain\"" in r.stderr and "none" in r.stderr, "message: %r" % r.stderr)
+    r = subprocess.run(start_args(cfg, "--chain", "http://127.0.0.1:1/api/v2", "--root", "0:zz"),
+                       capture_output=True, text=True, timeout=limit(30))
+    check_eq(r.returncode, 2, "exit status of a bad root address")
+    check("\"root_address\"" in r.stderr, "message: %r" % r.stderr)
+
+    # A chain we cannot reach (nothing listens on port 1 of loopback): the
+    # first read of the root fails, and so does the start, naming both.
+    r = subprocess.run(start_args(cfg, "--chain", "http://127.0.0.1:1/api/v2", "--root", ROOT),
+                       capture_output=True, text=True, timeout=limit(60))
+    check_eq(r.returncode, 1, "exit status when the chain cannot be read")
+    check("127.0.0.1:1" in r.stderr and ROOT in r.stderr, "message: %r" % r.stderr)
 
     # --chain none --registry FILE: starts, and /jsonstats reflects that file.
     p = Proc("proxy", start_args(cfg, "--chain", "none", "--registry", reg), d)

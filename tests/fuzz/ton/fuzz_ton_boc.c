@@ -1,7 +1,7 @@
 /* Fuzzes the bag-of-cells parser (binary, and the hex / base64 text forms) and
  * everything that reads parsed cells from outside: a parsed bag must
  * re-serialize and parse back to the same hash, and the voucher, dictionary,
- * message and registry readers must fail cleanly on any cell. */
+ * message, registry and root storage readers must fail cleanly on any cell. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ton_root_state st = {.data = rd};
         json_decref(ton_root_state_to_registry_json(&st));
         ton_root_data_free(&rd);
+    }
+    /* the root's storage as daemons read it from getAddressInformation */
+    ton_root_state rs;
+    if (ton_root_state_from_storage(c, &rs, &err) == 0) {
+        json_decref(ton_root_state_to_registry_json(&rs));
+        ton_root_state_free(&rs);
     }
     ton_cell_unref(c);
     return 0;

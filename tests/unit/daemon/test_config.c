@@ -260,8 +260,8 @@ static void test_flags(void **state)
     flag_cfg c = {.host = "127.0.0.1", .port = 10000, .log_level = cc_strdup("info")};
     cc_err err = {0};
     daemon_proxies_add(&c.proxies, &c.n_proxies, "10.0.0.9:1", "proxies[0]", &err);
-    const daemon_flag_targets t = {c.host,     sizeof(c.host), &c.port,
-                                   &c.proxies, &c.n_proxies,   &c.log_level};
+    const daemon_flag_targets t = {c.host,       sizeof(c.host), &c.port, &c.proxies,
+                                   &c.n_proxies, &c.log_level,   NULL};
     char *argv[] = {"--proxy", "1.1.1.1:2", "--http",    "0.0.0.0:9",   "--n",
                     "4",       "--proxy",   "1.1.1.1:3", "--log-level", "debug"};
     assert_int_equal(daemon_flags_apply(&t, 10, argv, extra_flag, &c, &err), 0);
@@ -309,6 +309,41 @@ static void test_flags(void **state)
     char *bad_proxy[] = {"--proxy", "1.1.1.1:0"};
     assert_int_equal(daemon_flags_apply(&t, 2, bad_proxy, NULL, NULL, &err), -1);
     assert_string_equal(err.msg, "--proxy: port 0 cannot be dialled");
+    /* the chain flags land in a daemon_config, and only where one is given */
+    daemon_config dc;
+    daemon_config_init(&dc);
+    const daemon_flag_targets with_chain = {.log_level = &c.log_level, .chain = &dc};
+    char *chain[] = {"--chain",
+                     "http://127.0.0.1:9/api/v2",
+                     "--root",
+                     "0:"
+                     "0000000000000000000000000000000000000000000000000000000000000001",
+                     "--chain-refresh",
+                     "2.5"};
+    assert_int_equal(daemon_flags_apply(&with_chain, 6, chain, NULL, NULL, &err), 0);
+    assert_string_equal(dc.chain, "http://127.0.0.1:9/api/v2");
+    assert_true(dc.root_address[0] == '0');
+    assert_true(dc.chain_refresh == 2.5);
+    assert_int_equal(daemon_config_check(&dc, &err), 0);
+    char *bad_refresh[] = {"--chain-refresh", "0"};
+    assert_int_equal(daemon_flags_apply(&with_chain, 2, bad_refresh, NULL, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "--chain-refresh"));
+    assert_int_equal(daemon_flags_apply(&t, 2, chain, NULL, NULL, &err), -1);
+    assert_string_equal(err.msg, "unknown flag --chain");
+    /* a chain URL needs a root that parses; anything else is neither */
+    free(dc.root_address);
+    dc.root_address = cc_strdup("not-an-address");
+    assert_int_equal(daemon_config_check(&dc, &err), -1);
+    assert_non_null(strstr(err.msg, "root_address"));
+    free(dc.root_address);
+    dc.root_address = NULL;
+    assert_int_equal(daemon_config_check(&dc, &err), -1);
+    assert_non_null(strstr(err.msg, "\"root_address\" (or --root ADDR) is required"));
+    free(dc.chain);
+    dc.chain = cc_strdup("tonsim");
+    assert_int_equal(daemon_config_check(&dc, &err), -1);
+    assert_non_null(strstr(err.msg, "neither \"none\" nor"));
+    daemon_config_clear(&dc);
     /* a daemon without --http and --proxy (the proxy) leaves them unknown */
     const daemon_flag_targets only_level = {.log_level = &c.log_level};
     char *level[] = {"--log-level", "warn"};

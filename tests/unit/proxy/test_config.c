@@ -34,7 +34,7 @@ static void test_defaults_and_paths(void **state)
     assert_string_equal(c.http.host, "127.0.0.1");
     assert_int_equal(c.http.port, 11000);
     assert_int_equal(c.pow_difficulty, 20);
-    assert_string_equal(c.chain, "none");
+    assert_string_equal(c.common.chain, "none");
     assert_string_equal(c.common.policy, "any");
     /* The client port has its own policy, any by default as COCOON deploys it. */
     assert_string_equal(c.client_policy, "any");

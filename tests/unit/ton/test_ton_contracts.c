@@ -212,6 +212,30 @@ static void test_storage_and_addresses(void **state)
     ton_root_data_free(&rd);
     expect_boc(ton_root_storage_build(&g_a, data, pc, 0, NULL), vstr(g_v, "root_init_data"),
                "root storage");
+    /* read back whole, as the daemons read the root's storage */
+    ton_cell *storage = ton_root_storage_build(&g_a, data, pc, 7, NULL);
+    ton_root_state rs;
+    assert_int_equal(ton_root_state_from_storage(storage, &rs, NULL), 0);
+    assert_int_equal(rs.version, 7);
+    assert_int_equal(rs.params.price_per_token, 20);
+    assert_true(ton_addr_equal(&rs.owner, &g_a));
+    assert_int_equal(rs.data.model_hashes.n, 0);
+    ton_root_state_free(&rs);
+    /* anything after the version, or a storage cut short, is refused */
+    cc_err serr = {0};
+    ton_builder b;
+    ton_builder_init(&b);
+    ton_builder_store_addr(&b, &g_a);
+    ton_builder_store_ref(&b, data);
+    ton_builder_store_ref(&b, pc);
+    ton_builder_store_uint(&b, 7, 32);
+    ton_builder_store_uint(&b, 1, 1);
+    ton_cell *longer = ton_builder_end(&b, NULL);
+    assert_int_equal(ton_root_state_from_storage(longer, &rs, &serr), -1);
+    assert_non_null(strstr(serr.msg, "root storage"));
+    assert_int_equal(ton_root_state_from_storage(data, &rs, &serr), -1);
+    ton_cell_unref(longer);
+    ton_cell_unref(storage);
     ton_cell_unref(data);
     ton_cell_unref(pc);
 
