@@ -160,12 +160,24 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
                         .proxy_http_port = pick_port(&ports)};
     for (int i = 0; i < o->workers; i++)
         in.worker_http_port[i] = pick_port(&ports);
+    up_chain chain;
+    bool local_chain = !strcmp(o->chain, "local");
+    if (local_chain) {
+        if (!fake_tee)
+            return cc_err_set(err, "--chain local lists the fake TEE's images in the root: use "
+                                   "--tee fake, or --chain none with --tee none");
+        if (up_chain_start(bin_dir, dir, ch, &chain, err) < 0) return -1;
+        in.chain_url = chain.url;
+        in.root = chain.root;
+    }
 
     up_plan *plan = malloc(sizeof(*plan)); /* large: PATH_MAX names per daemon */
     if (!plan) return cc_err_set(err, "out of memory");
     int rc = up_plan_build(&in, plan, err);
     if (rc == 0) {
         rc = up_write_files(plan, fake_tee, err);
+        /* The root must list the images before the proxy reads it. */
+        if (rc == 0 && local_chain) rc = up_chain_register(&chain, plan->registry, err);
         if (rc == 0) rc = up_spawn_daemons(plan, dir, ch, err);
         up_plan_free(plan);
     }

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "base/base.h"
+#include "ton/ton.h"
 
 #define UP_MAX_WORKERS 32
 /* The fake backend, the proxy, the workers and the client. */
@@ -26,8 +27,10 @@ typedef struct up_opts {
     const char *model;
     const char *dir;
     int pow;
-    int threads, slots; /* embedded workers' engine; 0 = its defaults */
-    const char *tee;    /* "fake" (default: every link attested) or "none" */
+    int threads, slots;   /* embedded workers' engine; 0 = its defaults */
+    const char *tee;      /* "fake" (default: every link attested) or "none" */
+    const char *chain;    /* "local" (default: tools/tonsim) or "none" (free mode) */
+    double chain_refresh; /* seconds between the daemons' reads of the root */
     bool help;
 } up_opts;
 
@@ -46,6 +49,8 @@ typedef struct up_plan_input {
     const char *model_hash;  /* hex SHA-256 of the served model's identifier */
     int proxy_workers_port, proxy_clients_port, proxy_http_port;
     int worker_http_port[UP_MAX_WORKERS];
+    const char *chain_url; /* TON HTTP API of the local chain, NULL for --chain none */
+    const char *root;      /* its root contract's address */
 } up_plan_input;
 
 /* One daemon to start: cocoon-<role> --config DIR/<name>.json, logging to
@@ -96,6 +101,21 @@ int up_setup_fake_root(const char *dir, char *root, size_t root_n, cc_err *err);
 int up_write_files(up_plan *p, bool fake_tee, cc_err *err);
 /* Starts the plan's daemons in order and records them in ch. */
 int up_spawn_daemons(const up_plan *p, const char *dir, up_children *ch, cc_err *err);
+
+/* The local chain (up_chain.c): tools/tonsim started with the network's
+ * prices, its root contract and owner wallet. */
+typedef struct up_chain {
+    char url[96];  /* "http://127.0.0.1:PORT" */
+    char root[80]; /* raw address */
+    ton_wallet owner;
+    uint8_t owner_priv[32];
+} up_chain;
+/* Starts tonsim (node and tools/tonsim/tonsim.js found from bin_dir or
+ * $COCOON_TONSIM) and records it in ch as "tonsim". */
+int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_chain *c, cc_err *err);
+/* Registers the registry JSON's image and model hashes in the root with one
+ * transfer of the owner wallet (the root runs it before this returns). */
+int up_chain_register(const up_chain *c, const json_t *registry, cc_err *err);
 
 /* Waits until the client on port lists a model (copied to served); returns
  * 0, 1 when a stop signal came, -1 when a child died or the time ran out. */

@@ -1,6 +1,7 @@
 /* `cocoon up`, step 1: the options and the plan. Everything here is a pure
  * function of its inputs (no files, sockets or processes), so the configs,
  * the registry and the children's command lines are unit-tested as data. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/up.h"
@@ -21,6 +22,11 @@ static const cc_opt up_options[] = {
      "fake: every link attested with the fake TEE, the registry lists the genuine images; "
      "none: no attestation",
      "fake"},
+    {"--chain", "KIND",
+     "local: a local chain (tools/tonsim) whose root contract holds the images, models and "
+     "prices; none: free mode with a registry file",
+     "local"},
+    {"--chain-refresh", "SECONDS", "how often the daemons read the root contract", "60"},
 };
 
 void up_usage(FILE *f)
@@ -35,7 +41,13 @@ void up_usage(FILE *f)
 
 int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
 {
-    *o = (up_opts){.port = 10000, .workers = 1, .backend = "embedded", .pow = 12, .tee = "fake"};
+    *o = (up_opts){.port = 10000,
+                   .workers = 1,
+                   .backend = "embedded",
+                   .pow = 12,
+                   .tee = "fake",
+                   .chain = "local",
+                   .chain_refresh = 60};
     cc_args a;
     if (cc_args_parse(up_options, CC_ARRAY_LEN(up_options), argc - 1, argv + 1, &a, err) < 0)
         return -1;
@@ -58,6 +70,18 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
         if (strcmp(v, "fake") && strcmp(v, "none"))
             return cc_err_set(err, "--tee: expected fake or none, got \"%s\"", v);
         o->tee = v;
+    }
+    if ((v = cc_args_get(&a, "--chain"))) {
+        if (strcmp(v, "local") && strcmp(v, "none"))
+            return cc_err_set(err, "--chain: expected local or none, got \"%s\"", v);
+        o->chain = v;
+    }
+    if ((v = cc_args_get(&a, "--chain-refresh"))) {
+        char *end;
+        o->chain_refresh = strtod(v, &end);
+        if (*end || !(o->chain_refresh >= 0.1 && o->chain_refresh <= 86400))
+            return cc_err_set(err,
+                              "--chain-refresh: expected seconds from 0.1 to 86400, got \"%s\"", v);
     }
     o->backend_url = cc_args_get(&a, "--backend-url");
     o->model = cc_args_get(&a, "--model");
@@ -83,6 +107,16 @@ static void add_tee_fields(json_t *cfg, const char *fake_root, bool check_proxy)
     json_object_set_new(cfg, "policy", json_string("fake"));
     json_object_set_new(cfg, "fake_root", json_string(fake_root));
     if (check_proxy) json_object_set_new(cfg, "registry", json_string("registry.json"));
+}
+
+/* With a chain every daemon reads the root contract: the proxy its whole
+ * registry, workers and the client the proxy images they accept. */
+static void add_chain_fields(json_t *cfg, const up_plan_input *in)
+{
+    if (!in->chain_url) return;
+    json_object_set_new(cfg, "chain", json_string(in->chain_url));
+    json_object_set_new(cfg, "root_address", json_string(in->root));
+    json_object_set_new(cfg, "chain_refresh", json_real(in->opts->chain_refresh));
 }
 
 static int add_daemon(up_plan *p, const up_plan_input *in, const char *name, const char *role,
@@ -126,6 +160,7 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     /* Its own signing seed and ledger, kept across restarts of this network. */
     json_object_set_new(pc, "state_dir", json_string("proxy-state"));
     add_tee_fields(pc, in->fake_root, false);
+    add_chain_fields(pc, in);
     if (add_daemon(out, in, "proxy", "proxy", pc, err) < 0) goto fail;
 
     for (int i = 0; i < o->workers; i++) {
@@ -138,6 +173,7 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         if (o->threads) json_object_set_new(wc, "threads", json_integer(o->threads));
         if (o->slots) json_object_set_new(wc, "slots", json_integer(o->slots));
         add_tee_fields(wc, in->fake_root, true);
+        add_chain_fields(wc, in);
         char name[32];
         snprintf(name, sizeof(name), "worker-%d", i + 1);
         if (add_daemon(out, in, name, "worker", wc, err) < 0) goto fail;
@@ -147,6 +183,7 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     json_object_set_new(cc, "listen_http", loopback(o->port));
     json_object_set_new(cc, "proxies", json_pack("[o]", loopback(in->proxy_clients_port)));
     add_tee_fields(cc, in->fake_root, true);
+    add_chain_fields(cc, in);
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;
 
     /* Registry: the served model only, and any image; with the fake TEE,

@@ -52,7 +52,7 @@ def main(holder):
     # independent of model files. A separate run covers the default below.
     up, port, d = start_up(work, "up1", backend + ["--workers", "2"])
     kids = children_of(up.pid)
-    check_eq(len(kids), 5, "children: fake backend, proxy, 2 workers, client (%r)" % kids)
+    check_eq(len(kids), 6, "children: tonsim, fake backend, proxy, 2 workers, client (%r)" % kids)
     for f in ("registry.json", "proxy.json", "worker-1.json", "worker-2.json", "client.json"):
         check(os.path.exists(os.path.join(d, f)), "%s written" % f)
     st, j = http_json(port, "POST", "/v1/chat/completions",

@@ -36,6 +36,11 @@ static void test_options(void **state)
     assert_int_equal(o.threads, 0);
     assert_int_equal(o.slots, 0);
     assert_null(o.model);
+    assert_string_equal(o.chain, "local"); /* a network on its own chain by default */
+    assert_true(o.chain_refresh == 60);
+    assert_int_equal(PARSE(&o, &err, "--chain", "none", "--chain-refresh", "0.5"), 0);
+    assert_string_equal(o.chain, "none");
+    assert_true(o.chain_refresh == 0.5);
 
     assert_int_equal(PARSE(&o, &err, "--port", "0", "--workers", "3", "--backend", "openai-http",
                            "--backend-url", "http://h:1", "--model=m", "--tee", "none",
@@ -68,6 +73,9 @@ static void test_options(void **state)
         {{"--slots", "1025"}, "--slots"},
         {{"--backend", "gpu"}, "--backend: expected embedded or openai-http"},
         {{"--tee", "sgx"}, "--tee: expected fake or none"},
+        {{"--chain", "mainnet"}, "--chain: expected local or none"},
+        {{"--chain-refresh", "0"}, "--chain-refresh"},
+        {{"--chain-refresh", "1x"}, "--chain-refresh"},
         {{"--backend-url", "http://x"}, "--backend-url needs --backend openai-http"},
         {{"extra"}, "unexpected argument \"extra\""},
     };
@@ -173,6 +181,21 @@ static void test_plan_fake_tee(void **state)
     const json_t *proxy = json_array_get(json_object_get(p->registry, "proxies"), 0);
     assert_string_equal(str(proxy, "address"), "127.0.0.1:5002");
     assert_string_equal(str(proxy, "worker_address"), "127.0.0.1:5001");
+    /* No chain given to the plan: no chain in the configs. */
+    for (size_t i = 0; i < p->n_daemons; i++)
+        assert_null(json_object_get(p->daemon[i].config, "chain"));
+    up_plan_free(p);
+
+    /* With the local chain every daemon reads the root. */
+    in.chain_url = "http://127.0.0.1:4000";
+    in.root = "0:1111111111111111111111111111111111111111111111111111111111111111";
+    assert_int_equal(up_plan_build(&in, p, &err), 0);
+    for (size_t i = 0; i < p->n_daemons; i++) {
+        const json_t *c = p->daemon[i].config;
+        assert_string_equal(str(c, "chain"), "http://127.0.0.1:4000");
+        assert_string_equal(str(c, "root_address"), in.root);
+        assert_true(json_real_value(json_object_get(c, "chain_refresh")) == 60);
+    }
     up_plan_free(p);
     free(p);
 }
