@@ -168,15 +168,27 @@ int up_chain_register(const up_chain *c, const json_t *registry, cc_err *err)
         cc_err_set(err, "--chain local needs the image hashes of --tee fake");
         goto out;
     }
-    ton_wallet_info wi;
+    /* The seqno from the wallet's data (v5r1: is_signature_allowed:1
+     * seqno:32 ...) rather than its seqno get-method: tonsim's first
+     * get-method costs seconds of warm-up, half of `cocoon up`'s time. */
     ton_account acc;
-    if (ton_api_get_wallet_information(api, &self, &wi, err) < 0 ||
-        ton_api_get_address_information(api, &self, &acc, err) < 0)
-        goto out;
+    if (ton_api_get_address_information(api, &self, &acc, err) < 0) goto out;
     uint64_t now = acc.sync_utime ? acc.sync_utime : (uint64_t)cc_now_wall();
+    bool deployed = !strcmp(acc.state, "active") && acc.data;
+    uint64_t seqno = 0;
+    if (deployed) {
+        ton_slice sl;
+        bool allowed;
+        ton_slice_init(&sl, acc.data);
+        if (ton_slice_load_bit(&sl, &allowed, err) < 0 ||
+            ton_slice_load_uint(&sl, 32, &seqno, err) < 0) {
+            ton_account_clear(&acc);
+            cc_err_prefix(err, "owner wallet data");
+            goto out;
+        }
+    }
     ton_account_clear(&acc);
-    bool deployed = !strcmp(wi.state, "active");
-    ton_cell *ext = ton_wallet_transfer(&c->owner, c->owner_priv, deployed ? wi.seqno : 0,
+    ton_cell *ext = ton_wallet_transfer(&c->owner, c->owner_priv, (uint32_t)seqno,
                                         (uint32_t)now + 120, msgs, n, !deployed, err);
     if (!ext) goto out;
     /* tonsim runs the message and every transaction it causes before it
