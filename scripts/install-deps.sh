@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev
+# libcurl4-openssl-dev: only bench/http's baseline client links libcurl (the
+# tree's own code uses the http layer's client).
+packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev libcurl4-openssl-dev
   libjansson-dev libsqlite3-dev libcmocka-dev clang libclang-rt-14-dev wrk curl ca-certificates unicode-data
   chromium-headless-shell)
 missing=()
