@@ -204,6 +204,17 @@ static void test_model_names(void **state)
     assert_int_equal(proxy_route_why_none(ptrs, 3, "m@c1:v1", 1000, 0), 0);
     b.enabled = false;
     assert_int_equal(proxy_route_why_none(ptrs, 3, "m", 1000, 1), 1);
+
+    /* A worker the registry bars is as if absent: never picked, and no
+     * reason but "no such model" when it is the only one. */
+    b.enabled = true;
+    a.barred = true;
+    assert_int_equal(proxy_route_pick(ptrs, 3, "m", 1000, 0, 0), 1);
+    b.barred = true;
+    assert_int_equal(proxy_route_pick(ptrs, 3, "m", 1000, 0, 0), -1);
+    assert_int_equal(proxy_route_why_none(ptrs, 3, "m", 1000, 0), 0);
+    a.barred = false;
+    assert_int_equal(proxy_route_pick(ptrs, 3, "m", 1000, 0, 0), 2);
 }
 
 int main(void)
