@@ -169,7 +169,7 @@ daemon_chain *daemon_chain_start(struct event_base *base, const daemon_config *c
         daemon_chain_free(c);
         return NULL;
     }
-    ton_api_set_timeout(once, timeout);
+    ton_api_set_timeout(once, 30); /* once, at start: a slow endpoint may take its time */
     ton_api_set_timeout(c->api, timeout);
     json_t *res = ton_api_call(once, "getAddressInformation", c->query, NULL, err);
     ton_api_free(once);
