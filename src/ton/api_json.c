@@ -12,9 +12,10 @@ json_t *ton_api_parse_reply(const char *text, size_t len, long http_status, cc_e
     json_t *root = json_loadb(text, len, 0, &jerr);
     if (!root || !json_is_object(root)) {
         json_decref(root);
+        /* text is a body as received: not NUL-terminated */
         if (http_status && (http_status < 200 || http_status >= 300))
-            cc_err_setc(err, (int)http_status, "TON API: HTTP %ld: %.200s", http_status,
-                        len ? text : "(empty body)");
+            cc_err_setc(err, (int)http_status, "TON API: HTTP %ld: %.*s", http_status,
+                        len ? (int)(len < 200 ? len : 200) : 12, len ? text : "(empty body)");
         else
             cc_err_setc(err, (int)http_status, "TON API: reply is not a JSON object (%s)",
                         root ? "wrong type" : jerr.text);
