@@ -185,7 +185,7 @@ int daemon_tee_follow_chain(daemon_tee *t, struct event_base *base, const daemon
 void daemon_tee_clear(daemon_tee *t)
 {
     daemon_chain_free(t->chain);           /* first: no registry swap after this */
-    daemon_collateral_free(t->collateral); /* watches the policies: first */
+    daemon_collateral_free(t->collateral); /* watches the policies: before them */
     if (t->identity) tee_identity_free(t->identity);
     if (t->policy) tee_policy_free(t->policy);
     if (t->proxy_registry) registry_free(t->proxy_registry);
