@@ -10,8 +10,12 @@ mkdir -p "$build"
 log="$build/build.log"
 start=$(date +%s)
 printf 'make run: building into %s/ (log: %s) ... ' "$build" "$log"
-if cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1 &&
-  cmake --build "$build" -j "$jobs" >>"$log" 2>&1; then
+# Configure only a new build tree: an existing one reconfigures itself when CMake files change.
+configure() {
+  [ -f "$build/CMakeCache.txt" ] && return 0
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+}
+if configure >"$log" 2>&1 && cmake --build "$build" -j "$jobs" >>"$log" 2>&1; then
   echo "done in $(($(date +%s) - start)) s"
 else
   echo "FAILED"
