@@ -1,5 +1,5 @@
 /*
- * `cocoon engine generate | bench | synth | tokenize | vocab`: the embedded
+ * `cocoon engine generate | bench | synth | tokenize | vocab | template`: the embedded
  * inference engine from the command line.
  */
 #include <stddef.h>
@@ -12,10 +12,11 @@
 
 typedef struct eng_opts {
     const char *model, *prompt, *out, *arch, *type, *text_file, *from_hf, *pre;
+    const char *template_file, *bos_token, *eos_token, *messages, *tools;
     int64_t max_tokens, threads, seed, top_k, n_prompt, n_gen, reps, batch;
     int64_t layers, dim, hidden, heads, kv_heads, vocab, ctx;
     double temperature, top_p, min_p, repeat_penalty;
-    bool json, chat, bpe, bandwidth, parse_special;
+    bool json, chat, bpe, bandwidth, parse_special, no_gen_prompt;
 } eng_opts;
 
 static const cc_opt engine_options[] = {
@@ -51,6 +52,12 @@ static const cc_opt engine_options[] = {
     {"--parse-special", NULL, "tokenize special-token text as special tokens (tokenize)", NULL},
     {"--from-hf", "DIR|FILE", "a Hugging Face tokenizer to convert (vocab)", NULL},
     {"--pre", "NAME", "the pre-tokenizer name to record (vocab)", NULL},
+    {"--template", "FILE", "a Jinja chat template (template; or --model)", NULL},
+    {"--bos-token", "TEXT", "bos_token for --template (template)", NULL},
+    {"--eos-token", "TEXT", "eos_token for --template (template)", NULL},
+    {"--messages", "FILE", "JSON list of chat messages (template)", NULL},
+    {"--tools", "FILE", "JSON list of tools (template)", NULL},
+    {"--no-generation-prompt", NULL, "add_generation_prompt false (template)", NULL},
 };
 
 static void usage(FILE *f)
@@ -62,6 +69,10 @@ static void usage(FILE *f)
             "  cocoon engine synth --out FILE [OPTIONS]\n"
             "  cocoon engine tokenize --model FILE (--prompt TEXT | --text-file FILE) [OPTIONS]\n"
             "  cocoon engine vocab --from-hf DIR|FILE --out FILE [--pre NAME]\n"
+            "  cocoon engine template (--model FILE | --template FILE [--bos-token S] [--eos-token "
+            "S])\n"
+            "                         --messages FILE [--tools FILE] [--no-generation-prompt] "
+            "[--json]\n"
             "\noptions:\n");
     cc_args_usage(f, engine_options, CC_ARRAY_LEN(engine_options));
 }
@@ -88,6 +99,12 @@ static int parse(int argc, char **argv, eng_opts *o)
     o->text_file = cc_args_get(&a, "--text-file");
     o->from_hf = cc_args_get(&a, "--from-hf");
     o->pre = cc_args_get(&a, "--pre");
+    o->template_file = cc_args_get(&a, "--template");
+    o->bos_token = cc_args_get(&a, "--bos-token");
+    o->eos_token = cc_args_get(&a, "--eos-token");
+    o->messages = cc_args_get(&a, "--messages");
+    o->tools = cc_args_get(&a, "--tools");
+    o->no_gen_prompt = cc_args_flag(&a, "--no-generation-prompt");
     o->parse_special = cc_args_flag(&a, "--parse-special");
     o->json = cc_args_flag(&a, "--json");
     o->chat = cc_args_flag(&a, "--chat");
@@ -146,16 +163,20 @@ static int cmd_generate(eng_opts *o)
     engine_tokens t = {0};
     char *text = NULL;
     bool special = false;
+    bool add_bos = true;
     if (o->chat) {
         engine_chat_msg msg = {"user", o->prompt};
-        text = engine_chat_render(engine_model_chat_kind(m), &msg, 1, false, NULL);
+        bool templated;
+        text = engine_model_chat_render(m, &msg, 1, &templated);
         special = true;
+        /* a template writes its own BOS text (bos_token) when the model wants one */
+        add_bos = !templated;
     } else {
         text = cc_strdup(o->prompt);
     }
     int rc = 1;
     engine_seq *s = NULL;
-    if (!c || engine_tokenize(m, text, strlen(text), true, special, &t, &err)) goto out;
+    if (!c || engine_tokenize(m, text, strlen(text), add_bos, special, &t, &err)) goto out;
     engine_seq_params p;
     memset(&p, 0, sizeof(p));
     engine_sample_params_default(&p.sp);
@@ -362,6 +383,67 @@ static int cmd_vocab(eng_opts *o)
     return 0;
 }
 
+/* Reads a JSON file (NULL path: NULL, no error). */
+static int read_json(const char *path, json_t **out, cc_err *err)
+{
+    *out = NULL;
+    if (!path) return 0;
+    json_error_t je;
+    *out = json_load_file(path, JSON_DECODE_ANY, &je);
+    if (!*out) return cc_err_set(err, "%s: line %d: %s", path, je.line, je.text);
+    return 0;
+}
+
+static int cmd_template(eng_opts *o)
+{
+    if (!o->messages || !o->model == !o->template_file) {
+        usage(stderr);
+        return 2;
+    }
+    cc_err err = {0};
+    json_t *msgs = NULL, *tools = NULL;
+    engine_model *m = NULL;
+    cc_buf tmpl = CC_BUF_INIT;
+    char *text = NULL;
+    if (read_json(o->messages, &msgs, &err) || read_json(o->tools, &tools, &err)) goto out;
+    if (!json_is_array(msgs)) {
+        cc_err_set(&err, "%s: the messages must be a JSON list", o->messages);
+        goto out;
+    }
+    if (tools && !json_is_array(tools)) {
+        cc_err_set(&err, "%s: the tools must be a JSON list", o->tools);
+        goto out;
+    }
+    if (o->model) {
+        m = engine_model_load_vocab(o->model, &err);
+        if (m) text = engine_model_chat_apply(m, msgs, tools, !o->no_gen_prompt, &err);
+    } else if (!cc_read_file(o->template_file, &tmpl, &err)) {
+        cc_buf_append_u8(&tmpl, 0);
+        text = engine_chat_apply((const char *)tmpl.data, msgs, tools, !o->no_gen_prompt,
+                                 o->bos_token, o->eos_token, &err);
+    }
+    if (text && o->json) {
+        json_t *j = json_pack("{s:s}", "text", text);
+        char *s = j ? json_dumps(j, JSON_ENSURE_ASCII) : NULL;
+        if (s)
+            printf("%s\n", s);
+        else
+            cc_err_set(&err, "the rendered text is not valid UTF-8");
+        free(s);
+        json_decref(j);
+    } else if (text)
+        fputs(text, stdout);
+out:
+    if (err.msg[0]) fprintf(stderr, "cocoon engine: %s\n", err.msg);
+    int rc = text && !err.msg[0] ? 0 : 1;
+    free(text);
+    cc_buf_free(&tmpl);
+    engine_model_free(m);
+    json_decref(msgs);
+    json_decref(tools);
+    return rc;
+}
+
 int cli_cmd_engine(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -388,6 +470,7 @@ int cli_cmd_engine(int argc, char **argv)
     if (!strcmp(argv[1], "synth")) return cmd_synth(&o);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(&o);
     if (!strcmp(argv[1], "vocab")) return cmd_vocab(&o);
+    if (!strcmp(argv[1], "template")) return cmd_template(&o);
     fprintf(stderr, "cocoon engine: unknown subcommand %s\n", argv[1]);
     usage(stderr);
     return 2;

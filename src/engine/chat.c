@@ -1,11 +1,14 @@
 /*
- * Chat templates. GGUF files carry a Jinja template; rather than embed a
- * Jinja interpreter we recognise the common families by their marker tokens
- * and render them in C. Anything else gets a plain "role: content" prompt.
+ * Chat templates. GGUF files carry a Jinja template, rendered by our Jinja
+ * interpreter (jinja_*.c) with the variables Hugging Face's
+ * apply_chat_template passes. The common families are also recognised by
+ * their marker tokens and rendered in C: the fallback when a template fails.
+ * Anything else gets a plain "role: content" prompt.
  */
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/engine_int.h"
 
 engine_chat_kind engine_chat_detect(const char *t)
 {
@@ -73,4 +76,67 @@ char *engine_chat_render(engine_chat_kind kind, const engine_chat_msg *msgs, siz
     }
     cc_buf_append_u8(&b, 0);
     return (char *)b.data;
+}
+
+char *engine_chat_apply(const char *template_text, const json_t *messages, const json_t *tools,
+                        bool add_generation_prompt, const char *bos_token, const char *eos_token,
+                        cc_err *err)
+{
+    engine_jinja *t = engine_jinja_parse(template_text, strlen(template_text), err);
+    if (!t) return NULL;
+    json_t *vars = json_object();
+    json_object_set(vars, "messages", (json_t *)messages);
+    json_object_set_new(vars, "tools", tools ? json_incref((json_t *)tools) : json_null());
+    json_object_set_new(vars, "add_generation_prompt", json_boolean(add_generation_prompt));
+    json_object_set_new(vars, "bos_token", json_string(bos_token ? bos_token : ""));
+    json_object_set_new(vars, "eos_token", json_string(eos_token ? eos_token : ""));
+    char *out = engine_jinja_render(t, vars, NULL, NULL, err);
+    json_decref(vars);
+    engine_jinja_free(t);
+    return out;
+}
+
+/* The text of a special token for the template's bos_token / eos_token. */
+static char *token_text(const engine_model *m, int32_t id)
+{
+    size_t n = 0;
+    const char *p = id >= 0 ? engine_token_piece(m, id, &n) : NULL;
+    return p ? cc_strndup(p, n) : cc_strdup("");
+}
+
+char *engine_model_chat_apply(const engine_model *m, const json_t *messages, const json_t *tools,
+                              bool add_generation_prompt, cc_err *err)
+{
+    if (!m->chat_template) {
+        cc_err_set(err, "the model has no tokenizer.chat_template");
+        return NULL;
+    }
+    char *bos = token_text(m, engine_model_bos(m)), *eos = token_text(m, engine_model_eos(m));
+    char *out =
+        engine_chat_apply(m->chat_template, messages, tools, add_generation_prompt, bos, eos, err);
+    free(bos);
+    free(eos);
+    return out;
+}
+
+char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msgs, size_t n,
+                               bool *used_template)
+{
+    *used_template = false;
+    if (m->chat_template) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(
+                list, json_pack("{s:s, s:s}", "role", msgs[i].role, "content", msgs[i].content));
+        cc_err err = {0};
+        char *out = engine_model_chat_apply(m, list, NULL, true, &err);
+        json_decref(list);
+        if (out) {
+            *used_template = true;
+            return out;
+        }
+        /* a template our interpreter cannot run must not make the model unusable */
+        CC_WARN("event=engine_chat_template_failed fallback=recognised error=\"%s\"", err.msg);
+    }
+    return engine_chat_render(m->chat, msgs, n, false, NULL);
 }

@@ -275,12 +275,56 @@ typedef struct engine_chat_msg {
 } engine_chat_msg;
 
 engine_chat_kind engine_model_chat_kind(const engine_model *m);
+/* The GGUF's tokenizer.chat_template (NULL: none); owned by the model. */
+const char *engine_model_chat_template(const engine_model *m);
 /* Renders messages with the model's template and an open assistant turn.
  * Returns a heap string (caller frees). */
 char *engine_chat_render(engine_chat_kind kind, const engine_chat_msg *msgs, size_t n, bool add_bos,
                          const char *bos_text);
 /* Recognises the family of a Jinja chat template text (NULL: plain). */
 engine_chat_kind engine_chat_detect(const char *template_text);
+
+/* ------------------------------------------------ Jinja chat templates */
+
+/* A Jinja interpreter for the chat templates GGUF files carry, configured as
+ * Hugging Face's apply_chat_template configures jinja2 (trim_blocks and
+ * lstrip_blocks on, tojson without ASCII escapes, raise_exception,
+ * strftime_now, loop controls). Templates are outside input: the limits
+ * stop one that would hang or exhaust memory. */
+typedef struct engine_jinja engine_jinja;
+typedef struct engine_jinja_limits {
+    size_t max_output;  /* bytes of rendered text */
+    size_t max_memory;  /* bytes of values made while rendering */
+    uint64_t max_steps; /* loop iterations plus macro calls */
+    int max_depth;      /* nesting of macro calls and expressions */
+} engine_jinja_limits;
+/* The limits a NULL engine_jinja_limits stands for. */
+engine_jinja_limits engine_jinja_default_limits(void);
+
+/* Parses a template; errors name the line and column. */
+engine_jinja *engine_jinja_parse(const char *src, size_t len, cc_err *err);
+void engine_jinja_free(engine_jinja *t);
+/* Renders with the members of vars (a JSON object, NULL: none) as variables.
+ * Returns a heap string (caller frees; *out_len its length if out_len), or
+ * NULL with the reason (raise_exception's message, an undefined value used,
+ * a limit reached, ...) in err. */
+char *engine_jinja_render(const engine_jinja *t, const json_t *vars, const engine_jinja_limits *lim,
+                          size_t *out_len, cc_err *err);
+
+/* Renders a conversation as Hugging Face's apply_chat_template does: the
+ * variables messages, tools (JSON null when NULL), add_generation_prompt,
+ * bos_token and eos_token. Returns a heap string or NULL with err. */
+char *engine_chat_apply(const char *template_text, const json_t *messages, const json_t *tools,
+                        bool add_generation_prompt, const char *bos_token, const char *eos_token,
+                        cc_err *err);
+/* engine_chat_apply with the model's template, its BOS and EOS token text. */
+char *engine_model_chat_apply(const engine_model *m, const json_t *messages, const json_t *tools,
+                              bool add_generation_prompt, cc_err *err);
+/* The prompt for a chat with an open assistant turn: the model's template
+ * when it has one and it renders (*used_template set), else the recognised
+ * format of engine_chat_render (without BOS). Returns a heap string. */
+char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msgs, size_t n,
+                               bool *used_template);
 
 /* ============================================================ context */
 

@@ -134,6 +134,7 @@ struct engine_model {
     eng_vocab *vocab;
     bool vocab_only; /* engine_model_load_vocab: no weights, tokenizer only */
     engine_chat_kind chat;
+    char *chat_template; /* tokenizer.chat_template (NULL: none) */
     uint64_t weight_bytes;
 };
 

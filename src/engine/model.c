@@ -243,9 +243,8 @@ engine_model *engine_model_from_gguf(engine_gguf *g, cc_err *err)
     if (load_hparams(&L) || load_weights(&L)) goto fail;
     m->vocab = eng_vocab_load(g, m->hp.n_vocab, err);
     if (!m->vocab) goto fail;
-    char *tmpl = engine_gguf_get_str(g, "tokenizer.chat_template");
-    m->chat = engine_chat_detect(tmpl);
-    free(tmpl);
+    m->chat_template = engine_gguf_get_str(g, "tokenizer.chat_template");
+    m->chat = engine_chat_detect(m->chat_template);
     return m;
 fail:
     engine_model_free(m);
@@ -266,9 +265,8 @@ engine_model *engine_model_load_vocab(const char *path, cc_err *err)
         return NULL;
     }
     m->hp.n_vocab = eng_vocab_size(m->vocab);
-    char *tmpl = engine_gguf_get_str(g, "tokenizer.chat_template");
-    m->chat = engine_chat_detect(tmpl);
-    free(tmpl);
+    m->chat_template = engine_gguf_get_str(g, "tokenizer.chat_template");
+    m->chat = engine_chat_detect(m->chat_template);
     return m;
 }
 
@@ -289,6 +287,7 @@ void engine_model_free(engine_model *m)
     free(m->owned);
     free(m->layers);
     eng_vocab_free(m->vocab);
+    free(m->chat_template);
     engine_gguf_close(m->g);
     free(m);
 }
@@ -304,4 +303,8 @@ uint64_t engine_model_weight_bytes(const engine_model *m)
 engine_chat_kind engine_model_chat_kind(const engine_model *m)
 {
     return m->chat;
+}
+const char *engine_model_chat_template(const engine_model *m)
+{
+    return m->chat_template;
 }
