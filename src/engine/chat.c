@@ -88,8 +88,9 @@ char *engine_chat_apply(const char *template_text, const json_t *messages, const
     json_object_set(vars, "messages", (json_t *)messages);
     json_object_set_new(vars, "tools", tools ? json_incref((json_t *)tools) : json_null());
     json_object_set_new(vars, "add_generation_prompt", json_boolean(add_generation_prompt));
-    json_object_set_new(vars, "bos_token", json_string(bos_token ? bos_token : ""));
-    json_object_set_new(vars, "eos_token", json_string(eos_token ? eos_token : ""));
+    /* like Hugging Face, a token the tokenizer lacks is no variable at all */
+    if (bos_token) json_object_set_new(vars, "bos_token", json_string(bos_token));
+    if (eos_token) json_object_set_new(vars, "eos_token", json_string(eos_token));
     char *out = engine_jinja_render(t, vars, NULL, NULL, err);
     json_decref(vars);
     engine_jinja_free(t);
@@ -101,7 +102,7 @@ static char *token_text(const engine_model *m, int32_t id)
 {
     size_t n = 0;
     const char *p = id >= 0 ? engine_token_piece(m, id, &n) : NULL;
-    return p ? cc_strndup(p, n) : cc_strdup("");
+    return p ? cc_strndup(p, n) : NULL;
 }
 
 char *engine_model_chat_apply(const engine_model *m, const json_t *messages, const json_t *tools,

@@ -313,7 +313,7 @@ char *engine_jinja_render(const engine_jinja *t, const json_t *vars, const engin
 
 /* Renders a conversation as Hugging Face's apply_chat_template does: the
  * variables messages, tools (JSON null when NULL), add_generation_prompt,
- * bos_token and eos_token. Returns a heap string or NULL with err. */
+ * bos_token and eos_token (no variable when NULL). Returns a heap string or NULL with err. */
 char *engine_chat_apply(const char *template_text, const json_t *messages, const json_t *tools,
                         bool add_generation_prompt, const char *bos_token, const char *eos_token,
                         cc_err *err);
