@@ -220,6 +220,7 @@ static jv items_of(jctx *c, jv d)
     jv l = jv_list_new(c);
     for (size_t i = 0; i < d.d->n; i++) {
         jv pair = jv_list_new(c);
+        pair.l->tuple = true;
         jv_list_push(c, pair.l, d.d->k[i]);
         jv_list_push(c, pair.l, d.d->v[i]);
         jv_list_push(c, l.l, pair);

@@ -512,6 +512,7 @@ static jv eval(jctx *c, jscope *s, const jnode *n)
     }
     case N_LIST:
         r = jv_list_new(c);
+        r.l->tuple = n->op == 1;
         for (size_t i = 0; i < n->x.n; i++)
             jv_list_push(c, r.l, eval(c, s, n->x.v[i]));
         break;

@@ -66,6 +66,7 @@ typedef struct jv {
 struct jlist {
     jv *v;
     size_t n, cap;
+    bool tuple; /* a Python tuple: only repr() differs */
 };
 struct jdict {
     jv *k, *v; /* keys in insertion order, like Python's dict */
@@ -238,7 +239,7 @@ typedef struct jnames {
 
 /*
  * One node. Field use by kind:
- *   N_CONST v; N_NAME v (name); N_LIST x; N_DICT x keys, y values;
+ *   N_CONST v; N_NAME v (name); N_LIST x (op 1: a tuple); N_DICT x keys, y values;
  *   N_ATTR a, v (name); N_ITEM a, b; N_SLICE a, b start, c stop, d step;
  *   N_CALL a callee, x args, y keyword values, names keywords;
  *   N_FILTER / N_TEST a operand, v name, x/y/names as a call, op 1: `is not`;

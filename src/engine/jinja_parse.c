@@ -207,10 +207,15 @@ static jnode *parse_primary(parser *P)
     case T_OP:
         if (is_op(k, "(")) {
             /* a parenthesised expression or a tuple (a list here) */
-            if (accept_op(P, ")")) return node(P, N_LIST, k);
+            if (accept_op(P, ")")) {
+                n = node(P, N_LIST, k);
+                n->op = 1;
+                return n;
+            }
             jnode *e = parse_expr(P);
             if (accept_op(P, ")")) return e;
             n = node(P, N_LIST, k);
+            n->op = 1;
             nl_push(P, &n->x, e);
             while (accept_op(P, ",")) {
                 if (is_op(cur(P), ")")) break;

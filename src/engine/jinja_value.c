@@ -328,13 +328,14 @@ void jv_repr(jctx *c, cc_buf *b, jv v)
         repr_str(b, v.s, v.n);
         break;
     case JV_LIST:
-        cc_buf_append_u8(b, '[');
+        cc_buf_append_u8(b, v.l->tuple ? '(' : '[');
         for (size_t i = 0; i < v.l->n; i++) {
             if (i) cc_buf_append_str(b, ", ");
             jv_repr(c, b, v.l->v[i]);
             check_out(c, b);
         }
-        cc_buf_append_u8(b, ']');
+        if (v.l->tuple && v.l->n == 1) cc_buf_append_u8(b, ',');
+        cc_buf_append_u8(b, v.l->tuple ? ')' : ']');
         break;
     case JV_DICT:
         if (v.d->ns) cc_buf_append_str(b, "<Namespace ");

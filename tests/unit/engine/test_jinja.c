@@ -1,0 +1,235 @@
+/*
+ * The Jinja interpreter piece by piece: whitespace control, operators,
+ * methods, filters, tests, statements and scoping, errors with their line and
+ * column, and the limits that stop hostile templates. Every expected text is
+ * what Python's jinja2, configured as Hugging Face configures it, renders.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+
+static const char *vars_text =
+    "{\"messages\": [{\"role\": \"system\", \"content\": \" sys \"}, {\"role\": \"user\", "
+    "\"content\": \"Hi ü\"}, {\"role\": \"assistant\", \"content\": \"yo\", \"tool_calls\": "
+    "[{\"function\": {\"name\": \"f\", \"arguments\": {\"b\": 1, \"a\": [1.5, null, true]}}}]}], "
+    "\"x\": 7, \"s\": \"a-b-c\", \"n\": null}";
+
+static char *render(const char *src, const engine_jinja_limits *lim, cc_err *err)
+{
+    engine_jinja *t = engine_jinja_parse(src, strlen(src), err);
+    if (!t) return NULL;
+    json_t *vars = json_loads(vars_text, 0, NULL);
+    assert_non_null(vars);
+    char *out = engine_jinja_render(t, vars, lim, NULL, err);
+    json_decref(vars);
+    engine_jinja_free(t);
+    return out;
+}
+
+static const struct {
+    const char *src, *want;
+} renders[] = {
+    {"a\n  {% if true %}\n  b\n  {% endif %}\nc", "a\n  b\nc"},
+    {"a  {%- if true -%}  b  {%- endif %}  c", "ab  c"},
+    {"  {%+ if true %}x{% endif %}", "  x"},
+    {"{# c #}\n  {{ x }}  \n{{- x }}", "  77"},
+    {"{% for i in range(3) %}\n{{ i }}\n{% endfor %}\n", "0\n1\n2\n"},
+    {"{% raw %}{{ x }}{% endraw %}", "{{ x }}"},
+    {"line\r\nbreak\r\n", "line\nbreak"},
+    {"{{ 1 + 2 * 3 - 4 / 2 }} {{ 2 ** 10 }} {{ 7 // -2 }} {{ -7 % 3 }} {{ 7.5 % 2 }}",
+     "5.0 1024 -4 2 1.5"},
+    {"{{ 'a' ~ 1 ~ none ~ true }} {{ 'ab' * 3 }} {{ [1] + [2] }}", "a1NoneTrue ababab [1, 2]"},
+    {"{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ 'b' in 'abc' }} {{ 2 not in [1, 2] }} {{ 'k' in {'k': 1} "
+     "}}",
+     "True False True False True"},
+    {"{{ s[::-1] }} {{ s[1:3] }} {{ s[-1] }} {{ messages[1:]|length }} {{ [1,2,3,4][::2] }} {{ "
+     "[1,2,3][-2:] }}",
+     "c-b-a -b c 2 [1, 3] [2, 3]"},
+    {"{{ x if x > 5 else 'small' }}{{ 'y' if false }}|", "7|"},
+    {"{{ not n and x or 0 }} {{ n or 'dflt' }}", "7 dflt"},
+    {"{{ 0.1 + 0.2 }} {{ 1e20 }} {{ 1.0 }} {{ 2.5e-7 }} {{ 10 / 4 }} {{ 3.0 * 2 }}",
+     "0.30000000000000004 1e+20 1.0 2.5e-07 2.5 6.0"},
+    {"{{ messages[0]['role'] }} {{ messages[0].role }} {{ messages[2].tool_calls[0].function.name "
+     "}}",
+     "system system f"},
+    {"{{ s.split('-') }} {{ ' a b  '.split() }} {{ s.upper() }} {{ 'Hello World'.lower() }} {{ "
+     "'hello world'.title() }}",
+     "['a', 'b', 'c'] ['a', 'b'] A-B-C hello world Hello World"},
+    {"{{ '  x  '.strip() }}|{{ 'xxhixx'.strip('x') }}|{{ '  x'.lstrip() }}|{{ 'x  '.rstrip() }}|{{ "
+     "s.replace('-', '+') }}",
+     "x|hi|x|x|a+b+c"},
+    {"{{ s.startswith('a-') }} {{ s.endswith(('z', 'c')) }} {{ messages[0].get('nope', 'd') }} {{ "
+     "messages[0].get('role') }}",
+     "True True d system"},
+    {"{% for k, v in messages[0].items() %}{{ k }}={{ v }};{% endfor %}{{ messages[0].keys()|list "
+     "}}",
+     "role=system;content= sys ;['role', 'content']"},
+    {"{{ messages[2].tool_calls[0].function.arguments|tojson }} {{ {'b': 1, 'a': "
+     "'ü\"\\n'}|tojson(sort_keys=true) }}",
+     "{\"b\": 1, \"a\": [1.5, null, true]} {\"a\": \"ü\\\"\\n\", \"b\": 1}"},
+    {"{{ messages[2].tool_calls[0].function.arguments|tojson(indent=2) }}",
+     "{\n  \"b\": 1,\n  \"a\": [\n    1.5,\n    null,\n    true\n  ]\n}"},
+    {"{{ messages[0].content|trim }}|{{ [3,1,2]|first }}{{ [3,1,2]|last }}{{ 'abc'|length }}{{ "
+     "[1,2]|join(', ') }}",
+     "sys|3231, 2"},
+    {"{{ nope|default('d') }} {{ ''|default('e', true) }} {{ 12|string ~ '!' }} {{ '42'|int + 1 }} "
+     "{{ 'x'|int }} {{ 3.9|int }}",
+     "d e 12! 43 0 3"},
+    {"{{ messages|map(attribute='role')|join(',') }} {{ messages|selectattr('role', 'equalto', "
+     "'user')|list|length }} {{ messages|rejectattr('tool_calls', "
+     "'defined')|map(attribute='role')|list }}",
+     "system,user,assistant 1 ['system', 'user']"},
+    {"{{ ['a', 'B', 'b', 'A']|unique|list }} {{ 'hello'|capitalize }} {{ 'a\nb\n\nc'|indent(2) }} "
+     "{{ 'a\nb'|indent(2, true) }}",
+     "['a', 'B'] Hello a\n  b\n\n  c   a\n  b"},
+    {"{{ {'a': 1}|items|list }} {{ [3, 1, 2]|sort }} {{ [1, 2]|reverse|list }} {{ 'a b "
+     "c'|wordcount }} {{ [1, 2, 3]|sum }}",
+     "[('a', 1)] [1, 2, 3] [2, 1] 3 6"},
+    {"{{ x is defined }} {{ nope is undefined }} {{ n is none }} {{ s is string }} {{ x is number "
+     "}} {{ messages is iterable }}",
+     "True True True True True True"},
+    {"{{ messages[0] is mapping }} {{ s is sequence }} {{ true is boolean }} {{ true is true }} {{ "
+     "false is false }} {{ 'a' is in 'abc' }} {{ x is not none }} {{ x is divisibleby 7 }}",
+     "True True True True True True True True"},
+    {"{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set c %}blk{{ a }}{% endset %}{{ c }}", "12blk1"},
+    {"{% set outer = 1 %}{% for i in [1, 2] %}{% set outer = i %}{% endfor %}{{ outer }}", "1"},
+    {"{% set ns = namespace(v=0) %}{% for i in [1, 2, 3] %}{% set ns.v = ns.v + i %}{% endfor %}{{ "
+     "ns.v }}",
+     "6"},
+    {"{% for i in [] %}x{% else %}empty{% endfor %}{% for i in [1, 2, 3, 4] if i is even %}{{ "
+     "loop.index }}/{{ loop.length }}{{ loop.first }}{{ loop.last }};{% endfor %}",
+     "empty1/2TrueFalse;2/2FalseTrue;"},
+    {"{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 4 %}{% break %}{% "
+     "endif %}{{ i }}{% endfor %}",
+     "013"},
+    {"{% for i in [1, 2, 3] %}{{ loop.previtem }}-{{ loop.nextitem }}-{{ loop.revindex }} {% "
+     "endfor %}",
+     "-2-3 1-3-2 2--1 "},
+    {"{% macro m(a, b='B') %}<{{ a }}{{ b }}>{% endmacro %}{{ m(1) }}{{ m(2, 3) }}{{ m(b=4, a=5) "
+     "}}",
+     "<1B><23><54>"},
+    {"{% macro wrap() %}[{{ caller() }}]{% endmacro %}{% call wrap() %}inside{% endcall %}",
+     "[inside]"},
+    {"{% filter upper %}shout {{ x }}{% endfilter %}", "SHOUT 7"},
+    {"{% if x == 1 %}one{% elif x == 7 %}seven{% else %}other{% endif %}", "seven"},
+    {"{{ undefined_thing }}|{{ undefined_thing|length }}|{% for q in undefined_thing %}no{% endfor "
+     "%}|{{ messages[0].missing is defined }}",
+     "|0||False"},
+    {"{{ [1, 'a', none, 2.5, {'k': [true]}] }} {{ {'a': 'it\\'s'} }}",
+     "[1, 'a', None, 2.5, {'k': [True]}] {'a': \"it's\"}"},
+    {"{{ '\\u00fc\\x41\\t|' }}", "üA\t|"},
+};
+
+static void test_renders_like_jinja2(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(renders) / sizeof(renders[0]); i++) {
+        cc_err err = {0};
+        char *out = render(renders[i].src, NULL, &err);
+        if (!out || strcmp(out, renders[i].want))
+            fail_msg("template %zu %s\n want [%s]\n got  [%s] %s", i, renders[i].src,
+                     renders[i].want, out ? out : "(error)", err.msg);
+        free(out);
+    }
+}
+
+static const struct {
+    const char *src, *needle;
+} failures[] = {
+    {"{{ nope.attr }}", "undefined"},
+    {"{{ 1 + 'a' }}", "unsupported operand"},
+    {"{% for %}", "line 1, column 8"},
+    {"ok\n{% if x %}\n{% endfor %}", "line 3, column 4"},
+    {"{{ raise_exception('stop here') }}", "stop here"},
+    {"{{ x|nosuchfilter }}", "no filter named"},
+    {"{{ x is nosuchtest }}", "no test named"},
+    {"{{ 'abc", "unterminated string"},
+    {"{% set ns = 1 %}{% set ns.a = 2 %}", "non-namespace"},
+    {"{% set l = [] %}{{ l.append(1) }}", "unsafe"},
+    {"{{ 1 // 0 }}", "division by zero"},
+};
+
+static void test_errors_say_where_and_why(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++) {
+        cc_err err = {0};
+        char *out = render(failures[i].src, NULL, &err);
+        if (out || !strstr(err.msg, failures[i].needle))
+            fail_msg("template %s: %s, message \"%s\" lacks \"%s\"", failures[i].src,
+                     out ? "rendered" : "failed", err.msg, failures[i].needle);
+    }
+}
+
+static void test_limits_stop_hostile_templates(void **state)
+{
+    (void)state;
+    engine_jinja_limits lim = {
+        .max_output = 1000, .max_memory = 1 << 20, .max_steps = 500, .max_depth = 40};
+    static const struct {
+        const char *src, *needle;
+    } cases[] = {
+        {"{% for i in range(100000) %}{% endfor %}", "loop iterations"},
+        {"{% for i in range(400) %}{% for j in range(400) %}{% endfor %}{% endfor %}",
+         "loop iterations"},
+        {"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "nested too deeply"},
+        {"{{ 'x' * 1001 }}", "output limit"},
+        {"{% for i in range(100) %}0123456789abc{% endfor %}", "longer than the limit"},
+        {"{% set ns = namespace(s='xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') %}"
+         "{% for i in range(300) %}{% set ns.s = (ns.s ~ ns.s)[:400] %}{% endfor %}",
+         "bytes of values"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cc_err err = {0};
+        char *out = render(cases[i].src, &lim, &err);
+        if (out || !strstr(err.msg, cases[i].needle))
+            fail_msg("template %s: %s, message \"%s\" lacks \"%s\"", cases[i].src,
+                     out ? "rendered" : "failed", err.msg, cases[i].needle);
+    }
+    /* within the limits the same kind of template renders */
+    cc_err err = {0};
+    char *out = render("{% for i in range(10) %}{{ i }}{% endfor %}", &lim, &err);
+    assert_non_null(out);
+    assert_string_equal(out, "0123456789");
+    free(out);
+}
+
+static void test_chat_apply(void **state)
+{
+    (void)state;
+    json_t *msgs = json_loads("[{\"role\": \"user\", \"content\": \"hi\"}]", 0, NULL);
+    cc_err err = {0};
+    const char *tmpl = "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}"
+                       "{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<assistant>"
+                       "{% endif %}{{ tools is none }}{{ tools|length if tools else '' }}";
+    char *out = engine_chat_apply(tmpl, msgs, NULL, true, "<s>", "</s>", &err);
+    assert_non_null(out);
+    assert_string_equal(out, "<s><user>hi</s><assistant>True");
+    free(out);
+    json_t *tools = json_loads("[{\"type\": \"function\"}]", 0, NULL);
+    out = engine_chat_apply(tmpl, msgs, tools, false, NULL, NULL, &err);
+    assert_non_null(out);
+    /* no bos_token / eos_token variables: undefined prints as nothing */
+    assert_string_equal(out, "<user>hiFalse1");
+    free(out);
+    json_decref(tools);
+    json_decref(msgs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_renders_like_jinja2),
+        cmocka_unit_test(test_errors_say_where_and_why),
+        cmocka_unit_test(test_limits_stop_hostile_templates),
+        cmocka_unit_test(test_chat_apply),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
