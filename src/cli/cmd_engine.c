@@ -163,20 +163,17 @@ static int cmd_generate(eng_opts *o)
     engine_tokens t = {0};
     char *text = NULL;
     bool special = false;
-    bool add_bos = true;
     if (o->chat) {
         engine_chat_msg msg = {"user", o->prompt};
         bool templated;
         text = engine_model_chat_render(m, &msg, 1, &templated);
         special = true;
-        /* a template writes its own BOS text (bos_token) when the model wants one */
-        add_bos = !templated;
     } else {
         text = cc_strdup(o->prompt);
     }
     int rc = 1;
     engine_seq *s = NULL;
-    if (!c || engine_tokenize(m, text, strlen(text), add_bos, special, &t, &err)) goto out;
+    if (!c || engine_tokenize(m, text, strlen(text), true, special, &t, &err)) goto out;
     engine_seq_params p;
     memset(&p, 0, sizeof(p));
     engine_sample_params_default(&p.sp);

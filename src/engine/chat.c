@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "engine/engine_int.h"
+#include "engine/vocab.h"
 
 engine_chat_kind engine_chat_detect(const char *t)
 {
@@ -134,6 +135,15 @@ char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msg
         json_decref(list);
         if (out) {
             *used_template = true;
+            /* The prompt is tokenized with add_bos, which puts BOS first when the
+             * model wants one: a template that writes bos_token itself would
+             * give two. */
+            const eng_vocab *v = m->vocab;
+            size_t n_bos = 0;
+            const char *bos =
+                v->add_bos && v->bos >= 0 ? engine_token_piece(m, v->bos, &n_bos) : NULL;
+            if (bos && n_bos && !strncmp(out, bos, n_bos))
+                memmove(out, out + n_bos, strlen(out + n_bos) + 1);
             return out;
         }
         /* a template our interpreter cannot run must not make the model unusable */

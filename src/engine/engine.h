@@ -322,7 +322,9 @@ char *engine_model_chat_apply(const engine_model *m, const json_t *messages, con
                               bool add_generation_prompt, cc_err *err);
 /* The prompt for a chat with an open assistant turn: the model's template
  * when it has one and it renders (*used_template set), else the recognised
- * format of engine_chat_render (without BOS). Returns a heap string. */
+ * format of engine_chat_render. Either way without the BOS that
+ * engine_tokenize(add_bos) adds for a model that wants one (a template's
+ * leading bos_token text is dropped). Returns a heap string. */
 char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msgs, size_t n,
                                bool *used_template);
 

@@ -223,6 +223,44 @@ static void test_chat_apply(void **state)
     json_decref(msgs);
 }
 
+/* A model's template drives its chat prompt; without one the recognised
+ * formats stay (stories260K). BOS is left to engine_tokenize(add_bos). */
+static void test_model_chat_render(void **state)
+{
+    (void)state;
+    const char *shared = getenv("COCOON_SHARED");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/models/vocab/ggml-vocab-phi-3.gguf",
+             shared ? shared : "../shared");
+    cc_err err = {0};
+    engine_model *m = engine_model_load_vocab(path, &err);
+    if (!m) fail_msg("%s", err.msg);
+    assert_non_null(engine_model_chat_template(m));
+    engine_chat_msg msgs[] = {{"system", "Be brief."}, {"user", "Hi"}};
+    bool templated = false;
+    char *out = engine_model_chat_render(m, msgs, 2, &templated);
+    assert_true(templated);
+    /* phi-3's template: bos_token, then user turns (its system message is dropped) */
+    assert_string_equal(out, "<|user|>\nHi<|end|>\n<|assistant|>\n");
+    engine_tokens t = {0};
+    assert_int_equal(engine_tokenize(m, out, strlen(out), true, true, &t, &err), 0);
+    assert_true(t.n > 2);
+    assert_int_equal(t.ids[0], engine_model_bos(m));
+    assert_true(t.ids[1] != engine_model_bos(m));
+    engine_tokens_free(&t);
+    free(out);
+    engine_model_free(m);
+
+    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    m = engine_model_load_vocab(path, &err);
+    if (!m) fail_msg("%s", err.msg);
+    out = engine_model_chat_render(m, msgs + 1, 1, &templated);
+    assert_false(templated);
+    assert_string_equal(out, "user: Hi\nassistant:");
+    free(out);
+    engine_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_errors_say_where_and_why),
         cmocka_unit_test(test_limits_stop_hostile_templates),
         cmocka_unit_test(test_chat_apply),
+        cmocka_unit_test(test_model_chat_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
