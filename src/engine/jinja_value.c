@@ -167,8 +167,21 @@ static double num(jv v)
     return v.t == JV_FLOAT ? v.f : v.t == JV_INT ? (double)v.i : (double)v.b;
 }
 
+/* Lists nested deeper than this compare unequal: a template can nest a
+ * list a million deep in a loop, and the recursion must not exhaust the
+ * stack (real data never comes near it). */
+#define EQ_MAX_DEPTH 256
+
+static bool equal_at(jv a, jv b, int depth);
+
 bool jv_equal(jv a, jv b)
 {
+    return equal_at(a, b, 0);
+}
+
+static bool equal_at(jv a, jv b, int depth)
+{
+    if (depth > EQ_MAX_DEPTH) return false;
     if (is_num(a) && is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT)
             return (a.t == JV_INT ? a.i : a.b) == (b.t == JV_INT ? b.i : b.b);
@@ -184,13 +197,13 @@ bool jv_equal(jv a, jv b)
     case JV_LIST:
         if (a.l->n != b.l->n) return false;
         for (size_t i = 0; i < a.l->n; i++)
-            if (!jv_equal(a.l->v[i], b.l->v[i])) return false;
+            if (!equal_at(a.l->v[i], b.l->v[i], depth + 1)) return false;
         return true;
     case JV_DICT:
         if (a.d->n != b.d->n) return false;
         for (size_t i = 0; i < a.d->n; i++) {
             jv *o = jv_dict_find(b.d, a.d->k[i]);
-            if (!o || !jv_equal(a.d->v[i], *o)) return false;
+            if (!o || !equal_at(a.d->v[i], *o, depth + 1)) return false;
         }
         return true;
     case JV_FUNC:
@@ -215,9 +228,13 @@ int jv_compare(jctx *c, jv a, jv b)
         return (a.n > b.n) - (a.n < b.n);
     }
     if (a.t == JV_LIST && b.t == JV_LIST) {
+        if (c->depth > c->lim.max_depth) jinja_fail(c, "lists nested too deeply to compare");
         for (size_t i = 0; i < a.l->n && i < b.l->n; i++) {
             if (jv_equal(a.l->v[i], b.l->v[i])) continue;
-            return jv_compare(c, a.l->v[i], b.l->v[i]);
+            c->depth++;
+            int r = jv_compare(c, a.l->v[i], b.l->v[i]);
+            c->depth--;
+            return r;
         }
         return (a.l->n > b.l->n) - (a.l->n < b.l->n);
     }

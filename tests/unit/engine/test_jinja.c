@@ -172,7 +172,7 @@ static void test_limits_stop_hostile_templates(void **state)
 {
     (void)state;
     engine_jinja_limits lim = {
-        .max_output = 1000, .max_memory = 1 << 20, .max_steps = 500, .max_depth = 40};
+        .max_output = 1000, .max_memory = 1 << 20, .max_steps = 1000, .max_depth = 40};
     static const struct {
         const char *src, *needle;
     } cases[] = {
@@ -180,6 +180,14 @@ static void test_limits_stop_hostile_templates(void **state)
         {"{% for i in range(400) %}{% for j in range(400) %}{% endfor %}{% endfor %}",
          "loop iterations"},
         {"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "nested too deeply"},
+        /* a list nested 200 and 300 deep: printing and ordering it must stop, not overflow the
+           stack */
+        {"{% set ns = namespace(l=[]) %}{% for i in range(200) %}{% set ns.l = [ns.l] %}"
+         "{% endfor %}{{ ns.l }}",
+         "nested too deeply"},
+        {"{% set ns = namespace(l=[]) %}{% for i in range(300) %}{% set ns.l = [ns.l] %}"
+         "{% endfor %}{{ ns.l < ns.l }}",
+         "nested too deeply"},
         {"{{ 'x' * 1001 }}", "output limit"},
         {"{% for i in range(100) %}0123456789abc{% endfor %}", "longer than the limit"},
         {"{% set ns = namespace(s='xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') %}"
