@@ -82,7 +82,10 @@ static jv strip(jctx *c, jv s, const jv *chars, bool left, bool right)
     return jv_strn(s.s + a, b - a);
 }
 
-static jv change_case(jctx *c, jv s, int mode) /* 0 lower, 1 upper, 2 title, 3 capitalize */
+/* mode 0 lower, 1 upper, 2 str.title() (a word starts after any non-letter),
+ * 3 capitalize, 4 the title filter (a word starts after blanks, '-' or an
+ * opening bracket, as jinja2's do_title splits) */
+static jv change_case(jctx *c, jv s, int mode)
 {
     char *p = jinja_strndup(c->ar, s.s, s.n);
     bool start = true;
@@ -97,11 +100,12 @@ static jv change_case(jctx *c, jv s, int mode) /* 0 lower, 1 upper, 2 title, 3 c
             p[i] = (char)tolower(ch);
         else if (mode == 1)
             p[i] = (char)toupper(ch);
-        else if (mode == 2)
+        else if (mode == 2 || mode == 4)
             p[i] = (char)(start ? toupper(ch) : tolower(ch));
         else
             p[i] = (char)(i == 0 ? toupper(ch) : tolower(ch));
-        if (mode == 2) start = !alpha && !isdigit(ch) && ch != '\'';
+        if (mode == 2) start = !alpha;
+        if (mode == 4) start = py_space(ch) || strchr("-({[<", ch);
     }
     return jv_strn(p, s.n);
 }
@@ -605,7 +609,7 @@ jv jinja_filter(jctx *c, const char *name, jv v, jv *args, size_t nargs, const c
         return strip(c, need_str(c, jv_stringify(c, v), "trim"), arg(&a, 0, "chars"), true, true);
     if (!strcmp(name, "upper")) return change_case(c, jv_stringify(c, v), 1);
     if (!strcmp(name, "lower")) return change_case(c, jv_stringify(c, v), 0);
-    if (!strcmp(name, "title")) return change_case(c, jv_stringify(c, v), 2);
+    if (!strcmp(name, "title")) return change_case(c, jv_stringify(c, v), 4);
     if (!strcmp(name, "capitalize")) return change_case(c, jv_stringify(c, v), 3);
     if (!strcmp(name, "replace")) {
         jv *o = arg(&a, 0, "old"), *n = arg(&a, 1, "new");
@@ -676,9 +680,11 @@ jv jinja_filter(jctx *c, const char *name, jv v, jv *args, size_t nargs, const c
         if (!(v.t == JV_FLOAT || is_intv(v))) jinja_fail(c, "round needs a number");
         double p = pow(10, (double)prec);
         const char *meth = m && m->t == JV_STR ? jinja_strndup(c->ar, m->s, m->n) : "common";
+        /* Python's round() keeps an int an int and rounds halves to even */
+        if (!strcmp(meth, "common") && is_intv(v)) return jv_int(v.t == JV_INT ? v.i : v.b);
         double r = !strcmp(meth, "floor")  ? floor(x * p) / p
                    : !strcmp(meth, "ceil") ? ceil(x * p) / p
-                                           : round(x * p) / p;
+                                           : nearbyint(x * p) / p;
         return jv_float(r);
     }
     if (!strcmp(name, "items")) {

@@ -283,7 +283,8 @@ void jv_fmt_float(cc_buf *b, double f)
         return;
     }
     /* Python's repr: the shortest digits that read back as the same double,
-     * positional from 1e-4 up to 1e16, else scientific with a 2-digit exponent */
+     * positional from 1e-4 up to (not including) 1e16, else scientific with an
+     * exponent of at least two digits */
     char tmp[40];
     int prec;
     for (prec = 1; prec <= 17; prec++) {
@@ -291,7 +292,7 @@ void jv_fmt_float(cc_buf *b, double f)
         if (strtod(tmp, NULL) == f) break;
     }
     int exp10 = atoi(strchr(tmp, 'e') + 1);
-    if (exp10 >= -5 && exp10 < 16) {
+    if (exp10 >= -4 && exp10 < 16) {
         int decimals = prec - 1 - exp10;
         if (decimals < 0) decimals = 0;
         snprintf(tmp, sizeof(tmp), "%.*f", decimals, f);
