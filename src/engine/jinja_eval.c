@@ -812,17 +812,16 @@ void engine_jinja_free(engine_jinja *t)
 char *engine_jinja_render(const engine_jinja *t, const json_t *vars, const engine_jinja_limits *lim,
                           size_t *out_len, cc_err *err)
 {
-    jinja_arena ar = {0};
+    /* The arena and the output live in the heap context, not in locals:
+     * locals changed after setjmp are indeterminate after the longjmp. */
     jmp_buf oom;
-    cc_buf out = CC_BUF_INIT;
-    /* volatile: read after longjmp */
     jctx *volatile c = cc_calloc(1, sizeof(jctx));
-    c->ar = &ar;
+    c->ar = &c->own_ar;
+    c->out = &c->own_out;
     c->err = err;
-    c->out = &out;
     c->lim = lim ? *lim : engine_jinja_default_limits();
-    ar.limit = c->lim.max_memory;
-    ar.oom = &oom;
+    c->own_ar.limit = c->lim.max_memory;
+    c->own_ar.oom = &oom;
     int why = setjmp(oom);
     if (!why) why = setjmp(c->jb) ? 1 : 0;
     if (why) {
@@ -831,8 +830,8 @@ char *engine_jinja_render(const engine_jinja *t, const json_t *vars, const engin
                        c->col, c->lim.max_memory);
         for (tmpbuf *b = c->tmp; b; b = b->prev)
             cc_buf_free(&b->b);
-        cc_buf_free(&out);
-        jinja_arena_free(&ar);
+        cc_buf_free(&c->own_out);
+        jinja_arena_free(&c->own_ar);
         free(c);
         return NULL;
     }
@@ -841,10 +840,11 @@ char *engine_jinja_render(const engine_jinja *t, const json_t *vars, const engin
         const char *k;
         const json_t *v;
         json_object_foreach((json_t *)vars, k, v)
-            scope_set(c, c->root, jinja_strndup(&ar, k, strlen(k)), jv_from_json(c, v));
+            scope_set(c, c->root, jinja_strndup(c->ar, k, strlen(k)), jv_from_json(c, v));
     }
     exec_body(c, c->root, &t->body->x);
-    jinja_arena_free(&ar);
+    jinja_arena_free(&c->own_ar);
+    cc_buf out = c->own_out;
     free(c);
     cc_buf_append_u8(&out, 0);
     if (out_len) *out_len = out.len - 1;

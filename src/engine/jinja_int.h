@@ -137,6 +137,8 @@ typedef struct jctx {
     jscope *root;
     struct tmpbuf *tmp; /* open capture buffers, innermost first */
     uint32_t line, col; /* of the node being evaluated, for messages */
+    jinja_arena own_ar; /* what ar and out point to during a render */
+    cc_buf own_out;
 } jctx;
 
 /* Stops the render with "line L, column C: message". */
