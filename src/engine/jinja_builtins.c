@@ -593,7 +593,7 @@ jv jinja_filter(jctx *c, const char *name, jv v, jv *args, size_t nargs, const c
     if (!strcmp(name, "safe") || !strcmp(name, "list") || !strcmp(name, "string") ||
         !strcmp(name, "length") || !strcmp(name, "count") || !strcmp(name, "first") ||
         !strcmp(name, "last")) {
-        if (name[0] == 's' && name[1] == 'a') return v;
+        if (name[0] == 's' && name[1] == 'a') return jv_stringify(c, v); /* Markup(v) is a str */
         if (name[0] == 's') return jv_stringify(c, v);
         if (name[0] == 'l' && name[1] == 'e') return jv_int(length(c, v));
         if (name[0] == 'c') return jv_int(length(c, v));
@@ -631,6 +631,11 @@ jv jinja_filter(jctx *c, const char *name, jv v, jv *args, size_t nargs, const c
             if (c->out->len > c->lim.max_output) jinja_fail(c, "join: result too long");
         }
         return jinja_capture_end(c);
+    }
+    if ((!strcmp(name, "int") || !strcmp(name, "float")) && v.t == JV_UNDEF) {
+        /* int(Undefined) raises in jinja2 */
+        if (v.s) jinja_fail(c, "'%.*s' is undefined", (int)v.n, v.s);
+        jinja_fail(c, "%s of an undefined value", name);
     }
     if (!strcmp(name, "int")) {
         int64_t def = arg_int(c, &a, 0, "default", 0);
@@ -805,7 +810,7 @@ jv jinja_filter(jctx *c, const char *name, jv v, jv *args, size_t nargs, const c
         return best;
     }
     if (!strcmp(name, "indent"))
-        return do_indent(c, jv_stringify(c, v), arg(&a, 0, "width"),
+        return do_indent(c, need_str(c, v, "indent"), arg(&a, 0, "width"),
                          arg_bool(&a, 1, "first", false), arg_bool(&a, 2, "blank", false));
     if (!strcmp(name, "escape") || !strcmp(name, "e")) {
         jv s = jv_stringify(c, v);
@@ -826,8 +831,17 @@ jv jinja_filter(jctx *c, const char *name, jv v, jv *args, size_t nargs, const c
         return jinja_capture_end(c);
     }
     if (!strcmp(name, "wordcount")) {
+        /* runs of \w as jinja2's regex counts them (non-ASCII bytes taken as word characters) */
         jv s = jv_stringify(c, v);
-        return jv_int((int64_t)split(c, s, NULL, -1).l->n);
+        int64_t k = 0;
+        bool in = false;
+        for (size_t i = 0; i < s.n; i++) {
+            unsigned char ch = (unsigned char)s.s[i];
+            bool w = isalnum(ch) || ch == '_' || ch >= 0x80;
+            if (w && !in) k++;
+            in = w;
+        }
+        return jv_int(k);
     }
     jinja_fail(c, "no filter named '%s'", name);
 }
@@ -853,9 +867,20 @@ bool jinja_test(jctx *c, const char *name, jv v, jv *args, size_t nargs)
     if (!strcmp(name, "sequence")) return v.t == JV_STR || v.t == JV_LIST || v.t == JV_DICT;
     if (!strcmp(name, "callable")) return v.t == JV_FUNC;
     if (!strcmp(name, "lower") || !strcmp(name, "upper")) {
+        /* str.islower() / isupper(): some cased letter, none of the other case */
         if (v.t != JV_STR) return false;
-        jv t = change_case(c, v, name[0] == 'l' ? 0 : 1);
-        return !memcmp(t.s, v.s, v.n);
+        bool cased = false;
+        for (size_t i = 0; i < v.n; i++) {
+            unsigned char ch = (unsigned char)v.s[i];
+            if (name[0] == 'l' ? isupper(ch) : islower(ch)) return false;
+            cased |= isalpha(ch) != 0;
+        }
+        return cased;
+    }
+    if ((!strcmp(name, "odd") || !strcmp(name, "even")) && v.t == JV_FLOAT) {
+        double m = fmod(v.f, 2);
+        if (m < 0) m += 2;
+        return name[0] == 'o' ? m == 1 : m == 0;
     }
     if (!strcmp(name, "odd") || !strcmp(name, "even") || !strcmp(name, "divisibleby")) {
         if (!is_intv(v)) jinja_fail(c, "test '%s' needs an integer", name);

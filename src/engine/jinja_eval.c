@@ -345,6 +345,7 @@ jv jinja_getitem(jctx *c, jv obj, jv key)
     default:
         break;
     }
+    /* jinja2 turns a failed subscript (none[0], 1['a']) into Undefined */
     if (key.t == JV_STR) return jinja_getattr(c, obj, jinja_strndup(c->ar, key.s, key.n));
     return jv_undef(NULL);
 }
@@ -376,7 +377,7 @@ static jv slice(jctx *c, jv obj, jv start, jv stop, jv stepv)
         items = jv_str_chars(c, obj).l;
     else if (obj.t == JV_LIST)
         items = obj.l;
-    else
+    else /* jinja2 slices in Python directly, not through its forgiving getitem */
         jinja_fail(c, "'%s' object is not subscriptable", jv_type_name(obj));
     int64_t n = (int64_t)items->n;
     int64_t lo = slice_bound(c, start, step < 0 ? n - 1 : 0, n, step);

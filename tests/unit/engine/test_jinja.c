@@ -36,6 +36,9 @@ static char *render(const char *src, const engine_jinja_limits *lim, cc_err *err
 static const struct {
     const char *src, *want;
 } renders[] = {
+    {"{{ (not [])|safe == 'True' }} {{ '' is upper }} {{ 'A1' is upper }} {{ 'aB' is lower }} {{ "
+     "n[0] }}|{{ x[0] }}|{{ x['a'] }}|{{ 2.5 is odd }} {{ 4.0 is even }} {{ 'a.b c_d'|wordcount }}",
+     "True False True False |||False True 3"},
     {"a\n  {% if true %}\n  b\n  {% endif %}\nc", "a\n  b\nc"},
     {"a  {%- if true -%}  b  {%- endif %}  c", "ab  c"},
     {"  {%+ if true %}x{% endif %}", "  x"},
@@ -163,6 +166,8 @@ static const struct {
     {"{% set ns = 1 %}{% set ns.a = 2 %}", "non-namespace"},
     {"{% set l = [] %}{{ l.append(1) }}", "unsafe"},
     {"{{ 1 // 0 }}", "division by zero"},
+    {"{{ n[1:] }}", "not subscriptable"},
+    {"{{ nope|int }}", "'nope' is undefined"},
 };
 
 static void test_errors_say_where_and_why(void **state)
