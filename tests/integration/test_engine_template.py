@@ -34,6 +34,12 @@ try:
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 except ImportError:
+    # install-deps puts Debian's python3-jinja2 beside /usr/bin/python3; the interpreter CMake
+    # found may be another one: run there instead.
+    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") \
+            and not os.environ.get("COCOON_JINJA_REEXEC"):
+        os.environ["COCOON_JINJA_REEXEC"] = "1"
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
     sys.exit("python3-jinja2 missing: run scripts/install-deps.sh")
 
 
