@@ -2,8 +2,8 @@
  * openai — the OpenAI HTTP API's formats, in one place for every role:
  *
  *   errors    {"error":{...}} bodies with one status → type map
- *   requests  the one validator of /v1/chat/completions and /v1/completions
- *             bodies (the client checks with it, the embedded worker reads
+ *   requests  the one validator of /v1/chat/completions, /v1/completions and
+ *             /v1/embeddings bodies (the client checks with it, the embedded worker reads
  *             its fields from it: both give the same verdict)
  *   answers   chat.completion / text_completion objects and their streamed
  *             chunks, built from generated text, token log-probabilities
@@ -58,11 +58,12 @@ char *openai_error_json(const openai_error *e);
 typedef enum {
     OPENAI_CHAT = 1,   /* POST /v1/chat/completions */
     OPENAI_COMPLETION, /* POST /v1/completions */
+    OPENAI_EMBEDDING,  /* POST /v1/embeddings */
 } openai_kind;
 
 /* The kind served at a path, or 0 when the path is neither endpoint. */
 openai_kind openai_kind_for_path(const char *path);
-/* For a server that answers only the two endpoints: the kind of a request,
+/* For a server that answers only these endpoints: the kind of a request,
  * or 0 with e filled (404 "not_found" for another path, 405
  * "method_not_allowed" for a method other than POST; NULL = POST). */
 openai_kind openai_route(const char *method, const char *path, openai_error *e);
@@ -73,6 +74,18 @@ openai_kind openai_route(const char *method, const char *path, openai_error *e);
 #define OPENAI_MAX_TOKENS (1 << 24)
 #define OPENAI_MAX_TOP_LOGPROBS 20
 #define OPENAI_MAX_COMPLETION_LOGPROBS 5
+/* n (choices per request) and best_of: at most this many. */
+#define OPENAI_MAX_CHOICES 128
+/* Prompts of one completions request, inputs of one embeddings request. */
+#define OPENAI_MAX_BATCH 2048
+/* Tools of one chat request (OpenAI's own limit). */
+#define OPENAI_MAX_TOOLS 128
+
+typedef enum {
+    OPENAI_FORMAT_TEXT = 0, /* default */
+    OPENAI_FORMAT_JSON_OBJECT,
+    OPENAI_FORMAT_JSON_SCHEMA,
+} openai_response_format;
 
 /* A validated request. The fields are the values given, or the defaults
  * noted when absent or null. Strings are borrowed from body. */
@@ -105,9 +118,24 @@ typedef struct openai_request {
     double timeout;           /* "timeout": seconds in (0, 86400]; 0 = not given */
     bool enable_debug;        /* "enable_debug": debug timings in the answer */
     const char *request_guid; /* "request_guid": 1..256 bytes, NULL = not given */
+    /* What an OpenAI-compatible server may honour and the embedded engine
+     * cannot: checked for form here, passed through unchanged by the
+     * openai-http backend, refused by name by the embedded one. */
+    int64_t n;                              /* [1, OPENAI_MAX_CHOICES], default 1 */
+    int64_t best_of;                        /* completions, [1, OPENAI_MAX_CHOICES], default 1 */
+    bool has_tools;                         /* chat: a non-empty "tools" */
+    bool tool_choice_none;                  /* chat: "tool_choice": "none" */
+    bool has_tool_turns;                    /* chat: a tool/function message or tool_calls */
+    openai_response_format response_format; /* chat: response_format.type */
+    bool has_logit_bias;                    /* a non-empty "logit_bias" */
+    bool has_suffix;                        /* completions: a non-empty "suffix" */
+    /* completions: the prompt is one string (or an array of one string);
+     * otherwise several prompts or token ids */
+    bool prompt_is_text;
 } openai_request;
 
-/* Parses and validates a request body. On success fills out (call
+/* Parses and validates a request body (of any kind: an embeddings body
+ * needs "model" and "input"). On success fills out (call
  * openai_request_clear later) and returns 0. On failure returns -1 with e
  * filled: status 400 with type invalid_request_error, param naming the field
  * and a message that says what is wrong (malformed JSON: code "invalid_json"

@@ -19,6 +19,7 @@ struct openai_output {
     int top_logprobs;
     char id[48];
     char *model_name;
+    char fingerprint[16]; /* system_fingerprint: "fp_" + 10 hex of SHA-256(model name) */
     int64_t created;
     bool started;
     cc_buf text;      /* non-streamed: the whole answer */
@@ -47,6 +48,13 @@ openai_output *openai_output_new(const openai_request *r, const char *model_name
     cc_hex_encode(rnd, sizeof(rnd), hex);
     snprintf(o->id, sizeof(o->id), "%s-%s", r->kind == OPENAI_CHAT ? "chatcmpl" : "cmpl", hex);
     o->model_name = cc_strdup(model_name ? model_name : "");
+    /* The name the worker serves already pins the weights' hash, so the
+     * same name means the same backend configuration. */
+    uint8_t h[32];
+    crypto_sha256(o->model_name, strlen(o->model_name), h);
+    char hh[11];
+    cc_hex_encode(h, 5, hh);
+    snprintf(o->fingerprint, sizeof(o->fingerprint), "fp_%s", hh);
     o->created = (int64_t)time(NULL);
     if (o->logprobs) {
         o->lp_items = json_array();
@@ -78,6 +86,7 @@ static json_t *envelope(const openai_output *o, const char *object)
     json_object_set_new(j, "object", json_string(object));
     json_object_set_new(j, "created", json_integer(o->created));
     json_object_set_new(j, "model", json_string(o->model_name));
+    json_object_set_new(j, "system_fingerprint", json_string(o->fingerprint));
     return j;
 }
 

@@ -1,6 +1,6 @@
 /*
  * The one validator of OpenAI request bodies (/v1/chat/completions,
- * /v1/completions): the client checks requests with it before they enter the
+ * /v1/completions, /v1/embeddings): the client checks requests with it before they enter the
  * network and the embedded worker reads its fields from it, so both give the
  * same verdict with the same limits. This is a parser of outside input: it
  * never trusts a type, a range or a length, and says precisely which field
@@ -8,6 +8,10 @@
  * Fields we do not know are passed through untouched: servers such as vLLM
  * accept further extensions and the backend decides. The extensions we
  * read ourselves (top_k, min_p, repetition_penalty) are checked here too.
+ * Fields an OpenAI-compatible server honours but the embedded engine cannot
+ * (tools, response_format, n, logit_bias, suffix, prompt batches, echo) are
+ * checked for form and recorded; the embedded backend refuses them by name,
+ * since the client cannot know which backend will serve the request.
  */
 #include "openai/openai.h"
 
@@ -134,7 +138,7 @@ static int check_stop(const json_t *obj, openai_request *r, openai_error *e)
     return 0;
 }
 
-static int check_logit_bias(const json_t *obj, openai_error *e)
+static int check_logit_bias(const json_t *obj, openai_request *r, openai_error *e)
 {
     const json_t *v = opt(obj, "logit_bias");
     if (!v) return 0;
@@ -147,6 +151,7 @@ static int check_logit_bias(const json_t *obj, openai_error *e)
         if (!json_is_number(x) || json_number_value(x) < -100 || json_number_value(x) > 100)
             return bad(e, "logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
     }
+    r->has_logit_bias = json_object_size(v) > 0;
     return 0;
 }
 
@@ -181,7 +186,35 @@ static int check_content_parts(const json_t *parts, size_t mi, openai_error *e)
     return 0;
 }
 
-static int check_messages(const json_t *body, openai_error *e)
+/* An assistant turn's tool_calls: [{"id":..,"type":"function","function":
+ * {"name":..,"arguments":..}}, ...] (the form OpenAI gives them back in). */
+static int check_tool_calls(const json_t *calls, size_t mi, openai_error *e)
+{
+    if (!json_is_array(calls))
+        return bad(e, "messages", "'messages[%zu].tool_calls' must be an array, got %s", mi,
+                   json_type_name(calls));
+    size_t i;
+    const json_t *c;
+    json_array_foreach(calls, i, c)
+    {
+        const json_t *f = json_object_get(c, "function");
+        if (!json_is_object(c) || !json_is_string(json_object_get(c, "id")) ||
+            !json_is_string(json_object_get(c, "type")))
+            return bad(e, "messages",
+                       "'messages[%zu].tool_calls[%zu]' must be an object with string 'id' and "
+                       "'type'",
+                       mi, i);
+        if (f && (!json_is_object(f) || !json_is_string(json_object_get(f, "name")) ||
+                  !json_is_string(json_object_get(f, "arguments"))))
+            return bad(e, "messages",
+                       "'messages[%zu].tool_calls[%zu].function' must have string 'name' and "
+                       "'arguments'",
+                       mi, i);
+    }
+    return 0;
+}
+
+static int check_messages(const json_t *body, openai_request *req, openai_error *e)
 {
     const json_t *msgs = opt(body, "messages");
     if (!msgs) return bad(e, "messages", "'messages' is a required property");
@@ -212,6 +245,16 @@ static int check_messages(const json_t *body, openai_error *e)
                        i, r);
         const json_t *content = json_object_get(m, "content");
         bool is_assistant = strcmp(r, "assistant") == 0;
+        const json_t *calls = opt(m, "tool_calls");
+        if (calls && !is_assistant)
+            return bad(e, "messages", "'messages[%zu].tool_calls' is only allowed for assistant",
+                       i);
+        if (calls && check_tool_calls(calls, i, e) < 0) return -1;
+        if (strcmp(r, "tool") == 0 && !json_is_string(json_object_get(m, "tool_call_id")))
+            return bad(e, "messages", "'messages[%zu].tool_call_id' is required for role tool", i);
+        if (calls || strcmp(r, "tool") == 0 || strcmp(r, "function") == 0 ||
+            opt(m, "function_call"))
+            req->has_tool_turns = true;
         if (!content || json_is_null(content)) {
             /* An assistant turn may carry only tool calls. */
             if (is_assistant) continue;
@@ -228,17 +271,24 @@ static int check_messages(const json_t *body, openai_error *e)
     return 0;
 }
 
-static int check_prompt(const json_t *body, openai_error *e)
+/* A completions "prompt" or an embeddings "input" (key): one string, or an
+ * array of strings, of token ids, or of arrays of token ids. Sets *is_text
+ * when it is one string (or an array of one string). */
+static int check_prompt(const json_t *body, const char *key, bool *is_text, openai_error *e)
 {
-    const json_t *p = opt(body, "prompt");
-    if (!p) return bad(e, "prompt", "'prompt' is a required property");
+    const json_t *p = opt(body, key);
+    if (!p) return bad(e, key, "'%s' is a required property", key);
+    *is_text = json_is_string(p) || (json_is_array(p) && json_array_size(p) == 1 &&
+                                     json_is_string(json_array_get(p, 0)));
     if (json_is_string(p)) return 0;
     if (!json_is_array(p))
-        return bad(e, "prompt",
-                   "'prompt' must be a string, an array of strings or an array of token ids, "
-                   "got %s",
-                   json_type_name(p));
-    if (json_array_size(p) == 0) return bad(e, "prompt", "'prompt' must not be an empty array");
+        return bad(e, key,
+                   "'%s' must be a string, an array of strings or an array of token ids, got %s",
+                   key, json_type_name(p));
+    if (json_array_size(p) == 0) return bad(e, key, "'%s' must not be an empty array", key);
+    if (json_array_size(p) > OPENAI_MAX_BATCH && !json_is_integer(json_array_get(p, 0)))
+        return bad(e, key, "'%s' may hold at most %d entries, got %zu", key, OPENAI_MAX_BATCH,
+                   json_array_size(p));
     /* All strings, all token ids, or all arrays of token ids. */
     const json_t *first = json_array_get(p, 0);
     size_t i;
@@ -253,17 +303,103 @@ static int check_prompt(const json_t *body, openai_error *e)
             json_array_foreach(x, j, t)
             {
                 if (!json_is_integer(t) || json_integer_value(t) < 0)
-                    return bad(e, "prompt", "'prompt[%zu][%zu]' must be a token id", i, j);
+                    return bad(e, key, "'%s[%zu][%zu]' must be a token id", key, i, j);
             }
             continue;
         }
-        return bad(e, "prompt",
-                   "'prompt[%zu]' must match the first element's kind (string, token id or "
-                   "array of token ids)",
-                   i);
+        return bad(e, key,
+                   "'%s[%zu]' must match the first element's kind (string, token id or array "
+                   "of token ids)",
+                   key, i);
     }
-    if (json_array_size(p) > 1 && !json_is_integer(first))
-        return bad(e, "prompt", "batched prompts are not supported: send one prompt per request");
+    return 0;
+}
+
+/* ------------------------------------------------- tools and formats */
+
+static int check_tools(const json_t *j, openai_request *r, openai_error *e)
+{
+    const json_t *tools = opt(j, "tools");
+    if (tools) {
+        if (!json_is_array(tools))
+            return bad(e, "tools", "'tools' must be an array, got %s", json_type_name(tools));
+        if (json_array_size(tools) > OPENAI_MAX_TOOLS)
+            return bad(e, "tools", "'tools' may hold at most %d tools, got %zu", OPENAI_MAX_TOOLS,
+                       json_array_size(tools));
+        size_t i;
+        const json_t *t;
+        json_array_foreach(tools, i, t)
+        {
+            const json_t *type = json_object_get(t, "type");
+            if (!json_is_object(t) || !json_is_string(type))
+                return bad(e, "tools", "'tools[%zu]' must be an object with a string 'type'", i);
+            if (strcmp(json_string_value(type), "function") != 0) continue;
+            const json_t *f = json_object_get(t, "function");
+            if (!json_is_object(f) || !json_is_string(json_object_get(f, "name")) ||
+                json_string_length(json_object_get(f, "name")) == 0)
+                return bad(e, "tools", "'tools[%zu].function.name' is required", i);
+            const json_t *params = opt(f, "parameters");
+            if (params && !json_is_object(params))
+                return bad(e, "tools", "'tools[%zu].function.parameters' must be an object", i);
+        }
+        r->has_tools = json_array_size(tools) > 0;
+    }
+    const json_t *tc = opt(j, "tool_choice");
+    if (tc) {
+        if (json_is_string(tc)) {
+            const char *s = json_string_value(tc);
+            if (strcmp(s, "none") && strcmp(s, "auto") && strcmp(s, "required"))
+                return bad(e, "tool_choice",
+                           "'tool_choice' must be none, auto, required or an object; got '%.40s'",
+                           s);
+            r->tool_choice_none = strcmp(s, "none") == 0;
+        } else if (!json_is_object(tc) || !json_is_string(json_object_get(tc, "type"))) {
+            return bad(e, "tool_choice",
+                       "'tool_choice' must be a string or an object with a string 'type'");
+        }
+        if (!r->has_tools && !r->tool_choice_none &&
+            !(json_is_string(tc) && strcmp(json_string_value(tc), "auto") == 0))
+            return bad(e, "tool_choice", "'tool_choice' requires 'tools'");
+    }
+    return check_bool(j, "parallel_tool_calls", NULL, e);
+}
+
+static int check_response_format(const json_t *j, openai_request *r, openai_error *e)
+{
+    const json_t *rf = opt(j, "response_format");
+    if (!rf) return 0;
+    const json_t *type = json_is_object(rf) ? json_object_get(rf, "type") : NULL;
+    if (!json_is_string(type))
+        return bad(e, "response_format",
+                   "'response_format' must be an object with a string 'type'");
+    const char *t = json_string_value(type);
+    if (strcmp(t, "text") == 0) return 0;
+    if (strcmp(t, "json_object") == 0) {
+        r->response_format = OPENAI_FORMAT_JSON_OBJECT;
+        return 0;
+    }
+    if (strcmp(t, "json_schema") == 0) {
+        const json_t *js = json_object_get(rf, "json_schema");
+        if (!json_is_object(js) || !json_is_string(json_object_get(js, "name")))
+            return bad(e, "response_format",
+                       "'response_format.json_schema' must be an object with a string 'name'");
+        r->response_format = OPENAI_FORMAT_JSON_SCHEMA;
+        return 0;
+    }
+    return bad(e, "response_format",
+               "'response_format.type' must be text, json_object or json_schema; got '%.40s'", t);
+}
+
+static int check_embedding(const json_t *j, openai_error *e)
+{
+    bool is_text;
+    if (check_prompt(j, "input", &is_text, e) < 0 || check_string(j, "user", e) < 0 ||
+        check_int(j, "dimensions", 1, 1 << 20, NULL, e) < 0)
+        return -1;
+    const json_t *f = opt(j, "encoding_format");
+    if (f && (!json_is_string(f) || (strcmp(json_string_value(f), "float") != 0 &&
+                                     strcmp(json_string_value(f), "base64") != 0)))
+        return bad(e, "encoding_format", "'encoding_format' must be float or base64");
     return 0;
 }
 
@@ -272,7 +408,6 @@ static int check_prompt(const json_t *body, openai_error *e)
 /* The sampling fields both kinds share. */
 static int check_sampling(const json_t *j, openai_request *r, openai_error *e)
 {
-    int64_t n = 1;
     if (check_number(j, "temperature", 0, 2, &r->temperature, e) < 0 ||
         check_number(j, "top_p", 0, 1, &r->top_p, e) < 0 ||
         check_number(j, "min_p", 0, 1, &r->min_p, e) < 0 ||
@@ -280,16 +415,11 @@ static int check_sampling(const json_t *j, openai_request *r, openai_error *e)
         check_number(j, "presence_penalty", -2, 2, &r->presence_penalty, e) < 0 ||
         check_number(j, "frequency_penalty", -2, 2, &r->frequency_penalty, e) < 0 ||
         check_number(j, "repetition_penalty", 0.01, 10, &r->repetition_penalty, e) < 0 ||
-        check_int(j, "n", 1, 128, &n, e) < 0 ||
+        check_int(j, "n", 1, OPENAI_MAX_CHOICES, &r->n, e) < 0 ||
         check_int(j, "seed", -ANY_INT64, ANY_INT64, &r->seed, e) < 0 || check_stop(j, r, e) < 0 ||
-        check_logit_bias(j, e) < 0 || check_string(j, "user", e) < 0)
+        check_logit_bias(j, r, e) < 0 || check_string(j, "user", e) < 0)
         return -1;
     r->has_seed = opt(j, "seed") != NULL;
-    if (n != 1) {
-        bad(e, "n", "'n' must be 1: several choices per request are not supported");
-        e->code = "unsupported_value";
-        return -1;
-    }
     return 0;
 }
 
@@ -323,11 +453,15 @@ static int check_logprobs(const json_t *j, openai_request *r, openai_error *e)
         r->top_logprobs = top > 0 ? (int)top : 0;
         return 0;
     }
-    int64_t lp = -1, best_of = 1;
+    int64_t lp = -1;
     if (check_int(j, "logprobs", 0, OPENAI_MAX_COMPLETION_LOGPROBS, &lp, e) < 0 ||
-        check_int(j, "best_of", 1, 1, &best_of, e) < 0 || check_bool(j, "echo", &r->echo, e) < 0 ||
-        check_string(j, "suffix", e) < 0)
+        check_int(j, "best_of", 1, OPENAI_MAX_CHOICES, &r->best_of, e) < 0 ||
+        check_bool(j, "echo", &r->echo, e) < 0 || check_string(j, "suffix", e) < 0)
         return -1;
+    if (r->best_of < r->n)
+        return bad(e, "best_of", "'best_of' must be at least 'n' (%lld)", (long long)r->n);
+    const json_t *suffix = opt(j, "suffix");
+    r->has_suffix = suffix && json_string_length(suffix) > 0;
     if (opt(j, "top_logprobs"))
         return bad(e, "top_logprobs", "'top_logprobs' is a chat parameter; use 'logprobs' here");
     r->logprobs = lp >= 0;
@@ -393,6 +527,8 @@ static void request_defaults(openai_request *r, openai_kind kind)
     r->temperature = 1;
     r->top_p = 1;
     r->repetition_penalty = 1;
+    r->n = 1;
+    r->best_of = 1;
 }
 
 int openai_parse(openai_kind kind, const void *body, size_t len, openai_request *out,
@@ -422,13 +558,22 @@ int openai_parse(openai_kind kind, const void *body, size_t len, openai_request 
     else if (json_string_length(model) == 0)
         bad(e, "model", "'model' must not be empty");
     if (!model || !json_is_string(model) || json_string_length(model) == 0) goto fail;
-    if ((kind == OPENAI_CHAT ? check_messages(j, e) : check_prompt(j, e)) < 0) goto fail;
+    if (kind == OPENAI_EMBEDDING) {
+        if (check_embedding(j, e) < 0 || check_cocoon(j, out, e) < 0) goto fail;
+        goto done;
+    }
+    if ((kind == OPENAI_CHAT ? check_messages(j, out, e)
+                             : check_prompt(j, "prompt", &out->prompt_is_text, e)) < 0)
+        goto fail;
+    if (kind == OPENAI_CHAT && (check_tools(j, out, e) < 0 || check_response_format(j, out, e) < 0))
+        goto fail;
     if (check_int(j, "max_tokens", 1, OPENAI_MAX_TOKENS, &max_tokens, e) < 0 ||
         check_int(j, "max_completion_tokens", 1, OPENAI_MAX_TOKENS, &max_completion_tokens, e) <
             0 ||
         check_sampling(j, out, e) < 0 || check_stream(j, out, e) < 0 ||
         check_logprobs(j, out, e) < 0 || check_cocoon(j, out, e) < 0)
         goto fail;
+done:
     out->body = j;
     out->model = json_string_value(model);
     out->max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
@@ -449,6 +594,7 @@ openai_kind openai_kind_for_path(const char *path)
 {
     if (strcmp(path, "/v1/chat/completions") == 0) return OPENAI_CHAT;
     if (strcmp(path, "/v1/completions") == 0) return OPENAI_COMPLETION;
+    if (strcmp(path, "/v1/embeddings") == 0) return OPENAI_EMBEDDING;
     return 0;
 }
 

@@ -76,20 +76,67 @@ static int completion_prompt(const json_t *body, engine_request *r, openai_error
     const json_t *p = json_object_get(body, "prompt");
     if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
         p = json_array_get(p, 0);
-    if (!json_is_string(p))
-        return openai_error_param(e, "prompt",
-                                  "'prompt' must be text (a string or an array of one string) "
-                                  "for this model; token ids are not supported");
+    if (!json_is_string(p)) /* refuse_unsupported said so already */
+        return openai_error_param(e, "prompt", "'prompt' must be one text for this model");
     r->prompt = cc_strndup(json_string_value(p), json_string_length(p));
     return 0;
 }
 
+/* What the validator lets through for OpenAI-compatible servers but the
+ * engine cannot honour: refused by name, never silently ignored (a caller
+ * asking for JSON or a tool call must not get plain text with a 200). */
+static int refuse_unsupported(const openai_request * or, openai_error *e)
+{
+#define REFUSE(param, what)                                                                        \
+    do {                                                                                           \
+        openai_error_param(e, param, "'%s' %s is not supported by this model", param, what);       \
+        e->code = "unsupported_parameter";                                                         \
+        return -1;                                                                                 \
+    } while (0)
+    if (or->kind == OPENAI_EMBEDDING) {
+        openai_error_param(e, "model", "'%s' does not serve embeddings", or->model);
+        e->code = "unsupported_endpoint";
+        return -1;
+    }
+    if (or->has_tools && ! or->tool_choice_none) REFUSE("tools", "(tool calling)");
+    if (or->has_tool_turns) REFUSE("messages", "with tool calls or tool results");
+    if (or->response_format != OPENAI_FORMAT_TEXT)
+        REFUSE("response_format", "other than {\"type\":\"text\"}");
+    if (or->n > 1) REFUSE("n", "greater than 1");
+    if (or->best_of > 1) REFUSE("best_of", "greater than 1");
+    if (or->has_logit_bias) REFUSE("logit_bias", "(non-empty)");
+    if (or->has_suffix) REFUSE("suffix", "(non-empty)");
+    if (or->echo) REFUSE("echo", "(true)");
+    if (or->kind == OPENAI_COMPLETION && ! or->prompt_is_text)
+        REFUSE("prompt", "as several prompts or token ids");
+    static const char *const others[] = {"functions",  "function_call",      "audio",
+                                         "prediction", "web_search_options", "tool_choice"};
+    for (size_t i = 0; i < CC_ARRAY_LEN(others); i++) {
+        const json_t *v = json_object_get(or->body, others[i]);
+        if (!v || json_is_null(v)) continue;
+        /* tool_choice "none" and "auto" without tools change nothing */
+        if (!strcmp(others[i], "tool_choice") && json_is_string(v) &&
+            (!strcmp(json_string_value(v), "none") || !strcmp(json_string_value(v), "auto")))
+            continue;
+        REFUSE(others[i], "(given)");
+    }
+    const json_t *mod = json_object_get(or->body, "modalities");
+    if (json_is_array(mod)) {
+        size_t i;
+        const json_t *x;
+        json_array_foreach(mod, i, x)
+        {
+            if (!json_is_string(x) || strcmp(json_string_value(x), "text") != 0)
+                REFUSE("modalities", "other than [\"text\"]");
+        }
+    }
+    return 0;
+#undef REFUSE
+}
+
 engine_request *emb_request_new(const engine_model *m, const openai_request * or, openai_error *e)
 {
-    if (or->echo) {
-        openai_error_param(e, "echo", "'echo' is not supported by this model");
-        return NULL;
-    }
+    if (refuse_unsupported(or, e) < 0) return NULL;
     engine_request *r = cc_calloc(1, sizeof(*r));
     if ((or->kind == OPENAI_CHAT ? render_chat(m, or->body, r, e)
                                  : completion_prompt(or->body, r, e)) < 0) {

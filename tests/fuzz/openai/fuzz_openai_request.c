@@ -14,7 +14,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    openai_kind kind = (data[0] & 1) ? OPENAI_CHAT : OPENAI_COMPLETION;
+    static const openai_kind kinds[] = {OPENAI_COMPLETION, OPENAI_CHAT, OPENAI_EMBEDDING,
+                                        OPENAI_CHAT};
+    openai_kind kind = kinds[data[0] & 3];
     openai_request r;
     openai_error e;
     if (openai_parse(kind, data + 1, size - 1, &r, &e) == 0) {
@@ -27,6 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !(r.repetition_penalty >= 0.01 && r.repetition_penalty <= 10) ||
             r.n_stop > OPENAI_MAX_STOP || r.top_logprobs < 0 ||
             r.top_logprobs > OPENAI_MAX_TOP_LOGPROBS || (r.top_logprobs && !r.logprobs))
+            abort();
+        /* what the embedded backend refuses by: in range, and consistent */
+        if (r.n < 1 || r.n > OPENAI_MAX_CHOICES ||
+            (r.kind == OPENAI_COMPLETION && r.best_of < r.n) || r.best_of > OPENAI_MAX_CHOICES ||
+            (r.kind != OPENAI_CHAT && (r.has_tools || r.has_tool_turns)) ||
+            (r.kind != OPENAI_COMPLETION && (r.has_suffix || r.prompt_is_text)))
             abort();
         for (size_t i = 0; i < r.n_stop; i++)
             if (!r.stop[i]) abort();

@@ -1,6 +1,7 @@
 /*
  * Fuzz target over what a client controls on the embedded backend's path:
- * the OpenAI request body (first byte picks chat or completions) through
+ * the OpenAI request body (first byte picks chat, completions or
+ * embeddings) through
  * the validator and the bridge to an engine request, then the tokenizer on
  * the resulting prompt (special tokens on, GPT-2 BPE with a ChatML
  * template), the streaming detokenizer with the request's stop strings, and
@@ -40,7 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     engine_model *m = tiny_model();
-    openai_kind kind = (data[0] & 1) ? OPENAI_CHAT : OPENAI_COMPLETION;
+    static const openai_kind kinds[] = {OPENAI_COMPLETION, OPENAI_CHAT, OPENAI_EMBEDDING,
+                                        OPENAI_CHAT};
+    openai_kind kind = kinds[data[0] & 3];
     openai_request oreq;
     openai_error e;
     if (openai_parse(kind, data + 1, size - 1, &oreq, &e) < 0) return 0;
@@ -50,6 +53,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         openai_request_clear(&oreq);
         return 0;
     }
+    /* what the engine cannot honour never gets this far (never silently ignored) */
+    if (oreq.kind == OPENAI_EMBEDDING || (oreq.has_tools && !oreq.tool_choice_none) ||
+        oreq.has_tool_turns || oreq.response_format != OPENAI_FORMAT_TEXT || oreq.n != 1 ||
+        oreq.best_of != 1 || oreq.has_logit_bias || oreq.has_suffix || oreq.echo ||
+        (oreq.kind == OPENAI_COMPLETION && !oreq.prompt_is_text))
+        abort();
     cc_err err = {0};
     engine_tokens t = {0};
     engine_tokenize(m, r->prompt, strlen(r->prompt), true, r->parse_special, &t, &err);

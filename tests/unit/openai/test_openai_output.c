@@ -40,6 +40,9 @@ static void test_chat_whole(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "object")), "chat.completion");
     assert_string_equal(json_string_value(json_object_get(j, "model")), "tiny");
     assert_non_null(strstr(json_string_value(json_object_get(j, "id")), "chatcmpl-"));
+    /* "fp_" and 10 hex digits of SHA-256("tiny"): the same for every answer of a model */
+    assert_string_equal(json_string_value(json_object_get(j, "system_fingerprint")),
+                        "fp_8950abfda7");
     json_t *c = json_array_get(json_object_get(j, "choices"), 0);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(c, "message"), "content")),

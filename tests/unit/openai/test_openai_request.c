@@ -78,7 +78,8 @@ static void test_route(void **state)
     openai_error e;
     assert_int_equal(openai_route("POST", "/v1/completions", &e), OPENAI_COMPLETION);
     assert_int_equal(openai_route(NULL, "/v1/chat/completions", &e), OPENAI_CHAT);
-    assert_int_equal(openai_route("POST", "/v1/embeddings", &e), 0);
+    assert_int_equal(openai_route("POST", "/v1/embeddings", &e), OPENAI_EMBEDDING);
+    assert_int_equal(openai_route("POST", "/v1/audio/speech", &e), 0);
     assert_int_equal(e.status, 404);
     assert_string_equal(e.code, "not_found");
     assert_int_equal(openai_route("GET", "/v1/completions", &e), 0);
@@ -185,8 +186,59 @@ static void test_bad_requests(void **state)
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[]}", "prompt", "empty array"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[\"a\",1]}", "prompt",
          "'prompt[1]' must match"},
-        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}", "prompt",
-         "batched prompts are not supported"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[[1,2],[]]}", "prompt",
+         "'prompt[1]' must match"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[[1,-2]]}", "prompt",
+         "'prompt[0][1]' must be a token id"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"n\":129}", "n",
+         "between 1 and 128"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"n\":3,\"best_of\":2}", "best_of",
+         "at least 'n' (3)"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"suffix\":1}", "suffix",
+         "must be a string"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"tools\":{}}",
+         "tools", "'tools' must be an array"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"tools\":[{\"type\":\"function\",\"function\":{}}]}",
+         "tools", "'tools[0].function.name' is required"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":1}}]}",
+         "tools", "parameters' must be an object"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"tool_choice\":\"required\"}",
+         "tool_choice", "requires 'tools'"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"tool_choice\":\"always\"}",
+         "tool_choice", "got 'always'"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"response_format\":{\"type\":\"yaml\"}}",
+         "response_format", "got 'yaml'"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"response_format\":{\"type\":\"json_schema\"}}",
+         "response_format", "json_schema' must be an object"},
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"4\"}]}",
+         "messages", "'messages[0].tool_call_id' is required"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\","
+         "\"tool_calls\":[]}]}",
+         "messages", "only allowed for assistant"},
+        {OPENAI_CHAT,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":1}]}]}",
+         "messages", "'messages[0].tool_calls[0]' must be an object"},
+        {OPENAI_EMBEDDING, "{\"model\":\"m\"}", "input", "'input' is a required property"},
+        {OPENAI_EMBEDDING, "{\"model\":\"m\",\"input\":[]}", "input", "empty array"},
+        {OPENAI_EMBEDDING, "{\"model\":\"m\",\"input\":\"x\",\"encoding_format\":\"hex\"}",
+         "encoding_format", "float or base64"},
+        {OPENAI_EMBEDDING, "{\"model\":\"m\",\"input\":\"x\",\"dimensions\":0}", "dimensions",
+         "between 1"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens",
          "'max_tokens' must be between 1 and 16777216, got 0"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":\"5\"}", "max_tokens",
@@ -203,7 +255,6 @@ static void test_bad_requests(void **state)
          "temperature", "must be a number"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"top_p\":1.5}", "top_p",
          "between 0 and 1"},
-        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}", "n", "'n' must be 1"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":\"yes\"}", "stream",
          "'stream' must be a boolean"},
         {OPENAI_COMPLETION,
@@ -242,8 +293,8 @@ static void test_bad_requests(void **state)
          "presence_penalty", "between -2 and 2"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"frequency_penalty\":true}",
          "frequency_penalty", "must be a number, got a boolean"},
-        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":2}", "best_of",
-         "between 1 and 1"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":129}", "best_of",
+         "between 1 and 128"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"logit_bias\":{\"5\":101}}",
          "logit_bias", "[-100, 100]"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"timeout\":\"9\"}", "timeout",
@@ -401,11 +452,83 @@ static void test_cocoon_fields(void **state)
     openai_request_clear(&r);
 }
 
+/* What OpenAI-compatible servers honour passes validation and is recorded,
+ * so that the embedded backend can refuse it by name. */
+static void test_passthrough_fields(void **state)
+{
+    openai_request r;
+    openai_error e;
+    assert_int_equal(
+        parse(OPENAI_CHAT,
+              "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"2+2?\"},"
+              "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
+              "\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"{}\"}}]},"
+              "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"4\"}],"
+              "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"add\","
+              "\"parameters\":{\"type\":\"object\"}}}],\"tool_choice\":\"auto\","
+              "\"parallel_tool_calls\":false,\"response_format\":{\"type\":\"json_object\"},"
+              "\"n\":3,\"logit_bias\":{\"42\":-100}}",
+              &r, &e),
+        0);
+    assert_true(r.has_tools);
+    assert_false(r.tool_choice_none);
+    assert_true(r.has_tool_turns);
+    assert_int_equal(r.response_format, OPENAI_FORMAT_JSON_OBJECT);
+    assert_int_equal(r.n, 3);
+    assert_true(r.has_logit_bias);
+    openai_request_clear(&r);
+
+    assert_int_equal(parse(OPENAI_CHAT,
+                           "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                           "\"tools\":[],\"tool_choice\":\"none\",\"logit_bias\":{},"
+                           "\"response_format\":{\"type\":\"text\"}}",
+                           &r, &e),
+                     0);
+    assert_false(r.has_tools);
+    assert_true(r.tool_choice_none);
+    assert_false(r.has_tool_turns);
+    assert_false(r.has_logit_bias);
+    assert_int_equal(r.response_format, OPENAI_FORMAT_TEXT);
+    assert_int_equal(r.n, 1);
+    openai_request_clear(&r);
+
+    assert_int_equal(parse(OPENAI_COMPLETION,
+                           "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"],\"suffix\":\"z\","
+                           "\"echo\":true,\"n\":2,\"best_of\":4}",
+                           &r, &e),
+                     0);
+    assert_false(r.prompt_is_text);
+    assert_true(r.has_suffix);
+    assert_true(r.echo);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.best_of, 4);
+    openai_request_clear(&r);
+    assert_int_equal(
+        parse(OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[\"a\"],\"suffix\":\"\"}", &r, &e),
+        0);
+    assert_true(r.prompt_is_text);
+    assert_false(r.has_suffix);
+    openai_request_clear(&r);
+    assert_int_equal(parse(OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[1,2,3]}", &r, &e), 0);
+    assert_false(r.prompt_is_text);
+    openai_request_clear(&r);
+
+    assert_int_equal(parse(OPENAI_EMBEDDING,
+                           "{\"model\":\"m\",\"input\":[\"a\",\"b\"],\"encoding_format\":"
+                           "\"base64\",\"dimensions\":4}",
+                           &r, &e),
+                     0);
+    assert_int_equal(r.kind, OPENAI_EMBEDDING);
+    assert_string_equal(r.model, "m");
+    openai_request_clear(&r);
+}
+
 static void test_kind_for_path(void **state)
 {
     assert_int_equal(openai_kind_for_path("/v1/chat/completions"), OPENAI_CHAT);
     assert_int_equal(openai_kind_for_path("/v1/completions"), OPENAI_COMPLETION);
-    assert_int_equal(openai_kind_for_path("/v1/embeddings"), 0);
+    assert_int_equal(openai_kind_for_path("/v1/embeddings"), OPENAI_EMBEDDING);
+    assert_int_equal(openai_kind_for_path("/v1/images/generations"), 0);
 }
 
 int main(void)
@@ -418,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_malformed_json_position),
         cmocka_unit_test(test_kind_for_path),
         cmocka_unit_test(test_cocoon_fields),
+        cmocka_unit_test(test_passthrough_fields),
         cmocka_unit_test(test_status_type_map),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_one_verdict),

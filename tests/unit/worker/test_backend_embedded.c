@@ -195,7 +195,7 @@ static void test_requests(void **state)
           "time\"}],"
           "\"max_tokens\":12,\"temperature\":0,\"stream\":true}",
           &r[3]);
-    start(b, "/v1/embeddings", "{}", &r[4]);
+    start(b, "/v1/audio/speech", "{}", &r[4]);
     start(b, "/v1/completions", "{\"model\":\"stories260K\",\"prompt\":12}", &r[5]);
     run_loop();
 
@@ -322,9 +322,48 @@ static void test_refusals_name_their_param(void **state)
         {"/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"a\",\"echo\":true}", 400,
          "echo"},
         {"/v1/completions", "{\"model\":\"stories260K\",\"prompt\":[1,2]}", 400, "prompt"},
+        {"/v1/completions", "{\"model\":\"stories260K\",\"prompt\":[\"a\",\"b\"]}", 400, "prompt"},
         {"/v1/chat/completions",
-         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"tool\",\"content\":\"a\"}]}", 400,
-         "messages"},
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"c\","
+         "\"content\":\"a\"}]}",
+         400, "messages"},
+        /* what OpenAI-compatible servers honour and the engine cannot: by name */
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+         "\"tools\":"
+         "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+         400, "tools"},
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+         "\"response_format\":{\"type\":\"json_object\"}}",
+         400, "response_format"},
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":2}",
+         400, "n"},
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+         "\"logit_bias\":{\"3\":5}}",
+         400, "logit_bias"},
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+         "\"functions\":[{\"name\":\"f\"}]}",
+         400, "functions"},
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+         "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\"}]}]}",
+         400, "messages"},
+        {"/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"a\",\"suffix\":\"b\"}", 400,
+         "suffix"},
+        {"/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"a\",\"best_of\":2}", 400,
+         "best_of"},
+        {"/v1/embeddings", "{\"model\":\"stories260K\",\"input\":\"a\"}", 400, "model"},
+        /* their neutral values change nothing and pass */
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"max_"
+         "tokens\":2,"
+         "\"tools\":[],\"tool_choice\":\"none\",\"n\":1,\"logit_bias\":{},\"response_format\":"
+         "{\"type\":\"text\"},\"modalities\":[\"text\"]}",
+         200, ""},
         {"/v1/chat/completions",
          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
          "\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
