@@ -90,10 +90,11 @@ typedef struct http_server_config {
 http_server *http_server_new(struct event_base *base, const http_server_config *cfg, cc_err *err);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *s);
-/* Registers a handler for an exact path. method NULL = any method; several
- * methods on one path are separate routes. A path with no route gets 404, a
- * path whose routes do not accept the method gets 405 (both OpenAI errors).
- * Later registrations of the same (method, path) replace earlier ones. */
+/* Registers a handler for an exact path, or for every path that starts with
+ * a prefix when path is the prefix followed by '*' (earlier routes win).
+ * method NULL = any method; several methods on one path are separate routes. A path with no route
+ * gets 404, a path whose routes do not accept the method gets 405 (both OpenAI errors). Later
+ * registrations of the same (method, path) replace earlier ones. */
 void http_server_route(http_server *s, const char *method, const char *path, http_handler h,
                        void *ud);
 /* A POST to this route may carry any Content-Type (http_server_route_ex). */
@@ -115,6 +116,10 @@ size_t http_req_n_headers(const http_req *r);
 bool http_req_header_at(const http_req *r, size_t i, http_header *out);
 const uint8_t *http_req_body(const http_req *r, size_t *len); /* never NULL ("" when empty) */
 const char *http_req_peer(const http_req *r);                 /* "ip:port" */
+/* The request's id, sent back as X-Request-Id on every answer: the caller's
+ * X-Request-Id when it is 1..128 characters of [A-Za-z0-9-_.:], else
+ * "req_" and 32 random hex digits. */
+const char *http_req_id(const http_req *r);
 /* Arbitrary caller data attached to the request. */
 void http_req_set_ud(http_req *r, void *ud);
 void *http_req_ud(const http_req *r);

@@ -104,7 +104,8 @@ struct http_req {
     void *close_ud;
     void *ud;
     char peer[64];
-    cc_list_node node; /* in srv->live */
+    char request_id[129]; /* X-Request-Id of the answer */
+    cc_list_node node;    /* in srv->live */
 };
 
 /* http_conn.c */

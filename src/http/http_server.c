@@ -5,6 +5,9 @@
  */
 #include "http_conn.h"
 
+#include "crypto/crypto.h"
+
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +211,38 @@ static bool req_keep(const http_req *r)
     return r->head.keep_alive && r->body_done && !r->srv->closing;
 }
 
+/* A route path ending in '*' matches every path that starts with the rest. */
+static bool path_matches(const char *route, const char *path)
+{
+    size_t n = strlen(route);
+    if (n && route[n - 1] == '*') return strncmp(route, path, n - 1) == 0;
+    return strcmp(route, path) == 0;
+}
+
+/* Every answer carries X-Request-Id: the caller's own when it is a sane
+ * token (so its logs and ours name the request alike), else a fresh one. */
+static void set_request_id(http_req *r)
+{
+    const char *v = http_head_get(&r->head, "X-Request-Id");
+    bool ok = v && v[0] && strlen(v) < sizeof(r->request_id);
+    for (const char *p = v; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || strchr("-_.:", *p);
+    if (ok) {
+        snprintf(r->request_id, sizeof(r->request_id), "%s", v);
+    } else {
+        uint8_t rnd[16];
+        crypto_random(rnd, sizeof(rnd));
+        memcpy(r->request_id, "req_", 4);
+        cc_hex_encode(rnd, sizeof(rnd), r->request_id + 4);
+    }
+    http_reply_header(r, "X-Request-Id", r->request_id);
+}
+
+const char *http_req_id(const http_req *r)
+{
+    return r->request_id;
+}
+
 /* Finds the route; on failure answers 404 or 405 and returns NULL. */
 static const http_route *route_for(http_server *s, http_req *r)
 {
@@ -216,7 +251,7 @@ static const http_route *route_for(http_server *s, http_req *r)
     char allow[128] = "";
     for (size_t i = 0; i < s->n_routes; i++) {
         const http_route *rt = &s->routes[i];
-        if (strcmp(rt->path, path) != 0) continue;
+        if (!path_matches(rt->path, path)) continue;
         path_known = true;
         if (!rt->method || strcmp(rt->method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
@@ -248,6 +283,7 @@ void http_server_start_request(http_conn *c, http_head *head)
     r->head_only = strcmp(r->head.method, "HEAD") == 0;
     r->body_done = !r->head.chunked && r->head.content_length <= 0;
     c->req = r;
+    set_request_id(r);
     const http_head *h = &r->head;
     if (h->host && s->allowed_hosts &&
         !http_host_allowed(h->host, s->allowed_hosts, s->any_ip_host)) {

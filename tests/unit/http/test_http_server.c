@@ -21,6 +21,7 @@
 typedef struct resp {
     int status;
     char content_type[64];
+    char request_id[160]; /* X-Request-Id of the answer */
     cc_buf body;
     int body_calls;
     bool done;
@@ -39,6 +40,8 @@ static int on_head(void *ud, int status, const http_header *h, size_t n)
     for (size_t i = 0; i < n; i++)
         if (strcasecmp(h[i].name, "Content-Type") == 0)
             snprintf(r->content_type, sizeof(r->content_type), "%s", h[i].value);
+        else if (strcasecmp(h[i].name, "X-Request-Id") == 0)
+            snprintf(r->request_id, sizeof(r->request_id), "%s", h[i].value);
     return r->abort_head ? -1 : 0;
 }
 
@@ -88,19 +91,28 @@ static void loop_until(env *e, bool *flag, double secs)
         event_base_loop(e->base, EVLOOP_ONCE);
 }
 
-static http_client_req *get(env *e, const char *method, const char *path, const char *body, resp *r,
-                            double timeout)
+/* A request with an X-Request-Id header (rid NULL = none). */
+static http_client_req *get_rid(env *e, const char *method, const char *path, const char *body,
+                                resp *r, double timeout, const char *rid)
 {
     char url[256];
     snprintf(url, sizeof(url), "%s%s", e->url, path);
-    http_header hs[] = {{"Content-Type", "application/json"}, {"X-Test", "yes"}};
-    http_client_request req = {method, url, hs, 2, body, body ? strlen(body) : 0, timeout};
+    http_header hs[] = {
+        {"Content-Type", "application/json"}, {"X-Test", "yes"}, {"X-Request-Id", rid}};
+    http_client_request req = {method, url, hs, rid ? 3 : 2, body, body ? strlen(body) : 0,
+                               timeout};
     memset(r, 0, sizeof(*r));
     cc_err err;
     http_client_req *h = http_client_start(e->cli, &req, &cbs, r, &err);
     assert_non_null(h);
     r->handle = h;
     return h;
+}
+
+static http_client_req *get(env *e, const char *method, const char *path, const char *body, resp *r,
+                            double timeout)
+{
+    return get_rid(e, method, path, body, r, timeout, NULL);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -191,6 +203,7 @@ static int setup(void **state)
     http_server_route(e->srv, "GET", "/echo", h_echo, e);
     http_server_route(e->srv, NULL, "/hold", h_hold, e);
     http_server_route(e->srv, "POST", "/stream", h_stream, e);
+    http_server_route(e->srv, "GET", "/pre/*", h_echo, e);
     http_server_add_stats(e->srv, "Test <daemon>", fill_stats, health, e);
     e->cli = http_client_new(e->base, NULL, &err);
     assert_non_null(e->cli);
@@ -257,6 +270,60 @@ static void test_routes_and_echo(void **state)
     loop_until(e, &r.done, 5);
     assert_int_equal(r.status, 405);
     assert_non_null(strstr((char *)r.body.data, "Method DELETE is not allowed"));
+    cc_buf_free(&r.body);
+}
+
+/* Every answer names its request: the caller's sane X-Request-Id, else a
+ * fresh one; routes may match a path prefix. */
+static void test_request_id_and_prefix(void **state)
+{
+    env *e = *state;
+    resp r;
+    get(e, "GET", "/echo", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(strlen(r.request_id), 36);
+    assert_memory_equal(r.request_id, "req_", 4);
+    char first[160];
+    snprintf(first, sizeof(first), "%s", r.request_id);
+    cc_buf_free(&r.body);
+    get(e, "GET", "/echo", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_string_not_equal(r.request_id, first);
+    cc_buf_free(&r.body);
+
+    get_rid(e, "GET", "/echo", NULL, &r, 5, "trace-42.a:b_c");
+    loop_until(e, &r.done, 5);
+    assert_string_equal(r.request_id, "trace-42.a:b_c");
+    cc_buf_free(&r.body);
+    /* not a token, or too long: replaced */
+    get_rid(e, "GET", "/echo", NULL, &r, 5, "a<b>");
+    loop_until(e, &r.done, 5);
+    assert_memory_equal(r.request_id, "req_", 4);
+    cc_buf_free(&r.body);
+    char longid[200];
+    memset(longid, 'x', 129);
+    longid[129] = '\0';
+    get_rid(e, "GET", "/echo", NULL, &r, 5, longid);
+    loop_until(e, &r.done, 5);
+    assert_memory_equal(r.request_id, "req_", 4);
+    cc_buf_free(&r.body);
+    /* refusals carry it too */
+    get_rid(e, "GET", "/nope", NULL, &r, 5, "mine");
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.request_id, "mine");
+    cc_buf_free(&r.body);
+
+    get(e, "GET", "/pre/a%2Fb/c", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 201);
+    cc_buf_append_u8(&r.body, 0);
+    assert_non_null(strstr((char *)r.body.data, "\"path\":\"/pre/a%2Fb/c\""));
+    cc_buf_free(&r.body);
+    get(e, "GET", "/pre", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 404);
     cc_buf_free(&r.body);
 }
 
@@ -569,6 +636,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_routes_and_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_id_and_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_goes_away_while_pending, setup, teardown),
