@@ -1,5 +1,5 @@
-/* The client's OpenAI HTTP API: /v1/chat/completions, /v1/completions and
- * /v1/models, forwarded to a proxy as client.runQueryEx /
+/* The client's OpenAI HTTP API: /v1/chat/completions, /v1/completions,
+ * /v1/embeddings and /v1/models[/{id}], forwarded to a proxy as client.runQueryEx /
  * client.getWorkerTypesV2, with answers streamed back as they arrive. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -487,6 +487,31 @@ void client_requests_abort_all(client *c)
 
 /* ------------------------------------------------------------- /v1/models */
 
+/* The model's public id: its name without the "@sha256:..." pin. */
+static json_t *model_id_json(const cmodel *m)
+{
+    const char *at = strstr(m->name, "@sha256:");
+    return at ? json_stringn(m->name, (size_t)(at - m->name)) : json_string(m->name);
+}
+
+static json_t *model_json(const cmodel *m)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "id", model_id_json(m));
+    json_object_set_new(e, "object", json_string("model"));
+    json_object_set_new(e, "created", json_integer(0));
+    json_object_set_new(e, "owned_by", json_string("cocoon"));
+    json_t *x = json_object();
+    json_object_set_new(x, "name", json_string(m->name));
+    json_object_set_new(x, "workers", json_integer(m->workers));
+    json_object_set_new(x, "enabled_workers", json_integer(m->enabled));
+    json_object_set_new(x, "active_requests", json_integer(m->active));
+    json_object_set_new(x, "max_active_requests", json_integer(m->max));
+    json_object_set_new(x, "coefficient_min", json_integer(m->coefficient_min));
+    json_object_set_new(e, "cocoon", x);
+    return e;
+}
+
 static void on_models_for_list(client *c, void *ud, bool ok)
 {
     creq *r = ud;
@@ -495,27 +520,32 @@ static void on_models_for_list(client *c, void *ud, bool ok)
         reply_error(r, 502, "proxy_error", "could not list the network's models");
         return;
     }
-    json_t *data = json_array();
-    for (size_t i = 0; i < c->n_models; i++) {
-        const cmodel *m = &c->models[i];
-        if (m->enabled == 0) continue;
-        const char *at = strstr(m->name, "@sha256:");
-        json_t *e = json_object();
-        json_object_set_new(
-            e, "id", at ? json_stringn(m->name, (size_t)(at - m->name)) : json_string(m->name));
-        json_object_set_new(e, "object", json_string("model"));
-        json_object_set_new(e, "created", json_integer(0));
-        json_object_set_new(e, "owned_by", json_string("cocoon"));
-        json_t *x = json_object();
-        json_object_set_new(x, "name", json_string(m->name));
-        json_object_set_new(x, "workers", json_integer(m->workers));
-        json_object_set_new(x, "enabled_workers", json_integer(m->enabled));
-        json_object_set_new(x, "active_requests", json_integer(m->active));
-        json_object_set_new(x, "max_active_requests", json_integer(m->max));
-        json_object_set_new(x, "coefficient_min", json_integer(m->coefficient_min));
-        json_object_set_new(e, "cocoon", x);
-        json_array_append_new(data, e);
+    if (r->model) { /* GET /v1/models/{id} */
+        for (size_t i = 0; i < c->n_models; i++) {
+            const cmodel *m = &c->models[i];
+            json_t *id = model_id_json(m);
+            bool match = m->enabled > 0 && (strcmp(json_string_value(id), r->model) == 0 ||
+                                            strcmp(m->name, r->model) == 0);
+            json_decref(id);
+            if (!match) continue;
+            json_t *o = model_json(m);
+            c->io->reply_json(r->hreq, 200, o);
+            json_decref(o);
+            r->hreq = NULL;
+            creq_free(r);
+            return;
+        }
+        char msg[300];
+        snprintf(msg, sizeof(msg), "The model '%.200s' does not exist or no worker serves it",
+                 r->model);
+        reply_errorf(c, r->hreq, 404, "model_not_found", msg); /* an answer, not a failure */
+        r->hreq = NULL;
+        creq_free(r);
+        return;
     }
+    json_t *data = json_array();
+    for (size_t i = 0; i < c->n_models; i++)
+        if (c->models[i].enabled > 0) json_array_append_new(data, model_json(&c->models[i]));
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_object_set_new(o, "data", data);
@@ -533,10 +563,53 @@ static void on_models_caller_gone(http_req *hreq, void *ud)
     creq_free(r);
 }
 
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* %XX escapes of a path segment decoded (the SDKs escape ids holding '/');
+ * NULL when an escape is malformed or decodes to a NUL. */
+static char *path_unescape(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = cc_malloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            *o++ = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1;
+        int lo = i + 2 < n ? hex_digit(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+            free(out);
+            return NULL;
+        }
+        *o++ = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    *o = '\0';
+    return out;
+}
+
 void client_api_models(http_req *hreq, void *ud)
 {
     client *c = ud;
+    const char *path = c->io->req_path(hreq);
+    char *want = NULL;
+    if (strncmp(path, "/v1/models/", 11) == 0) {
+        want = path_unescape(path + 11);
+        if (!want || !want[0]) {
+            free(want);
+            reply_errorf(c, hreq, 404, "model_not_found", "No model id in the request URL");
+            return;
+        }
+    }
     creq *r = creq_new(c, CREQ_MODELS, hreq);
+    r->model = want;
     r->pending_models = c->io->query_models(client_pick_link(c, NULL), on_models_for_list, r);
     if (!r->pending_models) {
         reply_errorf(c, hreq, 503, "no_proxy", "no proxy connection is available");
@@ -591,7 +664,9 @@ void client_api_register(client *c)
 {
     http_server_route(c->http, "POST", "/v1/chat/completions", client_api_completion, c);
     http_server_route(c->http, "POST", "/v1/completions", client_api_completion, c);
+    http_server_route(c->http, "POST", "/v1/embeddings", client_api_completion, c);
     http_server_route(c->http, "GET", "/v1/models", client_api_models, c);
+    http_server_route(c->http, "GET", "/v1/models/*", client_api_models, c);
     client_page_register(c);
     http_server_route(c->http, "GET", "/request/debuglogentry", client_api_debuglog, c);
     http_server_add_stats(c->http, "cocoon-client", stats_fill, health, c);

@@ -4,7 +4,8 @@
  * http layer's event-loop client, streaming the answer through unchanged.
  *
  * What it adds on the way (DESIGN §4.4):
- *  - only POST /v1/chat/completions and /v1/completions for its own model (by
+ *  - only POST /v1/chat/completions, /v1/completions and /v1/embeddings for
+ *    its own model (by
  *    its base name, as COCOON's worker checks it) go
  *    out; anything else is answered locally with an OpenAI error;
  *  - streamed requests get stream_options.include_usage = true, so the
@@ -229,8 +230,8 @@ static char *append_keys(const backend_http_request *req, json_t *j, bool stream
 
 /* Rewrites the request body: include_usage for streams, the max_tokens cap.
  * Returns the new body (heap) or NULL with e filled (the body is refused). */
-static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *stream,
-                          openai_error *e)
+static char *rewrite_body(oa_backend *b, openai_kind kind, const backend_http_request *req,
+                          bool *stream, openai_error *e)
 {
     json_error_t je;
     bool unique = true;
@@ -261,6 +262,10 @@ static char *rewrite_body(oa_backend *b, const backend_http_request *req, bool *
         snprintf(e->param, sizeof(e->param), "model");
         json_decref(j);
         return NULL;
+    }
+    if (kind == OPENAI_EMBEDDING) { /* no stream, no token cap: unchanged */
+        json_decref(j);
+        return cc_strndup((const char *)req->body, req->body_len);
     }
     *stream = json_is_true(json_object_get(j, "stream"));
     char *fast = append_keys(req, j, *stream, unique);
@@ -313,7 +318,8 @@ static int oa_start(worker_backend *wb, const backend_http_request *req,
     const char *path = req->path ? req->path : "";
     char *body = NULL;
     bool stream = false;
-    if (openai_route(method, path, &c->local)) body = rewrite_body(b, req, &stream, &c->local);
+    openai_kind kind = openai_route(method, path, &c->local);
+    if (kind) body = rewrite_body(b, kind, req, &stream, &c->local);
     if (!body) {
         c->is_local = true;
         b->n_refused++;

@@ -9,8 +9,8 @@
  * (flushed) once the socket accepts connections.
  *
  * Endpoints: GET /v1/models, POST /v1/chat/completions, POST /v1/completions,
- * GET /healthz. A completion has N chunks of exactly B content bytes (chunk i
- * is "c<i>:" followed by letters derived from i), capped at max_tokens /
+ * POST /v1/embeddings, GET /healthz (JSON {"status":"ok"}). A completion has N chunks of exactly B
+ * content bytes (chunk i is "c<i>:" followed by letters derived from i), capped at max_tokens /
  * max_completion_tokens when given: one token per chunk. Usage is
  *   prompt_tokens     = (request body bytes + 3) / 4
  *   completion_tokens = number of chunks
@@ -18,6 +18,17 @@
  *   cached_tokens     = prompt_tokens / 4,  reasoning_tokens = completion / 10
  * Streams send one SSE event per chunk, a final event with finish_reason, a
  * usage event when stream_options.include_usage is true, then `data: [DONE]`.
+ *
+ * Non-streamed answers also honour, deterministically:
+ *   tools (non-empty, tool_choice not "none")  one tool call of the first tool
+ *       (or of tool_choice's function): id "call_fake_0", arguments "{}",
+ *       content null, finish_reason "tool_calls";
+ *   response_format json_object / json_schema  content {"text": <the text>};
+ *   n                                           n identical choices (index 0..n-1).
+ * Streams always send one plain-text choice. Embeddings: one vector per input
+ * of "dimensions" (default 8) floats derived from the input's bytes, as
+ * base64 of little-endian float32 when encoding_format is "base64";
+ * prompt_tokens = total_tokens = (request body bytes + 3) / 4.
  *
  * Test knobs travel in the request body (so they pass through proxies):
  *   "fake": {"fail": 500,              reply with this status and an OpenAI error
@@ -269,6 +280,112 @@ static void handle_models(fake_server *s, struct evhttp_request *req)
                          "cocoon-fake-backend"));
 }
 
+/* The function a tool-calling request gets called: tool_choice's, else the
+ * first tool's; NULL when no tool is to be called. */
+static const char *tool_to_call(const json_t *j)
+{
+    const json_t *tools = json_object_get(j, "tools");
+    const json_t *tc = json_object_get(j, "tool_choice");
+    if (!json_is_array(tools) || json_array_size(tools) == 0) return NULL;
+    if (json_is_string(tc) && strcmp(json_string_value(tc), "none") == 0) return NULL;
+    const char *named = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+    if (named) return named;
+    return json_string_value(
+        json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name"));
+}
+
+static char *base64_of(const uint8_t *d, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
+                     (i + 2 < n ? d[i + 2] : 0);
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* One deterministic vector for an input (its JSON text): value k is taken
+ * from an FNV-1a hash of the text and k, in [-1, 1). */
+static json_t *embedding_of(const json_t *input, int dims, bool b64)
+{
+    char *txt = json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY);
+    float *v = calloc((size_t)dims, sizeof(float));
+    for (int k = 0; k < dims; k++) {
+        uint32_t h = 2166136261u ^ (uint32_t)k;
+        for (const char *p = txt; p && *p; p++)
+            h = (h ^ (uint8_t)*p) * 16777619u;
+        v[k] = (float)(h % 2000) / 1000.0f - 1.0f;
+    }
+    free(txt);
+    json_t *out;
+    if (b64) {
+        uint8_t *le = malloc((size_t)dims * 4);
+        for (int k = 0; k < dims; k++) {
+            uint32_t u;
+            memcpy(&u, &v[k], 4);
+            for (int b = 0; b < 4; b++)
+                le[k * 4 + b] = (uint8_t)(u >> (8 * b));
+        }
+        char *s64 = base64_of(le, (size_t)dims * 4);
+        out = json_string(s64);
+        free(s64);
+        free(le);
+    } else {
+        out = json_array();
+        for (int k = 0; k < dims; k++)
+            json_array_append_new(out, json_real(v[k]));
+    }
+    free(v);
+    return out;
+}
+
+static void handle_embeddings(fake_server *s, struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = (const char *)evbuffer_pullup(in, -1);
+    json_error_t je;
+    json_t *j = json_loadb(body ? body : "", len, 0, &je);
+    const char *model = json_string_value(json_object_get(j, "model"));
+    json_t *input = json_object_get(j, "input");
+    if (!j || !json_is_object(j) || !input) {
+        json_decref(j);
+        reply_error(req, 400, "invalid_request_error", "invalid_json", "need model and input");
+        return;
+    }
+    if (!model || strcmp(model, s->cfg.model) != 0) {
+        json_decref(j);
+        reply_error(req, 404, "invalid_request_error", "model_not_found",
+                    "The model does not exist");
+        return;
+    }
+    json_int_t dims = json_integer_value(json_object_get(j, "dimensions"));
+    if (dims < 1 || dims > 4096) dims = 8;
+    bool b64 = json_is_string(json_object_get(j, "encoding_format")) &&
+               strcmp(json_string_value(json_object_get(j, "encoding_format")), "base64") == 0;
+    /* A string or a list of token ids is one input; another list, one each. */
+    bool many = json_is_array(input) && json_array_size(input) > 0 &&
+                !json_is_integer(json_array_get(input, 0));
+    size_t count = many ? json_array_size(input) : 1;
+    json_t *data = json_array();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new(
+            data,
+            json_pack("{s:s,s:I,s:o}", "object", "embedding", "index", (json_int_t)i, "embedding",
+                      embedding_of(many ? json_array_get(input, i) : input, (int)dims, b64)));
+    json_int_t pt = (json_int_t)((len + 3) / 4);
+    json_decref(j);
+    reply_json(req, 200,
+               json_pack("{s:s,s:o,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model",
+                         s->cfg.model, "usage", "prompt_tokens", pt, "total_tokens", pt));
+}
+
 static void handle_completion(fake_server *s, struct evhttp_request *req, bool chat)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -349,16 +466,43 @@ static void handle_completion(fake_server *s, struct evhttp_request *req, bool c
         off += l;
     }
     text[off] = '\0';
-    json_t *choice =
-        chat ? json_pack("{s:i,s:{s:s,s:s},s:n,s:s}", "index", 0, "message", "role", "assistant",
-                         "content", text, "logprobs", "finish_reason", finish)
-             : json_pack("{s:i,s:s,s:n,s:s}", "index", 0, "text", text, "logprobs", "finish_reason",
-                         finish);
+    json_t *message = NULL;
+    if (chat) {
+        message = json_pack("{s:s}", "role", "assistant");
+        const char *tool = tool_to_call(j);
+        const char *rf =
+            json_string_value(json_object_get(json_object_get(j, "response_format"), "type"));
+        if (tool) {
+            json_object_set_new(message, "content", json_null());
+            json_object_set_new(message, "tool_calls",
+                                json_pack("[{s:s,s:s,s:{s:s,s:s}}]", "id", "call_fake_0", "type",
+                                          "function", "function", "name", tool, "arguments", "{}"));
+            finish = "tool_calls";
+        } else if (rf && (!strcmp(rf, "json_object") || !strcmp(rf, "json_schema"))) {
+            json_t *doc = json_pack("{s:s}", "text", text);
+            char *ds = json_dumps(doc, JSON_COMPACT);
+            json_object_set_new(message, "content", json_string(ds));
+            free(ds);
+            json_decref(doc);
+        } else {
+            json_object_set_new(message, "content", json_string(text));
+        }
+    }
+    json_int_t n_choices = json_integer_value(json_object_get(j, "n"));
+    if (n_choices < 1 || n_choices > 128) n_choices = 1;
+    json_t *choices = json_array();
+    for (json_int_t c = 0; c < n_choices; c++)
+        json_array_append_new(choices, chat
+                                           ? json_pack("{s:I,s:O,s:n,s:s}", "index", c, "message",
+                                                       message, "logprobs", "finish_reason", finish)
+                                           : json_pack("{s:I,s:s,s:n,s:s}", "index", c, "text",
+                                                       text, "logprobs", "finish_reason", finish));
+    json_decref(message);
     free(text);
-    json_t *resp =
-        json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object",
-                  chat ? "chat.completion" : "text_completion", "created", 1700000000, "model",
-                  s->cfg.model, "choices", choice, "usage", usage_json(prompt_tokens, n));
+    json_t *resp = json_pack("{s:s,s:s,s:i,s:s,s:o,s:o}", "id", id, "object",
+                             chat ? "chat.completion" : "text_completion", "created", 1700000000,
+                             "model", s->cfg.model, "choices", choices, "usage",
+                             usage_json(prompt_tokens, n * (long)n_choices));
     if (json_is_true(json_object_get(fake, "echo"))) json_object_set(resp, "fake_request", j);
     json_decref(j);
     reply_json(req, 200, resp);
@@ -376,12 +520,11 @@ static void request_cb(struct evhttp_request *req, void *arg)
         handle_completion(s, req, true);
     else if (strcmp(path, "/v1/completions") == 0 && m == EVHTTP_REQ_POST)
         handle_completion(s, req, false);
-    else if (strcmp(path, "/healthz") == 0) {
-        struct evbuffer *b = evbuffer_new();
-        evbuffer_add_printf(b, "ok\n");
-        evhttp_send_reply(req, 200, NULL, b);
-        evbuffer_free(b);
-    } else
+    else if (strcmp(path, "/v1/embeddings") == 0 && m == EVHTTP_REQ_POST)
+        handle_embeddings(s, req);
+    else if (strcmp(path, "/healthz") == 0)
+        reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    else
         reply_error(req, 404, "invalid_request_error", "not_found", "unknown path");
 }
 

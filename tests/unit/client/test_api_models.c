@@ -113,6 +113,53 @@ static void test_cached_model_skips_the_list(void **state)
     cfx_expect_none(f);
 }
 
+static fcall *get_model(cfx *f, const char *path)
+{
+    assert_true(f->n_calls < CFX_MAX_CALLS);
+    fcall *call = &f->calls[f->n_calls++];
+    call->path = path;
+    client_api_models((http_req *)(void *)call, f->c);
+    return call;
+}
+
+/* GET /v1/models/{id} (the SDKs' models.retrieve): by bare or full name,
+ * %-escaped; an unknown or disabled model is an OpenAI 404. */
+static void test_retrieve_one_model(void **state)
+{
+    cfx *f = *state;
+    static const char *const names[] = {"tiny@sha256:00ff", "org/m", "off"};
+    static const struct {
+        const char *path;
+        int status;
+        const char *id;
+    } cases[] = {
+        {"/v1/models/tiny", 200, "tiny"},     {"/v1/models/tiny@sha256:00ff", 200, "tiny"},
+        {"/v1/models/org%2Fm", 200, "org/m"}, {"/v1/models/org/m", 200, "org/m"},
+        {"/v1/models/off", 404, NULL},        {"/v1/models/nope", 404, NULL},
+        {"/v1/models/bad%2", 404, NULL},      {"/v1/models/", 404, NULL},
+    };
+    for (size_t i = 0; i < CC_ARRAY_LEN(cases); i++) {
+        fcall *call = get_model(f, cases[i].path);
+        if (!call->done) {
+            cfx_models(f, names, 3);
+            f->c->models[2].enabled = 0;
+            cfx_models_answer(f, true);
+        }
+        if (call->status != cases[i].status)
+            fail_msg("%s: status %d, want %d", cases[i].path, call->status, cases[i].status);
+        if (cases[i].id) {
+            json_t *j = reply_json(call);
+            assert_string_equal(json_string_value(json_object_get(j, "id")), cases[i].id);
+            assert_string_equal(json_string_value(json_object_get(j, "object")), "model");
+            json_decref(j);
+        } else {
+            assert_string_equal(call->err.code, "model_not_found");
+        }
+    }
+    assert_int_equal(f->c->stats.failed, 0);
+    assert_true(cc_list_empty(&f->c->all));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -122,6 +169,7 @@ int main(void)
         CFX_TEST(test_no_proxy_is_503),
         CFX_TEST(test_failed_query_is_502),
         CFX_TEST(test_cached_model_skips_the_list),
+        CFX_TEST(test_retrieve_one_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
