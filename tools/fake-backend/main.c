@@ -22,7 +22,8 @@
  * Non-streamed answers also honour, deterministically:
  *   tools (non-empty, tool_choice not "none")  one tool call of the first tool
  *       (or of tool_choice's function): id "call_fake_0", arguments "{}",
- *       content null, finish_reason "tool_calls";
+ *       content null, finish_reason "tool_calls" (plain text once the last
+ *       message is the tool's result);
  *   response_format json_object / json_schema  content {"text": <the text>};
  *   n                                           n identical choices (index 0..n-1).
  * Streams always send one plain-text choice. Embeddings: one vector per input
@@ -288,6 +289,11 @@ static const char *tool_to_call(const json_t *j)
     const json_t *tc = json_object_get(j, "tool_choice");
     if (!json_is_array(tools) || json_array_size(tools) == 0) return NULL;
     if (json_is_string(tc) && strcmp(json_string_value(tc), "none") == 0) return NULL;
+    /* the tool's result has come back: answer it in text */
+    const json_t *msgs = json_object_get(j, "messages");
+    const char *last = json_string_value(
+        json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "role"));
+    if (last && strcmp(last, "tool") == 0) return NULL;
     const char *named = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
     if (named) return named;
     return json_string_value(

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""The OpenAI surface beyond plain text through the official SDK (npm `openai`):
+against an OpenAI-compatible backend (the fake one) tools, tool results,
+response_format json_object, n, embeddings, models.retrieve and request ids
+pass through; against the embedded engine (stories260K, when present) what it
+cannot honour is refused with a 400 naming the field, never ignored."""
+import json
+import os
+import subprocess
+
+from cocoonlib import (binary, check, check_eq, free_port, limit, log, Network, Proc, run,
+                       write_json)
+
+SDK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openai_sdk")
+
+
+def sdk(port, model, mode, key=None):
+    args = ["node", os.path.join(SDK_DIR, "sdk_surface.mjs"), "http://127.0.0.1:%d/v1" % port,
+            model, mode] + ([key] if key else [])
+    out = subprocess.run(args, capture_output=True, text=True, timeout=limit(120))
+    if out.returncode != 0:
+        raise AssertionError("SDK (%s) failed (%d): %s" % (mode, out.returncode, out.stderr[-2000:]))
+    got = json.loads(out.stdout)
+    log("SDK %s: %s" % (mode, json.dumps(got)[:2000]))
+    return got
+
+
+def check_common(got, model):
+    check_eq(got["plain"]["request_id"], "sdk-trace-1", "the caller's X-Request-Id comes back")
+    rid = got["generated_request_id"] or ""
+    check(rid.startswith("req_") and len(rid) == 36, "a generated X-Request-Id: %r" % rid)
+    check_eq(got["retrieve"], {"id": model, "object": "model"}, "models.retrieve")
+    check_eq(got["retrieve_unknown"]["status"], 404, "models.retrieve of an unknown model")
+    check_eq(got["retrieve_unknown"]["code"], "model_not_found", "its code")
+
+
+def passthrough(holder):
+    net = Network("surface")
+    holder.append(net)
+    backend = net.start_backend(model="sdk-model", chunks=6, chunk_bytes=10)
+    net.start_proxy()
+    net.start_worker(backend, model="sdk-model")
+    port = net.start_client()
+    net.wait_workers(1, enabled=1)
+    net.wait_models("sdk-model")
+    got = sdk(port, "sdk-model", "passthrough")
+    check_common(got, "sdk-model")
+    check_eq(got["tools"]["finish_reason"], "tool_calls", "a tool call's finish_reason")
+    check_eq(got["tools"]["name"], "get_weather", "the tool called")
+    check_eq(got["tools"]["arguments"], "{}", "its arguments")
+    check_eq(got["tool_result"]["finish_reason"], "stop", "the answer to a tool result")
+    check(got["tool_result"]["content"].startswith("c0:"), "text after the tool result")
+    check(got["json"]["text"].startswith("c0:"), "response_format json_object gives JSON")
+    check_eq(got["n"], [0, 1, 2], "n=3 gives three choices")
+    check_eq(got["embeddings"]["count"], 2, "one embedding per input")
+    check_eq(got["embeddings"]["dims"], 8, "the fake backend's dimensions")
+    check(got["embeddings"]["finite"] and got["embeddings"]["differ"], "decoded vectors")
+    check(got["embeddings"]["prompt_tokens"] > 0, "embedding usage")
+
+
+def shared_model():
+    shared = os.environ.get("COCOON_SHARED") or os.path.join(
+        os.environ.get("COCOON_SOURCE_DIR", "."), "..", "shared")
+    return os.path.abspath(os.path.join(shared, "models", "stories260K.gguf"))
+
+
+def embedded(holder):
+    model = shared_model()
+    if not os.path.exists(model):
+        log("embedded part skipped: %s not found" % model)
+        return
+    net = Network("surface-emb")
+    holder.append(net)
+    net.start_proxy()
+    hport = free_port()
+    cfg = write_json(os.path.join(net.dir, "worker-emb.json"), {
+        "proxies": ["127.0.0.1:%d" % net.worker_port], "listen_http": "127.0.0.1:%d" % hport,
+        "backend": "embedded", "model": model, "threads": 1,
+        "reconnect_min": 0.1, "reconnect_max": 1, "log_level": "debug"})
+    net.workers.append((Proc("worker-emb", [binary("cocoon-worker"), "--config", cfg], net.dir),
+                        hport))
+    port = net.start_client()
+    net.wait_workers(1, enabled=1, timeout=60)
+    net.wait_models("stories260K")
+    got = sdk(port, "stories260K", "embedded")
+    check_common(got, "stories260K")
+    fp = got["plain"]["system_fingerprint"] or ""
+    check(fp.startswith("fp_") and len(fp) == 13, "system_fingerprint: %r" % fp)
+    for field, want in [("tools", "tools"), ("response_format", "response_format"), ("n", "n"),
+                        ("logit_bias", "logit_bias"), ("suffix", "suffix"), ("echo", "echo"),
+                        ("prompt", "prompt"), ("embeddings", "model")]:
+        r = got["refusals"][field]
+        check_eq(r["status"], 400, "%s refused with 400" % field)
+        check_eq(r["param"], want, "%s: the refusal names the field" % field)
+
+
+def main(holder):
+    check(os.path.isdir(os.path.join(SDK_DIR, "node_modules", "openai")),
+          "the openai npm package is not installed (scripts/install-deps.sh runs npm ci)")
+    passthrough(holder)
+    embedded(holder)
+
+
+if __name__ == "__main__":
+    run(main)
