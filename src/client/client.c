@@ -32,6 +32,7 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->request_timeout = cfg->request_timeout;
     c->is_test = cfg->is_test;
     c->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
+    client_keys_init(c, cfg);
     cc_map_init(&c->reqs);
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
     if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0)
@@ -73,6 +74,7 @@ void client_free(client *c)
     client_debug_log_clear(c);
     daemon_tee_clear(&c->tee);
     free(c->owner_address);
+    free(c->keys);
     free(c);
 }
 

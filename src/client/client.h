@@ -22,6 +22,21 @@ struct event_base;
  * enforces it on the backend and does not forward the header. */
 #define CLIENT_MAX_TOKENS_HEADER "X-Cocoon-Max-Tokens"
 
+/* One API key of "api_keys". Callers authenticate with
+ * "Authorization: Bearer KEY", matched by the key's SHA-256 (only the hash
+ * is kept, even when the config gives the key itself). Budgets are per UTC
+ * day and in total, in tokens (the usage the network reports) and in
+ * nanoTON (those tokens at price_per_token and the client's
+ * max_coefficient: an upper bound of what the proxy charges); 0 = none. */
+typedef struct client_api_key {
+    char name[64];
+    uint8_t sha256[32];
+    int64_t budget_tokens_day, budget_tokens_total;
+    int64_t budget_nano_day, budget_nano_total;
+} client_api_key;
+
+#define CLIENT_MAX_API_KEYS 1024
+
 typedef struct client_config {
     char http_host[64]; /* "listen_http", default 127.0.0.1:10000 */
     uint16_t http_port;
@@ -32,7 +47,11 @@ typedef struct client_config {
     double request_timeout; /* seconds (default 600) */
     int64_t max_body;       /* request body limit, bytes (default 8 MiB) */
     bool is_test;           /* "is_test": the network we join is a test one (default true) */
-    daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
+    /* "api_keys": when any is given, every /v1 request needs one of them */
+    client_api_key *api_keys;
+    size_t n_api_keys;
+    int64_t price_per_token; /* nanoTON, for the nanoTON budgets (default 0) */
+    daemon_config common;    /* owner, TEE, policy, registry (proxy check), backoff, log level */
 } client_config;
 
 void client_config_init(client_config *c);

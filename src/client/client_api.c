@@ -20,6 +20,7 @@ const client_io client_io_net = {
     .req_path = http_req_path,
     .req_query = http_req_query,
     .req_body = http_req_body,
+    .req_header = http_req_header,
     .on_caller_gone = http_req_on_close,
     .reply_header = http_reply_header,
     .reply = http_reply,
@@ -220,6 +221,8 @@ void client_api_completion(http_req *hreq, void *ud)
     openai_error e;
     const char *path = c->io->req_path(hreq);
     openai_kind kind = openai_kind_for_path(path);
+    ckey *key;
+    if (client_keys_check(c, hreq, &key) < 0) return;
     if (openai_parse(kind, body, len, &oreq, &e) < 0) {
         c->stats.bad_request++;
         c->io->reply_error(hreq, &e);
@@ -227,6 +230,7 @@ void client_api_completion(http_req *hreq, void *ud)
     }
     c->stats.requests++;
     creq *r = creq_new(c, CREQ_COMPLETION, hreq);
+    r->api_key = key;
     r->stream = oreq.stream;
     if (oreq.stream && !oreq.include_usage) r->sse_filter = openai_sse_filter_new();
     r->model = cc_strdup(oreq.model);
@@ -386,6 +390,30 @@ static int on_head(creq *r, tl_bytes answer)
     return rc;
 }
 
+/* The final token count of a request (in the last answer's final_info)
+ * goes to the caller's API key, once. */
+static void charge_key(creq *r, const tl_obj *m)
+{
+    if (!r->api_key || r->usage_recorded) return;
+    const tl_client_queryFinalInfo *fi = NULL;
+    if (m->id == TL_ID_client_queryAnswerEx) {
+        const tl_client_queryAnswerEx *a = (const tl_client_queryAnswerEx *)m;
+        if (a->flags & 1u) fi = &a->final_info;
+    } else if (m->id == TL_ID_client_queryAnswerPartEx) {
+        const tl_client_queryAnswerPartEx *a = (const tl_client_queryAnswerPartEx *)m;
+        if (a->flags & 1u) fi = &a->final_info;
+    } else if (m->id == TL_ID_client_queryAnswerErrorEx) {
+        const tl_client_queryAnswerErrorEx *a = (const tl_client_queryAnswerErrorEx *)m;
+        if (a->flags & 1u) fi = &a->final_info;
+    }
+    if (!fi) return;
+    const tl_tokensUsed *t = &fi->tokens_used;
+    int64_t total = t->total_tokens_used > 0 ? t->total_tokens_used
+                                             : t->prompt_tokens_used + t->completion_tokens_used;
+    r->usage_recorded = true;
+    client_keys_charge(r->c, r->api_key, total);
+}
+
 void client_handle_answer(clink *l, const tl_obj *m)
 {
     client *c = clink_client(l);
@@ -423,6 +451,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
     }
     creq *r = cc_map_get(&c->reqs, cc_load_u64le(rid->b));
     if (!r || r->link != l || memcmp(r->rid.b, rid->b, 32) != 0 || !r->hreq) return;
+    charge_key(r, m);
     if (is_error) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%.*s", (int)CC_MIN(error.len, 280), (const char *)error.data);
@@ -598,6 +627,8 @@ static char *path_unescape(const char *s)
 void client_api_models(http_req *hreq, void *ud)
 {
     client *c = ud;
+    ckey *key;
+    if (client_keys_check(c, hreq, &key) < 0) return;
     const char *path = c->io->req_path(hreq);
     char *want = NULL;
     if (strncmp(path, "/v1/models/", 11) == 0) {
@@ -636,7 +667,9 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "not_found", json_integer((json_int_t)c->stats.not_found));
     json_object_set_new(req, "bad_request", json_integer((json_int_t)c->stats.bad_request));
     json_object_set_new(req, "bytes_out", json_integer((json_int_t)c->stats.bytes_out));
+    json_object_set_new(req, "unauthorized", json_integer((json_int_t)c->unauthorized));
     json_object_set_new(o, "requests", req);
+    if (c->n_keys) json_object_set_new(o, "api_keys", client_keys_stats(c));
     json_object_set_new(o, "proxies", daemon_links_stats_json(&c->links, NULL));
     json_t *ms = json_array();
     for (size_t i = 0; i < c->n_models; i++) {

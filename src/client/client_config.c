@@ -1,6 +1,7 @@
 /* cocoon-client configuration: defaults, JSON, flag overrides, validation,
  * and the part of it the fake TEE measures. */
 #include "client/client.h"
+#include "crypto/crypto.h"
 #include "daemon/daemon.h"
 
 #include <stdio.h>
@@ -23,6 +24,86 @@ void client_config_init(client_config *c)
      * ("test mode mismatch"); the networks we know are test ones. */
     c->is_test = true;
     daemon_config_init(&c->common);
+}
+
+/* One entry of "api_keys" (field names the entry for error messages). */
+static int api_key_from_json(const json_t *o, const char *field, client_api_key *k, cc_err *err)
+{
+    static const char *const keys[] = {"name",
+                                       "key",
+                                       "key_sha256",
+                                       "budget_tokens_day",
+                                       "budget_tokens_total",
+                                       "budget_nano_day",
+                                       "budget_nano_total",
+                                       "comment",
+                                       NULL};
+    if (!json_is_object(o)) return cc_err_set(err, "field \"%s\": must be an object", field);
+    if (cc_json_check_keys(o, keys, field, err) < 0) return -1;
+    const json_t *name = json_object_get(o, "name");
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
+        json_string_length(name) >= sizeof(k->name))
+        return cc_err_set(err, "field \"%s.name\": a string of 1 to %zu characters is required",
+                          field, sizeof(k->name) - 1);
+    snprintf(k->name, sizeof(k->name), "%s", json_string_value(name));
+    const json_t *key = json_object_get(o, "key"), *hash = json_object_get(o, "key_sha256");
+    if (!!key == !!hash)
+        return cc_err_set(err, "field \"%s\": give exactly one of \"key\" and \"key_sha256\"",
+                          field);
+    if (key) {
+        /* Accepted for convenience; only its hash is kept from here on. */
+        if (!json_is_string(key) || json_string_length(key) < 8)
+            return cc_err_set(err, "field \"%s.key\": a string of at least 8 characters", field);
+        crypto_sha256(json_string_value(key), json_string_length(key), k->sha256);
+    } else {
+        cc_err e2 = {0};
+        if (!json_is_string(hash) || json_string_length(hash) != 64 ||
+            cc_hex_decode(json_string_value(hash), k->sha256, 32, &e2) < 0)
+            return cc_err_set(err, "field \"%s.key_sha256\": 64 hex digits are required", field);
+    }
+    struct {
+        const char *name;
+        int64_t *out;
+    } budgets[] = {{"budget_tokens_day", &k->budget_tokens_day},
+                   {"budget_tokens_total", &k->budget_tokens_total},
+                   {"budget_nano_day", &k->budget_nano_day},
+                   {"budget_nano_total", &k->budget_nano_total}};
+    for (size_t i = 0; i < CC_ARRAY_LEN(budgets); i++) {
+        if (cc_json_get_int(o, budgets[i].name, false, 0, INT64_MAX, budgets[i].out, err) < 0) {
+            cc_err_prefix(err, "field \"%s\"", field);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int api_keys_from_json(const json_t *obj, client_config *c, cc_err *err)
+{
+    const json_t *a = json_object_get(obj, "api_keys");
+    if (!a || json_is_null(a)) return 0;
+    if (!json_is_array(a) || json_array_size(a) > CLIENT_MAX_API_KEYS)
+        return cc_err_set(err, "field \"api_keys\": an array of at most %d keys",
+                          CLIENT_MAX_API_KEYS);
+    free(c->api_keys);
+    c->n_api_keys = 0;
+    c->api_keys = cc_calloc(json_array_size(a) + 1, sizeof(*c->api_keys));
+    size_t i;
+    const json_t *o;
+    json_array_foreach(a, i, o)
+    {
+        char field[32];
+        snprintf(field, sizeof(field), "api_keys[%zu]", i);
+        client_api_key *k = &c->api_keys[i];
+        if (api_key_from_json(o, field, k, err) < 0) return -1;
+        for (size_t j = 0; j < i; j++) {
+            if (!strcmp(c->api_keys[j].name, k->name))
+                return cc_err_set(err, "field \"%s.name\": \"%s\" is used twice", field, k->name);
+            if (!memcmp(c->api_keys[j].sha256, k->sha256, 32))
+                return cc_err_set(err, "field \"%s\": the same key as api_keys[%zu]", field, j);
+        }
+        c->n_api_keys++;
+    }
+    return 0;
 }
 
 int client_config_from_json(const json_t *obj, const char *path, client_config *c, cc_err *err)
@@ -52,6 +133,8 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                        "chain",
                                        "root_address",
                                        "chain_refresh",
+                                       "api_keys",
+                                       "price_per_token",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -64,6 +147,9 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_int(obj, "max_body", false, 1024, 1 << 30, &c->max_body, err) < 0 ||
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
+        cc_json_get_int(obj, "price_per_token", false, 0, INT32_MAX, &c->price_per_token, err) <
+            0 ||
+        api_keys_from_json(obj, c, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->max_coefficient = (int)maxc;
@@ -87,12 +173,20 @@ int client_config_validate(const client_config *c, cc_err *err)
     if (c->n_proxies == 0)
         return cc_err_set(err, "field \"proxies\": at least one proxy is required");
     if (daemon_config_check_peer_policy(&c->common, c->proxies, c->n_proxies, err) < 0) return -1;
+    for (size_t i = 0; i < c->n_api_keys; i++)
+        if ((c->api_keys[i].budget_nano_day || c->api_keys[i].budget_nano_total) &&
+            c->price_per_token <= 0)
+            return cc_err_set(err,
+                              "field \"api_keys[%zu]\": a nanoTON budget needs "
+                              "\"price_per_token\"",
+                              i);
     return daemon_config_check(&c->common, err);
 }
 
 void client_config_clear(client_config *c)
 {
     daemon_proxies_clear(&c->proxies, &c->n_proxies);
+    free(c->api_keys);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }

@@ -60,6 +60,9 @@ typedef struct client_io {
     const char *(*req_path)(const http_req *h);
     const char *(*req_query)(const http_req *h);
     const uint8_t *(*req_body)(const http_req *h, size_t *len);
+    /* A request header (case-insensitive) or NULL; may itself be NULL (no
+     * headers at all). */
+    const char *(*req_header)(const http_req *h, const char *name);
     void (*on_caller_gone)(http_req *h, void (*cb)(http_req *h, void *ud), void *ud);
     void (*reply_header)(http_req *h, const char *name, const char *value);
     void (*reply)(http_req *h, int status, const char *content_type, const void *body, size_t len);
@@ -69,6 +72,14 @@ typedef struct client_io {
     int (*stream_write)(http_req *h, const void *data, size_t len);
     void (*stream_end)(http_req *h);
 } client_io;
+
+/* An API key with what it has spent (client_keys.c). */
+typedef struct ckey {
+    client_api_key cfg;
+    int64_t day; /* UTC day (days since 1970) the *_day figures count */
+    int64_t tokens_day, tokens_total, nano_day, nano_total;
+    uint64_t requests, refused_quota;
+} ckey;
 
 /* An HTTP request being served. */
 struct creq {
@@ -101,7 +112,9 @@ struct creq {
     /* Drops the usage-only SSE event workers request for billing when the
      * caller did not ask for it (NULL otherwise). */
     openai_sse_filter *sse_filter;
-    cc_list_node node; /* in c->all */
+    ckey *api_key;       /* the caller's key (NULL when no keys are configured) */
+    bool usage_recorded; /* its final token count was charged to api_key */
+    cc_list_node node;   /* in c->all */
 };
 
 struct client {
@@ -126,6 +139,10 @@ struct client {
     struct event *models_timer;
     crypto_rand_pool ids; /* request ids (one RAND_bytes call per 32 ids) */
     client_debug_log debug_log;
+    ckey *keys; /* "api_keys" with their usage */
+    size_t n_keys;
+    int64_t price_per_token;
+    uint64_t unauthorized; /* requests refused with 401 */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t bytes_out;
@@ -152,6 +169,17 @@ static inline client *clink_client(const clink *l)
 {
     return l->env->ud;
 }
+
+/* client_keys.c: API keys and their budgets */
+void client_keys_init(client *c, const client_config *cfg);
+/* Checks the caller's Authorization when keys are configured: returns 0
+ * with *out the key (NULL when no keys are configured), or -1 after
+ * answering 401 invalid_api_key or 429 insufficient_quota. */
+int client_keys_check(client *c, http_req *h, ckey **out);
+/* Charges a finished request's tokens to its key. */
+void client_keys_charge(client *c, ckey *k, int64_t total_tokens);
+/* The keys' usage for /jsonstats (no hashes). */
+json_t *client_keys_stats(const client *c);
 
 /* client.c */
 /* The part of client_new() that opens nothing (no TEE, HTTP server or

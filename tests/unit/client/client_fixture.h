@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -25,6 +26,7 @@
 
 typedef struct fcall {
     const char *path;
+    const char *auth;  /* its Authorization header, NULL = none */
     const char *query; /* URL query or NULL */
     cc_buf headers;    /* "Name: value\n" for each reply_header */
     cc_buf in;         /* request body */
@@ -182,12 +184,19 @@ static inline void cfx_stream_end(http_req *h)
     cfx_finish(f, f->status);
 }
 
+static inline const char *cfx_req_header(const http_req *h, const char *name)
+{
+    const fcall *f = (const fcall *)(const void *)h;
+    return strcasecmp(name, "Authorization") == 0 ? f->auth : NULL;
+}
+
 static const client_io cfx_io = {
     .send = cfx_send,
     .query_models = cfx_query_models,
     .req_path = cfx_req_path,
     .req_query = cfx_req_query,
     .req_body = cfx_req_body,
+    .req_header = cfx_req_header,
     .on_caller_gone = cfx_on_gone,
     .reply_header = cfx_reply_header,
     .reply = cfx_reply,

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "client/client.h"
+#include "crypto/crypto.h"
 
 static int parse(const char *text, client_config *c, cc_err *err)
 {
@@ -61,6 +62,33 @@ static void test_errors(void **state)
         {"{\"proxies\": [\"127.0.0.1:1\"], \"policy\": \"fake\"}", "\"fake_root\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"port\": 1}", "\"port\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"is_test\": 1}", "\"is_test\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": {}}", "\"api_keys\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"key\": \"sk-12345678\"}]}",
+         "\"api_keys[0].name\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\"}]}",
+         "exactly one of \"key\" and \"key_sha256\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\", \"key\": \"short\"}]}",
+         "\"api_keys[0].key\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\", \"key_sha256\": "
+         "\"00\"}]}",
+         "\"api_keys[0].key_sha256\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\", \"key\": "
+         "\"sk-12345678\", \"budget_tokens_day\": -1}]}",
+         "budget_tokens_day"},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\", \"key\": "
+         "\"sk-12345678\", \"budget\": 1}]}",
+         "budget"},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\", \"key\": "
+         "\"sk-12345678\"}, {\"name\": \"b\", \"key\": "
+         "\"sk-12345678\"}]}",
+         "the same key as api_keys[0]"},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\", \"key\": "
+         "\"sk-12345678\"}, {\"name\": \"a\", \"key\": "
+         "\"sk-87654321\"}]}",
+         "\"a\" is used twice"},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\", \"key\": "
+         "\"sk-12345678\", \"budget_nano_total\": 5}]}",
+         "needs \"price_per_token\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         client_config c;
@@ -70,6 +98,33 @@ static void test_errors(void **state)
             fail_msg("case %zu: \"%s\" lacks %s", i, err.msg, cases[i].needle);
         client_config_clear(&c);
     }
+}
+
+/* Keys are kept as SHA-256 only, whether given plain or hashed. */
+static void test_api_keys(void **state)
+{
+    (void)state;
+    client_config c;
+    cc_err err = {0};
+    assert_int_equal(
+        parse("{\"proxies\": [\"127.0.0.1:1\"], \"price_per_token\": 2, \"api_keys\": ["
+              "{\"name\": \"plain\", \"key\": \"sk-12345678\", \"budget_tokens_day\": 10},"
+              "{\"name\": \"hashed\", \"key_sha256\": "
+              "\"5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456\", "
+              "\"budget_nano_total\": 7}]}",
+              &c, &err),
+        0);
+    assert_int_equal(c.n_api_keys, 2);
+    assert_int_equal(c.price_per_token, 2);
+    uint8_t h[32];
+    crypto_sha256("sk-12345678", 11, h);
+    assert_memory_equal(c.api_keys[0].sha256, h, 32);
+    assert_string_equal(c.api_keys[0].name, "plain");
+    assert_int_equal(c.api_keys[0].budget_tokens_day, 10);
+    assert_int_equal(c.api_keys[1].sha256[0], 0x5d);
+    assert_int_equal(c.api_keys[1].sha256[31], 0x56);
+    assert_int_equal(c.api_keys[1].budget_nano_total, 7);
+    client_config_clear(&c);
 }
 
 /* The example configuration in configs/ must stay valid. */
@@ -98,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_example_config),
         cmocka_unit_test(test_ok),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_api_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
