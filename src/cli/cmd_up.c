@@ -113,7 +113,14 @@ static int make_dir(const up_opts *o, char dir[PATH_MAX], cc_err *err)
 
 /* Everything up to the spawned daemons; the children started so far are in
  * ch either way. */
-static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *ch, cc_err *err)
+/* The stats ports `cocoon up` gave the proxy and the workers. */
+typedef struct up_stats_ports {
+    int proxy;
+    int worker[UP_MAX_WORKERS];
+} up_stats_ports;
+
+static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *ch,
+                 up_stats_ports *sp, cc_err *err)
 {
     port_set ports = {.n = 0};
     if (o->port == 0)
@@ -159,7 +166,8 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
                         .proxy_clients_port = pick_port(&ports),
                         .proxy_http_port = pick_port(&ports)};
     for (int i = 0; i < o->workers; i++)
-        in.worker_http_port[i] = pick_port(&ports);
+        in.worker_http_port[i] = sp->worker[i] = pick_port(&ports);
+    sp->proxy = in.proxy_http_port;
     up_chain chain;
     bool local_chain = !strcmp(o->chain, "local");
     if (local_chain) {
@@ -209,13 +217,14 @@ int cli_cmd_up(int argc, char **argv)
     up_catch_stop_signals();
     up_children ch = {.n = 0};
     int rc = 1;
-    if (start(&o, bin_dir, dir, &ch, &err) < 0) {
+    up_stats_ports sp = {0};
+    if (start(&o, bin_dir, dir, &ch, &sp, &err) < 0) {
         fprintf(stderr, "cocoon up: %s\n", err.msg);
         goto out;
     }
     fprintf(stderr, "cocoon up: starting in %s (logs: *.log there)\n", dir);
     char served[256] = "";
-    int ready = up_wait_ready(&ch, o.port, dir, served, sizeof(served));
+    int ready = up_wait_ready(&ch, o.port, o.api_key, dir, served, sizeof(served));
     if (ready != 0) {
         rc = ready > 0 ? 0 : 1;
         goto out;
@@ -223,12 +232,19 @@ int cli_cmd_up(int argc, char **argv)
     printf("ready http://127.0.0.1:%d\n", o.port);
     fflush(stdout);
     fprintf(stderr,
+            "cocoon up: stats: client http://127.0.0.1:%d/stats, proxy http://127.0.0.1:%d/stats",
+            o.port, sp.proxy);
+    for (int i = 0; i < o.workers; i++)
+        fprintf(stderr, ", worker-%d http://127.0.0.1:%d/stats", i + 1, sp.worker[i]);
+    fprintf(stderr, "\n");
+    fprintf(stderr,
             "cocoon up: model \"%s\" is served; try:\n"
             "  curl http://127.0.0.1:%d/v1/chat/completions -H 'Content-Type: application/json' "
-            "-d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a "
-            "time\"}],\"max_tokens\":32}'\n"
+            "%s%s%s-d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Once "
+            "upon a time\"}],\"max_tokens\":32}'\n"
             "cocoon up: Ctrl-C stops everything\n",
-            served, o.port, served);
+            served, o.port, o.api_key ? "-H 'Authorization: Bearer " : "",
+            o.api_key ? o.api_key : "", o.api_key ? "' " : "", served);
     rc = up_supervise(&ch, dir);
 out:
     up_stop_children(&ch);

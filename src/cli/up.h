@@ -31,6 +31,7 @@ typedef struct up_opts {
     const char *tee;      /* "fake" (default: every link attested) or "none" */
     const char *chain;    /* "local" (default: tools/tonsim) or "none" (free mode) */
     double chain_refresh; /* seconds between the daemons' reads of the root */
+    const char *api_key;  /* the client's one API key (stored hashed), or NULL */
     bool help;
 } up_opts;
 
@@ -119,7 +120,8 @@ int up_chain_register(const up_chain *c, const json_t *registry, cc_err *err);
 
 /* Waits until the client on port lists a model (copied to served); returns
  * 0, 1 when a stop signal came, -1 when a child died or the time ran out. */
-int up_wait_ready(up_children *ch, int port, const char *dir, char *served, size_t n);
+int up_wait_ready(up_children *ch, int port, const char *api_key, const char *dir, char *served,
+                  size_t n);
 /* Runs until a stop signal (returns 0) or a child dies (returns 1). */
 int up_supervise(up_children *ch, const char *dir);
 /* Stops every running child: client first, proxy last, SIGKILL after a grace. */

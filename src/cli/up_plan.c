@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/up.h"
+#include "crypto/crypto.h"
 
 static const cc_opt up_options[] = {
     {"--port", "N", "client HTTP port (0 = any free port)", "10000"},
@@ -27,6 +28,10 @@ static const cc_opt up_options[] = {
      "prices; none: free mode with a registry file",
      "local"},
     {"--chain-refresh", "SECONDS", "how often the daemons read the root contract", "60"},
+    {"--api-key", "KEY",
+     "require this key (Authorization: Bearer KEY) on the client's API; its config keeps only "
+     "the SHA-256",
+     "none: no key needed"},
 };
 
 void up_usage(FILE *f)
@@ -84,6 +89,9 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
                               "--chain-refresh: expected seconds from 0.1 to 86400, got \"%s\"", v);
     }
     o->backend_url = cc_args_get(&a, "--backend-url");
+    o->api_key = cc_args_get(&a, "--api-key");
+    if (o->api_key && strlen(o->api_key) < 8)
+        return cc_err_set(err, "--api-key: use at least 8 characters");
     o->model = cc_args_get(&a, "--model");
     o->dir = cc_args_get(&a, "--dir");
     if (o->backend_url && strcmp(o->backend, "openai-http") != 0)
@@ -182,6 +190,14 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     json_t *cc = json_object();
     json_object_set_new(cc, "listen_http", loopback(o->port));
     json_object_set_new(cc, "proxies", json_pack("[o]", loopback(in->proxy_clients_port)));
+    if (o->api_key) {
+        uint8_t h[32];
+        char hex[65];
+        crypto_sha256(o->api_key, strlen(o->api_key), h);
+        cc_hex_encode(h, 32, hex);
+        json_object_set_new(cc, "api_keys",
+                            json_pack("[{s:s,s:s}]", "name", "up", "key_sha256", hex));
+    }
     add_tee_fields(cc, in->fake_root, true);
     add_chain_fields(cc, in);
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;

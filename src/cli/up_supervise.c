@@ -41,7 +41,7 @@ static void sleep_ms(int ms)
 
 /* GET path on 127.0.0.1:port with HTTP/1.0; returns the body (heap) of a 200
  * answer, or NULL. Blocking with a short timeout: only used while starting. */
-static char *http_get(int port, const char *path)
+static char *http_get(int port, const char *path, const char *api_key)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return NULL;
@@ -55,8 +55,14 @@ static char *http_get(int port, const char *path)
         close(fd);
         return NULL;
     }
-    char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    char req[1024];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s%.400s%s\r\n", path,
+                     api_key ? "Authorization: Bearer " : "", api_key ? api_key : "",
+                     api_key ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(req)) {
+        close(fd);
+        return NULL;
+    }
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return NULL;
@@ -81,9 +87,9 @@ static char *http_get(int port, const char *path)
 }
 
 /* True once /v1/models lists at least one model. */
-static bool client_ready(int port, char *model_out, size_t n)
+static bool client_ready(int port, const char *api_key, char *model_out, size_t n)
 {
-    char *body = http_get(port, "/v1/models");
+    char *body = http_get(port, "/v1/models", api_key);
     if (!body) return false;
     json_t *j = json_loads(body, 0, NULL);
     free(body);
@@ -119,10 +125,11 @@ static int reap(up_children *ch)
     return -1;
 }
 
-int up_wait_ready(up_children *ch, int port, const char *dir, char *served, size_t n)
+int up_wait_ready(up_children *ch, int port, const char *api_key, const char *dir, char *served,
+                  size_t n)
 {
     double deadline = cc_now_mono() + READY_TIMEOUT;
-    while (!client_ready(port, served, n)) {
+    while (!client_ready(port, api_key, served, n)) {
         if (stop_signal) {
             fprintf(stderr, "cocoon up: signal %d, stopping\n", (int)stop_signal);
             return 1;

@@ -3,13 +3,15 @@
 against an OpenAI-compatible backend (the fake one) tools, tool results,
 response_format json_object, n, embeddings, models.retrieve and request ids
 pass through; against the embedded engine (stories260K, when present) what it
-cannot honour is refused with a 400 naming the field, never ignored."""
+cannot honour is refused with a 400 naming the field, never ignored. With API
+keys configured, the SDK gets 401 without a key or with a wrong one, and 429
+once its key's token budget is spent; /jsonstats shows the key's usage."""
 import json
 import os
 import subprocess
 
-from cocoonlib import (binary, check, check_eq, free_port, limit, log, Network, Proc, run,
-                       write_json)
+from cocoonlib import (binary, check, check_eq, free_port, http_json, limit, log, Network, Proc,
+                       run, write_json)
 
 SDK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openai_sdk")
 
@@ -94,11 +96,44 @@ def embedded(holder):
         check_eq(r["param"], want, "%s: the refusal names the field" % field)
 
 
+def keys(holder):
+    net = Network("surface-keys")
+    holder.append(net)
+    backend = net.start_backend(model="sdk-model", chunks=6, chunk_bytes=10)
+    net.start_proxy()
+    net.start_worker(backend, model="sdk-model")
+    # About 35 tokens a request (the fake backend counts a token per 4 body
+    # bytes, plus 6): two requests pass, the second overruns, the third is refused.
+    port = net.start_client(extra={"api_keys": [
+        {"name": "sdk", "key": "sk-sdk-test-key-1", "budget_tokens_total": 60},
+        {"name": "other", "key_sha256": "00" * 32}]})
+    net.wait_workers(1, enabled=1)
+    st, _ = http_json(port, "GET", "/v1/models", timeout=5)
+    check_eq(st, 401, "/v1/models without a key")
+    got = sdk(port, "sdk-model", "keys", key="sk-sdk-test-key-1")
+    for what in ("no_key", "wrong_key", "models_wrong_key"):
+        check_eq(got[what]["status"], 401, "%s: status" % what)
+        check_eq(got[what]["code"], "invalid_api_key", "%s: code" % what)
+    check_eq(got["ok"], 2, "requests within the budget")
+    check_eq(got["last"]["status"], 429, "past the budget")
+    check_eq(got["last"]["code"], "insufficient_quota", "its code")
+    check_eq(got["last"]["type"], "insufficient_quota", "its type")
+    st, js = http_json(port, "GET", "/jsonstats", timeout=5)
+    check_eq(st, 200, "/jsonstats")
+    k = [x for x in js["api_keys"] if x["name"] == "sdk"][0]
+    check_eq(k["requests"], 2, "the key's requests on /jsonstats")
+    check_eq(k["refused_quota"], 1, "the key's refusals on /jsonstats")
+    check(k["tokens_total"] >= 60 and k["tokens_day"] == k["tokens_total"],
+          "the key's tokens on /jsonstats: %r" % k)
+    check_eq(js["requests"]["unauthorized"], 4, "401s on /jsonstats")
+
+
 def main(holder):
     check(os.path.isdir(os.path.join(SDK_DIR, "node_modules", "openai")),
           "the openai npm package is not installed (scripts/install-deps.sh runs npm ci)")
     passthrough(holder)
     embedded(holder)
+    keys(holder)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ static void test_options(void **state)
         {{"--chain", "mainnet"}, "--chain: expected local or none"},
         {{"--chain-refresh", "0"}, "--chain-refresh"},
         {{"--chain-refresh", "1x"}, "--chain-refresh"},
+        {{"--api-key", "short"}, "--api-key: use at least 8 characters"},
         {{"--backend-url", "http://x"}, "--backend-url needs --backend openai-http"},
         {{"extra"}, "unexpected argument \"extra\""},
     };
@@ -168,6 +169,7 @@ static void test_plan_fake_tee(void **state)
 
     const json_t *cc = p->daemon[3].config;
     assert_string_equal(str(cc, "listen_http"), "127.0.0.1:8080");
+    assert_null(json_object_get(cc, "api_keys")); /* no --api-key: open */
     assert_string_equal(json_string_value(json_array_get(json_object_get(cc, "proxies"), 0)),
                         "127.0.0.1:5002");
     assert_string_equal(str(cc, "registry"), "registry.json");
@@ -205,7 +207,7 @@ static void test_plan_without_tee(void **state)
     (void)state;
     up_opts o;
     cc_err err = {0};
-    assert_int_equal(PARSE(&o, &err, "--tee", "none"), 0);
+    assert_int_equal(PARSE(&o, &err, "--tee", "none", "--api-key", "sk-12345678"), 0);
     up_plan_input in = input(&o, NULL);
     in.backend_url = NULL; /* the embedded engine */
     in.model = "/models/m.gguf";
@@ -222,6 +224,14 @@ static void test_plan_without_tee(void **state)
     assert_string_equal(str(w, "model"), "/models/m.gguf");
     assert_null(json_object_get(w, "backend_url"));
     assert_null(json_object_get(w, "registry"));
+    /* --api-key: the client's config holds its SHA-256, never the key */
+    const json_t *keys = json_object_get(p->daemon[2].config, "api_keys");
+    assert_int_equal(json_array_size(keys), 1);
+    const json_t *k = json_array_get(keys, 0);
+    assert_string_equal(str(k, "name"), "up");
+    assert_string_equal(str(k, "key_sha256"),
+                        "db722c9c5c5fbe334dd0e95a7406d76fcde6396e9d3495edf174ad689fda5dc2");
+    assert_null(json_object_get(k, "key"));
     assert_string_equal(str(p->registry, "proxy_image_hashes"), "any");
     assert_string_equal(str(p->registry, "worker_image_hashes"), "any");
     up_plan_free(p);
