@@ -33,6 +33,9 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->is_test = cfg->is_test;
     c->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     client_keys_init(c, cfg);
+    static const double bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+    http_histogram_init(&c->latency, bounds, CC_ARRAY_LEN(bounds));
+    http_histogram_init(&c->ttft, bounds, CC_ARRAY_LEN(bounds));
     cc_map_init(&c->reqs);
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
     if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0)

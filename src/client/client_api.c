@@ -294,11 +294,22 @@ void client_api_completion(http_req *hreq, void *ud)
     if (!r->pending_models) reply_error(r, 503, "no_proxy", "no proxy connection is available");
 }
 
+/* The caller's first byte is its time to first token (of a whole answer,
+ * its end). */
+static void mark_first_byte(creq *r)
+{
+    if (r->first_byte) return;
+    r->first_byte = true;
+    http_histogram_add(&r->c->ttft, cc_now_mono() - r->start);
+}
+
 /* fi: the final info of the last answer (NULL when it carried none). */
 static void finish_ok(creq *r, const tl_client_queryFinalInfo *fi)
 {
     client *c = r->c;
     c->stats.ok++;
+    mark_first_byte(r);
+    http_histogram_add(&c->latency, cc_now_mono() - r->start);
     if (r->hreq) {
         cc_buf rest = CC_BUF_INIT;
         if (r->http_started && r->sse_filter) openai_sse_filter_finish(r->sse_filter, &rest);
@@ -333,6 +344,7 @@ static int deliver(creq *r, const uint8_t *data, size_t len)
             data = kept.data;
             len = kept.len;
         }
+        if (len) mark_first_byte(r);
         int wrc = len ? r->c->io->stream_write(r->hreq, data, len) : 0;
         cc_buf_free(&kept);
         r->c->stats.bytes_out += len;
@@ -670,6 +682,8 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "unauthorized", json_integer((json_int_t)c->unauthorized));
     json_object_set_new(o, "requests", req);
     if (c->n_keys) json_object_set_new(o, "api_keys", client_keys_stats(c));
+    json_object_set_new(o, "latency_seconds", http_histogram_json(&c->latency));
+    json_object_set_new(o, "ttft_seconds", http_histogram_json(&c->ttft));
     json_object_set_new(o, "proxies", daemon_links_stats_json(&c->links, NULL));
     json_t *ms = json_array();
     for (size_t i = 0; i < c->n_models; i++) {

@@ -114,6 +114,7 @@ struct creq {
     openai_sse_filter *sse_filter;
     ckey *api_key;       /* the caller's key (NULL when no keys are configured) */
     bool usage_recorded; /* its final token count was charged to api_key */
+    bool first_byte;     /* the caller got its first byte (TTFT recorded) */
     cc_list_node node;   /* in c->all */
 };
 
@@ -143,6 +144,8 @@ struct client {
     size_t n_keys;
     int64_t price_per_token;
     uint64_t unauthorized; /* requests refused with 401 */
+    /* seconds from the request to its last byte, and to its first byte */
+    http_histogram latency, ttft;
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t bytes_out;

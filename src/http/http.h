@@ -170,11 +170,30 @@ typedef void (*http_stats_fill)(void *ud, json_t *obj);
 typedef bool (*http_health_fn)(void *ud, const char **detail);
 
 /* Registers GET /jsonstats (the object as JSON), GET /stats (an HTML page:
- * title + the object as nested tables), GET /metrics (Prometheus text: every
- * numeric or boolean leaf as `cocoon_<path_with_underscores> value`) and
- * GET /healthz (200 "ok" or 503 with the detail; healthy NULL = always ok). */
+ * title + the object as nested tables), GET /metrics (Prometheus text
+ * format 0.0.4: every numeric or boolean leaf as a gauge
+ * `cocoon_<path_with_underscores> value` with its # HELP and # TYPE lines,
+ * and every http_histogram_json object as a histogram) and GET /healthz
+ * (200 {"status":"ok"}, or 503 {"status":"unhealthy","detail":...};
+ * healthy NULL = always ok). */
 void http_server_add_stats(http_server *s, const char *title, http_stats_fill fill,
                            http_health_fn healthy, void *ud);
+/* A Prometheus histogram kept by a daemon for its stats object: bucket
+ * upper bounds (ascending) and cumulative counts. */
+#define HTTP_HISTOGRAM_MAX 16
+typedef struct http_histogram {
+    size_t n;
+    double bounds[HTTP_HISTOGRAM_MAX];
+    uint64_t counts[HTTP_HISTOGRAM_MAX]; /* observations <= bounds[i] */
+    uint64_t count;
+    double sum;
+} http_histogram;
+void http_histogram_init(http_histogram *h, const double *bounds, size_t n);
+void http_histogram_add(http_histogram *h, double x);
+/* {"type":"histogram","buckets":{"0.1":n,...,"+Inf":count},"sum":s,"count":count}:
+ * /metrics renders such an object as one histogram. */
+json_t *http_histogram_json(const http_histogram *h);
+
 /* The same renderers, usable on their own (heap strings, caller frees). */
 char *http_stats_html(const char *title, const json_t *obj);
 char *http_stats_prometheus(const char *prefix, const json_t *obj);

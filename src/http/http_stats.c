@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,18 +126,82 @@ static void metric_name_append(cc_buf *name, const char *part)
         cc_buf_append_u8(name, isalnum((unsigned char)*p) ? (uint8_t)*p : '_');
 }
 
-static void prom_walk(cc_buf *out, cc_buf *name, const json_t *v, int depth)
+static void prom_number(cc_buf *out, double x)
+{
+    if (x == floor(x) && fabs(x) < 9e15)
+        cc_buf_append_fmt(out, "%.0f", x);
+    else
+        cc_buf_append_fmt(out, "%.9g", x);
+}
+
+/* "# HELP" and "# TYPE" of one metric; the help names the JSON path it
+ * comes from (path: the metric name's source keys joined with '.'). */
+static void prom_head(cc_buf *out, const cc_buf *name, const cc_buf *path, const char *type)
+{
+    cc_buf_append_str(out, "# HELP ");
+    cc_buf_append(out, name->data, name->len);
+    cc_buf_append_str(out, " /jsonstats ");
+    for (size_t i = 0; i < path->len; i++) { /* help text escapes only '\\' and newlines */
+        uint8_t c = path->data[i];
+        if (c == '\\' || c == '\n')
+            cc_buf_append_str(out, c == '\n' ? "\\n" : "\\\\");
+        else
+            cc_buf_append_u8(out, c);
+    }
+    cc_buf_append_str(out, "\n# TYPE ");
+    cc_buf_append(out, name->data, name->len);
+    cc_buf_append_fmt(out, " %s\n", type);
+}
+
+/* An object {"type":"histogram","buckets":{"LE":count,...,"+Inf":count},
+ * "sum":S,"count":N} (cumulative counts, as http_histogram_json makes it). */
+static bool prom_histogram(cc_buf *out, const cc_buf *name, const cc_buf *path, const json_t *v)
+{
+    const json_t *type = json_object_get(v, "type");
+    const json_t *buckets = json_object_get(v, "buckets");
+    if (!json_is_string(type) || strcmp(json_string_value(type), "histogram") != 0 ||
+        !json_is_object(buckets))
+        return false;
+    prom_head(out, name, path, "histogram");
+    const char *le;
+    json_t *n;
+    json_object_foreach((json_t *)buckets, le, n)
+    {
+        cc_buf_append(out, name->data, name->len);
+        cc_buf_append_str(out, "_bucket{le=\"");
+        for (const char *p = le; *p; p++) /* bounds are numbers or +Inf: nothing to escape */
+            if (isalnum((unsigned char)*p) || strchr(".+-", *p)) cc_buf_append_u8(out, (uint8_t)*p);
+        cc_buf_append_str(out, "\"} ");
+        prom_number(out, json_number_value(n));
+        cc_buf_append_u8(out, '\n');
+    }
+    cc_buf_append(out, name->data, name->len);
+    cc_buf_append_str(out, "_sum ");
+    prom_number(out, json_number_value(json_object_get(v, "sum")));
+    cc_buf_append_u8(out, '\n');
+    cc_buf_append(out, name->data, name->len);
+    cc_buf_append_str(out, "_count ");
+    prom_number(out, json_number_value(json_object_get(v, "count")));
+    cc_buf_append_u8(out, '\n');
+    return true;
+}
+
+static void prom_walk(cc_buf *out, cc_buf *name, cc_buf *path, const json_t *v, int depth)
 {
     if (depth > 32) return;
-    size_t mark = name->len;
+    size_t mark = name->len, pmark = path->len;
     if (json_is_object(v)) {
+        if (prom_histogram(out, name, path, v)) return;
         const char *key;
         json_t *e;
         json_object_foreach((json_t *)v, key, e)
         {
             metric_name_append(name, key);
-            prom_walk(out, name, e, depth + 1);
+            if (path->len) cc_buf_append_u8(path, '.');
+            cc_buf_append_str(path, key);
+            prom_walk(out, name, path, e, depth + 1);
             name->len = mark;
+            path->len = pmark;
         }
         return;
     }
@@ -149,21 +214,53 @@ static void prom_walk(cc_buf *out, cc_buf *name, const json_t *v, int depth)
         x = json_is_true(v) ? 1 : 0;
     else
         return; /* strings and arrays are not metrics */
+    /* Gauges: a figure may go down (a restart, a refund, active requests). */
+    prom_head(out, name, path, "gauge");
     cc_buf_append(out, name->data, name->len);
-    if (x == floor(x) && fabs(x) < 9e15)
-        cc_buf_append_fmt(out, " %.0f\n", x);
-    else
-        cc_buf_append_fmt(out, " %.9g\n", x);
+    cc_buf_append_u8(out, ' ');
+    prom_number(out, x);
+    cc_buf_append_u8(out, '\n');
 }
 
 char *http_stats_prometheus(const char *prefix, const json_t *obj)
 {
-    cc_buf out = CC_BUF_INIT, name = CC_BUF_INIT;
+    cc_buf out = CC_BUF_INIT, name = CC_BUF_INIT, path = CC_BUF_INIT;
     metric_name_append(&name, prefix ? prefix : "cocoon");
-    prom_walk(&out, &name, obj, 0);
+    prom_walk(&out, &name, &path, obj, 0);
     cc_buf_free(&name);
+    cc_buf_free(&path);
     cc_buf_append_str(&out, "");
     return cc_buf_steal_str(&out);
+}
+
+/* ------------------------------------------------------------ histograms */
+
+void http_histogram_init(http_histogram *h, const double *bounds, size_t n)
+{
+    memset(h, 0, sizeof(*h));
+    h->n = n < HTTP_HISTOGRAM_MAX ? n : HTTP_HISTOGRAM_MAX;
+    memcpy(h->bounds, bounds, h->n * sizeof(*bounds));
+}
+
+void http_histogram_add(http_histogram *h, double x)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (x <= h->bounds[i]) h->counts[i]++;
+    h->count++;
+    h->sum += x;
+}
+
+json_t *http_histogram_json(const http_histogram *h)
+{
+    json_t *b = json_object();
+    for (size_t i = 0; i < h->n; i++) {
+        char le[32];
+        snprintf(le, sizeof(le), "%g", h->bounds[i]);
+        json_object_set_new(b, le, json_integer((json_int_t)h->counts[i]));
+    }
+    json_object_set_new(b, "+Inf", json_integer((json_int_t)h->count));
+    return json_pack("{s:s,s:o,s:f,s:I}", "type", "histogram", "buckets", b, "sum", h->sum, "count",
+                     (json_int_t)h->count);
 }
 
 /* ------------------------------------------------------------- handlers */
@@ -206,12 +303,11 @@ static void healthz_cb(http_req *r, void *ud)
     http_stats_page *p = ud;
     const char *detail = NULL;
     bool ok = p->healthy ? p->healthy(p->ud, &detail) : true;
-    cc_buf b = CC_BUF_INIT;
-    cc_buf_append_str(&b, ok ? "ok" : "unhealthy");
-    if (detail && detail[0]) cc_buf_append_fmt(&b, ": %s", detail);
-    cc_buf_append_u8(&b, '\n');
-    http_reply(r, ok ? 200 : 503, "text/plain", b.data, b.len);
-    cc_buf_free(&b);
+    json_t *o = json_pack("{s:s}", "status", ok ? "ok" : "unhealthy");
+    if (detail && detail[0] && !(ok && strcmp(detail, "ok") == 0))
+        json_object_set_new(o, "detail", json_string(detail));
+    http_reply_json(r, ok ? 200 : 503, o);
+    json_decref(o);
 }
 
 void http_server_add_stats(http_server *s, const char *title, http_stats_fill fill,

@@ -178,6 +178,13 @@ static void fill_stats(void *ud, json_t *obj)
     json_object_set_new(obj, "requests", json_integer(5));
     json_object_set_new(obj, "name", json_string("<b>&"));
     json_object_set_new(obj, "inner", json_pack("{s:f,s:b}", "ratio", 0.25, "up", 1));
+    static const double bounds[] = {0.1, 1};
+    http_histogram h;
+    http_histogram_init(&h, bounds, 2);
+    http_histogram_add(&h, 0.05);
+    http_histogram_add(&h, 0.5);
+    http_histogram_add(&h, 7);
+    json_object_set_new(obj, "latency_seconds", http_histogram_json(&h));
 }
 
 static bool health(void *ud, const char **detail)
@@ -457,18 +464,33 @@ static void test_stats_pages(void **state)
     assert_non_null(strstr((char *)r.body.data, "cocoon_inner_ratio 0.25\n"));
     assert_non_null(strstr((char *)r.body.data, "cocoon_inner_up 1\n"));
     assert_null(strstr((char *)r.body.data, "cocoon_name"));
+    /* exposition format: each metric announced, histograms as such */
+    assert_non_null(strstr((char *)r.body.data, "# HELP cocoon_inner_ratio /jsonstats inner.ratio\n"
+                                                "# TYPE cocoon_inner_ratio gauge\n"
+                                                "cocoon_inner_ratio 0.25\n"));
+    assert_non_null(strstr((char *)r.body.data, "# TYPE cocoon_latency_seconds histogram\n"
+                                                "cocoon_latency_seconds_bucket{le=\"0.1\"} 1\n"
+                                                "cocoon_latency_seconds_bucket{le=\"1\"} 2\n"
+                                                "cocoon_latency_seconds_bucket{le=\"+Inf\"} 3\n"
+                                                "cocoon_latency_seconds_sum 7.55\n"
+                                                "cocoon_latency_seconds_count 3\n"));
+    assert_null(strstr((char *)r.body.data, "cocoon_latency_seconds_type"));
     cc_buf_free(&r.body);
 
     get(e, "GET", "/healthz", NULL, &r, 5);
     loop_until(e, &r.done, 5);
     assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json");
+    cc_buf_append_u8(&r.body, 0);
+    assert_string_equal((char *)r.body.data, "{\"status\":\"ok\"}");
     cc_buf_free(&r.body);
     e->healthy = false;
     get(e, "GET", "/healthz", NULL, &r, 5);
     loop_until(e, &r.done, 5);
     assert_int_equal(r.status, 503);
     cc_buf_append_u8(&r.body, 0);
-    assert_string_equal((char *)r.body.data, "unhealthy: backend down\n");
+    assert_string_equal((char *)r.body.data,
+                        "{\"status\":\"unhealthy\",\"detail\":\"backend down\"}");
     cc_buf_free(&r.body);
 }
 
