@@ -44,20 +44,53 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     return NULL;
 }
 
+static bool is_loopback(const char *host)
+{
+    return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "[::1]") ||
+           !strcmp(host, "localhost");
+}
+
+/* Where the stats pages listen (client_config.admin_port): the port, or -1
+ * when they stay on the API listener. */
+static int admin_listener(const client_config *cfg, char *host, size_t n)
+{
+    if (cfg->admin_port >= 0) {
+        snprintf(host, n, "%s", cfg->admin_host);
+        return cfg->admin_port;
+    }
+    if (is_loopback(cfg->http_host)) return -1;
+    snprintf(host, n, "127.0.0.1");
+    return cfg->http_port && cfg->http_port < 65535 ? cfg->http_port + 1 : 0;
+}
+
 client *client_new(struct event_base *base, const client_config *cfg, cc_err *err)
 {
     client *c = client_new_detached(base, cfg, &client_io_net, err);
     if (!c) return NULL;
     if (setup_tee(c, cfg, err) < 0) goto fail;
-    http_server_config hc = {
-        .host = cfg->http_host, .port = cfg->http_port, .max_body = (size_t)cfg->max_body};
+    http_server_config hc = {.host = cfg->http_host,
+                             .port = cfg->http_port,
+                             .max_body = (size_t)cfg->max_body,
+                             .allowed_origins = cfg->cors_origins,
+                             .cors = cfg->cors_origins != NULL};
     c->http = http_server_new(base, &hc, err);
     if (!c->http) {
         cc_err_prefix(err, "HTTP on %s:%u", cfg->http_host, cfg->http_port);
         goto fail;
     }
+    char admin_host[64];
+    int admin_port = admin_listener(cfg, admin_host, sizeof(admin_host));
+    if (admin_port >= 0) {
+        http_server_config ac = {.host = admin_host, .port = admin_port};
+        c->admin = http_server_new(base, &ac, err);
+        if (!c->admin) {
+            cc_err_prefix(err, "admin HTTP on %s:%d", admin_host, admin_port);
+            goto fail;
+        }
+    }
     client_api_register(c);
-    CC_INFO("event=client_start http_port=%d proxies=%zu", http_server_port(c->http), c->links.n);
+    CC_INFO("event=client_start http_port=%d admin_port=%d proxies=%zu", http_server_port(c->http),
+            c->admin ? http_server_port(c->admin) : http_server_port(c->http), c->links.n);
     daemon_links_start(&c->links);
     client_models_start(c);
     return c;
@@ -73,6 +106,7 @@ void client_free(client *c)
     daemon_links_stop(&c->links, "client stopping");
     client_models_stop(c);
     if (c->http) http_server_free(c->http);
+    if (c->admin) http_server_free(c->admin);
     cc_map_free(&c->reqs);
     client_debug_log_clear(c);
     daemon_tee_clear(&c->tee);

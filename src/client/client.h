@@ -51,7 +51,16 @@ typedef struct client_config {
     client_api_key *api_keys;
     size_t n_api_keys;
     int64_t price_per_token; /* nanoTON, for the nanoTON budgets (default 0) */
-    daemon_config common;    /* owner, TEE, policy, registry (proxy check), backoff, log level */
+    /* "admin_listen": /stats, /jsonstats, /metrics and /healthz on their own
+     * listener. Not given (admin_port -1): they stay on the API listener
+     * when that is bound to loopback, else they move to 127.0.0.1 on the
+     * API port + 1, so they are never public by default. */
+    char admin_host[64];
+    int admin_port;
+    /* "cors_origins": origins browsers may call the API from (comma-joined;
+     * "*" any), with CORS answers; NULL = no CORS, loopback pages only */
+    char *cors_origins;
+    daemon_config common; /* owner, TEE, policy, registry (proxy check), backoff, log level */
 } client_config;
 
 void client_config_init(client_config *c);

@@ -716,5 +716,5 @@ void client_api_register(client *c)
     http_server_route(c->http, "GET", "/v1/models/*", client_api_models, c);
     client_page_register(c);
     http_server_route(c->http, "GET", "/request/debuglogentry", client_api_debuglog, c);
-    http_server_add_stats(c->http, "cocoon-client", stats_fill, health, c);
+    http_server_add_stats(c->admin ? c->admin : c->http, "cocoon-client", stats_fill, health, c);
 }

@@ -23,6 +23,7 @@ void client_config_init(client_config *c)
     /* COCOON's proxies refuse a peer whose is_test differs from theirs
      * ("test mode mismatch"); the networks we know are test ones. */
     c->is_test = true;
+    c->admin_port = -1;
     daemon_config_init(&c->common);
 }
 
@@ -106,6 +107,46 @@ static int api_keys_from_json(const json_t *obj, client_config *c, cc_err *err)
     return 0;
 }
 
+/* "cors_origins": "*" or an array of "scheme://host[:port]" strings. */
+static int cors_from_json(const json_t *obj, client_config *c, cc_err *err)
+{
+    const json_t *v = json_object_get(obj, "cors_origins");
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_string(v) && strcmp(json_string_value(v), "*") == 0) {
+        free(c->cors_origins);
+        c->cors_origins = cc_strdup("*");
+        return 0;
+    }
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return cc_err_set(err, "field \"cors_origins\": \"*\" or a non-empty array of origins");
+    cc_buf b = CC_BUF_INIT;
+    size_t i;
+    const json_t *o;
+    json_array_foreach(v, i, o)
+    {
+        const char *s = json_string_value(o);
+        const char *rest = !s                           ? NULL
+                           : !strncmp(s, "http://", 7)  ? s + 7
+                           : !strncmp(s, "https://", 8) ? s + 8
+                                                        : NULL;
+        bool ok = rest && *rest && strlen(s) < 256;
+        for (const char *p = rest; ok && *p; p++)
+            ok = *p > ' ' && *p < 127 && *p != ',' && *p != '/';
+        if (!ok) {
+            cc_buf_free(&b);
+            return cc_err_set(err,
+                              "field \"cors_origins[%zu]\": an origin like https://app.example "
+                              "(scheme, host and optional port; no path)",
+                              i);
+        }
+        if (b.len) cc_buf_append_u8(&b, ',');
+        cc_buf_append_str(&b, s);
+    }
+    free(c->cors_origins);
+    c->cors_origins = cc_buf_steal_str(&b);
+    return 0;
+}
+
 int client_config_from_json(const json_t *obj, const char *path, client_config *c, cc_err *err)
 {
     static const char *const keys[] = {"listen_http",
@@ -135,6 +176,8 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                        "chain_refresh",
                                        "api_keys",
                                        "price_per_token",
+                                       "admin_listen",
+                                       "cors_origins",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -149,10 +192,17 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
         cc_json_get_int(obj, "price_per_token", false, 0, INT32_MAX, &c->price_per_token, err) <
             0 ||
-        api_keys_from_json(obj, c, err) < 0 ||
+        api_keys_from_json(obj, c, err) < 0 || cors_from_json(obj, c, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->max_coefficient = (int)maxc;
+    if (json_object_get(obj, "admin_listen")) {
+        uint16_t port = 0;
+        if (daemon_json_get_hostport(obj, "admin_listen", c->admin_host, sizeof(c->admin_host),
+                                     &port, err) < 0)
+            return -1;
+        c->admin_port = port;
+    }
     return 0;
 }
 
@@ -187,6 +237,7 @@ void client_config_clear(client_config *c)
 {
     daemon_proxies_clear(&c->proxies, &c->n_proxies);
     free(c->api_keys);
+    free(c->cors_origins);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }

@@ -132,8 +132,9 @@ struct client {
 
     daemon_links links; /* one per configured proxy (their env points at tee) */
     http_server *http;
-    cc_map reqs; /* rid key -> creq (completions in flight) */
-    cc_list all; /* every creq being served, for shutdown */
+    http_server *admin; /* stats listener of its own, or NULL (stats on http) */
+    cc_map reqs;        /* rid key -> creq (completions in flight) */
+    cc_list all;        /* every creq being served, for shutdown */
     cmodel *models;
     size_t n_models;
     double models_at; /* cc_now_mono() of the last list */

@@ -74,6 +74,11 @@ typedef struct http_server_config {
      * port; "*" any) a request with an Origin header must come from, else
      * 403. NULL = http and https on localhost, 127.0.0.1 and [::1]. */
     const char *allowed_origins;
+    /* Answer browsers' CORS: a request from an allowed Origin gets
+     * Access-Control-Allow-Origin (and X-Request-Id exposed), and a preflight
+     * (OPTIONS with Access-Control-Request-Method) gets 204 with the methods
+     * and headers allowed, before any route. */
+    bool cors;
 } http_server_config;
 
 /* Binds and listens (TCP_NODELAY on accepted sockets, SIGPIPE ignored

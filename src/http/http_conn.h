@@ -36,6 +36,7 @@ struct http_server {
     char *allowed_hosts;   /* owned; NULL = any */
     char *allowed_origins; /* owned; NULL = any */
     bool any_ip_host;      /* bound to a wildcard address: IP-literal Hosts pass */
+    bool cors;             /* answer CORS (http_server_config.cors) */
     http_route *routes;
     size_t n_routes;
     cc_list conns; /* open http_conn */

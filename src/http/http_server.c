@@ -243,6 +243,29 @@ const char *http_req_id(const http_req *r)
     return r->request_id;
 }
 
+/* CORS for an allowed Origin: the answer names it; a preflight is answered
+ * here (true) since it has no route of its own. */
+static bool cors_answered(http_req *r)
+{
+    http_reply_header(r, "Access-Control-Allow-Origin", r->head.origin);
+    http_reply_header(r, "Vary", "Origin");
+    http_reply_header(r, "Access-Control-Expose-Headers", "X-Request-Id");
+    if (strcmp(r->head.method, "OPTIONS") != 0 ||
+        !http_head_get(&r->head, "Access-Control-Request-Method"))
+        return false;
+    http_reply_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    /* The headers the SDKs send (their x-stainless-* family included). */
+    const char *want = http_head_get(&r->head, "Access-Control-Request-Headers");
+    bool sane = want && strlen(want) < 1024;
+    for (const char *p = want; sane && *p; p++)
+        sane = isalnum((unsigned char)*p) || strchr("-_, ", *p);
+    http_reply_header(r, "Access-Control-Allow-Headers",
+                      sane ? want : "Authorization, Content-Type, X-Request-Id");
+    http_reply_header(r, "Access-Control-Max-Age", "600");
+    http_reply(r, 204, NULL, "", 0);
+    return true;
+}
+
 /* Finds the route; on failure answers 404 or 405 and returns NULL. */
 static const http_route *route_for(http_server *s, http_req *r)
 {
@@ -298,6 +321,7 @@ void http_server_start_request(http_conn *c, http_head *head)
                           h->origin);
         return;
     }
+    if (h->origin && s->cors && cors_answered(r)) return;
     const http_route *rt = route_for(s, r);
     if (!rt) return;
     r->handler = rt->handler;
@@ -366,6 +390,7 @@ http_server *http_server_new(struct event_base *base, const http_server_config *
         s->allowed_hosts = cc_buf_steal_str(&b);
         s->any_ip_host = wildcard;
     }
+    s->cors = cfg->cors;
     if (cfg->allowed_origins)
         s->allowed_origins =
             strcmp(cfg->allowed_origins, "*") == 0 ? NULL : cc_strdup(cfg->allowed_origins);

@@ -89,6 +89,14 @@ static void test_errors(void **state)
         {"{\"proxies\": [\"127.0.0.1:1\"], \"api_keys\": [{\"name\": \"a\", \"key\": "
          "\"sk-12345678\", \"budget_nano_total\": 5}]}",
          "needs \"price_per_token\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"cors_origins\": \"x\"}", "\"cors_origins\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"cors_origins\": [\"ftp://a\"]}",
+         "\"cors_origins[0]\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"cors_origins\": [\"https://a\", \"https://a/b\"]}",
+         "\"cors_origins[1]\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"cors_origins\": [\"https://\"]}",
+         "\"cors_origins[0]\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"admin_listen\": \"nope\"}", "\"admin_listen\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         client_config c;
@@ -124,6 +132,16 @@ static void test_api_keys(void **state)
     assert_int_equal(c.api_keys[1].sha256[0], 0x5d);
     assert_int_equal(c.api_keys[1].sha256[31], 0x56);
     assert_int_equal(c.api_keys[1].budget_nano_total, 7);
+    assert_int_equal(c.admin_port, -1); /* not given */
+    assert_null(c.cors_origins);
+    client_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"admin_listen\": \"127.0.0.1:9100\", "
+                           "\"cors_origins\": [\"https://a.example\", \"http://localhost:3000\"]}",
+                           &c, &err),
+                     0);
+    assert_string_equal(c.admin_host, "127.0.0.1");
+    assert_int_equal(c.admin_port, 9100);
+    assert_string_equal(c.cors_origins, "https://a.example,http://localhost:3000");
     client_config_clear(&c);
 }
 
