@@ -9,6 +9,9 @@
 #ifndef COCOON_BASE_H
 #define COCOON_BASE_H
 
+/* What every program's --version prints after its name. */
+#define COCOON_VERSION "0.1.0"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -9,7 +9,10 @@ json_t *cc_json_load_file(const char *path, cc_err *err)
     json_error_t je;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
-        cc_err_set(err, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        if (je.line < 1) /* never read: the text names the file and the reason */
+            cc_err_set(err, "%s", je.text);
+        else
+            cc_err_set(err, "%s:%d:%d: %s", path, je.line, je.column, je.text);
         return NULL;
     }
     if (!json_is_object(j)) {

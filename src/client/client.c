@@ -123,8 +123,11 @@ uint16_t client_http_port(const client *c)
 DAEMON_DEFINE_ROLE(
     client,
     "usage: cocoon-client --config FILE.json [--http HOST:PORT] [--proxy HOST:PORT]...\n"
-    "         [--log-level debug|info|warn|error]\n"
-    "         [--chain URL --root ADDR [--chain-refresh SECONDS]]\n",
+    "         [--log-level debug|info|warn|error] [--version]\n"
+    "         [--chain URL --root ADDR [--chain-refresh SECONDS]]\n"
+    "defaults: --http 127.0.0.1:10000 (the OpenAI API), --log-level info, --chain none,\n"
+    "          --chain-refresh 60; the proxies come from the config (\"proxies\");\n"
+    "          docs/operations.md lists every config key\n",
     false, &client_config_ops, client_new, client_free);
 
 int client_main(int argc, char **argv)

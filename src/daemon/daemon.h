@@ -324,7 +324,7 @@ void daemon_log_start(const char *component, const char *log_level);
 /* Splits the command line: "--config FILE" sets *config (else left alone),
  * the other arguments after argv[0] go to *rest in order (a NULL-terminated
  * heap array the caller frees; *nrest counts them). Returns 1 when --help or
- * -h is given (then *rest is NULL), else 0. */
+ * -h is given, 2 for --version (then *rest is NULL), else 0. */
 int daemon_args_split(int argc, char **argv, const char **config, char ***rest, int *nrest);
 
 /* Runs base's loop until SIGINT or SIGTERM (logged as

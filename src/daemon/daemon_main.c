@@ -36,7 +36,12 @@ int daemon_main(const daemon_role *role, int argc, char **argv)
     const char *path = NULL;
     char **rest;
     int nrest;
-    if (daemon_args_split(argc, argv, &path, &rest, &nrest)) {
+    int asked = daemon_args_split(argc, argv, &path, &rest, &nrest);
+    if (asked == 2) {
+        printf("cocoon-%s %s\n", role->name, COCOON_VERSION);
+        return 0;
+    }
+    if (asked) {
         fputs(role->usage, stdout);
         return 0;
     }

@@ -51,11 +51,11 @@ int daemon_args_split(int argc, char **argv, const char **config, char ***rest, 
     char **r = cc_calloc((size_t)argc + 1, sizeof(char *));
     int n = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--version")) {
             free(r);
             *rest = NULL;
             *nrest = 0;
-            return 1;
+            return strcmp(argv[i], "--version") ? 1 : 2;
         }
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             *config = argv[++i];

@@ -258,7 +258,10 @@ uint16_t proxy_http_port(const proxy *p)
 DAEMON_DEFINE_ROLE(proxy,
                    "usage: cocoon-proxy --config FILE.json [--chain none] [--registry FILE.json]\n"
                    "                    [--chain URL --root ADDR [--chain-refresh SECONDS]]\n"
-                   "                    [--log-level LEVEL]\n",
+                   "                    [--log-level LEVEL] [--version]\n"
+                   "defaults: --chain none, --chain-refresh 60, --log-level info;\n"
+                   "          listen_workers 0.0.0.0:11001, listen_clients 0.0.0.0:11002,\n"
+                   "          listen_http 127.0.0.1:11000 (stats)\n",
                    true, &proxy_config_ops, proxy_new, proxy_free);
 
 int proxy_main(int argc, char **argv)

@@ -40,14 +40,18 @@ static worker *start(struct event_base *base, const worker_config *cfg, cc_err *
     return worker_new(base, cfg, backend, err);
 }
 
-DAEMON_DEFINE_ROLE(worker,
-                   "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
-                   "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
-                   "         [--coefficient N] [--max-active N] [--threads N] [--slots N]\n"
-                   "         [--http HOST:PORT]\n"
-                   "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n"
-                   "         [--chain URL --root ADDR [--chain-refresh SECONDS]]\n",
-                   false, &worker_config_ops, start, worker_free);
+DAEMON_DEFINE_ROLE(
+    worker,
+    "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
+    "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
+    "         [--coefficient N] [--max-active N] [--threads N] [--slots N]\n"
+    "         [--http HOST:PORT]\n"
+    "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n"
+    "         [--chain URL --root ADDR [--chain-refresh SECONDS]] [--version]\n"
+    "defaults: --backend embedded, --coefficient 1000, --max-active by backend,\n"
+    "          --threads and --slots by the engine, --http 127.0.0.1:12000 (stats),\n"
+    "          --chain none, --chain-refresh 60, --log-level info\n",
+    false, &worker_config_ops, start, worker_free);
 
 int worker_main(int argc, char **argv)
 {

@@ -291,8 +291,8 @@ static const char *tool_to_call(const json_t *j)
     if (json_is_string(tc) && strcmp(json_string_value(tc), "none") == 0) return NULL;
     /* the tool's result has come back: answer it in text */
     const json_t *msgs = json_object_get(j, "messages");
-    const char *last = json_string_value(
-        json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "role"));
+    const char *last =
+        json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "role"));
     if (last && strcmp(last, "tool") == 0) return NULL;
     const char *named = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
     if (named) return named;
@@ -546,6 +546,7 @@ static const cc_opt options[] = {
     {"--chunks", "N", "content chunks per answer (0..1000000)", "50"},
     {"--chunk-bytes", "B", "bytes per chunk (1..1048576)", "128"},
     {"--delay-ms", "D", "pause between streamed chunks", "0"},
+    {"--version", NULL, "print the version and exit", NULL},
 };
 
 static void usage(FILE *f)
@@ -573,6 +574,10 @@ int main(int argc, char **argv)
     }
     if (a.help) {
         usage(stdout);
+        return 0;
+    }
+    if (cc_args_flag(&a, "--version")) {
+        printf("cocoon-fake-backend %s\n", COCOON_VERSION);
         return 0;
     }
     const char *host = cc_args_get(&a, "--host") ? cc_args_get(&a, "--host") : "127.0.0.1";

@@ -222,6 +222,7 @@ static void bench_connect(client *cl, uint16_t port, const net_tls_identity *id,
 
 static const cc_opt options[] = {
     {"--quick", NULL, "fewer runs (a smoke test of the benchmark, not figures)", NULL},
+    {"--version", NULL, "print the version and exit", NULL},
 };
 
 int main(int argc, char **argv)
@@ -237,6 +238,10 @@ int main(int argc, char **argv)
         printf("usage: cocoon-net-bench [OPTIONS]\n"
                "Proof-of-work and TLS link figures on loopback, one JSON object per line.\n\n");
         cc_args_usage(stdout, options, CC_ARRAY_LEN(options));
+        return 0;
+    }
+    if (cc_args_flag(&a, "--version")) {
+        printf("cocoon-net-bench %s\n", COCOON_VERSION);
         return 0;
     }
     bool quick = cc_args_flag(&a, "--quick");
