@@ -104,7 +104,6 @@ static int refuse_unsupported(const openai_request * or, openai_error *e)
         REFUSE("response_format", "other than {\"type\":\"text\"}");
     if (or->n > 1) REFUSE("n", "greater than 1");
     if (or->best_of > 1) REFUSE("best_of", "greater than 1");
-    if (or->has_logit_bias) REFUSE("logit_bias", "(non-empty)");
     if (or->has_suffix) REFUSE("suffix", "(non-empty)");
     if (or->echo) REFUSE("echo", "(true)");
     if (or->kind == OPENAI_COMPLETION && ! or->prompt_is_text)
@@ -134,6 +133,37 @@ static int refuse_unsupported(const openai_request * or, openai_error *e)
 #undef REFUSE
 }
 
+/* "logit_bias" {"token id": bias}: the engine adds each bias to its token's
+ * logit. The validator checked the values; the keys must be this model's
+ * token ids. */
+static int logit_bias(const engine_model *m, const json_t *lb, engine_sample_params *sp,
+                      openai_error *e)
+{
+    size_t n = json_object_size(lb);
+    if (!n) return 0;
+    int32_t *ids = cc_calloc(n, sizeof(*ids));
+    float *values = cc_calloc(n, sizeof(*values));
+    /* owned by the request from here (engine_request_free frees them) */
+    sp->bias_ids = ids;
+    sp->bias_values = values;
+    int n_vocab = engine_model_hparams(m)->n_vocab;
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)lb, k, v)
+    {
+        int64_t id;
+        cc_err err = {0};
+        if (cc_parse_i64(k, 0, n_vocab - 1, &id, &err) < 0)
+            return openai_error_param(e, "logit_bias",
+                                      "'logit_bias' key '%.20s' is not a token id of this model "
+                                      "(0..%d)",
+                                      k, n_vocab - 1);
+        ids[sp->n_bias] = (int32_t)id;
+        values[sp->n_bias++] = (float)json_number_value(v);
+    }
+    return 0;
+}
+
 engine_request *emb_request_new(const engine_model *m, const openai_request * or, openai_error *e)
 {
     if (refuse_unsupported(or, e) < 0) return NULL;
@@ -155,6 +185,10 @@ engine_request *emb_request_new(const engine_model *m, const openai_request * or
     sp->top_k = or->top_k > 0 ? (int) or->top_k : 0; /* -1 and 0 both mean off */
     sp->seed = or->has_seed && or->seed >= 0 ? (uint64_t) or->seed : crypto_random_u64();
     sp->top_logprobs = or->top_logprobs;
+    if (logit_bias(m, json_object_get(or->body, "logit_bias"), sp, e) < 0) {
+        engine_request_free(r);
+        return NULL;
+    }
     r->logprobs = or->logprobs;
     r->max_tokens = or->max_tokens;
     for (size_t i = 0; i < or->n_stop; i++)

@@ -3,7 +3,8 @@
 against an OpenAI-compatible backend (the fake one) tools, tool results,
 response_format json_object, n, embeddings, models.retrieve and request ids
 pass through; against the embedded engine (stories260K, when present) what it
-cannot honour is refused with a 400 naming the field, never ignored. With API
+cannot honour is refused with a 400 naming the field, never ignored (its
+logit_bias is honoured, with token ids of its own vocabulary). With API
 keys configured, the SDK gets 401 without a key or with a wrong one, and 429
 once its key's token budget is spent; /jsonstats shows the key's usage."""
 import json
@@ -94,6 +95,8 @@ def embedded(holder):
         r = got["refusals"][field]
         check_eq(r["status"], 400, "%s refused with 400" % field)
         check_eq(r["param"], want, "%s: the refusal names the field" % field)
+    # logit_bias is honoured by the engine; only a key that is no token id is refused
+    check_eq(got["refusals"]["logit_bias_ok"]["status"], 200, "logit_bias with a token id")
 
 
 def keys(holder):

@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* what the engine cannot honour never gets this far (never silently ignored) */
     if (oreq.kind == OPENAI_EMBEDDING || (oreq.has_tools && !oreq.tool_choice_none) ||
         oreq.has_tool_turns || oreq.response_format != OPENAI_FORMAT_TEXT || oreq.n != 1 ||
-        oreq.best_of != 1 || oreq.has_logit_bias || oreq.has_suffix || oreq.echo ||
+        oreq.best_of != 1 || oreq.has_suffix || oreq.echo ||
         (oreq.kind == OPENAI_COMPLETION && !oreq.prompt_is_text))
         abort();
     cc_err err = {0};

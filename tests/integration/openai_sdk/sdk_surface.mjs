@@ -84,7 +84,9 @@ if (mode === 'passthrough') {
       model, messages, response_format: { type: 'json_object' } })),
     n: await outcome(() => client.chat.completions.create({ model, messages, n: 2 })),
     logit_bias: await outcome(() => client.chat.completions.create({
-      model, messages, logit_bias: { 5: 10 } })),
+      model, messages, logit_bias: { 999999: 10 } })),
+    logit_bias_ok: await outcome(() => client.chat.completions.create({
+      model, messages, max_tokens: 4, logit_bias: { 5: 10 } })),
     suffix: await outcome(() => client.completions.create({ model, prompt: 'a', suffix: 'b' })),
     echo: await outcome(() => client.completions.create({ model, prompt: 'a', echo: true })),
     prompt: await outcome(() => client.completions.create({ model, prompt: ['a', 'b'] })),

@@ -342,8 +342,14 @@ static void test_refusals_name_their_param(void **state)
          400, "n"},
         {"/v1/chat/completions",
          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
-         "\"logit_bias\":{\"3\":5}}",
+         "\"logit_bias\":{\"99999\":5}}",
          400, "logit_bias"},
+        /* logit_bias the engine honours (a banned token, a favoured one) */
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"max_"
+         "tokens\":2,"
+         "\"logit_bias\":{\"3\":5,\"4\":-100}}",
+         200, ""},
         {"/v1/chat/completions",
          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
          "\"functions\":[{\"name\":\"f\"}]}",
