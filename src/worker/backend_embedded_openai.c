@@ -60,8 +60,11 @@ static int render_chat(const engine_model *m, const json_t *body, engine_request
         cm[i].role = role;
         cm[i].content = texts[i];
     }
-    r->prompt = engine_chat_render(engine_model_chat_kind(m), cm, n, false, NULL);
-    r->parse_special = engine_model_chat_kind(m) != ENGINE_CHAT_PLAIN;
+    /* The model's own chat template when its GGUF carries one (interpreted as Hugging Face
+     * does), else the recognised format; either way its control tokens are special. */
+    bool templated = false;
+    r->prompt = engine_model_chat_render(m, cm, n, &templated);
+    r->parse_special = templated || engine_model_chat_kind(m) != ENGINE_CHAT_PLAIN;
     rc = 0;
 out:
     for (size_t i = 0; i < n; i++)
