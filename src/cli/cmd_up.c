@@ -3,9 +3,9 @@
  * workers and a client on loopback (and, for --backend openai-http without a
  * URL, the fake OpenAI backend), with generated configs, registry and logs
  * under one directory; prints `ready http://127.0.0.1:PORT` once the client
- * serves the model; stops every child on SIGINT/SIGTERM, and stops the rest
- * when one child dies. The steps are in up_plan.c, up_spawn.c and
- * up_supervise.c (see up.h); this file finds out what the plan needs.
+ * serves the model; restarts a child that dies (with a growing delay), stops
+ * every child on SIGINT/SIGTERM or when one keeps dying (a crash loop). The steps are in up_plan.c,
+ * up_spawn.c and up_supervise.c (see up.h); this file finds out what the plan needs.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -245,8 +245,10 @@ int cli_cmd_up(int argc, char **argv)
             "cocoon up: Ctrl-C stops everything\n",
             served, o.port, o.api_key ? "-H 'Authorization: Bearer " : "",
             o.api_key ? o.api_key : "", o.api_key ? "' " : "", served);
-    rc = up_supervise(&ch, dir);
+    up_restart_policy pol = up_restart_policy_of(&o);
+    rc = up_supervise(&ch, dir, &pol);
 out:
     up_stop_children(&ch);
+    up_children_free(&ch);
     return rc;
 }

@@ -32,6 +32,8 @@ typedef struct up_opts {
     const char *chain;    /* "local" (default: tools/tonsim) or "none" (free mode) */
     double chain_refresh; /* seconds between the daemons' reads of the root */
     const char *api_key;  /* the client's one API key (stored hashed), or NULL */
+    int crash_limit;      /* this many deaths of one child within crash_window: stop all */
+    int crash_window;     /* seconds */
     bool help;
 } up_opts;
 
@@ -77,11 +79,22 @@ typedef struct up_plan {
 int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err);
 void up_plan_free(up_plan *p);
 
+#define UP_MAX_CRASH_LIMIT 32
+
 /* A started child process. */
 typedef struct up_child {
     char name[32];
     pid_t pid;
     bool running;
+    /* How to start it again (owned, NULL-terminated, argv[0] the program);
+     * NULL: it is not restarted. */
+    char **argv;
+    double restart_at; /* cc_now_mono() when to start it again; 0: not due */
+    unsigned restarts;
+    /* Monotonic times of its latest deaths, newest last (the crash-loop
+     * window and the backoff are computed from them). */
+    double crash_at[UP_MAX_CRASH_LIMIT];
+    int n_crash_at;
 } up_child;
 
 typedef struct up_children {
@@ -122,8 +135,27 @@ int up_chain_register(const up_chain *c, const json_t *registry, cc_err *err);
  * 0, 1 when a stop signal came, -1 when a child died or the time ran out. */
 int up_wait_ready(up_children *ch, int port, const char *api_key, const char *dir, char *served,
                   size_t n);
-/* Runs until a stop signal (returns 0) or a child dies (returns 1). */
-int up_supervise(up_children *ch, const char *dir);
+/* When a dead child is started again (up_restart.c; pure, unit-tested). */
+typedef struct up_restart_policy {
+    int crash_limit;     /* deaths of one child within crash_window that stop cocoon up */
+    double crash_window; /* seconds */
+    double backoff_min;  /* delay after an isolated death, doubled per recent one */
+    double backoff_max;
+} up_restart_policy;
+/* The defaults (5 deaths in 60 s; 0.5 s doubling up to 30 s) with the
+ * options' crash_limit and crash_window. */
+up_restart_policy up_restart_policy_of(const up_opts *o);
+/* Records a death of c at `now`; returns the delay before starting it again,
+ * or -1 when it died crash_limit times within crash_window (a crash loop). */
+double up_restart_after_death(up_child *c, const up_restart_policy *p, double now);
+/* Copies argv (NULL-terminated) into c->argv, for restarts. */
+void up_child_set_argv(up_child *c, const char *exe, char *const args[]);
+/* Frees what up_child_set_argv kept, for every child. */
+void up_children_free(up_children *ch);
+
+/* Runs until a stop signal (returns 0) or a crash loop (returns 1); a child
+ * that dies is started again after a backoff, and logged. */
+int up_supervise(up_children *ch, const char *dir, const up_restart_policy *pol);
 /* Stops every running child: client first, proxy last, SIGKILL after a grace. */
 void up_stop_children(up_children *ch);
 /* Installs the SIGINT/SIGTERM handlers the two waits above follow. */

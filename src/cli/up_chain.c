@@ -93,7 +93,9 @@ int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_cha
     int out = -1;
     pid_t pid = up_spawn(node, args, dir, "tonsim", &out, err);
     if (pid < 0) return -1;
-    ch->c[ch->n++] = (up_child){"tonsim", pid, true};
+    /* No argv: it listens on a port picked at start that every daemon was
+     * given, so a dead chain ends the network rather than restarting. */
+    ch->c[ch->n++] = (up_child){.name = "tonsim", .pid = pid, .running = true};
     cc_err e = {0};
     /* Generous: node loads the sandbox and deploys in a second or two, a
      * loaded machine may take much longer. */

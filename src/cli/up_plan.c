@@ -32,6 +32,11 @@ static const cc_opt up_options[] = {
      "require this key (Authorization: Bearer KEY) on the client's API; its config keeps only "
      "the SHA-256",
      "none: no key needed"},
+    {"--crash-limit", "N",
+     "a child that dies N times within the crash window stops everything (1..32); "
+     "before that it is restarted with a growing delay",
+     "5"},
+    {"--crash-window", "SECONDS", "the crash window (1..86400)", "60"},
 };
 
 void up_usage(FILE *f)
@@ -39,7 +44,8 @@ void up_usage(FILE *f)
     fprintf(f, "usage: cocoon up [OPTIONS]\n"
                "\n"
                "Starts a proxy, N workers and a client on 127.0.0.1 and prints\n"
-               "`ready http://127.0.0.1:PORT` when the OpenAI API answers. Ctrl-C stops all.\n"
+               "`ready http://127.0.0.1:PORT` when the OpenAI API answers. A child that\n"
+               "dies is restarted (with a growing delay); Ctrl-C stops all.\n"
                "\n");
     cc_args_usage(f, up_options, CC_ARRAY_LEN(up_options));
 }
@@ -52,7 +58,9 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
                    .pow = 12,
                    .tee = "fake",
                    .chain = "local",
-                   .chain_refresh = 60};
+                   .chain_refresh = 60,
+                   .crash_limit = 5,
+                   .crash_window = 60};
     cc_args a;
     if (cc_args_parse(up_options, CC_ARRAY_LEN(up_options), argc - 1, argv + 1, &a, err) < 0)
         return -1;
@@ -63,7 +71,9 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
         cc_args_int(&a, "--workers", 1, UP_MAX_WORKERS, &o->workers, err) < 0 ||
         cc_args_int(&a, "--pow-difficulty", 0, 28, &o->pow, err) < 0 ||
         cc_args_int(&a, "--threads", 0, 1024, &o->threads, err) < 0 ||
-        cc_args_int(&a, "--slots", 0, 1024, &o->slots, err) < 0)
+        cc_args_int(&a, "--slots", 0, 1024, &o->slots, err) < 0 ||
+        cc_args_int(&a, "--crash-limit", 1, UP_MAX_CRASH_LIMIT, &o->crash_limit, err) < 0 ||
+        cc_args_int(&a, "--crash-window", 1, 86400, &o->crash_window, err) < 0)
         return -1;
     const char *v;
     if ((v = cc_args_get(&a, "--backend"))) {

@@ -83,13 +83,19 @@ int up_start_fake_backend(const char *bin_dir, const char *dir, up_children *ch,
     int out = -1;
     pid_t pid = up_spawn(exe, args, dir, "fake-backend", &out, err);
     if (pid < 0) return -1;
-    ch->c[ch->n++] = (up_child){"fake-backend", pid, true};
+    up_child *c = &ch->c[ch->n++];
+    *c = (up_child){.name = "fake-backend", .pid = pid, .running = true};
     /* Generous: it prints its port at once, but a loaded machine or a
      * sanitizer build can take seconds to get there. */
     int port = read_listening_port(out, 60);
     close(out);
     if (port <= 0)
         return cc_err_set(err, "the fake backend did not start (see %s/fake-backend.log)", dir);
+    /* A restart must come back on the port the workers were given. */
+    char port_s[16];
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    char *again[] = {"--port", port_s, NULL};
+    up_child_set_argv(c, exe, again);
     return port;
 }
 
@@ -163,6 +169,7 @@ int up_spawn_daemons(const up_plan *p, const char *dir, up_children *ch, cc_err 
         up_child *c = &ch->c[ch->n++];
         *c = (up_child){.pid = pid, .running = true};
         cc_str_copy(c->name, sizeof(c->name), d->name);
+        up_child_set_argv(c, d->exe, d->argv + 1);
     }
     return 0;
 }

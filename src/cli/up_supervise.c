@@ -1,5 +1,6 @@
-/* `cocoon up`, step 3: wait until the network serves, watch the children and
- * stop them all in order. */
+/* `cocoon up`, step 3: wait until the network serves, watch the children
+ * (restarting one that dies, up_restart.c says when) and stop them all in
+ * order. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -148,13 +149,55 @@ int up_wait_ready(up_children *ch, int port, const char *api_key, const char *di
     return 0;
 }
 
-int up_supervise(up_children *ch, const char *dir)
+/* Starts the children whose restart is due; a child that cannot even be
+ * forked is tried again after its backoff rather than given up on. */
+static void restart_due(up_children *ch, const char *dir, double now)
+{
+    for (size_t i = 0; i < ch->n; i++) {
+        up_child *c = &ch->c[i];
+        if (c->running || c->restart_at <= 0 || now < c->restart_at) continue;
+        cc_err err = {0};
+        pid_t pid = up_spawn(c->argv[0], c->argv + 1, dir, c->name, NULL, &err);
+        if (pid < 0) {
+            fprintf(stderr, "cocoon up: cannot restart %s: %s; trying again in 5 s\n", c->name,
+                    err.msg);
+            c->restart_at = now + 5;
+            continue;
+        }
+        c->pid = pid;
+        c->running = true;
+        c->restart_at = 0;
+        c->restarts++;
+        fprintf(stderr, "cocoon up: %s restarted (pid %d, restart %u)\n", c->name, (int)pid,
+                c->restarts);
+    }
+}
+
+int up_supervise(up_children *ch, const char *dir, const up_restart_policy *pol)
 {
     while (!stop_signal) {
-        if (reap(ch) >= 0) {
-            fprintf(stderr, "cocoon up: stopping the others; logs are in %s\n", dir);
-            return 1;
+        int i;
+        while ((i = reap(ch)) >= 0) {
+            up_child *c = &ch->c[i];
+            double now = cc_now_mono();
+            if (!c->argv) {
+                fprintf(stderr, "cocoon up: %s cannot be restarted, stopping; logs are in %s\n",
+                        c->name, dir);
+                return 1;
+            }
+            double delay = up_restart_after_death(c, pol, now);
+            if (delay < 0) {
+                fprintf(stderr,
+                        "cocoon up: %s died %d times within %.0f s, stopping everything; "
+                        "logs are in %s\n",
+                        c->name, pol->crash_limit, pol->crash_window, dir);
+                return 1;
+            }
+            fprintf(stderr, "cocoon up: restarting %s in %.1f s (its log: %s/%s.log)\n", c->name,
+                    delay, dir, c->name);
+            c->restart_at = now + delay;
         }
+        restart_due(ch, dir, cc_now_mono());
         sleep_ms(100);
     }
     fprintf(stderr, "cocoon up: signal %d, stopping\n", (int)stop_signal);

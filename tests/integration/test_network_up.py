@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`cocoon up`: prints `ready http://127.0.0.1:PORT`, serves a request, and stops
-every child on SIGTERM (and on SIGINT); when a child dies it stops the rest."""
+every child on SIGTERM (and on SIGINT); a child that dies is restarted and
+serves again; one that keeps dying (a crash loop) stops the rest."""
 import json
 import os
 import signal
@@ -67,18 +68,47 @@ def main(holder):
         check(not alive(k), "child %d stopped" % k)
     log("cocoon up: ready, served, stopped all children on SIGTERM")
 
-    # A child that dies takes the whole network down, with a message.
-    up, port, d = start_up(work, "up2", backend)
+    # A child killed with SIGKILL is restarted, logged, and serves again.
+    up, port, d = start_up(work, "up2", backend + ["--crash-limit", "2", "--crash-window", "600"])
     kids = children_of(up.pid)
-    victim = [k for k in kids if "cocoon-proxy" in open("/proc/%d/cmdline" % k).read()]
-    check_eq(len(victim), 1, "one proxy child")
-    os.kill(victim[0], signal.SIGKILL)
+
+    def child(role):
+        ks = [k for k in children_of(up.pid) if role in open("/proc/%d/cmdline" % k).read()]
+        check_eq(len(ks), 1, "one %s child" % role)
+        return ks[0]
+
+    def served():
+        try:
+            st, j = http_json(port, "POST", "/v1/chat/completions",
+                              {"model": "fake-model",
+                               "messages": [{"role": "user", "content": "hi"}],
+                               "max_tokens": 2}, timeout=10)
+        except OSError:
+            return False
+        return st == 200
+
+    for role, n in (("cocoon-worker", 1), ("cocoon-proxy", 2)):
+        victim = child(role)
+        t0 = time.time()
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: up.log_tail(400).count(" restarted (pid ") == n,
+                   30, "%s restarted" % role)
+        check("(pid %d) was killed by signal 9" % victim in up.log_tail(400),
+              "the death of %s is logged" % role)
+        check(up.alive(), "cocoon up keeps running after %s died" % role)
+        check(child(role) != victim, "a new %s process" % role)
+        wait_until(served, 60, "requests served after %s restarted" % role)
+        log("cocoon up: %s killed, restarted and serving again after %.1f s" %
+            (role, time.time() - t0))
+    # A second death of the same child within the window is a crash loop.
+    victim = child("cocoon-worker")
+    os.kill(victim, signal.SIGKILL)
     up.p.wait(limit(20))
-    check(up.p.returncode != 0, "cocoon up fails when a child dies")
-    for k in kids:
-        check(not alive(k), "child %d stopped after the proxy died" % k)
-    check("proxy" in up.log_tail(), "the dead child is reported")
-    log("cocoon up: a dead child stops the rest")
+    check_eq(up.p.returncode, 1, "cocoon up exit status after a crash loop")
+    for k in children_of(up.pid) + kids:
+        check(not alive(k), "child %d stopped after the crash loop" % k)
+    check("died 2 times within 600 s" in up.log_tail(), "the crash loop is reported")
+    log("cocoon up: a crash loop stops the rest")
 
     # SIGINT (Ctrl-C) too.
     up, port, d = start_up(work, "up3", backend)
