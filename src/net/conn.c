@@ -239,12 +239,20 @@ static void keepalive_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn *c = arg;
     double now = cc_now_mono();
+    /* The checks run at most a second apart. A longer gap means this
+     * process was stopped or its loop blocked: the peer's frames may be
+     * waiting unread in the socket, so its silence is not the peer's fault
+     * (a proxy resumed after SIGSTOP dropped every worker). Start its
+     * window afresh. */
+    if (now - c->last_tick > 2.5) c->last_rx = CC_MAX(c->last_rx, now - 1.0);
+    c->last_tick = now;
     double silent = now - c->last_rx;
     if (silent >= c->to.idle_timeout) {
         net_conn_fail(c, NET_ERR_TIMEOUT, "peer silent for %.1f s", silent);
         return;
     }
-    if (c->outbound && silent >= c->to.ping_interval && now - c->last_ping >= c->to.ping_interval) {
+    bool pings = c->outbound || c->to.ping_inbound;
+    if (pings && silent >= c->to.ping_interval && now - c->last_ping >= c->to.ping_interval) {
         c->last_ping = now;
         net_rpc_send_id_msg(c, NET_TCP_PING, crypto_random_u64());
         c->stats.pings_out++;
@@ -257,9 +265,12 @@ static void become_ready(net_conn *c)
     c->stats.ready_at = cc_now_mono();
     c->last_rx = c->stats.ready_at;
     c->last_ping = c->stats.ready_at;
+    c->last_tick = c->stats.ready_at; /* a stop before the first check counts too */
     free_event(&c->timer);
     double tick =
-        CC_MIN(c->outbound ? c->to.ping_interval : c->to.idle_timeout, c->to.idle_timeout) / 4;
+        CC_MIN(c->outbound || c->to.ping_inbound ? c->to.ping_interval : c->to.idle_timeout,
+               c->to.idle_timeout) /
+        4;
     if (tick < 0.005) tick = 0.005;
     if (tick > 1) tick = 1;
     c->timer = event_new(c->base, -1, EV_PERSIST, keepalive_cb, c);

@@ -119,6 +119,10 @@ typedef struct net_timeouts {
     double ping_interval;     /* outbound side pings after this much silence (10) */
     double idle_timeout;      /* either side drops a link silent this long (60) */
     double handshake_timeout; /* TCP+PoW+TLS+tcp.connect must finish within (30) */
+    /* The inbound side pings after ping_interval of silence too: a proxy
+     * that must notice a stopped worker in seconds, not after idle_timeout
+     * of the worker's own (slower) pings. Every peer answers tcp.ping. */
+    bool ping_inbound;
 } net_timeouts;
 
 /* Answer to an outbound query.  error_code == 0: success, `data`/`len` is the

@@ -99,6 +99,7 @@ struct net_conn {
 
     double last_rx; /* monotonic time of the last frame received */
     double last_ping;
+    double last_tick; /* monotonic time of the last keepalive check */
     net_conn_stats stats;
     char peer_addr[64];
     char desc[160];

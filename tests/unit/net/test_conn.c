@@ -113,6 +113,39 @@ static void test_ping_pong_and_idle_drop(void **state)
     fx_free(&f);
 }
 
+static bool srv_pongs_20(void *arg)
+{
+    fx *f = arg;
+    net_conn_stats st;
+    net_conn_get_stats(f->srv.conn, &st);
+    return st.pongs_in >= 20 || f->srv.closed;
+}
+
+/* With ping_inbound the accepting side pings too (a proxy watching its
+ * workers): a peer that never pings stays up past the idle timeout because
+ * it answers, while without the flag it was dropped above. */
+static void test_inbound_pings(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    fx_listen(&f, 4,
+              (net_timeouts){.ping_interval = 0.05, .idle_timeout = 0.4, .ping_inbound = true});
+    fx_connect(&f, (net_timeouts){.ping_interval = 30, .idle_timeout = 60});
+    double t0 = tu_now();
+    /* 20 answered pings take about 1 s, over twice the idle timeout. */
+    assert_true(tu_run_until(f.base, srv_pongs_20, &f, 20));
+    assert_true(tu_now() - t0 > 0.4);
+    assert_false(f.srv.closed);
+    assert_false(f.cli.closed);
+    net_conn_stats st;
+    net_conn_get_stats(f.cli.conn, &st);
+    assert_int_equal(st.pings_out, 0);
+    net_conn_close(f.cli.conn, "done");
+    f.cli.conn = NULL;
+    fx_free(&f);
+}
+
 static void test_query_timeout(void **state)
 {
     fx f;
@@ -582,6 +615,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_query_packet),
         cmocka_unit_test(test_ping_pong_and_idle_drop),
+        cmocka_unit_test(test_inbound_pings),
         cmocka_unit_test(test_query_timeout),
         cmocka_unit_test(test_close_fails_pending),
         cmocka_unit_test(test_close_inside_callback),
