@@ -19,6 +19,10 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "no_worker", json_integer((json_int_t)p->stats.no_worker));
     json_object_set_new(req, "queued_total", json_integer((json_int_t)p->stats.queued));
     json_object_set_new(req, "waiting", json_integer((json_int_t)p->queue_len));
+    json_object_set_new(req, "waiting_bytes", json_integer((json_int_t)p->queued_bytes));
+    json_object_set_new(req, "first_byte_timeouts",
+                        json_integer((json_int_t)p->stats.first_byte_timeouts));
+    json_object_set_new(req, "refused_limits", json_integer((json_int_t)p->stats.refused_limits));
     json_object_set_new(req, "parts_relayed", json_integer((json_int_t)p->stats.parts_relayed));
     json_object_set_new(req, "bytes_relayed", json_integer((json_int_t)p->stats.bytes_relayed));
     json_object_set_new(o, "requests", req);
@@ -61,6 +65,10 @@ static void stats_fill(void *ud, json_t *o)
         json_t *e = json_object();
         json_object_set_new(e, "id", json_integer((json_int_t)c->id));
         json_object_set_new(e, "peer", json_string(c->conn ? net_conn_peer_addr(c->conn) : ""));
+        json_object_set_new(e, "active", json_integer((json_int_t)c->active));
+        json_object_set_new(e, "waiting", json_integer((json_int_t)c->queued));
+        json_object_set_new(e, "waiting_bytes", json_integer((json_int_t)c->queued_bytes));
+        json_object_set_new(e, "refused_limits", json_integer((json_int_t)c->refused_limits));
         daemon_json_add_peer_info(e, c->conn ? net_conn_peer_info(c->conn) : NULL);
         json_array_append_new(cs, e);
     }
@@ -119,6 +127,7 @@ static int setup_tee(proxy *p, const proxy_config *cfg, cc_err *err)
 }
 
 static net_listener *listen_on(proxy *p, const proxy_listen_addr *a, tee_policy *policy,
+                               const net_timeouts *to,
                                void (*on_accept)(net_listener *, net_conn *, void *), cc_err *err)
 {
     net_listen_config lc = {
@@ -127,7 +136,7 @@ static net_listener *listen_on(proxy *p, const proxy_listen_addr *a, tee_policy 
         .pow_difficulty = p->pow_difficulty,
         .identity = {p->tee.identity->key, p->tee.identity->cert},
         .verify = {tee_verify_peer, policy, tee_peer_info_free},
-        .timeouts = {.idle_timeout = p->idle_timeout},
+        .timeouts = *to,
         .on_accept = on_accept,
         .ud = p,
     };
@@ -165,6 +174,7 @@ proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, cons
     p->pow_difficulty = cfg->pow_difficulty;
     p->request_timeout = cfg->request_timeout;
     p->idle_timeout = cfg->idle_timeout;
+    p->lim = cfg->limits;
     cc_map_init(&p->by_wkey);
     proxy_requests_init(p);
     /* Every proxy has a ledger from the start; proxy_new() replaces this
@@ -200,9 +210,16 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
         p->reg = registry_open("none", cfg->common.registry, err);
     if (!p->reg || setup_tee(p, cfg, err) < 0 || proxy_money_open_config(p, cfg, err) < 0)
         goto fail;
-    p->wl = listen_on(p, &cfg->workers, p->tee.policy, proxy_on_worker_accept, err);
+    /* A stopped worker holds its requests until its link is dropped: the
+     * proxy pings workers itself and drops one silent for the liveness
+     * timeout, in seconds rather than after the minute of idle_timeout. */
+    double live = CC_MIN(p->idle_timeout, p->lim.worker_liveness_timeout);
+    const net_timeouts wto = {
+        .idle_timeout = live, .ping_interval = live / 4, .ping_inbound = true};
+    const net_timeouts cto = {.idle_timeout = p->idle_timeout};
+    p->wl = listen_on(p, &cfg->workers, p->tee.policy, &wto, proxy_on_worker_accept, err);
     if (!p->wl) goto fail;
-    p->cl = listen_on(p, &cfg->clients, p->client_policy, proxy_on_client_accept, err);
+    p->cl = listen_on(p, &cfg->clients, p->client_policy, &cto, proxy_on_client_accept, err);
     if (!p->cl) goto fail;
     p->http = daemon_stats_http_new(base, cfg->http.host, cfg->http.port, "cocoon-proxy",
                                     stats_fill, NULL, p, err);

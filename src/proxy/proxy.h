@@ -24,6 +24,21 @@ typedef struct proxy_listen_addr {
     uint16_t port;
 } proxy_listen_addr;
 
+/* Fair limits and hung-worker deadlines (docs/security.md). Counts and
+ * bytes of requests waiting for a worker slot; "client" is one client
+ * connection (one attested client identity). */
+typedef struct proxy_limits {
+    double first_byte_timeout;      /* no answer byte this long after a request reached a worker:
+                                     * retried on another one (default 120 s; 0 = off) */
+    double worker_liveness_timeout; /* a worker link silent this long is dropped; the proxy pings
+                                     * it after a quarter of it (default 8 s) */
+    size_t max_queued;              /* requests waiting, all clients (default 4096) */
+    size_t max_queued_bytes;        /* their bytes, all clients (default 256 MiB) */
+    size_t client_max_active;       /* one client's requests on workers at once (default 256) */
+    size_t client_max_queued;       /* one client's requests waiting (default 1024) */
+    size_t client_max_queued_bytes; /* their bytes (default 64 MiB) */
+} proxy_limits;
+
 typedef struct proxy_config {
     proxy_listen_addr workers; /* "listen_workers", default 0.0.0.0:11001 */
     proxy_listen_addr clients; /* "listen_clients", default 0.0.0.0:11002 */
@@ -34,6 +49,7 @@ typedef struct proxy_config {
                                 * the workers' (COCOON deploys "tdx" on that port) */
     double request_timeout;    /* cap on one request, seconds (default 600) */
     double idle_timeout;       /* drop links silent this long, seconds (default 60) */
+    proxy_limits limits;       /* the keys of the same names */
     /* owner, TEE, policy, log level, the chain (common.chain, root_address,
      * chain_refresh) and common.registry: the registry JSON with chain "none"
      * (relative to the config file); the reconnect settings are not used */

@@ -19,7 +19,39 @@ void proxy_config_init(proxy_config *c)
     c->client_policy = cc_strdup("any");
     c->request_timeout = 600;
     c->idle_timeout = 60;
+    c->limits = (proxy_limits){.first_byte_timeout = 120,
+                               .worker_liveness_timeout = 8,
+                               .max_queued = 4096,
+                               .max_queued_bytes = 256u << 20,
+                               .client_max_active = 256,
+                               .client_max_queued = 1024,
+                               .client_max_queued_bytes = 64u << 20};
     daemon_config_init(&c->common);
+}
+
+static int get_size(const json_t *obj, const char *key, int64_t min, int64_t max, size_t *v,
+                    cc_err *err)
+{
+    int64_t x = (int64_t)*v;
+    if (cc_json_get_int(obj, key, false, min, max, &x, err) < 0) return -1;
+    *v = (size_t)x;
+    return 0;
+}
+
+static int limits_from_json(const json_t *obj, proxy_limits *l, cc_err *err)
+{
+    const int64_t gib = 1 << 30;
+    if (cc_json_get_double(obj, "first_byte_timeout", false, 0, 86400, &l->first_byte_timeout,
+                           err) < 0 ||
+        cc_json_get_double(obj, "worker_liveness_timeout", false, 1, 3600,
+                           &l->worker_liveness_timeout, err) < 0 ||
+        get_size(obj, "max_queued", 0, 1 << 20, &l->max_queued, err) < 0 ||
+        get_size(obj, "max_queued_bytes", 0, 64 * gib, &l->max_queued_bytes, err) < 0 ||
+        get_size(obj, "client_max_active", 1, 1 << 20, &l->client_max_active, err) < 0 ||
+        get_size(obj, "client_max_queued", 0, 1 << 20, &l->client_max_queued, err) < 0 ||
+        get_size(obj, "client_max_queued_bytes", 0, 64 * gib, &l->client_max_queued_bytes, err) < 0)
+        return -1;
+    return 0;
 }
 
 int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c, cc_err *err)
@@ -50,6 +82,13 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "collateral_refresh",
                                        "root_address",
                                        "chain_refresh",
+                                       "first_byte_timeout",
+                                       "worker_liveness_timeout",
+                                       "max_queued",
+                                       "max_queued_bytes",
+                                       "client_max_active",
+                                       "client_max_queued",
+                                       "client_max_queued_bytes",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -64,6 +103,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         cc_json_get_int(obj, "pow_difficulty", false, 0, 28, &pow, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_double(obj, "idle_timeout", false, 1, 86400, &c->idle_timeout, err) < 0 ||
+        limits_from_json(obj, &c->limits, err) < 0 ||
         daemon_json_get_path(obj, "state_dir", path, &c->state_dir, err) < 0 ||
         daemon_json_get_path(obj, "ledger", path, &c->ledger, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)

@@ -65,6 +65,13 @@ struct pclient {
     ledger_client *acct; /* its owner's ledger account (proxy_money_client) */
     cc_list reqs;        /* preq of this client (through c_node) */
     uint64_t requests;
+    /* Fair limits: its requests on workers, and those waiting for a slot
+     * (oldest first, through q_node) with their bytes. */
+    size_t active, queued, queued_bytes;
+    cc_list queue;
+    bool waiting;           /* in p->waiting (it has queued requests) */
+    cc_list_node wait_node; /* in p->waiting */
+    uint64_t refused_limits;
     cc_list_node node; /* in p->clients */
 };
 
@@ -87,7 +94,8 @@ struct preq {
     double head_wall;     /* when the answer's head came from the worker */
     char debug_json[224]; /* proxy_debug, enable_debug only */
     struct event *timer;
-    bool queued; /* waiting in p->queue for a free worker slot */
+    struct event *first_byte_timer; /* armed while on a worker with no answer byte yet */
+    bool queued;                    /* waiting in client->queue for a free worker slot */
     /* Money: the client account's tokens held for this request (COCOON's
      * to_reserve), released when it ends; the accounts it runs under. */
     int64_t reserved;
@@ -95,7 +103,7 @@ struct preq {
     ledger_worker *wacct; /* the worker account counting it as running */
     cc_list_node w_node;  /* in worker->reqs */
     cc_list_node c_node;  /* in client->reqs */
-    cc_list_node q_node;  /* in p->queue */
+    cc_list_node q_node;  /* in client->queue */
 };
 
 struct proxy {
@@ -119,10 +127,13 @@ struct proxy {
     const proxy_route_worker **route;
     size_t n_workers, cap_workers;
     cc_map by_wkey; /* worker-leg request id -> preq */
-    /* Requests waiting because every worker of their model is at its cap,
-     * oldest first; served as slots free up (a burst waits, not fails). */
-    cc_list queue; /* of preq, through q_node */
-    size_t queue_len;
+    proxy_limits lim;
+    /* Requests waiting because every worker of their model is at its cap
+     * (or their client at client_max_active); served as slots free up (a
+     * burst waits, not fails), one client after another: each client keeps
+     * its own queue, and `waiting` holds the clients with one, in turn. */
+    cc_list waiting; /* of pclient, through wait_node */
+    size_t queue_len, queued_bytes;
     struct event *drain_ev;
     /* Money (proxy_money.c): the ledger of every client and worker account,
      * flushed by commit_ev every 1-2 s as COCOON's alarm() does. */
@@ -134,6 +145,7 @@ struct proxy {
     crypto_rand_pool ids; /* worker-leg request ids (one RAND_bytes call per 32 ids) */
     struct {
         uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;
+        uint64_t first_byte_timeouts, refused_limits;
         uint64_t active, bytes_relayed, parts_relayed, queued;
         uint64_t workers_accepted, workers_refused, clients_accepted;
         uint64_t refused_balance, over_claims, ledger_commits, ledger_commit_failures;

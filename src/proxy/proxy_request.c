@@ -12,17 +12,21 @@
 
 /* Error codes on the client leg (COCOON's, DESIGN §4.1). */
 
-/* Requests allowed to wait for a slot before new ones are refused. */
-#define MAX_QUEUED 4096
-
 /* ------------------------------------------------------------ bookkeeping */
+
+static void first_byte_timer_stop(preq *r)
+{
+    if (r->first_byte_timer) evtimer_del(r->first_byte_timer);
+}
 
 static void detach_worker(preq *r)
 {
     pworker *w = r->worker;
     if (!w) return;
+    first_byte_timer_stop(r);
     cc_list_remove(&w->reqs, &r->w_node);
     if (w->rw.active > 0) w->rw.active--;
+    if (r->client && r->client->active > 0) r->client->active--;
     proxy_money_detach_worker(r);
     cc_map_del(&r->p->by_wkey, r->wkey);
     r->worker = NULL;
@@ -34,6 +38,7 @@ static void attach_worker(preq *r, pworker *w)
     cc_list_push_front(&w->reqs, &r->w_node);
     w->rw.active++;
     w->requests++;
+    if (r->client) r->client->active++;
     proxy_money_attach_worker(r, w);
     /* A fresh id for the worker leg, so ids chosen by different clients can
      * never collide on a worker or in the proxy's table. */
@@ -47,19 +52,61 @@ static void attach_worker(preq *r, pworker *w)
 static void queue_remove(preq *r)
 {
     proxy *p = r->p;
+    pclient *c = r->client;
     if (!r->queued) return;
-    cc_list_remove(&p->queue, &r->q_node);
+    cc_list_remove(&c->queue, &r->q_node);
     r->queued = false;
     p->queue_len--;
+    p->queued_bytes -= r->query.len;
+    c->queued--;
+    c->queued_bytes -= r->query.len;
+    if (cc_list_empty(&c->queue) && c->waiting) {
+        cc_list_remove(&p->waiting, &c->wait_node);
+        c->waiting = false;
+    }
 }
 
 static void queue_add(preq *r)
 {
     proxy *p = r->p;
+    pclient *c = r->client;
     r->queued = true;
-    cc_list_push_back(&p->queue, &r->q_node);
+    cc_list_push_back(&c->queue, &r->q_node);
     p->queue_len++;
+    p->queued_bytes += r->query.len;
+    c->queued++;
+    c->queued_bytes += r->query.len;
     p->stats.queued++;
+    if (!c->waiting) {
+        cc_list_push_back(&p->waiting, &c->wait_node);
+        c->waiting = true;
+    }
+}
+
+/* Why r may not wait (a limit it would pass), or NULL. One client can hold
+ * at most its own share of the queue, so another client's requests still
+ * find room; the byte limits bound the proxy's memory, not only the count
+ * (100 waiting 8 MiB requests took it from 428 MB to 1.3 GB). */
+static const char *queue_refusal(const preq *r)
+{
+    const proxy *p = r->p;
+    const proxy_limits *l = &p->lim;
+    const pclient *c = r->client;
+    size_t len = r->query.len;
+    if (c->queued >= l->client_max_queued)
+        return "too many waiting requests from this client (client_max_queued)";
+    if (c->queued_bytes + len > l->client_max_queued_bytes)
+        return "this client's waiting requests are too large (client_max_queued_bytes)";
+    if (p->queue_len >= l->max_queued) return "every worker of this model is busy";
+    if (p->queued_bytes + len > l->max_queued_bytes)
+        return "every worker of this model is busy and the proxy's queue is full "
+               "(max_queued_bytes)";
+    return NULL;
+}
+
+static bool client_at_cap(const preq *r)
+{
+    return r->client && r->client->active >= r->p->lim.client_max_active;
 }
 
 static void finish(preq *r)
@@ -73,6 +120,7 @@ static void finish(preq *r)
     pclient *c = r->client;
     if (c) cc_list_remove(&c->reqs, &r->c_node);
     if (r->timer) event_free(r->timer);
+    if (r->first_byte_timer) event_free(r->first_byte_timer);
     cc_buf_free(&r->query);
     free(r->model);
     free(r);
@@ -178,19 +226,34 @@ static bool dispatch(preq *r, uint64_t exclude_id)
         detach_worker(r);
         return false;
     }
+    if (p->lim.first_byte_timeout > 0 && !r->relayed_any) {
+        struct timeval tv = cc_timeval(p->lim.first_byte_timeout);
+        evtimer_add(r->first_byte_timer, &tv);
+    }
     CC_DEBUG("event=request_routed worker=%llu model=%s attempt=%d", (unsigned long long)w->rw.id,
              r->model, r->attempts);
     return true;
 }
 
-/* No worker now: wait for a slot when the model's workers are only busy,
- * otherwise fail at once. */
+/* No worker now (or the client is at its cap): wait for a slot when the
+ * model's workers are only busy and the queue limits allow, otherwise fail
+ * at once. */
 static void no_worker(preq *r, uint64_t exclude_id)
 {
     proxy *p = r->p;
-    int k0 = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id);
-    if (k0 == 3 && p->queue_len < MAX_QUEUED) {
-        queue_add(r);
+    int k0 = client_at_cap(r) ? 3
+                              : proxy_route_why_none(p->route, p->n_workers, r->model,
+                                                     r->max_coefficient, exclude_id);
+    if (k0 == 3) {
+        const char *refused = queue_refusal(r);
+        if (!refused) {
+            queue_add(r);
+            return;
+        }
+        p->stats.no_worker++;
+        p->stats.refused_limits++;
+        r->client->refused_limits++;
+        fail_request(r, NET_ERR_NOT_READY, refused);
         return;
     }
     p->stats.no_worker++;
@@ -198,7 +261,6 @@ static void no_worker(preq *r, uint64_t exclude_id)
         "no worker serves this model",
         "every worker of this model is disabled",
         "every worker of this model is above max_coefficient",
-        "every worker of this model is busy",
     };
     fail_request(r, NET_ERR_NOT_READY, why[k0]);
 }
@@ -227,18 +289,32 @@ static void on_timeout(evutil_socket_t fd, short what, void *ud)
     fail_request(r, NET_ERR_TIMEOUT, "request timed out");
 }
 
-static void drain(evutil_socket_t fd, short what, void *ud)
+/* The worker took the request but sent nothing back in first_byte_timeout:
+ * it is hung or far behind. Cancel it there and try another worker, as for
+ * a worker that failed (no byte reached the client, so a retry is safe). */
+static void on_first_byte_timeout(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
     (void)what;
-    proxy *p = ud;
-    cc_list_foreach (preq, r, &p->queue, q_node) {
+    preq *r = ud;
+    r->p->stats.first_byte_timeouts++;
+    if (r->worker) r->worker->failures++;
+    cancel_on_worker(r);
+    retry_or_fail(r, NET_ERR_TIMEOUT, "the worker sent no answer within first_byte_timeout");
+}
+
+/* Serves or fails the first request of c's queue that can go now; false when
+ * none can (every worker of their models busy, or c at its cap). */
+static bool serve_one(proxy *p, pclient *c)
+{
+    if (c->active >= p->lim.client_max_active) return false;
+    cc_list_foreach (preq, r, &c->queue, q_node) {
         /* Look first: a request that still finds no free slot keeps its place. */
         if (proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, 0, 0) >= 0) {
             queue_remove(r);
             if (!dispatch(r, 0))
                 fail_request(r, NET_ERR_FAILURE, "could not send the request to a worker");
-            continue;
+            return true;
         }
         int why = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, 0);
         if (why == 3) continue; /* every worker of the model is busy: keep waiting */
@@ -248,8 +324,36 @@ static void drain(evutil_socket_t fd, short what, void *ud)
                      why == 0   ? "no worker serves this model"
                      : why == 1 ? "every worker of this model is disabled"
                                 : "every worker of this model is above max_coefficient");
-        /* The next one, read first, stays valid: serving or failing r
-         * touches no other queued request. */
+        /* The next one, read first, stays valid: failing r touches no other
+         * queued request. */
+    }
+    return false;
+}
+
+/* Round robin over the clients with waiting requests: a client that gets a
+ * slot goes to the back of the line, so a client with thousands waiting gets
+ * no more of the freed slots than one with a single request. */
+static void drain(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    proxy *p = ud;
+    for (bool progress = true; progress;) {
+        progress = false;
+        size_t n = cc_list_count(&p->waiting);
+        pclient *c = cc_list_first(pclient, &p->waiting, wait_node);
+        while (n-- > 0 && c) {
+            /* Read first: serving c changes only c's place in the line. */
+            pclient *next = cc_list_next(pclient, c, wait_node);
+            if (serve_one(p, c)) {
+                progress = true;
+                if (c->waiting) {
+                    cc_list_remove(&p->waiting, &c->wait_node);
+                    cc_list_push_back(&p->waiting, &c->wait_node);
+                }
+            }
+            c = next;
+        }
     }
 }
 
@@ -316,9 +420,10 @@ void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
         return;
     }
     r->timer = evtimer_new(p->base, on_timeout, r);
+    r->first_byte_timer = evtimer_new(p->base, on_first_byte_timeout, r);
     struct timeval tv = cc_timeval(r->timeout);
     evtimer_add(r->timer, &tv);
-    if (!dispatch(r, 0)) no_worker(r, 0);
+    if (client_at_cap(r) || !dispatch(r, 0)) no_worker(r, 0);
 }
 
 void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid)
@@ -339,6 +444,7 @@ void proxy_requests_client_gone(pclient *c)
         preq *r = cc_list_first(preq, &c->reqs, c_node);
         c->p->stats.cancelled++;
         cancel_on_worker(r);
+        queue_remove(r); /* while r->client still names its queue */
         r->client = NULL;
         cc_list_remove(&c->reqs, &r->c_node);
         finish(r);
@@ -485,6 +591,7 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
     if (!r) return; /* finished or cancelled meanwhile */
     if (!r->relayed_any) {
         r->relayed_any = true;
+        first_byte_timer_stop(r);
         cc_buf_free(&r->query); /* no retry from here on */
     }
     bool final = (a->flags & 1u) != 0;

@@ -61,6 +61,31 @@ static void test_defaults_and_paths(void **state)
     assert_int_equal(c.pow_difficulty, 3);
     assert_true(c.request_timeout == 2.5);
     proxy_config_clear(&c);
+
+    /* Fair limits and hung-worker deadlines: defaults, then each key. */
+    assert_int_equal(parse("{\"registry\": \"r\"}", &c, &err), 0);
+    assert_true(c.limits.first_byte_timeout == 120);
+    assert_true(c.limits.worker_liveness_timeout == 8);
+    assert_int_equal(c.limits.max_queued, 4096);
+    assert_int_equal(c.limits.max_queued_bytes, 256u << 20);
+    assert_int_equal(c.limits.client_max_active, 256);
+    assert_int_equal(c.limits.client_max_queued, 1024);
+    assert_int_equal(c.limits.client_max_queued_bytes, 64u << 20);
+    proxy_config_clear(&c);
+    assert_int_equal(parse("{\"registry\": \"r\", \"first_byte_timeout\": 0, "
+                           "\"worker_liveness_timeout\": 3.5, \"max_queued\": 10, "
+                           "\"max_queued_bytes\": 1000, \"client_max_active\": 2, "
+                           "\"client_max_queued\": 3, \"client_max_queued_bytes\": 500}",
+                           &c, &err),
+                     0);
+    assert_true(c.limits.first_byte_timeout == 0);
+    assert_true(c.limits.worker_liveness_timeout == 3.5);
+    assert_int_equal(c.limits.max_queued, 10);
+    assert_int_equal(c.limits.max_queued_bytes, 1000);
+    assert_int_equal(c.limits.client_max_active, 2);
+    assert_int_equal(c.limits.client_max_queued, 3);
+    assert_int_equal(c.limits.client_max_queued_bytes, 500);
+    proxy_config_clear(&c);
 }
 
 static void test_errors(void **state)
@@ -81,6 +106,10 @@ static void test_errors(void **state)
         {"{\"registry\": \"r\", \"log_level\": \"loud\"}", "\"log_level\""},
         {"{\"registry\": \"r\", \"request_timeout\": 0}", "\"request_timeout\""},
         {"{\"registry\": \"r\", \"registy\": \"r\"}", "\"registy\""},
+        {"{\"registry\": \"r\", \"client_max_active\": 0}", "\"client_max_active\""},
+        {"{\"registry\": \"r\", \"max_queued_bytes\": -1}", "\"max_queued_bytes\""},
+        {"{\"registry\": \"r\", \"worker_liveness_timeout\": 0.5}", "\"worker_liveness_timeout\""},
+        {"{\"registry\": \"r\", \"first_byte_timeout\": \"soon\"}", "\"first_byte_timeout\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         proxy_config c;

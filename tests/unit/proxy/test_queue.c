@@ -2,8 +2,9 @@
  * in arrival order as slots free up, and the bounded queue refuses beyond. */
 #include "proxy_fixture.h"
 
-/* Requests the proxy lets wait before refusing (MAX_QUEUED in proxy_request.c). */
-#define QUEUE_BOUND 4096
+/* Requests the proxy lets wait before refusing (its max_queued, lowered
+ * from the default so the test stays quick). */
+#define QUEUE_BOUND 64
 
 static void test_busy_worker_queues_then_drains_in_order(void **state)
 {
@@ -122,6 +123,7 @@ static void test_bounded_queue_refuses(void **state)
     fx *f = *state;
     pworker *w = fx_worker(f, "tiny", 1000, 1);
     pclient *c = fx_client(f, 2);
+    f->p->lim.max_queued = QUEUE_BOUND;
     fx_run(c, 0, "tiny");
     fx_take_run(f, w);
     tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
