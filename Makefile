@@ -4,6 +4,7 @@
 #   make test     build and run every test: normal build, sanitizer build, fuzz smoke run
 #   make bench    print the benchmark figures (JSON lines)
 #   make deb      Debian packages of the daemons and the CLI into build/deb/
+#   make soak     mixed load for 10 minutes (SOAK_SECONDS), RSS/fd drift per daemon
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -11,7 +12,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 RUN_ARGS   ?=
 
-.PHONY: all deps build run test test-fast test-asan test-fuzz bench fuzz deb format clean
+.PHONY: all deps build run test test-fast test-asan test-fuzz bench soak fuzz deb format clean
 
 all: build
 
@@ -54,6 +55,11 @@ bench: build
 
 deb: build
 	packaging/deb/build.sh $(BUILD) $(BUILD)/deb
+
+SOAK_SECONDS ?= 600
+soak: build
+	COCOON_BIN_DIR=$(CURDIR)/$(BUILD)/bin COCOON_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  python3 tests/faults/soak.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

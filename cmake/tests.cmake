@@ -66,6 +66,20 @@ foreach(src IN LISTS interop_srcs)
                        ENVIRONMENT "${COCOON_TEST_ENV}" TIMEOUT 900)
 endforeach()
 
+# The fault-injection suite (tests/faults/): real programs under kill -9,
+# SIGSTOP, a damaging middlebox, floods and descriptor exhaustion. In the
+# normal build only (its figures mean little under the sanitizers).
+set(fault_srcs "")
+if(NOT COCOON_FUZZ AND NOT COCOON_SANITIZE)
+  file(GLOB fault_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/faults/test_*.py)
+endif()
+foreach(src IN LISTS fault_srcs)
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME faults.${name} COMMAND ${Python3_EXECUTABLE} ${src})
+  set_tests_properties(faults.${name} PROPERTIES LABELS faults ENVIRONMENT "${COCOON_TEST_ENV}"
+                       TIMEOUT 900)
+endforeach()
+
 if(EXISTS ${CMAKE_SOURCE_DIR}/contracts/package.json AND NOT COCOON_SANITIZE AND NOT COCOON_FUZZ)
   add_test(NAME contracts COMMAND npm test --silent WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/contracts)
   set_tests_properties(contracts PROPERTIES LABELS node TIMEOUT 900)
