@@ -73,6 +73,7 @@ client *client_new(struct event_base *base, const client_config *cfg, cc_err *er
                              .max_body = (size_t)cfg->max_body,
                              .allowed_origins = cfg->cors_origins,
                              .cors = cfg->cors_origins != NULL};
+    daemon_http_limits_apply(&cfg->http_limits, &hc);
     c->http = http_server_new(base, &hc, err);
     if (!c->http) {
         cc_err_prefix(err, "HTTP on %s:%u", cfg->http_host, cfg->http_port);

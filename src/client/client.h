@@ -60,6 +60,8 @@ typedef struct client_config {
     /* "cors_origins": origins browsers may call the API from (comma-joined;
      * "*" any), with CORS answers; NULL = no CORS, loopback pages only */
     char *cors_origins;
+    /* "http": the API listener's other limits */
+    daemon_http_limits http_limits;
     daemon_config common; /* owner, TEE, policy, registry (proxy check), backoff, log level */
 } client_config;
 

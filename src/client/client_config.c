@@ -178,6 +178,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                        "price_per_token",
                                        "admin_listen",
                                        "cors_origins",
+                                       "http",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -193,6 +194,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         cc_json_get_int(obj, "price_per_token", false, 0, INT32_MAX, &c->price_per_token, err) <
             0 ||
         api_keys_from_json(obj, c, err) < 0 || cors_from_json(obj, c, err) < 0 ||
+        daemon_http_limits_from_json(obj, "http", &c->http_limits, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->max_coefficient = (int)maxc;
@@ -238,6 +240,7 @@ void client_config_clear(client_config *c)
     daemon_proxies_clear(&c->proxies, &c->n_proxies);
     free(c->api_keys);
     free(c->cors_origins);
+    daemon_http_limits_clear(&c->http_limits);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }

@@ -294,14 +294,37 @@ void daemon_chain_free(daemon_chain *c);
  * good read), version, reads, failures, updates} for /jsonstats. */
 json_t *daemon_chain_json(const daemon_chain *c);
 
+/* ---- HTTP listener limits as config keys (daemon_http.c) ---------------- */
+
+/* The "http" object of a daemon config: the hardening limits of its HTTP
+ * listener (the client's API, every stats port), each optional, in
+ * http_server_config's units; zero or NULL keeps the server's default. */
+typedef struct daemon_http_limits {
+    int max_connections;
+    size_t max_headers, max_output;
+    double header_timeout, body_timeout, body_min_rate, idle_timeout;
+    char *allowed_hosts, *allowed_origins; /* owned */
+} daemon_http_limits;
+
+/* Reads obj[key] when present (an object; unknown fields are refused and
+ * each error names "key.field"). */
+int daemon_http_limits_from_json(const json_t *obj, const char *key, daemon_http_limits *l,
+                                 cc_err *err);
+/* Copies the limits set into hc (strings borrowed from l). */
+void daemon_http_limits_apply(const daemon_http_limits *l, http_server_config *hc);
+void daemon_http_limits_clear(daemon_http_limits *l);
+
 /* ---- stats pages and the main loop (daemon_run.c) ----------------------- */
 
 /* An HTTP server on host:port serving only the stats pages (/jsonstats,
- * /stats, /metrics, /healthz; see http_server_add_stats). A failure reads
- * "stats HTTP on HOST:PORT: ...". */
+ * /stats, /metrics, /healthz; see http_server_add_stats), with the config's
+ * listener limits (NULL: the defaults; its Host check lets loopback names,
+ * the listen host and the configured allowed_hosts in, else 421). A
+ * failure reads "stats HTTP on HOST:PORT: ...". */
 http_server *daemon_stats_http_new(struct event_base *base, const char *host, int port,
-                                   const char *title, http_stats_fill fill, http_health_fn healthy,
-                                   void *ud, cc_err *err);
+                                   const daemon_http_limits *lim, const char *title,
+                                   http_stats_fill fill, http_health_fn healthy, void *ud,
+                                   cc_err *err);
 
 /* Adds "image_hash" (hex, "" unless the quote verified) and "attestation"
  * (the one-line summary) of a peer's certificate to a stats entry; pi NULL

@@ -9,10 +9,12 @@
 #include <event2/event.h>
 
 http_server *daemon_stats_http_new(struct event_base *base, const char *host, int port,
-                                   const char *title, http_stats_fill fill, http_health_fn healthy,
-                                   void *ud, cc_err *err)
+                                   const daemon_http_limits *lim, const char *title,
+                                   http_stats_fill fill, http_health_fn healthy, void *ud,
+                                   cc_err *err)
 {
     http_server_config hc = {.host = host, .port = port};
+    if (lim) daemon_http_limits_apply(lim, &hc);
     http_server *s = http_server_new(base, &hc, err);
     if (!s) {
         cc_err_prefix(err, "stats HTTP on %s:%u", host, (unsigned)port);

@@ -70,6 +70,10 @@ typedef struct http_server_config {
      * [::1] and the bound host, and any IP literal when bound to a wildcard
      * address (DNS rebinding needs a name). Other Hosts get 421. */
     const char *allowed_hosts;
+    /* With allowed_hosts NULL: more Host names allowed besides those defaults
+     * (same syntax), e.g. the name a monitoring system scrapes a stats port
+     * by. */
+    const char *extra_hosts;
     /* Comma-separated origins ("scheme://host[:port]", without a port any
      * port; "*" any) a request with an Origin header must come from, else
      * 403. NULL = http and https on localhost, 127.0.0.1 and [::1]. */

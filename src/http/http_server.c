@@ -387,6 +387,7 @@ http_server *http_server_new(struct event_base *base, const http_server_config *
         cc_buf_append_str(&b, LOOPBACK_HOSTS);
         if (!wildcard)
             cc_buf_append_fmt(&b, strchr(host, ':') && host[0] != '[' ? ",[%s]" : ",%s", host);
+        if (cfg->extra_hosts && cfg->extra_hosts[0]) cc_buf_append_fmt(&b, ",%s", cfg->extra_hosts);
         s->allowed_hosts = cc_buf_steal_str(&b);
         s->any_ip_host = wildcard;
     }

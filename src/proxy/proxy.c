@@ -221,8 +221,8 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
     if (!p->wl) goto fail;
     p->cl = listen_on(p, &cfg->clients, p->client_policy, &cto, proxy_on_client_accept, err);
     if (!p->cl) goto fail;
-    p->http = daemon_stats_http_new(base, cfg->http.host, cfg->http.port, "cocoon-proxy",
-                                    stats_fill, NULL, p, err);
+    p->http = daemon_stats_http_new(base, cfg->http.host, cfg->http.port, &cfg->http_limits,
+                                    "cocoon-proxy", stats_fill, NULL, p, err);
     if (!p->http) goto fail;
     proxy_control_register(p);
     p->rotate_ev = event_new(base, -1, EV_PERSIST, on_rotate, p);

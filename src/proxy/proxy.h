@@ -50,6 +50,8 @@ typedef struct proxy_config {
     double request_timeout;    /* cap on one request, seconds (default 600) */
     double idle_timeout;       /* drop links silent this long, seconds (default 60) */
     proxy_limits limits;       /* the keys of the same names */
+    /* "http": the stats port's listener limits */
+    daemon_http_limits http_limits;
     /* owner, TEE, policy, log level, the chain (common.chain, root_address,
      * chain_refresh) and common.registry: the registry JSON with chain "none"
      * (relative to the config file); the reconnect settings are not used */

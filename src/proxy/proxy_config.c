@@ -89,6 +89,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "client_max_active",
                                        "client_max_queued",
                                        "client_max_queued_bytes",
+                                       "http",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -104,6 +105,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_double(obj, "idle_timeout", false, 1, 86400, &c->idle_timeout, err) < 0 ||
         limits_from_json(obj, &c->limits, err) < 0 ||
+        daemon_http_limits_from_json(obj, "http", &c->http_limits, err) < 0 ||
         daemon_json_get_path(obj, "state_dir", path, &c->state_dir, err) < 0 ||
         daemon_json_get_path(obj, "ledger", path, &c->ledger, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
@@ -168,6 +170,7 @@ void proxy_config_clear(proxy_config *c)
     free(c->client_policy);
     free(c->state_dir);
     free(c->ledger);
+    daemon_http_limits_clear(&c->http_limits);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }

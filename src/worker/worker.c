@@ -115,8 +115,8 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         worker_free(w);
         return NULL;
     }
-    w->http = daemon_stats_http_new(base, cfg->http_host, cfg->http_port, "cocoon-worker",
-                                    stats_fill, health, w, err);
+    w->http = daemon_stats_http_new(base, cfg->http_host, cfg->http_port, &cfg->http_limits,
+                                    "cocoon-worker", stats_fill, health, w, err);
     if (!w->http) {
         worker_free(w);
         return NULL;

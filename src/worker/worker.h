@@ -25,6 +25,8 @@ typedef struct worker_config {
     size_t n_proxies;
     char http_host[64]; /* "listen_http" (stats), default 127.0.0.1:12000 */
     uint16_t http_port;
+    /* "http": the stats port's listener limits */
+    daemon_http_limits http_limits;
     char *backend;     /* "openai-http" | "embedded" (default) */
     char *backend_url; /* openai-http: base URL of the server (required for it) */
     char *api_key;     /* openai-http: optional bearer token */

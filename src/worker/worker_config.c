@@ -59,6 +59,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "chain",
                                        "root_address",
                                        "chain_refresh",
+                                       "http",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -67,6 +68,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     char *model = NULL;
     if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),
                                  &c->http_port, err) < 0 ||
+        daemon_http_limits_from_json(obj, "http", &c->http_limits, err) < 0 ||
         daemon_json_get_strdup(obj, "backend", &c->backend, err) < 0 ||
         daemon_json_get_strdup(obj, "backend_url", &c->backend_url, err) < 0 ||
         daemon_json_get_strdup(obj, "api_key", &c->api_key, err) < 0 ||
@@ -184,6 +186,7 @@ void worker_config_clear(worker_config *c)
     free(c->api_key);
     free(c->model);
     free(c->model_name);
+    daemon_http_limits_clear(&c->http_limits);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));
 }

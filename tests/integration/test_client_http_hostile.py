@@ -2,7 +2,8 @@
 """Hostile HTTP callers at the client's OpenAI endpoint: request-smuggling
 framing, a cross-site text/plain POST, a rebinding Host, a foreign Origin and
 an oversized body each get an OpenAI-style JSON error without reaching the
-network; a caller that never reads a large stream is cut off at the output
+network (the proxy's stats port refuses the rebinding Host too; a name
+configured in "http": {"allowed_hosts"} is let in on both); a caller that never reads a large stream is cut off at the output
 cap (the request is cancelled upstream, the client's memory stays bounded);
 the client keeps serving."""
 import json
@@ -67,9 +68,9 @@ def main(holder):
     net = Network("httphostile")
     holder.append(net)
     backend = net.start_backend(chunks=4000, chunk_bytes=4096)
-    net.start_proxy()
+    net.start_proxy(extra={"http": {"allowed_hosts": "stats.internal"}})
     net.start_worker(backend)
-    port = net.start_client()
+    port = net.start_client(extra={"http": {"allowed_hosts": "api.internal"}})
     net.wait_workers(1, enabled=1)
     net.wait_models()
 
@@ -86,6 +87,17 @@ def main(holder):
     expect_error(port, post + b"Origin: https://evil.example\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\n\r\n" % len(body) + body,
                  403, "origin_not_allowed", "foreign Origin")
+    # A configured name is let in besides the loopback ones ("http" keys),
+    # on the client's API and on the proxy's stats port; others get 421.
+    st, head, j, _ = raw(port, b"GET /v1/models HTTP/1.1\r\nHost: api.internal:%d\r\n\r\n" % port)
+    check_eq(st, 200, "configured Host on the client's API")
+    sp = net.stats_port
+    st, head, j, _ = raw(sp, b"GET /jsonstats HTTP/1.1\r\nHost: stats.internal:%d\r\n\r\n" % sp)
+    check_eq(st, 200, "configured Host on the proxy's stats port")
+    st, head, j, _ = raw(sp, b"GET /jsonstats HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % sp)
+    check_eq(st, 200, "loopback Host on the proxy's stats port")
+    expect_error(sp, b"GET /jsonstats HTTP/1.1\r\nHost: rebind.example:%d\r\n\r\n" % sp,
+                 421, "host_not_allowed", "rebinding Host on the proxy's stats port")
     # 20 MiB announced: refused from the head, before the body is sent.
     expect_error(port, post + b"Content-Type: application/json\r\nContent-Length: 20971520\r\n"
                  b"\r\n", 413, "request_too_large", "oversized body")

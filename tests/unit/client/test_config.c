@@ -44,6 +44,31 @@ static void test_ok(void **state)
     assert_string_equal(c.proxies[0], "1.1.1.1:2");
     assert_string_equal(c.proxies[1], "1.1.1.1:3");
     client_config_clear(&c);
+
+    /* The API listener's limits ("http"): unset fields keep the server's
+     * defaults; allowed_hosts names add to the loopback ones. */
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"http\": {\"max_connections\": 50, "
+                           "\"header_timeout\": 2.5, \"max_output\": 1048576, "
+                           "\"allowed_hosts\": \"api.internal\"}}",
+                           &c, &err),
+                     0);
+    http_server_config hc = {.max_body = 7};
+    daemon_http_limits_apply(&c.http_limits, &hc);
+    assert_int_equal(hc.max_connections, 50);
+    assert_true(hc.header_timeout == 2.5);
+    assert_int_equal(hc.max_output, 1 << 20);
+    assert_int_equal(hc.max_body, 7);
+    assert_true(hc.body_timeout == 0); /* the server's default */
+    assert_null(hc.allowed_hosts);
+    assert_string_equal(hc.extra_hosts, "api.internal");
+    client_config_clear(&c);
+    assert_int_equal(
+        parse("{\"proxies\": [\"127.0.0.1:1\"], \"http\": {\"allowed_hosts\": \"*\"}}", &c, &err),
+        0);
+    hc = (http_server_config){0};
+    daemon_http_limits_apply(&c.http_limits, &hc);
+    assert_string_equal(hc.allowed_hosts, "*");
+    client_config_clear(&c);
 }
 
 static void test_errors(void **state)
@@ -97,6 +122,12 @@ static void test_errors(void **state)
         {"{\"proxies\": [\"127.0.0.1:1\"], \"cors_origins\": [\"https://\"]}",
          "\"cors_origins[0]\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"admin_listen\": \"nope\"}", "\"admin_listen\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"http\": 5}", "\"http\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"http\": {\"max_conns\": 5}}", "\"max_conns\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"http\": {\"max_connections\": 0}}",
+         "\"max_connections\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"http\": {\"header_timeout\": \"x\"}}",
+         "\"http\": field \"header_timeout\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         client_config c;

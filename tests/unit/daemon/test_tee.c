@@ -195,14 +195,14 @@ static void test_stats_http(void **state)
     struct event_base *base = event_base_new();
     int n = 7;
     cc_err err = {0};
-    http_server *s = daemon_stats_http_new(base, "127.0.0.1", 0, "t", fill, NULL, &n, &err);
+    http_server *s = daemon_stats_http_new(base, "127.0.0.1", 0, NULL, "t", fill, NULL, &n, &err);
     assert_non_null(s);
     assert_true(http_server_port(s) > 0);
     /* the same port again cannot be bound: the message names the address */
     char want[64];
     snprintf(want, sizeof(want), "stats HTTP on 127.0.0.1:%d", http_server_port(s));
-    http_server *s2 =
-        daemon_stats_http_new(base, "127.0.0.1", http_server_port(s), "t", fill, NULL, &n, &err);
+    http_server *s2 = daemon_stats_http_new(base, "127.0.0.1", http_server_port(s), NULL, "t", fill,
+                                            NULL, &n, &err);
     assert_null(s2);
     assert_true(strncmp(err.msg, want, strlen(want)) == 0);
     http_server_free(s);

@@ -221,6 +221,29 @@ static void test_rejections(void **state)
     stop();
 }
 
+/* Names added to the default Host list (a stats port scraped by name) are
+ * let in; loopback names still are; others still get 421. */
+static void test_extra_hosts(void **state)
+{
+    (void)state;
+    http_server_config cfg = {.extra_hosts = "stats.internal,mon.example:9100"};
+    start(&cfg);
+    expect("POST /echo HTTP/1.1\r\nHost: stats.internal:11000\r\nContent-Type: application/json\r\n"
+           "Content-Length: 2\r\n\r\n{}",
+           "HTTP/1.1 200 ", NULL, false);
+    expect("POST /echo HTTP/1.1\r\nHost: mon.example:9100\r\nContent-Type: application/json\r\n"
+           "Content-Length: 2\r\n\r\n{}",
+           "HTTP/1.1 200 ", NULL, false);
+    expect("GET /echo HTTP/1.1\r\nHost: mon.example:9101\r\n\r\n", "HTTP/1.1 421 ",
+           "host_not_allowed", false);
+    expect("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+           "Content-Length: 2\r\n\r\n{}",
+           "HTTP/1.1 200 ", NULL, false);
+    expect("GET /echo HTTP/1.1\r\nHost: rebind.example\r\n\r\n", "HTTP/1.1 421 ",
+           "host_not_allowed", false);
+    stop();
+}
+
 static void test_protocol_features(void **state)
 {
     (void)state;
@@ -474,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_descriptor_exhaustion),
         cmocka_unit_test(test_slow_reader),
         cmocka_unit_test(test_stream_framing),
+        cmocka_unit_test(test_extra_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,12 +111,13 @@ static void test_openai_http(void **state)
     (void)state;
     worker_config c;
     cc_err err = {0};
-    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:11001\", \"10.0.0.2:7\"], \"backend\": "
-                           "\"openai-http\", \"backend_url\": \"http://127.0.0.1:8000\", "
-                           "\"model\": \"qwen\", \"coefficient\": 1500, \"is_test\": false, "
-                           "\"policy\": \"any\"}",
-                           &c, &err),
-                     0);
+    assert_int_equal(
+        parse("{\"proxies\": [\"127.0.0.1:11001\", \"10.0.0.2:7\"], \"backend\": "
+              "\"openai-http\", \"backend_url\": \"http://127.0.0.1:8000\", "
+              "\"model\": \"qwen\", \"coefficient\": 1500, \"is_test\": false, "
+              "\"policy\": \"any\", \"http\": {\"allowed_hosts\": \"worker1.internal\"}}",
+              &c, &err),
+        0);
     assert_int_equal(c.n_proxies, 2);
     assert_string_equal(c.proxies[1], "10.0.0.2:7");
     assert_string_equal(c.model, "qwen"); /* a name, not resolved as a path */
@@ -124,6 +125,8 @@ static void test_openai_http(void **state)
     assert_false(c.is_test);           /* sent in worker.params instead of the default true */
     assert_int_equal(c.max_active, 0); /* auto: chosen by backend */
     assert_int_equal(c.http_port, 12000);
+    /* The stats port's listener limits. */
+    assert_string_equal(c.http_limits.allowed_hosts, "worker1.internal");
 
     char *argv[] = {"--backend",    "embedded", "--model",   "m.gguf", "--proxy", "1.2.3.4:5",
                     "--max-active", "3",        "--threads", "2",      "--slots", "5"};
@@ -190,6 +193,8 @@ static void test_errors(void **state)
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"listen_http\": \"x\"}",
          "\"listen_http\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"modle\": 1}", "\"modle\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"http\": {\"idle_timeout\": -1}}",
+         "\"idle_timeout\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         worker_config c;
