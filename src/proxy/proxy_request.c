@@ -241,9 +241,9 @@ static bool dispatch(preq *r, uint64_t exclude_id)
 static void no_worker(preq *r, uint64_t exclude_id)
 {
     proxy *p = r->p;
-    int k0 = client_at_cap(r) ? 3
-                              : proxy_route_why_none(p->route, p->n_workers, r->model,
-                                                     r->max_coefficient, exclude_id);
+    /* 3 when some worker could take it (busy, or free while the client is
+     * at its cap); below, no worker ever could. */
+    int k0 = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id);
     if (k0 == 3) {
         const char *refused = queue_refusal(r);
         if (!refused) {

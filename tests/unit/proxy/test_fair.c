@@ -143,6 +143,10 @@ static void test_client_active_cap(void **state)
     fx_expect_none(f);
     assert_false(fx_find(a, 3)->queued);
     assert_int_equal(a->active, 2);
+    /* At its cap, a request no worker could ever take fails at once. */
+    fx_run(a, 4, "absent");
+    assert_true(fx_error_says(fx_take_error(f, a, 651), "no worker serves this model"));
+    fx_expect_none(f);
 }
 
 static void test_first_byte_deadline_moves_the_request(void **state)
