@@ -22,7 +22,7 @@ import time
 from http import client as httpclient
 import json
 
-from faultlib import Figures, Load, report, one_request, rss_kb
+from faultlib import Figures, Load, one_request, report, rss_kb, rss_scale
 from cocoonlib import (Network, Proc, binary, check, free_port, limit, log, run, wait_until,
                        write_json)
 
@@ -110,7 +110,7 @@ def main(holder):
     s = load.check_no_hang("slow readers", t0)
     # Each unread stream costs the client at most max_output (8 MiB).
     rss = rss_kb(net.client.pid)
-    check(rss < figs.base["client"][0] + 4 * 8 * 1024 + 64 * 1024,
+    check(rss < figs.base["client"][0] + (4 * 8 * 1024 + 64 * 1024) * rss_scale(net.client.pid),
           "slow readers: client RSS %d kB stays within 4 x max_output" % rss)
     report("slow_readers", s, {"client_rss_kb": rss})
     for c in readers:
