@@ -97,6 +97,23 @@ def main(holder):
     report("proxy_kill9", s, {"back_after_s": round(t1 - t0, 2)})
     figs = figures()
 
+    # ---- SIGSTOP the client for 3 s (the length of the fault, not a wait):
+    # its callers wait in the kernel meanwhile, then every one gets its
+    # answer, and its link to the proxy survives the stop.
+    figs = figures()
+    links = net.proxy_stats()["clients_accepted"]
+    t0 = time.time()
+    os.kill(net.client.pid, signal.SIGSTOP)
+    time.sleep(3)
+    os.kill(net.client.pid, signal.SIGCONT)
+    t1 = time.time()
+    load.wait_ok(20, t1, 30, "after the client resumed")
+    check(net.proxy_stats()["clients_accepted"] == links,
+          "client SIGSTOP: its link to the proxy survived the stop")
+    s = load.check_no_hang("client SIGSTOP", t0)
+    report("client_sigstop", s, {"stopped_s": round(t1 - t0, 2)})
+    figs.check_bounded("client SIGSTOP")
+
     # ---- kill -9 the client and start it again (callers are refused while
     # its port is closed, then served).
     t0 = time.time()
