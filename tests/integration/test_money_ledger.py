@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Money through `cocoon up`: the proxy's ledger rows equal the adjusted tokens
 (COCOON's CountTokens over the usage the client saw), the worker reports the
-same; a proxy killed with SIGKILL keeps at least its last committed totals
-across a restart, and a clean stop keeps everything."""
+same; a proxy killed with SIGKILL (and restarted by `cocoon up`) keeps at least its
+last committed totals, and a clean stop keeps everything."""
 import json
 import os
 import signal
@@ -106,9 +106,15 @@ def main(holder):
               and d in _cmdline(k)]
     check_eq(len(victim), 1, "one proxy process for this network")
     os.kill(int(victim[0]), signal.SIGKILL)
-    up.proc.p.wait(30)
+    # `cocoon up` restarts the proxy, which loads the ledger file again.
+    wait_until(lambda: "proxy restarted (pid" in up.proc.log_tail(100), 30, "proxy restarted")
 
-    up = Up(work, d, "up2")
+    def reloaded():
+        s = up.proxy_stats()
+        return (len(s["ledger"]["clients"]) == 1 and len(s["ledger"]["workers"]) == 1 and
+                s["workers_ready"] == 1 and s["clients_connected"] == 1 and
+                len(http_json(up.port, "GET", "/v1/models", timeout=5)[1]["data"]) > 0)
+    wait_until(reloaded, 30, "the restarted proxy with its ledger, worker and client")
     c, w = up.ledger()
     check(committed <= c["tokens_used"] <= final,
           "after SIGKILL: %d <= %d <= %d" % (committed, c["tokens_used"], final))
