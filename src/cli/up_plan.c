@@ -184,6 +184,8 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     json_object_set_new(cc, "proxies", json_pack("[o]", loopback(in->proxy_clients_port)));
     add_tee_fields(cc, in->fake_root, true);
     add_chain_fields(cc, in);
+    /* All three pieces are ours: the prompt never needs to leave sealed. */
+    json_object_set_new(cc, "sealing", json_string("required"));
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;
 
     /* Registry: the served model only, and any image; with the fake TEE,

@@ -22,6 +22,12 @@ struct event_base;
  * enforces it on the backend and does not forward the header. */
 #define CLIENT_MAX_TOKENS_HEADER "X-Cocoon-Max-Tokens"
 
+typedef enum {
+    CLIENT_SEALING_PREFERRED = 0,
+    CLIENT_SEALING_REQUIRED,
+    CLIENT_SEALING_OFF
+} client_sealing;
+
 typedef struct client_config {
     char http_host[64]; /* "listen_http", default 127.0.0.1:10000 */
     uint16_t http_port;
@@ -33,6 +39,11 @@ typedef struct client_config {
     int64_t max_body;       /* request body limit, bytes (default 8 MiB) */
     bool is_test;           /* "is_test": the network we join is a test one (default true) */
     daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
+    /* "sealing": seal prompts to attested workers (docs/confidentiality.md).
+     * required: never send plaintext (503 when no candidate can open a sealed
+     * request); preferred (default): seal when the proxy and a verified
+     * worker can, else COCOON's plain mode, said in X-Cocoon-Sealing; off. */
+    client_sealing sealing;
 } client_config;
 
 void client_config_init(client_config *c);

@@ -28,6 +28,8 @@ const client_io client_io_net = {
     .stream_start = http_stream_start,
     .stream_write = http_stream_write,
     .stream_end = http_stream_end,
+    .query = daemon_link_query,
+    .reply_header = http_reply_header,
 };
 
 static void reply_errorf(client *c, http_req *h, int status, const char *code, const char *msg)
@@ -55,6 +57,8 @@ static void creq_free(creq *r)
     if (r->pending_models) r->pending_models->done = NULL;
     if (r->timer) event_free(r->timer);
     openai_sse_filter_free(r->sse_filter);
+    client_seal_free(r->seal);
+    free(r->trailer);
     cc_buf_free(&r->body);
     cc_buf_free(&r->query);
     free(r->model);
@@ -160,6 +164,20 @@ static void on_timeout(evutil_socket_t fd, short what, void *ud)
 
 /* ------------------------------------------------------------ completions */
 
+static void send_plain(creq *r);
+static void reply_error(creq *r, int status, const char *code, const char *msg);
+
+static void seal_fallback(creq *r, int status, const char *why)
+{
+    if (status) {
+        reply_error(r, status, status == 503 ? "sealing_unavailable" : "proxy_error", why);
+        return;
+    }
+    snprintf(r->sealing_note, sizeof(r->sealing_note), "%s", why);
+    CC_INFO("event=request_not_sealed reason=\"%s\"", why);
+    send_plain(r);
+}
+
 static void send_request(creq *r, const clink *avoid)
 {
     client *c = r->c;
@@ -177,6 +195,18 @@ static void send_request(creq *r, const clink *avoid)
     r->link = l;
     r->attempts++;
     l->requests++;
+    if (c->sealing != CLIENT_SEALING_OFF) {
+        client_seal_start(r, l, seal_fallback);
+        return;
+    }
+    send_plain(r);
+}
+
+/* COCOON's plain client.runQueryEx on r->link (r->rid set). */
+static void send_plain(creq *r)
+{
+    client *c = r->c;
+    clink *l = r->link;
     tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
     q.model_name = tl_str(r->model);
     q.query = tl_mem(r->query.data, r->query.len);
@@ -302,8 +332,11 @@ static void finish_ok(creq *r, const tl_client_queryFinalInfo *fi)
         if (r->http_started) {
             if (rest.len) c->io->stream_write(r->hreq, rest.data, rest.len);
             cc_buf_free(&rest);
+            /* A sealed stream's evidence, as SSE comments (clients skip them). */
+            if (r->trailer) c->io->stream_write(r->hreq, r->trailer, strlen(r->trailer));
             c->io->stream_end(r->hreq);
         } else {
+            if (!r->seal) client_seal_head_headers(r);
             c->stats.bytes_out += r->body.len;
             c->io->reply(r->hreq, r->status ? r->status : 200,
                          r->content_type[0] ? r->content_type : "application/json", r->body.data,
@@ -366,6 +399,7 @@ static int on_head(creq *r, tl_bytes answer)
         }
         client_debug_timing_headers(r, resp);
         if (r->stream && r->status == 200) {
+            client_seal_head_headers(r);
             r->c->io->stream_start(r->hreq, 200,
                                    r->content_type[0] ? r->content_type : "text/event-stream");
             r->http_started = true;
@@ -385,6 +419,8 @@ static int on_head(creq *r, tl_bytes answer)
     }
     return rc;
 }
+
+static void client_answer_opened(creq *r, uint32_t id, const tl_client_queryAnswerPartEx *a);
 
 void client_handle_answer(clink *l, const tl_obj *m)
 {
@@ -432,22 +468,58 @@ void client_handle_answer(clink *l, const tl_obj *m)
         return;
     }
     const tl_client_queryAnswerPartEx *a = (const tl_client_queryAnswerPartEx *)m;
-    if (m->id == TL_ID_client_queryAnswerEx || !r->head_done) {
-        if (m->id == TL_ID_client_queryAnswerEx) {
+    tl_client_queryAnswerPartEx opened;
+    cc_buf plain = CC_BUF_INIT;
+    if (r->seal) {
+        /* Everything below sees the opened bytes; nothing reaches the caller
+         * from a part that does not open in its place. */
+        cc_err err;
+        if (client_seal_open(r, (a->flags & 1u) != 0, a->answer, &plain, &err) < 0) {
+            CC_WARN("event=sealed_answer_refused error=\"%s\"", err.msg);
+            send_cancel(r);
+            reply_error(r, 502, "sealing_error", err.msg);
+            return;
+        }
+        opened = *a;
+        opened.answer = tl_mem(plain.data, plain.len);
+        a = &opened;
+    }
+    client_answer_opened(r, m->id, a);
+    explicit_bzero(plain.data, plain.cap);
+    cc_buf_free(&plain);
+}
+
+/* One answer message of r, opened when it was sealed. May free r. */
+static void client_answer_opened(creq *r, uint32_t id, const tl_client_queryAnswerPartEx *a)
+{
+    client *c = r->c;
+    if (id == TL_ID_client_queryAnswerEx || !r->head_done) {
+        if (id == TL_ID_client_queryAnswerEx) {
             if (on_head(r, a->answer) < 0) return;
         } else {
             r->head_done = true; /* a part without a head: plain 200 */
             r->status = 200;
             client_debug_timing_headers(r, NULL);
             if (r->stream) {
+                client_seal_head_headers(r);
                 c->io->stream_start(r->hreq, 200, "text/event-stream");
                 r->http_started = true;
             }
         }
     }
-    if (m->id == TL_ID_client_queryAnswerPartEx && deliver(r, a->answer.data, a->answer.len) < 0)
+    if (id == TL_ID_client_queryAnswerPartEx && deliver(r, a->answer.data, a->answer.len) < 0)
         return;
-    if (a->flags & 1u) finish_ok(r, &a->final_info);
+    if (!(a->flags & 1u)) return;
+    if (r->seal) {
+        cc_err err;
+        if (client_seal_finish(r, &a->final_info, &r->trailer, &err) < 0) {
+            CC_WARN("event=receipt_refused error=\"%s\"", err.msg);
+            c->stats.receipts_refused++;
+            reply_error(r, 502, "receipt_refused", err.msg);
+            return;
+        }
+    }
+    finish_ok(r, &a->final_info);
 }
 
 void client_link_gone(clink *l)
@@ -563,6 +635,17 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "not_found", json_integer((json_int_t)c->stats.not_found));
     json_object_set_new(req, "bad_request", json_integer((json_int_t)c->stats.bad_request));
     json_object_set_new(req, "bytes_out", json_integer((json_int_t)c->stats.bytes_out));
+    json_t *sl = json_object();
+    static const char *const mode[] = {"preferred", "required", "off"};
+    json_object_set_new(sl, "mode", json_string(mode[c->sealing]));
+    json_object_set_new(sl, "sealed", json_integer((json_int_t)c->stats.sealed));
+    json_object_set_new(sl, "plain", json_integer((json_int_t)c->stats.plain));
+    json_object_set_new(sl, "refused", json_integer((json_int_t)c->stats.sealing_refused));
+    json_object_set_new(sl, "candidates_refused",
+                        json_integer((json_int_t)c->stats.candidates_refused));
+    json_object_set_new(sl, "receipts_refused",
+                        json_integer((json_int_t)c->stats.receipts_refused));
+    json_object_set_new(o, "sealing", sl);
     json_object_set_new(o, "requests", req);
     json_object_set_new(o, "proxies", daemon_links_stats_json(&c->links, NULL));
     json_t *ms = json_array();

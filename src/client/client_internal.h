@@ -68,6 +68,10 @@ typedef struct client_io {
     void (*stream_start)(http_req *h, int status, const char *content_type);
     int (*stream_write)(http_req *h, const void *data, size_t len);
     void (*stream_end)(http_req *h);
+    /* Sealing: a query to the proxy (daemon_link_query) and a response
+     * header (http_reply_header); NULL in tables that do without. */
+    int (*query)(clink *l, const tl_obj *msg, net_answer_fn cb, void *ud, cc_err *err);
+    void (*reply_header)(http_req *h, const char *name, const char *value);
 } client_io;
 
 /* An HTTP request being served. */
@@ -101,7 +105,10 @@ struct creq {
     /* Drops the usage-only SSE event workers request for billing when the
      * caller did not ask for it (NULL otherwise). */
     openai_sse_filter *sse_filter;
-    cc_list_node node; /* in c->all */
+    struct cseal *seal;     /* a sealed request's keys and answer state (client_seal.c) */
+    char sealing_note[160]; /* why a plain answer was not sealed (X-Cocoon-Sealing) */
+    char *trailer;          /* a sealed stream's closing SSE comment (receipt), heap */
+    cc_list_node node;      /* in c->all */
 };
 
 struct client {
@@ -126,9 +133,13 @@ struct client {
     struct event *models_timer;
     crypto_rand_pool ids; /* request ids (one RAND_bytes call per 32 ids) */
     client_debug_log debug_log;
+    client_sealing sealing;
+    tee_policy *worker_policy; /* candidates' certificates (NULL: refuse them all) */
+    cc_map seal_cache;         /* first 8 bytes of a certificate hash -> verified candidate */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t bytes_out;
+        uint64_t sealed, plain, sealing_refused, candidates_refused, receipts_refused;
     } stats;
 };
 
@@ -152,6 +163,27 @@ static inline client *clink_client(const clink *l)
 {
     return l->env->ud;
 }
+
+/* client_seal.c: sealed requests (docs/confidentiality.md) */
+typedef struct cseal cseal;
+/* What to do when r cannot go sealed: status 0 sends it plain (why becomes
+ * the X-Cocoon-Sealing note), else the request fails with status and why. */
+typedef void (*client_seal_fallback)(creq *r, int status, const char *why);
+/* Asks l for candidates, verifies them, seals r->query to them and sends
+ * client.runSealedQuery; falls back to plain (preferred) or refuses
+ * (required) when nothing can be sealed to. r->rid and r->link are set. */
+void client_seal_start(creq *r, clink *l, client_seal_fallback fallback);
+void client_seal_free(cseal *s);
+/* Opens one answer message of a sealed request into out. -1 with err when
+ * it does not open (the request must then fail). */
+int client_seal_open(creq *r, bool final, tl_bytes answer, cc_buf *out, cc_err *err);
+void client_seal_on_receipt(clink *l, const tl_client_queryReceipt *m);
+/* The final info arrived: checks the receipt; 0 and the evidence headers
+ * (or for a stream the SSE comment in *trailer, heap) or -1 with err. */
+int client_seal_finish(creq *r, const tl_client_queryFinalInfo *fi, char **trailer, cc_err *err);
+/* Headers naming the worker, set when the first part opened. */
+void client_seal_head_headers(creq *r);
+void client_seal_cache_clear(client *c);
 
 /* client.c */
 /* The part of client_new() that opens nothing (no TEE, HTTP server or
