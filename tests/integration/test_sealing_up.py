@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Done-when of issue #11: after requests through `cocoon up` (which seals,
+"required"), a random marker sent in the prompts appears nowhere in the
+proxy's memory, read through /proc/PID/maps and /proc/PID/mem of our own
+descendant (same uid; no Yama here, else ptrace_scope must be 0 or 1 with us
+as an ancestor). The control: the same scan finds a marker sent through the
+same proxy by a client with sealing off, so a miss means "not there", not a
+blind scanner."""
+import json
+import os
+import re
+import secrets
+import signal
+
+from cocoonlib import (binary, check, check_eq, free_port, http, limit, log, Proc, run, Stream,
+                       tmpdir, wait_until, write_json)
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def memory_holds(pid, needle):
+    """True when needle is in any readable mapping of pid."""
+    found = False
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
+            if not m or m.group(3)[0] != "r" or "[vvar]" in line or "[vsyscall]" in line:
+                continue
+            start, end = int(m.group(1), 16), int(m.group(2), 16)
+            try:
+                mem.seek(start)
+                chunk = mem.read(end - start)
+            except (OSError, OverflowError, ValueError):
+                continue
+            if needle in chunk:
+                found = True
+                break
+    return found
+
+
+def ask(marker, stream=False):
+    return {"model": "fake-model", "stream": stream, "max_tokens": 4,
+            "messages": [{"role": "user", "content": "remember %s please" % marker}]}
+
+
+def main(holder):
+    work = tmpdir("cocoon-sealing-up-")
+    port = free_port()
+    d = os.path.join(work, "up")
+    up = Proc("up", [binary("cocoon"), "up", "--port", str(port), "--dir", d, "--backend",
+                     "openai-http"], work, capture_stdout=True)
+    up.wait_line(r"^ready http://127\.0\.0\.1:(\d+)$", timeout=120)
+    kids = children_of(up.pid)
+    proxy = [k for k in kids if "cocoon-proxy" in open("/proc/%d/cmdline" % k).read()]
+    check_eq(len(proxy), 1, "one proxy child")
+    proxy = proxy[0]
+    with open(os.path.join(d, "client.json")) as f:
+        ccfg = json.load(f)
+    check_eq(ccfg.get("sealing"), "required", "cocoon up's client requires sealing")
+
+    sealed_marker = "SEALED-" + secrets.token_hex(12)
+    for i in range(3):
+        st, hdrs, data = http(port, "POST", "/v1/chat/completions", ask(sealed_marker))
+        check_eq(st, 200, "sealed request %d (%r)" % (i, data[:200]))
+        check_eq(hdrs.get("x-cocoon-sealing"), "on", "request %d was sealed" % i)
+    s = Stream(port, "/v1/chat/completions", ask(sealed_marker, stream=True))
+    check_eq(s.status, 200, "sealed stream")
+    s.read_all()
+    check(not memory_holds(proxy, sealed_marker.encode()),
+          "the sealed prompt's marker is nowhere in the proxy's memory")
+    log("marker of 4 sealed requests absent from the proxy's memory")
+
+    # Control: a plain client on the same proxy; its marker is found.
+    ccfg["sealing"] = "off"
+    plain_port = free_port()
+    ccfg["listen_http"] = "127.0.0.1:%d" % plain_port
+    path = write_json(os.path.join(d, "client-plain.json"), ccfg)
+    Proc("client-plain", [binary("cocoon-client"), "--config", path], d)
+    wait_until(lambda: http(plain_port, "GET", "/v1/models", timeout=2)[0] == 200, 30,
+               "plain client ready")
+    plain_marker = "PLAIN-" + secrets.token_hex(12)
+    st, hdrs, _ = http(plain_port, "POST", "/v1/chat/completions", ask(plain_marker))
+    check_eq(st, 200, "plain request")
+    check_eq(hdrs.get("x-cocoon-sealing"), "off", "the control request was plain")
+    check(memory_holds(proxy, plain_marker.encode()),
+          "the scan finds a plain prompt's marker in the proxy (the scanner sees the heap)")
+    check(not memory_holds(proxy, sealed_marker.encode()), "still no sealed marker")
+    log("control: a plain prompt's marker is found by the same scan")
+    up.signal(signal.SIGTERM)
+    up.p.wait(limit(20))
+
+
+if __name__ == "__main__":
+    run(main)
