@@ -58,7 +58,6 @@ static void creq_free(creq *r)
     if (r->timer) event_free(r->timer);
     openai_sse_filter_free(r->sse_filter);
     client_seal_free(r->seal);
-    free(r->trailer);
     cc_buf_free(&r->body);
     cc_buf_free(&r->query);
     free(r->model);
@@ -333,10 +332,15 @@ static void finish_ok(creq *r, const tl_client_queryFinalInfo *fi)
             if (rest.len) c->io->stream_write(r->hreq, rest.data, rest.len);
             cc_buf_free(&rest);
             /* A sealed stream's evidence, as SSE comments (clients skip them). */
-            if (r->trailer) c->io->stream_write(r->hreq, r->trailer, strlen(r->trailer));
+            char *trailer = client_seal_evidence(r);
+            if (trailer) c->io->stream_write(r->hreq, trailer, strlen(trailer));
+            free(trailer);
             c->io->stream_end(r->hreq);
         } else {
-            if (!r->seal) client_seal_head_headers(r);
+            if (r->seal)
+                free(client_seal_evidence(r));
+            else
+                client_seal_head_headers(r);
             c->stats.bytes_out += r->body.len;
             c->io->reply(r->hreq, r->status ? r->status : 200,
                          r->content_type[0] ? r->content_type : "application/json", r->body.data,
@@ -480,6 +484,16 @@ void client_handle_answer(clink *l, const tl_obj *m)
             reply_error(r, 502, "sealing_error", err.msg);
             return;
         }
+        /* The last part is held back until the receipt matches the whole
+         * answer: nothing unvouched-for reaches the caller. */
+        if ((a->flags & 1u) && client_seal_check(r, &a->final_info, &err) < 0) {
+            CC_WARN("event=receipt_refused error=\"%s\"", err.msg);
+            c->stats.receipts_refused++;
+            reply_error(r, 502, "receipt_refused", err.msg);
+            explicit_bzero(plain.data, plain.cap);
+            cc_buf_free(&plain);
+            return;
+        }
         opened = *a;
         opened.answer = tl_mem(plain.data, plain.len);
         a = &opened;
@@ -509,17 +523,7 @@ static void client_answer_opened(creq *r, uint32_t id, const tl_client_queryAnsw
     }
     if (id == TL_ID_client_queryAnswerPartEx && deliver(r, a->answer.data, a->answer.len) < 0)
         return;
-    if (!(a->flags & 1u)) return;
-    if (r->seal) {
-        cc_err err;
-        if (client_seal_finish(r, &a->final_info, &r->trailer, &err) < 0) {
-            CC_WARN("event=receipt_refused error=\"%s\"", err.msg);
-            c->stats.receipts_refused++;
-            reply_error(r, 502, "receipt_refused", err.msg);
-            return;
-        }
-    }
-    finish_ok(r, &a->final_info);
+    if (a->flags & 1u) finish_ok(r, &a->final_info);
 }
 
 void client_link_gone(clink *l)

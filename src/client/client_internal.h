@@ -107,7 +107,6 @@ struct creq {
     openai_sse_filter *sse_filter;
     struct cseal *seal;     /* a sealed request's keys and answer state (client_seal.c) */
     char sealing_note[160]; /* why a plain answer was not sealed (X-Cocoon-Sealing) */
-    char *trailer;          /* a sealed stream's closing SSE comment (receipt), heap */
     cc_list_node node;      /* in c->all */
 };
 
@@ -178,9 +177,12 @@ void client_seal_free(cseal *s);
  * it does not open (the request must then fail). */
 int client_seal_open(creq *r, bool final, tl_bytes answer, cc_buf *out, cc_err *err);
 void client_seal_on_receipt(clink *l, const tl_client_queryReceipt *m);
-/* The final info arrived: checks the receipt; 0 and the evidence headers
- * (or for a stream the SSE comment in *trailer, heap) or -1 with err. */
-int client_seal_finish(creq *r, const tl_client_queryFinalInfo *fi, char **trailer, cc_err *err);
+/* The final part opened: checks the receipt against the whole answer and the
+ * final info (before any byte of that part reaches the caller). */
+int client_seal_check(creq *r, const tl_client_queryFinalInfo *fi, cc_err *err);
+/* After a passed check: the evidence as response headers, or for a started
+ * stream the closing SSE comment (heap, returned); NULL when none. */
+char *client_seal_evidence(creq *r);
 /* Headers naming the worker, set when the first part opened. */
 void client_seal_head_headers(creq *r);
 void client_seal_cache_clear(client *c);

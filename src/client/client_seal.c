@@ -38,6 +38,7 @@ struct cseal {
     int chosen; /* index of the worker whose key opened the first part, -1 before */
     uint8_t request_hash[32];
     bool has_receipt;
+    bool checked; /* the receipt matched the whole answer */
     uint8_t receipt[CRYPTO_RECEIPT_LEN];
     client_seal_fallback fallback;
 };
@@ -315,10 +316,9 @@ void client_seal_head_headers(creq *r)
     c->io->reply_header(r->hreq, "X-Cocoon-Worker", hex);
 }
 
-int client_seal_finish(creq *r, const tl_client_queryFinalInfo *fi, char **trailer, cc_err *err)
+int client_seal_check(creq *r, const tl_client_queryFinalInfo *fi, cc_err *err)
 {
     cseal *s = r->seal;
-    *trailer = NULL;
     if (s->chosen < 0) return cc_err_set(err, "a sealed answer ended before any part");
     cseal_cand *cand = &s->cands[s->chosen];
     if (!cand->stream.finished) return cc_err_set(err, "the sealed answer was cut short");
@@ -344,17 +344,26 @@ int client_seal_finish(creq *r, const tl_client_queryFinalInfo *fi, char **trail
          * pays for no token the receipt does not list. */
         bad = "token counts";
     if (bad) return cc_err_set(err, "the receipt's %s does not match the answer", bad);
+    s->checked = true;
+    return 0;
+}
+
+char *client_seal_evidence(creq *r)
+{
+    cseal *s = r->seal;
+    if (!s || !s->checked) return NULL;
     char b64[4 * ((CRYPTO_RECEIPT_LEN + 2) / 3) + 1];
     EVP_EncodeBlock((unsigned char *)b64, s->receipt, CRYPTO_RECEIPT_LEN);
     if (r->http_started) {
         cc_buf ev = CC_BUF_INIT;
         char hex[65];
-        cc_hex_encode(cand->info.cert_hash, 32, hex);
+        cc_hex_encode(s->cands[s->chosen].info.cert_hash, 32, hex);
         cc_buf_append_fmt(&ev, ": X-Cocoon-Receipt: %s\n: X-Cocoon-Worker: %s\n\n", b64, hex);
-        *trailer = cc_buf_steal_str(&ev);
-    } else if (r->c->io->reply_header && r->hreq) {
+        return cc_buf_steal_str(&ev);
+    }
+    if (r->c->io->reply_header && r->hreq) {
         client_seal_head_headers(r);
         r->c->io->reply_header(r->hreq, "X-Cocoon-Receipt", b64);
     }
-    return 0;
+    return NULL;
 }
