@@ -31,6 +31,7 @@ typedef struct up_opts {
     const char *tee;      /* "fake" (default: every link attested) or "none" */
     const char *chain;    /* "local" (default: tools/tonsim) or "none" (free mode) */
     double chain_refresh; /* seconds between the daemons' reads of the root */
+    const char *sealing;  /* the client's "sealing": "required" (default), "preferred", "off" */
     bool help;
 } up_opts;
 

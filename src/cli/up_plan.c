@@ -27,6 +27,10 @@ static const cc_opt up_options[] = {
      "prices; none: free mode with a registry file",
      "local"},
     {"--chain-refresh", "SECONDS", "how often the daemons read the root contract", "60"},
+    {"--sealing", "MODE",
+     "required: prompts only ever leave the client sealed to a verified worker; "
+     "preferred; off (docs/confidentiality.md)",
+     "required"},
 };
 
 void up_usage(FILE *f)
@@ -47,7 +51,8 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
                    .pow = 12,
                    .tee = "fake",
                    .chain = "local",
-                   .chain_refresh = 60};
+                   .chain_refresh = 60,
+                   .sealing = "required"};
     cc_args a;
     if (cc_args_parse(up_options, CC_ARRAY_LEN(up_options), argc - 1, argv + 1, &a, err) < 0)
         return -1;
@@ -82,6 +87,11 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
         if (*end || !(o->chain_refresh >= 0.1 && o->chain_refresh <= 86400))
             return cc_err_set(err,
                               "--chain-refresh: expected seconds from 0.1 to 86400, got \"%s\"", v);
+    }
+    if ((v = cc_args_get(&a, "--sealing"))) {
+        if (strcmp(v, "required") && strcmp(v, "preferred") && strcmp(v, "off"))
+            return cc_err_set(err, "--sealing: expected required, preferred or off, got \"%s\"", v);
+        o->sealing = v;
     }
     o->backend_url = cc_args_get(&a, "--backend-url");
     o->model = cc_args_get(&a, "--model");
@@ -184,8 +194,8 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     json_object_set_new(cc, "proxies", json_pack("[o]", loopback(in->proxy_clients_port)));
     add_tee_fields(cc, in->fake_root, true);
     add_chain_fields(cc, in);
-    /* All three pieces are ours: the prompt never needs to leave sealed. */
-    json_object_set_new(cc, "sealing", json_string("required"));
+    /* All three pieces are ours: by default the prompt never leaves unsealed. */
+    json_object_set_new(cc, "sealing", json_string(o->sealing));
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;
 
     /* Registry: the served model only, and any image; with the fake TEE,
