@@ -135,6 +135,7 @@ struct client {
     client_sealing sealing;
     tee_policy *worker_policy; /* candidates' certificates (NULL: refuse them all) */
     cc_map seal_cache;         /* first 8 bytes of a certificate hash -> verified candidate */
+    struct clists *seal_lists; /* recent candidate lists per proxy and model */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t bytes_out;
@@ -186,6 +187,8 @@ char *client_seal_evidence(creq *r);
 /* Headers naming the worker, set when the first part opened. */
 void client_seal_head_headers(creq *r);
 void client_seal_cache_clear(client *c);
+/* Drops the remembered candidate lists of l (for model, or all: NULL). */
+void client_seal_forget(client *c, const clink *l, const char *model);
 
 /* client.c */
 /* The part of client_new() that opens nothing (no TEE, HTTP server or
