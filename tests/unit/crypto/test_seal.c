@@ -105,7 +105,7 @@ static void seal_parts(pair *p, int n, cc_buf *parts)
 {
     cc_err err;
     for (int i = 0; i < n; i++) {
-        char pt[8];
+        char pt[16];
         snprintf(pt, sizeof(pt), "p%d", i);
         assert_int_equal(crypto_seal_part(&p->tx, i == n - 1, pt, strlen(pt), &parts[i], &err), 0);
     }
