@@ -634,6 +634,42 @@ void client_api_models(http_req *hreq, void *ud)
     c->io->on_caller_gone(hreq, on_models_caller_gone, r);
 }
 
+/* -------------------------------------------------------- /v1/attestation */
+
+/* What the caller may check for itself: the proxies' attestation as our TLS
+ * handshake verified it, and the workers that served sealed answers. */
+void client_api_attestation(http_req *hreq, void *ud)
+{
+    client *c = ud;
+    json_t *ps = json_array();
+    for (size_t i = 0; i < c->links.n; i++) {
+        clink *l = &c->links.at[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "address", json_string(l->addr));
+        json_object_set_new(e, "connected", json_boolean(l->conn != NULL));
+        json_object_set_new(e, "sealing", json_boolean(l->peer_flags & DAEMON_PARAMS_FLAG_SEALING));
+        const tee_peer_info *pi = l->conn ? net_conn_peer_info(l->conn) : NULL;
+        if (pi) {
+            daemon_json_add_peer_info(e, pi);
+            json_object_set_new(e, "quote_verified", json_boolean(pi->quote_verified));
+            json_object_set_new(e, "tcb_status", json_string(tee_tcb_status_name(pi->tcb_status)));
+        }
+        json_array_append_new(ps, e);
+    }
+    static const char *const mode[] = {"preferred", "required", "off"};
+    json_t *o = json_object();
+    json_object_set_new(o, "sealing", json_string(mode[c->sealing]));
+    json_object_set_new(o, "policy",
+                        json_string(c->worker_policy
+                                        ? tee_policy_kind_name(tee_policy_kind_of(c->worker_policy))
+                                        : "none"));
+    json_object_set_new(o, "proxies", ps);
+    json_object_set_new(o, "workers", client_seal_attestation_json(c));
+    json_object_set_new(o, "at", json_real(cc_now_wall()));
+    c->io->reply_json(hreq, 200, o);
+    json_decref(o);
+}
+
 /* ---------------------------------------------------------------- stats */
 
 static void stats_fill(void *ud, json_t *o)
@@ -690,6 +726,7 @@ void client_api_register(client *c)
     http_server_route(c->http, "POST", "/v1/chat/completions", client_api_completion, c);
     http_server_route(c->http, "POST", "/v1/completions", client_api_completion, c);
     http_server_route(c->http, "GET", "/v1/models", client_api_models, c);
+    http_server_route(c->http, "GET", "/v1/attestation", client_api_attestation, c);
     client_page_register(c);
     http_server_route(c->http, "GET", "/request/debuglogentry", client_api_debuglog, c);
     http_server_add_stats(c->http, "cocoon-client", stats_fill, health, c);

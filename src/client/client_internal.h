@@ -187,6 +187,9 @@ char *client_seal_evidence(creq *r);
 /* Headers naming the worker, set when the first part opened. */
 void client_seal_head_headers(creq *r);
 void client_seal_cache_clear(client *c);
+/* The evidence of every worker that served a sealed answer (its
+ * certificate, quote status, image and model hashes, verification time). */
+json_t *client_seal_attestation_json(client *c);
 /* Drops the remembered candidate lists of l (for model, or all: NULL). */
 void client_seal_forget(client *c, const clink *l, const char *model);
 
@@ -218,6 +221,7 @@ void client_api_register(client *c);
  * GET /v1/models; ud is the client). */
 void client_api_completion(http_req *hreq, void *ud);
 void client_api_models(http_req *hreq, void *ud);
+void client_api_attestation(http_req *hreq, void *ud);
 /* The chat page at `/` (client_page.c). */
 void client_page_register(client *c);
 void client_handle_answer(clink *l, const tl_obj *msg);

@@ -30,6 +30,15 @@ typedef struct ccand {
     char why[160];
     uint8_t x25519[32], receipt_pub[32], model_hash[32];
     double verified_at;
+    /* Evidence for GET /v1/attestation (cache entries only: copies in a
+     * cseal or a list never touch der, which the cache entry owns). */
+    uint8_t *der;
+    size_t der_len;
+    bool quote_verified, used;
+    uint8_t image_hash[32];
+    tee_tcb_status tcb_status;
+    double verified_wall;
+    char summary[256];
 } ccand;
 
 typedef struct cseal_cand {
@@ -97,12 +106,19 @@ void client_seal_forget(client *c, const clink *l, const char *model)
     }
 }
 
+static void ccand_free(ccand *e)
+{
+    if (!e) return;
+    free(e->der);
+    free(e);
+}
+
 void client_seal_cache_clear(client *c)
 {
     free(c->seal_lists);
     c->seal_lists = NULL;
     for (size_t i = 0; i < c->seal_cache.cap; i++)
-        free(c->seal_cache.slots[i].val);
+        ccand_free(c->seal_cache.slots[i].val);
     cc_map_free(&c->seal_cache);
     cc_map_init(&c->seal_cache);
 }
@@ -138,6 +154,10 @@ static void check_candidate(client *c, const uint8_t *der, size_t len, ccand *ou
         snprintf(out->why, sizeof(out->why), "worker model hash is not in the registry");
     } else {
         out->ok = true;
+        out->quote_verified = info->quote_verified;
+        memcpy(out->image_hash, info->image_hash, 32);
+        out->tcb_status = info->tcb_status;
+        snprintf(out->summary, sizeof(out->summary), "%s", info->summary);
         memcpy(out->x25519, info->claims.x25519_pub, 32);
         memcpy(out->receipt_pub, info->claims.receipt_pub, 32);
         memcpy(out->model_hash, info->claims.model_hash, 32);
@@ -154,12 +174,18 @@ static const ccand *verify_candidate(client *c, tl_bytes cert)
     ccand *e = cc_map_get(&c->seal_cache, key);
     double now = cc_now_mono();
     if (e && memcmp(e->cert_hash, h, 32) == 0 && now - e->verified_at < CACHE_TTL) return e;
-    if (e) free(cc_map_del(&c->seal_cache, key));
+    if (e) ccand_free(cc_map_del(&c->seal_cache, key));
     if (cc_map_count(&c->seal_cache) >= CACHE_MAX) client_seal_cache_clear(c);
     e = cc_calloc(1, sizeof(*e));
     memcpy(e->cert_hash, h, 32);
     e->verified_at = now;
+    e->verified_wall = cc_now_wall();
     check_candidate(c, cert.data, cert.len, e);
+    if (e->ok) {
+        e->der = cc_malloc(cert.len);
+        memcpy(e->der, cert.data, cert.len);
+        e->der_len = cert.len;
+    }
     if (!e->ok) {
         char hex[17];
         cc_hex_encode(h, 8, hex);
@@ -349,6 +375,9 @@ int client_seal_open(creq *r, bool final, tl_bytes answer, cc_buf *out, cc_err *
         if (crypto_seal_part_open(&s->cands[i].stream, final, answer.data, answer.len, out, err) ==
             0) {
             s->chosen = (int)i;
+            const uint8_t *h = s->cands[i].info.cert_hash;
+            ccand *e = cc_map_get(&r->c->seal_cache, cc_load_u64le(h));
+            if (e && !memcmp(e->cert_hash, h, 32)) e->used = true;
             return 0;
         }
     return cc_err_set(err, "the first answer part opens under no candidate's key");
@@ -430,4 +459,39 @@ char *client_seal_evidence(creq *r)
         r->c->io->reply_header(r->hreq, "X-Cocoon-Receipt", b64);
     }
     return NULL;
+}
+
+/* ----------------------------------------------------------- evidence */
+
+static char *b64(const uint8_t *d, size_t n)
+{
+    char *out = cc_malloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, d, (int)n);
+    return out;
+}
+
+json_t *client_seal_attestation_json(client *c)
+{
+    json_t *ws = json_array();
+    for (size_t i = 0; i < c->seal_cache.cap; i++) {
+        const ccand *e = c->seal_cache.slots[i].val;
+        if (!e || !e->ok || !e->used) continue;
+        char h[65], img[65] = "", model[65];
+        cc_hex_encode(e->cert_hash, 32, h);
+        if (e->quote_verified) cc_hex_encode(e->image_hash, 32, img);
+        cc_hex_encode(e->model_hash, 32, model);
+        char *cert = b64(e->der, e->der_len);
+        json_t *o = json_object();
+        json_object_set_new(o, "certificate_hash", json_string(h));
+        json_object_set_new(o, "certificate", json_string(cert));
+        json_object_set_new(o, "quote_verified", json_boolean(e->quote_verified));
+        json_object_set_new(o, "tcb_status", json_string(tee_tcb_status_name(e->tcb_status)));
+        json_object_set_new(o, "image_hash", json_string(img));
+        json_object_set_new(o, "model_hash", json_string(model));
+        json_object_set_new(o, "attestation", json_string(e->summary));
+        json_object_set_new(o, "verified_at", json_real(e->verified_wall));
+        json_array_append_new(ws, o);
+        free(cert);
+    }
+    return ws;
 }

@@ -6,14 +6,15 @@ descendant (same uid; no Yama here, else ptrace_scope must be 0 or 1 with us
 as an ancestor). The control: the same scan finds a marker sent through the
 same proxy by a client with sealing off, so a miss means "not there", not a
 blind scanner."""
+import base64
 import json
 import os
 import re
 import secrets
 import signal
 
-from cocoonlib import (binary, check, check_eq, free_port, http, limit, log, Proc, run, Stream,
-                       tmpdir, wait_until, write_json)
+from cocoonlib import (binary, check, check_eq, cocoon, free_port, http, http_json, limit, log,
+                       Proc, run, Stream, tmpdir, wait_until, write_json)
 
 
 def children_of(pid):
@@ -74,6 +75,32 @@ def main(holder):
         st, hdrs, data = http(port, "POST", "/v1/chat/completions", ask(sealed_marker))
         check_eq(st, 200, "sealed request %d (%r)" % (i, data[:200]))
         check_eq(hdrs.get("x-cocoon-sealing"), "on", "request %d was sealed" % i)
+
+    # The evidence: GET /v1/attestation names the worker of the header, with
+    # its certificate; `cocoon receipt verify` checks the chain offline.
+    st, att = http_json(port, "GET", "/v1/attestation")
+    check_eq(st, 200, "GET /v1/attestation")
+    check_eq(att["sealing"], "required", "attestation: sealing mode")
+    check(att["proxies"][0]["quote_verified"], "attestation: the proxy's quote verified")
+    ws = [w for w in att["workers"] if w["certificate_hash"] == hdrs["x-cocoon-worker"]]
+    check_eq(len(ws), 1, "attestation lists the worker that served")
+    check(ws[0]["quote_verified"] and len(ws[0]["image_hash"]) == 64,
+          "attestation: the worker's quote verified, with its image hash")
+    root = os.path.join(d, ccfg["fake_root"])
+    evidence = {"receipt": hdrs["x-cocoon-receipt"], "certificate": ws[0]["certificate"]}
+    ev = write_json(os.path.join(work, "evidence.json"), evidence)
+    code, out, err = cocoon("receipt", "verify", ev, "--policy", "fake", "--fake-root", root,
+                            "--registry", os.path.join(d, "registry.json"))
+    check_eq(code, 0, "cocoon receipt verify accepts the evidence (%s)" % err.strip())
+    check_eq(json.loads(out)["certificate_hash"], hdrs["x-cocoon-worker"], "verified worker")
+    raw = bytearray(base64.b64decode(evidence["receipt"]))
+    raw[200] ^= 1  # total_tokens, after signing
+    evidence["receipt"] = base64.b64encode(bytes(raw)).decode()
+    write_json(ev, evidence)
+    code, out, err = cocoon("receipt", "verify", ev, "--policy", "fake", "--fake-root", root)
+    check_eq(code, 1, "a receipt with a changed count is refused")
+    check("signature" in err, "... for its signature (%s)" % err.strip())
+    log("evidence: /v1/attestation and cocoon receipt verify")
     s = Stream(port, "/v1/chat/completions", ask(sealed_marker, stream=True))
     check_eq(s.status, 200, "sealed stream")
     s.read_all()
