@@ -29,7 +29,6 @@ const client_io client_io_net = {
     .stream_write = http_stream_write,
     .stream_end = http_stream_end,
     .query = daemon_link_query,
-    .reply_header = http_reply_header,
 };
 
 static void reply_errorf(client *c, http_req *h, int status, const char *code, const char *msg)

@@ -68,10 +68,9 @@ typedef struct client_io {
     void (*stream_start)(http_req *h, int status, const char *content_type);
     int (*stream_write)(http_req *h, const void *data, size_t len);
     void (*stream_end)(http_req *h);
-    /* Sealing: a query to the proxy (daemon_link_query) and a response
-     * header (http_reply_header); NULL in tables that do without. */
+    /* Sealing: a query to the proxy (daemon_link_query); NULL in tables
+     * that do without. */
     int (*query)(clink *l, const tl_obj *msg, net_answer_fn cb, void *ud, cc_err *err);
-    void (*reply_header)(http_req *h, const char *name, const char *value);
 } client_io;
 
 /* An HTTP request being served. */

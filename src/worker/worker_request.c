@@ -307,6 +307,7 @@ typedef struct run_args {
     int64_t coefficient;
     double timeout;
     wseal *seal;
+    bool debug; /* enable_debug (plain requests only: sealed ones carry no flags) */
 } run_args;
 
 static void run_http(wlink *l, run_args *q)
@@ -373,7 +374,7 @@ static void run_http(wlink *l, run_args *q)
     r->coefficient = q->coefficient > 0 && q->coefficient <= INT32_MAX ? (int32_t)q->coefficient
                                                                        : w->coefficient;
     r->start_wall = cc_now_wall();
-    r->debug = (q->flags & 1u) && q->enable_debug;
+    r->debug = q->debug;
     cc_list_push_front(&w->reqs, &r->node);
     w->active++;
     w->stats.total++;
@@ -399,7 +400,8 @@ static void run_http(wlink *l, run_args *q)
 
 static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
 {
-    run_args a = {q->query, q->request_id, q->coefficient, q->timeout, NULL};
+    run_args a = {q->query,   q->request_id, q->coefficient,
+                  q->timeout, NULL,          (q->flags & 1u) && q->enable_debug};
     run_http(l, &a);
 }
 
@@ -415,8 +417,8 @@ static void run_sealed(wlink *l, const tl_proxy_runSealedQuery *q)
         send_error(l, &q->request_id, NET_ERR_ERROR, err.msg, NULL, NULL);
     } else {
         w->stats.sealed++;
-        run_args a = {tl_mem(query.data, query.len), q->request_id, q->coefficient, q->timeout,
-                      seal};
+        run_args a = {
+            tl_mem(query.data, query.len), q->request_id, q->coefficient, q->timeout, seal, false};
         run_http(l, &a);
     }
     /* The plaintext request is no longer needed (the backend copied it). */

@@ -37,7 +37,6 @@ typedef struct fcall {
     bool is_error;        /* the reply was an OpenAI error */
     bool streaming, done; /* done: replied or stream ended (exactly once) */
     int writes_fail;      /* stream_write fails from now on */
-    char headers[1024];   /* "Name: value\n" per reply_header call */
 } fcall;
 
 typedef struct cfx_sent {
@@ -117,13 +116,6 @@ static inline int cfx_query_send(clink *l, const tl_obj *msg, net_answer_fn cb, 
     g_cfx->queries[g_cfx->n_queries++] =
         (cfx_query){daemon_links_index(&clink_client(l)->links, l), copy, cb, ud};
     return 0;
-}
-
-static inline void cfx_reply_header(http_req *h, const char *name, const char *value)
-{
-    fcall *f = (fcall *)(void *)h;
-    size_t n = strlen(f->headers);
-    snprintf(f->headers + n, sizeof(f->headers) - n, "%s: %s\n", name, value);
 }
 
 static inline const char *cfx_req_path(const http_req *h)
@@ -233,7 +225,6 @@ static const client_io cfx_io = {
     .stream_write = cfx_stream_write,
     .stream_end = cfx_stream_end,
     .query = cfx_query_send,
-    .reply_header = cfx_reply_header,
 };
 
 /* The only place the tests build a client configuration: two proxies. */
