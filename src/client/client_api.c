@@ -463,16 +463,6 @@ void client_handle_answer(clink *l, const tl_obj *m)
     creq *r = cc_map_get(&c->reqs, cc_load_u64le(rid->b));
     if (!r || r->link != l || memcmp(r->rid.b, rid->b, 32) != 0 || !r->hreq) return;
     if (is_error) {
-        if (r->seal && !r->head_done) {
-            /* A remembered candidate list may be stale (a worker left): ask
-             * again, once, before giving up. */
-            client_seal_forget(c, l, r->model);
-            if (r->attempts < 2 && error_code == NET_ERR_NOT_READY) {
-                c->stats.retried++;
-                send_request(r, NULL);
-                return;
-            }
-        }
         char msg[300];
         snprintf(msg, sizeof(msg), "%.*s", (int)CC_MIN(error.len, 280), (const char *)error.data);
         const char *ecode;
@@ -538,7 +528,6 @@ static void client_answer_opened(creq *r, uint32_t id, const tl_client_queryAnsw
 void client_link_gone(clink *l)
 {
     client *c = clink_client(l);
-    client_seal_forget(c, l, NULL); /* a new connection, perhaps other workers */
     /* Collect first: retries and failures change the table. */
     size_t n = 0;
     creq **list = cc_calloc(cc_map_count(&c->reqs) + 1, sizeof(*list));

@@ -134,7 +134,6 @@ struct client {
     client_sealing sealing;
     tee_policy *worker_policy; /* candidates' certificates (NULL: refuse them all) */
     cc_map seal_cache;         /* first 8 bytes of a certificate hash -> verified candidate */
-    struct clists *seal_lists; /* recent candidate lists per proxy and model */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t bytes_out;
@@ -189,8 +188,6 @@ void client_seal_cache_clear(client *c);
 /* The evidence of every worker that served a sealed answer (its
  * certificate, quote status, image and model hashes, verification time). */
 json_t *client_seal_attestation_json(client *c);
-/* Drops the remembered candidate lists of l (for model, or all: NULL). */
-void client_seal_forget(client *c, const clink *l, const char *model);
 
 /* client.c */
 /* The part of client_new() that opens nothing (no TEE, HTTP server or

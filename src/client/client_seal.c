@@ -17,11 +17,6 @@
 /* How long a verified certificate is trusted without checking it again. */
 #define CACHE_TTL 600.0
 #define CACHE_MAX 1024
-/* How long a proxy's verified candidate list for a model is reused: long
- * enough to spare a round trip per request under load, short enough that
- * new workers join the list soon. A refusal drops it at once. */
-#define LIST_TTL 2.0
-#define LIST_MAX 16
 
 /* A candidate certificate as verified (cache entry). */
 typedef struct ccand {
@@ -46,19 +41,6 @@ typedef struct cseal_cand {
     crypto_seal_stream stream;
 } cseal_cand;
 
-/* A proxy's verified candidates for a model (client->seal_lists). */
-typedef struct clist {
-    const clink *l;
-    char model[128];
-    double at;
-    ccand cands[MAX_CANDIDATES];
-    size_t n;
-} clist;
-
-typedef struct clists {
-    clist at[LIST_MAX];
-} clists;
-
 struct cseal {
     cseal_cand cands[MAX_CANDIDATES];
     size_t n;
@@ -78,34 +60,6 @@ void client_seal_free(cseal *s)
     free(s);
 }
 
-static clist *list_find(client *c, const clink *l, const char *model, bool create)
-{
-    if (!c->seal_lists) {
-        if (!create) return NULL;
-        c->seal_lists = cc_calloc(1, sizeof(clists));
-    }
-    clist *oldest = NULL;
-    for (size_t i = 0; i < LIST_MAX; i++) {
-        clist *e = &c->seal_lists->at[i];
-        if (e->l == l && !strcmp(e->model, model)) return e;
-        if (!oldest || e->at < oldest->at) oldest = e;
-    }
-    if (!create || strlen(model) >= sizeof(oldest->model)) return NULL;
-    memset(oldest, 0, sizeof(*oldest));
-    oldest->l = l;
-    snprintf(oldest->model, sizeof(oldest->model), "%s", model);
-    return oldest;
-}
-
-void client_seal_forget(client *c, const clink *l, const char *model)
-{
-    if (!c->seal_lists) return;
-    for (size_t i = 0; i < LIST_MAX; i++) {
-        clist *e = &c->seal_lists->at[i];
-        if (e->l == l && (!model || !strcmp(e->model, model))) memset(e, 0, sizeof(*e));
-    }
-}
-
 static void ccand_free(ccand *e)
 {
     if (!e) return;
@@ -115,8 +69,6 @@ static void ccand_free(ccand *e)
 
 void client_seal_cache_clear(client *c)
 {
-    free(c->seal_lists);
-    c->seal_lists = NULL;
     for (size_t i = 0; i < c->seal_cache.cap; i++)
         ccand_free(c->seal_cache.slots[i].val);
     cc_map_free(&c->seal_cache);
@@ -321,12 +273,6 @@ static void on_candidates(net_conn *conn, void *ud, int32_t code, const char *er
         const ccand *v = verify_candidate(c, cs->candidates.items[i].cert);
         if (v->ok) ok[n++] = *v;
     }
-    clist *e = list_find(c, r->link, r->model, true);
-    if (e) {
-        memcpy(e->cands, ok, n * sizeof(*ok));
-        e->n = n;
-        e->at = cc_now_mono();
-    }
     seal_and_send(r, r->link, ok, n, cs->candidates.n);
     tl_obj_free(obj);
 }
@@ -340,11 +286,6 @@ void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
     r->seal->fallback = fallback;
     if (!(l->peer_flags & DAEMON_PARAMS_FLAG_SEALING) || !c->io->query) {
         unsealable(r, "the proxy does not relay sealed requests");
-        return;
-    }
-    clist *e = list_find(c, l, r->model, false);
-    if (e && e->n && cc_now_mono() - e->at < LIST_TTL) {
-        seal_and_send(r, l, e->cands, e->n, e->n);
         return;
     }
     tl_client_getSealingCandidates q = TL_INIT(client_getSealingCandidates);
