@@ -481,6 +481,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
             CC_WARN("event=sealed_answer_refused error=\"%s\"", err.msg);
             send_cancel(r);
             reply_error(r, 502, "sealing_error", err.msg);
+            cc_buf_free(&plain);
             return;
         }
         /* The last part is held back until the receipt matches the whole
@@ -489,7 +490,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
             CC_WARN("event=receipt_refused error=\"%s\"", err.msg);
             c->stats.receipts_refused++;
             reply_error(r, 502, "receipt_refused", err.msg);
-            explicit_bzero(plain.data, plain.cap);
+            if (plain.data) explicit_bzero(plain.data, plain.cap);
             cc_buf_free(&plain);
             return;
         }
@@ -498,7 +499,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
         a = &opened;
     }
     client_answer_opened(r, m->id, a);
-    explicit_bzero(plain.data, plain.cap);
+    if (plain.data) explicit_bzero(plain.data, plain.cap);
     cc_buf_free(&plain);
 }
 

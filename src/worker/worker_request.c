@@ -422,7 +422,7 @@ static void run_sealed(wlink *l, const tl_proxy_runSealedQuery *q)
         run_http(l, &a);
     }
     /* The plaintext request is no longer needed (the backend copied it). */
-    explicit_bzero(query.data, query.cap);
+    if (query.data) explicit_bzero(query.data, query.cap);
     cc_buf_free(&query);
 }
 

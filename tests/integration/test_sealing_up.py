@@ -30,24 +30,37 @@ def children_of(pid):
     return out
 
 
+# Mappings larger than this are a sanitizer's shadow memory (terabytes
+# reserved, never the heap); everything else is read in full.
+SHADOW_SIZE = 64 << 30
+CHUNK = 16 << 20
+
+
 def memory_holds(pid, needle):
-    """True when needle is in any readable mapping of pid."""
-    found = False
+    """True when needle is in any readable mapping of pid (read in chunks
+    that overlap by len(needle) - 1, so no match is cut in two)."""
     with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
         for line in maps:
             m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
             if not m or m.group(3)[0] != "r" or "[vvar]" in line or "[vsyscall]" in line:
                 continue
             start, end = int(m.group(1), 16), int(m.group(2), 16)
-            try:
-                mem.seek(start)
-                chunk = mem.read(end - start)
-            except (OSError, OverflowError, ValueError):
+            if end - start > SHADOW_SIZE:
                 continue
-            if needle in chunk:
-                found = True
-                break
-    return found
+            pos, tail = start, b""
+            while pos < end:
+                try:
+                    mem.seek(pos)
+                    chunk = mem.read(min(CHUNK, end - pos))
+                except (OSError, OverflowError, ValueError):
+                    break
+                if not chunk:
+                    break
+                if needle in tail + chunk:
+                    return True
+                tail = chunk[-(len(needle) - 1):]
+                pos += len(chunk)
+    return False
 
 
 def ask(marker, stream=False):
