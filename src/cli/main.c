@@ -17,6 +17,7 @@ static const struct {
     {"ton", cli_cmd_ton, "TON data: boc, address"},
     {"wallet", cli_cmd_wallet, "wallet v5r1: new, address, balance, send"},
     {"root", cli_cmd_root, "root registry contract: show and owner operations"},
+    {"receipt", cli_cmd_receipt, "sealed answers' receipts: verify (offline, with the evidence)"},
 };
 
 static void usage(FILE *f)

@@ -34,6 +34,7 @@ typedef struct up_opts {
     const char *api_key;  /* the client's one API key (stored hashed), or NULL */
     int crash_limit;      /* this many deaths of one child within crash_window: stop all */
     int crash_window;     /* seconds */
+    const char *sealing;  /* the client's "sealing": "required" (default), "preferred", "off" */
     bool help;
 } up_opts;
 

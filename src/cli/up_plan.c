@@ -37,6 +37,10 @@ static const cc_opt up_options[] = {
      "before that it is restarted with a growing delay",
      "5"},
     {"--crash-window", "SECONDS", "the crash window (1..86400)", "60"},
+    {"--sealing", "MODE",
+     "required: prompts only ever leave the client sealed to a verified worker; "
+     "preferred; off (docs/confidentiality.md)",
+     "required"},
 };
 
 void up_usage(FILE *f)
@@ -60,7 +64,8 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
                    .chain = "local",
                    .chain_refresh = 60,
                    .crash_limit = 5,
-                   .crash_window = 60};
+                   .crash_window = 60,
+                   .sealing = "required"};
     cc_args a;
     if (cc_args_parse(up_options, CC_ARRAY_LEN(up_options), argc - 1, argv + 1, &a, err) < 0)
         return -1;
@@ -97,6 +102,11 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
         if (*end || !(o->chain_refresh >= 0.1 && o->chain_refresh <= 86400))
             return cc_err_set(err,
                               "--chain-refresh: expected seconds from 0.1 to 86400, got \"%s\"", v);
+    }
+    if ((v = cc_args_get(&a, "--sealing"))) {
+        if (strcmp(v, "required") && strcmp(v, "preferred") && strcmp(v, "off"))
+            return cc_err_set(err, "--sealing: expected required, preferred or off, got \"%s\"", v);
+        o->sealing = v;
     }
     o->backend_url = cc_args_get(&a, "--backend-url");
     o->api_key = cc_args_get(&a, "--api-key");
@@ -210,6 +220,8 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     }
     add_tee_fields(cc, in->fake_root, true);
     add_chain_fields(cc, in);
+    /* All three pieces are ours: by default the prompt never leaves unsealed. */
+    json_object_set_new(cc, "sealing", json_string(o->sealing));
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;
 
     /* Registry: the served model only, and any image; with the fake TEE,

@@ -16,9 +16,15 @@ static int setup_tee(client *c, const client_config *cfg, cc_err *err)
     tc.base = c->base;
     tc.measure = measure;
     tc.measure_cfg = cfg;
-    return daemon_tee_setup(&c->tee, &tc, err) < 0
-               ? -1
-               : daemon_tee_follow_chain(&c->tee, c->base, &cfg->common, err);
+    if (daemon_tee_setup(&c->tee, &tc, err) < 0 ||
+        daemon_tee_follow_chain(&c->tee, c->base, &cfg->common, err) < 0)
+        return -1;
+    /* Sealing candidates are workers: checked under the same policy settings
+     * as the proxies, but against the registry's worker images and models. */
+    c->worker_policy = daemon_tee_policy_new(cfg->common.policy, cfg->common.fake_root, err);
+    if (!c->worker_policy || daemon_tee_policy_configure(c->worker_policy, &cfg->common, err) < 0)
+        return -1;
+    return 0;
 }
 
 client *client_new_detached(struct event_base *base, const client_config *cfg, const client_io *io,
@@ -37,6 +43,8 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     http_histogram_init(&c->latency, bounds, CC_ARRAY_LEN(bounds));
     http_histogram_init(&c->ttft, bounds, CC_ARRAY_LEN(bounds));
     cc_map_init(&c->reqs);
+    cc_map_init(&c->seal_cache);
+    c->sealing = cfg->sealing;
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
     if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0)
         return c;
@@ -110,6 +118,9 @@ void client_free(client *c)
     if (c->admin) http_server_free(c->admin);
     cc_map_free(&c->reqs);
     client_debug_log_clear(c);
+    client_seal_cache_clear(c);
+    cc_map_free(&c->seal_cache);
+    if (c->worker_policy) tee_policy_free(c->worker_policy);
     daemon_tee_clear(&c->tee);
     free(c->owner_address);
     free(c->keys);

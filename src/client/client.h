@@ -36,6 +36,11 @@ typedef struct client_api_key {
 } client_api_key;
 
 #define CLIENT_MAX_API_KEYS 1024
+typedef enum {
+    CLIENT_SEALING_PREFERRED = 0,
+    CLIENT_SEALING_REQUIRED,
+    CLIENT_SEALING_OFF
+} client_sealing;
 
 typedef struct client_config {
     char http_host[64]; /* "listen_http", default 127.0.0.1:10000 */
@@ -63,6 +68,11 @@ typedef struct client_config {
     /* "http": the API listener's other limits */
     daemon_http_limits http_limits;
     daemon_config common; /* owner, TEE, policy, registry (proxy check), backoff, log level */
+    /* "sealing": seal prompts to attested workers (docs/confidentiality.md).
+     * required: never send plaintext (503 when no candidate can open a sealed
+     * request); preferred (default): seal when the proxy and a verified
+     * worker can, else COCOON's plain mode, said in X-Cocoon-Sealing; off. */
+    client_sealing sealing;
 } client_config;
 
 void client_config_init(client_config *c);

@@ -29,6 +29,7 @@ const client_io client_io_net = {
     .stream_start = http_stream_start,
     .stream_write = http_stream_write,
     .stream_end = http_stream_end,
+    .query = daemon_link_query,
 };
 
 static void reply_errorf(client *c, http_req *h, int status, const char *code, const char *msg)
@@ -56,6 +57,7 @@ static void creq_free(creq *r)
     if (r->pending_models) r->pending_models->done = NULL;
     if (r->timer) event_free(r->timer);
     openai_sse_filter_free(r->sse_filter);
+    client_seal_free(r->seal);
     cc_buf_free(&r->body);
     cc_buf_free(&r->query);
     free(r->model);
@@ -161,6 +163,20 @@ static void on_timeout(evutil_socket_t fd, short what, void *ud)
 
 /* ------------------------------------------------------------ completions */
 
+static void send_plain(creq *r);
+static void reply_error(creq *r, int status, const char *code, const char *msg);
+
+static void seal_fallback(creq *r, int status, const char *why)
+{
+    if (status) {
+        reply_error(r, status, status == 503 ? "sealing_unavailable" : "proxy_error", why);
+        return;
+    }
+    snprintf(r->sealing_note, sizeof(r->sealing_note), "%s", why);
+    CC_INFO("event=request_not_sealed reason=\"%s\"", why);
+    send_plain(r);
+}
+
 static void send_request(creq *r, const clink *avoid)
 {
     client *c = r->c;
@@ -178,6 +194,18 @@ static void send_request(creq *r, const clink *avoid)
     r->link = l;
     r->attempts++;
     l->requests++;
+    if (c->sealing != CLIENT_SEALING_OFF) {
+        client_seal_start(r, l, seal_fallback);
+        return;
+    }
+    send_plain(r);
+}
+
+/* COCOON's plain client.runQueryEx on r->link (r->rid set). */
+static void send_plain(creq *r)
+{
+    client *c = r->c;
+    clink *l = r->link;
     tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
     q.model_name = tl_str(r->model);
     q.query = tl_mem(r->query.data, r->query.len);
@@ -317,8 +345,16 @@ static void finish_ok(creq *r, const tl_client_queryFinalInfo *fi)
         if (r->http_started) {
             if (rest.len) c->io->stream_write(r->hreq, rest.data, rest.len);
             cc_buf_free(&rest);
+            /* A sealed stream's evidence, as SSE comments (clients skip them). */
+            char *trailer = client_seal_evidence(r);
+            if (trailer) c->io->stream_write(r->hreq, trailer, strlen(trailer));
+            free(trailer);
             c->io->stream_end(r->hreq);
         } else {
+            if (r->seal)
+                free(client_seal_evidence(r));
+            else
+                client_seal_head_headers(r);
             c->stats.bytes_out += r->body.len;
             c->io->reply(r->hreq, r->status ? r->status : 200,
                          r->content_type[0] ? r->content_type : "application/json", r->body.data,
@@ -382,6 +418,7 @@ static int on_head(creq *r, tl_bytes answer)
         }
         client_debug_timing_headers(r, resp);
         if (r->stream && r->status == 200) {
+            client_seal_head_headers(r);
             r->c->io->stream_start(r->hreq, 200,
                                    r->content_type[0] ? r->content_type : "text/event-stream");
             r->http_started = true;
@@ -425,6 +462,7 @@ static void charge_key(creq *r, const tl_obj *m)
     r->usage_recorded = true;
     client_keys_charge(r->c, r->api_key, total);
 }
+static void client_answer_opened(creq *r, uint32_t id, const tl_client_queryAnswerPartEx *a);
 
 void client_handle_answer(clink *l, const tl_obj *m)
 {
@@ -473,20 +511,57 @@ void client_handle_answer(clink *l, const tl_obj *m)
         return;
     }
     const tl_client_queryAnswerPartEx *a = (const tl_client_queryAnswerPartEx *)m;
-    if (m->id == TL_ID_client_queryAnswerEx || !r->head_done) {
-        if (m->id == TL_ID_client_queryAnswerEx) {
+    tl_client_queryAnswerPartEx opened;
+    cc_buf plain = CC_BUF_INIT;
+    if (r->seal) {
+        /* Everything below sees the opened bytes; nothing reaches the caller
+         * from a part that does not open in its place. */
+        cc_err err;
+        if (client_seal_open(r, (a->flags & 1u) != 0, a->answer, &plain, &err) < 0) {
+            CC_WARN("event=sealed_answer_refused error=\"%s\"", err.msg);
+            send_cancel(r);
+            reply_error(r, 502, "sealing_error", err.msg);
+            cc_buf_free(&plain);
+            return;
+        }
+        /* The last part is held back until the receipt matches the whole
+         * answer: nothing unvouched-for reaches the caller. */
+        if ((a->flags & 1u) && client_seal_check(r, &a->final_info, &err) < 0) {
+            CC_WARN("event=receipt_refused error=\"%s\"", err.msg);
+            c->stats.receipts_refused++;
+            reply_error(r, 502, "receipt_refused", err.msg);
+            if (plain.data) explicit_bzero(plain.data, plain.cap);
+            cc_buf_free(&plain);
+            return;
+        }
+        opened = *a;
+        opened.answer = tl_mem(plain.data, plain.len);
+        a = &opened;
+    }
+    client_answer_opened(r, m->id, a);
+    if (plain.data) explicit_bzero(plain.data, plain.cap);
+    cc_buf_free(&plain);
+}
+
+/* One answer message of r, opened when it was sealed. May free r. */
+static void client_answer_opened(creq *r, uint32_t id, const tl_client_queryAnswerPartEx *a)
+{
+    client *c = r->c;
+    if (id == TL_ID_client_queryAnswerEx || !r->head_done) {
+        if (id == TL_ID_client_queryAnswerEx) {
             if (on_head(r, a->answer) < 0) return;
         } else {
             r->head_done = true; /* a part without a head: plain 200 */
             r->status = 200;
             client_debug_timing_headers(r, NULL);
             if (r->stream) {
+                client_seal_head_headers(r);
                 c->io->stream_start(r->hreq, 200, "text/event-stream");
                 r->http_started = true;
             }
         }
     }
-    if (m->id == TL_ID_client_queryAnswerPartEx && deliver(r, a->answer.data, a->answer.len) < 0)
+    if (id == TL_ID_client_queryAnswerPartEx && deliver(r, a->answer.data, a->answer.len) < 0)
         return;
     if (a->flags & 1u) finish_ok(r, &a->final_info);
 }
@@ -663,6 +738,42 @@ void client_api_models(http_req *hreq, void *ud)
     c->io->on_caller_gone(hreq, on_models_caller_gone, r);
 }
 
+/* -------------------------------------------------------- /v1/attestation */
+
+/* What the caller may check for itself: the proxies' attestation as our TLS
+ * handshake verified it, and the workers that served sealed answers. */
+void client_api_attestation(http_req *hreq, void *ud)
+{
+    client *c = ud;
+    json_t *ps = json_array();
+    for (size_t i = 0; i < c->links.n; i++) {
+        clink *l = &c->links.at[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "address", json_string(l->addr));
+        json_object_set_new(e, "connected", json_boolean(l->conn != NULL));
+        json_object_set_new(e, "sealing", json_boolean(l->peer_flags & DAEMON_PARAMS_FLAG_SEALING));
+        const tee_peer_info *pi = l->conn ? net_conn_peer_info(l->conn) : NULL;
+        if (pi) {
+            daemon_json_add_peer_info(e, pi);
+            json_object_set_new(e, "quote_verified", json_boolean(pi->quote_verified));
+            json_object_set_new(e, "tcb_status", json_string(tee_tcb_status_name(pi->tcb_status)));
+        }
+        json_array_append_new(ps, e);
+    }
+    static const char *const mode[] = {"preferred", "required", "off"};
+    json_t *o = json_object();
+    json_object_set_new(o, "sealing", json_string(mode[c->sealing]));
+    json_object_set_new(o, "policy",
+                        json_string(c->worker_policy
+                                        ? tee_policy_kind_name(tee_policy_kind_of(c->worker_policy))
+                                        : "none"));
+    json_object_set_new(o, "proxies", ps);
+    json_object_set_new(o, "workers", client_seal_attestation_json(c));
+    json_object_set_new(o, "at", json_real(cc_now_wall()));
+    c->io->reply_json(hreq, 200, o);
+    json_decref(o);
+}
+
 /* ---------------------------------------------------------------- stats */
 
 static void stats_fill(void *ud, json_t *o)
@@ -680,6 +791,17 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "bad_request", json_integer((json_int_t)c->stats.bad_request));
     json_object_set_new(req, "bytes_out", json_integer((json_int_t)c->stats.bytes_out));
     json_object_set_new(req, "unauthorized", json_integer((json_int_t)c->unauthorized));
+    json_t *sl = json_object();
+    static const char *const mode[] = {"preferred", "required", "off"};
+    json_object_set_new(sl, "mode", json_string(mode[c->sealing]));
+    json_object_set_new(sl, "sealed", json_integer((json_int_t)c->stats.sealed));
+    json_object_set_new(sl, "plain", json_integer((json_int_t)c->stats.plain));
+    json_object_set_new(sl, "refused", json_integer((json_int_t)c->stats.sealing_refused));
+    json_object_set_new(sl, "candidates_refused",
+                        json_integer((json_int_t)c->stats.candidates_refused));
+    json_object_set_new(sl, "receipts_refused",
+                        json_integer((json_int_t)c->stats.receipts_refused));
+    json_object_set_new(o, "sealing", sl);
     json_object_set_new(o, "requests", req);
     if (c->n_keys) json_object_set_new(o, "api_keys", client_keys_stats(c));
     json_object_set_new(o, "latency_seconds", http_histogram_json(&c->latency));
@@ -714,6 +836,7 @@ void client_api_register(client *c)
     http_server_route(c->http, "POST", "/v1/embeddings", client_api_completion, c);
     http_server_route(c->http, "GET", "/v1/models", client_api_models, c);
     http_server_route(c->http, "GET", "/v1/models/*", client_api_models, c);
+    http_server_route(c->http, "GET", "/v1/attestation", client_api_attestation, c);
     client_page_register(c);
     http_server_route(c->http, "GET", "/request/debuglogentry", client_api_debuglog, c);
     http_server_add_stats(c->admin ? c->admin : c->http, "cocoon-client", stats_fill, health, c);

@@ -179,6 +179,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                        "admin_listen",
                                        "cors_origins",
                                        "http",
+                                       "sealing",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
@@ -204,6 +205,19 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                      &port, err) < 0)
             return -1;
         c->admin_port = port;
+    }
+    const json_t *sv = json_object_get(obj, "sealing");
+    if (sv) {
+        const char *s = json_string_value(sv);
+        if (s && !strcmp(s, "required"))
+            c->sealing = CLIENT_SEALING_REQUIRED;
+        else if (s && !strcmp(s, "preferred"))
+            c->sealing = CLIENT_SEALING_PREFERRED;
+        else if (s && !strcmp(s, "off"))
+            c->sealing = CLIENT_SEALING_OFF;
+        else
+            return cc_err_set(err,
+                              "field \"sealing\": must be \"required\", \"preferred\" or \"off\"");
     }
     return 0;
 }
@@ -257,8 +271,9 @@ int client_config_measure(const client_config *c, cc_buf *out, cc_err *err)
              : d->registry            ? "registry"
                                       : "off",
              strcmp(d->chain, "none") ? d->root_address : "");
-    const daemon_measure_item items[] = {{"proxy_check", check}};
-    return daemon_measure(out, "client", d->tee, d->policy, items, 1, d->fake_root, err);
+    static const char *const sealing[] = {"preferred", "required", "off"};
+    const daemon_measure_item items[] = {{"proxy_check", check}, {"sealing", sealing[c->sealing]}};
+    return daemon_measure(out, "client", d->tee, d->policy, items, 2, d->fake_root, err);
 }
 
 DAEMON_DEFINE_CONFIG_OPS(client, client_config);

@@ -71,6 +71,9 @@ typedef struct client_io {
     void (*stream_start)(http_req *h, int status, const char *content_type);
     int (*stream_write)(http_req *h, const void *data, size_t len);
     void (*stream_end)(http_req *h);
+    /* Sealing: a query to the proxy (daemon_link_query); NULL in tables
+     * that do without. */
+    int (*query)(clink *l, const tl_obj *msg, net_answer_fn cb, void *ud, cc_err *err);
 } client_io;
 
 /* An API key with what it has spent (client_keys.c). */
@@ -112,10 +115,12 @@ struct creq {
     /* Drops the usage-only SSE event workers request for billing when the
      * caller did not ask for it (NULL otherwise). */
     openai_sse_filter *sse_filter;
-    ckey *api_key;       /* the caller's key (NULL when no keys are configured) */
-    bool usage_recorded; /* its final token count was charged to api_key */
-    bool first_byte;     /* the caller got its first byte (TTFT recorded) */
-    cc_list_node node;   /* in c->all */
+    ckey *api_key;          /* the caller's key (NULL when no keys are configured) */
+    bool usage_recorded;    /* its final token count was charged to api_key */
+    bool first_byte;        /* the caller got its first byte (TTFT recorded) */
+    struct cseal *seal;     /* a sealed request's keys and answer state (client_seal.c) */
+    char sealing_note[160]; /* why a plain answer was not sealed (X-Cocoon-Sealing) */
+    cc_list_node node;      /* in c->all */
 };
 
 struct client {
@@ -147,9 +152,13 @@ struct client {
     uint64_t unauthorized; /* requests refused with 401 */
     /* seconds from the request to its last byte, and to its first byte */
     http_histogram latency, ttft;
+    client_sealing sealing;
+    tee_policy *worker_policy; /* candidates' certificates (NULL: refuse them all) */
+    cc_map seal_cache;         /* first 8 bytes of a certificate hash -> verified candidate */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t bytes_out;
+        uint64_t sealed, plain, sealing_refused, candidates_refused, receipts_refused;
     } stats;
 };
 
@@ -184,6 +193,32 @@ int client_keys_check(client *c, http_req *h, ckey **out);
 void client_keys_charge(client *c, ckey *k, int64_t total_tokens);
 /* The keys' usage for /jsonstats (no hashes). */
 json_t *client_keys_stats(const client *c);
+/* client_seal.c: sealed requests (docs/confidentiality.md) */
+typedef struct cseal cseal;
+/* What to do when r cannot go sealed: status 0 sends it plain (why becomes
+ * the X-Cocoon-Sealing note), else the request fails with status and why. */
+typedef void (*client_seal_fallback)(creq *r, int status, const char *why);
+/* Asks l for candidates, verifies them, seals r->query to them and sends
+ * client.runSealedQuery; falls back to plain (preferred) or refuses
+ * (required) when nothing can be sealed to. r->rid and r->link are set. */
+void client_seal_start(creq *r, clink *l, client_seal_fallback fallback);
+void client_seal_free(cseal *s);
+/* Opens one answer message of a sealed request into out. -1 with err when
+ * it does not open (the request must then fail). */
+int client_seal_open(creq *r, bool final, tl_bytes answer, cc_buf *out, cc_err *err);
+void client_seal_on_receipt(clink *l, const tl_client_queryReceipt *m);
+/* The final part opened: checks the receipt against the whole answer and the
+ * final info (before any byte of that part reaches the caller). */
+int client_seal_check(creq *r, const tl_client_queryFinalInfo *fi, cc_err *err);
+/* After a passed check: the evidence as response headers, or for a started
+ * stream the closing SSE comment (heap, returned); NULL when none. */
+char *client_seal_evidence(creq *r);
+/* Headers naming the worker, set when the first part opened. */
+void client_seal_head_headers(creq *r);
+void client_seal_cache_clear(client *c);
+/* The evidence of every worker that served a sealed answer (its
+ * certificate, quote status, image and model hashes, verification time). */
+json_t *client_seal_attestation_json(client *c);
 
 /* client.c */
 /* The part of client_new() that opens nothing (no TEE, HTTP server or
@@ -213,6 +248,7 @@ void client_api_register(client *c);
  * GET /v1/models; ud is the client). */
 void client_api_completion(http_req *hreq, void *ud);
 void client_api_models(http_req *hreq, void *ud);
+void client_api_attestation(http_req *hreq, void *ud);
 /* The chat page at `/` (client_page.c). */
 void client_page_register(client *c);
 void client_handle_answer(clink *l, const tl_obj *msg);

@@ -34,6 +34,9 @@ static void on_packet(daemon_link *l, const uint8_t *data, size_t len)
     case TL_ID_client_queryAnswerPartError: /* ... or failing one mid-way */
         client_handle_answer(l, m);
         break;
+    case TL_ID_client_queryReceipt:
+        client_seal_on_receipt(l, (const tl_client_queryReceipt *)m);
+        break;
     default:
         CC_DEBUG("event=packet_ignored proxy=%s id=%s", l->addr, tl_ctor_name(m->id));
         break;
@@ -61,6 +64,7 @@ static void on_connected(daemon_link *l, const tl_obj *o)
     if (daemon_link_set_version(l, REGISTRY_PROTO_CLIENT_MIN, REGISTRY_PROTO_CLIENT_MAX,
                                 a->params.flags, a->params.proto_version) < 0)
         return;
+    l->peer_flags = a->params.flags;
     /* As COCOON's client (ClientProxyConnection.cpp run_authorization): the
      * short form only when the proxy holds the hash of our secret, else the
      * long one. Ours is empty (no client contract); COCOON's proxy without a
@@ -88,6 +92,8 @@ static void hello(daemon_link *l)
     tl_client_connectToProxy q = TL_INIT(client_connectToProxy);
     q.params.hdr.id = TL_ID_client_params;
     q.params.flags = 1u | 2u;
+    if (clink_client(l)->sealing != CLIENT_SEALING_OFF)
+        q.params.flags |= DAEMON_PARAMS_FLAG_SEALING;
     /* COCOON's proxy refuses a client without a parseable owner address. */
     const char *owner = clink_client(l)->owner_address;
     q.params.client_owner_address = tl_str(*owner ? owner : TON_ADDR_ZERO_RAW);

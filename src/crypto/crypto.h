@@ -25,6 +25,8 @@ typedef struct crypto_hash crypto_hash;
 typedef enum { CRYPTO_HASH_SHA256, CRYPTO_HASH_SHA384, CRYPTO_HASH_SHA512 } crypto_hash_alg;
 crypto_hash *crypto_hash_new(crypto_hash_alg alg);
 void crypto_hash_update(crypto_hash *h, const void *data, size_t n);
+/* A copy of h's state (to read a running digest without ending it). */
+crypto_hash *crypto_hash_dup(const crypto_hash *h);
 /* Writes the digest, frees h. Returns the digest length. */
 size_t crypto_hash_final(crypto_hash *h, uint8_t *out);
 /* SHA-256 of a whole file. */
@@ -114,6 +116,90 @@ int crypto_hpke_open(crypto_hpke_ctx *ctx, const void *aad, size_t aad_len, cons
 int crypto_hpke_export(const crypto_hpke_ctx *ctx, const void *exporter_context, size_t ctx_len,
                        uint8_t *out, size_t L, cc_err *err);
 void crypto_hpke_clear(crypto_hpke_ctx *ctx);
+
+/* --- seal.c: cocoon's sealing formats (docs/confidentiality.md). Pure byte
+ * formats over HPKE, ChaCha20-Poly1305 and Ed25519; no I/O and no TL.
+ *
+ * A request body is sealed once under a fresh 32-byte data key (nonce 0: the
+ * key is never reused) with the request AAD; the data key is wrapped for each
+ * candidate worker by HPKE to its X25519 key, with info naming the
+ * candidate's certificate hash and the same AAD. Answer parts are sealed with
+ * a key exported from the HPKE context of the worker that served, nonce = the
+ * part's counter, and an AAD holding the counter and a final-part flag. */
+#define CRYPTO_SEAL_KEY_LEN 32
+#define CRYPTO_SEAL_WRAPPED_LEN (CRYPTO_SEAL_KEY_LEN + 16)
+#define CRYPTO_SEAL_TAG_LEN 16
+
+/* The request AAD: what the proxy may see and the worker must trust as the
+ * client sent it: the client's request id, the model name and max_tokens. */
+void crypto_seal_request_aad(const uint8_t request_id[32], const char *model, size_t model_len,
+                             int32_t max_tokens, cc_buf *out);
+/* body: out receives pt_len + 16 bytes (appended). */
+int crypto_seal_body(const uint8_t key[32], const cc_buf *aad, const void *pt, size_t pt_len,
+                     cc_buf *out, cc_err *err);
+int crypto_seal_body_open(const uint8_t key[32], const cc_buf *aad, const void *ct, size_t ct_len,
+                          cc_buf *out, cc_err *err);
+/* Wraps key for one candidate: enc (32) and wrapped (48) for the worker, and
+ * the HPKE context the answer key is exported from (kept by the client). */
+int crypto_seal_wrap(const uint8_t worker_x25519[32], const uint8_t cert_hash[32],
+                     const cc_buf *aad, const uint8_t key[32], uint8_t enc[32],
+                     uint8_t wrapped[CRYPTO_SEAL_WRAPPED_LEN], crypto_hpke_ctx *ctx, cc_err *err);
+int crypto_seal_unwrap(const uint8_t worker_x25519_sk[32], const uint8_t cert_hash[32],
+                       const cc_buf *aad, const uint8_t enc[32],
+                       const uint8_t wrapped[CRYPTO_SEAL_WRAPPED_LEN], uint8_t key[32],
+                       crypto_hpke_ctx *ctx, cc_err *err);
+
+/* One direction of sealed answer parts. The opener refuses a part whose
+ * counter or final flag differs from what it expects (reordered, replayed or
+ * dropped parts, or a non-final part passed off as the last), and anything
+ * after the final part. Both sides hash the sealed parts as they go
+ * (SHA-256 of each u32le length ‖ sealed part) for the receipt. */
+typedef struct crypto_seal_stream {
+    uint8_t key[32];
+    uint64_t counter;  /* the next part's */
+    bool finished;     /* the final part went through */
+    crypto_hash *hash; /* running answer hash */
+} crypto_seal_stream;
+
+int crypto_seal_stream_init(crypto_seal_stream *s, const crypto_hpke_ctx *ctx, cc_err *err);
+/* Appends the sealed part (pt_len + 16 bytes) to out. */
+int crypto_seal_part(crypto_seal_stream *s, bool final, const void *pt, size_t pt_len, cc_buf *out,
+                     cc_err *err);
+/* Appends the opened part to out; `final` is what the carrier claims. */
+int crypto_seal_part_open(crypto_seal_stream *s, bool final, const void *ct, size_t ct_len,
+                          cc_buf *out, cc_err *err);
+/* The answer hash over every part so far (the stream stays usable). */
+void crypto_seal_stream_hash(const crypto_seal_stream *s, uint8_t out[32]);
+void crypto_seal_stream_clear(crypto_seal_stream *s);
+/* The answer hash as an observer (the proxy) computes it: feed each sealed
+ * part in order. h is a crypto_hash of CRYPTO_HASH_SHA256. */
+void crypto_seal_hash_part(crypto_hash *h, const void *ct, size_t ct_len);
+
+/* The receipt the worker signs with its receipt key (fixed layout,
+ * little-endian integers; docs/confidentiality.md). */
+#define CRYPTO_RECEIPT_LEN 296
+#define CRYPTO_RECEIPT_SIGNED_LEN (CRYPTO_RECEIPT_LEN - 64)
+typedef struct crypto_receipt {
+    uint8_t request_id[32];   /* the proxy's id of the request (worker leg) */
+    uint8_t cert_hash[32];    /* SHA-256 of the worker's certificate (DER) */
+    uint8_t model_hash[32];   /* SHA-256 of the full model identifier */
+    uint8_t request_hash[32]; /* SHA-256 of the sealed request body */
+    uint8_t answer_hash[32];  /* crypto_seal_stream_hash of the sealed answer */
+    int64_t prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens;
+    int64_t coefficient;
+    uint64_t parts;    /* sealed answer parts, the final one included */
+    int64_t issued_at; /* unix seconds when the worker signed */
+    uint8_t signature[64];
+} crypto_receipt;
+
+/* Fills r->signature and writes the CRYPTO_RECEIPT_LEN bytes to out. */
+int crypto_receipt_sign(crypto_receipt *r, const uint8_t receipt_sk[32],
+                        uint8_t out[CRYPTO_RECEIPT_LEN], cc_err *err);
+/* Parses and checks the signature against receipt_pk. */
+int crypto_receipt_verify(const uint8_t *data, size_t len, const uint8_t receipt_pk[32],
+                          crypto_receipt *out, cc_err *err);
+/* Parses without checking the signature (for tools that show a receipt). */
+int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *out, cc_err *err);
 
 /* Constant-time comparison. */
 bool crypto_memeq(const void *a, const void *b, size_t n);

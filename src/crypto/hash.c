@@ -54,6 +54,17 @@ void crypto_hash_update(crypto_hash *h, const void *data, size_t n)
     EVP_DigestUpdate(h->ctx, data, n);
 }
 
+crypto_hash *crypto_hash_dup(const crypto_hash *h)
+{
+    crypto_hash *c = cc_malloc(sizeof(*c));
+    c->ctx = EVP_MD_CTX_new();
+    if (!c->ctx || !EVP_MD_CTX_copy_ex(c->ctx, h->ctx)) {
+        fputs("cocoon: EVP_MD_CTX_copy_ex failed\n", stderr);
+        abort();
+    }
+    return c;
+}
+
 size_t crypto_hash_final(crypto_hash *h, uint8_t *out)
 {
     unsigned int len = 0;

@@ -25,6 +25,11 @@
 struct event;
 struct event_base;
 
+/* Bit 8 of client.params.flags and proxy.params.flags: the peer speaks our
+ * sealing extension (proto/cocoon_ext.tl). COCOON sets and reads only bits 0
+ * and 1, so its peers never see the extension. */
+#define DAEMON_PARAMS_FLAG_SEALING (1u << 8)
+
 /* ---- configuration (daemon_config.c) ------------------------------------ */
 
 /* Reads the optional string `key` into *dst (a heap copy; the old value is
@@ -210,6 +215,9 @@ typedef struct daemon_tee_config {
      * handshake (client, worker); NULL = no such check. */
     const char *proxy_registry;
     const uint8_t *model_hash; /* 32 bytes claimed in the certificate, or NULL */
+    /* Workers: make the sealing keys (X25519 for requests, Ed25519 for
+     * receipts) here, next to the identity, and claim them in the certificate. */
+    bool sealing_keys;
     /* Appends the measured settings (only called for tee "fake", whose RTMR2
      * measures them, so that changing them changes the image hash). */
     int (*measure)(const void *cfg, cc_buf *out, cc_err *err);
@@ -244,6 +252,9 @@ typedef struct daemon_tee {
     registry *proxy_registry;      /* NULL unless proxy_registry was given or a chain followed */
     daemon_collateral *collateral; /* NULL unless collateral_url was given */
     struct daemon_chain *chain;    /* daemon_tee_follow_chain, else NULL */
+    bool sealing;                  /* the keys below exist and are claimed */
+    uint8_t seal_sk[32];           /* X25519: opens the data keys wrapped for us */
+    uint8_t receipt_sk[32];        /* Ed25519 seed: signs receipts */
 } daemon_tee;
 
 /* A policy of kind `kind` ("any", "fake", "tdx", "fake_tdx"); "fake" trusts
@@ -442,7 +453,8 @@ struct daemon_link {
     net_conn *conn; /* NULL while WAITING */
     net_backoff backoff;
     struct event *timer;
-    int proto_version; /* agreed in the handshake */
+    int proto_version;   /* agreed in the handshake */
+    uint32_t peer_flags; /* the flags of the proxy's params in the handshake answer */
     uint64_t connects, requests;
     double ready_since; /* wall clock */
     char last_error[160];

@@ -132,6 +132,15 @@ int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
         memcpy(claims.model_hash, c->model_hash, sizeof(claims.model_hash));
         test_claim_other_model(pk, &claims);
     }
+    if (c->sealing_keys) {
+        /* Generated in the TEE's memory and never written anywhere: only this
+         * process can open what clients seal to the certificate's key. */
+        if (crypto_x25519_keygen(t->seal_sk, claims.x25519_pub) < 0 ||
+            crypto_ed25519_keygen(t->receipt_sk, claims.receipt_pub) < 0)
+            return cc_err_set(err, "cannot make the sealing keys");
+        claims.has_x25519 = claims.has_receipt_key = true;
+        t->sealing = true;
+    }
     /* Our certificates live no longer than we let peers' live. */
     long life = TEE_CERT_VALIDITY_SECONDS;
     if (c->common && c->common->max_cert_lifetime < life) life = c->common->max_cert_lifetime;
@@ -190,5 +199,5 @@ void daemon_tee_clear(daemon_tee *t)
     if (t->policy) tee_policy_free(t->policy);
     if (t->proxy_registry) registry_free(t->proxy_registry);
     if (t->provider) tee_provider_free(t->provider);
-    memset(t, 0, sizeof(*t));
+    explicit_bzero(t, sizeof(*t)); /* the sealing keys too */
 }

@@ -17,6 +17,9 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "cancelled", json_integer((json_int_t)p->stats.cancelled));
     json_object_set_new(req, "timeouts", json_integer((json_int_t)p->stats.timeouts));
     json_object_set_new(req, "no_worker", json_integer((json_int_t)p->stats.no_worker));
+    json_object_set_new(req, "sealed", json_integer((json_int_t)p->stats.sealed));
+    json_object_set_new(req, "receipts_refused",
+                        json_integer((json_int_t)p->stats.receipts_refused));
     json_object_set_new(req, "queued_total", json_integer((json_int_t)p->stats.queued));
     json_object_set_new(req, "waiting", json_integer((json_int_t)p->queue_len));
     json_object_set_new(req, "waiting_bytes", json_integer((json_int_t)p->queued_bytes));
@@ -44,6 +47,7 @@ static void stats_fill(void *ud, json_t *o)
         json_object_set_new(e, "requests", json_integer((json_int_t)w->requests));
         json_object_set_new(e, "failures", json_integer((json_int_t)w->failures));
         json_object_set_new(e, "proto_version", json_integer(w->proto_version));
+        json_object_set_new(e, "sealing", json_boolean(w->sealing));
         /* What the worker's RA-TLS certificate proved (tee_peer_info). */
         daemon_json_add_peer_info(e, w->conn ? net_conn_peer_info(w->conn) : NULL);
         json_array_append_new(ws, e);

@@ -145,7 +145,8 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         }
         tl_client_connectedToProxy a = TL_INIT(client_connectedToProxy);
         a.params.hdr.id = TL_ID_proxy_params;
-        a.params.flags = 1u | 2u;
+        /* We relay sealed requests; say so only to a client that asked. */
+        a.params.flags = 1u | 2u | (cp->flags & DAEMON_PARAMS_FLAG_SEALING);
         memcpy(a.params.proxy_public_key.b, p->tee.identity->pubkey, 32);
         a.params.proxy_owner_address = tl_str(proxy_owner_or_zero(p));
         a.params.proxy_sc_address = tl_str(TON_ADDR_ZERO_RAW); /* no contract with --chain none */
@@ -183,6 +184,12 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
             p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL, "not authorized");
         else
             send_worker_types(c, qid);
+        break;
+    case TL_ID_client_getSealingCandidates:
+        if (!c->authorized)
+            p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL, "not authorized");
+        else
+            proxy_seal_answer_candidates(c, qid, (tl_client_getSealingCandidates *)q);
         break;
     case TL_ID_client_updatePaymentStatus: {
         /* COCOON's serialize_payment_status: the account's totals. */
@@ -234,6 +241,9 @@ void proxy_client_on_packet(net_conn *conn, void *ud, const uint8_t *data, size_
     switch (m->id) {
     case TL_ID_client_runQueryEx:
         proxy_request_start(c, (tl_client_runQueryEx *)m);
+        break;
+    case TL_ID_client_runSealedQuery:
+        proxy_request_start_sealed(c, (tl_client_runSealedQuery *)m);
         break;
     case TL_ID_client_cancelQuery:
         proxy_request_cancel_from_client(c, &((tl_client_cancelQuery *)m)->request_id);

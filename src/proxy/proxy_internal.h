@@ -52,6 +52,13 @@ struct pworker {
     uint64_t requests, failures;
     ledger_worker *acct; /* its owner's ledger account (proxy_money_worker) */
     double connected_at;
+    /* Sealing: the worker's certificate claims an X25519 key and a receipt
+     * key (proxy_seal.c). cert_der is what clients verify themselves. */
+    bool sealing;
+    uint8_t cert_hash[32]; /* SHA-256 of cert_der */
+    uint8_t receipt_pub[32];
+    uint8_t *cert_der;
+    size_t cert_der_len;
     cc_list_node node; /* in p->all_workers */
 };
 
@@ -87,8 +94,10 @@ struct preq {
     int64_t max_tokens;
     double timeout;
     bool enable_debug;
-    cc_buf query;     /* the http.request, kept until the first byte is relayed (retry) */
-    bool relayed_any; /* some answer bytes reached the client: no retry any more */
+    cc_buf query;       /* the http.request (sealed: its sealed body), kept until the first
+                         * byte is relayed (retry) */
+    struct pseal *seal; /* a sealed request's keys and receipt (NULL: plain) */
+    bool relayed_any;   /* some answer bytes reached the client: no retry any more */
     int attempts;
     double start_wall, start_mono, worker_start_mono;
     double head_wall;     /* when the answer's head came from the worker */
@@ -149,6 +158,7 @@ struct proxy {
         uint64_t active, bytes_relayed, parts_relayed, queued;
         uint64_t workers_accepted, workers_refused, clients_accepted;
         uint64_t refused_balance, over_claims, ledger_commits, ledger_commit_failures;
+        uint64_t sealed, receipts_refused;
         /* The last refused worker, for /jsonstats: peer, image hash, reason. */
         char last_refused_peer[64], last_refused_image[65], last_refused_reason[200];
     } stats;
@@ -232,8 +242,36 @@ void proxy_money_detach_worker(preq *r);
 /* Per-client and per-worker rows for /jsonstats. */
 void proxy_money_json(proxy *p, json_t *o);
 
+/* proxy_seal.c: sealed requests (docs/confidentiality.md). The proxy routes
+ * and bills them but holds no key that opens them. */
+typedef struct pseal pseal;
+/* Remembers the certificate and keys of a worker whose certificate claims
+ * sealing (called once its handshake is accepted). */
+void proxy_seal_worker_init(pworker *w, X509 *cert, const tee_peer_info *info);
+void proxy_seal_worker_clear(pworker *w);
+/* client.getSealingCandidates: ready sealing workers of the model, least
+ * loaded first. */
+void proxy_seal_answer_candidates(pclient *c, uint64_t qid,
+                                  const tl_client_getSealingCandidates *q);
+pseal *proxy_seal_new(const tl_client_runSealedQuery *q, const char **why);
+void proxy_seal_free(pseal *s);
+/* Index in p->workers of the candidate to use (-1: none qualifies);
+ * why_none (optional) as proxy_route_why_none over the candidates. */
+long proxy_seal_pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none);
+/* Sends proxy.runSealedQuery for r to its worker r->worker. */
+int proxy_seal_dispatch(preq *r, double timeout);
+/* Worker side: store a receipt; hash a relayed part; on the final part
+ * check the receipt (0) or refuse it (-1, why set). */
+void proxy_seal_on_receipt(pworker *w, const tl_proxy_queryReceipt *m);
+void proxy_seal_on_part(preq *r, const tl_bytes *answer);
+int proxy_seal_check_receipt(preq *r, const tl_proxy_queryFinalInfo *fi, char *why, size_t n);
+/* Forwards the checked receipt to the client (before the final part). */
+void proxy_seal_forward_receipt(preq *r);
+
 /* proxy_request.c */
 void proxy_request_start(pclient *c, const tl_client_runQueryEx *q);
+void proxy_request_start_sealed(pclient *c, const tl_client_runSealedQuery *q);
+preq *proxy_request_lookup(pworker *w, const tl_int256 *rid);
 void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid);
 /* Worker answers (decoded in borrow mode). */
 void proxy_relay_answer(pworker *w, const tl_obj *msg);

@@ -122,6 +122,7 @@ static void finish(preq *r)
     if (r->timer) event_free(r->timer);
     if (r->first_byte_timer) event_free(r->first_byte_timer);
     cc_buf_free(&r->query);
+    proxy_seal_free(r->seal);
     free(r->model);
     free(r);
     p->stats.active--;
@@ -201,16 +202,38 @@ static uint64_t tie_random(proxy *p)
     return p->tie_rng = x;
 }
 
+/* The worker for r (index in p->workers), or -1; why_none (optional)
+ * receives proxy_route_why_none's reason either way (a pick the send then
+ * fails still needs one). A sealed request may only go to a worker the
+ * client wrapped its key for. */
+static long pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none)
+{
+    proxy *p = r->p;
+    if (r->seal) return proxy_seal_pick(r, exclude_id, rnd, why_none);
+    long i =
+        proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id, rnd);
+    if (why_none)
+        *why_none =
+            proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id);
+    return i;
+}
+
 static bool dispatch(preq *r, uint64_t exclude_id)
 {
     proxy *p = r->p;
-    long i = proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id,
-                              tie_random(p));
+    long i = pick(r, exclude_id, tie_random(p), NULL);
     if (i < 0) return false;
     pworker *w = p->workers[i];
     attach_worker(r, w);
     r->attempts++;
     r->worker_start_mono = cc_now_mono();
+    if (r->seal) {
+        if (proxy_seal_dispatch(r, r->timeout - (cc_now_mono() - r->start_mono)) < 0) {
+            detach_worker(r);
+            return false;
+        }
+        return true;
+    }
     tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
     tl_proxy_runQueryEx q = TL_INIT(proxy_runQueryEx);
     q.query = tl_mem(r->query.data, r->query.len);
@@ -243,7 +266,8 @@ static void no_worker(preq *r, uint64_t exclude_id)
     proxy *p = r->p;
     /* 3 when some worker could take it (busy, or free while the client is
      * at its cap); below, no worker ever could. */
-    int k0 = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id);
+    int k0 = 0;
+    pick(r, exclude_id, 0, &k0); /* a sealed request: among the workers it was sealed for */
     if (k0 == 3) {
         const char *refused = queue_refusal(r);
         if (!refused) {
@@ -310,13 +334,13 @@ static bool serve_one(proxy *p, pclient *c)
     if (c->active >= p->lim.client_max_active) return false;
     cc_list_foreach (preq, r, &c->queue, q_node) {
         /* Look first: a request that still finds no free slot keeps its place. */
-        if (proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, 0, 0) >= 0) {
+        int why = 0;
+        if (pick(r, 0, 0, &why) >= 0) {
             queue_remove(r);
             if (!dispatch(r, 0))
                 fail_request(r, NET_ERR_FAILURE, "could not send the request to a worker");
             return true;
         }
-        int why = proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, 0);
         if (why == 3) continue; /* every worker of the model is busy: keep waiting */
         queue_remove(r);
         p->stats.no_worker++;
@@ -378,15 +402,19 @@ void proxy_requests_free(proxy *p)
 
 /* ------------------------------------------------------------- client side */
 
-void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
+/* Starts a request whose fields are in q (a sealed one passes its visible
+ * fields and its sealed body as query); seal is owned from here on. */
+static void start(pclient *c, const tl_client_runQueryEx *q, pseal *seal)
 {
     proxy *p = c->p;
     cc_list_foreach (preq, o, &c->reqs, c_node)
         if (memcmp(o->client_rid.b, q->request_id.b, 32) == 0) {
             CC_WARN("event=duplicate_request_id client=%llu", (unsigned long long)c->id);
+            proxy_seal_free(seal);
             return; /* the first one is answered; a duplicate cannot be told apart */
         }
     preq *r = cc_calloc(1, sizeof(*r));
+    r->seal = seal;
     r->p = p;
     r->client = c;
     r->client_rid = q->request_id;
@@ -426,6 +454,37 @@ void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
     if (client_at_cap(r) || !dispatch(r, 0)) no_worker(r, 0);
 }
 
+void proxy_request_start(pclient *c, const tl_client_runQueryEx *q)
+{
+    start(c, q, NULL);
+}
+
+void proxy_request_start_sealed(pclient *c, const tl_client_runSealedQuery *q)
+{
+    const char *why = NULL;
+    pseal *seal = proxy_seal_new(q, &why);
+    if (!seal) {
+        tl_client_queryAnswerErrorEx e = TL_INIT(client_queryAnswerErrorEx);
+        e.request_id = q->request_id;
+        e.error_code = NET_ERR_ERROR;
+        e.error = tl_str(why);
+        e.flags = 1;
+        e.final_info.hdr.id = TL_ID_client_queryFinalInfo;
+        e.final_info.tokens_used.hdr.id = TL_ID_tokensUsed;
+        c->p->io->to_client(c, &e.hdr);
+        return;
+    }
+    /* The fields the proxy may see; the body stays sealed. */
+    tl_client_runQueryEx v = TL_INIT(client_runQueryEx);
+    v.model_name = q->model_name;
+    v.query = q->body;
+    v.max_coefficient = q->max_coefficient;
+    v.max_tokens = q->max_tokens;
+    v.timeout = q->timeout;
+    v.request_id = q->request_id;
+    start(c, &v, seal);
+}
+
 void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid)
 {
     cc_list_foreach (preq, r, &c->reqs, c_node)
@@ -461,7 +520,7 @@ void proxy_requests_worker_gone(pworker *w)
     }
 }
 
-static preq *lookup(pworker *w, const tl_int256 *rid)
+preq *proxy_request_lookup(pworker *w, const tl_int256 *rid)
 {
     preq *r = cc_map_get(&w->p->by_wkey, cc_load_u64le(rid->b));
     if (!r || r->worker != w || memcmp(r->worker_rid.b, rid->b, 32) != 0) return NULL;
@@ -558,7 +617,7 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
     proxy *p = w->p;
     if (msg->id == TL_ID_proxy_queryAnswerErrorEx) {
         const tl_proxy_queryAnswerErrorEx *e = (const tl_proxy_queryAnswerErrorEx *)msg;
-        preq *r = lookup(w, &e->request_id);
+        preq *r = proxy_request_lookup(w, &e->request_id);
         if (!r) return;
         char *text = tl_bytes_strdup(e->error);
         w->failures++;
@@ -570,7 +629,9 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
                               (e->flags & 1u) ? &e->final_info : NULL);
             /* Part of the answer reached the client: as COCOON's
              * finish_request on a failure, the tokens spent are billed. */
-            send_payments(r, (e->flags & 1u) ? &e->final_info : NULL);
+            /* A sealed answer is billed from its receipt only, and a
+             * failed one has none. */
+            send_payments(r, (e->flags & 1u) && !r->seal ? &e->final_info : NULL);
             finish(r);
         }
         free(text);
@@ -587,7 +648,7 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
                            offsetof(tl_client_queryAnswerPartEx, final_info),
                    "answer head and part structs must match");
     const tl_proxy_queryAnswerPartEx *a = (const tl_proxy_queryAnswerPartEx *)msg;
-    preq *r = lookup(w, &a->request_id);
+    preq *r = proxy_request_lookup(w, &a->request_id);
     if (!r) return; /* finished or cancelled meanwhile */
     if (!r->relayed_any) {
         r->relayed_any = true;
@@ -595,6 +656,23 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
         cc_buf_free(&r->query); /* no retry from here on */
     }
     bool final = (a->flags & 1u) != 0;
+    if (r->seal) {
+        proxy_seal_on_part(r, &a->answer);
+        char why[200];
+        if (final && proxy_seal_check_receipt(r, &a->final_info, why, sizeof(why)) < 0) {
+            /* Nothing is billed, and the client hears why its answer ends. */
+            CC_WARN("event=receipt_refused worker=%llu reason=\"%s\"", (unsigned long long)w->rw.id,
+                    why);
+            p->stats.receipts_refused++;
+            w->failures++;
+            p->stats.failed++;
+            send_client_error(r, NET_ERR_ERROR, why, NULL);
+            send_payments(r, NULL);
+            finish(r);
+            return;
+        }
+        if (final) proxy_seal_forward_receipt(r);
+    }
     tl_client_queryAnswerPartEx out = TL_INIT(client_queryAnswerPartEx);
     out.request_id = r->client_rid;
     out.answer = a->answer;

@@ -82,6 +82,7 @@ void proxy_worker_destroy(pworker *w, const char *why)
     proxy_requests_worker_gone(w);
     proxy_requests_kick(p);
     cc_list_remove(&p->all_workers, &w->node);
+    proxy_seal_worker_clear(w);
     free(w->model);
     free(w->owner_address);
     free(w);
@@ -193,6 +194,7 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
     w->rw.coefficient = wp->coefficient;
     w->rw.max_active = (wp->flags & 1u) ? wp->max_active_requests : 0;
     w->state = PW_CONNECTED;
+    proxy_seal_worker_init(w, net_conn_peer_cert(w->conn), info);
     tl_worker_connectedToProxy a = TL_INIT(worker_connectedToProxy);
     fill_proxy_params(p, &a.params, v);
     a.worker_sc_address = tl_str(TON_ADDR_ZERO_RAW); /* no contract with --chain none */
@@ -317,6 +319,9 @@ void proxy_worker_on_packet(net_conn *c, void *ud, const uint8_t *data, size_t l
     case TL_ID_proxy_queryAnswerPartEx:
     case TL_ID_proxy_queryAnswerErrorEx:
         proxy_relay_answer(w, m);
+        break;
+    case TL_ID_proxy_queryReceipt:
+        proxy_seal_on_receipt(w, (const tl_proxy_queryReceipt *)m);
         break;
     case TL_ID_worker_enabledDisabled: {
         bool en = ((tl_worker_enabledDisabled *)m)->disabled == 0;

@@ -18,6 +18,7 @@ void tee_claims_encode(const tee_claims *c, cc_buf *out)
     if (c->has_model_hash) put_item(out, TEE_CLAIM_MODEL_HASH, c->model_hash, 32);
     size_t rl = strnlen(c->role, sizeof(c->role));
     if (rl) put_item(out, TEE_CLAIM_ROLE, c->role, (uint16_t)rl);
+    if (c->has_receipt_key) put_item(out, TEE_CLAIM_RECEIPT_KEY, c->receipt_pub, 32);
 }
 
 int tee_claims_decode(const uint8_t *d, size_t n, tee_claims *c, cc_err *err)
@@ -52,6 +53,12 @@ int tee_claims_decode(const uint8_t *d, size_t n, tee_claims *c, cc_err *err)
             if (len == 0 || len >= sizeof(c->role) || c->role[0] || memchr(v, 0, len))
                 return cc_err_set(err, "claims: bad or repeated role item");
             memcpy(c->role, v, len);
+            break;
+        case TEE_CLAIM_RECEIPT_KEY:
+            if (len != 32 || c->has_receipt_key)
+                return cc_err_set(err, "claims: bad or repeated receipt key item");
+            memcpy(c->receipt_pub, v, 32);
+            c->has_receipt_key = true;
             break;
         default:
             break; /* unknown items are skipped: the format may grow */

@@ -292,9 +292,10 @@ X509 *tee_fake_root_load_cert(const char *path, cc_err *err);
  * to that attested key because the key signs the certificate that carries
  * them. A certificate without the claims extension claims nothing beyond its
  * key. */
-#define TEE_CLAIM_X25519 1     /* 32-byte X25519 key for end-to-end sealing */
-#define TEE_CLAIM_MODEL_HASH 2 /* 32-byte model hash (DESIGN §5.3) */
-#define TEE_CLAIM_ROLE 3       /* short text: "proxy", "worker", "client" */
+#define TEE_CLAIM_X25519 1      /* 32-byte X25519 key for end-to-end sealing */
+#define TEE_CLAIM_MODEL_HASH 2  /* 32-byte model hash (DESIGN §5.3) */
+#define TEE_CLAIM_ROLE 3        /* short text: "proxy", "worker", "client" */
+#define TEE_CLAIM_RECEIPT_KEY 4 /* 32-byte Ed25519 key that signs the worker's receipts */
 
 typedef struct tee_claims {
     uint8_t ed25519_pub[32];
@@ -303,6 +304,8 @@ typedef struct tee_claims {
     bool has_model_hash;
     uint8_t model_hash[32];
     char role[16]; /* empty when absent */
+    bool has_receipt_key;
+    uint8_t receipt_pub[32];
 } tee_claims;
 
 /* Encodes claims into out (appended). */

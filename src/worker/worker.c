@@ -38,6 +38,7 @@ static void stats_fill(void *ud, json_t *o)
         {"failed", (int64_t)w->stats.failed},
         {"cancelled", (int64_t)w->stats.cancelled},
         {"rejected", (int64_t)w->stats.rejected},
+        {"sealed", (int64_t)w->stats.sealed},
         {"prompt_tokens", (int64_t)w->stats.prompt_tokens},
         {"completion_tokens", (int64_t)w->stats.completion_tokens},
         {"body_bytes", (int64_t)w->stats.body_bytes},
@@ -78,6 +79,7 @@ static int setup_tee(worker *w, const worker_config *cfg, cc_err *err)
     daemon_tee_config tc = daemon_tee_config_of("worker", &cfg->common, true);
     tc.base = w->base;
     tc.model_hash = model_hash;
+    tc.sealing_keys = true;
     tc.measure = measure;
     tc.measure_cfg = cfg;
     return daemon_tee_setup(&w->tee, &tc, err) < 0

@@ -39,6 +39,10 @@ struct wreq {
     char **head_headers; /* name, value pairs */
     size_t n_head_headers;
     cc_buf pending;
+    /* Sealed requests (worker_seal.c): the answer stream's key and counter,
+     * and what the receipt names; NULL for plain requests. */
+    struct wseal *seal;
+    cc_buf sealed; /* the last sealed part (borrowed by the message being sent) */
     bool dirty;
     cc_list_node dirty_node; /* in w->dirty */
     cc_list_node node;       /* in w->reqs */
@@ -68,7 +72,7 @@ struct worker {
     bool force_disabled; /* the operator's /request/disable (worker_control.c) */
     http_server *http;
     struct {
-        uint64_t total, ok, failed, cancelled, rejected;
+        uint64_t total, ok, failed, cancelled, rejected, sealed;
         uint64_t prompt_tokens, completion_tokens, body_bytes;
     } stats;
     /* worker_money.c: adjusted tokens reported to proxies, and the last
@@ -113,6 +117,19 @@ void worker_count_tokens(const backend_usage *u, int32_t coefficient, const ledg
 void worker_multipliers(const worker *w, ledger_multipliers *m);
 void worker_money_on_payment(worker *w, const wlink *l, const tl_proxy_workerRequestPayment *m);
 void worker_money_json(const worker *w, json_t *o);
+
+/* worker_seal.c: sealed requests (docs/confidentiality.md) */
+typedef struct wseal wseal;
+/* Opens proxy.runSealedQuery's body: the http.request bytes into *query and
+ * a new answer sealer. -1 with err when it is not ours or does not open. */
+wseal *worker_seal_open(worker *w, const tl_proxy_runSealedQuery *q, cc_buf *query, cc_err *err);
+/* Seals answer bytes in place of the plain ones (out is appended). */
+int worker_seal_part(wseal *s, bool final, const uint8_t *data, size_t len, cc_buf *out,
+                     cc_err *err);
+/* The receipt for the finished answer, sent before its final part. */
+void worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
+                              const tl_proxy_queryFinalInfo *fi, int32_t coefficient);
+void worker_seal_free(wseal *s);
 
 /* worker_request.c */
 void worker_handle_packet(wlink *l, const uint8_t *data, size_t len);

@@ -111,6 +111,28 @@ static void mark_dirty(wreq *r)
     event_active(w->flush_ev, 0, 0);
 }
 
+/* The bytes an answer message carries: the plain ones, or for a sealed
+ * request the next sealed part (in r->sealed, valid until the next call);
+ * the final part is preceded by the signed receipt, which names the hash of
+ * every sealed part including this one. */
+static int answer_bytes(wreq *r, bool final, const uint8_t *data, size_t len, tl_bytes *out,
+                        const tl_proxy_queryFinalInfo *fi)
+{
+    if (!r->seal) {
+        *out = tl_mem(data, len);
+        return 0;
+    }
+    cc_err err;
+    cc_buf_reset(&r->sealed);
+    if (worker_seal_part(r->seal, final, data, len, &r->sealed, &err) < 0) {
+        CC_ERROR("event=seal_failed error=\"%s\"", err.msg);
+        return -1;
+    }
+    *out = tl_mem(r->sealed.data, r->sealed.len);
+    if (final) worker_seal_send_receipt(r->seal, r->link, &r->request_id, fi, r->coefficient);
+    return 0;
+}
+
 /* Sends what is pending for r: the head (with the body so far as payload) or
  * a body part; with `final`, flags bit 0 and the final info. */
 static void send_pending(wreq *r, bool final, const backend_usage *usage)
@@ -155,12 +177,12 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
         } else {
             tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
             a.request_id = r->request_id;
-            a.answer = tl_mem(enc.data, enc.len);
             if (final) {
                 a.flags = 1;
                 fill_final(r, &a.final_info, usage);
             }
-            daemon_link_send(r->link, &a.hdr);
+            if (answer_bytes(r, final, enc.data, enc.len, &a.answer, &a.final_info) == 0)
+                daemon_link_send(r->link, &a.hdr);
         }
         cc_buf_free(&enc);
         clear_head(r);
@@ -168,12 +190,12 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
     } else if (r->pending.len || final) {
         tl_proxy_queryAnswerPartEx p = TL_INIT(proxy_queryAnswerPartEx);
         p.request_id = r->request_id;
-        p.answer = tl_mem(r->pending.data, r->pending.len);
         if (final) {
             p.flags = 1;
             fill_final(r, &p.final_info, usage);
         }
-        daemon_link_send(r->link, &p.hdr);
+        if (answer_bytes(r, final, r->pending.data, r->pending.len, &p.answer, &p.final_info) == 0)
+            daemon_link_send(r->link, &p.hdr);
     }
     cc_buf_reset(&r->pending);
 }
@@ -183,6 +205,8 @@ void worker_req_free(wreq *r)
     undirty(r);
     clear_head(r);
     cc_buf_free(&r->pending);
+    cc_buf_free(&r->sealed);
+    worker_seal_free(r->seal);
     free(r);
 }
 
@@ -275,7 +299,18 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
     worker_req_free(r);
 }
 
-static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
+/* What proxy.runQueryEx and proxy.runSealedQuery share; seal (owned from
+ * here on) is NULL for a plain request. */
+typedef struct run_args {
+    tl_bytes query; /* the http.request */
+    tl_int256 request_id;
+    int64_t coefficient;
+    double timeout;
+    wseal *seal;
+    bool debug; /* enable_debug (plain requests only: sealed ones carry no flags) */
+} run_args;
+
+static void run_http(wlink *l, run_args *q)
 {
     worker *w = wlink_worker(l);
     cc_err err;
@@ -286,6 +321,7 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
         send_error(l, &q->request_id, NET_ERR_ERROR,
                    inner ? "query is not an http.request" : err.msg, NULL, NULL);
         tl_obj_free(inner);
+        worker_seal_free(q->seal);
         return;
     }
     tl_http_request *hr = (tl_http_request *)inner;
@@ -294,6 +330,7 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
         send_error(l, &q->request_id, NET_ERR_NOT_READY, "worker is at its request limit", NULL,
                    NULL);
         tl_obj_free(inner);
+        worker_seal_free(q->seal);
         return;
     }
     /* Strings for the backend must be NUL-terminated; the borrowed decode
@@ -333,10 +370,11 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     r->w = w;
     r->link = l;
     r->request_id = q->request_id;
+    r->seal = q->seal;
     r->coefficient = q->coefficient > 0 && q->coefficient <= INT32_MAX ? (int32_t)q->coefficient
                                                                        : w->coefficient;
     r->start_wall = cc_now_wall();
-    r->debug = (q->flags & 1u) && q->enable_debug;
+    r->debug = q->debug;
     cc_list_push_front(&w->reqs, &r->node);
     w->active++;
     w->stats.total++;
@@ -360,6 +398,34 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
     tl_obj_free(inner);
 }
 
+static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
+{
+    run_args a = {q->query,   q->request_id, q->coefficient,
+                  q->timeout, NULL,          (q->flags & 1u) && q->enable_debug};
+    run_http(l, &a);
+}
+
+static void run_sealed(wlink *l, const tl_proxy_runSealedQuery *q)
+{
+    worker *w = wlink_worker(l);
+    cc_buf query = CC_BUF_INIT;
+    cc_err err;
+    wseal *seal = worker_seal_open(w, q, &query, &err);
+    if (!seal) {
+        w->stats.rejected++;
+        CC_WARN("event=sealed_request_refused proxy=%s error=\"%s\"", l->addr, err.msg);
+        send_error(l, &q->request_id, NET_ERR_ERROR, err.msg, NULL, NULL);
+    } else {
+        w->stats.sealed++;
+        run_args a = {
+            tl_mem(query.data, query.len), q->request_id, q->coefficient, q->timeout, seal, false};
+        run_http(l, &a);
+    }
+    /* The plaintext request is no longer needed (the backend copied it). */
+    if (query.data) explicit_bzero(query.data, query.cap);
+    cc_buf_free(&query);
+}
+
 static wreq *find_req(worker *w, wlink *l, const tl_int256 *id)
 {
     cc_list_foreach (wreq, r, &w->reqs, node)
@@ -379,6 +445,9 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
     switch (obj->id) {
     case TL_ID_proxy_runQueryEx:
         run_query(l, (tl_proxy_runQueryEx *)obj);
+        break;
+    case TL_ID_proxy_runSealedQuery:
+        run_sealed(l, (tl_proxy_runSealedQuery *)obj);
         break;
     case TL_ID_proxy_cancelQuery: {
         wreq *r = find_req(wlink_worker(l), l, &((tl_proxy_cancelQuery *)obj)->request_id);

@@ -32,6 +32,7 @@ static void test_options(void **state)
     assert_int_equal(o.workers, 1);
     assert_string_equal(o.backend, "embedded");
     assert_string_equal(o.tee, "fake");
+    assert_string_equal(o.sealing, "required");
     assert_int_equal(o.pow, 12);
     assert_int_equal(o.threads, 0);
     assert_int_equal(o.slots, 0);
@@ -44,8 +45,9 @@ static void test_options(void **state)
 
     assert_int_equal(PARSE(&o, &err, "--port", "0", "--workers", "3", "--backend", "openai-http",
                            "--backend-url", "http://h:1", "--model=m", "--tee", "none",
-                           "--pow-difficulty", "4", "--dir", "d"),
+                           "--pow-difficulty", "4", "--dir", "d", "--sealing", "off"),
                      0);
+    assert_string_equal(o.sealing, "off");
     assert_int_equal(o.port, 0);
     assert_int_equal(o.workers, 3);
     assert_string_equal(o.backend, "openai-http");
@@ -77,6 +79,7 @@ static void test_options(void **state)
         {{"--chain-refresh", "0"}, "--chain-refresh"},
         {{"--chain-refresh", "1x"}, "--chain-refresh"},
         {{"--api-key", "short"}, "--api-key: use at least 8 characters"},
+        {{"--sealing", "maybe"}, "--sealing: expected required, preferred or off"},
         {{"--backend-url", "http://x"}, "--backend-url needs --backend openai-http"},
         {{"extra"}, "unexpected argument \"extra\""},
     };
@@ -173,6 +176,7 @@ static void test_plan_fake_tee(void **state)
     assert_string_equal(json_string_value(json_array_get(json_object_get(cc, "proxies"), 0)),
                         "127.0.0.1:5002");
     assert_string_equal(str(cc, "registry"), "registry.json");
+    assert_string_equal(str(cc, "sealing"), "required"); /* cocoon up's default */
 
     /* The registry lists the served model and the proxy's two addresses; the
      * image hashes are filled in once the configs are written. */

@@ -46,6 +46,16 @@ typedef struct cfx_sent {
     tl_obj *msg; /* decoded copy (owned) */
 } cfx_sent;
 
+/* A query the client sent to a proxy (client.getSealingCandidates). */
+typedef struct cfx_query {
+    size_t link;
+    tl_obj *msg; /* decoded copy (owned) */
+    net_answer_fn cb;
+    void *ud;
+} cfx_query;
+
+#define CFX_MAX_QUERIES 8
+
 typedef struct cfx {
     struct event_base *base;
     client *c;
@@ -56,6 +66,8 @@ typedef struct cfx {
     models_call *mq[CFX_MAX_MODEL_QUERIES]; /* pending model-list queries, oldest first */
     size_t n_mq;
     bool refuse_sends;
+    cfx_query queries[CFX_MAX_QUERIES]; /* pending, oldest first */
+    size_t n_queries;
 } cfx;
 
 static cfx *g_cfx;
@@ -90,6 +102,22 @@ static inline models_call *cfx_query_models(clink *l, void (*done)(client *c, vo
     mc->ud = ud;
     g_cfx->mq[g_cfx->n_mq++] = mc;
     return mc;
+}
+
+static inline int cfx_query_send(clink *l, const tl_obj *msg, net_answer_fn cb, void *ud,
+                                 cc_err *err)
+{
+    (void)err;
+    cc_buf b = CC_BUF_INIT;
+    cc_err e2 = {0};
+    assert_int_equal(tl_encode(msg, &b, &e2), 0);
+    tl_obj *copy = tl_decode(b.data, b.len, &e2);
+    cc_buf_free(&b);
+    assert_non_null(copy);
+    assert_true(g_cfx->n_queries < CFX_MAX_QUERIES);
+    g_cfx->queries[g_cfx->n_queries++] =
+        (cfx_query){daemon_links_index(&clink_client(l)->links, l), copy, cb, ud};
+    return 0;
 }
 
 static inline const char *cfx_req_path(const http_req *h)
@@ -205,6 +233,7 @@ static const client_io cfx_io = {
     .stream_start = cfx_stream_start,
     .stream_write = cfx_stream_write,
     .stream_end = cfx_stream_end,
+    .query = cfx_query_send,
 };
 
 /* The only place the tests build a client configuration: two proxies. */
@@ -258,9 +287,28 @@ static inline void cfx_models_answer(cfx *f, bool ok)
     free(mc);
 }
 
+/* Answers the oldest pending query with an encoded result (or an error). */
+static inline void cfx_query_answer(cfx *f, const tl_obj *result, int32_t code, const char *error)
+{
+    assert_true(f->n_queries > 0);
+    cfx_query q = f->queries[0];
+    memmove(f->queries, f->queries + 1, (f->n_queries - 1) * sizeof(*f->queries));
+    f->n_queries--;
+    cc_buf b = CC_BUF_INIT;
+    if (result) {
+        cc_err err = {0};
+        assert_int_equal(tl_encode(result, &b, &err), 0);
+    }
+    q.cb(NULL, q.ud, code, error, b.data, b.len);
+    cc_buf_free(&b);
+    tl_obj_free(q.msg);
+}
+
 static inline int cfx_teardown(void **state)
 {
     cfx *f = *state;
+    while (f->n_queries)
+        cfx_query_answer(f, NULL, NET_ERR_CANCELLED, "test over");
     while (f->n_mq)
         cfx_models_answer(f, false);
     client_free(f->c);

@@ -74,6 +74,35 @@ static void test_claims_round_trip(void **state)
     cc_buf_free(&b);
 }
 
+/* A sealing worker claims its X25519 key and its receipt key; a wrong-sized
+ * or repeated receipt key item is refused. */
+static void test_sealing_claims_round_trip(void **state)
+{
+    tee_claims c = {0}, d;
+    memset(c.ed25519_pub, 7, 32);
+    c.has_x25519 = c.has_receipt_key = true;
+    memset(c.x25519_pub, 5, 32);
+    memset(c.receipt_pub, 6, 32);
+    cc_buf b = CC_BUF_INIT;
+    tee_claims_encode(&c, &b);
+    assert_int_equal(b.len, 32 + 36 + 36);
+    cc_err err = {0};
+    assert_int_equal(tee_claims_decode(b.data, b.len, &d, &err), 0);
+    assert_true(d.has_x25519 && d.has_receipt_key);
+    assert_memory_equal(d.x25519_pub, c.x25519_pub, 32);
+    assert_memory_equal(d.receipt_pub, c.receipt_pub, 32);
+    uint8_t item[36];
+    memcpy(item, b.data + 68, sizeof(item)); /* the receipt key item, repeated */
+    cc_buf_append(&b, item, sizeof(item));
+    assert_int_equal(tee_claims_decode(b.data, b.len, &d, &err), -1);
+    assert_non_null(strstr(err.msg, "receipt key"));
+    b.len = 68;
+    const uint8_t short_item[] = {TEE_CLAIM_RECEIPT_KEY, 0, 2, 0, 1, 2};
+    cc_buf_append(&b, short_item, sizeof(short_item));
+    assert_int_equal(tee_claims_decode(b.data, b.len, &d, &err), -1);
+    cc_buf_free(&b);
+}
+
 static void test_none_identity_shape_and_any_policy(void **state)
 {
     tee_provider *none = tee_provider_new_none();
@@ -624,6 +653,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claims_round_trip),
+        cmocka_unit_test(test_sealing_claims_round_trip),
         cmocka_unit_test(test_none_identity_shape_and_any_policy),
         cmocka_unit_test(test_expired_and_not_yet_valid),
         cmocka_unit_test(test_short_lifetime_rotation),

@@ -1,0 +1,438 @@
+/* Sealed requests from the client (docs/confidentiality.md): the proxy's
+ * candidates are verified here (quote under the client's policy, image and
+ * model hashes against the registry), cached per certificate; the body is
+ * sealed once and its key wrapped for every verified candidate; the answer
+ * is opened part by part with the key of whichever candidate served it, and
+ * its receipt checked before the caller hears the answer is complete. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "client/client_internal.h"
+
+#define MAX_CANDIDATES 8
+/* How long a verified certificate is trusted without checking it again. */
+#define CACHE_TTL 600.0
+#define CACHE_MAX 1024
+
+/* A candidate certificate as verified (cache entry). */
+typedef struct ccand {
+    uint8_t cert_hash[32];
+    bool ok;
+    char why[160];
+    uint8_t x25519[32], receipt_pub[32], model_hash[32];
+    double verified_at;
+    /* Evidence for GET /v1/attestation (cache entries only: copies in a
+     * cseal or a list never touch der, which the cache entry owns). */
+    uint8_t *der;
+    size_t der_len;
+    bool quote_verified, used;
+    uint8_t image_hash[32];
+    tee_tcb_status tcb_status;
+    double verified_wall;
+    char summary[256];
+} ccand;
+
+typedef struct cseal_cand {
+    ccand info; /* a copy: the cache may drop the entry meanwhile */
+    crypto_seal_stream stream;
+} cseal_cand;
+
+struct cseal {
+    cseal_cand cands[MAX_CANDIDATES];
+    size_t n;
+    int chosen; /* index of the worker whose key opened the first part, -1 before */
+    uint8_t request_hash[32];
+    bool has_receipt;
+    bool checked; /* the receipt matched the whole answer */
+    uint8_t receipt[CRYPTO_RECEIPT_LEN];
+    client_seal_fallback fallback;
+};
+
+void client_seal_free(cseal *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->n; i++)
+        crypto_seal_stream_clear(&s->cands[i].stream);
+    free(s);
+}
+
+static void ccand_free(ccand *e)
+{
+    if (!e) return;
+    free(e->der);
+    free(e);
+}
+
+void client_seal_cache_clear(client *c)
+{
+    for (size_t i = 0; i < c->seal_cache.cap; i++)
+        ccand_free(c->seal_cache.slots[i].val);
+    cc_map_free(&c->seal_cache);
+    cc_map_init(&c->seal_cache);
+}
+
+/* ------------------------------------------------------------ candidates */
+
+static void check_candidate(client *c, const uint8_t *der, size_t len, ccand *out)
+{
+    cc_err err;
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x || p != der + len) {
+        snprintf(out->why, sizeof(out->why), "certificate does not parse");
+        X509_free(x);
+        return;
+    }
+    tee_peer_info *info = NULL;
+    if (!c->worker_policy) {
+        snprintf(out->why, sizeof(out->why), "no worker attestation policy");
+    } else if (tee_verify_peer(c->worker_policy, x, (void **)&info, &err) < 0) {
+        snprintf(out->why, sizeof(out->why), "%.150s", err.msg);
+    } else if (!info->claims.has_x25519 || !info->claims.has_receipt_key) {
+        snprintf(out->why, sizeof(out->why), "certificate claims no sealing keys");
+    } else if (!info->claims.has_model_hash || strcmp(info->claims.role, "worker") != 0) {
+        snprintf(out->why, sizeof(out->why), "certificate is not a worker's with a model claim");
+    } else if (c->tee.proxy_registry &&
+               !registry_worker_image_allowed(c->tee.proxy_registry,
+                                              info->quote_verified ? info->image_hash
+                                                                   : (const uint8_t[32]){0})) {
+        snprintf(out->why, sizeof(out->why), "worker image hash is not in the registry");
+    } else if (c->tee.proxy_registry &&
+               !registry_model_hash_allowed(c->tee.proxy_registry, info->claims.model_hash)) {
+        snprintf(out->why, sizeof(out->why), "worker model hash is not in the registry");
+    } else {
+        out->ok = true;
+        out->quote_verified = info->quote_verified;
+        memcpy(out->image_hash, info->image_hash, 32);
+        out->tcb_status = info->tcb_status;
+        snprintf(out->summary, sizeof(out->summary), "%s", info->summary);
+        memcpy(out->x25519, info->claims.x25519_pub, 32);
+        memcpy(out->receipt_pub, info->claims.receipt_pub, 32);
+        memcpy(out->model_hash, info->claims.model_hash, 32);
+    }
+    tee_peer_info_free(info);
+    X509_free(x);
+}
+
+static const ccand *verify_candidate(client *c, tl_bytes cert)
+{
+    uint8_t h[32];
+    crypto_sha256(cert.data, cert.len, h);
+    uint64_t key = cc_load_u64le(h);
+    ccand *e = cc_map_get(&c->seal_cache, key);
+    double now = cc_now_mono();
+    if (e && memcmp(e->cert_hash, h, 32) == 0 && now - e->verified_at < CACHE_TTL) return e;
+    if (e) ccand_free(cc_map_del(&c->seal_cache, key));
+    if (cc_map_count(&c->seal_cache) >= CACHE_MAX) client_seal_cache_clear(c);
+    e = cc_calloc(1, sizeof(*e));
+    memcpy(e->cert_hash, h, 32);
+    e->verified_at = now;
+    e->verified_wall = cc_now_wall();
+    check_candidate(c, cert.data, cert.len, e);
+    if (e->ok) {
+        e->der = cc_malloc(cert.len);
+        memcpy(e->der, cert.data, cert.len);
+        e->der_len = cert.len;
+    }
+    if (!e->ok) {
+        char hex[17];
+        cc_hex_encode(h, 8, hex);
+        CC_WARN("event=candidate_refused cert=%s reason=\"%s\"", hex, e->why);
+        c->stats.candidates_refused++;
+    }
+    cc_map_put(&c->seal_cache, key, e);
+    return e;
+}
+
+/* -------------------------------------------------------------- sealing */
+
+static creq *find(client *c, const tl_int256 *rid)
+{
+    creq *r = cc_map_get(&c->reqs, cc_load_u64le(rid->b));
+    if (!r || memcmp(r->rid.b, rid->b, 32) != 0 || !r->hreq) return NULL;
+    return r;
+}
+
+/* Nothing to seal to: required refuses, preferred goes plain. */
+static void unsealable(creq *r, const char *why)
+{
+    client *c = r->c;
+    cseal *s = r->seal;
+    r->seal = NULL;
+    client_seal_fallback fallback = s->fallback;
+    client_seal_free(s);
+    if (c->sealing == CLIENT_SEALING_REQUIRED) {
+        c->stats.sealing_refused++;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "sealing is required and %s; the prompt was not sent", why);
+        fallback(r, 503, msg);
+    } else {
+        c->stats.plain++;
+        fallback(r, 0, why);
+    }
+}
+
+static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_t offered)
+{
+    client *c = r->c;
+    cseal *s = r->seal;
+    for (size_t i = 0; i < n && s->n < MAX_CANDIDATES; i++)
+        s->cands[s->n++].info = cands[i];
+    if (s->n == 0) {
+        unsealable(r, offered ? "no candidate worker passed verification"
+                              : "no candidate worker supports sealing");
+        return;
+    }
+    cc_buf aad = CC_BUF_INIT, body = CC_BUF_INIT;
+    crypto_seal_request_aad(r->rid.b, r->model, strlen(r->model),
+                            (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX), &aad);
+    uint8_t dek[32];
+    crypto_random(dek, sizeof(dek));
+    tl_sealing_wrappedKey keys[MAX_CANDIDATES];
+    uint8_t wrapped[MAX_CANDIDATES][CRYPTO_SEAL_WRAPPED_LEN];
+    cc_err err;
+    int rc = crypto_seal_body(dek, &aad, r->query.data, r->query.len, &body, &err);
+    for (size_t i = 0; rc == 0 && i < s->n; i++) {
+        crypto_hpke_ctx ctx;
+        keys[i] = (tl_sealing_wrappedKey){.hdr = {.id = TL_ID_sealing_wrappedKey}};
+        memcpy(keys[i].cert_hash.b, s->cands[i].info.cert_hash, 32);
+        rc = crypto_seal_wrap(s->cands[i].info.x25519, s->cands[i].info.cert_hash, &aad, dek,
+                              keys[i].enc.b, wrapped[i], &ctx, &err);
+        if (rc == 0) rc = crypto_seal_stream_init(&s->cands[i].stream, &ctx, &err);
+        crypto_hpke_clear(&ctx);
+        keys[i].wrapped_key = tl_mem(wrapped[i], CRYPTO_SEAL_WRAPPED_LEN);
+    }
+    explicit_bzero(dek, sizeof(dek));
+    if (rc < 0) {
+        CC_ERROR("event=seal_failed error=\"%s\"", err.msg);
+        unsealable(r, "sealing failed here");
+        cc_buf_free(&aad);
+        cc_buf_free(&body);
+        return;
+    }
+    crypto_sha256(body.data, body.len, s->request_hash);
+    tl_client_runSealedQuery q = TL_INIT(client_runSealedQuery);
+    q.model_name = tl_str(r->model);
+    q.max_coefficient = c->max_coefficient;
+    q.max_tokens = (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX);
+    q.timeout = r->timeout;
+    q.request_id = r->rid;
+    q.keys.n = s->n;
+    q.keys.items = keys;
+    q.body = tl_mem(body.data, body.len);
+    c->stats.sealed++;
+    if (c->io->send(l, &q.hdr) < 0) {
+        cc_buf_free(&aad);
+        cc_buf_free(&body);
+        client_seal_fallback fallback = s->fallback;
+        r->seal = NULL;
+        client_seal_free(s);
+        fallback(r, 502, "could not send the request to the proxy");
+        return;
+    }
+    cc_buf_free(&aad);
+    cc_buf_free(&body);
+}
+
+typedef struct cand_call {
+    client *c;
+    tl_int256 rid;
+} cand_call;
+
+static void on_candidates(net_conn *conn, void *ud, int32_t code, const char *error,
+                          const uint8_t *data, size_t len)
+{
+    (void)conn;
+    cand_call *call = ud;
+    client *c = call->c;
+    creq *r = find(c, &call->rid);
+    free(call);
+    if (!r || !r->seal || !r->link) return; /* the caller went away meanwhile */
+    if (code != 0) {
+        char why[200];
+        snprintf(why, sizeof(why), "the proxy gave no candidates (%.150s)",
+                 error ? error : "error");
+        unsealable(r, why);
+        return;
+    }
+    cc_err err;
+    tl_decode_opts o = {.flags = TL_DECODE_BORROW, .expect_type = TL_TYPE_sealing_Candidates};
+    tl_obj *obj = tl_decode_ex(data, len, &o, &err);
+    if (!obj) {
+        unsealable(r, "the proxy's candidate list does not decode");
+        return;
+    }
+    const tl_sealing_candidates *cs = (const tl_sealing_candidates *)obj;
+    ccand ok[MAX_CANDIDATES];
+    size_t n = 0;
+    for (size_t i = 0; i < cs->candidates.n && n < MAX_CANDIDATES; i++) {
+        const ccand *v = verify_candidate(c, cs->candidates.items[i].cert);
+        if (v->ok) ok[n++] = *v;
+    }
+    seal_and_send(r, r->link, ok, n, cs->candidates.n);
+    tl_obj_free(obj);
+}
+
+void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
+{
+    client *c = r->c;
+    client_seal_free(r->seal);
+    r->seal = cc_calloc(1, sizeof(*r->seal));
+    r->seal->chosen = -1;
+    r->seal->fallback = fallback;
+    if (!(l->peer_flags & DAEMON_PARAMS_FLAG_SEALING) || !c->io->query) {
+        unsealable(r, "the proxy does not relay sealed requests");
+        return;
+    }
+    tl_client_getSealingCandidates q = TL_INIT(client_getSealingCandidates);
+    q.model = tl_str(r->model);
+    q.max_candidates = MAX_CANDIDATES;
+    cand_call *call = cc_calloc(1, sizeof(*call));
+    call->c = c;
+    call->rid = r->rid;
+    cc_err err;
+    if (c->io->query(l, &q.hdr, on_candidates, call, &err) < 0) {
+        free(call);
+        unsealable(r, "the candidate query could not be sent");
+    }
+}
+
+/* -------------------------------------------------------------- answers */
+
+int client_seal_open(creq *r, bool final, tl_bytes answer, cc_buf *out, cc_err *err)
+{
+    cseal *s = r->seal;
+    if (s->chosen >= 0)
+        return crypto_seal_part_open(&s->cands[s->chosen].stream, final, answer.data, answer.len,
+                                     out, err);
+    /* The first part tells which candidate served: only its key opens it
+     * (the proxy cannot claim another, and a part that opens under none
+     * fails the request). */
+    for (size_t i = 0; i < s->n; i++)
+        if (crypto_seal_part_open(&s->cands[i].stream, final, answer.data, answer.len, out, err) ==
+            0) {
+            s->chosen = (int)i;
+            const uint8_t *h = s->cands[i].info.cert_hash;
+            ccand *e = cc_map_get(&r->c->seal_cache, cc_load_u64le(h));
+            if (e && !memcmp(e->cert_hash, h, 32)) e->used = true;
+            return 0;
+        }
+    return cc_err_set(err, "the first answer part opens under no candidate's key");
+}
+
+void client_seal_on_receipt(clink *l, const tl_client_queryReceipt *m)
+{
+    creq *r = find(clink_client(l), &m->request_id);
+    if (!r || r->link != l || !r->seal || m->receipt.len != CRYPTO_RECEIPT_LEN) return;
+    memcpy(r->seal->receipt, m->receipt.data, CRYPTO_RECEIPT_LEN);
+    r->seal->has_receipt = true;
+}
+
+void client_seal_head_headers(creq *r)
+{
+    client *c = r->c;
+    if (!c->io->reply_header || !r->hreq) return;
+    if (!r->seal || r->seal->chosen < 0) {
+        char note[200];
+        snprintf(note, sizeof(note), "off; %.150s",
+                 r->sealing_note[0] ? r->sealing_note : "disabled");
+        if (c->sealing == CLIENT_SEALING_OFF) snprintf(note, sizeof(note), "off");
+        c->io->reply_header(r->hreq, "X-Cocoon-Sealing", note);
+        return;
+    }
+    char hex[65];
+    cc_hex_encode(r->seal->cands[r->seal->chosen].info.cert_hash, 32, hex);
+    c->io->reply_header(r->hreq, "X-Cocoon-Sealing", "on");
+    c->io->reply_header(r->hreq, "X-Cocoon-Worker", hex);
+}
+
+int client_seal_check(creq *r, const tl_client_queryFinalInfo *fi, cc_err *err)
+{
+    cseal *s = r->seal;
+    if (s->chosen < 0) return cc_err_set(err, "a sealed answer ended before any part");
+    cseal_cand *cand = &s->cands[s->chosen];
+    if (!cand->stream.finished) return cc_err_set(err, "the sealed answer was cut short");
+    if (!s->has_receipt) return cc_err_set(err, "the worker's receipt is missing");
+    crypto_receipt rc;
+    if (crypto_receipt_verify(s->receipt, CRYPTO_RECEIPT_LEN, cand->info.receipt_pub, &rc, err) < 0)
+        return -1;
+    uint8_t answer[32];
+    crypto_seal_stream_hash(&cand->stream, answer);
+    const tl_tokensUsed *t = &fi->tokens_used;
+    const char *bad = NULL;
+    if (memcmp(rc.cert_hash, cand->info.cert_hash, 32) != 0)
+        bad = "certificate hash";
+    else if (memcmp(rc.model_hash, cand->info.model_hash, 32) != 0)
+        bad = "model hash";
+    else if (memcmp(rc.request_hash, s->request_hash, 32) != 0)
+        bad = "sealed request hash";
+    else if (memcmp(rc.answer_hash, answer, 32) != 0 || rc.parts != cand->stream.counter)
+        bad = "sealed answer hash";
+    else if (rc.total_tokens != t->total_tokens_used || rc.prompt_tokens != t->prompt_tokens_used ||
+             rc.completion_tokens != t->completion_tokens_used)
+        /* What the proxy bills must be what the worker signed: the client
+         * pays for no token the receipt does not list. */
+        bad = "token counts";
+    if (bad) return cc_err_set(err, "the receipt's %s does not match the answer", bad);
+    s->checked = true;
+    return 0;
+}
+
+char *client_seal_evidence(creq *r)
+{
+    cseal *s = r->seal;
+    if (!s || !s->checked) return NULL;
+    char b64[4 * ((CRYPTO_RECEIPT_LEN + 2) / 3) + 1];
+    EVP_EncodeBlock((unsigned char *)b64, s->receipt, CRYPTO_RECEIPT_LEN);
+    if (r->http_started) {
+        cc_buf ev = CC_BUF_INIT;
+        char hex[65];
+        cc_hex_encode(s->cands[s->chosen].info.cert_hash, 32, hex);
+        cc_buf_append_fmt(&ev, ": X-Cocoon-Receipt: %s\n: X-Cocoon-Worker: %s\n\n", b64, hex);
+        return cc_buf_steal_str(&ev);
+    }
+    if (r->c->io->reply_header && r->hreq) {
+        client_seal_head_headers(r);
+        r->c->io->reply_header(r->hreq, "X-Cocoon-Receipt", b64);
+    }
+    return NULL;
+}
+
+/* ----------------------------------------------------------- evidence */
+
+static char *b64(const uint8_t *d, size_t n)
+{
+    char *out = cc_malloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, d, (int)n);
+    return out;
+}
+
+json_t *client_seal_attestation_json(client *c)
+{
+    json_t *ws = json_array();
+    for (size_t i = 0; i < c->seal_cache.cap; i++) {
+        const ccand *e = c->seal_cache.slots[i].val;
+        if (!e || !e->ok || !e->used) continue;
+        char h[65], img[65] = "", model[65];
+        cc_hex_encode(e->cert_hash, 32, h);
+        if (e->quote_verified) cc_hex_encode(e->image_hash, 32, img);
+        cc_hex_encode(e->model_hash, 32, model);
+        char *cert = b64(e->der, e->der_len);
+        json_t *o = json_object();
+        json_object_set_new(o, "certificate_hash", json_string(h));
+        json_object_set_new(o, "certificate", json_string(cert));
+        json_object_set_new(o, "quote_verified", json_boolean(e->quote_verified));
+        json_object_set_new(o, "tcb_status", json_string(tee_tcb_status_name(e->tcb_status)));
+        json_object_set_new(o, "image_hash", json_string(img));
+        json_object_set_new(o, "model_hash", json_string(model));
+        json_object_set_new(o, "attestation", json_string(e->summary));
+        json_object_set_new(o, "verified_at", json_real(e->verified_wall));
+        json_array_append_new(ws, o);
+        free(cert);
+    }
+    return ws;
+}

@@ -1,0 +1,269 @@
+/* Sealed requests through the proxy (docs/confidentiality.md): the proxy
+ * offers the certificates of its sealing workers as candidates, routes a
+ * sealed request to one of the candidates the client wrapped its key for
+ * (by load, as any request), relays the sealed answer unchanged, and bills
+ * from the worker's signed receipt, which it checks against what it relayed.
+ * It never holds a key that opens a request or an answer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/proxy_internal.h"
+
+/* Candidates per request: enough to choose by load, few enough that the
+ * client's verification and wrapping stay cheap. */
+#define MAX_CANDIDATES 8
+
+typedef struct pseal_key {
+    uint8_t cert_hash[32], enc[32], wrapped[CRYPTO_SEAL_WRAPPED_LEN];
+} pseal_key;
+
+struct pseal {
+    tl_int256 client_rid;
+    pseal_key keys[MAX_CANDIDATES];
+    size_t n_keys;
+    uint8_t request_hash[32]; /* SHA-256 of the sealed body */
+    crypto_hash *answer_hash; /* over the parts relayed from the current worker */
+    uint64_t parts;
+    bool has_receipt;
+    uint8_t receipt[CRYPTO_RECEIPT_LEN];
+};
+
+/* ------------------------------------------------------------- workers */
+
+void proxy_seal_worker_init(pworker *w, X509 *cert, const tee_peer_info *info)
+{
+    if (!cert || !info || !info->claims.has_x25519 || !info->claims.has_receipt_key) return;
+    unsigned char *der = NULL;
+    int n = i2d_X509(cert, &der);
+    if (n <= 0) return;
+    w->cert_der = cc_malloc((size_t)n);
+    memcpy(w->cert_der, der, (size_t)n);
+    w->cert_der_len = (size_t)n;
+    OPENSSL_free(der);
+    crypto_sha256(w->cert_der, w->cert_der_len, w->cert_hash);
+    memcpy(w->receipt_pub, info->claims.receipt_pub, 32);
+    w->sealing = true;
+}
+
+void proxy_seal_worker_clear(pworker *w)
+{
+    free(w->cert_der);
+    w->cert_der = NULL;
+    w->cert_der_len = 0;
+    w->sealing = false;
+}
+
+static bool serves(const pworker *w, tl_bytes model)
+{
+    size_t base = registry_model_base_len(w->model);
+    return base == model.len && memcmp(w->model, model.data, base) == 0;
+}
+
+void proxy_seal_answer_candidates(pclient *c, uint64_t qid, const tl_client_getSealingCandidates *q)
+{
+    proxy *p = c->p;
+    size_t max = q->max_candidates > 0 && q->max_candidates < MAX_CANDIDATES
+                     ? (size_t)q->max_candidates
+                     : MAX_CANDIDATES;
+    tl_sealing_candidate cand[MAX_CANDIDATES];
+    size_t n = 0;
+    /* Least loaded first (active / cap), so a short list holds the workers
+     * the request is most likely to run on. */
+    bool *taken = cc_calloc(p->n_workers + 1, sizeof(*taken));
+    while (n < max) {
+        long best = -1;
+        double best_load = 0;
+        for (size_t i = 0; i < p->n_workers; i++) {
+            const pworker *w = p->workers[i];
+            if (taken[i] || !w->sealing || !w->rw.enabled || !serves(w, q->model)) continue;
+            double load = w->rw.max_active > 0 ? (double)w->rw.active / w->rw.max_active : 0;
+            if (best < 0 || load < best_load) best = (long)i, best_load = load;
+        }
+        if (best < 0) break;
+        taken[best] = true;
+        const pworker *w = p->workers[best];
+        cand[n] = (tl_sealing_candidate){.hdr = {.id = TL_ID_sealing_candidate},
+                                         .cert = tl_mem(w->cert_der, w->cert_der_len),
+                                         .coefficient = w->rw.coefficient,
+                                         .active_requests = w->rw.active,
+                                         .max_active_requests = w->rw.max_active};
+        n++;
+    }
+    free(taken);
+    tl_sealing_candidates a = TL_INIT(sealing_candidates);
+    a.model = q->model;
+    a.candidates.n = n;
+    a.candidates.items = cand;
+    cc_buf out = CC_BUF_INIT;
+    cc_err err;
+    if (tl_encode(&a.hdr, &out, &err) < 0)
+        p->io->answer_client_error(c, qid, NET_ERR_ERROR, err.msg);
+    else
+        p->io->answer_client(c, qid, out.data, out.len);
+    cc_buf_free(&out);
+}
+
+/* ------------------------------------------------------------ requests */
+
+pseal *proxy_seal_new(const tl_client_runSealedQuery *q, const char **why)
+{
+    if (q->keys.n == 0 || q->keys.n > MAX_CANDIDATES) {
+        *why = "a sealed request needs 1 to 8 wrapped keys";
+        return NULL;
+    }
+    if (q->body.len < CRYPTO_SEAL_TAG_LEN) {
+        *why = "sealed body is shorter than its tag";
+        return NULL;
+    }
+    pseal *s = cc_calloc(1, sizeof(*s));
+    s->client_rid = q->request_id;
+    for (size_t i = 0; i < q->keys.n; i++) {
+        const tl_sealing_wrappedKey *k = &q->keys.items[i];
+        if (k->wrapped_key.len != CRYPTO_SEAL_WRAPPED_LEN) {
+            *why = "a wrapped key has the wrong size";
+            free(s);
+            return NULL;
+        }
+        memcpy(s->keys[i].cert_hash, k->cert_hash.b, 32);
+        memcpy(s->keys[i].enc, k->enc.b, 32);
+        memcpy(s->keys[i].wrapped, k->wrapped_key.data, CRYPTO_SEAL_WRAPPED_LEN);
+    }
+    s->n_keys = q->keys.n;
+    crypto_sha256(q->body.data, q->body.len, s->request_hash);
+    return s;
+}
+
+void proxy_seal_free(pseal *s)
+{
+    if (!s) return;
+    if (s->answer_hash) {
+        uint8_t sink[32];
+        crypto_hash_final(s->answer_hash, sink);
+    }
+    free(s);
+}
+
+static const pseal_key *key_for(const pseal *s, const pworker *w)
+{
+    if (!w->sealing) return NULL;
+    for (size_t i = 0; i < s->n_keys; i++)
+        if (memcmp(s->keys[i].cert_hash, w->cert_hash, 32) == 0) return &s->keys[i];
+    return NULL;
+}
+
+long proxy_seal_pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none)
+{
+    proxy *p = r->p;
+    /* The usual choice, over the workers the client wrapped its key for. */
+    const proxy_route_worker *route[MAX_CANDIDATES];
+    long index[MAX_CANDIDATES];
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_workers && n < MAX_CANDIDATES; i++)
+        if (key_for(r->seal, p->workers[i])) {
+            route[n] = p->route[i];
+            index[n++] = (long)i;
+        }
+    long k = proxy_route_pick(route, n, r->model, r->max_coefficient, exclude_id, rnd);
+    if (why_none)
+        *why_none = proxy_route_why_none(route, n, r->model, r->max_coefficient, exclude_id);
+    return k < 0 ? -1 : index[k];
+}
+
+int proxy_seal_dispatch(preq *r, double timeout)
+{
+    pworker *w = r->worker;
+    const pseal_key *k = key_for(r->seal, w);
+    if (!k) return -1;
+    pseal *s = r->seal;
+    /* A new worker starts a new answer: hash only what this one relays. */
+    if (s->answer_hash) {
+        uint8_t sink[32];
+        crypto_hash_final(s->answer_hash, sink);
+    }
+    s->answer_hash = crypto_hash_new(CRYPTO_HASH_SHA256);
+    s->parts = 0;
+    s->has_receipt = false;
+    tl_proxy_runSealedQuery q = TL_INIT(proxy_runSealedQuery);
+    q.coefficient = w->rw.coefficient;
+    q.timeout = timeout;
+    q.request_id = r->worker_rid;
+    q.client_request_id = s->client_rid;
+    q.model_name = tl_str(r->model);
+    q.max_tokens = (int32_t)r->max_tokens;
+    q.key.hdr.id = TL_ID_sealing_wrappedKey;
+    memcpy(q.key.cert_hash.b, k->cert_hash, 32);
+    memcpy(q.key.enc.b, k->enc, 32);
+    q.key.wrapped_key = tl_mem(k->wrapped, CRYPTO_SEAL_WRAPPED_LEN);
+    q.body = tl_mem(r->query.data, r->query.len);
+    r->p->stats.sealed++;
+    return r->p->io->to_worker(w, &q.hdr);
+}
+
+/* ------------------------------------------------------------- answers */
+
+void proxy_seal_on_receipt(pworker *w, const tl_proxy_queryReceipt *m)
+{
+    preq *r = proxy_request_lookup(w, &m->request_id);
+    if (!r || !r->seal) return;
+    pseal *s = r->seal;
+    if (m->receipt.len != CRYPTO_RECEIPT_LEN) {
+        s->has_receipt = false; /* refused at the final part */
+        return;
+    }
+    memcpy(s->receipt, m->receipt.data, CRYPTO_RECEIPT_LEN);
+    s->has_receipt = true;
+}
+
+void proxy_seal_on_part(preq *r, const tl_bytes *answer)
+{
+    pseal *s = r->seal;
+    crypto_seal_hash_part(s->answer_hash, answer->data, answer->len);
+    s->parts++;
+}
+
+int proxy_seal_check_receipt(preq *r, const tl_proxy_queryFinalInfo *fi, char *why, size_t n)
+{
+    pseal *s = r->seal;
+    pworker *w = r->worker;
+    crypto_receipt rc;
+    cc_err err;
+    if (!w) return snprintf(why, n, "the worker is gone"), -1;
+    if (!s->has_receipt) return snprintf(why, n, "the worker sent no receipt"), -1;
+    if (crypto_receipt_verify(s->receipt, CRYPTO_RECEIPT_LEN, w->receipt_pub, &rc, &err) < 0)
+        return snprintf(why, n, "%s", err.msg), -1;
+    uint8_t answer[32], model[32];
+    crypto_hash *h = crypto_hash_dup(s->answer_hash);
+    crypto_hash_final(h, answer);
+    crypto_sha256(w->model, strlen(w->model), model);
+    const tl_tokensUsed *t = &fi->tokens_used;
+    const char *bad = NULL;
+    if (memcmp(rc.request_id, r->worker_rid.b, 32) != 0)
+        bad = "request id";
+    else if (memcmp(rc.cert_hash, w->cert_hash, 32) != 0)
+        bad = "certificate hash";
+    else if (memcmp(rc.model_hash, model, 32) != 0)
+        bad = "model hash";
+    else if (memcmp(rc.request_hash, s->request_hash, 32) != 0)
+        bad = "sealed request hash";
+    else if (memcmp(rc.answer_hash, answer, 32) != 0 || rc.parts != s->parts)
+        bad = "sealed answer hash";
+    else if (rc.prompt_tokens != t->prompt_tokens_used ||
+             rc.cached_tokens != t->cached_tokens_used ||
+             rc.completion_tokens != t->completion_tokens_used ||
+             rc.reasoning_tokens != t->reasoning_tokens_used ||
+             rc.total_tokens != t->total_tokens_used)
+        bad = "token counts";
+    else if (rc.coefficient != w->rw.coefficient)
+        bad = "coefficient";
+    if (bad) return snprintf(why, n, "the receipt's %s does not match the answer", bad), -1;
+    return 0;
+}
+
+void proxy_seal_forward_receipt(preq *r)
+{
+    if (!r->client) return;
+    tl_client_queryReceipt m = TL_INIT(client_queryReceipt);
+    m.request_id = r->client_rid;
+    m.receipt = tl_mem(r->seal->receipt, CRYPTO_RECEIPT_LEN);
+    r->p->io->to_client(r->client, &m.hdr);
+}

@@ -1,0 +1,240 @@
+/* Sealed requests through the proxy: candidates are its sealing workers of
+ * the model; a sealed request goes only to a worker the client wrapped its key
+ * for, with that worker's key and the body unchanged; the receipt is checked
+ * against what was relayed and billed from, and a receipt with a wrong
+ * signature, count or hash is refused and bills nothing. */
+#include "proxy_fixture.h"
+
+typedef struct sw {
+    pworker *w;
+    uint8_t receipt_sk[32];
+} sw;
+
+static void make_sealing(sw *s, pworker *w, uint8_t tag)
+{
+    s->w = w;
+    w->sealing = true;
+    memset(w->cert_hash, tag, 32);
+    assert_int_equal(crypto_ed25519_keygen(s->receipt_sk, w->receipt_pub), 0);
+    w->cert_der = cc_malloc(8);
+    memcpy(w->cert_der, "CERT-", 5);
+    w->cert_der[5] = tag;
+    w->cert_der_len = 6;
+}
+
+#define BODY "SEALED-BODY-BYTES-0123456789"
+
+/* client.runSealedQuery with a wrapped key for each given certificate tag. */
+static void run_sealed(pclient *c, uint8_t rid, const char *model, const uint8_t *tags, size_t n)
+{
+    tl_sealing_wrappedKey keys[8];
+    uint8_t wrapped[8][CRYPTO_SEAL_WRAPPED_LEN];
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = (tl_sealing_wrappedKey){.hdr = {.id = TL_ID_sealing_wrappedKey}};
+        memset(keys[i].cert_hash.b, tags[i], 32);
+        memset(keys[i].enc.b, 0x40 + tags[i], 32);
+        memset(wrapped[i], 0x80 + tags[i], CRYPTO_SEAL_WRAPPED_LEN);
+        keys[i].wrapped_key = tl_mem(wrapped[i], CRYPTO_SEAL_WRAPPED_LEN);
+    }
+    tl_client_runSealedQuery q = TL_INIT(client_runSealedQuery);
+    q.model_name = tl_str(model);
+    q.max_coefficient = 1000000;
+    q.max_tokens = 77;
+    q.request_id = fx_rid(rid);
+    q.keys.n = n;
+    q.keys.items = keys;
+    q.body = tl_str(BODY);
+    fx_client_packet(c, &q.hdr);
+}
+
+static void test_candidates_are_sealing_workers_of_the_model(void **state)
+{
+    fx *f = *state;
+    sw a, b, other;
+    make_sealing(&a, fx_worker(f, "tiny@sha256:aa", 1000, 4), 1);
+    make_sealing(&b, fx_worker(f, "tiny@sha256:aa", 1000, 4), 2);
+    fx_worker(f, "tiny@sha256:aa", 1000, 4); /* COCOON's: no sealing claims */
+    make_sealing(&other, fx_worker(f, "big@sha256:bb", 1000, 4), 3);
+    b.w->rw.active = 3; /* the busier one comes second */
+    pclient *c = fx_client(f, 2);
+    tl_client_getSealingCandidates q = TL_INIT(client_getSealingCandidates);
+    q.model = tl_str("tiny");
+    q.max_candidates = 8;
+    cc_buf enc = CC_BUF_INIT;
+    fx_encode(&q.hdr, &enc);
+    proxy_client_on_query(NULL, c, 42, enc.data, enc.len);
+    cc_buf_free(&enc);
+    assert_int_equal(f->n_answers, 1);
+    assert_int_equal(f->answers[0].code, 0);
+    cc_err err;
+    tl_obj *o = tl_decode(f->answers[0].data.data, f->answers[0].data.len, &err);
+    assert_non_null(o);
+    assert_int_equal(o->id, TL_ID_sealing_candidates);
+    const tl_sealing_candidates *cs = (const tl_sealing_candidates *)o;
+    assert_int_equal(cs->candidates.n, 2);
+    assert_true(tl_bytes_eq_str(cs->candidates.items[0].cert, "CERT-\x01"));
+    assert_true(tl_bytes_eq_str(cs->candidates.items[1].cert, "CERT-\x02"));
+    assert_int_equal(cs->candidates.items[1].active_requests, 3);
+    tl_obj_free(o);
+}
+
+static void test_routed_only_to_a_wrapped_candidate(void **state)
+{
+    fx *f = *state;
+    sw a, b;
+    make_sealing(&a, fx_worker(f, "tiny@sha256:aa", 1000, 4), 1);
+    make_sealing(&b, fx_worker(f, "tiny@sha256:aa", 1000, 4), 2);
+    b.w->rw.active = 3; /* a is idle, but the client wrapped for b only */
+    pclient *c = fx_client(f, 2);
+    const uint8_t tags[] = {2};
+    run_sealed(c, 1, "tiny", tags, 1);
+    const tl_proxy_runSealedQuery *q =
+        (const tl_proxy_runSealedQuery *)fx_take(f, true, b.w->rw.id, TL_ID_proxy_runSealedQuery);
+    assert_true(tl_bytes_eq_str(q->body, BODY));
+    assert_memory_equal(q->client_request_id.b, fx_rid(1).b, 32);
+    assert_true(tl_bytes_eq_str(q->model_name, "tiny"));
+    assert_int_equal(q->max_tokens, 77);
+    assert_int_equal(q->key.cert_hash.b[0], 2);
+    assert_int_equal(q->key.enc.b[0], 0x42);
+    assert_int_equal(q->key.wrapped_key.len, CRYPTO_SEAL_WRAPPED_LEN);
+    assert_int_equal(q->key.wrapped_key.data[0], 0x82);
+    assert_int_equal(f->p->stats.sealed, 1);
+
+    /* Wrapped for a worker the proxy does not have: refused, not sent anywhere. */
+    const uint8_t none[] = {9};
+    run_sealed(c, 2, "tiny", none, 1);
+    const tl_client_queryAnswerErrorEx *e = fx_take_error(f, c, NET_ERR_NOT_READY);
+    assert_true(fx_error_says(e, "no worker serves this model"));
+    fx_expect_none(f);
+}
+
+/* The worker's side: sealed parts (opaque to the proxy) and a receipt. */
+typedef enum { GOOD, BAD_SIGNATURE, BAD_COUNT, BAD_HASH, NO_RECEIPT } receipt_case;
+
+static void serve(fx *f, sw *s, const tl_int256 *wrid, receipt_case how)
+{
+    static const char *const parts[] = {"sealed-head", "sealed-part-1", "sealed-final"};
+    crypto_hash *h = crypto_hash_new(CRYPTO_HASH_SHA256);
+    for (int i = 0; i < 3; i++)
+        crypto_seal_hash_part(h, parts[i], strlen(parts[i]));
+    crypto_receipt r = {0};
+    memcpy(r.request_id, wrid->b, 32);
+    memcpy(r.cert_hash, s->w->cert_hash, 32);
+    crypto_sha256(s->w->model, strlen(s->w->model), r.model_hash);
+    crypto_sha256(BODY, strlen(BODY), r.request_hash);
+    crypto_hash_final(h, r.answer_hash);
+    r.prompt_tokens = 10;
+    r.completion_tokens = how == BAD_COUNT ? 999 : 20;
+    r.total_tokens = how == BAD_COUNT ? 1009 : 30;
+    r.coefficient = s->w->rw.coefficient;
+    r.parts = 3;
+    if (how == BAD_HASH) r.answer_hash[5] ^= 1;
+    uint8_t bytes[CRYPTO_RECEIPT_LEN];
+    cc_err err;
+    assert_int_equal(crypto_receipt_sign(&r, s->receipt_sk, bytes, &err), 0);
+    if (how == BAD_SIGNATURE) bytes[CRYPTO_RECEIPT_LEN - 1] ^= 1;
+    fx_answer(s->w, wrid, true, parts[0], false, 0, 0);
+    fx_answer(s->w, wrid, false, parts[1], false, 0, 0);
+    if (how != NO_RECEIPT) {
+        tl_proxy_queryReceipt m = TL_INIT(proxy_queryReceipt);
+        m.request_id = *wrid;
+        m.receipt = tl_mem(bytes, sizeof(bytes));
+        fx_worker_packet(s->w, &m.hdr);
+    }
+    /* The final info claims 10 + 20 whatever the receipt says. */
+    fx_answer(s->w, wrid, false, parts[2], true, 10, 20);
+}
+
+static void test_receipt_checked_and_billed(void **state)
+{
+    fx *f = *state;
+    sw a;
+    make_sealing(&a, fx_worker(f, "tiny@sha256:aa", 1000, 4), 1);
+    pclient *c = fx_client(f, 2);
+    const uint8_t tags[] = {1};
+    run_sealed(c, 1, "tiny", tags, 1);
+    tl_int256 wrid =
+        ((const tl_proxy_runSealedQuery *)fx_take(f, true, a.w->rw.id, TL_ID_proxy_runSealedQuery))
+            ->request_id;
+    serve(f, &a, &wrid, GOOD);
+    fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    fx_take(f, false, c->id, TL_ID_client_queryAnswerPartEx);
+    const tl_client_queryReceipt *rc =
+        (const tl_client_queryReceipt *)fx_take(f, false, c->id, TL_ID_client_queryReceipt);
+    assert_memory_equal(rc->request_id.b, fx_rid(1).b, 32);
+    assert_int_equal(rc->receipt.len, CRYPTO_RECEIPT_LEN);
+    const tl_client_queryAnswerPartEx *fin = (const tl_client_queryAnswerPartEx *)fx_take(
+        f, false, c->id, TL_ID_client_queryAnswerPartEx);
+    assert_true(fin->flags & 1u);
+    assert_true(tl_bytes_eq_str(fin->answer, "sealed-final"));
+    const tl_proxy_workerRequestPayment *wp = (const tl_proxy_workerRequestPayment *)fx_take(
+        f, true, a.w->rw.id, TL_ID_proxy_workerRequestPayment);
+    assert_int_equal(wp->request_tokens, 30);
+    fx_take(f, false, c->id, TL_ID_proxy_clientRequestPayment);
+    fx_expect_none(f);
+    assert_int_equal(f->p->stats.receipts_refused, 0);
+    assert_int_equal(f->p->stats.ok, 1);
+}
+
+static void refused_case(fx *f, receipt_case how, const char *says)
+{
+    sw a;
+    make_sealing(&a, fx_worker(f, "tiny@sha256:aa", 1000, 4), 1);
+    pclient *c = fx_client(f, 2);
+    const uint8_t tags[] = {1};
+    run_sealed(c, 1, "tiny", tags, 1);
+    tl_int256 wrid =
+        ((const tl_proxy_runSealedQuery *)fx_take(f, true, a.w->rw.id, TL_ID_proxy_runSealedQuery))
+            ->request_id;
+    serve(f, &a, &wrid, how);
+    fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    fx_take(f, false, c->id, TL_ID_client_queryAnswerPartEx);
+    /* No receipt and no final part reach the client: an error ends it. */
+    const tl_client_queryAnswerErrorEx *e = fx_take_error(f, c, NET_ERR_ERROR);
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%.*s", (int)e->error.len, (const char *)e->error.data);
+    if (!strstr(msg, says)) fail_msg("error \"%s\" does not say \"%s\"", msg, says);
+    const tl_proxy_workerRequestPayment *wp = (const tl_proxy_workerRequestPayment *)fx_take(
+        f, true, a.w->rw.id, TL_ID_proxy_workerRequestPayment);
+    assert_int_equal(wp->request_tokens, 0);
+    const tl_proxy_clientRequestPayment *cp = (const tl_proxy_clientRequestPayment *)fx_take(
+        f, false, c->id, TL_ID_proxy_clientRequestPayment);
+    assert_int_equal(cp->request_tokens, 0);
+    fx_expect_none(f);
+    assert_int_equal(f->p->stats.receipts_refused, 1);
+    assert_true(cc_list_empty(&c->reqs));
+}
+
+static void test_receipt_bad_signature(void **state)
+{
+    refused_case(*state, BAD_SIGNATURE, "signature");
+}
+
+static void test_receipt_bad_count(void **state)
+{
+    refused_case(*state, BAD_COUNT, "token counts");
+}
+
+static void test_receipt_bad_hash(void **state)
+{
+    refused_case(*state, BAD_HASH, "sealed answer hash");
+}
+
+static void test_receipt_missing(void **state)
+{
+    refused_case(*state, NO_RECEIPT, "no receipt");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FX_TEST(test_candidates_are_sealing_workers_of_the_model),
+        FX_TEST(test_routed_only_to_a_wrapped_candidate),
+        FX_TEST(test_receipt_checked_and_billed),
+        FX_TEST(test_receipt_bad_signature),
+        FX_TEST(test_receipt_bad_count),
+        FX_TEST(test_receipt_bad_hash),
+        FX_TEST(test_receipt_missing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
