@@ -19,6 +19,8 @@ void proxy_config_init(proxy_config *c)
     c->client_policy = cc_strdup("any");
     c->request_timeout = 600;
     c->idle_timeout = 60;
+    c->free_client_balance_nano = 100 * 1000000000LL;
+    c->free_client_stake_nano = 1000000000LL;
     daemon_config_init(&c->common);
 }
 
@@ -50,6 +52,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "collateral_refresh",
                                        "root_address",
                                        "chain_refresh",
+                                       "free_client_balance_nano",
+                                       "free_client_stake_nano",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -66,6 +70,10 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         cc_json_get_double(obj, "idle_timeout", false, 1, 86400, &c->idle_timeout, err) < 0 ||
         daemon_json_get_path(obj, "state_dir", path, &c->state_dir, err) < 0 ||
         daemon_json_get_path(obj, "ledger", path, &c->ledger, err) < 0 ||
+        cc_json_get_int(obj, "free_client_balance_nano", false, 0, INT64_MAX / 4,
+                        &c->free_client_balance_nano, err) < 0 ||
+        cc_json_get_int(obj, "free_client_stake_nano", false, 0, INT64_MAX / 4,
+                        &c->free_client_stake_nano, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->pow_difficulty = (int)pow;
