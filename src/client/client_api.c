@@ -51,6 +51,7 @@ static void creq_free(creq *r)
 {
     client *c = r->c;
     cc_list_remove(&c->all, &r->node);
+    client_money_release(r);
     if (r->key && cc_map_get(&c->reqs, r->key) == r) cc_map_del(&c->reqs, r->key);
     if (r->pending_models) r->pending_models->done = NULL;
     if (r->timer) event_free(r->timer);
@@ -163,9 +164,25 @@ static void on_timeout(evutil_socket_t fd, short what, void *ud)
 static void send_request(creq *r, const clink *avoid)
 {
     client *c = r->c;
-    clink *l = client_pick_link(c, avoid);
-    if (!l) {
+    if (!client_pick_link(c, avoid)) {
         reply_error(r, 503, "no_proxy", "no proxy connection is available");
+        return;
+    }
+    /* The proxy reserves this much of our credit before it routes; a request
+     * no proxy has the credit for is refused here rather than sent to be
+     * refused there. */
+    int64_t to_reserve = client_money_reservation(r->max_tokens, r->query.len, r->max_coefficient);
+    int64_t best = 0;
+    clink *l = client_money_pick(c, avoid, r->max_tokens, to_reserve, &best);
+    if (!l) {
+        c->stats.refused_quota++;
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "client balance is too low: the request reserves %lld tokens (max_tokens=%lld, "
+                 "max_coefficient=%d) and the credit left at any proxy is %lld tokens",
+                 (long long)to_reserve, (long long)r->max_tokens, r->max_coefficient,
+                 (long long)best);
+        reply_error(r, 402, "insufficient_quota", msg);
         return;
     }
     if (r->key) cc_map_del(&c->reqs, r->key);
@@ -175,12 +192,13 @@ static void send_request(creq *r, const clink *avoid)
     } while (!r->key || cc_map_get(&c->reqs, r->key));
     cc_map_put(&c->reqs, r->key, r);
     r->link = l;
+    client_money_reserve(r, l);
     r->attempts++;
     l->requests++;
     tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
     q.model_name = tl_str(r->model);
     q.query = tl_mem(r->query.data, r->query.len);
-    q.max_coefficient = c->max_coefficient;
+    q.max_coefficient = r->max_coefficient;
     q.max_tokens = (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX);
     q.timeout = r->timeout;
     q.request_id = r->rid;
@@ -231,6 +249,7 @@ void client_api_completion(http_req *hreq, void *ud)
     if (oreq.stream && !oreq.include_usage) r->sse_filter = openai_sse_filter_new();
     r->model = cc_strdup(oreq.model);
     r->max_tokens = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
+    r->max_coefficient = oreq.max_coefficient >= 0 ? (int)oreq.max_coefficient : c->max_coefficient;
     r->start = cc_now_mono();
     r->start_wall = cc_now_wall();
     /* A caller may shorten the wait, not lengthen it past the operator's. */
@@ -496,6 +515,7 @@ static void on_models_for_list(client *c, void *ud, bool ok)
         return;
     }
     json_t *data = json_array();
+    json_t *pricing = client_money_pricing(c);
     for (size_t i = 0; i < c->n_models; i++) {
         const cmodel *m = &c->models[i];
         if (m->enabled == 0) continue;
@@ -514,8 +534,10 @@ static void on_models_for_list(client *c, void *ud, bool ok)
         json_object_set_new(x, "max_active_requests", json_integer(m->max));
         json_object_set_new(x, "coefficient_min", json_integer(m->coefficient_min));
         json_object_set_new(e, "cocoon", x);
+        if (pricing) json_object_set(e, "pricing", pricing);
         json_array_append_new(data, e);
     }
+    if (pricing) json_decref(pricing);
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_object_set_new(o, "data", data);
@@ -574,6 +596,7 @@ static void stats_fill(void *ud, json_t *o)
         json_array_append_new(ms, e);
     }
     json_object_set_new(o, "models", ms);
+    json_object_set_new(o, "payments", client_money_json(c));
 }
 
 static bool health(void *ud, const char **detail)

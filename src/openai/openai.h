@@ -105,6 +105,10 @@ typedef struct openai_request {
     double timeout;           /* "timeout": seconds in (0, 86400]; 0 = not given */
     bool enable_debug;        /* "enable_debug": debug timings in the answer */
     const char *request_guid; /* "request_guid": 1..256 bytes, NULL = not given */
+    /* "max_coefficient" (COCOON's extension): the highest worker price
+     * coefficient the caller accepts, an integer in [0, 2^31 - 1]; -1 when
+     * not given (the client's default applies). */
+    int64_t max_coefficient;
 } openai_request;
 
 /* Parses and validates a request body. On success fills out (call

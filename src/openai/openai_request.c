@@ -393,6 +393,7 @@ static void request_defaults(openai_request *r, openai_kind kind)
     r->temperature = 1;
     r->top_p = 1;
     r->repetition_penalty = 1;
+    r->max_coefficient = -1;
 }
 
 int openai_parse(openai_kind kind, const void *body, size_t len, openai_request *out,
@@ -427,7 +428,8 @@ int openai_parse(openai_kind kind, const void *body, size_t len, openai_request 
         check_int(j, "max_completion_tokens", 1, OPENAI_MAX_TOKENS, &max_completion_tokens, e) <
             0 ||
         check_sampling(j, out, e) < 0 || check_stream(j, out, e) < 0 ||
-        check_logprobs(j, out, e) < 0 || check_cocoon(j, out, e) < 0)
+        check_logprobs(j, out, e) < 0 || check_cocoon(j, out, e) < 0 ||
+        check_int(j, "max_coefficient", 0, INT32_MAX, &out->max_coefficient, e) < 0)
         goto fail;
     out->body = j;
     out->model = json_string_value(model);
