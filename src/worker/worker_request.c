@@ -289,6 +289,14 @@ static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
         return;
     }
     tl_http_request *hr = (tl_http_request *)inner;
+    worker_money_on_signed(w, l, q->signed_payment);
+    char why[200];
+    if (!worker_money_admits(w, l, why, sizeof(why))) {
+        w->stats.rejected++;
+        send_error(l, &q->request_id, NET_ERR_ERROR, why, NULL, NULL);
+        tl_obj_free(inner);
+        return;
+    }
     if (w->active >= w->max_active) {
         w->stats.rejected++;
         send_error(l, &q->request_id, NET_ERR_NOT_READY, "worker is at its request limit", NULL,
