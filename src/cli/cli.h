@@ -14,6 +14,8 @@ int cli_cmd_tee(int argc, char **argv);    /* cmd_tee.c: init-fake-root | ... */
 int cli_cmd_ton(int argc, char **argv);    /* cmd_ton.c: boc | address */
 int cli_cmd_wallet(int argc, char **argv); /* cmd_ton.c: new | address | balance | send */
 int cli_cmd_root(int argc, char **argv);   /* cmd_ton.c: show | owner operations */
+int cli_cmd_client(int argc, char **argv); /* cmd_owner.c: status | topup | withdraw | close */
+int cli_cmd_worker(int argc, char **argv); /* cmd_owner.c: status | payout */
 
 /* Helpers shared between command groups. */
 #include "base/base.h"

@@ -17,6 +17,8 @@ static const struct {
     {"ton", cli_cmd_ton, "TON data: boc, address"},
     {"wallet", cli_cmd_wallet, "wallet v5r1: new, address, balance, send"},
     {"root", cli_cmd_root, "root registry contract: show and owner operations"},
+    {"client", cli_cmd_client, "client contract of an owner: status, topup, withdraw, close"},
+    {"worker", cli_cmd_worker, "worker contract of an owner: status, payout"},
 };
 
 static void usage(FILE *f)
@@ -42,8 +44,7 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "cocoon: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return 2;

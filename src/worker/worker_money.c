@@ -3,6 +3,7 @@
  * reasoning, each × coefficient/1000 × the root's category multiplier/10000),
  * and /jsonstats shows what it served, earned and was last told by the proxy
  * (proxy.workerRequestPayment). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "worker/worker_internal.h"
@@ -81,6 +82,12 @@ void worker_money_json(const worker *w, json_t *o)
         json_object_set_new(e, "debt_nano",
                             json_integer(CC_MAX(pay->max_tokens - pay->paid_tokens, 0) * fee));
         json_object_set_new(e, "refused_for_debt", json_integer((json_int_t)pay->refused));
+        if (pay->voucher) {
+            /* The signed payout its owner sends with `cocoon worker payout`. */
+            char *hex = cc_hex_encode_alloc(pay->voucher, pay->voucher_len);
+            json_object_set_new(e, "voucher", json_string(hex));
+            free(hex);
+        }
         json_array_append_new(ps, e);
     }
     json_object_set_new(p, "nano_paid", json_integer(paid * fee));
