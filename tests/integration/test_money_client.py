@@ -86,6 +86,42 @@ def main(holder):
     log("served %d requests for %d tokens (%d nanoTON), then 402; balance %d -> %d" %
         (served, row["tokens_used"], p1["nano_charged"], p0["balance_nano"], p1["balance_nano"]))
 
+    worker_debt_limit(holder)
+
+
+def worker_debt_limit(holder):
+    """A worker refuses new requests from a proxy that owes it more than
+    max_proxy_debt_nano (nothing is signed without a chain, so the debt is
+    everything served x the registry's worker fee)."""
+    net = Network("money-debt")
+    holder.append(net)
+    backend = net.start_backend(chunks=4, chunk_bytes=8)
+    net.start_proxy()
+    limit = 1000
+    _, wport = net.start_worker(backend, extra={"registry": "registry.json",
+                                                "max_proxy_debt_nano": limit})
+    port = net.start_client()
+    net.wait_workers(1, enabled=1)
+    net.wait_models()
+    statuses = []
+    for _ in range(100):
+        st, j = http_json(port, "POST", "/v1/chat/completions", CHAT)
+        statuses.append(st)
+        if st != 200:
+            break
+    check(statuses[-1] != 200, "the worker stopped serving within 100 requests")
+    check(statuses.count(200) >= 1, "served before the limit")
+    wp = jsonstats(wport)["payments"]
+    row = wp["proxies"][0]
+    check(row["debt_nano"] > limit, "refused only above the limit (%d)" % row["debt_nano"])
+    check(row["debt_nano"] - limit <= wp["fee_per_token"] * row["max_tokens"],
+          "the debt is what the proxy counted")
+    check_eq(row["refused_for_debt"], 1, "one refusal counted")
+    check_eq(wp["nano_paid"], 0, "nothing signed without a chain")
+    check("proxy owes too much" in j["error"]["message"], "the refusal says why: %r" % j)
+    log("worker refused after %d requests: debt %d nanoTON > limit %d (client saw %d)" %
+        (statuses.count(200), row["debt_nano"], limit, statuses[-1]))
+
 
 if __name__ == "__main__":
     run(main)
