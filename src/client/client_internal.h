@@ -50,6 +50,10 @@ typedef struct cmoney {
     int64_t db_tokens, max_tokens; /* the proxy's totals for our account */
     int64_t reserved;              /* our requests in flight there, as the proxy reserves them */
     bool query_pending;
+    /* The proxy refused client.getAccountStatus on this connection (COCOON's
+     * logs an error for each unknown query): not asked again until the link
+     * reconnects. */
+    bool unsupported;
 } cmoney;
 
 typedef enum { CREQ_MODELS = 1, CREQ_COMPLETION } creq_kind;
@@ -179,6 +183,8 @@ cmoney *client_money_of(client *c, const clink *l);
 /* Asks the proxy for the account's contract figures (client.getAccountStatus);
  * a proxy that does not know the query (COCOON's) leaves them unknown. */
 void client_money_refresh(clink *l);
+/* A new connection: its account figures are asked afresh. */
+void client_money_link_ready(clink *l);
 void client_money_on_account(clink *l, const tl_client_accountStatus *a);
 /* The proxy's totals for our account; older (smaller) totals are ignored. */
 void client_money_on_totals(clink *l, int64_t db_tokens, int64_t max_tokens);

@@ -109,7 +109,7 @@ static void hello(daemon_link *l)
 static void on_ready(daemon_link *l)
 {
     client_query_models(l, NULL, NULL);
-    client_money_refresh(l);
+    client_money_link_ready(l);
 }
 
 const daemon_link_ops client_link_ops = {

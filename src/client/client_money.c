@@ -62,8 +62,11 @@ static void on_account(net_conn *conn, void *ud, int32_t code, const char *msg, 
     m->query_pending = false;
     if (l->conn != conn) return; /* the link moved on */
     if (code != 0) {
-        CC_DEBUG("event=account_status_failed proxy=%s code=%d error=\"%s\"", l->addr, code,
-                 msg ? msg : "");
+        /* Not asked again on this connection: a proxy without the extension
+         * would log every query it does not know. */
+        m->unsupported = true;
+        CC_INFO("event=account_status_unavailable proxy=%s code=%d error=\"%s\"", l->addr, code,
+                msg ? msg : "");
         return;
     }
     cc_err err;
@@ -80,10 +83,16 @@ static void on_account(net_conn *conn, void *ud, int32_t code, const char *msg, 
 void client_money_refresh(clink *l)
 {
     cmoney *m = client_money_of(clink_client(l), l);
-    if (l->state != DAEMON_LINK_READY || m->query_pending) return;
+    if (l->state != DAEMON_LINK_READY || m->query_pending || m->unsupported) return;
     tl_client_getAccountStatus q = TL_INIT(client_getAccountStatus);
     cc_err err;
     if (daemon_link_query(l, &q.hdr, on_account, l, &err) == 0) m->query_pending = true;
+}
+
+void client_money_link_ready(clink *l)
+{
+    client_money_of(clink_client(l), l)->unsupported = false;
+    client_money_refresh(l);
 }
 
 int64_t client_money_available(const cmoney *m)
