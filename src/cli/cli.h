@@ -16,6 +16,8 @@ int cli_cmd_wallet(int argc, char **argv); /* cmd_ton.c: new | address | balance
 int cli_cmd_root(int argc, char **argv);   /* cmd_ton.c: show | owner operations */
 /* cmd_receipt.c: verify */
 int cli_cmd_receipt(int argc, char **argv);
+int cli_cmd_client(int argc, char **argv); /* cmd_owner.c: status | topup | withdraw | close */
+int cli_cmd_worker(int argc, char **argv); /* cmd_owner.c: status | payout */
 
 /* Helpers shared between command groups. */
 #include "base/base.h"

@@ -355,30 +355,8 @@ static int cmd_contract(const tcli_args *a)
         return fail("contract (--proxy-contract)", &err);
     ton_api *api = tcli_api(a, "cocoon ton contract");
     if (!api) return 2;
-    ton_stack st;
-    ton_root_params p;
     int rc = 1;
-    ton_cell *si = NULL;
-    if (ton_api_run_get_method(api, &root, "get_params_cell", NULL, 0, &st, &err) < 0) {
-        ton_api_free(api);
-        return fail("contract", &err);
-    }
-    const ton_cell *pc;
-    if (ton_stack_cell(&st, 0, &pc, &err) < 0 || !pc || ton_root_params_parse(pc, &p, &err) < 0) {
-        if (!err.msg[0]) cc_err_set(&err, "get_params_cell returned null");
-        ton_stack_free(&st);
-        ton_api_free(api);
-        return fail("contract", &err);
-    }
-    ton_stack_free(&st);
-    if (!strcmp(kind, "client"))
-        si = ton_client_contract_init(&owner, &proxy_contract, pub, &p, &err);
-    else if (!strcmp(kind, "worker"))
-        si = ton_worker_contract_init(&owner, &proxy_contract, pub, &p, &err);
-    else if (!strcmp(kind, "proxy"))
-        si = ton_proxy_contract_init(&owner, &root, pub, &p, &err);
-    else
-        cc_err_set(&err, "unknown contract kind \"%s\" (client, worker or proxy)", kind);
+    ton_cell *si = tcli_party_init(api, kind, &root, &owner, &proxy_contract, pub, &err);
     if (si) {
         ton_addr addr;
         ton_state_init_address(si, 0, &addr);
@@ -397,7 +375,6 @@ static int cmd_contract(const tcli_args *a)
     } else {
         fail("contract", &err);
     }
-    ton_root_params_clear(&p);
     ton_api_free(api);
     return rc;
 }

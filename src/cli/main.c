@@ -18,6 +18,8 @@ static const struct {
     {"wallet", cli_cmd_wallet, "wallet v5r1: new, address, balance, send"},
     {"root", cli_cmd_root, "root registry contract: show and owner operations"},
     {"receipt", cli_cmd_receipt, "sealed answers' receipts: verify (offline, with the evidence)"},
+    {"client", cli_cmd_client, "client contract of an owner: status, topup, withdraw, close"},
+    {"worker", cli_cmd_worker, "worker contract of an owner: status, payout"},
 };
 
 static void usage(FILE *f)

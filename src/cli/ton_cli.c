@@ -265,3 +265,30 @@ void tcli_print_json(json_t *j)
     free(s);
     json_decref(j);
 }
+
+ton_cell *tcli_party_init(ton_api *api, const char *kind, const ton_addr *root,
+                          const ton_addr *owner, const ton_addr *proxy_contract,
+                          const uint8_t proxy_pub[32], cc_err *err)
+{
+    ton_stack st;
+    ton_root_params p;
+    if (ton_api_run_get_method(api, root, "get_params_cell", NULL, 0, &st, err) < 0) return NULL;
+    const ton_cell *pc;
+    if (ton_stack_cell(&st, 0, &pc, err) < 0 || !pc || ton_root_params_parse(pc, &p, err) < 0) {
+        if (!err->msg[0]) cc_err_set(err, "get_params_cell returned null");
+        ton_stack_free(&st);
+        return NULL;
+    }
+    ton_stack_free(&st);
+    ton_cell *si = NULL;
+    if (!strcmp(kind, "client"))
+        si = ton_client_contract_init(owner, proxy_contract, proxy_pub, &p, err);
+    else if (!strcmp(kind, "worker"))
+        si = ton_worker_contract_init(owner, proxy_contract, proxy_pub, &p, err);
+    else if (!strcmp(kind, "proxy"))
+        si = ton_proxy_contract_init(owner, root, proxy_pub, &p, err);
+    else
+        cc_err_set(err, "unknown contract kind \"%s\" (client, worker or proxy)", kind);
+    ton_root_params_clear(&p);
+    return si;
+}

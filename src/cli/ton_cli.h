@@ -56,4 +56,11 @@ int tcli_send(ton_api *api, const tcli_keys *k, const ton_int_msg *m, bool wait,
 
 void tcli_print_json(json_t *j); /* prints and releases */
 
+/* The StateInit of a party's contract ("client", "worker" or "proxy") from
+ * the root's current params (codes, prices and delays all enter it, so they
+ * come from the chain). proxy_contract is not used for "proxy". */
+ton_cell *tcli_party_init(ton_api *api, const char *kind, const ton_addr *root,
+                          const ton_addr *owner, const ton_addr *proxy_contract,
+                          const uint8_t proxy_pub[32], cc_err *err);
+
 #endif

@@ -46,8 +46,10 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     cc_map_init(&c->seal_cache);
     c->sealing = cfg->sealing;
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
-    if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0)
+    if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
+        client_money_init(c);
         return c;
+    }
     client_free(c);
     return NULL;
 }
@@ -114,6 +116,7 @@ void client_free(client *c)
     client_requests_abort_all(c);
     daemon_links_stop(&c->links, "client stopping");
     client_models_stop(c);
+    client_money_free(c);
     if (c->http) http_server_free(c->http);
     if (c->admin) http_server_free(c->admin);
     cc_map_free(&c->reqs);

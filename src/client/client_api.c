@@ -53,6 +53,7 @@ static void creq_free(creq *r)
 {
     client *c = r->c;
     cc_list_remove(&c->all, &r->node);
+    client_money_release(r);
     if (r->key && cc_map_get(&c->reqs, r->key) == r) cc_map_del(&c->reqs, r->key);
     if (r->pending_models) r->pending_models->done = NULL;
     if (r->timer) event_free(r->timer);
@@ -180,9 +181,25 @@ static void seal_fallback(creq *r, int status, const char *why)
 static void send_request(creq *r, const clink *avoid)
 {
     client *c = r->c;
-    clink *l = client_pick_link(c, avoid);
-    if (!l) {
+    if (!client_pick_link(c, avoid)) {
         reply_error(r, 503, "no_proxy", "no proxy connection is available");
+        return;
+    }
+    /* The proxy reserves this much of our credit before it routes; a request
+     * no proxy has the credit for is refused here rather than sent to be
+     * refused there. */
+    int64_t to_reserve = client_money_reservation(r->max_tokens, r->query.len, r->max_coefficient);
+    int64_t best = 0;
+    clink *l = client_money_pick(c, avoid, r->max_tokens, to_reserve, &best);
+    if (!l) {
+        c->stats.refused_quota++;
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "client balance is too low: the request reserves %lld tokens (max_tokens=%lld, "
+                 "max_coefficient=%d) and the credit left at any proxy is %lld tokens",
+                 (long long)to_reserve, (long long)r->max_tokens, r->max_coefficient,
+                 (long long)best);
+        reply_error(r, 402, "insufficient_quota", msg);
         return;
     }
     if (r->key) cc_map_del(&c->reqs, r->key);
@@ -192,6 +209,7 @@ static void send_request(creq *r, const clink *avoid)
     } while (!r->key || cc_map_get(&c->reqs, r->key));
     cc_map_put(&c->reqs, r->key, r);
     r->link = l;
+    client_money_reserve(r, l);
     r->attempts++;
     l->requests++;
     if (c->sealing != CLIENT_SEALING_OFF) {
@@ -209,7 +227,7 @@ static void send_plain(creq *r)
     tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
     q.model_name = tl_str(r->model);
     q.query = tl_mem(r->query.data, r->query.len);
-    q.max_coefficient = c->max_coefficient;
+    q.max_coefficient = r->max_coefficient;
     q.max_tokens = (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX);
     q.timeout = r->timeout;
     q.request_id = r->rid;
@@ -263,6 +281,7 @@ void client_api_completion(http_req *hreq, void *ud)
     if (oreq.stream && !oreq.include_usage) r->sse_filter = openai_sse_filter_new();
     r->model = cc_strdup(oreq.model);
     r->max_tokens = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
+    r->max_coefficient = oreq.max_coefficient >= 0 ? (int)oreq.max_coefficient : c->max_coefficient;
     r->start = cc_now_mono();
     r->start_wall = cc_now_wall();
     /* A caller may shorten the wait, not lengthen it past the operator's. */
@@ -628,6 +647,15 @@ static json_t *model_json(const cmodel *m)
     return e;
 }
 
+/* model_json with the network's prices (nanoTON per token by category) when a proxy told them. */
+static json_t *model_json_priced(client *c, const cmodel *m)
+{
+    json_t *o = model_json(m);
+    json_t *pricing = client_money_pricing(c);
+    if (pricing) json_object_set_new(o, "pricing", pricing);
+    return o;
+}
+
 static void on_models_for_list(client *c, void *ud, bool ok)
 {
     creq *r = ud;
@@ -644,7 +672,7 @@ static void on_models_for_list(client *c, void *ud, bool ok)
                                             strcmp(m->name, r->model) == 0);
             json_decref(id);
             if (!match) continue;
-            json_t *o = model_json(m);
+            json_t *o = model_json_priced(c, m);
             c->io->reply_json(r->hreq, 200, o);
             json_decref(o);
             r->hreq = NULL;
@@ -661,7 +689,8 @@ static void on_models_for_list(client *c, void *ud, bool ok)
     }
     json_t *data = json_array();
     for (size_t i = 0; i < c->n_models; i++)
-        if (c->models[i].enabled > 0) json_array_append_new(data, model_json(&c->models[i]));
+        if (c->models[i].enabled > 0)
+            json_array_append_new(data, model_json_priced(c, &c->models[i]));
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_object_set_new(o, "data", data);
@@ -816,6 +845,7 @@ static void stats_fill(void *ud, json_t *o)
         json_array_append_new(ms, e);
     }
     json_object_set_new(o, "models", ms);
+    json_object_set_new(o, "payments", client_money_json(c));
 }
 
 static bool health(void *ud, const char **detail)

@@ -8,6 +8,7 @@
 #include "crypto/crypto.h"
 #include "daemon/daemon.h"
 #include "http/http.h"
+#include "ledger/ledger.h"
 #include "net/net.h"
 #include "registry/registry.h"
 #include "tee/tee.h"
@@ -35,6 +36,25 @@ typedef struct models_call {
     void (*done)(client *c, void *ud, bool ok);
     void *ud;
 } models_call;
+
+/* What the client knows of its account at one proxy (client_money.c), as
+ * COCOON's ClientProxyInfo tracks it: the contract figures (from
+ * client.accountStatus; COCOON reads them from the chain) and the proxy's
+ * payment totals (authorization, client.paymentStatus and the
+ * proxy.clientRequestPayment after each request). */
+typedef struct cmoney {
+    bool known; /* contract figures arrived (a COCOON proxy never sends them) */
+    int32_t status;
+    int64_t balance, stake, sc_tokens_used, price; /* nanoTON, tokens, nanoTON per token */
+    ledger_multipliers mult;
+    int64_t db_tokens, max_tokens; /* the proxy's totals for our account */
+    int64_t reserved;              /* our requests in flight there, as the proxy reserves them */
+    bool query_pending;
+    /* The proxy refused client.getAccountStatus on this connection (COCOON's
+     * logs an error for each unknown query): not asked again until the link
+     * reconnects. */
+    bool unsupported;
+} cmoney;
 
 typedef enum { CREQ_MODELS = 1, CREQ_COMPLETION } creq_kind;
 
@@ -102,6 +122,11 @@ struct creq {
     cc_buf query; /* the encoded http.request, for one retry on another proxy */
     char *model;
     int64_t max_tokens;
+    int max_coefficient; /* the body's max_coefficient, else the client's */
+    /* The reservation the proxy makes for this request (client_money.c) and
+     * the link it is counted on (NULL: none). */
+    int64_t reserved;
+    clink *reserved_on;
     int attempts;
     double start;
     double timeout; /* seconds: the body's "timeout" (at most the config's), else the config's */
@@ -155,8 +180,10 @@ struct client {
     client_sealing sealing;
     tee_policy *worker_policy; /* candidates' certificates (NULL: refuse them all) */
     cc_map seal_cache;         /* first 8 bytes of a certificate hash -> verified candidate */
+    cmoney *money;             /* one per link, same order */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
+        uint64_t refused_quota; /* refused at once for want of credit at every proxy */
         uint64_t bytes_out;
         uint64_t sealed, plain, sealing_refused, candidates_refused, receipts_refused;
     } stats;
@@ -177,6 +204,36 @@ const cmodel *client_find_model(const client *c, const char *name);
 /* Refreshes the catalogue every couple of seconds from a ready proxy. */
 void client_models_start(client *c);
 void client_models_stop(client *c);
+
+/* client_money.c */
+void client_money_init(client *c);
+void client_money_free(client *c);
+/* The link's account state (same index as the link). */
+cmoney *client_money_of(client *c, const clink *l);
+/* Asks the proxy for the account's contract figures (client.getAccountStatus);
+ * a proxy that does not know the query (COCOON's) leaves them unknown. */
+void client_money_refresh(clink *l);
+/* A new connection: its account figures are asked afresh. */
+void client_money_link_ready(clink *l);
+void client_money_on_account(clink *l, const tl_client_accountStatus *a);
+/* The proxy's totals for our account; older (smaller) totals are ignored. */
+void client_money_on_totals(clink *l, int64_t db_tokens, int64_t max_tokens);
+/* Tokens the proxy would still let us reserve there (INT64_MAX when the
+ * contract figures are unknown: the proxy decides). */
+int64_t client_money_available(const cmoney *m);
+/* The reservation the proxy makes for a request (COCOON's forward_query). */
+int64_t client_money_reservation(int64_t max_tokens, size_t query_len, int max_coefficient);
+/* The first ready link other than avoid whose credit covers the request, or
+ * NULL (then *best, when not NULL, is the largest credit seen). */
+clink *client_money_pick(client *c, const clink *avoid, int64_t max_tokens, int64_t to_reserve,
+                         int64_t *best);
+void client_money_reserve(creq *r, clink *l);
+void client_money_release(creq *r);
+/* The "payments" object of /jsonstats. */
+json_t *client_money_json(client *c);
+/* nanoTON per token by category at coefficient 1000 ("pricing" of
+ * /v1/models), from the first proxy that told its prices; NULL when none did. */
+json_t *client_money_pricing(client *c);
 
 static inline client *clink_client(const clink *l)
 {

@@ -37,6 +37,11 @@ static void on_packet(daemon_link *l, const uint8_t *data, size_t len)
     case TL_ID_client_queryReceipt:
         client_seal_on_receipt(l, (const tl_client_queryReceipt *)m);
         break;
+    case TL_ID_proxy_clientRequestPayment: { /* the account's totals after a request */
+        const tl_proxy_clientRequestPayment *p = (const tl_proxy_clientRequestPayment *)m;
+        client_money_on_totals(l, p->db_tokens, p->max_tokens);
+        break;
+    }
     default:
         CC_DEBUG("event=packet_ignored proxy=%s id=%s", l->addr, tl_ctor_name(m->id));
         break;
@@ -55,6 +60,9 @@ static void on_authorized(daemon_link *l, const tl_obj *o)
         daemon_link_fail(l, why);
         return;
     }
+    const tl_client_authorizationWithProxySuccess *a =
+        (const tl_client_authorizationWithProxySuccess *)o;
+    client_money_on_totals(l, a->tokens_committed_to_db, a->max_tokens);
     daemon_link_set_ready(l);
 }
 
@@ -103,10 +111,11 @@ static void hello(daemon_link *l)
     daemon_link_handshake(l, &q.hdr, TL_TYPE_client_ConnectedToProxy, on_connected);
 }
 
-/* A new proxy: learn its models right away. */
+/* A new proxy: learn its models and our account there right away. */
 static void on_ready(daemon_link *l)
 {
     client_query_models(l, NULL, NULL);
+    client_money_link_ready(l);
 }
 
 const daemon_link_ops client_link_ops = {

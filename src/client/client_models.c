@@ -110,6 +110,10 @@ static void on_models_timer(evutil_socket_t fd, short what, void *ud)
     (void)what;
     client *c = ud;
     client_query_models(client_pick_link(c, NULL), NULL, NULL);
+    /* The account figures too: another client of the same owner, or a new
+     * price, changes them without a request of ours. */
+    for (size_t i = 0; i < c->links.n; i++)
+        client_money_refresh(&c->links.at[i]);
     arm(c);
 }
 

@@ -132,6 +132,10 @@ typedef struct openai_request {
     /* completions: the prompt is one string (or an array of one string);
      * otherwise several prompts or token ids */
     bool prompt_is_text;
+    /* "max_coefficient" (COCOON's extension): the highest worker price
+     * coefficient the caller accepts, an integer in [0, 2^31 - 1]; -1 when
+     * not given (the client's default applies). */
+    int64_t max_coefficient;
 } openai_request;
 
 /* Parses and validates a request body (of any kind: an embeddings body

@@ -529,6 +529,7 @@ static void request_defaults(openai_request *r, openai_kind kind)
     r->repetition_penalty = 1;
     r->n = 1;
     r->best_of = 1;
+    r->max_coefficient = -1;
 }
 
 int openai_parse(openai_kind kind, const void *body, size_t len, openai_request *out,
@@ -571,7 +572,8 @@ int openai_parse(openai_kind kind, const void *body, size_t len, openai_request 
         check_int(j, "max_completion_tokens", 1, OPENAI_MAX_TOKENS, &max_completion_tokens, e) <
             0 ||
         check_sampling(j, out, e) < 0 || check_stream(j, out, e) < 0 ||
-        check_logprobs(j, out, e) < 0 || check_cocoon(j, out, e) < 0)
+        check_logprobs(j, out, e) < 0 || check_cocoon(j, out, e) < 0 ||
+        check_int(j, "max_coefficient", 0, INT32_MAX, &out->max_coefficient, e) < 0)
         goto fail;
 done:
     out->body = j;

@@ -179,6 +179,8 @@ proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, cons
     p->request_timeout = cfg->request_timeout;
     p->idle_timeout = cfg->idle_timeout;
     p->lim = cfg->limits;
+    p->free_balance = cfg->free_client_balance_nano;
+    p->free_stake = cfg->free_client_stake_nano;
     cc_map_init(&p->by_wkey);
     proxy_requests_init(p);
     /* Every proxy has a ledger from the start; proxy_new() replaces this

@@ -63,6 +63,12 @@ typedef struct proxy_config {
     /* "ledger": the SQLite ledger file, relative to the config file; default
      * <state_dir>/ledger.sqlite. */
     char *ledger;
+    /* Without a chain every client owner gets COCOON's ton_disabled account:
+     * "free_client_balance_nano" (default 100 TON) and "free_client_stake_nano"
+     * (default 1 TON) at the registry's price. Small values let a test run a
+     * client out of credit. */
+    int64_t free_client_balance_nano;
+    int64_t free_client_stake_nano;
 } proxy_config;
 
 /* Fills defaults. */

@@ -206,6 +206,21 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         answer(c, qid, &a.hdr);
         break;
     }
+    case TL_ID_client_getAccountStatus: {
+        /* cocoon extension: the contract figures a client without a chain
+         * cannot read itself (proto/cocoon_ext.tl). */
+        const ledger_client *acct = c->authorized ? proxy_money_client(c) : NULL;
+        if (!acct) {
+            p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL,
+                                       "client request from non-ready connection");
+            break;
+        }
+        tl_client_accountStatus a = TL_INIT(client_accountStatus);
+        proxy_money_account_status(p, acct, &a);
+        a.signed_payment = &empty.hdr;
+        answer(c, qid, &a.hdr);
+        break;
+    }
     case TL_ID_client_cancelQuery:
         proxy_request_cancel_from_client(c, &((tl_client_cancelQuery *)q)->request_id);
         {

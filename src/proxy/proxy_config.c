@@ -26,6 +26,8 @@ void proxy_config_init(proxy_config *c)
                                .client_max_active = 256,
                                .client_max_queued = 1024,
                                .client_max_queued_bytes = 64u << 20};
+    c->free_client_balance_nano = 100 * 1000000000LL;
+    c->free_client_stake_nano = 1000000000LL;
     daemon_config_init(&c->common);
 }
 
@@ -90,6 +92,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "client_max_queued",
                                        "client_max_queued_bytes",
                                        "http",
+                                       "free_client_balance_nano",
+                                       "free_client_stake_nano",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -108,6 +112,10 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         daemon_http_limits_from_json(obj, "http", &c->http_limits, err) < 0 ||
         daemon_json_get_path(obj, "state_dir", path, &c->state_dir, err) < 0 ||
         daemon_json_get_path(obj, "ledger", path, &c->ledger, err) < 0 ||
+        cc_json_get_int(obj, "free_client_balance_nano", false, 0, INT64_MAX / 4,
+                        &c->free_client_balance_nano, err) < 0 ||
+        cc_json_get_int(obj, "free_client_stake_nano", false, 0, INT64_MAX / 4,
+                        &c->free_client_stake_nano, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->pow_difficulty = (int)pow;

@@ -149,6 +149,8 @@ struct proxy {
     ledger *ledger;
     struct event *commit_ev;
     int64_t price_per_token; /* the registry's (0 without one: unlimited credit) */
+    /* A client account's contract figures without a chain (nanoTON). */
+    int64_t free_balance, free_stake;
     uint64_t next_id;
     uint64_t tie_rng; /* xorshift state for routing ties (seeded randomly; no syscall per pick) */
     crypto_rand_pool ids; /* worker-leg request ids (one RAND_bytes call per 32 ids) */
@@ -228,6 +230,9 @@ void proxy_money_close(proxy *p);
  * address does not fit an account key). */
 ledger_client *proxy_money_client(pclient *c);
 ledger_worker *proxy_money_worker(pworker *w);
+/* The client.accountStatus figures of account a (all but signed_payment). */
+void proxy_money_account_status(const proxy *p, const ledger_client *a,
+                                tl_client_accountStatus *out);
 /* Reserves a new request's tokens (COCOON's forward_query checks): 0, or an
  * error code with COCOON's text in why. */
 int proxy_money_reserve(preq *r, const tl_client_runQueryEx *q, char *why, size_t why_size);

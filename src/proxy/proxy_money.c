@@ -6,7 +6,8 @@
  *
  * No chain yet: every client account is set up as COCOON's ton_disabled mode
  * does (contract open, 100 TON balance, 1 TON stake at the registry's
- * price), so requests are served as before but every token is accounted. */
+ * price; both configurable), so requests are served as before but every
+ * token is accounted. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,6 @@
 #include "crypto/crypto.h"
 #include "proxy/proxy_internal.h"
 
-#define NANO_PER_TON 1000000000LL
 /* COCOON's alarm flushes at a random point 1-2 s after the last flush. */
 #define COMMIT_MIN_S 1.0
 #define COMMIT_MAX_S 2.0
@@ -158,12 +158,13 @@ ledger_client *proxy_money_client(pclient *c)
     ledger_client *a = ledger_client_get(p->ledger, c->owner_address ? c->owner_address : "", true);
     if (!a) return NULL;
     /* ProxyClientInfo's ton_disabled branch: an open contract with 100 TON
-     * and a 1 TON stake. Accounts loaded from the file keep their totals;
-     * this only sets the contract figures a chain would have shown. */
+     * and a 1 TON stake (both configurable). Accounts loaded from the file
+     * keep their totals; this only sets the contract figures a chain would
+     * have shown. */
     if (a->sc_status == LEDGER_SC_UNKNOWN) {
         uint8_t empty_hash[32];
         crypto_sha256("", 0, empty_hash);
-        ledger_client_update_state(a, LEDGER_SC_OPEN, 100 * NANO_PER_TON, NANO_PER_TON, 0,
+        ledger_client_update_state(a, LEDGER_SC_OPEN, p->free_balance, p->free_stake, 0,
                                    p->price_per_token, empty_hash);
     }
     return c->acct = a;
@@ -174,6 +175,24 @@ ledger_worker *proxy_money_worker(pworker *w)
     if (!w->acct)
         w->acct = ledger_worker_get(w->p->ledger, w->owner_address ? w->owner_address : "", true);
     return w->acct;
+}
+
+void proxy_money_account_status(const proxy *p, const ledger_client *a,
+                                tl_client_accountStatus *out)
+{
+    out->status = (int32_t)a->sc_status;
+    out->balance = a->sc_balance;
+    out->stake = a->sc_stake;
+    out->sc_tokens_used = a->sc_tokens_used;
+    out->price_per_token = p->price_per_token;
+    /* 1.0 each without a registry, as the worker counts then. */
+    const registry_params *rp = p->reg ? registry_get_params(p->reg) : NULL;
+    out->prompt_multiplier = rp ? (int32_t)rp->prompt_multiplier : 10000;
+    out->cached_multiplier = rp ? (int32_t)rp->cached_multiplier : 10000;
+    out->completion_multiplier = rp ? (int32_t)rp->completion_multiplier : 10000;
+    out->reasoning_multiplier = rp ? (int32_t)rp->reasoning_multiplier : 10000;
+    out->db_tokens = ledger_payments_committed_db(&a->pay);
+    out->max_tokens = a->pay.max;
 }
 
 /* ------------------------------------------------------------- requests */

@@ -97,6 +97,7 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
     w->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     w->coefficient = cfg->coefficient;
     w->is_test = cfg->is_test;
+    w->max_proxy_debt = cfg->max_proxy_debt_nano;
     /* An OpenAI-compatible server batches many sequences (vLLM, SGLang); the
      * embedded engine serves a few slots. */
     w->max_active = cfg->max_active > 0                              ? cfg->max_active
@@ -112,6 +113,8 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
     }
     w->announced_disabled = cc_calloc(cfg->n_proxies + 1, sizeof(*w->announced_disabled));
     w->announced_coefficient = cc_calloc(cfg->n_proxies + 1, sizeof(*w->announced_coefficient));
+    w->pay = cc_calloc(cfg->n_proxies + 1, sizeof(*w->pay));
+    w->n_pay = cfg->n_proxies;
     const daemon_link_env env = {.base = base, .tee = &w->tee, .ops = &worker_link_ops, .ud = w};
     if (daemon_links_init(&w->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) < 0) {
         worker_free(w);
@@ -146,6 +149,7 @@ void worker_free(worker *w)
     daemon_tee_clear(&w->tee);
     free(w->announced_disabled);
     free(w->announced_coefficient);
+    worker_money_free(w);
     free(w->model);
     free(w->owner_address);
     free(w);

@@ -39,6 +39,10 @@ typedef struct worker_config {
     double health_interval; /* backend health polls, seconds (2) */
     bool is_test;           /* "is_test": the network we join is a test one (default true) */
     daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
+    /* "max_proxy_debt_nano": a proxy that owes more than this (tokens it has
+     * counted for us beyond its latest signed payment, x the registry's
+     * worker fee) gets no new request. 0 (default): no limit. */
+    int64_t max_proxy_debt_nano;
 } worker_config;
 
 /* The functions below as daemon_config_load_file() and daemon_main() take

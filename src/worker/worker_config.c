@@ -47,6 +47,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "reconnect_min",
                                        "reconnect_max",
                                        "health_interval",
+                                       "max_proxy_debt_nano",
                                        "log_level",
                                        "comment",
                                        "is_test",
@@ -81,6 +82,8 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         cc_json_get_double(obj, "health_interval", false, 0.05, 3600, &c->health_interval, err) <
             0 ||
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
+        cc_json_get_int(obj, "max_proxy_debt_nano", false, 0, INT64_MAX / 4,
+                        &c->max_proxy_debt_nano, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0) {
         free(model);
         return -1;

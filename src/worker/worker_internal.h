@@ -11,6 +11,7 @@
 #include "registry/registry.h"
 #include "tee/tee.h"
 #include "tl/tl.h"
+#include "ton/ton.h"
 #include "worker/worker.h"
 
 typedef struct wreq wreq;
@@ -48,6 +49,22 @@ struct wreq {
     cc_list_node node;       /* in w->reqs */
 };
 
+/* What the worker knows of its account at one proxy (worker_money.c), as
+ * COCOON's WorkerProxyInfo keeps it. */
+typedef struct wpay {
+    int64_t db_tokens, max_tokens; /* the proxy's totals for us (only grow) */
+    int64_t paid_tokens;           /* covered by the latest valid signed payment */
+    uint8_t *voucher;              /* that payment's BoC (owned), or NULL */
+    size_t voucher_len;
+    /* From worker.connectedToProxy: the key that signs the vouchers and the
+     * worker contract they must pay. */
+    uint8_t proxy_pub[32];
+    bool has_pub;
+    ton_addr sc_address;
+    bool has_sc;
+    uint64_t refused; /* requests refused for the proxy's debt */
+} wpay;
+
 struct worker {
     struct event_base *base;
     worker_backend *backend;
@@ -56,6 +73,7 @@ struct worker {
     int coefficient;
     bool is_test; /* sent in worker.params */
     int max_active;
+    int64_t max_proxy_debt; /* nanoTON; 0: no limit */
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */
     daemon_tee tee;
@@ -64,6 +82,8 @@ struct worker {
     bool *announced_disabled;
     /* Per link: the coefficient our worker.connectToProxy announced. */
     int *announced_coefficient;
+    wpay *pay; /* per link, same order */
+    size_t n_pay;
     cc_list reqs;  /* wreq in flight */
     cc_list dirty; /* wreq with output waiting for the end of this loop turn */
     struct event *flush_ev;
@@ -116,6 +136,16 @@ void worker_count_tokens(const backend_usage *u, int32_t coefficient, const ledg
                          ledger_tokens *out);
 void worker_multipliers(const worker *w, ledger_multipliers *m);
 void worker_money_on_payment(worker *w, const wlink *l, const tl_proxy_workerRequestPayment *m);
+/* A proxy.SignedPayment from the proxy of l (with a request or a payment):
+ * a voucher signed by that proxy's key for a higher total is kept. Anything
+ * else is ignored (an invalid one is logged). */
+void worker_money_on_signed(worker *w, const wlink *l, const tl_obj *signed_payment);
+/* nanoTON the proxy of l owes: its total for us beyond the signed payment. */
+int64_t worker_money_debt(const worker *w, const wlink *l);
+/* Whether a new request from the proxy of l may run; false (with why filled)
+ * when its debt is above max_proxy_debt. */
+bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size);
+void worker_money_free(worker *w);
 void worker_money_json(const worker *w, json_t *o);
 
 /* worker_seal.c: sealed requests (docs/confidentiality.md) */

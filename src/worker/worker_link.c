@@ -69,6 +69,16 @@ static void on_connected(daemon_link *l, const tl_obj *o)
     if (daemon_link_set_version(l, REGISTRY_PROTO_WORKER_MIN, REGISTRY_PROTO_WORKER_MAX,
                                 a->params.flags, a->params.proto_version) < 0)
         return;
+    /* The proxy's key checks the signed payments it will send us. */
+    worker *w = wlink_worker(l);
+    wpay *pay = &w->pay[daemon_links_index(&w->links, l)];
+    memcpy(pay->proxy_pub, a->params.proxy_public_key.b, 32);
+    pay->has_pub = true;
+    char sc[LEDGER_ADDR_MAX];
+    snprintf(sc, sizeof(sc), "%.*s", (int)CC_MIN(a->worker_sc_address.len, sizeof(sc) - 1),
+             (const char *)a->worker_sc_address.data);
+    cc_err err;
+    pay->has_sc = ton_addr_parse(sc, &pay->sc_address, NULL, NULL, &err) == 0;
     /* Payments are not settled yet (--chain none): report zero balances. */
     tl_worker_compareBalanceWithProxy cb = TL_INIT(worker_compareBalanceWithProxy);
     daemon_link_handshake(l, &cb.hdr, TL_TYPE_worker_CompareBalanceWithProxyResult, on_balance);

@@ -3,6 +3,7 @@
  * reasoning, each × coefficient/1000 × the root's category multiplier/10000),
  * and /jsonstats shows what it served, earned and was last told by the proxy
  * (proxy.workerRequestPayment). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "worker/worker_internal.h"
@@ -37,6 +38,8 @@ static int64_t fee_per_token(const worker *w)
     return reg ? registry_get_params(reg)->worker_fee_per_token : 0;
 }
 
+static wpay *pay_of(worker *w, const wlink *l);
+
 void worker_money_on_payment(worker *w, const wlink *l, const tl_proxy_workerRequestPayment *m)
 {
     w->money.payments++;
@@ -46,6 +49,13 @@ void worker_money_on_payment(worker *w, const wlink *l, const tl_proxy_workerReq
     size_t n = CC_MIN(m->request_client_owner.len, sizeof(w->money.last_client) - 1);
     memcpy(w->money.last_client, m->request_client_owner.data, n);
     w->money.last_client[n] = 0;
+    if (w->pay) {
+        /* Per proxy, totals only grow (COCOON's update_tokens_max_known). */
+        wpay *pay = pay_of(w, l);
+        if (m->db_tokens > pay->db_tokens) pay->db_tokens = m->db_tokens;
+        if (m->max_tokens > pay->max_tokens) pay->max_tokens = m->max_tokens;
+        worker_money_on_signed(w, l, m->signed_payment);
+    }
     CC_DEBUG("event=payment proxy=%s request_tokens=%lld db_tokens=%lld max_tokens=%lld", l->addr,
              (long long)m->request_tokens, (long long)m->db_tokens, (long long)m->max_tokens);
 }
@@ -58,7 +68,31 @@ void worker_money_json(const worker *w, json_t *o)
     json_t *p = json_object();
     json_object_set_new(p, "tokens_served", json_integer(w->money.tokens_served));
     json_object_set_new(p, "nano_earned", json_integer(w->money.tokens_served * fee));
-    json_object_set_new(p, "nano_paid", json_integer(0)); /* no payouts without a chain */
+    /* Paid: what the proxies' latest signed payments cover. */
+    int64_t paid = 0;
+    json_t *ps = json_array();
+    for (size_t i = 0; i < w->n_pay && w->pay; i++) {
+        const wpay *pay = &w->pay[i];
+        paid += pay->paid_tokens;
+        json_t *e = json_object();
+        json_object_set_new(e, "address", json_string(i < w->links.n ? w->links.at[i].addr : ""));
+        json_object_set_new(e, "db_tokens", json_integer(pay->db_tokens));
+        json_object_set_new(e, "max_tokens", json_integer(pay->max_tokens));
+        json_object_set_new(e, "paid_tokens", json_integer(pay->paid_tokens));
+        json_object_set_new(e, "debt_nano",
+                            json_integer(CC_MAX(pay->max_tokens - pay->paid_tokens, 0) * fee));
+        json_object_set_new(e, "refused_for_debt", json_integer((json_int_t)pay->refused));
+        if (pay->voucher) {
+            /* The signed payout its owner sends with `cocoon worker payout`. */
+            char *hex = cc_hex_encode_alloc(pay->voucher, pay->voucher_len);
+            json_object_set_new(e, "voucher", json_string(hex));
+            free(hex);
+        }
+        json_array_append_new(ps, e);
+    }
+    json_object_set_new(p, "nano_paid", json_integer(paid * fee));
+    json_object_set_new(p, "max_proxy_debt_nano", json_integer(w->max_proxy_debt));
+    json_object_set_new(p, "proxies", ps);
     json_object_set_new(p, "fee_per_token", json_integer(fee));
     json_object_set_new(p, "multipliers",
                         json_pack("{s:i,s:i,s:i,s:i}", "prompt", m.prompt, "cached", m.cached,
@@ -71,4 +105,77 @@ void worker_money_json(const worker *w, json_t *o)
     json_object_set_new(last, "client", json_string(w->money.last_client));
     json_object_set_new(p, "last_payment", last);
     json_object_set_new(o, "payments", p);
+}
+
+/* ------------------------------------------------------ signed payments */
+
+static wpay *pay_of(worker *w, const wlink *l)
+{
+    return &w->pay[daemon_links_index(&w->links, l)];
+}
+
+void worker_money_on_signed(worker *w, const wlink *l, const tl_obj *sp)
+{
+    if (!sp || sp->id != TL_ID_proxy_signedPayment) return; /* signedPaymentEmpty */
+    wpay *pay = pay_of(w, l);
+    const tl_bytes *data = &((const tl_proxy_signedPayment *)sp)->data;
+    cc_err err = {0};
+    ton_voucher v;
+    ton_cell *c = NULL;
+    if (!pay->has_pub)
+        cc_err_set(&err, "no proxy key yet");
+    else if (!(c = ton_boc_parse(data->data, data->len, &err)))
+        cc_err_prefix(&err, "not a BoC");
+    else if (ton_voucher_verify(c, pay->proxy_pub, &v, &err) < 0)
+        ;
+    else if (v.is_close ||
+             (v.op != TON_OP_WORKER_PAYOUT_SIGNED && v.op != TON_OP_WORKER_LAST_PAYOUT_SIGNED))
+        cc_err_set(&err, "op 0x%08x is not a worker payout", v.op);
+    else if (pay->has_sc && !ton_addr_equal(&v.target, &pay->sc_address))
+        cc_err_set(&err, "it pays another contract");
+    else if (v.tokens > (uint64_t)INT64_MAX)
+        cc_err_set(&err, "token total out of range");
+    ton_cell_unref(c);
+    if (err.msg[0]) {
+        CC_WARN("event=bad_signed_payment proxy=%s error=\"%s\"", l->addr, err.msg);
+        return;
+    }
+    /* Cumulative: only a higher total replaces the one we keep (COCOON's
+     * WorkerProxyInfo::update_payment_info). */
+    if ((int64_t)v.tokens <= pay->paid_tokens) return;
+    pay->paid_tokens = (int64_t)v.tokens;
+    free(pay->voucher);
+    pay->voucher = cc_malloc(data->len + 1);
+    memcpy(pay->voucher, data->data, data->len);
+    pay->voucher_len = data->len;
+    CC_INFO("event=signed_payment proxy=%s tokens=%lld", l->addr, (long long)pay->paid_tokens);
+}
+
+int64_t worker_money_debt(const worker *w, const wlink *l)
+{
+    const wpay *pay = &w->pay[daemon_links_index(&w->links, l)];
+    int64_t owed = pay->max_tokens - pay->paid_tokens;
+    return owed > 0 ? owed * fee_per_token(w) : 0;
+}
+
+bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size)
+{
+    if (w->max_proxy_debt <= 0) return true;
+    int64_t debt = worker_money_debt(w, l);
+    if (debt <= w->max_proxy_debt) return true;
+    pay_of(w, l)->refused++;
+    snprintf(why, why_size, "proxy owes too much: debt=%lld nanoTON, limit=%lld nanoTON",
+             (long long)debt, (long long)w->max_proxy_debt);
+    CC_WARN("event=proxy_debt_refused proxy=%s debt=%lld limit=%lld", l->addr, (long long)debt,
+            (long long)w->max_proxy_debt);
+    return false;
+}
+
+void worker_money_free(worker *w)
+{
+    if (!w->pay) return;
+    for (size_t i = 0; i < w->n_pay; i++)
+        free(w->pay[i].voucher);
+    free(w->pay);
+    w->pay = NULL;
 }

@@ -308,6 +308,7 @@ typedef struct run_args {
     double timeout;
     wseal *seal;
     bool debug; /* enable_debug (plain requests only: sealed ones carry no flags) */
+    const tl_obj *signed_payment; /* runQueryEx's (sealed requests carry none) */
 } run_args;
 
 static void run_http(wlink *l, run_args *q)
@@ -325,6 +326,15 @@ static void run_http(wlink *l, run_args *q)
         return;
     }
     tl_http_request *hr = (tl_http_request *)inner;
+    worker_money_on_signed(w, l, q->signed_payment);
+    char why[200];
+    if (!worker_money_admits(w, l, why, sizeof(why))) {
+        w->stats.rejected++;
+        send_error(l, &q->request_id, NET_ERR_ERROR, why, NULL, NULL);
+        tl_obj_free(inner);
+        worker_seal_free(q->seal);
+        return;
+    }
     if (w->active >= w->max_active) {
         w->stats.rejected++;
         send_error(l, &q->request_id, NET_ERR_NOT_READY, "worker is at its request limit", NULL,
@@ -400,8 +410,9 @@ static void run_http(wlink *l, run_args *q)
 
 static void run_query(wlink *l, const tl_proxy_runQueryEx *q)
 {
-    run_args a = {q->query,   q->request_id, q->coefficient,
-                  q->timeout, NULL,          (q->flags & 1u) && q->enable_debug};
+    run_args a = {q->query,         q->request_id, q->coefficient,
+                  q->timeout,       NULL,          (q->flags & 1u) && q->enable_debug,
+                  q->signed_payment};
     run_http(l, &a);
 }
 
@@ -417,8 +428,13 @@ static void run_sealed(wlink *l, const tl_proxy_runSealedQuery *q)
         send_error(l, &q->request_id, NET_ERR_ERROR, err.msg, NULL, NULL);
     } else {
         w->stats.sealed++;
-        run_args a = {
-            tl_mem(query.data, query.len), q->request_id, q->coefficient, q->timeout, seal, false};
+        run_args a = {tl_mem(query.data, query.len),
+                      q->request_id,
+                      q->coefficient,
+                      q->timeout,
+                      seal,
+                      false,
+                      NULL};
         run_http(l, &a);
     }
     /* The plaintext request is no longer needed (the backend copied it). */

@@ -125,6 +125,22 @@ static void test_good_chat(void **state)
                      0);
     assert_false(r.stream);
     assert_int_equal(r.max_tokens, 0);
+    assert_int_equal(r.max_coefficient, -1); /* not given */
+    openai_request_clear(&r);
+
+    assert_int_equal(parse(OPENAI_CHAT,
+                           "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                           "\"max_coefficient\":0}",
+                           &r, &e),
+                     0);
+    assert_int_equal(r.max_coefficient, 0);
+    openai_request_clear(&r);
+    assert_int_equal(parse(OPENAI_CHAT,
+                           "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                           "\"max_coefficient\":2500}",
+                           &r, &e),
+                     0);
+    assert_int_equal(r.max_coefficient, 2500);
     openai_request_clear(&r);
 }
 
@@ -245,6 +261,15 @@ static void test_bad_requests(void **state)
          "'max_tokens' must be an integer, got a string"},
         {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":2.5}", "max_tokens",
          "must be an integer, got a number"},
+        /* COCOON's extension: a non-negative integer that fits 32 bits. */
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_coefficient\":-1}",
+         "max_coefficient", "'max_coefficient' must be between 0 and 2147483647, got -1"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_coefficient\":\"9\"}",
+         "max_coefficient", "'max_coefficient' must be an integer, got a string"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_coefficient\":4000.0}",
+         "max_coefficient", "must be an integer, got a number"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"x\",\"max_coefficient\":2147483648}",
+         "max_coefficient", "must be between 0 and 2147483647"},
         {OPENAI_CHAT,
          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
          "\"max_completion_tokens\":-1}",

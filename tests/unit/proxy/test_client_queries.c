@@ -166,6 +166,37 @@ static void test_payment_status(void **state)
     tl_obj_free(o);
 }
 
+/* cocoon extension: the free-mode account's contract figures (COCOON's
+ * ton_disabled account: 100 TON, 1 TON stake) with the payment totals. */
+static void test_account_status(void **state)
+{
+    fx *f = *state;
+    f->p->price_per_token = 20;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    tl_client_getAccountStatus q = TL_INIT(client_getAccountStatus);
+    c->authorized = false;
+    query(c, 2, &q.hdr);
+    last_answer(f, c, 2, NET_ERR_PROTOCOL);
+    c->authorized = true;
+    fx_run(c, 1, "tiny");
+    tl_int256 rid = fx_take_run(f, w)->request_id;
+    fx_answer(w, &rid, true, "all", true, 12, 30);
+    query(c, 3, &q.hdr);
+    tl_obj *o = last_answer(f, c, 3, 0);
+    assert_int_equal(o->id, TL_ID_client_accountStatus);
+    const tl_client_accountStatus *a = (const tl_client_accountStatus *)o;
+    assert_int_equal(a->status, 0);
+    assert_int_equal(a->balance, 100000000000LL);
+    assert_int_equal(a->stake, 1000000000LL);
+    assert_int_equal(a->sc_tokens_used, 0);
+    assert_int_equal(a->price_per_token, 20);
+    assert_int_equal(a->prompt_multiplier, 10000); /* no registry: 1.0 each */
+    assert_int_equal(a->max_tokens, 42);
+    assert_int_equal(a->db_tokens, 0);
+    tl_obj_free(o);
+}
+
 static void test_cancel_as_a_query_answers_true(void **state)
 {
     fx *f = *state;
@@ -224,6 +255,7 @@ int main(void)
         FX_TEST(test_worker_types_list_base_names),
         FX_TEST(test_worker_types_of_an_empty_proxy),
         FX_TEST(test_payment_status),
+        FX_TEST(test_account_status),
         FX_TEST(test_cancel_as_a_query_answers_true),
         FX_TEST(test_unexpected_query_is_refused),
         FX_TEST(test_undecodable_query_drops_the_client),

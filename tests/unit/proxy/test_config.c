@@ -38,6 +38,17 @@ static void test_defaults_and_paths(void **state)
     assert_string_equal(c.common.policy, "any");
     /* The client port has its own policy, any by default as COCOON deploys it. */
     assert_string_equal(c.client_policy, "any");
+    /* COCOON's ton_disabled account: 100 TON, 1 TON stake. */
+    assert_int_equal(c.free_client_balance_nano, 100000000000LL);
+    assert_int_equal(c.free_client_stake_nano, 1000000000LL);
+    proxy_config_clear(&c);
+
+    assert_int_equal(parse("{\"registry\": \"r\", \"free_client_balance_nano\": 30000, "
+                           "\"free_client_stake_nano\": 0}",
+                           &c, &err),
+                     0);
+    assert_int_equal(c.free_client_balance_nano, 30000);
+    assert_int_equal(c.free_client_stake_nano, 0);
     proxy_config_clear(&c);
 
     assert_int_equal(parse("{\"registry\": \"r\", \"tee\": \"fake_tdx\", \"policy\": "
@@ -110,6 +121,8 @@ static void test_errors(void **state)
         {"{\"registry\": \"r\", \"max_queued_bytes\": -1}", "\"max_queued_bytes\""},
         {"{\"registry\": \"r\", \"worker_liveness_timeout\": 0.5}", "\"worker_liveness_timeout\""},
         {"{\"registry\": \"r\", \"first_byte_timeout\": \"soon\"}", "\"first_byte_timeout\""},
+        {"{\"registry\": \"r\", \"free_client_balance_nano\": -1}", "\"free_client_balance_nano\""},
+        {"{\"registry\": \"r\", \"free_client_stake_nano\": 1.5}", "\"free_client_stake_nano\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         proxy_config c;

@@ -115,9 +115,11 @@ static void test_openai_http(void **state)
         parse("{\"proxies\": [\"127.0.0.1:11001\", \"10.0.0.2:7\"], \"backend\": "
               "\"openai-http\", \"backend_url\": \"http://127.0.0.1:8000\", "
               "\"model\": \"qwen\", \"coefficient\": 1500, \"is_test\": false, "
-              "\"policy\": \"any\", \"http\": {\"allowed_hosts\": \"worker1.internal\"}}",
+              "\"policy\": \"any\", \"http\": {\"allowed_hosts\": \"worker1.internal\"}, "
+              "\"max_proxy_debt_nano\": 5000000}",
               &c, &err),
         0);
+    assert_int_equal(c.max_proxy_debt_nano, 5000000);
     assert_int_equal(c.n_proxies, 2);
     assert_string_equal(c.proxies[1], "10.0.0.2:7");
     assert_string_equal(c.model, "qwen"); /* a name, not resolved as a path */
@@ -184,6 +186,8 @@ static void test_errors(void **state)
         {"{\"proxies\": [\"127.0.0.1:1\"], \"backend\": \"gpu\", \"model\": \"m\"}", "\"backend\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"coefficient\": 0}",
          "\"coefficient\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"max_proxy_debt_nano\": -5}",
+         "\"max_proxy_debt_nano\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"max_active_requests\": -1}",
          "\"max_active_requests\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"policy\": \"x\"}", "\"policy\""},

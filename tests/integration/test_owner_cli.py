@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""The owners' commands on tools/tonsim (the cocoon contracts on @ton/sandbox):
+`cocoon client status|topup|withdraw|close` and `cocoon worker status|payout`
+act on the owner's client / worker contract through the owner's wallet, and
+what they report equals what the contracts' get-methods say. A payout voucher
+for another contract is refused before anything is sent."""
+import json
+import os
+import tempfile
+
+from test_ton_chain import OP_PAYOUT, TON, Chain, body_op, cjson, cocoon
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        chain = Chain(tmp)
+        try:
+            run(chain, tmp)
+        finally:
+            chain.stop()
+
+
+def run(chain, tmp):
+    st = chain.state
+    api = ["--api", chain.api]
+    root = st["root"]["address"]
+    keys = {}
+    for role, w in st["wallets"].items():
+        keys[role] = os.path.join(tmp, f"{role}.json")
+        with open(keys[role], "w") as f:
+            json.dump({"version": "v5r1", "private_key": w["secret_key"][:64],
+                       "network_global_id": w["network_global_id"]}, f)
+    wallet = {r: w["address"] for r, w in st["wallets"].items()}
+    params = cjson("root", "show", "--api", chain.api, "--root", root)["params"]
+    price, fee = params["price_per_token"], params["worker_fee_per_token"]
+
+    # A proxy contract to pair with (deployed by its stake, as test_ton_chain does).
+    sign_keys = os.path.join(tmp, "proxy-signing.json")
+    pub = cjson("wallet", "new", "--keys", sign_keys)["public_key"]
+    party = [*api, "--root", root, "--proxy-pub", pub, "--json"]
+    proxy_c = cjson("ton", "contract", "proxy", "--owner", wallet["proxy"], *party)
+    body = cocoon("ton", "body", "proxy-increase-stake", "1", wallet["proxy"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", proxy_c["address"], "--amount", "1.1",
+           "--bounce", "--body", body, "--init", proxy_c["state_init"], "--wait", *api)
+
+    pair = [*party, "--proxy-contract", proxy_c["address"]]
+    client = ["--keys", keys["client"], *pair]
+
+    # --- client ---------------------------------------------------------------------
+    s = cjson("client", "status", *client)
+    want = cjson("ton", "contract", "client", "--owner", wallet["client"], *pair)["address"]
+    assert s["contract"] == want and s["owner"] == wallet["client"] and not s["deployed"], s
+
+    s = cjson("client", "topup", "1.5", "--wait", *client)
+    assert s["deployed"] and s["state"] == "open", s
+    assert s["balance_nano"] == 1_500_000_000 and s["stake_nano"] == params["min_client_stake"], s
+    assert s["tokens_charged"] == 0 and s["transfer"]["confirmed"], s
+    assert chain.get(s["contract"], "get_client_data")[:4] == [0, 1_500_000_000, params["min_client_stake"], 0]
+    print("ok: client topup deploys and funds the contract")
+
+    # The proxy charges 1000 tokens with its signed voucher: status shows it.
+    voucher = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "charge", "--tokens", "1000",
+                     "--target", s["contract"], "--excess-to", wallet["proxy"]).stdout.strip()
+    cocoon("wallet", "send", "--keys", keys["proxy"], "--to", s["contract"], "--amount", "0.1",
+           "--bounce", "--body", voucher, "--wait", *api)
+    s = cjson("client", "status", *client)
+    assert s["tokens_charged"] == 1000 and s["balance_nano"] == 1_500_000_000 - 1000 * price, s
+
+    s = cjson("client", "withdraw", "--wait", *client)
+    data = chain.get(s["contract"], "get_client_data")
+    assert s["balance_nano"] == s["stake_nano"] == params["min_client_stake"] == data[1], (s, data)
+    got = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["client"], 5) if body_op(t["in_msg"]) == OP_PAYOUT]
+    assert 1_500_000_000 - 1000 * price - params["min_client_stake"] in got, got
+    print("ok: client status after a charge, withdraw above the stake")
+
+    s = cjson("client", "close", "--wait", *client)
+    assert s["state"] == "closing" and s["unlock_ts"] > 0, s
+    assert chain.get(s["contract"], "get_client_data")[0] == 1
+    print("ok: client close requests the refund")
+
+    # --- worker ---------------------------------------------------------------------
+    worker = ["--keys", keys["worker"], *pair]
+    w = cjson("worker", "status", *worker)
+    assert not w["deployed"], w
+    # A voucher for another contract is refused before anything is sent.
+    other = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "payout", "--tokens", "500",
+                   "--target", want, "--excess-to", wallet["proxy"]).stdout.strip()
+    p = cocoon("worker", "payout", other, *worker, ok=False)
+    assert p.returncode == 1 and "another contract" in p.stderr, (p.returncode, p.stderr)
+    assert not cjson("worker", "status", *worker)["deployed"]
+
+    payout = cocoon("ton", "voucher", "sign", "--keys", sign_keys, "--op", "payout", "--tokens", "500",
+                    "--target", w["contract"], "--excess-to", wallet["proxy"]).stdout.strip()
+    w = cjson("worker", "payout", payout, "--wait", *worker)
+    assert w["deployed"] and w["tokens_paid"] == 500 and w["state"] == "open", w
+    assert chain.get(w["contract"], "get_worker_data")[:2] == [0, 500]
+    incoming = [int(t["in_msg"]["value"]) for t in chain.txs(wallet["worker"], 10)
+                if t["in_msg"].get("source") and body_op(t["in_msg"]) == OP_PAYOUT]
+    assert 500 * fee in incoming, incoming
+    # A replay of the same voucher is refused on chain: nothing more is paid.
+    w = cjson("worker", "payout", payout, "--wait", *worker)
+    assert w["tokens_paid"] == 500, w
+    print("ok: worker status and payout")
+
+    # Plain-text output and a usage error.
+    plain = [*api, "--root", root, "--proxy-pub", pub, "--proxy-contract", proxy_c["address"]]
+    text = cocoon("client", "status", "--keys", keys["client"], *plain).stdout
+    assert text.startswith("contract") and '"closing"' in text, text
+    assert cocoon("client", "fly", ok=False).returncode == 2
+
+
+if __name__ == "__main__":
+    main()
+    print("ok: owners' CLI on the chain")
