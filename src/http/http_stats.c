@@ -5,12 +5,15 @@
 #include "http_internal.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct http_stats_page {
+    double started; /* monotonic seconds at registration, for /perf's uptime */
     char *title;
     http_stats_fill fill;
     http_health_fn healthy;
@@ -310,6 +313,61 @@ static void healthz_cb(http_req *r, void *ud)
     json_decref(o);
 }
 
+/* The VmRSS, VmHWM and Threads lines of /proc/self/status (0 when absent). */
+static void proc_status(long *rss_kib, long *hwm_kib, long *threads)
+{
+    *rss_kib = *hwm_kib = *threads = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "VmRSS:", 6)) *rss_kib = strtol(line + 6, NULL, 10);
+        if (!strncmp(line, "VmHWM:", 6)) *hwm_kib = strtol(line + 6, NULL, 10);
+        if (!strncmp(line, "Threads:", 8)) *threads = strtol(line + 8, NULL, 10);
+    }
+    fclose(f);
+}
+
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory stream's own descriptor */
+}
+
+/* COCOON's /perf (BaseRunner.cpp, generate_perf_stats) prints its actor
+ * scheduler's figures as text; ours prints what a person tuning a daemon
+ * looks at first: CPU time, memory, descriptors, threads, context switches. */
+static void perf_cb(http_req *r, void *ud)
+{
+    http_stats_page *p = ud;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long rss, hwm, threads;
+    proc_status(&rss, &hwm, &threads);
+    char text[1024];
+    int n = snprintf(text, sizeof(text),
+                     "daemon %s\n"
+                     "uptime_s %.3f\n"
+                     "cpu_user_s %.6f\n"
+                     "cpu_system_s %.6f\n"
+                     "rss_kib %ld\n"
+                     "rss_peak_kib %ld\n"
+                     "threads %ld\n"
+                     "open_fds %ld\n"
+                     "voluntary_context_switches %ld\n"
+                     "involuntary_context_switches %ld\n",
+                     p->title, cc_now_mono() - p->started,
+                     (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, rss, hwm,
+                     threads, open_fds(), ru.ru_nvcsw, ru.ru_nivcsw);
+    http_reply(r, 200, "text/plain; charset=utf-8", text, n > 0 ? (size_t)n : 0);
+}
+
 void http_server_add_stats(http_server *s, const char *title, http_stats_fill fill,
                            http_health_fn healthy, void *ud)
 {
@@ -317,6 +375,7 @@ void http_server_add_stats(http_server *s, const char *title, http_stats_fill fi
     http_stats_page_free(*slot);
     http_stats_page *p = cc_calloc(1, sizeof(*p));
     p->title = cc_strdup(title ? title : "cocoon");
+    p->started = cc_now_mono();
     p->fill = fill;
     p->healthy = healthy;
     p->ud = ud;
@@ -325,4 +384,5 @@ void http_server_add_stats(http_server *s, const char *title, http_stats_fill fi
     http_server_route(s, "GET", "/stats", stats_cb, p);
     http_server_route(s, "GET", "/metrics", metrics_cb, p);
     http_server_route(s, "GET", "/healthz", healthz_cb, p);
+    http_server_route(s, "GET", "/perf", perf_cb, p);
 }

@@ -477,6 +477,22 @@ static void test_stats_pages(void **state)
     assert_null(strstr((char *)r.body.data, "cocoon_latency_seconds_type"));
     cc_buf_free(&r.body);
 
+    /* COCOON's /perf: the process's own figures as text */
+    get(e, "GET", "/perf", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "text/plain; charset=utf-8");
+    cc_buf_append_u8(&r.body, 0);
+    assert_non_null(strstr((char *)r.body.data, "daemon Test <daemon>\n"));
+    const char *rss = strstr((char *)r.body.data, "\nrss_kib ");
+    assert_non_null(rss);
+    assert_true(atol(rss + 9) > 0);
+    assert_non_null(strstr((char *)r.body.data, "\ncpu_user_s "));
+    const char *fds = strstr((char *)r.body.data, "\nopen_fds ");
+    assert_non_null(fds);
+    assert_true(atol(fds + 10) >= 3); /* stdio and the listener at least */
+    cc_buf_free(&r.body);
+
     get(e, "GET", "/healthz", NULL, &r, 5);
     loop_until(e, &r.done, 5);
     assert_int_equal(r.status, 200);
