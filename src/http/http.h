@@ -108,6 +108,10 @@ void http_server_route(http_server *s, const char *method, const char *path, htt
                        void *ud);
 /* A POST to this route may carry any Content-Type (http_server_route_ex). */
 #define HTTP_ROUTE_ANY_CONTENT_TYPE 1u
+/* A route that changes state through a GET (COCOON's control links): a browser request another
+ * site caused (Sec-Fetch-Site cross-site or same-site, which an <img> on any page sends) gets 403,
+ * so a page a person visits cannot switch a worker off; curl and scripts send no such header. */
+#define HTTP_ROUTE_NOT_CROSS_SITE 2u
 /* http_server_route with HTTP_ROUTE_* flags. */
 void http_server_route_ex(http_server *s, const char *method, const char *path, http_handler h,
                           void *ud, unsigned flags);

@@ -326,6 +326,16 @@ void http_server_start_request(http_conn *c, http_head *head)
     if (!rt) return;
     r->handler = rt->handler;
     r->handler_ud = rt->ud;
+    if (rt->flags & HTTP_ROUTE_NOT_CROSS_SITE) {
+        const char *site = http_head_get(h, "Sec-Fetch-Site");
+        if (site && (!strcasecmp(site, "cross-site") || !strcasecmp(site, "same-site"))) {
+            CC_INFO("event=http_rejected peer=%s reason=cross_site path=\"%.80s\"", c->peer,
+                    h->path);
+            http_reply_errorf(r, 403, "cross_site_refused",
+                              "This control path cannot be used from another site");
+            return;
+        }
+    }
     if (strcmp(h->method, "POST") == 0 && !(rt->flags & HTTP_ROUTE_ANY_CONTENT_TYPE) &&
         !http_content_type_is_json(http_head_get(h, "Content-Type"))) {
         http_reply_errorf(r, 415, "unsupported_media_type",

@@ -46,7 +46,9 @@ void proxy_control_register(proxy *p)
 {
     static const char *const methods[] = {"GET", "POST"};
     for (size_t i = 0; i < 2; i++) {
-        http_server_route(p->http, methods[i], "/request/disable", on_disable, p);
-        http_server_route(p->http, methods[i], "/request/enable", on_enable, p);
+        http_server_route_ex(p->http, methods[i], "/request/disable", on_disable, p,
+                             HTTP_ROUTE_NOT_CROSS_SITE);
+        http_server_route_ex(p->http, methods[i], "/request/enable", on_enable, p,
+                             HTTP_ROUTE_NOT_CROSS_SITE);
     }
 }

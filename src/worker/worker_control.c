@@ -136,9 +136,11 @@ void worker_control_register(worker *w)
      * accepted too for scripts. */
     static const char *const methods[] = {"GET", "POST"};
     for (size_t i = 0; i < 2; i++) {
-        http_server_route(w->http, methods[i], "/request/enable", on_enable, w);
-        http_server_route(w->http, methods[i], "/request/disable", on_disable, w);
-        http_server_route(w->http, methods[i], "/request/change_coefficient", on_change_coefficient,
-                          w);
+        http_server_route_ex(w->http, methods[i], "/request/enable", on_enable, w,
+                             HTTP_ROUTE_NOT_CROSS_SITE);
+        http_server_route_ex(w->http, methods[i], "/request/disable", on_disable, w,
+                             HTTP_ROUTE_NOT_CROSS_SITE);
+        http_server_route_ex(w->http, methods[i], "/request/change_coefficient",
+                             on_change_coefficient, w, HTTP_ROUTE_NOT_CROSS_SITE);
     }
 }

@@ -211,6 +211,7 @@ static int setup(void **state)
     http_server_route(e->srv, NULL, "/hold", h_hold, e);
     http_server_route(e->srv, "POST", "/stream", h_stream, e);
     http_server_route(e->srv, "GET", "/pre/*", h_echo, e);
+    http_server_route_ex(e->srv, "GET", "/control", h_echo, e, HTTP_ROUTE_NOT_CROSS_SITE);
     http_server_add_stats(e->srv, "Test <daemon>", fill_stats, health, e);
     e->cli = http_client_new(e->base, NULL, &err);
     assert_non_null(e->cli);
@@ -331,6 +332,40 @@ static void test_request_id_and_prefix(void **state)
     get(e, "GET", "/pre", NULL, &r, 5);
     loop_until(e, &r.done, 5);
     assert_int_equal(r.status, 404);
+    cc_buf_free(&r.body);
+}
+
+/* A control route refuses what a browser sends because of another site (an <img> or a link on
+ * any page), and serves scripts and the page's own origin. */
+static void test_not_cross_site(void **state)
+{
+    env *e = *state;
+    static const struct {
+        const char *site;
+        int status;
+    } cases[] = {{NULL, 201},         {"none", 201},      {"same-origin", 201},
+                 {"cross-site", 403}, {"same-site", 403}, {"CROSS-SITE", 403}};
+    for (size_t i = 0; i < CC_ARRAY_LEN(cases); i++) {
+        char url[256];
+        snprintf(url, sizeof(url), "%s/control", e->url);
+        http_header hs[] = {{"Sec-Fetch-Site", cases[i].site}};
+        http_client_request req = {"GET", url, hs, cases[i].site ? 1 : 0, NULL, 0, 5};
+        resp r;
+        memset(&r, 0, sizeof(r));
+        cc_err err;
+        r.handle = http_client_start(e->cli, &req, &cbs, &r, &err);
+        assert_non_null(r.handle);
+        loop_until(e, &r.done, 5);
+        if (r.status != cases[i].status)
+            fail_msg("Sec-Fetch-Site %s: %d, want %d", cases[i].site ? cases[i].site : "(none)",
+                     r.status, cases[i].status);
+        cc_buf_free(&r.body);
+    }
+    /* other routes are not concerned */
+    resp r;
+    get(e, "GET", "/echo", NULL, &r, 5);
+    loop_until(e, &r.done, 5);
+    assert_int_equal(r.status, 201);
     cc_buf_free(&r.body);
 }
 
@@ -675,6 +710,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_routes_and_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_id_and_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_cross_site, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_goes_away_while_pending, setup, teardown),
