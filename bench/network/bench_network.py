@@ -192,7 +192,9 @@ def run_workload(workload, delay_ms, cases):
     workdir = tempfile.mkdtemp(prefix="cocoon-bench-")
     up, m = start([os.path.join(BIN, "cocoon"), "up", "--port", "0", "--workers", "1",
                    "--backend", "openai-http", "--backend-url", backend_url, "--model", MODEL,
-                   "--dir", workdir],
+                   # The relay as nginx does it: plain TLS hops, no sealing (bench/network/
+                   # sealing.py measures that), no local chain (its start only adds seconds).
+                   "--sealing", "off", "--chain", "none", "--dir", workdir],
                   r"ready (http://\S+)", timeout=120)
     client_url = m.group(1)
     invalid = []
