@@ -149,40 +149,12 @@ static int cors_from_json(const json_t *obj, client_config *c, cc_err *err)
 
 int client_config_from_json(const json_t *obj, const char *path, client_config *c, cc_err *err)
 {
-    static const char *const keys[] = {"listen_http",
-                                       "proxies",
-                                       "max_coefficient",
-                                       "max_tokens",
-                                       "request_timeout",
-                                       "max_body",
-                                       "owner_address",
-                                       "tee",
-                                       "policy",
-                                       "fake_root",
-                                       "registry",
-                                       "reconnect_min",
-                                       "reconnect_max",
-                                       "log_level",
-                                       "comment",
-                                       "is_test",
-                                       "max_cert_lifetime",
-                                       "collateral",
-                                       "allowed_tcb_statuses",
-                                       "min_tcb_evaluation_data_number",
-                                       "collateral_url",
-                                       "collateral_refresh",
-                                       "chain",
-                                       "root_address",
-                                       "chain_refresh",
-                                       "api_keys",
-                                       "price_per_token",
-                                       "admin_listen",
-                                       "cors_origins",
-                                       "http",
-                                       "sealing",
-                                       NULL};
+    static const char *const keys[] = {
+        "listen_http",     "proxies",       "max_coefficient", "max_tokens", "request_timeout",
+        "max_body",        "reconnect_min", "reconnect_max",   "is_test",    "api_keys",
+        "price_per_token", "admin_listen",  "cors_origins",    "sealing",    NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
-    if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
+    if (daemon_config_check_keys(obj, keys, err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     int64_t maxc = c->max_coefficient;
     if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),

@@ -102,6 +102,10 @@ void daemon_config_init(daemon_config *c);
  * only if present, in that order; paths relative to the config file
  * `path`. Which keys a role accepts at all is its own key list's business. */
 int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *c, cc_err *err);
+/* Refuses a top-level field that is neither one of the shared ones
+ * daemon_config_from_json reads (owner, TEE and collateral, chain, log, "http",
+ * "comment") nor in role_keys (NULL-terminated): "config: unknown field". */
+int daemon_config_check_keys(const json_t *obj, const char *const *role_keys, cc_err *err);
 /* Checks the shared fields: tee none|fake|tdx, policy any|fake|tdx,
  * log_level debug|info|warn|error, fake_root given with tee or policy
  * "fake", reconnect_min <= reconnect_max, chain "none" or an http(s) URL

@@ -188,6 +188,40 @@ static int get_tcb_statuses(const json_t *obj, uint32_t *mask, cc_err *err)
     return 0;
 }
 
+int daemon_config_check_keys(const json_t *obj, const char *const *role_keys, cc_err *err)
+{
+    static const char *const shared[] = {"owner_address",
+                                         "tee",
+                                         "policy",
+                                         "fake_root",
+                                         "registry",
+                                         "log_level",
+                                         "comment",
+                                         "max_cert_lifetime",
+                                         "collateral",
+                                         "allowed_tcb_statuses",
+                                         "min_tcb_evaluation_data_number",
+                                         "collateral_url",
+                                         "collateral_refresh",
+                                         "chain",
+                                         "root_address",
+                                         "chain_refresh",
+                                         "http",
+                                         NULL};
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        bool known = false;
+        for (size_t i = 0; shared[i] && !known; i++)
+            known = strcmp(shared[i], key) == 0;
+        for (size_t i = 0; role_keys[i] && !known; i++)
+            known = strcmp(role_keys[i], key) == 0;
+        if (!known) return cc_err_set(err, "config: unknown field \"%s\"", key);
+    }
+    return 0;
+}
+
 int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *c, cc_err *err)
 {
     if (daemon_json_get_strdup(obj, "owner_address", &c->owner_address, err) < 0 ||

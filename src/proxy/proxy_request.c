@@ -576,9 +576,6 @@ static void complete(preq *r, const tl_proxy_queryFinalInfo *fi)
     finish(r);
 }
 
-/* Relays one answer message. Head and body parts keep their bytes borrowed
- * from the worker's frame: the only copy is the encoding into the outgoing
- * frame buffer. */
 /* COCOON's proxy adds X-Cocoon-Proxy-Start/End to the worker's
  * http.response (ProxyRunningRequest.cpp process_answer_ex_impl). Returns
  * false, and the head goes on as it came, when it is not an http.response. */
@@ -612,6 +609,9 @@ static bool add_timing_headers(const preq *r, tl_bytes answer, cc_buf *out)
     return ok;
 }
 
+/* Relays one answer message. Body parts keep their bytes borrowed from the
+ * worker's frame: the only copy is the encoding into the outgoing frame
+ * buffer (the head is decoded once more, for the timing headers). */
 void proxy_relay_answer(pworker *w, const tl_obj *msg)
 {
     proxy *p = w->p;

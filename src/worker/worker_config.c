@@ -39,31 +39,14 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "slots",
                                        "coefficient",
                                        "max_active_requests",
-                                       "owner_address",
-                                       "tee",
-                                       "policy",
-                                       "fake_root",
-                                       "registry",
                                        "reconnect_min",
                                        "reconnect_max",
                                        "health_interval",
                                        "max_proxy_debt_nano",
-                                       "log_level",
-                                       "comment",
                                        "is_test",
-                                       "max_cert_lifetime",
-                                       "collateral",
-                                       "allowed_tcb_statuses",
-                                       "min_tcb_evaluation_data_number",
-                                       "collateral_url",
-                                       "collateral_refresh",
-                                       "chain",
-                                       "root_address",
-                                       "chain_refresh",
-                                       "http",
                                        NULL};
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
-    if (cc_json_check_keys(obj, keys, "config", err) < 0) return -1;
+    if (daemon_config_check_keys(obj, keys, err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     int64_t threads = c->threads, slots = c->slots, coef = c->coefficient, maxa = c->max_active;
     char *model = NULL;
