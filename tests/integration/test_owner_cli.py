@@ -6,30 +6,19 @@ what they report equals what the contracts' get-methods say. A payout voucher
 for another contract is refused before anything is sent."""
 import json
 import os
-import tempfile
 
-from test_ton_chain import OP_PAYOUT, TON, Chain, body_op, cjson, cocoon
+from test_ton_chain import OP_PAYOUT, TON, body_op, cjson, cocoon, on_chain, wallet_keys
 
 
 def main():
-    with tempfile.TemporaryDirectory() as tmp:
-        chain = Chain(tmp)
-        try:
-            run(chain, tmp)
-        finally:
-            chain.stop()
+    on_chain(run)
 
 
 def run(chain, tmp):
     st = chain.state
     api = ["--api", chain.api]
     root = st["root"]["address"]
-    keys = {}
-    for role, w in st["wallets"].items():
-        keys[role] = os.path.join(tmp, f"{role}.json")
-        with open(keys[role], "w") as f:
-            json.dump({"version": "v5r1", "private_key": w["secret_key"][:64],
-                       "network_global_id": w["network_global_id"]}, f)
+    keys = wallet_keys(st, tmp)
     wallet = {r: w["address"] for r, w in st["wallets"].items()}
     params = cjson("root", "show", "--api", chain.api, "--root", root)["params"]
     price, fee = params["price_per_token"], params["worker_fee_per_token"]

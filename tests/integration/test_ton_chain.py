@@ -93,7 +93,8 @@ def cjson(*args):
     return json.loads(cocoon(*args).stdout)
 
 
-def main():
+def on_chain(run):
+    """Runs run(chain, tmp) against a fresh tonsim in a temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
         chain = Chain(tmp)
         try:
@@ -102,16 +103,27 @@ def main():
             chain.stop()
 
 
-def run(chain, tmp):
-    st = chain.state
-    api = ["--api", chain.api]
-    root = st["root"]["address"]
+def wallet_keys(st, tmp):
+    """Writes each tonsim wallet's key file for `cocoon wallet --keys`; role -> path."""
     keys = {}
     for role, w in st["wallets"].items():
         keys[role] = os.path.join(tmp, f"{role}.json")
         with open(keys[role], "w") as f:
             json.dump({"version": "v5r1", "private_key": w["secret_key"][:64],
                        "network_global_id": w["network_global_id"]}, f)
+    return keys
+
+
+def main():
+    on_chain(run)
+
+
+def run(chain, tmp):
+    st = chain.state
+    api = ["--api", chain.api]
+    root = st["root"]["address"]
+    keys = wallet_keys(st, tmp)
+    for role, w in st["wallets"].items():
         # the C side derives the same wallet address as @ton/ton
         got = cjson("wallet", "address", "--keys", keys[role], "--json")["raw"]
         assert got == w["address"], (role, got, w["address"])
