@@ -4,7 +4,6 @@
 act on the owner's client / worker contract through the owner's wallet, and
 what they report equals what the contracts' get-methods say. A payout voucher
 for another contract is refused before anything is sent."""
-import json
 import os
 
 from test_ton_chain import OP_PAYOUT, TON, body_op, cjson, cocoon, on_chain, wallet_keys
