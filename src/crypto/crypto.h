@@ -77,6 +77,11 @@ int crypto_aead_open(crypto_aead_alg alg, const uint8_t *key, const uint8_t nonc
  * and a raw signature r||s (64 bytes), as found in TDX quotes. */
 bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, size_t n,
                                   const uint8_t sig_rs[64]);
+/* The same with an OpenSSL key already imported (a certificate's, or one kept
+ * between verifications); false unless it is a P-256 key. */
+struct evp_pkey_st;
+bool crypto_ecdsa_p256_verify_key(struct evp_pkey_st *pk, const void *msg, size_t n,
+                                  const uint8_t sig_rs[64]);
 
 /* --- hpke.c: HPKE (RFC 9180) in base mode with DHKEM(X25519, HKDF-SHA256) and
  * HKDF-SHA256, sealing with AES-128-GCM or ChaCha20-Poly1305. Debian 12's

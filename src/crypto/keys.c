@@ -5,6 +5,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
@@ -111,28 +112,24 @@ int crypto_x25519(const uint8_t priv[32], const uint8_t peer_pub[32], uint8_t sh
     return ok ? 0 : cc_err_set(err, "X25519 key agreement failed");
 }
 
-bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, size_t n,
-                                  const uint8_t sig_rs[64])
+static bool is_p256(EVP_PKEY *pk)
 {
-    uint8_t point[65];
-    point[0] = 0x04;
-    memcpy(point + 1, pub_xy, 64);
+    char group[32];
+    size_t glen = 0;
+    if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC) return false;
+    if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       &glen) != 1)
+        return false;
+    return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0;
+}
+
+bool crypto_ecdsa_p256_verify_key(EVP_PKEY *pk, const void *msg, size_t n, const uint8_t sig_rs[64])
+{
+    if (!pk || !is_p256(pk)) return false;
     bool ok = false;
-    EVP_PKEY *pk = NULL;
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM *params = NULL;
-    ECDSA_SIG *sig = NULL;
     unsigned char *der = NULL;
     EVP_MD_CTX *md = NULL;
-    if (!pctx || !bld) goto out;
-    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
-    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point));
-    params = OSSL_PARAM_BLD_to_param(bld);
-    if (!params || EVP_PKEY_fromdata_init(pctx) != 1 ||
-        EVP_PKEY_fromdata(pctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
-        goto out;
-    sig = ECDSA_SIG_new();
+    ECDSA_SIG *sig = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(sig_rs, 32, NULL), *s = BN_bin2bn(sig_rs + 32, 32, NULL);
     if (!sig || !r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
         BN_free(r);
@@ -148,10 +145,34 @@ out:
     EVP_MD_CTX_free(md);
     OPENSSL_free(der);
     ECDSA_SIG_free(sig);
+    ERR_clear_error();
+    return ok;
+}
+
+bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, size_t n,
+                                  const uint8_t sig_rs[64])
+{
+    uint8_t point[65];
+    point[0] = 0x04;
+    memcpy(point + 1, pub_xy, 64);
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    bool ok = false;
+    if (pctx && bld) {
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point));
+        params = OSSL_PARAM_BLD_to_param(bld);
+        if (params && EVP_PKEY_fromdata_init(pctx) == 1 &&
+            EVP_PKEY_fromdata(pctx, &pk, EVP_PKEY_PUBLIC_KEY, params) == 1)
+            ok = crypto_ecdsa_p256_verify_key(pk, msg, n, sig_rs);
+    }
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
     EVP_PKEY_CTX_free(pctx);
     EVP_PKEY_free(pk);
+    ERR_clear_error();
     return ok;
 }
 

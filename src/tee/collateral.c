@@ -239,7 +239,7 @@ static void check_signed(eval *e, const char *what, const char *text, const uint
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
     snprintf(w, sizeof(w), "%s signature by its issuer", what);
     EVP_PKEY *pk = X509_get0_pubkey(sk_X509_value(chain, 0));
-    check(e, pk && tee__ecdsa_verify_pkey(pk, text, strlen(text), sig), w, "does not verify");
+    check(e, pk && crypto_ecdsa_p256_verify_key(pk, text, strlen(text), sig), w, "does not verify");
 }
 
 /* The worse of a platform status and a QE / module status (Intel's

@@ -258,34 +258,6 @@ int tee__ec_pub_xy(EVP_PKEY *pk, uint8_t xy[64], cc_err *err)
     return rc;
 }
 
-/* Verifies with the key as it is: converting it to raw x||y and importing it
- * again would cost more than the verification itself. */
-bool tee__ecdsa_verify_pkey(EVP_PKEY *pk, const void *msg, size_t n, const uint8_t sig_rs[64])
-{
-    if (!pk || !is_p256(pk)) return false;
-    bool ok = false;
-    unsigned char *der = NULL;
-    EVP_MD_CTX *md = NULL;
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig_rs, 32, NULL), *s = BN_bin2bn(sig_rs + 32, 32, NULL);
-    if (!sig || !r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
-        BN_free(r);
-        BN_free(s);
-        goto out;
-    }
-    int derlen = i2d_ECDSA_SIG(sig, &der);
-    if (derlen <= 0) goto out;
-    md = EVP_MD_CTX_new();
-    ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) == 1 &&
-         EVP_DigestVerify(md, der, (size_t)derlen, msg, n) == 1;
-out:
-    EVP_MD_CTX_free(md);
-    OPENSSL_free(der);
-    ECDSA_SIG_free(sig);
-    ERR_clear_error();
-    return ok;
-}
-
 EVP_PKEY *tee__ec_key_from_xy(const uint8_t xy[64])
 {
     uint8_t point[65];

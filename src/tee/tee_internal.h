@@ -27,9 +27,6 @@ STACK_OF(X509) * tee__pem_chain(const uint8_t *pem, size_t len, cc_err *err);
 int tee__pck_ext_parse(X509 *leaf, tee_pck_info *out, cc_err *err);
 int tee__pck_info_from_quote(const tee_quote *q, tee_pck_info *out, cc_err *err);
 
-/* ECDSA P-256/SHA-256 verification of a raw r||s signature with a key taken
- * from a certificate (refused unless the key is EC P-256). */
-bool tee__ecdsa_verify_pkey(EVP_PKEY *pk, const void *msg, size_t n, const uint8_t sig_rs[64]);
 /* An EC P-256 public key from raw x||y (NULL when not a curve point). */
 EVP_PKEY *tee__ec_key_from_xy(const uint8_t xy[64]);
 /* Raw x||y of an EC P-256 public key. */

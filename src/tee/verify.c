@@ -145,7 +145,7 @@ int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_
      * imported). */
     EVP_PKEY *att = hit ? v.att_key : NULL;
     if (!att) att = owned_att = tee__ec_key_from_xy(q->attestation_key);
-    if (!att || !tee__ecdsa_verify_pkey(att, q->raw, q->signed_len, q->signature)) {
+    if (!att || !crypto_ecdsa_p256_verify_key(att, q->raw, q->signed_len, q->signature)) {
         fail(res, err, "quote signature",
              att ? "does not verify with the attestation key"
                  : "the attestation key is not a P-256 point");
@@ -183,8 +183,8 @@ int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_
     }
     X509 *leaf = sk_X509_value(chain, 0);
     EVP_PKEY *leaf_key = X509_get0_pubkey(leaf);
-    if (!leaf_key || !tee__ecdsa_verify_pkey(leaf_key, q->qe_report_raw, TEE_SGX_REPORT_LEN,
-                                             q->qe_report_signature)) {
+    if (!leaf_key || !crypto_ecdsa_p256_verify_key(leaf_key, q->qe_report_raw, TEE_SGX_REPORT_LEN,
+                                                   q->qe_report_signature)) {
         fail(res, err, "QE report signature", "does not verify with the PCK leaf key");
         goto out;
     }
