@@ -68,7 +68,7 @@ static json_t *debug_object(const creq *r, const tl_client_queryFinalInfo *fi)
     return v;
 }
 
-static void log_put(client *c, const uint8_t key[32], char *json)
+static void log_put(client *c, const uint8_t key[32], const ckey *api_key, char *json)
 {
     client_debug_log *lg = &c->debug_log;
     for (size_t i = 0; i < CLIENT_DEBUG_LOG_SIZE; i++)
@@ -79,17 +79,21 @@ static void log_put(client *c, const uint8_t key[32], char *json)
     client_debug_entry *e = &lg->e[lg->next];
     free(e->json);
     memcpy(e->key, key, 32);
+    e->api_key = api_key;
     e->json = json;
     lg->next = (lg->next + 1) % CLIENT_DEBUG_LOG_SIZE;
 }
 
-const char *client_debug_find(const client *c, const char *guid)
+/* With API keys, an entry is only given to the key whose request made it:
+ * the debug object carries the peers' timings and the request's route, which
+ * another key's holder has no business reading. */
+const char *client_debug_find(const client *c, const char *guid, const ckey *api_key)
 {
     uint8_t key[32];
     crypto_sha256(guid, strlen(guid), key);
     for (size_t i = 0; i < CLIENT_DEBUG_LOG_SIZE; i++)
         if (c->debug_log.e[i].json && !memcmp(c->debug_log.e[i].key, key, 32))
-            return c->debug_log.e[i].json;
+            return c->debug_log.e[i].api_key == api_key ? c->debug_log.e[i].json : NULL;
     return NULL;
 }
 
@@ -104,7 +108,7 @@ void client_debug_finish(creq *r, const tl_client_queryFinalInfo *fi, cc_buf *ta
 {
     if (!r->debug) return;
     json_t *v = debug_object(r, fi);
-    if (r->has_guid) log_put(r->c, r->guid_key, json_dumps(v, JSON_COMPACT));
+    if (r->has_guid) log_put(r->c, r->guid_key, r->api_key, json_dumps(v, JSON_COMPACT));
     /* A collected JSON object gets the debug object as its "debug" member;
      * anything else (an SSE stream, a body that is not one object) gets
      * {"debug":...} on a line after it, as COCOON's client writes it. */
@@ -135,6 +139,8 @@ void client_debug_finish(creq *r, const tl_client_queryFinalInfo *fi, cc_buf *ta
 void client_api_debuglog(http_req *hreq, void *ud)
 {
     client *c = ud;
+    ckey *key;
+    if (client_keys_identify(c, hreq, &key) < 0) return;
     const char *q = c->io->req_query(hreq);
     char guid[300] = "";
     for (const char *p = q; p && *p;) {
@@ -144,7 +150,7 @@ void client_api_debuglog(http_req *hreq, void *ud)
             snprintf(guid, sizeof(guid), "%.*s", (int)(n - 13), p + 13);
         p = end ? end + 1 : p + n;
     }
-    const char *j = client_debug_find(c, guid);
+    const char *j = client_debug_find(c, guid, key);
     if (!j) j = "{}";
     c->io->reply(hreq, 200, "application/json", j, strlen(j));
 }

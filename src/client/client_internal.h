@@ -63,7 +63,8 @@ typedef enum { CREQ_MODELS = 1, CREQ_COMPLETION } creq_kind;
 #define CLIENT_DEBUG_LOG_SIZE 16
 typedef struct client_debug_entry {
     uint8_t key[32];
-    char *json; /* NULL = free slot */
+    const struct ckey *api_key; /* the key that sent the request (NULL without keys) */
+    char *json;                 /* NULL = free slot */
 } client_debug_entry;
 typedef struct client_debug_log {
     client_debug_entry e[CLIENT_DEBUG_LOG_SIZE];
@@ -246,6 +247,10 @@ void client_keys_init(client *c, const client_config *cfg);
  * with *out the key (NULL when no keys are configured), or -1 after
  * answering 401 invalid_api_key or 429 insufficient_quota. */
 int client_keys_check(client *c, http_req *h, ckey **out);
+/* The caller's key without the budget checks (for reads such as the debug
+ * log): 0 with *out the key or NULL when no keys are configured, or -1
+ * after answering 401. */
+int client_keys_identify(client *c, http_req *h, ckey **out);
 /* Charges a finished request's tokens to its key. */
 void client_keys_charge(client *c, ckey *k, int64_t total_tokens);
 /* The keys' usage for /jsonstats (no hashes). */
@@ -293,7 +298,7 @@ void client_debug_timing_headers(creq *r, const tl_http_response *resp);
  * and keeps it under the request's guid. fi may be NULL. */
 void client_debug_finish(creq *r, const tl_client_queryFinalInfo *fi, cc_buf *tail);
 /* The kept debug JSON of a guid, or NULL. */
-const char *client_debug_find(const client *c, const char *guid);
+const char *client_debug_find(const client *c, const char *guid, const struct ckey *api_key);
 void client_debug_log_clear(client *c);
 /* GET /request/debuglogentry (ud is the client). */
 void client_api_debuglog(http_req *hreq, void *ud);

@@ -56,7 +56,7 @@ static const char *bearer(const char *auth)
     return *auth ? auth : NULL;
 }
 
-int client_keys_check(client *c, http_req *h, ckey **out)
+int client_keys_identify(client *c, http_req *h, ckey **out)
 {
     *out = NULL;
     if (c->n_keys == 0) return 0;
@@ -81,7 +81,16 @@ int client_keys_check(client *c, http_req *h, ckey **out)
         c->unauthorized++;
         return refuse(c, h, 401, "invalid_api_key", NULL, "Incorrect API key provided");
     }
-    ckey *k = found;
+    *out = found;
+    return 0;
+}
+
+int client_keys_check(client *c, http_req *h, ckey **out)
+{
+    ckey *k;
+    if (client_keys_identify(c, h, &k) < 0) return -1;
+    *out = NULL;
+    if (!k) return 0;
     roll_day(k);
     const client_api_key *b = &k->cfg;
     const char *what = NULL;

@@ -166,6 +166,45 @@ static void test_day_rolls_over(void **state)
     assert_int_equal(f->c->keys[1].nano_total, 48);
 }
 
+static fcall *debuglog(cfx *f, const char *auth)
+{
+    fcall *g = &f->calls[f->n_calls++];
+    g->path = "/request/debuglogentry";
+    g->query = "request_guid=g-1";
+    g->auth = auth;
+    client_api_debuglog((http_req *)(void *)g, f->c);
+    return g;
+}
+
+/* The debug log is read with a key too, and only by the key whose request
+ * made the entry; a key past its budget may still read it. */
+static void test_debug_log_needs_the_same_key(void **state)
+{
+    cfx *f = *state;
+    cfx_tiny(f);
+    install_keys(f);
+    f->c->keys[0].cfg.budget_tokens_total = 5;
+    fcall *call = &f->calls[f->n_calls++];
+    call->path = "/v1/chat/completions";
+    call->auth = "Bearer sk-alpha-0123456789";
+    const char *body = "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"hi\"}],\"enable_debug\":true,\"request_guid\":\"g-1\"}";
+    cc_buf_append(&call->in, body, strlen(body));
+    client_api_completion((http_req *)(void *)call, f->c);
+    answer(f, 3, 4); /* 7 tokens: key a is now over its budget */
+    assert_int_equal(call->status, 200);
+    assert_int_equal(debuglog(f, NULL)->status, 401);
+    assert_int_equal(debuglog(f, "Bearer nope")->status, 401);
+    fcall *other = debuglog(f, "Bearer sk-beta-0123456789");
+    assert_int_equal(other->status, 200);
+    assert_string_equal(cfx_out(other), "{}");
+    fcall *own = debuglog(f, "Bearer sk-alpha-0123456789");
+    assert_int_equal(own->status, 200);
+    json_t *j = json_loads(cfx_out(own), 0, NULL);
+    assert_non_null(json_object_get(j, "client"));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +212,7 @@ int main(void)
         CFX_TEST(test_missing_or_wrong_key_is_401),
         CFX_TEST(test_token_budget_then_429),
         CFX_TEST(test_day_rolls_over),
+        CFX_TEST(test_debug_log_needs_the_same_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
