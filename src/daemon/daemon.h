@@ -83,6 +83,11 @@ typedef struct daemon_config {
     char *collateral;
     char *collateral_url;      /* or fetched from here (daemon_collateral) */
     double collateral_refresh; /* s between fetches at most; default 3600 */
+    /* "document" (one collateral JSON document at collateral_url) or "pcs"
+     * (collateral_url is the base of Intel's PCS API v4 or a PCCS) */
+    char *collateral_api;
+    uint8_t collateral_fmspcs[TEE_POLICY_MAX_COLLATERALS][6]; /* pcs: asked from the start */
+    size_t n_collateral_fmspcs;
     uint32_t allowed_tcb;
     long long min_tcb_eval_number;
     bool policy_explicit; /* "policy" was written in the config */
@@ -239,6 +244,13 @@ typedef struct daemon_tee_config {
 typedef struct daemon_collateral daemon_collateral;
 daemon_collateral *daemon_collateral_new(struct event_base *base, const char *url, double refresh,
                                          cc_err *err);
+/* Makes the URL the base of Intel's PCS API v4 or a PCCS instead of one
+ * document: each round asks for the QE identity, the PCK and root CRLs and
+ * the TCB info of every FMSPC in fmspcs (collateral_fmspcs) and of every
+ * genuine platform the watched policies met without collateral (noticed
+ * within 2 s, fetched at once), up to TEE_POLICY_MAX_COLLATERALS families. */
+int daemon_collateral_use_pcs(daemon_collateral *c, const uint8_t (*fmspcs)[6], size_t n,
+                              cc_err *err);
 /* Borrowed: p must outlive the fetcher (at most 4 policies). */
 int daemon_collateral_watch(daemon_collateral *c, tee_policy *p, cc_err *err);
 /* The first fetch, from the loop. */

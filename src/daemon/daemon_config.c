@@ -163,6 +163,7 @@ void daemon_config_init(daemon_config *c)
     c->max_cert_lifetime = TEE_MAX_CERT_LIFETIME_DEFAULT;
     c->allowed_tcb = TEE_TCB_ALLOWED_DEFAULT;
     c->collateral_refresh = 3600;
+    c->collateral_api = cc_strdup("document");
     c->chain = cc_strdup("none");
     c->chain_refresh = 60;
 }
@@ -203,6 +204,8 @@ int daemon_config_check_keys(const json_t *obj, const char *const *role_keys, cc
                                          "min_tcb_evaluation_data_number",
                                          "collateral_url",
                                          "collateral_refresh",
+                                         "collateral_api",
+                                         "collateral_fmspcs",
                                          "chain",
                                          "root_address",
                                          "chain_refresh",
@@ -219,6 +222,26 @@ int daemon_config_check_keys(const json_t *obj, const char *const *role_keys, cc
             known = strcmp(role_keys[i], key) == 0;
         if (!known) return cc_err_set(err, "config: unknown field \"%s\"", key);
     }
+    return 0;
+}
+
+/* "collateral_fmspcs": ["b0c06f000000", ...], the platform families a PCS
+ * collateral source is asked for from the start. */
+static int get_fmspcs(const json_t *obj, daemon_config *c, cc_err *err)
+{
+    json_t *a = json_object_get(obj, "collateral_fmspcs");
+    if (!a) return 0;
+    if (!json_is_array(a) || json_array_size(a) > TEE_POLICY_MAX_COLLATERALS)
+        return cc_err_set(err,
+                          "field \"collateral_fmspcs\": expected an array of at most %d "
+                          "FMSPCs (12 hex digits each)",
+                          TEE_POLICY_MAX_COLLATERALS);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        if (!s || strlen(s) != 12 || cc_hex_decode(s, c->collateral_fmspcs[i], 6, NULL) < 0)
+            return cc_err_set(err, "field \"collateral_fmspcs\"[%zu]: expected 12 hex digits", i);
+    }
+    c->n_collateral_fmspcs = json_array_size(a);
     return 0;
 }
 
@@ -243,7 +266,8 @@ int daemon_config_from_json(const json_t *obj, const char *path, daemon_config *
         daemon_json_get_strdup(obj, "collateral_url", &c->collateral_url, err) < 0 ||
         cc_json_get_double(obj, "collateral_refresh", false, 10, 86400, &c->collateral_refresh,
                            err) < 0 ||
-        get_tcb_statuses(obj, &c->allowed_tcb, err) < 0 ||
+        daemon_json_get_strdup(obj, "collateral_api", &c->collateral_api, err) < 0 ||
+        get_fmspcs(obj, c, err) < 0 || get_tcb_statuses(obj, &c->allowed_tcb, err) < 0 ||
         cc_json_get_int(obj, "min_tcb_evaluation_data_number", false, 0, INT32_MAX, &min_eval,
                         err) < 0)
         return -1;
@@ -266,6 +290,13 @@ int daemon_config_check(const daemon_config *c, cc_err *err)
         return cc_err_set(err, "field \"fake_root\" is required with tee or policy \"fake\"");
     if (c->collateral && c->collateral_url)
         return cc_err_set(err, "fields \"collateral\" and \"collateral_url\": give one source");
+    static const char *const apis[] = {"document", "pcs", NULL};
+    if (daemon_check_choice("collateral_api", c->collateral_api, apis, err) < 0) return -1;
+    if (!strcmp(c->collateral_api, "pcs") && !c->collateral_url)
+        return cc_err_set(err, "field \"collateral_api\" \"pcs\" needs \"collateral_url\" (the "
+                               "PCS or PCCS base URL)");
+    if (c->n_collateral_fmspcs && strcmp(c->collateral_api, "pcs") != 0)
+        return cc_err_set(err, "field \"collateral_fmspcs\" needs \"collateral_api\": \"pcs\"");
     if (c->collateral_url && !cc_str_has_prefix(c->collateral_url, "http://") &&
         !cc_str_has_prefix(c->collateral_url, "https://"))
         return cc_err_set(err, "field \"collateral_url\": expected an http:// or https:// URL");
@@ -332,6 +363,7 @@ void daemon_config_clear(daemon_config *c)
     free(c->log_level);
     free(c->collateral);
     free(c->collateral_url);
+    free(c->collateral_api);
     free(c->chain);
     free(c->root_address);
     memset(c, 0, sizeof(*c));

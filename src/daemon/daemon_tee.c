@@ -155,6 +155,11 @@ int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err)
         t->collateral = daemon_collateral_new(c->base, c->common->collateral_url,
                                               c->common->collateral_refresh, err);
         if (!t->collateral || daemon_collateral_watch(t->collateral, t->policy, err) < 0) return -1;
+        if (!strcmp(c->common->collateral_api, "pcs") &&
+            daemon_collateral_use_pcs(t->collateral,
+                                      (const uint8_t(*)[6])c->common->collateral_fmspcs,
+                                      c->common->n_collateral_fmspcs, err) < 0)
+            return -1;
         daemon_collateral_start(t->collateral);
     }
     if (tee_policy_kind_of(t->policy) == TEE_POLICY_ANY)

@@ -199,6 +199,11 @@ static int hex_field(const json_t *o, const char *key, uint8_t *out, size_t n)
     return s ? cc_hex_decode(s, out, n, NULL) : -1;
 }
 
+int tee_collateral_fmspc(const tee_collateral *c, uint8_t fmspc[6])
+{
+    return hex_field(c->tcb_info, "fmspc", fmspc, 6);
+}
+
 static int int_field(const json_t *o, const char *key, long long *out)
 {
     json_t *v = json_object_get(o, key);

@@ -19,7 +19,11 @@ typedef struct cache_entry {
 struct tee_policy {
     tee_policy_kind kind;
     X509 *root; /* fake: the network's fake root; tdx: Intel SGX Root CA */
-    tee_collateral *collateral;
+    /* collateral by FMSPC (tee_policy_set_collateral: one, any FMSPC) */
+    tee_collateral *cols[TEE_POLICY_MAX_COLLATERALS];
+    size_t n_cols;
+    uint8_t missing[TEE_POLICY_MAX_COLLATERALS][6]; /* FMSPCs seen without one */
+    size_t n_missing;
     uint32_t tcb_allowed;
     cc_buf mrtds;  /* n * 48 */
     cc_buf rtmrs;  /* n * 192 */
@@ -55,7 +59,8 @@ void tee_policy_free(tee_policy *p)
 {
     if (!p) return;
     X509_free(p->root);
-    tee_collateral_free(p->collateral);
+    for (size_t i = 0; i < p->n_cols; i++)
+        tee_collateral_free(p->cols[i]);
     tee_verify_cache_free(p->platforms);
     cc_buf_free(&p->mrtds);
     cc_buf_free(&p->rtmrs);
@@ -120,10 +125,69 @@ void tee_policy_set_root(tee_policy *p, X509 *root)
 
 void tee_policy_set_collateral(tee_policy *p, tee_collateral *c, uint32_t allowed_mask)
 {
-    tee_collateral_free(p->collateral);
-    p->collateral = c;
+    for (size_t i = 0; i < p->n_cols; i++)
+        tee_collateral_free(p->cols[i]);
+    p->n_cols = 0;
+    if (c) p->cols[p->n_cols++] = c;
     if (allowed_mask) p->tcb_allowed = allowed_mask;
     cache_clear(p);
+}
+
+static void forget_missing(tee_policy *p, const uint8_t fmspc[6])
+{
+    for (size_t i = 0; i < p->n_missing; i++)
+        if (!memcmp(p->missing[i], fmspc, 6)) {
+            memmove(p->missing[i], p->missing[i + 1], (p->n_missing - i - 1) * 6);
+            p->n_missing--;
+            return;
+        }
+}
+
+int tee_policy_put_collateral(tee_policy *p, tee_collateral *c, cc_err *err)
+{
+    uint8_t f[6], g[6];
+    if (tee_collateral_fmspc(c, f) < 0) {
+        tee_collateral_free(c);
+        return cc_err_set(err, "collateral: the TCB info names no fmspc");
+    }
+    size_t i = 0;
+    while (i < p->n_cols && !(tee_collateral_fmspc(p->cols[i], g) == 0 && !memcmp(f, g, 6)))
+        i++;
+    if (i == TEE_POLICY_MAX_COLLATERALS) {
+        tee_collateral_free(c);
+        return cc_err_set(err, "collateral: already %d platform families",
+                          TEE_POLICY_MAX_COLLATERALS);
+    }
+    if (i < p->n_cols)
+        tee_collateral_free(p->cols[i]);
+    else
+        p->n_cols++;
+    p->cols[i] = c;
+    forget_missing(p, f);
+    cache_clear(p);
+    return 0;
+}
+
+size_t tee_policy_collateral_count(const tee_policy *p)
+{
+    return p->n_cols;
+}
+
+/* Most recent first; the oldest falls off a full list. */
+static void note_missing(tee_policy *p, const uint8_t fmspc[6])
+{
+    forget_missing(p, fmspc);
+    size_t n = p->n_missing < TEE_POLICY_MAX_COLLATERALS ? p->n_missing : p->n_missing - 1;
+    memmove(p->missing[1], p->missing[0], n * 6);
+    memcpy(p->missing[0], fmspc, 6);
+    p->n_missing = n + 1;
+}
+
+size_t tee_policy_missing_fmspcs(const tee_policy *p, uint8_t (*out)[6], size_t max)
+{
+    size_t n = p->n_missing < max ? p->n_missing : max;
+    if (n) memcpy(out, p->missing, n * 6);
+    return n;
 }
 
 void tee_policy_set_allowed_tcb(tee_policy *p, uint32_t allowed_mask)
@@ -343,7 +407,8 @@ static int verify_quote_cached(tee_policy *p, const cc_buf *quote_bytes, const t
     p->misses++;
     tee_quote_verify_opts o = {.root = p->root,
                                .at = now,
-                               .collateral = p->collateral,
+                               .collaterals = (const tee_collateral *const *)p->cols,
+                               .n_collaterals = p->n_cols,
                                .cache = p->platforms,
                                .min_tcb_eval_number = p->min_eval_number};
     tee_quote_result res;
@@ -351,11 +416,18 @@ static int verify_quote_cached(tee_policy *p, const cc_buf *quote_bytes, const t
     /* Under tdx the TCB status decides, and without collateral it is
      * NotEvaluated: refused unless explicitly allowed. The fake TEE has no
      * TCB to evaluate unless collateral was given for it. */
-    bool judge_tcb = p->kind == TEE_POLICY_TDX || p->collateral;
+    bool judge_tcb = p->kind == TEE_POLICY_TDX || p->n_cols;
+    /* a genuine platform (its chain reached the pinned root) without
+     * collateral: noted for a collateral source to fetch its family's */
+    if (rc == 0 && res.has_fmspc &&
+        (res.collateral_missing || (p->kind == TEE_POLICY_TDX && !p->n_cols)))
+        note_missing(p, res.fmspc);
     if (rc == 0 && judge_tcb && !(p->tcb_allowed & (1u << res.tcb_status)))
         rc = cc_err_set(err, "TCB status %s is not accepted%s", tee_tcb_status_name(res.tcb_status),
                         res.tcb_status == TEE_TCB_NOT_EVALUATED
-                            ? " (policy tdx needs collateral to evaluate the TCB)"
+                            ? (res.collateral_missing
+                                   ? " (no collateral for this platform's FMSPC yet)"
+                                   : " (policy tdx needs collateral to evaluate the TCB)")
                             : "");
     info->tcb_status = res.tcb_status;
     if (rc == 0 && p->cache_ttl > 0) cache_put(p, key, &res, mono);

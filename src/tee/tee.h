@@ -148,6 +148,22 @@ long long tee_collateral_eval_number(const tee_collateral *c);
  * CRLs, issuer certificates) stops being current: fetch new collateral
  * before it. -1 when nothing has an end date. */
 int tee_collateral_next_update(const tee_collateral *c, time_t *out);
+/* One answer of Intel's PCS API v4 (or a PCCS): its body and, where the API
+ * sends one, the percent-encoded issuer chain header (TCB-Info-Issuer-Chain,
+ * SGX-Enclave-Identity-Issuer-Chain, SGX-PCK-CRL-Issuer-Chain). */
+typedef struct tee_pcs_response {
+    const uint8_t *body;
+    size_t len;
+    const char *issuer_chain; /* NULL when absent */
+} tee_pcs_response;
+/* Collateral from the answers to /tdx/certification/v4/tcb?fmspc=F,
+ * /tdx/certification/v4/qe/identity, /sgx/certification/v4/pckcrl and the
+ * root CA CRL (collateral_pcs.c). */
+tee_collateral *tee_collateral_from_pcs(const tee_pcs_response *tcb, const tee_pcs_response *qe,
+                                        const tee_pcs_response *pck_crl,
+                                        const tee_pcs_response *root_crl, cc_err *err);
+/* The FMSPC (platform family) its TCB info is for; -1 when it names none. */
+int tee_collateral_fmspc(const tee_collateral *c, uint8_t fmspc[6]);
 
 /* -------------------------------------------------------- verification */
 
@@ -180,7 +196,12 @@ typedef struct tee_quote_verify_opts {
     X509 *root;                       /* pinned root; NULL = Intel SGX Root CA */
     time_t at;                        /* verification time; 0 = now */
     const tee_collateral *collateral; /* optional; NULL = no TCB evaluation */
-    tee_verify_cache *cache;          /* optional verified-platform cache */
+    /* Or a set, one per FMSPC: the one for the PCK certificate's FMSPC is
+     * used; when none is for it the TCB is not evaluated and the result says
+     * collateral_missing. Ignored when collateral is given. */
+    const tee_collateral *const *collaterals;
+    size_t n_collaterals;
+    tee_verify_cache *cache; /* optional verified-platform cache */
     /* With collateral: the TCB info's and QE identity's
      * tcbEvaluationDataNumber must be at least this (0 = any). */
     long long min_tcb_eval_number;
@@ -191,7 +212,8 @@ typedef struct tee_quote_result {
     tee_tcb_status tcb_status; /* TEE_TCB_NOT_EVALUATED without collateral */
     uint8_t fmspc[6];          /* from the PCK leaf when present */
     bool has_fmspc;
-    bool platform_cached; /* the platform checks came from opts->cache */
+    bool collateral_missing; /* a collateral set had none for this FMSPC */
+    bool platform_cached;    /* the platform checks came from opts->cache */
     /* When ok: the verification times for which the same verdict holds (every
      * certificate, CRL and collateral item involved is valid). */
     time_t valid_from, valid_until;
@@ -419,6 +441,18 @@ void tee_policy_set_root(tee_policy *p, X509 *root);
  * Under tdx without collateral the status is NotEvaluated, which is refused
  * unless the mask names it. */
 void tee_policy_set_collateral(tee_policy *p, tee_collateral *c, uint32_t allowed_mask);
+/* tdx: adds collateral for one more platform family, or replaces the one for
+ * the same FMSPC (the policy takes ownership). A quote is judged by the
+ * collateral of its PCK certificate's FMSPC. -1 (c freed) when c names no
+ * FMSPC or the policy already holds TEE_POLICY_MAX_COLLATERALS others. */
+#define TEE_POLICY_MAX_COLLATERALS 16
+int tee_policy_put_collateral(tee_policy *p, tee_collateral *c, cc_err *err);
+size_t tee_policy_collateral_count(const tee_policy *p);
+/* FMSPCs of genuine platforms (PCK chain to the pinned root) whose quotes
+ * found no collateral, so that a collateral source can fetch theirs: up to
+ * max, most recent first. A FMSPC leaves the list when collateral for it is
+ * put. */
+size_t tee_policy_missing_fmspcs(const tee_policy *p, uint8_t (*out)[6], size_t max);
 void tee_policy_set_allowed_tcb(tee_policy *p, uint32_t allowed_mask);
 /* With collateral: the minimum tcbEvaluationDataNumber (0 = any). */
 void tee_policy_set_min_tcb_eval_number(tee_policy *p, long long n);

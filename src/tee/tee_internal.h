@@ -56,10 +56,15 @@ typedef struct tee__platform_verdict {
     tee_tcb_status tcb_status;
     uint8_t fmspc[6];
     bool has_fmspc;
+    bool collateral_missing;
     /* The imported attestation key: the cache holds a reference, a get
      * lends it (valid until the next cache call). */
     EVP_PKEY *att_key;
 } tee__platform_verdict;
+
+/* The raw text of a top-level member's value in a JSON object (text that a
+ * JSON parser accepted): 0 with its offset and length, -1 when absent. */
+int tee__json_raw_member(const char *s, size_t n, const char *key, size_t *off, size_t *len);
 
 bool tee__verify_cache_get(tee_verify_cache *c, const uint8_t key[32], time_t at,
                            tee__platform_verdict *out);

@@ -64,16 +64,28 @@ static int fail(tee_quote_result *res, cc_err *err, const char *what, const char
 }
 
 /* Cache key: every byte the platform checks read (see tee.h). */
-static void platform_key(const tee_quote *q, X509 *root, const tee_collateral *col,
-                         long long min_eval, uint8_t key[32])
+static void platform_key(const tee_quote *q, X509 *root, const tee_quote_verify_opts *o,
+                         uint8_t key[32])
 {
     uint8_t root_fp[32] = {0}, col_fp[32] = {0};
     unsigned int n = 0;
     X509_digest(root, EVP_sha256(), root_fp, &n);
-    if (col) tee__collateral_digest(col, col_fp);
     crypto_hash *h = crypto_hash_new(CRYPTO_HASH_SHA256);
     crypto_hash_update(h, root_fp, 32);
-    crypto_hash_update(h, col_fp, 32);
+    /* the collateral, or every member of the set (a new member may be the
+     * first for this platform, which changes its verdict) */
+    long long min_eval = 0;
+    if (o->collateral) {
+        tee__collateral_digest(o->collateral, col_fp);
+        crypto_hash_update(h, col_fp, 32);
+    } else {
+        for (size_t i = 0; i < o->n_collaterals; i++) {
+            tee__collateral_digest(o->collaterals[i], col_fp);
+            crypto_hash_update(h, col_fp, 32);
+        }
+        if (!o->n_collaterals) crypto_hash_update(h, col_fp, 32);
+    }
+    if (o->collateral || o->n_collaterals) min_eval = o->min_tcb_eval_number;
     uint64_t lens[3] = {q->pck_chain_pem_len, q->qe_auth_data_len, (uint64_t)min_eval};
     crypto_hash_update(h, lens, sizeof(lens));
     crypto_hash_update(h, q->pck_chain_pem, q->pck_chain_pem_len);
@@ -136,7 +148,7 @@ int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_
     tee__platform_verdict v = {.valid_from = 0, .valid_until = (time_t)INT64_MAX};
     bool hit = false;
     if (cache) {
-        platform_key(q, root, col, col ? opts->min_tcb_eval_number : 0, key);
+        platform_key(q, root, opts, key);
         hit = tee__verify_cache_get(cache, key, at, &v);
     }
 
@@ -157,6 +169,7 @@ int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_
     if (hit) {
         res->platform_cached = true;
         res->tcb_status = v.tcb_status;
+        res->collateral_missing = v.collateral_missing;
         memcpy(res->fmspc, v.fmspc, 6);
         res->has_fmspc = v.has_fmspc;
         res->valid_from = v.valid_from;
@@ -214,7 +227,21 @@ int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_
         res->has_fmspc = true;
     }
 
-    /* 6. Optional collateral: TCB info, QE identity, CRLs and the TCB status. */
+    /* 6. Optional collateral: TCB info, QE identity, CRLs and the TCB status;
+     * from a set, the member for this platform's FMSPC. */
+    if (!col && opts && opts->n_collaterals) {
+        for (size_t i = 0; i < opts->n_collaterals && !col; i++) {
+            uint8_t f[6];
+            if (res->has_fmspc && tee_collateral_fmspc(opts->collaterals[i], f) == 0 &&
+                memcmp(f, res->fmspc, 6) == 0)
+                col = opts->collaterals[i];
+        }
+        if (!col) {
+            res->collateral_missing = true;
+            tee__log_check(res, true, "no collateral for this platform's FMSPC: TCB not evaluated",
+                           NULL);
+        }
+    }
     if (col) {
         cc_err colerr = {0};
         if (tee__collateral_check(col, q, leaf, chain, root, at, opts->min_tcb_eval_number, res,
@@ -229,6 +256,7 @@ int tee_quote_verify(const tee_quote *q, const tee_quote_verify_opts *opts, tee_
     res->valid_until = v.valid_until;
     if (cache) {
         v.tcb_status = res->tcb_status;
+        v.collateral_missing = res->collateral_missing;
         memcpy(v.fmspc, res->fmspc, 6);
         v.has_fmspc = res->has_fmspc;
         v.att_key = owned_att;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -135,8 +136,8 @@ static void test_fetch_installs_and_failures_keep(void **state)
     refusal(pol, id->cert, why, sizeof(why));
     assert_non_null(strstr(why, "NotEvaluated"));
 
-    /* The retry (5 s later) gets the document: the policy now evaluates
-     * with it (and refuses the fake platform on the collateral's terms). */
+    /* The retry (5 s later) gets the document: the policy now holds it
+     * (for its FMSPC, which is not the fake platform's: refused for that). */
     p.status = 200;
     w.want_fetches = 1;
     loop_until(base, reached, &w, 60);
@@ -147,9 +148,9 @@ static void test_fetch_installs_and_failures_keep(void **state)
     time_t want;
     assert_int_equal(tee_parse_iso_time("2025-07-19T10:00:35Z", &want, &err), 0);
     assert_true(next == want);
+    assert_int_equal(tee_policy_collateral_count(pol), 1);
     refusal(pol, id->cert, why, sizeof(why));
-    assert_null(strstr(why, "NotEvaluated"));
-    assert_non_null(strstr(why, "collateral"));
+    assert_non_null(strstr(why, "no collateral for this platform's FMSPC"));
 
     daemon_collateral_free(c);
     tee_identity_free(id);
@@ -157,6 +158,239 @@ static void test_fetch_installs_and_failures_keep(void **state)
     tee_policy_free(pol);
     http_server_free(srv);
     cc_buf_free(&p.doc);
+    event_base_free(base);
+}
+
+/* A PCS / PCCS v4 API on loopback, answering from the two fixture
+ * collateral documents (FMSPC b0c06f000000 and 90c06f000000). */
+typedef struct pcs {
+    json_t *doc[2];
+    int tcb_requests;
+    char last_fmspc[16];
+    bool asked_fake; /* the fake platform's FMSPC was asked for */
+} pcs;
+
+static char *pct(const char *s)
+{
+    cc_buf b = CC_BUF_INIT;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+            cc_buf_append(&b, s, 1);
+        else
+            cc_buf_append_fmt(&b, "%%%02X", ch);
+    }
+    cc_buf_append(&b, "", 1);
+    return (char *)b.data;
+}
+
+static const char *doc_str(const json_t *d, const char *k)
+{
+    return json_string_value(json_object_get(d, k));
+}
+
+static void reply_signed(http_req *r, const json_t *d, const char *obj, const char *field,
+                         const char *chain_field, const char *header)
+{
+    char sig[64];
+    snprintf(sig, sizeof(sig), "%s_signature", field);
+    cc_buf b = CC_BUF_INIT;
+    cc_buf_append_fmt(&b, "{\"%s\":%s,\"signature\":\"%s\"}", obj, doc_str(d, field),
+                      doc_str(d, sig));
+    char *chain = pct(doc_str(d, chain_field));
+    http_reply_header(r, header, chain);
+    http_reply(r, 200, "application/json", b.data, b.len);
+    free(chain);
+    cc_buf_free(&b);
+}
+
+static void serve_pcs(http_req *r, void *ud)
+{
+    pcs *p = ud;
+    const char *path = http_req_path(r), *q = http_req_query(r);
+    if (!strcmp(path, "/tdx/certification/v4/qe/identity")) {
+        reply_signed(r, p->doc[0], "enclaveIdentity", "qe_identity", "qe_identity_issuer_chain",
+                     "SGX-Enclave-Identity-Issuer-Chain");
+    } else if (!strcmp(path, "/sgx/certification/v4/pckcrl")) {
+        char *chain = pct(doc_str(p->doc[0], "pck_crl_issuer_chain"));
+        http_reply_header(r, "SGX-PCK-CRL-Issuer-Chain", chain);
+        free(chain);
+        cc_buf der = CC_BUF_INIT;
+        const char *hex = doc_str(p->doc[0], "pck_crl");
+        assert_int_equal(cc_hex_decode_loose(hex, strlen(hex), &der, NULL), 0);
+        http_reply(r, 200, "application/pkix-crl", der.data, der.len);
+        cc_buf_free(&der);
+    } else if (!strcmp(path, "/sgx/certification/v4/rootcacrl")) {
+        const char *hex = doc_str(p->doc[0], "root_ca_crl");
+        http_reply(r, 200, "text/plain", hex, strlen(hex));
+    } else if (!strcmp(path, "/tdx/certification/v4/tcb") && q && !strncmp(q, "fmspc=", 6)) {
+        p->tcb_requests++;
+        snprintf(p->last_fmspc, sizeof(p->last_fmspc), "%s", q + 6);
+        int which = !strcasecmp(q + 6, "b0c06f000000")   ? 0
+                    : !strcasecmp(q + 6, "90c06f000000") ? 1
+                                                         : -1;
+        if (!strcasecmp(q + 6, "fa4e00000000")) p->asked_fake = true;
+        if (which < 0)
+            http_reply(r, 404, "text/plain", "no", 2);
+        else
+            reply_signed(r, p->doc[which], "tcbInfo", "tcb_info", "tcb_info_issuer_chain",
+                         "TCB-Info-Issuer-Chain");
+    } else {
+        http_reply(r, 404, "text/plain", "no", 2);
+    }
+}
+
+static void load_docs(pcs *p)
+{
+    const char *shared = getenv("COCOON_SHARED");
+    const char *names[2] = {"dcap-qvl_sample_tdx_quote_collateral.json",
+                            "dcap-qvl_sample_tdx_quote_outdated_collateral.json"};
+    for (int i = 0; i < 2; i++) {
+        char path[700];
+        cc_err err = {0};
+        snprintf(path, sizeof(path), "%s/fixtures/tdx/%s", shared ? shared : "../shared", names[i]);
+        p->doc[i] = cc_json_load_file(path, &err);
+        assert_non_null(p->doc[i]);
+    }
+}
+
+static void route_pcs(http_server *srv, pcs *p)
+{
+    static const char *const paths[] = {
+        "/tdx/certification/v4/qe/identity", "/sgx/certification/v4/pckcrl",
+        "/sgx/certification/v4/rootcacrl", "/tdx/certification/v4/tcb"};
+    for (size_t i = 0; i < 4; i++)
+        http_server_route(srv, "GET", paths[i], serve_pcs, p);
+}
+
+typedef struct pcs_watch {
+    daemon_collateral *c;
+    pcs *p;
+    uint64_t want_fetches;
+    bool want_fake;
+} pcs_watch;
+
+static bool pcs_reached(void *ud)
+{
+    pcs_watch *w = ud;
+    uint64_t f;
+    daemon_collateral_stats(w->c, &f, NULL, NULL);
+    return f >= w->want_fetches && (!w->want_fake || w->p->asked_fake);
+}
+
+/* collateral_api "pcs": the configured platform families are fetched from
+ * the four PCS endpoints and put into the policy one per FMSPC; a genuine
+ * platform met without collateral (the fake one here) is asked for at once;
+ * a family the PCS does not know (404) leaves the others in place. */
+static void test_pcs_source(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    pcs p = {0};
+    cc_err err = {0};
+    load_docs(&p);
+    http_server_config sc = {.host = "127.0.0.1", .port = 0};
+    http_server *srv = http_server_new(base, &sc, &err);
+    assert_non_null(srv);
+    route_pcs(srv, &p);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", http_server_port(srv));
+
+    tee_policy *pol = tee_policy_new(TEE_POLICY_TDX);
+    X509 *root = tee_fake_root_load_cert(root_dir, &err);
+    tee_policy_set_root(pol, root);
+    X509_free(root);
+    tee_provider *prov = tee_provider_new_fake(root_dir, "t", 1, NULL, &err);
+    tee_identity *id = tee_identity_new(prov, NULL, &err);
+    assert_non_null(id);
+
+    daemon_collateral *c = daemon_collateral_new(base, url, 3600, &err);
+    assert_non_null(c);
+    assert_int_equal(daemon_collateral_watch(c, pol, &err), 0);
+    const uint8_t fmspcs[2][6] = {{0xb0, 0xc0, 0x6f, 0, 0, 0}, {0x90, 0xc0, 0x6f, 0, 0, 0}};
+    assert_int_equal(daemon_collateral_use_pcs(c, fmspcs, 2, &err), 0);
+    daemon_collateral_start(c);
+    pcs_watch w = {.c = c, .p = &p, .want_fetches = 1};
+    loop_until(base, pcs_reached, &w, 60);
+    uint64_t fetches, failures;
+    time_t next;
+    daemon_collateral_stats(c, &fetches, &failures, &next);
+    assert_int_equal(fetches, 1);
+    assert_int_equal(p.tcb_requests, 2);
+    assert_int_equal(tee_policy_collateral_count(pol), 2);
+    assert_true(next > 0);
+
+    /* The fake platform has none: refused, noted, and asked for. */
+    char why[600];
+    refusal(pol, id->cert, why, sizeof(why));
+    assert_non_null(strstr(why, "no collateral for this platform's FMSPC"));
+    uint8_t missing[4][6];
+    assert_int_equal(tee_policy_missing_fmspcs(pol, missing, 4), 1);
+    w.want_fetches = 2;
+    w.want_fake = true;
+    loop_until(base, pcs_reached, &w, 60);
+    assert_true(p.asked_fake);
+    daemon_collateral_stats(c, &fetches, &failures, NULL);
+    assert_int_equal(fetches, 2);
+    assert_int_equal(tee_policy_collateral_count(pol), 2);
+
+    daemon_collateral_free(c);
+    tee_identity_free(id);
+    tee_provider_free(prov);
+    tee_policy_free(pol);
+    http_server_free(srv);
+    json_decref(p.doc[0]);
+    json_decref(p.doc[1]);
+    event_base_free(base);
+}
+
+/* No FMSPC configured: nothing is fetched until a genuine platform is met
+ * without collateral; then its family is asked for at once. */
+static void test_pcs_learns_families(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    pcs p = {0};
+    cc_err err = {0};
+    http_server_config sc = {.host = "127.0.0.1", .port = 0};
+    http_server *srv = http_server_new(base, &sc, &err);
+    assert_non_null(srv);
+    load_docs(&p);
+    route_pcs(srv, &p);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", http_server_port(srv));
+    tee_policy *pol = tee_policy_new(TEE_POLICY_TDX);
+    X509 *root = tee_fake_root_load_cert(root_dir, &err);
+    tee_policy_set_root(pol, root);
+    X509_free(root);
+    tee_provider *prov = tee_provider_new_fake(root_dir, "t", 1, NULL, &err);
+    tee_identity *id = tee_identity_new(prov, NULL, &err);
+    assert_non_null(id);
+    daemon_collateral *c = daemon_collateral_new(base, url, 3600, &err);
+    assert_non_null(c);
+    assert_int_equal(daemon_collateral_watch(c, pol, &err), 0);
+    assert_int_equal(daemon_collateral_use_pcs(c, NULL, 0, &err), 0);
+    daemon_collateral_start(c);
+    char why[600];
+    refusal(pol, id->cert, why, sizeof(why));
+    assert_non_null(strstr(why, "needs collateral"));
+    /* asked for; the PCS does not know it, so the round built nothing */
+    watch w = {.c = c, .want_failures = 1};
+    loop_until(base, reached, &w, 60);
+    assert_true(p.asked_fake);
+    assert_int_equal(p.tcb_requests, 1);
+    uint64_t fetches, failures;
+    daemon_collateral_stats(c, &fetches, &failures, NULL);
+    assert_int_equal(fetches, 0);
+    assert_int_equal(failures, 1);
+    assert_int_equal(tee_policy_collateral_count(pol), 0);
+    daemon_collateral_free(c);
+    tee_identity_free(id);
+    tee_provider_free(prov);
+    tee_policy_free(pol);
+    http_server_free(srv);
+    json_decref(p.doc[0]);
+    json_decref(p.doc[1]);
     event_base_free(base);
 }
 
@@ -177,6 +411,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refresh_delay),
         cmocka_unit_test(test_fetch_installs_and_failures_keep),
+        cmocka_unit_test(test_pcs_source),
+        cmocka_unit_test(test_pcs_learns_families),
     };
     return cmocka_run_group_tests(tests, make_root, remove_root);
 }

@@ -104,6 +104,33 @@ static void test_attestation_settings(void **state)
                      -1);
     assert_non_null(strstr(err.msg, "one source"));
     worker_config_clear(&c);
+    /* a PCS / PCCS base URL with the platform families to ask for */
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
+                           "\"collateral_url\": \"https://pccs.local:8081\", "
+                           "\"collateral_api\": \"pcs\", "
+                           "\"collateral_fmspcs\": [\"b0c06f000000\", \"90C06F000000\"]}",
+                           &c, &err),
+                     0);
+    assert_string_equal(c.common.collateral_api, "pcs");
+    assert_int_equal(c.common.n_collateral_fmspcs, 2);
+    assert_int_equal(c.common.collateral_fmspcs[1][0], 0x90);
+    worker_config_clear(&c);
+    static const char *const bad[] = {
+        "\"collateral_api\": \"pcs\"",
+        "\"collateral_api\": \"pccs\", \"collateral_url\": \"http://x\"",
+        "\"collateral_url\": \"http://x\", \"collateral_fmspcs\": [\"b0c06f000000\"]",
+        "\"collateral_url\": \"http://x\", \"collateral_api\": \"pcs\", "
+        "\"collateral_fmspcs\": [\"b0c06f\"]",
+        "\"collateral_url\": \"http://x\", \"collateral_api\": \"pcs\", "
+        "\"collateral_fmspcs\": \"b0c06f000000\""};
+    for (size_t i = 0; i < CC_ARRAY_LEN(bad); i++) {
+        char text[400];
+        snprintf(text, sizeof(text), "{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", %s}",
+                 bad[i]);
+        assert_int_equal(parse(text, &c, &err), -1);
+        if (!strstr(err.msg, "collateral_")) fail_msg("%s: %s", bad[i], err.msg);
+        worker_config_clear(&c);
+    }
 }
 
 static void test_openai_http(void **state)
