@@ -231,6 +231,7 @@ static void send_plain(creq *r)
     q.max_tokens = (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX);
     q.timeout = r->timeout;
     q.request_id = r->rid;
+    q.min_config_version = client_config_version(c);
     if (r->debug) { /* the proxy and the worker add their debug JSON */
         q.flags |= 1u;
         q.enable_debug = true;

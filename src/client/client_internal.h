@@ -242,6 +242,15 @@ static inline client *clink_client(const clink *l)
 }
 
 /* client_keys.c: API keys and their budgets */
+/* The network config version we ask proxies for (COCOON's client sends its
+ * root contract's version in connectToProxy and runQueryEx): the version of
+ * the root we follow, 0 without one. */
+static inline int32_t client_config_version(const client *c)
+{
+    int64_t v = c->tee.proxy_registry ? registry_version(c->tee.proxy_registry) : 0;
+    return v > INT32_MAX ? INT32_MAX : (int32_t)v;
+}
+
 void client_keys_init(client *c, const client_config *cfg);
 /* Checks the caller's Authorization when keys are configured: returns 0
  * with *out the key (NULL when no keys are configured), or -1 after

@@ -108,6 +108,7 @@ static void hello(daemon_link *l)
     q.params.is_test = clink_client(l)->is_test;
     q.params.min_proto_version = REGISTRY_PROTO_CLIENT_MIN;
     q.params.max_proto_version = REGISTRY_PROTO_CLIENT_MAX;
+    q.min_config_version = client_config_version(clink_client(l));
     daemon_link_handshake(l, &q.hdr, TL_TYPE_client_ConnectedToProxy, on_connected);
 }
 

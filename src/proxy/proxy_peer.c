@@ -44,9 +44,11 @@ static int check_enabled(const proxy *p, const char **why)
 
 int64_t proxy_config_version(const proxy *p)
 {
-    /* COCOON's active_config_version is the root contract's params_version;
-     * ours is the registry's (0 when there is none). */
-    return p->reg ? registry_get_params(p->reg)->params_version : 0;
+    /* COCOON's active_config_version is the root contract's version (the
+     * counter every change of the root bumps; ProxyRunner.cpp:457, :914);
+     * ours is the registry's, which is that version when it comes from the
+     * chain (0 without a registry). */
+    return p->reg ? registry_version(p->reg) : 0;
 }
 
 int proxy_check_config_version(const proxy *p, int32_t min_config_version, const char **why)

@@ -83,6 +83,7 @@ static void test_fields_are_read_and_not_forwarded(void **state)
              "\"request_guid\":\"g-1\",\"temperature\":0.5}");
     const tl_client_runQueryEx *q = cfx_take_run(f, 0);
     assert_true(q->timeout == 12.5);
+    assert_int_equal(q->min_config_version, 0); /* no root followed */
     assert_true(q->flags & 1u);
     assert_true(q->enable_debug);
     char *p = payload_of(q);
@@ -98,6 +99,25 @@ static void test_fields_are_read_and_not_forwarded(void **state)
     creq *r = cc_list_first(creq, &f->c->all, node);
     assert_true(r->timeout == 12.5);
     cfx_part(f, 0, &q->request_id, "{}", true); /* end it */
+}
+
+/* COCOON's client asks for at least the root contract version it follows
+ * (ClientRunner.cpp:44): ours sends its registry's version. */
+static void test_min_config_version_is_the_roots(void **state)
+{
+    cfx *f = *state;
+    cfx_tiny(f);
+    const char *text = "{\"version\": 9, \"proxy_image_hashes\": \"any\", "
+                       "\"worker_image_hashes\": \"any\", \"model_hashes\": \"any\"}";
+    cc_err err = {0};
+    json_t *j = cc_json_loadb(text, strlen(text), &err);
+    f->c->tee.proxy_registry = registry_from_json(j, &err);
+    json_decref(j);
+    assert_non_null(f->c->tee.proxy_registry);
+    cfx_post(f, "/v1/chat/completions", "{\"model\":\"tiny\"," CHAT_MSGS "}");
+    const tl_client_runQueryEx *q = cfx_take_run(f, 0);
+    assert_int_equal(q->min_config_version, 9);
+    cfx_part(f, 0, &q->request_id, "{}", true);
 }
 
 static void test_timeout_capped_and_default(void **state)
@@ -234,6 +254,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         CFX_TEST(test_fields_are_read_and_not_forwarded),
         CFX_TEST(test_timeout_capped_and_default),
+        CFX_TEST(test_min_config_version_is_the_roots),
         CFX_TEST(test_bad_fields_are_400),
         CFX_TEST(test_timing_headers),
         CFX_TEST(test_debug_object_and_log),

@@ -37,7 +37,7 @@ static void give_registry(fx *f, bool is_test)
 {
     char text[200];
     snprintf(text, sizeof(text),
-             "{\"params\": {\"is_test\": %s}, \"proxy_image_hashes\": \"any\", "
+             "{\"version\": 7, \"params\": {\"is_test\": %s}, \"proxy_image_hashes\": \"any\", "
              "\"worker_image_hashes\": \"any\", \"model_hashes\": \"any\"}",
              is_test ? "true" : "false");
     cc_err err = {0};
@@ -195,14 +195,14 @@ static void test_protocol_zero_only_client_is_refused(void **state)
 
 /* COCOON's proxy refuses a client that wants a newer network config than
  * its own, at the handshake (ProxyInboundClientConnection.cpp:47) and per
- * request (ProxyRunner.cpp:1427), comparing as unsigned. Ours runs the
- * registry's params_version. */
+ * request (ProxyRunner.cpp:1427), comparing as unsigned, against the root
+ * contract's version (the registry's). */
 static void test_min_config_version(void **state)
 {
     fx *f = *state;
     give_registry(f, true);
-    int32_t v = (int32_t)proxy_config_version(f->p); /* the registry's default */
-    assert_true(v >= 0);
+    int32_t v = (int32_t)proxy_config_version(f->p); /* the root's (registry's) version */
+    assert_int_equal(v, 7);
     const int32_t too_new[] = {v + 1, -1};
     for (size_t i = 0; i < 2; i++) {
         pclient *c = fx_client(f, 2);
@@ -218,7 +218,7 @@ static void test_min_config_version(void **state)
     c->connected = c->authorized = false;
     tl_client_connectToProxy q = client_connect(true, OWNER_RAW);
     q.min_config_version = v;
-    query(c, 2, &q.hdr); /* its own version, or 0 as our client sends */
+    query(c, 2, &q.hdr); /* its own version (older ones too, 0 without a root) */
     tl_obj_free(last_result(f));
     /* per request */
     pclient *rc = fx_client(f, 2);
