@@ -179,6 +179,13 @@ bool cc_str_has_prefix(const char *s, const char *prefix);
 void cc_str_copy(char *dst, size_t cap, const char *src);
 /* Parses a decimal integer in [min,max]; whole string must be consumed. */
 int cc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, cc_err *err);
+/* Hot-path formatting without printf (its float path costs microseconds): each writes the
+ * text and a NUL at dst and returns the length without the NUL. cc_fmt_u64: decimal, dst holds
+ * 21 bytes. cc_fmt_fixed: |x| < 9.2e12 as printf's "%.*f" with decimals 0..6 (rounded half
+ * away from zero on the scaled value, so a last digit may differ from printf's by one in
+ * halfway cases), dst holds 32 bytes; NaN and larger values fall back to snprintf. */
+size_t cc_fmt_u64(char *dst, uint64_t v);
+size_t cc_fmt_fixed(char *dst, double x, int decimals);
 
 #define CC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define CC_MIN(a, b) ((a) < (b) ? (a) : (b))

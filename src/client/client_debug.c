@@ -38,9 +38,9 @@ void client_debug_timing_headers(creq *r, const tl_http_response *resp)
         if (ok) c->io->reply_header(r->hreq, name, value);
     }
     char v[32];
-    snprintf(v, sizeof(v), "%.6f", r->start_wall);
+    cc_fmt_fixed(v, r->start_wall, 6);
     c->io->reply_header(r->hreq, "X-Cocoon-Client-Start", v);
-    snprintf(v, sizeof(v), "%.6f", r->head_wall);
+    cc_fmt_fixed(v, r->head_wall, 6);
     c->io->reply_header(r->hreq, "X-Cocoon-Client-End", v);
 }
 

@@ -3,6 +3,7 @@
  * how its daemon starts and stops. */
 #include "daemon/daemon.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -45,6 +46,13 @@ int daemon_main(const daemon_role *role, int argc, char **argv)
         fputs(role->usage, stdout);
         return 0;
     }
+    /* Every relayed answer passes through buffers of tens of KiB that are freed at its end;
+     * with glibc's defaults the heap top was given back and faulted in again on every request
+     * (8 % of the worker's CPU at 30 connections). Keeping up to 32 MiB of free heap, and
+     * a fixed mmap threshold (the dynamic one moves these sizes between mmap and the heap),
+     * costs no more memory than the peak already took. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
     const daemon_config_ops *ops = role->config;
     void *cfg = cc_calloc(1, ops->size);
     ops->init(cfg);

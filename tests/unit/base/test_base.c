@@ -207,6 +207,35 @@ static void test_str_copy_truncates(void **state)
     assert_string_equal(d, "ab");
 }
 
+/* The hand-written formatting matches printf for timestamps, durations and counts (values chosen
+ * away from rounding halfway points, where the two may differ in the last digit). */
+static void test_fmt_matches_printf(void **state)
+{
+    (void)state;
+    char a[40], b[40];
+    const uint64_t ints[] = {0, 7, 10, 999, 1000000, UINT64_MAX};
+    for (size_t i = 0; i < CC_ARRAY_LEN(ints); i++) {
+        size_t n = cc_fmt_u64(a, ints[i]);
+        snprintf(b, sizeof(b), "%llu", (unsigned long long)ints[i]);
+        assert_string_equal(a, b);
+        assert_int_equal(n, strlen(b));
+    }
+    const double xs[] = {0.0,     1764620000.123456, 1764620000.000001, 0.04,
+                         12.3449, -3.25001,          -0.0000001,        999.96,
+                         1e-7,    123456789.987654,  -1764.5001,        5e12};
+    for (size_t i = 0; i < CC_ARRAY_LEN(xs); i++)
+        for (int d = 0; d <= 6; d++) {
+            size_t n = cc_fmt_fixed(a, xs[i], d);
+            snprintf(b, sizeof(b), "%.*f", d, xs[i]);
+            assert_string_equal(a, b);
+            assert_int_equal(n, strlen(b));
+        }
+    char big[400];
+    cc_fmt_fixed(a, 1e300, 1); /* out of the fast range: printf's text */
+    snprintf(big, sizeof(big), "%.1f", 1e300);
+    assert_true(strncmp(a, big, 31) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_json_validation_names_field),
         cmocka_unit_test(test_parse_i64),
         cmocka_unit_test(test_str_copy_truncates),
+        cmocka_unit_test(test_fmt_matches_printf),
         cmocka_unit_test(test_log_escape_keeps_one_line),
         cmocka_unit_test(test_log_buffered_keeps_order_and_flushes),
         cmocka_unit_test(test_atomic_write_refuses_planted_files),

@@ -183,6 +183,66 @@ static void test_proxy_timing_headers(void **state)
     tl_obj_free(o);
 }
 
+/* The headers are spliced into the head as it came, not re-encoded: long length forms (a header
+ * value and a payload past 253 bytes) survive, and a head that is not a whole http.response
+ * (here one truncated by a byte) goes on unchanged. */
+static void test_proxy_timing_headers_splice(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    fx_run(c, 1, "tiny");
+    fx_run(c, 2, "tiny");
+    tl_int256 rid1 = fx_take_run(f, w)->request_id;
+    tl_int256 rid2 = fx_take_run(f, w)->request_id;
+    char big[600], body[1000];
+    memset(big, 'v', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    memset(body, 'b', sizeof(body) - 1);
+    body[sizeof(body) - 1] = 0;
+    tl_http_header hh[2] = {
+        {.hdr = {.id = TL_ID_http_header}, .name = tl_str("X-Big"), .value = tl_str(big)},
+        {.hdr = {.id = TL_ID_http_header}, .name = tl_str("A"), .value = tl_str("")}};
+    tl_http_response resp = TL_INIT(http_response);
+    resp.http_version = tl_str("HTTP/1.1");
+    resp.status_code = 201;
+    resp.reason = tl_str("Created");
+    resp.headers.n = 2;
+    resp.headers.items = hh;
+    resp.payload = tl_str(body);
+    cc_buf enc = CC_BUF_INIT;
+    fx_encode(&resp.hdr, &enc);
+    tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
+    a.request_id = rid1;
+    a.answer = tl_mem(enc.data, enc.len);
+    fx_worker_packet(w, &a.hdr);
+    const tl_client_queryAnswerEx *h =
+        (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    cc_err err = {0};
+    tl_obj *o = tl_decode(h->answer.data, h->answer.len, &err);
+    assert_non_null(o);
+    const tl_http_response *got = (const tl_http_response *)o;
+    assert_int_equal(got->status_code, 201);
+    assert_true(tl_bytes_eq_str(got->reason, "Created"));
+    assert_true(tl_bytes_eq_str(got->payload, body));
+    assert_int_equal(got->headers.n, 4);
+    assert_true(tl_bytes_eq_str(got->headers.items[0].value, big));
+    assert_true(tl_bytes_eq_str(got->headers.items[1].name, "A"));
+    assert_true(tl_bytes_eq_str(got->headers.items[3].name, "X-Cocoon-Proxy-End"));
+    char *start = tl_bytes_strdup(got->headers.items[2].value);
+    assert_true(strchr(start, '.') && strlen(strchr(start, '.')) == 7); /* six decimals */
+    free(start);
+    tl_obj_free(o);
+
+    a.request_id = rid2;
+    a.answer = tl_mem(enc.data, enc.len - 1);
+    fx_worker_packet(w, &a.hdr);
+    h = (const tl_client_queryAnswerEx *)fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+    assert_int_equal(h->answer.len, enc.len - 1);
+    assert_memory_equal(h->answer.data, enc.data, enc.len - 1);
+    cc_buf_free(&enc);
+}
+
 static void test_average_time_follows_completions(void **state)
 {
     fx *f = *state;
@@ -224,6 +284,7 @@ int main(void)
         FX_TEST(test_timing_fields_for_protocol_2_only),
         FX_TEST(test_debug_passes_only_when_asked),
         FX_TEST(test_proxy_timing_headers),
+        FX_TEST(test_proxy_timing_headers_splice),
         FX_TEST(test_average_time_follows_completions),
         FX_TEST(test_payment_goes_to_the_worker_after_the_client_left),
     };
