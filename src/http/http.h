@@ -192,12 +192,13 @@ typedef bool (*http_health_fn)(void *ud, const char **detail);
 void http_server_add_stats(http_server *s, const char *title, http_stats_fill fill,
                            http_health_fn healthy, void *ud);
 /* A Prometheus histogram kept by a daemon for its stats object: bucket
- * upper bounds (ascending) and cumulative counts. */
+ * upper bounds (ascending) and per-bucket counts (an observation is one
+ * increment; the JSON makes them cumulative). */
 #define HTTP_HISTOGRAM_MAX 16
 typedef struct http_histogram {
     size_t n;
     double bounds[HTTP_HISTOGRAM_MAX];
-    uint64_t counts[HTTP_HISTOGRAM_MAX]; /* observations <= bounds[i] */
+    uint64_t counts[HTTP_HISTOGRAM_MAX]; /* observations in (bounds[i-1], bounds[i]] */
     uint64_t count;
     double sum;
 } http_histogram;

@@ -8,6 +8,7 @@
 
 #include <sys/uio.h>
 
+#include "crypto/crypto.h"
 #include "http_internal.h"
 #include "http_parse.h"
 
@@ -46,7 +47,8 @@ struct http_server {
     bool paused_full, paused_error; /* accept-pause episodes (logged once each) */
     bool closing;
     long date_sec;
-    char date[40]; /* "Date: ...\r\n" for date_sec */
+    char date[40];        /* "Date: ...\r\n" for date_sec */
+    crypto_rand_pool ids; /* X-Request-Id values (one RAND_bytes call per 64 requests) */
     http_stats_page *stats;
 };
 

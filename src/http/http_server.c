@@ -114,10 +114,24 @@ static const char *date_line(http_server *s)
 static void format_head(cc_buf *b, http_server *s, int minor, int status, const char *ctype,
                         long long content_length, bool chunked, bool keep, const cc_buf *extra)
 {
-    cc_buf_append_fmt(b, "HTTP/1.%d %d %s\r\n", minor, status, reason(status));
+    /* Appended piece by piece: printf here was a visible part of a relayed request's CPU. */
+    char num[24];
+    cc_buf_append_str(b, minor ? "HTTP/1.1 " : "HTTP/1.0 ");
+    cc_buf_append(b, num, cc_fmt_u64(num, (uint64_t)(status < 0 ? 0 : status)));
+    cc_buf_append_u8(b, ' ');
+    cc_buf_append_str(b, reason(status));
+    cc_buf_append_str(b, "\r\n");
     cc_buf_append_str(b, date_line(s));
-    if (ctype) cc_buf_append_fmt(b, "Content-Type: %s\r\n", ctype);
-    if (content_length >= 0) cc_buf_append_fmt(b, "Content-Length: %lld\r\n", content_length);
+    if (ctype) {
+        cc_buf_append_str(b, "Content-Type: ");
+        cc_buf_append_str(b, ctype);
+        cc_buf_append_str(b, "\r\n");
+    }
+    if (content_length >= 0) {
+        cc_buf_append_str(b, "Content-Length: ");
+        cc_buf_append(b, num, cc_fmt_u64(num, (uint64_t)content_length));
+        cc_buf_append_str(b, "\r\n");
+    }
     if (chunked) cc_buf_append_str(b, "Transfer-Encoding: chunked\r\n");
     if (!keep)
         cc_buf_append_str(b, "Connection: close\r\n");
@@ -231,7 +245,7 @@ static void set_request_id(http_req *r)
         snprintf(r->request_id, sizeof(r->request_id), "%s", v);
     } else {
         uint8_t rnd[16];
-        crypto_random(rnd, sizeof(rnd));
+        crypto_rand_pool_get(&r->srv->ids, rnd, sizeof(rnd));
         memcpy(r->request_id, "req_", 4);
         cc_hex_encode(rnd, sizeof(rnd), r->request_id + 4);
     }
@@ -549,7 +563,10 @@ void http_reply_header(http_req *r, const char *name, const char *value)
         CC_WARN("event=http_reply_header_dropped name=\"%.40s\"", name);
         return;
     }
-    cc_buf_append_fmt(&r->reply_headers, "%s: %s\r\n", name, value);
+    cc_buf_append_str(&r->reply_headers, name);
+    cc_buf_append_str(&r->reply_headers, ": ");
+    cc_buf_append_str(&r->reply_headers, value);
+    cc_buf_append_str(&r->reply_headers, "\r\n");
 }
 
 void http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len)
@@ -639,6 +656,18 @@ static void send_after_corked(http_req *r, struct iovec *iov, int n)
     }
 }
 
+/* "%zx\r\n" without printf; size holds 24 bytes. */
+static int chunk_size_line(char *size, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    int n = 0;
+    for (int shift = (int)(sizeof(len) * 8) - 4; shift >= 0; shift -= 4)
+        if (n || (len >> shift) & 15 || shift == 0) size[n++] = hex[(len >> shift) & 15];
+    size[n++] = '\r';
+    size[n++] = '\n';
+    return n;
+}
+
 int http_stream_write(http_req *r, const void *data, size_t len)
 {
     http_conn *c = r->conn;
@@ -651,7 +680,7 @@ int http_stream_write(http_req *r, const void *data, size_t len)
         return -1;
     }
     char size[24];
-    int n = r->chunked_out ? snprintf(size, sizeof(size), "%zx\r\n", len) : 0;
+    int n = r->chunked_out ? chunk_size_line(size, len) : 0;
     if (c->pass_sent) {
         /* Not the first chunk of this pass: more are likely to follow at
          * once (a burst relayed from one read); copy and send them together

@@ -247,8 +247,12 @@ void http_histogram_init(http_histogram *h, const double *bounds, size_t n)
 
 void http_histogram_add(http_histogram *h, double x)
 {
+    /* One increment in the first bucket that holds x (above the last bound: only count). */
     for (size_t i = 0; i < h->n; i++)
-        if (x <= h->bounds[i]) h->counts[i]++;
+        if (x <= h->bounds[i]) {
+            h->counts[i]++;
+            break;
+        }
     h->count++;
     h->sum += x;
 }
@@ -256,10 +260,12 @@ void http_histogram_add(http_histogram *h, double x)
 json_t *http_histogram_json(const http_histogram *h)
 {
     json_t *b = json_object();
+    uint64_t below = 0; /* Prometheus buckets are cumulative */
     for (size_t i = 0; i < h->n; i++) {
         char le[32];
         snprintf(le, sizeof(le), "%g", h->bounds[i]);
-        json_object_set_new(b, le, json_integer((json_int_t)h->counts[i]));
+        below += h->counts[i];
+        json_object_set_new(b, le, json_integer((json_int_t)below));
     }
     json_object_set_new(b, "+Inf", json_integer((json_int_t)h->count));
     return json_pack("{s:s,s:o,s:f,s:I}", "type", "histogram", "buckets", b, "sum", h->sum, "count",
