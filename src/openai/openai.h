@@ -268,6 +268,11 @@ void openai_sse_filter_finish(openai_sse_filter *f, cc_buf *out);
 /* Events dropped so far. */
 size_t openai_sse_filter_dropped(const openai_sse_filter *f);
 void openai_sse_filter_free(openai_sse_filter *f);
+/* The filter's test of one event's data: a JSON object whose "choices" is an
+ * empty array and whose "usage" is an object, judged as jansson would parse
+ * it (invalid JSON is never usage-only). A field scan, not a parse: the
+ * parse cost the client about 10 µs per streamed request. */
+bool openai_is_usage_only_json(const uint8_t *d, size_t n);
 
 /* Token usage read from an answer as it passes, in bounded memory, whether
  * a plain JSON body (its top-level "usage" object) or an SSE stream (the last

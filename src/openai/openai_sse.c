@@ -204,30 +204,97 @@ bool openai_mentions_usage(const uint8_t *d, size_t n)
     return false;
 }
 
-/* Whether the event (complete, terminators included) is the usage-only one.
- * Only events that mention "usage" are parsed: nearly every event passes
- * after one memchr sweep. */
-static bool usage_only_event(const uint8_t *ev, size_t n)
+/* ------------------------------------------------- usage-only JSON scan */
+
+/* 1 or 0 when the walk decides, -1 when jansson must. */
+static int usage_only_scan(const uint8_t *d, size_t n)
 {
-    if (!openai_mentions_usage(ev, n)) return false;
-    cc_buf data = CC_BUF_INIT;
-    openai_sse s;
-    openai_sse_init(&s);
-    openai_sse_piece p;
-    size_t pos = 0;
-    while (openai_sse_next(&s, ev, n, &pos, &p)) {
-        if (p.kind != OPENAI_SSE_PAYLOAD) continue;
-        if (p.join) cc_buf_append_u8(&data, '\n');
-        cc_buf_append(&data, p.data, p.len);
+    openai_jscan j = {.p = d, .end = d + n};
+    openai_jscan_ws(&j);
+    if (j.p >= j.end || *j.p != '{') return 0; /* not an object (or not JSON) */
+    j.p++;
+    bool choices_empty = false, usage_object = false;
+    openai_jscan_ws(&j);
+    if (j.p < j.end && *j.p == '}') {
+        j.p++;
+    } else {
+        for (;;) {
+            const uint8_t *k;
+            size_t kl;
+            bool plain;
+            if (j.p >= j.end || *j.p != '"' || !openai_jscan_string(&j, &k, &kl, &plain))
+                return j.unsure ? -1 : 0;
+            if (!plain) j.unsure = true; /* an escaped key could spell either name */
+            openai_jscan_ws(&j);
+            if (j.p >= j.end || *j.p++ != ':') return j.unsure ? -1 : 0;
+            openai_jscan_ws(&j);
+            const uint8_t *v = j.p;
+            if (!openai_jscan_value(&j, 1)) return j.unsure ? -1 : 0;
+            /* A repeated key: jansson keeps the last value. */
+            if (kl == 7 && !memcmp(k, "choices", 7)) {
+                const uint8_t *q = v + 1;
+                while (q < j.p && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+                    q++;
+                choices_empty = *v == '[' && q == j.p - 1;
+            } else if (kl == 5 && !memcmp(k, "usage", 5)) {
+                usage_object = *v == '{';
+            }
+            openai_jscan_ws(&j);
+            if (j.p >= j.end) return j.unsure ? -1 : 0;
+            uint8_t c = *j.p++;
+            if (c == '}') break;
+            if (c != ',') return j.unsure ? -1 : 0;
+            openai_jscan_ws(&j);
+        }
     }
+    openai_jscan_ws(&j);
+    if (j.p != j.end) return j.unsure ? -1 : 0; /* trailing bytes: jansson refuses the text */
+    if (j.unsure) return -1;
+    return choices_empty && usage_object;
+}
+
+bool openai_is_usage_only_json(const uint8_t *d, size_t n)
+{
+    int v = usage_only_scan(d, n);
+    if (v >= 0) return v == 1;
+    json_t *j = json_loadb((const char *)d, n, 0, NULL);
     bool drop = false;
-    json_t *j = data.len ? json_loadb((const char *)data.data, data.len, 0, NULL) : NULL;
     if (json_is_object(j)) {
         const json_t *choices = json_object_get(j, "choices");
         drop = json_is_array(choices) && json_array_size(choices) == 0 &&
                json_is_object(json_object_get(j, "usage"));
     }
     json_decref(j);
+    return drop;
+}
+
+/* Whether the event (complete, terminators included) is the usage-only one.
+ * Only events that mention "usage" are scanned: nearly every event passes
+ * after one memchr sweep. */
+static bool usage_only_event(const uint8_t *ev, size_t n)
+{
+    if (!openai_mentions_usage(ev, n)) return false;
+    cc_buf data = CC_BUF_INIT;
+    const uint8_t *one = NULL; /* the data of a one-line event, read in place */
+    size_t one_len = 0, lines = 0;
+    openai_sse s;
+    openai_sse_init(&s);
+    openai_sse_piece p;
+    size_t pos = 0;
+    while (openai_sse_next(&s, ev, n, &pos, &p)) {
+        if (p.kind != OPENAI_SSE_PAYLOAD) continue;
+        if (lines++ == 0) {
+            one = p.data;
+            one_len = p.len;
+            continue;
+        }
+        if (lines == 2) cc_buf_append(&data, one, one_len);
+        if (p.join) cc_buf_append_u8(&data, '\n');
+        cc_buf_append(&data, p.data, p.len);
+    }
+    bool drop = lines == 1 ? openai_is_usage_only_json(one, one_len)
+                : data.len ? openai_is_usage_only_json(data.data, data.len)
+                           : false;
     cc_buf_free(&data);
     return drop;
 }

@@ -11,6 +11,7 @@
  */
 #include "openai/openai_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define USAGE_MAX_TOKENS ((int64_t)1 << 40) /* far above any real count */
@@ -58,11 +59,122 @@ static void scan_reset(openai_usage_scanner *s)
     s->cap_len = 0;
 }
 
+/* count_field of a number's text (what openai_jscan_value accepted, no
+ * exponent, at most 15 digits): an integer clamped, a real truncated. */
+static int64_t count_of_number(const uint8_t *s, size_t n)
+{
+    if (memchr(s, '.', n)) {
+        char buf[40];
+        if (n >= sizeof(buf)) return 0;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        double x = strtod(buf, NULL);
+        return x > 0 && x < (double)USAGE_MAX_TOKENS ? (int64_t)x : 0;
+    }
+    if (s[0] == '-') return 0;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v > USAGE_MAX_TOKENS ? USAGE_MAX_TOKENS : v;
+}
+
+/* Walks the object at j->p; for each member named in keys (plain keys only)
+ * stores its count in out[i] (a later repeat wins, as in jansson), and when
+ * nested[i] is set walks that member's object the same way. False when the
+ * text is not an object or the walk is unsure. */
+typedef struct usage_field {
+    const char *key;
+    int64_t *out;
+    const struct usage_field *nested; /* NULL-key terminated */
+} usage_field;
+
+static bool scan_fields(openai_jscan *j, const usage_field *fields, int depth)
+{
+    if (j->p >= j->end || *j->p != '{') return false;
+    for (const usage_field *f = fields; f->key; f++)
+        if (f->out) *f->out = 0;
+    j->p++;
+    openai_jscan_ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return true;
+    }
+    for (;;) {
+        const uint8_t *k;
+        size_t kl;
+        bool plain;
+        if (j->p >= j->end || *j->p != '"' || !openai_jscan_string(j, &k, &kl, &plain))
+            return false;
+        if (!plain) { /* an escaped key could spell a name: jansson's call */
+            j->unsure = true;
+            return false;
+        }
+        openai_jscan_ws(j);
+        if (j->p >= j->end || *j->p++ != ':') return false;
+        openai_jscan_ws(j);
+        const usage_field *f = fields;
+        while (f->key && !(strlen(f->key) == kl && !memcmp(f->key, k, kl)))
+            f++;
+        const uint8_t *v = j->p;
+        if (f->key && f->nested && *v == '{') {
+            if (!scan_fields(j, f->nested, depth + 1)) return false;
+        } else {
+            if (f->key && f->nested) /* not an object: no counts from it */
+                for (const usage_field *g = f->nested; g->key; g++)
+                    *g->out = 0;
+            if (!openai_jscan_value(j, depth + 1)) return false;
+            if (f->key && f->out)
+                *f->out = (*v == '-' || (*v >= '0' && *v <= '9'))
+                              ? count_of_number(v, (size_t)(j->p - v))
+                              : 0;
+        }
+        openai_jscan_ws(j);
+        if (j->p >= j->end) return false;
+        uint8_t c = *j->p++;
+        if (c == '}') return !j->unsure;
+        if (c != ',') return false;
+        openai_jscan_ws(j);
+    }
+}
+
+/* openai_usage_from_json over the text of a usage object, without a parse;
+ * 1 found, 0 not usage, -1 unsure (jansson decides). */
+static int usage_from_text(const char *text, size_t n, openai_usage *out)
+{
+    openai_usage u = {0};
+    const usage_field prompt_details[] = {{"cached_tokens", &u.cached_tokens, NULL}, {0}};
+    const usage_field completion_details[] = {{"reasoning_tokens", &u.reasoning_tokens, NULL}, {0}};
+    const usage_field top[] = {{"prompt_tokens", &u.prompt_tokens, NULL},
+                               {"completion_tokens", &u.completion_tokens, NULL},
+                               {"total_tokens", &u.total_tokens, NULL},
+                               {"prompt_tokens_details", NULL, prompt_details},
+                               {"completion_tokens_details", NULL, completion_details},
+                               {0}};
+    openai_jscan j = {.p = (const uint8_t *)text, .end = (const uint8_t *)text + n};
+    openai_jscan_ws(&j);
+    bool ok = scan_fields(&j, top, 0);
+    openai_jscan_ws(&j);
+    if (j.unsure || !ok) return j.unsure || (ok && j.p != j.end) ? -1 : 0;
+    if (j.p != j.end) return 0; /* trailing bytes: not JSON */
+    if (u.total_tokens == 0) u.total_tokens = u.prompt_tokens + u.completion_tokens;
+    *out = u;
+    return 1;
+}
+
 static void capture_done(openai_usage_scanner *p)
 {
     openai_usage_scanner *s = p;
     s->capturing = false;
     if (s->cap_overflow) return;
+    openai_usage fast;
+    int v = usage_from_text(s->cap, s->cap_len, &fast);
+    if (v >= 0) {
+        if (v == 1) {
+            p->usage = fast;
+            p->found = true;
+        }
+        return;
+    }
     json_t *j = json_loadb(s->cap, s->cap_len, 0, NULL);
     openai_usage u;
     if (j && openai_usage_from_json(j, &u)) {

@@ -2,13 +2,27 @@
  * The SSE usage-event filter over whatever a worker streams back. Property:
  * the output does not depend on how the input is split (whole, at one cut,
  * byte by byte), is never longer than the input, and nothing is dropped
- * unless it mentioned usage.
+ * unless it mentioned usage. And the filter's field scan judges any text
+ * as a jansson parse does.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "openai/openai.h"
+
+static bool usage_only_by_parse(const uint8_t *d, size_t n)
+{
+    json_t *j = json_loadb((const char *)d, n, 0, NULL);
+    bool drop = false;
+    if (json_is_object(j)) {
+        const json_t *choices = json_object_get(j, "choices");
+        drop = json_is_array(choices) && json_array_size(choices) == 0 &&
+               json_is_object(json_object_get(j, "usage"));
+    }
+    json_decref(j);
+    return drop;
+}
 
 static size_t run(const uint8_t *d, size_t n, size_t step, size_t cut, cc_buf *out)
 {
@@ -28,6 +42,7 @@ static size_t run(const uint8_t *d, size_t n, size_t step, size_t cut, cc_buf *o
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (openai_is_usage_only_json(data, size) != usage_only_by_parse(data, size)) abort();
     if (size < 1) return 0;
     size_t cut = data[0] % size;
     const uint8_t *d = data + 1;

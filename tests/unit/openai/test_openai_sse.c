@@ -234,9 +234,61 @@ static void test_splitter_tail_and_whole(void **state)
     assert_false(openai_sse_next(&s, b, 10, &pos, &p));
 }
 
+/* The usage-only test is a field scan; it must judge every text as a jansson parse would. */
+static void test_usage_only_scan_agrees_with_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        bool want;
+    } cases[] = {
+        {"{\"choices\":[],\"usage\":{\"total_tokens\":7}}", true},
+        {" {\"id\":\"x\" , \"choices\" : [ ] ,\"usage\":{}}\r\n", true},
+        {"{\"choices\":[],\"usage\":null}", false},
+        {"{\"choices\":[{}],\"usage\":{}}", false},
+        {"{\"usage\":{}}", false},
+        {"{\"choices\":[],\"usage\":{},\"choices\":[1]}", false}, /* the last one counts */
+        {"{\"choices\":[1],\"usage\":{},\"choices\":[]}", true},
+        {"{\"choices\":[],\"usage\":{}} x", false},          /* trailing bytes */
+        {"{\"choices\":[],\"usage\":{\"a\":01}}", false},    /* leading zero */
+        {"{\"choices\":[],\"usage\":{\"a\":1e999}}", false}, /* overflow: jansson */
+        {"{\"choices\":[],\"usage\":{\"a\":99999999999999999999}}", false},
+        {"{\"choices\":[],\"usage\":{\"a\":\"\\u0000\"}}", false},
+        {"{\"choices\":[],\"usage\":{\"a\":\"\\ud800\"}}", false},
+        {"{\"choices\":[],\"usage\":{\"a\":\"\\u00e9\\n\"}}", true},
+        {"{\"choices\":[],\"\\u0075sage\":{}}", true}, /* an escaped key */
+        {"{\"choices\":[],\"usage\":{\"a\":\"\xc3\xa9\"}}", true},
+        {"{\"choices\":[],\"usage\":{\"a\":\"\xc3\"}}", false}, /* bad UTF-8 */
+        {"{\"choices\":[],\"usage\":{\"a\":\"\\q\"}}", false},
+        {"{\"choices\":[],\"usage\":{\"a\":tru}}", false},
+        {"{\"choices\":[],\"usage\":{\"a\":[1,]}}", false},
+        {"[{\"choices\":[],\"usage\":{}}]", false},
+        {"", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const uint8_t *d = (const uint8_t *)cases[i].json;
+        size_t n = strlen(cases[i].json);
+        json_t *j = json_loadb(cases[i].json, n, 0, NULL);
+        bool parsed = json_is_object(j) && json_is_array(json_object_get(j, "choices")) &&
+                      json_array_size(json_object_get(j, "choices")) == 0 &&
+                      json_is_object(json_object_get(j, "usage"));
+        json_decref(j);
+        if (parsed != cases[i].want) fail_msg("case %zu: jansson says %d", i, parsed);
+        if (openai_is_usage_only_json(d, n) != cases[i].want) fail_msg("case %zu: scan differs", i);
+    }
+    /* Nesting far past any real event is left to jansson (no deep recursion). */
+    cc_buf deep = CC_BUF_INIT;
+    cc_buf_append_str(&deep, "{\"choices\":[],\"usage\":{\"a\":");
+    for (int i = 0; i < 5000; i++)
+        cc_buf_append_u8(&deep, '[');
+    assert_false(openai_is_usage_only_json(deep.data, deep.len));
+    cc_buf_free(&deep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage_only_scan_agrees_with_parse),
         cmocka_unit_test(test_drops_only_the_usage_event),
         cmocka_unit_test(test_keeps_everything_else),
         cmocka_unit_test(test_splitter_across_reads),

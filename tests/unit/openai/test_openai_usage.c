@@ -155,10 +155,54 @@ static void test_bad_values_clamped(void **state)
     assert_false(openai_usage_from_json(NULL, &u));
 }
 
+/* The usage object is read by a field scan, with jansson only for what the
+ * scan cannot judge: every text must come out as openai_usage_from_json
+ * over jansson's parse says. */
+static void test_usage_scan_agrees_with_parse(void **state)
+{
+    (void)state;
+    static const char *const objs[] = {
+        "{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}",
+        "{ \"prompt_tokens\" : 12.0 , \"completion_tokens\":-4, \"x\":[1,{\"a\":null}] }",
+        "{\"prompt_tokens\":5,\"prompt_tokens\":6}",
+        "{\"prompt_tokens\":999999999999999,\"completion_tokens\":1e3}",
+        "{\"prompt_tokens\":9999999999999999999999}",
+        "{\"prompt_tokens\":\"7\",\"completion_tokens\":true,\"total_tokens\":0}",
+        "{\"prompt_tokens_details\":{\"cached_tokens\":2},\"completion_tokens_details\":"
+        "{\"reasoning_tokens\":3.9,\"other\":1},\"prompt_tokens\":10}",
+        "{\"prompt_tokens_details\":{\"cached_tokens\":2},\"prompt_tokens_details\":null}",
+        "{\"prompt_tokens_details\":{\"cached_tokens\":2},\"prompt_tokens_details\":{}}",
+        "{\"\\u0070rompt_tokens\":8}",
+        "{\"prompt_tokens\":1,\"name\":\"caf\xc3\xa9\"}",
+        "{\"prompt_tokens\":1,\"name\":\"\xc3\"}",
+        "{\"prompt_tokens\":01}",
+        "{\"prompt_tokens\":1,}",
+        "{}",
+    };
+    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+        openai_usage want = {0}, got = {0};
+        json_t *j = json_loads(objs[i], 0, NULL);
+        bool want_found = j && openai_usage_from_json(j, &want);
+        json_decref(j);
+        cc_buf body = CC_BUF_INIT;
+        cc_buf_append_str(&body, "{\"usage\":");
+        cc_buf_append_str(&body, objs[i]);
+        cc_buf_append_str(&body, "}");
+        openai_usage_scanner p;
+        openai_usage_scanner_init(&p, OPENAI_USAGE_AUTO);
+        openai_usage_scanner_feed(&p, body.data, body.len);
+        bool found = openai_usage_scanner_result(&p, &got);
+        cc_buf_free(&body);
+        if (found != want_found) fail_msg("case %zu: found %d, jansson %d", i, found, want_found);
+        if (found && memcmp(&got, &want, sizeof(got)) != 0) fail_msg("case %zu: counts differ", i);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_json_body),
+        cmocka_unit_test(test_usage_scan_agrees_with_parse),
         cmocka_unit_test(test_sse_whole),
         cmocka_unit_test(test_sse_split_everywhere),
         cmocka_unit_test(test_json_split_everywhere),
