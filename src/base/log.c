@@ -142,18 +142,53 @@ static void emit(cc_log_level lvl, const char *line, size_t n)
     pthread_mutex_unlock(&log_buffer.lock);
 }
 
+/* "ts=YYYY-MM-DDTHH:MM:SS.mmmZ level=L comp=C " into line; returns its length. The date and
+ * time to the second are formatted once per second and thread (a daemon logs a line per
+ * request, and gmtime_r plus printf per line was a measurable part of it). */
+static int line_prefix(char *line, size_t cap, cc_log_level lvl)
+{
+    static _Thread_local struct {
+        time_t sec;
+        char text[64]; /* 24 bytes; room for any int the compiler imagines */
+        bool set;
+    } cache;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (!cache.set || cache.sec != ts.tv_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(cache.text, sizeof(cache.text), "ts=%04d-%02d-%02dT%02d:%02d:%02d.",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cache.sec = ts.tv_sec;
+        cache.set = true;
+    }
+    size_t n = strlen(cache.text), c = strlen(log_component);
+    const char *level = level_names[lvl];
+    size_t l = strlen(level);
+    if (n + 3 + 8 + l + 6 + c + 2 > cap) return -1;
+    memcpy(line, cache.text, n);
+    long ms = ts.tv_nsec / 1000000;
+    line[n++] = (char)('0' + ms / 100);
+    line[n++] = (char)('0' + ms / 10 % 10);
+    line[n++] = (char)('0' + ms % 10);
+    memcpy(line + n, "Z level=", 8);
+    n += 8;
+    memcpy(line + n, level, l);
+    n += l;
+    memcpy(line + n, " comp=", 6);
+    n += 6;
+    memcpy(line + n, log_component, c);
+    n += c;
+    line[n++] = ' ';
+    line[n] = 0;
+    return (int)n;
+}
+
 void cc_log(cc_log_level lvl, const char *fmt, ...)
 {
     if (lvl < log_min) return;
     char line[2048];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    int n =
-        snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s comp=%s ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, level_names[lvl], log_component);
+    int n = line_prefix(line, sizeof(line), lvl);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof(line)) vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

@@ -136,6 +136,11 @@ static void test_log_buffered_keeps_order_and_flushes(void **state)
     char *a = strstr(got, "event=first"), *b = strstr(got, "event=second"),
          *c = strstr(got, "event=third");
     assert_true(a && b && c && a < b && b < c);
+    /* ts=YYYY-MM-DDTHH:MM:SS.mmmZ level=info comp=... (the prefix is built by hand) */
+    const char *shape = "ts=dddd-dd-ddTdd:dd:dd.dddZ level=info comp=";
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? got[i] < '0' || got[i] > '9' : got[i] != shape[i])
+            fail_msg("log prefix differs at %zu: %.60s", i, got);
     size_t before = strlen(got);
     cc_log(CC_LOG_INFO, "event=fourth");
     assert_int_equal(read_captured(fd, got, sizeof(got)), before);
