@@ -2,10 +2,12 @@
  * Inbound HTTP connections on the event loop: accepting (with a connection
  * limit), reading heads and bodies against deadlines, and writing replies.
  *
- * Writing goes straight to the socket (one sendmsg for the head, the body or
- * the chunk framing and its data) and only what the socket does not take is
- * copied and waits for EV_WRITE, which is armed then and only then: a steady
- * stream costs one system call per chunk and no epoll_ctl.
+ * Writing goes straight to the socket (one sendmsg for the head and body of
+ * a reply; a stream's chunks of one loop pass, with its head or its end, are
+ * gathered and sent together at the end of the pass) and only what the
+ * socket does not take is copied and waits for EV_WRITE, which is armed then
+ * and only then: a steady stream costs one system call per loop pass and no
+ * epoll_ctl.
  *
  * A connection is never freed inside a call chain that may still use it
  * (a handler replying from inside dispatch, a write failing inside a reply):

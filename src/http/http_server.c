@@ -656,6 +656,10 @@ static void send_after_corked(http_req *r, struct iovec *iov, int n)
     }
 }
 
+/* Stream bytes up to this much are held to the end of the loop pass
+ * (http_stream_write). */
+#define STREAM_CORK_MAX ((size_t)64 << 10)
+
 /* "%zx\r\n" without printf; size holds 24 bytes. */
 static int chunk_size_line(char *size, size_t len)
 {
@@ -681,13 +685,18 @@ int http_stream_write(http_req *r, const void *data, size_t len)
     }
     char size[24];
     int n = r->chunked_out ? chunk_size_line(size, len) : 0;
-    if (c->pass_sent) {
-        /* Not the first chunk of this pass: more are likely to follow at
-         * once (a burst relayed from one read); copy and send them together
-         * at the end of the pass. */
+    if (c->pass_sent || r->corked.len + len <= STREAM_CORK_MAX) {
+        /* Held to the end of the loop pass: more is likely to follow at once
+         * (a burst relayed from one read, or the stream's end), and one
+         * sendmsg for the whole pass costs less than copying these bytes.
+         * Only a large first chunk goes out at once, without a copy. */
         cc_buf_append(&r->corked, size, (size_t)n);
         cc_buf_append(&r->corked, data, len);
         if (r->chunked_out) cc_buf_append(&r->corked, "\r\n", 2);
+        if (!c->pass_sent) {
+            c->pass_sent = true;
+            http_conn_uncork_later(c);
+        }
         return 0;
     }
     struct iovec iov[4] = {{0}, {size, (size_t)n}, {(void *)data, len}, {"\r\n", 2}};
