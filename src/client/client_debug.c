@@ -26,9 +26,11 @@ void client_debug_timing_headers(creq *r, const tl_http_response *resp)
         if (h->name.len <= pl || h->name.len > 64 || h->value.len > 64 ||
             strncasecmp((const char *)h->name.data, TIMING_PREFIX, pl) != 0)
             continue;
-        char name[65], value[65];
-        snprintf(name, sizeof(name), "%.*s", (int)h->name.len, (const char *)h->name.data);
-        snprintf(value, sizeof(value), "%.*s", (int)h->value.len, (const char *)h->value.data);
+        char name[65], value[65]; /* lengths checked above; memcpy, not printf, per header */
+        memcpy(name, h->name.data, h->name.len);
+        name[h->name.len] = 0;
+        memcpy(value, h->value.data, h->value.len);
+        value[h->value.len] = 0;
         /* header injection: only printable bytes pass */
         bool ok = true;
         for (const char *p = name; *p && ok; p++)
