@@ -59,8 +59,9 @@ static void scan_reset(openai_usage_scanner *s)
     s->cap_len = 0;
 }
 
-/* count_field of a number's text (what openai_jscan_value accepted, no
- * exponent, at most 15 digits): an integer clamped, a real truncated. */
+/* count_field of a number's text (what openai_jscan_value accepted): an
+ * integer clamped, a real truncated. A long number or an exponent made the
+ * walk unsure, and jansson's value is used instead of this one. */
 static int64_t count_of_number(const uint8_t *s, size_t n)
 {
     if (memchr(s, '.', n)) {
@@ -73,8 +74,10 @@ static int64_t count_of_number(const uint8_t *s, size_t n)
     }
     if (s[0] == '-') return 0;
     int64_t v = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (v > USAGE_MAX_TOKENS) return USAGE_MAX_TOKENS; /* the walk went on to jansson */
         v = v * 10 + (s[i] - '0');
+    }
     return v > USAGE_MAX_TOKENS ? USAGE_MAX_TOKENS : v;
 }
 
