@@ -72,10 +72,13 @@ float eng_avx2_dot_f32(const float *a, const float *b, int n);
 void eng_avx2_axpy(float *y, float a, const float *x, int n);
 float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int n);
 void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y, int r0, int r1);
-/* F16 rows [r0, r1) against n inputs (cols a multiple of 32): Y[t * ldy + r]
- * = row r . X[t * ldx ...], the same value for any n and row range. */
+/* F16 rows [r0, r1) against n inputs (cols a multiple of 8): Y[t * ldy + r]
+ * = row r . X[t * ldx ...], the same value for any n and row range (register
+ * tiles of rows x inputs, one accumulator per pair). wide: NULL, or 4 * cols
+ * floats of scratch where groups of four rows are widened once for all the
+ * inputs (worth it for a batch). */
 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx, float *Y,
-                       size_t ldy, int r0, int r1);
+                       size_t ldy, int r0, int r1, float *wide);
 bool eng_cpu_avx2(void);
 /* AVX-VNNI too (only with gcc builds; false without AVX2). */
 bool eng_cpu_vnni(void);

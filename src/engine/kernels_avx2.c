@@ -84,55 +84,117 @@ AVX2 void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y
         y[r] = eng_avx2_dot_f32(W + (size_t)r * cols, x, cols);
 }
 
-/* One F16 row against inputs x0 and x1 (x1 NULL: one input), cols a
- * multiple of 32. The weights are widened with F16C as they stream, once for
- * both inputs; four accumulators per input (columns 32i+8j go to j) hide the
- * FMA latency, and rows are taken in memory order so the hardware
- * prefetcher sees one stream. The adds for an (row, input) pair do not
- * depend on the other input: a prompt batch gives generation's results bit
- * for bit. */
-AVX2 static void f16_row(const uint16_t *w, int cols, const float *x0, const float *x1, float *y0,
-                         float *y1)
+/* F16 rows against inputs as register tiles of R rows x T inputs (R <= 4,
+ * T <= 3: 12 accumulators, 3 inputs and a weight vector fill the 16 ymm
+ * registers). Each weight vector is used for T inputs, each input vector
+ * for R rows. The weights are either half floats widened with F16C in the
+ * loop (wh, generation) or rows already widened to floats once for a whole
+ * prompt batch (wf): the conversion is exact, and every (row, input) pair has
+ * one accumulator fed in column order and one horizontal sum whatever the
+ * tile shape, so a batch gives generation's results bit for bit; the tiles
+ * only share loads. cols is a multiple of 8. */
+AVX2 static inline __attribute__((always_inline)) void f16_tile(const uint16_t *wh, const float *wf,
+                                                                int cols, const float *x,
+                                                                size_t ldx, float *y, size_t ldy,
+                                                                int R, int T, bool widened)
 {
-    __m256 a[4], b[4];
-    for (int j = 0; j < 4; j++)
-        a[j] = b[j] = _mm256_setzero_ps();
-    if (x1) {
-        for (int c = 0; c < cols; c += 32)
-            for (int j = 0; j < 4; j++) {
-                __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + c + 8 * j)));
-                a[j] = _mm256_fmadd_ps(f, _mm256_loadu_ps(x0 + c + 8 * j), a[j]);
-                b[j] = _mm256_fmadd_ps(f, _mm256_loadu_ps(x1 + c + 8 * j), b[j]);
-            }
-        *y1 = hsum(_mm256_add_ps(_mm256_add_ps(b[0], b[1]), _mm256_add_ps(b[2], b[3])));
-    } else {
-        for (int c = 0; c < cols; c += 32)
-            for (int j = 0; j < 4; j++)
-                a[j] = _mm256_fmadd_ps(
-                    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + c + 8 * j))),
-                    _mm256_loadu_ps(x0 + c + 8 * j), a[j]);
+    __m256 acc[4][3];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int c = 0; c < cols; c += 8) {
+        __m256 xv[3];
+        for (int t = 0; t < T; t++)
+            xv[t] = _mm256_loadu_ps(x + (size_t)t * ldx + c);
+        for (int r = 0; r < R; r++) {
+            __m256 f =
+                wf ? _mm256_loadu_ps(wf + (size_t)r * cols + c)
+                   : _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wh + (size_t)r * cols + c)));
+            for (int t = 0; t < T; t++)
+                acc[r][t] = _mm256_fmadd_ps(f, xv[t], acc[r][t]);
+        }
     }
-    *y0 = hsum(_mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3])));
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            y[(size_t)t * ldy + r] = hsum(acc[r][t]);
 }
 
+/* The tile shapes, each compiled with constant loop bounds, for half-float
+ * (h) and widened (f) weights. */
+#define F16_TILE(R, T)                                                                             \
+    AVX2 __attribute__((unused)) static void f16_tile_h##R##x##T(                                  \
+        const uint16_t *w, int cols, const float *x, size_t ldx, float *y, size_t ldy)             \
+    {                                                                                              \
+        f16_tile(w, NULL, cols, x, ldx, y, ldy, R, T, false);                                      \
+    }                                                                                              \
+    AVX2 __attribute__((unused)) static void f16_tile_f##R##x##T(                                  \
+        const float *w, int cols, const float *x, size_t ldx, float *y, size_t ldy)                \
+    {                                                                                              \
+        f16_tile(NULL, w, cols, x, ldx, y, ldy, R, T, true);                                       \
+    }
+F16_TILE(4, 3)
+F16_TILE(4, 2)
+F16_TILE(4, 1)
+F16_TILE(1, 3)
+F16_TILE(1, 2)
+F16_TILE(1, 1)
+#undef F16_TILE
+
+/* R (4 or 1) rows at w against n inputs, three at a time. */
+#define F16_ROWS(K, R, w)                                                                          \
+    do {                                                                                           \
+        int t = 0;                                                                                 \
+        for (; t + 3 <= n; t += 3)                                                                 \
+            f16_tile_##K##R##x3(w, cols, X + (size_t)t * ldx, ldx, y + (size_t)t * ldy, ldy);      \
+        if (n - t == 2)                                                                            \
+            f16_tile_##K##R##x2(w, cols, X + (size_t)t * ldx, ldx, y + (size_t)t * ldy, ldy);      \
+        if (n - t == 1)                                                                            \
+            f16_tile_##K##R##x1(w, cols, X + (size_t)t * ldx, ldx, y + (size_t)t * ldy, ldy);      \
+    } while (0)
+
 AVX2 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx,
-                            float *Y, size_t ldy, int r0, int r1)
+                            float *Y, size_t ldy, int r0, int r1, float *wide)
 {
-    /* Blocks of rows that stay in L1/L2 while the inputs go through them in
-     * pairs. */
-    int blk = CC_MAX(1, (int)(16384 / ((size_t)cols * 2)));
-    for (int b0 = r0; b0 < r1; b0 += blk) {
-        int b1 = CC_MIN(r1, b0 + blk), t = 0;
-        for (; t + 2 <= n; t += 2)
-            for (int r = b0; r < b1; r++)
-                f16_row(W + (size_t)r * cols, cols, X + (size_t)t * ldx, X + (size_t)(t + 1) * ldx,
-                        Y + (size_t)t * ldy + r, Y + (size_t)(t + 1) * ldy + r);
-        for (; t < n; t++)
-            for (int r = b0; r < b1; r++)
-                f16_row(W + (size_t)r * cols, cols, X + (size_t)t * ldx, NULL,
-                        Y + (size_t)t * ldy + r, NULL);
+    /* Four rows (a few KB) stay in L1 while the inputs go through them three
+     * at a time. With a batch of inputs the four rows are first widened to
+     * floats in `wide` (4 * cols floats), once instead of once per three
+     * inputs: F16C then leaves the FMA units to the products. */
+    for (int r = r0; r < r1;) {
+        const uint16_t *w = W + (size_t)r * cols;
+        float *y = Y + r;
+        if (r + 4 <= r1) {
+            if (wide) {
+                for (int i = 0; i < 4 * cols; i += 8)
+                    _mm256_storeu_ps(wide + i,
+                                     _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))));
+                /* The next four rows come from memory while these are
+                 * multiplied, a share of their cache lines before each tile
+                 * (all at once, or the hardware prefetcher alone, stalls). */
+                const char *next = (const char *)(w + 4 * (size_t)cols);
+                int lines = r + 8 <= r1 ? cols / 8 : 0, tiles = (n + 2) / 3;
+                for (int t = 0, k = 0; t < n; t += 3, k++) {
+                    for (int l = lines * k / tiles; l < lines * (k + 1) / tiles; l++)
+                        _mm_prefetch(next + 64 * (size_t)l, _MM_HINT_T0);
+                    const float *x = X + (size_t)t * ldx;
+                    float *yt = y + (size_t)t * ldy;
+                    if (n - t >= 3)
+                        f16_tile_f4x3(wide, cols, x, ldx, yt, ldy);
+                    else if (n - t == 2)
+                        f16_tile_f4x2(wide, cols, x, ldx, yt, ldy);
+                    else
+                        f16_tile_f4x1(wide, cols, x, ldx, yt, ldy);
+                }
+            } else {
+                F16_ROWS(h, 4, w);
+            }
+            r += 4;
+        } else {
+            F16_ROWS(h, 1, w);
+            r++;
+        }
     }
 }
+#undef F16_ROWS
 
 AVX2 static inline __m256 load_i8x8(const int8_t *p)
 {
@@ -745,7 +807,7 @@ void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, int s
 void eng_avx2_f16_store(uint16_t *dst, const float *src, int n) {}
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out) {}
 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx, float *Y,
-                       size_t ldy, int r0, int r1)
+                       size_t ldy, int r0, int r1, float *wide)
 {
 }
 bool eng_avx2_dot_q_both(uint32_t type, const void *row, const eng_q8x *xq, int n, float out[2])

@@ -256,7 +256,8 @@ static void test_quant_dot(void **state)
     }
     /* Batched products (prompt path) equal row-by-row dots, for every type
      * with a multi-token kernel. */
-    enum { R = 8, C = 512, NB = 6 }; /* a group of four inputs and two more */
+    /* Ten inputs: groups of four and two more, tiles of three and one more. */
+    enum { R = 8, C = 512, NB = 10 };
     float W[R * C], X[NB * C], Y[NB * R], scratch[ENG_SCRATCH_FLOATS(NB, C)];
     fill_random(W, R * C, 3);
     fill_random(X, NB * C, 4);
@@ -280,6 +281,18 @@ static void test_quant_dot(void **state)
                     fail_msg("%s row %d token %d: batch %f vs portable dot %f",
                              engine_ttype_name(type), r, t, Y[t * R + r], d);
             }
+        /* Smaller batches from row 1 (other tile shapes and row groups, with
+         * and without F16's widened rows) give the same bits. */
+        for (int nb = 2; nb < NB; nb++) {
+            float Y2[NB * R];
+            eng_matmul(&T, X, nb, C, Y2, R, 1, R, scratch);
+            for (int t = 0; t < nb; t++)
+                for (int r = 1; r < R; r++)
+                    if (memcmp(&Y2[t * R + r], &Y[t * R + r], sizeof(float)) != 0)
+                        fail_msg("%s row %d token %d: batch of %d %.9g vs of %d %.9g",
+                                 engine_ttype_name(type), r, t, nb, Y2[t * R + r], NB,
+                                 Y[t * R + r]);
+        }
         /* One vector at a time gives exactly the batch's values (bit for
          * bit: the forward pass relies on it). */
         for (int t = 0; t < NB; t++) {
