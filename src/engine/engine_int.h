@@ -91,7 +91,9 @@ typedef struct eng_q8x {
     int8_t qs[32];
 } eng_q8x;
 bool eng_int8_type(uint32_t type);
-void eng_avx2_quantize_x(const float *x, int n, eng_q8x *out);
+/* The inputs of a product with `type` rows: one scale per 32 values, but
+ * per 256 for Q4_K (every block of a 256-value group then has the same d). */
+void eng_avx2_quantize_x(uint32_t type, const float *x, int n, eng_q8x *out);
 float eng_avx2_dot_q(uint32_t type, const void *row, const eng_q8x *xq, int n);
 /* The same for four inputs at once; false when the type has no such kernel. */
 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4], int n,

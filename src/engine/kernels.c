@@ -155,7 +155,7 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
         if (avx2 && eng_int8_type(W->type) && W->cols % 32 == 0) {
             /* Quantize the input once, then integer dots row by row. */
             eng_q8x *xq = (eng_q8x *)scratch;
-            eng_avx2_quantize_x(X, W->cols, xq);
+            eng_avx2_quantize_x(W->type, X, W->cols, xq);
             eng_avx2_matvec_q(W->type, W->data, W->row_bytes, xq, W->cols, Y, r0, r1);
             return;
         }
@@ -172,7 +172,7 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
         int nbk = W->cols / 32;
         eng_q8x *xq = (eng_q8x *)scratch;
         for (int t = 0; t < n; t++)
-            eng_avx2_quantize_x(X + (size_t)t * ldx, W->cols, xq + (size_t)t * nbk);
+            eng_avx2_quantize_x(W->type, X + (size_t)t * ldx, W->cols, xq + (size_t)t * nbk);
         if (W->type == ENGINE_T_Q4_K && n >= 4) {
             /* The inputs' scale vectors once per product, then blocks of
              * rows that stay in cache while every group of four inputs goes

@@ -294,41 +294,66 @@ AVX2 float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int 
 
 /* ------------------------------------------------ 8-bit integer dots */
 
-AVX2 void eng_avx2_quantize_x(const float *x, int n, eng_q8x *out)
+/* max |x[i]| over 32 values */
+AVX2 static inline float amax32(const float *x)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int b = 0; b < n / 32; b++, x += 32, out++) {
-        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
-               v3 = _mm256_loadu_ps(x + 24);
-        __m256 m =
-            _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
-                          _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_movehdup_ps(h));
-        float amax = _mm_cvtss_f32(h);
-        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-        out->d = d;
-        __m256 mul = _mm256_set1_ps(id);
-        __m256i i0 =
-            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT));
-        __m256i i1 =
-            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT));
-        __m256i i2 =
-            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT));
-        __m256i i3 =
-            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT));
-        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        s4 = _mm_hadd_epi32(s4, s4);
-        s4 = _mm_hadd_epi32(s4, s4);
-        out->isum = _mm_cvtsi128_si32(s4);
-        /* pack 32 int32 -> 32 int8 in order (packs interleave lanes: fix with a permute) */
-        __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
-        __m256i p = _mm256_packs_epi16(p01, p23);
-        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)out->qs, p);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x)),
+                                           _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8))),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)),
+                                           _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24))));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* 32 values to 8 bits with the scale amax / 127. */
+AVX2 static inline void quantize32(const float *x, float amax, eng_q8x *out)
+{
+    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+           v3 = _mm256_loadu_ps(x + 24);
+    float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+    out->d = d;
+    __m256 mul = _mm256_set1_ps(id);
+    __m256i i0 =
+        _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT));
+    __m256i i1 =
+        _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT));
+    __m256i i2 =
+        _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT));
+    __m256i i3 =
+        _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT));
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_hadd_epi32(s4, s4);
+    s4 = _mm_hadd_epi32(s4, s4);
+    out->isum = _mm_cvtsi128_si32(s4);
+    /* pack 32 int32 -> 32 int8 in order (packs interleave lanes: fix with a permute) */
+    __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)out->qs, p);
+}
+
+AVX2 void eng_avx2_quantize_x(uint32_t type, const float *x, int n, eng_q8x *out)
+{
+    if (type == ENGINE_T_Q4_K && n % QK_K == 0) {
+        /* One scale per 256 values (as llama.cpp's Q8_K): the Q4_K kernels
+         * then apply the weights' sub-block scales in integers. */
+        for (int b = 0; b < n / QK_K; b++, x += QK_K, out += 8) {
+            float amax = 0;
+            for (int j = 0; j < 8; j++) {
+                float a = amax32(x + 32 * j);
+                amax = a > amax ? a : amax;
+            }
+            for (int j = 0; j < 8; j++)
+                quantize32(x + 32 * j, amax, out + j);
+        }
+        return;
     }
+    for (int b = 0; b < n / 32; b++, x += 32, out++)
+        quantize32(x, amax32(x), out);
 }
 
 /* sum over 32 lanes of w*x for signed bytes w, x, as 8 int32 partial sums */
@@ -378,15 +403,20 @@ static inline void q4k_scales(const uint8_t *q, uint32_t sc[2], uint32_t mn[2])
     mn[1] = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
 }
 
-AVX2 static inline void q4k_block_scales(const blk_q4_k *b, __m256 *scd, __m256 *mnd)
+/* A Q4_K block's scales: sc[j] holds sub-block j's 6-bit scale in every
+ * 16-bit lane (for madd on maddubs' pair sums), d the block's d in every
+ * lane, mnd lane j dmin x minimum j. */
+AVX2 static inline void q4k_block_scales(const blk_q4_k *b, __m256i sc[8], __m256 *d, __m256 *mnd)
 {
-    uint32_t sc[2], mn[2];
-    q4k_scales(b->scales, sc, mn);
-    __m256 s =
-        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)sc[0], (int)sc[1], 0, 0)));
+    uint32_t s8[2], mn[2];
+    q4k_scales(b->scales, s8, mn);
+    __m256i s16 = _mm256_broadcastsi128_si256(
+        _mm_cvtepu8_epi16(_mm_setr_epi32((int)s8[0], (int)s8[1], 0, 0)));
+    for (int j = 0; j < 8; j++)
+        sc[j] = _mm256_shuffle_epi8(s16, _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8)));
     __m256 m =
         _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)mn[0], (int)mn[1], 0, 0)));
-    *scd = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d)), s);
+    *d = _mm256_set1_ps(_cvtsh_ss(b->d));
     *mnd = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->dmin)), m);
 }
 
@@ -793,7 +823,7 @@ float eng_avx2_dot_row(uint32_t type, const void *row, const float *x, int n)
 {
     return 0;
 }
-void eng_avx2_quantize_x(const float *x, int n, eng_q8x *out) {}
+void eng_avx2_quantize_x(uint32_t type, const float *x, int n, eng_q8x *out) {}
 void eng_avx2_silu_mul(float *a, const float *b, int n) {}
 bool eng_avx2_dot_q4x(uint32_t type, const void *row, const eng_q8x *const xq[4], int n,
                       float out[4])

@@ -45,27 +45,30 @@ KQ_ATTR static void KQ(q8_0_dot4)(const blk_q8_0 *b, const eng_q8x *const xq[4],
         out[t] = hsum(acc[t]);
 }
 
-/* One unpacked Q4_K block against 8 input blocks. The 8 integer dots are
- * reduced to one vector (lane j = sub-block j) so the scaling costs one
- * conversion and two FMAs per block instead of per sub-block. Every Q4_K
+/* One unpacked Q4_K block against 8 input blocks that share one scale
+ * (eng_avx2_quantize_x gives Q4_K inputs one per 256 values): each
+ * sub-block's pair sums take its 6-bit scale in the same madd that widens
+ * them (2 x 15 x 127 x 63 x 2 per lane, exact in 32 bits), the eight are
+ * added as integers and converted once, then one FMA with d x the input's
+ * scale; the minimums' term (lane j: dmin x minimum j x the input's scale x
+ * the sum of input block j) comes off the same accumulator. Every Q4_K
  * kernel (one vector, four vectors, whole matrix-vector products) goes
  * through here with the same operations per row and input: a prompt
  * evaluated in a batch gives bit-identical results to the same tokens one by
  * one. */
-KQ_ATTR static inline void KQ(q4k_block_dot)(const __m256i w[8], __m256 scd, __m256 mnd,
-                                             const eng_q8x *x, __m256 xd, __m256 xs, __m256 *acc,
-                                             __m256 *accm)
+KQ_ATTR static inline void KQ(q4k_block_dot)(const __m256i w[8], const __m256i sc[8], __m256 d,
+                                             __m256 mnd, const eng_q8x *x, __m256 xd, __m256 xs,
+                                             __m256 *acc)
 {
     __m256i p[8];
     for (int j = 0; j < 8; j++)
-        p[j] = KQ_DOT_U8(w[j], _mm256_loadu_si256((const __m256i *)x[j].qs));
-    /* per 128-bit half: lanes (p0 p1 p2 p3) and (p4 p5 p6 p7) partial sums */
-    __m256i s03 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    __m256i s47 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    __m256i tot = _mm256_add_epi32(_mm256_permute2x128_si256(s03, s47, 0x20),
-                                   _mm256_permute2x128_si256(s03, s47, 0x31));
-    *acc = _mm256_fmadd_ps(_mm256_mul_ps(scd, xd), _mm256_cvtepi32_ps(tot), *acc);
-    *accm = _mm256_fmadd_ps(_mm256_mul_ps(mnd, xd), xs, *accm);
+        p[j] = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(w[j], _mm256_loadu_si256((const __m256i *)x[j].qs)), sc[j]);
+    __m256i tot = _mm256_add_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])),
+        _mm256_add_epi32(_mm256_add_epi32(p[4], p[5]), _mm256_add_epi32(p[6], p[7])));
+    *acc = _mm256_fmadd_ps(_mm256_mul_ps(d, xd), _mm256_cvtepi32_ps(tot), *acc);
+    *acc = _mm256_fnmadd_ps(_mm256_mul_ps(mnd, xd), xs, *acc);
 }
 
 /* One row; xd/xs hold q4k_x_scales() of each group of 8 input blocks, or
@@ -74,21 +77,21 @@ KQ_ATTR static float KQ(dotq_q4_k_x)(const blk_q4_k *b, const eng_q8x *x, int nb
                                      const __m256 *xs)
 {
     /* one horizontal sum per row, not per block */
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, b++, x += 8) {
-        __m256 scd, mnd, d8, s8;
-        __m256i w[8];
+        __m256 d, mnd, d8, s8;
+        __m256i w[8], sc[8];
         if (xd) {
             d8 = xd[i];
             s8 = xs[i];
         } else {
             q4k_x_scales(x, &d8, &s8);
         }
-        q4k_block_scales(b, &scd, &mnd);
+        q4k_block_scales(b, sc, &d, &mnd);
         q4k_block_unpack(b, w);
-        KQ(q4k_block_dot)(w, scd, mnd, x, d8, s8, &acc, &accm);
+        KQ(q4k_block_dot)(w, sc, d, mnd, x, d8, s8, &acc);
     }
-    return hsum(acc) - hsum(accm);
+    return hsum(acc);
 }
 
 /* Rows [r0, r1) against four inputs whose scale vectors were computed once
@@ -102,22 +105,22 @@ KQ_ATTR static void KQ(q4k_rows4)(const uint8_t *data, size_t row_bytes, int n,
     int nb = n / QK_K;
     for (int r = r0; r < r1; r++) {
         const blk_q4_k *b = (const blk_q4_k *)(data + (size_t)r * row_bytes);
-        __m256 acc[4], accm[4];
+        __m256 acc[4];
         for (int t = 0; t < 4; t++)
-            acc[t] = accm[t] = _mm256_setzero_ps();
+            acc[t] = _mm256_setzero_ps();
         for (int i = 0; i < nb; i++, b++) {
-            __m256 scd, mnd;
-            __m256i w[8];
+            __m256 d, mnd;
+            __m256i w[8], sc[8];
             _mm_prefetch((const char *)(b + 2), _MM_HINT_T0);
-            q4k_block_scales(b, &scd, &mnd);
+            q4k_block_scales(b, sc, &d, &mnd);
             q4k_block_unpack(b, w);
             for (int t = 0; t < 4; t++)
                 KQ(q4k_block_dot)
-            (w, scd, mnd, xq[t] + 8 * i, _mm256_loadu_ps(xsc[t] + 16 * i),
-             _mm256_loadu_ps(xsc[t] + 16 * i + 8), &acc[t], &accm[t]);
+            (w, sc, d, mnd, xq[t] + 8 * i, _mm256_loadu_ps(xsc[t] + 16 * i),
+             _mm256_loadu_ps(xsc[t] + 16 * i + 8), &acc[t]);
         }
         for (int t = 0; t < 4; t++)
-            y[(size_t)t * ldy + r] = hsum(acc[t]) - hsum(accm[t]);
+            y[(size_t)t * ldy + r] = hsum(acc[t]);
     }
 }
 

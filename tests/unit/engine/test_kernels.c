@@ -231,7 +231,7 @@ static void test_quant_dot(void **state)
             if (eng_int8_type(type)) {
                 /* Integer kernels: the input is quantized to 8 bits too. */
                 eng_q8x xq[N / 32];
-                eng_avx2_quantize_x(x, N, xq);
+                eng_avx2_quantize_x(type, x, N, xq);
                 for (int b = 0; b < N / 32; b++) {
                     int32_t sum = 0;
                     for (int k = 0; k < 32; k++) {
@@ -240,6 +240,13 @@ static void test_quant_dot(void **state)
                         sum += xq[b].qs[k];
                     }
                     assert_int_equal(sum, xq[b].isum);
+                    /* Q4_K inputs: one scale per 256 values, that of their largest. */
+                    if (type == ENGINE_T_Q4_K) {
+                        float amax = 0;
+                        for (int k = 0; k < 256; k++)
+                            amax = fmaxf(amax, fabsf(x[b / 8 * 256 + k]));
+                        assert_true(xq[b].d == amax / 127.0f);
+                    }
                 }
                 float qd = eng_avx2_dot_q(type, q, xq, N);
                 if (fabs(qd - deq) > 1e-2 * absref)
