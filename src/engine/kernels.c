@@ -202,20 +202,30 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
             }
             return;
         }
-        for (int r = r0; r < r1; r++) {
-            const uint8_t *row = W->data + (size_t)r * W->row_bytes;
-            int t = 0;
+        /* Blocks of rows (32 KB) that stay in cache while each group of four
+         * inputs (a few KB, in L1) goes through them: row by row over the
+         * whole batch, the inputs came from L2 again for every row. */
+        int blk = (int)CC_MAX(4, 32768 / W->row_bytes);
+        for (int b0 = r0; b0 < r1; b0 += blk) {
+            int b1 = CC_MIN(r1, b0 + blk), t = 0;
             for (; t + 4 <= n; t += 4) {
                 const eng_q8x *x4[4] = {xq + (size_t)t * nbk, xq + (size_t)(t + 1) * nbk,
                                         xq + (size_t)(t + 2) * nbk, xq + (size_t)(t + 3) * nbk};
-                float o[4];
-                if (!eng_avx2_dot_q4x(W->type, row, x4, W->cols, o)) break;
-                for (int k = 0; k < 4; k++)
-                    Y[(size_t)(t + k) * ldy + r] = o[k];
+                bool done = true;
+                for (int r = b0; r < b1 && done; r++) {
+                    float o[4];
+                    done = eng_avx2_dot_q4x(W->type, W->data + (size_t)r * W->row_bytes, x4,
+                                            W->cols, o);
+                    if (done)
+                        for (int k = 0; k < 4; k++)
+                            Y[(size_t)(t + k) * ldy + r] = o[k];
+                }
+                if (!done) break; /* no four-input kernel: one at a time */
             }
             for (; t < n; t++)
-                Y[(size_t)t * ldy + r] =
-                    eng_avx2_dot_q(W->type, row, xq + (size_t)t * nbk, W->cols);
+                for (int r = b0; r < b1; r++)
+                    Y[(size_t)t * ldy + r] = eng_avx2_dot_q(
+                        W->type, W->data + (size_t)r * W->row_bytes, xq + (size_t)t * nbk, W->cols);
         }
         return;
     }
