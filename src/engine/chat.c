@@ -121,6 +121,22 @@ char *engine_model_chat_apply(const engine_model *m, const json_t *messages, con
     return out;
 }
 
+char *engine_model_chat_prompt(const engine_model *m, const json_t *messages, const json_t *tools,
+                               cc_err *err)
+{
+    char *out = engine_model_chat_apply(m, messages, tools, true, err);
+    if (!out) return NULL;
+    /* The prompt is tokenized with add_bos, which puts BOS first when the
+     * model wants one: a template that writes bos_token itself would
+     * give two. */
+    const eng_vocab *v = m->vocab;
+    size_t n_bos = 0;
+    const char *bos = v->add_bos && v->bos >= 0 ? engine_token_piece(m, v->bos, &n_bos) : NULL;
+    if (bos && n_bos && !strncmp(out, bos, n_bos))
+        memmove(out, out + n_bos, strlen(out + n_bos) + 1);
+    return out;
+}
+
 char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msgs, size_t n,
                                bool *used_template)
 {
@@ -131,19 +147,10 @@ char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msg
             json_array_append_new(
                 list, json_pack("{s:s, s:s}", "role", msgs[i].role, "content", msgs[i].content));
         cc_err err = {0};
-        char *out = engine_model_chat_apply(m, list, NULL, true, &err);
+        char *out = engine_model_chat_prompt(m, list, NULL, &err);
         json_decref(list);
         if (out) {
             *used_template = true;
-            /* The prompt is tokenized with add_bos, which puts BOS first when the
-             * model wants one: a template that writes bos_token itself would
-             * give two. */
-            const eng_vocab *v = m->vocab;
-            size_t n_bos = 0;
-            const char *bos =
-                v->add_bos && v->bos >= 0 ? engine_token_piece(m, v->bos, &n_bos) : NULL;
-            if (bos && n_bos && !strncmp(out, bos, n_bos))
-                memmove(out, out + n_bos, strlen(out + n_bos) + 1);
             return out;
         }
         /* a template our interpreter cannot run must not make the model unusable */

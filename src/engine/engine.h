@@ -320,6 +320,11 @@ char *engine_chat_apply(const char *template_text, const json_t *messages, const
 /* engine_chat_apply with the model's template, its BOS and EOS token text. */
 char *engine_model_chat_apply(const engine_model *m, const json_t *messages, const json_t *tools,
                               bool add_generation_prompt, cc_err *err);
+/* engine_model_chat_apply with the generation prompt, without the leading BOS text that
+ * engine_tokenize(add_bos) adds for a model that wants one (for conversations with tools and
+ * tool turns, which only a template can render). */
+char *engine_model_chat_prompt(const engine_model *m, const json_t *messages, const json_t *tools,
+                               cc_err *err);
 /* The prompt for a chat with an open assistant turn: the model's template
  * when it has one and it renders (*used_template set), else the recognised
  * format of engine_chat_render. Either way without the BOS that
@@ -394,6 +399,43 @@ void engine_sampler_free(engine_sampler *s);
  * the chosen token's log-probability and the top alternatives. */
 int32_t engine_sampler_sample(engine_sampler *s, const float *logits, const int32_t *history,
                               size_t n_history, size_t n_generated, engine_logprob *lp);
+/* Restricts the following draws to tokens with allow[id] != 0 (n_vocab bytes, borrowed until
+ * the next call; NULL: all). Log-probabilities stay those of the model's own distribution. */
+void engine_sampler_set_allowed(engine_sampler *s, const uint8_t *allow);
+
+/* ============================================================ grammars */
+
+/* A grammar the sampled text must follow (grammar-constrained sampling), written in a
+ * GBNF-like text: rules `name ::= alternatives`, alternatives separated by `|`, sequences of
+ * "literals" (escapes \n \t \r \\ \" \xHH for a byte, \uHHHH for a code point's UTF-8),
+ * byte classes [a-z\x80-\xbf] and [^...], rule names, ( groups ), and the postfixes * + ?
+ * {m} {m,} {m,n} (bounds up to 256); # comments. It matches bytes: multi-byte characters are
+ * written as byte sequences. Undefined rules, left recursion and oversized grammars are
+ * refused with a message naming the rule or the place. */
+typedef struct engine_grammar engine_grammar;
+engine_grammar *engine_grammar_parse(const char *text, size_t len, const char *root, cc_err *err);
+void engine_grammar_free(engine_grammar *g);
+/* Whether the bytes are a whole sentence of the grammar / the start of one. */
+bool engine_grammar_accepts(const engine_grammar *g, const void *bytes, size_t n);
+bool engine_grammar_accepts_prefix(const engine_grammar *g, const void *bytes, size_t n);
+
+/* A JSON schema compiled to a grammar text (root rule "root") whose sentences are JSON
+ * documents valid under the schema (schema NULL: any JSON object). Supported: type (object,
+ * array, string, number, integer, boolean, null, or a list of them), properties, required,
+ * additionalProperties (only declared properties are generated when properties are given),
+ * items, enum, const, anyOf, minLength/maxLength, minItems/maxItems; title, description,
+ * default, examples, $schema, $id, $comment, strict are ignored. Any other keyword is
+ * refused: *bad_keyword (if not NULL) is set to its name (static or borrowed from schema)
+ * and err says where. Returns a heap string. */
+char *engine_json_schema_gbnf(const json_t *schema, const char **bad_keyword, cc_err *err);
+/* The same, parsed. */
+engine_grammar *engine_grammar_from_json_schema(const json_t *schema, const char **bad_keyword,
+                                                cc_err *err);
+/* The same document between fixed texts (before and after; NULL: none), e.g. a tool call's
+ * JSON inside its family's markers. */
+engine_grammar *engine_grammar_from_json_schema_wrapped(const json_t *schema, const char *before,
+                                                        const char *after, const char **bad_keyword,
+                                                        cc_err *err);
 
 /* ============================================================ generation */
 
@@ -422,6 +464,10 @@ typedef struct engine_seq_params {
     size_t n_stops;
     bool logprobs;
     int prompt_chunk; /* prompt tokens per step (0 = all in one step) */
+    /* Constrained sampling (borrowed, must outlive the sequence; NULL: none): only tokens
+     * whose bytes continue a sentence of the grammar are sampled, an end token only where
+     * the grammar can end. */
+    const engine_grammar *grammar;
 } engine_seq_params;
 
 typedef struct engine_step {
@@ -467,6 +513,7 @@ typedef struct engine_request {
     bool logprobs; /* report each token's log-probability (and sp.top_logprobs alternatives) */
     char *stops[4];
     size_t n_stops;
+    engine_grammar *grammar; /* owned; NULL: unconstrained */
 } engine_request;
 
 void engine_request_free(engine_request *r);

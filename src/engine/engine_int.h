@@ -148,4 +148,34 @@ const engine_model *eng_ctx_model(const engine_ctx *c);
 /* Vocabulary accessors used by the tokenizer and detokenizer. */
 int eng_vocab_size(const eng_vocab *v);
 
+/* ------------------------------------------------ grammar matching (grammar.c) */
+
+/* A matcher state: the set of parse stacks, stored one after another as
+ * [len, pos_0 .. pos_len-1] (top last; len 0: a complete sentence). */
+typedef struct eng_gstate {
+    uint32_t *v;
+    size_t n, cap, n_stacks;
+} eng_gstate;
+void eng_gstate_init(const engine_grammar *g, eng_gstate *s);
+void eng_gstate_free(eng_gstate *s);
+void eng_gstate_copy(eng_gstate *dst, const eng_gstate *src);
+/* out = the states reached from in by byte c; false when none (c cannot follow). scratch
+ * (grown as needed) is the caller's reusable work buffer. */
+bool eng_gstate_advance(const engine_grammar *g, const eng_gstate *in, uint8_t c, eng_gstate *out,
+                        uint32_t **scratch, size_t *scratch_cap);
+bool eng_gstate_can_end(const eng_gstate *s);  /* the bytes so far are a sentence */
+bool eng_gstate_only_end(const eng_gstate *s); /* ... and nothing can follow */
+
+/* Token-level matching (grammar_token.c): which tokens of a model's vocabulary can come next. */
+typedef struct eng_gmatch eng_gmatch;
+eng_gmatch *eng_gmatch_new(const engine_grammar *g, const engine_model *m);
+void eng_gmatch_free(eng_gmatch *gm);
+/* Whether token id may come next (end tokens: where the grammar can end). */
+bool eng_gmatch_token_ok(eng_gmatch *gm, int32_t id);
+/* allow[id] = 1 for every token that may come next, 0 for the others (n_vocab bytes). Returns
+ * the number allowed. */
+size_t eng_gmatch_mask(eng_gmatch *gm, uint8_t *allow);
+/* Advances past a token (an end token changes nothing); false if it was not allowed. */
+bool eng_gmatch_accept(eng_gmatch *gm, int32_t id);
+
 #endif

@@ -26,6 +26,7 @@ struct engine_sampler {
     uint8_t *mark;
     int32_t *bias_ids; /* owned copies of p.bias_ids / p.bias_values */
     float *bias_values;
+    const uint8_t *allow; /* borrowed: a grammar's mask, NULL = every token */
 };
 
 void engine_sample_params_default(engine_sample_params *p)
@@ -81,6 +82,11 @@ void engine_sampler_free(engine_sampler *s)
     free(s);
 }
 
+void engine_sampler_set_allowed(engine_sampler *s, const uint8_t *allow)
+{
+    s->allow = allow;
+}
+
 static int cmp_cand_desc(const void *a, const void *b)
 {
     float x = ((const cand *)a)->logit, y = ((const cand *)b)->logit;
@@ -129,6 +135,9 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits, const int3
     memcpy(w, logits, (size_t)n * sizeof(float));
     for (int i = 0; i < p->n_bias; i++) /* ids out of the vocabulary are ignored, as OpenAI's */
         if (p->bias_ids[i] >= 0 && p->bias_ids[i] < n) w[p->bias_ids[i]] += p->bias_values[i];
+    if (s->allow)
+        for (int i = 0; i < n; i++)
+            if (!s->allow[i]) w[i] = -INFINITY;
 
     if (p->repeat_penalty != 1.0f && p->repeat_penalty > 0) {
         size_t from = p->repeat_last_n > 0 && n_history > (size_t)p->repeat_last_n
@@ -161,7 +170,7 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits, const int3
     if (p->temperature <= 0 || p->top_k == 1) {
         chosen = 0;
         for (int i = 1; i < n; i++)
-            if (w[i] > w[chosen]) chosen = i;
+            if (w[i] > w[chosen] || (s->allow && !s->allow[chosen] && s->allow[i])) chosen = i;
     } else {
         float mx = w[0];
         for (int i = 1; i < n; i++)
@@ -172,6 +181,7 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits, const int3
         int nc = 0;
         for (int i = 0; i < n; i++)
             if (w[i] >= floor_) s->cands[nc++] = (cand){i, w[i] / p->temperature};
+        if (!nc) s->cands[nc++] = (cand){0, 0}; /* nothing allowed: the caller's mistake */
         qsort(s->cands, (size_t)nc, sizeof(cand), cmp_cand_desc);
         if (p->top_k > 0 && p->top_k < nc) nc = p->top_k;
         float top = s->cands[0].logit;

@@ -19,6 +19,8 @@ struct engine_seq {
     size_t n_prompt, n_cached, n_gen;
     const float *logits;
     bool finished;
+    eng_gmatch *gm; /* grammar-constrained sampling, NULL: none */
+    uint8_t *allow; /* the grammar's token mask (n_vocab) */
 };
 
 engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const engine_seq_params *p,
@@ -51,6 +53,11 @@ engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const eng
     s->n_cached = same;
     s->sampler = engine_sampler_new(&p->sp, engine_model_hparams(s->m)->n_vocab);
     s->detok = engine_detok_new(s->m, p->stops, p->n_stops);
+    if (p->grammar) {
+        s->gm = eng_gmatch_new(p->grammar, s->m);
+        s->allow = cc_malloc((size_t)engine_model_hparams(s->m)->n_vocab);
+    }
+    s->p.grammar = NULL; /* borrowed only through gm */
     return s;
 }
 
@@ -60,6 +67,8 @@ void engine_seq_free(engine_seq *s)
     engine_sampler_free(s->sampler);
     engine_detok_free(s->detok);
     engine_tokens_free(&s->hist);
+    eng_gmatch_free(s->gm);
+    free(s->allow);
     free(s);
 }
 
@@ -102,6 +111,22 @@ int engine_seq_sample(engine_seq *s, cc_buf *out, engine_step *st, int32_t *next
     engine_logprob *lp = s->p.logprobs ? &st->lp : NULL;
     int32_t tok =
         engine_sampler_sample(s->sampler, s->logits, s->hist.ids, s->hist.n, s->n_gen, lp);
+    if (s->gm && !eng_gmatch_token_ok(s->gm, tok)) {
+        /* The draw does not fit the grammar: draw again among the tokens that do. Drawing
+         * first and masking only on a miss gives the same distribution as masking first (a
+         * fitting first draw has probability p(t), a miss then q(t) = p(t) / P(fit)), and
+         * most steps need no mask at all. */
+        if (!eng_gmatch_mask(s->gm, s->allow)) {
+            /* No token can continue (a grammar the vocabulary cannot spell): stop here. */
+            memset(st, 0, sizeof(*st));
+            finish(s, st, ENGINE_FINISH_STOP, out);
+            return 0;
+        }
+        engine_sampler_set_allowed(s->sampler, s->allow);
+        tok = engine_sampler_sample(s->sampler, s->logits, s->hist.ids, s->hist.n, s->n_gen, lp);
+        engine_sampler_set_allowed(s->sampler, NULL);
+    }
+    if (s->gm) eng_gmatch_accept(s->gm, tok);
     int32_t prev = s->hist.ids[s->hist.n - 1];
     engine_tokens_push(&s->hist, tok);
     s->n_gen++;

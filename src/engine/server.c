@@ -90,6 +90,7 @@ static bool job_begin(engine_server *s, engine_job *j, int slot, engine_tokens *
     p.n_stops = r->n_stops;
     p.logprobs = r->logprobs;
     p.prompt_chunk = PROMPT_CHUNK;
+    p.grammar = r->grammar;
     j->seq = engine_seq_new(s->ctx[slot], t, &p, &err);
     if (!j->seq) {
         job_refuse(s, j, err.msg);
@@ -403,5 +404,6 @@ void engine_request_free(engine_request *r)
         free(r->stops[i]);
     free((void *)r->sp.bias_ids);
     free((void *)r->sp.bias_values);
+    engine_grammar_free(r->grammar);
     free(r);
 }
