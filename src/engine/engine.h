@@ -277,6 +277,8 @@ typedef struct engine_chat_msg {
 engine_chat_kind engine_model_chat_kind(const engine_model *m);
 /* The GGUF's tokenizer.chat_template (NULL: none); owned by the model. */
 const char *engine_model_chat_template(const engine_model *m);
+/* Replaces it (copied; NULL: none), before the model is shared with other threads. */
+void engine_model_set_chat_template(engine_model *m, const char *text);
 /* Renders messages with the model's template and an open assistant turn.
  * Returns a heap string (caller frees). */
 char *engine_chat_render(engine_chat_kind kind, const engine_chat_msg *msgs, size_t n, bool add_bos,

@@ -308,3 +308,9 @@ const char *engine_model_chat_template(const engine_model *m)
 {
     return m->chat_template;
 }
+void engine_model_set_chat_template(engine_model *m, const char *text)
+{
+    free(m->chat_template);
+    m->chat_template = text ? cc_strdup(text) : NULL;
+    m->chat = engine_chat_detect(m->chat_template);
+}

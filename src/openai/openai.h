@@ -201,6 +201,12 @@ void openai_output_free(openai_output *o);
 void openai_output_step(openai_output *o, const char *text, size_t n, const openai_logprob *lp,
                         cc_buf *out);
 void openai_output_finish(openai_output *o, openai_finish fin, const openai_usage *u, cc_buf *out);
+/* The end of a chat answer that calls tools (finish_reason "tool_calls"): content (the text
+ * before the calls, may be empty: null) and calls, an array of {"id","type":"function",
+ * "function":{"name","arguments"}} (borrowed). Streamed, the content is one delta and each
+ * call a tool_calls delta with its index, id, type, name and arguments. */
+void openai_output_finish_tools(openai_output *o, const char *content, size_t n,
+                                const json_t *calls, const openai_usage *u, cc_buf *out);
 
 /* =============================================================== SSE ===== */
 

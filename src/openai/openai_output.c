@@ -217,6 +217,9 @@ void openai_output_step(openai_output *o, const char *text, size_t n, const open
     o->text_offset += n;
 }
 
+static void finish_with(openai_output *o, const char *reason, const json_t *calls,
+                        const openai_usage *u, cc_buf *out);
+
 static json_t *usage_json(const openai_usage *u)
 {
     json_t *j = json_object();
@@ -231,7 +234,36 @@ static json_t *usage_json(const openai_usage *u)
 
 void openai_output_finish(openai_output *o, openai_finish fin, const openai_usage *u, cc_buf *out)
 {
-    const char *reason = fin == OPENAI_FINISH_LENGTH ? "length" : "stop";
+    finish_with(o, fin == OPENAI_FINISH_LENGTH ? "length" : "stop", NULL, u, out);
+}
+
+void openai_output_finish_tools(openai_output *o, const char *content, size_t n,
+                                const json_t *calls, const openai_usage *u, cc_buf *out)
+{
+    if (o->stream) {
+        if (n) openai_output_step(o, content, n, NULL, out);
+        size_t i;
+        const json_t *call;
+        json_array_foreach(calls, i, call)
+        {
+            json_t *j = envelope(o, "chat.completion.chunk");
+            json_t *c = chunk_choice(o, NULL, 0, NULL, NULL);
+            json_t *d = json_deep_copy(call);
+            json_object_set_new(d, "index", json_integer((json_int_t)i));
+            json_object_set_new(json_object_get(c, "delta"), "tool_calls", json_pack("[o]", d));
+            json_object_set_new(j, "choices", json_pack("[o]", c));
+            emit_sse(out, j);
+        }
+    } else {
+        cc_buf_reset(&o->text);
+        if (n) cc_buf_append(&o->text, content, n);
+    }
+    finish_with(o, "tool_calls", calls, u, out);
+}
+
+static void finish_with(openai_output *o, const char *reason, const json_t *calls,
+                        const openai_usage *u, cc_buf *out)
+{
     if (o->stream) {
         json_t *j =
             envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
@@ -256,7 +288,12 @@ void openai_output_finish(openai_output *o, openai_finish fin, const openai_usag
     if (o->api == OPENAI_CHAT) {
         json_t *msg = json_object();
         json_object_set_new(msg, "role", json_string("assistant"));
+        if (calls && !o->text.len) { /* OpenAI: content null beside tool calls */
+            json_decref(text);
+            text = json_null();
+        }
         json_object_set_new(msg, "content", text);
+        if (calls) json_object_set(msg, "tool_calls", (json_t *)calls);
         json_object_set_new(c, "message", msg);
         if (o->logprobs) {
             json_decref(lp);

@@ -98,6 +98,9 @@ typedef struct backend_embedded_config {
     int threads;            /* 0 = number of cores */
     int slots;              /* concurrent sequences; 0 = default */
     int context;            /* per-slot context length; 0 = model's (capped) */
+    /* A Jinja chat template file replacing the GGUF's tokenizer.chat_template (NULL: the
+     * GGUF's): for a model file without one, or a fixed template. */
+    const char *chat_template_path;
 } backend_embedded_config;
 
 worker_backend *backend_embedded_new(struct event_base *base, const backend_embedded_config *cfg,

@@ -56,6 +56,10 @@ struct backend_call {
     openai_kind kind;
     bool logprobs;
     int top_logprobs;
+    /* Tools offered: the text is held until the end, then parsed into tool calls (a call's
+     * start cannot be told from text while it streams). */
+    emb_tool_format tools;
+    cc_buf held;
 };
 
 /* ------------------------------------------------ scheduler thread side */
@@ -141,8 +145,30 @@ static void job_step(void *ud, const char *text, size_t len, const engine_step *
     bool has_lp = c->logprobs && st->has_token;
     if (has_lp) emb_logprob(engine_server_model(c->b->srv), st, c->top_logprobs, &lp);
     cc_buf out = CC_BUF_INIT;
-    openai_output_step(c->out, text, len, has_lp ? &lp : NULL, &out);
+    if (c->tools) {
+        cc_buf_append(&c->held, text, len);
+        if (has_lp) openai_output_step(c->out, NULL, 0, &lp, &out);
+    } else {
+        openai_output_step(c->out, text, len, has_lp ? &lp : NULL, &out);
+    }
     push_body(c, &out);
+}
+
+/* The end of an answer to a request with tools: the held text is either tool calls (and the
+ * text before them) or an ordinary answer. */
+static void finish_tools(backend_call *c, openai_finish fin, const openai_usage *ou, cc_buf *out)
+{
+    char *content = NULL;
+    json_t *calls = emb_tool_calls_parse(c->tools, c->held.data ? (const char *)c->held.data : "",
+                                         c->held.len, &content);
+    if (calls) {
+        openai_output_finish_tools(c->out, content, strlen(content), calls, ou, out);
+    } else {
+        openai_output_step(c->out, (const char *)c->held.data, c->held.len, NULL, out);
+        openai_output_finish(c->out, fin, ou, out);
+    }
+    json_decref(calls);
+    free(content);
 }
 
 static void job_done(void *ud, const engine_job_result *res)
@@ -156,9 +182,12 @@ static void job_done(void *ud, const engine_job_result *res)
                            .completion_tokens = u->completion_tokens,
                            .total_tokens = u->prompt_tokens + u->completion_tokens};
         cc_buf out = CC_BUF_INIT;
-        openai_output_finish(
-            c->out, res->finish == ENGINE_FINISH_LENGTH ? OPENAI_FINISH_LENGTH : OPENAI_FINISH_STOP,
-            &ou, &out);
+        openai_finish fin =
+            res->finish == ENGINE_FINISH_LENGTH ? OPENAI_FINISH_LENGTH : OPENAI_FINISH_STOP;
+        if (c->tools)
+            finish_tools(c, fin, &ou, &out);
+        else
+            openai_output_finish(c->out, fin, &ou, &out);
         push_body(c, &out);
     } else if (res->status == ENGINE_JOB_REFUSED) { /* the prompt cannot run: the request's fault */
         openai_error e;
@@ -171,6 +200,7 @@ static void job_done(void *ud, const engine_job_result *res)
     /* Before push_done: once MSG_DONE is queued the loop may free c. */
     openai_output_free(c->out);
     c->out = NULL;
+    cc_buf_free(&c->held);
     push_done(c, u, code, code ? res->error : NULL);
 }
 
@@ -285,7 +315,8 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
         local_answer(b, c, &e);
         return 0;
     }
-    engine_request *r = emb_request_new(engine_server_model(b->srv), &oreq, &e);
+    emb_tool_format tools;
+    engine_request *r = emb_request_new(engine_server_model(b->srv), &oreq, &e, &tools);
     if (!r) {
         openai_request_clear(&oreq);
         local_answer(b, c, &e);
@@ -294,6 +325,7 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
     if (req->max_tokens > 0 && (r->max_tokens == 0 || r->max_tokens > req->max_tokens))
         r->max_tokens = req->max_tokens;
     c->kind = kind;
+    c->tools = tools;
     c->logprobs = oreq.logprobs;
     c->top_logprobs = oreq.top_logprobs;
     c->out = openai_output_new(&oreq, b->model_name);
@@ -378,6 +410,18 @@ worker_backend *backend_embedded_new(struct event_base *base, const backend_embe
     if (!m) {
         free(id);
         return NULL;
+    }
+    if (cfg->chat_template_path) {
+        cc_buf t = CC_BUF_INIT;
+        if (cc_read_file(cfg->chat_template_path, &t, err) < 0) {
+            cc_err_prefix(err, "chat_template");
+            engine_model_free(m);
+            free(id);
+            return NULL;
+        }
+        cc_buf_append_u8(&t, 0);
+        engine_model_set_chat_template(m, (const char *)t.data);
+        cc_buf_free(&t);
     }
     emb_backend *b = cc_calloc(1, sizeof(*b));
     b->base.ops = &emb_ops;

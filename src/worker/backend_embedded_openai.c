@@ -74,6 +74,128 @@ out:
     return rc;
 }
 
+/* One tool call of an assistant turn as chat templates expect it: arguments as an object
+ * (Hugging Face templates write them with tojson; OpenAI sends a JSON text). */
+static json_t *template_tool_call(const json_t *tc)
+{
+    json_t *out = json_deep_copy(tc);
+    json_t *fn = json_object_get(out, "function");
+    const json_t *args = json_object_get(fn, "arguments");
+    if (json_is_string(args)) {
+        json_t *parsed = json_loadb(json_string_value(args), json_string_length(args), 0, NULL);
+        if (json_is_object(parsed))
+            json_object_set_new(fn, "arguments", parsed);
+        else
+            json_decref(parsed);
+    }
+    return out;
+}
+
+/* A conversation with tools or tool turns, rendered by the model's template (the only thing
+ * that knows how the model was shown tools). *fmt: the form the model answers calls in. */
+static int render_tool_chat(const engine_model *m, const openai_request * or, bool tools_on,
+                            engine_request *r, emb_tool_format *fmt, openai_error *e)
+{
+    const char *param = tools_on ? "tools" : "messages";
+    *fmt = emb_tool_format_detect(engine_model_chat_template(m));
+    if (*fmt == EMB_TOOLS_NONE) {
+        openai_error_param(e, param,
+                           "'%s' %s is not supported by this model (its chat template renders no "
+                           "tool calls in a known form)",
+                           param, tools_on ? "(tool calling)" : "with tool calls or tool results");
+        e->code = "unsupported_parameter";
+        return -1;
+    }
+    const json_t *msgs = json_object_get(or->body, "messages");
+    json_t *list = json_array();
+    size_t i;
+    const json_t *msg;
+    int rc = -1;
+    json_array_foreach(msgs, i, msg)
+    {
+        const char *role = json_string_value(json_object_get(msg, "role"));
+        if (!strcmp(role, "developer")) role = "system";
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") &&
+            strcmp(role, "tool")) {
+            openai_error_param(e, "messages",
+                               "'messages[%zu].role' '%.40s' is not supported by this model", i,
+                               role);
+            goto out;
+        }
+        json_t *one = json_pack("{s:s}", "role", role);
+        const json_t *content = json_object_get(msg, "content");
+        if (content && !json_is_null(content)) {
+            char *text = content_text(content, i, e);
+            if (!text) {
+                json_decref(one);
+                goto out;
+            }
+            json_object_set_new(one, "content", json_string(text));
+            free(text);
+        } else { /* null beside tool calls: "" (templates test it as a string, as vLLM gives) */
+            json_object_set_new(one, "content", json_string(""));
+        }
+        const json_t *calls = json_object_get(msg, "tool_calls");
+        if (json_is_array(calls)) {
+            json_t *copy = json_array();
+            size_t k;
+            const json_t *tc;
+            json_array_foreach(calls, k, tc) json_array_append_new(copy, template_tool_call(tc));
+            json_object_set_new(one, "tool_calls", copy);
+        }
+        static const char *const keep[] = {"tool_call_id", "name"};
+        for (size_t k = 0; k < CC_ARRAY_LEN(keep); k++) {
+            const json_t *v = json_object_get(msg, keep[k]);
+            if (json_is_string(v)) json_object_set(one, keep[k], (json_t *)v);
+        }
+        json_array_append_new(list, one);
+    }
+    cc_err err = {0};
+    r->prompt = engine_model_chat_prompt(
+        m, list, tools_on ? json_object_get(or->body, "tools") : NULL, &err);
+    if (!r->prompt) {
+        openai_error_param(e, "messages", "the model's chat template failed: %s", err.msg);
+        goto out;
+    }
+    r->parse_special = true;
+    rc = 0;
+out:
+    json_decref(list);
+    return rc;
+}
+
+/* tool_choice "required" or a named function: the call is forced by a grammar. */
+static int tool_choice_grammar(const openai_request * or, emb_tool_format fmt, engine_request *r,
+                               openai_error *e)
+{
+    const json_t *tc = json_object_get(or->body, "tool_choice");
+    const char *name = NULL;
+    if (json_is_object(tc)) {
+        name = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+        if (!name)
+            return openai_error_param(e, "tool_choice", "'tool_choice.function.name' is required");
+    } else if (!json_is_string(tc) || strcmp(json_string_value(tc), "required") != 0) {
+        return 0; /* auto */
+    }
+    if (or->response_format != OPENAI_FORMAT_TEXT) {
+        openai_error_param(e, "response_format",
+                           "'response_format' is not supported by this model together with a "
+                           "forced 'tool_choice'");
+        e->code = "unsupported_parameter";
+        return -1;
+    }
+    cc_err err = {0};
+    const char *bad = NULL;
+    r->grammar = emb_tool_grammar(fmt, json_object_get(or->body, "tools"), name, &bad, &err);
+    if (r->grammar) return 0;
+    if (bad && !strcmp(bad, "tool_choice"))
+        return openai_error_param(e, "tool_choice", "'tool_choice': %s", err.msg);
+    openai_error_param(e, "tools", "'tools' parameters schema: %s%s%s%s", err.msg,
+                       bad ? " (keyword " : "", bad ? bad : "", bad ? ")" : "");
+    e->code = "unsupported_parameter";
+    return -1;
+}
+
 static int completion_prompt(const json_t *body, engine_request *r, openai_error *e)
 {
     const json_t *p = json_object_get(body, "prompt");
@@ -101,25 +223,17 @@ static int refuse_unsupported(const openai_request * or, openai_error *e)
         e->code = "unsupported_endpoint";
         return -1;
     }
-    if (or->has_tools && ! or->tool_choice_none) REFUSE("tools", "(tool calling)");
-    if (or->has_tool_turns) REFUSE("messages", "with tool calls or tool results");
-    if (or->response_format != OPENAI_FORMAT_TEXT)
-        REFUSE("response_format", "other than {\"type\":\"text\"}");
     if (or->n > 1) REFUSE("n", "greater than 1");
     if (or->best_of > 1) REFUSE("best_of", "greater than 1");
     if (or->has_suffix) REFUSE("suffix", "(non-empty)");
     if (or->echo) REFUSE("echo", "(true)");
     if (or->kind == OPENAI_COMPLETION && ! or->prompt_is_text)
         REFUSE("prompt", "as several prompts or token ids");
-    static const char *const others[] = {"functions",  "function_call",      "audio",
-                                         "prediction", "web_search_options", "tool_choice"};
+    static const char *const others[] = {"functions", "function_call", "audio", "prediction",
+                                         "web_search_options"};
     for (size_t i = 0; i < CC_ARRAY_LEN(others); i++) {
         const json_t *v = json_object_get(or->body, others[i]);
         if (!v || json_is_null(v)) continue;
-        /* tool_choice "none" and "auto" without tools change nothing */
-        if (!strcmp(others[i], "tool_choice") && json_is_string(v) &&
-            (!strcmp(json_string_value(v), "none") || !strcmp(json_string_value(v), "auto")))
-            continue;
         REFUSE(others[i], "(given)");
     }
     const json_t *mod = json_object_get(or->body, "modalities");
@@ -167,15 +281,53 @@ static int logit_bias(const engine_model *m, const json_t *lb, engine_sample_par
     return 0;
 }
 
-engine_request *emb_request_new(const engine_model *m, const openai_request * or, openai_error *e)
+/* response_format json_object / json_schema: a grammar the sampled text must follow. A schema
+ * keyword the compiler does not know is refused by name (never silently dropped: the caller
+ * relies on the document being valid). */
+static int response_grammar(const openai_request * or, engine_request *r, openai_error *e)
 {
+    if (or->response_format == OPENAI_FORMAT_TEXT || r->grammar) return 0;
+    const json_t *schema = NULL;
+    if (or->response_format == OPENAI_FORMAT_JSON_SCHEMA) {
+        schema = json_object_get(
+            json_object_get(json_object_get(or->body, "response_format"), "json_schema"), "schema");
+        if (!schema) schema = NULL; /* no schema given: any JSON object */
+    }
+    cc_err err = {0};
+    const char *bad = NULL;
+    r->grammar = engine_grammar_from_json_schema(schema, &bad, &err);
+    if (r->grammar) return 0;
+    openai_error_param(e, "response_format", "'response_format.json_schema.schema': %s%s%s",
+                       err.msg, bad ? " (keyword " : "", bad ? bad : "");
+    if (bad) {
+        size_t n = strlen(e->message);
+        if (n + 1 < sizeof(e->message)) memcpy(e->message + n, ")", 2);
+        e->code = "unsupported_parameter";
+    }
+    return -1;
+}
+
+engine_request *emb_request_new(const engine_model *m, const openai_request * or, openai_error *e,
+                                emb_tool_format *tools)
+{
+    *tools = EMB_TOOLS_NONE;
     if (refuse_unsupported(or, e) < 0) return NULL;
     engine_request *r = cc_calloc(1, sizeof(*r));
-    if ((or->kind == OPENAI_CHAT ? render_chat(m, or->body, r, e)
-                                 : completion_prompt(or->body, r, e)) < 0) {
+    bool tools_on = or->kind == OPENAI_CHAT && or->has_tools && ! or->tool_choice_none;
+    emb_tool_format fmt = EMB_TOOLS_NONE;
+    int rc;
+    if (or->kind != OPENAI_CHAT)
+        rc = completion_prompt(or->body, r, e);
+    else if (tools_on || or->has_tool_turns)
+        rc = render_tool_chat(m, or, tools_on, r, &fmt, e);
+    else
+        rc = render_chat(m, or->body, r, e);
+    if (rc == 0 && tools_on) rc = tool_choice_grammar(or, fmt, r, e);
+    if (rc < 0) {
         engine_request_free(r);
         return NULL;
     }
+    if (tools_on) *tools = fmt;
     engine_sample_params *sp = &r->sp;
     engine_sample_params_default(sp);
     sp->repeat_last_n = 64;
@@ -189,6 +341,10 @@ engine_request *emb_request_new(const engine_model *m, const openai_request * or
     sp->seed = or->has_seed && or->seed >= 0 ? (uint64_t) or->seed : crypto_random_u64();
     sp->top_logprobs = or->top_logprobs;
     if (logit_bias(m, json_object_get(or->body, "logit_bias"), sp, e) < 0) {
+        engine_request_free(r);
+        return NULL;
+    }
+    if (response_grammar(or, r, e) < 0) {
         engine_request_free(r);
         return NULL;
     }

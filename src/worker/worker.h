@@ -39,6 +39,9 @@ typedef struct worker_config {
     double health_interval; /* backend health polls, seconds (2) */
     bool is_test;           /* "is_test": the network we join is a test one (default true) */
     daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
+    /* embedded: "chat_template", a Jinja chat template file used instead of the GGUF's own
+     * (NULL: the GGUF's) */
+    char *chat_template;
     /* "max_proxy_debt_nano": a proxy that owes more than this (tokens it has
      * counted for us beyond its latest signed payment, x the registry's
      * worker fee) gets no new request. 0 (default): no limit. */

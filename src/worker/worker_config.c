@@ -28,6 +28,7 @@ void worker_config_init(worker_config *c)
 
 int worker_config_from_json(const json_t *obj, const char *path, worker_config *c, cc_err *err)
 {
+    // clang-format off
     static const char *const keys[] = {"proxies",
                                        "listen_http",
                                        "backend",
@@ -35,6 +36,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "api_key",
                                        "model",
                                        "model_name",
+                                       "chat_template",
                                        "threads",
                                        "slots",
                                        "coefficient",
@@ -45,11 +47,12 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "max_proxy_debt_nano",
                                        "is_test",
                                        NULL};
+    // clang-format on
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (daemon_config_check_keys(obj, keys, err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     int64_t threads = c->threads, slots = c->slots, coef = c->coefficient, maxa = c->max_active;
-    char *model = NULL;
+    char *model = NULL, *tmpl = NULL;
     if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),
                                  &c->http_port, err) < 0 ||
         daemon_http_limits_from_json(obj, "http", &c->http_limits, err) < 0 ||
@@ -58,6 +61,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         daemon_json_get_strdup(obj, "api_key", &c->api_key, err) < 0 ||
         daemon_json_get_strdup(obj, "model", &model, err) < 0 ||
         daemon_json_get_strdup(obj, "model_name", &c->model_name, err) < 0 ||
+        daemon_json_get_strdup(obj, "chat_template", &tmpl, err) < 0 ||
         cc_json_get_int(obj, "threads", false, 0, 1024, &threads, err) < 0 ||
         cc_json_get_int(obj, "slots", false, 0, 1024, &slots, err) < 0 ||
         cc_json_get_int(obj, "coefficient", false, 1, 1000000, &coef, err) < 0 ||
@@ -69,7 +73,13 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                         &c->max_proxy_debt_nano, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0) {
         free(model);
+        free(tmpl);
         return -1;
+    }
+    if (tmpl) { /* a file name, relative to the config like the model */
+        free(c->chat_template);
+        c->chat_template = cc_path_relative_to(path, tmpl);
+        free(tmpl);
     }
     c->threads = (int)threads;
     c->slots = (int)slots;
@@ -172,6 +182,7 @@ void worker_config_clear(worker_config *c)
     free(c->api_key);
     free(c->model);
     free(c->model_name);
+    free(c->chat_template);
     daemon_http_limits_clear(&c->http_limits);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));

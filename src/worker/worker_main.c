@@ -24,6 +24,7 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
     }
     backend_embedded_config bc = {.model_path = cfg->model,
                                   .model_name = cfg->model_name,
+                                  .chat_template_path = cfg->chat_template,
                                   .threads = cfg->threads,
                                   .slots = cfg->slots};
     return backend_embedded_new(base, &bc, err);

@@ -4,7 +4,8 @@ against an OpenAI-compatible backend (the fake one) tools, tool results,
 response_format json_object, n, embeddings, models.retrieve and request ids
 pass through; against the embedded engine (stories260K, when present) what it
 cannot honour is refused with a 400 naming the field, never ignored (its
-logit_bias is honoured, with token ids of its own vocabulary). With API
+logit_bias is honoured, with token ids of its own vocabulary, and a JSON schema is
+enforced: the answer parses and follows it). With API
 keys configured, the SDK gets 401 without a key or with a wrong one, and 429
 once its key's token budget is spent; /jsonstats shows the key's usage."""
 import json
@@ -97,6 +98,17 @@ def embedded(holder):
         check_eq(r["param"], want, "%s: the refusal names the field" % field)
     # logit_bias is honoured by the engine; only a key that is no token id is refused
     check_eq(got["refusals"]["logit_bias_ok"]["status"], 200, "logit_bias with a token id")
+    check_eq(got["refusals"]["response_format"]["code"], "unsupported_parameter",
+             "a schema keyword the engine cannot enforce")
+    check("pattern" in got["refusals"]["response_format"]["message"], "the keyword is named")
+    # a JSON schema is enforced by grammar-constrained sampling
+    js = got["json_schema"]
+    check_eq(js["finish_reason"], "stop", "json_schema answer ends by itself")
+    doc = json.loads(js["content"])
+    check(isinstance(doc, dict) and set(doc) <= {"name", "age", "happy"}, "schema's keys: %r" % doc)
+    check(isinstance(doc["name"], str) and len(doc["name"]) <= 10, "name: %r" % doc)
+    check(isinstance(doc["age"], int) and not isinstance(doc["age"], bool), "age: %r" % doc)
+    check(isinstance(doc.get("happy", True), bool), "happy: %r" % doc)
 
 
 def keys(holder):

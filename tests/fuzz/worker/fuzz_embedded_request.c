@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     openai_request oreq;
     openai_error e;
     if (openai_parse(kind, data + 1, size - 1, &oreq, &e) < 0) return 0;
-    engine_request *r = emb_request_new(m, &oreq, &e);
+    emb_tool_format tools;
+    engine_request *r = emb_request_new(m, &oreq, &e, &tools);
     if (!r) {
         if (e.status != 400 || !e.param[0]) abort(); /* refusals name their field */
         openai_request_clear(&oreq);
@@ -55,9 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* what the engine cannot honour never gets this far (never silently ignored) */
     if (oreq.kind == OPENAI_EMBEDDING || (oreq.has_tools && !oreq.tool_choice_none) ||
-        oreq.has_tool_turns || oreq.response_format != OPENAI_FORMAT_TEXT || oreq.n != 1 ||
-        oreq.best_of != 1 || oreq.has_suffix || oreq.echo ||
-        (oreq.kind == OPENAI_COMPLETION && !oreq.prompt_is_text))
+        oreq.has_tool_turns || (oreq.response_format != OPENAI_FORMAT_TEXT && !r->grammar) ||
+        tools != EMB_TOOLS_NONE || oreq.n != 1 || oreq.best_of != 1 || oreq.has_suffix ||
+        oreq.echo || (oreq.kind == OPENAI_COMPLETION && !oreq.prompt_is_text))
         abort();
     cc_err err = {0};
     engine_tokens t = {0};

@@ -81,7 +81,8 @@ if (mode === 'passthrough') {
   out.refusals = {
     tools: await outcome(() => client.chat.completions.create({ model, messages, tools })),
     response_format: await outcome(() => client.chat.completions.create({
-      model, messages, response_format: { type: 'json_object' } })),
+      model, messages, response_format: { type: 'json_schema', json_schema: {
+        name: 'p', schema: { type: 'string', pattern: '^a' } } } })),
     n: await outcome(() => client.chat.completions.create({ model, messages, n: 2 })),
     logit_bias: await outcome(() => client.chat.completions.create({
       model, messages, logit_bias: { 999999: 10 } })),
@@ -92,6 +93,13 @@ if (mode === 'passthrough') {
     prompt: await outcome(() => client.completions.create({ model, prompt: ['a', 'b'] })),
     embeddings: await outcome(() => client.embeddings.create({ model, input: 'a' })),
   };
+  // JSON output the engine enforces with a grammar: the content parses and follows the schema
+  const schema = { type: 'object', additionalProperties: false, required: ['name', 'age'],
+                   properties: { name: { type: 'string', maxLength: 10 }, age: { type: 'integer' },
+                                 happy: { type: 'boolean' } } };
+  const js = await client.chat.completions.create({ model, messages, max_tokens: 200,
+    temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'person', schema } } });
+  out.json_schema = { finish_reason: js.choices[0].finish_reason, content: js.choices[0].message.content };
 } else if (mode === 'keys') {
   const anonymous = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0,
                                  defaultHeaders: { Authorization: null } });

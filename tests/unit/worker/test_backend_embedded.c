@@ -168,7 +168,7 @@ static void test_requests(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 512};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 512, NULL};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     if (!b) fail_msg("%s", err.msg);
     assert_string_equal(b->ops->kind, "embedded");
@@ -298,7 +298,7 @@ static void test_refusals_name_their_param(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 64};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 64, NULL};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     if (!b) fail_msg("%s", err.msg);
     cc_buf long_prompt = CC_BUF_INIT;
@@ -335,8 +335,14 @@ static void test_refusals_name_their_param(void **state)
          400, "tools"},
         {"/v1/chat/completions",
          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
-         "\"response_format\":{\"type\":\"json_object\"}}",
+         "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+         "\"schema\":{\"type\":\"string\",\"format\":\"date\"}}}}",
          400, "response_format"},
+        /* JSON output is enforced (grammar-constrained sampling) */
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+         "\"max_tokens\":3,\"response_format\":{\"type\":\"json_object\"}}",
+         200, ""},
         {"/v1/chat/completions",
          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":2}",
          400, "n"},
@@ -419,7 +425,7 @@ static void test_cancel_and_cap(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), "tiny", 1, 1, 512};
+    backend_embedded_config cfg = {model_path(), "tiny", 1, 1, 512, NULL};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     assert_true(cc_str_has_prefix(b->ops->model(b), "tiny@sha256:"));
@@ -473,7 +479,7 @@ static void test_timeout(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 1, 512};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 1, 512, NULL};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[2];
@@ -504,7 +510,7 @@ static void test_prefix_reuse(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 3, 512};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 3, 512, NULL};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[3];
@@ -541,7 +547,7 @@ static void test_logprobs_json(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 512};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 512, NULL};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[2];
@@ -610,7 +616,7 @@ static void test_bad_model(void **state)
     (void)state;
     cc_err err = {0};
     struct event_base *base = event_base_new();
-    backend_embedded_config cfg = {"/nonexistent.gguf", NULL, 1, 1, 0};
+    backend_embedded_config cfg = {"/nonexistent.gguf", NULL, 1, 1, 0, NULL};
     assert_null(backend_embedded_new(base, &cfg, &err));
     assert_true(err.msg[0] != 0);
     event_base_free(base);
