@@ -281,7 +281,12 @@ void client_api_completion(http_req *hreq, void *ud)
     r->stream = oreq.stream;
     if (oreq.stream && !oreq.include_usage) r->sse_filter = openai_sse_filter_new();
     r->model = cc_strdup(oreq.model);
-    r->max_tokens = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
+    /* Each of n choices (best_of candidates) may take max_tokens: the reservation, and the
+     * query's max_tokens the proxy reserves, cover them all; the cap the worker applies to
+     * each stays per choice. */
+    int64_t per_choice = oreq.max_tokens > 0 ? oreq.max_tokens : c->max_tokens;
+    int64_t choices = CC_MAX(oreq.n, oreq.best_of);
+    r->max_tokens = CC_MIN(per_choice * CC_MAX(choices, 1), (int64_t)INT32_MAX);
     r->max_coefficient = oreq.max_coefficient >= 0 ? (int)oreq.max_coefficient : c->max_coefficient;
     r->start = cc_now_mono();
     r->start_wall = cc_now_wall();
@@ -305,7 +310,7 @@ void client_api_completion(http_req *hreq, void *ud)
     /* The token cap travels with the request so the worker can enforce it
      * even when the body names none (the client's default applies). */
     char cap[24];
-    snprintf(cap, sizeof(cap), "%lld", (long long)r->max_tokens);
+    snprintf(cap, sizeof(cap), "%lld", (long long)per_choice);
     tl_http_header hs[2] = {{.hdr = {.id = TL_ID_http_header},
                              .name = tl_str("Content-Type"),
                              .value = tl_str("application/json")},

@@ -348,6 +348,9 @@ int engine_ctx_pos(const engine_ctx *c); /* tokens in the KV cache */
 void engine_ctx_truncate(engine_ctx *c, int pos);
 /* The tokens now in the KV cache (engine_ctx_pos of them). */
 const int32_t *engine_ctx_tokens(const engine_ctx *c);
+/* Makes dst hold the first n cached tokens of src (keys, values and ids; same model): a
+ * prompt evaluated once serves several sequences. */
+int engine_ctx_copy_prefix(engine_ctx *dst, const engine_ctx *src, int n, cc_err *err);
 /* Runs tokens through the model at the current position (batched), appends
  * them to the KV cache and returns the logits of the last one (n_vocab
  * floats, owned by the context, valid until the next call). */
@@ -476,6 +479,7 @@ typedef struct engine_step {
     bool finished;
     engine_finish finish;
     bool has_token; /* a token was generated in this step */
+    int choice;     /* which of the request's choices (engine_request.n_choices) */
     int32_t token;
     engine_logprob lp; /* when logprobs were asked for */
 } engine_step;
@@ -516,6 +520,10 @@ typedef struct engine_request {
     char *stops[4];
     size_t n_stops;
     engine_grammar *grammar; /* owned; NULL: unconstrained */
+    /* Choices (OpenAI's n; 0 or 1: one): the prompt is evaluated once and its cache copied to
+     * a slot per choice; choice c samples with its own stream (seed + c x a large odd
+     * constant). All need a slot at once: more than the server's slots is refused. */
+    int n_choices;
 } engine_request;
 
 void engine_request_free(engine_request *r);
@@ -551,8 +559,11 @@ typedef enum {
 typedef struct engine_job_result {
     engine_job_status status;
     engine_finish finish; /* ENGINE_JOB_OK: stop (end token, stop string) or length */
-    engine_usage usage;
-    const char *error; /* why, for every other status */
+    engine_usage usage;   /* the prompt counted once, the completions of every choice */
+    const char *error;    /* why, for every other status */
+    /* ENGINE_JOB_OK: each choice's finish (finish_of[0] == finish) */
+    int n_choices;
+    const engine_finish *finish_of;
 } engine_job_result;
 
 typedef struct engine_job_callbacks {
@@ -575,6 +586,7 @@ engine_server *engine_server_new(engine_model *m, const engine_server_config *cf
 /* Stops the thread; jobs still pending get on_done(ENGINE_JOB_CANCELLED). */
 void engine_server_free(engine_server *s);
 const engine_model *engine_server_model(const engine_server *s);
+int engine_server_slots(const engine_server *s); /* the most choices one request may have */
 /* Queues a request (ownership of req passes to the server). The
  * returned handle stays valid until on_done has returned. */
 engine_job *engine_server_submit(engine_server *s, engine_request *req,

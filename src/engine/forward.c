@@ -506,3 +506,19 @@ const float *engine_ctx_logits(const engine_ctx *c)
 {
     return c->logits;
 }
+
+int engine_ctx_copy_prefix(engine_ctx *dst, const engine_ctx *src, int n, cc_err *err)
+{
+    if (dst->m != src->m || n < 0 || n > src->pos || n > dst->n_ctx)
+        return cc_err_set(err, "cannot copy %d cached tokens between these contexts", n);
+    const engine_hparams *hp = &src->m->hp;
+    size_t kvd = (size_t)hp->n_head_kv * hp->head_dim;
+    for (int l = 0; l < hp->n_layer; l++) {
+        size_t from = (size_t)l * src->n_ctx * kvd, to = (size_t)l * dst->n_ctx * kvd;
+        memcpy(dst->kcache + to, src->kcache + from, (size_t)n * kvd * sizeof(uint16_t));
+        memcpy(dst->vcache + to, src->vcache + from, (size_t)n * kvd * sizeof(uint16_t));
+    }
+    memcpy(dst->tokens, src->tokens, (size_t)n * sizeof(int32_t));
+    dst->pos = n;
+    return 0;
+}

@@ -7,6 +7,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,12 @@ struct engine_job {
     engine_job_callbacks cb;
     void *ud;
     _Atomic bool cancel;
-    engine_seq *seq;
+    int n;                 /* choices */
+    engine_seq **seq;      /* [n]; choices after the first start once its prompt is in */
+    int *slot;             /* [n] the slot each choice runs on */
+    engine_finish *finish; /* [n] */
+    int running;           /* choices not finished yet */
+    engine_tokens prompt;  /* kept for the choices that start from the first one's cache */
     engine_job *next;
 };
 
@@ -30,6 +36,7 @@ struct engine_server {
     int n_slots;
     engine_ctx **ctx;
     engine_job **slot_job;
+    int *slot_choice; /* which of its job's choices a busy slot runs */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -40,20 +47,36 @@ struct engine_server {
 
 static void job_free(engine_job *j)
 {
-    engine_seq_free(j->seq);
+    for (int c = 0; c < j->n; c++)
+        engine_seq_free(j->seq[c]);
+    free(j->seq);
+    free(j->slot);
+    free(j->finish);
+    engine_tokens_free(&j->prompt);
     engine_request_free(j->req);
     free(j);
+}
+
+/* The slots a job still holds become free. */
+static void release_slots(engine_server *s, engine_job *j)
+{
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slot_job[i] == j) s->slot_job[i] = NULL;
 }
 
 static void job_done(engine_server *s, engine_job *j, engine_job_status status,
                      engine_finish finish, const char *error)
 {
-    engine_job_result res = {status, finish, {0, 0, 0}, error};
-    if (j->seq) {
-        res.usage.prompt_tokens = (int64_t)engine_seq_prompt_tokens(j->seq);
-        res.usage.completion_tokens = (int64_t)engine_seq_generated(j->seq);
-        res.usage.cached_tokens = (int64_t)engine_seq_cached_tokens(j->seq);
+    release_slots(s, j);
+    engine_job_result res = {status, finish, {0, 0, 0}, error, j->n, j->finish};
+    j->finish[0] = status == ENGINE_JOB_OK ? j->finish[0] : finish;
+    res.finish = j->finish[0];
+    if (j->seq[0]) { /* the prompt once: the other choices copied its cache */
+        res.usage.prompt_tokens = (int64_t)engine_seq_prompt_tokens(j->seq[0]);
+        res.usage.cached_tokens = (int64_t)engine_seq_cached_tokens(j->seq[0]);
     }
+    for (int c = 0; c < j->n; c++)
+        if (j->seq[c]) res.usage.completion_tokens += (int64_t)engine_seq_generated(j->seq[c]);
     pthread_mutex_lock(&s->mu);
     s->st.prompt_tokens += res.usage.prompt_tokens;
     s->st.completion_tokens += res.usage.completion_tokens;
@@ -71,33 +94,57 @@ static void job_cancelled(engine_server *s, engine_job *j)
  * any output. */
 static void job_refuse(engine_server *s, engine_job *j, const char *msg)
 {
-    engine_seq_free(j->seq);
-    j->seq = NULL;
+    for (int c = 0; c < j->n; c++) {
+        engine_seq_free(j->seq[c]);
+        j->seq[c] = NULL;
+    }
     job_done(s, j, ENGINE_JOB_REFUSED, ENGINE_FINISH_STOP, msg);
 }
 
-/* Starts a job on a slot: tokenizes the prompt and sets up the sequence. */
-/* Starts a tokenized job on a free slot. */
-static bool job_begin(engine_server *s, engine_job *j, int slot, engine_tokens *t)
+/* Choice c's sequence parameters: the request's, with its own random stream. */
+static void seq_params(const engine_job *j, int c, engine_seq_params *p)
+{
+    const engine_request *r = j->req;
+    memset(p, 0, sizeof(*p));
+    p->sp = r->sp;
+    p->sp.seed = r->sp.seed + (uint64_t)c * 0x9e3779b97f4a7c15ull;
+    p->max_tokens = r->max_tokens;
+    p->stops = (const char *const *)r->stops;
+    p->n_stops = r->n_stops;
+    p->logprobs = r->logprobs;
+    p->prompt_chunk = PROMPT_CHUNK;
+    p->grammar = r->grammar;
+}
+
+/* Starts a tokenized job's first choice on its slot. */
+static bool job_begin(engine_server *s, engine_job *j)
 {
     cc_err err = {0};
-    engine_request *r = j->req;
     engine_seq_params p;
-    memset(&p, 0, sizeof(p));
-    p.sp = r->sp;
-    p.max_tokens = r->max_tokens;
-    p.stops = (const char *const *)r->stops;
-    p.n_stops = r->n_stops;
-    p.logprobs = r->logprobs;
-    p.prompt_chunk = PROMPT_CHUNK;
-    p.grammar = r->grammar;
-    j->seq = engine_seq_new(s->ctx[slot], t, &p, &err);
-    if (!j->seq) {
+    seq_params(j, 0, &p);
+    j->seq[0] = engine_seq_new(s->ctx[j->slot[0]], &j->prompt, &p, &err);
+    if (!j->seq[0]) {
         job_refuse(s, j, err.msg);
         return false;
     }
     if (j->cb.on_start) j->cb.on_start(j->ud);
     return true;
+}
+
+/* The first choice has read the prompt: every other choice starts from a copy of its cache
+ * (re-evaluating only the last prompt token, for its own logits). */
+static int fork_choices(engine_server *s, engine_job *j, cc_err *err)
+{
+    engine_ctx *src = s->ctx[j->slot[0]];
+    for (int c = 1; c < j->n; c++) {
+        engine_ctx *dst = s->ctx[j->slot[c]];
+        if (engine_ctx_copy_prefix(dst, src, (int)j->prompt.n, err) < 0) return -1;
+        engine_seq_params p;
+        seq_params(j, c, &p);
+        j->seq[c] = engine_seq_new(dst, &j->prompt, &p, err);
+        if (!j->seq[c]) return -1;
+    }
+    return 0;
 }
 
 static int n_free_slots(const engine_server *s)
@@ -106,6 +153,13 @@ static int n_free_slots(const engine_server *s)
     for (int i = 0; i < s->n_slots; i++)
         n += !s->slot_job[i];
     return n;
+}
+
+/* Slots a queued job needs before it can start (one that can never get them is taken and
+ * refused at once). */
+static int slots_needed(const engine_server *s, const engine_job *j)
+{
+    return j->n <= s->n_slots ? j->n : 1;
 }
 
 /* A slot keeps its cache after a job: the free slot sharing the longest
@@ -129,42 +183,53 @@ static int best_free_slot(const engine_server *s, const engine_tokens *t)
     return best;
 }
 
-/* Tokenizes the jobs just taken from the queue and puts each on a slot. */
+/* Tokenizes the jobs just taken from the queue and puts each on its slots. */
 static void begin_jobs(engine_server *s, engine_job **jobs, int n)
 {
     for (int k = 0; k < n; k++) {
         engine_job *j = jobs[k];
-        engine_tokens t = {0};
         cc_err err = {0};
         if (engine_tokenize(s->m, j->req->prompt, strlen(j->req->prompt), true,
-                            j->req->parse_special, &t, &err)) {
+                            j->req->parse_special, &j->prompt, &err)) {
             job_refuse(s, j, err.msg);
-        } else {
-            int slot = best_free_slot(s, &t);
-            s->slot_job[slot] = j;
-            if (!job_begin(s, j, slot, &t)) s->slot_job[slot] = NULL;
+            continue;
         }
-        engine_tokens_free(&t);
+        if (j->n > s->n_slots) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "%d choices asked for; this engine runs at most %d", j->n,
+                     s->n_slots);
+            job_refuse(s, j, msg);
+            continue;
+        }
+        for (int c = 0; c < j->n; c++) {
+            int slot = best_free_slot(s, &j->prompt);
+            s->slot_job[slot] = j;
+            s->slot_choice[slot] = c;
+            j->slot[c] = slot;
+        }
+        job_begin(s, j);
     }
 }
 
 static void slot_fail(engine_server *s, int i, const char *msg)
 {
     engine_job *j = s->slot_job[i];
-    s->slot_job[i] = NULL;
     engine_ctx_truncate(s->ctx[i], 0);
     job_done(s, j, ENGINE_JOB_FAILED, ENGINE_FINISH_STOP, msg);
 }
 
-/* Sends what a decode step produced; ends the job when it finished. */
-static void slot_emit(engine_server *s, int i, const cc_buf *text, const engine_step *st)
+/* Sends what a decode step produced; ends the job when its last choice finished. */
+static void slot_emit(engine_server *s, int i, const cc_buf *text, engine_step *st)
 {
     engine_job *j = s->slot_job[i];
+    int c = s->slot_choice[i];
+    st->choice = c;
     if ((text->len || st->has_token) && j->cb.on_step)
         j->cb.on_step(j->ud, text->len ? (const char *)text->data : "", text->len, st);
     if (st->finished) {
         s->slot_job[i] = NULL;
-        job_done(s, j, ENGINE_JOB_OK, st->finish, NULL);
+        j->finish[c] = st->finish;
+        if (--j->running == 0) job_done(s, j, ENGINE_JOB_OK, j->finish[0], NULL);
     }
 }
 
@@ -181,20 +246,24 @@ static void run_round(engine_server *s)
         engine_job *j = s->slot_job[i];
         if (!j) continue;
         if (atomic_load_explicit(&j->cancel, memory_order_relaxed)) {
-            s->slot_job[i] = NULL;
-            /* Whatever the slot computed stays a valid cache prefix. */
+            /* Whatever the slots computed stays a valid cache prefix. */
             job_cancelled(s, j);
             continue;
         }
+        engine_seq *q = j->seq[s->slot_choice[i]];
+        if (!q) continue; /* waits for the first choice's prompt */
         engine_step st;
         cc_err err = {0};
         cc_buf_reset(&text);
-        if (engine_seq_in_prompt(j->seq)) {
-            if (engine_seq_step(j->seq, &text, &st, &err)) slot_fail(s, i, err.msg);
+        if (engine_seq_in_prompt(q)) {
+            if (engine_seq_step(q, &text, &st, &err) ||
+                (s->slot_choice[i] == 0 && j->n > 1 && !engine_seq_in_prompt(q) &&
+                 fork_choices(s, j, &err) < 0))
+                slot_fail(s, i, err.msg);
             continue;
         }
         int32_t next;
-        if (engine_seq_sample(j->seq, &text, &st, &next, &err)) {
+        if (engine_seq_sample(q, &text, &st, &next, &err)) {
             slot_fail(s, i, err.msg);
             continue;
         }
@@ -215,10 +284,12 @@ static void run_round(engine_server *s)
         else
             rc = engine_ctx_decode_batch(&dctx[k], &dtok[k], n, &err);
         for (int t = k; t < k + n; t++) {
+            engine_job *j = s->slot_job[dslot[t]];
+            if (!j) continue; /* its job ended during the round (a failed or cancelled choice) */
             if (rc)
                 slot_fail(s, dslot[t], err.msg);
             else
-                engine_seq_set_logits(s->slot_job[dslot[t]]->seq, engine_ctx_logits(dctx[t]));
+                engine_seq_set_logits(j->seq[s->slot_choice[dslot[t]]], engine_ctx_logits(dctx[t]));
         }
         k += n;
     }
@@ -233,7 +304,9 @@ static void *sched_main(void *arg)
             int active = 0;
             for (int i = 0; i < s->n_slots; i++)
                 active += s->slot_job[i] != NULL;
-            if (s->stop || active || s->cancel_pending || (s->q_head && n_free_slots(s) > 0)) break;
+            if (s->stop || active || s->cancel_pending ||
+                (s->q_head && n_free_slots(s) >= slots_needed(s, s->q_head)))
+                break;
             pthread_cond_wait(&s->cv, &s->mu);
         }
         if (s->stop) {
@@ -259,8 +332,9 @@ static void *sched_main(void *arg)
         /* Take as many queued jobs as there are free slots. */
         engine_job *start[64];
         int n_start = 0, n_free = n_free_slots(s);
-        while (s->q_head && n_start < n_free) {
+        while (s->q_head && n_start < 64 && slots_needed(s, s->q_head) <= n_free) {
             engine_job *j = s->q_head;
+            n_free -= slots_needed(s, j);
             s->q_head = j->next;
             if (!s->q_head) s->q_tail = NULL;
             start[n_start++] = j;
@@ -308,6 +382,7 @@ engine_server *engine_server_new(engine_model *m, const engine_server_config *cf
     s->pool = engine_pool_new(cfg->threads);
     s->ctx = cc_calloc((size_t)s->n_slots, sizeof(engine_ctx *));
     s->slot_job = cc_calloc((size_t)s->n_slots, sizeof(engine_job *));
+    s->slot_choice = cc_calloc((size_t)s->n_slots, sizeof(int));
     for (int i = 0; i < s->n_slots; i++) {
         s->ctx[i] = engine_ctx_new(m, s->pool, cfg->n_ctx, err);
         if (!s->ctx[i]) goto fail;
@@ -326,6 +401,7 @@ fail:
         engine_ctx_free(s->ctx[i]);
     free(s->ctx);
     free(s->slot_job);
+    free(s->slot_choice);
     engine_pool_free(s->pool);
     free(s);
     engine_model_free(m);
@@ -344,6 +420,7 @@ void engine_server_free(engine_server *s)
         engine_ctx_free(s->ctx[i]);
     free(s->ctx);
     free(s->slot_job);
+    free(s->slot_choice);
     engine_pool_free(s->pool);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -356,6 +433,11 @@ const engine_model *engine_server_model(const engine_server *s)
     return s->m;
 }
 
+int engine_server_slots(const engine_server *s)
+{
+    return s->n_slots;
+}
+
 engine_job *engine_server_submit(engine_server *s, engine_request *req,
                                  const engine_job_callbacks *cb, void *ud)
 {
@@ -364,6 +446,11 @@ engine_job *engine_server_submit(engine_server *s, engine_request *req,
     j->req = req;
     j->cb = *cb;
     j->ud = ud;
+    j->n = req->n_choices > 1 ? req->n_choices : 1;
+    j->running = j->n;
+    j->seq = cc_calloc((size_t)j->n, sizeof(engine_seq *));
+    j->slot = cc_calloc((size_t)j->n, sizeof(int));
+    j->finish = cc_calloc((size_t)j->n, sizeof(engine_finish));
     pthread_mutex_lock(&s->mu);
     if (s->q_tail)
         s->q_tail->next = j;

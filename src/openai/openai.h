@@ -122,7 +122,7 @@ typedef struct openai_request {
      * cannot: checked for form here, passed through unchanged by the
      * openai-http backend, refused by name by the embedded one. */
     int64_t n;                              /* [1, OPENAI_MAX_CHOICES], default 1 */
-    int64_t best_of;                        /* completions, [1, OPENAI_MAX_CHOICES], default 1 */
+    int64_t best_of;                        /* completions, [n, OPENAI_MAX_CHOICES], default n */
     bool has_tools;                         /* chat: a non-empty "tools" */
     bool tool_choice_none;                  /* chat: "tool_choice": "none" */
     bool has_tool_turns;                    /* chat: a tool/function message or tool_calls */
@@ -201,6 +201,12 @@ void openai_output_free(openai_output *o);
 void openai_output_step(openai_output *o, const char *text, size_t n, const openai_logprob *lp,
                         cc_buf *out);
 void openai_output_finish(openai_output *o, openai_finish fin, const openai_usage *u, cc_buf *out);
+/* With n > 1 (the request's "n"): a step of one choice, and the end with each choice's
+ * finish (fins[i] for choice i; usage covers them all). */
+void openai_output_step_choice(openai_output *o, size_t index, const char *text, size_t n,
+                               const openai_logprob *lp, cc_buf *out);
+void openai_output_finish_choices(openai_output *o, const openai_finish *fins, size_t n,
+                                  const openai_usage *u, cc_buf *out);
 /* The end of a chat answer that calls tools (finish_reason "tool_calls"): content (the text
  * before the calls, may be empty: null) and calls, an array of {"id","type":"function",
  * "function":{"name","arguments"}} (borrowed). Streamed, the content is one delta and each

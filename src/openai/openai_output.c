@@ -13,6 +13,15 @@
 #include "crypto/crypto.h"
 #include "openai/openai_int.h"
 
+/* One choice's answer so far (OpenAI's n: several, built side by side). */
+typedef struct out_choice {
+    bool started;
+    cc_buf text;      /* non-streamed: the whole answer */
+    json_t *lp_items; /* non-streamed: chat logprobs content / completion arrays */
+    json_t *lp_tokens, *lp_values, *lp_tops, *lp_offsets;
+    size_t text_offset;
+} out_choice;
+
 struct openai_output {
     openai_kind api;
     bool stream, include_usage, logprobs;
@@ -21,11 +30,8 @@ struct openai_output {
     char *model_name;
     char fingerprint[16]; /* system_fingerprint: "fp_" + 10 hex of SHA-256(model name) */
     int64_t created;
-    bool started;
-    cc_buf text;      /* non-streamed: the whole answer */
-    json_t *lp_items; /* non-streamed: chat logprobs content / completion arrays */
-    json_t *lp_tokens, *lp_values, *lp_tops, *lp_offsets;
-    size_t text_offset;
+    size_t n; /* choices */
+    out_choice *ch;
 };
 
 /* JSON strings must be valid UTF-8: invalid bytes become U+FFFD. */
@@ -56,12 +62,15 @@ openai_output *openai_output_new(const openai_request *r, const char *model_name
     cc_hex_encode(h, 5, hh);
     snprintf(o->fingerprint, sizeof(o->fingerprint), "fp_%s", hh);
     o->created = (int64_t)time(NULL);
-    if (o->logprobs) {
-        o->lp_items = json_array();
-        o->lp_tokens = json_array();
-        o->lp_values = json_array();
-        o->lp_tops = json_array();
-        o->lp_offsets = json_array();
+    o->n = r->n > 1 ? (size_t)r->n : 1;
+    o->ch = cc_calloc(o->n, sizeof(out_choice));
+    for (size_t i = 0; i < o->n && o->logprobs; i++) {
+        out_choice *ch = &o->ch[i];
+        ch->lp_items = json_array();
+        ch->lp_tokens = json_array();
+        ch->lp_values = json_array();
+        ch->lp_tops = json_array();
+        ch->lp_offsets = json_array();
     }
     return o;
 }
@@ -70,12 +79,16 @@ void openai_output_free(openai_output *o)
 {
     if (!o) return;
     free(o->model_name);
-    cc_buf_free(&o->text);
-    json_decref(o->lp_items);
-    json_decref(o->lp_tokens);
-    json_decref(o->lp_values);
-    json_decref(o->lp_tops);
-    json_decref(o->lp_offsets);
+    for (size_t i = 0; i < o->n; i++) {
+        out_choice *ch = &o->ch[i];
+        cc_buf_free(&ch->text);
+        json_decref(ch->lp_items);
+        json_decref(ch->lp_tokens);
+        json_decref(ch->lp_values);
+        json_decref(ch->lp_tops);
+        json_decref(ch->lp_offsets);
+    }
+    free(o->ch);
     free(o);
 }
 
@@ -129,8 +142,8 @@ static json_t *chat_lp_entry(const openai_output *o, const openai_logprob *lp)
 }
 
 /* Completions: appends to the parallel arrays of the legacy format. */
-static void completion_lp_add(openai_output *o, const openai_logprob *lp, json_t *tokens,
-                              json_t *values, json_t *tops, json_t *offsets)
+static void completion_lp_add(const openai_output *o, size_t text_offset, const openai_logprob *lp,
+                              json_t *tokens, json_t *values, json_t *tops, json_t *offsets)
 {
     json_array_append_new(tokens, utf8_json(lp->token.text, lp->token.len));
     json_array_append_new(values, json_real(lp->token.logprob));
@@ -142,7 +155,7 @@ static void completion_lp_add(openai_output *o, const openai_logprob *lp, json_t
         json_decref(key);
     }
     json_array_append_new(tops, top);
-    json_array_append_new(offsets, json_integer((json_int_t)o->text_offset));
+    json_array_append_new(offsets, json_integer((json_int_t)text_offset));
 }
 
 static json_t *completion_lp_object(json_t *tokens, json_t *values, json_t *tops, json_t *offsets)
@@ -155,16 +168,17 @@ static json_t *completion_lp_object(json_t *tokens, json_t *values, json_t *tops
     return l;
 }
 
-static json_t *chunk_choice(openai_output *o, const char *text, size_t n,
+static json_t *chunk_choice(openai_output *o, size_t index, const char *text, size_t n,
                             const openai_logprob *step_lp, const char *finish)
 {
+    out_choice *ch = &o->ch[index];
     json_t *c = json_object();
-    json_object_set_new(c, "index", json_integer(0));
+    json_object_set_new(c, "index", json_integer((json_int_t)index));
     json_t *lp = json_null();
     bool has_lp = o->logprobs && step_lp;
     if (o->api == OPENAI_CHAT) {
         json_t *delta = json_object();
-        if (!o->started) json_object_set_new(delta, "role", json_string("assistant"));
+        if (!ch->started) json_object_set_new(delta, "role", json_string("assistant"));
         if (text) json_object_set_new(delta, "content", utf8_json(text, n));
         json_object_set_new(c, "delta", delta);
         if (has_lp) {
@@ -179,7 +193,7 @@ static json_t *chunk_choice(openai_output *o, const char *text, size_t n,
         if (has_lp) {
             json_decref(lp);
             json_t *a = json_array(), *b = json_array(), *t = json_array(), *f = json_array();
-            completion_lp_add(o, step_lp, a, b, t, f);
+            completion_lp_add(o, ch->text_offset, step_lp, a, b, t, f);
             lp = completion_lp_object(a, b, t, f);
             json_decref(a);
             json_decref(b);
@@ -189,36 +203,47 @@ static json_t *chunk_choice(openai_output *o, const char *text, size_t n,
     }
     json_object_set_new(c, "logprobs", lp);
     json_object_set_new(c, "finish_reason", finish ? json_string(finish) : json_null());
-    o->started = true;
+    ch->started = true;
     return c;
+}
+
+void openai_output_step_choice(openai_output *o, size_t index, const char *text, size_t n,
+                               const openai_logprob *lp, cc_buf *out)
+{
+    if (index >= o->n) return;
+    out_choice *ch = &o->ch[index];
+    if (!o->stream) {
+        if (n) cc_buf_append(&ch->text, text, n);
+        if (o->logprobs && lp) {
+            if (o->api == OPENAI_CHAT)
+                json_array_append_new(ch->lp_items, chat_lp_entry(o, lp));
+            else
+                completion_lp_add(o, ch->text_offset, lp, ch->lp_tokens, ch->lp_values, ch->lp_tops,
+                                  ch->lp_offsets);
+        }
+        ch->text_offset += n;
+        return;
+    }
+    bool has_lp = o->logprobs && lp;
+    if (!n && !has_lp && ch->started) return;
+    json_t *j = envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
+    json_t *choices = json_array();
+    json_array_append_new(choices, chunk_choice(o, index, text, n, lp, NULL));
+    json_object_set_new(j, "choices", choices);
+    emit_sse(out, j);
+    ch->text_offset += n;
 }
 
 void openai_output_step(openai_output *o, const char *text, size_t n, const openai_logprob *lp,
                         cc_buf *out)
 {
-    if (!o->stream) {
-        if (n) cc_buf_append(&o->text, text, n);
-        if (o->logprobs && lp) {
-            if (o->api == OPENAI_CHAT)
-                json_array_append_new(o->lp_items, chat_lp_entry(o, lp));
-            else
-                completion_lp_add(o, lp, o->lp_tokens, o->lp_values, o->lp_tops, o->lp_offsets);
-        }
-        o->text_offset += n;
-        return;
-    }
-    bool has_lp = o->logprobs && lp;
-    if (!n && !has_lp && o->started) return;
-    json_t *j = envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
-    json_t *choices = json_array();
-    json_array_append_new(choices, chunk_choice(o, text, n, lp, NULL));
-    json_object_set_new(j, "choices", choices);
-    emit_sse(out, j);
-    o->text_offset += n;
+    openai_output_step_choice(o, 0, text, n, lp, out);
 }
 
-static void finish_with(openai_output *o, const char *reason, const json_t *calls,
-                        const openai_usage *u, cc_buf *out);
+static void finish_with(openai_output *o, const openai_finish *fins, const char *reason0,
+                        const json_t *calls, const openai_usage *u, cc_buf *out);
+
+static json_t *final_choice(openai_output *o, size_t i, const char *reason, const json_t *calls);
 
 static json_t *usage_json(const openai_usage *u)
 {
@@ -234,7 +259,21 @@ static json_t *usage_json(const openai_usage *u)
 
 void openai_output_finish(openai_output *o, openai_finish fin, const openai_usage *u, cc_buf *out)
 {
-    finish_with(o, fin == OPENAI_FINISH_LENGTH ? "length" : "stop", NULL, u, out);
+    openai_finish *fins = cc_calloc(o->n, sizeof(*fins));
+    for (size_t i = 0; i < o->n; i++)
+        fins[i] = fin;
+    finish_with(o, fins, NULL, NULL, u, out);
+    free(fins);
+}
+
+void openai_output_finish_choices(openai_output *o, const openai_finish *fins, size_t n,
+                                  const openai_usage *u, cc_buf *out)
+{
+    openai_finish *all = cc_calloc(o->n, sizeof(*all));
+    for (size_t i = 0; i < o->n && i < n; i++)
+        all[i] = fins[i];
+    finish_with(o, all, NULL, NULL, u, out);
+    free(all);
 }
 
 void openai_output_finish_tools(openai_output *o, const char *content, size_t n,
@@ -247,7 +286,7 @@ void openai_output_finish_tools(openai_output *o, const char *content, size_t n,
         json_array_foreach(calls, i, call)
         {
             json_t *j = envelope(o, "chat.completion.chunk");
-            json_t *c = chunk_choice(o, NULL, 0, NULL, NULL);
+            json_t *c = chunk_choice(o, 0, NULL, 0, NULL, NULL);
             json_t *d = json_deep_copy(call);
             json_object_set_new(d, "index", json_integer((json_int_t)i));
             json_object_set_new(json_object_get(c, "delta"), "tool_calls", json_pack("[o]", d));
@@ -255,24 +294,37 @@ void openai_output_finish_tools(openai_output *o, const char *content, size_t n,
             emit_sse(out, j);
         }
     } else {
-        cc_buf_reset(&o->text);
-        if (n) cc_buf_append(&o->text, content, n);
+        cc_buf_reset(&o->ch[0].text);
+        if (n) cc_buf_append(&o->ch[0].text, content, n);
     }
-    finish_with(o, "tool_calls", calls, u, out);
+    openai_finish stop = OPENAI_FINISH_STOP;
+    finish_with(o, &stop, "tool_calls", calls, u, out);
 }
 
-static void finish_with(openai_output *o, const char *reason, const json_t *calls,
-                        const openai_usage *u, cc_buf *out)
+static const char *reason_of(const openai_finish *fins, const char *reason0, size_t i)
+{
+    if (i == 0 && reason0) return reason0;
+    return fins[i] == OPENAI_FINISH_LENGTH ? "length" : "stop";
+}
+
+/* fins: each choice's finish; reason0 (tool_calls) overrides the first one's, calls are the
+ * first choice's tool calls (only with one choice). */
+static void finish_with(openai_output *o, const openai_finish *fins, const char *reason0,
+                        const json_t *calls, const openai_usage *u, cc_buf *out)
 {
     if (o->stream) {
-        json_t *j =
-            envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
-        json_t *choices = json_array();
-        json_array_append_new(choices, chunk_choice(o, NULL, 0, NULL, reason));
-        json_object_set_new(j, "choices", choices);
-        emit_sse(out, j);
+        for (size_t i = 0; i < o->n; i++) {
+            json_t *j =
+                envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
+            json_t *choices = json_array();
+            json_array_append_new(choices,
+                                  chunk_choice(o, i, NULL, 0, NULL, reason_of(fins, reason0, i)));
+            json_object_set_new(j, "choices", choices);
+            emit_sse(out, j);
+        }
         if (o->include_usage) {
-            j = envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
+            json_t *j =
+                envelope(o, o->api == OPENAI_CHAT ? "chat.completion.chunk" : "text_completion");
             json_object_set_new(j, "choices", json_array());
             json_object_set_new(j, "usage", usage_json(u));
             emit_sse(out, j);
@@ -281,14 +333,29 @@ static void finish_with(openai_output *o, const char *reason, const json_t *call
         return;
     }
     json_t *j = envelope(o, o->api == OPENAI_CHAT ? "chat.completion" : "text_completion");
+    json_t *choices = json_array();
+    for (size_t i = 0; i < o->n; i++)
+        json_array_append_new(
+            choices, final_choice(o, i, reason_of(fins, reason0, i), i == 0 ? calls : NULL));
+    json_object_set_new(j, "choices", choices);
+    json_object_set_new(j, "usage", usage_json(u));
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    cc_buf_append_str(out, s ? s : "{}");
+    free(s);
+}
+
+static json_t *final_choice(openai_output *o, size_t i, const char *reason, const json_t *calls)
+{
+    out_choice *ch = &o->ch[i];
     json_t *c = json_object();
-    json_object_set_new(c, "index", json_integer(0));
-    json_t *text = utf8_json(o->text.len ? (const char *)o->text.data : "", o->text.len);
+    json_object_set_new(c, "index", json_integer((json_int_t)i));
+    json_t *text = utf8_json(ch->text.len ? (const char *)ch->text.data : "", ch->text.len);
     json_t *lp = json_null();
     if (o->api == OPENAI_CHAT) {
         json_t *msg = json_object();
         json_object_set_new(msg, "role", json_string("assistant"));
-        if (calls && !o->text.len) { /* OpenAI: content null beside tool calls */
+        if (calls && !ch->text.len) { /* OpenAI: content null beside tool calls */
             json_decref(text);
             text = json_null();
         }
@@ -298,23 +365,16 @@ static void finish_with(openai_output *o, const char *reason, const json_t *call
         if (o->logprobs) {
             json_decref(lp);
             lp = json_object();
-            json_object_set(lp, "content", o->lp_items);
+            json_object_set(lp, "content", ch->lp_items);
         }
     } else {
         json_object_set_new(c, "text", text);
         if (o->logprobs) {
             json_decref(lp);
-            lp = completion_lp_object(o->lp_tokens, o->lp_values, o->lp_tops, o->lp_offsets);
+            lp = completion_lp_object(ch->lp_tokens, ch->lp_values, ch->lp_tops, ch->lp_offsets);
         }
     }
     json_object_set_new(c, "logprobs", lp);
     json_object_set_new(c, "finish_reason", json_string(reason));
-    json_t *choices = json_array();
-    json_array_append_new(choices, c);
-    json_object_set_new(j, "choices", choices);
-    json_object_set_new(j, "usage", usage_json(u));
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    cc_buf_append_str(out, s ? s : "{}");
-    free(s);
+    return c;
 }

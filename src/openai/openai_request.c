@@ -458,6 +458,8 @@ static int check_logprobs(const json_t *j, openai_request *r, openai_error *e)
         check_int(j, "best_of", 1, OPENAI_MAX_CHOICES, &r->best_of, e) < 0 ||
         check_bool(j, "echo", &r->echo, e) < 0 || check_string(j, "suffix", e) < 0)
         return -1;
+    /* absent, best_of is n (n candidates, all returned); given, it must cover n */
+    if (!opt(j, "best_of")) r->best_of = r->n;
     if (r->best_of < r->n)
         return bad(e, "best_of", "'best_of' must be at least 'n' (%lld)", (long long)r->n);
     const json_t *suffix = opt(j, "suffix");

@@ -149,7 +149,7 @@ static void job_step(void *ud, const char *text, size_t len, const engine_step *
         cc_buf_append(&c->held, text, len);
         if (has_lp) openai_output_step(c->out, NULL, 0, &lp, &out);
     } else {
-        openai_output_step(c->out, text, len, has_lp ? &lp : NULL, &out);
+        openai_output_step_choice(c->out, (size_t)st->choice, text, len, has_lp ? &lp : NULL, &out);
     }
     push_body(c, &out);
 }
@@ -184,10 +184,18 @@ static void job_done(void *ud, const engine_job_result *res)
         cc_buf out = CC_BUF_INIT;
         openai_finish fin =
             res->finish == ENGINE_FINISH_LENGTH ? OPENAI_FINISH_LENGTH : OPENAI_FINISH_STOP;
-        if (c->tools)
+        if (c->tools) {
             finish_tools(c, fin, &ou, &out);
-        else
+        } else if (res->n_choices > 1) {
+            openai_finish fins[64];
+            size_t n = (size_t)CC_MIN(res->n_choices, 64);
+            for (size_t i = 0; i < n; i++)
+                fins[i] = res->finish_of[i] == ENGINE_FINISH_LENGTH ? OPENAI_FINISH_LENGTH
+                                                                    : OPENAI_FINISH_STOP;
+            openai_output_finish_choices(c->out, fins, n, &ou, &out);
+        } else {
             openai_output_finish(c->out, fin, &ou, &out);
+        }
         push_body(c, &out);
     } else if (res->status == ENGINE_JOB_REFUSED) { /* the prompt cannot run: the request's fault */
         openai_error e;
@@ -317,6 +325,14 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
     }
     emb_tool_format tools;
     engine_request *r = emb_request_new(engine_server_model(b->srv), &oreq, &e, &tools);
+    if (r && r->n_choices > engine_server_slots(b->srv)) {
+        /* every choice runs on a slot of its own, at the same time */
+        openai_error_param(&e, "n", "'n' is at most %d on this worker (its slots)",
+                           engine_server_slots(b->srv));
+        e.code = "unsupported_parameter";
+        engine_request_free(r);
+        r = NULL;
+    }
     if (!r) {
         openai_request_clear(&oreq);
         local_answer(b, c, &e);

@@ -223,8 +223,7 @@ static int refuse_unsupported(const openai_request * or, openai_error *e)
         e->code = "unsupported_endpoint";
         return -1;
     }
-    if (or->n > 1) REFUSE("n", "greater than 1");
-    if (or->best_of > 1) REFUSE("best_of", "greater than 1");
+    if (or->best_of > or->n) REFUSE("best_of", "greater than n");
     if (or->has_suffix) REFUSE("suffix", "(non-empty)");
     if (or->echo) REFUSE("echo", "(true)");
     if (or->kind == OPENAI_COMPLETION && ! or->prompt_is_text)
@@ -328,6 +327,13 @@ engine_request *emb_request_new(const engine_model *m, const openai_request * or
         return NULL;
     }
     if (tools_on) *tools = fmt;
+    if (or->n > 1 && tools_on) {
+        engine_request_free(r);
+        openai_error_param(e, "n", "'n' greater than 1 is not supported by this model with tools");
+        e->code = "unsupported_parameter";
+        return NULL;
+    }
+    r->n_choices = (int) or->n;
     engine_sample_params *sp = &r->sp;
     engine_sample_params_default(sp);
     sp->repeat_last_n = 64;

@@ -101,6 +101,8 @@ def embedded(holder):
     check_eq(got["refusals"]["response_format"]["code"], "unsupported_parameter",
              "a schema keyword the engine cannot enforce")
     check("pattern" in got["refusals"]["response_format"]["message"], "the keyword is named")
+    # n choices up to the worker's slots (4 by default); n: 9 was refused above
+    check_eq(got["n_ok"], [0, 1], "n=2 gives two choices")
     # a JSON schema is enforced by grammar-constrained sampling
     js = got["json_schema"]
     check_eq(js["finish_reason"], "stop", "json_schema answer ends by itself")

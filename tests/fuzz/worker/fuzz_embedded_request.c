@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* what the engine cannot honour never gets this far (never silently ignored) */
     if (oreq.kind == OPENAI_EMBEDDING || (oreq.has_tools && !oreq.tool_choice_none) ||
         oreq.has_tool_turns || (oreq.response_format != OPENAI_FORMAT_TEXT && !r->grammar) ||
-        tools != EMB_TOOLS_NONE || oreq.n != 1 || oreq.best_of != 1 || oreq.has_suffix ||
-        oreq.echo || (oreq.kind == OPENAI_COMPLETION && !oreq.prompt_is_text))
+        tools != EMB_TOOLS_NONE || (oreq.n != 1 && r->n_choices != oreq.n) || oreq.best_of != oreq.n ||
+        oreq.has_suffix || oreq.echo || (oreq.kind == OPENAI_COMPLETION && !oreq.prompt_is_text))
         abort();
     cc_err err = {0};
     engine_tokens t = {0};

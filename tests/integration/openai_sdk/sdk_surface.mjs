@@ -83,7 +83,7 @@ if (mode === 'passthrough') {
     response_format: await outcome(() => client.chat.completions.create({
       model, messages, response_format: { type: 'json_schema', json_schema: {
         name: 'p', schema: { type: 'string', pattern: '^a' } } } })),
-    n: await outcome(() => client.chat.completions.create({ model, messages, n: 2 })),
+    n: await outcome(() => client.chat.completions.create({ model, messages, n: 9 })),
     logit_bias: await outcome(() => client.chat.completions.create({
       model, messages, logit_bias: { 999999: 10 } })),
     logit_bias_ok: await outcome(() => client.chat.completions.create({
@@ -99,6 +99,8 @@ if (mode === 'passthrough') {
                                  happy: { type: 'boolean' } } };
   const js = await client.chat.completions.create({ model, messages, max_tokens: 200,
     temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'person', schema } } });
+  const two = await client.chat.completions.create({ model, messages, n: 2, max_tokens: 4 });
+  out.n_ok = two.choices.map((c) => c.index);
   out.json_schema = { finish_reason: js.choices[0].finish_reason, content: js.choices[0].message.content };
 } else if (mode === 'keys') {
   const anonymous = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0,

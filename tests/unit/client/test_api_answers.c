@@ -61,6 +61,31 @@ static void test_default_token_cap_applies(void **state)
     assert_non_null(memmem(q->query.data, q->query.len, "256", 3));
 }
 
+/* n choices each up to max_tokens: the query (what the proxy reserves) covers n x
+ * max_tokens, the cap each choice gets stays max_tokens. */
+static void test_choices_reserve_n_times(void **state)
+{
+    cfx *f = *state;
+    cfx_tiny(f);
+    cfx_post(f, "/v1/chat/completions",
+             "{\"model\":\"tiny\",\"max_tokens\":21,\"n\":3,\"messages\":[{\"role\":\"user\","
+             "\"content\":\"hi\"}]}");
+    const tl_client_runQueryEx *q = cfx_take_run(f, 0);
+    assert_int_equal(q->max_tokens, 63);
+    creq *r = cc_list_first(creq, &f->c->all, node);
+    assert_int_equal(r->reserved, client_money_reservation(63, q->query.len, 4000));
+    cc_err err = {0};
+    tl_obj *o = tl_decode(q->query.data, q->query.len, &err);
+    assert_non_null(o);
+    const tl_http_request *hr = (const tl_http_request *)o;
+    bool cap = false;
+    for (size_t i = 0; i < hr->headers.n; i++)
+        if (tl_bytes_eq_str(hr->headers.items[i].name, CLIENT_MAX_TOKENS_HEADER))
+            cap = tl_bytes_eq_str(hr->headers.items[i].value, "21");
+    assert_true(cap);
+    tl_obj_free(o);
+}
+
 static void test_plain_answer_is_collected(void **state)
 {
     cfx *f = *state;
@@ -200,6 +225,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         CFX_TEST(test_run_query_carries_the_http_request),
         CFX_TEST(test_default_token_cap_applies),
+        CFX_TEST(test_choices_reserve_n_times),
         CFX_TEST(test_plain_answer_is_collected),
         CFX_TEST(test_stream_is_relayed_as_it_comes),
         CFX_TEST(test_usage_event_dropped_unless_asked),

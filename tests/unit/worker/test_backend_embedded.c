@@ -344,8 +344,12 @@ static void test_refusals_name_their_param(void **state)
          "\"max_tokens\":3,\"response_format\":{\"type\":\"json_object\"}}",
          200, ""},
         {"/v1/chat/completions",
-         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":2}",
-         400, "n"},
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":3}",
+         400, "n"}, /* more choices than the backend's 2 slots */
+        {"/v1/chat/completions",
+         "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":2,"
+         "\"max_tokens\":2}",
+         200, ""},
         {"/v1/chat/completions",
          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
          "\"logit_bias\":{\"99999\":5}}",
@@ -541,6 +545,103 @@ static void test_prefix_reuse(void **state)
     event_base_free(loop);
 }
 
+/* n choices: the prompt evaluated once (counted once), each choice its own stream: equal
+ * under greedy sampling, different with a temperature; streamed, every chunk names its
+ * choice. */
+static void test_choices(void **state)
+{
+    (void)state;
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {model_path(), NULL, 1, 4, 512, NULL};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    assert_non_null(b);
+    call_rec r[4];
+    start(b, "/v1/completions",
+          "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":20,"
+          "\"temperature\":0}",
+          &r[0]);
+    run_loop();
+    start(b, "/v1/completions",
+          "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":20,"
+          "\"temperature\":0,\"n\":3}",
+          &r[1]);
+    start(b, "/v1/chat/completions",
+          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell a "
+          "story\"}],\"max_tokens\":20,\"temperature\":1,\"seed\":7,\"n\":4}",
+          &r[2]);
+    run_loop();
+    start(b, "/v1/chat/completions",
+          "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell a "
+          "story\"}],\"max_tokens\":8,\"temperature\":1,\"n\":3,\"stream\":true}",
+          &r[3]);
+    run_loop();
+    for (int i = 0; i < 4; i++) {
+        if (r[i].status != 200) {
+            cc_buf_append_u8(&r[i].body, 0);
+            fail_msg("%d: %s", i, (char *)r[i].body.data);
+        }
+        assert_int_equal(r[i].error_code, 0);
+    }
+    json_t *one = body_json(&r[0]), *greedy = body_json(&r[1]), *warm = body_json(&r[2]);
+    const char *text0 = json_string_value(
+        json_object_get(json_array_get(json_object_get(one, "choices"), 0), "text"));
+    json_t *gc = json_object_get(greedy, "choices");
+    assert_int_equal(json_array_size(gc), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *c = json_array_get(gc, i);
+        assert_int_equal(json_integer_value(json_object_get(c, "index")), (json_int_t)i);
+        assert_string_equal(json_string_value(json_object_get(c, "text")), text0);
+    }
+    /* usage: the prompt once, every choice's completion */
+    assert_int_equal(r[1].usage.prompt_tokens, r[0].usage.prompt_tokens);
+    assert_int_equal(r[1].usage.completion_tokens, 3 * r[0].usage.completion_tokens);
+    json_t *u = json_object_get(greedy, "usage");
+    assert_int_equal(json_integer_value(json_object_get(u, "prompt_tokens")),
+                     r[0].usage.prompt_tokens);
+    json_t *wc = json_object_get(warm, "choices");
+    assert_int_equal(json_array_size(wc), 4);
+    size_t distinct = 0;
+    for (size_t i = 0; i < 4; i++) {
+        const char *ti = json_string_value(
+            json_object_get(json_object_get(json_array_get(wc, i), "message"), "content"));
+        assert_non_null(ti);
+        bool seen = false;
+        for (size_t k = 0; k < i; k++)
+            seen = seen ||
+                   !strcmp(ti, json_string_value(json_object_get(
+                                   json_object_get(json_array_get(wc, k), "message"), "content")));
+        distinct += !seen;
+    }
+    assert_true(distinct >= 3); /* 20 sampled tokens each: equal texts would be a shared stream */
+    /* streamed: chunks of every index, each choice ending with its finish_reason */
+    cc_buf_append_u8(&r[3].body, 0);
+    int finishes[3] = {0}, deltas[3] = {0};
+    for (char *p = strstr((char *)r[3].body.data, "data: {"); p; p = strstr(p + 1, "data: {")) {
+        json_t *ev = json_loads(p + 6, JSON_DISABLE_EOF_CHECK, NULL);
+        assert_non_null(ev);
+        json_t *c = json_array_get(json_object_get(ev, "choices"), 0);
+        if (c) {
+            json_int_t idx = json_integer_value(json_object_get(c, "index"));
+            assert_true(idx >= 0 && idx < 3);
+            deltas[idx]++;
+            finishes[idx] += json_is_string(json_object_get(c, "finish_reason"));
+        }
+        json_decref(ev);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_true(deltas[i] >= 2);
+        assert_int_equal(finishes[i], 1);
+    }
+    json_decref(one);
+    json_decref(greedy);
+    json_decref(warm);
+    for (int i = 0; i < 4; i++)
+        cc_buf_free(&r[i].body);
+    b->ops->destroy(b);
+    event_base_free(loop);
+}
+
 /* logprobs in both OpenAI shapes. */
 static void test_logprobs_json(void **state)
 {
@@ -627,8 +728,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests),       cmocka_unit_test(test_refusals_name_their_param),
         cmocka_unit_test(test_cancel_and_cap), cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_prefix_reuse),   cmocka_unit_test(test_logprobs_json),
-        cmocka_unit_test(test_bad_model),
+        cmocka_unit_test(test_prefix_reuse),   cmocka_unit_test(test_choices),
+        cmocka_unit_test(test_logprobs_json),  cmocka_unit_test(test_bad_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
