@@ -424,6 +424,12 @@ void engine_grammar_free(engine_grammar *g);
 bool engine_grammar_accepts(const engine_grammar *g, const void *bytes, size_t n);
 bool engine_grammar_accepts_prefix(const engine_grammar *g, const void *bytes, size_t n);
 
+/* A model's vocabulary sorted by the tokens' bytes, as grammar matching walks it; building one
+ * sorts the whole vocabulary, so a server builds it once and lends it to every sequence. */
+typedef struct engine_gvocab engine_gvocab;
+engine_gvocab *engine_gvocab_new(const engine_model *m);
+void engine_gvocab_free(engine_gvocab *v);
+
 /* A JSON schema compiled to a grammar text (root rule "root") whose sentences are JSON
  * documents valid under the schema (schema NULL: any JSON object). Supported: type (object,
  * array, string, number, integer, boolean, null, or a list of them), properties, required,
@@ -473,6 +479,7 @@ typedef struct engine_seq_params {
      * whose bytes continue a sentence of the grammar are sampled, an end token only where
      * the grammar can end. */
     const engine_grammar *grammar;
+    const engine_gvocab *gvocab; /* borrowed, optional: the model's sorted vocabulary */
 } engine_seq_params;
 
 typedef struct engine_step {

@@ -168,7 +168,8 @@ bool eng_gstate_only_end(const eng_gstate *s); /* ... and nothing can follow */
 
 /* Token-level matching (grammar_token.c): which tokens of a model's vocabulary can come next. */
 typedef struct eng_gmatch eng_gmatch;
-eng_gmatch *eng_gmatch_new(const engine_grammar *g, const engine_model *m);
+/* v: the model's sorted vocabulary (NULL: sorted here, for this matcher alone). */
+eng_gmatch *eng_gmatch_new(const engine_grammar *g, const engine_model *m, const engine_gvocab *v);
 void eng_gmatch_free(eng_gmatch *gm);
 /* Whether token id may come next (end tokens: where the grammar can end). */
 bool eng_gmatch_token_ok(eng_gmatch *gm, int32_t id);

@@ -18,6 +18,12 @@ typedef struct gtok {
     int32_t id;
 } gtok;
 
+struct engine_gvocab {
+    const engine_model *m;
+    gtok *order; /* tokens with text, sorted by bytes */
+    size_t n_order;
+};
+
 struct eng_gmatch {
     const engine_grammar *g;
     const engine_model *m;
@@ -25,8 +31,9 @@ struct eng_gmatch {
     eng_gstate cur;
     eng_gstate *depth; /* depth[d]: the state after the first d bytes of the token walked */
     size_t n_depth;
-    gtok *order; /* tokens with text, sorted by bytes */
+    const gtok *order; /* borrowed from the vocabulary */
     size_t n_order;
+    engine_gvocab *own; /* built here when none was given */
     uint32_t *scratch;
     size_t scratch_cap;
 };
@@ -40,22 +47,40 @@ static int cmp_gtok(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
-eng_gmatch *eng_gmatch_new(const engine_grammar *g, const engine_model *m)
+engine_gvocab *engine_gvocab_new(const engine_model *m)
+{
+    engine_gvocab *v = cc_calloc(1, sizeof(*v));
+    v->m = m;
+    int n_vocab = engine_model_hparams(m)->n_vocab;
+    v->order = cc_malloc((size_t)n_vocab * sizeof(gtok));
+    for (int32_t id = 0; id < n_vocab; id++) {
+        size_t len;
+        const char *t = engine_token_text(m, id, &len);
+        /* Tokens without text (control tokens) never advance a grammar: left out. */
+        if (!len || engine_model_is_end(m, id)) continue;
+        v->order[v->n_order++] = (gtok){(const uint8_t *)t, (uint32_t)len, id};
+    }
+    qsort(v->order, v->n_order, sizeof(gtok), cmp_gtok);
+    return v;
+}
+
+void engine_gvocab_free(engine_gvocab *v)
+{
+    if (!v) return;
+    free(v->order);
+    free(v);
+}
+
+eng_gmatch *eng_gmatch_new(const engine_grammar *g, const engine_model *m, const engine_gvocab *v)
 {
     eng_gmatch *gm = cc_calloc(1, sizeof(*gm));
     gm->g = g;
     gm->m = m;
     gm->n_vocab = engine_model_hparams(m)->n_vocab;
     eng_gstate_init(g, &gm->cur);
-    gm->order = cc_malloc((size_t)gm->n_vocab * sizeof(gtok));
-    for (int32_t id = 0; id < gm->n_vocab; id++) {
-        size_t len;
-        const char *t = engine_token_text(m, id, &len);
-        /* Tokens without text (control tokens) never advance a grammar: left out. */
-        if (!len || engine_model_is_end(m, id)) continue;
-        gm->order[gm->n_order++] = (gtok){(const uint8_t *)t, (uint32_t)len, id};
-    }
-    qsort(gm->order, gm->n_order, sizeof(gtok), cmp_gtok);
+    if (!v || v->m != m) v = gm->own = engine_gvocab_new(m);
+    gm->order = v->order;
+    gm->n_order = v->n_order;
     return gm;
 }
 
@@ -66,7 +91,7 @@ void eng_gmatch_free(eng_gmatch *gm)
     for (size_t i = 0; i < gm->n_depth; i++)
         eng_gstate_free(&gm->depth[i]);
     free(gm->depth);
-    free(gm->order);
+    engine_gvocab_free(gm->own);
     free(gm->scratch);
     free(gm);
 }

@@ -54,10 +54,11 @@ engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const eng
     s->sampler = engine_sampler_new(&p->sp, engine_model_hparams(s->m)->n_vocab);
     s->detok = engine_detok_new(s->m, p->stops, p->n_stops);
     if (p->grammar) {
-        s->gm = eng_gmatch_new(p->grammar, s->m);
+        s->gm = eng_gmatch_new(p->grammar, s->m, p->gvocab);
         s->allow = cc_malloc((size_t)engine_model_hparams(s->m)->n_vocab);
     }
     s->p.grammar = NULL; /* borrowed only through gm */
+    s->p.gvocab = NULL;
     return s;
 }
 

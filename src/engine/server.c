@@ -36,7 +36,8 @@ struct engine_server {
     int n_slots;
     engine_ctx **ctx;
     engine_job **slot_job;
-    int *slot_choice; /* which of its job's choices a busy slot runs */
+    int *slot_choice;      /* which of its job's choices a busy slot runs */
+    engine_gvocab *gvocab; /* built on the first request with a grammar (scheduler thread) */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -114,6 +115,8 @@ static void seq_params(const engine_job *j, int c, engine_seq_params *p)
     p->logprobs = r->logprobs;
     p->prompt_chunk = PROMPT_CHUNK;
     p->grammar = r->grammar;
+    if (r->grammar && !j->srv->gvocab) j->srv->gvocab = engine_gvocab_new(j->srv->m);
+    p->gvocab = j->srv->gvocab;
 }
 
 /* Starts a tokenized job's first choice on its slot. */
@@ -421,6 +424,7 @@ void engine_server_free(engine_server *s)
     free(s->ctx);
     free(s->slot_job);
     free(s->slot_choice);
+    engine_gvocab_free(s->gvocab);
     engine_pool_free(s->pool);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
