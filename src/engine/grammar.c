@@ -476,7 +476,12 @@ engine_grammar *engine_grammar_parse(const char *text, size_t len, const char *r
         while (p.s < p.end && is_name_char(*p.s))
             p.s++;
         if (p.s == n0) {
-            perr(&p, "grammar: expected a rule name at '%.20s'", n0);
+            /* the text is not NUL-terminated: quote a bounded copy */
+            char at[24];
+            size_t k = (size_t)(p.end - n0) < 20 ? (size_t)(p.end - n0) : 20;
+            memcpy(at, n0, k);
+            at[k] = 0;
+            perr(&p, "grammar: expected a rule name at '%s'", at);
             break;
         }
         uint32_t r = rule_by_name(&p, n0, (size_t)(p.s - n0));
