@@ -56,10 +56,18 @@ char *openai_error_json(const openai_error *e);
 /* ========================================================== requests ===== */
 
 typedef enum {
-    OPENAI_CHAT = 1,   /* POST /v1/chat/completions */
-    OPENAI_COMPLETION, /* POST /v1/completions */
-    OPENAI_EMBEDDING,  /* POST /v1/embeddings */
+    OPENAI_CHAT = 1,      /* POST /v1/chat/completions */
+    OPENAI_COMPLETION,    /* POST /v1/completions */
+    OPENAI_EMBEDDING,     /* POST /v1/embeddings */
+    OPENAI_TRANSCRIPTION, /* POST /v1/audio/transcriptions (multipart/form-data) */
+    OPENAI_TRANSLATION,   /* POST /v1/audio/translations (multipart/form-data) */
 } openai_kind;
+
+/* Speech to text: bodies are multipart/form-data, not JSON (openai_audio_parse). */
+static inline bool openai_kind_is_audio(openai_kind k)
+{
+    return k == OPENAI_TRANSCRIPTION || k == OPENAI_TRANSLATION;
+}
 
 /* The kind served at a path, or 0 when the path is neither endpoint. */
 openai_kind openai_kind_for_path(const char *path);
@@ -155,6 +163,87 @@ void openai_request_clear(openai_request *r);
  * forwarded re-serialised rather than as received. request_guid pointed into
  * the body and becomes NULL: copy it first. */
 bool openai_request_strip_cocoon(openai_request *r);
+
+/* ============================================== speech to text ===== */
+
+/* One part of a multipart/form-data body (RFC 7578). Strings are copied
+ * (bounded); data is borrowed from the body. */
+#define OPENAI_FORM_MAX_PARTS 32
+typedef struct openai_form_part {
+    char name[64];
+    bool has_filename;
+    char filename[256];
+    char content_type[128]; /* "" when the part names none */
+    const uint8_t *data;
+    size_t len;
+} openai_form_part;
+
+typedef struct openai_form {
+    size_t n;
+    openai_form_part parts[OPENAI_FORM_MAX_PARTS];
+} openai_form;
+
+/* Parses a multipart/form-data body given its Content-Type header value
+ * (which carries the boundary). Strict: CRLF line ends, no preamble, a
+ * Content-Disposition "form-data" with a name on every part, at most
+ * OPENAI_FORM_MAX_PARTS parts, nothing after the closing delimiter but one
+ * CRLF. Returns 0, or -1 with e filled (400, code "invalid_multipart"). */
+int openai_form_parse(const char *content_type, const uint8_t *body, size_t len, openai_form *out,
+                      openai_error *e);
+
+/* The duration of a RIFF/WAVE file, read strictly from its header: a "fmt "
+ * chunk (PCM, IEEE float or extensible; consistent block align and byte
+ * rate) and a "data" chunk that lies within the file. Returns 1 with
+ * *seconds set for a WAV file, 0 when the bytes are not RIFF/WAVE at all
+ * (another format), -1 with why filled when they claim RIFF/WAVE and are
+ * malformed. */
+int openai_wav_duration(const uint8_t *d, size_t n, double *seconds, char *why, size_t why_len);
+
+/* The largest audio file accepted: below OpenAI's 25 MiB, because a request
+ * crosses the network in one frame of at most 16 MiB. The client's max_body
+ * (8 MiB by default) may lower it further. */
+#define OPENAI_AUDIO_MAX_BYTES (15u << 20)
+
+typedef enum {
+    OPENAI_AUDIO_JSON = 0, /* default */
+    OPENAI_AUDIO_TEXT,
+    OPENAI_AUDIO_SRT,
+    OPENAI_AUDIO_VERBOSE_JSON,
+    OPENAI_AUDIO_VTT,
+} openai_audio_format;
+
+/* A validated speech-to-text request. */
+typedef struct openai_audio {
+    openai_kind kind;
+    char model[257];
+    const uint8_t *file; /* borrowed from the body */
+    size_t file_len;
+    openai_audio_format format;
+    double temperature; /* [0, 1], default 0 */
+    /* Billing: a WAV file's duration comes from its header; any other format
+     * is billed on the duration the backend reports, which only verbose_json
+     * carries, so other formats must ask for it. */
+    bool is_wav;
+    double seconds; /* is_wav: the header's duration */
+} openai_audio;
+
+/* Validates a speech-to-text body: fields file (required, with a filename,
+ * 1..OPENAI_AUDIO_MAX_BYTES bytes), model (required), language, prompt,
+ * response_format (json|text|srt|verbose_json|vtt), temperature (0..1),
+ * timestamp_granularities[] (word|segment, only with verbose_json), stream
+ * (only false). Other text fields pass through (servers add extensions);
+ * another file part or a field given twice is refused. Returns 0 or -1 with
+ * e filled (400, param naming the field). */
+int openai_audio_parse(openai_kind kind, const char *content_type, const uint8_t *body, size_t len,
+                       openai_audio *out, openai_error *e);
+/* The same, filling an openai_request as openai_parse does (model, default
+ * fields, a body object holding the model) for code that handles every
+ * endpoint alike; the audio itself is not copied. */
+int openai_parse_audio(openai_kind kind, const char *content_type, const uint8_t *body, size_t len,
+                       openai_request *out, openai_error *e);
+/* Audio seconds as billed tokens: ceil(seconds * tokens_per_second), at
+ * least 1 for any audio, capped at 2^31 - 1. */
+int64_t openai_audio_tokens(double seconds, int64_t tokens_per_second);
 
 /* =========================================================== answers ===== */
 

@@ -599,6 +599,8 @@ openai_kind openai_kind_for_path(const char *path)
     if (strcmp(path, "/v1/chat/completions") == 0) return OPENAI_CHAT;
     if (strcmp(path, "/v1/completions") == 0) return OPENAI_COMPLETION;
     if (strcmp(path, "/v1/embeddings") == 0) return OPENAI_EMBEDDING;
+    if (strcmp(path, "/v1/audio/transcriptions") == 0) return OPENAI_TRANSCRIPTION;
+    if (strcmp(path, "/v1/audio/translations") == 0) return OPENAI_TRANSLATION;
     return 0;
 }
 
