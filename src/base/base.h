@@ -171,6 +171,13 @@ int cc_json_get_bool(const json_t *obj, const char *key, bool required, bool *ou
 /* Rejects keys of obj not listed in the NULL-terminated `allowed` array. */
 int cc_json_check_keys(const json_t *obj, const char *const *allowed, const char *where,
                        cc_err *err);
+/* Where the field at `path` ("a", "a.b", "a[2].name") is in a JSON text: 0
+ * with the line and column (1-based) of its key, or of the array element,
+ * or -1 when the text has no such field. */
+int cc_json_locate(const char *text, size_t len, const char *path, int *line, int *col);
+/* The field path a validation message names (its first field "PATH", or
+ * WHERE.KEY for "WHERE: unknown field \"KEY\""): 0 with out filled, or -1. */
+int cc_json_error_field(const char *msg, char *out, size_t cap);
 
 /* -------------------------------------------------------------- strings */
 

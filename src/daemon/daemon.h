@@ -192,8 +192,12 @@ typedef struct daemon_config_ops {
         prefix##_ops_flags, prefix##_ops_validate,  prefix##_ops_clear}
 
 /* Loads the JSON file `path` into cfg with ops->from_json; a failure reads
- * "PATH: ...". */
+ * "PATH:LINE:COL: field ..." where the field the error names is in the file
+ * (an unknown key, a bad value), else "PATH: ...". */
 int daemon_config_load_file(const daemon_config_ops *ops, const char *path, void *cfg, cc_err *err);
+/* Prefixes err with "PATH:LINE:COL" when the field it names is in the file
+ * at path; otherwise with "PATH" when always_file, else leaves it. */
+void daemon_config_error_at(const char *path, bool always_file, cc_err *err);
 
 /* ---- TEE set-up (daemon_tee.c) ------------------------------------------ */
 

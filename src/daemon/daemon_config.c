@@ -375,6 +375,22 @@ int daemon_config_load_file(const daemon_config_ops *ops, const char *path, void
     if (!j) return -1;
     int rc = ops->from_json(j, path, cfg, err);
     json_decref(j);
-    if (rc < 0) cc_err_prefix(err, "%s", path);
+    if (rc < 0) daemon_config_error_at(path, true, err);
     return rc;
+}
+
+void daemon_config_error_at(const char *path, bool always_file, cc_err *err)
+{
+    /* The file is read again for positions: jansson keeps none in what it builds. */
+    char field[128];
+    cc_buf text = CC_BUF_INIT;
+    cc_err rerr;
+    int line, col;
+    if (cc_json_error_field(err->msg, field, sizeof(field)) == 0 &&
+        cc_read_file(path, &text, &rerr) == 0 &&
+        cc_json_locate((const char *)text.data, text.len, field, &line, &col) == 0)
+        cc_err_prefix(err, "%s:%d:%d", path, line, col);
+    else if (always_file)
+        cc_err_prefix(err, "%s", path);
+    cc_buf_free(&text);
 }

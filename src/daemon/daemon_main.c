@@ -23,8 +23,11 @@ static int configure(const daemon_role *role, void *cfg, const char *path, int a
         fputs(role->usage, stderr);
         return -1;
     }
-    if ((path && daemon_config_load_file(ops, path, cfg, &err) < 0) ||
-        ops->apply_flags(cfg, argc, argv, &err) < 0 || ops->validate(cfg, &err) < 0) {
+    int rc = path ? daemon_config_load_file(ops, path, cfg, &err) : 0;
+    if (rc == 0) rc = ops->apply_flags(cfg, argc, argv, &err);
+    if (rc == 0 && (rc = ops->validate(cfg, &err)) < 0 && path)
+        daemon_config_error_at(path, false, &err); /* a field the file holds: say where */
+    if (rc < 0) {
         fprintf(stderr, "cocoon-%s: %s\n", role->name, err.msg);
         if (!path) fputs(role->usage, stderr);
         return -1;

@@ -8,6 +8,9 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
+#include "daemon/daemon.h"
 #include "worker/worker.h"
 
 static int parse(const char *text, worker_config *c, cc_err *err)
@@ -237,6 +240,63 @@ static void test_errors(void **state)
     }
 }
 
+/* A config error names the file, the line and column of the field, and the field. */
+static void test_errors_name_file_line_field(void **state)
+{
+    (void)state;
+    char dir[256];
+    cc_tmp_template(dir, sizeof(dir), "cocoon-wcfg");
+    assert_non_null(mkdtemp(dir));
+    char path[300];
+    snprintf(path, sizeof(path), "%s/worker.json", dir);
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"{\n  \"proxies\": [\"127.0.0.1:1\"],\n  \"model\": \"m\",\n  \"threads\": 5000\n}\n",
+         ":4:3: field \"threads\" must be between"},
+        {"{\"proxies\": [\"127.0.0.1:1\"],\n\n   \"modle\": \"m\"}",
+         ":3:4: config: unknown field \"modle\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\",\n \"http\": {\n  \"idle_timeout\": "
+         "-1}}",
+         ":3:3: field \"http\": field \"idle_timeout\""},
+        {"{\"proxies\": [\"127.0.0.1:1\",\n  \"127.0.0.1\"], \"model\": \"m\"}", ":2:3: "},
+        /* a syntax error: jansson's own position */
+        {"{\"proxies\": [\"127.0.0.1:1\"],\n \"model\": }", ":2:"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(cases[i].json, f);
+        fclose(f);
+        worker_config c;
+        cc_err err = {0};
+        worker_config_init(&c);
+        if (worker_config_load(path, &c, &err) == 0) fail_msg("case %zu accepted", i);
+        char want[400];
+        snprintf(want, sizeof(want), "%s%s", path, cases[i].want);
+        if (strncmp(err.msg, want, strlen(want)) != 0)
+            fail_msg("case %zu: \"%s\" does not start with \"%s\"", i, err.msg, want);
+        worker_config_clear(&c);
+    }
+    /* a validation error (after flags) names where the field is too */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"proxies\": [\"127.0.0.1:1\"],\n \"backend\": \"gpu\", \"model\": \"m\"}", f);
+    fclose(f);
+    worker_config c;
+    cc_err err = {0};
+    worker_config_init(&c);
+    assert_int_equal(worker_config_load(path, &c, &err), 0);
+    assert_int_equal(worker_config_validate(&c, &err), -1);
+    daemon_config_error_at(path, false, &err);
+    char want[400];
+    snprintf(want, sizeof(want), "%s:2:2: field \"backend\": unknown value", path);
+    assert_non_null(strstr(err.msg, want));
+    worker_config_clear(&c);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* The example configurations in configs/ must stay valid. */
 static void test_example_configs(void **state)
 {
@@ -265,6 +325,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_configs),
+        cmocka_unit_test(test_errors_name_file_line_field),
         cmocka_unit_test(test_openai_http),
         cmocka_unit_test(test_remote_proxy_needs_policy),
         cmocka_unit_test(test_attestation_settings),
