@@ -48,7 +48,8 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
     if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
         client_money_init(c);
-        return c;
+        if (client_keys_store_open(c, cfg->state_dir, err) == 0) return c;
+        cc_err_prefix(err, "state_dir");
     }
     client_free(c);
     return NULL;
@@ -125,6 +126,7 @@ void client_free(client *c)
     cc_map_free(&c->seal_cache);
     if (c->worker_policy) tee_policy_free(c->worker_policy);
     daemon_tee_clear(&c->tee);
+    client_keys_store_close(c);
     free(c->owner_address);
     free(c->keys);
     free(c);

@@ -174,6 +174,9 @@ struct client {
     client_debug_log debug_log;
     ckey *keys; /* "api_keys" with their usage */
     size_t n_keys;
+    char *keys_path;          /* <state_dir>/api_key_usage.json, or NULL: usage in memory only */
+    bool keys_dirty;          /* charges not yet written there */
+    struct event *keys_timer; /* writes them FLUSH_DELAY after the first */
     int64_t price_per_token;
     uint64_t unauthorized; /* requests refused with 401 */
     /* seconds from the request to its last byte, and to its first byte */
@@ -264,6 +267,16 @@ int client_keys_identify(client *c, http_req *h, ckey **out);
 void client_keys_charge(client *c, ckey *k, int64_t total_tokens);
 /* The keys' usage for /jsonstats (no hashes). */
 json_t *client_keys_stats(const client *c);
+/* client_keys_store.c: the keys' usage across restarts ("state_dir") */
+/* Reads <state_dir>/api_key_usage.json into the keys (none: nothing spent);
+ * -1 when it cannot be read. Nothing when state_dir is NULL or no keys. */
+int client_keys_store_open(client *c, const char *state_dir, cc_err *err);
+/* A charge happened: written soon. */
+void client_keys_store_mark(client *c);
+/* Writes the usage now when it changed. */
+int client_keys_store_flush(client *c, cc_err *err);
+/* Writes what is pending and lets go (at exit). */
+void client_keys_store_close(client *c);
 /* client_seal.c: sealed requests (docs/confidentiality.md) */
 typedef struct cseal cseal;
 /* What to do when r cannot go sealed: status 0 sends it plain (why becomes

@@ -127,6 +127,7 @@ void client_keys_charge(client *c, ckey *k, int64_t total_tokens)
     k->tokens_total += total_tokens;
     k->nano_day += nano;
     k->nano_total += nano;
+    client_keys_store_mark(c);
 }
 
 json_t *client_keys_stats(const client *c)

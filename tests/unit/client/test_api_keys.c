@@ -1,8 +1,12 @@
 /* API keys: with keys configured every /v1 request needs "Authorization:
  * Bearer KEY" (401 invalid_api_key otherwise); a key past one of its budgets
  * gets 429 insufficient_quota; finished requests charge the tokens the
- * network reports to their key; /jsonstats shows each key's usage. */
+ * network reports to their key; /jsonstats shows each key's usage; with a
+ * state_dir the usage survives a restart. */
 #include "client_fixture.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 
@@ -205,6 +209,75 @@ static void test_debug_log_needs_the_same_key(void **state)
     json_decref(j);
 }
 
+/* What a key spent is read back after a restart, so its budget still holds. */
+static void test_usage_survives_restart(void **state)
+{
+    cfx *f = *state;
+    cfx_tiny(f);
+    install_keys(f);
+    char dir[256];
+    cc_tmp_template(dir, sizeof(dir), "cocoon-keys");
+    assert_non_null(mkdtemp(dir));
+    char sub[300];
+    snprintf(sub, sizeof(sub), "%s/state", dir); /* created on open */
+    cc_err err = {0};
+    assert_int_equal(client_keys_store_open(f->c, sub, &err), 0);
+    fcall *c1 = post_with(f, "Bearer sk-alpha-0123456789");
+    answer(f, 30, 40);
+    assert_int_equal(c1->status, 200);
+    fcall *c2 = post_with(f, "Bearer sk-beta-0123456789");
+    answer(f, 2, 3);
+    assert_int_equal(c2->status, 200);
+    assert_true(f->c->keys_dirty); /* written FLUSH_DELAY later, or at exit */
+    /* the process stops: what is pending is written */
+    client_keys_store_close(f->c);
+    char file[340];
+    snprintf(file, sizeof(file), "%s/api_key_usage.json", sub);
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* a new process: usage starts at zero, then comes back from the file */
+    install_keys(f);
+    assert_int_equal(f->c->keys[0].tokens_total, 0);
+    assert_int_equal(client_keys_store_open(f->c, sub, &err), 0);
+    assert_int_equal(f->c->keys[0].tokens_total, 70);
+    assert_int_equal(f->c->keys[0].tokens_day, 70);
+    assert_int_equal(f->c->keys[1].nano_day, 20); /* 5 tokens x 1 x 4000/1000 */
+    assert_int_equal(f->c->keys[1].nano_total, 20);
+    fcall *c3 = post_with(f, "Bearer sk-alpha-0123456789");
+    answer(f, 20, 20); /* 70 < 100: let through, and overruns */
+    assert_int_equal(c3->status, 200);
+    assert_int_equal(client_keys_store_flush(f->c, &err), 0);
+    client_keys_store_close(f->c);
+    install_keys(f);
+    assert_int_equal(client_keys_store_open(f->c, sub, &err), 0);
+    assert_int_equal(f->c->keys[0].tokens_total, 110);
+    fcall *c4 = post_with(f, "Bearer sk-alpha-0123456789");
+    assert_int_equal(c4->status, 429); /* the budget counted what was spent before */
+    assert_non_null(strstr(c4->err.message, "(110 of 100)"));
+    client_keys_store_close(f->c);
+    /* a damaged file stops the client instead of resetting every budget */
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fputs("{\"version\":1,\"keys\":[{\"key_sha256\":\"zz\"}]}", fp);
+    fclose(fp);
+    install_keys(f);
+    assert_int_equal(client_keys_store_open(f->c, sub, &err), -1);
+    assert_non_null(strstr(err.msg, "api_key_usage.json"));
+    assert_non_null(strstr(err.msg, "key_sha256"));
+    client_keys_store_close(f->c);
+    fp = fopen(file, "w");
+    assert_non_null(fp);
+    fputs("{\"version\":1,", fp);
+    fclose(fp);
+    assert_int_equal(client_keys_store_open(f->c, sub, &err), -1);
+    assert_non_null(strstr(err.msg, "line 1"));
+    client_keys_store_close(f->c);
+    unlink(file);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +286,7 @@ int main(void)
         CFX_TEST(test_token_budget_then_429),
         CFX_TEST(test_day_rolls_over),
         CFX_TEST(test_debug_log_needs_the_same_key),
+        CFX_TEST(test_usage_survives_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
