@@ -21,23 +21,25 @@ int cli_cmd_worker(int argc, char **argv); /* cmd_owner.c: status | payout */
 
 /* Helpers shared between command groups. */
 #include "base/base.h"
+#include "worker/worker.h"
 /* cmd_tee.c: loads a proxy / worker / client config file and appends the
  * settings that daemon measures into its fake-TEE quote (RTMR2). */
 int cli_measure_daemon_config(const char *role, const char *path, cc_buf *out, cc_err *err);
 /* cmd_tee_probe.c: `cocoon tee probe HOST:PORT ...` (argv[1] is "probe"). */
 int cli_tee_probe(int argc, char **argv);
 
-/* default_model.c: finds stories260K.gguf: $COCOON_SHARED/models,
- * ../shared/models beside the current directory, the running binary or its
- * parents, the cache dir ($XDG_CACHE_HOME or ~/.cache)/cocoon/models;
- * otherwise downloads it from its public URL into the cache (unless
- * COCOON_NO_DOWNLOAD is set). Every candidate must have the known SHA-256. */
-int cli_default_model_path(char *out, size_t n, cc_err *err);
-#define CLI_DEFAULT_MODEL_SHA256 "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
-#define CLI_DEFAULT_MODEL_URL                                                                      \
-    "https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf"
-/* Downloads the default model from url into dir/stories260K.gguf, checking
- * its SHA-256 first (url is a parameter for tests). */
-int cli_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err);
+/* The default model (stories260K.gguf): found or downloaded the way
+ * cocoon-worker --model stories260K does it (src/worker/worker_model.c). */
+#define CLI_DEFAULT_MODEL_SHA256 WORKER_DEFAULT_MODEL_SHA256
+#define CLI_DEFAULT_MODEL_URL WORKER_DEFAULT_MODEL_URL
+static inline int cli_default_model_path(char *out, size_t n, cc_err *err)
+{
+    return worker_default_model_path(out, n, err);
+}
+static inline int cli_fetch_model(const char *url, const char *dir, char *out, size_t n,
+                                  cc_err *err)
+{
+    return worker_fetch_model(url, dir, out, n, err);
+}
 
 #endif

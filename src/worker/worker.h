@@ -76,4 +76,27 @@ uint16_t worker_http_port(const worker *w);
 
 int worker_main(int argc, char **argv);
 
+/* worker_model.c: the default model by name (`cocoon up`, `--model stories260K`).
+ * Finds stories260K.gguf: $COCOON_SHARED/models, ../shared/models beside the
+ * current directory, the running binary or its parents, the cache dir
+ * ($XDG_CACHE_HOME or ~/.cache)/cocoon/models; otherwise downloads it from
+ * its public URL into the cache (unless COCOON_NO_DOWNLOAD is set). Every
+ * candidate must have the known SHA-256. */
+#define WORKER_DEFAULT_MODEL_NAME "stories260K"
+#define WORKER_DEFAULT_MODEL_SHA256                                                                \
+    "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
+#define WORKER_DEFAULT_MODEL_URL                                                                   \
+    "https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf"
+int worker_default_model_path(char *out, size_t n, cc_err *err);
+/* Downloads the default model from url into dir/stories260K.gguf, checking
+ * its SHA-256 first (url is a parameter for tests). */
+int worker_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err);
+/* Whether an embedded backend's "model" is a name rather than a path: no
+ * '/' and no ".gguf" suffix. */
+bool worker_model_is_name(const char *model);
+/* The GGUF path for an embedded backend's "model": *path NULL when model is
+ * a path (or an existing file), else the default model's path (heap) found
+ * as above; -1 for another name or when it cannot be found. */
+int worker_model_resolve(const char *model, char **path, cc_err *err);
+
 #endif

@@ -87,10 +87,12 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     c->max_active = (int)maxa;
     if (model) {
         /* A GGUF path is a file name: resolve it like the other paths; a
-         * served model name for openai-http stays as written. */
+         * served model name for openai-http, or the default model's name
+         * (worker_model_resolve), stays as written. */
         free(c->model);
-        c->model = strcmp(c->backend, "embedded") == 0 ? cc_path_relative_to(path, model)
-                                                       : cc_strdup(model);
+        c->model = strcmp(c->backend, "embedded") == 0 && !worker_model_is_name(model)
+                       ? cc_path_relative_to(path, model)
+                       : cc_strdup(model);
         free(model);
     }
     return 0;

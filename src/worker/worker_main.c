@@ -22,12 +22,17 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
                                              cfg->max_active > 0 ? cfg->max_active + 4 : 0};
         return backend_openai_http_new(base, &bc, err);
     }
-    backend_embedded_config bc = {.model_path = cfg->model,
+    /* "stories260K" names the default model: found (or fetched) as cocoon up does. */
+    char *resolved = NULL;
+    if (worker_model_resolve(cfg->model, &resolved, err) < 0) return NULL;
+    backend_embedded_config bc = {.model_path = resolved ? resolved : cfg->model,
                                   .model_name = cfg->model_name,
                                   .chat_template_path = cfg->chat_template,
                                   .threads = cfg->threads,
                                   .slots = cfg->slots};
-    return backend_embedded_new(base, &bc, err);
+    worker_backend *b = backend_embedded_new(base, &bc, err);
+    free(resolved);
+    return b;
 }
 
 /* The backend first: worker_new() takes it over and announces its model. */

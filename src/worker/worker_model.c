@@ -1,7 +1,7 @@
 /*
  * Finding the default model (stories260K.gguf) without user action, for
- * `cocoon up` (the engine itself does no network I/O; the worker is given
- * a model path).
+ * `cocoon up` and `cocoon-worker --model stories260K` (the engine itself does
+ * no network I/O; the worker resolves the name to a path before loading).
  *
  * Search order: $COCOON_SHARED/models, ../shared/models beside the current
  * directory, the running binary's directory and its parents (a build tree
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "worker/worker.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
 
@@ -32,7 +32,7 @@ static bool file_ok(const char *path)
     char hex[65];
     if (crypto_sha256_file(path, h, NULL)) return false;
     cc_hex_encode(h, 32, hex);
-    return strcmp(hex, CLI_DEFAULT_MODEL_SHA256) == 0;
+    return strcmp(hex, WORKER_DEFAULT_MODEL_SHA256) == 0;
 }
 
 static bool try_dir(const char *dir, char *out, size_t n)
@@ -61,7 +61,7 @@ static int cache_dir(char *out, size_t n)
     return k > 0 && (size_t)k < n ? 0 : -1;
 }
 
-int cli_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err)
+int worker_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_err *err)
 {
     cc_buf body = CC_BUF_INIT;
     int rc;
@@ -82,10 +82,10 @@ int cli_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_er
     char hex[65];
     crypto_sha256(body.data, body.len, h);
     cc_hex_encode(h, 32, hex);
-    if (strcmp(hex, CLI_DEFAULT_MODEL_SHA256) != 0) {
+    if (strcmp(hex, WORKER_DEFAULT_MODEL_SHA256) != 0) {
         cc_buf_free(&body);
         return cc_err_set(err, "downloaded %s has SHA-256 %s, expected %s", MODEL_FILE, hex,
-                          CLI_DEFAULT_MODEL_SHA256);
+                          WORKER_DEFAULT_MODEL_SHA256);
     }
     char path[PATH_MAX];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MODEL_FILE) >= sizeof(path)) {
@@ -101,7 +101,7 @@ int cli_fetch_model(const char *url, const char *dir, char *out, size_t n, cc_er
     return 0;
 }
 
-int cli_default_model_path(char *out, size_t n, cc_err *err)
+int worker_default_model_path(char *out, size_t n, cc_err *err)
 {
     char dir[PATH_MAX];
     const char *shared = getenv("COCOON_SHARED");
@@ -130,8 +130,31 @@ int cli_default_model_path(char *out, size_t n, cc_err *err)
         if (try_dir(dir, out, n)) return 0;
         if (getenv("COCOON_NO_DOWNLOAD"))
             return cc_err_set(err, "%s not found and downloads are disabled", MODEL_FILE);
-        if (cli_fetch_model(CLI_DEFAULT_MODEL_URL, dir, out, n, err) == 0) return 0;
+        if (worker_fetch_model(WORKER_DEFAULT_MODEL_URL, dir, out, n, err) == 0) return 0;
         return cc_err_prefix(err, "%s not found locally", MODEL_FILE);
     }
     return cc_err_set(err, "%s not found and no cache directory (set HOME)", MODEL_FILE);
+}
+
+bool worker_model_is_name(const char *model)
+{
+    if (!model || !model[0] || strchr(model, '/')) return false;
+    size_t n = strlen(model);
+    return !(n >= 5 && strcmp(model + n - 5, ".gguf") == 0);
+}
+
+int worker_model_resolve(const char *model, char **path, cc_err *err)
+{
+    *path = NULL;
+    struct stat st;
+    if (!worker_model_is_name(model) || stat(model, &st) == 0) return 0; /* a path */
+    if (strcmp(model, WORKER_DEFAULT_MODEL_NAME) != 0)
+        return cc_err_set(err,
+                          "model \"%s\": no such file, and the only model known by name is "
+                          "%s",
+                          model, WORKER_DEFAULT_MODEL_NAME);
+    char out[PATH_MAX];
+    if (worker_default_model_path(out, sizeof(out), err) < 0) return -1;
+    *path = cc_strdup(out);
+    return 0;
 }
