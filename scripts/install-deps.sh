@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # tree's own code uses the http layer's client).
 packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev libcurl4-openssl-dev
   libjansson-dev libsqlite3-dev libcmocka-dev clang libclang-rt-14-dev wrk curl ca-certificates unicode-data
-  chromium-headless-shell python3-jinja2)
+  chromium-headless-shell python3-jinja2 espeak-ng)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -1,6 +1,7 @@
 /* The client's OpenAI HTTP API: /v1/chat/completions, /v1/completions,
- * /v1/embeddings and /v1/models[/{id}], forwarded to a proxy as client.runQueryEx /
- * client.getWorkerTypesV2, with answers streamed back as they arrive. */
+ * /v1/embeddings, /v1/audio/{transcriptions,translations} and /v1/models[/{id}], forwarded to a
+ * proxy as client.runQueryEx / client.getWorkerTypesV2, with answers streamed back as they arrive.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,7 +271,11 @@ void client_api_completion(http_req *hreq, void *ud)
     openai_kind kind = openai_kind_for_path(path);
     ckey *key;
     if (client_keys_check(c, hreq, &key) < 0) return;
-    if (openai_parse(kind, body, len, &oreq, &e) < 0) {
+    /* Speech to text comes as multipart/form-data and travels as it came. */
+    bool audio = openai_kind_is_audio(kind);
+    const char *ctype = audio ? c->io->req_header(hreq, "Content-Type") : "application/json";
+    if ((audio ? openai_parse_audio(kind, ctype, body, len, &oreq, &e)
+               : openai_parse(kind, body, len, &oreq, &e)) < 0) {
         c->stats.bad_request++;
         c->io->reply_error(hreq, &e);
         return;
@@ -311,12 +316,11 @@ void client_api_completion(http_req *hreq, void *ud)
      * even when the body names none (the client's default applies). */
     char cap[24];
     snprintf(cap, sizeof(cap), "%lld", (long long)per_choice);
-    tl_http_header hs[2] = {{.hdr = {.id = TL_ID_http_header},
-                             .name = tl_str("Content-Type"),
-                             .value = tl_str("application/json")},
-                            {.hdr = {.id = TL_ID_http_header},
-                             .name = tl_str(CLIENT_MAX_TOKENS_HEADER),
-                             .value = tl_str(cap)}};
+    tl_http_header hs[2] = {
+        {.hdr = {.id = TL_ID_http_header}, .name = tl_str("Content-Type"), .value = tl_str(ctype)},
+        {.hdr = {.id = TL_ID_http_header},
+         .name = tl_str(CLIENT_MAX_TOKENS_HEADER),
+         .value = tl_str(cap)}};
     tl_http_request hr = TL_INIT(http_request);
     hr.method = tl_str("POST");
     hr.url = tl_str(path);
@@ -871,6 +875,11 @@ void client_api_register(client *c)
     http_server_route(c->http, "POST", "/v1/chat/completions", client_api_completion, c);
     http_server_route(c->http, "POST", "/v1/completions", client_api_completion, c);
     http_server_route(c->http, "POST", "/v1/embeddings", client_api_completion, c);
+    /* multipart/form-data: the form parser checks the Content-Type itself */
+    http_server_route_ex(c->http, "POST", "/v1/audio/transcriptions", client_api_completion, c,
+                         HTTP_ROUTE_ANY_CONTENT_TYPE);
+    http_server_route_ex(c->http, "POST", "/v1/audio/translations", client_api_completion, c,
+                         HTTP_ROUTE_ANY_CONTENT_TYPE);
     http_server_route(c->http, "GET", "/v1/models", client_api_models, c);
     http_server_route(c->http, "GET", "/v1/models/*", client_api_models, c);
     http_server_route(c->http, "GET", "/v1/attestation", client_api_attestation, c);

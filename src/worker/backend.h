@@ -32,10 +32,10 @@ typedef struct backend_header {
 
 typedef struct backend_http_request {
     const char *method; /* "POST" */
-    const char *path;   /* "/v1/chat/completions" or "/v1/completions" */
+    const char *path;   /* "/v1/chat/completions", "/v1/audio/transcriptions", ... */
     const backend_header *headers;
     size_t n_headers;
-    const uint8_t *body; /* the JSON request */
+    const uint8_t *body; /* the JSON request (multipart/form-data for audio) */
     size_t body_len;
     int64_t max_tokens; /* enforced cap on generated tokens (0 = backend default) */
     double timeout;     /* seconds; 0 = none */
@@ -87,6 +87,8 @@ typedef struct backend_openai_http_config {
     const char *api_key;    /* optional bearer token */
     double health_interval; /* seconds between /v1/models polls (default 5) */
     int max_connections;
+    /* Speech to text: billed tokens per audio second (0 = audio is free). */
+    int64_t audio_tokens_per_second;
 } backend_openai_http_config;
 
 worker_backend *backend_openai_http_new(struct event_base *base,

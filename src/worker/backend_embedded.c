@@ -303,6 +303,13 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
         local_answer(b, c, &e);
         return 0;
     }
+    if (openai_kind_is_audio(kind)) { /* the engine has no speech model */
+        openai_error_param(&e, "model", "%s is not served by '%.100s': it is not a speech model",
+                           req->path, b->model_name);
+        e.code = "unsupported_endpoint";
+        local_answer(b, c, &e);
+        return 0;
+    }
     /* The same validator as the client's: a request it let through is not
      * refused here for its form, only for what the engine cannot do. */
     openai_request oreq;

@@ -4,10 +4,14 @@
  * http layer's event-loop client, streaming the answer through unchanged.
  *
  * What it adds on the way (DESIGN §4.4):
- *  - only POST /v1/chat/completions, /v1/completions and /v1/embeddings for
- *    its own model (by
- *    its base name, as COCOON's worker checks it) go
- *    out; anything else is answered locally with an OpenAI error;
+ *  - only POST /v1/chat/completions, /v1/completions, /v1/embeddings and
+ *    /v1/audio/{transcriptions,translations} for its own model (by its base
+ *    name, as COCOON's worker checks it) go out; anything else is answered
+ *    locally with an OpenAI error;
+ *  - speech to text goes out as the multipart body it came in; its answer
+ *    (small, never streamed) is held until it ends, so that it is billed per
+ *    audio second (the WAV header's duration, else the verbose_json answer's
+ *    "duration") and an answer that cannot be billed is replaced by an error;
  *  - streamed requests get stream_options.include_usage = true, so the
  *    server sends a usage block we can bill (COCOON bills streams at zero);
  *  - max_tokens / max_completion_tokens are capped at the worker's limit;
@@ -29,6 +33,9 @@
 
 typedef struct oa_backend oa_backend;
 
+/* Transcripts are small; a larger answer is a broken server. */
+#define AUDIO_ANSWER_MAX (4u << 20)
+
 struct backend_call {
     oa_backend *b;
     http_client_req *req;
@@ -41,6 +48,13 @@ struct backend_call {
     bool cancelled;
     openai_error local; /* a refusal answered without contacting the server */
     bool is_local;
+    /* speech to text: the answer held until its end (see audio_done) */
+    bool audio;
+    bool audio_wav;
+    double audio_seconds;
+    bool held_overflow;
+    char held_type[128];
+    cc_buf held;
     cc_list_node node; /* in b->calls */
 };
 
@@ -54,6 +68,7 @@ struct oa_backend {
     char *auth;   /* "Bearer <key>" or NULL */
     double health_interval;
     bool healthy;
+    int64_t audio_tokens_per_second;
     struct event *health_timer;
     http_client_req *health_req;
     int health_status;
@@ -63,6 +78,8 @@ struct oa_backend {
     /* figures for /jsonstats */
     uint64_t n_requests, n_refused, n_failed, n_timeouts, n_cancelled, n_active;
     uint64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
+    uint64_t audio_requests;
+    double audio_seconds;
     uint64_t health_changes;
 };
 
@@ -73,6 +90,7 @@ static void call_unlink_free(backend_call *c)
     oa_backend *b = c->b;
     cc_list_remove(&b->calls, &c->node);
     if (c->deferred) event_free(c->deferred);
+    cc_buf_free(&c->held);
     free(c);
 }
 
@@ -80,7 +98,18 @@ static void finish(backend_call *c, int error_code, const char *error)
 {
     oa_backend *b = c->b;
     backend_usage u = {0};
-    openai_usage_scanner_result(&c->usage, &u);
+    if (c->audio) { /* billed per audio second, whatever the answer says */
+        u.prompt_tokens = u.total_tokens =
+            error_code == 0 && c->status >= 200 && c->status < 300
+                ? openai_audio_tokens(c->audio_seconds, b->audio_tokens_per_second)
+                : 0;
+        if (u.prompt_tokens) {
+            b->audio_requests++;
+            b->audio_seconds += c->audio_seconds;
+        }
+    } else {
+        openai_usage_scanner_result(&c->usage, &u);
+    }
     b->n_active--;
     if (error_code == 0 && c->status >= 200 && c->status < 300) {
         b->prompt_tokens += (uint64_t)u.prompt_tokens;
@@ -122,6 +151,13 @@ static int up_head(void *ud, int status, const http_header *hs, size_t n)
         if (pass_header(hs[i].name)) out[k++] = (backend_header){hs[i].name, hs[i].value};
     }
     openai_usage_scanner_init(&c->usage, fmt);
+    if (c->audio) { /* held until the end: audio_done */
+        for (size_t i = 0; i < n; i++)
+            if (strcasecmp(hs[i].name, "content-type") == 0)
+                snprintf(c->held_type, sizeof(c->held_type), "%s", hs[i].value);
+        free(out);
+        return 0;
+    }
     c->head_sent = true;
     if (c->cb.on_head) c->cb.on_head(c->ud, status, out, k);
     free(out);
@@ -131,9 +167,61 @@ static int up_head(void *ud, int status, const http_header *hs, size_t n)
 static void up_body(void *ud, const uint8_t *data, size_t len)
 {
     backend_call *c = ud;
+    if (c->audio) {
+        if (c->held.len + len > AUDIO_ANSWER_MAX)
+            c->held_overflow = true;
+        else
+            cc_buf_append(&c->held, data, len);
+        return;
+    }
     /* Error bodies carry no usage; only successful answers are billed. */
     if (c->status >= 200 && c->status < 300) openai_usage_scanner_feed(&c->usage, data, len);
     if (c->cb.on_body) c->cb.on_body(c->ud, data, len);
+}
+
+/* An OpenAI error answered in place of the server's answer. */
+static void answer_error(backend_call *c, const openai_error *e)
+{
+    char *body = openai_error_json(e);
+    backend_header h = {"Content-Type", "application/json"};
+    c->status = e->status;
+    if (c->cb.on_head) c->cb.on_head(c->ud, e->status, &h, 1);
+    if (c->cb.on_body) c->cb.on_body(c->ud, (const uint8_t *)body, strlen(body));
+    free(body);
+}
+
+/* The end of a speech-to-text answer: its duration known, it goes on. */
+static void audio_done(backend_call *c)
+{
+    openai_error e;
+    bool ok = c->status >= 200 && c->status < 300;
+    if (c->held_overflow) {
+        openai_error_set(&e, 502, "backend_error", "the speech backend's answer exceeds %u bytes",
+                         AUDIO_ANSWER_MAX);
+        answer_error(c, &e);
+        c->audio_seconds = 0;
+        return;
+    }
+    if (ok && !c->audio_wav) {
+        /* Not WAV: the backend decoded it, so its verbose_json "duration" is
+         * the only measure there is. Without it the answer is not given away. */
+        json_t *j = json_loadb((const char *)c->held.data, c->held.len, 0, NULL);
+        json_t *d = json_object_get(j, "duration");
+        double secs = json_is_number(d) ? json_number_value(d) : -1;
+        json_decref(j);
+        if (!(secs >= 0 && secs <= 86400)) {
+            openai_error_set(&e, 502, "backend_error",
+                             "the speech backend reported no audio duration (verbose_json "
+                             "\"duration\"), so the request cannot be billed");
+            answer_error(c, &e);
+            c->audio_seconds = 0;
+            return;
+        }
+        c->audio_seconds = secs;
+    }
+    backend_header h = {"Content-Type", c->held_type[0] ? c->held_type : "application/json"};
+    if (c->cb.on_head) c->cb.on_head(c->ud, c->status, &h, 1);
+    if (c->cb.on_body && c->held.len) c->cb.on_body(c->ud, c->held.data, c->held.len);
 }
 
 static void up_done(void *ud, http_client_result res, const char *error)
@@ -144,6 +232,7 @@ static void up_done(void *ud, http_client_result res, const char *error)
     char msg[300];
     switch (res) {
     case HTTP_CLIENT_OK:
+        if (c->audio) audio_done(c);
         finish(c, 0, NULL);
         return;
     case HTTP_CLIENT_ERR_TIMEOUT:
@@ -176,12 +265,8 @@ static void deferred_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* a local refusal: an ordinary HTTP answer with an OpenAI error body */
-    char *body = openai_error_json(&c->local);
-    backend_header h = {"Content-Type", "application/json"};
-    c->status = c->local.status;
-    if (c->cb.on_head) c->cb.on_head(c->ud, c->local.status, &h, 1);
-    if (c->cb.on_body) c->cb.on_body(c->ud, (const uint8_t *)body, strlen(body));
-    free(body);
+    c->audio = false; /* nothing to bill */
+    answer_error(c, &c->local);
     finish(c, 0, NULL);
 }
 
@@ -299,6 +384,29 @@ static char *rewrite_body(oa_backend *b, openai_kind kind, const backend_http_re
     return s;
 }
 
+/* A speech-to-text request: the same validator as the client's, the model
+ * checked, the body passed on as it came. Returns its Content-Type, or NULL
+ * with e filled. */
+static const char *audio_request(oa_backend *b, backend_call *c, openai_kind kind,
+                                 const backend_http_request *req, openai_error *e)
+{
+    const char *ctype = NULL;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, "content-type") == 0) ctype = req->headers[i].value;
+    openai_audio a;
+    if (openai_audio_parse(kind, ctype, req->body, req->body_len, &a, e) < 0) return NULL;
+    if (strcmp(a.model, b->served) != 0) {
+        openai_error_set(e, 404, "model_not_found", "The model '%.200s' is not served here",
+                         a.model);
+        snprintf(e->param, sizeof(e->param), "model");
+        return NULL;
+    }
+    c->audio = true;
+    c->audio_wav = a.is_wav;
+    c->audio_seconds = a.seconds;
+    return ctype;
+}
+
 static int oa_start(worker_backend *wb, const backend_http_request *req,
                     const backend_callbacks *cb, void *ud, backend_call **out, cc_err *err)
 {
@@ -319,8 +427,19 @@ static int oa_start(worker_backend *wb, const backend_http_request *req,
     char *body = NULL;
     bool stream = false;
     openai_kind kind = openai_route(method, path, &c->local);
-    if (kind) body = rewrite_body(b, kind, req, &stream, &c->local);
-    if (!body) {
+    const char *ctype = "application/json";
+    const void *send = NULL;
+    size_t send_len = 0;
+    if (openai_kind_is_audio(kind)) {
+        ctype = audio_request(b, c, kind, req, &c->local);
+        send = req->body; /* unchanged: no copy of the audio */
+        send_len = req->body_len;
+    } else if (kind) {
+        body = rewrite_body(b, kind, req, &stream, &c->local);
+        send = body;
+        send_len = body ? strlen(body) : 0;
+    }
+    if (!send || !ctype) {
         c->is_local = true;
         b->n_refused++;
         event_active(c->deferred, 0, 0); /* callbacks never run inside start() */
@@ -328,10 +447,10 @@ static int oa_start(worker_backend *wb, const backend_http_request *req,
     }
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", b->url, path);
-    http_header hs[3] = {{"Content-Type", "application/json"},
+    http_header hs[3] = {{"Content-Type", ctype},
                          {"Accept", stream ? "text/event-stream" : "application/json"},
                          {"Authorization", b->auth}};
-    http_client_request creq = {"POST", url, hs, b->auth ? 3 : 2, body, strlen(body), req->timeout};
+    http_client_request creq = {"POST", url, hs, b->auth ? 3 : 2, send, send_len, req->timeout};
     static const http_client_callbacks ucb = {up_head, up_body, up_done};
     c->req = http_client_start(b->cli, &creq, &ucb, c, err);
     free(body);
@@ -466,6 +585,8 @@ static void oa_stats(worker_backend *wb, json_t *obj)
     json_object_set_new(s, "cached_tokens", json_integer((json_int_t)b->cached_tokens));
     json_object_set_new(s, "reasoning_tokens", json_integer((json_int_t)b->reasoning_tokens));
     json_object_set_new(s, "health_changes", json_integer((json_int_t)b->health_changes));
+    json_object_set_new(s, "audio_requests", json_integer((json_int_t)b->audio_requests));
+    json_object_set_new(s, "audio_seconds", json_real(b->audio_seconds));
     json_object_set_new(obj, "backend_stats", s);
 }
 
@@ -536,6 +657,7 @@ worker_backend *backend_openai_http_new(struct event_base *base,
         b->auth = cc_buf_steal_str(&a);
     }
     b->health_interval = cfg->health_interval > 0 ? cfg->health_interval : 5;
+    b->audio_tokens_per_second = cfg->audio_tokens_per_second;
     b->health_timer = evtimer_new(base, health_tick, b);
     health_schedule(b, 0); /* first poll right away */
     return &b->base;

@@ -46,6 +46,9 @@ typedef struct worker_config {
      * counted for us beyond its latest signed payment, x the registry's
      * worker fee) gets no new request. 0 (default): no limit. */
     int64_t max_proxy_debt_nano;
+    /* "audio_tokens_per_second": speech to text is billed as this many
+     * tokens per audio second (10), at the prompt price. */
+    int64_t audio_tokens_per_second;
 } worker_config;
 
 /* The functions below as daemon_config_load_file() and daemon_main() take

@@ -22,6 +22,7 @@ void worker_config_init(worker_config *c)
     c->coefficient = 1000;
     c->max_active = 0; /* chosen by backend in worker_new() */
     c->health_interval = 2;
+    c->audio_tokens_per_second = 10;
     c->is_test = true; /* as the client's: see client_config_init */
     daemon_config_init(&c->common);
 }
@@ -46,6 +47,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "health_interval",
                                        "max_proxy_debt_nano",
                                        "is_test",
+                                       "audio_tokens_per_second",
                                        NULL};
     // clang-format on
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -69,6 +71,8 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         cc_json_get_double(obj, "health_interval", false, 0.05, 3600, &c->health_interval, err) <
             0 ||
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
+        cc_json_get_int(obj, "audio_tokens_per_second", false, 0, 1000000,
+                        &c->audio_tokens_per_second, err) < 0 ||
         cc_json_get_int(obj, "max_proxy_debt_nano", false, 0, INT64_MAX / 4,
                         &c->max_proxy_debt_nano, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0) {

@@ -15,6 +15,7 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
                                          .model = cfg->model,
                                          .api_key = cfg->api_key,
                                          .health_interval = cfg->health_interval,
+                                         .audio_tokens_per_second = cfg->audio_tokens_per_second,
                                          /* Never fewer backend connections than the requests we
                                           * advertise, or the excess queues silently in the client;
                                           * a few more for the health poll. */

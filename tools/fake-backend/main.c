@@ -38,6 +38,14 @@
  *            "echo": true}             non-streamed reply carries the request
  *                                      it received as "fake_request"
  * and the model name must be the configured one (else 404 model_not_found).
+ *
+ * Speech to text (POST /v1/audio/transcriptions and /v1/audio/translations,
+ * multipart/form-data, checked with the openai layer's validator): the text
+ * is the "prompt" field when one is given (so a test can check that text
+ * comes back), else "fake transcript of S seconds, audio XXXXXXXXXXXXXXXX"
+ * (S from the WAV header or, for other formats, bytes / 16000; X the FNV-1a
+ * hash of the file). Answers in every response_format; verbose_json carries
+ * "duration" unless the form has fake_no_duration=true.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -56,6 +64,7 @@
 #include <jansson.h>
 
 #include "base/base.h"
+#include "openai/openai.h"
 
 typedef struct fake_config {
     const char *model;
@@ -392,6 +401,107 @@ static void handle_embeddings(fake_server *s, struct evhttp_request *req)
                          s->cfg.model, "usage", "prompt_tokens", pt, "total_tokens", pt));
 }
 
+static void reply_text(struct evhttp_request *req, const char *ctype, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, text, strlen(text));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_send_reply(req, 200, NULL, b);
+    evbuffer_free(b);
+}
+
+/* "HH:MM:SS,mmm" (sep ',') or "HH:MM:SS.mmm" (sep '.') */
+static void timestamp(char *out, size_t cap, double secs, char sep)
+{
+    unsigned long ms = (unsigned long)(secs * 1000 + 0.5) % (100ul * 3600000);
+    snprintf(out, cap, "%02lu:%02lu:%02lu%c%03lu", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
+             sep, ms % 1000);
+}
+
+static void handle_audio(fake_server *s, struct evhttp_request *req, bool translate)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const uint8_t *body = evbuffer_pullup(in, -1);
+    const char *ctype = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    openai_audio a;
+    openai_error e;
+    openai_kind kind = translate ? OPENAI_TRANSLATION : OPENAI_TRANSCRIPTION;
+    if (openai_audio_parse(kind, ctype, body ? body : (const uint8_t *)"", len, &a, &e) < 0) {
+        reply_error(req, 400, "invalid_request_error", e.code ? e.code : "invalid_value",
+                    e.message);
+        return;
+    }
+    if (strcmp(a.model, s->cfg.model) != 0) {
+        reply_error(req, 404, "invalid_request_error", "model_not_found",
+                    "The model does not exist");
+        return;
+    }
+    openai_form *f = calloc(1, sizeof(*f));
+    openai_form_parse(ctype, body, len, f, &e); /* valid: checked above */
+    char *prompt = NULL;
+    bool no_duration = false, words = false;
+    for (size_t i = 0; i < f->n; i++) {
+        const openai_form_part *p = &f->parts[i];
+        if (!strcmp(p->name, "prompt") && p->len) prompt = strndup((const char *)p->data, p->len);
+        if (!strcmp(p->name, "fake_no_duration") && p->len == 4 && !memcmp(p->data, "true", 4))
+            no_duration = true;
+        if (!strcmp(p->name, "timestamp_granularities[]") && p->len == 4 &&
+            !memcmp(p->data, "word", 4))
+            words = true;
+    }
+    free(f);
+    double secs = a.is_wav ? a.seconds : (double)a.file_len / 16000.0;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < a.file_len; i++)
+        h = (h ^ a.file[i]) * 1099511628211ULL;
+    char text[9000];
+    if (prompt)
+        snprintf(text, sizeof(text), "%s", prompt);
+    else
+        snprintf(text, sizeof(text), "fake transcript of %.3f seconds, audio %016llx", secs,
+                 (unsigned long long)h);
+    free(prompt);
+    char t0[32], t1[32], buf[9200];
+    switch (a.format) {
+    case OPENAI_AUDIO_TEXT:
+        snprintf(buf, sizeof(buf), "%s\n", text);
+        reply_text(req, "text/plain; charset=utf-8", buf);
+        return;
+    case OPENAI_AUDIO_SRT:
+        timestamp(t0, sizeof(t0), 0, ',');
+        timestamp(t1, sizeof(t1), secs, ',');
+        snprintf(buf, sizeof(buf), "1\n%s --> %s\n%s\n\n", t0, t1, text);
+        reply_text(req, "text/plain; charset=utf-8", buf);
+        return;
+    case OPENAI_AUDIO_VTT:
+        timestamp(t0, sizeof(t0), 0, '.');
+        timestamp(t1, sizeof(t1), secs, '.');
+        snprintf(buf, sizeof(buf), "WEBVTT\n\n%s --> %s\n%s\n\n", t0, t1, text);
+        reply_text(req, "text/vtt; charset=utf-8", buf);
+        return;
+    case OPENAI_AUDIO_VERBOSE_JSON: {
+        json_t *seg =
+            json_pack("{s:i,s:i,s:f,s:f,s:s,s:[],s:f,s:f,s:f,s:f}", "id", 0, "seek", 0, "start",
+                      0.0, "end", secs, "text", text, "tokens", "temperature", a.temperature,
+                      "avg_logprob", -0.1, "compression_ratio", 1.0, "no_speech_prob", 0.0);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:[o]}", "task", translate ? "translate" : "transcribe",
+                              "language", "english", "text", text, "segments", seg);
+        if (!no_duration) json_object_set_new(o, "duration", json_real(secs));
+        if (words)
+            json_object_set_new(
+                o, "words", json_pack("[{s:s,s:f,s:f}]", "word", text, "start", 0.0, "end", secs));
+        reply_json(req, 200, o);
+        return;
+    }
+    default:
+        reply_json(req, 200,
+                   json_pack("{s:s,s:{s:s,s:I}}", "text", text, "usage", "type", "duration",
+                             "seconds", (json_int_t)(secs + 0.999)));
+        return;
+    }
+}
+
 static void handle_completion(fake_server *s, struct evhttp_request *req, bool chat)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -528,6 +638,10 @@ static void request_cb(struct evhttp_request *req, void *arg)
         handle_completion(s, req, false);
     else if (strcmp(path, "/v1/embeddings") == 0 && m == EVHTTP_REQ_POST)
         handle_embeddings(s, req);
+    else if (strcmp(path, "/v1/audio/transcriptions") == 0 && m == EVHTTP_REQ_POST)
+        handle_audio(s, req, false);
+    else if (strcmp(path, "/v1/audio/translations") == 0 && m == EVHTTP_REQ_POST)
+        handle_audio(s, req, true);
     else if (strcmp(path, "/healthz") == 0)
         reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
     else
