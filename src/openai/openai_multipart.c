@@ -179,10 +179,11 @@ static int part_headers(const char *h, size_t n, openai_form_part *p, size_t ind
             bool named = false;
             while ((rc = next_param(&q, eol, key, sizeof(key), val, sizeof(val))) == 1) {
                 if (strcmp(key, "name") == 0) {
-                    if (named || strlen(val) >= sizeof(p->name)) rc = -1;
+                    size_t vl = strlen(val);
+                    if (named || vl >= sizeof(p->name)) rc = -1;
                     if (rc < 0) break;
                     named = true;
-                    snprintf(p->name, sizeof(p->name), "%s", val);
+                    memcpy(p->name, val, vl + 1);
                 } else if (strcmp(key, "filename") == 0) {
                     if (p->has_filename) {
                         rc = -1;
