@@ -322,6 +322,10 @@ daemon_chain *daemon_chain_start(struct event_base *base, const daemon_config *c
                                  registry **first, daemon_chain_update on_update, void *ud,
                                  cc_err *err);
 void daemon_chain_free(daemon_chain *c);
+/* The root's params of the last good read, with the contract codes (the
+ * per-party contract addresses derive from them); borrowed until the next
+ * read; NULL for c NULL. */
+const ton_root_params *daemon_chain_root_params(const daemon_chain *c);
 /* {url, root, refresh, last_ok (unix time, 0 = never), last_error ("" after a
  * good read), version, reads, failures, updates} for /jsonstats. */
 json_t *daemon_chain_json(const daemon_chain *c);

@@ -29,6 +29,10 @@ struct daemon_chain {
     daemon_chain_update on_update;
     void *ud;
     char *last_json; /* the registry last handed out, compact JSON */
+    /* The root's params of the last good read (with the contract codes), for
+     * daemons that derive contract addresses; has_params after a read. */
+    ton_root_params params;
+    bool has_params;
     int64_t version;
     double last_ok; /* wall clock of the last good read, 0 = none */
     char last_error[512];
@@ -47,8 +51,9 @@ static char *root_query(const ton_addr *a)
     return cc_buf_steal_str(&q);
 }
 
-/* The registry JSON (new reference) from a getAddressInformation result. */
-static json_t *registry_json_of(const json_t *result, cc_err *err)
+/* The registry JSON (new reference) from a getAddressInformation result;
+ * the root's params go to c->params. */
+static json_t *registry_json_of(daemon_chain *c, const json_t *result, cc_err *err)
 {
     ton_account acc;
     if (ton_account_from_json(result, &acc, err) < 0) return NULL;
@@ -59,6 +64,11 @@ static json_t *registry_json_of(const json_t *result, cc_err *err)
         ton_root_state st;
         if (ton_root_state_from_storage(acc.data, &st, err) == 0) {
             j = ton_root_state_to_registry_json(&st);
+            /* the params (and their code references) move to c */
+            ton_root_params_clear(&c->params);
+            c->params = st.params;
+            c->has_params = true;
+            memset(&st.params, 0, sizeof st.params);
             ton_root_state_free(&st);
         }
     }
@@ -69,7 +79,7 @@ static json_t *registry_json_of(const json_t *result, cc_err *err)
 /* Takes a fresh read: hands out a new registry when anything changed. */
 static int take(daemon_chain *c, const json_t *result, registry **out, cc_err *err)
 {
-    json_t *j = registry_json_of(result, err);
+    json_t *j = registry_json_of(c, result, err);
     if (!j) return -1;
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     int rc = 0;
@@ -198,7 +208,13 @@ void daemon_chain_free(daemon_chain *c)
     free(c->root_text);
     free(c->query);
     free(c->last_json);
+    ton_root_params_clear(&c->params);
     free(c);
+}
+
+const ton_root_params *daemon_chain_root_params(const daemon_chain *c)
+{
+    return c && c->has_params ? &c->params : NULL;
 }
 
 json_t *daemon_chain_json(const daemon_chain *c)
