@@ -177,6 +177,8 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
         if (up_chain_start(bin_dir, dir, ch, &chain, err) < 0) return -1;
         in.chain_url = chain.url;
         in.root = chain.root;
+        in.proxy_wallet_key = chain.proxy_key_file;
+        in.proxy_owner = chain.proxy_owner;
     }
 
     up_plan *plan = malloc(sizeof(*plan)); /* large: PATH_MAX names per daemon */

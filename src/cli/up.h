@@ -55,6 +55,8 @@ typedef struct up_plan_input {
     int worker_http_port[UP_MAX_WORKERS];
     const char *chain_url; /* TON HTTP API of the local chain, NULL for --chain none */
     const char *root;      /* its root contract's address */
+    /* The proxy's wallet key file and owner address (local chain), or NULL. */
+    const char *proxy_wallet_key, *proxy_owner;
 } up_plan_input;
 
 /* One daemon to start: cocoon-<role> --config DIR/<name>.json, logging to
@@ -124,6 +126,10 @@ typedef struct up_chain {
     char root[80]; /* raw address */
     ton_wallet owner;
     uint8_t owner_priv[32];
+    /* tonsim's "proxy" wallet: its key file (DIR/proxy-wallet.json, 0600),
+     * given to the proxy, and its address, the proxy's owner. */
+    char proxy_key_file[PATH_MAX];
+    char proxy_owner[80];
 } up_chain;
 /* Starts tonsim (node and tools/tonsim/tonsim.js found from bin_dir or
  * $COCOON_TONSIM) and records it in ch as "tonsim". */

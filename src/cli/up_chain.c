@@ -76,6 +76,29 @@ static json_t *read_startup(int fd, double timeout, cc_err *err)
     return j;
 }
 
+/* tonsim's proxy wallet becomes the proxy's: its key in a 0600 file the
+ * proxy's config names, its address the proxy's owner address. */
+static int write_proxy_wallet(const json_t *startup, const char *dir, up_chain *c, cc_err *err)
+{
+    const json_t *pw = json_object_get(json_object_get(startup, "wallets"), "proxy");
+    const char *addr = json_string_value(json_object_get(pw, "address"));
+    const json_t *secret = json_object_get(pw, "secret_key");
+    if (!addr || !json_is_string(secret) || strlen(addr) >= sizeof c->proxy_owner)
+        return cc_err_set(err, "tonsim's start-up line has no proxy wallet");
+    snprintf(c->proxy_owner, sizeof c->proxy_owner, "%s", addr);
+    if ((size_t)snprintf(c->proxy_key_file, sizeof c->proxy_key_file, "%s/proxy-wallet.json",
+                         dir) >= sizeof c->proxy_key_file)
+        return cc_err_set(err, "path too long under %s", dir);
+    json_t *k = json_pack("{s:O,s:O}", "secret_key", secret, "network_global_id",
+                          json_object_get(pw, "network_global_id"));
+    if (!k) return cc_err_set(err, "tonsim's proxy wallet has no network_global_id");
+    char *text = json_dumps(k, JSON_INDENT(2));
+    json_decref(k);
+    int rc = cc_write_file_atomic(c->proxy_key_file, text, strlen(text), 0600, err);
+    free(text);
+    return rc;
+}
+
 int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_chain *c, cc_err *err)
 {
     char node[PATH_MAX], script[PATH_MAX], state[PATH_MAX];
@@ -119,6 +142,7 @@ int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_cha
     ton_addr_to_raw(&ra, c->root, sizeof c->root);
     memcpy(c->owner_priv, sk, 32);
     ton_wallet_init(&c->owner, TON_WALLET_V5R1, 0, sk + 32, gid ? (int32_t)gid : -239);
+    if (write_proxy_wallet(j, dir, c, err) < 0) goto out;
     rc = 0;
 out:
     json_decref(j);

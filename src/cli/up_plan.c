@@ -189,6 +189,10 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     json_object_set_new(pc, "state_dir", json_string("proxy-state"));
     add_tee_fields(pc, in->fake_root, false);
     add_chain_fields(pc, in);
+    if (in->proxy_wallet_key) { /* money on chain: its wallet pays, its owner earns */
+        json_object_set_new(pc, "wallet_key_file", json_string(in->proxy_wallet_key));
+        json_object_set_new(pc, "owner_address", json_string(in->proxy_owner));
+    }
     if (add_daemon(out, in, "proxy", "proxy", pc, err) < 0) goto fail;
 
     for (int i = 0; i < o->workers; i++) {

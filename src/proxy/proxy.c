@@ -84,6 +84,7 @@ static void stats_fill(void *ud, json_t *o)
         json_object_set_new(o, "attestation_warning",
                             json_string("policy any: workers are not attested"));
     if (p->chain) json_object_set_new(o, "chain", daemon_chain_json(p->chain));
+    proxy_chain_json(p, o);
     proxy_money_json(p, o);
 }
 
@@ -214,7 +215,8 @@ proxy *proxy_new(struct event_base *base, const proxy_config *cfg, cc_err *err)
         p->chain = daemon_chain_start(base, &cfg->common, &p->reg, on_registry, p, err);
     else
         p->reg = registry_open("none", cfg->common.registry, err);
-    if (!p->reg || setup_tee(p, cfg, err) < 0 || proxy_money_open_config(p, cfg, err) < 0)
+    if (!p->reg || setup_tee(p, cfg, err) < 0 || proxy_money_open_config(p, cfg, err) < 0 ||
+        proxy_chain_start(p, cfg, err) < 0)
         goto fail;
     /* A stopped worker holds its requests until its link is dropped: the
      * proxy pings workers itself and drops one silent for the liveness
@@ -246,6 +248,7 @@ fail:
 void proxy_free(proxy *p)
 {
     if (!p) return;
+    proxy_chain_free(p);         /* its wallet's callbacks reach the ledger */
     daemon_chain_free(p->chain); /* first: no registry update after this */
     if (p->rotate_ev) event_free(p->rotate_ev);
     if (p->wl) net_listener_free(p->wl);
@@ -262,6 +265,7 @@ void proxy_free(proxy *p)
     daemon_tee_clear(&p->tee);
     tee_policy_free(p->client_policy);
     free(p->owner_address);
+    explicit_bzero(p->sign_seed, sizeof p->sign_seed);
     free(p);
 }
 

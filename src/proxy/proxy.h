@@ -69,6 +69,14 @@ typedef struct proxy_config {
      * client out of credit. */
     int64_t free_client_balance_nano;
     int64_t free_client_stake_nano;
+    /* "wallet_key_file": the key of the proxy's TON wallet (daemon_wallet_key_load
+     * formats, mode 0600), relative to the config file. With a chain it pays
+     * for the proxy's messages (its contract's deployment, ...); NULL: the
+     * proxy sends nothing on chain. */
+    char *wallet_key_file;
+    /* "save_interval": seconds between save_state notes to the proxy contract
+     * (default 45; COCOON waits 30-60 s); vouchers cover what they save. */
+    double save_interval;
 } proxy_config;
 
 /* Fills defaults. */

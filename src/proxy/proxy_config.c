@@ -77,6 +77,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "client_max_queued_bytes",
                                        "free_client_balance_nano",
                                        "free_client_stake_nano",
+                                       "wallet_key_file",
+                                       "save_interval",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -95,6 +97,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         daemon_http_limits_from_json(obj, "http", &c->http_limits, err) < 0 ||
         daemon_json_get_path(obj, "state_dir", path, &c->state_dir, err) < 0 ||
         daemon_json_get_path(obj, "ledger", path, &c->ledger, err) < 0 ||
+        daemon_json_get_path(obj, "wallet_key_file", path, &c->wallet_key_file, err) < 0 ||
+        cc_json_get_double(obj, "save_interval", false, 0.1, 86400, &c->save_interval, err) < 0 ||
         cc_json_get_int(obj, "free_client_balance_nano", false, 0, INT64_MAX / 4,
                         &c->free_client_balance_nano, err) < 0 ||
         cc_json_get_int(obj, "free_client_stake_nano", false, 0, INT64_MAX / 4,
@@ -161,6 +165,7 @@ void proxy_config_clear(proxy_config *c)
     free(c->client_policy);
     free(c->state_dir);
     free(c->ledger);
+    free(c->wallet_key_file);
     daemon_http_limits_clear(&c->http_limits);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));

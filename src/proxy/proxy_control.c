@@ -42,8 +42,32 @@ static void on_enable(http_req *h, void *ud)
     set_disabled(ud, h, false);
 }
 
+/* Ours: POST /request/save sends a save_state now instead of at the next
+ * save_interval (operators, tests); 409 while one is on its way, 404 without
+ * a chain wallet. */
+static void on_save(http_req *h, void *ud)
+{
+    proxy *p = ud;
+    if (strcmp(http_req_method(h), "POST") != 0) {
+        http_reply_errorf(h, 405, "method_not_allowed", "save must be a post request");
+        return;
+    }
+    if (!p->onchain) {
+        http_reply_errorf(h, 404, "not_found", "no proxy contract (chain none or no owner)");
+        return;
+    }
+    if (proxy_chain_save_now(p) < 0) {
+        http_reply_errorf(h, 409, "conflict", "a save_state is on its way, or no wallet");
+        return;
+    }
+    json_t *o = json_pack("{s:b}", "requested", 1);
+    http_reply_json(h, 200, o);
+    json_decref(o);
+}
+
 void proxy_control_register(proxy *p)
 {
+    http_server_route_ex(p->http, "POST", "/request/save", on_save, p, HTTP_ROUTE_NOT_CROSS_SITE);
     static const char *const methods[] = {"GET", "POST"};
     for (size_t i = 0; i < 2; i++) {
         http_server_route_ex(p->http, methods[i], "/request/disable", on_disable, p,

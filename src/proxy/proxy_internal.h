@@ -151,6 +151,12 @@ struct proxy {
     int64_t price_per_token; /* the registry's (0 without one: unlimited credit) */
     /* A client account's contract figures without a chain (nanoTON). */
     int64_t free_balance, free_stake;
+    /* The proxy's persistent Ed25519 signing key (state_dir; a fresh one for
+     * a proxy without state): its MAC key for the ledger, the
+     * proxy_public_key it announces, the key its contract holds. */
+    uint8_t sign_seed[32], sign_pub[32];
+    /* Money on chain (proxy_chain.c): NULL with chain "none". */
+    struct proxy_onchain *onchain;
     uint64_t next_id;
     uint64_t tie_rng; /* xorshift state for routing ties (seeded randomly; no syscall per pick) */
     crypto_rand_pool ids; /* worker-leg request ids (one RAND_bytes call per 32 ids) */
@@ -211,6 +217,30 @@ void proxy_client_destroy(pclient *c, const char *why);
 void proxy_client_on_packet(net_conn *conn, void *c, const uint8_t *data, size_t len);
 /* A query from a client's link (net_conn_callbacks.on_query; conn unused). */
 void proxy_client_on_query(net_conn *conn, void *c, uint64_t qid, const uint8_t *data, size_t len);
+
+/* proxy_chain.c */
+/* With a chain: derives the proxy contract's address from the root's params,
+ * the owner and the signing key, opens the wallet (wallet_key_file) and
+ * deploys the contract through it when it is not active (as COCOON's proxy
+ * does at start), then follows its state. Nothing with chain "none". */
+int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err);
+void proxy_chain_free(proxy *p);
+/* "onchain" of /jsonstats: key, contract, wallet. */
+void proxy_chain_json(const proxy *p, json_t *o);
+/* The proxy contract's address to announce (raw), else TON_ADDR_ZERO_RAW. */
+const char *proxy_sc_or_zero(const proxy *p);
+/* The contract of a worker's / client's account (derived as COCOON does from
+ * the owner, our contract, key and params; kept in the account), else
+ * TON_ADDR_ZERO_RAW. */
+const char *proxy_chain_worker_sc(proxy *p, ledger_worker *a);
+const char *proxy_chain_client_sc(proxy *p, ledger_client *a);
+/* The account's voucher as a proxy.signedPayment in buf, or empty when it has
+ * none (no chain, or nothing covered by a save_state yet). */
+tl_obj *proxy_signed_payment(const ledger_payments *pay, tl_proxy_signedPayment *buf,
+                             tl_obj *empty);
+/* Sends a save_state now (the stats port's /request/save); -1 when one is
+ * already on its way or there is no chain wallet. */
+int proxy_chain_save_now(proxy *p);
 
 /* proxy_money.c */
 /* Opens the ledger at path (NULL: in memory) keyed by the 32-byte signing

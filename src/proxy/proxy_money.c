@@ -63,6 +63,8 @@ int proxy_money_open(proxy *p, const char *path, const uint8_t seed[32], cc_err 
     if (!l) return -1;
     if (p->ledger) ledger_close(p->ledger);
     p->ledger = l;
+    memcpy(p->sign_seed, seed, 32);
+    if (crypto_ed25519_public(p->sign_seed, p->sign_pub, err) < 0) return -1;
     ledger_set_price(l, p->price_per_token);
     return 0;
 }
@@ -306,6 +308,9 @@ void proxy_money_json(proxy *p, json_t *o)
         json_object_set_new(e, "reserved", json_integer(c->reserved));
         json_object_set_new(e, "available", json_integer(ledger_client_available(c)));
         json_object_set_new(e, "committed_db", json_integer(ledger_payments_committed_db(&c->pay)));
+        json_object_set_new(e, "committed_chain", json_integer(c->pay.committed_chain));
+        json_object_set_new(e, "voucher", json_boolean(c->pay.voucher != NULL));
+        json_object_set_new(e, "sc_address", json_string(c->sc_address));
         json_object_set_new(e, "running", json_integer(c->running));
         if (c->refused) json_object_set_new(e, "refused", json_string(c->refused_why));
         json_array_append_new(cs, e);
@@ -319,6 +324,9 @@ void proxy_money_json(proxy *p, json_t *o)
         json_object_set_new(e, "owner", json_string(w->owner));
         json_object_set_new(e, "tokens", json_integer(w->pay.max));
         json_object_set_new(e, "committed_db", json_integer(ledger_payments_committed_db(&w->pay)));
+        json_object_set_new(e, "committed_chain", json_integer(w->pay.committed_chain));
+        json_object_set_new(e, "voucher", json_boolean(w->pay.voucher != NULL));
+        json_object_set_new(e, "sc_address", json_string(w->sc_address));
         json_object_set_new(e, "running", json_integer(w->running));
         if (w->refused) json_object_set_new(e, "refused", json_string(w->refused_why));
         json_array_append_new(ws, e);

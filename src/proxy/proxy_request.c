@@ -529,8 +529,8 @@ preq *proxy_request_lookup(pworker *w, const tl_int256 *rid)
 
 /* COCOON's finish_request: the request's tokens move from the client's
  * account to the worker's, then each side hears its account's totals
- * (committed to the database, and everything). Vouchers need the chain
- * part, so the signed payment is still proxy.signedPaymentEmpty. */
+ * (committed to the database, and everything), with the latest voucher of
+ * the account (proxy.signedPaymentEmpty until a save_state covers some). */
 static void send_payments(preq *r, const tl_proxy_queryFinalInfo *fi)
 {
     proxy *p = r->p;
@@ -540,8 +540,9 @@ static void send_payments(preq *r, const tl_proxy_queryFinalInfo *fi)
     if (r->worker) {
         ledger_worker *wa = proxy_money_worker(r->worker);
         tl_proxy_workerRequestPayment m = TL_INIT(proxy_workerRequestPayment);
+        tl_proxy_signedPayment sp;
         m.request_id = r->worker_rid;
-        m.signed_payment = &empty.hdr;
+        m.signed_payment = proxy_signed_payment(wa ? &wa->pay : NULL, &sp, &empty.hdr);
         m.db_tokens = wa ? ledger_payments_committed_db(&wa->pay) : 0;
         m.max_tokens = wa ? wa->pay.max : 0;
         m.request_tokens = tokens;
@@ -550,8 +551,9 @@ static void send_payments(preq *r, const tl_proxy_queryFinalInfo *fi)
     }
     if (r->client) {
         tl_proxy_clientRequestPayment m = TL_INIT(proxy_clientRequestPayment);
+        tl_proxy_signedPayment sp;
         m.request_id = r->client_rid;
-        m.signed_payment = &empty.hdr;
+        m.signed_payment = proxy_signed_payment(ca ? &ca->pay : NULL, &sp, &empty.hdr);
         m.db_tokens = ca ? ledger_payments_committed_db(&ca->pay) : 0;
         m.max_tokens = ca ? ca->pay.max : 0;
         m.request_tokens = tokens;

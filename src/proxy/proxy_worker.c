@@ -109,9 +109,9 @@ static void fill_proxy_params(proxy *p, tl_proxy_params *pp, int version)
 {
     pp->hdr.id = TL_ID_proxy_params;
     pp->flags = 1u | 2u;
-    memcpy(pp->proxy_public_key.b, p->tee.identity->pubkey, 32);
+    memcpy(pp->proxy_public_key.b, p->sign_pub, 32);
     pp->proxy_owner_address = tl_str(proxy_owner_or_zero(p));
-    pp->proxy_sc_address = tl_str(TON_ADDR_ZERO_RAW);
+    pp->proxy_sc_address = tl_str(proxy_sc_or_zero(p));
     pp->is_test = registry_get_params(p->reg)->is_test;
     pp->proto_version = version;
 }
@@ -197,7 +197,8 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
     proxy_seal_worker_init(w, net_conn_peer_cert(w->conn), info);
     tl_worker_connectedToProxy a = TL_INIT(worker_connectedToProxy);
     fill_proxy_params(p, &a.params, v);
-    a.worker_sc_address = tl_str(TON_ADDR_ZERO_RAW); /* no contract with --chain none */
+    /* Its contract, which our vouchers pay (zero with --chain none). */
+    a.worker_sc_address = tl_str(proxy_chain_worker_sc(p, proxy_money_worker(w)));
     answer(p, w->conn, qid, &a.hdr);
 }
 
@@ -237,7 +238,8 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
         const ledger_worker *acct = proxy_money_worker(w);
         int64_t ours = acct ? acct->pay.max : 0;
         tl_worker_compareBalanceWithProxyResult a = TL_INIT(worker_compareBalanceWithProxyResult);
-        a.signed_payment = &empty.hdr;
+        tl_proxy_signedPayment sp;
+        a.signed_payment = proxy_signed_payment(acct ? &acct->pay : NULL, &sp, &empty.hdr);
         a.tokens_committed_to_db = acct ? ledger_payments_committed_db(&acct->pay) : 0;
         a.max_tokens = ours;
         a.error_code = ((tl_worker_compareBalanceWithProxy *)q)->max_tokens > ours ? 1 : 0;
@@ -284,7 +286,8 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
             break;
         }
         tl_worker_paymentStatus a = TL_INIT(worker_paymentStatus);
-        a.signed_payment = &empty.hdr;
+        tl_proxy_signedPayment sp;
+        a.signed_payment = proxy_signed_payment(&acct->pay, &sp, &empty.hdr);
         a.db_tokens = ledger_payments_committed_db(&acct->pay);
         a.max_tokens = acct->pay.max;
         answer(p, c, qid, &a.hdr);

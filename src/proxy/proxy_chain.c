@@ -1,0 +1,465 @@
+/* The proxy on chain: its contract and its wallet (proxy_internal.h,
+ * "proxy_chain.c").
+ *
+ * COCOON's proxy (runners/proxy/ProxyRunner.cpp, initialize_sc and
+ * deploy_proxy_sc) derives its contract's address from its owner, the root,
+ * its public key and the root's params, waits for its wallet, and deploys the
+ * contract through the wallet when it is not there yet (0.3 TON with the
+ * StateInit, TonScWrapper::deploy). We do the same on the loop: the address
+ * at start from the root's params the chain reader holds, the contract's
+ * state read every refresh period (sooner while it is being deployed), and
+ * the deployment sent through the daemon's wallet. The key is the proxy's
+ * persistent signing key, so restarts keep the address. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/proxy_internal.h"
+
+#define DEPLOY_VALUE 300000000ull /* 0.3 TON, COCOON's deploy_balance */
+#define POLL_FAST 1.0             /* s between reads while deploying */
+#define SAVE_VALUE 1              /* nanoTON with a save_state note, as COCOON */
+#define HISTORY_LIMIT 100         /* transactions read back for save_state notes */
+
+typedef struct proxy_onchain {
+    proxy *p;
+    ton_api *api;
+    ton_api_op *op;
+    struct event *timer;
+    daemon_wallet *wallet; /* NULL without wallet_key_file */
+    ton_addr contract;
+    char contract_raw[80];
+    ton_cell *contract_init; /* its StateInit, for the deployment */
+    char query[160];         /* getAddressInformation of the contract */
+    double refresh;
+    /* The contract's last read. */
+    bool known;
+    char state[16];
+    uint64_t balance;
+    bool deploying; /* a deployment is queued in the wallet */
+    uint64_t deploys, reads, read_errors;
+    char last_error[256];
+    /* The params the addresses were derived with (fixed for this run, as
+     * the contracts keep theirs; code references owned). */
+    ton_root_params params;
+    /* save_state (COCOON's all_to_db for the chain): every save_interval a
+     * ledger commit for the chain, its note sent through the wallet, and on
+     * confirmation the totals at that seqno are covered and vouchers signed.
+     * history_read: the contract's notes were read back once at start. */
+    double save_interval;
+    struct event *save_timer;
+    ton_api_op *history_op;
+    bool history_read, saving;
+    int32_t saving_seqno, last_saved_seqno, chain_note_seqno;
+    uint64_t saves_sent, saves_confirmed, saves_failed, vouchers_signed;
+} proxy_onchain;
+
+static void save_arm(proxy_onchain *o, double after);
+
+static void arm(proxy_onchain *o, double after)
+{
+    struct timeval tv = cc_timeval(after);
+    evtimer_add(o->timer, &tv);
+}
+
+static void on_deployed(void *ud, bool sent, const char *error)
+{
+    proxy_onchain *o = ud;
+    o->deploying = false;
+    if (sent) {
+        CC_INFO("event=proxy_contract_deploy_sent contract=%s", o->contract_raw);
+    } else {
+        snprintf(o->last_error, sizeof o->last_error, "deploy: %.200s", error);
+        CC_WARN("event=proxy_contract_deploy_failed contract=%s error=\"%s\"", o->contract_raw,
+                error);
+    }
+    /* Look at once: the next read shows it active or deploys again. */
+    event_del(o->timer);
+    arm(o, 0);
+}
+
+static void deploy(proxy_onchain *o)
+{
+    if (!o->wallet || o->deploying) return;
+    ton_int_msg m = {.dest = o->contract, .value = DEPLOY_VALUE, .init = o->contract_init};
+    cc_err err = {0};
+    if (daemon_wallet_send(o->wallet, &m, on_deployed, o, &err) < 0) {
+        snprintf(o->last_error, sizeof o->last_error, "deploy: %.200s", err.msg);
+        return;
+    }
+    o->deploying = true;
+    o->deploys++;
+    CC_INFO("event=proxy_contract_deploy contract=%s value=%llu", o->contract_raw,
+            (unsigned long long)DEPLOY_VALUE);
+}
+
+/* ---- save_state notes read back (COCOON ProxyContract.cpp, the notes in
+ * the contract's transaction list, only those from its own wallet) -------- */
+
+/* A note's seqno and hash from an in_msg body (base64 BoC):
+ * do_not_process qid proxy_save_state seqno:int32 unique_hash:bits256. */
+static bool parse_note(const char *b64, int32_t *seqno, uint8_t hash[32])
+{
+    ton_cell *c = ton_boc_parse_base64(b64, NULL);
+    if (!c) return false;
+    ton_slice s;
+    ton_slice_init(&s, c);
+    uint64_t op, qid, op2;
+    int64_t sq;
+    bool ok = ton_slice_load_uint(&s, 32, &op, NULL) == 0 && op == TON_OP_DO_NOT_PROCESS &&
+              ton_slice_load_uint(&s, 64, &qid, NULL) == 0 &&
+              ton_slice_load_uint(&s, 32, &op2, NULL) == 0 && op2 == TON_OP_PROXY_SAVE_STATE &&
+              ton_slice_load_int(&s, 32, &sq, NULL) == 0 &&
+              ton_slice_load_bits(&s, 256, hash, NULL) == 0;
+    ton_cell_unref(c);
+    if (ok) *seqno = (int32_t)sq;
+    return ok;
+}
+
+static void on_history(void *ud, json_t *result, const cc_err *rerr)
+{
+    proxy_onchain *o = ud;
+    o->history_op = NULL;
+    if (!result || !json_is_array(result)) {
+        snprintf(o->last_error, sizeof o->last_error, "getTransactions: %.200s",
+                 result ? "not a list" : rerr->msg);
+        return; /* the next state read asks again */
+    }
+    ton_addr wallet = *daemon_wallet_address(o->wallet);
+    int32_t best = -1;
+    uint8_t best_hash[32] = {0};
+    size_t i;
+    json_t *tx;
+    json_array_foreach(result, i, tx)
+    {
+        const json_t *in = json_object_get(tx, "in_msg");
+        const char *src = json_string_value(json_object_get(in, "source"));
+        const char *body =
+            json_string_value(json_object_get(json_object_get(in, "msg_data"), "body"));
+        ton_addr a;
+        int32_t sq;
+        uint8_t h[32];
+        if (!src || !body || ton_addr_parse(src, &a, NULL, NULL, NULL) < 0 ||
+            !ton_addr_equal(&a, &wallet) || !parse_note(body, &sq, h))
+            continue;
+        if (sq > best) {
+            best = sq;
+            memcpy(best_hash, h, 32);
+        }
+    }
+    o->history_read = true;
+    o->chain_note_seqno = best;
+    if (best >= 0) {
+        /* A note above our last commit: this ledger file is older than what
+         * the chain already holds (ledger_behind_chain says so). */
+        ledger_chain_saved(o->p->ledger, best, best_hash);
+        CC_INFO("event=proxy_save_state_history seqno=%d ledger_seqno=%d behind=%s", best,
+                ledger_last_seqno(o->p->ledger), ledger_behind_chain(o->p->ledger) ? "yes" : "no");
+    }
+    save_arm(o, o->save_interval);
+}
+
+static void read_history(proxy_onchain *o)
+{
+    if (!o->wallet) return;
+    char q[200];
+    snprintf(q, sizeof q, "%s&limit=%d", o->query, HISTORY_LIMIT);
+    cc_err err = {0};
+    o->history_op = ton_api_call_async(o->api, "getTransactions", q, NULL, on_history, o, &err);
+}
+
+/* ---- vouchers ------------------------------------------------------------ */
+
+static int party_address(proxy_onchain *o, bool client, const char *owner_text, char *out, size_t n)
+{
+    ton_addr owner, a;
+    cc_err err = {0};
+    if (ton_addr_parse(owner_text, &owner, NULL, NULL, &err) < 0) return -1;
+    ton_cell *si =
+        client ? ton_client_contract_init(&owner, &o->contract, o->p->sign_pub, &o->params, &err)
+               : ton_worker_contract_init(&owner, &o->contract, o->p->sign_pub, &o->params, &err);
+    if (!si) return -1;
+    ton_state_init_address(si, 0, &a);
+    ton_cell_unref(si);
+    ton_addr_to_raw(&a, out, n);
+    return 0;
+}
+
+const char *proxy_chain_worker_sc(proxy *p, ledger_worker *a)
+{
+    if (!p->onchain || !a) return TON_ADDR_ZERO_RAW;
+    if (!a->sc_address[0] &&
+        party_address(p->onchain, false, a->owner, a->sc_address, sizeof a->sc_address) < 0)
+        return TON_ADDR_ZERO_RAW;
+    return a->sc_address;
+}
+
+const char *proxy_chain_client_sc(proxy *p, ledger_client *a)
+{
+    if (!p->onchain || !a) return TON_ADDR_ZERO_RAW;
+    if (!a->sc_address[0] &&
+        party_address(p->onchain, true, a->owner, a->sc_address, sizeof a->sc_address) < 0)
+        return TON_ADDR_ZERO_RAW;
+    return a->sc_address;
+}
+
+/* The voucher for pay->committed_chain to contract sc (COCOON's
+ * sign_and_wrap_message: the excess goes back to the proxy's wallet). */
+static int sign_voucher(proxy_onchain *o, uint32_t op, const char *sc, int64_t tokens, cc_buf *out)
+{
+    ton_voucher v = {.op = op, .query_id = (uint64_t)tokens, .tokens = (uint64_t)tokens};
+    cc_err err = {0};
+    if (ton_addr_parse(sc, &v.target, NULL, NULL, &err) < 0) return -1;
+    v.excess_to = *daemon_wallet_address(o->wallet);
+    ton_cell *c = ton_voucher_sign(&v, o->p->sign_seed, &err);
+    if (!c) return -1;
+    int rc = ton_boc_serialize(c, (ton_boc_opts){0}, out, &err);
+    ton_cell_unref(c);
+    return rc;
+}
+
+/* After a save_state landed: a voucher for every account whose covered
+ * total moved (ledger_*_set_voucher only takes committed_chain). */
+static void sign_vouchers(proxy_onchain *o)
+{
+    ledger *l = o->p->ledger;
+    for (size_t i = 0; i < ledger_n_clients(l); i++) {
+        ledger_client *a = ledger_client_at(l, i);
+        int64_t t = a->pay.committed_chain;
+        if (t <= 0 || a->pay.voucher) continue;
+        cc_buf b = CC_BUF_INIT;
+        const char *sc = proxy_chain_client_sc(o->p, a);
+        if (strcmp(sc, TON_ADDR_ZERO_RAW) != 0 &&
+            sign_voucher(o, TON_OP_CLIENT_CHARGE_SIGNED, sc, t, &b) == 0 &&
+            ledger_client_set_voucher(a, t, b.data, b.len, NULL) == 0)
+            o->vouchers_signed++;
+        cc_buf_free(&b);
+    }
+    for (size_t i = 0; i < ledger_n_workers(l); i++) {
+        ledger_worker *a = ledger_worker_at(l, i);
+        int64_t t = a->pay.committed_chain;
+        if (t <= 0 || a->pay.voucher) continue;
+        cc_buf b = CC_BUF_INIT;
+        const char *sc = proxy_chain_worker_sc(o->p, a);
+        if (strcmp(sc, TON_ADDR_ZERO_RAW) != 0 &&
+            sign_voucher(o, TON_OP_WORKER_PAYOUT_SIGNED, sc, t, &b) == 0 &&
+            ledger_worker_set_voucher(a, t, b.data, b.len, NULL) == 0)
+            o->vouchers_signed++;
+        cc_buf_free(&b);
+    }
+}
+
+tl_obj *proxy_signed_payment(const ledger_payments *pay, tl_proxy_signedPayment *buf, tl_obj *empty)
+{
+    if (!pay || !pay->voucher) return empty;
+    *buf = (tl_proxy_signedPayment)TL_INIT(proxy_signedPayment);
+    buf->data = tl_mem(pay->voucher, pay->voucher_len);
+    return &buf->hdr;
+}
+
+/* ---- save_state ---------------------------------------------------------- */
+
+static void on_saved(void *ud, bool sent, const char *error)
+{
+    proxy_onchain *o = ud;
+    o->saving = false;
+    if (!sent) {
+        o->saves_failed++;
+        snprintf(o->last_error, sizeof o->last_error, "save_state: %.200s", error);
+        CC_WARN("event=proxy_save_state_failed seqno=%d error=\"%s\"", o->saving_seqno, error);
+    } else {
+        /* COCOON's save_state_to_blockchain_completed on the wallet's
+         * confirmation: the totals at this seqno are on chain. */
+        o->saves_confirmed++;
+        int ours =
+            ledger_chain_saved(o->p->ledger, o->saving_seqno, ledger_session_hash(o->p->ledger));
+        if (ours == 1) o->last_saved_seqno = o->saving_seqno;
+        CC_INFO("event=proxy_save_state_confirmed seqno=%d ours=%d", o->saving_seqno, ours);
+        sign_vouchers(o);
+    }
+    save_arm(o, o->save_interval);
+}
+
+static void on_save_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    proxy_onchain *o = arg;
+    if (o->saving || !o->wallet || strcmp(o->state, "active") != 0) {
+        save_arm(o, o->save_interval);
+        return;
+    }
+    cc_err err = {0};
+    int32_t seqno = ledger_commit(o->p->ledger, true, &err);
+    ton_cell *body = seqno < 0 ? NULL
+                               : ton_body_proxy_save_state((uint64_t)seqno, (uint32_t)seqno,
+                                                           ledger_session_hash(o->p->ledger), &err);
+    ton_int_msg m = {.dest = o->contract, .value = SAVE_VALUE, .bounce = true, .body = body};
+    if (!body || daemon_wallet_send(o->wallet, &m, on_saved, o, &err) < 0) {
+        ton_cell_unref(body);
+        snprintf(o->last_error, sizeof o->last_error, "save_state: %.200s", err.msg);
+        CC_WARN("event=proxy_save_state_failed error=\"%s\"", err.msg);
+        save_arm(o, o->save_interval);
+        return;
+    }
+    ton_cell_unref(body);
+    o->p->stats.ledger_commits++;
+    o->saving = true;
+    o->saving_seqno = seqno;
+    o->saves_sent++;
+    CC_INFO("event=proxy_save_state seqno=%d", seqno);
+}
+
+static void save_arm(proxy_onchain *o, double after)
+{
+    if (!o->save_timer) return;
+    struct timeval tv = cc_timeval(after);
+    evtimer_add(o->save_timer, &tv);
+}
+
+int proxy_chain_save_now(proxy *p)
+{
+    proxy_onchain *o = p->onchain;
+    if (!o || !o->save_timer || o->saving || !o->history_read) return -1;
+    event_del(o->save_timer);
+    save_arm(o, 0);
+    return 0;
+}
+
+static void on_read(void *ud, json_t *result, const cc_err *rerr)
+{
+    proxy_onchain *o = ud;
+    o->op = NULL;
+    o->reads++;
+    cc_err err = {0};
+    ton_account acc;
+    if (result && ton_account_from_json(result, &acc, &err) == 0) {
+        o->known = true;
+        snprintf(o->state, sizeof o->state, "%s", acc.state);
+        o->balance = acc.balance;
+        bool active = !strcmp(acc.state, "active");
+        ton_account_clear(&acc);
+        if (!active) deploy(o);
+        if (active && !o->history_read && !o->history_op) read_history(o);
+        arm(o, active ? o->refresh : POLL_FAST);
+        return;
+    }
+    if (!result) err = *rerr;
+    o->read_errors++;
+    snprintf(o->last_error, sizeof o->last_error, "read: %.200s", err.msg);
+    CC_WARN("event=proxy_contract_read_failed contract=%s error=\"%s\"", o->contract_raw, err.msg);
+    arm(o, o->refresh < 5 ? o->refresh : 5);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    proxy_onchain *o = arg;
+    cc_err err = {0};
+    o->op = ton_api_call_async(o->api, "getAddressInformation", o->query, NULL, on_read, o, &err);
+    if (!o->op) on_read(o, NULL, &err);
+}
+
+int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err)
+{
+    if (!p->chain) return 0;
+    const ton_root_params *params = daemon_chain_root_params(p->chain);
+    if (!params) return cc_err_set(err, "chain: no root params read");
+    ton_addr owner, root;
+    if (!cfg->common.owner_address || !*cfg->common.owner_address) {
+        /* Still a registry from the chain, but no contract: it has no owner. */
+        CC_WARN("event=proxy_no_contract reason=\"no owner_address: no proxy contract, nothing "
+                "moves on chain\"");
+        return 0;
+    }
+    if (ton_addr_parse(cfg->common.owner_address, &owner, NULL, NULL, err) < 0)
+        return cc_err_prefix(err, "owner_address");
+    if (ton_addr_parse(cfg->common.root_address, &root, NULL, NULL, err) < 0)
+        return cc_err_prefix(err, "root_address");
+    proxy_onchain *o = cc_calloc(1, sizeof *o);
+    o->p = p;
+    p->onchain = o;
+    o->refresh = cfg->common.chain_refresh > 0 ? cfg->common.chain_refresh : 60;
+    o->params = *params;
+    o->params.proxy_code = params->proxy_code ? ton_cell_ref(params->proxy_code) : NULL;
+    o->params.worker_code = params->worker_code ? ton_cell_ref(params->worker_code) : NULL;
+    o->params.client_code = params->client_code ? ton_cell_ref(params->client_code) : NULL;
+    o->save_interval = cfg->save_interval > 0 ? cfg->save_interval : 45;
+    o->chain_note_seqno = -1;
+    o->contract_init = ton_proxy_contract_init(&owner, &root, p->sign_pub, params, err);
+    if (!o->contract_init) return cc_err_prefix(err, "proxy contract");
+    ton_state_init_address(o->contract_init, 0, &o->contract);
+    ton_addr_to_raw(&o->contract, o->contract_raw, sizeof o->contract_raw);
+    char *colon = strchr(o->contract_raw, ':');
+    snprintf(o->query, sizeof o->query, "address=%.*s%%3A%s", (int)(colon - o->contract_raw),
+             o->contract_raw, colon + 1);
+    o->api = ton_api_new_on(p->base, cfg->common.chain, getenv("COCOON_TON_API_KEY"), err);
+    if (!o->api) return -1;
+    ton_api_set_timeout(o->api, 20);
+    if (cfg->wallet_key_file) {
+        daemon_wallet_key k;
+        if (daemon_wallet_key_load(cfg->wallet_key_file, &k, err) < 0) return -1;
+        o->wallet = daemon_wallet_new(p->base, cfg->common.chain, &k, params->is_test, err);
+        explicit_bzero(&k, sizeof k);
+        if (!o->wallet) return -1;
+    } else {
+        CC_WARN("event=proxy_no_wallet reason=\"no wallet_key_file: the proxy sends nothing on "
+                "chain (its contract is not deployed by it)\"");
+    }
+    o->timer = evtimer_new(p->base, on_timer, o);
+    if (o->wallet) o->save_timer = evtimer_new(p->base, on_save_timer, o);
+    arm(o, 0);
+    char pub[65], wallet[80] = "none";
+    cc_hex_encode(p->sign_pub, 32, pub);
+    if (o->wallet) ton_addr_to_raw(daemon_wallet_address(o->wallet), wallet, sizeof wallet);
+    CC_INFO("event=proxy_onchain contract=%s proxy_public_key=%s wallet=%s", o->contract_raw, pub,
+            wallet);
+    return 0;
+}
+
+void proxy_chain_free(proxy *p)
+{
+    proxy_onchain *o = p->onchain;
+    if (!o) return;
+    p->onchain = NULL;
+    if (o->op) ton_api_cancel(o->op);
+    if (o->history_op) ton_api_cancel(o->history_op);
+    daemon_wallet_free(o->wallet);
+    if (o->save_timer) event_free(o->save_timer);
+    ton_root_params_clear(&o->params);
+    ton_api_free(o->api);
+    if (o->timer) event_free(o->timer);
+    ton_cell_unref(o->contract_init);
+    free(o);
+}
+
+const char *proxy_sc_or_zero(const proxy *p)
+{
+    return p->onchain ? p->onchain->contract_raw : TON_ADDR_ZERO_RAW;
+}
+
+void proxy_chain_json(const proxy *p, json_t *out)
+{
+    const proxy_onchain *o = p->onchain;
+    if (!o) return;
+    char pub[65];
+    cc_hex_encode(p->sign_pub, 32, pub);
+    json_t *c = json_pack("{s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:s}", "address", o->contract_raw, "known",
+                          o->known, "state", o->state, "balance", (json_int_t)o->balance, "deploys",
+                          (json_int_t)o->deploys, "reads", (json_int_t)o->reads, "read_errors",
+                          (json_int_t)o->read_errors, "last_error", o->last_error);
+    json_t *j = json_pack("{s:s,s:o}", "proxy_public_key", pub, "contract", c);
+    const char *behind = ledger_behind_chain(p->ledger);
+    json_object_set_new(
+        j, "save_state",
+        json_pack("{s:f,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I}", "interval", o->save_interval,
+                  "history_read", o->history_read, "chain_note_seqno", o->chain_note_seqno,
+                  "last_saved_seqno", o->last_saved_seqno, "ledger_seqno",
+                  ledger_last_seqno(p->ledger), "sent", (json_int_t)o->saves_sent, "confirmed",
+                  (json_int_t)o->saves_confirmed, "failed", (json_int_t)o->saves_failed,
+                  "vouchers_signed", (json_int_t)o->vouchers_signed));
+    json_object_set_new(j, "behind_chain", behind ? json_string(behind) : json_null());
+    json_object_set_new(j, "wallet", o->wallet ? daemon_wallet_json(o->wallet) : json_null());
+    json_object_set_new(out, "onchain", j);
+}

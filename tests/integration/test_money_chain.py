@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Money on chain, proxy side, with `cocoon up --chain local` (tools/tonsim).
+
+What is wired so far: the proxy's wallet (tonsim's `proxy` wallet, from the
+key file cocoon up writes) and its contract. The proxy derives its contract
+address from its owner, the root, its persistent signing key and the root's
+params, and deploys the contract through its wallet (a queued message sent
+with the wallet's seqno and confirmed when the seqno rises). Checked against
+the chain itself: the contract is active and holds the deployment's value,
+its stored key is the proxy_public_key /jsonstats shows, its address is the
+one `cocoon ton contract proxy` derives, and the wallet's seqno rose. A
+killed proxy (cocoon up restarts it) keeps its key and so its contract, and
+does not deploy again."""
+import base64
+import json
+import os
+import signal
+import urllib.request
+
+from cocoonlib import (binary, check, check_eq, cocoon, free_port, http_json, jsonstats, limit, log,
+                       Proc, run, tmpdir, wait_until)
+
+
+def api(chain_url, method, body):
+    req = urllib.request.Request(chain_url + "/" + method, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=limit(30)) as r:
+        j = json.load(r)
+    check(j.get("ok"), "%s: %r" % (method, j))
+    return j["result"]
+
+
+def raw_of(a):
+    """An address as "wc:hex": raw as is, user-friendly (48 base64 characters:
+    flags, workchain, hash, CRC) decoded."""
+    if ":" in a:
+        wc, h = a.split(":")
+        return "%d:%s" % (int(wc), h.lower())
+    b = base64.urlsafe_b64decode(a.replace("+", "-").replace("/", "_"))
+    return "%d:%s" % (int.from_bytes(b[1:2], "big", signed=True), b[2:34].hex())
+
+
+def raw_eq(a, b):
+    return raw_of(a) == raw_of(b)
+
+
+def stack_int(e):
+    return int(e[1], 16) if e[1].startswith(("0x", "-0x")) else int(e[1])
+
+
+def main(holder):
+    work = tmpdir("cocoon-money-chain-")
+    d = os.path.join(work, "net")
+    port = free_port()
+    up = Proc("up", [binary("cocoon"), "up", "--port", str(port), "--dir", d, "--backend",
+                     "openai-http", "--chain-refresh", "1"], work, capture_stdout=True)
+    up.wait_line(r"^ready http://127\.0\.0\.1:(\d+)$", timeout=120)
+    st, _ = http_json(port, "POST", "/v1/chat/completions",
+                      {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
+                       "max_tokens": 3})
+    check_eq(st, 200, "a request through cocoon up --chain local")
+
+    sim = json.load(open(os.path.join(d, "tonsim.json")))
+    chain = "http://127.0.0.1:%d" % sim["port"]
+    pcfg = json.load(open(os.path.join(d, "proxy.json")))
+    proxy_http = int(pcfg["listen_http"].split(":")[1])
+    wallet = sim["wallets"]["proxy"]
+    check_eq(pcfg["owner_address"], wallet["address"], "the proxy's owner is its wallet")
+    check_eq(os.stat(pcfg["wallet_key_file"]).st_mode & 0o777, 0o600, "key file mode")
+
+    # The contract deployed through the wallet.
+    wait_until(lambda: jsonstats(proxy_http)["onchain"]["contract"]["state"] == "active",
+               timeout=60, what="the proxy contract active on /jsonstats")
+    oc = jsonstats(proxy_http)["onchain"]
+    check_eq(oc["wallet"]["address"], wallet["address"], "the proxy's wallet is tonsim's")
+    contract = oc["contract"]["address"]
+    acc = api(chain, "getAddressInformation", {"address": contract})
+    check_eq(acc["state"], "active", "the proxy contract on chain")
+    bal = int(acc["balance"])
+    check(250000000 <= bal <= 300000000, "it holds the 0.3 TON deployment (less gas): %d" % bal)
+    parties = api(chain, "runGetMethod", {"address": contract, "method": "get_proxy_parties",
+                                          "stack": []})
+    check_eq(parties["exit_code"], 0, "get_proxy_parties")
+    key = "%064x" % stack_int(parties["stack"][2])
+    check_eq(key, oc["proxy_public_key"], "the contract holds the proxy's signing key")
+    rc, out, err = cocoon("ton", "contract", "proxy", "--api", chain, "--root",
+                          sim["root"]["address"], "--owner", wallet["address"], "--proxy-pub",
+                          oc["proxy_public_key"], "--json")
+    check_eq(rc, 0, "cocoon ton contract proxy (%s)" % err.strip())
+    check_eq(json.loads(out)["address"], contract, "the address COCOON's derivation gives")
+    w = api(chain, "getWalletInformation", {"address": wallet["address"]})
+    check(int(w["seqno"]) >= 1, "the wallet's seqno rose: %r" % w.get("seqno"))
+    check(oc["wallet"]["sent"] >= 1 and oc["wallet"]["failed"] == 0,
+          "the wallet reports its message sent: %r" % oc["wallet"])
+    check_eq(oc["contract"]["deploys"], 1, "one deployment")
+    log("proxy contract %s deployed through wallet %s" % (contract, wallet["address"]))
+
+    # save_state: the ledger's totals are committed for the chain, the note
+    # lands on the proxy contract from the proxy's wallet, and vouchers are
+    # signed for the covered totals; the worker gets its voucher with the next
+    # payment and checks it (proxy key, its contract) before keeping it.
+    for _ in range(3):
+        st, _ = http_json(port, "POST", "/v1/chat/completions",
+                          {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
+                           "max_tokens": 3})
+        check_eq(st, 200, "a request before the save")
+    wait_until(lambda: jsonstats(proxy_http)["onchain"]["save_state"]["history_read"], timeout=30,
+               what="the contract's notes read back")
+    ledger = jsonstats(proxy_http)["ledger"]
+    used = ledger["clients_tokens_used"]
+    check(used > 0 and ledger["workers_tokens"] == used, "tokens moved: %r" % ledger)
+    st, j = http_json(proxy_http, "POST", "/request/save", {})
+    check_eq(st, 200, "POST /request/save (%r)" % j)
+    wait_until(lambda: jsonstats(proxy_http)["onchain"]["save_state"]["confirmed"] >= 1,
+               timeout=60, what="the save_state confirmed")
+    s = jsonstats(proxy_http)
+    ss = s["onchain"]["save_state"]
+    check(ss["last_saved_seqno"] > 0 and ss["failed"] == 0, "save_state: %r" % ss)
+    for row in s["ledger"]["clients"] + s["ledger"]["workers"]:
+        total = row.get("tokens_used", row.get("tokens"))
+        check_eq(row["committed_chain"], total, "covered on chain: %r" % row)
+        check(row["voucher"], "a voucher signed: %r" % row)
+    txs = api(chain, "getTransactions", {"address": contract, "limit": 20})
+    notes = [t for t in txs if t["in_msg"].get("source") and
+             raw_eq(t["in_msg"]["source"], wallet["address"]) and
+             t["in_msg"].get("msg_data", {}).get("body")]
+    check(len(notes) >= 2, "the deployment and the save_state note from the wallet on the "
+          "contract (%d)" % len(notes))
+    wport = int(json.load(open(os.path.join(d, "worker-1.json")))["listen_http"].split(":")[1])
+    st, _ = http_json(port, "POST", "/v1/chat/completions",
+                      {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
+                       "max_tokens": 3})
+    check_eq(st, 200, "a request after the save")
+    wait_until(lambda: jsonstats(wport)["payments"]["proxies"][0]["paid_tokens"] == used,
+               timeout=30, what="the worker keeping the proxy's voucher for %d tokens" % used)
+    log("save_state %d confirmed: %d tokens covered, vouchers signed and accepted by the worker"
+        % (ss["last_saved_seqno"], used))
+
+    # A killed proxy comes back with the same key and contract, no new deployment.
+    before = int(api(chain, "getWalletInformation", {"address": wallet["address"]})["seqno"])
+    os.kill(proxy_pid(d), signal.SIGKILL)
+
+    def back():
+        try:
+            s = jsonstats(proxy_http)
+        except OSError:
+            return False
+        return s["onchain"]["contract"]["known"] and s["onchain"]["wallet"]["known"]
+    wait_until(back, timeout=60, what="the proxy restarted by cocoon up")
+    oc2 = jsonstats(proxy_http)["onchain"]
+    check_eq(oc2["proxy_public_key"], oc["proxy_public_key"], "same signing key after a restart")
+    check_eq(oc2["contract"]["address"], contract, "same contract after a restart")
+    check_eq(oc2["contract"]["state"], "active", "still active")
+    check_eq(oc2["contract"]["deploys"], 0, "no second deployment")
+    after = int(api(chain, "getWalletInformation", {"address": wallet["address"]})["seqno"])
+    check(after - before <= 1, "at most the next save_state sent by the restarted proxy "
+          "(seqno %d -> %d)" % (before, after))
+    log("restart: same key and contract, nothing sent again")
+
+    up.signal(signal.SIGTERM)
+    up.p.wait(limit(20))
+    check_eq(up.p.returncode, 0, "cocoon up exit status")
+
+
+def proxy_pid(d):
+    """The cocoon-proxy process whose config is in d."""
+    cfg = os.path.join(d, "proxy.json")
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            argv = open("/proc/%s/cmdline" % p, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"cocoon-proxy") and cfg.encode() in argv:
+            return int(p)
+    raise AssertionError("no cocoon-proxy running with %s" % cfg)
+
+
+if __name__ == "__main__":
+    run(main)
