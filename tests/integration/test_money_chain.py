@@ -14,7 +14,9 @@ does not deploy again."""
 import base64
 import json
 import os
+import shutil
 import signal
+import sqlite3
 import urllib.request
 
 from cocoonlib import (binary, check, check_eq, cocoon, free_port, http_json, jsonstats, limit, log,
@@ -136,30 +138,98 @@ def main(holder):
     log("save_state %d confirmed: %d tokens covered, vouchers signed and accepted by the worker"
         % (ss["last_saved_seqno"], used))
 
+    # A copy of the ledger as it is now (SQLite's online backup: consistent
+    # while the proxy writes), to put back later as a rolled-back file.
+    state = os.path.join(d, "proxy-state")
+    old = os.path.join(work, "ledger-old.sqlite")
+    with sqlite3.connect(os.path.join(state, "ledger.sqlite")) as src, \
+            sqlite3.connect(old) as dst:
+        src.backup(dst)
+
     # A killed proxy comes back with the same key and contract, no new deployment.
     before = int(api(chain, "getWalletInformation", {"address": wallet["address"]})["seqno"])
-    os.kill(proxy_pid(d), signal.SIGKILL)
-
-    def back():
-        try:
-            s = jsonstats(proxy_http)
-        except OSError:
-            return False
-        return s["onchain"]["contract"]["known"] and s["onchain"]["wallet"]["known"]
-    wait_until(back, timeout=60, what="the proxy restarted by cocoon up")
+    kill_proxy(d)
+    wait_until(lambda: back(proxy_http), timeout=60, what="the proxy restarted by cocoon up")
     oc2 = jsonstats(proxy_http)["onchain"]
     check_eq(oc2["proxy_public_key"], oc["proxy_public_key"], "same signing key after a restart")
     check_eq(oc2["contract"]["address"], contract, "same contract after a restart")
     check_eq(oc2["contract"]["state"], "active", "still active")
     check_eq(oc2["contract"]["deploys"], 0, "no second deployment")
+    check_eq(oc2["behind_chain"], None, "a ledger kept whole is not behind the chain")
     after = int(api(chain, "getWalletInformation", {"address": wallet["address"]})["seqno"])
     check(after - before <= 1, "at most the next save_state sent by the restarted proxy "
           "(seqno %d -> %d)" % (before, after))
-    log("restart: same key and contract, nothing sent again")
+    log("restart: same key and contract, nothing sent again, not behind the chain")
+
+    # More requests and a save_state the old copy does not know; then the
+    # ledger file is replaced by the copy while the proxy is down (cocoon up
+    # held so that it does not restart it meanwhile).
+    # (the client and the worker dial the restarted proxy again first)
+    wait_until(lambda: ask(port) == 200, timeout=60, what="a request after the restart")
+    confirmed = jsonstats(proxy_http)["onchain"]["save_state"]["confirmed"]
+    wait_until(lambda: http_json(proxy_http, "POST", "/request/save", {})[0] == 200, timeout=30,
+               what="a second save_state requested")
+    wait_until(lambda: jsonstats(proxy_http)["onchain"]["save_state"]["confirmed"] > confirmed,
+               timeout=60, what="the second save_state confirmed")
+    s2 = jsonstats(proxy_http)["onchain"]["save_state"]["last_saved_seqno"]
+    up.signal(signal.SIGSTOP)
+    try:
+        kill_proxy(d)
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(os.path.join(state, "ledger.sqlite" + suffix))
+            except FileNotFoundError:
+                pass
+        shutil.copyfile(old, os.path.join(state, "ledger.sqlite"))
+    finally:
+        up.signal(signal.SIGCONT)
+    wait_until(lambda: back(proxy_http) and
+               jsonstats(proxy_http)["onchain"]["save_state"]["history_read"], timeout=60,
+               what="the proxy restarted on the old ledger, the contract's notes read back")
+    s = jsonstats(proxy_http)
+    behind = s["ledger"].get("behind_chain") or ""
+    check("older than the chain" in behind and ("seqno %d" % s2) in behind,
+          "the rolled-back ledger detected: %r" % behind)
+    check_eq(s["onchain"]["behind_chain"], behind, "said on the onchain entry too")
+    check_eq(s["onchain"]["save_state"]["chain_note_seqno"], s2, "the newest note on chain")
+    wait_until(lambda: ask(port) == 200, timeout=60,
+               what="a request served with a ledger behind the chain")
+    log("ledger replaced by an older copy: detected at restart (%s), still serving" % behind)
 
     up.signal(signal.SIGTERM)
     up.p.wait(limit(20))
     check_eq(up.p.returncode, 0, "cocoon up exit status")
+
+
+def ask(port):
+    """The status of one small chat request through the client."""
+    st, _ = http_json(port, "POST", "/v1/chat/completions",
+                      {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
+                       "max_tokens": 3})
+    return st
+
+
+def back(proxy_http):
+    """The proxy answers its stats port and has read its wallet and contract."""
+    try:
+        s = jsonstats(proxy_http)
+    except OSError:
+        return False
+    return s["onchain"]["contract"]["known"] and s["onchain"]["wallet"]["known"]
+
+
+def kill_proxy(d):
+    """SIGKILL the proxy and wait until it is gone."""
+    pid = proxy_pid(d)
+    os.kill(pid, signal.SIGKILL)
+
+    def gone():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+    wait_until(gone, timeout=30, what="the killed proxy gone")
 
 
 def proxy_pid(d):
