@@ -179,6 +179,8 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
         in.root = chain.root;
         in.proxy_wallet_key = chain.proxy_key_file;
         in.proxy_owner = chain.proxy_owner;
+        in.client_owner = chain.client_owner;
+        in.worker_owner = chain.worker_owner;
     }
 
     up_plan *plan = malloc(sizeof(*plan)); /* large: PATH_MAX names per daemon */

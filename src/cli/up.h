@@ -57,6 +57,7 @@ typedef struct up_plan_input {
     const char *root;      /* its root contract's address */
     /* The proxy's wallet key file and owner address (local chain), or NULL. */
     const char *proxy_wallet_key, *proxy_owner;
+    const char *client_owner, *worker_owner; /* local chain, or NULL */
 } up_plan_input;
 
 /* One daemon to start: cocoon-<role> --config DIR/<name>.json, logging to
@@ -130,6 +131,9 @@ typedef struct up_chain {
      * given to the proxy, and its address, the proxy's owner. */
     char proxy_key_file[PATH_MAX];
     char proxy_owner[80];
+    /* tonsim's "client" and "worker" wallets: the owners of the client's and
+     * the workers' accounts (and so of their contracts). */
+    char client_owner[80], worker_owner[80];
 } up_chain;
 /* Starts tonsim (node and tools/tonsim/tonsim.js found from bin_dir or
  * $COCOON_TONSIM) and records it in ch as "tonsim". */

@@ -86,6 +86,11 @@ static int write_proxy_wallet(const json_t *startup, const char *dir, up_chain *
     if (!addr || !json_is_string(secret) || strlen(addr) >= sizeof c->proxy_owner)
         return cc_err_set(err, "tonsim's start-up line has no proxy wallet");
     snprintf(c->proxy_owner, sizeof c->proxy_owner, "%s", addr);
+    const json_t *ws = json_object_get(startup, "wallets");
+    const char *ca = json_string_value(json_object_get(json_object_get(ws, "client"), "address"));
+    const char *wa = json_string_value(json_object_get(json_object_get(ws, "worker"), "address"));
+    snprintf(c->client_owner, sizeof c->client_owner, "%s", ca ? ca : "");
+    snprintf(c->worker_owner, sizeof c->worker_owner, "%s", wa ? wa : "");
     if ((size_t)snprintf(c->proxy_key_file, sizeof c->proxy_key_file, "%s/proxy-wallet.json",
                          dir) >= sizeof c->proxy_key_file)
         return cc_err_set(err, "path too long under %s", dir);

@@ -206,6 +206,8 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         if (o->slots) json_object_set_new(wc, "slots", json_integer(o->slots));
         add_tee_fields(wc, in->fake_root, true);
         add_chain_fields(wc, in);
+        if (in->worker_owner && *in->worker_owner) /* its account and contract's owner */
+            json_object_set_new(wc, "owner_address", json_string(in->worker_owner));
         char name[32];
         snprintf(name, sizeof(name), "worker-%d", i + 1);
         if (add_daemon(out, in, name, "worker", wc, err) < 0) goto fail;
@@ -224,6 +226,8 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     }
     add_tee_fields(cc, in->fake_root, true);
     add_chain_fields(cc, in);
+    if (in->client_owner && *in->client_owner)
+        json_object_set_new(cc, "owner_address", json_string(in->client_owner));
     /* All three pieces are ours: by default the prompt never leaves unsealed. */
     json_object_set_new(cc, "sealing", json_string(o->sealing));
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;

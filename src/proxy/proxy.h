@@ -77,6 +77,11 @@ typedef struct proxy_config {
     /* "save_interval": seconds between save_state notes to the proxy contract
      * (default 45; COCOON waits 30-60 s); vouchers cover what they save. */
     double save_interval;
+    /* COCOON's thresholds: a client contract is charged once what is ready
+     * is worth "min_charge_nano" (default 1 TON), a worker paid once its due
+     * is worth "min_payout_nano" (default 10 TON); POST /request/charge and
+     * /request/payout act at once. */
+    int64_t min_charge_nano, min_payout_nano;
 } proxy_config;
 
 /* Fills defaults. */

@@ -20,6 +20,9 @@
 #define POLL_FAST 1.0             /* s between reads while deploying */
 #define SAVE_VALUE 1              /* nanoTON with a save_state note, as COCOON */
 #define HISTORY_LIMIT 100         /* transactions read back for save_state notes */
+#define PAY_VALUE                                                                                  \
+    700000000ull /* 0.7 TON with a charge or payout, as COCOON; the                                \
+                  * contracts send the rest back to our wallet */
 
 typedef struct proxy_onchain {
     proxy *p;
@@ -52,6 +55,10 @@ typedef struct proxy_onchain {
     bool history_read, saving;
     int32_t saving_seqno, last_saved_seqno, chain_note_seqno;
     uint64_t saves_sent, saves_confirmed, saves_failed, vouchers_signed;
+    /* Charges of client contracts and payouts to worker contracts: COCOON's
+     * thresholds (config min_charge_nano, min_payout_nano). */
+    int64_t min_charge, min_payout;
+    uint64_t charges, charges_done, payouts, payouts_done, pay_failures;
 } proxy_onchain;
 
 static void save_arm(proxy_onchain *o, double after);
@@ -257,6 +264,186 @@ tl_obj *proxy_signed_payment(const ledger_payments *pay, tl_proxy_signedPayment 
     return &buf->hdr;
 }
 
+/* ---- charges and payouts (COCOON's client_charge, worker_payout) -------- */
+
+/* A contract's state after a charge or payout landed (COCOON follows them
+ * through the proxy contract's notifications; we read the contract). */
+typedef struct party_read {
+    proxy_onchain *o;
+    bool client;
+    char owner[LEDGER_ADDR_MAX];
+} party_read;
+
+static void on_party_state(void *ud, json_t *result, const cc_err *rerr)
+{
+    party_read *r = ud;
+    proxy_onchain *o = r->o;
+    cc_err err = {0};
+    ton_stack st;
+    if (!result) {
+        err = *rerr;
+    } else if (ton_stack_parse_json(result, &st, &err) == 0) {
+        if (r->client) {
+            ton_client_state cs;
+            ledger_client *a = ledger_client_get(o->p->ledger, r->owner, false);
+            if (a && ton_client_state_from_stack(&st, &cs, &err) == 0)
+                ledger_client_update_state(a, cs.state, (int64_t)cs.balance, (int64_t)cs.stake,
+                                           (int64_t)cs.tokens_used, o->p->price_per_token,
+                                           cs.secret_hash);
+        } else {
+            ton_worker_state ws;
+            ledger_worker *a = ledger_worker_get(o->p->ledger, r->owner, false);
+            if (a && ton_worker_state_from_stack(&st, &ws, &err) == 0)
+                ledger_worker_update_paid(a, (int64_t)ws.tokens);
+        }
+        ton_stack_free(&st);
+    }
+    if (err.msg[0])
+        CC_WARN("event=party_contract_read_failed owner=%s error=\"%s\"", r->owner, err.msg);
+    free(r);
+}
+
+static void read_party(proxy_onchain *o, bool client, const char *owner, const char *sc)
+{
+    party_read *r = cc_calloc(1, sizeof *r);
+    r->o = o;
+    r->client = client;
+    snprintf(r->owner, sizeof r->owner, "%s", owner);
+    json_t *body = json_pack("{s:s,s:s,s:[]}", "address", sc, "method",
+                             client ? "get_client_data" : "get_worker_data", "stack");
+    cc_err err = {0};
+    /* Not cancelled at shutdown by handle: ton_api_free cancels it. */
+    if (!ton_api_call_async(o->api, "runGetMethod", NULL, body, on_party_state, r, &err)) free(r);
+    json_decref(body);
+}
+
+typedef struct pay_ctx {
+    proxy_onchain *o;
+    bool client;
+    char owner[LEDGER_ADDR_MAX];
+    int64_t tokens;
+} pay_ctx;
+
+static void on_paid(void *ud, bool sent, const char *error)
+{
+    pay_ctx *c = ud;
+    proxy_onchain *o = c->o;
+    ledger *l = o->p->ledger;
+    if (c->client) {
+        ledger_client *a = ledger_client_get(l, c->owner, false);
+        if (a) ledger_client_charge_done(a);
+        if (sent) o->charges_done++;
+        if (a && sent) read_party(o, true, a->owner, a->sc_address);
+    } else {
+        ledger_worker *a = ledger_worker_get(l, c->owner, false);
+        if (a) ledger_worker_payout_done(a);
+        if (sent) o->payouts_done++;
+        if (a && sent) read_party(o, false, a->owner, a->sc_address);
+    }
+    if (!sent) {
+        o->pay_failures++;
+        snprintf(o->last_error, sizeof o->last_error, "%s: %.200s", c->client ? "charge" : "payout",
+                 error);
+    }
+    CC_INFO("event=proxy_%s_%s owner=%s tokens=%lld", c->client ? "charge" : "payout",
+            sent ? "done" : "failed", c->owner, (long long)c->tokens);
+    free(c);
+}
+
+/* Sends the account's voucher (cumulative: the contract takes only what is
+ * above what it has) through the wallet with 0.7 TON, as COCOON. */
+static int send_voucher(proxy_onchain *o, bool client, const char *owner, const char *sc,
+                        const ledger_payments *pay, ton_cell *init, char *why, size_t n)
+{
+    cc_err err = {0};
+    ton_cell *v = ton_boc_parse(pay->voucher, pay->voucher_len, &err);
+    ton_addr dest;
+    if (!v || ton_addr_parse(sc, &dest, NULL, NULL, &err) < 0) {
+        ton_cell_unref(v);
+        snprintf(why, n, "%s", err.msg);
+        return -1;
+    }
+    pay_ctx *c = cc_calloc(1, sizeof *c);
+    c->o = o;
+    c->client = client;
+    snprintf(c->owner, sizeof c->owner, "%s", owner);
+    c->tokens = pay->committed_chain;
+    ton_int_msg m = {.dest = dest, .value = PAY_VALUE, .bounce = true, .init = init, .body = v};
+    int rc = daemon_wallet_send(o->wallet, &m, on_paid, c, &err);
+    ton_cell_unref(v);
+    if (rc < 0) {
+        free(c);
+        snprintf(why, n, "%s", err.msg);
+    }
+    return rc;
+}
+
+int proxy_chain_charge(proxy *p, ledger_client *a, char *why, size_t n)
+{
+    proxy_onchain *o = p->onchain;
+    if (!o || !o->wallet) return snprintf(why, n, "no chain wallet"), -1;
+    if (a->charging_now) return snprintf(why, n, "request already running"), -1;
+    if (!ledger_client_ready_to_charge(a) || !a->pay.voucher)
+        return snprintf(why, n, "nothing to charge"), -1;
+    const char *sc = proxy_chain_client_sc(p, a);
+    if (send_voucher(o, true, a->owner, sc, &a->pay, NULL, why, n) < 0) return -1;
+    ledger_client_charge_sent(a, a->pay.committed_chain, false);
+    o->charges++;
+    CC_INFO("event=proxy_charge owner=%s contract=%s tokens=%lld", a->owner, sc,
+            (long long)a->pay.committed_chain);
+    return 0;
+}
+
+int proxy_chain_payout(proxy *p, ledger_worker *a, char *why, size_t n)
+{
+    proxy_onchain *o = p->onchain;
+    if (!o || !o->wallet) return snprintf(why, n, "no chain wallet"), -1;
+    if (a->paying_now) return snprintf(why, n, "request already running"), -1;
+    if (!ledger_worker_ready_to_pay(a) || !a->pay.voucher)
+        return snprintf(why, n, "nothing to pay"), -1;
+    const char *sc = proxy_chain_worker_sc(p, a);
+    /* With the StateInit: a worker contract not deployed yet is deployed by
+     * the payout itself (ignored when it exists). COCOON's payout carries
+     * none and relies on the worker having deployed it. */
+    ton_addr owner;
+    cc_err err = {0};
+    ton_cell *init =
+        ton_addr_parse(a->owner, &owner, NULL, NULL, &err) == 0
+            ? ton_worker_contract_init(&owner, &o->contract, p->sign_pub, &o->params, &err)
+            : NULL;
+    int rc = init ? send_voucher(o, false, a->owner, sc, &a->pay, init, why, n)
+                  : (snprintf(why, n, "%s", err.msg), -1);
+    ton_cell_unref(init);
+    if (rc < 0) return -1;
+    ledger_worker_payout_sent(a, a->pay.committed_chain);
+    o->payouts++;
+    CC_INFO("event=proxy_payout owner=%s contract=%s tokens=%lld", a->owner, sc,
+            (long long)a->pay.committed_chain);
+    return 0;
+}
+
+/* COCOON's ProxyClientInfo::check / ProxyWorkerInfo::check after a
+ * save_state: a charge when what is ready is worth min_charge, a payout when
+ * it is worth min_payout. */
+static void charge_and_pay(proxy_onchain *o)
+{
+    proxy *p = o->p;
+    char why[256];
+    int64_t fee = p->reg ? registry_get_params(p->reg)->worker_fee_per_token : 0;
+    for (size_t i = 0; i < ledger_n_clients(p->ledger); i++) {
+        ledger_client *a = ledger_client_at(p->ledger, i);
+        if (!a->charging_now && a->pay.voucher &&
+            ledger_client_ready_to_charge(a) * p->price_per_token >= o->min_charge)
+            proxy_chain_charge(p, a, why, sizeof why);
+    }
+    for (size_t i = 0; i < ledger_n_workers(p->ledger); i++) {
+        ledger_worker *a = ledger_worker_at(p->ledger, i);
+        if (!a->paying_now && a->pay.voucher &&
+            ledger_worker_ready_to_pay(a) * fee >= o->min_payout)
+            proxy_chain_payout(p, a, why, sizeof why);
+    }
+}
+
 /* ---- save_state ---------------------------------------------------------- */
 
 static void on_saved(void *ud, bool sent, const char *error)
@@ -276,6 +463,7 @@ static void on_saved(void *ud, bool sent, const char *error)
         if (ours == 1) o->last_saved_seqno = o->saving_seqno;
         CC_INFO("event=proxy_save_state_confirmed seqno=%d ours=%d", o->saving_seqno, ours);
         sign_vouchers(o);
+        charge_and_pay(o);
     }
     save_arm(o, o->save_interval);
 }
@@ -387,6 +575,8 @@ int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err)
     o->params.client_code = params->client_code ? ton_cell_ref(params->client_code) : NULL;
     o->save_interval = cfg->save_interval > 0 ? cfg->save_interval : 45;
     o->chain_note_seqno = -1;
+    o->min_charge = cfg->min_charge_nano;
+    o->min_payout = cfg->min_payout_nano;
     o->contract_init = ton_proxy_contract_init(&owner, &root, p->sign_pub, params, err);
     if (!o->contract_init) return cc_err_prefix(err, "proxy contract");
     ton_state_init_address(o->contract_init, 0, &o->contract);
@@ -460,6 +650,13 @@ void proxy_chain_json(const proxy *p, json_t *out)
                   (json_int_t)o->saves_confirmed, "failed", (json_int_t)o->saves_failed,
                   "vouchers_signed", (json_int_t)o->vouchers_signed));
     json_object_set_new(j, "behind_chain", behind ? json_string(behind) : json_null());
+    json_object_set_new(
+        j, "payments",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "min_charge_nano", (json_int_t)o->min_charge,
+                  "min_payout_nano", (json_int_t)o->min_payout, "charges", (json_int_t)o->charges,
+                  "charges_done", (json_int_t)o->charges_done, "payouts", (json_int_t)o->payouts,
+                  "payouts_done", (json_int_t)o->payouts_done, "failures",
+                  (json_int_t)o->pay_failures));
     json_object_set_new(j, "wallet", o->wallet ? daemon_wallet_json(o->wallet) : json_null());
     json_object_set_new(out, "onchain", j);
 }

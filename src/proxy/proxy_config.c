@@ -28,6 +28,9 @@ void proxy_config_init(proxy_config *c)
                                .client_max_queued_bytes = 64u << 20};
     c->free_client_balance_nano = 100 * 1000000000LL;
     c->free_client_stake_nano = 1000000000LL;
+    c->save_interval = 45;
+    c->min_charge_nano = 1000000000LL;  /* COCOON's min_client_charge_sum */
+    c->min_payout_nano = 10000000000LL; /* COCOON's min_worker_payout_sum */
     daemon_config_init(&c->common);
 }
 
@@ -79,6 +82,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "free_client_stake_nano",
                                        "wallet_key_file",
                                        "save_interval",
+                                       "min_charge_nano",
+                                       "min_payout_nano",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -99,6 +104,10 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         daemon_json_get_path(obj, "ledger", path, &c->ledger, err) < 0 ||
         daemon_json_get_path(obj, "wallet_key_file", path, &c->wallet_key_file, err) < 0 ||
         cc_json_get_double(obj, "save_interval", false, 0.1, 86400, &c->save_interval, err) < 0 ||
+        cc_json_get_int(obj, "min_charge_nano", false, 0, INT64_MAX / 4, &c->min_charge_nano, err) <
+            0 ||
+        cc_json_get_int(obj, "min_payout_nano", false, 0, INT64_MAX / 4, &c->min_payout_nano, err) <
+            0 ||
         cc_json_get_int(obj, "free_client_balance_nano", false, 0, INT64_MAX / 4,
                         &c->free_client_balance_nano, err) < 0 ||
         cc_json_get_int(obj, "free_client_stake_nano", false, 0, INT64_MAX / 4,

@@ -65,8 +65,64 @@ static void on_save(http_req *h, void *ud)
     json_decref(o);
 }
 
+/* COCOON's /request/charge?client=OWNER and /request/payout?worker=OWNER
+ * ("charge now", "pay now" on its stats page): the account's voucher sent
+ * at once, whatever the threshold. The answer is COCOON's short text as
+ * {"result": TEXT}. */
+static void pay_now(http_req *h, proxy *p, bool client)
+{
+    char owner[LEDGER_ADDR_MAX] = "";
+    const char *q = http_req_query(h);
+    const char *key = client ? "client=" : "worker=";
+    const char *at = q ? strstr(q, key) : NULL;
+    if (at) {
+        at += strlen(key);
+        size_t n = strcspn(at, "&");
+        if (n >= sizeof owner) n = sizeof owner - 1;
+        /* raw addresses carry ':' as %3A in a query */
+        size_t k = 0;
+        for (size_t i = 0; i < n && k + 1 < sizeof owner; i++) {
+            if (at[i] == '%' && i + 2 < n && at[i + 1] == '3' &&
+                (at[i + 2] == 'A' || at[i + 2] == 'a')) {
+                owner[k++] = ':';
+                i += 2;
+            } else {
+                owner[k++] = at[i];
+            }
+        }
+        owner[k] = 0;
+    }
+    char why[256] = "request sent";
+    int rc;
+    if (client) {
+        ledger_client *a = ledger_client_get(p->ledger, owner, false);
+        rc = a ? proxy_chain_charge(p, a, why, sizeof why)
+               : (snprintf(why, sizeof why, "client not found"), -1);
+    } else {
+        ledger_worker *a = ledger_worker_get(p->ledger, owner, false);
+        rc = a ? proxy_chain_payout(p, a, why, sizeof why)
+               : (snprintf(why, sizeof why, "worker not found"), -1);
+    }
+    (void)rc;
+    json_t *o = json_pack("{s:s}", "result", why);
+    http_reply_json(h, 200, o);
+    json_decref(o);
+}
+
+static void on_charge(http_req *h, void *ud)
+{
+    pay_now(h, ud, true);
+}
+
+static void on_payout(http_req *h, void *ud)
+{
+    pay_now(h, ud, false);
+}
+
 void proxy_control_register(proxy *p)
 {
+    http_server_route_ex(p->http, NULL, "/request/charge", on_charge, p, HTTP_ROUTE_NOT_CROSS_SITE);
+    http_server_route_ex(p->http, NULL, "/request/payout", on_payout, p, HTTP_ROUTE_NOT_CROSS_SITE);
     http_server_route_ex(p->http, "POST", "/request/save", on_save, p, HTTP_ROUTE_NOT_CROSS_SITE);
     static const char *const methods[] = {"GET", "POST"};
     for (size_t i = 0; i < 2; i++) {

@@ -241,6 +241,11 @@ tl_obj *proxy_signed_payment(const ledger_payments *pay, tl_proxy_signedPayment 
 /* Sends a save_state now (the stats port's /request/save); -1 when one is
  * already on its way or there is no chain wallet. */
 int proxy_chain_save_now(proxy *p);
+/* COCOON's client_charge / worker_payout: sends the account's voucher to its
+ * contract through the wallet; -1 with COCOON's answer in why ("nothing to
+ * charge", "request already running", ...). */
+int proxy_chain_charge(proxy *p, ledger_client *a, char *why, size_t n);
+int proxy_chain_payout(proxy *p, ledger_worker *a, char *why, size_t n);
 
 /* proxy_money.c */
 /* Opens the ledger at path (NULL: in memory) keyed by the 32-byte signing

@@ -46,6 +46,13 @@ def raw_eq(a, b):
     return raw_of(a) == raw_of(b)
 
 
+def get(chain, address, method):
+    """The integers a get-method returns."""
+    r = api(chain, "runGetMethod", {"address": address, "method": method, "stack": []})
+    check_eq(r["exit_code"], 0, "%s on %s" % (method, address))
+    return [stack_int(e) for e in r["stack"] if e[0] == "num"]
+
+
 def stack_int(e):
     return int(e[1], 16) if e[1].startswith(("0x", "-0x")) else int(e[1])
 
@@ -97,6 +104,24 @@ def main(holder):
     check_eq(oc["contract"]["deploys"], 1, "one deployment")
     log("proxy contract %s deployed through wallet %s" % (contract, wallet["address"]))
 
+    # The client's owner tops up its contract with this proxy (the client
+    # daemon does not do it yet): 10 TON.
+    owners = {r: sim["wallets"][r]["address"] for r in ("client", "worker")}
+    check_eq(json.load(open(os.path.join(d, "client.json")))["owner_address"], owners["client"],
+             "the client's owner is tonsim's client wallet")
+    ckeys = os.path.join(work, "client-wallet.json")
+    fd = os.open(ckeys, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"version": "v5r1", "private_key": sim["wallets"]["client"]["secret_key"][:64],
+                   "network_global_id": sim["wallets"]["client"]["network_global_id"]}, f)
+    rc, out, err = cocoon("client", "topup", "10", "--wait", "--keys", ckeys, "--api", chain,
+                          "--root", sim["root"]["address"], "--proxy-pub", oc["proxy_public_key"],
+                          "--proxy-contract", contract, "--json")
+    check_eq(rc, 0, "cocoon client topup (%s)" % err.strip())
+    client_sc = json.loads(out)["contract"]
+    price = int(sim["params"]["price_per_token"])
+    fee = int(sim["params"]["worker_fee_per_token"])
+
     # save_state: the ledger's totals are committed for the chain, the note
     # lands on the proxy contract from the proxy's wallet, and vouchers are
     # signed for the covered totals; the worker gets its voucher with the next
@@ -137,6 +162,32 @@ def main(holder):
                timeout=30, what="the worker keeping the proxy's voucher for %d tokens" % used)
     log("save_state %d confirmed: %d tokens covered, vouchers signed and accepted by the worker"
         % (ss["last_saved_seqno"], used))
+
+    # COCOON's "charge now" and "pay now": the vouchers go to the client's and
+    # the worker's contracts through the proxy's wallet.
+    crow = [c for c in s["ledger"]["clients"] if raw_eq(c["owner"], owners["client"])]
+    check_eq(len(crow), 1, "the client's account keyed by its owner")
+    check_eq(crow[0]["sc_address"], client_sc, "the client contract the proxy derives")
+    for kind, who in (("charge", "client"), ("payout", "worker")):
+        st, j = http_json(proxy_http, "GET", "/request/%s?%s=%s" % (kind, who, owners[who]))
+        check_eq((st, j.get("result")), (200, "request sent"), "/request/%s" % kind)
+    wait_until(lambda: (lambda p: p["charges_done"] >= 1 and p["payouts_done"] >= 1)(
+        jsonstats(proxy_http)["onchain"]["payments"]), timeout=60,
+        what="the charge and the payout confirmed")
+    data = get(chain, client_sc, "get_client_data")
+    check_eq((data[1], data[3]), (10 * 10**9 - used * price, used),
+             "client contract charged exactly %d tokens x %d" % (used, price))
+    wrow = s["ledger"]["workers"][0]
+    wdata = get(chain, wrow["sc_address"], "get_worker_data")
+    check_eq(wdata[1], used, "worker contract paid for its %d tokens" % used)
+    pdata = get(chain, contract, "get_proxy_data")
+    check_eq(pdata[1], used * (price - fee), "the proxy's earned share: tokens x (price - fee)")
+    got = [int(t["in_msg"]["value"]) for t in
+           api(chain, "getTransactions", {"address": owners["worker"], "limit": 10})
+           if t["in_msg"].get("source") and raw_eq(t["in_msg"]["source"], contract)]
+    check(used * fee in got, "the worker's owner paid tokens x fee = %d: %r" % (used * fee, got))
+    log("charged %d tokens x %d from the client contract, paid %d x %d to the worker's owner, "
+        "the proxy keeps %d" % (used, price, used, fee, used * (price - fee)))
 
     # A copy of the ledger as it is now (SQLite's online backup: consistent
     # while the proxy writes), to put back later as a rolled-back file.
