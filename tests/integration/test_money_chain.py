@@ -20,7 +20,7 @@ import sqlite3
 import urllib.request
 
 from cocoonlib import (binary, check, check_eq, cocoon, free_port, http_json, jsonstats, limit, log,
-                       Proc, run, tmpdir, wait_until)
+                       Proc, run, Stream, tmpdir, wait_until)
 
 
 def api(chain_url, method, body):
@@ -46,6 +46,24 @@ def raw_eq(a, b):
     return raw_of(a) == raw_of(b)
 
 
+def account(chain, address):
+    """(balance, last transaction lt) of an account (0, 0 when it never was)."""
+    a = api(chain, "getAddressInformation", {"address": address})
+    return int(a["balance"]), int(a.get("last_transaction_id", {}).get("lt", "0") or 0)
+
+
+def fees_since(chain, address, lt):
+    """The fees of the account's transactions after lt, with the forwarding
+    fees of the internal messages they sent."""
+    total = 0
+    for t in api(chain, "getTransactions", {"address": address, "limit": 100}):
+        if int(t["transaction_id"]["lt"]) <= lt:
+            continue
+        total += int(t["fee"])
+        total += sum(int(m["fwd_fee"]) for m in t["out_msgs"] if m.get("destination"))
+    return total
+
+
 def get(chain, address, method):
     """The integers a get-method returns."""
     r = api(chain, "runGetMethod", {"address": address, "method": method, "stack": []})
@@ -62,7 +80,8 @@ def main(holder):
     d = os.path.join(work, "net")
     port = free_port()
     up = Proc("up", [binary("cocoon"), "up", "--port", str(port), "--dir", d, "--backend",
-                     "openai-http", "--chain-refresh", "1"], work, capture_stdout=True)
+                     "openai-http", "--workers", "2", "--chain-refresh", "1"], work,
+              capture_stdout=True)
     up.wait_line(r"^ready http://127\.0\.0\.1:(\d+)$", timeout=120)
     st, _ = http_json(port, "POST", "/v1/chat/completions",
                       {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
@@ -126,11 +145,26 @@ def main(holder):
     # lands on the proxy contract from the proxy's wallet, and vouchers are
     # signed for the covered totals; the worker gets its voucher with the next
     # payment and checks it (proxy key, its contract) before keeping it.
-    for _ in range(3):
-        st, _ = http_json(port, "POST", "/v1/chat/completions",
-                          {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
-                           "max_tokens": 3})
-        check_eq(st, 200, "a request before the save")
+    # Non-streamed, streamed and cancelled requests, spread over the two
+    # workers (the proxy routes to the less busy one).
+    wait_until(lambda: jsonstats(proxy_http)["workers_ready"] == 2, timeout=60,
+               what="two workers ready")
+    for i in range(4):
+        check_eq(ask(port), 200, "non-streamed request %d" % i)
+        st = Stream(port, "/v1/chat/completions",
+                    {"model": "fake-model", "stream": True, "max_tokens": 8,
+                     "messages": [{"role": "user", "content": "tell me %d" % i}]})
+        check_eq(st.status, 200, "streamed request %d" % i)
+        check(b"[DONE]" in st.read_all(), "streamed request %d ends" % i)
+    cancel = Stream(port, "/v1/chat/completions",
+                    {"model": "fake-model", "stream": True, "max_tokens": 2000,
+                     "messages": [{"role": "user", "content": "a long story"}]})
+    cancel.read_some()
+    cancel.close()
+    wait_until(lambda: jsonstats(proxy_http)["requests"]["active"] == 0, timeout=60,
+               what="no request running")
+    served = [w["requests"] for w in jsonstats(proxy_http)["workers"]]
+    check(len(served) == 2 and min(served) >= 1, "both workers served: %r" % served)
     wait_until(lambda: jsonstats(proxy_http)["onchain"]["save_state"]["history_read"], timeout=30,
                what="the contract's notes read back")
     ledger = jsonstats(proxy_http)["ledger"]
@@ -168,6 +202,9 @@ def main(holder):
     crow = [c for c in s["ledger"]["clients"] if raw_eq(c["owner"], owners["client"])]
     check_eq(len(crow), 1, "the client's account keyed by its owner")
     check_eq(crow[0]["sc_address"], client_sc, "the client contract the proxy derives")
+    wsc = s["ledger"]["workers"][0]["sc_address"]
+    everyone = [wallet["address"], owners["client"], owners["worker"], contract, client_sc, wsc]
+    before = {a: account(chain, a) for a in everyone}
     for kind, who in (("charge", "client"), ("payout", "worker")):
         st, j = http_json(proxy_http, "GET", "/request/%s?%s=%s" % (kind, who, owners[who]))
         check_eq((st, j.get("result")), (200, "request sent"), "/request/%s" % kind)
@@ -186,6 +223,19 @@ def main(holder):
            api(chain, "getTransactions", {"address": owners["worker"], "limit": 10})
            if t["in_msg"].get("source") and raw_eq(t["in_msg"]["source"], contract)]
     check(used * fee in got, "the worker's owner paid tokens x fee = %d: %r" % (used * fee, got))
+    # Value is conserved: what the six accounts hold less is exactly the fees
+    # of their transactions since (and the forwarding fees of the messages
+    # they sent), as tonsim reports them.
+    wait_until(lambda: not jsonstats(proxy_http)["onchain"]["wallet"]["in_flight"], timeout=30,
+               what="the wallet idle")
+    after = {a: account(chain, a) for a in everyone}
+    fees = sum(fees_since(chain, a, before[a][1]) for a in everyone)
+    held_before = sum(b for b, _ in before.values())
+    held_after = sum(b for b, _ in after.values())
+    check_eq(held_before - held_after, fees,
+             "balances before - after = fees (%d -> %d)" % (held_before, held_after))
+    log("conservation: %d nanoTON held before, %d after, %d in fees" %
+        (held_before, held_after, fees))
     log("charged %d tokens x %d from the client contract, paid %d x %d to the worker's owner, "
         "the proxy keeps %d" % (used, price, used, fee, used * (price - fee)))
 
