@@ -283,7 +283,10 @@ static void on_party_state(void *ud, json_t *result, const cc_err *rerr)
     if (!result) {
         err = *rerr;
     } else if (ton_stack_parse_json(result, &st, &err) == 0) {
-        if (r->client) {
+        if (st.exit_code != 0 && st.exit_code != 1) {
+            /* No contract there (yet): the account keeps what it has. */
+            CC_DEBUG("event=party_contract_absent owner=%s exit_code=%d", r->owner, st.exit_code);
+        } else if (r->client) {
             ton_client_state cs;
             ledger_client *a = ledger_client_get(o->p->ledger, r->owner, false);
             if (a && ton_client_state_from_stack(&st, &cs, &err) == 0)
@@ -348,6 +351,14 @@ static void on_paid(void *ud, bool sent, const char *error)
     CC_INFO("event=proxy_%s_%s owner=%s tokens=%lld", c->client ? "charge" : "payout",
             sent ? "done" : "failed", c->owner, (long long)c->tokens);
     free(c);
+}
+
+void proxy_chain_client_seen(proxy *p, ledger_client *a)
+{
+    proxy_onchain *o = p->onchain;
+    if (!o) return;
+    const char *sc = proxy_chain_client_sc(p, a);
+    if (strcmp(sc, TON_ADDR_ZERO_RAW) != 0) read_party(o, true, a->owner, sc);
 }
 
 /* Sends the account's voucher (cumulative: the contract takes only what is
@@ -529,6 +540,10 @@ static void on_read(void *ud, json_t *result, const cc_err *rerr)
         ton_account_clear(&acc);
         if (!active) deploy(o);
         if (active && !o->history_read && !o->history_op) read_history(o);
+        /* The contracts of the clients connected now, every refresh (COCOON
+         * follows them through the proxy contract's notifications). */
+        cc_list_foreach (pclient, c, &o->p->clients, node)
+            if (c->acct) proxy_chain_client_seen(o->p, c->acct);
         arm(o, active ? o->refresh : POLL_FAST);
         return;
     }

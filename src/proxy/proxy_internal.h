@@ -245,6 +245,11 @@ int proxy_chain_save_now(proxy *p);
  * contract through the wallet; -1 with COCOON's answer in why ("nothing to
  * charge", "request already running", ...). */
 int proxy_chain_charge(proxy *p, ledger_client *a, char *why, size_t n);
+/* A client of account a connected: its contract is read (asynchronously) and
+ * its state, balance, stake and charged tokens replace the account's figures
+ * (a contract charged beyond the ledger refuses the account); without a
+ * contract the account keeps its figures. Nothing without a chain. */
+void proxy_chain_client_seen(proxy *p, ledger_client *a);
 int proxy_chain_payout(proxy *p, ledger_worker *a, char *why, size_t n);
 
 /* proxy_money.c */

@@ -169,7 +169,9 @@ ledger_client *proxy_money_client(pclient *c)
         ledger_client_update_state(a, LEDGER_SC_OPEN, p->free_balance, p->free_stake, 0,
                                    p->price_per_token, empty_hash);
     }
-    return c->acct = a;
+    c->acct = a;
+    proxy_chain_client_seen(p, a); /* with a chain: the contract's figures replace these */
+    return a;
 }
 
 ledger_worker *proxy_money_worker(pworker *w)

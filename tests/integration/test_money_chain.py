@@ -138,6 +138,15 @@ def main(holder):
                           "--proxy-contract", contract, "--json")
     check_eq(rc, 0, "cocoon client topup (%s)" % err.strip())
     client_sc = json.loads(out)["contract"]
+
+    # A copy of the ledger as it is now, before any request was billed
+    # (SQLite's online backup: consistent while the proxy writes), to put
+    # back later as a rolled-back file.
+    state = os.path.join(d, "proxy-state")
+    old = os.path.join(work, "ledger-old.sqlite")
+    with sqlite3.connect(os.path.join(state, "ledger.sqlite")) as src, \
+            sqlite3.connect(old) as dst:
+        src.backup(dst)
     price = int(sim["params"]["price_per_token"])
     fee = int(sim["params"]["worker_fee_per_token"])
 
@@ -239,14 +248,6 @@ def main(holder):
     log("charged %d tokens x %d from the client contract, paid %d x %d to the worker's owner, "
         "the proxy keeps %d" % (used, price, used, fee, used * (price - fee)))
 
-    # A copy of the ledger as it is now (SQLite's online backup: consistent
-    # while the proxy writes), to put back later as a rolled-back file.
-    state = os.path.join(d, "proxy-state")
-    old = os.path.join(work, "ledger-old.sqlite")
-    with sqlite3.connect(os.path.join(state, "ledger.sqlite")) as src, \
-            sqlite3.connect(old) as dst:
-        src.backup(dst)
-
     # A killed proxy comes back with the same key and contract, no new deployment.
     before = int(api(chain, "getWalletInformation", {"address": wallet["address"]})["seqno"])
     kill_proxy(d)
@@ -293,9 +294,30 @@ def main(holder):
           "the rolled-back ledger detected: %r" % behind)
     check_eq(s["onchain"]["behind_chain"], behind, "said on the onchain entry too")
     check_eq(s["onchain"]["save_state"]["chain_note_seqno"], s2, "the newest note on chain")
-    wait_until(lambda: ask(port) == 200, timeout=60,
-               what="a request served with a ledger behind the chain")
-    log("ledger replaced by an older copy: detected at restart (%s), still serving" % behind)
+    # The client's contract has been charged more than the old ledger knows:
+    # its account is refused with the reason; another client is served.
+    def refused():
+        rows = [c for c in jsonstats(proxy_http)["ledger"]["clients"]
+                if raw_eq(c["owner"], owners["client"])]
+        return rows[0].get("refused") if rows else None
+    wait_until(refused, timeout=60, what="the rolled-back client account refused")
+    why = refused()
+    check("charged %d tokens" % used in why and "rolled back" in why, "the reason: %r" % why)
+    st, j = http_json(port, "POST", "/v1/chat/completions",
+                      {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
+                       "max_tokens": 3})
+    check(st != 200 and "rolled back" in json.dumps(j), "its request refused: %d %r" % (st, j))
+    other_port = free_port()
+    other_cfg = json.load(open(os.path.join(d, "client.json")))
+    other_cfg["listen_http"] = "127.0.0.1:%d" % other_port
+    other_cfg["owner_address"] = sim["wallets"]["owner"]["address"]
+    with open(os.path.join(d, "client-2.json"), "w") as f:
+        json.dump(other_cfg, f)
+    Proc("client-2", [binary("cocoon-client"), "--config", os.path.join(d, "client-2.json")], d)
+    wait_until(lambda: ask(other_port) == 200, timeout=60,
+               what="another client served by the proxy behind the chain")
+    log("ledger replaced by an older copy: detected at restart (%s); the client charged beyond it "
+        "refused (%s); another client served" % (behind, why))
 
     up.signal(signal.SIGTERM)
     up.p.wait(limit(20))
