@@ -4,7 +4,8 @@
 #   make test     build and run every test: normal build, sanitizer build, fuzz smoke run
 #   make bench    print the benchmark figures (JSON lines)
 #   make deb      Debian packages of the daemons and the CLI into build/deb/
-#   make soak     mixed load for 10 minutes (SOAK_SECONDS), RSS/fd drift per daemon
+#   make soak     mixed load for 10 minutes (SOAK_SECONDS), RSS/fd drift per daemon;
+#                 then 10 kill -9 of the proxy with money on chain (test_money_chain)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -60,6 +61,8 @@ SOAK_SECONDS ?= 600
 soak: build
 	COCOON_BIN_DIR=$(CURDIR)/$(BUILD)/bin COCOON_SOAK_SECONDS=$(SOAK_SECONDS) \
 	  python3 tests/faults/soak.py
+	COCOON_BIN_DIR=$(CURDIR)/$(BUILD)/bin COCOON_MONEY_KILLS=10 \
+	  python3 tests/integration/test_money_chain.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -13,6 +13,9 @@ killed proxy (cocoon up restarts it) keeps its key and so its contract, and
 does not deploy again."""
 import base64
 import json
+import random
+import threading
+import time
 import os
 import shutil
 import signal
@@ -196,13 +199,15 @@ def main(holder):
              t["in_msg"].get("msg_data", {}).get("body")]
     check(len(notes) >= 2, "the deployment and the save_state note from the wallet on the "
           "contract (%d)" % len(notes))
-    wport = int(json.load(open(os.path.join(d, "worker-1.json")))["listen_http"].split(":")[1])
-    st, _ = http_json(port, "POST", "/v1/chat/completions",
-                      {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
-                       "max_tokens": 3})
-    check_eq(st, 200, "a request after the save")
-    wait_until(lambda: jsonstats(wport)["payments"]["proxies"][0]["paid_tokens"] == used,
-               timeout=30, what="the worker keeping the proxy's voucher for %d tokens" % used)
+    wports = [int(json.load(open(os.path.join(d, "worker-%d.json" % i)))["listen_http"]
+                  .split(":")[1]) for i in (1, 2)]
+
+    def voucher_kept():
+        # the next request brings the voucher to whichever worker serves it
+        check_eq(ask(port), 200, "a request after the save")
+        return any(jsonstats(w)["payments"]["proxies"][0]["paid_tokens"] >= used for w in wports)
+    wait_until(voucher_kept, timeout=60,
+               what="a worker keeping the proxy's voucher for %d tokens" % used)
     log("save_state %d confirmed: %d tokens covered, vouchers signed and accepted by the worker"
         % (ss["last_saved_seqno"], used))
 
@@ -263,6 +268,60 @@ def main(holder):
           "(seqno %d -> %d)" % (before, after))
     log("restart: same key and contract, nothing sent again, not behind the chain")
 
+    # kill -9 of the proxy at random moments under load, repeated
+    # (COCOON_MONEY_KILLS, 2 by default, 10 in `make soak`): after each
+    # restart, a save_state, a charge and a payout, no token was charged or
+    # paid twice: the contracts never hold more than the ledger, the client
+    # contract's balance is the top-up less exactly its tokens x price, and
+    # the worker's owner received exactly the worker contract's tokens x fee.
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                ask(port)
+            except OSError:
+                pass
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    try:
+        for k in range(int(os.environ.get("COCOON_MONEY_KILLS", "2"))):
+            time.sleep(random.uniform(0.2, 2.0))  # a random moment of the load, not a wait
+            kill_proxy(d)
+            wait_until(lambda: back(proxy_http) and
+                       jsonstats(proxy_http)["onchain"]["save_state"]["history_read"],
+                       timeout=60, what="the proxy back after kill %d" % (k + 1))
+            wait_until(lambda: ask(port) == 200, timeout=60, what="served after kill %d" % (k + 1))
+            wait_until(lambda: http_json(proxy_http, "POST", "/request/save", {})[0] == 200,
+                       timeout=30, what="a save_state after kill %d" % (k + 1))
+            wait_until(lambda: jsonstats(proxy_http)["onchain"]["save_state"]["confirmed"] >= 1,
+                       timeout=60, what="the save_state after kill %d confirmed" % (k + 1))
+            for kind, who in (("charge", "client"), ("payout", "worker")):
+                http_json(proxy_http, "GET", "/request/%s?%s=%s" % (kind, who, owners[who]))
+            wait_until(lambda: not jsonstats(proxy_http)["onchain"]["wallet"]["in_flight"] and
+                       not jsonstats(proxy_http)["onchain"]["wallet"]["queued"], timeout=60,
+                       what="the charge and payout after kill %d settled" % (k + 1))
+            s = jsonstats(proxy_http)
+            crow = [c for c in s["ledger"]["clients"] if raw_eq(c["owner"], owners["client"])][0]
+            check(not crow.get("refused"), "not refused after a kill: %r" % crow)
+            data = get(chain, client_sc, "get_client_data")
+            check(data[3] <= crow["tokens_used"], "client charged %d <= ledger %d after kill %d" %
+                  (data[3], crow["tokens_used"], k + 1))
+            check_eq(data[1], 10 * 10**9 - data[3] * price,
+                     "client balance = top-up - charged x price after kill %d" % (k + 1))
+            wtok = get(chain, wsc, "get_worker_data")[1]
+            check(wtok <= s["ledger"]["workers"][0]["tokens"], "worker paid within the ledger")
+            got = sum(int(t["in_msg"]["value"]) for t in
+                      api(chain, "getTransactions", {"address": owners["worker"], "limit": 100})
+                      if t["in_msg"].get("source") and raw_eq(t["in_msg"]["source"], contract))
+            check_eq(got, wtok * fee, "the worker's owner received tokens x fee once, kill %d"
+                     % (k + 1))
+            log("kill -9 #%d: client charged %d tokens once, worker paid %d tokens once"
+                % (k + 1, data[3], wtok))
+    finally:
+        stop.set()
+        loader.join(limit(60))
+
     # More requests and a save_state the old copy does not know; then the
     # ledger file is replaced by the copy while the proxy is down (cocoon up
     # held so that it does not restart it meanwhile).
@@ -302,7 +361,8 @@ def main(holder):
         return rows[0].get("refused") if rows else None
     wait_until(refused, timeout=60, what="the rolled-back client account refused")
     why = refused()
-    check("charged %d tokens" % used in why and "rolled back" in why, "the reason: %r" % why)
+    charged = get(chain, client_sc, "get_client_data")[3]
+    check("charged %d tokens" % charged in why and "rolled back" in why, "the reason: %r" % why)
     st, j = http_json(port, "POST", "/v1/chat/completions",
                       {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
                        "max_tokens": 3})
