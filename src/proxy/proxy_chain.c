@@ -10,6 +10,7 @@
  * state read every refresh period (sooner while it is being deployed), and
  * the deployment sent through the daemon's wallet. The key is the proxy's
  * persistent signing key, so restarts keep the address. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,10 @@ typedef struct proxy_onchain {
      * thresholds (config min_charge_nano, min_payout_nano). */
     int64_t min_charge, min_payout;
     uint64_t charges, charges_done, payouts, payouts_done, pay_failures;
+    /* Contexts of contract reads and wallet messages whose callbacks have not
+     * come yet: freed here at shutdown, where the API and the wallet drop
+     * them without calling back. */
+    cc_list pending;
 } proxy_onchain;
 
 static void save_arm(proxy_onchain *o, double after);
@@ -269,6 +274,7 @@ tl_obj *proxy_signed_payment(const ledger_payments *pay, tl_proxy_signedPayment 
 /* A contract's state after a charge or payout landed (COCOON follows them
  * through the proxy contract's notifications; we read the contract). */
 typedef struct party_read {
+    cc_list_node node; /* first: o->pending frees by node (proxy_chain_free) */
     proxy_onchain *o;
     bool client;
     char owner[LEDGER_ADDR_MAX];
@@ -303,6 +309,7 @@ static void on_party_state(void *ud, json_t *result, const cc_err *rerr)
     }
     if (err.msg[0])
         CC_WARN("event=party_contract_read_failed owner=%s error=\"%s\"", r->owner, err.msg);
+    cc_list_remove(&o->pending, &r->node);
     free(r);
 }
 
@@ -315,17 +322,23 @@ static void read_party(proxy_onchain *o, bool client, const char *owner, const c
     json_t *body = json_pack("{s:s,s:s,s:[]}", "address", sc, "method",
                              client ? "get_client_data" : "get_worker_data", "stack");
     cc_err err = {0};
-    /* Not cancelled at shutdown by handle: ton_api_free cancels it. */
-    if (!ton_api_call_async(o->api, "runGetMethod", NULL, body, on_party_state, r, &err)) free(r);
+    /* Not cancelled by handle: ton_api_free cancels it at shutdown. */
+    if (ton_api_call_async(o->api, "runGetMethod", NULL, body, on_party_state, r, &err))
+        cc_list_push_back(&o->pending, &r->node);
+    else
+        free(r);
     json_decref(body);
 }
 
 typedef struct pay_ctx {
+    cc_list_node node; /* first, as in party_read */
     proxy_onchain *o;
     bool client;
     char owner[LEDGER_ADDR_MAX];
     int64_t tokens;
 } pay_ctx;
+_Static_assert(offsetof(party_read, node) == 0 && offsetof(pay_ctx, node) == 0,
+               "pending contexts are freed through their node");
 
 static void on_paid(void *ud, bool sent, const char *error)
 {
@@ -350,6 +363,7 @@ static void on_paid(void *ud, bool sent, const char *error)
     }
     CC_INFO("event=proxy_%s_%s owner=%s tokens=%lld", c->client ? "charge" : "payout",
             sent ? "done" : "failed", c->owner, (long long)c->tokens);
+    cc_list_remove(&o->pending, &c->node);
     free(c);
 }
 
@@ -385,6 +399,8 @@ static int send_voucher(proxy_onchain *o, bool client, const char *owner, const 
     if (rc < 0) {
         free(c);
         snprintf(why, n, "%s", err.msg);
+    } else {
+        cc_list_push_back(&o->pending, &c->node);
     }
     return rc;
 }
@@ -634,6 +650,12 @@ void proxy_chain_free(proxy *p)
     if (o->save_timer) event_free(o->save_timer);
     ton_root_params_clear(&o->params);
     ton_api_free(o->api);
+    /* Neither the wallet nor the API calls back after being freed. */
+    while (o->pending.first) {
+        cc_list_node *n = o->pending.first;
+        cc_list_remove(&o->pending, n);
+        free(n);
+    }
     if (o->timer) event_free(o->timer);
     ton_cell_unref(o->contract_init);
     free(o);
