@@ -44,7 +44,9 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     http_histogram_init(&c->ttft, bounds, CC_ARRAY_LEN(bounds));
     cc_map_init(&c->reqs);
     cc_map_init(&c->seal_cache);
+    cc_map_init(&c->seal_sessions);
     c->sealing = cfg->sealing;
+    c->seal_candidates = (int)cfg->sealing_candidates;
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
     if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
         client_money_init(c);
@@ -124,6 +126,8 @@ void client_free(client *c)
     client_debug_log_clear(c);
     client_seal_cache_clear(c);
     cc_map_free(&c->seal_cache);
+    client_seal_sessions_clear(c);
+    cc_map_free(&c->seal_sessions);
     if (c->worker_policy) tee_policy_free(c->worker_policy);
     daemon_tee_clear(&c->tee);
     client_keys_store_close(c);

@@ -76,6 +76,9 @@ typedef struct client_config {
     /* "state_dir": where state kept across restarts lives (the API keys'
      * usage, so budgets hold); NULL = usage kept in memory only */
     char *state_dir;
+    /* "sealing_candidates": how many verified workers a sealed request is
+     * wrapped for (1..8, default 2): the proxy chooses among them by load. */
+    int64_t sealing_candidates;
 } client_config;
 
 void client_config_init(client_config *c);

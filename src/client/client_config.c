@@ -20,6 +20,7 @@ void client_config_init(client_config *c)
     c->max_tokens = 4096;
     c->request_timeout = 600;
     c->max_body = 8 << 20;
+    c->sealing_candidates = 2;
     /* COCOON's proxies refuse a peer whose is_test differs from theirs
      * ("test mode mismatch"); the networks we know are test ones. */
     c->is_test = true;
@@ -149,11 +150,26 @@ static int cors_from_json(const json_t *obj, client_config *c, cc_err *err)
 
 int client_config_from_json(const json_t *obj, const char *path, client_config *c, cc_err *err)
 {
+    // clang-format off
     static const char *const keys[] = {
-        "listen_http",     "proxies",  "max_coefficient", "max_tokens",
-        "request_timeout", "max_body", "reconnect_min",   "reconnect_max",
-        "is_test",         "api_keys", "price_per_token", "admin_listen",
-        "cors_origins",    "sealing",  "state_dir",       NULL};
+        "listen_http",
+        "proxies",
+        "max_coefficient",
+        "max_tokens",
+        "request_timeout",
+        "max_body",
+        "reconnect_min",
+        "reconnect_max",
+        "is_test",
+        "api_keys",
+        "price_per_token",
+        "admin_listen",
+        "cors_origins",
+        "sealing",
+        "state_dir",
+        "sealing_candidates",
+        NULL};
+    // clang-format on
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
     if (daemon_config_check_keys(obj, keys, err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
@@ -165,6 +181,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_int(obj, "max_body", false, 1024, 1 << 30, &c->max_body, err) < 0 ||
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
+        cc_json_get_int(obj, "sealing_candidates", false, 1, 8, &c->sealing_candidates, err) < 0 ||
         cc_json_get_int(obj, "price_per_token", false, 0, INT32_MAX, &c->price_per_token, err) <
             0 ||
         api_keys_from_json(obj, c, err) < 0 || cors_from_json(obj, c, err) < 0 ||

@@ -182,9 +182,12 @@ struct client {
     /* seconds from the request to its last byte, and to its first byte */
     http_histogram latency, ttft;
     client_sealing sealing;
-    tee_policy *worker_policy; /* candidates' certificates (NULL: refuse them all) */
-    cc_map seal_cache;         /* first 8 bytes of a certificate hash -> verified candidate */
-    cmoney *money;             /* one per link, same order */
+    tee_policy *worker_policy;    /* candidates' certificates (NULL: refuse them all) */
+    cc_map seal_cache;            /* first 8 bytes of a certificate hash -> verified candidate */
+    cc_map seal_sessions;         /* first 8 bytes of a certificate hash -> sealing session */
+    int seal_candidates;          /* candidates a request is wrapped for (0: 2) */
+    double seal_session_lifetime; /* seconds a session is used (0: 600) */
+    cmoney *money;                /* one per link, same order */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t refused_quota; /* refused at once for want of credit at every proxy */
@@ -300,6 +303,10 @@ char *client_seal_evidence(creq *r);
 /* Headers naming the worker, set when the first part opened. */
 void client_seal_head_headers(creq *r);
 void client_seal_cache_clear(client *c);
+void client_seal_sessions_clear(client *c);
+/* True when msg says a worker lost the session r resumed: r's sessions are
+ * dropped, and the caller sends r again (it then re-encapsulates). */
+bool client_seal_session_lost(creq *r, const char *msg);
 /* The evidence of every worker that served a sealed answer (its
  * certificate, quote status, image and model hashes, verification time). */
 json_t *client_seal_attestation_json(client *c);

@@ -17,6 +17,26 @@
 /* How long a verified certificate is trusted without checking it again. */
 #define CACHE_TTL 600.0
 #define CACHE_MAX 1024
+/* Sealing sessions (docs/confidentiality.md, "Sessions"): how many a client
+ * keeps (least recently used dropped first), and how long one is used at
+ * most (never past its worker's certificate). */
+#define SESSIONS_MAX 256
+#define SESSION_LIFETIME 600.0
+#define DEFAULT_CANDIDATES 2
+
+/* One session with one worker key. */
+typedef struct csession {
+    uint8_t cert_hash[32];
+    uint8_t enc[32], secret[32];
+    int64_t created_at; /* wall seconds, bound into the secret */
+    double expires;     /* monotonic */
+    double last_used;
+    uint64_t next_seq;
+    /* The worker answered under this session: later requests only name it.
+     * Until then each carries the encapsulation (the first may have been
+     * routed elsewhere). */
+    bool confirmed;
+} csession;
 
 /* A candidate certificate as verified (cache entry). */
 typedef struct ccand {
@@ -33,12 +53,15 @@ typedef struct ccand {
     uint8_t image_hash[32];
     tee_tcb_status tcb_status;
     double verified_wall;
+    double not_after_wall; /* the certificate's notAfter (unix seconds) */
     char summary[256];
 } ccand;
 
 typedef struct cseal_cand {
     ccand info; /* a copy: the cache may drop the entry meanwhile */
     crypto_seal_stream stream;
+    uint8_t enc[32];     /* the session used */
+    uint8_t mac_key[32]; /* checks the receipt */
 } cseal_cand;
 
 struct cseal {
@@ -48,7 +71,8 @@ struct cseal {
     uint8_t request_hash[32];
     bool has_receipt;
     bool checked; /* the receipt matched the whole answer */
-    uint8_t receipt[CRYPTO_RECEIPT_LEN];
+    uint8_t receipt[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
+    size_t receipt_len;
     client_seal_fallback fallback;
 };
 
@@ -57,6 +81,7 @@ void client_seal_free(cseal *s)
     if (!s) return;
     for (size_t i = 0; i < s->n; i++)
         crypto_seal_stream_clear(&s->cands[i].stream);
+    explicit_bzero(s, sizeof(*s));
     free(s);
 }
 
@@ -105,7 +130,11 @@ static void check_candidate(client *c, const uint8_t *der, size_t len, ccand *ou
                !registry_model_hash_allowed(c->tee.proxy_registry, info->claims.model_hash)) {
         snprintf(out->why, sizeof(out->why), "worker model hash is not in the registry");
     } else {
+        int days = 0, secs = 0;
         out->ok = true;
+        out->not_after_wall = cc_now_wall() + CACHE_TTL;
+        if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)))
+            out->not_after_wall = cc_now_wall() + (double)days * 86400 + secs;
         out->quote_verified = info->quote_verified;
         memcpy(out->image_hash, info->image_hash, 32);
         out->tcb_status = info->tcb_status;
@@ -148,6 +177,78 @@ static const ccand *verify_candidate(client *c, tl_bytes cert)
     return e;
 }
 
+/* ------------------------------------------------------------- sessions */
+
+static void csession_free(csession *e)
+{
+    if (!e) return;
+    explicit_bzero(e, sizeof(*e));
+    free(e);
+}
+
+void client_seal_sessions_clear(client *c)
+{
+    for (size_t i = 0; i < c->seal_sessions.cap; i++)
+        csession_free(c->seal_sessions.slots[i].val);
+    cc_map_free(&c->seal_sessions);
+    cc_map_init(&c->seal_sessions);
+}
+
+static csession *session_find(client *c, const uint8_t cert_hash[32])
+{
+    csession *e = cc_map_get(&c->seal_sessions, cc_load_u64le(cert_hash));
+    return e && !memcmp(e->cert_hash, cert_hash, 32) ? e : NULL;
+}
+
+/* The live session to a verified candidate, made (one HPKE) when there is
+ * none or it expired. A worker's new key comes with a new certificate, hence
+ * a new hash: the old session is never used for it. */
+static csession *session_for(client *c, const ccand *cand, cc_err *err)
+{
+    double now = cc_now_mono(), wall = cc_now_wall();
+    uint64_t key = cc_load_u64le(cand->cert_hash);
+    csession *e = session_find(c, cand->cert_hash);
+    if (e && now < e->expires) {
+        e->last_used = now;
+        return e;
+    }
+    csession_free(cc_map_del(&c->seal_sessions, key));
+    if (cc_map_count(&c->seal_sessions) >= SESSIONS_MAX) {
+        csession *old = NULL;
+        for (size_t i = 0; i < c->seal_sessions.cap; i++) {
+            csession *x = c->seal_sessions.slots[i].val;
+            if (x && (!old || x->last_used < old->last_used)) old = x;
+        }
+        if (old) csession_free(cc_map_del(&c->seal_sessions, cc_load_u64le(old->cert_hash)));
+    }
+    e = cc_calloc(1, sizeof(*e));
+    memcpy(e->cert_hash, cand->cert_hash, 32);
+    e->created_at = (int64_t)wall;
+    if (crypto_seal_session_new(cand->x25519, cand->cert_hash, e->created_at, e->enc, e->secret,
+                                err) < 0) {
+        csession_free(e);
+        return NULL;
+    }
+    double life = c->seal_session_lifetime > 0 ? c->seal_session_lifetime : SESSION_LIFETIME;
+    e->expires = now + CC_MIN(life, cand->not_after_wall - wall);
+    e->last_used = now;
+    cc_map_put(&c->seal_sessions, key, e);
+    return e;
+}
+
+bool client_seal_session_lost(creq *r, const char *msg)
+{
+    if (!r->seal || !strstr(msg, CRYPTO_SEAL_SESSION_UNKNOWN_MSG)) return false;
+    client *c = r->c;
+    for (size_t i = 0; i < r->seal->n; i++) {
+        csession *e = session_find(c, r->seal->cands[i].info.cert_hash);
+        if (e && !memcmp(e->enc, r->seal->cands[i].enc, 32))
+            csession_free(cc_map_del(&c->seal_sessions, cc_load_u64le(e->cert_hash)));
+    }
+    CC_INFO("event=sealing_session_lost reason=\"%s\"", msg);
+    return true;
+}
+
 /* -------------------------------------------------------------- sealing */
 
 static creq *find(client *c, const tl_int256 *rid)
@@ -180,7 +281,8 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
 {
     client *c = r->c;
     cseal *s = r->seal;
-    for (size_t i = 0; i < n && s->n < MAX_CANDIDATES; i++)
+    size_t max = c->seal_candidates > 0 ? (size_t)c->seal_candidates : DEFAULT_CANDIDATES;
+    for (size_t i = 0; i < n && s->n < CC_MIN(max, (size_t)MAX_CANDIDATES); i++)
         s->cands[s->n++].info = cands[i];
     if (s->n == 0) {
         unsealable(r, offered ? "no candidate worker passed verification"
@@ -193,18 +295,32 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
     uint8_t dek[32];
     crypto_random(dek, sizeof(dek));
     tl_sealing_wrappedKey keys[MAX_CANDIDATES];
-    uint8_t wrapped[MAX_CANDIDATES][CRYPTO_SEAL_WRAPPED_LEN];
+    uint8_t wrapped[MAX_CANDIDATES][CRYPTO_SEAL_SESSION_WRAP_MAX];
     cc_err err;
     int rc = crypto_seal_body(dek, &aad, r->query.data, r->query.len, &body, &err);
+    /* The data key under each candidate's session: one HPKE per new
+     * session, symmetric work otherwise. */
     for (size_t i = 0; rc == 0 && i < s->n; i++) {
-        crypto_hpke_ctx ctx;
+        cseal_cand *cand = &s->cands[i];
+        csession *e = session_for(c, &cand->info, &err);
+        if (!e) {
+            rc = -1;
+            break;
+        }
+        crypto_seal_keys k;
+        size_t len = 0;
         keys[i] = (tl_sealing_wrappedKey){.hdr = {.id = TL_ID_sealing_wrappedKey}};
-        memcpy(keys[i].cert_hash.b, s->cands[i].info.cert_hash, 32);
-        rc = crypto_seal_wrap(s->cands[i].info.x25519, s->cands[i].info.cert_hash, &aad, dek,
-                              keys[i].enc.b, wrapped[i], &ctx, &err);
-        if (rc == 0) rc = crypto_seal_stream_init(&s->cands[i].stream, &ctx, &err);
-        crypto_hpke_clear(&ctx);
-        keys[i].wrapped_key = tl_mem(wrapped[i], CRYPTO_SEAL_WRAPPED_LEN);
+        memcpy(keys[i].cert_hash.b, cand->info.cert_hash, 32);
+        memcpy(keys[i].enc.b, e->enc, 32);
+        rc = crypto_seal_session_wrap(e->secret, !e->confirmed, e->created_at, e->next_seq++, &aad,
+                                      dek, wrapped[i], &len, &k, &err);
+        if (rc == 0) {
+            crypto_seal_stream_init_key(&cand->stream, k.answer);
+            memcpy(cand->mac_key, k.mac, 32);
+            memcpy(cand->enc, e->enc, 32);
+        }
+        explicit_bzero(&k, sizeof(k));
+        keys[i].wrapped_key = tl_mem(wrapped[i], len);
     }
     explicit_bzero(dek, sizeof(dek));
     if (rc < 0) {
@@ -290,7 +406,7 @@ void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
     }
     tl_client_getSealingCandidates q = TL_INIT(client_getSealingCandidates);
     q.model = tl_str(r->model);
-    q.max_candidates = MAX_CANDIDATES;
+    q.max_candidates = c->seal_candidates > 0 ? c->seal_candidates : DEFAULT_CANDIDATES;
     cand_call *call = cc_calloc(1, sizeof(*call));
     call->c = c;
     call->rid = r->rid;
@@ -319,6 +435,9 @@ int client_seal_open(creq *r, bool final, tl_bytes answer, cc_buf *out, cc_err *
             const uint8_t *h = s->cands[i].info.cert_hash;
             ccand *e = cc_map_get(&r->c->seal_cache, cc_load_u64le(h));
             if (e && !memcmp(e->cert_hash, h, 32)) e->used = true;
+            /* The worker holds the session: later requests just name it. */
+            csession *se = session_find(r->c, h);
+            if (se && !memcmp(se->enc, s->cands[i].enc, 32)) se->confirmed = true;
             return 0;
         }
     return cc_err_set(err, "the first answer part opens under no candidate's key");
@@ -327,8 +446,12 @@ int client_seal_open(creq *r, bool final, tl_bytes answer, cc_buf *out, cc_err *
 void client_seal_on_receipt(clink *l, const tl_client_queryReceipt *m)
 {
     creq *r = find(clink_client(l), &m->request_id);
-    if (!r || r->link != l || !r->seal || m->receipt.len != CRYPTO_RECEIPT_LEN) return;
-    memcpy(r->seal->receipt, m->receipt.data, CRYPTO_RECEIPT_LEN);
+    if (!r || r->link != l || !r->seal ||
+        (m->receipt.len != CRYPTO_RECEIPT_LEN &&
+         m->receipt.len != CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN))
+        return;
+    memcpy(r->seal->receipt, m->receipt.data, m->receipt.len);
+    r->seal->receipt_len = m->receipt.len;
     r->seal->has_receipt = true;
 }
 
@@ -357,9 +480,18 @@ int client_seal_check(creq *r, const tl_client_queryFinalInfo *fi, cc_err *err)
     cseal_cand *cand = &s->cands[s->chosen];
     if (!cand->stream.finished) return cc_err_set(err, "the sealed answer was cut short");
     if (!s->has_receipt) return cc_err_set(err, "the worker's receipt is missing");
+    /* The MAC under this request's key says the worker that holds our
+     * session made these exact bytes, signature included: the proxy knows no
+     * such key. The signature is for whoever checks the receipt later
+     * (`cocoon receipt verify`), so it is not checked on every request. */
+    if (s->receipt_len != CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN)
+        return cc_err_set(err, "the receipt carries no MAC");
+    uint8_t mac[CRYPTO_RECEIPT_MAC_LEN];
+    crypto_receipt_mac(cand->mac_key, s->receipt, mac);
+    if (!crypto_memeq(mac, s->receipt + CRYPTO_RECEIPT_LEN, CRYPTO_RECEIPT_MAC_LEN))
+        return cc_err_set(err, "the receipt's MAC does not verify (not from the worker)");
     crypto_receipt rc;
-    if (crypto_receipt_verify(s->receipt, CRYPTO_RECEIPT_LEN, cand->info.receipt_pub, &rc, err) < 0)
-        return -1;
+    if (crypto_receipt_parse(s->receipt, CRYPTO_RECEIPT_LEN, &rc, err) < 0) return -1;
     uint8_t answer[32];
     crypto_seal_stream_hash(&cand->stream, answer);
     const tl_tokensUsed *t = &fi->tokens_used;

@@ -206,6 +206,68 @@ int crypto_receipt_verify(const uint8_t *data, size_t len, const uint8_t receipt
 /* Parses without checking the signature (for tools that show a receipt). */
 int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *out, cc_err *err);
 
+/* --- seal_session.c: sealing sessions (docs/confidentiality.md, "Sessions").
+ * One HPKE encapsulation per (client daemon, worker key) gives a 32-byte
+ * session secret bound to the certificate hash and the client's creation
+ * time; every request then derives its wrap, answer and receipt-MAC keys from
+ * it and a fresh 24-byte request nonce (u64le sequence ‖ 16 random bytes).
+ * The session form of sealing.wrappedKey: enc is the session's
+ * encapsulation, wrapped_key = kind (1) ‖ nonce (24) ‖ [created_at i64le (8),
+ * establish only] ‖ wrapped data key (48). */
+#define CRYPTO_SEAL_NONCE_LEN 24
+#define CRYPTO_SEAL_KIND_ESTABLISH 1
+#define CRYPTO_SEAL_KIND_RESUME 2
+#define CRYPTO_SEAL_SESSION_WRAP_MAX (1 + CRYPTO_SEAL_NONCE_LEN + 8 + CRYPTO_SEAL_WRAPPED_LEN)
+/* The worker's answer to a resumed session it does not hold (restart,
+ * expiry, eviction): the client drops it and re-encapsulates once. */
+#define CRYPTO_SEAL_SESSION_UNKNOWN (-2)
+#define CRYPTO_SEAL_SESSION_UNKNOWN_MSG "sealing session unknown to this worker"
+#define CRYPTO_RECEIPT_MAC_LEN 32
+
+typedef struct crypto_seal_keys {
+    uint8_t wrap[32], answer[32], mac[32];
+} crypto_seal_keys;
+
+/* Client: a new session to a worker key (one X25519). */
+int crypto_seal_session_new(const uint8_t worker_x25519[32], const uint8_t cert_hash[32],
+                            int64_t created_at, uint8_t enc[32], uint8_t secret[32], cc_err *err);
+/* Client: one request's wrapped_key bytes (out_len: 81 establishing, 73
+ * resuming) under sequence number seq, and its keys. */
+int crypto_seal_session_wrap(const uint8_t secret[32], bool establish, int64_t created_at,
+                             uint64_t seq, const cc_buf *aad, const uint8_t dek[32],
+                             uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX], size_t *out_len,
+                             crypto_seal_keys *keys, cc_err *err);
+
+/* Worker: the sessions it holds (a bounded LRU). lifetime: how long a
+ * session is usable; skew: how far a client's creation time may be from
+ * ours (an entry is forgotten only once its establishment falls outside it). */
+typedef struct crypto_seal_sessions crypto_seal_sessions;
+typedef struct crypto_seal_opened {
+    uint8_t dek[32];
+    crypto_seal_keys keys;
+    uint8_t sid[32]; /* SHA-256 of enc */
+    uint64_t seq;
+} crypto_seal_opened;
+crypto_seal_sessions *crypto_seal_sessions_new(size_t cap, double lifetime, double skew);
+/* Opens one session-form key (establishing the session when needed) at
+ * wall time now and marks its sequence number used. -1 with err, or
+ * CRYPTO_SEAL_SESSION_UNKNOWN when a resumed session is not held. */
+int crypto_seal_sessions_open(crypto_seal_sessions *t, const uint8_t sk[32],
+                              const uint8_t cert_hash[32], double now, const uint8_t enc[32],
+                              const uint8_t *wk, size_t wk_len, const cc_buf *aad,
+                              crypto_seal_opened *out, cc_err *err);
+/* Gives a sequence number back (the request was refused before any answer
+ * was sealed under its keys, so it may come again). */
+void crypto_seal_sessions_release(crypto_seal_sessions *t, const uint8_t sid[32], uint64_t seq);
+void crypto_seal_sessions_clear(crypto_seal_sessions *t);
+size_t crypto_seal_sessions_count(const crypto_seal_sessions *t);
+void crypto_seal_sessions_free(crypto_seal_sessions *t);
+/* The receipt's MAC for the client under the request's MAC key. */
+void crypto_receipt_mac(const uint8_t mac_key[32], const uint8_t receipt[CRYPTO_RECEIPT_LEN],
+                        uint8_t out[CRYPTO_RECEIPT_MAC_LEN]);
+/* An answer stream keyed directly (sessions) rather than by HPKE export. */
+void crypto_seal_stream_init_key(crypto_seal_stream *s, const uint8_t key[32]);
+
 /* Constant-time comparison. */
 bool crypto_memeq(const void *a, const void *b, size_t n);
 

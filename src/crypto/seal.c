@@ -100,6 +100,13 @@ int crypto_seal_stream_init(crypto_seal_stream *s, const crypto_hpke_ctx *ctx, c
     return 0;
 }
 
+void crypto_seal_stream_init_key(crypto_seal_stream *s, const uint8_t key[32])
+{
+    memset(s, 0, sizeof(*s));
+    memcpy(s->key, key, 32);
+    s->hash = crypto_hash_new(CRYPTO_HASH_SHA256);
+}
+
 static void part_nonce_aad(uint64_t counter, bool final, uint8_t nonce[12],
                            uint8_t aad[sizeof(PART_AAD) + 9])
 {

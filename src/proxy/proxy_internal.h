@@ -57,6 +57,7 @@ struct pworker {
     bool sealing;
     uint8_t cert_hash[32]; /* SHA-256 of cert_der */
     uint8_t receipt_pub[32];
+    uint64_t receipts_seen; /* sealed receipts from this connection (proxy_seal.c) */
     uint8_t *cert_der;
     size_t cert_der_len;
     cc_list_node node; /* in p->all_workers */

@@ -146,6 +146,7 @@ void worker_free(worker *w)
         worker_req_free(r);
     }
     if (w->flush_ev) event_free(w->flush_ev);
+    crypto_seal_sessions_free(w->seal_sessions);
     daemon_tee_clear(&w->tee);
     free(w->announced_disabled);
     free(w->announced_coefficient);

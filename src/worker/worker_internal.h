@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 
+#include "crypto/crypto.h"
 #include "daemon/daemon.h"
 #include "http/http.h"
 #include "net/net.h"
@@ -91,6 +92,12 @@ struct worker {
     bool healthy;
     bool force_disabled; /* the operator's /request/disable (worker_control.c) */
     http_server *http;
+    /* worker_seal.c: the sealing sessions clients hold with us, and our
+     * certificate's hash (recomputed, and the sessions dropped, when the
+     * certificate changes). */
+    crypto_seal_sessions *seal_sessions;
+    const void *seal_cert;
+    uint8_t seal_cert_hash[32];
     struct {
         uint64_t total, ok, failed, cancelled, rejected, sealed;
         uint64_t prompt_tokens, completion_tokens, body_bytes;

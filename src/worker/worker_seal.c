@@ -11,21 +11,66 @@
 #include "crypto/crypto.h"
 #include "worker/worker_internal.h"
 
+/* Sessions a worker holds, how long one is usable, and how far a client's
+ * clock may be from ours when it establishes one (docs/confidentiality.md). */
+#define SESSIONS_MAX 4096
+#define SESSION_LIFETIME 600.0
+#define SESSION_SKEW 300.0
+
 struct wseal {
     crypto_seal_stream stream;
     uint8_t request_hash[32];
     uint8_t cert_hash[32];
     uint8_t model_hash[32];
     const uint8_t *receipt_sk; /* the worker's (lives as long as the worker) */
+    /* Session form: the session and sequence number the request used, the
+     * receipt's MAC key, and whether any answer was sealed under its keys
+     * (if not, the sequence number is given back when the request is
+     * refused, so the proxy may route it here again). */
+    worker *w;
+    bool session, sealed_any;
+    uint8_t sid[32];
+    uint64_t seq;
+    uint8_t mac_key[32];
 };
 
-static int cert_hash(X509 *cert, uint8_t out[32], cc_err *err)
+/* Our certificate's hash, computed once per certificate: a new certificate
+ * (a renewal) means new sealing keys, so the sessions to the old one end. */
+static int cert_hash(worker *w, uint8_t out[32], cc_err *err)
 {
-    unsigned char *der = NULL;
-    int n = i2d_X509(cert, &der);
-    if (n <= 0) return cc_err_set(err, "cannot encode our certificate");
-    crypto_sha256(der, (size_t)n, out);
-    OPENSSL_free(der);
+    X509 *cert = w->tee.identity->cert;
+    if (w->seal_cert != cert) {
+        unsigned char *der = NULL;
+        int n = i2d_X509(cert, &der);
+        if (n <= 0) return cc_err_set(err, "cannot encode our certificate");
+        crypto_sha256(der, (size_t)n, w->seal_cert_hash);
+        OPENSSL_free(der);
+        if (w->seal_sessions) crypto_seal_sessions_clear(w->seal_sessions);
+        w->seal_cert = cert;
+    }
+    memcpy(out, w->seal_cert_hash, 32);
+    return 0;
+}
+
+/* The session form of a wrapped key (anything but the 48-byte HPKE wrap). */
+static int open_session(worker *w, wseal *s, const tl_proxy_runSealedQuery *q, const cc_buf *aad,
+                        uint8_t key[32], cc_err *err)
+{
+    if (!w->seal_sessions)
+        w->seal_sessions = crypto_seal_sessions_new(SESSIONS_MAX, SESSION_LIFETIME, SESSION_SKEW);
+    crypto_seal_opened o;
+    if (crypto_seal_sessions_open(w->seal_sessions, w->tee.seal_sk, s->cert_hash, cc_now_wall(),
+                                  q->key.enc.b, q->key.wrapped_key.data, q->key.wrapped_key.len,
+                                  aad, &o, err) < 0)
+        return -1;
+    memcpy(key, o.dek, 32);
+    crypto_seal_stream_init_key(&s->stream, o.keys.answer);
+    memcpy(s->mac_key, o.keys.mac, 32);
+    memcpy(s->sid, o.sid, 32);
+    s->seq = o.seq;
+    s->session = true;
+    s->w = w;
+    explicit_bzero(&o, sizeof(o));
     return 0;
 }
 
@@ -40,25 +85,27 @@ wseal *worker_seal_open(worker *w, const tl_proxy_runSealedQuery *q, cc_buf *que
     uint8_t key[32];
     crypto_hpke_ctx ctx;
     int rc = -1;
-    if (cert_hash(w->tee.identity->cert, s->cert_hash, err) < 0) goto out;
+    if (cert_hash(w, s->cert_hash, err) < 0) goto out;
     /* A key wrapped for another certificate (ours before a rotation, or a
      * proxy's mistake) cannot open here; say so rather than "bad tag". */
     if (!crypto_memeq(s->cert_hash, q->key.cert_hash.b, 32)) {
         cc_err_set(err, "sealed request was wrapped for another worker certificate");
         goto out;
     }
-    if (q->key.wrapped_key.len != CRYPTO_SEAL_WRAPPED_LEN) {
-        cc_err_set(err, "wrapped key of %zu bytes, expected %d", q->key.wrapped_key.len,
-                   CRYPTO_SEAL_WRAPPED_LEN);
-        goto out;
-    }
     crypto_seal_request_aad(q->client_request_id.b, (const char *)q->model_name.data,
                             q->model_name.len, q->max_tokens, &aad);
-    if (crypto_seal_unwrap(w->tee.seal_sk, s->cert_hash, &aad, q->key.enc.b,
-                           q->key.wrapped_key.data, key, &ctx, err) < 0 ||
-        crypto_seal_body_open(key, &aad, q->body.data, q->body.len, query, err) < 0 ||
-        crypto_seal_stream_init(&s->stream, &ctx, err) < 0)
+    memset(&ctx, 0, sizeof(ctx));
+    if (q->key.wrapped_key.len != CRYPTO_SEAL_WRAPPED_LEN) {
+        /* A session: symmetric work only, unless this request establishes it. */
+        if (open_session(w, s, q, &aad, key, err) < 0 ||
+            crypto_seal_body_open(key, &aad, q->body.data, q->body.len, query, err) < 0)
+            goto out;
+    } else if (crypto_seal_unwrap(w->tee.seal_sk, s->cert_hash, &aad, q->key.enc.b,
+                                  q->key.wrapped_key.data, key, &ctx, err) < 0 ||
+               crypto_seal_body_open(key, &aad, q->body.data, q->body.len, query, err) < 0 ||
+               crypto_seal_stream_init(&s->stream, &ctx, err) < 0) {
         goto out;
+    }
     crypto_sha256(q->body.data, q->body.len, s->request_hash);
     crypto_sha256(w->model, strlen(w->model), s->model_hash);
     s->receipt_sk = w->tee.receipt_sk;
@@ -77,6 +124,7 @@ out:
 int worker_seal_part(wseal *s, bool final, const uint8_t *data, size_t len, cc_buf *out,
                      cc_err *err)
 {
+    s->sealed_any = true;
     return crypto_seal_part(&s->stream, final, data, len, out, err);
 }
 
@@ -97,21 +145,27 @@ void worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
     r.coefficient = coefficient;
     r.parts = s->stream.counter;
     r.issued_at = (int64_t)cc_now_wall();
-    uint8_t bytes[CRYPTO_RECEIPT_LEN];
+    uint8_t bytes[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
     cc_err err;
     if (crypto_receipt_sign(&r, s->receipt_sk, bytes, &err) < 0) {
         CC_ERROR("event=receipt_sign_failed error=\"%s\"", err.msg);
         return; /* the proxy then refuses to bill: nothing sent beats a lie */
     }
+    /* In a session the client checks a MAC under the request's key (which
+     * the proxy cannot make) instead of the signature. */
+    if (s->session) crypto_receipt_mac(s->mac_key, bytes, bytes + CRYPTO_RECEIPT_LEN);
     tl_proxy_queryReceipt m = TL_INIT(proxy_queryReceipt);
     m.request_id = *request_id;
-    m.receipt = tl_mem(bytes, sizeof(bytes));
+    m.receipt = tl_mem(bytes, s->session ? sizeof(bytes) : CRYPTO_RECEIPT_LEN);
     daemon_link_send(l, &m.hdr);
 }
 
 void worker_seal_free(wseal *s)
 {
     if (!s) return;
+    if (s->session && !s->sealed_any && s->w->seal_sessions)
+        crypto_seal_sessions_release(s->w->seal_sessions, s->sid, s->seq);
+    explicit_bzero(s->mac_key, sizeof(s->mac_key));
     crypto_seal_stream_clear(&s->stream);
     free(s);
 }

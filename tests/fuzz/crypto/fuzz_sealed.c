@@ -1,7 +1,9 @@
 /* Fuzz target: what a client or a proxy reads from the network about a
- * sealed request — a receipt (parsed, then verified under a fixed key) and a
+ * sealed request — a receipt (parsed, then verified under a fixed key), a
  * sealed answer part or body (opened under a fixed key; the first byte picks
- * the final flag). All of it must be refused cleanly, never read out of
+ * the final flag), and what a worker reads: a session-form wrapped key (the
+ * first 32 bytes are the enc, the rest the key) against a session table
+ * that holds one session. All of it must be refused cleanly, never read out of
  * bounds. */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +29,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     crypto_seal_stream_clear(&s);
     cc_buf_append(&aad, "aad", 3);
     crypto_seal_body_open(key, &aad, data, size, &out, &err);
+
+    /* The worker's session table: a known session and whatever comes. */
+    static crypto_seal_sessions *t;
+    static uint8_t sk[32], pk[32], enc[32];
+    static const uint8_t cert_hash[32] = {9};
+    if (!t) {
+        t = crypto_seal_sessions_new(4, 600, 300);
+        crypto_x25519_keygen(sk, pk);
+        uint8_t secret[32], wk[CRYPTO_SEAL_SESSION_WRAP_MAX], dek[32] = {0};
+        size_t len;
+        crypto_seal_keys k;
+        crypto_seal_session_new(pk, cert_hash, 1000, enc, secret, &err);
+        crypto_seal_session_wrap(secret, true, 1000, 0, &aad, dek, wk, &len, &k, &err);
+        crypto_seal_opened o;
+        crypto_seal_sessions_open(t, sk, cert_hash, 1000, enc, wk, len, &aad, &o, &err);
+    }
+    crypto_seal_opened o;
+    if (size >= 32)
+        crypto_seal_sessions_open(t, sk, cert_hash, 1000, data, data + 32, size - 32, &aad, &o,
+                                  &err);
+    crypto_seal_sessions_open(t, sk, cert_hash, 1000, enc, data, size, &aad, &o, &err);
     cc_buf_free(&out);
     cc_buf_free(&aad);
     return 0;

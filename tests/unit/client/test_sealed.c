@@ -29,6 +29,7 @@ typedef struct wk {
     uint8_t *der;
     int der_len;
     uint8_t cert_hash[32];
+    crypto_seal_sessions *sessions; /* the sessions this worker holds */
 } wk;
 
 static tee_provider *g_prov;
@@ -51,6 +52,7 @@ static void wk_make(wk *w)
     w->der_len = i2d_X509(w->id->cert, &w->der);
     assert_true(w->der_len > 0);
     crypto_sha256(w->der, (size_t)w->der_len, w->cert_hash);
+    w->sessions = crypto_seal_sessions_new(16, 600, 300);
 }
 
 /* The certificate a proxy would forge to read prompts: the worker's quote
@@ -84,6 +86,7 @@ static void wk_swapped(const wk *genuine, wk *forged)
 
 static void wk_free(wk *w)
 {
+    crypto_seal_sessions_free(w->sessions);
     if (w->id) tee_identity_free(w->id);
     OPENSSL_free(w->der);
 }
@@ -146,10 +149,15 @@ typedef struct served {
     tl_int256 rid;
     crypto_seal_stream tx;
     uint8_t request_hash[32];
-    cc_buf plain; /* the opened http.request */
+    uint8_t mac_key[32];
+    uint8_t enc[32];
+    size_t key_len; /* of the session-form wrapped key: 81 establishing, 73 resuming */
+    cc_buf plain;   /* the opened http.request */
 } served;
 
-static void open_request(cfx *f, size_t link, const wk *w, served *s)
+/* The worker's side of the request on link: its session table opens the key
+ * (0), or says the session is unknown (CRYPTO_SEAL_SESSION_UNKNOWN). */
+static int try_open_request(cfx *f, size_t link, const wk *w, served *s)
 {
     const tl_client_runSealedQuery *q =
         (const tl_client_runSealedQuery *)cfx_take(f, link, TL_ID_client_runSealedQuery);
@@ -163,19 +171,31 @@ static void open_request(cfx *f, size_t link, const wk *w, served *s)
     cc_buf aad = CC_BUF_INIT;
     crypto_seal_request_aad(q->request_id.b, (const char *)q->model_name.data, q->model_name.len,
                             q->max_tokens, &aad);
-    uint8_t key[32];
-    crypto_hpke_ctx ctx;
+    crypto_seal_opened o;
     cc_err err = {0};
-    assert_int_equal(crypto_seal_unwrap(w->x_sk, w->cert_hash, &aad, k->enc.b, k->wrapped_key.data,
-                                        key, &ctx, &err),
-                     0);
     memset(&s->plain, 0, sizeof(s->plain));
-    assert_int_equal(crypto_seal_body_open(key, &aad, q->body.data, q->body.len, &s->plain, &err),
+    memset(&s->tx, 0, sizeof(s->tx));
+    s->key_len = k->wrapped_key.len;
+    memcpy(s->enc, k->enc.b, 32);
+    int rc = crypto_seal_sessions_open(w->sessions, w->x_sk, w->cert_hash, cc_now_wall(), k->enc.b,
+                                       k->wrapped_key.data, k->wrapped_key.len, &aad, &o, &err);
+    if (rc < 0) {
+        cc_buf_free(&aad);
+        return rc;
+    }
+    assert_int_equal(crypto_seal_body_open(o.dek, &aad, q->body.data, q->body.len, &s->plain, &err),
                      0);
     assert_non_null(memmem(s->plain.data, s->plain.len, "\"content\":\"hi\"", 14));
-    assert_int_equal(crypto_seal_stream_init(&s->tx, &ctx, &err), 0);
+    crypto_seal_stream_init_key(&s->tx, o.keys.answer);
+    memcpy(s->mac_key, o.keys.mac, 32);
     crypto_sha256(q->body.data, q->body.len, s->request_hash);
     cc_buf_free(&aad);
+    return 0;
+}
+
+static void open_request(cfx *f, size_t link, const wk *w, served *s)
+{
+    assert_int_equal(try_open_request(f, link, w, s), 0);
 }
 
 static void served_free(served *s)
@@ -226,7 +246,8 @@ static void deliver(cfx *f, size_t link, served *s, bool head, const cc_buf *sea
     cfx_deliver(f, link, &a.hdr);
 }
 
-static void send_receipt(cfx *f, size_t link, served *s, const wk *w, int64_t completion)
+static void send_receipt_mac(cfx *f, size_t link, served *s, const wk *w, int64_t completion,
+                             const uint8_t mac_key[32])
 {
     crypto_receipt r = {0};
     memcpy(r.cert_hash, w->cert_hash, 32);
@@ -238,13 +259,19 @@ static void send_receipt(cfx *f, size_t link, served *s, const wk *w, int64_t co
     r.total_tokens = 3 + completion;
     r.coefficient = 1000;
     r.parts = s->tx.counter;
-    uint8_t bytes[CRYPTO_RECEIPT_LEN];
+    uint8_t bytes[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
     cc_err err = {0};
     assert_int_equal(crypto_receipt_sign(&r, w->r_sk, bytes, &err), 0);
+    crypto_receipt_mac(mac_key, bytes, bytes + CRYPTO_RECEIPT_LEN);
     tl_client_queryReceipt m = TL_INIT(client_queryReceipt);
     m.request_id = s->rid;
     m.receipt = tl_mem(bytes, sizeof(bytes));
     client_seal_on_receipt(&f->c->links.at[link], &m);
+}
+
+static void send_receipt(cfx *f, size_t link, served *s, const wk *w, int64_t completion)
+{
+    send_receipt_mac(f, link, s, w, completion, s->mac_key);
 }
 
 static void test_sealed_answer_with_receipt(void **state)
@@ -280,7 +307,7 @@ static void test_sealed_answer_with_receipt(void **state)
     wk_free(&b);
 }
 
-typedef enum { TAMPER, REORDER, REPLAY, TRUNCATE, WRONG_COUNT, NO_RECEIPT } attack;
+typedef enum { TAMPER, REORDER, REPLAY, TRUNCATE, WRONG_COUNT, NO_RECEIPT, FORGED_MAC } attack;
 
 static void attacked(cfx *f, attack how, const char *code)
 {
@@ -321,6 +348,13 @@ static void attacked(cfx *f, attack how, const char *code)
         deliver(f, 0, &s, false, &m[1], false, 0);
         deliver(f, 0, &s, false, &m[2], true, 2);
         break;
+    case FORGED_MAC: { /* right fields and signature, a MAC the proxy made up */
+        uint8_t guess[32] = {1};
+        deliver(f, 0, &s, false, &m[1], false, 0);
+        send_receipt_mac(f, 0, &s, &a, 2, guess);
+        deliver(f, 0, &s, false, &m[2], true, 2);
+        break;
+    }
     }
     assert_true(call->done);
     const char *out = cfx_out(call);
@@ -363,6 +397,11 @@ static void test_receipt_count_refused(void **state)
 static void test_missing_receipt_refused(void **state)
 {
     attacked(*state, NO_RECEIPT, "receipt_refused");
+}
+
+static void test_forged_receipt_mac_refused(void **state)
+{
+    attacked(*state, FORGED_MAC, "receipt_refused");
 }
 
 static void test_sealed_stream_ends_with_receipt_comment(void **state)
@@ -462,6 +501,117 @@ static void test_cancel_and_retry_sealed(void **state)
     wk_free(&a);
 }
 
+/* One whole sealed request to w on link 0 (the worker answers "{}"). */
+static void one_request(cfx *f, const wk *w, served *s)
+{
+    fcall *call = cfx_chat(f, false);
+    const wk *ws[] = {w};
+    offer(f, ws, 1);
+    open_request(f, 0, w, s);
+    cc_buf m = CC_BUF_INIT;
+    seal_msg(s, true, "{}", true, &m);
+    send_receipt(f, 0, s, w, 0);
+    deliver(f, 0, s, true, &m, true, 0);
+    assert_true(call->done);
+    assert_int_equal(call->status, 200);
+    cc_buf_free(&m);
+}
+
+static void test_session_reused(void **state)
+{
+    cfx *f = *state;
+    wk a;
+    wk_make(&a);
+    served s1, s2, s3;
+    one_request(f, &a, &s1);
+    one_request(f, &a, &s2);
+    one_request(f, &a, &s3);
+    /* The first carries the encapsulation; once the worker answered under
+     * it, later ones only name the session: one session on each side. */
+    assert_int_equal(s1.key_len, CRYPTO_SEAL_SESSION_WRAP_MAX);
+    assert_int_equal(s2.key_len, CRYPTO_SEAL_SESSION_WRAP_MAX - 8);
+    assert_int_equal(s3.key_len, CRYPTO_SEAL_SESSION_WRAP_MAX - 8);
+    assert_memory_equal(s1.enc, s2.enc, 32);
+    assert_memory_equal(s1.enc, s3.enc, 32);
+    assert_int_equal(crypto_seal_sessions_count(a.sessions), 1);
+    /* Each request has its own keys all the same. */
+    assert_memory_not_equal(s1.tx.key, s2.tx.key, 32);
+    assert_memory_not_equal(s2.mac_key, s3.mac_key, 32);
+    served_free(&s1);
+    served_free(&s2);
+    served_free(&s3);
+    wk_free(&a);
+}
+
+static void test_session_lost_reencapsulates(void **state)
+{
+    cfx *f = *state;
+    wk a;
+    wk_make(&a);
+    served s1, s2, s3;
+    one_request(f, &a, &s1);
+    /* The worker restarts with the same key (its sessions are gone). */
+    crypto_seal_sessions_clear(a.sessions);
+    fcall *call = cfx_chat(f, false);
+    const wk *ws[] = {&a};
+    offer(f, ws, 1);
+    assert_int_equal(try_open_request(f, 0, &a, &s2), CRYPTO_SEAL_SESSION_UNKNOWN);
+    assert_int_equal(s2.key_len, CRYPTO_SEAL_SESSION_WRAP_MAX - 8);
+    cfx_error(f, 0, &s2.rid, NET_ERR_ERROR, CRYPTO_SEAL_SESSION_UNKNOWN_MSG);
+    /* The caller hears nothing of it: the client re-encapsulates once. */
+    assert_false(call->done);
+    offer(f, ws, 1);
+    open_request(f, 0, &a, &s3);
+    assert_int_equal(s3.key_len, CRYPTO_SEAL_SESSION_WRAP_MAX);
+    assert_memory_not_equal(s3.enc, s1.enc, 32);
+    cc_buf m = CC_BUF_INIT;
+    seal_msg(&s3, true, "{}", true, &m);
+    send_receipt(f, 0, &s3, &a, 0);
+    deliver(f, 0, &s3, true, &m, true, 0);
+    assert_true(call->done);
+    assert_int_equal(call->status, 200);
+    assert_int_equal(f->c->stats.retried, 1);
+    /* Lost twice in a row: the second loss reaches the caller. */
+    crypto_seal_sessions_clear(a.sessions);
+    served s4, s5;
+    call = cfx_chat(f, false);
+    offer(f, ws, 1);
+    assert_int_equal(try_open_request(f, 0, &a, &s4), CRYPTO_SEAL_SESSION_UNKNOWN);
+    cfx_error(f, 0, &s4.rid, NET_ERR_ERROR, CRYPTO_SEAL_SESSION_UNKNOWN_MSG);
+    offer(f, ws, 1);
+    crypto_seal_sessions_clear(a.sessions);
+    /* The retry establishes (it carries the encapsulation), so it opens. */
+    open_request(f, 0, &a, &s5);
+    assert_int_equal(s5.key_len, CRYPTO_SEAL_SESSION_WRAP_MAX);
+    cfx_error(f, 0, &s5.rid, NET_ERR_ERROR, CRYPTO_SEAL_SESSION_UNKNOWN_MSG);
+    assert_true(call->done);
+    assert_int_equal(call->status, 502);
+    cc_buf_free(&m);
+    served_free(&s1);
+    served_free(&s2);
+    served_free(&s3);
+    served_free(&s4);
+    served_free(&s5);
+    wk_free(&a);
+}
+
+static void test_session_expires(void **state)
+{
+    cfx *f = *state;
+    f->c->seal_session_lifetime = 1e-9; /* every session is over at once */
+    wk a;
+    wk_make(&a);
+    served s1, s2;
+    one_request(f, &a, &s1);
+    one_request(f, &a, &s2);
+    assert_int_equal(s2.key_len, CRYPTO_SEAL_SESSION_WRAP_MAX);
+    assert_memory_not_equal(s1.enc, s2.enc, 32);
+    assert_int_equal(crypto_seal_sessions_count(a.sessions), 2);
+    served_free(&s1);
+    served_free(&s2);
+    wk_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +625,10 @@ int main(void)
         SEALED_TEST(test_sealed_stream_ends_with_receipt_comment),
         SEALED_TEST(test_swapped_key_detected),
         SEALED_TEST(test_cancel_and_retry_sealed),
+        SEALED_TEST(test_forged_receipt_mac_refused),
+        SEALED_TEST(test_session_reused),
+        SEALED_TEST(test_session_lost_reencapsulates),
+        SEALED_TEST(test_session_expires),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

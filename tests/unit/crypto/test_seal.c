@@ -254,6 +254,202 @@ static void test_receipt_sign_verify_and_refusals(void **state)
     assert_non_null(strstr(err.msg, "magic"));
 }
 
+/* ------------------------------------------------------------ sessions */
+
+typedef struct {
+    uint8_t secret[32], enc[32];
+    int64_t created_at;
+    uint64_t seq;
+} client_session;
+
+static void session_start(client_session *c, const worker_keys *w, int64_t created_at)
+{
+    cc_err err = {0};
+    c->created_at = created_at;
+    c->seq = 0;
+    assert_int_equal(
+        crypto_seal_session_new(w->pk, w->cert_hash, created_at, c->enc, c->secret, &err), 0);
+}
+
+/* One request's wrapped key (establishing or resuming) under c. */
+static size_t session_key(client_session *c, bool establish, const cc_buf *aad, uint8_t dek[32],
+                          uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX], crypto_seal_keys *k)
+{
+    cc_err err = {0};
+    size_t len = 0;
+    memset(dek, 0x5a, 32);
+    assert_int_equal(crypto_seal_session_wrap(c->secret, establish, c->created_at, c->seq++, aad,
+                                              dek, out, &len, k, &err),
+                     0);
+    return len;
+}
+
+static int session_open(crypto_seal_sessions *t, const worker_keys *w, double now,
+                        const client_session *c, const uint8_t *wk, size_t len, const cc_buf *aad,
+                        crypto_seal_opened *o)
+{
+    cc_err err = {0};
+    return crypto_seal_sessions_open(t, w->sk, w->cert_hash, now, c->enc, wk, len, aad, o, &err);
+}
+
+static void test_session_keys_agree_and_differ_per_request(void **state)
+{
+    (void)state;
+    worker_keys w;
+    make_worker(&w, 1);
+    cc_buf aad = CC_BUF_INIT;
+    make_aad(&aad, "m", 64);
+    crypto_seal_sessions *t = crypto_seal_sessions_new(8, 600, 300);
+    client_session c;
+    session_start(&c, &w, 1000);
+    uint8_t dek[32], wk1[CRYPTO_SEAL_SESSION_WRAP_MAX], wk2[CRYPTO_SEAL_SESSION_WRAP_MAX];
+    crypto_seal_keys k1, k2;
+    size_t l1 = session_key(&c, true, &aad, dek, wk1, &k1);
+    size_t l2 = session_key(&c, false, &aad, dek, wk2, &k2);
+    assert_int_equal(l1, CRYPTO_SEAL_SESSION_WRAP_MAX);
+    assert_int_equal(l2, CRYPTO_SEAL_SESSION_WRAP_MAX - 8);
+    crypto_seal_opened o;
+    /* A resumed session the worker does not hold yet. */
+    assert_int_equal(session_open(t, &w, 1000, &c, wk2, l2, &aad, &o), CRYPTO_SEAL_SESSION_UNKNOWN);
+    assert_int_equal(session_open(t, &w, 1000, &c, wk1, l1, &aad, &o), 0);
+    assert_memory_equal(o.dek, dek, 32);
+    assert_memory_equal(o.keys.answer, k1.answer, 32);
+    assert_memory_equal(o.keys.mac, k1.mac, 32);
+    assert_int_equal(session_open(t, &w, 1001, &c, wk2, l2, &aad, &o), 0);
+    assert_memory_equal(o.keys.answer, k2.answer, 32);
+    assert_memory_not_equal(k1.answer, k2.answer, 32);
+    assert_int_equal(crypto_seal_sessions_count(t), 1);
+    /* The AAD still binds: another max_tokens does not open. */
+    cc_buf other = CC_BUF_INIT;
+    make_aad(&other, "m", 65);
+    size_t l3 = session_key(&c, false, &aad, dek, wk2, &k2);
+    assert_int_equal(session_open(t, &w, 1001, &c, wk2, l3, &other, &o), -1);
+    /* A key for another certificate (same X25519 key) does not open. */
+    worker_keys w2 = w;
+    memset(w2.cert_hash, 2, 32);
+    crypto_seal_sessions *t2 = crypto_seal_sessions_new(8, 600, 300);
+    assert_int_equal(session_open(t2, &w2, 1000, &c, wk1, l1, &aad, &o), -1);
+    assert_int_equal(crypto_seal_sessions_count(t2), 0);
+    /* A proxy that changes the establishment time breaks the secret. */
+    uint8_t moved[CRYPTO_SEAL_SESSION_WRAP_MAX];
+    memcpy(moved, wk1, l1);
+    moved[1 + CRYPTO_SEAL_NONCE_LEN] ^= 1;
+    assert_int_equal(session_open(t2, &w, 1000, &c, moved, l1, &aad, &o), -1);
+    crypto_seal_sessions_free(t2);
+    crypto_seal_sessions_free(t);
+    cc_buf_free(&aad);
+    cc_buf_free(&other);
+}
+
+static void test_session_replayed_key_refused(void **state)
+{
+    (void)state;
+    worker_keys w;
+    make_worker(&w, 1);
+    cc_buf aad = CC_BUF_INIT;
+    make_aad(&aad, "m", 64);
+    crypto_seal_sessions *t = crypto_seal_sessions_new(8, 600, 300);
+    client_session c;
+    session_start(&c, &w, 1000);
+    uint8_t dek[32], first[CRYPTO_SEAL_SESSION_WRAP_MAX], wk[CRYPTO_SEAL_SESSION_WRAP_MAX];
+    crypto_seal_keys k;
+    crypto_seal_opened o;
+    size_t lf = session_key(&c, true, &aad, dek, first, &k);
+    assert_int_equal(session_open(t, &w, 1000, &c, first, lf, &aad, &o), 0);
+    /* The establishing request again: the session is known, its nonce used. */
+    assert_int_equal(session_open(t, &w, 1000, &c, first, lf, &aad, &o), -1);
+    size_t l = session_key(&c, false, &aad, dek, wk, &k);
+    assert_int_equal(session_open(t, &w, 1000, &c, wk, l, &aad, &o), 0);
+    crypto_seal_opened used = o;
+    assert_int_equal(session_open(t, &w, 1000, &c, wk, l, &aad, &o), -1);
+    /* Given back (refused before any answer): it may come once more. */
+    crypto_seal_sessions_release(t, used.sid, used.seq);
+    assert_int_equal(session_open(t, &w, 1000, &c, wk, l, &aad, &o), 0);
+    assert_int_equal(session_open(t, &w, 1000, &c, wk, l, &aad, &o), -1);
+    /* Out of order within the window is fine; below it is refused. */
+    uint8_t late[CRYPTO_SEAL_SESSION_WRAP_MAX];
+    size_t ll = session_key(&c, false, &aad, dek, late, &k);
+    c.seq += 300;
+    size_t l2 = session_key(&c, false, &aad, dek, wk, &k);
+    assert_int_equal(session_open(t, &w, 1000, &c, wk, l2, &aad, &o), 0);
+    assert_int_equal(session_open(t, &w, 1000, &c, late, ll, &aad, &o), -1);
+    c.seq -= 100;
+    l2 = session_key(&c, false, &aad, dek, wk, &k);
+    assert_int_equal(session_open(t, &w, 1000, &c, wk, l2, &aad, &o), 0);
+    assert_int_equal(session_open(t, &w, 1000, &c, wk, l2, &aad, &o), -1);
+    crypto_seal_sessions_free(t);
+    cc_buf_free(&aad);
+}
+
+static void test_session_expiry_and_establishment_window(void **state)
+{
+    (void)state;
+    worker_keys w;
+    make_worker(&w, 1);
+    cc_buf aad = CC_BUF_INIT;
+    make_aad(&aad, "m", 64);
+    crypto_seal_sessions *t = crypto_seal_sessions_new(2, 10, 30);
+    client_session c;
+    uint8_t dek[32], est[CRYPTO_SEAL_SESSION_WRAP_MAX], wk[CRYPTO_SEAL_SESSION_WRAP_MAX];
+    crypto_seal_keys k;
+    crypto_seal_opened o;
+    /* An establishment far from our clock is refused. */
+    session_start(&c, &w, 1000);
+    size_t le = session_key(&c, true, &aad, dek, est, &k);
+    assert_int_equal(session_open(t, &w, 1031, &c, est, le, &aad, &o), -1);
+    assert_int_equal(session_open(t, &w, 969, &c, est, le, &aad, &o), -1);
+    assert_int_equal(session_open(t, &w, 1010, &c, est, le, &aad, &o), 0);
+    size_t l = session_key(&c, false, &aad, dek, wk, &k);
+    /* Past its lifetime the session is unknown, and kept so while its
+     * establishment could be replayed; then forgotten, and the replayed
+     * establishment is outside the window. */
+    assert_int_equal(session_open(t, &w, 1021, &c, wk, l, &aad, &o), CRYPTO_SEAL_SESSION_UNKNOWN);
+    assert_int_equal(session_open(t, &w, 1021, &c, est, le, &aad, &o), CRYPTO_SEAL_SESSION_UNKNOWN);
+    assert_int_equal(crypto_seal_sessions_count(t), 1);
+    assert_int_equal(session_open(t, &w, 1031, &c, est, le, &aad, &o), -1);
+    assert_int_equal(crypto_seal_sessions_count(t), 0);
+    crypto_seal_sessions_free(t);
+    /* A full table refuses while its sessions could still be replayed, then
+     * makes room from the least recently used. */
+    t = crypto_seal_sessions_new(2, 600, 30);
+    client_session s[3];
+    for (int i = 0; i < 3; i++) {
+        session_start(&s[i], &w, 2000);
+        le = session_key(&s[i], true, &aad, dek, est, &k);
+        assert_int_equal(session_open(t, &w, 2000, &s[i], est, le, &aad, &o), i < 2 ? 0 : -1);
+    }
+    session_start(&s[2], &w, 2031);
+    le = session_key(&s[2], true, &aad, dek, est, &k);
+    assert_int_equal(session_open(t, &w, 2031, &s[2], est, le, &aad, &o), 0);
+    assert_int_equal(crypto_seal_sessions_count(t), 2);
+    l = session_key(&s[0], false, &aad, dek, wk, &k);
+    assert_int_equal(session_open(t, &w, 2031, &s[0], wk, l, &aad, &o),
+                     CRYPTO_SEAL_SESSION_UNKNOWN);
+    l = session_key(&s[1], false, &aad, dek, wk, &k);
+    assert_int_equal(session_open(t, &w, 2031, &s[1], wk, l, &aad, &o), 0);
+    crypto_seal_sessions_free(t);
+    cc_buf_free(&aad);
+}
+
+static void test_receipt_mac(void **state)
+{
+    (void)state;
+    crypto_receipt r;
+    sample_receipt(&r);
+    uint8_t sk[32], pk[32], bytes[CRYPTO_RECEIPT_LEN], k1[32], k2[32], m1[32], m2[32];
+    assert_int_equal(crypto_ed25519_keygen(sk, pk), 0);
+    cc_err err = {0};
+    assert_int_equal(crypto_receipt_sign(&r, sk, bytes, &err), 0);
+    memset(k1, 1, 32);
+    memset(k2, 2, 32);
+    crypto_receipt_mac(k1, bytes, m1);
+    crypto_receipt_mac(k2, bytes, m2);
+    assert_memory_not_equal(m1, m2, 32);
+    bytes[200] ^= 1;
+    crypto_receipt_mac(k1, bytes, m2);
+    assert_memory_not_equal(m1, m2, 32);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +457,10 @@ int main(void)
         cmocka_unit_test(test_parts_in_order_open_and_hash_agrees),
         cmocka_unit_test(test_tampered_reordered_replayed_truncated_refused),
         cmocka_unit_test(test_receipt_sign_verify_and_refusals),
+        cmocka_unit_test(test_session_keys_agree_and_differ_per_request),
+        cmocka_unit_test(test_session_replayed_key_refused),
+        cmocka_unit_test(test_session_expiry_and_establishment_window),
+        cmocka_unit_test(test_receipt_mac),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
