@@ -1,10 +1,13 @@
 """What sealing costs (issue #11: at most 10 % more CPU per request): the
 relay benchmark's streamed request through `cocoon up` with the client's
-sealing "required" and "off", alternating runs so both see the same machine
-load, keep-alive at 30 connections and at 1. Prints one JSON line per run
-(CPU µs per request for client, proxy and worker, wrk's rps and p50) and one
-summary line per concurrency with the ratio sealed / plain of the three
-daemons' CPU per request, taking each mode's median over the rounds.
+sealing "required" (receipts signed on every answer, the default),
+"required" with `--sealing-receipts on_request` (MAC-only receipts unless the
+caller asks; it does not here) and "off", alternating runs so all see the
+same machine load, keep-alive at 30 connections and at 1. Prints one JSON
+line per run (CPU µs per request for client, proxy and worker, wrk's rps and
+p50) and one summary line per concurrency and sealed mode with the ratio
+sealed / plain of the three daemons' CPU per request, taking each mode's
+median over the rounds.
 
 BENCH_SECONDS (default 5) per run, BENCH_ROUNDS (default 3) per mode."""
 import json
@@ -20,11 +23,16 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 bn.DURATION = os.environ.get("BENCH_SECONDS", "5")
 
 
+MODES = {"required": ["--sealing", "required"],
+         "required_mac": ["--sealing", "required", "--sealing-receipts", "on_request"],
+         "off": ["--sealing", "off"]}
+
+
 def up(mode, backend_url):
     workdir = tempfile.mkdtemp(prefix="cocoon-bench-sealing-")
     p, m = bn.start([os.path.join(bn.BIN, "cocoon"), "up", "--port", "0", "--workers", "1",
                      "--backend", "openai-http", "--backend-url", backend_url, "--model",
-                     bn.MODEL, "--dir", workdir, "--sealing", mode],
+                     bn.MODEL, "--dir", workdir] + MODES[mode],
                     r"ready (http://\S+)", timeout=120)
     return p, m.group(1)
 
@@ -34,7 +42,7 @@ def main():
                            bn.MODEL, "--chunks", str(bn.CHUNKS), "--chunk-bytes",
                            str(bn.CHUNK_BYTES)], r"listening (\d+)")
     backend_url = "http://127.0.0.1:%s" % m.group(1)
-    nets = {mode: up(mode, backend_url) for mode in ("required", "off")}
+    nets = {mode: up(mode, backend_url) for mode in MODES}
     totals = {}
     invalid = False
     try:
@@ -49,13 +57,15 @@ def main():
                     print(json.dumps(r), flush=True)
                     invalid |= not r["valid"]
                     totals.setdefault((conns, mode), []).append(total)
-            sealed = statistics.median(totals[(conns, "required")])
             plain = statistics.median(totals[(conns, "off")])
-            print(json.dumps({"bench": "network_sealing_ratio", "connections": conns,
-                              "keepalive": True, "rounds": ROUNDS,
-                              "cpu_us_sealed": round(sealed, 1), "cpu_us_plain": round(plain, 1),
-                              "cpu_ratio": round(sealed / plain, 3), "target_cpu_ratio": 1.10,
-                              "loadavg": bn.loadavg()}), flush=True)
+            for mode in ("required", "required_mac"):
+                sealed = statistics.median(totals[(conns, mode)])
+                print(json.dumps({"bench": "network_sealing_ratio", "connections": conns,
+                                  "sealing": mode, "keepalive": True, "rounds": ROUNDS,
+                                  "cpu_us_sealed": round(sealed, 1),
+                                  "cpu_us_plain": round(plain, 1),
+                                  "cpu_ratio": round(sealed / plain, 3), "target_cpu_ratio": 1.10,
+                                  "loadavg": bn.loadavg()}), flush=True)
     finally:
         for p, _ in nets.values():
             p.send_signal(signal.SIGTERM)

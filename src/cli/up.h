@@ -35,6 +35,7 @@ typedef struct up_opts {
     int crash_limit;      /* this many deaths of one child within crash_window: stop all */
     int crash_window;     /* seconds */
     const char *sealing;  /* the client's "sealing": "required" (default), "preferred", "off" */
+    const char *sealing_receipts; /* the client's "sealing_receipts" (NULL: its default) */
     bool help;
 } up_opts;
 

@@ -41,6 +41,10 @@ static const cc_opt up_options[] = {
      "required: prompts only ever leave the client sealed to a verified worker; "
      "preferred; off (docs/confidentiality.md)",
      "required"},
+    {"--sealing-receipts", "WHEN",
+     "always: every sealed answer carries a signed receipt; on_request: only when the caller "
+     "sends X-Cocoon-Receipt: signed (cheaper; docs/confidentiality.md)",
+     "always"},
 };
 
 void up_usage(FILE *f)
@@ -107,6 +111,12 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
         if (strcmp(v, "required") && strcmp(v, "preferred") && strcmp(v, "off"))
             return cc_err_set(err, "--sealing: expected required, preferred or off, got \"%s\"", v);
         o->sealing = v;
+    }
+    if ((v = cc_args_get(&a, "--sealing-receipts"))) {
+        if (strcmp(v, "always") && strcmp(v, "on_request"))
+            return cc_err_set(err, "--sealing-receipts: expected always or on_request, got \"%s\"",
+                              v);
+        o->sealing_receipts = v;
     }
     o->backend_url = cc_args_get(&a, "--backend-url");
     o->api_key = cc_args_get(&a, "--api-key");
@@ -230,6 +240,8 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         json_object_set_new(cc, "owner_address", json_string(in->client_owner));
     /* All three pieces are ours: by default the prompt never leaves unsealed. */
     json_object_set_new(cc, "sealing", json_string(o->sealing));
+    if (o->sealing_receipts)
+        json_object_set_new(cc, "sealing_receipts", json_string(o->sealing_receipts));
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;
 
     /* Registry: the served model only, and any image; with the fake TEE,

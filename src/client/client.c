@@ -47,6 +47,7 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     cc_map_init(&c->seal_sessions);
     c->sealing = cfg->sealing;
     c->seal_candidates = (int)cfg->sealing_candidates;
+    c->seal_sign_on_request = cfg->sealing_receipts_on_request;
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
     if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
         client_money_init(c);

@@ -79,6 +79,12 @@ typedef struct client_config {
     /* "sealing_candidates": how many verified workers a sealed request is
      * wrapped for (1..8, default 2): the proxy chooses among them by load. */
     int64_t sealing_candidates;
+    /* "sealing_receipts": "always" (default): every sealed answer carries a
+     * receipt signed by the worker (X-Cocoon-Receipt); "on_request": only
+     * when the caller sends X-Cocoon-Receipt: signed (the client then also
+     * checks the signature); other answers are vouched for by a MAC only the
+     * worker and this client can make, and carry no X-Cocoon-Receipt. */
+    bool sealing_receipts_on_request;
 } client_config;
 
 void client_config_init(client_config *c);

@@ -168,6 +168,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         "sealing",
         "state_dir",
         "sealing_candidates",
+        "sealing_receipts",
         NULL};
     // clang-format on
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -196,6 +197,17 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
                                      &port, err) < 0)
             return -1;
         c->admin_port = port;
+    }
+    const json_t *rv = json_object_get(obj, "sealing_receipts");
+    if (rv) {
+        const char *s = json_string_value(rv);
+        if (s && !strcmp(s, "always"))
+            c->sealing_receipts_on_request = false;
+        else if (s && !strcmp(s, "on_request"))
+            c->sealing_receipts_on_request = true;
+        else
+            return cc_err_set(err,
+                              "field \"sealing_receipts\": must be \"always\" or \"on_request\"");
     }
     const json_t *sv = json_object_get(obj, "sealing");
     if (sv) {

@@ -187,6 +187,7 @@ struct client {
     cc_map seal_sessions;         /* first 8 bytes of a certificate hash -> sealing session */
     int seal_candidates;          /* candidates a request is wrapped for (0: 2) */
     double seal_session_lifetime; /* seconds a session is used (0: 600) */
+    bool seal_sign_on_request;    /* signed receipts only when the caller asks */
     cmoney *money;                /* one per link, same order */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;

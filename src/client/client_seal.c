@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -71,6 +72,8 @@ struct cseal {
     uint8_t request_hash[32];
     bool has_receipt;
     bool checked; /* the receipt matched the whole answer */
+    bool sign;    /* a signed receipt was asked for */
+    bool asked;   /* by the caller (X-Cocoon-Receipt: signed): checked here too */
     uint8_t receipt[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
     size_t receipt_len;
     client_seal_fallback fallback;
@@ -289,6 +292,10 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
                               : "no candidate worker supports sealing");
         return;
     }
+    const char *want =
+        c->io->req_header && r->hreq ? c->io->req_header(r->hreq, "X-Cocoon-Receipt") : NULL;
+    s->asked = want && !strcasecmp(want, "signed");
+    s->sign = s->asked || !c->seal_sign_on_request;
     cc_buf aad = CC_BUF_INIT, body = CC_BUF_INIT;
     crypto_seal_request_aad(r->rid.b, r->model, strlen(r->model),
                             (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX), &aad);
@@ -312,8 +319,8 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
         keys[i] = (tl_sealing_wrappedKey){.hdr = {.id = TL_ID_sealing_wrappedKey}};
         memcpy(keys[i].cert_hash.b, cand->info.cert_hash, 32);
         memcpy(keys[i].enc.b, e->enc, 32);
-        rc = crypto_seal_session_wrap(e->secret, !e->confirmed, e->created_at, e->next_seq++, &aad,
-                                      dek, wrapped[i], &len, &k, &err);
+        rc = crypto_seal_session_wrap(e->secret, !e->confirmed, s->sign, e->created_at,
+                                      e->next_seq++, &aad, dek, wrapped[i], &len, &k, &err);
         if (rc == 0) {
             crypto_seal_stream_init_key(&cand->stream, k.answer);
             memcpy(cand->mac_key, k.mac, 32);
@@ -491,7 +498,12 @@ int client_seal_check(creq *r, const tl_client_queryFinalInfo *fi, cc_err *err)
     if (!crypto_memeq(mac, s->receipt + CRYPTO_RECEIPT_LEN, CRYPTO_RECEIPT_MAC_LEN))
         return cc_err_set(err, "the receipt's MAC does not verify (not from the worker)");
     crypto_receipt rc;
-    if (crypto_receipt_parse(s->receipt, CRYPTO_RECEIPT_LEN, &rc, err) < 0) return -1;
+    if (s->sign && !crypto_receipt_is_signed(s->receipt))
+        return cc_err_set(err, "the receipt is not signed");
+    if (s->asked ? crypto_receipt_verify(s->receipt, CRYPTO_RECEIPT_LEN, cand->info.receipt_pub,
+                                         &rc, err) < 0
+                 : crypto_receipt_parse(s->receipt, CRYPTO_RECEIPT_LEN, &rc, err) < 0)
+        return -1;
     uint8_t answer[32];
     crypto_seal_stream_hash(&cand->stream, answer);
     const tl_tokensUsed *t = &fi->tokens_used;
@@ -518,18 +530,22 @@ char *client_seal_evidence(creq *r)
 {
     cseal *s = r->seal;
     if (!s || !s->checked) return NULL;
+    /* Only a signed receipt is evidence for others; an unsigned one (MAC
+     * only) convinced this client and is not handed on. */
+    bool has = crypto_receipt_is_signed(s->receipt);
     char b64[4 * ((CRYPTO_RECEIPT_LEN + 2) / 3) + 1];
     EVP_EncodeBlock((unsigned char *)b64, s->receipt, CRYPTO_RECEIPT_LEN);
     if (r->http_started) {
         cc_buf ev = CC_BUF_INIT;
         char hex[65];
         cc_hex_encode(s->cands[s->chosen].info.cert_hash, 32, hex);
-        cc_buf_append_fmt(&ev, ": X-Cocoon-Receipt: %s\n: X-Cocoon-Worker: %s\n\n", b64, hex);
+        if (has) cc_buf_append_fmt(&ev, ": X-Cocoon-Receipt: %s\n", b64);
+        cc_buf_append_fmt(&ev, ": X-Cocoon-Worker: %s\n\n", hex);
         return cc_buf_steal_str(&ev);
     }
     if (r->c->io->reply_header && r->hreq) {
         client_seal_head_headers(r);
-        r->c->io->reply_header(r->hreq, "X-Cocoon-Receipt", b64);
+        if (has) r->c->io->reply_header(r->hreq, "X-Cocoon-Receipt", b64);
     }
     return NULL;
 }

@@ -203,6 +203,11 @@ int crypto_receipt_sign(crypto_receipt *r, const uint8_t receipt_sk[32],
 /* Parses and checks the signature against receipt_pk. */
 int crypto_receipt_verify(const uint8_t *data, size_t len, const uint8_t receipt_pk[32],
                           crypto_receipt *out, cc_err *err);
+/* The receipt with an all-zero signature (no Ed25519 work). */
+void crypto_receipt_encode_unsigned(crypto_receipt *r, uint8_t out[CRYPTO_RECEIPT_LEN]);
+/* An unsigned receipt (a session request that asked for none): its
+ * signature bytes are all zero, and only its MAC vouches for it. */
+bool crypto_receipt_is_signed(const uint8_t receipt[CRYPTO_RECEIPT_LEN]);
 /* Parses without checking the signature (for tools that show a receipt). */
 int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *out, cc_err *err);
 
@@ -217,6 +222,9 @@ int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *out, c
 #define CRYPTO_SEAL_NONCE_LEN 24
 #define CRYPTO_SEAL_KIND_ESTABLISH 1
 #define CRYPTO_SEAL_KIND_RESUME 2
+/* In the kind byte: the client wants the receipt signed (Ed25519) besides
+ * its MAC. Bound into the request's keys, so the proxy cannot flip it. */
+#define CRYPTO_SEAL_FLAG_SIGN 0x80
 #define CRYPTO_SEAL_SESSION_WRAP_MAX (1 + CRYPTO_SEAL_NONCE_LEN + 8 + CRYPTO_SEAL_WRAPPED_LEN)
 /* The worker's answer to a resumed session it does not hold (restart,
  * expiry, eviction): the client drops it and re-encapsulates once. */
@@ -232,11 +240,12 @@ typedef struct crypto_seal_keys {
 int crypto_seal_session_new(const uint8_t worker_x25519[32], const uint8_t cert_hash[32],
                             int64_t created_at, uint8_t enc[32], uint8_t secret[32], cc_err *err);
 /* Client: one request's wrapped_key bytes (out_len: 81 establishing, 73
- * resuming) under sequence number seq, and its keys. */
-int crypto_seal_session_wrap(const uint8_t secret[32], bool establish, int64_t created_at,
-                             uint64_t seq, const cc_buf *aad, const uint8_t dek[32],
-                             uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX], size_t *out_len,
-                             crypto_seal_keys *keys, cc_err *err);
+ * resuming) under sequence number seq, and its keys; sign asks the worker
+ * for a signed receipt. */
+int crypto_seal_session_wrap(const uint8_t secret[32], bool establish, bool sign,
+                             int64_t created_at, uint64_t seq, const cc_buf *aad,
+                             const uint8_t dek[32], uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX],
+                             size_t *out_len, crypto_seal_keys *keys, cc_err *err);
 
 /* Worker: the sessions it holds (a bounded LRU). lifetime: how long a
  * session is usable; skew: how far a client's creation time may be from
@@ -247,6 +256,7 @@ typedef struct crypto_seal_opened {
     crypto_seal_keys keys;
     uint8_t sid[32]; /* SHA-256 of enc */
     uint64_t seq;
+    bool sign; /* the client wants a signed receipt */
 } crypto_seal_opened;
 crypto_seal_sessions *crypto_seal_sessions_new(size_t cap, double lifetime, double skew);
 /* Opens one session-form key (establishing the session when needed) at

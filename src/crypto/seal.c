@@ -218,6 +218,12 @@ static void receipt_encode(const crypto_receipt *r, uint8_t out[CRYPTO_RECEIPT_L
     memcpy(p, r->signature, 64);
 }
 
+void crypto_receipt_encode_unsigned(crypto_receipt *r, uint8_t out[CRYPTO_RECEIPT_LEN])
+{
+    memset(r->signature, 0, sizeof(r->signature));
+    receipt_encode(r, out);
+}
+
 int crypto_receipt_sign(crypto_receipt *r, const uint8_t receipt_sk[32],
                         uint8_t out[CRYPTO_RECEIPT_LEN], cc_err *err)
 {
@@ -254,6 +260,12 @@ int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *r, cc_
         r->reasoning_tokens < 0 || r->total_tokens < 0 || r->coefficient < 0)
         return cc_err_set(err, "receipt carries a negative count");
     return 0;
+}
+
+bool crypto_receipt_is_signed(const uint8_t receipt[CRYPTO_RECEIPT_LEN])
+{
+    static const uint8_t zero[64];
+    return !crypto_memeq(receipt + CRYPTO_RECEIPT_SIGNED_LEN, zero, 64);
 }
 
 int crypto_receipt_verify(const uint8_t *data, size_t len, const uint8_t receipt_pk[32],

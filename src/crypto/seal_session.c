@@ -59,33 +59,35 @@ static int session_accept(const uint8_t sk[32], const uint8_t cert_hash[32], int
 }
 
 /* HKDF-Expand (RFC 5869) of the session secret (already uniform, so it is
- * the PRK) with info = label ‖ nonce: wrap key, answer key, receipt MAC key. */
-static void request_keys(const uint8_t secret[32], const uint8_t nonce[CRYPTO_SEAL_NONCE_LEN],
-                         crypto_seal_keys *k)
+ * the PRK) with info = label ‖ kind ‖ nonce: wrap key, answer key, receipt
+ * MAC key. The kind byte is in it so a proxy that flips its flags (asks for
+ * no signature, say) makes the key not open. */
+static void request_keys(const uint8_t secret[32],
+                         const uint8_t kind_nonce[1 + CRYPTO_SEAL_NONCE_LEN], crypto_seal_keys *k)
 {
-    uint8_t in[32 + sizeof(REQUEST_INFO) + CRYPTO_SEAL_NONCE_LEN + 1];
+    uint8_t in[32 + sizeof(REQUEST_INFO) + 1 + CRYPTO_SEAL_NONCE_LEN + 1];
     uint8_t *out[3] = {k->wrap, k->answer, k->mac};
-    size_t info_len = sizeof(REQUEST_INFO) + CRYPTO_SEAL_NONCE_LEN;
+    size_t info_len = sizeof(REQUEST_INFO) + 1 + CRYPTO_SEAL_NONCE_LEN;
     for (int i = 0; i < 3; i++) {
         /* T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i) */
         size_t off = i ? 32 : 0;
         if (i) memcpy(in, out[i - 1], 32);
         memcpy(in + off, REQUEST_INFO, sizeof(REQUEST_INFO));
-        memcpy(in + off + sizeof(REQUEST_INFO), nonce, CRYPTO_SEAL_NONCE_LEN);
+        memcpy(in + off + sizeof(REQUEST_INFO), kind_nonce, 1 + CRYPTO_SEAL_NONCE_LEN);
         in[off + info_len] = (uint8_t)(i + 1);
         crypto_hmac_sha256(secret, 32, in, off + info_len + 1, out[i]);
     }
     explicit_bzero(in, sizeof(in));
 }
 
-int crypto_seal_session_wrap(const uint8_t secret[32], bool establish, int64_t created_at,
-                             uint64_t seq, const cc_buf *aad, const uint8_t dek[32],
-                             uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX], size_t *out_len,
-                             crypto_seal_keys *keys, cc_err *err)
+int crypto_seal_session_wrap(const uint8_t secret[32], bool establish, bool sign,
+                             int64_t created_at, uint64_t seq, const cc_buf *aad,
+                             const uint8_t dek[32], uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX],
+                             size_t *out_len, crypto_seal_keys *keys, cc_err *err)
 {
     uint8_t *p = out;
-    *p++ = establish ? CRYPTO_SEAL_KIND_ESTABLISH : CRYPTO_SEAL_KIND_RESUME;
-    uint8_t *nonce = p;
+    *p++ = (establish ? CRYPTO_SEAL_KIND_ESTABLISH : CRYPTO_SEAL_KIND_RESUME) |
+           (sign ? CRYPTO_SEAL_FLAG_SIGN : 0);
     cc_store_u64le(p, seq);
     crypto_random(p + 8, CRYPTO_SEAL_NONCE_LEN - 8);
     p += CRYPTO_SEAL_NONCE_LEN;
@@ -93,7 +95,7 @@ int crypto_seal_session_wrap(const uint8_t secret[32], bool establish, int64_t c
         cc_store_u64le(p, (uint64_t)created_at);
         p += 8;
     }
-    request_keys(secret, nonce, keys);
+    request_keys(secret, out, keys);
     if (crypto_aead_seal(CRYPTO_AEAD_CHACHA20POLY1305, keys->wrap, zero_nonce, aad->data, aad->len,
                          dek, CRYPTO_SEAL_KEY_LEN, p, err) < 0)
         return -1;
@@ -255,7 +257,7 @@ int crypto_seal_sessions_open(crypto_seal_sessions *t, const uint8_t sk[32],
     memset(out, 0, sizeof(*out));
     if (wk_len != CRYPTO_SEAL_SESSION_WRAP_MAX && wk_len != CRYPTO_SEAL_SESSION_WRAP_MAX - 8)
         return cc_err_set(err, "session key of %zu bytes", wk_len);
-    uint8_t kind = wk[0];
+    uint8_t kind = wk[0] & (uint8_t)~CRYPTO_SEAL_FLAG_SIGN;
     bool establish = kind == CRYPTO_SEAL_KIND_ESTABLISH;
     if (!establish && kind != CRYPTO_SEAL_KIND_RESUME)
         return cc_err_set(err, "unknown session key kind %u", kind);
@@ -296,7 +298,7 @@ int crypto_seal_sessions_open(crypto_seal_sessions *t, const uint8_t sk[32],
         fresh->expires = now + t->lifetime;
         s = fresh;
     }
-    request_keys(s->secret, nonce, &out->keys);
+    request_keys(s->secret, wk, &out->keys);
     if (crypto_aead_open(CRYPTO_AEAD_CHACHA20POLY1305, out->keys.wrap, zero_nonce, aad->data,
                          aad->len, wrapped, CRYPTO_SEAL_WRAPPED_LEN, out->dek, err) < 0) {
         explicit_bzero(out, sizeof(*out));
@@ -321,6 +323,7 @@ int crypto_seal_sessions_open(crypto_seal_sessions *t, const uint8_t sk[32],
         return -1;
     }
     out->seq = seq;
+    out->sign = (wk[0] & CRYPTO_SEAL_FLAG_SIGN) != 0;
     return 0;
 }
 

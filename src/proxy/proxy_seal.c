@@ -245,7 +245,10 @@ int proxy_seal_check_receipt(preq *r, const tl_proxy_queryFinalInfo *fi, char *w
     /* The worker is attested and the link is its RA-TLS: a bad signature
      * can only be a faulty worker, which the first receipt and a sample
      * after it catch. What protects the client from us is its own check. */
-    bool verify = w->receipts_seen++ % RECEIPT_VERIFY_EVERY == 0;
+    if (s->receipt_len == CRYPTO_RECEIPT_LEN && !crypto_receipt_is_signed(s->receipt))
+        return snprintf(why, n, "the receipt is neither signed nor MACed"), -1;
+    bool verify =
+        crypto_receipt_is_signed(s->receipt) && w->receipts_seen++ % RECEIPT_VERIFY_EVERY == 0;
     int vrc = verify
                   ? crypto_receipt_verify(s->receipt, CRYPTO_RECEIPT_LEN, w->receipt_pub, &rc, &err)
                   : crypto_receipt_parse(s->receipt, CRYPTO_RECEIPT_LEN, &rc, &err);

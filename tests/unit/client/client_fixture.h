@@ -26,10 +26,11 @@
 
 typedef struct fcall {
     const char *path;
-    const char *auth;  /* its Authorization header, NULL = none */
-    const char *query; /* URL query or NULL */
-    cc_buf headers;    /* "Name: value\n" for each reply_header */
-    cc_buf in;         /* request body */
+    const char *auth;        /* its Authorization header, NULL = none */
+    const char *receipt_hdr; /* its X-Cocoon-Receipt header, NULL = none */
+    const char *query;       /* URL query or NULL */
+    cc_buf headers;          /* "Name: value\n" for each reply_header */
+    cc_buf in;               /* request body */
     void (*gone_cb)(http_req *h, void *ud);
     void *gone_ud;
     int status; /* 0 until a reply or stream start */
@@ -215,6 +216,7 @@ static inline void cfx_stream_end(http_req *h)
 static inline const char *cfx_req_header(const http_req *h, const char *name)
 {
     const fcall *f = (const fcall *)(const void *)h;
+    if (strcasecmp(name, "X-Cocoon-Receipt") == 0) return f->receipt_hdr;
     return strcasecmp(name, "Authorization") == 0 ? f->auth : NULL;
 }
 

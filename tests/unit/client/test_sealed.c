@@ -152,6 +152,7 @@ typedef struct served {
     uint8_t mac_key[32];
     uint8_t enc[32];
     size_t key_len; /* of the session-form wrapped key: 81 establishing, 73 resuming */
+    bool sign;      /* the client asked for a signed receipt */
     cc_buf plain;   /* the opened http.request */
 } served;
 
@@ -188,6 +189,7 @@ static int try_open_request(cfx *f, size_t link, const wk *w, served *s)
     assert_non_null(memmem(s->plain.data, s->plain.len, "\"content\":\"hi\"", 14));
     crypto_seal_stream_init_key(&s->tx, o.keys.answer);
     memcpy(s->mac_key, o.keys.mac, 32);
+    s->sign = o.sign;
     crypto_sha256(q->body.data, q->body.len, s->request_hash);
     cc_buf_free(&aad);
     return 0;
@@ -203,6 +205,9 @@ static void served_free(served *s)
     crypto_seal_stream_clear(&s->tx);
     cc_buf_free(&s->plain);
 }
+
+static void send_receipt_full(cfx *f, size_t link, served *s, const wk *w, int64_t completion,
+                              const uint8_t mac_key[32], bool sign);
 
 /* Seals one answer message (head = an http.response with payload). */
 static void seal_msg(served *s, bool head, const char *text, bool final, cc_buf *out)
@@ -249,6 +254,12 @@ static void deliver(cfx *f, size_t link, served *s, bool head, const cc_buf *sea
 static void send_receipt_mac(cfx *f, size_t link, served *s, const wk *w, int64_t completion,
                              const uint8_t mac_key[32])
 {
+    send_receipt_full(f, link, s, w, completion, mac_key, true);
+}
+
+static void send_receipt_full(cfx *f, size_t link, served *s, const wk *w, int64_t completion,
+                              const uint8_t mac_key[32], bool sign)
+{
     crypto_receipt r = {0};
     memcpy(r.cert_hash, w->cert_hash, 32);
     crypto_sha256(MODEL_ID, strlen(MODEL_ID), r.model_hash);
@@ -261,7 +272,10 @@ static void send_receipt_mac(cfx *f, size_t link, served *s, const wk *w, int64_
     r.parts = s->tx.counter;
     uint8_t bytes[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
     cc_err err = {0};
-    assert_int_equal(crypto_receipt_sign(&r, w->r_sk, bytes, &err), 0);
+    if (sign)
+        assert_int_equal(crypto_receipt_sign(&r, w->r_sk, bytes, &err), 0);
+    else
+        crypto_receipt_encode_unsigned(&r, bytes);
     crypto_receipt_mac(mac_key, bytes, bytes + CRYPTO_RECEIPT_LEN);
     tl_client_queryReceipt m = TL_INIT(client_queryReceipt);
     m.request_id = s->rid;
@@ -517,6 +531,27 @@ static void one_request(cfx *f, const wk *w, served *s)
     cc_buf_free(&m);
 }
 
+/* As one_request, the receipt unsigned (MAC only): the caller gets status. */
+static void one_request_unsigned(cfx *f, const wk *w, served *s, const char *hdr, int status)
+{
+    fcall *call = cfx_chat(f, false);
+    call->receipt_hdr = hdr;
+    const wk *ws[] = {w};
+    offer(f, ws, 1);
+    open_request(f, 0, w, s);
+    cc_buf m = CC_BUF_INIT;
+    seal_msg(s, true, "{}", true, &m);
+    send_receipt_full(f, 0, s, w, 0, s->mac_key, false);
+    deliver(f, 0, s, true, &m, true, 0);
+    assert_true(call->done);
+    assert_int_equal(call->status, status);
+    if (status == 200) {
+        assert_non_null(strstr(cfx_headers(call), "X-Cocoon-Sealing: on\n"));
+        assert_null(strstr(cfx_headers(call), "X-Cocoon-Receipt"));
+    }
+    cc_buf_free(&m);
+}
+
 static void test_session_reused(void **state)
 {
     cfx *f = *state;
@@ -612,6 +647,49 @@ static void test_session_expires(void **state)
     wk_free(&a);
 }
 
+static void test_receipts_signed_on_request(void **state)
+{
+    cfx *f = *state;
+    f->c->seal_sign_on_request = true;
+    wk a;
+    wk_make(&a);
+    const wk *ws[] = {&a};
+    /* Nobody asked: an unsigned receipt with its MAC will do, and the answer
+     * carries no X-Cocoon-Receipt. */
+    served s1, s2, s3;
+    one_request_unsigned(f, &a, &s1, NULL, 200);
+    assert_false(s1.sign);
+    /* Unsigned when the caller asked: refused. */
+    fcall *call = cfx_chat(f, false);
+    call->receipt_hdr = "signed";
+    offer(f, ws, 1);
+    open_request(f, 0, &a, &s2);
+    assert_true(s2.sign);
+    cc_buf m = CC_BUF_INIT;
+    seal_msg(&s2, true, "{}", true, &m);
+    send_receipt_full(f, 0, &s2, &a, 0, s2.mac_key, false);
+    deliver(f, 0, &s2, true, &m, true, 0);
+    assert_true(call->done);
+    assert_int_equal(call->status, 502);
+    assert_string_equal(call->err.code, "receipt_refused");
+    /* Signed when asked: checked, and handed on. */
+    call = cfx_chat(f, false);
+    call->receipt_hdr = "signed";
+    offer(f, ws, 1);
+    open_request(f, 0, &a, &s3);
+    cc_buf_reset(&m);
+    seal_msg(&s3, true, "{}", true, &m);
+    send_receipt(f, 0, &s3, &a, 0);
+    deliver(f, 0, &s3, true, &m, true, 0);
+    assert_int_equal(call->status, 200);
+    assert_non_null(strstr(cfx_headers(call), "X-Cocoon-Receipt: Q0NSQ1BUMDE"));
+    cc_buf_free(&m);
+    served_free(&s1);
+    served_free(&s2);
+    served_free(&s3);
+    wk_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -629,6 +707,7 @@ int main(void)
         SEALED_TEST(test_session_reused),
         SEALED_TEST(test_session_lost_reencapsulates),
         SEALED_TEST(test_session_expires),
+        SEALED_TEST(test_receipts_signed_on_request),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -278,8 +278,8 @@ static size_t session_key(client_session *c, bool establish, const cc_buf *aad, 
     cc_err err = {0};
     size_t len = 0;
     memset(dek, 0x5a, 32);
-    assert_int_equal(crypto_seal_session_wrap(c->secret, establish, c->created_at, c->seq++, aad,
-                                              dek, out, &len, k, &err),
+    assert_int_equal(crypto_seal_session_wrap(c->secret, establish, false, c->created_at, c->seq++,
+                                              aad, dek, out, &len, k, &err),
                      0);
     return len;
 }
@@ -336,6 +336,19 @@ static void test_session_keys_agree_and_differ_per_request(void **state)
     moved[1 + CRYPTO_SEAL_NONCE_LEN] ^= 1;
     assert_int_equal(session_open(t2, &w, 1000, &c, moved, l1, &aad, &o), -1);
     crypto_seal_sessions_free(t2);
+    /* The sign flag is bound: flipped by the proxy, the key does not open. */
+    size_t l4 = session_key(&c, false, &aad, dek, wk2, &k2);
+    assert_int_equal(session_open(t, &w, 1001, &c, wk2, l4, &aad, &o), 0);
+    assert_false(o.sign);
+    l4 = session_key(&c, false, &aad, dek, wk2, &k2);
+    wk2[0] |= CRYPTO_SEAL_FLAG_SIGN;
+    assert_int_equal(session_open(t, &w, 1001, &c, wk2, l4, &aad, &o), -1);
+    cc_err err = {0};
+    assert_int_equal(crypto_seal_session_wrap(c.secret, false, true, c.created_at, c.seq++, &aad,
+                                              dek, wk2, &l4, &k2, &err),
+                     0);
+    assert_int_equal(session_open(t, &w, 1001, &c, wk2, l4, &aad, &o), 0);
+    assert_true(o.sign);
     crypto_seal_sessions_free(t);
     cc_buf_free(&aad);
     cc_buf_free(&other);
