@@ -536,7 +536,7 @@ void client_handle_answer(clink *l, const tl_obj *m)
         char msg[300];
         snprintf(msg, sizeof(msg), "%.*s", (int)CC_MIN(error.len, 280), (const char *)error.data);
         const char *ecode;
-        if (r->attempts < 2 && client_seal_session_lost(r, msg)) {
+        if (client_seal_session_lost(r, msg) && r->attempts < 2) {
             c->stats.retried++; /* once, with a new encapsulation */
             send_request(r, NULL);
             return;
