@@ -89,6 +89,7 @@ struct cseal {
     bool checked; /* the receipt matched the whole answer */
     bool sign;    /* a signed receipt was asked for */
     bool asked;   /* by the caller (X-Cocoon-Receipt: signed): checked here too */
+    bool reused;  /* the candidates came from a kept list (maybe stale) */
     uint8_t receipt[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
     size_t receipt_len;
     client_seal_fallback fallback;
@@ -260,9 +261,12 @@ bool client_seal_session_lost(creq *r, const char *msg)
 {
     if (!r->seal) return false;
     client *c = r->c;
-    /* Whatever failed (a candidate gone, say), ask the proxy again next time. */
+    /* Whatever failed (a candidate gone, say), ask the proxy again next time;
+     * a request sealed to a kept list is worth one more try with a fresh
+     * one (a worker restarted meanwhile has a new certificate). */
     if (r->link) list_drop(c, r->link, r->model);
-    if (!strstr(msg, CRYPTO_SEAL_SESSION_UNKNOWN_MSG)) return false;
+    if (r->head_done) return false;
+    if (!strstr(msg, CRYPTO_SEAL_SESSION_UNKNOWN_MSG)) return r->seal->reused;
     for (size_t i = 0; i < r->seal->n; i++) {
         csession *e = session_find(c, r->seal->cands[i].info.cert_hash);
         if (e && !memcmp(e->enc, r->seal->cands[i].enc, 32))
@@ -510,6 +514,7 @@ void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
     }
     const clist *known = list_find(c, l, r->model);
     if (known) {
+        r->seal->reused = true;
         seal_and_send(r, l, known->c, known->n, known->offered);
         return;
     }

@@ -164,6 +164,10 @@ typedef struct crypto_seal_stream {
     uint64_t counter;  /* the next part's */
     bool finished;     /* the final part went through */
     crypto_hash *hash; /* running answer hash */
+    /* The cipher context, keyed once on first use (an answer has dozens of
+     * parts: setting a new nonce is far cheaper than a new context). */
+    void *aead;
+    bool aead_seals;
 } crypto_seal_stream;
 
 int crypto_seal_stream_init(crypto_seal_stream *s, const crypto_hpke_ctx *ctx, cc_err *err);

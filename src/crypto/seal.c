@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #define WRAP_INFO "cocoon/seal/v1 wrap"
 #define ANSWER_LABEL "cocoon/seal/v1 answer key"
 #define PART_AAD "cocoon/seal/v1 part"
@@ -117,6 +119,36 @@ static void part_nonce_aad(uint64_t counter, bool final, uint8_t nonce[12],
     aad[sizeof(PART_AAD) + 8] = final ? 1 : 0;
 }
 
+/* One part through the stream's context: keyed on first use, then only the
+ * nonce changes (re-initialising with a nonce alone resets the AEAD state).
+ * in_len counts the tag when opening. */
+static int stream_aead(crypto_seal_stream *s, bool seal, const uint8_t nonce[12],
+                       const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
+                       uint8_t *out)
+{
+    EVP_CIPHER_CTX *ctx = s->aead;
+    if (ctx && s->aead_seals != seal) return -1; /* one direction per stream */
+    int len = 0, ok;
+    if (!ctx) {
+        ctx = EVP_CIPHER_CTX_new();
+        if (!ctx) return -1;
+        s->aead = ctx;
+        s->aead_seals = seal;
+        ok = EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, s->key, nonce, seal ? 1 : 0);
+    } else {
+        ok = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, seal ? 1 : 0);
+    }
+    size_t n = seal ? in_len : in_len - CRYPTO_SEAL_TAG_LEN;
+    if (ok == 1) ok = EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aad_len);
+    if (ok == 1) ok = EVP_CipherUpdate(ctx, out, &len, in, (int)n);
+    if (ok == 1 && !seal)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_SEAL_TAG_LEN, (void *)(in + n));
+    if (ok == 1) ok = EVP_CipherFinal_ex(ctx, out + len, &len);
+    if (ok == 1 && seal)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_SEAL_TAG_LEN, out + n);
+    return ok == 1 ? 0 : -1;
+}
+
 void crypto_seal_hash_part(crypto_hash *h, const void *ct, size_t ct_len)
 {
     uint8_t n[4];
@@ -133,9 +165,8 @@ int crypto_seal_part(crypto_seal_stream *s, bool final, const void *pt, size_t p
     part_nonce_aad(s->counter, final, nonce, aad);
     cc_buf_reserve(out, pt_len + CRYPTO_SEAL_TAG_LEN);
     uint8_t *dst = out->data + out->len;
-    if (crypto_aead_seal(CRYPTO_AEAD_CHACHA20POLY1305, s->key, nonce, aad, sizeof(aad), pt, pt_len,
-                         dst, err) < 0)
-        return -1;
+    if (stream_aead(s, true, nonce, aad, sizeof(aad), pt, pt_len, dst) < 0)
+        return cc_err_set(err, "sealing an answer part failed");
     crypto_seal_hash_part(s->hash, dst, pt_len + CRYPTO_SEAL_TAG_LEN);
     out->len += pt_len + CRYPTO_SEAL_TAG_LEN;
     s->counter++;
@@ -153,8 +184,7 @@ int crypto_seal_part_open(crypto_seal_stream *s, bool final, const void *ct, siz
     part_nonce_aad(s->counter, final, nonce, aad);
     cc_buf_reserve(out, ct_len - CRYPTO_SEAL_TAG_LEN + 1);
     uint8_t *dst = out->data + out->len;
-    if (crypto_aead_open(CRYPTO_AEAD_CHACHA20POLY1305, s->key, nonce, aad, sizeof(aad), ct, ct_len,
-                         dst, err) < 0)
+    if (stream_aead(s, false, nonce, aad, sizeof(aad), ct, ct_len, dst) < 0)
         return cc_err_set(err,
                           "sealed answer part %llu does not open: altered, reordered, replayed, "
                           "or %s",
@@ -176,6 +206,7 @@ void crypto_seal_stream_hash(const crypto_seal_stream *s, uint8_t out[32])
 
 void crypto_seal_stream_clear(crypto_seal_stream *s)
 {
+    EVP_CIPHER_CTX_free(s->aead); /* wipes the key schedule */
     if (s->hash) {
         uint8_t sink[32];
         crypto_hash_final(s->hash, sink);

@@ -114,12 +114,32 @@ def main(holder):
     check_eq(code, 1, "a receipt with a changed count is refused")
     check("signature" in err, "... for its signature (%s)" % err.strip())
     log("evidence: /v1/attestation and cocoon receipt verify")
+
+    # A worker restart (new sealing keys, new certificate, no sessions): the
+    # next request goes through at once, sealed to the new worker; the
+    # client re-asks for candidates and re-encapsulates by itself.
+    def models_workers():
+        st, m = http_json(port, "GET", "/v1/models", timeout=2)
+        return m["data"][0]["cocoon"]["workers"] if st == 200 and m["data"] else 0
+
+    old_worker = hdrs["x-cocoon-worker"]
+    worker = [k for k in children_of(up.pid)
+              if "cocoon-worker" in open("/proc/%d/cmdline" % k).read()]
+    check_eq(len(worker), 1, "one worker child")
+    os.kill(worker[0], signal.SIGKILL)
+    wait_until(lambda: models_workers() == 0, 30, "the proxy sees the worker gone")
+    wait_until(lambda: models_workers() == 1, 60, "the restarted worker is back")
+    st, hdrs, data = http(port, "POST", "/v1/chat/completions", ask(sealed_marker))
+    check_eq(st, 200, "sealed request after the worker restarted (%r)" % data[:200])
+    check_eq(hdrs.get("x-cocoon-sealing"), "on", "still sealed")
+    check(hdrs.get("x-cocoon-worker") not in (None, old_worker), "sealed to the new certificate")
+    log("worker restart: the next sealed request went through at once")
     s = Stream(port, "/v1/chat/completions", ask(sealed_marker, stream=True))
     check_eq(s.status, 200, "sealed stream")
     s.read_all()
     check(not memory_holds(proxy, sealed_marker.encode()),
           "the sealed prompt's marker is nowhere in the proxy's memory")
-    log("marker of 4 sealed requests absent from the proxy's memory")
+    log("marker of 5 sealed requests absent from the proxy's memory")
 
     # Control: a plain client on the same proxy; its marker is found.
     ccfg["sealing"] = "off"

@@ -444,6 +444,51 @@ static void test_session_expiry_and_establishment_window(void **state)
     cc_buf_free(&aad);
 }
 
+/* The stream keeps one cipher context and only changes the nonce: each part
+ * must still be exactly the one-shot AEAD of its counter's nonce and AAD
+ * (a nonce that failed to change would reuse the key stream). */
+static void test_stream_parts_match_one_shot_aead(void **state)
+{
+    (void)state;
+    uint8_t key[32];
+    memset(key, 0x42, 32);
+    crypto_seal_stream tx, rx;
+    crypto_seal_stream_init_key(&tx, key);
+    crypto_seal_stream_init_key(&rx, key);
+    cc_err err = {0};
+    const char *msgs[] = {"first part", "second", "the last one"};
+    cc_buf prev = CC_BUF_INIT;
+    for (uint64_t i = 0; i < 3; i++) {
+        bool final = i == 2;
+        cc_buf ct = CC_BUF_INIT, pt = CC_BUF_INIT;
+        assert_int_equal(crypto_seal_part(&tx, final, msgs[i], strlen(msgs[i]), &ct, &err), 0);
+        uint8_t nonce[12] = {0}, aad[sizeof("cocoon/seal/v1 part") + 9];
+        cc_store_u64le(nonce + 4, i);
+        memcpy(aad, "cocoon/seal/v1 part", sizeof("cocoon/seal/v1 part"));
+        cc_store_u64le(aad + sizeof("cocoon/seal/v1 part"), i);
+        aad[sizeof(aad) - 1] = final;
+        uint8_t out[64], ref[64];
+        assert_int_equal(crypto_aead_open(CRYPTO_AEAD_CHACHA20POLY1305, key, nonce, aad,
+                                          sizeof(aad), ct.data, ct.len, out, &err),
+                         0);
+        assert_memory_equal(out, msgs[i], strlen(msgs[i]));
+        assert_int_equal(crypto_aead_seal(CRYPTO_AEAD_CHACHA20POLY1305, key, nonce, aad,
+                                          sizeof(aad), msgs[i], strlen(msgs[i]), ref, &err),
+                         0);
+        assert_memory_equal(ref, ct.data, ct.len);
+        if (prev.len) assert_memory_not_equal(prev.data, ct.data, 8);
+        assert_int_equal(crypto_seal_part_open(&rx, final, ct.data, ct.len, &pt, &err), 0);
+        assert_int_equal(pt.len, strlen(msgs[i]));
+        cc_buf_reset(&prev);
+        cc_buf_append(&prev, ct.data, ct.len);
+        cc_buf_free(&ct);
+        cc_buf_free(&pt);
+    }
+    cc_buf_free(&prev);
+    crypto_seal_stream_clear(&tx);
+    crypto_seal_stream_clear(&rx);
+}
+
 static void test_receipt_mac(void **state)
 {
     (void)state;
@@ -474,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_session_replayed_key_refused),
         cmocka_unit_test(test_session_expiry_and_establishment_window),
         cmocka_unit_test(test_receipt_mac),
+        cmocka_unit_test(test_stream_parts_match_one_shot_aead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
