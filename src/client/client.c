@@ -45,7 +45,6 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     cc_map_init(&c->reqs);
     cc_map_init(&c->seal_cache);
     cc_map_init(&c->seal_sessions);
-    cc_map_init(&c->seal_lists);
     c->sealing = cfg->sealing;
     c->seal_candidates = (int)cfg->sealing_candidates;
     c->seal_sign_on_request = cfg->sealing_receipts_on_request;
@@ -130,8 +129,6 @@ void client_free(client *c)
     cc_map_free(&c->seal_cache);
     client_seal_sessions_clear(c);
     cc_map_free(&c->seal_sessions);
-    client_seal_lists_clear(c);
-    cc_map_free(&c->seal_lists);
     if (c->worker_policy) tee_policy_free(c->worker_policy);
     daemon_tee_clear(&c->tee);
     client_keys_store_close(c);

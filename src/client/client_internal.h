@@ -188,8 +188,6 @@ struct client {
     int seal_candidates;          /* candidates a request is wrapped for (0: 2) */
     double seal_session_lifetime; /* seconds a session is used (0: 600) */
     bool seal_sign_on_request;    /* signed receipts only when the caller asks */
-    cc_map seal_lists;            /* (link, model) -> the proxy's verified candidates, reused */
-    double seal_list_ttl;         /* seconds a list is reused (0: 2; < 0: never) */
     cmoney *money;                /* one per link, same order */
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
@@ -307,12 +305,9 @@ char *client_seal_evidence(creq *r);
 void client_seal_head_headers(creq *r);
 void client_seal_cache_clear(client *c);
 void client_seal_sessions_clear(client *c);
-/* Called with every error answer of a sealed r (its candidate list is asked
- * for again next time). True when msg says a worker lost the session r
- * used: r's sessions are dropped, and the caller may send r again once (it
- * then re-encapsulates). */
+/* True when msg says a worker lost the session r used: r's sessions are
+ * dropped, and the caller may send r again once (it then re-encapsulates). */
 bool client_seal_session_lost(creq *r, const char *msg);
-void client_seal_lists_clear(client *c);
 /* The evidence of every worker that served a sealed answer (its
  * certificate, quote status, image and model hashes, verification time). */
 json_t *client_seal_attestation_json(client *c);

@@ -24,21 +24,6 @@
 #define SESSIONS_MAX 256
 #define SESSION_LIFETIME 600.0
 #define DEFAULT_CANDIDATES 2
-/* How long a proxy's verified candidate list is reused for a model before
- * it is asked again: one query per model and link per period instead of
- * one per request. Each request is wrapped for DEFAULT_CANDIDATES of the
- * list drawn at random, and the proxy takes the less loaded of those (two
- * random choices spread load about as well as asking every time). */
-#define LIST_TTL 2.0
-
-/* A proxy link's verified candidates for one model (client->seal_lists). */
-typedef struct clist {
-    const clink *link; /* compared, never followed */
-    char *model;
-    struct ccand *c;
-    size_t n, offered;
-    double at; /* monotonic */
-} clist;
 
 /* One session with one worker key. */
 typedef struct csession {
@@ -89,7 +74,6 @@ struct cseal {
     bool checked; /* the receipt matched the whole answer */
     bool sign;    /* a signed receipt was asked for */
     bool asked;   /* by the caller (X-Cocoon-Receipt: signed): checked here too */
-    bool reused;  /* the candidates came from a kept list (maybe stale) */
     uint8_t receipt[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
     size_t receipt_len;
     client_seal_fallback fallback;
@@ -255,18 +239,11 @@ static csession *session_for(client *c, const ccand *cand, cc_err *err)
     return e;
 }
 
-static void list_drop(client *c, const clink *l, const char *model);
-
 bool client_seal_session_lost(creq *r, const char *msg)
 {
     if (!r->seal) return false;
     client *c = r->c;
-    /* Whatever failed (a candidate gone, say), ask the proxy again next time;
-     * a request sealed to a kept list is worth one more try with a fresh
-     * one (a worker restarted meanwhile has a new certificate). */
-    if (r->link) list_drop(c, r->link, r->model);
-    if (r->head_done) return false;
-    if (!strstr(msg, CRYPTO_SEAL_SESSION_UNKNOWN_MSG)) return r->seal->reused;
+    if (r->head_done || !strstr(msg, CRYPTO_SEAL_SESSION_UNKNOWN_MSG)) return false;
     for (size_t i = 0; i < r->seal->n; i++) {
         csession *e = session_find(c, r->seal->cands[i].info.cert_hash);
         if (e && !memcmp(e->enc, r->seal->cands[i].enc, 32))
@@ -274,70 +251,6 @@ bool client_seal_session_lost(creq *r, const char *msg)
     }
     CC_INFO("event=sealing_session_lost reason=\"%s\"", msg);
     return true;
-}
-
-/* ------------------------------------------------------ candidate lists */
-
-static uint64_t list_key(const clink *l, const char *model)
-{
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)l;
-    for (const char *p = model; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    return h;
-}
-
-static void clist_free(clist *e)
-{
-    if (!e) return;
-    free(e->model);
-    free(e->c);
-    free(e);
-}
-
-void client_seal_lists_clear(client *c)
-{
-    for (size_t i = 0; i < c->seal_lists.cap; i++)
-        clist_free(c->seal_lists.slots[i].val);
-    cc_map_free(&c->seal_lists);
-    cc_map_init(&c->seal_lists);
-}
-
-static double list_ttl(const client *c)
-{
-    return c->seal_list_ttl != 0 ? c->seal_list_ttl : LIST_TTL;
-}
-
-static clist *list_find(client *c, const clink *l, const char *model)
-{
-    clist *e = cc_map_get(&c->seal_lists, list_key(l, model));
-    if (!e || e->link != l || strcmp(e->model, model) != 0) return NULL;
-    if (cc_now_mono() - e->at >= list_ttl(c)) {
-        clist_free(cc_map_del(&c->seal_lists, list_key(l, model)));
-        return NULL;
-    }
-    return e;
-}
-
-static void list_drop(client *c, const clink *l, const char *model)
-{
-    if (list_find(c, l, model)) clist_free(cc_map_del(&c->seal_lists, list_key(l, model)));
-}
-
-static void list_store(client *c, const clink *l, const char *model, const struct ccand *ok,
-                       size_t n, size_t offered)
-{
-    if (list_ttl(c) <= 0) return;
-    list_drop(c, l, model);
-    if (cc_map_count(&c->seal_lists) >= CACHE_MAX) client_seal_lists_clear(c);
-    clist *e = cc_calloc(1, sizeof(*e));
-    e->link = l;
-    e->model = cc_strdup(model);
-    e->c = cc_calloc(n + 1, sizeof(*e->c));
-    memcpy(e->c, ok, n * sizeof(*ok));
-    e->n = n;
-    e->offered = offered;
-    e->at = cc_now_mono();
-    cc_map_put(&c->seal_lists, list_key(l, model), e);
 }
 
 /* -------------------------------------------------------------- sealing */
@@ -373,20 +286,9 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
     client *c = r->c;
     cseal *s = r->seal;
     size_t max = c->seal_candidates > 0 ? (size_t)c->seal_candidates : DEFAULT_CANDIDATES;
-    max = CC_MIN(max, (size_t)MAX_CANDIDATES);
-    /* max of the n drawn at random (a partial Fisher-Yates over indices). */
-    size_t idx[MAX_CANDIDATES];
-    n = CC_MIN(n, (size_t)MAX_CANDIDATES);
-    for (size_t i = 0; i < n; i++)
-        idx[i] = i;
-    for (size_t i = 0; i < n && s->n < max; i++) {
-        uint64_t x = 0;
-        if (n > max) crypto_rand_pool_get(&c->ids, &x, sizeof(x));
-        size_t j = i + (size_t)(x % (n - i)), t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-        s->cands[s->n++].info = cands[idx[i]];
-    }
+    /* The proxy lists the least loaded first; it chooses among these. */
+    for (size_t i = 0; i < n && s->n < CC_MIN(max, (size_t)MAX_CANDIDATES); i++)
+        s->cands[s->n++].info = cands[i];
     if (s->n == 0) {
         unsealable(r, offered ? "no candidate worker passed verification"
                               : "no candidate worker supports sealing");
@@ -496,7 +398,6 @@ static void on_candidates(net_conn *conn, void *ud, int32_t code, const char *er
         const ccand *v = verify_candidate(c, cs->candidates.items[i].cert);
         if (v->ok) ok[n++] = *v;
     }
-    if (n) list_store(c, r->link, r->model, ok, n, cs->candidates.n);
     seal_and_send(r, r->link, ok, n, cs->candidates.n);
     tl_obj_free(obj);
 }
@@ -512,17 +413,9 @@ void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
         unsealable(r, "the proxy does not relay sealed requests");
         return;
     }
-    const clist *known = list_find(c, l, r->model);
-    if (known) {
-        r->seal->reused = true;
-        seal_and_send(r, l, known->c, known->n, known->offered);
-        return;
-    }
     tl_client_getSealingCandidates q = TL_INIT(client_getSealingCandidates);
     q.model = tl_str(r->model);
-    q.max_candidates = list_ttl(c) > 0          ? MAX_CANDIDATES
-                       : c->seal_candidates > 0 ? c->seal_candidates
-                                                : DEFAULT_CANDIDATES;
+    q.max_candidates = c->seal_candidates > 0 ? c->seal_candidates : DEFAULT_CANDIDATES;
     cand_call *call = cc_calloc(1, sizeof(*call));
     call->c = c;
     call->rid = r->rid;

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 #include "crypto/crypto.h"
 #include "worker/worker_internal.h"
 
@@ -147,6 +149,7 @@ void worker_free(worker *w)
     }
     if (w->flush_ev) event_free(w->flush_ev);
     crypto_seal_sessions_free(w->seal_sessions);
+    X509_free(w->seal_cert);
     daemon_tee_clear(&w->tee);
     free(w->announced_disabled);
     free(w->announced_coefficient);

@@ -96,7 +96,7 @@ struct worker {
      * certificate's hash (recomputed, and the sessions dropped, when the
      * certificate changes). */
     crypto_seal_sessions *seal_sessions;
-    const void *seal_cert;
+    X509 *seal_cert; /* a reference of our own */
     uint8_t seal_cert_hash[32];
     struct {
         uint64_t total, ok, failed, cancelled, rejected, sealed;

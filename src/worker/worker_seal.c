@@ -47,6 +47,9 @@ static int cert_hash(worker *w, uint8_t out[32], cc_err *err)
         crypto_sha256(der, (size_t)n, w->seal_cert_hash);
         OPENSSL_free(der);
         if (w->seal_sessions) crypto_seal_sessions_clear(w->seal_sessions);
+        /* Held, so a later certificate can never sit at this address. */
+        X509_up_ref(cert);
+        X509_free(w->seal_cert);
         w->seal_cert = cert;
     }
     memcpy(out, w->seal_cert_hash, 32);

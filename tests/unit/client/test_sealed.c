@@ -116,7 +116,6 @@ static int setup(void **state)
     cfx *f = *state;
     client *c = f->c;
     c->sealing = CLIENT_SEALING_REQUIRED;
-    c->seal_list_ttl = -1; /* every request asks for candidates (test_candidates_reused) */
     cc_err err = {0};
     c->worker_policy = daemon_tee_policy_new("fake", root_dir, &err);
     assert_non_null(c->worker_policy);
@@ -691,42 +690,6 @@ static void test_receipts_signed_on_request(void **state)
     wk_free(&a);
 }
 
-static void test_candidates_reused(void **state)
-{
-    cfx *f = *state;
-    f->c->seal_list_ttl = 600;
-    wk a, b, d;
-    wk_make(&a);
-    wk_make(&b);
-    wk_make(&d);
-    const wk *ws[] = {&a, &b, &d};
-    tl_int256 rid;
-    fcall *call = cfx_chat(f, false);
-    offer(f, ws, 3);
-    const tl_client_runSealedQuery *q =
-        (const tl_client_runSealedQuery *)cfx_take(f, 0, TL_ID_client_runSealedQuery);
-    assert_int_equal(q->keys.n, 2); /* two of the three, drawn at random */
-    rid = q->request_id;
-    cfx_error(f, 0, &rid, NET_ERR_NOT_READY, "no ready workers");
-    assert_true(call->done);
-    /* The failure dropped the list: the next request asks again, and the
-     * one after reuses that answer without a query. */
-    call = cfx_chat(f, false);
-    assert_int_equal(f->n_queries, 1);
-    offer(f, ws, 3);
-    q = (const tl_client_runSealedQuery *)cfx_take(f, 0, TL_ID_client_runSealedQuery);
-    cfx_caller_leaves(call);
-    cfx_take(f, 0, TL_ID_client_cancelQuery);
-    call = cfx_chat(f, false);
-    assert_int_equal(f->n_queries, 0);
-    q = (const tl_client_runSealedQuery *)cfx_take(f, 0, TL_ID_client_runSealedQuery);
-    assert_int_equal(q->keys.n, 2);
-    cfx_caller_leaves(call);
-    wk_free(&a);
-    wk_free(&b);
-    wk_free(&d);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -745,7 +708,6 @@ int main(void)
         SEALED_TEST(test_session_lost_reencapsulates),
         SEALED_TEST(test_session_expires),
         SEALED_TEST(test_receipts_signed_on_request),
-        SEALED_TEST(test_candidates_reused),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
