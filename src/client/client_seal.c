@@ -1,9 +1,11 @@
 /* Sealed requests from the client (docs/confidentiality.md): the proxy's
  * candidates are verified here (quote under the client's policy, image and
  * model hashes against the registry), cached per certificate; the body is
- * sealed once and its key wrapped for every verified candidate; the answer
- * is opened part by part with the key of whichever candidate served it, and
- * its receipt checked before the caller hears the answer is complete. */
+ * sealed once and its key wrapped for the first verified candidates
+ * (sealing_candidates) under this client's session with each (one HPKE per
+ * session, symmetric keys per request); the answer is opened part by part
+ * with the key of whichever candidate served it, and its receipt (its MAC)
+ * checked before the caller hears the answer is complete. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * offers the certificates of its sealing workers as candidates, routes a
  * sealed request to one of the candidates the client wrapped its key for
  * (by load, as any request), relays the sealed answer unchanged, and bills
- * from the worker's signed receipt, which it checks against what it relayed.
+ * from the worker's receipt, which it checks against what it relayed.
  * It never holds a key that opens a request or an answer. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /* Sealed requests on the worker (docs/confidentiality.md): the data key is
- * unwrapped with the X25519 key our certificate claims, the body opened under
- * the AAD the client sealed it with, each answer message sealed with the key
- * exported from the HPKE context, and the receipt signed with the receipt key
+ * unwrapped under the client's session with us (established with the X25519
+ * key our certificate claims, then symmetric keys per request), or by a
+ * one-shot HPKE wrap; the body opened under the AAD the client sealed it
+ * with, each answer message sealed with the request's answer key, and the
+ * receipt MACed for the client and, when asked, signed with the receipt key
  * our certificate claims. Plaintext lives only in this process. */
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +37,9 @@ struct wseal {
     uint8_t mac_key[32];
 };
 
-/* Our certificate's hash, computed once per certificate: a new certificate
- * (a renewal) means new sealing keys, so the sessions to the old one end. */
+/* Our certificate's hash, computed once per certificate. A new certificate
+ * (a renewal) ends the sessions made to the old one, as the client's, which
+ * are keyed by certificate hash, end too. */
 static int cert_hash(worker *w, uint8_t out[32], cc_err *err)
 {
     X509 *cert = w->tee.identity->cert;
