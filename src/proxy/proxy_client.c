@@ -147,7 +147,7 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         a.params.hdr.id = TL_ID_proxy_params;
         /* We relay sealed requests; say so only to a client that asked. */
         a.params.flags = 1u | 2u | (cp->flags & DAEMON_PARAMS_FLAG_SEALING);
-        memcpy(a.params.proxy_public_key.b, p->tee.identity->pubkey, 32);
+        memcpy(a.params.proxy_public_key.b, p->signing_pub, 32);
         a.params.proxy_owner_address = tl_str(proxy_owner_or_zero(p));
         a.params.proxy_sc_address = tl_str(TON_ADDR_ZERO_RAW); /* no contract with --chain none */
         a.params.is_test = registry_get_params(p->reg)->is_test;

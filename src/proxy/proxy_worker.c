@@ -109,7 +109,7 @@ static void fill_proxy_params(proxy *p, tl_proxy_params *pp, int version)
 {
     pp->hdr.id = TL_ID_proxy_params;
     pp->flags = 1u | 2u;
-    memcpy(pp->proxy_public_key.b, p->tee.identity->pubkey, 32);
+    memcpy(pp->proxy_public_key.b, p->signing_pub, 32);
     pp->proxy_owner_address = tl_str(proxy_owner_or_zero(p));
     pp->proxy_sc_address = tl_str(TON_ADDR_ZERO_RAW);
     pp->is_test = registry_get_params(p->reg)->is_test;
