@@ -202,8 +202,11 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         if (o->slots) json_object_set_new(wc, "slots", json_integer(o->slots));
         add_tee_fields(wc, in->fake_root, true);
         add_chain_fields(wc, in);
-        char name[32];
+        char name[32], state[48];
         snprintf(name, sizeof(name), "worker-%d", i + 1);
+        /* Its signing key and its proxies' keys, kept across restarts. */
+        snprintf(state, sizeof(state), "%s-state", name);
+        json_object_set_new(wc, "state_dir", json_string(state));
         if (add_daemon(out, in, name, "worker", wc, err) < 0) goto fail;
     }
 
@@ -220,6 +223,7 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     }
     add_tee_fields(cc, in->fake_root, true);
     add_chain_fields(cc, in);
+    json_object_set_new(cc, "state_dir", json_string("client-state"));
     /* All three pieces are ours: by default the prompt never leaves unsealed. */
     json_object_set_new(cc, "sealing", json_string(o->sealing));
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;

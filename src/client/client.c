@@ -46,7 +46,9 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     cc_map_init(&c->seal_cache);
     c->sealing = cfg->sealing;
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
-    if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
+    if (daemon_identity_load(&c->ident, cfg->state_dir, "client-signing.seed", "client", err) ==
+            0 &&
+        daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
         client_money_init(c);
         return c;
     }
@@ -125,6 +127,7 @@ void client_free(client *c)
     cc_map_free(&c->seal_cache);
     if (c->worker_policy) tee_policy_free(c->worker_policy);
     daemon_tee_clear(&c->tee);
+    daemon_identity_clear(&c->ident);
     free(c->owner_address);
     free(c->keys);
     free(c);

@@ -73,6 +73,9 @@ typedef struct client_config {
      * request); preferred (default): seal when the proxy and a verified
      * worker can, else COCOON's plain mode, said in X-Cocoon-Sealing; off. */
     client_sealing sealing;
+    /* "state_dir": the client's persistent state (its signing key); NULL:
+     * a new key at every start. */
+    char *state_dir;
 } client_config;
 
 void client_config_init(client_config *c);

@@ -157,6 +157,8 @@ struct client {
     int64_t max_tokens;
     double request_timeout;
     char *owner_address;
+    /* The persistent signing key (daemon_identity; "state_dir"). */
+    daemon_identity ident;
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */
     daemon_tee tee;

@@ -46,6 +46,9 @@ typedef struct worker_config {
      * counted for us beyond its latest signed payment, x the registry's
      * worker fee) gets no new request. 0 (default): no limit. */
     int64_t max_proxy_debt_nano;
+    /* "state_dir": the worker's persistent state (its signing key, the keys
+     * its proxies announced); NULL: nothing survives a restart. */
+    char *state_dir;
 } worker_config;
 
 /* The functions below as daemon_config_load_file() and daemon_main() take

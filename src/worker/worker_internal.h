@@ -103,6 +103,15 @@ struct worker {
         int64_t last_db_tokens, last_max_tokens, last_request_tokens;
         char last_client[LEDGER_ADDR_MAX];
     } money;
+    /* worker_identity.c: our signing key, and the key each proxy first
+     * announced (proxy name -> hex, saved in the state folder). */
+    struct {
+        daemon_identity id;
+        json_t *proxy_keys;
+        json_t *refusals; /* proxy name -> {count, expected_key, announced_key} */
+        char *keys_path;  /* NULL without a state folder */
+        uint64_t key_changes_refused;
+    } ident;
 };
 
 /* worker_link.c */
@@ -148,6 +157,22 @@ bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size);
 void worker_money_free(worker *w);
 void worker_money_json(const worker *w, json_t *o);
 
+/* worker_identity.c */
+/* Loads (or creates) the signing key and the proxies' keys in state_dir
+ * (NULL: a key for this run only, proxies' keys kept in memory). */
+int worker_identity_open(worker *w, const char *state_dir, cc_err *err);
+void worker_identity_free(worker *w);
+/* The name a proxy's key is remembered under: its contract address when it
+ * has one, else its owner and the address we dial. */
+void worker_proxy_name(const char *sc_address, const char *owner, const char *link_addr, char *out,
+                       size_t out_size);
+/* COCOON's rule: the first key a proxy announces is recorded; a different
+ * one later is refused (false, why = "PROXY PUBLIC KEY CHANGED: was .. now
+ * ..", logged and counted). */
+bool worker_proxy_key_check(worker *w, const char *proxy, const uint8_t pub[32], char *why,
+                            size_t why_size);
+/* /jsonstats "identity". */
+void worker_identity_json(const worker *w, json_t *o);
 /* worker_seal.c: sealed requests (docs/confidentiality.md) */
 typedef struct wseal wseal;
 /* Opens proxy.runSealedQuery's body: the http.request bytes into *query and
