@@ -21,6 +21,7 @@
 #include "registry/registry.h"
 #include "tee/tee.h"
 #include "tl/tl.h"
+#include "ton/ton.h"
 
 struct event;
 struct event_base;
@@ -320,6 +321,66 @@ void daemon_chain_free(daemon_chain *c);
 /* {url, root, refresh, last_ok (unix time, 0 = never), last_error ("" after a
  * good read), version, reads, failures, updates} for /jsonstats. */
 json_t *daemon_chain_json(const daemon_chain *c);
+
+/* ---- a TON wallet on the loop (daemon_wallet.c) ------------------------- */
+
+/* A wallet v5r1 that sends a daemon's chain messages (COCOON's runners each
+ * have one: CocoonWallet). Messages are queued and leave in order, a few per
+ * transfer, at most one transfer in flight: the wallet's state is read
+ * (seqno, balance, the chain's clock), the transfer signed and sent with
+ * sendBoc, and confirmed when the seqno rises. A transfer not landed within
+ * its validity, or whose sending failed, is signed again with the same seqno
+ * (so at most one copy can land) after a backoff, up to max_attempts times
+ * (default 8); an unreachable chain is retried without limit. All of it runs
+ * through ton_api_call_async on the daemon's loop and never blocks it. The
+ * wallet must be the daemon's alone: a seqno that rises counts as our
+ * transfer having landed. */
+typedef struct daemon_wallet daemon_wallet;
+
+/* The key of a wallet: its Ed25519 seed and the network id its wallet_id
+ * (and so its address) depends on. */
+typedef struct daemon_wallet_key {
+    uint8_t seed[32];
+    int32_t network_global_id; /* TON_GLOBAL_ID_MAINNET unless the file says */
+} daemon_wallet_key;
+
+/* Loads a key file (config `wallet_key_file`; mode 0600 or stricter, else
+ * refused): the 32-byte seed itself; 64 or 128 hex digits (the seed, or
+ * seed ‖ public key); base64 of the seed (COCOON's node_wallet_key); or JSON
+ * with "private_key" (hex seed, `cocoon ton wallet` key files) or
+ * "secret_key" (hex seed ‖ public key, tonsim's wallets) and optional
+ * "network_global_id", "version" (v5r1) and "workchain" (0). */
+int daemon_wallet_key_load(const char *path, daemon_wallet_key *k, cc_err *err);
+
+/* Called once per message from the loop: sent (the transfer carrying it
+ * landed), or not with the reason (given up). It may queue more messages but
+ * must not free the wallet. */
+typedef void (*daemon_wallet_done)(void *ud, bool sent, const char *error);
+
+/* A wallet for key on base through the TON HTTP API at api_url; it reads its
+ * state once at once (for /jsonstats). testnet only changes how the address
+ * is shown. */
+daemon_wallet *daemon_wallet_new(struct event_base *base, const char *api_url,
+                                 const daemon_wallet_key *key, bool testnet, cc_err *err);
+/* Cancels what is in flight; queued messages are dropped without callbacks. */
+void daemon_wallet_free(daemon_wallet *w);
+const ton_addr *daemon_wallet_address(const daemon_wallet *w);
+/* Queues one internal message (m's cells are referenced, not taken); done
+ * (may be NULL) reports it later. Fails only on a message that does not
+ * build or a full queue (1024 waiting). */
+int daemon_wallet_send(daemon_wallet *w, const ton_int_msg *m, daemon_wallet_done done, void *ud,
+                       cc_err *err);
+/* Messages queued or in flight. */
+size_t daemon_wallet_pending(const daemon_wallet *w);
+/* {address, address_friendly, known, active, balance, seqno, queued,
+ * in_flight, transfers, sent, failed, send_errors, read_errors, last_ok,
+ * last_error} for /jsonstats. */
+json_t *daemon_wallet_json(const daemon_wallet *w);
+/* Timing, s: polls for the seqno from poll_min doubling to poll_max after a
+ * send (defaults 0.2 and 5), failures retried from retry_min doubling to
+ * retry_max (1 and 30), a batch given up after max_attempts sends (8). */
+void daemon_wallet_set_timing(daemon_wallet *w, double poll_min, double poll_max, double retry_min,
+                              double retry_max, int max_attempts);
 
 /* ---- HTTP listener limits as config keys (daemon_http.c) ---------------- */
 
