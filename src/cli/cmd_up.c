@@ -177,6 +177,7 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
         if (up_chain_start(bin_dir, dir, ch, &chain, err) < 0) return -1;
         in.chain_url = chain.url;
         in.root = chain.root;
+        if (chain.client_wallet[0]) in.client_wallet = chain.client_wallet;
     }
 
     up_plan *plan = malloc(sizeof(*plan)); /* large: PATH_MAX names per daemon */

@@ -55,6 +55,9 @@ typedef struct up_plan_input {
     int worker_http_port[UP_MAX_WORKERS];
     const char *chain_url; /* TON HTTP API of the local chain, NULL for --chain none */
     const char *root;      /* its root contract's address */
+    /* The client's wallet key file (written by up_chain_start from tonsim's
+     * "client" wallet), relative to the configs; NULL: none. */
+    const char *client_wallet;
 } up_plan_input;
 
 /* One daemon to start: cocoon-<role> --config DIR/<name>.json, logging to
@@ -124,6 +127,7 @@ typedef struct up_chain {
     char root[80]; /* raw address */
     ton_wallet owner;
     uint8_t owner_priv[32];
+    char client_wallet[32]; /* "client-wallet.json" once written (0600), else "" */
 } up_chain;
 /* Starts tonsim (node and tools/tonsim/tonsim.js found from bin_dir or
  * $COCOON_TONSIM) and records it in ch as "tonsim". */

@@ -119,6 +119,24 @@ int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_cha
     ton_addr_to_raw(&ra, c->root, sizeof c->root);
     memcpy(c->owner_priv, sk, 32);
     ton_wallet_init(&c->owner, TON_WALLET_V5R1, 0, sk + 32, gid ? (int32_t)gid : -239);
+    /* The client's wallet: tonsim's "client" one, in a key file of its own
+     * (daemon_wallet_key_load reads secret_key and network_global_id). */
+    c->client_wallet[0] = 0;
+    const json_t *cw = json_object_get(json_object_get(j, "wallets"), "client");
+    if (json_is_string(json_object_get(cw, "secret_key"))) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/client-wallet.json", dir);
+        json_t *k = json_pack("{s:O,s:I}", "secret_key", json_object_get(cw, "secret_key"),
+                              "network_global_id", (json_int_t)(gid ? gid : -239));
+        char *text = k ? json_dumps(k, JSON_INDENT(1)) : NULL;
+        json_decref(k);
+        if (!text || cc_write_file_atomic(path, text, strlen(text), 0600, err) < 0) {
+            free(text);
+            goto out;
+        }
+        free(text);
+        snprintf(c->client_wallet, sizeof c->client_wallet, "client-wallet.json");
+    }
     rc = 0;
 out:
     json_decref(j);

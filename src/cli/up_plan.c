@@ -224,6 +224,9 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     add_tee_fields(cc, in->fake_root, true);
     add_chain_fields(cc, in);
     json_object_set_new(cc, "state_dir", json_string("client-state"));
+    /* On the local chain the client deploys and tops up its contract. */
+    if (in->chain_url && in->client_wallet)
+        json_object_set_new(cc, "wallet_key_file", json_string(in->client_wallet));
     /* All three pieces are ours: by default the prompt never leaves unsealed. */
     json_object_set_new(cc, "sealing", json_string(o->sealing));
     if (add_daemon(out, in, "client", "client", cc, err) < 0) goto fail;

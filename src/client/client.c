@@ -79,7 +79,7 @@ client *client_new(struct event_base *base, const client_config *cfg, cc_err *er
 {
     client *c = client_new_detached(base, cfg, &client_io_net, err);
     if (!c) return NULL;
-    if (setup_tee(c, cfg, err) < 0) goto fail;
+    if (setup_tee(c, cfg, err) < 0 || client_chain_open(c, cfg, err) < 0) goto fail;
     http_server_config hc = {.host = cfg->http_host,
                              .port = cfg->http_port,
                              .max_body = (size_t)cfg->max_body,
@@ -119,6 +119,7 @@ void client_free(client *c)
     daemon_links_stop(&c->links, "client stopping");
     client_models_stop(c);
     client_money_free(c);
+    client_chain_free(c);
     if (c->http) http_server_free(c->http);
     if (c->admin) http_server_free(c->admin);
     cc_map_free(&c->reqs);

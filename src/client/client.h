@@ -76,6 +76,12 @@ typedef struct client_config {
     /* "state_dir": the client's persistent state (its signing key); NULL:
      * a new key at every start. */
     char *state_dir;
+    /* With a chain: "wallet_key_file" (the wallet that deploys and tops up
+     * the client contracts; daemon_wallet_key_load's formats), "topup_nano"
+     * (what a top-up adds; 0 = the contract's stake, COCOON's rule) and
+     * "min_balance_nano" (top up below this; 0 = half the stake, COCOON's). */
+    char *wallet_key_file;
+    int64_t topup_nano, min_balance_nano;
 } client_config;
 
 void client_config_init(client_config *c);

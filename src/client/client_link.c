@@ -73,6 +73,7 @@ static void on_connected(daemon_link *l, const tl_obj *o)
                                 a->params.flags, a->params.proto_version) < 0)
         return;
     l->peer_flags = a->params.flags;
+    client_chain_on_connected(l, a);
     /* As COCOON's client (ClientProxyConnection.cpp run_authorization): the
      * short form only when the proxy holds the hash of our secret, else the
      * long one. Ours is empty (no client contract); COCOON's proxy without a

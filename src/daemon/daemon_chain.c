@@ -29,6 +29,9 @@ struct daemon_chain {
     daemon_chain_update on_update;
     void *ud;
     char *last_json; /* the registry last handed out, compact JSON */
+    ton_addr root;
+    ton_root_params params; /* of the last good read (codes included) */
+    bool has_params;
     int64_t version;
     double last_ok; /* wall clock of the last good read, 0 = none */
     char last_error[512];
@@ -48,7 +51,7 @@ static char *root_query(const ton_addr *a)
 }
 
 /* The registry JSON (new reference) from a getAddressInformation result. */
-static json_t *registry_json_of(const json_t *result, cc_err *err)
+static json_t *registry_json_of(daemon_chain *c, const json_t *result, cc_err *err)
 {
     ton_account acc;
     if (ton_account_from_json(result, &acc, err) < 0) return NULL;
@@ -59,6 +62,14 @@ static json_t *registry_json_of(const json_t *result, cc_err *err)
         ton_root_state st;
         if (ton_root_state_from_storage(acc.data, &st, err) == 0) {
             j = ton_root_state_to_registry_json(&st);
+            /* The params (with the contracts' code) derive the per-party
+             * contract addresses (daemon_chain_params). */
+            if (c) {
+                if (c->has_params) ton_root_params_clear(&c->params);
+                c->params = st.params;
+                memset(&st.params, 0, sizeof(st.params));
+                c->has_params = true;
+            }
             ton_root_state_free(&st);
         }
     }
@@ -69,7 +80,7 @@ static json_t *registry_json_of(const json_t *result, cc_err *err)
 /* Takes a fresh read: hands out a new registry when anything changed. */
 static int take(daemon_chain *c, const json_t *result, registry **out, cc_err *err)
 {
-    json_t *j = registry_json_of(result, err);
+    json_t *j = registry_json_of(c, result, err);
     if (!j) return -1;
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     int rc = 0;
@@ -153,6 +164,7 @@ daemon_chain *daemon_chain_start(struct event_base *base, const daemon_config *c
     c->url = cc_strdup(common->chain);
     c->root_text = cc_strdup(common->root_address);
     c->query = root_query(&root);
+    c->root = root;
     c->refresh = common->chain_refresh > 0 ? common->chain_refresh : 60;
     c->retry = CHAIN_RETRY_MIN;
     c->on_update = on_update;
@@ -198,7 +210,23 @@ void daemon_chain_free(daemon_chain *c)
     free(c->root_text);
     free(c->query);
     free(c->last_json);
+    if (c->has_params) ton_root_params_clear(&c->params);
     free(c);
+}
+
+const ton_root_params *daemon_chain_params(const daemon_chain *c)
+{
+    return c && c->has_params ? &c->params : NULL;
+}
+
+const ton_addr *daemon_chain_root(const daemon_chain *c)
+{
+    return &c->root;
+}
+
+const char *daemon_chain_url(const daemon_chain *c)
+{
+    return c->url;
 }
 
 json_t *daemon_chain_json(const daemon_chain *c)

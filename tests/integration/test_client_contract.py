@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The client's contract on chain (`cocoon up --chain local`): the client gets
+tonsim's "client" wallet, derives its contract at the proxy from the proxy's
+key and the root's params (the address `cocoon client status` derives for the
+same wallet, proxy contract and key), deploys it with its first top-up of the
+stake (COCOON's rule), reads it back from the chain and shows it on
+/jsonstats; a contract above the threshold is not topped up again."""
+import json
+import os
+
+from cocoonlib import (Proc, binary, check, check_eq, cocoon, free_port, http_json, jsonstats,
+                       run, tmpdir, wait_until)
+
+
+def contract(port):
+    j = jsonstats(port)
+    if not j:
+        return None
+    ps = j["payments"]["proxies"]
+    return ps[0].get("contract") if ps else None
+
+
+def main(holder):
+    work = tmpdir("cocoon-client-contract-")
+    d = os.path.join(work, "net")
+    port = free_port()
+    up = Proc("up", [binary("cocoon"), "up", "--port", str(port), "--dir", d, "--backend",
+                     "openai-http", "--chain-refresh", "5"], work, capture_stdout=True)
+    up.wait_line(r"^ready http://127\.0\.0\.1:(\d+)$", timeout=120)
+    ccfg = json.load(open(os.path.join(d, "client.json")))
+    check_eq(ccfg["wallet_key_file"], "client-wallet.json", "the client has a wallet")
+    check_eq(os.stat(os.path.join(d, "client-wallet.json")).st_mode & 0o777, 0o600,
+             "its key file is private")
+    sim = json.load(open(os.path.join(d, "tonsim.json")))
+    api = "http://127.0.0.1:%d" % sim["port"]
+    wallet = sim["wallets"]["client"]
+
+    c = wait_until(lambda: (lambda c: c if c and c.get("deployed") and c.get("state") == "open"
+                            else None)(contract(port)), 60, "the client contract deployed")
+    stake = c["stake_nano"]
+    check(stake > 0, "the contract has the root's minimum stake (%d)" % stake)
+    check_eq(c["balance_nano"], stake - stake % 20, "the first top-up is the stake (whole tokens)")
+    check_eq(c["deploys"], 1, "one deploy")
+    check_eq(c["tokens_used"], 0, "nothing charged yet")
+    check_eq(c["last_error"], "", "no error")
+    w = jsonstats(port)["payments"]["wallet"]
+    check_eq(w["address"], wallet["address"], "the client's wallet is tonsim's client wallet")
+
+    # The same address as the owners' CLI derives for that wallet.
+    keys = os.path.join(work, "client.keys")
+    fd = os.open(keys, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"version": "v5r1", "workchain": 0,
+                   "network_global_id": wallet["network_global_id"],
+                   "private_key": wallet["secret_key"][:64], "public_key": wallet["public_key"]}, f)
+    rc, out, err = cocoon("client", "status", "--keys", keys, "--api", api, "--root",
+                          sim["root"]["address"], "--proxy-contract", c["proxy_contract"],
+                          "--proxy-pub", c["proxy_public_key"], "--json")
+    check_eq(rc, 0, "cocoon client status (%s)" % err.strip())
+    st = json.loads(out)
+    check_eq(st["contract"], c["address"], "the CLI derives the same contract address")
+    check_eq(st["balance_nano"], c["balance_nano"], "and reads the same balance")
+
+    # Above half the stake: no second top-up while the contract is read again.
+    reads = c["reads"]
+    wait_until(lambda: (contract(port) or {}).get("reads", 0) >= reads + 3, 30, "three more reads")
+    c2 = contract(port)
+    check_eq(c2["topups"], 1, "one top-up in all")
+    check_eq(c2["balance_nano"], c["balance_nano"], "the balance is unchanged")
+    st, _ = http_json(port, "POST", "/v1/chat/completions",
+                      {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
+                       "max_tokens": 3})
+    check_eq(st, 200, "requests are served")
+
+
+if __name__ == "__main__":
+    run(main)
