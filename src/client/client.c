@@ -48,6 +48,7 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
     if (daemon_identity_load(&c->ident, cfg->state_dir, "client-signing.seed", "client", err) ==
             0 &&
+        client_secret_load(c, cfg->state_dir, err) == 0 &&
         daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
         client_money_init(c);
         return c;

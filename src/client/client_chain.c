@@ -35,6 +35,22 @@ static bool zero_addr(const ton_addr *a)
     return a->wc == 0 && memcmp(a->hash, z, 32) == 0;
 }
 
+int client_secret_load(client *c, const char *state_dir, cc_err *err)
+{
+    c->secret[0] = 0;
+    if (state_dir && *state_dir) {
+        /* The secret is the client's own, like its signing key: kept so that
+         * the hash on its contracts stays valid across restarts. */
+        daemon_identity id;
+        if (daemon_identity_load(&id, state_dir, "client-secret.seed", "client-secret", err) < 0)
+            return -1;
+        cc_hex_encode(id.seed, 32, c->secret);
+        daemon_identity_clear(&id);
+    }
+    crypto_sha256(c->secret, strlen(c->secret), c->secret_hash);
+    return 0;
+}
+
 int client_chain_open(client *c, const client_config *cfg, cc_err *err)
 {
     c->chain = cc_calloc(c->links.n + 1, sizeof(*c->chain));
@@ -155,11 +171,9 @@ static void on_sent(void *ud, bool sent, const char *error)
 {
     cchain *ch = ud;
     ch->tx_pending = false;
-    if (sent) {
-        ch->topups++;
-    } else {
+    if (!sent) {
         ch->tx_failures++;
-        snprintf(ch->last_error, sizeof(ch->last_error), "top-up not sent: %s",
+        snprintf(ch->last_error, sizeof(ch->last_error), "message not sent: %s",
                  error ? error : "?");
     }
     /* The contract is read again before anything else is decided. */
@@ -169,9 +183,37 @@ static void on_sent(void *ud, bool sent, const char *error)
 /* COCOON's rule (ClientProxyInfo::check): tokens paid for less tokens used
  * under half the stake's tokens -> add the stake's worth. Configurable:
  * min_balance_nano replaces the threshold, topup_nano the amount. */
+/* COCOON's client sets its secret's hash on the contract when it differs
+ * (ClientProxyInfo::check, before the top-up rule), so that the proxy can
+ * offer the short authorization next time. */
+static bool maybe_set_secret(client *c, clink *l, cchain *ch)
+{
+    if (!ch->deployed || ch->st.state == 2 || crypto_memeq(ch->st.secret_hash, c->secret_hash, 32))
+        return false;
+    cc_err err = {0};
+    ton_cell *body = ton_body_client_change_secret_hash(crypto_random_u64(), c->secret_hash,
+                                                        daemon_wallet_address(c->wallet), &err);
+    if (!body) {
+        snprintf(ch->last_error, sizeof(ch->last_error), "%s", err.msg);
+        return true;
+    }
+    ton_int_msg m = {.dest = ch->contract, .value = GAS_NANO, .bounce = true, .body = body};
+    int rc = daemon_wallet_send(c->wallet, &m, on_sent, ch, &err);
+    ton_cell_unref(body);
+    if (rc < 0) {
+        snprintf(ch->last_error, sizeof(ch->last_error), "secret hash: %s", err.msg);
+        return true;
+    }
+    ch->tx_pending = true;
+    ch->secret_updates++;
+    CC_INFO("event=client_secret_hash_set proxy=%s", l->addr);
+    return true;
+}
+
 static void maybe_top_up(client *c, clink *l, cchain *ch)
 {
     if (!c->wallet || ch->tx_pending || !ch->read_ok || ch->price <= 0) return;
+    if (maybe_set_secret(c, l, ch)) return;
     if (ch->deployed && ch->st.state != 0) return; /* closing or closed: not ours to refill */
     int64_t stake = ch->deployed ? (int64_t)ch->st.stake : ch->min_stake;
     int64_t paid = ch->deployed ? (int64_t)ch->st.balance / ch->price : 0;
@@ -200,6 +242,7 @@ static void maybe_top_up(client *c, clink *l, cchain *ch)
         return;
     }
     ch->tx_pending = true;
+    ch->topups++;
     if (!ch->deployed) ch->deploys++;
     CC_INFO("event=client_contract_top_up proxy=%s deploy=%d amount=%lld paid_tokens=%lld "
             "threshold_tokens=%lld",
@@ -334,16 +377,19 @@ json_t *client_chain_json(client *c, const clink *l)
         json_object_set_new(o, "balance_nano", json_integer((json_int_t)ch->st.balance));
         json_object_set_new(o, "stake_nano", json_integer((json_int_t)ch->st.stake));
         json_object_set_new(o, "tokens_used", json_integer((json_int_t)ch->st.tokens_used));
-        static const uint8_t z[32];
-        json_object_set_new(o, "secret_hash_set",
-                            json_boolean(memcmp(ch->st.secret_hash, z, 32) != 0));
+        char hex[65];
+        cc_hex_encode(ch->st.secret_hash, 32, hex);
+        json_object_set_new(o, "secret_hash", json_string(hex));
+        json_object_set_new(o, "secret_hash_ours",
+                            json_boolean(crypto_memeq(ch->st.secret_hash, c->secret_hash, 32)));
     }
     json_object_set_new(o, "reads", json_integer((json_int_t)ch->reads));
     json_object_set_new(o, "failures", json_integer((json_int_t)ch->failures));
     json_object_set_new(o, "deploys", json_integer((json_int_t)ch->deploys));
     json_object_set_new(o, "topups", json_integer((json_int_t)ch->topups));
-    json_object_set_new(o, "topup_failures", json_integer((json_int_t)ch->tx_failures));
-    json_object_set_new(o, "topup_pending", json_boolean(ch->tx_pending));
+    json_object_set_new(o, "secret_updates", json_integer((json_int_t)ch->secret_updates));
+    json_object_set_new(o, "send_failures", json_integer((json_int_t)ch->tx_failures));
+    json_object_set_new(o, "send_pending", json_boolean(ch->tx_pending));
     json_object_set_new(o, "last_ok", json_real(ch->last_ok));
     json_object_set_new(o, "last_error", json_string(ch->last_error));
     return o;

@@ -68,7 +68,7 @@ typedef struct cchain {
     char account_state[16];
     uint64_t ton_balance;
     ton_client_state st;
-    uint64_t reads, failures, deploys, topups, tx_failures;
+    uint64_t reads, failures, deploys, topups, tx_failures, secret_updates;
     bool tx_pending;
     double last_ok;
     char last_error[600];
@@ -210,6 +210,11 @@ struct client {
     ton_addr contract_owner;
     bool has_contract_owner;
     int64_t topup_nano, min_balance_nano;
+    /* The secret of short authorization (COCOON's secret_string): 64 hex
+     * digits kept in the state folder, "" without one; its SHA-256 is what
+     * the client contracts hold (client_chain.c sets it). */
+    char secret[65];
+    uint8_t secret_hash[32];
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t refused_quota; /* refused at once for want of credit at every proxy */
@@ -222,6 +227,9 @@ struct client {
 /* After the TEE (and its chain) is set up: the API, the wallet
  * ("wallet_key_file") and the contracts' owner. Nothing in free mode. */
 int client_chain_open(client *c, const client_config *cfg, cc_err *err);
+/* The short-authorization secret from state_dir ("client-secret", created
+ * 0600 once), or "" without a state folder. */
+int client_secret_load(client *c, const char *state_dir, cc_err *err);
 void client_chain_free(client *c);
 /* The proxy's params give the contract's address; it is read at once. */
 void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a);

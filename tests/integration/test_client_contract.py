@@ -3,13 +3,38 @@
 tonsim's "client" wallet, derives its contract at the proxy from the proxy's
 key and the root's params (the address `cocoon client status` derives for the
 same wallet, proxy contract and key), deploys it with its first top-up of the
-stake (COCOON's rule), reads it back from the chain and shows it on
-/jsonstats; a contract above the threshold is not topped up again."""
+stake (COCOON's rule), sets the hash of its short-authorization secret on it
+(COCOON's ClientProxyInfo::check), reads it back from the chain and shows it on
+/jsonstats; a contract above the threshold is not topped up again, and a
+restarted client keeps its contract and secret."""
+import hashlib
 import json
 import os
+import signal
 
 from cocoonlib import (Proc, binary, check, check_eq, cocoon, free_port, http_json, jsonstats,
                        run, tmpdir, wait_until)
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def contract(port):
@@ -61,6 +86,16 @@ def main(holder):
     check_eq(st["contract"], c["address"], "the CLI derives the same contract address")
     check_eq(st["balance_nano"], c["balance_nano"], "and reads the same balance")
 
+    # The secret's hash reaches the contract (one message), and it is the
+    # SHA-256 of the secret kept in the client's state folder.
+    c = wait_until(lambda: (lambda c: c if c and c.get("secret_hash_ours") else None)(
+        contract(port)), 60, "the secret's hash on the contract")
+    with open(os.path.join(d, "client-state", "client-secret.seed"), "rb") as f:
+        secret = f.read().hex()
+    check_eq(c["secret_hash"], hashlib.sha256(secret.encode()).hexdigest(),
+             "the contract holds sha256(secret)")
+    check_eq(c["secret_updates"], 1, "one secret update")
+
     # Above half the stake: no second top-up while the contract is read again.
     reads = c["reads"]
     wait_until(lambda: (contract(port) or {}).get("reads", 0) >= reads + 3, 30, "three more reads")
@@ -72,6 +107,18 @@ def main(holder):
                        "max_tokens": 3})
     check_eq(st, 200, "requests are served")
 
+    # A restarted client (killed; cocoon up starts it again): the same
+    # contract and secret, so nothing is sent again.
+    pid = [c for c in children_of(up.pid) if comm(c) == "cocoon-client"]
+    check_eq(len(pid), 1, "one client process")
+    os.kill(pid[0], signal.SIGKILL)
+    wait_until(lambda: comm(pid[0]) != "cocoon-client", 20, "the old client gone")
+    c3 = wait_until(lambda: (lambda c: c if c and c.get("known") and c.get("reads", 0) >= 3
+                             else None)(contract(port)), 60, "the restarted client reads again")
+    check_eq(c3["address"], c["address"], "the same contract after a restart")
+    check(c3["secret_hash_ours"], "the contract still holds our secret's hash")
+    check_eq((c3["deploys"], c3["topups"], c3["secret_updates"]), (0, 0, 0),
+             "nothing sent again")
 
 if __name__ == "__main__":
     run(main)
