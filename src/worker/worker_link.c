@@ -90,6 +90,10 @@ static void on_connected(daemon_link *l, const tl_obj *o)
              (const char *)a->worker_sc_address.data);
     cc_err err;
     pay->has_sc = ton_addr_parse(sc, &pay->sc_address, NULL, NULL, &err) == 0;
+    if (worker_payout_on_connected(w, l, a, why, sizeof(why)) < 0) {
+        daemon_link_fail(l, why);
+        return;
+    }
     /* Payments are not settled yet (--chain none): report zero balances. */
     tl_worker_compareBalanceWithProxy cb = TL_INIT(worker_compareBalanceWithProxy);
     daemon_link_handshake(l, &cb.hdr, TL_TYPE_worker_CompareBalanceWithProxyResult, on_balance);
