@@ -178,6 +178,7 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
         in.chain_url = chain.url;
         in.root = chain.root;
         if (chain.client_wallet[0]) in.client_wallet = chain.client_wallet;
+        if (chain.worker_wallet[0]) in.worker_wallet = chain.worker_wallet;
     }
 
     up_plan *plan = malloc(sizeof(*plan)); /* large: PATH_MAX names per daemon */

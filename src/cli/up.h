@@ -58,6 +58,7 @@ typedef struct up_plan_input {
     /* The client's wallet key file (written by up_chain_start from tonsim's
      * "client" wallet), relative to the configs; NULL: none. */
     const char *client_wallet;
+    const char *worker_wallet; /* tonsim's "worker" wallet, for worker-1 only */
 } up_plan_input;
 
 /* One daemon to start: cocoon-<role> --config DIR/<name>.json, logging to
@@ -128,6 +129,7 @@ typedef struct up_chain {
     ton_wallet owner;
     uint8_t owner_priv[32];
     char client_wallet[32]; /* "client-wallet.json" once written (0600), else "" */
+    char worker_wallet[32]; /* "worker-wallet.json" likewise */
 } up_chain;
 /* Starts tonsim (node and tools/tonsim/tonsim.js found from bin_dir or
  * $COCOON_TONSIM) and records it in ch as "tonsim". */

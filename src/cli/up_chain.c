@@ -76,6 +76,28 @@ static json_t *read_startup(int fd, double timeout, cc_err *err)
     return j;
 }
 
+/* DIR/<role>-wallet.json from tonsim's wallets.<role>; name receives the file
+ * name ("" when tonsim has no such wallet). */
+static int write_wallet(const json_t *start, const char *role, const char *dir, json_int_t gid,
+                        char *name, size_t name_size, cc_err *err)
+{
+    name[0] = 0;
+    const json_t *w = json_object_get(json_object_get(start, "wallets"), role);
+    if (!json_is_string(json_object_get(w, "secret_key"))) return 0;
+    char path[PATH_MAX];
+    snprintf(name, name_size, "%s-wallet.json", role);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    json_t *k = json_pack("{s:O,s:I}", "secret_key", json_object_get(w, "secret_key"),
+                          "network_global_id", gid ? gid : (json_int_t)-239);
+    char *text = k ? json_dumps(k, JSON_INDENT(1)) : NULL;
+    json_decref(k);
+    int rc = text ? cc_write_file_atomic(path, text, strlen(text), 0600, err)
+                  : cc_err_set(err, "out of memory");
+    free(text);
+    if (rc < 0) name[0] = 0;
+    return rc;
+}
+
 int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_chain *c, cc_err *err)
 {
     char node[PATH_MAX], script[PATH_MAX], state[PATH_MAX];
@@ -119,24 +141,12 @@ int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_cha
     ton_addr_to_raw(&ra, c->root, sizeof c->root);
     memcpy(c->owner_priv, sk, 32);
     ton_wallet_init(&c->owner, TON_WALLET_V5R1, 0, sk + 32, gid ? (int32_t)gid : -239);
-    /* The client's wallet: tonsim's "client" one, in a key file of its own
-     * (daemon_wallet_key_load reads secret_key and network_global_id). */
-    c->client_wallet[0] = 0;
-    const json_t *cw = json_object_get(json_object_get(j, "wallets"), "client");
-    if (json_is_string(json_object_get(cw, "secret_key"))) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/client-wallet.json", dir);
-        json_t *k = json_pack("{s:O,s:I}", "secret_key", json_object_get(cw, "secret_key"),
-                              "network_global_id", (json_int_t)(gid ? gid : -239));
-        char *text = k ? json_dumps(k, JSON_INDENT(1)) : NULL;
-        json_decref(k);
-        if (!text || cc_write_file_atomic(path, text, strlen(text), 0600, err) < 0) {
-            free(text);
-            goto out;
-        }
-        free(text);
-        snprintf(c->client_wallet, sizeof c->client_wallet, "client-wallet.json");
-    }
+    /* The client's and the worker's wallets: tonsim's "client" and "worker"
+     * ones, each in a key file of its own (daemon_wallet_key_load reads
+     * secret_key and network_global_id). */
+    if (write_wallet(j, "client", dir, gid, c->client_wallet, sizeof c->client_wallet, err) < 0 ||
+        write_wallet(j, "worker", dir, gid, c->worker_wallet, sizeof c->worker_wallet, err) < 0)
+        goto out;
     rc = 0;
 out:
     json_decref(j);

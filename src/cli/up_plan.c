@@ -207,6 +207,10 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         /* Its signing key and its proxies' keys, kept across restarts. */
         snprintf(state, sizeof(state), "%s-state", name);
         json_object_set_new(wc, "state_dir", json_string(state));
+        /* A wallet sends one daemon's transfers only (its seqno): the first
+         * worker gets it, to claim its payouts on the local chain. */
+        if (i == 0 && in->chain_url && in->worker_wallet)
+            json_object_set_new(wc, "wallet_key_file", json_string(in->worker_wallet));
         if (add_daemon(out, in, name, "worker", wc, err) < 0) goto fail;
     }
 

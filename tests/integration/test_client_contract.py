@@ -71,6 +71,16 @@ def main(holder):
     w = jsonstats(port)["payments"]["wallet"]
     check_eq(w["address"], wallet["address"], "the client's wallet is tonsim's client wallet")
 
+    # The first worker has tonsim's worker wallet, owns its contract at the
+    # proxy through it (ready to claim payouts; the proxy signs none yet).
+    wcfg = json.load(open(os.path.join(d, "worker-1.json")))
+    check_eq(wcfg["wallet_key_file"], "worker-wallet.json", "worker-1 has a wallet")
+    whttp = int(wcfg["listen_http"].rsplit(":", 1)[1])
+    wp = wait_until(lambda: (lambda j: j["payments"] if j and j["payments"]["proxies"][0].get(
+        "contract") else None)(jsonstats(whttp)), 30, "the worker's contract")
+    check_eq(wp["wallet"]["address"], sim["wallets"]["worker"]["address"], "the worker's wallet")
+    check_eq(wp["nano_paid_on_chain"], 0, "nothing paid on chain yet")
+
     # The same address as the owners' CLI derives for that wallet.
     keys = os.path.join(work, "client.keys")
     fd = os.open(keys, os.O_WRONLY | os.O_CREAT, 0o600)
