@@ -98,7 +98,7 @@ void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a)
     client *c = clink_client(l);
     if (!c->chain_api || !c->has_contract_owner) return;
     cchain *ch = chain_of(c, l);
-    const ton_root_params *p = daemon_chain_params(c->tee.chain);
+    const ton_root_params *p = daemon_chain_root_params(c->tee.chain);
     if (!p) return;
     char *sc = tl_bytes_strdup(a->params.proxy_sc_address);
     char *owner = tl_bytes_strdup(a->params.proxy_owner_address);

@@ -323,7 +323,7 @@ void daemon_chain_free(daemon_chain *c);
 json_t *daemon_chain_json(const daemon_chain *c);
 /* The root's params of the last good read, with the contracts' code (what
  * the per-party contract addresses are derived from); NULL before one. */
-const ton_root_params *daemon_chain_params(const daemon_chain *c);
+const ton_root_params *daemon_chain_root_params(const daemon_chain *c);
 const ton_addr *daemon_chain_root(const daemon_chain *c);
 const char *daemon_chain_url(const daemon_chain *c);
 

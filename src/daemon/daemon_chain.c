@@ -63,7 +63,7 @@ static json_t *registry_json_of(daemon_chain *c, const json_t *result, cc_err *e
         if (ton_root_state_from_storage(acc.data, &st, err) == 0) {
             j = ton_root_state_to_registry_json(&st);
             /* The params (with the contracts' code) derive the per-party
-             * contract addresses (daemon_chain_params). */
+             * contract addresses (daemon_chain_root_params). */
             if (c) {
                 if (c->has_params) ton_root_params_clear(&c->params);
                 c->params = st.params;
@@ -214,7 +214,7 @@ void daemon_chain_free(daemon_chain *c)
     free(c);
 }
 
-const ton_root_params *daemon_chain_params(const daemon_chain *c)
+const ton_root_params *daemon_chain_root_params(const daemon_chain *c)
 {
     return c && c->has_params ? &c->params : NULL;
 }

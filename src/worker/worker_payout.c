@@ -80,7 +80,7 @@ int worker_payout_on_connected(worker *w, wlink *l, const tl_worker_connectedToP
                                size_t why_size)
 {
     wpay *pay = &w->pay[daemon_links_index(&w->links, l)];
-    const ton_root_params *p = w->payout.api ? daemon_chain_params(w->tee.chain) : NULL;
+    const ton_root_params *p = w->payout.api ? daemon_chain_root_params(w->tee.chain) : NULL;
     if (!p || !*w->owner_address) return 0; /* free mode: the announced contract is kept */
     char *sc = tl_bytes_strdup(a->params.proxy_sc_address);
     char *owner = tl_bytes_strdup(a->params.proxy_owner_address);
