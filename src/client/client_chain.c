@@ -54,6 +54,7 @@ int client_secret_load(client *c, const char *state_dir, cc_err *err)
 int client_chain_open(client *c, const client_config *cfg, cc_err *err)
 {
     c->chain = cc_calloc(c->links.n + 1, sizeof(*c->chain));
+    c->n_chain = c->links.n; /* the links are gone before client_chain_free */
     c->topup_nano = cfg->topup_nano;
     c->min_balance_nano = cfg->min_balance_nano;
     if (!c->tee.chain) return 0; /* free mode: no contract */
@@ -83,8 +84,10 @@ int client_chain_open(client *c, const client_config *cfg, cc_err *err)
 
 void client_chain_free(client *c)
 {
-    for (size_t i = 0; c->chain && i < c->links.n; i++)
+    for (size_t i = 0; c->chain && i < c->n_chain; i++) {
         if (c->chain[i].op) ton_api_cancel(c->chain[i].op);
+        ton_cell_unref(c->chain[i].init);
+    }
     if (c->wallet) daemon_wallet_free(c->wallet);
     ton_api_free(c->chain_api);
     free(c->chain);

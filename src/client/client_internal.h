@@ -205,6 +205,7 @@ struct client {
     /* client_chain.c: with a chain, the contract at each proxy (per link),
      * the API on our loop and the wallet that deploys and tops up. */
     cchain *chain;
+    size_t n_chain;
     ton_api *chain_api;
     daemon_wallet *wallet;
     ton_addr contract_owner;
