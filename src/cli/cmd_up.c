@@ -181,6 +181,8 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
         in.proxy_owner = chain.proxy_owner;
         in.client_owner = chain.client_owner;
         in.worker_owner = chain.worker_owner;
+        if (chain.client_wallet[0]) in.client_wallet = chain.client_wallet;
+        if (chain.worker_wallet[0]) in.worker_wallet = chain.worker_wallet;
     }
 
     up_plan *plan = malloc(sizeof(*plan)); /* large: PATH_MAX names per daemon */

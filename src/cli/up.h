@@ -59,6 +59,10 @@ typedef struct up_plan_input {
     /* The proxy's wallet key file and owner address (local chain), or NULL. */
     const char *proxy_wallet_key, *proxy_owner;
     const char *client_owner, *worker_owner; /* local chain, or NULL */
+    /* The client's wallet key file (written by up_chain_start from tonsim's
+     * "client" wallet), relative to the configs; NULL: none. */
+    const char *client_wallet;
+    const char *worker_wallet; /* tonsim's "worker" wallet, for worker-1 only */
 } up_plan_input;
 
 /* One daemon to start: cocoon-<role> --config DIR/<name>.json, logging to
@@ -135,6 +139,8 @@ typedef struct up_chain {
     /* tonsim's "client" and "worker" wallets: the owners of the client's and
      * the workers' accounts (and so of their contracts). */
     char client_owner[80], worker_owner[80];
+    char client_wallet[32]; /* "client-wallet.json" once written (0600), else "" */
+    char worker_wallet[32]; /* "worker-wallet.json" likewise */
 } up_chain;
 /* Starts tonsim (node and tools/tonsim/tonsim.js found from bin_dir or
  * $COCOON_TONSIM) and records it in ch as "tonsim". */

@@ -76,32 +76,50 @@ static json_t *read_startup(int fd, double timeout, cc_err *err)
     return j;
 }
 
-/* tonsim's proxy wallet becomes the proxy's: its key in a 0600 file the
- * proxy's config names, its address the proxy's owner address. */
-static int write_proxy_wallet(const json_t *startup, const char *dir, up_chain *c, cc_err *err)
+/* DIR/<role>-wallet.json from tonsim's wallets.<role>; name receives the file
+ * name ("" when tonsim has no such wallet). */
+static int write_wallet(const json_t *start, const char *role, const char *dir, json_int_t gid,
+                        char *name, size_t name_size, cc_err *err)
 {
-    const json_t *pw = json_object_get(json_object_get(startup, "wallets"), "proxy");
-    const char *addr = json_string_value(json_object_get(pw, "address"));
-    const json_t *secret = json_object_get(pw, "secret_key");
-    if (!addr || !json_is_string(secret) || strlen(addr) >= sizeof c->proxy_owner)
+    name[0] = 0;
+    const json_t *w = json_object_get(json_object_get(start, "wallets"), role);
+    if (!json_is_string(json_object_get(w, "secret_key"))) return 0;
+    char path[PATH_MAX];
+    snprintf(name, name_size, "%s-wallet.json", role);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    json_t *k = json_pack("{s:O,s:I}", "secret_key", json_object_get(w, "secret_key"),
+                          "network_global_id", gid ? gid : (json_int_t)-239);
+    char *text = k ? json_dumps(k, JSON_INDENT(1)) : NULL;
+    json_decref(k);
+    int rc = text ? cc_write_file_atomic(path, text, strlen(text), 0600, err)
+                  : cc_err_set(err, "out of memory");
+    free(text);
+    if (rc < 0) name[0] = 0;
+    return rc;
+}
+
+/* tonsim's proxy wallet becomes the proxy's: its key in a 0600 file the
+ * proxy's config names, its address the proxy's owner address; the client's
+ * and worker's wallets' addresses own their accounts (and contracts). */
+static int write_proxy_wallet(const json_t *startup, const char *dir, json_int_t gid, up_chain *c,
+                              cc_err *err)
+{
+    const json_t *ws = json_object_get(startup, "wallets");
+    const char *addr = json_string_value(json_object_get(json_object_get(ws, "proxy"), "address"));
+    if (!addr || strlen(addr) >= sizeof c->proxy_owner)
         return cc_err_set(err, "tonsim's start-up line has no proxy wallet");
     snprintf(c->proxy_owner, sizeof c->proxy_owner, "%s", addr);
-    const json_t *ws = json_object_get(startup, "wallets");
     const char *ca = json_string_value(json_object_get(json_object_get(ws, "client"), "address"));
     const char *wa = json_string_value(json_object_get(json_object_get(ws, "worker"), "address"));
     snprintf(c->client_owner, sizeof c->client_owner, "%s", ca ? ca : "");
     snprintf(c->worker_owner, sizeof c->worker_owner, "%s", wa ? wa : "");
-    if ((size_t)snprintf(c->proxy_key_file, sizeof c->proxy_key_file, "%s/proxy-wallet.json",
-                         dir) >= sizeof c->proxy_key_file)
+    char name[32];
+    if (write_wallet(startup, "proxy", dir, gid, name, sizeof name, err) < 0) return -1;
+    if (!name[0]) return cc_err_set(err, "tonsim's start-up line has no proxy wallet key");
+    if ((size_t)snprintf(c->proxy_key_file, sizeof c->proxy_key_file, "%s/%s", dir, name) >=
+        sizeof c->proxy_key_file)
         return cc_err_set(err, "path too long under %s", dir);
-    json_t *k = json_pack("{s:O,s:O}", "secret_key", secret, "network_global_id",
-                          json_object_get(pw, "network_global_id"));
-    if (!k) return cc_err_set(err, "tonsim's proxy wallet has no network_global_id");
-    char *text = json_dumps(k, JSON_INDENT(2));
-    json_decref(k);
-    int rc = cc_write_file_atomic(c->proxy_key_file, text, strlen(text), 0600, err);
-    free(text);
-    return rc;
+    return 0;
 }
 
 int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_chain *c, cc_err *err)
@@ -147,7 +165,13 @@ int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_cha
     ton_addr_to_raw(&ra, c->root, sizeof c->root);
     memcpy(c->owner_priv, sk, 32);
     ton_wallet_init(&c->owner, TON_WALLET_V5R1, 0, sk + 32, gid ? (int32_t)gid : -239);
-    if (write_proxy_wallet(j, dir, c, err) < 0) goto out;
+    if (write_proxy_wallet(j, dir, gid, c, err) < 0) goto out;
+    /* The client's and the worker's wallets: tonsim's "client" and "worker"
+     * ones, each in a key file of its own (daemon_wallet_key_load reads
+     * secret_key and network_global_id). */
+    if (write_wallet(j, "client", dir, gid, c->client_wallet, sizeof c->client_wallet, err) < 0 ||
+        write_wallet(j, "worker", dir, gid, c->worker_wallet, sizeof c->worker_wallet, err) < 0)
+        goto out;
     rc = 0;
 out:
     json_decref(j);

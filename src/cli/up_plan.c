@@ -218,8 +218,15 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         add_chain_fields(wc, in);
         if (in->worker_owner && *in->worker_owner) /* its account and contract's owner */
             json_object_set_new(wc, "owner_address", json_string(in->worker_owner));
-        char name[32];
+        char name[32], state[48];
         snprintf(name, sizeof(name), "worker-%d", i + 1);
+        /* Its signing key and its proxies' keys, kept across restarts. */
+        snprintf(state, sizeof(state), "%s-state", name);
+        json_object_set_new(wc, "state_dir", json_string(state));
+        /* A wallet sends one daemon's transfers only (its seqno): the first
+         * worker gets it, to claim its payouts on the local chain. */
+        if (i == 0 && in->chain_url && in->worker_wallet)
+            json_object_set_new(wc, "wallet_key_file", json_string(in->worker_wallet));
         if (add_daemon(out, in, name, "worker", wc, err) < 0) goto fail;
     }
 
@@ -238,6 +245,10 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     add_chain_fields(cc, in);
     if (in->client_owner && *in->client_owner)
         json_object_set_new(cc, "owner_address", json_string(in->client_owner));
+    json_object_set_new(cc, "state_dir", json_string("client-state"));
+    /* On the local chain the client deploys and tops up its contract. */
+    if (in->chain_url && in->client_wallet)
+        json_object_set_new(cc, "wallet_key_file", json_string(in->client_wallet));
     /* All three pieces are ours: by default the prompt never leaves unsealed. */
     json_object_set_new(cc, "sealing", json_string(o->sealing));
     if (o->sealing_receipts)

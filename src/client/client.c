@@ -49,7 +49,10 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->seal_candidates = (int)cfg->sealing_candidates;
     c->seal_sign_on_request = cfg->sealing_receipts_on_request;
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
-    if (daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
+    if (daemon_identity_load(&c->ident, cfg->state_dir, "client-signing.seed", "client", err) ==
+            0 &&
+        client_secret_load(c, cfg->state_dir, err) == 0 &&
+        daemon_links_init(&c->links, &env, &cfg->common, cfg->proxies, cfg->n_proxies, err) == 0) {
         client_money_init(c);
         if (client_keys_store_open(c, cfg->state_dir, err) == 0) return c;
         cc_err_prefix(err, "state_dir");
@@ -81,7 +84,7 @@ client *client_new(struct event_base *base, const client_config *cfg, cc_err *er
 {
     client *c = client_new_detached(base, cfg, &client_io_net, err);
     if (!c) return NULL;
-    if (setup_tee(c, cfg, err) < 0) goto fail;
+    if (setup_tee(c, cfg, err) < 0 || client_chain_open(c, cfg, err) < 0) goto fail;
     http_server_config hc = {.host = cfg->http_host,
                              .port = cfg->http_port,
                              .max_body = (size_t)cfg->max_body,
@@ -121,6 +124,7 @@ void client_free(client *c)
     daemon_links_stop(&c->links, "client stopping");
     client_models_stop(c);
     client_money_free(c);
+    client_chain_free(c);
     if (c->http) http_server_free(c->http);
     if (c->admin) http_server_free(c->admin);
     cc_map_free(&c->reqs);
@@ -132,6 +136,7 @@ void client_free(client *c)
     if (c->worker_policy) tee_policy_free(c->worker_policy);
     daemon_tee_clear(&c->tee);
     client_keys_store_close(c);
+    daemon_identity_clear(&c->ident);
     free(c->owner_address);
     free(c->keys);
     free(c);

@@ -73,8 +73,9 @@ typedef struct client_config {
      * request); preferred (default): seal when the proxy and a verified
      * worker can, else COCOON's plain mode, said in X-Cocoon-Sealing; off. */
     client_sealing sealing;
-    /* "state_dir": where state kept across restarts lives (the API keys'
-     * usage, so budgets hold); NULL = usage kept in memory only */
+    /* "state_dir": where state kept across restarts lives (the client's
+     * signing key, the API keys' usage so budgets hold); NULL = a new key at
+     * every start and usage kept in memory only */
     char *state_dir;
     /* "sealing_candidates": how many verified workers a sealed request is
      * wrapped for (1..8, default 2): the proxy chooses among them by load. */
@@ -85,6 +86,12 @@ typedef struct client_config {
      * checks the signature); other answers are vouched for by a MAC only the
      * worker and this client can make, and carry no X-Cocoon-Receipt. */
     bool sealing_receipts_on_request;
+    /* With a chain: "wallet_key_file" (the wallet that deploys and tops up
+     * the client contracts; daemon_wallet_key_load's formats), "topup_nano"
+     * (what a top-up adds; 0 = the contract's stake, COCOON's rule) and
+     * "min_balance_nano" (top up below this; 0 = half the stake, COCOON's). */
+    char *wallet_key_file;
+    int64_t topup_nano, min_balance_nano;
 } client_config;
 
 void client_config_init(client_config *c);

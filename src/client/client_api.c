@@ -862,6 +862,7 @@ static void stats_fill(void *ud, json_t *o)
     }
     json_object_set_new(o, "models", ms);
     json_object_set_new(o, "payments", client_money_json(c));
+    json_object_set_new(o, "identity", daemon_identity_json(&c->ident));
 }
 
 static bool health(void *ud, const char **detail)

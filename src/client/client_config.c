@@ -169,6 +169,9 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         "state_dir",
         "sealing_candidates",
         "sealing_receipts",
+        "wallet_key_file",
+        "topup_nano",
+        "min_balance_nano",
         NULL};
     // clang-format on
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -188,6 +191,10 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         api_keys_from_json(obj, c, err) < 0 || cors_from_json(obj, c, err) < 0 ||
         daemon_json_get_path(obj, "state_dir", path, &c->state_dir, err) < 0 ||
         daemon_http_limits_from_json(obj, "http", &c->http_limits, err) < 0 ||
+        daemon_json_get_path(obj, "wallet_key_file", path, &c->wallet_key_file, err) < 0 ||
+        cc_json_get_int(obj, "topup_nano", false, 0, INT64_MAX / 4, &c->topup_nano, err) < 0 ||
+        cc_json_get_int(obj, "min_balance_nano", false, 0, INT64_MAX / 4, &c->min_balance_nano,
+                        err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0)
         return -1;
     c->max_coefficient = (int)maxc;
@@ -258,6 +265,7 @@ void client_config_clear(client_config *c)
     free(c->api_keys);
     free(c->cors_origins);
     free(c->state_dir);
+    free(c->wallet_key_file);
     daemon_http_limits_clear(&c->http_limits);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));

@@ -56,6 +56,24 @@ typedef struct cmoney {
     bool unsupported;
 } cmoney;
 
+/* The client's contract at one proxy, read from the chain (client_chain.c). */
+typedef struct cchain {
+    bool has_addr;
+    ton_addr contract, proxy_sc;
+    uint8_t proxy_pub[32];
+    ton_cell *init; /* the contract's StateInit (deploys it with the first top-up) */
+    int64_t price, min_stake;
+    ton_api_op *op; /* the read in flight */
+    bool read_ok, deployed;
+    char account_state[16];
+    uint64_t ton_balance;
+    ton_client_state st;
+    uint64_t reads, failures, deploys, topups, tx_failures, secret_updates;
+    bool tx_pending;
+    double last_ok;
+    char last_error[600];
+} cchain;
+
 typedef enum { CREQ_MODELS = 1, CREQ_COMPLETION } creq_kind;
 
 /* The debug objects of the last requests sent with a request_guid, by the
@@ -157,6 +175,8 @@ struct client {
     int64_t max_tokens;
     double request_timeout;
     char *owner_address;
+    /* The persistent signing key (daemon_identity; "state_dir"). */
+    daemon_identity ident;
     /* provider, identity, policy; proxy_registry checks the proxies' image
      * hashes (optional) */
     daemon_tee tee;
@@ -189,6 +209,20 @@ struct client {
     double seal_session_lifetime; /* seconds a session is used (0: 600) */
     bool seal_sign_on_request;    /* signed receipts only when the caller asks */
     cmoney *money;                /* one per link, same order */
+    /* client_chain.c: with a chain, the contract at each proxy (per link),
+     * the API on our loop and the wallet that deploys and tops up. */
+    cchain *chain;
+    size_t n_chain;
+    ton_api *chain_api;
+    daemon_wallet *wallet;
+    ton_addr contract_owner;
+    bool has_contract_owner;
+    int64_t topup_nano, min_balance_nano;
+    /* The secret of short authorization (COCOON's secret_string): 64 hex
+     * digits kept in the state folder, "" without one; its SHA-256 is what
+     * the client contracts hold (client_chain.c sets it). */
+    char secret[65];
+    uint8_t secret_hash[32];
     struct {
         uint64_t requests, ok, failed, cancelled, retried, not_found, bad_request;
         uint64_t refused_quota; /* refused at once for want of credit at every proxy */
@@ -196,6 +230,23 @@ struct client {
         uint64_t sealed, plain, sealing_refused, candidates_refused, receipts_refused;
     } stats;
 };
+
+/* client_chain.c */
+/* After the TEE (and its chain) is set up: the API, the wallet
+ * ("wallet_key_file") and the contracts' owner. Nothing in free mode. */
+int client_chain_open(client *c, const client_config *cfg, cc_err *err);
+/* The short-authorization secret from state_dir ("client-secret", created
+ * 0600 once), or "" without a state folder. */
+int client_secret_load(client *c, const char *state_dir, cc_err *err);
+void client_chain_free(client *c);
+/* The proxy's params give the contract's address; it is read at once. */
+void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a);
+void client_chain_refresh(clink *l);
+/* Every few seconds: read every known contract again. */
+void client_chain_tick(client *c);
+/* payments.proxies[].contract (NULL in free mode) and "wallet" (NULL without one). */
+json_t *client_chain_json(client *c, const clink *l);
+json_t *client_wallet_json(client *c);
 
 /* client_link.c */
 /* The client's handshake and packets on its links (env->ud: the client). */

@@ -73,24 +73,25 @@ static void on_connected(daemon_link *l, const tl_obj *o)
                                 a->params.flags, a->params.proto_version) < 0)
         return;
     l->peer_flags = a->params.flags;
+    client_chain_on_connected(l, a);
     /* As COCOON's client (ClientProxyConnection.cpp run_authorization): the
-     * short form only when the proxy holds the hash of our secret, else the
-     * long one. Ours is empty (no client contract); COCOON's proxy without a
-     * chain offers the short form with a hash it made up, and refuses an
-     * empty secret against it ("sha256 mismatch"). */
+     * short form only when the proxy holds the hash of our secret (the one
+     * our contract holds, client_chain.c), else the long one. Without a
+     * state folder the secret is empty, as COCOON's with no secret_string;
+     * COCOON's proxy without a chain offers the short form with a hash it
+     * made up, and refuses an empty secret against it ("sha256 mismatch"). */
+    client *c = clink_client(l);
     bool long_auth = true;
-    if (a->auth && a->auth->id == TL_ID_client_proxyConnectionAuthShort) {
-        uint8_t empty_hash[32];
-        crypto_sha256("", 0, empty_hash);
-        long_auth = !crypto_memeq(
-            empty_hash, ((const tl_client_proxyConnectionAuthShort *)a->auth)->secret_hash.b, 32);
-    }
+    if (a->auth && a->auth->id == TL_ID_client_proxyConnectionAuthShort)
+        long_auth =
+            !crypto_memeq(c->secret_hash,
+                          ((const tl_client_proxyConnectionAuthShort *)a->auth)->secret_hash.b, 32);
     if (long_auth) {
         tl_client_authorizeWithProxyLong q = TL_INIT(client_authorizeWithProxyLong);
         daemon_link_handshake(l, &q.hdr, TL_TYPE_client_AuthorizationWithProxy, on_authorized);
     } else {
         tl_client_authorizeWithProxyShort q = TL_INIT(client_authorizeWithProxyShort);
-        q.data = tl_str("");
+        q.data = tl_str(c->secret);
         daemon_link_handshake(l, &q.hdr, TL_TYPE_client_AuthorizationWithProxy, on_authorized);
     }
 }

@@ -114,6 +114,7 @@ static void on_models_timer(evutil_socket_t fd, short what, void *ud)
      * price, changes them without a request of ours. */
     for (size_t i = 0; i < c->links.n; i++)
         client_money_refresh(&c->links.at[i]);
+    client_chain_tick(c); /* and, with a chain, our contracts */
     arm(c);
 }
 

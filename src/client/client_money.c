@@ -200,12 +200,16 @@ json_t *client_money_json(client *c)
         } else {
             json_object_set_new(e, "tokens_charged", json_integer(m->max_tokens));
         }
+        json_t *sc = client_chain_json(c, &c->links.at[i]);
+        if (sc) json_object_set_new(e, "contract", sc);
         json_array_append_new(ps, e);
     }
     json_t *o = json_object();
     put_figures(o, &total);
     json_object_set_new(o, "refused_quota", json_integer((json_int_t)c->stats.refused_quota));
     json_object_set_new(o, "proxies", ps);
+    json_t *w = client_wallet_json(c);
+    if (w) json_object_set_new(o, "wallet", w);
     return o;
 }
 

@@ -329,6 +329,9 @@ const ton_root_params *daemon_chain_root_params(const daemon_chain *c);
 /* {url, root, refresh, last_ok (unix time, 0 = never), last_error ("" after a
  * good read), version, reads, failures, updates} for /jsonstats. */
 json_t *daemon_chain_json(const daemon_chain *c);
+/* The root contract's address and the chain's API URL. */
+const ton_addr *daemon_chain_root(const daemon_chain *c);
+const char *daemon_chain_url(const daemon_chain *c);
 
 /* ---- a TON wallet on the loop (daemon_wallet.c) ------------------------- */
 
@@ -632,5 +635,32 @@ net_conn *daemon_link_dial(struct event_base *base, daemon_tee *t, const char *h
 tl_obj *daemon_link_decode_answer(const char *what, int32_t code, const char *msg,
                                   const uint8_t *data, size_t len, int expect_type, char *why,
                                   size_t why_size);
+
+/* ---- persistent identity (daemon_identity.c) ----------------------------- */
+
+/* A daemon's signing key: an Ed25519 seed kept across restarts in its state
+ * folder, apart from the RA-TLS key (which rotates with the certificate), so
+ * that what is derived from it (its wallet, hence the contract addresses
+ * that name that wallet) stays the same; COCOON keeps its node key likewise. */
+typedef struct daemon_identity {
+    uint8_t seed[32];
+    uint8_t pub[32];
+    bool persistent; /* read from, or created in, a state folder */
+    char *path;      /* the key file (heap), or NULL when not persistent */
+} daemon_identity;
+
+/* Reads `file` in state_dir (created 0700 when missing), or creates it with
+ * a new random seed (0600, written atomically). A file that is not exactly 32
+ * bytes, or one readable by others, is refused with the path named. A NULL
+ * state_dir gives a new key that lasts until the daemon stops (with a
+ * warning naming `role`). */
+int daemon_identity_load(daemon_identity *id, const char *state_dir, const char *file,
+                         const char *role, cc_err *err);
+/* Wipes the seed and frees the path. */
+void daemon_identity_clear(daemon_identity *id);
+/* /jsonstats "identity": public_key (hex), wallet_address (the v5r1 wallet
+ * of that key on basechain, raw form, network_global_id -239), persistent,
+ * path. */
+json_t *daemon_identity_json(const daemon_identity *id);
 
 #endif

@@ -32,6 +32,7 @@ struct daemon_chain {
     /* The root's params of the last good read (with the contract codes), for
      * daemons that derive contract addresses; has_params after a read. */
     ton_root_params params;
+    ton_addr root;
     bool has_params;
     int64_t version;
     double last_ok; /* wall clock of the last good read, 0 = none */
@@ -163,6 +164,7 @@ daemon_chain *daemon_chain_start(struct event_base *base, const daemon_config *c
     c->url = cc_strdup(common->chain);
     c->root_text = cc_strdup(common->root_address);
     c->query = root_query(&root);
+    c->root = root;
     c->refresh = common->chain_refresh > 0 ? common->chain_refresh : 60;
     c->retry = CHAIN_RETRY_MIN;
     c->on_update = on_update;
@@ -215,6 +217,16 @@ void daemon_chain_free(daemon_chain *c)
 const ton_root_params *daemon_chain_root_params(const daemon_chain *c)
 {
     return c && c->has_params ? &c->params : NULL;
+}
+
+const ton_addr *daemon_chain_root(const daemon_chain *c)
+{
+    return &c->root;
+}
+
+const char *daemon_chain_url(const daemon_chain *c)
+{
+    return c->url;
 }
 
 json_t *daemon_chain_json(const daemon_chain *c)

@@ -148,6 +148,7 @@ struct proxy {
     /* Money (proxy_money.c): the ledger of every client and worker account,
      * flushed by commit_ev every 1-2 s as COCOON's alarm() does. */
     ledger *ledger;
+    uint8_t signing_pub[32]; /* of the signing seed (proxy_money_open): announced in proxy.params */
     struct event *commit_ev;
     int64_t price_per_token; /* the registry's (0 without one: unlimited credit) */
     /* A client account's contract figures without a chain (nanoTON). */

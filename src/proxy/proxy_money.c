@@ -61,6 +61,12 @@ int proxy_money_open(proxy *p, const char *path, const uint8_t seed[32], cc_err 
 {
     ledger *l = ledger_open(path ? path : ":memory:", seed, err);
     if (!l) return -1;
+    /* The key peers are told (proxy.params): it signs the vouchers, and it
+     * stays across restarts with the seed, as COCOON's proxy key does. */
+    if (crypto_ed25519_public(seed, p->signing_pub, err) < 0) {
+        ledger_close(l);
+        return -1;
+    }
     if (p->ledger) ledger_close(p->ledger);
     p->ledger = l;
     memcpy(p->sign_seed, seed, 32);

@@ -47,6 +47,7 @@ static void stats_fill(void *ud, json_t *o)
     };
     json_object_set_new(o, "requests", daemon_json_counts(req, CC_ARRAY_LEN(req)));
     worker_money_json(w, o);
+    worker_identity_json(w, o);
     size_t ready = 0;
     json_object_set_new(o, "proxies", daemon_links_stats_json(&w->links, &ready));
     json_object_set_new(o, "proxies_ready", json_integer((json_int_t)ready));
@@ -109,7 +110,8 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
     w->healthy = backend->ops->healthy(backend);
     backend->on_health = on_health;
     backend->health_ud = w;
-    if (setup_tee(w, cfg, err) < 0) {
+    if (worker_identity_open(w, cfg->state_dir, err) < 0 || setup_tee(w, cfg, err) < 0 ||
+        worker_payout_open(w, cfg, err) < 0) {
         worker_free(w);
         return NULL;
     }
@@ -153,7 +155,9 @@ void worker_free(worker *w)
     daemon_tee_clear(&w->tee);
     free(w->announced_disabled);
     free(w->announced_coefficient);
+    worker_payout_free(w);
     worker_money_free(w);
+    worker_identity_free(w);
     free(w->model);
     free(w->owner_address);
     free(w);

@@ -49,6 +49,15 @@ typedef struct worker_config {
     /* "audio_tokens_per_second": speech to text is billed as this many
      * tokens per audio second (10), at the prompt price. */
     int64_t audio_tokens_per_second;
+    /* "state_dir": the worker's persistent state (its signing key, the keys
+     * its proxies announced); NULL: nothing survives a restart. */
+    char *state_dir;
+    /* With a chain: "wallet_key_file" (the wallet that sends payouts and
+     * owns our contracts when no owner_address is given) and
+     * "payout_threshold_nano" (claim by itself once the kept voucher covers
+     * this much beyond what was paid; 0 = only on /request/payout). */
+    char *wallet_key_file;
+    int64_t payout_threshold_nano;
 } worker_config;
 
 /* The functions below as daemon_config_load_file() and daemon_main() take

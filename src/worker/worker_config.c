@@ -48,6 +48,9 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "max_proxy_debt_nano",
                                        "is_test",
                                        "audio_tokens_per_second",
+                                       "state_dir",
+                                       "wallet_key_file",
+                                       "payout_threshold_nano",
                                        NULL};
     // clang-format on
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -75,6 +78,10 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                         &c->audio_tokens_per_second, err) < 0 ||
         cc_json_get_int(obj, "max_proxy_debt_nano", false, 0, INT64_MAX / 4,
                         &c->max_proxy_debt_nano, err) < 0 ||
+        daemon_json_get_path(obj, "state_dir", path, &c->state_dir, err) < 0 ||
+        daemon_json_get_path(obj, "wallet_key_file", path, &c->wallet_key_file, err) < 0 ||
+        cc_json_get_int(obj, "payout_threshold_nano", false, 0, INT64_MAX / 4,
+                        &c->payout_threshold_nano, err) < 0 ||
         daemon_config_from_json(obj, path, &c->common, err) < 0) {
         free(model);
         free(tmpl);
@@ -189,6 +196,8 @@ void worker_config_clear(worker_config *c)
     free(c->model);
     free(c->model_name);
     free(c->chat_template);
+    free(c->state_dir);
+    free(c->wallet_key_file);
     daemon_http_limits_clear(&c->http_limits);
     daemon_config_clear(&c->common);
     memset(c, 0, sizeof(*c));

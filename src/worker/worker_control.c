@@ -130,6 +130,23 @@ static void on_change_coefficient(http_req *h, void *ud)
     reply_state(w, h);
 }
 
+/* COCOON's /request/payout?proxy=PROXY_CONTRACT (WorkerRunner::http_payout):
+ * sends the kept voucher to our contract at that proxy (every proxy without
+ * the argument); its short answers ("request sent", "proxy not found",
+ * "request is already running", ...) as {"result": ...}. */
+static void on_payout(http_req *h, void *ud)
+{
+    worker *w = ud;
+    char proxy[128] = "", out[300];
+    query_arg(http_req_query(h), "proxy", proxy, sizeof(proxy));
+    int sent = worker_payout_request(w, proxy, out, sizeof(out));
+    json_t *j = json_pack("{s:s,s:i}", "result", out, "sent", sent);
+    char *t = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    http_reply(h, 200, "application/json", t, strlen(t));
+    free(t);
+}
+
 void worker_control_register(worker *w)
 {
     /* COCOON's worker takes these as GET links from its stats page; POST is
@@ -142,5 +159,7 @@ void worker_control_register(worker *w)
                              HTTP_ROUTE_NOT_CROSS_SITE);
         http_server_route_ex(w->http, methods[i], "/request/change_coefficient",
                              on_change_coefficient, w, HTTP_ROUTE_NOT_CROSS_SITE);
+        http_server_route_ex(w->http, methods[i], "/request/payout", on_payout, w,
+                             HTTP_ROUTE_NOT_CROSS_SITE);
     }
 }

@@ -64,6 +64,15 @@ typedef struct wpay {
     ton_addr sc_address;
     bool has_sc;
     uint64_t refused; /* requests refused for the proxy's debt */
+    /* worker_payout.c, with a chain: our contract's StateInit, the proxy's
+     * contract, what the contract has paid (tokens) and the claims sent. */
+    ton_cell *init;
+    ton_addr proxy_sc;
+    ton_api_op *op;
+    bool deployed, claim_pending;
+    int64_t chain_tokens, claimed_tokens;
+    uint64_t claims, claim_failures, reads;
+    char chain_error[600];
 } wpay;
 
 struct worker {
@@ -110,6 +119,23 @@ struct worker {
         int64_t last_db_tokens, last_max_tokens, last_request_tokens;
         char last_client[LEDGER_ADDR_MAX];
     } money;
+    /* worker_payout.c: the chain API on our loop, the wallet that sends
+     * the payouts, and the periodic read of our contracts. */
+    struct {
+        ton_api *api;
+        daemon_wallet *wallet;
+        struct event *timer;
+        int64_t threshold; /* payout_threshold_nano; 0: only on request */
+    } payout;
+    /* worker_identity.c: our signing key, and the key each proxy first
+     * announced (proxy name -> hex, saved in the state folder). */
+    struct {
+        daemon_identity id;
+        json_t *proxy_keys;
+        json_t *refusals; /* proxy name -> {count, expected_key, announced_key} */
+        char *keys_path;  /* NULL without a state folder */
+        uint64_t key_changes_refused;
+    } ident;
 };
 
 /* worker_link.c */
@@ -155,6 +181,37 @@ bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size);
 void worker_money_free(worker *w);
 void worker_money_json(const worker *w, json_t *o);
 
+/* worker_payout.c */
+/* After the TEE and its chain: API, wallet ("wallet_key_file"), timer. */
+int worker_payout_open(worker *w, const worker_config *cfg, cc_err *err);
+void worker_payout_free(worker *w);
+/* With a chain: our contract for the proxy of l (the announced one must be
+ * the derived one: -1 with why, COCOON's "... SC ADDRESS IS UNEXPECTED"). */
+int worker_payout_on_connected(worker *w, wlink *l, const tl_worker_connectedToProxy *a, char *why,
+                               size_t why_size);
+/* Sends the kept voucher of l's proxy to our contract; -1 with why. */
+int worker_payout_claim(worker *w, wlink *l, char *why, size_t why_size);
+/* /request/payout[?proxy=PROXY_CONTRACT]: claims at every (that) proxy;
+ * the number sent, and COCOON's short answer in out. */
+int worker_payout_request(worker *w, const char *proxy_sc, char *out, size_t out_size);
+int64_t worker_fee_per_token(const worker *w);
+
+/* worker_identity.c */
+/* Loads (or creates) the signing key and the proxies' keys in state_dir
+ * (NULL: a key for this run only, proxies' keys kept in memory). */
+int worker_identity_open(worker *w, const char *state_dir, cc_err *err);
+void worker_identity_free(worker *w);
+/* The name a proxy's key is remembered under: its contract address when it
+ * has one, else its owner and the address we dial. */
+void worker_proxy_name(const char *sc_address, const char *owner, const char *link_addr, char *out,
+                       size_t out_size);
+/* COCOON's rule: the first key a proxy announces is recorded; a different
+ * one later is refused (false, why = "PROXY PUBLIC KEY CHANGED: was .. now
+ * ..", logged and counted). */
+bool worker_proxy_key_check(worker *w, const char *proxy, const uint8_t pub[32], char *why,
+                            size_t why_size);
+/* /jsonstats "identity". */
+void worker_identity_json(const worker *w, json_t *o);
 /* worker_seal.c: sealed requests (docs/confidentiality.md) */
 typedef struct wseal wseal;
 /* Opens proxy.runSealedQuery's body: the http.request bytes into *query and

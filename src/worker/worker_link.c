@@ -3,6 +3,7 @@
  * balances, handshake complete) and telling the proxies when the backend's
  * health changes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry/registry.h"
@@ -69,8 +70,18 @@ static void on_connected(daemon_link *l, const tl_obj *o)
     if (daemon_link_set_version(l, REGISTRY_PROTO_WORKER_MIN, REGISTRY_PROTO_WORKER_MAX,
                                 a->params.flags, a->params.proto_version) < 0)
         return;
-    /* The proxy's key checks the signed payments it will send us. */
     worker *w = wlink_worker(l);
+    char *psc = tl_bytes_strdup(a->params.proxy_sc_address);
+    char *powner = tl_bytes_strdup(a->params.proxy_owner_address);
+    char name[512], why[256];
+    worker_proxy_name(psc, powner, l->addr, name, sizeof(name));
+    free(psc);
+    free(powner);
+    if (!worker_proxy_key_check(w, name, a->params.proxy_public_key.b, why, sizeof(why))) {
+        daemon_link_fail(l, why);
+        return;
+    }
+    /* The proxy's key checks the signed payments it will send us. */
     wpay *pay = &w->pay[daemon_links_index(&w->links, l)];
     memcpy(pay->proxy_pub, a->params.proxy_public_key.b, 32);
     pay->has_pub = true;
@@ -79,6 +90,10 @@ static void on_connected(daemon_link *l, const tl_obj *o)
              (const char *)a->worker_sc_address.data);
     cc_err err;
     pay->has_sc = ton_addr_parse(sc, &pay->sc_address, NULL, NULL, &err) == 0;
+    if (worker_payout_on_connected(w, l, a, why, sizeof(why)) < 0) {
+        daemon_link_fail(l, why);
+        return;
+    }
     /* Payments are not settled yet (--chain none): report zero balances. */
     tl_worker_compareBalanceWithProxy cb = TL_INIT(worker_compareBalanceWithProxy);
     daemon_link_handshake(l, &cb.hdr, TL_TYPE_worker_CompareBalanceWithProxyResult, on_balance);

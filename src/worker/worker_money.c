@@ -32,7 +32,7 @@ void worker_multipliers(const worker *w, ledger_multipliers *m)
                               (int32_t)p->completion_multiplier, (int32_t)p->reasoning_multiplier};
 }
 
-static int64_t fee_per_token(const worker *w)
+int64_t worker_fee_per_token(const worker *w)
 {
     const registry *reg = w->tee.proxy_registry;
     return reg ? registry_get_params(reg)->worker_fee_per_token : 0;
@@ -64,16 +64,17 @@ void worker_money_json(const worker *w, json_t *o)
 {
     ledger_multipliers m;
     worker_multipliers(w, &m);
-    int64_t fee = fee_per_token(w);
+    int64_t fee = worker_fee_per_token(w);
     json_t *p = json_object();
     json_object_set_new(p, "tokens_served", json_integer(w->money.tokens_served));
     json_object_set_new(p, "nano_earned", json_integer(w->money.tokens_served * fee));
-    /* Paid: what the proxies' latest signed payments cover. */
-    int64_t paid = 0;
+    /* Paid: what our contracts have paid on chain, plus what the proxies'
+     * latest signed payments cover beyond that (ours to claim). Without a
+     * chain the first is 0 and the second the vouchers' totals. */
+    int64_t chain_paid = 0, voucher_extra = 0;
     json_t *ps = json_array();
     for (size_t i = 0; i < w->n_pay && w->pay; i++) {
         const wpay *pay = &w->pay[i];
-        paid += pay->paid_tokens;
         json_t *e = json_object();
         json_object_set_new(e, "address", json_string(i < w->links.n ? w->links.at[i].addr : ""));
         json_object_set_new(e, "db_tokens", json_integer(pay->db_tokens));
@@ -82,6 +83,24 @@ void worker_money_json(const worker *w, json_t *o)
         json_object_set_new(e, "debt_nano",
                             json_integer(CC_MAX(pay->max_tokens - pay->paid_tokens, 0) * fee));
         json_object_set_new(e, "refused_for_debt", json_integer((json_int_t)pay->refused));
+        if (pay->init) {
+            /* On chain (worker_payout.c): our contract for this proxy, what
+             * it has paid, and what the kept voucher covers beyond that. */
+            char raw[80];
+            ton_addr_to_raw(&pay->sc_address, raw, sizeof(raw));
+            json_object_set_new(e, "contract", json_string(raw));
+            ton_addr_to_raw(&pay->proxy_sc, raw, sizeof(raw));
+            json_object_set_new(e, "proxy_contract", json_string(raw));
+            json_object_set_new(e, "deployed", json_boolean(pay->deployed));
+            json_object_set_new(e, "tokens_paid_on_chain", json_integer(pay->chain_tokens));
+            json_object_set_new(e, "claims", json_integer((json_int_t)pay->claims));
+            json_object_set_new(e, "claim_failures", json_integer((json_int_t)pay->claim_failures));
+            json_object_set_new(e, "claim_pending", json_boolean(pay->claim_pending));
+            json_object_set_new(e, "chain_reads", json_integer((json_int_t)pay->reads));
+            json_object_set_new(e, "chain_error", json_string(pay->chain_error));
+        }
+        chain_paid += pay->chain_tokens;
+        voucher_extra += CC_MAX(pay->paid_tokens - pay->chain_tokens, 0);
         if (pay->voucher) {
             /* The signed payout its owner sends with `cocoon worker payout`. */
             char *hex = cc_hex_encode_alloc(pay->voucher, pay->voucher_len);
@@ -90,7 +109,11 @@ void worker_money_json(const worker *w, json_t *o)
         }
         json_array_append_new(ps, e);
     }
-    json_object_set_new(p, "nano_paid", json_integer(paid * fee));
+    json_object_set_new(p, "nano_paid", json_integer((chain_paid + voucher_extra) * fee));
+    json_object_set_new(p, "nano_paid_on_chain", json_integer(chain_paid * fee));
+    json_object_set_new(p, "nano_claimable", json_integer(voucher_extra * fee));
+    if (w->payout.wallet) json_object_set_new(p, "wallet", daemon_wallet_json(w->payout.wallet));
+    json_object_set_new(p, "payout_threshold_nano", json_integer(w->payout.threshold));
     json_object_set_new(p, "max_proxy_debt_nano", json_integer(w->max_proxy_debt));
     json_object_set_new(p, "proxies", ps);
     json_object_set_new(p, "fee_per_token", json_integer(fee));
@@ -155,7 +178,7 @@ int64_t worker_money_debt(const worker *w, const wlink *l)
 {
     const wpay *pay = &w->pay[daemon_links_index(&w->links, l)];
     int64_t owed = pay->max_tokens - pay->paid_tokens;
-    return owed > 0 ? owed * fee_per_token(w) : 0;
+    return owed > 0 ? owed * worker_fee_per_token(w) : 0;
 }
 
 bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size)

@@ -13,7 +13,9 @@ def start_proxy(d, name):
     wp, cp, sp = free_port(), free_port(), free_port()
     cfg = write_json(os.path.join(d, name + ".json"), {
         "listen_workers": "127.0.0.1:%d" % wp, "listen_clients": "127.0.0.1:%d" % cp,
-        "listen_http": "127.0.0.1:%d" % sp, "registry": "registry.json", "pow_difficulty": 4})
+        "listen_http": "127.0.0.1:%d" % sp, "registry": "registry.json", "pow_difficulty": 4,
+        # A restarted proxy keeps its key: the worker refuses one whose key changed.
+        "state_dir": name + "-state"})
     p = Proc(name, [binary("cocoon-proxy"), "--config", cfg], d)
     wait_until(lambda: http(sp, "GET", "/healthz", timeout=2)[0] == 200, 15, name)
     return p, wp, cp, sp, cfg

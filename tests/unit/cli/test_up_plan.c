@@ -169,6 +169,9 @@ static void test_plan_fake_tee(void **state)
     assert_string_equal(str(w2, "registry"), "registry.json"); /* checks the proxy's image */
     assert_int_equal(json_integer_value(json_object_get(w2, "threads")), 3);
     assert_int_equal(json_integer_value(json_object_get(w2, "slots")), 6);
+    /* Each worker its own key and record of proxies' keys. */
+    assert_string_equal(str(w2, "state_dir"), "worker-2-state");
+    assert_string_equal(str(p->daemon[1].config, "state_dir"), "worker-1-state");
 
     const json_t *cc = p->daemon[3].config;
     assert_string_equal(str(cc, "listen_http"), "127.0.0.1:8080");
@@ -177,6 +180,7 @@ static void test_plan_fake_tee(void **state)
                         "127.0.0.1:5002");
     assert_string_equal(str(cc, "registry"), "registry.json");
     assert_string_equal(str(cc, "sealing"), "required"); /* cocoon up's default */
+    assert_string_equal(str(cc, "state_dir"), "client-state");
 
     /* The registry lists the served model and the proxy's two addresses; the
      * image hashes are filled in once the configs are written. */

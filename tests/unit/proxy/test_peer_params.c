@@ -3,6 +3,7 @@
  * and the addresses and token figures it answers with, as COCOON's client and
  * worker parse them (ClientProxyConnection.cpp, WorkerProxyConnection.cpp). */
 #include "proxy_fixture.h"
+#include "crypto/crypto.h"
 
 #include "ton/ton.h"
 
@@ -138,6 +139,10 @@ static void test_client_session_answers_as_cocoon_reads_them(void **state)
 {
     fx *f = *state;
     give_registry(f, true);
+    uint8_t seed[32];
+    memset(seed, 7, sizeof(seed));
+    cc_err oerr = {0};
+    assert_int_equal(proxy_money_open(f->p, NULL, seed, &oerr), 0);
     pclient *c = fx_client(f, 2);
     c->connected = c->authorized = false;
     tl_client_connectToProxy q = client_connect(true, OWNER_RAW);
@@ -151,6 +156,13 @@ static void test_client_session_answers_as_cocoon_reads_them(void **state)
     assert_parses_as_address(a->params.proxy_owner_address);
     assert_parses_as_address(a->params.proxy_sc_address);
     assert_parses_as_address(a->client_sc_address);
+    /* The persistent signing key (it signs vouchers and outlives restarts),
+     * not the rotating TLS key. */
+    uint8_t pub[32];
+    cc_err err = {0};
+    assert_int_equal(crypto_ed25519_public(seed, pub, &err), 0);
+    assert_memory_equal(a->params.proxy_public_key.b, pub, 32);
+    assert_memory_not_equal(a->params.proxy_public_key.b, f->p->tee.identity->pubkey, 32);
     tl_obj_free(o);
     assert_true(c->connected);
 
