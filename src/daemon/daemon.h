@@ -30,6 +30,9 @@ struct event_base;
  * sealing extension (proto/cocoon_ext.tl). COCOON sets and reads only bits 0
  * and 1, so its peers never see the extension. */
 #define DAEMON_PARAMS_FLAG_SEALING (1u << 8)
+/* Bit 9 of client.params / worker.params / proxy.params flags: per-stream
+ * flow control (client.streamCredit, proxy.streamCredit; docs/net.md). */
+#define DAEMON_PARAMS_FLAG_FLOW (1u << 9)
 
 /* ---- configuration (daemon_config.c) ------------------------------------ */
 

@@ -271,6 +271,61 @@ void net_backoff_init(net_backoff *b, double initial_s, double max_s);
 double net_backoff_next(net_backoff *b); /* the next delay in seconds */
 void net_backoff_reset(net_backoff *b);
 
+/* ------------------------------------------------ per-stream flow control */
+
+/* Credit-based flow control for one answer stream on a shared link (cocoon
+ * extension, docs/net.md "Flow control"). The receiver of a stream's answer
+ * parts grants the sender credit in bytes and grants more as its own
+ * consumer drains what it received; the sender sends a part only within its
+ * credit. Only the `answer` bytes of answer *parts* count; heads, errors,
+ * receipts and final info are small and exempt. Pure bookkeeping: the
+ * daemons send the grants (client.streamCredit, proxy.streamCredit). */
+#define NET_FLOW_WINDOW_DEFAULT ((int64_t)256 << 10)
+#define NET_FLOW_WINDOW_MIN ((int64_t)64 << 10)
+#define NET_FLOW_WINDOW_MAX ((int64_t)64 << 20)
+/* A single grant above this is refused as garbage (no window is larger). */
+#define NET_FLOW_GRANT_MAX NET_FLOW_WINDOW_MAX
+
+/* The sending side: how much it may still send. Never negative. */
+typedef struct net_flow_tx {
+    int64_t credit;
+} net_flow_tx;
+
+/* Adds a grant from the peer. Refuses (-1, NET_ERR_PROTOCOL) a grant <= 0,
+ * above NET_FLOW_GRANT_MAX, or one that would lift the credit above
+ * NET_FLOW_WINDOW_MAX (a peer returning more than it was ever sent). */
+int net_flow_tx_grant(net_flow_tx *f, int64_t bytes, cc_err *err);
+/* Bytes that may go now (the credit). */
+int64_t net_flow_tx_avail(const net_flow_tx *f);
+/* Records n bytes sent; n must be <= the credit (a bug otherwise: the
+ * credit is clamped at 0 and -1 returned). */
+int net_flow_tx_spend(net_flow_tx *f, size_t n);
+
+/* The receiving side of one stream. Invariant:
+ * avail + held + owed == window, each >= 0, where avail is the peer's
+ * credit as we granted it, held what we received and our consumer has not
+ * taken yet, owed what it took and we have not granted back yet. */
+typedef struct net_flow_rx {
+    int64_t window;
+    int64_t avail;
+    int64_t held;
+    int64_t owed;
+} net_flow_rx;
+
+/* Starts with the whole window granted (send it as the initial grant). The
+ * window is clamped to [NET_FLOW_WINDOW_MIN, NET_FLOW_WINDOW_MAX]. */
+void net_flow_rx_init(net_flow_rx *f, int64_t window);
+/* n bytes arrived. Refuses (-1, NET_ERR_PROTOCOL, "sent N bytes over its
+ * window") when they exceed what was granted; nothing is recorded then. */
+int net_flow_rx_receive(net_flow_rx *f, size_t n, cc_err *err);
+/* Our consumer took n of the held bytes (n is clamped to what is held).
+ * Returns the grant to send now (> 0), or 0 while the bytes owed back are
+ * below a quarter of the window (so grants go out in batches, not one per
+ * part). */
+int64_t net_flow_rx_consumed(net_flow_rx *f, size_t n);
+/* Everything owed back, to grant now (0 when nothing). */
+int64_t net_flow_rx_flush(net_flow_rx *f);
+
 /* ------------------------------------------------ wire level (tests, fuzz) */
 
 #define NET_POW_SERVER_MAGIC 0x418e1291u
