@@ -165,6 +165,12 @@ int http_stream_write(http_req *r, const void *data, size_t len);
 void http_stream_end(http_req *r);
 /* Bytes the socket has not taken yet (for back-pressure decisions). */
 size_t http_stream_pending(const http_req *r);
+/* Back-pressure: calls cb once, from the loop, when the socket has taken
+ * the reply's bytes down to at most low_water unsent (check
+ * http_stream_pending first: nothing is called if it already is). Replaces
+ * an earlier one; cleared when it fires. Nothing fires once the caller is
+ * gone (http_req_on_close tells that). */
+void http_req_on_drain(http_req *r, size_t low_water, void (*cb)(http_req *r, void *ud), void *ud);
 /* True once the client's connection is closed. While a request waits for its
  * reply the socket is watched for EOF, so a client that hangs up is noticed
  * before anything is written (a client that only half-closes its sending
@@ -275,6 +281,11 @@ http_client_req *http_client_start(http_client *c, const http_client_request *re
  * the handle is gone. Safe to call from inside on_head/on_body (of this or
  * another request); a no-op from inside this request's own on_done. */
 void http_client_cancel(http_client_req *r);
+/* Back-pressure: while paused, the request's connection is not read, so
+ * the server's writes block once the socket buffers fill; resuming reads
+ * on. A no-op before the request has a connection. Safe from inside
+ * on_head/on_body (bytes already read are still delivered). */
+void http_client_pause(http_client_req *r, bool paused);
 /* Requests in flight. */
 size_t http_client_active(const http_client *c);
 

@@ -136,6 +136,7 @@ struct http_client_req {
     bool finishing;      /* inside on_done */
     bool retried;
     bool got_bytes; /* any response byte arrived on this attempt */
+    bool paused;    /* http_client_pause: its connection is not read */
     /* response state */
     bool head_done;
     size_t scanned;
@@ -190,6 +191,8 @@ static void req_finish(http_client_req *r, http_client_result res, const char *w
         if (res != HTTP_CLIENT_OK || r->close_after || k->len || r->out_off < r->out_len) {
             conn_close(k);
         } else {
+            /* Idle connections are read again: a server closing one is noticed. */
+            if (r->paused && k->ev_read) event_add(k->ev_read, NULL);
             k->state = CONN_IDLE;
             k->reused = true;
             cc_list_push_front(&k->pool->idle, &k->idle_node);
@@ -766,6 +769,10 @@ static void conn_readable(hc_conn *k)
         tls_handshake(k);
         return;
     }
+    if (k->req && k->req->paused && k->state == CONN_BUSY) {
+        event_del(k->ev_read); /* paused before it had this connection */
+        return;
+    }
     char why[256] = "";
     if (!k->buf) {
         k->cap = HC_BUF;
@@ -1121,4 +1128,19 @@ void http_client_cancel(http_client_req *r)
 size_t http_client_active(const http_client *c)
 {
     return c->n_active;
+}
+
+void http_client_pause(http_client_req *r, bool paused)
+{
+    if (!r || r->paused == paused) return;
+    r->paused = paused;
+    hc_conn *k = r->conn;
+    if (!k || k->state != CONN_BUSY || !k->ev_read) return;
+    if (paused) {
+        event_del(k->ev_read);
+    } else {
+        event_add(k->ev_read, NULL);
+        /* TLS may hold decrypted bytes no socket event would announce. */
+        event_active(k->ev_read, EV_READ, 0);
+    }
 }

@@ -164,6 +164,18 @@ static bool flush_out(http_conn *c)
 
 static void process(http_conn *c);
 
+/* http_req_on_drain: the reply's unsent bytes fell to the mark. Last thing
+ * write_cb does, since the callback may write, end the request or close. */
+static void notify_drain(http_conn *c)
+{
+    http_req *r = c->req;
+    if (c->dead || !r || !r->on_drain || http_conn_pending(c) + r->corked.len > r->drain_low)
+        return;
+    void (*cb)(http_req *, void *) = r->on_drain;
+    r->on_drain = NULL;
+    cb(r, r->drain_ud);
+}
+
 static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -173,6 +185,7 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
         /* Progress, but not done: a client reading a stream slowly keeps its
          * connection while it reads. */
         if (c->state == CONN_HANDLER) arm_timer(c, c->srv->idle_timeout);
+        notify_drain(c);
         return;
     }
     c->writing = false;
@@ -183,7 +196,10 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     update_read(c);
-    if (c->state == CONN_HEAD && c->in.len) process(c);
+    if (c->state == CONN_HEAD && c->in.len)
+        process(c);
+    else
+        notify_drain(c);
 }
 
 void http_conn_send(http_conn *c, const struct iovec *iov, int n)

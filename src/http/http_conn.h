@@ -105,6 +105,10 @@ struct http_req {
     struct event *notify; /* deferred on_close, created on demand */
     void (*on_close)(http_req *r, void *ud);
     void *close_ud;
+    /* http_req_on_drain: one-shot, from write_cb */
+    void (*on_drain)(http_req *r, void *ud);
+    void *drain_ud;
+    size_t drain_low;
     void *ud;
     char peer[64];
     char request_id[129]; /* X-Request-Id of the answer */

@@ -710,6 +710,13 @@ int http_stream_write(http_req *r, const void *data, size_t len)
     return 0;
 }
 
+void http_req_on_drain(http_req *r, size_t low_water, void (*cb)(http_req *r, void *ud), void *ud)
+{
+    r->on_drain = cb;
+    r->drain_ud = ud;
+    r->drain_low = low_water;
+}
+
 size_t http_stream_pending(const http_req *r)
 {
     return r->conn && !r->gone ? http_conn_pending(r->conn) + r->corked.len : 0;
