@@ -36,6 +36,7 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->max_coefficient = cfg->max_coefficient;
     c->max_tokens = cfg->max_tokens;
     c->request_timeout = cfg->request_timeout;
+    c->stream_window = cfg->stream_window ? cfg->stream_window : NET_FLOW_WINDOW_DEFAULT;
     c->is_test = cfg->is_test;
     c->owner_address = cc_strdup(cfg->common.owner_address ? cfg->common.owner_address : "");
     client_keys_init(c, cfg);

@@ -51,7 +51,10 @@ typedef struct client_config {
     int64_t max_tokens;     /* default cap when the request gives none (default 4096) */
     double request_timeout; /* seconds (default 600) */
     int64_t max_body;       /* request body limit, bytes (default 8 MiB) */
-    bool is_test;           /* "is_test": the network we join is a test one (default true) */
+    /* Flow control: answer bytes one request may have in flight from the
+     * proxy (docs/net.md; default 256 KiB). */
+    int64_t stream_window;
+    bool is_test; /* "is_test": the network we join is a test one (default true) */
     /* "api_keys": when any is given, every /v1 request needs one of them */
     client_api_key *api_keys;
     size_t n_api_keys;

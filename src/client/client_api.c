@@ -22,6 +22,8 @@ const client_io client_io_net = {
     .req_query = http_req_query,
     .req_body = http_req_body,
     .req_header = http_req_header,
+    .stream_pending = http_stream_pending,
+    .on_drain = http_req_on_drain,
     .on_caller_gone = http_req_on_close,
     .reply_header = http_reply_header,
     .reply = http_reply,
@@ -239,6 +241,8 @@ static void send_plain(creq *r)
     }
     if (c->io->send(l, &q.hdr) < 0)
         reply_error(r, 502, "proxy_error", "could not send the request to the proxy");
+    else
+        client_flow_begin(r);
 }
 
 static void on_models_for_request(client *c, void *ud, bool ok)
@@ -546,6 +550,14 @@ void client_handle_answer(clink *l, const tl_obj *m)
         return;
     }
     const tl_client_queryAnswerPartEx *a = (const tl_client_queryAnswerPartEx *)m;
+    size_t counted = m->id == TL_ID_client_queryAnswerPartEx ? a->answer.len : 0;
+    cc_err ferr;
+    if (counted && client_flow_receive(r, counted, &ferr) < 0) {
+        CC_WARN("event=flow_violation proxy=%s error=\"%s\"", l->addr, ferr.msg);
+        send_cancel(r);
+        reply_error(r, 502, "proxy_error", ferr.msg);
+        return;
+    }
     tl_client_queryAnswerPartEx opened;
     cc_buf plain = CC_BUF_INIT;
     if (r->seal) {
@@ -573,9 +585,13 @@ void client_handle_answer(clink *l, const tl_obj *m)
         opened.answer = tl_mem(plain.data, plain.len);
         a = &opened;
     }
-    client_answer_opened(r, m->id, a);
+    tl_int256 rid_copy = r->rid;
+    client_answer_opened(r, m->id, a); /* may free r */
     if (plain.data) explicit_bzero(plain.data, plain.cap);
     cc_buf_free(&plain);
+    creq *still = cc_map_get(&c->reqs, cc_load_u64le(rid_copy.b));
+    if (counted && still && memcmp(still->rid.b, rid_copy.b, 32) == 0)
+        client_flow_delivered(still, counted);
 }
 
 /* One answer message of r, opened when it was sealed. May free r. */

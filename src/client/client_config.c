@@ -21,6 +21,7 @@ void client_config_init(client_config *c)
     c->request_timeout = 600;
     c->max_body = 8 << 20;
     c->sealing_candidates = 2;
+    c->stream_window = NET_FLOW_WINDOW_DEFAULT;
     /* COCOON's proxies refuse a peer whose is_test differs from theirs
      * ("test mode mismatch"); the networks we know are test ones. */
     c->is_test = true;
@@ -172,6 +173,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         "wallet_key_file",
         "topup_nano",
         "min_balance_nano",
+        "stream_window",
         NULL};
     // clang-format on
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -184,6 +186,8 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         cc_json_get_int(obj, "max_tokens", false, 1, INT32_MAX, &c->max_tokens, err) < 0 ||
         cc_json_get_double(obj, "request_timeout", false, 1, 86400, &c->request_timeout, err) < 0 ||
         cc_json_get_int(obj, "max_body", false, 1024, 1 << 30, &c->max_body, err) < 0 ||
+        cc_json_get_int(obj, "stream_window", false, NET_FLOW_WINDOW_MIN, NET_FLOW_WINDOW_MAX,
+                        &c->stream_window, err) < 0 ||
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
         cc_json_get_int(obj, "sealing_candidates", false, 1, 8, &c->sealing_candidates, err) < 0 ||
         cc_json_get_int(obj, "price_per_token", false, 0, INT32_MAX, &c->price_per_token, err) <

@@ -102,6 +102,10 @@ typedef struct client_io {
     /* A request header (case-insensitive) or NULL; may itself be NULL (no
      * headers at all). */
     const char *(*req_header)(const http_req *h, const char *name);
+    /* Back-pressure (flow control); either may be NULL (then the caller
+     * counts as reading everything at once). */
+    size_t (*stream_pending)(const http_req *h);
+    void (*on_drain)(http_req *h, size_t low_water, void (*cb)(http_req *h, void *ud), void *ud);
     void (*on_caller_gone)(http_req *h, void (*cb)(http_req *h, void *ud), void *ud);
     void (*reply_header)(http_req *h, const char *name, const char *value);
     void (*reply)(http_req *h, int status, const char *content_type, const void *body, size_t len);
@@ -159,10 +163,14 @@ struct creq {
     /* Drops the usage-only SSE event workers request for billing when the
      * caller did not ask for it (NULL otherwise). */
     openai_sse_filter *sse_filter;
-    ckey *api_key;          /* the caller's key (NULL when no keys are configured) */
-    bool usage_recorded;    /* its final token count was charged to api_key */
-    bool first_byte;        /* the caller got its first byte (TTFT recorded) */
-    struct cseal *seal;     /* a sealed request's keys and answer state (client_seal.c) */
+    ckey *api_key;       /* the caller's key (NULL when no keys are configured) */
+    bool usage_recorded; /* its final token count was charged to api_key */
+    bool first_byte;     /* the caller got its first byte (TTFT recorded) */
+    struct cseal *seal;  /* a sealed request's keys and answer state (client_seal.c) */
+    /* Flow control (client_flow.c): what this request lets the proxy send. */
+    bool flow;
+    bool drain_wait; /* an on_drain is registered: grants wait for the caller */
+    net_flow_rx rx;
     char sealing_note[160]; /* why a plain answer was not sealed (X-Cocoon-Sealing) */
     cc_list_node node;      /* in c->all */
 };
@@ -174,6 +182,7 @@ struct client {
     bool is_test; /* sent in client.params */
     int64_t max_tokens;
     double request_timeout;
+    int64_t stream_window;
     char *owner_address;
     /* The persistent signing key (daemon_identity; "state_dir"). */
     daemon_identity ident;
@@ -395,6 +404,17 @@ void client_api_attestation(http_req *hreq, void *ud);
 /* The chat page at `/` (client_page.c). */
 void client_page_register(client *c);
 void client_handle_answer(clink *l, const tl_obj *msg);
+
+/* ---- client_flow.c: per-stream flow control toward the proxy ---- */
+/* The request was sent on r->link: when the proxy speaks flow control,
+ * grant it the initial window for r. */
+void client_flow_begin(creq *r);
+/* An answer part of n counted bytes arrived: -1 (err set) when the proxy
+ * sent more than it was granted. */
+int client_flow_receive(creq *r, size_t n, cc_err *err);
+/* n counted bytes went to the caller: grant them back now, or once the
+ * caller's socket has drained when it is not reading. */
+void client_flow_delivered(creq *r, size_t n);
 void client_link_gone(clink *l);
 void client_requests_abort_all(client *c);
 

@@ -100,7 +100,7 @@ static void hello(daemon_link *l)
 {
     tl_client_connectToProxy q = TL_INIT(client_connectToProxy);
     q.params.hdr.id = TL_ID_client_params;
-    q.params.flags = 1u | 2u;
+    q.params.flags = 1u | 2u | DAEMON_PARAMS_FLAG_FLOW;
     if (clink_client(l)->sealing != CLIENT_SEALING_OFF)
         q.params.flags |= DAEMON_PARAMS_FLAG_SEALING;
     /* COCOON's proxy refuses a client without a parseable owner address. */

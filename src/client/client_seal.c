@@ -361,6 +361,7 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
         fallback(r, 502, "could not send the request to the proxy");
         return;
     }
+    client_flow_begin(r);
     cc_buf_free(&aad);
     cc_buf_free(&body);
 }

@@ -146,7 +146,9 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
         tl_client_connectedToProxy a = TL_INIT(client_connectedToProxy);
         a.params.hdr.id = TL_ID_proxy_params;
         /* We relay sealed requests; say so only to a client that asked. */
-        a.params.flags = 1u | 2u | (cp->flags & DAEMON_PARAMS_FLAG_SEALING);
+        a.params.flags =
+            1u | 2u | (cp->flags & (DAEMON_PARAMS_FLAG_SEALING | DAEMON_PARAMS_FLAG_FLOW));
+        c->flow = (cp->flags & DAEMON_PARAMS_FLAG_FLOW) != 0;
         memcpy(a.params.proxy_public_key.b, p->sign_pub, 32);
         a.params.proxy_owner_address = tl_str(proxy_owner_or_zero(p));
         a.params.proxy_sc_address = tl_str(proxy_sc_or_zero(p)); /* zero with --chain none */
@@ -263,6 +265,9 @@ void proxy_client_on_packet(net_conn *conn, void *ud, const uint8_t *data, size_
         break;
     case TL_ID_client_cancelQuery:
         proxy_request_cancel_from_client(c, &((tl_client_cancelQuery *)m)->request_id);
+        break;
+    case TL_ID_client_streamCredit:
+        proxy_flow_on_credit(c, (const tl_client_streamCredit *)m);
         break;
     default:
         CC_DEBUG("event=client_packet_ignored id=%s", tl_ctor_name(m->id));

@@ -55,6 +55,7 @@ struct pworker {
     /* Sealing: the worker's certificate claims an X25519 key and a receipt
      * key (proxy_seal.c). cert_der is what clients verify themselves. */
     bool sealing;
+    bool flow;             /* speaks per-stream flow control (DAEMON_PARAMS_FLAG_FLOW) */
     uint8_t cert_hash[32]; /* SHA-256 of cert_der */
     uint8_t receipt_pub[32];
     uint64_t receipts_seen; /* sealed receipts from this connection (proxy_seal.c) */
@@ -80,6 +81,7 @@ struct pclient {
     bool waiting;           /* in p->waiting (it has queued requests) */
     cc_list_node wait_node; /* in p->waiting */
     uint64_t refused_limits;
+    bool flow;         /* speaks per-stream flow control (DAEMON_PARAMS_FLAG_FLOW) */
     cc_list_node node; /* in p->clients */
 };
 
@@ -111,9 +113,12 @@ struct preq {
     int64_t reserved;
     ledger_client *acct;
     ledger_worker *wacct; /* the worker account counting it as running */
-    cc_list_node w_node;  /* in worker->reqs */
-    cc_list_node c_node;  /* in client->reqs */
-    cc_list_node q_node;  /* in client->queue */
+    /* Flow control (proxy_flow.c; NULL when the client does not speak it). */
+    struct pflow *flow;
+    bool parked;         /* done, kept only until the client's credit takes what waits */
+    cc_list_node w_node; /* in worker->reqs */
+    cc_list_node c_node; /* in client->reqs */
+    cc_list_node q_node; /* in client->queue */
 };
 
 struct proxy {
@@ -322,6 +327,30 @@ preq *proxy_request_lookup(pworker *w, const tl_int256 *rid);
 void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid);
 /* Worker answers (decoded in borrow mode). */
 void proxy_relay_answer(pworker *w, const tl_obj *msg);
+/* Ends r: frees it, or parks it while answer parts wait for the client's
+ * credit (proxy_flow.c ends a parked one once they went). */
+void proxy_request_finish(preq *r);
+
+/* ---- proxy_flow.c: per-stream flow control (docs/net.md) ----
+ * The client grants the proxy credit per request; the proxy passes every
+ * grant on to a worker that speaks flow control as its own, so the worker
+ * never has more in flight than the client can take and the proxy holds
+ * nothing. A worker that does not speak it is followed: parts over the
+ * client's credit wait here, up to PROXY_FLOW_QUEUE_MAX bytes, past which
+ * the request (never the link) fails. */
+#define PROXY_FLOW_QUEUE_MAX ((size_t)16 << 20)
+void proxy_flow_start(preq *r);      /* at the request's start (client speaks it) */
+void proxy_flow_dispatched(preq *r); /* sent to r->worker: its initial credit */
+/* A part of n answer bytes came from the worker: -1 when it is over the
+ * credit the worker was granted (err says so). */
+int proxy_flow_from_worker(preq *r, size_t n, cc_err *err);
+/* A message for the client carrying n counted bytes (0: head, not counted):
+ * 1 send it now (credit spent), 0 it was queued, -1 the queue is full. */
+int proxy_flow_to_client(preq *r, const tl_obj *msg, size_t n);
+bool proxy_flow_holds(const preq *r); /* parts wait for the client's credit */
+void proxy_flow_drop_queue(preq *r);
+void proxy_flow_free(preq *r);
+void proxy_flow_on_credit(pclient *c, const tl_client_streamCredit *m);
 void proxy_requests_worker_gone(pworker *w);
 void proxy_requests_client_gone(pclient *c);
 /* Capacity may have appeared (a slot freed, a worker became ready or

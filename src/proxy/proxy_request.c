@@ -113,10 +113,17 @@ static void finish(preq *r)
 {
     proxy *p = r->p;
     bool freed_slot = r->worker != NULL;
+    /* Done, but answer parts still wait for the client's credit. */
+    bool park = !r->parked && r->client && proxy_flow_holds(r);
     queue_remove(r);
     detach_worker(r);
     proxy_money_release(r); /* a no-op when the request was billed */
     if (freed_slot && p->queue_len) proxy_requests_kick(p);
+    if (park) {
+        r->parked = true;
+        return;
+    }
+    proxy_flow_free(r);
     pclient *c = r->client;
     if (c) cc_list_remove(&c->reqs, &r->c_node);
     if (r->timer) event_free(r->timer);
@@ -172,11 +179,17 @@ static void send_client_error(preq *r, int code, const char *msg,
     r->p->io->to_client(r->client, &e.hdr);
 }
 
+void proxy_request_finish(preq *r)
+{
+    finish(r);
+}
+
 static void fail_request(preq *r, int code, const char *msg)
 {
     CC_INFO("event=request_failed code=%d error=\"%s\" model=%s attempts=%d", code, msg, r->model,
             r->attempts);
     r->p->stats.failed++;
+    proxy_flow_drop_queue(r); /* the error ends the answer */
     send_client_error(r, code, msg, NULL);
     finish(r);
 }
@@ -232,6 +245,7 @@ static bool dispatch(preq *r, uint64_t exclude_id)
             detach_worker(r);
             return false;
         }
+        proxy_flow_dispatched(r);
         return true;
     }
     tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
@@ -249,6 +263,7 @@ static bool dispatch(preq *r, uint64_t exclude_id)
         detach_worker(r);
         return false;
     }
+    proxy_flow_dispatched(r);
     if (p->lim.first_byte_timeout > 0 && !r->relayed_any) {
         struct timeval tv = cc_timeval(p->lim.first_byte_timeout);
         evtimer_add(r->first_byte_timer, &tv);
@@ -428,6 +443,7 @@ static void start(pclient *c, const tl_client_runQueryEx *q, pseal *seal)
     r->start_mono = cc_now_mono();
     cc_buf_append(&r->query, q->query.data, q->query.len);
     cc_list_push_front(&c->reqs, &r->c_node);
+    proxy_flow_start(r);
     c->requests++;
     p->stats.requests++;
     p->stats.active++;
@@ -492,6 +508,7 @@ void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid)
             c->p->stats.cancelled++;
             CC_INFO("event=request_cancelled by=client model=%s", r->model);
             cancel_on_worker(r);
+            proxy_flow_drop_queue(r);
             finish(r);
             return;
         }
@@ -691,6 +708,16 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
     const tl_proxy_queryAnswerPartEx *a = (const tl_proxy_queryAnswerPartEx *)msg;
     preq *r = proxy_request_lookup(w, &a->request_id);
     if (!r) return; /* finished or cancelled meanwhile */
+    bool counted = msg->id == TL_ID_proxy_queryAnswerPartEx;
+    cc_err ferr;
+    if (counted && proxy_flow_from_worker(r, a->answer.len, &ferr) < 0) {
+        CC_WARN("event=flow_violation worker=%llu error=\"%s\"", (unsigned long long)w->rw.id,
+                ferr.msg);
+        w->failures++;
+        cancel_on_worker(r);
+        fail_request(r, NET_ERR_PROTOCOL, ferr.msg);
+        return;
+    }
     if (!r->relayed_any) {
         r->relayed_any = true;
         first_byte_timer_stop(r);
@@ -727,11 +754,17 @@ void proxy_relay_answer(pworker *w, const tl_obj *msg)
         out.flags = 1;
         fill_client_final(r, &out.final_info, &a->final_info);
     }
-    if (r->client) {
+    int go = r->client ? proxy_flow_to_client(r, &out.hdr, counted ? out.answer.len : 0) : 0;
+    if (go > 0) {
         p->stats.parts_relayed++;
         p->stats.bytes_relayed += a->answer.len;
         p->io->to_client(r->client, &out.hdr);
     }
     cc_buf_free(&timed);
+    if (go < 0) { /* a worker without flow control outran the client's credit */
+        cancel_on_worker(r);
+        fail_request(r, NET_ERR_FAILURE, "the client does not read this answer");
+        return;
+    }
     if (final) complete(r, &a->final_info);
 }

@@ -197,6 +197,8 @@ static void on_connect_to_proxy(pworker *w, uint64_t qid, const tl_worker_connec
     proxy_seal_worker_init(w, net_conn_peer_cert(w->conn), info);
     tl_worker_connectedToProxy a = TL_INIT(worker_connectedToProxy);
     fill_proxy_params(p, &a.params, v);
+    w->flow = (wp->flags & DAEMON_PARAMS_FLAG_FLOW) != 0;
+    a.params.flags |= wp->flags & DAEMON_PARAMS_FLAG_FLOW;
     /* Its contract, which our vouchers pay (zero with --chain none). */
     a.worker_sc_address = tl_str(proxy_chain_worker_sc(p, proxy_money_worker(w)));
     answer(p, w->conn, qid, &a.hdr);

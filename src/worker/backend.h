@@ -68,6 +68,10 @@ typedef struct backend_ops {
     /* Figures for /jsonstats (adds keys to obj). */
     void (*stats)(worker_backend *b, json_t *obj);
     void (*destroy)(worker_backend *b);
+    /* Back-pressure (flow control, docs/net.md): stop producing body bytes
+     * for this call until resumed; bytes already produced may still come.
+     * NULL = the backend cannot pause (the worker then holds what comes). */
+    void (*pause)(backend_call *call, bool paused);
 } backend_ops;
 
 struct worker_backend {

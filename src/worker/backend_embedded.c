@@ -417,8 +417,8 @@ static void emb_destroy(worker_backend *wb)
     free(b);
 }
 
-static const backend_ops emb_ops = {"embedded",  emb_start, emb_cancel, emb_model,
-                                    emb_healthy, emb_stats, emb_destroy};
+static const backend_ops emb_ops = {"embedded",  emb_start, emb_cancel,  emb_model,
+                                    emb_healthy, emb_stats, emb_destroy, NULL};
 
 worker_backend *backend_embedded_new(struct event_base *base, const backend_embedded_config *cfg,
                                      cc_err *err)

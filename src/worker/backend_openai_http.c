@@ -611,6 +611,13 @@ static void oa_destroy(worker_backend *wb)
     free(b);
 }
 
+/* The server's writes block once the socket buffers fill: the answer then
+ * flows at the pace of the slowest reader downstream. */
+static void oa_pause(backend_call *c, bool paused)
+{
+    if (c && c->req) http_client_pause(c->req, paused);
+}
+
 static const backend_ops oa_ops = {
     .kind = "openai-http",
     .start = oa_start,
@@ -619,6 +626,7 @@ static const backend_ops oa_ops = {
     .healthy = oa_healthy,
     .stats = oa_stats,
     .destroy = oa_destroy,
+    .pause = oa_pause,
 };
 
 worker_backend *backend_openai_http_new(struct event_base *base,

@@ -46,6 +46,13 @@ struct wreq {
     struct wseal *seal;
     cc_buf sealed; /* the last sealed part (borrowed by the message being sent) */
     bool dirty;
+    /* Flow control (worker_flow.c, docs/net.md): the proxy's credit for the
+     * answer parts; with it, parts wait in `pending` and the backend is
+     * paused while they pile up. A request whose backend finished but whose
+     * last bytes wait for credit lingers in w->reqs (not counted active). */
+    bool flow, paused, lingering;
+    net_flow_tx tx;
+    backend_usage usage;     /* for the final part of a lingering request */
     cc_list_node dirty_node; /* in w->dirty */
     cc_list_node node;       /* in w->reqs */
 };
@@ -233,5 +240,21 @@ void worker_requests_cancel_all(worker *w);
 /* Sends the output the backend produced during this loop turn. */
 void worker_flush_pending(worker *w);
 void worker_req_free(wreq *r);
+bool worker_send_pending(wreq *r, bool final, const backend_usage *usage);
+long worker_send_part(wreq *r, bool final, const uint8_t *data, size_t len,
+                      const backend_usage *usage);
+
+/* ---- worker_flow.c: per-stream flow control toward the proxy ---- */
+/* Sends r's pending body in parts within its credit (the final part too
+ * once everything fits); false while bytes wait. */
+bool worker_flow_send(wreq *r, bool final, const backend_usage *usage);
+/* Pauses the backend while the bytes waiting for credit pile up, resumes
+ * once they went. */
+void worker_flow_pace(wreq *r);
+/* proxy.streamCredit for r: sends what waited; a lingering r that is done
+ * is freed. */
+void worker_flow_on_credit(wreq *r, int64_t bytes);
+/* Frees a lingering request (its proxy link went, or it was cancelled). */
+void worker_flow_drop(wreq *r);
 
 #endif

@@ -70,6 +70,7 @@ static void on_connected(daemon_link *l, const tl_obj *o)
     if (daemon_link_set_version(l, REGISTRY_PROTO_WORKER_MIN, REGISTRY_PROTO_WORKER_MAX,
                                 a->params.flags, a->params.proto_version) < 0)
         return;
+    l->peer_flags = a->params.flags; /* e.g. flow control (DAEMON_PARAMS_FLAG_FLOW) */
     worker *w = wlink_worker(l);
     char *psc = tl_bytes_strdup(a->params.proxy_sc_address);
     char *powner = tl_bytes_strdup(a->params.proxy_owner_address);
@@ -104,7 +105,7 @@ static void hello(daemon_link *l)
     worker *w = wlink_worker(l);
     tl_worker_connectToProxy q = TL_INIT(worker_connectToProxy);
     q.params.hdr.id = TL_ID_worker_params;
-    q.params.flags = 1u | 2u;
+    q.params.flags = 1u | 2u | DAEMON_PARAMS_FLAG_FLOW;
     /* COCOON's proxy refuses a worker without a parseable owner address. */
     q.params.worker_owner_address =
         tl_str(*w->owner_address ? w->owner_address : TON_ADDR_ZERO_RAW);

@@ -133,16 +133,36 @@ static int answer_bytes(wreq *r, bool final, const uint8_t *data, size_t len, tl
     return 0;
 }
 
+/* Sends one answer part of len bytes (sealed when the request is); with
+ * `final`, flags bit 0 and the final info. Returns the bytes the part's
+ * answer took (what flow control counts), or -1. */
+long worker_send_part(wreq *r, bool final, const uint8_t *data, size_t len,
+                      const backend_usage *usage)
+{
+    tl_proxy_queryAnswerPartEx p = TL_INIT(proxy_queryAnswerPartEx);
+    p.request_id = r->request_id;
+    if (final) {
+        p.flags = 1;
+        fill_final(r, &p.final_info, usage);
+    }
+    if (answer_bytes(r, final, data, len, &p.answer, &p.final_info) < 0) return -1;
+    daemon_link_send(r->link, &p.hdr);
+    return (long)p.answer.len;
+}
+
 /* Sends what is pending for r: the head (with the body so far as payload) or
- * a body part; with `final`, flags bit 0 and the final info. */
-static void send_pending(wreq *r, bool final, const backend_usage *usage)
+ * a body part; with `final`, flags bit 0 and the final info. Under flow
+ * control the head carries no body (heads are not counted) and the body goes
+ * in parts within the credit (worker_flow.c). Returns false when bytes (or
+ * the final part) still wait for credit. */
+bool worker_send_pending(wreq *r, bool final, const backend_usage *usage)
 {
     undirty(r);
     if (!r->link) {
         cc_buf_reset(&r->pending);
         clear_head(r);
         r->head_pending = false;
-        return;
+        return true;
     }
     if (r->head_pending) {
         tl_http_header hs[MAX_HEADERS + 2];
@@ -169,7 +189,8 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
         resp.reason = tl_str(r->head_status == 200 ? "OK" : "");
         resp.headers.n = nh;
         resp.headers.items = hs;
-        resp.payload = tl_mem(r->pending.data, r->pending.len);
+        bool head_final = final && (!r->flow || !r->pending.len);
+        if (!r->flow || head_final) resp.payload = tl_mem(r->pending.data, r->pending.len);
         cc_buf enc = CC_BUF_INIT;
         cc_err err;
         if (tl_encode(&resp.hdr, &enc, &err) < 0) {
@@ -177,27 +198,25 @@ static void send_pending(wreq *r, bool final, const backend_usage *usage)
         } else {
             tl_proxy_queryAnswerEx a = TL_INIT(proxy_queryAnswerEx);
             a.request_id = r->request_id;
-            if (final) {
+            if (head_final) {
                 a.flags = 1;
                 fill_final(r, &a.final_info, usage);
             }
-            if (answer_bytes(r, final, enc.data, enc.len, &a.answer, &a.final_info) == 0)
+            if (answer_bytes(r, head_final, enc.data, enc.len, &a.answer, &a.final_info) == 0)
                 daemon_link_send(r->link, &a.hdr);
         }
         cc_buf_free(&enc);
         clear_head(r);
         r->head_pending = false;
-    } else if (r->pending.len || final) {
-        tl_proxy_queryAnswerPartEx p = TL_INIT(proxy_queryAnswerPartEx);
-        p.request_id = r->request_id;
-        if (final) {
-            p.flags = 1;
-            fill_final(r, &p.final_info, usage);
+        if (head_final || !r->flow) {
+            cc_buf_reset(&r->pending);
+            return true;
         }
-        if (answer_bytes(r, final, r->pending.data, r->pending.len, &p.answer, &p.final_info) == 0)
-            daemon_link_send(r->link, &p.hdr);
     }
+    if (r->flow) return worker_flow_send(r, final, usage); /* within the proxy's credit */
+    if (r->pending.len || final) worker_send_part(r, final, r->pending.data, r->pending.len, usage);
     cc_buf_reset(&r->pending);
+    return true;
 }
 
 void worker_req_free(wreq *r)
@@ -213,7 +232,7 @@ void worker_req_free(wreq *r)
 void worker_flush_pending(worker *w)
 {
     while (!cc_list_empty(&w->dirty))
-        send_pending(cc_list_first(wreq, &w->dirty, dirty_node), false, NULL);
+        worker_send_pending(cc_list_first(wreq, &w->dirty, dirty_node), false, NULL);
 }
 
 static void on_head(void *ud, int status, const backend_header *headers, size_t n)
@@ -242,6 +261,7 @@ static void on_body(void *ud, const uint8_t *data, size_t len)
     r->body_bytes += len;
     cc_buf_append(&r->pending, data, len);
     mark_dirty(r);
+    if (r->flow) worker_flow_pace(r);
 }
 
 static void on_done(void *ud, const backend_usage *usage, int error_code, const char *error)
@@ -278,20 +298,28 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
             cc_buf_reset(&r->pending);
             undirty(r);
         } else {
-            send_pending(r, false, NULL); /* bytes produced before the failure */
+            worker_send_pending(r, false, NULL); /* bytes produced before the failure */
         }
         if (r->link)
             send_error(r->link, &r->request_id, error_code, error ? error : "backend error", r,
                        usage);
     } else {
         if (!r->head_sent) on_head(r, 200, NULL, 0);
-        send_pending(r, true, usage);
+        if (!worker_send_pending(r, true, usage)) {
+            /* The last bytes wait for the proxy's credit (worker_flow.c). */
+            r->lingering = true;
+            if (usage) r->usage = *usage;
+        }
     }
     char ms[32]; /* printf's float path was a visible part of a request's CPU */
     cc_fmt_fixed(ms, (cc_now_wall() - r->start_wall) * 1e3, 1);
     CC_INFO("event=request_done proxy=%s status=%s code=%d ms=%s completion_tokens=%lld",
             r->link ? r->link->addr : "-", error_code ? "error" : "ok", error_code, ms,
             (long long)(usage ? usage->completion_tokens : 0));
+    if (r->lingering) {
+        w->active--; /* the backend is done; it stays in w->reqs for the credit */
+        return;
+    }
     unlink_req(r);
     if (r->in_start) {
         r->done_in_start = true; /* freed by the starter once start() returns */
@@ -386,6 +414,7 @@ static void run_http(wlink *l, run_args *q)
                                                                        : w->coefficient;
     r->start_wall = cc_now_wall();
     r->debug = q->debug;
+    r->flow = (l->peer_flags & DAEMON_PARAMS_FLAG_FLOW) != 0;
     cc_list_push_front(&w->reqs, &r->node);
     w->active++;
     w->stats.total++;
@@ -468,6 +497,7 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
         break;
     case TL_ID_proxy_cancelQuery: {
         wreq *r = find_req(wlink_worker(l), l, &((tl_proxy_cancelQuery *)obj)->request_id);
+        if (r && r->lingering) worker_flow_drop(r);
         if (r && r->call) {
             CC_INFO("event=request_cancel proxy=%s", l->addr);
             backend_call *call = r->call;
@@ -475,6 +505,13 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
             wlink_worker(l)->backend->ops->cancel(
                 call); /* on_done(NET_ERR_CANCELLED) follows and frees r */
         }
+        break;
+    }
+    case TL_ID_proxy_streamCredit: {
+        const tl_proxy_streamCredit *m = (const tl_proxy_streamCredit *)obj;
+        /* Credit for an unknown or finished request is ignored. */
+        wreq *r = find_req(wlink_worker(l), l, &m->request_id);
+        if (r) worker_flow_on_credit(r, m->bytes);
         break;
     }
     case TL_ID_proxy_workerRequestPayment:
@@ -493,6 +530,10 @@ void worker_link_gone(wlink *l)
     cc_list_foreach (wreq, r, &w->reqs, node) {
         if (r->link != l) continue;
         r->link = NULL;
+        if (r->lingering) {
+            worker_flow_drop(r); /* the foreach read the next one first */
+            continue;
+        }
         if (r->call) {
             backend_call *call = r->call;
             r->call = NULL;
