@@ -69,10 +69,13 @@ static void stats_fill(void *ud, json_t *o)
         json_t *e = json_object();
         json_object_set_new(e, "id", json_integer((json_int_t)c->id));
         json_object_set_new(e, "peer", json_string(c->conn ? net_conn_peer_addr(c->conn) : ""));
-        json_object_set_new(e, "active", json_integer((json_int_t)c->active));
-        json_object_set_new(e, "waiting", json_integer((json_int_t)c->queued));
-        json_object_set_new(e, "waiting_bytes", json_integer((json_int_t)c->queued_bytes));
-        json_object_set_new(e, "refused_limits", json_integer((json_int_t)c->refused_limits));
+        /* The fair limits count per owner: these are its owner's figures. */
+        const powner *ow = proxy_client_owner(c);
+        json_object_set_new(e, "owner", json_string(ow->address ? ow->address : ""));
+        json_object_set_new(e, "active", json_integer((json_int_t)ow->active));
+        json_object_set_new(e, "waiting", json_integer((json_int_t)ow->queued));
+        json_object_set_new(e, "waiting_bytes", json_integer((json_int_t)ow->queued_bytes));
+        json_object_set_new(e, "refused_limits", json_integer((json_int_t)ow->refused_limits));
         daemon_json_add_peer_info(e, c->conn ? net_conn_peer_info(c->conn) : NULL);
         json_array_append_new(cs, e);
     }

@@ -26,6 +26,7 @@ void proxy_client_destroy(pclient *c, const char *why)
     CC_INFO("event=client_gone id=%llu reason=\"%s\"", (unsigned long long)c->id, why);
     proxy_requests_client_gone(c);
     cc_list_remove(&p->clients, &c->node);
+    proxy_owner_put(c->owner);
     free(c->owner_address);
     free(c);
 }
@@ -137,6 +138,7 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
          * ProxyClientInfo per client_owner_address). */
         free(c->owner_address);
         c->owner_address = tl_bytes_strdup(cp->client_owner_address);
+        proxy_client_set_owner(c, c->owner_address); /* the fair limits' key */
         c->acct = NULL;
         if (!proxy_money_client(c)) {
             p->io->answer_client_error(c, qid, NET_ERR_ERROR, "client owner address is too long");

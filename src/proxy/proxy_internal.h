@@ -64,6 +64,35 @@ struct pworker {
     cc_list_node node; /* in p->all_workers */
 };
 
+/* One client owner (its wallet address, from client.connectToProxy) as the
+ * fair limits see it: every connection announcing the address shares its
+ * active, waiting and byte limits and its one place in the round robin, so
+ * many connections buy an owner nothing. A connection before its
+ * connectToProxy has an owner of its own (address NULL). */
+typedef struct powner {
+    proxy *p;
+    char *address; /* NULL: one connection's own */
+    size_t refs;   /* clients and requests holding it */
+    /* Its requests on workers, and those waiting for a slot (oldest first,
+     * through q_node) with their bytes. */
+    size_t active, queued, queued_bytes;
+    cc_list queue;
+    bool waiting;           /* in p->waiting (it has queued requests) */
+    cc_list_node wait_node; /* in p->waiting */
+    uint64_t refused_limits;
+    cc_list_node node; /* in p->owners */
+} powner;
+
+/* proxy_owner.c. The client's owner (made on first use); the owner of
+ * `address` shared by the connections that announce it (a new reference;
+ * address NULL: a fresh private one); references are dropped with put. */
+powner *proxy_client_owner(pclient *c);
+powner *proxy_owner_get(proxy *p, const char *address);
+void proxy_owner_put(powner *o);
+/* Moves c to the owner of address (its connectToProxy); kept as it is while
+ * c has requests. */
+void proxy_client_set_owner(pclient *c, const char *address);
+
 struct pclient {
     proxy *p;
     net_conn *conn;
@@ -74,13 +103,9 @@ struct pclient {
     ledger_client *acct; /* its owner's ledger account (proxy_money_client) */
     cc_list reqs;        /* preq of this client (through c_node) */
     uint64_t requests;
-    /* Fair limits: its requests on workers, and those waiting for a slot
-     * (oldest first, through q_node) with their bytes. */
-    size_t active, queued, queued_bytes;
-    cc_list queue;
-    bool waiting;           /* in p->waiting (it has queued requests) */
-    cc_list_node wait_node; /* in p->waiting */
-    uint64_t refused_limits;
+    /* Whose fair share its requests count against (proxy_owner.c): shared
+     * by every connection that announced the same owner address. */
+    struct powner *owner;
     bool flow;         /* speaks per-stream flow control (DAEMON_PARAMS_FLAG_FLOW) */
     cc_list_node node; /* in p->clients */
 };
@@ -115,10 +140,11 @@ struct preq {
     ledger_worker *wacct; /* the worker account counting it as running */
     /* Flow control (proxy_flow.c; NULL when the client does not speak it). */
     struct pflow *flow;
-    bool parked;         /* done, kept only until the client's credit takes what waits */
-    cc_list_node w_node; /* in worker->reqs */
-    cc_list_node c_node; /* in client->reqs */
-    cc_list_node q_node; /* in client->queue */
+    bool parked;          /* done, kept only until the client's credit takes what waits */
+    struct powner *owner; /* its client's owner (a reference: it may outlive the client) */
+    cc_list_node w_node;  /* in worker->reqs */
+    cc_list_node c_node;  /* in client->reqs */
+    cc_list_node q_node;  /* in owner->queue */
 };
 
 struct proxy {
@@ -147,7 +173,8 @@ struct proxy {
      * (or their client at client_max_active); served as slots free up (a
      * burst waits, not fails), one client after another: each client keeps
      * its own queue, and `waiting` holds the clients with one, in turn. */
-    cc_list waiting; /* of pclient, through wait_node */
+    cc_list waiting; /* of powner, through wait_node */
+    cc_list owners;  /* every powner, through node */
     size_t queue_len, queued_bytes;
     struct event *drain_ev;
     /* Money (proxy_money.c): the ledger of every client and worker account,

@@ -26,7 +26,7 @@ static void detach_worker(preq *r)
     first_byte_timer_stop(r);
     cc_list_remove(&w->reqs, &r->w_node);
     if (w->rw.active > 0) w->rw.active--;
-    if (r->client && r->client->active > 0) r->client->active--;
+    if (r->owner && r->owner->active > 0) r->owner->active--;
     proxy_money_detach_worker(r);
     cc_map_del(&r->p->by_wkey, r->wkey);
     r->worker = NULL;
@@ -38,7 +38,7 @@ static void attach_worker(preq *r, pworker *w)
     cc_list_push_front(&w->reqs, &r->w_node);
     w->rw.active++;
     w->requests++;
-    if (r->client) r->client->active++;
+    if (r->owner) r->owner->active++;
     proxy_money_attach_worker(r, w);
     /* A fresh id for the worker leg, so ids chosen by different clients can
      * never collide on a worker or in the proxy's table. */
@@ -52,7 +52,7 @@ static void attach_worker(preq *r, pworker *w)
 static void queue_remove(preq *r)
 {
     proxy *p = r->p;
-    pclient *c = r->client;
+    powner *c = r->owner;
     if (!r->queued) return;
     cc_list_remove(&c->queue, &r->q_node);
     r->queued = false;
@@ -69,7 +69,7 @@ static void queue_remove(preq *r)
 static void queue_add(preq *r)
 {
     proxy *p = r->p;
-    pclient *c = r->client;
+    powner *c = r->owner;
     r->queued = true;
     cc_list_push_back(&c->queue, &r->q_node);
     p->queue_len++;
@@ -91,7 +91,7 @@ static const char *queue_refusal(const preq *r)
 {
     const proxy *p = r->p;
     const proxy_limits *l = &p->lim;
-    const pclient *c = r->client;
+    const powner *c = r->owner;
     size_t len = r->query.len;
     if (c->queued >= l->client_max_queued)
         return "too many waiting requests from this client (client_max_queued)";
@@ -106,7 +106,7 @@ static const char *queue_refusal(const preq *r)
 
 static bool client_at_cap(const preq *r)
 {
-    return r->client && r->client->active >= r->p->lim.client_max_active;
+    return r->owner && r->owner->active >= r->p->lim.client_max_active;
 }
 
 static void finish(preq *r)
@@ -124,6 +124,7 @@ static void finish(preq *r)
         return;
     }
     proxy_flow_free(r);
+    proxy_owner_put(r->owner);
     pclient *c = r->client;
     if (c) cc_list_remove(&c->reqs, &r->c_node);
     if (r->timer) event_free(r->timer);
@@ -291,7 +292,7 @@ static void no_worker(preq *r, uint64_t exclude_id)
         }
         p->stats.no_worker++;
         p->stats.refused_limits++;
-        r->client->refused_limits++;
+        r->owner->refused_limits++;
         fail_request(r, NET_ERR_NOT_READY, refused);
         return;
     }
@@ -344,7 +345,7 @@ static void on_first_byte_timeout(evutil_socket_t fd, short what, void *ud)
 
 /* Serves or fails the first request of c's queue that can go now; false when
  * none can (every worker of their models busy, or c at its cap). */
-static bool serve_one(proxy *p, pclient *c)
+static bool serve_one(proxy *p, powner *c)
 {
     if (c->active >= p->lim.client_max_active) return false;
     cc_list_foreach (preq, r, &c->queue, q_node) {
@@ -369,9 +370,10 @@ static bool serve_one(proxy *p, pclient *c)
     return false;
 }
 
-/* Round robin over the clients with waiting requests: a client that gets a
- * slot goes to the back of the line, so a client with thousands waiting gets
- * no more of the freed slots than one with a single request. */
+/* Round robin over the client owners with waiting requests: an owner that
+ * gets a slot goes to the back of the line, so an owner with thousands
+ * waiting, over any number of connections, gets no more of the freed slots
+ * than one with a single request. */
 static void drain(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
@@ -380,10 +382,10 @@ static void drain(evutil_socket_t fd, short what, void *ud)
     for (bool progress = true; progress;) {
         progress = false;
         size_t n = cc_list_count(&p->waiting);
-        pclient *c = cc_list_first(pclient, &p->waiting, wait_node);
+        powner *c = cc_list_first(powner, &p->waiting, wait_node);
         while (n-- > 0 && c) {
             /* Read first: serving c changes only c's place in the line. */
-            pclient *next = cc_list_next(pclient, c, wait_node);
+            powner *next = cc_list_next(powner, c, wait_node);
             if (serve_one(p, c)) {
                 progress = true;
                 if (c->waiting) {
@@ -432,6 +434,8 @@ static void start(pclient *c, const tl_client_runQueryEx *q, pseal *seal)
     r->seal = seal;
     r->p = p;
     r->client = c;
+    r->owner = proxy_client_owner(c);
+    r->owner->refs++;
     r->client_rid = q->request_id;
     r->model = tl_bytes_strdup(q->model_name);
     r->max_coefficient = q->max_coefficient;

@@ -34,8 +34,8 @@ static void test_flooding_client_does_not_starve_another(void **state)
     fx_run(honest, 200, "tiny");
     fx_run(honest, 201, "tiny");
     fx_expect_none(f);
-    assert_int_equal(flood->queued, 59);
-    assert_int_equal(honest->queued, 2);
+    assert_int_equal(proxy_client_owner(flood)->queued, 59);
+    assert_int_equal(proxy_client_owner(honest)->queued, 2);
     /* Slots go to the clients in turn, not to the oldest request: the honest
      * client's two requests run within the next four slots. */
     int honest_served = 0, flood_served = 0;
@@ -54,8 +54,70 @@ static void test_flooding_client_does_not_starve_another(void **state)
     }
     assert_int_equal(honest_served, 2);
     assert_int_equal(flood_served, 2);
-    assert_int_equal(honest->queued, 0);
-    assert_false(honest->waiting);
+    assert_int_equal(proxy_client_owner(honest)->queued, 0);
+    assert_false(proxy_client_owner(honest)->waiting);
+}
+
+#define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* The limits and turns are per owner: an owner with two connections gets
+ * no more of the freed slots, and no more running or waiting room, than an
+ * owner with one. */
+static void test_owner_with_many_connections_gets_one_share(void **state)
+{
+    fx *f = *state;
+    f->p->lim.client_max_queued = 40;
+    pworker *w = fx_worker(f, "tiny", 1000, 1);
+    pclient *a1 = fx_client(f, 2), *a2 = fx_client(f, 2), *b = fx_client(f, 2);
+    proxy_client_set_owner(a1,
+                           "0:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    proxy_client_set_owner(a2,
+                           "0:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    proxy_client_set_owner(b, "0:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+    assert_ptr_equal(proxy_client_owner(a1), proxy_client_owner(a2));
+    assert_ptr_not_equal(proxy_client_owner(a1), proxy_client_owner(b));
+    /* Anonymous clients (the zero address) are each an owner of their own. */
+    pclient *z1 = fx_client(f, 2), *z2 = fx_client(f, 2);
+    proxy_client_set_owner(z1, "0:" ZERO64);
+    proxy_client_set_owner(z2, "0:" ZERO64);
+    assert_ptr_not_equal(proxy_client_owner(z1), proxy_client_owner(z2));
+    fx_run(a1, 1, "tiny");
+    tl_int256 rid = fx_take_run(f, w)->request_id;
+    for (uint8_t i = 2; i <= 20; i++) {
+        fx_run(a1, i, "tiny");
+        fx_run(a2, (uint8_t)(100 + i), "tiny");
+    }
+    for (uint8_t i = 200; i < 203; i++)
+        fx_run(b, i, "tiny");
+    fx_expect_none(f);
+    /* Both connections' requests wait in the one owner's line. */
+    assert_int_equal(proxy_client_owner(a2)->queued, 38);
+    assert_int_equal(proxy_client_owner(b)->queued, 3);
+    /* Six slots: per connection, b would get two of them; per owner, three. */
+    int b_served = 0;
+    pclient *prev = a1;
+    for (int slot = 0; slot < 6; slot++) {
+        fx_complete(f, w, prev, &rid);
+        fx_loop(f);
+        rid = fx_take_run(f, w)->request_id;
+        fx_expect_none(f);
+        prev = NULL;
+        cc_list_foreach (preq, r, &w->reqs, w_node)
+            prev = r->client;
+        assert_non_null(prev);
+        b_served += prev == b;
+    }
+    assert_int_equal(b_served, 3);
+    /* The cap on waiting requests is the owner's: a third connection of
+     * the same owner finds it full. */
+    pclient *a3 = fx_client(f, 2);
+    proxy_client_set_owner(a3,
+                           "0:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    uint64_t refused = proxy_client_owner(a3)->refused_limits;
+    for (uint8_t i = 1; i <= 8; i++)
+        fx_run(a3, i, "tiny");
+    assert_true(proxy_client_owner(a3)->queued <= 40);
+    assert_true(proxy_client_owner(a3)->refused_limits > refused);
 }
 
 static void test_client_queue_caps(void **state)
@@ -79,7 +141,7 @@ static void test_client_queue_caps(void **state)
     fx_expect_none(f);
     assert_true(fx_find(b, 1)->queued);
     assert_int_equal(f->p->stats.refused_limits, 1);
-    assert_int_equal(a->refused_limits, 1);
+    assert_int_equal(proxy_client_owner(a)->refused_limits, 1);
     assert_int_equal(f->p->queue_len, 4);
 }
 
@@ -97,7 +159,7 @@ static void test_queued_bytes_caps(void **state)
     fx_run(a, 2, "tiny");
     fx_run(a, 3, "tiny");
     fx_expect_none(f);
-    assert_int_equal(a->queued_bytes, 22);
+    assert_int_equal(proxy_client_owner(a)->queued_bytes, 22);
     fx_run(a, 4, "tiny");
     assert_true(
         fx_error_says(fx_take_error(f, a, 651),
@@ -112,7 +174,7 @@ static void test_queued_bytes_caps(void **state)
     fx_expect_none(f);
     /* A cancelled waiter gives its bytes back. */
     fx_cancel(a, 2);
-    assert_int_equal(a->queued_bytes, 11);
+    assert_int_equal(proxy_client_owner(a)->queued_bytes, 11);
     assert_int_equal(f->p->queued_bytes, 22);
 }
 
@@ -131,7 +193,7 @@ static void test_client_active_cap(void **state)
     fx_run(a, 3, "tiny");
     fx_expect_none(f);
     assert_true(fx_find(a, 3)->queued);
-    assert_int_equal(a->active, 2);
+    assert_int_equal(proxy_client_owner(a)->active, 2);
     /* Another client is not held back by it. */
     fx_run(b, 1, "tiny");
     fx_take_run(f, w);
@@ -142,7 +204,7 @@ static void test_client_active_cap(void **state)
     fx_take_run(f, w);
     fx_expect_none(f);
     assert_false(fx_find(a, 3)->queued);
-    assert_int_equal(a->active, 2);
+    assert_int_equal(proxy_client_owner(a)->active, 2);
     /* At its cap, a request no worker could ever take fails at once. */
     fx_run(a, 4, "absent");
     assert_true(fx_error_says(fx_take_error(f, a, 651), "no worker serves this model"));
@@ -201,6 +263,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         FX_TEST(test_flooding_client_does_not_starve_another),
+        FX_TEST(test_owner_with_many_connections_gets_one_share),
         FX_TEST(test_client_queue_caps),
         FX_TEST(test_queued_bytes_caps),
         FX_TEST(test_client_active_cap),
