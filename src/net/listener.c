@@ -85,22 +85,34 @@ static void log_refusals(net_listener *l)
             (unsigned long long)l->refused_addr, (unsigned long long)l->evicted);
 }
 
-/* The challenge gets harder as the handshaking slots fill, so a flood of
- * work-doing peers costs them more while honest peers barely notice. */
-static int current_difficulty(const net_listener *l)
+/* Extra bits for `used` of `max` slots taken: none below half, rising to
+ * pow_load_bits when full. */
+static int load_bits(const net_listener *l, unsigned used, unsigned max)
 {
-    if (l->pow_load_bits <= 0 || l->handshaking * 2 < l->max_handshaking) return l->difficulty;
-    double over = (double)(l->handshaking * 2 - l->max_handshaking) / (double)l->max_handshaking;
-    int d = l->difficulty + (int)(over * l->pow_load_bits + 0.999);
+    if (l->pow_load_bits <= 0 || !max || used * 2 < max) return 0;
+    double over = (double)(used * 2 - max) / (double)max;
+    return (int)(over * l->pow_load_bits + 0.999);
+}
+
+/* The challenge gets harder as the handshaking slots fill, in all and from
+ * the newcomer's own address, so a flood of work-doing peers costs them more
+ * (one address flooding pays first) while honest peers barely notice. */
+static int current_difficulty(const net_listener *l, uint64_t key)
+{
+    int extra = load_bits(l, l->handshaking, l->max_handshaking);
+    int own = load_bits(l, addr_count(l, key), l->max_per_addr);
+    int d = l->difficulty + (own > extra ? own : extra);
     return d > NET_POW_MAX_DIFFICULTY ? NET_POW_MAX_DIFFICULTY : d;
 }
 
-/* The oldest connection still waiting for its proof of work, or NULL. */
-static net_conn *oldest_unsolved(net_listener *l)
+/* The oldest connection still waiting for its proof of work (from the
+ * address `key` only, unless it is 0), or NULL. */
+static net_conn *oldest_unsolved(net_listener *l, uint64_t key)
 {
     net_conn *found = NULL;
     cc_list_foreach (net_conn, c, &l->handshaking_conns, lnode)
-        if (c->state == NET_CONN_POW) found = c; /* the list is newest first */
+        if (c->state == NET_CONN_POW && (!key || c->addr_key == key))
+            found = c; /* the list is newest first */
     return found;
 }
 
@@ -154,13 +166,26 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     (void)salen;
     uint64_t key = addr_key_of(sa);
     if (addr_count(l, key) >= l->max_per_addr) {
-        l->refused_addr++;
-        log_refusals(l);
-        evutil_closesocket(fd);
-        return;
+        /* As for the whole listener: idle sockets from an address (all of
+         * loopback, a NAT) must not lock out a peer there that does work,
+         * so the newcomer takes the place of the oldest one from that
+         * address that has not solved its proof of work. */
+        net_conn *victim = oldest_unsolved(l, key);
+        if (victim) {
+            l->evicted++;
+            log_refusals(l);
+            net_conn_fail(victim, NET_ERR_FAILURE,
+                          "evicted: proof of work not solved while its address was at its limit");
+        }
+        if (addr_count(l, key) >= l->max_per_addr) {
+            l->refused_addr++;
+            log_refusals(l);
+            evutil_closesocket(fd);
+            return;
+        }
     }
     if (l->handshaking >= l->max_handshaking) {
-        net_conn *victim = oldest_unsolved(l);
+        net_conn *victim = oldest_unsolved(l, 0);
         if (!victim) {
             l->refused_full++;
             log_refusals(l);
@@ -178,7 +203,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
             return;
         }
     }
-    int difficulty = current_difficulty(l); /* from the load before this one */
+    int difficulty = current_difficulty(l, key); /* from the load before this one */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     net_conn *c = net_conn_new(l->base, false, fd, l->ssl_ctx, &l->verify, &l->to, l->max_output);

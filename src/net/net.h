@@ -216,10 +216,13 @@ typedef struct net_listen_config {
      * its proof of work yet (idle sockets cannot crowd out a peer that works);
      * only when every slot has solved it is the newcomer refused. */
     unsigned max_handshaking;
-    unsigned max_handshaking_per_addr; /* from one IP address at once (0 = 64) */
+    /* From one IP address at once (0 = 64); at it, a newcomer from that
+     * address evicts its oldest one that has not solved its proof of work. */
+    unsigned max_handshaking_per_addr;
     double pow_timeout; /* seconds to answer the challenge (0 = 10, at most the handshake's) */
-    /* Extra PoW bits asked as the handshaking slots fill: none below half
-     * full, rising to this many when full (0 = 4; -1 = never; the total stays
+    /* Extra PoW bits asked as the handshaking slots fill (in all, or the
+     * newcomer's address's own, whichever is fuller): none below half full,
+     * rising to this many when full (0 = 4; -1 = never; the total stays
      * within NET_POW_MAX_DIFFICULTY). */
     int pow_load_bits;
     size_t max_output; /* per connection, see net_connect_config (0 = 64 MiB) */
