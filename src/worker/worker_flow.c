@@ -52,6 +52,7 @@ bool worker_flow_send(wreq *r, bool final, const backend_usage *usage)
 void worker_flow_drop(wreq *r)
 {
     cc_list_remove(&r->w->reqs, &r->node);
+    r->w->active--;
     worker_req_free(r);
 }
 

@@ -49,7 +49,8 @@ struct wreq {
     /* Flow control (worker_flow.c, docs/net.md): the proxy's credit for the
      * answer parts; with it, parts wait in `pending` and the backend is
      * paused while they pile up. A request whose backend finished but whose
-     * last bytes wait for credit lingers in w->reqs (not counted active). */
+     * last bytes wait for credit lingers in w->reqs, still counted active
+     * (so max_active_requests bounds them too). */
     bool flow, paused, lingering;
     net_flow_tx tx;
     backend_usage usage;     /* for the final part of a lingering request */

@@ -317,8 +317,7 @@ static void on_done(void *ud, const backend_usage *usage, int error_code, const 
             r->link ? r->link->addr : "-", error_code ? "error" : "ok", error_code, ms,
             (long long)(usage ? usage->completion_tokens : 0));
     if (r->lingering) {
-        w->active--; /* the backend is done; it stays in w->reqs for the credit */
-        return;
+        return; /* stays in w->reqs, and active, until its bytes left */
     }
     unlink_req(r);
     if (r->in_start) {
@@ -497,8 +496,9 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
         break;
     case TL_ID_proxy_cancelQuery: {
         wreq *r = find_req(wlink_worker(l), l, &((tl_proxy_cancelQuery *)obj)->request_id);
-        if (r && r->lingering) worker_flow_drop(r);
-        if (r && r->call) {
+        if (r && r->lingering)
+            worker_flow_drop(r); /* its backend is done: only its bytes waited */
+        else if (r && r->call) {
             CC_INFO("event=request_cancel proxy=%s", l->addr);
             backend_call *call = r->call;
             r->call = NULL;
