@@ -397,6 +397,10 @@ static void uncork_cb(evutil_socket_t fd, short what, void *arg)
     http_conn *c = arg;
     c->pass_sent = false;
     if (c->req) http_req_uncork(c->req);
+    /* The held bytes may all have gone out in that one send, and then no
+     * write event follows: a reply waiting for its drain mark (flow control
+     * on a stream) hears it here, or it would wait forever. */
+    if (!c->dead && !http_conn_pending(c)) notify_drain(c);
 }
 
 void http_conn_uncork_later(http_conn *c)

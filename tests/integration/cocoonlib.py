@@ -305,6 +305,9 @@ class Network:
                 "registry": "registry.json",
                 "pow_difficulty": self.pow,
                 "request_timeout": request_timeout,
+                # its signing key (and ledger) outlive a restart: workers
+                # refuse a proxy whose key changed, as COCOON's do
+                "state_dir": "proxy-state",
                 "log_level": "debug"}
         pcfg.update(extra or {})
         cfg = write_json(os.path.join(self.dir, "proxy.json"), pcfg)
