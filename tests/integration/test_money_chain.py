@@ -221,6 +221,19 @@ def main(holder):
     check_eq(crow[0]["sc_address"], client_sc, "the client contract the proxy derives")
     wsc = s["ledger"]["workers"][0]["sc_address"]
     everyone = [wallet["address"], owners["client"], owners["worker"], contract, client_sc, wsc]
+    # The client acts on its own contract too (it deploys, tops up and sets
+    # its secret hash through its wallet): the window starts once that is
+    # done and no wallet has a transfer on its way, so no message chain
+    # straddles it.
+    def parties_settled():
+        cs = jsonstats(port) or {}
+        pay = cs.get("payments", {})
+        cw = pay.get("wallet") or {}
+        cc = [(p.get("contract") or {}) for p in pay.get("proxies", [])]
+        pw = (jsonstats(proxy_http) or {}).get("onchain", {}).get("wallet", {})
+        return (not cw.get("queued") and not cw.get("in_flight") and not pw.get("in_flight") and
+                all(c.get("secret_hash_ours") and not c.get("send_pending") for c in cc))
+    wait_until(parties_settled, timeout=60, what="the client's contract settled, wallets idle")
     before = {a: account(chain, a) for a in everyone}
     # the contract's balance before the charge: the test's top-up plus what the
     # client itself added when it set its secret hash
