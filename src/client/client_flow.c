@@ -44,8 +44,7 @@ static void on_drained(http_req *h, void *ud)
     creq *r = ud;
     r->drain_wait = false;
     if (!r->flow || !r->hreq) return;
-    net_flow_rx_consumed(&r->rx, (size_t)r->rx.held);
-    send_credit(r, net_flow_rx_flush(&r->rx));
+    send_credit(r, net_flow_rx_release(&r->rx));
 }
 
 void client_flow_delivered(creq *r, size_t n)

@@ -68,3 +68,10 @@ int64_t net_flow_rx_flush(net_flow_rx *f)
     f->avail += g;
     return g;
 }
+
+int64_t net_flow_rx_release(net_flow_rx *f)
+{
+    f->owed += f->held;
+    f->held = 0;
+    return net_flow_rx_flush(f);
+}

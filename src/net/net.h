@@ -328,6 +328,9 @@ int net_flow_rx_receive(net_flow_rx *f, size_t n, cc_err *err);
 int64_t net_flow_rx_consumed(net_flow_rx *f, size_t n);
 /* Everything owed back, to grant now (0 when nothing). */
 int64_t net_flow_rx_flush(net_flow_rx *f);
+/* Our consumer took every held byte at once (a caller's socket drained):
+ * returns the whole grant to send now, whatever its size. */
+int64_t net_flow_rx_release(net_flow_rx *f);
 
 /* ------------------------------------------------ wire level (tests, fuzz) */
 

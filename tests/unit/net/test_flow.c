@@ -106,6 +106,27 @@ static void test_rx_flush(void **state)
     assert_int_equal(net_flow_rx_flush(&rx), 0);
 }
 
+/* A drained caller releases everything held, however little or much, and
+ * what was owed below the batching mark goes back with it. */
+static void test_rx_release(void **state)
+{
+    (void)state;
+    net_flow_rx rx;
+    cc_err err;
+    int64_t w = NET_FLOW_WINDOW_DEFAULT;
+    net_flow_rx_init(&rx, w);
+    assert_int_equal(net_flow_rx_receive(&rx, (size_t)w, &err), 0);
+    assert_int_equal(net_flow_rx_consumed(&rx, 10), 0);
+    assert_int_equal(net_flow_rx_release(&rx), w);
+    assert_int_equal(rx.avail, w);
+    assert_int_equal(rx.held + rx.owed, 0);
+    assert_int_equal(net_flow_rx_release(&rx), 0);
+    /* Held bytes well past a quarter of the window come back whole too. */
+    assert_int_equal(net_flow_rx_receive(&rx, (size_t)w - 100, &err), 0);
+    assert_int_equal(net_flow_rx_release(&rx), w - 100);
+    assert_int_equal(rx.avail, w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +135,7 @@ int main(void)
         cmocka_unit_test(test_rx_window_and_violation),
         cmocka_unit_test(test_rx_batched_grants),
         cmocka_unit_test(test_rx_flush),
+        cmocka_unit_test(test_rx_release),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
