@@ -659,6 +659,10 @@ typedef struct daemon_identity {
  * warning naming `role`). */
 int daemon_identity_load(daemon_identity *id, const char *state_dir, const char *file,
                          const char *role, cc_err *err);
+/* The key file alone: reads the 32-byte seed at path (refused when readable
+ * by others or not 32 bytes), or creates it with a new random seed (0600,
+ * written atomically) when it does not exist. */
+int daemon_seed_load(const char *path, uint8_t seed[32], const char *role, cc_err *err);
 /* Wipes the seed and frees the path. */
 void daemon_identity_clear(daemon_identity *id);
 /* /jsonstats "identity": public_key (hex), wallet_address (the v5r1 wallet

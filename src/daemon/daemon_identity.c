@@ -40,6 +40,17 @@ static int read_seed(const char *path, uint8_t seed[32], cc_err *err)
     return rc;
 }
 
+int daemon_seed_load(const char *path, uint8_t seed[32], const char *role, cc_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) return read_seed(path, seed, err);
+    if (errno != ENOENT) return cc_err_set(err, "cannot read %s: %s", path, strerror(errno));
+    crypto_random(seed, 32);
+    if (cc_write_file_atomic(path, seed, 32, 0600, err) < 0) return -1;
+    CC_INFO("event=signing_key_created role=%s path=%s", role, path);
+    return 0;
+}
+
 int daemon_identity_load(daemon_identity *id, const char *state_dir, const char *file,
                          const char *role, cc_err *err)
 {
@@ -55,17 +66,7 @@ int daemon_identity_load(daemon_identity *id, const char *state_dir, const char 
         id->path = malloc(n);
         if (!id->path) return cc_err_set(err, "out of memory");
         snprintf(id->path, n, "%s/%s", state_dir, file);
-        struct stat st;
-        if (stat(id->path, &st) == 0) {
-            if (read_seed(id->path, id->seed, err) < 0) goto fail;
-        } else if (errno != ENOENT) {
-            cc_err_set(err, "cannot read %s: %s", id->path, strerror(errno));
-            goto fail;
-        } else {
-            crypto_random(id->seed, 32);
-            if (cc_write_file_atomic(id->path, id->seed, 32, 0600, err) < 0) goto fail;
-            CC_INFO("event=signing_key_created role=%s path=%s", role, id->path);
-        }
+        if (daemon_seed_load(id->path, id->seed, role, err) < 0) goto fail;
         id->persistent = true;
     }
     if (crypto_ed25519_public(id->seed, id->pub, err) < 0) goto fail;

@@ -290,8 +290,6 @@ int proxy_chain_payout(proxy *p, ledger_worker *a, char *why, size_t n);
 /* Opens the ledger at path (NULL: in memory) keyed by the 32-byte signing
  * seed, replacing the current one (whose accounts must be unused). */
 int proxy_money_open(proxy *p, const char *path, const uint8_t seed[32], cc_err *err);
-/* The persistent signing seed at path: read, or created (0600) when missing. */
-int proxy_signing_seed_load(const char *path, uint8_t seed[32], cc_err *err);
 /* The ledger as the config says (state_dir, ledger), after the registry is loaded. */
 int proxy_money_open_config(proxy *p, const proxy_config *cfg, cc_err *err);
 /* The registry was replaced: its price reaches the ledger. */

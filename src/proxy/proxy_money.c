@@ -8,11 +8,9 @@
  * does (contract open, 100 TON balance, 1 TON stake at the registry's
  * price; both configurable), so requests are served as before but every
  * token is accounted. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "proxy/proxy_internal.h"
@@ -83,27 +81,6 @@ static void wipe(void *p, size_t n)
         *v++ = 0;
 }
 
-int proxy_signing_seed_load(const char *path, uint8_t seed[32], cc_err *err)
-{
-    if (access(path, F_OK) == 0) {
-        cc_buf b = CC_BUF_INIT;
-        int rc = cc_read_file(path, &b, err);
-        if (rc == 0 && b.len != 32)
-            rc = cc_err_set(err, "%s: a signing seed is 32 bytes, this file has %zu", path, b.len);
-        if (rc == 0) memcpy(seed, b.data, 32);
-        if (b.data) wipe(b.data, b.len);
-        cc_buf_free(&b);
-        return rc;
-    }
-    if (errno != ENOENT) return cc_err_set(err, "cannot read %s: %s", path, strerror(errno));
-    /* First start: the key stays across restarts from now on, as COCOON's
-     * proxy keeps its key, so the ledger's MACs keep verifying. */
-    crypto_random(seed, 32);
-    if (cc_write_file_atomic(path, seed, 32, 0600, err) < 0) return -1;
-    CC_INFO("event=signing_seed_created path=%s", path);
-    return 0;
-}
-
 void proxy_money_registry_changed(proxy *p)
 {
     int64_t price = registry_get_params(p->reg)->price_per_token;
@@ -135,7 +112,7 @@ int proxy_money_open_config(proxy *p, const proxy_config *cfg, cc_err *err)
     else
         snprintf(ledger_path, sizeof(ledger_path), "%s/%s", cfg->state_dir, LEDGER_FILE);
     uint8_t seed[32];
-    int rc = proxy_signing_seed_load(seed_path, seed, err);
+    int rc = daemon_seed_load(seed_path, seed, "proxy", err);
     if (rc == 0) rc = proxy_money_open(p, ledger_path, seed, err);
     wipe(seed, sizeof(seed));
     if (rc < 0) return -1;

@@ -176,11 +176,11 @@ static void test_ledger_survives_a_restart(void **state)
     snprintf(ledger_path, sizeof(ledger_path), "%s/ledger.sqlite", dir);
     cc_err err = {0};
     uint8_t seed[32], again[32];
-    assert_int_equal(proxy_signing_seed_load(seed_path, seed, &err), 0);
+    assert_int_equal(daemon_seed_load(seed_path, seed, "proxy", &err), 0);
     struct stat st;
     assert_int_equal(stat(seed_path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(proxy_signing_seed_load(seed_path, again, &err), 0);
+    assert_int_equal(daemon_seed_load(seed_path, again, "proxy", &err), 0);
     assert_memory_equal(seed, again, 32); /* reused, not renewed */
 
     assert_int_equal(proxy_money_open(f->p, ledger_path, seed, &err), 0);
@@ -213,8 +213,13 @@ static void test_ledger_survives_a_restart(void **state)
     assert_int_equal(proxy_money_open(f->p, ledger_path, other, &err), -1);
     /* A seed file of the wrong size is refused with the reason. */
     assert_int_equal(cc_write_file_atomic(seed_path, "short", 5, 0600, &err), 0);
-    assert_int_equal(proxy_signing_seed_load(seed_path, again, &err), -1);
+    assert_int_equal(daemon_seed_load(seed_path, again, "proxy", &err), -1);
     assert_non_null(strstr(err.msg, "32 bytes"));
+    /* So is one that others can read: the proxy's key follows the daemons'
+     * rule. */
+    assert_int_equal(cc_write_file_atomic(seed_path, seed, 32, 0644, &err), 0);
+    assert_int_equal(daemon_seed_load(seed_path, again, "proxy", &err), -1);
+    assert_non_null(strstr(err.msg, "owner only"));
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
