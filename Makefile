@@ -25,7 +25,8 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # One line per step (dependencies, build, then cocoon up's own lines: model, network, ready).
-run: deps
+run:
+	@scripts/install-deps.sh run
 	@scripts/quiet-build.sh $(BUILD) $(JOBS)
 	@$(BUILD)/bin/cocoon up $(RUN_ARGS)
 

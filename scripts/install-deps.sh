@@ -3,14 +3,23 @@
 # the Debian packages (apt-get, through sudo when not root) and the Node
 # packages of the directories that have a package-lock.json (npm ci).
 # Safe to run again: it installs only what is missing.
+# usage: scripts/install-deps.sh [run]
+#   run: only what `make run` needs (build the programs, start the local chain),
+#        so a first run does not wait for the test tools (clang, Chromium, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-all}
 
-# libcurl4-openssl-dev: only bench/http's baseline client links libcurl (the
-# tree's own code uses the http layer's client).
-packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev libcurl4-openssl-dev
-  libjansson-dev libsqlite3-dev libcmocka-dev clang libclang-rt-14-dev wrk curl ca-certificates unicode-data
-  chromium-headless-shell python3-jinja2 espeak-ng)
+packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev libjansson-dev
+  libsqlite3-dev curl ca-certificates)
+node_dirs=(contracts) # tools/tonsim runs on contracts/node_modules
+if [ "$mode" != run ]; then
+  # libcurl4-openssl-dev: only bench/http's baseline client links libcurl (the
+  # tree's own code uses the http layer's client).
+  packages+=(libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev wrk unicode-data
+    chromium-headless-shell python3-jinja2 espeak-ng)
+  node_dirs+=(tools/tonsim tests/integration/openai_sdk tests/integration/hf_tokenizers)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -36,7 +45,7 @@ fi
 
 # Node packages: contracts, the local chain, the OpenAI SDK test client, the Hugging
 # Face tokenizers the vocabulary converter is tested on.
-for dir in contracts tools/tonsim tests/integration/openai_sdk tests/integration/hf_tokenizers; do
+for dir in "${node_dirs[@]}"; do
   if [ -f "$dir/package-lock.json" ]; then
     stamp="$dir/node_modules/.cocoon-lock-stamp"
     if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
