@@ -82,8 +82,12 @@ def main(holder):
     work = tmpdir("cocoon-money-chain-")
     d = os.path.join(work, "net")
     port = free_port()
+    # The kills below are deliberate: cocoon up's crash-loop guard (5 deaths
+    # in its window by default) must not count them as a crash loop.
+    kills = int(os.environ.get("COCOON_MONEY_KILLS", "2"))
     up = Proc("up", [binary("cocoon"), "up", "--port", str(port), "--dir", d, "--backend",
-                     "openai-http", "--workers", "2", "--chain-refresh", "1"], work,
+                     "openai-http", "--workers", "2", "--chain-refresh", "1",
+                     "--crash-limit", str(min(32, kills + 8))], work,
               capture_stdout=True)
     up.wait_line(r"^ready http://127\.0\.0\.1:(\d+)$", timeout=120)
     st, _ = http_json(port, "POST", "/v1/chat/completions",
@@ -305,7 +309,7 @@ def main(holder):
     loader = threading.Thread(target=load, daemon=True)
     loader.start()
     try:
-        for k in range(int(os.environ.get("COCOON_MONEY_KILLS", "2"))):
+        for k in range(kills):
             time.sleep(random.uniform(0.2, 2.0))  # a random moment of the load, not a wait
             kill_proxy(d)
             wait_until(lambda: back(proxy_http) and
