@@ -3,7 +3,8 @@
 # tokens/s on 1 and 2 threads; a synthetic 125M-parameter llama in Q8_0 and
 # Q4_K (written to a temporary directory) with the GB/s of weights read per
 # second next to the machine's streaming-read bandwidth, and the total tokens/s
-# of 4 sequences decoding together (the server's slots share forward steps).
+# of 4 sequences decoding together (the server's slots share forward steps);
+# the cost of a grammar's token mask on a 100k-token vocabulary (grammar.sh).
 # usage: bench/engine/run.sh [BUILD_DIR] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +18,7 @@ reps=5
 for t in 1 2; do
   "$cocoon" engine bench --model "$model" --threads "$t" --reps "$reps" --json
 done
+bash bench/engine/grammar.sh "$build" "$reps"
 [ "$quick" = "--quick" ] && exit 0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -171,6 +171,9 @@ typedef struct eng_gmatch eng_gmatch;
 /* v: the model's sorted vocabulary (NULL: sorted here, for this matcher alone). */
 eng_gmatch *eng_gmatch_new(const engine_grammar *g, const engine_model *m, const engine_gvocab *v);
 void eng_gmatch_free(eng_gmatch *gm);
+/* Bounds the matcher's automaton below its default (tests and benchmarks: 0 steps the states
+ * themselves, as with the automaton full). */
+void eng_gmatch_limit_states(eng_gmatch *gm, uint32_t max_states);
 /* Whether token id may come next (end tokens: where the grammar can end). */
 bool eng_gmatch_token_ok(eng_gmatch *gm, int32_t id);
 /* allow[id] = 1 for every token that may come next, 0 for the others (n_vocab bytes). Returns
