@@ -84,8 +84,11 @@ int main(int argc, char **argv)
         }
         printf("{\"bench\":\"grammar_mask\",\"vocab\":%d,\"at\":\"%s\",\"allowed\":%zu,"
                "\"states_ms\":%.3f,\"cold_ms\":%.3f,\"warm_ms\":%.3f,\"speedup_warm\":%.1f}\n",
-               n_vocab, k == 0 ? "in a string" : k == 1 ? "after a member" : "in an array", n,
-               states, cold, warm, states / warm);
+               n_vocab,
+               k == 0   ? "in a string"
+               : k == 1 ? "after a member"
+                        : "in an array",
+               n, states, cold, warm, states / warm);
     }
     free(allow);
     engine_gvocab_free(v);
