@@ -391,6 +391,43 @@ ton_cell *ton_payload_client_proxy_register(uint64_t nonce, cc_err *err)
     return ton_builder_end(&b, err);
 }
 
+int ton_client_proxy_request_parse(const ton_cell *body, ton_client_proxy_msg *out, cc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    ton_slice s, ss;
+    uint64_t op, qid, v;
+    const ton_cell *state, *payload;
+    ton_slice_init(&s, body);
+    if (ton_slice_load_uint(&s, 32, &op, err) < 0) return cc_err_prefix(err, "op");
+    if (op != TON_OP_CLIENT_PROXY_REQUEST)
+        return cc_err_set(err, "op 0x%08llx is not client_proxy_request", (unsigned long long)op);
+    if (ton_slice_load_uint(&s, 64, &qid, err) < 0) return cc_err_prefix(err, "query_id");
+    if (ton_slice_load_addr(&s, &out->owner, err) < 0) return cc_err_prefix(err, "owner");
+    if (out->owner.none) return cc_err_set(err, "owner: no address");
+    if (ton_slice_load_ref(&s, &state, err) < 0) return cc_err_prefix(err, "state");
+    if (ton_slice_load_maybe_ref(&s, &payload, err) < 0) return cc_err_prefix(err, "payload");
+    if (ton_slice_expect_end(&s, err) < 0) return cc_err_prefix(err, "body");
+    ton_slice_init(&ss, state);
+    if (ton_slice_load_uint(&ss, 2, &v, err) < 0) return cc_err_prefix(err, "state.state");
+    out->st.state = (uint32_t)v;
+    if (ton_slice_load_coins(&ss, &out->st.balance, err) < 0 ||
+        ton_slice_load_coins(&ss, &out->st.stake, err) < 0 ||
+        ton_slice_load_uint(&ss, 64, &out->st.tokens_used, err) < 0 ||
+        ton_slice_load_bits(&ss, 256, out->st.secret_hash, err) < 0 ||
+        ton_slice_expect_end(&ss, err) < 0)
+        return cc_err_prefix(err, "state");
+    if (!payload) return 0;
+    out->has_payload = true;
+    ton_slice_init(&ss, payload);
+    if (ton_slice_load_uint(&ss, 32, &v, err) < 0) return cc_err_prefix(err, "payload op");
+    out->payload_op = (uint32_t)v;
+    if (v != TON_OP_CLIENT_PROXY_REGISTER) return 0;
+    if (ton_slice_load_uint(&ss, 64, &out->nonce, err) < 0 || ton_slice_expect_end(&ss, err) < 0)
+        return cc_err_prefix(err, "register nonce");
+    out->has_nonce = true;
+    return 0;
+}
+
 ton_cell *ton_body_worker_proxy_request(uint64_t qid, const ton_addr *owner, uint32_t state,
                                         uint64_t tokens, ton_cell *payload, cc_err *err)
 {

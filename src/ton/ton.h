@@ -475,6 +475,20 @@ ton_cell *ton_body_client_proxy_request(uint64_t qid, const ton_addr *owner,
 ton_cell *ton_payload_client_proxy_coins(uint32_t op, uint64_t amount, const ton_addr *excess_to,
                                          cc_err *err);
 ton_cell *ton_payload_client_proxy_register(uint64_t nonce, cc_err *err);
+/* Reads a client_proxy_request body (outside input: the proxy reads it from
+ * its contract's transaction list, COCOON's ProxyContract::on_transaction):
+ * the owner, the client contract's state and, when the payload is
+ * client_proxy_register, its nonce (*has_nonce). A payload of another kind
+ * is accepted (COCOON ignores top-ups and refunds here). Fails, with the
+ * field named, on any other op, a short or overlong body or state cell. */
+typedef struct ton_client_proxy_msg {
+    ton_addr owner;
+    ton_client_state_data st;
+    bool has_payload, has_nonce;
+    uint32_t payload_op;
+    uint64_t nonce;
+} ton_client_proxy_msg;
+int ton_client_proxy_request_parse(const ton_cell *body, ton_client_proxy_msg *out, cc_err *err);
 ton_cell *ton_body_worker_proxy_request(uint64_t qid, const ton_addr *owner, uint32_t state,
                                         uint64_t tokens, ton_cell *payload, cc_err *err);
 ton_cell *ton_payload_worker_proxy_payout(uint64_t worker_part, uint64_t proxy_part,

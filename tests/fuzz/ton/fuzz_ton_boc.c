@@ -49,6 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ton_msg_external_normalized_hash(c, h, &err);
     ton_dict d;
     if (ton_dict_parse(&d, c, 1 + (unsigned)(size % 256), &err) == 0) ton_dict_free(&d);
+    ton_client_proxy_msg cpm;
+    ton_client_proxy_request_parse(c, &cpm, &err);
     ton_root_params p;
     if (ton_root_params_parse(c, &p, &err) == 0) ton_root_params_clear(&p);
     ton_root_data rd;

@@ -455,6 +455,66 @@ static void test_opcodes(void **state)
     }
 }
 
+/* What the proxy reads back from its contract's transactions (the bodies
+ * @ton/core built): the register nonce, the state, the owner; garbage and
+ * other ops refused with the field named. */
+static void test_client_proxy_request_parse(void **state)
+{
+    (void)state;
+    const json_t *b = json_object_get(g_v, "bodies");
+    ton_client_proxy_msg m;
+    cc_err err = {0};
+    ton_cell *c = ton_boc_parse_hex(vstr(b, "client_proxy_request_register"), NULL);
+    assert_non_null(c);
+    assert_int_equal(ton_client_proxy_request_parse(c, &m, &err), 0);
+    assert_true(ton_addr_equal(&m.owner, &g_a));
+    assert_true(m.has_payload && m.has_nonce);
+    assert_int_equal(m.nonce, 99);
+    assert_int_equal(m.st.state, 0);
+    assert_int_equal(m.st.stake, 100000000);
+    ton_cell_unref(c);
+    c = ton_boc_parse_hex(vstr(b, "client_proxy_request_top_up"), NULL);
+    assert_int_equal(ton_client_proxy_request_parse(c, &m, &err), 0);
+    assert_true(m.has_payload && !m.has_nonce);
+    assert_int_equal(m.payload_op, TON_OP_CLIENT_PROXY_TOP_UP);
+    assert_int_equal(m.st.state, 1);
+    assert_int_equal(m.st.balance, 1500000000);
+    assert_int_equal(m.st.tokens_used, 4242);
+    assert_memory_equal(m.st.secret_hash, g_h, 32);
+    ton_cell_unref(c);
+    c = ton_boc_parse_hex(vstr(b, "client_proxy_request_note"), NULL);
+    assert_int_equal(ton_client_proxy_request_parse(c, &m, &err), 0);
+    assert_false(m.has_payload);
+    ton_cell_unref(c);
+    /* another contract's message */
+    c = ton_boc_parse_hex(vstr(b, "worker_proxy_request_note"), NULL);
+    assert_int_equal(ton_client_proxy_request_parse(c, &m, &err), -1);
+    assert_non_null(strstr(err.msg, "not client_proxy_request"));
+    ton_cell_unref(c);
+    /* a register payload with a nonce cut short */
+    ton_builder pb;
+    ton_builder_init(&pb);
+    ton_builder_store_uint(&pb, TON_OP_CLIENT_PROXY_REGISTER, 32);
+    ton_builder_store_uint(&pb, 7, 32);
+    ton_cell *pl = ton_builder_end(&pb, NULL);
+    ton_client_state_data st = {.stake = 1};
+    c = ton_body_client_proxy_request(1, &g_a, &st, pl, NULL);
+    assert_int_equal(ton_client_proxy_request_parse(c, &m, &err), -1);
+    assert_non_null(strstr(err.msg, "register nonce"));
+    ton_cell_unref(c);
+    ton_cell_unref(pl);
+    /* a body cut after the owner: no state cell */
+    ton_builder bb;
+    ton_builder_init(&bb);
+    ton_builder_store_uint(&bb, TON_OP_CLIENT_PROXY_REQUEST, 32);
+    ton_builder_store_uint(&bb, 1, 64);
+    ton_builder_store_addr(&bb, &g_a);
+    c = ton_builder_end(&bb, NULL);
+    assert_int_equal(ton_client_proxy_request_parse(c, &m, &err), -1);
+    assert_non_null(strstr(err.msg, "state"));
+    ton_cell_unref(c);
+}
+
 static void test_contract_to_contract_bodies(void **state)
 {
     (void)state;
@@ -551,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_vouchers),
         cmocka_unit_test(test_voucher_tampering),
         cmocka_unit_test(test_contract_to_contract_bodies),
+        cmocka_unit_test(test_client_proxy_request_parse),
         cmocka_unit_test(test_opcodes),
         cmocka_unit_test(test_wallet_three_messages),
     };
