@@ -88,6 +88,7 @@ static void stats_fill(void *ud, json_t *o)
                             json_string("policy any: workers are not attested"));
     if (p->chain) json_object_set_new(o, "chain", daemon_chain_json(p->chain));
     proxy_chain_json(p, o);
+    if (p->auth_chain) json_object_set_new(o, "auth", proxy_auth_json(p));
     proxy_money_json(p, o);
 }
 
@@ -257,6 +258,7 @@ void proxy_free(proxy *p)
     if (p->wl) net_listener_free(p->wl);
     if (p->cl) net_listener_free(p->cl);
     proxy_client_free_all(p);
+    proxy_auth_stop(p); /* after the clients: their authorizations are gone */
     proxy_worker_free_all(p);
     proxy_requests_free(p);
     proxy_money_close(p); /* after the requests: they give their reservations back */

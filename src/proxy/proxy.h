@@ -82,6 +82,11 @@ typedef struct proxy_config {
      * is worth "min_payout_nano" (default 10 TON); POST /request/charge and
      * /request/payout act at once. */
     int64_t min_charge_nano, min_payout_nano;
+    /* "auth_timeout": with a chain and a proxy contract, the seconds a
+     * client's authorization may take (its contract read, and for the long
+     * form its owner_client_register seen on chain) before it is refused
+     * with the reason (default 120; COCOON's client gives up after 300). */
+    double auth_timeout;
 } proxy_config;
 
 /* Fills defaults. */

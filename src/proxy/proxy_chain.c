@@ -64,6 +64,7 @@ typedef struct proxy_onchain {
      * come yet: freed here at shutdown, where the API and the wallet drop
      * them without calling back. */
     cc_list pending;
+    ton_api_op *auth_scan_op; /* the registrations scan in flight (proxy_auth.c) */
 } proxy_onchain;
 
 static void save_arm(proxy_onchain *o, double after);
@@ -580,6 +581,116 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (!o->op) on_read(o, NULL, &err);
 }
 
+/* ---- what authorization reads (proxy_auth.c) ---------------------------- */
+
+typedef struct auth_read {
+    cc_list_node node; /* first, as in party_read */
+    proxy_onchain *o;
+    uint64_t client_id;
+} auth_read;
+
+static void on_auth_contract(void *ud, json_t *result, const cc_err *rerr)
+{
+    auth_read *r = ud;
+    proxy *p = r->o->p;
+    uint64_t id = r->client_id;
+    cc_list_remove(&r->o->pending, &r->node);
+    free(r);
+    cc_err err = {0};
+    ton_stack st;
+    if (!result) {
+        proxy_auth_on_contract(p, id, rerr->msg, NULL);
+        return;
+    }
+    if (ton_stack_parse_json(result, &st, &err) < 0) {
+        proxy_auth_on_contract(p, id, err.msg, NULL);
+        return;
+    }
+    ton_client_state cs;
+    if (st.exit_code != 0 && st.exit_code != 1) {
+        proxy_auth_on_contract(p, id, NULL, NULL); /* no contract there */
+    } else if (ton_client_state_from_stack(&st, &cs, &err) < 0) {
+        proxy_auth_on_contract(p, id, err.msg, NULL);
+    } else {
+        proxy_auth_on_contract(p, id, NULL, &cs);
+    }
+    ton_stack_free(&st);
+}
+
+static int auth_read_client(proxy *p, uint64_t client_id, const char *owner)
+{
+    proxy_onchain *o = p->onchain;
+    char sc[80];
+    if (party_address(o, true, owner, sc, sizeof sc) < 0) return -1;
+    auth_read *r = cc_calloc(1, sizeof *r);
+    r->o = o;
+    r->client_id = client_id;
+    json_t *body = json_pack("{s:s,s:s,s:[]}", "address", sc, "method", "get_client_data", "stack");
+    cc_err err = {0};
+    ton_api_op *op =
+        ton_api_call_async(o->api, "runGetMethod", NULL, body, on_auth_contract, r, &err);
+    json_decref(body);
+    if (!op) {
+        free(r);
+        return -1;
+    }
+    cc_list_push_back(&o->pending, &r->node);
+    return 0;
+}
+
+/* COCOON's ProxyContract::on_transaction for client_proxy_request: only a
+ * message from the contract derived for the owner it names counts. */
+static void on_auth_scan(void *ud, json_t *result, const cc_err *rerr)
+{
+    proxy_onchain *o = ud;
+    o->auth_scan_op = NULL;
+    if (!result || !json_is_array(result)) {
+        proxy_auth_scan_done(o->p, result ? "getTransactions: not a list" : rerr->msg);
+        return;
+    }
+    size_t i;
+    json_t *tx;
+    json_array_foreach(result, i, tx)
+    {
+        const json_t *in = json_object_get(tx, "in_msg");
+        const char *src = json_string_value(json_object_get(in, "source"));
+        const char *body =
+            json_string_value(json_object_get(json_object_get(in, "msg_data"), "body"));
+        ton_addr from, expected;
+        if (!src || !body || ton_addr_parse(src, &from, NULL, NULL, NULL) < 0) continue;
+        ton_cell *c = ton_boc_parse_base64(body, NULL);
+        ton_client_proxy_msg m;
+        cc_err err = {0};
+        int rc = c ? ton_client_proxy_request_parse(c, &m, &err) : -1;
+        ton_cell_unref(c);
+        if (rc < 0 || !m.has_nonce) continue;
+        ton_cell *si =
+            ton_client_contract_init(&m.owner, &o->contract, o->p->sign_pub, &o->params, &err);
+        if (!si) continue;
+        ton_state_init_address(si, 0, &expected);
+        ton_cell_unref(si);
+        if (!ton_addr_equal(&from, &expected)) {
+            CC_INFO("event=client_register_not_from_client source=%s", src);
+            continue;
+        }
+        proxy_auth_registered(o->p, &m.owner, m.nonce, &m.st);
+    }
+    proxy_auth_scan_done(o->p, NULL);
+}
+
+static int auth_scan(proxy *p)
+{
+    proxy_onchain *o = p->onchain;
+    if (o->auth_scan_op) return 0;
+    char q[200];
+    snprintf(q, sizeof q, "%s&limit=%d", o->query, HISTORY_LIMIT);
+    cc_err err = {0};
+    o->auth_scan_op = ton_api_call_async(o->api, "getTransactions", q, NULL, on_auth_scan, o, &err);
+    return o->auth_scan_op ? 0 : -1;
+}
+
+static const proxy_auth_chain auth_chain_ton = {.read_client = auth_read_client, .scan = auth_scan};
+
 int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err)
 {
     if (!p->chain) return 0;
@@ -628,6 +739,7 @@ int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err)
         CC_WARN("event=proxy_no_wallet reason=\"no wallet_key_file: the proxy sends nothing on "
                 "chain (its contract is not deployed by it)\"");
     }
+    proxy_auth_start(p, &auth_chain_ton, cfg->auth_timeout);
     o->timer = evtimer_new(p->base, on_timer, o);
     if (o->wallet) o->save_timer = evtimer_new(p->base, on_save_timer, o);
     arm(o, 0);
@@ -646,6 +758,7 @@ void proxy_chain_free(proxy *p)
     p->onchain = NULL;
     if (o->op) ton_api_cancel(o->op);
     if (o->history_op) ton_api_cancel(o->history_op);
+    if (o->auth_scan_op) ton_api_cancel(o->auth_scan_op);
     daemon_wallet_free(o->wallet);
     if (o->save_timer) event_free(o->save_timer);
     ton_root_params_clear(&o->params);

@@ -25,6 +25,7 @@ void proxy_client_destroy(pclient *c, const char *why)
     proxy *p = c->p;
     CC_INFO("event=client_gone id=%llu reason=\"%s\"", (unsigned long long)c->id, why);
     proxy_requests_client_gone(c);
+    proxy_auth_client_gone(c);
     cc_list_remove(&p->clients, &c->node);
     proxy_owner_put(c->owner);
     free(c->owner_address);
@@ -100,6 +101,49 @@ static void send_worker_types(pclient *c, uint64_t qid)
     free(types);
 }
 
+void proxy_client_send_connected(pclient *c, uint64_t qid, const uint8_t *hash, uint64_t nonce,
+                                 const char *client_sc)
+{
+    proxy *p = c->p;
+    tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
+    tl_client_connectedToProxy a = TL_INIT(client_connectedToProxy);
+    a.params.hdr.id = TL_ID_proxy_params;
+    /* We relay sealed requests; say so only to a client that asked. */
+    a.params.flags = 1u | 2u | c->hello_flags;
+    memcpy(a.params.proxy_public_key.b, p->sign_pub, 32);
+    a.params.proxy_owner_address = tl_str(proxy_owner_or_zero(p));
+    a.params.proxy_sc_address = tl_str(proxy_sc_or_zero(p)); /* zero with --chain none */
+    a.params.is_test = registry_get_params(p->reg)->is_test;
+    a.params.proto_version = c->proto_version;
+    a.client_sc_address = tl_str(client_sc);
+    tl_client_proxyConnectionAuthShort s = TL_INIT(client_proxyConnectionAuthShort);
+    tl_client_proxyConnectionAuthLong l = TL_INIT(client_proxyConnectionAuthLong);
+    if (hash) {
+        memcpy(s.secret_hash.b, hash, 32);
+        s.nonce = (int64_t)nonce;
+        a.auth = &s.hdr;
+    } else {
+        l.nonce = (int64_t)nonce;
+        a.auth = &l.hdr;
+    }
+    a.signed_payment = &empty.hdr;
+    answer(c, qid, &a.hdr);
+}
+
+void proxy_client_auth_success(pclient *c, uint64_t qid)
+{
+    tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
+    c->authorized = true;
+    const ledger_client *acct = proxy_money_client(c);
+    tl_client_authorizationWithProxySuccess a = TL_INIT(client_authorizationWithProxySuccess);
+    a.signed_payment = &empty.hdr;
+    a.tokens_committed_to_db = acct ? ledger_payments_committed_db(&acct->pay) : 0;
+    a.max_tokens = acct ? acct->pay.max : 0;
+    answer(c, qid, &a.hdr);
+    CC_INFO("event=client_ready id=%llu peer=%s proto=%d", (unsigned long long)c->id,
+            c->conn ? net_conn_peer_addr(c->conn) : "-", c->proto_version);
+}
+
 void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t *data, size_t len)
 {
     (void)conn;
@@ -116,6 +160,12 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
     tl_proxy_signedPaymentEmpty empty = TL_INIT(proxy_signedPaymentEmpty);
     switch (q->id) {
     case TL_ID_client_connectToProxy: {
+        if (p->auth_chain && (c->auth || c->authorized)) {
+            /* COCOON's states Auth and Ok take no second connect. */
+            p->io->answer_client_error(c, qid, NET_ERR_ERROR,
+                                       c->auth ? "expected auth message" : "already authorized");
+            break;
+        }
         const tl_client_params *cp = &((tl_client_connectToProxy *)q)->params;
         bool has = (cp->flags & 2u) != 0;
         int v;
@@ -145,25 +195,15 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
             c->connected = false;
             break;
         }
-        tl_client_connectedToProxy a = TL_INIT(client_connectedToProxy);
-        a.params.hdr.id = TL_ID_proxy_params;
-        /* We relay sealed requests; say so only to a client that asked. */
-        a.params.flags =
-            1u | 2u | (cp->flags & (DAEMON_PARAMS_FLAG_SEALING | DAEMON_PARAMS_FLAG_FLOW));
+        c->hello_flags = cp->flags & (DAEMON_PARAMS_FLAG_SEALING | DAEMON_PARAMS_FLAG_FLOW);
         c->flow = (cp->flags & DAEMON_PARAMS_FLAG_FLOW) != 0;
-        memcpy(a.params.proxy_public_key.b, p->sign_pub, 32);
-        a.params.proxy_owner_address = tl_str(proxy_owner_or_zero(p));
-        a.params.proxy_sc_address = tl_str(proxy_sc_or_zero(p)); /* zero with --chain none */
-        a.params.is_test = registry_get_params(p->reg)->is_test;
-        a.params.proto_version = v;
-        a.client_sc_address = tl_str(TON_ADDR_ZERO_RAW);
+        /* With a chain, COCOON's authorization reads the client's contract
+         * first and answers when it knows which offer to make. */
+        if (proxy_auth_begin(c, qid)) break;
         /* Short auth: with --chain none there is no client contract holding a
          * secret hash, so any secret is accepted (see authorizeWithProxyShort). */
-        tl_client_proxyConnectionAuthShort auth = TL_INIT(client_proxyConnectionAuthShort);
-        auth.nonce = (int64_t)crypto_random_u64();
-        a.auth = &auth.hdr;
-        a.signed_payment = &empty.hdr;
-        answer(c, qid, &a.hdr);
+        static const uint8_t no_hash[32];
+        proxy_client_send_connected(c, qid, no_hash, crypto_random_u64(), TON_ADDR_ZERO_RAW);
         break;
     }
     case TL_ID_client_authorizeWithProxyShort:
@@ -172,15 +212,16 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
             p->io->answer_client_error(c, qid, NET_ERR_PROTOCOL, "client.connectToProxy first");
             break;
         }
-        c->authorized = true;
-        const ledger_client *acct = proxy_money_client(c);
-        tl_client_authorizationWithProxySuccess a = TL_INIT(client_authorizationWithProxySuccess);
-        a.signed_payment = &empty.hdr;
-        a.tokens_committed_to_db = acct ? ledger_payments_committed_db(&acct->pay) : 0;
-        a.max_tokens = acct ? acct->pay.max : 0;
-        answer(c, qid, &a.hdr);
-        CC_INFO("event=client_ready id=%llu peer=%s proto=%d", (unsigned long long)c->id,
-                c->conn ? net_conn_peer_addr(c->conn) : "-", c->proto_version);
+        if (c->auth) {
+            proxy_auth_on_query(c, qid, q); /* may free c */
+            break;
+        }
+        if (p->auth_chain) {
+            /* COCOON: "already authorized". */
+            p->io->answer_client_error(c, qid, NET_ERR_ERROR, "already authorized");
+            break;
+        }
+        proxy_client_auth_success(c, qid);
         break;
     }
     case TL_ID_client_getWorkerTypesV2:

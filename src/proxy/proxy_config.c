@@ -31,6 +31,7 @@ void proxy_config_init(proxy_config *c)
     c->save_interval = 45;
     c->min_charge_nano = 1000000000LL;  /* COCOON's min_client_charge_sum */
     c->min_payout_nano = 10000000000LL; /* COCOON's min_worker_payout_sum */
+    c->auth_timeout = 120;
     daemon_config_init(&c->common);
 }
 
@@ -84,6 +85,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "save_interval",
                                        "min_charge_nano",
                                        "min_payout_nano",
+                                       "auth_timeout",
                                        NULL};
     int64_t pow = c->pow_difficulty;
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -104,6 +106,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         daemon_json_get_path(obj, "ledger", path, &c->ledger, err) < 0 ||
         daemon_json_get_path(obj, "wallet_key_file", path, &c->wallet_key_file, err) < 0 ||
         cc_json_get_double(obj, "save_interval", false, 0.1, 86400, &c->save_interval, err) < 0 ||
+        cc_json_get_double(obj, "auth_timeout", false, 0.1, 86400, &c->auth_timeout, err) < 0 ||
         cc_json_get_int(obj, "min_charge_nano", false, 0, INT64_MAX / 4, &c->min_charge_nano, err) <
             0 ||
         cc_json_get_int(obj, "min_payout_nano", false, 0, INT64_MAX / 4, &c->min_payout_nano, err) <

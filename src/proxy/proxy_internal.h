@@ -106,8 +106,10 @@ struct pclient {
     /* Whose fair share its requests count against (proxy_owner.c): shared
      * by every connection that announced the same owner address. */
     struct powner *owner;
-    bool flow;         /* speaks per-stream flow control (DAEMON_PARAMS_FLAG_FLOW) */
-    cc_list_node node; /* in p->clients */
+    bool flow;            /* speaks per-stream flow control (DAEMON_PARAMS_FLAG_FLOW) */
+    uint32_t hello_flags; /* its connectToProxy's sealing and flow bits, echoed */
+    struct pauth *auth;   /* with a chain, while it authorizes (proxy_auth.c) */
+    cc_list_node node;    /* in p->clients */
 };
 
 struct preq {
@@ -191,6 +193,14 @@ struct proxy {
     uint8_t sign_seed[32], sign_pub[32];
     /* Money on chain (proxy_chain.c): NULL with chain "none". */
     struct proxy_onchain *onchain;
+    /* COCOON's authorization with a chain (proxy_auth.c): NULL with chain
+     * "none" or without a proxy contract (every client is accepted). One
+     * scan of the proxy contract's transactions serves every waiting client. */
+    const struct proxy_auth_chain *auth_chain;
+    double auth_timeout, auth_scan_delay;
+    struct event *auth_scan_ev;
+    bool auth_scanning;
+    char auth_scan_error[200];
     uint64_t next_id;
     uint64_t tie_rng; /* xorshift state for routing ties (seeded randomly; no syscall per pick) */
     crypto_rand_pool ids; /* worker-leg request ids (one RAND_bytes call per 32 ids) */
@@ -201,6 +211,7 @@ struct proxy {
         uint64_t workers_accepted, workers_refused, clients_accepted;
         uint64_t refused_balance, over_claims, ledger_commits, ledger_commit_failures;
         uint64_t sealed, receipts_refused;
+        uint64_t auth_refused, auth_scans;
         /* The last refused worker, for /jsonstats: peer, image hash, reason. */
         char last_refused_peer[64], last_refused_image[65], last_refused_reason[200];
     } stats;
@@ -251,6 +262,43 @@ void proxy_client_destroy(pclient *c, const char *why);
 void proxy_client_on_packet(net_conn *conn, void *c, const uint8_t *data, size_t len);
 /* A query from a client's link (net_conn_callbacks.on_query; conn unused). */
 void proxy_client_on_query(net_conn *conn, void *c, uint64_t qid, const uint8_t *data, size_t len);
+
+/* proxy_auth.c: COCOON's client authorization with a chain (the file's
+ * comment has the flow). What it reads from the chain goes through this table
+ * (proxy_chain.c's reads the TON API; unit tests install a fake); each read
+ * answers later, never from inside the call, through proxy_auth_on_contract
+ * and proxy_auth_registered + proxy_auth_scan_done. -1: not started. */
+typedef struct pauth pauth;
+typedef struct proxy_auth_chain {
+    /* The client contract of owner (connection client_id). */
+    int (*read_client)(proxy *p, uint64_t client_id, const char *owner);
+    /* The proxy contract's recent transactions: every client_proxy_request
+     * with a register payload from the client contract of the owner it
+     * names goes to proxy_auth_registered, then proxy_auth_scan_done. */
+    int (*scan)(proxy *p);
+} proxy_auth_chain;
+/* Turns authorization on (timeout: the bound on one client's whole
+ * authorization, s; <= 0: 120). */
+void proxy_auth_start(proxy *p, const proxy_auth_chain *chain, double timeout);
+void proxy_auth_stop(proxy *p);
+/* After a connectToProxy passed its checks: false without a chain (answer
+ * as before); true when authorization took over the query (it answers). */
+bool proxy_auth_begin(pclient *c, uint64_t qid);
+/* An authorize* query (c->auth set); may refuse and free c. */
+void proxy_auth_on_query(pclient *c, uint64_t qid, const tl_obj *q);
+/* The contract read: error NULL and st NULL when there is no contract. */
+void proxy_auth_on_contract(proxy *p, uint64_t client_id, const char *error,
+                            const ton_client_state *st);
+void proxy_auth_registered(proxy *p, const ton_addr *owner, uint64_t nonce,
+                           const ton_client_state_data *st);
+void proxy_auth_scan_done(proxy *p, const char *error);
+void proxy_auth_client_gone(pclient *c);
+json_t *proxy_auth_json(const proxy *p);
+
+/* proxy_client.c: the answers authorization gives. hash NULL: the long offer. */
+void proxy_client_send_connected(pclient *c, uint64_t qid, const uint8_t *hash, uint64_t nonce,
+                                 const char *client_sc);
+void proxy_client_auth_success(pclient *c, uint64_t qid);
 
 /* proxy_chain.c */
 /* With a chain: derives the proxy contract's address from the root's params,
