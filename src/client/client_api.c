@@ -185,7 +185,8 @@ static void send_request(creq *r, const clink *avoid)
 {
     client *c = r->c;
     if (!client_pick_link(c, avoid)) {
-        reply_error(r, 503, "no_proxy", "no proxy connection is available");
+        char why[400];
+        reply_error(r, 503, "no_proxy", client_no_proxy_why(c, why, sizeof(why)));
         return;
     }
     /* The proxy reserves this much of our credit before it routes; a request
@@ -352,7 +353,10 @@ void client_api_completion(http_req *hreq, void *ud)
     }
     /* Not in the cached list: ask afresh before calling it unknown. */
     r->pending_models = c->io->query_models(client_pick_link(c, NULL), on_models_for_request, r);
-    if (!r->pending_models) reply_error(r, 503, "no_proxy", "no proxy connection is available");
+    if (!r->pending_models) {
+        char why[400];
+        reply_error(r, 503, "no_proxy", client_no_proxy_why(c, why, sizeof(why)));
+    }
 }
 
 /* The caller's first byte is its time to first token (of a whole answer,
@@ -791,7 +795,8 @@ void client_api_models(http_req *hreq, void *ud)
     r->model = want;
     r->pending_models = c->io->query_models(client_pick_link(c, NULL), on_models_for_list, r);
     if (!r->pending_models) {
-        reply_errorf(c, hreq, 503, "no_proxy", "no proxy connection is available");
+        char why[400];
+        reply_errorf(c, hreq, 503, "no_proxy", client_no_proxy_why(c, why, sizeof(why)));
         r->hreq = NULL;
         creq_free(r);
         return;

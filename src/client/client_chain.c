@@ -11,9 +11,10 @@
  * so deploying and the first top-up are one message (COCOON sends a bare
  * deploy of 0.8 TON first).
  *
- * The figures are shown on /jsonstats (payments.proxies[].contract); the
- * credit decision still uses the proxy's client.accountStatus, since the
- * proxy keeps free-mode accounts until it reads the client contracts too. */
+ * The figures are shown on /jsonstats (payments.proxies[].contract) and,
+ * once read, decide the client's credit there (client_money_on_contract):
+ * the proxy, which authorizes a client only after reading its contract,
+ * keeps the same figures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,58 @@ static void maybe_top_up(client *c, clink *l, cchain *ch)
             l->addr, !ch->deployed, (long long)coins, (long long)paid, (long long)threshold);
 }
 
+/* ------------------------------------------------------- registration */
+
+#define REGISTER_NANO 1000000000ull /* COCOON's authorize_long sends to_nano(1.0) */
+
+static void on_register_sent(void *ud, bool sent, const char *error)
+{
+    cchain *ch = ud;
+    ch->register_pending = false;
+    if (!sent) {
+        ch->tx_failures++;
+        ch->register_wanted = true; /* tried again after the next read */
+        snprintf(ch->last_error, sizeof(ch->last_error), "register not sent: %s",
+                 error ? error : "?");
+    }
+}
+
+/* COCOON's ClientProxyConnection::authorize_long: owner_client_register with
+ * the proxy's nonce, which the contract reports to the proxy contract. An
+ * undeployed contract would drop it, so it waits for the deployment (our
+ * first top-up, which the same reads trigger). */
+static void maybe_register(client *c, clink *l, cchain *ch)
+{
+    if (!ch->register_wanted || ch->register_pending || !ch->deployed || ch->st.state != 0) return;
+    cc_err err = {0};
+    ton_cell *body = ton_body_client_register(crypto_random_u64(), ch->register_nonce,
+                                              daemon_wallet_address(c->wallet), &err);
+    ton_int_msg m = {.dest = ch->contract, .value = REGISTER_NANO, .bounce = true, .body = body};
+    if (!body || daemon_wallet_send(c->wallet, &m, on_register_sent, ch, &err) < 0) {
+        ton_cell_unref(body);
+        snprintf(ch->last_error, sizeof(ch->last_error), "register: %s", err.msg);
+        return;
+    }
+    ton_cell_unref(body);
+    ch->register_wanted = false;
+    ch->register_pending = true;
+    ch->registers++;
+    CC_INFO("event=client_register_sent proxy=%s nonce=%llu", l->addr,
+            (unsigned long long)ch->register_nonce);
+}
+
+bool client_chain_register(clink *l, uint64_t nonce)
+{
+    client *c = clink_client(l);
+    if (!c->chain_api || !c->chain || !c->wallet) return false;
+    cchain *ch = chain_of(c, l);
+    if (!ch->has_addr) return false;
+    ch->register_nonce = nonce;
+    ch->register_wanted = true;
+    if (ch->read_ok) maybe_register(c, l, ch);
+    return true;
+}
+
 /* ------------------------------------------------------------- reading */
 
 static void read_failed(cchain *ch, const char *what, const char *msg)
@@ -288,8 +341,18 @@ static void on_client_data(void *ud, json_t *result, const cc_err *rerr)
     ch->st = cs;
     ch->deployed = true;
     ch->read_ok = true;
+    /* The credit decision follows the contract, as COCOON's client's
+     * (ClientProxyInfo reads the same figures). */
+    const ton_root_params *rp = daemon_chain_root_params(c->tee.chain);
+    if (rp) {
+        ledger_multipliers mult = {(int32_t)rp->prompt_mult, (int32_t)rp->cached_mult,
+                                   (int32_t)rp->completion_mult, (int32_t)rp->reasoning_mult};
+        client_money_on_contract(l, cs.state, (int64_t)cs.balance, (int64_t)cs.stake,
+                                 (int64_t)cs.tokens_used, ch->price, &mult);
+    }
     ch->last_ok = cc_now_wall();
     ch->last_error[0] = 0;
+    if (c->wallet) maybe_register(c, l, ch);
     maybe_top_up(c, l, ch);
 }
 
@@ -391,8 +454,9 @@ json_t *client_chain_json(client *c, const clink *l)
     json_object_set_new(o, "deploys", json_integer((json_int_t)ch->deploys));
     json_object_set_new(o, "topups", json_integer((json_int_t)ch->topups));
     json_object_set_new(o, "secret_updates", json_integer((json_int_t)ch->secret_updates));
+    json_object_set_new(o, "registers", json_integer((json_int_t)ch->registers));
     json_object_set_new(o, "send_failures", json_integer((json_int_t)ch->tx_failures));
-    json_object_set_new(o, "send_pending", json_boolean(ch->tx_pending));
+    json_object_set_new(o, "send_pending", json_boolean(ch->tx_pending || ch->register_pending));
     json_object_set_new(o, "last_ok", json_real(ch->last_ok));
     json_object_set_new(o, "last_error", json_string(ch->last_error));
     return o;

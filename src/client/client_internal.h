@@ -44,6 +44,10 @@ typedef struct models_call {
  * proxy.clientRequestPayment after each request). */
 typedef struct cmoney {
     bool known; /* contract figures arrived (a COCOON proxy never sends them) */
+    /* They come from our own read of the contract (client_chain.c), as
+     * COCOON's client takes them; the proxy's client.accountStatus then
+     * gives only its totals. */
+    bool from_chain;
     int32_t status;
     int64_t balance, stake, sc_tokens_used, price; /* nanoTON, tokens, nanoTON per token */
     ledger_multipliers mult;
@@ -70,6 +74,12 @@ typedef struct cchain {
     ton_client_state st;
     uint64_t reads, failures, deploys, topups, tx_failures, secret_updates;
     bool tx_pending;
+    /* Long authorization (COCOON's authorize_long): the proxy's nonce, sent
+     * with owner_client_register through the wallet once the contract is
+     * deployed (the proxy waits to see it on chain). */
+    uint64_t register_nonce;
+    bool register_wanted, register_pending;
+    uint64_t registers;
     double last_ok;
     char last_error[600];
 } cchain;
@@ -251,6 +261,13 @@ void client_chain_free(client *c);
 /* The proxy's params give the contract's address; it is read at once. */
 void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a);
 void client_chain_refresh(clink *l);
+/* The proxy offered the long authorization with nonce: registers it on
+ * chain (owner_client_register to our contract) as soon as the contract is
+ * deployed. false when this client cannot (no chain, wallet or contract). */
+bool client_chain_register(clink *l, uint64_t nonce);
+/* The 503 text when no proxy link is ready, with the first link's last
+ * error when it has one (buf holds it). */
+const char *client_no_proxy_why(client *c, char *buf, size_t n);
 /* Every few seconds: read every known contract again. */
 void client_chain_tick(client *c);
 /* payments.proxies[].contract (NULL in free mode) and "wallet" (NULL without one). */
@@ -289,6 +306,11 @@ void client_money_on_totals(clink *l, int64_t db_tokens, int64_t max_tokens);
 /* Tokens the proxy would still let us reserve there (INT64_MAX when the
  * contract figures are unknown: the proxy decides). */
 int64_t client_money_available(const cmoney *m);
+/* Our contract at l as read from the chain: its figures replace the
+ * proxy's account status (price: the root's, per token; mult: the root's
+ * multipliers). */
+void client_money_on_contract(clink *l, uint32_t state, int64_t balance, int64_t stake,
+                              int64_t tokens_used, int64_t price, const ledger_multipliers *mult);
 /* The reservation the proxy makes for a request (COCOON's forward_query). */
 int64_t client_money_reservation(int64_t max_tokens, size_t query_len, int max_coefficient);
 /* The first ready link other than avoid whose credit covers the request, or

@@ -17,6 +17,20 @@ clink *client_pick_link(client *c, const clink *avoid)
     return daemon_links_pick(&c->links, avoid);
 }
 
+const char *client_no_proxy_why(client *c, char *buf, size_t n)
+{
+    /* The first link's own reason tells the caller what to fix (a refused
+     * authorization, an unreachable proxy) rather than only that it failed. */
+    for (size_t i = 0; i < c->links.n; i++) {
+        const clink *l = &c->links.at[i];
+        if (l->last_error[0]) {
+            snprintf(buf, n, "no proxy connection is available (%s: %s)", l->addr, l->last_error);
+            return buf;
+        }
+    }
+    return "no proxy connection is available";
+}
+
 static void on_packet(daemon_link *l, const uint8_t *data, size_t len)
 {
     cc_err err;
@@ -66,6 +80,8 @@ static void on_authorized(daemon_link *l, const tl_obj *o)
     daemon_link_set_ready(l);
 }
 
+#define LONG_AUTH_TIMEOUT 300.0 /* s, COCOON's authorize_long */
+
 static void on_connected(daemon_link *l, const tl_obj *o)
 {
     const tl_client_connectedToProxy *a = (const tl_client_connectedToProxy *)o;
@@ -87,8 +103,21 @@ static void on_connected(daemon_link *l, const tl_obj *o)
             !crypto_memeq(c->secret_hash,
                           ((const tl_client_proxyConnectionAuthShort *)a->auth)->secret_hash.b, 32);
     if (long_auth) {
+        /* COCOON's authorize_long: the nonce goes on chain through our
+         * wallet (owner_client_register) and the proxy answers once it sees
+         * it there, so the query waits as long as COCOON's (300 s). */
+        uint64_t nonce =
+            !a->auth ? 0
+            : a->auth->id == TL_ID_client_proxyConnectionAuthShort
+                ? (uint64_t)((const tl_client_proxyConnectionAuthShort *)a->auth)->nonce
+                : (uint64_t)((const tl_client_proxyConnectionAuthLong *)a->auth)->nonce;
+        if (!client_chain_register(l, nonce))
+            CC_DEBUG("event=client_long_auth_unregistered proxy=%s reason=\"no chain wallet or "
+                     "contract: the nonce is not registered on chain\"",
+                     l->addr);
         tl_client_authorizeWithProxyLong q = TL_INIT(client_authorizeWithProxyLong);
-        daemon_link_handshake(l, &q.hdr, TL_TYPE_client_AuthorizationWithProxy, on_authorized);
+        daemon_link_handshake_for(l, &q.hdr, TL_TYPE_client_AuthorizationWithProxy, on_authorized,
+                                  LONG_AUTH_TIMEOUT);
     } else {
         tl_client_authorizeWithProxyShort q = TL_INIT(client_authorizeWithProxyShort);
         q.data = tl_str(c->secret);
@@ -103,8 +132,17 @@ static void hello(daemon_link *l)
     q.params.flags = 1u | 2u | DAEMON_PARAMS_FLAG_FLOW;
     if (clink_client(l)->sealing != CLIENT_SEALING_OFF)
         q.params.flags |= DAEMON_PARAMS_FLAG_SEALING;
-    /* COCOON's proxy refuses a client without a parseable owner address. */
-    const char *owner = clink_client(l)->owner_address;
+    /* COCOON's proxy refuses a client without a parseable owner address.
+     * Without one configured, the owner of our contracts is our wallet
+     * (COCOON's client announces cocoon_wallet_address()): the proxy derives
+     * the contract it authorizes us by from what we announce. */
+    client *c = clink_client(l);
+    const char *owner = c->owner_address;
+    char wallet_owner[80];
+    if (!*owner && c->has_contract_owner) {
+        ton_addr_to_raw(&c->contract_owner, wallet_owner, sizeof(wallet_owner));
+        owner = wallet_owner;
+    }
     q.params.client_owner_address = tl_str(*owner ? owner : TON_ADDR_ZERO_RAW);
     q.params.is_test = clink_client(l)->is_test;
     q.params.min_proto_version = REGISTRY_PROTO_CLIENT_MIN;

@@ -5,8 +5,9 @@
  * proxy will make must fit the credit there), refuses at once a request no
  * proxy can cover, and fills "payments" on /jsonstats.
  *
- * COCOON's client reads its contract from the chain. Without a chain there
- * is none to read, so the contract figures come from the proxy's
+ * COCOON's client reads its contract from the chain, and so does ours when
+ * it has one (client_chain.c feeds client_money_on_contract). Without a
+ * chain there is none to read, so the contract figures come from the proxy's
  * client.accountStatus (a cocoon extension); a proxy that does not answer it
  * leaves them unknown and the proxy alone decides. */
 #include <stdlib.h>
@@ -39,9 +40,28 @@ void client_money_on_totals(clink *l, int64_t db_tokens, int64_t max_tokens)
     if (max_tokens > m->max_tokens) m->max_tokens = max_tokens;
 }
 
+void client_money_on_contract(clink *l, uint32_t state, int64_t balance, int64_t stake,
+                              int64_t tokens_used, int64_t price, const ledger_multipliers *mult)
+{
+    cmoney *m = client_money_of(clink_client(l), l);
+    m->known = m->from_chain = true;
+    m->status = (int32_t)state;
+    m->balance = balance;
+    m->stake = stake;
+    m->sc_tokens_used = tokens_used;
+    m->price = price;
+    m->mult = *mult;
+}
+
 void client_money_on_account(clink *l, const tl_client_accountStatus *a)
 {
     cmoney *m = client_money_of(clink_client(l), l);
+    if (m->from_chain) {
+        /* Our own read of the contract decides (COCOON's client reads it
+         * too); the proxy's totals still count what it has charged. */
+        client_money_on_totals(l, a->db_tokens, a->max_tokens);
+        return;
+    }
     m->known = true;
     m->status = a->status;
     m->balance = a->balance;

@@ -582,6 +582,11 @@ int daemon_link_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb, void 
  * an answer on a connection the link has since dropped is ignored. */
 void daemon_link_handshake(daemon_link *l, const tl_obj *msg, int expect_type,
                            daemon_link_step next);
+/* The same with its own answer timeout (s; <= 0: env->query_timeout): a
+ * step the peer answers only after an event of its own (the client's long
+ * authorization waits for the chain). */
+void daemon_link_handshake_for(daemon_link *l, const tl_obj *msg, int expect_type,
+                               daemon_link_step next, double timeout);
 /* The answer to handshake query `what` that arrived on conn: NULL when conn
  * is no longer l's (the link moved on: ignore it), or after failing the link
  * on an error answer or an undecodable one; else the decoded object (the

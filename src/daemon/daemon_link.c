@@ -127,18 +127,22 @@ void daemon_link_set_ready(daemon_link *l)
     if (l->env->ops->on_ready) l->env->ops->on_ready(l);
 }
 
-int daemon_link_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb, void *ud, cc_err *err)
+static int query_for(daemon_link *l, const tl_obj *msg, double timeout, net_answer_fn cb, void *ud,
+                     cc_err *err)
 {
     if (!l->conn) return cc_err_setc(err, NET_ERR_NOT_READY, "not connected to %s", l->addr);
     cc_buf b = CC_BUF_INIT;
     int rc = 0;
     if (tl_encode(msg, &b, err) < 0 ||
-        net_conn_query(l->conn, b.data, b.len,
-                       l->env->query_timeout > 0 ? l->env->query_timeout : 10, cb, ud, NULL,
-                       err) < 0)
+        net_conn_query(l->conn, b.data, b.len, timeout, cb, ud, NULL, err) < 0)
         rc = -1;
     cc_buf_free(&b);
     return rc;
+}
+
+int daemon_link_query(daemon_link *l, const tl_obj *msg, net_answer_fn cb, void *ud, cc_err *err)
+{
+    return query_for(l, msg, l->env->query_timeout > 0 ? l->env->query_timeout : 10, cb, ud, err);
 }
 
 static void on_step_answer(net_conn *conn, void *ud, int32_t code, const char *msg,
@@ -151,14 +155,21 @@ static void on_step_answer(net_conn *conn, void *ud, int32_t code, const char *m
     tl_obj_free(o);
 }
 
-void daemon_link_handshake(daemon_link *l, const tl_obj *msg, int expect_type,
-                           daemon_link_step next)
+void daemon_link_handshake_for(daemon_link *l, const tl_obj *msg, int expect_type,
+                               daemon_link_step next, double timeout)
 {
     l->step_what = tl_ctor_name(msg->id);
     l->step_type = expect_type;
     l->step = next;
     cc_err err;
-    if (daemon_link_query(l, msg, on_step_answer, l, &err) < 0) daemon_link_fail(l, err.msg);
+    if (timeout <= 0) timeout = l->env->query_timeout > 0 ? l->env->query_timeout : 10;
+    if (query_for(l, msg, timeout, on_step_answer, l, &err) < 0) daemon_link_fail(l, err.msg);
+}
+
+void daemon_link_handshake(daemon_link *l, const tl_obj *msg, int expect_type,
+                           daemon_link_step next)
+{
+    daemon_link_handshake_for(l, msg, expect_type, next, 0);
 }
 
 tl_obj *daemon_link_decode_answer(const char *what, int32_t code, const char *msg,

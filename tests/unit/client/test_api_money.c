@@ -229,6 +229,40 @@ static void test_models_carry_prices(void **state)
     json_decref(j);
 }
 
+/* With a chain the client reads its contract itself (client_chain.c), as
+ * COCOON's client does: those figures decide, and a proxy's account status
+ * (a COCOON proxy sends none; ours might lag) changes only the totals. */
+static void test_contract_read_decides(void **state)
+{
+    cfx *f = *state;
+    cfx_tiny(f);
+    ledger_multipliers mult = {10000, 10000, 10000, 10000};
+    /* 1000 tokens paid for at proxy 0, nothing at 1. */
+    client_money_on_contract(&f->c->links.at[0], 0, 1000 * PRICE, TON, 0, PRICE, &mult);
+    client_money_on_contract(&f->c->links.at[1], 0, 0, TON, 0, PRICE, &mult);
+    /* The proxy's status claims a rich account: the contract still decides. */
+    account(f, 0, 0, 100 * TON, TON, 0);
+    assert_int_equal(client_money_available(client_money_of(f->c, &f->c->links.at[0])), 1000);
+    fcall *call = cfx_chat(f, false); /* 256 tokens x 4000/1000 do not fit in 1000 */
+    assert_true(call->done);
+    assert_int_equal(call->status, 402);
+    assert_string_equal(call->err.type, "insufficient_quota");
+    assert_string_equal(call->err.code, "insufficient_quota");
+    cfx_expect_none(f);
+    /* The proxy's totals still count: 400 tokens charged leave 600. */
+    account(f, 0, 0, 100 * TON, TON, 400);
+    assert_int_equal(client_money_available(client_money_of(f->c, &f->c->links.at[0])), 600);
+    /* A top-up seen on chain gives the credit back. */
+    client_money_on_contract(&f->c->links.at[0], 0, 100 * TON, TON, 0, PRICE, &mult);
+    call = cfx_chat(f, false);
+    assert_false(call->done);
+    cfx_take_run(f, 0);
+    client_requests_abort_all(f->c);
+    /* A closing contract: nothing there. */
+    client_money_on_contract(&f->c->links.at[0], 1, 100 * TON, TON, 0, PRICE, &mult);
+    assert_int_equal(client_money_available(client_money_of(f->c, &f->c->links.at[0])), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +270,7 @@ int main(void)
         CFX_TEST(test_no_credit_anywhere_is_402_at_once),
         CFX_TEST(test_credit_decides_the_proxy),
         CFX_TEST(test_models_carry_prices),
+        CFX_TEST(test_contract_read_decides),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,6 +120,11 @@ static void test_no_ready_proxy_is_503(void **state)
     /* Unknown model and no proxy to ask: the same answer. */
     call = cfx_post(f, "/v1/completions", "{\"model\":\"other\",\"prompt\":\"x\"}");
     assert_error(call, 503, "no_proxy", "no proxy connection is available");
+    /* A link that failed says why (a refused authorization, say). */
+    snprintf(f->c->links.at[0].last_error, sizeof(f->c->links.at[0].last_error),
+             "authorization refused: 602 sha256 mismatch");
+    call = cfx_chat(f, false);
+    assert_error(call, 503, "no_proxy", "authorization refused: 602 sha256 mismatch");
     cfx_expect_none(f);
     assert_int_equal(f->n_mq, 0);
 }
