@@ -587,34 +587,66 @@ typedef struct auth_read {
     cc_list_node node; /* first, as in party_read */
     proxy_onchain *o;
     uint64_t client_id;
+    char sc[80];
 } auth_read;
 
-static void on_auth_contract(void *ud, json_t *result, const cc_err *rerr)
+static void auth_read_done(auth_read *r, const char *error, const ton_client_state *st)
 {
-    auth_read *r = ud;
     proxy *p = r->o->p;
     uint64_t id = r->client_id;
     cc_list_remove(&r->o->pending, &r->node);
     free(r);
+    proxy_auth_on_contract(p, id, error, st);
+}
+
+static void on_auth_contract(void *ud, json_t *result, const cc_err *rerr)
+{
+    auth_read *r = ud;
     cc_err err = {0};
     ton_stack st;
     if (!result) {
-        proxy_auth_on_contract(p, id, rerr->msg, NULL);
+        auth_read_done(r, rerr->msg, NULL);
         return;
     }
     if (ton_stack_parse_json(result, &st, &err) < 0) {
-        proxy_auth_on_contract(p, id, err.msg, NULL);
+        auth_read_done(r, err.msg, NULL);
         return;
     }
     ton_client_state cs;
-    if (st.exit_code != 0 && st.exit_code != 1) {
-        proxy_auth_on_contract(p, id, NULL, NULL); /* no contract there */
-    } else if (ton_client_state_from_stack(&st, &cs, &err) < 0) {
-        proxy_auth_on_contract(p, id, err.msg, NULL);
-    } else {
-        proxy_auth_on_contract(p, id, NULL, &cs);
-    }
+    int rc = st.exit_code == 0 || st.exit_code == 1
+                 ? ton_client_state_from_stack(&st, &cs, &err)
+                 : cc_err_set(&err, "get_client_data: exit code %d", st.exit_code);
     ton_stack_free(&st);
+    auth_read_done(r, rc < 0 ? err.msg : NULL, rc < 0 ? NULL : &cs);
+}
+
+/* The account first (as the client reads its own contract): an inactive
+ * one has no get-methods to run, and the API reports that as an error. */
+static void on_auth_account(void *ud, json_t *result, const cc_err *rerr)
+{
+    auth_read *r = ud;
+    cc_err err = {0};
+    ton_account acc;
+    if (!result) {
+        auth_read_done(r, rerr->msg, NULL);
+        return;
+    }
+    if (ton_account_from_json(result, &acc, &err) < 0) {
+        auth_read_done(r, err.msg, NULL);
+        return;
+    }
+    bool active = strcmp(acc.state, "active") == 0;
+    ton_account_clear(&acc);
+    if (!active) { /* no contract (yet) */
+        auth_read_done(r, NULL, NULL);
+        return;
+    }
+    json_t *body =
+        json_pack("{s:s,s:s,s:[]}", "address", r->sc, "method", "get_client_data", "stack");
+    ton_api_op *op =
+        ton_api_call_async(r->o->api, "runGetMethod", NULL, body, on_auth_contract, r, &err);
+    json_decref(body);
+    if (!op) auth_read_done(r, err.msg, NULL);
 }
 
 static int auth_read_client(proxy *p, uint64_t client_id, const char *owner)
@@ -625,11 +657,13 @@ static int auth_read_client(proxy *p, uint64_t client_id, const char *owner)
     auth_read *r = cc_calloc(1, sizeof *r);
     r->o = o;
     r->client_id = client_id;
-    json_t *body = json_pack("{s:s,s:s,s:[]}", "address", sc, "method", "get_client_data", "stack");
+    snprintf(r->sc, sizeof r->sc, "%s", sc);
+    char *colon = strchr(sc, ':');
+    char q[200];
+    snprintf(q, sizeof q, "address=%.*s%%3A%s", (int)(colon - sc), sc, colon + 1);
     cc_err err = {0};
     ton_api_op *op =
-        ton_api_call_async(o->api, "runGetMethod", NULL, body, on_auth_contract, r, &err);
-    json_decref(body);
+        ton_api_call_async(o->api, "getAddressInformation", q, NULL, on_auth_account, r, &err);
     if (!op) {
         free(r);
         return -1;

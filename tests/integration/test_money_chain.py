@@ -402,6 +402,15 @@ def main(holder):
     other_cfg = json.load(open(os.path.join(d, "client.json")))
     other_cfg["listen_http"] = "127.0.0.1:%d" % other_port
     other_cfg["owner_address"] = sim["wallets"]["owner"]["address"]
+    # Its own wallet (that owner's: the proxy authorizes it by the nonce the
+    # owner registers on chain) and its own state (a wallet serves one daemon).
+    owner_keys = os.path.join(d, "owner-wallet.json")
+    fd = os.open(owner_keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"secret_key": sim["wallets"]["owner"]["secret_key"],
+                   "network_global_id": sim["wallets"]["owner"].get("network_global_id", -239)}, f)
+    other_cfg["wallet_key_file"] = "owner-wallet.json"
+    other_cfg["state_dir"] = "client-2-state"
     with open(os.path.join(d, "client-2.json"), "w") as f:
         json.dump(other_cfg, f)
     Proc("client-2", [binary("cocoon-client"), "--config", os.path.join(d, "client-2.json")], d)
