@@ -204,7 +204,8 @@ def main(holder):
     ccfg["state_dir"] = "client-2-state"
     with open(os.path.join(d, "client-2.json"), "w") as f:
         json.dump(ccfg, f)
-    Proc("client-2", [binary("cocoon-client"), "--config", os.path.join(d, "client-2.json")], d)
+    client2 = Proc("client-2", [binary("cocoon-client"), "--config",
+                                os.path.join(d, "client-2.json")], d)
     wait_until(lambda: jsonstats(other) is not None, 30, "client-2 up")
     refused, served = [], []
 
@@ -221,9 +222,55 @@ def main(holder):
     check_eq(served, [], "client-2 was never served")
     owner_rows = [r for r in jsonstats(proxy_http)["ledger"]["clients"]
                   if r["owner"] == ccfg["owner_address"]]
-    check(all(r["tokens_used"] == 0 for r in owner_rows), "nothing used by client-2: %r" % owner_rows)
+    check_eq(len(owner_rows), 1, "client-2's account at the proxy")
+    check_eq(owner_rows[0]["tokens_used"], 0, "nothing used by client-2")
     check(jsonstats(proxy_http)["auth"]["refused"] >= 3, "the refusals counted")
     log("wrong secret refused; no contract refused after auth_timeout (%s)" % refused[0][:160])
+    client2.stop()
+
+    # 6. A client over its balance: the owner's wallet deploys its contract
+    # with 2000 tokens' worth (and never tops it up again). Requests are
+    # served while the credit covers their reservation, then 402 at once;
+    # the proxy never bills the account beyond its balance.
+    owner_keys = os.path.join(d, "owner-wallet.json")
+    fd = os.open(owner_keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"secret_key": sim["wallets"]["owner"]["secret_key"],
+                   "network_global_id": sim["wallets"]["owner"].get("network_global_id", -239)}, f)
+    poor = free_port()
+    ccfg.update({"listen_http": "127.0.0.1:%d" % poor, "wallet_key_file": "owner-wallet.json",
+                 "state_dir": "client-3-state", "topup_nano": 2000 * 20, "min_balance_nano": 1})
+    with open(os.path.join(d, "client-3.json"), "w") as f:
+        json.dump(ccfg, f)
+    Proc("client-3", [binary("cocoon-client"), "--config", os.path.join(d, "client-3.json")], d)
+    wait_until(lambda: chat(poor)[0] == 200, 90, "client-3 authorized (long) and served")
+    c3 = contract(poor)
+    check_eq(c3["balance_nano"], 2000 * 20, "2000 tokens paid for")
+    codes = []
+    for _ in range(50):
+        st, j = chat(poor, max_tokens=50)
+        codes.append(st)
+        if st != 200:
+            break
+    check_eq(codes[-1], 402, "over its balance: 402 (%r)" % (j,))
+    check_eq((j["error"]["type"], j["error"]["code"]), ("insufficient_quota", "insufficient_quota"),
+             "COCOON's quota error")
+    check(all(x == 200 for x in codes[:-1]), "served until then: %r" % codes)
+    # The client's own check, on its contract's figures, refuses without
+    # sending what clearly does not fit (near the edge the proxy's refusal,
+    # mapped to the same 402, is what decides: the client estimates a sealed
+    # request's reservation from its plain size).
+    total = jsonstats(proxy_http)["requests"]["total"]
+    st, _ = chat(poor, max_tokens=500)
+    check_eq(st, 402, "still 402")
+    check_eq(jsonstats(proxy_http)["requests"]["total"], total, "nothing sent for that 402")
+    row = [r for r in jsonstats(proxy_http)["ledger"]["clients"]
+           if r["owner"] == ccfg["owner_address"]]
+    check_eq(len(row), 1, "client-3's account")
+    check(0 < row[0]["tokens_used"] <= 2000,
+          "billed %d tokens, within the 2000 its contract pays for" % row[0]["tokens_used"])
+    log("over its balance: %d requests served (%d tokens billed of 2000), then 402" %
+        (len(codes) - 1, row[0]["tokens_used"]))
 
     up.signal(signal.SIGTERM)
     up.p.wait(limit(30))
