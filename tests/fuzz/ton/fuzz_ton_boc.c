@@ -1,7 +1,8 @@
 /* Fuzzes the bag-of-cells parser (binary, and the hex / base64 text forms) and
  * everything that reads parsed cells from outside: a parsed bag must
  * re-serialize and parse back to the same hash, and the voucher, dictionary,
- * message, registry and root storage readers must fail cleanly on any cell. */
+ * message, registry, root storage and client_proxy_request readers must fail
+ * cleanly on any cell. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
