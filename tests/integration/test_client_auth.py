@@ -126,7 +126,9 @@ def main(holder):
     wait_until(lambda: comm(pid) != "cocoon-client", 20, "the old client gone")
     wait_until(lambda: authorized(d, "short"), 60, "the restarted client authorized (short)")
     wait_until(lambda: chat(port)[0] == 200, 60, "the restarted client served")
-    c = contract(port)
+    # The restarted client's own read of its contract (its credit follows it).
+    c = wait_until(lambda: (lambda c: c if c and c.get("known") and c.get("deployed") else None)(
+        contract(port)), 30, "the restarted client read its contract")
     check_eq(c["registers"], 0, "the restarted client registered nothing")
     check_eq(len(authorized(d, "long")), 1, "still one long authorization in all")
     log("restarted client: short authorization with its secret")
