@@ -10,13 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-all}
 
+# unicode-data: the engine's tokenizer tables are generated from it at build time.
 packages=(build-essential cmake pkg-config python3 libssl-dev libevent-dev libjansson-dev
-  libsqlite3-dev curl ca-certificates)
+  libsqlite3-dev unicode-data curl ca-certificates)
 node_dirs=(contracts) # tools/tonsim runs on contracts/node_modules
 if [ "$mode" != run ]; then
   # libcurl4-openssl-dev: only bench/http's baseline client links libcurl (the
   # tree's own code uses the http layer's client).
-  packages+=(libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev wrk unicode-data
+  packages+=(libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev wrk
     chromium-headless-shell python3-jinja2 espeak-ng)
   node_dirs+=(tools/tonsim tests/integration/openai_sdk tests/integration/hf_tokenizers)
 fi
