@@ -13,6 +13,9 @@ typedef struct eng_tensor {
     int rows, cols;
     size_t row_bytes;
     const uint8_t *data;
+    /* Rows [0, packed_rows) are stored in groups of eight interleaved rows
+     * (blk_q8_0x8 / blk_q4_0x8, see pack.c); the rows after them as usual. */
+    int packed_rows;
 } eng_tensor;
 
 /* Block layouts (ggml's). */
@@ -38,6 +41,27 @@ typedef struct {
     int8_t scales[QK_K / 16];
     uint16_t d;
 } blk_q6_k;
+
+/* Eight Q8_0 or Q4_0 rows interleaved, one block of each (pack.c): the
+ * eight scales, then the quants four bytes of each row at a time, so one
+ * 32-byte vector holds the same four columns of the eight rows and a
+ * product with one input ends with the eight rows' sums in the eight lanes.
+ * Q8_0: qs[32k + 4r + j] is value 4k + j of row r (k < 8). Q4_0: qs[32m +
+ * 4r + j] is byte 4m + j of row r's block (low nibble value 4m + j, high
+ * nibble value 16 + 4m + j; m < 4). Same size as the eight blocks. */
+typedef struct {
+    uint16_t d[8];
+    int8_t qs[8 * QK8_0];
+} blk_q8_0x8;
+typedef struct {
+    uint16_t d[8];
+    uint8_t qs[8 * QK4_0 / 2];
+} blk_q4_0x8;
+/* Rewrites the first rows / 8 * 8 rows of a Q8_0 or Q4_0 matrix in place
+ * into groups of eight (same bytes in all); returns how many rows it packed:
+ * 0 for other types, other row layouts, or a CPU without AVX2 (only the AVX2
+ * kernels read the packed layout). */
+int eng_pack_rows8(uint32_t type, uint8_t *data, int rows, int cols, size_t row_bytes);
 
 /* Y[t][r] = dot(W row r, X[t]) for t < n and r in [r0, r1).  ldx/ldy are the
  * strides (in floats) between consecutive vectors.  scratch holds
@@ -90,6 +114,11 @@ typedef struct eng_q8x {
     int32_t isum; /* sum of qs, for the K-quants' minimums */
     int8_t qs[32];
 } eng_q8x;
+/* Y[t * ldy + r] = packed row r . input t (quantized, nbk = cols / 32 blocks
+ * apart) for r in [r0, min(r1, W->packed_rows)); the same bits for any n
+ * and row range. */
+void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy, int r0,
+                      int r1);
 bool eng_int8_type(uint32_t type);
 /* The inputs of a product with `type` rows: one scale per 32 values, but
  * per 256 for Q4_K (every block of a 256-value group then has the same d). */

@@ -350,7 +350,10 @@ engine_gguf *engine_gguf_open(const char *path, cc_err *err)
         cc_err_set(err, "%s: file of %zu bytes is too small to be GGUF", path, size);
         return NULL;
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* Private and writable: the model loader repacks some weights in place
+     * (pack.c); those pages become the process's own copies, the file is
+     * never written. */
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
         cc_err_set(err, "%s: mmap: %s", path, strerror(errno));

@@ -156,7 +156,11 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
             /* Quantize the input once, then integer dots row by row. */
             eng_q8x *xq = (eng_q8x *)scratch;
             eng_avx2_quantize_x(W->type, X, W->cols, xq);
-            eng_avx2_matvec_q(W->type, W->data, W->row_bytes, xq, W->cols, Y, r0, r1);
+            if (W->packed_rows > r0) {
+                eng_avx2_x8_rows(W, xq, 1, Y, 0, r0, r1);
+                r0 = W->packed_rows;
+            }
+            if (r0 < r1) eng_avx2_matvec_q(W->type, W->data, W->row_bytes, xq, W->cols, Y, r0, r1);
             return;
         }
         for (int r = r0; r < r1; r++) {
@@ -173,6 +177,13 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
         eng_q8x *xq = (eng_q8x *)scratch;
         for (int t = 0; t < n; t++)
             eng_avx2_quantize_x(W->type, X + (size_t)t * ldx, W->cols, xq + (size_t)t * nbk);
+        if (W->packed_rows > r0) {
+            /* Rows packed in groups of eight (Q8_0, Q4_0): their own tiles;
+             * the rows after them (fewer than eight) as below. */
+            eng_avx2_x8_rows(W, xq, n, Y, (size_t)ldy, r0, r1);
+            r0 = W->packed_rows;
+            if (r0 >= r1) return;
+        }
         if (W->type == ENGINE_T_Q4_K && n >= 4) {
             /* The inputs' scale vectors once per product, then blocks of
              * rows that stay in cache while every group of four inputs goes

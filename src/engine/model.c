@@ -235,12 +235,36 @@ static int load_weights(loader *L)
     return 0;
 }
 
+static void pack_matrix(eng_tensor *t)
+{
+    t->packed_rows = eng_pack_rows8(t->type, (uint8_t *)t->data, t->rows, t->cols, t->row_bytes);
+}
+
+/* Q8_0 and Q4_0 matrices into the AVX2 kernels' groups of eight rows
+ * (pack.c), in place: only in a file mapped by engine_gguf_open (private and
+ * writable; a caller's buffer is left as it is). Not token_embd, whose rows
+ * are read one at a time, nor an output tied to it. The file's tensor bytes
+ * seen through g are the packed ones afterwards. */
+static void pack_weights(engine_model *m)
+{
+    if (!m->g->mapped) return;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        eng_layer *ly = &m->layers[l];
+        eng_tensor *ts[] = {&ly->wq,     &ly->wk,   &ly->wv,    &ly->wo,
+                            &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
+            pack_matrix(ts[i]);
+    }
+    if (!m->hp.tied_output) pack_matrix(&m->output);
+}
+
 engine_model *engine_model_from_gguf(engine_gguf *g, cc_err *err)
 {
     engine_model *m = cc_calloc(1, sizeof(*m));
     m->g = g;
     loader L = {m, NULL, err};
     if (load_hparams(&L) || load_weights(&L)) goto fail;
+    pack_weights(m);
     m->vocab = eng_vocab_load(g, m->hp.n_vocab, err);
     if (!m->vocab) goto fail;
     m->chat_template = engine_gguf_get_str(g, "tokenizer.chat_template");

@@ -3,7 +3,7 @@
  * each quant type against floats worked out by hand, quantize/dequantize
  * round trips, quantized dot products against F32 (portable and AVX2), the
  * thread pool, and synthetic qwen2/qwen3/llama models of several types
- * loading and generating.
+ * loading and generating (also from a file, with Q8_0/Q4_0 rows packed).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -276,7 +277,7 @@ static void test_quant_dot(void **state)
         size_t rb = engine_quant_row(type, W, Wq, C);
         for (int r = 1; r < R; r++)
             engine_quant_row(type, W + r * C, Wq + r * rb, C);
-        eng_tensor T = {type, R, C, rb, Wq};
+        eng_tensor T = {type, R, C, rb, Wq, 0};
         eng_matmul(&T, X, NB, C, Y, R, 0, R, scratch);
         for (int t = 0; t < NB; t++)
             for (int r = 0; r < R; r++) {
@@ -309,6 +310,103 @@ static void test_quant_dot(void **state)
                 if (memcmp(&y1[r], &Y[t * R + r], sizeof(float)) != 0)
                     fail_msg("%s row %d token %d: alone %.9g vs batch %.9g",
                              engine_ttype_name(type), r, t, y1[r], Y[t * R + r]);
+        }
+    }
+}
+
+/* Q8_0 and Q4_0 rows packed in groups of eight for the AVX2 kernels: within
+ * 8-bit rounding of the portable dots, the unpacked integer kernels' values
+ * to float rounding, and the same bits for every batch size and row range
+ * (a token alone gives the batch's values). 21 rows: two packed groups and
+ * five plain rows after them; rows 0 and 1 and the last two inputs take the
+ * extreme values (Q4_0's 16-bit block sums at their bound). */
+static void test_packed_rows(void **state)
+{
+    (void)state;
+    enum { R = 21, NB = 7, MAXC = 512 };
+    static const int widths[] = {96, 512};
+    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0};
+    static float W[R * MAXC], Wd[R * MAXC], X[NB * MAXC], Y[NB * R], Y2[NB * R],
+        scratch[ENG_SCRATCH_FLOATS(NB, MAXC)];
+    static uint8_t Wq[R * MAXC * 2], Wp[R * MAXC * 2];
+    for (size_t ci = 0; ci < sizeof(widths) / sizeof(widths[0]); ci++) {
+        int C = widths[ci];
+        fill_random(W, R * C, 5 + ci);
+        fill_random(X, NB * C, 7 + ci);
+        for (int k = 0; k < C; k++) {
+            X[(NB - 2) * C + k] = 1.0f;
+            X[(NB - 1) * C + k] = -1.0f;
+        }
+        for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+            uint32_t type = types[ti];
+            size_t rb = 0;
+            for (int r = 0; r < R; r++)
+                rb = engine_quant_row(type, W + r * C, Wq + r * rb, C);
+            /* Extremes: Q8_0 weights -128 and 127; Q4_0 nibbles 15 and 0. */
+            for (int b = 0; b < C / 32; b++) {
+                if (type == ENGINE_T_Q8_0) {
+                    blk_q8_0 *b0 = (blk_q8_0 *)Wq + b, *b1 = (blk_q8_0 *)(Wq + rb) + b;
+                    memset(b0->qs, 0x80, sizeof(b0->qs));
+                    memset(b1->qs, 0x7f, sizeof(b1->qs));
+                } else {
+                    blk_q4_0 *b0 = (blk_q4_0 *)Wq + b, *b1 = (blk_q4_0 *)(Wq + rb) + b;
+                    memset(b0->qs, 0xff, sizeof(b0->qs));
+                    memset(b1->qs, 0x00, sizeof(b1->qs));
+                }
+            }
+            memcpy(Wp, Wq, R * rb);
+            int packed = eng_pack_rows8(type, Wp, R, C, rb);
+            if (!engine_kernels_have_avx2()) {
+                assert_int_equal(packed, 0); /* only the AVX2 kernels read the layout */
+                continue;
+            }
+            assert_int_equal(packed, 16);
+            assert_memory_not_equal(Wp, Wq, 16 * rb);
+            assert_memory_equal(Wp + 16 * rb, Wq + 16 * rb, (R - 16) * rb);
+            /* Other shapes are left alone. */
+            assert_int_equal(eng_pack_rows8(type, Wp, 7, C, rb), 0);
+            assert_int_equal(eng_pack_rows8(type, Wp, R, C, rb + 1), 0);
+            assert_int_equal(eng_pack_rows8(ENGINE_T_Q4_K, Wp, R, C, rb), 0);
+
+            eng_tensor P = {type, R, C, rb, Wp, packed};
+            eng_matmul(&P, X, NB, C, Y, R, 0, R, scratch);
+            eng_q8x xq[MAXC / 32];
+            for (int r = 0; r < R; r++)
+                engine_dequant_row(type, Wq + r * rb, Wd + r * C, C);
+            for (int t = 0; t < NB; t++) {
+                eng_avx2_quantize_x(type, X + t * C, C, xq);
+                for (int r = 0; r < R; r++) {
+                    float d = eng_dot_row_portable(type, Wq + r * rb, X + t * C, C);
+                    float u = eng_avx2_dot_q(type, Wq + r * rb, xq, C);
+                    float mag = 0;
+                    for (int k = 0; k < C; k++)
+                        mag += fabsf(Wd[r * C + k] * X[t * C + k]);
+                    if (fabsf(Y[t * R + r] - d) > 3e-3f * mag ||
+                        fabsf(Y[t * R + r] - u) > 1e-5f * mag)
+                        fail_msg("%s cols %d row %d token %d: packed %.9g, portable %.9g, "
+                                 "unpacked int8 %.9g",
+                                 engine_ttype_name(type), C, r, t, Y[t * R + r], d, u);
+                }
+            }
+            static const int ranges[][2] = {{0, R}, {3, 19}, {8, 16}, {17, R}, {5, 6}, {15, 17}};
+            for (int nb = 1; nb <= NB; nb++)
+                for (size_t g = 0; g < sizeof(ranges) / sizeof(ranges[0]); g++) {
+                    int r0 = ranges[g][0], r1 = ranges[g][1];
+                    /* inputs from the last ones down, so the extremes come in every size */
+                    const float *Xs = X + (NB - nb) * C;
+                    memset(Y2, 0, sizeof(Y2));
+                    eng_matmul(&P, Xs, nb, C, Y2, R, r0, r1, scratch);
+                    for (int t = 0; t < nb; t++)
+                        for (int r = 0; r < R; r++) {
+                            const float *want = &Y[(NB - nb + t) * R + r], zero = 0;
+                            if (r < r0 || r >= r1) want = &zero; /* untouched */
+                            if (memcmp(&Y2[t * R + r], want, sizeof(float)) != 0)
+                                fail_msg("%s cols %d row %d token %d: %d inputs, rows [%d, %d): "
+                                         "%.9g vs %.9g",
+                                         engine_ttype_name(type), C, r, NB - nb + t, nb, r0, r1,
+                                         Y2[t * R + r], *want);
+                        }
+                }
         }
     }
 }
@@ -494,6 +592,67 @@ static void synth_generate(engine_arch arch, uint32_t type, bool bpe)
             fail_msg("%s/%s logit %d: batch %f vs single %f", engine_ttype_name(type),
                      bpe ? "bpe" : "spm", i, la[i], lb[i]);
     }
+    /* The same file loaded from disk: Q8_0 and Q4_0 matrices are packed in
+     * groups of eight rows (only a mapped file is), and batch and token by
+     * token still agree bit for bit. */
+    if (type == ENGINE_T_Q8_0 || type == ENGINE_T_Q4_0) {
+        char path[256];
+        cc_tmp_template(path, sizeof(path), "synth_packed");
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, file.data, file.len), (ssize_t)file.len);
+        close(fd);
+        engine_model *mp = engine_model_load(path, &err);
+        unlink(path);
+        if (!mp) fail_msg("load %s: %s", path, err.msg);
+        assert_int_equal(mp->layers[0].wq.packed_rows, engine_kernels_have_avx2() ? 256 : 0);
+        assert_int_equal(mp->layers[1].w_down.packed_rows, engine_kernels_have_avx2() ? 256 : 0);
+        engine_ctx *pa = engine_ctx_new(mp, pool, 64, &err),
+                   *pb = engine_ctx_new(mp, pool, 64, &err);
+        const float *lpa = engine_ctx_eval(pa, t.ids, t.n, &err), *lpb = NULL;
+        assert_non_null(lpa);
+        for (size_t i = 0; i < t.n; i++)
+            lpb = engine_ctx_eval(pb, &t.ids[i], 1, &err);
+        assert_non_null(lpb);
+        /* Each packed matrix gives the unpacked one's products to float
+         * rounding; the logits stay close overall (a different summation
+         * order moves a few activations across an 8-bit rounding boundary,
+         * and random weights amplify that: about 1% RMS here, not bit for
+         * bit). */
+        static float X[5 * 512], Ya[5 * 1000], Yb[5 * 1000], scr[ENG_SCRATCH_FLOATS(5, 512)];
+        fill_random(X, 5 * 512, 9);
+        for (int l = 0; l < 2; l++) {
+            const eng_layer *A = &m->layers[l], *B = &mp->layers[l];
+            const eng_tensor *ta[] = {&A->wq,     &A->wk,   &A->wv,     &A->wo,
+                                      &A->w_gate, &A->w_up, &A->w_down, &m->output},
+                             *tb[] = {&B->wq,     &B->wk,   &B->wv,     &B->wo,
+                                      &B->w_gate, &B->w_up, &B->w_down, &mp->output};
+            for (int q = 0; q < 8; q++) {
+                int rows = ta[q]->rows, cols = ta[q]->cols;
+                if (rows > 1000 || cols > 512) fail_msg("matrix %d: %d x %d", q, rows, cols);
+                eng_matmul(ta[q], X, 5, cols, Ya, rows, 0, rows, scr);
+                eng_matmul(tb[q], X, 5, cols, Yb, rows, 0, rows, scr);
+                for (int i = 0; i < 5 * rows; i++)
+                    if (fabsf(Ya[i] - Yb[i]) > 1e-5f * (1 + fabsf(Ya[i])))
+                        fail_msg("%s layer %d matrix %d value %d: packed %.9g vs %.9g",
+                                 engine_ttype_name(type), l, q, i, Yb[i], Ya[i]);
+            }
+        }
+        double dd = 0, ll = 0;
+        for (int i = 0; i < hp->n_vocab; i++) {
+            if (memcmp(&lpa[i], &lpb[i], sizeof(float)) != 0)
+                fail_msg("packed %s logit %d: batch %.9g vs single %.9g", engine_ttype_name(type),
+                         i, lpa[i], lpb[i]);
+            dd += ((double)lpa[i] - la[i]) * ((double)lpa[i] - la[i]);
+            ll += (double)la[i] * la[i];
+        }
+        if (dd > 0.03 * 0.03 * ll)
+            fail_msg("packed %s: logits %.4f RMS apart (of %.4f)", engine_ttype_name(type),
+                     sqrt(dd / hp->n_vocab), sqrt(ll / hp->n_vocab));
+        engine_ctx_free(pa);
+        engine_ctx_free(pb);
+        engine_model_free(mp);
+    }
     /* It generates (random weights: any tokens, but the right number). */
     engine_seq_params p;
     memset(&p, 0, sizeof(p));
@@ -532,12 +691,19 @@ static void test_synthetic_models(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_half_floats),        cmocka_unit_test(test_q8_0_block),
-        cmocka_unit_test(test_q4_0_block),         cmocka_unit_test(test_q4_k_block),
-        cmocka_unit_test(test_q6_k_block),         cmocka_unit_test(test_q4_1_q5_blocks),
-        cmocka_unit_test(test_quant_dot),          cmocka_unit_test(test_f16_store),
-        cmocka_unit_test(test_attention_and_silu), cmocka_unit_test(test_pool),
-        cmocka_unit_test(test_bandwidth_threads),  cmocka_unit_test(test_synthetic_models),
+        cmocka_unit_test(test_half_floats),
+        cmocka_unit_test(test_q8_0_block),
+        cmocka_unit_test(test_q4_0_block),
+        cmocka_unit_test(test_q4_k_block),
+        cmocka_unit_test(test_q6_k_block),
+        cmocka_unit_test(test_q4_1_q5_blocks),
+        cmocka_unit_test(test_quant_dot),
+        cmocka_unit_test(test_packed_rows),
+        cmocka_unit_test(test_f16_store),
+        cmocka_unit_test(test_attention_and_silu),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_bandwidth_threads),
+        cmocka_unit_test(test_synthetic_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,60 @@
+/*
+ * Q8_0 and Q4_0 weights repacked at load into groups of eight interleaved
+ * rows (blk_q8_0x8, blk_q4_0x8 in engine_int.h) for the AVX2 kernels of
+ * kernels_x8.c. A group's eight rows are rewritten in place through a
+ * buffer of one group: the layout has exactly the bytes of the eight rows,
+ * so a model's resident weights do not grow (the file is mapped privately
+ * and writable, so the rewritten pages are the process's own copies and the
+ * file's pages stay clean).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+
+static void pack_q8_0(const uint8_t *src, size_t row_bytes, int nb, blk_q8_0x8 *out)
+{
+    for (int i = 0; i < nb; i++, out++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q8_0 *b = (const blk_q8_0 *)(src + (size_t)r * row_bytes) + i;
+            out->d[r] = b->d;
+            for (int k = 0; k < 8; k++)
+                memcpy(out->qs + 32 * k + 4 * r, b->qs + 4 * k, 4);
+        }
+}
+
+static void pack_q4_0(const uint8_t *src, size_t row_bytes, int nb, blk_q4_0x8 *out)
+{
+    for (int i = 0; i < nb; i++, out++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q4_0 *b = (const blk_q4_0 *)(src + (size_t)r * row_bytes) + i;
+            out->d[r] = b->d;
+            for (int m = 0; m < 4; m++)
+                memcpy(out->qs + 32 * m + 4 * r, b->qs + 4 * m, 4);
+        }
+}
+
+int eng_pack_rows8(uint32_t type, uint8_t *data, int rows, int cols, size_t row_bytes)
+{
+    _Static_assert(sizeof(blk_q8_0x8) == 8 * sizeof(blk_q8_0), "Q8_0 group size");
+    _Static_assert(sizeof(blk_q4_0x8) == 8 * sizeof(blk_q4_0), "Q4_0 group size");
+    if (!eng_cpu_avx2() || cols <= 0 || cols % 32 || rows < 8) return 0;
+    int nb = cols / 32;
+    if (type == ENGINE_T_Q8_0   ? row_bytes != (size_t)nb * sizeof(blk_q8_0)
+        : type == ENGINE_T_Q4_0 ? row_bytes != (size_t)nb * sizeof(blk_q4_0)
+                                : true)
+        return 0;
+    size_t group = 8 * row_bytes;
+    uint8_t *tmp = cc_malloc(group);
+    int groups = rows / 8;
+    for (int g = 0; g < groups; g++) {
+        uint8_t *p = data + (size_t)g * group;
+        memcpy(tmp, p, group);
+        if (type == ENGINE_T_Q8_0)
+            pack_q8_0(tmp, row_bytes, nb, (blk_q8_0x8 *)p);
+        else
+            pack_q4_0(tmp, row_bytes, nb, (blk_q4_0x8 *)p);
+    }
+    free(tmp);
+    return groups * 8;
+}
