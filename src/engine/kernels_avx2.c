@@ -140,6 +140,31 @@ F16_TILE(1, 2)
 F16_TILE(1, 1)
 #undef F16_TILE
 
+/* Eight rows against one input (generation): eight independent FMA chains,
+ * and the next eight rows fetched a share per step (rows are short streams
+ * that the hardware prefetcher alone picks up late). One accumulator per
+ * row fed in column order and one horizontal sum, as f16_tile. */
+AVX2 static void f16_gen8(const uint16_t *w, int cols, const float *x, float *y, bool prefetch)
+{
+    __m256 acc[8];
+    for (int r = 0; r < 8; r++)
+        acc[r] = _mm256_setzero_ps();
+    const char *next = (const char *)(w + 8 * (size_t)cols);
+    for (int c = 0; c < cols; c += 8) {
+        if (prefetch) { /* 16 bytes of each of 8 rows per step: 2 lines of the next group */
+            _mm_prefetch(next + 16 * (size_t)c, _MM_HINT_T0);
+            _mm_prefetch(next + 16 * (size_t)c + 64, _MM_HINT_T0);
+        }
+        __m256 xv = _mm256_loadu_ps(x + c);
+        for (int r = 0; r < 8; r++)
+            acc[r] = _mm256_fmadd_ps(
+                _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + (size_t)r * cols + c))), xv,
+                acc[r]);
+    }
+    for (int r = 0; r < 8; r++)
+        y[r] = hsum(acc[r]);
+}
+
 /* R (4 or 1) rows at w against n inputs, three at a time. */
 #define F16_ROWS(K, R, w)                                                                          \
     do {                                                                                           \
@@ -184,6 +209,12 @@ AVX2 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, 
                     else
                         f16_tile_f4x1(wide, cols, x, ldx, yt, ldy);
                 }
+            } else if (n == 1 && r + 8 <= r1) {
+                /* One input (generation): eight rows, eight independent
+                 * FMA chains to cover the FMA latency (four left the core
+                 * waiting on them); the same operations per row. */
+                f16_gen8(w, cols, X, y, r + 16 <= r1);
+                r += 4;
             } else {
                 F16_ROWS(h, 4, w);
             }
