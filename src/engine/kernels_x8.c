@@ -45,6 +45,11 @@ AVX2 static INLINE void q8_0x8_tile(const blk_q8_0x8 *g, int nb, const eng_q8x *
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, g++) {
+        /* One block's bytes (272) eight blocks ahead: a group's rows are one
+         * stream, but the hardware prefetcher alone leaves generation
+         * waiting on memory (1.5x faster with this, 1 thread). */
+        for (int l = 0; l < 5; l++)
+            _mm_prefetch((const char *)(g + 8) + 64 * l, _MM_HINT_T0);
         __m256i s[4];
         for (int t = 0; t < T; t++)
             s[t] = _mm256_setzero_si256();
@@ -71,6 +76,8 @@ AVX2 static INLINE void q4_0x8_tile(const blk_q4_0x8 *g, int nb, const eng_q8x *
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, g++) {
+        for (int l = 0; l < 3; l++) /* as Q8_0: one block (144 bytes) eight on */
+            _mm_prefetch((const char *)(g + 8) + 64 * l, _MM_HINT_T0);
         __m256i w[8];
         for (int m = 0; m < 4; m++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(g->qs + 32 * m));
