@@ -76,8 +76,9 @@ struct cseal {
     bool checked; /* the receipt matched the whole answer */
     bool sign;    /* a signed receipt was asked for */
     bool asked;   /* by the caller (X-Cocoon-Receipt: signed): checked here too */
-    uint8_t receipt[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
-    size_t receipt_len;
+    uint8_t receipt[CRYPTO_RECEIPT_MAX_LEN + CRYPTO_RECEIPT_MAC_LEN];
+    size_t receipt_len; /* the MAC included */
+    size_t rlen;        /* the receipt proper (either form, crypto_receipt_len) */
     client_seal_fallback fallback;
 };
 
@@ -458,12 +459,13 @@ int client_seal_open(creq *r, bool final, tl_bytes answer, cc_buf *out, cc_err *
 void client_seal_on_receipt(clink *l, const tl_client_queryReceipt *m)
 {
     creq *r = find(clink_client(l), &m->request_id);
-    if (!r || r->link != l || !r->seal ||
-        (m->receipt.len != CRYPTO_RECEIPT_LEN &&
-         m->receipt.len != CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN))
+    size_t rlen = crypto_receipt_len(m->receipt.data, m->receipt.len);
+    if (!r || r->link != l || !r->seal || !rlen ||
+        (m->receipt.len != rlen && m->receipt.len != rlen + CRYPTO_RECEIPT_MAC_LEN))
         return;
     memcpy(r->seal->receipt, m->receipt.data, m->receipt.len);
     r->seal->receipt_len = m->receipt.len;
+    r->seal->rlen = rlen;
     r->seal->has_receipt = true;
 }
 
@@ -496,18 +498,17 @@ int client_seal_check(creq *r, const tl_client_queryFinalInfo *fi, cc_err *err)
      * session made these exact bytes, signature included: the proxy knows no
      * such key. The signature is for whoever checks the receipt later
      * (`cocoon receipt verify`), so it is not checked on every request. */
-    if (s->receipt_len != CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN)
+    if (s->receipt_len != s->rlen + CRYPTO_RECEIPT_MAC_LEN)
         return cc_err_set(err, "the receipt carries no MAC");
     uint8_t mac[CRYPTO_RECEIPT_MAC_LEN];
-    crypto_receipt_mac(cand->mac_key, s->receipt, mac);
-    if (!crypto_memeq(mac, s->receipt + CRYPTO_RECEIPT_LEN, CRYPTO_RECEIPT_MAC_LEN))
+    crypto_receipt_mac(cand->mac_key, s->receipt, s->rlen, mac);
+    if (!crypto_memeq(mac, s->receipt + s->rlen, CRYPTO_RECEIPT_MAC_LEN))
         return cc_err_set(err, "the receipt's MAC does not verify (not from the worker)");
     crypto_receipt rc;
     if (s->sign && !crypto_receipt_is_signed(s->receipt))
         return cc_err_set(err, "the receipt is not signed");
-    if (s->asked ? crypto_receipt_verify(s->receipt, CRYPTO_RECEIPT_LEN, cand->info.receipt_pub,
-                                         &rc, err) < 0
-                 : crypto_receipt_parse(s->receipt, CRYPTO_RECEIPT_LEN, &rc, err) < 0)
+    if (s->asked ? crypto_receipt_verify(s->receipt, s->rlen, cand->info.receipt_pub, &rc, err) < 0
+                 : crypto_receipt_parse(s->receipt, s->rlen, &rc, err) < 0)
         return -1;
     uint8_t answer[32];
     crypto_seal_stream_hash(&cand->stream, answer);
@@ -538,8 +539,8 @@ char *client_seal_evidence(creq *r)
     /* Only a signed receipt is evidence for others; an unsigned one (MAC
      * only) convinced this client and is not handed on. */
     bool has = crypto_receipt_is_signed(s->receipt);
-    char b64[4 * ((CRYPTO_RECEIPT_LEN + 2) / 3) + 1];
-    EVP_EncodeBlock((unsigned char *)b64, s->receipt, CRYPTO_RECEIPT_LEN);
+    char b64[4 * ((CRYPTO_RECEIPT_MAX_LEN + 2) / 3) + 1];
+    EVP_EncodeBlock((unsigned char *)b64, s->receipt, (int)s->rlen);
     if (r->http_started) {
         cc_buf ev = CC_BUF_INIT;
         char hex[65];

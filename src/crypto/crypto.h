@@ -48,6 +48,14 @@ int crypto_ed25519_keygen(uint8_t priv[32], uint8_t pub[32]);
 int crypto_ed25519_public(const uint8_t priv[32], uint8_t pub[32], cc_err *err);
 int crypto_ed25519_sign(const uint8_t priv[32], const void *msg, size_t n, uint8_t sig[64],
                         cc_err *err);
+/* A private key imported once: importing a raw Ed25519 seed derives its
+ * public key (a scalar multiplication as dear as the signature itself), so a
+ * daemon that signs often keeps one of these instead of the seed. */
+typedef struct crypto_ed25519_key crypto_ed25519_key;
+crypto_ed25519_key *crypto_ed25519_key_new(const uint8_t priv[32], cc_err *err);
+int crypto_ed25519_key_sign(crypto_ed25519_key *k, const void *msg, size_t n, uint8_t sig[64],
+                            cc_err *err);
+void crypto_ed25519_key_free(crypto_ed25519_key *k);
 /* Returns true only for a valid signature. */
 bool crypto_ed25519_verify(const uint8_t pub[32], const void *msg, size_t n, const uint8_t sig[64]);
 
@@ -188,6 +196,12 @@ void crypto_seal_hash_part(crypto_hash *h, const void *ct, size_t ct_len);
  * little-endian integers; docs/confidentiality.md). */
 #define CRYPTO_RECEIPT_LEN 296
 #define CRYPTO_RECEIPT_SIGNED_LEN (CRYPTO_RECEIPT_LEN - 64)
+/* Batch receipts: the same 232 bytes (magic CCRCPT02), u32le index, u32le
+ * batch size, the Merkle path (32 bytes a level), the signature of the root. */
+#define CRYPTO_RECEIPT_BATCH_MAX 64
+#define CRYPTO_RECEIPT_PATH_MAX 6
+#define CRYPTO_RECEIPT_BATCH_HEAD (CRYPTO_RECEIPT_SIGNED_LEN + 8)
+#define CRYPTO_RECEIPT_MAX_LEN (CRYPTO_RECEIPT_BATCH_HEAD + 32 * CRYPTO_RECEIPT_PATH_MAX + 64)
 typedef struct crypto_receipt {
     uint8_t request_id[32];   /* the proxy's id of the request (worker leg) */
     uint8_t cert_hash[32];    /* SHA-256 of the worker's certificate (DER) */
@@ -199,12 +213,36 @@ typedef struct crypto_receipt {
     uint64_t parts;    /* sealed answer parts, the final one included */
     int64_t issued_at; /* unix seconds when the worker signed */
     uint8_t signature[64];
+    /* A batch receipt (magic CCRCPT02): the signature is over the root of a
+     * Merkle tree of up to CRYPTO_RECEIPT_BATCH_MAX receipts, and path
+     * leads from this one (leaf batch_index of batch_size) to that root. */
+    bool batched;
+    uint32_t batch_index, batch_size;
+    size_t path_len;
+    uint8_t path[CRYPTO_RECEIPT_PATH_MAX][32];
 } crypto_receipt;
 
 /* Fills r->signature and writes the CRYPTO_RECEIPT_LEN bytes to out. */
 int crypto_receipt_sign(crypto_receipt *r, const uint8_t receipt_sk[32],
                         uint8_t out[CRYPTO_RECEIPT_LEN], cc_err *err);
-/* Parses and checks the signature against receipt_pk. */
+/* The same with a key imported once (what a worker signs with). */
+int crypto_receipt_sign_key(crypto_receipt *r, crypto_ed25519_key *key,
+                            uint8_t out[CRYPTO_RECEIPT_LEN], cc_err *err);
+/* Signs n (1..CRYPTO_RECEIPT_BATCH_MAX) receipts with one signature over
+ * the root of a Merkle tree of them (seal_batch.c); out[i] gets receipt i
+ * with its path, out_len[i] its length. Each verifies alone. */
+int crypto_receipt_batch_sign(crypto_receipt *rs, size_t n, crypto_ed25519_key *key,
+                              uint8_t (*out)[CRYPTO_RECEIPT_MAX_LEN], size_t *out_len, cc_err *err);
+/* The batch fields of a CCRCPT02 receipt (crypto_receipt_parse calls it). */
+int crypto_receipt_batch_parse(const uint8_t *data, size_t len, crypto_receipt *r, cc_err *err);
+/* The root a batch receipt's path leads to (for parse/verify). */
+int crypto_receipt_batch_root(const uint8_t *data, size_t len, const crypto_receipt *r,
+                              uint8_t root[32], cc_err *err);
+/* The bytes a batch signature covers: label, batch size, root. */
+#define CRYPTO_RECEIPT_BATCH_MSG_LEN (29 + 4 + 32)
+void crypto_receipt_batch_msg(uint32_t size, const uint8_t root[32],
+                              uint8_t msg[CRYPTO_RECEIPT_BATCH_MSG_LEN]);
+/* Parses (either form) and checks the signature against receipt_pk. */
 int crypto_receipt_verify(const uint8_t *data, size_t len, const uint8_t receipt_pk[32],
                           crypto_receipt *out, cc_err *err);
 /* The receipt with an all-zero signature (no Ed25519 work). */
@@ -212,7 +250,12 @@ void crypto_receipt_encode_unsigned(crypto_receipt *r, uint8_t out[CRYPTO_RECEIP
 /* An unsigned receipt (a session request that asked for none): its
  * signature bytes are all zero, and only its MAC vouches for it. */
 bool crypto_receipt_is_signed(const uint8_t receipt[CRYPTO_RECEIPT_LEN]);
-/* Parses without checking the signature (for tools that show a receipt). */
+/* The length of the receipt data begins with (either form, read from its
+ * magic and, for a batch receipt, its place in the batch), or 0 when the
+ * avail bytes cannot begin one. What follows it (a MAC) is the caller's. */
+size_t crypto_receipt_len(const uint8_t *data, size_t avail);
+/* Parses without checking the signature (for tools that show a receipt);
+ * a batch receipt's path must still have the length its place implies. */
 int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *out, cc_err *err);
 
 /* --- seal_session.c: sealing sessions (docs/confidentiality.md, "Sessions").
@@ -277,7 +320,7 @@ void crypto_seal_sessions_clear(crypto_seal_sessions *t);
 size_t crypto_seal_sessions_count(const crypto_seal_sessions *t);
 void crypto_seal_sessions_free(crypto_seal_sessions *t);
 /* The receipt's MAC for the client under the request's MAC key. */
-void crypto_receipt_mac(const uint8_t mac_key[32], const uint8_t receipt[CRYPTO_RECEIPT_LEN],
+void crypto_receipt_mac(const uint8_t mac_key[32], const uint8_t *receipt, size_t len,
                         uint8_t out[CRYPTO_RECEIPT_MAC_LEN]);
 /* An answer stream keyed directly (sessions) rather than by HPKE export. */
 void crypto_seal_stream_init_key(crypto_seal_stream *s, const uint8_t key[32]);

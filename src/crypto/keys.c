@@ -85,6 +85,40 @@ int crypto_ed25519_sign(const uint8_t priv[32], const void *msg, size_t n, uint8
     return ok ? 0 : cc_err_set(err, "Ed25519 signing failed");
 }
 
+struct crypto_ed25519_key {
+    EVP_PKEY *pk;
+};
+
+crypto_ed25519_key *crypto_ed25519_key_new(const uint8_t priv[32], cc_err *err)
+{
+    EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, 32);
+    if (!pk) {
+        cc_err_set(err, "invalid Ed25519 private key");
+        return NULL;
+    }
+    crypto_ed25519_key *k = cc_calloc(1, sizeof(*k));
+    k->pk = pk;
+    return k;
+}
+
+int crypto_ed25519_key_sign(crypto_ed25519_key *k, const void *msg, size_t n, uint8_t sig[64],
+                            cc_err *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t siglen = 64;
+    int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pk) == 1 &&
+             EVP_DigestSign(ctx, sig, &siglen, msg, n) == 1 && siglen == 64;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : cc_err_set(err, "Ed25519 signing failed");
+}
+
+void crypto_ed25519_key_free(crypto_ed25519_key *k)
+{
+    if (!k) return;
+    EVP_PKEY_free(k->pk); /* OpenSSL clears the key material */
+    free(k);
+}
+
 bool crypto_ed25519_verify(const uint8_t pub[32], const void *msg, size_t n, const uint8_t sig[64])
 {
     EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);

@@ -13,6 +13,7 @@
 #define PART_AAD "cocoon/seal/v1 part"
 #define REQUEST_AAD "cocoon/seal/v1 request"
 #define RECEIPT_MAGIC "CCRCPT01"
+#define BATCH_MAGIC "CCRCPT02"
 
 static const uint8_t zero_nonce[12];
 
@@ -265,13 +266,27 @@ int crypto_receipt_sign(crypto_receipt *r, const uint8_t receipt_sk[32],
     return 0;
 }
 
+int crypto_receipt_sign_key(crypto_receipt *r, crypto_ed25519_key *key,
+                            uint8_t out[CRYPTO_RECEIPT_LEN], cc_err *err)
+{
+    receipt_encode(r, out);
+    if (crypto_ed25519_key_sign(key, out, CRYPTO_RECEIPT_SIGNED_LEN, r->signature, err) < 0)
+        return -1;
+    memcpy(out + CRYPTO_RECEIPT_SIGNED_LEN, r->signature, 64);
+    return 0;
+}
+
 int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *r, cc_err *err)
 {
     memset(r, 0, sizeof(*r));
-    if (len != CRYPTO_RECEIPT_LEN)
-        return cc_err_set(err, "receipt of %zu bytes, expected %d", len, CRYPTO_RECEIPT_LEN);
-    if (memcmp(data, RECEIPT_MAGIC, 8) != 0)
+    if (len < CRYPTO_RECEIPT_SIGNED_LEN || len > CRYPTO_RECEIPT_MAX_LEN)
+        return cc_err_set(err, "receipt of %zu bytes, expected %d to %d", len, CRYPTO_RECEIPT_LEN,
+                          CRYPTO_RECEIPT_MAX_LEN);
+    bool batch = memcmp(data, BATCH_MAGIC, 8) == 0;
+    if (!batch && memcmp(data, RECEIPT_MAGIC, 8) != 0)
         return cc_err_set(err, "not a cocoon receipt (bad magic)");
+    if (!batch && len != CRYPTO_RECEIPT_LEN)
+        return cc_err_set(err, "receipt of %zu bytes, expected %d", len, CRYPTO_RECEIPT_LEN);
     const uint8_t *p = data + 8;
     memcpy(r->request_id, p, 32), p += 32;
     memcpy(r->cert_hash, p, 32), p += 32;
@@ -286,7 +301,11 @@ int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *r, cc_
     r->coefficient = get_i64(&p);
     r->parts = (uint64_t)get_i64(&p);
     r->issued_at = get_i64(&p);
-    memcpy(r->signature, p, 64);
+    if (batch) {
+        if (crypto_receipt_batch_parse(data, len, r, err) < 0) return -1;
+    } else {
+        memcpy(r->signature, p, 64);
+    }
     if (r->prompt_tokens < 0 || r->cached_tokens < 0 || r->completion_tokens < 0 ||
         r->reasoning_tokens < 0 || r->total_tokens < 0 || r->coefficient < 0)
         return cc_err_set(err, "receipt carries a negative count");
@@ -296,6 +315,8 @@ int crypto_receipt_parse(const uint8_t *data, size_t len, crypto_receipt *r, cc_
 bool crypto_receipt_is_signed(const uint8_t receipt[CRYPTO_RECEIPT_LEN])
 {
     static const uint8_t zero[64];
+    /* A batch receipt exists only signed (and is longer than 296 bytes). */
+    if (memcmp(receipt, BATCH_MAGIC, 8) == 0) return true;
     return !crypto_memeq(receipt + CRYPTO_RECEIPT_SIGNED_LEN, zero, 64);
 }
 
@@ -303,6 +324,15 @@ int crypto_receipt_verify(const uint8_t *data, size_t len, const uint8_t receipt
                           crypto_receipt *r, cc_err *err)
 {
     if (crypto_receipt_parse(data, len, r, err) < 0) return -1;
+    if (r->batched) {
+        uint8_t root[32], msg[CRYPTO_RECEIPT_BATCH_MSG_LEN];
+        if (crypto_receipt_batch_root(data, len, r, root, err) < 0) return -1;
+        crypto_receipt_batch_msg(r->batch_size, root, msg);
+        if (!crypto_ed25519_verify(receipt_pk, msg, sizeof(msg), r->signature))
+            return cc_err_set(err, "batch receipt: its path and the signature of the root do not "
+                                   "verify under the worker's receipt key");
+        return 0;
+    }
     if (!crypto_ed25519_verify(receipt_pk, data, CRYPTO_RECEIPT_SIGNED_LEN, r->signature))
         return cc_err_set(err, "receipt signature does not verify under the worker's receipt key");
     return 0;

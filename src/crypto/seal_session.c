@@ -327,11 +327,12 @@ int crypto_seal_sessions_open(crypto_seal_sessions *t, const uint8_t sk[32],
     return 0;
 }
 
-void crypto_receipt_mac(const uint8_t mac_key[32], const uint8_t receipt[CRYPTO_RECEIPT_LEN],
+void crypto_receipt_mac(const uint8_t mac_key[32], const uint8_t *receipt, size_t len,
                         uint8_t out[CRYPTO_RECEIPT_MAC_LEN])
 {
-    uint8_t in[sizeof(RECEIPT_MAC_LABEL) + CRYPTO_RECEIPT_LEN];
+    uint8_t in[sizeof(RECEIPT_MAC_LABEL) + CRYPTO_RECEIPT_MAX_LEN];
+    if (len > CRYPTO_RECEIPT_MAX_LEN) len = CRYPTO_RECEIPT_MAX_LEN; /* callers check first */
     memcpy(in, RECEIPT_MAC_LABEL, sizeof(RECEIPT_MAC_LABEL));
-    memcpy(in + sizeof(RECEIPT_MAC_LABEL), receipt, CRYPTO_RECEIPT_LEN);
-    crypto_hmac_sha256(mac_key, 32, in, sizeof(in), out);
+    memcpy(in + sizeof(RECEIPT_MAC_LABEL), receipt, len);
+    crypto_hmac_sha256(mac_key, 32, in, sizeof(RECEIPT_MAC_LABEL) + len, out);
 }

@@ -32,8 +32,9 @@ struct pseal {
     crypto_hash *answer_hash; /* over the parts relayed from the current worker */
     uint64_t parts;
     bool has_receipt;
-    uint8_t receipt[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
+    uint8_t receipt[CRYPTO_RECEIPT_MAX_LEN + CRYPTO_RECEIPT_MAC_LEN];
     size_t receipt_len; /* the MAC for the client follows in a session */
+    size_t mac_len;     /* CRYPTO_RECEIPT_MAC_LEN then, else 0 */
 };
 
 /* ------------------------------------------------------------- workers */
@@ -217,13 +218,18 @@ void proxy_seal_on_receipt(pworker *w, const tl_proxy_queryReceipt *m)
     preq *r = proxy_request_lookup(w, &m->request_id);
     if (!r || !r->seal) return;
     pseal *s = r->seal;
-    if (m->receipt.len != CRYPTO_RECEIPT_LEN &&
-        m->receipt.len != CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN) {
+    /* A receipt alone (one-shot form), or followed by its MAC (sessions):
+     * the client's wrapped key said which, but the proxy does not read it,
+     * so it takes whichever length is a receipt's. */
+    size_t len = m->receipt.len, rlen = crypto_receipt_len(m->receipt.data, len);
+    size_t mac = len - rlen;
+    if (!rlen || (mac != 0 && mac != CRYPTO_RECEIPT_MAC_LEN)) {
         s->has_receipt = false; /* refused at the final part */
         return;
     }
-    memcpy(s->receipt, m->receipt.data, m->receipt.len);
-    s->receipt_len = m->receipt.len;
+    memcpy(s->receipt, m->receipt.data, len);
+    s->receipt_len = len;
+    s->mac_len = mac;
     s->has_receipt = true;
 }
 
@@ -245,13 +251,13 @@ int proxy_seal_check_receipt(preq *r, const tl_proxy_queryFinalInfo *fi, char *w
     /* The worker is attested and the link is its RA-TLS: a bad signature
      * can only be a faulty worker, which the first receipt and a sample
      * after it catch. What protects the client from us is its own check. */
-    if (s->receipt_len == CRYPTO_RECEIPT_LEN && !crypto_receipt_is_signed(s->receipt))
+    size_t rlen = s->receipt_len - s->mac_len;
+    if (!s->mac_len && !crypto_receipt_is_signed(s->receipt))
         return snprintf(why, n, "the receipt is neither signed nor MACed"), -1;
     bool verify =
         crypto_receipt_is_signed(s->receipt) && w->receipts_seen++ % RECEIPT_VERIFY_EVERY == 0;
-    int vrc = verify
-                  ? crypto_receipt_verify(s->receipt, CRYPTO_RECEIPT_LEN, w->receipt_pub, &rc, &err)
-                  : crypto_receipt_parse(s->receipt, CRYPTO_RECEIPT_LEN, &rc, &err);
+    int vrc = verify ? crypto_receipt_verify(s->receipt, rlen, w->receipt_pub, &rc, &err)
+                     : crypto_receipt_parse(s->receipt, rlen, &rc, &err);
     if (vrc < 0) return snprintf(why, n, "%s", err.msg), -1;
     uint8_t answer[32], model[32];
     crypto_hash *h = crypto_hash_dup(s->answer_hash);

@@ -152,6 +152,8 @@ void worker_free(worker *w)
     if (w->flush_ev) event_free(w->flush_ev);
     crypto_seal_sessions_free(w->seal_sessions);
     X509_free(w->seal_cert);
+    worker_seal_batch_free(w);
+    crypto_ed25519_key_free(w->receipt_key);
     daemon_tee_clear(&w->tee);
     free(w->announced_disabled);
     free(w->announced_coefficient);

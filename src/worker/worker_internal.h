@@ -114,6 +114,10 @@ struct worker {
      * certificate changes). */
     crypto_seal_sessions *seal_sessions;
     X509 *seal_cert; /* a reference of our own */
+    /* The receipt key, imported once (made on the first signed receipt),
+     * and the receipts waiting for this turn's batch signature. */
+    crypto_ed25519_key *receipt_key;
+    struct wseal_batch *seal_batch;
     uint8_t seal_cert_hash[32];
     struct {
         uint64_t total, ok, failed, cancelled, rejected, sealed;
@@ -228,9 +232,17 @@ wseal *worker_seal_open(worker *w, const tl_proxy_runSealedQuery *q, cc_buf *que
 /* Seals answer bytes in place of the plain ones (out is appended). */
 int worker_seal_part(wseal *s, bool final, const uint8_t *data, size_t len, cc_buf *out,
                      cc_err *err);
-/* The receipt for the finished answer, sent before its final part. */
-void worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
-                              const tl_proxy_queryFinalInfo *fi, int32_t coefficient);
+/* The receipt for the finished answer, sent before its final part. A
+ * receipt to sign waits for the end of this event-loop turn, when every
+ * receipt then waiting is signed at once (one signature over their Merkle
+ * root): it returns 1 then, and the final message goes through
+ * worker_seal_send_final, which holds it until its receipt has left. */
+int worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
+                             const tl_proxy_queryFinalInfo *fi, int32_t coefficient);
+void worker_seal_send_final(wseal *s, wlink *l, const tl_obj *msg);
+/* Drops the receipts waiting to go to a link that went away. */
+void worker_seal_link_gone(worker *w, wlink *l);
+void worker_seal_batch_free(worker *w);
 void worker_seal_free(wseal *s);
 
 /* worker_request.c */

@@ -114,7 +114,8 @@ static void mark_dirty(wreq *r)
 /* The bytes an answer message carries: the plain ones, or for a sealed
  * request the next sealed part (in r->sealed, valid until the next call);
  * the final part is preceded by the signed receipt, which names the hash of
- * every sealed part including this one. */
+ * every sealed part including this one. 1: the final message must wait for
+ * its receipt's batch signature (send_answer). */
 static int answer_bytes(wreq *r, bool final, const uint8_t *data, size_t len, tl_bytes *out,
                         const tl_proxy_queryFinalInfo *fi)
 {
@@ -129,8 +130,17 @@ static int answer_bytes(wreq *r, bool final, const uint8_t *data, size_t len, tl
         return -1;
     }
     *out = tl_mem(r->sealed.data, r->sealed.len);
-    if (final) worker_seal_send_receipt(r->seal, r->link, &r->request_id, fi, r->coefficient);
+    if (final && worker_seal_send_receipt(r->seal, r->link, &r->request_id, fi, r->coefficient))
+        return 1; /* the final message waits for its receipt's batch */
     return 0;
+}
+
+static void send_answer(wreq *r, int how, const tl_obj *msg)
+{
+    if (how == 1)
+        worker_seal_send_final(r->seal, r->link, msg);
+    else
+        daemon_link_send(r->link, msg);
 }
 
 /* Sends one answer part of len bytes (sealed when the request is); with
@@ -145,8 +155,9 @@ long worker_send_part(wreq *r, bool final, const uint8_t *data, size_t len,
         p.flags = 1;
         fill_final(r, &p.final_info, usage);
     }
-    if (answer_bytes(r, final, data, len, &p.answer, &p.final_info) < 0) return -1;
-    daemon_link_send(r->link, &p.hdr);
+    int how = answer_bytes(r, final, data, len, &p.answer, &p.final_info);
+    if (how < 0) return -1;
+    send_answer(r, how, &p.hdr);
     return (long)p.answer.len;
 }
 
@@ -202,8 +213,8 @@ bool worker_send_pending(wreq *r, bool final, const backend_usage *usage)
                 a.flags = 1;
                 fill_final(r, &a.final_info, usage);
             }
-            if (answer_bytes(r, head_final, enc.data, enc.len, &a.answer, &a.final_info) == 0)
-                daemon_link_send(r->link, &a.hdr);
+            int how = answer_bytes(r, head_final, enc.data, enc.len, &a.answer, &a.final_info);
+            if (how >= 0) send_answer(r, how, &a.hdr);
         }
         cc_buf_free(&enc);
         clear_head(r);
@@ -527,6 +538,7 @@ void worker_handle_packet(wlink *l, const uint8_t *data, size_t len)
 void worker_link_gone(wlink *l)
 {
     worker *w = wlink_worker(l);
+    worker_seal_link_gone(w, l);
     cc_list_foreach (wreq, r, &w->reqs, node) {
         if (r->link != l) continue;
         r->link = NULL;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <openssl/x509.h>
 
 #include "crypto/crypto.h"
@@ -24,14 +25,14 @@ struct wseal {
     uint8_t request_hash[32];
     uint8_t cert_hash[32];
     uint8_t model_hash[32];
-    const uint8_t *receipt_sk; /* the worker's (lives as long as the worker) */
     /* Session form: the session and sequence number the request used, the
      * receipt's MAC key, and whether any answer was sealed under its keys
      * (if not, the sequence number is given back when the request is
      * refused, so the proxy may route it here again). */
     worker *w;
     bool session, sealed_any;
-    bool sign; /* a session request that asked for a signed receipt */
+    bool sign;                    /* a session request that asked for a signed receipt */
+    struct wbatch_entry *batched; /* its receipt, waiting for the batch signature */
     uint8_t sid[32];
     uint64_t seq;
     uint8_t mac_key[32];
@@ -116,7 +117,7 @@ wseal *worker_seal_open(worker *w, const tl_proxy_runSealedQuery *q, cc_buf *que
     }
     crypto_sha256(q->body.data, q->body.len, s->request_hash);
     crypto_sha256(w->model, strlen(w->model), s->model_hash);
-    s->receipt_sk = w->tee.receipt_sk;
+    s->w = w;
     rc = 0;
 out:
     explicit_bzero(key, sizeof(key));
@@ -136,8 +137,148 @@ int worker_seal_part(wseal *s, bool final, const uint8_t *data, size_t len, cc_b
     return crypto_seal_part(&s->stream, final, data, len, out, err);
 }
 
-void worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
-                              const tl_proxy_queryFinalInfo *fi, int32_t coefficient)
+/* Receipts waiting for this turn's batch signature, each with the final
+ * answer message it must precede (encoded: the request may be gone by the
+ * time the batch is signed). */
+typedef struct wbatch_entry {
+    wlink *link;
+    tl_int256 request_id;
+    crypto_receipt receipt;
+    bool session;
+    uint8_t mac_key[32];
+    cc_buf final_msg;
+} wbatch_entry;
+
+typedef struct wseal_batch {
+    struct event *ev; /* active once a receipt waits: runs at the end of the turn */
+    wbatch_entry entries[CRYPTO_RECEIPT_BATCH_MAX];
+    size_t n;
+} wseal_batch;
+
+static void send_receipt(wlink *l, const tl_int256 *request_id, const uint8_t *bytes, size_t len,
+                         bool session, const uint8_t mac_key[32])
+{
+    uint8_t buf[CRYPTO_RECEIPT_MAX_LEN + CRYPTO_RECEIPT_MAC_LEN];
+    memcpy(buf, bytes, len);
+    /* In a session the client checks a MAC under the request's key (which
+     * the proxy cannot make) instead of the signature. */
+    if (session) crypto_receipt_mac(mac_key, buf, len, buf + len);
+    tl_proxy_queryReceipt m = TL_INIT(proxy_queryReceipt);
+    m.request_id = *request_id;
+    m.receipt = tl_mem(buf, len + (session ? CRYPTO_RECEIPT_MAC_LEN : 0));
+    daemon_link_send(l, &m.hdr);
+}
+
+static void entry_clear(wbatch_entry *e)
+{
+    cc_buf_free(&e->final_msg);
+    explicit_bzero(e, sizeof(*e));
+}
+
+/* Signs every waiting receipt with one signature and sends each, then its
+ * final message. A batch of one is signed as a single receipt (the format
+ * every client and proxy reads). */
+static void batch_flush(worker *w)
+{
+    wseal_batch *b = w->seal_batch;
+    size_t n = b->n;
+    if (!n) return;
+    b->n = 0;
+    cc_err err;
+    uint8_t out[CRYPTO_RECEIPT_BATCH_MAX][CRYPTO_RECEIPT_MAX_LEN];
+    size_t len[CRYPTO_RECEIPT_BATCH_MAX];
+    crypto_receipt rs[CRYPTO_RECEIPT_BATCH_MAX];
+    for (size_t i = 0; i < n; i++)
+        rs[i] = b->entries[i].receipt;
+    int rc = -1;
+    if (w->receipt_key || (w->receipt_key = crypto_ed25519_key_new(w->tee.receipt_sk, &err))) {
+        if (n == 1) {
+            rc = crypto_receipt_sign_key(&rs[0], w->receipt_key, out[0], &err);
+            len[0] = CRYPTO_RECEIPT_LEN;
+        } else {
+            rc = crypto_receipt_batch_sign(rs, n, w->receipt_key, out, len, &err);
+        }
+    }
+    if (rc < 0) CC_ERROR("event=receipt_sign_failed receipts=%zu error=\"%s\"", n, err.msg);
+    for (size_t i = 0; i < n; i++) {
+        wbatch_entry *e = &b->entries[i];
+        /* Unsigned, nothing is sent: the proxy then refuses to bill the
+         * answer, and the client to deliver it (nothing sent beats a lie). */
+        if (rc == 0) send_receipt(e->link, &e->request_id, out[i], len[i], e->session, e->mac_key);
+        if (e->final_msg.len && e->link->conn && net_conn_is_ready(e->link->conn) &&
+            net_conn_send_packet(e->link->conn, e->final_msg.data, e->final_msg.len, &err) < 0)
+            CC_WARN("event=send_failed what=final_part error=\"%s\"", err.msg);
+        entry_clear(e);
+    }
+}
+
+static void on_batch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    batch_flush(arg);
+}
+
+static void batch_add(wseal *s, wlink *l, const tl_int256 *request_id, const crypto_receipt *r)
+{
+    worker *w = s->w;
+    if (!w->seal_batch) {
+        w->seal_batch = cc_calloc(1, sizeof(*w->seal_batch));
+        w->seal_batch->ev = event_new(w->base, -1, 0, on_batch, w);
+    }
+    wseal_batch *b = w->seal_batch;
+    if (b->n == CRYPTO_RECEIPT_BATCH_MAX) batch_flush(w);
+    wbatch_entry *e = &b->entries[b->n++];
+    e->link = l;
+    e->request_id = *request_id;
+    e->receipt = *r;
+    e->session = s->session;
+    memcpy(e->mac_key, s->mac_key, 32);
+    s->batched = e;
+    /* Runs after the callbacks already due in this turn, so the answers
+     * that end together share one signature, and none waits for a timer. */
+    event_active(b->ev, 0, 0);
+}
+
+void worker_seal_send_final(wseal *s, wlink *l, const tl_obj *msg)
+{
+    wbatch_entry *e = s->batched;
+    cc_err err;
+    s->batched = NULL;
+    if (!e || tl_encode(msg, &e->final_msg, &err) < 0) daemon_link_send(l, msg);
+}
+
+void worker_seal_link_gone(worker *w, wlink *l)
+{
+    wseal_batch *b = w->seal_batch;
+    if (!b) return;
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->entries[i].link == l) {
+            entry_clear(&b->entries[i]);
+            continue;
+        }
+        if (k != i) {
+            b->entries[k] = b->entries[i];
+            memset(&b->entries[i], 0, sizeof(b->entries[i]));
+        }
+        k++;
+    }
+    b->n = k;
+}
+
+void worker_seal_batch_free(worker *w)
+{
+    wseal_batch *b = w->seal_batch;
+    if (!b) return;
+    for (size_t i = 0; i < b->n; i++)
+        entry_clear(&b->entries[i]);
+    if (b->ev) event_free(b->ev);
+    free(b);
+    w->seal_batch = NULL;
+}
+
+int worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
+                             const tl_proxy_queryFinalInfo *fi, int32_t coefficient)
 {
     crypto_receipt r = {0};
     memcpy(r.request_id, request_id->b, 32);
@@ -153,24 +294,17 @@ void worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
     r.coefficient = coefficient;
     r.parts = s->stream.counter;
     r.issued_at = (int64_t)cc_now_wall();
-    uint8_t bytes[CRYPTO_RECEIPT_LEN + CRYPTO_RECEIPT_MAC_LEN];
-    cc_err err;
     /* A session request gets a signature only when its client asked for
-     * one (its caller wants evidence for others): the MAC below is what the
+     * one (its caller wants evidence for others): the MAC is what the
      * client itself checks, and signing is most of a sealed request's cost. */
-    if (s->session && !s->sign)
+    if (s->session && !s->sign) {
+        uint8_t bytes[CRYPTO_RECEIPT_LEN];
         crypto_receipt_encode_unsigned(&r, bytes);
-    else if (crypto_receipt_sign(&r, s->receipt_sk, bytes, &err) < 0) {
-        CC_ERROR("event=receipt_sign_failed error=\"%s\"", err.msg);
-        return; /* the proxy then refuses to bill: nothing sent beats a lie */
+        send_receipt(l, request_id, bytes, sizeof(bytes), true, s->mac_key);
+        return 0;
     }
-    /* In a session the client checks a MAC under the request's key (which
-     * the proxy cannot make) instead of the signature. */
-    if (s->session) crypto_receipt_mac(s->mac_key, bytes, bytes + CRYPTO_RECEIPT_LEN);
-    tl_proxy_queryReceipt m = TL_INIT(proxy_queryReceipt);
-    m.request_id = *request_id;
-    m.receipt = tl_mem(bytes, s->session ? sizeof(bytes) : CRYPTO_RECEIPT_LEN);
-    daemon_link_send(l, &m.hdr);
+    batch_add(s, l, request_id, &r);
+    return 1;
 }
 
 void worker_seal_free(wseal *s)

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import signal
+import threading
 
 from cocoonlib import (binary, check, check_eq, cocoon, free_port, http, http_json, limit, log,
                        Proc, run, Stream, tmpdir, wait_until, write_json)
@@ -114,6 +115,42 @@ def main(holder):
     check_eq(code, 1, "a receipt with a changed count is refused")
     check("signature" in err, "... for its signature (%s)" % err.strip())
     log("evidence: /v1/attestation and cocoon receipt verify")
+
+    # Answers that end in the same turn of the worker's loop share one
+    # signature (a Merkle batch): a burst of concurrent sealed requests all
+    # get a receipt that verifies alone, and a batch receipt with a changed
+    # path byte is refused.
+    results = [None] * 24
+
+    def one(i):
+        results[i] = http(port, "POST", "/v1/chat/completions", ask("burst-%d" % i))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(results))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(limit(60))
+    receipts = []
+    for i, res in enumerate(results):
+        check(res is not None, "burst request %d answered" % i)
+        st, h, data = res
+        check_eq(st, 200, "burst request %d (%r)" % (i, data[:200]))
+        receipts.append((base64.b64decode(h["x-cocoon-receipt"]), h["x-cocoon-worker"]))
+    batched = [r for r in receipts if r[0][:8] == b"CCRCPT02"]
+    check(all(r[0][:8] in (b"CCRCPT01", b"CCRCPT02") for r in receipts), "receipt magics")
+    for raw, _ in batched[:3] + [r for r in receipts if r[0][:8] == b"CCRCPT01"][:1]:
+        evidence = {"receipt": base64.b64encode(raw).decode(), "certificate": ws[0]["certificate"]}
+        write_json(ev, evidence)
+        code, out, err = cocoon("receipt", "verify", ev, "--policy", "fake", "--fake-root", root)
+        check_eq(code, 0, "a %s receipt of the burst verifies alone (%s)" % (raw[:8], err.strip()))
+    if batched:
+        raw = bytearray(batched[0][0])
+        raw[-64 - 1] ^= 1  # the last byte of its path
+        write_json(ev, {"receipt": base64.b64encode(bytes(raw)).decode(),
+                        "certificate": ws[0]["certificate"]})
+        code, out, err = cocoon("receipt", "verify", ev, "--policy", "fake", "--fake-root", root)
+        check_eq(code, 1, "a batch receipt with a changed path is refused (%s)" % err.strip())
+    log("burst of %d sealed requests: %d batch receipts, all verify" % (len(receipts), len(batched)))
 
     # A worker restart (new sealing keys, new certificate, no sessions): the
     # next request goes through at once, sealed to the new worker; the

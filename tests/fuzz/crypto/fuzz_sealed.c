@@ -1,5 +1,6 @@
 /* Fuzz target: what a client or a proxy reads from the network about a
- * sealed request — a receipt (parsed, then verified under a fixed key), a
+ * sealed request — a receipt of either form (parsed, then verified under a
+ * fixed key; the input is tried as a batch receipt too), a
  * sealed answer part or body (opened under a fixed key; the first byte picks
  * the final flag), and what a worker reads: a session-form wrapped key (the
  * first 32 bytes are the enc, the rest the key) against a session table
@@ -18,6 +19,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     crypto_receipt r;
     crypto_receipt_parse(data, size, &r, &err);
     crypto_receipt_verify(data, size, key, &r, &err);
+    crypto_receipt_len(data, size);
+    /* The same bytes as a batch receipt (its magic is unlikely to be found
+     * by chance): place, batch size and path come from the input. */
+    uint8_t batch[CRYPTO_RECEIPT_MAX_LEN + 8];
+    size_t blen = size < CRYPTO_RECEIPT_MAX_LEN ? size : CRYPTO_RECEIPT_MAX_LEN;
+    memcpy(batch, "CCRCPT02", 8);
+    memcpy(batch + 8, data, blen);
+    crypto_receipt_len(batch, blen + 8);
+    if (crypto_receipt_parse(batch, blen + 8, &r, &err) == 0) {
+        uint8_t root[32];
+        crypto_receipt_batch_root(batch, blen + 8, &r, root, &err);
+    }
+    crypto_receipt_verify(batch, blen + 8, key, &r, &err);
 
     crypto_seal_stream s;
     memset(&s, 0, sizeof(s));

@@ -276,7 +276,7 @@ static void send_receipt_full(cfx *f, size_t link, served *s, const wk *w, int64
         assert_int_equal(crypto_receipt_sign(&r, w->r_sk, bytes, &err), 0);
     else
         crypto_receipt_encode_unsigned(&r, bytes);
-    crypto_receipt_mac(mac_key, bytes, bytes + CRYPTO_RECEIPT_LEN);
+    crypto_receipt_mac(mac_key, bytes, CRYPTO_RECEIPT_LEN, bytes + CRYPTO_RECEIPT_LEN);
     tl_client_queryReceipt m = TL_INIT(client_queryReceipt);
     m.request_id = s->rid;
     m.receipt = tl_mem(bytes, sizeof(bytes));

@@ -500,12 +500,115 @@ static void test_receipt_mac(void **state)
     assert_int_equal(crypto_receipt_sign(&r, sk, bytes, &err), 0);
     memset(k1, 1, 32);
     memset(k2, 2, 32);
-    crypto_receipt_mac(k1, bytes, m1);
-    crypto_receipt_mac(k2, bytes, m2);
+    crypto_receipt_mac(k1, bytes, sizeof(bytes), m1);
+    crypto_receipt_mac(k2, bytes, sizeof(bytes), m2);
     assert_memory_not_equal(m1, m2, 32);
     bytes[200] ^= 1;
-    crypto_receipt_mac(k1, bytes, m2);
+    crypto_receipt_mac(k1, bytes, sizeof(bytes), m2);
     assert_memory_not_equal(m1, m2, 32);
+}
+
+/* Receipts signed in batches: each verifies alone with its Merkle path, and
+ * any change to its fields, its path, its place or the signed root fails. */
+static void test_batch_receipts_verify_alone_and_refuse_forgeries(void **state)
+{
+    (void)state;
+    uint8_t sk[32], pk[32], other_sk[32], other_pk[32];
+    assert_int_equal(crypto_ed25519_keygen(sk, pk), 0);
+    assert_int_equal(crypto_ed25519_keygen(other_sk, other_pk), 0);
+    cc_err err = {0};
+    crypto_ed25519_key *key = crypto_ed25519_key_new(sk, &err);
+    crypto_ed25519_key *other = crypto_ed25519_key_new(other_sk, &err);
+    assert_non_null(key);
+    assert_non_null(other);
+    static uint8_t out[CRYPTO_RECEIPT_BATCH_MAX][CRYPTO_RECEIPT_MAX_LEN];
+    size_t len[CRYPTO_RECEIPT_BATCH_MAX];
+    crypto_receipt rs[CRYPTO_RECEIPT_BATCH_MAX], got;
+    static const size_t sizes[] = {1, 2, 3, 5, 7, 8, 33, 64};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        for (size_t i = 0; i < n; i++) {
+            sample_receipt(&rs[i]);
+            rs[i].completion_tokens = (int64_t)(100 + i);
+            rs[i].request_id[0] = (uint8_t)i;
+        }
+        assert_int_equal(crypto_receipt_batch_sign(rs, n, key, out, len, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(crypto_receipt_len(out[i], len[i]), len[i]);
+            assert_int_equal(crypto_receipt_verify(out[i], len[i], pk, &got, &err), 0);
+            assert_true(got.batched);
+            assert_int_equal(got.batch_index, i);
+            assert_int_equal(got.batch_size, n);
+            assert_int_equal(got.completion_tokens, 100 + i);
+            assert_true(crypto_receipt_is_signed(out[i]));
+            /* Another worker's key. */
+            assert_int_equal(crypto_receipt_verify(out[i], len[i], other_pk, &got, &err), -1);
+        }
+    }
+    /* From here on a batch of 7: paths of two and three levels. */
+    size_t n = 7;
+    for (size_t i = 0; i < n; i++) {
+        sample_receipt(&rs[i]);
+        rs[i].request_id[0] = (uint8_t)i; /* distinct leaves */
+    }
+    assert_int_equal(crypto_receipt_batch_sign(rs, n, key, out, len, &err), 0);
+    uint8_t bad[CRYPTO_RECEIPT_MAX_LEN + 32];
+    /* A raised token count (the leaf changes, the root with it). */
+    memcpy(bad, out[2], len[2]);
+    bad[8 + 160 + 32] += 1;
+    assert_int_equal(crypto_receipt_verify(bad, len[2], pk, &got, &err), -1);
+    assert_non_null(strstr(err.msg, "do not verify"));
+    /* A forged path: every byte of every level matters. */
+    for (size_t off = CRYPTO_RECEIPT_BATCH_HEAD; off < len[2] - 64; off += 13) {
+        memcpy(bad, out[2], len[2]);
+        bad[off] ^= 0x40;
+        assert_int_equal(crypto_receipt_verify(bad, len[2], pk, &got, &err), -1);
+    }
+    /* The path of another receipt of the same batch. */
+    memcpy(bad, out[2], len[2]);
+    memcpy(bad + CRYPTO_RECEIPT_BATCH_HEAD, out[3] + CRYPTO_RECEIPT_BATCH_HEAD,
+           len[2] - CRYPTO_RECEIPT_BATCH_HEAD);
+    assert_int_equal(crypto_receipt_verify(bad, len[2], pk, &got, &err), -1);
+    /* Another place in the batch (index 3 has a path of the same length). */
+    memcpy(bad, out[2], len[2]);
+    cc_store_u32le(bad + CRYPTO_RECEIPT_SIGNED_LEN, 3);
+    assert_int_equal(crypto_receipt_verify(bad, len[2], pk, &got, &err), -1);
+    /* A forged root: a signature over another tree (the same receipts under
+     * the other key, or a smaller batch under ours). */
+    crypto_receipt rs2[CRYPTO_RECEIPT_BATCH_MAX];
+    uint8_t out2[CRYPTO_RECEIPT_BATCH_MAX][CRYPTO_RECEIPT_MAX_LEN];
+    size_t len2[CRYPTO_RECEIPT_BATCH_MAX];
+    memcpy(rs2, rs, sizeof(rs2));
+    assert_int_equal(crypto_receipt_batch_sign(rs2, n, other, out2, len2, &err), 0);
+    memcpy(bad, out[2], len[2]);
+    memcpy(bad + len[2] - 64, out2[2] + len2[2] - 64, 64);
+    assert_int_equal(crypto_receipt_verify(bad, len[2], pk, &got, &err), -1);
+    assert_int_equal(crypto_receipt_batch_sign(rs2, 6, key, out2, len2, &err), 0);
+    memcpy(bad, out[2], len[2]);
+    memcpy(bad + len[2] - 64, out2[2] + len2[2] - 64, 64);
+    assert_int_equal(crypto_receipt_verify(bad, len[2], pk, &got, &err), -1);
+    /* A batch size that claims a smaller tree: the path no longer fits. */
+    memcpy(bad, out[2], len[2]);
+    cc_store_u32le(bad + CRYPTO_RECEIPT_SIGNED_LEN + 4, 4);
+    assert_int_equal(crypto_receipt_verify(bad, len[2], pk, &got, &err), -1);
+    /* Garbage: a path one level too long, a place outside the batch, a
+     * batch too large, bytes cut off. */
+    memcpy(bad, out[2], len[2]);
+    memset(bad + len[2], 0, 32);
+    assert_int_equal(crypto_receipt_parse(bad, len[2] + 32, &got, &err), -1);
+    memcpy(bad, out[2], len[2]);
+    cc_store_u32le(bad + CRYPTO_RECEIPT_SIGNED_LEN, 7);
+    assert_int_equal(crypto_receipt_parse(bad, len[2], &got, &err), -1);
+    assert_int_equal(crypto_receipt_len(bad, len[2]), 0);
+    cc_store_u32le(bad + CRYPTO_RECEIPT_SIGNED_LEN + 4, CRYPTO_RECEIPT_BATCH_MAX + 1);
+    assert_int_equal(crypto_receipt_parse(bad, len[2], &got, &err), -1);
+    assert_int_equal(crypto_receipt_parse(out[2], len[2] - 1, &got, &err), -1);
+    assert_int_equal(crypto_receipt_len(out[2], len[2] - 1), 0);
+    assert_int_equal(
+        crypto_receipt_batch_sign(rs, CRYPTO_RECEIPT_BATCH_MAX + 1, key, out, len, &err), -1);
+    assert_int_equal(crypto_receipt_batch_sign(rs, 0, key, out, len, &err), -1);
+    crypto_ed25519_key_free(key);
+    crypto_ed25519_key_free(other);
 }
 
 int main(void)
@@ -519,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_session_replayed_key_refused),
         cmocka_unit_test(test_session_expiry_and_establishment_window),
         cmocka_unit_test(test_receipt_mac),
+        cmocka_unit_test(test_batch_receipts_verify_alone_and_refuse_forgeries),
         cmocka_unit_test(test_stream_parts_match_one_shot_aead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
