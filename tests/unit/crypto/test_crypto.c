@@ -19,7 +19,8 @@ static void test_ed25519_rfc8032_vector(void **state)
 {
     /* RFC 8032 §7.1 TEST 1 (empty message). */
     uint8_t priv[32], pub[32], want_pub[32], sig[64], want_sig[64];
-    cc_hex_decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", priv, 32, NULL);
+    cc_hex_decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", priv, 32,
+                  NULL);
     cc_hex_decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", want_pub, 32,
                   NULL);
     cc_hex_decode("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bac"
@@ -32,6 +33,39 @@ static void test_ed25519_rfc8032_vector(void **state)
     assert_true(crypto_ed25519_verify(pub, "", 0, sig));
     sig[5] ^= 1;
     assert_false(crypto_ed25519_verify(pub, "", 0, sig));
+    /* The same key imported once signs the same (Ed25519 is deterministic). */
+    crypto_ed25519_key *k = crypto_ed25519_key_new(priv, NULL);
+    assert_non_null(k);
+    memset(sig, 0, sizeof(sig));
+    assert_int_equal(crypto_ed25519_key_sign(k, "", 0, sig, NULL), 0);
+    assert_memory_equal(sig, want_sig, 64);
+    assert_int_equal(crypto_ed25519_key_sign(k, "x", 1, sig, NULL), 0);
+    assert_true(crypto_ed25519_verify(pub, "x", 1, sig));
+    crypto_ed25519_key_free(k);
+}
+
+static void hmac_case(const uint8_t *key, size_t keylen, const char *msg, const char *want)
+{
+    uint8_t mac[32];
+    char hex[65];
+    crypto_hmac_sha256(key, keylen, msg, strlen(msg), mac);
+    cc_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, want);
+}
+
+static void test_hmac_sha256_rfc4231(void **state)
+{
+    (void)state;
+    uint8_t k1[20], k6[131];
+    memset(k1, 0x0b, sizeof(k1));
+    memset(k6, 0xaa, sizeof(k6));
+    /* Test cases 1, 2 and 6 (a key longer than a block is hashed first). */
+    hmac_case(k1, sizeof(k1), "Hi There",
+              "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    hmac_case((const uint8_t *)"Jefe", 4, "what do ya want for nothing?",
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    hmac_case(k6, sizeof(k6), "Test Using Larger Than Block-Size Key - Hash Key First",
+              "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
 static void test_aead_round_trip_and_tamper(void **state)
@@ -80,6 +114,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vector),
         cmocka_unit_test(test_ed25519_rfc8032_vector),
+        cmocka_unit_test(test_hmac_sha256_rfc4231),
         cmocka_unit_test(test_aead_round_trip_and_tamper),
         cmocka_unit_test(test_x25519_agreement),
         cmocka_unit_test(test_hkdf_rfc5869_case1),
