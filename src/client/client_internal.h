@@ -209,7 +209,8 @@ struct client {
     size_t n_models;
     double models_at; /* cc_now_mono() of the last list */
     struct event *models_timer;
-    crypto_rand_pool ids; /* request ids (one RAND_bytes call per 32 ids) */
+    crypto_rand_pool
+        ids; /* request ids, sealing's data keys and nonces (one RAND_bytes per 1 KiB) */
     client_debug_log debug_log;
     ckey *keys; /* "api_keys" with their usage */
     size_t n_keys;

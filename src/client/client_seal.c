@@ -305,7 +305,10 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
     crypto_seal_request_aad(r->rid.b, r->model, strlen(r->model),
                             (int32_t)CC_MIN(r->max_tokens, (int64_t)INT32_MAX), &aad);
     uint8_t dek[32];
-    crypto_random(dek, sizeof(dek));
+    /* From the client's pool: one RAND_bytes call per request was a
+     * visible share of a sealed request's cost. The pool wipes what it hands
+     * out, and the client's memory holds the prompt anyway. */
+    crypto_rand_pool_get(&c->ids, dek, sizeof(dek));
     tl_sealing_wrappedKey keys[MAX_CANDIDATES];
     uint8_t wrapped[MAX_CANDIDATES][CRYPTO_SEAL_SESSION_WRAP_MAX];
     cc_err err;
@@ -324,8 +327,9 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
         keys[i] = (tl_sealing_wrappedKey){.hdr = {.id = TL_ID_sealing_wrappedKey}};
         memcpy(keys[i].cert_hash.b, cand->info.cert_hash, 32);
         memcpy(keys[i].enc.b, e->enc, 32);
-        rc = crypto_seal_session_wrap(e->secret, !e->confirmed, s->sign, e->created_at,
-                                      e->next_seq++, &aad, dek, wrapped[i], &len, &k, &err);
+        rc =
+            crypto_seal_session_wrap(e->secret, !e->confirmed, s->sign, e->created_at,
+                                     e->next_seq++, &aad, dek, &c->ids, wrapped[i], &len, &k, &err);
         if (rc == 0) {
             crypto_seal_stream_init_key(&cand->stream, k.answer);
             memcpy(cand->mac_key, k.mac, 32);

@@ -288,11 +288,14 @@ int crypto_seal_session_new(const uint8_t worker_x25519[32], const uint8_t cert_
                             int64_t created_at, uint8_t enc[32], uint8_t secret[32], cc_err *err);
 /* Client: one request's wrapped_key bytes (out_len: 81 establishing, 73
  * resuming) under sequence number seq, and its keys; sign asks the worker
- * for a signed receipt. */
+ * for a signed receipt. The nonce's random bytes come from pool (the
+ * client's; NULL: crypto_random). */
+struct crypto_rand_pool;
 int crypto_seal_session_wrap(const uint8_t secret[32], bool establish, bool sign,
                              int64_t created_at, uint64_t seq, const cc_buf *aad,
-                             const uint8_t dek[32], uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX],
-                             size_t *out_len, crypto_seal_keys *keys, cc_err *err);
+                             const uint8_t dek[32], struct crypto_rand_pool *pool,
+                             uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX], size_t *out_len,
+                             crypto_seal_keys *keys, cc_err *err);
 
 /* Worker: the sessions it holds (a bounded LRU). lifetime: how long a
  * session is usable; skew: how far a client's creation time may be from
@@ -333,7 +336,7 @@ bool crypto_memeq(const void *a, const void *b, size_t n);
  * call per 32-byte request id costs more than the rest of routing it.  A
  * zero-initialised pool is empty and ready; keep one per daemon context (not
  * thread-safe; after fork(), the child must not use its parent's pool). */
-typedef struct {
+typedef struct crypto_rand_pool {
     uint8_t bytes[1024];
     size_t avail; /* unused bytes at the end of `bytes` */
 } crypto_rand_pool;

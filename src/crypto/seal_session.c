@@ -82,14 +82,18 @@ static void request_keys(const uint8_t secret[32],
 
 int crypto_seal_session_wrap(const uint8_t secret[32], bool establish, bool sign,
                              int64_t created_at, uint64_t seq, const cc_buf *aad,
-                             const uint8_t dek[32], uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX],
-                             size_t *out_len, crypto_seal_keys *keys, cc_err *err)
+                             const uint8_t dek[32], struct crypto_rand_pool *pool,
+                             uint8_t out[CRYPTO_SEAL_SESSION_WRAP_MAX], size_t *out_len,
+                             crypto_seal_keys *keys, cc_err *err)
 {
     uint8_t *p = out;
     *p++ = (establish ? CRYPTO_SEAL_KIND_ESTABLISH : CRYPTO_SEAL_KIND_RESUME) |
            (sign ? CRYPTO_SEAL_FLAG_SIGN : 0);
     cc_store_u64le(p, seq);
-    crypto_random(p + 8, CRYPTO_SEAL_NONCE_LEN - 8);
+    if (pool)
+        crypto_rand_pool_get(pool, p + 8, CRYPTO_SEAL_NONCE_LEN - 8);
+    else
+        crypto_random(p + 8, CRYPTO_SEAL_NONCE_LEN - 8);
     p += CRYPTO_SEAL_NONCE_LEN;
     if (establish) {
         cc_store_u64le(p, (uint64_t)created_at);

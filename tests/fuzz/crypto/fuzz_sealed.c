@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len;
         crypto_seal_keys k;
         crypto_seal_session_new(pk, cert_hash, 1000, enc, secret, &err);
-        crypto_seal_session_wrap(secret, true, false, 1000, 0, &aad, dek, wk, &len, &k, &err);
+        crypto_seal_session_wrap(secret, true, false, 1000, 0, &aad, dek, NULL, wk, &len, &k, &err);
         crypto_seal_opened o;
         crypto_seal_sessions_open(t, sk, cert_hash, 1000, enc, wk, len, &aad, &o, &err);
     }
