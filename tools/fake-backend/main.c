@@ -723,6 +723,11 @@ int main(int argc, char **argv)
      * waits for the client's delayed ACK: +40 ms per request. */
     int one = 1;
     setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* evhttp listens with a backlog of 128: a worker opening 1,000 streams at
+     * once overflowed it, and every dropped connect came back only with the
+     * SYN retransmit a second later. Real backends ask for more (uvicorn
+     * 2048); listen() again only resizes the queue (capped by somaxconn). */
+    listen(evhttp_bound_socket_get_fd(bs), 4096);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
