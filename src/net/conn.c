@@ -188,6 +188,7 @@ void net_conn_close_after_flush(net_conn *c, const char *reason, double timeout_
     c->ud = NULL;
     net_rpc_fail_all(c, NET_ERR_CANCELLED, "connection closed locally");
     net_conn_stop_reading(c); /* tls_io.c closes once c->out is written */
+    net_conn_flush_later_now(c);
     free_event(&c->timer);
     c->timer = evtimer_new(c->base, drain_timeout_cb, c);
     struct timeval tv = cc_timeval(timeout_s > 0 ? timeout_s : 5);

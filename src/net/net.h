@@ -146,6 +146,11 @@ int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err);
  * failure (an unencodable message: a bug) is logged as encode_failed.
  * Returns 0 or -1. */
 int net_conn_send_msg(net_conn *c, const tl_obj *msg);
+/* net_conn_send_msg for a notice the peer need not hear at once: it leaves
+ * with the next frame sent on c, or after `delay` seconds at the latest,
+ * so it costs the peer no wakeup of its own (the proxy's payment notice
+ * after each answer rides with the worker's next request). Order is kept. */
+int net_conn_send_msg_later(net_conn *c, const tl_obj *msg, double delay);
 /* Sends a tcp.query with a fresh random id; `cb` gets the answer, an error from
  * the peer, a timeout after `timeout_s` seconds (<= 0: 60 s), or the close error.  On success
  * stores the id in *query_id_out (may be NULL); on failure returns -1 and `cb`

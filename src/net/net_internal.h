@@ -50,6 +50,7 @@ struct net_conn {
     struct event *rd_ev;    /* persistent EV_READ */
     struct event *wr_ev;    /* EV_WRITE, armed only while a write would block */
     struct event *flush_ev; /* activated by the first frame queued in a loop turn */
+    struct event *later_ev; /* sends frames queued to wait for company (send_msg_later) */
     struct evbuffer *in;    /* decrypted bytes not yet deframed */
     struct evbuffer *out;   /* frames not yet encrypted */
     BIO *wbio;              /* OpenSSL writes records through it to cout (owned by ssl) */
@@ -137,6 +138,11 @@ void net_conn_io_failed(net_conn *c, int ssl_error, int sys_errno);
 int net_conn_start_tls(net_conn *c, cc_err *err);
 /* Appends bytes to the output; they are written at the end of this loop turn. */
 int net_conn_queue_output(net_conn *c, const void *data, size_t len);
+/* Queues without a flush of its own: the bytes leave with the next frame
+ * queued normally, or after `delay` seconds at the latest. */
+int net_conn_queue_output_later(net_conn *c, const void *data, size_t len, double delay);
+/* What waits for company leaves at the end of this turn (a link closing). */
+void net_conn_flush_later_now(net_conn *c);
 /* Frees the SSL object, buffers and events (not the socket). */
 void net_conn_io_free(net_conn *c);
 /* While draining: take no more input. */

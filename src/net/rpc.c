@@ -11,7 +11,7 @@
 
 /* Queues the frame assembled in c->scratch (an 8-byte header slot, then the
  * payload) with one copy; fills in the header. */
-static int queue_frame(net_conn *c, cc_err *err)
+static int queue_frame(net_conn *c, double later, cc_err *err)
 {
     cc_buf *b = &c->scratch;
     size_t total = b->len - NET_FRAME_HEADER_LEN;
@@ -26,7 +26,8 @@ static int queue_frame(net_conn *c, cc_err *err)
     }
     cc_store_u32le(b->data, (uint32_t)total);
     cc_store_u32le(b->data + 4, (uint32_t)c->out_seqno);
-    if (net_conn_queue_output(c, b->data, b->len) != 0)
+    if ((later > 0 ? net_conn_queue_output_later(c, b->data, b->len, later)
+                   : net_conn_queue_output(c, b->data, b->len)) != 0)
         return cc_err_setc(err, NET_ERR_FAILURE, "cannot queue %zu bytes", b->len);
     /* Do not keep a multi-megabyte scratch block around after a large frame. */
     if (b->cap > (1u << 20)) {
@@ -49,10 +50,10 @@ static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
     cc_buf_reset(b);
     cc_buf_append(b, no_header, sizeof no_header);
     if (net_tcp_encode(b, m, err) < 0) return -1;
-    return queue_frame(c, err);
+    return queue_frame(c, 0, err);
 }
 
-int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err)
+static int send_packet_tl(net_conn *c, const tl_obj *msg, double later, cc_err *err)
 {
     if (!net_conn_is_ready(c))
         return cc_err_setc(err, NET_ERR_NOT_READY, "connection is not ready");
@@ -86,21 +87,36 @@ int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err)
                            len);
     static const uint8_t zeros[3] = {0};
     cc_buf_append(b, zeros, (4 - ((pre_len - 4 + len) & 3)) & 3);
-    if (queue_frame(c, err) < 0) return -1;
+    if (queue_frame(c, later, err) < 0) return -1;
     c->stats.packets_out++;
     return 0;
 }
 
-int net_conn_send_msg(net_conn *c, const tl_obj *msg)
+int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err)
+{
+    return send_packet_tl(c, msg, 0, err);
+}
+
+static int send_msg(net_conn *c, const tl_obj *msg, double later)
 {
     if (!c) return -1;
     cc_err err;
     cc_err_clear(&err);
-    if (net_conn_send_packet_tl(c, msg, &err) == 0) return 0;
+    if (send_packet_tl(c, msg, later, &err) == 0) return 0;
     if (err.code != NET_ERR_NOT_READY && err.code != NET_ERR_FAILURE)
         CC_ERROR("event=encode_failed peer=%s msg=%s error=\"%s\"", net_conn_peer_addr(c),
                  tl_ctor_name(msg->id), err.msg);
     return -1;
+}
+
+int net_conn_send_msg(net_conn *c, const tl_obj *msg)
+{
+    return send_msg(c, msg, 0);
+}
+
+int net_conn_send_msg_later(net_conn *c, const tl_obj *msg, double delay)
+{
+    return send_msg(c, msg, delay > 0 ? delay : 1e-3);
 }
 
 int net_rpc_send_id_msg(net_conn *c, net_tcp_kind kind, uint64_t id)

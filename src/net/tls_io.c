@@ -12,6 +12,8 @@
  *    through a small BIO that appends them to c->cout, and all those records
  *    leave in one sendmsg(2).  What the socket does not take stays in c->cout;
  *    EV_WRITE is armed only then, so a steady stream makes no epoll_ctl calls.
+ *    A frame queued "later" schedules no flush: it leaves with the next one
+ *    (or after its delay), so a notice the peer needs no wakeup for costs it none.
  *    (OpenSSL's memory BIO would do, but its reset clears its whole buffer.)
  */
 #include <errno.h>
@@ -145,6 +147,8 @@ static void tls_read(net_conn *c)
 static void tls_flush(net_conn *c)
 {
     size_t left;
+    /* Whatever waited for company leaves now. */
+    if (c->later_ev) event_del(c->later_ev);
     while (evbuffer_get_length(c->cout) == 0 && (left = evbuffer_get_length(c->out)) > 0) {
         size_t batch = 0;
         while (left > 0 && batch < WRITE_BATCH) {
@@ -217,6 +221,18 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     net_conn_release(c);
 }
 
+/* Frames queued with net_conn_queue_output_later() found no company in time. */
+static void later_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    net_conn *c = arg;
+    if (c->flush_scheduled || c->closing || c->state == NET_CONN_TLS || c->write_wants_read)
+        return; /* a flush is on its way, or the link cannot write now and retries itself */
+    net_conn_hold(c);
+    tls_flush(c);
+    net_conn_release(c);
+}
+
 int net_conn_start_tls(net_conn *c, cc_err *err)
 {
     if (c->io_ev) {
@@ -272,6 +288,32 @@ int net_conn_queue_output(net_conn *c, const void *data, size_t len)
     return 0;
 }
 
+int net_conn_queue_output_later(net_conn *c, const void *data, size_t len, double delay)
+{
+    if (evbuffer_add(c->out, data, len) != 0) return -1;
+    if (c->flush_scheduled) return 0; /* leaves at the end of this turn anyway */
+    if (!c->later_ev && !(c->later_ev = evtimer_new(c->base, later_cb, c))) {
+        c->flush_scheduled = true; /* no timer: it goes at the end of this turn */
+        event_active(c->flush_ev, 0, 1);
+        return 0;
+    }
+    if (!evtimer_pending(c->later_ev, NULL)) {
+        struct timeval tv = cc_timeval(delay);
+        evtimer_add(c->later_ev, &tv);
+    }
+    return 0;
+}
+
+void net_conn_flush_later_now(net_conn *c)
+{
+    if (!c->later_ev || !evtimer_pending(c->later_ev, NULL)) return;
+    event_del(c->later_ev);
+    if (!c->flush_scheduled) {
+        c->flush_scheduled = true;
+        event_active(c->flush_ev, 0, 1);
+    }
+}
+
 size_t net_conn_output_pending(const net_conn *c)
 {
     return (c->out ? evbuffer_get_length(c->out) : 0) +
@@ -280,7 +322,7 @@ size_t net_conn_output_pending(const net_conn *c)
 
 void net_conn_io_free(net_conn *c)
 {
-    struct event **evs[] = {&c->rd_ev, &c->wr_ev, &c->flush_ev};
+    struct event **evs[] = {&c->rd_ev, &c->wr_ev, &c->flush_ev, &c->later_ev};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i]) {
             event_free(*evs[i]);

@@ -26,6 +26,9 @@ typedef struct pclient pclient;
  * -1 when the message could not be handed to the link (gone or congested). */
 typedef struct proxy_io {
     int (*to_worker)(pworker *w, const tl_obj *msg);
+    /* A notice the worker need not hear at once (its payment after an
+     * answer): it rides with the next message to w. NULL: to_worker. */
+    int (*to_worker_later)(pworker *w, const tl_obj *msg);
     int (*to_client)(pclient *c, const tl_obj *msg);
     /* Answers to a client's query (qid): the encoded result, or an error. */
     int (*answer_client)(pclient *c, uint64_t qid, const uint8_t *data, size_t len);

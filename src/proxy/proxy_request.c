@@ -568,7 +568,8 @@ static void send_payments(preq *r, const tl_proxy_queryFinalInfo *fi)
         m.max_tokens = wa ? wa->pay.max : 0;
         m.request_tokens = tokens;
         m.request_client_owner = tl_str(ca ? ca->owner : "");
-        p->io->to_worker(r->worker, &m.hdr);
+        /* The worker's answer is complete: nothing waits on this notice. */
+        (p->io->to_worker_later ? p->io->to_worker_later : p->io->to_worker)(r->worker, &m.hdr);
     }
     if (r->client) {
         tl_proxy_clientRequestPayment m = TL_INIT(proxy_clientRequestPayment);

@@ -436,6 +436,72 @@ static void test_send_packet_tl(void **state)
     fx_free(&f);
 }
 
+static bool srv_got_3(void *arg)
+{
+    return ((fx *)arg)->srv.packets >= 3;
+}
+
+/* The http.response whose reason is `tag`: a message told apart by its bytes. */
+static void tagged(tl_http_response *m, cc_buf *enc, const char *tag)
+{
+    *m = (tl_http_response)TL_INIT(http_response);
+    m->http_version = tl_str("HTTP/1.1");
+    m->status_code = 200;
+    m->reason = tl_str(tag);
+    cc_buf_reset(enc);
+    assert_int_equal(tl_encode(&m->hdr, enc, NULL), 0);
+}
+
+/* net_conn_send_msg_later: the message waits (no flush of its own) until
+ * the next message goes, in order before it; alone it leaves after its
+ * delay; a link closed after flush still delivers it. */
+static void test_send_msg_later(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_listen(&f, 4, (net_timeouts){0});
+    fx_connect(&f, (net_timeouts){0});
+    tl_http_response a, b, c, d;
+    cc_buf ea = CC_BUF_INIT, eb = CC_BUF_INIT, ec = CC_BUF_INIT, ed = CC_BUF_INIT;
+    tagged(&a, &ea, "waits");
+    tagged(&b, &eb, "carries");
+    tagged(&c, &ec, "alone");
+    tagged(&d, &ed, "closing");
+
+    assert_int_equal(net_conn_send_msg_later(f.cli.conn, &a.hdr, 600), 0);
+    for (int i = 0; i < 50; i++) /* many loop turns: nothing makes it leave */
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(f.srv.packets, 0);
+    assert_true(net_conn_output_pending(f.cli.conn) >= ea.len);
+
+    assert_int_equal(net_conn_send_msg(f.cli.conn, &b.hdr), 0);
+    for (double end = tu_now() + 10; tu_now() < end && f.srv.packets < 2;)
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(f.srv.packets, 2);
+    assert_int_equal(f.srv.last_packet.len, eb.len); /* the waiting one went first */
+    assert_memory_equal(f.srv.last_packet.data, eb.data, eb.len);
+    assert_int_equal(net_conn_output_pending(f.cli.conn), 0);
+
+    assert_int_equal(net_conn_send_msg_later(f.cli.conn, &c.hdr, 0.05), 0);
+    assert_true(tu_run_until(f.base, srv_got_3, &f, 10));
+    assert_int_equal(f.srv.last_packet.len, ec.len);
+    assert_memory_equal(f.srv.last_packet.data, ec.data, ec.len);
+
+    f.srv.packets = 0;
+    assert_int_equal(net_conn_send_msg_later(f.cli.conn, &d.hdr, 600), 0);
+    net_conn_close_after_flush(f.cli.conn, "done", 5);
+    f.cli.conn = NULL;
+    assert_true(tu_run_until(f.base, tu_flag_cond, &f.srv.closed, 10));
+    assert_int_equal(f.srv.packets, 1);
+    assert_int_equal(f.srv.last_packet.len, ed.len);
+    assert_memory_equal(f.srv.last_packet.data, ed.data, ed.len);
+    cc_buf_free(&ea);
+    cc_buf_free(&eb);
+    cc_buf_free(&ec);
+    cc_buf_free(&ed);
+    fx_free(&f);
+}
+
 /* 1 MiB packets and answers cross intact; more than 2^24 bytes is refused. */
 static void test_large_frames(void **state)
 {
@@ -626,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_large_frames),
         cmocka_unit_test(test_send_packet_tl),
+        cmocka_unit_test(test_send_msg_later),
         cmocka_unit_test(test_ratls_shaped_certificates),
         cmocka_unit_test(test_not_self_signed_or_expired),
         cmocka_unit_test(test_not_ready_and_backoff),
