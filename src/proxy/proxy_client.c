@@ -20,6 +20,41 @@ static void answer(pclient *c, uint64_t qid, const tl_obj *msg)
     cc_buf_free(&b);
 }
 
+preq *proxy_client_request(const pclient *c, const tl_int256 *rid)
+{
+    for (preq *r = cc_map_get(&c->by_rid, cc_load_u64le(rid->b)); r; r = r->rid_next)
+        if (memcmp(r->client_rid.b, rid->b, 32) == 0) return r;
+    return NULL;
+}
+
+void proxy_client_add_request(pclient *c, preq *r)
+{
+    uint64_t key = cc_load_u64le(r->client_rid.b);
+    r->rid_next = cc_map_get(&c->by_rid, key);
+    cc_map_put(&c->by_rid, key, r);
+    cc_list_push_front(&c->reqs, &r->c_node);
+}
+
+void proxy_client_remove_request(pclient *c, preq *r)
+{
+    cc_list_remove(&c->reqs, &r->c_node);
+    uint64_t key = cc_load_u64le(r->client_rid.b);
+    preq *head = cc_map_get(&c->by_rid, key);
+    if (head == r) {
+        if (r->rid_next)
+            cc_map_put(&c->by_rid, key, r->rid_next);
+        else
+            cc_map_del(&c->by_rid, key);
+    } else {
+        for (preq *o = head; o; o = o->rid_next)
+            if (o->rid_next == r) {
+                o->rid_next = r->rid_next;
+                break;
+            }
+    }
+    r->rid_next = NULL;
+}
+
 void proxy_client_destroy(pclient *c, const char *why)
 {
     proxy *p = c->p;
@@ -28,6 +63,7 @@ void proxy_client_destroy(pclient *c, const char *why)
     proxy_auth_client_gone(c);
     cc_list_remove(&p->clients, &c->node);
     proxy_owner_put(c->owner);
+    cc_map_free(&c->by_rid);
     free(c->owner_address);
     free(c);
 }

@@ -161,12 +161,7 @@ static void drain(preq *r)
 
 void proxy_flow_on_credit(pclient *c, const tl_client_streamCredit *m)
 {
-    preq *r = NULL;
-    cc_list_foreach (preq, o, &c->reqs, c_node)
-        if (memcmp(o->client_rid.b, m->request_id.b, 32) == 0) {
-            r = o;
-            break;
-        }
+    preq *r = proxy_client_request(c, &m->request_id);
     if (!r || !r->flow || !r->flow->down_on) return; /* unknown or finished: ignored */
     cc_err err;
     if (net_flow_tx_grant(&r->flow->down, m->bytes, &err) < 0) {

@@ -96,6 +96,12 @@ void proxy_owner_put(powner *o);
  * c has requests. */
 void proxy_client_set_owner(pclient *c, const char *address);
 
+/* proxy_client.c: c's request with the client's id rid (NULL: none), and
+ * the index behind it (add with c_node, remove likewise). */
+struct preq *proxy_client_request(const pclient *c, const tl_int256 *rid);
+void proxy_client_add_request(pclient *c, struct preq *r);
+void proxy_client_remove_request(pclient *c, struct preq *r);
+
 struct pclient {
     proxy *p;
     net_conn *conn;
@@ -105,6 +111,10 @@ struct pclient {
     char *owner_address; /* from client.connectToProxy (NULL: none given) */
     ledger_client *acct; /* its owner's ledger account (proxy_money_client) */
     cc_list reqs;        /* preq of this client (through c_node) */
+    /* The same requests by the first 8 bytes of their client id (chained
+     * through rid_next when a client's ids share them): a credit, cancel or
+     * new request finds its own without a walk over the client's list. */
+    cc_map by_rid;
     uint64_t requests;
     /* Whose fair share its requests count against (proxy_owner.c): shared
      * by every connection that announced the same owner address. */
@@ -145,11 +155,12 @@ struct preq {
     ledger_worker *wacct; /* the worker account counting it as running */
     /* Flow control (proxy_flow.c; NULL when the client does not speak it). */
     struct pflow *flow;
-    bool parked;          /* done, kept only until the client's credit takes what waits */
-    struct powner *owner; /* its client's owner (a reference: it may outlive the client) */
-    cc_list_node w_node;  /* in worker->reqs */
-    cc_list_node c_node;  /* in client->reqs */
-    cc_list_node q_node;  /* in owner->queue */
+    bool parked;           /* done, kept only until the client's credit takes what waits */
+    struct powner *owner;  /* its client's owner (a reference: it may outlive the client) */
+    cc_list_node w_node;   /* in worker->reqs */
+    cc_list_node c_node;   /* in client->reqs */
+    struct preq *rid_next; /* in client->by_rid, the next with the same key */
+    cc_list_node q_node;   /* in owner->queue */
 };
 
 struct proxy {

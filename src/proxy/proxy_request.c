@@ -126,7 +126,7 @@ static void finish(preq *r)
     proxy_flow_free(r);
     proxy_owner_put(r->owner);
     pclient *c = r->client;
-    if (c) cc_list_remove(&c->reqs, &r->c_node);
+    if (c) proxy_client_remove_request(c, r);
     if (r->timer) event_free(r->timer);
     if (r->first_byte_timer) event_free(r->first_byte_timer);
     cc_buf_free(&r->query);
@@ -424,12 +424,11 @@ void proxy_requests_free(proxy *p)
 static void start(pclient *c, const tl_client_runQueryEx *q, pseal *seal)
 {
     proxy *p = c->p;
-    cc_list_foreach (preq, o, &c->reqs, c_node)
-        if (memcmp(o->client_rid.b, q->request_id.b, 32) == 0) {
-            CC_WARN("event=duplicate_request_id client=%llu", (unsigned long long)c->id);
-            proxy_seal_free(seal);
-            return; /* the first one is answered; a duplicate cannot be told apart */
-        }
+    if (proxy_client_request(c, &q->request_id)) {
+        CC_WARN("event=duplicate_request_id client=%llu", (unsigned long long)c->id);
+        proxy_seal_free(seal);
+        return; /* the first one is answered; a duplicate cannot be told apart */
+    }
     preq *r = cc_calloc(1, sizeof(*r));
     r->seal = seal;
     r->p = p;
@@ -446,7 +445,7 @@ static void start(pclient *c, const tl_client_runQueryEx *q, pseal *seal)
     r->start_wall = cc_now_wall();
     r->start_mono = cc_now_mono();
     cc_buf_append(&r->query, q->query.data, q->query.len);
-    cc_list_push_front(&c->reqs, &r->c_node);
+    proxy_client_add_request(c, r);
     proxy_flow_start(r);
     c->requests++;
     p->stats.requests++;
@@ -507,15 +506,13 @@ void proxy_request_start_sealed(pclient *c, const tl_client_runSealedQuery *q)
 
 void proxy_request_cancel_from_client(pclient *c, const tl_int256 *rid)
 {
-    cc_list_foreach (preq, r, &c->reqs, c_node)
-        if (memcmp(r->client_rid.b, rid->b, 32) == 0) {
-            c->p->stats.cancelled++;
-            CC_INFO("event=request_cancelled by=client model=%s", r->model);
-            cancel_on_worker(r);
-            proxy_flow_drop_queue(r);
-            finish(r);
-            return;
-        }
+    preq *r = proxy_client_request(c, rid);
+    if (!r) return;
+    c->p->stats.cancelled++;
+    CC_INFO("event=request_cancelled by=client model=%s", r->model);
+    cancel_on_worker(r);
+    proxy_flow_drop_queue(r);
+    finish(r);
 }
 
 void proxy_requests_client_gone(pclient *c)
@@ -526,7 +523,7 @@ void proxy_requests_client_gone(pclient *c)
         cancel_on_worker(r);
         queue_remove(r); /* while r->client still names its queue */
         r->client = NULL;
-        cc_list_remove(&c->reqs, &r->c_node);
+        proxy_client_remove_request(c, r);
         finish(r);
     }
 }

@@ -45,6 +45,57 @@ static void test_cancel_of_unknown_id_does_nothing(void **state)
     assert_non_null(fx_find(c, 1));
 }
 
+/* A client's ids are its own choice: ids sharing their first 8 bytes (the
+ * key of the client's request index) are still told apart, whichever of
+ * them goes first, and a repeated id is still refused. */
+static void test_ids_sharing_a_prefix(void **state)
+{
+    fx *f = *state;
+    pworker *w = fx_worker(f, "tiny", 1000, 0);
+    pclient *c = fx_client(f, 2);
+    tl_int256 ids[3], legs[3];
+    for (int i = 0; i < 3; i++) {
+        memset(ids[i].b, 0xAA, 32);
+        ids[i].b[31] = (uint8_t)i;
+        tl_client_runQueryEx q = TL_INIT(client_runQueryEx);
+        q.model_name = tl_str("tiny");
+        q.query = tl_str("QUERY-BYTES");
+        q.max_coefficient = 1000000;
+        q.max_tokens = 100;
+        q.request_id = ids[i];
+        fx_client_packet(c, &q.hdr);
+        legs[i] = fx_take_run(f, w)->request_id;
+    }
+    /* The same id again: refused as a duplicate, nothing reaches the worker. */
+    tl_client_runQueryEx dup = TL_INIT(client_runQueryEx);
+    dup.model_name = tl_str("tiny");
+    dup.query = tl_str("QUERY-BYTES");
+    dup.max_coefficient = 1000000;
+    dup.max_tokens = 100;
+    dup.request_id = ids[1];
+    fx_client_packet(c, &dup.hdr);
+    fx_expect_none(f);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(proxy_client_request(c, &ids[i])->client_rid.b[31], i);
+    /* The middle of the chain, then its head (the newest), then the last. */
+    int order[3] = {1, 2, 0};
+    for (int k = 0; k < 3; k++) {
+        int i = order[k];
+        tl_client_cancelQuery m = TL_INIT(client_cancelQuery);
+        m.request_id = ids[i];
+        fx_client_packet(c, &m.hdr);
+        const tl_proxy_cancelQuery *cq =
+            (const tl_proxy_cancelQuery *)fx_take(f, true, w->rw.id, TL_ID_proxy_cancelQuery);
+        assert_memory_equal(cq->request_id.b, legs[i].b, 32);
+        assert_null(proxy_client_request(c, &ids[i]));
+        for (int j = k + 1; j < 3; j++)
+            assert_non_null(proxy_client_request(c, &ids[order[j]]));
+    }
+    assert_int_equal(cc_map_count(&c->by_rid), 0);
+    assert_true(cc_list_empty(&c->reqs));
+    fx_expect_none(f);
+}
+
 static void test_cancel_frees_the_slot_for_a_waiter(void **state)
 {
     fx *f = *state;
@@ -152,6 +203,7 @@ int main(void)
         FX_TEST(test_client_cancel_reaches_the_worker),
         FX_TEST(test_cancel_of_unknown_id_does_nothing),
         FX_TEST(test_cancel_frees_the_slot_for_a_waiter),
+        FX_TEST(test_ids_sharing_a_prefix),
         FX_TEST(test_client_gone_cancels_its_requests_only),
         FX_TEST(test_client_gone_with_queued_requests),
         FX_TEST(test_request_before_authorization_drops_the_client),
