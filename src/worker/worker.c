@@ -146,9 +146,10 @@ void worker_free(worker *w)
     /* Requests whose cancellation the backend never confirmed. */
     while (!cc_list_empty(&w->reqs)) {
         wreq *r = cc_list_first(wreq, &w->reqs, node);
-        cc_list_remove(&w->reqs, &r->node);
+        worker_req_unlink(r);
         worker_req_free(r);
     }
+    cc_map_free(&w->by_rid);
     if (w->flush_ev) event_free(w->flush_ev);
     crypto_seal_sessions_free(w->seal_sessions);
     X509_free(w->seal_cert);

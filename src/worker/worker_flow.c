@@ -51,7 +51,7 @@ bool worker_flow_send(wreq *r, bool final, const backend_usage *usage)
 
 void worker_flow_drop(wreq *r)
 {
-    cc_list_remove(&r->w->reqs, &r->node);
+    worker_req_unlink(r);
     r->w->active--;
     worker_req_free(r);
 }

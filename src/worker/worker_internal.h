@@ -56,6 +56,7 @@ struct wreq {
     backend_usage usage;     /* for the final part of a lingering request */
     cc_list_node dirty_node; /* in w->dirty */
     cc_list_node node;       /* in w->reqs */
+    struct wreq *rid_next;   /* in w->by_rid, the next with the same key */
 };
 
 /* What the worker knows of its account at one proxy (worker_money.c), as
@@ -102,7 +103,11 @@ struct worker {
     int *announced_coefficient;
     wpay *pay; /* per link, same order */
     size_t n_pay;
-    cc_list reqs;  /* wreq in flight */
+    cc_list reqs; /* wreq in flight */
+    /* The same by the first 8 bytes of their request id, chained through
+     * rid_next (ids are the proxies' choice): a credit or cancel finds its
+     * request without a walk over all of them (1,000 streams). */
+    cc_map by_rid;
     cc_list dirty; /* wreq with output waiting for the end of this loop turn */
     struct event *flush_ev;
     int active;
@@ -253,6 +258,8 @@ void worker_requests_cancel_all(worker *w);
 /* Sends the output the backend produced during this loop turn. */
 void worker_flush_pending(worker *w);
 void worker_req_free(wreq *r);
+/* Takes r out of w->reqs and w->by_rid (not freed, still counted active). */
+void worker_req_unlink(wreq *r);
 bool worker_send_pending(wreq *r, bool final, const backend_usage *usage);
 long worker_send_part(wreq *r, bool final, const uint8_t *data, size_t len,
                       const backend_usage *usage);

@@ -12,11 +12,39 @@
 /* Same name as CLIENT_MAX_TOKENS_HEADER (the layers do not include each other). */
 #define WORKER_MAX_TOKENS_HEADER "X-Cocoon-Max-Tokens"
 
-static void unlink_req(wreq *r)
+static void index_req(worker *w, wreq *r)
+{
+    uint64_t key = cc_load_u64le(r->request_id.b);
+    r->rid_next = cc_map_get(&w->by_rid, key);
+    cc_map_put(&w->by_rid, key, r);
+    cc_list_push_front(&w->reqs, &r->node);
+}
+
+void worker_req_unlink(wreq *r)
 {
     worker *w = r->w;
     cc_list_remove(&w->reqs, &r->node);
-    w->active--;
+    uint64_t key = cc_load_u64le(r->request_id.b);
+    wreq *head = cc_map_get(&w->by_rid, key);
+    if (head == r) {
+        if (r->rid_next)
+            cc_map_put(&w->by_rid, key, r->rid_next);
+        else
+            cc_map_del(&w->by_rid, key);
+    } else {
+        for (wreq *o = head; o; o = o->rid_next)
+            if (o->rid_next == r) {
+                o->rid_next = r->rid_next;
+                break;
+            }
+    }
+    r->rid_next = NULL;
+}
+
+static void unlink_req(wreq *r)
+{
+    worker_req_unlink(r);
+    r->w->active--;
 }
 
 static void fill_final(wreq *r, tl_proxy_queryFinalInfo *fi, const backend_usage *u)
@@ -425,7 +453,7 @@ static void run_http(wlink *l, run_args *q)
     r->start_wall = cc_now_wall();
     r->debug = q->debug;
     r->flow = (l->peer_flags & DAEMON_PARAMS_FLAG_FLOW) != 0;
-    cc_list_push_front(&w->reqs, &r->node);
+    index_req(w, r);
     w->active++;
     w->stats.total++;
     l->requests++;
@@ -484,7 +512,7 @@ static void run_sealed(wlink *l, const tl_proxy_runSealedQuery *q)
 
 static wreq *find_req(worker *w, wlink *l, const tl_int256 *id)
 {
-    cc_list_foreach (wreq, r, &w->reqs, node)
+    for (wreq *r = cc_map_get(&w->by_rid, cc_load_u64le(id->b)); r; r = r->rid_next)
         if (r->link == l && memcmp(r->request_id.b, id->b, 32) == 0) return r;
     return NULL;
 }
