@@ -60,6 +60,9 @@ typedef struct proxy_onchain {
      * thresholds (config min_charge_nano, min_payout_nano). */
     int64_t min_charge, min_payout;
     uint64_t charges, charges_done, payouts, payouts_done, pay_failures;
+    /* Closing clients settled (COCOON's client_charge with force_close):
+     * final charges sent and confirmed. */
+    uint64_t closes, closes_done;
     /* Contexts of contract reads and wallet messages whose callbacks have not
      * come yet: freed here at shutdown, where the API and the wallet drop
      * them without calling back. */
@@ -68,6 +71,7 @@ typedef struct proxy_onchain {
 } proxy_onchain;
 
 static void save_arm(proxy_onchain *o, double after);
+static void close_client(proxy_onchain *o, ledger_client *a);
 
 static void arm(proxy_onchain *o, double after)
 {
@@ -296,10 +300,12 @@ static void on_party_state(void *ud, json_t *result, const cc_err *rerr)
         } else if (r->client) {
             ton_client_state cs;
             ledger_client *a = ledger_client_get(o->p->ledger, r->owner, false);
-            if (a && ton_client_state_from_stack(&st, &cs, &err) == 0)
+            if (a && ton_client_state_from_stack(&st, &cs, &err) == 0) {
                 ledger_client_update_state(a, cs.state, (int64_t)cs.balance, (int64_t)cs.stake,
                                            (int64_t)cs.tokens_used, o->p->price_per_token,
                                            cs.secret_hash);
+                close_client(o, a);
+            }
         } else {
             ton_worker_state ws;
             ledger_worker *a = ledger_worker_get(o->p->ledger, r->owner, false);
@@ -337,6 +343,7 @@ typedef struct pay_ctx {
     bool client;
     char owner[LEDGER_ADDR_MAX];
     int64_t tokens;
+    bool close; /* a final charge (grant refund), not a plain charge */
 } pay_ctx;
 _Static_assert(offsetof(party_read, node) == 0 && offsetof(pay_ctx, node) == 0,
                "pending contexts are freed through their node");
@@ -349,7 +356,7 @@ static void on_paid(void *ud, bool sent, const char *error)
     if (c->client) {
         ledger_client *a = ledger_client_get(l, c->owner, false);
         if (a) ledger_client_charge_done(a);
-        if (sent) o->charges_done++;
+        if (sent) c->close ? o->closes_done++ : o->charges_done++;
         if (a && sent) read_party(o, true, a->owner, a->sc_address);
     } else {
         ledger_worker *a = ledger_worker_get(l, c->owner, false);
@@ -362,7 +369,10 @@ static void on_paid(void *ud, bool sent, const char *error)
         snprintf(o->last_error, sizeof o->last_error, "%s: %.200s", c->client ? "charge" : "payout",
                  error);
     }
-    CC_INFO("event=proxy_%s_%s owner=%s tokens=%lld", c->client ? "charge" : "payout",
+    CC_INFO("event=proxy_%s_%s owner=%s tokens=%lld",
+            c->close    ? "close"
+            : c->client ? "charge"
+                        : "payout",
             sent ? "done" : "failed", c->owner, (long long)c->tokens);
     cc_list_remove(&o->pending, &c->node);
     free(c);
@@ -378,11 +388,12 @@ void proxy_chain_client_seen(proxy *p, ledger_client *a)
 
 /* Sends the account's voucher (cumulative: the contract takes only what is
  * above what it has) through the wallet with 0.7 TON, as COCOON. */
-static int send_voucher(proxy_onchain *o, bool client, const char *owner, const char *sc,
-                        const ledger_payments *pay, ton_cell *init, char *why, size_t n)
+static int send_voucher(proxy_onchain *o, bool client, bool close, const char *owner,
+                        const char *sc, const uint8_t *boc, size_t len, int64_t tokens,
+                        ton_cell *init, char *why, size_t n)
 {
     cc_err err = {0};
-    ton_cell *v = ton_boc_parse(pay->voucher, pay->voucher_len, &err);
+    ton_cell *v = ton_boc_parse(boc, len, &err);
     ton_addr dest;
     if (!v || ton_addr_parse(sc, &dest, NULL, NULL, &err) < 0) {
         ton_cell_unref(v);
@@ -392,8 +403,9 @@ static int send_voucher(proxy_onchain *o, bool client, const char *owner, const 
     pay_ctx *c = cc_calloc(1, sizeof *c);
     c->o = o;
     c->client = client;
+    c->close = close;
     snprintf(c->owner, sizeof c->owner, "%s", owner);
-    c->tokens = pay->committed_chain;
+    c->tokens = tokens;
     ton_int_msg m = {.dest = dest, .value = PAY_VALUE, .bounce = true, .init = init, .body = v};
     int rc = daemon_wallet_send(o->wallet, &m, on_paid, c, &err);
     ton_cell_unref(v);
@@ -414,7 +426,9 @@ int proxy_chain_charge(proxy *p, ledger_client *a, char *why, size_t n)
     if (!ledger_client_ready_to_charge(a) || !a->pay.voucher)
         return snprintf(why, n, "nothing to charge"), -1;
     const char *sc = proxy_chain_client_sc(p, a);
-    if (send_voucher(o, true, a->owner, sc, &a->pay, NULL, why, n) < 0) return -1;
+    if (send_voucher(o, true, false, a->owner, sc, a->pay.voucher, a->pay.voucher_len,
+                     a->pay.committed_chain, NULL, why, n) < 0)
+        return -1;
     ledger_client_charge_sent(a, a->pay.committed_chain, false);
     o->charges++;
     CC_INFO("event=proxy_charge owner=%s contract=%s tokens=%lld", a->owner, sc,
@@ -439,7 +453,8 @@ int proxy_chain_payout(proxy *p, ledger_worker *a, char *why, size_t n)
         ton_addr_parse(a->owner, &owner, NULL, NULL, &err) == 0
             ? ton_worker_contract_init(&owner, &o->contract, p->sign_pub, &o->params, &err)
             : NULL;
-    int rc = init ? send_voucher(o, false, a->owner, sc, &a->pay, init, why, n)
+    int rc = init ? send_voucher(o, false, false, a->owner, sc, a->pay.voucher, a->pay.voucher_len,
+                                 a->pay.committed_chain, init, why, n)
                   : (snprintf(why, n, "%s", err.msg), -1);
     ton_cell_unref(init);
     if (rc < 0) return -1;
@@ -448,6 +463,46 @@ int proxy_chain_payout(proxy *p, ledger_worker *a, char *why, size_t n)
     CC_INFO("event=proxy_payout owner=%s contract=%s tokens=%lld", a->owner, sc,
             (long long)a->pay.committed_chain);
     return 0;
+}
+
+/* A client whose owner asked for its refund (contract closing, COCOON's
+ * ProxyClientInfo::check with force_close): once nothing of it runs and its
+ * whole total is covered by a save_state on chain, the proxy sends the final
+ * charge, ext_client_grant_refund_signed for that total; the contract takes
+ * what is not charged yet, pays the rest of its balance back to the owner
+ * and closes. A total not covered yet asks for a save_state now rather than
+ * at the next interval, so the owner does not wait for it. One final charge
+ * per account and run (exp_sc_closed), as COCOON: a refused one (say the
+ * proxy contract short of money) leaves the contract closing, and after its
+ * delay the owner closes it alone. */
+static void close_client(proxy_onchain *o, ledger_client *a)
+{
+    if (!o->wallet || a->sc_status != LEDGER_SC_CLOSING || a->exp_sc_closed || a->charging_now ||
+        a->refused || a->running > 0 || a->reserved > 0)
+        return;
+    if (a->pay.max != a->pay.committed_chain) {
+        /* Refused while a save is on its way: its confirmation calls us again. */
+        proxy_chain_save_now(o->p);
+        return;
+    }
+    const char *sc = proxy_chain_client_sc(o->p, a);
+    if (strcmp(sc, TON_ADDR_ZERO_RAW) == 0) return;
+    int64_t t = a->pay.committed_chain;
+    cc_buf b = CC_BUF_INIT;
+    char why[256] = "";
+    int rc = sign_voucher(o, TON_OP_CLIENT_GRANT_REFUND_SIGNED, sc, t, &b);
+    if (rc < 0) snprintf(why, sizeof why, "cannot sign the final charge");
+    if (rc == 0)
+        rc = send_voucher(o, true, true, a->owner, sc, b.data, b.len, t, NULL, why, sizeof why);
+    cc_buf_free(&b);
+    if (rc < 0) {
+        snprintf(o->last_error, sizeof o->last_error, "close: %.200s", why);
+        CC_WARN("event=proxy_close_failed owner=%s error=\"%s\"", a->owner, why);
+        return;
+    }
+    ledger_client_charge_sent(a, t, true);
+    o->closes++;
+    CC_INFO("event=proxy_close owner=%s contract=%s tokens=%lld", a->owner, sc, (long long)t);
 }
 
 /* COCOON's ProxyClientInfo::check / ProxyWorkerInfo::check after a
@@ -460,6 +515,10 @@ static void charge_and_pay(proxy_onchain *o)
     int64_t fee = p->reg ? registry_get_params(p->reg)->worker_fee_per_token : 0;
     for (size_t i = 0; i < ledger_n_clients(p->ledger); i++) {
         ledger_client *a = ledger_client_at(p->ledger, i);
+        if (a->sc_status == LEDGER_SC_CLOSING) {
+            close_client(o, a);
+            continue;
+        }
         if (!a->charging_now && a->pay.voucher &&
             ledger_client_ready_to_charge(a) * p->price_per_token >= o->min_charge)
             proxy_chain_charge(p, a, why, sizeof why);
@@ -557,10 +616,14 @@ static void on_read(void *ud, json_t *result, const cc_err *rerr)
         ton_account_clear(&acc);
         if (!active) deploy(o);
         if (active && !o->history_read && !o->history_op) read_history(o);
-        /* The contracts of the clients connected now, every refresh (COCOON
-         * follows them through the proxy contract's notifications). */
-        cc_list_foreach (pclient, c, &o->p->clients, node)
-            if (c->acct) proxy_chain_client_seen(o->p, c->acct);
+        /* The contracts of our clients, every refresh, connected or not (an
+         * owner closes its contract with its client stopped; COCOON follows
+         * them through the proxy contract's notifications). A closed one
+         * changes no more. */
+        for (size_t i = 0; active && i < ledger_n_clients(o->p->ledger); i++) {
+            ledger_client *a = ledger_client_at(o->p->ledger, i);
+            if (a->sc_status != LEDGER_SC_CLOSED) proxy_chain_client_seen(o->p, a);
+        }
         arm(o, active ? o->refresh : POLL_FAST);
         return;
     }
@@ -836,11 +899,12 @@ void proxy_chain_json(const proxy *p, json_t *out)
     json_object_set_new(j, "behind_chain", behind ? json_string(behind) : json_null());
     json_object_set_new(
         j, "payments",
-        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "min_charge_nano", (json_int_t)o->min_charge,
-                  "min_payout_nano", (json_int_t)o->min_payout, "charges", (json_int_t)o->charges,
-                  "charges_done", (json_int_t)o->charges_done, "payouts", (json_int_t)o->payouts,
-                  "payouts_done", (json_int_t)o->payouts_done, "failures",
-                  (json_int_t)o->pay_failures));
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "min_charge_nano",
+                  (json_int_t)o->min_charge, "min_payout_nano", (json_int_t)o->min_payout,
+                  "charges", (json_int_t)o->charges, "charges_done", (json_int_t)o->charges_done,
+                  "payouts", (json_int_t)o->payouts, "payouts_done", (json_int_t)o->payouts_done,
+                  "closes", (json_int_t)o->closes, "closes_done", (json_int_t)o->closes_done,
+                  "failures", (json_int_t)o->pay_failures));
     json_object_set_new(j, "wallet", o->wallet ? daemon_wallet_json(o->wallet) : json_null());
     json_object_set_new(out, "onchain", j);
 }

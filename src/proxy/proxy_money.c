@@ -201,7 +201,10 @@ int proxy_money_reserve(preq *r, const tl_client_runQueryEx *q, char *why, size_
         return NET_ERR_ERROR;
     }
     if (!ledger_client_allows_queries(a)) {
-        snprintf(why, why_size, "%s", a->refused ? a->refused_why : "client is closing");
+        snprintf(why, why_size, "%s",
+                 a->refused                         ? a->refused_why
+                 : a->sc_status == LEDGER_SC_CLOSED ? "client contract is closed"
+                                                    : "client is closing");
         return NET_ERR_NOT_READY;
     }
     int64_t to_reserve = ledger_adjust_tokens((int64_t)q->max_tokens + (int64_t)q->query.len,
@@ -297,6 +300,8 @@ void proxy_money_json(proxy *p, json_t *o)
         json_object_set_new(e, "voucher", json_boolean(c->pay.voucher != NULL));
         json_object_set_new(e, "sc_address", json_string(c->sc_address));
         json_object_set_new(e, "running", json_integer(c->running));
+        static const char *const states[] = {"open", "closing", "closed", "unknown"};
+        json_object_set_new(e, "state", json_string(states[c->sc_status < 3 ? c->sc_status : 3]));
         if (c->refused) json_object_set_new(e, "refused", json_string(c->refused_why));
         json_array_append_new(cs, e);
     }
