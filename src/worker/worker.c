@@ -110,7 +110,8 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
     w->healthy = backend->ops->healthy(backend);
     backend->on_health = on_health;
     backend->health_ud = w;
-    if (worker_identity_open(w, cfg->state_dir, err) < 0 || setup_tee(w, cfg, err) < 0 ||
+    if (worker_identity_open(w, cfg->state_dir, err) < 0 ||
+        worker_paystore_open(w, cfg->state_dir, err) < 0 || setup_tee(w, cfg, err) < 0 ||
         worker_payout_open(w, cfg, err) < 0) {
         worker_free(w);
         return NULL;
@@ -159,7 +160,9 @@ void worker_free(worker *w)
     free(w->announced_disabled);
     free(w->announced_coefficient);
     worker_payout_free(w);
+    worker_paystore_save(w); /* the proxies' latest totals, for the next start */
     worker_money_free(w);
+    worker_paystore_free(w);
     worker_identity_free(w);
     free(w->model);
     free(w->owner_address);

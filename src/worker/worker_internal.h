@@ -73,6 +73,15 @@ typedef struct wpay {
     ton_addr sc_address;
     bool has_sc;
     uint64_t refused; /* requests refused for the proxy's debt */
+    /* Set while the proxy's latest signed payment is for less than the one
+     * we hold (its ledger was rolled back): its requests are refused with
+     * this reason until it signs at least what we hold again. */
+    char rollback_why[256];
+    uint64_t rollbacks, refused_rollback;
+    /* worker_paystore.c: the proxy's name in proxy-payments.json (owned,
+     * set once connected) and whether the file's entry was read. */
+    char *name;
+    bool restored;
     /* worker_payout.c, with a chain: our contract's StateInit, the proxy's
      * contract, what the contract has paid (tokens) and the claims sent. */
     ton_cell *init;
@@ -144,6 +153,12 @@ struct worker {
         struct event *timer;
         int64_t threshold; /* payout_threshold_nano; 0: only on request */
     } payout;
+    /* worker_paystore.c: proxy-payments.json (path NULL without a state
+     * folder) and its entries as last read or written. */
+    struct {
+        json_t *kept;
+        char *path;
+    } paystore;
     /* worker_identity.c: our signing key, and the key each proxy first
      * announced (proxy name -> hex, saved in the state folder). */
     struct {
@@ -187,9 +202,11 @@ void worker_count_tokens(const backend_usage *u, int32_t coefficient, const ledg
 void worker_multipliers(const worker *w, ledger_multipliers *m);
 void worker_money_on_payment(worker *w, const wlink *l, const tl_proxy_workerRequestPayment *m);
 /* A proxy.SignedPayment from the proxy of l (with a request or a payment):
- * a voucher signed by that proxy's key for a higher total is kept. Anything
- * else is ignored (an invalid one is logged). */
-void worker_money_on_signed(worker *w, const wlink *l, const tl_obj *signed_payment);
+ * a voucher signed by that proxy's key for a higher total is kept. A valid
+ * one for a lower total than the kept one marks the proxy rolled back and
+ * returns false (why in its wpay); anything else is ignored (an invalid one
+ * is logged). */
+bool worker_money_on_signed(worker *w, const wlink *l, const tl_obj *signed_payment);
 /* nanoTON the proxy of l owes: its total for us beyond the signed payment. */
 int64_t worker_money_debt(const worker *w, const wlink *l);
 /* Whether a new request from the proxy of l may run; false (with why filled)
@@ -212,6 +229,14 @@ int worker_payout_claim(worker *w, wlink *l, char *why, size_t why_size);
  * the number sent, and COCOON's short answer in out. */
 int worker_payout_request(worker *w, const char *proxy_sc, char *out, size_t out_size);
 int64_t worker_fee_per_token(const worker *w);
+
+/* worker_paystore.c: the kept payments in state_dir/proxy-payments.json */
+int worker_paystore_open(worker *w, const char *state_dir, cc_err *err);
+/* Once connected (the proxy's name and key known): what the file holds for
+ * it, once per run, when the key matches. */
+void worker_paystore_restore(worker *w, wlink *l, const char *proxy, const uint8_t pub[32]);
+void worker_paystore_save(worker *w);
+void worker_paystore_free(worker *w);
 
 /* worker_identity.c */
 /* Loads (or creates) the signing key and the proxies' keys in state_dir

@@ -53,7 +53,16 @@ static void on_extended_balance(daemon_link *l, const tl_obj *o)
  * proxy's second answer decides. */
 static void on_balance(daemon_link *l, const tl_obj *o)
 {
-    int32_t ec = ((const tl_worker_compareBalanceWithProxyResult *)o)->error_code;
+    const tl_worker_compareBalanceWithProxyResult *r =
+        (const tl_worker_compareBalanceWithProxyResult *)o;
+    worker *w = wlink_worker(l);
+    /* COCOON's worker checks the proxy's signed payment here first
+     * (WorkerProxyConnection.cpp: a lower one fails the connection). */
+    if (!worker_money_on_signed(w, l, r->signed_payment)) {
+        daemon_link_fail(l, w->pay[daemon_links_index(&w->links, l)].rollback_why);
+        return;
+    }
+    int32_t ec = r->error_code;
     if (ec == 0) {
         send_handshake_complete(l);
         return;
@@ -86,6 +95,7 @@ static void on_connected(daemon_link *l, const tl_obj *o)
     wpay *pay = &w->pay[daemon_links_index(&w->links, l)];
     memcpy(pay->proxy_pub, a->params.proxy_public_key.b, 32);
     pay->has_pub = true;
+    worker_paystore_restore(w, l, name, pay->proxy_pub);
     char sc[LEDGER_ADDR_MAX];
     snprintf(sc, sizeof(sc), "%.*s", (int)CC_MIN(a->worker_sc_address.len, sizeof(sc) - 1),
              (const char *)a->worker_sc_address.data);

@@ -83,6 +83,11 @@ void worker_money_json(const worker *w, json_t *o)
         json_object_set_new(e, "debt_nano",
                             json_integer(CC_MAX(pay->max_tokens - pay->paid_tokens, 0) * fee));
         json_object_set_new(e, "refused_for_debt", json_integer((json_int_t)pay->refused));
+        json_object_set_new(e, "rolled_back",
+                            pay->rollback_why[0] ? json_string(pay->rollback_why) : json_null());
+        json_object_set_new(e, "rollbacks", json_integer((json_int_t)pay->rollbacks));
+        json_object_set_new(e, "refused_for_rollback",
+                            json_integer((json_int_t)pay->refused_rollback));
         if (pay->init) {
             /* On chain (worker_payout.c): our contract for this proxy, what
              * it has paid, and what the kept voucher covers beyond that. */
@@ -137,9 +142,9 @@ static wpay *pay_of(worker *w, const wlink *l)
     return &w->pay[daemon_links_index(&w->links, l)];
 }
 
-void worker_money_on_signed(worker *w, const wlink *l, const tl_obj *sp)
+bool worker_money_on_signed(worker *w, const wlink *l, const tl_obj *sp)
 {
-    if (!sp || sp->id != TL_ID_proxy_signedPayment) return; /* signedPaymentEmpty */
+    if (!sp || sp->id != TL_ID_proxy_signedPayment) return true; /* signedPaymentEmpty */
     wpay *pay = pay_of(w, l);
     const tl_bytes *data = &((const tl_proxy_signedPayment *)sp)->data;
     cc_err err = {0};
@@ -161,17 +166,38 @@ void worker_money_on_signed(worker *w, const wlink *l, const tl_obj *sp)
     ton_cell_unref(c);
     if (err.msg[0]) {
         CC_WARN("event=bad_signed_payment proxy=%s error=\"%s\"", l->addr, err.msg);
-        return;
+        return true;
     }
     /* Cumulative: only a higher total replaces the one we keep (COCOON's
-     * WorkerProxyInfo::update_payment_info). */
-    if ((int64_t)v.tokens <= pay->paid_tokens) return;
+     * WorkerProxyInfo::update_payment_info). A lower one, signed with the
+     * proxy's own key, proves its ledger lost what it had already signed:
+     * COCOON's worker drops the connection ("tokens_committed_to_blockchain
+     * is too low"); ours says why and refuses its requests until it signs at
+     * least what we hold again. */
+    if ((int64_t)v.tokens < pay->paid_tokens) {
+        if (!pay->rollback_why[0]) {
+            pay->rollbacks++;
+            CC_ERROR("event=proxy_rolled_back proxy=%s signed_tokens=%lld kept_tokens=%lld",
+                     l->addr, (long long)v.tokens, (long long)pay->paid_tokens);
+        }
+        snprintf(pay->rollback_why, sizeof(pay->rollback_why),
+                 "tokens_committed_to_blockchain is too low: the proxy signed a payment for %lld "
+                 "tokens, we hold one for %lld (its ledger was rolled back)",
+                 (long long)v.tokens, (long long)pay->paid_tokens);
+        return false;
+    }
+    if (pay->rollback_why[0])
+        CC_WARN("event=proxy_caught_up proxy=%s tokens=%lld", l->addr, (long long)v.tokens);
+    pay->rollback_why[0] = 0;
+    if ((int64_t)v.tokens == pay->paid_tokens) return true;
     pay->paid_tokens = (int64_t)v.tokens;
     free(pay->voucher);
     pay->voucher = cc_malloc(data->len + 1);
     memcpy(pay->voucher, data->data, data->len);
     pay->voucher_len = data->len;
     CC_INFO("event=signed_payment proxy=%s tokens=%lld", l->addr, (long long)pay->paid_tokens);
+    worker_paystore_save(w);
+    return true;
 }
 
 int64_t worker_money_debt(const worker *w, const wlink *l)
@@ -183,6 +209,12 @@ int64_t worker_money_debt(const worker *w, const wlink *l)
 
 bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size)
 {
+    wpay *pay = pay_of(w, l);
+    if (pay->rollback_why[0]) {
+        pay->refused_rollback++;
+        snprintf(why, why_size, "%s", pay->rollback_why);
+        return false;
+    }
     if (w->max_proxy_debt <= 0) return true;
     int64_t debt = worker_money_debt(w, l);
     if (debt <= w->max_proxy_debt) return true;
@@ -197,8 +229,10 @@ bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size)
 void worker_money_free(worker *w)
 {
     if (!w->pay) return;
-    for (size_t i = 0; i < w->n_pay; i++)
+    for (size_t i = 0; i < w->n_pay; i++) {
         free(w->pay[i].voucher);
+        free(w->pay[i].name);
+    }
     free(w->pay);
     w->pay = NULL;
 }

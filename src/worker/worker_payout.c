@@ -261,7 +261,11 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         read_contract(w, l);
         int64_t fee = worker_fee_per_token(w);
         int64_t unclaimed = pay->paid_tokens - CC_MAX(pay->claimed_tokens, pay->chain_tokens);
-        if (w->payout.threshold > 0 && unclaimed > 0 && unclaimed * fee >= w->payout.threshold) {
+        /* Not before a read of the contract came back (an undeployed one
+         * answers with an error): a voucher kept from before a restart may
+         * be paid already, and a replay costs gas. */
+        if (w->payout.threshold > 0 && pay->reads > 0 && unclaimed > 0 &&
+            unclaimed * fee >= w->payout.threshold) {
             char why[256];
             if (worker_payout_claim(w, l, why, sizeof(why)) < 0 && strcmp(why, "nothing to claim"))
                 CC_DEBUG("event=payout_waits proxy=%s why=\"%s\"", l->addr, why);

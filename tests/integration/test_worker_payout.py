@@ -7,7 +7,10 @@ more than payout_threshold_nano beyond what was paid, sends it through its
 wallet (the first payout deploys the contract); the contract pays, and
 /jsonstats shows what was paid on chain. A voucher for another contract and
 a forged one are refused, a replay sends nothing, and /request/payout
-answers as COCOON's. No value moves for the refused ones."""
+answers as COCOON's. No value moves for the refused ones. The kept voucher
+survives a restart of the worker (its state folder), and a proxy that then
+signs a lower total (its ledger rolled back) is refused with the reason on
+/jsonstats, at the handshake as COCOON's worker does and afterwards."""
 import base64
 import json
 import os
@@ -32,6 +35,7 @@ class FakeProxy:
         self.pub, self.owner, self.contract = pub, owner, contract
         self.link = None
         self.ready = threading.Event()
+        self.handshake_payment = {"_": "proxy.signedPaymentEmpty"}
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
@@ -71,7 +75,7 @@ class FakeProxy:
                                   "worker_sc_address": ZERO_ADDRESS})
             elif q["_"] == "worker.compareBalanceWithProxy":
                 link.answer(qid, {"_": "worker.compareBalanceWithProxyResult",
-                                  "signed_payment": {"_": "proxy.signedPaymentEmpty"},
+                                  "signed_payment": self.handshake_payment,
                                   "tokens_committed_to_db": 0, "max_tokens": 0, "error_code": 0})
             elif q["_"] == "worker.proxyHandshakeComplete":
                 link.answer(qid, {"_": "worker.proxyHandshakeCompleted"})
@@ -152,7 +156,8 @@ def run(chain, tmp):
                    "backend": "openai-http", "backend_url": "http://127.0.0.1:%d" % bport,
                    "model": "fake-model", "chain": "http://127.0.0.1:%d" % st["port"],
                    "root_address": root, "wallet_key_file": wkey, "payout_threshold_nano": 1,
-                   "reconnect_min": 0.1, "reconnect_max": 1, "log_level": "debug"}, f)
+                   "reconnect_min": 0.1, "reconnect_max": 1, "log_level": "debug",
+                   "state_dir": os.path.join(tmp, "worker-state")}, f)
     worker = Proc("worker", [binary("cocoon-worker"), "--config", cfg], tmp)
     check(px.ready.wait(60), "the worker completes its handshake with the proxy")
 
@@ -212,6 +217,43 @@ def run(chain, tmp):
     wait_until(lambda: entry()["proxies"][0]["tokens_paid_on_chain"] == 800, 60, "the second payout")
     check_eq(chain.get(ours, "get_worker_data")[:2], [0, 800], "the contract paid 800 in all")
     check_eq(entry()["proxies"][0]["claims"], 2, "two claims")
+
+    # A restart keeps the voucher (state_dir/proxy-payments.json): nothing to
+    # claim again, and it is what later payments are held to.
+    check_eq(worker.stop(), 0, "the worker stops cleanly")
+    px.ready.clear()
+    worker = Proc("worker", [binary("cocoon-worker"), "--config", cfg], tmp)
+    check(px.ready.wait(60), "the restarted worker's handshake")
+    e = wait_until(lambda: (lambda e: e if e["proxies"][0]["chain_reads"] >= 1 else None)(entry()),
+                   30, "the restarted worker's contract read")
+    check_eq(e["proxies"][0]["paid_tokens"], 800, "the voucher for 800 tokens kept across a restart")
+    check_eq((e["proxies"][0]["tokens_paid_on_chain"], e["nano_claimable"]), (800, 0),
+             "all of it paid already")
+    check_eq((e["proxies"][0]["claims"], e["wallet"]["transfers"]), (0, 0), "nothing sent again")
+    check_eq(e["proxies"][0]["rolled_back"], None, "not rolled back")
+
+    # The proxy signs less than we hold: its ledger was rolled back.
+    px.pay(voucher(600), 600)
+    e = wait_until(lambda: (lambda e: e if e["proxies"][0]["rolled_back"] else None)(entry()), 20,
+                   "the rollback on /jsonstats")
+    why = e["proxies"][0]["rolled_back"]
+    check("signed a payment for 600 tokens, we hold one for 800" in why, "the reason: %r" % why)
+    check_eq(e["proxies"][0]["paid_tokens"], 800, "the higher voucher kept")
+    # At the handshake (COCOON's worker fails the connection there): the
+    # link is refused with the same reason.
+    px.handshake_payment = {"_": "proxy.signedPayment", "data": voucher(600)}
+    check_eq(worker.stop(), 0, "the worker stops cleanly")
+    px.ready.clear()
+    log_path = os.path.join(tmp, "worker.log")
+    seen = read_text(log_path).count("tokens_committed_to_blockchain is too low")
+    worker = Proc("worker", [binary("cocoon-worker"), "--config", cfg], tmp)
+    wait_until(lambda: read_text(log_path).count("tokens_committed_to_blockchain is too low") >
+               seen, 30, "the handshake refused for the rollback")
+    e = wait_until(entry, 20, "the worker's stats")
+    check("we hold one for 800" in (e["proxies"][0]["rolled_back"] or ""),
+          "the reason on /jsonstats: %r" % e["proxies"][0])
+    check(not px.ready.is_set(), "no handshake completed with the rolled-back proxy")
+    log("restart: voucher kept; a proxy signing 600 < 800 refused (%s)" % why)
     worker.stop()
 
 

@@ -5,8 +5,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "worker/worker_internal.h"
@@ -212,13 +214,23 @@ static void test_signed_payments_and_debt_limit(void **state)
     assert_true(worker_money_admits(&f.w, &f.link, why, sizeof(why)));
     cc_buf_free(&b);
 
-    /* Ignored: an older total, another key, another op, another contract,
-     * and bytes that are no BoC. */
+    /* A lower total signed by the proxy itself: its ledger was rolled back.
+     * Kept is still the higher one; the proxy's requests are refused with
+     * the reason until it signs at least that again. */
     uint8_t other_priv[32], other_pub[32];
     assert_int_equal(crypto_ed25519_keygen(other_priv, other_pub), 0);
     voucher(f.priv, TON_OP_WORKER_PAYOUT_SIGNED, 900, 0, &b);
     pay(&f, 1500, &b);
     cc_buf_free(&b);
+    assert_int_equal(f.w.pay[0].paid_tokens, 1000);
+    assert_false(worker_money_admits(&f.w, &f.link, why, sizeof(why)));
+    assert_string_equal(why, "tokens_committed_to_blockchain is too low: the proxy signed a "
+                             "payment for 900 tokens, we hold one for 1000 (its ledger was "
+                             "rolled back)");
+    assert_int_equal(f.w.pay[0].rollbacks, 1);
+    assert_int_equal(f.w.pay[0].refused_rollback, 1);
+    /* Ignored, and the proxy still refused: another key, another op,
+     * another contract, and bytes that are no BoC. */
     voucher(other_priv, TON_OP_WORKER_PAYOUT_SIGNED, 5000, 0, &b);
     pay(&f, 1500, &b);
     cc_buf_free(&b);
@@ -233,11 +245,14 @@ static void test_signed_payments_and_debt_limit(void **state)
     pay(&f, 1500, &b);
     cc_buf_free(&b);
     assert_int_equal(f.w.pay[0].paid_tokens, 1000);
-    /* The right one for our contract counts. */
+    assert_false(worker_money_admits(&f.w, &f.link, why, sizeof(why)));
+    /* The right one for our contract counts, and the proxy is served again. */
     voucher(f.priv, TON_OP_WORKER_LAST_PAYOUT_SIGNED, 1400, 0, &b);
     pay(&f, 1500, &b);
     cc_buf_free(&b);
     assert_int_equal(f.w.pay[0].paid_tokens, 1400);
+    assert_true(worker_money_admits(&f.w, &f.link, why, sizeof(why)));
+    assert_int_equal(f.w.pay[0].rollbacks, 1);
     assert_int_equal(paid_nano(&f), 1400 * 16);
     /* Totals never go back. */
     pay(&f, 10, NULL);
@@ -249,6 +264,121 @@ static void test_signed_payments_and_debt_limit(void **state)
     wfx_clear(&f);
 }
 
+static char dir[256];
+
+static void paths(char *file, char *tmp, size_t n)
+{
+    snprintf(file, n, "%s/proxy-payments.json", dir);
+    snprintf(tmp, n, "%s/proxy-payments.json.tmp", dir);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The kept voucher and totals survive a restart (state_dir/proxy-payments.json):
+ * written when a higher payment is kept and at a clean stop, restored once the
+ * proxy is known with the same key; a damaged file stops the start. */
+static void test_payments_survive_restart(void **state)
+{
+    (void)state;
+    cc_tmp_template(dir, sizeof(dir), "worker_paystore");
+    assert_non_null(mkdtemp(dir));
+    char file[512], tmp[512];
+    paths(file, tmp, sizeof(file));
+    cc_err err = {0};
+    wfx f;
+    wfx_init(&f, 16);
+    assert_int_equal(worker_paystore_open(&f.w, dir, &err), 0);
+    worker_paystore_restore(&f.w, &f.link, "sc=0:proxy", f.w.pay[0].proxy_pub);
+    assert_int_equal(f.w.pay[0].paid_tokens, 0); /* nothing kept yet */
+    cc_buf b = CC_BUF_INIT;
+    voucher(f.priv, TON_OP_WORKER_PAYOUT_SIGNED, 700, 0, &b);
+    pay(&f, 900, &b);
+    assert_int_equal(f.w.pay[0].paid_tokens, 700);
+    worker_paystore_save(&f.w); /* the clean stop */
+    uint8_t pub[32], priv[32];
+    memcpy(pub, f.w.pay[0].proxy_pub, 32);
+    memcpy(priv, f.priv, 32);
+    worker_money_free(&f.w);
+    worker_paystore_free(&f.w);
+    registry_free(f.w.tee.proxy_registry);
+
+    /* The restarted worker: same proxy, same key. */
+    wfx g;
+    wfx_init(&g, 16);
+    memcpy(g.w.pay[0].proxy_pub, pub, 32);
+    memcpy(g.priv, priv, 32);
+    assert_int_equal(worker_paystore_open(&g.w, dir, &err), 0);
+    worker_paystore_restore(&g.w, &g.link, "sc=0:proxy", pub);
+    assert_int_equal(g.w.pay[0].paid_tokens, 700);
+    assert_int_equal(g.w.pay[0].max_tokens, 900);
+    assert_int_equal(g.w.pay[0].voucher_len, b.len);
+    assert_memory_equal(g.w.pay[0].voucher, b.data, b.len);
+    cc_buf_free(&b);
+    /* ...so a proxy whose ledger went back behind it is seen at once. */
+    voucher(priv, TON_OP_WORKER_PAYOUT_SIGNED, 300, 0, &b);
+    pay(&g, 900, &b);
+    cc_buf_free(&b);
+    char why[256];
+    assert_false(worker_money_admits(&g.w, &g.link, why, sizeof(why)));
+    json_t *o = json_object();
+    worker_money_json(&g.w, o);
+    json_t *px = json_array_get(json_object_get(json_object_get(o, "payments"), "proxies"), 0);
+    assert_non_null(strstr(json_string_value(json_object_get(px, "rolled_back")),
+                           "signed a payment for 300 tokens, we hold one for 700"));
+    json_decref(o);
+    wfx_clear(&g);
+    worker_paystore_free(&g.w);
+
+    /* Another key under that name is not restored (the key check refuses
+     * such a proxy anyway). */
+    wfx h;
+    wfx_init(&h, 16);
+    assert_int_equal(worker_paystore_open(&h.w, dir, &err), 0);
+    worker_paystore_restore(&h.w, &h.link, "sc=0:proxy", h.w.pay[0].proxy_pub);
+    assert_int_equal(h.w.pay[0].paid_tokens, 0);
+    assert_null(h.w.pay[0].voucher);
+    wfx_clear(&h);
+    worker_paystore_free(&h.w);
+
+    /* Damaged files are refused with what is wrong. */
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"[1]", "top level must be a JSON object"},
+        {"{\"p\": {\"proxy_public_key\": \"00\", \"paid_tokens\": 1, \"db_tokens\": 1, "
+         "\"max_tokens\": 1}}",
+         "proxy_public_key must be 64 hex digits"},
+        {"{\"p\": {\"proxy_public_key\": "
+         "\"0000000000000000000000000000000000000000000000000000000000000000\", "
+         "\"paid_tokens\": -1, \"db_tokens\": 1, \"max_tokens\": 1}}",
+         "must be integers >= 0"},
+        {"{\"p\": 3}", "must be an object"},
+        {"{\"p\": {\"proxy_public_key\": "
+         "\"0000000000000000000000000000000000000000000000000000000000000000\", "
+         "\"paid_tokens\": 1, \"db_tokens\": 1, \"max_tokens\": 1, \"voucher\": \"abc\"}}",
+         "voucher must be hex digits"},
+        {"{", "line 1"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_text(file, bad[i].text);
+        worker w = {0};
+        err = (cc_err){0};
+        assert_int_equal(worker_paystore_open(&w, dir, &err), -1);
+        if (!strstr(err.msg, bad[i].msg)) fail_msg("case %zu: %s", i, err.msg);
+        assert_non_null(strstr(err.msg, "proxy-payments.json"));
+        worker_paystore_free(&w);
+    }
+    unlink(file);
+    unlink(tmp);
+    rmdir(dir);
+}
+
 int main(void)
 {
     cc_log_init("test", CC_LOG_WARN);
@@ -257,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_counts_with_registry_multipliers),
         cmocka_unit_test(test_last_payment_is_kept),
         cmocka_unit_test(test_signed_payments_and_debt_limit),
+        cmocka_unit_test(test_payments_survive_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
