@@ -174,15 +174,17 @@ static int start(up_opts *o, const char *bin_dir, const char *dir, up_children *
         if (!fake_tee)
             return cc_err_set(err, "--chain local lists the fake TEE's images in the root: use "
                                    "--tee fake, or --chain none with --tee none");
-        if (up_chain_start(bin_dir, dir, ch, &chain, err) < 0) return -1;
+        if (up_chain_start(bin_dir, dir, o->workers, ch, &chain, err) < 0) return -1;
         in.chain_url = chain.url;
         in.root = chain.root;
         in.proxy_wallet_key = chain.proxy_key_file;
         in.proxy_owner = chain.proxy_owner;
         in.client_owner = chain.client_owner;
-        in.worker_owner = chain.worker_owner;
         if (chain.client_wallet[0]) in.client_wallet = chain.client_wallet;
-        if (chain.worker_wallet[0]) in.worker_wallet = chain.worker_wallet;
+        for (int i = 0; i < o->workers; i++) {
+            in.worker_owner[i] = chain.worker_owner[i];
+            if (chain.worker_wallet[i][0]) in.worker_wallet[i] = chain.worker_wallet[i];
+        }
     }
 
     up_plan *plan = malloc(sizeof(*plan)); /* large: PATH_MAX names per daemon */

@@ -58,11 +58,15 @@ typedef struct up_plan_input {
     const char *root;      /* its root contract's address */
     /* The proxy's wallet key file and owner address (local chain), or NULL. */
     const char *proxy_wallet_key, *proxy_owner;
-    const char *client_owner, *worker_owner; /* local chain, or NULL */
+    const char *client_owner; /* local chain, or NULL */
     /* The client's wallet key file (written by up_chain_start from tonsim's
      * "client" wallet), relative to the configs; NULL: none. */
     const char *client_wallet;
-    const char *worker_wallet; /* tonsim's "worker" wallet, for worker-1 only */
+    /* Per worker (local chain): its owner address and its own wallet's key
+     * file (tonsim's "worker", "worker-2", ...: a wallet's seqno serves one
+     * daemon); NULL: none. */
+    const char *worker_owner[UP_MAX_WORKERS];
+    const char *worker_wallet[UP_MAX_WORKERS];
 } up_plan_input;
 
 /* One daemon to start: cocoon-<role> --config DIR/<name>.json, logging to
@@ -136,15 +140,19 @@ typedef struct up_chain {
      * given to the proxy, and its address, the proxy's owner. */
     char proxy_key_file[PATH_MAX];
     char proxy_owner[80];
-    /* tonsim's "client" and "worker" wallets: the owners of the client's and
-     * the workers' accounts (and so of their contracts). */
-    char client_owner[80], worker_owner[80];
+    /* tonsim's "client" wallet and one wallet per worker ("worker",
+     * "worker-2", ...): the owners of the client's and each worker's
+     * accounts (and so of their contracts). */
+    char client_owner[80];
     char client_wallet[32]; /* "client-wallet.json" once written (0600), else "" */
-    char worker_wallet[32]; /* "worker-wallet.json" likewise */
+    char worker_owner[UP_MAX_WORKERS][80];
+    char worker_wallet[UP_MAX_WORKERS][32]; /* "worker-wallet.json", "worker-2-wallet.json", ... */
 } up_chain;
 /* Starts tonsim (node and tools/tonsim/tonsim.js found from bin_dir or
- * $COCOON_TONSIM) and records it in ch as "tonsim". */
-int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_chain *c, cc_err *err);
+ * $COCOON_TONSIM) with a wallet for each of `workers` workers and records it
+ * in ch as "tonsim". */
+int up_chain_start(const char *bin_dir, const char *dir, int workers, up_children *ch, up_chain *c,
+                   cc_err *err);
 /* Registers the registry JSON's image and model hashes in the root with one
  * transfer of the owner wallet (the root runs it before this returns). */
 int up_chain_register(const up_chain *c, const json_t *registry, cc_err *err);

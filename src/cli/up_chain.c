@@ -100,7 +100,7 @@ static int write_wallet(const json_t *start, const char *role, const char *dir, 
 
 /* tonsim's proxy wallet becomes the proxy's: its key in a 0600 file the
  * proxy's config names, its address the proxy's owner address; the client's
- * and worker's wallets' addresses own their accounts (and contracts). */
+ * wallet's address owns its account (and contracts). */
 static int write_proxy_wallet(const json_t *startup, const char *dir, json_int_t gid, up_chain *c,
                               cc_err *err)
 {
@@ -110,9 +110,7 @@ static int write_proxy_wallet(const json_t *startup, const char *dir, json_int_t
         return cc_err_set(err, "tonsim's start-up line has no proxy wallet");
     snprintf(c->proxy_owner, sizeof c->proxy_owner, "%s", addr);
     const char *ca = json_string_value(json_object_get(json_object_get(ws, "client"), "address"));
-    const char *wa = json_string_value(json_object_get(json_object_get(ws, "worker"), "address"));
     snprintf(c->client_owner, sizeof c->client_owner, "%s", ca ? ca : "");
-    snprintf(c->worker_owner, sizeof c->worker_owner, "%s", wa ? wa : "");
     char name[32];
     if (write_wallet(startup, "proxy", dir, gid, name, sizeof name, err) < 0) return -1;
     if (!name[0]) return cc_err_set(err, "tonsim's start-up line has no proxy wallet key");
@@ -122,9 +120,30 @@ static int write_proxy_wallet(const json_t *startup, const char *dir, json_int_t
     return 0;
 }
 
-int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_chain *c, cc_err *err)
+/* Worker i's wallet (tonsim's "worker" for the first, "worker-N" for the
+ * N-th): its key file and its address, the owner of that worker's account
+ * and contracts, so each worker's payouts reach an owner of its own. */
+static int write_worker_wallet(const json_t *startup, const char *dir, json_int_t gid, int i,
+                               up_chain *c, cc_err *err)
 {
-    char node[PATH_MAX], script[PATH_MAX], state[PATH_MAX];
+    char role[16];
+    if (i == 0)
+        snprintf(role, sizeof role, "worker");
+    else
+        snprintf(role, sizeof role, "worker-%d", i + 1);
+    const json_t *w = json_object_get(json_object_get(startup, "wallets"), role);
+    const char *addr = json_string_value(json_object_get(w, "address"));
+    if (!addr || strlen(addr) >= sizeof c->worker_owner[i])
+        return cc_err_set(err, "tonsim's start-up line has no %s wallet", role);
+    snprintf(c->worker_owner[i], sizeof c->worker_owner[i], "%s", addr);
+    return write_wallet(startup, role, dir, gid, c->worker_wallet[i], sizeof c->worker_wallet[i],
+                        err);
+}
+
+int up_chain_start(const char *bin_dir, const char *dir, int workers, up_children *ch, up_chain *c,
+                   cc_err *err)
+{
+    char node[PATH_MAX], script[PATH_MAX], state[PATH_MAX], nworkers[16];
     if (!find_in_path("node", node, sizeof node))
         return cc_err_set(err,
                           "node (Node.js) is not in PATH: install it (scripts/install-deps.sh) "
@@ -134,8 +153,12 @@ int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_cha
                           "tools/tonsim/tonsim.js not found from %s (set COCOON_TONSIM, or "
                           "use --chain none)",
                           bin_dir);
+    if (workers < 1 || workers > UP_MAX_WORKERS) return cc_err_set(err, "bad number of workers");
+    memset(c, 0, sizeof *c);
     snprintf(state, sizeof state, "%s/tonsim.json", dir);
-    char *args[] = {script, "--port", "0", "--state", state, "--params", UP_PARAMS, NULL};
+    snprintf(nworkers, sizeof nworkers, "%d", workers);
+    char *args[] = {script,     "--port",  "0",         "--state", state,
+                    "--params", UP_PARAMS, "--workers", nworkers,  NULL};
     int out = -1;
     pid_t pid = up_spawn(node, args, dir, "tonsim", &out, err);
     if (pid < 0) return -1;
@@ -166,12 +189,13 @@ int up_chain_start(const char *bin_dir, const char *dir, up_children *ch, up_cha
     memcpy(c->owner_priv, sk, 32);
     ton_wallet_init(&c->owner, TON_WALLET_V5R1, 0, sk + 32, gid ? (int32_t)gid : -239);
     if (write_proxy_wallet(j, dir, gid, c, err) < 0) goto out;
-    /* The client's and the worker's wallets: tonsim's "client" and "worker"
-     * ones, each in a key file of its own (daemon_wallet_key_load reads
-     * secret_key and network_global_id). */
-    if (write_wallet(j, "client", dir, gid, c->client_wallet, sizeof c->client_wallet, err) < 0 ||
-        write_wallet(j, "worker", dir, gid, c->worker_wallet, sizeof c->worker_wallet, err) < 0)
+    /* The client's and the workers' wallets: tonsim's "client", "worker",
+     * "worker-2", ... ones, each in a key file of its own
+     * (daemon_wallet_key_load reads secret_key and network_global_id). */
+    if (write_wallet(j, "client", dir, gid, c->client_wallet, sizeof c->client_wallet, err) < 0)
         goto out;
+    for (int i = 0; i < workers; i++)
+        if (write_worker_wallet(j, dir, gid, i, c, err) < 0) goto out;
     rc = 0;
 out:
     json_decref(j);

@@ -216,17 +216,17 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         if (o->slots) json_object_set_new(wc, "slots", json_integer(o->slots));
         add_tee_fields(wc, in->fake_root, true);
         add_chain_fields(wc, in);
-        if (in->worker_owner && *in->worker_owner) /* its account and contract's owner */
-            json_object_set_new(wc, "owner_address", json_string(in->worker_owner));
+        if (in->worker_owner[i] && *in->worker_owner[i]) /* its account and contract's owner */
+            json_object_set_new(wc, "owner_address", json_string(in->worker_owner[i]));
         char name[32], state[48];
         snprintf(name, sizeof(name), "worker-%d", i + 1);
         /* Its signing key and its proxies' keys, kept across restarts. */
         snprintf(state, sizeof(state), "%s-state", name);
         json_object_set_new(wc, "state_dir", json_string(state));
-        /* A wallet sends one daemon's transfers only (its seqno): the first
-         * worker gets it, to claim its payouts on the local chain. */
-        if (i == 0 && in->chain_url && in->worker_wallet)
-            json_object_set_new(wc, "wallet_key_file", json_string(in->worker_wallet));
+        /* A wallet sends one daemon's transfers only (its seqno): each
+         * worker has its own, to claim its payouts on the local chain. */
+        if (in->chain_url && in->worker_wallet[i])
+            json_object_set_new(wc, "wallet_key_file", json_string(in->worker_wallet[i]));
         if (add_daemon(out, in, name, "worker", wc, err) < 0) goto fail;
     }
 

@@ -135,7 +135,12 @@ def main(holder):
 
     # The client's owner tops up its contract with this proxy (the client
     # daemon does not do it yet): 10 TON.
-    owners = {r: sim["wallets"][r]["address"] for r in ("client", "worker")}
+    owners = {r: sim["wallets"][r]["address"] for r in ("client", "worker", "worker-2")}
+    # cocoon up gives each worker a wallet of its own, and so an owner, an
+    # account at the proxy and a worker contract of its own.
+    wowners = [json.load(open(os.path.join(d, "worker-%d.json" % i)))["owner_address"]
+               for i in (1, 2)]
+    check_eq(wowners, [owners["worker"], owners["worker-2"]], "each worker owned by its wallet")
     check_eq(json.load(open(os.path.join(d, "client.json")))["owner_address"], owners["client"],
              "the client's owner is tonsim's client wallet")
     ckeys = os.path.join(work, "client-wallet.json")
@@ -209,12 +214,15 @@ def main(holder):
     wports = [int(json.load(open(os.path.join(d, "worker-%d.json" % i)))["listen_http"]
                   .split(":")[1]) for i in (1, 2)]
 
+    covered = {raw_of(r["owner"]): r["committed_chain"] for r in s["ledger"]["workers"]}
+
     def voucher_kept():
         # the next request brings the voucher to whichever worker serves it
         check_eq(ask(port), 200, "a request after the save")
-        return any(jsonstats(w)["payments"]["proxies"][0]["paid_tokens"] >= used for w in wports)
+        return any(jsonstats(w)["payments"]["proxies"][0]["paid_tokens"] >= covered[raw_of(o)] > 0
+                   for w, o in zip(wports, wowners))
     wait_until(voucher_kept, timeout=60,
-               what="a worker keeping the proxy's voucher for %d tokens" % used)
+               what="a worker keeping the proxy's voucher for its account (%r)" % covered)
     log("save_state %d confirmed: %d tokens covered, vouchers signed and accepted by the worker"
         % (ss["last_saved_seqno"], used))
 
@@ -223,8 +231,10 @@ def main(holder):
     crow = [c for c in s["ledger"]["clients"] if raw_eq(c["owner"], owners["client"])]
     check_eq(len(crow), 1, "the client's account keyed by its owner")
     check_eq(crow[0]["sc_address"], client_sc, "the client contract the proxy derives")
-    wsc = s["ledger"]["workers"][0]["sc_address"]
-    everyone = [wallet["address"], owners["client"], owners["worker"], contract, client_sc, wsc]
+    wrows = {raw_of(r["owner"]): r for r in s["ledger"]["workers"]}
+    check_eq(sorted(wrows), sorted(raw_of(o) for o in wowners), "one account per worker owner")
+    wscs = [wrows[raw_of(o)]["sc_address"] for o in wowners]
+    everyone = [wallet["address"], owners["client"], *wowners, contract, client_sc, *wscs]
     # The client acts on its own contract too (it deploys, tops up and sets
     # its secret hash through its wallet): the window starts once that is
     # done and no wallet has a transfer on its way, so no message chain
@@ -243,24 +253,30 @@ def main(holder):
     # client itself added when it set its secret hash
     data0 = get(chain, client_sc, "get_client_data")
     check_eq(data0[3], 0, "nothing charged yet")
-    for kind, who in (("charge", "client"), ("payout", "worker")):
-        st, j = http_json(proxy_http, "GET", "/request/%s?%s=%s" % (kind, who, owners[who]))
-        check_eq((st, j.get("result")), (200, "request sent"), "/request/%s" % kind)
-    wait_until(lambda: (lambda p: p["charges_done"] >= 1 and p["payouts_done"] >= 1)(
+    for kind, who, owner in (("charge", "client", owners["client"]),
+                             *(("payout", "worker", o) for o in wowners)):
+        st, j = http_json(proxy_http, "GET", "/request/%s?%s=%s" % (kind, who, owner))
+        check_eq((st, j.get("result")), (200, "request sent"), "/request/%s %s" % (kind, owner))
+    wait_until(lambda: (lambda p: p["charges_done"] >= 1 and p["payouts_done"] >= 2)(
         jsonstats(proxy_http)["onchain"]["payments"]), timeout=60,
-        what="the charge and the payout confirmed")
+        what="the charge and the two payouts confirmed")
     data = get(chain, client_sc, "get_client_data")
     check_eq((data[1], data[3]), (data0[1] - used * price, used),
              "client contract charged exactly %d tokens x %d" % (used, price))
-    wrow = s["ledger"]["workers"][0]
-    wdata = get(chain, wrow["sc_address"], "get_worker_data")
-    check_eq(wdata[1], used, "worker contract paid for its %d tokens" % used)
+    for o, wsc in zip(wowners, wscs):
+        mine = wrows[raw_of(o)]["committed_chain"]
+        check(mine > 0, "each worker served: %r" % wrows)
+        wdata = get(chain, wsc, "get_worker_data")
+        check_eq(wdata[1], mine, "worker contract of %s paid for its %d tokens" % (o, mine))
+        got = [int(t["in_msg"]["value"]) for t in
+               api(chain, "getTransactions", {"address": o, "limit": 10})
+               if t["in_msg"].get("source") and raw_eq(t["in_msg"]["source"], contract)]
+        check(mine * fee in got, "the worker's owner %s paid its tokens x fee = %d: %r" %
+              (o, mine * fee, got))
+    check_eq(sum(wrows[raw_of(o)]["committed_chain"] for o in wowners), used,
+             "the workers' tokens add up to the client's")
     pdata = get(chain, contract, "get_proxy_data")
     check_eq(pdata[1], used * (price - fee), "the proxy's earned share: tokens x (price - fee)")
-    got = [int(t["in_msg"]["value"]) for t in
-           api(chain, "getTransactions", {"address": owners["worker"], "limit": 10})
-           if t["in_msg"].get("source") and raw_eq(t["in_msg"]["source"], contract)]
-    check(used * fee in got, "the worker's owner paid tokens x fee = %d: %r" % (used * fee, got))
     # Value is conserved: what the six accounts hold less is exactly the fees
     # of their transactions since (and the forwarding fees of the messages
     # they sent), as tonsim reports them.
@@ -320,8 +336,9 @@ def main(holder):
                        timeout=30, what="a save_state after kill %d" % (k + 1))
             wait_until(lambda: jsonstats(proxy_http)["onchain"]["save_state"]["confirmed"] >= 1,
                        timeout=60, what="the save_state after kill %d confirmed" % (k + 1))
-            for kind, who in (("charge", "client"), ("payout", "worker")):
-                http_json(proxy_http, "GET", "/request/%s?%s=%s" % (kind, who, owners[who]))
+            for kind, who, owner in (("charge", "client", owners["client"]),
+                                     *(("payout", "worker", o) for o in wowners)):
+                http_json(proxy_http, "GET", "/request/%s?%s=%s" % (kind, who, owner))
             wait_until(lambda: not jsonstats(proxy_http)["onchain"]["wallet"]["in_flight"] and
                        not jsonstats(proxy_http)["onchain"]["wallet"]["queued"], timeout=60,
                        what="the charge and payout after kill %d settled" % (k + 1))
@@ -333,15 +350,19 @@ def main(holder):
                   (data[3], crow["tokens_used"], k + 1))
             check_eq(data[1], data0[1] - data[3] * price,
                      "client balance = top-up - charged x price after kill %d" % (k + 1))
-            wtok = get(chain, wsc, "get_worker_data")[1]
-            check(wtok <= s["ledger"]["workers"][0]["tokens"], "worker paid within the ledger")
-            got = sum(int(t["in_msg"]["value"]) for t in
-                      api(chain, "getTransactions", {"address": owners["worker"], "limit": 100})
-                      if t["in_msg"].get("source") and raw_eq(t["in_msg"]["source"], contract))
-            check_eq(got, wtok * fee, "the worker's owner received tokens x fee once, kill %d"
-                     % (k + 1))
-            log("kill -9 #%d: client charged %d tokens once, worker paid %d tokens once"
-                % (k + 1, data[3], wtok))
+            rows = {raw_of(r["owner"]): r for r in s["ledger"]["workers"]}
+            wtoks = []
+            for o, wsc in zip(wowners, wscs):
+                wtok = get(chain, wsc, "get_worker_data")[1]
+                check(wtok <= rows[raw_of(o)]["tokens"], "worker paid within the ledger")
+                got = sum(int(t["in_msg"]["value"]) for t in
+                          api(chain, "getTransactions", {"address": o, "limit": 100})
+                          if t["in_msg"].get("source") and raw_eq(t["in_msg"]["source"], contract))
+                check_eq(got, wtok * fee, "the worker's owner %s received tokens x fee once, "
+                         "kill %d" % (o, k + 1))
+                wtoks.append(wtok)
+            log("kill -9 #%d: client charged %d tokens once, workers paid %r tokens once"
+                % (k + 1, data[3], wtoks))
     finally:
         stop.set()
         loader.join(limit(60))

@@ -6,7 +6,9 @@ changed in the root reaches the proxy's ledger without a restart; a model
 hash removed from the root stops the proxy routing to its worker (and adding
 it back brings the worker back); a chain that stops answering leaves the
 network serving, /jsonstats showing the error, and the next good read
-clears it."""
+clears it. Each of the two workers has a funded wallet and an owner of its
+own (a wallet's seqno serves one daemon), so payouts reach each worker's
+owner (test_money_chain.py follows them)."""
 import json
 import os
 import signal
@@ -49,7 +51,8 @@ def main(holder):
     d = os.path.join(work, "net")
     port = free_port()
     up = Proc("up", [binary("cocoon"), "up", "--port", str(port), "--dir", d, "--backend",
-                     "openai-http", "--chain-refresh", str(REFRESH)], work, capture_stdout=True)
+                     "openai-http", "--workers", "2", "--chain-refresh", str(REFRESH)], work,
+              capture_stdout=True)
     up.wait_line(r"^ready http://127\.0\.0\.1:(\d+)$", timeout=120)
     st, j = ask(port)
     check_eq(st, 200, "a request through cocoon up --chain local")
@@ -88,6 +91,25 @@ def main(holder):
     c = jsonstats(client_http)["chain"]
     check(c["root"] == chain["root"] and c["last_ok"] > 0, "the client reads it too: %r" % c)
     log("cocoon up --chain local: served; root lists the network; daemons follow it")
+
+    # A wallet and an owner per worker: tonsim's "worker" and "worker-2".
+    seen = set()
+    for i, role in ((1, "worker"), (2, "worker-2")):
+        w = sim["wallets"][role]
+        wcfg = json.load(open(os.path.join(d, "worker-%d.json" % i)))
+        check_eq(wcfg["owner_address"], w["address"], "worker-%d owned by its wallet" % i)
+        kf = os.path.join(d, wcfg["wallet_key_file"])
+        check_eq(os.stat(kf).st_mode & 0o777, 0o600, "worker-%d key file mode" % i)
+        check_eq(json.load(open(kf))["secret_key"], w["secret_key"], "worker-%d's key" % i)
+        whttp = int(wcfg["listen_http"].rsplit(":", 1)[1])
+        wallet = wait_until(lambda: (lambda j: j and (j["payments"].get("wallet") or {}).get(
+            "known") and j["payments"]["wallet"])(jsonstats(whttp)), timeout=30,
+            what="worker-%d's wallet read on /jsonstats" % i)
+        check_eq(wallet["address"], w["address"], "worker-%d sends with its own wallet" % i)
+        check(wallet["balance"] > 0, "worker-%d's wallet is funded: %r" % (i, wallet))
+        seen.add(w["address"])
+    check_eq(len(seen), 2, "two distinct owners")
+    log("two workers: a wallet and an owner each")
 
     # A new price reaches the ledger without a restart.
     version = s["chain"]["version"]

@@ -36,11 +36,15 @@ class Chain {
   }
 
   // Starts the chain: deploys one funded wallet v5r1 per role and the root registry.
-  async start({ seed = 'cocoon-tonsim', rootOwner, params = {}, walletFunds = toNano('1000') } = {}) {
+  // workers > 1 adds roles worker-2 .. worker-N (the first worker's wallet is "worker"): a wallet's
+  // seqno serves one daemon, so each worker of a network gets its own.
+  async start({ seed = 'cocoon-tonsim', rootOwner, params = {}, walletFunds = toNano('1000'), workers = 1 } = {}) {
     this.bc = await sandbox.Blockchain.create();
     this.tick();
     this.funder = await this.bc.treasury('tonsim-funder', { balance: toNano('1000000000') });
-    for (const role of ROLES) {
+    const roles = [...ROLES];
+    for (let i = 2; i <= workers; i++) roles.push(`worker-${i}`);
+    for (const role of roles) {
       const keySeed = crypto.createHash('sha256').update(`${seed}/${role}`).digest();
       const keys = tonCrypto.keyPairFromSeed(keySeed);
       const wallet = ton.WalletContractV5R1.create({ workchain: 0, publicKey: keys.publicKey });

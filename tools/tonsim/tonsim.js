@@ -3,7 +3,7 @@
 // cocoon contracts' root registry and a funded wallet v5r1 per role deployed at start.
 //
 //   node tools/tonsim/tonsim.js [--port N|0] [--host 127.0.0.1] [--state FILE] [--root-owner ADDRESS]
-//                               [--seed TEXT] [--params JSON] [--wallet-funds NANOTON]
+//                               [--seed TEXT] [--params JSON] [--wallet-funds NANOTON] [--workers N]
 //
 // On start it prints one JSON line on stdout (and writes it to --state FILE): the port, the root
 // address and owner, every wallet's address and keys, the params and the compiled contract codes.
@@ -35,11 +35,14 @@ function parseArgs(argv) {
     else if (a === '--root-owner') o.rootOwner = next();
     else if (a === '--seed') o.seed = next();
     else if (a === '--wallet-funds') o.walletFunds = BigInt(next());
+    else if (a === '--workers') o.workers = Number(next());
     else if (a === '--params') o.params = parseParams(JSON.parse(next()));
     else if (a === '--help' || a === '-h') o.help = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new Error('bad --port');
+  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > 64))
+    throw new Error('bad --workers: 1 to 64');
   return o;
 }
 
@@ -144,7 +147,7 @@ async function main() {
   }
   const chain = new Chain();
   await chain.start({ seed: opts.seed, rootOwner: opts.rootOwner, params: opts.params,
-    ...(opts.walletFunds ? { walletFunds: opts.walletFunds } : {}) });
+    ...(opts.walletFunds ? { walletFunds: opts.walletFunds } : {}), workers: opts.workers || 1 });
   const server = await serve(chain, opts);
   const info = { port: server.address().port, host: opts.host, ...chain.describe() };
   const line = JSON.stringify(info);

@@ -232,4 +232,25 @@ test('tonsim: command-line options', () => {
   assert.throws(() => parseArgs(['--params', '{"nope":1}']), /unknown param/);
   assert.throws(() => parseArgs(['--port', '70000']), /bad --port/);
   assert.throws(() => parseArgs(['--bogus']), /unknown argument/);
+  assert.equal(parseArgs(['--workers', '3']).workers, 3);
+  assert.throws(() => parseArgs(['--workers', '0']), /bad --workers/);
+  assert.throws(() => parseArgs(['--workers', 'x']), /bad --workers/);
+});
+
+test('tonsim: --workers N gives each worker a funded wallet of its own', async () => {
+  const { Chain } = require('../chain');
+  const chain = new Chain();
+  await chain.start({ workers: 3 });
+  const w = chain.describe().wallets;
+  const roles = ['worker', 'worker-2', 'worker-3'];
+  assert.equal(roles.filter((r) => w[r]).length, 3);
+  assert.equal(new Set(roles.map((r) => w[r].address)).size, 3);
+  assert.equal(w['worker-4'], undefined);
+  for (const r of roles) {
+    const acc = await chain.bc.getContract(Address.parseRaw(w[r].address));
+    assert.equal(acc.accountState.type, 'active', r);
+    assert.ok(acc.balance > toNano('900'), `${r} funded: ${acc.balance}`);
+  }
+  // The default stays one worker wallet, so existing key files keep their names.
+  assert.equal(info.wallets['worker-2'], undefined);
 });
