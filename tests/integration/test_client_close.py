@@ -19,13 +19,13 @@ the contract is closed. Checked here:
 - the proxy then refuses that client ("client contract is closed");
 - a second close moves nothing: the contract refuses it, the proxy contract
   pays nothing, only the owner's fees are spent."""
-import base64
 import json
 import os
 
 from cocoonlib import (binary, check, check_eq, cocoon, free_port, http_json, jsonstats, log,
                        Proc, run, tmpdir, wait_until)
 from test_money_chain import account, api, fees_since, get, raw_eq
+from test_ton_chain import OP_PAYOUT, body_op
 
 
 def ask(port, max_tokens=6):
@@ -35,23 +35,6 @@ def ask(port, max_tokens=6):
     return st
 
 
-OP_PAYOUT = 0xc59a7cd3  # the proxy contract's payment to an owner (contracts/SPEC.md)
-
-
-def body_op(b64):
-    """The first 32 bits of a message body's root cell (a BoC whose root is
-    its first cell, as every serializer here writes it), or None."""
-    b = base64.b64decode(b64 or "")
-    if b[:4] != bytes.fromhex("b5ee9c72"):
-        return None
-    size, off = b[4] & 7, b[5]
-    cells, roots = int.from_bytes(b[6:6 + size], "big"), int.from_bytes(b[6 + size:6 + 2 * size],
-                                                                      "big")
-    p = 6 + 3 * size + off + roots * size + (cells * off if b[4] & 0x80 else 0)
-    d2 = b[p + 1]
-    return int.from_bytes(b[p + 2:p + 6], "big") if (d2 + 1) // 2 >= 4 else None
-
-
 def payouts_to(chain, owner, source, lt):
     """The payouts (not the excesses) the owner's wallet received from source
     after lt."""
@@ -59,7 +42,7 @@ def payouts_to(chain, owner, source, lt):
             api(chain, "getTransactions", {"address": owner, "limit": 100})
             if int(t["transaction_id"]["lt"]) > lt and t["in_msg"].get("source") and
             raw_eq(t["in_msg"]["source"], source) and
-            body_op(t["in_msg"].get("msg_data", {}).get("body")) == OP_PAYOUT]
+            body_op(t["in_msg"]) == OP_PAYOUT]
 
 
 def main(holder):
