@@ -620,7 +620,7 @@ static void on_read(void *ud, json_t *result, const cc_err *rerr)
          * owner closes its contract with its client stopped; COCOON follows
          * them through the proxy contract's notifications). A closed one
          * changes no more. */
-        for (size_t i = 0; active && i < ledger_n_clients(o->p->ledger); i++) {
+        for (size_t i = 0; i < ledger_n_clients(o->p->ledger); i++) {
             ledger_client *a = ledger_client_at(o->p->ledger, i);
             if (a->sc_status != LEDGER_SC_CLOSED) proxy_chain_client_seen(o->p, a);
         }
