@@ -126,7 +126,7 @@ static int write_proxy_wallet(const json_t *startup, const char *dir, json_int_t
 static int write_worker_wallet(const json_t *startup, const char *dir, json_int_t gid, int i,
                                up_chain *c, cc_err *err)
 {
-    char role[16];
+    char role[32]; /* "worker-" and any int */
     if (i == 0)
         snprintf(role, sizeof role, "worker");
     else
