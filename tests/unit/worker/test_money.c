@@ -332,6 +332,15 @@ static void test_payments_survive_restart(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(px, "rolled_back")),
                            "signed a payment for 300 tokens, we hold one for 700"));
     json_decref(o);
+    /* The very voucher we hold, sent again (as the proxy does with every
+     * request until its next save_state): accepted without a second check,
+     * and the proxy is served again. */
+    cc_buf same = CC_BUF_INIT;
+    cc_buf_append(&same, g.w.pay[0].voucher, g.w.pay[0].voucher_len);
+    pay(&g, 900, &same);
+    cc_buf_free(&same);
+    assert_true(worker_money_admits(&g.w, &g.link, why, sizeof(why)));
+    assert_int_equal(g.w.pay[0].paid_tokens, 700);
     wfx_clear(&g);
     worker_paystore_free(&g.w);
 
