@@ -11,6 +11,12 @@
  * so deploying and the first top-up are one message (COCOON sends a bare
  * deploy of 0.8 TON first).
  *
+ * It also keeps the proxy's latest signed charge voucher and, as COCOON's
+ * client does, relays it to its own contract when the proxy has let the
+ * uncharged use grow past half the stake (a forced charge): otherwise a
+ * proxy that charges only past its own threshold would leave the client's
+ * credit, capped by its stake, spent.
+ *
  * The figures are shown on /jsonstats (payments.proxies[].contract) and,
  * once read, decide the client's credit there (client_money_on_contract):
  * the proxy, which authorizes a client only after reading its contract,
@@ -88,6 +94,7 @@ void client_chain_free(client *c)
     for (size_t i = 0; c->chain && i < c->n_chain; i++) {
         if (c->chain[i].op) ton_api_cancel(c->chain[i].op);
         ton_cell_unref(c->chain[i].init);
+        free(c->chain[i].voucher);
     }
     if (c->wallet) daemon_wallet_free(c->wallet);
     ton_api_free(c->chain_api);
@@ -184,6 +191,74 @@ static void on_sent(void *ud, bool sent, const char *error)
     ch->read_ok = false;
 }
 
+/* -------------------------------------------------------- forced charge */
+
+void client_chain_on_signed_payment(clink *l, const tl_obj *sp)
+{
+    client *c = clink_client(l);
+    if (!sp || sp->id != TL_ID_proxy_signedPayment || !c->chain_api || !c->chain) return;
+    cchain *ch = chain_of(c, l);
+    const tl_bytes *data = &((const tl_proxy_signedPayment *)sp)->data;
+    if (!ch->has_addr || !data->len) return;
+    /* The same voucher comes with every request until the next save_state:
+     * checked once. */
+    if (ch->voucher && ch->voucher_len == data->len && !memcmp(ch->voucher, data->data, data->len))
+        return;
+    cc_err err = {0};
+    ton_cell *cell = ton_boc_parse(data->data, data->len, &err);
+    ton_voucher v;
+    int rc = cell ? ton_voucher_verify(cell, ch->proxy_pub, &v, &err) : -1;
+    ton_cell_unref(cell);
+    if (rc == 0 && (v.is_close || v.op != TON_OP_CLIENT_CHARGE_SIGNED))
+        rc = cc_err_set(&err, "not a charge voucher (op 0x%08x)", v.op);
+    if (rc == 0 && !ton_addr_equal(&v.target, &ch->contract))
+        rc = cc_err_set(&err, "for another contract");
+    if (rc < 0) {
+        ch->bad_vouchers++;
+        CC_WARN("event=client_voucher_refused proxy=%s error=\"%s\"", l->addr, err.msg);
+        return;
+    }
+    if ((int64_t)v.tokens <= ch->voucher_tokens) return;
+    free(ch->voucher);
+    ch->voucher = cc_malloc(data->len);
+    memcpy(ch->voucher, data->data, data->len);
+    ch->voucher_len = data->len;
+    ch->voucher_tokens = (int64_t)v.tokens;
+}
+
+/* COCOON's rule (ClientProxyInfo::check): the proxy's count past the
+ * contract's charged tokens by more than half the stake's tokens, and a
+ * voucher above what is charged -> send that voucher, repacked with our
+ * wallet as excess_to, with 0.7 TON. Returns whether a message went out. */
+static bool maybe_force_charge(client *c, clink *l, cchain *ch)
+{
+    if (!ch->voucher || !ch->deployed || ch->st.state != 0) return false;
+    int64_t used = (int64_t)ch->st.tokens_used;
+    int64_t half_stake = (int64_t)ch->st.stake / ch->price / 2;
+    if (client_money_of(c, l)->max_tokens <= used + half_stake || ch->voucher_tokens <= used)
+        return false;
+    cc_err err = {0};
+    ton_cell *cell = ton_boc_parse(ch->voucher, ch->voucher_len, &err), *body = NULL;
+    ton_voucher v;
+    if (cell && ton_voucher_parse(cell, &v, &err) == 0) {
+        v.excess_to = *daemon_wallet_address(c->wallet);
+        body = ton_voucher_outer(&v, &err);
+    }
+    ton_cell_unref(cell);
+    ton_int_msg m = {.dest = ch->contract, .value = GAS_NANO, .bounce = true, .body = body};
+    if (!body || daemon_wallet_send(c->wallet, &m, on_sent, ch, &err) < 0) {
+        ton_cell_unref(body);
+        snprintf(ch->last_error, sizeof(ch->last_error), "charge: %s", err.msg);
+        return true;
+    }
+    ton_cell_unref(body);
+    ch->tx_pending = true;
+    ch->charges++;
+    CC_INFO("event=client_forced_charge proxy=%s tokens=%lld charged=%lld", l->addr,
+            (long long)ch->voucher_tokens, (long long)used);
+    return true;
+}
+
 /* COCOON's rule (ClientProxyInfo::check): tokens paid for less tokens used
  * under half the stake's tokens -> add the stake's worth. Configurable:
  * min_balance_nano replaces the threshold, topup_nano the amount. */
@@ -223,7 +298,10 @@ static void maybe_top_up(client *c, clink *l, cchain *ch)
     int64_t paid = ch->deployed ? (int64_t)ch->st.balance / ch->price : 0;
     int64_t threshold =
         c->min_balance_nano > 0 ? c->min_balance_nano / ch->price : (stake / ch->price) / 2;
-    if (ch->deployed && paid >= threshold) return;
+    if (ch->deployed && paid >= threshold) {
+        maybe_force_charge(c, l, ch);
+        return;
+    }
     int64_t coins = c->topup_nano > 0 ? c->topup_nano : stake - stake % ch->price;
     if (coins <= 0) return;
     cc_err err = {0};
@@ -455,6 +533,9 @@ json_t *client_chain_json(client *c, const clink *l)
     json_object_set_new(o, "topups", json_integer((json_int_t)ch->topups));
     json_object_set_new(o, "secret_updates", json_integer((json_int_t)ch->secret_updates));
     json_object_set_new(o, "registers", json_integer((json_int_t)ch->registers));
+    json_object_set_new(o, "voucher_tokens", json_integer((json_int_t)ch->voucher_tokens));
+    json_object_set_new(o, "forced_charges", json_integer((json_int_t)ch->charges));
+    json_object_set_new(o, "bad_vouchers", json_integer((json_int_t)ch->bad_vouchers));
     json_object_set_new(o, "send_failures", json_integer((json_int_t)ch->tx_failures));
     json_object_set_new(o, "send_pending", json_boolean(ch->tx_pending || ch->register_pending));
     json_object_set_new(o, "last_ok", json_real(ch->last_ok));

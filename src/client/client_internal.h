@@ -80,6 +80,13 @@ typedef struct cchain {
     uint64_t register_nonce;
     bool register_wanted, register_pending;
     uint64_t registers;
+    /* The proxy's latest signed charge for this contract (COCOON's
+     * ClientProxyInfo::signed_charge_message_): relayed to the contract by
+     * our wallet when the proxy lets uncharged use pile up (forced charge). */
+    uint8_t *voucher;
+    size_t voucher_len;
+    int64_t voucher_tokens;
+    uint64_t charges, bad_vouchers;
     double last_ok;
     char last_error[600];
 } cchain;
@@ -262,6 +269,10 @@ void client_chain_free(client *c);
 /* The proxy's params give the contract's address; it is read at once. */
 void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a);
 void client_chain_refresh(clink *l);
+/* A proxy.SignedPayment from the proxy (at connect, authorization and after
+ * each request): kept when it is a valid charge voucher for our contract,
+ * signed by the proxy's key, above the one we hold. */
+void client_chain_on_signed_payment(clink *l, const tl_obj *signed_payment);
 /* The proxy offered the long authorization with nonce: registers it on
  * chain (owner_client_register to our contract) as soon as the contract is
  * deployed. false when this client cannot (no chain, wallet or contract). */

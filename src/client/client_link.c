@@ -54,6 +54,7 @@ static void on_packet(daemon_link *l, const uint8_t *data, size_t len)
     case TL_ID_proxy_clientRequestPayment: { /* the account's totals after a request */
         const tl_proxy_clientRequestPayment *p = (const tl_proxy_clientRequestPayment *)m;
         client_money_on_totals(l, p->db_tokens, p->max_tokens);
+        client_chain_on_signed_payment(l, p->signed_payment);
         break;
     }
     default:
@@ -77,6 +78,7 @@ static void on_authorized(daemon_link *l, const tl_obj *o)
     const tl_client_authorizationWithProxySuccess *a =
         (const tl_client_authorizationWithProxySuccess *)o;
     client_money_on_totals(l, a->tokens_committed_to_db, a->max_tokens);
+    client_chain_on_signed_payment(l, a->signed_payment);
     daemon_link_set_ready(l);
 }
 
