@@ -36,12 +36,6 @@ static cchain *chain_of(client *c, const clink *l)
     return &c->chain[daemon_links_index(&c->links, l)];
 }
 
-static bool zero_addr(const ton_addr *a)
-{
-    static const uint8_t z[32];
-    return a->wc == 0 && memcmp(a->hash, z, 32) == 0;
-}
-
 int client_secret_load(client *c, const char *state_dir, cc_err *err)
 {
     c->secret[0] = 0;
@@ -113,35 +107,19 @@ void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a)
     if (!p) return;
     char *sc = tl_bytes_strdup(a->params.proxy_sc_address);
     char *owner = tl_bytes_strdup(a->params.proxy_owner_address);
-    ton_addr proxy_sc, proxy_owner;
+    ton_addr proxy_sc;
     cc_err err = {0};
-    bool ok = ton_addr_parse(sc, &proxy_sc, NULL, NULL, &err) == 0 &&
-              ton_addr_parse(owner, &proxy_owner, NULL, NULL, &err) == 0;
+    char mismatch[200];
+    /* COCOON's client checks the announced proxy contract against the one
+     * it derives (ClientRunner::register_proxy). */
+    int rc = daemon_chain_proxy_contract(c->tee.chain, sc, owner, a->params.proxy_public_key.b,
+                                         &proxy_sc, mismatch, sizeof(mismatch), &err);
     free(sc);
     free(owner);
-    ton_cell *pinit = NULL, *cinit = NULL;
-    if (ok) {
-        /* COCOON's client checks the announced proxy contract against the
-         * one it derives (ClientRunner::register_proxy); a proxy without one
-         * yet announces zero, and we use the derived one. */
-        pinit = ton_proxy_contract_init(&proxy_owner, daemon_chain_root(c->tee.chain),
-                                        a->params.proxy_public_key.b, p, &err);
-        ok = pinit != NULL;
-    }
-    if (ok) {
-        ton_addr expected;
-        ton_state_init_address(pinit, 0, &expected);
-        if (!zero_addr(&proxy_sc) && !ton_addr_equal(&proxy_sc, &expected)) {
-            char want[80], got[80];
-            ton_addr_to_raw(&expected, want, sizeof(want));
-            ton_addr_to_raw(&proxy_sc, got, sizeof(got));
-            snprintf(ch->last_error, sizeof(ch->last_error),
-                     "proxy sc address mismatch: expected %s got %s", want, got);
-            ok = false;
-        } else {
-            proxy_sc = expected;
-        }
-    }
+    if (rc == 1)
+        snprintf(ch->last_error, sizeof(ch->last_error), "proxy sc address mismatch: %s", mismatch);
+    bool ok = rc == 0;
+    ton_cell *cinit = NULL;
     if (ok) {
         cinit = ton_client_contract_init(&c->contract_owner, &proxy_sc,
                                          a->params.proxy_public_key.b, p, &err);
@@ -171,7 +149,6 @@ void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a)
     }
     if (!ok)
         CC_WARN("event=client_contract_unknown proxy=%s error=\"%s\"", l->addr, ch->last_error);
-    ton_cell_unref(pinit);
     ton_cell_unref(cinit);
     client_chain_refresh(l);
 }

@@ -335,6 +335,16 @@ json_t *daemon_chain_json(const daemon_chain *c);
 /* The root contract's address and the chain's API URL. */
 const ton_addr *daemon_chain_root(const daemon_chain *c);
 const char *daemon_chain_url(const daemon_chain *c);
+/* The proxy contract of a proxy that announced (announced, owner, pub), as
+ * COCOON's register_proxy (client and worker) checks it: derived from the
+ * owner, the key and c's root and params (*init gets its StateInit when init
+ * is not NULL); an announced zero address gets the derived one. Returns 0
+ * (out = the contract), 1 when the proxy announced another one (why =
+ * "expected X got Y"), -1 when an address does not parse or c has no params
+ * yet (err). */
+int daemon_chain_proxy_contract(const daemon_chain *c, const char *announced, const char *owner,
+                                const uint8_t pub[32], ton_addr *out, char *why, size_t why_size,
+                                cc_err *err);
 
 /* ---- a TON wallet on the loop (daemon_wallet.c) ------------------------- */
 

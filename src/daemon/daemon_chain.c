@@ -236,3 +236,30 @@ json_t *daemon_chain_json(const daemon_chain *c)
                      "version", (json_int_t)c->version, "reads", (json_int_t)c->reads, "failures",
                      (json_int_t)c->failures, "updates", (json_int_t)c->updates);
 }
+
+int daemon_chain_proxy_contract(const daemon_chain *c, const char *announced, const char *owner,
+                                const uint8_t pub[32], ton_addr *out, char *why, size_t why_size,
+                                cc_err *err)
+{
+    const ton_root_params *p = daemon_chain_root_params(c);
+    if (!p) return cc_err_set(err, "the root's params are not read yet");
+    ton_addr sc, proxy_owner;
+    if (ton_addr_parse(announced, &sc, NULL, NULL, err) < 0 ||
+        ton_addr_parse(owner, &proxy_owner, NULL, NULL, err) < 0)
+        return -1;
+    ton_cell *init = ton_proxy_contract_init(&proxy_owner, daemon_chain_root(c), pub, p, err);
+    if (!init) return -1;
+    ton_addr expected, zero = {0};
+    ton_state_init_address(init, 0, &expected);
+    ton_cell_unref(init);
+    /* A proxy that has no contract yet announces the zero address. */
+    if (!ton_addr_equal(&sc, &zero) && !ton_addr_equal(&sc, &expected)) {
+        char want[80], got[80];
+        ton_addr_to_raw(&expected, want, sizeof(want));
+        ton_addr_to_raw(&sc, got, sizeof(got));
+        snprintf(why, why_size, "expected %s got %s", want, got);
+        return 1;
+    }
+    *out = expected;
+    return 0;
+}

@@ -84,40 +84,23 @@ int worker_payout_on_connected(worker *w, wlink *l, const tl_worker_connectedToP
     if (!p || !*w->owner_address) return 0; /* free mode: the announced contract is kept */
     char *sc = tl_bytes_strdup(a->params.proxy_sc_address);
     char *owner = tl_bytes_strdup(a->params.proxy_owner_address);
-    ton_addr proxy_sc, proxy_owner, me;
+    ton_addr proxy_sc, me;
     cc_err err = {0};
-    int rc = ton_addr_parse(sc, &proxy_sc, NULL, NULL, &err) == 0 &&
-                     ton_addr_parse(owner, &proxy_owner, NULL, NULL, &err) == 0 &&
-                     ton_addr_parse(w->owner_address, &me, NULL, NULL, &err) == 0
-                 ? 0
-                 : -1;
+    char mismatch[200];
+    /* COCOON's WorkerRunner::register_proxy: the announced contracts must be
+     * the ones derived. */
+    int rc = daemon_chain_proxy_contract(w->tee.chain, sc, owner, a->params.proxy_public_key.b,
+                                         &proxy_sc, mismatch, sizeof(mismatch), &err);
     free(sc);
     free(owner);
-    ton_cell *pinit = NULL, *winit = NULL;
-    if (rc == 0 && !(pinit = ton_proxy_contract_init(&proxy_owner, daemon_chain_root(w->tee.chain),
-                                                     a->params.proxy_public_key.b, p, &err)))
-        rc = -1;
-    if (rc == 0) {
-        /* COCOON's WorkerRunner::register_proxy: the announced contracts
-         * must be the ones derived; a proxy that has none yet announces
-         * zero and we use the derived ones. */
-        ton_addr expected;
-        ton_state_init_address(pinit, 0, &expected);
-        if (!zero_addr(&proxy_sc) && !ton_addr_equal(&proxy_sc, &expected)) {
-            char want[80], got[80];
-            ton_addr_to_raw(&expected, want, sizeof(want));
-            ton_addr_to_raw(&proxy_sc, got, sizeof(got));
-            snprintf(why, why_size, "PROXY SC ADDRESS IS UNEXPECTED: expected %s got %s", want,
-                     got);
-            ton_cell_unref(pinit);
-            return -1;
-        }
-        proxy_sc = expected;
-        winit = ton_worker_contract_init(&me, &proxy_sc, a->params.proxy_public_key.b, p, &err);
-        if (!winit) rc = -1;
+    if (rc == 1) {
+        snprintf(why, why_size, "PROXY SC ADDRESS IS UNEXPECTED: %s", mismatch);
+        return -1;
     }
-    ton_cell_unref(pinit);
-    if (rc < 0) {
+    ton_cell *winit = NULL;
+    if (rc == 0 && ton_addr_parse(w->owner_address, &me, NULL, NULL, &err) == 0)
+        winit = ton_worker_contract_init(&me, &proxy_sc, a->params.proxy_public_key.b, p, &err);
+    if (!winit) {
         CC_WARN("event=worker_contract_unknown proxy=%s error=\"%s\"", l->addr, err.msg);
         return 0; /* serve anyway: the payouts wait for a proxy we can place */
     }
