@@ -256,6 +256,19 @@ def run(chain, tmp):
     log("restart: voucher kept; a proxy signing 600 < 800 refused (%s)" % why)
     worker.stop()
 
+    # A proxy announcing a contract other than the one its owner, key and
+    # the root give (COCOON's WorkerRunner::register_proxy) is refused.
+    px.contract = "0:" + "11" * 32
+    px.ready.clear()
+    seen = read_text(log_path).count("PROXY SC ADDRESS IS UNEXPECTED")
+    worker = Proc("worker", [binary("cocoon-worker"), "--config", cfg], tmp)
+    wait_until(lambda: read_text(log_path).count("PROXY SC ADDRESS IS UNEXPECTED") > seen, 30,
+               "the proxy with a foreign contract refused")
+    check("expected %s got 0:%s" % (proxy_c["address"], "11" * 32) in read_text(log_path),
+          "the reason names both contracts")
+    check(not px.ready.is_set(), "no handshake completed with that proxy")
+    worker.stop()
+
 
 def main():
     from tempfile import TemporaryDirectory
