@@ -419,6 +419,40 @@ def wait_for(pred, timeout=20.0, interval=0.1):
     return None
 
 
+def children_of(pid):
+    """PIDs whose parent is pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def proc_comm(pid):
+    """A process's name (/proc/PID/comm), "" once it is gone."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def client_contract(port):
+    """The client's contract at its first proxy from its /jsonstats, or None."""
+    j = jsonstats(port)
+    if not j:
+        return None
+    ps = j["payments"]["proxies"]
+    return ps[0].get("contract") if ps else None
+
+
 def jsonstats(port):
     """A daemon's /jsonstats as a dict, or None while it does not answer."""
     try:

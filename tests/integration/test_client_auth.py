@@ -23,46 +23,17 @@ import secrets
 import signal
 import sys
 
-from cocoonlib import (Proc, binary, check, check_eq, free_port, http_json, jsonstats, limit, log,
-                       run, tmpdir, wait_until)
+from cocoonlib import (Proc, binary, check, check_eq, children_of, client_contract, free_port,
+                       http_json, jsonstats, limit, log, proc_comm, run, tmpdir, wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
 from cocoon_peer import Link, make_cert  # noqa: E402
 
 
-def children_of(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
 def child(up, name):
-    pids = [c for c in children_of(up.pid) if comm(c) == name]
+    pids = [c for c in children_of(up.pid) if proc_comm(c) == name]
     check_eq(len(pids), 1, "one %s process" % name)
     return pids[0]
-
-
-def contract(port):
-    j = jsonstats(port)
-    if not j:
-        return None
-    ps = j["payments"]["proxies"]
-    return ps[0].get("contract") if ps else None
 
 
 def proxy_log(d):
@@ -108,7 +79,7 @@ def main(holder):
 
     # 1. First connection: long, with the nonce registered on chain.
     c = wait_until(lambda: (lambda c: c if c and c.get("deployed") and c.get("registers", 0) >= 1
-                            else None)(contract(port)), 60, "the nonce registered by the client")
+                            else None)(client_contract(port)), 60, "the nonce registered by the client")
     check_eq(c["registers"], 1, "one registration")
     wait_until(lambda: authorized(d, "long"), 60, "the proxy authorized the long form")
     st, j = chat(port)
@@ -116,19 +87,19 @@ def main(holder):
     auth = jsonstats(proxy_http)["auth"]
     check(auth["chain"], "the proxy authorizes with the chain: %r" % auth)
     check_eq(auth["refused"], 0, "nobody refused yet")
-    wait_until(lambda: (contract(port) or {}).get("secret_hash_ours"), 60,
+    wait_until(lambda: (client_contract(port) or {}).get("secret_hash_ours"), 60,
                "the secret's hash on the contract")
     log("first connection: long authorization, nonce registered on chain, served")
 
     # 2. A restarted client: the contract holds its hash, the short form.
     pid = child(up, "cocoon-client")
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: comm(pid) != "cocoon-client", 20, "the old client gone")
+    wait_until(lambda: proc_comm(pid) != "cocoon-client", 20, "the old client gone")
     wait_until(lambda: authorized(d, "short"), 60, "the restarted client authorized (short)")
     wait_until(lambda: chat(port)[0] == 200, 60, "the restarted client served")
     # The restarted client's own read of its contract (its credit follows it).
     c = wait_until(lambda: (lambda c: c if c and c.get("known") and c.get("deployed") else None)(
-        contract(port)), 30, "the restarted client read its contract")
+        client_contract(port)), 30, "the restarted client read its contract")
     check_eq(c["registers"], 0, "the restarted client registered nothing")
     check_eq(len(authorized(d, "long")), 1, "still one long authorization in all")
     log("restarted client: short authorization with its secret")
@@ -155,7 +126,7 @@ def main(holder):
         json.dump(pcfg, f)
     ppid = child(up, "cocoon-proxy")
     os.kill(ppid, signal.SIGTERM)
-    wait_until(lambda: comm(ppid) != "cocoon-proxy", 30, "the old proxy gone")
+    wait_until(lambda: proc_comm(ppid) != "cocoon-proxy", 30, "the old proxy gone")
     wait_until(lambda: (lambda j: j and j.get("auth", {}).get("timeout") == 8)(
         _try_stats(proxy_http)), 60, "the proxy back with auth_timeout 8")
     wait_until(lambda: chat(port)[0] == 200, 60, "the client served by the restarted proxy")
@@ -246,7 +217,7 @@ def main(holder):
         json.dump(ccfg, f)
     Proc("client-3", [binary("cocoon-client"), "--config", os.path.join(d, "client-3.json")], d)
     wait_until(lambda: chat(poor)[0] == 200, 90, "client-3 authorized (long) and served")
-    c3 = contract(poor)
+    c3 = client_contract(poor)
     check_eq(c3["balance_nano"], 2000 * 20, "2000 tokens paid for")
     codes = []
     for _ in range(50):

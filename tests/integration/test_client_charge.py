@@ -17,16 +17,8 @@ succeed afterwards. No fixed sleeps: /jsonstats is polled."""
 import json
 import os
 
-from cocoonlib import (Proc, binary, check, check_eq, free_port, http_json, jsonstats, log, run,
-                       tmpdir, wait_until)
-
-
-def contract(port):
-    j = jsonstats(port)
-    if not j:
-        return None
-    ps = j["payments"]["proxies"]
-    return ps[0].get("contract") if ps else None
+from cocoonlib import (Proc, binary, check, check_eq, client_contract, free_port, http_json,
+                       jsonstats, log, run, tmpdir, wait_until)
 
 
 def ask(port, text, max_tokens=4):
@@ -47,7 +39,7 @@ def main(holder):
     proxy_http = int(pcfg["listen_http"].split(":")[1])
 
     c = wait_until(lambda: (lambda c: c if c and c.get("deployed") and c.get("state") == "open"
-                            else None)(contract(port)), 90, "the client contract deployed")
+                            else None)(client_contract(port)), 90, "the client contract deployed")
     stake_tokens = c["stake_nano"] // 20
     check(stake_tokens > 0, "a stake (%r)" % c)
     check_eq(c["tokens_used"], 0, "nothing charged yet")
@@ -76,12 +68,12 @@ def main(holder):
     # The voucher rides with the next request's payment notice.
     check_eq(ask(port, "hello")[0], 200, "a request after the save")
     c = wait_until(lambda: (lambda c: c if c and c.get("voucher_tokens", 0) > 0 else None)(
-        contract(port)), 60, "the client holds the proxy's voucher")
+        client_contract(port)), 60, "the client holds the proxy's voucher")
     voucher = c["voucher_tokens"]
     check(voucher > stake_tokens // 2, "the voucher covers the use (%d)" % voucher)
 
     c = wait_until(lambda: (lambda c: c if c and c["tokens_used"] == voucher else None)(
-        contract(port)), 90, "the contract charged up to the voucher by the client")
+        client_contract(port)), 90, "the contract charged up to the voucher by the client")
     check(c["forced_charges"] >= 1, "the client sent the charge (%r)" % c)
     with open(os.path.join(d, "client.log"), errors="replace") as f:
         check("event=client_forced_charge" in f.read(), "the client logged its forced charge")

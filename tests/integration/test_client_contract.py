@@ -12,37 +12,8 @@ import json
 import os
 import signal
 
-from cocoonlib import (Proc, binary, check, check_eq, cocoon, free_port, http_json, jsonstats,
-                       run, tmpdir, wait_until)
-
-
-def children_of(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def contract(port):
-    j = jsonstats(port)
-    if not j:
-        return None
-    ps = j["payments"]["proxies"]
-    return ps[0].get("contract") if ps else None
+from cocoonlib import (Proc, binary, check, check_eq, children_of, client_contract, cocoon,
+                       free_port, http_json, jsonstats, proc_comm, run, tmpdir, wait_until)
 
 
 def main(holder):
@@ -61,7 +32,7 @@ def main(holder):
     wallet = sim["wallets"]["client"]
 
     c = wait_until(lambda: (lambda c: c if c and c.get("deployed") and c.get("state") == "open"
-                            else None)(contract(port)), 60, "the client contract deployed")
+                            else None)(client_contract(port)), 60, "the client contract deployed")
     stake = c["stake_nano"]
     check(stake > 0, "the contract has the root's minimum stake (%d)" % stake)
     check_eq(c["balance_nano"], stake - stake % 20, "the first top-up is the stake (whole tokens)")
@@ -99,7 +70,7 @@ def main(holder):
     # The secret's hash reaches the contract (one message), and it is the
     # SHA-256 of the secret kept in the client's state folder.
     c = wait_until(lambda: (lambda c: c if c and c.get("secret_hash_ours") else None)(
-        contract(port)), 60, "the secret's hash on the contract")
+        client_contract(port)), 60, "the secret's hash on the contract")
     with open(os.path.join(d, "client-state", "client-secret.seed"), "rb") as f:
         secret = f.read().hex()
     check_eq(c["secret_hash"], hashlib.sha256(secret.encode()).hexdigest(),
@@ -108,8 +79,8 @@ def main(holder):
 
     # Above half the stake: no second top-up while the contract is read again.
     reads = c["reads"]
-    wait_until(lambda: (contract(port) or {}).get("reads", 0) >= reads + 3, 30, "three more reads")
-    c2 = contract(port)
+    wait_until(lambda: (client_contract(port) or {}).get("reads", 0) >= reads + 3, 30, "three more reads")
+    c2 = client_contract(port)
     check_eq(c2["topups"], 1, "one top-up in all")
     check_eq(c2["balance_nano"], c["balance_nano"], "the balance is unchanged")
     st, _ = http_json(port, "POST", "/v1/chat/completions",
@@ -119,12 +90,12 @@ def main(holder):
 
     # A restarted client (killed; cocoon up starts it again): the same
     # contract and secret, so nothing is sent again.
-    pid = [c for c in children_of(up.pid) if comm(c) == "cocoon-client"]
+    pid = [c for c in children_of(up.pid) if proc_comm(c) == "cocoon-client"]
     check_eq(len(pid), 1, "one client process")
     os.kill(pid[0], signal.SIGKILL)
-    wait_until(lambda: comm(pid[0]) != "cocoon-client", 20, "the old client gone")
+    wait_until(lambda: proc_comm(pid[0]) != "cocoon-client", 20, "the old client gone")
     c3 = wait_until(lambda: (lambda c: c if c and c.get("known") and c.get("reads", 0) >= 3
-                             else None)(contract(port)), 60, "the restarted client reads again")
+                             else None)(client_contract(port)), 60, "the restarted client reads again")
     check_eq(c3["address"], c["address"], "the same contract after a restart")
     check(c3["secret_hash_ours"], "the contract still holds our secret's hash")
     check_eq((c3["deploys"], c3["topups"], c3["secret_updates"]), (0, 0, 0),

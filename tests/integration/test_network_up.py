@@ -7,24 +7,8 @@ import os
 import signal
 import time
 
-from cocoonlib import (binary, check, check_eq, free_port, http_json, limit, log, Proc, run, tmpdir,
-                       wait_until)
-
-
-def children_of(pid):
-    """PIDs whose parent is pid (from /proc)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                out.append(int(d))
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
+from cocoonlib import (Proc, binary, check, check_eq, children_of, free_port, http_json, limit,
+                       log, run, tmpdir, wait_until)
 
 
 def alive(pid):

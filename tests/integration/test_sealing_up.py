@@ -14,21 +14,8 @@ import secrets
 import signal
 import threading
 
-from cocoonlib import (binary, check, check_eq, cocoon, free_port, http, http_json, limit, log,
-                       Proc, run, Stream, tmpdir, wait_until, write_json)
-
-
-def children_of(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
+from cocoonlib import (Proc, Stream, binary, check, check_eq, children_of, cocoon, free_port, http,
+                       http_json, limit, log, run, tmpdir, wait_until, write_json)
 
 
 # Mappings larger than this are a sanitizer's shadow memory (terabytes

@@ -13,25 +13,10 @@ import json
 import os
 import signal
 
-from cocoonlib import (binary, check, check_eq, cocoon, free_port, http_json, jsonstats, limit, log,
-                       Proc, run, tmpdir, wait_until)
+from cocoonlib import (Proc, binary, check, check_eq, children_of, cocoon, free_port, http_json,
+                       jsonstats, limit, log, run, tmpdir, wait_until)
 
 REFRESH = 1  # seconds between the daemons' reads of the root in this test
-
-
-def children_of(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                out.append(int(d))
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
 
 
 def ask(port):
