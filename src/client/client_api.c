@@ -192,9 +192,8 @@ static void send_request(creq *r, const clink *avoid)
     /* The proxy reserves this much of our credit before it routes; a request
      * no proxy has the credit for is refused here rather than sent to be
      * refused there. */
-    int64_t to_reserve = client_money_reservation(r->max_tokens, r->query.len, r->max_coefficient);
-    int64_t best = 0;
-    clink *l = client_money_pick(c, avoid, r->max_tokens, to_reserve, &best);
+    int64_t best = 0, to_reserve = 0;
+    clink *l = client_money_pick(c, avoid, r, &best, &to_reserve);
     if (!l) {
         c->stats.refused_quota++;
         char msg[256];

@@ -325,10 +325,14 @@ void client_money_on_contract(clink *l, uint32_t state, int64_t balance, int64_t
                               int64_t tokens_used, int64_t price, const ledger_multipliers *mult);
 /* The reservation the proxy makes for a request (COCOON's forward_query). */
 int64_t client_money_reservation(int64_t max_tokens, size_t query_len, int max_coefficient);
-/* The first ready link other than avoid whose credit covers the request, or
- * NULL (then *best, when not NULL, is the largest credit seen). */
-clink *client_money_pick(client *c, const clink *avoid, int64_t max_tokens, int64_t to_reserve,
-                         int64_t *best);
+/* What r reserves at l's proxy: on its query, or on its sealed body (the
+ * query and its tag) when it will be sealed there. */
+int64_t client_money_request_reservation(const creq *r, const clink *l);
+/* The first ready link other than avoid whose credit covers r, or NULL (then
+ * *best, when not NULL, is the largest credit seen and *need what r would
+ * reserve there). */
+clink *client_money_pick(client *c, const clink *avoid, const creq *r, int64_t *best,
+                         int64_t *need);
 void client_money_reserve(creq *r, clink *l);
 void client_money_release(creq *r);
 /* The "payments" object of /jsonstats. */

@@ -133,18 +133,31 @@ int64_t client_money_reservation(int64_t max_tokens, size_t query_len, int max_c
     return ledger_adjust_tokens(max_tokens + (int64_t)query_len, max_coefficient, 10000);
 }
 
-clink *client_money_pick(client *c, const clink *avoid, int64_t max_tokens, int64_t to_reserve,
-                         int64_t *best)
+int64_t client_money_request_reservation(const creq *r, const clink *l)
+{
+    /* Sealed, the proxy reserves on the sealed body: the query and its tag. */
+    bool sealed =
+        r->c->sealing != CLIENT_SEALING_OFF && (l->peer_flags & DAEMON_PARAMS_FLAG_SEALING);
+    return client_money_reservation(
+        r->max_tokens, r->query.len + (sealed ? CRYPTO_SEAL_TAG_LEN : 0), r->max_coefficient);
+}
+
+clink *client_money_pick(client *c, const clink *avoid, const creq *r, int64_t *best, int64_t *need)
 {
     int64_t top = 0;
+    *need = 0;
     for (size_t i = 0; i < c->links.n; i++) {
         clink *l = &c->links.at[i];
         if (l == avoid || l->state != DAEMON_LINK_READY) continue;
         int64_t avail = client_money_available(&c->money[i]);
+        int64_t to_reserve = client_money_request_reservation(r, l);
         /* The proxy's two checks, in its order: the request's cap, then the
          * reservation. */
-        if (avail >= max_tokens && avail >= to_reserve) return l;
-        if (avail > top) top = avail;
+        if (avail >= r->max_tokens && avail >= to_reserve) return l;
+        if (avail >= top) {
+            top = avail;
+            *need = to_reserve;
+        }
     }
     if (best) *best = top;
     return NULL;
@@ -154,7 +167,7 @@ void client_money_reserve(creq *r, clink *l)
 {
     client_money_release(r);
     cmoney *m = client_money_of(r->c, l);
-    r->reserved = client_money_reservation(r->max_tokens, r->query.len, r->max_coefficient);
+    r->reserved = client_money_request_reservation(r, l);
     r->reserved_on = l;
     m->reserved += r->reserved;
 }

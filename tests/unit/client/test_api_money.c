@@ -263,6 +263,39 @@ static void test_contract_read_decides(void **state)
     assert_int_equal(client_money_available(client_money_of(f->c, &f->c->links.at[0])), 0);
 }
 
+/* Sealed, the proxy reserves on the sealed body (the query and its 16-byte
+ * tag): a credit that covers the plain request exactly is refused at once,
+ * nothing sent, rather than sent to be refused by the proxy. */
+static void test_sealed_reservation_counts_the_tag(void **state)
+{
+    cfx *f = *state;
+    cfx_tiny(f);
+    account(f, 1, 0, 0, TON, 0);
+    account(f, 0, 0, TON, TON, 0);
+    f->c->links.at[0].peer_flags |= DAEMON_PARAMS_FLAG_SEALING; /* the proxy relays sealed */
+    f->c->sealing = CLIENT_SEALING_OFF;
+    cfx_chat(f, false);
+    size_t plain = cfx_take_run(f, 0)->query.len;
+    client_requests_abort_all(f->c);
+    cfx_clear_sent(f);
+    int64_t exact = client_money_reservation(256, plain, 4000);
+    account(f, 0, 0, exact * PRICE, TON, 0);
+
+    f->c->sealing = CLIENT_SEALING_REQUIRED;
+    fcall *call = cfx_chat(f, false);
+    assert_int_equal(call->status, 402);
+    assert_non_null(
+        strstr(call->err.message, "reserves")); /* the sealed size: 64 tokens more at 4000 */
+    cfx_expect_none(f);
+    assert_int_equal(client_money_reservation(256, plain + 16, 4000) - exact, 64);
+
+    /* Plain, the same credit covers it. */
+    f->c->sealing = CLIENT_SEALING_OFF;
+    cfx_chat(f, false);
+    assert_int_equal(cfx_take_run(f, 0)->query.len, plain);
+    client_requests_abort_all(f->c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +304,7 @@ int main(void)
         CFX_TEST(test_credit_decides_the_proxy),
         CFX_TEST(test_models_carry_prices),
         CFX_TEST(test_contract_read_decides),
+        CFX_TEST(test_sealed_reservation_counts_the_tag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
