@@ -87,7 +87,11 @@ def main(holder):
     wait_until(settled, 20, "ledger rows at %d committed tokens" % expected)
     c, w = up.ledger()
     check(c["available"] > 0, "the free-mode client keeps credit")
-    wp = up.worker_stats()["payments"]
+    # The proxy's payment notice rides with its next message to the worker
+    # (at most 0.5 s late: net_conn_send_msg_later), so the last one is
+    # waited for.
+    wp = wait_until(lambda: (lambda p: p if p["last_payment"]["count"] >= 5 else None)(
+        up.worker_stats()["payments"]), 20, "the worker's fifth payment notice")
     check_eq(wp["tokens_served"], expected, "worker tokens_served")
     check_eq(wp["nano_earned"], expected * wp["fee_per_token"], "worker nano_earned")
     check_eq(wp["last_payment"]["max_tokens"], expected, "worker's last payment total")
