@@ -129,11 +129,11 @@ typedef struct openai_request {
     /* What an OpenAI-compatible server may honour and the embedded engine
      * cannot: checked for form here, passed through unchanged by the
      * openai-http backend, refused by name by the embedded one. */
-    int64_t n;                              /* [1, OPENAI_MAX_CHOICES], default 1 */
-    int64_t best_of;                        /* completions, [n, OPENAI_MAX_CHOICES], default n */
-    bool has_tools;                         /* chat: a non-empty "tools" */
-    bool tool_choice_none;                  /* chat: "tool_choice": "none" */
-    bool has_tool_turns;                    /* chat: a tool/function message or tool_calls */
+    int64_t n;             /* [1, OPENAI_MAX_CHOICES], default 1 */
+    int64_t best_of;       /* completions, [n, OPENAI_MAX_CHOICES], default n; chat: n */
+    bool has_tools;        /* chat: a non-empty "tools" */
+    bool tool_choice_none; /* chat: "tool_choice": "none" */
+    bool has_tool_turns;   /* chat: a tool/function message or tool_calls */
     openai_response_format response_format; /* chat: response_format.type */
     bool has_logit_bias;                    /* a non-empty "logit_bias" */
     bool has_suffix;                        /* completions: a non-empty "suffix" */

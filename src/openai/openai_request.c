@@ -451,6 +451,7 @@ static int check_logprobs(const json_t *j, openai_request *r, openai_error *e)
         if (top >= 0 && !r->logprobs)
             return bad(e, "top_logprobs", "'top_logprobs' requires 'logprobs' to be true");
         r->top_logprobs = top > 0 ? (int)top : 0;
+        r->best_of = r->n; /* chat has no best_of: its n candidates are all returned */
         return 0;
     }
     int64_t lp = -1;
