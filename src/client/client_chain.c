@@ -128,8 +128,13 @@ void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a)
     if (ok) {
         ton_addr contract;
         ton_state_init_address(cinit, 0, &contract);
-        if (ch->has_addr && !ton_addr_equal(&contract, &ch->contract))
+        if (ch->has_addr && !ton_addr_equal(&contract, &ch->contract)) {
             ch->read_ok = false; /* another proxy key or params: start over */
+            free(ch->voucher);   /* its vouchers name the old contract */
+            ch->voucher = NULL;
+            ch->voucher_len = 0;
+            ch->voucher_tokens = 0;
+        }
         ch->contract = contract;
         ch->proxy_sc = proxy_sc;
         memcpy(ch->proxy_pub, a->params.proxy_public_key.b, 32);
@@ -236,9 +241,6 @@ static bool maybe_force_charge(client *c, clink *l, cchain *ch)
     return true;
 }
 
-/* COCOON's rule (ClientProxyInfo::check): tokens paid for less tokens used
- * under half the stake's tokens -> add the stake's worth. Configurable:
- * min_balance_nano replaces the threshold, topup_nano the amount. */
 /* COCOON's client sets its secret's hash on the contract when it differs
  * (ClientProxyInfo::check, before the top-up rule), so that the proxy can
  * offer the short authorization next time. */
@@ -266,6 +268,9 @@ static bool maybe_set_secret(client *c, clink *l, cchain *ch)
     return true;
 }
 
+/* COCOON's rule (ClientProxyInfo::check): tokens paid for less tokens used
+ * under half the stake's tokens -> add the stake's worth. Configurable:
+ * min_balance_nano replaces the threshold, topup_nano the amount. */
 static void maybe_top_up(client *c, clink *l, cchain *ch)
 {
     if (!c->wallet || ch->tx_pending || !ch->read_ok || ch->price <= 0) return;
