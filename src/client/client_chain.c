@@ -186,6 +186,10 @@ void client_chain_on_signed_payment(clink *l, const tl_obj *sp)
      * checked once. */
     if (ch->voucher && ch->voucher_len == data->len && !memcmp(ch->voucher, data->data, data->len))
         return;
+    /* ... and so is a refused one (the proxy repeats it too). */
+    uint8_t h[32];
+    crypto_sha256(data->data, data->len, h);
+    if (ch->bad_vouchers && !memcmp(h, ch->refused, 32)) return;
     cc_err err = {0};
     ton_cell *cell = ton_boc_parse(data->data, data->len, &err);
     ton_voucher v;
@@ -197,6 +201,7 @@ void client_chain_on_signed_payment(clink *l, const tl_obj *sp)
         rc = cc_err_set(&err, "for another contract");
     if (rc < 0) {
         ch->bad_vouchers++;
+        memcpy(ch->refused, h, 32);
         CC_WARN("event=client_voucher_refused proxy=%s error=\"%s\"", l->addr, err.msg);
         return;
     }

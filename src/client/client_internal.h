@@ -87,6 +87,7 @@ typedef struct cchain {
     size_t voucher_len;
     int64_t voucher_tokens;
     uint64_t charges, bad_vouchers;
+    uint8_t refused[32]; /* SHA-256 of the last voucher refused: not checked again */
     double last_ok;
     char last_error[600];
 } cchain;
