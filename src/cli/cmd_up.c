@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,10 +22,34 @@
 #include "crypto/crypto.h"
 #include "engine/engine.h"
 
-/* A free loopback port (bound then released: another process could take it
- * in between, which on a developer machine is rare enough). */
+static bool port_in_use(int port);
+
+/* The first port of the kernel's ephemeral range (outgoing connections and
+ * bind(0) take theirs from it). */
+static int ephemeral_low(void)
+{
+    int low = 32768, high = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &low, &high) != 2) low = 32768;
+        fclose(f);
+    }
+    return low;
+}
+
+/* A free loopback port, picked at random from the 8192 ports just below the
+ * ephemeral range: the daemon binds it only later, and a port from the
+ * ephemeral range could meanwhile become the local end of any outgoing
+ * connection on the machine. (The test suite's picker takes the 8192 ports
+ * above these, so a `cocoon up` in one test never races another test.) */
 static int free_port(void)
 {
+    int hi = ephemeral_low() - 8192, lo = hi - 8192;
+    for (int tries = 0; lo >= 1024 && tries < 256; tries++) {
+        int p = lo + (int)(crypto_random_u64() % (uint64_t)(hi - lo));
+        if (!port_in_use(p)) return p;
+    }
+    /* A machine with an unusual range: let the kernel choose. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -37,8 +62,7 @@ static int free_port(void)
     return port;
 }
 
-/* Ports are picked before any daemon binds them, and the kernel may hand
- * out the same free port twice in a row: remember what was picked. */
+/* Ports are picked before any daemon binds them: remember what was picked. */
 typedef struct port_set {
     int used[UP_MAX_WORKERS + 8];
     size_t n;

@@ -11,10 +11,12 @@ programs several times slower, and a wait that is met returns at once, so a
 generous limit costs nothing when the test passes.
 """
 import atexit
+import fcntl
 import hashlib
 from http import client as httpclient
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -82,10 +84,50 @@ def tmpdir(prefix="cocoon-test-"):
     return d
 
 
+_PORT_LOCKS = []  # lock files of the ports this process handed out, held until it exits
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port for a daemon to bind later. The kernel's bind(0) would
+    give one from the ephemeral range, where any outgoing connection of a test
+    running beside this one may take it before the daemon binds it. So the
+    port comes from the 8192 ports just below that range (`cocoon up` picks
+    from the 8192 below these), and a lock file that every test honours
+    reserves it until this process exits."""
+    hi = _ephemeral_low()
+    lo = hi - 8192
+    if lo < 1024:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    lock_dir = os.path.join(tempfile.gettempdir(), "cocoon-test-ports")
+    os.makedirs(lock_dir, exist_ok=True)
+    for _ in range(1000):
+        port = random.randrange(lo, hi)
+        fd = os.open(os.path.join(lock_dir, str(port)), os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                os.close(fd)
+                continue
+        _PORT_LOCKS.append(fd)
+        return port
+    raise RuntimeError("no free loopback port between %d and %d" % (lo, hi))
 
 
 def wait_until(fn, timeout=20.0, what="condition", interval=0.05):
