@@ -210,5 +210,7 @@ bool eng_gmatch_token_ok(eng_gmatch *gm, int32_t id);
 size_t eng_gmatch_mask(eng_gmatch *gm, uint8_t *allow);
 /* Advances past a token (an end token changes nothing); false if it was not allowed. */
 bool eng_gmatch_accept(eng_gmatch *gm, int32_t id);
+/* How many masks filled the automaton midway and were computed over the states instead. */
+uint64_t eng_gmatch_fallbacks(const eng_gmatch *gm);
 
 #endif

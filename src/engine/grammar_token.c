@@ -71,6 +71,7 @@ struct eng_gmatch {
     engine_gvocab *own; /* built here when none was given */
     uint32_t *scratch;
     size_t scratch_cap;
+    uint64_t fallbacks; /* masks that filled the automaton and stepped the states instead */
 };
 
 static int cmp_gtok(const void *a, const void *b)
@@ -369,13 +370,19 @@ bool eng_gmatch_accept(eng_gmatch *gm, int32_t id)
 }
 
 /* The mask's walk over the sorted vocabulary. valid: the previous token's first valid bytes
- * have their states at depth 0..valid; dead: the length of its shortest rejected prefix
- * (SIZE_MAX: none), so the tokens after it that share that prefix are rejected unseen. The
- * walk goes through the automaton; false when it filled up (allow is then partial). */
-static bool mask_nodes(eng_gmatch *gm, uint8_t *allow, size_t *n_allowed)
+ * have their nodes (or states) at depth 0..valid; dead: the length of its shortest rejected
+ * prefix (SIZE_MAX: none), so the tokens after it that share that prefix are rejected unseen.
+ * With nodes the walk goes through the automaton and returns false when it filled up (allow is
+ * then partial); without, it steps the states themselves and always completes. */
+static bool mask_walk(eng_gmatch *gm, bool nodes, uint8_t *allow, size_t *n_allowed)
 {
-    need_ids(gm, 1);
-    gm->ids[0] = gm->cur_id;
+    if (nodes) {
+        need_ids(gm, 1);
+        gm->ids[0] = gm->cur_id;
+    } else {
+        need_depth(gm, 1);
+        eng_gstate_copy(&gm->depth[0], &gm->cur);
+    }
     size_t valid = 0, dead = SIZE_MAX;
     for (size_t k = 0; k < gm->n_order; k++) {
         const gtok *t = &gm->order[k];
@@ -386,15 +393,25 @@ static bool mask_nodes(eng_gmatch *gm, uint8_t *allow, size_t *n_allowed)
         }
         dead = SIZE_MAX;
         size_t d = valid < lcp ? valid : lcp;
-        need_ids(gm, (size_t)t->len + 1);
+        if (nodes)
+            need_ids(gm, (size_t)t->len + 1);
+        else
+            need_depth(gm, (size_t)t->len + 1);
         for (; d < t->len; d++) {
-            uint32_t next = step(gm, gm->ids[d], t->p[d]);
-            if (next == NODE_NONE) return false;
-            if (next == NODE_DEAD) {
+            bool ok;
+            if (nodes) {
+                uint32_t next = step(gm, gm->ids[d], t->p[d]);
+                if (next == NODE_NONE) return false;
+                ok = next != NODE_DEAD;
+                if (ok) gm->ids[d + 1] = next;
+            } else {
+                ok = eng_gstate_advance(gm->g, &gm->depth[d], t->p[d], &gm->depth[d + 1],
+                                        &gm->scratch, &gm->scratch_cap);
+            }
+            if (!ok) {
                 dead = d + 1;
                 break;
             }
-            gm->ids[d + 1] = next;
         }
         valid = d < t->len ? d + 1 : t->len;
         if (dead == SIZE_MAX) {
@@ -403,37 +420,6 @@ static bool mask_nodes(eng_gmatch *gm, uint8_t *allow, size_t *n_allowed)
         }
     }
     return true;
-}
-
-/* The same walk stepping the states themselves: when the automaton is full. */
-static void mask_states(eng_gmatch *gm, uint8_t *allow, size_t *n_allowed)
-{
-    need_depth(gm, 1);
-    eng_gstate_copy(&gm->depth[0], &gm->cur);
-    size_t valid = 0, dead = SIZE_MAX;
-    for (size_t k = 0; k < gm->n_order; k++) {
-        const gtok *t = &gm->order[k];
-        size_t lcp = t->lcp;
-        if (dead <= lcp) {
-            if (valid > lcp) valid = lcp;
-            continue;
-        }
-        dead = SIZE_MAX;
-        size_t d = valid < lcp ? valid : lcp;
-        need_depth(gm, (size_t)t->len + 1);
-        for (; d < t->len; d++) {
-            if (!eng_gstate_advance(gm->g, &gm->depth[d], t->p[d], &gm->depth[d + 1], &gm->scratch,
-                                    &gm->scratch_cap)) {
-                dead = d + 1;
-                break;
-            }
-        }
-        valid = d < t->len ? d + 1 : t->len;
-        if (dead == SIZE_MAX) {
-            allow[t->id] = 1;
-            (*n_allowed)++;
-        }
-    }
 }
 
 size_t eng_gmatch_mask(eng_gmatch *gm, uint8_t *allow)
@@ -449,12 +435,20 @@ size_t eng_gmatch_mask(eng_gmatch *gm, uint8_t *allow)
     if (eng_gstate_only_end(&gm->cur)) return n_allowed;
     size_t n_ends = n_allowed;
     prepare(gm);
-    if (gm->cur_id != NODE_NONE && mask_nodes(gm, allow, &n_allowed)) return n_allowed;
+    if (gm->cur_id != NODE_NONE) {
+        if (mask_walk(gm, true, allow, &n_allowed)) return n_allowed;
+        gm->fallbacks++; /* it filled up midway */
+    }
     /* Full: drop the automaton and walk the states, from a clean mask. */
     cache_clear(gm);
     for (size_t k = 0; k < gm->n_order; k++)
         allow[gm->order[k].id] = 0;
     n_allowed = n_ends;
-    mask_states(gm, allow, &n_allowed);
+    mask_walk(gm, false, allow, &n_allowed);
     return n_allowed;
+}
+
+uint64_t eng_gmatch_fallbacks(const eng_gmatch *gm)
+{
+    return gm->fallbacks;
 }
