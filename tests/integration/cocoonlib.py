@@ -144,7 +144,19 @@ def wait_until(fn, timeout=20.0, what="condition", interval=0.05):
         except Exception as e:  # the service may not be up yet
             last = e
         time.sleep(interval)
-    fail("timed out after %.0f s waiting for %s (last error: %r)" % (timeout, what, last))
+    fail("timed out after %.0f s waiting for %s (last error: %r)%s" % (timeout, what, last,
+                                                                    _exited_report()))
+
+
+def _exited_report():
+    """The programs started through Proc that have exited, with their logs'
+    last lines: a wait that times out often means one of them died at start."""
+    out = ""
+    for p in _procs:
+        if not p.alive():
+            out += "\n%s exited with status %s; its log ends:\n%s" % (
+                p.name, p.p.returncode, p.log_tail(8))
+    return out
 
 
 class Proc:
@@ -458,6 +470,9 @@ def wait_for(pred, timeout=20.0, interval=0.1):
         if v:
             return v
         time.sleep(interval)
+    report = _exited_report()
+    if report:
+        print("wait_for timed out after %.0f s;%s" % (limit(timeout), report), flush=True)
     return None
 
 

@@ -51,12 +51,19 @@ def main():
     try:
         return run(tmp)
     finally:
+        # Programs that ended before the end of the test (one that died at
+        # start explains every wait after it); printed last, where a cut
+        # output still shows them.
+        ended = [(" ".join(os.path.basename(a) for a in p.args[:3]), p.returncode)
+                 for p in procs if p.poll() is not None]
         for p in procs:
             stop(p)
         if failures:
             for log in sorted(os.listdir(tmp)):
                 if log.endswith(".log"):
                     print(f"--- {log}\n{read(os.path.join(tmp, log))[-3000:]}")
+            for cmd, rc in ended:
+                print(f"ended before the end of the test: {cmd} (status {rc})")
         shutil.rmtree(tmp, ignore_errors=True)
 
 
