@@ -215,9 +215,12 @@ typedef struct engine_hparams {
     int n_layer, dim, hidden_dim, n_head, n_head_kv, head_dim;
     int n_vocab, n_ctx_train, rope_dim;
     float rope_base, norm_eps;
-    float rope_pos_scale; /* linear RoPE scaling: positions times this (1 = none) */
-    bool tied_output;     /* output.weight absent: token_embd is reused */
-    bool neox_rope;       /* rotate (i, i + d/2) pairs instead of (2i, 2i+1) */
+    float rope_pos_scale; /* RoPE scaling, linear or YaRN's interpolation: 1/factor (1 = none) */
+    float rope_yarn_ext;  /* YaRN: how far the fast pairs keep their frequency (0: not YaRN) */
+    float rope_yarn_lo, rope_yarn_hi; /* YaRN: pairs below lo keep it, pairs above hi scale */
+    float rope_mscale;                /* cos and sin times this (YaRN's magnitude; 1 = none) */
+    bool tied_output;                 /* output.weight absent: token_embd is reused */
+    bool neox_rope;                   /* rotate (i, i + d/2) pairs instead of (2i, 2i+1) */
 } engine_hparams;
 
 typedef struct engine_model engine_model;
@@ -639,6 +642,8 @@ typedef struct engine_synth_config {
     bool bpe_vocab;          /* gpt2-style tokenizer instead of SentencePiece */
     bool rope_freqs;         /* write a rope_freqs.weight tensor (llama 3.1 style) */
     float rope_linear_scale; /* > 0: linear RoPE scaling with this factor */
+    float rope_yarn_factor;  /* > 0: YaRN scaling with this factor (instead of linear) */
+    int rope_yarn_orig_ctx;  /* YaRN's original context length (0: not written) */
 } engine_synth_config;
 void engine_synth_config_default(engine_synth_config *c);
 /* Writes a random-weight GGUF file. */

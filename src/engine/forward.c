@@ -252,11 +252,18 @@ static void rope_tables(engine_ctx *c, const eng_batch *b)
         float freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->rope_dim);
         if (c->m->rope_freqs) /* llama 3.1+: per-pair divisors of the frequency */
             freq /= c->m->rope_freqs[i];
-        freq *= hp->rope_pos_scale;
+        float scaled = freq * hp->rope_pos_scale;
+        if (hp->rope_yarn_ext != 0.0f) { /* YaRN: fast pairs keep their frequency, ramped */
+            float y =
+                ((float)i - hp->rope_yarn_lo) / fmaxf(0.001f, hp->rope_yarn_hi - hp->rope_yarn_lo);
+            float keep = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * hp->rope_yarn_ext;
+            scaled = scaled * (1.0f - keep) + freq * keep;
+        }
+        float ms = hp->rope_mscale;
         for (int t = 0; t < nb; t++) {
-            float a = (float)b->pos[t] * freq;
-            c->rope_cos[t * half + i] = cosf(a);
-            c->rope_sin[t * half + i] = sinf(a);
+            float a = (float)b->pos[t] * scaled;
+            c->rope_cos[t * half + i] = cosf(a) * ms;
+            c->rope_sin[t * half + i] = sinf(a) * ms;
         }
     }
 }

@@ -119,6 +119,61 @@ static int load_vector(loader *L, const char *name, int n, bool required, const 
     return 0;
 }
 
+/* RoPE scaling as llama.cpp reads it (llama-model.cpp, llama-context.cpp):
+ * the type defaults to linear, whose factor stretches positions; YaRN
+ * (bloc97's "NTK-by-parts") interpolates only the slow pairs, keeps the fast
+ * ones, ramps between the pairs whose wavelengths fit beta_fast and beta_slow
+ * times in the original context, and scales cos and sin by its magnitude
+ * factor, which multiplies attention scores by its square. */
+static int load_rope_scaling(loader *L)
+{
+    engine_hparams *hp = &L->m->hp;
+    hp->rope_pos_scale = 1.0f;
+    hp->rope_yarn_ext = 0.0f;
+    hp->rope_yarn_lo = hp->rope_yarn_hi = 0.0f;
+    hp->rope_mscale = 1.0f;
+    char key[128];
+    snprintf(key, sizeof(key), "%s.rope.scaling.type", L->arch);
+    char *type = engine_gguf_get_str(L->m->g, key);
+    bool none = type && !strcmp(type, "none"), yarn = type && !strcmp(type, "yarn");
+    if (type && !none && !yarn && strcmp(type, "linear")) {
+        cc_err_set(L->err, "metadata %s = \"%.32s\" not supported (none, linear, yarn are)", key,
+                   type);
+        free(type);
+        return -1;
+    }
+    free(type);
+    float factor = 1.0f, attn_factor = 1.0f;
+    if (get_float(L, "rope.scaling.factor", 0.0, 0.0, 1e6, &factor) ||
+        get_float(L, "rope.scaling.attn_factor", 1.0, 0.0, 1e3, &attn_factor))
+        return -1;
+    if (factor == 0.0f) factor = 1.0f; /* absent: no scaling */
+    if (factor < 1e-3f)
+        return cc_err_set(L->err, "metadata rope.scaling.factor %g too small", factor);
+    if (!none) hp->rope_pos_scale = 1.0f / factor;
+    hp->rope_mscale = attn_factor;
+    if (!yarn) return 0;
+    /* llama.cpp reads YaRN's other settings (ext factor, betas, log multiplier) only for other
+     * architectures; these get its defaults. */
+    const float beta_fast = 32.0f, beta_slow = 1.0f;
+    int orig_ctx;
+    if (get_int(L, "rope.scaling.original_context_length", false, hp->n_ctx_train, 1, 1 << 24,
+                &orig_ctx))
+        return -1;
+    hp->rope_yarn_ext = 1.0f;
+    /* The pair whose wavelength fits beta times in the original context. */
+    float rd = (float)hp->rope_dim, two_ln_base = 2.0f * logf(hp->rope_base);
+    if (!(two_ln_base > 0.0f)) return cc_err_set(L->err, "YaRN needs rope.freq_base above 1");
+    float lo = floorf(rd * logf((float)orig_ctx / (beta_fast * 2.0f * (float)M_PI)) / two_ln_base);
+    float hi = ceilf(rd * logf((float)orig_ctx / (beta_slow * 2.0f * (float)M_PI)) / two_ln_base);
+    hp->rope_yarn_lo = lo > 0.0f ? lo : 0.0f;
+    hp->rope_yarn_hi = hi < rd - 1.0f ? hi : rd - 1.0f;
+    /* Its magnitude 1 + 0.1 ln(factor) (Hugging Face's get_mscale; llama-context.cpp divides it
+     * out of attn_factor and the rope operation multiplies it back in). */
+    hp->rope_mscale = attn_factor * (factor <= 1.0f ? 1.0f : 1.0f + 0.1f * logf(factor));
+    return 0;
+}
+
 static int load_hparams(loader *L)
 {
     engine_model *m = L->m;
@@ -159,22 +214,7 @@ static int load_hparams(loader *L)
     if (get_float(L, "rope.freq_base", 10000.0, 1.0, 1e12, &hp->rope_base) ||
         get_float(L, "attention.layer_norm_rms_epsilon", 1e-5, 0.0, 1.0, &hp->norm_eps))
         return -1;
-    /* Linear RoPE scaling stretches positions; other kinds (YaRN) only
-     * matter past the training context and are not applied. */
-    hp->rope_pos_scale = 1.0f;
-    char key[128];
-    snprintf(key, sizeof(key), "%s.rope.scaling.type", L->arch);
-    char *scaling = engine_gguf_get_str(m->g, key);
-    if (scaling && !strcmp(scaling, "linear")) {
-        float factor = 1.0f;
-        if (get_float(L, "rope.scaling.factor", 1.0, 1e-3, 1e6, &factor)) {
-            free(scaling);
-            return -1;
-        }
-        hp->rope_pos_scale = 1.0f / factor;
-    }
-    free(scaling);
-    return 0;
+    return load_rope_scaling(L);
 }
 
 static int load_weights(loader *L)

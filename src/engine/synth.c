@@ -237,6 +237,12 @@ static engine_gguf_writer *build(const engine_synth_config *c, cc_err *err)
     if (c->rope_linear_scale > 0) {
         engine_gguf_w_str(w, KEY("rope.scaling.type"), "linear");
         engine_gguf_w_f32(w, KEY("rope.scaling.factor"), c->rope_linear_scale);
+    } else if (c->rope_yarn_factor > 0) {
+        engine_gguf_w_str(w, KEY("rope.scaling.type"), "yarn");
+        engine_gguf_w_f32(w, KEY("rope.scaling.factor"), c->rope_yarn_factor);
+        if (c->rope_yarn_orig_ctx > 0)
+            engine_gguf_w_u32(w, KEY("rope.scaling.original_context_length"),
+                              (uint32_t)c->rope_yarn_orig_ctx);
     }
 #undef KEY
     if (c->bpe_vocab)

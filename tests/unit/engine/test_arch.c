@@ -50,16 +50,37 @@ static void rmsnorm(double *out, const double *x, const float *w, int n, double 
 }
 
 static double pos_scale = 1.0; /* linear RoPE scaling of the model under test */
+static double yarn_factor = 0; /* > 0: YaRN scaling of the model under test */
+static int yarn_orig_ctx;
+
+/* YaRN as llama.cpp applies it (ggml_rope_yarn_corr_dims, rope_yarn and the
+ * magnitude set in llama-context.cpp), in double precision: the pairs whose
+ * wavelength fits more than beta_fast (32) times in the original context keep
+ * their frequency, those that fit less than beta_slow (1) times are divided by
+ * the factor, a linear ramp between; cos and sin are multiplied by
+ * 1 + 0.1 ln(factor). */
+static double yarn_freq(double freq, int i, double base, double *mscale)
+{
+    double lo = floor(HD * log(yarn_orig_ctx / (32.0 * 2 * M_PI)) / (2 * log(base)));
+    double hi = ceil(HD * log(yarn_orig_ctx / (1.0 * 2 * M_PI)) / (2 * log(base)));
+    lo = fmax(0, lo);
+    hi = fmin(HD - 1, hi);
+    double keep = 1 - fmin(1, fmax(0, (i - lo) / fmax(0.001, hi - lo)));
+    *mscale = 1 + 0.1 * log(yarn_factor);
+    return freq / yarn_factor * (1 - keep) + freq * keep;
+}
 
 static void rope(double *v, int pos, double base, bool neox)
 {
     const float *ff = W("rope_freqs.weight", 0);
     for (int i = 0; i < HD / 2; i++) {
-        double th = pos * pos_scale * pow(base, -2.0 * i / HD) / (ff ? ff[i] : 1.0);
+        double freq = pow(base, -2.0 * i / HD) / (ff ? ff[i] : 1.0), ms = 1.0;
+        freq = yarn_factor > 0 ? yarn_freq(freq, i, base, &ms) : freq * pos_scale;
+        double th = pos * freq;
         int a = neox ? i : 2 * i, b = neox ? i + HD / 2 : 2 * i + 1;
         double x0 = v[a], x1 = v[b];
-        v[a] = x0 * cos(th) - x1 * sin(th);
-        v[b] = x0 * sin(th) + x1 * cos(th);
+        v[a] = ms * (x0 * cos(th) - x1 * sin(th));
+        v[b] = ms * (x0 * sin(th) + x1 * cos(th));
     }
 }
 
@@ -141,7 +162,7 @@ static void naive_logits(engine_arch arch, const int32_t *toks, int n, double *l
     matvec(out, xb, NV, DIM, logits);
 }
 
-static void check_arch(engine_arch arch, bool freqs, float linear)
+static void check_arch(engine_arch arch, bool freqs, float linear, float yarn)
 {
     engine_synth_config c;
     engine_synth_config_default(&c);
@@ -157,7 +178,11 @@ static void check_arch(engine_arch arch, bool freqs, float linear)
     c.seed = 7;
     c.rope_freqs = freqs;
     c.rope_linear_scale = linear;
+    c.rope_yarn_factor = yarn;
+    c.rope_yarn_orig_ctx = 4096;
     pos_scale = linear > 0 ? 1.0 / linear : 1.0;
+    yarn_factor = yarn;
+    yarn_orig_ctx = 4096;
     cc_buf file = CC_BUF_INIT;
     cc_err err = {0};
     assert_int_equal(engine_synth_buf(&c, &file, &err), 0);
@@ -187,36 +212,46 @@ static void check_arch(engine_arch arch, bool freqs, float linear)
 static void test_llama(void **state)
 {
     (void)state;
-    check_arch(ENGINE_ARCH_LLAMA, false, 0);
+    check_arch(ENGINE_ARCH_LLAMA, false, 0, 0);
 }
 
 /* Llama 3.1-style frequency factors and linear position scaling. */
 static void test_llama_rope_variants(void **state)
 {
     (void)state;
-    check_arch(ENGINE_ARCH_LLAMA, true, 0);
-    check_arch(ENGINE_ARCH_LLAMA, false, 4.0f);
-    check_arch(ENGINE_ARCH_QWEN2, true, 2.0f);
+    check_arch(ENGINE_ARCH_LLAMA, true, 0, 0);
+    check_arch(ENGINE_ARCH_LLAMA, false, 4.0f, 0);
+    check_arch(ENGINE_ARCH_QWEN2, true, 2.0f, 0);
+}
+
+/* YaRN (with an original context of 4096 the 8 pairs of a 16-wide head split
+ * into kept, ramped and scaled ones for both bases), with and without
+ * frequency factors. */
+static void test_rope_yarn(void **state)
+{
+    (void)state;
+    check_arch(ENGINE_ARCH_LLAMA, false, 0, 4.0f);
+    check_arch(ENGINE_ARCH_QWEN2, false, 0, 8.0f);
+    check_arch(ENGINE_ARCH_QWEN3, true, 0, 4.0f);
 }
 
 static void test_qwen2(void **state)
 {
     (void)state;
-    check_arch(ENGINE_ARCH_QWEN2, false, 0);
+    check_arch(ENGINE_ARCH_QWEN2, false, 0, 0);
 }
 
 static void test_qwen3(void **state)
 {
     (void)state;
-    check_arch(ENGINE_ARCH_QWEN3, false, 0);
+    check_arch(ENGINE_ARCH_QWEN3, false, 0, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_llama),
-        cmocka_unit_test(test_llama_rope_variants),
-        cmocka_unit_test(test_qwen2),
+        cmocka_unit_test(test_llama),     cmocka_unit_test(test_llama_rope_variants),
+        cmocka_unit_test(test_rope_yarn), cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_qwen3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
