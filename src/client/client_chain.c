@@ -388,19 +388,10 @@ static void on_client_data(void *ud, json_t *result, const cc_err *rerr)
         read_failed(ch, "get_client_data", rerr->msg);
         return;
     }
-    ton_stack st;
     cc_err err = {0};
-    if (ton_stack_parse_json(result, &st, &err) < 0) {
-        read_failed(ch, "get_client_data", err.msg);
-        return;
-    }
     ton_client_state cs;
-    int rc = st.exit_code == 0 || st.exit_code == 1
-                 ? ton_client_state_from_stack(&st, &cs, &err)
-                 : cc_err_set(&err, "exit code %d", st.exit_code);
-    ton_stack_free(&st);
-    if (rc < 0) {
-        read_failed(ch, "get_client_data", err.msg);
+    if (ton_client_state_from_result(result, &cs, &err) < 0) {
+        read_failed(ch, "contract", err.msg);
         return;
     }
     ch->st = cs;

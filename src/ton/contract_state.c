@@ -174,6 +174,21 @@ int ton_worker_state_from_stack(const ton_stack *st, ton_worker_state *out, cc_e
     return 0;
 }
 
+/* A get-method's result as the API returns it: the stack parsed, TVM's two
+ * success codes (0, 1) accepted and any other named, then read. */
+static int from_result(const json_t *result, const char *method, stack_reader read, void *out,
+                       cc_err *err)
+{
+    ton_stack st;
+    if (!result) return cc_err_set(err, "%s: no result", method);
+    if (ton_stack_parse_json(result, &st, err) < 0) return cc_err_prefix(err, "%s", method);
+    int rc = st.exit_code == 0 || st.exit_code == 1
+                 ? read(&st, out, err)
+                 : cc_err_set(err, "%s: exit code %d", method, st.exit_code);
+    ton_stack_free(&st);
+    return rc;
+}
+
 static int read_client(const ton_stack *st, void *out, cc_err *err)
 {
     return ton_client_state_from_stack(st, out, err);
@@ -185,6 +200,21 @@ static int read_proxy(const ton_stack *st, void *out, cc_err *err)
 static int read_worker(const ton_stack *st, void *out, cc_err *err)
 {
     return ton_worker_state_from_stack(st, out, err);
+}
+
+int ton_client_state_from_result(const json_t *result, ton_client_state *out, cc_err *err)
+{
+    return from_result(result, "get_client_data", read_client, out, err);
+}
+
+int ton_proxy_state_from_result(const json_t *result, ton_proxy_state *out, cc_err *err)
+{
+    return from_result(result, "get_proxy_data", read_proxy, out, err);
+}
+
+int ton_worker_state_from_result(const json_t *result, ton_worker_state *out, cc_err *err)
+{
+    return from_result(result, "get_worker_data", read_worker, out, err);
 }
 
 int ton_client_state_fetch(ton_api *api, const ton_addr *addr, ton_client_state *out, cc_err *err)

@@ -733,6 +733,12 @@ typedef struct ton_worker_state {
 } ton_worker_state;
 int ton_worker_state_from_stack(const ton_stack *st, ton_worker_state *out, cc_err *err);
 
+/* The same from a runGetMethod result of the API (outside input; the one
+ * reading the daemons share): exit codes other than TVM's 0 and 1 are
+ * refused with the code named. */
+int ton_client_state_from_result(const json_t *result, ton_client_state *out, cc_err *err);
+int ton_proxy_state_from_result(const json_t *result, ton_proxy_state *out, cc_err *err);
+int ton_worker_state_from_result(const json_t *result, ton_worker_state *out, cc_err *err);
 /* Run get_client_data / get_proxy_data / get_worker_data at addr. */
 int ton_client_state_fetch(ton_api *api, const ton_addr *addr, ton_client_state *out, cc_err *err);
 int ton_proxy_state_fetch(ton_api *api, const ton_addr *addr, ton_proxy_state *out, cc_err *err);

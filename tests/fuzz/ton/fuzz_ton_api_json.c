@@ -39,6 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ton_worker_state_from_stack(&st, &ws, &err);
         ton_stack_free(&st);
     }
+    /* The one reading of a get-method result the daemons share. */
+    ton_client_state cs;
+    ton_client_state_from_result(r, &cs, &err);
+    ton_proxy_state ps;
+    ton_proxy_state_from_result(r, &ps, &err);
+    ton_worker_state ws;
+    ton_worker_state_from_result(r, &ws, &err);
     ton_account acc;
     if (ton_account_from_json(r, &acc, &err) == 0) ton_account_clear(&acc);
     ton_wallet_info wi;

@@ -340,6 +340,64 @@ static void test_contract_state_stacks(void **state)
     json_decref(j);
 }
 
+/* One reading of a contract's get-method result for every daemon (the
+ * client, the proxy's refresh, its authorization, its stake), on results as
+ * tools/tonsim's runGetMethod returns them. */
+static void test_contract_state_from_result(void **state)
+{
+    (void)state;
+    /* get_client_data of an open contract: 1.5 TON, 0.1 TON stake, 1000
+     * tokens charged, a secret hash (a 256-bit number, hex as tonsim prints) */
+    json_t *j = parse(
+        "{\"@type\":\"smc.runResult\",\"gas_used\":1842,\"stack\":[[\"num\",\"0x0\"],"
+        "[\"num\",\"0x59682f00\"],[\"num\",\"0x5f5e100\"],[\"num\",\"0x3e8\"],[\"num\",\"0x0\"],"
+        "[\"num\",\"0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"]],"
+        "\"exit_code\":0}");
+    ton_client_state cs;
+    cc_err err = {0};
+    if (ton_client_state_from_result(j, &cs, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(cs.state, 0);
+    assert_int_equal(cs.balance, 1500000000);
+    assert_int_equal(cs.stake, 100000000);
+    assert_int_equal(cs.tokens_used, 1000);
+    assert_int_equal(cs.secret_hash[0], 0x9f);
+    assert_int_equal(cs.secret_hash[31], 0x08);
+    /* the same result is not a proxy's */
+    ton_proxy_state ps;
+    assert_int_equal(ton_proxy_state_from_result(j, &ps, &err), -1);
+    assert_non_null(strstr(err.msg, "get_proxy_data"));
+    json_decref(j);
+
+    /* get_proxy_data: open, earned share 7000, stake 1 TON */
+    j = parse("{\"@type\":\"smc.runResult\",\"gas_used\":905,\"stack\":[[\"num\",\"0x0\"],"
+              "[\"num\",\"0x1b58\"],[\"num\",\"0x3b9aca00\"],[\"num\",\"0x0\"]],\"exit_code\":0}");
+    if (ton_proxy_state_from_result(j, &ps, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(ps.balance, 7000);
+    assert_int_equal(ps.stake, 1000000000);
+    json_decref(j);
+
+    /* a get-method that threw: tonsim (as toncenter) reports its exit code
+     * with an empty stack; the code is named, nothing is read */
+    j = parse("{\"@type\":\"smc.runResult\",\"gas_used\":0,\"stack\":[],\"exit_code\":11}");
+    memset(&cs, 0x55, sizeof cs);
+    assert_int_equal(ton_client_state_from_result(j, &cs, &err), -1);
+    assert_non_null(strstr(err.msg, "get_client_data: exit code 11"));
+    ton_worker_state ws;
+    assert_int_equal(ton_worker_state_from_result(j, &ws, &err), -1);
+    assert_non_null(strstr(err.msg, "get_worker_data: exit code 11"));
+    json_decref(j);
+    /* garbage: a clear message, never a crash */
+    assert_int_equal(ton_client_state_from_result(NULL, &cs, &err), -1);
+    j = parse("{\"stack\":\"x\",\"exit_code\":0}");
+    assert_int_equal(ton_client_state_from_result(j, &cs, &err), -1);
+    assert_non_null(strstr(err.msg, "get_client_data"));
+    json_decref(j);
+    j = parse("{\"stack\":[[\"num\",\"-0x1\"],[\"num\",\"0x1\"],[\"num\",\"0x1\"],"
+              "[\"num\",\"0x1\"],[\"num\",\"0x0\"],[\"num\",\"0x0\"]],\"exit_code\":0}");
+    assert_int_equal(ton_client_state_from_result(j, &cs, &err), -1); /* a negative state */
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_account_wallet_txs),
         cmocka_unit_test(test_api_new_errors),
         cmocka_unit_test(test_contract_state_stacks),
+        cmocka_unit_test(test_contract_state_from_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
