@@ -82,6 +82,10 @@ typedef struct proxy_config {
      * is worth "min_payout_nano" (default 10 TON); POST /request/charge and
      * /request/payout act at once. */
     int64_t min_charge_nano, min_payout_nano;
+    /* "min_withdraw_nano": the proxy's earned share is withdrawn to its owner
+     * once it is worth this much (default 10 TON, COCOON's
+     * min_withdraw_amount; 0: only on GET /request/withdraw). */
+    int64_t min_withdraw_nano;
     /* "auth_timeout": with a chain and a proxy contract, the seconds a
      * client's authorization may take (its contract read, and for the long
      * form its owner_client_register seen on chain) before it is refused

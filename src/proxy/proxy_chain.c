@@ -68,6 +68,7 @@ typedef struct proxy_onchain {
      * them without calling back. */
     cc_list pending;
     ton_api_op *auth_scan_op; /* the registrations scan in flight (proxy_auth.c) */
+    proxy_stake *stake;       /* stake and earned share (proxy_stake.c); NULL without wallet */
 } proxy_onchain;
 
 static void save_arm(proxy_onchain *o, double after);
@@ -283,41 +284,82 @@ typedef struct party_read {
     proxy_onchain *o;
     bool client;
     char owner[LEDGER_ADDR_MAX];
+    char sc[80];
 } party_read;
+
+static void party_read_done(party_read *r, const char *error)
+{
+    if (error) CC_WARN("event=party_contract_read_failed owner=%s error=\"%s\"", r->owner, error);
+    cc_list_remove(&r->o->pending, &r->node);
+    free(r);
+}
 
 static void on_party_state(void *ud, json_t *result, const cc_err *rerr)
 {
     party_read *r = ud;
     proxy_onchain *o = r->o;
     cc_err err = {0};
-    ton_stack st;
     if (!result) {
         err = *rerr;
-    } else if (ton_stack_parse_json(result, &st, &err) == 0) {
-        if (st.exit_code != 0 && st.exit_code != 1) {
-            /* No contract there (yet): the account keeps what it has. */
-            CC_DEBUG("event=party_contract_absent owner=%s exit_code=%d", r->owner, st.exit_code);
-        } else if (r->client) {
-            ton_client_state cs;
-            ledger_client *a = ledger_client_get(o->p->ledger, r->owner, false);
-            if (a && ton_client_state_from_stack(&st, &cs, &err) == 0) {
-                ledger_client_update_state(a, cs.state, (int64_t)cs.balance, (int64_t)cs.stake,
-                                           (int64_t)cs.tokens_used, o->p->price_per_token,
-                                           cs.secret_hash);
-                close_client(o, a);
-            }
-        } else {
-            ton_worker_state ws;
-            ledger_worker *a = ledger_worker_get(o->p->ledger, r->owner, false);
-            if (a && ton_worker_state_from_stack(&st, &ws, &err) == 0)
-                ledger_worker_update_paid(a, (int64_t)ws.tokens);
+    } else if (r->client) {
+        ton_client_state cs;
+        ledger_client *a = ledger_client_get(o->p->ledger, r->owner, false);
+        if (ton_client_state_from_result(result, &cs, &err) == 0 && a) {
+            ledger_client_update_state(a, cs.state, (int64_t)cs.balance, (int64_t)cs.stake,
+                                       (int64_t)cs.tokens_used, o->p->price_per_token,
+                                       cs.secret_hash);
+            close_client(o, a);
         }
-        ton_stack_free(&st);
+    } else {
+        ton_worker_state ws;
+        ledger_worker *a = ledger_worker_get(o->p->ledger, r->owner, false);
+        if (ton_worker_state_from_result(result, &ws, &err) == 0 && a)
+            ledger_worker_update_paid(a, (int64_t)ws.tokens);
     }
-    if (err.msg[0])
-        CC_WARN("event=party_contract_read_failed owner=%s error=\"%s\"", r->owner, err.msg);
-    cc_list_remove(&o->pending, &r->node);
-    free(r);
+    party_read_done(r, err.msg[0] ? err.msg : NULL);
+}
+
+/* The account first, as authorization and the client read contracts: one
+ * not deployed yet (a client that has not topped up, a worker not paid yet)
+ * has no get-method to run, which is a normal state, not a failure. */
+static void on_party_account(void *ud, json_t *result, const cc_err *rerr)
+{
+    party_read *r = ud;
+    cc_err err = {0};
+    ton_account acc;
+    if (!result) {
+        party_read_done(r, rerr->msg);
+        return;
+    }
+    if (ton_account_from_json(result, &acc, &err) < 0) {
+        party_read_done(r, err.msg);
+        return;
+    }
+    bool active = strcmp(acc.state, "active") == 0;
+    ton_account_clear(&acc);
+    if (!active) { /* the account keeps what it has */
+        CC_DEBUG("event=party_contract_absent owner=%s contract=%s", r->owner, r->sc);
+        party_read_done(r, NULL);
+        return;
+    }
+    json_t *body = json_pack("{s:s,s:s,s:[]}", "address", r->sc, "method",
+                             r->client ? "get_client_data" : "get_worker_data", "stack");
+    /* Not cancelled by handle: ton_api_free cancels it at shutdown. */
+    ton_api_op *op =
+        ton_api_call_async(r->o->api, "runGetMethod", NULL, body, on_party_state, r, &err);
+    json_decref(body);
+    if (!op) party_read_done(r, err.msg);
+}
+
+/* "address=WC%3AHEX" of a raw address, for a GET query. */
+static void address_query(const char *raw, char *q, size_t n)
+{
+    const char *colon = strchr(raw, ':');
+    if (!colon) {
+        snprintf(q, n, "address=%s", raw);
+        return;
+    }
+    snprintf(q, n, "address=%.*s%%3A%s", (int)(colon - raw), raw, colon + 1);
 }
 
 static void read_party(proxy_onchain *o, bool client, const char *owner, const char *sc)
@@ -326,15 +368,14 @@ static void read_party(proxy_onchain *o, bool client, const char *owner, const c
     r->o = o;
     r->client = client;
     snprintf(r->owner, sizeof r->owner, "%s", owner);
-    json_t *body = json_pack("{s:s,s:s,s:[]}", "address", sc, "method",
-                             client ? "get_client_data" : "get_worker_data", "stack");
+    snprintf(r->sc, sizeof r->sc, "%s", sc);
+    char q[200];
+    address_query(sc, q, sizeof q);
     cc_err err = {0};
-    /* Not cancelled by handle: ton_api_free cancels it at shutdown. */
-    if (ton_api_call_async(o->api, "runGetMethod", NULL, body, on_party_state, r, &err))
+    if (ton_api_call_async(o->api, "getAddressInformation", q, NULL, on_party_account, r, &err))
         cc_list_push_back(&o->pending, &r->node);
     else
         free(r);
-    json_decref(body);
 }
 
 typedef struct pay_ctx {
@@ -616,6 +657,7 @@ static void on_read(void *ud, json_t *result, const cc_err *rerr)
         ton_account_clear(&acc);
         if (!active) deploy(o);
         if (active && !o->history_read && !o->history_op) read_history(o);
+        if (active) proxy_stake_refresh(o->stake);
         /* The contracts of our clients, every refresh, connected or not (an
          * owner closes its contract with its client stopped; COCOON follows
          * them through the proxy contract's notifications). A closed one
@@ -623,6 +665,14 @@ static void on_read(void *ud, json_t *result, const cc_err *rerr)
         for (size_t i = 0; i < ledger_n_clients(o->p->ledger); i++) {
             ledger_client *a = ledger_client_at(o->p->ledger, i);
             if (a->sc_status != LEDGER_SC_CLOSED) proxy_chain_client_seen(o->p, a);
+        }
+        /* And our workers' contracts, as COCOON's proxy follows them: one
+         * paid for more than the ledger knows refuses that account (the
+         * ledger was rolled back; ledger_worker_update_paid). */
+        for (size_t i = 0; i < ledger_n_workers(o->p->ledger); i++) {
+            ledger_worker *a = ledger_worker_at(o->p->ledger, i);
+            const char *sc = proxy_chain_worker_sc(o->p, a);
+            if (strcmp(sc, TON_ADDR_ZERO_RAW) != 0) read_party(o, false, a->owner, sc);
         }
         arm(o, active ? o->refresh : POLL_FAST);
         return;
@@ -666,20 +716,12 @@ static void on_auth_contract(void *ud, json_t *result, const cc_err *rerr)
 {
     auth_read *r = ud;
     cc_err err = {0};
-    ton_stack st;
     if (!result) {
         auth_read_done(r, rerr->msg, NULL);
         return;
     }
-    if (ton_stack_parse_json(result, &st, &err) < 0) {
-        auth_read_done(r, err.msg, NULL);
-        return;
-    }
     ton_client_state cs;
-    int rc = st.exit_code == 0 || st.exit_code == 1
-                 ? ton_client_state_from_stack(&st, &cs, &err)
-                 : cc_err_set(&err, "get_client_data: exit code %d", st.exit_code);
-    ton_stack_free(&st);
+    int rc = ton_client_state_from_result(result, &cs, &err);
     auth_read_done(r, rc < 0 ? err.msg : NULL, rc < 0 ? NULL : &cs);
 }
 
@@ -836,6 +878,9 @@ int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err)
         CC_WARN("event=proxy_no_wallet reason=\"no wallet_key_file: the proxy sends nothing on "
                 "chain (its contract is not deployed by it)\"");
     }
+    if (o->wallet)
+        o->stake = proxy_stake_new(o->api, o->wallet, &o->contract, cfg->min_withdraw_nano,
+                                   params->min_proxy_stake);
     proxy_auth_start(p, &auth_chain_ton, cfg->auth_timeout);
     o->timer = evtimer_new(p->base, on_timer, o);
     if (o->wallet) o->save_timer = evtimer_new(p->base, on_save_timer, o);
@@ -857,6 +902,7 @@ void proxy_chain_free(proxy *p)
     if (o->history_op) ton_api_cancel(o->history_op);
     if (o->auth_scan_op) ton_api_cancel(o->auth_scan_op);
     daemon_wallet_free(o->wallet);
+    proxy_stake_free(o->stake); /* after the wallet (no callback), before the API */
     if (o->save_timer) event_free(o->save_timer);
     ton_root_params_clear(&o->params);
     ton_api_free(o->api);
@@ -869,6 +915,11 @@ void proxy_chain_free(proxy *p)
     if (o->timer) event_free(o->timer);
     ton_cell_unref(o->contract_init);
     free(o);
+}
+
+proxy_stake *proxy_chain_stake(proxy *p)
+{
+    return p->onchain ? p->onchain->stake : NULL;
 }
 
 const char *proxy_sc_or_zero(const proxy *p)
@@ -906,5 +957,6 @@ void proxy_chain_json(const proxy *p, json_t *out)
                   "closes", (json_int_t)o->closes, "closes_done", (json_int_t)o->closes_done,
                   "failures", (json_int_t)o->pay_failures));
     json_object_set_new(j, "wallet", o->wallet ? daemon_wallet_json(o->wallet) : json_null());
+    json_object_set_new(j, "stake", proxy_stake_json(o->stake));
     json_object_set_new(out, "onchain", j);
 }

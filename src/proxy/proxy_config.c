@@ -29,8 +29,9 @@ void proxy_config_init(proxy_config *c)
     c->free_client_balance_nano = 100 * 1000000000LL;
     c->free_client_stake_nano = 1000000000LL;
     c->save_interval = 45;
-    c->min_charge_nano = 1000000000LL;  /* COCOON's min_client_charge_sum */
-    c->min_payout_nano = 10000000000LL; /* COCOON's min_worker_payout_sum */
+    c->min_charge_nano = 1000000000LL;    /* COCOON's min_client_charge_sum */
+    c->min_payout_nano = 10000000000LL;   /* COCOON's min_worker_payout_sum */
+    c->min_withdraw_nano = 10000000000LL; /* COCOON's min_withdraw_amount */
     c->auth_timeout = 120;
     daemon_config_init(&c->common);
 }
@@ -85,6 +86,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "save_interval",
                                        "min_charge_nano",
                                        "min_payout_nano",
+                                       "min_withdraw_nano",
                                        "auth_timeout",
                                        NULL};
     int64_t pow = c->pow_difficulty;
@@ -111,6 +113,8 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
             0 ||
         cc_json_get_int(obj, "min_payout_nano", false, 0, INT64_MAX / 4, &c->min_payout_nano, err) <
             0 ||
+        cc_json_get_int(obj, "min_withdraw_nano", false, 0, INT64_MAX / 4, &c->min_withdraw_nano,
+                        err) < 0 ||
         cc_json_get_int(obj, "free_client_balance_nano", false, 0, INT64_MAX / 4,
                         &c->free_client_balance_nano, err) < 0 ||
         cc_json_get_int(obj, "free_client_stake_nano", false, 0, INT64_MAX / 4,

@@ -119,8 +119,50 @@ static void on_payout(http_req *h, void *ud)
     pay_now(h, ud, false);
 }
 
+static void reply_result(http_req *h, const char *text)
+{
+    json_t *o = json_pack("{s:s}", "result", text);
+    http_reply_json(h, 200, o);
+    json_decref(o);
+}
+
+/* COCOON's /request/withdraw: the earned share of the proxy contract to its
+ * owner now (proxy_stake.c), answered {"result": TEXT} as /request/charge. */
+static void on_withdraw(http_req *h, void *ud)
+{
+    char why[256];
+    proxy_stake_withdraw(proxy_chain_stake(ud), why, sizeof why);
+    reply_result(h, why);
+}
+
+/* Ours: /request/topup[?amount_nano=N] adds N nanoTON to the proxy
+ * contract's stake (without N: what it lacks below the root's
+ * min_proxy_stake). */
+static void on_topup(http_req *h, void *ud)
+{
+    char why[256];
+    int64_t amount = 0;
+    const char *q = http_req_query(h);
+    const char *at = q ? strstr(q, "amount_nano=") : NULL;
+    if (at) {
+        char num[24] = "";
+        at += strlen("amount_nano=");
+        size_t n = strcspn(at, "&");
+        if (n < sizeof num) memcpy(num, at, n);
+        if (n == 0 || n >= sizeof num || cc_parse_i64(num, 1, INT64_MAX / 4, &amount, NULL) < 0) {
+            reply_result(h, "bad amount_nano (a positive whole number of nanoTON)");
+            return;
+        }
+    }
+    proxy_stake_topup(proxy_chain_stake(ud), (uint64_t)amount, why, sizeof why);
+    reply_result(h, why);
+}
+
 void proxy_control_register(proxy *p)
 {
+    http_server_route_ex(p->http, NULL, "/request/withdraw", on_withdraw, p,
+                         HTTP_ROUTE_NOT_CROSS_SITE);
+    http_server_route_ex(p->http, NULL, "/request/topup", on_topup, p, HTTP_ROUTE_NOT_CROSS_SITE);
     http_server_route_ex(p->http, NULL, "/request/charge", on_charge, p, HTTP_ROUTE_NOT_CROSS_SITE);
     http_server_route_ex(p->http, NULL, "/request/payout", on_payout, p, HTTP_ROUTE_NOT_CROSS_SITE);
     http_server_route_ex(p->http, "POST", "/request/save", on_save, p, HTTP_ROUTE_NOT_CROSS_SITE);

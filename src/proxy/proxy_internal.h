@@ -348,6 +348,26 @@ int proxy_chain_charge(proxy *p, ledger_client *a, char *why, size_t n);
 void proxy_chain_client_seen(proxy *p, ledger_client *a);
 int proxy_chain_payout(proxy *p, ledger_worker *a, char *why, size_t n);
 
+/* proxy_stake.c: the proxy contract's stake and earned share (COCOON's
+ * run_withdraw / http_withdraw). api and wallet stay the caller's; the
+ * contract is read with every refresh and the share withdrawn to the owner
+ * once it is worth min_withdraw (0: only on request). */
+typedef struct proxy_stake proxy_stake;
+proxy_stake *proxy_stake_new(ton_api *api, daemon_wallet *wallet, const ton_addr *contract,
+                             int64_t min_withdraw, uint64_t min_stake);
+void proxy_stake_free(proxy_stake *s);
+/* Reads get_proxy_data (asynchronously) unless a read is on its way. */
+void proxy_stake_refresh(proxy_stake *s);
+/* /request/withdraw, /request/topup: 0 with "request sent" in why, else -1
+ * with COCOON-style text ("nothing to withdraw", "withdraw already
+ * running", ...). s may be NULL ("proxy is disabled"). amount 0 tops the
+ * stake up to the root's min_proxy_stake. */
+int proxy_stake_withdraw(proxy_stake *s, char *why, size_t n);
+int proxy_stake_topup(proxy_stake *s, uint64_t amount, char *why, size_t n);
+json_t *proxy_stake_json(const proxy_stake *s);
+/* The proxy's, or NULL without a contract or a wallet (proxy_chain.c). */
+proxy_stake *proxy_chain_stake(proxy *p);
+
 /* proxy_money.c */
 /* Opens the ledger at path (NULL: in memory) keyed by the 32-byte signing
  * seed, replacing the current one (whose accounts must be unused). */
