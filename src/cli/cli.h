@@ -18,6 +18,7 @@ int cli_cmd_root(int argc, char **argv);   /* cmd_ton.c: show | owner operations
 int cli_cmd_receipt(int argc, char **argv);
 int cli_cmd_client(int argc, char **argv); /* cmd_owner.c: status | topup | withdraw | close */
 int cli_cmd_worker(int argc, char **argv); /* cmd_owner.c: status | payout */
+int cli_cmd_proxy(int argc, char **argv);  /* cmd_owner.c: status | topup | withdraw */
 
 /* Helpers shared between command groups. */
 #include "base/base.h"

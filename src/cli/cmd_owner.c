@@ -1,7 +1,9 @@
-/* `cocoon client` and `cocoon worker`: what an owner does with the client or
- * worker contract that pairs their wallet with one proxy (COCOON's client
- * "top up / withdraw / close" and worker "payout" actions, runners/client/
- * ClientProxyInfo.h and runners/worker/WorkerRunner.cpp), sent from the
+/* `cocoon client`, `cocoon worker` and `cocoon proxy`: what an owner does
+ * with the client or worker contract that pairs their wallet with one proxy
+ * (COCOON's client "top up / withdraw / close" and worker "payout" actions,
+ * runners/client/ClientProxyInfo.h and runners/worker/WorkerRunner.cpp), or
+ * with the proxy contract it owns (its stake and earned share, COCOON's
+ * proxy /request/withdraw, runners/proxy/ProxyRunner.cpp), sent from the
  * owner's wallet through the HTTP API with the blocking ton_api calls.
  *
  * The contract's address is derived as the contracts derive it (root params,
@@ -41,6 +43,16 @@ static void worker_usage(FILE *f)
                "          worker's /jsonstats shows the latest) to the worker contract\n");
 }
 
+static void proxy_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cocoon proxy status|topup AMOUNT|withdraw --keys OWNER.json --api URL\n"
+            "         --root ADDR --proxy-pub HEX [--wait] [--json]\n"
+            "  status    the proxy contract OWNER owns with that key: state, earned share, stake\n"
+            "  topup     adds AMOUNT TON to its stake (the first top-up deploys it)\n"
+            "  withdraw  pays the earned share to the owner (nothing is sent when it is 0)\n");
+}
+
 typedef struct owner_ctx {
     tcli_keys keys;
     ton_addr owner, contract;
@@ -69,12 +81,13 @@ static int ctx_open(const tcli_args *a, const char *kind, const char *cmd, owner
     ton_addr root, proxy_contract;
     uint8_t pub[32];
     const char *keys = tcli_opt(a, "--keys"), *pub_hex = tcli_opt(a, "--proxy-pub");
+    bool proxy = !strcmp(kind, "proxy"); /* its own contract: no proxy contract to name */
     if (!keys)
         cc_err_set(&err, "--keys OWNER.json is required");
     else if (!pub_hex)
         cc_err_set(&err, "--proxy-pub HEX is required");
     if (err.msg[0] || parse_addr(a, "--root", &root, &err) < 0 ||
-        parse_addr(a, "--proxy-contract", &proxy_contract, &err) < 0 ||
+        (!proxy && parse_addr(a, "--proxy-contract", &proxy_contract, &err) < 0) ||
         tcli_parse_hash(pub_hex, pub, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
@@ -84,7 +97,8 @@ static int ctx_open(const tcli_args *a, const char *kind, const char *cmd, owner
         return fail(cmd, &err);
     c->api = tcli_api(a, cmd);
     if (!c->api) return 2;
-    c->init = tcli_party_init(c->api, kind, &root, &c->owner, &proxy_contract, pub, &err);
+    c->init =
+        tcli_party_init(c->api, kind, &root, &c->owner, proxy ? NULL : &proxy_contract, pub, &err);
     if (!c->init) return fail(cmd, &err);
     ton_state_init_address(c->init, 0, &c->contract);
     return 0;
@@ -104,8 +118,10 @@ static json_t *base_report(const owner_ctx *c)
     return json_pack("{s:s,s:s}", "contract", contract, "owner", owner);
 }
 
+enum { K_CLIENT, K_WORKER, K_PROXY };
+
 /* The contract's figures into report; an undeployed one is "deployed": false. */
-static int add_state(owner_ctx *c, bool client, json_t *report, cc_err *err)
+static int add_state(owner_ctx *c, int kind, json_t *report, cc_err *err)
 {
     ton_account acc;
     if (ton_api_get_address_information(c->api, &c->contract, &acc, err) < 0) return -1;
@@ -115,10 +131,17 @@ static int add_state(owner_ctx *c, bool client, json_t *report, cc_err *err)
     json_object_set_new(report, "deployed", json_boolean(active));
     json_object_set_new(report, "ton_balance", json_integer((json_int_t)ton_balance));
     if (!active) return 0;
-    if (client) {
+    static const char *const names[] = {"open", "closing", "closed"};
+    if (kind == K_PROXY) {
+        ton_proxy_state s;
+        if (ton_proxy_state_fetch(c->api, &c->contract, &s, err) < 0) return -1;
+        json_object_set_new(report, "state", json_string(s.state < 3 ? names[s.state] : "?"));
+        json_object_set_new(report, "earned_nano", json_integer((json_int_t)s.balance));
+        json_object_set_new(report, "stake_nano", json_integer((json_int_t)s.stake));
+        json_object_set_new(report, "unlock_ts", json_integer((json_int_t)s.unlock_ts));
+    } else if (kind == K_CLIENT) {
         ton_client_state s;
         if (ton_client_state_fetch(c->api, &c->contract, &s, err) < 0) return -1;
-        static const char *const names[] = {"open", "closing", "closed"};
         json_object_set_new(report, "state", json_string(s.state < 3 ? names[s.state] : "?"));
         json_object_set_new(report, "balance_nano", json_integer((json_int_t)s.balance));
         json_object_set_new(report, "stake_nano", json_integer((json_int_t)s.stake));
@@ -152,11 +175,13 @@ static void print_report(const tcli_args *a, json_t *report)
 
 /* Sends body with value to the contract (with its StateInit, which the chain
  * ignores once it is deployed); with --wait, also shows the state after. */
-static int send_to_contract(const tcli_args *a, owner_ctx *c, bool client, const char *cmd,
-                            ton_cell *body, uint64_t value)
+static int send_to_contract(const tcli_args *a, owner_ctx *c, int kind, const char *cmd,
+                            ton_cell *body, uint64_t value, json_t *extra)
 {
     cc_err err = {0};
     json_t *report = base_report(c);
+    if (extra) json_object_update(report, extra);
+    json_decref(extra);
     json_t *tx = json_object();
     ton_int_msg m = {
         .dest = c->contract, .value = value, .bounce = true, .init = c->init, .body = body};
@@ -169,7 +194,7 @@ static int send_to_contract(const tcli_args *a, owner_ctx *c, bool client, const
      * message: give the chain a moment to run the contract. */
     if (rc == 0 && wait) {
         usleep(500 * 1000);
-        rc = add_state(c, client, report, &err);
+        rc = add_state(c, kind, report, &err);
     }
     if (rc < 0) {
         json_decref(report);
@@ -223,7 +248,7 @@ int cli_cmd_client(int argc, char **argv)
     }
     if (!strcmp(sub, "status")) {
         json_t *report = base_report(&c);
-        if (add_state(&c, true, report, &err) < 0) {
+        if (add_state(&c, K_CLIENT, report, &err) < 0) {
             json_decref(report);
             rc = fail(cmd, &err);
         } else {
@@ -240,7 +265,7 @@ int cli_cmd_client(int argc, char **argv)
         } else {
             body = ton_body_addr(TON_OP_CLIENT_REQUEST_REFUND, qid_of(&a), &c.owner, &err);
         }
-        rc = body ? send_to_contract(&a, &c, true, cmd, body, value) : fail(cmd, &err);
+        rc = body ? send_to_contract(&a, &c, K_CLIENT, cmd, body, value, NULL) : fail(cmd, &err);
     }
     ctx_close(&c);
     return rc;
@@ -288,7 +313,7 @@ int cli_cmd_worker(int argc, char **argv)
             } else if (!(body = ton_voucher_outer(&v, &err))) {
                 rc = fail(cmd, &err);
             } else {
-                rc = send_to_contract(&a, &c, false, cmd, body, 2 * GAS_NANO);
+                rc = send_to_contract(&a, &c, K_WORKER, cmd, body, 2 * GAS_NANO, NULL);
             }
         }
         ctx_close(&c);
@@ -298,11 +323,81 @@ int cli_cmd_worker(int argc, char **argv)
     int rc = ctx_open(&a, "worker", cmd, &c);
     if (rc == 0) {
         json_t *report = base_report(&c);
-        if (add_state(&c, false, report, &err) < 0) {
+        if (add_state(&c, K_WORKER, report, &err) < 0) {
             json_decref(report);
             rc = fail(cmd, &err);
         } else {
             print_report(&a, report);
+        }
+    }
+    ctx_close(&c);
+    return rc;
+}
+
+/* The proxy contract OWNER owns with the proxy key --proxy-pub (derived from
+ * the root's params as the proxy derives it at start). A top-up is
+ * ext_proxy_increase_stake (anyone may send it; ours carries the StateInit,
+ * so it also deploys); a withdrawal is ext_proxy_payout_request, the op
+ * COCOON's proxy sends (ProxyContract::create_withdraw_message): the
+ * contract pays its whole earned share to the owner. */
+int cli_cmd_proxy(int argc, char **argv)
+{
+    const char *cmd = "cocoon proxy";
+    tcli_args a;
+    int parsed = argc < 2 ? -2 : parse_args(argc, argv, cmd, &a);
+    if (parsed == 1) {
+        proxy_usage(stdout);
+        return 0;
+    }
+    const char *sub = parsed == 0 ? a.pos[0] : NULL;
+    int want = sub && !strcmp(sub, "topup") ? 2 : 1;
+    if (parsed < 0 || !sub || a.n_pos != want ||
+        (strcmp(sub, "status") && strcmp(sub, "topup") && strcmp(sub, "withdraw"))) {
+        proxy_usage(stderr);
+        return 2;
+    }
+    cc_err err = {0};
+    uint64_t amount = 0;
+    if (want == 2 && tcli_parse_ton(a.pos[1], &amount, &err) < 0) return fail(cmd, &err);
+    if (want == 2 && amount == 0) {
+        fprintf(stderr, "%s: AMOUNT must be above 0\n", cmd);
+        return 2;
+    }
+    owner_ctx c;
+    int rc = ctx_open(&a, "proxy", cmd, &c);
+    if (rc != 0) {
+        ctx_close(&c);
+        return rc;
+    }
+    json_t *report = base_report(&c);
+    if (!strcmp(sub, "topup")) {
+        json_decref(report);
+        ton_cell *body =
+            ton_body_coins_addr(TON_OP_PROXY_INCREASE_STAKE, qid_of(&a), amount, &c.owner, &err);
+        rc = body ? send_to_contract(&a, &c, K_PROXY, cmd, body, amount + GAS_NANO, NULL)
+                  : fail(cmd, &err);
+    } else if (add_state(&c, K_PROXY, report, &err) < 0) {
+        json_decref(report);
+        rc = fail(cmd, &err);
+    } else if (!strcmp(sub, "status")) {
+        print_report(&a, report);
+    } else {
+        /* Nothing earned: nothing to send (the contract would pay 0 and keep
+         * the fees), as COCOON's http_withdraw answers. */
+        json_t *earned = json_object_get(report, "earned_nano");
+        if (!earned || json_integer_value(earned) == 0) {
+            json_object_set_new(report, "result", json_string("nothing to withdraw"));
+            print_report(&a, report);
+        } else {
+            json_int_t share = json_integer_value(earned);
+            json_decref(report);
+            ton_cell *body = ton_body_addr(TON_OP_PROXY_PAYOUT_REQUEST, qid_of(&a), &c.owner, &err);
+            if (!body) {
+                rc = fail(cmd, &err);
+            } else {
+                rc = send_to_contract(&a, &c, K_PROXY, cmd, body, GAS_NANO,
+                                      json_pack("{s:I}", "withdrawn_nano", share));
+            }
         }
     }
     ctx_close(&c);

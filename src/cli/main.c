@@ -20,6 +20,7 @@ static const struct {
     {"receipt", cli_cmd_receipt, "sealed answers' receipts: verify (offline, with the evidence)"},
     {"client", cli_cmd_client, "client contract of an owner: status, topup, withdraw, close"},
     {"worker", cli_cmd_worker, "worker contract of an owner: status, payout"},
+    {"proxy", cli_cmd_proxy, "proxy contract of an owner: status, topup (stake), withdraw"},
 };
 
 static void usage(FILE *f)
