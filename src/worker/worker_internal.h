@@ -77,6 +77,10 @@ typedef struct wpay {
      * we hold (its ledger was rolled back): its requests are refused with
      * this reason until it signs at least what we hold again. */
     char rollback_why[256];
+    /* Set while the proxy reports fewer tokens committed to its database
+     * for us than it reported before (COCOON's "tokens_committed_to_db is
+     * too low"): refused the same way until it reports at least that. */
+    char db_why[200];
     uint64_t rollbacks, refused_rollback;
     /* worker_paystore.c: the proxy's name in proxy-payments.json (owned,
      * set once connected) and whether the file's entry was read. */
@@ -212,6 +216,10 @@ int64_t worker_money_debt(const worker *w, const wlink *l);
 /* Whether a new request from the proxy of l may run; false (with why filled)
  * when its debt is above max_proxy_debt. */
 bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size);
+/* The proxy's tokens_committed_to_db for us (compareBalanceWithProxyResult,
+ * workerRequestPayment): false, with pay->db_why set, when it is below what
+ * it reported before (its database lost commits); else kept when higher. */
+bool worker_money_on_db_tokens(worker *w, const wlink *l, int64_t db_tokens);
 void worker_money_free(worker *w);
 void worker_money_json(const worker *w, json_t *o);
 

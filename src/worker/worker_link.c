@@ -62,6 +62,11 @@ static void on_balance(daemon_link *l, const tl_obj *o)
         daemon_link_fail(l, w->pay[daemon_links_index(&w->links, l)].rollback_why);
         return;
     }
+    /* ...then its database's total for us (update_tokens_committed_to_proxy_db). */
+    if (!worker_money_on_db_tokens(w, l, r->tokens_committed_to_db)) {
+        daemon_link_fail(l, w->pay[daemon_links_index(&w->links, l)].db_why);
+        return;
+    }
     int32_t ec = r->error_code;
     if (ec == 0) {
         send_handshake_complete(l);

@@ -52,7 +52,7 @@ void worker_money_on_payment(worker *w, const wlink *l, const tl_proxy_workerReq
     if (w->pay) {
         /* Per proxy, totals only grow (COCOON's update_tokens_max_known). */
         wpay *pay = pay_of(w, l);
-        if (m->db_tokens > pay->db_tokens) pay->db_tokens = m->db_tokens;
+        worker_money_on_db_tokens(w, l, m->db_tokens);
         if (m->max_tokens > pay->max_tokens) pay->max_tokens = m->max_tokens;
         worker_money_on_signed(w, l, m->signed_payment);
     }
@@ -84,7 +84,9 @@ void worker_money_json(const worker *w, json_t *o)
                             json_integer(CC_MAX(pay->max_tokens - pay->paid_tokens, 0) * fee));
         json_object_set_new(e, "refused_for_debt", json_integer((json_int_t)pay->refused));
         json_object_set_new(e, "rolled_back",
-                            pay->rollback_why[0] ? json_string(pay->rollback_why) : json_null());
+                            pay->rollback_why[0] ? json_string(pay->rollback_why)
+                            : pay->db_why[0]     ? json_string(pay->db_why)
+                                                 : json_null());
         json_object_set_new(e, "rollbacks", json_integer((json_int_t)pay->rollbacks));
         json_object_set_new(e, "refused_for_rollback",
                             json_integer((json_int_t)pay->refused_rollback));
@@ -209,6 +211,38 @@ bool worker_money_on_signed(worker *w, const wlink *l, const tl_obj *sp)
     return true;
 }
 
+/* COCOON's WorkerProxyInfo::update_tokens_committed_to_proxy_db: the
+ * total only grows, and a lower report means the proxy's database lost
+ * commits it had told us about (WorkerProxyConnection.cpp fails the
+ * handshake, WorkerRunner.cpp closes the connection on a payment). The
+ * proxy's ledger commits are durable, so this never happens to a proxy
+ * that only crashed; we refuse its requests with the reason until it
+ * reports at least what it did, as for a lower signed payment. */
+bool worker_money_on_db_tokens(worker *w, const wlink *l, int64_t db_tokens)
+{
+    wpay *pay = pay_of(w, l);
+    if (db_tokens < pay->db_tokens) {
+        if (!pay->db_why[0]) {
+            pay->rollbacks++;
+            CC_ERROR("event=proxy_db_rolled_back proxy=%s db_tokens=%lld kept_db_tokens=%lld",
+                     l->addr, (long long)db_tokens, (long long)pay->db_tokens);
+        }
+        snprintf(pay->db_why, sizeof(pay->db_why),
+                 "tokens_committed_to_db is too low: the proxy reports %lld tokens committed "
+                 "for us, it reported %lld before (its ledger was rolled back)",
+                 (long long)db_tokens, (long long)pay->db_tokens);
+        return false;
+    }
+    if (pay->db_why[0])
+        CC_WARN("event=proxy_db_caught_up proxy=%s db_tokens=%lld", l->addr, (long long)db_tokens);
+    pay->db_why[0] = 0;
+    if (db_tokens > pay->db_tokens) {
+        pay->db_tokens = db_tokens;
+        if (db_tokens > pay->max_tokens) pay->max_tokens = db_tokens;
+    }
+    return true;
+}
+
 int64_t worker_money_debt(const worker *w, const wlink *l)
 {
     const wpay *pay = &w->pay[daemon_links_index(&w->links, l)];
@@ -219,9 +253,9 @@ int64_t worker_money_debt(const worker *w, const wlink *l)
 bool worker_money_admits(worker *w, const wlink *l, char *why, size_t why_size)
 {
     wpay *pay = pay_of(w, l);
-    if (pay->rollback_why[0]) {
+    if (pay->rollback_why[0] || pay->db_why[0]) {
         pay->refused_rollback++;
-        snprintf(why, why_size, "%s", pay->rollback_why);
+        snprintf(why, why_size, "%s", pay->rollback_why[0] ? pay->rollback_why : pay->db_why);
         return false;
     }
     if (w->max_proxy_debt <= 0) return true;

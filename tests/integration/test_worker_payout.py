@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "interop"))
 from cocoon_peer import ZERO_ADDRESS, Link, make_cert, tl  # noqa: E402
 from cocoonlib import (Proc, binary, check, check_eq, http_json, jsonstats, free_port, log,  # noqa: E402
-                       read_text, wait_until)
+                       limit, read_text, wait_until)
 from test_ton_chain import OP_PAYOUT, Chain, body_op, cjson, cocoon, wallet_keys  # noqa: E402
 
 
@@ -36,6 +36,7 @@ class FakeProxy:
         self.link = None
         self.ready = threading.Event()
         self.handshake_payment = {"_": "proxy.signedPaymentEmpty"}
+        self.db_tokens = 0  # its database's total for the worker, as it reports it
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
@@ -76,7 +77,8 @@ class FakeProxy:
             elif q["_"] == "worker.compareBalanceWithProxy":
                 link.answer(qid, {"_": "worker.compareBalanceWithProxyResult",
                                   "signed_payment": self.handshake_payment,
-                                  "tokens_committed_to_db": 0, "max_tokens": 0, "error_code": 0})
+                                  "tokens_committed_to_db": self.db_tokens,
+                                  "max_tokens": self.db_tokens, "error_code": 0})
             elif q["_"] == "worker.proxyHandshakeComplete":
                 link.answer(qid, {"_": "worker.proxyHandshakeCompleted"})
                 self.link = link
@@ -89,6 +91,7 @@ class FakeProxy:
                 link.answer_error(qid, 500, "unexpected query")
 
     def pay(self, voucher, tokens):
+        self.db_tokens = tokens
         self.link.send_packet({"_": "proxy.workerRequestPayment", "request_id": bytes(32),
                                "signed_payment": {"_": "proxy.signedPayment", "data": voucher},
                                "db_tokens": tokens, "max_tokens": tokens, "request_tokens": 0,
@@ -254,6 +257,27 @@ def run(chain, tmp):
           "the reason on /jsonstats: %r" % e["proxies"][0])
     check(not px.ready.is_set(), "no handshake completed with the rolled-back proxy")
     log("restart: voucher kept; a proxy signing 600 < 800 refused (%s)" % why)
+    worker.stop()
+
+    # A proxy that signs what we hold again but whose database reports fewer
+    # tokens committed for us than it did (800): COCOON's worker fails the
+    # handshake ("tokens_committed_to_db is too low"), ours too.
+    px.handshake_payment = {"_": "proxy.signedPayment", "data": voucher(800)}
+    px.db_tokens = 700
+    px.ready.clear()
+    seen = read_text(log_path).count("tokens_committed_to_db is too low")
+    worker = Proc("worker", [binary("cocoon-worker"), "--config", cfg], tmp)
+    wait_until(lambda: read_text(log_path).count("tokens_committed_to_db is too low") > seen, 30,
+               "the handshake refused for the database's lower total")
+    e = wait_until(entry, 20, "the worker's stats")
+    why = e["proxies"][0]["rolled_back"] or ""
+    check("reports 700 tokens committed for us, it reported 800" in why, "the reason: %r" % why)
+    check(not px.ready.is_set(), "no handshake completed with that proxy")
+    # Once it reports its total again, the handshake completes.
+    px.db_tokens = 800
+    check(px.ready.wait(limit(60)), "the handshake completes once the proxy reports 800 again")
+    log("a proxy reporting 700 < 800 tokens committed refused at the handshake (%s), "
+        "accepted again at 800" % why)
     worker.stop()
 
     # A proxy announcing a contract other than the one its owner, key and
