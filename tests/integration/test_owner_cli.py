@@ -3,7 +3,11 @@
 `cocoon client status|topup|withdraw|close` and `cocoon worker status|payout`
 act on the owner's client / worker contract through the owner's wallet, and
 what they report equals what the contracts' get-methods say. A payout voucher
-for another contract is refused before anything is sent."""
+for another contract is refused before anything is sent. `cocoon proxy
+status|topup|withdraw` act on the proxy contract its owner owns: a top-up
+raises the stake, a withdrawal pays exactly the earned share (the worker
+payout's tokens x (price - fee)) to the owner, and a second one sends
+nothing."""
 import os
 
 from test_ton_chain import OP_PAYOUT, TON, body_op, cjson, cocoon, on_chain, wallet_keys
@@ -89,6 +93,36 @@ def run(chain, tmp):
     w = cjson("worker", "payout", payout, "--wait", *worker)
     assert w["tokens_paid"] == 500, w
     print("ok: worker status and payout")
+
+    # --- proxy (its owner: the stake and the earned share) ---------------------------
+    owner = ["--keys", keys["proxy"], *party]
+    earned = 500 * (price - fee)
+    p = cjson("proxy", "status", *owner)
+    assert p["contract"] == proxy_c["address"] and p["owner"] == wallet["proxy"], p
+    assert p["deployed"] and p["state"] == "open", p
+    assert (p["earned_nano"], p["stake_nano"]) == (earned, 1_000_000_000), p
+    p = cjson("proxy", "topup", "0.5", "--wait", *owner)
+    assert p["stake_nano"] == 1_500_000_000 and p["earned_nano"] == earned, p
+    assert chain.get(proxy_c["address"], "get_proxy_data")[1:3] == [earned, 1_500_000_000]
+    print("ok: proxy topup raises the stake")
+
+    def payouts_to_owner():
+        return [int(t["in_msg"]["value"]) for t in chain.txs(wallet["proxy"], 20)
+                if t["in_msg"].get("source") and body_op(t["in_msg"]) == OP_PAYOUT]
+    paid_before = payouts_to_owner()
+    p = cjson("proxy", "withdraw", "--wait", *owner)
+    assert p["withdrawn_nano"] == earned and p["earned_nano"] == 0, p
+    assert p["stake_nano"] == 1_500_000_000, p
+    assert chain.get(proxy_c["address"], "get_proxy_data")[1] == 0
+    paid = payouts_to_owner()
+    assert len(paid) == len(paid_before) + 1 and paid[0] == earned, (paid_before, paid)
+    # Nothing earned since: nothing is sent.
+    seqno = chain.call("getWalletInformation", address=wallet["proxy"])["seqno"]
+    p = cjson("proxy", "withdraw", *owner)
+    assert p["result"] == "nothing to withdraw" and "transfer" not in p, p
+    assert chain.call("getWalletInformation", address=wallet["proxy"])["seqno"] == seqno
+    assert payouts_to_owner() == paid
+    print("ok: proxy withdraw pays the earned share %d to the owner once" % earned)
 
     # Plain-text output and a usage error.
     plain = [*api, "--root", root, "--proxy-pub", pub, "--proxy-contract", proxy_c["address"]]
