@@ -293,6 +293,43 @@ def main(holder):
     log("charged %d tokens x %d from the client contract, paid %d x %d to the worker's owner, "
         "the proxy keeps %d" % (used, price, used, fee, used * (price - fee)))
 
+    # The proxy's own money (COCOON's /request/withdraw; ours /request/topup):
+    # the earned share goes to the owner (the proxy's wallet here) exactly,
+    # the value of the six accounts again less exactly tonsim's fees; a
+    # top-up raises the stake; a second withdrawal sends nothing.
+    earned = used * (price - fee)
+    wait_until(lambda: jsonstats(proxy_http)["onchain"]["stake"]["earned_nano"] == earned,
+               timeout=30, what="the proxy reading its earned share")
+    before = {a: account(chain, a) for a in everyone}
+    st, j = http_json(proxy_http, "GET", "/request/withdraw")
+    check_eq((st, j.get("result")), (200, "request sent"), "/request/withdraw")
+    wait_until(lambda: (lambda k: k["withdraws_done"] == 1 and k["earned_nano"] == 0 and
+                        not k["withdrawing"])(jsonstats(proxy_http)["onchain"]["stake"]),
+               timeout=60, what="the withdrawal confirmed and read back")
+    check_eq(get(chain, contract, "get_proxy_data")[1], 0, "nothing earned left on the contract")
+    got = [int(t["in_msg"]["value"]) for t in
+           api(chain, "getTransactions", {"address": wallet["address"], "limit": 20})
+           if int(t["transaction_id"]["lt"]) > before[wallet["address"]][1] and
+           t["in_msg"].get("source") and raw_eq(t["in_msg"]["source"], contract) and
+           t["in_msg"]["value"] == str(earned)]
+    check_eq(len(got), 1, "the owner received the earned share %d once" % earned)
+    wait_until(lambda: not jsonstats(proxy_http)["onchain"]["wallet"]["in_flight"], timeout=30,
+               what="the wallet idle")
+    after = {a: account(chain, a) for a in everyone}
+    fees = sum(fees_since(chain, a, before[a][1]) for a in everyone)
+    check_eq(sum(b for b, _ in before.values()) - sum(b for b, _ in after.values()), fees,
+             "the withdrawal: balances before - after = fees")
+    stake0 = get(chain, contract, "get_proxy_data")[2]
+    st, j = http_json(proxy_http, "GET", "/request/topup?amount_nano=2000000000")
+    check_eq((st, j.get("result")), (200, "request sent"), "/request/topup")
+    wait_until(lambda: get(chain, contract, "get_proxy_data")[2] == stake0 + 2000000000,
+               timeout=60, what="the stake raised by 2 TON")
+    st, j = http_json(proxy_http, "GET", "/request/withdraw")
+    check_eq(j.get("result"), "nothing to withdraw", "a second /request/withdraw")
+    check_eq(jsonstats(proxy_http)["onchain"]["stake"]["withdraws"], 1, "no second withdrawal")
+    log("withdrawal: %d nanoTON earned share to the owner; stake %d -> %d" %
+        (earned, stake0, stake0 + 2000000000))
+
     # A killed proxy comes back with the same key and contract, no new deployment.
     before = int(api(chain, "getWalletInformation", {"address": wallet["address"]})["seqno"])
     kill_proxy(d)
@@ -392,6 +429,29 @@ def main(holder):
     wait_until(lambda: back(proxy_http) and
                jsonstats(proxy_http)["onchain"]["save_state"]["history_read"], timeout=60,
                what="the proxy restarted on the old ledger, the contract's notes read back")
+    # The workers hold the proxy's earlier totals for them: both refuse it
+    # (COCOON's worker: "tokens_committed_to_db is too low" at the handshake,
+    # or the lower signed payment), and the proxy, reading their contracts,
+    # refuses their accounts (paid for more than the ledger knows). A third
+    # worker, of an owner the old ledger has no debt to, serves the others.
+    for w in wports:
+        wait_until(lambda: "too low" in (jsonstats(w)["payments"]["proxies"][0]["rolled_back"]
+                                         or ""), timeout=60,
+                   what="worker on port %d refusing the rolled-back proxy" % w)
+
+    def workers_refused():
+        rows = {raw_of(r["owner"]): r for r in jsonstats(proxy_http)["ledger"]["workers"]}
+        return all("the worker contract has been paid for" in
+                   (rows.get(raw_of(o), {}).get("refused") or "") for o in wowners)
+    wait_until(workers_refused, timeout=60, what="the workers' accounts refused by the proxy")
+    w3_cfg = json.load(open(os.path.join(d, "worker-1.json")))
+    w3_cfg["listen_http"] = "127.0.0.1:%d" % free_port()
+    w3_cfg["owner_address"] = sim["wallets"]["owner"]["address"]
+    w3_cfg["state_dir"] = "worker-3-state"
+    w3_cfg.pop("wallet_key_file", None)
+    with open(os.path.join(d, "worker-3.json"), "w") as f:
+        json.dump(w3_cfg, f)
+    Proc("worker-3", [binary("cocoon-worker"), "--config", os.path.join(d, "worker-3.json")], d)
     s = jsonstats(proxy_http)
     behind = s["ledger"].get("behind_chain") or ""
     check("older than the chain" in behind and ("seqno %d" % s2) in behind,
@@ -439,6 +499,12 @@ def main(holder):
                what="another client served by the proxy behind the chain")
     log("ledger replaced by an older copy: detected at restart (%s); the client charged beyond it "
         "refused (%s); another client served" % (behind, why))
+
+    # Contracts not deployed yet (the other client's before its top-up, the
+    # third worker's) are a normal state, not a failed read on every refresh.
+    with open(os.path.join(d, "proxy.log"), errors="replace") as f:
+        noisy = [ln for ln in f if "party_contract_read_failed" in ln and "not active" in ln]
+    check_eq(noisy, [], "no read failure logged for a contract not deployed yet")
 
     up.signal(signal.SIGTERM)
     up.p.wait(limit(20))
