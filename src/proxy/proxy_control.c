@@ -130,8 +130,12 @@ static void reply_result(http_req *h, const char *text)
  * owner now (proxy_stake.c), answered {"result": TEXT} as /request/charge. */
 static void on_withdraw(http_req *h, void *ud)
 {
+    proxy *p = ud;
     char why[256];
-    proxy_stake_withdraw(proxy_chain_stake(ud), why, sizeof why);
+    if (p->onchain && !proxy_chain_stake(p))
+        snprintf(why, sizeof why, "no chain wallet");
+    else
+        proxy_stake_withdraw(proxy_chain_stake(p), why, sizeof why);
     reply_result(h, why);
 }
 
@@ -154,7 +158,11 @@ static void on_topup(http_req *h, void *ud)
             return;
         }
     }
-    proxy_stake_topup(proxy_chain_stake(ud), (uint64_t)amount, why, sizeof why);
+    proxy *p = ud;
+    if (p->onchain && !proxy_chain_stake(p))
+        snprintf(why, sizeof why, "no chain wallet");
+    else
+        proxy_stake_topup(proxy_chain_stake(p), (uint64_t)amount, why, sizeof why);
     reply_result(h, why);
 }
 

@@ -320,6 +320,9 @@ def main(holder):
     check_eq(sum(b for b, _ in before.values()) - sum(b for b, _ in after.values()), fees,
              "the withdrawal: balances before - after = fees")
     stake0 = get(chain, contract, "get_proxy_data")[2]
+    for bad in ("x", "-5", "0", "", "99999999999999999999999"):
+        st, j = http_json(proxy_http, "GET", "/request/topup?amount_nano=" + bad)
+        check(j.get("result", "").startswith("bad amount_nano"), "amount_nano=%r: %r" % (bad, j))
     st, j = http_json(proxy_http, "GET", "/request/topup?amount_nano=2000000000")
     check_eq((st, j.get("result")), (200, "request sent"), "/request/topup")
     wait_until(lambda: get(chain, contract, "get_proxy_data")[2] == stake0 + 2000000000,
