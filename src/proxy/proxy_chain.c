@@ -427,6 +427,14 @@ void proxy_chain_client_seen(proxy *p, ledger_client *a)
     if (strcmp(sc, TON_ADDR_ZERO_RAW) != 0) read_party(o, true, a->owner, sc);
 }
 
+void proxy_chain_worker_seen(proxy *p, ledger_worker *a)
+{
+    proxy_onchain *o = p->onchain;
+    if (!o) return;
+    const char *sc = proxy_chain_worker_sc(p, a);
+    if (strcmp(sc, TON_ADDR_ZERO_RAW) != 0) read_party(o, false, a->owner, sc);
+}
+
 /* Sends the account's voucher (cumulative: the contract takes only what is
  * above what it has) through the wallet with 0.7 TON, as COCOON. */
 static int send_voucher(proxy_onchain *o, bool client, bool close, const char *owner,
@@ -669,11 +677,8 @@ static void on_read(void *ud, json_t *result, const cc_err *rerr)
         /* And our workers' contracts, as COCOON's proxy follows them: one
          * paid for more than the ledger knows refuses that account (the
          * ledger was rolled back; ledger_worker_update_paid). */
-        for (size_t i = 0; i < ledger_n_workers(o->p->ledger); i++) {
-            ledger_worker *a = ledger_worker_at(o->p->ledger, i);
-            const char *sc = proxy_chain_worker_sc(o->p, a);
-            if (strcmp(sc, TON_ADDR_ZERO_RAW) != 0) read_party(o, false, a->owner, sc);
-        }
+        for (size_t i = 0; i < ledger_n_workers(o->p->ledger); i++)
+            proxy_chain_worker_seen(o->p, ledger_worker_at(o->p->ledger, i));
         arm(o, active ? o->refresh : POLL_FAST);
         return;
     }

@@ -347,6 +347,9 @@ int proxy_chain_charge(proxy *p, ledger_client *a, char *why, size_t n);
  * contract the account keeps its figures. Nothing without a chain. */
 void proxy_chain_client_seen(proxy *p, ledger_client *a);
 int proxy_chain_payout(proxy *p, ledger_worker *a, char *why, size_t n);
+/* The same for a worker's account (when its worker connects, and every
+ * refresh): a contract paid for more than the ledger knows refuses it. */
+void proxy_chain_worker_seen(proxy *p, ledger_worker *a);
 
 /* proxy_stake.c: the proxy contract's stake and earned share (COCOON's
  * run_withdraw / http_withdraw). api and wallet stay the caller's; the

@@ -159,8 +159,10 @@ ledger_client *proxy_money_client(pclient *c)
 
 ledger_worker *proxy_money_worker(pworker *w)
 {
-    if (!w->acct)
+    if (!w->acct) {
         w->acct = ledger_worker_get(w->p->ledger, w->owner_address ? w->owner_address : "", true);
+        proxy_chain_worker_seen(w->p, w->acct); /* with a chain: what its contract was paid */
+    }
     return w->acct;
 }
 
