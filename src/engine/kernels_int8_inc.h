@@ -101,13 +101,20 @@ KQ_ATTR static float KQ(dotq_q4_k_x)(const blk_q4_k *b, const eng_q8x *x, int nb
 
 /* Rows [r0, r1) against four inputs whose scale vectors were computed once
  * per product (eng_avx2_q4k_x_scales): each weight block is unpacked once
- * for the four, with the same operations per row and input as
- * dotq_q4_k_x. */
+ * for the four. The block goes through sub-block by sub-block, each nibble
+ * vector against the four inputs into four integer sums, so the loop needs
+ * about 13 vector registers of the 16: holding a whole unpacked block and
+ * its scales (16 vectors) for the four inputs spilled the accumulators to
+ * the stack, and this kernel is most of the time of a batched decode step
+ * (several requests at once) and of a Q4_K prompt. Integer sums do not
+ * depend on their order, and the float steps per block and input are
+ * dotq_q4_k_x's, so the results are its bits. */
 KQ_ATTR static void KQ(q4k_rows4)(const uint8_t *data, size_t row_bytes, int n,
                                   const eng_q8x *const xq[4], const float *const xsc[4], float *y,
                                   size_t ldy, int r0, int r1)
 {
     int nb = n / QK_K;
+    const __m256i mask = _mm256_set1_epi8(0xF);
     for (int r = r0; r < r1; r++) {
         const blk_q4_k *b = (const blk_q4_k *)(data + (size_t)r * row_bytes);
         __m256 acc[4];
@@ -115,14 +122,32 @@ KQ_ATTR static void KQ(q4k_rows4)(const uint8_t *data, size_t row_bytes, int n,
             acc[t] = _mm256_setzero_ps();
         for (int i = 0; i < nb; i++, b++) {
             __m256 d, mnd;
-            __m256i w[8], sc[8];
+            __m256i sc[8], tot[4];
             _mm_prefetch((const char *)(b + 2), _MM_HINT_T0);
             q4k_block_scales(b, sc, &d, &mnd);
-            q4k_block_unpack(b, w);
             for (int t = 0; t < 4; t++)
-                KQ(q4k_block_dot)
-            (w, sc, d, mnd, xq[t] + 8 * i, _mm256_loadu_ps(xsc[t] + 16 * i),
-             _mm256_loadu_ps(xsc[t] + 16 * i + 8), &acc[t]);
+                tot[t] = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+                for (int h = 0; h < 2; h++) {
+                    int j = 2 * c + h;
+                    __m256i w = h ? _mm256_and_si256(_mm256_srli_epi16(q, 4), mask)
+                                  : _mm256_and_si256(q, mask);
+                    for (int t = 0; t < 4; t++)
+                        tot[t] = _mm256_add_epi32(
+                            tot[t],
+                            _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(
+                                    w, _mm256_loadu_si256((const __m256i *)xq[t][8 * i + j].qs)),
+                                sc[j]));
+                }
+            }
+            for (int t = 0; t < 4; t++) {
+                __m256 xd = _mm256_loadu_ps(xsc[t] + 16 * i),
+                       xs = _mm256_loadu_ps(xsc[t] + 16 * i + 8);
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, xd), _mm256_cvtepi32_ps(tot[t]), acc[t]);
+                acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(mnd, xd), xs, acc[t]);
+            }
         }
         for (int t = 0; t < 4; t++)
             y[(size_t)t * ldy + r] = hsum(acc[t]);
