@@ -93,16 +93,19 @@ AVX2 void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y
  * one accumulator fed in column order and one horizontal sum whatever the
  * tile shape, so a batch gives generation's results bit for bit; the tiles
  * only share loads. cols is a multiple of 8. */
-AVX2 static inline __attribute__((always_inline)) void f16_tile(const uint16_t *wh, const float *wf,
-                                                                int cols, const float *x,
-                                                                size_t ldx, float *y, size_t ldy,
-                                                                int R, int T, bool widened)
+AVX2 static inline __attribute__((always_inline)) void
+f16_tile(const uint16_t *wh, const float *wf, int cols, int c0, int c1, const float *x, size_t ldx,
+         float *y, size_t ldy, __m256 *state, int R, int T)
 {
+    /* Columns [c0, c1) of the products; state (R x T accumulators, NULL for
+     * the whole row at once) carries the sums from the columns before c0 to
+     * those after c1, so a product cut into column ranges adds the same
+     * terms in the same order as one pass. */
     __m256 acc[4][3];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++)
-            acc[r][t] = _mm256_setzero_ps();
-    for (int c = 0; c < cols; c += 8) {
+            acc[r][t] = state && c0 > 0 ? state[r * 3 + t] : _mm256_setzero_ps();
+    for (int c = c0; c < c1; c += 8) {
         __m256 xv[3];
         for (int t = 0; t < T; t++)
             xv[t] = _mm256_loadu_ps(x + (size_t)t * ldx + c);
@@ -113,6 +116,12 @@ AVX2 static inline __attribute__((always_inline)) void f16_tile(const uint16_t *
             for (int t = 0; t < T; t++)
                 acc[r][t] = _mm256_fmadd_ps(f, xv[t], acc[r][t]);
         }
+    }
+    if (state && c1 < cols) {
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < T; t++)
+                state[r * 3 + t] = acc[r][t];
+        return;
     }
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++)
@@ -125,12 +134,13 @@ AVX2 static inline __attribute__((always_inline)) void f16_tile(const uint16_t *
     AVX2 __attribute__((unused)) static void f16_tile_h##R##x##T(                                  \
         const uint16_t *w, int cols, const float *x, size_t ldx, float *y, size_t ldy)             \
     {                                                                                              \
-        f16_tile(w, NULL, cols, x, ldx, y, ldy, R, T, false);                                      \
+        f16_tile(w, NULL, cols, 0, cols, x, ldx, y, ldy, NULL, R, T);                              \
     }                                                                                              \
     AVX2 __attribute__((unused)) static void f16_tile_f##R##x##T(                                  \
-        const float *w, int cols, const float *x, size_t ldx, float *y, size_t ldy)                \
+        const float *w, int cols, int c0, int c1, const float *x, size_t ldx, float *y,            \
+        size_t ldy, __m256 *state)                                                                 \
     {                                                                                              \
-        f16_tile(NULL, w, cols, x, ldx, y, ldy, R, T, true);                                       \
+        f16_tile(NULL, w, cols, c0, c1, x, ldx, y, ldy, state, R, T);                              \
     }
 F16_TILE(4, 3)
 F16_TILE(4, 2)
@@ -177,9 +187,15 @@ AVX2 static void f16_gen8(const uint16_t *w, int cols, const float *x, float *y,
             f16_tile_##K##R##x1(w, cols, X + (size_t)t * ldx, ldx, y + (size_t)t * ldy, ldy);      \
     } while (0)
 
+/* Column range of a prompt batch's F16 tiles, and the most tiles of three
+ * inputs whose accumulators are kept between ranges (a prompt step of 64). */
+#define F16_KC 1024
+#define F16_MAX_TILES 22
+
 AVX2 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx,
                             float *Y, size_t ldy, int r0, int r1, float *wide)
 {
+    __m256 state[12 * F16_MAX_TILES];
     /* Four rows (a few KB) stay in L1 while the inputs go through them three
      * at a time. With a batch of inputs the four rows are first widened to
      * floats in `wide` (4 * cols floats), once instead of once per three
@@ -197,17 +213,29 @@ AVX2 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, 
                  * (all at once, or the hardware prefetcher alone, stalls). */
                 const char *next = (const char *)(w + 4 * (size_t)cols);
                 int lines = r + 8 <= r1 ? cols / 8 : 0, tiles = (n + 2) / 3;
-                for (int t = 0, k = 0; t < n; t += 3, k++) {
-                    for (int l = lines * k / tiles; l < lines * (k + 1) / tiles; l++)
-                        _mm_prefetch(next + 64 * (size_t)l, _MM_HINT_T0);
-                    const float *x = X + (size_t)t * ldx;
-                    float *yt = y + (size_t)t * ldy;
-                    if (n - t >= 3)
-                        f16_tile_f4x3(wide, cols, x, ldx, yt, ldy);
-                    else if (n - t == 2)
-                        f16_tile_f4x2(wide, cols, x, ldx, yt, ldy);
-                    else
-                        f16_tile_f4x1(wide, cols, x, ldx, yt, ldy);
+                /* Long rows go through in column ranges of F16_KC, every
+                 * input's tile per range, with the tiles' accumulators kept
+                 * in `state` between ranges: four widened rows of 2048
+                 * columns (32 KB) and the inputs' columns no longer fit in
+                 * L1 together, a range of four rows and three inputs does
+                 * (14 KB). */
+                int kc = cols > F16_KC && tiles <= F16_MAX_TILES ? F16_KC : cols;
+                int steps = tiles * ((cols + kc - 1) / kc), s = 0;
+                for (int c0 = 0; c0 < cols; c0 += kc) {
+                    int c1 = CC_MIN(cols, c0 + kc);
+                    for (int t = 0, k = 0; t < n; t += 3, k++, s++) {
+                        for (int l = lines * s / steps; l < lines * (s + 1) / steps; l++)
+                            _mm_prefetch(next + 64 * (size_t)l, _MM_HINT_T0);
+                        const float *x = X + (size_t)t * ldx;
+                        float *yt = y + (size_t)t * ldy;
+                        __m256 *st = kc < cols ? state + 12 * k : NULL;
+                        if (n - t >= 3)
+                            f16_tile_f4x3(wide, cols, c0, c1, x, ldx, yt, ldy, st);
+                        else if (n - t == 2)
+                            f16_tile_f4x2(wide, cols, c0, c1, x, ldx, yt, ldy, st);
+                        else
+                            f16_tile_f4x1(wide, cols, c0, c1, x, ldx, yt, ldy, st);
+                    }
                 }
             } else if (n == 1 && r + 8 <= r1) {
                 /* One input (generation): eight rows, eight independent

@@ -314,6 +314,56 @@ static void test_quant_dot(void **state)
     }
 }
 
+/* Long rows and odd shapes through the batched kernels: F16 rows longer than
+ * one column range (1280 = 1024 + 256: the accumulators carried from one
+ * range to the next) and Q4_K's four-input tiles, on 7 rows (a group of four
+ * and three more) and 11 inputs (tiles of three and of two; of four and three
+ * single inputs): within rounding of the portable dots, and bit for bit the
+ * values of each input alone and of smaller batches. */
+static void test_long_rows(void **state)
+{
+    (void)state;
+    enum { R = 7, C = 1280, NB = 11 };
+    static float W[R * C], X[NB * C], Y[NB * R], Y2[NB * R], scratch[ENG_SCRATCH_FLOATS(NB, C)];
+    static uint8_t Wq[R * C * 2];
+    fill_random(W, R * C, 21);
+    fill_random(X, NB * C, 22);
+    static const uint32_t types[] = {ENGINE_T_F16, ENGINE_T_Q4_K};
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+        uint32_t type = types[ti];
+        size_t rb = engine_quant_row(type, W, Wq, C);
+        for (int r = 1; r < R; r++)
+            engine_quant_row(type, W + r * C, Wq + r * rb, C);
+        eng_tensor T = {type, R, C, rb, Wq, 0};
+        eng_matmul(&T, X, NB, C, Y, R, 0, R, scratch);
+        for (int t = 0; t < NB; t++)
+            for (int r = 0; r < R; r++) {
+                float d = eng_dot_row_portable(type, Wq + r * rb, X + t * C, C), mag = 0;
+                for (int k = 0; k < C; k++)
+                    mag += fabsf(W[r * C + k] * X[t * C + k]);
+                if (fabsf(Y[t * R + r] - d) > 3e-3f * mag)
+                    fail_msg("%s row %d input %d: batch %f vs portable %f", engine_ttype_name(type),
+                             r, t, Y[t * R + r], d);
+            }
+        for (int nb = 1; nb < NB; nb++) {
+            eng_matmul(&T, X, nb, C, Y2, R, 0, R, scratch);
+            for (int t = 0; t < nb; t++)
+                for (int r = 0; r < R; r++)
+                    if (memcmp(&Y2[t * R + r], &Y[t * R + r], sizeof(float)) != 0)
+                        fail_msg("%s row %d input %d: batch of %d %.9g vs of %d %.9g",
+                                 engine_ttype_name(type), r, t, nb, Y2[t * R + r], NB,
+                                 Y[t * R + r]);
+        }
+        for (int t = 0; t < NB; t++) {
+            eng_matmul(&T, X + t * C, 1, C, Y2, R, 0, R, scratch);
+            for (int r = 0; r < R; r++)
+                if (memcmp(&Y2[r], &Y[t * R + r], sizeof(float)) != 0)
+                    fail_msg("%s row %d input %d: alone %.9g vs batch %.9g",
+                             engine_ttype_name(type), r, t, Y2[r], Y[t * R + r]);
+        }
+    }
+}
+
 /* Q8_0 and Q4_0 rows packed in groups of eight for the AVX2 kernels: within
  * 8-bit rounding of the portable dots, the unpacked integer kernels' values
  * to float rounding, and the same bits for every batch size and row range
@@ -690,6 +740,7 @@ static void test_synthetic_models(void **state)
 
 int main(void)
 {
+    // clang-format off
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_half_floats),
         cmocka_unit_test(test_q8_0_block),
@@ -698,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_q6_k_block),
         cmocka_unit_test(test_q4_1_q5_blocks),
         cmocka_unit_test(test_quant_dot),
+        cmocka_unit_test(test_long_rows),
         cmocka_unit_test(test_packed_rows),
         cmocka_unit_test(test_f16_store),
         cmocka_unit_test(test_attention_and_silu),
@@ -705,5 +757,6 @@ int main(void)
         cmocka_unit_test(test_bandwidth_threads),
         cmocka_unit_test(test_synthetic_models),
     };
+    // clang-format on
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
