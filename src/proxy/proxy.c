@@ -20,6 +20,7 @@ static void stats_fill(void *ud, json_t *o)
     json_object_set_new(req, "sealed", json_integer((json_int_t)p->stats.sealed));
     json_object_set_new(req, "receipts_refused",
                         json_integer((json_int_t)p->stats.receipts_refused));
+    json_object_set_new(req, "affinity_hits", json_integer((json_int_t)p->stats.affinity_hits));
     json_object_set_new(req, "queued_total", json_integer((json_int_t)p->stats.queued));
     json_object_set_new(req, "waiting", json_integer((json_int_t)p->queue_len));
     json_object_set_new(req, "waiting_bytes", json_integer((json_int_t)p->queued_bytes));

@@ -217,6 +217,9 @@ struct proxy {
     char auth_scan_error[200];
     uint64_t next_id;
     uint64_t tie_rng; /* xorshift state for routing ties (seeded randomly; no syscall per pick) */
+    /* Prefix affinity: the worker that last served each conversation key (the
+     * last 8 bytes of a client's request id; docs/confidentiality.md). */
+    proxy_affinity *affinity;
     crypto_rand_pool ids; /* worker-leg request ids (one RAND_bytes call per 32 ids) */
     struct {
         uint64_t requests, ok, failed, retried, cancelled, timeouts, no_worker;
@@ -224,7 +227,7 @@ struct proxy {
         uint64_t active, bytes_relayed, parts_relayed, queued;
         uint64_t workers_accepted, workers_refused, clients_accepted;
         uint64_t refused_balance, over_claims, ledger_commits, ledger_commit_failures;
-        uint64_t sealed, receipts_refused;
+        uint64_t sealed, receipts_refused, affinity_hits;
         uint64_t auth_refused, auth_scans;
         /* The last refused worker, for /jsonstats: peer, image hash, reason. */
         char last_refused_peer[64], last_refused_image[65], last_refused_reason[200];
@@ -419,7 +422,7 @@ pseal *proxy_seal_new(const tl_client_runSealedQuery *q, const char **why);
 void proxy_seal_free(pseal *s);
 /* Index in p->workers of the candidate to use (-1: none qualifies);
  * why_none (optional) as proxy_route_why_none over the candidates. */
-long proxy_seal_pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none);
+long proxy_seal_pick(preq *r, uint64_t exclude_id, uint64_t prefer_id, uint64_t rnd, int *why_none);
 /* Sends proxy.runSealedQuery for r to its worker r->worker. */
 int proxy_seal_dispatch(preq *r, double timeout);
 /* Worker side: store a receipt; hash a relayed part; on the final part

@@ -220,12 +220,22 @@ static uint64_t tie_random(proxy *p)
  * receives proxy_route_why_none's reason either way (a pick the send then
  * fails still needs one). A sealed request may only go to a worker the
  * client wrapped its key for. */
+/* The conversation key our clients put in the last 8 bytes of a request id
+ * (random in other clients' ids, so it never matches). */
+static uint64_t affinity_key(const preq *r)
+{
+    return cc_load_u64le(r->client_rid.b + 24);
+}
+
 static long pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none)
 {
     proxy *p = r->p;
-    if (r->seal) return proxy_seal_pick(r, exclude_id, rnd, why_none);
+    uint64_t prefer = proxy_affinity_get(p->affinity, affinity_key(r));
+    if (r->seal) return proxy_seal_pick(r, exclude_id, prefer, rnd, why_none);
     long i =
         proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id, rnd);
+    i = proxy_route_prefer(p->route, p->n_workers, i, prefer, r->model, r->max_coefficient,
+                           exclude_id);
     if (why_none)
         *why_none =
             proxy_route_why_none(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id);
@@ -238,6 +248,9 @@ static bool dispatch(preq *r, uint64_t exclude_id)
     long i = pick(r, exclude_id, tie_random(p), NULL);
     if (i < 0) return false;
     pworker *w = p->workers[i];
+    uint64_t key = affinity_key(r);
+    if (proxy_affinity_get(p->affinity, key) == w->rw.id) p->stats.affinity_hits++;
+    proxy_affinity_put(p->affinity, key, w->rw.id);
     attach_worker(r, w);
     r->attempts++;
     r->worker_start_mono = cc_now_mono();
@@ -408,6 +421,7 @@ void proxy_requests_init(proxy *p)
     /* xorshift stays at zero from a zero seed, which sent every tie to the
      * last tied worker; any non-zero seed works. */
     p->tie_rng = crypto_random_u64() | 1u;
+    p->affinity = cc_calloc(1, sizeof(*p->affinity));
     p->drain_ev = event_new(p->base, -1, 0, drain, p);
 }
 
@@ -415,6 +429,8 @@ void proxy_requests_free(proxy *p)
 {
     if (p->drain_ev) event_free(p->drain_ev);
     p->drain_ev = NULL;
+    free(p->affinity);
+    p->affinity = NULL;
 }
 
 /* ------------------------------------------------------------- client side */

@@ -61,6 +61,34 @@ long proxy_route_pick(const proxy_route_worker *const *ws, size_t n, const char 
     return best;
 }
 
+long proxy_route_prefer(const proxy_route_worker *const *ws, size_t n, long pick,
+                        uint64_t prefer_id, const char *model, int32_t max_coefficient,
+                        uint64_t exclude_id)
+{
+    if (pick < 0 || !prefer_id || ws[pick]->id == prefer_id) return pick;
+    for (size_t i = 0; i < n; i++)
+        if (ws[i]->id == prefer_id)
+            return qualifies(ws[i], model, max_coefficient, exclude_id) &&
+                           ws[i]->active <= ws[pick]->active
+                       ? (long)i
+                       : pick;
+    return pick;
+}
+
+uint64_t proxy_affinity_get(const proxy_affinity *a, uint64_t key)
+{
+    size_t slot = key % PROXY_AFFINITY_SLOTS;
+    return key && a->key[slot] == key ? a->worker[slot] : 0;
+}
+
+void proxy_affinity_put(proxy_affinity *a, uint64_t key, uint64_t worker_id)
+{
+    if (!key) return;
+    size_t slot = key % PROXY_AFFINITY_SLOTS;
+    a->key[slot] = key;
+    a->worker[slot] = worker_id;
+}
+
 int proxy_route_why_none(const proxy_route_worker *const *ws, size_t n, const char *model,
                          int32_t max_coefficient, uint64_t exclude_id)
 {

@@ -41,6 +41,28 @@ int proxy_route_why_none(const proxy_route_worker *const *ws, size_t n, const ch
  * registry_model_base_len), as COCOON matches them. */
 bool proxy_route_model_matches(const char *announced, const char *requested);
 
+/* Prefix affinity: given pick (an index or -1), the index of the worker whose
+ * id is prefer_id when it qualifies and runs no more requests than the pick,
+ * so that a conversation returns to the worker holding its cached prefix
+ * without queueing behind others; otherwise pick. */
+long proxy_route_prefer(const proxy_route_worker *const *ws, size_t n, long pick,
+                        uint64_t prefer_id, const char *model, int32_t max_coefficient,
+                        uint64_t exclude_id);
+
+/* The proxy's memory of which worker served a conversation: a cache of
+ * PROXY_AFFINITY_SLOTS slots indexed by the key (keys are uniform hashes made
+ * by the client, so a direct-mapped table is enough; a newer key takes an
+ * older one's slot). Key 0 means none. */
+#define PROXY_AFFINITY_SLOTS 4096
+typedef struct proxy_affinity {
+    uint64_t key[PROXY_AFFINITY_SLOTS];
+    uint64_t worker[PROXY_AFFINITY_SLOTS];
+} proxy_affinity;
+
+/* The worker id last recorded for key, or 0. */
+uint64_t proxy_affinity_get(const proxy_affinity *a, uint64_t key);
+void proxy_affinity_put(proxy_affinity *a, uint64_t key, uint64_t worker_id);
+
 /* Folds one finished request's duration into a running average (an
  * exponentially weighted mean so the figure follows load changes). */
 double proxy_route_update_avg(double avg, double sample);

@@ -163,7 +163,7 @@ static const pseal_key *key_for(const pseal *s, const pworker *w)
     return NULL;
 }
 
-long proxy_seal_pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none)
+long proxy_seal_pick(preq *r, uint64_t exclude_id, uint64_t prefer_id, uint64_t rnd, int *why_none)
 {
     proxy *p = r->p;
     /* The usual choice, over the workers the client wrapped its key for. */
@@ -176,6 +176,7 @@ long proxy_seal_pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none)
             index[n++] = (long)i;
         }
     long k = proxy_route_pick(route, n, r->model, r->max_coefficient, exclude_id, rnd);
+    k = proxy_route_prefer(route, n, k, prefer_id, r->model, r->max_coefficient, exclude_id);
     if (why_none)
         *why_none = proxy_route_why_none(route, n, r->model, r->max_coefficient, exclude_id);
     return k < 0 ? -1 : index[k];

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -217,13 +218,51 @@ static void test_model_names(void **state)
     assert_int_equal(proxy_route_pick(ptrs, 3, "m", 1000, 0, 0), 2);
 }
 
+/* Prefix affinity: the remembered worker wins only when it qualifies and is
+ * no busier than the pick; otherwise the pick stands. */
+static void test_prefer(void **state)
+{
+    (void)state;
+    proxy_route_worker w[3] = {
+        W(1, "m", 1000, 2, 1, true, 1.0),
+        W(2, "m", 1000, 2, 1, true, 1.0),
+        W(3, "x", 1000, 2, 0, true, 1.0),
+    };
+    const proxy_route_worker *ptrs[3] = {&w[0], &w[1], &w[2]};
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 2, "m", 1000, 0), 1); /* equally loaded */
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 0, "m", 1000, 0), 0); /* no key */
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 9, "m", 1000, 0), 0); /* gone */
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 3, "m", 1000, 0), 0); /* other model */
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 2, "m", 1000, 2), 0); /* excluded (retry) */
+    assert_int_equal(proxy_route_prefer(ptrs, 3, -1, 2, "m", 1000, 0), -1);
+    w[1].active = 2; /* busier than the pick, and at its cap */
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 2, "m", 1000, 0), 0);
+    w[1].max_active = 0;
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 2, "m", 1000, 0), 0); /* still busier */
+    w[0].active = 3;
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 2, "m", 1000, 0), 1);
+    w[1].coefficient = 2000; /* above the request's max_coefficient */
+    assert_int_equal(proxy_route_prefer(ptrs, 3, 0, 2, "m", 1000, 0), 0);
+
+    proxy_affinity *a = calloc(1, sizeof(*a));
+    assert_non_null(a);
+    assert_int_equal(proxy_affinity_get(a, 77), 0);
+    proxy_affinity_put(a, 77, 5);
+    assert_int_equal(proxy_affinity_get(a, 77), 5);
+    proxy_affinity_put(a, 77 + PROXY_AFFINITY_SLOTS, 6); /* same slot: the newer key wins */
+    assert_int_equal(proxy_affinity_get(a, 77), 0);
+    assert_int_equal(proxy_affinity_get(a, 77 + PROXY_AFFINITY_SLOTS), 6);
+    proxy_affinity_put(a, 0, 7); /* no key: nothing kept */
+    assert_int_equal(proxy_affinity_get(a, 0), 0);
+    free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_ties_are_random),
-        cmocka_unit_test(test_average),
-        cmocka_unit_test(test_model_names),
+        cmocka_unit_test(test_table),   cmocka_unit_test(test_ties_are_random),
+        cmocka_unit_test(test_average), cmocka_unit_test(test_model_names),
+        cmocka_unit_test(test_prefer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
