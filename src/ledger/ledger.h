@@ -213,4 +213,69 @@ int ledger_chain_saved(ledger *l, int32_t seqno, const uint8_t hash[32]);
 /* Why the ledger is behind the chain, or NULL. */
 const char *ledger_behind_chain(const ledger *l);
 
+/* ============================================ retired proxy contracts ===== */
+
+/* A proxy contract's address holds the root's params; when they change the
+ * proxy moves to a new contract and retires the old one as COCOON's
+ * OldProxyContract does (docs/payments.md, "When the root's params change"):
+ * a signed close request, a final charge of each of its clients, a last
+ * payout of each of its workers, then the signed close completion once the
+ * contract's delay has passed. The steps are durable: each is recorded when
+ * the wallet confirms it, so a restart resumes the retirement. */
+enum {
+    LEDGER_OLD_CLOSE_REQUEST = 1, /* the signed close request is to be sent */
+    LEDGER_OLD_CLIENTS = 2,       /* final charges of the clients left */
+    LEDGER_OLD_WORKERS = 3,       /* last payouts of the workers left */
+    LEDGER_OLD_CLOSING = 4,       /* waiting for unlock_ts, then the close completion */
+    LEDGER_OLD_CLOSED = 5,        /* done */
+};
+
+typedef struct ledger_old_party {
+    bool client;                      /* else a worker */
+    char owner[LEDGER_ADDR_MAX];      /* the account's owner */
+    char sc_address[LEDGER_ADDR_MAX]; /* its contract under the old proxy contract */
+    int64_t tokens;                   /* the account's whole total at the retirement */
+} ledger_old_party;
+
+typedef struct ledger_old_contract {
+    char address[LEDGER_ADDR_MAX];
+    int state;         /* LEDGER_OLD_* */
+    int64_t unlock_ts; /* the contract's unlock time once closing (chain time), else 0 */
+    uint8_t *params;   /* the params cell (BoC) it was derived with */
+    size_t params_len;
+    ledger_old_party *parties; /* left to settle: clients first, then workers */
+    size_t n_parties;
+} ledger_old_contract;
+
+/* The proxy contract the live accounts belong to, as last recorded (params:
+ * the BoC of its params cell), or NULL when none was ever recorded. */
+const char *ledger_contract(const ledger *l, const uint8_t **params, size_t *params_len);
+/* Records the live accounts' contract when none is recorded or it is the
+ * same; with another one recorded, retires that one first (ledger_retire).
+ * Durable when it returns 0. */
+int ledger_set_contract(ledger *l, const char *address, const uint8_t *params, size_t params_len,
+                        cc_err *err);
+/* Retires the recorded contract (nothing when none is, or when it is
+ * address) and makes address the live accounts' contract, in one
+ * transaction: every client account whose contract was seen open or closing
+ * or that used tokens, and every worker account that earned tokens, becomes a
+ * party of the old contract with its whole total and its sc_address (the
+ * caller fills sc_address first); every live account is reset to its owner
+ * alone (figures, vouchers and pending commits zero), and the pending chain
+ * commits are dropped (their notes went to the old contract). Reservations
+ * and running counts stay, so requests in flight end cleanly on the new
+ * contract. Returns 1 when a contract was retired, 0 when not, -1 (nothing
+ * changed) on a database error. */
+int ledger_retire(ledger *l, const char *address, const uint8_t *params, size_t params_len,
+                  cc_err *err);
+size_t ledger_n_old(const ledger *l);
+ledger_old_contract *ledger_old_at(ledger *l, size_t i);
+/* Party i of o is settled (its message confirmed): its row is deleted and,
+ * when it was the last of its kind, o moves to the next state. */
+int ledger_old_party_done(ledger *l, ledger_old_contract *o, size_t i, cc_err *err);
+/* o moves to state (with unlock_ts); a state whose parties are all settled
+ * moves on by itself (CLIENTS -> WORKERS -> CLOSING). */
+int ledger_old_set_state(ledger *l, ledger_old_contract *o, int state, int64_t unlock_ts,
+                         cc_err *err);
+
 #endif

@@ -12,27 +12,6 @@
 
 #include "crypto/crypto.h"
 
-typedef struct chain_commit {
-    int32_t seqno;
-    uint8_t hash[32];
-} chain_commit;
-
-struct ledger {
-    sqlite3 *db;
-    uint8_t mac_key[32]; /* from the proxy's signing seed; never stored */
-    ledger_client **clients;
-    size_t n_clients, cap_clients;
-    ledger_worker **workers;
-    size_t n_workers, cap_workers;
-    cc_map client_index, worker_index; /* owner hash -> account */
-    int32_t last_seqno;
-    uint8_t session_hash[32];
-    chain_commit *pending; /* save_state notes sent, not yet seen on chain */
-    size_t n_pending, cap_pending;
-    int64_t price_per_token;
-    char behind[200];
-};
-
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS clients(owner TEXT PRIMARY KEY, sc_address TEXT NOT NULL,"
     " status INTEGER NOT NULL, balance INTEGER NOT NULL, stake INTEGER NOT NULL,"
@@ -68,7 +47,7 @@ static void *index_find(const cc_map *m, const char *owner, size_t owner_off, ui
     }
 }
 
-static int db_err(ledger *l, cc_err *err, const char *what)
+int ledger__db_err(ledger *l, cc_err *err, const char *what)
 {
     return cc_err_set(err, "ledger: %s: %s", what, sqlite3_errmsg(l->db));
 }
@@ -78,7 +57,7 @@ static int db_err(ledger *l, cc_err *err, const char *what)
  * checks these rows, so a MAC gives the same protection (nobody without the
  * key can forge or edit a row) at a microsecond per row instead of the
  * hundreds that a signature with key set-up costs. */
-static void sign_text(const ledger *l, const cc_buf *text, uint8_t mac[32])
+void ledger__sign_text(const ledger *l, const cc_buf *text, uint8_t mac[32])
 {
     crypto_hmac_sha256(l->mac_key, sizeof(l->mac_key), text->data, text->len, mac);
 }
@@ -223,16 +202,16 @@ void ledger_set_price(ledger *l, int64_t price_per_token)
 
 /* --------------------------------------------------------------- load ---- */
 
-static const char *col_text(sqlite3_stmt *st, int i)
+const char *ledger__col_text(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     return t ? (const char *)t : "";
 }
 
-static bool col_sig_ok(const ledger *l, sqlite3_stmt *st, int i, const cc_buf *text)
+bool ledger__col_sig_ok(const ledger *l, sqlite3_stmt *st, int i, const cc_buf *text)
 {
     uint8_t mac[32];
-    sign_text(l, text, mac);
+    ledger__sign_text(l, text, mac);
     return sqlite3_column_bytes(st, i) == 32 && crypto_memeq(mac, sqlite3_column_blob(st, i), 32);
 }
 
@@ -243,13 +222,13 @@ static int load_clients(ledger *l, cc_buf *text, cc_err *err)
                            "SELECT owner, sc_address, status, balance, stake, sc_tokens_used,"
                            " tokens_used, secret_hash, last_request_at, sig FROM clients",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(l, err, "reading clients");
+        return ledger__db_err(l, err, "reading clients");
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *owner = col_text(st, 0);
+        const char *owner = ledger__col_text(st, 0);
         ledger_client tmp = {0};
         cc_str_copy(tmp.owner, sizeof(tmp.owner), owner);
-        cc_str_copy(tmp.sc_address, sizeof(tmp.sc_address), col_text(st, 1));
+        cc_str_copy(tmp.sc_address, sizeof(tmp.sc_address), ledger__col_text(st, 1));
         tmp.sc_status = (uint32_t)sqlite3_column_int64(st, 2);
         tmp.sc_balance = sqlite3_column_int64(st, 3);
         tmp.sc_stake = sqlite3_column_int64(st, 4);
@@ -259,7 +238,7 @@ static int load_clients(ledger *l, cc_buf *text, cc_err *err)
             memcpy(tmp.secret_hash, sqlite3_column_blob(st, 7), 32);
         tmp.last_request_at = (int32_t)sqlite3_column_int64(st, 8);
         client_row_text(&tmp, text);
-        if (strlen(owner) >= LEDGER_ADDR_MAX || !col_sig_ok(l, st, 9, text) ||
+        if (strlen(owner) >= LEDGER_ADDR_MAX || !ledger__col_sig_ok(l, st, 9, text) ||
             tmp.sc_tokens_used > tmp.pay.max || tmp.sc_tokens_used < 0) {
             rc = cc_err_set(err,
                             "ledger: the row of client %.80s is not signed by this proxy's key "
@@ -274,7 +253,7 @@ static int load_clients(ledger *l, cc_buf *text, cc_err *err)
         c->pay.committed_chain = c->pay.max;
         c->exp_sc_tokens_used = c->sc_tokens_used;
     }
-    if (rc == 0 && step != SQLITE_DONE) rc = db_err(l, err, "reading clients");
+    if (rc == 0 && step != SQLITE_DONE) rc = ledger__db_err(l, err, "reading clients");
     sqlite3_finalize(st);
     return rc;
 }
@@ -286,18 +265,18 @@ static int load_workers(ledger *l, cc_buf *text, cc_err *err)
                            "SELECT owner, sc_address, sc_tokens, tokens, last_request_at, sig"
                            " FROM workers",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(l, err, "reading workers");
+        return ledger__db_err(l, err, "reading workers");
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *owner = col_text(st, 0);
+        const char *owner = ledger__col_text(st, 0);
         ledger_worker tmp = {0};
         cc_str_copy(tmp.owner, sizeof(tmp.owner), owner);
-        cc_str_copy(tmp.sc_address, sizeof(tmp.sc_address), col_text(st, 1));
+        cc_str_copy(tmp.sc_address, sizeof(tmp.sc_address), ledger__col_text(st, 1));
         tmp.sc_tokens = sqlite3_column_int64(st, 2);
         tmp.pay.max = sqlite3_column_int64(st, 3);
         tmp.last_request_at = (int32_t)sqlite3_column_int64(st, 4);
         worker_row_text(&tmp, text);
-        if (strlen(owner) >= LEDGER_ADDR_MAX || !col_sig_ok(l, st, 5, text) ||
+        if (strlen(owner) >= LEDGER_ADDR_MAX || !ledger__col_sig_ok(l, st, 5, text) ||
             tmp.sc_tokens > tmp.pay.max || tmp.sc_tokens < 0) {
             rc = cc_err_set(err,
                             "ledger: the row of worker %.80s is not signed by this proxy's key "
@@ -310,7 +289,7 @@ static int load_workers(ledger *l, cc_buf *text, cc_err *err)
         w->pay.committed_chain = w->pay.max;
         w->exp_sc_tokens = w->sc_tokens;
     }
-    if (rc == 0 && step != SQLITE_DONE) rc = db_err(l, err, "reading workers");
+    if (rc == 0 && step != SQLITE_DONE) rc = ledger__db_err(l, err, "reading workers");
     sqlite3_finalize(st);
     return rc;
 }
@@ -320,18 +299,18 @@ static int load_config(ledger *l, cc_buf *text, cc_err *err)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db, "SELECT last_seqno, pending, sig FROM config WHERE id = 1", -1,
                            &st, NULL) != SQLITE_OK)
-        return db_err(l, err, "reading config");
+        return ledger__db_err(l, err, "reading config");
     int rc = 0, step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         int64_t seqno = sqlite3_column_int64(st, 0);
-        const char *pending = col_text(st, 1);
+        const char *pending = ledger__col_text(st, 1);
         config_row_text(l, (int32_t)seqno, pending, text);
-        if (seqno < 0 || seqno > INT32_MAX || !col_sig_ok(l, st, 2, text))
+        if (seqno < 0 || seqno > INT32_MAX || !ledger__col_sig_ok(l, st, 2, text))
             rc = cc_err_set(err, "ledger: the config row is not signed by this proxy's key");
         else if ((rc = parse_pending(l, pending, err)) == 0)
             l->last_seqno = (int32_t)seqno;
     } else if (step != SQLITE_DONE) {
-        rc = db_err(l, err, "reading config");
+        rc = ledger__db_err(l, err, "reading config");
     }
     sqlite3_finalize(st);
     return rc;
@@ -372,6 +351,7 @@ ledger *ledger_open(const char *path, const uint8_t priv[32], cc_err *err)
     if (rc == 0) rc = load_config(l, &text, err);
     if (rc == 0) rc = load_clients(l, &text, err);
     if (rc == 0) rc = load_workers(l, &text, err);
+    if (rc == 0) rc = ledger__retire_load(l, &text, err);
     cc_buf_free(&text);
     if (rc < 0) {
         cc_err_prefix(err, "%s", path);
@@ -392,6 +372,7 @@ void ledger_close(ledger *l)
         ledger__payments_free(&l->workers[i]->pay);
         free(l->workers[i]);
     }
+    ledger__retire_free(l);
     free(l->clients);
     free(l->workers);
     free(l->pending);
@@ -404,79 +385,114 @@ void ledger_close(ledger *l)
 
 /* ------------------------------------------------------------- commit ---- */
 
-static int put_row(ledger *l, sqlite3_stmt *st, const cc_buf *text, int sig_col, cc_err *err)
+int ledger__put_row(ledger *l, sqlite3_stmt *st, const cc_buf *text, int sig_col, cc_err *err)
 {
     uint8_t mac[32];
-    sign_text(l, text, mac);
+    ledger__sign_text(l, text, mac);
     sqlite3_bind_blob(st, sig_col, mac, 32, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(l, err, "writing a row");
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ledger__db_err(l, err, "writing a row");
     sqlite3_reset(st);
     return rc;
 }
 
-static int write_clients(ledger *l, cc_buf *text, cc_err *err)
+/* A retirement (retire.c) leaves each account as this: its owner and last
+ * request time, nothing of the retired contract's figures. */
+static void client_reset_copy(const ledger_client *c, ledger_client *out)
+{
+    memset(out, 0, sizeof(*out));
+    cc_str_copy(out->owner, sizeof(out->owner), c->owner);
+    out->sc_status = LEDGER_SC_UNKNOWN;
+    out->last_request_at = c->last_request_at;
+}
+
+static void worker_reset_copy(const ledger_worker *w, ledger_worker *out)
+{
+    memset(out, 0, sizeof(*out));
+    cc_str_copy(out->owner, sizeof(out->owner), w->owner);
+    out->last_request_at = w->last_request_at;
+}
+
+static int write_clients(ledger *l, bool reset, cc_buf *text, cc_err *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db,
                            "INSERT OR REPLACE INTO clients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
                            " ?9, ?10)",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(l, err, "writing clients");
+        return ledger__db_err(l, err, "writing clients");
     int rc = 0;
     for (size_t i = 0; i < l->n_clients && rc == 0; i++) {
+        ledger_client zero;
         const ledger_client *c = l->clients[i];
-        if (!c->dirty) continue;
-        sqlite3_bind_text(st, 1, c->owner, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, c->sc_address, -1, SQLITE_STATIC);
+        if (reset) {
+            client_reset_copy(c, &zero);
+            c = &zero;
+        } else if (!c->dirty) {
+            continue;
+        }
+        sqlite3_bind_text(st, 1, c->owner, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, c->sc_address, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, c->sc_status);
         sqlite3_bind_int64(st, 4, c->sc_balance);
         sqlite3_bind_int64(st, 5, c->sc_stake);
         sqlite3_bind_int64(st, 6, c->sc_tokens_used);
         sqlite3_bind_int64(st, 7, c->pay.max);
-        sqlite3_bind_blob(st, 8, c->secret_hash, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 8, c->secret_hash, 32, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 9, c->last_request_at);
         client_row_text(c, text);
-        rc = put_row(l, st, text, 10, err);
+        rc = ledger__put_row(l, st, text, 10, err);
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-static int write_workers(ledger *l, cc_buf *text, cc_err *err)
+static int write_workers(ledger *l, bool reset, cc_buf *text, cc_err *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db, "INSERT OR REPLACE INTO workers VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(l, err, "writing workers");
+        return ledger__db_err(l, err, "writing workers");
     int rc = 0;
     for (size_t i = 0; i < l->n_workers && rc == 0; i++) {
+        ledger_worker zero;
         const ledger_worker *w = l->workers[i];
-        if (!w->dirty) continue;
-        sqlite3_bind_text(st, 1, w->owner, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, w->sc_address, -1, SQLITE_STATIC);
+        if (reset) {
+            worker_reset_copy(w, &zero);
+            w = &zero;
+        } else if (!w->dirty) {
+            continue;
+        }
+        sqlite3_bind_text(st, 1, w->owner, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, w->sc_address, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, w->sc_tokens);
         sqlite3_bind_int64(st, 4, w->pay.max);
         sqlite3_bind_int64(st, 5, w->last_request_at);
         worker_row_text(w, text);
-        rc = put_row(l, st, text, 6, err);
+        rc = ledger__put_row(l, st, text, 6, err);
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-static int write_config(ledger *l, int32_t seqno, cc_buf *text, cc_err *err)
+int ledger__write_accounts(ledger *l, bool reset, cc_buf *text, cc_err *err)
+{
+    int rc = write_clients(l, reset, text, err);
+    return rc == 0 ? write_workers(l, reset, text, err) : rc;
+}
+
+int ledger__write_config(ledger *l, int32_t seqno, cc_buf *text, cc_err *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db, "INSERT OR REPLACE INTO config VALUES (1, ?1, ?2, ?3)", -1, &st,
                            NULL) != SQLITE_OK)
-        return db_err(l, err, "writing config");
+        return ledger__db_err(l, err, "writing config");
     cc_buf pending = CC_BUF_INIT;
     pending_text(l, &pending);
     cc_buf_append(&pending, "", 1);
     sqlite3_bind_int64(st, 1, seqno);
     sqlite3_bind_text(st, 2, (const char *)pending.data, -1, SQLITE_STATIC);
     config_row_text(l, seqno, (const char *)pending.data, text);
-    int rc = put_row(l, st, text, 3, err);
+    int rc = ledger__put_row(l, st, text, 3, err);
     sqlite3_finalize(st);
     cc_buf_free(&pending);
     return rc;
@@ -489,12 +505,11 @@ int32_t ledger_commit(ledger *l, bool for_chain, cc_err *err)
     cc_buf text = CC_BUF_INIT;
     int rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
                  ? 0
-                 : db_err(l, err, "begin");
-    if (rc == 0) rc = write_clients(l, &text, err);
-    if (rc == 0) rc = write_workers(l, &text, err);
-    if (rc == 0) rc = write_config(l, seqno, &text, err);
+                 : ledger__db_err(l, err, "begin");
+    if (rc == 0) rc = ledger__write_accounts(l, false, &text, err);
+    if (rc == 0) rc = ledger__write_config(l, seqno, &text, err);
     if (rc == 0 && sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        rc = db_err(l, err, "commit");
+        rc = ledger__db_err(l, err, "commit");
     cc_buf_free(&text);
     if (rc < 0) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
