@@ -98,13 +98,13 @@ void client_chain_free(client *c)
     c->chain_api = NULL;
 }
 
-void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a)
+int client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a)
 {
     client *c = clink_client(l);
-    if (!c->chain_api || !c->has_contract_owner) return;
+    if (!c->chain_api || !c->has_contract_owner) return 0;
     cchain *ch = chain_of(c, l);
     const ton_root_params *p = daemon_chain_root_params(c->tee.chain);
-    if (!p) return;
+    if (!p) return 0;
     char *sc = tl_bytes_strdup(a->params.proxy_sc_address);
     char *owner = tl_bytes_strdup(a->params.proxy_owner_address);
     ton_addr proxy_sc;
@@ -116,8 +116,12 @@ void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a)
                                          &proxy_sc, mismatch, sizeof(mismatch), &err);
     free(sc);
     free(owner);
-    if (rc == 1)
+    if (rc == 1) {
         snprintf(ch->last_error, sizeof(ch->last_error), "proxy sc address mismatch: %s", mismatch);
+        CC_WARN("event=client_contract_unknown proxy=%s error=\"%s\"", l->addr, ch->last_error);
+        daemon_link_fail(l, ch->last_error);
+        return -1;
+    }
     bool ok = rc == 0;
     ton_cell *cinit = NULL;
     if (ok) {
@@ -156,6 +160,7 @@ void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a)
         CC_WARN("event=client_contract_unknown proxy=%s error=\"%s\"", l->addr, ch->last_error);
     ton_cell_unref(cinit);
     client_chain_refresh(l);
+    return 0;
 }
 
 /* ------------------------------------------------------------ top-up */

@@ -267,8 +267,12 @@ int client_chain_open(client *c, const client_config *cfg, cc_err *err);
  * 0600 once), or "" without a state folder. */
 int client_secret_load(client *c, const char *state_dir, cc_err *err);
 void client_chain_free(client *c);
-/* The proxy's params give the contract's address; it is read at once. */
-void client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a);
+/* The proxy's params give the contract's address; it is read at once. -1
+ * when the proxy announces a proxy contract other than the one we derive
+ * (the link is failed with the reason, as COCOON's register_proxy refuses
+ * it: after a params change one of us has not read the new params yet, and
+ * the next connection, after our next chain read, agrees). */
+int client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a);
 void client_chain_refresh(clink *l);
 /* A proxy.SignedPayment from the proxy (at connect, authorization and after
  * each request): kept when it is a valid charge voucher for our contract,

@@ -91,7 +91,7 @@ static void on_connected(daemon_link *l, const tl_obj *o)
                                 a->params.flags, a->params.proto_version) < 0)
         return;
     l->peer_flags = a->params.flags;
-    client_chain_on_connected(l, a);
+    if (client_chain_on_connected(l, a) < 0) return; /* the link failed */
     /* As COCOON's client (ClientProxyConnection.cpp run_authorization): the
      * short form only when the proxy holds the hash of our secret (the one
      * our contract holds, client_chain.c), else the long one. Without a

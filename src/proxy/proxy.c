@@ -210,6 +210,7 @@ static void on_registry(void *ud, registry *reg)
     p->reg = reg;
     registry_free(old);
     proxy_money_registry_changed(p);
+    proxy_chain_params_changed(p);
     proxy_workers_recheck(p);
 }
 

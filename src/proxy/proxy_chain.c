@@ -31,6 +31,7 @@ typedef struct proxy_onchain {
     ton_api_op *op;
     struct event *timer;
     daemon_wallet *wallet; /* NULL without wallet_key_file */
+    ton_addr owner, root;  /* what the address derives from, with our key and params */
     ton_addr contract;
     char contract_raw[80];
     ton_cell *contract_init; /* its StateInit, for the deployment */
@@ -46,6 +47,7 @@ typedef struct proxy_onchain {
     /* The params the addresses were derived with (fixed for this run, as
      * the contracts keep theirs; code references owned). */
     ton_root_params params;
+    uint64_t redeploys; /* new contracts after a params change (proxy_chain_params_changed) */
     /* save_state (COCOON's all_to_db for the chain): every save_interval a
      * ledger commit for the chain, its note sent through the wallet, and on
      * confirmation the totals at that seqno are covered and vouchers signed.
@@ -398,12 +400,13 @@ static void on_paid(void *ud, bool sent, const char *error)
         ledger_client *a = ledger_client_get(l, c->owner, false);
         if (a) ledger_client_charge_done(a);
         if (sent) c->close ? o->closes_done++ : o->charges_done++;
-        if (a && sent) read_party(o, true, a->owner, a->sc_address);
+        /* An account reset by a redeploy meanwhile has no contract to read. */
+        if (a && sent && a->sc_address[0]) read_party(o, true, a->owner, a->sc_address);
     } else {
         ledger_worker *a = ledger_worker_get(l, c->owner, false);
         if (a) ledger_worker_payout_done(a);
         if (sent) o->payouts_done++;
-        if (a && sent) read_party(o, false, a->owner, a->sc_address);
+        if (a && sent && a->sc_address[0]) read_party(o, false, a->owner, a->sc_address);
     }
     if (!sent) {
         o->pay_failures++;
@@ -694,9 +697,126 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     proxy_onchain *o = arg;
+    /* Also retries a redeploy that could not be written; one that happens
+     * armed this timer again for the new contract. */
+    uint64_t redeploys = o->redeploys;
+    proxy_chain_params_changed(o->p);
+    if (o->redeploys != redeploys) return;
     cc_err err = {0};
     o->op = ton_api_call_async(o->api, "getAddressInformation", o->query, NULL, on_read, o, &err);
     if (!o->op) on_read(o, NULL, &err);
+}
+
+/* ---- a new contract after a params change (proxy_redeploy.c) ----------- */
+
+ton_api *proxy_chain_api(proxy *p)
+{
+    return p->onchain ? p->onchain->api : NULL;
+}
+
+daemon_wallet *proxy_chain_wallet(proxy *p)
+{
+    return p->onchain ? p->onchain->wallet : NULL;
+}
+
+ton_cell *proxy_chain_voucher(proxy *p, uint32_t op, const ton_addr *target, int64_t tokens,
+                              cc_err *err)
+{
+    proxy_onchain *o = p->onchain;
+    if (!o || !o->wallet) return cc_err_set(err, "no chain wallet"), NULL;
+    ton_voucher v = {.op = op, .target = *target, .excess_to = *daemon_wallet_address(o->wallet)};
+    if (tokens < 0) {
+        v.is_close = true;
+        crypto_random(&v.query_id, sizeof v.query_id); /* COCOON's: random */
+    } else {
+        v.tokens = (uint64_t)tokens;
+        v.query_id = (uint64_t)tokens;
+    }
+    return ton_voucher_sign(&v, p->sign_seed, err);
+}
+
+ton_cell *proxy_chain_party_init(proxy *p, bool client, const char *owner, const ton_addr *sc,
+                                 const ton_root_params *params, cc_err *err)
+{
+    ton_addr o;
+    if (ton_addr_parse(owner, &o, NULL, NULL, err) < 0) return NULL;
+    return client ? ton_client_contract_init(&o, sc, p->sign_pub, params, err)
+                  : ton_worker_contract_init(&o, sc, p->sign_pub, params, err);
+}
+
+/* Swaps in the contract derived from params (references taken anew). */
+static void use_contract(proxy_onchain *o, ton_cell *init, const ton_root_params *params)
+{
+    if (o->op) ton_api_cancel(o->op);
+    if (o->history_op) ton_api_cancel(o->history_op);
+    o->op = o->history_op = NULL;
+    ton_root_params_clear(&o->params);
+    o->params = *params;
+    o->params.proxy_code = params->proxy_code ? ton_cell_ref(params->proxy_code) : NULL;
+    o->params.worker_code = params->worker_code ? ton_cell_ref(params->worker_code) : NULL;
+    o->params.client_code = params->client_code ? ton_cell_ref(params->client_code) : NULL;
+    ton_cell_unref(o->contract_init);
+    o->contract_init = init;
+    ton_state_init_address(init, 0, &o->contract);
+    ton_addr_to_raw(&o->contract, o->contract_raw, sizeof o->contract_raw);
+    char *colon = strchr(o->contract_raw, ':');
+    snprintf(o->query, sizeof o->query, "address=%.*s%%3A%s", (int)(colon - o->contract_raw),
+             o->contract_raw, colon + 1);
+    /* Nothing known of the new contract yet; it has no save_state notes. */
+    o->known = false;
+    o->state[0] = 0;
+    o->balance = 0;
+    o->deploying = false;
+    o->history_read = false;
+    o->chain_note_seqno = -1;
+    o->last_saved_seqno = 0;
+}
+
+void proxy_chain_params_changed(proxy *p)
+{
+    proxy_onchain *o = p->onchain;
+    const ton_root_params *np = o ? daemon_chain_root_params(p->chain) : NULL;
+    if (!np || np->params_version <= o->params.params_version) return;
+    cc_err err = {0};
+    ton_cell *init = ton_proxy_contract_init(&o->owner, &o->root, p->sign_pub, np, &err);
+    cc_buf boc = CC_BUF_INIT;
+    if (!init || proxy_redeploy_params_boc(np, &boc, &err) < 0) {
+        ton_cell_unref(init);
+        cc_buf_free(&boc);
+        CC_ERROR("event=proxy_redeploy_failed error=\"%s\"", err.msg);
+        return;
+    }
+    ton_addr next;
+    char next_raw[80];
+    ton_state_init_address(init, 0, &next);
+    ton_addr_to_raw(&next, next_raw, sizeof next_raw);
+    CC_WARN("event=proxy_redeploy old_contract=%s new_contract=%s params_version=%u was=%u",
+            o->contract_raw, next_raw, np->params_version, o->params.params_version);
+    /* COCOON's close_all: every link goes (requests in flight end as on any
+     * lost link, and their reservations with them); peers reconnect and are
+     * told the new contracts. */
+    const char *why = "the root's params changed: the proxy moves to a new contract";
+    proxy_client_close_all(p, why);
+    proxy_worker_close_all(p, why);
+    ledger *l = p->ledger;
+    for (size_t i = 0; i < ledger_n_clients(l); i++)
+        proxy_chain_client_sc(p, ledger_client_at(l, i));
+    for (size_t i = 0; i < ledger_n_workers(l); i++)
+        proxy_chain_worker_sc(p, ledger_worker_at(l, i));
+    int rc = ledger_retire(l, next_raw, boc.data, boc.len, &err);
+    cc_buf_free(&boc);
+    if (rc < 0) {
+        ton_cell_unref(init);
+        snprintf(o->last_error, sizeof o->last_error, "redeploy: %.200s", err.msg);
+        CC_ERROR("event=proxy_redeploy_failed error=\"%s\"", err.msg);
+        return;
+    }
+    use_contract(o, init, np);
+    o->redeploys++;
+    proxy_redeploy_kick(p);
+    /* Read (and deploy) the new contract now. */
+    event_del(o->timer);
+    arm(o, 0);
 }
 
 /* ---- what authorization reads (proxy_auth.c) ---------------------------- */
@@ -863,6 +983,8 @@ int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err)
     o->chain_note_seqno = -1;
     o->min_charge = cfg->min_charge_nano;
     o->min_payout = cfg->min_payout_nano;
+    o->owner = owner;
+    o->root = root;
     o->contract_init = ton_proxy_contract_init(&owner, &root, p->sign_pub, params, err);
     if (!o->contract_init) return cc_err_prefix(err, "proxy contract");
     ton_state_init_address(o->contract_init, 0, &o->contract);
@@ -886,6 +1008,7 @@ int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err)
     if (o->wallet)
         o->stake = proxy_stake_new(o->api, o->wallet, &o->contract, cfg->min_withdraw_nano,
                                    params->min_proxy_stake);
+    if (proxy_redeploy_start(p, o->contract_raw, params, o->refresh, err) < 0) return -1;
     proxy_auth_start(p, &auth_chain_ton, cfg->auth_timeout);
     o->timer = evtimer_new(p->base, on_timer, o);
     if (o->wallet) o->save_timer = evtimer_new(p->base, on_save_timer, o);
@@ -902,6 +1025,7 @@ void proxy_chain_free(proxy *p)
 {
     proxy_onchain *o = p->onchain;
     if (!o) return;
+    proxy_redeploy_free(p);
     p->onchain = NULL;
     if (o->op) ton_api_cancel(o->op);
     if (o->history_op) ton_api_cancel(o->history_op);
@@ -942,7 +1066,9 @@ void proxy_chain_json(const proxy *p, json_t *out)
                           o->known, "state", o->state, "balance", (json_int_t)o->balance, "deploys",
                           (json_int_t)o->deploys, "reads", (json_int_t)o->reads, "read_errors",
                           (json_int_t)o->read_errors, "last_error", o->last_error);
-    json_t *j = json_pack("{s:s,s:o}", "proxy_public_key", pub, "contract", c);
+    json_t *j = json_pack("{s:s,s:o,s:I,s:I,s:o}", "proxy_public_key", pub, "contract", c,
+                          "params_version", (json_int_t)o->params.params_version, "redeploys",
+                          (json_int_t)o->redeploys, "old_contracts", proxy_redeploy_json(p));
     const char *behind = ledger_behind_chain(p->ledger);
     json_object_set_new(
         j, "save_state",

@@ -373,13 +373,18 @@ void proxy_on_client_accept(net_listener *l, net_conn *conn, void *ud)
             net_conn_peer_addr(conn));
 }
 
-void proxy_client_free_all(proxy *p)
+void proxy_client_close_all(proxy *p, const char *why)
 {
     while (!cc_list_empty(&p->clients)) {
         pclient *c = cc_list_first(pclient, &p->clients, node);
         net_conn *conn = c->conn;
         c->conn = NULL;
-        proxy_client_destroy(c, "proxy stopping");
-        if (conn) net_conn_close(conn, "proxy stopping");
+        proxy_client_destroy(c, why);
+        if (conn) net_conn_close(conn, why);
     }
+}
+
+void proxy_client_free_all(proxy *p)
+{
+    proxy_client_close_all(p, "proxy stopping");
 }

@@ -207,6 +207,9 @@ struct proxy {
     uint8_t sign_seed[32], sign_pub[32];
     /* Money on chain (proxy_chain.c): NULL with chain "none". */
     struct proxy_onchain *onchain;
+    /* The retirement of old proxy contracts after params changes
+     * (proxy_redeploy.c): NULL without a proxy contract. */
+    struct proxy_redeploy *redeploy;
     /* COCOON's authorization with a chain (proxy_auth.c): NULL with chain
      * "none" or without a proxy contract (every client is accepted). One
      * scan of the proxy contract's transactions serves every waiting client. */
@@ -244,6 +247,8 @@ proxy *proxy_new_detached(struct event_base *base, const proxy_config *cfg, cons
 extern const proxy_io proxy_io_net;
 void proxy_on_worker_accept(net_listener *l, net_conn *c, void *ud);
 void proxy_worker_free_all(proxy *p);
+/* Closes every worker link with why (their requests retry or fail). */
+void proxy_worker_close_all(proxy *p, const char *why);
 /* After a registry change: a ready worker whose model or image hash the
  * registry no longer allows leaves the routing table (its connection and its
  * requests in flight stay), and such a worker whose hashes are allowed again
@@ -273,6 +278,8 @@ const char *proxy_owner_or_zero(const proxy *p);
 /* proxy_client.c */
 void proxy_on_client_accept(net_listener *l, net_conn *c, void *ud);
 void proxy_client_free_all(proxy *p);
+/* Closes every client link with why (their requests are cancelled). */
+void proxy_client_close_all(proxy *p, const char *why);
 /* Forgets a client whose link is gone (its requests are cancelled); frees c. */
 void proxy_client_destroy(pclient *c, const char *why);
 /* A packet from a client's link (net_conn_callbacks.on_packet; conn unused). */
@@ -373,6 +380,45 @@ int proxy_stake_topup(proxy_stake *s, uint64_t amount, char *why, size_t n);
 json_t *proxy_stake_json(const proxy_stake *s);
 /* The proxy's, or NULL without a contract or a wallet (proxy_chain.c). */
 proxy_stake *proxy_chain_stake(proxy *p);
+/* The chain reader has new root params: a params_version above the one our
+ * contract was derived with moves the proxy to a new contract, COCOON's
+ * on_root_contract_config_update with need_redeploy (docs/payments.md, "When
+ * the root's params change"): every link closed, the accounts retired with
+ * the old contract (ledger_retire), the new contract derived and deployed.
+ * A retirement that could not be written is tried again at the next call. */
+void proxy_chain_params_changed(proxy *p);
+/* What proxy_redeploy.c sends and reads with (NULL without a chain or
+ * without a wallet). */
+ton_api *proxy_chain_api(proxy *p);
+daemon_wallet *proxy_chain_wallet(proxy *p);
+/* A voucher signed with the proxy's key, the excess to its wallet: a payment
+ * of tokens (cumulative) with op to target, or with tokens < 0 the close
+ * layout (op target). New reference, NULL with err. */
+ton_cell *proxy_chain_voucher(proxy *p, uint32_t op, const ton_addr *target, int64_t tokens,
+                              cc_err *err);
+/* The StateInit of owner's client (or worker) contract under proxy contract
+ * sc with params, as the contracts derive it. New reference. */
+ton_cell *proxy_chain_party_init(proxy *p, bool client, const char *owner, const ton_addr *sc,
+                                 const ton_root_params *params, cc_err *err);
+
+/* proxy_redeploy.c: COCOON's OldProxyContract. At start (contract derived):
+ * records it as the live accounts' contract in the ledger, retiring the one
+ * recorded when it differs (the params changed while the proxy was down),
+ * and drives the retirement of every old contract not closed yet: the
+ * signed close request, each client's final charge, each worker's last
+ * payout, then the close completion once the contract's unlock time has
+ * passed on the chain's clock. One wallet message at a time; each step is
+ * recorded in the ledger when the wallet confirms it. */
+int proxy_redeploy_start(proxy *p, const char *contract, const ton_root_params *params,
+                         double refresh, cc_err *err);
+/* A contract was just retired (ledger_retire): start on it. */
+void proxy_redeploy_kick(proxy *p);
+/* Before the wallet and API are freed (they drop callbacks). */
+void proxy_redeploy_free(proxy *p);
+/* The old contracts for /jsonstats onchain.old_contracts (a new array). */
+json_t *proxy_redeploy_json(const proxy *p);
+/* The BoC of params' cell (codes included), for the ledger's records. */
+int proxy_redeploy_params_boc(const ton_root_params *params, cc_buf *out, cc_err *err);
 
 /* proxy_money.c */
 /* Opens the ledger at path (NULL: in memory) keyed by the 32-byte signing

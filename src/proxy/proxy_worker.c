@@ -424,13 +424,18 @@ void proxy_workers_recheck(proxy *p)
     if (kick) proxy_requests_kick(p);
 }
 
-void proxy_worker_free_all(proxy *p)
+void proxy_worker_close_all(proxy *p, const char *why)
 {
     while (!cc_list_empty(&p->all_workers)) {
         pworker *w = cc_list_first(pworker, &p->all_workers, node);
         net_conn *c = w->conn;
         w->conn = NULL;
-        proxy_worker_destroy(w, "proxy stopping");
-        if (c) net_conn_close(c, "proxy stopping");
+        proxy_worker_destroy(w, why);
+        if (c) net_conn_close(c, why);
     }
+}
+
+void proxy_worker_free_all(proxy *p)
+{
+    proxy_worker_close_all(p, "proxy stopping");
 }

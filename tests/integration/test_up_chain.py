@@ -102,6 +102,11 @@ def main(holder):
     wait_until(lambda: jsonstats(proxy_http)["ledger"]["price_per_token"] == 40, timeout=30,
                what="the new price on the proxy's /jsonstats")
     check(jsonstats(proxy_http)["chain"]["version"] > version, "the root's version moved")
+    # A new price is a new params version: the proxy moves to a new contract
+    # (test_redeploy_chain.py), closing its links; served again once the
+    # client and the workers are back on it.
+    wait_until(lambda: ask(port)[0] == 200, timeout=90, what="served again after the change")
+    check_eq(jsonstats(proxy_http)["onchain"]["redeploys"], 1, "the proxy on a new contract")
     log("price change: seen by the proxy")
 
     # A model hash removed from the root: no more routing to its worker.
