@@ -184,7 +184,9 @@ static void start_read(pclient *c)
 {
     pauth *a = c->auth;
     if (c->p->auth_chain->read_client(c->p, c->id, c->owner_address) < 0) {
-        snprintf(a->last_error, sizeof a->last_error, "the read could not start");
+        snprintf(a->last_error, sizeof a->last_error,
+                 "the read could not start (the proxy contract is not active yet, or the chain "
+                 "API refused it)");
         struct timeval tv = cc_timeval(a->retry_delay);
         evtimer_add(a->retry, &tv);
     }

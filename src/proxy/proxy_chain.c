@@ -882,6 +882,11 @@ static void on_auth_account(void *ud, json_t *result, const cc_err *rerr)
 static int auth_read_client(proxy *p, uint64_t client_id, const char *owner)
 {
     proxy_onchain *o = p->onchain;
+    /* Not before our own contract is there (at start, and after a redeploy):
+     * a client contract's top-up sent on to a proxy contract that does not
+     * exist bounces back to its owner while the client contract still counts
+     * it, and its registration would find no contract. Tried again shortly. */
+    if (strcmp(o->state, "active") != 0) return -1;
     char sc[80];
     if (party_address(o, true, owner, sc, sizeof sc) < 0) return -1;
     auth_read *r = cc_calloc(1, sizeof *r);
