@@ -35,7 +35,8 @@ typedef struct proxy_redeploy {
     bool busy;      /* a step or a read in flight: one at a time */
     ton_api_op *op; /* the read in flight */
     char reading[LEDGER_ADDR_MAX];
-    uint64_t chain_now; /* the chain's clock at the read */
+    uint64_t chain_now;  /* the chain's clock at the read */
+    size_t next_closing; /* the closing contracts are read in turn */
     uint64_t sent, confirmed, failures, reads;
     char last_error[256];
     cc_list pending; /* step contexts the wallet has not answered yet */
@@ -343,31 +344,35 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     proxy_redeploy *r = arg;
     proxy *p = r->p;
     if (r->busy || !proxy_chain_wallet(p)) return;
-    for (size_t i = 0; i < ledger_n_old(p->ledger); i++) {
+    size_t n = ledger_n_old(p->ledger);
+    /* Steps to send first: a contract waiting out its delay (an hour by
+     * default) must not hold back one retired after it. */
+    for (size_t i = 0; i < n; i++) {
         ledger_old_contract *o = ledger_old_at(p->ledger, i);
-        const ledger_old_party *party;
-        switch (o->state) {
-        case LEDGER_OLD_CLOSE_REQUEST:
+        if (o->state == LEDGER_OLD_CLOSE_REQUEST) {
             send_step(r, o, STEP_CLOSE, NULL);
             return;
-        case LEDGER_OLD_CLIENTS:
-        case LEDGER_OLD_WORKERS:
-            party = next_party(o, o->state == LEDGER_OLD_CLIENTS);
-            if (party) {
-                send_step(r, o, STEP_PARTY, party);
-            } else { /* recorded before its state moved on */
-                cc_err err = {0};
-                if (ledger_old_set_state(p->ledger, o, o->state + 1, o->unlock_ts, &err) < 0)
-                    failed(r, "ledger", err.msg);
-                else
-                    arm(r, 0);
-            }
-            return;
-        case LEDGER_OLD_CLOSING:
+        }
+        if (o->state != LEDGER_OLD_CLIENTS && o->state != LEDGER_OLD_WORKERS) continue;
+        const ledger_old_party *party = next_party(o, o->state == LEDGER_OLD_CLIENTS);
+        if (party) {
+            send_step(r, o, STEP_PARTY, party);
+        } else { /* recorded before its state moved on */
+            cc_err err = {0};
+            if (ledger_old_set_state(p->ledger, o, o->state + 1, o->unlock_ts, &err) < 0)
+                failed(r, "ledger", err.msg);
+            else
+                arm(r, 0);
+        }
+        return;
+    }
+    /* Then the closing ones, in turn. */
+    for (size_t k = 0; k < n; k++) {
+        r->next_closing = (r->next_closing + 1) % n;
+        ledger_old_contract *o = ledger_old_at(p->ledger, r->next_closing);
+        if (o->state == LEDGER_OLD_CLOSING) {
             read_closing(r, o);
             return;
-        default:
-            break; /* closed */
         }
     }
 }

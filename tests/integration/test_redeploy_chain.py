@@ -2,15 +2,15 @@
 """A change of the root's params while `cocoon up --chain local` serves
 (docs/payments.md, "When the root's params change"): the proxy moves to a
 new proxy contract and retires the old one as COCOON's OldProxyContract
-does. Checked on tonsim: the network keeps serving, on the new contracts
-(the proxy's new contract deployed, the client's new contract charged for
-exactly the tokens served after the change); the old client contract gets
-its final charge for exactly the tokens it was served and is closed with
-the rest refunded to its owner; the old worker contract gets its last
-payout (the worker's owner receives exactly its tokens x fee) and is
-closed; once its unlock time has passed on the chain's clock the old proxy
-contract is closed and empty, and the value it received equals what it paid
-plus the fees tonsim reports."""
+does, and a proxy killed in the middle resumes it. Checked on tonsim: the
+network keeps serving, on the new contracts (the proxy's new contract
+deployed, the client's new contract charged for exactly the tokens served
+after the change); the old client contract gets its final charge for
+exactly the tokens it was served and is closed with the rest refunded to
+its owner; the old worker contract gets its last payout (the worker's owner
+receives exactly its tokens x fee) and is closed; once its unlock time has
+passed on the chain's clock the old proxy contract is closed and empty, and
+the value it received equals what it paid plus the fees tonsim reports."""
 import json
 import os
 import signal
@@ -18,7 +18,7 @@ import urllib.request
 
 from cocoonlib import (Proc, binary, check, check_eq, cocoon, free_port, http_json,
                        jsonstats, limit, log, run, tmpdir, wait_until)
-from test_money_chain import api, get, raw_eq, raw_of, stack_int
+from test_money_chain import api, back, get, kill_proxy, raw_eq, raw_of, stack_int
 
 
 def ask(port):
@@ -100,6 +100,15 @@ def main(holder):
     new = oc["contract"]["address"]
     check(new != old and oc["params_version"] > version, "a new contract: %s" % new)
     check_eq([c["address"] for c in oc["old_contracts"]["contracts"]], [old], "the old one retired")
+    # Killed in the middle of the retirement (cocoon up restarts it): it
+    # resumes from its ledger, and nothing is charged or paid twice (checked
+    # below to the nanoTON).
+    kill_proxy(d)
+    wait(lambda: back(proxy_http), 90, "the proxy back after kill -9")
+    oc = jsonstats(proxy_http)["onchain"]
+    check_eq(oc["contract"]["address"], new, "the same new contract after the restart")
+    check_eq([c["address"] for c in oc["old_contracts"]["contracts"]], [old],
+             "the old one still retired after the restart")
     wait(lambda: jsonstats(proxy_http)["onchain"]["contract"]["state"] == "active", 60,
          "the new proxy contract deployed")
     log("params changed: new contract %s" % new)
