@@ -86,8 +86,9 @@ def main(holder):
     check_eq(c_state, 0, "the old client contract is open")
     # What the old proxy contract has done so far (its later transactions
     # are the retirement's).
-    lt0 = int(api(chain, "getAddressInformation", {"address": old})["last_transaction_id"]["lt"])
-    p_balance0 = int(api(chain, "getAddressInformation", {"address": old})["balance"])
+    # (One read: the balance is the one after transaction lt0.)
+    acc = api(chain, "getAddressInformation", {"address": old})
+    lt0, p_balance0 = int(acc["last_transaction_id"]["lt"]), int(acc["balance"])
     log("served on %s: client %d tokens (contract balance %d, %d charged)" %
         (old, tc, c_balance, c_used))
 
@@ -171,14 +172,21 @@ def main(holder):
          "closed", 60, "the old proxy contract closed")
     check_eq(get(chain, old, "get_proxy_data")[0], 2, "the old proxy contract's state")
     acc = api(chain, "getAddressInformation", {"address": old})
-    check_eq(int(acc["balance"]), 0, "the old proxy contract paid everything out")
+    lt1, p_balance1 = int(acc["last_transaction_id"]["lt"]), int(acc["balance"])
+    check_eq(p_balance1, 0, "the old proxy contract paid everything out")
     txs = [t for t in api(chain, "getTransactions", {"address": old, "limit": 100})
-           if int(t["transaction_id"]["lt"]) > lt0]
+           if lt0 < int(t["transaction_id"]["lt"]) <= lt1]
     received = sum(int(t["in_msg"].get("value", 0) or 0) for t in txs)
     paid = sum(int(m["value"]) for t in txs for m in t["out_msgs"] if m.get("destination"))
     fees = sum(int(t["fee"]) + sum(int(m["fwd_fee"]) for m in t["out_msgs"]
                                    if m.get("destination")) for t in txs)
-    check_eq(p_balance0 + received, paid + fees, "the old proxy contract's value conserved")
+    if p_balance0 + received != p_balance1 + paid + fees:
+        for t in txs:
+            log("lt %s in %s fee %s out %r aborted %r" % (
+                t["transaction_id"]["lt"], t["in_msg"].get("value"), t["fee"],
+                [(m["value"], m["fwd_fee"]) for m in t["out_msgs"]], t.get("aborted")))
+    check_eq(p_balance0 + received, p_balance1 + paid + fees,
+             "the old proxy contract's value conserved")
     log("old proxy contract closed: %d received, %d paid, %d fees" % (received, paid, fees))
     check(ask(port) == 200, "still serving")
 
