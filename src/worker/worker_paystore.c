@@ -86,6 +86,29 @@ int worker_paystore_open(worker *w, const char *state_dir, cc_err *err)
 void worker_paystore_restore(worker *w, wlink *l, const char *proxy, const uint8_t pub[32])
 {
     wpay *pay = &w->pay[daemon_links_index(&w->links, l)];
+    if (pay->name && strcmp(pay->name, proxy) != 0) {
+        /* The proxy comes back under another name: another proxy contract
+         * (the root's params changed; docs/payments.md, "When the root's
+         * params change"). What we hold is for our contract under the old
+         * one, which the proxy settles with a last payout (and which stays
+         * in the file under the old name); the totals start over, else the
+         * new contract's first, smaller voucher would look like a ledger
+         * rolled back. */
+        CC_INFO("event=proxy_contract_changed proxy=%s was=%s kept_tokens=%lld", proxy, pay->name,
+                (long long)pay->paid_tokens);
+        worker_paystore_save(w);
+        if (pay->op) ton_api_cancel(pay->op);
+        pay->op = NULL;
+        free(pay->voucher);
+        pay->voucher = NULL;
+        pay->voucher_len = 0;
+        pay->db_tokens = pay->max_tokens = pay->paid_tokens = 0;
+        pay->chain_tokens = pay->claimed_tokens = 0;
+        pay->deployed = false;
+        pay->reads = 0;
+        pay->rollback_why[0] = 0;
+        pay->restored = false;
+    }
     free(pay->name);
     pay->name = cc_strdup(proxy);
     if (pay->restored) return; /* once per run: what we hold since is newer */

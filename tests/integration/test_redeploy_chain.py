@@ -36,11 +36,11 @@ def main(holder):
                      "openai-http", "--workers", "1", "--chain-refresh", "1"], work,
               capture_stdout=True)
 
-    def wait(fn, timeout, what):
+    def wait(fn, timeout, what, interval=0.05):
         """wait_until, and when it fails: is cocoon up alive, what did the
         proxy log."""
         try:
-            return wait_until(fn, timeout=timeout, what=what)
+            return wait_until(fn, timeout=timeout, what=what, interval=interval)
         except BaseException:
             log("cocoon up alive: %s" % up.alive())
             try:
@@ -70,8 +70,18 @@ def main(holder):
     # Served on the first contracts.
     wait(lambda: jsonstats(proxy_http)["onchain"]["contract"]["state"] == "active", 60,
          "the proxy contract active")
-    for i in range(3):
+    for i in range(5):
         check_eq(wait(lambda: ask(port) == 200, 60, "request %d answered" % i), True, "served")
+    # The worker holds a voucher of the old contract, for more tokens than the
+    # new contract will have signed for below.
+    whttp = int(json.load(open(os.path.join(d, "worker-1.json")))["listen_http"].rsplit(":", 1)[1])
+    st, j = http_json(proxy_http, "POST", "/request/save", {})
+    check_eq(st, 200, "POST /request/save (%r)" % j)
+    wait(lambda: jsonstats(proxy_http)["onchain"]["save_state"]["confirmed"] >= 1, 60,
+         "a save_state on the old contract")
+    check_eq(ask(port), 200, "a request bringing the voucher to the worker")
+    old_paid = wait(lambda: jsonstats(whttp)["payments"]["proxies"][0]["paid_tokens"], 30,
+                    "the worker holding the old contract's voucher")
     wait(lambda: jsonstats(proxy_http)["requests"]["active"] == 0, 30, "no request running")
     s = jsonstats(proxy_http)
     old = s["onchain"]["contract"]["address"]
@@ -134,6 +144,24 @@ def main(holder):
         st, j = http_json(proxy_http, "GET", "/request/charge?client=" + client_owner)
         return get(chain, crow["sc_address"], "get_client_data")[3] == t_new
     wait(charged, 60, "the new client contract charged")
+    # The worker takes the new contract's first (smaller) voucher as the start
+    # of a new account, not as a proxy whose ledger was rolled back.
+    for i in range(2):
+        check_eq(ask(port), 200, "request %d after the save_state" % i)
+
+    def new_voucher():
+        # Before the fix of this case the worker kept the old contract's
+        # larger total and refused the new voucher as a rollback.
+        cc = {raw_of(r["owner"]): r for r in jsonstats(proxy_http)["ledger"]["workers"]}[
+            raw_of(worker_owner)]["committed_chain"]
+        p = jsonstats(whttp)["payments"]["proxies"][0]
+        if 0 < cc < old_paid and p["paid_tokens"] == cc:
+            return p
+        ask(port)  # the voucher rides with the payment after a request
+        return False
+    p = wait(new_voucher, 60, "the worker holding the new contract's voucher", interval=0.5)
+    check(p["rolled_back"] is None and p["rollbacks"] == 0 and
+          raw_eq(p["proxy_contract"], new), "no rollback seen by the worker: %r" % p)
     log("served on the new contracts; charge landed on %s" % crow["sc_address"])
 
     # The old client and worker contracts are settled and closed.
