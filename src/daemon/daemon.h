@@ -279,6 +279,13 @@ typedef struct daemon_tee {
     bool sealing;                  /* the keys below exist and are claimed */
     uint8_t seal_sk[32];           /* X25519: opens the data keys wrapped for us */
     uint8_t receipt_sk[32];        /* Ed25519 seed: signs receipts */
+    /* The certificate before the last renewal and the sealing keys it
+     * claims (daemon_tee_rotate): a link made before the renewal still
+     * presents it, so what clients wrap for it must still open, and its
+     * receipts be signed by the key it claims. NULL before any renewal. */
+    X509 *prev_cert;
+    uint8_t prev_seal_sk[32], prev_receipt_sk[32];
+    uint64_t renewals; /* how many certificates replaced the first */
 } daemon_tee;
 
 /* A policy of kind `kind` ("any", "fake", "tdx", "fake_tdx"); "fake" trusts
@@ -301,6 +308,14 @@ daemon_tee_config daemon_tee_config_of(const char *role, const daemon_config *co
  * daemon_tee_clear() releases it either way. */
 int daemon_tee_setup(daemon_tee *t, const daemon_tee_config *c, cc_err *err);
 void daemon_tee_clear(daemon_tee *t);
+/* Renews the certificate when it is due (tee_identity_needs_renewal) or
+ * when force is set: a fresh quote and validity for the same identity key,
+ * and for a daemon with sealing keys new ones (both made here, in the TEE's
+ * memory), claimed by the new certificate; the current keys and certificate
+ * become the previous ones (those before are wiped). 1 when renewed, 0 when
+ * not due, -1 with err (nothing changed). Links made afterwards present the
+ * new certificate; the caller decides what happens to the others. */
+int daemon_tee_rotate(daemon_tee *t, bool force, cc_err *err);
 /* For a daemon that dials proxies, with a chain (common->chain not "none"):
  * reads the root (daemon_chain_start; a failure fails) and from then on
  * checks proxies' images against the root's latest list instead of a

@@ -220,8 +220,11 @@ int daemon_link_send(daemon_link *l, const tl_obj *msg)
 net_conn *daemon_link_dial(struct event_base *base, daemon_tee *t, const char *host, uint16_t port,
                            const net_conn_callbacks *cbs, void *ud, cc_err *err)
 {
-    /* A day-long certificate is renewed before it expires (DESIGN §5.1). */
-    if (tee_identity_rotate(t->provider, NULL, &t->identity, err) < 0)
+    /* A day-long certificate is renewed before it expires (DESIGN §5.1).
+     * Not here for a daemon with sealing keys (the worker): its renewal
+     * changes them, and its own check (worker_renew.c) then reconnects every
+     * link, not just the one dialing. */
+    if (!t->sealing && daemon_tee_rotate(t, false, err) < 0)
         CC_ERROR("event=cert_rotate_failed reason=\"%s\"", err->msg);
     net_connect_config cc = {
         .host = host,

@@ -196,8 +196,46 @@ int daemon_tee_follow_chain(daemon_tee *t, struct event_base *base, const daemon
     return 0;
 }
 
+int daemon_tee_rotate(daemon_tee *t, bool force, cc_err *err)
+{
+    if (!t->identity || (!force && !tee_identity_needs_renewal(t->identity, 0))) return 0;
+    if (!t->sealing) return tee_identity_renew(t->provider, NULL, &t->identity, err) < 0 ? -1 : 1;
+    /* Keys that rotate with the certificate: whoever obtains a sealing key
+     * later opens only what was sealed to its certificate's lifetime. */
+    tee_claims claims = t->identity->claims;
+    uint8_t sk[32], rsk[32];
+    int rc = -1;
+    X509 *old = t->identity->cert;
+    tee_identity_opts o = {.claims = &claims,
+                           .validity_seconds = t->identity->not_after - t->identity->not_before};
+    if (crypto_x25519_keygen(sk, claims.x25519_pub) < 0 ||
+        crypto_ed25519_keygen(rsk, claims.receipt_pub) < 0) {
+        cc_err_set(err, "cannot make new sealing keys");
+        goto out;
+    }
+    X509_up_ref(old); /* the renewal frees the identity that holds it */
+    if (tee_identity_renew(t->provider, &o, &t->identity, err) < 0) {
+        X509_free(old);
+        goto out;
+    }
+    X509_free(t->prev_cert);
+    t->prev_cert = old;
+    memcpy(t->prev_seal_sk, t->seal_sk, 32);
+    memcpy(t->prev_receipt_sk, t->receipt_sk, 32);
+    memcpy(t->seal_sk, sk, 32);
+    memcpy(t->receipt_sk, rsk, 32);
+    t->renewals++;
+    rc = 1;
+out:
+    explicit_bzero(sk, sizeof(sk));
+    explicit_bzero(rsk, sizeof(rsk));
+    explicit_bzero(&claims, sizeof(claims));
+    return rc;
+}
+
 void daemon_tee_clear(daemon_tee *t)
 {
+    X509_free(t->prev_cert);
     daemon_chain_free(t->chain);           /* first: no registry swap after this */
     daemon_collateral_free(t->collateral); /* watches the policies: before them */
     if (t->identity) tee_identity_free(t->identity);

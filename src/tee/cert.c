@@ -178,6 +178,12 @@ int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_iden
 {
     time_t now = opts && opts->now ? opts->now : time(NULL);
     if (*idp && !tee_identity_needs_renewal(*idp, now)) return 0;
+    return tee_identity_renew(p, opts, idp, err) < 0 ? -1 : 1;
+}
+
+int tee_identity_renew(tee_provider *p, const tee_identity_opts *opts, tee_identity **idp,
+                       cc_err *err)
+{
     tee_identity_opts same = {0};
     if (*idp && (!opts || !opts->claims || !opts->validity_seconds)) {
         if (opts) same = *opts;
@@ -192,7 +198,7 @@ int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_iden
     if (!fresh) return -1;
     tee_identity_free(*idp);
     *idp = fresh;
-    return 1;
+    return 0;
 }
 
 static void bio_drain(BIO *bio, cc_buf *out)

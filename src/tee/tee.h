@@ -378,6 +378,10 @@ bool tee_identity_needs_renewal(const tee_identity *id, time_t now);
  * holds its own OpenSSL references, as net does. */
 int tee_identity_rotate(tee_provider *p, const tee_identity_opts *opts, tee_identity **idp,
                         cc_err *err);
+/* The same renewal, whether due or not (an operator's request, a rotation of
+ * the keys the claims name); 0 or -1 (the old identity stays). */
+int tee_identity_renew(tee_provider *p, const tee_identity_opts *opts, tee_identity **idp,
+                       cc_err *err);
 /* PEM of the certificate and of the private key (PKCS#8), appended to out. */
 int tee_identity_write_pem(const tee_identity *id, cc_buf *cert_out, cc_buf *key_out, cc_err *err);
 

@@ -132,6 +132,7 @@ worker *worker_new(struct event_base *base, const worker_config *cfg, worker_bac
         return NULL;
     }
     worker_control_register(w);
+    worker_renew_start(w);
     CC_INFO("event=worker_start model=%s backend=%s proxies=%zu http_port=%d healthy=%d", w->model,
             backend->ops->kind, w->links.n, http_server_port(w->http), w->healthy);
     daemon_links_start(&w->links);
@@ -142,6 +143,7 @@ void worker_free(worker *w)
 {
     if (!w) return;
     daemon_links_stop(&w->links, "worker stopping");
+    worker_renew_free(w);
     if (w->http) http_server_free(w->http);
     if (w->backend) w->backend->ops->destroy(w->backend);
     /* Requests whose cancellation the backend never confirmed. */
@@ -152,10 +154,7 @@ void worker_free(worker *w)
     }
     cc_map_free(&w->by_rid);
     if (w->flush_ev) event_free(w->flush_ev);
-    crypto_seal_sessions_free(w->seal_sessions);
-    X509_free(w->seal_cert);
-    worker_seal_batch_free(w);
-    crypto_ed25519_key_free(w->receipt_key);
+    worker_seal_state_free(w);
     daemon_tee_clear(&w->tee);
     free(w->announced_disabled);
     free(w->announced_coefficient);

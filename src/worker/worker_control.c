@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "worker/worker_internal.h"
 
 bool worker_is_disabled(const worker *w)
@@ -147,8 +148,37 @@ static void on_payout(http_req *h, void *ud)
     free(t);
 }
 
+/* Ours, not COCOON's: renews the certificate now, with new sealing keys
+ * (worker_renew.c), say after a suspected exposure; POST only. Answers the
+ * new certificate's hash and expiry. */
+static void on_renew_certificate(http_req *h, void *ud)
+{
+    worker *w = ud;
+    cc_err err = {0};
+    if (worker_renew(w, true, &err) < 0) {
+        http_reply_errorf(h, 500, "renewal_failed", "%s", err.msg);
+        return;
+    }
+    unsigned char *der = NULL;
+    int n = i2d_X509(w->tee.identity->cert, &der);
+    uint8_t hash[32] = {0};
+    char hex[65];
+    if (n > 0) crypto_sha256(der, (size_t)n, hash);
+    OPENSSL_free(der);
+    cc_hex_encode(hash, 32, hex);
+    json_t *j =
+        json_pack("{s:s,s:I,s:I}", "certificate_hash", hex, "not_after",
+                  (json_int_t)w->tee.identity->not_after, "renewals", (json_int_t)w->tee.renewals);
+    char *t = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    http_reply(h, 200, "application/json", t, strlen(t));
+    free(t);
+}
+
 void worker_control_register(worker *w)
 {
+    http_server_route_ex(w->http, "POST", "/request/renew_certificate", on_renew_certificate, w,
+                         HTTP_ROUTE_NOT_CROSS_SITE);
     /* COCOON's worker takes these as GET links from its stats page; POST is
      * accepted too for scripts. */
     static const char *const methods[] = {"GET", "POST"};

@@ -127,16 +127,26 @@ struct worker {
     bool healthy;
     bool force_disabled; /* the operator's /request/disable (worker_control.c) */
     http_server *http;
-    /* worker_seal.c: the sealing sessions clients hold with us, and our
-     * certificate's hash (recomputed, and the sessions dropped, when the
-     * certificate changes). */
-    crypto_seal_sessions *seal_sessions;
-    X509 *seal_cert; /* a reference of our own */
-    /* The receipt key, imported once (made on the first signed receipt),
-     * and the receipts waiting for this turn's batch signature. */
-    crypto_ed25519_key *receipt_key;
-    struct wseal_batch *seal_batch;
-    uint8_t seal_cert_hash[32];
+    /* worker_seal.c: per certificate whose sealing keys still open requests
+     * ([0] the current one, [1] the one before the last renewal, which links
+     * made earlier still present): the certificate (a reference of our own),
+     * its hash, the sessions clients hold with us under it, and its receipt
+     * key imported once (on the first signed receipt). A certificate older
+     * than these is forgotten with its sessions. */
+    struct wseal_gen {
+        X509 *cert;
+        uint8_t cert_hash[32];
+        crypto_seal_sessions *sessions;
+        crypto_ed25519_key *receipt_key;
+    } seal_gen[2];
+    struct wseal_batch *seal_batch; /* receipts waiting for this turn's batch signature */
+    /* worker_renew.c: the certificate check's timer, and the links that
+     * must reconnect to present a renewed certificate once idle. */
+    struct {
+        struct event *timer, *relink_ev;
+        bool *relink; /* per link */
+        bool pending; /* some link still waits for its requests to end */
+    } renew;
     struct {
         uint64_t total, ok, failed, cancelled, rejected, sealed;
         uint64_t prompt_tokens, completion_tokens, body_bytes;
@@ -280,7 +290,18 @@ int worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
 void worker_seal_send_final(wseal *s, wlink *l, const tl_obj *msg);
 /* Drops the receipts waiting to go to a link that went away. */
 void worker_seal_link_gone(worker *w, wlink *l);
-void worker_seal_batch_free(worker *w);
+/* The batch and the certificates' sealing state (at shutdown). */
+void worker_seal_state_free(worker *w);
+/* True while a receipt (and the final part after it) waits to go out on l. */
+bool worker_seal_link_pending(const worker *w, const wlink *l);
+
+/* worker_renew.c: certificate renewal with new sealing keys; 1 when renewed
+ * (the links then reconnect once idle), 0 when not due (and not forced), -1
+ * with err. */
+int worker_renew(worker *w, bool force, cc_err *err);
+void worker_renew_start(worker *w); /* after the links are set up */
+void worker_renew_request_ended(worker *w);
+void worker_renew_free(worker *w);
 void worker_seal_free(wseal *s);
 
 /* worker_request.c */

@@ -45,6 +45,7 @@ static void unlink_req(wreq *r)
 {
     worker_req_unlink(r);
     r->w->active--;
+    worker_renew_request_ended(r->w);
 }
 
 static void fill_final(wreq *r, tl_proxy_queryFinalInfo *fi, const backend_usage *u)

@@ -38,36 +38,80 @@ struct wseal {
     uint8_t mac_key[32];
 };
 
-/* Our certificate's hash, computed once per certificate. A new certificate
- * (a renewal) ends the sessions made to the old one, as the client's, which
- * are keyed by certificate hash, end too. */
-static int cert_hash(worker *w, uint8_t out[32], cc_err *err)
+typedef struct wseal_gen wseal_gen;
+
+static void gen_free(wseal_gen *g)
 {
-    X509 *cert = w->tee.identity->cert;
-    if (w->seal_cert != cert) {
+    crypto_seal_sessions_free(g->sessions);
+    crypto_ed25519_key_free(g->receipt_key);
+    X509_free(g->cert);
+    explicit_bzero(g, sizeof(*g));
+}
+
+/* Brings w->seal_gen in line with our certificates: a renewal makes the
+ * current one the previous one (its sessions and imported key move with it)
+ * and forgets the one before, sessions and all: a request wrapped for it no
+ * longer opens, so no replay of its sessions' establishments can either. */
+static int gens_sync(worker *w, cc_err *err)
+{
+    X509 *want[2] = {w->tee.identity->cert, w->tee.prev_cert};
+    if (w->seal_gen[0].cert == want[0] && w->seal_gen[1].cert == want[1]) return 0;
+    wseal_gen old[2] = {w->seal_gen[0], w->seal_gen[1]};
+    memset(w->seal_gen, 0, sizeof(w->seal_gen));
+    int rc = 0;
+    for (int i = 0; i < 2; i++) {
+        if (!want[i]) continue;
+        for (int j = 0; j < 2 && !w->seal_gen[i].cert; j++)
+            if (old[j].cert == want[i]) {
+                w->seal_gen[i] = old[j];
+                memset(&old[j], 0, sizeof(old[j]));
+            }
+        if (w->seal_gen[i].cert) continue;
         unsigned char *der = NULL;
-        int n = i2d_X509(cert, &der);
-        if (n <= 0) return cc_err_set(err, "cannot encode our certificate");
-        crypto_sha256(der, (size_t)n, w->seal_cert_hash);
+        int n = i2d_X509(want[i], &der);
+        if (n <= 0) {
+            rc = cc_err_set(err, "cannot encode our certificate");
+            continue;
+        }
+        crypto_sha256(der, (size_t)n, w->seal_gen[i].cert_hash);
         OPENSSL_free(der);
-        if (w->seal_sessions) crypto_seal_sessions_clear(w->seal_sessions);
         /* Held, so a later certificate can never sit at this address. */
-        X509_up_ref(cert);
-        X509_free(w->seal_cert);
-        w->seal_cert = cert;
+        X509_up_ref(want[i]);
+        w->seal_gen[i].cert = want[i];
     }
-    memcpy(out, w->seal_cert_hash, 32);
-    return 0;
+    gen_free(&old[0]);
+    gen_free(&old[1]);
+    return rc;
+}
+
+/* The generation whose certificate has this hash, or NULL. */
+static wseal_gen *gen_find(worker *w, const uint8_t cert_hash[32])
+{
+    for (int i = 0; i < 2; i++)
+        if (w->seal_gen[i].cert && crypto_memeq(w->seal_gen[i].cert_hash, cert_hash, 32))
+            return &w->seal_gen[i];
+    return NULL;
+}
+
+/* The daemon_tee keys of a generation (the current or the previous). */
+static const uint8_t *gen_seal_sk(worker *w, const wseal_gen *g)
+{
+    return g == &w->seal_gen[0] ? w->tee.seal_sk : w->tee.prev_seal_sk;
+}
+
+static const uint8_t *gen_receipt_sk(worker *w, const wseal_gen *g)
+{
+    return g == &w->seal_gen[0] ? w->tee.receipt_sk : w->tee.prev_receipt_sk;
 }
 
 /* The session form of a wrapped key (anything but the 48-byte HPKE wrap). */
-static int open_session(worker *w, wseal *s, const tl_proxy_runSealedQuery *q, const cc_buf *aad,
-                        uint8_t key[32], cc_err *err)
+static int open_session(worker *w, wseal_gen *g, wseal *s, const tl_proxy_runSealedQuery *q,
+                        const cc_buf *aad, uint8_t key[32], cc_err *err)
 {
-    if (!w->seal_sessions)
-        w->seal_sessions = crypto_seal_sessions_new(SESSIONS_MAX, SESSION_LIFETIME, SESSION_SKEW);
+    if (!g->sessions)
+        g->sessions = crypto_seal_sessions_new(SESSIONS_MAX, SESSION_LIFETIME, SESSION_SKEW);
     crypto_seal_opened o;
-    if (crypto_seal_sessions_open(w->seal_sessions, w->tee.seal_sk, s->cert_hash, cc_now_wall(),
+    if (crypto_seal_sessions_open(g->sessions, gen_seal_sk(w, g), s->cert_hash, cc_now_wall(),
                                   q->key.enc.b, q->key.wrapped_key.data, q->key.wrapped_key.len,
                                   aad, &o, err) < 0)
         return -1;
@@ -94,22 +138,28 @@ wseal *worker_seal_open(worker *w, const tl_proxy_runSealedQuery *q, cc_buf *que
     uint8_t key[32];
     crypto_hpke_ctx ctx;
     int rc = -1;
-    if (cert_hash(w, s->cert_hash, err) < 0) goto out;
-    /* A key wrapped for another certificate (ours before a rotation, or a
+    if (gens_sync(w, err) < 0) goto out;
+    /* A key wrapped for another certificate (ours before two renewals, or a
      * proxy's mistake) cannot open here; say so rather than "bad tag". */
-    if (!crypto_memeq(s->cert_hash, q->key.cert_hash.b, 32)) {
+    wseal_gen *g = gen_find(w, q->key.cert_hash.b);
+    if (!g) {
         cc_err_set(err, "sealed request was wrapped for another worker certificate");
         goto out;
     }
+    if (g != &w->seal_gen[0] && X509_cmp_time(X509_get0_notAfter(g->cert), NULL) < 0) {
+        cc_err_set(err, "sealed request was wrapped for our previous certificate, now expired");
+        goto out;
+    }
+    memcpy(s->cert_hash, g->cert_hash, 32);
     crypto_seal_request_aad(q->client_request_id.b, (const char *)q->model_name.data,
                             q->model_name.len, q->max_tokens, &aad);
     memset(&ctx, 0, sizeof(ctx));
     if (q->key.wrapped_key.len != CRYPTO_SEAL_WRAPPED_LEN) {
         /* A session: symmetric work only, unless this request establishes it. */
-        if (open_session(w, s, q, &aad, key, err) < 0 ||
+        if (open_session(w, g, s, q, &aad, key, err) < 0 ||
             crypto_seal_body_open(key, &aad, q->body.data, q->body.len, query, err) < 0)
             goto out;
-    } else if (crypto_seal_unwrap(w->tee.seal_sk, s->cert_hash, &aad, q->key.enc.b,
+    } else if (crypto_seal_unwrap(gen_seal_sk(w, g), s->cert_hash, &aad, q->key.enc.b,
                                   q->key.wrapped_key.data, key, &ctx, err) < 0 ||
                crypto_seal_body_open(key, &aad, q->body.data, q->body.len, query, err) < 0 ||
                crypto_seal_stream_init(&s->stream, &ctx, err) < 0) {
@@ -175,41 +225,73 @@ static void entry_clear(wbatch_entry *e)
     explicit_bzero(e, sizeof(*e));
 }
 
-/* Signs every waiting receipt with one signature and sends each, then its
- * final message. A batch of one is signed as a single receipt (the format
- * every client and proxy reads). */
+/* Signs the waiting receipts of one certificate (those whose cert_hash is
+ * g's) with one signature; a batch of one is signed as a single receipt
+ * (the format every client and proxy reads). Returns how many it signed, or
+ * -1 (with err) when signing failed. */
+static int batch_sign_gen(worker *w, wseal_gen *g, const size_t *idx, size_t n,
+                          uint8_t (*out)[CRYPTO_RECEIPT_MAX_LEN], size_t *len, cc_err *err)
+{
+    wseal_batch *b = w->seal_batch;
+    crypto_receipt rs[CRYPTO_RECEIPT_BATCH_MAX];
+    uint8_t one[CRYPTO_RECEIPT_BATCH_MAX][CRYPTO_RECEIPT_MAX_LEN];
+    size_t one_len[CRYPTO_RECEIPT_BATCH_MAX];
+    for (size_t i = 0; i < n; i++)
+        rs[i] = b->entries[idx[i]].receipt;
+    if (!g->receipt_key && !(g->receipt_key = crypto_ed25519_key_new(gen_receipt_sk(w, g), err)))
+        return -1;
+    int rc;
+    if (n == 1) {
+        rc = crypto_receipt_sign_key(&rs[0], g->receipt_key, one[0], err);
+        one_len[0] = CRYPTO_RECEIPT_LEN;
+    } else {
+        rc = crypto_receipt_batch_sign(rs, n, g->receipt_key, one, one_len, err);
+    }
+    if (rc < 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(out[idx[i]], one[i], one_len[i]);
+        len[idx[i]] = one_len[i];
+    }
+    return (int)n;
+}
+
+/* Signs every waiting receipt, with one signature per certificate (one,
+ * unless a renewal came between their requests), and sends each, then its
+ * final message. */
 static void batch_flush(worker *w)
 {
     wseal_batch *b = w->seal_batch;
     size_t n = b->n;
     if (!n) return;
     b->n = 0;
-    cc_err err;
+    cc_err err = {0};
     uint8_t out[CRYPTO_RECEIPT_BATCH_MAX][CRYPTO_RECEIPT_MAX_LEN];
-    size_t len[CRYPTO_RECEIPT_BATCH_MAX];
-    crypto_receipt rs[CRYPTO_RECEIPT_BATCH_MAX];
-    for (size_t i = 0; i < n; i++)
-        rs[i] = b->entries[i].receipt;
-    int rc = -1;
-    if (w->receipt_key || (w->receipt_key = crypto_ed25519_key_new(w->tee.receipt_sk, &err))) {
-        if (n == 1) {
-            rc = crypto_receipt_sign_key(&rs[0], w->receipt_key, out[0], &err);
-            len[0] = CRYPTO_RECEIPT_LEN;
-        } else {
-            rc = crypto_receipt_batch_sign(rs, n, w->receipt_key, out, len, &err);
-        }
+    size_t len[CRYPTO_RECEIPT_BATCH_MAX] = {0};
+    bool have_gens = gens_sync(w, &err) == 0;
+    for (int gi = 0; have_gens && gi < 2; gi++) {
+        wseal_gen *g = &w->seal_gen[gi];
+        size_t idx[CRYPTO_RECEIPT_BATCH_MAX], k = 0;
+        for (size_t i = 0; g->cert && i < n; i++)
+            if (crypto_memeq(b->entries[i].receipt.cert_hash, g->cert_hash, 32)) idx[k++] = i;
+        if (k && batch_sign_gen(w, g, idx, k, out, len, &err) < 0)
+            CC_ERROR("event=receipt_sign_failed receipts=%zu error=\"%s\"", k, err.msg);
     }
-    if (rc < 0) CC_ERROR("event=receipt_sign_failed receipts=%zu error=\"%s\"", n, err.msg);
+    size_t unsigned_n = 0;
     for (size_t i = 0; i < n; i++) {
         wbatch_entry *e = &b->entries[i];
-        /* Unsigned, nothing is sent: the proxy then refuses to bill the
-         * answer, and the client to deliver it (nothing sent beats a lie). */
-        if (rc == 0) send_receipt(e->link, &e->request_id, out[i], len[i], e->session, e->mac_key);
+        /* Unsigned (signing failed, or its certificate is two renewals
+         * old), nothing is sent: the proxy then refuses to bill the answer,
+         * and the client to deliver it (nothing sent beats a lie). */
+        if (len[i])
+            send_receipt(e->link, &e->request_id, out[i], len[i], e->session, e->mac_key);
+        else
+            unsigned_n++;
         if (e->final_msg.len && e->link->conn && net_conn_is_ready(e->link->conn) &&
             net_conn_send_packet(e->link->conn, e->final_msg.data, e->final_msg.len, &err) < 0)
             CC_WARN("event=send_failed what=final_part error=\"%s\"", err.msg);
         entry_clear(e);
     }
+    if (unsigned_n) CC_ERROR("event=receipts_unsigned receipts=%zu", unsigned_n);
 }
 
 static void on_batch(evutil_socket_t fd, short what, void *arg)
@@ -266,8 +348,18 @@ void worker_seal_link_gone(worker *w, wlink *l)
     b->n = k;
 }
 
-void worker_seal_batch_free(worker *w)
+bool worker_seal_link_pending(const worker *w, const wlink *l)
 {
+    const wseal_batch *b = w->seal_batch;
+    for (size_t i = 0; b && i < b->n; i++)
+        if (b->entries[i].link == l) return true;
+    return false;
+}
+
+void worker_seal_state_free(worker *w)
+{
+    gen_free(&w->seal_gen[0]);
+    gen_free(&w->seal_gen[1]);
     wseal_batch *b = w->seal_batch;
     if (!b) return;
     for (size_t i = 0; i < b->n; i++)
@@ -310,8 +402,8 @@ int worker_seal_send_receipt(wseal *s, wlink *l, const tl_int256 *request_id,
 void worker_seal_free(wseal *s)
 {
     if (!s) return;
-    if (s->session && !s->sealed_any && s->w->seal_sessions)
-        crypto_seal_sessions_release(s->w->seal_sessions, s->sid, s->seq);
+    wseal_gen *g = s->session && !s->sealed_any ? gen_find(s->w, s->cert_hash) : NULL;
+    if (g && g->sessions) crypto_seal_sessions_release(g->sessions, s->sid, s->seq);
     explicit_bzero(s->mac_key, sizeof(s->mac_key));
     crypto_seal_stream_clear(&s->stream);
     free(s);

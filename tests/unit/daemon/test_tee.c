@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "crypto/crypto.h"
 #include "daemon/daemon.h"
 #include "../tee_fixture.h"
 
@@ -146,6 +147,136 @@ static void test_fake_measured(void **state)
     daemon_tee_clear(&t);
 }
 
+/* The claims a certificate makes, as a peer verifies them. */
+static tee_claims claims_of(const daemon_tee *t, X509 *cert)
+{
+    void *info = NULL;
+    cc_err err = {0};
+    assert_int_equal(tee_verify_peer(t->policy, cert, &info, &err), 0);
+    const tee_peer_info *pi = info;
+    assert_true(pi->quote_verified);
+    tee_claims c = pi->claims;
+    tee_peer_info_free(info);
+    return c;
+}
+
+static void der_hash(X509 *cert, uint8_t out[32])
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509(cert, &der);
+    assert_true(n > 0);
+    crypto_sha256(der, (size_t)n, out);
+    OPENSSL_free(der);
+}
+
+/* A worker's renewal makes new sealing keys, claimed by the new certificate
+ * (attested as the first was), and keeps the previous certificate with its
+ * keys: a receipt signed with the old key still verifies under the old
+ * certificate's claim, not under the new one's. */
+static void test_rotate_sealing_keys(void **state)
+{
+    (void)state;
+    measure_ctx m = {.chain = "none"};
+    uint8_t model_hash[32];
+    memset(model_hash, 0x5a, sizeof(model_hash));
+    daemon_tee_config c = {.role = "worker",
+                           .tee = "fake",
+                           .policy = "fake",
+                           .fake_root = root_dir,
+                           .model_hash = model_hash,
+                           .sealing_keys = true,
+                           .measure = measure,
+                           .measure_cfg = &m};
+    daemon_tee t = {0};
+    cc_err err = {0};
+    assert_int_equal(daemon_tee_setup(&t, &c, &err), 0);
+    assert_null(t.prev_cert);
+    tee_claims first = claims_of(&t, t.identity->cert);
+    uint8_t first_hash[32], first_sk[32], first_rsk[32], pub[32], id_pub[32];
+    der_hash(t.identity->cert, first_hash);
+    memcpy(first_sk, t.seal_sk, 32);
+    memcpy(first_rsk, t.receipt_sk, 32);
+    memcpy(id_pub, t.identity->pubkey, 32);
+
+    /* A day-long certificate is not due: nothing changes. */
+    assert_int_equal(daemon_tee_rotate(&t, false, &err), 0);
+    assert_null(t.prev_cert);
+    assert_memory_equal(t.seal_sk, first_sk, 32);
+
+    assert_int_equal(daemon_tee_rotate(&t, true, &err), 1);
+    assert_int_equal(t.renewals, 1);
+    tee_claims second = claims_of(&t, t.identity->cert);
+    assert_true(second.has_x25519 && second.has_receipt_key && second.has_model_hash);
+    assert_memory_equal(second.model_hash, model_hash, 32);
+    assert_string_equal(second.role, "worker");
+    assert_memory_not_equal(second.x25519_pub, first.x25519_pub, 32);
+    assert_memory_not_equal(second.receipt_pub, first.receipt_pub, 32);
+    /* The new claims are the new private keys' public halves. */
+    assert_int_equal(crypto_x25519_public(t.seal_sk, pub, &err), 0);
+    assert_memory_equal(pub, second.x25519_pub, 32);
+    assert_int_equal(crypto_ed25519_public(t.receipt_sk, pub, &err), 0);
+    assert_memory_equal(pub, second.receipt_pub, 32);
+    /* The identity key stays (a proxy knows the worker by it). */
+    assert_memory_equal(t.identity->pubkey, id_pub, 32);
+    /* The previous certificate and its keys are kept, unchanged. */
+    assert_non_null(t.prev_cert);
+    uint8_t h[32];
+    der_hash(t.prev_cert, h);
+    assert_memory_equal(h, first_hash, 32);
+    assert_memory_equal(t.prev_seal_sk, first_sk, 32);
+    assert_memory_equal(t.prev_receipt_sk, first_rsk, 32);
+    tee_claims prev = claims_of(&t, t.prev_cert);
+    assert_memory_equal(prev.receipt_pub, first.receipt_pub, 32);
+
+    /* A receipt of the old key verifies offline with the old certificate. */
+    crypto_receipt r = {0}, back;
+    uint8_t out[CRYPTO_RECEIPT_LEN];
+    memcpy(r.cert_hash, first_hash, 32);
+    r.total_tokens = 7;
+    assert_int_equal(crypto_receipt_sign(&r, t.prev_receipt_sk, out, &err), 0);
+    assert_int_equal(crypto_receipt_verify(out, sizeof(out), prev.receipt_pub, &back, &err), 0);
+    assert_int_equal(back.total_tokens, 7);
+    assert_int_equal(crypto_receipt_verify(out, sizeof(out), second.receipt_pub, &back, &err), -1);
+
+    /* A second renewal forgets the first certificate's keys. */
+    uint8_t second_hash[32], second_sk[32];
+    der_hash(t.identity->cert, second_hash);
+    memcpy(second_sk, t.seal_sk, 32);
+    assert_int_equal(daemon_tee_rotate(&t, true, &err), 1);
+    der_hash(t.prev_cert, h);
+    assert_memory_equal(h, second_hash, 32);
+    assert_memory_equal(t.prev_seal_sk, second_sk, 32);
+    assert_memory_not_equal(t.prev_seal_sk, first_sk, 32);
+    daemon_tee_clear(&t);
+    assert_null(t.prev_cert);
+}
+
+/* A daemon without sealing keys renews its certificate with the same claims. */
+static void test_rotate_plain(void **state)
+{
+    (void)state;
+    measure_ctx m = {.chain = "none"};
+    daemon_tee_config c = {.role = "proxy",
+                           .tee = "fake",
+                           .policy = "fake",
+                           .fake_root = root_dir,
+                           .measure = measure,
+                           .measure_cfg = &m};
+    daemon_tee t = {0};
+    cc_err err = {0};
+    assert_int_equal(daemon_tee_setup(&t, &c, &err), 0);
+    uint8_t before[32], after[32];
+    der_hash(t.identity->cert, before);
+    assert_int_equal(daemon_tee_rotate(&t, true, &err), 1);
+    der_hash(t.identity->cert, after);
+    assert_memory_not_equal(before, after, 32);
+    tee_claims cl = claims_of(&t, t.identity->cert);
+    assert_string_equal(cl.role, "proxy");
+    assert_false(cl.has_x25519 || cl.has_receipt_key);
+    assert_null(t.prev_cert);
+    daemon_tee_clear(&t);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -214,7 +345,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_measure_lines), cmocka_unit_test(test_none_any),
         cmocka_unit_test(test_fake_measured), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_stats_http),
+        cmocka_unit_test(test_stats_http),    cmocka_unit_test(test_rotate_sealing_keys),
+        cmocka_unit_test(test_rotate_plain),
     };
     return cmocka_run_group_tests(tests, make_root, remove_root);
 }
