@@ -62,6 +62,7 @@ struct pworker {
     uint8_t cert_hash[32]; /* SHA-256 of cert_der */
     uint8_t receipt_pub[32];
     uint64_t receipts_seen; /* sealed receipts from this connection (proxy_seal.c) */
+    uint64_t answers_seen;  /* sealed answers dispatched on it (proxy_seal.c) */
     uint8_t *cert_der;
     size_t cert_der_len;
     cc_list_node node; /* in p->all_workers */

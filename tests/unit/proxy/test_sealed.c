@@ -225,6 +225,44 @@ static void test_receipt_missing(void **state)
     refused_case(*state, NO_RECEIPT, "no receipt");
 }
 
+/* The answer hash is checked on the first answer of a worker connection and
+ * one in 16 after it (the parts came over the attested worker's link; the
+ * client checks every answer): answers 2 to 16 pass unhashed, even with a
+ * wrong hash, and the 17th is hashed and refused. The part count is checked
+ * on every answer. */
+static void test_answer_hash_sampled(void **state)
+{
+    fx *f = *state;
+    sw a;
+    make_sealing(&a, fx_worker(f, "tiny@sha256:aa", 1000, 4), 1);
+    pclient *c = fx_client(f, 2);
+    const uint8_t tags[] = {1};
+    for (int i = 1; i <= 17; i++) {
+        run_sealed(c, (uint8_t)i, "tiny", tags, 1);
+        tl_int256 wrid = ((const tl_proxy_runSealedQuery *)fx_take(f, true, a.w->rw.id,
+                                                                   TL_ID_proxy_runSealedQuery))
+                             ->request_id;
+        serve(f, &a, &wrid, i == 1 ? GOOD : BAD_HASH);
+        fx_take(f, false, c->id, TL_ID_client_queryAnswerEx);
+        fx_take(f, false, c->id, TL_ID_client_queryAnswerPartEx);
+        if (i == 17) {
+            const tl_client_queryAnswerErrorEx *e = fx_take_error(f, c, NET_ERR_ERROR);
+            char msg[200];
+            snprintf(msg, sizeof(msg), "%.*s", (int)e->error.len, (const char *)e->error.data);
+            assert_non_null(strstr(msg, "sealed answer hash"));
+        } else {
+            fx_take(f, false, c->id, TL_ID_client_queryReceipt);
+            fx_take(f, false, c->id, TL_ID_client_queryAnswerPartEx);
+        }
+        fx_take(f, true, a.w->rw.id, TL_ID_proxy_workerRequestPayment);
+        fx_take(f, false, c->id, TL_ID_proxy_clientRequestPayment);
+        fx_expect_none(f);
+        fx_clear_sent(f);
+    }
+    assert_int_equal(f->p->stats.receipts_refused, 1);
+    assert_int_equal(f->p->stats.ok, 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +273,7 @@ int main(void)
         FX_TEST(test_receipt_bad_count),
         FX_TEST(test_receipt_bad_hash),
         FX_TEST(test_receipt_missing),
+        FX_TEST(test_answer_hash_sampled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
