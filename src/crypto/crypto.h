@@ -73,6 +73,9 @@ typedef enum {
     CRYPTO_AEAD_AES128GCM
 } crypto_aead_alg;
 size_t crypto_aead_key_len(crypto_aead_alg alg);
+/* OpenSSL's cipher for alg, fetched once (an EVP_CIPHER, for a context a
+ * caller keeps, as the sealed answer streams do). */
+const struct evp_cipher_st *crypto_aead_cipher(crypto_aead_alg alg);
 int crypto_aead_seal(crypto_aead_alg alg, const uint8_t *key, const uint8_t nonce[12],
                      const void *aad, size_t aad_len, const void *pt, size_t pt_len, uint8_t *out,
                      cc_err *err);

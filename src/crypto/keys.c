@@ -210,16 +210,27 @@ bool crypto_ecdsa_p256_verify_raw(const uint8_t pub_xy[64], const void *msg, siz
     return ok;
 }
 
-static const EVP_CIPHER *aead_cipher(crypto_aead_alg alg)
+/* Fetched once: with OpenSSL's legacy handles (EVP_chacha20_poly1305())
+ * every context set-up looks the algorithm up in the provider's tables
+ * again, which cost as much as sealing a small part (a sealed request sets
+ * up several contexts). Never changed after the once-only fetch; they live
+ * as long as the process, like the digests of hash.c. */
+static EVP_CIPHER *fetched_ciphers[3];
+static CRYPTO_ONCE cipher_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void fetch_ciphers(void)
 {
-    switch (alg) {
-    case CRYPTO_AEAD_CHACHA20POLY1305:
-        return EVP_chacha20_poly1305();
-    case CRYPTO_AEAD_AES128GCM:
-        return EVP_aes_128_gcm();
-    default:
-        return EVP_aes_256_gcm();
-    }
+    static const char *const names[3] = {"ChaCha20-Poly1305", "AES-128-GCM", "AES-256-GCM"};
+    for (int i = 0; i < 3; i++)
+        fetched_ciphers[i] = EVP_CIPHER_fetch(NULL, names[i], NULL);
+}
+
+const EVP_CIPHER *crypto_aead_cipher(crypto_aead_alg alg)
+{
+    int i = alg == CRYPTO_AEAD_CHACHA20POLY1305 ? 0 : alg == CRYPTO_AEAD_AES128GCM ? 1 : 2;
+    if (CRYPTO_THREAD_run_once(&cipher_once, fetch_ciphers) && fetched_ciphers[i])
+        return fetched_ciphers[i];
+    return i == 0 ? EVP_chacha20_poly1305() : i == 1 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
 }
 
 size_t crypto_aead_key_len(crypto_aead_alg alg)
@@ -232,7 +243,8 @@ int crypto_aead_seal(crypto_aead_alg alg, const uint8_t *key, const uint8_t nonc
                      cc_err *err)
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int len = 0, ok = ctx && EVP_EncryptInit_ex(ctx, aead_cipher(alg), NULL, key, nonce) == 1;
+    int len = 0,
+        ok = ctx && EVP_EncryptInit_ex(ctx, crypto_aead_cipher(alg), NULL, key, nonce) == 1;
     if (ok && aad_len) ok = EVP_EncryptUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1;
     if (ok) ok = EVP_EncryptUpdate(ctx, out, &len, pt, (int)pt_len) == 1;
     if (ok) ok = EVP_EncryptFinal_ex(ctx, out + len, &len) == 1;
@@ -249,7 +261,8 @@ int crypto_aead_open(crypto_aead_alg alg, const uint8_t *key, const uint8_t nonc
     size_t ct_len = in_len - 16;
     const uint8_t *ct = in;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int len = 0, ok = ctx && EVP_DecryptInit_ex(ctx, aead_cipher(alg), NULL, key, nonce) == 1;
+    int len = 0,
+        ok = ctx && EVP_DecryptInit_ex(ctx, crypto_aead_cipher(alg), NULL, key, nonce) == 1;
     if (ok && aad_len) ok = EVP_DecryptUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1;
     if (ok) ok = EVP_DecryptUpdate(ctx, out, &len, ct, (int)ct_len) == 1;
     if (ok) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(ct + ct_len)) == 1;

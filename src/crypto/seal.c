@@ -135,7 +135,8 @@ static int stream_aead(crypto_seal_stream *s, bool seal, const uint8_t nonce[12]
         if (!ctx) return -1;
         s->aead = ctx;
         s->aead_seals = seal;
-        ok = EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, s->key, nonce, seal ? 1 : 0);
+        ok = EVP_CipherInit_ex(ctx, crypto_aead_cipher(CRYPTO_AEAD_CHACHA20POLY1305), NULL, s->key,
+                               nonce, seal ? 1 : 0);
     } else {
         ok = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, seal ? 1 : 0);
     }
