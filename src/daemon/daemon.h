@@ -592,6 +592,10 @@ void daemon_link_stop(daemon_link *l, const char *reason);
 /* Drops the connection (logged as proxy_link_failed), runs on_gone and
  * schedules a reconnect after the next backoff delay. */
 void daemon_link_fail(daemon_link *l, const char *why);
+/* A planned reconnect (a renewed certificate to present): like
+ * daemon_link_fail, but what is queued on the connection is written out
+ * first, and it is logged as proxy_link_restart. */
+void daemon_link_restart(daemon_link *l, const char *why);
 /* The handshake finished: state READY, backoff and last error reset, then
  * on_ready. */
 void daemon_link_set_ready(daemon_link *l);

@@ -53,6 +53,17 @@ void daemon_link_fail(daemon_link *l, const char *why)
     schedule_reconnect(l, reason);
 }
 
+void daemon_link_restart(daemon_link *l, const char *why)
+{
+    char reason[200];
+    cc_str_copy(reason, sizeof(reason), why);
+    CC_INFO("event=proxy_link_restart proxy=%s reason=\"%s\"", l->addr, reason);
+    net_conn *conn = l->conn;
+    drop_conn(l);
+    if (conn) net_conn_close_after_flush(conn, reason, 0);
+    schedule_reconnect(l, reason);
+}
+
 static void on_close(net_conn *conn, void *ud, const char *reason)
 {
     (void)conn;

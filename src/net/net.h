@@ -151,6 +151,14 @@ int net_conn_send_msg(net_conn *c, const tl_obj *msg);
  * so it costs the peer no wakeup of its own (the proxy's payment notice
  * after each answer rides with the worker's next request). Order is kept. */
 int net_conn_send_msg_later(net_conn *c, const tl_obj *msg, double delay);
+/* A barrier: sends tcp.ping and calls cb when its pong comes back. The peer
+ * reads and answers in order, so by then it has handled every frame sent
+ * before the ping, and every frame it sent before the pong has arrived
+ * (the worker knows no request is on its way once the proxy has seen its
+ * "disabled"). One at a time (a new call replaces the last); never called
+ * when the connection closes first. 0, or -1 when c is not connected. */
+typedef void (*net_barrier_fn)(net_conn *c, void *ud);
+int net_conn_barrier(net_conn *c, net_barrier_fn cb, void *ud);
 /* Sends a tcp.query with a fresh random id; `cb` gets the answer, an error from
  * the peer, a timeout after `timeout_s` seconds (<= 0: 60 s), or the close error.  On success
  * stores the id in *query_id_out (may be NULL); on failure returns -1 and `cb`

@@ -98,6 +98,10 @@ struct net_conn {
 
     net_query *queries; /* pending outbound queries (few per link: a list) */
 
+    /* net_conn_barrier: the ping's id and what to call on its pong. */
+    uint64_t barrier_id;
+    net_barrier_fn barrier_cb;
+    void *barrier_ud;
     double last_rx; /* monotonic time of the last frame received */
     double last_ping;
     double last_tick; /* monotonic time of the last keepalive check */

@@ -249,6 +249,11 @@ int net_rpc_dispatch(net_conn *c, const net_tcp_msg *m)
         break;
     case NET_TCP_PONG:
         c->stats.pongs_in++;
+        if (c->barrier_cb && m->id == c->barrier_id) {
+            net_barrier_fn cb = c->barrier_cb;
+            c->barrier_cb = NULL;
+            cb(c, c->barrier_ud);
+        }
         break;
     case NET_TCP_PACKET:
         c->stats.packets_in++;
@@ -290,4 +295,20 @@ int net_rpc_dispatch(net_conn *c, const net_tcp_msg *m)
         return -1;
     }
     return c->closing ? -1 : 0;
+}
+
+int net_conn_barrier(net_conn *c, net_barrier_fn cb, void *ud)
+{
+    if (!c || c->state != NET_CONN_READY) return -1;
+    /* Not 0: a keepalive ping's id is random too, and cannot be mistaken
+     * for this one but by a 2^-64 chance. */
+    c->barrier_id = crypto_random_u64() | 1;
+    c->barrier_cb = cb;
+    c->barrier_ud = ud;
+    if (net_rpc_send_id_msg(c, NET_TCP_PING, c->barrier_id) < 0) {
+        c->barrier_cb = NULL;
+        return -1;
+    }
+    c->stats.pings_out++;
+    return 0;
 }

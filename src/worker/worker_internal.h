@@ -144,8 +144,9 @@ struct worker {
      * must reconnect to present a renewed certificate once idle. */
     struct {
         struct event *timer, *relink_ev;
-        bool *relink; /* per link */
-        bool pending; /* some link still waits for its requests to end */
+        bool *relink;   /* per link */
+        bool *awaiting; /* per link: the proxy has not yet seen "disabled" */
+        bool pending;   /* some link still waits for its requests to end */
     } renew;
     struct {
         uint64_t total, ok, failed, cancelled, rejected, sealed;

@@ -39,13 +39,13 @@ void worker_req_unlink(wreq *r)
             }
     }
     r->rid_next = NULL;
+    worker_renew_request_ended(w); /* a link waiting to reconnect may now */
 }
 
 static void unlink_req(wreq *r)
 {
     worker_req_unlink(r);
     r->w->active--;
-    worker_renew_request_ended(r->w);
 }
 
 static void fill_final(wreq *r, tl_proxy_queryFinalInfo *fi, const backend_usage *u)

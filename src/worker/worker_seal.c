@@ -292,6 +292,7 @@ static void batch_flush(worker *w)
         entry_clear(e);
     }
     if (unsigned_n) CC_ERROR("event=receipts_unsigned receipts=%zu", unsigned_n);
+    worker_renew_request_ended(w); /* a link waiting for these may reconnect */
 }
 
 static void on_batch(evutil_socket_t fd, short what, void *arg)

@@ -502,6 +502,50 @@ static void test_send_msg_later(void **state)
     fx_free(&f);
 }
 
+typedef struct {
+    fx *f;
+    int calls;
+    uint64_t echoes_then; /* the client's packets when the pong came */
+} barrier_seen;
+
+static void on_barrier(net_conn *c, void *ud)
+{
+    barrier_seen *b = ud;
+    assert_ptr_equal(c, b->f->cli.conn);
+    b->calls++;
+    b->echoes_then = (uint64_t)b->f->cli.packets;
+}
+
+static bool barrier_passed(void *arg)
+{
+    return ((barrier_seen *)arg)->calls > 0;
+}
+
+/* net_conn_barrier: the pong comes after the peer handled what was sent
+ * before the ping, so whatever it sent in answer (here, echoes) has arrived
+ * by the time the callback runs; the callback runs once. */
+static void test_barrier(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_listen(&f, 4, (net_timeouts){0});
+    fx_connect(&f, (net_timeouts){0});
+    f.srv.echo_packets = true;
+    barrier_seen b = {.f = &f};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(net_conn_send_packet(f.cli.conn, "x", 1, NULL), 0);
+    assert_int_equal(net_conn_barrier(f.cli.conn, on_barrier, &b), 0);
+    assert_true(tu_run_until(f.base, barrier_passed, &b, 10));
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.echoes_then, 3);
+    /* A keepalive ping's pong (another id) does not call it again. */
+    for (int i = 0; i < 20; i++)
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(net_conn_barrier(NULL, on_barrier, &b), -1);
+    fx_free(&f);
+}
+
 /* 1 MiB packets and answers cross intact; more than 2^24 bytes is refused. */
 static void test_large_frames(void **state)
 {
@@ -693,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_large_frames),
         cmocka_unit_test(test_send_packet_tl),
         cmocka_unit_test(test_send_msg_later),
+        cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_ratls_shaped_certificates),
         cmocka_unit_test(test_not_self_signed_or_expired),
         cmocka_unit_test(test_not_ready_and_backoff),
