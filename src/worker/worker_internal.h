@@ -144,9 +144,10 @@ struct worker {
      * must reconnect to present a renewed certificate once idle. */
     struct {
         struct event *timer, *relink_ev;
-        bool *relink;   /* per link */
-        bool *awaiting; /* per link: the proxy has not yet seen "disabled" */
-        bool pending;   /* some link still waits for its requests to end */
+        bool *relink;       /* per link */
+        bool *awaiting;     /* per link: the proxy has not yet seen "disabled" */
+        uint64_t *connects; /* per link: its connects when marked (same connection?) */
+        bool pending;       /* some link still waits for its requests to end */
     } renew;
     struct {
         uint64_t total, ok, failed, cancelled, rejected, sealed;

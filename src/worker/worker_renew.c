@@ -45,12 +45,14 @@ static void on_relink(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < w->links.n; i++) {
         wlink *l = &w->links.at[i];
         if (!w->renew.relink[i]) continue;
-        if (l->conn && (w->renew.awaiting[i] || link_busy(w, l))) {
+        /* Reconnected meanwhile (dropped, say): it presents the new one. */
+        bool same = l->conn && l->connects == w->renew.connects[i];
+        if (same && (w->renew.awaiting[i] || link_busy(w, l))) {
             w->renew.pending = true;
             continue;
         }
         w->renew.relink[i] = w->renew.awaiting[i] = false;
-        if (l->conn) daemon_link_restart(l, "certificate renewed: reconnecting to present it");
+        if (same) daemon_link_restart(l, "certificate renewed: reconnecting to present it");
     }
 }
 
@@ -78,15 +80,19 @@ int worker_renew(worker *w, bool force, cc_err *err)
     for (size_t i = 0; i < w->links.n; i++) {
         wlink *l = &w->links.at[i];
         if (!l->conn) continue; /* it dials with the new certificate */
-        w->renew.relink[i] = true;
-        if (l->state == DAEMON_LINK_READY) {
-            tl_worker_enabledDisabled m = TL_INIT(worker_enabledDisabled);
-            m.disabled = 1;
-            daemon_link_send(l, &m.hdr);
-            /* Without the barrier (it could not be sent) the link goes when
-             * idle, and a request on its way then fails. */
-            w->renew.awaiting[i] = net_conn_barrier(l->conn, on_barrier, l) == 0;
+        if (l->state != DAEMON_LINK_READY) {
+            /* Dialed with the old certificate, and no request on it yet. */
+            daemon_link_restart(l, "certificate renewed: reconnecting to present it");
+            continue;
         }
+        w->renew.relink[i] = true;
+        w->renew.connects[i] = l->connects;
+        tl_worker_enabledDisabled m = TL_INIT(worker_enabledDisabled);
+        m.disabled = 1;
+        daemon_link_send(l, &m.hdr);
+        /* Without the barrier (it could not be sent) the link goes when
+         * idle, and a request on its way then fails. */
+        w->renew.awaiting[i] = net_conn_barrier(l->conn, on_barrier, l) == 0;
     }
     w->renew.pending = true;
     relink_soon(w);
@@ -106,6 +112,7 @@ void worker_renew_start(worker *w)
 {
     w->renew.relink = cc_calloc(w->links.n + 1, sizeof(*w->renew.relink));
     w->renew.awaiting = cc_calloc(w->links.n + 1, sizeof(*w->renew.awaiting));
+    w->renew.connects = cc_calloc(w->links.n + 1, sizeof(*w->renew.connects));
     w->renew.relink_ev = event_new(w->base, -1, 0, on_relink, w);
     w->renew.timer = event_new(w->base, -1, EV_PERSIST, on_check, w);
     struct timeval tv = {(time_t)RENEW_CHECK_SECONDS, 0};
@@ -118,5 +125,6 @@ void worker_renew_free(worker *w)
     if (w->renew.relink_ev) event_free(w->renew.relink_ev);
     free(w->renew.relink);
     free(w->renew.awaiting);
+    free(w->renew.connects);
     memset(&w->renew, 0, sizeof(w->renew));
 }
