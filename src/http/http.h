@@ -233,6 +233,8 @@ typedef struct http_client_req http_client_req;
 typedef struct http_client_config {
     int max_connections;      /* total open connections; 0 = 256 */
     int max_host_connections; /* per host; 0 = unlimited (bounded by the total) */
+    int max_connecting;       /* connections being opened at once (the rest of a burst waits,
+                               * in order); 0 = 32 */
     double connect_timeout;   /* seconds; 0 = 10 */
     const char *hosts_file;   /* names to add to /etc/hosts' (same format); NULL = none */
 } http_client_config;

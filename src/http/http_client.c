@@ -12,7 +12,13 @@
  *    reused only after a complete response with no bytes after it and no
  *    "Connection: close". The total open is capped by max_connections (idle
  *    connections of other hosts are closed to make room), the per-host count
- *    by max_host_connections;
+ *    by max_host_connections, and the connections being opened (resolving,
+ *    connecting, TLS handshake) by max_connecting: a burst of requests then
+ *    dials a few connections per loop turn instead of all at once, so a
+ *    server with a short listen queue is not sent more SYNs than it can
+ *    queue (the kernel drops the rest and they come back only with the
+ *    SYN retransmit, a second or more later). The requests beyond it wait in
+ *    the pending FIFO, in order;
  *  - connect is non-blocking; numeric hosts go straight to connect(), names
  *    are resolved with evdns (asynchronous, on the loop, reading resolv.conf
  *    and /etc/hosts) and the answer is cached per pool for a minute, so the
@@ -58,6 +64,7 @@
 #define HC_MAX_HEAD 65536 /* status line + header fields */
 #define HC_DNS_TTL 60.0   /* seconds a resolved address is reused */
 #define HC_DEFAULT_CONNS 256
+#define HC_DEFAULT_CONNECTING 32
 /* Addresses kept per host name: "localhost" is often ::1 and 127.0.0.1, and a server may listen
  * on only one of them. */
 #define HC_MAX_ADDRS 4
@@ -96,6 +103,7 @@ struct hc_conn {
     int addr_tries; /* addresses tried before it */
     bool write_on;
     bool reused;    /* has carried a complete response before */
+    bool opening;   /* counted in the client's n_connecting */
     char fail[256]; /* a failure waiting to be reported from the timer */
     int fail_result;
     http_client_req *req; /* the request it carries (or opens for) */
@@ -115,7 +123,8 @@ struct http_client {
     cc_list pending; /* FIFO of requests without a connection */
     size_t n_open;
     size_t n_active;
-    int max_total, max_host;
+    size_t n_connecting; /* connections resolving, connecting or in their TLS handshake */
+    int max_total, max_host, max_connecting;
     double connect_timeout;
     char *hosts_file;
     bool dispatching;
@@ -230,9 +239,19 @@ static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --------------------------------------------------------- connections */
 
+/* The connection is open (or gone): it no longer counts against max_connecting. Every caller
+ * dispatches afterwards, or lets the deferred event do it. */
+static void conn_opened(hc_conn *k)
+{
+    if (!k->opening) return;
+    k->opening = false;
+    k->c->n_connecting--;
+}
+
 static void conn_close(hc_conn *k)
 {
     http_client *c = k->c;
+    conn_opened(k);
     cc_list_remove(&k->pool->idle, &k->idle_node);
     if (k->dns) evdns_getaddrinfo_cancel(k->dns); /* its callback frees nothing of ours */
     if (k->ev_read) event_free(k->ev_read);
@@ -362,6 +381,10 @@ static void conn_send(hc_conn *k)
 static void conn_ready(hc_conn *k)
 {
     event_del(k->timer); /* the connect timeout */
+    conn_opened(k);
+    /* A request waiting for a connection slot may go now; dispatched from the loop, as
+     * http_client_start does, so this call chain stays short. */
+    if (!cc_list_empty(&k->c->pending)) event_active(k->c->deferred, EV_TIMEOUT, 0);
     k->state = CONN_BUSY;
     conn_send(k);
 }
@@ -536,6 +559,8 @@ static hc_conn *conn_open(http_client *c, hc_pool *p, http_client_req *r)
     event_add(k->timer, &tv);
     p->n_open++;
     c->n_open++;
+    k->opening = true;
+    c->n_connecting++;
     cc_list_push_back(&c->conns, &k->all_node);
     if (p->numeric || (p->resolved_at > 0 && cc_now_mono() - p->resolved_at < HC_DNS_TTL)) {
         k->addr_i = p->preferred;
@@ -870,7 +895,8 @@ static void dispatch(http_client *c)
             r->conn = k;
             k->state = CONN_BUSY;
             conn_send(k);
-        } else if (c->max_host <= 0 || p->n_open < (size_t)c->max_host) {
+        } else if ((c->max_host <= 0 || p->n_open < (size_t)c->max_host) &&
+                   c->n_connecting < (size_t)c->max_connecting) {
             if (c->n_open < (size_t)c->max_total || evict_idle(c)) {
                 pend_remove(c, r);
                 conn_open(c, p, r);
@@ -995,6 +1021,8 @@ http_client *http_client_new(struct event_base *base, const http_client_config *
     c->deferred = event_new(base, -1, 0, deferred_cb, c);
     c->max_total = cfg && cfg->max_connections > 0 ? cfg->max_connections : HC_DEFAULT_CONNS;
     c->max_host = cfg ? cfg->max_host_connections : 0;
+    c->max_connecting =
+        cfg && cfg->max_connecting > 0 ? cfg->max_connecting : HC_DEFAULT_CONNECTING;
     c->connect_timeout = cfg && cfg->connect_timeout > 0 ? cfg->connect_timeout : 10;
     c->hosts_file = cfg && cfg->hosts_file ? cc_strdup(cfg->hosts_file) : NULL;
     return c;

@@ -37,8 +37,10 @@ typedef struct worker_config {
     int coefficient;   /* price coefficient x1000 (default 1000) */
     int max_active;    /* "max_active_requests"; 0 = by backend: 16 embedded, 128 openai-http */
     double health_interval; /* backend health polls, seconds (2) */
-    bool is_test;           /* "is_test": the network we join is a test one (default true) */
-    daemon_config common;   /* owner, TEE, policy, registry (proxy check), backoff, log level */
+    /* openai-http: backend connections being opened at once; 0 = the HTTP client's 32 */
+    int backend_max_connecting;
+    bool is_test;         /* "is_test": the network we join is a test one (default true) */
+    daemon_config common; /* owner, TEE, policy, registry (proxy check), backoff, log level */
     /* embedded: "chat_template", a Jinja chat template file used instead of the GGUF's own
      * (NULL: the GGUF's) */
     char *chat_template;

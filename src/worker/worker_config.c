@@ -45,6 +45,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "reconnect_min",
                                        "reconnect_max",
                                        "health_interval",
+                                       "backend_max_connecting",
                                        "max_proxy_debt_nano",
                                        "is_test",
                                        "audio_tokens_per_second",
@@ -57,6 +58,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     if (daemon_config_check_keys(obj, keys, err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     int64_t threads = c->threads, slots = c->slots, coef = c->coefficient, maxa = c->max_active;
+    int64_t connecting = c->backend_max_connecting;
     char *model = NULL, *tmpl = NULL;
     if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),
                                  &c->http_port, err) < 0 ||
@@ -71,6 +73,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         cc_json_get_int(obj, "slots", false, 0, 1024, &slots, err) < 0 ||
         cc_json_get_int(obj, "coefficient", false, 1, 1000000, &coef, err) < 0 ||
         cc_json_get_int(obj, "max_active_requests", false, 1, 100000, &maxa, err) < 0 ||
+        cc_json_get_int(obj, "backend_max_connecting", false, 1, 100000, &connecting, err) < 0 ||
         cc_json_get_double(obj, "health_interval", false, 0.05, 3600, &c->health_interval, err) <
             0 ||
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
@@ -96,6 +99,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     c->slots = (int)slots;
     c->coefficient = (int)coef;
     c->max_active = (int)maxa;
+    c->backend_max_connecting = (int)connecting;
     if (model) {
         /* A GGUF path is a file name: resolve it like the other paths; a
          * served model name for openai-http, or the default model's name

@@ -16,6 +16,7 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
                                          .api_key = cfg->api_key,
                                          .health_interval = cfg->health_interval,
                                          .audio_tokens_per_second = cfg->audio_tokens_per_second,
+                                         .max_connecting = cfg->backend_max_connecting,
                                          /* Never fewer backend connections than the requests we
                                           * advertise, or the excess queues silently in the client;
                                           * a few more for the health poll. */

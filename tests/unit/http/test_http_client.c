@@ -774,6 +774,81 @@ static void test_many_concurrent(void **state)
     http_server_free(srv);
 }
 
+/* Client sockets to 127.0.0.1:port in TCP state st (/proc/net/tcp: 02 SYN_SENT), or any
+ * state for st < 0. */
+static int sockets_to(int port, int st)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    assert_non_null(f);
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned rport, state;
+        if (sscanf(line, " %*d: %*x:%*x %*x:%x %x", &rport, &state) == 2 && (int)rport == port &&
+            (st < 0 || (int)state == st))
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* A burst to a server whose listen queue is full: only max_connecting connects are out at a
+ * time (the kernel drops the SYNs of the others, which would come back only with the SYN
+ * retransmit), the other requests wait for a slot rather than fail, and all complete once the
+ * server takes connections again. */
+static void test_max_connecting(void **state)
+{
+    env *e = *state;
+    e->srv.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    /* A queue of one and nobody accepting: the first connection may be queued (with SYN
+     * cookies), every later SYN is dropped and its connect stays in SYN_SENT. */
+    event_del(e->srv.ev);
+    assert_int_equal(listen(e->srv.fd, 0), 0);
+    enum { N = 8, CAP = 2 };
+    http_client_config cfg = {.max_connecting = CAP};
+    http_client *cli = http_client_new(e->base, &cfg, NULL);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/c", e->srv.port);
+    resp rs[N];
+    memset(rs, 0, sizeof(rs));
+    http_client_request req = {"GET", url, NULL, 0, NULL, 0, 60};
+    for (int i = 0; i < N; i++)
+        assert_non_null(http_client_start(cli, &req, &cbs, &rs[i], NULL));
+    double end = cc_now_mono() + 20;
+    while (sockets_to(e->srv.port, 2) < CAP && cc_now_mono() < end)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    assert_int_equal(sockets_to(e->srv.port, 2), CAP);
+    /* More loop turns (the 20 ms heartbeat wakes each): still no further connect. */
+    for (int i = 0; i < 10; i++)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    assert_int_equal(sockets_to(e->srv.port, 2), CAP);
+    assert_true(sockets_to(e->srv.port, -1) <= CAP + 1); /* + the one queued */
+    for (int i = 0; i < N; i++)
+        assert_false(rs[i].done);
+    /* The server takes connections again: the dropped SYNs come back (a second later) and
+     * every request completes, none failed for waiting. */
+    assert_int_equal(listen(e->srv.fd, 512), 0);
+    event_add(e->srv.ev, NULL);
+    end = cc_now_mono() + 60;
+    int done = 0;
+    while (done < N && cc_now_mono() < end) {
+        event_base_loop(e->base, EVLOOP_ONCE);
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += rs[i].done;
+    }
+    assert_int_equal(done, N);
+    for (int i = 0; i < N; i++) {
+        if (rs[i].result != HTTP_CLIENT_OK) fail_msg("request %d: %s", i, rs[i].error);
+        assert_int_equal(rs[i].status, 200);
+        assert_int_equal(rs[i].body.len, 2);
+        cc_buf_free(&rs[i].body);
+    }
+    assert_int_equal(e->srv.requests, N);
+    assert_int_equal(http_client_active(cli), 0);
+    http_client_free(cli);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -789,6 +864,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_name_resolution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_connecting, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
