@@ -504,6 +504,17 @@ static void conn_connect(hc_conn *k)
         return;
     }
     event_add(k->ev_read, NULL);
+    /* On loopback the handshake has usually completed inside connect(): then the request goes
+     * out now, and the connection leaves the max_connecting count in this same dispatch pass
+     * (so the cap holds back only connects whose SYN is really unanswered), without a wakeup for
+     * writability. TLS still starts from the loop: its failures call back the user. */
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof(peer);
+    if (!p->tls && getpeername(k->fd, (struct sockaddr *)&peer, &pl) == 0) {
+        p->preferred = k->addr_i;
+        conn_ready(k);
+        return;
+    }
     want_write(k, true);
 }
 
