@@ -278,7 +278,9 @@ void client_api_completion(http_req *hreq, void *ud)
     /* Speech to text comes as multipart/form-data and travels as it came. */
     bool audio = openai_kind_is_audio(kind);
     const char *ctype = audio ? c->io->req_header(hreq, "Content-Type") : "application/json";
-    if ((audio ? openai_parse_audio(kind, ctype, body, len, &oreq, &e)
+    /* The common request is checked by a scan of its text; the rest by the full validator. */
+    if (!(!audio && openai_parse_quick(kind, body, len, &oreq)) &&
+        (audio ? openai_parse_audio(kind, ctype, body, len, &oreq, &e)
                : openai_parse(kind, body, len, &oreq, &e)) < 0) {
         c->stats.bad_request++;
         c->io->reply_error(hreq, &e);

@@ -144,6 +144,7 @@ typedef struct openai_request {
      * coefficient the caller accepts, an integer in [0, 2^31 - 1]; -1 when
      * not given (the client's default applies). */
     int64_t max_coefficient;
+    char *model_copy; /* openai_parse_quick: what model points to (owned) */
 } openai_request;
 
 /* Parses and validates a request body (of any kind: an embeddings body
@@ -156,7 +157,35 @@ typedef struct openai_request {
  * integers: 5.0 is a number, not an integer. */
 int openai_parse(openai_kind kind, const void *body, size_t len, openai_request *out,
                  openai_error *e);
+/* The common request (chat or completion) read by one scan of its text,
+ * without a JSON tree (openai_quick.c): true when openai_parse would accept
+ * body, with out filled as it would fill it, except that body is NULL and
+ * model is a copy (openai_request_clear frees it). false, with out
+ * untouched, when the scan meets anything outside the few fields and plain
+ * forms it knows, or a value openai_parse would refuse: then openai_parse
+ * decides, and gives its message. */
+bool openai_parse_quick(openai_kind kind, const void *body, size_t len, openai_request *out);
 void openai_request_clear(openai_request *r);
+
+/* What the worker's body rewrite reads of a request's top level, from one
+ * scan of its text (openai_quick.c). */
+enum { OPENAI_TOP_ABSENT, OPENAI_TOP_NULL, OPENAI_TOP_INT, OPENAI_TOP_OTHER };
+typedef struct openai_top {
+    const uint8_t *model; /* "model" when a string without escapes (its bytes); else NULL */
+    size_t model_len;
+    bool stream;                           /* "stream": true */
+    bool has_stream_options;               /* "stream_options" present, whatever its value */
+    int max_tokens, max_completion_tokens; /* OPENAI_TOP_*; _INT: a JSON integer, below */
+    int64_t max_tokens_value, max_completion_tokens_value;
+    size_t close_at; /* offset of the object's closing brace */
+    size_t n_keys;
+} openai_top;
+/* true when body is one JSON object that jansson would read, with distinct
+ * top-level keys written without escapes (so each key's value is the one a
+ * backend reads too); false to decline (anything the scan cannot judge
+ * exactly as jansson would, such as nesting beyond 64 or long numbers):
+ * then parse it. Duplicate keys inside nested objects are not looked for. */
+bool openai_scan_top(const void *body, size_t len, openai_top *out);
 /* Removes the fields COCOON's client consumes itself (max_coefficient,
  * timeout, enable_debug, request_guid) from r->body, as COCOON's client does
  * before forwarding. Returns true when one was there: the body must then be

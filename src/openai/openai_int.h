@@ -31,4 +31,7 @@ bool openai_jscan_string(openai_jscan *j, const uint8_t **s, size_t *len, bool *
 /* Any value at j->p; j->p ends after it. depth: of the value's container. */
 bool openai_jscan_value(openai_jscan *j, int depth);
 
+/* An openai_request holding the defaults of kind (openai_request.c). */
+void openai_request_defaults(openai_request *r, openai_kind kind);
+
 #endif

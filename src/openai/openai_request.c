@@ -13,9 +13,10 @@
  * checked for form and recorded; the embedded backend refuses them by name,
  * since the client cannot know which backend will serve the request.
  */
-#include "openai/openai.h"
+#include "openai/openai_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define bad openai_error_param
@@ -523,7 +524,7 @@ bool openai_request_strip_cocoon(openai_request *r)
     return any;
 }
 
-static void request_defaults(openai_request *r, openai_kind kind)
+void openai_request_defaults(openai_request *r, openai_kind kind)
 {
     memset(r, 0, sizeof(*r));
     r->kind = kind;
@@ -538,7 +539,7 @@ static void request_defaults(openai_request *r, openai_kind kind)
 int openai_parse(openai_kind kind, const void *body, size_t len, openai_request *out,
                  openai_error *e)
 {
-    request_defaults(out, kind);
+    openai_request_defaults(out, kind);
     json_error_t je;
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
@@ -585,13 +586,14 @@ done:
     return 0;
 fail:
     json_decref(j);
-    request_defaults(out, kind);
+    openai_request_defaults(out, kind);
     return -1;
 }
 
 void openai_request_clear(openai_request *r)
 {
     if (r->body) json_decref(r->body);
+    free(r->model_copy);
     memset(r, 0, sizeof(*r));
 }
 

@@ -313,11 +313,47 @@ static char *append_keys(const backend_http_request *req, json_t *j, bool stream
     return cc_buf_steal_str(&out);
 }
 
+/* append_keys from a scan of the top level instead of a parse (openai_scan_top): the common
+ * request goes through without a JSON tree. Returns the new body, or NULL when the parse must
+ * decide (a refusal, with its message, or a re-encoding). */
+static char *rewrite_scanned(oa_backend *b, openai_kind kind, const backend_http_request *req,
+                             bool *stream)
+{
+    openai_top t;
+    if (!openai_scan_top(req->body, req->body_len, &t) || !t.model ||
+        t.model_len != strlen(b->served) || memcmp(t.model, b->served, t.model_len) != 0)
+        return NULL;
+    if (kind == OPENAI_EMBEDDING) return cc_strndup((const char *)req->body, req->body_len);
+    *stream = t.stream;
+    if (t.stream && t.has_stream_options) return NULL;
+    int64_t cap = req->max_tokens;
+    bool mt = t.max_tokens >= OPENAI_TOP_INT, mct = t.max_completion_tokens >= OPENAI_TOP_INT;
+    if (cap > 0 && (mt || mct)) {
+        /* values within the cap are kept as they are */
+        if ((mt && (t.max_tokens != OPENAI_TOP_INT || t.max_tokens_value > cap)) ||
+            (mct &&
+             (t.max_completion_tokens != OPENAI_TOP_INT || t.max_completion_tokens_value > cap)))
+            return NULL;
+    } else if (cap > 0 && (t.max_tokens || t.max_completion_tokens)) {
+        return NULL; /* an explicit null is replaced, not repeated */
+    }
+    cc_buf out = CC_BUF_INIT;
+    cc_buf_append(&out, req->body, t.close_at);
+    /* the object holds "model", so a ',' goes before each added key */
+    if (t.stream) cc_buf_append_str(&out, ",\"stream_options\":{\"include_usage\":true}");
+    if (cap > 0 && !t.max_tokens && !t.max_completion_tokens)
+        cc_buf_append_fmt(&out, ",\"max_tokens\":%lld", (long long)cap);
+    cc_buf_append_u8(&out, '}');
+    return cc_buf_steal_str(&out);
+}
+
 /* Rewrites the request body: include_usage for streams, the max_tokens cap.
  * Returns the new body (heap) or NULL with e filled (the body is refused). */
 static char *rewrite_body(oa_backend *b, openai_kind kind, const backend_http_request *req,
                           bool *stream, openai_error *e)
 {
+    char *scanned = rewrite_scanned(b, kind, req, stream);
+    if (scanned) return scanned;
     json_error_t je;
     bool unique = true;
     json_t *j = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);

@@ -3,7 +3,9 @@
  * the endpoint; the rest is the body. Checks the invariants callers rely on:
  * success means a JSON object with a non-empty model string and every value
  * within its documented range; failure means a 400 naming the field whose
- * error JSON renders (even when the message quotes bad UTF-8).
+ * error JSON renders (even when the message quotes bad UTF-8). The quick scan
+ * (openai_parse_quick) must never accept what the validator refuses, and
+ * what it accepts it must read exactly as the validator does.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,15 +13,76 @@
 
 #include "openai/openai.h"
 
+/* The quick scan's reading of an accepted body equals the validator's. */
+static void same_as_validator(const openai_request *q, const openai_request *r)
+{
+    if (strcmp(q->model, r->model) != 0 || q->kind != r->kind || q->stream != r->stream ||
+        q->include_usage != r->include_usage || q->max_tokens != r->max_tokens ||
+        q->temperature != r->temperature || q->top_p != r->top_p || q->min_p != r->min_p ||
+        q->top_k != r->top_k || q->presence_penalty != r->presence_penalty ||
+        q->frequency_penalty != r->frequency_penalty ||
+        q->repetition_penalty != r->repetition_penalty || q->has_seed != r->has_seed ||
+        q->n_stop != r->n_stop || q->logprobs != r->logprobs ||
+        q->top_logprobs != r->top_logprobs || q->echo != r->echo || q->timeout != r->timeout ||
+        q->enable_debug != r->enable_debug || q->request_guid || r->request_guid || q->n != r->n ||
+        q->best_of != r->best_of || q->has_tools != r->has_tools ||
+        q->tool_choice_none != r->tool_choice_none || q->has_tool_turns != r->has_tool_turns ||
+        q->response_format != r->response_format || q->has_logit_bias != r->has_logit_bias ||
+        q->has_suffix != r->has_suffix || q->prompt_is_text != r->prompt_is_text ||
+        q->max_coefficient != r->max_coefficient || q->body)
+        abort();
+}
+
+/* One token-cap field as the scan saw it, against jansson's value. */
+static void same_cap(int state, int64_t value, const json_t *v)
+{
+    int want = !v                   ? OPENAI_TOP_ABSENT
+               : json_is_null(v)    ? OPENAI_TOP_NULL
+               : json_is_integer(v) ? OPENAI_TOP_INT
+                                    : OPENAI_TOP_OTHER;
+    if (state != want || (want == OPENAI_TOP_INT && json_integer_value(v) != value)) abort();
+}
+
+/* The worker's top-level scan (openai_scan_top) against jansson's parse. */
+static void check_scan_top(const uint8_t *d, size_t n)
+{
+    openai_top t;
+    if (!openai_scan_top(d, n, &t)) return;
+    json_t *j = json_loadb((const char *)d, n, 0, NULL);
+    if (!json_is_object(j) || json_object_size(j) != t.n_keys) abort();
+    const json_t *model = json_object_get(j, "model");
+    if (t.model && (!json_is_string(model) || json_string_length(model) != t.model_len ||
+                    memcmp(json_string_value(model), t.model, t.model_len) != 0))
+        abort();
+    if (t.stream != json_is_true(json_object_get(j, "stream")) ||
+        t.has_stream_options != (json_object_get(j, "stream_options") != NULL))
+        abort();
+    same_cap(t.max_tokens, t.max_tokens_value, json_object_get(j, "max_tokens"));
+    same_cap(t.max_completion_tokens, t.max_completion_tokens_value,
+             json_object_get(j, "max_completion_tokens"));
+    if (t.close_at >= n || d[t.close_at] != '}') abort();
+    for (size_t i = t.close_at + 1; i < n; i++)
+        if (!strchr(" \t\r\n", d[i]) || !d[i]) abort();
+    json_decref(j);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     static const openai_kind kinds[] = {OPENAI_COMPLETION, OPENAI_CHAT, OPENAI_EMBEDDING,
                                         OPENAI_CHAT};
     openai_kind kind = kinds[data[0] & 3];
-    openai_request r;
+    openai_request r, q;
     openai_error e;
-    if (openai_parse(kind, data + 1, size - 1, &r, &e) == 0) {
+    check_scan_top(data + 1, size - 1);
+    bool quick = openai_parse_quick(kind, data + 1, size - 1, &q);
+    int rc = openai_parse(kind, data + 1, size - 1, &r, &e);
+    if (quick) {
+        if (rc != 0) abort(); /* the scan accepted what the validator refuses */
+        same_as_validator(&q, &r);
+        openai_request_clear(&q);
+    }
+    if (rc == 0) {
         if (!json_is_object(r.body) || !r.model || !r.model[0] || r.kind != kind ||
             r.max_tokens < 0 || r.max_tokens > OPENAI_MAX_TOKENS || (r.include_usage && !r.stream))
             abort();

@@ -556,6 +556,98 @@ static void test_kind_for_path(void **state)
     assert_int_equal(openai_kind_for_path("/v1/images/generations"), 0);
 }
 
+/* The quick scan: the common requests are read by it exactly as the validator reads them;
+ * everything outside its few fields and plain forms, and every request the validator refuses,
+ * it leaves to the validator (false), never giving a verdict of its own. */
+static void test_quick_scan(void **state)
+{
+    static const struct {
+        openai_kind kind;
+        const char *body;
+    } accepted[] = {
+        {OPENAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"},
+        {OPENAI_CHAT, " {\"model\": \"fake-model\", \"stream\": true, \"stream_options\": "
+                      "{\"include_usage\": true}, \"max_tokens\": 64, \"messages\": [{\"role\": "
+                      "\"system\", \"content\": \"a\\\"b\\n\\u00e9\\ud83d\\ude00\"}, {\"role\": "
+                      "\"assistant\", \"name\": \"x\", \"content\": \"\xc3\xa9\xf0\x9f\x98\x80\"}"
+                      "], \"temperature\": 0.25, \"top_p\": 1, \"n\": 2, \"user\": \"u\", "
+                      "\"max_completion_tokens\": 5, \"presence_penalty\": -1.5e0}\r\n"},
+        {OPENAI_COMPLETION, "{\"model\":\"m\",\"prompt\":\"once\",\"max_tokens\":null,"
+                            "\"stream\":false,\"frequency_penalty\":2}"},
+    };
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        openai_request q, r;
+        openai_error e;
+        const char *b = accepted[i].body;
+        if (!openai_parse_quick(accepted[i].kind, b, strlen(b), &q)) fail_msg("declined %zu", i);
+        assert_int_equal(openai_parse(accepted[i].kind, b, strlen(b), &r, &e), 0);
+        assert_null(q.body);
+        assert_string_equal(q.model, r.model);
+        assert_int_equal(q.stream, r.stream);
+        assert_int_equal(q.include_usage, r.include_usage);
+        assert_int_equal(q.max_tokens, r.max_tokens);
+        assert_true(q.temperature == r.temperature && q.top_p == r.top_p);
+        assert_true(q.presence_penalty == r.presence_penalty &&
+                    q.frequency_penalty == r.frequency_penalty);
+        assert_int_equal(q.n, r.n);
+        assert_int_equal(q.best_of, r.best_of);
+        assert_int_equal(q.prompt_is_text, r.prompt_is_text);
+        assert_int_equal(q.max_coefficient, r.max_coefficient);
+        openai_request_clear(&q);
+        openai_request_clear(&r);
+    }
+    openai_request q;
+    const char *b = accepted[1].body;
+    assert_true(openai_parse_quick(OPENAI_CHAT, b, strlen(b), &q));
+    assert_true(q.stream && q.include_usage && q.max_tokens == 5 && q.n == 2);
+    assert_true(q.temperature == 0.25 && q.presence_penalty == -1.5);
+    openai_request_clear(&q);
+
+    static const char *const declined[] = {
+        /* outside what it knows (the validator accepts these) */
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"seed\":1}",
+        "{\"mod\\u0065l\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\\u0031\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\",\"tool_call_id\":"
+        "\"1\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+        "\"text\":"
+        "\"x\"}]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"timeout\":5}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":"
+        "123456789012345678901}",
+        /* refused by the validator */
+        "{\"model\":\"m\",\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\udc00\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\ud800x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\u0000\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xc0\xaf\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xed\xa0\x80\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]} x",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],}",
+        "{\"model\":\"m\",\"messages\":[]}",
+        "{\"model\":\"\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":5.0}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":2."
+        "5}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":01}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+        "\"stream_options\":{\"include_usage\":true}}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"prompt\":\"x\"}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++) {
+        memset(&q, 0x5a, sizeof(q));
+        if (openai_parse_quick(OPENAI_CHAT, declined[i], strlen(declined[i]), &q))
+            fail_msg("accepted %zu: %s", i, declined[i]);
+    }
+    /* embeddings are never its business */
+    b = "{\"model\":\"m\",\"input\":\"x\"}";
+    assert_false(openai_parse_quick(OPENAI_EMBEDDING, b, strlen(b), &q));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_status_type_map),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_one_verdict),
+        cmocka_unit_test(test_quick_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
