@@ -6,8 +6,10 @@
  * Shape:
  *  - a request is parsed and serialised once in http_client_start (head and
  *    body in one buffer, so it goes out with one send) and queued; requests
- *    are handed to connections from a deferred event, so no callback ever
- *    fires from inside http_client_start;
+ *    are handed to connections at once (so a burst's first requests reach
+ *    the server while the caller still handles the rest) and again from a
+ *    deferred event when slots free; handing over calls back nobody, so no
+ *    callback ever fires from inside http_client_start;
  *  - connections are pooled per (scheme, host, port) and kept alive; one is
  *    reused only after a complete response with no bytes after it and no
  *    "Connection: close". The total open is capped by max_connections (idle
@@ -1141,7 +1143,9 @@ http_client_req *http_client_start(http_client *c, const http_client_request *re
     }
     c->n_active++;
     pend_push(c, r, false);
-    event_active(c->deferred, EV_TIMEOUT, 0);
+    /* Dispatched now, not at the end of the caller's loop turn: in a burst the first requests
+     * reach the server while the caller still handles the rest. dispatch calls no callback. */
+    dispatch(c);
     return r;
 }
 
