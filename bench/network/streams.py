@@ -7,6 +7,11 @@ the rest paced, so all streams are open together. Prints one JSON line with:
   (target p99 <= 1 s);
 - `rss_kib_per_stream` per daemon and summed: (peak RSS while every stream is open - RSS after a
   warm-up) / streams (target: sum <= 64 KiB);
+- `hops_ms` p50/p99 of each stretch of a stream's way to its first byte, from the X-Cocoon-*
+  timing headers of its answer (wall clock, one machine): `accept` (caller's connect to the
+  client's start), `to_proxy`, `to_worker`, `backend` (worker start to the backend's head),
+  `to_proxy_back`, `to_client_back`, `to_caller` (client's head to the caller's first byte);
+  `slowest_1pct_ms` the mean of each stretch over the 1 % of streams with the latest first byte;
 - `loadavg` at the start.
 usage: python3 bench/network/streams.py [BUILD_DIR]   (BENCH_STREAMS overrides 1000)"""
 import json
@@ -55,7 +60,7 @@ def run_streams(port, n, pids, sample):
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))
         st = {"sock": s, "out": req, "data": bytearray(), "t0": time.monotonic(), "first": None,
-              "done": False}
+              "w0": time.time(), "done": False}
         streams.append(st)
         sel.register(s, selectors.EVENT_WRITE, st)
     peak = {pid: 0 for pid in pids}
@@ -113,6 +118,36 @@ def ok(st):
     return d.startswith(b"HTTP/1.1 200") and b"data: [DONE]" in d
 
 
+HOPS = [("accept", None, "Client-Start"), ("to_proxy", "Client-Start", "Proxy-Start"),
+        ("to_worker", "Proxy-Start", "Worker-Start"), ("backend", "Worker-Start", "Worker-End"),
+        ("to_proxy_back", "Worker-End", "Proxy-End"), ("to_client_back", "Proxy-End", "Client-End"),
+        ("to_caller", "Client-End", None)]
+
+
+def hops(st):
+    """The stretches of one stream's way to its first byte (ms), or None without the headers."""
+    d = bytes(st["data"])
+    head = d[:d.find(b"\r\n\r\n")].decode("latin-1")
+    t = {}
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.lower().startswith("x-cocoon-"):
+            try:
+                t[name[9:].title()] = float(value)
+            except ValueError:
+                pass
+    t[None] = None
+    if not all(a in t and b in t for _, a, b in HOPS):
+        return None
+    first_wall = st["w0"] + (st["first"] - st["t0"])
+    out = {}
+    for name, a, b in HOPS:
+        ta = st["w0"] if a is None else t[a]
+        tb = first_wall if b is None else t[b]
+        out[name] = (tb - ta) * 1000
+    return out
+
+
 def pct(values, q):
     if not values:
         return None
@@ -152,12 +187,20 @@ def main():
     completed = sum(1 for st in streams if ok(st))
     firsts = [(st["first"] - st["t0"]) * 1000 for st in streams if st["first"] is not None]
     per = {name: round((peak[pid] - idle[name]) / STREAMS, 2) for name, pid in daemons.items()}
+    timed = [(st["first"] - st["t0"], hops(st)) for st in streams if st["first"] is not None]
+    timed = [(f, h) for f, h in timed if h]
+    hop_pct = {name: {"p50": pct([h[name] for _, h in timed], 0.5),
+                      "p99": pct([h[name] for _, h in timed], 0.99)} for name, _, _ in HOPS}
+    slow = sorted(timed, key=lambda x: x[0])[-max(1, len(timed) // 100):] if timed else []
+    slow_mean = {name: round(sum(h[name] for _, h in slow) / len(slow), 1) if slow else None
+                 for name, _, _ in HOPS}
     print(json.dumps({
         "bench": "network_streams", "streams": STREAMS, "completed": completed,
         "wall_s": round(wall, 2), "chunks": CHUNKS, "chunk_bytes": CHUNK_BYTES,
         "chunk_delay_ms": DELAY_MS,
         "first_byte_ms": {"p50": pct(firsts, 0.5), "p99": pct(firsts, 0.99),
                           "max": pct(firsts, 1.0)},
+        "hops_ms": hop_pct, "slowest_1pct_ms": slow_mean,
         "rss_idle_kib": idle, "rss_peak_kib": {n: peak[p] for n, p in daemons.items()},
         "rss_kib_per_stream": dict(per, sum=round(sum(per.values()), 2)),
         "targets": {"completed": STREAMS, "first_byte_p99_ms": 1000, "rss_kib_per_stream_sum": 64},
