@@ -6,6 +6,7 @@ other requests wait for a slot instead of failing, and all are answered once the
 connections again."""
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
+import os
 import threading
 import time
 
@@ -73,14 +74,25 @@ class GatedServer(ThreadingHTTPServer):
             self.accepting = True
 
 
-def syn_sent_to(port):
-    """Sockets connecting to 127.0.0.1:port whose SYN is not answered (state SYN_SENT)."""
+def syn_sent_to(port, pid):
+    """pid's sockets connecting to 127.0.0.1:port whose SYN is not answered (state SYN_SENT);
+    only its own, so that no other program's sockets can count."""
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
     n = 0
     with open("/proc/net/tcp") as f:
         next(f)
         for line in f:
             fields = line.split()
-            if int(fields[2].split(":")[1], 16) == port and fields[3] == "02":
+            if (int(fields[2].split(":")[1], 16) == port and fields[3] == "02" and
+                    fields[9] in inodes):
                 n += 1
     return n
 
@@ -110,12 +122,12 @@ def main(holder):
         t.start()
     # CAP connects go out and stay unanswered (one more may sit in the queue); the requests
     # behind them wait in the worker.
-    if not wait_for(lambda: syn_sent_to(bport) >= CAP, 20, 0.02):
+    if not wait_for(lambda: syn_sent_to(bport, worker.pid) >= CAP, 20, 0.02):
         check(worker.alive(), "the worker exited:\n" + worker.log_tail())
-        check(False, "the worker never had %d connects out (have %d)" % (CAP, syn_sent_to(bport)))
+        check(False, "the worker never had %d connects out (have %d)" % (CAP, syn_sent_to(bport, worker.pid)))
     peak = 0
     for _ in range(25):  # half a second or more of samples while the backend takes nothing
-        peak = max(peak, syn_sent_to(bport))
+        peak = max(peak, syn_sent_to(bport, worker.pid))
         for t in threads:
             t.join(0.02 / len(threads))
     check(peak <= CAP, "%d connects out at once, over the cap of %d" % (peak, CAP))
