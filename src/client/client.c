@@ -49,6 +49,8 @@ client *client_new_detached(struct event_base *base, const client_config *cfg, c
     c->sealing = cfg->sealing;
     c->seal_candidates = (int)cfg->sealing_candidates;
     c->seal_sign_on_request = cfg->sealing_receipts_on_request;
+    c->affinity = cfg->prefix_affinity;
+    crypto_random(c->affinity_secret, sizeof c->affinity_secret);
     const daemon_link_env env = {.base = base, .tee = &c->tee, .ops = &client_link_ops, .ud = c};
     if (daemon_identity_load(&c->ident, cfg->state_dir, "client-signing.seed", "client", err) ==
             0 &&

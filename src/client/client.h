@@ -89,6 +89,11 @@ typedef struct client_config {
      * checks the signature); other answers are vouched for by a MAC only the
      * worker and this client can make, and carry no X-Cocoon-Receipt. */
     bool sealing_receipts_on_request;
+    /* "prefix_affinity" (default true): a chat request's id carries a key of
+     * its conversation's opening (a keyed hash, meaningless to others), so
+     * the proxy sends the conversation's turns to the worker that holds its
+     * cached prefix; docs/confidentiality.md says what the proxy learns. */
+    bool prefix_affinity;
     /* With a chain: "wallet_key_file" (the wallet that deploys and tops up
      * the client contracts; daemon_wallet_key_load's formats), "topup_nano"
      * (what a top-up adds; 0 = the contract's stake, COCOON's rule) and

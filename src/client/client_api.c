@@ -210,6 +210,7 @@ static void send_request(creq *r, const clink *avoid)
         crypto_rand_pool_get(&c->ids, r->rid.b, 32);
         r->key = cc_load_u64le(r->rid.b);
     } while (!r->key || cc_map_get(&c->reqs, r->key));
+    if (r->affinity) cc_store_u64le(r->rid.b + 24, r->affinity);
     cc_map_put(&c->reqs, r->key, r);
     r->link = l;
     client_money_reserve(r, l);
@@ -264,6 +265,23 @@ static void on_models_for_request(client *c, void *ud, bool ok)
     send_request(r, NULL);
 }
 
+/* The key of a chat conversation for prefix affinity (0: none): a keyed hash
+ * of the model and the conversation's opening (openai_scan_opening), which
+ * the proxy sees in the request id and routes by (proxy_route_prefer). */
+static uint64_t affinity_key(const client *c, const char *model, const uint8_t *body, size_t len)
+{
+    size_t off, n;
+    if (!c->affinity || !openai_scan_opening(body, len, &off, &n)) return 0;
+    size_t ml = strlen(model);
+    uint8_t *msg = cc_malloc(ml + 1 + n), mac[32];
+    memcpy(msg, model, ml + 1);
+    memcpy(msg + ml + 1, body + off, n);
+    crypto_hmac_sha256(c->affinity_secret, sizeof c->affinity_secret, msg, ml + 1 + n, mac);
+    free(msg);
+    uint64_t key = cc_load_u64le(mac);
+    return key ? key : 1;
+}
+
 void client_api_completion(http_req *hreq, void *ud)
 {
     client *c = ud;
@@ -292,6 +310,7 @@ void client_api_completion(http_req *hreq, void *ud)
     r->stream = oreq.stream;
     if (oreq.stream && !oreq.include_usage) r->sse_filter = openai_sse_filter_new();
     r->model = cc_strdup(oreq.model);
+    if (kind == OPENAI_CHAT) r->affinity = affinity_key(c, r->model, body, len);
     /* Each of n choices (best_of candidates) may take max_tokens: the reservation, and the
      * query's max_tokens the proxy reserves, cover them all; the cap the worker applies to
      * each stays per choice. */

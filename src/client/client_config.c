@@ -21,6 +21,7 @@ void client_config_init(client_config *c)
     c->request_timeout = 600;
     c->max_body = 8 << 20;
     c->sealing_candidates = 2;
+    c->prefix_affinity = true;
     c->stream_window = NET_FLOW_WINDOW_DEFAULT;
     /* COCOON's proxies refuse a peer whose is_test differs from theirs
      * ("test mode mismatch"); the networks we know are test ones. */
@@ -174,6 +175,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         "topup_nano",
         "min_balance_nano",
         "stream_window",
+        "prefix_affinity",
         NULL};
     // clang-format on
     if (!json_is_object(obj)) return cc_err_set(err, "top level must be a JSON object");
@@ -189,6 +191,7 @@ int client_config_from_json(const json_t *obj, const char *path, client_config *
         cc_json_get_int(obj, "stream_window", false, NET_FLOW_WINDOW_MIN, NET_FLOW_WINDOW_MAX,
                         &c->stream_window, err) < 0 ||
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||
+        cc_json_get_bool(obj, "prefix_affinity", false, &c->prefix_affinity, err) < 0 ||
         cc_json_get_int(obj, "sealing_candidates", false, 1, 8, &c->sealing_candidates, err) < 0 ||
         cc_json_get_int(obj, "price_per_token", false, 0, INT32_MAX, &c->price_per_token, err) <
             0 ||

@@ -152,7 +152,8 @@ struct creq {
     clink *link;
     http_req *hreq; /* NULL once finished */
     tl_int256 rid;
-    uint64_t key; /* first 8 bytes of rid, key in c->reqs */
+    uint64_t key;      /* first 8 bytes of rid, key in c->reqs */
+    uint64_t affinity; /* its conversation's key, the last 8 bytes of rid (0: none) */
     models_call *pending_models;
     bool stream;
     bool head_done;    /* the answer head arrived */
@@ -219,6 +220,10 @@ struct client {
     struct event *models_timer;
     crypto_rand_pool
         ids; /* request ids, sealing's data keys and nonces (one RAND_bytes per 1 KiB) */
+    /* Prefix affinity ("prefix_affinity"): the HMAC key of conversation keys,
+     * random per start so that keys mean nothing outside this client. */
+    bool affinity;
+    uint8_t affinity_secret[32];
     client_debug_log debug_log;
     ckey *keys; /* "api_keys" with their usage */
     size_t n_keys;

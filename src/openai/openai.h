@@ -186,6 +186,15 @@ typedef struct openai_top {
  * exactly as jansson would, such as nesting beyond 64 or long numbers):
  * then parse it. Duplicate keys inside nested objects are not looked for. */
 bool openai_scan_top(const void *body, size_t len, openai_top *out);
+
+/* A chat conversation's opening, for prefix affinity: the raw text of its
+ * "messages" from the first message to the end of the first user message
+ * (the system or developer messages before it included), which every later
+ * turn of the conversation repeats. false when the body has no such opening
+ * within its first OPENAI_OPENING_MAX_MESSAGES messages, or is not text the
+ * scan can walk (openai_quick.c). */
+#define OPENAI_OPENING_MAX_MESSAGES 8
+bool openai_scan_opening(const void *body, size_t len, size_t *off, size_t *n);
 /* Removes the fields COCOON's client consumes itself (max_coefficient,
  * timeout, enable_debug, request_guid) from r->body, as COCOON's client does
  * before forwarding. Returns true when one was there: the body must then be

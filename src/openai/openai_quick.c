@@ -549,3 +549,61 @@ bool openai_scan_top(const void *body, size_t len, openai_top *out)
     q_ws(&s);
     return s.p == s.end;
 }
+
+/* One message of the opening: its raw text is walked, and *user says whether
+ * its "role" is "user". */
+static bool q_opening_message(qscan *s, bool *user)
+{
+    if (s->p >= s->end || *s->p++ != '{') return false;
+    *user = false;
+    bool first = true;
+    const uint8_t *k;
+    size_t kl;
+    int m;
+    while ((m = q_member(s, &first, &k, &kl)) == 1) {
+        if (key_is(k, kl, "role") && *s->p == '"') {
+            qval v;
+            if (!q_scalar(s, &v)) return false;
+            *user = str_is(&v, "user");
+        } else if (!q_value(s, 2)) {
+            return false;
+        }
+    }
+    return m == 0;
+}
+
+bool openai_scan_opening(const void *body, size_t len, size_t *off, size_t *n)
+{
+    qscan s = {body, (const uint8_t *)body + len};
+    q_ws(&s);
+    if (s.p >= s.end || *s.p++ != '{') return false;
+    bool first = true;
+    const uint8_t *k;
+    size_t kl;
+    int m;
+    while ((m = q_member(&s, &first, &k, &kl)) == 1) {
+        if (!key_is(k, kl, "messages")) {
+            if (!q_value(&s, 1)) return false;
+            continue;
+        }
+        if (*s.p++ != '[') return false;
+        const uint8_t *start = NULL;
+        for (int i = 0; i < OPENAI_OPENING_MAX_MESSAGES; i++) {
+            q_ws(&s);
+            if (i > 0) {
+                if (s.p >= s.end || *s.p++ != ',') return false; /* also the array's end */
+                q_ws(&s);
+            }
+            if (!start) start = s.p;
+            bool user;
+            if (!q_opening_message(&s, &user)) return false;
+            if (user) {
+                *off = (size_t)(start - (const uint8_t *)body);
+                *n = (size_t)(s.p - start);
+                return true;
+            }
+        }
+        return false;
+    }
+    return false;
+}

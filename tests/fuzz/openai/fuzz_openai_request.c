@@ -66,6 +66,35 @@ static void check_scan_top(const uint8_t *d, size_t n)
     json_decref(j);
 }
 
+/* The conversation's opening (openai_scan_opening): a span of the body that
+ * holds whole messages, the last a user message, and that jansson reads as
+ * the first elements of "messages" when it reads the body. */
+static void check_opening(const uint8_t *d, size_t n)
+{
+    size_t off, len;
+    if (!openai_scan_opening(d, n, &off, &len)) return;
+    if (off > n || len > n - off || len < 2 || d[off] != '{' || d[off + len - 1] != '}') abort();
+    /* (A body with a key twice is read differently by jansson: last one wins.) */
+    json_t *j = json_loadb((const char *)d, n, JSON_REJECT_DUPLICATES, NULL);
+    if (j) {
+        const json_t *msgs = json_object_get(j, "messages");
+        char *span = malloc(len + 3);
+        span[0] = '[';
+        memcpy(span + 1, d + off, len);
+        memcpy(span + 1 + len, "]", 2);
+        json_t *opening = json_loads(span, 0, NULL);
+        size_t k = json_array_size(opening);
+        if (!json_is_array(msgs) || !k || k > json_array_size(msgs)) abort();
+        for (size_t i = 0; i < k; i++)
+            if (!json_equal(json_array_get(opening, i), json_array_get(msgs, i))) abort();
+        const char *role = json_string_value(json_object_get(json_array_get(msgs, k - 1), "role"));
+        if (!role || strcmp(role, "user") != 0) abort();
+        json_decref(opening);
+        free(span);
+        json_decref(j);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
@@ -75,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     openai_request r, q;
     openai_error e;
     check_scan_top(data + 1, size - 1);
+    check_opening(data + 1, size - 1);
     bool quick = openai_parse_quick(kind, data + 1, size - 1, &q);
     int rc = openai_parse(kind, data + 1, size - 1, &r, &e);
     if (quick) {

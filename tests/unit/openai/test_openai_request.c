@@ -648,6 +648,49 @@ static void test_quick_scan(void **state)
     assert_false(openai_parse_quick(OPENAI_EMBEDDING, b, strlen(b), &q));
 }
 
+/* A conversation's opening: from the first message through the first user
+ * message, the same in every later turn. */
+static void test_scan_opening(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *want; /* want NULL: no opening */
+    } cases[] = {
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+         "{\"role\":\"user\",\"content\":\"hi\"}"},
+        {"{\"messages\": [ {\"content\":\"be brief\",\"role\":\"system\"} ,"
+         " {\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"}]},"
+         " {\"role\":\"assistant\",\"content\":\"b\"}], \"model\":\"m\"}",
+         "{\"content\":\"be brief\",\"role\":\"system\"} ,"
+         " {\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"}]}"},
+        {"{\"model\":\"m\",\"tools\":[{\"x\":[1,2]}],\"messages\":[{\"role\":\"system\","
+         "\"content\":\"s\"},{\"role\":\"user\",\"content\":\"u\\\"q\"}]}",
+         "{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"u\\\"q\"}"},
+        {"{\"messages\":[{\"role\":\"system\",\"content\":\"s\"}]}", NULL}, /* no user */
+        {"{\"messages\":[]}", NULL},
+        {"{\"prompt\":\"hi\"}", NULL},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}",
+         "{\"role\":\"user\",\"content\":\"hi\"}"},
+        {"{\"messages\":[{\"role\":\"user\"", NULL}, /* cut inside the message */
+        {"[1]", NULL},
+        {"", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t off = 0, n = 0;
+        bool got = openai_scan_opening(cases[i].body, strlen(cases[i].body), &off, &n);
+        if (got != (cases[i].want != NULL)) fail_msg("case %zu: got %d", i, got);
+        if (got && (n != strlen(cases[i].want) || memcmp(cases[i].body + off, cases[i].want, n)))
+            fail_msg("case %zu: opening %.*s", i, (int)n, cases[i].body + off);
+    }
+    /* Nine messages before a user message: past the limit, no opening. */
+    char big[1024] = "{\"messages\":[";
+    for (int i = 0; i < OPENAI_OPENING_MAX_MESSAGES; i++)
+        strcat(big, "{\"role\":\"system\",\"content\":\"s\"},");
+    strcat(big, "{\"role\":\"user\",\"content\":\"u\"}]}");
+    size_t off, n;
+    assert_false(openai_scan_opening(big, strlen(big), &off, &n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -663,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_one_verdict),
         cmocka_unit_test(test_quick_scan),
+        cmocka_unit_test(test_scan_opening),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
