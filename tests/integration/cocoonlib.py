@@ -453,6 +453,14 @@ def image_hash(exe, role, config):
     return out.strip()
 
 
+def shared_model(name="stories260K.gguf"):
+    """A model of the shared test data (`$COCOON_SHARED/models`, by default
+    ../shared beside the source tree)."""
+    shared = os.environ.get("COCOON_SHARED") or os.path.join(
+        os.environ.get("COCOON_SOURCE_DIR", "."), "..", "shared")
+    return os.path.abspath(os.path.join(shared, "models", name))
+
+
 def model_hash(name):
     """A served model's registry hash (the SHA-256 of its name)."""
     return hashlib.sha256(name.encode()).hexdigest()

@@ -18,7 +18,7 @@ import subprocess
 import wave
 
 from cocoonlib import (binary, check, check_eq, free_port, http, http_json, jsonstats, limit, log,
-                       Network, Proc, run, wait_until, write_json)
+                       Network, Proc, run, shared_model, wait_until, write_json)
 
 SDK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openai_sdk")
 KEY = "sk-audio-test-key-1"
@@ -168,12 +168,6 @@ def through_network(holder, wav, seconds):
     st, _, body = post_form(port, [("model", b"whisper-1", None), ("file", audio, "x.wav")])
     check_eq(st, 429, "the budget counts what was spent before the restart")
     check_eq(json.loads(body)["error"]["code"], "insufficient_quota", "its code")
-
-
-def shared_model():
-    shared = os.environ.get("COCOON_SHARED") or os.path.join(
-        os.environ.get("COCOON_SOURCE_DIR", "."), "..", "shared")
-    return os.path.abspath(os.path.join(shared, "models", "stories260K.gguf"))
 
 
 def embedded(holder, wav):

@@ -7,13 +7,7 @@ import json
 import os
 
 from cocoonlib import (binary, check, check_eq, free_port, http_json, log, Network, Proc, run,
-                       sse_events, Stream, write_json)
-
-
-def shared_model():
-    shared = os.environ.get("COCOON_SHARED") or os.path.join(
-        os.environ.get("COCOON_SOURCE_DIR", "."), "..", "shared")
-    return os.path.abspath(os.path.join(shared, "models", "stories260K.gguf"))
+                       shared_model, sse_events, Stream, write_json)
 
 
 def chat(port, **extra):

@@ -8,17 +8,11 @@ import os
 import threading
 
 from cocoonlib import (binary, check, check_eq, free_port, http_json, limit, log, Proc, run,
-                       sse_events, Stream, tmpdir)
+                       shared_model, sse_events, Stream, tmpdir)
 
 GREEDY = (", there was a little girl named Lily. She loved to play outside in the park. "
           "One day, she saw")
 PROMPT = "Once upon a time"  # 5 tokens with BOS: 1 403 407 261 378
-
-
-def shared_model():
-    shared = os.environ.get("COCOON_SHARED") or os.path.join(
-        os.environ.get("COCOON_SOURCE_DIR", "."), "..", "shared")
-    return os.path.join(shared, "models", "stories260K.gguf")
 
 
 def stream_text(port, path, body, chat):

