@@ -187,7 +187,13 @@ def main(holder):
     cancel.close()
     wait_until(lambda: jsonstats(proxy_http)["requests"]["active"] == 0, timeout=60,
                what="no request running")
-    served = [w["requests"] for w in jsonstats(proxy_http)["workers"]]
+    # Idle workers tie and the tie goes to a random one (and a repeated
+    # conversation back to its worker): other conversations until both served.
+    for i in range(40):
+        served = [w["requests"] for w in jsonstats(proxy_http)["workers"]]
+        if len(served) == 2 and min(served) >= 1:
+            break
+        check_eq(ask(port, "spread %d" % i), 200, "request spread %d" % i)
     check(len(served) == 2 and min(served) >= 1, "both workers served: %r" % served)
     wait_until(lambda: jsonstats(proxy_http)["onchain"]["save_state"]["history_read"], timeout=30,
                what="the contract's notes read back")
@@ -514,10 +520,10 @@ def main(holder):
     check_eq(up.p.returncode, 0, "cocoon up exit status")
 
 
-def ask(port):
+def ask(port, content="hi"):
     """The status of one small chat request through the client."""
     st, _ = http_json(port, "POST", "/v1/chat/completions",
-                      {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}],
+                      {"model": "fake-model", "messages": [{"role": "user", "content": content}],
                        "max_tokens": 3})
     return st
 
