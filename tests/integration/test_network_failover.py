@@ -13,8 +13,9 @@ from cocoonlib import (check, check_eq, http_json, limit, log, Network, run, sse
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
 
 
-def ok_request(port, what):
-    st, j = http_json(port, "POST", "/v1/chat/completions", CHAT, timeout=20)
+def ok_request(port, what, content=None):
+    body = dict(CHAT, messages=[{"role": "user", "content": content}]) if content else CHAT
+    st, j = http_json(port, "POST", "/v1/chat/completions", body, timeout=20)
     check_eq(st, 200, what)
     check_eq(j["usage"]["completion_tokens"], 4, what + " completion tokens")
 
@@ -92,9 +93,13 @@ def main(holder):
     net.wait_workers(3, enabled=2)
     net.backends[-1][0].kill()
     retried_before = net.proxy_stats()["requests"]["retried"]
-    for i in range(8):
-        ok_request(port, "request %d with a silently dead backend" % i)
-    retried = net.proxy_stats()["requests"]["retried"] - retried_before
+    # Distinct conversations (a repeated one returns to the worker that served
+    # it), until one lands on the dead backend's worker: ties go at random.
+    for i in range(40):
+        ok_request(port, "request %d with a silently dead backend" % i, "dead backend %d" % i)
+        retried = net.proxy_stats()["requests"]["retried"] - retried_before
+        if retried >= 1 and i >= 7:
+            break
     check(retried >= 1, "requests were retried on another worker (%d)" % retried)
     log("worker failing before the first byte: %d request(s) retried elsewhere" % retried)
 
