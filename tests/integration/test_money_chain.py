@@ -355,7 +355,8 @@ def main(holder):
     log("restart: same key and contract, nothing sent again, not behind the chain")
 
     # kill -9 of the proxy at random moments under load, repeated
-    # (COCOON_MONEY_KILLS, 2 by default, 10 in `make soak`): after each
+    # (COCOON_MONEY_KILLS: 2 by default, 10 in `make test`'s first phase and in
+    # `make soak`): after each
     # restart, a save_state, a charge and a payout, no token was charged or
     # paid twice: the contracts never hold more than the ledger, the client
     # contract's balance is the top-up less exactly its tokens x price, and
