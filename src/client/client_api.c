@@ -268,16 +268,18 @@ static void on_models_for_request(client *c, void *ud, bool ok)
 /* The key of a chat conversation for prefix affinity (0: none): a keyed hash
  * of the model and the conversation's opening (openai_scan_opening), which
  * the proxy sees in the request id and routes by (proxy_route_prefer). */
-static uint64_t affinity_key(const client *c, const char *model, const uint8_t *body, size_t len)
+static uint64_t affinity_key(const client *c, const openai_request *oreq, bool quick,
+                             const uint8_t *body, size_t len)
 {
-    size_t off, n;
-    if (!c->affinity || !openai_scan_opening(body, len, &off, &n)) return 0;
-    size_t ml = strlen(model);
-    uint8_t *msg = cc_malloc(ml + 1 + n), mac[32];
-    memcpy(msg, model, ml + 1);
-    memcpy(msg + ml + 1, body + off, n);
-    crypto_hmac_sha256(c->affinity_secret, sizeof c->affinity_secret, msg, ml + 1 + n, mac);
-    free(msg);
+    /* The validating scan found the opening on its way; else look for it. */
+    size_t off = oreq->opening_off, n = oreq->opening_len;
+    if (!c->affinity || (!quick && !openai_scan_opening(body, len, &off, &n)) || !n) return 0;
+    const char *model = oreq->model;
+    /* Hashed in place: the opening may be a long document, not worth a copy. */
+    uint8_t digests[64], mac[32];
+    crypto_sha256(model, strlen(model), digests);
+    crypto_sha256(body + off, n, digests + 32);
+    crypto_hmac_sha256(c->affinity_secret, sizeof c->affinity_secret, digests, sizeof digests, mac);
     uint64_t key = cc_load_u64le(mac);
     return key ? key : 1;
 }
@@ -297,9 +299,9 @@ void client_api_completion(http_req *hreq, void *ud)
     bool audio = openai_kind_is_audio(kind);
     const char *ctype = audio ? c->io->req_header(hreq, "Content-Type") : "application/json";
     /* The common request is checked by a scan of its text; the rest by the full validator. */
-    if (!(!audio && openai_parse_quick(kind, body, len, &oreq)) &&
-        (audio ? openai_parse_audio(kind, ctype, body, len, &oreq, &e)
-               : openai_parse(kind, body, len, &oreq, &e)) < 0) {
+    bool quick = !audio && openai_parse_quick(kind, body, len, &oreq);
+    if (!quick && (audio ? openai_parse_audio(kind, ctype, body, len, &oreq, &e)
+                         : openai_parse(kind, body, len, &oreq, &e)) < 0) {
         c->stats.bad_request++;
         c->io->reply_error(hreq, &e);
         return;
@@ -310,7 +312,7 @@ void client_api_completion(http_req *hreq, void *ud)
     r->stream = oreq.stream;
     if (oreq.stream && !oreq.include_usage) r->sse_filter = openai_sse_filter_new();
     r->model = cc_strdup(oreq.model);
-    if (kind == OPENAI_CHAT) r->affinity = affinity_key(c, r->model, body, len);
+    if (kind == OPENAI_CHAT) r->affinity = affinity_key(c, &oreq, quick, body, len);
     /* Each of n choices (best_of candidates) may take max_tokens: the reservation, and the
      * query's max_tokens the proxy reserves, cover them all; the cap the worker applies to
      * each stays per choice. */

@@ -145,6 +145,10 @@ typedef struct openai_request {
      * not given (the client's default applies). */
     int64_t max_coefficient;
     char *model_copy; /* openai_parse_quick: what model points to (owned) */
+    /* openai_parse_quick, for a chat request: the conversation's opening in
+     * the body, as openai_scan_opening gives it (opening_len 0: none, or not
+     * looked for: openai_parse leaves it 0). */
+    size_t opening_off, opening_len;
 } openai_request;
 
 /* Parses and validates a request body (of any kind: an embeddings body

@@ -259,7 +259,7 @@ static bool str_is(const qval *v, const char *name)
 
 /* One chat message: an object of "role" (system, developer, user or
  * assistant), "content" (a string) and optionally "name" (a string). */
-static bool q_message(qscan *s)
+static bool q_message(qscan *s, bool *user)
 {
     if (s->p >= s->end || *s->p++ != '{') return false;
     bool first = true, role = false, content = false, name = false;
@@ -270,8 +270,9 @@ static bool q_message(qscan *s)
         qval v;
         if (!q_scalar(s, &v)) return false;
         if (key_is(k, kl, "role") && !role) {
-            role = str_is(&v, "system") || str_is(&v, "developer") || str_is(&v, "user") ||
-                   str_is(&v, "assistant");
+            *user = str_is(&v, "user");
+            role =
+                str_is(&v, "system") || str_is(&v, "developer") || *user || str_is(&v, "assistant");
             if (!role) return false;
         } else if (key_is(k, kl, "content") && !content && v.t == V_STRING) {
             content = true;
@@ -284,10 +285,14 @@ static bool q_message(qscan *s)
     return m == 0 && role && content;
 }
 
-static bool q_messages(qscan *s)
+/* The messages; opening and opening_len: the conversation's opening, as
+ * openai_scan_opening finds it (length 0 when it has none). */
+static bool q_messages(qscan *s, const uint8_t **opening, size_t *opening_len)
 {
     if (s->p >= s->end || *s->p++ != '[') return false;
     size_t n = 0;
+    const uint8_t *first = NULL;
+    *opening_len = 0;
     for (;;) {
         q_ws(s);
         if (s->p >= s->end) return false;
@@ -297,7 +302,13 @@ static bool q_messages(qscan *s)
         }
         if (n && *s->p++ != ',') return false;
         q_ws(s);
-        if (!q_message(s)) return false;
+        if (!first) first = s->p;
+        bool user = false;
+        if (!q_message(s, &user)) return false;
+        if (user && !*opening_len && n < OPENAI_OPENING_MAX_MESSAGES) {
+            *opening = first;
+            *opening_len = (size_t)(s->p - first);
+        }
         n++;
     }
 }
@@ -389,7 +400,9 @@ bool openai_parse_quick(openai_kind kind, const void *body, size_t len, openai_r
         if (f < 0 || seen[f]) return false;
         seen[f] = true;
         if (f == F_MESSAGES) {
-            if (kind != OPENAI_CHAT || !q_messages(&s)) return false;
+            const uint8_t *opening = NULL;
+            if (kind != OPENAI_CHAT || !q_messages(&s, &opening, &r.opening_len)) return false;
+            r.opening_off = r.opening_len ? (size_t)(opening - (const uint8_t *)body) : 0;
             continue;
         }
         if (f == F_STREAM_OPTIONS && *s.p == '{') {

@@ -109,6 +109,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = openai_parse(kind, data + 1, size - 1, &r, &e);
     if (quick) {
         if (rc != 0) abort(); /* the scan accepted what the validator refuses */
+        /* the opening it found on its way is the one openai_scan_opening finds */
+        size_t off = 0, len = 0;
+        bool has = openai_scan_opening(data + 1, size - 1, &off, &len);
+        if (kind == OPENAI_CHAT &&
+            (q.opening_len != (has ? len : 0) || (has && q.opening_off != off)))
+            abort();
         same_as_validator(&q, &r);
         openai_request_clear(&q);
     }
