@@ -196,6 +196,9 @@ static void send_request(creq *r, const clink *avoid)
     clink *l = client_money_pick(c, avoid, r, &best, &to_reserve);
     if (!l) {
         c->stats.refused_quota++;
+        for (size_t i = 0; i < c->links.n; i++)
+            if (c->links.at[i].state == DAEMON_LINK_READY)
+                client_chain_credit_short(&c->links.at[i]);
         char msg[256];
         snprintf(msg, sizeof(msg),
                  "client balance is too low: the request reserves %lld tokens (max_tokens=%lld, "

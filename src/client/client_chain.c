@@ -279,7 +279,8 @@ static bool maybe_set_secret(client *c, clink *l, cchain *ch)
 }
 
 /* COCOON's rule (ClientProxyInfo::check): tokens paid for less tokens used
- * under half the stake's tokens -> add the stake's worth. Configurable:
+ * under half the stake's tokens -> add the stake's worth (with the used
+ * tokens the proxy reports, not only those charged). Configurable:
  * min_balance_nano replaces the threshold, topup_nano the amount. */
 static void maybe_top_up(client *c, clink *l, cchain *ch)
 {
@@ -288,6 +289,11 @@ static void maybe_top_up(client *c, clink *l, cchain *ch)
     if (ch->deployed && ch->st.state != 0) return; /* closing or closed: not ours to refill */
     int64_t stake = ch->deployed ? (int64_t)ch->st.stake : ch->min_stake;
     int64_t paid = ch->deployed ? (int64_t)ch->st.balance / ch->price : 0;
+    /* COCOON counts only what is charged on chain. The proxy's total beyond
+     * it (use not charged yet) is spent too: counted, the top-up lands
+     * before the credit is gone rather than after requests were refused. */
+    int64_t uncharged = client_money_of(c, l)->max_tokens - (int64_t)ch->st.tokens_used;
+    if (ch->deployed && uncharged > 0) paid -= uncharged;
     int64_t threshold =
         c->min_balance_nano > 0 ? c->min_balance_nano / ch->price : (stake / ch->price) / 2;
     if (ch->deployed && paid >= threshold) {
@@ -471,6 +477,20 @@ void client_chain_refresh(clink *l)
     ch->op =
         ton_api_call_async(c->chain_api, "getAddressInformation", query, NULL, on_account, l, &err);
     if (!ch->op) read_failed(ch, "getAddressInformation", err.msg);
+}
+
+/* A client busier than its stake spends its credit in seconds; seen only at
+ * the next refresh (a minute), the top-up or forced charge that restores it
+ * would come late and requests be refused meanwhile although we can pay. */
+void client_chain_credit_short(clink *l)
+{
+    client *c = clink_client(l);
+    if (!c->chain_api || !c->chain) return;
+    cchain *ch = chain_of(c, l);
+    double now = cc_now_mono();
+    if (ch->credit_read_at > 0 && now - ch->credit_read_at < 2.0) return;
+    ch->credit_read_at = now;
+    client_chain_refresh(l);
 }
 
 void client_chain_tick(client *c)

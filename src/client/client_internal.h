@@ -89,6 +89,7 @@ typedef struct cchain {
     uint64_t charges, bad_vouchers;
     uint8_t refused[32]; /* SHA-256 of the last voucher refused: not checked again */
     double last_ok;
+    double credit_read_at; /* the last read client_chain_credit_short asked for */
     char last_error[600];
 } cchain;
 
@@ -279,6 +280,10 @@ void client_chain_free(client *c);
  * the next connection, after our next chain read, agrees). */
 int client_chain_on_connected(clink *l, const tl_client_connectedToProxy *a);
 void client_chain_refresh(clink *l);
+/* Our credit at l fell under half the stake's tokens, or a request was
+ * refused for it: the contract is read now (and topped up or charged by the
+ * usual rules), not at the next refresh. At most every 2 s per link. */
+void client_chain_credit_short(clink *l);
 /* A proxy.SignedPayment from the proxy (at connect, authorization and after
  * each request): kept when it is a valid charge voucher for our contract,
  * signed by the proxy's key, above the one we hold. */

@@ -170,6 +170,9 @@ void client_money_reserve(creq *r, clink *l)
     r->reserved = client_money_request_reservation(r, l);
     r->reserved_on = l;
     m->reserved += r->reserved;
+    /* Topped up or charged before the credit runs out, not after. */
+    if (m->from_chain && client_money_available(m) < ledger_safe_div(m->stake, m->price) / 2)
+        client_chain_credit_short(l);
 }
 
 void client_money_release(creq *r)

@@ -93,6 +93,10 @@ typedef struct ledger_client {
     /* A charge in flight. */
     int64_t exp_sc_tokens_used;
     bool exp_sc_closed, charging_now;
+    /* Its credit ran short (proxy_chain_credit_short): charged at the next
+     * save_state whatever the amount; credit_probe_at paces the reads. */
+    bool credit_short;
+    double credit_probe_at;
     int64_t reserved;
     int64_t running;
     int32_t last_request_at;

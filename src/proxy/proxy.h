@@ -82,6 +82,10 @@ typedef struct proxy_config {
      * is worth "min_payout_nano" (default 10 TON); POST /request/charge and
      * /request/payout act at once. */
     int64_t min_charge_nano, min_payout_nano;
+    /* "charge_short_credit" (default true): a client is charged as soon as
+     * half its stake is used uncharged, whatever min_charge says
+     * (proxy_chain_credit_short); false behaves as COCOON's proxy. */
+    bool charge_short_credit;
     /* "min_withdraw_nano": the proxy's earned share is withdrawn to its owner
      * once it is worth this much (default 10 TON, COCOON's
      * min_withdraw_amount; 0: only on GET /request/withdraw). */

@@ -62,6 +62,10 @@ typedef struct proxy_onchain {
      * thresholds (config min_charge_nano, min_payout_nano). */
     int64_t min_charge, min_payout;
     uint64_t charges, charges_done, payouts, payouts_done, pay_failures;
+    uint64_t credit_probes; /* clients marked short of credit (proxy_chain_credit_short) */
+    double credit_kick_at;  /* the last save_state sent for them (monotonic) */
+    double save_due;        /* when the save timer fires (monotonic) */
+    bool charge_short_credit;
     /* Closing clients settled (COCOON's client_charge with force_close):
      * final charges sent and confirmed. */
     uint64_t closes, closes_done;
@@ -74,6 +78,9 @@ typedef struct proxy_onchain {
 } proxy_onchain;
 
 static void save_arm(proxy_onchain *o, double after);
+static void credit_kick(proxy_onchain *o);
+static bool credit_pending(proxy_onchain *o);
+static bool stake_short(const ledger_client *a);
 static void close_client(proxy_onchain *o, ledger_client *a);
 
 static void arm(proxy_onchain *o, double after)
@@ -311,6 +318,13 @@ static void on_party_state(void *ud, json_t *result, const cc_err *rerr)
                                        (int64_t)cs.tokens_used, o->p->price_per_token,
                                        cs.secret_hash);
             close_client(o, a);
+            /* Used on while its last charge was on its way: charge again. */
+            if (!a->charging_now && o->charge_short_credit) {
+                bool short_now = stake_short(a);
+                if (short_now && !a->credit_short) o->credit_probes++;
+                a->credit_short = short_now;
+                if (short_now) credit_kick(o);
+            }
         }
     } else {
         ton_worker_state ws;
@@ -430,6 +444,61 @@ void proxy_chain_client_seen(proxy *p, ledger_client *a)
     if (strcmp(sc, TON_ADDR_ZERO_RAW) != 0) read_party(o, true, a->owner, sc);
 }
 
+/* COCOON lets a client run up its stake's worth of tokens beyond what is
+ * charged on chain, and charges only at a save_state (every 45 s) once a
+ * charge is worth min_charge (1 TON), or when the client forces one after
+ * its next read. A client busier than its stake then spends its credit in
+ * seconds and is refused for up to a minute, although it has paid. So the
+ * proxy charges it as soon as half its stake is used uncharged, and looks
+ * again at its contract, which its own forced charge or top-up changed. */
+static bool stake_short(const ledger_client *a)
+{
+    return a->sc_tokens_stake > 0 &&
+           (a->pay.max + a->reserved - a->sc_tokens_used) * 2 >= a->sc_tokens_stake;
+}
+
+static bool credit_pending(proxy_onchain *o)
+{
+    for (size_t i = 0; i < ledger_n_clients(o->p->ledger); i++) {
+        const ledger_client *a = ledger_client_at(o->p->ledger, i);
+        if (a->credit_short && a->sc_status == LEDGER_SC_OPEN && !a->refused) return true;
+    }
+    return false;
+}
+
+/* A save_state now (on_saved then charges the clients marked short), at
+ * most once per PROXY_CREDIT_PROBE_GAP: within it the save timer is brought
+ * forward to the gap's end, so a mark is never left waiting for the 45 s. */
+static void credit_kick(proxy_onchain *o)
+{
+    if (o->saving || !o->save_timer) return; /* on_saved charges them */
+    double now = cc_now_mono();
+    double wait = o->credit_kick_at > 0 ? o->credit_kick_at + PROXY_CREDIT_PROBE_GAP - now : 0;
+    if (wait > 0) {
+        if (o->save_due > now + wait) save_arm(o, wait);
+        return;
+    }
+    o->credit_kick_at = now;
+    proxy_chain_save_now(o->p);
+}
+
+void proxy_chain_credit_short(proxy *p, ledger_client *a)
+{
+    proxy_onchain *o = p->onchain;
+    if (!o || !o->wallet) return;
+    double now = cc_now_mono();
+    if (a->credit_probe_at <= 0 || now - a->credit_probe_at >= PROXY_CREDIT_PROBE_GAP) {
+        a->credit_probe_at = now;
+        proxy_chain_client_seen(p, a);
+    }
+    /* Short of balance rather than of stake, a charge frees nothing: the
+     * client's top-up will (it tops up at half its stake), seen by the read. */
+    if (a->credit_short || !o->charge_short_credit || !stake_short(a)) return;
+    a->credit_short = true;
+    o->credit_probes++;
+    credit_kick(o);
+}
+
 void proxy_chain_worker_seen(proxy *p, ledger_worker *a)
 {
     proxy_onchain *o = p->onchain;
@@ -482,6 +551,7 @@ int proxy_chain_charge(proxy *p, ledger_client *a, char *why, size_t n)
                      a->pay.committed_chain, NULL, why, n) < 0)
         return -1;
     ledger_client_charge_sent(a, a->pay.committed_chain, false);
+    a->credit_short = false;
     o->charges++;
     CC_INFO("event=proxy_charge owner=%s contract=%s tokens=%lld", a->owner, sc,
             (long long)a->pay.committed_chain);
@@ -571,8 +641,9 @@ static void charge_and_pay(proxy_onchain *o)
             close_client(o, a);
             continue;
         }
-        if (!a->charging_now && a->pay.voucher &&
-            ledger_client_ready_to_charge(a) * p->price_per_token >= o->min_charge)
+        if (!a->charging_now && a->pay.voucher && ledger_client_ready_to_charge(a) > 0 &&
+            (a->credit_short ||
+             ledger_client_ready_to_charge(a) * p->price_per_token >= o->min_charge))
             proxy_chain_charge(p, a, why, sizeof why);
     }
     for (size_t i = 0; i < ledger_n_workers(p->ledger); i++) {
@@ -604,7 +675,9 @@ static void on_saved(void *ud, bool sent, const char *error)
         sign_vouchers(o);
         charge_and_pay(o);
     }
-    save_arm(o, o->save_interval);
+    /* A client still marked short (its charge was on its way, or a save was
+     * already going when it was marked) is not left for the 45 s. */
+    save_arm(o, credit_pending(o) ? PROXY_CREDIT_PROBE_GAP : o->save_interval);
 }
 
 static void on_save_timer(evutil_socket_t fd, short what, void *arg)
@@ -640,6 +713,7 @@ static void on_save_timer(evutil_socket_t fd, short what, void *arg)
 static void save_arm(proxy_onchain *o, double after)
 {
     if (!o->save_timer) return;
+    o->save_due = cc_now_mono() + after;
     struct timeval tv = cc_timeval(after);
     evtimer_add(o->save_timer, &tv);
 }
@@ -987,6 +1061,7 @@ int proxy_chain_start(proxy *p, const proxy_config *cfg, cc_err *err)
     o->save_interval = cfg->save_interval > 0 ? cfg->save_interval : 45;
     o->chain_note_seqno = -1;
     o->min_charge = cfg->min_charge_nano;
+    o->charge_short_credit = cfg->charge_short_credit;
     o->min_payout = cfg->min_payout_nano;
     o->owner = owner;
     o->root = root;
@@ -1086,12 +1161,13 @@ void proxy_chain_json(const proxy *p, json_t *out)
     json_object_set_new(j, "behind_chain", behind ? json_string(behind) : json_null());
     json_object_set_new(
         j, "payments",
-        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "min_charge_nano",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "min_charge_nano",
                   (json_int_t)o->min_charge, "min_payout_nano", (json_int_t)o->min_payout,
                   "charges", (json_int_t)o->charges, "charges_done", (json_int_t)o->charges_done,
                   "payouts", (json_int_t)o->payouts, "payouts_done", (json_int_t)o->payouts_done,
                   "closes", (json_int_t)o->closes, "closes_done", (json_int_t)o->closes_done,
-                  "failures", (json_int_t)o->pay_failures));
+                  "failures", (json_int_t)o->pay_failures, "credit_short",
+                  (json_int_t)o->credit_probes, "charge_short_credit", o->charge_short_credit));
     json_object_set_new(j, "wallet", o->wallet ? daemon_wallet_json(o->wallet) : json_null());
     json_object_set_new(j, "stake", proxy_stake_json(o->stake));
     json_object_set_new(out, "onchain", j);

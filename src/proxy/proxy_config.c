@@ -29,7 +29,8 @@ void proxy_config_init(proxy_config *c)
     c->free_client_balance_nano = 100 * 1000000000LL;
     c->free_client_stake_nano = 1000000000LL;
     c->save_interval = 45;
-    c->min_charge_nano = 1000000000LL;    /* COCOON's min_client_charge_sum */
+    c->min_charge_nano = 1000000000LL; /* COCOON's min_client_charge_sum */
+    c->charge_short_credit = true;
     c->min_payout_nano = 10000000000LL;   /* COCOON's min_worker_payout_sum */
     c->min_withdraw_nano = 10000000000LL; /* COCOON's min_withdraw_amount */
     c->auth_timeout = 120;
@@ -85,6 +86,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
                                        "wallet_key_file",
                                        "save_interval",
                                        "min_charge_nano",
+                                       "charge_short_credit",
                                        "min_payout_nano",
                                        "min_withdraw_nano",
                                        "auth_timeout",
@@ -111,6 +113,7 @@ int proxy_config_from_json(const json_t *obj, const char *path, proxy_config *c,
         cc_json_get_double(obj, "auth_timeout", false, 0.1, 86400, &c->auth_timeout, err) < 0 ||
         cc_json_get_int(obj, "min_charge_nano", false, 0, INT64_MAX / 4, &c->min_charge_nano, err) <
             0 ||
+        cc_json_get_bool(obj, "charge_short_credit", false, &c->charge_short_credit, err) < 0 ||
         cc_json_get_int(obj, "min_payout_nano", false, 0, INT64_MAX / 4, &c->min_payout_nano, err) <
             0 ||
         cc_json_get_int(obj, "min_withdraw_nano", false, 0, INT64_MAX / 4, &c->min_withdraw_nano,

@@ -352,6 +352,13 @@ int proxy_chain_save_now(proxy *p);
  * contract through the wallet; -1 with COCOON's answer in why ("nothing to
  * charge", "request already running", ...). */
 int proxy_chain_charge(proxy *p, ledger_client *a, char *why, size_t n);
+/* Account a has less than half its stake's tokens of credit left, or was just
+ * refused for credit: its contract is read again (a charge or top-up it made
+ * itself; at most once per PROXY_CREDIT_PROBE_GAP seconds), and when half its
+ * stake is used uncharged it is charged after a save_state sent now (at most
+ * one per gap for all), whatever min_charge says. Nothing without a wallet. */
+#define PROXY_CREDIT_PROBE_GAP 2.0
+void proxy_chain_credit_short(proxy *p, ledger_client *a);
 /* A client of account a connected: its contract is read (asynchronously) and
  * its state, balance, stake and charged tokens replace the account's figures
  * (a contract charged beyond the ledger refuses the account); without a

@@ -195,6 +195,7 @@ int proxy_money_reserve(preq *r, const tl_client_runQueryEx *q, char *why, size_
     }
     /* The checks and texts of COCOON's forward_query, in its order. */
     if (ledger_client_available(a) < q->max_tokens) {
+        proxy_chain_credit_short(r->p, a);
         snprintf(why, why_size,
                  "client balance is too low: max_tokens=%d tokens_payed=%lld tokens_used=%lld "
                  "tokens_reserved=%lld tokens_stake=%lld",
@@ -212,6 +213,7 @@ int proxy_money_reserve(preq *r, const tl_client_runQueryEx *q, char *why, size_
     int64_t to_reserve = ledger_adjust_tokens((int64_t)q->max_tokens + (int64_t)q->query.len,
                                               q->max_coefficient, 10000);
     if (!ledger_client_reserve(a, to_reserve)) {
+        proxy_chain_credit_short(r->p, a);
         snprintf(why, why_size,
                  "client balance is too low: to_reserve=%lld tokens_payed=%lld tokens_used=%lld "
                  "tokens_reserved=%lld tokens_stake=%lld",
@@ -219,6 +221,8 @@ int proxy_money_reserve(preq *r, const tl_client_runQueryEx *q, char *why, size_
                  (long long)a->reserved, (long long)a->sc_tokens_stake);
         return NET_ERR_ERROR;
     }
+    /* Charged before it runs out, not after (proxy_chain_credit_short). */
+    if (ledger_client_available(a) < a->sc_tokens_stake / 2) proxy_chain_credit_short(r->p, a);
     r->acct = a;
     r->reserved = to_reserve;
     a->running++;

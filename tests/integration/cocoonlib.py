@@ -606,6 +606,46 @@ def run(main):
     log("PASS")
 
 
+# ------------------------------------------------------------ cocoon up's proxy
+
+def up_proxy_back(proxy_http):
+    """`cocoon up`'s proxy answers its stats port and has read its wallet and contract."""
+    try:
+        s = jsonstats(proxy_http)
+    except OSError:
+        return False
+    return s["onchain"]["contract"]["known"] and s["onchain"]["wallet"]["known"]
+
+
+def up_kill_proxy(d):
+    """SIGKILL `cocoon up`'s proxy (in folder d; up restarts it) and wait until it is gone."""
+    pid = up_proxy_pid(d)
+    os.kill(pid, signal.SIGKILL)
+
+    def gone():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+    wait_until(gone, timeout=30, what="the killed proxy gone")
+
+
+def up_proxy_pid(d):
+    """The cocoon-proxy process whose config is in d."""
+    cfg = os.path.join(d, "proxy.json")
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            argv = open("/proc/%s/cmdline" % p, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"cocoon-proxy") and cfg.encode() in argv:
+            return int(p)
+    raise AssertionError("no cocoon-proxy running with %s" % cfg)
+
+
 # ------------------------------------------------------------- raw protocol
 
 POW_SERVER_MAGIC = 0x418e1291

@@ -18,7 +18,7 @@ import json
 import os
 
 from cocoonlib import (Proc, binary, check, check_eq, client_contract, free_port, http_json,
-                       jsonstats, log, run, tmpdir, wait_until)
+                       jsonstats, log, run, tmpdir, up_kill_proxy, up_proxy_back, wait_until)
 
 
 def ask(port, text, max_tokens=4):
@@ -37,6 +37,18 @@ def main(holder):
     up.wait_line(r"^ready http://127\.0\.0\.1:(\d+)$", timeout=120)
     pcfg = json.load(open(os.path.join(d, "proxy.json")))
     proxy_http = int(pcfg["listen_http"].split(":")[1])
+    # Our proxy charges a client itself once half its stake is used
+    # uncharged (test_money_credit.py); COCOON's waits for min_charge. As
+    # COCOON's here, so that only the client's rule can charge: the config
+    # changed, and the proxy restarted by cocoon up with it.
+    wait_until(lambda: up_proxy_back(proxy_http), timeout=60, what="the proxy on chain")
+    pcfg["charge_short_credit"] = False
+    with open(os.path.join(d, "proxy.json"), "w") as f:
+        json.dump(pcfg, f)
+    up_kill_proxy(d)
+    wait_until(lambda: up_proxy_back(proxy_http) and not jsonstats(proxy_http)["onchain"][
+        "payments"]["charge_short_credit"], timeout=60, what="the proxy back, as COCOON's")
+    wait_until(lambda: ask(port, "hello")[0] == 200, timeout=60, what="served again")
 
     c = wait_until(lambda: (lambda c: c if c and c.get("deployed") and c.get("state") == "open"
                             else None)(client_contract(port)), 90, "the client contract deployed")

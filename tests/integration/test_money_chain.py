@@ -23,7 +23,8 @@ import sqlite3
 import urllib.request
 
 from cocoonlib import (binary, check, check_eq, cocoon, free_port, http_json, jsonstats, limit, log,
-                       Proc, run, Stream, tmpdir, wait_until)
+                       Proc, run, Stream, tmpdir, up_kill_proxy as kill_proxy,
+                       up_proxy_back as back, up_proxy_pid as proxy_pid, wait_until)
 
 
 def api(chain_url, method, body):
@@ -527,44 +528,6 @@ def ask(port, content="hi"):
                       {"model": "fake-model", "messages": [{"role": "user", "content": content}],
                        "max_tokens": 3})
     return st
-
-
-def back(proxy_http):
-    """The proxy answers its stats port and has read its wallet and contract."""
-    try:
-        s = jsonstats(proxy_http)
-    except OSError:
-        return False
-    return s["onchain"]["contract"]["known"] and s["onchain"]["wallet"]["known"]
-
-
-def kill_proxy(d):
-    """SIGKILL the proxy and wait until it is gone."""
-    pid = proxy_pid(d)
-    os.kill(pid, signal.SIGKILL)
-
-    def gone():
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            return True
-    wait_until(gone, timeout=30, what="the killed proxy gone")
-
-
-def proxy_pid(d):
-    """The cocoon-proxy process whose config is in d."""
-    cfg = os.path.join(d, "proxy.json")
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            argv = open("/proc/%s/cmdline" % p, "rb").read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"cocoon-proxy") and cfg.encode() in argv:
-            return int(p)
-    raise AssertionError("no cocoon-proxy running with %s" % cfg)
 
 
 if __name__ == "__main__":
