@@ -31,8 +31,8 @@ static const cc_opt engine_options[] = {
     {"--repeat-penalty", "R", "repetition penalty (generate)", "1.0"},
     {"--threads", "N", "worker threads (0 = one per core)", "0"},
     {"--chat", NULL, "wrap the prompt in the model's chat template (generate)", NULL},
-    {"--prompt-tokens", "N", "prompt length (bench)", "128"},
-    {"--gen-tokens", "N", "generated tokens (bench)", "128"},
+    {"--prompt-tokens", "N", "prompt length (bench; 0 skips the prompt)", "128"},
+    {"--gen-tokens", "N", "generated tokens (bench; 0 skips generation)", "128"},
     {"--reps", "N", "repetitions (bench)", "3"},
     {"--batch", "SEQS", "sequences decoded together (bench)", "1"},
     {"--bandwidth", NULL, "also measure memory bandwidth (bench)", NULL},
@@ -87,6 +87,9 @@ static int parse(int argc, char **argv, eng_opts *o)
         0)
         goto fail;
     if (a.help) return 1;
+    /* The bench's lengths: 0 skips that phase, so the defaults are set here
+     * rather than read from 0. */
+    o->n_prompt = o->n_gen = 128;
     if (a.n_pos > 0) {
         cc_err_set(&err, "unexpected argument \"%s\"", a.pos[0]);
         goto fail;
@@ -236,7 +239,14 @@ static int cmd_bench(eng_opts *o)
     double load_s = cc_now_mono() - t0;
     engine_pool *pool = engine_pool_new((int)o->threads);
     engine_bench_result r;
-    int np = o->n_prompt ? (int)o->n_prompt : 128, ng = o->n_gen ? (int)o->n_gen : 128;
+    int np = (int)o->n_prompt, ng = (int)o->n_gen;
+    if (np == 0 && ng == 0) {
+        fprintf(stderr, "cocoon engine: --prompt-tokens and --gen-tokens are both 0: nothing to "
+                        "measure\n");
+        engine_pool_free(pool);
+        engine_model_free(m);
+        return 2;
+    }
     int reps = o->reps ? (int)o->reps : 3;
     int nseq = o->batch ? (int)o->batch : 1;
     int rc = engine_bench_run(m, pool, np, ng, reps, nseq, &r, &err);

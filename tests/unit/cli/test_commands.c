@@ -115,6 +115,27 @@ static void test_missing_values(void **state)
     free(r);
 }
 
+/* The bench's phase lengths: 0 skips a phase (it used to mean the default
+ * 128), and nothing left to measure is a usage error. */
+static void test_engine_bench_lengths(void **state)
+{
+    (void)state;
+    const char *shared = getenv("COCOON_SHARED");
+    char model[4096];
+    snprintf(model, sizeof(model), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    run_result *r = malloc(sizeof(*r));
+    assert_non_null(r);
+    RUN(cli_cmd_engine, r, "engine", "bench", "--model", model, "--prompt-tokens", "0",
+        "--gen-tokens", "0");
+    expect_usage_error(r, "nothing to measure");
+    RUN(cli_cmd_engine, r, "engine", "bench", "--model", model, "--prompt-tokens", "0",
+        "--gen-tokens", "4", "--reps", "1", "--threads", "1");
+    if (r->rc != 0) fail_msg("exit %d; stderr: %s", r->rc, r->err);
+    if (!strstr(r->out, "(0 tokens)") || !strstr(r->out, "(4 tokens)"))
+        fail_msg("want a skipped prompt and 4 generated tokens: %s", r->out);
+    free(r);
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -144,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_unknown_options),
         cmocka_unit_test(test_missing_values),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_engine_bench_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
