@@ -173,6 +173,22 @@ static void print_report(const tcli_args *a, json_t *report)
     json_decref(report);
 }
 
+/* Waits until the contract has a transaction after the one at lt (the
+ * message sent has been processed), polling as tcli_send does its seqno. */
+static int wait_contract_tx(owner_ctx *c, uint64_t lt, cc_err *err)
+{
+    double deadline = cc_now_mono() + 60;
+    while (cc_now_mono() < deadline) {
+        ton_account now = {0};
+        int rc = ton_api_get_address_information(c->api, &c->contract, &now, err);
+        uint64_t last = now.last_lt;
+        ton_account_clear(&now);
+        if (rc == 0 && last > lt) return 0;
+        usleep(300 * 1000);
+    }
+    return cc_err_set(err, "the contract showed no transaction within 60 s of the wallet's");
+}
+
 /* Sends body with value to the contract (with its StateInit, which the chain
  * ignores once it is deployed); with --wait, also shows the state after. */
 static int send_to_contract(const tcli_args *a, owner_ctx *c, int kind, const char *cmd,
@@ -186,16 +202,17 @@ static int send_to_contract(const tcli_args *a, owner_ctx *c, int kind, const ch
     ton_int_msg m = {
         .dest = c->contract, .value = value, .bounce = true, .init = c->init, .body = body};
     bool wait = tcli_flag(a, "--wait");
-    int rc = tcli_send(c->api, &c->keys, &m, wait, tx, &err);
+    /* The contract's last transaction before: the wallet's seqno moves when
+     * the wallet has sent, a block or more before the contract runs. */
+    ton_account before = {0};
+    int rc = wait ? ton_api_get_address_information(c->api, &c->contract, &before, &err) : 0;
+    if (rc == 0) rc = tcli_send(c->api, &c->keys, &m, wait, tx, &err);
     ton_cell_unref(body);
     json_object_set_new(report, "sent_nano", json_integer((json_int_t)value));
     json_object_set_new(report, "transfer", tx);
-    /* The wallet's seqno moves before the contract has processed the
-     * message: give the chain a moment to run the contract. */
-    if (rc == 0 && wait) {
-        usleep(500 * 1000);
-        rc = add_state(c, kind, report, &err);
-    }
+    if (rc == 0 && wait) rc = wait_contract_tx(c, before.last_lt, &err);
+    ton_account_clear(&before);
+    if (rc == 0 && wait) rc = add_state(c, kind, report, &err);
     if (rc < 0) {
         json_decref(report);
         return fail(cmd, &err);
