@@ -27,8 +27,6 @@
 
 #include "client/client_internal.h"
 
-#define GAS_NANO 700000000ull /* COCOON's to_nano(0.7) with every client message */
-
 static const char *const state_names[] = {"open", "closing", "closed"};
 
 static cchain *chain_of(client *c, const clink *l)
@@ -237,7 +235,8 @@ static bool maybe_force_charge(client *c, clink *l, cchain *ch)
         body = ton_voucher_outer(&v, &err);
     }
     ton_cell_unref(cell);
-    ton_int_msg m = {.dest = ch->contract, .value = GAS_NANO, .bounce = true, .body = body};
+    ton_int_msg m = {
+        .dest = ch->contract, .value = TON_CONTRACT_MSG_NANO, .bounce = true, .body = body};
     if (!body || daemon_wallet_send(c->wallet, &m, on_sent, ch, &err) < 0) {
         ton_cell_unref(body);
         snprintf(ch->last_error, sizeof(ch->last_error), "charge: %s", err.msg);
@@ -265,7 +264,8 @@ static bool maybe_set_secret(client *c, clink *l, cchain *ch)
         snprintf(ch->last_error, sizeof(ch->last_error), "%s", err.msg);
         return true;
     }
-    ton_int_msg m = {.dest = ch->contract, .value = GAS_NANO, .bounce = true, .body = body};
+    ton_int_msg m = {
+        .dest = ch->contract, .value = TON_CONTRACT_MSG_NANO, .bounce = true, .body = body};
     int rc = daemon_wallet_send(c->wallet, &m, on_sent, ch, &err);
     ton_cell_unref(body);
     if (rc < 0) {
@@ -311,7 +311,7 @@ static void maybe_top_up(client *c, clink *l, cchain *ch)
         return;
     }
     ton_int_msg m = {.dest = ch->contract,
-                     .value = (uint64_t)coins + GAS_NANO,
+                     .value = (uint64_t)coins + TON_CONTRACT_MSG_NANO,
                      .bounce = ch->deployed,
                      .init = ch->deployed ? NULL : ch->init,
                      .body = body};

@@ -21,9 +21,6 @@
 #define POLL_FAST 1.0             /* s between reads while deploying */
 #define SAVE_VALUE 1              /* nanoTON with a save_state note, as COCOON */
 #define HISTORY_LIMIT 100         /* transactions read back for save_state notes */
-#define PAY_VALUE                                                                                  \
-    700000000ull /* 0.7 TON with a charge or payout, as COCOON; the                                \
-                  * contracts send the rest back to our wallet */
 
 typedef struct proxy_onchain {
     proxy *p;
@@ -527,7 +524,8 @@ static int send_voucher(proxy_onchain *o, bool client, bool close, const char *o
     c->close = close;
     snprintf(c->owner, sizeof c->owner, "%s", owner);
     c->tokens = tokens;
-    ton_int_msg m = {.dest = dest, .value = PAY_VALUE, .bounce = true, .init = init, .body = v};
+    ton_int_msg m = {
+        .dest = dest, .value = TON_CONTRACT_MSG_NANO, .bounce = true, .init = init, .body = v};
     int rc = daemon_wallet_send(o->wallet, &m, on_paid, c, &err);
     ton_cell_unref(v);
     if (rc < 0) {

@@ -303,6 +303,9 @@ int ton_slice_load_dict(ton_slice *s, unsigned key_bits, ton_dict *out, cc_err *
  * whose inner cell is either a payment (op qid tokens:64 target:addr) or a
  * proxy close request (op qid target:addr); the proxy's Ed25519 key signs the
  * inner cell's representation hash. */
+/* The value COCOON's daemons send with a message to a client, proxy or worker
+ * contract for its gas (to_nano(0.7)); the contracts send back what is left. */
+#define TON_CONTRACT_MSG_NANO 700000000ull
 #define TON_OP_CLIENT_CHARGE_SIGNED 0xbb63ff93u
 #define TON_OP_CLIENT_GRANT_REFUND_SIGNED 0xefd711e1u
 #define TON_OP_WORKER_PAYOUT_SIGNED 0xa040ad28u
