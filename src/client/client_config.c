@@ -283,13 +283,8 @@ int client_config_measure(const client_config *c, cc_buf *out, cc_err *err)
     /* Whom it trusts: policy, fake root, whether proxies are checked
      * against a registry. */
     const daemon_config *d = &c->common;
-    /* With a chain, the root's proxy images are the check. */
     char check[96];
-    snprintf(check, sizeof check, "%s%s",
-             strcmp(d->chain, "none") ? "root "
-             : d->registry            ? "registry"
-                                      : "off",
-             strcmp(d->chain, "none") ? d->root_address : "");
+    daemon_proxy_check_text(d, check, sizeof check);
     static const char *const sealing[] = {"preferred", "required", "off"};
     const daemon_measure_item items[] = {{"proxy_check", check}, {"sealing", sealing[c->sealing]}};
     return daemon_measure(out, "client", d->tee, d->policy, items, 2, d->fake_root, err);

@@ -213,6 +213,10 @@ typedef struct daemon_measure_item {
 /* The measured part of a daemon's configuration (DESIGN §5.4), appended to
  * out: role, tee, policy, the daemon's own items in order, then under policy
  * "fake" the fake root certificate's hash (its trust anchor). */
+/* The measured "proxy_check" item of a client or worker: "root ADDR" with a
+ * chain (the root's proxy images are the check), "registry" with a registry
+ * file, else "off". */
+void daemon_proxy_check_text(const daemon_config *d, char *out, size_t n);
 int daemon_measure(cc_buf *out, const char *role, const char *tee, const char *policy,
                    const daemon_measure_item *items, size_t n_items, const char *fake_root,
                    cc_err *err);

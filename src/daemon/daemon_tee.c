@@ -9,6 +9,16 @@
 
 #include "crypto/crypto.h"
 
+void daemon_proxy_check_text(const daemon_config *d, char *out, size_t n)
+{
+    bool chain = strcmp(d->chain, "none") != 0;
+    snprintf(out, n, "%s%s",
+             chain         ? "root "
+             : d->registry ? "registry"
+                           : "off",
+             chain ? d->root_address : "");
+}
+
 int daemon_measure(cc_buf *out, const char *role, const char *tee, const char *policy,
                    const daemon_measure_item *items, size_t n_items, const char *fake_root,
                    cc_err *err)

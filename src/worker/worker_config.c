@@ -214,13 +214,8 @@ int worker_config_measure(const worker_config *c, cc_buf *out, cc_err *err)
      * is not measured: the proxy checks it against the registry's model
      * hashes. */
     const daemon_config *d = &c->common;
-    /* With a chain, the root's proxy images are the check. */
     char check[96];
-    snprintf(check, sizeof check, "%s%s",
-             strcmp(d->chain, "none") ? "root "
-             : d->registry            ? "registry"
-                                      : "off",
-             strcmp(d->chain, "none") ? d->root_address : "");
+    daemon_proxy_check_text(d, check, sizeof check);
     const daemon_measure_item items[] = {
         {"proxy_check", check}, {"backend", c->backend}, {"backend_url", c->backend_url}};
     return daemon_measure(out, "worker", d->tee, d->policy, items, 3, d->fake_root, err);
