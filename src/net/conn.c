@@ -326,14 +326,16 @@ static int handle_msg(net_conn *c, const net_tcp_msg *m)
 
 void net_conn_on_input(net_conn *c)
 {
-    struct evbuffer *in = c->in;
     net_conn_hold(c);
     for (;;) {
         if (c->closing || (c->state != NET_CONN_HELLO && c->state != NET_CONN_READY)) break;
         const uint8_t *payload;
         size_t len;
         cc_err err;
-        int r = net_deframer_next(&c->deframer, in, &payload, &len, &err);
+        /* The payload points into c->in, which only tls_read() appends to:
+         * no handler below reads from the socket. */
+        int r = net_deframer_next_mem(&c->deframer, net_fifo_data(&c->in), net_fifo_len(&c->in),
+                                      &payload, &len, &err);
         if (r == 0) break;
         if (r < 0) {
             net_conn_fail(c, NET_ERR_PROTOCOL, "protocol violation: %s", err.msg);
@@ -344,7 +346,7 @@ void net_conn_on_input(net_conn *c)
         c->last_rx = cc_now_mono();
         int h = handle_frame(c, payload, len);
         if (h < 0 || c->closing) break;
-        net_deframer_consume(&c->deframer, in);
+        net_fifo_consume(&c->in, net_deframer_take(&c->deframer));
     }
     net_conn_release(c);
 }

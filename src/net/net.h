@@ -396,5 +396,11 @@ void net_deframer_init(net_deframer *d);
 int net_deframer_next(net_deframer *d, struct evbuffer *in, const uint8_t **payload, size_t *len,
                       cc_err *err);
 void net_deframer_consume(net_deframer *d, struct evbuffer *in);
+/* The same over the n bytes at `data` (a connection's flat input queue):
+ * net_deframer_take() then returns how many bytes the frame returned by
+ * next_mem() took, for the caller to drop. */
+int net_deframer_next_mem(net_deframer *d, const uint8_t *data, size_t n, const uint8_t **payload,
+                          size_t *len, cc_err *err);
+size_t net_deframer_take(net_deframer *d);
 
 #endif

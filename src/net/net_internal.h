@@ -22,6 +22,31 @@ typedef enum {
     NET_CONN_CLOSED,
 } net_conn_state;
 
+/* A byte queue in one flat block (fifo.c): bytes [off, b.len) of b.data. */
+typedef struct net_fifo {
+    cc_buf b;
+    size_t off;
+} net_fifo;
+
+static inline size_t net_fifo_len(const net_fifo *f)
+{
+    return f->b.len - f->off;
+}
+static inline uint8_t *net_fifo_data(const net_fifo *f)
+{
+    return f->b.data + f->off;
+}
+/* Room for `want` more bytes at the end (valid until the next call); the
+ * caller writes there and adds what it wrote to f->b.len. */
+uint8_t *net_fifo_tail(net_fifo *f, size_t want);
+void net_fifo_append(net_fifo *f, const void *p, size_t n);
+/* Moves b's bytes to the end of f and empties b: an empty f takes b's block
+ * in exchange for its own (no copy), otherwise they are copied. */
+void net_fifo_take_buf(net_fifo *f, cc_buf *b);
+/* Drops n <= net_fifo_len(f) bytes from the front. */
+void net_fifo_consume(net_fifo *f, size_t n);
+void net_fifo_free(net_fifo *f);
+
 typedef struct net_query {
     uint64_t id;
     net_answer_fn cb;
@@ -51,11 +76,11 @@ struct net_conn {
     struct event *wr_ev;    /* EV_WRITE, armed only while a write would block */
     struct event *flush_ev; /* activated by the first frame queued in a loop turn */
     struct event *later_ev; /* sends frames queued to wait for company (send_msg_later) */
-    struct evbuffer *in;    /* decrypted bytes not yet deframed */
-    struct evbuffer *out;   /* frames not yet encrypted */
+    net_fifo in;            /* decrypted bytes not yet deframed */
+    net_fifo out;           /* frames not yet encrypted */
     BIO *wbio;              /* OpenSSL writes records through it to cout (owned by ssl) */
     BIO_METHOD *wbio_meth;  /* wbio's methods, one per link (no global state) */
-    struct evbuffer *cout;  /* encrypted bytes the socket did not take yet */
+    net_fifo cout;          /* encrypted bytes the socket did not take yet */
     bool flush_scheduled;
     bool write_wants_read;
     SSL_CTX *ssl_ctx; /* own reference */
@@ -140,11 +165,12 @@ void net_conn_io_failed(net_conn *c, int ssl_error, int sys_errno);
 /* tls_io.c */
 /* Starts the TLS handshake on c->fd (after the PoW). */
 int net_conn_start_tls(net_conn *c, cc_err *err);
-/* Appends bytes to the output; they are written at the end of this loop turn. */
-int net_conn_queue_output(net_conn *c, const void *data, size_t len);
+/* Moves the bytes of `frames` to the output (emptying it, perhaps giving it
+ * another block); they are written at the end of this loop turn. */
+void net_conn_queue_output(net_conn *c, cc_buf *frames);
 /* Queues without a flush of its own: the bytes leave with the next frame
  * queued normally, or after `delay` seconds at the latest. */
-int net_conn_queue_output_later(net_conn *c, const void *data, size_t len, double delay);
+void net_conn_queue_output_later(net_conn *c, cc_buf *frames, double delay);
 /* What waits for company leaves at the end of this turn (a link closing). */
 void net_conn_flush_later_now(net_conn *c);
 /* Frees the SSL object, buffers and events (not the socket). */

@@ -10,7 +10,9 @@
 #include "net/rpc.h"
 
 /* Queues the frame assembled in c->scratch (an 8-byte header slot, then the
- * payload) with one copy; fills in the header. */
+ * payload) and fills in its header: when nothing else waits to be sent, the
+ * scratch block itself becomes the output (no copy) and the output's empty
+ * block the next scratch. */
 static int queue_frame(net_conn *c, double later, cc_err *err)
 {
     cc_buf *b = &c->scratch;
@@ -26,9 +28,10 @@ static int queue_frame(net_conn *c, double later, cc_err *err)
     }
     cc_store_u32le(b->data, (uint32_t)total);
     cc_store_u32le(b->data + 4, (uint32_t)c->out_seqno);
-    if ((later > 0 ? net_conn_queue_output_later(c, b->data, b->len, later)
-                   : net_conn_queue_output(c, b->data, b->len)) != 0)
-        return cc_err_setc(err, NET_ERR_FAILURE, "cannot queue %zu bytes", b->len);
+    if (later > 0)
+        net_conn_queue_output_later(c, b, later);
+    else
+        net_conn_queue_output(c, b);
     /* Do not keep a multi-megabyte scratch block around after a large frame. */
     if (b->cap > (1u << 20)) {
         cc_buf_free(b);
@@ -45,7 +48,7 @@ static const uint8_t no_header[NET_FRAME_HEADER_LEN] = {0};
  * so a steady stream allocates nothing) and queues it. */
 static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
 {
-    if (c->closing || !c->out) return cc_err_setc(err, NET_ERR_NOT_READY, "connection is closed");
+    if (c->closing || !c->ssl) return cc_err_setc(err, NET_ERR_NOT_READY, "connection is closed");
     cc_buf *b = &c->scratch;
     cc_buf_reset(b);
     cc_buf_append(b, no_header, sizeof no_header);

@@ -6,7 +6,9 @@
  *    epoll_ctl per read), OpenSSL read-ahead so a wakeup costs one read(2)
  *    for all records that arrived instead of two per record, and we read
  *    until OpenSSL holds nothing buffered, so no record can be stranded in
- *    its read-ahead buffer while the socket looks idle.
+ *    its read-ahead buffer while the socket looks idle.  Records are
+ *    decrypted into one flat block (fifo.c), so a frame is never copied
+ *    again to make it contiguous.
  *  - Writing: frames queued during one loop turn go into c->out; a deferred
  *    event encrypts them once at the end of the turn, as full 16 KiB records,
  *    through a small BIO that appends them to c->cout, and all those records
@@ -18,10 +20,8 @@
  */
 #include <errno.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 
@@ -29,6 +29,8 @@
 
 /* A TLS record carries at most 16 KiB of plaintext. */
 #define TLS_RECORD_MAX 16384
+/* OpenSSL's read-ahead block: what one read(2) can take. */
+#define READ_AHEAD_LEN ((size_t)40 << 10)
 /* Read at most this much per wakeup before yielding to other links. */
 #define READ_BUDGET ((size_t)1 << 20)
 /* Encrypt at most this much before handing it to the socket. */
@@ -47,7 +49,7 @@ static int cout_bio_write(BIO *b, const char *data, int len)
 {
     net_conn *c = BIO_get_data(b);
     if (len <= 0) return 0;
-    if (evbuffer_add(c->cout, data, (size_t)len) != 0) return -1;
+    net_fifo_append(&c->cout, data, (size_t)len);
     return len;
 }
 
@@ -57,34 +59,23 @@ static long cout_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* sending is ours, after each SSL call */
 }
 
-/* Sends c->cout (the records OpenSSL produced) with as few sendmsg calls as
- * the socket allows; arms EV_WRITE for the rest.  Returns -1 if the link
- * failed (and was closed). */
+/* Sends c->cout (the records OpenSSL produced, one flat block) with as few
+ * send calls as the socket allows; arms EV_WRITE for the rest.  Returns -1
+ * if the link failed (and was closed). */
 static int push_cipher(net_conn *c)
 {
-    enum { MAX_IOV = 16 };
-    while (evbuffer_get_length(c->cout) > 0) {
-        struct evbuffer_iovec v[MAX_IOV];
-        int n = evbuffer_peek(c->cout, -1, NULL, v, MAX_IOV);
-        if (n > MAX_IOV) n = MAX_IOV;
-        struct iovec iov[MAX_IOV];
-        size_t want = 0;
-        for (int i = 0; i < n; i++) {
-            iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = v[i].iov_len;
-            want += v[i].iov_len;
-        }
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    while (net_fifo_len(&c->cout) > 0) {
+        size_t want = net_fifo_len(&c->cout);
+        ssize_t w = send(c->fd, net_fifo_data(&c->cout), want, MSG_NOSIGNAL);
         if (w < 0) {
             if (would_block(errno)) break;
             net_conn_io_failed(c, SSL_ERROR_SYSCALL, errno);
             return -1;
         }
-        evbuffer_drain(c->cout, (size_t)w);
+        net_fifo_consume(&c->cout, (size_t)w);
         if ((size_t)w < want) break; /* the socket is full */
     }
-    if (evbuffer_get_length(c->cout) > 0) event_add(c->wr_ev, NULL);
+    if (net_fifo_len(&c->cout) > 0) event_add(c->wr_ev, NULL);
     return 0;
 }
 
@@ -112,16 +103,11 @@ static void tls_read(net_conn *c)
     size_t got = 0;
     int e = SSL_ERROR_NONE, en = 0;
     for (;;) {
-        struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(c->in, TLS_RECORD_MAX, &v, 1) < 1) {
-            net_conn_fail(c, NET_ERR_FAILURE, "cannot buffer input");
-            return;
-        }
+        uint8_t *room = net_fifo_tail(&c->in, TLS_RECORD_MAX);
         ERR_clear_error();
-        int r = SSL_read(c->ssl, v.iov_base, (int)CC_MIN(v.iov_len, (size_t)INT32_MAX));
+        int r = SSL_read(c->ssl, room, TLS_RECORD_MAX);
         if (r > 0) {
-            v.iov_len = (size_t)r;
-            evbuffer_commit_space(c->in, &v, 1);
+            c->in.b.len += (size_t)r;
             got += (size_t)r;
             if (!SSL_has_pending(c->ssl)) break;
             if (got >= READ_BUDGET) {
@@ -149,17 +135,12 @@ static void tls_flush(net_conn *c)
     size_t left;
     /* Whatever waited for company leaves now. */
     if (c->later_ev) event_del(c->later_ev);
-    while (evbuffer_get_length(c->cout) == 0 && (left = evbuffer_get_length(c->out)) > 0) {
+    while (net_fifo_len(&c->cout) == 0 && (left = net_fifo_len(&c->out)) > 0) {
         size_t batch = 0;
         while (left > 0 && batch < WRITE_BATCH) {
             size_t n = CC_MIN(left, (size_t)TLS_RECORD_MAX);
-            unsigned char *p = evbuffer_pullup(c->out, (ev_ssize_t)n);
-            if (!p) {
-                net_conn_fail(c, NET_ERR_FAILURE, "cannot linearise output");
-                return;
-            }
             ERR_clear_error();
-            int r = SSL_write(c->ssl, p, (int)n);
+            int r = SSL_write(c->ssl, net_fifo_data(&c->out), (int)n);
             if (r <= 0) {
                 int en = errno;
                 int e = SSL_get_error(c->ssl, r);
@@ -172,7 +153,7 @@ static void tls_flush(net_conn *c)
                 net_conn_io_failed(c, e, en);
                 return;
             }
-            evbuffer_drain(c->out, (size_t)r);
+            net_fifo_consume(&c->out, (size_t)r);
             batch += (size_t)r;
             left -= (size_t)r;
         }
@@ -203,7 +184,7 @@ static void writable_cb(evutil_socket_t fd, short what, void *arg)
     net_conn_hold(c);
     if (push_cipher(c) < 0) {
         /* closed */
-    } else if (evbuffer_get_length(c->cout) > 0) {
+    } else if (net_fifo_len(&c->cout) > 0) {
         /* push_cipher armed EV_WRITE again */
     } else if (c->state != NET_CONN_TLS && !c->write_wants_read) {
         tls_flush(c); /* what was queued meanwhile; closes a drained link */
@@ -239,9 +220,8 @@ int net_conn_start_tls(net_conn *c, cc_err *err)
         event_free(c->io_ev);
         c->io_ev = NULL;
     }
-    c->cout = evbuffer_new();
     c->wbio_meth = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "cocoon-net-out");
-    if (!c->cout || !c->wbio_meth || !BIO_meth_set_write(c->wbio_meth, cout_bio_write) ||
+    if (!c->wbio_meth || !BIO_meth_set_write(c->wbio_meth, cout_bio_write) ||
         !BIO_meth_set_ctrl(c->wbio_meth, cout_bio_ctrl))
         return cc_err_set(err, "cannot create the TLS output");
     SSL *ssl = SSL_new(c->ssl_ctx);
@@ -258,18 +238,23 @@ int net_conn_start_tls(net_conn *c, cc_err *err)
     SSL_set_bio(ssl, rbio, wbio); /* ssl owns both now */
     SSL_set_app_data(ssl, c);
     SSL_set_read_ahead(ssl, 1);
+    /* Read-ahead's block holds one full record by default (16.3 KiB here):
+     * an answer a little over 16 KiB (two records) then took two read(2)s.
+     * Two full records and some fit in this. */
+    SSL_set_default_read_buffer_len(ssl, READ_AHEAD_LEN);
+    /* A write retried after WANT_READ passes c->out's block, which frames
+     * queued meanwhile may have moved. */
+    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (c->outbound)
         SSL_set_connect_state(ssl);
     else
         SSL_set_accept_state(ssl);
     c->ssl = ssl;
     c->wbio = wbio;
-    c->in = evbuffer_new();
-    c->out = evbuffer_new();
     c->rd_ev = event_new(c->base, c->fd, EV_READ | EV_PERSIST, readable_cb, c);
     c->wr_ev = event_new(c->base, c->fd, EV_WRITE, writable_cb, c);
     c->flush_ev = event_new(c->base, -1, 0, flush_cb, c);
-    if (!c->in || !c->out || !c->cout || !c->rd_ev || !c->wr_ev || !c->flush_ev)
+    if (!c->rd_ev || !c->wr_ev || !c->flush_ev)
         return cc_err_set(err, "cannot create the TLS events");
     c->state = NET_CONN_TLS;
     event_add(c->rd_ev, NULL);
@@ -278,30 +263,28 @@ int net_conn_start_tls(net_conn *c, cc_err *err)
     return 0;
 }
 
-int net_conn_queue_output(net_conn *c, const void *data, size_t len)
+void net_conn_queue_output(net_conn *c, cc_buf *frames)
 {
-    if (evbuffer_add(c->out, data, len) != 0) return -1;
+    net_fifo_take_buf(&c->out, frames);
     if (!c->flush_scheduled) {
         c->flush_scheduled = true;
         event_active(c->flush_ev, 0, 1);
     }
-    return 0;
 }
 
-int net_conn_queue_output_later(net_conn *c, const void *data, size_t len, double delay)
+void net_conn_queue_output_later(net_conn *c, cc_buf *frames, double delay)
 {
-    if (evbuffer_add(c->out, data, len) != 0) return -1;
-    if (c->flush_scheduled) return 0; /* leaves at the end of this turn anyway */
+    net_fifo_take_buf(&c->out, frames);
+    if (c->flush_scheduled) return; /* leaves at the end of this turn anyway */
     if (!c->later_ev && !(c->later_ev = evtimer_new(c->base, later_cb, c))) {
         c->flush_scheduled = true; /* no timer: it goes at the end of this turn */
         event_active(c->flush_ev, 0, 1);
-        return 0;
+        return;
     }
     if (!evtimer_pending(c->later_ev, NULL)) {
         struct timeval tv = cc_timeval(delay);
         evtimer_add(c->later_ev, &tv);
     }
-    return 0;
 }
 
 void net_conn_flush_later_now(net_conn *c)
@@ -316,8 +299,7 @@ void net_conn_flush_later_now(net_conn *c)
 
 size_t net_conn_output_pending(const net_conn *c)
 {
-    return (c->out ? evbuffer_get_length(c->out) : 0) +
-           (c->cout ? evbuffer_get_length(c->cout) : 0);
+    return net_fifo_len(&c->out) + net_fifo_len(&c->cout);
 }
 
 void net_conn_io_free(net_conn *c)
@@ -337,12 +319,9 @@ void net_conn_io_free(net_conn *c)
         BIO_meth_free(c->wbio_meth);
         c->wbio_meth = NULL;
     }
-    struct evbuffer **bufs[] = {&c->in, &c->out, &c->cout};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (*bufs[i]) {
-            evbuffer_free(*bufs[i]);
-            *bufs[i] = NULL;
-        }
+    net_fifo_free(&c->in);
+    net_fifo_free(&c->out);
+    net_fifo_free(&c->cout);
     c->flush_scheduled = false;
 }
 

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 
 #include "net/net.h"
+#include "net/net_internal.h"
 #include "net/tcp_codec.h"
 
 static void put_header(uint8_t *p, uint32_t len, int32_t seqno)
@@ -109,6 +110,92 @@ static void test_deframer_rejects_early(void **state)
     evbuffer_free(in);
 }
 
+/* A link's flat input queue as tls_read() and net_conn_on_input() use it:
+ * frames written into its tail in pieces of every size come out whole and
+ * in order through net_deframer_next_mem(); the bytes taken are dropped from
+ * the front, the rest is kept (and moved down only when room is needed). */
+static void test_fifo_deframing(void **state)
+{
+    enum { FRAMES = 40 };
+    cc_buf stream = CC_BUF_INIT;
+    for (int i = 0; i < FRAMES; i++) {
+        uint32_t len = 4 + (uint32_t)(i * 997 % 20000); /* from 4 bytes to over 16 KiB */
+        uint8_t h[8];
+        put_header(h, len, i);
+        cc_buf_append(&stream, h, 8);
+        for (uint32_t j = 0; j < len; j++)
+            cc_buf_append_u8(&stream, (uint8_t)(i + j));
+    }
+    static const size_t pieces[] = {1, 7, 300, 4096, 16384, 5};
+    net_fifo in = {0};
+    net_deframer d;
+    net_deframer_init(&d);
+    size_t fed = 0;
+    int got = 0;
+    for (size_t k = 0; fed < stream.len; k++) {
+        size_t n = CC_MIN(pieces[k % CC_ARRAY_LEN(pieces)], stream.len - fed);
+        memcpy(net_fifo_tail(&in, n), stream.data + fed, n);
+        in.b.len += n;
+        fed += n;
+        for (;;) {
+            const uint8_t *p;
+            size_t len;
+            cc_err err;
+            int r =
+                net_deframer_next_mem(&d, net_fifo_data(&in), net_fifo_len(&in), &p, &len, &err);
+            assert_int_not_equal(r, -1);
+            if (r == 0) break;
+            assert_int_equal(len, 4 + (uint32_t)(got * 997 % 20000));
+            for (size_t j = 0; j < len; j++)
+                assert_int_equal(p[j], (uint8_t)(got + j));
+            net_fifo_consume(&in, net_deframer_take(&d));
+            got++;
+        }
+    }
+    assert_int_equal(got, FRAMES);
+    assert_int_equal(net_fifo_len(&in), 0);
+    assert_int_equal(d.seqno, FRAMES);
+    net_fifo_free(&in);
+    cc_buf_free(&stream);
+}
+
+/* The output queue: a frame given to an empty queue swaps blocks with it (the
+ * caller's buffer comes back empty, with the queue's old block), one given to
+ * a queue holding bytes is copied behind them; an emptied queue gives back a
+ * large block. */
+static void test_fifo_take_buf(void **state)
+{
+    net_fifo out = {0};
+    cc_buf frame = CC_BUF_INIT;
+    cc_buf_append(&frame, "first", 5);
+    const uint8_t *block = frame.data;
+    net_fifo_take_buf(&out, &frame);
+    assert_ptr_equal(net_fifo_data(&out), block); /* no copy */
+    assert_int_equal(frame.len, 0);
+    cc_buf_append(&frame, "second", 6);
+    net_fifo_take_buf(&out, &frame);
+    assert_int_equal(frame.len, 0);
+    assert_int_equal(net_fifo_len(&out), 11);
+    assert_memory_equal(net_fifo_data(&out), "firstsecond", 11);
+    net_fifo_consume(&out, 5);
+    assert_memory_equal(net_fifo_data(&out), "second", 6);
+    net_fifo_consume(&out, 6);
+    assert_int_equal(net_fifo_len(&out), 0);
+    assert_int_equal(out.off, 0);
+
+    cc_buf big = CC_BUF_INIT;
+    cc_buf_reserve(&big, (size_t)1 << 20);
+    memset(big.data, 7, (size_t)1 << 20);
+    big.len = (size_t)1 << 20;
+    net_fifo_take_buf(&out, &big);
+    assert_int_equal(net_fifo_len(&out), (size_t)1 << 20);
+    net_fifo_consume(&out, (size_t)1 << 20);
+    assert_null(out.b.data); /* a megabyte is not kept for the life of the link */
+    net_fifo_free(&out);
+    cc_buf_free(&big);
+    cc_buf_free(&frame);
+}
+
 static void roundtrip(const net_tcp_msg *m)
 {
     cc_buf b = CC_BUF_INIT;
@@ -193,7 +280,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_rules),           cmocka_unit_test(test_deframer_bytewise),
         cmocka_unit_test(test_deframer_rejects_early), cmocka_unit_test(test_codec),
-        cmocka_unit_test(test_codec_wire_bytes),
+        cmocka_unit_test(test_codec_wire_bytes),       cmocka_unit_test(test_fifo_deframing),
+        cmocka_unit_test(test_fifo_take_buf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
