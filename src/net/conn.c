@@ -64,7 +64,6 @@ static void conn_free(net_conn *c)
     if (c->peer_info && c->verify.free_info) c->verify.free_info(c->peer_info);
     X509_free(c->peer_cert);
     SSL_CTX_free(c->ssl_ctx);
-    cc_buf_free(&c->scratch);
     if (c->addrs) evutil_freeaddrinfo(c->addrs);
     free(c);
 }

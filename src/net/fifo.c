@@ -35,20 +35,6 @@ void net_fifo_append(net_fifo *f, const void *p, size_t n)
     f->b.len += n;
 }
 
-void net_fifo_take_buf(net_fifo *f, cc_buf *b)
-{
-    if (net_fifo_len(f) == 0) {
-        cc_buf mine = f->b;
-        f->b = *b;
-        f->off = 0;
-        *b = mine;
-        b->len = 0;
-        return;
-    }
-    net_fifo_append(f, b->data, b->len);
-    b->len = 0;
-}
-
 void net_fifo_consume(net_fifo *f, size_t n)
 {
     f->off += n;

@@ -40,9 +40,6 @@ static inline uint8_t *net_fifo_data(const net_fifo *f)
  * caller writes there and adds what it wrote to f->b.len. */
 uint8_t *net_fifo_tail(net_fifo *f, size_t want);
 void net_fifo_append(net_fifo *f, const void *p, size_t n);
-/* Moves b's bytes to the end of f and empties b: an empty f takes b's block
- * in exchange for its own (no copy), otherwise they are copied. */
-void net_fifo_take_buf(net_fifo *f, cc_buf *b);
 /* Drops n <= net_fifo_len(f) bytes from the front. */
 void net_fifo_consume(net_fifo *f, size_t n);
 void net_fifo_free(net_fifo *f);
@@ -107,7 +104,6 @@ struct net_conn {
 
     net_deframer deframer;
     int32_t out_seqno;
-    cc_buf scratch; /* reused to assemble outgoing frames */
     uint64_t remote_id;
 
     net_conn_callbacks cbs;
@@ -165,12 +161,12 @@ void net_conn_io_failed(net_conn *c, int ssl_error, int sys_errno);
 /* tls_io.c */
 /* Starts the TLS handshake on c->fd (after the PoW). */
 int net_conn_start_tls(net_conn *c, cc_err *err);
-/* Moves the bytes of `frames` to the output (emptying it, perhaps giving it
- * another block); they are written at the end of this loop turn. */
-void net_conn_queue_output(net_conn *c, cc_buf *frames);
-/* Queues without a flush of its own: the bytes leave with the next frame
+/* Frames were appended to c->out (rpc.c assembles them there in place);
+ * they are written at the end of this loop turn. */
+void net_conn_output_queued(net_conn *c);
+/* The same without a flush of their own: they leave with the next frame
  * queued normally, or after `delay` seconds at the latest. */
-void net_conn_queue_output_later(net_conn *c, cc_buf *frames, double delay);
+void net_conn_output_queued_later(net_conn *c, double delay);
 /* What waits for company leaves at the end of this turn (a link closing). */
 void net_conn_flush_later_now(net_conn *c);
 /* Frees the SSL object, buffers and events (not the socket). */

@@ -9,51 +9,63 @@
 #include "crypto/crypto.h"
 #include "net/rpc.h"
 
-/* Queues the frame assembled in c->scratch (an 8-byte header slot, then the
- * payload) and fills in its header: when nothing else waits to be sent, the
- * scratch block itself becomes the output (no copy) and the output's empty
- * block the next scratch. */
-static int queue_frame(net_conn *c, double later, cc_err *err)
+static const uint8_t no_header[NET_FRAME_HEADER_LEN] = {0};
+
+/* Frames are assembled in place at the end of the output queue (no copy
+ * from a scratch block: a relayed answer part is 16 KB): frame_begin puts
+ * the header slot there, frame_end fills it in and queues the frame, or
+ * frame_drop takes it back. */
+static cc_buf *frame_begin(net_conn *c, size_t *start)
 {
-    cc_buf *b = &c->scratch;
-    size_t total = b->len - NET_FRAME_HEADER_LEN;
-    if (total > NET_FRAME_MAX_LEN)
+    (void)net_fifo_tail(&c->out, NET_FRAME_HEADER_LEN); /* moves sent bytes out of the way */
+    cc_buf *b = &c->out.b;
+    *start = b->len;
+    cc_buf_append(b, no_header, sizeof no_header);
+    return b;
+}
+
+static int frame_drop(net_conn *c, size_t start)
+{
+    c->out.b.len = start;
+    return -1;
+}
+
+static int frame_end(net_conn *c, size_t start, double later, cc_err *err)
+{
+    cc_buf *b = &c->out.b;
+    size_t flen = b->len - start, total = flen - NET_FRAME_HEADER_LEN;
+    if (total > NET_FRAME_MAX_LEN) {
+        frame_drop(c, start);
         return cc_err_setc(err, NET_ERR_ERROR, "message of %zu bytes exceeds the frame limit",
                            total);
-    size_t queued = net_conn_output_pending(c);
-    if (queued + b->len > c->max_output) {
+    }
+    size_t queued = net_conn_output_pending(c) - flen;
+    if (queued + flen > c->max_output) {
+        frame_drop(c, start);
         net_conn_fail_soon(c);
         return cc_err_setc(err, NET_ERR_FAILURE, "peer is not reading: %zu bytes queued, limit %zu",
                            queued, c->max_output);
     }
-    cc_store_u32le(b->data, (uint32_t)total);
-    cc_store_u32le(b->data + 4, (uint32_t)c->out_seqno);
+    cc_store_u32le(b->data + start, (uint32_t)total);
+    cc_store_u32le(b->data + start + 4, (uint32_t)c->out_seqno);
     if (later > 0)
-        net_conn_queue_output_later(c, b, later);
+        net_conn_output_queued_later(c, later);
     else
-        net_conn_queue_output(c, b);
-    /* Do not keep a multi-megabyte scratch block around after a large frame. */
-    if (b->cap > (1u << 20)) {
-        cc_buf_free(b);
-    }
+        net_conn_output_queued(c);
     c->out_seqno = (int32_t)((uint32_t)c->out_seqno + 1u);
     c->stats.frames_out++;
-    c->stats.bytes_out += NET_FRAME_HEADER_LEN + total;
+    c->stats.bytes_out += flen;
     return 0;
 }
 
-static const uint8_t no_header[NET_FRAME_HEADER_LEN] = {0};
-
-/* Assembles header + boxed message in the connection's scratch buffer (reused,
- * so a steady stream allocates nothing) and queues it. */
+/* Assembles header + boxed message at the end of the output and queues it. */
 static int write_msg(net_conn *c, const net_tcp_msg *m, cc_err *err)
 {
     if (c->closing || !c->ssl) return cc_err_setc(err, NET_ERR_NOT_READY, "connection is closed");
-    cc_buf *b = &c->scratch;
-    cc_buf_reset(b);
-    cc_buf_append(b, no_header, sizeof no_header);
-    if (net_tcp_encode(b, m, err) < 0) return -1;
-    return queue_frame(c, 0, err);
+    size_t start;
+    cc_buf *b = frame_begin(c, &start);
+    if (net_tcp_encode(b, m, err) < 0) return frame_drop(c, start);
+    return frame_end(c, start, 0, err);
 }
 
 static int send_packet_tl(net_conn *c, const tl_obj *msg, double later, cc_err *err)
@@ -79,18 +91,19 @@ static int send_packet_tl(net_conn *c, const tl_obj *msg, double later, cc_err *
         pre[7] = (uint8_t)(len >> 16);
         pre_len = 8;
     }
-    cc_buf *b = &c->scratch;
-    cc_buf_reset(b);
-    cc_buf_append(b, no_header, sizeof no_header);
+    size_t start;
+    cc_buf *b = frame_begin(c, &start);
     cc_buf_append(b, pre, pre_len);
     size_t at = b->len;
-    if (tl_encode(msg, b, err) < 0) return -1;
-    if (b->len - at != len)
-        return cc_err_setc(err, NET_ERR_ERROR, "encoder wrote %zu bytes, sized %zu", b->len - at,
-                           len);
+    if (tl_encode(msg, b, err) < 0) return frame_drop(c, start);
+    if (b->len - at != len) {
+        size_t wrote = b->len - at;
+        frame_drop(c, start);
+        return cc_err_setc(err, NET_ERR_ERROR, "encoder wrote %zu bytes, sized %zu", wrote, len);
+    }
     static const uint8_t zeros[3] = {0};
     cc_buf_append(b, zeros, (4 - ((pre_len - 4 + len) & 3)) & 3);
-    if (queue_frame(c, later, err) < 0) return -1;
+    if (frame_end(c, start, later, err) < 0) return -1;
     c->stats.packets_out++;
     return 0;
 }

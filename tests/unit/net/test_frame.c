@@ -159,41 +159,39 @@ static void test_fifo_deframing(void **state)
     cc_buf_free(&stream);
 }
 
-/* The output queue: a frame given to an empty queue swaps blocks with it (the
- * caller's buffer comes back empty, with the queue's old block), one given to
- * a queue holding bytes is copied behind them; an emptied queue gives back a
- * large block. */
-static void test_fifo_take_buf(void **state)
+/* The output queue: bytes come out in order after partial sends, room at the
+ * tail is made by moving the unsent rest down (never past what was sent),
+ * and an emptied queue gives back a large block. */
+static void test_fifo_queue(void **state)
 {
     net_fifo out = {0};
-    cc_buf frame = CC_BUF_INIT;
-    cc_buf_append(&frame, "first", 5);
-    const uint8_t *block = frame.data;
-    net_fifo_take_buf(&out, &frame);
-    assert_ptr_equal(net_fifo_data(&out), block); /* no copy */
-    assert_int_equal(frame.len, 0);
-    cc_buf_append(&frame, "second", 6);
-    net_fifo_take_buf(&out, &frame);
-    assert_int_equal(frame.len, 0);
+    net_fifo_append(&out, "first", 5);
+    net_fifo_append(&out, "second", 6);
     assert_int_equal(net_fifo_len(&out), 11);
     assert_memory_equal(net_fifo_data(&out), "firstsecond", 11);
     net_fifo_consume(&out, 5);
     assert_memory_equal(net_fifo_data(&out), "second", 6);
-    net_fifo_consume(&out, 6);
+    /* 5 bytes sent, 6 left: not worth moving yet; the block grows instead */
+    size_t cap = out.b.cap;
+    uint8_t *t = net_fifo_tail(&out, cap);
+    assert_int_equal(out.off, 5);
+    assert_ptr_equal(t, out.b.data + out.b.len);
+    net_fifo_consume(&out, 3); /* 8 sent, 3 left: moved down when room is needed */
+    (void)net_fifo_tail(&out, out.b.cap - out.b.len + 1);
+    assert_int_equal(out.off, 0);
+    assert_int_equal(net_fifo_len(&out), 3);
+    assert_memory_equal(net_fifo_data(&out), "ond", 3);
+    net_fifo_consume(&out, 3);
     assert_int_equal(net_fifo_len(&out), 0);
     assert_int_equal(out.off, 0);
+    assert_non_null(out.b.data); /* a small block is kept */
 
-    cc_buf big = CC_BUF_INIT;
-    cc_buf_reserve(&big, (size_t)1 << 20);
-    memset(big.data, 7, (size_t)1 << 20);
-    big.len = (size_t)1 << 20;
-    net_fifo_take_buf(&out, &big);
-    assert_int_equal(net_fifo_len(&out), (size_t)1 << 20);
-    net_fifo_consume(&out, (size_t)1 << 20);
+    size_t mib = (size_t)1 << 20;
+    memset(net_fifo_tail(&out, mib), 7, mib);
+    out.b.len += mib;
+    net_fifo_consume(&out, mib);
     assert_null(out.b.data); /* a megabyte is not kept for the life of the link */
     net_fifo_free(&out);
-    cc_buf_free(&big);
-    cc_buf_free(&frame);
 }
 
 static void roundtrip(const net_tcp_msg *m)
@@ -278,10 +276,13 @@ static void test_codec_wire_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_rules),           cmocka_unit_test(test_deframer_bytewise),
-        cmocka_unit_test(test_deframer_rejects_early), cmocka_unit_test(test_codec),
-        cmocka_unit_test(test_codec_wire_bytes),       cmocka_unit_test(test_fifo_deframing),
-        cmocka_unit_test(test_fifo_take_buf),
+        cmocka_unit_test(test_header_rules),
+        cmocka_unit_test(test_deframer_bytewise),
+        cmocka_unit_test(test_deframer_rejects_early),
+        cmocka_unit_test(test_codec),
+        cmocka_unit_test(test_codec_wire_bytes),
+        cmocka_unit_test(test_fifo_deframing),
+        cmocka_unit_test(test_fifo_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
