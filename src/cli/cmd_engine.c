@@ -12,11 +12,12 @@
 
 typedef struct eng_opts {
     const char *model, *prompt, *out, *arch, *type, *text_file, *from_hf, *pre;
-    const char *template_file, *bos_token, *eos_token, *messages, *tools;
+    const char *template_file, *bos_token, *eos_token, *messages, *tools, *kv_type;
     int64_t max_tokens, threads, seed, top_k, n_prompt, n_gen, reps, batch;
     int64_t layers, dim, hidden, heads, kv_heads, vocab, ctx;
     double temperature, top_p, min_p, repeat_penalty;
-    bool json, chat, bpe, bandwidth, parse_special, no_gen_prompt;
+    bool json, chat, bpe, bandwidth, parse_special, no_gen_prompt, context_shift;
+    engine_kv_type kv;
 } eng_opts;
 
 static const cc_opt engine_options[] = {
@@ -46,7 +47,10 @@ static const cc_opt engine_options[] = {
     {"--heads", "N", "attention heads (synth)", NULL},
     {"--kv-heads", "N", "key/value heads (synth)", NULL},
     {"--vocab", "N", "vocabulary size (synth)", NULL},
-    {"--ctx", "N", "context length (synth)", NULL},
+    {"--ctx", "N", "context length (synth; generate: 0 = the model's, capped at 4096)", NULL},
+    {"--kv-type", "TYPE", "KV cache type: f16 or q8_0 (generate, bench)", "f16"},
+    {"--context-shift", NULL,
+     "when the context fills before --max-tokens, drop half of it and go on (generate)", NULL},
     {"--bpe", NULL, "a BPE vocabulary instead of SentencePiece (synth)", NULL},
     {"--text-file", "FILE", "text to tokenize (tokenize; or --prompt)", NULL},
     {"--parse-special", NULL, "tokenize special-token text as special tokens (tokenize)", NULL},
@@ -113,6 +117,12 @@ static int parse(int argc, char **argv, eng_opts *o)
     o->chat = cc_args_flag(&a, "--chat");
     o->bpe = cc_args_flag(&a, "--bpe");
     o->bandwidth = cc_args_flag(&a, "--bandwidth");
+    o->context_shift = cc_args_flag(&a, "--context-shift");
+    o->kv_type = cc_args_get(&a, "--kv-type");
+    if (o->kv_type && !engine_kv_type_parse(o->kv_type, &o->kv)) {
+        cc_err_set(&err, "--kv-type: expected f16 or q8_0, not \"%s\"", o->kv_type);
+        goto fail;
+    }
     static const struct {
         const char *name;
         size_t offset;
@@ -162,7 +172,7 @@ static int cmd_generate(eng_opts *o)
         return 1;
     }
     engine_pool *pool = engine_pool_new((int)o->threads);
-    engine_ctx *c = engine_ctx_new(m, pool, 0, &err);
+    engine_ctx *c = engine_ctx_new_kv(m, pool, (int)o->ctx, o->kv, &err);
     engine_tokens t = {0};
     char *text = NULL;
     bool special = false;
@@ -187,6 +197,7 @@ static int cmd_generate(eng_opts *o)
     p.sp.repeat_penalty = (float)o->repeat_penalty;
     p.sp.seed = (uint64_t)o->seed;
     p.max_tokens = o->max_tokens;
+    p.context_shift = o->context_shift;
     s = engine_seq_new(c, &t, &p, &err);
     if (!s) goto out;
     cc_buf piece = CC_BUF_INIT;
@@ -249,7 +260,7 @@ static int cmd_bench(eng_opts *o)
     }
     int reps = o->reps ? (int)o->reps : 3;
     int nseq = o->batch ? (int)o->batch : 1;
-    int rc = engine_bench_run(m, pool, np, ng, reps, nseq, &r, &err);
+    int rc = engine_bench_run(m, pool, np, ng, reps, nseq, o->kv, &r, &err);
     double bw = o->bandwidth ? engine_bench_bandwidth(pool, (size_t)1 << 29, 3) : 0;
     double la[3] = {0};
     FILE *f = fopen("/proc/loadavg", "r");

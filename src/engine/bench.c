@@ -100,11 +100,11 @@ double engine_bench_bandwidth(engine_pool *pool, size_t bytes, int reps)
 }
 
 int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int n_gen, int reps,
-                     int n_seq, engine_bench_result *out, cc_err *err)
+                     int n_seq, engine_kv_type kv, engine_bench_result *out, cc_err *err)
 {
     memset(out, 0, sizeof(*out));
     const engine_hparams *hp = engine_model_hparams(m);
-    engine_ctx *c = engine_ctx_new(m, pool, n_prompt + n_gen + 1, err);
+    engine_ctx *c = engine_ctx_new_kv(m, pool, n_prompt + n_gen + 1, kv, err);
     if (!c) return -1;
     int32_t *toks = cc_malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof(int32_t));
     uint64_t rng = 42;
@@ -143,7 +143,7 @@ int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int
         int32_t *next = cc_calloc((size_t)n_seq, sizeof(int32_t));
         int ok = 1;
         for (int i = 0; i < n_seq && ok; i++) {
-            cs[i] = engine_ctx_new(m, pool, n_gen + 2, err);
+            cs[i] = engine_ctx_new_kv(m, pool, n_gen + 2, kv, err);
             next[i] = (int32_t)((uint64_t)(i * 7 + 1) % (uint64_t)hp->n_vocab);
             ok = cs[i] && engine_ctx_eval(cs[i], &next[i], 1, err);
         }

@@ -342,8 +342,33 @@ char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msg
 
 typedef struct engine_ctx engine_ctx;
 
-/* n_ctx <= 0: min(model's training context, 4096). */
+/* How the KV cache stores keys and values. F16 (the default, as llama.cpp's) rounds each
+ * value to a half float; Q8_0 keeps each head's vector in blocks of 32 (the last block of a
+ * head shorter when the head dimension is not a multiple of 32) as 8-bit integers with one
+ * half-float scale per block, about half the memory of F16, and attention multiplies the
+ * keys with 8-bit integer dot products. */
+typedef enum { ENGINE_KV_F16 = 0, ENGINE_KV_Q8_0 } engine_kv_type;
+/* "f16" / "q8_0" (false: unknown name). */
+bool engine_kv_type_parse(const char *name, engine_kv_type *out);
+const char *engine_kv_type_name(engine_kv_type t);
+
+/* n_ctx <= 0: min(model's training context, 4096). An F16 cache. */
 engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, cc_err *err);
+engine_ctx *engine_ctx_new_kv(const engine_model *m, engine_pool *pool, int n_ctx,
+                              engine_kv_type kv, cc_err *err);
+engine_kv_type engine_ctx_kv_type(const engine_ctx *c);
+/* Bytes allocated for the keys and values (scales included). */
+size_t engine_ctx_kv_bytes(const engine_ctx *c);
+/* Context shift (as llama.cpp's server does it): keeps the first n_keep cached tokens, drops
+ * the n_discard after them and moves the rest down by n_discard positions, rotating their
+ * keys back by n_discard positions (RoPE of the position difference), so the cache then
+ * reads as if those tokens had been at their new positions; engine_ctx_pos() falls by
+ * n_discard. The moved entries were computed with the dropped tokens in view, so they are
+ * no longer a prefix a new prompt may reuse beyond n_keep (see engine_ctx_reusable). */
+int engine_ctx_shift(engine_ctx *c, int n_keep, int n_discard, cc_err *err);
+/* How many leading cached tokens a new prompt may reuse: engine_ctx_pos(), or after a shift
+ * at most its n_keep (until the cache is truncated that far). */
+int engine_ctx_reusable(const engine_ctx *c);
 void engine_ctx_free(engine_ctx *c);
 int engine_ctx_size(const engine_ctx *c);
 int engine_ctx_pos(const engine_ctx *c); /* tokens in the KV cache */
@@ -483,6 +508,10 @@ typedef struct engine_seq_params {
      * the grammar can end. */
     const engine_grammar *grammar;
     const engine_gvocab *gvocab; /* borrowed, optional: the model's sorted vocabulary */
+    /* When the context fills before max_tokens (> 0) tokens were generated: shift it
+     * (engine_ctx_shift: the first token kept when it is BOS, half of the rest dropped) and
+     * go on; false, or max_tokens 0: the generation ends with length. */
+    bool context_shift;
 } engine_seq_params;
 
 typedef struct engine_step {
@@ -534,6 +563,9 @@ typedef struct engine_request {
      * a slot per choice; choice c samples with its own stream (seed + c x a large odd
      * constant). All need a slot at once: more than the server's slots is refused. */
     int n_choices;
+    /* max_tokens was the caller's own (not a cap added on the way): with
+     * ENGINE_OVERFLOW_ERROR a prompt plus max_tokens beyond the context is refused. */
+    bool max_tokens_asked;
 } engine_request;
 
 void engine_request_free(engine_request *r);
@@ -585,10 +617,25 @@ typedef struct engine_job_callbacks {
     void (*on_done)(void *ud, const engine_job_result *res);
 } engine_job_callbacks;
 
+/* What happens to a request that outgrows a slot's context. */
+typedef enum {
+    /* Refused (ENGINE_JOB_REFUSED, naming the context size) when the prompt plus the
+     * caller's max_tokens does not fit; without max_tokens the generation ends with length
+     * when the context is full. As OpenAI's API and vLLM answer. */
+    ENGINE_OVERFLOW_ERROR = 0,
+    /* The context is shifted (engine_seq_params.context_shift) so a generation with
+     * max_tokens goes on past it; a prompt longer than the context is still refused. */
+    ENGINE_OVERFLOW_SHIFT,
+} engine_overflow;
+bool engine_overflow_parse(const char *name, engine_overflow *out); /* "error" / "shift" */
+const char *engine_overflow_name(engine_overflow o);
+
 typedef struct engine_server_config {
     int threads; /* 0 = cores */
     int slots;   /* 0 = 4 */
     int n_ctx;   /* per slot; 0 = min(model, 4096) */
+    engine_kv_type kv_type;
+    engine_overflow overflow;
 } engine_server_config;
 
 /* Takes ownership of m. */
@@ -623,7 +670,7 @@ typedef struct engine_bench_result {
  * one at a time from BOS; with n_seq > 1, also n_seq sequences decoding
  * n_gen tokens each in batched steps. */
 int engine_bench_run(const engine_model *m, engine_pool *pool, int n_prompt, int n_gen, int reps,
-                     int n_seq, engine_bench_result *out, cc_err *err);
+                     int n_seq, engine_kv_type kv, engine_bench_result *out, cc_err *err);
 /* Streaming-read bandwidth in GB/s over a buffer of `bytes`, read by all
  * the pool's threads (pool may be NULL: one thread). */
 double engine_bench_bandwidth(engine_pool *pool, size_t bytes, int reps);

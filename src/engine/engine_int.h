@@ -87,10 +87,34 @@ void eng_f16_store(uint16_t *dst, const float *src, int n);
 /* a[i] = silu(a[i]) * b[i] */
 void eng_silu_mul(float *a, const float *b, int n);
 
+/* The Q8_0 KV cache (kv_q8.c): a head's n values in ENG_KVQ_BLOCKS(n) blocks of up to 32,
+ * each 8-bit integers and a scale (ggml's Q8_0 rounding: d = max |x| / 127, q = round(x / d)).
+ * Heads of up to ENG_KVQ_MAX_HD values. */
+#define ENG_KVQ_MAX_HD 512
+#define ENG_KVQ_BLOCKS(n) (((n) + 31) / 32)
+void eng_kvq_quantize(const float *x, int n, int8_t *qs, float *d);
+/* The cache's writes and reads: scales as half floats. */
+void eng_kvq_store(int8_t *qs, uint16_t *d, const float *x, int n);
+void eng_kvq_load(float *x, const int8_t *qs, const uint16_t *d, int n);
+/* eng_attend over a Q8_0 cache: quants advance by stride bytes per position, scales by
+ * dstride halves. The query is quantized like the keys and their products are integer sums
+ * per block. The portable and AVX2 versions agree to float rounding (the AVX2 one sums the
+ * blocks' scaled products in another order and uses its own exp). */
+void eng_attend_q8(const float *q, const int8_t *kq, const uint16_t *kd, const int8_t *vq,
+                   const uint16_t *vd, int stride, int dstride, int hd, int len, float scale,
+                   float *sc, float *out);
+void eng_attend_q8_portable(const float *q, const int8_t *kq, const uint16_t *kd, const int8_t *vq,
+                            const uint16_t *vd, int stride, int dstride, int hd, int len,
+                            float scale, float *sc, float *out);
+
 /* AVX2/FMA variants (kernels_avx2.c), only called when the CPU has them. */
 void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd,
                      int len, float scale, float *sc, float *out);
 void eng_avx2_f16_store(uint16_t *dst, const float *src, int n);
+/* hd a multiple of 8 and at most ENG_KVQ_MAX_HD. */
+void eng_avx2_attend_q8(const float *q, const int8_t *kq, const uint16_t *kd, const int8_t *vq,
+                        const uint16_t *vd, int stride, int dstride, int hd, int len, float scale,
+                        float *sc, float *out);
 void eng_avx2_silu_mul(float *a, const float *b, int n);
 float eng_avx2_dot_f32(const float *a, const float *b, int n);
 void eng_avx2_axpy(float *y, float a, const float *x, int n);

@@ -24,7 +24,13 @@ struct engine_ctx {
     const engine_model *m;
     engine_pool *pool;
     int n_ctx, pos, n_threads;
-    uint16_t *kcache, *vcache;                        /* [layer][n_ctx][kv_dim] half floats */
+    engine_kv_type kv;
+    uint16_t *kcache, *vcache; /* F16: [layer][n_ctx][kv_dim] half floats */
+    int8_t *kq, *vq;           /* Q8_0: [layer][n_ctx][kv_dim] quants */
+    uint16_t *kd, *vd;         /* Q8_0: [layer][n_ctx][kv_scales] half-float block scales */
+    int kv_scales;             /* Q8_0: scales per position and layer (every head's blocks) */
+    size_t kv_bytes;
+    int reusable; /* after a shift: the prefix still valid for a new prompt (else n_ctx) */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *tmp; /* [BATCH][...] */
     float *logits;
     float *batch_logits;        /* [DECODE_MAX][n_vocab], for decode steps of several contexts */
@@ -35,11 +41,38 @@ struct engine_ctx {
     size_t scratch_stride;
 };
 
+bool engine_kv_type_parse(const char *name, engine_kv_type *out)
+{
+    if (!strcmp(name, "f16"))
+        *out = ENGINE_KV_F16;
+    else if (!strcmp(name, "q8_0"))
+        *out = ENGINE_KV_Q8_0;
+    else
+        return false;
+    return true;
+}
+
+const char *engine_kv_type_name(engine_kv_type t)
+{
+    return t == ENGINE_KV_Q8_0 ? "q8_0" : "f16";
+}
+
 engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, cc_err *err)
+{
+    return engine_ctx_new_kv(m, pool, n_ctx, ENGINE_KV_F16, err);
+}
+
+engine_ctx *engine_ctx_new_kv(const engine_model *m, engine_pool *pool, int n_ctx,
+                              engine_kv_type kv, cc_err *err)
 {
     const engine_hparams *hp = &m->hp;
     if (m->vocab_only) {
         cc_err_set(err, "the model was loaded for its tokenizer only");
+        return NULL;
+    }
+    if (kv == ENGINE_KV_Q8_0 && hp->head_dim > ENG_KVQ_MAX_HD) {
+        cc_err_set(err, "a Q8_0 KV cache takes heads of at most %d values (this model: %d)",
+                   ENG_KVQ_MAX_HD, hp->head_dim);
         return NULL;
     }
     if (n_ctx <= 0) n_ctx = CC_MIN(hp->n_ctx_train, 4096);
@@ -55,10 +88,25 @@ engine_ctx *engine_ctx_new(const engine_model *m, engine_pool *pool, int n_ctx, 
     c->pool = pool;
     c->n_ctx = n_ctx;
     c->n_threads = pool ? engine_pool_threads(pool) : 1;
-    /* Half floats, as llama.cpp keeps its cache by default: half the memory per token, half the
-     * bytes attention reads, and the same rounding llama.cpp's answers are made with. */
-    c->kcache = cc_calloc(cache, sizeof(uint16_t));
-    c->vcache = cc_calloc(cache, sizeof(uint16_t));
+    c->kv = kv;
+    c->reusable = n_ctx;
+    if (kv == ENGINE_KV_Q8_0) {
+        /* 8 bits and a half-float scale per 32 values: about half of F16 again, for a longer
+         * context or more slots in the same memory. */
+        c->kv_scales = hp->n_head_kv * ENG_KVQ_BLOCKS(hp->head_dim);
+        size_t scales = (size_t)hp->n_layer * n_ctx * (size_t)c->kv_scales;
+        c->kq = cc_calloc(cache, 1);
+        c->vq = cc_calloc(cache, 1);
+        c->kd = cc_calloc(scales, sizeof(uint16_t));
+        c->vd = cc_calloc(scales, sizeof(uint16_t));
+        c->kv_bytes = 2 * (cache + scales * sizeof(uint16_t));
+    } else {
+        /* Half floats, as llama.cpp keeps its cache by default: half the memory per token, half
+         * the bytes attention reads, and the same rounding llama.cpp's answers are made with. */
+        c->kcache = cc_calloc(cache, sizeof(uint16_t));
+        c->vcache = cc_calloc(cache, sizeof(uint16_t));
+        c->kv_bytes = 2 * cache * sizeof(uint16_t);
+    }
     size_t wide = CC_MAX((size_t)hp->dim, qd);
     c->x = cc_calloc(BATCH * (size_t)hp->dim, sizeof(float));
     c->xb = cc_calloc(BATCH * wide, sizeof(float));
@@ -87,6 +135,10 @@ void engine_ctx_free(engine_ctx *c)
     if (!c) return;
     free(c->kcache);
     free(c->vcache);
+    free(c->kq);
+    free(c->vq);
+    free(c->kd);
+    free(c->vd);
     free(c->x);
     free(c->xb);
     free(c->tmp);
@@ -128,6 +180,22 @@ const engine_model *eng_ctx_model(const engine_ctx *c)
 void engine_ctx_truncate(engine_ctx *c, int pos)
 {
     if (pos >= 0 && pos < c->pos) c->pos = pos;
+    if (c->pos <= c->reusable) c->reusable = c->n_ctx; /* what follows will be computed anew */
+}
+
+int engine_ctx_reusable(const engine_ctx *c)
+{
+    return CC_MIN(c->pos, c->reusable);
+}
+
+engine_kv_type engine_ctx_kv_type(const engine_ctx *c)
+{
+    return c->kv;
+}
+
+size_t engine_ctx_kv_bytes(const engine_ctx *c)
+{
+    return c->kv_bytes;
 }
 
 /* ------------------------------------------------------- parallel parts */
@@ -222,12 +290,17 @@ static void att_worker(void *arg, int chunk, int n_chunks, int thread)
         int t = task / hp->n_head, h = task % hp->n_head;
         const engine_ctx *o = j->b->owner[t];
         int len = j->b->pos[t] + 1;
-        const uint16_t *kc = o->kcache + (size_t)j->layer * o->n_ctx * kvd;
-        const uint16_t *vc = o->vcache + (size_t)j->layer * o->n_ctx * kvd;
         const float *q = c->q + (size_t)t * qd + (size_t)h * hd;
-        size_t kvoff = (size_t)(h / group) * hd;
-        eng_attend(q, kc + kvoff, vc + kvoff, kvd, hd, len, scale, sc,
-                   c->att + (size_t)t * qd + (size_t)h * hd);
+        float *out = c->att + (size_t)t * qd + (size_t)h * hd;
+        size_t at = (size_t)j->layer * o->n_ctx * kvd, kvoff = (size_t)(h / group) * hd;
+        if (o->kv == ENGINE_KV_Q8_0) {
+            int nbh = ENG_KVQ_BLOCKS(hd);
+            size_t dat = (size_t)j->layer * o->n_ctx * o->kv_scales + (size_t)(h / group) * nbh;
+            eng_attend_q8(q, o->kq + at + kvoff, o->kd + dat, o->vq + at + kvoff, o->vd + dat, kvd,
+                          o->kv_scales, hd, len, scale, sc, out);
+        } else
+            eng_attend(q, o->kcache + at + kvoff, o->vcache + at + kvoff, kvd, hd, len, scale, sc,
+                       out);
     }
 }
 
@@ -243,22 +316,30 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
         out[i] = x[i] * s * w[i];
 }
 
+/* The angle per position of RoPE pair i (scaling applied). */
+static float rope_freq(const engine_model *m, int i)
+{
+    const engine_hparams *hp = &m->hp;
+    float freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->rope_dim);
+    if (m->rope_freqs) /* llama 3.1+: per-pair divisors of the frequency */
+        freq /= m->rope_freqs[i];
+    float scaled = freq * hp->rope_pos_scale;
+    if (hp->rope_yarn_ext != 0.0f) { /* YaRN: fast pairs keep their frequency, ramped */
+        float y =
+            ((float)i - hp->rope_yarn_lo) / fmaxf(0.001f, hp->rope_yarn_hi - hp->rope_yarn_lo);
+        float keep = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * hp->rope_yarn_ext;
+        scaled = scaled * (1.0f - keep) + freq * keep;
+    }
+    return scaled;
+}
+
 static void rope_tables(engine_ctx *c, const eng_batch *b)
 {
     int nb = b->n;
     const engine_hparams *hp = &c->m->hp;
     int half = hp->rope_dim / 2;
     for (int i = 0; i < half; i++) {
-        float freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->rope_dim);
-        if (c->m->rope_freqs) /* llama 3.1+: per-pair divisors of the frequency */
-            freq /= c->m->rope_freqs[i];
-        float scaled = freq * hp->rope_pos_scale;
-        if (hp->rope_yarn_ext != 0.0f) { /* YaRN: fast pairs keep their frequency, ramped */
-            float y =
-                ((float)i - hp->rope_yarn_lo) / fmaxf(0.001f, hp->rope_yarn_hi - hp->rope_yarn_lo);
-            float keep = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * hp->rope_yarn_ext;
-            scaled = scaled * (1.0f - keep) + freq * keep;
-        }
+        float scaled = rope_freq(c->m, i);
         float ms = hp->rope_mscale;
         for (int t = 0; t < nb; t++) {
             float a = (float)b->pos[t] * scaled;
@@ -268,12 +349,12 @@ static void rope_tables(engine_ctx *c, const eng_batch *b)
     }
 }
 
-/* Rotates the first rope_dim elements of each head of vec (n_heads heads). */
-static void rope(const engine_ctx *c, float *vec, int n_heads, int t)
+/* Rotates the first rope_dim elements of each head of vec (n_heads heads) by the angles
+ * whose cosines and sines are cs and sn (rope_dim / 2 each). */
+static void rope_rotate(const engine_hparams *hp, float *vec, int n_heads, const float *cs,
+                        const float *sn)
 {
-    const engine_hparams *hp = &c->m->hp;
     int half = hp->rope_dim / 2, hd = hp->head_dim;
-    const float *cs = c->rope_cos + t * half, *sn = c->rope_sin + t * half;
     for (int h = 0; h < n_heads; h++) {
         float *v = vec + (size_t)h * hd;
         for (int i = 0; i < half; i++) {
@@ -284,6 +365,12 @@ static void rope(const engine_ctx *c, float *vec, int n_heads, int t)
             v[b] = x0 * sn[i] + x1 * cs[i];
         }
     }
+}
+
+static void rope(const engine_ctx *c, float *vec, int n_heads, int t)
+{
+    int half = c->m->hp.rope_dim / 2;
+    rope_rotate(&c->m->hp, vec, n_heads, c->rope_cos + t * half, c->rope_sin + t * half);
 }
 
 static void add_bias(float *v, const float *b, int n)
@@ -313,6 +400,44 @@ typedef struct tok_job {
     tok_step step;
 } tok_job;
 
+/* The cache entry of (layer, position) as floats (kvd each), and back. */
+static void kv_read(const engine_ctx *o, int l, int p, float *k, float *v)
+{
+    const engine_hparams *hp = &o->m->hp;
+    int hd = hp->head_dim, kvd = hp->n_head_kv * hd;
+    size_t at = ((size_t)l * o->n_ctx + (size_t)p) * kvd;
+    if (o->kv == ENGINE_KV_Q8_0) {
+        size_t dat = ((size_t)l * o->n_ctx + (size_t)p) * o->kv_scales;
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            size_t hq = (size_t)h * hd, hs = (size_t)h * ENG_KVQ_BLOCKS(hd);
+            if (k) eng_kvq_load(k + hq, o->kq + at + hq, o->kd + dat + hs, hd);
+            if (v) eng_kvq_load(v + hq, o->vq + at + hq, o->vd + dat + hs, hd);
+        }
+    } else
+        for (int i = 0; i < kvd; i++) {
+            if (k) k[i] = engine_f16_to_f32(o->kcache[at + i]);
+            if (v) v[i] = engine_f16_to_f32(o->vcache[at + i]);
+        }
+}
+
+static void kv_write(engine_ctx *o, int l, int p, const float *k, const float *v)
+{
+    const engine_hparams *hp = &o->m->hp;
+    int hd = hp->head_dim, kvd = hp->n_head_kv * hd;
+    size_t at = ((size_t)l * o->n_ctx + (size_t)p) * kvd;
+    if (o->kv == ENGINE_KV_Q8_0) {
+        size_t dat = ((size_t)l * o->n_ctx + (size_t)p) * o->kv_scales;
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            size_t hq = (size_t)h * hd, hs = (size_t)h * ENG_KVQ_BLOCKS(hd);
+            if (k) eng_kvq_store(o->kq + at + hq, o->kd + dat + hs, k + hq, hd);
+            if (v) eng_kvq_store(o->vq + at + hq, o->vd + dat + hs, v + hq, hd);
+        }
+    } else {
+        if (k) eng_f16_store(o->kcache + at, k, kvd);
+        if (v) eng_f16_store(o->vcache + at, v, kvd);
+    }
+}
+
 static void tok_one(const tok_job *j, int t)
 {
     engine_ctx *c = j->c;
@@ -338,10 +463,7 @@ static void tok_one(const tok_job *j, int t)
         }
         rope(c, q, hp->n_head, t);
         rope(c, k, hp->n_head_kv, t);
-        engine_ctx *o = j->b->owner[t];
-        size_t at = ((size_t)j->layer * o->n_ctx + (size_t)j->b->pos[t]) * kvd;
-        eng_f16_store(o->kcache + at, k, kvd);
-        eng_f16_store(o->vcache + at, v, kvd);
+        kv_write(j->b->owner[t], j->layer, j->b->pos[t], k, v);
         break;
     }
     case TOK_FFN_NORM:
@@ -485,8 +607,8 @@ int engine_ctx_decode_batch(engine_ctx *const *ctxs, const int32_t *tokens, int 
     b.n = n;
     for (int t = 0; t < n; t++) {
         engine_ctx *o = ctxs[t];
-        if (o->m != m || o->n_ctx != c->n_ctx)
-            return cc_err_set(err, "batched contexts must share model and size");
+        if (o->m != m || o->n_ctx != c->n_ctx || o->kv != c->kv)
+            return cc_err_set(err, "batched contexts must share model, size and cache type");
         for (int u = 0; u < t; u++)
             if (ctxs[u] == o) return cc_err_set(err, "a context appears twice in a batch");
         if (o->pos >= o->n_ctx) return cc_err_set(err, "context full: %d tokens", o->pos);
@@ -519,16 +641,62 @@ const float *engine_ctx_logits(const engine_ctx *c)
 
 int engine_ctx_copy_prefix(engine_ctx *dst, const engine_ctx *src, int n, cc_err *err)
 {
-    if (dst->m != src->m || n < 0 || n > src->pos || n > dst->n_ctx)
+    if (dst->m != src->m || dst->kv != src->kv || n < 0 || n > src->pos || n > dst->n_ctx)
         return cc_err_set(err, "cannot copy %d cached tokens between these contexts", n);
     const engine_hparams *hp = &src->m->hp;
-    size_t kvd = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t kvd = (size_t)hp->n_head_kv * hp->head_dim, ns = (size_t)src->kv_scales;
     for (int l = 0; l < hp->n_layer; l++) {
         size_t from = (size_t)l * src->n_ctx * kvd, to = (size_t)l * dst->n_ctx * kvd;
-        memcpy(dst->kcache + to, src->kcache + from, (size_t)n * kvd * sizeof(uint16_t));
-        memcpy(dst->vcache + to, src->vcache + from, (size_t)n * kvd * sizeof(uint16_t));
+        if (src->kv == ENGINE_KV_Q8_0) {
+            size_t dfrom = (size_t)l * src->n_ctx * ns, dto = (size_t)l * dst->n_ctx * ns;
+            memcpy(dst->kq + to, src->kq + from, (size_t)n * kvd);
+            memcpy(dst->vq + to, src->vq + from, (size_t)n * kvd);
+            memcpy(dst->kd + dto, src->kd + dfrom, (size_t)n * ns * sizeof(uint16_t));
+            memcpy(dst->vd + dto, src->vd + dfrom, (size_t)n * ns * sizeof(uint16_t));
+        } else {
+            memcpy(dst->kcache + to, src->kcache + from, (size_t)n * kvd * sizeof(uint16_t));
+            memcpy(dst->vcache + to, src->vcache + from, (size_t)n * kvd * sizeof(uint16_t));
+        }
     }
     memcpy(dst->tokens, src->tokens, (size_t)n * sizeof(int32_t));
     dst->pos = n;
+    dst->reusable = CC_MIN(src->reusable, dst->n_ctx);
+    return 0;
+}
+
+int engine_ctx_shift(engine_ctx *c, int n_keep, int n_discard, cc_err *err)
+{
+    if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > c->pos)
+        return cc_err_set(err, "cannot drop %d cached tokens after %d of %d", n_discard, n_keep,
+                          c->pos);
+    const engine_hparams *hp = &c->m->hp;
+    int half = hp->rope_dim / 2, kvd = hp->n_head_kv * hp->head_dim;
+    /* Rotating by minus n_discard positions: RoPE's rotations compose, so a key rotated for
+     * position p and then by -n_discard reads as one rotated for p - n_discard. Without the
+     * YaRN magnitude factor, which the cached keys already carry once. */
+    float *cs = cc_malloc((size_t)half * sizeof(float)),
+          *sn = cc_malloc((size_t)half * sizeof(float));
+    for (int i = 0; i < half; i++) {
+        float a = -(float)n_discard * rope_freq(c->m, i);
+        cs[i] = cosf(a);
+        sn[i] = sinf(a);
+    }
+    float *k = cc_malloc((size_t)kvd * sizeof(float)), *v = cc_malloc((size_t)kvd * sizeof(float));
+    for (int l = 0; l < hp->n_layer; l++)
+        for (int p = n_keep + n_discard; p < c->pos; p++) {
+            /* Upwards, so every entry is read before its place is written. The F16 or Q8_0
+             * values are rounded again after the rotation, as llama.cpp's shift does. */
+            kv_read(c, l, p, k, v);
+            rope_rotate(hp, k, hp->n_head_kv, cs, sn);
+            kv_write(c, l, p - n_discard, k, v);
+        }
+    free(cs);
+    free(sn);
+    free(k);
+    free(v);
+    memmove(c->tokens + n_keep, c->tokens + n_keep + n_discard,
+            (size_t)(c->pos - n_keep - n_discard) * sizeof(int32_t));
+    c->pos -= n_discard;
+    c->reusable = CC_MIN(c->reusable, n_keep);
     return 0;
 }

@@ -872,6 +872,75 @@ AVX2 void eng_avx2_f16_store(uint16_t *dst, const float *src, int n)
         dst[i] = engine_f32_to_f16(src[i]);
 }
 
+/* The eight 32-bit lane sums of 32 int8 products q x k (|q|, |k| <= 127): maddubs wants an
+ * unsigned operand, so |k| goes against q with k's sign. */
+AVX2 static inline __m256i dot_i8x32(__m256i q, __m256i k)
+{
+    __m256i ak = _mm256_sign_epi8(k, k), sq = _mm256_sign_epi8(q, k);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ak, sq), _mm256_set1_epi16(1));
+}
+
+AVX2 void eng_avx2_attend_q8(const float *q, const int8_t *kq, const uint16_t *kd, const int8_t *vq,
+                             const uint16_t *vd, int stride, int dstride, int hd, int len,
+                             float scale, float *sc, float *out)
+{
+    int8_t qq[ENG_KVQ_MAX_HD];
+    float qd[ENG_KVQ_MAX_HD / 32];
+    eng_kvq_quantize(q, hd, qq, qd);
+    int nb = ENG_KVQ_BLOCKS(hd), nfull = hd / 32;
+    float mx = -INFINITY;
+    for (int p = 0; p < len; p++) {
+        const int8_t *kp = kq + (size_t)p * stride;
+        const uint16_t *dp = kd + (size_t)p * dstride;
+        /* Full blocks: the integer sums scaled in their lanes, one horizontal sum per position. */
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nfull; b++) {
+            __m256i prod = dot_i8x32(_mm256_loadu_si256((const __m256i *)(qq + 32 * b)),
+                                     _mm256_loadu_si256((const __m256i *)(kp + 32 * b)));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(prod),
+                                  _mm256_set1_ps(qd[b] * _cvtsh_ss(dp[b])), acc);
+        }
+        float s = nfull ? hsum(acc) : 0.0f;
+        if (nfull < nb) { /* the short last block (small heads: the only one) */
+            int32_t isum = 0;
+            for (int i = nfull * 32; i < hd; i++)
+                isum += (int32_t)qq[i] * kp[i];
+            s += qd[nfull] * _cvtsh_ss(dp[nfull]) * (float)isum;
+        }
+        s *= scale;
+        sc[p] = s;
+        mx = s > mx ? s : mx;
+    }
+    __m256 vmx = _mm256_set1_ps(mx), vsum = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 8 <= len; p += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + p), vmx));
+        _mm256_storeu_ps(sc + p, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = hsum(vsum);
+    for (; p < len; p++) {
+        sc[p] = expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sum);
+    /* Values block by block: one weight (softmax x the block's scale) per position for the
+     * block's up to four vectors of eight. */
+    for (int b = 0; b < nb; b++) {
+        int nch = CC_MIN(32, hd - 32 * b) / 8;
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                         _mm256_setzero_ps()};
+        for (p = 0; p < len; p++) {
+            const int8_t *vp = vq + (size_t)p * stride + 32 * b;
+            __m256 w = _mm256_set1_ps(sc[p] * _cvtsh_ss(vd[(size_t)p * dstride + b]));
+            for (int c = 0; c < nch; c++)
+                acc[c] = _mm256_fmadd_ps(w, load_i8x8(vp + 8 * c), acc[c]);
+        }
+        for (int c = 0; c < nch; c++)
+            _mm256_storeu_ps(out + 32 * b + 8 * c, _mm256_mul_ps(acc[c], inv));
+    }
+}
+
 #else /* not x86-64: never called, eng_cpu_avx2() is false */
 
 float eng_avx2_dot_f32(const float *a, const float *b, int n)
@@ -896,6 +965,11 @@ void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, int s
 {
 }
 void eng_avx2_f16_store(uint16_t *dst, const float *src, int n) {}
+void eng_avx2_attend_q8(const float *q, const int8_t *kq, const uint16_t *kd, const int8_t *vq,
+                        const uint16_t *vd, int stride, int dstride, int hd, int len, float scale,
+                        float *sc, float *out)
+{
+}
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out) {}
 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx, float *Y,
                        size_t ldy, int r0, int r1, float *wide)

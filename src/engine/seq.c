@@ -46,7 +46,7 @@ engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const eng
     /* Reuse the cached prefix, but always evaluate at least the last prompt
      * token so there are logits to sample from. */
     const int32_t *cached = engine_ctx_tokens(c);
-    size_t same = 0, have = (size_t)engine_ctx_pos(c);
+    size_t same = 0, have = (size_t)engine_ctx_reusable(c);
     while (same < have && same + 1 < prompt->n && cached[same] == prompt->ids[same])
         same++;
     engine_ctx_truncate(c, (int)same);
@@ -99,6 +99,18 @@ bool engine_seq_in_prompt(const engine_seq *s)
     return !s->finished && (size_t)engine_ctx_pos(s->c) < s->n_prompt;
 }
 
+/* The context is full: as llama.cpp's server, keep the start (here the BOS, when the prompt
+ * has one), drop half of what follows it and go on with the rest. Returns 1 when there is
+ * too little to drop (a context of a token or two). */
+static int shift(engine_seq *s, cc_err *err)
+{
+    int pos = engine_ctx_pos(s->c);
+    int n_keep = s->hist.n && s->hist.ids[0] == engine_model_bos(s->m) ? 1 : 0;
+    int n_discard = (pos - n_keep) / 2;
+    if (n_discard < 1) return 1;
+    return engine_ctx_shift(s->c, n_keep, n_discard, err);
+}
+
 int engine_seq_sample(engine_seq *s, cc_buf *out, engine_step *st, int32_t *next, cc_err *err)
 {
     memset(st, 0, sizeof(*st));
@@ -138,10 +150,19 @@ int engine_seq_sample(engine_seq *s, cc_buf *out, engine_step *st, int32_t *next
         finish(s, st, ENGINE_FINISH_STOP, out);
         return 0;
     }
-    if ((s->p.max_tokens > 0 && s->n_gen >= (size_t)s->p.max_tokens) ||
-        engine_ctx_pos(s->c) >= engine_ctx_size(s->c)) {
+    if (s->p.max_tokens > 0 && s->n_gen >= (size_t)s->p.max_tokens) {
         finish(s, st, ENGINE_FINISH_LENGTH, out);
         return 0;
+    }
+    if (engine_ctx_pos(s->c) >= engine_ctx_size(s->c)) {
+        /* Shifting only for a bounded generation: without max_tokens the context is the
+         * bound. */
+        int rc = s->p.context_shift && s->p.max_tokens > 0 ? shift(s, err) : 1;
+        if (rc < 0) return -1;
+        if (rc > 0) {
+            finish(s, st, ENGINE_FINISH_LENGTH, out);
+            return 0;
+        }
     }
     *next = tok;
     return 0;

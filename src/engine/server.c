@@ -34,6 +34,7 @@ struct engine_server {
     engine_model *m;
     engine_pool *pool;
     int n_slots;
+    engine_overflow overflow;
     engine_ctx **ctx;
     engine_job **slot_job;
     int *slot_choice;      /* which of its job's choices a busy slot runs */
@@ -117,6 +118,7 @@ static void seq_params(const engine_job *j, int c, engine_seq_params *p)
     p->grammar = r->grammar;
     if (r->grammar && !j->srv->gvocab) j->srv->gvocab = engine_gvocab_new(j->srv->m);
     p->gvocab = j->srv->gvocab;
+    p->context_shift = j->srv->overflow == ENGINE_OVERFLOW_SHIFT;
 }
 
 /* Starts a tokenized job's first choice on its slot. */
@@ -175,7 +177,7 @@ static int best_free_slot(const engine_server *s, const engine_tokens *t)
     for (int i = 0; i < s->n_slots; i++) {
         if (s->slot_job[i]) continue;
         const int32_t *have = engine_ctx_tokens(s->ctx[i]);
-        size_t n = (size_t)engine_ctx_pos(s->ctx[i]), k = 0;
+        size_t n = (size_t)engine_ctx_reusable(s->ctx[i]), k = 0;
         while (k < n && k < t->n && have[k] == t->ids[k])
             k++;
         if (best < 0 || k > best_len) {
@@ -195,6 +197,18 @@ static void begin_jobs(engine_server *s, engine_job **jobs, int n)
         if (engine_tokenize(s->m, j->req->prompt, strlen(j->req->prompt), true,
                             j->req->parse_special, &j->prompt, &err)) {
             job_refuse(s, j, err.msg);
+            continue;
+        }
+        int n_ctx = engine_ctx_size(s->ctx[0]);
+        if (s->overflow == ENGINE_OVERFLOW_ERROR && j->req->max_tokens_asked &&
+            j->req->max_tokens > 0 && (int64_t)j->prompt.n + j->req->max_tokens > n_ctx) {
+            /* As OpenAI's API answers: refused before any work, the sizes named. */
+            char msg[192];
+            snprintf(msg, sizeof(msg),
+                     "this model's context holds %d tokens; the prompt has %zu and max_tokens "
+                     "asks for %lld more",
+                     n_ctx, j->prompt.n, (long long)j->req->max_tokens);
+            job_refuse(s, j, msg);
             continue;
         }
         if (j->n > s->n_slots) {
@@ -382,12 +396,13 @@ engine_server *engine_server_new(engine_model *m, const engine_server_config *cf
     engine_server *s = cc_calloc(1, sizeof(*s));
     s->m = m;
     s->n_slots = cfg->slots > 0 ? CC_MIN(cfg->slots, 64) : 4;
+    s->overflow = cfg->overflow;
     s->pool = engine_pool_new(cfg->threads);
     s->ctx = cc_calloc((size_t)s->n_slots, sizeof(engine_ctx *));
     s->slot_job = cc_calloc((size_t)s->n_slots, sizeof(engine_job *));
     s->slot_choice = cc_calloc((size_t)s->n_slots, sizeof(int));
     for (int i = 0; i < s->n_slots; i++) {
-        s->ctx[i] = engine_ctx_new(m, s->pool, cfg->n_ctx, err);
+        s->ctx[i] = engine_ctx_new_kv(m, s->pool, cfg->n_ctx, cfg->kv_type, err);
         if (!s->ctx[i]) goto fail;
     }
     pthread_mutex_init(&s->mu, NULL);
@@ -485,6 +500,22 @@ void engine_server_get_stats(engine_server *s, engine_server_stats *out)
     pthread_mutex_lock(&s->mu);
     *out = s->st;
     pthread_mutex_unlock(&s->mu);
+}
+
+bool engine_overflow_parse(const char *name, engine_overflow *out)
+{
+    if (!strcmp(name, "error"))
+        *out = ENGINE_OVERFLOW_ERROR;
+    else if (!strcmp(name, "shift"))
+        *out = ENGINE_OVERFLOW_SHIFT;
+    else
+        return false;
+    return true;
+}
+
+const char *engine_overflow_name(engine_overflow o)
+{
+    return o == ENGINE_OVERFLOW_SHIFT ? "shift" : "error";
 }
 
 void engine_request_free(engine_request *r)

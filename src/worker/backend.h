@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "engine/engine.h"
 #include "openai/openai.h"
 
 struct event_base;
@@ -108,6 +109,8 @@ typedef struct backend_embedded_config {
     /* A Jinja chat template file replacing the GGUF's tokenizer.chat_template (NULL: the
      * GGUF's): for a model file without one, or a fixed template. */
     const char *chat_template_path;
+    engine_kv_type kv_type;           /* the KV cache's type (F16 by default) */
+    engine_overflow context_overflow; /* a request outgrowing the context: refused or shifted */
 } backend_embedded_config;
 
 worker_backend *backend_embedded_new(struct event_base *base, const backend_embedded_config *cfg,

@@ -452,7 +452,8 @@ worker_backend *backend_embedded_new(struct event_base *base, const backend_embe
     b->model_id = id;
     /* The "model" field of answers: the announced name without the hash. */
     b->model_name = cc_strndup(id, (size_t)(strstr(id, "@sha256:") - id));
-    engine_server_config sc = {cfg->threads, cfg->slots, cfg->context};
+    engine_server_config sc = {cfg->threads, cfg->slots, cfg->context, cfg->kv_type,
+                               cfg->context_overflow};
     b->srv = engine_server_new(m, &sc, err);
     if (!b->srv) {
         free(b->model_id);

@@ -356,6 +356,7 @@ engine_request *emb_request_new(const engine_model *m, const openai_request * or
     }
     r->logprobs = or->logprobs;
     r->max_tokens = or->max_tokens;
+    r->max_tokens_asked = or->max_tokens > 0; /* the proxy's cap, added later, is not */
     for (size_t i = 0; i < or->n_stop; i++)
         if (or->stop[i][0]) r->stops[r->n_stops++] = cc_strdup(or->stop[i]);
     return r;

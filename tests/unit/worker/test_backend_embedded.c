@@ -168,7 +168,8 @@ static void test_requests(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 512, NULL};
+    backend_embedded_config cfg = {model_path(),         NULL, 1, 2, 512, NULL, ENGINE_KV_F16,
+                                   ENGINE_OVERFLOW_ERROR};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     if (!b) fail_msg("%s", err.msg);
     assert_string_equal(b->ops->kind, "embedded");
@@ -298,7 +299,8 @@ static void test_refusals_name_their_param(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 64, NULL};
+    backend_embedded_config cfg = {model_path(),         NULL, 1, 2, 64, NULL, ENGINE_KV_F16,
+                                   ENGINE_OVERFLOW_ERROR};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     if (!b) fail_msg("%s", err.msg);
     cc_buf long_prompt = CC_BUF_INIT;
@@ -429,7 +431,8 @@ static void test_cancel_and_cap(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), "tiny", 1, 1, 512, NULL};
+    backend_embedded_config cfg = {model_path(),         "tiny", 1, 1, 512, NULL, ENGINE_KV_F16,
+                                   ENGINE_OVERFLOW_ERROR};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     assert_true(cc_str_has_prefix(b->ops->model(b), "tiny@sha256:"));
@@ -483,7 +486,8 @@ static void test_timeout(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 1, 512, NULL};
+    backend_embedded_config cfg = {model_path(),         NULL, 1, 1, 512, NULL, ENGINE_KV_F16,
+                                   ENGINE_OVERFLOW_ERROR};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[2];
@@ -514,7 +518,8 @@ static void test_prefix_reuse(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 3, 512, NULL};
+    backend_embedded_config cfg = {model_path(),         NULL, 1, 3, 512, NULL, ENGINE_KV_F16,
+                                   ENGINE_OVERFLOW_ERROR};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[3];
@@ -553,7 +558,8 @@ static void test_choices(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 4, 512, NULL};
+    backend_embedded_config cfg = {model_path(),         NULL, 1, 4, 512, NULL, ENGINE_KV_F16,
+                                   ENGINE_OVERFLOW_ERROR};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[4];
@@ -648,7 +654,8 @@ static void test_logprobs_json(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(), NULL, 1, 2, 512, NULL};
+    backend_embedded_config cfg = {model_path(),         NULL, 1, 2, 512, NULL, ENGINE_KV_F16,
+                                   ENGINE_OVERFLOW_ERROR};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[2];
@@ -712,12 +719,69 @@ static void test_logprobs_json(void **state)
     event_base_free(loop);
 }
 
+/* A request outgrowing the context (64 tokens here): with context_overflow error a prompt
+ * plus max_tokens beyond it is a 400 naming the context's size, one that fits runs; with
+ * shift a generation of 150 tokens goes past the context and ends at max_tokens, with
+ * either cache type. */
+static void test_context_overflow(void **state)
+{
+    (void)state;
+    static const char *body =
+        "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":%d}";
+    char big[160], small[160];
+    snprintf(big, sizeof(big), body, 150);
+    snprintf(small, sizeof(small), body, 20);
+    const struct {
+        engine_kv_type kv;
+        engine_overflow ov;
+    } runs[] = {{ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR},
+                {ENGINE_KV_F16, ENGINE_OVERFLOW_SHIFT},
+                {ENGINE_KV_Q8_0, ENGINE_OVERFLOW_SHIFT}};
+    for (size_t k = 0; k < CC_ARRAY_LEN(runs); k++) {
+        loop = event_base_new();
+        cc_err err = {0};
+        backend_embedded_config cfg = {model_path(), NULL, 1, 2, 64, NULL, runs[k].kv, runs[k].ov};
+        worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+        if (!b) fail_msg("%s", err.msg);
+        call_rec r[2];
+        start(b, "/v1/completions", big, &r[0]);
+        start(b, "/v1/completions", small, &r[1]);
+        run_loop();
+        json_t *j = body_json(&r[0]);
+        if (runs[k].ov == ENGINE_OVERFLOW_ERROR) {
+            assert_int_equal(r[0].status, 400);
+            const char *msg =
+                json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+            assert_non_null(msg);
+            if (!strstr(msg, "context holds 64 tokens") || !strstr(msg, "max_tokens"))
+                fail_msg("message: %s", msg);
+        } else {
+            if (r[0].status != 200)
+                fail_msg("run %zu: status %d: %.*s", k, r[0].status, (int)r[0].body.len,
+                         (char *)r[0].body.data);
+            json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
+            assert_string_equal(json_string_value(json_object_get(c0, "finish_reason")), "length");
+            assert_int_equal(json_integer_value(
+                                 json_object_get(json_object_get(j, "usage"), "completion_tokens")),
+                             150);
+            assert_int_equal(r[0].usage.completion_tokens, 150);
+        }
+        json_decref(j);
+        assert_int_equal(r[1].status, 200); /* 5 + 20 tokens fit either way */
+        for (int i = 0; i < 2; i++)
+            cc_buf_free(&r[i].body);
+        b->ops->destroy(b);
+        event_base_free(loop);
+    }
+}
+
 static void test_bad_model(void **state)
 {
     (void)state;
     cc_err err = {0};
     struct event_base *base = event_base_new();
-    backend_embedded_config cfg = {"/nonexistent.gguf", NULL, 1, 1, 0, NULL};
+    backend_embedded_config cfg = {"/nonexistent.gguf",  NULL, 1, 1, 0, NULL, ENGINE_KV_F16,
+                                   ENGINE_OVERFLOW_ERROR};
     assert_null(backend_embedded_new(base, &cfg, &err));
     assert_true(err.msg[0] != 0);
     event_base_free(base);
@@ -726,10 +790,11 @@ static void test_bad_model(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_requests),       cmocka_unit_test(test_refusals_name_their_param),
-        cmocka_unit_test(test_cancel_and_cap), cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_prefix_reuse),   cmocka_unit_test(test_choices),
-        cmocka_unit_test(test_logprobs_json),  cmocka_unit_test(test_bad_model),
+        cmocka_unit_test(test_requests),         cmocka_unit_test(test_refusals_name_their_param),
+        cmocka_unit_test(test_cancel_and_cap),   cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_prefix_reuse),     cmocka_unit_test(test_choices),
+        cmocka_unit_test(test_logprobs_json),    cmocka_unit_test(test_bad_model),
+        cmocka_unit_test(test_context_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
