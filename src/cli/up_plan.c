@@ -6,6 +6,7 @@
 
 #include "cli/up.h"
 #include "crypto/crypto.h"
+#include "engine/engine.h"
 
 static const cc_opt up_options[] = {
     {"--port", "N", "client HTTP port (0 = any free port)", "10000"},
@@ -19,6 +20,13 @@ static const cc_opt up_options[] = {
     {"--pow-difficulty", "N", "proof-of-work difficulty of the proxy (0..28)", "12"},
     {"--threads", "N", "engine threads per embedded worker (0 = one per core)", "0"},
     {"--slots", "N", "requests an embedded worker runs at once (0 = the engine's default)", "0"},
+    {"--context", "N", "tokens per slot of an embedded worker (0 = the model's, at most 4096)",
+     "0"},
+    {"--kv-type", "TYPE", "an embedded worker's KV cache: f16 or q8_0 (half the memory)", "f16"},
+    {"--context-overflow", "MODE",
+     "error: a prompt plus max_tokens beyond the context is refused (400); shift: the context "
+     "is shifted and the generation goes on",
+     "error"},
     {"--tee", "KIND",
      "fake: every link attested with the fake TEE, the registry lists the genuine images; "
      "none: no attestation",
@@ -81,6 +89,7 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
         cc_args_int(&a, "--pow-difficulty", 0, 28, &o->pow, err) < 0 ||
         cc_args_int(&a, "--threads", 0, 1024, &o->threads, err) < 0 ||
         cc_args_int(&a, "--slots", 0, 1024, &o->slots, err) < 0 ||
+        cc_args_int(&a, "--context", 0, 1 << 20, &o->context, err) < 0 ||
         cc_args_int(&a, "--crash-limit", 1, UP_MAX_CRASH_LIMIT, &o->crash_limit, err) < 0 ||
         cc_args_int(&a, "--crash-window", 1, 86400, &o->crash_window, err) < 0)
         return -1;
@@ -89,6 +98,18 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
         if (strcmp(v, "embedded") && strcmp(v, "openai-http"))
             return cc_err_set(err, "--backend: expected embedded or openai-http, got \"%s\"", v);
         o->backend = v;
+    }
+    if ((v = cc_args_get(&a, "--kv-type"))) {
+        engine_kv_type kv;
+        if (!engine_kv_type_parse(v, &kv))
+            return cc_err_set(err, "--kv-type: expected f16 or q8_0, got \"%s\"", v);
+        o->kv_type = v;
+    }
+    if ((v = cc_args_get(&a, "--context-overflow"))) {
+        engine_overflow ov;
+        if (!engine_overflow_parse(v, &ov))
+            return cc_err_set(err, "--context-overflow: expected error or shift, got \"%s\"", v);
+        o->context_overflow = v;
     }
     if ((v = cc_args_get(&a, "--tee"))) {
         if (strcmp(v, "fake") && strcmp(v, "none"))
@@ -214,6 +235,10 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         if (in->backend_url) json_object_set_new(wc, "backend_url", json_string(in->backend_url));
         if (o->threads) json_object_set_new(wc, "threads", json_integer(o->threads));
         if (o->slots) json_object_set_new(wc, "slots", json_integer(o->slots));
+        if (o->context) json_object_set_new(wc, "context", json_integer(o->context));
+        if (o->kv_type) json_object_set_new(wc, "kv_type", json_string(o->kv_type));
+        if (o->context_overflow)
+            json_object_set_new(wc, "context_overflow", json_string(o->context_overflow));
         add_tee_fields(wc, in->fake_root, true);
         add_chain_fields(wc, in);
         if (in->worker_owner[i] && *in->worker_owner[i]) /* its account and contract's owner */

@@ -34,8 +34,12 @@ typedef struct worker_config {
     char *model_name;  /* embedded: name announced (default: derived from the file) */
     int threads;       /* embedded: 0 = all cores */
     int slots;         /* embedded: concurrent sequences, 0 = default */
-    int coefficient;   /* price coefficient x1000 (default 1000) */
-    int max_active;    /* "max_active_requests"; 0 = by backend: 16 embedded, 128 openai-http */
+    int context;       /* embedded: "context", tokens per slot, 0 = the model's (at most 4096) */
+    engine_kv_type kv_type; /* embedded: "kv_type", "f16" (default) or "q8_0" */
+    /* embedded: "context_overflow", "error" (default) or "shift" (engine_overflow) */
+    engine_overflow context_overflow;
+    int coefficient; /* price coefficient x1000 (default 1000) */
+    int max_active;  /* "max_active_requests"; 0 = by backend: 16 embedded, 128 openai-http */
     double health_interval; /* backend health polls, seconds (2) */
     /* openai-http: backend connections being opened at once; 0 = the HTTP client's 32 */
     int backend_max_connecting;

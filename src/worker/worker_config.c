@@ -27,6 +27,35 @@ void worker_config_init(worker_config *c)
     daemon_config_init(&c->common);
 }
 
+static int set_kv_type(worker_config *c, const char *v, const char *what, cc_err *err)
+{
+    if (!engine_kv_type_parse(v, &c->kv_type))
+        return cc_err_set(err, "%s: expected f16 or q8_0, not \"%.40s\"", what, v);
+    return 0;
+}
+
+static int set_overflow(worker_config *c, const char *v, const char *what, cc_err *err)
+{
+    if (!engine_overflow_parse(v, &c->context_overflow))
+        return cc_err_set(err, "%s: expected error or shift, not \"%.40s\"", what, v);
+    return 0;
+}
+
+/* "kv_type" and "context_overflow": names of the engine's choices. */
+static int get_engine_choices(const json_t *obj, worker_config *c, cc_err *err)
+{
+    char *kv = NULL, *ov = NULL;
+    int rc = 0;
+    if (daemon_json_get_strdup(obj, "kv_type", &kv, err) < 0 ||
+        daemon_json_get_strdup(obj, "context_overflow", &ov, err) < 0 ||
+        (kv && set_kv_type(c, kv, "field \"kv_type\"", err) < 0) ||
+        (ov && set_overflow(c, ov, "field \"context_overflow\"", err) < 0))
+        rc = -1;
+    free(kv);
+    free(ov);
+    return rc;
+}
+
 int worker_config_from_json(const json_t *obj, const char *path, worker_config *c, cc_err *err)
 {
     // clang-format off
@@ -40,6 +69,9 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "chat_template",
                                        "threads",
                                        "slots",
+                                       "context",
+                                       "kv_type",
+                                       "context_overflow",
                                        "coefficient",
                                        "max_active_requests",
                                        "reconnect_min",
@@ -58,6 +90,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     if (daemon_config_check_keys(obj, keys, err) < 0) return -1;
     if (daemon_proxies_from_json(obj, &c->proxies, &c->n_proxies, err) < 0) return -1;
     int64_t threads = c->threads, slots = c->slots, coef = c->coefficient, maxa = c->max_active;
+    int64_t context = c->context;
     int64_t connecting = c->backend_max_connecting;
     char *model = NULL, *tmpl = NULL;
     if (daemon_json_get_hostport(obj, "listen_http", c->http_host, sizeof(c->http_host),
@@ -71,6 +104,8 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         daemon_json_get_strdup(obj, "chat_template", &tmpl, err) < 0 ||
         cc_json_get_int(obj, "threads", false, 0, 1024, &threads, err) < 0 ||
         cc_json_get_int(obj, "slots", false, 0, 1024, &slots, err) < 0 ||
+        cc_json_get_int(obj, "context", false, 0, 1 << 20, &context, err) < 0 ||
+        get_engine_choices(obj, c, err) < 0 ||
         cc_json_get_int(obj, "coefficient", false, 1, 1000000, &coef, err) < 0 ||
         cc_json_get_int(obj, "max_active_requests", false, 1, 100000, &maxa, err) < 0 ||
         cc_json_get_int(obj, "backend_max_connecting", false, 1, 100000, &connecting, err) < 0 ||
@@ -97,6 +132,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
     }
     c->threads = (int)threads;
     c->slots = (int)slots;
+    c->context = (int)context;
     c->coefficient = (int)coef;
     c->max_active = (int)maxa;
     c->backend_max_connecting = (int)connecting;
@@ -149,9 +185,18 @@ int worker_config_validate(const worker_config *c, cc_err *err)
  * daemon layer's. */
 static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 {
-    static const char *const known[] = {"--backend",    "--backend-url", "--model",
-                                        "--model-name", "--coefficient", "--max-active",
-                                        "--threads",    "--slots",       NULL};
+    static const char *const known[] = {"--backend",
+                                        "--backend-url",
+                                        "--model",
+                                        "--model-name",
+                                        "--coefficient",
+                                        "--max-active",
+                                        "--threads",
+                                        "--slots",
+                                        "--context",
+                                        "--kv-type",
+                                        "--context-overflow",
+                                        NULL};
     if (!v) { /* only asked whether we know f */
         for (int k = 0; known[k]; k++)
             if (!strcmp(f, known[k])) return 1;
@@ -179,6 +224,13 @@ static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
     } else if (!strcmp(f, "--slots")) {
         if (cc_parse_i64(v, 0, 1024, &n, err) < 0) return cc_err_prefix(err, "--slots");
         c->slots = (int)n;
+    } else if (!strcmp(f, "--context")) {
+        if (cc_parse_i64(v, 0, 1 << 20, &n, err) < 0) return cc_err_prefix(err, "--context");
+        c->context = (int)n;
+    } else if (!strcmp(f, "--kv-type")) {
+        if (set_kv_type(c, v, "--kv-type", err) < 0) return -1;
+    } else if (!strcmp(f, "--context-overflow")) {
+        if (set_overflow(c, v, "--context-overflow", err) < 0) return -1;
     } else
         return 0;
     return 1;

@@ -73,6 +73,9 @@ static void test_options(void **state)
         {{"--workers", "33"}, "--workers"},
         {{"--threads", "-1"}, "--threads"},
         {{"--slots", "1025"}, "--slots"},
+        {{"--context", "-1"}, "--context"},
+        {{"--kv-type", "q4_0"}, "--kv-type: expected f16 or q8_0"},
+        {{"--context-overflow", "drop"}, "--context-overflow: expected error or shift"},
         {{"--backend", "gpu"}, "--backend: expected embedded or openai-http"},
         {{"--tee", "sgx"}, "--tee: expected fake or none"},
         {{"--chain", "mainnet"}, "--chain: expected local or none"},
@@ -123,7 +126,8 @@ static void test_plan_fake_tee(void **state)
     up_opts o;
     cc_err err = {0};
     assert_int_equal(PARSE(&o, &err, "--workers", "2", "--backend", "openai-http", "--port", "8080",
-                           "--pow-difficulty", "7", "--threads", "3", "--slots", "6"),
+                           "--pow-difficulty", "7", "--threads", "3", "--slots", "6", "--context",
+                           "64", "--kv-type", "q8_0", "--context-overflow", "shift"),
                      0);
     up_plan_input in = input(&o, "/run/net/fake-tee-root");
     up_plan *p = malloc(sizeof(*p));
@@ -169,6 +173,9 @@ static void test_plan_fake_tee(void **state)
     assert_string_equal(str(w2, "registry"), "registry.json"); /* checks the proxy's image */
     assert_int_equal(json_integer_value(json_object_get(w2, "threads")), 3);
     assert_int_equal(json_integer_value(json_object_get(w2, "slots")), 6);
+    assert_int_equal(json_integer_value(json_object_get(w2, "context")), 64);
+    assert_string_equal(str(w2, "kv_type"), "q8_0");
+    assert_string_equal(str(w2, "context_overflow"), "shift");
     /* Each worker its own key and record of proxies' keys. */
     assert_string_equal(str(w2, "state_dir"), "worker-2-state");
     assert_string_equal(str(p->daemon[1].config, "state_dir"), "worker-1-state");

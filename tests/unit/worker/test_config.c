@@ -171,6 +171,21 @@ static void test_openai_http(void **state)
     assert_int_equal(c.max_active, 3);
     assert_int_equal(c.threads, 2);
     assert_int_equal(c.slots, 5);
+    /* The embedded engine's memory choices: defaults, then flags. */
+    assert_int_equal(c.context, 0);
+    assert_int_equal(c.kv_type, ENGINE_KV_F16);
+    assert_int_equal(c.context_overflow, ENGINE_OVERFLOW_ERROR);
+    char *mem[] = {"--context", "64", "--kv-type", "q8_0", "--context-overflow", "shift"};
+    assert_int_equal(worker_config_apply_flags(&c, 6, mem, &err), 0);
+    assert_int_equal(c.context, 64);
+    assert_int_equal(c.kv_type, ENGINE_KV_Q8_0);
+    assert_int_equal(c.context_overflow, ENGINE_OVERFLOW_SHIFT);
+    char *bad_kv[] = {"--kv-type", "q4_0"};
+    assert_int_equal(worker_config_apply_flags(&c, 2, bad_kv, &err), -1);
+    assert_non_null(strstr(err.msg, "--kv-type: expected f16 or q8_0"));
+    char *bad_ov[] = {"--context-overflow", "drop"};
+    assert_int_equal(worker_config_apply_flags(&c, 2, bad_ov, &err), -1);
+    assert_non_null(strstr(err.msg, "--context-overflow: expected error or shift"));
 
     char *bad1[] = {"--max-active", "0"};
     assert_int_equal(worker_config_apply_flags(&c, 2, bad1, &err), -1);
@@ -193,6 +208,15 @@ static void test_embedded_path_is_relative_to_config(void **state)
         parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"models/x.gguf\"}", &c, &err), 0);
     assert_string_equal(c.backend, "embedded");
     assert_string_equal(c.model, "/srv/w/models/x.gguf");
+    worker_config_clear(&c);
+    assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
+                           "\"context\": 128, \"kv_type\": \"q8_0\", "
+                           "\"context_overflow\": \"shift\"}",
+                           &c, &err),
+                     0);
+    assert_int_equal(c.context, 128);
+    assert_int_equal(c.kv_type, ENGINE_KV_Q8_0);
+    assert_int_equal(c.context_overflow, ENGINE_OVERFLOW_SHIFT);
     worker_config_clear(&c);
 }
 
@@ -227,6 +251,12 @@ static void test_errors(void **state)
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"listen_http\": \"x\"}",
          "\"listen_http\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"modle\": 1}", "\"modle\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"kv_type\": \"f32\"}",
+         "field \"kv_type\": expected f16 or q8_0"},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"kv_type\": 8}", "\"kv_type\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"context_overflow\": \"x\"}",
+         "field \"context_overflow\": expected error or shift"},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"context\": -1}", "\"context\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"http\": {\"idle_timeout\": -1}}",
          "\"idle_timeout\""},
     };
