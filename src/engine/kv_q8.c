@@ -22,8 +22,12 @@ void eng_kvq_quantize(const float *x, int n, int8_t *qs, float *d)
             amax = fmaxf(amax, fabsf(xb[i]));
         float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
         d[b] = db;
-        for (int i = 0; i < len; i++)
-            qs[b * 32 + i] = (int8_t)roundf(xb[i] * id);
+        for (int i = 0; i < len; i++) {
+            /* Clamped, NaN to 0: a broken model's infinities must not make the conversion
+             * undefined (finite values are within +-127 already). */
+            float v = roundf(xb[i] * id);
+            qs[b * 32 + i] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? (int)v : 0);
+        }
     }
 }
 

@@ -58,6 +58,11 @@ static void test_kvq_round_trip(void **state)
         if (fabsf(x[i] - y[i]) > 0.5f * step + fabsf(x[i]) * 1e-3f)
             fail_msg("x[%d] = %g came back as %g (step %g)", i, x[i], y[i], step);
     }
+    /* A broken model's infinities and NaNs: defined values, within range. */
+    float bad[8] = {INFINITY, -INFINITY, NAN, 1, -1, 0, 5, 3};
+    eng_kvq_store(qs, d, bad, 8);
+    for (int i = 0; i < 8; i++)
+        assert_true(qs[i] >= -127 && qs[i] <= 127);
     float zero[8] = {0};
     eng_kvq_store(qs, d, zero, 8); /* an all-zero block: scale 0, no division by it */
     eng_kvq_load(y, qs, d, 8);
