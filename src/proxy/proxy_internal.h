@@ -61,8 +61,10 @@ struct pworker {
     bool flow;             /* speaks per-stream flow control (DAEMON_PARAMS_FLAG_FLOW) */
     uint8_t cert_hash[32]; /* SHA-256 of cert_der */
     uint8_t receipt_pub[32];
-    uint64_t receipts_seen; /* sealed receipts from this connection (proxy_seal.c) */
-    uint64_t answers_seen;  /* sealed answers dispatched on it (proxy_seal.c) */
+    uint64_t receipts_seen;        /* signed receipts from this connection (proxy_seal.c) */
+    uint64_t receipts_since_check; /* ... since the last whose signature was checked */
+    double receipt_checked_at;     /* monotonic time of that check */
+    uint64_t answers_seen;         /* sealed answers dispatched on it (proxy_seal.c) */
     uint8_t *cert_der;
     size_t cert_der_len;
     cc_list_node node; /* in p->all_workers */

@@ -263,6 +263,43 @@ static void test_answer_hash_sampled(void **state)
     assert_int_equal(f->p->stats.ok, 16);
 }
 
+/* One sealed request through worker a whose receipt is `how`; true when the
+ * proxy passed it on (billed), false when it refused it. */
+static bool one_sampled(fx *f, sw *a, pclient *c, int i, receipt_case how)
+{
+    const uint8_t tags[] = {1};
+    run_sealed(c, (uint8_t)i, "tiny", tags, 1);
+    tl_int256 wrid =
+        ((const tl_proxy_runSealedQuery *)fx_take(f, true, a->w->rw.id, TL_ID_proxy_runSealedQuery))
+            ->request_id;
+    uint64_t refused = f->p->stats.receipts_refused;
+    serve(f, a, &wrid, how);
+    fx_clear_sent(f);
+    return f->p->stats.receipts_refused == refused;
+}
+
+/* Signatures are checked on the first receipt of a worker connection, then
+ * on one in 16 at most, and no sooner than a quarter second after the last
+ * check: receipts 2 to 16 pass unchecked even with a bad signature, the 17th
+ * too while the last check is recent, and the next one once it is not. */
+static void test_signature_sampled(void **state)
+{
+    fx *f = *state;
+    sw a;
+    make_sealing(&a, fx_worker(f, "tiny@sha256:aa", 1000, 4), 1);
+    pclient *c = fx_client(f, 2);
+    assert_true(one_sampled(f, &a, c, 1, GOOD));
+    for (int i = 2; i <= 17; i++)
+        assert_true(one_sampled(f, &a, c, i, BAD_SIGNATURE));
+    /* The last check is now long enough ago: the next bad one is caught. */
+    a.w->receipt_checked_at -= 1.0;
+    assert_false(one_sampled(f, &a, c, 18, BAD_SIGNATURE));
+    /* A check just happened: the next 15 are not checked again. */
+    for (int i = 19; i <= 33; i++)
+        assert_true(one_sampled(f, &a, c, i, BAD_SIGNATURE));
+    assert_int_equal(f->p->stats.receipts_refused, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +311,7 @@ int main(void)
         FX_TEST(test_receipt_bad_hash),
         FX_TEST(test_receipt_missing),
         FX_TEST(test_answer_hash_sampled),
+        FX_TEST(test_signature_sampled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
