@@ -133,6 +133,7 @@ void client_free(client *c)
     cc_map_free(&c->reqs);
     client_debug_log_clear(c);
     client_seal_cache_clear(c);
+    client_seal_lists_forget(c, NULL);
     cc_map_free(&c->seal_cache);
     client_seal_sessions_clear(c);
     cc_map_free(&c->seal_sessions);

@@ -649,6 +649,7 @@ static void client_answer_opened(creq *r, uint32_t id, const tl_client_queryAnsw
 void client_link_gone(clink *l)
 {
     client *c = clink_client(l);
+    client_seal_lists_forget(c, l);
     /* Collect first: retries and failures change the table. */
     size_t n = 0;
     creq **list = cc_calloc(cc_map_count(&c->reqs) + 1, sizeof(*list));
@@ -892,6 +893,8 @@ static void stats_fill(void *ud, json_t *o)
                         json_integer((json_int_t)c->stats.candidates_refused));
     json_object_set_new(sl, "receipts_refused",
                         json_integer((json_int_t)c->stats.receipts_refused));
+    json_object_set_new(sl, "candidate_queries",
+                        json_integer((json_int_t)c->stats.candidate_queries));
     json_object_set_new(o, "sealing", sl);
     json_object_set_new(o, "requests", req);
     if (c->n_keys) json_object_set_new(o, "api_keys", client_keys_stats(c));

@@ -242,7 +242,13 @@ struct client {
     int seal_candidates;          /* candidates a request is wrapped for (0: 2) */
     double seal_session_lifetime; /* seconds a session is used (0: 600) */
     bool seal_sign_on_request;    /* signed receipts only when the caller asks */
-    cmoney *money;                /* one per link, same order */
+    /* Each proxy's verified candidates per model, kept seal_lists_ttl
+     * seconds (0: 2; < 0: asked before every request) or until the proxy
+     * says its sealing workers changed (client_seal.c). */
+    struct clist *seal_lists;
+    size_t n_seal_lists;
+    double seal_lists_ttl;
+    cmoney *money; /* one per link, same order */
     /* client_chain.c: with a chain, the contract at each proxy (per link),
      * the API on our loop and the wallet that deploys and tops up. */
     cchain *chain;
@@ -262,6 +268,7 @@ struct client {
         uint64_t refused_quota; /* refused at once for want of credit at every proxy */
         uint64_t bytes_out;
         uint64_t sealed, plain, sealing_refused, candidates_refused, receipts_refused;
+        uint64_t candidate_queries; /* client.getSealingCandidates sent */
     } stats;
 };
 
@@ -417,6 +424,10 @@ char *client_seal_evidence(creq *r);
 /* Headers naming the worker, set when the first part opened. */
 void client_seal_head_headers(creq *r);
 void client_seal_cache_clear(client *c);
+/* Drops the candidate lists kept from l's proxy (its connection is new or
+ * gone, or its sealing workers changed), all of them with l NULL. */
+void client_seal_lists_forget(client *c, const clink *l);
+void client_seal_on_workers_changed(clink *l, const tl_client_sealingWorkersChanged *m);
 void client_seal_sessions_clear(client *c);
 /* True when msg says a worker lost the session r used: r's sessions are
  * dropped, and the caller may send r again once (it then re-encapsulates). */

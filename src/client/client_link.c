@@ -51,6 +51,9 @@ static void on_packet(daemon_link *l, const uint8_t *data, size_t len)
     case TL_ID_client_queryReceipt:
         client_seal_on_receipt(l, (const tl_client_queryReceipt *)m);
         break;
+    case TL_ID_client_sealingWorkersChanged:
+        client_seal_on_workers_changed(l, (const tl_client_sealingWorkersChanged *)m);
+        break;
     case TL_ID_proxy_clientRequestPayment: { /* the account's totals after a request */
         const tl_proxy_clientRequestPayment *p = (const tl_proxy_clientRequestPayment *)m;
         client_money_on_totals(l, p->db_tokens, p->max_tokens);
@@ -91,6 +94,7 @@ static void on_connected(daemon_link *l, const tl_obj *o)
                                 a->params.flags, a->params.proto_version) < 0)
         return;
     l->peer_flags = a->params.flags;
+    client_seal_lists_forget(clink_client(l), l);    /* a new connection: its workers may differ */
     if (client_chain_on_connected(l, a) < 0) return; /* the link failed */
     /* As COCOON's client (ClientProxyConnection.cpp run_authorization): the
      * short form only when the proxy holds the hash of our secret (the one

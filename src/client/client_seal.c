@@ -26,6 +26,15 @@
 #define SESSIONS_MAX 256
 #define SESSION_LIFETIME 600.0
 #define DEFAULT_CANDIDATES 2
+/* Candidate lists kept per (proxy link, model): asking before every request
+ * was a round trip to the proxy per request, about a tenth of a sealed
+ * request's CPU on the client and a share on the proxy. The proxy tells us
+ * when its sealing workers change (client.sealingWorkersChanged, sent on the
+ * same link before anything it does with the new set), so a list is dropped
+ * as soon as a worker joins or leaves; the lifetime only bounds how long a
+ * proxy that does not say so (an older one) can hide a new worker. */
+#define LISTS_TTL 2.0
+#define LISTS_MAX 64
 
 /* One session with one worker key. */
 typedef struct csession {
@@ -60,6 +69,16 @@ typedef struct ccand {
     char summary[256];
 } ccand;
 
+/* A proxy's candidates for one model, as verified. */
+typedef struct clist {
+    const clink *link;
+    char *model;
+    ccand cands[MAX_CANDIDATES]; /* copies of cache entries (never own der) */
+    size_t n;
+    double fetched; /* monotonic */
+    size_t next;    /* where the next request's candidates start */
+} clist;
+
 typedef struct cseal_cand {
     ccand info; /* a copy: the cache may drop the entry meanwhile */
     crypto_seal_stream stream;
@@ -80,6 +99,7 @@ struct cseal {
     size_t receipt_len; /* the MAC included */
     size_t rlen;        /* the receipt proper (either form, crypto_receipt_len) */
     client_seal_fallback fallback;
+    bool listed; /* its candidates came from a kept list */
 };
 
 void client_seal_free(cseal *s)
@@ -246,6 +266,9 @@ bool client_seal_session_lost(creq *r, const char *msg)
 {
     if (!r->seal) return false;
     client *c = r->c;
+    /* A request that failed on candidates from a kept list: the next one
+     * asks the proxy again (a worker may have left meanwhile). */
+    if (r->seal->listed && !r->head_done) client_seal_lists_forget(c, r->link);
     if (r->head_done || !strstr(msg, CRYPTO_SEAL_SESSION_UNKNOWN_MSG)) return false;
     for (size_t i = 0; i < r->seal->n; i++) {
         csession *e = session_find(c, r->seal->cands[i].info.cert_hash);
@@ -254,6 +277,82 @@ bool client_seal_session_lost(creq *r, const char *msg)
     }
     CC_INFO("event=sealing_session_lost reason=\"%s\"", msg);
     return true;
+}
+
+/* ------------------------------------------------------- candidate lists */
+
+static double lists_ttl(const client *c)
+{
+    return c->seal_lists_ttl > 0 ? c->seal_lists_ttl : LISTS_TTL;
+}
+
+static void list_drop(client *c, size_t i)
+{
+    free(c->seal_lists[i].model);
+    c->seal_lists[i] = c->seal_lists[--c->n_seal_lists];
+}
+
+void client_seal_lists_forget(client *c, const clink *l)
+{
+    for (size_t i = c->n_seal_lists; i-- > 0;)
+        if (!l || c->seal_lists[i].link == l) list_drop(c, i);
+    if (!l) {
+        free(c->seal_lists);
+        c->seal_lists = NULL;
+    }
+}
+
+void client_seal_on_workers_changed(clink *l, const tl_client_sealingWorkersChanged *m)
+{
+    client *c = clink_client(l);
+    CC_DEBUG("event=sealing_workers_changed proxy=%s generation=%lld", l->addr,
+             (long long)m->generation);
+    client_seal_lists_forget(c, l);
+}
+
+/* l's live list for model, or NULL. */
+static clist *list_find(client *c, const clink *l, const char *model)
+{
+    double now = cc_now_mono();
+    for (size_t i = 0; i < c->n_seal_lists; i++) {
+        clist *e = &c->seal_lists[i];
+        if (e->link != l || strcmp(e->model, model) != 0) continue;
+        if (now - e->fetched < lists_ttl(c)) return e;
+        list_drop(c, i);
+        return NULL;
+    }
+    return NULL;
+}
+
+static void list_keep(client *c, const clink *l, const char *model, const ccand *cands, size_t n)
+{
+    clist *e = list_find(c, l, model);
+    if (!e) {
+        if (c->n_seal_lists == LISTS_MAX) client_seal_lists_forget(c, NULL);
+        if (!c->seal_lists) c->seal_lists = cc_calloc(LISTS_MAX, sizeof(*c->seal_lists));
+        e = &c->seal_lists[c->n_seal_lists++];
+        memset(e, 0, sizeof(*e));
+        e->link = l;
+        e->model = cc_strdup(model);
+    }
+    memcpy(e->cands, cands, n * sizeof(*cands));
+    e->n = n;
+    e->next = 0;
+    e->fetched = cc_now_mono();
+}
+
+/* The candidates of one request from a kept list: as many as it is wrapped
+ * for, starting one further along at each request. The proxy then picks the
+ * least loaded of them, so the load spreads as with two random choices
+ * (instead of every request going to the two least loaded when the list was
+ * made). */
+static size_t list_take(client *c, clist *e, ccand *out)
+{
+    size_t max = c->seal_candidates > 0 ? (size_t)c->seal_candidates : DEFAULT_CANDIDATES;
+    size_t k = CC_MIN(max, e->n), start = e->next++ % e->n;
+    for (size_t i = 0; i < k; i++)
+        out[i] = e->cands[(start + i) % e->n];
+    return k;
 }
 
 /* -------------------------------------------------------------- sealing */
@@ -373,7 +472,9 @@ static void seal_and_send(creq *r, clink *l, const ccand *cands, size_t n, size_
 
 typedef struct cand_call {
     client *c;
+    const clink *link; /* asked */
     tl_int256 rid;
+    bool keep; /* the whole list was asked for, to be kept */
 } cand_call;
 
 static void on_candidates(net_conn *conn, void *ud, int32_t code, const char *error,
@@ -383,6 +484,7 @@ static void on_candidates(net_conn *conn, void *ud, int32_t code, const char *er
     cand_call *call = ud;
     client *c = call->c;
     creq *r = find(c, &call->rid);
+    bool keep = call->keep && r && r->link == call->link;
     free(call);
     if (!r || !r->seal || !r->link) return; /* the caller went away meanwhile */
     if (code != 0) {
@@ -406,8 +508,16 @@ static void on_candidates(net_conn *conn, void *ud, int32_t code, const char *er
         const ccand *v = verify_candidate(c, cs->candidates.items[i].cert);
         if (v->ok) ok[n++] = *v;
     }
-    seal_and_send(r, r->link, ok, n, cs->candidates.n);
+    size_t offered = cs->candidates.n;
     tl_obj_free(obj);
+    if (keep && n) {
+        /* Only a list with a candidate is kept: without one, the next
+         * request asks again, as a new worker may be there by then. */
+        list_keep(c, r->link, r->model, ok, n);
+        clist *e = list_find(c, r->link, r->model);
+        n = list_take(c, e, ok);
+    }
+    seal_and_send(r, r->link, ok, n, offered);
 }
 
 void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
@@ -421,12 +531,27 @@ void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
         unsealable(r, "the proxy does not relay sealed requests");
         return;
     }
+    clist *e = c->seal_lists_ttl >= 0 ? list_find(c, l, r->model) : NULL;
+    if (e) {
+        ccand cands[MAX_CANDIDATES];
+        size_t n = list_take(c, e, cands);
+        r->seal->listed = true;
+        seal_and_send(r, l, cands, n, n);
+        return;
+    }
     tl_client_getSealingCandidates q = TL_INIT(client_getSealingCandidates);
     q.model = tl_str(r->model);
-    q.max_candidates = c->seal_candidates > 0 ? c->seal_candidates : DEFAULT_CANDIDATES;
     cand_call *call = cc_calloc(1, sizeof(*call));
     call->c = c;
+    call->link = l;
     call->rid = r->rid;
+    call->keep = c->seal_lists_ttl >= 0;
+    /* A list to keep holds every candidate (each request takes its share);
+     * otherwise just the ones this request is wrapped for. */
+    q.max_candidates = call->keep               ? MAX_CANDIDATES
+                       : c->seal_candidates > 0 ? c->seal_candidates
+                                                : DEFAULT_CANDIDATES;
+    c->stats.candidate_queries++;
     cc_err err;
     if (c->io->query(l, &q.hdr, on_candidates, call, &err) < 0) {
         free(call);

@@ -180,8 +180,9 @@ struct proxy {
     bool disabled; /* POST /request/disable (proxy_control.c) */
     int pow_difficulty;
     double request_timeout, idle_timeout;
-    cc_list all_workers; /* every pworker connection */
-    cc_list clients;     /* every pclient connection */
+    cc_list all_workers;      /* every pworker connection */
+    cc_list clients;          /* every pclient connection */
+    uint64_t seal_generation; /* changes of the sealing workers (proxy_seal_workers_changed) */
     /* READY workers, for routing (parallel arrays). */
     pworker **workers;
     const proxy_route_worker **route;
@@ -470,6 +471,10 @@ typedef struct pseal pseal;
  * sealing (called once its handshake is accepted). */
 void proxy_seal_worker_init(pworker *w, X509 *cert, const tee_peer_info *info);
 void proxy_seal_worker_clear(pworker *w);
+/* The set of sealing workers clients may be offered changed (one became
+ * ready, left, or was enabled or disabled): tells every client that
+ * negotiated sealing, which drops the candidate lists it keeps. */
+void proxy_seal_workers_changed(proxy *p);
 /* client.getSealingCandidates: ready sealing workers of the model, least
  * loaded first. */
 void proxy_seal_answer_candidates(pclient *c, uint64_t qid,

@@ -72,6 +72,16 @@ void proxy_seal_worker_clear(pworker *w)
     w->sealing = false;
 }
 
+void proxy_seal_workers_changed(proxy *p)
+{
+    tl_client_sealingWorkersChanged m = TL_INIT(client_sealingWorkersChanged);
+    m.generation = (int64_t)++p->seal_generation;
+    cc_list_foreach (pclient, c, &p->clients, node) {
+        if (c->authorized && (c->hello_flags & DAEMON_PARAMS_FLAG_SEALING))
+            p->io->to_client(c, &m.hdr);
+    }
+}
+
 static bool serves(const pworker *w, tl_bytes model)
 {
     size_t base = registry_model_base_len(w->model);

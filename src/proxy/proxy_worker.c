@@ -87,12 +87,14 @@ void proxy_worker_destroy(pworker *w, const char *why)
     proxy *p = w->p;
     CC_INFO("event=worker_gone id=%llu model=%s reason=\"%s\"", (unsigned long long)w->rw.id,
             w->model ? w->model : "-", why);
+    bool offered = w->sealing && w->state == PW_READY;
     table_remove(w);
     w->state = PW_NEW;
     proxy_requests_worker_gone(w);
     proxy_requests_kick(p);
     cc_list_remove(&p->all_workers, &w->node);
     proxy_seal_worker_clear(w);
+    if (offered) proxy_seal_workers_changed(p);
     free(w->model);
     free(w->owner_address);
     free(w);
@@ -283,6 +285,7 @@ static void on_query(net_conn *c, void *ud, uint64_t qid, const uint8_t *data, s
         tl_worker_proxyHandshakeCompleted a = TL_INIT(worker_proxyHandshakeCompleted);
         answer(p, c, qid, &a.hdr);
         proxy_requests_kick(p);
+        if (w->sealing) proxy_seal_workers_changed(p);
         CC_INFO("event=worker_ready id=%llu peer=%s model=%s coefficient=%d max_active=%d "
                 "enabled=%d proto=%d",
                 (unsigned long long)w->rw.id, net_conn_peer_addr(c), w->model, w->rw.coefficient,
@@ -343,8 +346,10 @@ void proxy_worker_on_packet(net_conn *c, void *ud, const uint8_t *data, size_t l
         if (en != w->rw.enabled)
             CC_INFO("event=worker_%s id=%llu model=%s", en ? "enabled" : "disabled",
                     (unsigned long long)w->rw.id, w->model);
+        bool changed = en != w->rw.enabled;
         w->rw.enabled = en;
         proxy_requests_kick(w->p);
+        if (changed && w->sealing) proxy_seal_workers_changed(w->p);
         break;
     }
     case TL_ID_worker_newCoefficient: {

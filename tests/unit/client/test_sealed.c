@@ -116,6 +116,7 @@ static int setup(void **state)
     cfx *f = *state;
     client *c = f->c;
     c->sealing = CLIENT_SEALING_REQUIRED;
+    c->seal_lists_ttl = -1; /* each request asks for candidates (lists kept: their own test) */
     cc_err err = {0};
     c->worker_policy = daemon_tee_policy_new("fake", root_dir, &err);
     assert_non_null(c->worker_policy);
@@ -690,6 +691,84 @@ static void test_receipts_signed_on_request(void **state)
     wk_free(&a);
 }
 
+/* Serves the sealed request just sent for call on link 0 by w ("{}"). */
+static void serve_call(cfx *f, fcall *call, const wk *w, served *s)
+{
+    open_request(f, 0, w, s);
+    cc_buf m = CC_BUF_INIT;
+    seal_msg(s, true, "{}", true, &m);
+    send_receipt(f, 0, s, w, 0);
+    deliver(f, 0, s, true, &m, true, 0);
+    assert_true(call->done);
+    assert_int_equal(call->status, 200);
+    cc_buf_free(&m);
+}
+
+/* The proxy's candidate list is kept: one query serves the requests after
+ * it, each wrapped for its share of the list in turn, until the proxy says
+ * its sealing workers changed (a new worker is offered at once), a request
+ * on the kept list fails, or the link goes. */
+static void test_candidate_lists_kept(void **state)
+{
+    cfx *f = *state;
+    client *c = f->c;
+    c->seal_lists_ttl = 0; /* the default lifetime */
+    c->seal_candidates = 1;
+    wk a, b, n;
+    wk_make(&a);
+    wk_make(&b);
+    wk_make(&n);
+    served s[6];
+    fcall *call = cfx_chat(f, false);
+    assert_int_equal(f->n_queries, 1);
+    const tl_client_getSealingCandidates *q =
+        (const tl_client_getSealingCandidates *)f->queries[0].msg;
+    assert_int_equal(q->max_candidates, 8); /* the whole list, to keep */
+    const wk *ab[] = {&a, &b};
+    offer(f, ab, 2);
+    serve_call(f, call, &a, &s[0]);
+    call = cfx_chat(f, false);
+    assert_int_equal(f->n_queries, 0);
+    serve_call(f, call, &b, &s[1]);
+    call = cfx_chat(f, false);
+    serve_call(f, call, &a, &s[2]);
+    assert_int_equal(c->stats.candidate_queries, 1);
+
+    /* A worker joined (or left): the next request asks, and gets it. */
+    tl_client_sealingWorkersChanged ch = TL_INIT(client_sealingWorkersChanged);
+    ch.generation = 7;
+    client_seal_on_workers_changed(&c->links.at[0], &ch);
+    call = cfx_chat(f, false);
+    assert_int_equal(f->n_queries, 1);
+    const wk *only_n[] = {&n};
+    offer(f, only_n, 1);
+    serve_call(f, call, &n, &s[3]);
+
+    /* A request on the kept list fails: the caller hears it, and the next
+     * request asks again. */
+    call = cfx_chat(f, false);
+    assert_int_equal(f->n_queries, 0);
+    open_request(f, 0, &n, &s[4]);
+    cfx_error(f, 0, &s[4].rid, NET_ERR_NOT_READY, "no worker serves this model");
+    assert_true(call->done);
+    assert_int_not_equal(call->status, 200);
+    call = cfx_chat(f, false);
+    assert_int_equal(f->n_queries, 1);
+    offer(f, only_n, 1);
+    serve_call(f, call, &n, &s[5]);
+    assert_int_equal(c->stats.candidate_queries, 3);
+
+    /* The link goes: its lists go with it. */
+    assert_int_equal(c->n_seal_lists, 1);
+    cfx_link_lost(f, 0);
+    assert_int_equal(c->n_seal_lists, 0);
+    for (size_t i = 0; i < 6; i++)
+        served_free(&s[i]);
+    wk_free(&a);
+    wk_free(&b);
+    wk_free(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +787,7 @@ int main(void)
         SEALED_TEST(test_session_lost_reencapsulates),
         SEALED_TEST(test_session_expires),
         SEALED_TEST(test_receipts_signed_on_request),
+        SEALED_TEST(test_candidate_lists_kept),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

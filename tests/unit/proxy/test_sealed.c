@@ -300,6 +300,49 @@ static void test_signature_sampled(void **state)
     assert_int_equal(f->p->stats.receipts_refused, 1);
 }
 
+/* The generation a client.sealingWorkersChanged to c carries (it must be
+ * the next message to c). */
+static int64_t changed_to(fx *f, pclient *c)
+{
+    return ((const tl_client_sealingWorkersChanged *)fx_take(f, false, c->id,
+                                                             TL_ID_client_sealingWorkersChanged))
+        ->generation;
+}
+
+static void set_enabled(pworker *w, bool en)
+{
+    tl_worker_enabledDisabled d = TL_INIT(worker_enabledDisabled);
+    d.disabled = en ? 0 : 1;
+    fx_worker_packet(w, &d.hdr);
+}
+
+/* Clients that negotiated sealing keep the candidate list: they hear when a
+ * sealing worker is disabled, enabled or gone (and nothing else does). */
+static void test_workers_changed_told(void **state)
+{
+    fx *f = *state;
+    sw a;
+    make_sealing(&a, fx_worker(f, "tiny@sha256:aa", 1000, 4), 1);
+    pworker *plain = fx_worker(f, "tiny@sha256:aa", 1000, 4); /* no sealing claims */
+    pclient *c = fx_client(f, 2);
+    c->hello_flags = DAEMON_PARAMS_FLAG_SEALING;
+    pclient *other = fx_client(f, 2); /* did not ask for sealing */
+    (void)other;
+    set_enabled(a.w, false);
+    assert_int_equal(changed_to(f, c), 1);
+    fx_expect_none(f);
+    set_enabled(a.w, false); /* no change, nothing said */
+    fx_expect_none(f);
+    set_enabled(a.w, true);
+    assert_int_equal(changed_to(f, c), 2);
+    set_enabled(plain, false); /* never offered as a candidate */
+    proxy_worker_destroy(plain, "closed");
+    fx_expect_none(f);
+    proxy_worker_destroy(a.w, "closed");
+    assert_int_equal(changed_to(f, c), 3);
+    fx_expect_none(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +355,7 @@ int main(void)
         FX_TEST(test_receipt_missing),
         FX_TEST(test_answer_hash_sampled),
         FX_TEST(test_signature_sampled),
+        FX_TEST(test_workers_changed_told),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
