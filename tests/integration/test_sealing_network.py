@@ -81,6 +81,29 @@ def main(holder):
     check_eq(cs["sealing"]["receipts_refused"], 0, "the client accepted both receipts")
     log("sealed: JSON and SSE answers carry verified receipts")
 
+    # A worker joins: the proxy tells the client, which drops the candidate
+    # list it keeps, asks again and offers the new worker from its next request.
+    client = net.client
+    queries = cs["sealing"]["candidate_queries"]
+    _, hp3 = net.start_worker(backend)
+    net.wait_workers(3, enabled=3)
+
+    def told():  # (wait_until reports a daemon that exited)
+        with open(client.log_path, errors="replace") as f:
+            return "event=sealing_workers_changed" in f.read()
+    wait_until(told, 10, "the client hears that the proxy's sealing workers changed")
+    # Each request is wrapped for two of the three in turn and the proxy
+    # picks one of those: the new one serves within a few requests.
+    for _ in range(40):
+        st, hdrs, data = http(port, "POST", "/v1/chat/completions", ask(port))
+        check_eq(st, 200, "sealed request after a worker joined (%r)" % data[:300])
+        if jsonstats(hp3)["requests"]["total"] > 0:
+            break
+    check(jsonstats(hp3)["requests"]["total"] > 0, "the worker that joined served sealed requests")
+    check(jsonstats(port)["sealing"]["candidate_queries"] > queries,
+          "the client asked for the new candidate list")
+    log("sealed: a worker that joins is offered at once")
+
     # A registry that lists no worker image: no candidate passes, nothing is sent.
     reg = write_json(os.path.join(net.dir, "client-registry.json"), {
         "proxy_image_hashes": "any", "worker_image_hashes": ["11" * 32], "model_hashes": "any"})
