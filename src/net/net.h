@@ -146,6 +146,14 @@ int net_conn_send_packet_tl(net_conn *c, const tl_obj *msg, cc_err *err);
  * failure (an unencodable message: a bug) is logged as encode_failed.
  * Returns 0 or -1. */
 int net_conn_send_msg(net_conn *c, const tl_obj *msg);
+/* Keeps the frames queued on c from leaving until the matching
+ * net_conn_output_release(), which sends them (in this loop turn): a sender
+ * that knows more frames for c follow later in the turn (the worker's
+ * receipts, signed together at its end) sends them in one write with the
+ * rest instead of a second one. Holds nest; a closed connection ignores
+ * them. */
+void net_conn_output_hold(net_conn *c);
+void net_conn_output_release(net_conn *c);
 /* net_conn_send_msg for a notice the peer need not hear at once: it leaves
  * with the next frame sent on c, or after `delay` seconds at the latest,
  * so it costs the peer no wakeup of its own (the proxy's payment notice

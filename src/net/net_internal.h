@@ -79,6 +79,7 @@ struct net_conn {
     BIO_METHOD *wbio_meth;  /* wbio's methods, one per link (no global state) */
     net_fifo cout;          /* encrypted bytes the socket did not take yet */
     bool flush_scheduled;
+    unsigned out_holds; /* net_conn_output_hold: queued frames wait */
     bool write_wants_read;
     SSL_CTX *ssl_ctx; /* own reference */
 

@@ -205,7 +205,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_conn *c = arg;
     c->flush_scheduled = false;
-    if (c->closing || c->state == NET_CONN_TLS || c->write_wants_read) return;
+    if (c->closing || c->state == NET_CONN_TLS || c->write_wants_read || c->out_holds) return;
     net_conn_hold(c);
     tls_flush(c);
     net_conn_release(c);
@@ -216,7 +216,8 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     net_conn *c = arg;
-    if (c->flush_scheduled || c->closing || c->state == NET_CONN_TLS || c->write_wants_read)
+    if (c->flush_scheduled || c->closing || c->state == NET_CONN_TLS || c->write_wants_read ||
+        c->out_holds)
         return; /* a flush is on its way, or the link cannot write now and retries itself */
     net_conn_hold(c);
     tls_flush(c);
@@ -299,6 +300,20 @@ void net_conn_flush_later_now(net_conn *c)
     if (!c->later_ev || !evtimer_pending(c->later_ev, NULL)) return;
     event_del(c->later_ev);
     if (!c->flush_scheduled) {
+        c->flush_scheduled = true;
+        event_active(c->flush_ev, 0, 1);
+    }
+}
+
+void net_conn_output_hold(net_conn *c)
+{
+    c->out_holds++;
+}
+
+void net_conn_output_release(net_conn *c)
+{
+    if (!c->out_holds || --c->out_holds) return;
+    if (net_fifo_len(&c->out) > 0 && !c->flush_scheduled && c->flush_ev) {
         c->flush_scheduled = true;
         event_active(c->flush_ev, 0, 1);
     }

@@ -192,6 +192,7 @@ int worker_seal_part(wseal *s, bool final, const uint8_t *data, size_t len, cc_b
  * time the batch is signed). */
 typedef struct wbatch_entry {
     wlink *link;
+    net_conn *held; /* link->conn, its output held until the batch is sent */
     tl_int256 request_id;
     crypto_receipt receipt;
     bool session;
@@ -289,6 +290,7 @@ static void batch_flush(worker *w)
         if (e->final_msg.len && e->link->conn && net_conn_is_ready(e->link->conn) &&
             net_conn_send_packet(e->link->conn, e->final_msg.data, e->final_msg.len, &err) < 0)
             CC_WARN("event=send_failed what=final_part error=\"%s\"", err.msg);
+        if (e->held && e->link->conn == e->held) net_conn_output_release(e->held);
         entry_clear(e);
     }
     if (unsigned_n) CC_ERROR("event=receipts_unsigned receipts=%zu", unsigned_n);
@@ -312,6 +314,10 @@ static void batch_add(wseal *s, wlink *l, const tl_int256 *request_id, const cry
     if (b->n == CRYPTO_RECEIPT_BATCH_MAX) batch_flush(w);
     wbatch_entry *e = &b->entries[b->n++];
     e->link = l;
+    /* What the link sends in this turn (other answers' parts) waits for the
+     * receipt and its final part, so all leave in one write instead of two:
+     * one wakeup less on the proxy, and on the client, per batch. */
+    if ((e->held = l->conn)) net_conn_output_hold(e->held);
     e->request_id = *request_id;
     e->receipt = *r;
     e->session = s->session;

@@ -502,6 +502,42 @@ static void test_send_msg_later(void **state)
     fx_free(&f);
 }
 
+/* net_conn_output_hold: what is queued while held stays queued however
+ * many loop turns pass, holds nest, and the last release sends it all. */
+static void test_output_hold(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_listen(&f, 4, (net_timeouts){0});
+    fx_connect(&f, (net_timeouts){0});
+    tl_http_response a, b;
+    cc_buf ea = CC_BUF_INIT, eb = CC_BUF_INIT;
+    tagged(&a, &ea, "held");
+    tagged(&b, &eb, "also held");
+    net_conn_output_hold(f.cli.conn);
+    net_conn_output_hold(f.cli.conn);
+    assert_int_equal(net_conn_send_msg(f.cli.conn, &a.hdr), 0);
+    for (int i = 0; i < 50; i++)
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(f.srv.packets, 0);
+    net_conn_output_release(f.cli.conn); /* one hold is left */
+    assert_int_equal(net_conn_send_msg(f.cli.conn, &b.hdr), 0);
+    for (int i = 0; i < 50; i++)
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(f.srv.packets, 0);
+    assert_true(net_conn_output_pending(f.cli.conn) >= ea.len + eb.len);
+    net_conn_output_release(f.cli.conn);
+    for (double end = tu_now() + 10; tu_now() < end && f.srv.packets < 2;)
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(f.srv.packets, 2);
+    assert_int_equal(f.srv.last_packet.len, eb.len);
+    assert_memory_equal(f.srv.last_packet.data, eb.data, eb.len);
+    assert_int_equal(net_conn_output_pending(f.cli.conn), 0);
+    cc_buf_free(&ea);
+    cc_buf_free(&eb);
+    fx_free(&f);
+}
+
 typedef struct {
     fx *f;
     int calls;
@@ -737,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_large_frames),
         cmocka_unit_test(test_send_packet_tl),
         cmocka_unit_test(test_send_msg_later),
+        cmocka_unit_test(test_output_hold),
         cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_ratls_shaped_certificates),
         cmocka_unit_test(test_not_self_signed_or_expired),
