@@ -41,6 +41,10 @@ static void test_ed25519_rfc8032_vector(void **state)
     assert_memory_equal(sig, want_sig, 64);
     assert_int_equal(crypto_ed25519_key_sign(k, "x", 1, sig, NULL), 0);
     assert_true(crypto_ed25519_verify(pub, "x", 1, sig));
+    /* Each signature starts from the key's initialised context, unchanged
+     * by the ones before. */
+    assert_int_equal(crypto_ed25519_key_sign(k, "", 0, sig, NULL), 0);
+    assert_memory_equal(sig, want_sig, 64);
     crypto_ed25519_key_free(k);
 }
 
