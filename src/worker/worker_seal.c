@@ -343,6 +343,10 @@ void worker_seal_link_gone(worker *w, wlink *l)
     size_t k = 0;
     for (size_t i = 0; i < b->n; i++) {
         if (b->entries[i].link == l) {
+            /* Still alive here (the link forgets it first, then closes
+             * it): a connection that drains before closing must not wait
+             * for a batch that no longer sends to it. */
+            if (b->entries[i].held) net_conn_output_release(b->entries[i].held);
             entry_clear(&b->entries[i]);
             continue;
         }
