@@ -137,7 +137,7 @@ static void hello(daemon_link *l)
     q.params.hdr.id = TL_ID_client_params;
     q.params.flags = 1u | 2u | DAEMON_PARAMS_FLAG_FLOW;
     if (clink_client(l)->sealing != CLIENT_SEALING_OFF)
-        q.params.flags |= DAEMON_PARAMS_FLAG_SEALING;
+        q.params.flags |= DAEMON_PARAMS_FLAG_SEALING | DAEMON_PARAMS_FLAG_SEAL_LISTS;
     /* COCOON's proxy refuses a client without a parseable owner address.
      * Without one configured, the owner of our contracts is our wallet
      * (COCOON's client announces cocoon_wallet_address()): the proxy derives

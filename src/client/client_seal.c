@@ -531,7 +531,9 @@ void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
         unsealable(r, "the proxy does not relay sealed requests");
         return;
     }
-    clist *e = c->seal_lists_ttl >= 0 ? list_find(c, l, r->model) : NULL;
+    /* Lists are kept only from a proxy that says when they go stale. */
+    bool keep = c->seal_lists_ttl >= 0 && (l->peer_flags & DAEMON_PARAMS_FLAG_SEAL_LISTS);
+    clist *e = keep ? list_find(c, l, r->model) : NULL;
     if (e) {
         ccand cands[MAX_CANDIDATES];
         size_t n = list_take(c, e, cands);
@@ -545,7 +547,7 @@ void client_seal_start(creq *r, clink *l, client_seal_fallback fallback)
     call->c = c;
     call->link = l;
     call->rid = r->rid;
-    call->keep = c->seal_lists_ttl >= 0;
+    call->keep = keep;
     /* A list to keep holds every candidate (each request takes its share);
      * otherwise just the ones this request is wrapped for. */
     q.max_candidates = call->keep               ? MAX_CANDIDATES

@@ -33,6 +33,12 @@ struct event_base;
 /* Bit 9 of client.params / worker.params / proxy.params flags: per-stream
  * flow control (client.streamCredit, proxy.streamCredit; docs/net.md). */
 #define DAEMON_PARAMS_FLAG_FLOW (1u << 9)
+/* Bit 10 of client.params and proxy.params flags (with bit 8): the client
+ * keeps candidate lists and reads client.sealingWorkersChanged; the proxy
+ * echoes it when it sends that message (docs/confidentiality.md, "Candidate
+ * lists"). A client of an earlier version never gets the message (it would
+ * not decode it), and a client keeps lists only from a proxy that tells. */
+#define DAEMON_PARAMS_FLAG_SEAL_LISTS (1u << 10)
 
 /* ---- configuration (daemon_config.c) ------------------------------------ */
 

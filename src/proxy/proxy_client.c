@@ -231,7 +231,8 @@ void proxy_client_on_query(net_conn *conn, void *ud, uint64_t qid, const uint8_t
             c->connected = false;
             break;
         }
-        c->hello_flags = cp->flags & (DAEMON_PARAMS_FLAG_SEALING | DAEMON_PARAMS_FLAG_FLOW);
+        c->hello_flags = cp->flags & (DAEMON_PARAMS_FLAG_SEALING | DAEMON_PARAMS_FLAG_FLOW |
+                                      DAEMON_PARAMS_FLAG_SEAL_LISTS);
         c->flow = (cp->flags & DAEMON_PARAMS_FLAG_FLOW) != 0;
         /* With a chain, COCOON's authorization reads the client's contract
          * first and answers when it knows which offer to make. */

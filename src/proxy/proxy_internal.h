@@ -472,8 +472,8 @@ typedef struct pseal pseal;
 void proxy_seal_worker_init(pworker *w, X509 *cert, const tee_peer_info *info);
 void proxy_seal_worker_clear(pworker *w);
 /* The set of sealing workers clients may be offered changed (one became
- * ready, left, or was enabled or disabled): tells every client that
- * negotiated sealing, which drops the candidate lists it keeps. */
+ * ready, left, or was enabled or disabled): tells every client that keeps
+ * candidate lists (DAEMON_PARAMS_FLAG_SEAL_LISTS), which drops them. */
 void proxy_seal_workers_changed(proxy *p);
 /* client.getSealingCandidates: ready sealing workers of the model, least
  * loaded first. */

@@ -77,7 +77,7 @@ void proxy_seal_workers_changed(proxy *p)
     tl_client_sealingWorkersChanged m = TL_INIT(client_sealingWorkersChanged);
     m.generation = (int64_t)++p->seal_generation;
     cc_list_foreach (pclient, c, &p->clients, node) {
-        if (c->authorized && (c->hello_flags & DAEMON_PARAMS_FLAG_SEALING))
+        if (c->authorized && (c->hello_flags & DAEMON_PARAMS_FLAG_SEAL_LISTS))
             p->io->to_client(c, &m.hdr);
     }
 }

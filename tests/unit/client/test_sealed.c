@@ -714,6 +714,7 @@ static void test_candidate_lists_kept(void **state)
     client *c = f->c;
     c->seal_lists_ttl = 0; /* the default lifetime */
     c->seal_candidates = 1;
+    c->links.at[0].peer_flags |= DAEMON_PARAMS_FLAG_SEAL_LISTS; /* the proxy tells of changes */
     wk a, b, n;
     wk_make(&a);
     wk_make(&b);
@@ -762,6 +763,23 @@ static void test_candidate_lists_kept(void **state)
     assert_int_equal(c->n_seal_lists, 1);
     cfx_link_lost(f, 0);
     assert_int_equal(c->n_seal_lists, 0);
+
+    /* A proxy that does not tell of changes (an earlier version): each
+     * request asks. */
+    served t1, t2;
+    c->links.at[0].peer_flags &= ~DAEMON_PARAMS_FLAG_SEAL_LISTS;
+    c->links.at[0].state = DAEMON_LINK_READY;
+    for (int i = 0; i < 2; i++) {
+        call = cfx_chat(f, false);
+        assert_int_equal(f->n_queries, 1);
+        assert_int_equal(
+            ((const tl_client_getSealingCandidates *)f->queries[0].msg)->max_candidates, 1);
+        offer(f, only_n, 1);
+        serve_call(f, call, &n, i ? &t2 : &t1);
+    }
+    assert_int_equal(c->n_seal_lists, 0);
+    served_free(&t1);
+    served_free(&t2);
     for (size_t i = 0; i < 6; i++)
         served_free(&s[i]);
     wk_free(&a);

@@ -316,8 +316,8 @@ static void set_enabled(pworker *w, bool en)
     fx_worker_packet(w, &d.hdr);
 }
 
-/* Clients that negotiated sealing keep the candidate list: they hear when a
- * sealing worker is disabled, enabled or gone (and nothing else does). */
+/* Clients that keep candidate lists hear when a sealing worker is disabled,
+ * enabled or gone; nothing else is told, nor is any other client. */
 static void test_workers_changed_told(void **state)
 {
     fx *f = *state;
@@ -325,9 +325,9 @@ static void test_workers_changed_told(void **state)
     make_sealing(&a, fx_worker(f, "tiny@sha256:aa", 1000, 4), 1);
     pworker *plain = fx_worker(f, "tiny@sha256:aa", 1000, 4); /* no sealing claims */
     pclient *c = fx_client(f, 2);
-    c->hello_flags = DAEMON_PARAMS_FLAG_SEALING;
-    pclient *other = fx_client(f, 2); /* did not ask for sealing */
-    (void)other;
+    c->hello_flags = DAEMON_PARAMS_FLAG_SEALING | DAEMON_PARAMS_FLAG_SEAL_LISTS;
+    pclient *older = fx_client(f, 2); /* seals, but keeps no lists (an earlier version) */
+    older->hello_flags = DAEMON_PARAMS_FLAG_SEALING;
     set_enabled(a.w, false);
     assert_int_equal(changed_to(f, c), 1);
     fx_expect_none(f);
