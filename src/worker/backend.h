@@ -92,7 +92,8 @@ typedef struct backend_openai_http_config {
     const char *api_key;    /* optional bearer token */
     double health_interval; /* seconds between /v1/models polls (default 5) */
     int max_connections;
-    int max_connecting; /* connections being opened at once; 0 = the HTTP client's default */
+    int max_connecting;     /* connections being opened at once; 0 = the HTTP client's default */
+    double connect_timeout; /* seconds a connect to the backend may take; 0 = the client's 10 */
     /* Speech to text: billed tokens per audio second (0 = audio is free). */
     int64_t audio_tokens_per_second;
 } backend_openai_http_config;

@@ -678,7 +678,8 @@ worker_backend *backend_openai_http_new(struct event_base *base,
         return NULL;
     }
     http_client_config ccfg = {.max_connections = cfg->max_connections,
-                               .max_connecting = cfg->max_connecting};
+                               .max_connecting = cfg->max_connecting,
+                               .connect_timeout = cfg->connect_timeout};
     http_client *cli = http_client_new(base, &ccfg, err);
     if (!cli) return NULL;
     oa_backend *b = cc_calloc(1, sizeof(*b));

@@ -43,6 +43,8 @@ typedef struct worker_config {
     double health_interval; /* backend health polls, seconds (2) */
     /* openai-http: backend connections being opened at once; 0 = the HTTP client's 32 */
     int backend_max_connecting;
+    /* openai-http: seconds a backend connect may take ("backend_connect_timeout", 10) */
+    double backend_connect_timeout;
     bool is_test;         /* "is_test": the network we join is a test one (default true) */
     daemon_config common; /* owner, TEE, policy, registry (proxy check), backoff, log level */
     /* embedded: "chat_template", a Jinja chat template file used instead of the GGUF's own

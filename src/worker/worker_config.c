@@ -78,6 +78,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "reconnect_max",
                                        "health_interval",
                                        "backend_max_connecting",
+                                       "backend_connect_timeout",
                                        "max_proxy_debt_nano",
                                        "is_test",
                                        "audio_tokens_per_second",
@@ -109,6 +110,8 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
         cc_json_get_int(obj, "coefficient", false, 1, 1000000, &coef, err) < 0 ||
         cc_json_get_int(obj, "max_active_requests", false, 1, 100000, &maxa, err) < 0 ||
         cc_json_get_int(obj, "backend_max_connecting", false, 1, 100000, &connecting, err) < 0 ||
+        cc_json_get_double(obj, "backend_connect_timeout", false, 0.1, 3600,
+                           &c->backend_connect_timeout, err) < 0 ||
         cc_json_get_double(obj, "health_interval", false, 0.05, 3600, &c->health_interval, err) <
             0 ||
         cc_json_get_bool(obj, "is_test", false, &c->is_test, err) < 0 ||

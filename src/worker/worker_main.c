@@ -17,6 +17,7 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
                                          .health_interval = cfg->health_interval,
                                          .audio_tokens_per_second = cfg->audio_tokens_per_second,
                                          .max_connecting = cfg->backend_max_connecting,
+                                         .connect_timeout = cfg->backend_connect_timeout,
                                          /* Never fewer backend connections than the requests we
                                           * advertise, or the excess queues silently in the client;
                                           * a few more for the health poll. */

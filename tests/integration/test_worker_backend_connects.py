@@ -104,8 +104,11 @@ def main(holder):
     bport = srv.server_address[1]
     net.start_proxy()
     # health polls far apart: none falls into the window where the backend takes nothing
+    # and connects that wait longer than the test can take on a loaded machine (the default
+    # 10 s would fail the waiting requests before the queue opens again)
     worker, _ = net.start_worker(bport, extra={"backend_max_connecting": CAP,
-                                               "health_interval": 60})
+                                               "health_interval": 60,
+                                               "backend_connect_timeout": limit(120)})
     port = net.start_client()
     net.wait_workers(1, enabled=1)
     net.wait_models()

@@ -146,10 +146,11 @@ static void test_openai_http(void **state)
               "\"openai-http\", \"backend_url\": \"http://127.0.0.1:8000\", "
               "\"model\": \"qwen\", \"coefficient\": 1500, \"is_test\": false, "
               "\"policy\": \"any\", \"http\": {\"allowed_hosts\": \"worker1.internal\"}, "
-              "\"max_proxy_debt_nano\": 5000000}",
+              "\"max_proxy_debt_nano\": 5000000, \"backend_connect_timeout\": 2.5}",
               &c, &err),
         0);
     assert_int_equal(c.max_proxy_debt_nano, 5000000);
+    assert_true(c.backend_connect_timeout == 2.5);
     assert_int_equal(c.n_proxies, 2);
     assert_string_equal(c.proxies[1], "10.0.0.2:7");
     assert_string_equal(c.model, "qwen"); /* a name, not resolved as a path */
@@ -244,6 +245,8 @@ static void test_errors(void **state)
          "\"max_proxy_debt_nano\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"max_active_requests\": -1}",
          "\"max_active_requests\""},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"backend_connect_timeout\": 0}",
+         "\"backend_connect_timeout\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"policy\": \"x\"}", "\"policy\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"reconnect_min\": 5, "
          "\"reconnect_max\": 1}",
