@@ -42,10 +42,12 @@ def main():
                            bn.MODEL, "--chunks", str(bn.CHUNKS), "--chunk-bytes",
                            str(bn.CHUNK_BYTES)], r"listening (\d+)")
     backend_url = "http://127.0.0.1:%s" % m.group(1)
-    nets = {mode: up(mode, backend_url) for mode in MODES}
+    nets = {}
     totals = {}
     invalid = False
     try:
+        for mode in MODES:  # inside the try: a network that fails to start stops the others
+            nets[mode] = up(mode, backend_url)
         for conns in (bn.CONNECTIONS, 1):
             for rnd in range(ROUNDS):
                 for mode, (p, url) in nets.items():
