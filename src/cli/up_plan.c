@@ -220,6 +220,12 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
     json_object_set_new(pc, "state_dir", json_string("proxy-state"));
     add_tee_fields(pc, in->fake_root, false);
     add_chain_fields(pc, in);
+    /* Free mode charges nothing on chain, and a client's uncharged use is
+     * capped by its stake (COCOON's ton_disabled: 1 TON, 50M tokens at these
+     * prices), which a busy local network spends in minutes and never gets
+     * back. Its stake here is its whole free balance (5G tokens). */
+    if (!in->chain_url)
+        json_object_set_new(pc, "free_client_stake_nano", json_integer(100000000000LL));
     if (in->proxy_wallet_key) { /* money on chain: its wallet pays, its owner earns */
         json_object_set_new(pc, "wallet_key_file", json_string(in->proxy_wallet_key));
         json_object_set_new(pc, "owner_address", json_string(in->proxy_owner));

@@ -198,9 +198,13 @@ static void test_plan_fake_tee(void **state)
     const json_t *proxy = json_array_get(json_object_get(p->registry, "proxies"), 0);
     assert_string_equal(str(proxy, "address"), "127.0.0.1:5002");
     assert_string_equal(str(proxy, "worker_address"), "127.0.0.1:5001");
-    /* No chain given to the plan: no chain in the configs. */
+    /* No chain given to the plan: no chain in the configs, and the free
+     * mode's stake is the whole free balance, not COCOON's 1 TON. */
     for (size_t i = 0; i < p->n_daemons; i++)
         assert_null(json_object_get(p->daemon[i].config, "chain"));
+    assert_int_equal(
+        json_integer_value(json_object_get(p->daemon[0].config, "free_client_stake_nano")),
+        100000000000LL);
     up_plan_free(p);
 
     /* With the local chain every daemon reads the root. */
@@ -212,6 +216,7 @@ static void test_plan_fake_tee(void **state)
         assert_string_equal(str(c, "chain"), "http://127.0.0.1:4000");
         assert_string_equal(str(c, "root_address"), in.root);
         assert_true(json_real_value(json_object_get(c, "chain_refresh")) == 60);
+        assert_null(json_object_get(c, "free_client_stake_nano"));
     }
     up_plan_free(p);
     free(p);
