@@ -82,6 +82,9 @@ void eng_axpy(float *y, float a, const float *x, int n);
  * holds len floats of scratch. */
 void eng_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd, int len,
                 float scale, float *sc, float *out);
+/* Attention's softmax numerators in place: sc[p] = exp(sc[p] - mx) for p < len; returns
+ * their sum (the portable attentions share it, so their bits agree). */
+float eng_softmax_exp(float *sc, int len, float mx);
 /* dst[i] = src[i] as a half float, rounded to nearest even (the KV cache's writes). */
 void eng_f16_store(uint16_t *dst, const float *src, int n);
 /* a[i] = silu(a[i]) * b[i] */

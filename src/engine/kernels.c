@@ -269,6 +269,16 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
     }
 }
 
+float eng_softmax_exp(float *sc, int len, float mx)
+{
+    float sum = 0;
+    for (int p = 0; p < len; p++) {
+        sc[p] = expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    return sum;
+}
+
 void eng_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd, int len,
                 float scale, float *sc, float *out)
 {
@@ -286,12 +296,7 @@ void eng_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride
         sc[p] = s;
         mx = s > mx ? s : mx;
     }
-    float sum = 0;
-    for (int p = 0; p < len; p++) {
-        sc[p] = expf(sc[p] - mx);
-        sum += sc[p];
-    }
-    float inv = 1.0f / sum;
+    float inv = 1.0f / eng_softmax_exp(sc, len, mx);
     memset(out, 0, (size_t)hd * sizeof(float));
     for (int p = 0; p < len; p++) {
         const uint16_t *vp = v + (size_t)p * stride;

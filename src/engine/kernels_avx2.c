@@ -790,6 +790,25 @@ AVX2 static inline __m256 exp8(__m256 x)
     return _mm256_andnot_ps(under, res);
 }
 
+/* Attention's softmax numerators in place, eight at a time: sc[p] = exp(sc[p] - mx);
+ * returns their sum (both AVX2 attentions, F16 and Q8_0 caches). */
+AVX2 static float softmax_exp8(float *sc, int len, float mx)
+{
+    __m256 vmx = _mm256_set1_ps(mx), vsum = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 8 <= len; p += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + p), vmx));
+        _mm256_storeu_ps(sc + p, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = hsum(vsum);
+    for (; p < len; p++) {
+        sc[p] = expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    return sum;
+}
+
 AVX2 void eng_avx2_silu_mul(float *a, const float *b, int n)
 {
     int i = 0;
@@ -853,18 +872,7 @@ AVX2 void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, 
             mx = s > mx ? s : mx;
         }
     }
-    __m256 vmx = _mm256_set1_ps(mx), vsum = _mm256_setzero_ps();
-    int p = 0;
-    for (; p + 8 <= len; p += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + p), vmx));
-        _mm256_storeu_ps(sc + p, e);
-        vsum = _mm256_add_ps(vsum, e);
-    }
-    float sum = hsum(vsum);
-    for (; p < len; p++) {
-        sc[p] = expf(sc[p] - mx);
-        sum += sc[p];
-    }
+    float sum = softmax_exp8(sc, len, mx);
     float inv = 1.0f / sum;
     int i = 0;
     /* 64 values at a time: eight independent FMA chains per position. One vector at a time
@@ -874,7 +882,7 @@ AVX2 void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, 
         __m256 acc[8];
         for (int c = 0; c < 8; c++)
             acc[c] = _mm256_setzero_ps();
-        for (p = 0; p < len; p++) {
+        for (int p = 0; p < len; p++) {
             __m256 w = _mm256_set1_ps(sc[p]);
             const uint16_t *vp = v + (size_t)p * stride + i;
             if (p + 8 < len) prefetch_span(vp + (size_t)8 * stride, 128);
@@ -886,7 +894,7 @@ AVX2 void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, 
     }
     for (; i < hd; i += 8) {
         __m256 acc = _mm256_setzero_ps();
-        for (p = 0; p < len; p++)
+        for (int p = 0; p < len; p++)
             acc = _mm256_fmadd_ps(_mm256_set1_ps(sc[p]), load_h8(v + (size_t)p * stride + i), acc);
         _mm256_storeu_ps(out + i, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
     }
@@ -943,18 +951,7 @@ AVX2 void eng_avx2_attend_q8(const float *q, const int8_t *kq, const uint16_t *k
         sc[p] = s;
         mx = s > mx ? s : mx;
     }
-    __m256 vmx = _mm256_set1_ps(mx), vsum = _mm256_setzero_ps();
-    int p = 0;
-    for (; p + 8 <= len; p += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + p), vmx));
-        _mm256_storeu_ps(sc + p, e);
-        vsum = _mm256_add_ps(vsum, e);
-    }
-    float sum = hsum(vsum);
-    for (; p < len; p++) {
-        sc[p] = expf(sc[p] - mx);
-        sum += sc[p];
-    }
+    float sum = softmax_exp8(sc, len, mx);
     __m256 inv = _mm256_set1_ps(1.0f / sum);
     /* Values block by block: one weight (softmax x the block's scale) per position for the
      * block's up to four vectors of eight. */
@@ -962,7 +959,7 @@ AVX2 void eng_avx2_attend_q8(const float *q, const int8_t *kq, const uint16_t *k
         int nch = CC_MIN(32, hd - 32 * b) / 8;
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                          _mm256_setzero_ps()};
-        for (p = 0; p < len; p++) {
+        for (int p = 0; p < len; p++) {
             const int8_t *vp = vq + (size_t)p * stride + 32 * b;
             if (p + 8 < len) prefetch_span(vp + (size_t)8 * stride, 8 * nch);
             __m256 w = _mm256_set1_ps(sc[p] * _cvtsh_ss(vd[(size_t)p * dstride + b]));

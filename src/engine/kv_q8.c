@@ -68,12 +68,7 @@ void eng_attend_q8_portable(const float *q, const int8_t *kq, const uint16_t *kd
         sc[p] = s;
         mx = s > mx ? s : mx;
     }
-    float sum = 0;
-    for (int p = 0; p < len; p++) {
-        sc[p] = expf(sc[p] - mx);
-        sum += sc[p];
-    }
-    float inv = 1.0f / sum;
+    float inv = 1.0f / eng_softmax_exp(sc, len, mx);
     memset(out, 0, (size_t)hd * sizeof(float));
     for (int p = 0; p < len; p++) {
         const int8_t *vp = vq + (size_t)p * stride;
