@@ -792,7 +792,7 @@ AVX2 static inline __m256 exp8(__m256 x)
 
 /* Attention's softmax numerators in place, eight at a time: sc[p] = exp(sc[p] - mx);
  * returns their sum (both AVX2 attentions, F16 and Q8_0 caches). */
-AVX2 static float softmax_exp8(float *sc, int len, float mx)
+AVX2 static inline float softmax_exp8(float *sc, int len, float mx)
 {
     __m256 vmx = _mm256_set1_ps(mx), vsum = _mm256_setzero_ps();
     int p = 0;
