@@ -216,10 +216,6 @@ static uint64_t tie_random(proxy *p)
     return p->tie_rng = x;
 }
 
-/* The worker for r (index in p->workers), or -1; why_none (optional)
- * receives proxy_route_why_none's reason either way (a pick the send then
- * fails still needs one). A sealed request may only go to a worker the
- * client wrapped its key for. */
 /* The conversation key our clients put in the last 8 bytes of a request id
  * (random in other clients' ids, so it never matches). */
 static uint64_t affinity_key(const preq *r)
@@ -227,10 +223,15 @@ static uint64_t affinity_key(const preq *r)
     return cc_load_u64le(r->client_rid.b + 24);
 }
 
-static long pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none)
+/* The worker for r (index in p->workers), or -1, preferring worker id
+ * `prefer` (the conversation's last worker, 0 for none) among equally loaded
+ * ones; why_none (optional) receives proxy_route_why_none's reason either way
+ * (a pick the send then fails still needs one). A sealed request may only go
+ * to a worker the client wrapped its key for. */
+static long pick_preferring(preq *r, uint64_t exclude_id, uint64_t rnd, uint64_t prefer,
+                            int *why_none)
 {
     proxy *p = r->p;
-    uint64_t prefer = proxy_affinity_get(p->affinity, affinity_key(r));
     if (r->seal) return proxy_seal_pick(r, exclude_id, prefer, rnd, why_none);
     long i =
         proxy_route_pick(p->route, p->n_workers, r->model, r->max_coefficient, exclude_id, rnd);
@@ -242,14 +243,21 @@ static long pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none)
     return i;
 }
 
+static long pick(preq *r, uint64_t exclude_id, uint64_t rnd, int *why_none)
+{
+    uint64_t prefer = proxy_affinity_get(r->p->affinity, affinity_key(r));
+    return pick_preferring(r, exclude_id, rnd, prefer, why_none);
+}
+
 static bool dispatch(preq *r, uint64_t exclude_id)
 {
     proxy *p = r->p;
-    long i = pick(r, exclude_id, tie_random(p), NULL);
+    uint64_t key = affinity_key(r);
+    uint64_t prefer = proxy_affinity_get(p->affinity, key);
+    long i = pick_preferring(r, exclude_id, tie_random(p), prefer, NULL);
     if (i < 0) return false;
     pworker *w = p->workers[i];
-    uint64_t key = affinity_key(r);
-    if (proxy_affinity_get(p->affinity, key) == w->rw.id) p->stats.affinity_hits++;
+    if (prefer == w->rw.id) p->stats.affinity_hits++;
     proxy_affinity_put(p->affinity, key, w->rw.id);
     attach_worker(r, w);
     r->attempts++;
