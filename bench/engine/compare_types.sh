@@ -3,7 +3,7 @@
 # default `cocoon engine synth` shape) in Q4_K, Q6_K, Q8_0, Q4_0 and F16, prompts of 128 and 512
 # tokens, 1 and 2 threads, alternating runs (compare_llamacpp.sh), with peak RSS. llama.cpp comes
 # from bench/engine/llamacpp.sh. Prints compare_llamacpp.sh's JSON lines ("ratio" lines hold
-# ours / llama.cpp).
+# ours / llama.cpp), then the table of ratios (types_table.py) on standard error.
 # usage: bench/engine/compare_types.sh [BUILD_DIR] [REPS]   (COMPARE_TYPES, COMPARE_PROMPTS and
 #        COMPARE_THREADS narrow the matrix, e.g. COMPARE_TYPES="Q6_K F16")
 set -euo pipefail
@@ -19,7 +19,8 @@ for type in ${COMPARE_TYPES:-Q4_K Q6_K Q8_0 Q4_0 F16}; do
   "$build/bin/cocoon" engine synth --out "$model" --type "$type" >/dev/null
   for np in ${COMPARE_PROMPTS:-128 512}; do
     COMPARE_PROMPT_TOKENS=$np bench/engine/compare_llamacpp.sh "$bin/llama-bench" "$model" \
-      "$build" "$reps" "${threads[@]}"
+      "$build" "$reps" "${threads[@]}" | tee -a "$tmp/lines"
   done
   rm -f "$model"
 done
+python3 bench/engine/types_table.py "$tmp/lines" >&2
