@@ -14,7 +14,8 @@ typedef struct eng_tensor {
     size_t row_bytes;
     const uint8_t *data;
     /* Rows [0, packed_rows) are stored in groups of eight interleaved rows
-     * (blk_q8_0x8 / blk_q4_0x8, see pack.c); the rows after them as usual. */
+     * (blk_q8_0x8 / blk_q4_0x8 / blk_q4_kx8, see pack.c); the rows after
+     * them as usual. */
     int packed_rows;
 } eng_tensor;
 
@@ -57,7 +58,22 @@ typedef struct {
     uint16_t d[8];
     uint8_t qs[8 * QK4_0 / 2];
 } blk_q4_0x8;
-/* Rewrites the first rows / 8 * 8 rows of a Q8_0 or Q4_0 matrix in place
+/* Eight Q4_K rows interleaved, one super-block of each: the eight d, the
+ * eight dmin, then the rows' 12 scale bytes and their quants, both four
+ * bytes of each row at a time. scales[32p + 4r + j] is scale byte 4p + j of
+ * row r (p < 3), so the kernel unpacks the 6-bit scales and minimums of the
+ * eight rows with a few whole-vector operations; qs[32m + 4r + j] is quant
+ * byte 4m + j of row r (m < 32: low nibble value 64(m / 8) + 4(m % 8) + j of
+ * the row, high nibble the same + 32). Same size as the eight blocks. */
+typedef struct {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[8 * 12];
+    uint8_t qs[8 * QK_K / 2];
+} blk_q4_kx8;
+/* Rows of Q4_K wider than this are not packed (the kernel keeps a small
+ * per-input table on the stack). */
+#define ENG_X8_Q4K_MAX_COLS 16384
+/* Rewrites the first rows / 8 * 8 rows of a Q8_0, Q4_0 or Q4_K matrix in place
  * into groups of eight (same bytes in all); returns how many rows it packed:
  * 0 for other types, other row layouts, or a CPU without AVX2 (only the AVX2
  * kernels read the packed layout). */

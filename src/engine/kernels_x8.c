@@ -98,6 +98,103 @@ AVX2 static INLINE void q4_0x8_tile(const blk_q4_0x8 *g, int nb, const eng_q8x *
     }
 }
 
+/* Q4_K: per 256-value block of an input, its eight 32-value block sums
+ * paired as 16-bit halves of four 32-bit words, (0, 2), (1, 3), (4, 6),
+ * (5, 7), in the order of q4_kx8_tile's minimum vectors; |sum| <= 32 x 127
+ * fits in 16 bits. */
+static void q4k_x8_sums(const eng_q8x *x, int nb, int32_t *out)
+{
+    static const int pair[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
+    for (int i = 0; i < nb; i++, x += 8)
+        for (int k = 0; k < 4; k++)
+            *out++ = (int32_t)((uint32_t)(uint16_t)x[pair[k][0]].isum | (uint32_t)x[pair[k][1]].isum
+                                                                            << 16);
+}
+
+/* Sub-block j's scale from the byte vector of scales j & 3 (row r's in
+ * bytes 4r..4r+3) into both 16-bit halves of row r's lane. */
+AVX2 static INLINE __m256i q4k_x8_scale(__m256i s, int j)
+{
+    const char b = (char)(j & 3), z = (char)0x80;
+    return _mm256_shuffle_epi8(s,
+                               _mm256_setr_epi8(b, z, b, z, b + 4, z, b + 4, z, b + 8, z, b + 8, z,
+                                                b + 12, z, b + 12, z, b, z, b, z, b + 4, z, b + 4,
+                                                z, b + 8, z, b + 8, z, b + 12, z, b + 12, z));
+}
+
+/* Eight Q4_K rows against T <= 4 inputs (one scale per 256 values, see
+ * eng_avx2_quantize_x; xs their q4k_x8_sums). Per super-block, the scales
+ * and minimums of the eight rows are unpacked from the three scale vectors
+ * as q4k_scales does for one row (kernels_avx2.c), a byte per row in each
+ * 32-bit lane. Sub-block by sub-block, the eight nibble vectors go against
+ * the input's broadcast values: maddubs pair sums are at most 2 x 15 x 127,
+ * so the eight of a sub-block add up in 16 bits (30480), then one madd
+ * applies each row's 6-bit scale and widens, exactly. The minimums' term,
+ * sum over sub-blocks of minimum x input block sum, is integer too (four
+ * madds of the 16-bit minimums with the paired sums). Each super-block then
+ * takes two FMAs per input: d x input scale x the scaled sums, less dmin x
+ * input scale x the minimums' term. Integers do not depend on their order
+ * and the float steps per (row, input) are the same for any T, so a batch
+ * gives a token's bits. */
+AVX2 static INLINE void q4_kx8_tile(const blk_q4_kx8 *g, int nb, const eng_q8x *const *x,
+                                    const int32_t *const *xs, int T, __m256 *acc)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF), m6 = _mm256_set1_epi8(0x3F),
+                  m2 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi16(0xFF);
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, g++) {
+        /* one group's super-block (1152 bytes) two ahead: the group's rows
+         * are one stream, as for Q8_0 */
+        for (int l = 0; l < 18; l++)
+            _mm_prefetch((const char *)(g + 2) + 64 * l, _MM_HINT_T0);
+        __m256i a = _mm256_loadu_si256((const __m256i *)g->scales),
+                b = _mm256_loadu_si256((const __m256i *)(g->scales + 32)),
+                c = _mm256_loadu_si256((const __m256i *)(g->scales + 64));
+        __m256i sc_lo = _mm256_and_si256(a, m6),
+                sc_hi = _mm256_or_si256(_mm256_and_si256(c, m4),
+                                        _mm256_and_si256(_mm256_srli_epi32(a, 2), m2));
+        __m256i mn_lo = _mm256_and_si256(b, m6),
+                mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 4), m4),
+                                        _mm256_and_si256(_mm256_srli_epi32(b, 2), m2));
+        __m256i isum[4];
+        for (int t = 0; t < T; t++)
+            isum[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const uint8_t *q = g->qs + 256 * (j / 2);
+            __m256i s16[4];
+            for (int k = 0; k < 8; k++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * k));
+                __m256i w =
+                    j & 1 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+                for (int t = 0; t < T; t++) {
+                    __m256i p = _mm256_maddubs_epi16(w, bcast4(x[t][8 * i + j].qs + 4 * k));
+                    s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
+                }
+            }
+            __m256i sc = q4k_x8_scale(j < 4 ? sc_lo : sc_hi, j);
+            for (int t = 0; t < T; t++)
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+        }
+        /* minimums as 16-bit pairs (0, 2), (1, 3), (4, 6), (5, 7) per row */
+        __m256i mv[4] = {_mm256_and_si256(mn_lo, lo16), _mm256_srli_epi16(mn_lo, 8),
+                         _mm256_and_si256(mn_hi, lo16), _mm256_srli_epi16(mn_hi, 8)};
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->d)),
+               dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->dmin));
+        for (int t = 0; t < T; t++) {
+            const int32_t *s = xs[t] + 4 * i;
+            __m256i mt = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_madd_epi16(mv[0], _mm256_set1_epi32(s[0])),
+                                 _mm256_madd_epi16(mv[1], _mm256_set1_epi32(s[1]))),
+                _mm256_add_epi32(_mm256_madd_epi16(mv[2], _mm256_set1_epi32(s[2])),
+                                 _mm256_madd_epi16(mv[3], _mm256_set1_epi32(s[3]))));
+            __m256 xd = _mm256_set1_ps(x[t][8 * i].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, xd), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mt), _mm256_mul_ps(dm, xd), acc[t]);
+        }
+    }
+}
+
 /* The tiles with a constant T, storing the eight rows' results of each
  * input at y + t * ldy. */
 #define X8_TILE(T)                                                                                 \
@@ -123,18 +220,41 @@ X8_TILE(3)
 X8_TILE(4)
 #undef X8_TILE
 
+#define X8_Q4K_TILE(T)                                                                             \
+    AVX2 static void q4_kx8_##T(const void *g, int nb, const eng_q8x *const *x,                    \
+                                const int32_t *const *xs, float *y, size_t ldy)                    \
+    {                                                                                              \
+        __m256 acc[T];                                                                             \
+        q4_kx8_tile(g, nb, x, xs, T, acc);                                                         \
+        for (int t = 0; t < T; t++)                                                                \
+            _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);                                         \
+    }
+X8_Q4K_TILE(1)
+X8_Q4K_TILE(2)
+X8_Q4K_TILE(3)
+X8_Q4K_TILE(4)
+#undef X8_Q4K_TILE
+
 typedef void (*x8_tile_fn)(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
+typedef void (*x8_q4k_fn)(const void *g, int nb, const eng_q8x *const *x, const int32_t *const *xs,
+                          float *y, size_t ldy);
 
 AVX2 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy,
                            int r0, int r1)
 {
     static const x8_tile_fn q8[5] = {NULL, q8_0x8_1, q8_0x8_2, q8_0x8_3, q8_0x8_4};
     static const x8_tile_fn q4[5] = {NULL, q4_0x8_1, q4_0x8_2, q4_0x8_3, q4_0x8_4};
+    static const x8_q4k_fn q4k[5] = {NULL, q4_kx8_1, q4_kx8_2, q4_kx8_3, q4_kx8_4};
     const x8_tile_fn *fn = W->type == ENGINE_T_Q8_0 ? q8 : q4;
+    bool kq = W->type == ENGINE_T_Q4_K;
     r1 = CC_MIN(r1, W->packed_rows);
     if (r0 >= r1) return;
-    int nb = W->cols / 32;
+    int nbk = W->cols / 32, nb = kq ? W->cols / QK_K : nbk;
     size_t group = 8 * W->row_bytes;
+    /* Q4_K inputs' paired block sums, four inputs at a time (pack.c packs
+     * no row wider than ENG_X8_Q4K_MAX_COLS). */
+    int32_t sums[4][ENG_X8_Q4K_MAX_COLS / 64];
+    const int32_t *xs[4] = {sums[0], sums[1], sums[2], sums[3]};
     /* Groups in blocks of about 32 KB that stay in cache while every group
      * of four inputs (in L1) goes through them. */
     int g0 = r0 / 8, g1 = (r1 + 7) / 8;
@@ -144,20 +264,25 @@ AVX2 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float 
         for (int t = 0; t < n; t += 4) {
             int T = CC_MIN(4, n - t);
             const eng_q8x *x[4];
-            for (int k = 0; k < T; k++)
-                x[k] = xq + (size_t)(t + k) * nb;
+            for (int k = 0; k < T; k++) {
+                x[k] = xq + (size_t)(t + k) * nbk;
+                if (kq) q4k_x8_sums(x[k], nb, sums[k]);
+            }
             for (int g = b0; g < b1; g++) {
                 const uint8_t *gp = W->data + (size_t)g * group;
                 int lo = g * 8, hi = lo + 8;
-                if (lo >= r0 && hi <= r1) {
-                    fn[T](gp, nb, x, Y + (size_t)t * ldy + lo, ldy);
-                } else { /* a group cut by the range: all eight, then the wanted ones */
-                    float tmp[4 * 8];
-                    fn[T](gp, nb, x, tmp, 8);
+                bool whole = lo >= r0 && hi <= r1;
+                /* a group cut by the range: all eight, then the wanted ones */
+                float tmp[4 * 8], *y = whole ? Y + (size_t)t * ldy + lo : tmp;
+                size_t ly = whole ? ldy : 8;
+                if (kq)
+                    q4k[T](gp, nb, x, xs, y, ly);
+                else
+                    fn[T](gp, nb, x, y, ly);
+                if (!whole)
                     for (int k = 0; k < T; k++)
                         for (int r = CC_MAX(lo, r0); r < CC_MIN(hi, r1); r++)
                             Y[(size_t)(t + k) * ldy + r] = tmp[8 * k + r - lo];
-                }
             }
         }
     }

@@ -1,7 +1,7 @@
 /*
- * Q8_0 and Q4_0 weights repacked at load into groups of eight interleaved
- * rows (blk_q8_0x8, blk_q4_0x8 in engine_int.h) for the AVX2 kernels of
- * kernels_x8.c. A group's eight rows are rewritten in place through a
+ * Q8_0, Q4_0 and Q4_K weights repacked at load into groups of eight
+ * interleaved rows (blk_q8_0x8, blk_q4_0x8, blk_q4_kx8 in engine_int.h) for
+ * the AVX2 kernels of kernels_x8.c. A group's eight rows are rewritten in place through a
  * buffer of one group: the layout has exactly the bytes of the eight rows,
  * so a model's resident weights do not grow (the file is mapped privately
  * and writable, so the rewritten pages are the process's own copies and the
@@ -59,14 +59,34 @@ static void populate_write(uint8_t *p, size_t n)
 #endif
 }
 
+static void pack_q4_k(const uint8_t *src, size_t row_bytes, int nb, blk_q4_kx8 *out)
+{
+    for (int i = 0; i < nb; i++, out++)
+        for (int r = 0; r < 8; r++) {
+            const blk_q4_k *b = (const blk_q4_k *)(src + (size_t)r * row_bytes) + i;
+            out->d[r] = b->d;
+            out->dmin[r] = b->dmin;
+            for (int p = 0; p < 3; p++)
+                memcpy(out->scales + 32 * p + 4 * r, b->scales + 4 * p, 4);
+            for (int m = 0; m < QK_K / 8; m++)
+                memcpy(out->qs + 32 * m + 4 * r, b->qs + 4 * m, 4);
+        }
+}
+
 int eng_pack_rows8(uint32_t type, uint8_t *data, int rows, int cols, size_t row_bytes)
 {
     _Static_assert(sizeof(blk_q8_0x8) == 8 * sizeof(blk_q8_0), "Q8_0 group size");
     _Static_assert(sizeof(blk_q4_0x8) == 8 * sizeof(blk_q4_0), "Q4_0 group size");
+    _Static_assert(sizeof(blk_q4_kx8) == 8 * sizeof(blk_q4_k), "Q4_K group size");
     if (!eng_cpu_avx2() || cols <= 0 || cols % 32 || rows < 8) return 0;
     int nb = cols / 32;
+    if (type == ENGINE_T_Q4_K) {
+        if (cols % QK_K || cols > ENG_X8_Q4K_MAX_COLS) return 0;
+        nb = cols / QK_K;
+    }
     if (type == ENGINE_T_Q8_0   ? row_bytes != (size_t)nb * sizeof(blk_q8_0)
         : type == ENGINE_T_Q4_0 ? row_bytes != (size_t)nb * sizeof(blk_q4_0)
+        : type == ENGINE_T_Q4_K ? row_bytes != (size_t)nb * sizeof(blk_q4_k)
                                 : true)
         return 0;
     size_t group = 8 * row_bytes;
@@ -78,8 +98,10 @@ int eng_pack_rows8(uint32_t type, uint8_t *data, int rows, int cols, size_t row_
         memcpy(tmp, p, group);
         if (type == ENGINE_T_Q8_0)
             pack_q8_0(tmp, row_bytes, nb, (blk_q8_0x8 *)p);
-        else
+        else if (type == ENGINE_T_Q4_0)
             pack_q4_0(tmp, row_bytes, nb, (blk_q4_0x8 *)p);
+        else
+            pack_q4_k(tmp, row_bytes, nb, (blk_q4_kx8 *)p);
     }
     free(tmp);
     return groups * 8;

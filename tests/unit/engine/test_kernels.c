@@ -3,7 +3,7 @@
  * each quant type against floats worked out by hand, quantize/dequantize
  * round trips, quantized dot products against F32 (portable and AVX2), the
  * thread pool, and synthetic qwen2/qwen3/llama models of several types
- * loading and generating (also from a file, with Q8_0/Q4_0 rows packed).
+ * loading and generating (also from a file, with Q8_0/Q4_0/Q4_K rows packed).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -364,18 +364,20 @@ static void test_long_rows(void **state)
     }
 }
 
-/* Q8_0 and Q4_0 rows packed in groups of eight for the AVX2 kernels: within
- * 8-bit rounding of the portable dots, the unpacked integer kernels' values
- * to float rounding, and the same bits for every batch size and row range
- * (a token alone gives the batch's values). 21 rows: two packed groups and
- * five plain rows after them; rows 0 and 1 and the last two inputs take the
- * extreme values (Q4_0's 16-bit block sums at their bound). */
+/* Q8_0, Q4_0 and Q4_K rows packed in groups of eight for the AVX2 kernels:
+ * within 8-bit rounding of the portable dots, the unpacked integer kernels'
+ * values and the exact product of the dequantized weights and quantized
+ * inputs (in double) to float rounding, and the same bits for every batch
+ * size and row range (a token alone gives the batch's values). 21 rows: two
+ * packed groups and five plain rows after them; rows 0 and 1 and the last
+ * two inputs take the extreme values (Q4_0's and Q4_K's 16-bit sub-block
+ * sums at their bound, Q4_K's 6-bit scales and minimums at 63). */
 static void test_packed_rows(void **state)
 {
     (void)state;
     enum { R = 21, NB = 7, MAXC = 512 };
-    static const int widths[] = {96, 512};
-    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0};
+    static const int widths[] = {96, 256, 512};
+    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0, ENGINE_T_Q4_K};
     static float W[R * MAXC], Wd[R * MAXC], X[NB * MAXC], Y[NB * R], Y2[NB * R],
         scratch[ENG_SCRATCH_FLOATS(NB, MAXC)];
     static uint8_t Wq[R * MAXC * 2], Wp[R * MAXC * 2];
@@ -389,12 +391,21 @@ static void test_packed_rows(void **state)
         }
         for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
             uint32_t type = types[ti];
+            if (type == ENGINE_T_Q4_K && C % QK_K) continue;
             size_t rb = 0;
             for (int r = 0; r < R; r++)
                 rb = engine_quant_row(type, W + r * C, Wq + r * rb, C);
-            /* Extremes: Q8_0 weights -128 and 127; Q4_0 nibbles 15 and 0. */
+            /* Extremes: Q8_0 weights -128 and 127; Q4_0 nibbles 15 and 0;
+             * Q4_K nibbles 15 and 0 with every scale and minimum 63. */
             for (int b = 0; b < C / 32; b++) {
-                if (type == ENGINE_T_Q8_0) {
+                if (type == ENGINE_T_Q4_K) {
+                    if (b >= C / QK_K) break;
+                    blk_q4_k *b0 = (blk_q4_k *)Wq + b, *b1 = (blk_q4_k *)(Wq + rb) + b;
+                    memset(b0->qs, 0xff, sizeof(b0->qs));
+                    memset(b0->scales, 0xff, sizeof(b0->scales));
+                    memset(b1->qs, 0x00, sizeof(b1->qs));
+                    memset(b1->scales, 0xff, sizeof(b1->scales));
+                } else if (type == ENGINE_T_Q8_0) {
                     blk_q8_0 *b0 = (blk_q8_0 *)Wq + b, *b1 = (blk_q8_0 *)(Wq + rb) + b;
                     memset(b0->qs, 0x80, sizeof(b0->qs));
                     memset(b1->qs, 0x7f, sizeof(b1->qs));
@@ -416,7 +427,12 @@ static void test_packed_rows(void **state)
             /* Other shapes are left alone. */
             assert_int_equal(eng_pack_rows8(type, Wp, 7, C, rb), 0);
             assert_int_equal(eng_pack_rows8(type, Wp, R, C, rb + 1), 0);
-            assert_int_equal(eng_pack_rows8(ENGINE_T_Q4_K, Wp, R, C, rb), 0);
+            assert_int_equal(eng_pack_rows8(ENGINE_T_Q6_K, Wp, R, C, rb), 0);
+            if (type == ENGINE_T_Q4_K) /* too wide for the kernel's table */
+                assert_int_equal(
+                    eng_pack_rows8(type, Wp, 8, ENG_X8_Q4K_MAX_COLS + QK_K,
+                                   (ENG_X8_Q4K_MAX_COLS / QK_K + 1) * sizeof(blk_q4_k)),
+                    0);
 
             eng_tensor P = {type, R, C, rb, Wp, packed};
             eng_matmul(&P, X, NB, C, Y, R, 0, R, scratch);
@@ -429,13 +445,17 @@ static void test_packed_rows(void **state)
                     float d = eng_dot_row_portable(type, Wq + r * rb, X + t * C, C);
                     float u = eng_avx2_dot_q(type, Wq + r * rb, xq, C);
                     float mag = 0;
-                    for (int k = 0; k < C; k++)
+                    double e = 0; /* what the integer kernels compute, exactly */
+                    for (int k = 0; k < C; k++) {
                         mag += fabsf(Wd[r * C + k] * X[t * C + k]);
+                        e += (double)Wd[r * C + k] * xq[k / 32].d * xq[k / 32].qs[k % 32];
+                    }
                     if (fabsf(Y[t * R + r] - d) > 3e-3f * mag ||
-                        fabsf(Y[t * R + r] - u) > 1e-5f * mag)
+                        fabsf(Y[t * R + r] - u) > 1e-5f * mag ||
+                        fabs(Y[t * R + r] - e) > 1e-5 * mag)
                         fail_msg("%s cols %d row %d token %d: packed %.9g, portable %.9g, "
-                                 "unpacked int8 %.9g",
-                                 engine_ttype_name(type), C, r, t, Y[t * R + r], d, u);
+                                 "unpacked int8 %.9g, exact %.9g",
+                                 engine_ttype_name(type), C, r, t, Y[t * R + r], d, u, e);
                 }
             }
             static const int ranges[][2] = {{0, R}, {3, 19}, {8, 16}, {17, R}, {5, 6}, {15, 17}};
@@ -642,10 +662,10 @@ static void synth_generate(engine_arch arch, uint32_t type, bool bpe)
             fail_msg("%s/%s logit %d: batch %f vs single %f", engine_ttype_name(type),
                      bpe ? "bpe" : "spm", i, la[i], lb[i]);
     }
-    /* The same file loaded from disk: Q8_0 and Q4_0 matrices are packed in
+    /* The same file loaded from disk: Q8_0, Q4_0 and Q4_K matrices are packed in
      * groups of eight rows (only a mapped file is), and batch and token by
      * token still agree bit for bit. */
-    if (type == ENGINE_T_Q8_0 || type == ENGINE_T_Q4_0) {
+    if (type == ENGINE_T_Q8_0 || type == ENGINE_T_Q4_0 || type == ENGINE_T_Q4_K) {
         char path[256];
         cc_tmp_template(path, sizeof(path), "synth_packed");
         int fd = mkstemp(path);
