@@ -111,16 +111,14 @@ static void q4k_x8_sums(const eng_q8x *x, int nb, int32_t *out)
                                                                             << 16);
 }
 
-/* Sub-block j's scale from the byte vector of scales j & 3 (row r's in
- * bytes 4r..4r+3) into both 16-bit halves of row r's lane. */
-AVX2 static INLINE __m256i q4k_x8_scale(__m256i s, int j)
-{
-    const char b = (char)(j & 3), z = (char)0x80;
-    return _mm256_shuffle_epi8(s,
-                               _mm256_setr_epi8(b, z, b, z, b + 4, z, b + 4, z, b + 8, z, b + 8, z,
-                                                b + 12, z, b + 12, z, b, z, b, z, b + 4, z, b + 4,
-                                                z, b + 8, z, b + 8, z, b + 12, z, b + 12, z));
-}
+/* Shuffles that take sub-block j's scale from the byte vector of scales
+ * j & 3 (row r's in bytes 4r..4r+3) into both 16-bit halves of row r's
+ * lane (index 0x80: zero). */
+#define PICK4(b)                                                                                   \
+    b, 0x80, b, 0x80, b + 4, 0x80, b + 4, 0x80, b + 8, 0x80, b + 8, 0x80, b + 12, 0x80, b + 12, 0x80
+static const uint8_t q4k_x8_pick[4][32] = {
+    {PICK4(0), PICK4(0)}, {PICK4(1), PICK4(1)}, {PICK4(2), PICK4(2)}, {PICK4(3), PICK4(3)}};
+#undef PICK4
 
 /* Eight Q4_K rows against T <= 4 inputs (one scale per 256 values, see
  * eng_avx2_quantize_x; xs their q4k_x8_sums). Per super-block, the scales
@@ -160,19 +158,29 @@ AVX2 static INLINE void q4_kx8_tile(const blk_q4_kx8 *g, int nb, const eng_q8x *
         __m256i isum[4];
         for (int t = 0; t < T; t++)
             isum[t] = _mm256_setzero_si256();
+            /* Not unrolled: unrolled, gcc interleaves the sub-blocks and spills
+             * most of the vectors to the stack. */
+#pragma GCC unroll 1
         for (int j = 0; j < 8; j++) {
             const uint8_t *q = g->qs + 256 * (j / 2);
+            const __m128i shift = _mm_cvtsi32_si128(4 * (j & 1));
+            const int8_t *xp[4];
+            for (int t = 0; t < T; t++)
+                xp[t] = x[t][8 * i + j].qs;
             __m256i s16[4];
             for (int k = 0; k < 8; k++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * k));
-                __m256i w =
-                    j & 1 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+                __m256i w = _mm256_and_si256(
+                    _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(q + 32 * k)), shift), m4);
                 for (int t = 0; t < T; t++) {
-                    __m256i p = _mm256_maddubs_epi16(w, bcast4(x[t][8 * i + j].qs + 4 * k));
+                    __m256i p = _mm256_maddubs_epi16(w, bcast4(xp[t] + 4 * k));
                     s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
+                    /* keeps gcc from regrouping the sums into a tree of all
+                     * 32 products at once (spilled to the stack) */
+                    __asm__("" : "+x"(s16[t]));
                 }
             }
-            __m256i sc = q4k_x8_scale(j < 4 ? sc_lo : sc_hi, j);
+            __m256i sc = _mm256_shuffle_epi8(
+                j < 4 ? sc_lo : sc_hi, _mm256_loadu_si256((const __m256i *)q4k_x8_pick[j & 3]));
             for (int t = 0; t < T; t++)
                 isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
         }
