@@ -1,5 +1,5 @@
 /*
- * Q8_0 and Q4_0 products over rows packed in groups of eight (pack.c),
+ * Q8_0, Q4_0 and Q4_K products over rows packed in groups of eight (pack.c),
  * AVX2. An input's four values 4k..4k+3 are broadcast to the eight 32-bit
  * lanes and multiplied with the vector holding columns 4k..4k+3 of the
  * eight rows (maddubs pairs, then madd), so each lane gathers one row's
@@ -19,6 +19,7 @@
  * so the eight of a block add up in 16 bits (30720 < 32768) before one
  * madd. Q8_0 weights are signed: maddubs takes |w| and the input with w's
  * sign (pair sums up to 2 x 128 x 127, no room to add two in 16 bits).
+ * Q4_K: see q4_kx8_tile.
  */
 #include <string.h>
 
