@@ -159,31 +159,68 @@ AVX2 static INLINE void q4_kx8_tile(const blk_q4_kx8 *g, int nb, const eng_q8x *
         __m256i isum[4];
         for (int t = 0; t < T; t++)
             isum[t] = _mm256_setzero_si256();
+        if (T <= 2) {
+            /* One or two inputs: both nibbles of each loaded vector at once
+             * (sub-blocks 2h and 2h + 1), in registers with room to spare. */
+#pragma GCC unroll 1
+            for (int h = 0; h < 4; h++) {
+                const uint8_t *q = g->qs + 256 * h;
+                const int8_t *xl[2], *xh[2];
+                for (int t = 0; t < T; t++) {
+                    xl[t] = x[t][8 * i + 2 * h].qs;
+                    xh[t] = x[t][8 * i + 2 * h + 1].qs;
+                }
+                __m256i sl[2], sh[2];
+                for (int k = 0; k < 8; k++) {
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * k));
+                    __m256i wl = _mm256_and_si256(v, m4),
+                            wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                    for (int t = 0; t < T; t++) {
+                        __m256i pl = _mm256_maddubs_epi16(wl, bcast4(xl[t] + 4 * k)),
+                                ph = _mm256_maddubs_epi16(wh, bcast4(xh[t] + 4 * k));
+                        sl[t] = k ? _mm256_add_epi16(sl[t], pl) : pl;
+                        sh[t] = k ? _mm256_add_epi16(sh[t], ph) : ph;
+                        __asm__("" : "+x"(sl[t]), "+x"(sh[t])); /* as below */
+                    }
+                }
+                __m256i s4 = h < 2 ? sc_lo : sc_hi;
+                __m256i scl = _mm256_shuffle_epi8(
+                            s4, _mm256_loadu_si256((const __m256i *)q4k_x8_pick[(2 * h) & 3])),
+                        sch = _mm256_shuffle_epi8(
+                            s4, _mm256_loadu_si256((const __m256i *)q4k_x8_pick[(2 * h + 1) & 3]));
+                for (int t = 0; t < T; t++)
+                    isum[t] =
+                        _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(sl[t], scl),
+                                                                   _mm256_madd_epi16(sh[t], sch)));
+            }
+        } else {
             /* Not unrolled: unrolled, gcc interleaves the sub-blocks and spills
              * most of the vectors to the stack. */
 #pragma GCC unroll 1
-        for (int j = 0; j < 8; j++) {
-            const uint8_t *q = g->qs + 256 * (j / 2);
-            const __m128i shift = _mm_cvtsi32_si128(4 * (j & 1));
-            const int8_t *xp[4];
-            for (int t = 0; t < T; t++)
-                xp[t] = x[t][8 * i + j].qs;
-            __m256i s16[4];
-            for (int k = 0; k < 8; k++) {
-                __m256i w = _mm256_and_si256(
-                    _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(q + 32 * k)), shift), m4);
-                for (int t = 0; t < T; t++) {
-                    __m256i p = _mm256_maddubs_epi16(w, bcast4(xp[t] + 4 * k));
-                    s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
-                    /* keeps gcc from regrouping the sums into a tree of all
-                     * 32 products at once (spilled to the stack) */
-                    __asm__("" : "+x"(s16[t]));
+            for (int j = 0; j < 8; j++) {
+                const uint8_t *q = g->qs + 256 * (j / 2);
+                const __m128i shift = _mm_cvtsi32_si128(4 * (j & 1));
+                const int8_t *xp[4];
+                for (int t = 0; t < T; t++)
+                    xp[t] = x[t][8 * i + j].qs;
+                __m256i s16[4];
+                for (int k = 0; k < 8; k++) {
+                    __m256i w = _mm256_and_si256(
+                        _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(q + 32 * k)), shift),
+                        m4);
+                    for (int t = 0; t < T; t++) {
+                        __m256i p = _mm256_maddubs_epi16(w, bcast4(xp[t] + 4 * k));
+                        s16[t] = k ? _mm256_add_epi16(s16[t], p) : p;
+                        /* keeps gcc from regrouping the sums into a tree of all
+                         * 32 products at once (spilled to the stack) */
+                        __asm__("" : "+x"(s16[t]));
+                    }
                 }
+                __m256i sc = _mm256_shuffle_epi8(
+                    j < 4 ? sc_lo : sc_hi, _mm256_loadu_si256((const __m256i *)q4k_x8_pick[j & 3]));
+                for (int t = 0; t < T; t++)
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
             }
-            __m256i sc = _mm256_shuffle_epi8(
-                j < 4 ? sc_lo : sc_hi, _mm256_loadu_si256((const __m256i *)q4k_x8_pick[j & 3]));
-            for (int t = 0; t < T; t++)
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
         }
         /* minimums as 16-bit pairs (0, 2), (1, 3), (4, 6), (5, 7) per row */
         __m256i mv[4] = {_mm256_and_si256(mn_lo, lo16), _mm256_srli_epi16(mn_lo, 8),
