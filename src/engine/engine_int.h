@@ -98,6 +98,27 @@ void eng_axpy(float *y, float a, const float *x, int n);
  * holds len floats of scratch. */
 void eng_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd, int len,
                 float scale, float *sc, float *out);
+void eng_attend_portable(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd,
+                         int len, float scale, float *sc, float *out);
+/* A prompt batch's attention a tile at a time: up to ENG_ATT_TILE queries of one KV head
+ * (several tokens, or the query heads sharing it under grouped-query attention), each with
+ * its own causal length len[j], so the tile reads each cached key and value once for all of
+ * them. Every query's scores, softmax and weighted sum are computed with the one-query
+ * kernel's operations in its order, so out[j] has the bits eng_attend (or eng_attend_q8)
+ * gives for q[j] alone. sc[j] holds len[j] floats of scratch. */
+#define ENG_ATT_TILE 4
+typedef struct eng_att_tile {
+    int n; /* 1 .. ENG_ATT_TILE */
+    float scale;
+    const float *q[ENG_ATT_TILE];
+    float *out[ENG_ATT_TILE];
+    float *sc[ENG_ATT_TILE];
+    int len[ENG_ATT_TILE];
+} eng_att_tile;
+void eng_attend_tile(const eng_att_tile *t, const uint16_t *k, const uint16_t *v, int stride,
+                     int hd);
+void eng_attend_tile_portable(const eng_att_tile *t, const uint16_t *k, const uint16_t *v,
+                              int stride, int hd);
 /* Attention's softmax numerators in place: sc[p] = exp(sc[p] - mx) for p < len; returns
  * their sum (the portable attentions share it, so their bits agree). */
 float eng_softmax_exp(float *sc, int len, float mx);
@@ -125,11 +146,23 @@ void eng_attend_q8(const float *q, const int8_t *kq, const uint16_t *kd, const i
 void eng_attend_q8_portable(const float *q, const int8_t *kq, const uint16_t *kd, const int8_t *vq,
                             const uint16_t *vd, int stride, int dstride, int hd, int len,
                             float scale, float *sc, float *out);
+/* eng_attend_tile over a Q8_0 cache (arguments as eng_attend_q8's). */
+void eng_attend_q8_tile(const eng_att_tile *t, const int8_t *kq, const uint16_t *kd,
+                        const int8_t *vq, const uint16_t *vd, int stride, int dstride, int hd);
+void eng_attend_q8_tile_portable(const eng_att_tile *t, const int8_t *kq, const uint16_t *kd,
+                                 const int8_t *vq, const uint16_t *vd, int stride, int dstride,
+                                 int hd);
 
 /* AVX2/FMA variants (kernels_avx2.c), only called when the CPU has them. */
 void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd,
                      int len, float scale, float *sc, float *out);
 void eng_avx2_f16_store(uint16_t *dst, const float *src, int n);
+/* hd a multiple of 8 (the Q8_0 one at most ENG_KVQ_MAX_HD). */
+void eng_avx2_attend_tile(const eng_att_tile *t, const uint16_t *k, const uint16_t *v, int stride,
+                          int hd);
+void eng_avx2_attend_q8_tile(const eng_att_tile *t, const int8_t *kq, const uint16_t *kd,
+                             const int8_t *vq, const uint16_t *vd, int stride, int dstride, int hd);
+
 /* hd a multiple of 8 and at most ENG_KVQ_MAX_HD. */
 void eng_avx2_attend_q8(const float *q, const int8_t *kq, const uint16_t *kd, const int8_t *vq,
                         const uint16_t *vd, int stride, int dstride, int hd, int len, float scale,

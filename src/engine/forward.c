@@ -20,6 +20,10 @@
  * another core costs about a microsecond, a 64x64 product much less. */
 #define MIN_WORK_PER_THREAD 32768
 
+typedef struct att_span {
+    int g, i0, n; /* KV head, first query (t * group + h % group), queries */
+} att_span;
+
 struct engine_ctx {
     const engine_model *m;
     engine_pool *pool;
@@ -36,7 +40,9 @@ struct engine_ctx {
     float *batch_logits;        /* [DECODE_MAX][n_vocab], for decode steps of several contexts */
     float *rope_cos, *rope_sin; /* [BATCH][rope_dim/2] */
     float *scratch;             /* [threads][max cols] */
-    float *scores;              /* [threads][n_ctx] */
+    float *scores;              /* [threads][ENG_ATT_TILE][n_ctx] */
+    att_span *att_spans;        /* [BATCH * n_head] a layer's attention tiles */
+    int64_t *att_cost;          /* [BATCH * n_head + 1] their running cost */
     int32_t *tokens;            /* [n_ctx] what the cache holds */
     size_t scratch_stride;
 };
@@ -125,7 +131,9 @@ engine_ctx *engine_ctx_new_kv(const engine_model *m, engine_pool *pool, int n_ct
     c->scratch_stride =
         ENG_SCRATCH_FLOATS(BATCH, CC_MAX(CC_MAX((size_t)hp->hidden_dim, wide), 256));
     c->scratch = cc_calloc((size_t)c->n_threads * c->scratch_stride, sizeof(float));
-    c->scores = cc_calloc((size_t)c->n_threads * (size_t)n_ctx, sizeof(float));
+    c->scores = cc_calloc((size_t)c->n_threads * ENG_ATT_TILE * (size_t)n_ctx, sizeof(float));
+    c->att_spans = cc_calloc(BATCH * (size_t)hp->n_head, sizeof(*c->att_spans));
+    c->att_cost = cc_calloc(BATCH * (size_t)hp->n_head + 1, sizeof(int64_t));
     c->tokens = cc_calloc((size_t)n_ctx, sizeof(int32_t));
     return c;
 }
@@ -154,6 +162,8 @@ void engine_ctx_free(engine_ctx *c)
     free(c->rope_sin);
     free(c->scratch);
     free(c->scores);
+    free(c->att_spans);
+    free(c->att_cost);
     free(c->tokens);
     free(c);
 }
@@ -268,10 +278,16 @@ typedef struct eng_batch {
     int pos[BATCH];
 } eng_batch;
 
+/* A layer's attention as tiles of up to ENG_ATT_TILE queries sharing one KV head and one
+ * cache (eng_att_tile). The queries of KV head g are (t, h) for the batch's tokens t and the
+ * query heads h of g's group, token by token; a tile is a run of them with one owner. Tiles
+ * go head by head, so a chunk of them keeps reading the same head's keys and values. */
 typedef struct att_job {
     engine_ctx *c;
     const eng_batch *b;
-    int layer;
+    int layer, n_tiles;
+    const att_span *tiles;
+    const int64_t *cost; /* cost[i]: the summed causal lengths of tiles before i (n_tiles + 1) */
 } att_job;
 
 static void att_worker(void *arg, int chunk, int n_chunks, int thread)
@@ -281,27 +297,62 @@ static void att_worker(void *arg, int chunk, int n_chunks, int thread)
     const engine_hparams *hp = &c->m->hp;
     int hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
     int group = hp->n_head / hp->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *sc = c->scores + (size_t)thread * c->n_ctx;
-    int total = j->b->n * hp->n_head;
-    int t0 = (int)((int64_t)total * chunk / n_chunks),
-        t1 = (int)((int64_t)total * (chunk + 1) / n_chunks);
-    for (int task = t0; task < t1; task++) {
-        int t = task / hp->n_head, h = task % hp->n_head;
-        const engine_ctx *o = j->b->owner[t];
-        int len = j->b->pos[t] + 1;
-        const float *q = c->q + (size_t)t * qd + (size_t)h * hd;
-        float *out = c->att + (size_t)t * qd + (size_t)h * hd;
-        size_t at = (size_t)j->layer * o->n_ctx * kvd, kvoff = (size_t)(h / group) * hd;
+    float *sc = c->scores + (size_t)thread * ENG_ATT_TILE * c->n_ctx;
+    /* Chunks of equal work, not of equal tiles: a late token's tile sees more positions. */
+    int64_t total = j->cost[j->n_tiles], lo = total * chunk / n_chunks,
+            hi = total * (chunk + 1) / n_chunks;
+    int a = 0;
+    while (a < j->n_tiles && j->cost[a] < lo)
+        a++;
+    for (int ti = a; ti < j->n_tiles && j->cost[ti] < hi; ti++) {
+        const att_span *sp = &j->tiles[ti];
+        eng_att_tile t = {.n = sp->n, .scale = 1.0f / sqrtf((float)hd)};
+        for (int k = 0; k < sp->n; k++) {
+            int i = sp->i0 + k, tok = i / group, h = sp->g * group + i % group;
+            t.q[k] = c->q + (size_t)tok * qd + (size_t)h * hd;
+            t.out[k] = c->att + (size_t)tok * qd + (size_t)h * hd;
+            t.len[k] = j->b->pos[tok] + 1;
+            t.sc[k] = sc + (size_t)k * c->n_ctx;
+        }
+        const engine_ctx *o = j->b->owner[sp->i0 / group];
+        size_t at = (size_t)j->layer * o->n_ctx * kvd, kvoff = (size_t)sp->g * hd;
         if (o->kv == ENGINE_KV_Q8_0) {
-            int nbh = ENG_KVQ_BLOCKS(hd);
-            size_t dat = (size_t)j->layer * o->n_ctx * o->kv_scales + (size_t)(h / group) * nbh;
-            eng_attend_q8(q, o->kq + at + kvoff, o->kd + dat, o->vq + at + kvoff, o->vd + dat, kvd,
-                          o->kv_scales, hd, len, scale, sc, out);
-        } else
-            eng_attend(q, o->kcache + at + kvoff, o->vcache + at + kvoff, kvd, hd, len, scale, sc,
-                       out);
+            size_t dat =
+                (size_t)j->layer * o->n_ctx * o->kv_scales + (size_t)sp->g * ENG_KVQ_BLOCKS(hd);
+            const int8_t *kq = o->kq + at + kvoff, *vq = o->vq + at + kvoff;
+            if (t.n == 1) /* generation: the one-query kernel (same bits) */
+                eng_attend_q8(t.q[0], kq, o->kd + dat, vq, o->vd + dat, kvd, o->kv_scales, hd,
+                              t.len[0], t.scale, t.sc[0], t.out[0]);
+            else
+                eng_attend_q8_tile(&t, kq, o->kd + dat, vq, o->vd + dat, kvd, o->kv_scales, hd);
+        } else {
+            const uint16_t *k = o->kcache + at + kvoff, *v = o->vcache + at + kvoff;
+            if (t.n == 1)
+                eng_attend(t.q[0], k, v, kvd, hd, t.len[0], t.scale, t.sc[0], t.out[0]);
+            else
+                eng_attend_tile(&t, k, v, kvd, hd);
+        }
     }
+}
+
+/* The batch's tiles (att_span) and their running cost into c's buffers; returns how many. */
+static int att_tiles(engine_ctx *c, const eng_batch *b)
+{
+    const engine_hparams *hp = &c->m->hp;
+    int group = hp->n_head / hp->n_head_kv, nq = b->n * group, n = 0;
+    c->att_cost[0] = 0;
+    for (int g = 0; g < hp->n_head_kv; g++)
+        for (int i = 0; i < nq;) {
+            const engine_ctx *o = b->owner[i / group];
+            att_span sp = {g, i, 0};
+            int64_t cost = 0;
+            for (; i < nq && sp.n < ENG_ATT_TILE && b->owner[i / group] == o; i++, sp.n++)
+                cost += b->pos[i / group] + 1;
+            c->att_spans[n] = sp;
+            c->att_cost[n + 1] = c->att_cost[n] + cost;
+            n++;
+        }
+    return n;
 }
 
 /* ------------------------------------------------------- small pieces */
@@ -519,11 +570,12 @@ static void layer_forward(engine_ctx *c, int l, const eng_batch *b)
                   .nb = nb};
     run_mm(c, &qkv);
     run_tokens(c, b, l, TOK_QKV);
-    att_job aj = {c, b, l};
+    int n_tiles = att_tiles(c, b);
+    att_job aj = {c, b, l, n_tiles, c->att_spans, c->att_cost};
     int64_t att_work = 0;
     for (int t = 0; t < nb; t++)
         att_work += (int64_t)hp->n_head * (b->pos[t] + 1) * hd * 2;
-    int n = CC_MIN(chunks_for(c, att_work), nb * hp->n_head);
+    int n = CC_MIN(chunks_for(c, att_work), n_tiles);
     if (n <= 1)
         att_worker(&aj, 0, 1, 0);
     else

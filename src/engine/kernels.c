@@ -282,10 +282,15 @@ float eng_softmax_exp(float *sc, int len, float mx)
 void eng_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd, int len,
                 float scale, float *sc, float *out)
 {
-    if (eng_cpu_avx2() && hd % 8 == 0) {
+    if (eng_cpu_avx2() && hd % 8 == 0)
         eng_avx2_attend(q, k, v, stride, hd, len, scale, sc, out);
-        return;
-    }
+    else
+        eng_attend_portable(q, k, v, stride, hd, len, scale, sc, out);
+}
+
+void eng_attend_portable(const float *q, const uint16_t *k, const uint16_t *v, int stride, int hd,
+                         int len, float scale, float *sc, float *out)
+{
     float mx = -INFINITY;
     for (int p = 0; p < len; p++) {
         const uint16_t *kp = k + (size_t)p * stride;
@@ -304,6 +309,68 @@ void eng_attend(const float *q, const uint16_t *k, const uint16_t *v, int stride
         for (int i = 0; i < hd; i++)
             out[i] += w * engine_f16_to_f32(vp[i]);
     }
+}
+
+/* Positions in turn, each key and value widened once for every query of the tile that sees
+ * it; each query's sums run over i and then p exactly as in eng_attend's portable loops. */
+void eng_attend_tile_portable(const eng_att_tile *t, const uint16_t *k, const uint16_t *v,
+                              int stride, int hd)
+{
+    enum { ROW = 256 }; /* widened values per pass: a stack row, any head size */
+    float row[ROW], mx[ENG_ATT_TILE], inv[ENG_ATT_TILE];
+    int lmax = 0;
+    for (int j = 0; j < t->n; j++) {
+        mx[j] = -INFINITY;
+        lmax = CC_MAX(lmax, t->len[j]);
+    }
+    float s[ENG_ATT_TILE];
+    for (int p = 0; p < lmax; p++) {
+        const uint16_t *kp = k + (size_t)p * stride;
+        for (int j = 0; j < t->n; j++)
+            s[j] = 0;
+        for (int i0 = 0; i0 < hd; i0 += ROW) {
+            int m = CC_MIN(ROW, hd - i0);
+            for (int i = 0; i < m; i++)
+                row[i] = engine_f16_to_f32(kp[i0 + i]);
+            for (int j = 0; j < t->n; j++)
+                if (p < t->len[j])
+                    for (int i = 0; i < m; i++)
+                        s[j] += t->q[j][i0 + i] * row[i];
+        }
+        for (int j = 0; j < t->n; j++)
+            if (p < t->len[j]) {
+                float sj = s[j] * t->scale;
+                t->sc[j][p] = sj;
+                mx[j] = sj > mx[j] ? sj : mx[j];
+            }
+    }
+    for (int j = 0; j < t->n; j++) {
+        inv[j] = 1.0f / eng_softmax_exp(t->sc[j], t->len[j], mx[j]);
+        memset(t->out[j], 0, (size_t)hd * sizeof(float));
+    }
+    for (int p = 0; p < lmax; p++) {
+        const uint16_t *vp = v + (size_t)p * stride;
+        for (int i0 = 0; i0 < hd; i0 += ROW) {
+            int m = CC_MIN(ROW, hd - i0);
+            for (int i = 0; i < m; i++)
+                row[i] = engine_f16_to_f32(vp[i0 + i]);
+            for (int j = 0; j < t->n; j++)
+                if (p < t->len[j]) {
+                    float w = t->sc[j][p] * inv[j];
+                    for (int i = 0; i < m; i++)
+                        t->out[j][i0 + i] += w * row[i];
+                }
+        }
+    }
+}
+
+void eng_attend_tile(const eng_att_tile *t, const uint16_t *k, const uint16_t *v, int stride,
+                     int hd)
+{
+    if (eng_cpu_avx2() && hd % 8 == 0)
+        eng_avx2_attend_tile(t, k, v, stride, hd);
+    else
+        eng_attend_tile_portable(t, k, v, stride, hd);
 }
 
 void eng_f16_store(uint16_t *dst, const float *src, int n)

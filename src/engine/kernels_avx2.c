@@ -900,6 +900,149 @@ AVX2 void eng_avx2_attend(const float *q, const uint16_t *k, const uint16_t *v, 
     }
 }
 
+/* The four horizontal sums of a, b, c, d as one vector, each added in hsum's order
+ * ((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7)), so each lane has hsum's bits. */
+AVX2 static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
+{
+    __m128 a4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 b4 = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
+    __m128 c4 = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
+    __m128 d4 = _mm_add_ps(_mm256_castps256_ps128(d), _mm256_extractf128_ps(d, 1));
+    /* [a0 + a2, b0 + b2, a1 + a3, b1 + b3] and the same for c, d */
+    __m128 ab = _mm_add_ps(_mm_unpacklo_ps(a4, b4), _mm_unpackhi_ps(a4, b4));
+    __m128 cd = _mm_add_ps(_mm_unpacklo_ps(c4, d4), _mm_unpackhi_ps(c4, d4));
+    return _mm_add_ps(_mm_movelh_ps(ab, cd), _mm_movehl_ps(cd, ab));
+}
+
+/* A tile's queries padded to four (the spare slots repeat the first query, their results
+ * unused), the positions all of them see, and the longest. */
+typedef struct tile4 {
+    const float *q[4];
+    int lmin, lmax;
+} tile4;
+
+static tile4 tile4_of(const eng_att_tile *t)
+{
+    tile4 r = {.lmin = t->len[0], .lmax = t->len[0]};
+    for (int j = 0; j < 4; j++) {
+        int s = j < t->n ? j : 0;
+        r.q[j] = t->q[s];
+        r.lmin = CC_MIN(r.lmin, t->len[s]);
+        r.lmax = CC_MAX(r.lmax, t->len[s]);
+    }
+    return r;
+}
+
+/* eng_attend's scores for a tile: each key is widened once for all four queries, and each
+ * query's sums are eng_avx2_attend's (the same two accumulators over the same products). */
+AVX2 static void tile_scores_f16(const eng_att_tile *t, const tile4 *t4, const uint16_t *k,
+                                 int stride, int hd, float scale, float mx[4])
+{
+    const float *const *q = t4->q;
+    __m128 vmx = _mm_set1_ps(-INFINITY);
+    __m256 qs[4];
+    if (hd == 8)
+        for (int j = 0; j < 4; j++)
+            qs[j] = _mm256_mul_ps(_mm256_loadu_ps(q[j]), _mm256_set1_ps(scale));
+    for (int p = 0; p < t4->lmin; p++) {
+        const uint16_t *kp = k + (size_t)p * stride;
+        __m128 s;
+        if (hd == 8) {
+            __m256 kv = load_h8(kp);
+            s = hsum4(_mm256_mul_ps(qs[0], kv), _mm256_mul_ps(qs[1], kv), _mm256_mul_ps(qs[2], kv),
+                      _mm256_mul_ps(qs[3], kv));
+        } else {
+            if (p + 8 < t4->lmax) prefetch_span(kp + (size_t)8 * stride, hd * 2);
+            __m256 s0[4], s1[4];
+            for (int j = 0; j < 4; j++)
+                s0[j] = s1[j] = _mm256_setzero_ps();
+            int i = 0;
+            for (; i + 16 <= hd; i += 16) {
+                __m256 k0 = load_h8(kp + i), k1 = load_h8(kp + i + 8);
+                for (int j = 0; j < 4; j++) {
+                    s0[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q[j] + i), k0, s0[j]);
+                    s1[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q[j] + i + 8), k1, s1[j]);
+                }
+            }
+            for (; i < hd; i += 8) {
+                __m256 k0 = load_h8(kp + i);
+                for (int j = 0; j < 4; j++)
+                    s0[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q[j] + i), k0, s0[j]);
+            }
+            s = _mm_mul_ps(hsum4(_mm256_add_ps(s0[0], s1[0]), _mm256_add_ps(s0[1], s1[1]),
+                                 _mm256_add_ps(s0[2], s1[2]), _mm256_add_ps(s0[3], s1[3])),
+                           _mm_set1_ps(scale));
+        }
+        /* max(s, mx) is s > mx ? s : mx lane by lane, as the one-query loop */
+        vmx = _mm_max_ps(s, vmx);
+        float sv[4];
+        _mm_storeu_ps(sv, s);
+        for (int j = 0; j < t->n; j++)
+            t->sc[j][p] = sv[j];
+    }
+    _mm_storeu_ps(mx, vmx);
+    /* The positions only the later queries see, one query at a time. */
+    for (int j = 0; j < t->n; j++)
+        for (int p = t4->lmin; p < t->len[j]; p++) {
+            const uint16_t *kp = k + (size_t)p * stride;
+            float s = hd == 8 ? hsum(_mm256_mul_ps(qs[j], load_h8(kp)))
+                              : dot_f32_f16(t->q[j], kp, hd) * scale;
+            t->sc[j][p] = s;
+            mx[j] = s > mx[j] ? s : mx[j];
+        }
+}
+
+AVX2 void eng_avx2_attend_tile(const eng_att_tile *t, const uint16_t *k, const uint16_t *v,
+                               int stride, int hd)
+{
+    float scale = t->scale, mx[4], inv[4];
+    tile4 t4 = tile4_of(t);
+    tile_scores_f16(t, &t4, k, stride, hd, scale, mx);
+    for (int j = 0; j < t->n; j++)
+        inv[j] = 1.0f / softmax_exp8(t->sc[j], t->len[j], mx[j]);
+    const float *sc[4];
+    for (int j = 0; j < 4; j++)
+        sc[j] = t->sc[j < t->n ? j : 0];
+    /* Values sixteen at a time for all four queries: eight FMA chains, each value vector
+     * widened once for the four. Every output value gets eng_avx2_attend's FMAs in its order
+     * (positions in turn from zero, then the multiplication by 1 / sum). */
+    int i = 0;
+    for (; i < hd; i += 16) {
+        int nv = CC_MIN(2, (hd - i) / 8); /* hd is a multiple of 8 */
+        __m256 acc[4][2];
+        for (int j = 0; j < 4; j++)
+            acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+        if (nv == 2)
+            for (int p = 0; p < t4.lmin; p++) {
+                const uint16_t *vp = v + (size_t)p * stride + i;
+                if (i == 0 && p + 8 < t4.lmax) prefetch_span(vp + (size_t)8 * stride, hd * 2);
+                __m256 v0 = load_h8(vp), v1 = load_h8(vp + 8);
+                for (int j = 0; j < 4; j++) {
+                    __m256 w = _mm256_set1_ps(sc[j][p]);
+                    acc[j][0] = _mm256_fmadd_ps(w, v0, acc[j][0]);
+                    acc[j][1] = _mm256_fmadd_ps(w, v1, acc[j][1]);
+                }
+            }
+        else
+            for (int p = 0; p < t4.lmin; p++) {
+                __m256 v0 = load_h8(v + (size_t)p * stride + i);
+                for (int j = 0; j < 4; j++)
+                    acc[j][0] = _mm256_fmadd_ps(_mm256_set1_ps(sc[j][p]), v0, acc[j][0]);
+            }
+        for (int j = 0; j < t->n; j++) {
+            for (int p = t4.lmin; p < t->len[j]; p++) {
+                __m256 w = _mm256_set1_ps(sc[j][p]);
+                const uint16_t *vp = v + (size_t)p * stride + i;
+                for (int c = 0; c < nv; c++)
+                    acc[j][c] = _mm256_fmadd_ps(w, load_h8(vp + 8 * c), acc[j][c]);
+            }
+            for (int c = 0; c < nv; c++)
+                _mm256_storeu_ps(t->out[j] + i + 8 * c,
+                                 _mm256_mul_ps(acc[j][c], _mm256_set1_ps(inv[j])));
+        }
+    }
+}
+
 AVX2 void eng_avx2_f16_store(uint16_t *dst, const float *src, int n)
 {
     int i = 0;
@@ -971,6 +1114,127 @@ AVX2 void eng_avx2_attend_q8(const float *q, const int8_t *kq, const uint16_t *k
     }
 }
 
+/* eng_avx2_attend_q8's scores for a tile: each key block's magnitudes taken once for the
+ * four queries; each query's products, block sums and order are the one-query kernel's. */
+AVX2 static void tile_scores_q8(const eng_att_tile *t, const tile4 *t4,
+                                const int8_t (*qq)[ENG_KVQ_MAX_HD],
+                                const float (*qd)[ENG_KVQ_MAX_HD / 32], const int8_t *kq,
+                                const uint16_t *kd, int stride, int dstride, int hd, float mx[4])
+{
+    int nb = ENG_KVQ_BLOCKS(hd), nfull = hd / 32;
+    for (int j = 0; j < 4; j++)
+        mx[j] = -INFINITY;
+    for (int p = 0; p < t4->lmax; p++) {
+        const int8_t *kp = kq + (size_t)p * stride;
+        const uint16_t *dp = kd + (size_t)p * dstride;
+        if (p + 8 < t4->lmax) prefetch_span(kp + (size_t)8 * stride, hd);
+        float s[4];
+        if (p < t4->lmin) {
+            __m256 acc[4];
+            for (int j = 0; j < 4; j++)
+                acc[j] = _mm256_setzero_ps();
+            for (int b = 0; b < nfull; b++) {
+                __m256i kb = _mm256_loadu_si256((const __m256i *)(kp + 32 * b));
+                __m256i ak = _mm256_sign_epi8(kb, kb);
+                float kdb = _cvtsh_ss(dp[b]);
+                for (int j = 0; j < 4; j++) {
+                    __m256i sq =
+                        _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(qq[j] + 32 * b)), kb);
+                    __m256i prod =
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(ak, sq), _mm256_set1_epi16(1));
+                    acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(prod),
+                                             _mm256_set1_ps(qd[j][b] * kdb), acc[j]);
+                }
+            }
+            if (nfull)
+                _mm_storeu_ps(s, hsum4(acc[0], acc[1], acc[2], acc[3]));
+            else
+                s[0] = s[1] = s[2] = s[3] = 0.0f;
+        }
+        for (int j = 0; j < t->n; j++) {
+            if (p >= t->len[j]) continue;
+            if (p >= t4->lmin) { /* a position only some queries see: one at a time */
+                __m256 acc = _mm256_setzero_ps();
+                for (int b = 0; b < nfull; b++)
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8x32(
+                                              _mm256_loadu_si256((const __m256i *)(qq[j] + 32 * b)),
+                                              _mm256_loadu_si256((const __m256i *)(kp + 32 * b)))),
+                                          _mm256_set1_ps(qd[j][b] * _cvtsh_ss(dp[b])), acc);
+                s[j] = nfull ? hsum(acc) : 0.0f;
+            }
+            if (nfull < nb) {
+                int32_t isum = 0;
+                for (int i = nfull * 32; i < hd; i++)
+                    isum += (int32_t)qq[j][i] * kp[i];
+                s[j] += qd[j][nfull] * _cvtsh_ss(dp[nfull]) * (float)isum;
+            }
+            s[j] *= t->scale;
+            t->sc[j][p] = s[j];
+            mx[j] = s[j] > mx[j] ? s[j] : mx[j];
+        }
+    }
+}
+
+AVX2 void eng_avx2_attend_q8_tile(const eng_att_tile *t, const int8_t *kq, const uint16_t *kd,
+                                  const int8_t *vq, const uint16_t *vd, int stride, int dstride,
+                                  int hd)
+{
+    int8_t qq[4][ENG_KVQ_MAX_HD];
+    float qd[4][ENG_KVQ_MAX_HD / 32], mx[4], inv[4];
+    tile4 t4 = tile4_of(t);
+    for (int j = 0; j < 4; j++) {
+        if (j < t->n)
+            eng_kvq_quantize(t->q[j], hd, qq[j], qd[j]);
+        else { /* the spare slots compute on the first query's quants */
+            memcpy(qq[j], qq[0], (size_t)hd);
+            memcpy(qd[j], qd[0], sizeof(qd[0]));
+        }
+    }
+    tile_scores_q8(t, &t4, (const int8_t(*)[ENG_KVQ_MAX_HD])qq,
+                   (const float(*)[ENG_KVQ_MAX_HD / 32]) qd, kq, kd, stride, dstride, hd, mx);
+    for (int j = 0; j < t->n; j++)
+        inv[j] = 1.0f / softmax_exp8(t->sc[j], t->len[j], mx[j]);
+    const float *sc[4];
+    for (int j = 0; j < 4; j++)
+        sc[j] = t->sc[j < t->n ? j : 0];
+    /* Values sixteen at a time for all four queries (a block's halves in turn): each value
+     * widened once for the four, each output value with eng_avx2_attend_q8's FMAs in its
+     * order (weight: softmax x the block's scale). */
+    for (int i = 0; i < hd; i += 16) {
+        int nv = CC_MIN(2, (hd - i) / 8), b = i / 32;
+        __m256 acc[4][2];
+        for (int j = 0; j < 4; j++)
+            acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+        for (int p = 0; p < t4.lmin; p++) {
+            const int8_t *vp = vq + (size_t)p * stride + i;
+            if (i == 0 && p + 8 < t4.lmax) prefetch_span(vp + (size_t)8 * stride, hd);
+            float d = _cvtsh_ss(vd[(size_t)p * dstride + b]);
+            __m256 v0 = load_i8x8(vp);
+            if (nv == 2) {
+                __m256 v1 = load_i8x8(vp + 8);
+                for (int j = 0; j < 4; j++) {
+                    __m256 w = _mm256_set1_ps(sc[j][p] * d);
+                    acc[j][0] = _mm256_fmadd_ps(w, v0, acc[j][0]);
+                    acc[j][1] = _mm256_fmadd_ps(w, v1, acc[j][1]);
+                }
+            } else
+                for (int j = 0; j < 4; j++)
+                    acc[j][0] = _mm256_fmadd_ps(_mm256_set1_ps(sc[j][p] * d), v0, acc[j][0]);
+        }
+        for (int j = 0; j < t->n; j++) {
+            for (int p = t4.lmin; p < t->len[j]; p++) {
+                const int8_t *vp = vq + (size_t)p * stride + i;
+                __m256 w = _mm256_set1_ps(sc[j][p] * _cvtsh_ss(vd[(size_t)p * dstride + b]));
+                for (int c = 0; c < nv; c++)
+                    acc[j][c] = _mm256_fmadd_ps(w, load_i8x8(vp + 8 * c), acc[j][c]);
+            }
+            for (int c = 0; c < nv; c++)
+                _mm256_storeu_ps(t->out[j] + i + 8 * c,
+                                 _mm256_mul_ps(acc[j][c], _mm256_set1_ps(inv[j])));
+        }
+    }
+}
+
 #else /* not x86-64: never called, eng_cpu_avx2() is false */
 
 float eng_avx2_dot_f32(const float *a, const float *b, int n)
@@ -998,6 +1262,14 @@ void eng_avx2_f16_store(uint16_t *dst, const float *src, int n) {}
 void eng_avx2_attend_q8(const float *q, const int8_t *kq, const uint16_t *kd, const int8_t *vq,
                         const uint16_t *vd, int stride, int dstride, int hd, int len, float scale,
                         float *sc, float *out)
+{
+}
+void eng_avx2_attend_tile(const eng_att_tile *t, const uint16_t *k, const uint16_t *v, int stride,
+                          int hd)
+{
+}
+void eng_avx2_attend_q8_tile(const eng_att_tile *t, const int8_t *kq, const uint16_t *kd,
+                             const int8_t *vq, const uint16_t *vd, int stride, int dstride, int hd)
 {
 }
 void eng_avx2_q4k_x_scales(const eng_q8x *xq, int n, float *out) {}

@@ -89,3 +89,62 @@ void eng_attend_q8(const float *q, const int8_t *kq, const uint16_t *kd, const i
     else
         eng_attend_q8_portable(q, kq, kd, vq, vd, stride, dstride, hd, len, scale, sc, out);
 }
+
+/* Positions in turn, each cached key and value read once for every query of the tile that
+ * sees it; each query's sums as in eng_attend_q8_portable (blocks, then positions). */
+void eng_attend_q8_tile_portable(const eng_att_tile *t, const int8_t *kq, const uint16_t *kd,
+                                 const int8_t *vq, const uint16_t *vd, int stride, int dstride,
+                                 int hd)
+{
+    int8_t qq[ENG_ATT_TILE][ENG_KVQ_MAX_HD];
+    float qd[ENG_ATT_TILE][ENG_KVQ_MAX_HD / 32], mx[ENG_ATT_TILE], inv[ENG_ATT_TILE];
+    int nb = ENG_KVQ_BLOCKS(hd), lmax = 0;
+    for (int j = 0; j < t->n; j++) {
+        eng_kvq_quantize(t->q[j], hd, qq[j], qd[j]);
+        mx[j] = -INFINITY;
+        lmax = CC_MAX(lmax, t->len[j]);
+    }
+    for (int p = 0; p < lmax; p++) {
+        const int8_t *kp = kq + (size_t)p * stride;
+        const uint16_t *dp = kd + (size_t)p * dstride;
+        for (int j = 0; j < t->n; j++) {
+            if (p >= t->len[j]) continue;
+            float s = 0;
+            for (int b = 0; b < nb; b++) {
+                int32_t isum = 0;
+                for (int i = b * 32; i < CC_MIN(hd, b * 32 + 32); i++)
+                    isum += (int32_t)qq[j][i] * kp[i];
+                s += qd[j][b] * engine_f16_to_f32(dp[b]) * (float)isum;
+            }
+            s *= t->scale;
+            t->sc[j][p] = s;
+            mx[j] = s > mx[j] ? s : mx[j];
+        }
+    }
+    for (int j = 0; j < t->n; j++) {
+        inv[j] = 1.0f / eng_softmax_exp(t->sc[j], t->len[j], mx[j]);
+        memset(t->out[j], 0, (size_t)hd * sizeof(float));
+    }
+    for (int p = 0; p < lmax; p++) {
+        const int8_t *vp = vq + (size_t)p * stride;
+        const uint16_t *dp = vd + (size_t)p * dstride;
+        for (int j = 0; j < t->n; j++) {
+            if (p >= t->len[j]) continue;
+            float *out = t->out[j];
+            for (int i = 0; i < hd; i++)
+                out[i] += t->sc[j][p] * engine_f16_to_f32(dp[i / 32]) * (float)vp[i];
+        }
+    }
+    for (int j = 0; j < t->n; j++)
+        for (int i = 0; i < hd; i++)
+            t->out[j][i] *= inv[j];
+}
+
+void eng_attend_q8_tile(const eng_att_tile *t, const int8_t *kq, const uint16_t *kd,
+                        const int8_t *vq, const uint16_t *vd, int stride, int dstride, int hd)
+{
+    if (eng_cpu_avx2() && hd % 8 == 0)
+        eng_avx2_attend_q8_tile(t, kq, kd, vq, vd, stride, dstride, hd);
+    else
+        eng_attend_q8_tile_portable(t, kq, kd, vq, vd, stride, dstride, hd);
+}

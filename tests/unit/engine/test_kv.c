@@ -128,6 +128,125 @@ static void test_attend_q8(void **state)
     }
 }
 
+/* One flavour of attention over one cache: the F16 or the Q8_0 cache, tiles or one query,
+ * AVX2 (through the dispatching entry points) or portable C. */
+typedef struct tile_cache {
+    const uint16_t *kh, *vh;
+    const int8_t *kq, *vq;
+    const uint16_t *kd, *vd;
+    int stride, dstride, hd;
+} tile_cache;
+
+static void one_query(const tile_cache *tc, bool q8, bool portable, const float *q, int len,
+                      float scale, float *sc, float *out)
+{
+    if (q8 && portable)
+        eng_attend_q8_portable(q, tc->kq, tc->kd, tc->vq, tc->vd, tc->stride, tc->dstride, tc->hd,
+                               len, scale, sc, out);
+    else if (q8)
+        eng_attend_q8(q, tc->kq, tc->kd, tc->vq, tc->vd, tc->stride, tc->dstride, tc->hd, len,
+                      scale, sc, out);
+    else if (portable)
+        eng_attend_portable(q, tc->kh, tc->vh, tc->stride, tc->hd, len, scale, sc, out);
+    else
+        eng_attend(q, tc->kh, tc->vh, tc->stride, tc->hd, len, scale, sc, out);
+}
+
+static void tile_query(const tile_cache *tc, bool q8, bool portable, const eng_att_tile *t)
+{
+    if (q8 && portable)
+        eng_attend_q8_tile_portable(t, tc->kq, tc->kd, tc->vq, tc->vd, tc->stride, tc->dstride,
+                                    tc->hd);
+    else if (q8)
+        eng_attend_q8_tile(t, tc->kq, tc->kd, tc->vq, tc->vd, tc->stride, tc->dstride, tc->hd);
+    else if (portable)
+        eng_attend_tile_portable(t, tc->kh, tc->vh, tc->stride, tc->hd);
+    else
+        eng_attend_tile(t, tc->kh, tc->vh, tc->stride, tc->hd);
+}
+
+/* Attention tiles against the one-query kernels, for both caches: each query's output bit
+ * for bit what the one-query kernel of the same flavour gives it alone (the AVX2 tile
+ * against the AVX2 kernel, the portable tile against the portable one), and the AVX2 tile
+ * against the portable one-query code to float rounding. Heads of 8 to 136 values (short
+ * last Q8_0 blocks, heads not a multiple of 16), lengths 1 to 600, tiles of 1 to 4 queries
+ * with equal (grouped-query heads of one token), consecutive (a prompt's tokens),
+ * decreasing and scattered lengths. */
+static void test_attend_tiles(void **state)
+{
+    (void)state;
+    enum { MAXLEN = 600, STRIDE = 144, DSTRIDE = 8, T = ENG_ATT_TILE };
+    static float k[MAXLEN * STRIDE], v[MAXLEN * STRIDE], q[T][STRIDE];
+    static float sc[T][MAXLEN], sc1[MAXLEN], out[T][STRIDE], one[STRIDE], port[STRIDE];
+    static uint16_t kh[MAXLEN * STRIDE], vh[MAXLEN * STRIDE];
+    static int8_t kq[MAXLEN * STRIDE], vq[MAXLEN * STRIDE];
+    static uint16_t kd[MAXLEN * DSTRIDE], vd[MAXLEN * DSTRIDE];
+    const int hds[] = {8, 16, 40, 64, 72, 136};
+    const int lens[] = {1, 2, 9, 64, 203, 597};
+    bool avx2 = engine_kernels_have_avx2();
+    uint64_t seed = 1;
+    int checked = 0;
+    for (size_t h = 0; h < CC_ARRAY_LEN(hds); h++) {
+        int hd = hds[h];
+        fill_random(k, MAXLEN * STRIDE, 100 + h);
+        fill_random(v, MAXLEN * STRIDE, 200 + h);
+        eng_f16_store(kh, k, MAXLEN * STRIDE);
+        eng_f16_store(vh, v, MAXLEN * STRIDE);
+        for (int p = 0; p < MAXLEN; p++) {
+            eng_kvq_store(kq + p * STRIDE, kd + p * DSTRIDE, k + p * STRIDE, hd);
+            eng_kvq_store(vq + p * STRIDE, vd + p * DSTRIDE, v + p * STRIDE, hd);
+        }
+        for (int j = 0; j < T; j++) {
+            fill_random(q[j], hd, 300 + h * T + j);
+            for (int i = 0; i < hd; i++)
+                q[j][i] *= 4; /* a sharp softmax */
+        }
+        tile_cache tc = {kh, vh, kq, vq, kd, vd, STRIDE, DSTRIDE, hd};
+        float scale = 1.0f / sqrtf((float)hd);
+        for (size_t li = 0; li < CC_ARRAY_LEN(lens); li++)
+            for (int pattern = 0; pattern < 4; pattern++)
+                for (int n = 1; n <= T; n++) {
+                    eng_att_tile t = {.n = n, .scale = scale};
+                    for (int j = 0; j < n; j++) {
+                        int l = lens[li];
+                        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                        if (pattern == 1) l += j;     /* consecutive tokens */
+                        if (pattern == 2) l += n - j; /* decreasing */
+                        if (pattern == 3) l = 1 + (int)((seed >> 33) % MAXLEN);
+                        t.len[j] = CC_MIN(l, MAXLEN);
+                        t.q[j] = q[j];
+                        t.out[j] = out[j];
+                        t.sc[j] = sc[j];
+                    }
+                    for (int q8 = 0; q8 < 2; q8++)
+                        for (int portable = 0; portable < 2; portable++) {
+                            if (!portable && !avx2) continue;
+                            for (int j = 0; j < n; j++)
+                                for (int i = 0; i < hd; i++)
+                                    out[j][i] = NAN; /* every value must be written */
+                            tile_query(&tc, q8, portable, &t);
+                            for (int j = 0; j < n; j++) {
+                                one_query(&tc, q8, portable, q[j], t.len[j], scale, sc1, one);
+                                if (memcmp(one, out[j], (size_t)hd * sizeof(float)))
+                                    fail_msg("%s %s tile of %d, hd %d, query %d of length %d: "
+                                             "not the one-query bits",
+                                             q8 ? "Q8_0" : "F16", portable ? "portable" : "AVX2", n,
+                                             hd, j, t.len[j]);
+                                one_query(&tc, q8, true, q[j], t.len[j], scale, sc1, port);
+                                for (int i = 0; i < hd; i++)
+                                    if (fabsf(out[j][i] - port[i]) > 1e-5f)
+                                        fail_msg("%s tile hd %d len %d: out[%d] %.8f vs "
+                                                 "portable %.8f",
+                                                 q8 ? "Q8_0" : "F16", hd, t.len[j], i, out[j][i],
+                                                 port[i]);
+                                checked++;
+                            }
+                        }
+                }
+    }
+    print_message("attention tiles: %d queries checked\n", checked);
+}
+
 /* A synthetic model in memory (gf holds its bytes until the model is freed). */
 static engine_model *synth(engine_arch arch, int n_layer, int dim, int n_head, int n_head_kv,
                            cc_buf *gf)
@@ -252,6 +371,69 @@ static void test_stories_q8_vs_f16(void **state)
     assert_memory_equal(batch, lq, (size_t)nv * sizeof(float));
     engine_ctx_free(cf);
     engine_ctx_free(cq);
+    engine_model_free(m);
+}
+
+/* A prompt in batches (of 1 to 64 tokens, whose attention goes in tiles over the pool)
+ * against the same tokens one at a time: the same logits bit for bit, for both caches. */
+static void batch_vs_tokens(engine_model *m, const int32_t *toks, int n, const int *pieces,
+                            int n_pieces, const char *what)
+{
+    int nv = engine_model_hparams(m)->n_vocab;
+    engine_pool *pool = engine_pool_new(2);
+    cc_err err = {0};
+    float *batch = malloc((size_t)nv * sizeof(float));
+    for (int kv = 0; kv < 2; kv++) {
+        engine_kv_type type = kv ? ENGINE_KV_Q8_0 : ENGINE_KV_F16;
+        engine_ctx *cb = engine_ctx_new_kv(m, pool, 640, type, &err);
+        engine_ctx *c1 = engine_ctx_new_kv(m, NULL, 640, type, &err);
+        assert_non_null(cb);
+        assert_non_null(c1);
+        const float *l = NULL;
+        for (int i = 0, at = 0; i < n_pieces; at += pieces[i++]) {
+            assert_true(at + pieces[i] <= n);
+            l = engine_ctx_eval(cb, toks + at, (size_t)pieces[i], &err);
+            assert_non_null(l);
+        }
+        memcpy(batch, l, (size_t)nv * sizeof(float));
+        for (int i = 0; i < n; i++)
+            l = engine_ctx_eval(c1, &toks[i], 1, &err);
+        assert_non_null(l);
+        if (memcmp(batch, l, (size_t)nv * sizeof(float)))
+            fail_msg("%s, %s cache: batched logits differ from one token at a time", what,
+                     engine_kv_type_name(type));
+        engine_ctx_free(cb);
+        engine_ctx_free(c1);
+    }
+    free(batch);
+    engine_pool_free(pool);
+}
+
+static void test_batch_equals_tokens(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    static int32_t toks[N];
+    for (int i = 0; i < N; i++)
+        toks[i] = i ? 3 + (i * 37) % 250 : 1;
+    static const int pieces[] = {1, 3, 17, 64, 40, 64, 64, 64, 64, 64, 64, 64, 27};
+    /* Query heads per KV head 1, 2 and 4 (heads of 32 values). */
+    static const int kv_heads[] = {8, 4, 2};
+    for (size_t g = 0; g < CC_ARRAY_LEN(kv_heads); g++) {
+        cc_buf gf;
+        engine_model *m = synth(ENGINE_ARCH_LLAMA, 1, 256, 8, kv_heads[g], &gf);
+        char what[64];
+        snprintf(what, sizeof(what), "synthetic, %d query heads per KV head", 8 / kv_heads[g]);
+        batch_vs_tokens(m, toks, N, pieces, (int)CC_ARRAY_LEN(pieces), what);
+        engine_model_free(m);
+        cc_buf_free(&gf);
+    }
+    /* stories260K: heads of 8 values, two query heads per KV head. */
+    engine_model *m = load_stories();
+    for (int i = 0; i < N; i++)
+        toks[i] = i ? 3 + (i * 37) % 500 : 1;
+    static const int sp[] = {5, 64, 64, 64, 64, 9};
+    batch_vs_tokens(m, toks, 270, sp, (int)CC_ARRAY_LEN(sp), "stories260K");
     engine_model_free(m);
 }
 
@@ -383,6 +565,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kvq_round_trip),
         cmocka_unit_test(test_attend_q8),
+        cmocka_unit_test(test_attend_tiles),
+        cmocka_unit_test(test_batch_equals_tokens),
         cmocka_unit_test(test_kv_bytes),
         cmocka_unit_test(test_stories_q8_vs_f16),
         cmocka_unit_test(test_shift_equals_recompute),
