@@ -2,7 +2,7 @@
  * The forward pass of llama-family decoders (llama, qwen2, qwen3) with a
  * KV cache. Tokens are processed in batches (the prompt) or one at a time
  * (generation); matrix products are split by rows across the thread pool,
- * attention by (token, head).
+ * attention by tiles of queries sharing a KV head (att_worker).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
  * another core costs about a microsecond, a 64x64 product much less. */
 #define MIN_WORK_PER_THREAD 32768
 
+/* A tile of a layer's attention (see att_worker). */
 typedef struct att_span {
     int g, i0, n; /* KV head, first query (t * group + h % group), queries */
 } att_span;
