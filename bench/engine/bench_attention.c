@@ -8,6 +8,9 @@
  * Thread CPU time, the median of REPS rounds. JSON lines, one per cache and P:
  *   {"bench":"attention","kv":"f16","pos":512,"per_query_ms":..,"head_major_ms":..,
  *    "tiles_ms":..,"speedup":..}
+ * And generation under grouped-query attention (one token, GROUP query heads per KV head,
+ * 12 query heads): the group's queries one at a time against one tile of GROUP:
+ *   {"bench":"attention_gen","kv":"f16","group":2,"pos":512,"per_query_us":..,"tile_us":..}
  * usage: bench_attention [REPS]
  */
 #include <stdio.h>
@@ -135,6 +138,49 @@ int main(int argc, char **argv)
                    ci ? "q8_0" : "f16", ends[e], med[0], med[1], med[2], med[0] / med[2]);
             free(ms);
         }
+    /* Generation with grouped heads: 100 steps per measurement (one is a few microseconds). */
+    const int groups[] = {2, 3, 4}, gens[] = {512, 2048};
+    for (int ci = 0; ci < 2; ci++)
+        for (size_t gi = 0; gi < 3; gi++)
+            for (size_t e = 0; e < 2; e++) {
+                const cache *c = ci ? &q8 : &f;
+                int group = groups[gi], len = gens[e];
+                double *ms = malloc((size_t)reps * 2 * sizeof(double));
+                for (int r = 0; r < reps; r++)
+                    for (int w = 0; w < 2; w++) {
+                        double t0 = cpu_ms();
+                        for (int step = 0; step < 100; step++)
+                            for (int g = 0; g < HEADS / group; g++) {
+                                eng_att_tile tl = {.n = group, .scale = 1.0f / 8.0f};
+                                for (int j = 0; j < group; j++) {
+                                    tl.q[j] = q + (size_t)(g * group + j) * HD;
+                                    tl.out[j] = out + (size_t)(g * group + j) * HD;
+                                    tl.len[j] = len;
+                                    tl.sc[j] = sc + (size_t)j * MAXPOS;
+                                }
+                                size_t off = (size_t)g * HD;
+                                if (w == 0)
+                                    for (int j = 0; j < group; j++)
+                                        one(c, tl.q[j], g, len, sc, tl.out[j]);
+                                else if (c->q8)
+                                    eng_attend_q8_tile(&tl, c->kq + off, c->kd + (size_t)g * 2,
+                                                       c->vq + off, c->vd + (size_t)g * 2, KVD,
+                                                       c->dstride, HD);
+                                else
+                                    eng_attend_tile(&tl, c->kh + off, c->vh + off, KVD, HD);
+                            }
+                        ms[w * reps + r] = (cpu_ms() - t0) * 10; /* us per step */
+                    }
+                double med[2];
+                for (int w = 0; w < 2; w++) {
+                    qsort(ms + w * reps, (size_t)reps, sizeof(double), cmp_double);
+                    med[w] = ms[w * reps + reps / 2];
+                }
+                printf("{\"bench\":\"attention_gen\",\"kv\":\"%s\",\"group\":%d,\"pos\":%d,"
+                       "\"per_query_us\":%.1f,\"tile_us\":%.1f}\n",
+                       ci ? "q8_0" : "f16", group, len, med[0], med[1]);
+                free(ms);
+            }
     free(x);
     free(q);
     free(out);

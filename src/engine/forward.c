@@ -20,6 +20,12 @@
  * another core costs about a microsecond, a 64x64 product much less. */
 #define MIN_WORK_PER_THREAD 32768
 
+/* Queries below which a tile runs the one-query kernels instead: the AVX2 tiles compute
+ * four queries' lanes whatever the tile, so a tile of two (generation with two query heads
+ * per KV head) cost 10-50% more than two single queries in bench/engine/attention.sh; from
+ * three on the shared reads win. */
+#define ATT_TILE_MIN 3
+
 /* A tile of a layer's attention (see att_worker). */
 typedef struct att_span {
     int g, i0, n; /* KV head, first query (t * group + h % group), queries */
@@ -321,17 +327,19 @@ static void att_worker(void *arg, int chunk, int n_chunks, int thread)
             size_t dat =
                 (size_t)j->layer * o->n_ctx * o->kv_scales + (size_t)sp->g * ENG_KVQ_BLOCKS(hd);
             const int8_t *kq = o->kq + at + kvoff, *vq = o->vq + at + kvoff;
-            if (t.n == 1) /* generation: the one-query kernel (same bits) */
-                eng_attend_q8(t.q[0], kq, o->kd + dat, vq, o->vd + dat, kvd, o->kv_scales, hd,
-                              t.len[0], t.scale, t.sc[0], t.out[0]);
+            if (t.n < ATT_TILE_MIN) /* the one-query kernel (same bits) */
+                for (int k = 0; k < t.n; k++)
+                    eng_attend_q8(t.q[k], kq, o->kd + dat, vq, o->vd + dat, kvd, o->kv_scales, hd,
+                                  t.len[k], t.scale, t.sc[k], t.out[k]);
             else
                 eng_attend_q8_tile(&t, kq, o->kd + dat, vq, o->vd + dat, kvd, o->kv_scales, hd);
         } else {
-            const uint16_t *k = o->kcache + at + kvoff, *v = o->vcache + at + kvoff;
-            if (t.n == 1)
-                eng_attend(t.q[0], k, v, kvd, hd, t.len[0], t.scale, t.sc[0], t.out[0]);
+            const uint16_t *kv_k = o->kcache + at + kvoff, *kv_v = o->vcache + at + kvoff;
+            if (t.n < ATT_TILE_MIN)
+                for (int k = 0; k < t.n; k++)
+                    eng_attend(t.q[k], kv_k, kv_v, kvd, hd, t.len[k], t.scale, t.sc[k], t.out[k]);
             else
-                eng_attend_tile(&t, k, v, kvd, hd);
+                eng_attend_tile(&t, kv_k, kv_v, kvd, hd);
         }
     }
 }
