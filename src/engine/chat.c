@@ -49,8 +49,10 @@ static void render_llama2(cc_buf *b, const engine_chat_msg *msgs, size_t n)
     if (open) cc_buf_append_str(b, " [/INST]");
 }
 
-char *engine_chat_render(engine_chat_kind kind, const engine_chat_msg *msgs, size_t n, bool add_bos,
-                         const char *bos_text)
+/* The recognised formats; without the generation prompt (the open assistant turn) for the
+ * system part of a prompt (engine_model_chat_system_part). */
+static char *render_kind(engine_chat_kind kind, const engine_chat_msg *msgs, size_t n, bool add_bos,
+                         const char *bos_text, bool add_gen)
 {
     cc_buf b = CC_BUF_INIT;
     if (add_bos && bos_text) cc_buf_append_str(&b, bos_text);
@@ -58,25 +60,33 @@ char *engine_chat_render(engine_chat_kind kind, const engine_chat_msg *msgs, siz
     case ENGINE_CHAT_CHATML:
         for (size_t i = 0; i < n; i++)
             cc_buf_append_fmt(&b, "<|im_start|>%s\n%s<|im_end|>\n", msgs[i].role, msgs[i].content);
-        cc_buf_append_str(&b, "<|im_start|>assistant\n");
+        if (add_gen) cc_buf_append_str(&b, "<|im_start|>assistant\n");
         break;
     case ENGINE_CHAT_LLAMA3:
         for (size_t i = 0; i < n; i++)
             cc_buf_append_fmt(&b, "<|start_header_id|>%s<|end_header_id|>\n\n%s<|eot_id|>",
                               msgs[i].role, msgs[i].content);
-        cc_buf_append_str(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        if (add_gen) cc_buf_append_str(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
         break;
     case ENGINE_CHAT_LLAMA2:
+        /* The system prompt lives inside the first [INST]: system messages alone render as
+         * nothing, so a shift keeps only BOS. */
         render_llama2(&b, msgs, n);
         break;
     default:
         for (size_t i = 0; i < n; i++)
             cc_buf_append_fmt(&b, "%s: %s\n", msgs[i].role, msgs[i].content);
-        cc_buf_append_str(&b, "assistant:");
+        if (add_gen) cc_buf_append_str(&b, "assistant:");
         break;
     }
     cc_buf_append_u8(&b, 0);
     return (char *)b.data;
+}
+
+char *engine_chat_render(engine_chat_kind kind, const engine_chat_msg *msgs, size_t n, bool add_bos,
+                         const char *bos_text)
+{
+    return render_kind(kind, msgs, n, add_bos, bos_text, true);
 }
 
 char *engine_chat_apply(const char *template_text, const json_t *messages, const json_t *tools,
@@ -121,10 +131,11 @@ char *engine_model_chat_apply(const engine_model *m, const json_t *messages, con
     return out;
 }
 
-char *engine_model_chat_prompt(const engine_model *m, const json_t *messages, const json_t *tools,
-                               cc_err *err)
+/* The model's template without the leading BOS text (see engine_model_chat_prompt). */
+static char *template_prompt(const engine_model *m, const json_t *messages, const json_t *tools,
+                             bool add_gen, cc_err *err)
 {
-    char *out = engine_model_chat_apply(m, messages, tools, true, err);
+    char *out = engine_model_chat_apply(m, messages, tools, add_gen, err);
     if (!out) return NULL;
     /* The prompt is tokenized with add_bos, which puts BOS first when the
      * model wants one: a template that writes bos_token itself would
@@ -137,15 +148,27 @@ char *engine_model_chat_prompt(const engine_model *m, const json_t *messages, co
     return out;
 }
 
+char *engine_model_chat_prompt(const engine_model *m, const json_t *messages, const json_t *tools,
+                               cc_err *err)
+{
+    return template_prompt(m, messages, tools, true, err);
+}
+
+static json_t *msgs_json(const engine_chat_msg *msgs, size_t n)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            list, json_pack("{s:s, s:s}", "role", msgs[i].role, "content", msgs[i].content));
+    return list;
+}
+
 char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msgs, size_t n,
                                bool *used_template)
 {
     *used_template = false;
     if (m->chat_template) {
-        json_t *list = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(
-                list, json_pack("{s:s, s:s}", "role", msgs[i].role, "content", msgs[i].content));
+        json_t *list = msgs_json(msgs, n);
         cc_err err = {0};
         char *out = engine_model_chat_prompt(m, list, NULL, &err);
         json_decref(list);
@@ -157,4 +180,55 @@ char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msg
         CC_WARN("event=engine_chat_template_failed fallback=recognised error=\"%s\"", err.msg);
     }
     return engine_chat_render(m->chat, msgs, n, false, NULL);
+}
+
+static bool is_system_role(const char *role)
+{
+    return role && (!strcmp(role, "system") || !strcmp(role, "developer"));
+}
+
+/* part when the prompt starts with it, else NULL (part freed): a template that renders the
+ * system messages differently once other messages follow has no system part to keep. */
+static char *if_prefix(char *part, const char *prompt)
+{
+    if (part && !strncmp(prompt, part, strlen(part))) return part;
+    free(part);
+    return NULL;
+}
+
+char *engine_model_chat_system_part(const engine_model *m, const engine_chat_msg *msgs, size_t n,
+                                    bool used_template, const char *prompt)
+{
+    size_t k = 0;
+    while (k < n && is_system_role(msgs[k].role))
+        k++;
+    if (!k) return NULL;
+    if (!used_template) return if_prefix(render_kind(m->chat, msgs, k, false, NULL, false), prompt);
+    json_t *list = msgs_json(msgs, k);
+    cc_err err = {0};
+    char *part = template_prompt(m, list, NULL, false, &err);
+    json_decref(list);
+    return if_prefix(part, prompt);
+}
+
+char *engine_model_chat_prompt_system_part(const engine_model *m, const json_t *messages,
+                                           const json_t *tools, const char *prompt)
+{
+    json_t *list = json_array();
+    size_t k;
+    const json_t *msg;
+    json_array_foreach(messages, k, msg)
+    {
+        if (!is_system_role(json_string_value(json_object_get(msg, "role")))) break;
+        json_array_append(list, (json_t *)msg);
+    }
+    char *part = NULL;
+    if (json_array_size(list)) {
+        /* With the tools: templates that describe them in the system turn (Qwen, Hermes)
+         * then keep them too. */
+        cc_err err = {0};
+        part = if_prefix(template_prompt(m, list, tools, false, &err), prompt);
+    }
+    json_decref(list);
+    return part;
 }

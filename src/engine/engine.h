@@ -337,6 +337,18 @@ char *engine_model_chat_prompt(const engine_model *m, const json_t *messages, co
  * leading bos_token text is dropped). Returns a heap string. */
 char *engine_model_chat_render(const engine_model *m, const engine_chat_msg *msgs, size_t n,
                                bool *used_template);
+/* The system part of a chat prompt, for a context shift to keep (engine_request.system_part):
+ * the leading system (or developer) messages of msgs rendered alone, the way
+ * engine_model_chat_render rendered the prompt (the template when *used_template was set, else
+ * the recognised format) but without the generation prompt and without the leading BOS text.
+ * NULL when msgs does not start with a system message, the rendering fails, or prompt does
+ * not start with that text. Returns a heap string. */
+char *engine_model_chat_system_part(const engine_model *m, const engine_chat_msg *msgs, size_t n,
+                                    bool used_template, const char *prompt);
+/* The same for a prompt made by engine_model_chat_prompt (a JSON message array, the tools as
+ * given to it: a template that describes them in the system turn keeps them too). */
+char *engine_model_chat_prompt_system_part(const engine_model *m, const json_t *messages,
+                                           const json_t *tools, const char *prompt);
 
 /* ============================================================ context */
 
@@ -509,9 +521,14 @@ typedef struct engine_seq_params {
     const engine_grammar *grammar;
     const engine_gvocab *gvocab; /* borrowed, optional: the model's sorted vocabulary */
     /* When the context fills before max_tokens (> 0) tokens were generated: shift it
-     * (engine_ctx_shift: the first token kept when it is BOS, half of the rest dropped) and
-     * go on; false, or max_tokens 0: the generation ends with length. */
+     * (engine_ctx_shift: the first n_keep tokens kept, half of the rest dropped) and go on;
+     * false, or max_tokens 0: the generation ends with length. */
     bool context_shift;
+    /* The prompt's first tokens a shift keeps (its system part: engine_server computes it
+     * from engine_request.system_part), at most the prompt's length. 0, or so many that less
+     * than a quarter of the context would be left to drop: only the first token when it is
+     * BOS, so that every shift frees a good part of the context. */
+    int n_keep;
 } engine_seq_params;
 
 typedef struct engine_step {
@@ -566,6 +583,11 @@ typedef struct engine_request {
     /* max_tokens was the caller's own (not a cap added on the way): with
      * ENGINE_OVERFLOW_ERROR a prompt plus max_tokens beyond the context is refused. */
     bool max_tokens_asked;
+    /* A chat's system part (engine_model_chat_system_part; NULL: none, e.g. a completion):
+     * with ENGINE_OVERFLOW_SHIFT and ENGINE_KEEP_SYSTEM a shift keeps the prompt's tokens it
+     * accounts for (the longest common prefix of its ids, tokenized as the prompt is, and the
+     * prompt's: the tokens at the boundary may differ). */
+    char *system_part;
 } engine_request;
 
 void engine_request_free(engine_request *r);
@@ -630,12 +652,30 @@ typedef enum {
 bool engine_overflow_parse(const char *name, engine_overflow *out); /* "error" / "shift" */
 const char *engine_overflow_name(engine_overflow o);
 
+/* What a context shift keeps at the start of a slot's context (with ENGINE_OVERFLOW_SHIFT). */
+typedef enum {
+    /* A chat's system part (engine_request.system_part), BOS included: the model keeps its
+     * instructions however long the conversation runs. BOS only for a completion, a chat
+     * without a leading system message, or a system part too long to keep (n_keep in
+     * engine_seq_params). */
+    ENGINE_KEEP_SYSTEM = 0,
+    ENGINE_KEEP_BOS, /* only BOS (llama.cpp's server without n_keep) */
+} engine_keep;
+bool engine_keep_parse(const char *name, engine_keep *out); /* "system" / "bos" */
+/* How many of a chat prompt's tokens are its system part: the longest common prefix of the
+ * prompt's ids and those of system_part tokenized as the prompt is (with BOS, parse_special
+ * as the prompt's); a token at the boundary may differ. */
+size_t engine_system_part_tokens(const engine_model *m, const engine_tokens *prompt,
+                                 const char *system_part, bool parse_special);
+const char *engine_keep_name(engine_keep k);
+
 typedef struct engine_server_config {
     int threads; /* 0 = cores */
     int slots;   /* 0 = 4 */
     int n_ctx;   /* per slot; 0 = min(model, 4096) */
     engine_kv_type kv_type;
     engine_overflow overflow;
+    engine_keep keep; /* what a shift keeps (ENGINE_KEEP_SYSTEM, the default) */
 } engine_server_config;
 
 /* Takes ownership of m. */

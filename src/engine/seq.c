@@ -40,6 +40,10 @@ engine_seq *engine_seq_new(engine_ctx *c, const engine_tokens *prompt, const eng
     s->m = eng_ctx_model(c);
     s->p = *p;
     s->p.stops = NULL;
+    /* What a shift keeps is the prompt's own start (the cache holds it until the first shift
+     * and keeps it after). */
+    if (s->p.n_keep < 0) s->p.n_keep = 0;
+    if ((size_t)s->p.n_keep > prompt->n) s->p.n_keep = (int)prompt->n;
     s->n_prompt = prompt->n;
     for (size_t i = 0; i < prompt->n; i++)
         engine_tokens_push(&s->hist, prompt->ids[i]);
@@ -99,13 +103,19 @@ bool engine_seq_in_prompt(const engine_seq *s)
     return !s->finished && (size_t)engine_ctx_pos(s->c) < s->n_prompt;
 }
 
-/* The context is full: as llama.cpp's server, keep the start (here the BOS, when the prompt
- * has one), drop half of what follows it and go on with the rest. Returns 1 when there is
- * too little to drop (a context of a token or two). */
+/* The context is full: as llama.cpp's server, keep the start (the prompt's first n_keep
+ * tokens, its system part, else the BOS when the prompt has one), drop half of what follows
+ * it and go on with the rest. Returns 1 when there is too little to drop (a context of a
+ * token or two). */
 static int shift(engine_seq *s, cc_err *err)
 {
-    int pos = engine_ctx_pos(s->c);
-    int n_keep = s->hist.n && s->hist.ids[0] == engine_model_bos(s->m) ? 1 : 0;
+    int pos = engine_ctx_pos(s->c), n_ctx = engine_ctx_size(s->c);
+    int n_keep = s->p.n_keep;
+    /* Keeping more than three quarters would make each shift free only a few tokens (a shift
+     * per few tokens generated, each moving the whole cache), or none at all: then only BOS,
+     * so every shift frees at least an eighth of the context. */
+    if (n_keep <= 0 || n_ctx - n_keep < n_ctx / 4)
+        n_keep = s->hist.n && s->hist.ids[0] == engine_model_bos(s->m) ? 1 : 0;
     int n_discard = (pos - n_keep) / 2;
     if (n_discard < 1) return 1;
     return engine_ctx_shift(s->c, n_keep, n_discard, err);

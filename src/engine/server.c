@@ -27,6 +27,7 @@ struct engine_job {
     engine_finish *finish; /* [n] */
     int running;           /* choices not finished yet */
     engine_tokens prompt;  /* kept for the choices that start from the first one's cache */
+    int n_keep;            /* the prompt's tokens a shift keeps (engine_seq_params.n_keep) */
     engine_job *next;
 };
 
@@ -35,6 +36,7 @@ struct engine_server {
     engine_pool *pool;
     int n_slots;
     engine_overflow overflow;
+    engine_keep keep;
     engine_ctx **ctx;
     engine_job **slot_job;
     int *slot_choice;      /* which of its job's choices a busy slot runs */
@@ -119,6 +121,33 @@ static void seq_params(const engine_job *j, int c, engine_seq_params *p)
     if (r->grammar && !j->srv->gvocab) j->srv->gvocab = engine_gvocab_new(j->srv->m);
     p->gvocab = j->srv->gvocab;
     p->context_shift = j->srv->overflow == ENGINE_OVERFLOW_SHIFT;
+    p->n_keep = j->n_keep;
+}
+
+size_t engine_system_part_tokens(const engine_model *m, const engine_tokens *prompt,
+                                 const char *system_part, bool parse_special)
+{
+    /* Compared id by id: a token may straddle the boundary (the system part's last characters
+     * merged with the next turn's first ones), so the common prefix is what the prompt's ids
+     * hold of it. */
+    engine_tokens sys = {0};
+    cc_err err = {0};
+    size_t n = 0;
+    if (engine_tokenize(m, system_part, strlen(system_part), true, parse_special, &sys, &err) == 0)
+        while (n < sys.n && n < prompt->n && sys.ids[n] == prompt->ids[n])
+            n++;
+    engine_tokens_free(&sys);
+    return n;
+}
+
+/* The prompt's tokens a shift keeps, once per request: 0 (BOS only) unless a shift keeps the
+ * system part. */
+static int system_tokens(const engine_server *s, const engine_job *j)
+{
+    const engine_request *r = j->req;
+    if (s->overflow != ENGINE_OVERFLOW_SHIFT || s->keep != ENGINE_KEEP_SYSTEM || !r->system_part)
+        return 0;
+    return (int)engine_system_part_tokens(s->m, &j->prompt, r->system_part, r->parse_special);
 }
 
 /* Starts a tokenized job's first choice on its slot. */
@@ -199,6 +228,7 @@ static void begin_jobs(engine_server *s, engine_job **jobs, int n)
             job_refuse(s, j, err.msg);
             continue;
         }
+        j->n_keep = system_tokens(s, j);
         int n_ctx = engine_ctx_size(s->ctx[0]);
         if (s->overflow == ENGINE_OVERFLOW_ERROR && j->req->max_tokens_asked &&
             j->req->max_tokens > 0 && (int64_t)j->prompt.n + j->req->max_tokens > n_ctx) {
@@ -397,6 +427,7 @@ engine_server *engine_server_new(engine_model *m, const engine_server_config *cf
     s->m = m;
     s->n_slots = cfg->slots > 0 ? CC_MIN(cfg->slots, 64) : 4;
     s->overflow = cfg->overflow;
+    s->keep = cfg->keep;
     s->pool = engine_pool_new(cfg->threads);
     s->ctx = cc_calloc((size_t)s->n_slots, sizeof(engine_ctx *));
     s->slot_job = cc_calloc((size_t)s->n_slots, sizeof(engine_job *));
@@ -518,10 +549,27 @@ const char *engine_overflow_name(engine_overflow o)
     return o == ENGINE_OVERFLOW_SHIFT ? "shift" : "error";
 }
 
+bool engine_keep_parse(const char *name, engine_keep *out)
+{
+    if (!strcmp(name, "system"))
+        *out = ENGINE_KEEP_SYSTEM;
+    else if (!strcmp(name, "bos"))
+        *out = ENGINE_KEEP_BOS;
+    else
+        return false;
+    return true;
+}
+
+const char *engine_keep_name(engine_keep k)
+{
+    return k == ENGINE_KEEP_BOS ? "bos" : "system";
+}
+
 void engine_request_free(engine_request *r)
 {
     if (!r) return;
     free(r->prompt);
+    free(r->system_part);
     for (size_t i = 0; i < r->n_stops; i++)
         free(r->stops[i]);
     free((void *)r->sp.bias_ids);

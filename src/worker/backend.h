@@ -112,6 +112,7 @@ typedef struct backend_embedded_config {
     const char *chat_template_path;
     engine_kv_type kv_type;           /* the KV cache's type (F16 by default) */
     engine_overflow context_overflow; /* a request outgrowing the context: refused or shifted */
+    engine_keep context_keep;         /* what a shift keeps: a chat's system part, or BOS only */
 } backend_embedded_config;
 
 worker_backend *backend_embedded_new(struct event_base *base, const backend_embedded_config *cfg,

@@ -37,6 +37,7 @@ typedef struct emb_backend {
     struct event_base *evb;
     engine_server *srv;
     char *model_id, *model_name;
+    bool system_part; /* requests carry their system part (only a shift keeping it reads it) */
     int pipe_rd, pipe_wr;
     struct event *wake;
     pthread_mutex_t mu;
@@ -331,7 +332,8 @@ static int emb_start(worker_backend *wb, const backend_http_request *req,
         return 0;
     }
     emb_tool_format tools;
-    engine_request *r = emb_request_new(engine_server_model(b->srv), &oreq, &e, &tools);
+    engine_request *r =
+        emb_request_new(engine_server_model(b->srv), &oreq, b->system_part, &e, &tools);
     if (r && r->n_choices > engine_server_slots(b->srv)) {
         /* every choice runs on a slot of its own, at the same time */
         openai_error_param(&e, "n", "'n' is at most %d on this worker (its slots)",
@@ -452,8 +454,10 @@ worker_backend *backend_embedded_new(struct event_base *base, const backend_embe
     b->model_id = id;
     /* The "model" field of answers: the announced name without the hash. */
     b->model_name = cc_strndup(id, (size_t)(strstr(id, "@sha256:") - id));
-    engine_server_config sc = {cfg->threads, cfg->slots, cfg->context, cfg->kv_type,
-                               cfg->context_overflow};
+    b->system_part =
+        cfg->context_overflow == ENGINE_OVERFLOW_SHIFT && cfg->context_keep == ENGINE_KEEP_SYSTEM;
+    engine_server_config sc = {cfg->threads,          cfg->slots,       cfg->context, cfg->kv_type,
+                               cfg->context_overflow, cfg->context_keep};
     b->srv = engine_server_new(m, &sc, err);
     if (!b->srv) {
         free(b->model_id);

@@ -29,12 +29,14 @@ engine_grammar *emb_tool_grammar(emb_tool_format f, const json_t *tools, const c
                                  const char **bad, cc_err *err);
 
 /* The engine request for a validated OpenAI request: the chat rendered with
- * the model's template, or the completion prompt; sampling and stops.
+ * the model's template, or the completion prompt; sampling and stops; with
+ * system_part, a chat's system part for a context shift to keep
+ * (engine_request.system_part).
  * Returns NULL with e filled (status 400, param named) for what the engine
  * cannot do: non-text content, tools with a template that renders none, token-id prompts,
  * echo. *tools: the form to parse tool calls from the output in (EMB_TOOLS_NONE: no tools). */
-engine_request *emb_request_new(const engine_model *m, const openai_request *r, openai_error *e,
-                                emb_tool_format *tools);
+engine_request *emb_request_new(const engine_model *m, const openai_request *r, bool system_part,
+                                openai_error *e, emb_tool_format *tools);
 
 /* The log-probabilities of a step's token (with up to top alternatives),
  * token texts borrowed from the model. */

@@ -37,8 +37,8 @@ static char *content_text(const json_t *c, size_t idx, openai_error *e)
     return (char *)b.data;
 }
 
-static int render_chat(const engine_model *m, const json_t *body, engine_request *r,
-                       openai_error *e)
+static int render_chat(const engine_model *m, const json_t *body, bool system_part,
+                       engine_request *r, openai_error *e)
 {
     const json_t *msgs = json_object_get(body, "messages");
     size_t n = json_array_size(msgs);
@@ -65,6 +65,7 @@ static int render_chat(const engine_model *m, const json_t *body, engine_request
     bool templated = false;
     r->prompt = engine_model_chat_render(m, cm, n, &templated);
     r->parse_special = templated || engine_model_chat_kind(m) != ENGINE_CHAT_PLAIN;
+    if (system_part) r->system_part = engine_model_chat_system_part(m, cm, n, templated, r->prompt);
     rc = 0;
 out:
     for (size_t i = 0; i < n; i++)
@@ -94,7 +95,8 @@ static json_t *template_tool_call(const json_t *tc)
 /* A conversation with tools or tool turns, rendered by the model's template (the only thing
  * that knows how the model was shown tools). *fmt: the form the model answers calls in. */
 static int render_tool_chat(const engine_model *m, const openai_request * or, bool tools_on,
-                            engine_request *r, emb_tool_format *fmt, openai_error *e)
+                            bool system_part, engine_request *r, emb_tool_format *fmt,
+                            openai_error *e)
 {
     const char *param = tools_on ? "tools" : "messages";
     *fmt = emb_tool_format_detect(engine_model_chat_template(m));
@@ -151,13 +153,15 @@ static int render_tool_chat(const engine_model *m, const openai_request * or, bo
         json_array_append_new(list, one);
     }
     cc_err err = {0};
-    r->prompt = engine_model_chat_prompt(
-        m, list, tools_on ? json_object_get(or->body, "tools") : NULL, &err);
+    const json_t *tools = tools_on ? json_object_get(or->body, "tools") : NULL;
+    r->prompt = engine_model_chat_prompt(m, list, tools, &err);
     if (!r->prompt) {
         openai_error_param(e, "messages", "the model's chat template failed: %s", err.msg);
         goto out;
     }
     r->parse_special = true;
+    if (system_part)
+        r->system_part = engine_model_chat_prompt_system_part(m, list, tools, r->prompt);
     rc = 0;
 out:
     json_decref(list);
@@ -306,8 +310,8 @@ static int response_grammar(const openai_request * or, engine_request *r, openai
     return -1;
 }
 
-engine_request *emb_request_new(const engine_model *m, const openai_request * or, openai_error *e,
-                                emb_tool_format *tools)
+engine_request *emb_request_new(const engine_model *m, const openai_request * or, bool system_part,
+                                openai_error *e, emb_tool_format *tools)
 {
     *tools = EMB_TOOLS_NONE;
     if (refuse_unsupported(or, e) < 0) return NULL;
@@ -318,9 +322,9 @@ engine_request *emb_request_new(const engine_model *m, const openai_request * or
     if (or->kind != OPENAI_CHAT)
         rc = completion_prompt(or->body, r, e);
     else if (tools_on || or->has_tool_turns)
-        rc = render_tool_chat(m, or, tools_on, r, &fmt, e);
+        rc = render_tool_chat(m, or, tools_on, system_part, r, &fmt, e);
     else
-        rc = render_chat(m, or->body, r, e);
+        rc = render_chat(m, or->body, system_part, r, e);
     if (rc == 0 && tools_on) rc = tool_choice_grammar(or, fmt, r, e);
     if (rc < 0) {
         engine_request_free(r);

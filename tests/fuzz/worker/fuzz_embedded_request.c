@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     openai_error e;
     if (openai_parse(kind, data + 1, size - 1, &oreq, &e) < 0) return 0;
     emb_tool_format tools;
-    engine_request *r = emb_request_new(m, &oreq, &e, &tools);
+    engine_request *r = emb_request_new(m, &oreq, true, &e, &tools);
     if (!r) {
         if (e.status != 400 || !e.param[0]) abort(); /* refusals name their field */
         openai_request_clear(&oreq);
@@ -57,8 +57,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* what the engine cannot honour never gets this far (never silently ignored) */
     if (oreq.kind == OPENAI_EMBEDDING || (oreq.has_tools && !oreq.tool_choice_none) ||
         oreq.has_tool_turns || (oreq.response_format != OPENAI_FORMAT_TEXT && !r->grammar) ||
-        tools != EMB_TOOLS_NONE || (oreq.n != 1 && r->n_choices != oreq.n) || oreq.best_of != oreq.n ||
-        oreq.has_suffix || oreq.echo || (oreq.kind == OPENAI_COMPLETION && !oreq.prompt_is_text))
+        tools != EMB_TOOLS_NONE || (oreq.n != 1 && r->n_choices != oreq.n) ||
+        oreq.best_of != oreq.n || oreq.has_suffix || oreq.echo ||
+        (oreq.kind == OPENAI_COMPLETION && !oreq.prompt_is_text))
+        abort();
+    /* a system part to keep is the prompt's start, and only a chat has one */
+    if (r->system_part && (oreq.kind != OPENAI_CHAT ||
+                           strncmp(r->prompt, r->system_part, strlen(r->system_part)) != 0))
         abort();
     cc_err err = {0};
     engine_tokens t = {0};

@@ -283,6 +283,101 @@ static void test_model_chat_render(void **state)
     engine_model_free(m);
 }
 
+/* The system part a context shift keeps: the leading system messages rendered alone, the way
+ * the prompt was (template or recognised format), without the generation prompt; none when
+ * the prompt does not start with it. */
+static void test_chat_system_part(void **state)
+{
+    (void)state;
+    const char *shared = getenv("COCOON_SHARED");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/models/vocab/ggml-vocab-phi-3.gguf",
+             shared ? shared : "../shared");
+    cc_err err = {0};
+    engine_model *m = engine_model_load_vocab(path, &err);
+    if (!m) fail_msg("%s", err.msg);
+    engine_chat_msg msgs[] = {{"system", "Be brief."}, {"user", "Hi"}};
+    bool templated = false;
+    char *prompt = engine_model_chat_render(m, msgs, 2, &templated);
+    /* phi-3's template drops the system message: an empty part, so only BOS is kept */
+    char *part = engine_model_chat_system_part(m, msgs, 2, templated, prompt);
+    assert_non_null(part);
+    assert_string_equal(part, "");
+    engine_tokens t = {0};
+    assert_int_equal(engine_tokenize(m, prompt, strlen(prompt), true, true, &t, &err), 0);
+    assert_int_equal(engine_system_part_tokens(m, &t, part, true), 1);
+    engine_tokens_free(&t);
+    free(part);
+    free(prompt);
+    engine_model_free(m);
+
+    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    m = engine_model_load_vocab(path, &err);
+    if (!m) fail_msg("%s", err.msg);
+    /* the recognised plain format */
+    engine_chat_msg three[] = {{"system", "Be brief."}, {"developer", "Rhyme."}, {"user", "Hi"}};
+    prompt = engine_model_chat_render(m, three, 3, &templated);
+    assert_false(templated);
+    part = engine_model_chat_system_part(m, three, 3, templated, prompt);
+    assert_string_equal(part, "system: Be brief.\ndeveloper: Rhyme.\n");
+    assert_int_equal(engine_tokenize(m, prompt, strlen(prompt), true, false, &t, &err), 0);
+    size_t n = engine_system_part_tokens(m, &t, part, false);
+    engine_tokens sys = {0};
+    assert_int_equal(engine_tokenize(m, part, strlen(part), true, false, &sys, &err), 0);
+    assert_true(n > 1 && n <= sys.n && n + 1 >= sys.n);
+    assert_memory_equal(t.ids, sys.ids, n * sizeof(int32_t));
+    engine_tokens_free(&t);
+    engine_tokens_free(&sys);
+    free(part);
+    free(prompt);
+    /* no leading system message: no part */
+    assert_null(engine_model_chat_system_part(m, msgs + 1, 1, false, "user: Hi\nassistant:"));
+
+    /* a template, the BOS text dropped as from the prompt */
+    engine_model_set_chat_template(
+        m, "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
+           "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+           "{% endif %}");
+    prompt = engine_model_chat_render(m, msgs, 2, &templated);
+    assert_true(templated);
+    part = engine_model_chat_system_part(m, msgs, 2, templated, prompt);
+    assert_string_equal(part, "<|im_start|>system\nBe brief.<|im_end|>\n");
+    free(part);
+    free(prompt);
+    /* a template that renders the system turn otherwise when others follow: no part */
+    engine_model_set_chat_template(m, "{{ messages|length }}{% for m in messages %}{{ m.content }}"
+                                      "{% endfor %}");
+    prompt = engine_model_chat_render(m, msgs, 2, &templated);
+    assert_string_equal(prompt, "2Be brief.Hi");
+    assert_null(engine_model_chat_system_part(m, msgs, 2, templated, prompt));
+    free(prompt);
+
+    /* messages as JSON with tools: a template that describes them in the system turn keeps
+     * them; one that fails without a user message has no part */
+    json_t *list = json_loads("[{\"role\": \"system\", \"content\": \"Be brief.\"}, "
+                              "{\"role\": \"user\", \"content\": \"Hi\"}]",
+                              0, NULL);
+    json_t *tools = json_loads("[{\"type\": \"function\"}]", 0, NULL);
+    engine_model_set_chat_template(
+        m, "{% if messages|length < 2 and not tools %}{{ raise_exception('no user') }}{% endif %}"
+           "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% if loop.first and tools %}"
+           "[{{ tools|length }} tools]{% endif %}{% endfor %}"
+           "{% if add_generation_prompt %}<assistant>{% endif %}");
+    prompt = engine_model_chat_prompt(m, list, tools, &err);
+    assert_non_null(prompt);
+    part = engine_model_chat_prompt_system_part(m, list, tools, prompt);
+    assert_string_equal(part, "<system>Be brief.[1 tools]");
+    free(part);
+    free(prompt);
+    prompt = engine_model_chat_prompt(m, list, NULL, &err);
+    assert_string_equal(prompt, "<system>Be brief.<user>Hi<assistant>");
+    assert_null(engine_model_chat_prompt_system_part(m, list, NULL, prompt));
+    free(prompt);
+    json_decref(tools);
+    json_decref(list);
+    engine_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_limits_stop_hostile_templates),
         cmocka_unit_test(test_chat_apply),
         cmocka_unit_test(test_model_chat_render),
+        cmocka_unit_test(test_chat_system_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -545,6 +545,150 @@ static void test_seq_shift(void **state)
     engine_model_free(m);
 }
 
+/* Greedy tokens from prompt on c until max_tokens, shifting the context with n_keep. */
+static size_t generate(engine_ctx *c, const engine_tokens *prompt, int n_keep, int max_tokens)
+{
+    cc_err err = {0};
+    engine_seq_params p;
+    memset(&p, 0, sizeof(p));
+    engine_sample_params_default(&p.sp);
+    p.sp.temperature = 0;
+    p.max_tokens = max_tokens;
+    p.context_shift = true;
+    p.n_keep = n_keep;
+    engine_seq *s = engine_seq_new(c, prompt, &p, &err);
+    if (!s) fail_msg("%s", err.msg);
+    cc_buf text = CC_BUF_INIT;
+    engine_step st;
+    int steps = 0;
+    do {
+        if (engine_seq_step(s, &text, &st, &err)) fail_msg("%s", err.msg);
+        assert_true(++steps < 1000);
+    } while (!st.finished);
+    size_t gen = engine_seq_generated(s);
+    engine_seq_free(s);
+    cc_buf_free(&text);
+    return gen;
+}
+
+/* Prompt tokens a new prompt finds in c's cache. */
+static size_t reused(engine_ctx *c, const engine_tokens *prompt)
+{
+    cc_err err = {0};
+    engine_seq_params p;
+    memset(&p, 0, sizeof(p));
+    engine_sample_params_default(&p.sp);
+    engine_seq *s = engine_seq_new(c, prompt, &p, &err);
+    if (!s) fail_msg("%s", err.msg);
+    size_t n = engine_seq_cached_tokens(s);
+    engine_seq_free(s);
+    return n;
+}
+
+typedef struct chat_prompt {
+    engine_tokens ids, sys; /* the prompt's and its system part's (both with BOS) */
+    size_t n_keep;          /* engine_system_part_tokens */
+} chat_prompt;
+
+/* A system message and a user message rendered as the worker renders them. */
+static void chat(const engine_model *m, const char *system, const char *user, chat_prompt *out)
+{
+    engine_chat_msg msgs[] = {{"system", system}, {"user", user}};
+    bool templated = false;
+    char *prompt = engine_model_chat_render(m, msgs, 2, &templated);
+    char *part = engine_model_chat_system_part(m, msgs, 2, templated, prompt);
+    assert_non_null(part);
+    assert_true(cc_str_has_prefix(prompt, part) && strlen(part) < strlen(prompt));
+    bool special = templated || engine_model_chat_kind(m) != ENGINE_CHAT_PLAIN;
+    cc_err err = {0};
+    memset(out, 0, sizeof(*out));
+    assert_int_equal(engine_tokenize(m, prompt, strlen(prompt), true, special, &out->ids, &err), 0);
+    assert_int_equal(engine_tokenize(m, part, strlen(part), true, special, &out->sys, &err), 0);
+    out->n_keep = engine_system_part_tokens(m, &out->ids, part, special);
+    free(prompt);
+    free(part);
+}
+
+static void chat_free(chat_prompt *c)
+{
+    engine_tokens_free(&c->ids);
+    engine_tokens_free(&c->sys);
+}
+
+/* A chat with a system prompt that outgrows a 64-token context: a shift keeps the system
+ * part's tokens (BOS only when told so), and after it a new prompt reuses only those, however
+ * much of the cache it matches; a system part leaving less than a quarter of the context to
+ * drop is not kept (BOS only), so the generation still goes on. */
+static void test_seq_keep_system(void **state)
+{
+    (void)state;
+    engine_model *m = load_stories();
+    const int32_t bos = engine_model_bos(m);
+    const char *system = "Tell stories about Tom the cat.";
+    chat_prompt a, b;
+    chat(m, system, "Go on.", &a);
+    chat(m, system, "Why?", &b);
+    /* The system part's ids, all of them or all but the one at the boundary. */
+    assert_true(a.n_keep > 8 && a.n_keep <= a.sys.n && a.n_keep + 1 >= a.sys.n);
+    assert_int_equal(a.sys.ids[0], bos);
+    assert_memory_equal(a.ids.ids, a.sys.ids, a.n_keep * sizeof(int32_t));
+    assert_int_equal(b.n_keep, a.n_keep);
+    /* The first shift drops the user's turn (checked below). */
+    assert_true(a.ids.n <= a.n_keep + (64 - a.n_keep) / 2);
+    const engine_kv_type kvs[] = {ENGINE_KV_F16, ENGINE_KV_Q8_0};
+    for (size_t k = 0; k < CC_ARRAY_LEN(kvs); k++)
+        for (int keep_system = 0; keep_system < 2; keep_system++) {
+            cc_err err = {0};
+            engine_ctx *c = engine_ctx_new_kv(m, NULL, 64, kvs[k], &err);
+            assert_int_equal(generate(c, &a.ids, keep_system ? (int)a.n_keep : 0, 150), 150);
+            size_t want = keep_system ? a.n_keep : 1;
+            /* The cache starts with the kept tokens and only they may be reused. */
+            assert_int_equal(engine_ctx_reusable(c), (int)want);
+            assert_memory_equal(engine_ctx_tokens(c), a.sys.ids, want * sizeof(int32_t));
+            if (keep_system) /* the system part is still there after the user message left */
+                assert_true(engine_ctx_tokens(c)[want] != a.ids.ids[want] ||
+                            engine_ctx_tokens(c)[want + 1] != a.ids.ids[want + 1]);
+            /* The cache as it is now, as a prompt: all of it matches, the kept part is reused. */
+            engine_tokens now = {0};
+            for (int i = 0; i < engine_ctx_pos(c) && i < 48; i++)
+                engine_tokens_push(&now, engine_ctx_tokens(c)[i]);
+            assert_int_equal(reused(c, &now), want);
+            engine_tokens_free(&now);
+            /* Computing the cache again (now a prefix of itself) and shifting again. */
+            assert_int_equal(generate(c, &a.ids, keep_system ? (int)a.n_keep : 0, 150), 150);
+            /* The next turn with the same system prompt starts from it. */
+            assert_int_equal(reused(c, &b.ids), want);
+            engine_ctx_free(c);
+        }
+
+    /* A system part of more than three quarters of a 128-token context: only BOS is kept;
+     * 96 tokens are. */
+    chat_prompt l;
+    chat(m,
+         "You tell short stories about a cat named Tom who lives in a big house with a girl "
+         "named Lily. Tom likes to play with a red ball in the park with his friend Ben. They "
+         "run and jump and play all day in the warm sun.",
+         "Go on.", &l);
+    assert_true(l.n_keep > 96 && l.ids.n < 127);
+    const struct {
+        int n_keep;
+        size_t kept;
+    } runs[] = {{(int)l.n_keep, 1}, {97, 1}, {96, 96}, {0, 1}};
+    for (size_t r = 0; r < CC_ARRAY_LEN(runs); r++) {
+        cc_err err = {0};
+        engine_ctx *c = engine_ctx_new_kv(m, NULL, 128, ENGINE_KV_F16, &err);
+        assert_int_equal(generate(c, &l.ids, runs[r].n_keep, 200), 200);
+        if (engine_ctx_reusable(c) != (int)runs[r].kept)
+            fail_msg("n_keep %d: %d kept", runs[r].n_keep, engine_ctx_reusable(c));
+        assert_memory_equal(engine_ctx_tokens(c), l.ids.ids, runs[r].kept * sizeof(int32_t));
+        engine_ctx_free(c);
+    }
+    chat_free(&a);
+    chat_free(&b);
+    chat_free(&l);
+    engine_model_free(m);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -558,6 +702,12 @@ static void test_names(void **state)
     assert_false(engine_overflow_parse("", &ov));
     assert_string_equal(engine_kv_type_name(ENGINE_KV_Q8_0), "q8_0");
     assert_string_equal(engine_overflow_name(ENGINE_OVERFLOW_SHIFT), "shift");
+    engine_keep keep;
+    assert_true(engine_keep_parse("bos", &keep) && keep == ENGINE_KEEP_BOS);
+    assert_true(engine_keep_parse("system", &keep) && keep == ENGINE_KEEP_SYSTEM);
+    assert_false(engine_keep_parse("all", &keep));
+    assert_string_equal(engine_keep_name(ENGINE_KEEP_BOS), "bos");
+    assert_string_equal(engine_keep_name(ENGINE_KEEP_SYSTEM), "system");
 }
 
 int main(void)
@@ -571,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_stories_q8_vs_f16),
         cmocka_unit_test(test_shift_equals_recompute),
         cmocka_unit_test(test_seq_shift),
+        cmocka_unit_test(test_seq_keep_system),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -168,8 +168,9 @@ static void test_requests(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(),         NULL, 1, 2, 512, NULL, ENGINE_KV_F16,
-                                   ENGINE_OVERFLOW_ERROR};
+    backend_embedded_config cfg = {
+        model_path(),      NULL, 1, 2, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     if (!b) fail_msg("%s", err.msg);
     assert_string_equal(b->ops->kind, "embedded");
@@ -299,8 +300,9 @@ static void test_refusals_name_their_param(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(),         NULL, 1, 2, 64, NULL, ENGINE_KV_F16,
-                                   ENGINE_OVERFLOW_ERROR};
+    backend_embedded_config cfg = {
+        model_path(),      NULL, 1, 2, 64, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     if (!b) fail_msg("%s", err.msg);
     cc_buf long_prompt = CC_BUF_INIT;
@@ -431,8 +433,9 @@ static void test_cancel_and_cap(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(),         "tiny", 1, 1, 512, NULL, ENGINE_KV_F16,
-                                   ENGINE_OVERFLOW_ERROR};
+    backend_embedded_config cfg = {
+        model_path(),      "tiny", 1, 1, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     assert_true(cc_str_has_prefix(b->ops->model(b), "tiny@sha256:"));
@@ -486,8 +489,9 @@ static void test_timeout(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(),         NULL, 1, 1, 512, NULL, ENGINE_KV_F16,
-                                   ENGINE_OVERFLOW_ERROR};
+    backend_embedded_config cfg = {
+        model_path(),      NULL, 1, 1, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[2];
@@ -518,8 +522,9 @@ static void test_prefix_reuse(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(),         NULL, 1, 3, 512, NULL, ENGINE_KV_F16,
-                                   ENGINE_OVERFLOW_ERROR};
+    backend_embedded_config cfg = {
+        model_path(),      NULL, 1, 3, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[3];
@@ -558,8 +563,9 @@ static void test_choices(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(),         NULL, 1, 4, 512, NULL, ENGINE_KV_F16,
-                                   ENGINE_OVERFLOW_ERROR};
+    backend_embedded_config cfg = {
+        model_path(),      NULL, 1, 4, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[4];
@@ -654,8 +660,9 @@ static void test_logprobs_json(void **state)
     (void)state;
     loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {model_path(),         NULL, 1, 2, 512, NULL, ENGINE_KV_F16,
-                                   ENGINE_OVERFLOW_ERROR};
+    backend_embedded_config cfg = {
+        model_path(),      NULL, 1, 2, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
     worker_backend *b = backend_embedded_new(loop, &cfg, &err);
     assert_non_null(b);
     call_rec r[2];
@@ -740,7 +747,8 @@ static void test_context_overflow(void **state)
     for (size_t k = 0; k < CC_ARRAY_LEN(runs); k++) {
         loop = event_base_new();
         cc_err err = {0};
-        backend_embedded_config cfg = {model_path(), NULL, 1, 2, 64, NULL, runs[k].kv, runs[k].ov};
+        backend_embedded_config cfg = {
+            model_path(), NULL, 1, 2, 64, NULL, runs[k].kv, runs[k].ov, ENGINE_KEEP_SYSTEM};
         worker_backend *b = backend_embedded_new(loop, &cfg, &err);
         if (!b) fail_msg("%s", err.msg);
         call_rec r[2];
@@ -775,13 +783,88 @@ static void test_context_overflow(void **state)
     }
 }
 
+/* A chat request's status, answer finish and usage, run alone on b. */
+static void run_one(worker_backend *b, const char *path, const char *body, call_rec *r)
+{
+    start(b, path, body, r);
+    run_loop();
+    if (r->status != 200) fail_msg("status %d: %.*s", r->status, (int)r->body.len, r->body.data);
+}
+
+/* With the context shifted, what a later request finds in the slot's cache: a chat's system
+ * part (the next turn with the same system prompt, here as a developer message, starts from
+ * it; BOS only with context_keep bos) and a completion's BOS. One slot, so every request
+ * follows the previous one there. */
+static void test_context_keep(void **state)
+{
+    (void)state;
+    static const char *system = "Tell stories about Tom the cat.";
+    /* The system part's tokens, as the engine computes them for the worker's rendering. */
+    cc_err err = {0};
+    engine_model *m = engine_model_load(model_path(), &err);
+    if (!m) fail_msg("%s", err.msg);
+    engine_chat_msg msgs[] = {{"system", system}, {"user", "Go on."}};
+    bool templated = false;
+    char *prompt = engine_model_chat_render(m, msgs, 2, &templated);
+    char *part = engine_model_chat_system_part(m, msgs, 2, templated, prompt);
+    assert_non_null(part);
+    engine_tokens ids = {0};
+    bool special = templated || engine_model_chat_kind(m) != ENGINE_CHAT_PLAIN;
+    assert_int_equal(engine_tokenize(m, prompt, strlen(prompt), true, special, &ids, &err), 0);
+    int64_t n_system = (int64_t)engine_system_part_tokens(m, &ids, part, special);
+    assert_true(n_system > 8);
+    engine_tokens_free(&ids);
+    free(prompt);
+    free(part);
+    engine_model_free(m);
+
+    char first[512], next[512];
+    snprintf(first, sizeof(first),
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
+             "{\"role\":\"user\",\"content\":\"Go on.\"}],\"max_tokens\":150,\"temperature\":0}",
+             system);
+    snprintf(next, sizeof(next),
+             "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"developer\",\"content\":"
+             "\"%s\"},{\"role\":\"user\",\"content\":\"Why?\"}],\"max_tokens\":2}",
+             system);
+    static const char *completion = "{\"model\":\"stories260K\",\"prompt\":\"Once upon a "
+                                    "time\",\"max_tokens\":150,\"temperature\":0}";
+    const engine_keep keeps[] = {ENGINE_KEEP_SYSTEM, ENGINE_KEEP_BOS};
+    for (size_t k = 0; k < CC_ARRAY_LEN(keeps); k++) {
+        loop = event_base_new();
+        backend_embedded_config cfg = {
+            model_path(), NULL, 1, 1, 64, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_SHIFT, keeps[k]};
+        worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+        if (!b) fail_msg("%s", err.msg);
+        call_rec r[4];
+        run_one(b, "/v1/chat/completions", first, &r[0]);
+        assert_int_equal(r[0].usage.completion_tokens, 150); /* past the 64-token context */
+        assert_true(r[0].usage.prompt_tokens > n_system);
+        run_one(b, "/v1/chat/completions", next, &r[1]);
+        if (r[1].usage.cached_tokens != (keeps[k] == ENGINE_KEEP_SYSTEM ? n_system : 1))
+            fail_msg("keep %s: %lld cached, the system part has %lld tokens",
+                     engine_keep_name(keeps[k]), (long long)r[1].usage.cached_tokens,
+                     (long long)n_system);
+        /* A completion has no system part: BOS only, whatever the choice. */
+        run_one(b, "/v1/completions", completion, &r[2]);
+        assert_int_equal(r[2].usage.completion_tokens, 150);
+        run_one(b, "/v1/completions", completion, &r[3]);
+        assert_int_equal(r[3].usage.cached_tokens, 1);
+        for (int i = 0; i < 4; i++)
+            cc_buf_free(&r[i].body);
+        b->ops->destroy(b);
+        event_base_free(loop);
+    }
+}
+
 static void test_bad_model(void **state)
 {
     (void)state;
     cc_err err = {0};
     struct event_base *base = event_base_new();
-    backend_embedded_config cfg = {"/nonexistent.gguf",  NULL, 1, 1, 0, NULL, ENGINE_KV_F16,
-                                   ENGINE_OVERFLOW_ERROR};
+    backend_embedded_config cfg = {
+        "/nonexistent.gguf", NULL, 1, 1, 0, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
     assert_null(backend_embedded_new(base, &cfg, &err));
     assert_true(err.msg[0] != 0);
     event_base_free(base);
@@ -794,7 +877,7 @@ int main(void)
         cmocka_unit_test(test_cancel_and_cap),   cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_prefix_reuse),     cmocka_unit_test(test_choices),
         cmocka_unit_test(test_logprobs_json),    cmocka_unit_test(test_bad_model),
-        cmocka_unit_test(test_context_overflow),
+        cmocka_unit_test(test_context_overflow), cmocka_unit_test(test_context_keep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
