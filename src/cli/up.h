@@ -29,8 +29,9 @@ typedef struct up_opts {
     int pow;
     int threads, slots; /* embedded workers' engine; 0 = its defaults */
     int context;        /* embedded workers' context per slot; 0 = the model's */
-    const char *kv_type, *context_overflow; /* embedded workers' (NULL: their defaults) */
-    const char *tee;                        /* "fake" (default: every link attested) or "none" */
+    /* embedded workers' (NULL: their defaults) */
+    const char *kv_type, *context_overflow, *context_keep;
+    const char *tee;      /* "fake" (default: every link attested) or "none" */
     const char *chain;    /* "local" (default: tools/tonsim) or "none" (free mode) */
     double chain_refresh; /* seconds between the daemons' reads of the root */
     const char *api_key;  /* the client's one API key (stored hashed), or NULL */

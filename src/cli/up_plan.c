@@ -27,6 +27,9 @@ static const cc_opt up_options[] = {
      "error: a prompt plus max_tokens beyond the context is refused (400); shift: the context "
      "is shifted and the generation goes on",
      "error"},
+    {"--context-keep", "WHAT",
+     "what a shift keeps: system (a chat's system prompt, BOS included) or bos (BOS only)",
+     "system"},
     {"--tee", "KIND",
      "fake: every link attested with the fake TEE, the registry lists the genuine images; "
      "none: no attestation",
@@ -110,6 +113,12 @@ int up_parse_opts(int argc, char **argv, up_opts *o, cc_err *err)
         if (!engine_overflow_parse(v, &ov))
             return cc_err_set(err, "--context-overflow: expected error or shift, got \"%s\"", v);
         o->context_overflow = v;
+    }
+    if ((v = cc_args_get(&a, "--context-keep"))) {
+        engine_keep keep;
+        if (!engine_keep_parse(v, &keep))
+            return cc_err_set(err, "--context-keep: expected system or bos, got \"%s\"", v);
+        o->context_keep = v;
     }
     if ((v = cc_args_get(&a, "--tee"))) {
         if (strcmp(v, "fake") && strcmp(v, "none"))
@@ -245,6 +254,7 @@ int up_plan_build(const up_plan_input *in, up_plan *out, cc_err *err)
         if (o->kv_type) json_object_set_new(wc, "kv_type", json_string(o->kv_type));
         if (o->context_overflow)
             json_object_set_new(wc, "context_overflow", json_string(o->context_overflow));
+        if (o->context_keep) json_object_set_new(wc, "context_keep", json_string(o->context_keep));
         add_tee_fields(wc, in->fake_root, true);
         add_chain_fields(wc, in);
         if (in->worker_owner[i] && *in->worker_owner[i]) /* its account and contract's owner */

@@ -38,6 +38,9 @@ typedef struct worker_config {
     engine_kv_type kv_type; /* embedded: "kv_type", "f16" (default) or "q8_0" */
     /* embedded: "context_overflow", "error" (default) or "shift" (engine_overflow) */
     engine_overflow context_overflow;
+    /* embedded: "context_keep", what a shift keeps: "system" (default: a chat's system part) or
+     * "bos" (engine_keep) */
+    engine_keep context_keep;
     int coefficient; /* price coefficient x1000 (default 1000) */
     int max_active;  /* "max_active_requests"; 0 = by backend: 16 embedded, 128 openai-http */
     double health_interval; /* backend health polls, seconds (2) */

@@ -41,18 +41,28 @@ static int set_overflow(worker_config *c, const char *v, const char *what, cc_er
     return 0;
 }
 
-/* "kv_type" and "context_overflow": names of the engine's choices. */
+static int set_keep(worker_config *c, const char *v, const char *what, cc_err *err)
+{
+    if (!engine_keep_parse(v, &c->context_keep))
+        return cc_err_set(err, "%s: expected system or bos, not \"%.40s\"", what, v);
+    return 0;
+}
+
+/* "kv_type", "context_overflow" and "context_keep": names of the engine's choices. */
 static int get_engine_choices(const json_t *obj, worker_config *c, cc_err *err)
 {
-    char *kv = NULL, *ov = NULL;
+    char *kv = NULL, *ov = NULL, *keep = NULL;
     int rc = 0;
     if (daemon_json_get_strdup(obj, "kv_type", &kv, err) < 0 ||
         daemon_json_get_strdup(obj, "context_overflow", &ov, err) < 0 ||
+        daemon_json_get_strdup(obj, "context_keep", &keep, err) < 0 ||
         (kv && set_kv_type(c, kv, "field \"kv_type\"", err) < 0) ||
-        (ov && set_overflow(c, ov, "field \"context_overflow\"", err) < 0))
+        (ov && set_overflow(c, ov, "field \"context_overflow\"", err) < 0) ||
+        (keep && set_keep(c, keep, "field \"context_keep\"", err) < 0))
         rc = -1;
     free(kv);
     free(ov);
+    free(keep);
     return rc;
 }
 
@@ -72,6 +82,7 @@ int worker_config_from_json(const json_t *obj, const char *path, worker_config *
                                        "context",
                                        "kv_type",
                                        "context_overflow",
+                                       "context_keep",
                                        "coefficient",
                                        "max_active_requests",
                                        "reconnect_min",
@@ -188,18 +199,10 @@ int worker_config_validate(const worker_config *c, cc_err *err)
  * daemon layer's. */
 static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
 {
-    static const char *const known[] = {"--backend",
-                                        "--backend-url",
-                                        "--model",
-                                        "--model-name",
-                                        "--coefficient",
-                                        "--max-active",
-                                        "--threads",
-                                        "--slots",
-                                        "--context",
-                                        "--kv-type",
-                                        "--context-overflow",
-                                        NULL};
+    static const char *const known[] = {
+        "--backend",          "--backend-url",  "--model", "--model-name", "--coefficient",
+        "--max-active",       "--threads",      "--slots", "--context",    "--kv-type",
+        "--context-overflow", "--context-keep", NULL};
     if (!v) { /* only asked whether we know f */
         for (int k = 0; known[k]; k++)
             if (!strcmp(f, known[k])) return 1;
@@ -234,6 +237,8 @@ static int apply_flag(void *ud, const char *f, const char *v, cc_err *err)
         if (set_kv_type(c, v, "--kv-type", err) < 0) return -1;
     } else if (!strcmp(f, "--context-overflow")) {
         if (set_overflow(c, v, "--context-overflow", err) < 0) return -1;
+    } else if (!strcmp(f, "--context-keep")) {
+        if (set_keep(c, v, "--context-keep", err) < 0) return -1;
     } else
         return 0;
     return 1;

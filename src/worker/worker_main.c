@@ -35,7 +35,8 @@ static worker_backend *make_backend(struct event_base *base, const worker_config
                                   .slots = cfg->slots,
                                   .context = cfg->context,
                                   .kv_type = cfg->kv_type,
-                                  .context_overflow = cfg->context_overflow};
+                                  .context_overflow = cfg->context_overflow,
+                                  .context_keep = cfg->context_keep};
     worker_backend *b = backend_embedded_new(base, &bc, err);
     free(resolved);
     return b;
@@ -52,20 +53,21 @@ static worker *start(struct event_base *base, const worker_config *cfg, cc_err *
     return worker_new(base, cfg, backend, err);
 }
 
-DAEMON_DEFINE_ROLE(
-    worker,
-    "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
-    "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
-    "         [--coefficient N] [--max-active N] [--threads N] [--slots N]\n"
-    "         [--context N] [--kv-type f16|q8_0] [--context-overflow error|shift]\n"
-    "         [--http HOST:PORT]\n"
-    "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n"
-    "         [--chain URL --root ADDR [--chain-refresh SECONDS]] [--version]\n"
-    "defaults: --backend embedded, --coefficient 1000, --max-active by backend,\n"
-    "          --threads, --slots and --context by the engine and the model,\n"
-    "          --kv-type f16, --context-overflow error, --http 127.0.0.1:12000 (stats),\n"
-    "          --chain none, --chain-refresh 60, --log-level info\n",
-    false, &worker_config_ops, start, worker_free);
+DAEMON_DEFINE_ROLE(worker,
+                   "usage: cocoon-worker --config FILE.json [--backend embedded|openai-http]\n"
+                   "         [--backend-url URL] [--model NAME|FILE.gguf] [--model-name NAME]\n"
+                   "         [--coefficient N] [--max-active N] [--threads N] [--slots N]\n"
+                   "         [--context N] [--kv-type f16|q8_0] [--context-overflow error|shift]\n"
+                   "         [--context-keep system|bos]\n"
+                   "         [--http HOST:PORT]\n"
+                   "         [--proxy HOST:PORT]... [--log-level debug|info|warn|error]\n"
+                   "         [--chain URL --root ADDR [--chain-refresh SECONDS]] [--version]\n"
+                   "defaults: --backend embedded, --coefficient 1000, --max-active by backend,\n"
+                   "          --threads, --slots and --context by the engine and the model,\n"
+                   "          --kv-type f16, --context-overflow error, --context-keep system,\n"
+                   "          --http 127.0.0.1:12000 (stats),\n"
+                   "          --chain none, --chain-refresh 60, --log-level info\n",
+                   false, &worker_config_ops, start, worker_free);
 
 int worker_main(int argc, char **argv)
 {

@@ -76,6 +76,7 @@ static void test_options(void **state)
         {{"--context", "-1"}, "--context"},
         {{"--kv-type", "q4_0"}, "--kv-type: expected f16 or q8_0"},
         {{"--context-overflow", "drop"}, "--context-overflow: expected error or shift"},
+        {{"--context-keep", "all"}, "--context-keep: expected system or bos"},
         {{"--backend", "gpu"}, "--backend: expected embedded or openai-http"},
         {{"--tee", "sgx"}, "--tee: expected fake or none"},
         {{"--chain", "mainnet"}, "--chain: expected local or none"},
@@ -127,7 +128,8 @@ static void test_plan_fake_tee(void **state)
     cc_err err = {0};
     assert_int_equal(PARSE(&o, &err, "--workers", "2", "--backend", "openai-http", "--port", "8080",
                            "--pow-difficulty", "7", "--threads", "3", "--slots", "6", "--context",
-                           "64", "--kv-type", "q8_0", "--context-overflow", "shift"),
+                           "64", "--kv-type", "q8_0", "--context-overflow", "shift",
+                           "--context-keep", "bos"),
                      0);
     up_plan_input in = input(&o, "/run/net/fake-tee-root");
     up_plan *p = malloc(sizeof(*p));
@@ -176,6 +178,7 @@ static void test_plan_fake_tee(void **state)
     assert_int_equal(json_integer_value(json_object_get(w2, "context")), 64);
     assert_string_equal(str(w2, "kv_type"), "q8_0");
     assert_string_equal(str(w2, "context_overflow"), "shift");
+    assert_string_equal(str(w2, "context_keep"), "bos");
     /* Each worker its own key and record of proxies' keys. */
     assert_string_equal(str(w2, "state_dir"), "worker-2-state");
     assert_string_equal(str(p->daemon[1].config, "state_dir"), "worker-1-state");
@@ -244,6 +247,9 @@ static void test_plan_without_tee(void **state)
     assert_string_equal(str(w, "model"), "/models/m.gguf");
     assert_null(json_object_get(w, "backend_url"));
     assert_null(json_object_get(w, "registry"));
+    /* the engine's choices not given: the worker's defaults, not written */
+    assert_null(json_object_get(w, "context_overflow"));
+    assert_null(json_object_get(w, "context_keep"));
     /* --api-key: the client's config holds its SHA-256, never the key */
     const json_t *keys = json_object_get(p->daemon[2].config, "api_keys");
     assert_int_equal(json_array_size(keys), 1);

@@ -176,17 +176,23 @@ static void test_openai_http(void **state)
     assert_int_equal(c.context, 0);
     assert_int_equal(c.kv_type, ENGINE_KV_F16);
     assert_int_equal(c.context_overflow, ENGINE_OVERFLOW_ERROR);
-    char *mem[] = {"--context", "64", "--kv-type", "q8_0", "--context-overflow", "shift"};
-    assert_int_equal(worker_config_apply_flags(&c, 6, mem, &err), 0);
+    assert_int_equal(c.context_keep, ENGINE_KEEP_SYSTEM);
+    char *mem[] = {"--context",          "64",    "--kv-type",      "q8_0",
+                   "--context-overflow", "shift", "--context-keep", "bos"};
+    assert_int_equal(worker_config_apply_flags(&c, 8, mem, &err), 0);
     assert_int_equal(c.context, 64);
     assert_int_equal(c.kv_type, ENGINE_KV_Q8_0);
     assert_int_equal(c.context_overflow, ENGINE_OVERFLOW_SHIFT);
+    assert_int_equal(c.context_keep, ENGINE_KEEP_BOS);
     char *bad_kv[] = {"--kv-type", "q4_0"};
     assert_int_equal(worker_config_apply_flags(&c, 2, bad_kv, &err), -1);
     assert_non_null(strstr(err.msg, "--kv-type: expected f16 or q8_0"));
     char *bad_ov[] = {"--context-overflow", "drop"};
     assert_int_equal(worker_config_apply_flags(&c, 2, bad_ov, &err), -1);
     assert_non_null(strstr(err.msg, "--context-overflow: expected error or shift"));
+    char *bad_keep[] = {"--context-keep", "all"};
+    assert_int_equal(worker_config_apply_flags(&c, 2, bad_keep, &err), -1);
+    assert_non_null(strstr(err.msg, "--context-keep: expected system or bos"));
 
     char *bad1[] = {"--max-active", "0"};
     assert_int_equal(worker_config_apply_flags(&c, 2, bad1, &err), -1);
@@ -212,12 +218,13 @@ static void test_embedded_path_is_relative_to_config(void **state)
     worker_config_clear(&c);
     assert_int_equal(parse("{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m.gguf\", "
                            "\"context\": 128, \"kv_type\": \"q8_0\", "
-                           "\"context_overflow\": \"shift\"}",
+                           "\"context_overflow\": \"shift\", \"context_keep\": \"bos\"}",
                            &c, &err),
                      0);
     assert_int_equal(c.context, 128);
     assert_int_equal(c.kv_type, ENGINE_KV_Q8_0);
     assert_int_equal(c.context_overflow, ENGINE_OVERFLOW_SHIFT);
+    assert_int_equal(c.context_keep, ENGINE_KEEP_BOS);
     worker_config_clear(&c);
 }
 
@@ -259,6 +266,8 @@ static void test_errors(void **state)
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"kv_type\": 8}", "\"kv_type\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"context_overflow\": \"x\"}",
          "field \"context_overflow\": expected error or shift"},
+        {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"context_keep\": \"none\"}",
+         "field \"context_keep\": expected system or bos"},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"context\": -1}", "\"context\""},
         {"{\"proxies\": [\"127.0.0.1:1\"], \"model\": \"m\", \"http\": {\"idle_timeout\": -1}}",
          "\"idle_timeout\""},
