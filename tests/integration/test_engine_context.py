@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A conversation that outgrows the embedded worker's context, through the whole network
 (`cocoon up --context 64`, stories260K): with `--context-overflow shift` (and a Q8_0 KV
-cache) a completion of 150 tokens goes past the 64-token context and ends at max_tokens;
-with the default (`error`) the same request is a 400 naming the context's size, and one that
-fits is answered."""
+cache) a completion of 150 tokens goes past the 64-token context and ends at max_tokens, and
+a chat's next turn finds its system prompt still cached after the shifts (the default
+`--context-keep system`); with the default (`error`) the same request is a 400 naming the
+context's size, and one that fits is answered."""
 import os
 
 from cocoonlib import (binary, check, check_eq, free_port, http_json, log, Proc, run,
@@ -28,6 +29,16 @@ def complete(port, max_tokens):
                       "temperature": 0}, timeout=60)
 
 
+SYSTEM = "Tell stories about Tom the cat."  # 24 tokens as stories260K's plain chat format
+
+
+def chat(port, user, max_tokens):
+    return http_json(port, "POST", "/v1/chat/completions",
+                     {"model": "stories260K", "max_tokens": max_tokens, "temperature": 0,
+                      "messages": [{"role": "system", "content": SYSTEM},
+                                   {"role": "user", "content": user}]}, timeout=60)
+
+
 def main(holder):
     if not os.path.exists(shared_model()):
         log("skipped: %s not found" % shared_model())
@@ -40,6 +51,15 @@ def main(holder):
     check_eq(j["choices"][0]["finish_reason"], "length", "finish_reason past the context")
     check_eq(j["usage"]["completion_tokens"], 150, "completion tokens past the context")
     check(len(j["choices"][0]["text"]) > 300, "text past the context: %r" % j["choices"][0]["text"])
+    st, j = chat(port, "Go on.", 150)
+    check_eq(st, 200, "shifted chat status (%r)" % (j,))
+    check_eq(j["usage"]["completion_tokens"], 150, "chat tokens past the context")
+    # The next turn lands on the slot the prefix cache prefers: after the shifts it still holds
+    # the system part (its 24 tokens), and nothing of the first turn's user message.
+    st, j = chat(port, "Why?", 2)
+    check_eq(st, 200, "next turn status (%r)" % (j,))
+    cached = (j["usage"].get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+    check_eq(cached, 24, "next turn's cached tokens: the system part kept by the shifts")
     up.stop(20)
 
     up, port = network(work, "error", [])
@@ -51,7 +71,8 @@ def main(holder):
     check_eq(st, 200, "a request that fits (%r)" % (j,))
     check_eq(j["usage"]["completion_tokens"], 20, "completion tokens that fit")
     up.stop(20)
-    log("context 64: shifted past it with a Q8_0 cache; refused with a 400 naming it by default")
+    log("context 64: shifted past it with a Q8_0 cache, the system prompt kept; refused with a "
+        "400 naming it by default")
 
 
 if __name__ == "__main__":
