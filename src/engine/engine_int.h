@@ -179,7 +179,16 @@ void eng_avx2_matvec_f32(const float *W, int cols, const float *x, float *y, int
  * inputs (worth it for a batch). */
 void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx, float *Y,
                        size_t ldy, int r0, int r1, float *wide);
+/* The same contract with AVX-512 (kernels_avx512.c): 16-lane accumulators,
+ * so its sums round differently from the AVX2 kernel's; cols a multiple of
+ * 16. */
+void eng_avx512_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx, float *Y,
+                         size_t ldy, int r0, int r1, float *wide);
 bool eng_cpu_avx2(void);
+/* AVX-512F on top of AVX2 (CPU and OS), unless the environment sets
+ * COCOON_ENGINE_NO_AVX512 (to test and measure the AVX2 kernels on such a
+ * CPU). Read once per process. */
+bool eng_cpu_avx512(void);
 /* AVX-VNNI too (only with gcc builds; false without AVX2). */
 bool eng_cpu_vnni(void);
 

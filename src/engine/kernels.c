@@ -5,6 +5,8 @@
  * value libgcc fills once at start-up: cheap, and no state of our own.
  */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_int.h"
@@ -33,6 +35,26 @@ bool eng_cpu_vnni(void)
 #if defined(__x86_64__) && !defined(COCOON_ENGINE_PORTABLE) && !defined(__clang__) &&              \
     defined(__GNUC__) && __GNUC__ >= 11
     return eng_cpu_avx2() && __builtin_cpu_supports("avxvnni");
+#else
+    return false;
+#endif
+}
+
+bool eng_cpu_avx512(void)
+{
+#if defined(__x86_64__) && !defined(COCOON_ENGINE_PORTABLE)
+    /* 0 unknown, 1 no, 2 yes; every thread computes the same answer, so a
+     * race only repeats the work. */
+    static _Atomic int have;
+    int h = atomic_load_explicit(&have, memory_order_relaxed);
+    if (h == 0) {
+        h = eng_cpu_avx2() && __builtin_cpu_supports("avx512f") &&
+                    !getenv("COCOON_ENGINE_NO_AVX512")
+                ? 2
+                : 1;
+        atomic_store_explicit(&have, h, memory_order_relaxed);
+    }
+    return h == 2;
 #else
     return false;
 #endif
@@ -143,8 +165,12 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
         /* Register tiles of rows x inputs; a batch of 8 or more widens
          * each group of four rows once (the scratch holds
          * ENG_SCRATCH_FLOATS(n, cols) >= 4 * cols floats for n >= 8). */
-        eng_avx2_f16_rows((const uint16_t *)W->data, W->cols, X, n, (size_t)ldx, Y, (size_t)ldy, r0,
-                          r1, n >= 8 ? scratch : NULL);
+        if (eng_cpu_avx512())
+            eng_avx512_f16_rows((const uint16_t *)W->data, W->cols, X, n, (size_t)ldx, Y,
+                                (size_t)ldy, r0, r1, n >= 8 ? scratch : NULL);
+        else
+            eng_avx2_f16_rows((const uint16_t *)W->data, W->cols, X, n, (size_t)ldx, Y, (size_t)ldy,
+                              r0, r1, n >= 8 ? scratch : NULL);
         return;
     }
     if (n == 1) {

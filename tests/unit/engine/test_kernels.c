@@ -481,6 +481,81 @@ static void test_packed_rows(void **state)
     }
 }
 
+/* The F16 row kernels called directly, each one the CPU has (the AVX2 one
+ * too on an AVX-512 CPU, where eng_matmul picks the other): 29 rows (groups
+ * of eight for one input, the first two prefetching, then four and one),
+ * columns of 32 (two 16-column steps), 768 and 1056 (a 1024-column range and
+ * a short one), 70 inputs (more tiles than the column ranges keep) and 64
+ * (tiles of six and four, the ranges' accumulators kept). Within rounding of
+ * the portable dots, and bit for bit the batch's values for every smaller
+ * batch (widened rows for 8 or more, half floats in the tile below), every
+ * row range, and each input alone. */
+typedef void (*f16_rows_fn)(const uint16_t *W, int cols, const float *X, int n, size_t ldx,
+                            float *Y, size_t ldy, int r0, int r1, float *wide);
+static void check_f16_rows(const char *name, f16_rows_fn fn, int cols, int nb)
+{
+    enum { R = 29, NMAX = 70 };
+    float *W = malloc((size_t)R * cols * sizeof(float)), *X = malloc(sizeof(float) * NMAX * cols);
+    float *wide = malloc(sizeof(float) * 4 * cols);
+    uint16_t *Wh = malloc((size_t)R * cols * 2);
+    float Y[NMAX * R], Y2[NMAX * R];
+    fill_random(W, R * cols, 31);
+    fill_random(X, nb * cols, 32);
+    for (int i = 0; i < R * cols; i++)
+        Wh[i] = engine_f32_to_f16(W[i]);
+    fn(Wh, cols, X, nb, cols, Y, R, 0, R, wide);
+    for (int t = 0; t < nb; t++)
+        for (int r = 0; r < R; r++) {
+            float d = eng_dot_row_portable(ENGINE_T_F16, Wh + (size_t)r * cols,
+                                           X + (size_t)t * cols, cols),
+                  mag = 0;
+            for (int k = 0; k < cols; k++)
+                mag += fabsf(W[r * cols + k] * X[t * cols + k]);
+            if (fabsf(Y[t * R + r] - d) > 1e-5f * mag)
+                fail_msg("%s cols %d row %d input %d: %.9g vs portable %.9g", name, cols, r, t,
+                         Y[t * R + r], d);
+        }
+    static const int ranges[][2] = {{0, 29}, {1, 29}, {3, 20}, {5, 6}, {0, 17}};
+    for (int n = 1; n <= nb; n += n < 14 ? 1 : 25)
+        for (size_t g = 0; g < sizeof(ranges) / sizeof(ranges[0]); g++) {
+            int r0 = ranges[g][0], r1 = ranges[g][1];
+            for (int wd = 0; wd < 2; wd++) {
+                memset(Y2, 0xff, sizeof(Y2));
+                fn(Wh, cols, X, n, cols, Y2, R, r0, r1, wd && n >= 8 ? wide : NULL);
+                for (int t = 0; t < n; t++)
+                    for (int r = r0; r < r1; r++)
+                        if (memcmp(&Y2[t * R + r], &Y[t * R + r], sizeof(float)) != 0)
+                            fail_msg("%s cols %d rows [%d,%d) batch of %d%s: row %d input %d "
+                                     "%.9g vs batch of %d %.9g",
+                                     name, cols, r0, r1, n, wd ? " (wide)" : "", r, t,
+                                     Y2[t * R + r], nb, Y[t * R + r]);
+            }
+        }
+    for (int t = 0; t < nb; t++) {
+        fn(Wh, cols, X + (size_t)t * cols, 1, cols, Y2, R, 0, R, NULL);
+        for (int r = 0; r < R; r++)
+            if (memcmp(&Y2[r], &Y[t * R + r], sizeof(float)) != 0)
+                fail_msg("%s cols %d row %d input %d: alone %.9g vs batch %.9g", name, cols, r, t,
+                         Y2[r], Y[t * R + r]);
+    }
+    free(W);
+    free(X);
+    free(wide);
+    free(Wh);
+}
+
+static void test_f16_rows(void **state)
+{
+    (void)state;
+    static const int shapes[][2] = {{32, 13}, {768, 64}, {1056, 64}, {1056, 70}, {768, 70}};
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        if (eng_cpu_avx2()) check_f16_rows("avx2", eng_avx2_f16_rows, shapes[i][0], shapes[i][1]);
+        if (eng_cpu_avx512())
+            check_f16_rows("avx512", eng_avx512_f16_rows, shapes[i][0], shapes[i][1]);
+    }
+    if (!eng_cpu_avx2()) skip();
+}
+
 /* The cache's half-float writes: F16C and the portable conversion agree bit for bit on every
  * finite value class (normal, subnormal, ties, overflow, signed zero). */
 static void test_f16_store(void **state)
@@ -771,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_quant_dot),
         cmocka_unit_test(test_long_rows),
         cmocka_unit_test(test_packed_rows),
+        cmocka_unit_test(test_f16_rows),
         cmocka_unit_test(test_f16_store),
         cmocka_unit_test(test_attention_and_silu),
         cmocka_unit_test(test_pool),
