@@ -27,16 +27,21 @@
 
 #define AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
 
-/* The sixteen lanes summed in a fixed order: halves, then as AVX2's hsum. */
-AVX512 static inline float hsum16(__m512 v)
+/* The sixteen lanes summed in a fixed order: lane i + lane i + 8 (hsum16),
+ * then as AVX2's hsum (hsum8). */
+AVX512 static inline float hsum8(__m256 h)
 {
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
-                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
     __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
     lo = _mm_add_ps(lo, hi);
     lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
     lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
     return _mm_cvtss_f32(lo);
+}
+
+AVX512 static inline float hsum16(__m512 v)
+{
+    return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v),
+                               _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 
 /* Most inputs per tile: 4 x 6 accumulators, 4 weight vectors and an input
@@ -116,17 +121,17 @@ static const z_h_fn z_h1[Z_T + 1] = {NULL, z_h1x1, z_h1x2, z_h1x3, z_h1x4, z_h1x
 static const z_f_fn z_f4[Z_T + 1] = {NULL, z_f4x1, z_f4x2, z_f4x3, z_f4x4, z_f4x5, z_f4x6};
 
 /* Eight rows against one input (generation): eight independent FMA chains,
- * the group after next fetched a share per step (rows are short streams
- * that the hardware prefetcher alone picks up late). The same operations
- * per row as z_tile. */
+ * and the next eight rows fetched a share per step (rows are short streams
+ * that the hardware prefetcher alone picks up late). The same operations per
+ * row as z_tile. */
 AVX512 static void z_gen8(const uint16_t *w, int cols, const float *x, float *y, const char *next)
 {
     __m512 acc[8];
     for (int r = 0; r < 8; r++)
         acc[r] = _mm512_setzero_ps();
     for (int c = 0; c < cols; c += 16) {
-        if (next) { /* 32 bytes of each of 8 rows per step: 4 lines of a later group */
-            const char *p = next + 32 * (size_t)c;
+        if (next) { /* 32 bytes of each of 8 rows per step: 4 lines of the next group */
+            const char *p = next + 16 * (size_t)c;
             _mm_prefetch(p, _MM_HINT_T0);
             _mm_prefetch(p + 64, _MM_HINT_T0);
             _mm_prefetch(p + 128, _MM_HINT_T0);
