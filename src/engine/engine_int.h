@@ -14,8 +14,8 @@ typedef struct eng_tensor {
     size_t row_bytes;
     const uint8_t *data;
     /* Rows [0, packed_rows) are stored in groups of eight interleaved rows
-     * (blk_q8_0x8 / blk_q4_0x8 / blk_q4_kx8, see pack.c); the rows after
-     * them as usual. */
+     * (blk_q8_0x8 / blk_q4_0x8 / blk_q4_kx8 / blk_q6_kx8, see pack.c); the
+     * rows after them as usual. */
     int packed_rows;
 } eng_tensor;
 
@@ -73,7 +73,20 @@ typedef struct {
 /* Rows of Q4_K wider than this are not packed (the kernel keeps a small
  * per-input table on the stack). */
 #define ENG_X8_Q4K_MAX_COLS 16384
-/* Rewrites the first rows / 8 * 8 rows of a Q8_0, Q4_0 or Q4_K matrix in place
+/* Eight Q6_K rows interleaved, one super-block of each (1680 bytes, the
+ * eight blocks' size): the eight d; the 16 scales of each row in pairs,
+ * scales[16p + 2r + i] = row r's scale 2p + i (p < 8), so 16 bytes widened to
+ * 16 bits give each row's lane the two scales of input block p; then per
+ * sub-block s (16 values, s < 16) three 32-byte vectors, byte 4r + j of each
+ * for row r: with q_c the row's value 16s + 4c + j (unsigned, 0..63, ggml's
+ * value + 32), qs[96s + 32k + 4r + j] = q_k | (bits 2k, 2k + 1 of q_3) << 6
+ * for k < 3. */
+typedef struct {
+    uint16_t d[8];
+    int8_t scales[8 * QK_K / 16];
+    uint8_t qs[8 * (QK_K / 2 + QK_K / 4)];
+} blk_q6_kx8;
+/* Rewrites the first rows / 8 * 8 rows of a Q8_0, Q4_0, Q4_K or Q6_K matrix in place
  * into groups of eight (same bytes in all); returns how many rows it packed:
  * 0 for other types, other row layouts, or a CPU without AVX2 (only the AVX2
  * kernels read the packed layout). */
@@ -196,7 +209,13 @@ bool eng_cpu_vnni(void);
  * with Q8_0, Q4_0, Q4_K and Q6_K rows (like llama.cpp's Q8_0/Q8_K inputs). */
 typedef struct eng_q8x {
     float d;
-    int32_t isum; /* sum of qs, for the K-quants' minimums */
+    union {
+        int32_t isum; /* sum of qs, for the K-quants' minimums and Q4_0 */
+        /* Q6_K inputs instead: the sums of qs[0..15] and qs[16..31] (at most
+         * 16 x 127 each), for the packed kernel's offset of 32 (one madd
+         * with a row's two scales). */
+        int16_t half_sum[2];
+    };
     int8_t qs[32];
 } eng_q8x;
 /* Y[t * ldy + r] = packed row r . input t (quantized, nbk = cols / 32 blocks
@@ -204,6 +223,13 @@ typedef struct eng_q8x {
  * and row range. */
 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy, int r0,
                       int r1);
+/* The Q6_K tiles of eng_avx2_x8_rows (kernels_x8_q6k.c): one packed group
+ * (blk_q6_kx8, nb = cols / 32) against 1, 2, 3 or 4 inputs, the eight rows'
+ * results of input t at y + t * ldy. */
+void eng_avx2_q6_kx8_1(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
+void eng_avx2_q6_kx8_2(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
+void eng_avx2_q6_kx8_3(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
+void eng_avx2_q6_kx8_4(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
 bool eng_int8_type(uint32_t type);
 /* The inputs of a product with `type` rows: one scale per 32 values, but
  * per 256 for Q4_K (every block of a 256-value group then has the same d). */

@@ -411,8 +411,18 @@ AVX2 void eng_avx2_quantize_x(uint32_t type, const float *x, int n, eng_q8x *out
         }
         return;
     }
-    for (int b = 0; b < n / 32; b++, x += 32, out++)
+    for (int b = 0; b < n / 32; b++, x += 32, out++) {
         quantize32(x, amax32(x), out);
+        if (type == ENGINE_T_Q6_K) {
+            /* The packed Q6_K kernel's offset wants the sums of the two
+             * 16-value halves (one per weight scale) rather than the whole. */
+            int s = 0;
+            for (int j = 0; j < 16; j++)
+                s += out->qs[j];
+            out->half_sum[1] = (int16_t)(out->isum - s);
+            out->half_sum[0] = (int16_t)s;
+        }
+    }
 }
 
 /* sum over 32 lanes of w*x for signed bytes w, x, as 8 int32 partial sums */

@@ -291,7 +291,9 @@ AVX2 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float 
     static const x8_tile_fn q8[5] = {NULL, q8_0x8_1, q8_0x8_2, q8_0x8_3, q8_0x8_4};
     static const x8_tile_fn q4[5] = {NULL, q4_0x8_1, q4_0x8_2, q4_0x8_3, q4_0x8_4};
     static const x8_q4k_fn q4k[5] = {NULL, q4_kx8_1, q4_kx8_2, q4_kx8_3, q4_kx8_4};
-    const x8_tile_fn *fn = W->type == ENGINE_T_Q8_0 ? q8 : q4;
+    static const x8_tile_fn q6[5] = {NULL, eng_avx2_q6_kx8_1, eng_avx2_q6_kx8_2, eng_avx2_q6_kx8_3,
+                                     eng_avx2_q6_kx8_4};
+    const x8_tile_fn *fn = W->type == ENGINE_T_Q8_0 ? q8 : W->type == ENGINE_T_Q6_K ? q6 : q4;
     bool kq = W->type == ENGINE_T_Q4_K;
     r1 = CC_MIN(r1, W->packed_rows);
     if (r0 >= r1) return;

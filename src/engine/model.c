@@ -280,7 +280,7 @@ static void pack_matrix(eng_tensor *t)
     t->packed_rows = eng_pack_rows8(t->type, (uint8_t *)t->data, t->rows, t->cols, t->row_bytes);
 }
 
-/* Q8_0, Q4_0 and Q4_K matrices into the AVX2 kernels' groups of eight rows
+/* Q8_0, Q4_0, Q4_K and Q6_K matrices into the AVX2 kernels' groups of eight rows
  * (pack.c), in place: only in a file mapped by engine_gguf_open (private and
  * writable; a caller's buffer is left as it is). Not token_embd, whose rows
  * are read one at a time, nor an output tied to it. The file's tensor bytes

@@ -3,7 +3,7 @@
  * each quant type against floats worked out by hand, quantize/dequantize
  * round trips, quantized dot products against F32 (portable and AVX2), the
  * thread pool, and synthetic qwen2/qwen3/llama models of several types
- * loading and generating (also from a file, with Q8_0/Q4_0/Q4_K rows packed).
+ * loading and generating (also from a file, with Q8_0/Q4_0/Q4_K/Q6_K rows packed).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -234,13 +234,19 @@ static void test_quant_dot(void **state)
                 eng_q8x xq[N / 32];
                 eng_avx2_quantize_x(type, x, N, xq);
                 for (int b = 0; b < N / 32; b++) {
-                    int32_t sum = 0;
+                    int32_t sum = 0, half = 0;
                     for (int k = 0; k < 32; k++) {
                         float want = x[b * 32 + k];
                         assert_true(fabsf(xq[b].qs[k] * xq[b].d - want) <= xq[b].d * 0.5f + 1e-6f);
                         sum += xq[b].qs[k];
+                        half += k < 16 ? xq[b].qs[k] : 0;
                     }
-                    assert_int_equal(sum, xq[b].isum);
+                    if (type == ENGINE_T_Q6_K) { /* the sums of the halves instead */
+                        assert_int_equal(half, xq[b].half_sum[0]);
+                        assert_int_equal(sum - half, xq[b].half_sum[1]);
+                    } else {
+                        assert_int_equal(sum, xq[b].isum);
+                    }
                     /* Q4_K inputs: one scale per 256 values, that of their largest. */
                     if (type == ENGINE_T_Q4_K) {
                         float amax = 0;
@@ -364,20 +370,21 @@ static void test_long_rows(void **state)
     }
 }
 
-/* Q8_0, Q4_0 and Q4_K rows packed in groups of eight for the AVX2 kernels:
+/* Q8_0, Q4_0, Q4_K and Q6_K rows packed in groups of eight for the AVX2 kernels:
  * within 8-bit rounding of the portable dots, the unpacked integer kernels'
  * values and the exact product of the dequantized weights and quantized
  * inputs (in double) to float rounding, and the same bits for every batch
  * size and row range (a token alone gives the batch's values). 21 rows: two
  * packed groups and five plain rows after them; rows 0 and 1 and the last
- * two inputs take the extreme values (Q4_0's and Q4_K's 16-bit sub-block
- * sums at their bound, Q4_K's 6-bit scales and minimums at 63). */
+ * two inputs take the extreme values (Q4_0's, Q4_K's and Q6_K's 16-bit
+ * sums at their bound, Q4_K's 6-bit scales and minimums at 63, Q6_K's
+ * scales at -128 and 127). */
 static void test_packed_rows(void **state)
 {
     (void)state;
     enum { R = 21, NB = 7, MAXC = 512 };
     static const int widths[] = {96, 256, 512};
-    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0, ENGINE_T_Q4_K};
+    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0, ENGINE_T_Q4_K, ENGINE_T_Q6_K};
     static float W[R * MAXC], Wd[R * MAXC], X[NB * MAXC], Y[NB * R], Y2[NB * R],
         scratch[ENG_SCRATCH_FLOATS(NB, MAXC)];
     static uint8_t Wq[R * MAXC * 2], Wp[R * MAXC * 2];
@@ -391,7 +398,7 @@ static void test_packed_rows(void **state)
         }
         for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
             uint32_t type = types[ti];
-            if (type == ENGINE_T_Q4_K && C % QK_K) continue;
+            if ((type == ENGINE_T_Q4_K || type == ENGINE_T_Q6_K) && C % QK_K) continue;
             size_t rb = 0;
             for (int r = 0; r < R; r++)
                 rb = engine_quant_row(type, W + r * C, Wq + r * rb, C);
@@ -409,10 +416,19 @@ static void test_packed_rows(void **state)
                     blk_q8_0 *b0 = (blk_q8_0 *)Wq + b, *b1 = (blk_q8_0 *)(Wq + rb) + b;
                     memset(b0->qs, 0x80, sizeof(b0->qs));
                     memset(b1->qs, 0x7f, sizeof(b1->qs));
-                } else {
+                } else if (type == ENGINE_T_Q4_0) {
                     blk_q4_0 *b0 = (blk_q4_0 *)Wq + b, *b1 = (blk_q4_0 *)(Wq + rb) + b;
                     memset(b0->qs, 0xff, sizeof(b0->qs));
                     memset(b1->qs, 0x00, sizeof(b1->qs));
+                } else if (b % 8 == 0) {
+                    /* Q6_K values 31 and -32 (stored 63 and 0), scales -128 and 127 */
+                    blk_q6_k *b0 = (blk_q6_k *)Wq + b / 8, *b1 = (blk_q6_k *)(Wq + rb) + b / 8;
+                    memset(b0->ql, 0xff, sizeof(b0->ql));
+                    memset(b0->qh, 0xff, sizeof(b0->qh));
+                    memset(b0->scales, 0x80, sizeof(b0->scales));
+                    memset(b1->ql, 0x00, sizeof(b1->ql));
+                    memset(b1->qh, 0x00, sizeof(b1->qh));
+                    memset(b1->scales, 0x7f, sizeof(b1->scales));
                 }
             }
             memcpy(Wp, Wq, R * rb);
@@ -427,12 +443,13 @@ static void test_packed_rows(void **state)
             /* Other shapes are left alone. */
             assert_int_equal(eng_pack_rows8(type, Wp, 7, C, rb), 0);
             assert_int_equal(eng_pack_rows8(type, Wp, R, C, rb + 1), 0);
-            assert_int_equal(eng_pack_rows8(ENGINE_T_Q6_K, Wp, R, C, rb), 0);
             if (type == ENGINE_T_Q4_K) /* too wide for the kernel's table */
                 assert_int_equal(
                     eng_pack_rows8(type, Wp, 8, ENG_X8_Q4K_MAX_COLS + QK_K,
                                    (ENG_X8_Q4K_MAX_COLS / QK_K + 1) * sizeof(blk_q4_k)),
                     0);
+            if (type == ENGINE_T_Q6_K) /* not whole super-blocks */
+                assert_int_equal(eng_pack_rows8(type, Wp, R, C - 32, rb), 0);
 
             eng_tensor P = {type, R, C, rb, Wp, packed};
             eng_matmul(&P, X, NB, C, Y, R, 0, R, scratch);
@@ -737,10 +754,11 @@ static void synth_generate(engine_arch arch, uint32_t type, bool bpe)
             fail_msg("%s/%s logit %d: batch %f vs single %f", engine_ttype_name(type),
                      bpe ? "bpe" : "spm", i, la[i], lb[i]);
     }
-    /* The same file loaded from disk: Q8_0, Q4_0 and Q4_K matrices are packed in
+    /* The same file loaded from disk: Q8_0, Q4_0, Q4_K and Q6_K matrices are packed in
      * groups of eight rows (only a mapped file is), and batch and token by
      * token still agree bit for bit. */
-    if (type == ENGINE_T_Q8_0 || type == ENGINE_T_Q4_0 || type == ENGINE_T_Q4_K) {
+    if (type == ENGINE_T_Q8_0 || type == ENGINE_T_Q4_0 || type == ENGINE_T_Q4_K ||
+        type == ENGINE_T_Q6_K) {
         char path[256];
         cc_tmp_template(path, sizeof(path), "synth_packed");
         int fd = mkstemp(path);
