@@ -204,6 +204,9 @@ bool eng_cpu_avx2(void);
 bool eng_cpu_avx512(void);
 /* AVX-VNNI too (only with gcc builds; false without AVX2). */
 bool eng_cpu_vnni(void);
+/* AVX-512 F/BW/VL/DQ and VNNI, usable (the OS saves the registers) and with
+ * AVX2; asked once, then cached. */
+bool eng_cpu_avx512vnni(void);
 
 /* Activations quantized to 8 bits per 32 elements, for integer dot products
  * with Q8_0, Q4_0, Q4_K and Q6_K rows (like llama.cpp's Q8_0/Q8_K inputs). */
@@ -230,6 +233,24 @@ void eng_avx2_q6_kx8_1(const void *g, int nb, const eng_q8x *const *x, float *y,
 void eng_avx2_q6_kx8_2(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
 void eng_avx2_q6_kx8_3(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
 void eng_avx2_q6_kx8_4(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
+/* The instruction sets of the packed tiles, best last; eng_avx2_x8_rows takes
+ * the best this CPU has. All give the same bits. */
+enum { ENG_X8_AVX2, ENG_X8_AVXVNNI, ENG_X8_AVX512VNNI };
+/* eng_avx2_x8_rows with the tiles of `kind`; false (Y untouched) when this
+ * CPU or build lacks them (tests compare the kinds). */
+bool eng_x8_rows_kind(int kind, const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy,
+                      int r0, int r1);
+/* A tile: one group of eight packed rows (or two, 16 rows, the second group's
+ * blocks right after the first's) against T inputs, T = 1..4 its index in a
+ * table; y + t * ldy gets input t's row results. */
+typedef void (*eng_x8_tile_fn)(const void *g, int nb, const eng_q8x *const *x, float *y,
+                               size_t ldy);
+/* kernels_x8_vnni.c: the tables of a VNNI kind for Q8_0 / Q4_0 (tiles8: eight
+ * rows, NULL or a NULL entry for the AVX2 ones; tiles16: sixteen rows, NULL
+ * or a NULL entry where eight-row tiles do better); false when the CPU, build
+ * or type has none. */
+bool eng_x8_vnni_tiles(int kind, uint32_t type, const eng_x8_tile_fn **tiles8,
+                       const eng_x8_tile_fn **tiles16);
 bool eng_int8_type(uint32_t type);
 /* The inputs of a product with `type` rows: one scale per 32 values, but
  * per 256 for Q4_K (every block of a 256-value group then has the same d). */

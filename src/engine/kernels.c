@@ -60,6 +60,28 @@ bool eng_cpu_avx512(void)
 #endif
 }
 
+bool eng_cpu_avx512vnni(void)
+{
+#if defined(__x86_64__) && !defined(COCOON_ENGINE_PORTABLE)
+    /* 0 unknown, 1 no, 2 yes; threads racing here store the same answer. */
+    static _Atomic int known;
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (!k) {
+        /* libgcc and compiler-rt set the avx512 bits only when XCR0 says the
+         * OS saves the ZMM and mask registers. */
+        k = eng_cpu_avx512() && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vnni")
+                ? 2
+                : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
+#else
+    return false;
+#endif
+}
+
 bool engine_kernels_have_avx2(void)
 {
     return eng_cpu_avx2();

@@ -281,19 +281,16 @@ X8_Q4K_TILE(3)
 X8_Q4K_TILE(4)
 #undef X8_Q4K_TILE
 
-typedef void (*x8_tile_fn)(const void *g, int nb, const eng_q8x *const *x, float *y, size_t ldy);
 typedef void (*x8_q4k_fn)(const void *g, int nb, const eng_q8x *const *x, const int32_t *const *xs,
                           float *y, size_t ldy);
 
-AVX2 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy,
-                           int r0, int r1)
+/* Rows [r0, r1) of W with the tiles fn (eight rows; Q8_0 and Q4_0) and,
+ * where two whole groups of the range are next to each other, fn16 (sixteen
+ * rows; NULL, or a NULL entry for a T: none); Q4_K with its own tiles. */
+AVX2 static void x8_rows(const eng_x8_tile_fn *fn, const eng_x8_tile_fn *fn16, const eng_tensor *W,
+                         const eng_q8x *xq, int n, float *Y, size_t ldy, int r0, int r1)
 {
-    static const x8_tile_fn q8[5] = {NULL, q8_0x8_1, q8_0x8_2, q8_0x8_3, q8_0x8_4};
-    static const x8_tile_fn q4[5] = {NULL, q4_0x8_1, q4_0x8_2, q4_0x8_3, q4_0x8_4};
     static const x8_q4k_fn q4k[5] = {NULL, q4_kx8_1, q4_kx8_2, q4_kx8_3, q4_kx8_4};
-    static const x8_tile_fn q6[5] = {NULL, eng_avx2_q6_kx8_1, eng_avx2_q6_kx8_2, eng_avx2_q6_kx8_3,
-                                     eng_avx2_q6_kx8_4};
-    const x8_tile_fn *fn = W->type == ENGINE_T_Q8_0 ? q8 : W->type == ENGINE_T_Q6_K ? q6 : q4;
     bool kq = W->type == ENGINE_T_Q4_K;
     r1 = CC_MIN(r1, W->packed_rows);
     if (r0 >= r1) return;
@@ -304,9 +301,9 @@ AVX2 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float 
     int32_t sums[4][ENG_X8_Q4K_MAX_COLS / 64];
     const int32_t *xs[4] = {sums[0], sums[1], sums[2], sums[3]};
     /* Groups in blocks of about 32 KB that stay in cache while every group
-     * of four inputs (in L1) goes through them. */
+     * of four inputs (in L1) goes through them (an even number, for fn16). */
     int g0 = r0 / 8, g1 = (r1 + 7) / 8;
-    int blk = (int)CC_MAX(1, 32768 / group);
+    int blk = (int)CC_MAX(2, 32768 / group) & ~1;
     for (int b0 = g0; b0 < g1; b0 += blk) {
         int b1 = CC_MIN(g1, b0 + blk);
         for (int t = 0; t < n; t += 4) {
@@ -319,6 +316,11 @@ AVX2 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float 
             for (int g = b0; g < b1; g++) {
                 const uint8_t *gp = W->data + (size_t)g * group;
                 int lo = g * 8, hi = lo + 8;
+                if (!kq && fn16 && fn16[T] && g + 1 < b1 && lo >= r0 && hi + 8 <= r1) {
+                    fn16[T](gp, nb, x, Y + (size_t)t * ldy + lo, ldy);
+                    g++;
+                    continue;
+                }
                 bool whole = lo >= r0 && hi <= r1;
                 /* a group cut by the range: all eight, then the wanted ones */
                 float tmp[4 * 8], *y = whole ? Y + (size_t)t * ldy + lo : tmp;
@@ -336,11 +338,50 @@ AVX2 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float 
     }
 }
 
+static const eng_x8_tile_fn q8_avx2[5] = {NULL, q8_0x8_1, q8_0x8_2, q8_0x8_3, q8_0x8_4};
+static const eng_x8_tile_fn q4_avx2[5] = {NULL, q4_0x8_1, q4_0x8_2, q4_0x8_3, q4_0x8_4};
+static const eng_x8_tile_fn q6_avx2[5] = {NULL, eng_avx2_q6_kx8_1, eng_avx2_q6_kx8_2,
+                                          eng_avx2_q6_kx8_3, eng_avx2_q6_kx8_4};
+
+bool eng_x8_rows_kind(int kind, const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy,
+                      int r0, int r1)
+{
+    if (!eng_cpu_avx2()) return false;
+    const eng_x8_tile_fn *avx2 = W->type == ENGINE_T_Q8_0   ? q8_avx2
+                                 : W->type == ENGINE_T_Q6_K ? q6_avx2
+                                                            : q4_avx2,
+                         *fn16 = NULL;
+    eng_x8_tile_fn fn[5];
+    memcpy(fn, avx2, sizeof(fn));
+    if (kind != ENG_X8_AVX2) { /* (no VNNI tiles for Q4_K, Q6_K: false) */
+        const eng_x8_tile_fn *v8 = NULL;
+        if (!eng_x8_vnni_tiles(kind, W->type, &v8, &fn16)) return false;
+        for (int t = 1; t <= 4 && v8; t++) /* NULL entries: the AVX2 tile */
+            if (v8[t]) fn[t] = v8[t];
+    }
+    x8_rows(fn, fn16, W, xq, n, Y, ldy, r0, r1);
+    return true;
+}
+
+void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy, int r0,
+                      int r1)
+{
+    if (!eng_x8_rows_kind(ENG_X8_AVX512VNNI, W, xq, n, Y, ldy, r0, r1) &&
+        !eng_x8_rows_kind(ENG_X8_AVXVNNI, W, xq, n, Y, ldy, r0, r1))
+        eng_x8_rows_kind(ENG_X8_AVX2, W, xq, n, Y, ldy, r0, r1);
+}
+
 #else /* not x86-64: nothing is packed (eng_pack_rows8 needs AVX2) */
 
 void eng_avx2_x8_rows(const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy, int r0,
                       int r1)
 {
+}
+
+bool eng_x8_rows_kind(int kind, const eng_tensor *W, const eng_q8x *xq, int n, float *Y, size_t ldy,
+                      int r0, int r1)
+{
+    return false;
 }
 
 #endif

@@ -573,6 +573,113 @@ static void test_f16_rows(void **state)
     if (!eng_cpu_avx2()) skip();
 }
 
+/* The packed tiles' exact computation in portable C, for one row and input:
+ * per block the integer sum of weight x input, then acc = fma(sum, d_w *
+ * d_x, acc) in block order (what every tile does per lane). */
+static float x8_reference(uint32_t type, const uint8_t *row, const eng_q8x *xq, int nb)
+{
+    float acc = 0;
+    for (int i = 0; i < nb; i++) {
+        int32_t s = 0;
+        uint16_t d;
+        if (type == ENGINE_T_Q8_0) {
+            const blk_q8_0 *b = (const blk_q8_0 *)row + i;
+            for (int j = 0; j < 32; j++)
+                s += b->qs[j] * xq[i].qs[j];
+            d = b->d;
+        } else {
+            const blk_q4_0 *b = (const blk_q4_0 *)row + i;
+            for (int j = 0; j < 16; j++)
+                s +=
+                    ((b->qs[j] & 0xF) - 8) * xq[i].qs[j] + ((b->qs[j] >> 4) - 8) * xq[i].qs[j + 16];
+            d = b->d;
+        }
+        acc = fmaf((float)s, engine_f16_to_f32(d) * xq[i].d, acc);
+    }
+    return acc;
+}
+
+/* Every kind of packed tile (AVX2, AVX-VNNI, AVX-512 VNNI: eight and
+ * sixteen rows) gives the portable reference's bits, for 1-6 inputs (tiles
+ * of 1-4) and row ranges that cut groups and leave odd numbers of whole
+ * groups. 45 rows: five packed groups and five plain rows. Rows 0 and 1
+ * and the last two inputs take the extreme values (Q8_0 weights -128 and
+ * 127 against inputs +-127; Q4_0 nibbles 15 and 0: its 16-bit AVX2 sums at
+ * their bound). Kinds this CPU lacks are skipped with a message. */
+static void test_packed_kinds(void **state)
+{
+    (void)state;
+    if (!engine_kernels_have_avx2()) skip();
+    enum { R = 45, NB = 6, MAXC = 512 };
+    static const int widths[] = {32, 96, 512};
+    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0};
+    static const char *const names[] = {"AVX2", "AVX-VNNI", "AVX-512 VNNI"};
+    static float W[R * MAXC], X[NB * MAXC], want[NB * R], Y[NB * R];
+    static uint8_t Wq[R * MAXC * 2], Wp[R * MAXC * 2];
+    static eng_q8x xq[NB * MAXC / 32];
+    int tested[3] = {0};
+    for (size_t ci = 0; ci < sizeof(widths) / sizeof(widths[0]); ci++) {
+        int C = widths[ci], nb = C / 32;
+        fill_random(W, R * C, 11 + ci);
+        fill_random(X, NB * C, 13 + ci);
+        for (int k = 0; k < C; k++) {
+            X[(NB - 2) * C + k] = 1.0f;
+            X[(NB - 1) * C + k] = -1.0f;
+        }
+        for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+            uint32_t type = types[ti];
+            size_t rb = 0;
+            for (int r = 0; r < R; r++)
+                rb = engine_quant_row(type, W + r * C, Wq + r * rb, C);
+            for (int b = 0; b < nb; b++) {
+                if (type == ENGINE_T_Q8_0) {
+                    memset(((blk_q8_0 *)Wq + b)->qs, 0x80, QK8_0);
+                    memset(((blk_q8_0 *)(Wq + rb) + b)->qs, 0x7f, QK8_0);
+                } else {
+                    memset(((blk_q4_0 *)Wq + b)->qs, 0xff, QK4_0 / 2);
+                    memset(((blk_q4_0 *)(Wq + rb) + b)->qs, 0x00, QK4_0 / 2);
+                }
+            }
+            for (int t = 0; t < NB; t++) {
+                eng_avx2_quantize_x(type, X + t * C, C, xq + t * nb);
+                for (int r = 0; r < R; r++)
+                    want[t * R + r] = x8_reference(type, Wq + r * rb, xq + t * nb, nb);
+            }
+            memcpy(Wp, Wq, R * rb);
+            assert_int_equal(eng_pack_rows8(type, Wp, R, C, rb), 40);
+            eng_tensor P = {type, R, C, rb, Wp, 40};
+            static const int ranges[][2] = {{0, 40}, {0, 24}, {8, 40}, {3, 37}, {16, 32},
+                                            {9, 15}, {0, 8},  {8, 33}, {5, 6}};
+            for (int kind = ENG_X8_AVX2; kind <= ENG_X8_AVX512VNNI; kind++)
+                for (int n = 1; n <= NB; n++)
+                    for (size_t g = 0; g < sizeof(ranges) / sizeof(ranges[0]); g++) {
+                        int r0 = ranges[g][0], r1 = ranges[g][1];
+                        const eng_q8x *xs = xq + (NB - n) * nb; /* the extremes in every n */
+                        memset(Y, 0, sizeof(Y));
+                        if (!eng_x8_rows_kind(kind, &P, xs, n, Y, R, r0, r1)) {
+                            assert_int_not_equal(kind, ENG_X8_AVX2);
+                            continue;
+                        }
+                        tested[kind] = 1;
+                        for (int t = 0; t < n; t++)
+                            for (int r = 0; r < R; r++) {
+                                const float *w = &want[(NB - n + t) * R + r], zero = 0;
+                                if (r < r0 || r >= r1) w = &zero; /* untouched */
+                                if (memcmp(&Y[t * R + r], w, sizeof(float)) != 0)
+                                    fail_msg("%s %s cols %d row %d input %d of %d, rows [%d, %d): "
+                                             "%.9g vs reference %.9g",
+                                             names[kind], engine_ttype_name(type), C, r, NB - n + t,
+                                             n, r0, r1, Y[t * R + r], *w);
+                            }
+                    }
+        }
+    }
+    for (int kind = ENG_X8_AVX2; kind <= ENG_X8_AVX512VNNI; kind++)
+        if (!tested[kind])
+            print_message("packed kinds: %s skipped (not on this CPU or build)\n", names[kind]);
+    assert_true(tested[ENG_X8_AVX2]);
+}
+
 /* The cache's half-float writes: F16C and the portable conversion agree bit for bit on every
  * finite value class (normal, subnormal, ties, overflow, signed zero). */
 static void test_f16_store(void **state)
@@ -864,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_quant_dot),
         cmocka_unit_test(test_long_rows),
         cmocka_unit_test(test_packed_rows),
+        cmocka_unit_test(test_packed_kinds),
         cmocka_unit_test(test_f16_rows),
         cmocka_unit_test(test_f16_store),
         cmocka_unit_test(test_attention_and_silu),
