@@ -204,8 +204,8 @@ bool eng_cpu_avx2(void);
 bool eng_cpu_avx512(void);
 /* AVX-VNNI too (only with gcc builds; false without AVX2). */
 bool eng_cpu_vnni(void);
-/* AVX-512 F/BW/VL/DQ and VNNI, usable (the OS saves the registers) and with
- * AVX2; asked once, then cached. */
+/* eng_cpu_avx512() (so COCOON_ENGINE_NO_AVX512 turns it off too) and
+ * AVX-512 BW/VL/DQ and VNNI; asked once, then cached. */
 bool eng_cpu_avx512vnni(void);
 
 /* Activations quantized to 8 bits per 32 elements, for integer dot products
