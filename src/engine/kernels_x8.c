@@ -28,16 +28,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define INLINE inline __attribute__((always_inline))
-
-/* Input bytes 4k..4k+3 in every 32-bit lane. */
-AVX2 static INLINE __m256i bcast4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
+#include "engine/kernels_x8_inc.h"
 
 AVX2 static INLINE void q8_0x8_tile(const blk_q8_0x8 *g, int nb, const eng_q8x *const *x, int T,
                                     __m256 *acc)

@@ -26,16 +26,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define INLINE inline __attribute__((always_inline))
-
-/* Input bytes 4c..4c+3 in every 32-bit lane. */
-AVX2 static INLINE __m256i bcast4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
+#include "engine/kernels_x8_inc.h"
 
 /* Sub-block s's four weight vectors (columns 4c..4c+3 of the eight rows,
  * c < 4), unsigned 6-bit values, from its three byte vectors (layout in
