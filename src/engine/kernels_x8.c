@@ -272,16 +272,15 @@ X8_Q4K_TILE(3)
 X8_Q4K_TILE(4)
 #undef X8_Q4K_TILE
 
-typedef void (*x8_q4k_fn)(const void *g, int nb, const eng_q8x *const *x, const int32_t *const *xs,
-                          float *y, size_t ldy);
-
 /* Rows [r0, r1) of W with the tiles fn (eight rows; Q8_0 and Q4_0) and,
  * where two whole groups of the range are next to each other, fn16 (sixteen
- * rows; NULL, or a NULL entry for a T: none); Q4_K with its own tiles. */
-AVX2 static void x8_rows(const eng_x8_tile_fn *fn, const eng_x8_tile_fn *fn16, const eng_tensor *W,
-                         const eng_q8x *xq, int n, float *Y, size_t ldy, int r0, int r1)
+ * rows; NULL, or a NULL entry for a T: none); Q4_K with its own eight-row
+ * tiles and k16 (its sixteen-row ones, as fn16). */
+AVX2 static void x8_rows(const eng_x8_tile_fn *fn, const eng_x8_tile_fn *fn16,
+                         const eng_x8_q4k_fn *k16, const eng_tensor *W, const eng_q8x *xq, int n,
+                         float *Y, size_t ldy, int r0, int r1)
 {
-    static const x8_q4k_fn q4k[5] = {NULL, q4_kx8_1, q4_kx8_2, q4_kx8_3, q4_kx8_4};
+    static const eng_x8_q4k_fn q4k[5] = {NULL, q4_kx8_1, q4_kx8_2, q4_kx8_3, q4_kx8_4};
     bool kq = W->type == ENGINE_T_Q4_K;
     r1 = CC_MIN(r1, W->packed_rows);
     if (r0 >= r1) return;
@@ -307,10 +306,18 @@ AVX2 static void x8_rows(const eng_x8_tile_fn *fn, const eng_x8_tile_fn *fn16, c
             for (int g = b0; g < b1; g++) {
                 const uint8_t *gp = W->data + (size_t)g * group;
                 int lo = g * 8, hi = lo + 8;
-                if (!kq && fn16 && fn16[T] && g + 1 < b1 && lo >= r0 && hi + 8 <= r1) {
-                    fn16[T](gp, nb, x, Y + (size_t)t * ldy + lo, ldy);
-                    g++;
-                    continue;
+                if (g + 1 < b1 && lo >= r0 && hi + 8 <= r1) { /* two whole groups */
+                    float *y = Y + (size_t)t * ldy + lo;
+                    if (kq && k16 && k16[T]) {
+                        k16[T](gp, nb, x, xs, y, ldy);
+                        g++;
+                        continue;
+                    }
+                    if (!kq && fn16 && fn16[T]) {
+                        fn16[T](gp, nb, x, y, ldy);
+                        g++;
+                        continue;
+                    }
                 }
                 bool whole = lo >= r0 && hi <= r1;
                 /* a group cut by the range: all eight, then the wanted ones */
@@ -342,15 +349,19 @@ bool eng_x8_rows_kind(int kind, const eng_tensor *W, const eng_q8x *xq, int n, f
                                  : W->type == ENGINE_T_Q6_K ? q6_avx2
                                                             : q4_avx2,
                          *fn16 = NULL;
+    const eng_x8_q4k_fn *k16 = NULL;
     eng_x8_tile_fn fn[5];
     memcpy(fn, avx2, sizeof(fn));
-    if (kind != ENG_X8_AVX2) { /* (no VNNI tiles for Q4_K, Q6_K: false) */
+    if (kind != ENG_X8_AVX2 && W->type == ENGINE_T_Q4_K) {
+        /* sixteen-row AVX-512 VNNI tiles only (AVX-VNNI: false) */
+        if (!eng_x8_vnni_q4k_tiles(kind, &k16)) return false;
+    } else if (kind != ENG_X8_AVX2) { /* (no VNNI tiles for Q6_K: false) */
         const eng_x8_tile_fn *v8 = NULL;
         if (!eng_x8_vnni_tiles(kind, W->type, &v8, &fn16)) return false;
         for (int t = 1; t <= 4 && v8; t++) /* NULL entries: the AVX2 tile */
             if (v8[t]) fn[t] = v8[t];
     }
-    x8_rows(fn, fn16, W, xq, n, Y, ldy, r0, r1);
+    x8_rows(fn, fn16, k16, W, xq, n, Y, ldy, r0, r1);
     return true;
 }
 

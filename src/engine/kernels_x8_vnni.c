@@ -250,6 +250,125 @@ X16_TILE(q4_0x16, q4_0x16_tile, 4)
 static const eng_x8_tile_fn q8_512[5] = {NULL, NULL, q8_0x16_2, q8_0x16_3, q8_0x16_4};
 static const eng_x8_tile_fn q4_512[5] = {NULL, NULL, q4_0x16_2, q4_0x16_3, q4_0x16_4};
 
+/* Q4_K's sub-block scales j & 3 of the 6-bit scale vectors (row r's bytes
+ * in its 32-bit lane) as a whole 32-bit lane per row, the multiplier of
+ * q4_kx16_tile's 32-bit sums (0x80: zero). */
+#define PICK1(b)                                                                                   \
+    b, 0x80, 0x80, 0x80, b + 4, 0x80, 0x80, 0x80, b + 8, 0x80, 0x80, 0x80, b + 12, 0x80, 0x80, 0x80
+#define PICK4(b) PICK1(b), PICK1(b), PICK1(b), PICK1(b)
+static const uint8_t q4k_pick32[4][64] = {{PICK4(0)}, {PICK4(1)}, {PICK4(2)}, {PICK4(3)}};
+#undef PICK4
+#undef PICK1
+
+/* Two neighbouring groups of packed Q4_K rows (sixteen rows) against T = 2-4
+ * inputs; xs as for kernels_x8.c's q4_kx8_tile, whose steps this follows.
+ * Same integers: the AVX2 tile adds a sub-block's 32 products nibble x input
+ * per row as two 16-bit halves (each at most 16 x 15 x 128 = 30720 in
+ * magnitude, no saturation), and one madd with the 6-bit scale in both
+ * halves gives scale x (the halves' sum), exactly. Here vpdpbusd adds the
+ * same 32 products straight into 32 bits (exact, no intermediate
+ * saturation) and vpmulld applies the scale: the same int32 per sub-block;
+ * the super-block's sum of eight (at most 8 x 63 x 32 x 15 x 128 < 2^31)
+ * and the minimums' term (the same madds) then too. The float steps are the
+ * AVX2 tile's, lane by lane and in the same order (d x input scale, FMA;
+ * dmin x input scale, FNMA), so the bits are the AVX2 tile's. */
+VNNI512 static INLINE void q4_kx16_tile(const blk_q4_kx8 *g, int nb, const eng_q8x *const *x,
+                                        const int32_t *const *xs, int T, __m512 *acc)
+{
+    const __m512i m4 = _mm512_set1_epi8(0xF), m6 = _mm512_set1_epi8(0x3F),
+                  m2 = _mm512_set1_epi8(0x30), lo16 = _mm512_set1_epi16(0xFF);
+    const blk_q4_kx8 *h = g + nb;
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int i = 0; i < nb; i++, g++, h++) {
+        for (int l = 0; l < 18; l++) { /* as the AVX2 tile, for both groups */
+            _mm_prefetch((const char *)(g + 2) + 64 * l, _MM_HINT_T0);
+            _mm_prefetch((const char *)(h + 2) + 64 * l, _MM_HINT_T0);
+        }
+        __m512i a = load2(g->scales, h->scales), b = load2(g->scales + 32, h->scales + 32),
+                c = load2(g->scales + 64, h->scales + 64);
+        __m512i sc_lo = _mm512_and_si512(a, m6),
+                sc_hi = _mm512_or_si512(_mm512_and_si512(c, m4),
+                                        _mm512_and_si512(_mm512_srli_epi32(a, 2), m2));
+        __m512i mn_lo = _mm512_and_si512(b, m6),
+                mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 4), m4),
+                                        _mm512_and_si512(_mm512_srli_epi32(b, 2), m2));
+        __m512i isum[4];
+        for (int t = 0; t < T; t++)
+            isum[t] = _mm512_setzero_si512();
+            /* Both nibbles of each loaded vector at once (sub-blocks 2k and
+             * 2k + 1): 2T accumulators fit the 32 registers. */
+#pragma GCC unroll 1
+        for (int k2 = 0; k2 < 4; k2++) {
+            const uint8_t *qg = g->qs + 256 * k2, *qh = h->qs + 256 * k2;
+            const int8_t *xl[4], *xh[4];
+            __m512i sl[4], sh[4];
+            for (int t = 0; t < T; t++) {
+                xl[t] = x[t][8 * i + 2 * k2].qs;
+                xh[t] = x[t][8 * i + 2 * k2 + 1].qs;
+                sl[t] = sh[t] = _mm512_setzero_si512();
+            }
+            for (int k = 0; k < 8; k++) {
+                __m512i v = load2(qg + 32 * k, qh + 32 * k);
+                __m512i wl = _mm512_and_si512(v, m4),
+                        wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                for (int t = 0; t < T; t++) {
+                    sl[t] = _mm512_dpbusd_epi32(sl[t], wl, bcast4z(xl[t] + 4 * k));
+                    sh[t] = _mm512_dpbusd_epi32(sh[t], wh, bcast4z(xh[t] + 4 * k));
+                }
+            }
+            __m512i s4 = k2 < 2 ? sc_lo : sc_hi;
+            __m512i scl = _mm512_shuffle_epi8(
+                        s4, _mm512_loadu_si512((const void *)q4k_pick32[(2 * k2) & 3])),
+                    sch = _mm512_shuffle_epi8(
+                        s4, _mm512_loadu_si512((const void *)q4k_pick32[(2 * k2 + 1) & 3]));
+            for (int t = 0; t < T; t++)
+                isum[t] =
+                    _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(sl[t], scl),
+                                                               _mm512_mullo_epi32(sh[t], sch)));
+        }
+        /* minimums as 16-bit pairs (0, 2), (1, 3), (4, 6), (5, 7) per row */
+        __m512i mv[4] = {_mm512_and_si512(mn_lo, lo16), _mm512_srli_epi16(mn_lo, 8),
+                         _mm512_and_si512(mn_hi, lo16), _mm512_srli_epi16(mn_hi, 8)};
+        __m512 d = scales2(g->d, h->d), dm = scales2(g->dmin, h->dmin);
+        for (int t = 0; t < T; t++) {
+            const int32_t *s = xs[t] + 4 * i;
+            __m512i mt = _mm512_add_epi32(
+                _mm512_add_epi32(_mm512_madd_epi16(mv[0], _mm512_set1_epi32(s[0])),
+                                 _mm512_madd_epi16(mv[1], _mm512_set1_epi32(s[1]))),
+                _mm512_add_epi32(_mm512_madd_epi16(mv[2], _mm512_set1_epi32(s[2])),
+                                 _mm512_madd_epi16(mv[3], _mm512_set1_epi32(s[3]))));
+            __m512 xd = _mm512_set1_ps(x[t][8 * i].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, xd), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mt), _mm512_mul_ps(dm, xd), acc[t]);
+        }
+    }
+}
+
+#define X16_Q4K_TILE(T)                                                                            \
+    VNNI512 static void q4_kx16_##T(const void *g, int nb, const eng_q8x *const *x,                \
+                                    const int32_t *const *xs, float *y, size_t ldy)                \
+    {                                                                                              \
+        __m512 acc[T];                                                                             \
+        q4_kx16_tile(g, nb, x, xs, T, acc);                                                        \
+        for (int t = 0; t < T; t++)                                                                \
+            _mm512_storeu_ps(y + (size_t)t * ldy, acc[t]);                                         \
+    }
+X16_Q4K_TILE(2)
+X16_Q4K_TILE(3)
+X16_Q4K_TILE(4)
+#undef X16_Q4K_TILE
+/* One input (generation) keeps the AVX2 eight-row tile, for the reason the
+ * Q4_0 one does above (two weight streams prefetch worse than one). */
+static const eng_x8_q4k_fn q4k_512[5] = {NULL, NULL, q4_kx16_2, q4_kx16_3, q4_kx16_4};
+
+bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles16)
+{
+    if (kind != ENG_X8_AVX512VNNI || !eng_cpu_avx512vnni()) return false;
+    *tiles16 = q4k_512;
+    return true;
+}
+
 bool eng_x8_vnni_tiles(int kind, uint32_t type, const eng_x8_tile_fn **tiles8,
                        const eng_x8_tile_fn **tiles16)
 {
@@ -281,6 +400,11 @@ bool eng_x8_vnni_tiles(int kind, uint32_t type, const eng_x8_tile_fn **tiles8,
 
 bool eng_x8_vnni_tiles(int kind, uint32_t type, const eng_x8_tile_fn **tiles8,
                        const eng_x8_tile_fn **tiles16)
+{
+    return false;
+}
+
+bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles16)
 {
     return false;
 }
