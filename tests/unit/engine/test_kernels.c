@@ -600,19 +600,21 @@ static float x8_reference(uint32_t type, const uint8_t *row, const eng_q8x *xq, 
 }
 
 /* Every kind of packed tile (AVX2, AVX-VNNI, AVX-512 VNNI: eight and
- * sixteen rows) gives the portable reference's bits, for 1-6 inputs (tiles
- * of 1-4) and row ranges that cut groups and leave odd numbers of whole
- * groups. 45 rows: five packed groups and five plain rows. Rows 0 and 1
- * and the last two inputs take the extreme values (Q8_0 weights -128 and
- * 127 against inputs +-127; Q4_0 nibbles 15 and 0: its 16-bit AVX2 sums at
- * their bound). Kinds this CPU lacks are skipped with a message. */
+ * sixteen rows) gives the portable reference's bits (Q4_K: the AVX2 tiles'),
+ * for 1-6 inputs (tiles of 1-4) and row ranges that cut groups and leave odd
+ * numbers of whole groups. 45 rows: five packed groups and five plain rows.
+ * Rows 0, 1, 10 and 11 (in both groups of a sixteen-row tile) and the last
+ * two inputs take the extreme values (Q8_0 weights -128 and 127 against
+ * inputs +-127; Q4_0 and Q4_K nibbles 15 and 0, the 16-bit AVX2 sums at
+ * their bound; Q4_K's scales and minimums 63). Kinds this CPU lacks are
+ * skipped with a message. */
 static void test_packed_kinds(void **state)
 {
     (void)state;
     if (!engine_kernels_have_avx2()) skip();
     enum { R = 45, NB = 6, MAXC = 512 };
-    static const int widths[] = {32, 96, 512};
-    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0};
+    static const int widths[] = {32, 96, 256, 512};
+    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0, ENGINE_T_Q4_K};
     static const char *const names[] = {"AVX2", "AVX-VNNI", "AVX-512 VNNI"};
     static float W[R * MAXC], X[NB * MAXC], want[NB * R], Y[NB * R];
     static uint8_t Wq[R * MAXC * 2], Wp[R * MAXC * 2];
@@ -628,26 +630,41 @@ static void test_packed_kinds(void **state)
         }
         for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
             uint32_t type = types[ti];
+            bool q4k = type == ENGINE_T_Q4_K;
+            if (q4k && C % QK_K) continue;
             size_t rb = 0;
             for (int r = 0; r < R; r++)
                 rb = engine_quant_row(type, W + r * C, Wq + r * rb, C);
-            for (int b = 0; b < nb; b++) {
-                if (type == ENGINE_T_Q8_0) {
-                    memset(((blk_q8_0 *)Wq + b)->qs, 0x80, QK8_0);
-                    memset(((blk_q8_0 *)(Wq + rb) + b)->qs, 0x7f, QK8_0);
-                } else {
-                    memset(((blk_q4_0 *)Wq + b)->qs, 0xff, QK4_0 / 2);
-                    memset(((blk_q4_0 *)(Wq + rb) + b)->qs, 0x00, QK4_0 / 2);
+            /* rows 0 and 10 the largest weights, 1 and 11 the smallest */
+            for (int r = 0; r < 12; r += 10)
+                for (int b = 0; b < nb; b++) {
+                    uint8_t *hi = Wq + r * rb, *lo = Wq + (r + 1) * rb;
+                    if (type == ENGINE_T_Q8_0) {
+                        memset(((blk_q8_0 *)hi + b)->qs, 0x80, QK8_0);
+                        memset(((blk_q8_0 *)lo + b)->qs, 0x7f, QK8_0);
+                    } else if (type == ENGINE_T_Q4_0) {
+                        memset(((blk_q4_0 *)hi + b)->qs, 0xff, QK4_0 / 2);
+                        memset(((blk_q4_0 *)lo + b)->qs, 0x00, QK4_0 / 2);
+                    } else if (b < C / QK_K) { /* and every scale and minimum 63 */
+                        blk_q4_k *b0 = (blk_q4_k *)hi + b, *b1 = (blk_q4_k *)lo + b;
+                        memset(b0->qs, 0xff, sizeof(b0->qs));
+                        memset(b0->scales, 0xff, sizeof(b0->scales));
+                        memset(b1->qs, 0x00, sizeof(b1->qs));
+                        memset(b1->scales, 0xff, sizeof(b1->scales));
+                    }
                 }
-            }
-            for (int t = 0; t < NB; t++) {
-                eng_avx2_quantize_x(type, X + t * C, C, xq + t * nb);
-                for (int r = 0; r < R; r++)
-                    want[t * R + r] = x8_reference(type, Wq + r * rb, xq + t * nb, nb);
-            }
             memcpy(Wp, Wq, R * rb);
             assert_int_equal(eng_pack_rows8(type, Wp, R, C, rb), 40);
             eng_tensor P = {type, R, C, rb, Wp, 40};
+            for (int t = 0; t < NB; t++) {
+                eng_avx2_quantize_x(type, X + t * C, C, xq + t * nb);
+                for (int r = 0; r < R && !q4k; r++)
+                    want[t * R + r] = x8_reference(type, Wq + r * rb, xq + t * nb, nb);
+            }
+            if (q4k) { /* the AVX2 tiles' bits (test_packed_rows checks their values) */
+                memset(want, 0, sizeof(want));
+                assert_true(eng_x8_rows_kind(ENG_X8_AVX2, &P, xq, NB, want, R, 0, 40));
+            }
             static const int ranges[][2] = {{0, 40}, {0, 24}, {8, 40}, {3, 37}, {16, 32},
                                             {9, 15}, {0, 8},  {8, 33}, {5, 6}};
             for (int kind = ENG_X8_AVX2; kind <= ENG_X8_AVX512VNNI; kind++)
