@@ -80,7 +80,9 @@ def main(holder):
         check("(pid %d) was killed by signal 9" % victim in up.log_tail(400),
               "the death of %s is logged" % role)
         check(up.alive(), "cocoon up keeps running after %s died" % role)
-        check(child(role) != victim, "a new %s process" % role)
+        # The restart is logged right after the fork, so the new child may still carry
+        # cocoon up's own command line until it execs: wait for it to become the role.
+        wait_until(lambda: child(role) != victim, 30, "a new %s process" % role)
         wait_until(served, 60, "requests served after %s restarted" % role)
         log("cocoon up: %s killed, restarted and serving again after %.1f s" %
             (role, time.time() - t0))
