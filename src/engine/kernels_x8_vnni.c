@@ -33,7 +33,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define INLINE inline __attribute__((always_inline))
+#include "engine/kernels_x8_inc.h"
 
 /* ---------------------------------------------------- AVX-VNNI, 8 rows */
 
@@ -41,14 +41,6 @@
 #if !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11
 #define X8_HAVE_AVXVNNI 1
 #define VNNI256 __attribute__((target("avx2,fma,f16c,avxvnni")))
-
-/* Input bytes 4k..4k+3 in every 32-bit lane. */
-VNNI256 static INLINE __m256i bcast4(const void *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
 
 VNNI256 static INLINE void q8_0x8_tile(const blk_q8_0x8 *g, int nb, const eng_q8x *const *x, int T,
                                        __m256 *acc)
