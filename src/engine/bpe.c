@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/vocab.h"
+#include "engine/heap_inc.h"
 
 static void put_utf8(cc_buf *b, uint32_t c)
 {
@@ -50,46 +51,13 @@ typedef struct bcand {
     size_t llen, rlen;
 } bcand;
 
-typedef struct bheap {
-    bcand *v;
-    size_t n, cap;
-} bheap;
-
 /* Lowest rank first; on a tie the leftmost pair, as rescanning would pick. */
 static bool before(const bcand *a, const bcand *b)
 {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static void bheap_push(bheap *h, bcand c)
-{
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 32;
-        h->v = cc_realloc(h->v, h->cap * sizeof(bcand));
-    }
-    size_t i = h->n++;
-    while (i > 0 && before(&c, &h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->v[i] = c;
-}
-
-static bcand bheap_pop(bheap *h)
-{
-    bcand top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c])) c++;
-        if (!before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
+ENG_HEAP(bheap, bcand, before)
 
 static void consider(const eng_vocab *v, const char *s, const bsym *sy, int32_t left, bheap *h)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine/vocab.h"
+#include "engine/heap_inc.h"
 
 typedef struct sym {
     size_t start, len;
@@ -26,11 +27,6 @@ typedef struct bigram {
     int32_t id;
 } bigram;
 
-typedef struct heap {
-    bigram *v;
-    size_t n, cap;
-} heap;
-
 /* Higher score first; on equal scores the leftmost pair, as the reference
  * algorithm (which rescans left to right each round) picks. */
 static bool before(const bigram *a, const bigram *b)
@@ -38,35 +34,7 @@ static bool before(const bigram *a, const bigram *b)
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void heap_push(heap *h, bigram b)
-{
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 64;
-        h->v = cc_realloc(h->v, h->cap * sizeof(bigram));
-    }
-    size_t i = h->n++;
-    while (i > 0 && before(&b, &h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->v[i] = b;
-}
-
-static bigram heap_pop(heap *h)
-{
-    bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c])) c++;
-        if (!before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
+ENG_HEAP(heap, bigram, before)
 
 static void try_pair(const eng_vocab *v, const char *s, const sym *syms, int32_t left, heap *h)
 {
