@@ -255,10 +255,10 @@ bool eng_x8_vnni_tiles(int kind, uint32_t type, const eng_x8_tile_fn **tiles8,
  * block sums (kernels_x8.c, q4k_x8_sums). */
 typedef void (*eng_x8_q4k_fn)(const void *g, int nb, const eng_q8x *const *x,
                               const int32_t *const *xs, float *y, size_t ldy);
-/* kernels_x8_vnni.c: the sixteen-row Q4_K tiles of a VNNI kind (NULL entries
- * where the AVX2 eight-row ones serve: one input); false when the CPU, build
- * or kind has none (AVX-512 VNNI only). */
-bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles16);
+/* kernels_x8_vnni.c: the Q4_K tiles of a VNNI kind, eight and sixteen rows
+ * (NULL entries where the AVX2 eight-row ones serve); false when the CPU,
+ * build or kind has none (AVX-512 VNNI only). */
+bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles8, const eng_x8_q4k_fn **tiles16);
 bool eng_int8_type(uint32_t type);
 /* The inputs of a product with `type` rows: one scale per 32 values, but
  * per 256 for Q4_K (every block of a 256-value group then has the same d). */

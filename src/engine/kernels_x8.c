@@ -274,13 +274,12 @@ X8_Q4K_TILE(4)
 
 /* Rows [r0, r1) of W with the tiles fn (eight rows; Q8_0 and Q4_0) and,
  * where two whole groups of the range are next to each other, fn16 (sixteen
- * rows; NULL, or a NULL entry for a T: none); Q4_K with its own eight-row
- * tiles and k16 (its sixteen-row ones, as fn16). */
+ * rows; NULL, or a NULL entry for a T: none); Q4_K with q4k (eight rows)
+ * and k16 (its sixteen-row ones, as fn16). */
 AVX2 static void x8_rows(const eng_x8_tile_fn *fn, const eng_x8_tile_fn *fn16,
-                         const eng_x8_q4k_fn *k16, const eng_tensor *W, const eng_q8x *xq, int n,
-                         float *Y, size_t ldy, int r0, int r1)
+                         const eng_x8_q4k_fn *q4k, const eng_x8_q4k_fn *k16, const eng_tensor *W,
+                         const eng_q8x *xq, int n, float *Y, size_t ldy, int r0, int r1)
 {
-    static const eng_x8_q4k_fn q4k[5] = {NULL, q4_kx8_1, q4_kx8_2, q4_kx8_3, q4_kx8_4};
     bool kq = W->type == ENGINE_T_Q4_K;
     r1 = CC_MIN(r1, W->packed_rows);
     if (r0 >= r1) return;
@@ -336,6 +335,7 @@ AVX2 static void x8_rows(const eng_x8_tile_fn *fn, const eng_x8_tile_fn *fn16,
     }
 }
 
+static const eng_x8_q4k_fn q4k_avx2[5] = {NULL, q4_kx8_1, q4_kx8_2, q4_kx8_3, q4_kx8_4};
 static const eng_x8_tile_fn q8_avx2[5] = {NULL, q8_0x8_1, q8_0x8_2, q8_0x8_3, q8_0x8_4};
 static const eng_x8_tile_fn q4_avx2[5] = {NULL, q4_0x8_1, q4_0x8_2, q4_0x8_3, q4_0x8_4};
 static const eng_x8_tile_fn q6_avx2[5] = {NULL, eng_avx2_q6_kx8_1, eng_avx2_q6_kx8_2,
@@ -349,19 +349,23 @@ bool eng_x8_rows_kind(int kind, const eng_tensor *W, const eng_q8x *xq, int n, f
                                  : W->type == ENGINE_T_Q6_K ? q6_avx2
                                                             : q4_avx2,
                          *fn16 = NULL;
-    const eng_x8_q4k_fn *k16 = NULL;
+    const eng_x8_q4k_fn *k16 = NULL, *k8 = NULL;
     eng_x8_tile_fn fn[5];
+    eng_x8_q4k_fn q4k[5];
     memcpy(fn, avx2, sizeof(fn));
+    memcpy(q4k, q4k_avx2, sizeof(q4k));
     if (kind != ENG_X8_AVX2 && W->type == ENGINE_T_Q4_K) {
-        /* sixteen-row AVX-512 VNNI tiles only (AVX-VNNI: false) */
-        if (!eng_x8_vnni_q4k_tiles(kind, &k16)) return false;
+        /* AVX-512 VNNI tiles only (AVX-VNNI: false) */
+        if (!eng_x8_vnni_q4k_tiles(kind, &k8, &k16)) return false;
+        for (int t = 1; t <= 4 && k8; t++) /* NULL entries: the AVX2 tile */
+            if (k8[t]) q4k[t] = k8[t];
     } else if (kind != ENG_X8_AVX2) { /* (no VNNI tiles for Q6_K: false) */
         const eng_x8_tile_fn *v8 = NULL;
         if (!eng_x8_vnni_tiles(kind, W->type, &v8, &fn16)) return false;
         for (int t = 1; t <= 4 && v8; t++) /* NULL entries: the AVX2 tile */
             if (v8[t]) fn[t] = v8[t];
     }
-    x8_rows(fn, fn16, k16, W, xq, n, Y, ldy, r0, r1);
+    x8_rows(fn, fn16, q4k, k16, W, xq, n, Y, ldy, r0, r1);
     return true;
 }
 

@@ -114,7 +114,8 @@ X8_TILE(q4_0x8, q4_0x8_tile, 2)
 X8_TILE(q4_0x8, q4_0x8_tile, 3)
 X8_TILE(q4_0x8, q4_0x8_tile, 4)
 #undef X8_TILE
-/* Q8_0 with one input (generation) keeps the AVX2 tile (a NULL entry): a
+/* Q8_0 with one input (generation) keeps the AVX2 tile here (a NULL entry;
+ * AVX-512 VNNI CPUs take q8_0x8z_1 below): a
  * VNNI one with the AVX2 tile's sign moves was faster on a matrix in L3
  * (24-25 against 27.5 us per 2048 x 768 product, AMD EPYC, thread CPU time)
  * but a 1-thread generation of the 143 MB model took 1.73-1.82 s of CPU time
@@ -238,7 +239,8 @@ X16_TILE(q4_0x16, q4_0x16_tile, 4)
  * profile against 69% for the AVX2 eight-row one, 1.2-1.4 s of CPU time
  * for 64 tokens against 0.8-0.9 (load 11), although it was faster on a
  * matrix that fits in L3; for Q8_0 the eight-row tiles were also 5-25%
- * faster already from L3. */
+ * faster already from L3. One input takes the eight-row 512-bit tiles
+ * below, one stream. */
 static const eng_x8_tile_fn q8_512[5] = {NULL, NULL, q8_0x16_2, q8_0x16_3, q8_0x16_4};
 static const eng_x8_tile_fn q4_512[5] = {NULL, NULL, q4_0x16_2, q4_0x16_3, q4_0x16_4};
 
@@ -350,13 +352,172 @@ X16_Q4K_TILE(2)
 X16_Q4K_TILE(3)
 X16_Q4K_TILE(4)
 #undef X16_Q4K_TILE
-/* One input (generation) keeps the AVX2 eight-row tile, for the reason the
- * Q4_0 one does above (two weight streams prefetch worse than one). */
+/* One input (generation): the eight-row q4_kx8z_1 below, for the reason
+ * Q8_0 and Q4_0 have no sixteen-row one-input tiles above. */
 static const eng_x8_q4k_fn q4k_512[5] = {NULL, NULL, q4_kx16_2, q4_kx16_3, q4_kx16_4};
 
-bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles16)
+/* ------------------------------- AVX-512 VNNI, 8 rows, one input */
+
+/* Generation: one group of eight rows against one input, 512 bits at a
+ * time. A register holds two neighbouring 32-byte vectors of a block (the
+ * same eight rows, columns 4k..4k+3 and 4k+4..4k+7), so the group stays one
+ * contiguous stream (the sixteen-row tiles read two, which stream worse),
+ * and the two halves' int32 sums add up to the eight-row tiles' per block.
+ * The input block's 32 bytes are loaded once and each half gets its word
+ * with one permute (pair_idx). Integer sums do not depend on their order
+ * and the float steps are the AVX2 tiles', so the bits are theirs.
+ *
+ * No software prefetch: these tiles read a group's bytes in order with
+ * 64-byte loads, and on an AMD EPYC (Zen 5) the hardware prefetcher alone
+ * streamed faster than with the AVX2 tiles' prefetch eight blocks ahead. */
+
+/* Permute indices: input words 2p in lanes 0-7 and 2p + 1 in lanes 8-15. */
+VNNI512 static INLINE __m512i pair_idx(int p)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * p)),
+                              _mm256_set1_epi32(2 * p + 1), 1);
+}
+
+/* An input block's 32 bytes in the low half of a register (the permutes
+ * pick from words 0-7 only). */
+VNNI512 static INLINE __m512i xload(const int8_t *qs)
+{
+    return _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)qs));
+}
+
+VNNI512 static INLINE __m256i halves(__m512i s)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+}
+
+/* Q8_0. Here the weights are made unsigned rather than the input: sum w x
+ * = sum (w + 128) x - 128 sum x, with w + 128 = w xor 0x80 (one cheap
+ * operation per weight vector, no second vpdpbusd for the weights' sums)
+ * and sum x the input block's isum; |sum (w + 128) x| <= 32 x 255 x 127. */
+VNNI512 static void q8_0x8z_1(const void *gv, int nb, const eng_q8x *const *x, float *y, size_t ldy)
+{
+    (void)ldy;
+    const blk_q8_0x8 *g = gv;
+    const eng_q8x *xb = x[0];
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, g++, xb++) {
+        __m512i xz = xload(xb->qs), s = _mm512_setzero_si512();
+        for (int p = 0; p < 4; p++) {
+            __m512i w = _mm512_xor_si512(_mm512_loadu_si512((const void *)(g->qs + 64 * p)), bias);
+            s = _mm512_dpbusd_epi32(s, w, _mm512_permutexvar_epi32(pair_idx(p), xz));
+        }
+        __m256i s8 = _mm256_sub_epi32(halves(s), _mm256_set1_epi32(128 * xb->isum));
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)), acc);
+    }
+    _mm256_storeu_ps(y, acc);
+}
+
+/* Q4_0: vectors 2p and 2p + 1 hold values of words 2p, 2p + 1 (low
+ * nibbles) and 2p + 4, 2p + 5 (high nibbles); unsigned nibbles against the
+ * signed input, less 8 x isum, as the other Q4_0 tiles. */
+VNNI512 static void q4_0x8z_1(const void *gv, int nb, const eng_q8x *const *x, float *y, size_t ldy)
+{
+    (void)ldy;
+    const blk_q4_0x8 *g = gv;
+    const eng_q8x *xb = x[0];
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, g++, xb++) {
+        __m512i xz = xload(xb->qs), s = _mm512_setzero_si512();
+        for (int p = 0; p < 2; p++) {
+            __m512i q = _mm512_loadu_si512((const void *)(g->qs + 64 * p));
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(q, m4),
+                                    _mm512_permutexvar_epi32(pair_idx(p), xz));
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4),
+                                    _mm512_permutexvar_epi32(pair_idx(p + 2), xz));
+        }
+        __m256i s8 = _mm256_sub_epi32(halves(s), _mm256_set1_epi32(8 * xb->isum));
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)), acc);
+    }
+    _mm256_storeu_ps(y, acc);
+}
+
+/* Q4_K, after q4_kx16_tile with one group: sub-blocks 2h and 2h + 1 from
+ * the low and high nibbles of the same 256 bytes, each sub-block's 32
+ * products summed into 32 bits by vpdpbusd and scaled by vpmulld (the
+ * AVX2 tile's integer), the minimums' term and float steps as there. */
+VNNI512 static void q4_kx8z_1(const void *gv, int nb, const eng_q8x *const *x,
+                              const int32_t *const *xs, float *y, size_t ldy)
+{
+    (void)ldy;
+    const blk_q4_kx8 *g = gv;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m6 = _mm256_set1_epi8(0x3F),
+                  m2 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi16(0xFF);
+    const __m512i m4z = _mm512_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, g++) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)g->scales),
+                b = _mm256_loadu_si256((const __m256i *)(g->scales + 32)),
+                c = _mm256_loadu_si256((const __m256i *)(g->scales + 64));
+        __m256i sc_lo = _mm256_and_si256(a, m6),
+                sc_hi = _mm256_or_si256(_mm256_and_si256(c, m4),
+                                        _mm256_and_si256(_mm256_srli_epi32(a, 2), m2));
+        __m256i mn_lo = _mm256_and_si256(b, m6),
+                mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 4), m4),
+                                        _mm256_and_si256(_mm256_srli_epi32(b, 2), m2));
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 4; h++) {
+            const uint8_t *q = g->qs + 256 * h;
+            __m512i xl = xload(x[0][8 * i + 2 * h].qs), xh = xload(x[0][8 * i + 2 * h + 1].qs);
+            __m512i sl = _mm512_setzero_si512(), sh = _mm512_setzero_si512();
+            for (int p = 0; p < 4; p++) {
+                __m512i v = _mm512_loadu_si512((const void *)(q + 64 * p)), id = pair_idx(p);
+                sl = _mm512_dpbusd_epi32(sl, _mm512_and_si512(v, m4z),
+                                         _mm512_permutexvar_epi32(id, xl));
+                sh = _mm512_dpbusd_epi32(sh, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4z),
+                                         _mm512_permutexvar_epi32(id, xh));
+            }
+            __m256i s4 = h < 2 ? sc_lo : sc_hi;
+            __m256i scl = _mm256_shuffle_epi8(
+                        s4, _mm256_loadu_si256((const __m256i *)q4k_pick32[(2 * h) & 3])),
+                    sch = _mm256_shuffle_epi8(
+                        s4, _mm256_loadu_si256((const __m256i *)q4k_pick32[(2 * h + 1) & 3]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_mullo_epi32(halves(sl), scl),
+                                                           _mm256_mullo_epi32(halves(sh), sch)));
+        }
+        /* minimums as 16-bit pairs (0, 2), (1, 3), (4, 6), (5, 7) per row */
+        __m256i mv[4] = {_mm256_and_si256(mn_lo, lo16), _mm256_srli_epi16(mn_lo, 8),
+                         _mm256_and_si256(mn_hi, lo16), _mm256_srli_epi16(mn_hi, 8)};
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->d)),
+               dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->dmin));
+        const int32_t *s = xs[0] + 4 * i;
+        __m256i mt =
+            _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(mv[0], _mm256_set1_epi32(s[0])),
+                                              _mm256_madd_epi16(mv[1], _mm256_set1_epi32(s[1]))),
+                             _mm256_add_epi32(_mm256_madd_epi16(mv[2], _mm256_set1_epi32(s[2])),
+                                              _mm256_madd_epi16(mv[3], _mm256_set1_epi32(s[3]))));
+        __m256 xd = _mm256_set1_ps(x[0][8 * i].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, xd), acc);
+        acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mt), _mm256_mul_ps(dm, xd), acc);
+    }
+    _mm256_storeu_ps(y, acc);
+}
+
+/* Eight-row tables of the AVX-512 VNNI kind: the one-input tiles above,
+ * and for a lone group (an odd one at the end of a range) with more inputs
+ * the 256-bit VNNI tiles where the CPU has AVX-VNNI (every AVX-512 VNNI CPU
+ * but Ice Lake and Zen 4), else NULL: the AVX2 ones, whose bits are the
+ * same. */
+static const eng_x8_tile_fn q8_512x8[5] = {NULL, q8_0x8z_1, NULL, NULL, NULL};
+static const eng_x8_tile_fn q4_512x8[5] = {NULL, q4_0x8z_1, NULL, NULL, NULL};
+static const eng_x8_q4k_fn q4k_512x8[5] = {NULL, q4_kx8z_1, NULL, NULL, NULL};
+#if X8_HAVE_AVXVNNI
+static const eng_x8_tile_fn q8_512x8v[5] = {NULL, q8_0x8z_1, q8_0x8_2, q8_0x8_3, q8_0x8_4};
+static const eng_x8_tile_fn q4_512x8v[5] = {NULL, q4_0x8z_1, q4_0x8_2, q4_0x8_3, q4_0x8_4};
+#endif
+
+bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles8, const eng_x8_q4k_fn **tiles16)
 {
     if (kind != ENG_X8_AVX512VNNI || !eng_cpu_avx512vnni()) return false;
+    *tiles8 = q4k_512x8;
     *tiles16 = q4k_512;
     return true;
 }
@@ -369,12 +530,9 @@ bool eng_x8_vnni_tiles(int kind, uint32_t type, const eng_x8_tile_fn **tiles8,
     if (kind == ENG_X8_AVX512VNNI) {
         if (!eng_cpu_avx512vnni()) return false;
         *tiles16 = q8 ? q8_512 : q4_512;
-        /* A lone group (an odd one at the end of a range) takes the 256-bit
-         * tile: every AVX-512 VNNI CPU that has AVX-VNNI too; the others
-         * (Ice Lake, Zen 4) the AVX2 one, whose bits are the same. */
-        *tiles8 = NULL;
+        *tiles8 = q8 ? q8_512x8 : q4_512x8;
 #if X8_HAVE_AVXVNNI
-        if (eng_cpu_vnni()) *tiles8 = q8 ? q8_256 : q4_256;
+        if (eng_cpu_vnni()) *tiles8 = q8 ? q8_512x8v : q4_512x8v;
 #endif
         return true;
     }
@@ -396,7 +554,7 @@ bool eng_x8_vnni_tiles(int kind, uint32_t type, const eng_x8_tile_fn **tiles8,
     return false;
 }
 
-bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles16)
+bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles8, const eng_x8_q4k_fn **tiles16)
 {
     return false;
 }
