@@ -370,11 +370,12 @@ static const eng_x8_q4k_fn q4k_512[5] = {NULL, NULL, q4_kx16_2, q4_kx16_3, q4_kx
  * No software prefetch for Q8_0 and Q4_0: these tiles read a group's bytes
  * in order with 64-byte loads, and on an AMD EPYC (Zen 5, 2 cores shared
  * with other jobs, best thread CPU time of 7-9 alternating rounds) the
- * hardware prefetcher alone streamed a 71 MB Q8_0 matrix at 19.7-26 GB/s
- * against 17.5-23 with the AVX2 tiles' prefetch eight blocks ahead (16
- * blocks, or into L2 only, no better), Q4_0 (38 MB) at 22.9 against 19.4.
- * Q4_K's tile, with more work per byte, gained from it instead (24.4-26.9
- * GB/s four super-blocks ahead against 21.7-22.3 without). */
+ * hardware prefetcher alone streamed a 71 MB Q8_0 matrix at 19.7-26 GB/s,
+ * faster in four runs of five than with the AVX2 tiles' prefetch eight
+ * blocks ahead (17.5-23; 16 blocks, or into L2 only, no better), and a
+ * 38 MB Q4_0 one at 22.9 against 19.4 (one run). Q4_K's tile, with more
+ * work per byte, gained from it instead (24.8-26.9 GB/s four super-blocks
+ * ahead against 21.7-22.3 without). */
 
 /* Permute indices: input words 2p in lanes 0-7 and 2p + 1 in lanes 8-15. */
 VNNI512 static INLINE __m512i pair_idx(int p)
