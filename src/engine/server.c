@@ -14,6 +14,9 @@
 #include "engine/engine_int.h"
 
 #define PROMPT_CHUNK 128 /* prompt tokens per step */
+/* Prompt tokens a job must gain to wait for another job's prompt rather than start at once:
+ * waiting for a BOS or a word or two would delay it for nothing. */
+#define SHARE_MIN_WAIT 16
 
 struct engine_job {
     engine_server *srv;
@@ -28,6 +31,9 @@ struct engine_job {
     int running;           /* choices not finished yet */
     engine_tokens prompt;  /* kept for the choices that start from the first one's cache */
     int n_keep;            /* the prompt's tokens a shift keeps (engine_seq_params.n_keep) */
+    /* Set while the job waits for another job's prompt (in progress on another slot) that
+     * starts like its own, to copy that prefix rather than compute it a second time. */
+    engine_job *donor;
     engine_job *next;
 };
 
@@ -68,10 +74,14 @@ static void release_slots(engine_server *s, engine_job *j)
         if (s->slot_job[i] == j) s->slot_job[i] = NULL;
 }
 
+static void start_waiters(engine_server *s, const engine_job *donor);
+
 static void job_done(engine_server *s, engine_job *j, engine_job_status status,
                      engine_finish finish, const char *error)
 {
     release_slots(s, j);
+    /* Jobs waiting for this one's prompt start now, from what its cache holds. */
+    start_waiters(s, j);
     engine_job_result res = {status, finish, {0, 0, 0}, error, j->n, j->finish};
     j->finish[0] = status == ENGINE_JOB_OK ? j->finish[0] : finish;
     res.finish = j->finish[0];
@@ -217,6 +227,73 @@ static int best_free_slot(const engine_server *s, const engine_tokens *t)
     return best;
 }
 
+static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    size_t k = 0;
+    while (k < na && k < nb && a[k] == b[k])
+        k++;
+    return k;
+}
+
+/* Before job j starts on its first slot: the longest start of its prompt that some other slot
+ * holds is copied into its own (a system prompt or a conversation shared by requests that
+ * run at the same time: the KV entries of a prefix are the same bits whoever computed them,
+ * and copying them costs far less than computing them). When a job still reading its prompt
+ * will hold a longer one, j waits for it instead (donor) and returns true; it starts when the
+ * donor's prompt is in or the donor ends (start_waiters). */
+static bool share_prefix(engine_server *s, engine_job *j)
+{
+    int own = j->slot[0];
+    const engine_tokens *p = &j->prompt;
+    /* engine_seq_new evaluates the last prompt token in any case, for its logits */
+    size_t cap = p->n ? p->n - 1 : 0;
+    size_t have =
+        CC_MIN(cap, common_prefix(engine_ctx_tokens(s->ctx[own]),
+                                  (size_t)engine_ctx_reusable(s->ctx[own]), p->ids, p->n));
+    size_t now = have, later = have;
+    int from = -1;
+    engine_job *donor = NULL;
+    for (int i = 0; i < s->n_slots; i++) {
+        if (i == own) continue;
+        size_t k = CC_MIN(cap, common_prefix(engine_ctx_tokens(s->ctx[i]),
+                                             (size_t)engine_ctx_reusable(s->ctx[i]), p->ids, p->n));
+        if (k > now) {
+            now = k;
+            from = i;
+        }
+        /* A prompt being read: its slot will hold all of it (not a job that waits itself,
+         * so no job waits for a waiting one). */
+        engine_job *d = s->slot_job[i];
+        if (d && d != j && s->slot_choice[i] == 0 && d->seq[0] && engine_seq_in_prompt(d->seq[0])) {
+            k = CC_MIN(cap, common_prefix(d->prompt.ids, d->prompt.n, p->ids, p->n));
+            if (k > later) {
+                later = k;
+                donor = d;
+            }
+        }
+    }
+    if (donor && later >= now + SHARE_MIN_WAIT) {
+        j->donor = donor;
+        return true;
+    }
+    cc_err err = {0};
+    /* A failed copy leaves the slot as it was: the prompt is then computed as usual. */
+    if (from >= 0) engine_ctx_copy_prefix(s->ctx[own], s->ctx[from], (int)now, &err);
+    return false;
+}
+
+/* The jobs waiting for donor's prompt: each looks again for the longest prefix (now in the
+ * donor's slot, or still to come from another job) and starts or waits anew. */
+static void start_waiters(engine_server *s, const engine_job *donor)
+{
+    for (int i = 0; i < s->n_slots; i++) {
+        engine_job *w = s->slot_job[i];
+        if (!w || w->donor != donor || s->slot_choice[i] != 0) continue;
+        w->donor = NULL;
+        if (!share_prefix(s, w)) job_begin(s, w);
+    }
+}
+
 /* Tokenizes the jobs just taken from the queue and puts each on its slots. */
 static void begin_jobs(engine_server *s, engine_job **jobs, int n)
 {
@@ -254,7 +331,7 @@ static void begin_jobs(engine_server *s, engine_job **jobs, int n)
             s->slot_choice[slot] = c;
             j->slot[c] = slot;
         }
-        job_begin(s, j);
+        if (!share_prefix(s, j)) job_begin(s, j);
     }
 }
 
@@ -307,6 +384,8 @@ static void run_round(engine_server *s)
                 (s->slot_choice[i] == 0 && j->n > 1 && !engine_seq_in_prompt(q) &&
                  fork_choices(s, j, &err) < 0))
                 slot_fail(s, i, err.msg);
+            else if (s->slot_choice[i] == 0 && !engine_seq_in_prompt(q))
+                start_waiters(s, j);
             continue;
         }
         int32_t next;

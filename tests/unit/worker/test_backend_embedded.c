@@ -555,6 +555,122 @@ static void test_prefix_reuse(void **state)
     event_base_free(loop);
 }
 
+/* Text and usage of one completion request run alone on a fresh one-slot backend. */
+static char *solo_text(const char *body)
+{
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {
+        model_path(),      NULL, 1, 1, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    assert_non_null(b);
+    call_rec r;
+    start(b, "/v1/completions", body, &r);
+    run_loop();
+    assert_int_equal(r.error_code, 0);
+    assert_int_equal(r.usage.cached_tokens, 0);
+    json_t *j = body_json(&r);
+    char *text = cc_strdup(json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "choices"), 0), "text")));
+    json_decref(j);
+    cc_buf_free(&r.body);
+    b->ops->destroy(b);
+    event_base_free(loop);
+    return text;
+}
+
+static size_t common_ids(const engine_model *m, const char *a, const char *b)
+{
+    engine_tokens ta = {0}, tb = {0};
+    cc_err err = {0};
+    assert_int_equal(engine_tokenize(m, a, strlen(a), true, false, &ta, &err), 0);
+    assert_int_equal(engine_tokenize(m, b, strlen(b), true, false, &tb, &err), 0);
+    size_t k = 0;
+    while (k < ta.n && k < tb.n && ta.ids[k] == tb.ids[k])
+        k++;
+    engine_tokens_free(&ta);
+    engine_tokens_free(&tb);
+    return k;
+}
+
+/* Requests arriving together whose prompts start alike: the later ones copy the start from
+ * the slot that computes it (waiting for it if it is still being read) instead of computing
+ * it again, and answer exactly what they answer alone; a request waiting for a prompt that is
+ * cancelled still answers. */
+static void test_shared_prompt(void **state)
+{
+    (void)state;
+#define STORY                                                                                      \
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the "      \
+    "park with her friends and her dog."
+    static const char *prompts[3] = {STORY " One day", STORY " Tom", STORY};
+    char body[3][512], *solo[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(body[i], sizeof(body[i]),
+                 "{\"model\":\"stories260K\",\"prompt\":\"%s\",\"max_tokens\":%d,"
+                 "\"temperature\":0}",
+                 prompts[i], i == 0 ? 40 : 12);
+        solo[i] = solo_text(body[i]);
+    }
+    cc_err err = {0};
+    engine_model *m = engine_model_load(model_path(), &err);
+    assert_non_null(m);
+    size_t story = common_ids(m, prompts[0], prompts[1]);
+    size_t n2 = count_tokens(m, prompts[2], false);
+    engine_model_free(m);
+    assert_true(story > 20);
+
+    loop = event_base_new();
+    backend_embedded_config cfg = {
+        model_path(),      NULL, 1, 3, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    assert_non_null(b);
+    call_rec r[3];
+    for (int i = 0; i < 3; i++)
+        start(b, "/v1/completions", body[i], &r[i]);
+    run_loop();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].error_code, 0);
+        json_t *j = body_json(&r[i]);
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(j, "choices"), 0), "text")),
+                            solo[i]);
+        json_decref(j);
+    }
+    assert_int_equal(r[0].usage.cached_tokens, 0);
+    /* the shared start, and all of a prompt but its last token (evaluated for its logits) */
+    assert_true(r[1].usage.cached_tokens >= (int64_t)story);
+    assert_int_equal(r[2].usage.cached_tokens, (int64_t)CC_MIN(story, n2 - 1));
+    for (int i = 0; i < 3; i++)
+        cc_buf_free(&r[i].body);
+
+    /* The first is cancelled at once (in the queue, or while the second waits for its
+     * prompt): the second computes what it could not copy. */
+    char longer[512];
+    snprintf(longer, sizeof(longer),
+             "{\"model\":\"stories260K\",\"prompt\":\"%s\",\"max_tokens\":400}", prompts[0]);
+    backend_call *c0 = start(b, "/v1/completions", longer, &r[0]);
+    start(b, "/v1/completions", body[1], &r[1]);
+    b->ops->cancel(c0);
+    run_loop();
+    assert_int_equal(r[0].error_code, 653);
+    assert_int_equal(r[1].error_code, 0);
+    json_t *j = body_json(&r[1]);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "choices"), 0), "text")),
+                        solo[1]);
+    json_decref(j);
+    for (int i = 0; i < 2; i++)
+        cc_buf_free(&r[i].body);
+    for (int i = 0; i < 3; i++)
+        free(solo[i]);
+    b->ops->destroy(b);
+    event_base_free(loop);
+#undef STORY
+}
+
 /* n choices: the prompt evaluated once (counted once), each choice its own stream: equal
  * under greedy sampling, different with a temperature; streamed, every chunk names its
  * choice. */
@@ -875,11 +991,12 @@ static void test_bad_model(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_requests),         cmocka_unit_test(test_refusals_name_their_param),
-        cmocka_unit_test(test_cancel_and_cap),   cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_prefix_reuse),     cmocka_unit_test(test_choices),
-        cmocka_unit_test(test_logprobs_json),    cmocka_unit_test(test_bad_model),
-        cmocka_unit_test(test_context_overflow), cmocka_unit_test(test_context_keep),
+        cmocka_unit_test(test_requests),       cmocka_unit_test(test_refusals_name_their_param),
+        cmocka_unit_test(test_cancel_and_cap), cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_prefix_reuse),   cmocka_unit_test(test_shared_prompt),
+        cmocka_unit_test(test_choices),        cmocka_unit_test(test_logprobs_json),
+        cmocka_unit_test(test_bad_model),      cmocka_unit_test(test_context_overflow),
+        cmocka_unit_test(test_context_keep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
