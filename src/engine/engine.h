@@ -401,6 +401,16 @@ const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_
  * all of them. Afterwards engine_ctx_logits(ctxs[i]) holds each one's
  * logits. The compute buffers of ctxs[0] are used. */
 int engine_ctx_decode_batch(engine_ctx *const *ctxs, const int32_t *tokens, int n, cc_err *err);
+/* One step for several sequences that each take a run of tokens: counts[i] >= 1 tokens
+ * tokens[i] for ctxs[i] (1..ENGINE_STEP_MAX distinct contexts as for decode_batch), so a
+ * scheduler puts prompt chunks and generated tokens into the same forward passes (of up to 64
+ * tokens, a run may straddle two) and reads the weights once for all of them. Afterwards
+ * engine_ctx_logits(ctxs[i]) holds the logits of ctxs[i]'s last token. Every token's results
+ * are the bits it gets evaluated alone or in any other batch. On an error no context
+ * changed. */
+#define ENGINE_STEP_MAX 64
+int engine_ctx_step_batch(engine_ctx *const *ctxs, const int32_t *const *tokens, const int *counts,
+                          int n, cc_err *err);
 const float *engine_ctx_logits(const engine_ctx *c);
 
 /* ============================================================ sampling */

@@ -657,6 +657,27 @@ const float *engine_ctx_eval(engine_ctx *c, const int32_t *tokens, size_t n, cc_
     return c->logits;
 }
 
+/* The output norm and matrix for the nl hidden states at c->x rows rows[k]: each context
+ * owns[k] gets its logits (DECODE_MAX at a time, in c->batch_logits). */
+static void batch_output(engine_ctx *c, const int *rows, engine_ctx *const *owns, int nl)
+{
+    const engine_model *m = c->m;
+    const engine_hparams *hp = &m->hp;
+    int dim = hp->dim;
+    if (!c->batch_logits)
+        c->batch_logits = cc_malloc((size_t)DECODE_MAX * (size_t)hp->n_vocab * sizeof(float));
+    for (int k0 = 0; k0 < nl; k0 += DECODE_MAX) {
+        int k1 = CC_MIN(nl, k0 + DECODE_MAX);
+        for (int k = k0; k < k1; k++)
+            rmsnorm(c->xb + (size_t)(k - k0) * dim, c->x + (size_t)rows[k] * dim, m->output_norm,
+                    dim, hp->norm_eps);
+        matmul1(c, &m->output, c->xb, dim, c->batch_logits, hp->n_vocab, k1 - k0);
+        for (int k = k0; k < k1; k++)
+            memcpy(owns[k]->logits, c->batch_logits + (size_t)(k - k0) * hp->n_vocab,
+                   (size_t)hp->n_vocab * sizeof(float));
+    }
+}
+
 int engine_ctx_decode_batch(engine_ctx *const *ctxs, const int32_t *tokens, int n, cc_err *err)
 {
     if (n < 1 || n > DECODE_MAX)
@@ -679,19 +700,71 @@ int engine_ctx_decode_batch(engine_ctx *const *ctxs, const int32_t *tokens, int 
         b.pos[t] = o->pos;
     }
     forward_batch(c, &b, tokens);
-    int dim = hp->dim;
+    /* The output matrix is read once for every sequence; each sequence then gets its row of
+     * logits. */
+    int rows[DECODE_MAX];
     for (int t = 0; t < n; t++)
-        rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, m->output_norm, dim, hp->norm_eps);
-    /* The output matrix is read once for every sequence; each sequence then
-     * gets its row of logits. */
-    if (!c->batch_logits)
-        c->batch_logits = cc_malloc((size_t)DECODE_MAX * (size_t)hp->n_vocab * sizeof(float));
-    matmul1(c, &m->output, c->xb, dim, c->batch_logits, hp->n_vocab, n);
-    for (int t = 0; t < n; t++) {
-        memcpy(ctxs[t]->logits, c->batch_logits + (size_t)t * hp->n_vocab,
-               (size_t)hp->n_vocab * sizeof(float));
+        rows[t] = t;
+    batch_output(c, rows, ctxs, n);
+    for (int t = 0; t < n; t++)
         ctxs[t]->pos++;
+    return 0;
+}
+
+int engine_ctx_step_batch(engine_ctx *const *ctxs, const int32_t *const *tokens, const int *counts,
+                          int n, cc_err *err)
+{
+    if (n < 1 || n > ENGINE_STEP_MAX)
+        return cc_err_set(err, "step of %d sequences (1..%d allowed)", n, ENGINE_STEP_MAX);
+    engine_ctx *c = ctxs[0];
+    const engine_model *m = c->m;
+    const engine_hparams *hp = &m->hp;
+    for (int i = 0; i < n; i++) {
+        const engine_ctx *o = ctxs[i];
+        if (o->m != m || o->n_ctx != c->n_ctx || o->kv != c->kv)
+            return cc_err_set(err, "batched contexts must share model, size and cache type");
+        for (int u = 0; u < i; u++)
+            if (ctxs[u] == o) return cc_err_set(err, "a context appears twice in a batch");
+        if (counts[i] < 1 || counts[i] > o->n_ctx - o->pos)
+            return cc_err_set(err, "context full: %d + %d tokens > %d", o->pos, counts[i],
+                              o->n_ctx);
+        for (int t = 0; t < counts[i]; t++)
+            if (tokens[i][t] < 0 || tokens[i][t] >= hp->n_vocab)
+                return cc_err_set(err, "token id %d out of range [0, %d)", tokens[i][t],
+                                  hp->n_vocab);
     }
+    /* Forward passes of up to BATCH tokens, the runs one after another; after each, the
+     * hidden states of the runs that ended in it go through the output (the next pass
+     * overwrites c->x). A run cut between two passes has its first part in the cache before
+     * the second part attends to it. */
+    eng_batch b;
+    int32_t tok[BATCH];
+    int rows[BATCH];
+    engine_ctx *owns[BATCH];
+    int i = 0, done = 0; /* the run and how many of its tokens are in earlier passes */
+    while (i < n) {
+        int nb = 0, nl = 0;
+        while (i < n && nb < BATCH) {
+            int take = CC_MIN(counts[i] - done, BATCH - nb);
+            for (int t = 0; t < take; t++, nb++) {
+                b.owner[nb] = ctxs[i];
+                b.pos[nb] = ctxs[i]->pos + done + t;
+                tok[nb] = tokens[i][done + t];
+            }
+            done += take;
+            if (done == counts[i]) {
+                rows[nl] = nb - 1;
+                owns[nl++] = ctxs[i];
+                i++;
+                done = 0;
+            }
+        }
+        b.n = nb;
+        forward_batch(c, &b, tok);
+        batch_output(c, rows, owns, nl);
+    }
+    for (int k = 0; k < n; k++)
+        ctxs[k]->pos += counts[k];
     return 0;
 }
 

@@ -248,13 +248,13 @@ static void test_attend_tiles(void **state)
 }
 
 /* A synthetic model in memory (gf holds its bytes until the model is freed). */
-static engine_model *synth(engine_arch arch, int n_layer, int dim, int n_head, int n_head_kv,
-                           cc_buf *gf)
+static engine_model *synth_typed(engine_arch arch, uint32_t wtype, int n_layer, int dim, int n_head,
+                                 int n_head_kv, cc_buf *gf)
 {
     engine_synth_config c;
     engine_synth_config_default(&c);
     c.arch = arch;
-    c.wtype = ENGINE_T_F32;
+    c.wtype = wtype;
     c.n_layer = n_layer;
     c.dim = dim;
     c.hidden_dim = 2 * dim;
@@ -271,6 +271,12 @@ static engine_model *synth(engine_arch arch, int n_layer, int dim, int n_head, i
     engine_model *m = engine_model_from_gguf(g, &err);
     if (!m) fail_msg("%s", err.msg);
     return m;
+}
+
+static engine_model *synth(engine_arch arch, int n_layer, int dim, int n_head, int n_head_kv,
+                           cc_buf *gf)
+{
+    return synth_typed(arch, ENGINE_T_F32, n_layer, dim, n_head, n_head_kv, gf);
 }
 
 /* The Q8_0 cache takes 34 bytes per 32 values against F16's 64 (heads of 64 here). */
@@ -435,6 +441,75 @@ static void test_batch_equals_tokens(void **state)
     static const int sp[] = {5, 64, 64, 64, 64, 9};
     batch_vs_tokens(m, toks, 270, sp, (int)CC_ARRAY_LEN(sp), "stories260K");
     engine_model_free(m);
+}
+
+/* A step of runs of several sequences (prompt chunks and single tokens, one run cut between
+ * two forward passes) gives each sequence the logits it gets evaluated alone, token by token,
+ * bit for bit; misuse changes nothing. F32 and packed Q4_K weights, both cache types. */
+static void test_step_batch_equals_alone(void **state)
+{
+    (void)state;
+    enum { NS = 4, STEPS = 3 };
+    /* counts per step and sequence: 50 + 1 + 20 tokens make the second pass start inside
+     * the third run */
+    static const int counts[STEPS][NS] = {{5, 50, 1, 20}, {1, 30, 40, 1}, {1, 1, 1, 64}};
+    static const uint32_t types[] = {ENGINE_T_F32, ENGINE_T_Q4_K};
+    int32_t toks[NS][256];
+    for (int s = 0; s < NS; s++)
+        for (int i = 0; i < 256; i++)
+            toks[s][i] = i ? 3 + (i * 31 + s * 17) % 290 : 1;
+    engine_pool *pool = engine_pool_new(2);
+    for (size_t ty = 0; ty < CC_ARRAY_LEN(types); ty++)
+        for (int kv = 0; kv < 2; kv++) {
+            engine_kv_type type = kv ? ENGINE_KV_Q8_0 : ENGINE_KV_F16;
+            cc_buf gf;
+            engine_model *m = synth_typed(ENGINE_ARCH_LLAMA, types[ty], 2, 256, 4, 2, &gf);
+            int nv = engine_model_hparams(m)->n_vocab;
+            cc_err err = {0};
+            engine_ctx *c[NS], *alone[NS];
+            int at[NS] = {0};
+            for (int s = 0; s < NS; s++) {
+                c[s] = engine_ctx_new_kv(m, pool, 256, type, &err);
+                alone[s] = engine_ctx_new_kv(m, NULL, 256, type, &err);
+                assert_non_null(c[s]);
+                assert_non_null(alone[s]);
+            }
+            for (int st = 0; st < STEPS; st++) {
+                const int32_t *runs[NS];
+                for (int s = 0; s < NS; s++)
+                    runs[s] = toks[s] + at[s];
+                if (engine_ctx_step_batch(c, runs, counts[st], NS, &err))
+                    fail_msg("step %d: %s", st, err.msg);
+                for (int s = 0; s < NS; s++) {
+                    const float *l = NULL;
+                    for (int t = 0; t < counts[st][s]; t++)
+                        l = engine_ctx_eval(alone[s], &toks[s][at[s] + t], 1, &err);
+                    assert_non_null(l);
+                    at[s] += counts[st][s];
+                    assert_int_equal(engine_ctx_pos(c[s]), at[s]);
+                    if (memcmp(engine_ctx_logits(c[s]), l, (size_t)nv * sizeof(float)))
+                        fail_msg("%s weights, %s cache, step %d, sequence %d: logits differ",
+                                 types[ty] == ENGINE_T_F32 ? "F32" : "Q4_K",
+                                 engine_kv_type_name(type), st, s);
+                }
+            }
+            /* Misuse: an error, and no context moved. */
+            const int32_t *runs[2] = {toks[0], toks[1]};
+            int one[2] = {1, 1}, none[2] = {1, 0}, full[2] = {1, 256};
+            engine_ctx *dup[2] = {c[0], c[0]};
+            assert_int_equal(engine_ctx_step_batch(dup, runs, one, 2, &err), -1);
+            assert_int_equal(engine_ctx_step_batch(c, runs, none, 2, &err), -1);
+            assert_int_equal(engine_ctx_step_batch(c, runs, full, 2, &err), -1);
+            assert_int_equal(engine_ctx_pos(c[0]), at[0]);
+            assert_int_equal(engine_ctx_pos(c[1]), at[1]);
+            for (int s = 0; s < NS; s++) {
+                engine_ctx_free(c[s]);
+                engine_ctx_free(alone[s]);
+            }
+            engine_model_free(m);
+            cc_buf_free(&gf);
+        }
+    engine_pool_free(pool);
 }
 
 /* The shift against recomputing: in a one-layer model a token's key and value depend only
@@ -717,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_attend_q8),
         cmocka_unit_test(test_attend_tiles),
         cmocka_unit_test(test_batch_equals_tokens),
+        cmocka_unit_test(test_step_batch_equals_alone),
         cmocka_unit_test(test_kv_bytes),
         cmocka_unit_test(test_stories_q8_vs_f16),
         cmocka_unit_test(test_shift_equals_recompute),
