@@ -100,7 +100,9 @@ static void finish(engine_seq *s, engine_step *st, engine_finish why, cc_buf *ou
 
 bool engine_seq_in_prompt(const engine_seq *s)
 {
-    return !s->finished && (size_t)engine_ctx_pos(s->c) < s->n_prompt;
+    /* Not once a token was generated: a context shift can leave fewer cached tokens than
+     * the prompt had, and the prompt is in all the same. */
+    return !s->finished && s->n_gen == 0 && (size_t)engine_ctx_pos(s->c) < s->n_prompt;
 }
 
 /* The context is full: as llama.cpp's server, keep the start (the prompt's first n_keep
