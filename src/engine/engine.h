@@ -567,6 +567,11 @@ int engine_seq_step(engine_seq *s, cc_buf *text_out, engine_step *st, cc_err *er
 bool engine_seq_in_prompt(const engine_seq *s);
 int engine_seq_sample(engine_seq *s, cc_buf *text_out, engine_step *st, int32_t *next, cc_err *err);
 void engine_seq_set_logits(engine_seq *s, const float *logits);
+/* The prompt the same way: while engine_seq_in_prompt(), the next at most max (0: no bound)
+ * prompt tokens to evaluate (also at most the prompt_chunk), at *tokens, valid until the
+ * sequence's next call; the caller evaluates them (engine_ctx_step_batch) and hands the
+ * logits back. 0 once the prompt is in. */
+size_t engine_seq_prompt_next(const engine_seq *s, size_t max, const int32_t **tokens);
 engine_ctx *engine_seq_ctx(const engine_seq *s);
 size_t engine_seq_prompt_tokens(const engine_seq *s);
 size_t engine_seq_cached_tokens(const engine_seq *s); /* prompt tokens found in the cache */

@@ -185,6 +185,16 @@ void engine_seq_set_logits(engine_seq *s, const float *logits)
     s->logits = logits;
 }
 
+size_t engine_seq_prompt_next(const engine_seq *s, size_t max, const int32_t **tokens)
+{
+    if (!engine_seq_in_prompt(s)) return 0;
+    size_t pos = (size_t)engine_ctx_pos(s->c), n = s->n_prompt - pos;
+    if (s->p.prompt_chunk > 0 && n > (size_t)s->p.prompt_chunk) n = (size_t)s->p.prompt_chunk;
+    if (max > 0 && n > max) n = max;
+    *tokens = s->hist.ids + pos;
+    return n;
+}
+
 engine_ctx *engine_seq_ctx(const engine_seq *s)
 {
     return s->c;

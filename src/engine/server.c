@@ -13,7 +13,10 @@
 
 #include "engine/engine_int.h"
 
-#define PROMPT_CHUNK 128 /* prompt tokens per step */
+/* Prompt tokens per round (and per prompt chunk), less the generated tokens of the round but
+ * at least PROMPT_MIN: a round is then two forward passes of 64 tokens. */
+#define PROMPT_CHUNK 128
+#define PROMPT_MIN 32
 /* Prompt tokens a job must gain to wait for another job's prompt rather than start at once:
  * waiting for a BOS or a word or two would delay it for nothing. */
 #define SHARE_MIN_WAIT 16
@@ -53,6 +56,7 @@ struct engine_server {
     engine_job *q_head, *q_tail;
     bool stop, cancel_pending;
     engine_server_stats st; /* under mu */
+    int prompt_next;        /* the slot whose prompt is served first in the next round */
 };
 
 static void job_free(engine_job *j)
@@ -357,14 +361,18 @@ static void slot_emit(engine_server *s, int i, const cc_buf *text, engine_step *
     }
 }
 
-/* One round: a prompt chunk for each slot still reading its prompt, a
- * sampled token for each generating slot, and then one batched forward step
- * for all generating slots (the weights are read once for all of them). */
+/* One round, one batched step (engine_ctx_step_batch): a sampled token for each generating
+ * slot, and prompt chunks of the slots still reading their prompts, PROMPT_CHUNK tokens in all
+ * minus the generated ones (at least PROMPT_MIN), so the weights are read once for all of
+ * them and a long prompt, or many arriving together, delay the generating slots by one
+ * bounded step a round. The prompts are served from the slot after the last one served,
+ * so every prompt moves. */
 static void run_round(engine_server *s)
 {
-    engine_ctx *dctx[64];
-    int32_t dtok[64];
-    int dslot[64], nd = 0;
+    engine_ctx *ctx[ENGINE_STEP_MAX];
+    const int32_t *run[ENGINE_STEP_MAX];
+    int32_t next_tok[ENGINE_STEP_MAX];
+    int count[ENGINE_STEP_MAX], slot[ENGINE_STEP_MAX], n = 0, nd = 0;
     cc_buf text = CC_BUF_INIT;
     for (int i = 0; i < s->n_slots; i++) {
         engine_job *j = s->slot_job[i];
@@ -375,19 +383,10 @@ static void run_round(engine_server *s)
             continue;
         }
         engine_seq *q = j->seq[s->slot_choice[i]];
-        if (!q) continue; /* waits for the first choice's prompt */
+        if (!q || engine_seq_in_prompt(q)) continue; /* waits, or reads its prompt below */
         engine_step st;
         cc_err err = {0};
         cc_buf_reset(&text);
-        if (engine_seq_in_prompt(q)) {
-            if (engine_seq_step(q, &text, &st, &err) ||
-                (s->slot_choice[i] == 0 && j->n > 1 && !engine_seq_in_prompt(q) &&
-                 fork_choices(s, j, &err) < 0))
-                slot_fail(s, i, err.msg);
-            else if (s->slot_choice[i] == 0 && !engine_seq_in_prompt(q))
-                start_waiters(s, j);
-            continue;
-        }
         int32_t next;
         if (engine_seq_sample(q, &text, &st, &next, &err)) {
             slot_fail(s, i, err.msg);
@@ -395,29 +394,53 @@ static void run_round(engine_server *s)
         }
         slot_emit(s, i, &text, &st);
         if (next >= 0) {
-            dctx[nd] = s->ctx[i];
-            dtok[nd] = next;
-            dslot[nd++] = i;
+            next_tok[n] = next;
+            ctx[n] = s->ctx[i];
+            run[n] = &next_tok[n];
+            count[n] = 1;
+            slot[n++] = i;
         }
     }
     cc_buf_free(&text);
-    for (int k = 0; k < nd;) {
-        int n = CC_MIN(nd - k, 32);
-        cc_err err = {0};
-        int rc;
-        if (n == 1)
-            rc = engine_ctx_eval(dctx[k], &dtok[k], 1, &err) ? 0 : -1;
-        else
-            rc = engine_ctx_decode_batch(&dctx[k], &dtok[k], n, &err);
-        for (int t = k; t < k + n; t++) {
-            engine_job *j = s->slot_job[dslot[t]];
-            if (!j) continue; /* its job ended during the round (a failed or cancelled choice) */
-            if (rc)
-                slot_fail(s, dslot[t], err.msg);
-            else
-                engine_seq_set_logits(j->seq[s->slot_choice[dslot[t]]], engine_ctx_logits(dctx[t]));
+    nd = n;
+    /* Slots are read again: a job may have ended above, or a waiting one started. */
+    size_t budget = (size_t)CC_MAX(PROMPT_CHUNK - nd, PROMPT_MIN);
+    for (int k = 0, first = s->prompt_next; k < s->n_slots && budget > 0; k++) {
+        int i = (first + k) % s->n_slots;
+        engine_job *j = s->slot_job[i];
+        if (!j || atomic_load_explicit(&j->cancel, memory_order_relaxed)) continue;
+        engine_seq *q = j->seq[s->slot_choice[i]];
+        const int32_t *toks;
+        size_t take = q ? engine_seq_prompt_next(q, budget, &toks) : 0;
+        if (!take) continue;
+        ctx[n] = s->ctx[i];
+        run[n] = toks;
+        count[n] = (int)take;
+        slot[n++] = i;
+        budget -= take;
+        s->prompt_next = (i + 1) % s->n_slots;
+    }
+    if (!n) return;
+    cc_err err = {0};
+    int rc = engine_ctx_step_batch(ctx, run, count, n, &err);
+    for (int k = 0; k < n; k++) {
+        int i = slot[k];
+        engine_job *j = s->slot_job[i];
+        if (!j) continue; /* its job ended during the round (a failed or cancelled choice) */
+        if (rc) {
+            slot_fail(s, i, err.msg);
+            continue;
         }
-        k += n;
+        engine_seq *q = j->seq[s->slot_choice[i]];
+        engine_seq_set_logits(q, engine_ctx_logits(ctx[k]));
+        if (k < nd || s->slot_choice[i] != 0 || engine_seq_in_prompt(q)) continue;
+        /* The first choice's prompt is in: the other choices start from its cache, and so
+         * do the jobs that waited for it. */
+        cc_err ferr = {0};
+        if (j->n > 1 && fork_choices(s, j, &ferr) < 0)
+            slot_fail(s, i, ferr.msg);
+        else
+            start_waiters(s, j);
     }
 }
 
