@@ -194,7 +194,7 @@ void eng_avx2_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_
                        size_t ldy, int r0, int r1, float *wide);
 /* The same contract with AVX-512 (kernels_avx512.c): 16-lane accumulators,
  * so its sums round differently from the AVX2 kernel's; cols a multiple of
- * 16. */
+ * 16. wide is not used (the tiles widen the half floats themselves). */
 void eng_avx512_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx, float *Y,
                          size_t ldy, int r0, int r1, float *wide);
 bool eng_cpu_avx2(void);

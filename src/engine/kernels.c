@@ -184,12 +184,13 @@ void eng_matmul(const eng_tensor *W, const float *X, int n, int ldx, float *Y, i
     bool avx2 = eng_cpu_avx2();
     if (avx2 && W->type == ENGINE_T_F16 && W->cols % 32 == 0 &&
         W->row_bytes == (size_t)W->cols * 2) {
-        /* Register tiles of rows x inputs; a batch of 8 or more widens
-         * each group of four rows once (the scratch holds
-         * ENG_SCRATCH_FLOATS(n, cols) >= 4 * cols floats for n >= 8). */
+        /* Register tiles of rows x inputs. With AVX2 a batch of 8 or more
+         * widens each group of four rows once (the scratch holds
+         * ENG_SCRATCH_FLOATS(n, cols) >= 4 * cols floats for n >= 8); the
+         * AVX-512 tiles widen half floats themselves. */
         if (eng_cpu_avx512())
             eng_avx512_f16_rows((const uint16_t *)W->data, W->cols, X, n, (size_t)ldx, Y,
-                                (size_t)ldy, r0, r1, n >= 8 ? scratch : NULL);
+                                (size_t)ldy, r0, r1, NULL);
         else
             eng_avx2_f16_rows((const uint16_t *)W->data, W->cols, X, n, (size_t)ldx, Y, (size_t)ldy,
                               r0, r1, n >= 8 ? scratch : NULL);

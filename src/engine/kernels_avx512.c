@@ -4,7 +4,7 @@
  * eng_cpu_avx512() said yes.
  *
  * Why a second F16 kernel: a prompt's F16 products are bound by the FMA
- * units (rows widened once per batch, inputs from L1/L2). 512-bit FMAs do
+ * units (half floats widened in the tiles, inputs from L1/L2). 512-bit FMAs do
  * twice the work of 256-bit ones per instruction, and on cores with a full
  * 512-bit data path (AMD Zen 5, Intel server cores) twice the work per
  * cycle; 32 vector registers also allow a 4-row x 6-input tile (24
@@ -49,29 +49,31 @@ AVX512 static inline float hsum16(__m512 v)
 #define Z_T 6
 
 /* F16 rows against inputs as register tiles of R rows x T inputs (R <= 4,
- * T <= Z_T), columns [c0, c1) (multiples of 16). Weights are half floats
- * widened in the loop (wh) or rows already widened to floats for the whole
- * batch (wf). state (R x T accumulators, NULL for the whole row at once)
- * carries the sums between column ranges, so a product cut into ranges adds
- * the same terms in the same order as one pass. */
-AVX512 static inline __attribute__((always_inline)) void
-z_tile(const uint16_t *wh, const float *wf, int cols, int c0, int c1, const float *x, size_t ldx,
-       float *y, size_t ldy, __m512 *state, int R, int T)
+ * T <= Z_T), columns [c0, c1) (multiples of 16). The half floats are widened
+ * in the loop, one vcvtph2ps per row vector against T FMAs: cheaper than
+ * widening rows into a buffer first, whose loop of loads and stores took the
+ * weights' cache misses without FMAs to hide them behind (a third of a
+ * one-thread prompt's time in perf). state (R x T accumulators, NULL for the
+ * whole row at once) carries the sums between column ranges, so a product
+ * cut into ranges adds the same terms in the same order as one pass. */
+AVX512 static inline __attribute__((always_inline)) void z_tile(const uint16_t *w, int cols, int c0,
+                                                                int c1, const float *x, size_t ldx,
+                                                                float *y, size_t ldy, __m512 *state,
+                                                                int R, int T)
 {
     __m512 acc[4][Z_T];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++)
             acc[r][t] = state && c0 > 0 ? state[r * T + t] : _mm512_setzero_ps();
     for (int c = c0; c < c1; c += 16) {
-        __m512 w[4];
+        __m512 wv[4];
         for (int r = 0; r < R; r++)
-            w[r] = wf ? _mm512_loadu_ps(wf + (size_t)r * cols + c)
-                      : _mm512_cvtph_ps(
-                            _mm256_loadu_si256((const __m256i *)(wh + (size_t)r * cols + c)));
+            wv[r] =
+                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + (size_t)r * cols + c)));
         for (int t = 0; t < T; t++) {
             __m512 xv = _mm512_loadu_ps(x + (size_t)t * ldx + c);
             for (int r = 0; r < R; r++)
-                acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
         }
     }
     if (state && c1 < cols) {
@@ -85,19 +87,13 @@ z_tile(const uint16_t *wh, const float *wf, int cols, int c0, int c1, const floa
             y[(size_t)t * ldy + r] = hsum16(acc[r][t]);
 }
 
-/* The tile shapes with constant bounds, for half-float (h) and widened (f)
- * weights; z_h##R / z_f##R pick the shape for the inputs left. */
+/* The tile shapes with constant bounds; z_h4 / z_h1 pick the shape for the
+ * inputs left. */
 #define Z_TILE(R, T)                                                                               \
-    AVX512 __attribute__((unused)) static void z_h##R##x##T(                                       \
-        const uint16_t *w, int cols, const float *x, size_t ldx, float *y, size_t ldy)             \
+    AVX512 static void z_h##R##x##T(const uint16_t *w, int cols, int c0, int c1, const float *x,   \
+                                    size_t ldx, float *y, size_t ldy, __m512 *state)               \
     {                                                                                              \
-        z_tile(w, NULL, cols, 0, cols, x, ldx, y, ldy, NULL, R, T);                                \
-    }                                                                                              \
-    AVX512 __attribute__((unused)) static void z_f##R##x##T(const float *w, int cols, int c0,      \
-                                                            int c1, const float *x, size_t ldx,    \
-                                                            float *y, size_t ldy, __m512 *state)   \
-    {                                                                                              \
-        z_tile(NULL, w, cols, c0, c1, x, ldx, y, ldy, state, R, T);                                \
+        z_tile(w, cols, c0, c1, x, ldx, y, ldy, state, R, T);                                      \
     }
 Z_TILE(4, 6)
 Z_TILE(4, 5)
@@ -113,12 +109,10 @@ Z_TILE(1, 2)
 Z_TILE(1, 1)
 #undef Z_TILE
 
-typedef void (*z_h_fn)(const uint16_t *, int, const float *, size_t, float *, size_t);
-typedef void (*z_f_fn)(const float *, int, int, int, const float *, size_t, float *, size_t,
+typedef void (*z_h_fn)(const uint16_t *, int, int, int, const float *, size_t, float *, size_t,
                        __m512 *);
 static const z_h_fn z_h4[Z_T + 1] = {NULL, z_h4x1, z_h4x2, z_h4x3, z_h4x4, z_h4x5, z_h4x6};
 static const z_h_fn z_h1[Z_T + 1] = {NULL, z_h1x1, z_h1x2, z_h1x3, z_h1x4, z_h1x5, z_h1x6};
-static const z_f_fn z_f4[Z_T + 1] = {NULL, z_f4x1, z_f4x2, z_f4x3, z_f4x4, z_f4x5, z_f4x6};
 
 /* Eight rows against one input (generation): eight independent FMA chains,
  * and the next eight rows fetched a share per step (rows are short streams
@@ -147,8 +141,8 @@ AVX512 static void z_gen8(const uint16_t *w, int cols, const float *x, float *y,
         y[r] = hsum16(acc[r]);
 }
 
-/* Column range of a prompt batch's tiles, and the most tiles of inputs
- * whose accumulators are kept between ranges (a prompt step of 64). */
+/* Column range of a batch's tiles, and the most tiles of inputs whose
+ * accumulators are kept between ranges (a prompt step of 64). */
 #define Z_KC 1024
 #define Z_MAX_TILES 11
 
@@ -158,21 +152,24 @@ AVX512 static void z_gen8(const uint16_t *w, int cols, const float *x, float *y,
 AVX512 void eng_avx512_f16_rows(const uint16_t *W, int cols, const float *X, int n, size_t ldx,
                                 float *Y, size_t ldy, int r0, int r1, float *wide)
 {
+    /* wide: not needed, the tiles widen the half floats themselves. */
+    (void)wide;
     __m512 state[4 * Z_T * Z_MAX_TILES];
     for (int r = r0; r < r1;) {
         const uint16_t *w = W + (size_t)r * cols;
         float *y = Y + r;
-        if (r + 4 <= r1 && wide) {
-            /* A batch: four rows (a few KB, kept in L1) widened to floats
-             * once for all the inputs, which go through them Z_T at a time;
-             * the next four rows fetched a share before each tile. */
-            for (int i = 0; i < 4 * cols; i += 16)
-                _mm512_storeu_ps(wide + i,
-                                 _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))));
+        if (n == 1 && r + 8 <= r1) {
+            const uint16_t *ahead = w + 8 * Z_GEN_AHEAD * (size_t)cols;
+            z_gen8(w, cols, X, y, r + 8 * (Z_GEN_AHEAD + 1) <= r1 ? (const char *)ahead : NULL);
+            r += 8;
+        } else if (r + 4 <= r1) {
+            /* Four rows (a few KB, kept in L1) for all the inputs, which go
+             * through them Z_T at a time; the next four rows fetched a share
+             * before each tile. */
             const char *next = (const char *)(w + 4 * (size_t)cols);
             int lines = r + 8 <= r1 ? cols / 8 : 0, tiles = (n + Z_T - 1) / Z_T;
             /* Long rows (the feed-forward down matrix) in column ranges: the
-             * four widened rows' range and a tile's inputs stay in L1. */
+             * four rows' range and a tile's inputs stay in L1. */
             int kc = cols > Z_KC && tiles <= Z_MAX_TILES ? Z_KC : cols;
             int steps = tiles * ((cols + kc - 1) / kc), s = 0;
             for (int c0 = 0; c0 < cols; c0 += kc) {
@@ -181,25 +178,18 @@ AVX512 void eng_avx512_f16_rows(const uint16_t *W, int cols, const float *X, int
                     for (int l = lines * s / steps; l < lines * (s + 1) / steps; l++)
                         _mm_prefetch(next + 64 * (size_t)l, _MM_HINT_T0);
                     int m = CC_MIN(Z_T, n - t);
-                    z_f4[m](wide, cols, c0, c1, X + (size_t)t * ldx, ldx, y + (size_t)t * ldy, ldy,
+                    z_h4[m](w, cols, c0, c1, X + (size_t)t * ldx, ldx, y + (size_t)t * ldy, ldy,
                             kc < cols ? state + 4 * Z_T * k : NULL);
                 }
             }
             r += 4;
-        } else if (n == 1 && r + 8 <= r1) {
-            const uint16_t *ahead = w + 8 * Z_GEN_AHEAD * (size_t)cols;
-            z_gen8(w, cols, X, y, r + 8 * (Z_GEN_AHEAD + 1) <= r1 ? (const char *)ahead : NULL);
-            r += 8;
         } else {
-            /* Small batches, and the rows left over: half floats widened in
-             * the tile. */
-            int R = r + 4 <= r1 ? 4 : 1;
+            /* The rows left over, one at a time. */
             for (int t = 0; t < n; t += Z_T) {
                 int m = CC_MIN(Z_T, n - t);
-                (R == 4 ? z_h4 : z_h1)[m](w, cols, X + (size_t)t * ldx, ldx, y + (size_t)t * ldy,
-                                          ldy);
+                z_h1[m](w, cols, 0, cols, X + (size_t)t * ldx, ldx, y + (size_t)t * ldy, ldy, NULL);
             }
-            r += R;
+            r += 1;
         }
     }
 }

@@ -505,8 +505,9 @@ static void test_packed_rows(void **state)
  * a short one), 70 inputs (more tiles than the column ranges keep) and 64
  * (tiles of six and four, the ranges' accumulators kept). Within rounding of
  * the portable dots, and bit for bit the batch's values for every smaller
- * batch (widened rows for 8 or more, half floats in the tile below), every
- * row range, and each input alone. */
+ * batch (AVX2: widened rows for 8 or more, half floats in the tile below;
+ * AVX-512: half floats in the tile, column ranges for 1056), every row
+ * range, and each input alone. */
 typedef void (*f16_rows_fn)(const uint16_t *W, int cols, const float *X, int n, size_t ldx,
                             float *Y, size_t ldy, int r0, int r1, float *wide);
 static void check_f16_rows(const char *name, f16_rows_fn fn, int cols, int nb)
