@@ -76,6 +76,20 @@ static char *model_path(void)
     return path;
 }
 
+/* A new event loop (the global `loop`) and an embedded backend on it for the test model:
+ * served name (NULL: the file's), slots and context, the other settings at their defaults. */
+static worker_backend *open_backend(const char *served, int slots, int n_ctx)
+{
+    loop = event_base_new();
+    cc_err err = {0};
+    backend_embedded_config cfg = {
+        model_path(),      served, 1, slots, n_ctx, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
+        ENGINE_KEEP_SYSTEM};
+    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
+    if (!b) fail_msg("%s", err.msg);
+    return b;
+}
+
 static backend_call *start(worker_backend *b, const char *path, const char *body, call_rec *r)
 {
     memset(r, 0, sizeof(*r));
@@ -166,13 +180,7 @@ static size_t count_tokens(const engine_model *m, const char *text, bool special
 static void test_requests(void **state)
 {
     (void)state;
-    loop = event_base_new();
-    cc_err err = {0};
-    backend_embedded_config cfg = {
-        model_path(),      NULL, 1, 2, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    if (!b) fail_msg("%s", err.msg);
+    worker_backend *b = open_backend(NULL, 2, 512);
     assert_string_equal(b->ops->kind, "embedded");
     assert_string_equal(b->ops->model(b), "stories260K@sha256:" STORIES_SHA256);
     assert_true(b->ops->healthy(b));
@@ -298,13 +306,7 @@ static void test_requests(void **state)
 static void test_refusals_name_their_param(void **state)
 {
     (void)state;
-    loop = event_base_new();
-    cc_err err = {0};
-    backend_embedded_config cfg = {
-        model_path(),      NULL, 1, 2, 64, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    if (!b) fail_msg("%s", err.msg);
+    worker_backend *b = open_backend(NULL, 2, 64);
     cc_buf long_prompt = CC_BUF_INIT;
     cc_buf_append_str(&long_prompt, "{\"model\":\"stories260K\",\"prompt\":\"");
     for (int i = 0; i < 100; i++)
@@ -431,13 +433,8 @@ static void test_refusals_name_their_param(void **state)
 static void test_cancel_and_cap(void **state)
 {
     (void)state;
-    loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {
-        model_path(),      "tiny", 1, 1, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    assert_non_null(b);
+    worker_backend *b = open_backend("tiny", 1, 512);
     assert_true(cc_str_has_prefix(b->ops->model(b), "tiny@sha256:"));
     call_rec r[3];
     /* One slot: the second request waits in the queue and is cancelled there. */
@@ -487,13 +484,8 @@ static void test_cancel_and_cap(void **state)
 static void test_timeout(void **state)
 {
     (void)state;
-    loop = event_base_new();
     cc_err err = {0};
-    backend_embedded_config cfg = {
-        model_path(),      NULL, 1, 1, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    assert_non_null(b);
+    worker_backend *b = open_backend(NULL, 1, 512);
     call_rec r[2];
     start(b, "/v1/completions",
           "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"temperature\":0}", &r[0]);
@@ -520,13 +512,7 @@ static void test_timeout(void **state)
 static void test_prefix_reuse(void **state)
 {
     (void)state;
-    loop = event_base_new();
-    cc_err err = {0};
-    backend_embedded_config cfg = {
-        model_path(),      NULL, 1, 3, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    assert_non_null(b);
+    worker_backend *b = open_backend(NULL, 3, 512);
     call_rec r[3];
     /* The first one runs long so the second gets a slot of its own. */
     start(b, "/v1/completions",
@@ -558,13 +544,7 @@ static void test_prefix_reuse(void **state)
 /* Text and usage of one completion request run alone on a fresh one-slot backend. */
 static char *solo_text(const char *body)
 {
-    loop = event_base_new();
-    cc_err err = {0};
-    backend_embedded_config cfg = {
-        model_path(),      NULL, 1, 1, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    assert_non_null(b);
+    worker_backend *b = open_backend(NULL, 1, 512);
     call_rec r;
     start(b, "/v1/completions", body, &r);
     run_loop();
@@ -621,12 +601,7 @@ static void test_shared_prompt(void **state)
     engine_model_free(m);
     assert_true(story > 20);
 
-    loop = event_base_new();
-    backend_embedded_config cfg = {
-        model_path(),      NULL, 1, 3, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    assert_non_null(b);
+    worker_backend *b = open_backend(NULL, 3, 512);
     call_rec r[3];
     for (int i = 0; i < 3; i++)
         start(b, "/v1/completions", body[i], &r[i]);
@@ -677,13 +652,7 @@ static void test_shared_prompt(void **state)
 static void test_choices(void **state)
 {
     (void)state;
-    loop = event_base_new();
-    cc_err err = {0};
-    backend_embedded_config cfg = {
-        model_path(),      NULL, 1, 4, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    assert_non_null(b);
+    worker_backend *b = open_backend(NULL, 4, 512);
     call_rec r[4];
     start(b, "/v1/completions",
           "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":20,"
@@ -774,13 +743,7 @@ static void test_choices(void **state)
 static void test_logprobs_json(void **state)
 {
     (void)state;
-    loop = event_base_new();
-    cc_err err = {0};
-    backend_embedded_config cfg = {
-        model_path(),      NULL, 1, 2, 512, NULL, ENGINE_KV_F16, ENGINE_OVERFLOW_ERROR,
-        ENGINE_KEEP_SYSTEM};
-    worker_backend *b = backend_embedded_new(loop, &cfg, &err);
-    assert_non_null(b);
+    worker_backend *b = open_backend(NULL, 2, 512);
     call_rec r[2];
     start(b, "/v1/chat/completions",
           "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a "
