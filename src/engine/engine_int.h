@@ -245,7 +245,7 @@ bool eng_x8_rows_kind(int kind, const eng_tensor *W, const eng_q8x *xq, int n, f
  * table; y + t * ldy gets input t's row results. */
 typedef void (*eng_x8_tile_fn)(const void *g, int nb, const eng_q8x *const *x, float *y,
                                size_t ldy);
-/* kernels_x8_vnni.c: the tables of a VNNI kind for Q8_0 / Q4_0 (tiles8: eight
+/* kernels_x8_vnni.c: the tables of a VNNI kind for Q8_0 / Q4_0 / Q6_K (tiles8: eight
  * rows, NULL or a NULL entry for the AVX2 ones; tiles16: sixteen rows, NULL
  * or a NULL entry where eight-row tiles do better); false when the CPU, build
  * or type has none. */

@@ -359,7 +359,7 @@ bool eng_x8_rows_kind(int kind, const eng_tensor *W, const eng_q8x *xq, int n, f
         if (!eng_x8_vnni_q4k_tiles(kind, &k8, &k16)) return false;
         for (int t = 1; t <= 4 && k8; t++) /* NULL entries: the AVX2 tile */
             if (k8[t]) q4k[t] = k8[t];
-    } else if (kind != ENG_X8_AVX2) { /* (no VNNI tiles for Q6_K: false) */
+    } else if (kind != ENG_X8_AVX2) { /* (Q6_K: AVX-512 VNNI only, else false) */
         const eng_x8_tile_fn *v8 = NULL;
         if (!eng_x8_vnni_tiles(kind, W->type, &v8, &fn16)) return false;
         for (int t = 1; t <= 4 && v8; t++) /* NULL entries: the AVX2 tile */

@@ -512,6 +512,73 @@ VNNI512 static void q4_kx8z_1(const void *gv, int nb, const eng_q8x *const *x,
     _mm256_storeu_ps(y, acc);
 }
 
+/* Q6_K (blk_q6_kx8, after kernels_x8_q6k.c's tile). An input block p is
+ * sub-blocks 2p and 2p + 1, 96 bytes each (three vectors a, b, c): a
+ * register holds the same vector of both (a of 2p in lanes 0-7, a of 2p + 1
+ * in 8-15; two 32-byte loads, 96 bytes apart), so the four weight vectors
+ * unpack as in the AVX2 tile and vector c < 4 meets input words c and c + 4
+ * (quad_idx). vpdpbusd adds each lane's products of unsigned 6-bit values
+ * and the input into 32 bits exactly: lane r gets row r's sum q x over
+ * sub-block 2p, lane 8 + r over 2p + 1, the same sums the AVX2 tile forms
+ * as 16-bit pairs, there exact too (at most 2 x 63 x 128 = 16128 per pair,
+ * two pairs 32256 < 32767: the header of kernels_x8_q6k.c; rows of 63 and
+ * inputs of -+127, test_packed_rows' extremes, reach 32004), so vpmulld by
+ * the sub-block's scale gives the AVX2 tile's madd of the same pairs and
+ * scale. The offset of 32 is the AVX2 tile's madd as it is. Per input
+ * block and row the same int32 (|sum| < 2 x 128 x 16 x 63 x 128 + its
+ * offset, far from 2^31), then the AVX2 tile's conversion, d x input scale
+ * and FMA in block order: the bits are the AVX2 tile's. */
+
+/* Input words c in lanes 0-7 and c + 4 in lanes 8-15. */
+VNNI512 static INLINE __m512i quad_idx(int c)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(c)),
+                              _mm256_set1_epi32(c + 4), 1);
+}
+
+VNNI512 static void q6_kx8z_1(const void *gv, int nb, const eng_q8x *const *x, float *y, size_t ldy)
+{
+    (void)ldy;
+    const blk_q6_kx8 *g = gv;
+    const eng_q8x *xb = x[0];
+    const __m512i m6 = _mm512_set1_epi8(0x3F);
+    /* a row's two scales of the input block (bytes 2r, 2r + 1) to bytes r and 8 + r */
+    const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb / 8; i++, g++) {
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->d));
+        for (int p = 0; p < 8; p++, xb++) {
+            for (int l = 0; l < 4; l++) /* as the AVX2 tile: the group two ahead */
+                _mm_prefetch((const char *)(g + 2) + 210 * p + 64 * l, _MM_HINT_T0);
+            const uint8_t *q = g->qs + 192 * p;
+            __m512i a = load2(q, q + 96), b = load2(q + 32, q + 128), c = load2(q + 64, q + 160);
+            __m512i top =
+                _mm512_or_si512(_mm512_or_si512(_mm512_srli_epi16(_mm512_andnot_si512(m6, a), 6),
+                                                _mm512_srli_epi16(_mm512_andnot_si512(m6, b), 4)),
+                                _mm512_srli_epi16(_mm512_andnot_si512(m6, c), 2));
+            __m512i xz = xload(xb->qs), s = _mm512_setzero_si512();
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(a, m6),
+                                    _mm512_permutexvar_epi32(quad_idx(0), xz));
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(b, m6),
+                                    _mm512_permutexvar_epi32(quad_idx(1), xz));
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(c, m6),
+                                    _mm512_permutexvar_epi32(quad_idx(2), xz));
+            s = _mm512_dpbusd_epi32(s, top, _mm512_permutexvar_epi32(quad_idx(3), xz));
+            __m128i sb = _mm_loadu_si128((const __m128i *)(g->scales + 16 * p));
+            s = _mm512_mullo_epi32(s, _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sb, split)));
+            /* 32 x (scale 2p x half_sum[0] + scale 2p+1 x half_sum[1]) */
+            int32_t hs;
+            memcpy(&hs, xb->half_sum, 4);
+            __m256i off = _mm256_slli_epi32(
+                _mm256_madd_epi16(_mm256_cvtepi8_epi16(sb), _mm256_set1_epi32(hs)), 5);
+            __m256i s8 = _mm256_sub_epi32(halves(s), off);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)),
+                                  acc);
+        }
+    }
+    _mm256_storeu_ps(y, acc);
+}
+
 /* Eight-row tables of the AVX-512 VNNI kind: the one-input tiles above,
  * and for a lone group (an odd one at the end of a range) with more inputs
  * the 256-bit VNNI tiles where the CPU has AVX-VNNI (every AVX-512 VNNI CPU
@@ -520,6 +587,8 @@ VNNI512 static void q4_kx8z_1(const void *gv, int nb, const eng_q8x *const *x,
 static const eng_x8_tile_fn q8_512x8[5] = {NULL, q8_0x8z_1, NULL, NULL, NULL};
 static const eng_x8_tile_fn q4_512x8[5] = {NULL, q4_0x8z_1, NULL, NULL, NULL};
 static const eng_x8_q4k_fn q4k_512x8[5] = {NULL, q4_kx8z_1, NULL, NULL, NULL};
+/* Q6_K: NULL entries the AVX2 tiles for every kind, also sixteen rows */
+static const eng_x8_tile_fn q6_512x8[5] = {NULL, q6_kx8z_1, NULL, NULL, NULL};
 #if X8_HAVE_AVXVNNI
 static const eng_x8_tile_fn q8_512x8v[5] = {NULL, q8_0x8z_1, q8_0x8_2, q8_0x8_3, q8_0x8_4};
 static const eng_x8_tile_fn q4_512x8v[5] = {NULL, q4_0x8z_1, q4_0x8_2, q4_0x8_3, q4_0x8_4};
@@ -536,6 +605,12 @@ bool eng_x8_vnni_q4k_tiles(int kind, const eng_x8_q4k_fn **tiles8, const eng_x8_
 bool eng_x8_vnni_tiles(int kind, uint32_t type, const eng_x8_tile_fn **tiles8,
                        const eng_x8_tile_fn **tiles16)
 {
+    if (type == ENGINE_T_Q6_K) { /* AVX-512 VNNI, one input only */
+        if (kind != ENG_X8_AVX512VNNI || !eng_cpu_avx512vnni()) return false;
+        *tiles8 = q6_512x8;
+        *tiles16 = NULL;
+        return true;
+    }
     bool q8 = type == ENGINE_T_Q8_0;
     if (!q8 && type != ENGINE_T_Q4_0) return false;
     if (kind == ENG_X8_AVX512VNNI) {
