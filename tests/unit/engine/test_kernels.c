@@ -588,6 +588,15 @@ static float x8_reference(uint32_t type, const uint8_t *row, const eng_q8x *xq, 
             for (int j = 0; j < 32; j++)
                 s += b->qs[j] * xq[i].qs[j];
             d = b->d;
+        } else if (type == ENGINE_T_Q6_K) { /* ggml's layout, value k's scale k / 16 */
+            const blk_q6_k *b = (const blk_q6_k *)row + i / 8;
+            for (int j = 0; j < 32; j++) {
+                int k = 32 * (i % 8) + j, h = k / 128, l = k % 32, m = k % 128 / 32;
+                int lo = b->ql[64 * h + l + 32 * (m & 1)] >> (4 * (m >> 1)) & 0xF;
+                int q = lo | (b->qh[32 * h + l] >> (2 * m) & 3) << 4;
+                s += b->scales[k / 16] * ((q - 32) * xq[i].qs[j]);
+            }
+            d = b->d;
         } else {
             const blk_q4_0 *b = (const blk_q4_0 *)row + i;
             for (int j = 0; j < 16; j++)
@@ -607,7 +616,8 @@ static float x8_reference(uint32_t type, const uint8_t *row, const eng_q8x *xq, 
  * Rows 0, 1, 10 and 11 (in both groups of a sixteen-row tile) and the last
  * two inputs take the extreme values (Q8_0 weights -128 and 127 against
  * inputs +-127; Q4_0 and Q4_K nibbles 15 and 0, the 16-bit AVX2 sums at
- * their bound; Q4_K's scales and minimums 63). Kinds this CPU lacks are
+ * their bound; Q4_K's scales and minimums 63; Q6_K values 31 and -32 with
+ * scales -128 and 127). Kinds this CPU lacks are
  * skipped with a message. */
 static void test_packed_kinds(void **state)
 {
@@ -615,7 +625,7 @@ static void test_packed_kinds(void **state)
     if (!engine_kernels_have_avx2()) skip();
     enum { R = 45, NB = 6, MAXC = 512 };
     static const int widths[] = {32, 96, 256, 512};
-    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0, ENGINE_T_Q4_K};
+    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0, ENGINE_T_Q4_K, ENGINE_T_Q6_K};
     static const char *const names[] = {"AVX2", "AVX-VNNI", "AVX-512 VNNI"};
     static float W[R * MAXC], X[NB * MAXC], want[NB * R], Y[NB * R];
     static uint8_t Wq[R * MAXC * 2], Wp[R * MAXC * 2];
@@ -632,7 +642,7 @@ static void test_packed_kinds(void **state)
         for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
             uint32_t type = types[ti];
             bool q4k = type == ENGINE_T_Q4_K;
-            if (q4k && C % QK_K) continue;
+            if ((q4k || type == ENGINE_T_Q6_K) && C % QK_K) continue;
             size_t rb = 0;
             for (int r = 0; r < R; r++)
                 rb = engine_quant_row(type, W + r * C, Wq + r * rb, C);
@@ -646,6 +656,16 @@ static void test_packed_kinds(void **state)
                     } else if (type == ENGINE_T_Q4_0) {
                         memset(((blk_q4_0 *)hi + b)->qs, 0xff, QK4_0 / 2);
                         memset(((blk_q4_0 *)lo + b)->qs, 0x00, QK4_0 / 2);
+                    } else if (type == ENGINE_T_Q6_K) {
+                        if (b >= C / QK_K) continue;
+                        /* values 31 and -32 (stored 63 and 0), scales -128 and 127 */
+                        blk_q6_k *b0 = (blk_q6_k *)hi + b, *b1 = (blk_q6_k *)lo + b;
+                        memset(b0->ql, 0xff, sizeof(b0->ql));
+                        memset(b0->qh, 0xff, sizeof(b0->qh));
+                        memset(b0->scales, 0x80, sizeof(b0->scales));
+                        memset(b1->ql, 0x00, sizeof(b1->ql));
+                        memset(b1->qh, 0x00, sizeof(b1->qh));
+                        memset(b1->scales, 0x7f, sizeof(b1->scales));
                     } else if (b < C / QK_K) { /* and every scale and minimum 63 */
                         blk_q4_k *b0 = (blk_q4_k *)hi + b, *b1 = (blk_q4_k *)lo + b;
                         memset(b0->qs, 0xff, sizeof(b0->qs));
