@@ -1,5 +1,5 @@
 /*
- * The packed Q8_0 / Q4_0 / Q4_K tiles of each kind this CPU has (AVX2, AVX-VNNI,
+ * The packed Q8_0 / Q4_0 / Q4_K / Q6_K tiles of each kind this CPU has (AVX2, AVX-VNNI,
  * AVX-512 VNNI) on the same matrix and inputs, by the calling thread's CPU
  * time (so other jobs on a shared machine count less than in wall time):
  * the kinds alternate, ROUNDS rounds, best of them per kind. JSON lines:
@@ -34,8 +34,8 @@ int main(int argc, char **argv)
         return 2;
     }
     static const char *const kinds[] = {"avx2", "avxvnni", "avx512vnni"};
-    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0,
-                                     ENGINE_T_Q4_K}; /* cols % 256 for Q4_K */
+    static const uint32_t types[] = {ENGINE_T_Q8_0, ENGINE_T_Q4_0, ENGINE_T_Q4_K,
+                                     ENGINE_T_Q6_K}; /* cols % 256 for Q4_K and Q6_K */
     int nb = C / 32;
     float *w = malloc(sizeof(float) * (size_t)C), *x = malloc(sizeof(float) * (size_t)C * n);
     float *y = malloc(sizeof(float) * (size_t)R * n);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The packed Q8_0/Q4_0/Q4_K tiles of each kind (AVX2, AVX-VNNI, AVX-512 VNNI) by
+# The packed Q8_0/Q4_0/Q4_K/Q6_K tiles of each kind (AVX2, AVX-VNNI, AVX-512 VNNI) by
 # thread CPU time, alternating kinds in one run (JSON lines): a 2048 x 768
 # matrix (in cache) with 1 and 4 inputs, and 8192 x 2048 (from memory) with 1.
 # usage: bench/engine/x8.sh [BUILD_DIR]
