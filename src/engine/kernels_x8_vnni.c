@@ -549,10 +549,10 @@ VNNI512 static void q6_kx8z_1(const void *gv, int nb, const eng_q8x *const *x, f
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g->d));
         for (int p = 0; p < 8; p++, xb++) {
             /* Eight groups (13 KB) ahead. From memory (32768 x 2048, 55 MB,
-             * AMD EPYC, load 2.7-3.5, thread CPU time against the AVX2 tile
-             * in the same run) this tile took 0.80-0.94 of its time with
-             * this, 0.90-1.03 with the AVX2 tile's two groups ahead, 0.90-0.97
-             * without; in cache prefetching changes nothing measurable. */
+             * AMD EPYC, load 2.7-4.1, thread CPU time against the AVX2 tile
+             * in the same run) this tile took a median 0.81 of its time
+             * with this (0.77-0.99, 9 runs), 0.96 with the AVX2 tile's two
+             * groups ahead (0.90-1.03, 6), 0.91 without (0.90-0.97, 6). */
             for (int l = 0; l < 4; l++)
                 _mm_prefetch((const char *)(g + 8) + 210 * p + 64 * l, _MM_HINT_T0);
             const uint8_t *q = g->qs + 192 * p;
