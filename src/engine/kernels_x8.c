@@ -129,8 +129,7 @@ static const uint8_t q4k_x8_pick[4][32] = {
 AVX2 static INLINE void q4_kx8_tile(const blk_q4_kx8 *g, int nb, const eng_q8x *const *x,
                                     const int32_t *const *xs, int T, __m256 *acc)
 {
-    const __m256i m4 = _mm256_set1_epi8(0xF), m6 = _mm256_set1_epi8(0x3F),
-                  m2 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi16(0xFF);
+    const __m256i m4 = _mm256_set1_epi8(0xF), lo16 = _mm256_set1_epi16(0xFF);
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, g++) {
@@ -138,15 +137,8 @@ AVX2 static INLINE void q4_kx8_tile(const blk_q4_kx8 *g, int nb, const eng_q8x *
          * are one stream, as for Q8_0 */
         for (int l = 0; l < 18; l++)
             _mm_prefetch((const char *)(g + 2) + 64 * l, _MM_HINT_T0);
-        __m256i a = _mm256_loadu_si256((const __m256i *)g->scales),
-                b = _mm256_loadu_si256((const __m256i *)(g->scales + 32)),
-                c = _mm256_loadu_si256((const __m256i *)(g->scales + 64));
-        __m256i sc_lo = _mm256_and_si256(a, m6),
-                sc_hi = _mm256_or_si256(_mm256_and_si256(c, m4),
-                                        _mm256_and_si256(_mm256_srli_epi32(a, 2), m2));
-        __m256i mn_lo = _mm256_and_si256(b, m6),
-                mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 4), m4),
-                                        _mm256_and_si256(_mm256_srli_epi32(b, 2), m2));
+        __m256i sc_lo, sc_hi, mn_lo, mn_hi;
+        q4k_x8_scales(g->scales, &sc_lo, &sc_hi, &mn_lo, &mn_hi);
         __m256i isum[4];
         for (int t = 0; t < T; t++)
             isum[t] = _mm256_setzero_si256();

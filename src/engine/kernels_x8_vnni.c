@@ -455,8 +455,7 @@ VNNI512 static void q4_kx8z_1(const void *gv, int nb, const eng_q8x *const *x,
 {
     (void)ldy;
     const blk_q4_kx8 *g = gv;
-    const __m256i m4 = _mm256_set1_epi8(0xF), m6 = _mm256_set1_epi8(0x3F),
-                  m2 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi16(0xFF);
+    const __m256i lo16 = _mm256_set1_epi16(0xFF);
     const __m512i m4z = _mm512_set1_epi8(0xF);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, g++) {
@@ -465,15 +464,8 @@ VNNI512 static void q4_kx8z_1(const void *gv, int nb, const eng_q8x *const *x,
          * were slower with it. */
         for (int l = 0; l < 18; l++)
             _mm_prefetch((const char *)(g + 4) + 64 * l, _MM_HINT_T0);
-        __m256i a = _mm256_loadu_si256((const __m256i *)g->scales),
-                b = _mm256_loadu_si256((const __m256i *)(g->scales + 32)),
-                c = _mm256_loadu_si256((const __m256i *)(g->scales + 64));
-        __m256i sc_lo = _mm256_and_si256(a, m6),
-                sc_hi = _mm256_or_si256(_mm256_and_si256(c, m4),
-                                        _mm256_and_si256(_mm256_srli_epi32(a, 2), m2));
-        __m256i mn_lo = _mm256_and_si256(b, m6),
-                mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 4), m4),
-                                        _mm256_and_si256(_mm256_srli_epi32(b, 2), m2));
+        __m256i sc_lo, sc_hi, mn_lo, mn_hi;
+        q4k_x8_scales(g->scales, &sc_lo, &sc_hi, &mn_lo, &mn_hi);
         __m256i isum = _mm256_setzero_si256();
         for (int h = 0; h < 4; h++) {
             const uint8_t *q = g->qs + 256 * h;
