@@ -370,6 +370,18 @@ static void test_long_rows(void **state)
     }
 }
 
+/* Two Q6_K blocks at the extremes the 16-bit sums of the packed tiles must hold: every value 31
+ * (stored 63) with scales -128 in hi, every value -32 (stored 0) with scales 127 in lo. */
+static void q6k_extremes(blk_q6_k *hi, blk_q6_k *lo)
+{
+    memset(hi->ql, 0xff, sizeof(hi->ql));
+    memset(hi->qh, 0xff, sizeof(hi->qh));
+    memset(hi->scales, 0x80, sizeof(hi->scales));
+    memset(lo->ql, 0x00, sizeof(lo->ql));
+    memset(lo->qh, 0x00, sizeof(lo->qh));
+    memset(lo->scales, 0x7f, sizeof(lo->scales));
+}
+
 /* Q8_0, Q4_0, Q4_K and Q6_K rows packed in groups of eight for the AVX2 kernels:
  * within 8-bit rounding of the portable dots, the unpacked integer kernels'
  * values and the exact product of the dequantized weights and quantized
@@ -421,14 +433,7 @@ static void test_packed_rows(void **state)
                     memset(b0->qs, 0xff, sizeof(b0->qs));
                     memset(b1->qs, 0x00, sizeof(b1->qs));
                 } else if (b % 8 == 0) {
-                    /* Q6_K values 31 and -32 (stored 63 and 0), scales -128 and 127 */
-                    blk_q6_k *b0 = (blk_q6_k *)Wq + b / 8, *b1 = (blk_q6_k *)(Wq + rb) + b / 8;
-                    memset(b0->ql, 0xff, sizeof(b0->ql));
-                    memset(b0->qh, 0xff, sizeof(b0->qh));
-                    memset(b0->scales, 0x80, sizeof(b0->scales));
-                    memset(b1->ql, 0x00, sizeof(b1->ql));
-                    memset(b1->qh, 0x00, sizeof(b1->qh));
-                    memset(b1->scales, 0x7f, sizeof(b1->scales));
+                    q6k_extremes((blk_q6_k *)Wq + b / 8, (blk_q6_k *)(Wq + rb) + b / 8);
                 }
             }
             memcpy(Wp, Wq, R * rb);
@@ -658,14 +663,7 @@ static void test_packed_kinds(void **state)
                         memset(((blk_q4_0 *)lo + b)->qs, 0x00, QK4_0 / 2);
                     } else if (type == ENGINE_T_Q6_K) {
                         if (b >= C / QK_K) continue;
-                        /* values 31 and -32 (stored 63 and 0), scales -128 and 127 */
-                        blk_q6_k *b0 = (blk_q6_k *)hi + b, *b1 = (blk_q6_k *)lo + b;
-                        memset(b0->ql, 0xff, sizeof(b0->ql));
-                        memset(b0->qh, 0xff, sizeof(b0->qh));
-                        memset(b0->scales, 0x80, sizeof(b0->scales));
-                        memset(b1->ql, 0x00, sizeof(b1->ql));
-                        memset(b1->qh, 0x00, sizeof(b1->qh));
-                        memset(b1->scales, 0x7f, sizeof(b1->scales));
+                        q6k_extremes((blk_q6_k *)hi + b, (blk_q6_k *)lo + b);
                     } else if (b < C / QK_K) { /* and every scale and minimum 63 */
                         blk_q4_k *b0 = (blk_q4_k *)hi + b, *b1 = (blk_q4_k *)lo + b;
                         memset(b0->qs, 0xff, sizeof(b0->qs));
