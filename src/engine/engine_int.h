@@ -91,6 +91,11 @@ typedef struct {
  * 0 for other types, other row layouts, or a CPU without AVX2 (only the AVX2
  * kernels read the packed layout). */
 int eng_pack_rows8(uint32_t type, uint8_t *data, int rows, int cols, size_t row_bytes);
+/* Moves the 2 MB-aligned stretches inside [p, p + n), which must lie in a
+ * private mapping of ours, onto anonymous memory advised for 2 MB pages,
+ * bytes unchanged (hugemem.c); returns the bytes moved (0 where the system
+ * cannot). */
+size_t eng_mem_huge(void *p, size_t n);
 
 /* Y[t][r] = dot(W row r, X[t]) for t < n and r in [r0, r1).  ldx/ldy are the
  * strides (in floats) between consecutive vectors.  scratch holds

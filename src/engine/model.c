@@ -280,22 +280,64 @@ static void pack_matrix(eng_tensor *t)
     t->packed_rows = eng_pack_rows8(t->type, (uint8_t *)t->data, t->rows, t->cols, t->row_bytes);
 }
 
-/* Q8_0, Q4_0, Q4_K and Q6_K matrices into the AVX2 kernels' groups of eight rows
- * (pack.c), in place: only in a file mapped by engine_gguf_open (private and
- * writable; a caller's buffer is left as it is). Not token_embd, whose rows
- * are read one at a time, nor an output tied to it. The file's tensor bytes
- * seen through g are the packed ones afterwards. */
-static void pack_weights(engine_model *m)
+/* The matrices of every layer, into out (LAYER_MATRICES per layer); returns
+ * how many. */
+#define LAYER_MATRICES 7
+static int layer_matrices(engine_model *m, eng_tensor **out)
 {
-    if (!m->g->mapped) return;
+    int n = 0;
     for (int l = 0; l < m->hp.n_layer; l++) {
         eng_layer *ly = &m->layers[l];
-        eng_tensor *ts[] = {&ly->wq,     &ly->wk,   &ly->wv,    &ly->wo,
-                            &ly->w_gate, &ly->w_up, &ly->w_down};
-        for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
-            pack_matrix(ts[i]);
+        eng_tensor *mats[LAYER_MATRICES] = {&ly->wq,     &ly->wk,   &ly->wv,    &ly->wo,
+                                            &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (int i = 0; i < LAYER_MATRICES; i++)
+            out[n++] = mats[i];
     }
-    if (!m->hp.tied_output) pack_matrix(&m->output);
+    return n;
+}
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)(*(const eng_tensor *const *)a)->data;
+    uintptr_t y = (uintptr_t)(*(const eng_tensor *const *)b)->data;
+    return x < y ? -1 : x > y;
+}
+
+/* Gaps between read-whole matrices up to this size move with them: the
+ * norms and biases between a layer's matrices, so that a layer's matrices
+ * (often less than 2 MB each) are one stretch for huge pages; a larger gap is
+ * something not read whole (the token embedding table). */
+#define HUGE_GAP_MAX ((size_t)1 << 20)
+
+/* The matrices every token reads whole onto 2 MB pages (hugemem.c), as
+ * stretches of matrices next to each other in the file; then Q8_0, Q4_0, Q4_K
+ * and Q6_K ones into the AVX2 kernels' groups of eight rows (pack.c), in
+ * place. Only in a file mapped by engine_gguf_open (private and writable; a
+ * caller's buffer is left as it is). Not token_embd, whose rows are read one
+ * at a time, unless the output is tied to it: then it is read whole but not
+ * packed (the rows it gathers must keep the file's layout). The file's tensor
+ * bytes seen through g are the packed ones afterwards. */
+static void prepare_weights(engine_model *m)
+{
+    if (!m->g->mapped) return;
+    eng_tensor **ts = cc_calloc((size_t)LAYER_MATRICES * m->hp.n_layer + 1, sizeof(*ts));
+    int n = layer_matrices(m, ts);
+    ts[n++] = &m->output;
+    qsort(ts, (size_t)n, sizeof(*ts), by_address);
+    for (int i = 0; i < n;) {
+        uint8_t *lo = (uint8_t *)ts[i]->data;
+        uint8_t *hi = lo + (size_t)ts[i]->rows * ts[i]->row_bytes;
+        for (i++; i < n; i++) {
+            uint8_t *p = (uint8_t *)ts[i]->data;
+            if (p < hi) continue; /* the same tensor twice (a tied output) */
+            if ((size_t)(p - hi) > HUGE_GAP_MAX) break;
+            hi = p + (size_t)ts[i]->rows * ts[i]->row_bytes;
+        }
+        (void)eng_mem_huge(lo, (size_t)(hi - lo));
+    }
+    for (int i = 0; i < n; i++)
+        if (ts[i] != &m->output || !m->hp.tied_output) pack_matrix(ts[i]);
+    free(ts);
 }
 
 engine_model *engine_model_from_gguf(engine_gguf *g, cc_err *err)
@@ -304,7 +346,7 @@ engine_model *engine_model_from_gguf(engine_gguf *g, cc_err *err)
     m->g = g;
     loader L = {m, NULL, err};
     if (load_hparams(&L) || load_weights(&L)) goto fail;
-    pack_weights(m);
+    prepare_weights(m);
     m->vocab = eng_vocab_load(g, m->hp.n_vocab, err);
     if (!m->vocab) goto fail;
     m->chat_template = engine_gguf_get_str(g, "tokenizer.chat_template");
