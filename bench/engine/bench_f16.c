@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "engine/engine_int.h"
@@ -47,7 +48,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_f16: no AVX2 on this CPU\n");
         return 1;
     }
-    uint16_t *W = malloc(2 * per * (size_t)mats);
+    /* On 2 MB pages where the system has them, as a model's weights are
+     * (hugemem.c). */
+    size_t wbytes = (2 * per * (size_t)mats + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    uint16_t *W = aligned_alloc(2u << 20, wbytes);
+    if (!W) return 1;
+    (void)madvise(W, wbytes, MADV_HUGEPAGE);
     float *X = malloc(sizeof(float) * (size_t)C * n), *Y = malloc(sizeof(float) * (size_t)R * n);
     float *wide = malloc(sizeof(float) * ENG_SCRATCH_FLOATS(n, C));
     uint32_t s = 1;
