@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "../shared_data.h"
 
 typedef int (*command)(int argc, char **argv);
 
@@ -120,9 +121,8 @@ static void test_missing_values(void **state)
 static void test_engine_bench_lengths(void **state)
 {
     (void)state;
-    const char *shared = getenv("COCOON_SHARED");
     char model[4096];
-    snprintf(model, sizeof(model), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(model, sizeof(model), "models/stories260K.gguf");
     run_result *r = malloc(sizeof(*r));
     assert_non_null(r);
     RUN(cli_cmd_engine, r, "engine", "bench", "--model", model, "--prompt-tokens", "0",

@@ -16,6 +16,7 @@
 
 #include "daemon/daemon.h"
 #include "../tee_fixture.h"
+#include "../shared_data.h"
 
 static char root_dir[512];
 
@@ -95,10 +96,8 @@ static void test_fetch_installs_and_failures_keep(void **state)
     (void)state;
     struct event_base *base = event_base_new();
     pccs p = {.status = 404};
-    const char *shared = getenv("COCOON_SHARED");
     char path[700];
-    snprintf(path, sizeof(path), "%s/fixtures/tdx/dcap-qvl_sample_tdx_quote_collateral.json",
-             shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "fixtures/tdx/dcap-qvl_sample_tdx_quote_collateral.json");
     cc_err err = {0};
     assert_int_equal(cc_read_file(path, &p.doc, &err), 0);
     http_server_config sc = {.host = "127.0.0.1", .port = 0};
@@ -242,13 +241,12 @@ static void serve_pcs(http_req *r, void *ud)
 
 static void load_docs(pcs *p)
 {
-    const char *shared = getenv("COCOON_SHARED");
-    const char *names[2] = {"dcap-qvl_sample_tdx_quote_collateral.json",
-                            "dcap-qvl_sample_tdx_quote_outdated_collateral.json"};
+    const char *names[2] = {"fixtures/tdx/dcap-qvl_sample_tdx_quote_collateral.json",
+                            "fixtures/tdx/dcap-qvl_sample_tdx_quote_outdated_collateral.json"};
     for (int i = 0; i < 2; i++) {
         char path[700];
         cc_err err = {0};
-        snprintf(path, sizeof(path), "%s/fixtures/tdx/%s", shared ? shared : "../shared", names[i]);
+        shared_data_path(path, sizeof(path), names[i]);
         p->doc[i] = cc_json_load_file(path, &err);
         assert_non_null(p->doc[i]);
     }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "engine/engine_int.h"
+#include "../shared_data.h"
 
 static engine_model *vocab;
 static engine_gvocab *sorted;
@@ -23,10 +24,8 @@ static engine_gvocab *sorted;
 static int setup(void **state)
 {
     (void)state;
-    const char *shared = getenv("COCOON_SHARED");
     char path[1024];
-    snprintf(path, sizeof(path), "%s/models/vocab/ggml-vocab-deepseek-llm.gguf",
-             shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/vocab/ggml-vocab-deepseek-llm.gguf");
     cc_err err = {0};
     vocab = engine_model_load_vocab(path, &err);
     if (!vocab) {

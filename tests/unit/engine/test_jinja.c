@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#include "../shared_data.h"
 
 static const char *vars_text =
     "{\"messages\": [{\"role\": \"system\", \"content\": \" sys \"}, {\"role\": \"user\", "
@@ -250,10 +251,8 @@ static void test_chat_apply(void **state)
 static void test_model_chat_render(void **state)
 {
     (void)state;
-    const char *shared = getenv("COCOON_SHARED");
     char path[4096];
-    snprintf(path, sizeof(path), "%s/models/vocab/ggml-vocab-phi-3.gguf",
-             shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/vocab/ggml-vocab-phi-3.gguf");
     cc_err err = {0};
     engine_model *m = engine_model_load_vocab(path, &err);
     if (!m) fail_msg("%s", err.msg);
@@ -273,7 +272,7 @@ static void test_model_chat_render(void **state)
     free(out);
     engine_model_free(m);
 
-    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
     m = engine_model_load_vocab(path, &err);
     if (!m) fail_msg("%s", err.msg);
     out = engine_model_chat_render(m, msgs + 1, 1, &templated);
@@ -289,10 +288,8 @@ static void test_model_chat_render(void **state)
 static void test_chat_system_part(void **state)
 {
     (void)state;
-    const char *shared = getenv("COCOON_SHARED");
     char path[4096];
-    snprintf(path, sizeof(path), "%s/models/vocab/ggml-vocab-phi-3.gguf",
-             shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/vocab/ggml-vocab-phi-3.gguf");
     cc_err err = {0};
     engine_model *m = engine_model_load_vocab(path, &err);
     if (!m) fail_msg("%s", err.msg);
@@ -311,7 +308,7 @@ static void test_chat_system_part(void **state)
     free(prompt);
     engine_model_free(m);
 
-    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
     m = engine_model_load_vocab(path, &err);
     if (!m) fail_msg("%s", err.msg);
     /* the recognised plain format */

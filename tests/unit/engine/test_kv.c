@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "engine/engine_int.h"
+#include "../shared_data.h"
 
 static void fill_random(float *x, int n, uint64_t seed)
 {
@@ -27,9 +28,8 @@ static void fill_random(float *x, int n, uint64_t seed)
 
 static engine_model *load_stories(void)
 {
-    const char *shared = getenv("COCOON_SHARED");
     char path[1024];
-    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
     cc_err err = {0};
     engine_model *m = engine_model_load(path, &err);
     if (!m) fail_msg("load %s: %s", path, err.msg);

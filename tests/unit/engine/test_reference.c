@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#include "../shared_data.h"
 
 static const int32_t prompt_ids[] = {1, 403, 407, 261, 378};
 static const int32_t greedy_ids[32] = {432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426,
@@ -25,9 +26,8 @@ static const char *greedy_text =
 
 static engine_model *load_model(void)
 {
-    const char *shared = getenv("COCOON_SHARED");
     char path[1024];
-    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
     cc_err err = {0};
     engine_model *m = engine_model_load(path, &err);
     if (!m) fail_msg("load %s: %s", path, err.msg);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#include "../shared_data.h"
 
 static const char *greedy_text =
     ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw";
@@ -25,9 +26,8 @@ static engine_pool *pool;
 static int setup(void **state)
 {
     (void)state;
-    const char *shared = getenv("COCOON_SHARED");
     char path[1024];
-    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
     cc_err err = {0};
     model = engine_model_load(path, &err);
     if (!model) {

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#include "../shared_data.h"
 
 typedef struct rec {
     pthread_mutex_t mu;
@@ -89,9 +90,8 @@ static engine_request *request(const char *prompt, int64_t max_tokens)
 static void test_long_prompt_interleaves(void **state)
 {
     (void)state;
-    const char *shared = getenv("COCOON_SHARED");
     char path[1024];
-    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
     cc_err err = {0};
     engine_model *m = engine_model_load(path, &err);
     if (!m) fail_msg("load %s: %s", path, err.msg);

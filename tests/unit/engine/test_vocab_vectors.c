@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#include "../shared_data.h"
 
 static const char SEP[] = "\n__ggml_vocab_test__\n";
 
@@ -152,12 +153,11 @@ static size_t arg_families = 9; /* the nine families with vectors and a GGUF in 
 static void test_vectors(void **state)
 {
     (void)state;
-    const char *shared = getenv("COCOON_SHARED");
     char dir[900];
     if (arg_dir)
         snprintf(dir, sizeof(dir), "%s", arg_dir);
     else
-        snprintf(dir, sizeof(dir), "%s/models/vocab", shared ? shared : "../shared");
+        shared_data_path(dir, sizeof(dir), "models/vocab");
     DIR *d = opendir(dir);
     if (!d) fail_msg("no %s (set COCOON_SHARED to the shared data folder)", dir);
     char *names[64];

@@ -13,14 +13,14 @@
 
 #include "tee/tee.h"
 #include "tee/tee_internal.h"
+#include "../shared_data.h"
 
 static char fixtures[512];
 
 static int setup(void **state)
 {
     (void)state;
-    const char *shared = getenv("COCOON_SHARED");
-    snprintf(fixtures, sizeof(fixtures), "%s/fixtures/tdx", shared ? shared : "../shared");
+    shared_data_path(fixtures, sizeof(fixtures), "fixtures/tdx");
     return 0;
 }
 

@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 #include "tee/tee.h"
+#include "../shared_data.h"
 
 static char fixtures[512];
 
 static int setup(void **state)
 {
-    const char *shared = getenv("COCOON_SHARED");
-    snprintf(fixtures, sizeof(fixtures), "%s/fixtures/tdx", shared ? shared : "../shared");
+    shared_data_path(fixtures, sizeof(fixtures), "fixtures/tdx");
     return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "crypto/crypto.h"
 #include "ton/ton.h"
+#include "../shared_data.h"
 
 static json_t *g_vectors;
 
@@ -321,9 +322,8 @@ static void test_wallet_messages(void **state)
 
 int main(void)
 {
-    const char *shared = getenv("COCOON_SHARED");
     char path[4096];
-    snprintf(path, sizeof path, "%s/fixtures/ton/vectors.json", shared ? shared : "../shared");
+    shared_data_path(path, sizeof path, "fixtures/ton/vectors.json");
     cc_err err;
     g_vectors = cc_json_load_file(path, &err);
     if (!g_vectors) {

@@ -17,6 +17,7 @@
 
 #include "engine/engine.h"
 #include "worker/backend.h"
+#include "../shared_data.h"
 
 /* SHA-256 of ../shared/models/stories260K.gguf. */
 #define STORIES_SHA256 "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
@@ -70,9 +71,8 @@ static const backend_callbacks cbs = {on_head, on_body, on_done};
 
 static char *model_path(void)
 {
-    const char *shared = getenv("COCOON_SHARED");
     static char path[1024];
-    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
     return path;
 }
 

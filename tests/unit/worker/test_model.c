@@ -12,12 +12,12 @@
 #include <cmocka.h>
 
 #include "worker/worker.h"
+#include "../shared_data.h"
 
 static const char *shared_model(void)
 {
-    const char *shared = getenv("COCOON_SHARED");
     static char path[1024];
-    snprintf(path, sizeof(path), "%s/models/stories260K.gguf", shared ? shared : "../shared");
+    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
     return path;
 }
 
