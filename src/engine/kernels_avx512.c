@@ -44,6 +44,27 @@ AVX512 static inline float hsum16(__m512 v)
                                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 
+/* Four hsum16s at once: the same additions in the same order for each
+ * vector (lane i + lane i + 8, then i + i + 4, i + i + 2, i + i + 1), so the
+ * same bits, in about a third of the instructions (the sums of a tile's
+ * accumulators were a fifth of a prompt's tile time). */
+AVX512 static inline __m128 hsum16x4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
+{
+    /* Halves of 256: a = lanes 0-7 + lanes 8-15, two vectors per register. */
+    __m512 a01 = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_f32x4(v0, v1, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 a23 = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_f32x4(v2, v3, _MM_SHUFFLE(3, 2, 3, 2)));
+    /* Halves of 128: b = a's lanes 0-3 + lanes 4-7, one vector per 128 bits. */
+    __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(3, 1, 3, 1)));
+    /* Then lanes 0-1 + 2-3 and lane 0 + lane 1 within each 128 bits. */
+    __m512 c = _mm512_add_ps(b, _mm512_permute_ps(b, _MM_SHUFFLE(1, 0, 3, 2)));
+    __m512 d = _mm512_add_ps(c, _mm512_movehdup_ps(c));
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), d));
+}
+
 /* Most inputs per tile: 4 x 6 accumulators, 4 weight vectors and an input
  * vector use 29 of the 32 registers. */
 #define Z_T 6
@@ -82,9 +103,14 @@ AVX512 static inline __attribute__((always_inline)) void z_tile(const uint16_t *
                 state[r * T + t] = acc[r][t];
         return;
     }
-    for (int r = 0; r < R; r++)
+    if (R == 4)
         for (int t = 0; t < T; t++)
-            y[(size_t)t * ldy + r] = hsum16(acc[r][t]);
+            _mm_storeu_ps(y + (size_t)t * ldy,
+                          hsum16x4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+    else
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < T; t++)
+                y[(size_t)t * ldy + r] = hsum16(acc[r][t]);
 }
 
 /* The tile shapes with constant bounds; z_h4 / z_h1 pick the shape for the
@@ -137,8 +163,8 @@ AVX512 static void z_gen8(const uint16_t *w, int cols, const float *x, float *y,
                 _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + (size_t)r * cols + c))),
                 xv, acc[r]);
     }
-    for (int r = 0; r < 8; r++)
-        y[r] = hsum16(acc[r]);
+    _mm_storeu_ps(y, hsum16x4(acc[0], acc[1], acc[2], acc[3]));
+    _mm_storeu_ps(y + 4, hsum16x4(acc[4], acc[5], acc[6], acc[7]));
 }
 
 /* Column range of a batch's tiles, and the most tiles of inputs whose
