@@ -328,10 +328,9 @@ static void prepare_weights(engine_model *m)
         uint8_t *lo = (uint8_t *)ts[i]->data;
         uint8_t *hi = lo + (size_t)ts[i]->rows * ts[i]->row_bytes;
         for (i++; i < n; i++) {
-            uint8_t *p = (uint8_t *)ts[i]->data;
-            if (p < hi) continue; /* the same tensor twice (a tied output) */
-            if ((size_t)(p - hi) > HUGE_GAP_MAX) break;
-            hi = p + (size_t)ts[i]->rows * ts[i]->row_bytes;
+            uint8_t *p = (uint8_t *)ts[i]->data, *end = p + (size_t)ts[i]->rows * ts[i]->row_bytes;
+            if (p > hi && (size_t)(p - hi) > HUGE_GAP_MAX) break;
+            if (end > hi) hi = end;
         }
         (void)eng_mem_huge(lo, (size_t)(hi - lo));
     }
