@@ -412,6 +412,15 @@ class Network:
             return sum(1 for w in ws if w["enabled"]) == enabled and len(ws) == n
         wait_until(ok, timeout, "%d workers at the proxy" % n)
 
+    def wait_client(self, timeout=20):
+        """Until the client's HTTP port accepts connections (start_client does
+        not wait; a sanitizer build starts slowly). A bare connect, so that no
+        request shows in the client's counters."""
+        def accepts():
+            socket.create_connection(("127.0.0.1", self.http_port), timeout=limit(5)).close()
+            return True
+        wait_until(accepts, timeout, "the client's HTTP listener")
+
     def wait_models(self, model="fake-model", timeout=20):
         def ok():
             st, j = http_json(self.http_port, "GET", "/v1/models", timeout=5)

@@ -119,6 +119,7 @@ def keys(holder):
         {"name": "sdk", "key": "sk-sdk-test-key-1", "budget_tokens_total": 60},
         {"name": "other", "key_sha256": "00" * 32}]})
     net.wait_workers(1, enabled=1)
+    net.wait_client()
     st, _ = http_json(port, "GET", "/v1/models", timeout=5)
     check_eq(st, 401, "/v1/models without a key")
     got = sdk(port, "sdk-model", "keys", key="sk-sdk-test-key-1")
