@@ -5,7 +5,7 @@
  * Why: a generated token reads every matrix once, from memory. Through the
  * file's 4 KB page-cache pages, one thread's F16 generation here streamed
  * 17 GB/s against 31-33 GB/s for a plain sum over memory: every 4 KB costs a
- * TLB miss and the hardware prefetchers stop at page boundaries. On 2 MB
+ * TLB miss (and hardware prefetchers stop at page boundaries). On 2 MB
  * pages it streamed 21 GB/s (+23 % tokens per second, medians of alternating
  * runs). Packed types (pack.c) are rewritten in place and so already sat on
  * anonymous 4 KB pages; they gain the larger pages too (Q8_0 +12-19 %).
