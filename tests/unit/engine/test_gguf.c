@@ -18,8 +18,7 @@
 static char *model_path(void)
 {
     static char path[1024];
-    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
-    return path;
+    return shared_data_path(path, sizeof(path), "models/stories260K.gguf");
 }
 
 static void test_real_file(void **state)

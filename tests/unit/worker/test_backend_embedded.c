@@ -72,8 +72,7 @@ static const backend_callbacks cbs = {on_head, on_body, on_done};
 static char *model_path(void)
 {
     static char path[1024];
-    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
-    return path;
+    return shared_data_path(path, sizeof(path), "models/stories260K.gguf");
 }
 
 /* A new event loop (the global `loop`) and an embedded backend on it for the test model:

@@ -17,8 +17,7 @@
 static const char *shared_model(void)
 {
     static char path[1024];
-    shared_data_path(path, sizeof(path), "models/stories260K.gguf");
-    return path;
+    return shared_data_path(path, sizeof(path), "models/stories260K.gguf");
 }
 
 static void test_is_name(void **state)
